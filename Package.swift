@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "rack-gateway-db",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rack-gateway-db", targets: ["rack-gateway-db"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries: only the wrapper modules below import these.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibDeflate", providers: [.apt(["libdeflate-dev"])]),
+
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "Compression", dependencies: ["CZlib", "CLibDeflate"]),
+        .target(
+            name: "RackGatewayDB",
+            dependencies: [
+                "Postgres",
+                "Compression",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "rack-gateway-db",
+            dependencies: [
+                "RackGatewayDB",
+                "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(
+            name: "RackGatewayDBTests",
+            dependencies: [
+                "RackGatewayDB", "Postgres", "Compression", "TestSupport", "rack-gateway-db",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The throwaway PostgreSQL cluster and helpers shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+    ],
+    swiftLanguageModes: [.v6]
+)

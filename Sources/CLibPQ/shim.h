@@ -1,0 +1,4 @@
+#ifndef RGW_CLIBPQ_SHIM_H
+#define RGW_CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif

@@ -1,0 +1,82 @@
+import CLibDeflate
+
+/// Compresses one whole buffer into one complete gzip member (header, deflate, CRC32, size).
+///
+/// Uses libdeflate's whole-buffer compressor. One instance per thread: the compressor keeps
+/// its working memory between calls.
+public final class GzipMemberCompressor {
+    private let compressor: OpaquePointer
+    public let level: Int32
+
+    public init(level: Int32 = 6) throws {
+        guard let compressor = libdeflate_alloc_compressor(level) else {
+            throw CompressionError(operation: "libdeflate_alloc_compressor", message: "invalid level \(level) or out of memory")
+        }
+        self.compressor = compressor
+        self.level = level
+    }
+
+    deinit { libdeflate_free_compressor(compressor) }
+
+    /// Compress `input` into a gzip member.
+    public func compress(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
+        let bound = libdeflate_gzip_compress_bound(compressor, input.count)
+        var output = [UInt8](repeating: 0, count: bound)
+        let written = input.withUnsafeBytes { source in
+            output.withUnsafeMutableBytes { destination in
+                libdeflate_gzip_compress(compressor, source.baseAddress, source.count, destination.baseAddress, destination.count)
+            }
+        }
+        guard written > 0 else {
+            throw CompressionError(operation: "libdeflate_gzip_compress", message: "output did not fit in \(bound) bytes")
+        }
+        output.removeSubrange(written...)
+        return output
+    }
+
+    public func compress(_ input: [UInt8]) throws -> [UInt8] { try compress(input[...]) }
+}
+
+/// Decompresses one gzip member whose uncompressed size is known (from a manifest).
+public final class GzipMemberDecompressor {
+    private let decompressor: OpaquePointer
+
+    public init() throws {
+        guard let decompressor = libdeflate_alloc_decompressor() else {
+            throw CompressionError(operation: "libdeflate_alloc_decompressor", message: "out of memory")
+        }
+        self.decompressor = decompressor
+    }
+
+    deinit { libdeflate_free_decompressor(decompressor) }
+
+    /// Decompress exactly one member; the result must be `uncompressedSize` bytes and the
+    /// member's own CRC32 and size trailer must match (libdeflate checks both).
+    public func decompress(_ member: ArraySlice<UInt8>, uncompressedSize: Int) throws -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: uncompressedSize)
+        var consumed = 0
+        var produced = 0
+        let result = member.withUnsafeBytes { source in
+            output.withUnsafeMutableBytes { destination in
+                libdeflate_gzip_decompress_ex(
+                    decompressor, source.baseAddress, source.count,
+                    destination.baseAddress, destination.count, &consumed, &produced)
+            }
+        }
+        switch result {
+        case LIBDEFLATE_SUCCESS:
+            guard produced == uncompressedSize, consumed == member.count else {
+                throw CompressionError(
+                    operation: "gzip member",
+                    message: "decompressed \(produced) of \(uncompressedSize) bytes from \(consumed) of \(member.count)")
+            }
+            return output
+        case LIBDEFLATE_BAD_DATA:
+            throw CompressionError(operation: "gzip member", message: "corrupt data (bad deflate stream, CRC32 or size)")
+        case LIBDEFLATE_INSUFFICIENT_SPACE:
+            throw CompressionError(operation: "gzip member", message: "larger than the recorded \(uncompressedSize) bytes")
+        default:
+            throw CompressionError(operation: "gzip member", message: "libdeflate error \(result.rawValue)")
+        }
+    }
+}

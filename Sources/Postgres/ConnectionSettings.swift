@@ -1,0 +1,135 @@
+import CLibPQ
+
+/// Where to connect, resolved from a URL, the environment, or libpq's `PG*` variables.
+///
+/// The raw connection string is kept private; `description` redacts the password, and
+/// `childEnvironment` hands the settings to `pg_dump` or `psql` through `PG*` variables so
+/// that no password ever lands in a child's argv.
+public struct ConnectionSettings: Sendable, CustomStringConvertible {
+    /// Where the settings came from, for messages (`--database-url`, `RGW_DATABASE_URL`, ...).
+    public let source: String
+    /// The connection string or URL; empty means "libpq's PG* variables and defaults".
+    let conninfo: String
+    /// Options set explicitly in `conninfo`: libpq keyword, value, and the PG* variable for it.
+    let explicit: [Option]
+
+    struct Option: Sendable {
+        var keyword: String
+        var value: String
+        var environmentVariable: String?
+    }
+
+    /// Resolve the connection in the documented order: `--database-url`, `RGW_DATABASE_URL`,
+    /// `DATABASE_URL`, then libpq's own `PG*` variables.
+    public static func resolve(databaseURL: String?, environment: [String: String]) throws -> ConnectionSettings {
+        if let url = databaseURL, !url.isEmpty {
+            return try ConnectionSettings(conninfo: url, source: "--database-url")
+        }
+        for name in ["RGW_DATABASE_URL", "DATABASE_URL"] {
+            if let url = environment[name], !url.isEmpty {
+                return try ConnectionSettings(conninfo: url, source: name)
+            }
+        }
+        return try ConnectionSettings(conninfo: "", source: "PG* environment variables")
+    }
+
+    /// Parse a `postgres://` URL or a `key=value` connection string (libpq's own parser).
+    public init(conninfo: String, source: String = "connection string") throws {
+        self.source = source
+        self.conninfo = conninfo
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &errorMessage) else {
+            var message = "libpq could not parse it"
+            if let errorMessage {
+                message = String(cString: errorMessage).trimmingWhitespace()
+                PQfreemem(errorMessage)
+            }
+            throw PostgresError(
+                kind: .malformedConnectionString,
+                message: "\(message) (from \(source); expected postgres://user:password@host:port/dbname?sslmode=...)"
+            )
+        }
+        defer { PQconninfoFree(options) }
+        self.explicit = Self.options(options, onlyWithValues: true)
+    }
+
+    private init(source: String, conninfo: String, explicit: [Option]) {
+        self.source = source
+        self.conninfo = conninfo
+        self.explicit = explicit
+    }
+
+    static func options(_ list: UnsafeMutablePointer<PQconninfoOption>, onlyWithValues: Bool) -> [Option] {
+        var result: [Option] = []
+        var cursor = list
+        while let keyword = cursor.pointee.keyword {
+            if let value = cursor.pointee.val {
+                result.append(Option(
+                    keyword: String(cString: keyword),
+                    value: String(cString: value),
+                    environmentVariable: cursor.pointee.envvar.map { String(cString: $0) }
+                ))
+            }
+            cursor += 1
+        }
+        return result
+    }
+
+    /// The value libpq will use for `keyword`: explicit first, then its PG* variable or default.
+    public func effectiveValue(_ keyword: String) -> String? {
+        if let option = explicit.first(where: { $0.keyword == keyword }) { return option.value }
+        guard let defaults = PQconndefaults() else { return nil }
+        defer { PQconninfoFree(defaults) }
+        return Self.options(defaults, onlyWithValues: true).first(where: { $0.keyword == keyword })?.value
+    }
+
+    public var databaseName: String? { effectiveValue("dbname") ?? effectiveValue("user") }
+
+    /// The same server and credentials with another database name (for scratch and restore targets).
+    public func replacingDatabase(with name: String) -> ConnectionSettings {
+        var options = explicit.filter { $0.keyword != "dbname" }
+        options.append(Option(keyword: "dbname", value: name, environmentVariable: "PGDATABASE"))
+        let conninfo = options.map { "\($0.keyword)=\(Self.quoteConninfoValue($0.value))" }.joined(separator: " ")
+        return ConnectionSettings(source: source, conninfo: conninfo, explicit: options)
+    }
+
+    static func quoteConninfoValue(_ value: String) -> String {
+        var quoted = "'"
+        for character in value {
+            if character == "'" || character == "\\" { quoted.append("\\") }
+            quoted.append(character)
+        }
+        return quoted + "'"
+    }
+
+    /// `user@host:port/dbname` without the password, for messages and reports.
+    public var description: String {
+        let host = effectiveValue("host") ?? effectiveValue("hostaddr") ?? "[local socket]"
+        let port = effectiveValue("port") ?? "5432"
+        let user = effectiveValue("user").map { "\($0)@" } ?? ""
+        let database = databaseName ?? "?"
+        return "\(user)\(host):\(port)/\(database)"
+    }
+
+    /// Environment variables that make `pg_dump`/`psql`/`pg_restore` connect to the same place.
+    ///
+    /// Every explicit setting is passed as its `PG*` variable (the password as `PGPASSWORD`), so
+    /// the child's argv carries no secret.
+    public var childEnvironment: [String: String] {
+        var environment: [String: String] = [:]
+        for option in explicit {
+            guard let name = option.environmentVariable else { continue }
+            environment[name] = option.value
+        }
+        return environment
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var scalars = Substring(self)
+        while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
+        while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
+        return String(scalars)
+    }
+}

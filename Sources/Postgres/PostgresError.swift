@@ -1,0 +1,70 @@
+/// An error from libpq or the server, keeping what PostgreSQL said about it.
+///
+/// The description never contains a password or a full connection string: connection
+/// errors are reported with the redacted target (`user@host:port/db`) only.
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// The connection could not be made (unreachable host, authentication, missing database).
+        case connection
+        /// The server rejected a statement; `sqlState` says why.
+        case server
+        /// The connection broke or libpq reported a failure outside a server error.
+        case client
+        /// A connection string or URL could not be parsed.
+        case malformedConnectionString
+    }
+
+    public var kind: Kind
+    /// Five-character SQLSTATE code (`42P01`), when the server sent one.
+    public var sqlState: String?
+    public var message: String
+    public var detail: String?
+    public var hint: String?
+    /// 1-based character position in the statement text, when the server sent one.
+    public var position: Int?
+    /// Where the error happened (`PL/pgSQL function ...`), when the server sent one.
+    public var context: String?
+    /// The redacted target the error concerns, such as `postgres@127.0.0.1:5432/rgw`.
+    public var target: String?
+
+    public init(
+        kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil,
+        hint: String? = nil, position: Int? = nil, context: String? = nil, target: String? = nil
+    ) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        self.position = position
+        self.context = context
+        self.target = target
+    }
+
+    /// SQLSTATE class 08 (connection exception) or a broken connection seen by libpq.
+    public var isConnectionLoss: Bool {
+        if kind == .connection { return true }
+        if let sqlState, sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03" {
+            return true
+        }
+        return kind == .client
+    }
+
+    public var description: String {
+        var text: String
+        switch kind {
+        case .connection:
+            text = "cannot connect to PostgreSQL"
+            if let target { text += " at \(target)" }
+            text += ": \(message)"
+        case .malformedConnectionString:
+            text = "invalid database URL: \(message)"
+        case .server, .client:
+            text = message
+            if let sqlState { text += " (SQLSTATE \(sqlState))" }
+        }
+        if let detail { text += "\nDETAIL: \(detail)" }
+        if let hint { text += "\nHINT: \(hint)" }
+        return text
+    }
+}

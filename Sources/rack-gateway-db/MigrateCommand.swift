@@ -1,0 +1,35 @@
+import ArgumentParser
+import Postgres
+import RackGatewayDB
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply pending migrations in version order, each in its own transaction.",
+        discussion: "Concurrent runs wait for each other (advisory lock); a second run applies nothing.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var migrationOptions: MigrationOptions
+
+    @Flag(help: "List the migrations that would be applied; change nothing.")
+    var dryRun = false
+
+    func run() throws {
+        try Reporting.run {
+            let migrations = try migrationOptions.load()
+            let connection = try Connection(settings: try global.connectionSettings())
+            let migrator = Migrator(connection: connection, migrations: migrations, logger: global.makeLogger())
+            let outcome = try migrator.migrate(dryRun: dryRun)
+            if global.json { return try Reporting.printJSON(outcome) }
+            if dryRun {
+                if outcome.status.pending.isEmpty { print("Nothing to apply: \(connection.databaseName) is up to date.") }
+                for pending in outcome.status.pending { print("would apply \(pending.file)") }
+            } else if outcome.applied.isEmpty {
+                print("Nothing to apply: \(connection.databaseName) is up to date (\(outcome.status.applied.count) migrations).")
+            } else {
+                for file in outcome.applied { print("applied \(file)") }
+                print("\(outcome.applied.count) migration(s) applied to \(connection.databaseName).")
+            }
+        }
+    }
+}

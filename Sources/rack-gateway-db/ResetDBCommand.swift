@@ -1,0 +1,31 @@
+import ArgumentParser
+import Postgres
+import RackGatewayDB
+
+struct ResetDBCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset-db",
+        abstract: "Drop and recreate everything in the database, then migrate (development only).",
+        discussion: """
+            Refuses unless RESET_RACK_GATEWAY_DATABASE=DELETE_ALL_DATA exactly, and the database's \
+            rgw_internal_metadata.environment is 'development' (or DISABLE_DATABASE_ENVIRONMENT_CHECK=1). \
+            A database without a metadata row also needs DEV_MODE=true. Roles are cluster-wide and are kept.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var migrationOptions: MigrationOptions
+
+    func run() throws {
+        try Reporting.run {
+            let migrations = try migrationOptions.load()
+            let guards = ResetGuards(environment: global.environment)
+            // The confirmation variable is checked before connecting: no guard, no connection.
+            if let refusal = guards.refusal(metadataEnvironment: "development") { throw refusal }
+            let connection = try Connection(settings: try global.connectionSettings())
+            let report = try DatabaseReset(connection: connection, migrations: migrations, guards: guards,
+                                           logger: global.makeLogger()).run()
+            if global.json { return try Reporting.printJSON(report) }
+            print("Reset \(report.database): dropped schemas \(report.droppedSchemas.joined(separator: ", ")); applied \(report.appliedMigrations.count) migrations; environment '\(report.environment)'.")
+        }
+    }
+}

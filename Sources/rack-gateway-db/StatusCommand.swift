@@ -1,0 +1,28 @@
+import ArgumentParser
+import Postgres
+import RackGatewayDB
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show applied and pending migrations, and applied versions that have no file.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var migrationOptions: MigrationOptions
+
+    func run() throws {
+        try Reporting.run {
+            let migrations = try migrationOptions.load()
+            let connection = try Connection(settings: try global.connectionSettings())
+            let status = try Migrator(connection: connection, migrations: migrations, logger: global.makeLogger()).status()
+            if global.json { return try Reporting.printJSON(status) }
+            print("Database \(connection.databaseName), migrations from \(status.source)")
+            for applied in status.applied {
+                print("  applied  \(applied.file ?? applied.version)  \(applied.appliedAt)")
+            }
+            for pending in status.pending { print("  pending  \(pending.file)") }
+            for version in status.missingFiles { print("  no file  \(version) (applied, but no such migration here)") }
+            print("\(status.applied.count) applied, \(status.pending.count) pending, \(status.missingFiles.count) without a file.")
+        }
+    }
+}

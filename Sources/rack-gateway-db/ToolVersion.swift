@@ -1,0 +1,5 @@
+import RackGatewayDB
+
+enum ToolVersion {
+    static let current = RackGatewayDB.toolVersion
+}
