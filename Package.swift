@@ -8,8 +8,8 @@ let package = Package(
         .executable(name: "rack-gateway-db", targets: ["rack-gateway-db"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         // C libraries: only the wrapper modules below import these.
@@ -46,7 +46,11 @@ let package = Package(
             ]
         ),
         // The throwaway PostgreSQL cluster and helpers shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "RackGatewayDB", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

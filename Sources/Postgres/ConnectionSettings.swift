@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 /// Where to connect, resolved from a URL, the environment, or libpq's `PG*` variables.
 ///
@@ -41,7 +42,7 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         guard let options = PQconninfoParse(conninfo, &errorMessage) else {
             var message = "libpq could not parse it"
             if let errorMessage {
-                message = String(cString: errorMessage).trimmingWhitespace()
+                message = Self.redact(String(cString: errorMessage).trimmingWhitespace(), secret: conninfo)
                 PQfreemem(errorMessage)
             }
             throw PostgresError(
@@ -91,6 +92,34 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         options.append(Option(keyword: "dbname", value: name, environmentVariable: "PGDATABASE"))
         let conninfo = options.map { "\($0.keyword)=\(Self.quoteConninfoValue($0.value))" }.joined(separator: " ")
         return ConnectionSettings(source: source, conninfo: conninfo, explicit: options)
+    }
+
+    /// Replace `secret` (a whole connection string) in `text` with a form without its password.
+    static func redact(_ text: String, secret: String) -> String {
+        guard !secret.isEmpty else { return text }
+        return text.replacingOccurrences(of: secret, with: redactedConninfo(secret))
+    }
+
+    /// A connection string with the password part of a URL or a `password=` value masked.
+    static func redactedConninfo(_ conninfo: String) -> String {
+        var text = conninfo
+        // URL form: scheme://user:password@host...
+        if let scheme = text.range(of: "://") {
+            let rest = text[scheme.upperBound...]
+            if let at = rest.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+            }
+        }
+        // key=value form and URL query parameters: password=...
+        var result = ""
+        var remaining = Substring(text)
+        while let range = remaining.range(of: "password=") {
+            result += remaining[..<range.upperBound] + "***"
+            remaining = remaining[range.upperBound...]
+            let end = remaining.firstIndex { $0 == " " || $0 == "&" } ?? remaining.endIndex
+            remaining = remaining[end...]
+        }
+        return result + remaining
     }
 
     static func quoteConninfoValue(_ value: String) -> String {

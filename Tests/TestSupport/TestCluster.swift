@@ -1,0 +1,141 @@
+import Foundation
+import Postgres
+import RackGatewayDB
+
+/// The PostgreSQL server the tests talk to: `RGW_TEST_DATABASE_URL` when set, else a throwaway
+/// cluster this process starts itself (`initdb` + `pg_ctl` in a temporary directory, 127.0.0.1,
+/// a free port, scram-sha-256 passwords; as the `postgres` user when running as root).
+///
+/// A server that cannot be had is an error every test that needs it reports: never a skip.
+public final class TestCluster: Sendable {
+    /// Superuser URL of the maintenance database (`postgres`).
+    public let adminURL: String
+    public let host: String
+    public let port: Int
+    public let superuser: String
+    public let password: String
+    /// The cluster's directory when this process started it.
+    public let directory: String?
+    public let serverBinDirectory: String?
+
+    private init(adminURL: String, host: String, port: Int, superuser: String, password: String,
+                 directory: String?, serverBinDirectory: String?) {
+        self.adminURL = adminURL
+        self.host = host
+        self.port = port
+        self.superuser = superuser
+        self.password = password
+        self.directory = directory
+        self.serverBinDirectory = serverBinDirectory
+    }
+
+    private static let started: Result<TestCluster, Error> = Result { try start() }
+
+    /// The shared cluster, started on first use.
+    public static func shared() throws -> TestCluster { try started.get() }
+
+    private static func start() throws -> TestCluster {
+        let environment = ProcessInfo.processInfo.environment
+        if let url = environment["RGW_TEST_DATABASE_URL"], !url.isEmpty {
+            let settings = try ConnectionSettings(conninfo: url, source: "RGW_TEST_DATABASE_URL")
+            _ = try Connection(settings: settings)
+            return TestCluster(
+                adminURL: url, host: settings.effectiveValue("host") ?? "127.0.0.1",
+                port: Int(settings.effectiveValue("port") ?? "5432") ?? 5432,
+                superuser: settings.effectiveValue("user") ?? "postgres",
+                password: settings.effectiveValue("password") ?? "", directory: nil, serverBinDirectory: nil)
+        }
+        let bin = try serverBinDirectory()
+        let directory = try makeTemporaryDirectory()
+        let password = "pw-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16)
+        let port = try freePort()
+        let runAsPostgres = getuid() == 0
+        if runAsPostgres {
+            _ = try Shell.run("/bin/chown", ["postgres:", directory])
+        }
+        let passwordFile = directory + "/pwfile"
+        try (password + "\n").write(toFile: passwordFile, atomically: true, encoding: .utf8)
+        if runAsPostgres { _ = try Shell.run("/bin/chown", ["postgres:", passwordFile]) }
+        try Shell.runChecked(asPostgres: runAsPostgres, bin + "/initdb", [
+            "-D", directory + "/data", "-U", "postgres", "--pwfile=" + passwordFile,
+            "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+        ])
+        try? FileManager.default.removeItem(atPath: passwordFile)
+        try startServer(bin: bin, directory: directory, port: port)
+        let cluster = TestCluster(
+            adminURL: "postgres://postgres:\(password)@127.0.0.1:\(port)/postgres", host: "127.0.0.1", port: port,
+            superuser: "postgres", password: String(password), directory: directory, serverBinDirectory: bin)
+        stopAtExit = cluster
+        atexit { TestCluster.stopAtExit?.stop() }
+        return cluster
+    }
+
+    nonisolated(unsafe) private static var stopAtExit: TestCluster?
+
+    /// Stop the cluster (immediately: it is throwaway) and delete its directory.
+    public func stop() {
+        guard let directory, let serverBinDirectory else { return }
+        try? Shell.runLogged(asPostgres: getuid() == 0, serverBinDirectory + "/pg_ctl", ["-D", directory + "/data", "-m", "immediate", "-w", "stop"], logFile: "/dev/null")
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Kill the postmaster abruptly (SIGKILL), for fault tests, then start it again.
+    public func restartAfterKill() throws {
+        guard let directory, let serverBinDirectory else {
+            throw ToolError(.failed, "cannot kill a server given by RGW_TEST_DATABASE_URL")
+        }
+        let pidText = try String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8)
+        if let pid = Int32(pidText.split(separator: "\n").first ?? "") { kill(pid, SIGKILL) }
+        Thread.sleep(forTimeInterval: 0.5)
+        try Self.startServer(bin: serverBinDirectory, directory: directory, port: port)
+    }
+
+    static func startServer(bin: String, directory: String, port: Int) throws {
+        try Shell.runLogged(asPostgres: getuid() == 0, bin + "/pg_ctl", [
+            "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60",
+            "-o", "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "start",
+        ], logFile: directory + "/pg_ctl.log")
+    }
+
+    public var adminSettings: ConnectionSettings {
+        get throws { try ConnectionSettings(conninfo: adminURL, source: "test") }
+    }
+
+    /// The URL of database `name` on this server as the superuser.
+    public func url(database name: String, user: String? = nil, password: String? = nil) -> String {
+        let user = user ?? superuser
+        let password = password ?? self.password
+        let encoded = password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? password
+        return "postgres://\(user):\(encoded)@\(host):\(port)/\(name)"
+    }
+
+    static func serverBinDirectory() throws -> String {
+        if let explicit = ProcessInfo.processInfo.environment["RGW_PG_SERVER_BIN"] { return explicit }
+        let base = "/usr/lib/postgresql"
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [])
+            .compactMap(Int.init).sorted()
+        for version in versions.reversed() where FileManager.default.isExecutableFile(atPath: "\(base)/\(version)/bin/initdb") {
+            return "\(base)/\(version)/bin"
+        }
+        throw ToolError(.failed, "no PostgreSQL server found under /usr/lib/postgresql: the tests need one",
+                        fix: "Run scripts/setup (apt-get install postgresql), or set RGW_TEST_DATABASE_URL.")
+    }
+
+    static func makeTemporaryDirectory() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "/rgw-test-cluster-XXXXXX").utf8CString)
+        guard let path = mkdtemp(&template) else { throw ToolError(.failed, "mkdtemp failed") }
+        let directory = String(cString: path)
+        chmod(directory, 0o700)
+        return directory
+    }
+
+    static func freePort() throws -> Int {
+        let output = try Shell.runChecked("/usr/bin/env", ["python3", "-c",
+            "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
+        guard let port = Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw ToolError(.failed, "could not pick a free port")
+        }
+        return port
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Postgres
+import RackGatewayDB
+
+/// A database of its own for one test, created on the shared cluster and dropped afterwards.
+public struct TestDatabase: Sendable {
+    public let cluster: TestCluster
+    public let name: String
+
+    public var url: String { cluster.url(database: name) }
+    public var settings: ConnectionSettings { get throws { try ConnectionSettings(conninfo: url, source: "test") } }
+
+    public func connect() throws -> Connection { try Connection(settings: try settings) }
+
+    public static func create(prefix: String = "rgw_t") throws -> TestDatabase {
+        let cluster = try TestCluster.shared()
+        let name = "\(prefix)_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased())"
+        let admin = try Connection(settings: try cluster.adminSettings)
+        try admin.execute("CREATE DATABASE \(SQL.identifier(name))")
+        return TestDatabase(cluster: cluster, name: name)
+    }
+
+    public func drop() {
+        guard let admin = try? Connection(settings: try cluster.adminSettings) else { return }
+        _ = try? admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(name)) WITH (FORCE)")
+    }
+
+    /// Run `body` with a fresh database that is dropped whatever happens.
+    public static func with<R>(_ body: (TestDatabase) throws -> R) throws -> R {
+        let database = try create()
+        defer { database.drop() }
+        return try body(database)
+    }
+
+    /// Run `body` with a fresh database migrated to the current schema.
+    public static func withMigrated<R>(_ body: (TestDatabase) throws -> R) throws -> R {
+        try with { database in
+            let connection = try database.connect()
+            _ = try Migrator(connection: connection, migrations: MigrationSet.embedded, logger: .quiet).migrate()
+            return try body(database)
+        }
+    }
+
+    /// `psql -v ON_ERROR_STOP=1 -c SQL` against this database; returns stdout.
+    @discardableResult
+    public func psql(_ sql: String) throws -> String {
+        try Shell.runChecked("psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                             environment: try settings.childEnvironment)
+    }
+}
