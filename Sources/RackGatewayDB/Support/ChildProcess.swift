@@ -21,40 +21,116 @@ public struct ChildProcess: Sendable {
         public var stderr: String
     }
 
-    /// Run to completion with stdin closed; output is read concurrently so neither pipe blocks.
+    /// Run to completion; stdout and stderr are drained together with `poll` while stdin is fed,
+    /// so no pipe can fill up and block the child.
+    ///
+    /// Spawned with `posix_spawn` and reaped with `waitpid` rather than through Foundation's `Process`:
+    /// that one learns of the exit through a socket the child inherits, so a program that leaves a daemon
+    /// behind (`pg_ctl start`) would make it wait for ever.
     public func run(stdin: [UInt8]? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.locate(executable))
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe()
-        let err = Pipe()
-        let input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        do {
-            try process.run()
-        } catch {
-            throw ToolError(.failed, "cannot start \(executable): \(error.localizedDescription)")
+        let path = try Self.locate(executable)
+        // Pipes are made close-on-exec and the child spawned under one lock, so a child spawned by
+        // another thread at the same moment cannot inherit this one's pipe ends.
+        Self.spawnLock.lock()
+        var locked = true
+        defer { if locked { Self.spawnLock.unlock() } }
+        let outPipe = try Self.makePipe()
+        let errPipe = try Self.makePipe()
+        let inPipe: (read: Int32, write: Int32)? = stdin == nil ? nil : try Self.makePipe()
+        var closeInParent = [outPipe.write, errPipe.write]
+        if let inPipe { closeInParent.append(inPipe.read) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let inPipe {
+            posix_spawn_file_actions_adddup2(&actions, inPipe.read, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
-        let collector = PipeCollector()
-        let group = DispatchGroup()
-        for (index, pipe) in [out, err].enumerated() {
-            group.enter()
-            DispatchQueue.global().async {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                collector.store(data, at: index)
-                group.leave()
+        posix_spawn_file_actions_adddup2(&actions, outPipe.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe.write, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var noMask = sigset_t()
+        sigemptyset(&noMask)
+        posix_spawnattr_setsigmask(&attributes, &noMask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let environment = ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawnStatus = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        closeInParent.forEach { close($0) }
+        Self.spawnLock.unlock()
+        locked = false
+        guard spawnStatus == 0 else {
+            [outPipe.read, errPipe.read].forEach { close($0) }
+            if let inPipe { close(inPipe.write) }
+            throw ToolError(.failed, "cannot start \(executable): \(String(cString: strerror(spawnStatus)))")
+        }
+
+        var collected = [Data(), Data()]
+        var open: [Int32: Int] = [outPipe.read: 0, errPipe.read: 1]
+        var pending = stdin.map { ArraySlice($0) }
+        var writeFD = inPipe?.write
+        if pending?.isEmpty == true, let fd = writeFD { close(fd); writeFD = nil }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while !open.isEmpty || writeFD != nil {
+            var fds = open.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            if let writeFD { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for entry in fds where entry.revents != 0 {
+                if entry.fd == writeFD, var remaining = pending {
+                    let written = remaining.withUnsafeBytes { write(entry.fd, $0.baseAddress, $0.count) }
+                    if written > 0 { remaining = remaining.dropFirst(written) }
+                    pending = remaining
+                    if written < 0 && errno != EINTR && errno != EAGAIN || remaining.isEmpty {
+                        close(entry.fd)
+                        writeFD = nil
+                    }
+                } else if let index = open[entry.fd] {
+                    let count = read(entry.fd, &buffer, buffer.count)
+                    if count > 0 {
+                        collected[index].append(contentsOf: buffer[0..<count])
+                    } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                        close(entry.fd)
+                        open[entry.fd] = nil
+                    }
+                }
             }
         }
-        if let stdin {
-            input.fileHandleForWriting.write(Data(stdin))
-            try? input.fileHandleForWriting.close()
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Output(status: exitStatus, stdout: String(decoding: collected[0], as: UTF8.self),
+                      stderr: String(decoding: collected[1], as: UTF8.self))
+    }
+
+    private static let spawnLock = NSLock()
+
+    /// A pipe whose ends close on exec (the child gets its copies through dup2). Call under `spawnLock`.
+    static func makePipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            throw ToolError(.failed, "cannot create a pipe: \(String(cString: strerror(errno)))")
         }
-        group.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: collector.text(0), stderr: collector.text(1))
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
     }
 
     /// The full path of `name`: as given when it contains a slash, else the first match on PATH.
@@ -68,21 +144,4 @@ public struct ChildProcess: Sendable {
     }
 
     public static func find(_ name: String) -> String? { try? locate(name) }
-}
-
-private final class PipeCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data: [Int: Data] = [:]
-
-    func store(_ value: Data, at index: Int) {
-        lock.lock()
-        data[index] = value
-        lock.unlock()
-    }
-
-    func text(_ index: Int) -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        return String(decoding: data[index] ?? Data(), as: UTF8.self)
-    }
 }
