@@ -52,6 +52,31 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         }
         defer { PQconninfoFree(options) }
         self.explicit = Self.options(options, onlyWithValues: true)
+        try validateValues()
+    }
+
+    /// libpq accepts any text for these at parse time and only complains when connecting; a value that
+    /// can never work is a malformed connection string, so say so before trying.
+    func validateValues() throws {
+        var problem: String?
+        if let port = explicit.first(where: { $0.keyword == "port" })?.value {
+            for part in port.split(separator: ",", omittingEmptySubsequences: false) where !part.isEmpty {
+                guard let number = Int(part), (1...65535).contains(number) else {
+                    problem = "invalid port \"\(part)\" (a number from 1 to 65535)"
+                    break
+                }
+            }
+        }
+        let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+        if let mode = explicit.first(where: { $0.keyword == "sslmode" })?.value, !sslModes.contains(mode) {
+            problem = "invalid sslmode \"\(mode)\" (one of \(sslModes.joined(separator: ", ")))"
+        }
+        if let problem {
+            throw PostgresError(
+                kind: .malformedConnectionString,
+                message: "\(problem) (from \(source); expected postgres://user:password@host:port/dbname?sslmode=...)"
+            )
+        }
     }
 
     private init(source: String, conninfo: String, explicit: [Option]) {

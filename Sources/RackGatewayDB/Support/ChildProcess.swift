@@ -6,13 +6,16 @@ import Foundation
 public struct ChildProcess: Sendable {
     public var executable: String
     public var arguments: [String]
-    /// Added to (and overriding) this process's environment.
+    /// Added to (and overriding) this process's environment, or the whole environment when
+    /// `inheritEnvironment` is false.
     public var environment: [String: String]
+    public var inheritEnvironment: Bool
 
-    public init(executable: String, arguments: [String], environment: [String: String] = [:]) {
+    public init(executable: String, arguments: [String], environment: [String: String] = [:], inheritEnvironment: Bool = true) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
+        self.inheritEnvironment = inheritEnvironment
     }
 
     public struct Output: Sendable {
@@ -63,7 +66,9 @@ public struct ChildProcess: Sendable {
         posix_spawnattr_setsigmask(&attributes, &noMask)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let environment = ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
+        let environment = inheritEnvironment
+            ? ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
+            : self.environment
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// The built binary, run as a user runs it: exit statuses, messages, JSON.
+@Suite("rack-gateway-db command line")
+struct CLITests {
+    @Test func rootHelpListsCommandsAndExitStatuses() throws {
+        let result = try CLI.run(["--help"])
+        #expect(result.status == 0, "\(result)")
+        for command in ["migrate", "status", "reset-db", "check"] {
+            #expect(result.stdout.contains(command), "help lacks \(command)")
+        }
+        for status in ["0 ", "1 ", "2 ", "3 ", "64 "] {
+            #expect(result.stdout.contains("  \(status)"), "help lacks exit status \(status)")
+        }
+    }
+
+    @Test func malformedURLIsAUsageError() throws {
+        let result = try CLI.run(["status", "--database-url", "postgres://u:hunter2@host:notaport/db"])
+        #expect(result.status == 64, "\(result)")
+        #expect(!result.output.contains("hunter2"))
+        #expect(result.stderr.contains("error:"))
+    }
+
+    @Test func wrongPasswordFailsWithoutEchoingIt() throws {
+        let cluster = try TestCluster.shared()
+        let url = cluster.url(database: "postgres", password: "Wr0ng-S3cret-xyz")
+        let result = try CLI.run(["check", "--database-url", url])
+        #expect(result.status == 1, "\(result)")
+        #expect(result.output.contains("authentication failed") || result.output.contains("password"), "\(result)")
+        #expect(!result.output.contains("Wr0ng-S3cret-xyz"))
+        #expect(!result.output.contains("Fatal error"), "no stack traces for expected errors")
+    }
+
+    @Test func unreachableHostNamesHostAndPort() throws {
+        // A port nothing listens on: bind one, then close it.
+        let port = try Self.unusedPort()
+        let result = try CLI.run(["migrate"], environment: ["RGW_DATABASE_URL": "postgres://rgw:pw@127.0.0.1:\(port)/rgw?connect_timeout=5"])
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr.contains("127.0.0.1:\(port)") || result.stderr.contains("port \(port)"), "\(result)")
+        #expect(result.stderr.split(separator: "\n").count <= 3, "one clear message, not a dump: \(result)")
+    }
+
+    @Test func migrateStatusCheckAsANewUserWould() throws {
+        try TestDatabase.with { database in
+            let env = ["RGW_DATABASE_URL": database.url]
+            let first = try CLI.run(["migrate"], environment: env)
+            #expect(first.status == 0, "\(first)")
+            let second = try CLI.run(["migrate"], environment: env)
+            #expect(second.status == 0, "\(second)")
+            #expect(second.output.lowercased().contains("up to date") || second.output.contains("0 migration"), "\(second)")
+
+            let status = try CLI.run(["status", "--json"], environment: env)
+            #expect(status.status == 0, "\(status)")
+            let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+            #expect((json?["pending"] as? [Any])?.isEmpty == true, "\(status)")
+            #expect((json?["applied"] as? [Any])?.count == MigrationSet.embedded.migrations.count)
+            #expect(!status.stdout.contains(database.cluster.password))
+
+            let check = try CLI.run(["check", "--json"], environment: env)
+            #expect(check.status == 0, "\(check)")
+            let report = try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any]
+            #expect(report?["ok"] as? Bool == true, "\(check)")
+            #expect(!check.output.contains(database.cluster.password))
+        }
+    }
+
+    @Test func resetDBRefusesWithoutItsGuardsAndWorksWithThem() throws {
+        try TestDatabase.withMigrated { database in
+            try database.psql("INSERT INTO rgw_internal_metadata (environment) VALUES ('development'); INSERT INTO users (email) VALUES ('x@example.com')")
+            let env = ["RGW_DATABASE_URL": database.url]
+            let refused = try CLI.run(["reset-db"], environment: env)
+            #expect(refused.status == 1, "\(refused)")
+            #expect(refused.stderr.contains("RESET_RACK_GATEWAY_DATABASE"), "\(refused)")
+            #expect(try database.psql("SELECT count(*) FROM users").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+
+            let wrongValue = try CLI.run(["reset-db"], environment: env.merging(["RESET_RACK_GATEWAY_DATABASE": "delete_all_data"]) { $1 })
+            #expect(wrongValue.status == 1, "\(wrongValue)")
+
+            let done = try CLI.run(["reset-db"], environment: env.merging(["RESET_RACK_GATEWAY_DATABASE": "DELETE_ALL_DATA"]) { $1 })
+            #expect(done.status == 0, "\(done)")
+            #expect(try database.psql("SELECT count(*) FROM users").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+            #expect(try database.psql("SELECT environment FROM rgw_internal_metadata").trimmingCharacters(in: .whitespacesAndNewlines) == "development")
+        }
+    }
+
+    @Test func aFailingMigrationExitsOneNamingFileAndLine() throws {
+        try TestDatabase.with { database in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rgw-mig-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try "CREATE TABLE ok_table (id int);\n".write(toFile: directory + "/20250101000000_ok.sql", atomically: true, encoding: .utf8)
+            try "CREATE TABLE t2 (id int);\n\nSELECT no_such_column FROM t2;\n".write(toFile: directory + "/20250102000000_bad.sql", atomically: true, encoding: .utf8)
+            let result = try CLI.run(["migrate", "--migrations", directory], environment: ["RGW_DATABASE_URL": database.url])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("20250102000000_bad.sql"), "\(result)")
+            #expect(result.stderr.contains("42703"), "\(result)")
+            #expect(result.stderr.contains("line 3"), "\(result)")
+            #expect(try database.psql("SELECT to_regclass('t2') IS NULL AND to_regclass('ok_table') IS NOT NULL").contains("t"))
+        }
+    }
+
+    static func unusedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                guard bind(fd, $0, length) == 0, getsockname(fd, $0, &length) == 0 else { throw ToolError(.failed, "bind failed") }
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
