@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+@Suite("samples/generate-sample-data")
+struct SampleDataTests {
+    static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("samples/generate-sample-data").path
+    }
+
+    @Test func generatesALinkedAuditChainAndEveryTable() throws {
+        try TestDatabase.withMigrated { database in
+            let run = try Shell.run(Self.script, ["--events", "1500"], environment: ["RGW_DATABASE_URL": database.url])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(!run.stdout.contains(database.cluster.password) && !run.stderr.contains(database.cluster.password))
+            let connection = try database.connect()
+            #expect(try connection.query("SELECT count(*) FROM audit.audit_event").scalar == "1500")
+            #expect(try connection.query("SELECT count(*) FROM audit.verify_chain(0, 1499)").scalar == "0")
+            #expect(try connection.query("SELECT min(chain_index)::text || '-' || max(chain_index) FROM audit.audit_event").scalar == "0-1499")
+            #expect(try connection.query("SELECT bool_and(octet_length(event_hash) = 32) FROM audit.audit_event").scalar == "t")
+            for table in ["users", "user_sessions", "api_tokens", "mfa_methods", "mfa_backup_codes", "trusted_devices",
+                          "settings", "deploy_approval_requests", "rgw_internal_metadata"] {
+                #expect(try connection.query("SELECT count(*) > 0 FROM \(table)").scalar == "t", "\(table) is empty")
+            }
+            // A second run appends and keeps the chain linked.
+            let again = try Shell.run(Self.script, ["--events", "700"], environment: ["RGW_DATABASE_URL": database.url])
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(try connection.query("SELECT count(*) FROM audit.verify_chain(0, 2199)").scalar == "0")
+            #expect(try connection.query("SELECT last_value FROM audit.audit_event_chain_index_seq").scalar == "2199")
+        }
+    }
+}
