@@ -100,6 +100,28 @@ public final class CopyOutStream {
         throw error
     }
 
+    /// Hand the next row, with its trailing newline, to `body` without copying it; returns false at
+    /// the end. The bytes are valid only during the call (libpq's buffer, freed right after).
+    public func withNextRow(_ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+        guard !finished else { return false }
+        var data: UnsafeMutablePointer<CChar>?
+        let length = PQgetCopyData(connection.handle, &data, 0)
+        if length > 0, let data {
+            defer { PQfreemem(data) }
+            rowCount += 1
+            try body(UnsafeRawBufferPointer(start: data, count: Int(length)))
+            return true
+        }
+        finished = true
+        if length == -1 {
+            _ = try connection.finishCopy(sql: "COPY")
+            return false
+        }
+        let error = connection.connectionError()
+        connection.drainResults()
+        throw error
+    }
+
     /// Stop early: cancel the COPY on the server and drain what is in flight.
     func abandon() throws {
         connection.makeCanceller()?.cancel()

@@ -120,7 +120,7 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
     }
 
     /// Replace `secret` (a whole connection string) in `text` with a form without its password.
-    static func redact(_ text: String, secret: String) -> String {
+    public static func redact(_ text: String, secret: String) -> String {
         guard !secret.isEmpty else { return text }
         return text.replacingOccurrences(of: secret, with: redactedConninfo(secret))
     }

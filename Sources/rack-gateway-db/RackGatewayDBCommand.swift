@@ -22,6 +22,8 @@ struct RackGatewayDBCommand: ParsableCommand {
             StatusCommand.self,
             ResetDBCommand.self,
             CheckCommand.self,
+            BackupCommand.self,
+            VerifyCommand.self,
         ]
     )
 }

@@ -1,0 +1,164 @@
+import Compression
+import Foundation
+
+/// Writes an archive file: members appended under a lock (one writer), offsets and sizes recorded,
+/// SHA-256 computed as the bytes go out. The file is `<name>.partial` (mode 0600) until `publish`
+/// fsyncs it, renames it, fsyncs the directory and writes the `.sha256` sidecar. `discard` removes
+/// the partial file; nothing incomplete ever has the final name.
+public final class ArchiveFileWriter: @unchecked Sendable {
+    public let directory: String
+    public let fileName: String
+    public var finalPath: String { directory + "/" + fileName }
+    public var partialPath: String { finalPath + ".partial" }
+
+    private let lock = NSLock()
+    private var fd: Int32
+    private var offset = 0
+    private var sha = SHA256()
+    private var members: [ArchiveManifest.Member] = []
+    private var finished = false
+
+    public init(directory: String, fileName: String) throws {
+        self.directory = directory
+        self.fileName = fileName
+        let path = directory + "/" + fileName
+        if FileManager.default.fileExists(atPath: path) {
+            throw ToolError(.failed, "\(path) already exists; not overwriting it", fix: "Wait a second and run again, or use another --prefix.")
+        }
+        fd = open(path + ".partial", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let code = errno
+            if code == EEXIST {
+                throw ToolError(.failed, "\(path).partial exists: another backup is writing it, or one was interrupted",
+                                fix: "If no backup is running, remove \(path).partial and run again.")
+            }
+            throw ToolError(.failed, "cannot create \(path).partial: \(String(cString: strerror(code)))",
+                            fix: "Check that \(directory) exists and is writable.")
+        }
+        fchmod(fd, 0o600)
+        Interruption.register(partialPath)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    public var bytesWritten: Int { lock.withLock { offset } }
+    public var recordedMembers: [ArchiveManifest.Member] { lock.withLock { members } }
+
+    /// Append one complete gzip member; its CRC32 and size are read from the member's own trailer.
+    @discardableResult
+    public func append(member bytes: [UInt8], kind: ArchiveManifest.MemberKind, table: Int? = nil, rows: Int? = nil) throws -> ArchiveManifest.Member {
+        precondition(bytes.count >= 18)
+        let n = bytes.count
+        let crc = UInt32(bytes[n - 8]) | UInt32(bytes[n - 7]) << 8 | UInt32(bytes[n - 6]) << 16 | UInt32(bytes[n - 5]) << 24
+        let size = Int(UInt32(bytes[n - 4]) | UInt32(bytes[n - 3]) << 8 | UInt32(bytes[n - 2]) << 16 | UInt32(bytes[n - 1]) << 24)
+        lock.lock()
+        defer { lock.unlock() }
+        let record = ArchiveManifest.Member(index: members.count, kind: kind, offset: offset, length: n,
+                                            size: size, crc32: crc, table: table, rows: rows)
+        try writeAll(bytes)
+        members.append(record)
+        return record
+    }
+
+    /// Append raw bytes that are not a recorded member (the manifest and the trailer).
+    public func appendUnrecorded(_ bytes: [UInt8]) throws -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        let start = offset
+        try writeAll(bytes)
+        return start
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws {
+        var written = 0
+        try bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let result = write(fd, raw.baseAddress! + written, raw.count - written)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw Self.writeError(errno, path: partialPath, directory: directory)
+                }
+                written += result
+            }
+            sha.update(raw)
+        }
+        offset += bytes.count
+    }
+
+    static func writeError(_ code: Int32, path: String, directory: String) -> ToolError {
+        switch code {
+        case ENOSPC, EDQUOT:
+            return ToolError(.failed, "disk full while writing \(path)", fix: "Free space in \(directory) or write the backup elsewhere with --dir.")
+        case EFBIG:
+            return ToolError(.failed, "file size limit reached while writing \(path) (ulimit -f or the filesystem's maximum)",
+                             fix: "Raise the limit (ulimit -f unlimited) or write the backup elsewhere with --dir.")
+        default:
+            return ToolError(.failed, "cannot write \(path): \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// fsync, rename to the final name, fsync the directory, then write `<name>.sha256`. Returns the SHA-256.
+    public func publish() throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        guard fsync(fd) == 0 else { throw Self.writeError(errno, path: partialPath, directory: directory) }
+        close(fd)
+        fd = -1
+        guard rename(partialPath, finalPath) == 0 else {
+            throw ToolError(.failed, "cannot rename \(partialPath) to \(fileName): \(String(cString: strerror(errno)))")
+        }
+        finished = true
+        Interruption.unregister(partialPath)
+        Self.syncDirectory(directory)
+        let digest = SHA256.hex(sha.finalize())
+        try Self.writeSmallFileAtomically(directory: directory, name: fileName + ".sha256", contents: "\(digest)  \(fileName)\n")
+        return digest
+    }
+
+    /// Remove the partial file (after a failure). Safe to call more than once.
+    public func discard() {
+        lock.lock()
+        defer { lock.unlock() }
+        if fd >= 0 { close(fd); fd = -1 }
+        if !finished { unlink(partialPath) }
+        Interruption.unregister(partialPath)
+    }
+
+    static func syncDirectory(_ directory: String) {
+        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 {
+            fsync(dirFD)
+            close(dirFD)
+        }
+    }
+
+    /// Write a small file (sidecar, metrics, report) as `.partial`, fsync, rename: mode 0600.
+    public static func writeSmallFileAtomically(directory: String, name: String, contents: String) throws {
+        let path = directory + "/" + name
+        let temporary = path + ".partial"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ToolError(.failed, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o600)
+        let bytes = Array(contents.utf8)
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                let error = writeError(errno, path: temporary, directory: directory)
+                close(fd)
+                unlink(temporary)
+                throw error
+            }
+            written += result
+        }
+        fsync(fd)
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw ToolError(.failed, "cannot rename \(temporary): \(String(cString: strerror(errno)))")
+        }
+        syncDirectory(directory)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+
+/// The manifest of an archive (format v1): one JSON line near the end of the file, found through the
+/// trailer. Field names are snake_case in the JSON.
+public struct ArchiveManifest: Codable, Sendable, Equatable {
+    public static let formatName = "rack-gateway-db archive"
+    public static let currentFormatVersion = 1
+    public static let linePrefix = "-- rack-gateway-db manifest: "
+
+    public enum MemberKind: String, Codable, Sendable {
+        case header, preData = "pre-data", data, sequences, postData = "post-data"
+    }
+
+    public struct Member: Codable, Sendable, Equatable {
+        public var index: Int
+        public var kind: MemberKind
+        /// Byte offset of the gzip member in the file, and its compressed length.
+        public var offset: Int
+        public var length: Int
+        /// Uncompressed size and CRC32 (as gzip records them).
+        public var size: Int
+        public var crc32: UInt32
+        /// For data members: the table's index in `tables`.
+        public var table: Int?
+        public var rows: Int?
+    }
+
+    public struct Table: Codable, Sendable, Equatable {
+        public var schema: String
+        public var name: String
+        public var columns: [String]
+        public var rows: Int
+        /// Bytes of COPY text (rows with their newlines).
+        public var bytes: Int
+        public var chunks: [Int]
+        /// Sum modulo 2^64 of XXH64 (seed 0) of each row's COPY text line without its newline, 16 hex digits.
+        public var fingerprint: String
+        public var qualifiedName: String { "\(schema).\(name)" }
+    }
+
+    public struct Sequence: Codable, Sendable, Equatable {
+        public var schema: String
+        public var name: String
+        public var value: String
+        public var isCalled: Bool
+    }
+
+    public var format: String = ArchiveManifest.formatName
+    public var formatVersion: Int = ArchiveManifest.currentFormatVersion
+    public var toolVersion: String
+    public var createdAt: String
+    public var completedAt: String
+    public var database: String
+    public var serverVersion: String
+    public var serverVersionNum: Int
+    public var pgDumpVersion: String
+    public var snapshot: String
+    public var sessionSettings: [String: String]
+    public var schemaMigrations: [String]
+    public var roles: [String]
+    public var members: [Member]
+    public var tables: [Table]
+    public var sequences: [Sequence]
+    /// Set by the shrink check of a later issue; absent means not suspect.
+    public var suspect: String?
+
+    public var totalRows: Int { tables.reduce(0) { $0 + $1.rows } }
+    public var totalBytes: Int { tables.reduce(0) { $0 + $1.bytes } }
+
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }
+
+    /// The manifest line, with its newline: `-- rack-gateway-db manifest: {json}\n`.
+    public func line() throws -> [UInt8] {
+        Array(Self.linePrefix.utf8) + Array(try Self.encoder().encode(self)) + [0x0A]
+    }
+
+    public static func parse(line: [UInt8]) throws -> ArchiveManifest {
+        let prefix = Array(linePrefix.utf8)
+        guard line.count > prefix.count, Array(line.prefix(prefix.count)) == prefix else {
+            throw ToolError(.mismatch, "the manifest member does not start with '\(linePrefix)'")
+        }
+        var json = line[prefix.count...]
+        if json.last == 0x0A { json = json.dropLast() }
+        do {
+            return try decoder().decode(ArchiveManifest.self, from: Data(json))
+        } catch {
+            throw ToolError(.mismatch, "the manifest is not valid JSON of format v1: \(error)")
+        }
+    }
+
+    public static func fingerprintText(_ value: UInt64) -> String {
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,66 @@
+import Compression
+
+/// The fixed-length last member of an archive: a gzip member holding one deflate stored block whose
+/// text is `-- rack-gateway-db trailer manifest-offset=<20 digits> manifest-length=<20 digits>\n`.
+/// A reader finds the manifest by reading the last `ArchiveTrailer.memberLength` bytes of the file.
+public struct ArchiveTrailer: Sendable, Equatable {
+    public var manifestOffset: Int
+    public var manifestLength: Int
+
+    static let textPrefix = "-- rack-gateway-db trailer manifest-offset="
+    static let textMiddle = " manifest-length="
+    /// Prefix + 20 digits + middle + 20 digits + newline.
+    public static let textLength = textPrefix.utf8.count + 20 + textMiddle.utf8.count + 20 + 1
+    /// gzip header (10) + stored block header (5) + text + CRC32 and ISIZE (8).
+    public static let memberLength = 10 + 5 + textLength + 8
+
+    static let gzipHeader: [UInt8] = [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
+
+    public init(manifestOffset: Int, manifestLength: Int) {
+        self.manifestOffset = manifestOffset
+        self.manifestLength = manifestLength
+    }
+
+    static func digits(_ value: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: 20 - text.count) + text
+    }
+
+    public var text: String {
+        Self.textPrefix + Self.digits(manifestOffset) + Self.textMiddle + Self.digits(manifestLength) + "\n"
+    }
+
+    public func member() -> [UInt8] {
+        let body = Array(text.utf8)
+        precondition(body.count == Self.textLength)
+        let length = UInt16(body.count)
+        var bytes = Self.gzipHeader
+        bytes += [0x01, UInt8(length & 0xff), UInt8(length >> 8), UInt8(~length & 0xff), UInt8(~length >> 8)]
+        bytes += body
+        let crc = CRC32.checksum(body)
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: crc >> UInt32(shift))) }
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: UInt32(body.count) >> UInt32(shift))) }
+        return bytes
+    }
+
+    /// Parse the last `memberLength` bytes of a file; nil when they are not a trailer at all.
+    public static func parse(_ bytes: ArraySlice<UInt8>) -> ArchiveTrailer? {
+        guard bytes.count == memberLength else { return nil }
+        let all = Array(bytes)
+        guard Array(all[0..<10]) == gzipHeader, all[10] == 0x01 else { return nil }
+        let length = Int(all[11]) | Int(all[12]) << 8
+        let inverse = Int(all[13]) | Int(all[14]) << 8
+        guard length == textLength, inverse == (~length & 0xffff) else { return nil }
+        let body = Array(all[15..<(15 + textLength)])
+        let crcBytes = all[(15 + textLength)..<(19 + textLength)]
+        let crc = crcBytes.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(8 * $1.offset) }
+        guard crc == CRC32.checksum(body) else { return nil }
+        let text = String(decoding: body, as: UTF8.self)
+        guard text.hasPrefix(textPrefix), text.hasSuffix("\n") else { return nil }
+        let rest = text.dropFirst(textPrefix.count).dropLast()
+        let parts = rest.components(separatedBy: textMiddle)
+        guard parts.count == 2, parts.allSatisfy({ $0.count == 20 }),
+              let offset = Int(parts[0]), let manifestLength = Int(parts[1]) else { return nil }
+        return ArchiveTrailer(manifestOffset: offset, manifestLength: manifestLength)
+    }
+}

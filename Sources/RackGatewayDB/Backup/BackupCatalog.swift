@@ -1,0 +1,103 @@
+import Postgres
+
+/// What a backup dumps, read inside the snapshot transaction: tables with data (ordinary, leaf
+/// partitions, unlogged), their columns, sequences, referenced roles and applied migrations.
+struct BackupCatalog {
+    struct Table {
+        var oid: String
+        var schema: String
+        var name: String
+        var columns: [String]
+        /// Heap plus TOAST bytes on disk: the order (largest first) and the progress estimate.
+        var estimatedBytes: Int
+        var qualified: String { SQL.qualified(schema, name) }
+    }
+
+    var tables: [Table]
+    var sequences: [(schema: String, name: String)]
+    var roles: [String]
+    var migrations: [String]
+
+    static let userSchemaFilter = """
+        n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+        """
+
+    static func notExtensionMember(_ alias: String) -> String {
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = \(alias).oid AND d.deptype = 'e')"
+    }
+
+    static func read(_ connection: Connection) throws -> BackupCatalog {
+        let tableRows = try connection.query("""
+            SELECT c.oid::text, n.nspname, c.relname,
+                   (pg_catalog.pg_relation_size(c.oid)
+                    + coalesce(pg_catalog.pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0))::text
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') AND \(userSchemaFilter)
+              AND \(notExtensionMember("c"))
+            ORDER BY 4::bigint DESC, n.nspname, c.relname
+            """).rows
+        let columnRows = try connection.query("""
+            SELECT a.attrelid::text, a.attname
+            FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+              AND \(userSchemaFilter)
+            ORDER BY a.attrelid, a.attnum
+            """).rows
+        var columns: [String: [String]] = [:]
+        for row in columnRows { columns[row[0]!, default: []].append(row[1]!) }
+        let tables = tableRows.map { row in
+            Table(oid: row[0]!, schema: row[1]!, name: row[2]!, columns: columns[row[0]!] ?? [],
+                  estimatedBytes: Int(row[3] ?? "0") ?? 0)
+        }
+        let sequences = try connection.query("""
+            SELECT n.nspname, c.relname
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'S' AND \(userSchemaFilter) AND \(notExtensionMember("c"))
+            ORDER BY n.nspname, c.relname
+            """).rows.map { (schema: $0[0]!, name: $0[1]!) }
+        let roles = try connection.query("""
+            WITH schemas AS (
+                SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE \(userSchemaFilter)
+            ), referenced(role) AS (
+                SELECT nspowner FROM schemas
+                UNION SELECT (pg_catalog.aclexplode(nspacl)).grantee FROM schemas WHERE nspacl IS NOT NULL
+                UNION SELECT c.relowner FROM pg_catalog.pg_class c JOIN schemas s ON s.oid = c.relnamespace
+                UNION SELECT (pg_catalog.aclexplode(c.relacl)).grantee FROM pg_catalog.pg_class c JOIN schemas s ON s.oid = c.relnamespace WHERE c.relacl IS NOT NULL
+                UNION SELECT p.proowner FROM pg_catalog.pg_proc p JOIN schemas s ON s.oid = p.pronamespace
+                UNION SELECT (pg_catalog.aclexplode(p.proacl)).grantee FROM pg_catalog.pg_proc p JOIN schemas s ON s.oid = p.pronamespace WHERE p.proacl IS NOT NULL
+                UNION SELECT t.typowner FROM pg_catalog.pg_type t JOIN schemas s ON s.oid = t.typnamespace
+                UNION SELECT pg_catalog.unnest(pol.polroles) FROM pg_catalog.pg_policy pol
+                UNION SELECT d.defaclrole FROM pg_catalog.pg_default_acl d
+                UNION SELECT (pg_catalog.aclexplode(d.defaclacl)).grantee FROM pg_catalog.pg_default_acl d
+            )
+            SELECT DISTINCT r.rolname FROM referenced JOIN pg_catalog.pg_roles r ON r.oid = referenced.role
+            WHERE r.rolname NOT LIKE 'pg\\_%'
+            ORDER BY 1
+            """).rows.map { $0[0]! }
+        var migrations: [String] = []
+        if try connection.query("SELECT to_regclass('public.schema_migrations') IS NOT NULL").scalar == "t" {
+            migrations = try connection.query("SELECT version FROM public.schema_migrations ORDER BY version").rows.map { $0[0]! }
+        }
+        return BackupCatalog(tables: tables, sequences: sequences, roles: roles, migrations: migrations)
+    }
+}
+
+/// The session settings every dump and verification session pins (DESIGN.md section 3).
+public enum DumpSession {
+    public static let settings: [(String, String)] = [
+        ("TimeZone", "UTC"), ("DateStyle", "ISO"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3"),
+        ("bytea_output", "hex"), ("client_encoding", "UTF8"), ("row_security", "off"),
+        ("statement_timeout", "0"), ("idle_in_transaction_session_timeout", "0"),
+    ]
+
+    public static var manifestSettings: [String: String] {
+        Dictionary(uniqueKeysWithValues: settings.prefix(7).map { ($0.0, $0.1) })
+    }
+
+    public static func apply(to connection: Connection) throws {
+        let sql = settings.map { "SET \($0.0) = \(SQL.literal($0.1))" }.joined(separator: "; ")
+        try connection.execute(sql)
+    }
+}

@@ -1,0 +1,408 @@
+import Compression
+import Foundation
+import Logging
+import Postgres
+
+/// `backup`: one consistent snapshot, dumped over parallel COPY streams into an archive (format v1).
+public struct BackupOptions: Sendable {
+    public var directory: String
+    public var prefix: String = "rack_gateway_backup"
+    public var jobs: Int
+    public var compressors: Int
+    public var compressionLevel: Int32 = 6
+    public var chunkSize: Int = 8 << 20
+    public var lockTimeoutMilliseconds: Int = 10_000
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    public init(directory: String, jobs: Int, compressors: Int) {
+        self.directory = directory
+        self.jobs = jobs
+        self.compressors = compressors
+    }
+}
+
+public struct BackupReport: Codable, Sendable {
+    public var file: String
+    public var sha256: String
+    public var sizeBytes: Int
+    public var durationSeconds: Double
+    public var tables: Int
+    public var rows: Int
+    public var bytesIn: Int
+    public var bytesOut: Int
+    public var ratio: Double
+    public var members: Int
+    public var sequences: Int
+    public var jobs: Int
+    public var snapshot: String
+    public var createdAt: String
+}
+
+/// Progress counters shared by the pipeline threads and the progress reporter.
+public final class BackupProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    public private(set) var tablesTotal = 0
+    public private(set) var tablesDone = 0
+    public private(set) var rows = 0
+    public private(set) var bytesIn = 0
+    public private(set) var bytesOut = 0
+    public private(set) var estimatedBytes = 0
+    /// Estimated on-disk bytes of finished tables, to turn `estimatedBytes` into a fraction.
+    public private(set) var estimatedDone = 0
+    public let started = Date()
+
+    func begin(tables: Int, estimatedBytes: Int) {
+        lock.withLock { tablesTotal = tables; self.estimatedBytes = estimatedBytes }
+    }
+
+    func add(rows: Int, bytesIn: Int) { lock.withLock { self.rows += rows; self.bytesIn += bytesIn } }
+    func add(bytesOut: Int) { lock.withLock { self.bytesOut += bytesOut } }
+    func tableDone(estimated: Int) { lock.withLock { tablesDone += 1; estimatedDone += estimated } }
+
+    public struct Snapshot: Sendable {
+        public var tablesTotal, tablesDone, rows, bytesIn, bytesOut: Int
+        public var elapsed: Double
+        /// 0...1, from the catalog's size estimates.
+        public var fraction: Double
+    }
+
+    public func snapshot() -> Snapshot {
+        lock.withLock {
+            let fraction = estimatedBytes > 0 ? min(1, Double(estimatedDone) / Double(estimatedBytes)) : (tablesTotal > 0 ? Double(tablesDone) / Double(tablesTotal) : 0)
+            return Snapshot(tablesTotal: tablesTotal, tablesDone: tablesDone, rows: rows, bytesIn: bytesIn, bytesOut: bytesOut,
+                            elapsed: Date().timeIntervalSince(started), fraction: fraction)
+        }
+    }
+}
+
+public final class BackupRunner: @unchecked Sendable {
+    public let settings: ConnectionSettings
+    public let options: BackupOptions
+    public let logger: Logger
+    public let progress = BackupProgress()
+
+    /// Session advisory lock key of `backup` ("RGWDBKUP"); advisory locks are per database.
+    public static let advisoryLockKey: Int64 = 0x5247_5744_424B_5550
+
+    public init(settings: ConnectionSettings, options: BackupOptions, logger: Logger) {
+        self.settings = settings
+        self.options = options
+        self.logger = logger
+    }
+
+    public static func fileName(prefix: String, date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "\(prefix)_\(formatter.string(from: date)).sql.gz"
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    public func run() throws -> BackupReport {
+        let started = Date()
+        // Checks that need no database first: pg_dump, the directory, the lock file.
+        let pgDump = try PostgresTools.pgDump(environment: options.environment).get()
+        try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let lockFile = try DirectoryLock.acquire(directory: options.directory, name: ".\(options.prefix).lock",
+                                                 what: "backup of \(settings.description)")
+        defer { lockFile.release() }
+
+        let coordinator = try Connection(settings: settings, applicationName: "rack-gateway-db backup")
+        guard pgDump.majorVersion >= coordinator.serverMajorVersion else {
+            throw ToolError(.failed, "\(pgDump.path) is version \(pgDump.version), older than the server (\(coordinator.serverMajorVersion)): it cannot dump this database",
+                            fix: "Install postgresql-client-\(coordinator.serverMajorVersion) or newer, or point RGW_PG_BIN_DIR at its bin directory.")
+        }
+        try acquireAdvisoryLock(coordinator)
+        try DumpSession.apply(to: coordinator)
+        try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try coordinator.execute("SET LOCAL lock_timeout = \(options.lockTimeoutMilliseconds)")
+        let snapshot = try coordinator.query("SELECT pg_catalog.pg_export_snapshot()").scalar ?? ""
+        let catalog = try BackupCatalog.read(coordinator)
+        try lockTables(catalog, coordinator)
+        var sequences: [ArchiveManifest.Sequence] = []
+        for sequence in catalog.sequences {
+            let row = try coordinator.query("SELECT last_value::text, is_called FROM \(SQL.qualified(sequence.schema, sequence.name))").rows[0]
+            sequences.append(.init(schema: sequence.schema, name: sequence.name, value: row[0] ?? "1", isCalled: row[1] == "t"))
+        }
+        let database = coordinator.databaseName
+        let serverVersion = try coordinator.query("SHOW server_version").scalar ?? coordinator.serverVersion
+        logger.info("backup started", metadata: ["database": "\(settings.description)", "snapshot": "\(snapshot)",
+                                                 "tables": "\(catalog.tables.count)", "jobs": "\(options.jobs)"])
+
+        let createdAt = Date()
+        let writer = try ArchiveFileWriter(directory: options.directory, fileName: Self.fileName(prefix: options.prefix, date: createdAt))
+        do {
+            let compressor = try GzipMemberCompressor(level: options.compressionLevel)
+            let header = """
+                -- rack-gateway-db archive format \(ArchiveManifest.currentFormatVersion)
+                -- tool: rack-gateway-db \(RackGatewayDB.toolVersion)
+                -- created: \(Self.iso8601(createdAt))
+                -- database: \(database)
+                -- server: PostgreSQL \(serverVersion)
+                -- pg_dump: \(pgDump.version)
+                -- snapshot: \(snapshot)
+                -- A gzip file of gzip members whose text is a psql script. Restore into an empty database with:
+                --   gunzip -c \(writer.fileName) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
+
+                """
+            try writer.append(member: try compressor.compress(Array(header.utf8)), kind: .header)
+
+            let dumpEnvironment = settings.childEnvironment
+            let preData = try runPgDump(pgDump.path, section: "pre-data", snapshot: snapshot, environment: dumpEnvironment)
+            try writer.append(member: try compressor.compress(Array(preData.utf8)), kind: .preData)
+            // Post-data is dumped while the data flows.
+            let postDataBox = PgDumpBox()
+            let postGroup = DispatchGroup()
+            let path = pgDump.path
+            spawnThread("pg_dump post-data", group: postGroup) { [self] in
+                postDataBox.result = Result { try self.runPgDump(path, section: "post-data", snapshot: snapshot, environment: dumpEnvironment) }
+            }
+
+            let tables = try dumpData(catalog: catalog, snapshot: snapshot, writer: writer)
+
+            var sequenceText = "\n-- Sequences\n"
+            for sequence in sequences {
+                sequenceText += "SELECT pg_catalog.setval(\(SQL.literal(SQL.qualified(sequence.schema, sequence.name)))"
+                    + ", \(sequence.value), \(sequence.isCalled));\n"
+            }
+            try writer.append(member: try compressor.compress(Array(sequenceText.utf8)), kind: .sequences)
+            postGroup.wait()
+            let postData = try postDataBox.result!.get()
+            try writer.append(member: try compressor.compress(Array(postData.utf8)), kind: .postData)
+
+            let completedAt = Date()
+            let manifest = ArchiveManifest(
+                toolVersion: RackGatewayDB.toolVersion, createdAt: Self.iso8601(createdAt), completedAt: Self.iso8601(completedAt),
+                database: database, serverVersion: serverVersion, serverVersionNum: coordinator.serverVersionNumber,
+                pgDumpVersion: pgDump.version, snapshot: snapshot, sessionSettings: DumpSession.manifestSettings,
+                schemaMigrations: catalog.migrations, roles: catalog.roles, members: writer.recordedMembers,
+                tables: tables, sequences: sequences, suspect: nil)
+            let manifestMember = try compressor.compress(try manifest.line())
+            let manifestOffset = try writer.appendUnrecorded(manifestMember)
+            _ = try writer.appendUnrecorded(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member())
+            let sha256 = try writer.publish()
+            try? coordinator.execute("COMMIT")
+            let size = writer.bytesWritten
+            let totals = progress.snapshot()
+            let report = BackupReport(
+                file: writer.finalPath, sha256: sha256, sizeBytes: size, durationSeconds: Date().timeIntervalSince(started),
+                tables: tables.count, rows: manifest.totalRows, bytesIn: totals.bytesIn, bytesOut: size,
+                ratio: size > 0 ? Double(totals.bytesIn) / Double(size) : 0, members: manifest.members.count,
+                sequences: sequences.count, jobs: options.jobs, snapshot: snapshot, createdAt: manifest.createdAt)
+            logger.info("backup written", metadata: ["file": "\(report.file)", "bytes": "\(size)", "rows": "\(report.rows)"])
+            return report
+        } catch {
+            writer.discard()
+            throw error
+        }
+    }
+
+    final class PgDumpBox: @unchecked Sendable { var result: Result<String, Error>? }
+
+    func runPgDump(_ path: String, section: String, snapshot: String, environment: [String: String]) throws -> String {
+        let output = try ChildProcess(executable: path, arguments: [
+            "--schema-only", "--section=\(section)", "--snapshot=\(snapshot)", "--no-password",
+        ], environment: environment).run()
+        guard output.status == 0 else {
+            let message = ConnectionSettings.redact(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
+                                                    secret: settings.effectiveValue("password") ?? "")
+            throw ToolError(.failed, "pg_dump --section=\(section) failed (exit \(output.status)): \(message)")
+        }
+        return output.stdout
+    }
+
+    func acquireAdvisoryLock(_ connection: Connection) throws {
+        let key = String(Self.advisoryLockKey)
+        guard try connection.query("SELECT pg_catalog.pg_try_advisory_lock($1::bigint)", [key]).scalar == "t" else {
+            let holder = try? connection.query("""
+                SELECT a.pid::text, a.usename, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'),
+                       to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted
+                  AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+                  AND l.classid = (($1::bigint >> 32) & 4294967295)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
+                """, [key]).rows.first
+            let who = holder.map { "server process \($0[0] ?? "?") (user \($0[1] ?? "?"), \($0[2] ?? ""), from \($0[3] ?? "?"), since \($0[4] ?? "?"))" } ?? "another session"
+            throw ToolError(.locked, "another backup of \(connection.databaseName) is running: \(who) holds the backup lock",
+                            fix: "Wait for it to finish; only one backup of a database runs at a time.")
+        }
+    }
+
+    func lockTables(_ catalog: BackupCatalog, _ connection: Connection) throws {
+        for table in catalog.tables {
+            do {
+                try connection.execute("LOCK TABLE \(table.qualified) IN ACCESS SHARE MODE")
+            } catch let error as PostgresError where error.sqlState == "55P03" {
+                throw ToolError(.failed, "table \(table.schema).\(table.name) is locked by another session (waited \(options.lockTimeoutMilliseconds) ms for ACCESS SHARE)",
+                                fix: "Find the holder with rack-gateway-db maint connections (or pg_locks), let it finish, then run the backup again; --lock-timeout waits longer.")
+            }
+        }
+    }
+
+    /// Readers (COPY out, one table at a time, largest first) → bounded queue → compressors → writer.
+    func dumpData(catalog: BackupCatalog, snapshot: String, writer: ArchiveFileWriter) throws -> [ArchiveManifest.Table] {
+        let results = TableResults(catalog: catalog)
+        progress.begin(tables: catalog.tables.count, estimatedBytes: catalog.tables.reduce(0) { $0 + $1.estimatedBytes })
+        let queue = BoundedQueue<Chunk>(capacity: max(1, options.compressors))
+        let failure = FirstError()
+        let nextTable = Counter()
+        let readers = DispatchGroup()
+        let compressors = DispatchGroup()
+        let settings = self.settings
+        let chunkSize = options.chunkSize
+        let progress = self.progress
+        let level = options.compressionLevel
+
+        for worker in 0..<max(1, min(options.jobs, max(1, catalog.tables.count))) {
+            spawnThread("backup reader \(worker)", group: readers) {
+                do {
+                    let connection = try Connection(settings: settings, applicationName: "rack-gateway-db backup worker")
+                    try DumpSession.apply(to: connection)
+                    try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    try connection.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
+                    while !failure.isSet {
+                        let index = nextTable.next()
+                        guard index < catalog.tables.count else { break }
+                        try Self.copyTable(index: index, table: catalog.tables[index], connection: connection, chunkSize: chunkSize,
+                                           queue: queue, failure: failure, progress: progress)
+                        progress.tableDone(estimated: catalog.tables[index].estimatedBytes)
+                    }
+                    try? connection.execute("COMMIT")
+                } catch {
+                    failure.record(Self.explain(error, catalog: catalog))
+                    queue.close()
+                }
+            }
+        }
+        for worker in 0..<max(1, options.compressors) {
+            spawnThread("backup compressor \(worker)", group: compressors) {
+                do {
+                    let compressor = try GzipMemberCompressor(level: level)
+                    while let chunk = queue.take() {
+                        if failure.isSet { continue }
+                        let member = try compressor.compress(chunk.bytes)
+                        let record = try writer.append(member: member, kind: .data, table: chunk.table, rows: chunk.rows)
+                        results.add(chunk, member: record.index)
+                        progress.add(bytesOut: member.count)
+                    }
+                } catch {
+                    failure.record(error)
+                    queue.close()
+                }
+            }
+        }
+        readers.wait()
+        queue.close()
+        compressors.wait()
+        if let error = failure.error { throw error }
+        return results.finished()
+    }
+
+    struct Chunk: @unchecked Sendable {
+        var table: Int
+        var bytes: [UInt8]
+        var rows: Int
+        var rowBytes: Int
+        var fingerprint: UInt64
+    }
+
+    static func copyTable(index: Int, table: BackupCatalog.Table, connection: Connection, chunkSize: Int,
+                          queue: BoundedQueue<Chunk>, failure: FirstError, progress: BackupProgress) throws {
+        let header = Array(DataChunk.copyHeader(.init(schema: table.schema, name: table.name, columns: table.columns,
+                                                      rows: 0, bytes: 0, chunks: [], fingerprint: "")).utf8)
+        guard !table.columns.isEmpty else {
+            // A table without columns has rows COPY cannot express; pg_dump skips them too.
+            return
+        }
+        let columns = table.columns.map(SQL.identifier).joined(separator: ", ")
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(chunkSize + 64 * 1024)
+        buffer.append(contentsOf: header)
+        var rows = 0
+        var sum: UInt64 = 0
+        func emit() throws {
+            let rowBytes = buffer.count - header.count
+            buffer.append(contentsOf: DataChunk.terminator)
+            progress.add(rows: rows, bytesIn: rowBytes)
+            guard queue.put(Chunk(table: index, bytes: buffer, rows: rows, rowBytes: rowBytes, fingerprint: sum)) else {
+                throw failure.error ?? ToolError(.failed, "backup stopped")
+            }
+            buffer = []
+            buffer.reserveCapacity(chunkSize + 64 * 1024)
+            buffer.append(contentsOf: header)
+            rows = 0
+            sum = 0
+        }
+        try connection.copyOut("COPY \(table.qualified) (\(columns)) TO STDOUT") { stream in
+            while try stream.withNextRow({ raw in
+                sum &+= XXH64.hash(UnsafeRawBufferPointer(rebasing: raw.dropLast()))
+                buffer.append(contentsOf: raw)
+            }) {
+                rows += 1
+                if buffer.count >= chunkSize { try emit() }
+            }
+        }
+        if rows > 0 { try emit() }
+    }
+
+    /// Errors of a worker, named after the table when the server says which.
+    static func explain(_ error: Error, catalog: BackupCatalog) -> Error {
+        guard let error = error as? PostgresError else { return error }
+        if error.sqlState == "42501" && error.message.contains("row-level security") {
+            return ToolError(.failed, "\(error.message): the backup role is subject to row-level security, so the dump would be partial; no archive was written",
+                             fix: "Back up as the table owner, a superuser, or a role with BYPASSRLS.")
+        }
+        if error.isConnectionLoss {
+            return ToolError(.failed, "lost the connection to the server during the backup: \(error.message); no archive was written",
+                             fix: "Check that the server is up, then run the backup again.")
+        }
+        return error
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.withLock { defer { value += 1 }; return value } }
+}
+
+/// Per-table totals assembled from the chunks as they are written.
+final class TableResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tables: [ArchiveManifest.Table]
+    private var sums: [UInt64]
+
+    init(catalog: BackupCatalog) {
+        tables = catalog.tables.map {
+            ArchiveManifest.Table(schema: $0.schema, name: $0.name, columns: $0.columns, rows: 0, bytes: 0, chunks: [], fingerprint: "")
+        }
+        sums = Array(repeating: 0, count: catalog.tables.count)
+    }
+
+    func add(_ chunk: BackupRunner.Chunk, member: Int) {
+        lock.withLock {
+            tables[chunk.table].rows += chunk.rows
+            tables[chunk.table].bytes += chunk.rowBytes
+            tables[chunk.table].chunks.append(member)
+            sums[chunk.table] &+= chunk.fingerprint
+        }
+    }
+
+    func finished() -> [ArchiveManifest.Table] {
+        lock.withLock {
+            tables.enumerated().map { index, table in
+                var table = table
+                table.chunks.sort()
+                table.fingerprint = ArchiveManifest.fingerprintText(sums[index])
+                return table
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Dispatch
+import Foundation
+
+/// Ctrl-C and SIGTERM: remove the files a run registered as unfinished (`.partial`), then exit 130
+/// (SIGINT) or 143 (SIGTERM), so an interrupted backup never leaves debris under any name a reader
+/// would trust. SIGPIPE and SIGXFSZ are ignored so writes fail with an error instead of killing us.
+public enum Interruption {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var paths: Set<String> = []
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    public static func install() {
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)
+        for (number, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let pending = lock.withLock { paths }
+                for path in pending { unlink(path) }
+                FileHandle.standardError.write(Data("\nrack-gateway-db: interrupted; removed unfinished files\n".utf8))
+                exit(status)
+            }
+            source.resume()
+            lock.withLock { sources.append(source) }
+        }
+    }
+
+    public static func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+}

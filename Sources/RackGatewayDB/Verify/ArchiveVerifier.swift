@@ -1,0 +1,174 @@
+import Compression
+import Foundation
+
+/// Checks an archive without a database: trailer, manifest, that the members cover the file without
+/// gaps, every member's CRC32 and size, each data chunk's COPY framing, per-table row counts and
+/// fingerprints recomputed from the rows, and the `.sha256` sidecar.
+public struct ArchiveVerifier {
+    public struct Report: Codable, Sendable {
+        public var file: String
+        public var ok: Bool
+        public var problems: [String]
+        public var members: Int
+        public var tables: Int
+        public var rows: Int
+        public var bytes: Int
+        public var fileSize: Int
+        public var sha256: String
+        public var sidecar: String
+        public var durationSeconds: Double
+    }
+
+    public init() {}
+
+    public func verify(path: String) throws -> Report {
+        let started = Date()
+        let reader = try ArchiveReader(path: path)
+        let manifest = reader.manifest
+        var problems: [String] = []
+        func problem(_ text: String) { if problems.count < 50 { problems.append(text) } }
+        func describe(_ member: ArchiveManifest.Member) -> String {
+            var text = "member \(member.index) (\(member.kind.rawValue)) at offset \(member.offset)"
+            if let table = member.table, table < manifest.tables.count { text += " of table \(manifest.tables[table].qualifiedName)" }
+            return text
+        }
+
+        // Coverage: members in index order, back to back from offset 0 up to the manifest.
+        var expected = 0
+        for (position, member) in manifest.members.enumerated() {
+            if member.index != position { problem("manifest lists member \(member.index) in position \(position)") }
+            if member.offset != expected {
+                problem("\(describe(member)) should start at offset \(expected): the chunk list leaves a gap or overlap there")
+            }
+            expected = member.offset + member.length
+        }
+        if expected != reader.trailer.manifestOffset {
+            problem("the members end at offset \(expected) but the manifest starts at \(reader.trailer.manifestOffset): bytes not covered by the chunk list")
+        }
+        if manifest.members.first?.kind != .header { problem("member 0 is not the header") }
+        if manifest.members.last?.kind != .postData { problem("the last member is not post-data") }
+
+        var sha = SHA256()
+        var position = 0
+        let decompressor = try GzipMemberDecompressor()
+        var rows = [Int](repeating: 0, count: manifest.tables.count)
+        var fingerprints = [UInt64](repeating: 0, count: manifest.tables.count)
+        var chunks = [[Int]](repeating: [], count: manifest.tables.count)
+        for member in manifest.members where problems.isEmpty || member.offset == position {
+            guard member.offset == position, member.offset + member.length <= reader.fileSize else { break }
+            let bytes = try reader.readBytes(offset: member.offset, count: member.length)
+            sha.update(bytes)
+            position += member.length
+            let text: [UInt8]
+            do {
+                text = try decompressor.decompress(bytes[...], uncompressedSize: member.size)
+            } catch let error as CompressionError {
+                problem("\(describe(member)): \(error.message)")
+                continue
+            }
+            let crc = UInt32(bytes[bytes.count - 8]) | UInt32(bytes[bytes.count - 7]) << 8
+                | UInt32(bytes[bytes.count - 6]) << 16 | UInt32(bytes[bytes.count - 5]) << 24
+            if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
+            if member.kind == .data {
+                guard let table = member.table, table >= 0, table < manifest.tables.count else {
+                    problem("\(describe(member)): a data member without a valid table")
+                    continue
+                }
+                chunks[table].append(member.index)
+                let expectedHeader = DataChunk.copyHeader(manifest.tables[table])
+                switch DataChunk.scan(text, expectedHeader: expectedHeader) {
+                case .success(let (count, sum)):
+                    rows[table] += count
+                    fingerprints[table] &+= sum
+                    if let recorded = member.rows, recorded != count {
+                        problem("\(describe(member)): \(count) rows but the manifest says \(recorded)")
+                    }
+                case .failure(let message):
+                    problem("\(describe(member)): \(message)")
+                }
+            }
+        }
+        if problems.isEmpty {
+            for (index, table) in manifest.tables.enumerated() {
+                if rows[index] != table.rows {
+                    problem("table \(table.qualifiedName): \(rows[index]) rows in its chunks but the manifest says \(table.rows)")
+                }
+                let fingerprint = ArchiveManifest.fingerprintText(fingerprints[index])
+                if fingerprint != table.fingerprint {
+                    problem("table \(table.qualifiedName): fingerprint \(fingerprint) of its rows but the manifest says \(table.fingerprint)")
+                }
+                if chunks[index] != table.chunks {
+                    problem("table \(table.qualifiedName): chunk list \(table.chunks) but its members are \(chunks[index])")
+                }
+            }
+        }
+
+        // The rest of the file (manifest and trailer) for the SHA-256.
+        var digest = ""
+        var sidecar = "not checked"
+        if position == reader.trailer.manifestOffset {
+            sha.update(try reader.readBytes(offset: position, count: reader.fileSize - position))
+            digest = SHA256.hex(sha.finalize())
+            let sidecarPath = path + ".sha256"
+            if let text = try? String(contentsOfFile: sidecarPath, encoding: .utf8) {
+                let recorded = text.split(separator: " ").first.map(String.init) ?? ""
+                if recorded.lowercased() == digest {
+                    sidecar = "ok"
+                } else {
+                    sidecar = "mismatch"
+                    problem("\(sidecarPath) says \(recorded) but the file's SHA-256 is \(digest)")
+                }
+            } else {
+                sidecar = "missing"
+                problem("\(sidecarPath) is missing: the archive's checksum cannot be confirmed")
+            }
+        }
+        return Report(file: path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
+                      tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
+                      fileSize: reader.fileSize, sha256: digest, sidecar: sidecar,
+                      durationSeconds: Date().timeIntervalSince(started))
+    }
+}
+
+/// The text of one data member: `COPY "s"."t" ("c", ...) FROM stdin;`, rows, `\.`.
+enum DataChunk {
+    static func copyHeader(_ table: ArchiveManifest.Table) -> String {
+        let columns = table.columns.map(SQL.identifier).joined(separator: ", ")
+        return "COPY \(SQL.identifier(table.schema)).\(SQL.identifier(table.name)) (\(columns)) FROM stdin;\n"
+    }
+
+    static let terminator: [UInt8] = Array("\\.\n".utf8)
+
+    /// Count the rows and sum their XXH64 (each line without its newline).
+    static func scan(_ text: [UInt8], expectedHeader: String) -> Result<(Int, UInt64), ScanError> {
+        let header = Array(expectedHeader.utf8)
+        guard text.count >= header.count + terminator.count, Array(text[0..<header.count]) == header else {
+            return .failure(ScanError("does not start with \(expectedHeader.dropLast())"))
+        }
+        guard Array(text.suffix(terminator.count)) == terminator else {
+            return .failure(ScanError("does not end with the COPY terminator \\."))
+        }
+        return text.withUnsafeBytes { raw -> Result<(Int, UInt64), ScanError> in
+            let base = raw.baseAddress!
+            var start = header.count
+            let end = raw.count - terminator.count
+            var count = 0
+            var sum: UInt64 = 0
+            while start < end {
+                guard let hit = memchr(base + start, 0x0A, end - start) else {
+                    return .failure(ScanError("the last row has no newline"))
+                }
+                let lineEnd = base.distance(to: UnsafeRawPointer(hit))
+                sum &+= XXH64.hash(UnsafeRawBufferPointer(start: base + start, count: lineEnd - start))
+                count += 1
+                start = lineEnd + 1
+            }
+            return .success((count, sum))
+        }
+    }
+
+    struct ScanError: Error, CustomStringConvertible {
+        var description: String
+        init(_ text: String) { description = text }
+    }
+}

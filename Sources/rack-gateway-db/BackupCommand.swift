@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import RackGatewayDB
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write one dated archive (<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz) of the database into --dir.",
+        discussion: """
+            One consistent snapshot dumped over parallel COPY streams. The archive is a gzip file whose text \
+            is a psql script: gunzip -c FILE | psql -v ON_ERROR_STOP=1 restores it into an empty database. \
+            Exits 3 when another backup of the same database or directory is running.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var directoryOptions: DirectoryOptions
+
+    @Option(help: "File name prefix.")
+    var prefix = "rack_gateway_backup"
+
+    @Option(help: "Parallel COPY connections (default: the number of cores, within DB_MAX_OPEN_CONNS).")
+    var jobs: Int?
+
+    @Option(help: "Compression threads (default: the number of cores).")
+    var compressors: Int?
+
+    @Option(name: .customLong("compress-level"), help: "gzip level, 1 (fastest) to 12 (smallest).")
+    var compressLevel: Int32 = 6
+
+    @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a table lock before failing.")
+    var lockTimeout: Double = 10
+
+    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
+    var metricsFile: String?
+
+    func validate() throws {
+        guard (1...12).contains(compressLevel) else { throw ValidationError("--compress-level must be 1 to 12") }
+        guard lockTimeout > 0 else { throw ValidationError("--lock-timeout must be positive") }
+        guard !prefix.isEmpty, !prefix.contains("/") else { throw ValidationError("--prefix must be a file name prefix without /") }
+        if let compressors, compressors < 1 { throw ValidationError("--compressors must be at least 1") }
+    }
+
+    func run() throws {
+        Interruption.install()
+        try Reporting.run {
+            let settings = try global.connectionSettings()
+            let logger = global.makeLogger()
+            var options = BackupOptions(directory: directoryOptions.directory, jobs: try Defaults.jobs(requested: jobs),
+                                        compressors: compressors ?? Defaults.cores)
+            options.prefix = prefix
+            options.compressionLevel = compressLevel
+            options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
+            let runner = BackupRunner(settings: settings, options: options, logger: logger)
+            let labels = ["database": settings.databaseName ?? "unknown"]
+            let progress = runner.progress
+            let display = ProgressDisplay(logger: logger) {
+                let p = progress.snapshot()
+                let rate = p.elapsed > 0 ? Double(p.bytesIn) / p.elapsed : 0
+                let eta = p.fraction > 0.01 ? ProgressDisplay.duration(p.elapsed / p.fraction - p.elapsed) : "?"
+                return ("tables \(p.tablesDone)/\(p.tablesTotal), \(p.rows) rows, \(ProgressDisplay.bytes(p.bytesIn)) read, "
+                        + "\(ProgressDisplay.bytes(p.bytesOut)) written, \(ProgressDisplay.bytes(Int(rate)))/s, ETA \(eta)", p.fraction)
+            }
+            let report: BackupReport
+            do {
+                report = try runner.run()
+                display.stop()
+            } catch {
+                display.stop()
+                if let metricsFile {
+                    try? PrometheusFile(path: metricsFile).update([
+                        .init("rgw_backup_last_failure_timestamp_seconds", "Unix time of the last failed backup.", Date().timeIntervalSince1970),
+                    ], labels: labels)
+                }
+                throw error
+            }
+            if let metricsFile {
+                try PrometheusFile(path: metricsFile).update([
+                    .init("rgw_backup_last_success_timestamp_seconds", "Unix time of the last successful backup.", Date().timeIntervalSince1970),
+                    .init("rgw_backup_duration_seconds", "Wall time of the last successful backup.", report.durationSeconds),
+                    .init("rgw_backup_size_bytes", "Size of the last successful backup archive.", Double(report.sizeBytes)),
+                    .init("rgw_backup_rows", "Rows in the last successful backup.", Double(report.rows)),
+                    .init("rgw_backup_tables", "Tables in the last successful backup.", Double(report.tables)),
+                ], labels: labels)
+            }
+            if global.json {
+                try Reporting.printJSON(report)
+            } else {
+                print("Backed up \(settings.description) to \(report.file)")
+                print("  \(report.tables) tables, \(report.rows) rows, \(ProgressDisplay.bytes(report.bytesIn)) of COPY text -> "
+                      + "\(ProgressDisplay.bytes(report.sizeBytes)) (ratio \(String(format: "%.1f", report.ratio))) in \(String(format: "%.1f", report.durationSeconds)) s")
+                print("  sha256 \(report.sha256)")
+            }
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check an archive offline: trailer, manifest, every member's CRC32 and size, row counts, fingerprints, the .sha256 sidecar.",
+        discussion: "No database needed. Exits 2 on any mismatch or corruption, naming the member, its offset and its table.")
+
+    @Argument(help: "The archive file.")
+    var archive: String
+
+    @Flag(help: "Print one machine-readable JSON report on stdout.")
+    var json = false
+
+    func run() throws {
+        try Reporting.run {
+            let report = try ArchiveVerifier().verify(path: archive)
+            try? VerificationLog.record(report)
+            if json {
+                try Reporting.printJSON(report)
+            } else if report.ok {
+                print("OK \(report.file): \(report.members) members, \(report.tables) tables, \(report.rows) rows, sha256 \(report.sha256) (sidecar \(report.sidecar)), \(String(format: "%.1f", report.durationSeconds)) s")
+            } else {
+                for problem in report.problems { Reporting.printError(problem) }
+            }
+            if !report.ok {
+                if json { throw ExitCode(2) }
+                throw ToolError(.mismatch, "\(report.file) failed verification (\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")); do not restore it")
+            }
+        }
+    }
+}
