@@ -24,6 +24,8 @@ struct RackGatewayDBCommand: ParsableCommand {
             CheckCommand.self,
             BackupCommand.self,
             VerifyCommand.self,
+            ListCommand.self,
+            PruneCommand.self,
         ]
     )
 }

@@ -1,0 +1,94 @@
+import Foundation
+
+/// restic-style retention: keep the newest N archives, and the newest archive of each of the last N
+/// days, ISO weeks, months and years that have one (UTC). The newest archive that verifies is
+/// always kept, whatever the policy says.
+public struct RetentionPolicy: Sendable, Equatable {
+    public var last = 0
+    public var daily = 0
+    public var weekly = 0
+    public var monthly = 0
+    public var yearly = 0
+
+    public init(last: Int = 0, daily: Int = 0, weekly: Int = 0, monthly: Int = 0, yearly: Int = 0) {
+        self.last = last
+        self.daily = daily
+        self.weekly = weekly
+        self.monthly = monthly
+        self.yearly = yearly
+    }
+
+    public var isEmpty: Bool { last + daily + weekly + monthly + yearly == 0 }
+
+    /// For each archive time (newest first), the reasons to keep it; empty means delete.
+    public func reasons(for times: [Date]) -> [[String]] {
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var reasons = Array(repeating: [String](), count: times.count)
+        for (index, _) in times.enumerated() where index < last { reasons[index].append("last") }
+        let buckets: [(String, Int, (Date) -> String)] = [
+            ("daily", daily, { let c = calendar.dateComponents([.year, .month, .day], from: $0); return "\(c.year!)-\(c.month!)-\(c.day!)" }),
+            ("weekly", weekly, { let c = calendar.dateComponents([.yearForWeekOfYear, .weekOfYear], from: $0); return "\(c.yearForWeekOfYear!)-W\(c.weekOfYear!)" }),
+            ("monthly", monthly, { let c = calendar.dateComponents([.year, .month], from: $0); return "\(c.year!)-\(c.month!)" }),
+            ("yearly", yearly, { "\(calendar.component(.year, from: $0))" }),
+        ]
+        for (name, count, key) in buckets where count > 0 {
+            var seen = Set<String>()
+            for (index, time) in times.enumerated() {
+                let bucket = key(time)
+                guard !seen.contains(bucket) else { continue }
+                guard seen.count < count else { break }
+                seen.insert(bucket)
+                reasons[index].append(name)
+            }
+        }
+        return reasons
+    }
+}
+
+/// `prune`: what to delete under a policy, and deleting it (archive and sidecar together).
+public struct Pruner {
+    public struct Decision: Codable, Sendable {
+        public var file: String
+        public var time: Date
+        public var keep: Bool
+        public var reasons: [String]
+    }
+
+    public let directory: ArchiveDirectory
+    public let policy: RetentionPolicy
+
+    public init(directory: ArchiveDirectory, policy: RetentionPolicy) {
+        self.directory = directory
+        self.policy = policy
+    }
+
+    public func plan() throws -> [Decision] {
+        let entries = try directory.entries()
+        var reasons = policy.reasons(for: entries.map(\.time))
+        // The newest archive that verifies stays, whatever the policy says.
+        for (index, entry) in entries.enumerated() where entry.problem == nil {
+            let good = entry.verified || ((try? ArchiveVerifier().verify(path: entry.path))?.ok ?? false)
+            if good {
+                if !reasons[index].contains("newest-verified") { reasons[index].append("newest-verified") }
+                break
+            }
+        }
+        return zip(entries, reasons).map { Decision(file: $0.file, time: $0.time, keep: !$1.isEmpty, reasons: $1) }
+    }
+
+    /// Delete what the plan does not keep; returns the deleted file names.
+    public func apply(_ plan: [Decision]) throws -> [String] {
+        var deleted: [String] = []
+        for decision in plan where !decision.keep {
+            let path = directory.directory + "/" + decision.file
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw ToolError(.failed, "cannot delete \(path): \(String(cString: strerror(errno)))")
+            }
+            unlink(path + ".sha256")
+            deleted.append(decision.file)
+        }
+        ArchiveFileWriter.syncDirectory(directory.directory)
+        return deleted
+    }
+}

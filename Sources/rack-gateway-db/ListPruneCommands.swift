@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import RackGatewayDB
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the archives in --dir, newest first: time, size, tables, rows, verified and drilled marks.")
+
+    @OptionGroup var directoryOptions: DirectoryOptions
+
+    @Flag(help: "Print one machine-readable JSON report on stdout.")
+    var json = false
+
+    func run() throws {
+        try Reporting.run {
+            let entries = try ArchiveDirectory(directory: directoryOptions.directory).entries()
+            if json {
+                try Reporting.printJSON(entries)
+                return
+            }
+            guard !entries.isEmpty else {
+                print("No archives in \(directoryOptions.directory)")
+                return
+            }
+            let formatter = ISO8601DateFormatter()
+            for entry in entries {
+                let marks = [entry.verified ? "verified" : nil, entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
+                    .compactMap { $0 }.joined(separator: ",")
+                let contents = entry.problem.map { "UNREADABLE: \($0)" }
+                    ?? "\(entry.tables ?? 0) tables, \(entry.rows ?? 0) rows"
+                print("\(formatter.string(from: entry.time))  \(ProgressDisplay.bytes(entry.sizeBytes).padding(toLength: 10, withPad: " ", startingAt: 0))  \(entry.file)  \(contents)  \(marks.isEmpty ? "-" : marks)")
+            }
+        }
+    }
+}
+
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.",
+        discussion: "The Rack Gateway policy: --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7. Times are the archives' UTC timestamps.")
+
+    @OptionGroup var directoryOptions: DirectoryOptions
+
+    @Option(name: .customLong("keep-last")) var keepLast = 0
+    @Option(name: .customLong("keep-daily")) var keepDaily = 0
+    @Option(name: .customLong("keep-weekly")) var keepWeekly = 0
+    @Option(name: .customLong("keep-monthly")) var keepMonthly = 0
+    @Option(name: .customLong("keep-yearly")) var keepYearly = 0
+
+    @Flag(name: .customLong("dry-run"), help: "Show what would be deleted; delete nothing.")
+    var dryRun = false
+
+    @Flag(help: "Print one machine-readable JSON report on stdout.")
+    var json = false
+
+    var policy: RetentionPolicy {
+        RetentionPolicy(last: keepLast, daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly, yearly: keepYearly)
+    }
+
+    func validate() throws {
+        guard [keepLast, keepDaily, keepWeekly, keepMonthly, keepYearly].allSatisfy({ $0 >= 0 }) else {
+            throw ValidationError("--keep-* values must not be negative")
+        }
+        guard !policy.isEmpty else {
+            throw ValidationError("give a policy, e.g. --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7")
+        }
+    }
+
+    struct Report: Encodable {
+        var dryRun: Bool
+        var decisions: [Pruner.Decision]
+        var deleted: [String]
+    }
+
+    func run() throws {
+        try Reporting.run {
+            let pruner = Pruner(directory: ArchiveDirectory(directory: directoryOptions.directory), policy: policy)
+            let plan = try pruner.plan()
+            let deleted = dryRun ? [] : try pruner.apply(plan)
+            if json {
+                try Reporting.printJSON(Report(dryRun: dryRun, decisions: plan, deleted: deleted))
+                return
+            }
+            for decision in plan {
+                let verb = decision.keep ? "keep  " : (dryRun ? "would delete" : "delete")
+                print("\(verb)  \(decision.file)  \(decision.reasons.joined(separator: ","))")
+            }
+            let count = plan.filter { !$0.keep }.count
+            print(dryRun ? "\(count) archive(s) would be deleted (dry run)." : "Deleted \(deleted.count) archive(s).")
+        }
+    }
+}
