@@ -29,13 +29,11 @@ struct BackupCatalog {
 
     static func read(_ connection: Connection) throws -> BackupCatalog {
         let tableRows = try connection.query("""
-            SELECT c.oid::text, n.nspname, c.relname,
-                   (pg_catalog.pg_relation_size(c.oid)
-                    + coalesce(pg_catalog.pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0))::text
+            SELECT c.oid::text, n.nspname, c.relname, '0'
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') AND \(userSchemaFilter)
               AND \(notExtensionMember("c"))
-            ORDER BY 4::bigint DESC, n.nspname, c.relname
+            ORDER BY n.nspname, c.relname
             """).rows
         let columnRows = try connection.query("""
             SELECT a.attrelid::text, a.attname
@@ -81,6 +79,20 @@ struct BackupCatalog {
             migrations = try connection.query("SELECT version FROM public.schema_migrations ORDER BY version").rows.map { $0[0]! }
         }
         return BackupCatalog(tables: tables, sequences: sequences, roles: roles, migrations: migrations)
+    }
+
+    /// Sizes on disk, largest first. Call after the tables are locked: pg_relation_size takes a lock
+    /// of its own and would wait, without the lock timeout's clear error, on a locked table.
+    mutating func sortBySize(_ connection: Connection) throws {
+        let sizes = try connection.query("""
+            SELECT c.oid::text, (pg_catalog.pg_relation_size(c.oid)
+                    + coalesce(pg_catalog.pg_relation_size(NULLIF(c.reltoastrelid, 0)), 0))::text
+            FROM pg_catalog.pg_class c WHERE c.oid = ANY ($1::oid[])
+            """, ["{" + tables.map(\.oid).joined(separator: ",") + "}"]).rows
+        var byOID: [String: Int] = [:]
+        for row in sizes { byOID[row[0]!] = Int(row[1] ?? "0") ?? 0 }
+        for index in tables.indices { tables[index].estimatedBytes = byOID[tables[index].oid] ?? 0 }
+        tables.sort { $0.estimatedBytes != $1.estimatedBytes ? $0.estimatedBytes > $1.estimatedBytes : $0.qualified < $1.qualified }
     }
 }
 

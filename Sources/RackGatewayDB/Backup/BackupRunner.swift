@@ -124,8 +124,9 @@ public final class BackupRunner: @unchecked Sendable {
         try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try coordinator.execute("SET LOCAL lock_timeout = \(options.lockTimeoutMilliseconds)")
         let snapshot = try coordinator.query("SELECT pg_catalog.pg_export_snapshot()").scalar ?? ""
-        let catalog = try BackupCatalog.read(coordinator)
+        var catalog = try BackupCatalog.read(coordinator)
         try lockTables(catalog, coordinator)
+        try catalog.sortBySize(coordinator)
         var sequences: [ArchiveManifest.Sequence] = []
         for sequence in catalog.sequences {
             let row = try coordinator.query("SELECT last_value::text, is_called FROM \(SQL.qualified(sequence.schema, sequence.name))").rows[0]

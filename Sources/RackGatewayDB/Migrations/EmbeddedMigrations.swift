@@ -175,13 +175,25 @@ CREATE TABLE public.rgw_internal_metadata (
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'audit_owner') THEN
-        CREATE ROLE audit_owner NOLOGIN;
+        BEGIN
+            CREATE ROLE audit_owner NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;  -- created meanwhile by a migration of another database of this server
+        END;
     END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'audit_writer') THEN
-        CREATE ROLE audit_writer NOLOGIN;
+        BEGIN
+            CREATE ROLE audit_writer NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;  -- created meanwhile by a migration of another database of this server
+        END;
     END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'audit_reader') THEN
-        CREATE ROLE audit_reader NOLOGIN;
+        BEGIN
+            CREATE ROLE audit_reader NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+            NULL;  -- created meanwhile by a migration of another database of this server
+        END;
     END IF;
     -- A migrating role that is not a superuser needs membership to hand objects to audit_owner.
     IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)

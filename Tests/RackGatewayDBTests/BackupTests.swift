@@ -1,0 +1,318 @@
+import Foundation
+import Logging
+import Postgres
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// backup → verify → `gunzip -c | psql` against a real server.
+@Suite("backup and verify against a real server")
+struct BackupTests {
+    static func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rgw-bk-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func backup(_ database: TestDatabase, directory: String, jobs: Int = 2, chunkSize: Int = 8 << 20,
+                       lockTimeout: Int = 10_000) throws -> BackupReport {
+        var options = BackupOptions(directory: directory, jobs: jobs, compressors: 2)
+        options.chunkSize = chunkSize
+        options.lockTimeoutMilliseconds = lockTimeout
+        return try BackupRunner(settings: try database.settings, options: options, logger: .quiet).run()
+    }
+
+    /// `gunzip -c FILE | psql -v ON_ERROR_STOP=1 --single-transaction` into `target`: stock tools only.
+    static func restoreWithStockTools(_ file: String, into target: TestDatabase) throws {
+        let result = try Shell.run("/bin/bash", ["-c", #"set -o pipefail; gunzip -c "$1" | psql -X -q -v ON_ERROR_STOP=1 --single-transaction -o /dev/null"#, "sh", file],
+                                   environment: try target.settings.childEnvironment)
+        #expect(result.status == 0, "gunzip | psql failed: \(result.stderr)")
+    }
+
+    static func schemaDump(_ database: TestDatabase) throws -> String {
+        let text = try Shell.runChecked("pg_dump", ["--schema-only", "--no-password"], environment: try database.settings.childEnvironment)
+        // \restrict keys are random per run.
+        return text.split(separator: "\n").filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }.joined(separator: "\n")
+    }
+
+    /// Every table of the manifest, recomputed in `database`, equals the manifest.
+    static func expectFingerprintsMatch(_ manifest: ArchiveManifest, in database: TestDatabase) throws {
+        let connection = try database.connect()
+        try LiveFingerprint.prepare(connection)
+        for table in manifest.tables {
+            let live = try LiveFingerprint.compute(connection, schema: table.schema, table: table.name, columns: table.columns)
+            #expect(live.rows == table.rows, "\(table.qualifiedName) rows")
+            #expect(live.fingerprint == table.fingerprint, "\(table.qualifiedName) fingerprint")
+        }
+    }
+
+    /// The restored copy has the same data as the source and the same schema as `pg_dump SOURCE | psql`.
+    static func expectRoundTrip(_ source: TestDatabase, chunkSize: Int = 8 << 20) throws -> ArchiveManifest {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let report = try backup(source, directory: directory, chunkSize: chunkSize)
+        let verification = try ArchiveVerifier().verify(path: report.file)
+        #expect(verification.ok, "\(verification.problems)")
+        #expect(verification.sidecar == "ok")
+        let manifest = try ArchiveReader(path: report.file).manifest
+        try expectFingerprintsMatch(manifest, in: source)
+
+        try TestDatabase.with { restored in
+            try restoreWithStockTools(report.file, into: restored)
+            try expectFingerprintsMatch(manifest, in: restored)
+            try TestDatabase.with { reference in
+                let copy = try Shell.run("/bin/sh", ["-c", #"pg_dump --no-password -d "$1" | psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$2""#, "sh",
+                                                     source.name, reference.name],
+                                         environment: try source.settings.childEnvironment)
+                #expect(copy.status == 0, "\(copy.stderr)")
+                #expect(try schemaDump(restored) == schemaDump(reference))
+            }
+        }
+        return manifest
+    }
+
+    @Test func sampleDatabaseRoundTripsThroughGunzipAndPsql() throws {
+        try TestDatabase.withMigrated { source in
+            let generate = try Shell.run(SampleDataTests.script, ["--events", "3000"], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(generate.status == 0, "\(generate.stderr)")
+            // Small chunks so the audit table spans several members.
+            let manifest = try Self.expectRoundTrip(source, chunkSize: 256 * 1024)
+            let audit = try #require(manifest.tables.first { $0.qualifiedName == "audit.audit_event" })
+            #expect(audit.rows == 3000)
+            #expect(audit.chunks.count > 1)
+            #expect(manifest.schemaMigrations.count == MigrationSet.embedded.migrations.count)
+            #expect(manifest.roles.contains("audit_owner") && manifest.roles.contains("audit_reader"))
+            #expect(manifest.sequences.contains { $0.name == "audit_event_chain_index_seq" && $0.value == "2999" })
+            #expect(manifest.tables.first?.qualifiedName == "audit.audit_event", "largest first")
+        }
+    }
+
+    @Test func manyFeatureSchemaRoundTrips() throws {
+        try TestDatabase.with { source in
+            try source.psql(Self.featureSchema)
+            let manifest = try Self.expectRoundTrip(source, chunkSize: 4096)
+            let names = Set(manifest.tables.map(\.qualifiedName))
+            #expect(names.contains("feat.measurements_2025") && names.contains("feat.measurements_2026"))
+            #expect(!names.contains("feat.measurements"), "partitioned parents hold no data")
+            #expect(names.contains("feat.scratch"), "unlogged tables are dumped")
+            let mixed = try #require(manifest.tables.first { $0.name == "MixedCase Table" })
+            #expect(mixed.rows == 3)
+            let generated = try #require(manifest.tables.first { $0.name == "items" })
+            #expect(!generated.columns.contains("total"), "generated columns are not copied")
+        }
+    }
+
+    static let featureSchema = #"""
+        CREATE SCHEMA feat;
+        CREATE TYPE feat.mood AS ENUM ('sad', 'ok', 'happy');
+        CREATE DOMAIN feat.positive AS integer CHECK (VALUE > 0);
+        CREATE TABLE feat.items (
+            id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            label text,
+            price numeric(12, 4),
+            qty feat.positive,
+            total numeric GENERATED ALWAYS AS (price * qty) STORED,
+            tags text[],
+            doc jsonb,
+            blob bytea,
+            at timestamptz,
+            span interval,
+            mood feat.mood,
+            ratio double precision,
+            addr inet
+        );
+        COMMENT ON TABLE feat.items IS 'items with every kind of value';
+        COMMENT ON COLUMN feat.items.label IS 'NULL and empty differ';
+        INSERT INTO feat.items (label, price, qty, tags, doc, blob, at, span, mood, ratio, addr) VALUES
+            (NULL, 1.5, 2, ARRAY['a', 'b c', NULL], '{"k": [1, 2, {"x": null}]}', '\x00ff10', '2025-03-01 12:00:00.123456+02', '1 year 2 mons 3 days 04:05:06.7', 'happy', 0.1, '10.0.0.1'),
+            ('', 0.0001, 1, '{}', '"str"', '', '-infinity', '-1 day', 'sad', 'NaN', '::1'),
+            (E'tab\there\nnewline \\ backslash', 99999999.9999, 3, ARRAY['ünï', '日本'], 'null', NULL, 'infinity', '0', 'ok', 1e300, NULL),
+            (E'quote '' and "double" and \\N', 3, 4, NULL, '{"emoji": "🚀"}', '\x5c2e0a', now(), NULL, NULL, -0.0, '192.168.1.0/24');
+        CREATE TABLE feat."MixedCase Table" ("Weird ""Col""" text, "select" int);
+        INSERT INTO feat."MixedCase Table" VALUES ('a', 1), (NULL, NULL), ('\.', 3);
+        CREATE TABLE feat.measurements (id bigserial, at date NOT NULL, value real, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+        CREATE TABLE feat.measurements_2025 PARTITION OF feat.measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        CREATE TABLE feat.measurements_2026 PARTITION OF feat.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        INSERT INTO feat.measurements (at, value) SELECT DATE '2025-06-01' + i, i * 1.5 FROM generate_series(1, 400) i;
+        CREATE UNLOGGED TABLE feat.scratch (k text PRIMARY KEY, v text);
+        INSERT INTO feat.scratch SELECT 'k' || i, repeat('v', i % 50) FROM generate_series(1, 300) i;
+        CREATE TABLE feat.parent (id int PRIMARY KEY);
+        CREATE TABLE feat.child (id int PRIMARY KEY, parent_id int REFERENCES feat.parent (id) ON DELETE CASCADE);
+        INSERT INTO feat.parent SELECT generate_series(1, 50);
+        INSERT INTO feat.child SELECT i, i % 50 + 1 FROM generate_series(1, 200) i;
+        CREATE VIEW feat.item_labels AS SELECT id, coalesce(label, '(none)') AS label FROM feat.items;
+        CREATE MATERIALIZED VIEW feat.item_totals AS SELECT mood, count(*) AS n FROM feat.items GROUP BY mood;
+        CREATE FUNCTION feat.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.label := coalesce(NEW.label, 'x'); RETURN NEW; END $$;
+        CREATE TRIGGER items_touch BEFORE UPDATE ON feat.items FOR EACH ROW EXECUTE FUNCTION feat.touch();
+        ALTER TABLE feat.child ENABLE ROW LEVEL SECURITY;
+        DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'feat_reader') THEN CREATE ROLE feat_reader NOLOGIN; END IF; END $$;
+        CREATE POLICY child_read ON feat.child FOR SELECT TO feat_reader USING (parent_id < 10);
+        GRANT USAGE ON SCHEMA feat TO feat_reader;
+        GRANT SELECT ON feat.child, feat.item_labels TO feat_reader;
+        CREATE INDEX items_doc_idx ON feat.items USING gin (doc);
+        CREATE SEQUENCE feat.counter START 100 INCREMENT 5;
+        SELECT nextval('feat.counter'), nextval('feat.counter');
+        CREATE TABLE feat.empty_table (id int);
+        """#
+
+    @Test func verifyNamesTheCorruptMemberAndTable() throws {
+        try TestDatabase.withMigrated { source in
+            try source.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 5000) i")
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let report = try Self.backup(source, directory: directory)
+            let manifest = try ArchiveReader(path: report.file).manifest
+            let usersIndex = try #require(manifest.tables.firstIndex { $0.name == "users" })
+            let member = try #require(manifest.members.first { $0.table == usersIndex })
+            let original = try Data(contentsOf: URL(fileURLWithPath: report.file))
+
+            // A flipped byte in the middle of the users data member.
+            var flipped = original
+            flipped[member.offset + member.length / 2] ^= 0x55
+            let flippedPath = directory + "/flipped_20250101T000000Z.sql.gz"
+            try flipped.write(to: URL(fileURLWithPath: flippedPath))
+            let result = try CLI.run(["verify", flippedPath])
+            #expect(result.status == 2, "\(result)")
+            #expect(result.stderr.contains("member \(member.index)") && result.stderr.contains("offset \(member.offset)") && result.stderr.contains("public.users"), "\(result)")
+
+            // Truncated at a member boundary and inside a member.
+            for cut in [member.offset, member.offset + 7, original.count - 1] {
+                let path = directory + "/cut\(cut)_20250101T000000Z.sql.gz"
+                try original.prefix(cut).write(to: URL(fileURLWithPath: path))
+                let truncated = try CLI.run(["verify", path])
+                #expect(truncated.status == 2, "cut at \(cut): \(truncated)")
+                #expect(truncated.stderr.contains("truncated"), "\(truncated)")
+            }
+
+            // A sidecar that does not match.
+            try "0000  x\n".write(toFile: report.file + ".sha256", atomically: true, encoding: .utf8)
+            let badSidecar = try CLI.run(["verify", report.file])
+            #expect(badSidecar.status == 2 && badSidecar.stderr.contains("sha256"), "\(badSidecar)")
+
+            // A .partial file and a foreign gzip file are told apart from corruption.
+            try original.prefix(member.offset).write(to: URL(fileURLWithPath: directory + "/x.sql.gz.partial"))
+            let partial = try CLI.run(["verify", directory + "/x.sql.gz.partial"])
+            #expect(partial.status == 1 && partial.stderr.contains("unfinished"), "\(partial)")
+            let foreign = directory + "/foreign.sql.gz"
+            _ = try Shell.run("/bin/sh", ["-c", #"echo 'SELECT 1;' | gzip > "$1""#, "sh", foreign])
+            let foreignResult = try CLI.run(["verify", foreign])
+            #expect(foreignResult.status == 1 && foreignResult.stderr.contains("not a rack-gateway-db archive"), "\(foreignResult)")
+        }
+    }
+
+    @Test func aSecondBackupExitsThreeNamingTheHolder() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let holder = try source.connect()
+            try holder.execute("SET application_name = 'the-other-backup'")
+            _ = try holder.query("SELECT pg_advisory_lock($1::bigint)", [String(BackupRunner.advisoryLockKey)])
+            let result = try CLI.run(["backup", "--dir", directory], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(result.status == 3, "\(result)")
+            #expect(result.stderr.contains("the-other-backup") && result.stderr.contains("\(holder.backendPID)"), "\(result)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).allSatisfy { !$0.hasSuffix(".gz") && !$0.hasSuffix(".partial") })
+
+            // The directory lock file too.
+            let lock = try DirectoryLock.acquire(directory: directory, name: ".rack_gateway_backup.lock", what: "test holder")
+            defer { lock.release() }
+            _ = try holder.query("SELECT pg_advisory_unlock($1::bigint)", [String(BackupRunner.advisoryLockKey)])
+            let second = try CLI.run(["backup", "--dir", directory], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(second.status == 3 && second.stderr.contains("test holder"), "\(second)")
+        }
+    }
+
+    @Test func anExclusivelyLockedTableFailsFastNamingIt() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let holder = try source.connect()
+            try holder.execute("BEGIN; LOCK TABLE public.settings IN ACCESS EXCLUSIVE MODE")
+            let started = Date()
+            let error = #expect(throws: ToolError.self) { try Self.backup(source, directory: directory, lockTimeout: 500) }
+            #expect(error?.message.contains("public.settings") == true, "\(String(describing: error))")
+            #expect(Date().timeIntervalSince(started) < 20)
+            try holder.execute("ROLLBACK")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).allSatisfy { !$0.hasSuffix(".gz") && !$0.hasSuffix(".partial") })
+        }
+    }
+
+    @Test func aRoleFilteredByRowLevelSecurityGetsAnErrorAndNoArchive() throws {
+        try TestDatabase.with { source in
+            let role = "rls_\(source.name.suffix(8))"
+            try source.psql("""
+                CREATE ROLE \(role) LOGIN PASSWORD 'rls-pw';
+                CREATE TABLE secret (id int, owner text);
+                INSERT INTO secret VALUES (1, 'a'), (2, 'b');
+                ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
+                CREATE POLICY mine ON secret USING (owner = 'a');
+                GRANT SELECT ON secret TO \(role);
+                """)
+            defer { _ = try? source.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let url = source.cluster.url(database: source.name, user: role, password: "rls-pw")
+            let result = try CLI.run(["backup", "--dir", directory], environment: ["RGW_DATABASE_URL": url])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("row-level security"), "\(result)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).allSatisfy { !$0.hasSuffix(".gz") && !$0.hasSuffix(".partial") })
+        }
+    }
+
+    @Test func aFullDiskLeavesNoFileUnderAnyName() throws {
+        try TestDatabase.withMigrated { source in
+            try source.psql("INSERT INTO users (email, name) SELECT 'u' || i || '@example.com', md5(i::text) || md5((i * 3)::text) FROM generate_series(1, 40000) i")
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // ulimit -f counts 1024-byte blocks: 200 KiB is far less than the archive.
+            let result = try Shell.run("/bin/sh", ["-c", #"ulimit -f 200; exec "$@""#, "sh", CLI.executable, "backup", "--dir", directory],
+                                       environment: CLI.baseEnvironment().merging(["RGW_DATABASE_URL": source.url]) { $1 })
+            #expect(result.status == 1, "\(result.stderr)")
+            #expect(result.stderr.contains("file size limit") || result.stderr.contains("disk full"), "\(result.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).allSatisfy { !$0.hasSuffix(".gz") && !$0.hasSuffix(".partial") && !$0.hasSuffix(".sha256") })
+        }
+    }
+
+    @Test func missingPgDumpFailsBeforeAnyWork() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let result = try CLI.run(["backup", "--dir", directory], environment: ["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": "/nonexistent"])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("pg_dump not found"), "\(result)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+        }
+    }
+
+    @Test func cliBackupWritesReportMetricsListAndPrune() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let metrics = directory + "/backup.prom"
+            let result = try CLI.run(["backup", "--dir", directory, "--json", "--metrics-file", metrics], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(result.status == 0, "\(result)")
+            let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let file = try #require(report?["file"] as? String)
+            #expect(!result.output.contains(source.cluster.password))
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? Int) == 0o600)
+            #expect(URL(fileURLWithPath: file).lastPathComponent.range(of: #"^rack_gateway_backup_\d{8}T\d{6}Z\.sql\.gz$"#, options: .regularExpression) != nil)
+            let prom = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(prom.contains("rgw_backup_last_success_timestamp_seconds{database=\"\(source.name)\"}"))
+            #expect(prom.contains("rgw_backup_size_bytes"))
+            #expect(try CLI.run(["verify", file]).status == 0)
+            let list = try CLI.run(["list", "--dir", directory, "--json"])
+            let entries = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]
+            #expect(entries?.count == 1 && entries?.first?["verified"] as? Bool == true, "\(list)")
+            // Older copies: prune keeps the newest that verifies and deletes sidecars with archives.
+            for stamp in ["20240101T000000Z", "20240102T000000Z"] {
+                try FileManager.default.copyItem(atPath: file, toPath: directory + "/rack_gateway_backup_\(stamp).sql.gz")
+                try FileManager.default.copyItem(atPath: file + ".sha256", toPath: directory + "/rack_gateway_backup_\(stamp).sql.gz.sha256")
+            }
+            let prune = try CLI.run(["prune", "--dir", directory, "--keep-last", "2"])
+            #expect(prune.status == 0, "\(prune)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory)
+            #expect(!left.contains("rack_gateway_backup_20240101T000000Z.sql.gz") && !left.contains("rack_gateway_backup_20240101T000000Z.sql.gz.sha256"))
+            #expect(left.contains("rack_gateway_backup_20240102T000000Z.sql.gz") && left.contains(URL(fileURLWithPath: file).lastPathComponent))
+        }
+    }
+}
