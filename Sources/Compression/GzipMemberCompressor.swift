@@ -18,20 +18,22 @@ public final class GzipMemberCompressor {
 
     deinit { libdeflate_free_compressor(compressor) }
 
-    /// Compress `input` into a gzip member.
+    /// Working output buffer, kept between calls (sized for the largest input so far).
+    private var scratch: [UInt8] = []
+
+    /// Compress `input` into a gzip member (an array of exactly the member's size).
     public func compress(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
         let bound = libdeflate_gzip_compress_bound(compressor, input.count)
-        var output = [UInt8](repeating: 0, count: bound)
+        if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
         let written = input.withUnsafeBytes { source in
-            output.withUnsafeMutableBytes { destination in
-                libdeflate_gzip_compress(compressor, source.baseAddress, source.count, destination.baseAddress, destination.count)
+            scratch.withUnsafeMutableBytes { destination in
+                libdeflate_gzip_compress(compressor, source.baseAddress, source.count, destination.baseAddress, bound)
             }
         }
         guard written > 0 else {
             throw CompressionError(operation: "libdeflate_gzip_compress", message: "output did not fit in \(bound) bytes")
         }
-        output.removeSubrange(written...)
-        return output
+        return Array(scratch[0..<written])
     }
 
     public func compress(_ input: [UInt8]) throws -> [UInt8] { try compress(input[...]) }

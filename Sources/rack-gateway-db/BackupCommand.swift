@@ -26,7 +26,7 @@ struct BackupCommand: ParsableCommand {
     var compressors: Int?
 
     @Option(name: .customLong("compress-level"), help: "gzip level, 1 (fastest) to 12 (smallest).")
-    var compressLevel: Int32 = 6
+    var compressLevel: Int32 = 5
 
     @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a table lock before failing.")
     var lockTimeout: Double = 10

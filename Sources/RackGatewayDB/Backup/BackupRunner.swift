@@ -9,7 +9,7 @@ public struct BackupOptions: Sendable {
     public var prefix: String = "rack_gateway_backup"
     public var jobs: Int
     public var compressors: Int
-    public var compressionLevel: Int32 = 6
+    public var compressionLevel: Int32 = 5
     public var chunkSize: Int = 8 << 20
     public var lockTimeoutMilliseconds: Int = 10_000
     public var environment: [String: String] = ProcessInfo.processInfo.environment
@@ -106,6 +106,9 @@ public final class BackupRunner: @unchecked Sendable {
 
     public func run() throws -> BackupReport {
         let started = Date()
+        // Chunk buffers (megabytes each) are allocated and freed all the time: have glibc map and
+        // unmap them instead of keeping freed ones in per-thread arenas, so memory stays flat.
+        Memory.mapLargeAllocations(from: 256 * 1024)
         // Checks that need no database first: pg_dump, the directory, the lock file.
         let pgDump = try PostgresTools.pgDump(environment: options.environment).get()
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true,
@@ -251,7 +254,7 @@ public final class BackupRunner: @unchecked Sendable {
     func dumpData(catalog: BackupCatalog, snapshot: String, writer: ArchiveFileWriter) throws -> [ArchiveManifest.Table] {
         let results = TableResults(catalog: catalog)
         progress.begin(tables: catalog.tables.count, estimatedBytes: catalog.tables.reduce(0) { $0 + $1.estimatedBytes })
-        let queue = BoundedQueue<Chunk>(capacity: max(1, options.compressors))
+        let queue = BoundedQueue<Chunk>(capacity: 1)
         let failure = FirstError()
         let nextTable = Counter()
         let readers = DispatchGroup()

@@ -5,7 +5,8 @@ import Foundation
 /// and returns nil; `put` returns false once the queue is closed.
 public final class BoundedQueue<Element>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var items: [Element] = []
+    /// Taken slots are set to nil at once, so a taken element is not kept alive by the queue.
+    private var items: [Element?] = []
     private var head = 0
     private let capacity: Int
     private var closed = false
@@ -32,6 +33,7 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
         while !closed && head == items.count { condition.wait() }
         guard head < items.count else { return nil }
         let item = items[head]
+        items[head] = nil
         head += 1
         if head > 64 && head * 2 > items.count {
             items.removeFirst(head)
