@@ -79,25 +79,12 @@ public final class CopyOutStream {
 
     /// Append the next row, with its trailing newline, to `buffer`; returns its length, or nil at the end.
     public func nextRow(appendingTo buffer: inout [UInt8]) throws -> Int? {
-        guard !finished else { return nil }
-        var data: UnsafeMutablePointer<CChar>?
-        let length = PQgetCopyData(connection.handle, &data, 0)
-        if length > 0, let data {
-            defer { PQfreemem(data) }
-            data.withMemoryRebound(to: UInt8.self, capacity: Int(length)) {
-                buffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(length)))
-            }
-            rowCount += 1
-            return Int(length)
+        var length = 0
+        let more = try withNextRow { row in
+            buffer.append(contentsOf: row)
+            length = row.count
         }
-        finished = true
-        if length == -1 {
-            _ = try connection.finishCopy(sql: "COPY")
-            return nil
-        }
-        let error = connection.connectionError()
-        connection.drainResults()
-        throw error
+        return more ? length : nil
     }
 
     /// Hand the next row, with its trailing newline, to `body` without copying it; returns false at
