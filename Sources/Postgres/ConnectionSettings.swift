@@ -45,10 +45,7 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
                 message = Self.redact(String(cString: errorMessage).trimmingWhitespace(), secret: conninfo)
                 PQfreemem(errorMessage)
             }
-            throw PostgresError(
-                kind: .malformedConnectionString,
-                message: "\(message) (from \(source); expected postgres://user:password@host:port/dbname?sslmode=...)"
-            )
+            throw Self.malformed(message, source: source)
         }
         defer { PQconninfoFree(options) }
         self.explicit = Self.options(options, onlyWithValues: true)
@@ -71,12 +68,12 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         if let mode = explicit.first(where: { $0.keyword == "sslmode" })?.value, !sslModes.contains(mode) {
             problem = "invalid sslmode \"\(mode)\" (one of \(sslModes.joined(separator: ", ")))"
         }
-        if let problem {
-            throw PostgresError(
-                kind: .malformedConnectionString,
-                message: "\(problem) (from \(source); expected postgres://user:password@host:port/dbname?sslmode=...)"
-            )
-        }
+        if let problem { throw Self.malformed(problem, source: source) }
+    }
+
+    static func malformed(_ problem: String, source: String) -> PostgresError {
+        PostgresError(kind: .malformedConnectionString,
+                      message: "\(problem) (from \(source); expected postgres://user:password@host:port/dbname?sslmode=...)")
     }
 
     private init(source: String, conninfo: String, explicit: [Option]) {

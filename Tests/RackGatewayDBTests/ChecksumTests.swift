@@ -1,4 +1,5 @@
 import Compression
+@testable import RackGatewayDB
 import Foundation
 import Testing
 
@@ -47,5 +48,18 @@ struct ChecksumTests {
             fed += count
         }
         #expect(SHA256.hex(hasher.finalize()) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}
+
+@Suite("Archive names")
+struct ArchiveNameTests {
+    @Test func fileNameAndTimestampRoundTripInUTC() throws {
+        let date = Date(timeIntervalSince1970: 1_795_600_000)  // 2026-11-24T...Z
+        let name = ArchiveName.fileName(prefix: "rack_gateway_backup", date: date)
+        #expect(name.range(of: #"^rack_gateway_backup_\d{8}T\d{6}Z\.sql\.gz$"#, options: .regularExpression) != nil)
+        #expect(ArchiveName.timestamp(of: name) == date)
+        #expect(ArchiveName.timestamp(of: "my_prefix_with_underscores_20240102T030405Z.sql.gz") != nil)
+        #expect(ArchiveName.timestamp(of: name + ".partial") == nil)
+        #expect(ArchiveName.timestamp(of: "rack_gateway_backup_2024.sql.gz") == nil)
     }
 }

@@ -48,13 +48,11 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     @discardableResult
     public func append(member bytes: [UInt8], kind: ArchiveManifest.MemberKind, table: Int? = nil, rows: Int? = nil) throws -> ArchiveManifest.Member {
         precondition(bytes.count >= 18)
-        let n = bytes.count
-        let crc = UInt32(bytes[n - 8]) | UInt32(bytes[n - 7]) << 8 | UInt32(bytes[n - 6]) << 16 | UInt32(bytes[n - 5]) << 24
-        let size = Int(UInt32(bytes[n - 4]) | UInt32(bytes[n - 3]) << 8 | UInt32(bytes[n - 2]) << 16 | UInt32(bytes[n - 1]) << 24)
+        let footer = GzipFooter(endOf: bytes)!
         lock.lock()
         defer { lock.unlock() }
-        let record = ArchiveManifest.Member(index: members.count, kind: kind, offset: offset, length: n,
-                                            size: size, crc32: crc, table: table, rows: rows)
+        let record = ArchiveManifest.Member(index: members.count, kind: kind, offset: offset, length: bytes.count,
+                                            size: Int(footer.size), crc32: footer.crc32, table: table, rows: rows)
         try writeAll(bytes)
         members.append(record)
         return record
@@ -70,19 +68,25 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     }
 
     private func writeAll(_ bytes: [UInt8]) throws {
-        var written = 0
-        try bytes.withUnsafeBytes { raw in
+        if let code = Self.writeFully(fd, bytes) { throw Self.writeError(code, path: partialPath, directory: directory) }
+        sha.update(bytes)
+        offset += bytes.count
+    }
+
+    /// `write` until every byte is out (retrying short writes and EINTR); the errno of a failure.
+    static func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+        bytes.withUnsafeBytes { raw -> Int32? in
+            var written = 0
             while written < raw.count {
                 let result = write(fd, raw.baseAddress! + written, raw.count - written)
                 if result < 0 {
                     if errno == EINTR { continue }
-                    throw Self.writeError(errno, path: partialPath, directory: directory)
+                    return errno
                 }
                 written += result
             }
-            sha.update(raw)
+            return nil
         }
-        offset += bytes.count
     }
 
     static func writeError(_ code: Int32, path: String, directory: String) -> ToolError {
@@ -140,18 +144,10 @@ public final class ArchiveFileWriter: @unchecked Sendable {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ToolError(.failed, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o600)
-        let bytes = Array(contents.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                let error = writeError(errno, path: temporary, directory: directory)
-                close(fd)
-                unlink(temporary)
-                throw error
-            }
-            written += result
+        if let code = writeFully(fd, Array(contents.utf8)) {
+            close(fd)
+            unlink(temporary)
+            throw writeError(code, path: temporary, directory: directory)
         }
         fsync(fd)
         close(fd)

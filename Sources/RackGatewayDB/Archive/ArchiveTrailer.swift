@@ -37,9 +37,7 @@ public struct ArchiveTrailer: Sendable, Equatable {
         var bytes = Self.gzipHeader
         bytes += [0x01, UInt8(length & 0xff), UInt8(length >> 8), UInt8(~length & 0xff), UInt8(~length >> 8)]
         bytes += body
-        let crc = CRC32.checksum(body)
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: crc >> UInt32(shift))) }
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: UInt32(body.count) >> UInt32(shift))) }
+        bytes += GzipFooter(crc32: CRC32.checksum(body), size: UInt32(body.count)).bytes
         return bytes
     }
 
@@ -52,9 +50,7 @@ public struct ArchiveTrailer: Sendable, Equatable {
         let inverse = Int(all[13]) | Int(all[14]) << 8
         guard length == textLength, inverse == (~length & 0xffff) else { return nil }
         let body = Array(all[15..<(15 + textLength)])
-        let crcBytes = all[(15 + textLength)..<(19 + textLength)]
-        let crc = crcBytes.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(8 * $1.offset) }
-        guard crc == CRC32.checksum(body) else { return nil }
+        guard GzipFooter(endOf: all) == GzipFooter(crc32: CRC32.checksum(body), size: UInt32(body.count)) else { return nil }
         let text = String(decoding: body, as: UTF8.self)
         guard text.hasPrefix(textPrefix), text.hasSuffix("\n") else { return nil }
         let rest = text.dropFirst(textPrefix.count).dropLast()

@@ -90,14 +90,6 @@ public final class BackupRunner: @unchecked Sendable {
         self.logger = logger
     }
 
-    public static func fileName(prefix: String, date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "\(prefix)_\(formatter.string(from: date)).sql.gz"
-    }
-
     static func iso8601(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -141,7 +133,7 @@ public final class BackupRunner: @unchecked Sendable {
                                                  "tables": "\(catalog.tables.count)", "jobs": "\(options.jobs)"])
 
         let createdAt = Date()
-        let writer = try ArchiveFileWriter(directory: options.directory, fileName: Self.fileName(prefix: options.prefix, date: createdAt))
+        let writer = try ArchiveFileWriter(directory: options.directory, fileName: ArchiveName.fileName(prefix: options.prefix, date: createdAt))
         do {
             let compressor = try GzipMemberCompressor(level: options.compressionLevel)
             let header = """
@@ -192,7 +184,7 @@ public final class BackupRunner: @unchecked Sendable {
             let manifestOffset = try writer.appendUnrecorded(manifestMember)
             _ = try writer.appendUnrecorded(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member())
             let sha256 = try writer.publish()
-            try? coordinator.execute("COMMIT")
+            _ = try? coordinator.execute("COMMIT")
             let size = writer.bytesWritten
             let totals = progress.snapshot()
             let report = BackupReport(
@@ -278,7 +270,7 @@ public final class BackupRunner: @unchecked Sendable {
                                            queue: queue, failure: failure, progress: progress)
                         progress.tableDone(estimated: catalog.tables[index].estimatedBytes)
                     }
-                    try? connection.execute("COMMIT")
+                    _ = try? connection.execute("COMMIT")
                 } catch {
                     failure.record(Self.explain(error, catalog: catalog))
                     queue.close()
@@ -319,13 +311,11 @@ public final class BackupRunner: @unchecked Sendable {
 
     static func copyTable(index: Int, table: BackupCatalog.Table, connection: Connection, chunkSize: Int,
                           queue: BoundedQueue<Chunk>, failure: FirstError, progress: BackupProgress) throws {
-        let header = Array(DataChunk.copyHeader(.init(schema: table.schema, name: table.name, columns: table.columns,
-                                                      rows: 0, bytes: 0, chunks: [], fingerprint: "")).utf8)
         guard !table.columns.isEmpty else {
             // A table without columns has rows COPY cannot express; pg_dump skips them too.
             return
         }
-        let columns = table.columns.map(SQL.identifier).joined(separator: ", ")
+        let header = Array(DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns).utf8)
         var buffer = [UInt8]()
         buffer.reserveCapacity(chunkSize + 64 * 1024)
         buffer.append(contentsOf: header)
@@ -344,9 +334,9 @@ public final class BackupRunner: @unchecked Sendable {
             rows = 0
             sum = 0
         }
-        try connection.copyOut("COPY \(table.qualified) (\(columns)) TO STDOUT") { stream in
+        try connection.copyOut(DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
             while try stream.withNextRow({ raw in
-                sum &+= XXH64.hash(UnsafeRawBufferPointer(rebasing: raw.dropLast()))
+                sum &+= DataChunk.rowHash(raw)
                 buffer.append(contentsOf: raw)
             }) {
                 rows += 1

@@ -21,20 +21,6 @@ public struct ArchiveDirectory {
 
     public init(directory: String) { self.directory = directory }
 
-    /// `name_20261124T031500Z.sql.gz` → its UTC time.
-    public static func timestamp(of fileName: String) -> Date? {
-        guard fileName.hasSuffix(".sql.gz") else { return nil }
-        let stem = fileName.dropLast(".sql.gz".count)
-        guard let underscore = stem.lastIndex(of: "_") else { return nil }
-        let stamp = String(stem[stem.index(after: underscore)...])
-        guard stamp.count == 16 else { return nil }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter.date(from: stamp)
-    }
-
     public func entries() throws -> [Entry] {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw ToolError(.failed, "archive directory \(directory) does not exist", fix: "Give the right --dir (or RGW_BACKUP_DIR).")
@@ -44,7 +30,7 @@ public struct ArchiveDirectory {
         let drills = DrillLog.passedFiles(directory: directory)
         var result: [Entry] = []
         for name in names {
-            guard let time = Self.timestamp(of: name) else { continue }
+            guard let time = ArchiveName.timestamp(of: name) else { continue }
             let path = directory + "/" + name
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             var entry = Entry(file: name, path: path, time: time, sizeBytes: size, tables: nil, rows: nil, problem: nil,
@@ -54,7 +40,7 @@ public struct ArchiveDirectory {
                 let reader = try ArchiveReader(path: path)
                 entry.tables = reader.manifest.tables.count
                 entry.rows = reader.manifest.totalRows
-                if let check = verifications[name], check.ok, check.size == size, Self.sidecarDigest(path) == check.sha256 {
+                if let check = verifications[name], check.ok, check.size == size, ArchiveName.sidecarDigest(ofArchive: path) == check.sha256 {
                     entry.verified = true
                 }
             } catch {
@@ -63,11 +49,6 @@ public struct ArchiveDirectory {
             result.append(entry)
         }
         return result.sorted { $0.time != $1.time ? $0.time > $1.time : $0.file > $1.file }
-    }
-
-    static func sidecarDigest(_ path: String) -> String? {
-        guard let text = try? String(contentsOfFile: path + ".sha256", encoding: .utf8) else { return nil }
-        return text.split(separator: " ").first.map { String($0).lowercased() }
     }
 }
 

@@ -11,6 +11,7 @@ public final class ProgressDisplay: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
     private let done = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
 
     public init(logger: Logger, enabled: Bool = true, logEvery seconds: Double = 5,
                 line: @escaping @Sendable () -> (text: String, fraction: Double?)) {
@@ -38,13 +39,14 @@ public final class ProgressDisplay: @unchecked Sendable {
             }
         }
         if isTTY { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        finished.signal()
     }
 
     public func stop() {
         let wasStopped = lock.withLock { defer { stopped = true }; return stopped }
         guard !wasStopped else { return }
         done.signal()
-        Thread.sleep(forTimeInterval: 0.01)
+        finished.wait()
     }
 
     public static func bytes(_ count: Int) -> String {

@@ -54,7 +54,7 @@ public struct ArchiveVerifier {
         var rows = [Int](repeating: 0, count: manifest.tables.count)
         var fingerprints = [UInt64](repeating: 0, count: manifest.tables.count)
         var chunks = [[Int]](repeating: [], count: manifest.tables.count)
-        for member in manifest.members where problems.isEmpty || member.offset == position {
+        for member in manifest.members {
             guard member.offset == position, member.offset + member.length <= reader.fileSize else { break }
             let bytes = try reader.readBytes(offset: member.offset, count: member.length)
             sha.update(bytes)
@@ -66,8 +66,7 @@ public struct ArchiveVerifier {
                 problem("\(describe(member)): \(error.message)")
                 continue
             }
-            let crc = UInt32(bytes[bytes.count - 8]) | UInt32(bytes[bytes.count - 7]) << 8
-                | UInt32(bytes[bytes.count - 6]) << 16 | UInt32(bytes[bytes.count - 5]) << 24
+            let crc = GzipFooter(endOf: bytes)?.crc32 ?? 0
             if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
             if member.kind == .data {
                 guard let table = member.table, table >= 0, table < manifest.tables.count else {
@@ -75,7 +74,8 @@ public struct ArchiveVerifier {
                     continue
                 }
                 chunks[table].append(member.index)
-                let expectedHeader = DataChunk.copyHeader(manifest.tables[table])
+                let expected = manifest.tables[table]
+                let expectedHeader = DataChunk.copyHeader(schema: expected.schema, name: expected.name, columns: expected.columns)
                 switch DataChunk.scan(text, expectedHeader: expectedHeader) {
                 case .success(let (count, sum)):
                     rows[table] += count
@@ -110,9 +110,8 @@ public struct ArchiveVerifier {
             sha.update(try reader.readBytes(offset: position, count: reader.fileSize - position))
             digest = SHA256.hex(sha.finalize())
             let sidecarPath = path + ".sha256"
-            if let text = try? String(contentsOfFile: sidecarPath, encoding: .utf8) {
-                let recorded = text.split(separator: " ").first.map(String.init) ?? ""
-                if recorded.lowercased() == digest {
+            if let recorded = ArchiveName.sidecarDigest(ofArchive: path) {
+                if recorded == digest {
                     sidecar = "ok"
                 } else {
                     sidecar = "mismatch"
@@ -132,9 +131,20 @@ public struct ArchiveVerifier {
 
 /// The text of one data member: `COPY "s"."t" ("c", ...) FROM stdin;`, rows, `\.`.
 enum DataChunk {
-    static func copyHeader(_ table: ArchiveManifest.Table) -> String {
-        let columns = table.columns.map(SQL.identifier).joined(separator: ", ")
-        return "COPY \(SQL.identifier(table.schema)).\(SQL.identifier(table.name)) (\(columns)) FROM stdin;\n"
+    static func copyHeader(schema: String, name: String, columns: [String]) -> String {
+        "COPY \(SQL.qualified(schema, name)) (\(columns.map(SQL.identifier).joined(separator: ", "))) FROM stdin;\n"
+    }
+
+    /// The statement that reads a table's rows as the archive holds them.
+    static func copyOutStatement(schema: String, name: String, columns: [String]) -> String {
+        "COPY \(SQL.qualified(schema, name)) (\(columns.map(SQL.identifier).joined(separator: ", "))) TO STDOUT"
+    }
+
+    /// A row's share of its table's fingerprint: XXH64 (seed 0) of the row's COPY text line, given
+    /// with its newline as libpq hands it over.
+    @inline(__always)
+    static func rowHash(_ rowWithNewline: UnsafeRawBufferPointer) -> UInt64 {
+        XXH64.hash(UnsafeRawBufferPointer(rebasing: rowWithNewline.dropLast()))
     }
 
     static let terminator: [UInt8] = Array("\\.\n".utf8)
@@ -159,7 +169,7 @@ enum DataChunk {
                     return .failure(ScanError("the last row has no newline"))
                 }
                 let lineEnd = base.distance(to: UnsafeRawPointer(hit))
-                sum &+= XXH64.hash(UnsafeRawBufferPointer(start: base + start, count: lineEnd - start))
+                sum &+= rowHash(UnsafeRawBufferPointer(start: base + start, count: lineEnd + 1 - start))
                 count += 1
                 start = lineEnd + 1
             }

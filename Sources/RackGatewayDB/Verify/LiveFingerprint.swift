@@ -1,4 +1,3 @@
-import Compression
 import Postgres
 
 /// Row count and fingerprint of a table in a live database, computed the way `backup` computes
@@ -15,13 +14,10 @@ public enum LiveFingerprint {
     }
 
     public static func compute(_ connection: Connection, schema: String, table: String, columns: [String]) throws -> Result {
-        let columnList = columns.map(SQL.identifier).joined(separator: ", ")
         var rows = 0
         var sum: UInt64 = 0
-        try connection.copyOut("COPY \(SQL.qualified(schema, table)) (\(columnList)) TO STDOUT") { stream in
-            while try stream.withNextRow({ raw in
-                sum &+= XXH64.hash(UnsafeRawBufferPointer(rebasing: raw.dropLast()))
-            }) {
+        try connection.copyOut(DataChunk.copyOutStatement(schema: schema, name: table, columns: columns)) { stream in
+            while try stream.withNextRow({ sum &+= DataChunk.rowHash($0) }) {
                 rows += 1
             }
         }

@@ -26,7 +26,7 @@ public enum VerificationLog {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = ArchiveFileWriter.writeFully(fd, [UInt8](line))
     }
 
     /// The latest entry per file name.

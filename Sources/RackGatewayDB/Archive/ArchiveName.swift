@@ -1,0 +1,34 @@
+import Foundation
+
+/// Archive file names, `<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz` (UTC), and their `.sha256` sidecars.
+public enum ArchiveName {
+    public static let suffix = ".sql.gz"
+
+    private static func stampFormatter() -> DateFormatter {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return formatter
+    }
+
+    public static func fileName(prefix: String, date: Date) -> String {
+        "\(prefix)_\(stampFormatter().string(from: date))\(suffix)"
+    }
+
+    /// `name_20261124T031500Z.sql.gz` → its UTC time; nil for any other name.
+    public static func timestamp(of fileName: String) -> Date? {
+        guard fileName.hasSuffix(suffix) else { return nil }
+        let stem = fileName.dropLast(suffix.count)
+        guard let underscore = stem.lastIndex(of: "_") else { return nil }
+        let stamp = String(stem[stem.index(after: underscore)...])
+        guard stamp.count == 16 else { return nil }
+        return stampFormatter().date(from: stamp)
+    }
+
+    /// The digest recorded in `<archive>.sha256` (`sha256sum` format), lower-cased; nil when unreadable.
+    public static func sidecarDigest(ofArchive path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path + ".sha256", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").first.map { String($0).lowercased() }
+    }
+}
