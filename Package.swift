@@ -16,9 +16,12 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibDeflate", providers: [.apt(["libdeflate-dev"])]),
+        // OpenSSL's libcrypto (libpq-dev already depends on it) for SHA-256 with the CPU's SHA
+        // instructions: about 7x the speed of a portable implementation, on every archive byte.
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "Compression", dependencies: ["CZlib", "CLibDeflate"]),
+        .target(name: "Compression", dependencies: ["CZlib", "CLibDeflate", "CCrypto"]),
         .target(
             name: "RackGatewayDB",
             dependencies: [

@@ -55,7 +55,15 @@ public final class GzipMemberDecompressor {
     /// Decompress exactly one member; the result must be `uncompressedSize` bytes and the
     /// member's own CRC32 and size trailer must match (libdeflate checks both).
     public func decompress(_ member: ArraySlice<UInt8>, uncompressedSize: Int) throws -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: uncompressedSize)
+        var output = [UInt8]()
+        try decompress(member, uncompressedSize: uncompressedSize, into: &output)
+        return output
+    }
+
+    /// The same into a buffer the caller reuses between members (its count becomes the size), so a
+    /// loop over members allocates once.
+    public func decompress(_ member: ArraySlice<UInt8>, uncompressedSize: Int, into output: inout [UInt8]) throws {
+        output.resize(to: uncompressedSize)
         var consumed = 0
         var produced = 0
         let result = member.withUnsafeBytes { source in
@@ -72,7 +80,6 @@ public final class GzipMemberDecompressor {
                     operation: "gzip member",
                     message: "decompressed \(produced) of \(uncompressedSize) bytes from \(consumed) of \(member.count)")
             }
-            return output
         case LIBDEFLATE_BAD_DATA:
             throw CompressionError(operation: "gzip member", message: "corrupt data (bad deflate stream, CRC32 or size)")
         case LIBDEFLATE_INSUFFICIENT_SPACE:

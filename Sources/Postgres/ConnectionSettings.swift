@@ -144,7 +144,7 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         return result + remaining
     }
 
-    static func quoteConninfoValue(_ value: String) -> String {
+    public static func quoteConninfoValue(_ value: String) -> String {
         var quoted = "'"
         for character in value {
             if character == "'" || character == "\\" { quoted.append("\\") }

@@ -26,6 +26,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             VerifyCommand.self,
             ListCommand.self,
             PruneCommand.self,
+            RestoreCommand.self,
         ]
     )
 }

@@ -33,13 +33,13 @@ struct ChecksumTests {
         ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
     ])
     func sha256(input: String, expected: String) {
-        var hasher = SHA256()
+        let hasher = SHA256()
         hasher.update(Array(input.utf8))
         #expect(SHA256.hex(hasher.finalize()) == expected)
     }
 
     @Test func sha256MillionAsInUnevenPieces() {
-        var hasher = SHA256()
+        let hasher = SHA256()
         let piece = [UInt8](repeating: UInt8(ascii: "a"), count: 999)
         var fed = 0
         while fed < 1_000_000 {

@@ -14,7 +14,7 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     private let lock = NSLock()
     private var fd: Int32
     private var offset = 0
-    private var sha = SHA256()
+    private let sha = SHA256()
     private var members: [ArchiveManifest.Member] = []
     private var finished = false
 

@@ -58,8 +58,19 @@ public final class ArchiveReader {
         try Self.read(fd: fd, offset: offset, count: count, path: path)
     }
 
+    /// The same into a buffer the caller reuses (its count becomes `count`).
+    public func readBytes(offset: Int, count: Int, into buffer: inout [UInt8]) throws {
+        try Self.read(fd: fd, offset: offset, count: count, path: path, into: &buffer)
+    }
+
     static func read(fd: Int32, offset: Int, count: Int, path: String) throws -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: count)
+        var buffer = [UInt8]()
+        try read(fd: fd, offset: offset, count: count, path: path, into: &buffer)
+        return buffer
+    }
+
+    static func read(fd: Int32, offset: Int, count: Int, path: String, into buffer: inout [UInt8]) throws {
+        buffer.resize(to: count)
         var done = 0
         while done < count {
             let result = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
@@ -72,7 +83,6 @@ public final class ArchiveReader {
             }
             done += result
         }
-        return buffer
     }
 
     /// No trailer: tell an unfinished backup, a foreign file and a truncated or damaged archive apart.

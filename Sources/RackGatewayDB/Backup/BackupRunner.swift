@@ -361,12 +361,6 @@ public final class BackupRunner: @unchecked Sendable {
     }
 }
 
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func next() -> Int { lock.withLock { defer { value += 1 }; return value } }
-}
-
 /// Per-table totals assembled from the chunks as they are written.
 final class TableResults: @unchecked Sendable {
     private let lock = NSLock()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The archives in a directory (`<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz`), newest first, with what
 /// their trailer and manifest say and whether a `verify` passed on them as they are now.
@@ -49,6 +50,29 @@ public struct ArchiveDirectory {
             result.append(entry)
         }
         return result.sorted { $0.time != $1.time ? $0.time > $1.time : $0.file > $1.file }
+    }
+}
+
+extension ArchiveDirectory {
+    /// `--latest`: the newest archive that passes the restore's archive check (structure and
+    /// SHA-256 against its sidecar), with that check's report. Newer ones that fail are logged.
+    public func latestGood(logger: Logger) throws -> (path: String, check: ArchiveVerifier.Report) {
+        var skipped: [String] = []
+        func skip(_ file: String, _ problem: String) {
+            logger.warning("skipping an archive that does not verify", metadata: ["archive": "\(file)", "problem": "\(problem)"])
+            skipped.append("\(file): \(problem)")
+        }
+        for entry in try entries() {
+            if let problem = entry.problem {
+                skip(entry.file, problem)
+                continue
+            }
+            let check = try ArchiveVerifier().preflight(try ArchiveReader(path: entry.path))
+            if check.ok { return (entry.path, check) }
+            skip(entry.file, check.problems.first ?? "does not verify")
+        }
+        throw ToolError(.failed, "no archive in \(directory) verifies" + (skipped.isEmpty ? " (there are none)" : ": " + skipped.prefix(3).joined(separator: "; ")),
+                        fix: "Give the archive's path, or --dir with the right directory.")
     }
 }
 

@@ -31,7 +31,17 @@ public struct ChildProcess: Sendable {
     /// that one learns of the exit through a socket the child inherits, so a program that leaves a daemon
     /// behind (`pg_ctl start`) would make it wait for ever.
     public func run(stdin: [UInt8]? = nil) throws -> Output {
+        var remaining = stdin
+        return try run(feeding: stdin == nil ? nil : { defer { remaining = nil }; return remaining })
+    }
+
+    /// Run with stdin fed from `producer`, called whenever the pipe has room, until it returns nil
+    /// (stdin is then closed). If it throws, the child is killed (SIGKILL) before it sees an end of
+    /// input, so a `psql --single-transaction` cannot commit half a script, and the error is rethrown.
+    public func run(feeding producer: (() throws -> [UInt8]?)?) throws -> Output {
         let path = try Self.locate(executable)
+        // A child that exits early must turn our next write into EPIPE, not kill us.
+        if producer != nil { signal(SIGPIPE, SIG_IGN) }
         // Pipes are made close-on-exec and the child spawned under one lock, so a child spawned by
         // another thread at the same moment cannot inherit this one's pipe ends.
         Self.spawnLock.lock()
@@ -39,7 +49,7 @@ public struct ChildProcess: Sendable {
         defer { if locked { Self.spawnLock.unlock() } }
         let outPipe = try Self.makePipe()
         let errPipe = try Self.makePipe()
-        let inPipe: (read: Int32, write: Int32)? = stdin == nil ? nil : try Self.makePipe()
+        let inPipe: (read: Int32, write: Int32)? = producer == nil ? nil : try Self.makePipe()
         var closeInParent = [outPipe.write, errPipe.write]
         if let inPipe { closeInParent.append(inPipe.read) }
 
@@ -88,9 +98,25 @@ public struct ChildProcess: Sendable {
 
         var collected = [Data(), Data()]
         var open: [Int32: Int] = [outPipe.read: 0, errPipe.read: 1]
-        var pending = stdin.map { ArraySlice($0) }
+        var pending = ArraySlice<UInt8>()
         var writeFD = inPipe?.write
-        if pending?.isEmpty == true, let fd = writeFD { close(fd); writeFD = nil }
+        var producerError: Error?
+        /// Refill `pending` from the producer; false (stdin closed) at its end or on its error.
+        func refill() -> Bool {
+            guard let producer else { return false }
+            do {
+                while pending.isEmpty {
+                    guard let next = try producer() else { return false }
+                    pending = next[...]
+                }
+                return true
+            } catch {
+                producerError = error
+                kill(pid, SIGKILL)
+                return false
+            }
+        }
+        if writeFD != nil, !refill(), let fd = writeFD { close(fd); writeFD = nil }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !open.isEmpty || writeFD != nil {
             var fds = open.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
@@ -100,11 +126,10 @@ public struct ChildProcess: Sendable {
                 break
             }
             for entry in fds where entry.revents != 0 {
-                if entry.fd == writeFD, var remaining = pending {
-                    let written = remaining.withUnsafeBytes { write(entry.fd, $0.baseAddress, $0.count) }
-                    if written > 0 { remaining = remaining.dropFirst(written) }
-                    pending = remaining
-                    if written < 0 && errno != EINTR && errno != EAGAIN || remaining.isEmpty {
+                if entry.fd == writeFD {
+                    let written = pending.withUnsafeBytes { write(entry.fd, $0.baseAddress, $0.count) }
+                    if written > 0 { pending = pending.dropFirst(written) }
+                    if written < 0 && errno != EINTR && errno != EAGAIN || (pending.isEmpty && !refill()) {
                         close(entry.fd)
                         writeFD = nil
                     }
@@ -121,6 +146,7 @@ public struct ChildProcess: Sendable {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if let producerError { throw producerError }
         let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Output(status: exitStatus, stdout: String(decoding: collected[0], as: UTF8.self),
                       stderr: String(decoding: collected[1], as: UTF8.self))

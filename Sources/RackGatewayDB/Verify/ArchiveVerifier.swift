@@ -21,34 +21,80 @@ public struct ArchiveVerifier {
 
     public init() {}
 
-    public func verify(path: String) throws -> Report {
-        let started = Date()
-        let reader = try ArchiveReader(path: path)
+    static func describe(_ member: ArchiveManifest.Member, in manifest: ArchiveManifest) -> String {
+        var text = "member \(member.index) (\(member.kind.rawValue)) at offset \(member.offset)"
+        if let table = member.table, table >= 0, table < manifest.tables.count { text += " of table \(manifest.tables[table].qualifiedName)" }
+        return text
+    }
+
+    /// The manifest's member list covers the file: members in index order, back to back from offset
+    /// 0 up to the manifest, header first and post-data last, data members naming a table.
+    static func structuralProblems(_ reader: ArchiveReader) -> [String] {
         let manifest = reader.manifest
         var problems: [String] = []
-        func problem(_ text: String) { if problems.count < 50 { problems.append(text) } }
-        func describe(_ member: ArchiveManifest.Member) -> String {
-            var text = "member \(member.index) (\(member.kind.rawValue)) at offset \(member.offset)"
-            if let table = member.table, table < manifest.tables.count { text += " of table \(manifest.tables[table].qualifiedName)" }
-            return text
-        }
-
-        // Coverage: members in index order, back to back from offset 0 up to the manifest.
         var expected = 0
         for (position, member) in manifest.members.enumerated() {
-            if member.index != position { problem("manifest lists member \(member.index) in position \(position)") }
+            if member.index != position { problems.append("manifest lists member \(member.index) in position \(position)") }
             if member.offset != expected {
-                problem("\(describe(member)) should start at offset \(expected): the chunk list leaves a gap or overlap there")
+                problems.append("\(describe(member, in: manifest)) should start at offset \(expected): the chunk list leaves a gap or overlap there")
+            }
+            if member.kind == .data, !(0..<manifest.tables.count).contains(member.table ?? -1) {
+                problems.append("\(describe(member, in: manifest)): a data member without a valid table")
             }
             expected = member.offset + member.length
         }
         if expected != reader.trailer.manifestOffset {
-            problem("the members end at offset \(expected) but the manifest starts at \(reader.trailer.manifestOffset): bytes not covered by the chunk list")
+            problems.append("the members end at offset \(expected) but the manifest starts at \(reader.trailer.manifestOffset): bytes not covered by the chunk list")
         }
-        if manifest.members.first?.kind != .header { problem("member 0 is not the header") }
-        if manifest.members.last?.kind != .postData { problem("the last member is not post-data") }
+        if manifest.members.first?.kind != .header { problems.append("member 0 is not the header") }
+        if manifest.members.last?.kind != .postData { problems.append("the last member is not post-data") }
+        return Array(problems.prefix(50))
+    }
 
-        var sha = SHA256()
+    /// The fast check `restore` and `drill` make before changing anything: the structure, and the
+    /// file's SHA-256 against its `.sha256` sidecar (the file is byte for byte what `backup` wrote).
+    /// Without a sidecar every member is checked instead (`verify`'s full pass). Members' CRC32,
+    /// row counts and fingerprints are checked again while they load.
+    public func preflight(_ reader: ArchiveReader) throws -> Report {
+        let started = Date()
+        guard let recorded = ArchiveName.sidecarDigest(ofArchive: reader.path) else {
+            var report = try verify(path: reader.path)
+            report.problems.removeAll { $0.hasSuffix(Self.missingSidecarSuffix) }
+            report.ok = report.problems.isEmpty
+            return report
+        }
+        var problems = Self.structuralProblems(reader)
+        let sha = SHA256()
+        var buffer = [UInt8]()
+        var position = 0
+        while position < reader.fileSize {
+            let count = min(4 << 20, reader.fileSize - position)
+            try reader.readBytes(offset: position, count: count, into: &buffer)
+            sha.update(buffer)
+            position += count
+        }
+        let digest = SHA256.hex(sha.finalize())
+        if digest != recorded {
+            problems.append("\(reader.path).sha256 says \(recorded) but the file's SHA-256 is \(digest): the archive changed since it was written")
+        }
+        let manifest = reader.manifest
+        return Report(file: reader.path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
+                      tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
+                      fileSize: reader.fileSize, sha256: digest, sidecar: digest == recorded ? "ok" : "mismatch",
+                      durationSeconds: Date().timeIntervalSince(started))
+    }
+
+    static let missingSidecarSuffix = "is missing: the archive's checksum cannot be confirmed"
+
+    public func verify(path: String) throws -> Report {
+        let started = Date()
+        let reader = try ArchiveReader(path: path)
+        let manifest = reader.manifest
+        var problems = Self.structuralProblems(reader)
+        func problem(_ text: String) { if problems.count < 50 { problems.append(text) } }
+        func describe(_ member: ArchiveManifest.Member) -> String { Self.describe(member, in: manifest) }
+
+        let sha = SHA256()
         var position = 0
         let decompressor = try GzipMemberDecompressor()
         var rows = [Int](repeating: 0, count: manifest.tables.count)
@@ -69,10 +115,7 @@ public struct ArchiveVerifier {
             let crc = GzipFooter(endOf: bytes)?.crc32 ?? 0
             if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
             if member.kind == .data {
-                guard let table = member.table, table >= 0, table < manifest.tables.count else {
-                    problem("\(describe(member)): a data member without a valid table")
-                    continue
-                }
+                guard let table = member.table, table >= 0, table < manifest.tables.count else { continue }
                 chunks[table].append(member.index)
                 let expected = manifest.tables[table]
                 let expectedHeader = DataChunk.copyHeader(schema: expected.schema, name: expected.name, columns: expected.columns)
@@ -119,7 +162,7 @@ public struct ArchiveVerifier {
                 }
             } else {
                 sidecar = "missing"
-                problem("\(sidecarPath) is missing: the archive's checksum cannot be confirmed")
+                problem("\(sidecarPath) \(Self.missingSidecarSuffix)")
             }
         }
         return Report(file: path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
@@ -132,12 +175,21 @@ public struct ArchiveVerifier {
 /// The text of one data member: `COPY "s"."t" ("c", ...) FROM stdin;`, rows, `\.`.
 enum DataChunk {
     static func copyHeader(schema: String, name: String, columns: [String]) -> String {
-        "COPY \(SQL.qualified(schema, name)) (\(columns.map(SQL.identifier).joined(separator: ", "))) FROM stdin;\n"
+        copy(schema, name, columns, "FROM stdin;\n")
+    }
+
+    /// The statement that loads a chunk's rows (its header without `;` and newline).
+    static func copyInStatement(schema: String, name: String, columns: [String]) -> String {
+        copy(schema, name, columns, "FROM STDIN")
     }
 
     /// The statement that reads a table's rows as the archive holds them.
     static func copyOutStatement(schema: String, name: String, columns: [String]) -> String {
-        "COPY \(SQL.qualified(schema, name)) (\(columns.map(SQL.identifier).joined(separator: ", "))) TO STDOUT"
+        copy(schema, name, columns, "TO STDOUT")
+    }
+
+    private static func copy(_ schema: String, _ name: String, _ columns: [String], _ direction: String) -> String {
+        "COPY \(SQL.qualified(schema, name)) (\(columns.map(SQL.identifier).joined(separator: ", "))) \(direction)"
     }
 
     /// A row's share of its table's fingerprint: XXH64 (seed 0) of the row's COPY text line, given

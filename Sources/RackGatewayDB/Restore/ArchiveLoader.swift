@@ -1,0 +1,339 @@
+import Compression
+import Foundation
+import Logging
+import Postgres
+
+/// Progress counters of a restore, shared by the loader threads and the progress display.
+public final class RestoreProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    public private(set) var phase = "starting"
+    public private(set) var chunksTotal = 0
+    public private(set) var chunksDone = 0
+    public private(set) var rows = 0
+    public private(set) var bytes = 0
+    public private(set) var bytesTotal = 0
+    public private(set) var stepsTotal = 0
+    public private(set) var stepsDone = 0
+    public let started = Date()
+
+    func begin(phase: String, steps: Int = 0) { lock.withLock { self.phase = phase; stepsTotal = steps; stepsDone = 0 } }
+    func beginData(chunks: Int, bytes: Int) { lock.withLock { phase = "data"; chunksTotal = chunks; bytesTotal = bytes } }
+    func chunkDone(rows: Int, bytes: Int) { lock.withLock { chunksDone += 1; self.rows += rows; self.bytes += bytes } }
+    func stepDone() { lock.withLock { stepsDone += 1 } }
+
+    /// One line of text and the fraction of the data loaded.
+    public func line() -> (text: String, fraction: Double?) {
+        lock.withLock {
+            let elapsed = Date().timeIntervalSince(started)
+            var text = "\(phase): "
+            if phase == "data" {
+                let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
+                text += "chunks \(chunksDone)/\(chunksTotal), \(rows) rows, \(ProgressDisplay.bytes(bytes)) of \(ProgressDisplay.bytes(bytesTotal)), \(ProgressDisplay.bytes(Int(rate)))/s"
+            } else if stepsTotal > 0 {
+                text += "\(stepsDone)/\(stepsTotal)"
+            }
+            text += ", \(ProgressDisplay.duration(elapsed)) elapsed"
+            let fraction = bytesTotal > 0 ? Double(bytes) / Double(bytesTotal) : nil
+            return (text, fraction)
+        }
+    }
+}
+
+/// One timed step of a restore, for reports.
+public struct RestorePhase: Codable, Sendable {
+    public var name: String
+    public var seconds: Double
+}
+
+/// Loads a rack-gateway-db archive into an empty database: pre-data on one connection, data chunks
+/// over `jobs` connections through COPY FROM STDIN, sequences, post-data (index and constraint
+/// builds in parallel, then foreign keys, then the rest in order), `ANALYZE`, and optionally a
+/// re-read of every table compared with the manifest.
+///
+/// The archive is checked as it loads: each member's CRC32 and size (libdeflate), each data
+/// chunk's COPY framing and row count, and each table's fingerprint once all its chunks are in.
+final class ArchiveLoader: @unchecked Sendable {
+    let reader: ArchiveReader
+    let manifest: ArchiveManifest
+    let settings: ConnectionSettings
+    let jobs: Int
+    let maintenanceWorkMem: String?
+    let logger: Logger
+    let progress: RestoreProgress
+    private(set) var phases: [RestorePhase] = []
+
+    init(reader: ArchiveReader, settings: ConnectionSettings, jobs: Int, maintenanceWorkMem: String?,
+         logger: Logger, progress: RestoreProgress) {
+        self.reader = reader
+        self.manifest = reader.manifest
+        self.settings = settings
+        self.jobs = max(1, jobs)
+        self.maintenanceWorkMem = maintenanceWorkMem
+        self.logger = logger
+        self.progress = progress
+    }
+
+    func timed<R>(_ name: String, _ body: () throws -> R) throws -> R {
+        let started = Date()
+        logger.debug("restore phase started", metadata: ["phase": "\(name)"])
+        let result = try body()
+        let seconds = Date().timeIntervalSince(started)
+        phases.append(RestorePhase(name: name, seconds: seconds))
+        logger.info("restore phase done", metadata: ["phase": "\(name)", "seconds": "\(String(format: "%.2f", seconds))"])
+        return result
+    }
+
+    func connect(_ purpose: String) throws -> Connection {
+        let connection = try Connection(settings: settings, applicationName: "rack-gateway-db restore \(purpose)")
+        try DumpSession.apply(to: connection)
+        return connection
+    }
+
+    /// The decompressed text of a member (whole: for the small schema members).
+    func text(of kind: ArchiveManifest.MemberKind) throws -> String {
+        guard let member = manifest.members.first(where: { $0.kind == kind }) else { return "" }
+        var compressed = [UInt8]()
+        var text = [UInt8]()
+        try decompress(member, compressed: &compressed, into: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    func decompress(_ member: ArchiveManifest.Member, compressed: inout [UInt8], into output: inout [UInt8],
+                    decompressor: GzipMemberDecompressor? = nil) throws {
+        try reader.readBytes(offset: member.offset, count: member.length, into: &compressed)
+        do {
+            let decompressor = try decompressor ?? GzipMemberDecompressor()
+            try decompressor.decompress(compressed[...], uncompressedSize: member.size, into: &output)
+        } catch let error as CompressionError {
+            throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) is corrupt (\(error.message)); the restore stopped there",
+                            fix: "Restore an older archive (rack-gateway-db list); this one fails verification.")
+        }
+    }
+
+    func run(verify: Bool) throws -> [String] {
+        let main = try connect("pre-data")
+        try timed("pre-data") { try runPreData(main) }
+        try timed("data") { try loadData() }
+        try timed("sequences") { try setSequences(main) }
+        let postData = try DumpScript(try text(of: .postData), section: "post-data")
+        // Builds on the biggest tables first, so no long build starts last and runs alone.
+        var sizes: [String: Int] = [:]
+        for table in manifest.tables { sizes[table.schema + "\u{0}" + table.name] = table.bytes }
+        func size(_ entry: DumpScript.Entry) -> Int { entry.table.flatMap { sizes[$0.schema + "\u{0}" + $0.name] } ?? 0 }
+        for phase in DumpScript.Phase.allCases {
+            var entries = postData.entries(in: phase)
+            if phase.parallel {
+                entries = entries.enumerated().sorted { size($0.element) != size($1.element) ? size($0.element) > size($1.element) : $0.offset < $1.offset }
+                    .map(\.element)
+            }
+            guard !entries.isEmpty else { continue }
+            try timed("post-data: \(phase.label)") { try runPostData(entries, parallel: phase.parallel, main: main) }
+        }
+        try timed("analyze") {
+            progress.begin(phase: "analyze")
+            try main.execute("ANALYZE")
+        }
+        guard verify else { return [] }
+        return try timed("verify") { try verifyTables() }
+    }
+
+    func runPreData(_ connection: Connection) throws {
+        let statements = try DumpScript.statements(try text(of: .preData), section: "pre-data")
+        progress.begin(phase: "pre-data", steps: statements.count)
+        for (statement, line) in statements {
+            do {
+                try connection.execute(statement)
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "pre-data statement at line \(line) failed: \(error.description)\n  \(statement.prefix(200))",
+                                fix: Self.fixForSchemaError(error))
+            }
+            progress.stepDone()
+        }
+    }
+
+    static func fixForSchemaError(_ error: PostgresError) -> String? {
+        switch error.sqlState {
+        case "42704"?: "A role or type the archive needs is missing on the target server; see the message, create it, and restore again (--clean)."
+        case "42501"?: "The restoring role lacks a privilege; restore as the owner of the objects or a superuser."
+        default: nil
+        }
+    }
+
+    /// Per-table totals of the loaded chunks.
+    final class Totals: @unchecked Sendable {
+        private let lock = NSLock()
+        private var rows: [Int]
+        private var sums: [UInt64]
+        init(tables: Int) {
+            rows = Array(repeating: 0, count: tables)
+            sums = Array(repeating: 0, count: tables)
+        }
+        func add(table: Int, rows count: Int, sum: UInt64) {
+            lock.withLock { rows[table] += count; sums[table] &+= sum }
+        }
+        var snapshot: (rows: [Int], sums: [UInt64]) { lock.withLock { (rows, sums) } }
+    }
+
+    /// Worker state: a connection and the buffers reused for every chunk.
+    final class DataWorker {
+        let connection: Connection
+        let decompressor: GzipMemberDecompressor
+        var compressed: [UInt8] = []
+        var text: [UInt8] = []
+        init(connection: Connection) throws {
+            self.connection = connection
+            decompressor = try GzipMemberDecompressor()
+        }
+    }
+
+    static let sendSlice = 256 * 1024
+
+    func loadData() throws {
+        let members = manifest.members.filter { $0.kind == .data }
+        progress.beginData(chunks: members.count, bytes: manifest.totalBytes)
+        let totals = Totals(tables: manifest.tables.count)
+        let manifest = self.manifest
+        try forEachInParallel(members, workers: jobs, name: "restore data", connect: { [self] in
+            let connection = try connect("data")
+            // Each chunk commits on its own; the restore's last commit (ANALYZE) flushes them all.
+            try connection.execute("SET synchronous_commit = off")
+            return try DataWorker(connection: connection)
+        }) { [self] worker, member in
+            let tableIndex = member.table!
+            let table = manifest.tables[tableIndex]
+            try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor)
+            let header = DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns)
+            let (rows, sum): (Int, UInt64)
+            switch DataChunk.scan(worker.text, expectedHeader: header) {
+            case .success(let result): (rows, sum) = result
+            case .failure(let problem):
+                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)): \(problem); the restore stopped there")
+            }
+            if let recorded = member.rows, recorded != rows {
+                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) holds \(rows) rows but the manifest says \(recorded); the restore stopped there")
+            }
+            let body = worker.text[header.utf8.count..<(worker.text.count - DataChunk.terminator.count)]
+            do {
+                try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
+                    var start = body.startIndex
+                    while start < body.endIndex {
+                        let end = min(start + Self.sendSlice, body.endIndex)
+                        try stream.write(body[start..<end])
+                        start = end
+                    }
+                }
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its COPY was rolled back: \(error.description)",
+                                fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
+            }
+            totals.add(table: tableIndex, rows: rows, sum: sum)
+            progress.chunkDone(rows: rows, bytes: body.count)
+        }
+        let (rows, sums) = totals.snapshot
+        var problems: [String] = []
+        for (index, table) in manifest.tables.enumerated() {
+            let fingerprint = ArchiveManifest.fingerprintText(sums[index])
+            if rows[index] != table.rows || fingerprint != table.fingerprint {
+                problems.append("table \(table.qualifiedName): loaded \(rows[index]) rows with fingerprint \(fingerprint), the manifest says \(table.rows) rows with \(table.fingerprint)")
+            }
+        }
+        if !problems.isEmpty {
+            throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.prefix(5).joined(separator: "; "))
+        }
+    }
+
+    func setSequences(_ connection: Connection) throws {
+        progress.begin(phase: "sequences", steps: manifest.sequences.count)
+        for sequence in manifest.sequences {
+            try connection.query("SELECT pg_catalog.setval($1::regclass, $2::bigint, $3::boolean)",
+                                 [SQL.qualified(sequence.schema, sequence.name), sequence.value, sequence.isCalled ? "true" : "false"])
+            progress.stepDone()
+        }
+    }
+
+    /// A post-data connection remembers which settings it runs with, to send them only on change.
+    final class SchemaWorker {
+        let connection: Connection
+        var settings: [String] = []
+        init(connection: Connection) { self.connection = connection }
+
+        func run(_ entry: DumpScript.Entry) throws {
+            if entry.settings != settings {
+                try connection.execute(entry.settings.joined(separator: "; "))
+                settings = entry.settings
+            }
+            for (statement, line) in entry.statements {
+                do {
+                    try connection.execute(statement)
+                } catch let error as PostgresError {
+                    throw EntryFailure(entry: entry, line: line, error: error)
+                }
+            }
+        }
+    }
+
+    struct EntryFailure: Error {
+        var entry: DumpScript.Entry
+        var line: Int
+        var error: PostgresError
+        var toolError: ToolError {
+            ToolError(.failed, "post-data \(entry.label) (line \(line)) failed: \(error.description)",
+                      fix: ArchiveLoader.fixForSchemaError(error))
+        }
+    }
+
+    func runPostData(_ entries: [DumpScript.Entry], parallel: Bool, main: Connection) throws {
+        progress.begin(phase: "post-data", steps: entries.count)
+        let serial = SchemaWorker(connection: main)
+        guard parallel, jobs > 1, entries.count > 1 else {
+            for entry in entries {
+                do { try serial.run(entry) } catch let failure as EntryFailure { throw failure.toolError }
+                progress.stepDone()
+            }
+            return
+        }
+        // Concurrent DDL on related tables can deadlock; the server then cancels one side, which
+        // is run again after the others.
+        let deadlocked = LockedList<DumpScript.Entry>()
+        let workMem = maintenanceWorkMem
+        do {
+            try forEachInParallel(entries, workers: jobs, name: "restore post-data", connect: { [self] in
+                let connection = try Connection(settings: settings, applicationName: "rack-gateway-db restore post-data")
+                if let workMem { try connection.execute("SET maintenance_work_mem = \(SQL.literal(workMem))") }
+                return SchemaWorker(connection: connection)
+            }) { [progress] worker, entry in
+                do {
+                    try worker.run(entry)
+                } catch let failure as EntryFailure where failure.error.sqlState == "40P01" {
+                    deadlocked.add(entry)
+                }
+                progress.stepDone()
+            }
+        } catch let failure as EntryFailure {
+            throw failure.toolError
+        }
+        for entry in deadlocked.items {
+            logger.info("running again after a deadlock", metadata: ["entry": "\(entry.label)"])
+            do { try serial.run(entry) } catch let failure as EntryFailure { throw failure.toolError }
+        }
+    }
+
+    /// Re-read every restored table with the dump's session settings; the tables whose row count
+    /// or fingerprint differ from the manifest.
+    func verifyTables() throws -> [String] {
+        progress.begin(phase: "verify", steps: manifest.tables.count)
+        let mismatches = LockedList<String>()
+        // Largest first, so the big tables do not end up last on one connection.
+        let manifest = self.manifest
+        let order = manifest.tables.indices.sorted { manifest.tables[$0].bytes > manifest.tables[$1].bytes }
+        try forEachInParallel(order, workers: jobs, name: "restore verify", connect: { [self] in try connect("verify") }) { [progress] connection, index in
+            let table = manifest.tables[index]
+            let live = try LiveFingerprint.compute(connection, schema: table.schema, table: table.name, columns: table.columns)
+            if live.rows != table.rows || live.fingerprint != table.fingerprint {
+                mismatches.add("table \(table.qualifiedName): \(live.rows) rows with fingerprint \(live.fingerprint) in the database, the manifest says \(table.rows) rows with \(table.fingerprint)")
+            }
+            progress.stepDone()
+        }
+        return mismatches.items.sorted()
+    }
+}

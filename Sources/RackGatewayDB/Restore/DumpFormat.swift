@@ -1,0 +1,59 @@
+import Compression
+import Foundation
+
+/// What a file to restore is, told from its content (never its name).
+public enum DumpFormat: String, Codable, Sendable {
+    /// A rack-gateway-db archive (format v1).
+    case archive = "rack-gateway-db archive"
+    /// `pg_dump` plain text.
+    case plainSQL = "plain SQL"
+    /// `pg_dump | gzip`.
+    case gzipSQL = "gzip-compressed plain SQL"
+    /// `pg_dump -Fc`.
+    case custom = "pg_dump custom format"
+    /// `pg_dump -Fd` (a directory with toc.dat).
+    case directory = "pg_dump directory format"
+    /// `pg_dump -Ft`.
+    case tar = "pg_dump tar format"
+
+    public static func detect(path: String) throws -> DumpFormat {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ToolError(.failed, "\(path) does not exist")
+        }
+        if isDirectory.boolValue {
+            guard FileManager.default.fileExists(atPath: path + "/toc.dat") else {
+                throw ToolError(.failed, "\(path) is a directory without toc.dat: not a pg_dump directory-format dump")
+            }
+            return .directory
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        let head = [UInt8](handle.readData(ofLength: 64 * 1024))
+        try? handle.close()
+        if head.starts(with: Array("PGDMP".utf8)) { return .custom }
+        if head.count >= 262, Array(head[257..<262]) == Array("ustar".utf8) { return .tar }
+        if head.starts(with: [0x1f, 0x8b]) {
+            var text = [UInt8]()
+            if let inflater = try? GzipStreamInflater() { try? inflater.inflate(head[...], into: &text) }
+            if String(decoding: text.prefix(200), as: UTF8.self).hasPrefix(ArchiveReader.headerFirstLine) { return .archive }
+            if text.starts(with: Array("PGDMP".utf8)) {
+                throw ToolError(.failed, "\(path) is a gzip-compressed pg_dump custom-format file",
+                                fix: "Decompress it first (gunzip), then restore the result.")
+            }
+            return .gzipSQL
+        }
+        if head.isEmpty { throw ToolError(.failed, "\(path) is empty") }
+        if String(validatingUTF8: head.prefix(4096).map { CChar(bitPattern: $0) } + [0]) != nil || Self.looksLikeText(head) {
+            return .plainSQL
+        }
+        throw ToolError(.failed, "\(path) is not a dump restore knows: not a rack-gateway-db archive, SQL text, gzip, or a pg_dump custom, directory or tar file")
+    }
+
+    /// Printable text (UTF-8 may be cut mid-character at the end of the sample).
+    static func looksLikeText(_ bytes: [UInt8]) -> Bool {
+        let sample = bytes.prefix(4096)
+        return !sample.contains(0) && sample.filter { $0 < 0x09 || ($0 > 0x0d && $0 < 0x20) }.isEmpty
+    }
+}

@@ -1,0 +1,170 @@
+/// A `pg_dump` plain-format section (pre-data or post-data) split into pg_dump's own objects.
+///
+/// pg_dump writes a comment header before each object (`-- Name: t i; Type: INDEX; Schema: s; Owner: o`).
+/// The statements under a header form one entry. `SET` statements and `set_config` calls are session
+/// state, not entries: each entry records the settings in effect where it starts, so any connection
+/// can run it. psql meta-commands (`\restrict KEY`, `\unrestrict KEY`) only concern psql and are
+/// dropped; any other meta-command is refused, since this is not psql.
+public struct DumpScript: Sendable {
+    public struct Entry: Sendable {
+        /// pg_dump's object type: `INDEX`, `CONSTRAINT`, `FK CONSTRAINT`, `INDEX ATTACH`, `TRIGGER`, ...
+        public var type: String
+        public var name: String
+        public var statements: [(text: String, line: Int)]
+        /// `SET ...` / `SELECT pg_catalog.set_config(...)` statements in effect, in order.
+        public var settings: [String]
+        public var label: String { "\(type) \(name)" }
+
+        /// The table an index or constraint entry builds on, as (schema, name), when its first
+        /// statement says (`ALTER TABLE [ONLY] s.t ...`, `CREATE [UNIQUE] INDEX i ON [ONLY] s.t ...`).
+        public var table: (schema: String, name: String)? {
+            guard let text = statements.first?.text else { return nil }
+            var rest = Substring(text)
+            if rest.hasPrefix("ALTER TABLE ") {
+                rest = rest.dropFirst("ALTER TABLE ".count)
+            } else if rest.hasPrefix("CREATE INDEX ") || rest.hasPrefix("CREATE UNIQUE INDEX "), let on = rest.range(of: " ON ") {
+                rest = rest[on.upperBound...]
+            } else {
+                return nil
+            }
+            if rest.hasPrefix("ONLY ") { rest = rest.dropFirst(5) }
+            let parts = DumpScript.identifierParts(rest)
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
+        }
+    }
+
+    /// The parts of a possibly quoted, dot-separated name at the start of `text`
+    /// (`audit.audit_event`, `feat."MixedCase Table"`).
+    static func identifierParts(_ text: Substring) -> [String] {
+        var parts: [String] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            var part = ""
+            if text[index] == "\"" {
+                index = text.index(after: index)
+                while index < text.endIndex {
+                    if text[index] == "\"" {
+                        let next = text.index(after: index)
+                        if next < text.endIndex && text[next] == "\"" { part.append("\""); index = text.index(after: next); continue }
+                        index = next
+                        break
+                    }
+                    part.append(text[index])
+                    index = text.index(after: index)
+                }
+            } else {
+                while index < text.endIndex, !text[index].isWhitespace, text[index] != ".", text[index] != "(" {
+                    part.append(text[index])
+                    index = text.index(after: index)
+                }
+            }
+            parts.append(part)
+            guard index < text.endIndex, text[index] == "." else { break }
+            index = text.index(after: index)
+        }
+        return parts
+    }
+
+    public var entries: [Entry]
+
+    public init(_ text: String, section: String) throws {
+        var headers: [(line: Int, type: String, name: String)] = []
+        var lineNumber = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            guard line.hasPrefix("-- Name: ") || line.hasPrefix("-- Data for Name: ") else { continue }
+            let fields = line.drop { $0 != ":" }.dropFirst(2)
+            guard let typeRange = fields.range(of: "; Type: ") else { continue }
+            let name = String(fields[..<typeRange.lowerBound])
+            let type = String(fields[typeRange.upperBound...].prefix { $0 != ";" })
+            headers.append((lineNumber, type, name))
+        }
+        var settingsOrder: [String] = []
+        var settings: [String: String] = [:]
+        var entries: [Entry] = []
+        var headerIndex = -1
+        var current: Entry?
+        for (statement, line) in try Self.statements(text, section: section) {
+                if let key = Self.settingName(statement) {
+                    if settings[key] == nil { settingsOrder.append(key) }
+                    settings[key] = statement
+                    continue
+                }
+                var newIndex = headerIndex
+                while newIndex + 1 < headers.count && headers[newIndex + 1].line < line { newIndex += 1 }
+                if newIndex != headerIndex || current == nil {
+                    if let current { entries.append(current) }
+                    headerIndex = newIndex
+                    let header = headerIndex >= 0 ? headers[headerIndex] : (line: 0, type: "UNKNOWN", name: "(no header)")
+                    current = Entry(type: header.type, name: header.name, statements: [],
+                                    settings: settingsOrder.compactMap { settings[$0] })
+                }
+                current!.statements.append((statement, line))
+        }
+        if let current { entries.append(current) }
+        self.entries = entries
+    }
+
+    /// The statements of `text` in order, without the psql meta-commands pg_dump writes
+    /// (`\restrict`, `\unrestrict`); any other meta-command is an error.
+    public static func statements(_ text: String, section: String) throws -> [(text: String, line: Int)] {
+        var result: [(text: String, line: Int)] = []
+        for piece in SQLScript(text).pieces {
+            switch piece {
+            case .metaCommand(let command, let line):
+                let name = command.prefix { !$0.isWhitespace }
+                guard name == "\\restrict" || name == "\\unrestrict" else {
+                    throw ToolError(.failed, "\(section) line \(line): psql meta-command \(name) is not supported outside psql",
+                                    fix: "Restore this dump with psql instead (gunzip -c FILE | psql -v ON_ERROR_STOP=1).")
+                }
+            case .statement(let statement, let line):
+                result.append((statement, line))
+            }
+        }
+        return result
+    }
+
+    /// `SET name = ...` or `SELECT pg_catalog.set_config('name', ...)`: the setting's name.
+    static func settingName(_ statement: String) -> String? {
+        if statement.hasPrefix("SET ") {
+            let rest = statement.dropFirst(4)
+            return String(rest.prefix { !$0.isWhitespace && $0 != "=" }).lowercased()
+        }
+        if statement.hasPrefix("SELECT pg_catalog.set_config('") {
+            let rest = statement.dropFirst("SELECT pg_catalog.set_config('".count)
+            return String(rest.prefix { $0 != "'" }).lowercased()
+        }
+        return nil
+    }
+
+    /// The order post-data runs in: index and primary/unique/exclusion constraint builds in
+    /// parallel, then partition index attachments, then foreign keys (in parallel), then the rest
+    /// (triggers, rules, policies, row security, comments, materialized view refreshes) in order.
+    public enum Phase: Int, CaseIterable, Sendable {
+        case indexes, attachments, foreignKeys, rest
+
+        public var parallel: Bool { self == .indexes || self == .foreignKeys }
+
+        public var label: String {
+            switch self {
+            case .indexes: "indexes and constraints"
+            case .attachments: "partition index attachments"
+            case .foreignKeys: "foreign keys"
+            case .rest: "triggers, policies and the rest"
+            }
+        }
+
+        static func of(_ type: String) -> Phase {
+            switch type {
+            case "INDEX", "CONSTRAINT": .indexes
+            case "INDEX ATTACH": .attachments
+            case "FK CONSTRAINT": .foreignKeys
+            default: .rest
+            }
+        }
+    }
+
+    public func entries(in phase: Phase) -> [Entry] {
+        entries.filter { Phase.of($0.type) == phase }
+    }
+}

@@ -1,0 +1,82 @@
+import Compression
+import Foundation
+import Postgres
+
+/// Restores the dumps people already have with PostgreSQL's own tools: plain SQL (and `pg_dump |
+/// gzip`) through `psql -v ON_ERROR_STOP=1 --single-transaction`, custom, directory and tar dumps
+/// through `pg_restore --exit-on-error` (`-j` where the format allows). Connection settings go to
+/// the child through the environment, never its argv.
+struct ForeignDumpLoader {
+    let path: String
+    let format: DumpFormat
+    let target: RestoreTarget
+    let jobs: Int
+    let environment: [String: String]
+
+    func run() throws {
+        var childEnvironment = target.settings.childEnvironment
+        childEnvironment["PGAPPNAME"] = "rack-gateway-db restore"
+        switch format {
+        case .plainSQL:
+            try runPsql(arguments: ["-f", path], environment: childEnvironment, feeding: nil)
+        case .gzipSQL:
+            try runPsql(arguments: [], environment: childEnvironment, feeding: try gunzipProducer())
+        case .custom, .directory, .tar:
+            let tool = try PostgresTools.locate("pg_restore", environment: environment).get()
+            var arguments = ["--exit-on-error", "--no-password", "-d", "dbname=" + ConnectionSettings.quoteConninfoValue(target.database)]
+            if format != .tar && jobs > 1 { arguments += ["-j", String(jobs)] }
+            let output = try ChildProcess(executable: tool.path, arguments: arguments + [path], environment: childEnvironment).run()
+            guard output.status == 0 else {
+                throw ToolError(.failed, "pg_restore of \(path) failed (exit \(output.status)): \(Self.lastLines(output.stderr))",
+                                fix: "Fix the cause above (a missing role, an older pg_restore than the dump), then restore again with --clean.")
+            }
+        case .archive:
+            preconditionFailure("archives load through ArchiveLoader")
+        }
+    }
+
+    func runPsql(arguments: [String], environment childEnvironment: [String: String], feeding producer: (() throws -> [UInt8]?)?) throws {
+        let tool = try PostgresTools.locate("psql", environment: environment).get()
+        let output = try ChildProcess(executable: tool.path, arguments: [
+            "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--no-password", "-o", "/dev/null",
+        ] + arguments, environment: childEnvironment).run(feeding: producer)
+        guard output.status == 0 else {
+            throw ToolError(.failed, "psql of \(path) failed (exit \(output.status)); its single transaction was rolled back: \(Self.lastLines(output.stderr))",
+                            fix: "Fix the cause above (often a missing role or extension), then restore again.")
+        }
+    }
+
+    /// Feeds psql the decompressed text, 1 MiB of input at a time; a truncated or corrupt file
+    /// throws, which kills psql before it can commit.
+    func gunzipProducer() throws -> () throws -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        let inflater = try GzipStreamInflater()
+        let path = self.path
+        var finished = false
+        return {
+            guard !finished else { return nil }
+            let input = [UInt8](handle.readData(ofLength: 1 << 20))
+            if input.isEmpty {
+                finished = true
+                try? handle.close()
+                guard inflater.finishedMember else {
+                    throw ToolError(.mismatch, "\(path) is truncated: its gzip stream ends in the middle; nothing was committed")
+                }
+                return nil
+            }
+            var output = [UInt8]()
+            do {
+                try inflater.inflate(input[...], into: &output)
+            } catch let error as CompressionError {
+                throw ToolError(.mismatch, "\(path) is corrupt (\(error.message)); nothing was committed")
+            }
+            return output
+        }
+    }
+
+    static func lastLines(_ text: String) -> String {
+        text.split(separator: "\n").suffix(6).joined(separator: "\n")
+    }
+}

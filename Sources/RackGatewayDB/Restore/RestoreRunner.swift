@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import Postgres
+
+public struct RestoreOptions: Sendable {
+    public var jobs: Int
+    /// Drop and recreate a target that holds tables (the caller has confirmed).
+    public var clean = false
+    public var verify = false
+    public var createMissingRoles = false
+    /// `maintenance_work_mem` for the index and constraint builds; nil keeps the server's.
+    public var maintenanceWorkMem: String? = nil
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    public init(jobs: Int) { self.jobs = jobs }
+}
+
+public struct RestoreReport: Codable, Sendable {
+    public var file: String
+    public var format: DumpFormat
+    public var target: String
+    public var database: String
+    /// `created` (did not exist), `recreated` (--clean), or `existing` (was empty).
+    public var targetAction: String
+    public var createdRoles: [String]
+    public var jobs: Int
+    public var tables: Int?
+    public var rows: Int?
+    public var bytes: Int?
+    public var archiveBytes: Int
+    public var archiveCreatedAt: String?
+    public var phases: [RestorePhase]
+    public var durationSeconds: Double
+    /// Whether `--verify` re-read every table; `mismatches` lists what differed.
+    public var verified: Bool
+    public var mismatches: [String]
+}
+
+/// `restore`: check the archive and the target before changing anything, prepare the target
+/// (create it, or with `--clean` drop and recreate it; create missing roles when asked), load, and
+/// on any failure leave the target marked as failed (`COMMENT ON DATABASE`), never looking good.
+public final class RestoreRunner: @unchecked Sendable {
+    public let target: RestoreTarget
+    public let options: RestoreOptions
+    public let logger: Logger
+    public let progress = RestoreProgress()
+    /// Asked before `--clean` drops a database that holds tables; false stops the restore.
+    public var confirm: (String) -> Bool = { _ in false }
+    /// Called once the target database exists and is about to change (the drill registers its
+    /// clean-up here).
+    public var onTargetCreated: (RestoreTarget) -> Void = { _ in }
+
+    public init(target: RestoreTarget, options: RestoreOptions, logger: Logger) {
+        self.target = target
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Restore `path`; `preflight` is the archive check already made (by `--latest`), if any.
+    public func run(path: String, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreReport {
+        let started = Date()
+        var phases: [RestorePhase] = []
+        func timed<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+            let begin = Date()
+            let result = try body()
+            phases.append(RestorePhase(name: name, seconds: Date().timeIntervalSince(begin)))
+            return result
+        }
+        progress.begin(phase: "checking the archive")
+        let format = try DumpFormat.detect(path: path)
+        var reader: ArchiveReader?
+        if format == .archive {
+            let opened = try ArchiveReader(path: path)
+            let check = try preflight ?? timed("archive check") { try ArchiveVerifier().preflight(opened) }
+            guard check.ok else {
+                throw ToolError(.mismatch, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),
+                                fix: "Restore an older archive (rack-gateway-db list shows which verify).")
+            }
+            reader = opened
+        } else if options.verify {
+            throw ToolError(.usage, "--verify compares with an archive's manifest; \(path) is \(format.rawValue), which has none")
+        }
+        let manifest = reader?.manifest
+        logger.info("restore started", metadata: ["file": "\(path)", "format": "\(format.rawValue)", "target": "\(target.settings.description)"])
+
+        progress.begin(phase: "checking the target")
+        let (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path) }
+        onTargetCreated(target)
+
+        var mismatches: [String] = []
+        do {
+            if let reader {
+                let loader = ArchiveLoader(reader: reader, settings: target.settings, jobs: options.jobs,
+                                           maintenanceWorkMem: options.maintenanceWorkMem, logger: logger, progress: progress)
+                do {
+                    mismatches = try loader.run(verify: options.verify)
+                } catch {
+                    phases += loader.phases
+                    throw error
+                }
+                phases += loader.phases
+            } else {
+                progress.begin(phase: format == .gzipSQL || format == .plainSQL ? "psql" : "pg_restore")
+                try timed("load (\(format == .gzipSQL || format == .plainSQL ? "psql" : "pg_restore"))") {
+                    try ForeignDumpLoader(path: path, format: format, target: target, jobs: options.jobs,
+                                          environment: options.environment).run()
+                }
+                try timed("analyze") {
+                    let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
+                    try connection.execute("ANALYZE")
+                }
+            }
+            if !mismatches.isEmpty {
+                throw ToolError(.mismatch, "the restored data differs from the archive's manifest: " + mismatches.prefix(5).joined(separator: "; "))
+            }
+        } catch {
+            throw markFailed(error, file: path)
+        }
+        if let connection = try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore") {
+            RestoreTarget.mark(connection, nil)
+        }
+        let report = RestoreReport(
+            file: path, format: format, target: target.settings.description, database: target.database,
+            targetAction: action, createdRoles: createdRoles, jobs: options.jobs,
+            tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
+            archiveBytes: reader?.fileSize ?? Self.size(of: path), archiveCreatedAt: manifest?.createdAt,
+            phases: phases, durationSeconds: Date().timeIntervalSince(started), verified: options.verify, mismatches: mismatches)
+        logger.info("restore finished", metadata: ["file": "\(path)", "target": "\(target.settings.description)",
+                                                   "seconds": "\(String(format: "%.1f", report.durationSeconds))"])
+        return report
+    }
+
+    static func size(of path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    }
+
+    /// Every check first (roles, emptiness, confirmation), then the changes: roles, drop/create,
+    /// the in-progress mark.
+    func prepareTarget(roles: [String], file: String) throws -> (action: String, createdRoles: [String]) {
+        let existing = try target.connectIfExists()
+        let server = try existing ?? target.maintenanceConnection()
+        let missing = try RestoreTarget.missingRoles(roles, connection: server)
+        if !missing.isEmpty && !options.createMissingRoles {
+            throw ToolError(.failed, "the archive needs role\(missing.count == 1 ? "" : "s") missing on \(target.settings.description): \(missing.joined(separator: ", ")); nothing was changed",
+                            fix: "Create them (" + missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " ")
+                                + ") or pass --create-missing-roles, which creates them NOLOGIN.")
+        }
+        var action = existing == nil ? "created" : "existing"
+        if let existing {
+            let relations = try RestoreTarget.userRelations(existing)
+            if relations.count > 0 {
+                guard options.clean else {
+                    throw ToolError(.failed, "target database \(target.database) already holds \(relations.count) relation\(relations.count == 1 ? "" : "s") (\(relations.names.joined(separator: ", "))\(relations.count > relations.names.count ? ", ..." : "")); nothing was changed",
+                                    fix: "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
+                }
+                guard confirm("Drop database \(target.database) on \(target.settings.description) (\(relations.count) relations) and restore \(file) into it?") else {
+                    throw ToolError(.failed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
+                }
+                action = "recreated"
+            }
+        }
+        if !missing.isEmpty {
+            try RestoreTarget.createRoles(missing, connection: server)
+            logger.info("created missing roles (NOLOGIN)", metadata: ["roles": "\(missing.joined(separator: ", "))"])
+        }
+        if action != "existing" {
+            let admin = existing == nil ? server : try target.maintenanceConnection()
+            if action == "recreated" {
+                try target.dropAndCreate(admin)
+            } else {
+                try target.create(admin)
+            }
+        }
+        let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
+        if !RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent) {
+            logger.warning("cannot mark the target with COMMENT ON DATABASE (not its owner); an interrupted restore will not be marked",
+                           metadata: ["database": "\(target.database)"])
+        }
+        return (action, missing)
+    }
+
+    /// Mark the target as failed and add what state it is in to the error.
+    func markFailed(_ error: Error, file: String) -> Error {
+        let reason = (error as? ToolError)?.message ?? String(describing: error)
+        let marked = (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore"))
+            .map { RestoreTarget.markFailed($0, file: URL(fileURLWithPath: file).lastPathComponent, reason: reason) } ?? false
+        let state = marked
+            ? "database \(target.database) is left incomplete and marked FAILED (COMMENT ON DATABASE)"
+            : "database \(target.database) is left incomplete (it could not be marked)"
+        let fix = "Do not use \(target.database); fix the cause and restore again with --clean, or drop it."
+        if let error = error as? ToolError {
+            return ToolError(error.category, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"))
+        }
+        return ToolError(.failed, "\(error); \(state)", fix: fix)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Postgres
+
+/// The database a restore loads into, and the server around it: whether it exists and is empty,
+/// the roles an archive needs, dropping and creating it, and the comment that marks it while a
+/// restore is unfinished or after one failed.
+public struct RestoreTarget: Sendable {
+    public let settings: ConnectionSettings
+    public let database: String
+
+    public init(settings: ConnectionSettings) throws {
+        guard let database = settings.databaseName, !database.isEmpty else {
+            throw ToolError(.usage, "the target connection names no database", fix: "Give a URL ending in /dbname (--target-url).")
+        }
+        self.settings = settings
+        self.database = database
+    }
+
+    /// A connection to the server's maintenance database (`postgres`, else `template1`), for
+    /// creating and dropping databases and for questions about the server as a whole.
+    public func maintenanceConnection() throws -> Connection {
+        var firstError: Error?
+        for name in ["postgres", "template1"] where name != database {
+            do {
+                return try Connection(settings: settings.replacingDatabase(with: name), applicationName: "rack-gateway-db restore")
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        throw firstError ?? ToolError(.failed, "cannot connect to a maintenance database on \(settings.description)")
+    }
+
+    /// Connect to the target; nil when the database does not exist (any other failure throws).
+    public func connectIfExists() throws -> Connection? {
+        do {
+            return try Connection(settings: settings, applicationName: "rack-gateway-db restore")
+        } catch let error as PostgresError where error.message.contains("database \"\(database)\" does not exist") {
+            return nil
+        }
+    }
+
+    /// User relations (tables, views, sequences, ...) outside the system schemas and extensions.
+    public static func userRelations(_ connection: Connection, limit: Int = 6) throws -> (count: Int, names: [String]) {
+        let rows = try connection.query("""
+            SELECT count(*) OVER ()::text, n.nspname || '.' || c.relname
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND \(BackupCatalog.userSchemaFilter)
+              AND \(BackupCatalog.notExtensionMember("c"))
+            ORDER BY 2 LIMIT $1
+            """, [String(limit)]).rows
+        return (Int(rows.first?[0] ?? "0") ?? 0, rows.map { $0[1]! })
+    }
+
+    /// The roles of `names` that do not exist on the server.
+    public static func missingRoles(_ names: [String], connection: Connection) throws -> [String] {
+        guard !names.isEmpty else { return [] }
+        let existing = Set(try connection.query("SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY ($1::text[])",
+                                                [Self.textArray(names)]).rows.map { $0[0]! })
+        return names.filter { !existing.contains($0) }
+    }
+
+    public static func createRoleStatement(_ name: String) -> String { "CREATE ROLE \(SQL.identifier(name)) NOLOGIN" }
+
+    public static func createRoles(_ names: [String], connection: Connection) throws {
+        for name in names {
+            do {
+                try connection.execute(createRoleStatement(name))
+            } catch let error as PostgresError where error.sqlState == "42710" {
+                continue  // created meanwhile
+            } catch let error as PostgresError where error.sqlState == "42501" {
+                throw ToolError(.failed, "cannot create role \(name): \(error.message)",
+                                fix: "Create the roles as a superuser or a role with CREATEROLE, then restore again.")
+            }
+        }
+    }
+
+    /// `{"a","b"}`: a text[] parameter.
+    static func textArray(_ values: [String]) -> String {
+        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
+    }
+
+    /// Create the database (template0, UTF8, owned by the connecting role).
+    public func create(_ admin: Connection) throws {
+        do {
+            try admin.execute("CREATE DATABASE \(SQL.identifier(database)) TEMPLATE template0 ENCODING 'UTF8'")
+        } catch let error as PostgresError where error.sqlState == "42501" {
+            throw ToolError(.failed, "cannot create database \(database): \(error.message)",
+                            fix: "Restore as a role with CREATEDB, or create the empty database first.")
+        }
+    }
+
+    /// Drop the database (ending its sessions) and create it again with the same owner, encoding
+    /// and locale. Database-level settings and grants are not kept (pg_dump without --create has
+    /// none of them either).
+    public func dropAndCreate(_ admin: Connection) throws {
+        let rows = try admin.query("""
+            SELECT pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+                   d.datlocprovider::text, coalesce(d.daticulocale, '')
+            FROM pg_catalog.pg_database d WHERE d.datname = $1
+            """, [database]).rows
+        guard let row = rows.first else { return try create(admin) }
+        var options = "TEMPLATE template0 OWNER \(SQL.identifier(row[0]!)) ENCODING \(SQL.literal(row[1]!))"
+            + " LC_COLLATE \(SQL.literal(row[2]!)) LC_CTYPE \(SQL.literal(row[3]!))"
+        if row[4] == "i" { options += " LOCALE_PROVIDER icu ICU_LOCALE \(SQL.literal(row[5]!))" }
+        do {
+            try admin.execute("DROP DATABASE \(SQL.identifier(database)) WITH (FORCE)")
+            try admin.execute("CREATE DATABASE \(SQL.identifier(database)) \(options)")
+        } catch let error as PostgresError where error.sqlState == "42501" {
+            throw ToolError(.failed, "--clean cannot drop and recreate \(database): \(error.message)",
+                            fix: "Run the restore as the database's owner with CREATEDB, or a superuser.")
+        }
+    }
+
+    public func drop(_ admin: Connection) throws {
+        try admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(database)) WITH (FORCE)")
+    }
+
+    /// Set (or with nil remove) the database's comment; false when the role may not (not the owner).
+    @discardableResult
+    public static func mark(_ connection: Connection, _ text: String?) -> Bool {
+        let value = text.map(SQL.literal) ?? "NULL"
+        return (try? connection.execute("COMMENT ON DATABASE \(SQL.identifier(connection.databaseName)) IS \(value)")) != nil
+    }
+
+    public static func markInProgress(_ connection: Connection, file: String) -> Bool {
+        mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: Date())); do not use this database until restore finishes and removes this comment")
+    }
+
+    public static func markFailed(_ connection: Connection, file: String, reason: String) -> Bool {
+        mark(connection, "rack-gateway-db: FAILED restore of \(file) at \(ISO8601DateFormatter().string(from: Date())): \(reason.prefix(300)); this database is incomplete, do not use it")
+    }
+}

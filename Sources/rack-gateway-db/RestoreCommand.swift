@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+import RackGatewayDB
+
+/// `ARCHIVE | --latest`, shared by restore and drill.
+struct ArchiveChoice: ParsableArguments {
+    @Argument(help: "The archive (or, for restore, a pg_dump file or directory); the format is read from the content.")
+    var archive: String?
+
+    @Flag(help: "The newest archive in --dir that verifies.")
+    var latest = false
+
+    func validate() throws {
+        if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
+    }
+
+    /// The path, and the archive check already made when `--latest` chose it.
+    func resolve(directory: String, logger: Logger) throws -> (path: String, check: ArchiveVerifier.Report?) {
+        if let archive { return (URL(fileURLWithPath: archive).standardizedFileURL.path, nil) }
+        let (path, check) = try ArchiveDirectory(directory: directory).latestGood(logger: logger)
+        logger.info("--latest chose an archive", metadata: ["archive": "\(path)"])
+        return (path, check)
+    }
+}
+
+enum Confirmation {
+    /// `--yes`, else a y/N question on the terminal; false when there is no terminal to ask.
+    static func ask(_ question: String, yes: Bool) -> Bool {
+        if yes { return true }
+        guard isatty(0) == 1 else { return false }
+        FileHandle.standardError.write(Data("\(question) [y/N] ".utf8))
+        guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+        return answer == "y" || answer == "yes"
+    }
+}
+
+extension RestoreProgress {
+    func display(logger: Logger) -> ProgressDisplay {
+        ProgressDisplay(logger: logger) { [self] in line() }
+    }
+}
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.",
+        discussion: """
+            Checks the archive (structure and its .sha256) and the target before changing anything. A target \
+            that holds tables is refused unless --clean, which drops and recreates it (asks, or --yes). Roles \
+            the archive references must exist (--create-missing-roles creates them NOLOGIN). Data loads over \
+            --jobs connections; index and constraint builds run in parallel. A failure leaves the target \
+            marked FAILED with COMMENT ON DATABASE. Exit 2 when the archive is corrupt or --verify finds a \
+            difference. Plain and gzip SQL go through psql --single-transaction, custom and directory dumps \
+            through pg_restore.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var directoryOptions: DirectoryOptions
+    @OptionGroup var choice: ArchiveChoice
+
+    @Option(name: .customLong("target-url"), help: ArgumentHelp("The database to restore into (default: the configured database); created when missing.", valueName: "url"))
+    var targetURL: String?
+
+    @Flag(help: "Drop and recreate a target that already holds tables (ends its sessions).")
+    var clean = false
+
+    @Flag(help: "Do not ask before --clean drops the target.")
+    var yes = false
+
+    @Option(help: "Parallel connections (default: the number of cores, within DB_MAX_OPEN_CONNS).")
+    var jobs: Int?
+
+    @Flag(help: "Re-read every restored table and compare row counts and fingerprints with the manifest.")
+    var verify = false
+
+    @Flag(name: .customLong("create-missing-roles"), help: "Create roles the archive references that the server lacks, NOLOGIN.")
+    var createMissingRoles = false
+
+    @Option(name: .customLong("maintenance-work-mem"), help: ArgumentHelp("maintenance_work_mem for index builds (e.g. 256MB); default: the server's.", valueName: "size"))
+    var maintenanceWorkMem: String?
+
+    func run() throws {
+        Interruption.install()
+        try Reporting.run {
+            let logger = global.makeLogger()
+            let settings = try targetURL.map { try ConnectionSettings(conninfo: $0, source: "--target-url") } ?? global.connectionSettings()
+            let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
+            var options = RestoreOptions(jobs: try Defaults.jobs(requested: jobs))
+            options.clean = clean
+            options.verify = verify
+            options.createMissingRoles = createMissingRoles
+            options.maintenanceWorkMem = maintenanceWorkMem
+            let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger)
+            runner.confirm = { Confirmation.ask($0, yes: yes) }
+            let display = runner.progress.display(logger: logger)
+            defer { display.stop() }
+            let report = try runner.run(path: path, preflight: check)
+            display.stop()
+            if global.json { return try Reporting.printJSON(report) }
+            print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")
+            if let tables = report.tables, let rows = report.rows {
+                print("  \(tables) tables, \(rows) rows, \(ProgressDisplay.bytes(report.bytes ?? 0)) of COPY text, \(report.jobs) jobs")
+            }
+            print("  " + report.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s" }.joined(separator: ", "))
+            if !report.createdRoles.isEmpty { print("  created roles (NOLOGIN): \(report.createdRoles.joined(separator: ", "))") }
+            if report.verified { print("  verified: every table's row count and fingerprint match the manifest") }
+        }
+    }
+}
