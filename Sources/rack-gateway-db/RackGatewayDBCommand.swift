@@ -27,6 +27,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             ListCommand.self,
             PruneCommand.self,
             RestoreCommand.self,
+            DrillCommand.self,
         ]
     )
 }

@@ -91,9 +91,7 @@ public final class BackupRunner: @unchecked Sendable {
     }
 
     static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        ISO8601DateFormatter.withFractions.string(from: date)
     }
 
     public func run() throws -> BackupReport {

@@ -16,6 +16,8 @@ public final class RestoreProgress: @unchecked Sendable {
     public private(set) var stepsDone = 0
     public let started = Date()
 
+    public init() {}
+
     func begin(phase: String, steps: Int = 0) { lock.withLock { self.phase = phase; stepsTotal = steps; stepsDone = 0 } }
     func beginData(chunks: Int, bytes: Int) { lock.withLock { phase = "data"; chunksTotal = chunks; bytesTotal = bytes } }
     func chunkDone(rows: Int, bytes: Int) { lock.withLock { chunksDone += 1; self.rows += rows; self.bytes += bytes } }
@@ -318,22 +320,8 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
-    /// Re-read every restored table with the dump's session settings; the tables whose row count
-    /// or fingerprint differ from the manifest.
     func verifyTables() throws -> [String] {
         progress.begin(phase: "verify", steps: manifest.tables.count)
-        let mismatches = LockedList<String>()
-        // Largest first, so the big tables do not end up last on one connection.
-        let manifest = self.manifest
-        let order = manifest.tables.indices.sorted { manifest.tables[$0].bytes > manifest.tables[$1].bytes }
-        try forEachInParallel(order, workers: jobs, name: "restore verify", connect: { [self] in try connect("verify") }) { [progress] connection, index in
-            let table = manifest.tables[index]
-            let live = try LiveFingerprint.compute(connection, schema: table.schema, table: table.name, columns: table.columns)
-            if live.rows != table.rows || live.fingerprint != table.fingerprint {
-                mismatches.add("table \(table.qualifiedName): \(live.rows) rows with fingerprint \(live.fingerprint) in the database, the manifest says \(table.rows) rows with \(table.fingerprint)")
-            }
-            progress.stepDone()
-        }
-        return mismatches.items.sorted()
+        return try LiveFingerprint.mismatches(manifest: manifest, settings: settings, jobs: jobs) { [progress] in progress.stepDone() }
     }
 }

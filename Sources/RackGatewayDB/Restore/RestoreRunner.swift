@@ -10,6 +10,8 @@ public struct RestoreOptions: Sendable {
     public var createMissingRoles = false
     /// `maintenance_work_mem` for the index and constraint builds; nil keeps the server's.
     public var maintenanceWorkMem: String? = nil
+    /// Refuse a target database that exists, even empty (drills create their own).
+    public var requireNewDatabase = false
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(jobs: Int) { self.jobs = jobs }
@@ -43,14 +45,15 @@ public final class RestoreRunner: @unchecked Sendable {
     public let target: RestoreTarget
     public let options: RestoreOptions
     public let logger: Logger
-    public let progress = RestoreProgress()
+    public let progress: RestoreProgress
     /// Asked before `--clean` drops a database that holds tables; false stops the restore.
     public var confirm: (String) -> Bool = { _ in false }
-    /// Called once the target database exists and is about to change (the drill registers its
-    /// clean-up here).
+    /// Called once the target database is created (or recreated, or found empty) and about to
+    /// change: the drill registers the clean-up of its scratch database here.
     public var onTargetCreated: (RestoreTarget) -> Void = { _ in }
 
-    public init(target: RestoreTarget, options: RestoreOptions, logger: Logger) {
+    public init(target: RestoreTarget, options: RestoreOptions, logger: Logger, progress: RestoreProgress = RestoreProgress()) {
+        self.progress = progress
         self.target = target
         self.options = options
         self.logger = logger
@@ -85,7 +88,6 @@ public final class RestoreRunner: @unchecked Sendable {
 
         progress.begin(phase: "checking the target")
         let (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path) }
-        onTargetCreated(target)
 
         var mismatches: [String] = []
         do {
@@ -138,6 +140,9 @@ public final class RestoreRunner: @unchecked Sendable {
     /// the in-progress mark.
     func prepareTarget(roles: [String], file: String) throws -> (action: String, createdRoles: [String]) {
         let existing = try target.connectIfExists()
+        if existing != nil && options.requireNewDatabase {
+            throw ToolError(.failed, "database \(target.database) \(RestoreTarget.alreadyExists)")
+        }
         let server = try existing ?? target.maintenanceConnection()
         let missing = try RestoreTarget.missingRoles(roles, connection: server)
         if !missing.isEmpty && !options.createMissingRoles {
@@ -171,6 +176,7 @@ public final class RestoreRunner: @unchecked Sendable {
                 try target.create(admin)
             }
         }
+        onTargetCreated(target)
         let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
         if !RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent) {
             logger.warning("cannot mark the target with COMMENT ON DATABASE (not its owner); an interrupted restore will not be marked",

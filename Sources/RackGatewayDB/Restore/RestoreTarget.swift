@@ -80,10 +80,14 @@ public struct RestoreTarget: Sendable {
             .joined(separator: ",") + "}"
     }
 
+    static let alreadyExists = "already exists"
+
     /// Create the database (template0, UTF8, owned by the connecting role).
     public func create(_ admin: Connection) throws {
         do {
             try admin.execute("CREATE DATABASE \(SQL.identifier(database)) TEMPLATE template0 ENCODING 'UTF8'")
+        } catch let error as PostgresError where error.sqlState == "42P04" {
+            throw ToolError(.failed, "database \(database) \(Self.alreadyExists) (created by another run meanwhile)")
         } catch let error as PostgresError where error.sqlState == "42501" {
             throw ToolError(.failed, "cannot create database \(database): \(error.message)",
                             fix: "Restore as a role with CREATEDB, or create the empty database first.")

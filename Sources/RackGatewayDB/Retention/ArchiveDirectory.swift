@@ -75,20 +75,3 @@ extension ArchiveDirectory {
                         fix: "Give the archive's path, or --dir with the right directory.")
     }
 }
-
-/// `drills.jsonl` (written by `drill`): which archives a restore drill passed on.
-public enum DrillLog {
-    public static let fileName = "drills.jsonl"
-
-    public static func passedFiles(directory: String) -> Set<String> {
-        guard let text = try? String(contentsOfFile: directory + "/" + fileName, encoding: .utf8) else { return [] }
-        var passed = Set<String>()
-        for line in text.split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let file = object["archive"] as? String ?? object["file"] as? String,
-                  object["ok"] as? Bool == true else { continue }
-            passed.insert(URL(fileURLWithPath: file).lastPathComponent)
-        }
-        return passed
-    }
-}

@@ -1,7 +1,8 @@
 import Dispatch
 import Foundation
 
-/// Ctrl-C and SIGTERM: remove the files a run registered as unfinished (`.partial`), then exit 130
+/// Ctrl-C and SIGTERM: remove the files a run registered as unfinished (`.partial`), run the registered
+/// clean-ups, then exit 130
 /// (SIGINT) or 143 (SIGTERM), so an interrupted backup never leaves debris under any name a reader
 /// would trust. SIGPIPE and SIGXFSZ are ignored so writes fail with an error instead of killing us.
 public enum Interruption {
@@ -16,8 +17,9 @@ public enum Interruption {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                let pending = lock.withLock { paths }
+                let (pending, actions) = lock.withLock { (paths, cleanups) }
                 for path in pending { unlink(path) }
+                for action in actions.values { action() }
                 FileHandle.standardError.write(Data("\nrack-gateway-db: interrupted; removed unfinished files\n".utf8))
                 exit(status)
             }
@@ -25,6 +27,12 @@ public enum Interruption {
             lock.withLock { sources.append(source) }
         }
     }
+
+    nonisolated(unsafe) private static var cleanups: [String: @Sendable () -> Void] = [:]
+
+    /// Run `action` before exiting on Ctrl-C or SIGTERM (a drill drops its scratch database).
+    public static func onInterrupt(_ key: String, _ action: @escaping @Sendable () -> Void) { lock.withLock { cleanups[key] = action } }
+    public static func removeOnInterrupt(_ key: String) { lock.withLock { _ = cleanups.removeValue(forKey: key) } }
 
     public static func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
     public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }

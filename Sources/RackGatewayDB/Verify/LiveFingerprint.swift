@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 
 /// Row count and fingerprint of a table in a live database, computed the way `backup` computes
@@ -22,5 +23,26 @@ public enum LiveFingerprint {
             }
         }
         return Result(rows: rows, fingerprint: ArchiveManifest.fingerprintText(sum))
+    }
+
+    /// Re-read every table of `manifest` over `jobs` connections (largest first) with the dump's
+    /// session settings; one line per table whose row count or fingerprint differs.
+    public static func mismatches(manifest: ArchiveManifest, settings: ConnectionSettings, jobs: Int,
+                                  tableDone: @escaping @Sendable () -> Void = {}) throws -> [String] {
+        let mismatches = LockedList<String>()
+        let order = manifest.tables.indices.sorted { manifest.tables[$0].bytes > manifest.tables[$1].bytes }
+        try forEachInParallel(order, workers: jobs, name: "fingerprint", connect: {
+            let connection = try Connection(settings: settings, applicationName: "rack-gateway-db verify")
+            try prepare(connection)
+            return connection
+        }) { connection, index in
+            let table = manifest.tables[index]
+            let live = try compute(connection, schema: table.schema, table: table.name, columns: table.columns)
+            if live.rows != table.rows || live.fingerprint != table.fingerprint {
+                mismatches.add("table \(table.qualifiedName): \(live.rows) rows with fingerprint \(live.fingerprint) in the database, the manifest says \(table.rows) rows with \(table.fingerprint)")
+            }
+            tableDone()
+        }
+        return mismatches.items.sorted()
     }
 }

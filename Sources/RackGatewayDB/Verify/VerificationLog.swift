@@ -17,27 +17,13 @@ public enum VerificationLog {
         let url = URL(fileURLWithPath: report.file)
         let entry = Entry(file: url.lastPathComponent, sha256: report.sha256, size: report.fileSize, ok: report.ok,
                           verifiedAt: ISO8601DateFormatter().string(from: Date()))
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var line = try encoder.encode(entry)
-        line.append(0x0A)
-        let path = url.deletingLastPathComponent().appendingPathComponent(fileName).path
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        _ = ArchiveFileWriter.writeFully(fd, [UInt8](line))
+        try JSONLines.append(entry, to: url.deletingLastPathComponent().appendingPathComponent(fileName).path)
     }
 
     /// The latest entry per file name.
     public static func load(directory: String) -> [String: Entry] {
-        guard let text = try? String(contentsOfFile: directory + "/" + fileName, encoding: .utf8) else { return [:] }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         var result: [String: Entry] = [:]
-        for line in text.split(separator: "\n") {
-            if let entry = try? decoder.decode(Entry.self, from: Data(line.utf8)) { result[entry.file] = entry }
-        }
+        for entry in JSONLines.read(Entry.self, from: directory + "/" + fileName) { result[entry.file] = entry }
         return result
     }
 }

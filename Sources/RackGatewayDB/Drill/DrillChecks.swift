@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import Postgres
+
+/// One pass/fail line of a drill.
+public struct DrillCheck: Codable, Sendable {
+    public var name: String
+    public var ok: Bool
+    public var detail: String
+    public var seconds: Double
+
+    public init(name: String, ok: Bool, detail: String, seconds: Double = 0) {
+        self.name = name
+        self.ok = ok
+        self.detail = detail
+        self.seconds = seconds
+    }
+}
+
+/// The checks a drill runs on a restored database (DESIGN.md section 5), each read-only except the
+/// migrations check, which applies the pending migrations.
+enum DrillChecks {
+    /// Every sequence owned by a column (serial, identity, OWNED BY) will hand out a value above
+    /// the column's maximum.
+    static func sequences(_ connection: Connection) throws -> DrillCheck {
+        let owned = try connection.query("""
+            SELECT sn.nspname, s.relname, tn.nspname, t.relname, a.attname
+            FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+            JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+            JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+            JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+              AND d.deptype IN ('a', 'i') AND t.relkind IN ('r', 'p')
+            ORDER BY 1, 2
+            """).rows
+        var behind: [String] = []
+        for row in owned {
+            let sequence = SQL.qualified(row[0]!, row[1]!)
+            let table = SQL.qualified(row[2]!, row[3]!)
+            let result = try connection.query("""
+                SELECT coalesce(m::text, 'none'), s.last_value::text, s.is_called,
+                       m IS NULL OR m <= CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
+                FROM (SELECT max(\(SQL.identifier(row[4]!))) AS m FROM \(table)) x, \(sequence) s
+                """).rows[0]
+            if result[3] != "t" {
+                behind.append("\(row[0]!).\(row[1]!) is at \(result[1]!) (is_called \(result[2] == "t")) but \(row[2]!).\(row[3]!).\(row[4]!) reaches \(result[0]!)")
+            }
+        }
+        return DrillCheck(name: "sequences", ok: behind.isEmpty,
+                          detail: behind.isEmpty ? "\(owned.count) owned sequences are at or past their column's maximum" : behind.prefix(5).joined(separator: "; "))
+    }
+
+    /// No constraint left NOT VALID and no index invalid or not ready.
+    static func constraintsAndIndexes(_ connection: Connection) throws -> DrillCheck {
+        let constraints = try connection.query("""
+            SELECT n.nspname || '.' || c.conname FROM pg_catalog.pg_constraint c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
+            WHERE NOT c.convalidated AND \(BackupCatalog.userSchemaFilter) ORDER BY 1
+            """).rows.map { "constraint \($0[0]!) is not valid" }
+        let indexes = try connection.query("""
+            SELECT n.nspname || '.' || i.relname FROM pg_catalog.pg_index x
+            JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+            WHERE (NOT x.indisvalid OR NOT x.indisready) AND \(BackupCatalog.userSchemaFilter) ORDER BY 1
+            """).rows.map { "index \($0[0]!) is not valid" }
+        let counts = try connection.query("""
+            SELECT (SELECT count(*) FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE \(BackupCatalog.userSchemaFilter))::text,
+                   (SELECT count(*) FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace WHERE \(BackupCatalog.userSchemaFilter))::text
+            """).rows[0]
+        let problems = constraints + indexes
+        return DrillCheck(name: "constraints and indexes", ok: problems.isEmpty,
+                          detail: problems.isEmpty ? "\(counts[0]!) constraints and \(counts[1]!) indexes are valid" : problems.prefix(8).joined(separator: "; "))
+    }
+
+    /// The audit chain: contiguous chain_index from its first remaining event, a genesis event
+    /// without previous_hash, every other previous_hash equal to the prior event_hash; and
+    /// `audit.verify_chain` agrees when the database has it.
+    static func auditChain(_ connection: Connection) throws -> DrillCheck {
+        guard try connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar == "t" else {
+            return DrillCheck(name: "audit chain", ok: true, detail: "no audit.audit_event table in this database")
+        }
+        let row = try connection.query("""
+            SELECT count(*)::text, min(chain_index)::text, max(chain_index)::text,
+                   min(chain_index) FILTER (WHERE prior_index IS NOT NULL AND chain_index <> prior_index + 1)::text,
+                   min(prior_index) FILTER (WHERE prior_index IS NOT NULL AND chain_index <> prior_index + 1)::text,
+                   min(chain_index) FILTER (WHERE prior_index IS NOT NULL AND previous_hash IS DISTINCT FROM prior_hash)::text,
+                   coalesce(bool_or(chain_index = 0 AND previous_hash IS NOT NULL), false)
+            FROM (SELECT chain_index, previous_hash,
+                         lag(chain_index) OVER w AS prior_index, lag(event_hash) OVER w AS prior_hash
+                  FROM audit.audit_event WINDOW w AS (ORDER BY chain_index)) chain
+            """).rows[0]
+        let count = Int(row[0]!) ?? 0
+        guard count > 0, let first = row[1], let last = row[2] else {
+            return DrillCheck(name: "audit chain", ok: true, detail: "the audit log is empty")
+        }
+        var problems: [String] = []
+        if let gap = row[3] { problems.append("gap: chain_index \(gap) follows \(row[4] ?? "?")") }
+        if row[6] == "t" { problems.append("the genesis event (chain_index 0) has a previous_hash") }
+        if let broken = row[5] { problems.append("chain_index \(broken): previous_hash does not match the event_hash of the event before it") }
+        var functionVerdict = ""
+        if try connection.query("SELECT to_regprocedure('audit.verify_chain(bigint,bigint)') IS NOT NULL").scalar == "t" {
+            if let bad = try connection.query("SELECT chain_index::text, problem FROM audit.verify_chain($1::bigint, $2::bigint)", [first, last]).rows.first {
+                problems.append("audit.verify_chain reports chain_index \(bad[0] ?? "?"): \(bad[1] ?? "")")
+            } else {
+                functionVerdict = "; audit.verify_chain agrees"
+            }
+        }
+        let start = first == "0" ? "from the genesis event" : "from chain_index \(first) (earlier events pruned)"
+        return DrillCheck(name: "audit chain", ok: problems.isEmpty,
+                          detail: problems.isEmpty ? "\(count) events linked \(start) to \(last)\(functionVerdict)" : problems.joined(separator: "; "))
+    }
+
+    /// Pending migrations apply cleanly to the restored data.
+    static func migrations(_ connection: Connection, migrations: MigrationSet, logger: Logger) throws -> DrillCheck {
+        do {
+            let outcome = try Migrator(connection: connection, migrations: migrations, logger: logger).migrate()
+            return DrillCheck(name: "migrations", ok: true,
+                              detail: outcome.applied.isEmpty ? "up to date (\(migrations.migrations.count) migrations); nothing pending"
+                                  : "applied \(outcome.applied.count) pending: \(outcome.applied.joined(separator: ", "))")
+        } catch {
+            return DrillCheck(name: "migrations", ok: false, detail: "a pending migration fails on the restored data: \(error)")
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import Foundation
+
+/// `drills.jsonl` in the archive directory: one line per drill (its report), which `list` reads to
+/// mark the archives a drill passed on.
+public enum DrillLog {
+    public static let fileName = "drills.jsonl"
+
+    struct Line: Decodable {
+        var archive: String
+        var ok: Bool
+    }
+
+    public static func append(_ report: DrillReport, directory: String) throws {
+        try JSONLines.append(report, to: directory + "/" + fileName)
+    }
+
+    public static func passedFiles(directory: String) -> Set<String> {
+        Set(JSONLines.read(Line.self, from: directory + "/" + fileName).filter(\.ok).map { URL(fileURLWithPath: $0.archive).lastPathComponent })
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import Postgres
+
+public struct DrillOptions: Sendable {
+    /// The scratch server (any database on it; the drill creates its own).
+    public var scratch: ConnectionSettings
+    public var jobs: Int
+    public var keep = false
+    public var migrations: MigrationSet
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    public init(scratch: ConnectionSettings, jobs: Int, migrations: MigrationSet) {
+        self.scratch = scratch
+        self.jobs = jobs
+        self.migrations = migrations
+    }
+}
+
+public struct DrillReport: Codable, Sendable {
+    /// The archive's file name (`drills.jsonl` and `list` match on it) and full path.
+    public var archive: String
+    public var path: String
+    public var ok: Bool
+    /// Why the drill could not run to its checks (server down, missing roles, ...), if so.
+    public var error: String?
+    public var startedAt: String
+    public var scratchDatabase: String
+    public var kept: Bool
+    /// The measured RTO: archive check plus restore, in seconds.
+    public var restoreSeconds: Double
+    public var durationSeconds: Double
+    /// The RPO: the backup's snapshot time and its age when the drill started.
+    public var backupCreatedAt: String
+    public var backupAgeSeconds: Double
+    public var archiveBytes: Int
+    public var tables: Int
+    public var rows: Int
+    public var bytes: Int
+    public var checks: [DrillCheck]
+    public var restorePhases: [RestorePhase]
+    public var checksFailed: Int { checks.filter { !$0.ok }.count }
+}
+
+/// `drill`: restore an archive into `rgw_drill_<UTC timestamp>` on the scratch server, check it
+/// (DESIGN.md section 5), report, and drop it (also on failure and Ctrl-C) unless `--keep`.
+public final class DrillRunner: @unchecked Sendable {
+    public let options: DrillOptions
+    public let logger: Logger
+    public let progress = RestoreProgress()
+
+    public init(options: DrillOptions, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    static func scratchName(_ date: Date, attempt: Int) -> String {
+        let stamp = ArchiveName.fileName(prefix: "rgw_drill", date: date).replacingOccurrences(of: ".sql.gz", with: "")
+        return attempt == 0 ? stamp : "\(stamp)_\(attempt + 1)"
+    }
+
+    /// Run the drill. A check that fails gives a report with `ok` false (exit 2); a drill that could
+    /// not run to its checks (server down, missing roles) a report with `error` set (exit 1); an
+    /// archive that cannot even be opened throws.
+    public func run(path: String, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
+        let started = Date()
+        let reader = try ArchiveReader(path: path)
+        let manifest = reader.manifest
+        let backupCreated = ISO8601DateFormatter.withFractions.date(from: manifest.createdAt) ?? started
+        var report = DrillReport(
+            archive: URL(fileURLWithPath: path).lastPathComponent, path: path, ok: false, error: nil,
+            startedAt: ISO8601DateFormatter().string(from: started), scratchDatabase: "", kept: options.keep,
+            restoreSeconds: 0, durationSeconds: 0, backupCreatedAt: manifest.createdAt,
+            backupAgeSeconds: started.timeIntervalSince(backupCreated), archiveBytes: reader.fileSize,
+            tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes, checks: [], restorePhases: [])
+
+        let check = try preflight ?? ArchiveVerifier().preflight(reader)
+        report.checks.append(DrillCheck(name: "archive", ok: check.ok,
+                                        detail: check.ok ? "structure and SHA-256 \(check.sha256.prefix(16))... match (sidecar \(check.sidecar))" : check.problems.prefix(3).joined(separator: "; ")))
+        guard check.ok else { return finish(report, started: started) }
+
+        var target: RestoreTarget!
+        var restore: RestoreReport?
+        var restoreError: Error?
+        let created = LockedList<RestoreTarget>()
+        defer {
+            // Only the database this drill created: a name taken by another drill is not ours.
+            if !options.keep { for scratch in created.items { Self.drop(scratch, logger: logger) } }
+            Interruption.removeOnInterrupt("drill-scratch")
+        }
+        for attempt in 0..<5 {
+            target = try RestoreTarget(settings: options.scratch.replacingDatabase(with: Self.scratchName(started, attempt: attempt)))
+            var restoreOptions = RestoreOptions(jobs: options.jobs)
+            restoreOptions.requireNewDatabase = true
+            restoreOptions.environment = options.environment
+            let runner = RestoreRunner(target: target, options: restoreOptions, logger: logger, progress: progress)
+            let scratch = target!
+            runner.onTargetCreated = { [logger] _ in
+                created.add(scratch)
+                Interruption.onInterrupt("drill-scratch") {
+                    Self.drop(scratch, logger: logger)
+                }
+            }
+            do {
+                restore = try runner.run(path: path, preflight: check)
+                restoreError = nil
+                break
+            } catch let error as ToolError where error.message.contains(RestoreTarget.alreadyExists) {
+                restoreError = error
+                continue
+            } catch {
+                restoreError = error
+                break
+            }
+        }
+        report.scratchDatabase = target.database
+        if let restoreError {
+            guard let error = restoreError as? ToolError, error.category == .mismatch else {
+                report.error = String(describing: restoreError)
+                return finish(report, started: started)
+            }
+            report.checks.append(DrillCheck(name: "restore", ok: false, detail: error.message))
+            return finish(report, started: started)
+        }
+        let restored = restore!
+        report.restorePhases = restored.phases
+        report.restoreSeconds = restored.durationSeconds
+        report.checks.append(DrillCheck(name: "restore", ok: true,
+                                        detail: "\(manifest.tables.count) tables, \(manifest.totalRows) rows in \(String(format: "%.1f", restored.durationSeconds)) s (the measured RTO)"))
+
+        do {
+            progress.begin(phase: "checks: rows and fingerprints", steps: manifest.tables.count)
+            try timedCheck(&report) {
+                let mismatches = try LiveFingerprint.mismatches(manifest: manifest, settings: target.settings, jobs: options.jobs) { [progress] in progress.stepDone() }
+                return DrillCheck(name: "rows and fingerprints", ok: mismatches.isEmpty,
+                                  detail: mismatches.isEmpty ? "all \(manifest.tables.count) tables match the manifest (\(manifest.totalRows) rows)" : mismatches.prefix(5).joined(separator: "; "))
+            }
+            let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db drill")
+            try DumpSession.apply(to: connection)
+            progress.begin(phase: "checks")
+            try timedCheck(&report) { try DrillChecks.sequences(connection) }
+            try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection) }
+            try timedCheck(&report) { try DrillChecks.auditChain(connection) }
+            try connection.execute("RESET ALL")
+            try timedCheck(&report) { try DrillChecks.migrations(connection, migrations: options.migrations, logger: logger) }
+        } catch {
+            report.error = "the drill could not finish its checks on \(target.database): \(error)"
+            return finish(report, started: started)
+        }
+        return finish(report, started: started)
+    }
+
+    func timedCheck(_ report: inout DrillReport, _ body: () throws -> DrillCheck) throws {
+        let begin = Date()
+        var check = try body()
+        check.seconds = Date().timeIntervalSince(begin)
+        logger.info("drill check", metadata: ["check": "\(check.name)", "ok": "\(check.ok)", "detail": "\(check.detail)"])
+        report.checks.append(check)
+    }
+
+    func finish(_ report: DrillReport, started: Date) -> DrillReport {
+        var report = report
+        report.ok = report.error == nil && !report.checks.isEmpty && report.checks.allSatisfy(\.ok)
+        report.durationSeconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    static func drop(_ target: RestoreTarget, logger: Logger) {
+        do {
+            try target.drop(try target.maintenanceConnection())
+        } catch {
+            logger.error("could not drop the drill's scratch database; drop it by hand",
+                         metadata: ["database": "\(target.database)", "error": "\(error)"])
+        }
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `2026-11-25T06:21:46.123Z`, as manifests write times.
+    static var withFractions: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }
+}

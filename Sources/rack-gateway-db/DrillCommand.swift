@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Postgres
+import RackGatewayDB
+
+struct DrillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drill",
+        abstract: "Prove an archive restores: restore into a scratch database, check it, report, drop it.",
+        discussion: """
+            Restores into rgw_drill_<UTC timestamp> on --scratch-url (default: the configured database's \
+            server), then checks, each with a PASS/FAIL line: rows and fingerprints against the manifest, \
+            sequences at or past their column's maximum, constraints and indexes valid, the audit chain \
+            (contiguous and linked; audit.verify_chain when present), pending migrations apply. Reports the \
+            restore time (RTO) and the backup's age (RPO), appends a line to drills.jsonl next to the \
+            archive, and drops the scratch database even on failure or Ctrl-C (unless --keep). \
+            Exit 0 when every check passes, 2 when one fails, 1 when the drill could not run.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var directoryOptions: DirectoryOptions
+    @OptionGroup var choice: ArchiveChoice
+    @OptionGroup var migrationOptions: MigrationOptions
+
+    @Option(name: .customLong("scratch-url"), help: ArgumentHelp("Server for the scratch database (default: the configured database's server).", valueName: "url"))
+    var scratchURL: String?
+
+    @Flag(help: "Keep the scratch database afterwards.")
+    var keep = false
+
+    @Option(help: "Parallel connections (default: the number of cores, within DB_MAX_OPEN_CONNS).")
+    var jobs: Int?
+
+    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
+    var metricsFile: String?
+
+    func run() throws {
+        Interruption.install()
+        let logger = global.makeLogger()
+        var labels = ["database": "unknown"]
+        do {
+            try Reporting.run {
+                let scratch = try scratchURL.map { try ConnectionSettings(conninfo: $0, source: "--scratch-url") } ?? global.connectionSettings()
+                labels["database"] = scratch.databaseName ?? "unknown"
+                let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
+                let runner = DrillRunner(options: DrillOptions(scratch: scratch, jobs: try Defaults.jobs(requested: jobs),
+                                                               migrations: try migrationOptions.load()).with(keep: keep),
+                                         logger: logger)
+                let display = runner.progress.display(logger: logger)
+                let report = try runner.run(path: path, preflight: check)
+                display.stop()
+                try? DrillLog.append(report, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+                if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels) }
+                if global.json {
+                    try Reporting.printJSON(report)
+                } else {
+                    printText(report)
+                }
+                if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
+                if !report.ok {
+                    if global.json { throw ExitCode(2) }
+                    throw ToolError(.mismatch, "drill of \(report.archive) FAILED: \(report.checksFailed) check\(report.checksFailed == 1 ? "" : "s") failed")
+                }
+            }
+        } catch {
+            if let metricsFile {
+                try? PrometheusFile(path: metricsFile).update([
+                    .init("rgw_drill_last_failure_timestamp_seconds", "Unix time of the last failed drill.", Date().timeIntervalSince1970),
+                ], labels: labels)
+            }
+            throw error
+        }
+    }
+
+    func printText(_ report: DrillReport) {
+        print("Drill of \(report.path) in scratch database \(report.scratchDatabase.isEmpty ? "(none)" : report.scratchDatabase)")
+        for check in report.checks {
+            print("  \(check.ok ? "PASS" : "FAIL")  \(check.name): \(check.detail)")
+        }
+        print("  RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s; RPO (backup age) \(ProgressDisplay.duration(report.backupAgeSeconds)); "
+              + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(report.tables) tables, \(report.rows) rows; drill \(String(format: "%.1f", report.durationSeconds)) s")
+        let fate = report.scratchDatabase.isEmpty ? "" : (report.kept ? "; scratch database \(report.scratchDatabase) kept" : "; scratch database dropped")
+        print(report.ok ? "Drill PASSED: every check passed\(fate)." : "Drill FAILED\(fate).")
+    }
+
+    func writeMetrics(_ report: DrillReport, path: String, labels: [String: String]) throws {
+        var gauges: [PrometheusFile.Gauge] = [
+            .init("rgw_drill_checks_failed", "Checks that failed in the last drill.", Double(report.checksFailed)),
+            .init("rgw_drill_duration_seconds", "Wall time of the last drill.", report.durationSeconds),
+        ]
+        if report.ok {
+            gauges += [
+                .init("rgw_drill_last_success_timestamp_seconds", "Unix time of the last drill that passed.", Date().timeIntervalSince1970),
+                .init("rgw_drill_restore_seconds", "Restore time (RTO) measured by the last passing drill.", report.restoreSeconds),
+                .init("rgw_drill_backup_age_seconds", "Age of the drilled backup (RPO) when the last passing drill started.", report.backupAgeSeconds),
+                .init("rgw_drill_bytes", "Archive size of the last passing drill.", Double(report.archiveBytes)),
+                .init("rgw_drill_rows", "Rows restored by the last passing drill.", Double(report.rows)),
+            ]
+        }
+        try PrometheusFile(path: path).update(gauges, labels: labels)
+    }
+}
+
+extension DrillOptions {
+    func with(keep: Bool) -> DrillOptions {
+        var copy = self
+        copy.keep = keep
+        return copy
+    }
+}
