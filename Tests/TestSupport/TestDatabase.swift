@@ -13,11 +13,35 @@ public struct TestDatabase: Sendable {
     public func connect() throws -> Connection { try Connection(settings: try settings) }
 
     public static func create(prefix: String = "rgw_t") throws -> TestDatabase {
-        let cluster = try TestCluster.shared()
+        let database = try unused(prefix: prefix)
+        let admin = try Connection(settings: try database.cluster.adminSettings)
+        try admin.execute("CREATE DATABASE \(SQL.identifier(database.name))")
+        return database
+    }
+
+    /// A fresh name on the shared cluster, not created (for commands that create their target).
+    public static func unused(prefix: String = "rgw_t") throws -> TestDatabase {
         let name = "\(prefix)_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased())"
-        let admin = try Connection(settings: try cluster.adminSettings)
-        try admin.execute("CREATE DATABASE \(SQL.identifier(name))")
-        return TestDatabase(cluster: cluster, name: name)
+        return TestDatabase(cluster: try TestCluster.shared(), name: name)
+    }
+
+    /// The database `name` on the shared cluster (which this test did not make).
+    public static func named(_ name: String) throws -> TestDatabase {
+        TestDatabase(cluster: try TestCluster.shared(), name: name)
+    }
+
+    /// Run `body` with a name for a database that does not exist yet; dropped afterwards if made.
+    public static func withUnused<R>(_ body: (TestDatabase) throws -> R) throws -> R {
+        let database = try unused(prefix: "rgw_r")
+        defer { database.drop() }
+        return try body(database)
+    }
+
+    public var exists: Bool {
+        get throws {
+            let admin = try Connection(settings: try cluster.adminSettings)
+            return try admin.query("SELECT count(*) FROM pg_database WHERE datname = $1", [name]).scalar == "1"
+        }
     }
 
     public func drop() {
