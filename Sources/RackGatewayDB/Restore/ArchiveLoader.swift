@@ -133,7 +133,7 @@ final class ArchiveLoader: @unchecked Sendable {
         }
         try timed("analyze") {
             progress.begin(phase: "analyze")
-            try main.execute("ANALYZE")
+            try RestoreTarget(settings: settings).analyze(jobs: jobs)
         }
         guard verify else { return [] }
         return try timed("verify") { try verifyTables() }

@@ -107,10 +107,7 @@ public final class RestoreRunner: @unchecked Sendable {
                     try ForeignDumpLoader(path: path, format: format, target: target, jobs: options.jobs,
                                           environment: options.environment).run()
                 }
-                try timed("analyze") {
-                    let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
-                    try connection.execute("ANALYZE")
-                }
+                try timed("analyze") { try target.analyze(jobs: options.jobs) }
             }
             if !mismatches.isEmpty {
                 throw ToolError(.mismatch, "the restored data differs from the archive's manifest: " + mismatches.prefix(5).joined(separator: "; "))

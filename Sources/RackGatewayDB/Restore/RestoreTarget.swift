@@ -120,6 +120,24 @@ public struct RestoreTarget: Sendable {
         try admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(database)) WITH (FORCE)")
     }
 
+    /// `ANALYZE` every user table (and partitioned table and materialized view) over `jobs`
+    /// connections, largest first: the restored database gets planner statistics without the
+    /// cost of analyzing the system catalogs too.
+    public func analyze(jobs: Int) throws {
+        let connection = try Connection(settings: settings, applicationName: "rack-gateway-db restore analyze")
+        let tables = try connection.query("""
+            SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'm') AND \(BackupCatalog.userSchemaFilter)
+            ORDER BY pg_catalog.pg_total_relation_size(c.oid) DESC, 1, 2
+            """).rows.map { SQL.qualified($0[0]!, $0[1]!) }
+        let settings = self.settings
+        try forEachInParallel(tables, workers: jobs, name: "analyze", connect: {
+            try Connection(settings: settings, applicationName: "rack-gateway-db restore analyze")
+        }) { connection, table in
+            try connection.execute("ANALYZE \(table)")
+        }
+    }
+
     /// Set (or with nil remove) the database's comment; false when the role may not (not the owner).
     @discardableResult
     public static func mark(_ connection: Connection, _ text: String?) -> Bool {
