@@ -43,9 +43,9 @@ struct DrillCommand: ParsableCommand {
                 let scratch = try scratchURL.map { try ConnectionSettings(conninfo: $0, source: "--scratch-url") } ?? global.connectionSettings()
                 labels["database"] = scratch.databaseName ?? "unknown"
                 let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
-                let runner = DrillRunner(options: DrillOptions(scratch: scratch, jobs: try Defaults.jobs(requested: jobs),
-                                                               migrations: try migrationOptions.load()).with(keep: keep),
-                                         logger: logger)
+                var options = DrillOptions(scratch: scratch, jobs: try Defaults.jobs(requested: jobs), migrations: try migrationOptions.load())
+                options.keep = keep
+                let runner = DrillRunner(options: options, logger: logger)
                 let display = runner.progress.display(logger: logger)
                 let report = try runner.run(path: path, preflight: check)
                 display.stop()
@@ -98,13 +98,5 @@ struct DrillCommand: ParsableCommand {
             ]
         }
         try PrometheusFile(path: path).update(gauges, labels: labels)
-    }
-}
-
-extension DrillOptions {
-    func with(keep: Bool) -> DrillOptions {
-        var copy = self
-        copy.keep = keep
-        return copy
     }
 }

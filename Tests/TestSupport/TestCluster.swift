@@ -45,6 +45,16 @@ public final class TestCluster: Sendable {
                 superuser: settings.effectiveValue("user") ?? "postgres",
                 password: settings.effectiveValue("password") ?? "", directory: nil, serverBinDirectory: nil)
         }
+        let cluster = try startLocal()
+        stopAtExit = cluster
+        atexit { TestCluster.stopAtExit?.stop() }
+        return cluster
+    }
+
+    /// A cluster of the caller's own, for tests that kill the server; `stop()` it when done.
+    public static func startPrivate() throws -> TestCluster { try startLocal() }
+
+    private static func startLocal() throws -> TestCluster {
         let bin = try serverBinDirectory()
         let directory = try makeTemporaryDirectory()
         let password = "pw-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16)
@@ -62,12 +72,9 @@ public final class TestCluster: Sendable {
         ])
         try? FileManager.default.removeItem(atPath: passwordFile)
         try startServer(bin: bin, directory: directory, port: port)
-        let cluster = TestCluster(
+        return TestCluster(
             adminURL: "postgres://postgres:\(password)@127.0.0.1:\(port)/postgres", host: "127.0.0.1", port: port,
             superuser: "postgres", password: String(password), directory: directory, serverBinDirectory: bin)
-        stopAtExit = cluster
-        atexit { TestCluster.stopAtExit?.stop() }
-        return cluster
     }
 
     nonisolated(unsafe) private static var stopAtExit: TestCluster?
@@ -79,18 +86,79 @@ public final class TestCluster: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// Run `body` (a CLI run, say) on another thread; once `ready` says so, kill the server (SIGKILL)
+    /// and start it again; returns what `body` returned.
+    public func killWhile<R: Sendable>(_ body: @escaping @Sendable () throws -> R, when ready: () throws -> Bool,
+                                       timeout: Double = 60) throws -> R {
+        let box = ResultBox<R>()
+        let done = DispatchSemaphore(value: 0)
+        Thread { box.result = Result { try body() }; done.signal() }.start()
+        let deadline = Date().addingTimeInterval(timeout)
+        var killed = false
+        while Date() < deadline {
+            if done.wait(timeout: .now()) == .success { break }
+            if (try? ready()) == true {
+                try restartAfterKill()
+                killed = true
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        done.wait()
+        guard killed else { throw ToolError(.failed, "the work ended before the moment to kill the server came") }
+        return try box.result!.get()
+    }
+
     /// Kill the postmaster abruptly (SIGKILL), for fault tests, then start it again.
     public func restartAfterKill() throws {
         guard let directory, let serverBinDirectory else {
             throw ToolError(.failed, "cannot kill a server given by RGW_TEST_DATABASE_URL")
         }
         let pidText = try String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8)
-        if let pid = Int32(pidText.split(separator: "\n").first ?? "") { kill(pid, SIGKILL) }
-        Thread.sleep(forTimeInterval: 0.5)
+        if let pid = Int32(pidText.split(separator: "\n").first ?? "") {
+            // The postmaster and its backends at once, as a crash of the machine would.
+            let children = Self.children(of: pid)
+            kill(pid, SIGKILL)
+            for child in children { kill(child, SIGKILL) }
+            for _ in 0..<100 where ([pid] + children).contains(where: { kill($0, 0) == 0 && !Self.isZombie($0) }) {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            // Where no init process reaps orphans (containers), the dead postmaster stays a zombie
+            // that the new one would take for a live one holding the lock file.
+            if Self.isZombie(pid) {
+                for file in ["/data/postmaster.pid", "/.s.PGSQL.\(port).lock"] { try? FileManager.default.removeItem(atPath: directory + file) }
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.2)
         try Self.startServer(bin: serverBinDirectory, directory: directory, port: port)
     }
 
+    /// Processes whose parent is `pid` (from /proc).
+    static func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { candidate in
+            guard let stat = try? String(contentsOfFile: "/proc/\(candidate)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pid
+        }
+    }
+
+    static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
     static func startServer(bin: String, directory: String, port: Int) throws {
+        do {
+            try startServerOnce(bin: bin, directory: directory, port: port)
+        } catch {
+            let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8)) ?? ""
+            throw ToolError(.failed, "\(error)\nserver.log ends:\n\(log.suffix(1500))")
+        }
+    }
+
+    static func startServerOnce(bin: String, directory: String, port: Int) throws {
         try Shell.runLogged(asPostgres: getuid() == 0, bin + "/pg_ctl", [
             "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60",
             "-o", "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
@@ -139,3 +207,5 @@ public final class TestCluster: Sendable {
         return port
     }
 }
+
+final class ResultBox<R>: @unchecked Sendable { var result: Result<R, Error>? }

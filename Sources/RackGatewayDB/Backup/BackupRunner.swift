@@ -152,11 +152,11 @@ public final class BackupRunner: @unchecked Sendable {
             let preData = try runPgDump(pgDump.path, section: "pre-data", snapshot: snapshot, environment: dumpEnvironment)
             try writer.append(member: try compressor.compress(Array(preData.utf8)), kind: .preData)
             // Post-data is dumped while the data flows.
-            let postDataBox = PgDumpBox()
+            let postDataBox = ResultBox<String>()
             let postGroup = DispatchGroup()
             let path = pgDump.path
             spawnThread("pg_dump post-data", group: postGroup) { [self] in
-                postDataBox.result = Result { try self.runPgDump(path, section: "post-data", snapshot: snapshot, environment: dumpEnvironment) }
+                postDataBox.value = Result { try self.runPgDump(path, section: "post-data", snapshot: snapshot, environment: dumpEnvironment) }
             }
 
             let tables = try dumpData(catalog: catalog, snapshot: snapshot, writer: writer)
@@ -168,7 +168,7 @@ public final class BackupRunner: @unchecked Sendable {
             }
             try writer.append(member: try compressor.compress(Array(sequenceText.utf8)), kind: .sequences)
             postGroup.wait()
-            let postData = try postDataBox.result!.get()
+            let postData = try postDataBox.value!.get()
             try writer.append(member: try compressor.compress(Array(postData.utf8)), kind: .postData)
 
             let completedAt = Date()
@@ -197,8 +197,6 @@ public final class BackupRunner: @unchecked Sendable {
             throw error
         }
     }
-
-    final class PgDumpBox: @unchecked Sendable { var result: Result<String, Error>? }
 
     func runPgDump(_ path: String, section: String, snapshot: String, environment: [String: String]) throws -> String {
         let output = try ChildProcess(executable: path, arguments: [

@@ -140,7 +140,7 @@ public final class DrillRunner: @unchecked Sendable {
             progress.begin(phase: "checks")
             try timedCheck(&report) { try DrillChecks.sequences(connection) }
             try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection) }
-            try timedCheck(&report) { try DrillChecks.auditChain(connection) }
+            try timedCheck(&report) { try DrillChecks.auditChain(connection, settings: target.settings) }
             try connection.execute("RESET ALL")
             try timedCheck(&report) { try DrillChecks.migrations(connection, migrations: options.migrations, logger: logger) }
         } catch {

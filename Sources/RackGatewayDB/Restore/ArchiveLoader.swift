@@ -161,21 +161,6 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
-    /// Per-table totals of the loaded chunks.
-    final class Totals: @unchecked Sendable {
-        private let lock = NSLock()
-        private var rows: [Int]
-        private var sums: [UInt64]
-        init(tables: Int) {
-            rows = Array(repeating: 0, count: tables)
-            sums = Array(repeating: 0, count: tables)
-        }
-        func add(table: Int, rows count: Int, sum: UInt64) {
-            lock.withLock { rows[table] += count; sums[table] &+= sum }
-        }
-        var snapshot: (rows: [Int], sums: [UInt64]) { lock.withLock { (rows, sums) } }
-    }
-
     /// Worker state: a connection and the buffers reused for every chunk.
     final class DataWorker {
         let connection: Connection
@@ -188,39 +173,35 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
+    /// A chunk decompressed and checked, ready to send: its rows lie in the worker's `text`.
+    struct PreparedChunk {
+        var member: ArchiveManifest.Member
+        var rows: Int
+        var sum: UInt64
+        var body: Range<Int>
+    }
+
     static let sendSlice = 256 * 1024
 
     func loadData() throws {
         let members = manifest.members.filter { $0.kind == .data }
         progress.beginData(chunks: members.count, bytes: manifest.totalBytes)
-        let totals = Totals(tables: manifest.tables.count)
+        let totals = TableTotals(tables: manifest.tables.count)
         let manifest = self.manifest
         try forEachInParallel(members, workers: jobs, name: "restore data", connect: { [self] in
             let connection = try connect("data")
-            // Each chunk commits on its own; the restore's last commit (ANALYZE) flushes them all.
+            // Each chunk commits on its own; the restore's later commits flush them all.
             try connection.execute("SET synchronous_commit = off")
             return try DataWorker(connection: connection)
         }) { [self] worker, member in
-            let tableIndex = member.table!
-            let table = manifest.tables[tableIndex]
-            try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor)
-            let header = DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns)
-            let (rows, sum): (Int, UInt64)
-            switch DataChunk.scan(worker.text, expectedHeader: header) {
-            case .success(let result): (rows, sum) = result
-            case .failure(let problem):
-                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)): \(problem); the restore stopped there")
-            }
-            if let recorded = member.rows, recorded != rows {
-                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) holds \(rows) rows but the manifest says \(recorded); the restore stopped there")
-            }
-            let body = worker.text[header.utf8.count..<(worker.text.count - DataChunk.terminator.count)]
+            let chunk = try prepare(member, worker: worker)
+            let table = manifest.tables[member.table!]
             do {
                 try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
-                    var start = body.startIndex
-                    while start < body.endIndex {
-                        let end = min(start + Self.sendSlice, body.endIndex)
-                        try stream.write(body[start..<end])
+                    var start = chunk.body.lowerBound
+                    while start < chunk.body.upperBound {
+                        let end = min(start + Self.sendSlice, chunk.body.upperBound)
+                        try stream.write(worker.text[start..<end])
                         start = end
                     }
                 }
@@ -228,19 +209,36 @@ final class ArchiveLoader: @unchecked Sendable {
                 throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its COPY was rolled back: \(error.description)",
                                 fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
             }
-            totals.add(table: tableIndex, rows: rows, sum: sum)
-            progress.chunkDone(rows: rows, bytes: body.count)
+            totals.add(table: member.table!, rows: chunk.rows, sum: chunk.sum)
+            progress.chunkDone(rows: chunk.rows, bytes: chunk.body.count)
         }
-        let (rows, sums) = totals.snapshot
         var problems: [String] = []
         for (index, table) in manifest.tables.enumerated() {
-            let fingerprint = ArchiveManifest.fingerprintText(sums[index])
-            if rows[index] != table.rows || fingerprint != table.fingerprint {
-                problems.append("table \(table.qualifiedName): loaded \(rows[index]) rows with fingerprint \(fingerprint), the manifest says \(table.rows) rows with \(table.fingerprint)")
+            let (rows, sum) = totals.total(index)
+            let fingerprint = ArchiveManifest.fingerprintText(sum)
+            if rows != table.rows || fingerprint != table.fingerprint {
+                problems.append("table \(table.qualifiedName): loaded \(rows) rows with fingerprint \(fingerprint), the manifest says \(table.rows) rows with \(table.fingerprint)")
             }
         }
         if !problems.isEmpty {
             throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.prefix(5).joined(separator: "; "))
+        }
+    }
+
+    /// Read, decompress and check one data member into the worker's buffer.
+    func prepare(_ member: ArchiveManifest.Member, worker: DataWorker) throws -> PreparedChunk {
+        let table = manifest.tables[member.table!]
+        try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor)
+        let header = DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns)
+        switch DataChunk.scan(worker.text, expectedHeader: header) {
+        case .success(let (rows, sum)):
+            if let recorded = member.rows, recorded != rows {
+                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) holds \(rows) rows but the manifest says \(recorded); the restore stopped there")
+            }
+            return PreparedChunk(member: member, rows: rows, sum: sum,
+                                 body: header.utf8.count..<(worker.text.count - DataChunk.terminator.count))
+        case .failure(let problem):
+            throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)): \(problem); the restore stopped there")
         }
     }
 

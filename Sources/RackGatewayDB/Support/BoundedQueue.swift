@@ -124,3 +124,8 @@ public final class LockedList<Element>: @unchecked Sendable {
     public func add(_ item: Element) { lock.withLock { list.append(item) } }
     public var items: [Element] { lock.withLock { list } }
 }
+
+/// The result of work done on another thread, read after joining it.
+final class ResultBox<Value>: @unchecked Sendable {
+    var value: Result<Value, Error>?
+}

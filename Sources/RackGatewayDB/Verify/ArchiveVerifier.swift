@@ -183,9 +183,14 @@ enum DataChunk {
         copy(schema, name, columns, "FROM STDIN")
     }
 
-    /// The statement that reads a table's rows as the archive holds them.
-    static func copyOutStatement(schema: String, name: String, columns: [String]) -> String {
-        copy(schema, name, columns, "TO STDOUT")
+    /// The statement that reads a table's rows as the archive holds them; with `blocks`, only the
+    /// rows stored in that range of the table's blocks (a TID range scan; the same COPY text).
+    static func copyOutStatement(schema: String, name: String, columns: [String], blocks: Range<Int>? = nil) -> String {
+        guard let blocks else { return copy(schema, name, columns, "TO STDOUT") }
+        var condition = "ctid >= '(\(blocks.lowerBound),0)'::pg_catalog.tid"
+        if blocks.upperBound != Int.max { condition += " AND ctid < '(\(blocks.upperBound),0)'::pg_catalog.tid" }
+        let list = columns.map(SQL.identifier).joined(separator: ", ")
+        return "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(schema, name)) WHERE \(condition)) TO STDOUT"
     }
 
     private static func copy(_ schema: String, _ name: String, _ columns: [String], _ direction: String) -> String {

@@ -15,34 +15,82 @@ public enum LiveFingerprint {
     }
 
     public static func compute(_ connection: Connection, schema: String, table: String, columns: [String]) throws -> Result {
+        let (rows, sum) = try scan(connection, DataChunk.copyOutStatement(schema: schema, name: table, columns: columns))
+        return Result(rows: rows, fingerprint: ArchiveManifest.fingerprintText(sum))
+    }
+
+    /// Rows and the sum of their hashes for what `statement` (a COPY ... TO STDOUT) sends.
+    static func scan(_ connection: Connection, _ statement: String) throws -> (rows: Int, sum: UInt64) {
         var rows = 0
         var sum: UInt64 = 0
-        try connection.copyOut(DataChunk.copyOutStatement(schema: schema, name: table, columns: columns)) { stream in
+        try connection.copyOut(statement) { stream in
             while try stream.withNextRow({ sum &+= DataChunk.rowHash($0) }) {
                 rows += 1
             }
         }
-        return Result(rows: rows, fingerprint: ArchiveManifest.fingerprintText(sum))
+        return (rows, sum)
     }
 
-    /// Re-read every table of `manifest` over `jobs` connections (largest first) with the dump's
-    /// session settings; one line per table whose row count or fingerprint differs.
+    /// One piece of work: a whole table, or a range of its blocks (a big table is split so that
+    /// every connection shares it; the fingerprint is a sum, so the pieces add up).
+    struct Piece: Sendable {
+        var table: Int
+        var blocks: Range<Int>?
+    }
+
+    /// Split tables of more than `splitAbove` blocks into about `parts` block ranges each, biggest
+    /// tables first.
+    static func pieces(_ manifest: ArchiveManifest, blocks: [Int], parts: Int, splitAbove: Int = 4096) -> [Piece] {
+        var pieces: [Piece] = []
+        let order = manifest.tables.indices.sorted { blocks[$0] != blocks[$1] ? blocks[$0] > blocks[$1] : manifest.tables[$0].bytes > manifest.tables[$1].bytes }
+        for index in order {
+            let count = blocks[index]
+            guard parts > 1, count > splitAbove else {
+                pieces.append(Piece(table: index, blocks: nil))
+                continue
+            }
+            let step = (count + parts - 1) / parts
+            for start in stride(from: 0, to: count, by: step) {
+                // The last range is open-ended, so nothing past the size read a moment ago is missed.
+                let end = start + step >= count ? Int.max : start + step
+                pieces.append(Piece(table: index, blocks: start..<end))
+            }
+        }
+        return pieces
+    }
+
+    /// Re-read every table of `manifest` over `jobs` connections with the dump's session settings
+    /// (big tables split by block ranges across the connections); one line per table whose row
+    /// count or fingerprint differs.
     public static func mismatches(manifest: ArchiveManifest, settings: ConnectionSettings, jobs: Int,
                                   tableDone: @escaping @Sendable () -> Void = {}) throws -> [String] {
-        let mismatches = LockedList<String>()
-        let order = manifest.tables.indices.sorted { manifest.tables[$0].bytes > manifest.tables[$1].bytes }
-        try forEachInParallel(order, workers: jobs, name: "fingerprint", connect: {
+        let sizing = try Connection(settings: settings, applicationName: "rack-gateway-db verify")
+        let blocks = try manifest.tables.map { table -> Int in
+            let value = try sizing.query("SELECT coalesce(pg_catalog.pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint, 0)::text",
+                                         [SQL.qualified(table.schema, table.name)]).scalar
+            return Int(value ?? "0") ?? 0
+        }
+        let pieces = Self.pieces(manifest, blocks: blocks, parts: jobs * 2)
+        let totals = TableTotals(tables: manifest.tables.count)
+        for piece in pieces { totals.expect(table: piece.table) }
+        try forEachInParallel(pieces, workers: jobs, name: "fingerprint", connect: {
             let connection = try Connection(settings: settings, applicationName: "rack-gateway-db verify")
             try prepare(connection)
             return connection
-        }) { connection, index in
-            let table = manifest.tables[index]
-            let live = try compute(connection, schema: table.schema, table: table.name, columns: table.columns)
-            if live.rows != table.rows || live.fingerprint != table.fingerprint {
-                mismatches.add("table \(table.qualifiedName): \(live.rows) rows with fingerprint \(live.fingerprint) in the database, the manifest says \(table.rows) rows with \(table.fingerprint)")
-            }
-            tableDone()
+        }) { connection, piece in
+            let table = manifest.tables[piece.table]
+            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, blocks: piece.blocks)
+            let (rows, sum) = try scan(connection, statement)
+            if totals.add(table: piece.table, rows: rows, sum: sum) { tableDone() }
         }
-        return mismatches.items.sorted()
+        var mismatches: [String] = []
+        for (index, table) in manifest.tables.enumerated() {
+            let (rows, sum) = totals.total(index)
+            let fingerprint = ArchiveManifest.fingerprintText(sum)
+            if rows != table.rows || fingerprint != table.fingerprint {
+                mismatches.append("table \(table.qualifiedName): \(rows) rows with fingerprint \(fingerprint) in the database, the manifest says \(table.rows) rows with \(table.fingerprint)")
+            }
+        }
+        return mismatches.sorted()
     }
 }

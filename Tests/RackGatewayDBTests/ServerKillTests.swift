@@ -1,0 +1,73 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// The server killed (SIGKILL) and restarted in the middle of a backup and of a restore, on a
+/// cluster of the test's own so the other tests' shared server stays up.
+@Suite("server killed mid-run", .serialized)
+struct ServerKillTests {
+    /// A private cluster with database `src` holding about 100 MB of COPY text.
+    static func withLoadedCluster(_ body: (TestCluster, String) throws -> Void) throws {
+        let cluster = try TestCluster.startPrivate()
+        defer { cluster.stop() }
+        let admin = try Connection(settings: try cluster.adminSettings)
+        try admin.execute("CREATE DATABASE src")
+        let source = try Connection(settings: try ConnectionSettings(conninfo: cluster.url(database: "src")))
+        try source.execute("""
+            CREATE TABLE big (id bigint PRIMARY KEY, payload text);
+            INSERT INTO big SELECT i, md5(i::text) || repeat('x', 200) FROM generate_series(1, 400000) i;
+            CREATE TABLE other (id int PRIMARY KEY);
+            INSERT INTO other SELECT generate_series(1, 1000);
+            """)
+        try body(cluster, cluster.url(database: "src"))
+    }
+
+    /// Whether a session with this application name is at work on the cluster.
+    static func running(_ cluster: TestCluster, _ application: String) throws -> Bool {
+        let admin = try Connection(settings: try cluster.adminSettings)
+        return try admin.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+                               [application]).scalar != "0"
+    }
+
+    @Test func backupExitsOneAndLeavesNoFile() throws {
+        try Self.withLoadedCluster { cluster, url in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let result = try cluster.killWhile({
+                try CLI.run(["backup", "--database-url", url, "--dir", directory, "--jobs", "1", "--compress-level", "9"])
+            }, when: { try Self.running(cluster, "rack-gateway-db backup worker") })
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("lost the connection") || result.stderr.contains("server"), "\(result)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") || $0.hasSuffix(".partial") }
+            #expect(left.isEmpty, "no archive under any name: \(left)")
+        }
+    }
+
+    @Test func restoreExitsOneAndLeavesTheTargetMarked() throws {
+        try Self.withLoadedCluster { cluster, url in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory, "--json"])
+            #expect(backup.status == 0, "\(backup)")
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+            let target = cluster.url(database: "restored")
+            let result = try cluster.killWhile({
+                try CLI.run(["restore", directory + "/" + file, "--target-url", target, "--jobs", "1"])
+            }, when: { try Self.running(cluster, "rack-gateway-db restore data") })
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("restored") || result.stderr.contains("incomplete"), "\(result)")
+            // After the restart: the target says it is not a finished restore.
+            var comment = ""
+            for _ in 0..<50 {
+                if let connection = try? Connection(settings: try ConnectionSettings(conninfo: target)) {
+                    comment = try connection.query("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = 'restored'").scalar ?? ""
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            #expect(comment.contains("INCOMPLETE") || comment.contains("FAILED"), "comment: \(comment)")
+        }
+    }
+}
