@@ -27,3 +27,11 @@ enum Defaults {
         return max(1, min(cores, cap - 2))
     }
 }
+
+/// `--jobs` of restore and drill.
+struct JobsOption: ParsableArguments {
+    @Option(help: "Parallel connections (default: the number of cores, within DB_MAX_OPEN_CONNS).")
+    var jobs: Int?
+
+    func resolved() throws -> Int { try Defaults.jobs(requested: jobs) }
+}

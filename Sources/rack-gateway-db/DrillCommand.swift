@@ -28,8 +28,7 @@ struct DrillCommand: ParsableCommand {
     @Flag(help: "Keep the scratch database afterwards.")
     var keep = false
 
-    @Option(help: "Parallel connections (default: the number of cores, within DB_MAX_OPEN_CONNS).")
-    var jobs: Int?
+    @OptionGroup var jobsOption: JobsOption
 
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
     var metricsFile: String?
@@ -43,7 +42,7 @@ struct DrillCommand: ParsableCommand {
                 let scratch = try scratchURL.map { try ConnectionSettings(conninfo: $0, source: "--scratch-url") } ?? global.connectionSettings()
                 labels["database"] = scratch.databaseName ?? "unknown"
                 let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
-                var options = DrillOptions(scratch: scratch, jobs: try Defaults.jobs(requested: jobs), migrations: try migrationOptions.load())
+                var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
                 options.keep = keep
                 let runner = DrillRunner(options: options, logger: logger)
                 let display = runner.progress.display(logger: logger)

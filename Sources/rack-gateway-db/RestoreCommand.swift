@@ -69,8 +69,7 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Do not ask before --clean drops the target.")
     var yes = false
 
-    @Option(help: "Parallel connections (default: the number of cores, within DB_MAX_OPEN_CONNS).")
-    var jobs: Int?
+    @OptionGroup var jobsOption: JobsOption
 
     @Flag(help: "Re-read every restored table and compare row counts and fingerprints with the manifest.")
     var verify = false
@@ -87,7 +86,7 @@ struct RestoreCommand: ParsableCommand {
             let logger = global.makeLogger()
             let settings = try targetURL.map { try ConnectionSettings(conninfo: $0, source: "--target-url") } ?? global.connectionSettings()
             let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
-            var options = RestoreOptions(jobs: try Defaults.jobs(requested: jobs))
+            var options = RestoreOptions(jobs: try jobsOption.resolved())
             options.clean = clean
             options.verify = verify
             options.createMissingRoles = createMissingRoles

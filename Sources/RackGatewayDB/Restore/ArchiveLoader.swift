@@ -212,14 +212,7 @@ final class ArchiveLoader: @unchecked Sendable {
             totals.add(table: member.table!, rows: chunk.rows, sum: chunk.sum)
             progress.chunkDone(rows: chunk.rows, bytes: chunk.body.count)
         }
-        var problems: [String] = []
-        for (index, table) in manifest.tables.enumerated() {
-            let (rows, sum) = totals.total(index)
-            let fingerprint = ArchiveManifest.fingerprintText(sum)
-            if rows != table.rows || fingerprint != table.fingerprint {
-                problems.append("table \(table.qualifiedName): loaded \(rows) rows with fingerprint \(fingerprint), the manifest says \(table.rows) rows with \(table.fingerprint)")
-            }
-        }
+        let problems = totals.mismatches(against: manifest, place: "loaded from the archive")
         if !problems.isEmpty {
             throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.prefix(5).joined(separator: "; "))
         }

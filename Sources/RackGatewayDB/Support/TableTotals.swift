@@ -28,4 +28,15 @@ final class TableTotals: @unchecked Sendable {
     }
 
     func total(_ table: Int) -> (rows: Int, sum: UInt64) { lock.withLock { (rows[table], sums[table]) } }
+
+    /// One line per table of `manifest` whose totals differ from it; `place` says where the totals
+    /// come from ("loaded from the archive", "in the database").
+    func mismatches(against manifest: ArchiveManifest, place: String) -> [String] {
+        manifest.tables.enumerated().compactMap { index, table in
+            let (rows, sum) = total(index)
+            let fingerprint = ArchiveManifest.fingerprintText(sum)
+            guard rows != table.rows || fingerprint != table.fingerprint else { return nil }
+            return "table \(table.qualifiedName): \(rows) rows with fingerprint \(fingerprint) \(place), the manifest says \(table.rows) rows with \(table.fingerprint)"
+        }
+    }
 }

@@ -83,14 +83,6 @@ public enum LiveFingerprint {
             let (rows, sum) = try scan(connection, statement)
             if totals.add(table: piece.table, rows: rows, sum: sum) { tableDone() }
         }
-        var mismatches: [String] = []
-        for (index, table) in manifest.tables.enumerated() {
-            let (rows, sum) = totals.total(index)
-            let fingerprint = ArchiveManifest.fingerprintText(sum)
-            if rows != table.rows || fingerprint != table.fingerprint {
-                mismatches.append("table \(table.qualifiedName): \(rows) rows with fingerprint \(fingerprint) in the database, the manifest says \(table.rows) rows with \(table.fingerprint)")
-            }
-        }
-        return mismatches.sorted()
+        return totals.mismatches(against: manifest, place: "in the database").sorted()
     }
 }
