@@ -18,22 +18,37 @@ public final class GzipMemberCompressor {
 
     deinit { libdeflate_free_compressor(compressor) }
 
-    /// Working output buffer, kept between calls (sized for the largest input so far).
+    /// Working output buffer, kept between calls. Sized for what text usually compresses to (a
+    /// third of the input); grown to the worst-case bound only when a member does not fit.
     private var scratch: [UInt8] = []
 
-    /// Compress `input` into a gzip member (an array of exactly the member's size).
-    public func compress(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
+    /// Compress `input` into a gzip member. The result shares this compressor's buffer: use it
+    /// before the next call (copy it to keep it).
+    public func compressShared(_ input: ArraySlice<UInt8>) throws -> ArraySlice<UInt8> {
         let bound = libdeflate_gzip_compress_bound(compressor, input.count)
-        if scratch.count < bound { scratch = [UInt8](repeating: 0, count: bound) }
-        let written = input.withUnsafeBytes { source in
-            scratch.withUnsafeMutableBytes { destination in
-                libdeflate_gzip_compress(compressor, source.baseAddress, source.count, destination.baseAddress, bound)
-            }
+        if scratch.count < min(bound, input.count / 3 + 4096) { scratch.resize(to: min(bound, input.count / 3 + 4096)) }
+        var written = deflate(input)
+        if written == 0 && scratch.count < bound {
+            scratch.resize(to: bound)
+            written = deflate(input)
         }
         guard written > 0 else {
             throw CompressionError(operation: "libdeflate_gzip_compress", message: "output did not fit in \(bound) bytes")
         }
-        return Array(scratch[0..<written])
+        return scratch[0..<written]
+    }
+
+    private func deflate(_ input: ArraySlice<UInt8>) -> Int {
+        input.withUnsafeBytes { source in
+            scratch.withUnsafeMutableBytes { destination in
+                libdeflate_gzip_compress(compressor, source.baseAddress, source.count, destination.baseAddress, destination.count)
+            }
+        }
+    }
+
+    /// Compress `input` into a gzip member (an array of exactly the member's size).
+    public func compress(_ input: ArraySlice<UInt8>) throws -> [UInt8] {
+        Array(try compressShared(input))
     }
 
     public func compress(_ input: [UInt8]) throws -> [UInt8] { try compress(input[...]) }

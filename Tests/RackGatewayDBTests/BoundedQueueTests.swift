@@ -34,4 +34,16 @@ struct BoundedQueueTests {
         #expect(queue.take() == 2 && queue.take() == 3 && queue.take() == nil)
         #expect(!queue.put(4))
     }
+
+    @Test func capacityZeroHandsOverOnlyWhenTaken() {
+        let queue = BoundedQueue<Int>(capacity: 0)
+        let handed = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            queue.put(7)
+            handed.signal()
+        }
+        #expect(handed.wait(timeout: .now() + 0.3) == .timedOut, "put must wait until a taker has the item")
+        #expect(queue.take() == 7)
+        #expect(handed.wait(timeout: .now() + 5) == .success)
+    }
 }

@@ -46,7 +46,7 @@ public final class ArchiveFileWriter: @unchecked Sendable {
 
     /// Append one complete gzip member; its CRC32 and size are read from the member's own trailer.
     @discardableResult
-    public func append(member bytes: [UInt8], kind: ArchiveManifest.MemberKind, table: Int? = nil, rows: Int? = nil) throws -> ArchiveManifest.Member {
+    public func append(member bytes: ArraySlice<UInt8>, kind: ArchiveManifest.MemberKind, table: Int? = nil, rows: Int? = nil) throws -> ArchiveManifest.Member {
         precondition(bytes.count >= 18)
         let footer = GzipFooter(endOf: bytes)!
         lock.lock()
@@ -59,7 +59,7 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     }
 
     /// Append raw bytes that are not a recorded member (the manifest and the trailer).
-    public func appendUnrecorded(_ bytes: [UInt8]) throws -> Int {
+    public func appendUnrecorded(_ bytes: ArraySlice<UInt8>) throws -> Int {
         lock.lock()
         defer { lock.unlock() }
         let start = offset
@@ -67,14 +67,14 @@ public final class ArchiveFileWriter: @unchecked Sendable {
         return start
     }
 
-    private func writeAll(_ bytes: [UInt8]) throws {
+    private func writeAll(_ bytes: ArraySlice<UInt8>) throws {
         if let code = Self.writeFully(fd, bytes) { throw Self.writeError(code, path: partialPath, directory: directory) }
         sha.update(bytes)
         offset += bytes.count
     }
 
     /// `write` until every byte is out (retrying short writes and EINTR); the errno of a failure.
-    static func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    static func writeFully(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Int32? {
         bytes.withUnsafeBytes { raw -> Int32? in
             var written = 0
             while written < raw.count {
@@ -144,7 +144,7 @@ public final class ArchiveFileWriter: @unchecked Sendable {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ToolError(.failed, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o600)
-        if let code = writeFully(fd, Array(contents.utf8)) {
+        if let code = writeFully(fd, Array(contents.utf8)[...]) {
             close(fd)
             unlink(temporary)
             throw writeError(code, path: temporary, directory: directory)

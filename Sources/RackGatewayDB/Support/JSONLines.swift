@@ -15,7 +15,7 @@ public enum JSONLines {
             throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
-        if let code = ArchiveFileWriter.writeFully(fd, line) {
+        if let code = ArchiveFileWriter.writeFully(fd, line[...]) {
             throw ToolError(.failed, "cannot append to \(path): \(String(cString: strerror(code)))")
         }
     }
