@@ -283,6 +283,25 @@ struct BackupTests {
         }
     }
 
+    @Test func aPgDumpOlderThanTheServerFailsBeforeAnyWork() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let bin = directory + "/old-bin"
+            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+            // A pg_dump that says it is release 12 (and would fail if anything ran it for real).
+            try "#!/bin/sh\n[ \"$1\" = --version ] && echo 'pg_dump (PostgreSQL) 12.22' && exit 0\nexit 1\n"
+                .write(toFile: bin + "/pg_dump", atomically: true, encoding: .utf8)
+            chmod(bin + "/pg_dump", 0o755)
+            let archives = directory + "/archives"
+            let result = try CLI.run(["backup", "--dir", archives], environment: ["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": bin])
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr.contains("version 12.22, older than the server") && result.stderr.contains("postgresql-client-"), "\(result)")
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: archives)) ?? []
+            #expect(left.allSatisfy { !$0.hasSuffix(".sql.gz") && !$0.hasSuffix(".partial") }, "\(left)")
+        }
+    }
+
     @Test func cliBackupWritesReportMetricsListAndPrune() throws {
         try TestDatabase.withMigrated { source in
             let directory = try Self.temporaryDirectory()
