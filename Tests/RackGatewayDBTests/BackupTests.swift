@@ -134,7 +134,7 @@ struct BackupTests {
         CREATE TABLE feat.measurements_2025 PARTITION OF feat.measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
         CREATE TABLE feat.measurements_2026 PARTITION OF feat.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
         INSERT INTO feat.measurements (at, value) SELECT DATE '2025-06-01' + i, i * 1.5 FROM generate_series(1, 400) i;
-        CREATE UNLOGGED TABLE feat.scratch (k text PRIMARY KEY, v text);
+        CREATE UNLOGGED TABLE feat.scratch (k text PRIMARY KEY, v text) WITH (autovacuum_enabled = false, fillfactor = 90);
         INSERT INTO feat.scratch SELECT 'k' || i, repeat('v', i % 50) FROM generate_series(1, 300) i;
         CREATE TABLE feat.parent (id int PRIMARY KEY);
         CREATE TABLE feat.child (id int PRIMARY KEY, parent_id int REFERENCES feat.parent (id) ON DELETE CASCADE);

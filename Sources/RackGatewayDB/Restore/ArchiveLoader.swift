@@ -115,6 +115,7 @@ final class ArchiveLoader: @unchecked Sendable {
     func run(verify: Bool) throws -> [String] {
         let main = try connect("pre-data")
         try timed("pre-data") { try runPreData(main) }
+        let autovacuum = AutovacuumPause(main, tables: manifest.tables, logger: logger)
         try timed("data") { try loadData() }
         try timed("sequences") { try setSequences(main) }
         let postData = try DumpScript(try text(of: .postData), section: "post-data")
@@ -131,6 +132,7 @@ final class ArchiveLoader: @unchecked Sendable {
             guard !entries.isEmpty else { continue }
             try timed("post-data: \(phase.label)") { try runPostData(entries, parallel: phase.parallel, main: main) }
         }
+        try autovacuum.resume()
         try timed("analyze") {
             progress.begin(phase: "analyze")
             try RestoreTarget(settings: settings).analyze(jobs: jobs)
@@ -314,5 +316,47 @@ final class ArchiveLoader: @unchecked Sendable {
     func verifyTables() throws -> [String] {
         progress.begin(phase: "verify", steps: manifest.tables.count)
         return try LiveFingerprint.mismatches(manifest: manifest, settings: settings, jobs: jobs) { [progress] in progress.stepDone() }
+    }
+}
+
+/// Autovacuum off on the tables being loaded until their indexes are built: otherwise it starts
+/// vacuuming a freshly loaded table (a full scan) while the load and the index builds need every
+/// core, and cancels itself on their locks anyway. Each table gets its own setting back (the one its
+/// CREATE TABLE gave it, or none). An interrupted restore leaves it off, on a database that is
+/// marked INCOMPLETE and must be restored again anyway.
+struct AutovacuumPause {
+    let connection: Connection
+    /// Table and its original `autovacuum_enabled` reloption (nil: not set).
+    var paused: [(table: String, original: String?)] = []
+    let logger: Logger
+
+    init(_ connection: Connection, tables: [ArchiveManifest.Table], logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+        for table in tables where table.rows > 0 {
+            let name = SQL.qualified(table.schema, table.name)
+            do {
+                let original = try connection.query("""
+                    SELECT (SELECT split_part(option, '=', 2) FROM unnest(c.reloptions) option WHERE option LIKE 'autovacuum\\_enabled=%')
+                    FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass
+                    """, [name]).rows.first?[0] ?? nil
+                try connection.execute("ALTER TABLE ONLY \(name) SET (autovacuum_enabled = off)")
+                paused.append((name, original))
+            } catch {
+                logger.debug("autovacuum stays on", metadata: ["table": "\(name)", "reason": "\(error)"])
+            }
+        }
+    }
+
+    func resume() throws {
+        for (table, original) in paused {
+            let statement = original.map { "ALTER TABLE ONLY \(table) SET (autovacuum_enabled = \(SQL.literal($0)))" }
+                ?? "ALTER TABLE ONLY \(table) RESET (autovacuum_enabled)"
+            do {
+                try connection.execute(statement)
+            } catch {
+                throw ToolError(.failed, "could not turn autovacuum back on for \(table): \(error)")
+            }
+        }
     }
 }
