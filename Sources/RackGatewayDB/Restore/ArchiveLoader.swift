@@ -326,8 +326,8 @@ final class ArchiveLoader: @unchecked Sendable {
 /// marked INCOMPLETE and must be restored again anyway.
 struct AutovacuumPause {
     let connection: Connection
-    /// Table and its original `autovacuum_enabled` reloption (nil: not set).
-    var paused: [(table: String, original: String?)] = []
+    /// Each paused table and its reloptions as they were (`key=value`, in order).
+    var paused: [(table: String, original: [String])] = []
     let logger: Logger
 
     init(_ connection: Connection, tables: [ArchiveManifest.Table], logger: Logger) {
@@ -337,9 +337,9 @@ struct AutovacuumPause {
             let name = SQL.qualified(table.schema, table.name)
             do {
                 let original = try connection.query("""
-                    SELECT (SELECT split_part(option, '=', 2) FROM unnest(c.reloptions) option WHERE option LIKE 'autovacuum\\_enabled=%')
-                    FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass
-                    """, [name]).rows.first?[0] ?? nil
+                    SELECT option FROM pg_catalog.pg_class c, unnest(c.reloptions) WITH ORDINALITY AS o(option, n)
+                    WHERE c.oid = $1::regclass ORDER BY n
+                    """, [name]).rows.map { $0[0]! }
                 try connection.execute("ALTER TABLE ONLY \(name) SET (autovacuum_enabled = off)")
                 paused.append((name, original))
             } catch {
@@ -348,14 +348,21 @@ struct AutovacuumPause {
         }
     }
 
+    /// Put every table's options back exactly, in their order (pg_dump prints them in that order).
     func resume() throws {
         for (table, original) in paused {
-            let statement = original.map { "ALTER TABLE ONLY \(table) SET (autovacuum_enabled = \(SQL.literal($0)))" }
-                ?? "ALTER TABLE ONLY \(table) RESET (autovacuum_enabled)"
+            let options = original.map { option -> (key: String, value: String) in
+                let parts = option.split(separator: "=", maxSplits: 1)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            }
+            var statement = "ALTER TABLE ONLY \(table) RESET (\((["autovacuum_enabled"] + options.map(\.key)).map(SQL.identifier).joined(separator: ", ")))"
+            if !options.isEmpty {
+                statement += "; ALTER TABLE ONLY \(table) SET (\(options.map { "\(SQL.identifier($0.key)) = \(SQL.literal($0.value))" }.joined(separator: ", ")))"
+            }
             do {
                 try connection.execute(statement)
             } catch {
-                throw ToolError(.failed, "could not turn autovacuum back on for \(table): \(error)")
+                throw ToolError(.failed, "could not put back the storage options of \(table): \(error)")
             }
         }
     }
