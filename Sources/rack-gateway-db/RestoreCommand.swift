@@ -80,10 +80,60 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .customLong("maintenance-work-mem"), help: ArgumentHelp("maintenance_work_mem for index builds (e.g. 256MB); default: the server's.", valueName: "size"))
     var maintenanceWorkMem: String?
 
+    @Option(name: .customLong("convox-app"), help: ArgumentHelp("Run the Convox pipeline for this app: scale down, restore into a new database, verify, migrate, swap, scale up.", valueName: "app"))
+    var convoxApp: String?
+
+    @Option(help: "The app's service that uses the database (with --convox-app).")
+    var service = "gateway"
+
+    @Option(help: "The Convox rack (with --convox-app; default: the CLI's own choice).")
+    var rack: String?
+
+    @Flag(name: .customLong("dry-run"), help: "With --convox-app: print the plan and the commands; change nothing.")
+    var dryRun = false
+
+    @Flag(name: .customLong("allow-autoscaled"), help: "With --convox-app: allow a service with MIN/MAX set.")
+    var allowAutoscaled = false
+
+    @Option(name: .customLong("stop-timeout"), help: "With --convox-app: seconds to wait for the service's processes to stop.")
+    var stopTimeout: Double = 600
+
+    @OptionGroup var migrationOptions: MigrationOptions
+
+    func runPipeline(app: String, logger: Logger) throws {
+        guard targetURL == nil else { throw ValidationError("--convox-app restores the configured database (--database-url); drop --target-url") }
+        let live = try RestoreTarget(settings: try global.connectionSettings())
+        let (path, _) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
+        var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
+        options.service = service
+        options.rack = rack
+        options.dryRun = dryRun
+        options.allowAutoscaled = allowAutoscaled
+        options.stopTimeout = stopTimeout
+        if let interval = ProcessInfo.processInfo.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
+        let pipeline = RestorePipeline(live: live, options: options, logger: logger)
+        let report = pipeline.run(path: path) { Confirmation.ask($0, yes: yes) }
+        if !dryRun {
+            try? JSONLines.append(report, to: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("restores.jsonl").path)
+        }
+        if global.json {
+            try Reporting.printJSON(report)
+        } else {
+            for step in report.steps {
+                print("\(step.outcome.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(step.name) (\(String(format: "%.1f", step.seconds)) s): \(step.detail)")
+            }
+            for line in report.recovery { print(line) }
+        }
+        if let error = report.error {
+            throw ToolError(.failed, "the restore pipeline stopped: \(error)" + (report.recovery.isEmpty ? "" : "\nRecovery:\n  " + report.recovery.joined(separator: "\n  ")))
+        }
+    }
+
     func run() throws {
         Interruption.install()
         try Reporting.run {
             let logger = global.makeLogger()
+            if let convoxApp { return try runPipeline(app: convoxApp, logger: logger) }
             let settings = try targetURL.map { try ConnectionSettings(conninfo: $0, source: "--target-url") } ?? global.connectionSettings()
             let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
             var options = RestoreOptions(jobs: try jobsOption.resolved())

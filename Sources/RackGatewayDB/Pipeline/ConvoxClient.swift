@@ -1,0 +1,117 @@
+import Foundation
+
+/// The `convox` CLI as CONVOX.md describes it: always `-a APP` (and `-r RACK` when given), exit
+/// codes trusted, stderr only for diagnostics, tables read by header name (cells by the header's
+/// column positions, so empty cells do not shift the row).
+public struct ConvoxClient: Sendable {
+    public var executable: String
+    public var app: String
+    public var rack: String?
+
+    public init(app: String, rack: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        do {
+            executable = try ChildProcess.locate("convox", path: environment["PATH"])
+        } catch {
+            throw ToolError(.failed, "convox is not on PATH", fix: "Install the Convox CLI (https://docs.convox.com/installation/cli) and log in to the rack.")
+        }
+        self.app = app
+        self.rack = rack
+    }
+
+    public struct Service: Sendable, Codable {
+        public var name: String
+        public var count: Int
+        public var min: Int?
+        public var max: Int?
+        public var autoscaled: Bool { min != nil || max != nil }
+    }
+
+    public struct Process: Sendable, Codable {
+        public var id: String
+        public var service: String
+        public var status: String
+    }
+
+    /// The command line as a person would type it (for plans and recovery instructions).
+    public func commandLine(_ arguments: [String]) -> String {
+        (["convox"] + arguments + scope).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+    }
+
+    var scope: [String] { ["-a", app] + (rack.map { ["-r", $0] } ?? []) }
+
+    /// Run `convox ARGUMENTS -a APP [-r RACK]`; a non-zero exit throws with the CLI's ERROR line.
+    @discardableResult
+    public func run(_ arguments: [String], scoped: Bool = true) throws -> String {
+        let output = try ChildProcess(executable: executable, arguments: arguments + (scoped ? scope : []) ).run()
+        guard output.status == 0 else {
+            let error = output.stderr.split(separator: "\n").first { $0.hasPrefix("ERROR:") }.map(String.init)
+                ?? output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw ToolError(.failed, "`\(commandLine(arguments))` failed (exit \(output.status)): \(error)")
+        }
+        return output.stdout
+    }
+
+    /// `apps info`: the app's status (running, updating, ...).
+    public func appStatus() throws -> String {
+        let text = try run(["apps", "info"])
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            if parts.first == "Status", parts.count == 2 { return parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        throw ToolError(.failed, "`\(commandLine(["apps", "info"]))` printed no Status line")
+    }
+
+    /// The services with their desired counts: `api get /apps/APP/services` (JSON), else the
+    /// `scale` table read by header name.
+    public func services() throws -> [Service] {
+        if let text = try? ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? [])).run(),
+           text.status == 0, let data = text.stdout.data(using: .utf8),
+           let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] {
+            return list.compactMap { object in
+                guard let name = object["name"] as? String else { return nil }
+                return Service(name: name, count: object["count"] as? Int ?? 0, min: object["min"] as? Int, max: object["max"] as? Int)
+            }
+        }
+        return try Self.table(try run(["scale"])).compactMap { row in
+            guard let name = row["SERVICE"], let count = row["DESIRED"].flatMap({ Int($0) }) else { return nil }
+            return Service(name: name, count: count, min: row["MIN"].flatMap { Int($0) }, max: row["MAX"].flatMap { Int($0) })
+        }
+    }
+
+    public func processes(service: String) throws -> [Process] {
+        try Self.table(try run(["ps", "-s", service])).compactMap { row in
+            guard let id = row["ID"], let name = row["SERVICE"], name == service else { return nil }
+            return Process(id: id, service: name, status: row["STATUS"] ?? "")
+        }
+    }
+
+    /// Rows of a CLI table by header name; each cell spans from its header's column to the next one's.
+    static func table(_ text: String) -> [[String: String]] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        guard let header = lines.first else { return [] }
+        var columns: [(name: String, start: Int)] = []
+        var index = 0
+        let characters = Array(header)
+        while index < characters.count {
+            if characters[index] != " " && (index == 0 || characters[index - 1] == " ") {
+                var end = index
+                while end < characters.count && characters[end] != " " { end += 1 }
+                columns.append((String(characters[index..<end]), index))
+                index = end
+            } else {
+                index += 1
+            }
+        }
+        return lines.dropFirst().map { line in
+            let chars = Array(line)
+            var row: [String: String] = [:]
+            for (position, column) in columns.enumerated() {
+                let start = min(column.start, chars.count)
+                let end = position + 1 < columns.count ? min(columns[position + 1].start, chars.count) : chars.count
+                let cell = String(chars[start..<max(start, end)]).trimmingCharacters(in: .whitespaces)
+                if !cell.isEmpty { row[column.name] = cell }
+            }
+            return row
+        }
+    }
+}

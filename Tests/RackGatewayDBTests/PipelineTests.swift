@@ -1,0 +1,152 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// `restore --convox-app` against a real server and the fake `convox` (Tests/Fixtures/fake-convox).
+@Suite("Convox restore pipeline")
+struct PipelineTests {
+    /// A fake rack: state file, call log, and a PATH whose first `convox` is the fake.
+    struct FakeRack {
+        let directory: String
+        var state: String { directory + "/state.json" }
+        var log: String { directory + "/calls.log" }
+
+        init(count: Int) throws {
+            directory = try BackupTests.temporaryDirectory()
+            let fake = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("Fixtures/fake-convox").path
+            try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: directory + "/bin/convox", withDestinationPath: fake)
+            try #"{"apps": {"rgw": {"status": "running", "services": {"gateway": {"count": \#(count)}, "worker": {"count": 1}}}}}"#
+                .write(toFile: state, atomically: true, encoding: .utf8)
+            FileManager.default.createFile(atPath: log, contents: nil)
+        }
+
+        func environment(_ extra: [String: String] = [:]) -> [String: String] {
+            [
+                "PATH": directory + "/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+                "FAKE_CONVOX_STATE": state, "FAKE_CONVOX_LOG": log, "FAKE_CONVOX_LINGER": "2",
+                "RGW_PIPELINE_POLL_SECONDS": "0.05",
+            ].merging(extra) { $1 }
+        }
+
+        func count(_ service: String = "gateway") throws -> Int {
+            let data = try Data(contentsOf: URL(fileURLWithPath: state))
+            let object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+            let services = ((object["apps"] as! [String: Any])["rgw"] as! [String: Any])["services"] as! [String: [String: Any]]
+            return services[service]!["count"] as! Int
+        }
+
+        var calls: [[String]] {
+            get throws {
+                try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+                    .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String] }
+            }
+        }
+
+        func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// A live database with 200 users, backed up, then given 50 more (so a swap is visible).
+    static func withLiveDatabase(_ body: (TestDatabase, String) throws -> Void) throws {
+        try TestDatabase.withMigrated { live in
+            defer {
+                if let admin = try? Connection(settings: try live.cluster.adminSettings),
+                   let rows = try? admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [live.name + "\\_%"]).rows {
+                    for row in rows { _ = try? admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(row[0]!)) WITH (FORCE)") }
+                }
+            }
+            try live.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 200) i")
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let archive = try BackupTests.backup(live, directory: directory, chunkSize: 16 * 1024).file
+            try live.psql("INSERT INTO users (email) SELECT 'late' || i || '@example.com' FROM generate_series(1, 50) i")
+            try body(live, archive)
+        }
+    }
+
+    static func users(_ database: TestDatabase) throws -> String {
+        try database.psql("SELECT count(*) FROM users").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func swapRestoresScalesBackToTheRememberedCountAndKeepsThePrevious() throws {
+        let rack = try FakeRack(count: 3)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--json"],
+                                     environment: rack.environment())
+            #expect(result.status == 0, "\(result)")
+            #expect(try Self.users(live) == "200", "the live name holds the restored copy")
+            #expect(try rack.count() == 3, "back to the remembered count, not a fixed one")
+            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let previous = try #require(report.previousDatabase)
+            #expect(try Self.users(TestDatabase.named(previous)) == "250", "the previous database is kept for rollback")
+            #expect(report.steps.map(\.name) == ["preflight", "remember count", "scale down", "wait for processes", "terminate sessions", "load", "migrate", "swap", "scale up"])
+            // No data was loaded while a process of the service was listed: ps was polled until empty first.
+            let calls = try rack.calls
+            let down = try #require(calls.firstIndex { $0.starts(with: ["scale", "gateway", "--count", "0"]) })
+            let up = try #require(calls.lastIndex { $0.starts(with: ["scale", "gateway", "--count", "3"]) })
+            #expect(calls[down..<up].filter { $0.first == "ps" }.count >= 3, "\(calls)")
+            #expect(report.steps.first { $0.name == "wait for processes" }?.detail.contains("3 polls") == true, "\(report.steps)")
+            #expect(calls.allSatisfy { $0.contains("-a") || $0.first == "api" }, "every call names the app")
+            #expect(report.recovery.contains { $0.contains("RENAME TO") })
+        }
+    }
+
+    @Test func aFailedLoadLeavesTheLiveDatabaseAndScalesBack() throws {
+        let rack = try FakeRack(count: 1)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let manifest = try ArchiveReader(path: archive).manifest
+            let member = try #require(manifest.members.last { $0.kind == .data })
+            try RestoreTests.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+                                     environment: rack.environment())
+            #expect(result.status == 1, "\(result)")
+            #expect(result.output.contains("FAILED  load") && result.output.contains("live database \(live.name) is untouched"), "\(result)")
+            #expect(try Self.users(live) == "250", "the live database is untouched")
+            #expect(try rack.count() == 1, "scaled back to the remembered 1")
+            let admin = try Connection(settings: try live.cluster.adminSettings)
+            #expect(try admin.query("SELECT count(*) FROM pg_database WHERE datname LIKE $1", [live.name + "\\_restore\\_%"]).scalar == "0")
+        }
+    }
+
+    @Test func aFailingScaleUpExitsOneWithTheCommandToRun() throws {
+        let rack = try FakeRack(count: 3)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+                                     environment: rack.environment(["FAKE_CONVOX_FAIL_SCALE_TO": "3"]))
+            #expect(result.status == 1, "\(result)")
+            #expect(result.output.contains("convox scale gateway --count 3 -a rgw"), "\(result)")
+            #expect(try Self.users(live) == "200", "the restore itself finished")
+            #expect(try rack.count() == 0)
+        }
+    }
+
+    @Test func aDryRunChangesNothing() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--dry-run", "--database-url", live.url],
+                                     environment: rack.environment())
+            #expect(result.status == 0, "\(result)")
+            #expect(result.stdout.contains("convox scale gateway --count 0 -a rgw") && result.stdout.contains("--count 2"), "\(result)")
+            #expect(try rack.count() == 2)
+            #expect(try rack.calls.allSatisfy { $0.first == "apps" || $0.first == "api" }, "read-only calls only")
+            #expect(try Self.users(live) == "250")
+        }
+    }
+
+    @Test func scaleTablesAreReadByHeaderName() {
+        let rows = ConvoxClient.table("""
+            SERVICE  DESIRED  RUNNING  CPU  MEMORY  GPU  MIN  MAX  STATUS
+            gateway  3        3        256  512     0              running
+            worker   1        1        256  512     0    1    4    running
+            """)
+        #expect(rows[0]["DESIRED"] == "3" && rows[0]["MIN"] == nil && rows[0]["STATUS"] == "running")
+        #expect(rows[1]["MIN"] == "1" && rows[1]["MAX"] == "4")
+    }
+}
