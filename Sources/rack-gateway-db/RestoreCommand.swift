@@ -92,6 +92,9 @@ struct RestoreCommand: ParsableCommand {
     @Flag(name: .customLong("dry-run"), help: "With --convox-app: print the plan and the commands; change nothing.")
     var dryRun = false
 
+    @Flag(name: .customLong("in-place"), help: "With --convox-app: back up the live database into --dir, then restore over it (instead of the swap).")
+    var inPlace = false
+
     @Flag(name: .customLong("allow-autoscaled"), help: "With --convox-app: allow a service with MIN/MAX set.")
     var allowAutoscaled = false
 
@@ -108,6 +111,8 @@ struct RestoreCommand: ParsableCommand {
         options.service = service
         options.rack = rack
         options.dryRun = dryRun
+        options.inPlace = inPlace
+        options.safetyDirectory = directoryOptions.directory
         options.allowAutoscaled = allowAutoscaled
         options.stopTimeout = stopTimeout
         if let interval = ProcessInfo.processInfo.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }

@@ -140,6 +140,64 @@ struct PipelineTests {
         }
     }
 
+    @Test func inPlaceTakesASafetyBackupFirst() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--in-place", "--yes", "--database-url", live.url,
+                                      "--dir", directory, "--json"], environment: rack.environment())
+            #expect(result.status == 0, "\(result)")
+            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let safety = try #require(report.safetyBackup)
+            #expect(try ArchiveReader(path: safety).manifest.tables.first { $0.name == "users" }?.rows == 250)
+            #expect(try Self.users(live) == "200")
+            #expect(try rack.count() == 2)
+        }
+    }
+
+    @Test func anInPlaceLoadThatFailsAfterTheDropLeavesTheServiceDownWithWorkingRecovery() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
+            let manifest = try ArchiveReader(path: archive).manifest
+            let member = try #require(manifest.members.last { $0.kind == .data })
+            try RestoreTests.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--in-place", "--yes", "--database-url", live.url,
+                                      "--dir", directory, "--json"], environment: rack.environment())
+            #expect(result.status == 1, "\(result)")
+            #expect(try rack.count() == 0, "past the drop the service stays down")
+            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let safety = try #require(report.safetyBackup)
+            #expect(report.recovery.contains { $0.contains(safety) } && report.recovery.contains { $0.contains("--count 2") }, "\(report.recovery)")
+            // The printed recovery works.
+            let recovered = try CLI.run(["restore", safety, "--clean", "--yes", "--database-url", live.url])
+            #expect(recovered.status == 0, "\(recovered)")
+            #expect(try Self.users(live) == "250")
+        }
+    }
+
+    @Test func autoscaledServicesAndStuckProcessesStopBeforeAnyChange() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            var state = try String(contentsOfFile: rack.state, encoding: .utf8)
+            state = state.replacingOccurrences(of: #""gateway": {"count": 2}"#, with: #""gateway": {"count": 2, "min": 1, "max": 4}"#)
+            try state.write(toFile: rack.state, atomically: true, encoding: .utf8)
+            let refused = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url], environment: rack.environment())
+            #expect(refused.status == 1 && refused.output.contains("autoscaled"), "\(refused)")
+            #expect(try rack.calls.allSatisfy { $0.first != "scale" || !$0.contains("--count") }, "nothing scaled")
+
+            // Processes that never go away: the wait times out, the service is scaled back.
+            let stuck = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--allow-autoscaled", "--stop-timeout", "0.3",
+                                     "--database-url", live.url], environment: rack.environment(["FAKE_CONVOX_LINGER": "1000"]))
+            #expect(stuck.status == 1 && stuck.output.contains("still listed"), "\(stuck)")
+            #expect(try rack.count() == 2)
+            #expect(try Self.users(live) == "250")
+        }
+    }
+
     @Test func scaleTablesAreReadByHeaderName() {
         let rows = ConvoxClient.table("""
             SERVICE  DESIRED  RUNNING  CPU  MEMORY  GPU  MIN  MAX  STATUS

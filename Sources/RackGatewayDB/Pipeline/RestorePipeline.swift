@@ -8,6 +8,9 @@ public struct PipelineOptions: Sendable {
     public var rack: String?
     public var jobs: Int
     public var dryRun = false
+    /// Restore over the live database after a safety backup into `safetyDirectory`, instead of the swap.
+    public var inPlace = false
+    public var safetyDirectory = "./backups"
     public var allowAutoscaled = false
     /// How long to wait for the service's processes to be gone after the scale-down.
     public var stopTimeout: Double = 600
@@ -46,6 +49,8 @@ public struct PipelineReport: Codable, Sendable {
     public var finalCount: Int?
     /// Where the previous live database is now (swap mode).
     public var previousDatabase: String?
+    /// The backup of the live database taken before an in-place restore.
+    public var safetyBackup: String?
     public var steps: [PipelineStep]
     /// Commands that undo the restore, or recover from where it stopped.
     public var recovery: [String]
@@ -100,13 +105,15 @@ public final class RestorePipeline: @unchecked Sendable {
         let restoreName = "\(live.database)_restore_\(stamp)"
         let previousName = "\(live.database)_pre_restore_\(stamp)"
         var report = PipelineReport(archive: path, app: options.app, service: options.service, rack: options.rack,
-                                    database: live.database, mode: "swap", dryRun: options.dryRun, ok: false, error: nil,
-                                    rememberedCount: nil, finalCount: nil, previousDatabase: nil, steps: [], recovery: [],
+                                    database: live.database, mode: options.inPlace ? "in-place" : "swap", dryRun: options.dryRun, ok: false, error: nil,
+                                    rememberedCount: nil, finalCount: nil, previousDatabase: nil, safetyBackup: nil, steps: [], recovery: [],
                                     durationSeconds: 0)
         var convox: ConvoxClient?
         var remembered: Int?
         var scaledDown = false
         var swapped = false
+        /// In place: from the moment the live database is dropped, failures leave the service down.
+        var liveChanged = false
         var restoreTarget: RestoreTarget?
         func finish(_ error: Error?) -> PipelineReport {
             report.ok = error == nil
@@ -124,8 +131,17 @@ public final class RestorePipeline: @unchecked Sendable {
                     throw ToolError(.failed, "\(path) does not verify: " + check.problems.prefix(3).joined(separator: "; "))
                 }
                 let server = try live.maintenanceConnection()
-                guard try server.query("SELECT rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").scalar == "t" else {
-                    throw ToolError(.failed, "role \(server.userName) cannot create databases, which swap mode needs", fix: "Run as a role with CREATEDB (or the database owner with --in-place).")
+                if options.inPlace {
+                    guard try server.query("""
+                        SELECT r.rolsuper OR (pg_catalog.pg_has_role(d.datdba, 'MEMBER') AND r.rolcreatedb)
+                        FROM pg_catalog.pg_roles r, pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = $1
+                        """, [live.database]).scalar == "t" else {
+                        throw ToolError(.failed, "role \(server.userName) cannot drop and recreate \(live.database), which --in-place needs", fix: "Run as the database's owner with CREATEDB, or a superuser.")
+                    }
+                } else {
+                    guard try server.query("SELECT rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user").scalar == "t" else {
+                        throw ToolError(.failed, "role \(server.userName) cannot create databases, which swap mode needs", fix: "Run as a role with CREATEDB, or use --in-place as the database's owner.")
+                    }
                 }
                 guard try live.connectIfExists() != nil else { throw ToolError(.failed, "the live database \(live.database) does not exist on \(live.settings.description)") }
                 let missing = try RestoreTarget.missingRoles(reader.manifest.roles, connection: server)
@@ -150,14 +166,18 @@ public final class RestorePipeline: @unchecked Sendable {
             report.rememberedCount = remembered
             _ = check
 
+            let load = options.inPlace ? [
+                "back up \(live.database) into \(options.safetyDirectory) (the safety backup)",
+                "drop and recreate \(live.database), restore \(path) into it, verify fingerprints, migrate",
+            ] : [
+                "restore \(path) into \(restoreName), verify fingerprints, migrate",
+                "ALTER DATABASE \(SQL.identifier(live.database)) RENAME TO \(SQL.identifier(previousName)); ALTER DATABASE \(SQL.identifier(restoreName)) RENAME TO \(SQL.identifier(live.database))",
+            ]
             let plan = [
                 client.commandLine(["scale", options.service, "--count", "0"]),
                 "wait until `\(client.commandLine(["ps", "-s", options.service]))` lists no process of \(options.service)",
                 "terminate the remaining sessions on \(live.database)",
-                "restore \(path) into \(restoreName), verify fingerprints, migrate",
-                "ALTER DATABASE \(SQL.identifier(live.database)) RENAME TO \(SQL.identifier(previousName)); ALTER DATABASE \(SQL.identifier(restoreName)) RENAME TO \(SQL.identifier(live.database))",
-                client.commandLine(["scale", options.service, "--count", String(service.count)]),
-            ]
+            ] + load + [client.commandLine(["scale", options.service, "--count", String(service.count)])]
             if options.dryRun {
                 for (index, line) in plan.enumerated() {
                     record(PipelineStep(name: "plan \(index + 1)", startedAt: ISO8601DateFormatter().string(from: Date()), seconds: 0, outcome: "planned", detail: line))
@@ -190,6 +210,12 @@ public final class RestorePipeline: @unchecked Sendable {
                 }
             }
             try step("terminate sessions") { ((), try terminateSessions(of: live.database)) }
+
+            if options.inPlace {
+                try runInPlace(path: path, check: check, client: client, count: service.count, report: &report, liveChanged: &liveChanged)
+                try scaleBack(client, to: service.count, report: &report, wasDown: scaledDown)
+                return finish(nil)
+            }
 
             // 4. load into a new database, verify, migrate.
             let target = try RestoreTarget(settings: live.settings.replacingDatabase(with: restoreName))
@@ -247,7 +273,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 }
                 report.recovery.append(line)
             }
-            if let convox, let remembered, scaledDown {
+            if let convox, let remembered, scaledDown, !liveChanged {
                 do {
                     try scaleBack(convox, to: remembered, report: &report, wasDown: true)
                 } catch {
@@ -255,8 +281,50 @@ public final class RestorePipeline: @unchecked Sendable {
                 }
             }
             if swapped { report.recovery.insert("The restore itself finished: \(live.database) is the restored copy, \(previousName) the previous one.", at: 0) }
+            if liveChanged, let convox, let remembered {
+                // Past the point of no return: the service stays down until a person decides.
+                report.recovery = [
+                    "The service \(options.service) stays at 0: \(live.database) was dropped and its restore did not finish.",
+                    "Restore the safety backup: rack-gateway-db restore \(report.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url URL_OF_\(live.database)",
+                    "Then: \(convox.commandLine(["scale", options.service, "--count", String(remembered)]))",
+                ]
+                return finish(error)
+            }
             return finish(error)
         }
+    }
+
+    /// --in-place: a safety backup of the live database, then a --clean restore over it, verify, migrate.
+    func runInPlace(path: String, check: ArchiveVerifier.Report, client: ConvoxClient, count: Int,
+                    report: inout PipelineReport, liveChanged: inout Bool) throws {
+        let safety = try step("safety backup") { () -> (String, String) in
+            var backupOptions = BackupOptions(directory: options.safetyDirectory, jobs: options.jobs, compressors: max(1, options.jobs))
+            backupOptions.prefix = "\(live.database)_pre_restore"
+            backupOptions.environment = options.environment
+            let backup = try BackupRunner(settings: live.settings, options: backupOptions, logger: logger).run()
+            return (backup.file, "\(backup.file) (\(backup.rows) rows, sha256 \(backup.sha256.prefix(16))...)")
+        }
+        report.safetyBackup = safety
+        // From the moment the live database is dropped (not before), a failure leaves the service down.
+        let dropped = LockedList<Bool>()
+        defer { liveChanged = !dropped.items.isEmpty }
+        try step("load") { () -> ((), String) in
+            var restoreOptions = RestoreOptions(jobs: options.jobs)
+            restoreOptions.clean = true
+            restoreOptions.verify = true
+            restoreOptions.environment = options.environment
+            let runner = RestoreRunner(target: live, options: restoreOptions, logger: logger, progress: progress)
+            runner.confirm = { _ in true }  // confirmed for the whole pipeline
+            runner.onTargetCreated = { _ in dropped.add(true) }
+            let restored = try runner.run(path: path, preflight: check)
+            return ((), "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
+        }
+        try step("migrate") { () -> ((), String) in
+            let connection = try Connection(settings: live.settings, applicationName: "rack-gateway-db restore")
+            let outcome = try Migrator(connection: connection, migrations: options.migrations, logger: logger).migrate()
+            return ((), outcome.applied.isEmpty ? "nothing pending" : "applied \(outcome.applied.joined(separator: ", "))")
+        }
+        report.recovery = ["To go back to the state before the restore: rack-gateway-db restore \(safety) --clean --yes --database-url URL_OF_\(live.database), with the service at 0"]
     }
 
     /// Scale the service back to `count` and read the count again (a failed exit may still have set it).
