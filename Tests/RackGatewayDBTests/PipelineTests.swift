@@ -198,6 +198,26 @@ struct PipelineTests {
         }
     }
 
+    @Test func ctrlCWhileWaitingScalesBackAndChangesNothing() throws {
+        let rack = try FakeRack(count: 3)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let script = #"""
+                "$@" & pid=$!
+                sleep 2.5
+                kill -INT $pid
+                wait $pid
+                echo "exit=$?"
+                """#
+            let result = try Shell.run("/bin/sh", ["-c", script, "sh", CLI.executable, "restore", archive, "--convox-app", "rgw", "--yes",
+                                                   "--database-url", live.url],
+                                       environment: CLI.baseEnvironment().merging(rack.environment(["FAKE_CONVOX_LINGER": "1000", "FAKE_CONVOX_SLEEP": "0.2"])) { $1 })
+            #expect(result.stdout.contains("exit=130"), "\(result.stdout)\n\(result.stderr)")
+            #expect(try rack.count() == 3, "scaled back after Ctrl-C")
+            #expect(try Self.users(live) == "250")
+        }
+    }
+
     @Test func scaleTablesAreReadByHeaderName() {
         let rows = ConvoxClient.table("""
             SERVICE  DESIRED  RUNNING  CPU  MEMORY  GPU  MIN  MAX  STATUS

@@ -69,6 +69,18 @@ public final class RestorePipeline: @unchecked Sendable {
     private var steps: [PipelineStep] = []
     private let lock = NSLock()
 
+    /// What a Ctrl-C handler needs to know: whether the live database has been changed, and the
+    /// new database being loaded.
+    final class InterruptState: @unchecked Sendable {
+        private let lock = NSLock()
+        private var pastNoReturn = false
+        private var restore: RestoreTarget?
+        func setPastNoReturn() { lock.withLock { pastNoReturn = true } }
+        func set(restore target: RestoreTarget) { lock.withLock { restore = target } }
+        func read() -> (Bool, RestoreTarget?) { lock.withLock { (pastNoReturn, restore) } }
+    }
+    let interruptState = InterruptState()
+
     public init(live: RestoreTarget, options: PipelineOptions, logger: Logger) {
         self.live = live
         self.options = options
@@ -115,6 +127,7 @@ public final class RestorePipeline: @unchecked Sendable {
         /// In place: from the moment the live database is dropped, failures leave the service down.
         var liveChanged = false
         var restoreTarget: RestoreTarget?
+        defer { Interruption.removeOnInterrupt("pipeline") }
         func finish(_ error: Error?) -> PipelineReport {
             report.ok = error == nil
             report.error = error.map { String(describing: $0) }
@@ -193,6 +206,21 @@ public final class RestorePipeline: @unchecked Sendable {
             try step("scale down") { () -> ((), String) in
                 guard service.count > 0 else { return ((), "\(options.service) already at 0; left alone") }
                 scaledDown = true
+                // Ctrl-C from here on is a failure at the current step: undo what can be undone.
+                let progressState = interruptState
+                Interruption.onInterrupt("pipeline") { [options, logger] in
+                    let (pastNoReturn, target) = progressState.read()
+                    guard !pastNoReturn else {
+                        FileHandle.standardError.write(Data("rack-gateway-db: interrupted after the point of no return; \(options.service) stays at 0. \(client.commandLine(["scale", options.service, "--count", String(service.count)])) when the database is right.\n".utf8))
+                        return
+                    }
+                    if let target, let admin = try? target.maintenanceConnection() { _ = try? target.drop(admin) }
+                    let back = (try? client.run(["scale", options.service, "--count", String(service.count)])) != nil
+                    logger.error("interrupted: live database untouched", metadata: ["scaled back": "\(back)"])
+                    if !back {
+                        FileHandle.standardError.write(Data("rack-gateway-db: scale the service up by hand: \(client.commandLine(["scale", options.service, "--count", String(service.count)]))\n".utf8))
+                    }
+                }
                 try client.run(["scale", options.service, "--count", "0"])
                 return ((), "\(options.service) scaled to 0")
             }
@@ -220,6 +248,7 @@ public final class RestorePipeline: @unchecked Sendable {
             // 4. load into a new database, verify, migrate.
             let target = try RestoreTarget(settings: live.settings.replacingDatabase(with: restoreName))
             restoreTarget = target
+            interruptState.set(restore: target)
             try step("load") { () -> ((), String) in
                 var restoreOptions = RestoreOptions(jobs: options.jobs)
                 restoreOptions.requireNewDatabase = true
@@ -253,6 +282,7 @@ public final class RestorePipeline: @unchecked Sendable {
                     throw error
                 }
                 swapped = true
+                interruptState.setPastNoReturn()
                 report.previousDatabase = previousName
                 return ((), "\(live.database) is the restored copy; the previous database is \(previousName); \(terminated)")
             }
@@ -315,7 +345,11 @@ public final class RestorePipeline: @unchecked Sendable {
             restoreOptions.environment = options.environment
             let runner = RestoreRunner(target: live, options: restoreOptions, logger: logger, progress: progress)
             runner.confirm = { _ in true }  // confirmed for the whole pipeline
-            runner.onTargetCreated = { _ in dropped.add(true) }
+            let state = interruptState
+            runner.onTargetCreated = { _ in
+                dropped.add(true)
+                state.setPastNoReturn()
+            }
             let restored = try runner.run(path: path, preflight: check)
             return ((), "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
         }
