@@ -218,6 +218,47 @@ struct PipelineTests {
         }
     }
 
+    @Test func aFailingScaleDownOrMigrationLeavesTheLiveDatabaseAndTheCount() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let refused = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+                                      environment: rack.environment(["FAKE_CONVOX_FAIL_SCALE_TO": "0"]))
+            #expect(refused.status == 1 && refused.output.contains("FAILED  scale down"), "\(refused)")
+            #expect(try rack.count() == 2)
+            #expect(try Self.users(live) == "250")
+
+            // A pending migration that fails on the restored data: the swap never happens.
+            let migrations = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: migrations) }
+            let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("migrations").path
+            for file in try FileManager.default.contentsOfDirectory(atPath: source) {
+                try FileManager.default.copyItem(atPath: source + "/" + file, toPath: migrations + "/" + file)
+            }
+            try "SELECT no_such_column FROM users;\n".write(toFile: migrations + "/29990101000000_broken.sql", atomically: true, encoding: .utf8)
+            let failed = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--migrations", migrations],
+                                     environment: rack.environment())
+            #expect(failed.status == 1 && failed.output.contains("FAILED  migrate"), "\(failed)")
+            #expect(try rack.count() == 2)
+            #expect(try Self.users(live) == "250")
+        }
+    }
+
+    @Test func aScaleUpThatReportsRollbackButSetTheCountIsReadAgain() throws {
+        let rack = try FakeRack(count: 3)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--json"],
+                                     environment: rack.environment(["FAKE_CONVOX_ROLLBACK_TO": "3", "FAKE_CONVOX_HEADERS": "5"]))
+            #expect(result.status == 0, "\(result)")
+            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            #expect(report.finalCount == 3)
+            #expect(report.steps.last?.name == "scale up" && report.steps.last?.outcome == "failed", "the failed exit stays in the transcript")
+            #expect(try Self.users(live) == "200")
+        }
+    }
+
     @Test func scaleTablesAreReadByHeaderName() {
         let rows = ConvoxClient.table("""
             SERVICE  DESIRED  RUNNING  CPU  MEMORY  GPU  MIN  MAX  STATUS
