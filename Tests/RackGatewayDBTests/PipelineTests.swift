@@ -259,6 +259,29 @@ struct PipelineTests {
         }
     }
 
+    @Test func rackTroubleStopsInPreflightAndNoiseDoesNot() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let arguments = ["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url]
+            let updating = try CLI.run(arguments, environment: rack.environment(["FAKE_CONVOX_UPDATING_CALLS": "5"]))
+            #expect(updating.status == 1 && updating.output.contains("is updating, not running"), "\(updating)")
+            let unreachable = try CLI.run(arguments, environment: rack.environment(["FAKE_CONVOX_UNREACHABLE": "console"]))
+            #expect(unreachable.status == 1 && unreachable.output.contains("could not find rack"), "\(unreachable)")
+            let missing = try CLI.run(arguments + ["--service", "api"], environment: rack.environment())
+            #expect(missing.status == 1 && missing.output.contains("has no service api"), "\(missing)")
+            #expect(try rack.count() == 2 && Self.users(live) == "250", "nothing changed")
+
+            // Budget noise on stderr with exit 0, the v2 one-line output and the 6-column table are all fine.
+            let noisy = try CLI.run(arguments, environment: rack.environment(["FAKE_CONVOX_BUDGET_NOISE": "1", "FAKE_CONVOX_V2": "1", "FAKE_CONVOX_HEADERS": "6"]))
+            #expect(noisy.status == 0, "\(noisy)")
+            #expect(try rack.count() == 2 && Self.users(live) == "200")
+            let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
+            let transcript = try String(contentsOfFile: directory + "/restores.jsonl", encoding: .utf8)
+            #expect(transcript.split(separator: "\n").count == 4 && transcript.contains("\"ok\":true"), "every run is in restores.jsonl")
+        }
+    }
+
     @Test func scaleTablesAreReadByHeaderName() {
         let rows = ConvoxClient.table("""
             SERVICE  DESIRED  RUNNING  CPU  MEMORY  GPU  MIN  MAX  STATUS
