@@ -1,3 +1,4 @@
+import Compression
 import Foundation
 import Postgres
 import Testing
@@ -279,6 +280,33 @@ struct PipelineTests {
             let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
             let transcript = try String(contentsOfFile: directory + "/restores.jsonl", encoding: .utf8)
             #expect(transcript.split(separator: "\n").count == 4 && transcript.contains("\"ok\":true"), "every run is in restores.jsonl")
+        }
+    }
+
+    @Test func aFingerprintMismatchOrAFailureAtTheSwapLeaveTheLiveDatabase() throws {
+        let rack = try FakeRack(count: 1)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            // The swap step's own convox check fails (call 7: apps info, after 1 info, 2 api, 3 scale, 4-6 ps).
+            let swap = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+                                   environment: rack.environment(["FAKE_CONVOX_FAIL_CALL": "7:deploy in progress"]))
+            #expect(swap.status == 1 && swap.output.contains("FAILED  swap") && swap.output.contains("deploy in progress"), "\(swap)")
+            #expect(try rack.count() == 1 && Self.users(live) == "250")
+
+            // A manifest whose fingerprint for users does not match the rows.
+            let reader = try ArchiveReader(path: archive)
+            let users = try #require(reader.manifest.tables.first { $0.name == "users" })
+            let line = String(decoding: try reader.manifest.line(), as: UTF8.self)
+                .replacingOccurrences(of: users.fingerprint, with: String(repeating: "0", count: 16))
+            let member = try GzipMemberCompressor().compress(Array(line.utf8))
+            let offset = reader.trailer.manifestOffset
+            try RestoreTests.tamper(archive, sidecarToo: true) { data in
+                data = data.prefix(offset) + Data(member) + Data(ArchiveTrailer(manifestOffset: offset, manifestLength: member.count).member())
+            }
+            let mismatch = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+                                       environment: rack.environment())
+            #expect(mismatch.status == 1 && mismatch.output.contains("public.users") && mismatch.output.contains("does not match"), "\(mismatch)")
+            #expect(try rack.count() == 1 && Self.users(live) == "250")
         }
     }
 
