@@ -258,11 +258,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 let restored = try runner.run(path: path, preflight: check)
                 return ((), "restored into \(restoreName) in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
             }
-            try step("migrate") { () -> ((), String) in
-                let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
-                let outcome = try Migrator(connection: connection, migrations: options.migrations, logger: logger).migrate()
-                return ((), outcome.applied.isEmpty ? "nothing pending" : "applied \(outcome.applied.joined(separator: ", "))")
-            }
+            try migrate(target)
 
             // 5. swap, after checking nothing came back up meanwhile (a deploy undoes a scale-down).
             try step("swap") { () -> ((), String) in
@@ -353,12 +349,17 @@ public final class RestorePipeline: @unchecked Sendable {
             let restored = try runner.run(path: path, preflight: check)
             return ((), "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
         }
+        try migrate(live)
+        report.recovery = ["To go back to the state before the restore: rack-gateway-db restore \(safety) --clean --yes --database-url URL_OF_\(live.database), with the service at 0"]
+    }
+
+    /// The `migrate` step: pending migrations on the restored database.
+    func migrate(_ target: RestoreTarget) throws {
         try step("migrate") { () -> ((), String) in
-            let connection = try Connection(settings: live.settings, applicationName: "rack-gateway-db restore")
+            let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
             let outcome = try Migrator(connection: connection, migrations: options.migrations, logger: logger).migrate()
             return ((), outcome.applied.isEmpty ? "nothing pending" : "applied \(outcome.applied.joined(separator: ", "))")
         }
-        report.recovery = ["To go back to the state before the restore: rack-gateway-db restore \(safety) --clean --yes --database-url URL_OF_\(live.database), with the service at 0"]
     }
 
     /// Scale the service back to `count` and read the count again (a failed exit may still have set it).
