@@ -264,6 +264,8 @@ struct PipelineTests {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
+            let unconfirmed = try CLI.run(["restore", archive, "--convox-app", "rgw", "--database-url", live.url], environment: rack.environment())
+            #expect(unconfirmed.status == 1 && unconfirmed.output.contains("not confirmed"), "no TTY and no --yes: \(unconfirmed)")
             let arguments = ["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url]
             let updating = try CLI.run(arguments, environment: rack.environment(["FAKE_CONVOX_UPDATING_CALLS": "5"]))
             #expect(updating.status == 1 && updating.output.contains("is updating, not running"), "\(updating)")
@@ -279,7 +281,7 @@ struct PipelineTests {
             #expect(try rack.count() == 2 && Self.users(live) == "200")
             let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
             let transcript = try String(contentsOfFile: directory + "/restores.jsonl", encoding: .utf8)
-            #expect(transcript.split(separator: "\n").count == 4 && transcript.contains("\"ok\":true"), "every run is in restores.jsonl")
+            #expect(transcript.split(separator: "\n").count == 5 && transcript.contains("\"ok\":true"), "every run is in restores.jsonl")
         }
     }
 

@@ -42,7 +42,9 @@ public struct ConvoxClient: Sendable {
     /// Run `convox ARGUMENTS -a APP [-r RACK]`; a non-zero exit throws with the CLI's ERROR line.
     @discardableResult
     public func run(_ arguments: [String], scoped: Bool = true) throws -> String {
-        let output = try ChildProcess(executable: executable, arguments: arguments + (scoped ? scope : []) ).run()
+        // v2 racks wait for a scale only with --wait; v3 always waits and ignores it.
+        let wait = arguments.first == "scale" && arguments.contains("--count") ? ["--wait"] : []
+        let output = try ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : [])).run()
         guard output.status == 0 else {
             let error = output.stderr.split(separator: "\n").first { $0.hasPrefix("ERROR:") }.map(String.init)
                 ?? output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
