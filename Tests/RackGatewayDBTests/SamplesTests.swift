@@ -44,6 +44,14 @@ struct SamplesTests {
         #expect(jobs == 3)
     }
 
+    @Test func runbookCommandsAreValid() throws {
+        let commands = try Self.text("RUNBOOK.md").split(separator: "\n").filter { $0.hasPrefix("rack-gateway-db ") }
+        #expect(commands.count >= 5)
+        for command in commands {
+            Self.expectValid(String(command.split(separator: "#").first ?? command), in: "RUNBOOK.md")
+        }
+    }
+
     static func yaml(_ name: String) throws -> [String: Any] {
         let output = try Shell.runChecked("/usr/bin/env", ["python3", "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
                                                            samples + "/" + name])
