@@ -28,6 +28,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             PruneCommand.self,
             RestoreCommand.self,
             DrillCommand.self,
+            MaintCommand.self,
         ]
     )
 }

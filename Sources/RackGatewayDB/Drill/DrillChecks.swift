@@ -120,7 +120,25 @@ enum DrillChecks {
                 functionVerdict = "; audit.verify_chain agrees"
             }
         }
-        let start = first == "0" ? "from the genesis event" : "from chain_index \(first) (earlier events pruned)"
+        var start = "from the genesis event"
+        if first != "0" {
+            // Events before `first` are gone: only a recorded prune that ended right there explains it.
+            let pruned = try connection.query("SELECT to_regclass('audit.audit_prune_log') IS NOT NULL").scalar == "t"
+                ? try connection.query("""
+                    SELECT p.new_chain_start::text, (p.last_pruned_event_hash = e.previous_hash)::text
+                    FROM audit.audit_prune_log p LEFT JOIN audit.audit_event e ON e.chain_index = p.new_chain_start
+                    ORDER BY p.id DESC LIMIT 1
+                    """).rows.first : nil
+            if let pruned, pruned[0] == first {
+                if pruned[1] == "true" {
+                    start = "from chain_index \(first), where the recorded prune ended (linked to the last pruned event)"
+                } else {
+                    problems.append("chain_index \(first): previous_hash does not match the last pruned event's hash recorded in audit.audit_prune_log")
+                }
+            } else {
+                problems.append("the chain starts at chain_index \(first) but no prune ending there is recorded in audit.audit_prune_log: events are missing")
+            }
+        }
         return DrillCheck(name: "audit chain", ok: problems.isEmpty,
                           detail: problems.isEmpty ? "\(count) events linked \(start) to \(last)\(functionVerdict)" : problems.joined(separator: "; "))
     }
