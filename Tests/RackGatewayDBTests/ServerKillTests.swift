@@ -70,4 +70,47 @@ struct ServerKillTests {
             #expect(comment.contains("INCOMPLETE") || comment.contains("FAILED"), "comment: \(comment)")
         }
     }
+
+    @Test func anInterruptedAuditPruneLeavesTheTableAndTriggersAsBefore() throws {
+        let cluster = try TestCluster.startPrivate()
+        defer { cluster.stop() }
+        let admin = try Connection(settings: try cluster.adminSettings)
+        try admin.execute("CREATE DATABASE rgw")
+        let url = cluster.url(database: "rgw")
+        let connection = try Connection(settings: try ConnectionSettings(conninfo: url))
+        _ = try Migrator(connection: connection, migrations: MigrationSet.embedded, logger: .quiet).migrate()
+        let events = 150_000
+        let generate = try Shell.run(SampleDataTests.script, ["--events", String(events)], environment: ["RGW_DATABASE_URL": url])
+        #expect(generate.status == 0, "\(generate.stderr)")
+        try connection.execute("""
+            ALTER TABLE audit.audit_event DISABLE TRIGGER audit_event_no_update;
+            UPDATE audit.audit_event SET "timestamp" = now() - (\(events - 1) - chain_index) * interval '10 minutes';
+            ALTER TABLE audit.audit_event ENABLE TRIGGER audit_event_no_update;
+            """)
+        func state() throws -> String {
+            let fresh = try Connection(settings: try ConnectionSettings(conninfo: url))
+            return try fresh.query("""
+                SELECT count(*) || ' ' || min(chain_index) || ' ' || max(chain_index) || ' '
+                       || (SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
+                           WHERE tgrelid = 'audit.audit_event'::regclass AND NOT tgisinternal)
+                       || ' ' || (SELECT count(*) FROM audit.audit_prune_log)
+                FROM audit.audit_event
+                """).scalar ?? ""
+        }
+        let before = try state()
+        let result = try cluster.killWhile({
+            try CLI.run(["maint", "audit-prune", "--older-than", "400d", "--yes", "--database-url", url])
+        }, when: {
+            let watcher = try Connection(settings: try cluster.adminSettings)
+            return try watcher.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'DELETE FROM audit.audit_event%'").scalar != "0"
+        })
+        #expect(result.status == 1, "\(result)")
+        var after = ""
+        for _ in 0..<50 {
+            if let value = try? state() { after = value; break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(after == before, "the prune's transaction left nothing behind: \(after) vs \(before)")
+        #expect(before.contains("audit_event_no_delete=O"))
+    }
 }
