@@ -26,13 +26,17 @@ struct MaintenanceTests {
             """)
     }
 
-    static func auditState(_ database: TestDatabase) throws -> String {
-        try database.psql("""
+    static func auditState(_ database: TestDatabase) throws -> String { try auditState(url: database.url) }
+
+    /// Count, first and last chain_index, the table's triggers with their enabled state, prune log rows.
+    static func auditState(url: String) throws -> String {
+        let connection = try Connection(settings: try ConnectionSettings(conninfo: url))
+        return try connection.query("""
             SELECT count(*) || ' ' || min(chain_index) || ' ' || max(chain_index)
                    || ' ' || (SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'audit.audit_event'::regclass AND NOT tgisinternal)
                    || ' ' || (SELECT count(*) FROM audit.audit_prune_log)
             FROM audit.audit_event
-            """).trimmingCharacters(in: .whitespacesAndNewlines)
+            """).scalar ?? ""
     }
 
     @Test func sessionsCleanupDeletesOnlyOldSessionsInBatches() throws {

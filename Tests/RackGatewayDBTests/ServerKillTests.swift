@@ -87,16 +87,7 @@ struct ServerKillTests {
             UPDATE audit.audit_event SET "timestamp" = now() - (\(events - 1) - chain_index) * interval '10 minutes';
             ALTER TABLE audit.audit_event ENABLE TRIGGER audit_event_no_update;
             """)
-        func state() throws -> String {
-            let fresh = try Connection(settings: try ConnectionSettings(conninfo: url))
-            return try fresh.query("""
-                SELECT count(*) || ' ' || min(chain_index) || ' ' || max(chain_index) || ' '
-                       || (SELECT string_agg(tgname || '=' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
-                           WHERE tgrelid = 'audit.audit_event'::regclass AND NOT tgisinternal)
-                       || ' ' || (SELECT count(*) FROM audit.audit_prune_log)
-                FROM audit.audit_event
-                """).scalar ?? ""
-        }
+        func state() throws -> String { try MaintenanceTests.auditState(url: url) }
         let before = try state()
         let result = try cluster.killWhile({
             try CLI.run(["maint", "audit-prune", "--older-than", "400d", "--yes", "--database-url", url])
