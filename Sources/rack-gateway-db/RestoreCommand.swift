@@ -104,7 +104,7 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var migrationOptions: MigrationOptions
 
     func runPipeline(app: String, logger: Logger) throws {
-        guard targetURL == nil else { throw ValidationError("--convox-app restores the configured database (--database-url); drop --target-url") }
+        guard targetURL == nil else { throw ToolError(.usage, "--convox-app restores the configured database (--database-url); drop --target-url") }
         let live = try RestoreTarget(settings: try global.connectionSettings())
         let (path, _) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())

@@ -51,6 +51,8 @@ public final class RestoreRunner: @unchecked Sendable {
     /// Called once the target database is created (or recreated, or found empty) and about to
     /// change: the drill registers the clean-up of its scratch database here.
     public var onTargetCreated: (RestoreTarget) -> Void = { _ in }
+    /// Whether the target carries the INCOMPLETE comment (not when the role does not own it).
+    private var marked = false
 
     public init(target: RestoreTarget, options: RestoreOptions, logger: Logger, progress: RestoreProgress = RestoreProgress()) {
         self.progress = progress
@@ -115,8 +117,10 @@ public final class RestoreRunner: @unchecked Sendable {
         } catch {
             throw markFailed(error, file: path)
         }
-        if let connection = try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore") {
-            RestoreTarget.mark(connection, nil)
+        let unmarked = (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore")).map { RestoreTarget.mark($0, nil) } ?? false
+        if marked && !unmarked {
+            logger.warning("the restore finished but its INCOMPLETE comment could not be removed; remove it with COMMENT ON DATABASE ... IS NULL",
+                           metadata: ["database": "\(target.database)"])
         }
         let report = RestoreReport(
             file: path, format: format, target: target.settings.description, database: target.database,
@@ -175,7 +179,8 @@ public final class RestoreRunner: @unchecked Sendable {
         }
         onTargetCreated(target)
         let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
-        if !RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent) {
+        marked = RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent)
+        if !marked {
             logger.warning("cannot mark the target with COMMENT ON DATABASE (not its owner); an interrupted restore will not be marked",
                            metadata: ["database": "\(target.database)"])
         }
