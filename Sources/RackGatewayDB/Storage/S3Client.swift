@@ -1,0 +1,191 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import HTTP
+
+/// The S3 API calls archives need (objects, ranged reads, listing, multipart uploads), signed with
+/// SigV4 by libcurl. Credentials never appear in errors.
+public struct S3Client: Sendable {
+    public var endpoint: String
+    public var region: String
+    public var bucket: String
+    public var accessKey: String
+    public var secretKey: String
+    /// `endpoint/bucket/key` (S3-compatible stores, tests) rather than `bucket.endpoint/key`.
+    public var pathStyle: Bool
+
+    public init(endpoint: String, region: String, bucket: String, accessKey: String, secretKey: String, pathStyle: Bool) {
+        self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+        self.region = region
+        self.bucket = bucket
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        self.pathStyle = pathStyle
+    }
+
+    public struct Object: Sendable, Equatable {
+        public var key: String
+        public var size: Int
+        public var lastModified: String
+    }
+
+    /// S3's answer to a failed call: its status, error code and message.
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var status: Int
+        public var code: String
+        public var message: String
+        public var operation: String
+        public var description: String { "S3 \(operation) failed: HTTP \(status) \(code): \(message)" }
+    }
+
+    /// Keys are escaped as S3 expects: every byte but unreserved characters and `/`.
+    static func escape(_ text: String, keepSlash: Bool) -> String {
+        var allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        if keepSlash { allowed.insert("/") }
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    func url(key: String?, query: [(String, String)] = []) -> String {
+        var base: String
+        if pathStyle {
+            base = "\(endpoint)/\(bucket)"
+        } else {
+            let parts = endpoint.components(separatedBy: "://")
+            base = parts.count == 2 ? "\(parts[0])://\(bucket).\(parts[1])" : "\(endpoint)/\(bucket)"
+        }
+        if let key { base += "/" + Self.escape(key, keepSlash: true) } else if pathStyle { base += "/" }
+        guard !query.isEmpty else { return base }
+        return base + "?" + query.map { $0.1.isEmpty && $0.0 == "uploads" ? $0.0 : "\($0.0)=\(Self.escape($0.1, keepSlash: false))" }.joined(separator: "&")
+    }
+
+    @discardableResult
+    func send(_ operation: String, method: String, key: String?, query: [(String, String)] = [], headers: [(name: String, value: String)] = [],
+              body: [UInt8]? = nil, expect: Set<Int> = [200]) throws -> HTTPResponse {
+        let request = HTTPRequest(method: method, url: url(key: key, query: query), headers: headers, body: body,
+                                  sigV4: ("aws:amz:\(region):s3", "\(accessKey):\(secretKey)"))
+        let response: HTTPResponse
+        do {
+            response = try HTTPClient.perform(request)
+        } catch let error as HTTPError {
+            throw ToolError(.failed, "S3 \(operation) on bucket \(bucket) at \(endpoint) failed: \(error.message)",
+                            fix: "Check the endpoint and the network.")
+        }
+        guard expect.contains(response.status) else {
+            let fields = XMLFields(response.body, names: ["Code", "Message"])
+            throw Failure(status: response.status, code: fields.first("Code") ?? "", message: fields.first("Message") ?? response.text.prefix(200).description,
+                          operation: "\(operation) s3://\(bucket)/\(key ?? "")")
+        }
+        return response
+    }
+
+    public func createBucket() throws {
+        try send("CreateBucket", method: "PUT", key: nil, body: [], expect: [200])
+    }
+
+    public func putObject(key: String, data: [UInt8]) throws {
+        try send("PutObject", method: "PUT", key: key, body: data)
+    }
+
+    /// `count` bytes from `offset` (a ranged GET answered 206), or the whole object.
+    public func getObject(key: String, offset: Int? = nil, count: Int? = nil) throws -> [UInt8] {
+        var headers: [(name: String, value: String)] = []
+        if let offset, let count { headers.append(("Range", "bytes=\(offset)-\(offset + count - 1)")) }
+        return try send("GetObject", method: "GET", key: key, headers: headers, expect: [200, 206]).body
+    }
+
+    public func size(key: String) throws -> Int? {
+        do {
+            let response = try send("HeadObject", method: "HEAD", key: key)
+            return Int(response.headers["content-length"] ?? "")
+        } catch let failure as Failure where failure.status == 404 {
+            return nil
+        }
+    }
+
+    public func deleteObject(key: String) throws {
+        try send("DeleteObject", method: "DELETE", key: key, expect: [200, 204])
+    }
+
+    /// Every object under `prefix` (ListObjectsV2, following continuation tokens).
+    public func list(prefix: String) throws -> [Object] {
+        var objects: [Object] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try send("ListObjectsV2", method: "GET", key: nil, query: query.sorted { $0.0 < $1.0 })
+            let fields = XMLFields(response.body, names: ["Key", "Size", "LastModified", "NextContinuationToken", "IsTruncated"])
+            let keys = fields.all("Key"), sizes = fields.all("Size"), times = fields.all("LastModified")
+            for (index, key) in keys.enumerated() {
+                objects.append(Object(key: key, size: index < sizes.count ? Int(sizes[index]) ?? 0 : 0,
+                                      lastModified: index < times.count ? times[index] : ""))
+            }
+            token = fields.first("IsTruncated") == "true" ? fields.first("NextContinuationToken") : nil
+        } while token != nil
+        return objects
+    }
+
+    // MARK: multipart upload
+
+    public func createMultipartUpload(key: String) throws -> String {
+        let response = try send("CreateMultipartUpload", method: "POST", key: key, query: [("uploads", "")], body: [])
+        guard let id = XMLFields(response.body, names: ["UploadId"]).first("UploadId") else {
+            throw Failure(status: response.status, code: "NoUploadId", message: "no UploadId in the answer", operation: "CreateMultipartUpload")
+        }
+        return id
+    }
+
+    /// Upload part `number` (from 1); returns its ETag.
+    public func uploadPart(key: String, uploadID: String, number: Int, data: [UInt8]) throws -> String {
+        let response = try send("UploadPart", method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)], body: data)
+        return response.headers["etag"] ?? ""
+    }
+
+    public func completeMultipartUpload(key: String, uploadID: String, parts: [String]) throws {
+        let body = "<CompleteMultipartUpload>" + parts.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element)</ETag></Part>" }.joined()
+            + "</CompleteMultipartUpload>"
+        let response = try send("CompleteMultipartUpload", method: "POST", key: key, query: [("uploadId", uploadID)], body: Array(body.utf8))
+        // S3 may answer 200 with an error document when the completion fails late.
+        if let code = XMLFields(response.body, names: ["Code"]).first("Code") {
+            throw Failure(status: response.status, code: code, message: XMLFields(response.body, names: ["Message"]).first("Message") ?? "",
+                          operation: "CompleteMultipartUpload s3://\(bucket)/\(key)")
+        }
+    }
+
+    public func abortMultipartUpload(key: String, uploadID: String) throws {
+        try send("AbortMultipartUpload", method: "DELETE", key: key, query: [("uploadId", uploadID)], expect: [200, 204])
+    }
+}
+
+/// The text of chosen elements of an XML document, in document order.
+struct XMLFields {
+    private var values: [String: [String]] = [:]
+
+    init(_ data: [UInt8], names: Set<String>) {
+        let collector = Collector(names: names)
+        let parser = XMLParser(data: Data(data))
+        parser.delegate = collector
+        parser.parse()
+        values = collector.values
+    }
+
+    func first(_ name: String) -> String? { values[name]?.first }
+    func all(_ name: String) -> [String] { values[name] ?? [] }
+
+    private final class Collector: NSObject, XMLParserDelegate {
+        let names: Set<String>
+        var values: [String: [String]] = [:]
+        var current: String?
+        var text = ""
+        init(names: Set<String>) { self.names = names }
+
+        func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            if names.contains(element) { current = element; text = "" }
+        }
+        func parser(_ parser: XMLParser, foundCharacters string: String) { if current != nil { text += string } }
+        func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+            if element == current { values[element, default: []].append(text); current = nil }
+        }
+    }
+}
