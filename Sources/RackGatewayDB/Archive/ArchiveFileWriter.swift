@@ -102,7 +102,10 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     }
 
     /// fsync, rename to the final name, fsync the directory, then write `<name>.sha256`. Returns the SHA-256.
-    public func publish() throws -> String {
+    /// fsync, rename to the final name, fsync the directory; then (with `sidecar`) write
+    /// `<name>.sha256`. Returns the file's SHA-256.
+    @discardableResult
+    public func publish(sidecar: Bool = true) throws -> String {
         lock.lock()
         defer { lock.unlock() }
         guard fsync(fd) == 0 else { throw Self.writeError(errno, path: partialPath, directory: directory) }
@@ -115,7 +118,9 @@ public final class ArchiveFileWriter: @unchecked Sendable {
         Interruption.unregister(partialPath)
         Self.syncDirectory(directory)
         let digest = SHA256.hex(sha.finalize())
-        try Self.writeSmallFileAtomically(directory: directory, name: fileName + ".sha256", contents: "\(digest)  \(fileName)\n")
+        if sidecar {
+            try Self.writeSmallFileAtomically(directory: directory, name: fileName + ".sha256", contents: "\(digest)  \(fileName)\n")
+        }
         return digest
     }
 

@@ -1,0 +1,212 @@
+import Foundation
+
+/// Where archives live: a local directory or an S3 bucket and prefix. One protocol, two
+/// implementations, one conformance suite (Tests/RackGatewayDBTests/ArchiveStoreTests.swift).
+public protocol ArchiveStore: Sendable {
+    /// `/var/backups/rgw` or `s3://bucket/prefix`.
+    var location: String { get }
+    /// Start writing `name`. Nothing is visible under `name` until the writer publishes.
+    func create(_ name: String) throws -> StoreWriter
+    func read(_ name: String, offset: Int, count: Int) throws -> [UInt8]
+    /// The size of `name`, or nil when there is none.
+    func size(_ name: String) throws -> Int?
+    /// Published objects (never unfinished ones), by name.
+    func list() throws -> [StoreEntry]
+    func delete(_ name: String) throws
+    /// A small object written whole and atomically (sidecars, logs).
+    func put(_ name: String, _ contents: [UInt8]) throws
+    /// An exclusive lease on `name` for `holder`; a second one fails with `.locked` naming the holder.
+    func lease(_ name: String, holder: String) throws -> StoreLease
+}
+
+public struct StoreEntry: Sendable, Equatable {
+    public var name: String
+    public var size: Int
+}
+
+public protocol StoreWriter: AnyObject {
+    func append(_ bytes: ArraySlice<UInt8>) throws
+    /// Make the object visible under its name, complete.
+    func publish() throws
+    /// Remove every trace of the unfinished object.
+    func discard()
+}
+
+public protocol StoreLease: AnyObject {
+    func release()
+}
+
+// MARK: local directory
+
+public struct LocalStore: ArchiveStore {
+    public let directory: String
+    public var location: String { directory }
+
+    public init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        self.directory = directory
+    }
+
+    public func create(_ name: String) throws -> StoreWriter { try LocalWriter(directory: directory, name: name) }
+
+    public func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
+        let fd = open(directory + "/" + name, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ToolError(.failed, "cannot open \(directory)/\(name): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        return try ArchiveReader.read(fd: fd, offset: offset, count: count, path: directory + "/" + name)
+    }
+
+    public func size(_ name: String) throws -> Int? {
+        var info = stat()
+        return stat(directory + "/" + name, &info) == 0 ? Int(info.st_size) : nil
+    }
+
+    public func list() throws -> [StoreEntry] {
+        try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { !$0.hasPrefix(".") && !$0.hasSuffix(".partial") }
+            .compactMap { name in try size(name).map { StoreEntry(name: name, size: $0) } }
+            .sorted { $0.name < $1.name }
+    }
+
+    public func delete(_ name: String) throws {
+        guard unlink(directory + "/" + name) == 0 || errno == ENOENT else {
+            throw ToolError(.failed, "cannot delete \(directory)/\(name): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public func put(_ name: String, _ contents: [UInt8]) throws {
+        try ArchiveFileWriter.writeSmallFileAtomically(directory: directory, name: name, contents: String(decoding: contents, as: UTF8.self))
+    }
+
+    public func lease(_ name: String, holder: String) throws -> StoreLease {
+        LocalLease(try DirectoryLock.acquire(directory: directory, name: name, what: holder))
+    }
+
+    final class LocalWriter: StoreWriter {
+        let file: ArchiveFileWriter
+        init(directory: String, name: String) throws { file = try ArchiveFileWriter(directory: directory, fileName: name) }
+        func append(_ bytes: ArraySlice<UInt8>) throws { _ = try file.appendUnrecorded(bytes) }
+        func publish() throws { _ = try file.publish(sidecar: false) }
+        func discard() { file.discard() }
+    }
+
+    final class LocalLease: StoreLease {
+        let lock: DirectoryLock
+        init(_ lock: DirectoryLock) { self.lock = lock }
+        func release() { lock.release() }
+    }
+}
+
+// MARK: S3
+
+public struct S3Store: ArchiveStore {
+    public let client: S3Client
+    /// Key prefix, without a trailing slash ("" for the bucket's root).
+    public let prefix: String
+    /// Multipart part size; S3 wants at least 5 MiB for every part but the last.
+    public var partSize: Int
+
+    public init(client: S3Client, prefix: String, partSize: Int = 16 << 20) {
+        self.client = client
+        self.prefix = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        self.partSize = max(5 << 20, partSize)
+    }
+
+    public var location: String { "s3://\(client.bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
+
+    func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix)/\(name)" }
+
+    public func create(_ name: String) throws -> StoreWriter { S3Writer(client: client, key: key(name), partSize: partSize) }
+
+    public func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
+        let bytes = try client.getObject(key: key(name), offset: offset, count: count)
+        guard bytes.count == count else {
+            throw ToolError(.mismatch, "\(location)/\(name) ends before the \(count) bytes expected at offset \(offset); it is truncated")
+        }
+        return bytes
+    }
+
+    public func size(_ name: String) throws -> Int? { try client.size(key: key(name)) }
+
+    public func list() throws -> [StoreEntry] {
+        let start = prefix.isEmpty ? "" : prefix + "/"
+        return try client.list(prefix: start).compactMap { object in
+            let name = String(object.key.dropFirst(start.count))
+            return name.isEmpty || name.contains("/") ? nil : StoreEntry(name: name, size: object.size)
+        }.sorted { $0.name < $1.name }
+    }
+
+    public func delete(_ name: String) throws { try client.deleteObject(key: key(name)) }
+
+    public func put(_ name: String, _ contents: [UInt8]) throws { try client.putObject(key: key(name), data: contents) }
+
+    /// A lease object holding who has it and until when (an hour, renewed by nobody: a crashed
+    /// holder's lease expires). Two runs racing within one request's time can both win: S3 has no
+    /// compare-and-swap this client uses yet.
+    public func lease(_ name: String, holder: String) throws -> StoreLease {
+        let now = Date().timeIntervalSince1970
+        if try client.size(key: key(name)) != nil {
+            let text = String(decoding: try client.getObject(key: key(name)), as: UTF8.self)
+            let parts = text.split(separator: "\n", maxSplits: 1)
+            if let expiry = parts.first.flatMap({ Double($0) }), expiry > now {
+                throw ToolError(.locked, "\(location)/\(name) is held by \(parts.count > 1 ? String(parts[1]) : "another run")",
+                                fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
+            }
+        }
+        try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8))
+        return S3Lease(client: client, key: key(name))
+    }
+
+    final class S3Writer: StoreWriter {
+        let client: S3Client
+        let key: String
+        let partSize: Int
+        var buffer: [UInt8] = []
+        var uploadID: String?
+        var etags: [String] = []
+
+        init(client: S3Client, key: String, partSize: Int) {
+            self.client = client
+            self.key = key
+            self.partSize = partSize
+        }
+
+        func append(_ bytes: ArraySlice<UInt8>) throws {
+            buffer.append(contentsOf: bytes)
+            while buffer.count >= partSize {
+                let part = Array(buffer[0..<partSize])
+                buffer.removeFirst(partSize)
+                try upload(part)
+            }
+        }
+
+        func upload(_ part: [UInt8]) throws {
+            if uploadID == nil { uploadID = try client.createMultipartUpload(key: key) }
+            etags.append(try client.uploadPart(key: key, uploadID: uploadID!, number: etags.count + 1, data: part))
+        }
+
+        func publish() throws {
+            guard let uploadID else { return try client.putObject(key: key, data: buffer) }
+            if !buffer.isEmpty { try upload(buffer) }
+            buffer = []
+            try client.completeMultipartUpload(key: key, uploadID: uploadID, parts: etags)
+            self.uploadID = nil
+        }
+
+        func discard() {
+            if let uploadID { try? client.abortMultipartUpload(key: key, uploadID: uploadID) }
+            uploadID = nil
+            buffer = []
+        }
+    }
+
+    final class S3Lease: StoreLease {
+        let client: S3Client
+        let key: String
+        init(client: S3Client, key: String) {
+            self.client = client
+            self.key = key
+        }
+        func release() { try? client.deleteObject(key: key) }
+    }
+}
