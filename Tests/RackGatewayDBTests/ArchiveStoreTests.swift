@@ -59,3 +59,25 @@ struct ArchiveStoreTests {
         #expect(try S3Store(client: client, prefix: "nightly").list().isEmpty)
     }
 }
+
+@Suite("store locations")
+struct StoreLocationTests {
+    @Test func directoriesAndS3URLs() throws {
+        #expect(try StoreLocation.parse("/var/backups") == .local("/var/backups"))
+        #expect(try StoreLocation.parse("s3://rgw-backups/nightly/prod/") == .s3(bucket: "rgw-backups", prefix: "nightly/prod"))
+        #expect(try StoreLocation.parse("s3://rgw-backups") == .s3(bucket: "rgw-backups", prefix: ""))
+        #expect(throws: ToolError.self) { try StoreLocation.parse("s3://Bad_Bucket/x") }
+    }
+
+    @Test func s3SettingsComeFromTheEnvironmentLikeTheSDKs() throws {
+        let base = ["AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "secret"]
+        let aws = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_DEFAULT_REGION": "eu-west-1"]) { $1 })
+        #expect(aws.endpoint == "https://s3.eu-west-1.amazonaws.com" && !aws.pathStyle && aws.url(key: "k") == "https://b.s3.eu-west-1.amazonaws.com/k")
+        let local = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000", "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "eu-west-1"]) { $1 })
+        #expect(local.region == "us-west-2" && local.pathStyle && local.url(key: "a b") == "http://127.0.0.1:9000/b/a%20b")
+        let flag = try StoreLocation.s3Client(bucket: "b", endpoint: "http://minio:9000/", environment: base)
+        #expect(flag.endpoint == "http://minio:9000")
+        let missing = try #require(throws: ToolError.self) { _ = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: [:]) }
+        #expect(missing.message.contains("AWS_ACCESS_KEY_ID"))
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+
+/// `--dir` (or `RGW_BACKUP_DIR`): a local directory, or `s3://bucket/prefix` with the AWS settings
+/// read the way AWS SDKs read them from the environment.
+public enum StoreLocation: Equatable, Sendable {
+    case local(String)
+    case s3(bucket: String, prefix: String)
+
+    public static func parse(_ text: String) throws -> StoreLocation {
+        guard text.hasPrefix("s3://") else { return .local(text) }
+        let rest = text.dropFirst("s3://".count)
+        let bucket = String(rest.prefix { $0 != "/" })
+        let prefix = String(rest.dropFirst(bucket.count).drop { $0 == "/" })
+        let valid = bucket.count >= 3 && bucket.count <= 63
+            && bucket.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "." } && bucket.first != "-"
+        guard valid else {
+            throw ToolError(.usage, "\(text): \"\(bucket)\" is not an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)")
+        }
+        return .s3(bucket: bucket, prefix: prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix)
+    }
+
+    /// The S3 connection settings from the environment: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else
+    /// us-east-1; the endpoint from `endpoint` (`--s3-endpoint`), else `AWS_ENDPOINT_URL_S3`, else
+    /// `AWS_ENDPOINT_URL`, else AWS's regional endpoint; path-style addressing for a custom endpoint
+    /// or with `AWS_S3_FORCE_PATH_STYLE=true`; static keys from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    public static func s3Client(bucket: String, endpoint: String?, environment: [String: String]) throws -> S3Client {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? "us-east-1"
+        let custom = endpoint ?? value("AWS_ENDPOINT_URL_S3") ?? value("AWS_ENDPOINT_URL")
+        guard let accessKey = value("AWS_ACCESS_KEY_ID"), let secretKey = value("AWS_SECRET_ACCESS_KEY") else {
+            throw ToolError(.failed, "no AWS credentials for s3://\(bucket): AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+                            fix: "Set them (role credentials through web identity, ECS or instance metadata are not supported yet).")
+        }
+        let pathStyle = custom != nil || value("AWS_S3_FORCE_PATH_STYLE") == "true"
+        return S3Client(endpoint: custom ?? "https://s3.\(region).amazonaws.com", region: region, bucket: bucket,
+                        accessKey: accessKey, secretKey: secretKey, pathStyle: pathStyle)
+    }
+}
