@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB
@@ -79,5 +80,67 @@ struct StoreLocationTests {
         #expect(flag.endpoint == "http://minio:9000")
         let missing = try #require(throws: ToolError.self) { _ = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: [:]) }
         #expect(missing.message.contains("AWS_ACCESS_KEY_ID"))
+    }
+}
+
+/// `backup` into S3 (moto), read back with the reference client and stock tools.
+@Suite("backup into S3")
+struct BackupToS3Tests {
+    static let awsEnvironment = ["AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"]
+
+    @Test func anArchiveUploadedInPartsIsByteIdenticalAndRestoresWithStockTools() throws {
+        let server = try MotoServer.shared()
+        let client = try server.freshBucket()
+        let store = S3Store(client: client, prefix: "nightly", partSize: 5 << 20)
+        try TestDatabase.withMigrated { source in
+            let generate = try Shell.run(SampleDataTests.script, ["--events", "40000"], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(generate.status == 0, "\(generate.stderr)")
+            var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
+            options.store = store
+            options.compressionLevel = 1  // more than one 5 MiB part
+            let report = try BackupRunner(settings: try source.settings, options: options, logger: .quiet).run()
+            let name = URL(fileURLWithPath: report.file).lastPathComponent
+            #expect(report.file == "s3://\(client.bucket)/nightly/\(name)")
+            #expect(report.sizeBytes > 5 << 20, "the upload took several parts")
+            #expect(try store.list().map(\.name) == [name, name + ".sha256"], "the archive and its sidecar, nothing else (no lease left)")
+
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            for object in [name, name + ".sha256"] {
+                let copy = try Shell.run("/usr/bin/env", ["python3", "-m", "awscli", "--endpoint-url", server.endpoint, "s3", "cp",
+                                                          "s3://\(client.bucket)/nightly/\(object)", directory + "/" + object], environment: Self.awsEnvironment)
+                #expect(copy.status == 0, "\(copy.stderr)")
+            }
+            let check = try Shell.run("/bin/sh", ["-c", #"cd "$1" && sha256sum -c "$2""#, "sh", directory, name + ".sha256"])
+            #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+            #expect(try ArchiveVerifier().verify(path: directory + "/" + name).ok)
+            let manifest = try ArchiveReader(path: directory + "/" + name).manifest
+            try TestDatabase.with { restored in
+                try BackupTests.restoreWithStockTools(directory + "/" + name, into: restored)
+                try BackupTests.expectFingerprintsMatch(manifest, in: restored)
+            }
+        }
+    }
+
+    @Test func aFailedBackupLeavesNoObject() throws {
+        let client = try MotoServer.shared().freshBucket()
+        let store = S3Store(client: client, prefix: "", partSize: 5 << 20)
+        try TestDatabase.with { source in
+            let role = "rls3_\(source.name.suffix(8))"
+            try source.psql("""
+                CREATE ROLE \(role) LOGIN PASSWORD 'rls-pw';
+                CREATE TABLE secret (id int, owner text);
+                INSERT INTO secret VALUES (1, 'a'), (2, 'b');
+                ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
+                CREATE POLICY mine ON secret USING (owner = 'a');
+                GRANT SELECT ON secret TO \(role);
+                """)
+            defer { _ = try? source.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+            var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
+            options.store = store
+            let settings = try ConnectionSettings(conninfo: source.cluster.url(database: source.name, user: role, password: "rls-pw"))
+            #expect(throws: ToolError.self) { try BackupRunner(settings: settings, options: options, logger: .quiet).run() }
+            #expect(try store.list().isEmpty, "no archive, no sidecar, no lease")
+        }
     }
 }

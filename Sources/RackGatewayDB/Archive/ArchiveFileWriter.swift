@@ -13,6 +13,9 @@ public final class ArchiveFileWriter: @unchecked Sendable {
 
     private let lock = NSLock()
     private var fd: Int32
+    /// Instead of a local file: an object store's writer (an S3 multipart upload), published by
+    /// the store and its sidecar put next to it.
+    private var remote: (writer: StoreWriter, store: ArchiveStore)?
     private var offset = 0
     private let sha = SHA256()
     private var members: [ArchiveManifest.Member] = []
@@ -37,6 +40,20 @@ public final class ArchiveFileWriter: @unchecked Sendable {
         }
         fchmod(fd, 0o600)
         Interruption.register(partialPath)
+    }
+
+    /// Write into `store` (an S3 bucket): nothing appears under `fileName` until `publish`;
+    /// `discard`, or Ctrl-C, aborts the upload.
+    public init(store: ArchiveStore, fileName: String) throws {
+        directory = store.location
+        self.fileName = fileName
+        if try store.size(fileName) != nil {
+            throw ToolError(.failed, "\(store.location)/\(fileName) already exists; not overwriting it", fix: "Wait a second and run again, or use another --prefix.")
+        }
+        fd = -1
+        let writer = try store.create(fileName)
+        remote = (writer, store)
+        Interruption.onInterrupt("upload \(fileName)") { writer.discard() }
     }
 
     deinit { if fd >= 0 { close(fd) } }
@@ -68,7 +85,11 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     }
 
     private func writeAll(_ bytes: ArraySlice<UInt8>) throws {
-        if let code = Self.writeFully(fd, bytes) { throw Self.writeError(code, path: partialPath, directory: directory) }
+        if let remote {
+            try remote.writer.append(bytes)
+        } else if let code = Self.writeFully(fd, bytes) {
+            throw Self.writeError(code, path: partialPath, directory: directory)
+        }
         sha.update(bytes)
         offset += bytes.count
     }
@@ -108,6 +129,14 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     public func publish(sidecar: Bool = true) throws -> String {
         lock.lock()
         defer { lock.unlock() }
+        if let remote {
+            try remote.writer.publish()
+            finished = true
+            Interruption.removeOnInterrupt("upload \(fileName)")
+            let digest = SHA256.hex(sha.finalize())
+            if sidecar { try remote.store.put(fileName + ".sha256", Array("\(digest)  \(fileName)\n".utf8)) }
+            return digest
+        }
         guard fsync(fd) == 0 else { throw Self.writeError(errno, path: partialPath, directory: directory) }
         close(fd)
         fd = -1
@@ -128,6 +157,11 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     public func discard() {
         lock.lock()
         defer { lock.unlock() }
+        if let remote {
+            if !finished { remote.writer.discard() }
+            Interruption.removeOnInterrupt("upload \(fileName)")
+            return
+        }
         if fd >= 0 { close(fd); fd = -1 }
         if !finished { unlink(partialPath) }
         Interruption.unregister(partialPath)

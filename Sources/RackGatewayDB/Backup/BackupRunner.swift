@@ -15,6 +15,8 @@ public struct BackupOptions: Sendable {
     public var chunkSize: Int = 4 << 20
     public var lockTimeoutMilliseconds: Int = 10_000
     public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// An object store (S3) to write to instead of `directory`.
+    public var store: ArchiveStore?
 
     public init(directory: String, jobs: Int, compressors: Int) {
         self.directory = directory
@@ -103,11 +105,16 @@ public final class BackupRunner: @unchecked Sendable {
         Memory.mapLargeAllocations(from: 256 * 1024)
         // Checks that need no database first: pg_dump, the directory, the lock file.
         let pgDump = try PostgresTools.pgDump(environment: options.environment).get()
-        try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let lockFile = try DirectoryLock.acquire(directory: options.directory, name: ".\(options.prefix).lock",
-                                                 what: "backup of \(settings.description)")
-        defer { lockFile.release() }
+        let lease: StoreLease
+        if let store = options.store {
+            lease = try store.lease(".\(options.prefix).lock", holder: "backup of \(settings.description)")
+        } else {
+            try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            lease = LocalStore.LocalLease(try DirectoryLock.acquire(directory: options.directory, name: ".\(options.prefix).lock",
+                                                                    what: "backup of \(settings.description)"))
+        }
+        defer { lease.release() }
 
         let coordinator = try Connection(settings: settings, applicationName: "rack-gateway-db backup")
         guard pgDump.majorVersion >= coordinator.serverMajorVersion else {
@@ -133,7 +140,9 @@ public final class BackupRunner: @unchecked Sendable {
                                                  "tables": "\(catalog.tables.count)", "jobs": "\(options.jobs)"])
 
         let createdAt = Date()
-        let writer = try ArchiveFileWriter(directory: options.directory, fileName: ArchiveName.fileName(prefix: options.prefix, date: createdAt))
+        let name = ArchiveName.fileName(prefix: options.prefix, date: createdAt)
+        let writer = try options.store.map { try ArchiveFileWriter(store: $0, fileName: name) }
+            ?? ArchiveFileWriter(directory: options.directory, fileName: name)
         do {
             let compressor = try GzipMemberCompressor(level: options.compressionLevel)
             let header = """

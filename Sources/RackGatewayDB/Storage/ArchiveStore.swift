@@ -24,7 +24,9 @@ public struct StoreEntry: Sendable, Equatable {
     public var size: Int
 }
 
-public protocol StoreWriter: AnyObject {
+/// Used by one thread at a time (the archive writer holds its lock around every call); Sendable so
+/// that a Ctrl-C handler may discard it.
+public protocol StoreWriter: AnyObject, Sendable {
     func append(_ bytes: ArraySlice<UInt8>) throws
     /// Make the object visible under its name, complete.
     func publish() throws
@@ -82,7 +84,7 @@ public struct LocalStore: ArchiveStore {
         LocalLease(try DirectoryLock.acquire(directory: directory, name: name, what: holder))
     }
 
-    final class LocalWriter: StoreWriter {
+    final class LocalWriter: StoreWriter, @unchecked Sendable {
         let file: ArchiveFileWriter
         init(directory: String, name: String) throws { file = try ArchiveFileWriter(directory: directory, fileName: name) }
         func append(_ bytes: ArraySlice<UInt8>) throws { _ = try file.appendUnrecorded(bytes) }
@@ -157,7 +159,7 @@ public struct S3Store: ArchiveStore {
         return S3Lease(client: client, key: key(name))
     }
 
-    final class S3Writer: StoreWriter {
+    final class S3Writer: StoreWriter, @unchecked Sendable {
         let client: S3Client
         let key: String
         let partSize: Int
