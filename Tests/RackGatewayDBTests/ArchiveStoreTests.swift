@@ -103,6 +103,11 @@ struct BackupToS3Tests {
             #expect(report.file == "s3://\(client.bucket)/nightly/\(name)")
             #expect(report.sizeBytes > 5 << 20, "the upload took several parts")
             #expect(try store.list().map(\.name) == [name, name + ".sha256"], "the archive and its sidecar, nothing else (no lease left)")
+            // Verified in place with ranged reads: the trailer and manifest from the end, then every member.
+            let remote = try ArchiveReader(store: store, name: name)
+            let verification = try ArchiveVerifier().verify(reader: remote)
+            #expect(verification.ok && verification.sidecar == "ok", "\(verification.problems)")
+            #expect(try ArchiveVerifier().preflight(remote).ok)
 
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -8,31 +8,48 @@ public final class ArchiveReader {
     public let trailer: ArchiveTrailer
     public let manifest: ArchiveManifest
     private let fd: Int32
+    /// Instead of a local file: an object in a store (S3), read with ranged requests.
+    private let object: (store: ArchiveStore, name: String)?
 
     public static let headerFirstLine = "-- rack-gateway-db archive format "
 
-    public init(path: String) throws {
-        self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+    public convenience init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         var info = stat()
         fstat(fd, &info)
-        fileSize = Int(info.st_size)
+        try self.init(path: path, fd: fd, object: nil, size: Int(info.st_size))
+    }
+
+    /// Read `name` in `store`: the trailer and manifest with ranged reads from the end.
+    public convenience init(store: ArchiveStore, name: String) throws {
+        guard let size = try store.size(name) else {
+            throw ToolError(.failed, "\(store.location)/\(name) does not exist")
+        }
+        try self.init(path: "\(store.location)/\(name)", fd: -1, object: (store, name), size: size)
+    }
+
+    private init(path: String, fd: Int32, object: (store: ArchiveStore, name: String)?, size: Int) throws {
+        self.path = path
+        self.fd = fd
+        self.object = object
+        fileSize = size
         do {
             let tail = fileSize >= ArchiveTrailer.memberLength
-                ? try Self.read(fd: fd, offset: fileSize - ArchiveTrailer.memberLength, count: ArchiveTrailer.memberLength, path: path)
+                ? try Self.range(fd: fd, object: object, path: path, offset: size - ArchiveTrailer.memberLength, count: ArchiveTrailer.memberLength)
                 : []
             guard let trailer = ArchiveTrailer.parse(tail[...]) else {
-                throw Self.explainMissingTrailer(fd: fd, path: path, fileSize: fileSize)
+                let head = (try? Self.range(fd: fd, object: object, path: path, offset: 0, count: min(size, 64 * 1024))) ?? []
+                throw Self.explainMissingTrailer(head: head, path: path, fileSize: size)
             }
             self.trailer = trailer
             let manifestEnd = trailer.manifestOffset + trailer.manifestLength
-            guard trailer.manifestLength > 0, manifestEnd == fileSize - ArchiveTrailer.memberLength else {
-                throw ToolError(.mismatch, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(fileSize - ArchiveTrailer.memberLength)); the archive is corrupt")
+            guard trailer.manifestLength > 0, manifestEnd == size - ArchiveTrailer.memberLength else {
+                throw ToolError(.mismatch, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(size - ArchiveTrailer.memberLength)); the archive is corrupt")
             }
-            let member = try Self.read(fd: fd, offset: trailer.manifestOffset, count: trailer.manifestLength, path: path)
+            let member = try Self.range(fd: fd, object: object, path: path, offset: trailer.manifestOffset, count: trailer.manifestLength)
             var text = [UInt8]()
             do {
                 let inflater = try GzipStreamInflater()
@@ -47,20 +64,39 @@ public final class ArchiveReader {
                                 fix: "Use a rack-gateway-db release that knows that format, or restore it with gunzip -c | psql.")
             }
         } catch {
-            close(fd)
+            if fd >= 0 { close(fd) }
             throw error
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     public func readBytes(offset: Int, count: Int) throws -> [UInt8] {
-        try Self.read(fd: fd, offset: offset, count: count, path: path)
+        var buffer = [UInt8]()
+        try readBytes(offset: offset, count: count, into: &buffer)
+        return buffer
     }
 
     /// The same into a buffer the caller reuses (its count becomes `count`).
     public func readBytes(offset: Int, count: Int, into buffer: inout [UInt8]) throws {
-        try Self.read(fd: fd, offset: offset, count: count, path: path, into: &buffer)
+        if let object {
+            buffer = try object.store.read(object.name, offset: offset, count: count)
+        } else {
+            try Self.read(fd: fd, offset: offset, count: count, path: path, into: &buffer)
+        }
+    }
+
+    static func range(fd: Int32, object: (store: ArchiveStore, name: String)?, path: String, offset: Int, count: Int) throws -> [UInt8] {
+        if let object { return try object.store.read(object.name, offset: offset, count: count) }
+        return try read(fd: fd, offset: offset, count: count, path: path)
+    }
+
+    /// The digest the `.sha256` sidecar records, or nil when there is none.
+    public func sidecarDigest() -> String? {
+        guard let object else { return ArchiveName.sidecarDigest(ofArchive: path) }
+        guard let size = try? object.store.size(object.name + ".sha256"),
+              let bytes = try? object.store.read(object.name + ".sha256", offset: 0, count: size) else { return nil }
+        return String(decoding: bytes, as: UTF8.self).split(separator: " ").first.map { String($0).lowercased() }
     }
 
     static func read(fd: Int32, offset: Int, count: Int, path: String) throws -> [UInt8] {
@@ -86,12 +122,11 @@ public final class ArchiveReader {
     }
 
     /// No trailer: tell an unfinished backup, a foreign file and a truncated or damaged archive apart.
-    static func explainMissingTrailer(fd: Int32, path: String, fileSize: Int) -> ToolError {
+    static func explainMissingTrailer(head: [UInt8], path: String, fileSize: Int) -> ToolError {
         if path.hasSuffix(".partial") {
             return ToolError(.failed, "\(path) is an unfinished backup (.partial): a backup is writing it or was interrupted; it is not an archive",
                              fix: "Wait for the running backup, or delete the file if none runs.")
         }
-        let head = (try? read(fd: fd, offset: 0, count: min(fileSize, 64 * 1024), path: path)) ?? []
         guard head.count >= 2, head[0] == 0x1f, head[1] == 0x8b else {
             return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip file)")
         }

@@ -57,8 +57,8 @@ public struct ArchiveVerifier {
     /// row counts and fingerprints are checked again while they load.
     public func preflight(_ reader: ArchiveReader) throws -> Report {
         let started = Date()
-        guard let recorded = ArchiveName.sidecarDigest(ofArchive: reader.path) else {
-            var report = try verify(path: reader.path)
+        guard let recorded = reader.sidecarDigest() else {
+            var report = try verify(reader: reader)
             report.problems.removeAll { $0.hasSuffix(Self.missingSidecarSuffix) }
             report.ok = report.problems.isEmpty
             return report
@@ -87,8 +87,12 @@ public struct ArchiveVerifier {
     static let missingSidecarSuffix = "is missing: the archive's checksum cannot be confirmed"
 
     public func verify(path: String) throws -> Report {
+        try verify(reader: try ArchiveReader(path: path))
+    }
+
+    public func verify(reader: ArchiveReader) throws -> Report {
         let started = Date()
-        let reader = try ArchiveReader(path: path)
+        let path = reader.path
         let manifest = reader.manifest
         var problems = Self.structuralProblems(reader)
         func problem(_ text: String) { if problems.count < 50 { problems.append(text) } }
@@ -153,7 +157,7 @@ public struct ArchiveVerifier {
             sha.update(try reader.readBytes(offset: position, count: reader.fileSize - position))
             digest = SHA256.hex(sha.finalize())
             let sidecarPath = path + ".sha256"
-            if let recorded = ArchiveName.sidecarDigest(ofArchive: path) {
+            if let recorded = reader.sidecarDigest() {
                 if recorded == digest {
                     sidecar = "ok"
                 } else {
