@@ -1,14 +1,34 @@
 import ArgumentParser
 import Foundation
+import RackGatewayDB
 
 /// `--dir`: the archive directory of every command that reads or writes archives.
 struct DirectoryOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Archive directory (default: $RGW_BACKUP_DIR, else ./backups).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Archive directory, or s3://bucket/prefix for backup (default: $RGW_BACKUP_DIR, else ./backups).", valueName: "dir"))
     var dir: String?
 
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint URL (default: AWS_ENDPOINT_URL_S3, else AWS's regional one).", valueName: "url"))
+    var s3Endpoint: String?
+
+    var chosen: String {
+        dir ?? ProcessInfo.processInfo.environment["RGW_BACKUP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./backups"
+    }
+
+    /// The local directory; an s3:// location is refused by the commands that cannot use one yet.
     var directory: String {
-        let chosen = dir ?? ProcessInfo.processInfo.environment["RGW_BACKUP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./backups"
-        return URL(fileURLWithPath: chosen).standardizedFileURL.path
+        get throws {
+            guard !chosen.hasPrefix("s3://") else {
+                throw ToolError(.usage, "\(chosen): only backup writes to S3 so far; this command needs a local directory (verify takes an s3:// archive)")
+            }
+            return URL(fileURLWithPath: chosen).standardizedFileURL.path
+        }
+    }
+
+    /// The S3 store when the location is s3://, else nil (a local directory).
+    func store() throws -> ArchiveStore? {
+        guard case .s3(let bucket, let prefix) = try StoreLocation.parse(chosen) else { return nil }
+        return S3Store(client: try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment),
+                       prefix: prefix)
     }
 }
 

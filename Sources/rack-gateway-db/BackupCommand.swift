@@ -46,9 +46,11 @@ struct BackupCommand: ParsableCommand {
         try Reporting.run {
             let settings = try global.connectionSettings()
             let logger = global.makeLogger()
-            var options = BackupOptions(directory: directoryOptions.directory, jobs: try Defaults.jobs(requested: jobs),
+            let store = try directoryOptions.store()
+            var options = BackupOptions(directory: store == nil ? try directoryOptions.directory : directoryOptions.chosen, jobs: try Defaults.jobs(requested: jobs),
                                         compressors: compressors ?? Defaults.cores)
             options.prefix = prefix
+            options.store = store
             options.compressionLevel = compressLevel
             options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
             let runner = BackupRunner(settings: settings, options: options, logger: logger)
@@ -101,16 +103,28 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check an archive offline: trailer, manifest, every member's CRC32 and size, row counts, fingerprints, the .sha256 sidecar.",
         discussion: "No database needed. Exits 2 on any mismatch or corruption, naming the member, its offset and its table.")
 
-    @Argument(help: "The archive file.")
+    @Argument(help: "The archive file, or s3://bucket/prefix/name.")
     var archive: String
+
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint URL (default: AWS_ENDPOINT_URL_S3, else AWS's regional one).", valueName: "url"))
+    var s3Endpoint: String?
 
     @Flag(help: "Print one machine-readable JSON report on stdout.")
     var json = false
 
     func run() throws {
         try Reporting.run {
-            let report = try ArchiveVerifier().verify(path: archive)
-            try? VerificationLog.record(report)
+            let report: ArchiveVerifier.Report
+            if case .s3(let bucket, let key) = try StoreLocation.parse(archive) {
+                let name = String(key.split(separator: "/").last ?? "")
+                let prefix = String(key.dropLast(name.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+                let store = S3Store(client: try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment),
+                                    prefix: prefix)
+                report = try ArchiveVerifier().verify(reader: try ArchiveReader(store: store, name: name))
+            } else {
+                report = try ArchiveVerifier().verify(path: archive)
+                try? VerificationLog.record(report)
+            }
             if json {
                 try Reporting.printJSON(report)
             } else if report.ok {

@@ -41,7 +41,7 @@ struct DrillCommand: ParsableCommand {
             try Reporting.run {
                 let scratch = try scratchURL.map { try ConnectionSettings(conninfo: $0, source: "--scratch-url") } ?? global.connectionSettings()
                 labels["database"] = scratch.databaseName ?? "unknown"
-                let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
+                let (path, check) = try choice.resolve(directory: try directoryOptions.directory, logger: logger)
                 var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
                 options.keep = keep
                 let runner = DrillRunner(options: options, logger: logger)

@@ -14,13 +14,13 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         try Reporting.run {
-            let entries = try ArchiveDirectory(directory: directoryOptions.directory).entries()
+            let entries = try ArchiveDirectory(directory: try directoryOptions.directory).entries()
             if json {
                 try Reporting.printJSON(entries)
                 return
             }
             guard !entries.isEmpty else {
-                print("No archives in \(directoryOptions.directory)")
+                print("No archives in \(try directoryOptions.directory)")
                 return
             }
             let formatter = ISO8601DateFormatter()
@@ -76,7 +76,7 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         try Reporting.run {
-            let pruner = Pruner(directory: ArchiveDirectory(directory: directoryOptions.directory), policy: policy)
+            let pruner = Pruner(directory: ArchiveDirectory(directory: try directoryOptions.directory), policy: policy)
             let plan = try pruner.plan()
             let deleted = dryRun ? [] : try pruner.apply(plan)
             if json {

@@ -106,13 +106,13 @@ struct RestoreCommand: ParsableCommand {
     func runPipeline(app: String, logger: Logger) throws {
         guard targetURL == nil else { throw ToolError(.usage, "--convox-app restores the configured database (--database-url); drop --target-url") }
         let live = try RestoreTarget(settings: try global.connectionSettings())
-        let (path, _) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
+        let (path, _) = try choice.resolve(directory: try directoryOptions.directory, logger: logger)
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
         options.service = service
         options.rack = rack
         options.dryRun = dryRun
         options.inPlace = inPlace
-        options.safetyDirectory = directoryOptions.directory
+        options.safetyDirectory = try directoryOptions.directory
         options.allowAutoscaled = allowAutoscaled
         options.stopTimeout = stopTimeout
         if let interval = ProcessInfo.processInfo.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
@@ -140,7 +140,7 @@ struct RestoreCommand: ParsableCommand {
             let logger = global.makeLogger()
             if let convoxApp { return try runPipeline(app: convoxApp, logger: logger) }
             let settings = try targetURL.map { try ConnectionSettings(conninfo: $0, source: "--target-url") } ?? global.connectionSettings()
-            let (path, check) = try choice.resolve(directory: directoryOptions.directory, logger: logger)
+            let (path, check) = try choice.resolve(directory: try directoryOptions.directory, logger: logger)
             var options = RestoreOptions(jobs: try jobsOption.resolved())
             options.clean = clean
             options.verify = verify

@@ -148,4 +148,23 @@ struct BackupToS3Tests {
             #expect(try store.list().isEmpty, "no archive, no sidecar, no lease")
         }
     }
+
+    @Test func theCLIBacksUpToS3AndVerifiesThere() throws {
+        let server = try MotoServer.shared()
+        let client = try server.freshBucket()
+        try TestDatabase.withMigrated { source in
+            try source.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 500) i")
+            let environment = Self.awsEnvironment.merging(["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": server.endpoint]) { $1 }
+            let backup = try CLI.run(["backup", "--dir", "s3://\(client.bucket)/nightly", "--json"], environment: environment)
+            #expect(backup.status == 0, "\(backup)")
+            #expect(!backup.output.contains("AWS_SECRET") && !backup.output.contains("test:test"))
+            let name = try #require(try S3Store(client: client, prefix: "nightly").list().first { $0.name.hasSuffix(".sql.gz") }?.name)
+            let verify = try CLI.run(["verify", "s3://\(client.bucket)/nightly/\(name)"], environment: environment)
+            #expect(verify.status == 0 && verify.stdout.contains("sidecar ok"), "\(verify)")
+            let list = try CLI.run(["list", "--dir", "s3://\(client.bucket)/nightly"], environment: environment)
+            #expect(list.status == 64 && list.stderr.contains("only backup writes to S3 so far"), "\(list)")
+            let noKeys = try CLI.run(["backup", "--dir", "s3://\(client.bucket)/nightly"], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(noKeys.status == 1 && noKeys.stderr.contains("AWS_ACCESS_KEY_ID"), "\(noKeys)")
+        }
+    }
 }
