@@ -4,21 +4,21 @@ import RackGatewayDB
 
 /// `--dir`: the archive directory of every command that reads or writes archives.
 struct DirectoryOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Archive directory, or s3://bucket/prefix for backup (default: $RGW_BACKUP_DIR, else ./backups).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Archive directory, or s3://bucket/prefix (default: $RGW_BACKUP_DIR, else ./backups).", valueName: "dir"))
     var dir: String?
 
-    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint URL (default: AWS_ENDPOINT_URL_S3, else AWS's regional one).", valueName: "url"))
-    var s3Endpoint: String?
+    @OptionGroup var s3: S3Options
 
     var chosen: String {
         dir ?? ProcessInfo.processInfo.environment["RGW_BACKUP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./backups"
     }
 
-    /// The local directory; an s3:// location is refused by the commands that cannot use one yet.
+    /// The local directory; an s3:// location is refused by what needs local files (the in-place
+    /// pipeline's safety backup).
     var directory: String {
         get throws {
             guard !chosen.hasPrefix("s3://") else {
-                throw ToolError(.usage, "\(chosen): only backup writes to S3 so far; this command needs a local directory (verify takes an s3:// archive)")
+                throw ToolError(.usage, "\(chosen): this needs a local directory")
             }
             return URL(fileURLWithPath: chosen).standardizedFileURL.path
         }
@@ -27,8 +27,34 @@ struct DirectoryOptions: ParsableArguments {
     /// The S3 store when the location is s3://, else nil (a local directory).
     func store() throws -> ArchiveStore? {
         guard case .s3(let bucket, let prefix) = try StoreLocation.parse(chosen) else { return nil }
-        return S3Store(client: try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment),
-                       prefix: prefix)
+        return S3Store(client: try s3.client(bucket: bucket), prefix: prefix)
+    }
+
+    /// The archives in --dir, which must exist.
+    func archiveDirectory() throws -> ArchiveDirectory {
+        if let store = try store() { return ArchiveDirectory(store: store) }
+        return try ArchiveDirectory(directory: try directory)
+    }
+
+    func location(of argument: String) throws -> ArchiveLocation { try s3.location(of: argument) }
+}
+
+/// `--s3-endpoint`, with the rest of the S3 settings from the AWS environment variables.
+struct S3Options: ParsableArguments {
+    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint URL (default: AWS_ENDPOINT_URL_S3, else AWS's regional one).", valueName: "url"))
+    var s3Endpoint: String?
+
+    func client(bucket: String) throws -> S3Client {
+        try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// An archive named on the command line: a path, or s3://bucket/prefix/name.
+    func location(of argument: String) throws -> ArchiveLocation {
+        guard case .s3(let bucket, let key) = try StoreLocation.parse(argument) else { return ArchiveLocation(path: argument) }
+        let name = String(key.split(separator: "/").last ?? "")
+        guard !name.isEmpty else { throw ToolError(.usage, "\(argument) names no object (s3://bucket/prefix/name)") }
+        let prefix = String(key.dropLast(name.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        return ArchiveLocation(store: S3Store(client: try client(bucket: bucket), prefix: prefix), name: name)
     }
 }
 

@@ -106,25 +106,16 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The archive file, or s3://bucket/prefix/name.")
     var archive: String
 
-    @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint URL (default: AWS_ENDPOINT_URL_S3, else AWS's regional one).", valueName: "url"))
-    var s3Endpoint: String?
+    @OptionGroup var s3: S3Options
 
     @Flag(help: "Print one machine-readable JSON report on stdout.")
     var json = false
 
     func run() throws {
         try Reporting.run {
-            let report: ArchiveVerifier.Report
-            if case .s3(let bucket, let key) = try StoreLocation.parse(archive) {
-                let name = String(key.split(separator: "/").last ?? "")
-                let prefix = String(key.dropLast(name.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-                let store = S3Store(client: try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment),
-                                    prefix: prefix)
-                report = try ArchiveVerifier().verify(reader: try ArchiveReader(store: store, name: name))
-            } else {
-                report = try ArchiveVerifier().verify(path: archive)
-                try? VerificationLog.record(report)
-            }
+            let location = try s3.location(of: archive)
+            let report = try ArchiveVerifier().verify(reader: try location.reader())
+            try? VerificationLog.record(report, store: location.logStore())
             if json {
                 try Reporting.printJSON(report)
             } else if report.ok {

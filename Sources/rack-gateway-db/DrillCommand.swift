@@ -41,14 +41,14 @@ struct DrillCommand: ParsableCommand {
             try Reporting.run {
                 let scratch = try scratchURL.map { try ConnectionSettings(conninfo: $0, source: "--scratch-url") } ?? global.connectionSettings()
                 labels["database"] = scratch.databaseName ?? "unknown"
-                let (path, check) = try choice.resolve(directory: try directoryOptions.directory, logger: logger)
+                let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
                 var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
                 options.keep = keep
                 let runner = DrillRunner(options: options, logger: logger)
                 let display = runner.progress.display(logger: logger)
-                let report = try runner.run(path: path, preflight: check)
+                let report = try runner.run(archive: archive, preflight: check)
                 display.stop()
-                try? DrillLog.append(report, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+                try? DrillLog.append(report, store: archive.logStore())
                 if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels) }
                 if global.json {
                     try Reporting.printJSON(report)

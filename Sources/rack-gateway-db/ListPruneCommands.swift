@@ -14,13 +14,14 @@ struct ListCommand: ParsableCommand {
 
     func run() throws {
         try Reporting.run {
-            let entries = try ArchiveDirectory(directory: try directoryOptions.directory).entries()
+            let directory = try directoryOptions.archiveDirectory()
+            let entries = try directory.entries()
             if json {
                 try Reporting.printJSON(entries)
                 return
             }
             guard !entries.isEmpty else {
-                print("No archives in \(try directoryOptions.directory)")
+                print("No archives in \(directory.directory)")
                 return
             }
             let formatter = ISO8601DateFormatter()
@@ -76,7 +77,7 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         try Reporting.run {
-            let pruner = Pruner(directory: ArchiveDirectory(directory: try directoryOptions.directory), policy: policy)
+            let pruner = Pruner(directory: try directoryOptions.archiveDirectory(), policy: policy)
             let plan = try pruner.plan()
             let deleted = dryRun ? [] : try pruner.apply(plan)
             if json {

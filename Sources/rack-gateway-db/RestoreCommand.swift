@@ -16,12 +16,12 @@ struct ArchiveChoice: ParsableArguments {
         if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
     }
 
-    /// The path, and the archive check already made when `--latest` chose it.
-    func resolve(directory: String, logger: Logger) throws -> (path: String, check: ArchiveVerifier.Report?) {
-        if let archive { return (URL(fileURLWithPath: archive).standardizedFileURL.path, nil) }
-        let (path, check) = try ArchiveDirectory(directory: directory).latestGood(logger: logger)
-        logger.info("--latest chose an archive", metadata: ["archive": "\(path)"])
-        return (path, check)
+    /// The archive, and the archive check already made when `--latest` chose it.
+    func resolve(_ options: DirectoryOptions, logger: Logger) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report?) {
+        if let archive { return (try options.location(of: archive), nil) }
+        let (chosen, check) = try options.archiveDirectory().latestGood(logger: logger)
+        logger.info("--latest chose an archive", metadata: ["archive": "\(chosen.path)"])
+        return (chosen, check)
     }
 }
 
@@ -106,7 +106,7 @@ struct RestoreCommand: ParsableCommand {
     func runPipeline(app: String, logger: Logger) throws {
         guard targetURL == nil else { throw ToolError(.usage, "--convox-app restores the configured database (--database-url); drop --target-url") }
         let live = try RestoreTarget(settings: try global.connectionSettings())
-        let (path, _) = try choice.resolve(directory: try directoryOptions.directory, logger: logger)
+        let (archive, _) = try choice.resolve(directoryOptions, logger: logger)
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
         options.service = service
         options.rack = rack
@@ -117,9 +117,9 @@ struct RestoreCommand: ParsableCommand {
         options.stopTimeout = stopTimeout
         if let interval = ProcessInfo.processInfo.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
         let pipeline = RestorePipeline(live: live, options: options, logger: logger)
-        let report = pipeline.run(path: path) { Confirmation.ask($0, yes: yes) }
+        let report = pipeline.run(archive: archive) { Confirmation.ask($0, yes: yes) }
         if !dryRun {
-            try? JSONLines.append(report, to: URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("restores.jsonl").path)
+            try? JSONLines.append(report, to: "restores.jsonl", in: archive.logStore())
         }
         if global.json {
             try Reporting.printJSON(report)
@@ -140,7 +140,7 @@ struct RestoreCommand: ParsableCommand {
             let logger = global.makeLogger()
             if let convoxApp { return try runPipeline(app: convoxApp, logger: logger) }
             let settings = try targetURL.map { try ConnectionSettings(conninfo: $0, source: "--target-url") } ?? global.connectionSettings()
-            let (path, check) = try choice.resolve(directory: try directoryOptions.directory, logger: logger)
+            let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
             var options = RestoreOptions(jobs: try jobsOption.resolved())
             options.clean = clean
             options.verify = verify
@@ -150,7 +150,7 @@ struct RestoreCommand: ParsableCommand {
             runner.confirm = { Confirmation.ask($0, yes: yes) }
             let display = runner.progress.display(logger: logger)
             defer { display.stop() }
-            let report = try runner.run(path: path, preflight: check)
+            let report = try runner.run(archive: archive, preflight: check)
             display.stop()
             if global.json { return try Reporting.printJSON(report) }
             print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")

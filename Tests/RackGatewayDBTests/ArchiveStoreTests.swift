@@ -78,8 +78,10 @@ struct StoreLocationTests {
         #expect(local.region == "us-west-2" && local.pathStyle && local.url(key: "a b") == "http://127.0.0.1:9000/b/a%20b")
         let flag = try StoreLocation.s3Client(bucket: "b", endpoint: "http://minio:9000/", environment: base)
         #expect(flag.endpoint == "http://minio:9000")
-        let missing = try #require(throws: ToolError.self) { _ = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: [:]) }
-        #expect(missing.message.contains("AWS_ACCESS_KEY_ID"))
+        let missing = try #require(throws: ToolError.self) { _ = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: ["AWS_EC2_METADATA_DISABLED": "true"]) }
+        #expect(missing.description.contains("AWS_ACCESS_KEY_ID") && missing.message.contains("s3://b"), "\(missing)")
+        let token = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_SESSION_TOKEN": "tok"]) { $1 })
+        #expect(try token.credentials.current().sessionToken == "tok" && token.credentials.source == "environment")
     }
 }
 
@@ -161,9 +163,28 @@ struct BackupToS3Tests {
             let name = try #require(try S3Store(client: client, prefix: "nightly").list().first { $0.name.hasSuffix(".sql.gz") }?.name)
             let verify = try CLI.run(["verify", "s3://\(client.bucket)/nightly/\(name)"], environment: environment)
             #expect(verify.status == 0 && verify.stdout.contains("sidecar ok"), "\(verify)")
-            let list = try CLI.run(["list", "--dir", "s3://\(client.bucket)/nightly"], environment: environment)
-            #expect(list.status == 64 && list.stderr.contains("only backup writes to S3 so far"), "\(list)")
-            let noKeys = try CLI.run(["backup", "--dir", "s3://\(client.bucket)/nightly"], environment: ["RGW_DATABASE_URL": source.url])
+            let dir = "s3://\(client.bucket)/nightly"
+            let list = try CLI.run(["list", "--dir", dir], environment: environment)
+            #expect(list.status == 0 && list.stdout.contains(name) && list.stdout.contains("verified"), "\(list)")
+            // --latest reads the listing, the drill and the restore read the object with ranged GETs.
+            let drill = try CLI.run(["drill", "--latest", "--dir", dir, "--database-url", source.url], environment: environment)
+            #expect(drill.status == 0 && drill.stdout.contains("PASS"), "\(drill)")
+            let drilled = try CLI.run(["list", "--dir", dir], environment: environment)
+            #expect(drilled.stdout.contains("verified,drilled"), "\(drilled)")
+            try TestDatabase.withUnused { target in
+                let restore = try CLI.run(["restore", "--latest", "--dir", dir, "--target-url", target.url, "--verify"], environment: environment)
+                #expect(restore.status == 0 && restore.stdout.contains("verified: every table"), "\(restore)")
+            }
+            let logs = try S3Store(client: client, prefix: "nightly").list().map(\.name)
+            #expect(logs.contains("verifications.jsonl") && logs.contains("drills.jsonl"), "\(logs)")
+            // A second backup a second later; prune keeps the newest and deletes the older with its sidecar.
+            Thread.sleep(forTimeInterval: 1.1)
+            #expect(try CLI.run(["backup", "--dir", dir], environment: environment).status == 0)
+            let prune = try CLI.run(["prune", "--dir", dir, "--keep-last", "1"], environment: environment)
+            #expect(prune.status == 0 && prune.stdout.contains("delete  \(name)"), "\(prune)")
+            let left = try S3Store(client: client, prefix: "nightly").list().map(\.name).filter { $0.hasSuffix(".sql.gz") || $0.hasSuffix(".sha256") }
+            #expect(left.count == 2 && !left.contains(name) && !left.contains(name + ".sha256"), "\(left)")
+            let noKeys = try CLI.run(["backup", "--dir", "s3://\(client.bucket)/nightly"], environment: ["RGW_DATABASE_URL": source.url, "AWS_EC2_METADATA_DISABLED": "true"])
             #expect(noKeys.status == 1 && noKeys.stderr.contains("AWS_ACCESS_KEY_ID"), "\(noKeys)")
         }
     }

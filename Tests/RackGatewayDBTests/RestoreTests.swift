@@ -108,6 +108,19 @@ struct RestoreTests {
         #expect(script.entries[1].table?.schema == "s" && script.entries[1].table?.name == "T t")
         #expect(script.entries[0].table?.name == "t")
         #expect(script.entries(in: .foreignKeys).count == 1)
+        #expect(script.entries[0].keys == [.column("id")])
+        #expect(script.entries[1].keys == [.column("a")])
+        #expect(script.entries[2].keys == nil)
+        let keyed = try DumpScript("""
+            -- Name: i; Type: INDEX; Schema: s; Owner: o
+            CREATE INDEX i ON s.t USING btree ("Mixed, Case" DESC NULLS LAST, lower(b), ((c || 'x)')), d text_pattern_ops) WHERE (e > 0);
+            -- Name: t u; Type: CONSTRAINT; Schema: s; Owner: o
+            ALTER TABLE ONLY s.t ADD CONSTRAINT u UNIQUE NULLS NOT DISTINCT (a, b);
+            -- Name: t x; Type: CONSTRAINT; Schema: s; Owner: o
+            ALTER TABLE ONLY s.t ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);
+            """, section: "post-data")
+        #expect(keyed.entries.map(\.keys) == [[.column("Mixed, Case"), .expression, .expression, .column("d")],
+                                               [.column("a"), .column("b")], [.column("r")]])
         #expect(throws: ToolError.self) { try DumpScript("\\connect other\nSELECT 1;", section: "pre-data") }
     }
 

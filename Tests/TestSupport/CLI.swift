@@ -20,7 +20,7 @@ public enum CLI {
 
     public static func baseEnvironment() -> [String: String] {
         ProcessInfo.processInfo.environment.filter { key, _ in
-            !(key.hasPrefix("RGW_") || key.hasPrefix("PG") || key == "DATABASE_URL" || key.hasPrefix("RESET_RACK")
+            !(key.hasPrefix("RGW_") || key.hasPrefix("PG") || key == "DATABASE_URL" || key.hasPrefix("RESET_RACK") || key.hasPrefix("AWS_")
               || key == "DEV_MODE" || key.hasPrefix("DISABLE_DATABASE"))
         }
     }

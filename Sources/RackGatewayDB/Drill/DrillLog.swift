@@ -10,11 +10,11 @@ public enum DrillLog {
         var ok: Bool
     }
 
-    public static func append(_ report: DrillReport, directory: String) throws {
-        try JSONLines.append(report, to: directory + "/" + fileName)
+    public static func append(_ report: DrillReport, store: ArchiveStore) throws {
+        try JSONLines.append(report, to: fileName, in: store)
     }
 
-    public static func passedFiles(directory: String) -> Set<String> {
-        Set(JSONLines.read(Line.self, from: directory + "/" + fileName).filter(\.ok).map { URL(fileURLWithPath: $0.archive).lastPathComponent })
+    public static func passedFiles(store: ArchiveStore) -> Set<String> {
+        Set(JSONLines.read(Line.self, from: fileName, in: store).filter(\.ok).map { URL(fileURLWithPath: $0.archive).lastPathComponent })
     }
 }

@@ -63,8 +63,13 @@ public final class DrillRunner: @unchecked Sendable {
     /// not run to its checks (server down, missing roles) a report with `error` set (exit 1); an
     /// archive that cannot even be opened throws.
     public func run(path: String, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
+        try run(archive: ArchiveLocation(path: path), preflight: preflight)
+    }
+
+    public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
+        let path = archive.path
         let started = Date()
-        let reader = try ArchiveReader(path: path)
+        let reader = try archive.reader()
         let manifest = reader.manifest
         let backupCreated = ISO8601DateFormatter.withFractions.date(from: manifest.createdAt) ?? started
         var report = DrillReport(
@@ -102,7 +107,7 @@ public final class DrillRunner: @unchecked Sendable {
                 }
             }
             do {
-                restore = try runner.run(path: path, preflight: check)
+                restore = try runner.run(archive: archive, preflight: check)
                 restoreError = nil
                 break
             } catch let error as ToolError where error.message.contains(RestoreTarget.alreadyExists) {

@@ -112,6 +112,11 @@ public final class RestorePipeline: @unchecked Sendable {
     var transcript: [PipelineStep] { lock.withLock { steps } }
 
     public func run(path: String, confirm: (String) -> Bool) -> PipelineReport {
+        run(archive: ArchiveLocation(path: path), confirm: confirm)
+    }
+
+    public func run(archive: ArchiveLocation, confirm: (String) -> Bool) -> PipelineReport {
+        let path = archive.path
         let started = Date()
         let stamp = Self.stamp(started)
         let restoreName = "\(live.database)_restore_\(stamp)"
@@ -138,7 +143,7 @@ public final class RestorePipeline: @unchecked Sendable {
         do {
             // 1. preflight: everything read-only.
             let (client, service, check) = try step("preflight") { () -> ((ConvoxClient, ConvoxClient.Service, ArchiveVerifier.Report), String) in
-                let reader = try ArchiveReader(path: path)
+                let reader = try archive.reader()
                 let check = try ArchiveVerifier().preflight(reader)
                 guard check.ok else {
                     throw ToolError(.failed, "\(path) does not verify: " + check.problems.prefix(3).joined(separator: "; "))
@@ -240,7 +245,7 @@ public final class RestorePipeline: @unchecked Sendable {
             try step("terminate sessions") { ((), try terminateSessions(of: live.database)) }
 
             if options.inPlace {
-                try runInPlace(path: path, check: check, client: client, count: service.count, report: &report, liveChanged: &liveChanged)
+                try runInPlace(archive: archive, check: check, client: client, count: service.count, report: &report, liveChanged: &liveChanged)
                 try scaleBack(client, to: service.count, report: &report, wasDown: scaledDown)
                 return finish(nil)
             }
@@ -255,7 +260,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 restoreOptions.verify = true
                 restoreOptions.environment = options.environment
                 let runner = RestoreRunner(target: target, options: restoreOptions, logger: logger, progress: progress)
-                let restored = try runner.run(path: path, preflight: check)
+                let restored = try runner.run(archive: archive, preflight: check)
                 return ((), "restored into \(restoreName) in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
             }
             try migrate(target)
@@ -321,7 +326,7 @@ public final class RestorePipeline: @unchecked Sendable {
     }
 
     /// --in-place: a safety backup of the live database, then a --clean restore over it, verify, migrate.
-    func runInPlace(path: String, check: ArchiveVerifier.Report, client: ConvoxClient, count: Int,
+    func runInPlace(archive: ArchiveLocation, check: ArchiveVerifier.Report, client: ConvoxClient, count: Int,
                     report: inout PipelineReport, liveChanged: inout Bool) throws {
         let safety = try step("safety backup") { () -> (String, String) in
             var backupOptions = BackupOptions(directory: options.safetyDirectory, jobs: options.jobs, compressors: max(1, options.jobs))
@@ -346,7 +351,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 dropped.add(true)
                 state.setPastNoReturn()
             }
-            let restored = try runner.run(path: path, preflight: check)
+            let restored = try runner.run(archive: archive, preflight: check)
             return ((), "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
         }
         try migrate(live)

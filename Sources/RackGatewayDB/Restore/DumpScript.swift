@@ -168,3 +168,60 @@ public struct DumpScript: Sendable {
         entries.filter { Phase.of($0.type) == phase }
     }
 }
+
+extension DumpScript.Entry {
+    /// A key of an index or of a primary key, unique or exclusion constraint.
+    public enum Key: Equatable, Sendable {
+        case column(String)
+        case expression
+    }
+
+    /// The keys an index or constraint entry sorts on, read from its first statement's key list
+    /// (`... USING btree (a, lower(b))`, `ADD CONSTRAINT c PRIMARY KEY (id)`); nil when it has none.
+    public var keys: [Key]? {
+        guard let text = statements.first?.text else { return nil }
+        let start: String.Index
+        if type == "INDEX", let using = text.range(of: " USING ") {
+            guard let open = text[using.upperBound...].firstIndex(of: "(") else { return nil }
+            start = open
+        } else if type == "CONSTRAINT", let kind = text.range(of: #" (PRIMARY KEY|UNIQUE( NULLS NOT DISTINCT)?|EXCLUDE USING \w+) \("#, options: .regularExpression) {
+            start = text.index(before: kind.upperBound)
+        } else {
+            return nil
+        }
+        // Split the parenthesised list at its top-level commas, minding quotes and nesting.
+        var items: [Substring] = []
+        var depth = 0, inQuotes = false, itemStart = text.index(after: start)
+        var index = itemStart
+        scan: while index < text.endIndex {
+            let character = text[index]
+            if character == "\"" || character == "'" {
+                inQuotes.toggle()
+            } else if !inQuotes {
+                switch character {
+                case "(": depth += 1
+                case ")" where depth == 0:
+                    items.append(text[itemStart..<index])
+                    break scan
+                case ")": depth -= 1
+                case "," where depth == 0:
+                    items.append(text[itemStart..<index])
+                    itemStart = text.index(after: index)
+                default: break
+                }
+            }
+            index = text.index(after: index)
+        }
+        return items.map { item in
+            let item = item.drop { $0.isWhitespace }
+            let name = DumpScript.identifierParts(item).first ?? ""
+            // A bare (or quoted) column name is followed by nothing, an operator class, an ordering
+            // or WITH for exclusion constraints; anything else is an expression.
+            let quoted = item.hasPrefix("\"")
+            guard !name.isEmpty, quoted || !(item.dropFirst(name.count).first.map { $0 == "(" || $0 == "." } ?? false) else {
+                return .expression
+            }
+            return .column(name)
+        }
+    }
+}

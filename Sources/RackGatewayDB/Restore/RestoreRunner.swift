@@ -63,6 +63,13 @@ public final class RestoreRunner: @unchecked Sendable {
 
     /// Restore `path`; `preflight` is the archive check already made (by `--latest`), if any.
     public func run(path: String, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreReport {
+        try run(archive: ArchiveLocation(path: path), preflight: preflight)
+    }
+
+    /// Restore an archive in a store (S3: read with ranged requests, never downloaded whole) or a
+    /// local file (which may also be a pg_dump).
+    public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreReport {
+        let path = archive.path
         let started = Date()
         var phases: [RestorePhase] = []
         func timed<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
@@ -72,10 +79,11 @@ public final class RestoreRunner: @unchecked Sendable {
             return result
         }
         progress.begin(phase: "checking the archive")
-        let format = try DumpFormat.detect(path: path)
+        // Objects in a store are archives (a pg_dump there must be fetched first).
+        let format = archive.isLocal ? try DumpFormat.detect(path: path) : .archive
         var reader: ArchiveReader?
         if format == .archive {
-            let opened = try ArchiveReader(path: path)
+            let opened = try archive.reader()
             let check = try preflight ?? timed("archive check") { try ArchiveVerifier().preflight(opened) }
             guard check.ok else {
                 throw ToolError(.mismatch, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),

@@ -122,14 +122,22 @@ public struct RestoreTarget: Sendable {
 
     /// `ANALYZE` every user table (and partitioned table and materialized view) over `jobs`
     /// connections, largest first: the restored database gets planner statistics without the
-    /// cost of analyzing the system catalogs too.
-    public func analyze(jobs: Int) throws {
+    /// cost of analyzing the system catalogs too. Tables in `analyzed` (qualified names, analyzed
+    /// as soon as their data was in) are skipped unless they since got what an earlier ANALYZE
+    /// cannot have seen: an expression index or extended statistics.
+    public func analyze(jobs: Int, analyzed: Set<String> = []) throws {
         let connection = try Connection(settings: settings, applicationName: "rack-gateway-db restore analyze")
         let tables = try connection.query("""
-            SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            SELECT n.nspname, c.relname,
+                   EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indexprs IS NOT NULL)
+                   OR EXISTS (SELECT FROM pg_catalog.pg_statistic_ext x WHERE x.stxrelid = c.oid)
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p', 'm') AND \(BackupCatalog.userSchemaFilter)
             ORDER BY pg_catalog.pg_total_relation_size(c.oid) DESC, 1, 2
-            """).rows.map { SQL.qualified($0[0]!, $0[1]!) }
+            """).rows.compactMap { row -> String? in
+                let name = SQL.qualified(row[0]!, row[1]!)
+                return analyzed.contains(name) && row[2] != "t" ? nil : name
+            }
         let settings = self.settings
         try forEachInParallel(tables, workers: jobs, name: "analyze", connect: {
             try Connection(settings: settings, applicationName: "rack-gateway-db restore analyze")

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 
-/// The archives in a directory (`<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz`), newest first, with what
-/// their trailer and manifest say and whether a `verify` passed on them as they are now.
+/// The archives in a store, a local directory or an S3 prefix (`<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz`),
+/// newest first, with what their trailer and manifest say and whether a `verify` passed on them as
+/// they are now.
 public struct ArchiveDirectory {
     public struct Entry: Codable, Sendable {
         public var file: String
@@ -18,30 +19,36 @@ public struct ArchiveDirectory {
         public var hasSidecar: Bool
     }
 
-    public let directory: String
+    public let store: ArchiveStore
+    public var directory: String { store.location }
 
-    public init(directory: String) { self.directory = directory }
+    public init(store: ArchiveStore) { self.store = store }
 
-    public func entries() throws -> [Entry] {
+    public init(directory: String) throws {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw ToolError(.failed, "archive directory \(directory) does not exist", fix: "Give the right --dir (or RGW_BACKUP_DIR).")
         }
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
-        let verifications = VerificationLog.load(directory: directory)
-        let drills = DrillLog.passedFiles(directory: directory)
+        store = try LocalStore(directory: directory)
+    }
+
+    public func location(of entry: Entry) -> ArchiveLocation { ArchiveLocation(store: store, name: entry.file) }
+
+    public func entries() throws -> [Entry] {
+        let objects = try store.list()
+        let names = Set(objects.map(\.name))
+        let verifications = VerificationLog.load(store: store)
+        let drills = DrillLog.passedFiles(store: store)
         var result: [Entry] = []
-        for name in names {
-            guard let time = ArchiveName.timestamp(of: name) else { continue }
-            let path = directory + "/" + name
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-            var entry = Entry(file: name, path: path, time: time, sizeBytes: size, tables: nil, rows: nil, problem: nil,
-                              verified: false, drilled: drills.contains(name),
-                              hasSidecar: FileManager.default.fileExists(atPath: path + ".sha256"))
+        for object in objects {
+            guard let time = ArchiveName.timestamp(of: object.name) else { continue }
+            let location = ArchiveLocation(store: store, name: object.name)
+            var entry = Entry(file: object.name, path: location.path, time: time, sizeBytes: object.size, tables: nil, rows: nil, problem: nil,
+                              verified: false, drilled: drills.contains(object.name), hasSidecar: names.contains(object.name + ".sha256"))
             do {
-                let reader = try ArchiveReader(path: path)
+                let reader = try location.reader()
                 entry.tables = reader.manifest.tables.count
                 entry.rows = reader.manifest.totalRows
-                if let check = verifications[name], check.ok, check.size == size, ArchiveName.sidecarDigest(ofArchive: path) == check.sha256 {
+                if let check = verifications[object.name], check.ok, check.size == object.size, entry.hasSidecar, reader.sidecarDigest() == check.sha256 {
                     entry.verified = true
                 }
             } catch {
@@ -56,7 +63,7 @@ public struct ArchiveDirectory {
 extension ArchiveDirectory {
     /// `--latest`: the newest archive that passes the restore's archive check (structure and
     /// SHA-256 against its sidecar), with that check's report. Newer ones that fail are logged.
-    public func latestGood(logger: Logger) throws -> (path: String, check: ArchiveVerifier.Report) {
+    public func latestGood(logger: Logger) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report) {
         var skipped: [String] = []
         func skip(_ file: String, _ problem: String) {
             logger.warning("skipping an archive that does not verify", metadata: ["archive": "\(file)", "problem": "\(problem)"])
@@ -67,8 +74,9 @@ extension ArchiveDirectory {
                 skip(entry.file, problem)
                 continue
             }
-            let check = try ArchiveVerifier().preflight(try ArchiveReader(path: entry.path))
-            if check.ok { return (entry.path, check) }
+            let archive = location(of: entry)
+            let check = try ArchiveVerifier().preflight(try archive.reader())
+            if check.ok { return (archive, check) }
             skip(entry.file, check.problems.first ?? "does not verify")
         }
         throw ToolError(.failed, "no archive in \(directory) verifies" + (skipped.isEmpty ? " (there are none)" : ": " + skipped.prefix(3).joined(separator: "; ")),

@@ -68,7 +68,7 @@ public struct Pruner {
         var reasons = policy.reasons(for: entries.map(\.time))
         // The newest archive that verifies stays, whatever the policy says.
         for (index, entry) in entries.enumerated() where entry.problem == nil {
-            let good = entry.verified || ((try? ArchiveVerifier().verify(path: entry.path))?.ok ?? false)
+            let good = entry.verified || ((try? ArchiveVerifier().verify(reader: directory.location(of: entry).reader()))?.ok ?? false)
             if good {
                 if !reasons[index].contains("newest-verified") { reasons[index].append("newest-verified") }
                 break
@@ -81,14 +81,12 @@ public struct Pruner {
     public func apply(_ plan: [Decision]) throws -> [String] {
         var deleted: [String] = []
         for decision in plan where !decision.keep {
-            let path = directory.directory + "/" + decision.file
-            guard unlink(path) == 0 || errno == ENOENT else {
-                throw ToolError(.failed, "cannot delete \(path): \(String(cString: strerror(errno)))")
-            }
-            unlink(path + ".sha256")
+            // The archive first: a sidecar without its archive is ignored, the reverse would look unverified.
+            try directory.store.delete(decision.file)
+            try directory.store.delete(decision.file + ".sha256")
             deleted.append(decision.file)
         }
-        ArchiveFileWriter.syncDirectory(directory.directory)
+        if let local = directory.store as? LocalStore { ArchiveFileWriter.syncDirectory(local.directory) }
         return deleted
     }
 }

@@ -17,6 +17,17 @@ public protocol ArchiveStore: Sendable {
     func put(_ name: String, _ contents: [UInt8]) throws
     /// An exclusive lease on `name` for `holder`; a second one fails with `.locked` naming the holder.
     func lease(_ name: String, holder: String) throws -> StoreLease
+    /// Add one line to the log `name` (created when missing). Concurrent appends never lose or
+    /// interleave lines.
+    func appendLine(_ name: String, _ line: [UInt8]) throws
+}
+
+extension ArchiveStore {
+    /// The whole of `name`, or nil when there is none.
+    public func get(_ name: String) throws -> [UInt8]? {
+        guard let size = try size(name) else { return nil }
+        return size == 0 ? [] : try read(name, offset: 0, count: size)
+    }
 }
 
 public struct StoreEntry: Sendable, Equatable {
@@ -82,6 +93,17 @@ public struct LocalStore: ArchiveStore {
 
     public func lease(_ name: String, holder: String) throws -> StoreLease {
         LocalLease(try DirectoryLock.acquire(directory: directory, name: name, what: holder))
+    }
+
+    /// O_APPEND: concurrent runs never interleave inside a line; created mode 0600.
+    public func appendLine(_ name: String, _ line: [UInt8]) throws {
+        let path = directory + "/" + name
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        if let code = ArchiveFileWriter.writeFully(fd, line[...]) {
+            throw ToolError(.failed, "cannot append to \(path): \(String(cString: strerror(code)))")
+        }
     }
 
     final class LocalWriter: StoreWriter, @unchecked Sendable {
@@ -157,6 +179,22 @@ public struct S3Store: ArchiveStore {
         }
         try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8))
         return S3Lease(client: client, key: key(name))
+    }
+
+    /// S3 has no append: read the log, add the line, and write it back only if nobody changed it in
+    /// between (If-Match on its ETag, If-None-Match when it is new), else read again.
+    public func appendLine(_ name: String, _ line: [UInt8]) throws {
+        for _ in 0..<10 {
+            let current = try client.getObjectWithETag(key: key(name))
+            do {
+                try client.putObject(key: key(name), data: (current?.body ?? []) + line,
+                                     condition: current.map { .ifMatch($0.etag) } ?? .ifNoneMatch)
+                return
+            } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
+                continue
+            }
+        }
+        throw ToolError(.failed, "could not add a line to \(location)/\(name): it kept changing under concurrent writers")
     }
 
     final class S3Writer: StoreWriter, @unchecked Sendable {

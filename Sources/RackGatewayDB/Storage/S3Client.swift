@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import HTTP
+import Logging
 
 /// The S3 API calls archives need (objects, ranged reads, listing, multipart uploads), signed with
 /// SigV4 by libcurl. Credentials never appear in errors.
@@ -10,17 +11,20 @@ public struct S3Client: Sendable {
     public var endpoint: String
     public var region: String
     public var bucket: String
-    public var accessKey: String
-    public var secretKey: String
+    public var credentials: AWSCredentialsProvider
     /// `endpoint/bucket/key` (S3-compatible stores, tests) rather than `bucket.endpoint/key`.
     public var pathStyle: Bool
 
     public init(endpoint: String, region: String, bucket: String, accessKey: String, secretKey: String, pathStyle: Bool) {
+        self.init(endpoint: endpoint, region: region, bucket: bucket,
+                  credentials: AWSCredentialsProvider(AWSCredentials(accessKey: accessKey, secretKey: secretKey, source: "given")), pathStyle: pathStyle)
+    }
+
+    public init(endpoint: String, region: String, bucket: String, credentials: AWSCredentialsProvider, pathStyle: Bool) {
+        self.credentials = credentials
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         self.region = region
         self.bucket = bucket
-        self.accessKey = accessKey
-        self.secretKey = secretKey
         self.pathStyle = pathStyle
     }
 
@@ -30,14 +34,51 @@ public struct S3Client: Sendable {
         public var lastModified: String
     }
 
-    /// S3's answer to a failed call: its status, error code and message.
+    /// S3's answer to a failed call: its status, error code and message, and what to check.
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var status: Int
         public var code: String
         public var message: String
         public var operation: String
-        public var description: String { "S3 \(operation) failed: HTTP \(status) \(code): \(message)" }
+        public var bucket: String = ""
+        public var attempts: Int = 1
+        public var description: String {
+            var text = "S3 \(operation) failed: HTTP \(status) \(code): \(message)"
+            if attempts > 1 { text += " (after \(attempts) attempts)" }
+            if let hint { text += "\n" + hint }
+            return text
+        }
+
+        /// What to check, for the errors a retry cannot fix.
+        public var hint: String? {
+            switch code {
+            case "NoSuchBucket":
+                return "Bucket \(bucket) does not exist: check the bucket name in --dir and the region (AWS_REGION)."
+            case "ExpiredToken", "TokenRefreshRequired", "RequestExpired":
+                return "The AWS credentials have expired: renew them (or the role session) and run again."
+            case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken":
+                return "The AWS credentials are not valid for bucket \(bucket): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or the role the tool runs as."
+            case "AccessDenied", "AllAccessDisabled":
+                return "Access to bucket \(bucket) was denied: check that the credentials' role may \(operation.split(separator: " ").first ?? "use") there (IAM and bucket policy, KMS key policy with --sse aws:kms)."
+            case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
+                return "Bucket \(bucket) is in another region: set AWS_REGION to the bucket's region."
+            default:
+                return status == 403 ? "Access to bucket \(bucket) was denied: check the credentials and the bucket policy." : nil
+            }
+        }
+
+        /// 5xx, throttling and request timeouts are worth another try; the rest fail at once.
+        public var isRetryable: Bool {
+            status >= 500 || status == 429 || ["SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "Throttling", "ThrottlingException",
+                                               "InternalError", "ServiceUnavailable"].contains(code)
+        }
     }
+
+    /// Attempts per request (the first and its retries) and the first backoff; each retry waits a
+    /// random time up to twice the previous limit ("full jitter"), at most `maxBackoff`.
+    public var maxAttempts = 6
+    public var firstBackoff = 0.25
+    public var maxBackoff = 20.0
 
     /// Keys are escaped as S3 expects: every byte but unreserved characters and `/`.
     static func escape(_ text: String, keepSlash: Bool) -> String {
@@ -62,19 +103,50 @@ public struct S3Client: Sendable {
     @discardableResult
     func send(_ operation: String, method: String, key: String?, query: [(String, String)] = [], headers: [(name: String, value: String)] = [],
               body: [UInt8]? = nil, expect: Set<Int> = [200]) throws -> HTTPResponse {
+        var attempt = 0
+        var limit = firstBackoff
+        while true {
+            attempt += 1
+            do {
+                return try sendOnce(operation, method: method, key: key, query: query, headers: headers, body: body, expect: expect, attempt: attempt)
+            } catch let failure as Failure where failure.isRetryable && attempt < maxAttempts {
+                Self.retryLog(operation, "HTTP \(failure.status) \(failure.code)", attempt)
+            } catch let error as TransportFailure where attempt < maxAttempts {
+                Self.retryLog(operation, error.message, attempt)
+            } catch let error as TransportFailure {
+                throw ToolError(.failed, "S3 \(operation) on bucket \(bucket) at \(endpoint) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(error.message)",
+                                fix: "Check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3), the network and the region.")
+            }
+            usleep(UInt32(Double.random(in: 0...min(limit, maxBackoff)) * 1_000_000))
+            limit *= 2
+        }
+    }
+
+    static func retryLog(_ operation: String, _ problem: String, _ attempt: Int) {
+        Logger(label: "rack-gateway-db") { StreamLogHandler.standardError(label: $0) }.warning("S3 request failed; retrying", metadata: ["operation": "\(operation)", "problem": "\(problem)", "attempt": "\(attempt)"])
+    }
+
+    struct TransportFailure: Error { var message: String }
+
+    func sendOnce(_ operation: String, method: String, key: String?, query: [(String, String)], headers: [(name: String, value: String)],
+                  body: [UInt8]?, expect: Set<Int>, attempt: Int) throws -> HTTPResponse {
+        var headers = headers
+        let keys = try credentials.current()
+        if let token = keys.sessionToken { headers.append(("x-amz-security-token", token)) }
         let request = HTTPRequest(method: method, url: url(key: key, query: query), headers: headers, body: body,
-                                  sigV4: ("aws:amz:\(region):s3", "\(accessKey):\(secretKey)"))
+                                  sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"))
         let response: HTTPResponse
         do {
             response = try HTTPClient.perform(request)
         } catch let error as HTTPError {
-            throw ToolError(.failed, "S3 \(operation) on bucket \(bucket) at \(endpoint) failed: \(error.message)",
-                            fix: "Check the endpoint and the network.")
+            throw TransportFailure(message: error.message)
         }
         guard expect.contains(response.status) else {
             let fields = XMLFields(response.body, names: ["Code", "Message"])
-            throw Failure(status: response.status, code: fields.first("Code") ?? "", message: fields.first("Message") ?? response.text.prefix(200).description,
-                          operation: "\(operation) s3://\(bucket)/\(key ?? "")")
+            var code = fields.first("Code") ?? ""
+            if code.isEmpty && response.status == 404 && key == nil { code = "NoSuchBucket" }
+            throw Failure(status: response.status, code: code, message: fields.first("Message") ?? response.text.prefix(200).description,
+                          operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt)
         }
         return response
     }
@@ -83,8 +155,30 @@ public struct S3Client: Sendable {
         try send("CreateBucket", method: "PUT", key: nil, body: [], expect: [200])
     }
 
-    public func putObject(key: String, data: [UInt8]) throws {
-        try send("PutObject", method: "PUT", key: key, body: data)
+    /// A conditional write: only over the version with this ETag, or only when there is none.
+    public enum Condition: Sendable {
+        case ifMatch(String)
+        case ifNoneMatch
+    }
+
+    public func putObject(key: String, data: [UInt8], condition: Condition? = nil) throws {
+        var headers: [(name: String, value: String)] = []
+        switch condition {
+        case .ifMatch(let etag)?: headers.append(("If-Match", etag))
+        case .ifNoneMatch?: headers.append(("If-None-Match", "*"))
+        case nil: break
+        }
+        try send("PutObject", method: "PUT", key: key, headers: headers, body: data)
+    }
+
+    /// The whole object and its ETag, or nil when there is none.
+    public func getObjectWithETag(key: String) throws -> (body: [UInt8], etag: String)? {
+        do {
+            let response = try send("GetObject", method: "GET", key: key)
+            return (response.body, response.headers["etag"] ?? "")
+        } catch let failure as Failure where failure.status == 404 {
+            return nil
+        }
     }
 
     /// `count` bytes from `offset` (a ranged GET answered 206), or the whole object.

@@ -31,8 +31,9 @@ final class TableTotals: @unchecked Sendable {
 
     /// One line per table of `manifest` whose totals differ from it; `place` says where the totals
     /// come from ("loaded from the archive", "in the database").
-    func mismatches(against manifest: ArchiveManifest, place: String) -> [String] {
+    func mismatches(against manifest: ArchiveManifest, place: String, only: Int? = nil) -> [String] {
         manifest.tables.enumerated().compactMap { index, table in
+            if let only, only != index { return nil }
             let (rows, sum) = total(index)
             let fingerprint = ArchiveManifest.fingerprintText(sum)
             guard rows != table.rows || fingerprint != table.fingerprint else { return nil }

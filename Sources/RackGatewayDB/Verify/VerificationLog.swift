@@ -13,17 +13,16 @@ public enum VerificationLog {
         public var verifiedAt: String
     }
 
-    public static func record(_ report: ArchiveVerifier.Report) throws {
-        let url = URL(fileURLWithPath: report.file)
-        let entry = Entry(file: url.lastPathComponent, sha256: report.sha256, size: report.fileSize, ok: report.ok,
+    public static func record(_ report: ArchiveVerifier.Report, store: ArchiveStore) throws {
+        let entry = Entry(file: URL(fileURLWithPath: report.file).lastPathComponent, sha256: report.sha256, size: report.fileSize, ok: report.ok,
                           verifiedAt: ISO8601DateFormatter().string(from: Date()))
-        try JSONLines.append(entry, to: url.deletingLastPathComponent().appendingPathComponent(fileName).path)
+        try JSONLines.append(entry, to: fileName, in: store)
     }
 
     /// The latest entry per file name.
-    public static func load(directory: String) -> [String: Entry] {
+    public static func load(store: ArchiveStore) -> [String: Entry] {
         var result: [String: Entry] = [:]
-        for entry in JSONLines.read(Entry.self, from: directory + "/" + fileName) { result[entry.file] = entry }
+        for entry in JSONLines.read(Entry.self, from: fileName, in: store) { result[entry.file] = entry }
         return result
     }
 }
