@@ -1,4 +1,5 @@
 import CCrypto
+import Foundation
 
 /// SHA-256 (FIPS 180-4) through OpenSSL's libcrypto, which uses the CPU's SHA extensions where
 /// present: for the `.sha256` sidecars (`sha256sum` format) of whole archives.
@@ -39,5 +40,18 @@ public final class SHA256: @unchecked Sendable {
             text.append(digits[Int(byte & 0x0f)])
         }
         return String(decoding: text, as: UTF8.self)
+    }
+}
+
+/// MD5 through libcrypto, for S3's `Content-MD5` header only (S3 checks each part and object it
+/// receives against it, and Object Lock uploads require it); never for anything that needs security.
+public enum MD5 {
+    public static func base64(_ bytes: ArraySlice<UInt8>) -> String {
+        var digest = [UInt8](repeating: 0, count: 16)
+        var length: UInt32 = 0
+        bytes.withUnsafeBytes { raw in
+            _ = EVP_Digest(raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, raw.count, &digest, &length, EVP_md5(), nil)
+        }
+        return Data(digest).base64EncodedString()
     }
 }

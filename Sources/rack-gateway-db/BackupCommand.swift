@@ -34,7 +34,23 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
     var metricsFile: String?
 
+    @Option(name: .customLong("object-lock-days"), help: "With an s3:// --dir: S3 Object Lock retention in days on the archive and its sidecar (the bucket must have Object Lock enabled).")
+    var objectLockDays: Int?
+
+    @Option(name: .customLong("object-lock-mode"), help: "governance (privileged users may lift it) or compliance (nobody can, not even the root account).")
+    var objectLockMode: String = "governance"
+
+    @Option(help: ArgumentHelp("With an s3:// --dir: server-side encryption, AES256 or aws:kms.", valueName: "AES256|aws:kms"))
+    var sse: String?
+
+    @Option(name: .customLong("sse-kms-key-id"), help: ArgumentHelp("With --sse aws:kms: the KMS key (id, alias or ARN; default: the account's aws/s3 key).", valueName: "id"))
+    var sseKMSKeyID: String?
+
     func validate() throws {
+        if let objectLockDays, objectLockDays < 1 { throw ValidationError("--object-lock-days must be at least 1") }
+        guard S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased()) != nil else { throw ValidationError("--object-lock-mode is governance or compliance") }
+        if let sse, sse != "AES256", sse != "aws:kms" { throw ValidationError("--sse is AES256 or aws:kms") }
+        if sseKMSKeyID != nil, sse != "aws:kms" { throw ValidationError("--sse-kms-key-id goes with --sse aws:kms") }
         guard (1...12).contains(compressLevel) else { throw ValidationError("--compress-level must be 1 to 12") }
         guard lockTimeout > 0 else { throw ValidationError("--lock-timeout must be positive") }
         guard !prefix.isEmpty, !prefix.contains("/") else { throw ValidationError("--prefix must be a file name prefix without /") }
@@ -46,7 +62,17 @@ struct BackupCommand: ParsableCommand {
         try Reporting.run {
             let settings = try global.connectionSettings()
             let logger = global.makeLogger()
-            let store = try directoryOptions.store()
+            var store = try directoryOptions.store()
+            if store == nil, objectLockDays != nil || sse != nil {
+                throw ToolError(.usage, "--object-lock-days and --sse need an s3://bucket/prefix --dir")
+            }
+            if var s3 = store as? S3Store {
+                s3.upload.objectLockDays = objectLockDays
+                s3.upload.objectLockMode = S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased())!
+                s3.upload.serverSideEncryption = sse
+                s3.upload.kmsKeyID = sseKMSKeyID
+                store = s3
+            }
             var options = BackupOptions(directory: store == nil ? try directoryOptions.directory : directoryOptions.chosen, jobs: try Defaults.jobs(requested: jobs),
                                         compressors: compressors ?? Defaults.cores)
             options.prefix = prefix

@@ -74,6 +74,14 @@ public struct Pruner {
                 break
             }
         }
+        // S3 Object Lock: what is still retained cannot be deleted (on a versioned bucket a delete
+        // would only hide it behind a delete marker), so it stays and the plan says why.
+        let now = Date()
+        for (index, entry) in entries.enumerated() where reasons[index].isEmpty {
+            if let until = try directory.store.retainedUntil(entry.file), until > now {
+                reasons[index].append("locked-until-\(ISO8601DateFormatter().string(from: until))")
+            }
+        }
         return zip(entries, reasons).map { Decision(file: $0.file, time: $0.time, keep: !$1.isEmpty, reasons: $1) }
     }
 

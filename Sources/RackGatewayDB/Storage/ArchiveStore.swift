@@ -20,14 +20,31 @@ public protocol ArchiveStore: Sendable {
     /// Add one line to the log `name` (created when missing). Concurrent appends never lose or
     /// interleave lines.
     func appendLine(_ name: String, _ line: [UInt8]) throws
+    /// Until when `name` may not be deleted (S3 Object Lock retention), or nil.
+    func retainedUntil(_ name: String) throws -> Date?
 }
 
 extension ArchiveStore {
+    /// Until when `name` may not be deleted (S3 Object Lock retention), or nil.
+    public func retainedUntil(_ name: String) throws -> Date? { nil }
+
     /// The whole of `name`, or nil when there is none.
     public func get(_ name: String) throws -> [UInt8]? {
         guard let size = try size(name) else { return nil }
         return size == 0 ? [] : try read(name, offset: 0, count: size)
     }
+}
+
+/// Server-side encryption and Object Lock for what `backup` uploads (`--sse`, `--sse-kms-key-id`,
+/// `--object-lock-days`, `--object-lock-mode`).
+public struct S3UploadOptions: Sendable {
+    public enum LockMode: String, Sendable { case governance = "GOVERNANCE", compliance = "COMPLIANCE" }
+    /// `AES256` or `aws:kms`.
+    public var serverSideEncryption: String?
+    public var kmsKeyID: String?
+    public var objectLockDays: Int?
+    public var objectLockMode: LockMode = .governance
+    public init() {}
 }
 
 public struct StoreEntry: Sendable, Equatable {
@@ -130,17 +147,38 @@ public struct S3Store: ArchiveStore {
     /// Multipart part size; S3 wants at least 5 MiB for every part but the last.
     public var partSize: Int
 
+    /// How archives and their sidecars are stored: server-side encryption and Object Lock retention.
+    public var upload = S3UploadOptions()
+
     public init(client: S3Client, prefix: String, partSize: Int = 16 << 20) {
         self.client = client
         self.prefix = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
         self.partSize = max(5 << 20, partSize)
     }
 
+    /// SSE on everything written; Object Lock retention on archives and sidecars (`locked`), not on
+    /// the logs and the lease, which are rewritten and deleted.
+    func uploadHeaders(locked: Bool) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = []
+        if let sse = upload.serverSideEncryption {
+            headers.append(("x-amz-server-side-encryption", sse))
+            if let key = upload.kmsKeyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", key)) }
+        }
+        if locked, let days = upload.objectLockDays {
+            let until = ISO8601DateFormatter().string(from: Date().addingTimeInterval(Double(days) * 86_400))
+            headers.append(("x-amz-object-lock-mode", upload.objectLockMode.rawValue))
+            headers.append(("x-amz-object-lock-retain-until-date", until))
+        }
+        return headers
+    }
+
     public var location: String { "s3://\(client.bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
 
     func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix)/\(name)" }
 
-    public func create(_ name: String) throws -> StoreWriter { S3Writer(client: client, key: key(name), partSize: partSize) }
+    public func create(_ name: String) throws -> StoreWriter {
+        S3Writer(client: client, key: key(name), partSize: partSize, headers: uploadHeaders(locked: true))
+    }
 
     public func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
         let bytes = try client.getObject(key: key(name), offset: offset, count: count)
@@ -162,7 +200,9 @@ public struct S3Store: ArchiveStore {
 
     public func delete(_ name: String) throws { try client.deleteObject(key: key(name)) }
 
-    public func put(_ name: String, _ contents: [UInt8]) throws { try client.putObject(key: key(name), data: contents) }
+    public func retainedUntil(_ name: String) throws -> Date? { try client.retainUntil(key: key(name)) }
+
+    public func put(_ name: String, _ contents: [UInt8]) throws { try client.putObject(key: key(name), data: contents, headers: uploadHeaders(locked: true)) }
 
     /// A lease object holding who has it and until when (an hour, renewed by nobody: a crashed
     /// holder's lease expires). Two runs racing within one request's time can both win: S3 has no
@@ -177,7 +217,7 @@ public struct S3Store: ArchiveStore {
                                 fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
             }
         }
-        try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8))
+        try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8), headers: uploadHeaders(locked: false))
         return S3Lease(client: client, key: key(name))
     }
 
@@ -187,7 +227,7 @@ public struct S3Store: ArchiveStore {
         for _ in 0..<10 {
             let current = try client.getObjectWithETag(key: key(name))
             do {
-                try client.putObject(key: key(name), data: (current?.body ?? []) + line,
+                try client.putObject(key: key(name), data: (current?.body ?? []) + line, headers: uploadHeaders(locked: false),
                                      condition: current.map { .ifMatch($0.etag) } ?? .ifNoneMatch)
                 return
             } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
@@ -197,43 +237,79 @@ public struct S3Store: ArchiveStore {
         throw ToolError(.failed, "could not add a line to \(location)/\(name): it kept changing under concurrent writers")
     }
 
+    /// Streams an object as a multipart upload: the archive writer fills one part while the part
+    /// before it uploads on a thread of its own (two parts in memory at most). An archive smaller
+    /// than one part is a single PutObject at publish. Each part carries its Content-MD5, which S3
+    /// checks, and is retried by the client on its own.
     final class S3Writer: StoreWriter, @unchecked Sendable {
         let client: S3Client
         let key: String
         let partSize: Int
+        let headers: [(name: String, value: String)]
         var buffer: [UInt8] = []
         var uploadID: String?
-        var etags: [String] = []
+        let etags = LockedList<(number: Int, etag: String)>()
+        var parts = 0
+        var queue: BoundedQueue<(number: Int, data: [UInt8])>?
+        let uploader = DispatchGroup()
+        let failure = FirstError()
 
-        init(client: S3Client, key: String, partSize: Int) {
+        init(client: S3Client, key: String, partSize: Int, headers: [(name: String, value: String)]) {
             self.client = client
             self.key = key
             self.partSize = partSize
+            self.headers = headers
+            buffer.reserveCapacity(partSize)
         }
 
         func append(_ bytes: ArraySlice<UInt8>) throws {
-            buffer.append(contentsOf: bytes)
-            while buffer.count >= partSize {
-                let part = Array(buffer[0..<partSize])
-                buffer.removeFirst(partSize)
-                try upload(part)
+            var rest = bytes
+            while !rest.isEmpty {
+                let room = partSize - buffer.count
+                buffer.append(contentsOf: rest.prefix(room))
+                rest = rest.dropFirst(room)
+                if buffer.count == partSize { try send() }
             }
         }
 
-        func upload(_ part: [UInt8]) throws {
-            if uploadID == nil { uploadID = try client.createMultipartUpload(key: key) }
-            etags.append(try client.uploadPart(key: key, uploadID: uploadID!, number: etags.count + 1, data: part))
+        /// Hand the full buffer to the uploader (waiting while it still uploads the previous part).
+        func send() throws {
+            if let error = failure.error { throw error }
+            if uploadID == nil {
+                uploadID = try client.createMultipartUpload(key: key, headers: headers)
+                let queue = BoundedQueue<(number: Int, data: [UInt8])>(capacity: 0)
+                self.queue = queue
+                let (client, key, uploadID, etags, failure) = (client, key, uploadID!, etags, failure)
+                spawnThread("s3 upload", group: uploader) {
+                    while let part = queue.take() {
+                        guard !failure.isSet else { continue }
+                        do {
+                            etags.add((part.number, try client.uploadPart(key: key, uploadID: uploadID, number: part.number, data: part.data)))
+                        } catch {
+                            failure.record(error)
+                        }
+                    }
+                }
+            }
+            parts += 1
+            queue!.put((parts, buffer))
+            buffer = []
+            buffer.reserveCapacity(partSize)
         }
 
         func publish() throws {
-            guard let uploadID else { return try client.putObject(key: key, data: buffer) }
-            if !buffer.isEmpty { try upload(buffer) }
-            buffer = []
-            try client.completeMultipartUpload(key: key, uploadID: uploadID, parts: etags)
-            self.uploadID = nil
+            guard uploadID != nil else { return try client.putObject(key: key, data: buffer, headers: headers) }
+            if !buffer.isEmpty { try send() }
+            queue?.close()
+            uploader.wait()
+            if let error = failure.error { throw error }
+            try client.completeMultipartUpload(key: key, uploadID: uploadID!, parts: etags.items.sorted { $0.number < $1.number }.map(\.etag))
+            uploadID = nil
         }
 
         func discard() {
+            queue?.close()
+            uploader.wait()
             if let uploadID { try? client.abortMultipartUpload(key: key, uploadID: uploadID) }
             uploadID = nil
             buffer = []

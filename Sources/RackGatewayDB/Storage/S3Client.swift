@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import Compression
 import HTTP
 import Logging
 
@@ -142,17 +143,33 @@ public struct S3Client: Sendable {
             throw TransportFailure(message: error.message)
         }
         guard expect.contains(response.status) else {
-            let fields = XMLFields(response.body, names: ["Code", "Message"])
+            var body = response.body
+            if method == "HEAD" && response.status != 404, let key {
+                // A HEAD answer has no error document; a one-byte GET of the same object says why.
+                let probe = HTTPRequest(method: "GET", url: url(key: key), headers: headers + [("Range", "bytes=0-0")],
+                                        sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"))
+                if let answer = try? HTTPClient.perform(probe), answer.status == response.status { body = answer.body }
+            }
+            let fields = XMLFields(body, names: ["Code", "Message"])
             var code = fields.first("Code") ?? ""
             if code.isEmpty && response.status == 404 && key == nil { code = "NoSuchBucket" }
-            throw Failure(status: response.status, code: code, message: fields.first("Message") ?? response.text.prefix(200).description,
+            throw Failure(status: response.status, code: code, message: fields.first("Message") ?? String(decoding: body.prefix(200), as: UTF8.self),
                           operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt)
         }
         return response
     }
 
-    public func createBucket() throws {
-        try send("CreateBucket", method: "PUT", key: nil, body: [], expect: [200])
+    public func createBucket(objectLock: Bool = false) throws {
+        try send("CreateBucket", method: "PUT", key: nil, headers: objectLock ? [("x-amz-bucket-object-lock-enabled", "true")] : [], body: [], expect: [200])
+    }
+
+    /// Response headers of `key` (HEAD), or nil when there is none.
+    public func head(key: String) throws -> [String: String]? {
+        do {
+            return try send("HeadObject", method: "HEAD", key: key).headers
+        } catch let failure as Failure where failure.status == 404 {
+            return nil
+        }
     }
 
     /// A conditional write: only over the version with this ETag, or only when there is none.
@@ -161,8 +178,9 @@ public struct S3Client: Sendable {
         case ifNoneMatch
     }
 
-    public func putObject(key: String, data: [UInt8], condition: Condition? = nil) throws {
-        var headers: [(name: String, value: String)] = []
+    public func putObject(key: String, data: [UInt8], headers: [(name: String, value: String)] = [], condition: Condition? = nil) throws {
+        var headers = headers
+        headers.append(("Content-MD5", MD5.base64(data[...])))
         switch condition {
         case .ifMatch(let etag)?: headers.append(("If-Match", etag))
         case .ifNoneMatch?: headers.append(("If-None-Match", "*"))
@@ -222,8 +240,8 @@ public struct S3Client: Sendable {
 
     // MARK: multipart upload
 
-    public func createMultipartUpload(key: String) throws -> String {
-        let response = try send("CreateMultipartUpload", method: "POST", key: key, query: [("uploads", "")], body: [])
+    public func createMultipartUpload(key: String, headers: [(name: String, value: String)] = []) throws -> String {
+        let response = try send("CreateMultipartUpload", method: "POST", key: key, query: [("uploads", "")], headers: headers, body: [])
         guard let id = XMLFields(response.body, names: ["UploadId"]).first("UploadId") else {
             throw Failure(status: response.status, code: "NoUploadId", message: "no UploadId in the answer", operation: "CreateMultipartUpload")
         }
@@ -232,7 +250,8 @@ public struct S3Client: Sendable {
 
     /// Upload part `number` (from 1); returns its ETag.
     public func uploadPart(key: String, uploadID: String, number: Int, data: [UInt8]) throws -> String {
-        let response = try send("UploadPart", method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)], body: data)
+        let response = try send("UploadPart", method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                                headers: [("Content-MD5", MD5.base64(data[...]))], body: data)
         return response.headers["etag"] ?? ""
     }
 
@@ -245,6 +264,19 @@ public struct S3Client: Sendable {
             throw Failure(status: response.status, code: code, message: XMLFields(response.body, names: ["Message"]).first("Message") ?? "",
                           operation: "CompleteMultipartUpload s3://\(bucket)/\(key)")
         }
+    }
+
+    /// Multipart uploads begun and neither completed nor aborted, as (key, upload id).
+    public func listMultipartUploads(prefix: String = "") throws -> [(key: String, uploadID: String)] {
+        let response = try send("ListMultipartUploads", method: "GET", key: nil, query: [("prefix", prefix), ("uploads", "")])
+        let fields = XMLFields(response.body, names: ["Key", "UploadId"])
+        return Array(zip(fields.all("Key"), fields.all("UploadId"))).map { (key: $0.0, uploadID: $0.1) }
+    }
+
+    /// The Object Lock retain-until date of `key`, or nil when it has none: HeadObject answers it
+    /// (`x-amz-object-lock-retain-until-date`) to a role allowed s3:GetObjectRetention.
+    public func retainUntil(key: String) throws -> Date? {
+        try head(key: key)?["x-amz-object-lock-retain-until-date"].flatMap(AWSCredentialsProvider.parseDate)
     }
 
     public func abortMultipartUpload(key: String, uploadID: String) throws {

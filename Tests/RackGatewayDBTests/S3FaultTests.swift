@@ -1,0 +1,151 @@
+import Foundation
+import Postgres
+import RackGatewayDB
+import Testing
+import TestSupport
+
+/// S3 under faults (through the fault-injecting proxy in front of moto), the credential chain, and
+/// Object Lock with server-side encryption.
+@Suite("S3 faults, credentials and Object Lock")
+struct S3FaultTests {
+    /// A database whose archive at level 1 takes several 5 MiB parts.
+    static func withMultiPartSource(_ body: (TestDatabase) throws -> Void) throws {
+        try TestDatabase.withMigrated { source in
+            let generate = try Shell.run(SampleDataTests.script, ["--events", "40000"], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(generate.status == 0, "\(generate.stderr)")
+            try body(source)
+        }
+    }
+
+    static func backup(_ source: TestDatabase, into store: S3Store) throws -> BackupReport {
+        var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
+        options.store = store
+        options.compressionLevel = 1
+        return try BackupRunner(settings: try source.settings, options: options, logger: .quiet).run()
+    }
+
+    @Test func aFailedPartAndThrottlingAreRetriedAndTheBackupSucceeds() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try proxy.set([
+            .init(method: "PUT", query: "partNumber", skip: 1, times: 1, action: "500"),
+            .init(method: "PUT", query: "partNumber", skip: 1, times: 2, action: "slowdown"),
+        ])
+        let client = proxy.client(bucket: bucket)
+        let store = S3Store(client: client, prefix: "nightly", partSize: 5 << 20)
+        try Self.withMultiPartSource { source in
+            let report = try Self.backup(source, into: store)
+            let name = URL(fileURLWithPath: report.file).lastPathComponent
+            let requests = try proxy.requests()
+            #expect(requests.filter { $0.action == "500" }.count == 1, "one part got a 500")
+            #expect(requests.filter { $0.action == "slowdown" }.count == 2, "throttled twice")
+            #expect(requests.filter { $0.query.contains("partNumber") && $0.action == nil }.count >= 2)
+            let verification = try ArchiveVerifier().verify(reader: try ArchiveReader(store: store, name: name))
+            #expect(verification.ok && verification.sidecar == "ok", "\(verification.problems)")
+            #expect(try client.listMultipartUploads().isEmpty)
+        }
+    }
+
+    @Test func aConnectionCutForGoodAbortsTheUploadAndLeavesNothing() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        // From the second part on, every part upload loses its connection mid-body.
+        try proxy.set([.init(method: "PUT", query: "partNumber", skip: 1, times: -1, action: "cut")])
+        var client = proxy.client(bucket: bucket)
+        client.maxAttempts = 3
+        let store = S3Store(client: client, prefix: "nightly", partSize: 5 << 20)
+        try Self.withMultiPartSource { source in
+            let error = try #require(throws: ToolError.self) { _ = try Self.backup(source, into: store) }
+            #expect(error.message.contains("UploadPart") && error.message.contains("after 3 attempts"), "\(error)")
+            #expect(try proxy.requests().filter { $0.action == "cut" }.count == 3, "the part was tried three times")
+            #expect(try store.list().isEmpty, "no archive, no sidecar, no lease under the prefix")
+            #expect(try client.listMultipartUploads().isEmpty, "the multipart upload was aborted")
+        }
+    }
+
+    @Test func expiredOrDeniedCredentialsFailAtOnceWithAClearMessageAndNoSecret() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try TestDatabase.withMigrated { source in
+            let secret = "sEcReT-\(UUID().uuidString.prefix(8))"
+            let environment = ["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": proxy.endpoint, "AWS_ACCESS_KEY_ID": "AKIATEST",
+                               "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": "tok-\(secret)", "RGW_S3_FIRST_BACKOFF": "0.01"]
+            for (action, words) in [("expired", ["credentials have expired"]), ("denied", ["denied", bucket])] {
+                try proxy.set([.init(times: -1, action: action)])
+                try proxy.clearLog()
+                let backup = try CLI.run(["backup", "--dir", "s3://\(bucket)/nightly"], environment: environment)
+                #expect(backup.status == 1, "\(backup)")
+                for word in words { #expect(backup.stderr.contains(word), "\(action): \(backup)") }
+                #expect(!backup.output.contains(secret), "no secret or session token in the output")
+                #expect(try proxy.requests().filter { $0.action == action }.count <= 2, "a permanent error is not retried")
+            }
+            try proxy.set([])
+            let missing = try CLI.run(["list", "--dir", "s3://no-such-bucket-\(UUID().uuidString.prefix(6).lowercased())"],
+                                      environment: ["AWS_ENDPOINT_URL_S3": moto.endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"])
+            #expect(missing.status == 1 && missing.stderr.contains("does not exist"), "\(missing)")
+        }
+    }
+
+    @Test func roleCredentialsComeFromWebIdentityTheContainerEndpointAndInstanceMetadata() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        let tokenFile = NSTemporaryDirectory() + "/rgw-web-identity-\(UUID().uuidString)"
+        try "eyJhbGciOiJSUzI1NiJ9.test.token".write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        defer { unlink(tokenFile) }
+        let base = ["AWS_ENDPOINT_URL_S3": proxy.endpoint, "AWS_EC2_METADATA_DISABLED": "true"]
+        let cases: [(String, [String: String], (String) -> Bool)] = [
+            ("web identity", ["AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/rgw-backup", "AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile,
+                              "AWS_ENDPOINT_URL_STS": moto.endpoint], { $0.hasPrefix("ASIA") }),
+            ("container", ["AWS_CONTAINER_CREDENTIALS_FULL_URI": proxy.endpoint + "/_ecs/credentials",
+                           "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ecs-secret"], { $0 == "ECSACCESSKEY" }),
+            ("instance metadata", ["AWS_EC2_METADATA_DISABLED": "false", "AWS_EC2_METADATA_SERVICE_ENDPOINT": proxy.endpoint], { $0 == "IMDSACCESSKEY" }),
+        ]
+        for (name, variables, expected) in cases {
+            try proxy.clearLog()
+            let client = try StoreLocation.s3Client(bucket: bucket, endpoint: nil, environment: base.merging(variables) { $1 })
+            try client.putObject(key: "probe-\(name.replacingOccurrences(of: " ", with: "-"))", data: Array(name.utf8))
+            let request = try #require(try proxy.requests().last)
+            #expect(request.keyId.map(expected) == true && request.token, "\(name): signed with \(request.keyId ?? "nothing"), token \(request.token)")
+        }
+        // Through the CLI: a backup to S3 with the role from web identity, and no key or token printed.
+        try TestDatabase.withMigrated { source in
+            let environment = base.merging(cases[0].1) { $1 }.merging(["RGW_DATABASE_URL": source.url]) { $1 }
+            let backup = try CLI.run(["backup", "--dir", "s3://\(bucket)/role", "--json"], environment: environment)
+            #expect(backup.status == 0, "\(backup)")
+            #expect(try proxy.requests().contains { $0.path.contains("/role/") && $0.keyId?.hasPrefix("ASIA") == true })
+            #expect(!backup.output.contains("ASIA") && !backup.output.contains("SessionToken"), "\(backup.output)")
+        }
+    }
+
+    @Test func lockedArchivesAreEncryptedAndSurvivePrune() throws {
+        let moto = try MotoServer.shared()
+        let name = "rgw-lock-\(UUID().uuidString.prefix(8).lowercased())"
+        let client = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: name, accessKey: "test", secretKey: "test", pathStyle: true)
+        try client.createBucket(objectLock: true)
+        let environment = ["AWS_ENDPOINT_URL_S3": moto.endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"]
+        try TestDatabase.withMigrated { source in
+            let dir = "s3://\(name)/nightly"
+            let env = environment.merging(["RGW_DATABASE_URL": source.url]) { $1 }
+            let first = try CLI.run(["backup", "--dir", dir, "--object-lock-days", "2", "--object-lock-mode", "compliance", "--sse", "AES256", "--json"], environment: env)
+            #expect(first.status == 0, "\(first)")
+            let store = S3Store(client: client, prefix: "nightly")
+            let archive = try #require(try store.list().first { $0.name.hasSuffix(".sql.gz") }).name
+            for object in [archive, archive + ".sha256"] {
+                let until = try #require(try client.retainUntil(key: "nightly/" + object), "\(object) is locked")
+                #expect(abs(until.timeIntervalSinceNow - 2 * 86_400) < 600, "\(until)")
+                #expect(try client.head(key: "nightly/" + object)?["x-amz-server-side-encryption"] == "AES256")
+            }
+            let usage = try CLI.run(["backup", "--dir", "/tmp/rgw-not-s3", "--sse", "AES256"], environment: env)
+            #expect(usage.status == 64, "\(usage)")
+            Thread.sleep(forTimeInterval: 1.1)
+            #expect(try CLI.run(["backup", "--dir", dir], environment: env).status == 0)
+            let prune = try CLI.run(["prune", "--dir", dir, "--keep-last", "1"], environment: env)
+            #expect(prune.status == 0 && prune.stdout.contains("keep    \(archive)  locked-until-"), "\(prune)")
+            #expect(try store.list().contains { $0.name == archive }, "the locked archive is still there")
+        }
+    }
+}
