@@ -44,6 +44,18 @@ struct ArchiveStoreTests {
         try store.delete("a.sql.gz")
         try store.delete("a.sql.gz.sha256")
         #expect(try store.list().isEmpty)
+
+        // Logs: lines appended by concurrent runs are all kept, whole.
+        let errors = FirstError()
+        DispatchQueue.concurrentPerform(iterations: 6) { writer in
+            for line in 0..<4 {
+                do { try store.appendLine("log.jsonl", Array("{\"writer\":\(writer),\"line\":\(line)}\n".utf8)) } catch { errors.record(error) }
+            }
+        }
+        #expect(errors.error == nil, "\(String(describing: errors.error))")
+        let lines = String(decoding: try #require(try store.get("log.jsonl")), as: UTF8.self).split(separator: "\n")
+        #expect(Set(lines).count == 24 && lines.count == 24, "\(store.location): \(lines.count) lines")
+        try store.delete("log.jsonl")
     }
 
     @Test func localDirectory() throws {

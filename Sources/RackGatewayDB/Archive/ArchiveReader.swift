@@ -71,6 +71,9 @@ public final class ArchiveReader {
 
     deinit { if fd >= 0 { close(fd) } }
 
+    /// Whether reads go over the network to a store (and are worth prefetching).
+    public var isRemote: Bool { object != nil }
+
     public func readBytes(offset: Int, count: Int) throws -> [UInt8] {
         var buffer = [UInt8]()
         try readBytes(offset: offset, count: count, into: &buffer)

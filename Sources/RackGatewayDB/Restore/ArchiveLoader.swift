@@ -101,8 +101,12 @@ final class ArchiveLoader: @unchecked Sendable {
     }
 
     func decompress(_ member: ArchiveManifest.Member, compressed: inout [UInt8], into output: inout [UInt8],
-                    decompressor: GzipMemberDecompressor? = nil) throws {
-        try reader.readBytes(offset: member.offset, count: member.length, into: &compressed)
+                    decompressor: GzipMemberDecompressor? = nil, prefetcher: MemberPrefetcher? = nil) throws {
+        if let prefetcher {
+            try prefetcher.take(member, into: &compressed)
+        } else {
+            try reader.readBytes(offset: member.offset, count: member.length, into: &compressed)
+        }
         do {
             let decompressor = try decompressor ?? GzipMemberDecompressor()
             try decompressor.decompress(compressed[...], uncompressedSize: member.size, into: &output)
@@ -212,13 +216,16 @@ final class ArchiveLoader: @unchecked Sendable {
         progress.beginData(chunks: members.count, bytes: manifest.totalBytes)
         let totals = TableTotals(tables: manifest.tables.count)
         for member in members { totals.expect(table: member.table!) }
+        // From a store, the members arrive ahead of the workers over their own connections.
+        let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members, ahead: jobs + 2, threads: 2) : nil
+        defer { prefetcher?.stop() }
         try forEachInParallel(members, workers: jobs, name: "restore data", connect: { [self] in
             let connection = try connect("data")
             // Each chunk commits on its own; the restore's later commits flush them all.
             try connection.execute("SET synchronous_commit = off")
             return try DataWorker(connection: connection)
         }) { [self] worker, member in
-            let chunk = try prepare(member, worker: worker)
+            let chunk = try prepare(member, worker: worker, prefetcher: prefetcher)
             let table = manifest.tables[member.table!]
             do {
                 try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
@@ -253,9 +260,9 @@ final class ArchiveLoader: @unchecked Sendable {
     }
 
     /// Read, decompress and check one data member into the worker's buffer.
-    func prepare(_ member: ArchiveManifest.Member, worker: DataWorker) throws -> PreparedChunk {
+    func prepare(_ member: ArchiveManifest.Member, worker: DataWorker, prefetcher: MemberPrefetcher?) throws -> PreparedChunk {
         let table = manifest.tables[member.table!]
-        try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor)
+        try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor, prefetcher: prefetcher)
         let header = DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns)
         switch DataChunk.scan(worker.text, expectedHeader: header) {
         case .success(let (rows, sum)):
