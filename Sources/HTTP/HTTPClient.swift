@@ -48,14 +48,29 @@ public enum HTTPClient {
         var uploaded = 0
         var received: [UInt8] = []
         var headers: [String: String] = [:]
+        /// Streaming: the body goes here as it arrives (a 2xx answer only) instead of `received`;
+        /// false stops the transfer.
+        var sink: ((UnsafeRawBufferPointer) -> Bool)?
+        var status = 0
+        var handle: UnsafeMutableRawPointer?
+        var stopped = false
         init(upload: [UInt8]) { self.upload = upload }
     }
 
     public static func perform(_ request: HTTPRequest) throws -> HTTPResponse {
+        try perform(request, sink: nil)
+    }
+
+    /// A request whose successful (2xx) body is handed to `sink` piece by piece as it arrives,
+    /// never held whole; `sink` may block to slow the sender down, and returns false to stop (the
+    /// call then throws). Error answers are collected in the response's body as usual.
+    public static func perform(_ request: HTTPRequest, sink: ((UnsafeRawBufferPointer) -> Bool)?) throws -> HTTPResponse {
         _ = initialized
         guard let handle = curl_easy_init() else { throw HTTPError(message: "curl_easy_init failed") }
         defer { curl_easy_cleanup(handle) }
         let exchange = Exchange(upload: request.body ?? [])
+        exchange.sink = sink
+        exchange.handle = handle
         let context = Unmanaged.passUnretained(exchange).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(list) }
@@ -72,7 +87,23 @@ public enum HTTPClient {
         _ = rgw_curl_setopt_write(handle) { data, size, count, user in
             let exchange = Unmanaged<Exchange>.fromOpaque(user!).takeUnretainedValue()
             let total = size * count
-            if let data { exchange.received.append(contentsOf: UnsafeRawBufferPointer(start: data, count: total)) }
+            guard let data else { return total }
+            let bytes = UnsafeRawBufferPointer(start: data, count: total)
+            if let sink = exchange.sink {
+                if exchange.status == 0 {
+                    var status = 0
+                    _ = rgw_curl_getinfo_long(exchange.handle, CURLINFO_RESPONSE_CODE, &status)
+                    exchange.status = status
+                }
+                if (200..<300).contains(exchange.status) {
+                    guard sink(bytes) else {
+                        exchange.stopped = true
+                        return 0
+                    }
+                    return total
+                }
+            }
+            exchange.received.append(contentsOf: bytes)
             return total
         }
         _ = rgw_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
@@ -121,6 +152,7 @@ public enum HTTPClient {
             return curl_easy_perform(handle)
         }
         guard code == CURLE_OK else {
+            if exchange.stopped { throw HTTPError(message: "the transfer was stopped by its reader") }
             let detail = String(cString: errorBuffer)
             throw HTTPError(message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)
         }

@@ -2,7 +2,7 @@ import Compression
 import Foundation
 
 /// Reads an archive: the trailer from the end, the manifest it points to, and members by offset.
-public final class ArchiveReader {
+public final class ArchiveReader: @unchecked Sendable {
     public let path: String
     public let fileSize: Int
     public let trailer: ArchiveTrailer
@@ -71,8 +71,62 @@ public final class ArchiveReader {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    /// Whether reads go over the network to a store (and are worth prefetching).
+    /// Whether reads go over the network to a store (and are worth streaming ahead).
     public var isRemote: Bool { object != nil }
+
+    /// Each of `members` (in file order) whole, in one streaming read over the range they span;
+    /// bytes between them are skipped. `body` returns false to stop early.
+    public func forEachMember(_ members: [ArchiveManifest.Member], _ body: @escaping (ArchiveManifest.Member, [UInt8]) throws -> Bool) throws {
+        guard let first = members.first, let last = members.last else { return }
+        var index = 0
+        var position = first.offset
+        var current: [UInt8] = []
+        current.reserveCapacity(first.length)
+        var failure: Error?
+        try stream(offset: first.offset, count: last.offset + last.length - first.offset) { bytes in
+            var rest = bytes[...]
+            while !rest.isEmpty && index < members.count {
+                let gap = members[index].offset - position
+                if gap > 0 {
+                    let skip = min(gap, rest.count)
+                    rest = rest.dropFirst(skip)
+                    position += skip
+                    continue
+                }
+                let take = min(rest.count, members[index].length - current.count)
+                current.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
+                rest = rest.dropFirst(take)
+                position += take
+                if current.count == members[index].length {
+                    do {
+                        guard try body(members[index], current) else { return false }
+                    } catch {
+                        failure = error
+                        return false
+                    }
+                    index += 1
+                    current = []
+                    if index < members.count { current.reserveCapacity(members[index].length) }
+                }
+            }
+            return true
+        }
+        if let failure { throw failure }
+    }
+
+    /// Bytes `offset..<offset+count` into `sink` as they come (one streaming read from a store).
+    public func stream(offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
+        if let object {
+            try object.store.stream(object.name, offset: offset, count: count, sink: sink)
+        } else {
+            var done = 0
+            while done < count {
+                let bytes = try readBytes(offset: offset + done, count: min(4 << 20, count - done))
+                guard bytes.withUnsafeBytes(sink) else { return }
+                done += bytes.count
+            }
+        }
+    }
 
     public func readBytes(offset: Int, count: Int) throws -> [UInt8] {
         var buffer = [UInt8]()

@@ -208,16 +208,17 @@ final class ArchiveLoader: @unchecked Sendable {
     func loadData(_ main: Connection) throws {
         let manifest = self.manifest
         let analyzable = try earlyAnalyzable(main)
+        // From a store the chunks come in file order, one stream ahead of the workers.
+        let remote = reader.isRemote
         let members = manifest.members.enumerated().filter { $0.element.kind == .data }
             .sorted { a, b in
                 let sizeA = manifest.tables[a.element.table!].bytes, sizeB = manifest.tables[b.element.table!].bytes
-                return sizeA != sizeB ? sizeA > sizeB : a.offset < b.offset
+                return sizeA != sizeB && !remote ? sizeA > sizeB : a.element.offset < b.element.offset
             }.map(\.element)
         progress.beginData(chunks: members.count, bytes: manifest.totalBytes)
         let totals = TableTotals(tables: manifest.tables.count)
         for member in members { totals.expect(table: member.table!) }
-        // From a store, the members arrive ahead of the workers over their own connections.
-        let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members, ahead: jobs + 2, threads: 2) : nil
+        let prefetcher = remote ? MemberPrefetcher(reader: reader, members: members) : nil
         defer { prefetcher?.stop() }
         try forEachInParallel(members, workers: jobs, name: "restore data", connect: { [self] in
             let connection = try connect("data")

@@ -22,11 +22,25 @@ public protocol ArchiveStore: Sendable {
     func appendLine(_ name: String, _ line: [UInt8]) throws
     /// Until when `name` may not be deleted (S3 Object Lock retention), or nil.
     func retainedUntil(_ name: String) throws -> Date?
+    /// Bytes `offset..<offset+count` of `name` into `sink` in order, as they come; `sink` returns
+    /// false to stop. One long read instead of many small ones (S3: one streaming GET).
+    func stream(_ name: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws
 }
 
 extension ArchiveStore {
     /// Until when `name` may not be deleted (S3 Object Lock retention), or nil.
     public func retainedUntil(_ name: String) throws -> Date? { nil }
+
+    /// In reads of 4 MiB.
+    public func stream(_ name: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
+        var done = 0
+        while done < count {
+            let piece = min(4 << 20, count - done)
+            let bytes = try read(name, offset: offset + done, count: piece)
+            guard bytes.withUnsafeBytes(sink) else { return }
+            done += piece
+        }
+    }
 
     /// The whole of `name`, or nil when there is none.
     public func get(_ name: String) throws -> [UInt8]? {
@@ -201,6 +215,10 @@ public struct S3Store: ArchiveStore {
     public func delete(_ name: String) throws { try client.deleteObject(key: key(name)) }
 
     public func retainedUntil(_ name: String) throws -> Date? { try client.retainUntil(key: key(name)) }
+
+    public func stream(_ name: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
+        try client.getObjectStream(key: key(name), offset: offset, count: count, sink: sink)
+    }
 
     public func put(_ name: String, _ contents: [UInt8]) throws { try client.putObject(key: key(name), data: contents, headers: uploadHeaders(locked: true)) }
 

@@ -206,6 +206,58 @@ public struct S3Client: Sendable {
         return try send("GetObject", method: "GET", key: key, headers: headers, expect: [200, 206]).body
     }
 
+    /// Bytes `offset..<offset+count` of `key` streamed into `sink` as they arrive (never held
+    /// whole). A transfer that breaks or a retryable answer resumes where the data stopped, with the
+    /// same backoff as every request.
+    public func getObjectStream(key: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
+        var delivered = 0
+        var attempt = 0
+        var limit = firstBackoff
+        while delivered < count {
+            attempt += 1
+            let start = offset + delivered
+            var stopped = false
+            do {
+                let keys = try credentials.current()
+                var headers: [(name: String, value: String)] = [("Range", "bytes=\(start)-\(offset + count - 1)")]
+                if let token = keys.sessionToken { headers.append(("x-amz-security-token", token)) }
+                let request = HTTPRequest(method: "GET", url: url(key: key), headers: headers,
+                                          sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"), timeoutSeconds: 3600)
+                let response = try HTTPClient.perform(request) { bytes in
+                    let wanted = min(bytes.count, count - delivered)
+                    guard wanted > 0, sink(UnsafeRawBufferPointer(rebasing: bytes[0..<wanted])) else {
+                        stopped = true
+                        return false
+                    }
+                    delivered += wanted
+                    return true
+                }
+                guard response.status == 206 || response.status == 200 else {
+                    let fields = XMLFields(response.body, names: ["Code", "Message"])
+                    let failure = Failure(status: response.status, code: fields.first("Code") ?? "", message: fields.first("Message") ?? "",
+                                          operation: "GetObject s3://\(bucket)/\(key)", bucket: bucket, attempts: attempt)
+                    guard failure.isRetryable && attempt < maxAttempts else { throw failure }
+                    Self.retryLog("GetObject", "HTTP \(failure.status) \(failure.code)", attempt)
+                    usleep(UInt32(Double.random(in: 0...min(limit, maxBackoff)) * 1_000_000))
+                    limit *= 2
+                    continue
+                }
+                if delivered < count && response.body.isEmpty && delivered == start - offset {
+                    throw ToolError(.mismatch, "s3://\(bucket)/\(key) ends before offset \(start); it is truncated")
+                }
+            } catch let error as HTTPError {
+                if stopped { throw ToolError(.failed, "reading s3://\(bucket)/\(key) was stopped") }
+                guard attempt < maxAttempts else {
+                    throw ToolError(.failed, "S3 GetObject on bucket \(bucket) at \(endpoint) failed after \(attempt) attempts: \(error.message)",
+                                    fix: "Check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3), the network and the region.")
+                }
+                Self.retryLog("GetObject", error.message, attempt)
+                usleep(UInt32(Double.random(in: 0...min(limit, maxBackoff)) * 1_000_000))
+                limit *= 2
+            }
+        }
+    }
+
     public func size(key: String) throws -> Int? {
         do {
             let response = try send("HeadObject", method: "HEAD", key: key)

@@ -65,13 +65,9 @@ public struct ArchiveVerifier {
         }
         var problems = Self.structuralProblems(reader)
         let sha = SHA256()
-        var buffer = [UInt8]()
-        var position = 0
-        while position < reader.fileSize {
-            let count = min(4 << 20, reader.fileSize - position)
-            try reader.readBytes(offset: position, count: count, into: &buffer)
-            sha.update(buffer)
-            position += count
+        try reader.stream(offset: 0, count: reader.fileSize) { bytes in
+            sha.update(bytes)
+            return true
         }
         let digest = SHA256.hex(sha.finalize())
         if digest != recorded {
@@ -104,22 +100,26 @@ public struct ArchiveVerifier {
         var rows = [Int](repeating: 0, count: manifest.tables.count)
         var fingerprints = [UInt64](repeating: 0, count: manifest.tables.count)
         var chunks = [[Int]](repeating: [], count: manifest.tables.count)
+        // The members that follow each other from the start of the file, in one streaming read.
+        var contiguous: [ArchiveManifest.Member] = []
         for member in manifest.members {
             guard member.offset == position, member.offset + member.length <= reader.fileSize else { break }
-            let bytes = try reader.readBytes(offset: member.offset, count: member.length)
-            sha.update(bytes)
+            contiguous.append(member)
             position += member.length
+        }
+        try reader.forEachMember(contiguous) { member, bytes in
+            sha.update(bytes)
             let text: [UInt8]
             do {
                 text = try decompressor.decompress(bytes[...], uncompressedSize: member.size)
             } catch let error as CompressionError {
                 problem("\(describe(member)): \(error.message)")
-                continue
+                return true
             }
             let crc = GzipFooter(endOf: bytes)?.crc32 ?? 0
             if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
             if member.kind == .data {
-                guard let table = member.table, table >= 0, table < manifest.tables.count else { continue }
+                guard let table = member.table, table >= 0, table < manifest.tables.count else { return true }
                 chunks[table].append(member.index)
                 let expected = manifest.tables[table]
                 let expectedHeader = DataChunk.copyHeader(schema: expected.schema, name: expected.name, columns: expected.columns)
@@ -134,6 +134,7 @@ public struct ArchiveVerifier {
                     problem("\(describe(member)): \(message)")
                 }
             }
+            return true
         }
         if problems.isEmpty {
             for (index, table) in manifest.tables.enumerated() {
