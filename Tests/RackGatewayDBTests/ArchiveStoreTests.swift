@@ -138,6 +138,19 @@ struct BackupToS3Tests {
                 try BackupTests.restoreWithStockTools(directory + "/" + name, into: restored)
                 try BackupTests.expectFingerprintsMatch(manifest, in: restored)
             }
+            // The other way: an archive the AWS CLI copied up restores straight from the bucket.
+            for object in [name, name + ".sha256"] {
+                let copy = try Shell.run("/usr/bin/env", ["python3", "-m", "awscli", "--endpoint-url", server.endpoint, "s3", "cp",
+                                                          directory + "/" + object, "s3://\(client.bucket)/copied/\(object)"], environment: Self.awsEnvironment)
+                #expect(copy.status == 0, "\(copy.stderr)")
+            }
+            try TestDatabase.withUnused { target in
+                var options = RestoreOptions(jobs: 2)
+                options.verify = true
+                let runner = RestoreRunner(target: try RestoreTarget(settings: try ConnectionSettings(conninfo: target.url)), options: options, logger: .quiet)
+                let report = try runner.run(archive: ArchiveLocation(store: S3Store(client: client, prefix: "copied"), name: name))
+                #expect(report.verified && report.mismatches.isEmpty && report.rows == manifest.totalRows)
+            }
         }
     }
 
