@@ -46,7 +46,11 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .customLong("sse-kms-key-id"), help: ArgumentHelp("With --sse aws:kms: the KMS key (id, alias or ARN; default: the account's aws/s3 key).", valueName: "id"))
     var sseKMSKeyID: String?
 
+    @Option(name: .customLong("max-shrink"), help: ArgumentHelp("Mark the archive suspect (exit 2, kept) when a table's rows or the whole data fell by more than this since the previous good archive; 100% turns it off.", valueName: "percent"))
+    var maxShrink = "50%"
+
     func validate() throws {
+        guard ShrinkCheck.parse(maxShrink) != nil else { throw ValidationError("--max-shrink is a percentage from 0% to 100%") }
         if let objectLockDays, objectLockDays < 1 { throw ValidationError("--object-lock-days must be at least 1") }
         guard S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased()) != nil else { throw ValidationError("--object-lock-mode is governance or compliance") }
         if let sse, sse != "AES256", sse != "aws:kms" { throw ValidationError("--sse is AES256 or aws:kms") }
@@ -79,6 +83,7 @@ struct BackupCommand: ParsableCommand {
             options.store = store
             options.compressionLevel = compressLevel
             options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
+            options.maxShrink = ShrinkCheck.parse(maxShrink)!
             let runner = BackupRunner(settings: settings, options: options, logger: logger)
             let labels = ["database": settings.databaseName ?? "unknown"]
             let progress = runner.progress
@@ -109,6 +114,8 @@ struct BackupCommand: ParsableCommand {
                     .init("rgw_backup_size_bytes", "Size of the last successful backup archive.", Double(report.sizeBytes)),
                     .init("rgw_backup_rows", "Rows in the last successful backup.", Double(report.rows)),
                     .init("rgw_backup_tables", "Tables in the last successful backup.", Double(report.tables)),
+                    .init("rgw_backup_suspect", "1 when the last backup shrank past --max-shrink since the previous good one (kept, marked suspect).", report.suspect == nil ? 0 : 1),
+                    .init("rgw_backup_newest_archive_age_seconds", "Age of the newest archive, the one this backup wrote.", 0),
                 ], labels: labels)
             }
             if global.json {
@@ -118,6 +125,11 @@ struct BackupCommand: ParsableCommand {
                 print("  \(report.tables) tables, \(report.rows) rows, \(ProgressDisplay.bytes(report.bytesIn)) of COPY text -> "
                       + "\(ProgressDisplay.bytes(report.sizeBytes)) (ratio \(String(format: "%.1f", report.ratio))) in \(String(format: "%.1f", report.durationSeconds)) s")
                 print("  sha256 \(report.sha256)")
+            }
+            if let suspect = report.suspect {
+                if global.json { throw ExitCode(2) }
+                throw ToolError(.mismatch, "the archive is written and kept, but marked SUSPECT: \(suspect)",
+                                fix: "Check the database (a truncated table, the wrong database?). If the shrink is intended (a cleanup), take a backup with --max-shrink 100%: that one is good and later backups compare with it.")
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Postgres
 import RackGatewayDB
@@ -6,16 +7,52 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Check connectivity, TLS, server version, pg_dump, migrations and backup privileges.",
-        discussion: "Exits 1 when any check fails; warnings alone exit 0.")
+        discussion: """
+            Exits 1 when any check fails; warnings alone exit 0. With --max-backup-age, also checks that the \
+            newest good archive in --dir (readable, not suspect, verified) is younger, else exits 2 (for \
+            monitors; --metrics-file writes its age).
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var migrationOptions: MigrationOptions
+    @OptionGroup var directoryOptions: DirectoryOptions
+
+    @Option(name: .customLong("max-backup-age"), help: ArgumentHelp("Fail (exit 2) when the newest good archive in --dir is older, e.g. 26h.", valueName: "age"))
+    var maxBackupAge: String?
+
+    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("With --max-backup-age: write rgw_backup_newest_good_age_seconds here.", valueName: "path"))
+    var metricsFile: String?
+
+    func validate() throws {
+        if let maxBackupAge { _ = try MaintCommand.duration(maxBackupAge, "--max-backup-age") }
+        if metricsFile != nil && maxBackupAge == nil { throw ValidationError("--metrics-file goes with --max-backup-age") }
+    }
+
+    /// The newest good archive's age against `--max-backup-age`: an item, and whether it is too old.
+    func backupAgeItem() throws -> (item: HealthCheck.Item, stale: Bool)? {
+        guard let maxBackupAge else { return nil }
+        let limit = try MaintCommand.duration(maxBackupAge, "--max-backup-age")
+        let directory = try directoryOptions.archiveDirectory()
+        guard let newest = try directory.newestGood() else {
+            return (HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verifying)"), true)
+        }
+        let age = Date().timeIntervalSince(newest.time)
+        if let metricsFile {
+            try PrometheusFile(path: metricsFile).update([
+                .init("rgw_backup_newest_good_age_seconds", "Age of the newest good archive (readable, not suspect, verified).", age),
+            ], labels: ["dir": directory.directory])
+        }
+        let text = "newest good archive \(newest.file) is \(ProgressDisplay.duration(age)) old (limit \(maxBackupAge))"
+        return (HealthCheck.Item(name: "backups", status: age > limit ? .fail : .ok, detail: text), age > limit)
+    }
 
     func run() throws {
         try Reporting.run {
             let settings = try global.connectionSettings()
-            let report = HealthCheck(settings: settings, migrations: try migrationOptions.load(),
+            var report = HealthCheck(settings: settings, migrations: try migrationOptions.load(),
                                      logger: global.makeLogger()).run()
+            let backups = try backupAgeItem()
+            if let backups { report.items.append(backups.item) }
             if global.json {
                 try Reporting.printJSON(report)
             } else {
@@ -24,7 +61,11 @@ struct CheckCommand: ParsableCommand {
                     print("  \(item.status.rawValue.uppercased().padding(toLength: 4, withPad: " ", startingAt: 0))  \(item.name): \(item.detail)")
                 }
             }
-            if !report.ok { throw ExitCode(1) }
+            if !report.ok {
+                // Only the backup age failing: exit 2, for monitors; anything else failing: 1.
+                let others = report.items.filter { $0.name != "backups" && $0.status == .fail }
+                throw ExitCode(others.isEmpty && backups?.stale == true ? 2 : 1)
+            }
         }
     }
 }

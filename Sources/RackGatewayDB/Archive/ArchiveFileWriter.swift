@@ -21,6 +21,11 @@ public final class ArchiveFileWriter: @unchecked Sendable {
     private var members: [ArchiveManifest.Member] = []
     private var finished = false
 
+    /// Where the archive goes, as a store (to look at the archives already there).
+    public func store() throws -> ArchiveStore {
+        try remote?.store ?? LocalStore(directory: directory)
+    }
+
     public init(directory: String, fileName: String) throws {
         self.directory = directory
         self.fileName = fileName

@@ -17,6 +17,9 @@ public struct BackupOptions: Sendable {
     public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// An object store (S3) to write to instead of `directory`.
     public var store: ArchiveStore?
+    /// The archive is suspect when a table's rows or the whole data fell by more than this since
+    /// the previous good archive (`--max-shrink`; 1 turns the check off).
+    public var maxShrink: Double = 0.5
 
     public init(directory: String, jobs: Int, compressors: Int) {
         self.directory = directory
@@ -40,6 +43,8 @@ public struct BackupReport: Codable, Sendable {
     public var jobs: Int
     public var snapshot: String
     public var createdAt: String
+    /// Why the archive looks like a bad backup next to the previous good one; nil when it does not.
+    public var suspect: String?
 }
 
 /// Progress counters shared by the pipeline threads and the progress reporter.
@@ -182,13 +187,21 @@ public final class BackupRunner: @unchecked Sendable {
             let postData = try postDataBox.value!.get()
             try writer.append(member: try compressor.compressShared(Array(postData.utf8)[...]), kind: .postData)
 
+            var suspect: String?
+            if options.maxShrink < 1, let previous = ShrinkCheck.previousGood(in: try writer.store(), prefix: options.prefix, database: database) {
+                let problems = ShrinkCheck(maxShrink: options.maxShrink).problems(tables: tables, previous: previous.manifest)
+                if !problems.isEmpty {
+                    suspect = problems.joined(separator: "; ") + " since \(previous.name)"
+                    logger.warning("the archive looks like a bad backup; it is kept and marked suspect", metadata: ["why": "\(suspect!)"])
+                }
+            }
             let completedAt = Date()
             let manifest = ArchiveManifest(
                 toolVersion: RackGatewayDB.toolVersion, createdAt: Self.iso8601(createdAt), completedAt: Self.iso8601(completedAt),
                 database: database, serverVersion: serverVersion, serverVersionNum: coordinator.serverVersionNumber,
                 pgDumpVersion: pgDump.version, snapshot: snapshot, sessionSettings: DumpSession.manifestSettings,
                 schemaMigrations: catalog.migrations, roles: catalog.roles, members: writer.recordedMembers,
-                tables: tables, sequences: sequences, suspect: nil)
+                tables: tables, sequences: sequences, suspect: suspect)
             let manifestMember = try compressor.compress(try manifest.line())
             let manifestOffset = try writer.appendUnrecorded(manifestMember[...])
             _ = try writer.appendUnrecorded(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member()[...])
@@ -200,7 +213,7 @@ public final class BackupRunner: @unchecked Sendable {
                 file: writer.finalPath, sha256: sha256, sizeBytes: size, durationSeconds: Date().timeIntervalSince(started),
                 tables: tables.count, rows: manifest.totalRows, bytesIn: totals.bytesIn, bytesOut: size,
                 ratio: size > 0 ? Double(totals.bytesIn) / Double(size) : 0, members: manifest.members.count,
-                sequences: sequences.count, jobs: options.jobs, snapshot: snapshot, createdAt: manifest.createdAt)
+                sequences: sequences.count, jobs: options.jobs, snapshot: snapshot, createdAt: manifest.createdAt, suspect: suspect)
             logger.info("backup written", metadata: ["file": "\(report.file)", "bytes": "\(size)", "rows": "\(report.rows)"])
             return report
         } catch {

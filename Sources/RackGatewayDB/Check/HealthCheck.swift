@@ -19,6 +19,12 @@ public struct HealthCheck {
         public var name: String
         public var status: Status
         public var detail: String
+
+        public init(name: String, status: Status, detail: String) {
+            self.name = name
+            self.status = status
+            self.detail = detail
+        }
     }
 
     public struct Report: Codable, Sendable {

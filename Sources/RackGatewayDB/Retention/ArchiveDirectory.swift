@@ -17,6 +17,8 @@ public struct ArchiveDirectory {
         public var verified: Bool
         public var drilled: Bool
         public var hasSidecar: Bool
+        /// Why the backup marked it suspect (ShrinkCheck); nil when it is not.
+        public var suspect: String?
     }
 
     public let store: ArchiveStore
@@ -48,6 +50,7 @@ public struct ArchiveDirectory {
                 let reader = try location.reader()
                 entry.tables = reader.manifest.tables.count
                 entry.rows = reader.manifest.totalRows
+                entry.suspect = reader.manifest.suspect
                 if let check = verifications[object.name], check.ok, check.size == object.size, entry.hasSidecar, reader.sidecarDigest() == check.sha256 {
                     entry.verified = true
                 }
@@ -81,5 +84,18 @@ extension ArchiveDirectory {
         }
         throw ToolError(.failed, "no archive in \(directory) verifies" + (skipped.isEmpty ? " (there are none)" : ": " + skipped.prefix(3).joined(separator: "; ")),
                         fix: "Give the archive's path, or --dir with the right directory.")
+    }
+
+    /// The newest good archive (readable, not suspect, verified — by an earlier `verify`, else now,
+    /// recorded), for `check --max-backup-age` and monitors; nil when there is none.
+    public func newestGood() throws -> Entry? {
+        for entry in try entries() where entry.problem == nil && entry.suspect == nil {
+            if entry.verified { return entry }
+            if let report = try? ArchiveVerifier().verify(reader: location(of: entry).reader()) {
+                try? VerificationLog.record(report, store: store)
+                if report.ok { return entry }
+            }
+        }
+        return nil
     }
 }

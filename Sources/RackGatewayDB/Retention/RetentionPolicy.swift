@@ -63,16 +63,42 @@ public struct Pruner {
         self.policy = policy
     }
 
+    /// The policy counts good archives only: readable, not marked suspect by `backup`, and verified
+    /// (by an earlier `verify`, else verified now and recorded). So a run of bad backups never pushes
+    /// the last good one out. The newest good archive is always kept; archives newer than it that are
+    /// not good (a suspect backup) are kept too — nothing is thrown away before a good one follows;
+    /// unreadable ones are kept and named for a person to look at.
     public func plan() throws -> [Decision] {
         let entries = try directory.entries()
-        var reasons = policy.reasons(for: entries.map(\.time))
-        // The newest archive that verifies stays, whatever the policy says.
-        for (index, entry) in entries.enumerated() where entry.problem == nil {
-            let good = entry.verified || ((try? ArchiveVerifier().verify(reader: directory.location(of: entry).reader()))?.ok ?? false)
-            if good {
-                if !reasons[index].contains("newest-verified") { reasons[index].append("newest-verified") }
-                break
+        var reasons = Array(repeating: [String](), count: entries.count)
+        var good: [Int] = []
+        for (index, entry) in entries.enumerated() {
+            if entry.problem != nil {
+                reasons[index].append("unreadable")
+                continue
             }
+            guard entry.suspect == nil else { continue }
+            if entry.verified {
+                good.append(index)
+                continue
+            }
+            let location = directory.location(of: entry)
+            if let report = try? ArchiveVerifier().verify(reader: location.reader()) {
+                try? VerificationLog.record(report, store: directory.store)
+                if report.ok { good.append(index) }
+            }
+        }
+        for (slot, keep) in policy.reasons(for: good.map { entries[$0].time }).enumerated() {
+            reasons[good[slot]] += keep
+        }
+        if let newest = good.first {
+            reasons[newest].append("newest-verified")
+            for index in 0..<newest where reasons[index].isEmpty {
+                reasons[index].append(entries[index].suspect != nil ? "suspect-newer-than-newest-good" : "newer-than-newest-good")
+            }
+        } else {
+            // No good archive at all: delete nothing.
+            for index in entries.indices where reasons[index].isEmpty { reasons[index].append("no-good-archive-yet") }
         }
         // S3 Object Lock: what is still retained cannot be deleted (on a versioned bucket a delete
         // would only hide it behind a delete marker), so it stays and the plan says why.
