@@ -81,3 +81,20 @@ struct JobsOption: ParsableArguments {
 
     func resolved() throws -> Int { try Defaults.jobs(requested: jobs) }
 }
+
+/// `--stall-timeout` of backup, restore and drill.
+struct StallOptions: ParsableArguments {
+    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never.", valueName: "duration"))
+    var stallTimeout = "5m"
+
+    func validate() throws { _ = try seconds() }
+
+    func seconds() throws -> Double { stallTimeout == "0" ? 0 : try MaintCommand.duration(stallTimeout, "--stall-timeout") }
+
+    /// Started for a run; `probe` counts the work done.
+    func watchdog(_ what: String, probe: @escaping @Sendable () -> Int?) throws -> StallWatchdog {
+        let watchdog = StallWatchdog(timeout: try seconds(), what: what, probe: probe)
+        watchdog.start()
+        return watchdog
+    }
+}

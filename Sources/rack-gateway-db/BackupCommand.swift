@@ -46,6 +46,8 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .customLong("sse-kms-key-id"), help: ArgumentHelp("With --sse aws:kms: the KMS key (id, alias or ARN; default: the account's aws/s3 key).", valueName: "id"))
     var sseKMSKeyID: String?
 
+    @OptionGroup var stall: StallOptions
+
     @Option(name: .customLong("max-shrink"), help: ArgumentHelp("Mark the archive suspect (exit 2, kept) when a table's rows or the whole data fell by more than this since the previous good archive; 100% turns it off.", valueName: "percent"))
     var maxShrink = "50%"
 
@@ -95,6 +97,11 @@ struct BackupCommand: ParsableCommand {
                         + "\(ProgressDisplay.bytes(p.bytesOut)) written, \(ProgressDisplay.bytes(Int(rate)))/s, ETA \(eta)", p.fraction)
             }
             let report: BackupReport
+            let watchdog = try stall.watchdog("the backup of \(settings.description)") {
+                let p = progress.snapshot()
+                return p.bytesIn + p.bytesOut + p.tablesDone
+            }
+            defer { watchdog.stop() }
             do {
                 report = try runner.run()
                 display.stop()

@@ -29,6 +29,7 @@ struct DrillCommand: ParsableCommand {
     var keep = false
 
     @OptionGroup var jobsOption: JobsOption
+    @OptionGroup var stall: StallOptions
 
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
     var metricsFile: String?
@@ -46,6 +47,12 @@ struct DrillCommand: ParsableCommand {
                 options.keep = keep
                 let runner = DrillRunner(options: options, logger: logger)
                 let display = runner.progress.display(logger: logger)
+                let server = StallWatchdog.ServerProbe(settings: scratch, applicationPrefix: "rack-gateway-db")
+                let progress = runner.progress
+                let watchdog = try stall.watchdog("the drill on \(scratch.description)") {
+                    progress.workDone() &+ (server.value() ?? 0)
+                }
+                defer { watchdog.stop() }
                 let report = try runner.run(archive: archive, preflight: check)
                 display.stop()
                 try? DrillLog.append(report, store: archive.logStore())

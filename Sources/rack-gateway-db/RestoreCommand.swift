@@ -57,6 +57,7 @@ struct RestoreCommand: ParsableCommand {
             """)
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var stall: StallOptions
     @OptionGroup var directoryOptions: DirectoryOptions
     @OptionGroup var choice: ArchiveChoice
 
@@ -150,6 +151,12 @@ struct RestoreCommand: ParsableCommand {
             runner.confirm = { Confirmation.ask($0, yes: yes) }
             let display = runner.progress.display(logger: logger)
             defer { display.stop() }
+            let server = StallWatchdog.ServerProbe(settings: settings, applicationPrefix: "rack-gateway-db restore")
+            let progress = runner.progress
+            let watchdog = try stall.watchdog("the restore into \(settings.description)") {
+                progress.workDone() &+ (server.value() ?? 0)
+            }
+            defer { watchdog.stop() }
             let report = try runner.run(archive: archive, preflight: check)
             display.stop()
             if global.json { return try Reporting.printJSON(report) }

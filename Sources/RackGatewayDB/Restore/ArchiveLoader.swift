@@ -23,6 +23,11 @@ public final class RestoreProgress: @unchecked Sendable {
     func chunkDone(rows: Int, bytes: Int) { lock.withLock { chunksDone += 1; self.rows += rows; self.bytes += bytes } }
     func stepDone() { lock.withLock { stepsDone += 1 } }
 
+    /// A number that grows with any work done (for the stall watchdog).
+    public func workDone() -> Int {
+        lock.withLock { bytes + rows + chunksDone + stepsDone + phase.hashValue & 0xffff }
+    }
+
     /// One line of text and the fraction of the data loaded.
     public func line() -> (text: String, fraction: Double?) {
         lock.withLock {

@@ -28,6 +28,16 @@ public enum Interruption {
         }
     }
 
+    /// End the run now as Ctrl-C would (unfinished files removed, clean-ups run) but as a failure:
+    /// `message` on stderr, exit `status`. For the stall watchdog.
+    public static func fail(_ message: String, status: Int32 = 1) -> Never {
+        let (pending, actions) = lock.withLock { (paths, cleanups) }
+        for path in pending { unlink(path) }
+        for action in actions.values { action() }
+        FileHandle.standardError.write(Data("rack-gateway-db: error: \(message)\n".utf8))
+        exit(status)
+    }
+
     nonisolated(unsafe) private static var cleanups: [String: @Sendable () -> Void] = [:]
 
     /// Run `action` before exiting on Ctrl-C or SIGTERM (a drill drops its scratch database).

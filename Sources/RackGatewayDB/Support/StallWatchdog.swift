@@ -1,0 +1,101 @@
+import Foundation
+import Postgres
+
+/// Fails a run that has stopped moving instead of letting it hang "in progress" forever: a server
+/// that stopped answering, a network path that went silent without a reset, a lock that never comes.
+/// Every second it reads `probe` (a counter of work done: bytes, chunks, steps, and for restores
+/// what the server's own progress views say); when the value has not changed for `timeout`
+/// seconds, the run ends as if interrupted (unfinished files removed, uploads aborted, scratch
+/// databases dropped) with exit 1 and a message naming what stalled.
+public final class StallWatchdog: @unchecked Sendable {
+    let timeout: Double
+    let what: String
+    let probe: @Sendable () -> Int?
+    private let lock = NSLock()
+    private var stopped = false
+
+    public init(timeout: Double, what: String, probe: @escaping @Sendable () -> Int?) {
+        self.timeout = timeout
+        self.what = what
+        self.probe = probe
+    }
+
+    public func start() {
+        guard timeout > 0 else { return }
+        // The probe runs on a thread of its own: a probe stuck on a silent network must not keep
+        // the watchdog from firing (its last answer just stops changing).
+        let latest = LatestValue()
+        let prober = Thread { [self] in
+            while !lock.withLock({ stopped }) {
+                latest.set(probe())
+                Thread.sleep(forTimeInterval: min(1, timeout / 4))
+            }
+        }
+        prober.name = "stall probe"
+        prober.start()
+        let thread = Thread { [self] in
+            var last: Int? = nil
+            var lastChange = Date()
+            while !lock.withLock({ stopped }) {
+                Thread.sleep(forTimeInterval: min(1, timeout / 4))
+                let value = latest.get()
+                if let value, value != last {
+                    last = value
+                    lastChange = Date()
+                } else if Date().timeIntervalSince(lastChange) >= timeout, !lock.withLock({ stopped }) {
+                    Interruption.fail("\(what) stalled: nothing moved for \(ProgressDisplay.duration(timeout)) (no data read or written, no server work); it was stopped and cleaned up\nCheck that the database server and the network (and S3) answer, and for locks held by other sessions (rack-gateway-db maint connections); --stall-timeout sets the limit.")
+                }
+            }
+        }
+        thread.name = "stall watchdog"
+        thread.start()
+    }
+
+    final class LatestValue: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: Int?
+        private var version = 0
+        func set(_ new: Int?) { lock.withLock { value = new; version += 1 } }
+        /// nil until the first answer; a failed probe keeps the previous value.
+        func get() -> Int? { lock.withLock { value } }
+    }
+
+    public func stop() { lock.withLock { stopped = true } }
+
+    /// Work the server is doing for the connections whose application name starts with
+    /// `applicationPrefix`: COPY bytes, index build blocks and tuples, ANALYZE blocks, plus one for
+    /// each such backend running (not waiting on a lock or on us); nil when the server cannot be asked.
+    public final class ServerProbe: @unchecked Sendable {
+        let settings: ConnectionSettings
+        let applicationPrefix: String
+        private var connection: Connection?
+        private var ticks = 0
+        private let lock = NSLock()
+
+        public init(settings: ConnectionSettings, applicationPrefix: String) {
+            self.settings = settings
+            self.applicationPrefix = applicationPrefix
+        }
+
+        public func value() -> Int? {
+            lock.withLock {
+                do {
+                    if connection == nil { connection = try Connection(settings: settings, applicationName: "rack-gateway-db watchdog") }
+                    let row = try connection!.query("""
+                        WITH run AS (SELECT pid, state, wait_event_type FROM pg_catalog.pg_stat_activity WHERE application_name LIKE $1 || '%' AND pid <> pg_catalog.pg_backend_pid())
+                        SELECT coalesce((SELECT sum(p.bytes_processed) FROM pg_catalog.pg_stat_progress_copy p JOIN run USING (pid)), 0)
+                             + coalesce((SELECT sum(p.blocks_done + p.tuples_done) FROM pg_catalog.pg_stat_progress_create_index p JOIN run USING (pid)), 0)
+                             + coalesce((SELECT sum(p.sample_blks_scanned) FROM pg_catalog.pg_stat_progress_analyze p JOIN run USING (pid)), 0),
+                               (SELECT count(*) FROM run WHERE state = 'active' AND wait_event_type IS DISTINCT FROM 'Lock'
+                                                        AND wait_event_type IS DISTINCT FROM 'Client')
+                        """, [applicationPrefix]).rows.first
+                    if let busy = row?[1].flatMap(Int.init), busy > 0 { ticks += 1 }
+                    return (row?[0].flatMap(Int.init) ?? 0) + ticks
+                } catch {
+                    connection = nil
+                    return nil
+                }
+            }
+        }
+    }
+}
