@@ -36,8 +36,16 @@ public enum DumpFormat: String, Codable, Sendable {
         if head.count >= 262, Array(head[257..<262]) == Array("ustar".utf8) { return .tar }
         if head.starts(with: [0x1f, 0x8b]) {
             var text = [UInt8]()
-            if let inflater = try? GzipStreamInflater() { try? inflater.inflate(head[...], into: &text) }
+            var inflated = false
+            if let inflater = try? GzipStreamInflater() { inflated = (try? inflater.inflate(head[...], into: &text)) != nil }
             if String(decoding: text.prefix(200), as: UTF8.self).hasPrefix(ArchiveReader.headerFirstLine) { return .archive }
+            // An archive whose first member is damaged still ends with its trailer: it goes the
+            // archive's way, where the checksum check refuses it before anything changes.
+            if Self.endsWithArchiveTrailer(path: path) { return .archive }
+            if !inflated && text.isEmpty {
+                throw ToolError(.mismatch, "\(path) is a gzip file whose start does not decompress: it is corrupt; nothing was restored",
+                                fix: "Restore another copy or an older backup (rack-gateway-db list).")
+            }
             if text.starts(with: Array("PGDMP".utf8)) {
                 throw ToolError(.failed, "\(path) is a gzip-compressed pg_dump custom-format file",
                                 fix: "Decompress it first (gunzip), then restore the result.")
@@ -49,6 +57,15 @@ public enum DumpFormat: String, Codable, Sendable {
             return .plainSQL
         }
         throw ToolError(.failed, "\(path) is not a dump restore knows: not a rack-gateway-db archive, SQL text, gzip, or a pg_dump custom, directory or tar file")
+    }
+
+    static func endsWithArchiveTrailer(path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), size >= UInt64(ArchiveTrailer.memberLength) else { return false }
+        try? handle.seek(toOffset: size - UInt64(ArchiveTrailer.memberLength))
+        let tail = [UInt8](handle.readData(ofLength: ArchiveTrailer.memberLength))
+        return ArchiveTrailer.parse(tail[...]) != nil
     }
 
     /// Printable text (UTF-8 may be cut mid-character at the end of the sample).
