@@ -1,0 +1,113 @@
+import Foundation
+import Postgres
+import RackGatewayDB
+import Testing
+import TestSupport
+
+/// Secrets stay secret, files are private, and catalog names are quoted everywhere.
+@Suite("security")
+struct SecurityTests {
+    @Test func thePasswordAppearsNowhereAndEveryFileIsPrivate() throws {
+        let cluster = try TestCluster.shared()
+        let secret = "S3cr3t-\(UUID().uuidString.prefix(12))"
+        let role = "rgw_sec_\(UUID().uuidString.prefix(6).lowercased())"
+        let admin = try Connection(settings: try cluster.adminSettings)
+        try admin.execute("CREATE ROLE \(role) LOGIN SUPERUSER PASSWORD \(SQL.literal(secret))")
+        defer { _ = try? admin.execute("DROP ROLE IF EXISTS \(role)") }
+        try TestDatabase.withMigrated { source in
+            try source.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 300) i")
+            let url = cluster.url(database: source.name, user: role, password: secret)
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // Client programs wrapped to record the argv they are started with.
+            let bin = directory + "/bin", argv = directory + "/argv.log"
+            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+            for tool in ["pg_dump", "psql", "pg_restore"] {
+                let real = try Shell.runChecked("/bin/sh", ["-c", "command -v \(tool)"]).trimmingCharacters(in: .whitespacesAndNewlines)
+                try "#!/bin/sh\necho \"\(tool) $*\" >> \(argv)\nexec \(real) \"$@\"\n".write(toFile: bin + "/" + tool, atomically: true, encoding: .utf8)
+                chmod(bin + "/" + tool, 0o755)
+            }
+            let archives = directory + "/archives"
+            let environment = ["RGW_DATABASE_URL": url, "RGW_PG_BIN_DIR": bin, "RGW_LOG_LEVEL": "debug"]
+            var outputs: [String] = []
+            func run(_ arguments: [String], expect status: Int32 = 0) throws {
+                let result = try CLI.run(arguments, environment: environment)
+                #expect(result.status == status, "\(arguments): \(result)")
+                outputs.append(result.output)
+            }
+            try run(["backup", "--dir", archives, "--json", "--metrics-file", directory + "/backup.prom"])
+            let archive = try #require(try FileManager.default.contentsOfDirectory(atPath: archives).first { $0.hasSuffix(".sql.gz") })
+            try run(["verify", archives + "/" + archive, "--json"])
+            try run(["list", "--dir", archives, "--json"])
+            try run(["drill", "--latest", "--dir", archives, "--json", "--metrics-file", directory + "/drill.prom"])
+            try run(["check", "--dir", archives, "--max-backup-age", "26h", "--metrics-file", directory + "/check.prom", "--json"])
+            try run(["status", "--json"])
+            try TestDatabase.withUnused { target in
+                try run(["restore", archives + "/" + archive, "--target-url", cluster.url(database: target.name, user: role, password: secret), "--json"])
+            }
+            // psql and pg_restore children: a plain and a custom-format pg_dump restored.
+            let plain = directory + "/plain.sql", custom = directory + "/custom.dump"
+            _ = try Shell.runChecked("pg_dump", ["-f", plain], environment: try source.settings.childEnvironment)
+            _ = try Shell.runChecked("pg_dump", ["-Fc", "-f", custom], environment: try source.settings.childEnvironment)
+            for dump in [plain, custom] {
+                try TestDatabase.withUnused { target in
+                    try run(["restore", dump, "--target-url", cluster.url(database: target.name, user: role, password: secret)])
+                }
+            }
+            // A wrong password is not echoed either.
+            let wrong = "Wr0ng-\(UUID().uuidString.prefix(12))"
+            let refused = try CLI.run(["backup", "--dir", archives], environment: ["RGW_DATABASE_URL": cluster.url(database: source.name, user: role, password: wrong)])
+            #expect(refused.status == 1 && refused.stderr.contains("password"), "\(refused)")
+            #expect(!refused.output.contains(wrong))
+
+            let listing = try FileManager.default.contentsOfDirectory(atPath: archives)
+            let files = [directory + "/backup.prom", directory + "/drill.prom", directory + "/check.prom"]
+                + listing.filter { $0.first != "." }.map { archives + "/" + $0 }
+            let logged = try String(contentsOfFile: argv, encoding: .utf8)
+            #expect(logged.contains("pg_dump") && logged.contains("psql") && logged.contains("pg_restore"), "every child ran: \(logged)")
+            let texts = outputs + [logged] + (try files.map { try String(contentsOfFile: $0, encoding: .isoLatin1) })
+            let encoded = secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? secret
+            for (index, text) in texts.enumerated() {
+                #expect(!text.contains(secret) && !text.contains(encoded), "the password leaked into text \(index)")
+            }
+            let names = Set(listing)
+            #expect(names.contains("drills.jsonl") && names.contains("verifications.jsonl") && names.contains { $0.hasSuffix(".sha256") }, "\(listing)")
+            // Counted outside #expect: inside it, this closure's `files` was misread (Swift 6.3.1 debug build).
+            let fileCount = files.count, listed = listing.count
+            #expect(fileCount == 3 + listed - 1, "\(files)")
+            for file in files {
+                let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(file) is mode \(String(mode ?? 0, radix: 8))")
+            }
+        }
+    }
+
+    @Test func namesWithQuotesSemicolonsAndSpacesRoundTrip() throws {
+        try TestDatabase.with { source in
+            try source.psql(#"""
+                CREATE SCHEMA "Sch ""ema; x";
+                CREATE TABLE "Sch ""ema; x"."we""ird; DROP TABLE t; --" (id serial PRIMARY KEY, "co;l ""x""" text, "select" int);
+                INSERT INTO "Sch ""ema; x"."we""ird; DROP TABLE t; --" ("co;l ""x""", "select") SELECT 'v' || i || E'\t"q"; x', i FROM generate_series(1, 500) i;
+                CREATE INDEX "ix ""odd""" ON "Sch ""ema; x"."we""ird; DROP TABLE t; --" ("co;l ""x""");
+                CREATE TABLE t (id int);
+                """#)
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let report = try BackupTests.backup(source, directory: directory, chunkSize: 4096)
+            #expect(try ArchiveVerifier().verify(path: report.file).ok)
+            let manifest = try ArchiveReader(path: report.file).manifest
+            #expect(manifest.tables.contains { $0.name == #"we"ird; DROP TABLE t; --"# && $0.schema == #"Sch "ema; x"# && $0.rows == 500 })
+            try TestDatabase.withUnused { target in
+                let restore = try CLI.run(["restore", report.file, "--target-url", target.url, "--verify"])
+                #expect(restore.status == 0 && restore.stdout.contains("verified"), "\(restore)")
+                #expect(try target.psql("SELECT count(*) FROM t").trimmingCharacters(in: .whitespacesAndNewlines) == "0", "t is still there")
+            }
+            try TestDatabase.with { restored in
+                try BackupTests.restoreWithStockTools(report.file, into: restored)
+                try BackupTests.expectFingerprintsMatch(manifest, in: restored)
+            }
+            let drill = try CLI.run(["drill", report.file, "--database-url", source.url])
+            #expect(drill.status == 0, "\(drill)")
+        }
+    }
+}
