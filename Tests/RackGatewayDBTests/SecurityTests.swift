@@ -60,25 +60,32 @@ struct SecurityTests {
             #expect(refused.status == 1 && refused.stderr.contains("password"), "\(refused)")
             #expect(!refused.output.contains(wrong))
 
-            let listing = try FileManager.default.contentsOfDirectory(atPath: archives)
-            let files = [directory + "/backup.prom", directory + "/drill.prom", directory + "/check.prom"]
-                + listing.filter { $0.first != "." }.map { archives + "/" + $0 }
-            let logged = try String(contentsOfFile: argv, encoding: .utf8)
-            #expect(logged.contains("pg_dump") && logged.contains("psql") && logged.contains("pg_restore"), "every child ran: \(logged)")
-            let texts = outputs + [logged] + (try files.map { try String(contentsOfFile: $0, encoding: .isoLatin1) })
-            let encoded = secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? secret
-            for (index, text) in texts.enumerated() {
-                #expect(!text.contains(secret) && !text.contains(encoded), "the password leaked into text \(index)")
-            }
-            let names = Set(listing)
-            #expect(names.contains("drills.jsonl") && names.contains("verifications.jsonl") && names.contains { $0.hasSuffix(".sha256") }, "\(listing)")
-            // Counted outside #expect: inside it, this closure's `files` was misread (Swift 6.3.1 debug build).
-            let fileCount = files.count, listed = listing.count
-            #expect(fileCount == 3 + listed - 1, "\(files)")
-            for file in files {
-                let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
-                #expect(mode == 0o600, "\(file) is mode \(String(mode ?? 0, radix: 8))")
-            }
+            try Self.expectNoSecret(secret, outputs: outputs, argvLog: argv,
+                                    files: [directory + "/backup.prom", directory + "/drill.prom", directory + "/check.prom"], archives: archives)
+        }
+    }
+
+    /// Every output, the children's argv, and every file (metrics, archives, sidecars, logs) free
+    /// of `secret`; every file mode 0600.
+    static func expectNoSecret(_ secret: String, outputs: [String], argvLog: String, files metrics: [String], archives: String) throws {
+        let listing = try FileManager.default.contentsOfDirectory(atPath: archives)
+        var files = metrics
+        for name in listing where !name.hasPrefix(".") { files.append(archives + "/" + name) }
+        let logged = try String(contentsOfFile: argvLog, encoding: .utf8)
+        #expect(logged.contains("pg_dump") && logged.contains("psql") && logged.contains("pg_restore"), "every child ran: \(logged)")
+        var texts = outputs
+        texts.append(logged)
+        for file in files { texts.append(try String(contentsOfFile: file, encoding: .isoLatin1)) }
+        let encoded = secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? secret
+        for (index, text) in texts.enumerated() {
+            #expect(!text.contains(secret) && !text.contains(encoded), "the password leaked into text \(index)")
+        }
+        let names = Set(listing)
+        #expect(names.contains("drills.jsonl") && names.contains("verifications.jsonl") && names.contains { $0.hasSuffix(".sha256") }, "\(listing)")
+        #expect(files.count == metrics.count + listing.count - 1, "\(files)")
+        for file in files {
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file) is mode \(String(mode ?? 0, radix: 8))")
         }
     }
 
