@@ -71,6 +71,36 @@ struct ServerKillTests {
         }
     }
 
+    @Test func drillExitsOneAndSaysWhatIsLeft() throws {
+        try Self.withLoadedCluster { cluster, url in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory])
+            #expect(backup.status == 0, "\(backup)")
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+            let result = try cluster.killWhile({
+                try CLI.run(["drill", directory + "/" + file, "--database-url", url, "--jobs", "1", "--json"])
+            }, when: { try Self.running(cluster, "rack-gateway-db restore data") })
+            #expect(result.status == 1, "\(result)")
+            let report = try JSONDecoder.snakeCase.decode(DrillReport.self, from: Data(result.stdout.utf8))
+            #expect(!report.ok && report.error != nil, "the drill could not run: \(report)")
+            // The archive is untouched; the scratch database (if the server kept it) is not a
+            // finished restore and says so, and the next drill takes another name.
+            #expect(try ArchiveVerifier().verify(path: directory + "/" + file).ok)
+            var comment = "gone"
+            for _ in 0..<50 {
+                if let connection = try? Connection(settings: try ConnectionSettings(conninfo: url)) {
+                    comment = try connection.query("SELECT coalesce(shobj_description(oid, 'pg_database'), 'no comment') FROM pg_database WHERE datname = $1", [report.scratchDatabase]).scalar ?? "gone"
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            #expect(comment == "gone" || comment.contains("INCOMPLETE") || comment.contains("FAILED"), "scratch: \(comment)")
+            let again = try CLI.run(["drill", directory + "/" + file, "--database-url", url, "--jobs", "1"])
+            #expect(again.status == 0, "\(again)")
+        }
+    }
+
     @Test func anInterruptedAuditPruneLeavesTheTableAndTriggersAsBefore() throws {
         let cluster = try TestCluster.startPrivate()
         defer { cluster.stop() }
