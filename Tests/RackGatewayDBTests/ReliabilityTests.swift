@@ -191,6 +191,7 @@ struct ReliabilityTests {
                 #expect(try !TestDatabase.named(target).exists, "\(what): nothing created")
             }
             #expect(inputs.count >= 20, "\(inputs.count) damaged archives tried")
+            FileHandle.standardError.write(Data("damaged archives tried: \(inputs.count)\n".utf8))
             // A sidecar that does not match: verify 2, restore 2, nothing created.
             try "0000000000000000000000000000000000000000000000000000000000000000  \(name)\n".write(toFile: report.file + ".sha256", atomically: true, encoding: .utf8)
             #expect(try CLI.run(["verify", report.file]).status == 2)
