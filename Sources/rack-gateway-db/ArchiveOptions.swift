@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Postgres
 import RackGatewayDB
 
 /// `--dir`: the archive directory of every command that reads or writes archives.
@@ -90,6 +91,13 @@ struct StallOptions: ParsableArguments {
     func validate() throws { _ = try seconds() }
 
     func seconds() throws -> Double { stallTimeout == "0" ? 0 : try MaintCommand.duration(stallTimeout, "--stall-timeout") }
+
+    /// For a restore or drill: its progress plus what the server reports for the connections whose
+    /// application name starts with `applications`.
+    func watchdog(_ what: String, progress: RestoreProgress, server: ConnectionSettings, applications: String) throws -> StallWatchdog {
+        let probe = StallWatchdog.ServerProbe(settings: server, applicationPrefix: applications)
+        return try watchdog(what) { progress.workDone() &+ (probe.value() ?? 0) }
+    }
 
     /// Started for a run; `probe` counts the work done.
     func watchdog(_ what: String, probe: @escaping @Sendable () -> Int?) throws -> StallWatchdog {

@@ -47,11 +47,8 @@ struct DrillCommand: ParsableCommand {
                 options.keep = keep
                 let runner = DrillRunner(options: options, logger: logger)
                 let display = runner.progress.display(logger: logger)
-                let server = StallWatchdog.ServerProbe(settings: scratch, applicationPrefix: "rack-gateway-db")
-                let progress = runner.progress
-                let watchdog = try stall.watchdog("the drill on \(scratch.description)") {
-                    progress.workDone() &+ (server.value() ?? 0)
-                }
+                let watchdog = try stall.watchdog("the drill on \(scratch.description)", progress: runner.progress, server: scratch,
+                                                  applications: "rack-gateway-db")
                 defer { watchdog.stop() }
                 let report = try runner.run(archive: archive, preflight: check)
                 display.stop()

@@ -151,11 +151,8 @@ struct RestoreCommand: ParsableCommand {
             runner.confirm = { Confirmation.ask($0, yes: yes) }
             let display = runner.progress.display(logger: logger)
             defer { display.stop() }
-            let server = StallWatchdog.ServerProbe(settings: settings, applicationPrefix: "rack-gateway-db restore")
-            let progress = runner.progress
-            let watchdog = try stall.watchdog("the restore into \(settings.description)") {
-                progress.workDone() &+ (server.value() ?? 0)
-            }
+            let watchdog = try stall.watchdog("the restore into \(settings.description)", progress: runner.progress, server: settings,
+                                              applications: "rack-gateway-db restore")
             defer { watchdog.stop() }
             let report = try runner.run(archive: archive, preflight: check)
             display.stop()

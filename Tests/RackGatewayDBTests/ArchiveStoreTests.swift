@@ -106,9 +106,7 @@ struct BackupToS3Tests {
         let server = try MotoServer.shared()
         let client = try server.freshBucket()
         let store = S3Store(client: client, prefix: "nightly", partSize: 5 << 20)
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "40000"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 40000) { source in
             var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
             options.store = store
             options.compressionLevel = 1  // more than one 5 MiB part

@@ -72,9 +72,7 @@ struct BackupTests {
     }
 
     @Test func sampleDatabaseRoundTripsThroughGunzipAndPsql() throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "3000"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 3000) { source in
             // Small chunks so the audit table spans several members.
             let manifest = try Self.expectRoundTrip(source, chunkSize: 256 * 1024)
             let audit = try #require(manifest.tables.first { $0.qualifiedName == "audit.audit_event" })

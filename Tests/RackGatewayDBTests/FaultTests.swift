@@ -34,16 +34,8 @@ struct FaultTests {
 
     final class Box: @unchecked Sendable { var result: CLI.Result? }
 
-    static func withEvents(_ events: Int, _ body: (TestDatabase) throws -> Void) throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", String(events)], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
-            try body(source)
-        }
-    }
-
     @Test func aConnectionTerminatedDuringCopyFailsTheBackupAndTheRestoreCleanly() throws {
-        try Self.withEvents(40000) { source in
+        try TestDatabase.withSampleData(events: 40000) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let backup = try Self.terminating("COPY %TO STDOUT%", on: source.name,
@@ -65,7 +57,7 @@ struct FaultTests {
     }
 
     @Test func twoDrillsAtOnceBothPassInTheirOwnScratchDatabases() throws {
-        try Self.withEvents(5000) { source in
+        try TestDatabase.withSampleData(events: 5000) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let archive = try BackupTests.backup(source, directory: directory).file
@@ -85,7 +77,7 @@ struct FaultTests {
     }
 
     @Test func aPruneDuringABackupLeavesTheBackupAlone() throws {
-        try Self.withEvents(40000) { source in
+        try TestDatabase.withSampleData(events: 40000) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let first = try BackupTests.backup(source, directory: directory).file

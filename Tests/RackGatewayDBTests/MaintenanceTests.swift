@@ -10,9 +10,7 @@ struct MaintenanceTests {
     /// A migrated database with `events` audit events, one every two days back from now (the newest
     /// is today), so events with chain_index < events - 200 are older than 400 days.
     static func withAuditHistory(events: Int = 400, url: ((TestDatabase) -> String)? = nil, _ body: (TestDatabase) throws -> Void) throws {
-        try TestDatabase.withMigrated { database in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", String(events)], environment: ["RGW_DATABASE_URL": database.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: events) { database in
             try Self.backdate(database, events: events)
             try body(database)
         }

@@ -68,9 +68,7 @@ struct ReliabilityTests {
     }
 
     @Test func backupsTakenDuringHeavyWritesDrillClean() throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "20000"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 20000) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let load = try WriteLoad(source, writers: 2)
@@ -96,9 +94,7 @@ struct ReliabilityTests {
     }
 
     @Test func anOpenTransactionIsNotDumpedAndDDLDuringABackupWaitsOrFailsItsOwnWay() throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "40000"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 40000) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             // A long transaction holding row locks and an uncommitted user: the backup neither waits

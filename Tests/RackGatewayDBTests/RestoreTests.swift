@@ -55,9 +55,7 @@ struct RestoreTests {
     }
 
     @Test func sampleDatabaseRestoresExactly() throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "3000"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 3000) { source in
             let report = try Self.expectExactRoundTrip(source, chunkSize: 128 * 1024)
             #expect(report.phases.contains { $0.name == "post-data: indexes and constraints" })
             #expect(report.phases.contains { $0.name == "post-data: foreign keys" })
@@ -247,9 +245,7 @@ struct RestoreTests {
     }
 
     @Test func drillPassesAndATamperedAuditChainFailsNamingTheIndex() throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "400"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 400) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             _ = try BackupTests.backup(source, directory: directory)

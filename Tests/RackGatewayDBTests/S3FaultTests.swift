@@ -10,9 +10,7 @@ import TestSupport
 struct S3FaultTests {
     /// A database whose archive at level 1 takes several 5 MiB parts.
     static func withMultiPartSource(_ body: (TestDatabase) throws -> Void) throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "40000"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 40000) { source in
             try body(source)
         }
     }

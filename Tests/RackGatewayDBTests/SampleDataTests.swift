@@ -32,3 +32,14 @@ struct SampleDataTests {
         }
     }
 }
+
+extension TestDatabase {
+    /// A migrated database filled by samples/generate-sample-data with `events` audit events.
+    static func withSampleData(events: Int, _ body: (TestDatabase) throws -> Void) throws {
+        try withMigrated { database in
+            let generate = try Shell.run(SampleDataTests.script, ["--events", String(events)], environment: ["RGW_DATABASE_URL": database.url])
+            #expect(generate.status == 0, "\(generate.stderr)")
+            try body(database)
+        }
+    }
+}

@@ -35,9 +35,7 @@ struct StallTests {
     }
 
     @Test func aRestoreWhoseNetworkGoesSilentFailsCleanly() throws {
-        try TestDatabase.withMigrated { source in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", "40000"], environment: ["RGW_DATABASE_URL": source.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+        try TestDatabase.withSampleData(events: 40000) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let archive = try BackupTests.backup(source, directory: directory, chunkSize: 256 * 1024).file
