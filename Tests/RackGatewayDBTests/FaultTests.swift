@@ -107,6 +107,25 @@ struct FaultTests {
         }
     }
 
+    @Test func aRoleThatMayNotCreateDatabasesGetsAClearErrorAndNothingChanges() throws {
+        let cluster = try TestCluster.shared()
+        let role = "rgw_nocreate_\(UUID().uuidString.prefix(6).lowercased())"
+        let admin = try Connection(settings: try cluster.adminSettings)
+        try admin.execute("CREATE ROLE \(role) LOGIN PASSWORD 'nocreate-pw'")
+        defer { _ = try? admin.execute("DROP ROLE IF EXISTS \(role)") }
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let archive = try BackupTests.backup(source, directory: directory).file
+            let target = "rgw_never_\(UUID().uuidString.prefix(8).lowercased())"
+            let restore = try CLI.run(["restore", archive, "--target-url", cluster.url(database: target, user: role, password: "nocreate-pw")])
+            #expect(restore.status == 1 && restore.stderr.contains("permission denied to create database"), "\(restore)")
+            #expect(!restore.output.contains("nocreate-pw"))
+            #expect(try !TestDatabase.named(target).exists)
+        }
+    }
+
     @Test func aServerThatRequiresTLSRefusesAClientThatWillNotUseIt() throws {
         let cluster = try TestCluster.startPrivate()
         defer { cluster.stop() }

@@ -101,6 +101,27 @@ struct ServerKillTests {
         }
     }
 
+    @Test func aServerDiskThatFillsDuringARestoreFailsItAndMarksTheTarget() throws {
+        try Self.withLoadedCluster { cluster, url in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory])
+            #expect(backup.status == 0, "\(backup)")
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+            // No file of the server may grow past 48 MiB: the restored table (about 100 MB) cannot fit.
+            try cluster.restart(fileSizeLimitKB: 48 * 1024)
+            defer { try? cluster.restart(fileSizeLimitKB: nil) }
+            let target = cluster.url(database: "restored")
+            let restore = try CLI.run(["restore", directory + "/" + file, "--target-url", target, "--jobs", "2"])
+            #expect(restore.status == 1, "\(restore)")
+            #expect(restore.stderr.contains("File too large") || restore.stderr.contains("could not extend"), "\(restore)")
+            #expect(restore.stderr.contains("FAILED"), "\(restore)")
+            let admin = try Connection(settings: try cluster.adminSettings)
+            let comment = try admin.query("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = 'restored'").scalar ?? ""
+            #expect(comment.contains("FAILED restore"), "comment: \(comment)")
+        }
+    }
+
     @Test func anInterruptedAuditPruneLeavesTheTableAndTriggersAsBefore() throws {
         let cluster = try TestCluster.startPrivate()
         defer { cluster.stop() }

@@ -109,6 +109,21 @@ public final class TestCluster: Sendable {
         return try box.result!.get()
     }
 
+    /// Stop the server and start it again with its file size limit (`ulimit -f`, KiB) set, or
+    /// lifted with nil: every write past that size then fails as on a full disk ("File too large").
+    public func restart(fileSizeLimitKB: Int?) throws {
+        guard let directory, let serverBinDirectory else {
+            throw ToolError(.failed, "cannot restart a server given by RGW_TEST_DATABASE_URL")
+        }
+        let asPostgres = getuid() == 0
+        try Shell.runLogged(asPostgres: asPostgres, serverBinDirectory + "/pg_ctl", ["-D", directory + "/data", "-m", "fast", "-w", "stop"], logFile: directory + "/pg_ctl.log")
+        let limit = fileSizeLimitKB.map(String.init) ?? "unlimited"
+        try Shell.runLogged(asPostgres: asPostgres, "/bin/sh", ["-c", "ulimit -f \(limit); exec \"$0\" \"$@\"", serverBinDirectory + "/pg_ctl",
+            "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60",
+            "-o", "-p \(port) -c listen_addresses=127.0.0.1 -k \(directory) -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "start"], logFile: directory + "/pg_ctl.log")
+    }
+
     /// Kill the postmaster abruptly (SIGKILL), for fault tests, then start it again.
     public func restartAfterKill() throws {
         guard let directory, let serverBinDirectory else {
