@@ -89,6 +89,38 @@ struct SecurityTests {
         }
     }
 
+    @Test func aMisspelledGuardTriggersNothing() throws {
+        try TestDatabase.withMigrated { database in
+            try database.psql("INSERT INTO users (email) VALUES ('keep@example.com'); INSERT INTO rgw_internal_metadata (environment) VALUES ('production')")
+            let base = ["RGW_DATABASE_URL": database.url]
+            let attempts: [[String: String]] = [
+                ["RESET_RACK_GATEWAY_DATABASE": "delete_all_data", "DISABLE_DATABASE_ENVIRONMENT_CHECK": "1"],
+                ["RESET_RACK_GATEWAY_DATABASE": "DELETE_ALL_DATA ", "DISABLE_DATABASE_ENVIRONMENT_CHECK": "1"],
+                ["RESET_RACK_GATEWAY_DATABASE": "DELETE-ALL-DATA", "DISABLE_DATABASE_ENVIRONMENT_CHECK": "1"],
+                ["RESET_RACK_GATEWAY_DB": "DELETE_ALL_DATA", "DISABLE_DATABASE_ENVIRONMENT_CHECK": "1"],
+                ["RESET_RACK_GATEWAY_DATABASE": "DELETE_ALL_DATA", "DISABLE_DATABASE_ENVIRONMENT_CHECK": "true"],
+                ["RESET_RACK_GATEWAY_DATABASE": "DELETE_ALL_DATA", "DISABLE_DATABASE_ENVIRONMENT_CHECKS": "1"],
+                ["RESET_RACK_GATEWAY_DATABASE": "DELETE_ALL_DATA", "DEV_MODE": "true"],
+            ]
+            for guards in attempts {
+                let reset = try CLI.run(["reset-db"], environment: base.merging(guards) { $1 })
+                #expect(reset.status == 1 && reset.stderr.contains("refused"), "\(guards): \(reset)")
+            }
+            #expect(try database.psql("SELECT email FROM users").contains("keep@example.com"))
+            // --clean takes its confirmation from --yes exactly: anything else is a usage error.
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let archive = try BackupTests.backup(database, directory: directory).file
+            for confirmation in ["--yess", "--Yes", "-yes", "--yes=true"] {
+                let clean = try CLI.run(["restore", archive, "--target-url", database.url, "--clean", confirmation])
+                #expect(clean.status == 64, "\(confirmation): \(clean)")
+            }
+            let unconfirmed = try CLI.run(["restore", archive, "--target-url", database.url, "--clean"], stdin: Array("y\n".utf8))
+            #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("not confirmed"), "no terminal, no --yes: \(unconfirmed)")
+            #expect(try database.psql("SELECT email FROM users").contains("keep@example.com"))
+        }
+    }
+
     @Test func namesWithQuotesSemicolonsAndSpacesRoundTrip() throws {
         try TestDatabase.with { source in
             try source.psql(#"""
