@@ -77,7 +77,12 @@ public final class BackupProgress: @unchecked Sendable {
 
     public func snapshot() -> Snapshot {
         lock.withLock {
-            let fraction = estimatedBytes > 0 ? min(1, Double(estimatedDone) / Double(estimatedBytes)) : (tablesTotal > 0 ? Double(tablesDone) / Double(tablesTotal) : 0)
+            // Finished tables' estimated size, or the COPY text read so far against the whole
+            // estimate when that says more (one big table would otherwise show nothing done until
+            // it ends); the on-disk estimate and COPY text sizes are close for these tables.
+            let done = max(estimatedDone, bytesIn)
+            let fraction = estimatedBytes > 0 ? min(tablesDone == tablesTotal ? 1 : 0.99, Double(done) / Double(estimatedBytes))
+                : (tablesTotal > 0 ? Double(tablesDone) / Double(tablesTotal) : 0)
             return Snapshot(tablesTotal: tablesTotal, tablesDone: tablesDone, rows: rows, bytesIn: bytesIn, bytesOut: bytesOut,
                             elapsed: Date().timeIntervalSince(started), fraction: fraction)
         }
