@@ -24,6 +24,18 @@ struct ServerKillTests {
         try body(cluster, cluster.url(database: "src"))
     }
 
+    /// `withLoadedCluster` with an archive of `src` taken by the CLI: (cluster, src URL, directory, file name).
+    static func withLoadedArchive(_ body: (TestCluster, String, String, String) throws -> Void) throws {
+        try withLoadedCluster { cluster, url in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory])
+            #expect(backup.status == 0, "\(backup)")
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+            try body(cluster, url, directory, file)
+        }
+    }
+
     /// Whether a session with this application name is at work on the cluster.
     static func running(_ cluster: TestCluster, _ application: String) throws -> Bool {
         let admin = try Connection(settings: try cluster.adminSettings)
@@ -46,12 +58,7 @@ struct ServerKillTests {
     }
 
     @Test func restoreExitsOneAndLeavesTheTargetMarked() throws {
-        try Self.withLoadedCluster { cluster, url in
-            let directory = try BackupTests.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory, "--json"])
-            #expect(backup.status == 0, "\(backup)")
-            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+        try Self.withLoadedArchive { cluster, _, directory, file in
             let target = cluster.url(database: "restored")
             let result = try cluster.killWhile({
                 try CLI.run(["restore", directory + "/" + file, "--target-url", target, "--jobs", "1"])
@@ -72,12 +79,7 @@ struct ServerKillTests {
     }
 
     @Test func drillExitsOneAndSaysWhatIsLeft() throws {
-        try Self.withLoadedCluster { cluster, url in
-            let directory = try BackupTests.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory])
-            #expect(backup.status == 0, "\(backup)")
-            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+        try Self.withLoadedArchive { cluster, url, directory, file in
             let result = try cluster.killWhile({
                 try CLI.run(["drill", directory + "/" + file, "--database-url", url, "--jobs", "1", "--json"])
             }, when: { try Self.running(cluster, "rack-gateway-db restore data") })
@@ -102,12 +104,7 @@ struct ServerKillTests {
     }
 
     @Test func aServerDiskThatFillsDuringARestoreFailsItAndMarksTheTarget() throws {
-        try Self.withLoadedCluster { cluster, url in
-            let directory = try BackupTests.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory])
-            #expect(backup.status == 0, "\(backup)")
-            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+        try Self.withLoadedArchive { cluster, url, directory, file in
             // No file of the server may grow past 48 MiB: the restored table (about 100 MB) cannot fit.
             try cluster.restart(fileSizeLimitKB: 48 * 1024)
             defer { try? cluster.restart(fileSizeLimitKB: nil) }

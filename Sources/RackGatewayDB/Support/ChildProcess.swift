@@ -96,10 +96,9 @@ public struct ChildProcess: Sendable {
             throw ToolError(.failed, "cannot start \(executable): \(String(cString: strerror(spawnStatus)))")
         }
 
-        // A run that ends early (Ctrl-C, the stall watchdog) takes its children with it.
-        let childPID = pid
-        Interruption.onInterrupt("child \(pid)") { kill(childPID, SIGTERM) }
-        defer { Interruption.removeOnInterrupt("child \(childPID)") }
+        // A run the stall watchdog ends takes its children with it.
+        Interruption.registerChild(pid)
+        defer { Interruption.unregisterChild(pid) }
         var collected = [Data(), Data()]
         var open: [Int32: Int] = [outPipe.read: 0, errPipe.read: 1]
         var pending = ArraySlice<UInt8>()

@@ -31,7 +31,9 @@ public enum Interruption {
     /// End the run now as Ctrl-C would (unfinished files removed, clean-ups run) but as a failure:
     /// `message` on stderr, exit `status`. For the stall watchdog.
     public static func fail(_ message: String, status: Int32 = 1) -> Never {
-        let (pending, actions) = lock.withLock { (paths, cleanups) }
+        let (pending, actions, running) = lock.withLock { (paths, cleanups, children) }
+        // Children first (a hung pg_dump): on Ctrl-C they get the terminal's SIGINT themselves.
+        for child in running { kill(child, SIGTERM) }
         for path in pending { unlink(path) }
         for action in actions.values { action() }
         FileHandle.standardError.write(Data("rack-gateway-db: error: \(message)\n".utf8))
@@ -43,6 +45,12 @@ public enum Interruption {
     /// Run `action` before exiting on Ctrl-C or SIGTERM (a drill drops its scratch database).
     public static func onInterrupt(_ key: String, _ action: @escaping @Sendable () -> Void) { lock.withLock { cleanups[key] = action } }
     public static func removeOnInterrupt(_ key: String) { lock.withLock { _ = cleanups.removeValue(forKey: key) } }
+
+    nonisolated(unsafe) private static var children: Set<pid_t> = []
+
+    /// Child processes running now, stopped by `fail`.
+    public static func registerChild(_ pid: pid_t) { lock.withLock { _ = children.insert(pid) } }
+    public static func unregisterChild(_ pid: pid_t) { lock.withLock { _ = children.remove(pid) } }
 
     public static func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
     public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
