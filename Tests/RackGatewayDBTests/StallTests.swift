@@ -66,6 +66,38 @@ struct StallTests {
         }
     }
 
+    @Test func aDrillWhoseNetworkGoesSilentEndsAndSaysWhatMayBeLeft() throws {
+        try TestDatabase.withSampleData(events: 40000) { source in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let archive = try BackupTests.backup(source, directory: directory, chunkSize: 256 * 1024).file
+            let cluster = try TestCluster.shared()
+            let proxy = try TCPProxy(upstreamPort: cluster.port)
+            let box = ResultBox()
+            let url = proxy.route(source.url, clusterPort: cluster.port)
+            let thread = Thread {
+                box.result = try? CLI.run(["drill", archive, "--database-url", url, "--jobs", "2", "--stall-timeout", "3s"])
+            }
+            thread.start()
+            let admin = try Connection(settings: try cluster.adminSettings)
+            var scratch: String?
+            for _ in 0..<500 {
+                scratch = try admin.query("SELECT d.datname FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname LIKE 'rgw_drill_%' LIMIT 1").scalar
+                if scratch != nil { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            proxy.freeze()
+            let started = Date()
+            while box.result == nil && Date().timeIntervalSince(started) < 90 { Thread.sleep(forTimeInterval: 0.1) }
+            let result = try #require(box.result, "the drill ended by itself")
+            #expect(Date().timeIntervalSince(started) < 60, "stall (3 s) plus bounded clean-up (20 s)")
+            #expect(result.status == 1 && result.stderr.contains("the drill on") && result.stderr.contains("stalled"), "\(result)")
+            #expect(result.stderr.contains("did not finish") && result.stderr.contains("rgw_drill_"), "\(result)")
+            proxy.cut()
+            if let scratch { _ = try? admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(scratch)) WITH (FORCE)") }
+        }
+    }
+
     final class ResultBox: @unchecked Sendable {
         var result: CLI.Result?
     }

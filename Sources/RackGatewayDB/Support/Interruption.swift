@@ -19,8 +19,8 @@ public enum Interruption {
             source.setEventHandler {
                 let (pending, actions) = lock.withLock { (paths, cleanups) }
                 for path in pending { unlink(path) }
-                for action in actions.values { action() }
-                FileHandle.standardError.write(Data("\nrack-gateway-db: interrupted; removed unfinished files\n".utf8))
+                let finished = runCleanups(Array(actions.values))
+                FileHandle.standardError.write(Data("\nrack-gateway-db: interrupted; removed unfinished files\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
                 exit(status)
             }
             source.resume()
@@ -35,9 +35,28 @@ public enum Interruption {
         // Children first (a hung pg_dump): on Ctrl-C they get the terminal's SIGINT themselves.
         for child in running { kill(child, SIGTERM) }
         for path in pending { unlink(path) }
-        for action in actions.values { action() }
-        FileHandle.standardError.write(Data("rack-gateway-db: error: \(message)\n".utf8))
+        let finished = runCleanups(Array(actions.values))
+        FileHandle.standardError.write(Data("rack-gateway-db: error: \(message)\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
         exit(status)
+    }
+
+    /// How long clean-ups (an aborted upload, a dropped scratch database) may take before the run
+    /// exits anyway: a server or network that stopped answering must not keep it from ending.
+    public static let cleanupSeconds = 20.0
+
+    static let unfinishedCleanups = "\nSome clean-ups did not finish within \(Int(cleanupSeconds)) s (the server or S3 does not answer): look for a leftover rgw_drill_* scratch database or an open multipart upload once it answers again."
+
+    /// Run the clean-ups side by side; whether all ended in time.
+    static func runCleanups(_ actions: [@Sendable () -> Void]) -> Bool {
+        let group = DispatchGroup()
+        for action in actions {
+            group.enter()
+            Thread {
+                action()
+                group.leave()
+            }.start()
+        }
+        return group.wait(timeout: .now() + cleanupSeconds) == .success
     }
 
     nonisolated(unsafe) private static var cleanups: [String: @Sendable () -> Void] = [:]
