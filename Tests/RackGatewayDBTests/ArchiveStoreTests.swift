@@ -198,6 +198,11 @@ struct BackupToS3Tests {
                 let restore = try CLI.run(["restore", "--latest", "--dir", dir, "--target-url", target.url, "--verify"], environment: environment)
                 #expect(restore.status == 0 && restore.stdout.contains("verified: every table"), "\(restore)")
             }
+            // A pg_dump file in the bucket is not restored in place; the message says to fetch it.
+            try client.putObject(key: "nightly/plain.sql", data: Array("SELECT 1;\n".utf8))
+            let foreign = try CLI.run(["restore", "\(dir)/plain.sql", "--target-url", source.cluster.url(database: "rgw_never_s3")], environment: environment)
+            #expect(foreign.status == 1 && foreign.stderr.contains("copy it down first"), "\(foreign)")
+            try client.deleteObject(key: "nightly/plain.sql")
             let logs = try S3Store(client: client, prefix: "nightly").list().map(\.name)
             #expect(logs.contains("verifications.jsonl") && logs.contains("drills.jsonl"), "\(logs)")
             // A second backup a second later; prune keeps the newest and deletes the older with its sidecar.

@@ -184,8 +184,10 @@ public final class ArchiveReader: @unchecked Sendable {
             return ToolError(.failed, "\(path) is an unfinished backup (.partial): a backup is writing it or was interrupted; it is not an archive",
                              fix: "Wait for the running backup, or delete the file if none runs.")
         }
+        // pg_dump files are restored from disk only (psql and pg_restore read files).
+        let remoteFix = path.hasPrefix("s3://") ? "If it is a pg_dump file, copy it down first (aws s3 cp) and restore the local file." : nil
         guard head.count >= 2, head[0] == 0x1f, head[1] == 0x8b else {
-            return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip file)")
+            return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip file)", fix: remoteFix)
         }
         var text = [UInt8]()
         if let inflater = try? GzipStreamInflater() { try? inflater.inflate(head[...], into: &text) }
@@ -194,6 +196,6 @@ public final class ArchiveReader: @unchecked Sendable {
                              fix: "Do not restore it; use an older archive (rack-gateway-db list).")
         }
         return ToolError(.failed, "\(path) is a gzip file but not a rack-gateway-db archive (a foreign .sql.gz?)",
-                         fix: "Restore a plain pg_dump file with: gunzip -c FILE | psql -v ON_ERROR_STOP=1")
+                         fix: remoteFix ?? "Restore a plain pg_dump file with: gunzip -c FILE | psql -v ON_ERROR_STOP=1")
     }
 }
