@@ -21,7 +21,7 @@ public enum Interruption {
                 for path in pending { unlink(path) }
                 let finished = runCleanups(Array(actions.values))
                 FileHandle.standardError.write(Data("\nrack-gateway-db: interrupted; removed unfinished files\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
-                exit(status)
+                quit(status)
             }
             source.resume()
             lock.withLock { sources.append(source) }
@@ -37,7 +37,15 @@ public enum Interruption {
         for path in pending { unlink(path) }
         let finished = runCleanups(Array(actions.values))
         FileHandle.standardError.write(Data("rack-gateway-db: error: \(message)\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
-        exit(status)
+        quit(status)
+    }
+
+    /// End the process now, without the exit handlers: other threads are still at work (a COPY, a
+    /// probe inside libpq), and library clean-up at exit (OpenSSL's) would pull memory from under
+    /// them. Output is flushed first; the kernel closes files and sockets.
+    static func quit(_ status: Int32) -> Never {
+        fflush(nil)
+        _exit(status)
     }
 
     /// How long clean-ups (an aborted upload, a dropped scratch database) may take before the run

@@ -20,24 +20,25 @@ public final class StallWatchdog: @unchecked Sendable {
         self.probe = probe
     }
 
+    private let threads = DispatchGroup()
+
     public func start() {
         guard timeout > 0 else { return }
         // The probe runs on a thread of its own: a probe stuck on a silent network must not keep
         // the watchdog from firing (its last answer just stops changing).
         let latest = LatestValue()
-        let prober = Thread { [self] in
+        let interval = min(1, timeout / 4)
+        spawnThread("stall probe", group: threads) { [self] in
             while !lock.withLock({ stopped }) {
                 latest.set(probe())
-                Thread.sleep(forTimeInterval: min(1, timeout / 4))
+                pause(interval)
             }
         }
-        prober.name = "stall probe"
-        prober.start()
-        let thread = Thread { [self] in
+        spawnThread("stall watchdog", group: threads) { [self] in
             var last: Int? = nil
             var lastChange = Date()
             while !lock.withLock({ stopped }) {
-                Thread.sleep(forTimeInterval: min(1, timeout / 4))
+                pause(interval)
                 let value = latest.get()
                 if let value, value != last {
                     last = value
@@ -47,8 +48,12 @@ public final class StallWatchdog: @unchecked Sendable {
                 }
             }
         }
-        thread.name = "stall watchdog"
-        thread.start()
+    }
+
+    /// Sleep up to `seconds`, waking early when stopped.
+    private func pause(_ seconds: Double) {
+        let until = Date().addingTimeInterval(seconds)
+        while Date() < until && !lock.withLock({ stopped }) { Thread.sleep(forTimeInterval: 0.05) }
     }
 
     final class LatestValue: @unchecked Sendable {
@@ -60,7 +65,13 @@ public final class StallWatchdog: @unchecked Sendable {
         func get() -> Int? { lock.withLock { value } }
     }
 
-    public func stop() { lock.withLock { stopped = true } }
+    /// Stop watching, and wait (a few seconds at most) for a probe under way to end: the process
+    /// must not exit while a probe is inside libpq (OpenSSL's exit handlers would pull libcrypto
+    /// from under a SCRAM handshake: a crash CI caught).
+    public func stop() {
+        lock.withLock { stopped = true }
+        _ = threads.wait(timeout: .now() + 10)
+    }
 
     /// Work the server is doing for the connections whose application name starts with
     /// `applicationPrefix`: COPY bytes, index build blocks and tuples, ANALYZE blocks, plus one for
