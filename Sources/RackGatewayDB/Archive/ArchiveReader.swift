@@ -119,12 +119,7 @@ public final class ArchiveReader: @unchecked Sendable {
         if let object {
             try object.store.stream(object.name, offset: offset, count: count, sink: sink)
         } else {
-            var done = 0
-            while done < count {
-                let bytes = try readBytes(offset: offset + done, count: min(4 << 20, count - done))
-                guard bytes.withUnsafeBytes(sink) else { return }
-                done += bytes.count
-            }
+            try streamInPieces(offset: offset, count: count, read: { try readBytes(offset: $0, count: $1) }, sink: sink)
         }
     }
 

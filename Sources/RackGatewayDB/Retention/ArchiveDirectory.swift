@@ -89,13 +89,16 @@ extension ArchiveDirectory {
     /// The newest good archive (readable, not suspect, verified — by an earlier `verify`, else now,
     /// recorded), for `check --max-backup-age` and monitors; nil when there is none.
     public func newestGood() throws -> Entry? {
-        for entry in try entries() where entry.problem == nil && entry.suspect == nil {
-            if entry.verified { return entry }
-            if let report = try? ArchiveVerifier().verify(reader: location(of: entry).reader()) {
-                try? VerificationLog.record(report, store: store)
-                if report.ok { return entry }
-            }
-        }
-        return nil
+        try entries().first(where: isGood)
+    }
+
+    /// Readable, not marked suspect by `backup`, and verified: by an earlier `verify` of the file as
+    /// it is now, else by a full verify run here (and recorded in `verifications.jsonl`).
+    public func isGood(_ entry: Entry) -> Bool {
+        guard entry.problem == nil, entry.suspect == nil else { return false }
+        if entry.verified { return true }
+        guard let report = try? ArchiveVerifier().verify(reader: location(of: entry).reader()) else { return false }
+        try? VerificationLog.record(report, store: store)
+        return report.ok
     }
 }

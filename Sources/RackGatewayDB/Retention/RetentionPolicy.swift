@@ -75,17 +75,8 @@ public struct Pruner {
         for (index, entry) in entries.enumerated() {
             if entry.problem != nil {
                 reasons[index].append("unreadable")
-                continue
-            }
-            guard entry.suspect == nil else { continue }
-            if entry.verified {
+            } else if directory.isGood(entry) {
                 good.append(index)
-                continue
-            }
-            let location = directory.location(of: entry)
-            if let report = try? ArchiveVerifier().verify(reader: location.reader()) {
-                try? VerificationLog.record(report, store: directory.store)
-                if report.ok { good.append(index) }
             }
         }
         for (slot, keep) in policy.reasons(for: good.map { entries[$0].time }).enumerated() {

@@ -33,13 +33,7 @@ extension ArchiveStore {
 
     /// In reads of 4 MiB.
     public func stream(_ name: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
-        var done = 0
-        while done < count {
-            let piece = min(4 << 20, count - done)
-            let bytes = try read(name, offset: offset + done, count: piece)
-            guard bytes.withUnsafeBytes(sink) else { return }
-            done += piece
-        }
+        try streamInPieces(offset: offset, count: count, read: { try read(name, offset: $0, count: $1) }, sink: sink)
     }
 
     /// The whole of `name`, or nil when there is none.
@@ -59,6 +53,17 @@ public struct S3UploadOptions: Sendable {
     public var objectLockDays: Int?
     public var objectLockMode: LockMode = .governance
     public init() {}
+}
+
+/// `offset..<offset+count` into `sink` through `read(offset, count)` calls of 4 MiB at most.
+func streamInPieces(offset: Int, count: Int, read: (Int, Int) throws -> [UInt8], sink: (UnsafeRawBufferPointer) -> Bool) throws {
+    var done = 0
+    while done < count {
+        let piece = min(4 << 20, count - done)
+        let bytes = try read(offset + done, piece)
+        guard bytes.withUnsafeBytes(sink) else { return }
+        done += piece
+    }
 }
 
 public struct StoreEntry: Sendable, Equatable {

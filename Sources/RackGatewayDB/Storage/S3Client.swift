@@ -104,12 +104,21 @@ public struct S3Client: Sendable {
     @discardableResult
     func send(_ operation: String, method: String, key: String?, query: [(String, String)] = [], headers: [(name: String, value: String)] = [],
               body: [UInt8]? = nil, expect: Set<Int> = [200]) throws -> HTTPResponse {
+        try retrying(operation) { attempt in
+            try sendOnce(operation, method: method, key: key, query: query, headers: headers, body: body, expect: expect, attempt: attempt)
+        }
+    }
+
+    /// `body` (one attempt) until it succeeds, with exponential backoff and full jitter after a
+    /// retryable answer or a transport failure, at most `maxAttempts` times; a permanent answer is
+    /// thrown at once.
+    func retrying<T>(_ operation: String, _ body: (_ attempt: Int) throws -> T) throws -> T {
         var attempt = 0
         var limit = firstBackoff
         while true {
             attempt += 1
             do {
-                return try sendOnce(operation, method: method, key: key, query: query, headers: headers, body: body, expect: expect, attempt: attempt)
+                return try body(attempt)
             } catch let failure as Failure where failure.isRetryable && attempt < maxAttempts {
                 Self.retryLog(operation, "HTTP \(failure.status) \(failure.code)", attempt)
             } catch let error as TransportFailure where attempt < maxAttempts {
@@ -129,16 +138,25 @@ public struct S3Client: Sendable {
 
     struct TransportFailure: Error { var message: String }
 
-    func sendOnce(_ operation: String, method: String, key: String?, query: [(String, String)], headers: [(name: String, value: String)],
-                  body: [UInt8]?, expect: Set<Int>, attempt: Int) throws -> HTTPResponse {
-        var headers = headers
+    /// A request signed with the current credentials (SigV4 by libcurl, the session token as
+    /// `x-amz-security-token`).
+    func signed(_ method: String, key: String?, query: [(String, String)] = [], headers: [(name: String, value: String)], body: [UInt8]? = nil,
+                timeoutSeconds: Int = 300) throws -> HTTPRequest {
         let keys = try credentials.current()
+        var headers = headers
         if let token = keys.sessionToken { headers.append(("x-amz-security-token", token)) }
-        let request = HTTPRequest(method: method, url: url(key: key, query: query), headers: headers, body: body,
-                                  sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"))
+        return HTTPRequest(method: method, url: url(key: key, query: query), headers: headers, body: body,
+                           sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"), timeoutSeconds: timeoutSeconds)
+    }
+
+    /// One attempt; a successful body goes to `sink` as it arrives when one is given.
+    func sendOnce(_ operation: String, method: String, key: String?, query: [(String, String)], headers: [(name: String, value: String)],
+                  body: [UInt8]?, expect: Set<Int>, attempt: Int, timeoutSeconds: Int = 300,
+                  sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
+        let request = try signed(method, key: key, query: query, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
         let response: HTTPResponse
         do {
-            response = try HTTPClient.perform(request)
+            response = try HTTPClient.perform(request, sink: sink)
         } catch let error as HTTPError {
             throw TransportFailure(message: error.message)
         }
@@ -146,9 +164,8 @@ public struct S3Client: Sendable {
             var body = response.body
             if method == "HEAD" && response.status != 404, let key {
                 // A HEAD answer has no error document; a one-byte GET of the same object says why.
-                let probe = HTTPRequest(method: "GET", url: url(key: key), headers: headers + [("Range", "bytes=0-0")],
-                                        sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"))
-                if let answer = try? HTTPClient.perform(probe), answer.status == response.status { body = answer.body }
+                if let probe = try? signed("GET", key: key, headers: headers + [("Range", "bytes=0-0")]),
+                   let answer = try? HTTPClient.perform(probe), answer.status == response.status { body = answer.body }
             }
             let fields = XMLFields(body, names: ["Code", "Message"])
             var code = fields.first("Code") ?? ""
@@ -211,19 +228,12 @@ public struct S3Client: Sendable {
     /// same backoff as every request.
     public func getObjectStream(key: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
         var delivered = 0
-        var attempt = 0
-        var limit = firstBackoff
-        while delivered < count {
-            attempt += 1
+        try retrying("GetObject") { attempt in
             let start = offset + delivered
             var stopped = false
             do {
-                let keys = try credentials.current()
-                var headers: [(name: String, value: String)] = [("Range", "bytes=\(start)-\(offset + count - 1)")]
-                if let token = keys.sessionToken { headers.append(("x-amz-security-token", token)) }
-                let request = HTTPRequest(method: "GET", url: url(key: key), headers: headers,
-                                          sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"), timeoutSeconds: 3600)
-                let response = try HTTPClient.perform(request) { bytes in
+                _ = try sendOnce("GetObject", method: "GET", key: key, query: [], headers: [("Range", "bytes=\(start)-\(offset + count - 1)")],
+                                 body: nil, expect: [200, 206], attempt: attempt, timeoutSeconds: 3600) { bytes in
                     let wanted = min(bytes.count, count - delivered)
                     guard wanted > 0, sink(UnsafeRawBufferPointer(rebasing: bytes[0..<wanted])) else {
                         stopped = true
@@ -232,29 +242,14 @@ public struct S3Client: Sendable {
                     delivered += wanted
                     return true
                 }
-                guard response.status == 206 || response.status == 200 else {
-                    let fields = XMLFields(response.body, names: ["Code", "Message"])
-                    let failure = Failure(status: response.status, code: fields.first("Code") ?? "", message: fields.first("Message") ?? "",
-                                          operation: "GetObject s3://\(bucket)/\(key)", bucket: bucket, attempts: attempt)
-                    guard failure.isRetryable && attempt < maxAttempts else { throw failure }
-                    Self.retryLog("GetObject", "HTTP \(failure.status) \(failure.code)", attempt)
-                    usleep(UInt32(Double.random(in: 0...min(limit, maxBackoff)) * 1_000_000))
-                    limit *= 2
-                    continue
-                }
-                if delivered < count && response.body.isEmpty && delivered == start - offset {
-                    throw ToolError(.mismatch, "s3://\(bucket)/\(key) ends before offset \(start); it is truncated")
-                }
-            } catch let error as HTTPError {
-                if stopped { throw ToolError(.failed, "reading s3://\(bucket)/\(key) was stopped") }
-                guard attempt < maxAttempts else {
-                    throw ToolError(.failed, "S3 GetObject on bucket \(bucket) at \(endpoint) failed after \(attempt) attempts: \(error.message)",
-                                    fix: "Check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3), the network and the region.")
-                }
-                Self.retryLog("GetObject", error.message, attempt)
-                usleep(UInt32(Double.random(in: 0...min(limit, maxBackoff)) * 1_000_000))
-                limit *= 2
+            } catch is TransportFailure where stopped {
+                throw ToolError(.failed, "reading s3://\(bucket)/\(key) was stopped")
             }
+            guard delivered < count else { return }
+            if delivered == start - offset {
+                throw ToolError(.mismatch, "s3://\(bucket)/\(key) ends before offset \(start); it is truncated")
+            }
+            throw TransportFailure(message: "the answer ended at offset \(offset + delivered), before \(offset + count)")
         }
     }
 

@@ -17,11 +17,7 @@ public enum Interruption {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                let (pending, actions) = lock.withLock { (paths, cleanups) }
-                for path in pending { unlink(path) }
-                let finished = runCleanups(Array(actions.values))
-                FileHandle.standardError.write(Data("\nrack-gateway-db: interrupted; removed unfinished files\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
-                quit(status)
+                end(status: status, stopChildren: false, message: "\nrack-gateway-db: interrupted; removed unfinished files")
             }
             source.resume()
             lock.withLock { sources.append(source) }
@@ -31,19 +27,20 @@ public enum Interruption {
     /// End the run now as Ctrl-C would (unfinished files removed, clean-ups run) but as a failure:
     /// `message` on stderr, exit `status`. For the stall watchdog.
     public static func fail(_ message: String, status: Int32 = 1) -> Never {
-        let (pending, actions, running) = lock.withLock { (paths, cleanups, children) }
-        // Children first (a hung pg_dump): on Ctrl-C they get the terminal's SIGINT themselves.
-        for child in running { kill(child, SIGTERM) }
-        for path in pending { unlink(path) }
-        let finished = runCleanups(Array(actions.values))
-        FileHandle.standardError.write(Data("rack-gateway-db: error: \(message)\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
-        quit(status)
+        // Children too (a hung pg_dump): on Ctrl-C they get the terminal's SIGINT themselves.
+        end(status: status, stopChildren: true, message: "rack-gateway-db: error: \(message)")
     }
 
-    /// End the process now, without the exit handlers: other threads are still at work (a COPY, a
-    /// probe inside libpq), and library clean-up at exit (OpenSSL's) would pull memory from under
-    /// them. Output is flushed first; the kernel closes files and sockets.
-    static func quit(_ status: Int32) -> Never {
+    /// Unfinished files removed, clean-ups run (bounded), `message` on stderr, then the process ends
+    /// without the exit handlers: other threads are still at work (a COPY, a probe inside libpq), and
+    /// library clean-up at exit (OpenSSL's) would pull memory from under them. Output is flushed
+    /// first; the kernel closes files and sockets.
+    static func end(status: Int32, stopChildren: Bool, message: String) -> Never {
+        let (pending, actions, running) = lock.withLock { (paths, cleanups, children) }
+        if stopChildren { for child in running { kill(child, SIGTERM) } }
+        for path in pending { unlink(path) }
+        let finished = runCleanups(Array(actions.values))
+        FileHandle.standardError.write(Data("\(message)\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
         fflush(nil)
         _exit(status)
     }

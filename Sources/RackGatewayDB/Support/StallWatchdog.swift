@@ -59,9 +59,8 @@ public final class StallWatchdog: @unchecked Sendable {
     final class LatestValue: @unchecked Sendable {
         private let lock = NSLock()
         private var value: Int?
-        private var version = 0
-        func set(_ new: Int?) { lock.withLock { value = new; version += 1 } }
-        /// nil until the first answer; a failed probe keeps the previous value.
+        func set(_ new: Int?) { lock.withLock { value = new } }
+        /// nil until the first answer, and after a probe that failed (which counts as no change).
         func get() -> Int? { lock.withLock { value } }
     }
 
