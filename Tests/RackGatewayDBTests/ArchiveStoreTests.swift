@@ -155,20 +155,10 @@ struct BackupToS3Tests {
     @Test func aFailedBackupLeavesNoObject() throws {
         let client = try MotoServer.shared().freshBucket()
         let store = S3Store(client: client, prefix: "", partSize: 5 << 20)
-        try TestDatabase.with { source in
-            let role = "rls3_\(source.name.suffix(8))"
-            try source.psql("""
-                CREATE ROLE \(role) LOGIN PASSWORD 'rls-pw';
-                CREATE TABLE secret (id int, owner text);
-                INSERT INTO secret VALUES (1, 'a'), (2, 'b');
-                ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
-                CREATE POLICY mine ON secret USING (owner = 'a');
-                GRANT SELECT ON secret TO \(role);
-                """)
-            defer { _ = try? source.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+        try BackupTests.withRowLevelSecurityRole { _, url in
             var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
             options.store = store
-            let settings = try ConnectionSettings(conninfo: source.cluster.url(database: source.name, user: role, password: "rls-pw"))
+            let settings = try ConnectionSettings(conninfo: url)
             #expect(throws: ToolError.self) { try BackupRunner(settings: settings, options: options, logger: .quiet).run() }
             #expect(try store.list().isEmpty, "no archive, no sidecar, no lease")
         }

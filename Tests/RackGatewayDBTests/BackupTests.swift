@@ -234,7 +234,9 @@ struct BackupTests {
         }
     }
 
-    @Test func aRoleFilteredByRowLevelSecurityGetsAnErrorAndNoArchive() throws {
+    /// A database with a table `secret` under row-level security that hides a row from a login
+    /// role; `body` gets the database and that role's URL.
+    static func withRowLevelSecurityRole(_ body: (TestDatabase, String) throws -> Void) throws {
         try TestDatabase.with { source in
             let role = "rls_\(source.name.suffix(8))"
             try source.psql("""
@@ -246,9 +248,14 @@ struct BackupTests {
                 GRANT SELECT ON secret TO \(role);
                 """)
             defer { _ = try? source.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+            try body(source, source.cluster.url(database: source.name, user: role, password: "rls-pw"))
+        }
+    }
+
+    @Test func aRoleFilteredByRowLevelSecurityGetsAnErrorAndNoArchive() throws {
+        try Self.withRowLevelSecurityRole { _, url in
             let directory = try Self.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let url = source.cluster.url(database: source.name, user: role, password: "rls-pw")
             let result = try CLI.run(["backup", "--dir", directory], environment: ["RGW_DATABASE_URL": url])
             #expect(result.status == 1, "\(result)")
             #expect(result.stderr.contains("row-level security"), "\(result)")

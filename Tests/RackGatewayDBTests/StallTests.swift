@@ -35,29 +35,11 @@ struct StallTests {
     }
 
     @Test func aRestoreWhoseNetworkGoesSilentFailsCleanly() throws {
-        try TestDatabase.withSampleData(events: 40000) { source in
-            let directory = try BackupTests.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(source, directory: directory, chunkSize: 256 * 1024).file
-            let cluster = try TestCluster.shared()
-            let proxy = try TCPProxy(upstreamPort: cluster.port)
+        try Self.withArchiveBehindProxy { _, archive, cluster, proxy in
             try TestDatabase.withUnused { target in
-                let box = ResultBox()
-                let url = proxy.route(target.url, clusterPort: cluster.port)
-                let thread = Thread {
-                    box.result = try? CLI.run(["restore", archive, "--target-url", url, "--jobs", "2", "--stall-timeout", "3s"])
-                }
-                thread.start()
-                // Once the data is flowing, the network goes silent.
-                let admin = try Connection(settings: try cluster.adminSettings)
-                for _ in 0..<300 {
-                    if try admin.query("SELECT count(*) FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname = $1", [target.name]).scalar != "0" { break }
-                    Thread.sleep(forTimeInterval: 0.02)
-                }
-                proxy.freeze()
-                let started = Date()
-                while box.result == nil && Date().timeIntervalSince(started) < 60 { Thread.sleep(forTimeInterval: 0.1) }
-                let result = try #require(box.result, "the restore ended by itself")
+                let run = try Self.freezeDuringCopy(proxy, ["restore", archive, "--target-url", proxy.route(target.url, clusterPort: cluster.port),
+                                                            "--jobs", "2", "--stall-timeout", "3s"], databases: target.name, limit: 60)
+                let result = try #require(run.result, "the restore ended by itself")
                 #expect(result.status == 1 && result.stderr.contains("the restore into") && result.stderr.contains("stalled"), "\(result)")
                 proxy.cut()
                 let comment = try target.psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()")
@@ -67,35 +49,52 @@ struct StallTests {
     }
 
     @Test func aDrillWhoseNetworkGoesSilentEndsAndSaysWhatMayBeLeft() throws {
+        try Self.withArchiveBehindProxy { source, archive, cluster, proxy in
+            let run = try Self.freezeDuringCopy(proxy, ["drill", archive, "--database-url", proxy.route(source.url, clusterPort: cluster.port),
+                                                        "--jobs", "2", "--stall-timeout", "3s"], databases: "rgw_drill_%", limit: 90)
+            let result = try #require(run.result, "the drill ended by itself")
+            #expect(run.seconds < 60, "stall (3 s) plus bounded clean-up (20 s)")
+            #expect(result.status == 1 && result.stderr.contains("the drill on") && result.stderr.contains("stalled"), "\(result)")
+            #expect(result.stderr.contains("did not finish") && result.stderr.contains("rgw_drill_"), "\(result)")
+            proxy.cut()
+            if let scratch = run.database {
+                let admin = try Connection(settings: try cluster.adminSettings)
+                _ = try? admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(scratch)) WITH (FORCE)")
+            }
+        }
+    }
+
+    /// A database with sample data, an archive of it in small chunks, and a TCP proxy in front of
+    /// the test cluster: (database, archive path, cluster, proxy).
+    static func withArchiveBehindProxy(_ body: (TestDatabase, String, TestCluster, TCPProxy) throws -> Void) throws {
         try TestDatabase.withSampleData(events: 40000) { source in
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let archive = try BackupTests.backup(source, directory: directory, chunkSize: 256 * 1024).file
             let cluster = try TestCluster.shared()
-            let proxy = try TCPProxy(upstreamPort: cluster.port)
-            let box = ResultBox()
-            let url = proxy.route(source.url, clusterPort: cluster.port)
-            let thread = Thread {
-                box.result = try? CLI.run(["drill", archive, "--database-url", url, "--jobs", "2", "--stall-timeout", "3s"])
-            }
-            thread.start()
-            let admin = try Connection(settings: try cluster.adminSettings)
-            var scratch: String?
-            for _ in 0..<500 {
-                scratch = try admin.query("SELECT d.datname FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname LIKE 'rgw_drill_%' LIMIT 1").scalar
-                if scratch != nil { break }
-                Thread.sleep(forTimeInterval: 0.02)
-            }
-            proxy.freeze()
-            let started = Date()
-            while box.result == nil && Date().timeIntervalSince(started) < 90 { Thread.sleep(forTimeInterval: 0.1) }
-            let result = try #require(box.result, "the drill ended by itself")
-            #expect(Date().timeIntervalSince(started) < 60, "stall (3 s) plus bounded clean-up (20 s)")
-            #expect(result.status == 1 && result.stderr.contains("the drill on") && result.stderr.contains("stalled"), "\(result)")
-            #expect(result.stderr.contains("did not finish") && result.stderr.contains("rgw_drill_"), "\(result)")
-            proxy.cut()
-            if let scratch { _ = try? admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(scratch)) WITH (FORCE)") }
+            try body(source, archive, cluster, try TCPProxy(upstreamPort: cluster.port))
         }
+    }
+
+    /// Run the CLI with `arguments` on another thread; once a COPY into a database whose name is
+    /// LIKE `databases` is under way, the proxy goes silent. The run's result (nil when it did not
+    /// end within `limit` seconds of the freeze), how long it took after the freeze, and that database.
+    static func freezeDuringCopy(_ proxy: TCPProxy, _ arguments: [String], databases: String, limit: Double)
+        throws -> (result: CLI.Result?, seconds: Double, database: String?) {
+        let box = ResultBox()
+        Thread { box.result = try? CLI.run(arguments) }.start()
+        let admin = try Connection(settings: try TestCluster.shared().adminSettings)
+        var database: String?
+        for _ in 0..<500 {
+            database = try admin.query("SELECT d.datname FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname LIKE $1 LIMIT 1",
+                                       [databases]).scalar
+            if database != nil { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        proxy.freeze()
+        let started = Date()
+        while box.result == nil && Date().timeIntervalSince(started) < limit { Thread.sleep(forTimeInterval: 0.1) }
+        return (box.result, Date().timeIntervalSince(started), database)
     }
 
     final class ResultBox: @unchecked Sendable {
