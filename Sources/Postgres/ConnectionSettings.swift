@@ -162,6 +162,29 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         return "\(user)\(host):\(port)/\(database)"
     }
 
+    /// A `postgres://` URL of the same place without the password (for a child's `DATABASE_URL`;
+    /// the password goes in `PGPASSWORD`, which libpq, pgx and lib/pq all read).
+    public var urlWithoutPassword: String {
+        func encode(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+        }
+        let host = effectiveValue("host") ?? "localhost"
+        let socket = host.hasPrefix("/")
+        var url = "postgres://"
+        if let user = effectiveValue("user") { url += encode(user) + "@" }
+        if !socket { url += host.contains(":") ? "[\(host)]" : encode(host) }
+        if let port = effectiveValue("port") { url += ":" + port }
+        url += "/" + encode(databaseName ?? "")
+        var query: [String] = socket ? ["host=" + encode(host)] : []
+        for option in explicit where !["host", "port", "user", "dbname", "password", "passfile"].contains(option.keyword) {
+            query.append(option.keyword + "=" + encode(option.value))
+        }
+        return query.isEmpty ? url : url + "?" + query.joined(separator: "&")
+    }
+
+    /// The password given explicitly, if any (for a child's `PGPASSWORD`).
+    public var explicitPassword: String? { explicit.first { $0.keyword == "password" }?.value }
+
     /// Environment variables that make `pg_dump`/`psql`/`pg_restore` connect to the same place.
     ///
     /// Every explicit setting is passed as its `PG*` variable (the password as `PGPASSWORD`), so

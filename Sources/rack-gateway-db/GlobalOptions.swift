@@ -33,10 +33,28 @@ struct GlobalOptions: ParsableArguments {
 
 /// `--migrations DIR`, for the commands that apply or compare migrations.
 struct MigrationOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Directory of YYYYMMDDHHMMSS_name.sql files (default: the checkout's migrations/, else the copy built into this binary).", valueName: "dir"))
+    @Option(help: ArgumentHelp("The database's migration set: a directory of YYYYMMDDHHMMSS_name.sql files, for production the application's internal/gateway/db/migrations (default: $RGW_MIGRATIONS_DIR, else the bundled set). A database migrated by another set is never migrated.", valueName: "dir"))
     var migrations: String?
 
     func load() throws -> MigrationSet {
         try MigrationSet.resolve(explicitDirectory: migrations)
+    }
+}
+
+/// `--migrate-command CMD` and its timeout, for drill and the Convox pipeline.
+struct MigrateCommandOptions: ParsableArguments {
+    @Option(name: .customLong("migrate-command"), help: ArgumentHelp("Run the application's own migrate instead of a migration set (through /bin/sh; DATABASE_URL and RGW_DATABASE_URL name the restored database, the password is in PGPASSWORD), e.g. 'rack-gateway-api migrate'.", valueName: "cmd"))
+    var migrateCommand: String?
+
+    @Option(name: .customLong("migrate-timeout"), help: ArgumentHelp("Stop --migrate-command after this long, e.g. 30m.", valueName: "duration"))
+    var migrateTimeout = "30m"
+
+    func validate() throws {
+        _ = try MaintCommand.duration(migrateTimeout, "--migrate-timeout")
+        if let migrateCommand, migrateCommand.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--migrate-command is empty") }
+    }
+
+    func command() throws -> ApplicationMigrateCommand? {
+        try migrateCommand.map { ApplicationMigrateCommand(command: $0, timeout: try MaintCommand.duration(migrateTimeout, "--migrate-timeout")) }
     }
 }

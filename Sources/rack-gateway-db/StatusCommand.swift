@@ -20,8 +20,13 @@ struct StatusCommand: ParsableCommand {
             for applied in status.applied {
                 print("  applied  \(applied.file ?? applied.version)  \(applied.appliedAt)")
             }
+            if let advice = status.advice, status.isForeign {
+                print("Foreign migration set: \(advice).")
+                print(MigrationSet.foreignFix.replacingOccurrences(of: " Nothing was changed.", with: ""))
+                return
+            }
             for pending in status.pending { print("  pending  \(pending.file)") }
-            for version in status.missingFiles { print("  no file  \(version) (applied, but no such migration here)") }
+            for version in status.missingFiles { print("  no file  \(version) (applied, newer than this set's newest: migrated by a newer release)") }
             print("\(status.applied.count) applied, \(status.pending.count) pending, \(status.missingFiles.count) without a file.")
         }
     }

@@ -101,12 +101,16 @@ public struct HealthCheck {
     func migrationItem(_ connection: Connection) -> Item {
         do {
             let status = try Migrator(connection: connection, migrations: migrations, logger: logger).status()
+            if let advice = status.advice, status.isForeign {
+                return Item(name: "migrations", status: .warn,
+                            detail: "\(status.applied.count) applied; \(advice); to compare with the right set, point --migrations (or RGW_MIGRATIONS_DIR) at the application's internal/gateway/db/migrations of the deployed release")
+            }
             var notes: [String] = []
             if !status.pending.isEmpty {
                 notes.append("\(status.pending.count) pending (\(status.pending.map(\.file).joined(separator: ", "))); run migrate")
             }
             if !status.missingFiles.isEmpty {
-                notes.append("applied versions with no file: \(status.missingFiles.joined(separator: ", ")) (this binary is older than the database?)")
+                notes.append("applied versions newer than this set's newest: \(status.missingFiles.joined(separator: ", ")) (migrated by a newer release; use its migrations)")
             }
             if notes.isEmpty {
                 return Item(name: "migrations", status: .ok, detail: "up to date (\(status.applied.count) applied)")

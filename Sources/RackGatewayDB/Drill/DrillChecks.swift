@@ -8,13 +8,30 @@ public struct DrillCheck: Codable, Sendable {
     public var ok: Bool
     public var detail: String
     public var seconds: Double
+    /// False when the check could not be made (`detail` says why): it does not fail the drill.
+    public var checked: Bool
 
-    public init(name: String, ok: Bool, detail: String, seconds: Double = 0) {
+    public init(name: String, ok: Bool, detail: String, seconds: Double = 0, checked: Bool = true) {
         self.name = name
         self.ok = ok
         self.detail = detail
         self.seconds = seconds
+        self.checked = checked
     }
+
+    enum CodingKeys: String, CodingKey { case name, ok, detail, seconds, checked }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        ok = try container.decode(Bool.self, forKey: .ok)
+        detail = try container.decode(String.self, forKey: .detail)
+        seconds = try container.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
+        checked = try container.decodeIfPresent(Bool.self, forKey: .checked) ?? true
+    }
+
+    /// PASS, FAIL or NOT CHECKED.
+    public var verdict: String { !checked ? "NOT CHECKED" : (ok ? "PASS" : "FAIL") }
 }
 
 /// The checks a drill runs on a restored database (DESIGN.md section 5), each read-only except the
@@ -73,22 +90,64 @@ enum DrillChecks {
                           detail: problems.isEmpty ? "\(counts[0]!) constraints and \(counts[1]!) indexes are valid" : problems.prefix(8).joined(separator: "; "))
     }
 
+    /// Result columns of `audit.verify_chain(bigint, bigint)` this tool knows: the bundled schema's
+    /// `(chain_index, problem)` and the application's `(broken_at_index, event_id, error_message)`.
+    static let verifyChainIndexColumns = ["chain_index", "broken_at_index"]
+    static let verifyChainMessageColumns = ["problem", "error_message"]
+
+    /// `audit.verify_chain`'s result columns read from the catalog: (index column, message column),
+    /// nil when the function is missing, or its shape when it is one this tool does not know.
+    static func verifyChainShape(_ connection: Connection) throws -> (index: String, message: String)?? {
+        let columns = try connection.query("""
+            SELECT a.name FROM pg_catalog.pg_proc p,
+                   unnest(p.proargnames, p.proargmodes) WITH ORDINALITY AS a(name, mode, position)
+            WHERE p.oid = to_regprocedure('audit.verify_chain(bigint,bigint)') AND a.mode IN ('t', 'o')
+            ORDER BY a.position
+            """).rows.compactMap { $0[0] }
+        guard try connection.query("SELECT to_regprocedure('audit.verify_chain(bigint,bigint)') IS NOT NULL").scalar == "t" else { return nil }
+        guard let index = verifyChainIndexColumns.first(where: columns.contains),
+              let message = verifyChainMessageColumns.first(where: columns.contains) else { return .some(nil) }
+        return .some((index, message))
+    }
+
+    /// The newest recorded prune: in the bundled schema's `audit.audit_prune_log`, or in the tool's own
+    /// `rack_gateway_db.audit_prune_log` (databases whose schema has none, like the application's).
+    /// Returns (where, new chain start, whether the first remaining event links to the last pruned hash).
+    static func latestPrune(_ connection: Connection) throws -> (table: String, start: String, linked: Bool)? {
+        var best: (table: String, start: String, linked: Bool)?
+        for table in AuditPruneLog.tables {
+            guard try connection.query("SELECT to_regclass($1) IS NOT NULL", [table]).scalar == "t" else { continue }
+            guard let row = try connection.query("""
+                SELECT p.new_chain_start::text, coalesce(p.last_pruned_event_hash = e.previous_hash, false)::text
+                FROM \(table) p LEFT JOIN audit.audit_event e ON e.chain_index = p.new_chain_start
+                ORDER BY p.new_chain_start DESC LIMIT 1
+                """).rows.first, let start = row[0] else { continue }
+            if best == nil || Int64(start) ?? 0 > Int64(best!.start) ?? 0 { best = (table, start, row[1] == "true") }
+        }
+        return best
+    }
+
     /// The audit chain: contiguous chain_index from its first remaining event, a genesis event
-    /// without previous_hash, every other previous_hash equal to the prior event_hash; and
-    /// `audit.verify_chain` agrees when the database has it.
+    /// without previous_hash, every other previous_hash equal to the prior event_hash, a start that
+    /// only a recorded prune explains; and `audit.verify_chain` agrees when the database has one of a
+    /// known shape (read from the catalog).
     static func auditChain(_ connection: Connection, settings: ConnectionSettings) throws -> DrillCheck {
         guard try connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar == "t" else {
             return DrillCheck(name: "audit chain", ok: true, detail: "no audit.audit_event table in this database")
         }
+        let shape = try verifyChainShape(connection)
+        let first = try connection.query("SELECT min(chain_index)::text FROM audit.audit_event").scalar
         // audit.verify_chain scans the chain too: on a second connection, at the same time.
-        let hasFunction = try connection.query("SELECT to_regprocedure('audit.verify_chain(bigint,bigint)') IS NOT NULL").scalar == "t"
         let verdict = ResultBox<[String?]?>()
         let group = DispatchGroup()
-        if hasFunction {
+        if case .some(.some(let columns)) = shape, let first {
             spawnThread("verify_chain", group: group) {
                 verdict.value = Result {
                     let other = try Connection(settings: settings, applicationName: "rack-gateway-db drill")
-                    return try other.query("SELECT chain_index::text, problem FROM audit.verify_chain(0, 9223372036854775807)").rows.first
+                    return try other.query("""
+                        SELECT \(SQL.identifier(columns.index))::text, \(SQL.identifier(columns.message))::text
+                        FROM audit.verify_chain($1::bigint, 9223372036854775807) LIMIT 1
+                        """, [first]).rows.first
                 }
             }
         }
@@ -112,44 +171,61 @@ enum DrillChecks {
         if row[6] == "t" { problems.append("the genesis event (chain_index 0) has a previous_hash") }
         if let broken = row[5] { problems.append("chain_index \(broken): previous_hash does not match the event_hash of the event before it") }
         var functionVerdict = ""
-        if hasFunction {
+        switch shape {
+        case .some(.some):
             group.wait()
             if let bad = try verdict.value!.get() {
                 problems.append("audit.verify_chain reports chain_index \(bad[0] ?? "?"): \(bad[1] ?? "")")
             } else {
                 functionVerdict = "; audit.verify_chain agrees"
             }
+        case .some(.none):
+            functionVerdict = "; audit.verify_chain has result columns this tool does not know, so only the drill's own linkage check was made"
+        case .none:
+            functionVerdict = "; no audit.verify_chain function, linkage checked by the drill"
         }
         var start = "from the genesis event"
         if first != "0" {
             // Events before `first` are gone: only a recorded prune that ended right there explains it.
-            let pruned = try connection.query("SELECT to_regclass('audit.audit_prune_log') IS NOT NULL").scalar == "t"
-                ? try connection.query("""
-                    SELECT p.new_chain_start::text, (p.last_pruned_event_hash = e.previous_hash)::text
-                    FROM audit.audit_prune_log p LEFT JOIN audit.audit_event e ON e.chain_index = p.new_chain_start
-                    ORDER BY p.id DESC LIMIT 1
-                    """).rows.first : nil
-            if let pruned, pruned[0] == first {
-                if pruned[1] == "true" {
+            let pruned = try latestPrune(connection)
+            if let pruned, pruned.start == first {
+                if pruned.linked {
                     start = "from chain_index \(first), where the recorded prune ended (linked to the last pruned event)"
                 } else {
-                    problems.append("chain_index \(first): previous_hash does not match the last pruned event's hash recorded in audit.audit_prune_log")
+                    problems.append("chain_index \(first): previous_hash does not match the last pruned event's hash recorded in \(pruned.table)")
                 }
+            } else if let pruned {
+                problems.append("the chain starts at chain_index \(first) but the last prune recorded in \(pruned.table) ended at \(pruned.start): events are missing")
             } else {
-                problems.append("the chain starts at chain_index \(first) but no prune ending there is recorded in audit.audit_prune_log: events are missing")
+                problems.append("the chain starts at chain_index \(first) but no prune ending there is recorded (\(AuditPruneLog.tables.joined(separator: ", "))): events are missing")
             }
         }
         return DrillCheck(name: "audit chain", ok: problems.isEmpty,
                           detail: problems.isEmpty ? "\(count) events linked \(start) to \(last)\(functionVerdict)" : problems.joined(separator: "; "))
     }
 
-    /// Pending migrations apply cleanly to the restored data.
-    static func migrations(_ connection: Connection, migrations: MigrationSet, logger: Logger) throws -> DrillCheck {
-        do {
-            let outcome = try Migrator(connection: connection, migrations: migrations, logger: logger).migrate()
+    /// The restored database's own migrations apply cleanly: the application's migrate command when
+    /// given, else the set when it is this database's (matching, or a newer release's database);
+    /// a foreign set is never applied, and the check is then reported as not checked.
+    static func migrations(_ connection: Connection, settings: ConnectionSettings, options: DrillOptions, logger: Logger) throws -> DrillCheck {
+        if let command = options.migrateCommand {
+            let outcome = command.run(target: settings, base: options.environment, logger: logger)
+            return DrillCheck(name: "migrations", ok: outcome.ok,
+                              detail: "the application's migrate command (--migrate-command) on \(settings.databaseName ?? "the scratch database") \(outcome.summary)")
+        }
+        let migrator = Migrator(connection: connection, migrations: options.migrations, logger: logger)
+        let status = try migrator.status()
+        if let advice = status.advice, status.isForeign {
             return DrillCheck(name: "migrations", ok: true,
-                              detail: outcome.applied.isEmpty ? "up to date (\(migrations.migrations.count) migrations); nothing pending"
-                                  : "applied \(outcome.applied.count) pending: \(outcome.applied.joined(separator: ", "))")
+                              detail: "not checked: \(advice), so it was not applied; pass --migrations DIR (the application's migrations) or --migrate-command CMD (e.g. 'rack-gateway-api migrate')",
+                              checked: false)
+        }
+        do {
+            let outcome = try migrator.migrate()
+            let ahead = status.migrationSet == "ahead" ? "; the database also has \(status.missingFiles.count) newer version(s) than this set (a newer release)" : ""
+            return DrillCheck(name: "migrations", ok: true,
+                              detail: (outcome.applied.isEmpty ? "up to date (\(options.migrations.migrations.count) migrations of \(options.migrations.origin)); nothing pending"
+                                  : "applied \(outcome.applied.count) pending: \(outcome.applied.joined(separator: ", "))") + ahead)
         } catch {
             return DrillCheck(name: "migrations", ok: false, detail: "a pending migration fails on the restored data: \(error)")
         }

@@ -8,6 +8,10 @@ public struct DrillOptions: Sendable {
     public var jobs: Int
     public var keep = false
     public var migrations: MigrationSet
+    /// The application's own migrate command, run against the scratch database instead of the set.
+    public var migrateCommand: ApplicationMigrateCommand?
+    /// The WORM anchors to compare the restored chain head with.
+    public var anchors: AuditAnchorSource?
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(scratch: ConnectionSettings, jobs: Int, migrations: MigrationSet) {
@@ -40,6 +44,7 @@ public struct DrillReport: Codable, Sendable {
     public var checks: [DrillCheck]
     public var restorePhases: [RestorePhase]
     public var checksFailed: Int { checks.filter { !$0.ok }.count }
+    public var checksNotChecked: Int { checks.filter { !$0.checked }.count }
 }
 
 /// `drill`: restore an archive into `rgw_drill_<UTC timestamp>` on the scratch server, check it
@@ -146,8 +151,17 @@ public final class DrillRunner: @unchecked Sendable {
             try timedCheck(&report) { try DrillChecks.sequences(connection) }
             try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection) }
             try timedCheck(&report) { try DrillChecks.auditChain(connection, settings: target.settings) }
+            if let anchors = options.anchors {
+                try timedCheck(&report) {
+                    guard try connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar == "t" else {
+                        return DrillCheck(name: AuditAnchorCheck.name, ok: false, detail: "anchors are configured (\(anchors.description)) but the restored database has no audit.audit_event")
+                    }
+                    return AuditAnchorCheck(source: anchors, environment: options.environment).run(connection, snapshot: backupCreated)
+                }
+            }
             try connection.execute("RESET ALL")
-            try timedCheck(&report) { try DrillChecks.migrations(connection, migrations: options.migrations, logger: logger) }
+            // The migrate command connects on its own: this session must not hold anything it needs.
+            try timedCheck(&report) { try DrillChecks.migrations(connection, settings: target.settings, options: options, logger: logger) }
         } catch {
             report.error = "the drill could not finish its checks on \(target.database): \(error)"
             return finish(report, started: started)

@@ -86,6 +86,10 @@ public struct Maintenance {
         public var lastChainIndex: Int?
         public var newChainStart: Int?
         public var pruned: Bool
+        /// The DELETE triggers disabled for the delete and enabled again (read from the catalog).
+        public var triggers: [String] = []
+        /// Where the prune was recorded.
+        public var recordedIn: String?
     }
 
     /// The key `audit.append_event` locks: the chain cannot grow while it is pruned.
@@ -131,15 +135,25 @@ public struct Maintenance {
                 try connection.execute("ROLLBACK")
                 return report
             }
-            try connection.execute("ALTER TABLE audit.audit_event DISABLE TRIGGER audit_event_no_delete")
+            // Exactly the triggers that fire on DELETE, off for this transaction's delete and on again
+            // in their former state before it commits (ALTER TABLE is transactional).
+            let triggers = try AuditPruneLog.deleteTriggers(connection)
+            for trigger in triggers {
+                try connection.execute("ALTER TABLE audit.audit_event DISABLE TRIGGER \(SQL.identifier(trigger.name))")
+            }
             let hash = try connection.query("SELECT encode(event_hash, 'hex') FROM audit.audit_event WHERE chain_index = $1::bigint", [String(last)]).scalar ?? ""
             let deleted = try connection.query("DELETE FROM audit.audit_event WHERE chain_index <= $1::bigint", [String(last)]).affectedRows ?? 0
-            try connection.execute("ALTER TABLE audit.audit_event ENABLE TRIGGER audit_event_no_delete")
+            for trigger in triggers {
+                try connection.execute("ALTER TABLE audit.audit_event \(trigger.enable) \(SQL.identifier(trigger.name))")
+            }
+            let log = try AuditPruneLog.prepare(connection)
             try connection.query("""
-                INSERT INTO audit.audit_prune_log (cutoff, pruned_count, first_chain_index, last_chain_index, new_chain_start, last_pruned_event_hash)
+                INSERT INTO \(log) (cutoff, pruned_count, first_chain_index, last_chain_index, new_chain_start, last_pruned_event_hash)
                 VALUES ($1::timestamptz, $2::bigint, $3::bigint, $4::bigint, $4::bigint + 1, decode($5, 'hex'))
                 """, [cutoff, String(deleted), String(first), String(last), hash])
             try connection.execute("COMMIT")
+            report.triggers = triggers.map(\.name)
+            report.recordedIn = log
             report.count = deleted
             report.firstChainIndex = first
             report.lastChainIndex = last

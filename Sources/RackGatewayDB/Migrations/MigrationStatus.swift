@@ -18,6 +18,12 @@ public struct MigrationStatus: Codable, Sendable, Equatable {
     public var pending: [Pending]
     /// Versions recorded in `schema_migrations` that have no file here.
     public var missingFiles: [String]
+    /// `matching`, `ahead` (migrated by a newer release of this set) or `foreign` (by another set:
+    /// `pending` is then empty, since nothing of this set may be applied).
+    public var migrationSet: String
+    /// For a foreign set: what to say about it.
+    public var advice: String?
 
     public var isUpToDate: Bool { pending.isEmpty }
+    public var isForeign: Bool { migrationSet == "foreign" }
 }

@@ -31,13 +31,25 @@ public struct Migrator {
         let recorded = try appliedVersions()
         let files = Dictionary(uniqueKeysWithValues: migrations.migrations.map { ($0.version, $0) })
         let appliedSet = Set(recorded.map(\.version))
+        let relation = migrations.relation(toApplied: recorded.map(\.version))
+        var foreign: [String]?
+        if case .foreign(let unknown) = relation { foreign = unknown }
         return MigrationStatus(
             source: migrations.origin,
             applied: recorded.map { .init(version: $0.version, file: files[$0.version]?.fileName, appliedAt: $0.appliedAt) },
-            pending: migrations.migrations.filter { !appliedSet.contains($0.version) }
+            pending: foreign != nil ? [] : migrations.migrations.filter { !appliedSet.contains($0.version) }
                 .map { .init(version: $0.version, file: $0.fileName) },
-            missingFiles: recorded.map(\.version).filter { files[$0] == nil }
+            missingFiles: recorded.map(\.version).filter { files[$0] == nil },
+            migrationSet: foreign != nil ? "foreign" : (relation == .matching ? "matching" : "ahead"),
+            advice: foreign.map { migrations.foreignAdvice(unknown: $0) }
         )
+    }
+
+    /// Refuses, changing nothing, when the database was migrated by another set.
+    func refuseForeign(_ status: MigrationStatus) throws {
+        if let advice = status.advice, status.isForeign {
+            throw ToolError(.failed, "refusing to migrate \(connection.databaseName): \(advice)", fix: MigrationSet.foreignFix)
+        }
     }
 
     private func appliedVersions() throws -> [(version: String, appliedAt: String)] {
@@ -52,8 +64,11 @@ public struct Migrator {
 
     /// Apply every pending migration in version order; with `dryRun`, only report what would run.
     public func migrate(dryRun: Bool = false) throws -> Outcome {
+        // Read-only first: a foreign set must not even create schema_migrations.
+        let before = try status()
+        try refuseForeign(before)
         if dryRun {
-            let status = try status()
+            let status = before
             for pending in status.pending { logger.info("would apply", metadata: ["migration.file": "\(pending.file)"]) }
             return Outcome(applied: [], dryRun: true, status: status)
         }
@@ -66,7 +81,9 @@ public struct Migrator {
             )
             """)
         // Read the state only once the lock is held: a concurrent run may just have applied some.
-        let pending = try status().pending.map(\.version)
+        let locked = try status()
+        try refuseForeign(locked)
+        let pending = locked.pending.map(\.version)
         var applied: [String] = []
         for migration in migrations.migrations where pending.contains(migration.version) {
             try apply(migration)

@@ -10,6 +10,11 @@ public struct ChildProcess: Sendable {
     /// `inheritEnvironment` is false.
     public var environment: [String: String]
     public var inheritEnvironment: Bool
+    /// Seconds the child may run; then its process group gets SIGTERM, and SIGKILL 5 s later.
+    public var timeout: Double?
+    /// Start the child in a process group of its own, so that a timeout or the stall watchdog ends
+    /// everything it started (a shell's children too).
+    public var ownProcessGroup = false
 
     public init(executable: String, arguments: [String], environment: [String: String] = [:], inheritEnvironment: Bool = true) {
         self.executable = executable
@@ -22,6 +27,8 @@ public struct ChildProcess: Sendable {
         public var status: Int32
         public var stdout: String
         public var stderr: String
+        /// True when `timeout` ended it.
+        public var timedOut = false
     }
 
     /// Run to completion; stdout and stderr are drained together with `poll` while stdin is fed,
@@ -70,11 +77,21 @@ public struct ChildProcess: Sendable {
         var defaults = sigset_t()
         sigemptyset(&defaults)
         sigaddset(&defaults, SIGPIPE)
+        if ownProcessGroup {
+            // This process ignores them (Interruption); the child must not inherit that.
+            sigaddset(&defaults, SIGTERM)
+            sigaddset(&defaults, SIGINT)
+        }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var noMask = sigset_t()
         sigemptyset(&noMask)
         posix_spawnattr_setsigmask(&attributes, &noMask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let environment = inheritEnvironment
             ? ProcessInfo.processInfo.environment.merging(self.environment) { _, new in new }
@@ -97,8 +114,12 @@ public struct ChildProcess: Sendable {
         }
 
         // A run the stall watchdog ends takes its children with it.
-        Interruption.registerChild(pid)
-        defer { Interruption.unregisterChild(pid) }
+        let target = ownProcessGroup ? -pid : pid
+        Interruption.registerChild(target)
+        defer { Interruption.unregisterChild(target) }
+        let deadline = timeout.map { Date().addingTimeInterval($0) }
+        var killAt: Date?
+        var timedOut = false
         var collected = [Data(), Data()]
         var open: [Int32: Int] = [outPipe.read: 0, errPipe.read: 1]
         var pending = ArraySlice<UInt8>()
@@ -124,7 +145,18 @@ public struct ChildProcess: Sendable {
         while !open.isEmpty || writeFD != nil {
             var fds = open.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if let writeFD { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            let wake = killAt ?? deadline
+            let waitMilliseconds = wake.map { Int32(max(0, min(1000, $0.timeIntervalSinceNow * 1000))) } ?? -1
+            let ready = poll(&fds, nfds_t(fds.count), waitMilliseconds)
+            if let deadline, !timedOut, Date() >= deadline {
+                timedOut = true
+                kill(target, SIGTERM)
+                killAt = Date().addingTimeInterval(5)
+            } else if let due = killAt, Date() >= due {
+                kill(target, SIGKILL)
+                killAt = nil
+            }
+            if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
@@ -152,7 +184,7 @@ public struct ChildProcess: Sendable {
         if let producerError { throw producerError }
         let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Output(status: exitStatus, stdout: String(decoding: collected[0], as: UTF8.self),
-                      stderr: String(decoding: collected[1], as: UTF8.self))
+                      stderr: String(decoding: collected[1], as: UTF8.self), timedOut: timedOut)
     }
 
     private static let spawnLock = NSLock()

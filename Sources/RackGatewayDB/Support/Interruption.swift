@@ -37,7 +37,8 @@ public enum Interruption {
     /// first; the kernel closes files and sockets.
     static func end(status: Int32, stopChildren: Bool, message: String) -> Never {
         let (pending, actions, running) = lock.withLock { (paths, cleanups, children) }
-        if stopChildren { for child in running { kill(child, SIGTERM) } }
+        // Process groups of their own (a migrate command) get no terminal SIGINT: always stopped.
+        for child in running where stopChildren || child < 0 { kill(child, SIGTERM) }
         for path in pending { unlink(path) }
         let finished = runCleanups(Array(actions.values))
         FileHandle.standardError.write(Data("\(message)\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
