@@ -81,7 +81,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .customLong("maintenance-work-mem"), help: ArgumentHelp("maintenance_work_mem for index builds (e.g. 256MB); default: the server's.", valueName: "size"))
     var maintenanceWorkMem: String?
 
-    @Option(name: .customLong("convox-app"), help: ArgumentHelp("Run the Convox pipeline for this app: scale down, restore into a new database, verify, migrate, swap, scale up.", valueName: "app"))
+    @Option(name: .customLong("convox-app"), help: ArgumentHelp("Run the Convox pipeline for this app: scale down, restore into a new database, verify, migrate (--migrations DIR of the database's own set, --migrate-command, or --skip-migrate), swap, scale up.", valueName: "app"))
     var convoxApp: String?
 
     @Option(help: "The app's service that uses the database (with --convox-app).")
@@ -103,22 +103,40 @@ struct RestoreCommand: ParsableCommand {
     var stopTimeout: Double = 600
 
     @OptionGroup var migrationOptions: MigrationOptions
+    @OptionGroup var migrateCommandOptions: MigrateCommandOptions
+
+    @Flag(name: .customLong("skip-migrate"), help: "With --convox-app: do not migrate the restored database (the report warns).")
+    var skipMigrate = false
+
+    func validate() throws {
+        if convoxApp == nil {
+            if skipMigrate { throw ValidationError("--skip-migrate goes with --convox-app") }
+            if migrateCommandOptions.migrateCommand != nil { throw ValidationError("--migrate-command goes with --convox-app (a plain restore does not migrate)") }
+        }
+        if skipMigrate && migrateCommandOptions.migrateCommand != nil { throw ValidationError("--skip-migrate and --migrate-command exclude each other") }
+    }
 
     func runPipeline(app: String, logger: Logger) throws {
         guard targetURL == nil else { throw ToolError(.usage, "--convox-app restores the configured database (--database-url); drop --target-url") }
         let live = try RestoreTarget(settings: try global.connectionSettings())
-        let (archive, _) = try choice.resolve(directoryOptions, logger: logger)
+        if inPlace && directoryOptions.chosen.hasPrefix("s3://") {
+            throw ToolError(.usage, "--in-place takes its safety backup into a local --dir, and \(directoryOptions.chosen) is in S3",
+                            fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
+        }
+        let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
         options.service = service
         options.rack = rack
         options.dryRun = dryRun
         options.inPlace = inPlace
-        options.safetyDirectory = try directoryOptions.directory
+        options.migrateCommand = try migrateCommandOptions.command()
+        options.skipMigrate = skipMigrate
+        if inPlace { options.safetyDirectory = try directoryOptions.directory }
         options.allowAutoscaled = allowAutoscaled
         options.stopTimeout = stopTimeout
         if let interval = ProcessInfo.processInfo.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
         let pipeline = RestorePipeline(live: live, options: options, logger: logger)
-        let report = pipeline.run(archive: archive) { Confirmation.ask($0, yes: yes) }
+        let report = pipeline.run(archive: archive, preflight: check) { Confirmation.ask($0, yes: yes) }
         if !dryRun {
             try? JSONLines.append(report, to: "restores.jsonl", in: archive.logStore())
         }
@@ -129,6 +147,7 @@ struct RestoreCommand: ParsableCommand {
                 print("\(step.outcome.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(step.name) (\(String(format: "%.1f", step.seconds)) s): \(step.detail)")
             }
             for line in report.recovery { print(line) }
+            for line in report.warnings { print("WARNING: \(line)") }
         }
         if let error = report.error {
             throw ToolError(.failed, "the restore pipeline stopped: \(error)" + (report.recovery.isEmpty ? "" : "\nRecovery:\n  " + report.recovery.joined(separator: "\n  ")))

@@ -217,7 +217,7 @@ enum DrillChecks {
         let status = try migrator.status()
         if let advice = status.advice, status.isForeign {
             return DrillCheck(name: "migrations", ok: true,
-                              detail: "not checked: \(advice), so it was not applied; pass --migrations DIR (the application's migrations) or --migrate-command CMD (e.g. 'rack-gateway-api migrate')",
+                              detail: "\(advice), so it was not applied; pass --migrations DIR (the application's migrations) or --migrate-command CMD (e.g. 'rack-gateway-api migrate')",
                               checked: false)
         }
         do {

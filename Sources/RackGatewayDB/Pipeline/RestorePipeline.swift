@@ -16,6 +16,10 @@ public struct PipelineOptions: Sendable {
     public var stopTimeout: Double = 600
     public var pollInterval: Double = 2
     public var migrations: MigrationSet
+    /// The application's own migrate command, run against the restored database instead of the set.
+    public var migrateCommand: ApplicationMigrateCommand?
+    /// Restore without migrating (the report carries a warning).
+    public var skipMigrate = false
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(app: String, jobs: Int, migrations: MigrationSet) {
@@ -54,6 +58,8 @@ public struct PipelineReport: Codable, Sendable {
     public var steps: [PipelineStep]
     /// Commands that undo the restore, or recover from where it stopped.
     public var recovery: [String]
+    /// What the operator should know although nothing failed (`--skip-migrate`).
+    public var warnings: [String] = []
     public var durationSeconds: Double
 }
 
@@ -115,7 +121,37 @@ public final class RestorePipeline: @unchecked Sendable {
         run(archive: ArchiveLocation(path: path), confirm: confirm)
     }
 
-    public func run(archive: ArchiveLocation, confirm: (String) -> Bool) -> PipelineReport {
+    /// How the restored database will be migrated, decided in preflight from the archive's recorded
+    /// `schema_migrations` versions, before anything changes.
+    enum MigrationPlan {
+        case command(ApplicationMigrateCommand)
+        case set(MigrationSet)
+        case skip
+
+        var description: String {
+            switch self {
+            case .command(let command): "run the application's migrate command on the restored database: \(command.command)"
+            case .set(let set): "apply the pending migrations of \(set.origin) to the restored database"
+            case .skip: "no migration (--skip-migrate)"
+            }
+        }
+    }
+
+    /// The three ways on when the archive's database was migrated by a set other than the configured one.
+    static let foreignWaysOn = "Pass --migrations DIR (the application's internal/gateway/db/migrations of the deployed release), --migrate-command CMD (the application's own migrate, e.g. 'rack-gateway-api migrate'), or --skip-migrate (restore without migrating; the report warns). Nothing was changed: the service was not scaled."
+
+    func migrationPlan(for manifest: ArchiveManifest) throws -> MigrationPlan {
+        if let command = options.migrateCommand { return .command(command) }
+        if options.skipMigrate { return .skip }
+        if case .foreign(let unknown) = options.migrations.relation(toApplied: manifest.schemaMigrations) {
+            throw ToolError(.failed, "the archive's database was migrated by another migration set than \(options.migrations.isBundled ? "the bundled one" : options.migrations.origin): " + options.migrations.foreignAdvice(unknown: unknown),
+                            fix: Self.foreignWaysOn)
+        }
+        return .set(options.migrations)
+    }
+
+    /// `preflight`: the archive check already made (by `--latest`), so it is not hashed again.
+    public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil, confirm: (String) -> Bool) -> PipelineReport {
         let path = archive.path
         let started = Date()
         let stamp = Self.stamp(started)
@@ -142,12 +178,13 @@ public final class RestorePipeline: @unchecked Sendable {
         }
         do {
             // 1. preflight: everything read-only.
-            let (client, service, check) = try step("preflight") { () -> ((ConvoxClient, ConvoxClient.Service, ArchiveVerifier.Report), String) in
+            let (client, service, check, migration) = try step("preflight") { () -> ((ConvoxClient, ConvoxClient.Service, ArchiveVerifier.Report, MigrationPlan), String) in
                 let reader = try archive.reader()
-                let check = try ArchiveVerifier().preflight(reader)
+                let check = try preflight ?? ArchiveVerifier().preflight(reader)
                 guard check.ok else {
                     throw ToolError(.failed, "\(path) does not verify: " + check.problems.prefix(3).joined(separator: "; "))
                 }
+                let migration = try migrationPlan(for: reader.manifest)
                 let server = try live.maintenanceConnection()
                 if options.inPlace {
                     guard try server.query("""
@@ -177,18 +214,22 @@ public final class RestorePipeline: @unchecked Sendable {
                     throw ToolError(.failed, "service \(options.service) is autoscaled (min \(service.min.map(String.init) ?? "-"), max \(service.max.map(String.init) ?? "-")); --count would pin it",
                                     fix: "Pass --allow-autoscaled, and afterwards restore its range with convox scale --min/--max.")
                 }
-                return ((client, service, check), "archive sha256 \(check.sha256.prefix(16))..., \(reader.manifest.tables.count) tables; app \(options.app) running; \(options.service) at \(service.count)")
+                return ((client, service, check, migration), "archive sha256 \(check.sha256.prefix(16))..., \(reader.manifest.tables.count) tables; app \(options.app) running; \(options.service) at \(service.count)")
             }
             convox = client
             remembered = try step("remember count") { (service.count, "\(options.service) desired count \(service.count)") }
             report.rememberedCount = remembered
-            _ = check
+            if case .skip = migration {
+                report.warnings.append("--skip-migrate: the restored database was not migrated; run the application's migrate (rack-gateway-api migrate) before relying on it")
+            }
 
             let load = options.inPlace ? [
                 "back up \(live.database) into \(options.safetyDirectory) (the safety backup)",
-                "drop and recreate \(live.database), restore \(path) into it, verify fingerprints, migrate",
+                "drop and recreate \(live.database), restore \(path) into it, verify fingerprints",
+                migration.description,
             ] : [
-                "restore \(path) into \(restoreName), verify fingerprints, migrate",
+                "restore \(path) into \(restoreName), verify fingerprints",
+                migration.description,
                 "ALTER DATABASE \(SQL.identifier(live.database)) RENAME TO \(SQL.identifier(previousName)); ALTER DATABASE \(SQL.identifier(restoreName)) RENAME TO \(SQL.identifier(live.database))",
             ]
             let plan = [
@@ -245,7 +286,7 @@ public final class RestorePipeline: @unchecked Sendable {
             try step("terminate sessions") { ((), try terminateSessions(of: live.database)) }
 
             if options.inPlace {
-                try runInPlace(archive: archive, check: check, client: client, count: service.count, report: &report, liveChanged: &liveChanged)
+                try runInPlace(archive: archive, check: check, migration: migration, report: &report, liveChanged: &liveChanged)
                 try scaleBack(client, to: service.count, report: &report, wasDown: scaledDown)
                 return finish(nil)
             }
@@ -263,7 +304,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 let restored = try runner.run(archive: archive, preflight: check)
                 return ((), "restored into \(restoreName) in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
             }
-            try migrate(target)
+            try migrate(target, plan: migration)
 
             // 5. swap, after checking nothing came back up meanwhile (a deploy undoes a scale-down).
             try step("swap") { () -> ((), String) in
@@ -326,7 +367,7 @@ public final class RestorePipeline: @unchecked Sendable {
     }
 
     /// --in-place: a safety backup of the live database, then a --clean restore over it, verify, migrate.
-    func runInPlace(archive: ArchiveLocation, check: ArchiveVerifier.Report, client: ConvoxClient, count: Int,
+    func runInPlace(archive: ArchiveLocation, check: ArchiveVerifier.Report, migration: MigrationPlan,
                     report: inout PipelineReport, liveChanged: inout Bool) throws {
         let safety = try step("safety backup") { () -> (String, String) in
             var backupOptions = BackupOptions(directory: options.safetyDirectory, jobs: options.jobs, compressors: max(1, options.jobs))
@@ -354,16 +395,28 @@ public final class RestorePipeline: @unchecked Sendable {
             let restored = try runner.run(archive: archive, preflight: check)
             return ((), "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match")
         }
-        try migrate(live)
+        try migrate(live, plan: migration)
         report.recovery = ["To go back to the state before the restore: rack-gateway-db restore \(safety) --clean --yes --database-url URL_OF_\(live.database), with the service at 0"]
     }
 
-    /// The `migrate` step: pending migrations on the restored database.
-    func migrate(_ target: RestoreTarget) throws {
+    /// The `migrate` step on the restored database, as preflight planned it.
+    func migrate(_ target: RestoreTarget, plan: MigrationPlan) throws {
         try step("migrate") { () -> ((), String) in
-            let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
-            let outcome = try Migrator(connection: connection, migrations: options.migrations, logger: logger).migrate()
-            return ((), outcome.applied.isEmpty ? "nothing pending" : "applied \(outcome.applied.joined(separator: ", "))")
+            switch plan {
+            case .skip:
+                return ((), "skipped (--skip-migrate): the restored database was not migrated")
+            case .command(let command):
+                let outcome = command.run(target: target.settings, base: options.environment, logger: logger)
+                guard outcome.ok else {
+                    throw ToolError(.failed, "the application's migrate command failed on \(target.database): \(outcome.summary)",
+                                    fix: "Fix the command or the migration, then restore again; the live database was not swapped.")
+                }
+                return ((), "\(command.command) \(outcome.summary)")
+            case .set(let set):
+                let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
+                let outcome = try Migrator(connection: connection, migrations: set, logger: logger).migrate()
+                return ((), outcome.applied.isEmpty ? "nothing pending" : "applied \(outcome.applied.joined(separator: ", "))")
+            }
         }
     }
 
