@@ -49,12 +49,15 @@ struct DrillCommand: ParsableCommand {
             try Reporting.run {
                 let scratch = try scratchURL.map { try ConnectionSettings(conninfo: $0, source: "--scratch-url") } ?? global.connectionSettings()
                 labels["database"] = scratch.databaseName ?? "unknown"
+                // Options first: a wrong --migrations is a usage error before any archive is read.
+                let migrations = try migrationOptions.load()
+                let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: ProcessInfo.processInfo.environment,
+                                                            endpoint: directoryOptions.s3.s3Endpoint)
                 let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
-                var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
+                var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
                 options.keep = keep
                 options.migrateCommand = try migrateCommandOptions.command()
-                options.anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: ProcessInfo.processInfo.environment,
-                                                                endpoint: directoryOptions.s3.s3Endpoint)
+                options.anchors = anchors
                 let runner = DrillRunner(options: options, logger: logger)
                 let display = runner.progress.display(logger: logger)
                 let watchdog = try stall.watchdog("the drill on \(scratch.description)", progress: runner.progress, server: scratch,

@@ -123,8 +123,9 @@ struct RestoreCommand: ParsableCommand {
             throw ToolError(.usage, "--in-place takes its safety backup into a local --dir, and \(directoryOptions.chosen) is in S3",
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
+        let migrations = try migrationOptions.load()
         let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
-        var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: try migrationOptions.load())
+        var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: migrations)
         options.service = service
         options.rack = rack
         options.dryRun = dryRun
