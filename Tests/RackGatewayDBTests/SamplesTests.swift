@@ -13,9 +13,38 @@ struct SamplesTests {
 
     static func text(_ name: String) throws -> String { try String(contentsOfFile: samples + "/" + name, encoding: .utf8) }
 
+    /// A command line split into words as a POSIX shell would (single and double quotes, backslashes).
+    static func shellWords(_ line: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var escaped = false
+        for character in line {
+            if escaped { current.append(character); escaped = false; continue }
+            if let open = quote {
+                if character == open { quote = nil } else if character == "\\" && open == "\"" { escaped = true } else { current.append(character) }
+                continue
+            }
+            switch character {
+            case "'", "\"": quote = character; inWord = true
+            case "\\": escaped = true; inWord = true
+            case " ", "\t":
+                if inWord { words.append(current); current = ""; inWord = false }
+            default: current.append(character); inWord = true
+            }
+        }
+        if inWord { words.append(current) }
+        return words
+    }
+
+    @Test func shellWordsSplitLikeTheShell() {
+        #expect(Self.shellWords(#"a 'b c' "d \"e\"" f\ g"#) == ["a", "b c", #"d "e""#, "f g"])
+    }
+
     /// Parse `rack-gateway-db ARGS` the way the binary would (options validated too).
     static func expectValid(_ command: String, in place: String) {
-        var words = command.split(separator: " ").map(String.init)
+        var words = shellWords(command)
         if let end = words.firstIndex(where: { $0 == "2>&1" || $0 == "|" }) { words = Array(words[..<end]) }
         guard let start = words.firstIndex(where: { $0.hasSuffix("rack-gateway-db") }) else {
             Issue.record("no rack-gateway-db command in \(place): \(command)")
@@ -39,6 +68,7 @@ struct SamplesTests {
                 }
             }
             Self.expectValid(String(fields[5]), in: "crontab")
+            if fields[5].contains(" drill ") { #expect(fields[5].contains("--migrations "), "\(line)") }
             jobs += 1
         }
         #expect(jobs == 3)
@@ -49,6 +79,10 @@ struct SamplesTests {
         #expect(commands.count >= 5)
         for command in commands {
             Self.expectValid(String(command.split(separator: "#").first ?? command), in: "RUNBOOK.md")
+        }
+        // The pipeline and the drill name the database's own migrations (a foreign set is refused).
+        for command in commands where command.contains("--convox-app") || command.contains(" drill ") {
+            #expect(command.contains("--migrations ") || command.contains("--migrate-command "), "\(command)")
         }
     }
 
@@ -69,6 +103,14 @@ struct SamplesTests {
             #expect(services[timer["service"] as? String ?? ""] != nil, "\(name) runs in a declared service")
             Self.expectValid(timer["command"] as? String ?? "", in: "convox.yml \(name)")
         }
+        // The app's shape: the jobs run on `admin`, with the privileged URL and TLS required; the drill
+        // checks migrations with the application's own migrate.
+        let admin = try #require(services["admin"] as? [String: Any])
+        let adminEnvironment = try #require(admin["environment"] as? [String])
+        #expect(adminEnvironment.contains("RGW_DATABASE_URL=${ADMIN_DATABASE_URL}") && adminEnvironment.contains("PGSSLMODE=require"))
+        #expect(timers.values.allSatisfy { $0["service"] as? String == "admin" })
+        let drill = try #require(timers.values.first { ($0["command"] as? String)?.contains(" drill ") == true })
+        #expect(Self.shellWords(drill["command"] as? String ?? "").contains("rack-gateway-api migrate"), "\(drill)")
         let cronJob = try Self.yaml("k8s/cronjob.yaml")
         #expect(cronJob["kind"] as? String == "CronJob")
         let spec = try #require(cronJob["spec"] as? [String: Any])
