@@ -64,6 +64,23 @@ struct ProductionPipelineTests {
         }
     }
 
+    @Test func aFailingMigrateCommandLeavesTheLiveDatabaseAndScalesBack() throws {
+        let rack = try PipelineTests.FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLive { live, archive, _ in
+            let before = try ProductionFixture.tableDigests(live)
+            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--migrate-command", ProductionFixture.migrateCommand],
+                                     environment: rack.environment(["FAKE_APP_FAIL": "5"]))
+            #expect(result.status == 1, "\(result)")
+            #expect(result.output.contains("FAILED  migrate") && result.output.contains("exited 5; output: migrate: simulated failure"), "\(result)")
+            #expect(result.output.contains("The live database \(live.name) is untouched. The incomplete \(live.name)_restore_"), "\(result)")
+            #expect(try ProductionFixture.tableDigests(live) == before)
+            #expect(try rack.count() == 2)
+            let admin = try Connection(settings: try live.cluster.adminSettings)
+            #expect(try admin.query("SELECT count(*) FROM pg_database WHERE datname LIKE $1", [live.name + "\\_restore\\_%"]).scalar == "0")
+        }
+    }
+
     @Test func skipMigrateRestoresAndWarns() throws {
         let rack = try PipelineTests.FakeRack(count: 1)
         defer { rack.remove() }
