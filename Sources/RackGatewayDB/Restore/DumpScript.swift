@@ -68,12 +68,13 @@ public struct DumpScript: Sendable {
     public var entries: [Entry]
 
     public init(_ text: String, section: String) throws {
+        let script = SQLScript(text)
+        // Entry headers are comments between statements: a header-like line inside a string literal
+        // (a trigger's WHEN text, a function body) is part of its statement, not a header.
         var headers: [(line: Int, type: String, name: String)] = []
-        var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            guard line.hasPrefix("-- Name: ") || line.hasPrefix("-- Data for Name: ") else { continue }
-            let fields = line.drop { $0 != ":" }.dropFirst(2)
+        for (comment, lineNumber) in script.comments {
+            guard comment.hasPrefix("-- Name: ") || comment.hasPrefix("-- Data for Name: ") else { continue }
+            let fields = comment.drop { $0 != ":" }.dropFirst(2)
             guard let typeRange = fields.range(of: "; Type: ") else { continue }
             let name = String(fields[..<typeRange.lowerBound])
             let type = String(fields[typeRange.upperBound...].prefix { $0 != ";" })
@@ -84,7 +85,7 @@ public struct DumpScript: Sendable {
         var entries: [Entry] = []
         var headerIndex = -1
         var current: Entry?
-        for (statement, line) in try Self.statements(text, section: section) {
+        for (statement, line) in try Self.statements(script, section: section) {
                 if let key = Self.settingName(statement) {
                     if settings[key] == nil { settingsOrder.append(key) }
                     settings[key] = statement
@@ -108,8 +109,12 @@ public struct DumpScript: Sendable {
     /// The statements of `text` in order, without the psql meta-commands pg_dump writes
     /// (`\restrict`, `\unrestrict`); any other meta-command is an error.
     public static func statements(_ text: String, section: String) throws -> [(text: String, line: Int)] {
+        try statements(SQLScript(text), section: section)
+    }
+
+    static func statements(_ script: SQLScript, section: String) throws -> [(text: String, line: Int)] {
         var result: [(text: String, line: Int)] = []
-        for piece in SQLScript(text).pieces {
+        for piece in script.pieces {
             switch piece {
             case .metaCommand(let command, let line):
                 let name = command.prefix { !$0.isWhitespace }
