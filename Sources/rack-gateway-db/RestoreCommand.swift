@@ -48,7 +48,7 @@ struct RestoreCommand: ParsableCommand {
         abstract: "Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.",
         discussion: """
             Checks the archive (structure and its .sha256) and the target before changing anything. A target \
-            that holds tables is refused unless --clean, which drops and recreates it (asks, or --yes). Roles \
+            that holds any object is refused unless --clean, which drops and recreates it (asks, or --yes). Roles \
             the archive references must exist (--create-missing-roles creates them NOLOGIN). Data loads over \
             --jobs connections; index and constraint builds run in parallel. A failure leaves the target \
             marked FAILED with COMMENT ON DATABASE. Exit 2 when the archive is corrupt or --verify finds a \
@@ -64,7 +64,7 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .customLong("target-url"), help: ArgumentHelp("The database to restore into (default: the configured database); created when missing.", valueName: "url"))
     var targetURL: String?
 
-    @Flag(help: "Drop and recreate a target that already holds tables (ends its sessions).")
+    @Flag(help: "Drop and recreate a target that already holds any object (ends its sessions).")
     var clean = false
 
     @Flag(help: "Do not ask before --clean drops the target.")

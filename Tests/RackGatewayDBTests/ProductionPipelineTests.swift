@@ -21,7 +21,7 @@ struct ProductionPipelineTests {
             let directory = try BackupTests.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let archive = try BackupTests.backup(live, directory: directory).file
-            let digests = try ProductionFixture.tableDigests(live)
+            let digests = try DatabaseOracle.tableDigests(live)
             try live.psql("INSERT INTO users (email) SELECT 'late' || i || '@example.com' FROM generate_series(1, 25) i")
             try body(live, archive, digests)
         }
@@ -59,7 +59,7 @@ struct ProductionPipelineTests {
             let recorded = try String(contentsOfFile: record, encoding: .utf8)
             #expect(recorded.contains("DATABASE_URL=postgres://postgres@") && recorded.contains("/\(live.name)_restore_") && recorded.contains("PGPASSWORD=set"), "\(recorded)")
             #expect(!recorded.contains(live.cluster.password))
-            #expect(try ProductionFixture.tableDigests(live) == digests, "the live name holds the restored copy, exactly")
+            #expect(try DatabaseOracle.tableDigests(live) == digests, "the live name holds the restored copy, exactly")
             #expect(try rack.count() == 2)
         }
     }
@@ -68,13 +68,13 @@ struct ProductionPipelineTests {
         let rack = try PipelineTests.FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLive { live, archive, _ in
-            let before = try ProductionFixture.tableDigests(live)
+            let before = try DatabaseOracle.tableDigests(live)
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--migrate-command", ProductionFixture.migrateCommand],
                                      environment: rack.environment(["FAKE_APP_FAIL": "5"]))
             #expect(result.status == 1, "\(result)")
             #expect(result.output.contains("FAILED  migrate") && result.output.contains("exited 5; output: migrate: simulated failure"), "\(result)")
             #expect(result.output.contains("The live database \(live.name) is untouched. The incomplete \(live.name)_restore_"), "\(result)")
-            #expect(try ProductionFixture.tableDigests(live) == before)
+            #expect(try DatabaseOracle.tableDigests(live) == before)
             #expect(try rack.count() == 2)
             let admin = try Connection(settings: try live.cluster.adminSettings)
             #expect(try admin.query("SELECT count(*) FROM pg_database WHERE datname LIKE $1", [live.name + "\\_restore\\_%"]).scalar == "0")
@@ -87,7 +87,7 @@ struct ProductionPipelineTests {
         try Self.withLive { live, archive, digests in
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--skip-migrate"], environment: rack.environment())
             #expect(result.status == 0 && result.stdout.contains("skipped (--skip-migrate)") && result.stdout.contains("WARNING: --skip-migrate"), "\(result)")
-            #expect(try ProductionFixture.tableDigests(live) == digests)
+            #expect(try DatabaseOracle.tableDigests(live) == digests)
             let both = try CLI.run(["restore", archive, "--convox-app", "rgw", "--skip-migrate", "--migrate-command", "x"], environment: rack.environment())
             #expect(both.status == 64, "\(both)")
         }
@@ -102,7 +102,7 @@ struct ProductionPipelineTests {
             let aws = BackupToS3Tests.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint, "RGW_BACKUP_DIR": "s3://\(client.bucket)/nightly"]) { $1 }
             let backup = try CLI.run(["backup"], environment: aws.merging(["RGW_DATABASE_URL": live.url]) { $1 })
             #expect(backup.status == 0, "\(backup)")
-            let digests = try ProductionFixture.tableDigests(live)
+            let digests = try DatabaseOracle.tableDigests(live)
             try live.psql("INSERT INTO users (email) VALUES ('after-the-backup@example.com')")
             let environment = rack.environment(aws.merging(["RGW_DATABASE_URL": live.url]) { $1 })
             let dry = try CLI.run(["restore", "--latest", "--convox-app", "rgw", "--dry-run"] + ProductionSchemaTests.appMigrations, environment: environment)
@@ -111,7 +111,7 @@ struct ProductionPipelineTests {
             #expect(inPlace.status == 64 && inPlace.stderr.contains("safety backup into a local --dir"), "\(inPlace)")
             let restore = try CLI.run(["restore", "--latest", "--convox-app", "rgw", "--yes"] + ProductionSchemaTests.appMigrations, environment: environment)
             #expect(restore.status == 0 && restore.stdout.contains("OK      migrate"), "\(restore)")
-            #expect(try ProductionFixture.tableDigests(live) == digests)
+            #expect(try DatabaseOracle.tableDigests(live) == digests)
             #expect(try rack.count() == 2)
             let logs = try S3Store(client: client, prefix: "nightly").list().map(\.name)
             #expect(logs.contains("restores.jsonl"), "\(logs)")

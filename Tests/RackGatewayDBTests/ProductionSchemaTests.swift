@@ -120,30 +120,30 @@ struct ProductionSchemaTests {
             let manifest = try ArchiveReader(path: archive).manifest
             let versions = try ProductionFixture.migrationVersions
             #expect(manifest.schemaMigrations == versions)
-            let digests = try ProductionFixture.tableDigests(source)
+            let digests = try DatabaseOracle.tableDigests(source)
             #expect(digests.count == 23 && digests["public.river_leader"]?.hasPrefix("u 1 ") == true && digests["public.river_client_queue"]?.hasPrefix("u 4 ") == true, "\(digests)")
-            let sequences = try ProductionFixture.sequenceStates(source)
+            let sequences = try DatabaseOracle.sequenceStates(source)
             // pg_dump + pg_restore is the reference for the schema text (a varchar IN (...) check reads
             // back differently after any dump and restore, so the source's own text is not).
             let schema = try TestDatabase.with { reference in
                 let copy = try Shell.run("/bin/sh", ["-c", #"pg_dump -Fc --no-password -d "$1" | pg_restore --no-password --exit-on-error -d "$2""#, "sh", source.name, reference.name],
                                          environment: try source.settings.childEnvironment)
                 #expect(copy.status == 0, "\(copy.stderr)")
-                #expect(try ProductionFixture.tableDigests(reference) == digests, "the reference holds the same rows")
+                #expect(try DatabaseOracle.tableDigests(reference) == digests, "the reference holds the same rows")
                 return try BackupTests.schemaDump(reference)
             }
 
             try TestDatabase.withUnused { target in
                 let restore = try CLI.run(["restore", archive, "--target-url", target.url, "--verify"])
                 #expect(restore.status == 0 && restore.stdout.contains("verified: every table"), "\(restore)")
-                #expect(try ProductionFixture.tableDigests(target) == digests, "every table's rows, UNLOGGED ones included, with their persistence")
-                #expect(try ProductionFixture.sequenceStates(target) == sequences)
+                #expect(try DatabaseOracle.tableDigests(target) == digests, "every table's rows, UNLOGGED ones included, with their persistence")
+                #expect(try DatabaseOracle.sequenceStates(target) == sequences)
                 #expect(try BackupTests.schemaDump(target) == schema)
             }
             try TestDatabase.with { stock in
                 try BackupTests.restoreWithStockTools(archive, into: stock)
-                #expect(try ProductionFixture.tableDigests(stock) == digests, "gunzip | psql restores the same rows")
-                #expect(try ProductionFixture.sequenceStates(stock) == sequences)
+                #expect(try DatabaseOracle.tableDigests(stock) == digests, "gunzip | psql restores the same rows")
+                #expect(try DatabaseOracle.sequenceStates(stock) == sequences)
                 #expect(try BackupTests.schemaDump(stock) == schema)
             }
         }

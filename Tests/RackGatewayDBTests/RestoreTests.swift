@@ -40,6 +40,7 @@ struct RestoreTests {
             #expect(report.targetAction == "created")
             #expect(report.verified && report.mismatches.isEmpty)
             try BackupTests.expectFingerprintsMatch(manifest, in: target)
+            #expect(try DatabaseOracle.tableDigests(target) == DatabaseOracle.tableDigests(source), "every table's rows, by an independent oracle")
             #expect(try sequences(target, manifest) == sequences(source, manifest))
             let comment = try target.psql("SELECT coalesce(shobj_description(oid, 'pg_database'), 'none') FROM pg_database WHERE datname = current_database()")
             #expect(comment.trimmingCharacters(in: .whitespacesAndNewlines) == "none", "the in-progress mark is removed")
@@ -131,7 +132,7 @@ struct RestoreTests {
             try TestDatabase.with { target in
                 try target.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)")
                 let refused = try CLI.run(["restore", backup.file, "--target-url", target.url])
-                #expect(refused.status == 1 && refused.stderr.contains("already holds 1 relation") && refused.stderr.contains("--clean"), "\(refused)")
+                #expect(refused.status == 1 && refused.stderr.contains("already holds 1 object") && refused.stderr.contains("--clean"), "\(refused)")
                 let unconfirmed = try CLI.run(["restore", backup.file, "--target-url", target.url, "--clean"])
                 #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("not confirmed"), "\(unconfirmed)")
                 #expect(try target.psql("SELECT id FROM keep_me").contains("42"), "untouched")

@@ -337,10 +337,6 @@ public final class BackupRunner: @unchecked Sendable {
 
     static func copyTable(index: Int, table: BackupCatalog.Table, connection: Connection, chunkSize: Int,
                           queue: BoundedQueue<Chunk>, failure: FirstError, progress: BackupProgress) throws {
-        guard !table.columns.isEmpty else {
-            // A table without columns has rows COPY cannot express; pg_dump skips them too.
-            return
-        }
         let header = Array(DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns).utf8)
         var buffer = [UInt8]()
         buffer.reserveCapacity(chunkSize + 64 * 1024)

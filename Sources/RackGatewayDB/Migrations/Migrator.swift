@@ -33,7 +33,18 @@ public struct Migrator {
         let appliedSet = Set(recorded.map(\.version))
         let relation = migrations.relation(toApplied: recorded.map(\.version))
         var foreign: [String]?
-        if case .foreign(let unknown) = relation { foreign = unknown }
+        var advice: String?
+        if case .foreign(let unknown) = relation {
+            foreign = unknown
+            advice = migrations.foreignAdvice(unknown: unknown)
+        } else if recorded.isEmpty {
+            // No bookkeeping, yet objects: not a fresh database, and not one this set migrated.
+            let objects = try RestoreTarget.userObjects(connection, limit: 3, except: "public.schema_migrations")
+            if objects.count > 0 {
+                foreign = []
+                advice = "the database holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > 3 ? ", ..." : "")) but no schema_migrations row: it was not migrated by \(migrations.isBundled ? "the bundled set (\(migrations.origin))" : migrations.origin)"
+            }
+        }
         return MigrationStatus(
             source: migrations.origin,
             applied: recorded.map { .init(version: $0.version, file: files[$0.version]?.fileName, appliedAt: $0.appliedAt) },
@@ -41,7 +52,7 @@ public struct Migrator {
                 .map { .init(version: $0.version, file: $0.fileName) },
             missingFiles: recorded.map(\.version).filter { files[$0] == nil },
             migrationSet: foreign != nil ? "foreign" : (relation == .matching ? "matching" : "ahead"),
-            advice: foreign.map { migrations.foreignAdvice(unknown: $0) }
+            advice: advice
         )
     }
 

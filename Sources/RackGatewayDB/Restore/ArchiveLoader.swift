@@ -121,16 +121,45 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
+    /// The event triggers of post-data, created by `createEventTriggers` once the restore's own DDL
+    /// is done.
+    private var eventTriggers: [DumpScript.Entry] = []
+
     func run(verify: Bool) throws -> [String] {
         let main = try connect("pre-data")
         try timed("pre-data") { try runPreData(main) }
         let autovacuum = AutovacuumPause(main, tables: manifest.tables, logger: logger)
+        do {
+            try loadAndBuild(main)
+        } catch {
+            // Never leave the restore's own temporary settings behind, even on a failed target.
+            try? autovacuum.resume()
+            throw error
+        }
+        try autovacuum.resume()
+        try timed("analyze") {
+            progress.begin(phase: "analyze")
+            try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items))
+        }
+        guard verify else { return [] }
+        return try timed("verify") { try verifyTables() }
+    }
+
+    /// The database's event triggers, last: after this no statement of the restore's own may run.
+    func createEventTriggers() throws {
+        guard !eventTriggers.isEmpty else { return }
+        let main = try connect("event triggers")
+        try timed("post-data: \(DumpScript.Phase.eventTriggers.label)") { try runPostData(eventTriggers, parallel: false, main: main) }
+    }
+
+    private func loadAndBuild(_ main: Connection) throws {
         try timed("data") { try loadData(main) }
         try timed("sequences") { try setSequences(main) }
         let postData = try DumpScript(try text(of: .postData), section: "post-data")
+        eventTriggers = postData.entries(in: .eventTriggers)
         // The longest builds first, so no long build starts last and runs alone.
         let costs = try BuildCostModel(main, tables: manifest.tables)
-        for phase in DumpScript.Phase.allCases {
+        for phase in DumpScript.Phase.allCases where phase != .eventTriggers {
             var entries = postData.entries(in: phase)
             if phase.parallel {
                 entries = entries.map { (entry: $0, cost: costs.cost(of: $0)) }.enumerated()
@@ -140,13 +169,6 @@ final class ArchiveLoader: @unchecked Sendable {
             guard !entries.isEmpty else { continue }
             try timed("post-data: \(phase.label)") { try runPostData(entries, parallel: phase.parallel, main: main) }
         }
-        try autovacuum.resume()
-        try timed("analyze") {
-            progress.begin(phase: "analyze")
-            try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items))
-        }
-        guard verify else { return [] }
-        return try timed("verify") { try verifyTables() }
     }
 
     func runPreData(_ connection: Connection) throws {

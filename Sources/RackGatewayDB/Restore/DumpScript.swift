@@ -144,9 +144,11 @@ public struct DumpScript: Sendable {
 
     /// The order post-data runs in: index and primary/unique/exclusion constraint builds in
     /// parallel, then partition index attachments, then foreign keys (in parallel), then the rest
-    /// (triggers, rules, policies, row security, comments, materialized view refreshes) in order.
+    /// (triggers, rules, policies, row security, comments, materialized view refreshes) in order,
+    /// and the database's event triggers last, after every statement of the restore's own: they
+    /// would fire on (or forbid) its DDL.
     public enum Phase: Int, CaseIterable, Sendable {
-        case indexes, attachments, foreignKeys, rest
+        case indexes, attachments, foreignKeys, rest, eventTriggers
 
         public var parallel: Bool { self == .indexes || self == .foreignKeys }
 
@@ -156,6 +158,7 @@ public struct DumpScript: Sendable {
             case .attachments: "partition index attachments"
             case .foreignKeys: "foreign keys"
             case .rest: "triggers, policies and the rest"
+            case .eventTriggers: "event triggers"
             }
         }
 
@@ -164,6 +167,7 @@ public struct DumpScript: Sendable {
             case "INDEX", "CONSTRAINT": .indexes
             case "INDEX ATTACH": .attachments
             case "FK CONSTRAINT": .foreignKeys
+            case "EVENT TRIGGER": .eventTriggers
             default: .rest
             }
         }

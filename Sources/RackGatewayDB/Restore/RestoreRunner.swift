@@ -100,12 +100,19 @@ public final class RestoreRunner: @unchecked Sendable {
         let (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path) }
 
         var mismatches: [String] = []
+        var unmarked = false
         do {
             if let reader {
                 let loader = ArchiveLoader(reader: reader, settings: target.settings, jobs: options.jobs,
                                            maintenanceWorkMem: options.maintenanceWorkMem, logger: logger, progress: progress)
                 do {
                     mismatches = try loader.run(verify: options.verify)
+                    if !mismatches.isEmpty {
+                        throw ToolError(.mismatch, "the restored data differs from the archive's manifest: " + mismatches.prefix(5).joined(separator: "; "))
+                    }
+                    // The mark (COMMENT ON DATABASE) is DDL too: cleared before the event triggers exist.
+                    unmarked = unmark()
+                    try loader.createEventTriggers()
                 } catch {
                     phases += loader.phases
                     throw error
@@ -118,14 +125,11 @@ public final class RestoreRunner: @unchecked Sendable {
                                           environment: options.environment).run()
                 }
                 try timed("analyze") { try target.analyze(jobs: options.jobs) }
-            }
-            if !mismatches.isEmpty {
-                throw ToolError(.mismatch, "the restored data differs from the archive's manifest: " + mismatches.prefix(5).joined(separator: "; "))
+                unmarked = unmark()
             }
         } catch {
             throw markFailed(error, file: path)
         }
-        let unmarked = (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore")).map { RestoreTarget.mark($0, nil) } ?? false
         if marked && !unmarked {
             logger.warning("the restore finished but its INCOMPLETE comment could not be removed; remove it with COMMENT ON DATABASE ... IS NULL",
                            metadata: ["database": "\(target.database)"])
@@ -139,6 +143,11 @@ public final class RestoreRunner: @unchecked Sendable {
         logger.info("restore finished", metadata: ["file": "\(path)", "target": "\(target.settings.description)",
                                                    "seconds": "\(String(format: "%.1f", report.durationSeconds))"])
         return report
+    }
+
+    /// Remove the in-progress mark; false when it could not be.
+    func unmark() -> Bool {
+        (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore")).map { RestoreTarget.mark($0, nil) } ?? false
     }
 
     static func size(of path: String) -> Int {
@@ -161,13 +170,13 @@ public final class RestoreRunner: @unchecked Sendable {
         }
         var action = existing == nil ? "created" : "existing"
         if let existing {
-            let relations = try RestoreTarget.userRelations(existing)
-            if relations.count > 0 {
+            let objects = try RestoreTarget.userObjects(existing)
+            if objects.count > 0 {
                 guard options.clean else {
-                    throw ToolError(.failed, "target database \(target.database) already holds \(relations.count) relation\(relations.count == 1 ? "" : "s") (\(relations.names.joined(separator: ", "))\(relations.count > relations.names.count ? ", ..." : "")); nothing was changed",
+                    throw ToolError(.failed, "target database \(target.database) already holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
                                     fix: "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
                 }
-                guard confirm("Drop database \(target.database) on \(target.settings.description) (\(relations.count) relations) and restore \(file) into it?") else {
+                guard confirm("Drop database \(target.database) on \(target.settings.description) (\(objects.count) objects) and restore \(file) into it?") else {
                     throw ToolError(.failed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
                 }
                 action = "recreated"

@@ -39,15 +39,42 @@ public struct RestoreTarget: Sendable {
         }
     }
 
-    /// User relations (tables, views, sequences, ...) outside the system schemas and extensions.
-    public static func userRelations(_ connection: Connection, limit: Int = 6) throws -> (count: Int, names: [String]) {
+    /// User objects outside the system schemas and extensions: schemas (but `public`), relations,
+    /// types, functions, extensions (but plpgsql), event triggers, publications, large objects. Any
+    /// one of them makes a database non-empty: a restore into it would collide.
+    public static func userObjects(_ connection: Connection, limit: Int = 6, except excluded: String = "") throws -> (count: Int, names: [String]) {
+        let member = { (catalog: String, alias: String) in
+            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '\(catalog)'::regclass AND d.objid = \(alias).oid AND d.deptype = 'e')"
+        }
         let rows = try connection.query("""
-            SELECT count(*) OVER ()::text, n.nspname || '.' || c.relname
-            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND \(BackupCatalog.userSchemaFilter)
-              AND \(BackupCatalog.notExtensionMember("c"))
-            ORDER BY 2 LIMIT $1
-            """, [String(limit)]).rows
+            WITH objects(name) AS (
+                SELECT 'schema ' || n.nspname FROM pg_catalog.pg_namespace n
+                WHERE \(BackupCatalog.userSchemaFilter) AND n.nspname <> 'public' AND \(member("pg_catalog.pg_namespace", "n"))
+                UNION ALL
+                SELECT CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE '' END
+                       || n.nspname || '.' || c.relname
+                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') AND \(BackupCatalog.userSchemaFilter) AND \(member("pg_catalog.pg_class", "c"))
+                UNION ALL
+                SELECT 'type ' || n.nspname || '.' || t.typname
+                FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+                WHERE t.typtype IN ('b', 'd', 'e', 'r', 'p') AND \(BackupCatalog.userSchemaFilter) AND \(member("pg_catalog.pg_type", "t"))
+                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)
+                UNION ALL
+                SELECT 'function ' || n.nspname || '.' || p.proname
+                FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                WHERE \(BackupCatalog.userSchemaFilter) AND \(member("pg_catalog.pg_proc", "p"))
+                UNION ALL
+                SELECT 'extension ' || x.extname FROM pg_catalog.pg_extension x WHERE x.extname <> 'plpgsql'
+                UNION ALL
+                SELECT 'event trigger ' || e.evtname FROM pg_catalog.pg_event_trigger e WHERE \(member("pg_catalog.pg_event_trigger", "e"))
+                UNION ALL
+                SELECT 'publication ' || p.pubname FROM pg_catalog.pg_publication p
+                UNION ALL
+                SELECT 'large object ' || l.oid FROM pg_catalog.pg_largeobject_metadata l
+            )
+            SELECT count(*) OVER ()::text, name FROM objects WHERE name <> $2 ORDER BY name LIMIT $1
+            """, [String(limit), excluded]).rows
         return (Int(rows.first?[0] ?? "0") ?? 0, rows.map { $0[1]! })
     }
 

@@ -198,8 +198,11 @@ enum DataChunk {
         return "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(schema, name)) WHERE \(condition)) TO STDOUT"
     }
 
+    /// A table with no column COPY can carry (none at all, all dropped, only generated ones) still has
+    /// rows: `COPY "s"."t" FROM stdin;` with one empty line each, as pg_dump writes it.
     private static func copy(_ schema: String, _ name: String, _ columns: [String], _ direction: String) -> String {
-        "COPY \(SQL.qualified(schema, name)) (\(columns.map(SQL.identifier).joined(separator: ", "))) \(direction)"
+        guard !columns.isEmpty else { return "COPY \(SQL.qualified(schema, name)) \(direction)" }
+        return "COPY \(SQL.qualified(schema, name)) (\(columns.map(SQL.identifier).joined(separator: ", "))) \(direction)"
     }
 
     /// A row's share of its table's fingerprint: XXH64 (seed 0) of the row's COPY text line, given
