@@ -63,6 +63,11 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     public var sequences: [Sequence]
     /// Set by the shrink check of a later issue; absent means not suspect.
     public var suspect: String?
+    /// Sequences behind their column, NOT VALID constraints, invalid indexes and materialized views'
+    /// populated state at backup time (absent in archives of older versions).
+    public var schemaState: SchemaState? = nil
+    /// The database's own settings, comment and grants (absent in archives of older versions).
+    public var databaseProperties: DatabaseProperties? = nil
 
     public var totalRows: Int { tables.reduce(0) { $0 + $1.rows } }
     public var totalBytes: Int { tables.reduce(0) { $0 + $1.bytes } }

@@ -146,6 +146,10 @@ public final class BackupRunner: @unchecked Sendable {
         }
         let database = coordinator.databaseName
         let serverVersion = try coordinator.query("SHOW server_version").scalar ?? coordinator.serverVersion
+        // What the drill compares the restore with, and what pg_dump leaves out without --create.
+        let schemaState = try SchemaState.read(coordinator)
+        let refreshOrder = try SchemaState.refreshOrder(coordinator)
+        let properties = try DatabaseProperties.read(coordinator)
         logger.info("backup started", metadata: ["database": "\(settings.description)", "snapshot": "\(snapshot)",
                                                  "tables": "\(catalog.tables.count)", "jobs": "\(options.jobs)"])
 
@@ -165,7 +169,7 @@ public final class BackupRunner: @unchecked Sendable {
                 -- snapshot: \(snapshot)
                 -- A gzip file of gzip members whose text is a psql script. Restore into an empty database with:
                 --   gunzip -c \(writer.fileName) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
-
+                \(Self.propertiesComment(properties, database: database))
                 """
             try writer.append(member: try compressor.compressShared(Array(header.utf8)[...]), kind: .header)
 
@@ -189,7 +193,7 @@ public final class BackupRunner: @unchecked Sendable {
             }
             try writer.append(member: try compressor.compressShared(Array(sequenceText.utf8)[...]), kind: .sequences)
             postGroup.wait()
-            let postData = try postDataBox.value!.get()
+            let postData = Self.insertingRefreshes(SchemaState.refreshText(refreshOrder), into: try postDataBox.value!.get())
             try writer.append(member: try compressor.compressShared(Array(postData.utf8)[...]), kind: .postData)
 
             var suspect: String?
@@ -206,7 +210,8 @@ public final class BackupRunner: @unchecked Sendable {
                 database: database, serverVersion: serverVersion, serverVersionNum: coordinator.serverVersionNumber,
                 pgDumpVersion: pgDump.version, snapshot: snapshot, sessionSettings: DumpSession.manifestSettings,
                 schemaMigrations: catalog.migrations, roles: catalog.roles, members: writer.recordedMembers,
-                tables: tables, sequences: sequences, suspect: suspect)
+                tables: tables, sequences: sequences, suspect: suspect, schemaState: schemaState,
+                databaseProperties: properties.isEmpty ? nil : properties)
             let manifestMember = try compressor.compress(try manifest.line())
             let manifestOffset = try writer.appendUnrecorded(manifestMember[...])
             _ = try writer.appendUnrecorded(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member()[...])
@@ -225,6 +230,30 @@ public final class BackupRunner: @unchecked Sendable {
             writer.discard()
             throw error
         }
+    }
+
+    /// Header lines naming the database's own properties, for whoever restores with stock tools
+    /// (the tool applies them itself when it creates the target).
+    static func propertiesComment(_ properties: DatabaseProperties, database: String) -> String {
+        guard !properties.isEmpty else { return "" }
+        let lines = properties.statements(database: database).map { "--   \($0.replacingOccurrences(of: "\n", with: " "));" }
+        return (["-- The source database's own properties (pg_dump leaves them out without --create); after a restore",
+                 "-- with stock tools, run these against the new database (with its name):"] + lines).joined(separator: "\n") + "\n"
+    }
+
+    /// The materialized view refreshes go into post-data after everything but the event triggers
+    /// (which would fire on them), in the stock-tools path too.
+    static func insertingRefreshes(_ refreshes: String, into postData: String) -> String {
+        guard !refreshes.isEmpty else { return postData }
+        let script = SQLScript(postData)
+        guard let header = script.comments.first(where: { $0.text.hasPrefix("-- Name: ") && $0.text.contains("; Type: EVENT TRIGGER;") }) else {
+            return postData + "\n" + refreshes
+        }
+        // Before the header's opening "--" line.
+        var lines = postData.split(separator: "\n", omittingEmptySubsequences: false)
+        let at = max(0, header.line - 2)
+        lines.insert(contentsOf: refreshes.split(separator: "\n", omittingEmptySubsequences: false), at: at)
+        return lines.joined(separator: "\n")
     }
 
     func runPgDump(_ path: String, section: String, snapshot: String, environment: [String: String]) throws -> String {

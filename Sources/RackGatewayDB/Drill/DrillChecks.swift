@@ -37,57 +37,67 @@ public struct DrillCheck: Codable, Sendable {
 /// The checks a drill runs on a restored database (DESIGN.md section 5), each read-only except the
 /// migrations check, which applies the pending migrations.
 enum DrillChecks {
-    /// Every sequence owned by a column (serial, identity, OWNED BY) will hand out a value above
-    /// the column's maximum.
-    static func sequences(_ connection: Connection) throws -> DrillCheck {
-        let owned = try connection.query("""
-            SELECT sn.nspname, s.relname, tn.nspname, t.relname, a.attname
-            FROM pg_catalog.pg_depend d
-            JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-            JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
-            JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
-            JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-            JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
-              AND d.deptype IN ('a', 'i') AND t.relkind IN ('r', 'p')
-            ORDER BY 1, 2
-            """).rows
-        var behind: [String] = []
-        for row in owned {
-            let sequence = SQL.qualified(row[0]!, row[1]!)
-            let table = SQL.qualified(row[2]!, row[3]!)
-            let result = try connection.query("""
-                SELECT coalesce(m::text, 'none'), s.last_value::text, s.is_called,
-                       m IS NULL OR m <= CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END
-                FROM (SELECT max(\(SQL.identifier(row[4]!))) AS m FROM \(table)) x, \(sequence) s
-                """).rows[0]
-            if result[3] != "t" {
-                behind.append("\(row[0]!).\(row[1]!) is at \(result[1]!) (is_called \(result[2] == "t")) but \(row[2]!).\(row[3]!).\(row[4]!) reaches \(result[0]!)")
-            }
-        }
-        return DrillCheck(name: "sequences", ok: behind.isEmpty,
-                          detail: behind.isEmpty ? "\(owned.count) owned sequences are at or past their column's maximum" : behind.prefix(5).joined(separator: "; "))
+    /// What the restore has that the source had too (reported, not failed) and what only the
+    /// restore has (failed); with no recorded state (an older archive) everything found fails.
+    static func judge(_ found: [String], recorded: [String]?) -> (failed: [String], inherited: [String]) {
+        guard let recorded else { return (found, []) }
+        let source = Set(recorded)
+        return (found.filter { !source.contains($0) }, found.filter { source.contains($0) })
     }
 
-    /// No constraint left NOT VALID and no index invalid or not ready.
-    static func constraintsAndIndexes(_ connection: Connection) throws -> DrillCheck {
-        let constraints = try connection.query("""
-            SELECT n.nspname || '.' || c.conname FROM pg_catalog.pg_constraint c
-            JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
-            WHERE NOT c.convalidated AND \(BackupCatalog.userSchemaFilter) ORDER BY 1
-            """).rows.map { "constraint \($0[0]!) is not valid" }
-        let indexes = try connection.query("""
-            SELECT n.nspname || '.' || i.relname FROM pg_catalog.pg_index x
-            JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
-            WHERE (NOT x.indisvalid OR NOT x.indisready) AND \(BackupCatalog.userSchemaFilter) ORDER BY 1
-            """).rows.map { "index \($0[0]!) is not valid" }
+    static func inheritedNote(_ inherited: [String], what: String) -> String {
+        inherited.isEmpty ? "" : "; as in the source at backup time (reported, not failed): \(inherited.count) \(what) (\(inherited.prefix(5).joined(separator: ", "))\(inherited.count > 5 ? ", ..." : ""))"
+    }
+
+    /// Every sequence owned by a column (serial, identity, OWNED BY) will hand out a value above
+    /// the column's maximum, unless the source's was already behind.
+    static func sequences(_ connection: Connection, recorded: SchemaState?) throws -> DrillCheck {
+        let positions = try SchemaState.sequencePositions(connection)
+        let details = Dictionary(positions.behind.map { ($0.name, $0.detail) }, uniquingKeysWith: { a, _ in a })
+        let verdict = judge(positions.behind.map(\.name), recorded: recorded?.sequencesBehind)
+        let note = inheritedNote(verdict.inherited, what: "behind their column")
+        return DrillCheck(name: "sequences", ok: verdict.failed.isEmpty,
+                          detail: verdict.failed.isEmpty ? "\(positions.owned) owned sequences are at or past their column's maximum\(note)"
+                              : verdict.failed.prefix(5).compactMap { details[$0] }.joined(separator: "; ") + note)
+    }
+
+    /// No constraint NOT VALID and no index invalid or not ready, but what the source had; the
+    /// counts leave out NOT NULL constraints, which PostgreSQL 18 lists in pg_constraint and older
+    /// versions do not, so they compare across versions.
+    static func constraintsAndIndexes(_ connection: Connection, recorded: SchemaState?) throws -> DrillCheck {
+        let constraints = judge(try SchemaState.notValidConstraints(connection), recorded: recorded?.notValidConstraints)
+        let indexes = judge(try SchemaState.invalidIndexes(connection), recorded: recorded?.invalidIndexes)
         let counts = try connection.query("""
-            SELECT (SELECT count(*) FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE \(BackupCatalog.userSchemaFilter))::text,
+            SELECT (SELECT count(*) FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE c.contype <> 'n' AND \(BackupCatalog.userSchemaFilter))::text,
                    (SELECT count(*) FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace WHERE \(BackupCatalog.userSchemaFilter))::text
             """).rows[0]
-        let problems = constraints + indexes
+        let problems = constraints.failed.map { "constraint \($0) is not valid" } + indexes.failed.map { "index \($0) is not valid" }
+        let note = inheritedNote(constraints.inherited, what: "NOT VALID constraints")
+        // pg_dump leaves invalid indexes out, so the source's never reach a restore: say so.
+        let skipped = (recorded?.invalidIndexes ?? []).filter { !indexes.inherited.contains($0) }
+        let skippedNote = skipped.isEmpty ? "" : "; the source's invalid indexes are not restored (pg_dump leaves them out): \(skipped.prefix(5).joined(separator: ", "))"
         return DrillCheck(name: "constraints and indexes", ok: problems.isEmpty,
-                          detail: problems.isEmpty ? "\(counts[0]!) constraints and \(counts[1]!) indexes are valid" : problems.prefix(8).joined(separator: "; "))
+                          detail: (problems.isEmpty ? "\(counts[0]!) constraints and \(counts[1]!) indexes are valid" : problems.prefix(8).joined(separator: "; ")) + note + skippedNote)
+    }
+
+    /// Every materialized view is populated exactly when it was in the source.
+    static func materializedViews(_ connection: Connection, recorded: SchemaState?) throws -> DrillCheck? {
+        let restored = try SchemaState.materializedViews(connection)
+        guard !restored.isEmpty || !(recorded?.materializedViews.isEmpty ?? true) else { return nil }
+        guard let recorded else {
+            let empty = restored.filter { !$0.value }.keys.sorted()
+            return DrillCheck(name: "materialized views", ok: true,
+                              detail: "\(restored.count) materialized views, \(empty.count) not populated; the archive records no source state to compare with", checked: false)
+        }
+        var problems: [String] = []
+        for (name, populated) in recorded.materializedViews.sorted(by: { $0.key < $1.key }) {
+            guard let now = restored[name] else { problems.append("\(name) is missing"); continue }
+            if now != populated { problems.append("\(name) is \(now ? "" : "not ")populated, the source's was \(populated ? "" : "not")") }
+        }
+        let populated = recorded.materializedViews.values.filter { $0 }.count
+        return DrillCheck(name: "materialized views", ok: problems.isEmpty,
+                          detail: problems.isEmpty ? "\(recorded.materializedViews.count) materialized views as in the source (\(populated) populated, refreshed in dependency order)"
+                              : problems.prefix(5).joined(separator: "; "))
     }
 
     /// Result columns of `audit.verify_chain(bigint, bigint)` this tool knows: the bundled schema's

@@ -148,8 +148,11 @@ public final class DrillRunner: @unchecked Sendable {
             let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db drill")
             try DumpSession.apply(to: connection)
             progress.begin(phase: "checks")
-            try timedCheck(&report) { try DrillChecks.sequences(connection) }
-            try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection) }
+            try timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest.schemaState) }
+            try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection, recorded: manifest.schemaState) }
+            if let views = try DrillChecks.materializedViews(connection, recorded: manifest.schemaState) {
+                try timedCheck(&report) { views }
+            }
             try timedCheck(&report) { try DrillChecks.auditChain(connection, settings: target.settings) }
             if let anchors = options.anchors {
                 try timedCheck(&report) {

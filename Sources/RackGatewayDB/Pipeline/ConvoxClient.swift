@@ -39,12 +39,18 @@ public struct ConvoxClient: Sendable {
 
     var scope: [String] { ["-a", app] + (rack.map { ["-r", $0] } ?? []) }
 
+    /// One convox call at a time: a Ctrl-C compensation (scale back up) waits for a scale-down still
+    /// under way, which the terminal's SIGINT does not stop, instead of racing it and losing.
+    static let callLock = NSLock()
+
     /// Run `convox ARGUMENTS -a APP [-r RACK]`; a non-zero exit throws with the CLI's ERROR line.
     @discardableResult
     public func run(_ arguments: [String], scoped: Bool = true) throws -> String {
         // v2 racks wait for a scale only with --wait; v3 always waits and ignores it.
         let wait = arguments.first == "scale" && arguments.contains("--count") ? ["--wait"] : []
-        let output = try ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : [])).run()
+        let output = try Self.callLock.withLock {
+            try ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : [])).run()
+        }
         guard output.status == 0 else {
             let error = output.stderr.split(separator: "\n").first { $0.hasPrefix("ERROR:") }.map(String.init)
                 ?? output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)

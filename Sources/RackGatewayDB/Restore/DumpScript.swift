@@ -144,11 +144,12 @@ public struct DumpScript: Sendable {
 
     /// The order post-data runs in: index and primary/unique/exclusion constraint builds in
     /// parallel, then partition index attachments, then foreign keys (in parallel), then the rest
-    /// (triggers, rules, policies, row security, comments, materialized view refreshes) in order,
+    /// (triggers, rules, policies, row security, comments) in order, the materialized view refreshes
+    /// (in dependency order, after every index),
     /// and the database's event triggers last, after every statement of the restore's own: they
     /// would fire on (or forbid) its DDL.
     public enum Phase: Int, CaseIterable, Sendable {
-        case indexes, attachments, foreignKeys, rest, eventTriggers
+        case indexes, attachments, foreignKeys, rest, refreshes, eventTriggers
 
         public var parallel: Bool { self == .indexes || self == .foreignKeys }
 
@@ -158,6 +159,7 @@ public struct DumpScript: Sendable {
             case .attachments: "partition index attachments"
             case .foreignKeys: "foreign keys"
             case .rest: "triggers, policies and the rest"
+            case .refreshes: "materialized view refreshes"
             case .eventTriggers: "event triggers"
             }
         }
@@ -168,6 +170,7 @@ public struct DumpScript: Sendable {
             case "INDEX ATTACH": .attachments
             case "FK CONSTRAINT": .foreignKeys
             case "EVENT TRIGGER": .eventTriggers
+            case "MATERIALIZED VIEW DATA": .refreshes
             default: .rest
             }
         }

@@ -53,6 +53,10 @@ public final class RestoreRunner: @unchecked Sendable {
     public var onTargetCreated: (RestoreTarget) -> Void = { _ in }
     /// Whether the target carries the INCOMPLETE comment (not when the role does not own it).
     private var marked = false
+    /// An existing target's own comment, put back when the restore removes its mark.
+    private var originalComment: String?
+    /// Whether this restore created (or recreated) the target, and so gives it the source's properties.
+    private var createdTarget = false
 
     public init(target: RestoreTarget, options: RestoreOptions, logger: Logger, progress: RestoreProgress = RestoreProgress()) {
         self.progress = progress
@@ -110,8 +114,10 @@ public final class RestoreRunner: @unchecked Sendable {
                     if !mismatches.isEmpty {
                         throw ToolError(.mismatch, "the restored data differs from the archive's manifest: " + mismatches.prefix(5).joined(separator: "; "))
                     }
-                    // The mark (COMMENT ON DATABASE) is DDL too: cleared before the event triggers exist.
-                    unmarked = unmark()
+                    // The mark (COMMENT ON DATABASE) and the database's own properties are DDL too:
+                    // both before the event triggers exist.
+                    try applyProperties(reader.manifest.databaseProperties)
+                    unmarked = unmark(comment: createdTarget ? reader.manifest.databaseProperties?.comment : originalComment)
                     try loader.createEventTriggers()
                 } catch {
                     phases += loader.phases
@@ -125,7 +131,7 @@ public final class RestoreRunner: @unchecked Sendable {
                                           environment: options.environment).run()
                 }
                 try timed("analyze") { try target.analyze(jobs: options.jobs) }
-                unmarked = unmark()
+                unmarked = unmark(comment: originalComment)
             }
         } catch {
             throw markFailed(error, file: path)
@@ -145,9 +151,24 @@ public final class RestoreRunner: @unchecked Sendable {
         return report
     }
 
-    /// Remove the in-progress mark; false when it could not be.
-    func unmark() -> Bool {
-        (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore")).map { RestoreTarget.mark($0, nil) } ?? false
+    /// Replace the in-progress mark with the database's comment (or none); false when it could not be.
+    func unmark(comment: String?) -> Bool {
+        (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore")).map { RestoreTarget.mark($0, comment) } ?? false
+    }
+
+    /// The source database's settings and grants, on a target this restore created (the comment is
+    /// set with the unmark). An existing target keeps its own.
+    func applyProperties(_ properties: DatabaseProperties?) throws {
+        guard createdTarget, let properties else { return }
+        let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
+        for statement in properties.statements(database: target.database) where !statement.hasPrefix("COMMENT ON DATABASE") {
+            do {
+                try connection.execute(statement)
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "applying the source database's property failed: \(statement): \(error.description)",
+                                fix: "Restore as the owner of the new database or a superuser (per-role settings need the role to exist).")
+            }
+        }
     }
 
     static func size(of path: String) -> Int {
@@ -186,7 +207,12 @@ public final class RestoreRunner: @unchecked Sendable {
             try RestoreTarget.createRoles(missing, connection: server)
             logger.info("created missing roles (NOLOGIN)", metadata: ["roles": "\(missing.joined(separator: ", "))"])
         }
+        if let existing, action == "existing" {
+            originalComment = try existing.query("SELECT pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_catalog.pg_database d WHERE d.datname = current_database()").rows.first?[0] ?? nil
+            if let comment = originalComment, RestoreTarget.isMark(comment) { originalComment = nil }
+        }
         if action != "existing" {
+            createdTarget = true
             let admin = existing == nil ? server : try target.maintenanceConnection()
             if action == "recreated" {
                 try target.dropAndCreate(admin)

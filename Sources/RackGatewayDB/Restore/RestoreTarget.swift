@@ -180,6 +180,11 @@ public struct RestoreTarget: Sendable {
         return (try? connection.execute("COMMENT ON DATABASE \(SQL.identifier(connection.databaseName)) IS \(value)")) != nil
     }
 
+    /// Whether a database comment is one of the tool's own marks (not the database's comment).
+    public static func isMark(_ text: String) -> Bool {
+        text.hasPrefix("rack-gateway-db: INCOMPLETE restore of ") || text.hasPrefix("rack-gateway-db: FAILED restore of ")
+    }
+
     public static func markInProgress(_ connection: Connection, file: String) -> Bool {
         mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: Date())); do not use this database until restore finishes and removes this comment")
     }
