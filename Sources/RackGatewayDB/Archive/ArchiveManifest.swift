@@ -8,7 +8,7 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     public static let linePrefix = "-- rack-gateway-db manifest: "
 
     public enum MemberKind: String, Codable, Sendable {
-        case header, preData = "pre-data", data, sequences, postData = "post-data"
+        case header, preData = "pre-data", data, largeObjects = "large-objects", sequences, postData = "post-data"
     }
 
     public struct Member: Codable, Sendable, Equatable {
@@ -35,6 +35,9 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
         public var chunks: [Int]
         /// Sum modulo 2^64 of XXH64 (seed 0) of each row's COPY text line without its newline, 16 hex digits.
         public var fingerprint: String
+        /// For an extension's configuration table: the condition its rows were dumped with (`WHERE
+        /// ...`, or empty for all rows); the extension's own rows come from CREATE EXTENSION.
+        public var filter: String? = nil
         public var qualifiedName: String { "\(schema).\(name)" }
     }
 
@@ -68,6 +71,8 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     public var schemaState: SchemaState? = nil
     /// The database's own settings, comment and grants (absent in archives of older versions).
     public var databaseProperties: DatabaseProperties? = nil
+    /// Count, bytes and fingerprints of the large objects; absent when there are none.
+    public var largeObjects: LargeObjects.Summary? = nil
 
     public var totalRows: Int { tables.reduce(0) { $0 + $1.rows } }
     public var totalBytes: Int { tables.reduce(0) { $0 + $1.bytes } }

@@ -10,6 +10,8 @@ struct BackupCatalog {
         var columns: [String]
         /// Heap plus TOAST bytes on disk: the order (largest first) and the progress estimate.
         var estimatedBytes: Int
+        /// An extension configuration table's dump condition (pg_extension.extcondition).
+        var filter: String? = nil
         var qualified: String { SQL.qualified(schema, name) }
     }
 
@@ -45,9 +47,27 @@ struct BackupCatalog {
             """).rows
         var columns: [String: [String]] = [:]
         for row in columnRows { columns[row[0]!, default: []].append(row[1]!) }
-        let tables = tableRows.map { row in
+        var tables = tableRows.map { row in
             Table(oid: row[0]!, schema: row[1]!, name: row[2]!, columns: columns[row[0]!] ?? [],
                   estimatedBytes: Int(row[3] ?? "0") ?? 0)
+        }
+        // Extensions' configuration tables (pg_extension_config_dump): the rows their condition
+        // selects, as pg_dump dumps them; their sequences' positions.
+        let configuration = try connection.query("""
+            SELECT c.oid::text, n.nspname, c.relname, c.relkind::text, coalesce(x.condition, '')
+            FROM pg_catalog.pg_extension e
+            CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) AS x(relation, condition)
+            JOIN pg_catalog.pg_class c ON c.oid = x.relation
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE e.extconfig IS NOT NULL
+            ORDER BY n.nspname, c.relname
+            """).rows
+        for row in configuration where row[3] == "r" {
+            let columnList = try connection.query("""
+                SELECT a.attname FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum
+                """, [row[0]!]).rows.map { $0[0]! }
+            tables.append(Table(oid: row[0]!, schema: row[1]!, name: row[2]!, columns: columnList, estimatedBytes: 0, filter: row[4]!))
         }
         let sequences = try connection.query("""
             SELECT n.nspname, c.relname
@@ -55,6 +75,7 @@ struct BackupCatalog {
             WHERE c.relkind = 'S' AND \(userSchemaFilter) AND \(notExtensionMember("c"))
             ORDER BY n.nspname, c.relname
             """).rows.map { (schema: $0[0]!, name: $0[1]!) }
+            + configuration.filter { $0[3] == "S" }.map { (schema: $0[1]!, name: $0[2]!) }
         let roles = try connection.query("""
             WITH schemas AS (
                 SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE \(userSchemaFilter)
@@ -69,6 +90,8 @@ struct BackupCatalog {
                 UNION SELECT pg_catalog.unnest(pol.polroles) FROM pg_catalog.pg_policy pol
                 UNION SELECT d.defaclrole FROM pg_catalog.pg_default_acl d
                 UNION SELECT (pg_catalog.aclexplode(d.defaclacl)).grantee FROM pg_catalog.pg_default_acl d
+                UNION SELECT l.lomowner FROM pg_catalog.pg_largeobject_metadata l
+                UNION SELECT (pg_catalog.aclexplode(l.lomacl)).grantee FROM pg_catalog.pg_largeobject_metadata l WHERE l.lomacl IS NOT NULL
             )
             SELECT DISTINCT r.rolname FROM referenced JOIN pg_catalog.pg_roles r ON r.oid = referenced.role
             WHERE r.rolname NOT LIKE 'pg\\_%'

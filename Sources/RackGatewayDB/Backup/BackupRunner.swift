@@ -174,7 +174,9 @@ public final class BackupRunner: @unchecked Sendable {
             try writer.append(member: try compressor.compressShared(Array(header.utf8)[...]), kind: .header)
 
             let dumpEnvironment = settings.childEnvironment
+            // pg_dump's pre-data, then the large objects' metadata (--schema-only leaves them out).
             let preData = try runPgDump(pgDump.path, section: "pre-data", snapshot: snapshot, environment: dumpEnvironment)
+                + (try LargeObjects.metadataStatements(coordinator))
             try writer.append(member: try compressor.compressShared(Array(preData.utf8)[...]), kind: .preData)
             // Post-data is dumped while the data flows.
             let postDataBox = ResultBox<String>()
@@ -185,6 +187,10 @@ public final class BackupRunner: @unchecked Sendable {
             }
 
             let tables = try dumpData(catalog: catalog, snapshot: snapshot, writer: writer)
+            // The large objects' contents, read by the coordinator inside the same snapshot.
+            let largeObjects = try LargeObjects.dump(coordinator) { text in
+                _ = try writer.append(member: try compressor.compressShared(text[...]), kind: .largeObjects)
+            }
 
             var sequenceText = "\n-- Sequences\n"
             for sequence in sequences {
@@ -211,7 +217,7 @@ public final class BackupRunner: @unchecked Sendable {
                 pgDumpVersion: pgDump.version, snapshot: snapshot, sessionSettings: DumpSession.manifestSettings,
                 schemaMigrations: catalog.migrations, roles: catalog.roles, members: writer.recordedMembers,
                 tables: tables, sequences: sequences, suspect: suspect, schemaState: schemaState,
-                databaseProperties: properties.isEmpty ? nil : properties)
+                databaseProperties: properties.isEmpty ? nil : properties, largeObjects: largeObjects)
             let manifestMember = try compressor.compress(try manifest.line())
             let manifestOffset = try writer.appendUnrecorded(manifestMember[...])
             _ = try writer.appendUnrecorded(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member()[...])
@@ -385,7 +391,7 @@ public final class BackupRunner: @unchecked Sendable {
             rows = 0
             sum = 0
         }
-        try connection.copyOut(DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
+        try connection.copyOut(DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, filter: table.filter)) { stream in
             while try stream.withNextRow({ raw in
                 sum &+= DataChunk.rowHash(raw)
                 buffer.append(contentsOf: raw)
@@ -420,7 +426,7 @@ final class TableResults: @unchecked Sendable {
 
     init(catalog: BackupCatalog) {
         tables = catalog.tables.map {
-            ArchiveManifest.Table(schema: $0.schema, name: $0.name, columns: $0.columns, rows: 0, bytes: 0, chunks: [], fingerprint: "")
+            ArchiveManifest.Table(schema: $0.schema, name: $0.name, columns: $0.columns, rows: 0, bytes: 0, chunks: [], fingerprint: "", filter: $0.filter)
         }
         sums = Array(repeating: 0, count: catalog.tables.count)
     }

@@ -150,6 +150,13 @@ public final class DrillRunner: @unchecked Sendable {
             progress.begin(phase: "checks")
             try timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest.schemaState) }
             try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection, recorded: manifest.schemaState) }
+            if let recorded = manifest.largeObjects {
+                try timedCheck(&report) {
+                    let problems = LargeObjects.mismatches(try LargeObjects.live(connection), recorded: recorded)
+                    return DrillCheck(name: "large objects", ok: problems.isEmpty,
+                                      detail: problems.isEmpty ? "\(recorded.count) large objects, \(recorded.bytes) bytes: contents, owners, grants and comments match the source" : problems.joined(separator: "; "))
+                }
+            }
             if let views = try DrillChecks.materializedViews(connection, recorded: manifest.schemaState) {
                 try timedCheck(&report) { views }
             }

@@ -154,6 +154,9 @@ final class ArchiveLoader: @unchecked Sendable {
 
     private func loadAndBuild(_ main: Connection) throws {
         try timed("data") { try loadData(main) }
+        if manifest.members.contains(where: { $0.kind == .largeObjects }) {
+            try timed("large objects") { try loadLargeObjects() }
+        }
         try timed("sequences") { try setSequences(main) }
         let postData = try DumpScript(try text(of: .postData), section: "post-data")
         eventTriggers = postData.entries(in: .eventTriggers)
@@ -287,6 +290,35 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
+    /// The large objects' contents (their metadata came with pre-data): each member's `lo_put`
+    /// statements checked against the manifest's sums, then run as one batch, over `jobs` connections.
+    func loadLargeObjects() throws {
+        let members = manifest.members.filter { $0.kind == .largeObjects }
+        progress.begin(phase: "large objects", steps: members.count)
+        let totals = LockedList<(bytes: Int, sum: UInt64)>()
+        try forEachInParallel(members, workers: jobs, name: "restore large objects", connect: { [self] in
+            try DataWorker(connection: try connect("large objects"))
+        }) { [self] worker, member in
+            try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor)
+            switch LargeObjects.scan(worker.text) {
+            case .success(let (_, bytes, sum)): totals.add((bytes, sum))
+            case .failure(let problem):
+                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)): \(problem); the restore stopped there")
+            }
+            do {
+                try worker.connection.execute(String(decoding: worker.text, as: UTF8.self))
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed: \(error.description)")
+            }
+            progress.stepDone()
+        }
+        let bytes = totals.items.reduce(0) { $0 + $1.bytes }
+        let sum = totals.items.reduce(UInt64(0)) { $0 &+ $1.sum }
+        if let recorded = manifest.largeObjects, bytes != recorded.bytes || ArchiveManifest.fingerprintText(sum) != recorded.fingerprint {
+            throw ToolError(.mismatch, "the archive's large objects do not match its manifest (\(bytes) bytes, fingerprint \(ArchiveManifest.fingerprintText(sum)); recorded \(recorded.bytes), \(recorded.fingerprint))")
+        }
+    }
+
     /// Read, decompress and check one data member into the worker's buffer.
     func prepare(_ member: ArchiveManifest.Member, worker: DataWorker, prefetcher: MemberPrefetcher?) throws -> PreparedChunk {
         let table = manifest.tables[member.table!]
@@ -382,7 +414,11 @@ final class ArchiveLoader: @unchecked Sendable {
 
     func verifyTables() throws -> [String] {
         progress.begin(phase: "verify", steps: manifest.tables.count)
-        return try LiveFingerprint.mismatches(manifest: manifest, settings: settings, jobs: jobs) { [progress] in progress.stepDone() }
+        var problems = try LiveFingerprint.mismatches(manifest: manifest, settings: settings, jobs: jobs) { [progress] in progress.stepDone() }
+        if let recorded = manifest.largeObjects {
+            problems += LargeObjects.mismatches(try LargeObjects.live(try connect("verify")), recorded: recorded)
+        }
+        return problems
     }
 }
 

@@ -100,6 +100,8 @@ public struct ArchiveVerifier {
         var rows = [Int](repeating: 0, count: manifest.tables.count)
         var fingerprints = [UInt64](repeating: 0, count: manifest.tables.count)
         var chunks = [[Int]](repeating: [], count: manifest.tables.count)
+        var largeObjectBytes = 0
+        var largeObjectSum: UInt64 = 0
         // The members that follow each other from the start of the file, in one streaming read.
         var contiguous: [ArchiveManifest.Member] = []
         for member in manifest.members {
@@ -133,8 +135,24 @@ public struct ArchiveVerifier {
                 case .failure(let message):
                     problem("\(describe(member)): \(message)")
                 }
+            } else if member.kind == .largeObjects {
+                switch LargeObjects.scan(text) {
+                case .success(let (_, bytes, sum)):
+                    largeObjectBytes += bytes
+                    largeObjectSum &+= sum
+                case .failure(let message):
+                    problem("\(describe(member)): \(message)")
+                }
             }
             return true
+        }
+        if problems.isEmpty, let recorded = manifest.largeObjects {
+            if largeObjectBytes != recorded.bytes { problem("large objects: \(largeObjectBytes) bytes in their members but the manifest says \(recorded.bytes)") }
+            if ArchiveManifest.fingerprintText(largeObjectSum) != recorded.fingerprint {
+                problem("large objects: fingerprint \(ArchiveManifest.fingerprintText(largeObjectSum)) of their members but the manifest says \(recorded.fingerprint)")
+            }
+        } else if problems.isEmpty, largeObjectBytes > 0 {
+            problem("large-object members, but the manifest records no large objects")
         }
         if problems.isEmpty {
             for (index, table) in manifest.tables.enumerated() {
@@ -190,7 +208,13 @@ enum DataChunk {
 
     /// The statement that reads a table's rows as the archive holds them; with `blocks`, only the
     /// rows stored in that range of the table's blocks (a TID range scan; the same COPY text).
-    static func copyOutStatement(schema: String, name: String, columns: [String], blocks: Range<Int>? = nil) -> String {
+    /// With `filter` (an extension configuration table's condition, `WHERE ...` or empty), only the
+    /// rows pg_dump would dump: the user's, not the extension's own.
+    static func copyOutStatement(schema: String, name: String, columns: [String], blocks: Range<Int>? = nil, filter: String? = nil) -> String {
+        if let filter {
+            let list = columns.map(SQL.identifier).joined(separator: ", ")
+            return "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(schema, name)) \(filter)) TO STDOUT"
+        }
         guard let blocks else { return copy(schema, name, columns, "TO STDOUT") }
         var condition = "ctid >= '(\(blocks.lowerBound),0)'::pg_catalog.tid"
         if blocks.upperBound != Int.max { condition += " AND ctid < '(\(blocks.upperBound),0)'::pg_catalog.tid" }

@@ -45,7 +45,7 @@ public enum LiveFingerprint {
         let order = manifest.tables.indices.sorted { blocks[$0] != blocks[$1] ? blocks[$0] > blocks[$1] : manifest.tables[$0].bytes > manifest.tables[$1].bytes }
         for index in order {
             let count = blocks[index]
-            guard parts > 1, count > splitAbove else {
+            guard parts > 1, count > splitAbove, manifest.tables[index].filter == nil else {
                 pieces.append(Piece(table: index, blocks: nil))
                 continue
             }
@@ -79,7 +79,7 @@ public enum LiveFingerprint {
             return connection
         }) { connection, piece in
             let table = manifest.tables[piece.table]
-            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, blocks: piece.blocks)
+            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, blocks: piece.blocks, filter: table.filter)
             let (rows, sum) = try scan(connection, statement)
             if totals.add(table: piece.table, rows: rows, sum: sum) { tableDone() }
         }
