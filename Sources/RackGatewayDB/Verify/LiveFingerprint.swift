@@ -80,7 +80,12 @@ public enum LiveFingerprint {
         }) { connection, piece in
             let table = manifest.tables[piece.table]
             let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, blocks: piece.blocks, filter: table.filter)
-            let (rows, sum) = try scan(connection, statement)
+            let rows: Int, sum: UInt64
+            do {
+                (rows, sum) = try scan(connection, statement)
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "re-reading table \(table.qualifiedName) failed: \(error.description)\n  \(statement.prefix(300))")
+            }
             if totals.add(table: piece.table, rows: rows, sum: sum) { tableDone() }
         }
         return totals.mismatches(against: manifest, place: "in the database").sorted()
