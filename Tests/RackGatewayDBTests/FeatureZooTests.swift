@@ -59,6 +59,34 @@ struct FeatureZooTests {
         INSERT INTO zoo.explicit_ids (id) VALUES (100), (200);
         INSERT INTO zoo.accounts VALUES (0, '');
         ALTER TABLE zoo.accounts ADD CONSTRAINT note_not_empty CHECK (note <> '') NOT VALID;
+        -- The usual suspects: a partition with its own column order, inheritance, ranges, RLS with FORCE,
+        -- column grants, default privileges, a deferrable foreign-key cycle, a trigger that must not
+        -- fire on restored rows, a publication.
+        CREATE TABLE zoo.parted (a int NOT NULL, b text, c date) PARTITION BY LIST (a);
+        CREATE TABLE zoo.parted_one (c date, b text, a int NOT NULL);
+        ALTER TABLE zoo.parted ATTACH PARTITION zoo.parted_one FOR VALUES IN (1);
+        CREATE TABLE zoo.parted_two PARTITION OF zoo.parted FOR VALUES IN (2);
+        INSERT INTO zoo.parted SELECT 1 + i % 2, 'p' || i, DATE '2026-01-01' + i FROM generate_series(1, 30) i;
+        CREATE TABLE zoo.base (id int, kind text);
+        CREATE TABLE zoo.derived (extra int) INHERITS (zoo.base);
+        INSERT INTO zoo.base VALUES (1, 'base'); INSERT INTO zoo.derived VALUES (2, 'derived', 7);
+        CREATE TYPE zoo.floatrange AS RANGE (subtype = float8);
+        CREATE TABLE zoo.ranges (r zoo.floatrange, t tstzrange, i int4range[]);
+        INSERT INTO zoo.ranges VALUES ('[1.5,2.5)', '[2026-01-01,2026-02-01)', ARRAY['[1,3)'::int4range, 'empty']), (NULL, '(,)', '{}');
+        CREATE TABLE zoo.secret (id int, owner_only text);
+        INSERT INTO zoo.secret VALUES (1, 'hidden by a policy that hides everything');
+        ALTER TABLE zoo.secret ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE zoo.secret FORCE ROW LEVEL SECURITY;
+        CREATE POLICY nobody ON zoo.secret USING (false);
+        GRANT SELECT (id, note) ON zoo.accounts TO zoo_reader;
+        ALTER DEFAULT PRIVILEGES IN SCHEMA zoo GRANT SELECT ON TABLES TO zoo_reader;
+        CREATE TABLE zoo.chicken (id int PRIMARY KEY, egg_id int);
+        CREATE TABLE zoo.egg (id int PRIMARY KEY, chicken_id int REFERENCES zoo.chicken DEFERRABLE INITIALLY DEFERRED);
+        ALTER TABLE zoo.chicken ADD FOREIGN KEY (egg_id) REFERENCES zoo.egg DEFERRABLE INITIALLY DEFERRED;
+        BEGIN; INSERT INTO zoo.chicken VALUES (1, 1); INSERT INTO zoo.egg VALUES (1, 1); COMMIT;
+        CREATE FUNCTION zoo.shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := upper(NEW.note); RETURN NEW; END $$;
+        CREATE TRIGGER accounts_shout BEFORE INSERT ON zoo.accounts FOR EACH ROW EXECUTE FUNCTION zoo.shout();
+        CREATE PUBLICATION zoo_pub FOR TABLE zoo.accounts, zoo.parted;
         -- Event triggers: one logs every DDL command, one forbids DDL in this database from now on.
         CREATE TABLE zoo.ddl_log (id bigserial PRIMARY KEY, tag text, at timestamptz DEFAULT now());
         CREATE FUNCTION zoo.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
