@@ -1,2 +1,4 @@
--- Extensions the schema needs: gen_random_uuid() and digest() for the audit hash chain.
-CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;
+-- Extensions the schema needs: none. It once created pgcrypto for gen_random_uuid() and digest();
+-- both have core equivalents (gen_random_uuid() since PostgreSQL 13, sha256() since 11), and servers
+-- built without OpenSSL (the PyPI wheels of PostgreSQL 16-18) have no pgcrypto. The version stays, so
+-- databases that applied it are not told of a missing file.

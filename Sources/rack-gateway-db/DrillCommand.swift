@@ -35,6 +35,9 @@ struct DrillCommand: ParsableCommand {
     @Flag(help: "Keep the scratch database afterwards.")
     var keep = false
 
+    @Flag(name: .customLong("allow-downgrade"), help: "Try an archive of a newer PostgreSQL major version on an older scratch server.")
+    var allowDowngrade = false
+
     @OptionGroup var jobsOption: JobsOption
     @OptionGroup var stall: StallOptions
 
@@ -56,6 +59,7 @@ struct DrillCommand: ParsableCommand {
                 let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
                 var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
                 options.keep = keep
+                options.allowDowngrade = allowDowngrade
                 options.migrateCommand = try migrateCommandOptions.command()
                 options.anchors = anchors
                 let runner = DrillRunner(options: options, logger: logger)

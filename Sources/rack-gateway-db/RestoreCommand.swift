@@ -78,6 +78,9 @@ struct RestoreCommand: ParsableCommand {
     @Flag(name: .customLong("create-missing-roles"), help: "Create roles the archive references that the server lacks, NOLOGIN.")
     var createMissingRoles = false
 
+    @Flag(name: .customLong("allow-downgrade"), help: "Try an archive of a newer PostgreSQL major version on an older server (refused otherwise).")
+    var allowDowngrade = false
+
     @Option(name: .customLong("maintenance-work-mem"), help: ArgumentHelp("maintenance_work_mem for index builds (e.g. 256MB); default: the server's.", valueName: "size"))
     var maintenanceWorkMem: String?
 
@@ -166,6 +169,7 @@ struct RestoreCommand: ParsableCommand {
             options.clean = clean
             options.verify = verify
             options.createMissingRoles = createMissingRoles
+            options.allowDowngrade = allowDowngrade
             options.maintenanceWorkMem = maintenanceWorkMem
             let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger)
             runner.confirm = { Confirmation.ask($0, yes: yes) }

@@ -42,7 +42,7 @@ struct MaintenanceTests {
             try database.psql("""
                 INSERT INTO users (email) VALUES ('a@example.com');
                 INSERT INTO user_sessions (user_id, token_hash, created_at, expires_at)
-                SELECT 1, digest(i::text, 'sha256'), now() - i * interval '1 day' + interval '12 hours', now() + interval '1 day' FROM generate_series(1, 60) i;
+                SELECT 1, sha256(i::text::bytea), now() - i * interval '1 day' + interval '12 hours', now() + interval '1 day' FROM generate_series(1, 60) i;
                 """)
             let dry = try CLI.run(["maint", "sessions-cleanup", "--older-than", "30d", "--dry-run", "--database-url", database.url])
             #expect(dry.status == 0 && dry.stdout.contains("Would delete 30 sessions"), "\(dry)")

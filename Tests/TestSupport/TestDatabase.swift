@@ -12,17 +12,17 @@ public struct TestDatabase: Sendable {
 
     public func connect() throws -> Connection { try Connection(settings: try settings) }
 
-    public static func create(prefix: String = "rgw_t") throws -> TestDatabase {
-        let database = try unused(prefix: prefix)
+    public static func create(prefix: String = "rgw_t", on cluster: TestCluster? = nil) throws -> TestDatabase {
+        let database = try unused(prefix: prefix, on: cluster)
         let admin = try Connection(settings: try database.cluster.adminSettings)
         try admin.execute("CREATE DATABASE \(SQL.identifier(database.name))")
         return database
     }
 
     /// A fresh name on the shared cluster, not created (for commands that create their target).
-    public static func unused(prefix: String = "rgw_t") throws -> TestDatabase {
+    public static func unused(prefix: String = "rgw_t", on cluster: TestCluster? = nil) throws -> TestDatabase {
         let name = "\(prefix)_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased())"
-        return TestDatabase(cluster: try TestCluster.shared(), name: name)
+        return TestDatabase(cluster: try cluster ?? TestCluster.shared(), name: name)
     }
 
     /// The database `name` on the shared cluster (which this test did not make).
@@ -50,8 +50,8 @@ public struct TestDatabase: Sendable {
     }
 
     /// Run `body` with a fresh database that is dropped whatever happens.
-    public static func with<R>(_ body: (TestDatabase) throws -> R) throws -> R {
-        let database = try create()
+    public static func with<R>(on cluster: TestCluster? = nil, _ body: (TestDatabase) throws -> R) throws -> R {
+        let database = try create(on: cluster)
         defer { database.drop() }
         return try body(database)
     }

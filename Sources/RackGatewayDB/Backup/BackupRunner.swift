@@ -169,7 +169,7 @@ public final class BackupRunner: @unchecked Sendable {
                 -- snapshot: \(snapshot)
                 -- A gzip file of gzip members whose text is a psql script. Restore into an empty database with:
                 --   gunzip -c \(writer.fileName) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
-                \(Self.propertiesComment(properties, database: database))
+                \(Self.versionComment(pgDumpMajor: pgDump.majorVersion, serverMajor: coordinator.serverMajorVersion))\(Self.propertiesComment(properties, database: database))
                 """
             try writer.append(member: try compressor.compressShared(Array(header.utf8)[...]), kind: .header)
 
@@ -236,6 +236,16 @@ public final class BackupRunner: @unchecked Sendable {
             writer.discard()
             throw error
         }
+    }
+
+    /// Which servers the script loads into with stock tools.
+    static func versionComment(pgDumpMajor: Int, serverMajor: Int) -> String {
+        var text = "-- Loads into PostgreSQL \(serverMajor) or newer (the server it was dumped from is \(serverMajor)).\n"
+        if pgDumpMajor >= 17 {
+            text += "-- pg_dump \(pgDumpMajor) writes SET transaction_timeout, which servers before 17 reject; psql into such a server:\n"
+            text += "--   gunzip -c FILE | sed '/^SET transaction_timeout = /d' | psql -v ON_ERROR_STOP=1 --single-transaction \"$DATABASE_URL\"\n"
+        }
+        return text
     }
 
     /// Header lines naming the database's own properties, for whoever restores with stock tools

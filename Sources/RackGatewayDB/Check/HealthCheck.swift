@@ -94,7 +94,9 @@ public struct HealthCheck {
                 return Item(name: "pg_dump", status: .fail,
                             detail: "\(tool.path) is version \(tool.version), older than the server's \(serverMajor); install postgresql-client-\(serverMajor) or newer and put it first on PATH")
             }
-            return Item(name: "pg_dump", status: .ok, detail: "\(tool.path) version \(tool.version)")
+            let versions = PostgresVersions.describe(serverMajor: serverMajor, clientMajor: tool.majorVersion)
+            return Item(name: "pg_dump", status: PostgresVersions.supportedServers.contains(serverMajor) ? .ok : .warn,
+                        detail: "\(tool.path) version \(tool.version) for server \(serverMajor)" + (versions.isEmpty ? "" : "; \(versions)"))
         }
     }
 

@@ -12,6 +12,8 @@ public struct DrillOptions: Sendable {
     public var migrateCommand: ApplicationMigrateCommand?
     /// The WORM anchors to compare the restored chain head with.
     public var anchors: AuditAnchorSource?
+    /// Try an archive of a newer server on an older scratch server.
+    public var allowDowngrade = false
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(scratch: ConnectionSettings, jobs: Int, migrations: MigrationSet) {
@@ -102,6 +104,7 @@ public final class DrillRunner: @unchecked Sendable {
             target = try RestoreTarget(settings: options.scratch.replacingDatabase(with: Self.scratchName(started, attempt: attempt)))
             var restoreOptions = RestoreOptions(jobs: options.jobs)
             restoreOptions.requireNewDatabase = true
+            restoreOptions.allowDowngrade = options.allowDowngrade
             restoreOptions.environment = options.environment
             let runner = RestoreRunner(target: target, options: restoreOptions, logger: logger, progress: progress)
             let scratch = target!

@@ -3,8 +3,10 @@
 enum EmbeddedMigrations {
     static let all: [(version: String, name: String, sql: String)] = [
         ("20250101000000", "extensions", ####"""
--- Extensions the schema needs: gen_random_uuid() and digest() for the audit hash chain.
-CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;
+-- Extensions the schema needs: none. It once created pgcrypto for gen_random_uuid() and digest();
+-- both have core equivalents (gen_random_uuid() since PostgreSQL 13, sha256() since 11), and servers
+-- built without OpenSSL (the PyPI wheels of PostgreSQL 16-18) have no pgcrypto. The version stays, so
+-- databases that applied it are not told of a missing file.
 
 """####),
         ("20250101000100", "users_and_sessions", ####"""
@@ -168,7 +170,7 @@ CREATE TABLE public.rgw_internal_metadata (
 -- The append-only, hash-chained audit log.
 --
 -- Every event carries chain_index (0, 1, 2, ...), the previous event's hash and its own hash:
---   event_hash = sha256(previous_hash || chain_index || the event's fields)
+--   event_hash = sha256(previous_hash || chain_index || the event's fields)  (core sha256(), no pgcrypto)
 -- Rows are appended only through audit.append_event (SECURITY DEFINER, serialised by an
 -- advisory lock); triggers reject UPDATE, DELETE and TRUNCATE.
 
@@ -195,10 +197,17 @@ BEGIN
             NULL;  -- created meanwhile by a migration of another database of this server
         END;
     END IF;
-    -- A migrating role that is not a superuser needs membership to hand objects to audit_owner.
-    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
-       AND NOT pg_has_role(current_user, 'audit_owner', 'MEMBER') THEN
-        EXECUTE format('GRANT audit_owner TO %I', current_user);
+    -- A migrating role that is not a superuser needs to be able to SET ROLE audit_owner to hand it
+    -- objects. Since PostgreSQL 16 the role that created audit_owner holds only ADMIN OPTION on it
+    -- (membership without SET), so the test is the SET privilege there, and the grant says so.
+    IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        IF current_setting('server_version_num')::int >= 160000 THEN
+            IF NOT pg_has_role(current_user, 'audit_owner', 'SET') THEN
+                EXECUTE format('GRANT audit_owner TO %I WITH INHERIT TRUE, SET TRUE', current_user);
+            END IF;
+        ELSIF NOT pg_has_role(current_user, 'audit_owner', 'MEMBER') THEN
+            EXECUTE format('GRANT audit_owner TO %I', current_user);
+        END IF;
     END IF;
 END
 $$;
@@ -280,13 +289,12 @@ CREATE FUNCTION audit.compute_event_hash(
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, public
     AS $$
-        SELECT public.digest(
+        SELECT pg_catalog.sha256(
             coalesce(p_previous_hash, ''::bytea)
             || convert_to(concat_ws(E'\x1f', p_chain_index::text,
                    to_char(p_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                    coalesce(p_user_email, ''), p_action_type, p_action, coalesce(p_resource, ''),
-                   p_details::text, p_status), 'UTF8'),
-            'sha256')
+                   p_details::text, p_status), 'UTF8'))
     $$;
 ALTER FUNCTION audit.compute_event_hash(bytea, bigint, timestamptz, text, text, text, text, jsonb, text) OWNER TO audit_owner;
 

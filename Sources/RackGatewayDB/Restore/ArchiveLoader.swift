@@ -158,7 +158,14 @@ final class ArchiveLoader: @unchecked Sendable {
             try timed("large objects") { try loadLargeObjects() }
         }
         try timed("sequences") { try setSequences(main) }
-        let postData = try DumpScript(try text(of: .postData), section: "post-data")
+        var postData = try DumpScript(try text(of: .postData), section: "post-data")
+        if let filter = settingFilter {
+            for index in postData.entries.indices {
+                postData.entries[index].settings = try postData.entries[index].settings.filter {
+                    try filter.keep($0, section: "post-data", line: postData.entries[index].statements.first?.line ?? 0)
+                }
+            }
+        }
         eventTriggers = postData.entries(in: .eventTriggers)
         // The longest builds first, so no long build starts last and runs alone.
         let costs = try BuildCostModel(main, tables: manifest.tables)
@@ -174,10 +181,20 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
+    /// The target's known settings, to skip or refuse what a newer pg_dump sets (PostgresVersions).
+    private var settingFilter: SessionSettingFilter?
+
     func runPreData(_ connection: Connection) throws {
         let statements = try DumpScript.statements(try text(of: .preData), section: "pre-data")
+        let filter = try SessionSettingFilter(connection)
+        settingFilter = filter
         progress.begin(phase: "pre-data", steps: statements.count)
+        var skipped: Set<String> = []
         for (statement, line) in statements {
+            guard try filter.keep(statement, section: "pre-data", line: line) else {
+                skipped.insert(DumpScript.settingName(statement) ?? statement)
+                continue
+            }
             do {
                 try connection.execute(statement)
             } catch let error as PostgresError {
@@ -185,6 +202,10 @@ final class ArchiveLoader: @unchecked Sendable {
                                 fix: Self.fixForSchemaError(error))
             }
             progress.stepDone()
+        }
+        if !skipped.isEmpty {
+            logger.notice("skipped settings this server does not have (harmless: they only switch a limit off)",
+                          metadata: ["settings": "\(skipped.sorted().joined(separator: ", "))", "server": "\(connection.serverMajorVersion)"])
         }
     }
 

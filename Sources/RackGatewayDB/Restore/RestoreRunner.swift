@@ -12,6 +12,8 @@ public struct RestoreOptions: Sendable {
     public var maintenanceWorkMem: String? = nil
     /// Refuse a target database that exists, even empty (drills create their own).
     public var requireNewDatabase = false
+    /// Try an archive of a newer server on an older one (PostgresVersions).
+    public var allowDowngrade = false
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(jobs: Int) { self.jobs = jobs }
@@ -101,7 +103,7 @@ public final class RestoreRunner: @unchecked Sendable {
         logger.info("restore started", metadata: ["file": "\(path)", "format": "\(format.rawValue)", "target": "\(target.settings.description)"])
 
         progress.begin(phase: "checking the target")
-        let (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path) }
+        let (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path, archiveServer: manifest?.serverVersionNum) }
 
         var mismatches: [String] = []
         var unmarked = false
@@ -177,12 +179,15 @@ public final class RestoreRunner: @unchecked Sendable {
 
     /// Every check first (roles, emptiness, confirmation), then the changes: roles, drop/create,
     /// the in-progress mark.
-    func prepareTarget(roles: [String], file: String) throws -> (action: String, createdRoles: [String]) {
+    func prepareTarget(roles: [String], file: String, archiveServer: Int? = nil) throws -> (action: String, createdRoles: [String]) {
         let existing = try target.connectIfExists()
         if existing != nil && options.requireNewDatabase {
             throw ToolError(.failed, "database \(target.database) \(RestoreTarget.alreadyExists)")
         }
         let server = try existing ?? target.maintenanceConnection()
+        if let archiveServer {
+            try PostgresVersions.checkRestore(archiveServer: archiveServer, targetServer: server.serverVersionNumber, allowDowngrade: options.allowDowngrade)
+        }
         let missing = try RestoreTarget.missingRoles(roles, connection: server)
         if !missing.isEmpty && !options.createMissingRoles {
             throw ToolError(.failed, "the archive needs role\(missing.count == 1 ? "" : "s") missing on \(target.settings.description): \(missing.joined(separator: ", ")); nothing was changed",

@@ -88,7 +88,12 @@ public struct RestoreTarget: Sendable {
 
     public static func createRoleStatement(_ name: String) -> String { "CREATE ROLE \(SQL.identifier(name)) NOLOGIN" }
 
+    /// Create the roles NOLOGIN; a restoring role that is not a superuser (an RDS master user with
+    /// CREATEROLE) then makes itself a member able to SET ROLE to each, without which it could not
+    /// give them the archive's objects (`ALTER ... OWNER TO`). PostgreSQL 16 grants the creator only
+    /// ADMIN OPTION, so the membership is granted explicitly, WITH SET and INHERIT there.
     public static func createRoles(_ names: [String], connection: Connection) throws {
+        let superuser = try connection.query("SELECT rolsuper::text FROM pg_catalog.pg_roles WHERE rolname = current_user").scalar == "true"
         for name in names {
             do {
                 try connection.execute(createRoleStatement(name))
@@ -97,6 +102,14 @@ public struct RestoreTarget: Sendable {
             } catch let error as PostgresError where error.sqlState == "42501" {
                 throw ToolError(.failed, "cannot create role \(name): \(error.message)",
                                 fix: "Create the roles as a superuser or a role with CREATEROLE, then restore again.")
+            }
+            guard !superuser else { continue }
+            let options = connection.serverMajorVersion >= 16 ? " WITH INHERIT TRUE, SET TRUE" : ""
+            do {
+                try connection.execute("GRANT \(SQL.identifier(name)) TO CURRENT_USER\(options)")
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "created role \(name) but cannot make \(connection.userName) a member of it: \(error.message)",
+                                fix: "GRANT \(name) TO \(connection.userName) as a superuser, then restore again.")
             }
         }
     }
