@@ -80,6 +80,10 @@ struct JobsOption: ParsableArguments {
     @Option(help: "Parallel connections (default: the number of cores, within DB_MAX_OPEN_CONNS).")
     var jobs: Int?
 
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
     func resolved() throws -> Int { try Defaults.jobs(requested: jobs) }
 }
 

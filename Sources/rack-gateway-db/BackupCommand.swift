@@ -122,7 +122,6 @@ struct BackupCommand: ParsableCommand {
                     .init("rgw_backup_rows", "Rows in the last successful backup.", Double(report.rows)),
                     .init("rgw_backup_tables", "Tables in the last successful backup.", Double(report.tables)),
                     .init("rgw_backup_suspect", "1 when the last backup shrank past --max-shrink since the previous good one (kept, marked suspect).", report.suspect == nil ? 0 : 1),
-                    .init("rgw_backup_newest_archive_age_seconds", "Age of the newest archive, the one this backup wrote.", 0),
                 ], labels: labels)
             }
             if global.json {
@@ -152,14 +151,13 @@ struct VerifyCommand: ParsableCommand {
     var archive: String
 
     @OptionGroup var s3: S3Options
-
-    @Flag(help: "Print one machine-readable JSON report on stdout.")
-    var json = false
+    @OptionGroup var output: OutputOptions
+    var json: Bool { output.json }
 
     func run() throws {
         try Reporting.run {
             let location = try s3.location(of: archive)
-            let report = try ArchiveVerifier().verify(reader: try location.reader())
+            let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: output.makeLogger())
             try? VerificationLog.record(report, store: location.logStore())
             if json {
                 try Reporting.printJSON(report)

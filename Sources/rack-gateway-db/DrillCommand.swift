@@ -64,6 +64,8 @@ struct DrillCommand: ParsableCommand {
                 options.anchors = anchors
                 let runner = DrillRunner(options: options, logger: logger)
                 let display = runner.progress.display(logger: logger)
+                // Stopped on every path: a drill that throws must not leave the bar drawing.
+                defer { display.stop() }
                 let watchdog = try stall.watchdog("the drill on \(scratch.description)", progress: runner.progress, server: scratch,
                                                   applications: "rack-gateway-db")
                 defer { watchdog.stop() }

@@ -4,18 +4,32 @@ import Logging
 import Postgres
 import RackGatewayDB
 
-/// Options every command takes: where the database is, how to report, how much to log.
-struct GlobalOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"),
-            help: ArgumentHelp("PostgreSQL URL (postgres://user:password@host:port/db?sslmode=...).", valueName: "url"))
-    var databaseURL: String?
-
+/// How to report and how much to log: every command takes these (`--json`, `-v`).
+struct OutputOptions: ParsableArguments {
     @Flag(help: "Print one machine-readable JSON report on stdout.")
     var json = false
 
     @Flag(name: .shortAndLong, help: "Log debug detail to stderr.")
     var verbose = false
 
+    func makeLogger(label: String = "rack-gateway-db") -> Logger {
+        let level: Logger.Level = verbose ? .debug : (Logger.Level(rawValue: ProcessInfo.processInfo.environment["RGW_LOG_LEVEL"] ?? "") ?? .info)
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// Options every command that talks to a database takes: where it is, how to report, how much to log.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"),
+            help: ArgumentHelp("PostgreSQL URL (postgres://user:password@host:port/db?sslmode=...).", valueName: "url"))
+    var databaseURL: String?
+
+    @OptionGroup var output: OutputOptions
+
+    var json: Bool { output.json }
+    var verbose: Bool { output.verbose }
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     /// The connection settings in the documented order; a malformed URL is a usage error.
@@ -23,12 +37,7 @@ struct GlobalOptions: ParsableArguments {
         try ConnectionSettings.resolve(databaseURL: databaseURL, environment: environment)
     }
 
-    func makeLogger(label: String = "rack-gateway-db") -> Logger {
-        let level: Logger.Level = verbose ? .debug : (Logger.Level(rawValue: environment["RGW_LOG_LEVEL"] ?? "") ?? .info)
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = level
-        return logger
-    }
+    func makeLogger(label: String = "rack-gateway-db") -> Logger { output.makeLogger(label: label) }
 }
 
 /// `--migrations DIR`, for the commands that apply or compare migrations.

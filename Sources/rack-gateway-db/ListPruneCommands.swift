@@ -8,14 +8,18 @@ struct ListCommand: ParsableCommand {
         abstract: "List the archives in --dir, newest first: time, size, tables, rows, verified and drilled marks.")
 
     @OptionGroup var directoryOptions: DirectoryOptions
-
-    @Flag(help: "Print one machine-readable JSON report on stdout.")
-    var json = false
+    @OptionGroup var output: OutputOptions
+    var json: Bool { output.json }
 
     func run() throws {
         try Reporting.run {
+            let logger = output.makeLogger()
             let directory = try directoryOptions.archiveDirectory()
             let entries = try directory.entries()
+            for entry in entries {
+                logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",
+                                                   "problem": "\(entry.problem ?? "none")"])
+            }
             if json {
                 try Reporting.printJSON(entries)
                 return
@@ -44,17 +48,17 @@ struct PruneCommand: ParsableCommand {
 
     @OptionGroup var directoryOptions: DirectoryOptions
 
-    @Option(name: .customLong("keep-last")) var keepLast = 0
-    @Option(name: .customLong("keep-daily")) var keepDaily = 0
-    @Option(name: .customLong("keep-weekly")) var keepWeekly = 0
-    @Option(name: .customLong("keep-monthly")) var keepMonthly = 0
-    @Option(name: .customLong("keep-yearly")) var keepYearly = 0
+    @Option(name: .customLong("keep-last"), help: "Keep the newest N good archives.") var keepLast = 0
+    @Option(name: .customLong("keep-daily"), help: "Keep the newest good archive of each of the last N UTC days that have one.") var keepDaily = 0
+    @Option(name: .customLong("keep-weekly"), help: "Keep the newest good archive of each of the last N weeks that have one.") var keepWeekly = 0
+    @Option(name: .customLong("keep-monthly"), help: "Keep the newest good archive of each of the last N months that have one.") var keepMonthly = 0
+    @Option(name: .customLong("keep-yearly"), help: "Keep the newest good archive of each of the last N years that have one.") var keepYearly = 0
 
     @Flag(name: .customLong("dry-run"), help: "Show what would be deleted; delete nothing.")
     var dryRun = false
 
-    @Flag(help: "Print one machine-readable JSON report on stdout.")
-    var json = false
+    @OptionGroup var output: OutputOptions
+    var json: Bool { output.json }
 
     var policy: RetentionPolicy {
         RetentionPolicy(last: keepLast, daily: keepDaily, weekly: keepWeekly, monthly: keepMonthly, yearly: keepYearly)
@@ -79,6 +83,11 @@ struct PruneCommand: ParsableCommand {
         try Reporting.run {
             let pruner = Pruner(directory: try directoryOptions.archiveDirectory(), policy: policy)
             let plan = try pruner.plan()
+            let logger = output.makeLogger()
+            for decision in plan {
+                logger.debug("retention decision", metadata: ["archive.file": "\(decision.file)", "keep": "\(decision.keep)",
+                                                              "reasons": "\(decision.reasons.joined(separator: ","))"])
+            }
             let deleted = dryRun ? [] : try pruner.apply(plan)
             if json {
                 try Reporting.printJSON(Report(dryRun: dryRun, decisions: plan, deleted: deleted))

@@ -7,6 +7,8 @@ import RackGatewayDB
 enum Reporting {
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
+        // The same keys as drills.jsonl, restores.jsonl and the manifest.
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
         print(String(decoding: data, as: UTF8.self))
@@ -39,6 +41,9 @@ enum Reporting {
             }
         case let error as PostgresError:
             return error.kind == .malformedConnectionString ? 64 : 1
+        case is ValidationError:
+            // An option found wrong only in run() (a default that falls outside its range) is still usage.
+            return 64
         default:
             return 1
         }

@@ -118,3 +118,58 @@ struct CLITests {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+/// Small defects found on the way (issue 17), each pinned by a test.
+@Suite("command line: small defects")
+struct CLISmallDefectTests {
+    @Test func everyArchiveCommandTakesVerbose() throws {
+        try TestDatabase.withMigrated { database in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let archive = try BackupTests.backup(database, directory: directory).file
+            let verify = try CLI.run(["verify", "-v", archive])
+            #expect(verify.status == 0 && verify.stderr.contains("member read") && verify.stderr.contains("member.kind=pre-data"), "\(verify)")
+            let list = try CLI.run(["list", "-v", "--dir", directory])
+            #expect(list.status == 0 && list.stderr.contains("archive.file=") && list.stderr.contains("verified=true"), "\(list)")
+            let prune = try CLI.run(["prune", "-v", "--dir", directory, "--keep-last", "1", "--dry-run"])
+            #expect(prune.status == 0 && prune.stderr.contains("retention decision"), "\(prune)")
+            // Without -v none of that debug detail.
+            #expect(!(try CLI.run(["verify", archive]).stderr.contains("member read")))
+        }
+    }
+
+    @Test func pruneExplainsEveryKeepOption() throws {
+        let help = try CLI.run(["prune", "--help"])
+        for option in ["keep-last", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly"] {
+            let line = try #require(help.stdout.split(separator: "\n").firstIndex { $0.hasPrefix("  --\(option) <") })
+            let lines = help.stdout.split(separator: "\n")
+            let text = lines[line...].prefix(3).joined(separator: " ")
+            #expect(text.contains("Keep the newest"), "--\(option): \(text)")
+        }
+    }
+
+    @Test func anOptionFoundWrongInRunIsAUsageError() throws {
+        let backup = try CLI.run(["backup", "--jobs", "0", "--database-url", "postgres://u@127.0.0.1:1/x"])
+        #expect(backup.status == 64 && backup.stderr.contains("--jobs must be at least 1"), "\(backup)")
+        let drill = try CLI.run(["drill", "--latest", "--jobs", "0", "--database-url", "postgres://u@127.0.0.1:1/x"])
+        #expect(drill.status == 64, "\(drill)")
+    }
+
+    @Test func jsonKeysAreSnakeCaseLikeTheLogsAndMetricsHaveNoConstantGauge() throws {
+        try TestDatabase.withMigrated { database in
+            let directory = try BackupTests.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let metrics = directory + "/backup.prom"
+            let backup = try CLI.run(["backup", "--dir", directory, "--json", "--metrics-file", metrics, "--database-url", database.url])
+            #expect(backup.status == 0 && backup.stdout.contains("\"size_bytes\"") && !backup.stdout.contains("\"sizeBytes\""), "\(backup)")
+            let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(prometheus.contains("rgw_backup_size_bytes") && !prometheus.contains("rgw_backup_newest_archive_age_seconds"), "\(prometheus)")
+            let drill = try CLI.run(["drill", "--latest", "--dir", directory, "--json", "--database-url", database.url])
+            #expect(drill.stdout.contains("\"restore_seconds\"") && drill.stdout.contains("\"scratch_database\""), "\(drill)")
+            let logged = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8)
+            #expect(logged.contains("\"restore_seconds\""), "the log uses the same keys")
+            let header = try Shell.runChecked("/bin/sh", ["-c", #"gunzip -c "$(ls "$1"/*.sql.gz | head -1)" | head -20"#, "sh", directory])
+            #expect(header.contains("-- Roles it references (create them first, NOLOGIN will do): audit_owner, audit_reader, audit_writer"), "\(header)")
+        }
+    }
+}

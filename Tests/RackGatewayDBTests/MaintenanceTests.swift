@@ -57,7 +57,7 @@ struct MaintenanceTests {
         try Self.withAuditHistory { database in
             let volume = try CLI.run(["maint", "audit-volume", "--days", "10", "--database-url", database.url, "--json"])
             #expect(volume.status == 0, "\(volume)")
-            let decoded = try JSONDecoder().decode(Maintenance.AuditVolume.self, from: Data(volume.stdout.utf8))
+            let decoded = try CLI.decode(Maintenance.AuditVolume.self, volume.stdout)
             #expect(decoded.total == 5 && decoded.days.count == 5 && decoded.days.first!.day > decoded.days.last!.day, "\(decoded)")
 
             let before = try Self.auditState(database)
@@ -130,7 +130,7 @@ struct MaintenanceTests {
             #expect(full.status == 1 && full.stderr.contains("locks each table"), "\(full)")
 
             let size = try CLI.run(["maint", "size", "--database-url", database.url, "--json"])
-            let report = try JSONDecoder().decode(Maintenance.Size.self, from: Data(size.stdout.utf8))
+            let report = try CLI.decode(Maintenance.Size.self, size.stdout)
             #expect(report.tables.contains { $0.table == "audit.audit_event" } && report.databaseBytes > report.tables[0].totalBytes)
             #expect(zip(report.tables, report.tables.dropFirst()).allSatisfy { $0.totalBytes >= $1.totalBytes })
 
@@ -150,10 +150,10 @@ struct MaintenanceTests {
             }.start()
             Thread.sleep(forTimeInterval: 1.5)
             let connections = try CLI.run(["maint", "connections", "--database-url", database.url, "--json"])
-            let sessions = try JSONDecoder().decode(Maintenance.Connections.self, from: Data(connections.stdout.utf8))
+            let sessions = try CLI.decode(Maintenance.Connections.self, connections.stdout)
             #expect(sessions.count >= 2 && sessions.maxConnections > 0 && sessions.dbMaxOpenConns == 25, "\(sessions)")
             let slow = try CLI.run(["maint", "slow-queries", "--min-duration", "1s", "--database-url", database.url, "--json"])
-            let queries = try JSONDecoder().decode([Maintenance.SlowQuery].self, from: Data(slow.stdout.utf8))
+            let queries = try CLI.decode([Maintenance.SlowQuery].self, slow.stdout)
             let query = try #require(queries.first { $0.query.contains("pg_sleep(20)") }, "\(slow)")
             #expect(query.seconds >= 1)
             let cancelled = try CLI.run(["maint", "slow-queries", "--cancel", String(query.pid), "--database-url", database.url])

@@ -81,7 +81,7 @@ struct PipelineTests {
             #expect(result.status == 0, "\(result)")
             #expect(try Self.users(live) == "200", "the live name holds the restored copy")
             #expect(try rack.count() == 3, "back to the remembered count, not a fixed one")
-            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let report = try CLI.decode(PipelineReport.self, result.stdout)
             let previous = try #require(report.previousDatabase)
             #expect(try Self.users(TestDatabase.named(previous)) == "250", "the previous database is kept for rollback")
             #expect(report.steps.map(\.name) == ["preflight", "remember count", "scale down", "wait for processes", "terminate sessions", "load", "migrate", "swap", "scale up"])
@@ -149,7 +149,7 @@ struct PipelineTests {
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--in-place", "--yes", "--database-url", live.url,
                                       "--dir", directory, "--json"], environment: rack.environment())
             #expect(result.status == 0, "\(result)")
-            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let report = try CLI.decode(PipelineReport.self, result.stdout)
             let safety = try #require(report.safetyBackup)
             #expect(try ArchiveReader(path: safety).manifest.tables.first { $0.name == "users" }?.rows == 250)
             #expect(try Self.users(live) == "200")
@@ -169,7 +169,7 @@ struct PipelineTests {
                                       "--dir", directory, "--json"], environment: rack.environment())
             #expect(result.status == 1, "\(result)")
             #expect(try rack.count() == 0, "past the drop the service stays down")
-            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let report = try CLI.decode(PipelineReport.self, result.stdout)
             let safety = try #require(report.safetyBackup)
             #expect(report.recovery.contains { $0.contains(safety) } && report.recovery.contains { $0.contains("--count 2") }, "\(report.recovery)")
             // The printed recovery works.
@@ -253,7 +253,7 @@ struct PipelineTests {
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--json"],
                                      environment: rack.environment(["FAKE_CONVOX_ROLLBACK_TO": "3", "FAKE_CONVOX_HEADERS": "5"]))
             #expect(result.status == 0, "\(result)")
-            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let report = try CLI.decode(PipelineReport.self, result.stdout)
             #expect(report.finalCount == 3)
             #expect(report.steps.last?.name == "scale up" && report.steps.last?.outcome == "failed", "the failed exit stays in the transcript")
             #expect(try Self.users(live) == "200")

@@ -53,7 +53,7 @@ struct ProductionPipelineTests {
                                       "--migrate-command", ProductionFixture.migrateCommand],
                                      environment: rack.environment(["FAKE_APP_RECORD": record]))
             #expect(result.status == 0, "\(result)")
-            let report = try JSONDecoder().decode(PipelineReport.self, from: Data(result.stdout.utf8))
+            let report = try CLI.decode(PipelineReport.self, result.stdout)
             #expect(report.steps.map(\.name) == ["preflight", "remember count", "scale down", "wait for processes", "terminate sessions", "load", "migrate", "swap", "scale up"])
             #expect(report.steps.first { $0.name == "migrate" }?.detail.contains("exited 0") == true, "\(report.steps)")
             let recorded = try String(contentsOfFile: record, encoding: .utf8)

@@ -33,7 +33,7 @@ struct ProductionSchemaTests {
             #expect(status.stdout.contains("Foreign migration set: the database was migrated by another migration set"), "\(status)")
             #expect(!status.stdout.contains("pending"), "no bundled file is offered as pending: \(status)")
             let json = try CLI.run(["status", "--json"], environment: environment)
-            let decoded = try JSONDecoder().decode(MigrationStatus.self, from: Data(json.stdout.utf8))
+            let decoded = try CLI.decode(MigrationStatus.self, json.stdout)
             let versions = try ProductionFixture.migrationVersions
             #expect(decoded.migrationSet == "foreign" && decoded.pending.isEmpty && decoded.missingFiles == versions)
 
@@ -170,7 +170,7 @@ struct ProductionSchemaTests {
             let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
             #expect(prometheus.contains("rgw_drill_checks_not_checked{database=\"\(source.name)\"} 1"), "\(prometheus)")
             let json = try CLI.run(["drill", archive, "--json"], environment: environment)
-            let report = try JSONDecoder().decode(DrillReport.self, from: Data(json.stdout.utf8))
+            let report = try CLI.decode(DrillReport.self, json.stdout)
             let migrations = try #require(report.checks.first { $0.name == "migrations" })
             #expect(report.ok && !migrations.checked && migrations.ok, "\(migrations)")
 

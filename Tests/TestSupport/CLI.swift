@@ -25,6 +25,13 @@ public enum CLI {
         }
     }
 
+    /// A `--json` report (snake_case keys, as every report and log the tool writes).
+    public static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(type, from: Data(text.utf8))
+    }
+
     @discardableResult
     public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: [UInt8]? = nil) throws -> Result {
         let output = try ChildProcess(executable: executable, arguments: arguments,

@@ -169,6 +169,7 @@ public final class BackupRunner: @unchecked Sendable {
                 -- snapshot: \(snapshot)
                 -- A gzip file of gzip members whose text is a psql script. Restore into an empty database with:
                 --   gunzip -c \(writer.fileName) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
+                -- Roles it references (create them first, NOLOGIN will do): \(catalog.roles.isEmpty ? "none" : catalog.roles.joined(separator: ", "))
                 \(Self.versionComment(pgDumpMajor: pgDump.majorVersion, serverMajor: coordinator.serverMajorVersion))\(Self.propertiesComment(properties, database: database))
                 """
             try writer.append(member: try compressor.compressShared(Array(header.utf8)[...]), kind: .header)

@@ -1,5 +1,6 @@
 import Compression
 import Foundation
+import Logging
 
 /// Checks an archive without a database: trailer, manifest, that the members cover the file without
 /// gaps, every member's CRC32 and size, each data chunk's COPY framing, per-table row counts and
@@ -86,7 +87,7 @@ public struct ArchiveVerifier {
         try verify(reader: try ArchiveReader(path: path))
     }
 
-    public func verify(reader: ArchiveReader) throws -> Report {
+    public func verify(reader: ArchiveReader, logger: Logger? = nil) throws -> Report {
         let started = Date()
         let path = reader.path
         let manifest = reader.manifest
@@ -120,6 +121,8 @@ public struct ArchiveVerifier {
             }
             let crc = GzipFooter(endOf: bytes)?.crc32 ?? 0
             if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
+            logger?.debug("member read", metadata: ["member.index": "\(member.index)", "member.kind": "\(member.kind.rawValue)",
+                                                     "member.bytes": "\(member.length)", "member.crc_ok": "\(crc == member.crc32)"])
             if member.kind == .data {
                 guard let table = member.table, table >= 0, table < manifest.tables.count else { return true }
                 chunks[table].append(member.index)
