@@ -4,7 +4,7 @@ import RackGatewayDB
 import Testing
 import TestSupport
 
-/// DESIGN.md section 7's promises under load and faults: consistent archives while the gateway
+/// docs/design.md section 7's promises under load and faults: consistent archives while the gateway
 /// writes, corrupt input found and refused, nothing lost or half-done when a run is cut off.
 @Suite("reliability under load and faults")
 struct ReliabilityTests {

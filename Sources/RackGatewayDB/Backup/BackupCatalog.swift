@@ -119,7 +119,7 @@ struct BackupCatalog {
     }
 }
 
-/// The session settings every dump and verification session pins (DESIGN.md section 3).
+/// The session settings every dump and verification session pins (docs/design.md section 3).
 public enum DumpSession {
     /// The settings that shape the COPY text, and so the fingerprints; recorded in the manifest.
     public static let textSettings: [(String, String)] = [

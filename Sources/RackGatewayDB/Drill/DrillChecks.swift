@@ -34,7 +34,7 @@ public struct DrillCheck: Codable, Sendable {
     public var verdict: String { !checked ? "NOT CHECKED" : (ok ? "PASS" : "FAIL") }
 }
 
-/// The checks a drill runs on a restored database (DESIGN.md section 5), each read-only except the
+/// The checks a drill runs on a restored database (docs/design.md section 5), each read-only except the
 /// migrations check, which applies the pending migrations.
 enum DrillChecks {
     /// What the restore has that the source had too (reported, not failed) and what only the

@@ -50,7 +50,7 @@ public struct DrillReport: Codable, Sendable {
 }
 
 /// `drill`: restore an archive into `rgw_drill_<UTC timestamp>` on the scratch server, check it
-/// (DESIGN.md section 5), report, and drop it (also on failure and Ctrl-C) unless `--keep`.
+/// (docs/design.md section 5), report, and drop it (also on failure and Ctrl-C) unless `--keep`.
 public final class DrillRunner: @unchecked Sendable {
     public let options: DrillOptions
     public let logger: Logger

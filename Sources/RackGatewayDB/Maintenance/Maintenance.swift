@@ -12,7 +12,7 @@ public enum MaintenanceDuration {
     }
 }
 
-/// The routine tasks of the Rack Gateway maintenance guide (DESIGN.md section 6), each one safe to
+/// The routine tasks of the Rack Gateway maintenance guide (docs/design.md section 6), each one safe to
 /// run on a live database.
 public struct Maintenance {
     public let connection: Connection

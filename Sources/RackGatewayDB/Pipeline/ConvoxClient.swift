@@ -1,6 +1,6 @@
 import Foundation
 
-/// The `convox` CLI as CONVOX.md describes it: always `-a APP` (and `-r RACK` when given), exit
+/// The `convox` CLI as docs/convox.md describes it: always `-a APP` (and `-r RACK` when given), exit
 /// codes trusted, stderr only for diagnostics, tables read by header name (cells by the header's
 /// column positions, so empty cells do not shift the row).
 public struct ConvoxClient: Sendable {
