@@ -231,6 +231,10 @@ struct RestoreTests {
             let reader = try ArchiveReader(path: backup.file)
             var json = String(decoding: try reader.manifest.line(), as: UTF8.self)
             json = json.replacingOccurrences(of: "\"format_version\":1", with: "\"format_version\":2")
+            // A newer format may change anything else, e.g. add a member kind this tool does not know:
+            // still "newer format" (exit 1), not "corrupt" (exit 2).
+                .replacingOccurrences(of: "\"kind\":\"header\"", with: "\"kind\":\"frames-v2\"")
+            #expect(json.contains("\"kind\":\"frames-v2\"") && json.contains("\"format_version\":2"))
             let manifestMember = try GzipMemberCompressor().compress(Array(json.utf8))
             let offset = reader.trailer.manifestOffset
             try Self.tamper(backup.file, sidecarToo: true) { data in
@@ -240,6 +244,8 @@ struct RestoreTests {
             try TestDatabase.withUnused { target in
                 let refused = try CLI.run(["restore", backup.file, "--target-url", target.url])
                 #expect(refused.status == 1 && refused.stderr.contains("format v2"), "\(refused)")
+                let verify = try CLI.run(["verify", backup.file])
+                #expect(verify.status == 1 && verify.stderr.contains("format v2"), "\(verify)")
                 #expect(try !target.exists)
             }
         }

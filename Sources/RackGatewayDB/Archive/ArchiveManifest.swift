@@ -95,13 +95,35 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
         Array(Self.linePrefix.utf8) + Array(try Self.encoder().encode(self)) + [0x0A]
     }
 
-    public static func parse(line: [UInt8]) throws -> ArchiveManifest {
+    /// What every format version keeps: the format's name and version, read before anything else so
+    /// that a newer format is refused as newer (exit 1), not as corrupt.
+    public struct Envelope: Decodable, Sendable {
+        public var format: String
+        public var formatVersion: Int
+    }
+
+    static func json(of line: [UInt8]) throws -> ArraySlice<UInt8> {
         let prefix = Array(linePrefix.utf8)
         guard line.count > prefix.count, Array(line.prefix(prefix.count)) == prefix else {
             throw ToolError(.mismatch, "the manifest member does not start with '\(linePrefix)'")
         }
         var json = line[prefix.count...]
         if json.last == 0x0A { json = json.dropLast() }
+        return json
+    }
+
+    public static func envelope(line: [UInt8]) throws -> Envelope {
+        do {
+            return try decoder().decode(Envelope.self, from: Data(try json(of: line)))
+        } catch let error as ToolError {
+            throw error
+        } catch {
+            throw ToolError(.mismatch, "the manifest has no format and format_version: \(error)")
+        }
+    }
+
+    public static func parse(line: [UInt8]) throws -> ArchiveManifest {
+        let json = try json(of: line)
         do {
             return try decoder().decode(ArchiveManifest.self, from: Data(json))
         } catch {

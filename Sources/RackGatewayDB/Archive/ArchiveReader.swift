@@ -58,11 +58,16 @@ public final class ArchiveReader: @unchecked Sendable {
             } catch let error as CompressionError {
                 throw ToolError(.mismatch, "\(path): the manifest member at offset \(trailer.manifestOffset) is corrupt (\(error.message))")
             }
-            manifest = try ArchiveManifest.parse(line: text)
-            guard manifest.formatVersion == ArchiveManifest.currentFormatVersion else {
-                throw ToolError(.failed, "\(path) is archive format v\(manifest.formatVersion); this rack-gateway-db reads v\(ArchiveManifest.currentFormatVersion)",
+            // The envelope first: a newer format may change anything else.
+            let envelope = try ArchiveManifest.envelope(line: text)
+            guard envelope.format == ArchiveManifest.formatName else {
+                throw ToolError(.mismatch, "\(path): the manifest is of format \"\(envelope.format)\", not \"\(ArchiveManifest.formatName)\"")
+            }
+            guard envelope.formatVersion == ArchiveManifest.currentFormatVersion else {
+                throw ToolError(.failed, "\(path) is archive format v\(envelope.formatVersion); this rack-gateway-db reads v\(ArchiveManifest.currentFormatVersion)",
                                 fix: "Use a rack-gateway-db release that knows that format, or restore it with gunzip -c | psql.")
             }
+            manifest = try ArchiveManifest.parse(line: text)
         } catch {
             if fd >= 0 { close(fd) }
             throw error
