@@ -18,34 +18,54 @@ enum Reporting {
         FileHandle.standardError.write(Data("rack-gateway-db: error: \(text)\n".utf8))
     }
 
-    /// Run a command body; expected errors print one clear message and exit with their status.
-    static func run(_ body: () throws -> Void) throws {
+    /// Run a command body; expected errors print one clear message (and under `--json` a JSON error
+    /// document on stdout, as restic does) and exit with their status.
+    static func run(json: Bool = CommandLine.arguments.contains("--json"), _ body: () throws -> Void) throws {
         do {
             try body()
         } catch let exit as ExitCode {
             throw exit
         } catch {
             printError(String(describing: error))
+            if json { try? printJSON(ErrorDocument(error)) }
             throw ExitCode(exitStatus(for: error))
         }
     }
 
-    static func exitStatus(for error: Error) -> Int32 {
+    /// `{"error": {"code", "message", "fix", "exit_status"}}`.
+    struct ErrorDocument: Encodable {
+        struct Body: Encodable {
+            var code: String
+            var message: String
+            var fix: String?
+            var exitStatus: Int32
+        }
+        var error: Body
+
+        init(_ error: Error) {
+            let tool = error as? ToolError
+            self.error = Body(code: code(of: error).rawValue, message: tool?.message ?? String(describing: error),
+                              fix: tool?.fix, exitStatus: Reporting.exitStatus(for: error))
+        }
+    }
+
+    /// Every error as a code: the tool's own, and the few others that reach the CLI.
+    static func code(of error: Error) -> ToolError.Code {
         switch error {
-        case let error as ToolError:
-            switch error.category {
-            case .failed: return 1
-            case .mismatch: return 2
-            case .locked: return 3
-            case .usage: return 64
-            }
-        case let error as PostgresError:
-            return error.kind == .malformedConnectionString ? 64 : 1
-        case is ValidationError:
-            // An option found wrong only in run() (a default that falls outside its range) is still usage.
-            return 64
-        default:
-            return 1
+        case let error as ToolError: error.code
+        case let error as PostgresError: error.kind == .malformedConnectionString ? .usage : .failed
+        case is ValidationError: .usage
+        default: .failed
+        }
+    }
+
+    /// The one switch from codes to exit statuses.
+    static func exitStatus(for error: Error) -> Int32 {
+        switch code(of: error) {
+        case .failed, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: 1
+        case .mismatch, .archiveCorrupt: 2
+        case .lockHeld: 3
+        case .usage: 64
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import RackGatewayDB
+@testable import rack_gateway_db
 
 /// The built binary, run as a user runs it: exit statuses, messages, JSON.
 @Suite("rack-gateway-db command line")
@@ -170,6 +171,35 @@ struct CLISmallDefectTests {
             #expect(logged.contains("\"restore_seconds\""), "the log uses the same keys")
             let header = try Shell.runChecked("/bin/sh", ["-c", #"gunzip -c "$(ls "$1"/*.sql.gz | head -1)" | head -20"#, "sh", directory])
             #expect(header.contains("-- Roles it references (create them first, NOLOGIN will do): audit_owner, audit_reader, audit_writer"), "\(header)")
+        }
+    }
+}
+
+/// Typed errors (issue 17): a code per failure kind, the exit status from the code, and a JSON error
+/// document under --json.
+@Suite("command line: error codes")
+struct CLIErrorCodeTests {
+    @Test func everyCodeHasOneExitStatus() {
+        let expected: [ToolError.Code: Int32] = [
+            .failed: 1, .formatUnsupported: 1, .databaseExists: 1, .notConfirmed: 1, .foreignMigrationSet: 1, .downgradeRefused: 1,
+            .mismatch: 2, .archiveCorrupt: 2, .lockHeld: 3, .usage: 64,
+        ]
+        #expect(Set(expected.keys) == Set(ToolError.Code.allCases))
+        for (code, status) in expected {
+            #expect(Reporting.exitStatus(for: ToolError(code, "x")) == status, "\(code)")
+        }
+    }
+
+    @Test func underJSONAFailureIsAJSONDocumentToo() throws {
+        let missing = try CLI.run(["verify", "/nonexistent/archive.sql.gz", "--json"])
+        #expect(missing.status == 1, "\(missing)")
+        let document = try JSONSerialization.jsonObject(with: Data(missing.stdout.utf8)) as? [String: [String: Any]]
+        #expect(document?["error"]?["code"] as? String == "failed" && document?["error"]?["exit_status"] as? Int == 1, "\(missing.stdout)")
+        try TestDatabase.withMigrated { database in
+            try database.psql("INSERT INTO schema_migrations (version) VALUES ('19990101000000')")
+            let foreign = try CLI.run(["migrate", "--json", "--database-url", database.url])
+            let error = (try JSONSerialization.jsonObject(with: Data(foreign.stdout.utf8)) as? [String: [String: Any]])?["error"]
+            #expect(foreign.status == 1 && error?["code"] as? String == "foreign_migration_set" && (error?["fix"] as? String)?.contains("--migrations") == true, "\(foreign)")
         }
     }
 }

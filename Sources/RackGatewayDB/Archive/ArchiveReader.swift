@@ -47,7 +47,7 @@ public final class ArchiveReader: @unchecked Sendable {
             self.trailer = trailer
             let manifestEnd = trailer.manifestOffset + trailer.manifestLength
             guard trailer.manifestLength > 0, manifestEnd == size - ArchiveTrailer.memberLength else {
-                throw ToolError(.mismatch, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(size - ArchiveTrailer.memberLength)); the archive is corrupt")
+                throw ToolError(.archiveCorrupt, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(size - ArchiveTrailer.memberLength)); the archive is corrupt")
             }
             let member = try Self.range(fd: fd, object: object, path: path, offset: trailer.manifestOffset, count: trailer.manifestLength)
             var text = [UInt8]()
@@ -56,15 +56,15 @@ public final class ArchiveReader: @unchecked Sendable {
                 try inflater.inflate(member[...], into: &text)
                 guard inflater.finishedMember else { throw CompressionError(operation: "gunzip", message: "member is incomplete") }
             } catch let error as CompressionError {
-                throw ToolError(.mismatch, "\(path): the manifest member at offset \(trailer.manifestOffset) is corrupt (\(error.message))")
+                throw ToolError(.archiveCorrupt, "\(path): the manifest member at offset \(trailer.manifestOffset) is corrupt (\(error.message))")
             }
             // The envelope first: a newer format may change anything else.
             let envelope = try ArchiveManifest.envelope(line: text)
             guard envelope.format == ArchiveManifest.formatName else {
-                throw ToolError(.mismatch, "\(path): the manifest is of format \"\(envelope.format)\", not \"\(ArchiveManifest.formatName)\"")
+                throw ToolError(.archiveCorrupt, "\(path): the manifest is of format \"\(envelope.format)\", not \"\(ArchiveManifest.formatName)\"")
             }
             guard envelope.formatVersion == ArchiveManifest.currentFormatVersion else {
-                throw ToolError(.failed, "\(path) is archive format v\(envelope.formatVersion); this rack-gateway-db reads v\(ArchiveManifest.currentFormatVersion)",
+                throw ToolError(.formatUnsupported, "\(path) is archive format v\(envelope.formatVersion); this rack-gateway-db reads v\(ArchiveManifest.currentFormatVersion)",
                                 fix: "Use a rack-gateway-db release that knows that format, or restore it with gunzip -c | psql.")
             }
             manifest = try ArchiveManifest.parse(line: text)
@@ -172,7 +172,7 @@ public final class ArchiveReader: @unchecked Sendable {
                 throw ToolError(.failed, "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             if result == 0 {
-                throw ToolError(.mismatch, "\(path) ends at \(offset + done) bytes, before the \(count) bytes expected at offset \(offset); it is truncated")
+                throw ToolError(.archiveCorrupt, "\(path) ends at \(offset + done) bytes, before the \(count) bytes expected at offset \(offset); it is truncated")
             }
             done += result
         }

@@ -297,7 +297,7 @@ public final class BackupRunner: @unchecked Sendable {
                   AND l.classid = (($1::bigint >> 32) & 4294967295)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
                 """, [key]).rows.first
             let who = holder.map { "server process \($0[0] ?? "?") (user \($0[1] ?? "?"), \($0[2] ?? ""), from \($0[3] ?? "?"), since \($0[4] ?? "?"))" } ?? "another session"
-            throw ToolError(.locked, "another backup of \(connection.databaseName) is running: \(who) holds the backup lock",
+            throw ToolError(.lockHeld, "another backup of \(connection.databaseName) is running: \(who) holds the backup lock",
                             fix: "Wait for it to finish; only one backup of a database runs at a time.")
         }
     }

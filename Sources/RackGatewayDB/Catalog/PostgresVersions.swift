@@ -27,7 +27,7 @@ public enum PostgresVersions {
     public static func checkRestore(archiveServer: Int, targetServer: Int, allowDowngrade: Bool) throws {
         let source = major(ofVersionNumber: archiveServer), target = major(ofVersionNumber: targetServer)
         guard source > target, !allowDowngrade else { return }
-        throw ToolError(.failed, "the archive is of a PostgreSQL \(source) server and the target runs PostgreSQL \(target): restoring into an older major version is refused; nothing was created",
+        throw ToolError(.downgradeRefused, "the archive is of a PostgreSQL \(source) server and the target runs PostgreSQL \(target): restoring into an older major version is refused; nothing was created",
                         fix: "Restore into a server of version \(source) or newer, or pass --allow-downgrade to try anyway (what \(target) does not support fails the restore, and the target is then marked FAILED).")
     }
 

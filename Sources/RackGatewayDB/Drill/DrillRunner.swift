@@ -118,7 +118,7 @@ public final class DrillRunner: @unchecked Sendable {
                 restore = try runner.run(archive: archive, preflight: check)
                 restoreError = nil
                 break
-            } catch let error as ToolError where error.message.contains(RestoreTarget.alreadyExists) {
+            } catch let error as ToolError where error.code == .databaseExists {
                 restoreError = error
                 continue
             } catch {

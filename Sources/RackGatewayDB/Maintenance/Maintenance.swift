@@ -124,7 +124,7 @@ public struct Maintenance {
                                 lastChainIndex: plan.last, newChainStart: plan.last.map { $0 + 1 }, pruned: false)
         guard !dryRun, plan.count > 0 else { return report }
         guard confirm(plan.count) else {
-            throw ToolError(.failed, "not confirmed; nothing was pruned", fix: "Pass --yes to prune without asking.")
+            throw ToolError(.notConfirmed, "not confirmed; nothing was pruned", fix: "Pass --yes to prune without asking.")
         }
         try connection.execute("BEGIN")
         do {

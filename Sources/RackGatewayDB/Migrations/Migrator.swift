@@ -59,7 +59,7 @@ public struct Migrator {
     /// Refuses, changing nothing, when the database was migrated by another set.
     func refuseForeign(_ status: MigrationStatus) throws {
         if let advice = status.advice, status.isForeign {
-            throw ToolError(.failed, "refusing to migrate \(connection.databaseName): \(advice)", fix: MigrationSet.foreignFix)
+            throw ToolError(.foreignMigrationSet, "refusing to migrate \(connection.databaseName): \(advice)", fix: MigrationSet.foreignFix)
         }
     }
 

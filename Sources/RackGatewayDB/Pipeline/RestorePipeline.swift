@@ -144,7 +144,7 @@ public final class RestorePipeline: @unchecked Sendable {
         if let command = options.migrateCommand { return .command(command) }
         if options.skipMigrate { return .skip }
         if case .foreign(let unknown) = options.migrations.relation(toApplied: manifest.schemaMigrations) {
-            throw ToolError(.failed, "the archive's database was migrated by another migration set than \(options.migrations.isBundled ? "the bundled one" : options.migrations.origin): " + options.migrations.foreignAdvice(unknown: unknown),
+            throw ToolError(.foreignMigrationSet, "the archive's database was migrated by another migration set than \(options.migrations.isBundled ? "the bundled one" : options.migrations.origin): " + options.migrations.foreignAdvice(unknown: unknown),
                             fix: Self.foreignWaysOn)
         }
         return .set(options.migrations)
@@ -245,7 +245,7 @@ public final class RestorePipeline: @unchecked Sendable {
             }
             let rackText = options.rack.map { "rack \($0), " } ?? ""
             guard confirm("Restore \(path) over database \(live.database) on \(live.settings.description): \(rackText)app \(options.app), service \(options.service) (count \(service.count)) is scaled to 0 meanwhile. Continue?") else {
-                throw ToolError(.failed, "not confirmed; nothing was changed", fix: "Pass --yes to run without asking.")
+                throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to run without asking.")
             }
 
             // 3. scale down and wait.

@@ -182,7 +182,7 @@ public final class RestoreRunner: @unchecked Sendable {
     func prepareTarget(roles: [String], file: String, archiveServer: Int? = nil) throws -> (action: String, createdRoles: [String]) {
         let existing = try target.connectIfExists()
         if existing != nil && options.requireNewDatabase {
-            throw ToolError(.failed, "database \(target.database) \(RestoreTarget.alreadyExists)")
+            throw ToolError(.databaseExists, "database \(target.database) \(RestoreTarget.alreadyExists)")
         }
         let server = try existing ?? target.maintenanceConnection()
         if let archiveServer {
@@ -203,7 +203,7 @@ public final class RestoreRunner: @unchecked Sendable {
                                     fix: "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
                 }
                 guard confirm("Drop database \(target.database) on \(target.settings.description) (\(objects.count) objects) and restore \(file) into it?") else {
-                    throw ToolError(.failed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
+                    throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
                 }
                 action = "recreated"
             }
@@ -245,7 +245,7 @@ public final class RestoreRunner: @unchecked Sendable {
             : "database \(target.database) is left incomplete (it could not be marked)"
         let fix = "Do not use \(target.database); fix the cause and restore again with --clean, or drop it."
         if let error = error as? ToolError {
-            return ToolError(error.category, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"))
+            return ToolError(error.code, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"))
         }
         return ToolError(.failed, "\(error); \(state)", fix: fix)
     }

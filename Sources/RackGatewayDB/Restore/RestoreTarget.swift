@@ -127,7 +127,7 @@ public struct RestoreTarget: Sendable {
         do {
             try admin.execute("CREATE DATABASE \(SQL.identifier(database)) TEMPLATE template0 ENCODING 'UTF8'")
         } catch let error as PostgresError where error.sqlState == "42P04" || error.sqlState == "23505" {
-            throw ToolError(.failed, "database \(database) \(Self.alreadyExists) (created by another run meanwhile)")
+            throw ToolError(.databaseExists, "database \(database) \(Self.alreadyExists) (created by another run meanwhile)")
         } catch let error as PostgresError where error.sqlState == "42501" {
             throw ToolError(.failed, "cannot create database \(database): \(error.message)",
                             fix: "Restore as a role with CREATEDB, or create the empty database first.")

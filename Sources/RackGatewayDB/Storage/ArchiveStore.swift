@@ -236,7 +236,7 @@ public struct S3Store: ArchiveStore {
             let text = String(decoding: try client.getObject(key: key(name)), as: UTF8.self)
             let parts = text.split(separator: "\n", maxSplits: 1)
             if let expiry = parts.first.flatMap({ Double($0) }), expiry > now {
-                throw ToolError(.locked, "\(location)/\(name) is held by \(parts.count > 1 ? String(parts[1]) : "another run")",
+                throw ToolError(.lockHeld, "\(location)/\(name) is held by \(parts.count > 1 ? String(parts[1]) : "another run")",
                                 fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
             }
         }

@@ -23,7 +23,7 @@ public final class DirectoryLock: @unchecked Sendable {
             let count = pread(fd, &holder, holder.count, 0)
             close(fd)
             let text = count > 0 ? String(decoding: holder[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "another process"
-            throw ToolError(.locked, "\(path) is locked: \(text)", fix: "Wait for that run to finish; only one runs at a time.")
+            throw ToolError(.lockHeld, "\(path) is locked: \(text)", fix: "Wait for that run to finish; only one runs at a time.")
         }
         ftruncate(fd, 0)
         let host = ProcessInfo.processInfo.hostName

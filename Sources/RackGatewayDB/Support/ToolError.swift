@@ -1,8 +1,9 @@
-/// An error the tool reports to its user: what happened, what to do, and which exit status.
+/// An error the tool reports to its user: a code saying what kind of failure it is, what happened,
+/// what to do, and the error that caused it.
 ///
 /// The message must never contain a password or a full connection string.
 public struct ToolError: Error, CustomStringConvertible, Sendable {
-    /// The outcome class; the CLI maps it to an exit status in one place.
+    /// The outcome class of a code.
     public enum Category: Sendable, Equatable {
         /// The job failed (exit 1).
         case failed
@@ -14,15 +15,45 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case usage
     }
 
-    public var category: Category
+    /// What kind of failure: the CLI derives the exit status from it in one switch, and `--json`
+    /// reports it. Programs match on codes, never on message text.
+    public enum Code: String, Codable, Sendable, CaseIterable {
+        case failed
+        case usage
+        case mismatch
+        case archiveCorrupt = "archive_corrupt"
+        case formatUnsupported = "format_unsupported"
+        case databaseExists = "database_exists"
+        case lockHeld = "lock_held"
+        case notConfirmed = "not_confirmed"
+        case foreignMigrationSet = "foreign_migration_set"
+        case downgradeRefused = "downgrade_refused"
+
+        public var category: Category {
+            switch self {
+            case .failed, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: .failed
+            case .mismatch, .archiveCorrupt: .mismatch
+            case .lockHeld: .locked
+            case .usage: .usage
+            }
+        }
+
+    }
+
+    public var code: Code
+    public var category: Category { code.category }
     public var message: String
     /// What the user should do about it, printed after the message.
     public var fix: String?
+    /// The error this one explains, if any (kept for logs and for callers; the message already says
+    /// what matters of it).
+    public var cause: (any Error & Sendable)?
 
-    public init(_ category: Category, _ message: String, fix: String? = nil) {
-        self.category = category
+    public init(_ code: Code, _ message: String, fix: String? = nil, cause: (any Error & Sendable)? = nil) {
+        self.code = code
         self.message = message
         self.fix = fix
+        self.cause = cause
     }
 
     public var description: String {
