@@ -52,6 +52,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Tests that need no server, no network and no child process: they run in seconds.
+        .testTarget(
+            name: "RackGatewayDBUnitTests",
+            dependencies: ["RackGatewayDB", "Postgres", "Compression", "rack-gateway-db"]
+        ),
         // The throwaway PostgreSQL cluster and helpers shared by the test targets.
         .target(
             name: "TestSupport",

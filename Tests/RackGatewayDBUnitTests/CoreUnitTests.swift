@@ -1,0 +1,164 @@
+import ArgumentParser
+import Foundation
+import Testing
+@testable import RackGatewayDB
+@testable import rack_gateway_db
+
+/// The core's pure parts, table by table, without a server.
+@Suite("retention policy (restic's buckets, UTC)")
+struct RetentionPolicyUnitTests {
+    static func date(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+
+    /// Newest first, as `prune` hands them over: two a day for the first days, then one a week.
+    static let times: [Date] = [
+        "2026-12-01T03:00:00Z", "2026-11-30T15:00:00Z", "2026-11-30T03:00:00Z", "2026-11-29T03:00:00Z",
+        "2026-11-28T03:00:00Z", "2026-11-21T03:00:00Z", "2026-11-14T03:00:00Z", "2026-10-31T03:00:00Z",
+        "2026-09-30T03:00:00Z", "2025-12-31T03:00:00Z", "2024-06-01T03:00:00Z",
+    ].map(date)
+
+    @Test(arguments: [
+        (RetentionPolicy(last: 2), [["last"], ["last"], [], [], [], [], [], [], [], [], []]),
+        (RetentionPolicy(daily: 3), [["daily"], ["daily"], [], ["daily"], [], [], [], [], [], [], []]),
+        // ISO weeks: Mon 2026-11-30 to Sun 2026-12-06 is one; the 28th and 29th are in the one before.
+        (RetentionPolicy(weekly: 3), [["weekly"], [], [], ["weekly"], [], ["weekly"], [], [], [], [], []]),
+        (RetentionPolicy(monthly: 4), [["monthly"], ["monthly"], [], [], [], [], [], ["monthly"], ["monthly"], [], []]),
+        (RetentionPolicy(yearly: 7), [["yearly"], [], [], [], [], [], [], [], [], ["yearly"], ["yearly"]]),
+        (RetentionPolicy(last: 1, daily: 2, monthly: 2), [["last", "daily", "monthly"], ["daily", "monthly"], [], [], [], [], [], [], [], [], []]),
+    ])
+    func bucketsKeepTheNewestOfEach(policy: RetentionPolicy, expected: [[String]]) {
+        #expect(policy.reasons(for: Self.times) == expected)
+    }
+
+    @Test func anEmptyPolicyIsEmptyAndKeepsNothing() {
+        #expect(RetentionPolicy().isEmpty)
+        let reasons = RetentionPolicy().reasons(for: Self.times)
+        #expect(reasons.allSatisfy { $0.isEmpty })
+    }
+}
+
+@Suite("durations, block ranges, Prometheus files, S3 answers (no server)")
+struct SupportUnitTests {
+    @Test(arguments: [("30d", 2_592_000.0), ("12h", 43_200), ("90m", 5_400), ("45s", 45), ("2w", 1_209_600), ("17", 17), ("0.5h", 1_800)])
+    func durationsParse(text: String, seconds: Double) {
+        #expect(MaintenanceDuration.parse(text) == seconds)
+    }
+
+    @Test(arguments: ["", "d", "-1d", "3x", "ten"])
+    func badDurationsDoNot(text: String) {
+        #expect(MaintenanceDuration.parse(text) == nil)
+    }
+
+    static func manifest(rows: [Int], filter: [String?]? = nil) -> ArchiveManifest {
+        ArchiveManifest(toolVersion: "t", createdAt: "", completedAt: "", database: "d", serverVersion: "15", serverVersionNum: 150_000,
+                        pgDumpVersion: "15", snapshot: "", sessionSettings: [:], schemaMigrations: [], roles: [], members: [],
+                        tables: rows.enumerated().map { index, count in
+                            ArchiveManifest.Table(schema: "s", name: "t\(index)", columns: ["a"], rows: count, bytes: count * 10, chunks: [],
+                                                  fingerprint: "", filter: filter?[index])
+                        }, sequences: [])
+    }
+
+    @Test func bigTablesSplitIntoBlockRangesThatCoverThemAndSmallOnesStayWhole() {
+        let manifest = Self.manifest(rows: [10, 1000, 5])
+        let pieces = LiveFingerprint.pieces(manifest, blocks: [10, 10_000, 5000], parts: 4, splitAbove: 4096)
+        #expect(pieces.first?.table == 1, "the biggest table first")
+        let big = pieces.filter { $0.table == 1 }.map { $0.blocks! }
+        #expect(big.count == 4 && big.first?.lowerBound == 0 && big.last?.upperBound == Int.max, "\(big)")
+        for (a, b) in zip(big, big.dropFirst()) { #expect(a.upperBound == b.lowerBound, "no gap, no overlap") }
+        #expect(pieces.filter { $0.table == 2 }.count == 4, "5000 blocks is above the split size too")
+        #expect(pieces.filter { $0.table == 0 }.map(\.blocks) == [nil])
+        // A filtered table (extension configuration) is never split: its filter and a block range do not mix.
+        let filtered = LiveFingerprint.pieces(Self.manifest(rows: [1], filter: ["WHERE x"]), blocks: [9000], parts: 4)
+        #expect(filtered.map(\.blocks) == [nil])
+    }
+
+    @Test func prometheusFilesReplaceTheirGaugesAndKeepTheRest() throws {
+        let path = NSTemporaryDirectory() + "/rgw-unit-\(UUID().uuidString.prefix(8)).prom"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = PrometheusFile(path: path)
+        try file.update([.init("rgw_a", "A.", 1), .init("rgw_b", "B.", 2.5)], labels: ["database": "x"])
+        try file.update([.init("rgw_b", "B.", 3), .init("rgw_c", "C.", 4)], labels: ["database": "x\"y"])
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == """
+            # HELP rgw_a A.
+            # TYPE rgw_a gauge
+            rgw_a{database="x"} 1
+            # HELP rgw_b B.
+            # TYPE rgw_b gauge
+            rgw_b{database="x\\"y"} 3
+            # HELP rgw_c C.
+            # TYPE rgw_c gauge
+            rgw_c{database="x\\"y"} 4
+
+            """)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test(arguments: [
+        (500, "InternalError", true, nil), (503, "SlowDown", true, nil), (429, "", true, nil), (400, "RequestTimeout", true, nil),
+        (404, "NoSuchBucket", false, "does not exist"), (400, "ExpiredToken", false, "expired"), (403, "AccessDenied", false, "denied"),
+        (403, "SignatureDoesNotMatch", false, "not valid"), (301, "PermanentRedirect", false, "another region"), (403, "Weird", false, "denied"),
+        (409, "BucketNotEmpty", false, nil),
+    ] as [(Int, String, Bool, String?)])
+    func s3AnswersAreClassified(status: Int, code: String, retryable: Bool, hint: String?) {
+        let failure = S3Client.Failure(status: status, code: code, message: "m", operation: "PutObject s3://b/k", bucket: "b")
+        #expect(failure.isRetryable == retryable)
+        if let hint { #expect(failure.hint?.contains(hint) == true, "\(String(describing: failure.hint))") } else { #expect(failure.hint == nil) }
+    }
+
+    @Test func s3ListingsAndErrorsParse() {
+        let listing = Array("""
+            <ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a/1.sql.gz</Key><Size>10</Size></Contents>\
+            <Contents><Key>a/&amp;2</Key><Size>20</Size></Contents><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>
+            """.utf8)
+        let fields = XMLFields(listing, names: ["Key", "Size", "IsTruncated", "NextContinuationToken"])
+        #expect(fields.all("Key") == ["a/1.sql.gz", "a/&2"] && fields.all("Size") == ["10", "20"])
+        #expect(fields.first("IsTruncated") == "true" && fields.first("NextContinuationToken") == "tok")
+        let error = XMLFields(Array("<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>".utf8), names: ["Code", "Message"])
+        #expect(error.first("Code") == "NoSuchKey" && error.first("Message") == "gone")
+    }
+}
+
+@Suite("shrink check (no server)")
+struct ShrinkCheckUnitTests {
+    @Test func aHalvedTableAVanishedOneAndTheTotalAreCalledOutSmallTablesAreNot() {
+        let previous = SupportUnitTests.manifest(rows: [1000, 500, 50, 200])
+        var now = SupportUnitTests.manifest(rows: [400, 500, 1]).tables
+        now[1].bytes = 5000
+        let problems = ShrinkCheck(maxShrink: 0.5).problems(tables: now, previous: previous)
+        #expect(problems.contains { $0.contains("s.t0") && $0.contains("1000") })
+        #expect(problems.contains { $0.contains("table s.t3 vanished") })
+        #expect(!problems.contains { $0.contains("s.t2") }, "fewer than \(ShrinkCheck.minimumRows) rows before: not compared")
+        #expect(ShrinkCheck(maxShrink: 1).problems(tables: now, previous: previous).filter { !$0.contains("vanished") }.isEmpty)
+        #expect(ShrinkCheck(maxShrink: 0.5).problems(tables: previous.tables, previous: previous).isEmpty)
+    }
+}
+
+@Suite("--help of every command against its snapshot")
+struct HelpSnapshotTests {
+    static let commands: [(String, ParsableCommand.Type)] = [
+        ("root", RackGatewayDBCommand.self), ("migrate", MigrateCommand.self), ("status", StatusCommand.self),
+        ("reset-db", ResetDBCommand.self), ("check", CheckCommand.self), ("backup", BackupCommand.self),
+        ("verify", VerifyCommand.self), ("list", ListCommand.self), ("prune", PruneCommand.self),
+        ("restore", RestoreCommand.self), ("drill", DrillCommand.self), ("maint", MaintCommand.self),
+        ("maint-audit-prune", MaintCommand.AuditPrune.self),
+    ]
+
+    static var directory: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("help").path
+    }
+
+    /// `RGW_UPDATE_HELP_SNAPSHOTS=1 swift test --filter HelpSnapshotTests` rewrites them after an intended change.
+    @Test(arguments: commands.map(\.0))
+    func helpMatchesItsSnapshot(name: String) throws {
+        let command = try #require(Self.commands.first { $0.0 == name }?.1)
+        let help = RackGatewayDBCommand.helpMessage(for: command, columns: 100)
+        let path = Self.directory + "/\(name).txt"
+        if ProcessInfo.processInfo.environment["RGW_UPDATE_HELP_SNAPSHOTS"] == "1" {
+            try FileManager.default.createDirectory(atPath: Self.directory, withIntermediateDirectories: true)
+            try help.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let snapshot = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(help == snapshot, "help of \(name) changed: run with RGW_UPDATE_HELP_SNAPSHOTS=1 if intended")
+    }
+}
