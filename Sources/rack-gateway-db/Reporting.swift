@@ -5,6 +5,9 @@ import RackGatewayDB
 
 /// Output and the one place that turns errors into exit statuses.
 enum Reporting {
+    /// Whether a JSON report went to stdout already (then a failure adds no second document).
+    nonisolated(unsafe) static var printedJSON = false
+
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         // The same keys as drills.jsonl, restores.jsonl and the manifest.
@@ -12,14 +15,16 @@ enum Reporting {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
         print(String(decoding: data, as: UTF8.self))
+        printedJSON = true
     }
 
     static func printError(_ text: String) {
         FileHandle.standardError.write(Data("rack-gateway-db: error: \(text)\n".utf8))
     }
 
-    /// Run a command body; expected errors print one clear message (and under `--json` a JSON error
-    /// document on stdout, as restic does) and exit with their status.
+    /// Run a command body; expected errors print one clear message (and under `--json`, unless the
+    /// command printed its report already, a JSON error document on stdout, as restic does) and exit
+    /// with their status.
     static func run(json: Bool = CommandLine.arguments.contains("--json"), _ body: () throws -> Void) throws {
         do {
             try body()
@@ -27,7 +32,8 @@ enum Reporting {
             throw exit
         } catch {
             printError(String(describing: error))
-            if json { try? printJSON(ErrorDocument(error)) }
+            // A command that printed its report (a failed drill or pipeline) has said it all there.
+            if json && !printedJSON { try? printJSON(ErrorDocument(error)) }
             throw ExitCode(exitStatus(for: error))
         }
     }
