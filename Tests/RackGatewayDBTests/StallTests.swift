@@ -38,7 +38,7 @@ struct StallTests {
         try Self.withArchiveBehindProxy { _, archive, cluster, proxy in
             try TestDatabase.withUnused { target in
                 let run = try Self.freezeDuringCopy(proxy, ["restore", archive, "--target-url", proxy.route(target.url, clusterPort: cluster.port),
-                                                            "--jobs", "2", "--stall-timeout", "3s"], databases: target.name, limit: 60)
+                                                            "--jobs", "2", "--stall-timeout", "6s"], databases: target.name, limit: 60)
                 let result = try #require(run.result, "the restore ended by itself")
                 #expect(result.status == 1 && result.stderr.contains("the restore into") && result.stderr.contains("stalled"), "\(result)")
                 proxy.cut()
@@ -51,9 +51,9 @@ struct StallTests {
     @Test func aDrillWhoseNetworkGoesSilentEndsAndSaysWhatMayBeLeft() throws {
         try Self.withArchiveBehindProxy { source, archive, cluster, proxy in
             let run = try Self.freezeDuringCopy(proxy, ["drill", archive, "--database-url", proxy.route(source.url, clusterPort: cluster.port),
-                                                        "--jobs", "2", "--stall-timeout", "3s"], databases: "rgw_drill_%", limit: 90)
+                                                        "--jobs", "2", "--stall-timeout", "6s"], databases: "rgw_drill_%", limit: 90)
             let result = try #require(run.result, "the drill ended by itself")
-            #expect(run.seconds < 60, "stall (3 s) plus bounded clean-up (20 s)")
+            #expect(run.seconds < 60, "stall (6 s) plus bounded clean-up (20 s)")
             #expect(result.status == 1 && result.stderr.contains("the drill on") && result.stderr.contains("stalled"), "\(result)")
             #expect(result.stderr.contains("did not finish") && result.stderr.contains("rgw_drill_"), "\(result)")
             proxy.cut()
