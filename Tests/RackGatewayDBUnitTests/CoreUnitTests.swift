@@ -162,3 +162,26 @@ struct HelpSnapshotTests {
         #expect(help == snapshot, "help of \(name) changed: run with RGW_UPDATE_HELP_SNAPSHOTS=1 if intended")
     }
 }
+
+@Suite("build cost ordering (no server)")
+struct BuildCostUnitTests {
+    static func entry(_ type: String, _ statement: String) -> DumpScript.Entry {
+        DumpScript.Entry(type: type, name: "x", statements: [(statement, 1)], settings: [])
+    }
+
+    @Test func longTextKeysOnBigTablesGoFirstThenExpressionsThenPlainKeys() {
+        let model = BuildCostModel(bytes: [BuildCostModel.key("audit", "audit_event"): 1_000_000, BuildCostModel.key("public", "users"): 10_000],
+                                   localeColumns: [BuildCostModel.key("audit", "audit_event"): ["user_email"]])
+        let text = Self.entry("INDEX", "CREATE INDEX a ON audit.audit_event USING btree (user_email, \"timestamp\")")
+        let expression = Self.entry("INDEX", "CREATE INDEX b ON audit.audit_event USING btree (lower(action))")
+        let plain = Self.entry("CONSTRAINT", "ALTER TABLE ONLY audit.audit_event ADD CONSTRAINT p PRIMARY KEY (id)")
+        let small = Self.entry("INDEX", "CREATE INDEX c ON public.users USING btree (email)")
+        let foreign = Self.entry("FK CONSTRAINT", "ALTER TABLE ONLY public.users ADD CONSTRAINT f FOREIGN KEY (x) REFERENCES public.t(id)")
+        #expect(model.cost(of: text) == 3_000_000, "a locale-collated string key weighs +2")
+        #expect(model.cost(of: expression) == 2_000_000, "an expression +1")
+        #expect(model.cost(of: plain) == 1_000_000)
+        #expect(model.cost(of: small) == 10_000 && model.cost(of: foreign) == 10_000)
+        let order = [small, plain, expression, text].sorted { model.cost(of: $0) > model.cost(of: $1) }.map { $0.statements[0].text.prefix(14) }
+        #expect(order == ["CREATE INDEX a", "CREATE INDEX b", "ALTER TABLE ON", "CREATE INDEX c"])
+    }
+}

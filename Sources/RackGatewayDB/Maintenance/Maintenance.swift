@@ -111,8 +111,12 @@ public struct Maintenance {
     }
 
     /// Delete the audit events older than now − `olderThan` (a prefix of the chain), in one
-    /// transaction: the chain lock, the delete trigger off, the delete, the trigger on, a row in
-    /// `audit.audit_prune_log`. `confirm` is asked with the count before anything changes.
+    /// transaction: the chain lock, the DELETE triggers the catalog names off, the delete, the
+    /// triggers on as they were, a row in the prune log (`AuditPruneLog`). `confirm` is asked with
+    /// the count before anything changes.
+    ///
+    /// - Important: deletes audit events for good (the WORM anchors and backups keep what they
+    ///   recorded); refuses cutoffs younger than `minimumDays`.
     public func auditPrune(olderThan seconds: Double, minimumDays: Int, dryRun: Bool, confirm: (Int) -> Bool) throws -> AuditPrune {
         guard seconds >= Double(minimumDays) * 86400 else {
             throw ToolError(.failed, "refusing to prune audit events younger than \(minimumDays) days (AUDIT_ANCHOR_RETENTION_DAYS): --older-than is \(String(format: "%.1f", seconds / 86400)) days",

@@ -307,6 +307,8 @@ public final class RestorePipeline: @unchecked Sendable {
             try migrate(target, plan: migration)
 
             // 5. swap, after checking nothing came back up meanwhile (a deploy undoes a scale-down).
+            // Important: the point of no return: from here the live name holds the restored copy
+            // (the previous database is kept under <db>_pre_restore_<stamp> for the way back).
             try step("swap") { () -> ((), String) in
                 let status = try client.appStatus()
                 guard status == "running" else { throw ToolError(.failed, "app \(options.app) is \(status) just before the swap (a deploy?)") }

@@ -135,8 +135,11 @@ public struct RestoreTarget: Sendable {
     }
 
     /// Drop the database (ending its sessions) and create it again with the same owner, encoding
-    /// and locale. Database-level settings and grants are not kept (pg_dump without --create has
-    /// none of them either).
+    /// and locale. Its own settings, comment and grants are the archive's afterwards (the restore
+    /// applies the recorded database properties).
+    ///
+    /// - Important: destroys every object and row of the database; callers confirm first (`--clean`
+    ///   and `--yes` or the y/N question) and check the archive before calling it.
     public func dropAndCreate(_ admin: Connection) throws {
         let rows = try admin.query("""
             SELECT pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
@@ -156,6 +159,10 @@ public struct RestoreTarget: Sendable {
         }
     }
 
+    /// Drop the database, ending its sessions.
+    ///
+    /// - Important: destroys the database; only for databases the tool created (drill scratch, the
+    ///   pipeline's new database) or was told to replace.
     public func drop(_ admin: Connection) throws {
         try admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(database)) WITH (FORCE)")
     }

@@ -1,0 +1,194 @@
+import Foundation
+
+/// Archives in an S3 bucket under a prefix: multipart uploads, ranged and streaming reads, conditional
+/// appends for the logs, Object Lock and SSE on what it writes.
+public struct S3Store: ArchiveStore {
+    public let client: S3Client
+    /// Key prefix, without a trailing slash ("" for the bucket's root).
+    public let prefix: String
+    /// Multipart part size; S3 wants at least 5 MiB for every part but the last.
+    public var partSize: Int
+
+    /// How archives and their sidecars are stored: server-side encryption and Object Lock retention.
+    public var upload = S3UploadOptions()
+
+    public init(client: S3Client, prefix: String, partSize: Int = 16 << 20) {
+        self.client = client
+        self.prefix = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        self.partSize = max(5 << 20, partSize)
+    }
+
+    /// SSE on everything written; Object Lock retention on archives and sidecars (`locked`), not on
+    /// the logs and the lease, which are rewritten and deleted.
+    func uploadHeaders(locked: Bool) -> [(name: String, value: String)] {
+        var headers: [(name: String, value: String)] = []
+        if let sse = upload.serverSideEncryption {
+            headers.append(("x-amz-server-side-encryption", sse))
+            if let key = upload.kmsKeyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", key)) }
+        }
+        if locked, let days = upload.objectLockDays {
+            let until = ISO8601DateFormatter().string(from: Date().addingTimeInterval(Double(days) * 86_400))
+            headers.append(("x-amz-object-lock-mode", upload.objectLockMode.rawValue))
+            headers.append(("x-amz-object-lock-retain-until-date", until))
+        }
+        return headers
+    }
+
+    public var location: String { "s3://\(client.bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
+
+    func key(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix)/\(name)" }
+
+    public func create(_ name: String) throws -> StoreWriter {
+        S3Writer(client: client, key: key(name), partSize: partSize, headers: uploadHeaders(locked: true))
+    }
+
+    public func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
+        let bytes = try client.getObject(key: key(name), offset: offset, count: count)
+        guard bytes.count == count else {
+            throw ToolError(.mismatch, "\(location)/\(name) ends before the \(count) bytes expected at offset \(offset); it is truncated")
+        }
+        return bytes
+    }
+
+    public func size(_ name: String) throws -> Int? { try client.size(key: key(name)) }
+
+    public func list() throws -> [StoreEntry] {
+        let start = prefix.isEmpty ? "" : prefix + "/"
+        return try client.list(prefix: start).compactMap { object in
+            let name = String(object.key.dropFirst(start.count))
+            return name.isEmpty || name.contains("/") ? nil : StoreEntry(name: name, size: object.size)
+        }.sorted { $0.name < $1.name }
+    }
+
+    public func delete(_ name: String) throws { try client.deleteObject(key: key(name)) }
+
+    public func retainedUntil(_ name: String) throws -> Date? { try client.retainUntil(key: key(name)) }
+
+    public func stream(_ name: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
+        try client.getObjectStream(key: key(name), offset: offset, count: count, sink: sink)
+    }
+
+    public func put(_ name: String, _ contents: [UInt8]) throws { try client.putObject(key: key(name), data: contents, headers: uploadHeaders(locked: true)) }
+
+    /// A lease object holding who has it and until when (an hour, renewed by nobody: a crashed
+    /// holder's lease expires). Two runs racing within one request's time can both win: S3 has no
+    /// compare-and-swap this client uses yet.
+    public func lease(_ name: String, holder: String) throws -> StoreLease {
+        let now = Date().timeIntervalSince1970
+        if try client.size(key: key(name)) != nil {
+            let text = String(decoding: try client.getObject(key: key(name)), as: UTF8.self)
+            let parts = text.split(separator: "\n", maxSplits: 1)
+            if let expiry = parts.first.flatMap({ Double($0) }), expiry > now {
+                throw ToolError(.lockHeld, "\(location)/\(name) is held by \(parts.count > 1 ? String(parts[1]) : "another run")",
+                                fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
+            }
+        }
+        try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8), headers: uploadHeaders(locked: false))
+        return S3Lease(client: client, key: key(name))
+    }
+
+    /// S3 has no append: read the log, add the line, and write it back only if nobody changed it in
+    /// between (If-Match on its ETag, If-None-Match when it is new), else read again.
+    public func appendLine(_ name: String, _ line: [UInt8]) throws {
+        for _ in 0..<10 {
+            let current = try client.getObjectWithETag(key: key(name))
+            do {
+                try client.putObject(key: key(name), data: (current?.body ?? []) + line, headers: uploadHeaders(locked: false),
+                                     condition: current.map { .ifMatch($0.etag) } ?? .ifNoneMatch)
+                return
+            } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
+                continue
+            }
+        }
+        throw ToolError(.failed, "could not add a line to \(location)/\(name): it kept changing under concurrent writers")
+    }
+
+    /// Streams an object as a multipart upload: the archive writer fills one part while the part
+    /// before it uploads on a thread of its own (two parts in memory at most). An archive smaller
+    /// than one part is a single PutObject at publish. Each part carries its Content-MD5, which S3
+    /// checks, and is retried by the client on its own.
+    final class S3Writer: StoreWriter, @unchecked Sendable {
+        let client: S3Client
+        let key: String
+        let partSize: Int
+        let headers: [(name: String, value: String)]
+        var buffer: [UInt8] = []
+        var uploadID: String?
+        let etags = LockedList<(number: Int, etag: String)>()
+        var parts = 0
+        var queue: BoundedQueue<(number: Int, data: [UInt8])>?
+        let uploader = DispatchGroup()
+        let failure = FirstError()
+
+        init(client: S3Client, key: String, partSize: Int, headers: [(name: String, value: String)]) {
+            self.client = client
+            self.key = key
+            self.partSize = partSize
+            self.headers = headers
+            buffer.reserveCapacity(partSize)
+        }
+
+        func append(_ bytes: ArraySlice<UInt8>) throws {
+            var rest = bytes
+            while !rest.isEmpty {
+                let room = partSize - buffer.count
+                buffer.append(contentsOf: rest.prefix(room))
+                rest = rest.dropFirst(room)
+                if buffer.count == partSize { try send() }
+            }
+        }
+
+        /// Hand the full buffer to the uploader (waiting while it still uploads the previous part).
+        func send() throws {
+            if let error = failure.error { throw error }
+            if uploadID == nil {
+                uploadID = try client.createMultipartUpload(key: key, headers: headers)
+                let queue = BoundedQueue<(number: Int, data: [UInt8])>(capacity: 0)
+                self.queue = queue
+                let (client, key, uploadID, etags, failure) = (client, key, uploadID!, etags, failure)
+                spawnThread("s3 upload", group: uploader) {
+                    while let part = queue.take() {
+                        guard !failure.isSet else { continue }
+                        do {
+                            etags.add((part.number, try client.uploadPart(key: key, uploadID: uploadID, number: part.number, data: part.data)))
+                        } catch {
+                            failure.record(error)
+                        }
+                    }
+                }
+            }
+            parts += 1
+            queue!.put((parts, buffer))
+            buffer = []
+            buffer.reserveCapacity(partSize)
+        }
+
+        func publish() throws {
+            guard uploadID != nil else { return try client.putObject(key: key, data: buffer, headers: headers) }
+            if !buffer.isEmpty { try send() }
+            queue?.close()
+            uploader.wait()
+            if let error = failure.error { throw error }
+            try client.completeMultipartUpload(key: key, uploadID: uploadID!, parts: etags.items.sorted { $0.number < $1.number }.map(\.etag))
+            uploadID = nil
+        }
+
+        func discard() {
+            queue?.close()
+            uploader.wait()
+            if let uploadID { try? client.abortMultipartUpload(key: key, uploadID: uploadID) }
+            uploadID = nil
+            buffer = []
+        }
+    }
+
+    final class S3Lease: StoreLease {
+        let client: S3Client
+        let key: String
+        init(client: S3Client, key: String) {
+            self.client = client
+            self.key = key
+        }
+        func release() { try? client.deleteObject(key: key) }
+    }
+}
