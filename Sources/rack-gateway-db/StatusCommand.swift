@@ -22,7 +22,7 @@ struct StatusCommand: ParsableCommand {
             }
             if let advice = status.advice, status.isForeign {
                 print("Foreign migration set: \(advice).")
-                print(MigrationSet.foreignFix.replacingOccurrences(of: " Nothing was changed.", with: ""))
+                print(MigrationSet.foreignFix)
                 return
             }
             for pending in status.pending { print("  pending  \(pending.file)") }

@@ -25,8 +25,9 @@ struct BackupCatalog {
           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
         """
 
-    static func notExtensionMember(_ alias: String) -> String {
-        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = \(alias).oid AND d.deptype = 'e')"
+    /// The object `alias` of catalog `catalog` (pg_class by default) is no extension's member.
+    static func notExtensionMember(_ alias: String, catalog: String = "pg_catalog.pg_class") -> String {
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '\(catalog)'::regclass AND d.objid = \(alias).oid AND d.deptype = 'e')"
     }
 
     static func read(_ connection: Connection) throws -> BackupCatalog {
@@ -62,12 +63,9 @@ struct BackupCatalog {
             WHERE e.extconfig IS NOT NULL
             ORDER BY n.nspname, c.relname
             """).rows
+        // Their columns came with the column query above, which leaves no extension's table out.
         for row in configuration where row[3] == "r" {
-            let columnList = try connection.query("""
-                SELECT a.attname FROM pg_catalog.pg_attribute a
-                WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum
-                """, [row[0]!]).rows.map { $0[0]! }
-            tables.append(Table(oid: row[0]!, schema: row[1]!, name: row[2]!, columns: columnList, estimatedBytes: 0, filter: row[4]!))
+            tables.append(Table(oid: row[0]!, schema: row[1]!, name: row[2]!, columns: columns[row[0]!] ?? [], estimatedBytes: 0, filter: row[4]!))
         }
         let sequences = try connection.query("""
             SELECT n.nspname, c.relname

@@ -89,8 +89,9 @@ public struct DatabaseProperties: Codable, Sendable, Equatable {
         return elements
     }
 
-    /// The statements that give database `database` these properties.
-    public func statements(database: String) -> [String] {
+    /// The statements that give database `database` these properties (without the comment, when the
+    /// caller sets it itself).
+    public func statements(database: String, comment includingComment: Bool = true) -> [String] {
         let target = SQL.identifier(database)
         var statements: [String] = settings.map { setting in
             let value = Self.listVariables.contains(setting.name.lowercased())
@@ -99,7 +100,7 @@ public struct DatabaseProperties: Codable, Sendable, Equatable {
             let subject = setting.role.map { "ROLE \(SQL.identifier($0)) IN DATABASE \(target)" } ?? "DATABASE \(target)"
             return "ALTER \(subject) SET \(SQL.identifier(setting.name)) TO \(value)"
         }
-        if let comment { statements.append("COMMENT ON DATABASE \(target) IS \(SQL.literal(comment))") }
+        if includingComment, let comment { statements.append("COMMENT ON DATABASE \(target) IS \(SQL.literal(comment))") }
         if let grants {
             statements.append("REVOKE ALL ON DATABASE \(target) FROM PUBLIC")
             for grant in grants {

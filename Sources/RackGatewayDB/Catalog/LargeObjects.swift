@@ -82,25 +82,35 @@ public enum LargeObjects {
         }
     }
 
-    /// Dump the contents into members (through `emit`, with each member's text) and sum them up.
-    static func dump(_ connection: Connection, emit: ([UInt8]) throws -> Void) throws -> Summary? {
+    /// Every large object's count, bytes, contents fingerprint and metadata digest, reading each piece
+    /// once; `each` sees every piece as it is read (the backup writes it into a member).
+    static func summary(_ connection: Connection, each: (String, Int, Substring) throws -> Void = { _, _, _ in }) throws -> Summary {
         let (count, metadata) = try metadataDigest(connection)
-        guard count > 0 else { return nil }
-        var text: [UInt8] = []
         var bytes = 0
         var sum: UInt64 = 0
-        try forEachPiece(connection) { oid, offset, hex in
-            let line = "SELECT pg_catalog.lo_put('\(oid)', \(offset), '\\x\(hex)');\n"
-            text.append(contentsOf: line.utf8)
-            bytes += hex.utf8.count / 2
-            sum &+= Array(hex.utf8).withUnsafeBytes { pieceHash(oid: Substring(oid), offset: Substring(String(offset)), hex: $0) }
+        if count > 0 {
+            try forEachPiece(connection) { oid, offset, hex in
+                try each(oid, offset, hex)
+                bytes += hex.utf8.count / 2
+                sum &+= Array(hex.utf8).withUnsafeBytes { pieceHash(oid: Substring(oid), offset: Substring(String(offset)), hex: $0) }
+            }
+        }
+        return Summary(count: count, bytes: bytes, fingerprint: ArchiveManifest.fingerprintText(sum), metadata: metadata)
+    }
+
+    /// Dump the contents into members (through `emit`, with each member's text) and sum them up;
+    /// nil when there are none.
+    static func dump(_ connection: Connection, emit: ([UInt8]) throws -> Void) throws -> Summary? {
+        var text: [UInt8] = []
+        let summary = try summary(connection) { oid, offset, hex in
+            text.append(contentsOf: "SELECT pg_catalog.lo_put('\(oid)', \(offset), '\\x\(hex)');\n".utf8)
             if text.count >= memberSize {
                 try emit(text)
                 text = []
             }
         }
         if !text.isEmpty { try emit(text) }
-        return Summary(count: count, bytes: bytes, fingerprint: ArchiveManifest.fingerprintText(sum), metadata: metadata)
+        return summary.count > 0 ? summary : nil
     }
 
     /// The pieces of a large-object member: how many, their bytes, and their fingerprint sum.
@@ -138,16 +148,7 @@ public enum LargeObjects {
     }
 
     /// The same summary of a live database (restore --verify, drill).
-    public static func live(_ connection: Connection) throws -> Summary {
-        let (count, metadata) = try metadataDigest(connection)
-        var bytes = 0
-        var sum: UInt64 = 0
-        try forEachPiece(connection) { oid, offset, hex in
-            bytes += hex.utf8.count / 2
-            sum &+= Array(hex.utf8).withUnsafeBytes { pieceHash(oid: Substring(oid), offset: Substring(String(offset)), hex: $0) }
-        }
-        return Summary(count: count, bytes: bytes, fingerprint: ArchiveManifest.fingerprintText(sum), metadata: metadata)
-    }
+    public static func live(_ connection: Connection) throws -> Summary { try summary(connection) }
 
     /// What differs between a live database's large objects and the recorded ones.
     public static func mismatches(_ live: Summary, recorded: Summary?) -> [String] {

@@ -62,10 +62,7 @@ struct SessionSettingFilter {
     /// Whether to run `statement`; throws for a setting the server lacks that is not harmless.
     func keep(_ statement: String, section: String, line: Int) throws -> Bool {
         guard let name = DumpScript.settingName(statement), !known.contains(name), !name.contains(".") else { return true }
-        if let since = PostgresVersions.harmlessSettings[name] {
-            _ = since
-            return false
-        }
+        if PostgresVersions.harmlessSettings[name] != nil { return false }
         throw ToolError(.failed, "\(section) line \(line) sets \(name), which PostgreSQL \(serverMajor) does not know: the archive was made by a newer pg_dump for a newer server; nothing more was run",
                         fix: "Restore into a newer server, or edit the archive with stock tools (gunzip, remove the SET \(name) lines, psql).")
     }

@@ -105,19 +105,25 @@ enum DrillChecks {
     static let verifyChainIndexColumns = ["chain_index", "broken_at_index"]
     static let verifyChainMessageColumns = ["problem", "error_message"]
 
-    /// `audit.verify_chain`'s result columns read from the catalog: (index column, message column),
-    /// nil when the function is missing, or its shape when it is one this tool does not know.
-    static func verifyChainShape(_ connection: Connection) throws -> (index: String, message: String)?? {
+    /// What the database has of `audit.verify_chain(bigint, bigint)`, read from the catalog.
+    enum VerifyChainShape {
+        case missing
+        /// Result columns this tool does not know.
+        case unknown
+        case known(index: String, message: String)
+    }
+
+    static func verifyChainShape(_ connection: Connection) throws -> VerifyChainShape {
+        guard try connection.query("SELECT to_regprocedure('audit.verify_chain(bigint,bigint)') IS NOT NULL").scalar == "t" else { return .missing }
         let columns = try connection.query("""
             SELECT a.name FROM pg_catalog.pg_proc p,
                    unnest(p.proargnames, p.proargmodes) WITH ORDINALITY AS a(name, mode, position)
             WHERE p.oid = to_regprocedure('audit.verify_chain(bigint,bigint)') AND a.mode IN ('t', 'o')
             ORDER BY a.position
             """).rows.compactMap { $0[0] }
-        guard try connection.query("SELECT to_regprocedure('audit.verify_chain(bigint,bigint)') IS NOT NULL").scalar == "t" else { return nil }
         guard let index = verifyChainIndexColumns.first(where: columns.contains),
-              let message = verifyChainMessageColumns.first(where: columns.contains) else { return .some(nil) }
-        return .some((index, message))
+              let message = verifyChainMessageColumns.first(where: columns.contains) else { return .unknown }
+        return .known(index: index, message: message)
     }
 
     /// The newest recorded prune: in the bundled schema's `audit.audit_prune_log`, or in the tool's own
@@ -150,12 +156,12 @@ enum DrillChecks {
         // audit.verify_chain scans the chain too: on a second connection, at the same time.
         let verdict = ResultBox<[String?]?>()
         let group = DispatchGroup()
-        if case .some(.some(let columns)) = shape, let first {
+        if case .known(let indexColumn, let messageColumn) = shape, let first {
             spawnThread("verify_chain", group: group) {
                 verdict.value = Result {
                     let other = try Connection(settings: settings, applicationName: "rack-gateway-db drill")
                     return try other.query("""
-                        SELECT \(SQL.identifier(columns.index))::text, \(SQL.identifier(columns.message))::text
+                        SELECT \(SQL.identifier(indexColumn))::text, \(SQL.identifier(messageColumn))::text
                         FROM audit.verify_chain($1::bigint, 9223372036854775807) LIMIT 1
                         """, [first]).rows.first
                 }
@@ -182,16 +188,16 @@ enum DrillChecks {
         if let broken = row[5] { problems.append("chain_index \(broken): previous_hash does not match the event_hash of the event before it") }
         var functionVerdict = ""
         switch shape {
-        case .some(.some):
+        case .known:
             group.wait()
             if let bad = try verdict.value!.get() {
                 problems.append("audit.verify_chain reports chain_index \(bad[0] ?? "?"): \(bad[1] ?? "")")
             } else {
                 functionVerdict = "; audit.verify_chain agrees"
             }
-        case .some(.none):
+        case .unknown:
             functionVerdict = "; audit.verify_chain has result columns this tool does not know, so only the drill's own linkage check was made"
-        case .none:
+        case .missing:
             functionVerdict = "; no audit.verify_chain function, linkage checked by the drill"
         }
         var start = "from the genesis event"

@@ -111,11 +111,14 @@ public struct MigrationSet: Sendable {
     /// What to tell a person whose database is foreign to this set: where the right one is.
     public func foreignAdvice(unknown: [String]) -> String {
         let sample = unknown.count > 3 ? "\(unknown.prefix(2).joined(separator: ", ")), ... \(unknown.last!)" : unknown.joined(separator: ", ")
-        return "the database was migrated by another migration set: \(unknown.count) applied version\(unknown.count == 1 ? "" : "s") (\(sample)) \(unknown.count == 1 ? "is" : "are") not in \(isBundled ? "the bundled set (\(origin))" : origin)"
+        return "the database was migrated by another migration set: \(unknown.count) applied version\(unknown.count == 1 ? "" : "s") (\(sample)) \(unknown.count == 1 ? "is" : "are") not in \(name)"
     }
 
+    /// The set as messages name it: "the bundled set (origin)", or the directory.
+    public var name: String { isBundled ? "the bundled set (\(origin))" : origin }
+
     /// How to point at the right set.
-    public static let foreignFix = "Point --migrations (or RGW_MIGRATIONS_DIR) at the application's own migrations (internal/gateway/db/migrations of the deployed release's checkout), or let the application migrate (rack-gateway-api migrate). Nothing was changed."
+    public static let foreignFix = "Point --migrations (or RGW_MIGRATIONS_DIR) at the application's own migrations (internal/gateway/db/migrations of the deployed release's checkout), or let the application migrate (rack-gateway-api migrate)."
 
     /// Walks up from the executable to the first directory holding `Package.swift` and `migrations/`.
     static func checkoutMigrationsDirectory(executablePath: String) -> URL? {

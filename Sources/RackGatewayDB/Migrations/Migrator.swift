@@ -32,34 +32,32 @@ public struct Migrator {
         let files = Dictionary(uniqueKeysWithValues: migrations.migrations.map { ($0.version, $0) })
         let appliedSet = Set(recorded.map(\.version))
         let relation = migrations.relation(toApplied: recorded.map(\.version))
-        var foreign: [String]?
-        var advice: String?
+        // Set exactly when the database is foreign to this set: why.
+        var foreignAdvice: String?
         if case .foreign(let unknown) = relation {
-            foreign = unknown
-            advice = migrations.foreignAdvice(unknown: unknown)
+            foreignAdvice = migrations.foreignAdvice(unknown: unknown)
         } else if recorded.isEmpty {
             // No bookkeeping, yet objects: not a fresh database, and not one this set migrated.
             let objects = try RestoreTarget.userObjects(connection, limit: 3, except: "public.schema_migrations")
             if objects.count > 0 {
-                foreign = []
-                advice = "the database holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > 3 ? ", ..." : "")) but no schema_migrations row: it was not migrated by \(migrations.isBundled ? "the bundled set (\(migrations.origin))" : migrations.origin)"
+                foreignAdvice = "the database holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > 3 ? ", ..." : "")) but no schema_migrations row: it was not migrated by \(migrations.name)"
             }
         }
         return MigrationStatus(
             source: migrations.origin,
             applied: recorded.map { .init(version: $0.version, file: files[$0.version]?.fileName, appliedAt: $0.appliedAt) },
-            pending: foreign != nil ? [] : migrations.migrations.filter { !appliedSet.contains($0.version) }
+            pending: foreignAdvice != nil ? [] : migrations.migrations.filter { !appliedSet.contains($0.version) }
                 .map { .init(version: $0.version, file: $0.fileName) },
             missingFiles: recorded.map(\.version).filter { files[$0] == nil },
-            migrationSet: foreign != nil ? "foreign" : (relation == .matching ? "matching" : "ahead"),
-            advice: advice
+            migrationSet: foreignAdvice != nil ? "foreign" : (relation == .matching ? "matching" : "ahead"),
+            advice: foreignAdvice
         )
     }
 
     /// Refuses, changing nothing, when the database was migrated by another set.
     func refuseForeign(_ status: MigrationStatus) throws {
         if let advice = status.advice, status.isForeign {
-            throw ToolError(.foreignMigrationSet, "refusing to migrate \(connection.databaseName): \(advice)", fix: MigrationSet.foreignFix)
+            throw ToolError(.foreignMigrationSet, "refusing to migrate \(connection.databaseName): \(advice)", fix: MigrationSet.foreignFix + " Nothing was changed.")
         }
     }
 

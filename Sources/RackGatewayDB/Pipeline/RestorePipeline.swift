@@ -144,7 +144,7 @@ public final class RestorePipeline: @unchecked Sendable {
         if let command = options.migrateCommand { return .command(command) }
         if options.skipMigrate { return .skip }
         if case .foreign(let unknown) = options.migrations.relation(toApplied: manifest.schemaMigrations) {
-            throw ToolError(.foreignMigrationSet, "the archive's database was migrated by another migration set than \(options.migrations.isBundled ? "the bundled one" : options.migrations.origin): " + options.migrations.foreignAdvice(unknown: unknown),
+            throw ToolError(.foreignMigrationSet, "the archive's database was migrated by another migration set than \(options.migrations.name): " + options.migrations.foreignAdvice(unknown: unknown),
                             fix: Self.foreignWaysOn)
         }
         return .set(options.migrations)

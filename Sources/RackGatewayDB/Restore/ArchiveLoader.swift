@@ -78,10 +78,12 @@ final class ArchiveLoader: @unchecked Sendable {
 
     func run(verify: Bool) throws -> [String] {
         let main = try connect("pre-data")
-        try timed("pre-data") { try runPreData(main) }
+        // The target's known settings, to skip or refuse what a newer pg_dump sets (PostgresVersions).
+        let settingFilter = try SessionSettingFilter(main)
+        try timed("pre-data") { try runPreData(main, settingFilter: settingFilter) }
         let autovacuum = AutovacuumPause(main, tables: manifest.tables, logger: logger)
         do {
-            try loadAndBuild(main)
+            try loadAndBuild(main, settingFilter: settingFilter)
         } catch {
             // Never leave the restore's own temporary settings behind, even on a failed target.
             try? autovacuum.resume()
@@ -103,18 +105,16 @@ final class ArchiveLoader: @unchecked Sendable {
         try timed("post-data: \(DumpScript.Phase.eventTriggers.label)") { try runPostData(eventTriggers, parallel: false, main: main) }
     }
 
-    private func loadAndBuild(_ main: Connection) throws {
+    private func loadAndBuild(_ main: Connection, settingFilter filter: SessionSettingFilter) throws {
         try timed("data") { try loadData(main) }
         if manifest.members.contains(where: { $0.kind == .largeObjects }) {
             try timed("large objects") { try loadLargeObjects() }
         }
         try timed("sequences") { try setSequences(main) }
         var postData = try DumpScript(try text(of: .postData), section: "post-data")
-        if let filter = settingFilter {
-            for index in postData.entries.indices {
-                postData.entries[index].settings = try postData.entries[index].settings.filter {
-                    try filter.keep($0, section: "post-data", line: postData.entries[index].statements.first?.line ?? 0)
-                }
+        for index in postData.entries.indices {
+            postData.entries[index].settings = try postData.entries[index].settings.filter {
+                try filter.keep($0, section: "post-data", line: postData.entries[index].statements.first?.line ?? 0)
             }
         }
         eventTriggers = postData.entries(in: .eventTriggers)
@@ -132,13 +132,8 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
-    /// The target's known settings, to skip or refuse what a newer pg_dump sets (PostgresVersions).
-    private var settingFilter: SessionSettingFilter?
-
-    func runPreData(_ connection: Connection) throws {
+    func runPreData(_ connection: Connection, settingFilter filter: SessionSettingFilter) throws {
         let statements = try DumpScript.statements(try text(of: .preData), section: "pre-data")
-        let filter = try SessionSettingFilter(connection)
-        settingFilter = filter
         progress.begin(phase: "pre-data", steps: statements.count)
         var skipped: Set<String> = []
         for (statement, line) in statements {

@@ -163,7 +163,7 @@ public final class RestoreRunner: @unchecked Sendable {
     func applyProperties(_ properties: DatabaseProperties?) throws {
         guard createdTarget, let properties else { return }
         let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
-        for statement in properties.statements(database: target.database) where !statement.hasPrefix("COMMENT ON DATABASE") {
+        for statement in properties.statements(database: target.database, comment: false) {
             do {
                 try connection.execute(statement)
             } catch let error as PostgresError {

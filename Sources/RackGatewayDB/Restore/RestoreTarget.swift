@@ -43,9 +43,7 @@ public struct RestoreTarget: Sendable {
     /// types, functions, extensions (but plpgsql), event triggers, publications, large objects. Any
     /// one of them makes a database non-empty: a restore into it would collide.
     public static func userObjects(_ connection: Connection, limit: Int = 6, except excluded: String = "") throws -> (count: Int, names: [String]) {
-        let member = { (catalog: String, alias: String) in
-            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '\(catalog)'::regclass AND d.objid = \(alias).oid AND d.deptype = 'e')"
-        }
+        let member = { (catalog: String, alias: String) in BackupCatalog.notExtensionMember(alias, catalog: catalog) }
         let rows = try connection.query("""
             WITH objects(name) AS (
                 SELECT 'schema ' || n.nspname FROM pg_catalog.pg_namespace n
