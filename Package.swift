@@ -12,7 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
-        // C libraries: only the wrapper modules below import these.
+        // C libraries: only the RGW* wrapper modules below import these.
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibDeflate", providers: [.apt(["libdeflate-dev"])]),
@@ -22,15 +22,15 @@ let package = Package(
         // libcurl for S3 (HTTP with its built-in AWS SigV4 signing).
         .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "Compression", dependencies: ["CZlib", "CLibDeflate", "CCrypto"]),
-        .target(name: "HTTP", dependencies: ["CLibCurl"]),
+        .target(name: "RGWPostgres", dependencies: ["CLibPQ"]),
+        .target(name: "RGWCompression", dependencies: ["CZlib", "CLibDeflate", "CCrypto"]),
+        .target(name: "RGWHTTP", dependencies: ["CLibCurl"]),
         .target(
             name: "RackGatewayDB",
             dependencies: [
-                "Postgres",
-                "Compression",
-                "HTTP",
+                "RGWPostgres",
+                "RGWCompression",
+                "RGWHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -38,29 +38,29 @@ let package = Package(
             name: "rack-gateway-db",
             dependencies: [
                 "RackGatewayDB",
-                "Postgres",
+                "RGWPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "RGWPostgresTests", dependencies: ["RGWPostgres", "TestSupport"]),
         .testTarget(
             name: "RackGatewayDBTests",
             dependencies: [
-                "RackGatewayDB", "Postgres", "Compression", "TestSupport", "rack-gateway-db",
+                "RackGatewayDB", "RGWPostgres", "RGWCompression", "TestSupport", "rack-gateway-db",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Tests that need no server, no network and no child process: they run in seconds.
         .testTarget(
             name: "RackGatewayDBUnitTests",
-            dependencies: ["RackGatewayDB", "Postgres", "Compression", "rack-gateway-db"]
+            dependencies: ["RackGatewayDB", "RGWPostgres", "RGWCompression", "rack-gateway-db"]
         ),
         // The throwaway PostgreSQL cluster and helpers shared by the test targets.
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "RackGatewayDB", "HTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RGWPostgres", "RackGatewayDB", "RGWHTTP", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
     ],

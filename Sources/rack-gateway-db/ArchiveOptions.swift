@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// `--dir`: the archive directory of every command that reads or writes archives.
@@ -25,16 +25,22 @@ struct DirectoryOptions: ParsableArguments {
         }
     }
 
-    /// The S3 store when the location is s3://, else nil (a local directory).
-    func store() throws -> ArchiveStore? {
-        guard case .s3(let bucket, let prefix) = try StoreLocation.parse(chosen) else { return nil }
-        return S3Store(client: try s3.client(bucket: bucket), prefix: prefix)
+    /// The store --dir names; what `backup` uploads to S3 is stored with `upload`.
+    func store(upload: S3UploadOptions = S3UploadOptions()) throws -> ArchiveStore {
+        switch try StoreLocation.parse(chosen) {
+        case .local: return LocalStore(directory: try directory)
+        case .s3(let bucket, let prefix):
+            var store = S3Store(client: try s3.client(bucket: bucket), prefix: prefix)
+            store.upload = upload
+            return store
+        }
     }
+
+    var isS3: Bool { chosen.hasPrefix("s3://") }
 
     /// The archives in --dir, which must exist.
     func archiveDirectory() throws -> ArchiveDirectory {
-        if let store = try store() { return ArchiveDirectory(store: store) }
-        return try ArchiveDirectory(directory: try directory)
+        isS3 ? ArchiveDirectory(store: try store()) : try ArchiveDirectory(directory: try directory)
     }
 
     func location(of argument: String) throws -> ArchiveLocation { try s3.location(of: argument) }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 struct BackupCommand: ParsableCommand {
@@ -68,21 +68,17 @@ struct BackupCommand: ParsableCommand {
         try Reporting.run {
             let settings = try global.connectionSettings()
             let logger = global.makeLogger()
-            var store = try directoryOptions.store()
-            if store == nil, objectLockDays != nil || sse != nil {
+            if !directoryOptions.isS3, objectLockDays != nil || sse != nil {
                 throw ToolError(.usage, "--object-lock-days and --sse need an s3://bucket/prefix --dir")
             }
-            if var s3 = store as? S3Store {
-                s3.upload.objectLockDays = objectLockDays
-                s3.upload.objectLockMode = S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased())!
-                s3.upload.serverSideEncryption = sse
-                s3.upload.kmsKeyID = sseKMSKeyID
-                store = s3
-            }
-            var options = BackupOptions(directory: store == nil ? try directoryOptions.directory : directoryOptions.chosen, jobs: try Defaults.jobs(requested: jobs),
+            var upload = S3UploadOptions()
+            upload.objectLockDays = objectLockDays
+            upload.objectLockMode = S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased())!
+            upload.serverSideEncryption = sse
+            upload.kmsKeyID = sseKMSKeyID
+            var options = BackupOptions(store: try directoryOptions.store(upload: upload), jobs: try Defaults.jobs(requested: jobs),
                                         compressors: compressors ?? Defaults.cores)
             options.prefix = prefix
-            options.store = store
             options.compressionLevel = compressLevel
             options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
             options.maxShrink = ShrinkCheck.parse(maxShrink)!
@@ -158,7 +154,7 @@ struct VerifyCommand: ParsableCommand {
         try Reporting.run {
             let location = try s3.location(of: archive)
             let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: output.makeLogger())
-            try? VerificationLog.record(report, store: location.logStore())
+            try? VerificationLog.record(report, store: location.store)
             if json {
                 try Reporting.printJSON(report)
             } else if report.ok {

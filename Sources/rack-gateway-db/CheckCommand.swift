@@ -1,6 +1,6 @@
 import Foundation
 import ArgumentParser
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 struct CheckCommand: ParsableCommand {

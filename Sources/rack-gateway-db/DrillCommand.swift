@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 struct DrillCommand: ParsableCommand {
@@ -71,7 +71,7 @@ struct DrillCommand: ParsableCommand {
                 defer { watchdog.stop() }
                 let report = try runner.run(archive: archive, preflight: check)
                 display.stop()
-                try? DrillLog.append(report, store: archive.logStore())
+                try? DrillLog.append(report, store: archive.store)
                 if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels) }
                 if global.json {
                     try Reporting.printJSON(report)

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// How to report and how much to log: every command takes these (`--json`, `-v`).
@@ -36,6 +36,9 @@ struct GlobalOptions: ParsableArguments {
     func connectionSettings() throws -> ConnectionSettings {
         try ConnectionSettings.resolve(databaseURL: databaseURL, environment: environment)
     }
+
+    /// How the command's core types open their connections.
+    func connections() throws -> ConnectionFactory { ConnectionFactory(settings: try connectionSettings()) }
 
     func makeLogger(label: String = "rack-gateway-db") -> Logger { output.makeLogger(label: label) }
 }

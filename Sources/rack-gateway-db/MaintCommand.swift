@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 struct MaintCommand: ParsableCommand {
@@ -13,8 +13,7 @@ struct MaintCommand: ParsableCommand {
     static func run(_ global: GlobalOptions, _ body: (Maintenance) throws -> Void) throws {
         Interruption.install()
         try Reporting.run {
-            let connection = try Connection(settings: try global.connectionSettings(), applicationName: "rack-gateway-db maint")
-            try body(Maintenance(connection: connection, logger: global.makeLogger()))
+            try body(try Maintenance(connections: try global.connections(), logger: global.makeLogger()))
         }
     }
 

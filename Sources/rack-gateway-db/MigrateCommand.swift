@@ -1,5 +1,4 @@
 import ArgumentParser
-import Postgres
 import RackGatewayDB
 
 struct MigrateCommand: ParsableCommand {
@@ -17,18 +16,17 @@ struct MigrateCommand: ParsableCommand {
     func run() throws {
         try Reporting.run {
             let migrations = try migrationOptions.load()
-            let connection = try Connection(settings: try global.connectionSettings())
-            let migrator = Migrator(connection: connection, migrations: migrations, logger: global.makeLogger())
+            let migrator = try Migrator(connections: try global.connections(), purpose: .migrate, migrations: migrations, logger: global.makeLogger())
             let outcome = try migrator.migrate(dryRun: dryRun)
             if global.json { return try Reporting.printJSON(outcome) }
             if dryRun {
-                if outcome.status.pending.isEmpty { print("Nothing to apply: \(connection.databaseName) is up to date.") }
+                if outcome.status.pending.isEmpty { print("Nothing to apply: \(migrator.database) is up to date.") }
                 for pending in outcome.status.pending { print("would apply \(pending.file)") }
             } else if outcome.applied.isEmpty {
-                print("Nothing to apply: \(connection.databaseName) is up to date (\(outcome.status.applied.count) migrations).")
+                print("Nothing to apply: \(migrator.database) is up to date (\(outcome.status.applied.count) migrations).")
             } else {
                 for file in outcome.applied { print("applied \(file)") }
-                print("\(outcome.applied.count) migration(s) applied to \(connection.databaseName).")
+                print("\(outcome.applied.count) migration(s) applied to \(migrator.database).")
             }
         }
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// Output and the one place that turns errors into exit statuses.

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Postgres
 import RackGatewayDB
 
 struct ResetDBCommand: ParsableCommand {
@@ -21,8 +20,7 @@ struct ResetDBCommand: ParsableCommand {
             let guards = ResetGuards(environment: global.environment)
             // The confirmation variable is checked before connecting: no guard, no connection.
             if let refusal = guards.refusal(metadataEnvironment: "development") { throw refusal }
-            let connection = try Connection(settings: try global.connectionSettings())
-            let report = try DatabaseReset(connection: connection, migrations: migrations, guards: guards,
+            let report = try DatabaseReset(connections: try global.connections(), migrations: migrations, guards: guards,
                                            logger: global.makeLogger()).run()
             if global.json { return try Reporting.printJSON(report) }
             print("Reset \(report.database): dropped schemas \(report.droppedSchemas.joined(separator: ", ")); applied \(report.appliedMigrations.count) migrations; environment '\(report.environment)'.")

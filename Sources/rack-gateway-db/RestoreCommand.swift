@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// `ARCHIVE | --latest`, shared by restore and drill.
@@ -142,7 +142,7 @@ struct RestoreCommand: ParsableCommand {
         let pipeline = RestorePipeline(live: live, options: options, logger: logger)
         let report = pipeline.run(archive: archive, preflight: check) { Confirmation.ask($0, yes: yes) }
         if !dryRun {
-            try? JSONLines.append(report, to: "restores.jsonl", in: archive.logStore())
+            try? JSONLines.append(report, to: "restores.jsonl", in: archive.store)
         }
         if global.json {
             try Reporting.printJSON(report)

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Postgres
 import RackGatewayDB
 
 struct StatusCommand: ParsableCommand {
@@ -13,10 +12,10 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         try Reporting.run {
             let migrations = try migrationOptions.load()
-            let connection = try Connection(settings: try global.connectionSettings())
-            let status = try Migrator(connection: connection, migrations: migrations, logger: global.makeLogger()).status()
+            let migrator = try Migrator(connections: try global.connections(), purpose: .status, migrations: migrations, logger: global.makeLogger())
+            let status = try migrator.status()
             if global.json { return try Reporting.printJSON(status) }
-            print("Database \(connection.databaseName), migrations from \(status.source)")
+            print("Database \(migrator.database), migrations from \(status.source)")
             for applied in status.applied {
                 print("  applied  \(applied.file ?? applied.version)  \(applied.appliedAt)")
             }

@@ -1,5 +1,6 @@
 import Foundation
-import Postgres
+import RGWCompression
+import RGWPostgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB
@@ -56,12 +57,49 @@ struct ArchiveStoreTests {
         let lines = String(decoding: try #require(try store.get("log.jsonl")), as: UTF8.self).split(separator: "\n")
         #expect(Set(lines).count == 24 && lines.count == 24, "\(store.location): \(lines.count) lines")
         try store.delete("log.jsonl")
+
+        // The archive writer and reader run over the store, as backup, verify and restore do.
+        try archiveRoundTrip(store)
+    }
+
+    /// An archive written by `ArchiveWriter` (members, manifest, trailer, sidecar) reads back
+    /// through `ArchiveReader` from the same store; an existing name is never overwritten.
+    static func archiveRoundTrip(_ store: ArchiveStore) throws {
+        let compressor = try GzipMemberCompressor(level: 1)
+        let writer = try ArchiveWriter(store: store, name: "x_20260101T000000Z.sql.gz")
+        try writer.append(member: try compressor.compress(Array("-- rack-gateway-db archive format 1\n".utf8))[...], kind: .header)
+        try writer.append(member: try compressor.compress(Array("SELECT 1;\n".utf8))[...], kind: .preData)
+        #expect(try store.size(writer.name) == nil, "unpublished")
+        let manifest = ArchiveManifest(toolVersion: "t", createdAt: "c", completedAt: "c", database: "d", serverVersion: "15", serverVersionNum: 150000,
+                                       pgDumpVersion: "15", snapshot: "s", sessionSettings: [:], schemaMigrations: [], roles: ["app"],
+                                       members: writer.recordedMembers, tables: [], sequences: [], suspect: nil)
+        let digest = try writer.finish(manifest: manifest) { try compressor.compress($0) }
+        let reader = try ArchiveReader(store: store, name: writer.name)
+        #expect(reader.manifest == manifest && reader.sidecarDigest() == digest && reader.fileSize == writer.bytesWritten)
+        #expect(reader.path == "\(store.location)/\(writer.name)")
+        let sha = SHA256()
+        try reader.stream(offset: 0, count: reader.fileSize) { sha.update($0); return true }
+        #expect(SHA256.hex(sha.finalize()) == digest)
+        let preData = try #require(reader.manifest.members.last)
+        var text = [UInt8]()
+        try GzipStreamInflater().inflate(try reader.readBytes(offset: preData.offset, count: preData.length)[...], into: &text)
+        #expect(String(decoding: text, as: UTF8.self) == "SELECT 1;\n", "a member read back by its recorded offset")
+        #expect(throws: ToolError.self) { _ = try ArchiveWriter(store: store, name: writer.name) }
+        if let path = store.localPath(writer.name) {
+            #expect(FileManager.default.fileExists(atPath: path) && reader.isRemote == false)
+        } else {
+            #expect(reader.isRemote)
+        }
+        try store.delete(writer.name)
+        try store.delete(writer.name + ".sha256")
+        try store.syncDirectory()
+        #expect(try store.list().isEmpty)
     }
 
     @Test func localDirectory() throws {
         let directory = try BackupTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try Self.conformance(try LocalStore(directory: directory + "/archives"))
+        try Self.conformance(LocalStore(directory: directory + "/archives"))
     }
 
     @Test func s3Bucket() throws {
@@ -107,8 +145,7 @@ struct BackupToS3Tests {
         let client = try server.freshBucket()
         let store = S3Store(client: client, prefix: "nightly", partSize: 5 << 20)
         try TestDatabase.withSampleData(events: 40000) { source in
-            var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
-            options.store = store
+            var options = BackupOptions(store: store, jobs: 2, compressors: 2)
             options.compressionLevel = 1  // more than one 5 MiB part
             let report = try BackupRunner(settings: try source.settings, options: options, logger: .quiet).run()
             let name = URL(fileURLWithPath: report.file).lastPathComponent
@@ -156,8 +193,7 @@ struct BackupToS3Tests {
         let client = try MotoServer.shared().freshBucket()
         let store = S3Store(client: client, prefix: "", partSize: 5 << 20)
         try BackupTests.withRowLevelSecurityRole { _, url in
-            var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
-            options.store = store
+            var options = BackupOptions(store: store, jobs: 2, compressors: 2)
             let settings = try ConnectionSettings(conninfo: url)
             #expect(throws: ToolError.self) { try BackupRunner(settings: settings, options: options, logger: .quiet).run() }
             #expect(try store.list().isEmpty, "no archive, no sidecar, no lease")

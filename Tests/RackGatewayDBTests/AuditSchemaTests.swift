@@ -1,4 +1,4 @@
-import Postgres
+import RGWPostgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB
@@ -16,7 +16,7 @@ struct BackupTests {
 
     static func backup(_ database: TestDatabase, directory: String, jobs: Int = 2, chunkSize: Int = 8 << 20,
                        lockTimeout: Int = 10_000) throws -> BackupReport {
-        var options = BackupOptions(directory: directory, jobs: jobs, compressors: 2)
+        var options = BackupOptions(store: LocalStore(directory: directory), jobs: jobs, compressors: 2)
         options.chunkSize = chunkSize
         options.lockTimeoutMilliseconds = lockTimeout
         return try BackupRunner(settings: try database.settings, options: options, logger: .quiet).run()

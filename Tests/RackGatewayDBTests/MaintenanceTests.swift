@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB

@@ -1,6 +1,6 @@
-import Compression
+import RGWCompression
 import Foundation
-import Postgres
+import RGWPostgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB

@@ -1,7 +1,7 @@
-import Compression
+import RGWCompression
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB

@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 import Testing
 import TestSupport
@@ -16,8 +16,7 @@ struct S3FaultTests {
     }
 
     static func backup(_ source: TestDatabase, into store: S3Store) throws -> BackupReport {
-        var options = BackupOptions(directory: "unused", jobs: 2, compressors: 2)
-        options.store = store
+        var options = BackupOptions(store: store, jobs: 2, compressors: 2)
         options.compressionLevel = 1
         return try BackupRunner(settings: try source.settings, options: options, logger: .quiet).run()
     }

@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 import Testing
 import TestSupport

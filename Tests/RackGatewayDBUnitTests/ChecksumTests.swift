@@ -1,4 +1,4 @@
-import Compression
+import RGWCompression
 @testable import RackGatewayDB
 import Foundation
 import Testing

@@ -1,5 +1,5 @@
 import Testing
-@testable import Compression
+@testable import RGWCompression
 
 @Suite("gzip members and CRC32 (no server)")
 struct CompressionTests {

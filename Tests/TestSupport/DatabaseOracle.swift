@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// What a restore must reproduce, read with plain SQL: an oracle independent of the tool's own

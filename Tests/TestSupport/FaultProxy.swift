@@ -1,5 +1,5 @@
 import Foundation
-import HTTP
+import RGWHTTP
 import RackGatewayDB
 
 /// `Tests/Fixtures/s3-fault-proxy` on loopback in front of moto: injects failures into chosen S3

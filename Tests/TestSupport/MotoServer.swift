@@ -1,5 +1,5 @@
 import Foundation
-import HTTP
+import RGWHTTP
 import RackGatewayDB
 
 /// moto's S3 server on loopback, started once for the test process (`moto_server` from the

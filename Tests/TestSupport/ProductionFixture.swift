@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// The production-shaped Rack Gateway database of `Tests/Fixtures/rack-gateway-app` (our own SQL from

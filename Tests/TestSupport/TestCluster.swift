@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// The PostgreSQL server the tests talk to: `RGW_TEST_DATABASE_URL` when set, else a throwaway

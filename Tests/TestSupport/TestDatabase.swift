@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 import RackGatewayDB
 
 /// A database of its own for one test, created on the shared cluster and dropped afterwards.

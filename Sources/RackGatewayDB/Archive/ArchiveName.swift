@@ -26,9 +26,13 @@ public enum ArchiveName {
         return stampFormatter().date(from: stamp)
     }
 
-    /// The digest recorded in `<archive>.sha256` (`sha256sum` format), lower-cased; nil when unreadable.
-    public static func sidecarDigest(ofArchive path: String) -> String? {
-        guard let text = try? String(contentsOfFile: path + ".sha256", encoding: .utf8) else { return nil }
-        return text.split(separator: " ").first.map { String($0).lowercased() }
+    /// `<archive>.sha256`, in `sha256sum` format.
+    public static func sidecar(of archive: String) -> String { archive + ".sha256" }
+
+    public static func sidecarText(digest: String, archive: String) -> [UInt8] { Array("\(digest)  \(archive)\n".utf8) }
+
+    /// The digest a sidecar's text records, lower-cased; nil when it has none.
+    public static func sidecarDigest(_ text: [UInt8]) -> String? {
+        String(decoding: text, as: UTF8.self).split(separator: " ").first.map { String($0).lowercased() }
     }
 }

@@ -1,4 +1,4 @@
-import Compression
+import RGWCompression
 
 /// The fixed-length last member of an archive: a gzip member holding one deflate stored block whose
 /// text is `-- rack-gateway-db trailer manifest-offset=<20 digits> manifest-length=<20 digits>\n`.

@@ -1,4 +1,4 @@
-import Postgres
+import RGWPostgres
 
 /// What a backup dumps, read inside the snapshot transaction: tables with data (ordinary, leaf
 /// partitions, unlogged), their columns, sequences, referenced roles and applied migrations.
@@ -20,22 +20,12 @@ struct BackupCatalog {
     var roles: [String]
     var migrations: [String]
 
-    static let userSchemaFilter = """
-        n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-        """
-
-    /// The object `alias` of catalog `catalog` (pg_class by default) is no extension's member.
-    static func notExtensionMember(_ alias: String, catalog: String = "pg_catalog.pg_class") -> String {
-        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '\(catalog)'::regclass AND d.objid = \(alias).oid AND d.deptype = 'e')"
-    }
-
     static func read(_ connection: Connection) throws -> BackupCatalog {
         let tableRows = try connection.query("""
             SELECT c.oid::text, n.nspname, c.relname, '0'
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') AND \(userSchemaFilter)
-              AND \(notExtensionMember("c"))
+            WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u') AND \(CatalogSQL.userSchemaFilter)
+              AND \(CatalogSQL.notExtensionMember("c"))
             ORDER BY n.nspname, c.relname
             """).rows
         let columnRows = try connection.query("""
@@ -43,7 +33,7 @@ struct BackupCatalog {
             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-              AND \(userSchemaFilter)
+              AND \(CatalogSQL.userSchemaFilter)
             ORDER BY a.attrelid, a.attnum
             """).rows
         var columns: [String: [String]] = [:]
@@ -70,13 +60,13 @@ struct BackupCatalog {
         let sequences = try connection.query("""
             SELECT n.nspname, c.relname
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'S' AND \(userSchemaFilter) AND \(notExtensionMember("c"))
+            WHERE c.relkind = 'S' AND \(CatalogSQL.userSchemaFilter) AND \(CatalogSQL.notExtensionMember("c"))
             ORDER BY n.nspname, c.relname
             """).rows.map { (schema: $0[0]!, name: $0[1]!) }
             + configuration.filter { $0[3] == "S" }.map { (schema: $0[1]!, name: $0[2]!) }
         let roles = try connection.query("""
             WITH schemas AS (
-                SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE \(userSchemaFilter)
+                SELECT n.oid, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE \(CatalogSQL.userSchemaFilter)
             ), referenced(role) AS (
                 SELECT nspowner FROM schemas
                 UNION SELECT (pg_catalog.aclexplode(nspacl)).grantee FROM schemas WHERE nspacl IS NOT NULL
@@ -114,26 +104,5 @@ struct BackupCatalog {
         for row in sizes { byOID[row[0]!] = Int(row[1] ?? "0") ?? 0 }
         for index in tables.indices { tables[index].estimatedBytes = byOID[tables[index].oid] ?? 0 }
         tables.sort { $0.estimatedBytes != $1.estimatedBytes ? $0.estimatedBytes > $1.estimatedBytes : $0.qualified < $1.qualified }
-    }
-}
-
-/// The session settings every dump and verification session pins (docs/design.md section 3).
-public enum DumpSession {
-    /// The settings that shape the COPY text, and so the fingerprints; recorded in the manifest.
-    public static let textSettings: [(String, String)] = [
-        ("TimeZone", "UTC"), ("DateStyle", "ISO"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3"),
-        ("bytea_output", "hex"), ("client_encoding", "UTF8"), ("row_security", "off"),
-    ]
-    /// No server-side timeout cuts a long dump short.
-    static let timeouts: [(String, String)] = [("statement_timeout", "0"), ("idle_in_transaction_session_timeout", "0")]
-    public static var settings: [(String, String)] { textSettings + timeouts }
-
-    public static var manifestSettings: [String: String] {
-        Dictionary(uniqueKeysWithValues: textSettings.map { ($0.0, $0.1) })
-    }
-
-    public static func apply(to connection: Connection) throws {
-        let sql = settings.map { "SET \($0.0) = \(SQL.literal($0.1))" }.joined(separator: "; ")
-        try connection.execute(sql)
     }
 }

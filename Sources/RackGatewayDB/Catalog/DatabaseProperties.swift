@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 
 /// What belongs to the database itself rather than to its schema, which pg_dump writes only with
 /// `--create`: its `ALTER DATABASE ... SET` settings (also per role), its comment and its grants.

@@ -1,6 +1,6 @@
-import Compression
+import RGWCompression
 import Foundation
-import Postgres
+import RGWPostgres
 
 /// Large objects in an archive. pg_dump leaves them out of `--schema-only`, so the tool writes them
 /// itself: their metadata (create, owner, comment, grants) as statements after pg_dump's pre-data,

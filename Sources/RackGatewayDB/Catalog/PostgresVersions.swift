@@ -1,4 +1,4 @@
-import Postgres
+import RGWPostgres
 
 /// The tool's PostgreSQL version rules, in one place.
 ///

@@ -1,4 +1,4 @@
-import Postgres
+import RGWPostgres
 
 /// The state of a database's schema objects that a faithful restore reproduces: which owned
 /// sequences are behind their column's maximum, which constraints are NOT VALID, which indexes are
@@ -69,7 +69,7 @@ public struct SchemaState: Codable, Sendable, Equatable {
             JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
             LEFT JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
             LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-            WHERE NOT c.convalidated AND \(BackupCatalog.userSchemaFilter) ORDER BY 1
+            WHERE NOT c.convalidated AND \(CatalogSQL.userSchemaFilter) ORDER BY 1
             """).rows.map { $0[0]! }
     }
 
@@ -77,7 +77,7 @@ public struct SchemaState: Codable, Sendable, Equatable {
         try connection.query("""
             SELECT n.nspname || '.' || i.relname FROM pg_catalog.pg_index x
             JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
-            WHERE (NOT x.indisvalid OR NOT x.indisready) AND \(BackupCatalog.userSchemaFilter) ORDER BY 1
+            WHERE (NOT x.indisvalid OR NOT x.indisready) AND \(CatalogSQL.userSchemaFilter) ORDER BY 1
             """).rows.map { $0[0]! }
     }
 
@@ -86,7 +86,7 @@ public struct SchemaState: Codable, Sendable, Equatable {
         for row in try connection.query("""
             SELECT n.nspname || '.' || c.relname, c.relispopulated FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'm' AND \(BackupCatalog.userSchemaFilter) AND \(BackupCatalog.notExtensionMember("c"))
+            WHERE c.relkind = 'm' AND \(CatalogSQL.userSchemaFilter) AND \(CatalogSQL.notExtensionMember("c"))
             """).rows {
             views[row[0]!] = row[1] == "t"
         }
@@ -99,7 +99,7 @@ public struct SchemaState: Codable, Sendable, Equatable {
         let views = try connection.query("""
             SELECT c.oid::text, n.nspname, c.relname, c.relkind::text, c.relispopulated, pg_catalog.pg_get_userbyid(c.relowner)
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('m', 'v') AND \(BackupCatalog.userSchemaFilter) AND \(BackupCatalog.notExtensionMember("c"))
+            WHERE c.relkind IN ('m', 'v') AND \(CatalogSQL.userSchemaFilter) AND \(CatalogSQL.notExtensionMember("c"))
             ORDER BY n.nspname, c.relname
             """).rows
         var reads: [String: Set<String>] = [:]

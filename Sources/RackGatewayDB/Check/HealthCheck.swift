@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 /// `check`: is the database reachable, encrypted, migrated, and can this role back it up?
 public struct HealthCheck {
@@ -55,7 +55,7 @@ public struct HealthCheck {
         var items: [Item] = []
         let connection: Connection
         do {
-            connection = try Connection(settings: settings)
+            connection = try settings.open(.check)
             let one = try connection.query("SELECT 1").scalar
             items.append(Item(name: "connection", status: one == "1" ? .ok : .fail,
                               detail: "connected to \(settings) as \(connection.userName); SELECT 1 returned \(one ?? "nothing")"))
@@ -140,8 +140,7 @@ public struct HealthCheck {
                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 JOIN pg_catalog.pg_roles r ON r.rolname = current_user
                 WHERE c.relkind IN ('r', 'p', 'S', 'm')
-                  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+                  AND \(CatalogSQL.userSchemaFilter)
                 ORDER BY 1
                 """)
             let problems = result.rows.compactMap { row -> String? in

@@ -1,6 +1,6 @@
-import Compression
+import RGWCompression
 import Foundation
-import Postgres
+import RGWPostgres
 
 /// Where the application's WORM anchors are: `AUDIT_ANCHOR_BUCKET` + `AUDIT_ANCHOR_CHAIN_ID` (the
 /// app's own variables), or `--audit-anchors s3://bucket/chain-id`.

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 /// One pass/fail line of a drill.
 public struct DrillCheck: Codable, Sendable {
@@ -68,8 +68,8 @@ enum DrillChecks {
         let constraints = judge(try SchemaState.notValidConstraints(connection), recorded: recorded?.notValidConstraints)
         let indexes = judge(try SchemaState.invalidIndexes(connection), recorded: recorded?.invalidIndexes)
         let counts = try connection.query("""
-            SELECT (SELECT count(*) FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE c.contype <> 'n' AND \(BackupCatalog.userSchemaFilter))::text,
-                   (SELECT count(*) FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace WHERE \(BackupCatalog.userSchemaFilter))::text
+            SELECT (SELECT count(*) FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE c.contype <> 'n' AND \(CatalogSQL.userSchemaFilter))::text,
+                   (SELECT count(*) FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace WHERE \(CatalogSQL.userSchemaFilter))::text
             """).rows[0]
         let problems = constraints.failed.map { "constraint \($0) is not valid" } + indexes.failed.map { "index \($0) is not valid" }
         let note = inheritedNote(constraints.inherited, what: "NOT VALID constraints")
@@ -159,7 +159,7 @@ enum DrillChecks {
         if case .known(let indexColumn, let messageColumn) = shape, let first {
             spawnThread("verify_chain", group: group) {
                 verdict.value = Result {
-                    let other = try Connection(settings: settings, applicationName: "rack-gateway-db drill")
+                    let other = try settings.open(.drill)
                     return try other.query("""
                         SELECT \(SQL.identifier(indexColumn))::text, \(SQL.identifier(messageColumn))::text
                         FROM audit.verify_chain($1::bigint, 9223372036854775807) LIMIT 1

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 public struct DrillOptions: Sendable {
     /// The scratch server (any database on it; the drill creates its own).
@@ -148,7 +148,7 @@ public final class DrillRunner: @unchecked Sendable {
                 return DrillCheck(name: "rows and fingerprints", ok: mismatches.isEmpty,
                                   detail: mismatches.isEmpty ? "all \(manifest.tables.count) tables match the manifest (\(manifest.totalRows) rows)" : mismatches.prefix(5).joined(separator: "; "))
             }
-            let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db drill")
+            let connection = try target.settings.open(.drill)
             try DumpSession.apply(to: connection)
             progress.begin(phase: "checks")
             try timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest.schemaState) }

@@ -1,4 +1,4 @@
-import Postgres
+import RGWPostgres
 
 /// Where `maint audit-prune` records what it removed from the front of the audit chain, so a drill can
 /// tell a pruned chain from one with missing events.

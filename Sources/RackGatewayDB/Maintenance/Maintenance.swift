@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 /// `30d`, `12h`, `90m`, `45s` (or plain seconds): a duration in seconds.
 public enum MaintenanceDuration {
@@ -17,6 +17,11 @@ public enum MaintenanceDuration {
 public struct Maintenance {
     public let connection: Connection
     public let logger: Logger
+
+    /// Connected for maintenance through `connections`.
+    public init(connections: ConnectionFactory, logger: Logger) throws {
+        self.init(connection: try connections.open(.maint), logger: logger)
+    }
 
     public init(connection: Connection, logger: Logger) {
         self.connection = connection
@@ -184,7 +189,7 @@ public struct Maintenance {
     public static func userTables(_ connection: Connection) throws -> [String] {
         try connection.query("""
             SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'm') AND \(BackupCatalog.userSchemaFilter) ORDER BY 1, 2
+            WHERE c.relkind IN ('r', 'm') AND \(CatalogSQL.userSchemaFilter) ORDER BY 1, 2
             """).rows.map { SQL.qualified($0[0]!, $0[1]!) }
     }
 
@@ -297,7 +302,7 @@ public struct Maintenance {
                    pg_catalog.pg_relation_size(c.oid)::text, pg_catalog.pg_indexes_size(c.oid)::text,
                    coalesce(pg_catalog.pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0)::text
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'm') AND \(BackupCatalog.userSchemaFilter)
+            WHERE c.relkind IN ('r', 'm') AND \(CatalogSQL.userSchemaFilter)
             ORDER BY pg_catalog.pg_total_relation_size(c.oid) DESC, 1
             """).rows.map {
             Size.Table(table: $0[0]!, totalBytes: Int($0[1]!) ?? 0, tableBytes: Int($0[2]!) ?? 0, indexBytes: Int($0[3]!) ?? 0, toastBytes: Int($0[4]!) ?? 0)

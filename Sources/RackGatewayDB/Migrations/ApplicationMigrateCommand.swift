@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 /// `--migrate-command CMD`: the application's own migrate (`rack-gateway-api migrate`, `convox run
 /// admin ...`), run through `/bin/sh -c` against one database.

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 /// Applies migrations to one database, each file and its `schema_migrations` row in one transaction.
 ///
@@ -13,6 +13,13 @@ public struct Migrator {
     public let connection: Connection
     public let migrations: MigrationSet
     public let logger: Logger
+
+    /// Connected through `connections` for `purpose` (`migrate`, `status`).
+    public init(connections: ConnectionFactory, purpose: ConnectionPurpose, migrations: MigrationSet, logger: Logger) throws {
+        self.init(connection: try connections.open(purpose), migrations: migrations, logger: logger)
+    }
+
+    public var database: String { connection.databaseName }
 
     public init(connection: Connection, migrations: MigrationSet, logger: Logger) {
         self.connection = connection

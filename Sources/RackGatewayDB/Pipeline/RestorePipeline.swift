@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 public struct PipelineOptions: Sendable {
     public var app: String
@@ -372,7 +372,7 @@ public final class RestorePipeline: @unchecked Sendable {
     func runInPlace(archive: ArchiveLocation, check: ArchiveVerifier.Report, migration: MigrationPlan,
                     report: inout PipelineReport, liveChanged: inout Bool) throws {
         let safety = try step("safety backup") { () -> (String, String) in
-            var backupOptions = BackupOptions(directory: options.safetyDirectory, jobs: options.jobs, compressors: max(1, options.jobs))
+            var backupOptions = BackupOptions(store: LocalStore(directory: options.safetyDirectory), jobs: options.jobs, compressors: max(1, options.jobs))
             backupOptions.prefix = "\(live.database)_pre_restore"
             backupOptions.environment = options.environment
             let backup = try BackupRunner(settings: live.settings, options: backupOptions, logger: logger).run()
@@ -415,7 +415,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 }
                 return ((), "\(command.command) \(outcome.summary)")
             case .set(let set):
-                let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
+                let connection = try target.settings.open(.restore)
                 let outcome = try Migrator(connection: connection, migrations: set, logger: logger).migrate()
                 return ((), outcome.applied.isEmpty ? "nothing pending" : "applied \(outcome.applied.joined(separator: ", "))")
             }

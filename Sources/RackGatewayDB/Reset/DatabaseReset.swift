@@ -1,5 +1,5 @@
 import Logging
-import Postgres
+import RGWPostgres
 
 /// Drops every object of one database, migrates it afresh and marks its environment.
 ///
@@ -9,6 +9,10 @@ public struct DatabaseReset {
     public let migrations: MigrationSet
     public let guards: ResetGuards
     public let logger: Logger
+
+    public init(connections: ConnectionFactory, migrations: MigrationSet, guards: ResetGuards, logger: Logger) throws {
+        self.init(connection: try connections.open(.reset), migrations: migrations, guards: guards, logger: logger)
+    }
 
     public init(connection: Connection, migrations: MigrationSet, guards: ResetGuards, logger: Logger) {
         self.connection = connection
@@ -65,9 +69,7 @@ public struct DatabaseReset {
             try connection.execute("DROP EXTENSION IF EXISTS \(SQL.identifier(name)) CASCADE")
         }
         let schemas = try connection.query("""
-            SELECT nspname FROM pg_catalog.pg_namespace
-            WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-              AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+            SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE \(CatalogSQL.userSchemaFilter)
             ORDER BY 1
             """).rows.compactMap { $0[0] }
         for name in schemas {

@@ -1,7 +1,7 @@
-import Compression
+import RGWCompression
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 /// Loads a rack-gateway-db archive into an empty database: pre-data on one connection, data chunks
 /// over `jobs` connections through COPY FROM STDIN, sequences, post-data (index and constraint
@@ -42,7 +42,7 @@ final class ArchiveLoader: @unchecked Sendable {
     }
 
     func connect(_ purpose: String) throws -> Connection {
-        let connection = try Connection(settings: settings, applicationName: "rack-gateway-db restore \(purpose)")
+        let connection = try settings.open(.restoreWorker(purpose))
         try DumpSession.apply(to: connection)
         return connection
     }
@@ -194,7 +194,7 @@ final class ArchiveLoader: @unchecked Sendable {
         Set(try connection.query("""
             SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)
-              AND \(BackupCatalog.userSchemaFilter)
+              AND \(CatalogSQL.userSchemaFilter)
             """).rows.map { SQL.qualified($0[0]!, $0[1]!) })
     }
 
@@ -359,7 +359,7 @@ final class ArchiveLoader: @unchecked Sendable {
         let workMem = maintenanceWorkMem
         do {
             try forEachInParallel(entries, workers: jobs, name: "restore post-data", connect: { [self] in
-                let connection = try Connection(settings: settings, applicationName: "rack-gateway-db restore post-data")
+                let connection = try settings.open(.restoreWorker("post-data"))
                 if let workMem { try connection.execute("SET maintenance_work_mem = \(SQL.literal(workMem))") }
                 return SchemaWorker(connection: connection)
             }) { [progress] worker, entry in

@@ -1,5 +1,5 @@
 import Logging
-import Postgres
+import RGWPostgres
 
 /// Autovacuum off on the tables being loaded until their indexes are built: otherwise it starts
 /// vacuuming a freshly loaded table (a full scan) while the load and the index builds need every

@@ -1,4 +1,4 @@
-import Postgres
+import RGWPostgres
 
 /// How long an index or constraint build is likely to take compared with the others, to start the
 /// longest first: with builds handed out in that order, no long one starts last and runs alone
@@ -28,7 +28,7 @@ struct BuildCostModel {
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attcollation <> 0
               AND c.relkind IN ('r', 'p', 'm')
-              AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+              AND \(CatalogSQL.userSchemaFilter)
               AND a.attcollation NOT IN ('pg_catalog."C"'::regcollation, 'pg_catalog."POSIX"'::regcollation)
               AND NOT (a.attcollation = 'pg_catalog."default"'::regcollation
                        AND (SELECT datcollate IN ('C', 'POSIX') FROM pg_catalog.pg_database WHERE datname = current_database()))

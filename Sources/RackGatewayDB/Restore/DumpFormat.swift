@@ -1,4 +1,4 @@
-import Compression
+import RGWCompression
 import Foundation
 
 /// What a file to restore is, told from its content (never its name).
@@ -38,7 +38,7 @@ public enum DumpFormat: String, Codable, Sendable {
             var text = [UInt8]()
             var inflated = false
             if let inflater = try? GzipStreamInflater() { inflated = (try? inflater.inflate(head[...], into: &text)) != nil }
-            if String(decoding: text.prefix(200), as: UTF8.self).hasPrefix(ArchiveReader.headerFirstLine) { return .archive }
+            if String(decoding: text.prefix(200), as: UTF8.self).hasPrefix(ArchiveHeader.firstLinePrefix) { return .archive }
             // An archive whose first member is damaged still ends with its trailer: it goes the
             // archive's way, where the checksum check refuses it before anything changes.
             if Self.endsWithArchiveTrailer(path: path) { return .archive }

@@ -1,6 +1,6 @@
-import Compression
+import RGWCompression
 import Foundation
-import Postgres
+import RGWPostgres
 
 /// Restores the dumps people already have with PostgreSQL's own tools: plain SQL (and `pg_dump |
 /// gzip`) through `psql -v ON_ERROR_STOP=1 --single-transaction`, custom, directory and tar dumps

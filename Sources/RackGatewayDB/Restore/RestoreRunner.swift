@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Postgres
+import RGWPostgres
 
 public struct RestoreOptions: Sendable {
     public var jobs: Int
@@ -86,7 +86,7 @@ public final class RestoreRunner: @unchecked Sendable {
         }
         progress.begin(phase: "checking the archive")
         // Objects in a store are archives (a pg_dump there must be fetched first).
-        let format = archive.isLocal ? try DumpFormat.detect(path: path) : .archive
+        let format = try archive.localPath.map(DumpFormat.detect) ?? .archive
         var reader: ArchiveReader?
         if format == .archive {
             let opened = try archive.reader()
@@ -155,14 +155,14 @@ public final class RestoreRunner: @unchecked Sendable {
 
     /// Replace the in-progress mark with the database's comment (or none); false when it could not be.
     func unmark(comment: String?) -> Bool {
-        (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore")).map { RestoreTarget.mark($0, comment) } ?? false
+        (try? target.settings.open(.restore)).map { RestoreTarget.mark($0, comment) } ?? false
     }
 
     /// The source database's settings and grants, on a target this restore created (the comment is
     /// set with the unmark). An existing target keeps its own.
     func applyProperties(_ properties: DatabaseProperties?) throws {
         guard createdTarget, let properties else { return }
-        let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
+        let connection = try target.settings.open(.restore)
         for statement in properties.statements(database: target.database, comment: false) {
             do {
                 try connection.execute(statement)
@@ -226,7 +226,7 @@ public final class RestoreRunner: @unchecked Sendable {
             }
         }
         onTargetCreated(target)
-        let connection = try Connection(settings: target.settings, applicationName: "rack-gateway-db restore")
+        let connection = try target.settings.open(.restore)
         marked = RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent)
         if !marked {
             logger.warning("cannot mark the target with COMMENT ON DATABASE (not its owner); an interrupted restore will not be marked",
@@ -238,7 +238,7 @@ public final class RestoreRunner: @unchecked Sendable {
     /// Mark the target as failed and add what state it is in to the error.
     func markFailed(_ error: Error, file: String) -> Error {
         let reason = (error as? ToolError)?.message ?? String(describing: error)
-        let marked = (try? Connection(settings: target.settings, applicationName: "rack-gateway-db restore"))
+        let marked = (try? target.settings.open(.restore))
             .map { RestoreTarget.markFailed($0, file: URL(fileURLWithPath: file).lastPathComponent, reason: reason) } ?? false
         let state = marked
             ? "database \(target.database) is left incomplete and marked FAILED (COMMENT ON DATABASE)"

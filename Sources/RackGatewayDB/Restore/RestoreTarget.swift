@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 
 /// The database a restore loads into, and the server around it: whether it exists and is empty,
 /// the roles an archive needs, dropping and creating it, and the comment that marks it while a
@@ -22,7 +22,7 @@ public struct RestoreTarget: Sendable {
         var firstError: Error?
         for name in ["postgres", "template1"] where name != database {
             do {
-                return try Connection(settings: settings.replacingDatabase(with: name), applicationName: "rack-gateway-db restore")
+                return try settings.replacingDatabase(with: name).open(.restore)
             } catch {
                 if firstError == nil { firstError = error }
             }
@@ -33,7 +33,7 @@ public struct RestoreTarget: Sendable {
     /// Connect to the target; nil when the database does not exist (any other failure throws).
     public func connectIfExists() throws -> Connection? {
         do {
-            return try Connection(settings: settings, applicationName: "rack-gateway-db restore")
+            return try settings.open(.restore)
         } catch let error as PostgresError where error.message.contains("database \"\(database)\" does not exist") {
             return nil
         }
@@ -43,25 +43,25 @@ public struct RestoreTarget: Sendable {
     /// types, functions, extensions (but plpgsql), event triggers, publications, large objects. Any
     /// one of them makes a database non-empty: a restore into it would collide.
     public static func userObjects(_ connection: Connection, limit: Int = 6, except excluded: String = "") throws -> (count: Int, names: [String]) {
-        let member = { (catalog: String, alias: String) in BackupCatalog.notExtensionMember(alias, catalog: catalog) }
+        let member = { (catalog: String, alias: String) in CatalogSQL.notExtensionMember(alias, catalog: catalog) }
         let rows = try connection.query("""
             WITH objects(name) AS (
                 SELECT 'schema ' || n.nspname FROM pg_catalog.pg_namespace n
-                WHERE \(BackupCatalog.userSchemaFilter) AND n.nspname <> 'public' AND \(member("pg_catalog.pg_namespace", "n"))
+                WHERE \(CatalogSQL.userSchemaFilter) AND n.nspname <> 'public' AND \(member("pg_catalog.pg_namespace", "n"))
                 UNION ALL
                 SELECT CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE '' END
                        || n.nspname || '.' || c.relname
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') AND \(BackupCatalog.userSchemaFilter) AND \(member("pg_catalog.pg_class", "c"))
+                WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') AND \(CatalogSQL.userSchemaFilter) AND \(member("pg_catalog.pg_class", "c"))
                 UNION ALL
                 SELECT 'type ' || n.nspname || '.' || t.typname
                 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-                WHERE t.typtype IN ('b', 'd', 'e', 'r', 'p') AND \(BackupCatalog.userSchemaFilter) AND \(member("pg_catalog.pg_type", "t"))
+                WHERE t.typtype IN ('b', 'd', 'e', 'r', 'p') AND \(CatalogSQL.userSchemaFilter) AND \(member("pg_catalog.pg_type", "t"))
                   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)
                 UNION ALL
                 SELECT 'function ' || n.nspname || '.' || p.proname
                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                WHERE \(BackupCatalog.userSchemaFilter) AND \(member("pg_catalog.pg_proc", "p"))
+                WHERE \(CatalogSQL.userSchemaFilter) AND \(member("pg_catalog.pg_proc", "p"))
                 UNION ALL
                 SELECT 'extension ' || x.extname FROM pg_catalog.pg_extension x WHERE x.extname <> 'plpgsql'
                 UNION ALL
@@ -171,13 +171,13 @@ public struct RestoreTarget: Sendable {
     /// as soon as their data was in) are skipped unless they since got what an earlier ANALYZE
     /// cannot have seen: an expression index or extended statistics.
     public func analyze(jobs: Int, analyzed: Set<String> = []) throws {
-        let connection = try Connection(settings: settings, applicationName: "rack-gateway-db restore analyze")
+        let connection = try settings.open(.analyze)
         let tables = try connection.query("""
             SELECT n.nspname, c.relname,
                    EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indexprs IS NOT NULL)
                    OR EXISTS (SELECT FROM pg_catalog.pg_statistic_ext x WHERE x.stxrelid = c.oid)
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p', 'm') AND \(BackupCatalog.userSchemaFilter)
+            WHERE c.relkind IN ('r', 'p', 'm') AND \(CatalogSQL.userSchemaFilter)
             ORDER BY pg_catalog.pg_total_relation_size(c.oid) DESC, 1, 2
             """).rows.compactMap { row -> String? in
                 let name = SQL.qualified(row[0]!, row[1]!)
@@ -185,7 +185,7 @@ public struct RestoreTarget: Sendable {
             }
         let settings = self.settings
         try forEachInParallel(tables, workers: jobs, name: "analyze", connect: {
-            try Connection(settings: settings, applicationName: "rack-gateway-db restore analyze")
+            try settings.open(.analyze)
         }) { connection, table in
             try connection.execute("ANALYZE \(table)")
         }

@@ -30,7 +30,7 @@ public struct ArchiveDirectory {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw ToolError(.failed, "archive directory \(directory) does not exist", fix: "Give the right --dir (or RGW_BACKUP_DIR).")
         }
-        store = try LocalStore(directory: directory)
+        store = LocalStore(directory: directory)
     }
 
     public func location(of entry: Entry) -> ArchiveLocation { ArchiveLocation(store: store, name: entry.file) }

@@ -111,7 +111,7 @@ public struct Pruner {
             try directory.store.delete(decision.file + ".sha256")
             deleted.append(decision.file)
         }
-        if let local = directory.store as? LocalStore { ArchiveFileWriter.syncDirectory(local.directory) }
+        try directory.store.syncDirectory()
         return deleted
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import HTTP
+import RGWHTTP
 
 /// AWS credentials: keys, and for temporary ones a session token and when they expire.
 public struct AWSCredentials: Sendable {

@@ -1,67 +1,154 @@
 import Foundation
 
-/// Archives in a local directory: files written as `.partial`, fsynced and renamed, read with `pread`.
+/// Archives in a local directory: files written as `.partial` (mode 0600), fsynced and renamed,
+/// read with `pread`. The directory (mode 0700) is made by the first write.
 public struct LocalStore: ArchiveStore {
     public let directory: String
     public var location: String { directory }
 
-    public init(directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    public init(directory: String) {
         self.directory = directory
     }
 
-    public func create(_ name: String) throws -> StoreWriter { try LocalWriter(directory: directory, name: name) }
+    func path(_ name: String) -> String { directory + "/" + name }
 
-    public func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
-        let fd = open(directory + "/" + name, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ToolError(.failed, "cannot open \(directory)/\(name): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        return try ArchiveReader.read(fd: fd, offset: offset, count: count, path: directory + "/" + name)
+    func makeDirectory() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ToolError(.failed, "cannot create the directory \(directory): \((error as NSError).localizedDescription)",
+                            fix: "Check that its parent exists and is writable, or give another --dir.")
+        }
     }
 
-    public func size(_ name: String) throws -> Int? {
+    public func create(_ name: String) throws -> StoreWriter {
+        try makeDirectory()
+        return try LocalWriter(directory: directory, name: name)
+    }
+
+    public func open(_ name: String) throws -> StoreReader? {
+        let fd = Foundation.open(path(name), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw ToolError(.failed, "cannot open \(path(name)): \(String(cString: strerror(errno)))")
+        }
         var info = stat()
-        return stat(directory + "/" + name, &info) == 0 ? Int(info.st_size) : nil
+        fstat(fd, &info)
+        return LocalReader(fd: fd, location: path(name), size: Int(info.st_size))
     }
+
+    public func localPath(_ name: String) -> String? { path(name) }
 
     public func list() throws -> [StoreEntry] {
         try FileManager.default.contentsOfDirectory(atPath: directory)
             .filter { !$0.hasPrefix(".") && !$0.hasSuffix(".partial") }
-            .compactMap { name in try size(name).map { StoreEntry(name: name, size: $0) } }
+            .compactMap { name in
+                var info = stat()
+                guard stat(path(name), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+                return StoreEntry(name: name, size: Int(info.st_size))
+            }
             .sorted { $0.name < $1.name }
     }
 
     public func delete(_ name: String) throws {
-        guard unlink(directory + "/" + name) == 0 || errno == ENOENT else {
-            throw ToolError(.failed, "cannot delete \(directory)/\(name): \(String(cString: strerror(errno)))")
+        guard unlink(path(name)) == 0 || errno == ENOENT else {
+            throw ToolError(.failed, "cannot delete \(path(name)): \(String(cString: strerror(errno)))")
         }
     }
 
+    public func syncDirectory() throws { LocalFile.syncDirectory(directory) }
+
     public func put(_ name: String, _ contents: [UInt8]) throws {
-        try ArchiveFileWriter.writeSmallFileAtomically(directory: directory, name: name, contents: String(decoding: contents, as: UTF8.self))
+        try makeDirectory()
+        try LocalFile.writeAtomically(directory: directory, name: name, contents: contents)
     }
 
     public func lease(_ name: String, holder: String) throws -> StoreLease {
-        LocalLease(try DirectoryLock.acquire(directory: directory, name: name, what: holder))
+        try makeDirectory()
+        return LocalLease(try DirectoryLock.acquire(directory: directory, name: name, what: holder))
     }
 
     /// O_APPEND: concurrent runs never interleave inside a line; created mode 0600.
     public func appendLine(_ name: String, _ line: [UInt8]) throws {
-        let path = directory + "/" + name
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        let fd = Foundation.open(path(name), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ToolError(.failed, "cannot open \(path(name)): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        if let code = ArchiveFileWriter.writeFully(fd, line[...]) {
-            throw ToolError(.failed, "cannot append to \(path): \(String(cString: strerror(code)))")
+        if let code = LocalFile.writeFully(fd, line[...]) {
+            throw ToolError(.failed, "cannot append to \(path(name)): \(String(cString: strerror(code)))")
         }
     }
 
+    final class LocalReader: StoreReader, @unchecked Sendable {
+        let fd: Int32
+        let location: String
+        let size: Int
+        init(fd: Int32, location: String, size: Int) {
+            self.fd = fd
+            self.location = location
+            self.size = size
+        }
+        deinit { close(fd) }
+        func read(offset: Int, count: Int, into buffer: inout [UInt8]) throws {
+            try LocalFile.read(fd: fd, offset: offset, count: count, path: location, into: &buffer)
+        }
+    }
+
+    /// `<name>.partial`, created exclusively; `publish` fsyncs it, renames it and fsyncs the directory.
     final class LocalWriter: StoreWriter, @unchecked Sendable {
-        let file: ArchiveFileWriter
-        init(directory: String, name: String) throws { file = try ArchiveFileWriter(directory: directory, fileName: name) }
-        func append(_ bytes: ArraySlice<UInt8>) throws { _ = try file.appendUnrecorded(bytes) }
-        func publish() throws { _ = try file.publish(sidecar: false) }
-        func discard() { file.discard() }
+        let directory: String
+        let finalPath: String
+        var partialPath: String { finalPath + ".partial" }
+        private let lock = NSLock()
+        private var fd: Int32
+        private var published = false
+
+        init(directory: String, name: String) throws {
+            self.directory = directory
+            finalPath = directory + "/" + name
+            fd = Foundation.open(finalPath + ".partial", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                let code = errno
+                if code == EEXIST {
+                    throw ToolError(.failed, "\(finalPath).partial exists: another backup is writing it, or one was interrupted",
+                                    fix: "If no backup is running, remove \(finalPath).partial and run again.")
+                }
+                throw ToolError(.failed, "cannot create \(finalPath).partial: \(String(cString: strerror(code)))",
+                                fix: "Check that \(directory) exists and is writable.")
+            }
+            fchmod(fd, 0o600)
+            // Ctrl-C removes it without waiting for anything.
+            Interruption.register(partialPath)
+        }
+
+        deinit { if fd >= 0 { close(fd) } }
+
+        func append(_ bytes: ArraySlice<UInt8>) throws {
+            if let code = LocalFile.writeFully(fd, bytes) {
+                throw LocalFile.writeError(code, path: partialPath, directory: directory)
+            }
+        }
+
+        func publish() throws {
+            try lock.withLock {
+                guard fsync(fd) == 0 else { throw LocalFile.writeError(errno, path: partialPath, directory: directory) }
+                close(fd)
+                fd = -1
+                guard rename(partialPath, finalPath) == 0 else {
+                    throw ToolError(.failed, "cannot rename \(partialPath) to \(finalPath): \(String(cString: strerror(errno)))")
+                }
+                published = true
+                Interruption.unregister(partialPath)
+                LocalFile.syncDirectory(directory)
+            }
+        }
+
+        func discard() {
+            lock.withLock {
+                if fd >= 0 { close(fd); fd = -1 }
+                if !published { unlink(partialPath) }
+                Interruption.unregister(partialPath)
+            }
+        }
     }
 
     final class LocalLease: StoreLease {
@@ -70,5 +157,3 @@ public struct LocalStore: ArchiveStore {
         func release() { lock.release() }
     }
 }
-
-// MARK: S3

@@ -2,8 +2,8 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import Compression
-import HTTP
+import RGWCompression
+import RGWHTTP
 import Logging
 
 /// The S3 API calls archives need (objects, ranged reads, listing, multipart uploads), signed with

@@ -42,15 +42,9 @@ public struct S3Store: ArchiveStore {
         S3Writer(client: client, key: key(name), partSize: partSize, headers: uploadHeaders(locked: true))
     }
 
-    public func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
-        let bytes = try client.getObject(key: key(name), offset: offset, count: count)
-        guard bytes.count == count else {
-            throw ToolError(.mismatch, "\(location)/\(name) ends before the \(count) bytes expected at offset \(offset); it is truncated")
-        }
-        return bytes
+    public func open(_ name: String) throws -> StoreReader? {
+        try client.size(key: key(name)).map { S3Reader(client: client, key: key(name), location: "\(location)/\(name)", size: $0) }
     }
-
-    public func size(_ name: String) throws -> Int? { try client.size(key: key(name)) }
 
     public func list() throws -> [StoreEntry] {
         let start = prefix.isEmpty ? "" : prefix + "/"
@@ -63,10 +57,6 @@ public struct S3Store: ArchiveStore {
     public func delete(_ name: String) throws { try client.deleteObject(key: key(name)) }
 
     public func retainedUntil(_ name: String) throws -> Date? { try client.retainUntil(key: key(name)) }
-
-    public func stream(_ name: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
-        try client.getObjectStream(key: key(name), offset: offset, count: count, sink: sink)
-    }
 
     public func put(_ name: String, _ contents: [UInt8]) throws { try client.putObject(key: key(name), data: contents, headers: uploadHeaders(locked: true)) }
 
@@ -179,6 +169,25 @@ public struct S3Store: ArchiveStore {
             if let uploadID { try? client.abortMultipartUpload(key: key, uploadID: uploadID) }
             uploadID = nil
             buffer = []
+        }
+    }
+
+    /// Ranged GETs; `stream` is one streaming GET over the whole range.
+    struct S3Reader: StoreReader {
+        let client: S3Client
+        let key: String
+        let location: String
+        let size: Int
+
+        func read(offset: Int, count: Int, into buffer: inout [UInt8]) throws {
+            buffer = try client.getObject(key: key, offset: offset, count: count)
+            guard buffer.count == count else {
+                throw ToolError(.archiveCorrupt, "\(location) ends before the \(count) bytes expected at offset \(offset); it is truncated")
+            }
+        }
+
+        func stream(offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
+            try client.getObjectStream(key: key, offset: offset, count: count, sink: sink)
         }
     }
 

@@ -45,7 +45,6 @@ public struct PrometheusFile {
         }
         let text = order.compactMap { blocks[$0]?.joined(separator: "\n") }.joined(separator: "\n") + "\n"
         let url = URL(fileURLWithPath: path)
-        try ArchiveFileWriter.writeSmallFileAtomically(directory: url.deletingLastPathComponent().path,
-                                                       name: url.lastPathComponent, contents: text)
+        try LocalFile.writeAtomically(directory: url.deletingLastPathComponent().path, name: url.lastPathComponent, contents: Array(text.utf8))
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 
 /// Fails a run that has stopped moving instead of letting it hang "in progress" forever: a server
 /// that stopped answering, a network path that went silent without a reset, a lock that never comes.
@@ -90,7 +90,7 @@ public final class StallWatchdog: @unchecked Sendable {
         public func value() -> Int? {
             lock.withLock {
                 do {
-                    if connection == nil { connection = try Connection(settings: settings, applicationName: "rack-gateway-db watchdog") }
+                    if connection == nil { connection = try settings.open(.watchdog) }
                     let row = try connection!.query("""
                         WITH run AS (SELECT pid, state, wait_event_type FROM pg_catalog.pg_stat_activity WHERE application_name LIKE $1 || '%' AND pid <> pg_catalog.pg_backend_pid())
                         SELECT coalesce((SELECT sum(p.bytes_processed) FROM pg_catalog.pg_stat_progress_copy p JOIN run USING (pid)), 0)

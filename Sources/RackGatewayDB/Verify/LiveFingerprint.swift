@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import RGWPostgres
 
 /// Row count and fingerprint of a table in a live database, computed the way `backup` computes
 /// them (same session settings, same COPY text): for `restore --verify`, drills and tests.
@@ -64,7 +64,7 @@ public enum LiveFingerprint {
     /// count or fingerprint differs.
     public static func mismatches(manifest: ArchiveManifest, settings: ConnectionSettings, jobs: Int,
                                   tableDone: @escaping @Sendable () -> Void = {}) throws -> [String] {
-        let sizing = try Connection(settings: settings, applicationName: "rack-gateway-db verify")
+        let sizing = try settings.open(.verify)
         let blocks = try manifest.tables.map { table -> Int in
             let value = try sizing.query("SELECT coalesce(pg_catalog.pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint, 0)::text",
                                          [SQL.qualified(table.schema, table.name)]).scalar
@@ -74,7 +74,7 @@ public enum LiveFingerprint {
         let totals = TableTotals(tables: manifest.tables.count)
         for piece in pieces { totals.expect(table: piece.table) }
         try forEachInParallel(pieces, workers: jobs, name: "fingerprint", connect: {
-            let connection = try Connection(settings: settings, applicationName: "rack-gateway-db verify")
+            let connection = try settings.open(.verify)
             try prepare(connection)
             return connection
         }) { connection, piece in

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-@testable import Postgres
+@testable import RGWPostgres
 
 @Suite("libpq wrapper against a real server")
 struct ConnectionTests {

@@ -1,5 +1,5 @@
 import Testing
-@testable import Postgres
+@testable import RGWPostgres
 
 @Suite("Connection settings (no server)")
 struct ConnectionSettingsTests {

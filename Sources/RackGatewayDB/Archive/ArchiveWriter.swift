@@ -1,0 +1,83 @@
+import RGWCompression
+import Foundation
+
+/// Writes an archive into a store: members appended under a lock (one writer at a time, in the
+/// order `ArchiveLayout` gives), their offsets and sizes recorded, SHA-256 computed as the bytes go
+/// out. `finish` appends the manifest and the trailer, publishes the object and puts the `.sha256`
+/// sidecar next to it; `discard` (also run on Ctrl-C) removes every trace. Nothing incomplete ever
+/// has the final name.
+public final class ArchiveWriter: @unchecked Sendable {
+    public let store: ArchiveStore
+    public let name: String
+    /// What reports call it: a path or an s3:// URL.
+    public var location: String { "\(store.location)/\(name)" }
+
+    private let lock = NSLock()
+    private let writer: StoreWriter
+    private var offset = 0
+    private let sha = SHA256()
+    private var members: [ArchiveManifest.Member] = []
+    private var finished = false
+    private var interruptKey: String { "write \(location)" }
+
+    public init(store: ArchiveStore, name: String) throws {
+        self.store = store
+        self.name = name
+        if try store.size(name) != nil {
+            throw ToolError(.failed, "\(store.location)/\(name) already exists; not overwriting it", fix: "Wait a second and run again, or use another --prefix.")
+        }
+        let writer = try store.create(name)
+        self.writer = writer
+        Interruption.onInterrupt("write \(store.location)/\(name)") { writer.discard() }
+    }
+
+    public var bytesWritten: Int { lock.withLock { offset } }
+    public var recordedMembers: [ArchiveManifest.Member] { lock.withLock { members } }
+
+    /// Append one complete gzip member; its CRC32 and size are read from the member's own trailer.
+    @discardableResult
+    public func append(member bytes: ArraySlice<UInt8>, kind: ArchiveManifest.MemberKind, table: Int? = nil, rows: Int? = nil) throws -> ArchiveManifest.Member {
+        precondition(bytes.count >= 18)
+        let footer = GzipFooter(endOf: bytes)!
+        return try lock.withLock {
+            precondition(ArchiveLayout.mayFollow(members.last?.kind, with: kind), "member \(kind) after \(String(describing: members.last?.kind))")
+            let record = ArchiveManifest.Member(index: members.count, kind: kind, offset: offset, length: bytes.count,
+                                                size: Int(footer.size), crc32: footer.crc32, table: table, rows: rows)
+            try write(bytes)
+            members.append(record)
+            return record
+        }
+    }
+
+    private func write(_ bytes: ArraySlice<UInt8>) throws {
+        try writer.append(bytes)
+        sha.update(bytes)
+        offset += bytes.count
+    }
+
+    /// The manifest member (compressed by `compress`), the trailer pointing at it, then publish and
+    /// the sidecar. Returns the archive's SHA-256.
+    public func finish(manifest: ArchiveManifest, compress: ([UInt8]) throws -> [UInt8]) throws -> String {
+        precondition(manifest.members == recordedMembers)
+        let manifestMember = try compress(try manifest.line())
+        return try lock.withLock {
+            let manifestOffset = offset
+            try write(manifestMember[...])
+            try write(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member()[...])
+            try writer.publish()
+            finished = true
+            Interruption.removeOnInterrupt(interruptKey)
+            let digest = SHA256.hex(sha.finalize())
+            try store.put(ArchiveName.sidecar(of: name), ArchiveName.sidecarText(digest: digest, archive: name))
+            return digest
+        }
+    }
+
+    /// Remove the unfinished object (after a failure). Safe to call more than once.
+    public func discard() {
+        lock.withLock {
+            if !finished { writer.discard() }
+            Interruption.removeOnInterrupt(interruptKey)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Progress counters shared by the pipeline threads and the progress reporter.
+public final class BackupProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    public private(set) var tablesTotal = 0
+    public private(set) var tablesDone = 0
+    public private(set) var rows = 0
+    public private(set) var bytesIn = 0
+    public private(set) var bytesOut = 0
+    public private(set) var estimatedBytes = 0
+    /// Estimated on-disk bytes of finished tables, to turn `estimatedBytes` into a fraction.
+    public private(set) var estimatedDone = 0
+    public let started = Date()
+
+    func begin(tables: Int, estimatedBytes: Int) {
+        lock.withLock { tablesTotal = tables; self.estimatedBytes = estimatedBytes }
+    }
+
+    func add(rows: Int, bytesIn: Int) { lock.withLock { self.rows += rows; self.bytesIn += bytesIn } }
+    func add(bytesOut: Int) { lock.withLock { self.bytesOut += bytesOut } }
+    func tableDone(estimated: Int) { lock.withLock { tablesDone += 1; estimatedDone += estimated } }
+
+    public struct Snapshot: Sendable {
+        public var tablesTotal, tablesDone, rows, bytesIn, bytesOut: Int
+        public var elapsed: Double
+        /// 0...1, from the catalog's size estimates.
+        public var fraction: Double
+    }
+
+    public func snapshot() -> Snapshot {
+        lock.withLock {
+            // Finished tables' estimated size, or the COPY text read so far against the whole
+            // estimate when that says more (one big table would otherwise show nothing done until
+            // it ends); the on-disk estimate and COPY text sizes are close for these tables.
+            let done = max(estimatedDone, bytesIn)
+            let fraction = estimatedBytes > 0 ? min(tablesDone == tablesTotal ? 1 : 0.99, Double(done) / Double(estimatedBytes))
+                : (tablesTotal > 0 ? Double(tablesDone) / Double(tablesTotal) : 0)
+            return Snapshot(tablesTotal: tablesTotal, tablesDone: tablesDone, rows: rows, bytesIn: bytesIn, bytesOut: bytesOut,
+                            elapsed: Date().timeIntervalSince(started), fraction: fraction)
+        }
+    }
+}
