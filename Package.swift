@@ -55,7 +55,8 @@ let package = Package(
         // Tests that need no server, no network and no child process: they run in seconds.
         .testTarget(
             name: "RackGatewayDBUnitTests",
-            dependencies: ["RackGatewayDB", "RGWPostgres", "RGWCompression", "rack-gateway-db"]
+            dependencies: ["RackGatewayDB", "RGWPostgres", "RGWCompression", "rack-gateway-db",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // The throwaway PostgreSQL cluster and helpers shared by the test targets.
         .target(

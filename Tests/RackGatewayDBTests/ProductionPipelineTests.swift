@@ -73,7 +73,7 @@ struct ProductionPipelineTests {
                                      environment: rack.environment(["FAKE_APP_FAIL": "5"]))
             #expect(result.status == 1, "\(result)")
             #expect(result.output.contains("FAILED  migrate") && result.output.contains("exited 5; output: migrate: simulated failure"), "\(result)")
-            #expect(result.output.contains("The live database \(live.name) is untouched. The incomplete \(live.name)_restore_"), "\(result)")
+            #expect(result.output.contains("The live database \(live.name) is untouched.\nThe incomplete \(live.name)_restore_"), "\(result)")
             #expect(try DatabaseOracle.tableDigests(live) == before)
             #expect(try rack.count() == 2)
             let admin = try Connection(settings: try live.cluster.adminSettings)

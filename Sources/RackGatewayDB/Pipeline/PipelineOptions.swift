@@ -1,0 +1,62 @@
+import Foundation
+
+public struct PipelineOptions: Sendable {
+    public var app: String
+    public var service = "gateway"
+    public var rack: String?
+    public var jobs: Int
+    public var dryRun = false
+    /// Restore over the live database after a safety backup into `safetyDirectory`, instead of the swap.
+    public var inPlace = false
+    public var safetyDirectory = "./backups"
+    public var allowAutoscaled = false
+    /// How long to wait for the service's processes to be gone after the scale-down.
+    public var stopTimeout: Double = 600
+    public var pollInterval: Double = 2
+    public var migrations: MigrationSet
+    /// The application's own migrate command, run against the restored database instead of the set.
+    public var migrateCommand: ApplicationMigrateCommand?
+    /// Restore without migrating (the report carries a warning).
+    public var skipMigrate = false
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+
+    public init(app: String, jobs: Int, migrations: MigrationSet) {
+        self.app = app
+        self.jobs = jobs
+        self.migrations = migrations
+    }
+}
+
+/// One step of the pipeline as the transcript records it.
+public struct PipelineStep: Codable, Sendable {
+    public var name: String
+    public var startedAt: String
+    public var seconds: Double
+    /// `ok`, `failed`, or `planned` (dry run).
+    public var outcome: String
+    public var detail: String
+}
+
+public struct PipelineReport: Codable, Sendable {
+    public var archive: String
+    public var app: String
+    public var service: String
+    public var rack: String?
+    public var database: String
+    public var mode: String
+    public var dryRun: Bool
+    public var ok: Bool
+    public var error: String?
+    public var rememberedCount: Int?
+    public var finalCount: Int?
+    /// Where the previous live database is now (swap mode).
+    public var previousDatabase: String?
+    /// The backup of the live database taken before an in-place restore.
+    public var safetyBackup: String?
+    public var steps: [PipelineStep]
+    /// Commands that undo the restore, or recover from where it stopped.
+    public var recovery: [String]
+    /// What the operator should know although nothing failed (`--skip-migrate`).
+    public var warnings: [String] = []
+    public var durationSeconds: Double
+}

@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import Testing
+@testable import RackGatewayDB
+
+/// The Convox restore pipeline without a server or a `convox`: for every step k of both plans,
+/// "step k fails" → the final state (service count, databases) and the printed recovery.
+@Suite("restore pipeline: plans and the executor")
+struct PipelinePlanTests {
+    struct Failure: Error, CustomStringConvertible {
+        var operation: String
+        var description: String { "injected failure in \(operation)" }
+    }
+
+    /// The rack: one service's desired count; a scale may fail, or fail after setting the count.
+    final class FakeServices: ServiceControl, @unchecked Sendable {
+        let lock = NSLock()
+        var count: Int
+        var failing: Set<String> = []
+        var calls: [String] = []
+        init(count: Int) { self.count = count }
+
+        func fail(_ operation: String) throws {
+            try lock.withLock {
+                calls.append(operation)
+                if failing.contains(operation) { throw Failure(operation: operation) }
+            }
+        }
+        func appStatus() throws -> String { try fail("apps info"); return "running" }
+        func services() throws -> [ConvoxClient.Service] {
+            try fail("services")
+            return lock.withLock { [ConvoxClient.Service(name: "gateway", count: count, min: nil, max: nil)] }
+        }
+        func processes(service: String) throws -> [ConvoxClient.Process] { try fail("ps"); return [] }
+        func scale(_ service: String, count: Int) throws {
+            if lock.withLock({ failing.contains("scale \(count) after setting") }) { lock.withLock { self.count = count } }
+            try fail("scale \(count)")
+            lock.withLock { self.count = count }
+        }
+        func commandLine(_ arguments: [String]) -> String { (["convox"] + arguments + ["-a", "rgw"]).joined(separator: " ") }
+    }
+
+    /// The server: database names and what each holds.
+    final class FakeDatabase: PipelineDatabase, @unchecked Sendable {
+        let lock = NSLock()
+        var databases = ["rgw": "live data"]
+        var failing: Set<String> = []
+        init() {}
+
+        func fail(_ operation: String) throws {
+            if lock.withLock({ failing.contains(operation) }) { throw Failure(operation: operation) }
+        }
+        func terminateSessions(of database: String) throws -> String { try fail("terminate"); return "no other sessions" }
+        func load(into name: String) throws -> String {
+            lock.withLock { databases[name] = "partly restored" }
+            try fail("load")
+            lock.withLock { databases[name] = "restored" }
+            return "restored"
+        }
+        func safetyBackup() throws -> (file: String, detail: String) { try fail("safety backup"); return ("/b/rgw_pre_restore.sql.gz", "ok") }
+        func loadInPlace(dropped: @escaping @Sendable () -> Void) throws -> String {
+            try fail("load before drop")
+            lock.withLock { databases["rgw"] = "partly restored" }
+            dropped()
+            try fail("load")
+            lock.withLock { databases["rgw"] = "restored" }
+            return "restored"
+        }
+        func migrate(_ database: String) throws -> String { try fail("migrate"); return "nothing pending" }
+        func swap(live: String, restored: String, previous: String) throws {
+            try fail("swap")
+            lock.withLock {
+                databases[previous] = databases.removeValue(forKey: live)
+                databases[live] = databases.removeValue(forKey: restored)
+            }
+        }
+        func drop(_ database: String) -> Bool { lock.withLock { databases.removeValue(forKey: database) != nil } }
+    }
+
+    struct Clock: PipelineClock {
+        func now() -> Date { Date(timeIntervalSince1970: 0) }
+        func sleep(_ seconds: Double) {}
+    }
+
+    static func facts(_ services: FakeServices, _ database: FakeDatabase) -> PipelineFacts {
+        PipelineFacts(archive: "/b/a.sql.gz", service: "gateway", live: "rgw", restoreName: "rgw_restore_1", previousName: "rgw_pre_restore_1",
+                      count: 3, migration: "apply the pending migrations", safetyDirectory: "/b", stopTimeout: 60, pollInterval: 1,
+                      services: services, database: database, clock: Clock())
+    }
+
+    /// Run `plan` with `failing` injected; the executor, and the error when the run failed.
+    static func run(inPlace: Bool, services: FakeServices, database: FakeDatabase) -> (PipelineExecutor, Error?) {
+        let facts = Self.facts(services, database)
+        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        do {
+            try executor.run(inPlace ? .inPlace(facts) : .swap(facts))
+            return (executor, nil)
+        } catch {
+            return (executor, error)
+        }
+    }
+
+    @Test func theDryRunPrintsEveryStepOfThePlanInOrder() {
+        let facts = Self.facts(FakeServices(count: 3), FakeDatabase())
+        #expect(PipelinePlan.swap(facts).steps.map(\.name) == ["scale down", "wait for processes", "terminate sessions", "load", "migrate", "swap", "scale up"])
+        #expect(PipelinePlan.inPlace(facts).steps.map(\.name) == ["scale down", "wait for processes", "terminate sessions", "safety backup", "load", "migrate", "scale up"])
+        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        executor.plan(.swap(facts))
+        #expect(executor.transcript.map(\.detail) == [
+            "convox scale gateway --count 0 -a rgw", "wait until `convox ps -s gateway -a rgw` lists no process of gateway",
+            "terminate the remaining sessions on rgw", "restore /b/a.sql.gz into rgw_restore_1, verify fingerprints",
+            "apply the pending migrations",
+            #"ALTER DATABASE "rgw" RENAME TO "rgw_pre_restore_1"; ALTER DATABASE "rgw_restore_1" RENAME TO "rgw""#,
+            "convox scale gateway --count 3 -a rgw",
+        ])
+        #expect(executor.transcript.allSatisfy { $0.outcome == "planned" })
+    }
+
+    @Test func swapModeStepKFailsBeforeTheSwapLeavesTheLiveDatabaseAndTheCount() {
+        // The operation that fails in each step before the point of no return (the swap itself included).
+        let failures: [(step: String, services: String?, database: String?)] = [
+            ("scale down", "scale 0", nil), ("wait for processes", "ps", nil), ("terminate sessions", nil, "terminate"),
+            ("load", nil, "load"), ("migrate", nil, "migrate"), ("swap", nil, "swap"),
+        ]
+        for failure in failures {
+            let (services, database) = (FakeServices(count: 3), FakeDatabase())
+            if let operation = failure.services { services.failing = [operation] }
+            if let operation = failure.database { database.failing = [operation] }
+            let (executor, error) = Self.run(inPlace: false, services: services, database: database)
+            #expect(error != nil, "\(failure.step)")
+            #expect(executor.transcript.last?.name == failure.step && executor.transcript.last?.outcome == "failed")
+            #expect(services.count == 3, "\(failure.step): scaled back")
+            #expect(database.databases == ["rgw": "live data"], "\(failure.step): live untouched, the new database dropped: \(database.databases)")
+            #expect(executor.state.recovery.first == "The live database rgw is untouched.", "\(failure.step): \(executor.state.recovery)")
+            #expect(!executor.state.recovery.contains { $0.contains("by hand") })
+            #expect(executor.state.finalCount == 3)
+        }
+    }
+
+    @Test func swapModeAFailedScaleBackIsPrintedAsTheCommandToRun() {
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        services.failing = ["scale 3"]
+        database.failing = ["migrate"]
+        let (executor, error) = Self.run(inPlace: false, services: services, database: database)
+        #expect(error != nil && services.count == 0)
+        #expect(executor.state.recovery == ["The live database rgw is untouched.", "The incomplete rgw_restore_1 was dropped.",
+                                            "Scale the service up by hand: convox scale gateway --count 3 -a rgw"])
+    }
+
+    @Test func swapModeAFailureAfterTheSwapStrandsAndSaysSo() {
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        services.failing = ["scale 3"]
+        let (executor, error) = Self.run(inPlace: false, services: services, database: database)
+        #expect(error != nil && services.count == 0, "nothing undone past the point of no return")
+        #expect(database.databases == ["rgw": "restored", "rgw_pre_restore_1": "live data"])
+        #expect(executor.state.recovery.first == "The restore itself finished: rgw is the restored copy, rgw_pre_restore_1 the previous one.")
+        #expect(executor.state.recovery.contains { $0.contains("RENAME TO") }, "the way back")
+        #expect(executor.state.recovery.last == "Scale the service up by hand: convox scale gateway --count 3 -a rgw")
+    }
+
+    @Test func aScaleUpThatFailsAfterSettingTheCountIsHarmless() {
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        services.failing = ["scale 3 after setting", "scale 3"]
+        let (executor, error) = Self.run(inPlace: false, services: services, database: database)
+        #expect(error == nil && services.count == 3 && executor.state.finalCount == 3)
+        #expect(executor.transcript.last?.name == "scale up" && executor.transcript.last?.outcome == "failed")
+        #expect(executor.state.recovery.first == "To go back: convox scale gateway --count 0 -a rgw")
+    }
+
+    @Test func inPlaceStepKFails() {
+        // Before the live database is dropped: undone. From the drop on: stranded at 0 with the safety backup named.
+        let before: [(step: String, services: String?, database: String?)] = [
+            ("scale down", "scale 0", nil), ("wait for processes", "ps", nil), ("terminate sessions", nil, "terminate"),
+            ("safety backup", nil, "safety backup"), ("load", nil, "load before drop"),
+        ]
+        for failure in before {
+            let (services, database) = (FakeServices(count: 3), FakeDatabase())
+            if let operation = failure.services { services.failing = [operation] }
+            if let operation = failure.database { database.failing = [operation] }
+            let (executor, error) = Self.run(inPlace: true, services: services, database: database)
+            #expect(error != nil && executor.transcript.last?.name == failure.step)
+            #expect(services.count == 3 && database.databases == ["rgw": "live data"], "\(failure.step)")
+            #expect(executor.state.recovery == ["The live database rgw is untouched."], "\(failure.step): \(executor.state.recovery)")
+        }
+        for operation in ["load", "migrate"] {
+            let (services, database) = (FakeServices(count: 3), FakeDatabase())
+            database.failing = [operation]
+            let (executor, error) = Self.run(inPlace: true, services: services, database: database)
+            #expect(error != nil && services.count == 0, "\(operation): the service stays down")
+            #expect(executor.state.recovery == [
+                "The service gateway stays at 0: rgw was dropped and its restore did not finish.",
+                "Restore the safety backup: rack-gateway-db restore /b/rgw_pre_restore.sql.gz --clean --yes --database-url URL_OF_rgw",
+                "Then: convox scale gateway --count 3 -a rgw",
+            ], "\(operation): \(executor.state.recovery)")
+        }
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        services.failing = ["scale 3"]
+        let (executor, _) = Self.run(inPlace: true, services: services, database: database)
+        #expect(executor.state.recovery.first == "The restore itself finished: rgw is the restored copy.")
+        #expect(executor.state.recovery.last == "Scale the service up by hand: convox scale gateway --count 3 -a rgw")
+    }
+
+    @Test func compensationRunsOnceWhateverCallsIt() {
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        database.failing = ["migrate"]
+        let facts = Self.facts(services, database)
+        let plan = PipelinePlan.swap(facts)
+        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        #expect(throws: Failure.self) { try executor.run(plan) }
+        let scales = services.calls.filter { $0.hasPrefix("scale") }.count
+        #expect(executor.compensate(plan) == nil, "a Ctrl-C after the failure's compensation does nothing more")
+        #expect(services.calls.filter { $0.hasPrefix("scale") }.count == scales)
+    }
+
+    @Test func aServiceAtZeroIsNeitherScaledDownNorUp() {
+        let (services, database) = (FakeServices(count: 0), FakeDatabase())
+        var facts = Self.facts(services, database)
+        facts.count = 0
+        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        #expect(throws: Never.self) { try executor.run(.swap(facts)) }
+        #expect(!services.calls.contains { $0.hasPrefix("scale") } && executor.state.finalCount == 0)
+    }
+}
