@@ -185,3 +185,49 @@ struct BuildCostUnitTests {
         #expect(order == ["CREATE INDEX a", "CREATE INDEX b", "ALTER TABLE ON", "CREATE INDEX c"])
     }
 }
+
+/// The restore's plan from a manifest, a post-data script and the target's build costs.
+@Suite("restore plan")
+struct RestorePlanTests {
+    static func member(_ index: Int, _ kind: ArchiveManifest.MemberKind, offset: Int, table: Int? = nil) -> ArchiveManifest.Member {
+        ArchiveManifest.Member(index: index, kind: kind, offset: offset, length: 10, size: 10, crc32: 0, table: table, rows: table == nil ? nil : 1)
+    }
+
+    static let manifest: ArchiveManifest = {
+        let table = { (name: String, bytes: Int) in
+            ArchiveManifest.Table(schema: "public", name: name, columns: ["id"], rows: 1, bytes: bytes, chunks: [], fingerprint: "0")
+        }
+        return ArchiveManifest(toolVersion: "t", createdAt: "c", completedAt: "c", database: "d", serverVersion: "15", serverVersionNum: 150000,
+                               pgDumpVersion: "15", snapshot: "s", sessionSettings: [:], schemaMigrations: [], roles: [],
+                               members: [member(0, .header, offset: 0), member(1, .preData, offset: 10),
+                                         member(2, .data, offset: 20, table: 0), member(3, .data, offset: 30, table: 1),
+                                         member(4, .data, offset: 40, table: 1), member(5, .largeObjects, offset: 50),
+                                         member(6, .sequences, offset: 60), member(7, .postData, offset: 70)],
+                               tables: [table("small", 100), table("big", 10_000)], sequences: [], suspect: nil)
+    }()
+
+    static let postData = """
+        -- Name: e; Type: EVENT TRIGGER; Schema: -; Owner: o
+        CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION public.f();
+        -- Name: small_pkey; Type: CONSTRAINT; Schema: public; Owner: o
+        ALTER TABLE ONLY public.small ADD CONSTRAINT small_pkey PRIMARY KEY (id);
+        -- Name: big_pkey; Type: CONSTRAINT; Schema: public; Owner: o
+        ALTER TABLE ONLY public.big ADD CONSTRAINT big_pkey PRIMARY KEY (id);
+        -- Name: big_fk; Type: FK CONSTRAINT; Schema: public; Owner: o
+        ALTER TABLE ONLY public.big ADD CONSTRAINT big_fk FOREIGN KEY (id) REFERENCES public.small(id);
+        -- Name: t; Type: TRIGGER; Schema: public; Owner: o
+        CREATE TRIGGER t AFTER INSERT ON public.big FOR EACH ROW EXECUTE FUNCTION public.f();
+        """
+
+    @Test func dataBiggestTableFirstLocallyFileOrderFromAStoreAndBuildsDearestFirst() throws {
+        let script = try DumpScript(Self.postData, section: "post-data")
+        let costs = BuildCostModel(bytes: [BuildCostModel.key("public", "small"): 100, BuildCostModel.key("public", "big"): 10_000], localeColumns: [:])
+        let local = RestorePlan(manifest: Self.manifest, postData: script, costs: costs, analyzable: ["public.big"], remote: false)
+        #expect(local.data.map(\.index) == [3, 4, 2])
+        #expect(RestorePlan(manifest: Self.manifest, postData: script, costs: costs, analyzable: [], remote: true).data.map(\.index) == [2, 3, 4])
+        #expect(local.largeObjects.map(\.index) == [5] && local.analyzeEarly == ["public.big"])
+        #expect(local.builds.map(\.phase) == [.indexes, .foreignKeys, .rest], "empty phases are left out; event triggers come apart")
+        #expect(local.builds[0].entries.map(\.name) == ["big_pkey", "small_pkey"])
+        #expect(local.eventTriggers.map(\.name) == ["e"])
+    }
+}

@@ -1,0 +1,136 @@
+import RGWCompression
+import Foundation
+import RGWPostgres
+
+/// The data phases: chunks over `jobs` COPY connections, then the large objects.
+extension ArchiveLoader {
+    /// Worker state: a connection and the buffers reused for every chunk.
+    final class DataWorker {
+        let connection: Connection
+        let decompressor: GzipMemberDecompressor
+        var compressed: [UInt8] = []
+        var text: [UInt8] = []
+        init(connection: Connection) throws {
+            self.connection = connection
+            decompressor = try GzipMemberDecompressor()
+        }
+    }
+
+    /// A chunk decompressed and checked, ready to send: its rows lie in the worker's `text`.
+    struct PreparedChunk {
+        var member: ArchiveManifest.Member
+        var rows: Int
+        var sum: UInt64
+        var body: Range<Int>
+    }
+
+    static let sendSlice = 256 * 1024
+
+    /// Tables whose statistics can be gathered once their own rows are in: plain tables without
+    /// inheritance children (a parent's ANALYZE also samples its children, which may still be loading).
+    func earlyAnalyzable(_ connection: Connection) throws -> Set<String> {
+        Set(try connection.query("""
+            SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)
+              AND \(CatalogSQL.userSchemaFilter)
+            """).rows.map { SQL.qualified($0[0]!, $0[1]!) })
+    }
+
+    /// The data chunks over `jobs` connections, the biggest tables' first. A worker that loads a
+    /// table's last chunk checks the table's rows and fingerprint and runs its ANALYZE right away,
+    /// while the other workers go on loading: the statistics of the big table are gathered while
+    /// the small tables load instead of after every index build, on an otherwise idle core.
+    func loadData(_ plan: RestorePlan) throws {
+        let manifest = self.manifest
+        let analyzable = plan.analyzeEarly
+        let members = plan.data
+        progress.beginData(chunks: members.count, bytes: manifest.totalBytes)
+        let totals = TableTotals(tables: manifest.tables.count)
+        for member in members { totals.expect(table: member.table!) }
+        let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members) : nil
+        defer { prefetcher?.stop() }
+        try forEachInParallel(members, workers: jobs, name: "restore data", connect: { [self] in
+            let connection = try connect("data")
+            // Each chunk commits on its own; the restore's later commits flush them all.
+            try connection.execute("SET synchronous_commit = off")
+            return try DataWorker(connection: connection)
+        }) { [self] worker, member in
+            let chunk = try prepare(member, worker: worker, prefetcher: prefetcher)
+            let table = manifest.tables[member.table!]
+            do {
+                try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
+                    var start = chunk.body.lowerBound
+                    while start < chunk.body.upperBound {
+                        let end = min(start + Self.sendSlice, chunk.body.upperBound)
+                        try stream.write(worker.text[start..<end])
+                        start = end
+                    }
+                }
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its COPY was rolled back: \(error.description)",
+                                fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
+            }
+            let complete = totals.add(table: member.table!, rows: chunk.rows, sum: chunk.sum)
+            progress.chunkDone(rows: chunk.rows, bytes: chunk.body.count)
+            guard complete else { return }
+            let problems = totals.mismatches(against: manifest, place: "loaded from the archive", only: member.table!)
+            if !problems.isEmpty {
+                throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.joined(separator: "; "))
+            }
+            let name = SQL.qualified(table.schema, table.name)
+            if analyzable.contains(name) {
+                try worker.connection.execute("ANALYZE \(name)")
+                analyzedEarly.add(name)
+            }
+        }
+        let problems = totals.mismatches(against: manifest, place: "loaded from the archive")
+        if !problems.isEmpty {
+            throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.prefix(5).joined(separator: "; "))
+        }
+    }
+
+    /// The large objects' contents (their metadata came with pre-data): each member's `lo_put`
+    /// statements checked against the manifest's sums, then run as one batch, over `jobs` connections.
+    func loadLargeObjects(_ members: [ArchiveManifest.Member]) throws {
+        progress.begin(phase: "large objects", steps: members.count)
+        let totals = LockedList<(bytes: Int, sum: UInt64)>()
+        try forEachInParallel(members, workers: jobs, name: "restore large objects", connect: { [self] in
+            try DataWorker(connection: try connect("large objects"))
+        }) { [self] worker, member in
+            try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor)
+            switch LargeObjects.scan(worker.text) {
+            case .success(let (_, bytes, sum)): totals.add((bytes, sum))
+            case .failure(let problem):
+                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)): \(problem); the restore stopped there")
+            }
+            do {
+                try worker.connection.execute(String(decoding: worker.text, as: UTF8.self))
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed: \(error.description)")
+            }
+            progress.stepDone()
+        }
+        let bytes = totals.items.reduce(0) { $0 + $1.bytes }
+        let sum = totals.items.reduce(UInt64(0)) { $0 &+ $1.sum }
+        if let recorded = manifest.largeObjects, bytes != recorded.bytes || ArchiveManifest.fingerprintText(sum) != recorded.fingerprint {
+            throw ToolError(.mismatch, "the archive's large objects do not match its manifest (\(bytes) bytes, fingerprint \(ArchiveManifest.fingerprintText(sum)); recorded \(recorded.bytes), \(recorded.fingerprint))")
+        }
+    }
+
+    /// Read, decompress and check one data member into the worker's buffer.
+    func prepare(_ member: ArchiveManifest.Member, worker: DataWorker, prefetcher: MemberPrefetcher?) throws -> PreparedChunk {
+        let table = manifest.tables[member.table!]
+        try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor, prefetcher: prefetcher)
+        let header = DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns)
+        switch DataChunk.scan(worker.text, expectedHeader: header) {
+        case .success(let (rows, sum)):
+            if let recorded = member.rows, recorded != rows {
+                throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) holds \(rows) rows but the manifest says \(recorded); the restore stopped there")
+            }
+            return PreparedChunk(member: member, rows: rows, sum: sum,
+                                 body: header.utf8.count..<(worker.text.count - DataChunk.terminator.count))
+        case .failure(let problem):
+            throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)): \(problem); the restore stopped there")
+        }
+    }
+}

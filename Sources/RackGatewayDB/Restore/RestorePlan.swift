@@ -1,0 +1,41 @@
+/// What the load of one archive into one target does after pre-data, decided from the manifest
+/// and the target's catalog (build costs, which tables can be analyzed early): the order of the
+/// data chunks, the large objects, and the post-data phases with their entries in build order.
+struct RestorePlan {
+    struct Build {
+        var phase: DumpScript.Phase
+        var entries: [DumpScript.Entry]
+    }
+
+    /// Data members in load order: the biggest tables' first (locally), or file order (from a
+    /// store, where one stream reads ahead of the workers).
+    var data: [ArchiveManifest.Member]
+    var largeObjects: [ArchiveManifest.Member]
+    /// Tables a data worker analyzes as soon as their last chunk is in (qualified names).
+    var analyzeEarly: Set<String>
+    /// Post-data phases that have entries, in order; in the parallel ones the dearest builds first.
+    var builds: [Build]
+    /// Created last, once the restore's own DDL is done.
+    var eventTriggers: [DumpScript.Entry]
+
+    init(manifest: ArchiveManifest, postData: DumpScript, costs: BuildCostModel, analyzable: Set<String>, remote: Bool) {
+        data = manifest.members.enumerated().filter { $0.element.kind == .data }
+            .sorted { a, b in
+                let sizeA = manifest.tables[a.element.table!].bytes, sizeB = manifest.tables[b.element.table!].bytes
+                return sizeA != sizeB && !remote ? sizeA > sizeB : a.element.offset < b.element.offset
+            }.map(\.element)
+        largeObjects = manifest.members.filter { $0.kind == .largeObjects }
+        analyzeEarly = analyzable
+        eventTriggers = postData.entries(in: .eventTriggers)
+        builds = DumpScript.Phase.allCases.filter { $0 != .eventTriggers }.compactMap { phase in
+            var entries = postData.entries(in: phase)
+            if phase.parallel {
+                // The longest builds first, so no long build starts last and runs alone.
+                entries = entries.map { (entry: $0, cost: costs.cost(of: $0)) }.enumerated()
+                    .sorted { $0.element.cost != $1.element.cost ? $0.element.cost > $1.element.cost : $0.offset < $1.offset }
+                    .map(\.element.entry)
+            }
+            return entries.isEmpty ? nil : Build(phase: phase, entries: entries)
+        }
+    }
+}
