@@ -2,44 +2,6 @@ import ArgumentParser
 import Foundation
 import RackGatewayDB
 
-struct ListCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "list",
-        abstract: "List the archives in --dir, newest first: time, size, tables, rows, verified and drilled marks.")
-
-    @OptionGroup var directoryOptions: DirectoryOptions
-    @OptionGroup var output: OutputOptions
-    var json: Bool { output.json }
-
-    func run() throws {
-        try Reporting.run {
-            let logger = output.makeLogger()
-            let directory = try directoryOptions.archiveDirectory()
-            let entries = try directory.entries()
-            for entry in entries {
-                logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",
-                                                   "problem": "\(entry.problem ?? "none")"])
-            }
-            if json {
-                try Reporting.printJSON(entries)
-                return
-            }
-            guard !entries.isEmpty else {
-                print("No archives in \(directory.directory)")
-                return
-            }
-            let formatter = ISO8601DateFormatter()
-            for entry in entries {
-                let marks = [entry.suspect != nil ? "SUSPECT" : nil, entry.verified ? "verified" : nil, entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
-                    .compactMap { $0 }.joined(separator: ",")
-                let contents = entry.problem.map { "UNREADABLE: \($0)" }
-                    ?? "\(entry.tables ?? 0) tables, \(entry.rows ?? 0) rows"
-                print("\(formatter.string(from: entry.time))  \(ProgressDisplay.bytes(entry.sizeBytes).padding(toLength: 10, withPad: " ", startingAt: 0))  \(entry.file)  \(contents)  \(marks.isEmpty ? "-" : marks)")
-            }
-        }
-    }
-}
-
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import RGWPostgres
+import RackGatewayDB
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check an archive offline: trailer, manifest, every member's CRC32 and size, row counts, fingerprints, the .sha256 sidecar.",
+        discussion: "No database needed. Exits 2 on any mismatch or corruption, naming the member, its offset and its table.")
+
+    @Argument(help: "The archive file, or s3://bucket/prefix/name.")
+    var archive: String
+
+    @OptionGroup var s3: S3Options
+    @OptionGroup var output: OutputOptions
+    var json: Bool { output.json }
+
+    func run() throws {
+        try Reporting.run {
+            let location = try s3.location(of: archive)
+            let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: output.makeLogger())
+            try? VerificationLog.record(report, store: location.store)
+            if json {
+                try Reporting.printJSON(report)
+            } else if report.ok {
+                print("OK \(report.file): \(report.members) members, \(report.tables) tables, \(report.rows) rows, sha256 \(report.sha256) (sidecar \(report.sidecar)), \(String(format: "%.1f", report.durationSeconds)) s")
+            } else {
+                for problem in report.problems { Reporting.printError(problem) }
+            }
+            if !report.ok {
+                if json { throw ExitCode(2) }
+                throw ToolError(.mismatch, "\(report.file) failed verification (\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")); do not restore it")
+            }
+        }
+    }
+}
