@@ -231,3 +231,46 @@ struct RestorePlanTests {
         #expect(local.eventTriggers.map(\.name) == ["e"])
     }
 }
+
+/// docs/archive-format.md says what the code writes: the numbers and literals a reader is built from.
+@Suite("archive format specification")
+struct ArchiveFormatDocumentTests {
+    static let text: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/archive-format.md")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
+
+    @Test func theTrailerHeaderAndOrderAreAsSpecified() throws {
+        #expect(Self.text.contains("The last \(ArchiveTrailer.memberLength) bytes of the file"))
+        #expect(Self.text.contains("the \(ArchiveTrailer.textLength)-byte text"))
+        let trailer = ArchiveTrailer(manifestOffset: 7, manifestLength: 9)
+        #expect(Self.text.contains("    -- rack-gateway-db trailer manifest-offset=<20 digits> manifest-length=<20 digits>\\n"))
+        #expect(trailer.text == "-- rack-gateway-db trailer manifest-offset=\(String(repeating: "0", count: 19))7 manifest-length=\(String(repeating: "0", count: 19))9\n")
+        #expect(Array(trailer.member().prefix(10)) == [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff])
+        #expect(Self.text.contains("    \(ArchiveHeader.firstLinePrefix)\(ArchiveManifest.currentFormatVersion)\n"))
+        #expect(Self.text.contains("    \(ArchiveManifest.linePrefix)<json>\\n"))
+        #expect(Self.text.contains("`format`: `\"\(ArchiveManifest.formatName)\"`"))
+        // The member table lists the kinds in ArchiveLayout's order.
+        let kinds = ArchiveLayout.order.map { "`\($0.rawValue)`" }
+        let positions = kinds.map { Self.text.range(of: "| \($0) |")?.lowerBound }
+        #expect(positions.allSatisfy { $0 != nil } && positions.map { $0! } == positions.map { $0! }.sorted(), "\(kinds)")
+        #expect(ArchiveLayout.mayFollow(nil, with: .header) && !ArchiveLayout.mayFollow(nil, with: .preData))
+        #expect(ArchiveLayout.mayFollow(.preData, with: .sequences) && ArchiveLayout.mayFollow(.data, with: .data))
+        #expect(!ArchiveLayout.mayFollow(.sequences, with: .data) && !ArchiveLayout.mayFollow(.preData, with: .preData))
+    }
+
+    @Test func theManifestKeysAreTheDocumentedOnes() throws {
+        let manifest = ArchiveManifest(toolVersion: "t", createdAt: "c", completedAt: "c", database: "d", serverVersion: "15", serverVersionNum: 150000,
+                                       pgDumpVersion: "15", snapshot: "s", sessionSettings: [:], schemaMigrations: [], roles: [],
+                                       members: [], tables: [], sequences: [], suspect: "x",
+                                       schemaState: SchemaState(sequencesBehind: [], notValidConstraints: [], invalidIndexes: [], materializedViews: [:]),
+                                       databaseProperties: DatabaseProperties(settings: [], comment: nil, grants: nil),
+                                       largeObjects: LargeObjects.Summary(count: 0, bytes: 0, fingerprint: "0", metadata: "m"))
+        let line = try manifest.line()
+        let json = try JSONSerialization.jsonObject(with: Data(line.dropFirst(ArchiveManifest.linePrefix.utf8.count))) as! [String: Any]
+        for key in json.keys {
+            #expect(Self.text.contains("`\(key)`"), "docs/archive-format.md does not name the manifest key \(key)")
+        }
+    }
+}
