@@ -61,7 +61,7 @@ let package = Package(
         // The throwaway PostgreSQL cluster and helpers shared by the test targets.
         .target(
             name: "TestSupport",
-            dependencies: ["RGWPostgres", "RackGatewayDB", "RGWHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RGWPostgres", "RGWCompression", "RackGatewayDB", "RGWHTTP", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
     ],

@@ -8,66 +8,28 @@ import TestSupport
 /// backup → verify → `gunzip -c | psql` against a real server.
 @Suite("backup and verify against a real server")
 struct BackupTests {
-    static func temporaryDirectory() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rgw-bk-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    static func backup(_ database: TestDatabase, directory: String, jobs: Int = 2, chunkSize: Int = 8 << 20,
-                       lockTimeout: Int = 10_000) throws -> BackupReport {
-        var options = BackupOptions(store: LocalStore(directory: directory), jobs: jobs, compressors: 2)
-        options.chunkSize = chunkSize
-        options.lockTimeoutMilliseconds = lockTimeout
-        return try BackupRunner(settings: try database.settings, options: options, logger: .quiet).run()
-    }
-
-    /// `gunzip -c FILE | psql -v ON_ERROR_STOP=1 --single-transaction` into `target`: stock tools only.
-    static func restoreWithStockTools(_ file: String, into target: TestDatabase) throws {
-        let result = try Shell.run("/bin/bash", ["-c", #"set -o pipefail; gunzip -c "$1" | psql -X -q -v ON_ERROR_STOP=1 --single-transaction -o /dev/null"#, "sh", file],
-                                   environment: try target.settings.childEnvironment)
-        #expect(result.status == 0, "gunzip | psql failed: \(result.stderr)")
-    }
-
-    static func schemaDump(_ database: TestDatabase) throws -> String {
-        let text = try Shell.runChecked("pg_dump", ["--schema-only", "--no-password"], environment: try database.settings.childEnvironment)
-        // \restrict keys are random per run.
-        return text.split(separator: "\n").filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") }.joined(separator: "\n")
-    }
-
-    /// Every table of the manifest, recomputed in `database`, equals the manifest.
-    static func expectFingerprintsMatch(_ manifest: ArchiveManifest, in database: TestDatabase) throws {
-        let connection = try database.connect()
-        try LiveFingerprint.prepare(connection)
-        for table in manifest.tables {
-            let live = try LiveFingerprint.compute(connection, schema: table.schema, table: table.name, columns: table.columns)
-            #expect(live.rows == table.rows, "\(table.qualifiedName) rows")
-            #expect(live.fingerprint == table.fingerprint, "\(table.qualifiedName) fingerprint")
-        }
-    }
-
     /// The restored copy has the same data as the source and the same schema as `pg_dump SOURCE | psql`.
     static func expectRoundTrip(_ source: TestDatabase, chunkSize: Int = 8 << 20) throws -> ArchiveManifest {
-        let directory = try temporaryDirectory()
+        let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let report = try backup(source, directory: directory, chunkSize: chunkSize)
+        let report = try TestArchives.backup(source, directory: directory, chunkSize: chunkSize)
         let verification = try ArchiveVerifier().verify(path: report.file)
         #expect(verification.ok, "\(verification.problems)")
         #expect(verification.sidecar == "ok")
         let manifest = try ArchiveReader(path: report.file).manifest
-        try expectFingerprintsMatch(manifest, in: source)
+        #expect(try TestArchives.fingerprintMismatches(manifest, in: source) == [])
 
         let digests = try DatabaseOracle.tableDigests(source)
         try TestDatabase.with { restored in
-            try restoreWithStockTools(report.file, into: restored)
-            try expectFingerprintsMatch(manifest, in: restored)
+            try TestArchives.restoreWithStockTools(report.file, into: restored)
+            #expect(try TestArchives.fingerprintMismatches(manifest, in: restored) == [])
             #expect(try DatabaseOracle.tableDigests(restored) == digests, "every table's rows, by an oracle that is not the tool's fingerprint")
             try TestDatabase.with { reference in
                 let copy = try Shell.run("/bin/sh", ["-c", #"pg_dump --no-password -d "$1" | psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$2""#, "sh",
                                                      source.name, reference.name],
                                          environment: try source.settings.childEnvironment)
                 #expect(copy.status == 0, "\(copy.stderr)")
-                #expect(try schemaDump(restored) == schemaDump(reference))
+                #expect(try TestArchives.schemaDump(restored) == TestArchives.schemaDump(reference))
             }
         }
         return manifest
@@ -89,7 +51,7 @@ struct BackupTests {
 
     @Test func manyFeatureSchemaRoundTrips() throws {
         try TestDatabase.with { source in
-            try source.psql(Self.featureSchema)
+            try source.psql(TestArchives.featureSchema)
             let manifest = try Self.expectRoundTrip(source, chunkSize: 4096)
             let names = Set(manifest.tables.map(\.qualifiedName))
             #expect(names.contains("feat.measurements_2025") && names.contains("feat.measurements_2026"))
@@ -102,65 +64,12 @@ struct BackupTests {
         }
     }
 
-    static let featureSchema = #"""
-        CREATE SCHEMA feat;
-        CREATE TYPE feat.mood AS ENUM ('sad', 'ok', 'happy');
-        CREATE DOMAIN feat.positive AS integer CHECK (VALUE > 0);
-        CREATE TABLE feat.items (
-            id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            label text,
-            price numeric(12, 4),
-            qty feat.positive,
-            total numeric GENERATED ALWAYS AS (price * qty) STORED,
-            tags text[],
-            doc jsonb,
-            blob bytea,
-            at timestamptz,
-            span interval,
-            mood feat.mood,
-            ratio double precision,
-            addr inet
-        );
-        COMMENT ON TABLE feat.items IS 'items with every kind of value';
-        COMMENT ON COLUMN feat.items.label IS 'NULL and empty differ';
-        INSERT INTO feat.items (label, price, qty, tags, doc, blob, at, span, mood, ratio, addr) VALUES
-            (NULL, 1.5, 2, ARRAY['a', 'b c', NULL], '{"k": [1, 2, {"x": null}]}', '\x00ff10', '2025-03-01 12:00:00.123456+02', '1 year 2 mons 3 days 04:05:06.7', 'happy', 0.1, '10.0.0.1'),
-            ('', 0.0001, 1, '{}', '"str"', '', '-infinity', '-1 day', 'sad', 'NaN', '::1'),
-            (E'tab\there\nnewline \\ backslash', 99999999.9999, 3, ARRAY['ünï', '日本'], 'null', NULL, 'infinity', '0', 'ok', 1e300, NULL),
-            (E'quote '' and "double" and \\N', 3, 4, NULL, '{"emoji": "🚀"}', '\x5c2e0a', now(), NULL, NULL, -0.0, '192.168.1.0/24');
-        CREATE TABLE feat."MixedCase Table" ("Weird ""Col""" text, "select" int);
-        INSERT INTO feat."MixedCase Table" VALUES ('a', 1), (NULL, NULL), ('\.', 3);
-        CREATE TABLE feat.measurements (id bigserial, at date NOT NULL, value real, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
-        CREATE TABLE feat.measurements_2025 PARTITION OF feat.measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
-        CREATE TABLE feat.measurements_2026 PARTITION OF feat.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
-        INSERT INTO feat.measurements (at, value) SELECT DATE '2025-06-01' + i, i * 1.5 FROM generate_series(1, 400) i;
-        CREATE UNLOGGED TABLE feat.scratch (k text PRIMARY KEY, v text) WITH (autovacuum_enabled = false, fillfactor = 90);
-        INSERT INTO feat.scratch SELECT 'k' || i, repeat('v', i % 50) FROM generate_series(1, 300) i;
-        CREATE TABLE feat.parent (id int PRIMARY KEY);
-        CREATE TABLE feat.child (id int PRIMARY KEY, parent_id int REFERENCES feat.parent (id) ON DELETE CASCADE);
-        INSERT INTO feat.parent SELECT generate_series(1, 50);
-        INSERT INTO feat.child SELECT i, i % 50 + 1 FROM generate_series(1, 200) i;
-        CREATE VIEW feat.item_labels AS SELECT id, coalesce(label, '(none)') AS label FROM feat.items;
-        CREATE MATERIALIZED VIEW feat.item_totals AS SELECT mood, count(*) AS n FROM feat.items GROUP BY mood;
-        CREATE FUNCTION feat.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.label := coalesce(NEW.label, 'x'); RETURN NEW; END $$;
-        CREATE TRIGGER items_touch BEFORE UPDATE ON feat.items FOR EACH ROW EXECUTE FUNCTION feat.touch();
-        ALTER TABLE feat.child ENABLE ROW LEVEL SECURITY;
-        DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'feat_reader') THEN CREATE ROLE feat_reader NOLOGIN; END IF; END $$;
-        CREATE POLICY child_read ON feat.child FOR SELECT TO feat_reader USING (parent_id < 10);
-        GRANT USAGE ON SCHEMA feat TO feat_reader;
-        GRANT SELECT ON feat.child, feat.item_labels TO feat_reader;
-        CREATE INDEX items_doc_idx ON feat.items USING gin (doc);
-        CREATE SEQUENCE feat.counter START 100 INCREMENT 5;
-        SELECT nextval('feat.counter'), nextval('feat.counter');
-        CREATE TABLE feat.empty_table (id int);
-        """#
-
     @Test func verifyNamesTheCorruptMemberAndTable() throws {
         try TestDatabase.withMigrated { source in
             try source.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 5000) i")
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let report = try Self.backup(source, directory: directory)
+            let report = try TestArchives.backup(source, directory: directory)
             let manifest = try ArchiveReader(path: report.file).manifest
             let usersIndex = try #require(manifest.tables.firstIndex { $0.name == "users" })
             let member = try #require(manifest.members.first { $0.table == usersIndex })
@@ -202,7 +111,7 @@ struct BackupTests {
 
     @Test func aSecondBackupExitsThreeNamingTheHolder() throws {
         try TestDatabase.withMigrated { source in
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let holder = try source.connect()
             try holder.execute("SET application_name = 'the-other-backup'")
@@ -223,12 +132,12 @@ struct BackupTests {
 
     @Test func anExclusivelyLockedTableFailsFastNamingIt() throws {
         try TestDatabase.withMigrated { source in
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let holder = try source.connect()
             try holder.execute("BEGIN; LOCK TABLE public.settings IN ACCESS EXCLUSIVE MODE")
             let started = Date()
-            let error = #expect(throws: ToolError.self) { try Self.backup(source, directory: directory, lockTimeout: 500) }
+            let error = #expect(throws: ToolError.self) { try TestArchives.backup(source, directory: directory, lockTimeout: 500) }
             #expect(error?.message.contains("public.settings") == true, "\(String(describing: error))")
             #expect(Date().timeIntervalSince(started) < 20)
             try holder.execute("ROLLBACK")
@@ -256,7 +165,7 @@ struct BackupTests {
 
     @Test func aRoleFilteredByRowLevelSecurityGetsAnErrorAndNoArchive() throws {
         try Self.withRowLevelSecurityRole { _, url in
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let result = try CLI.run(["backup", "--dir", directory], environment: ["RGW_DATABASE_URL": url])
             #expect(result.status == 1, "\(result)")
@@ -268,7 +177,7 @@ struct BackupTests {
     @Test func aFullDiskLeavesNoFileUnderAnyName() throws {
         try TestDatabase.withMigrated { source in
             try source.psql("INSERT INTO users (email, name) SELECT 'u' || i || '@example.com', md5(i::text) || md5((i * 3)::text) FROM generate_series(1, 40000) i")
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             // ulimit -f counts 1024-byte blocks: 200 KiB is far less than the archive.
             let result = try Shell.run("/bin/sh", ["-c", #"ulimit -f 200; exec "$@""#, "sh", CLI.executable, "backup", "--dir", directory],
@@ -281,7 +190,7 @@ struct BackupTests {
 
     @Test func missingPgDumpFailsBeforeAnyWork() throws {
         try TestDatabase.withMigrated { source in
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let result = try CLI.run(["backup", "--dir", directory], environment: ["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": "/nonexistent"])
             #expect(result.status == 1, "\(result)")
@@ -292,7 +201,7 @@ struct BackupTests {
 
     @Test func aPgDumpOlderThanTheServerFailsBeforeAnyWork() throws {
         try TestDatabase.withMigrated { source in
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let bin = directory + "/old-bin"
             try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
@@ -311,7 +220,7 @@ struct BackupTests {
 
     @Test func cliBackupWritesReportMetricsListAndPrune() throws {
         try TestDatabase.withMigrated { source in
-            let directory = try Self.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let metrics = directory + "/backup.prom"
             let result = try CLI.run(["backup", "--dir", directory, "--json", "--metrics-file", metrics], environment: ["RGW_DATABASE_URL": source.url])

@@ -125,9 +125,9 @@ struct CLITests {
 struct CLISmallDefectTests {
     @Test func everyArchiveCommandTakesVerbose() throws {
         try TestDatabase.withMigrated { database in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(database, directory: directory).file
+            let archive = try TestArchives.backup(database, directory: directory).file
             let verify = try CLI.run(["verify", "-v", archive])
             #expect(verify.status == 0 && verify.stderr.contains("member read") && verify.stderr.contains("member.kind=pre-data"), "\(verify)")
             let list = try CLI.run(["list", "-v", "--dir", directory])
@@ -158,7 +158,7 @@ struct CLISmallDefectTests {
 
     @Test func jsonKeysAreSnakeCaseLikeTheLogsAndMetricsHaveNoConstantGauge() throws {
         try TestDatabase.withMigrated { database in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let metrics = directory + "/backup.prom"
             let backup = try CLI.run(["backup", "--dir", directory, "--json", "--metrics-file", metrics, "--database-url", database.url])

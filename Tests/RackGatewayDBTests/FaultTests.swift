@@ -36,7 +36,7 @@ struct FaultTests {
 
     @Test func aConnectionTerminatedDuringCopyFailsTheBackupAndTheRestoreCleanly() throws {
         try TestDatabase.withSampleData(events: 40000) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let backup = try Self.terminating("COPY %TO STDOUT%", on: source.name,
                                               while: ["backup", "--dir", directory + "/cut", "--jobs", "2", "--compress-level", "9"],
@@ -45,7 +45,7 @@ struct FaultTests {
             let left = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/cut")) ?? []
             #expect(left.allSatisfy { !$0.hasSuffix(".sql.gz") && !$0.hasSuffix(".partial") && !$0.hasSuffix(".sha256") }, "\(left)")
 
-            let archive = try BackupTests.backup(source, directory: directory, chunkSize: 64 * 1024).file
+            let archive = try TestArchives.backup(source, directory: directory, chunkSize: 64 * 1024).file
             try TestDatabase.withUnused { target in
                 let restore = try Self.terminating("COPY %FROM STDIN%", on: target.name,
                                                    while: ["restore", archive, "--target-url", target.url, "--jobs", "2"])
@@ -58,15 +58,15 @@ struct FaultTests {
 
     @Test func twoDrillsAtOnceBothPassInTheirOwnScratchDatabases() throws {
         try TestDatabase.withSampleData(events: 5000) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(source, directory: directory).file
+            let archive = try TestArchives.backup(source, directory: directory).file
             let results = LockedList<CLI.Result>()
             DispatchQueue.concurrentPerform(iterations: 2) { _ in
                 if let result = try? CLI.run(["drill", archive, "--json", "--database-url", source.url]) { results.add(result) }
             }
             #expect(results.items.count == 2)
-            let reports = try results.items.map { try JSONDecoder.snakeCase.decode(DrillReport.self, from: Data($0.stdout.utf8)) }
+            let reports = try results.items.map { try CLI.decode(DrillReport.self, $0.stdout) }
             let allPassed = reports.allSatisfy { $0.ok }
             #expect(allPassed, "\(results.items)")
             #expect(Set(reports.map(\.scratchDatabase)).count == 2, "two scratch databases: \(reports.map(\.scratchDatabase))")
@@ -78,9 +78,9 @@ struct FaultTests {
 
     @Test func aPruneDuringABackupLeavesTheBackupAlone() throws {
         try TestDatabase.withSampleData(events: 40000) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let first = try BackupTests.backup(source, directory: directory).file
+            let first = try TestArchives.backup(source, directory: directory).file
             Thread.sleep(forTimeInterval: 1.1)
             let box = Box()
             let done = DispatchSemaphore(value: 0)
@@ -115,9 +115,9 @@ struct FaultTests {
         defer { _ = try? admin.execute("DROP ROLE IF EXISTS \(role)") }
         try TestDatabase.with { source in
             try source.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(source, directory: directory).file
+            let archive = try TestArchives.backup(source, directory: directory).file
             let target = "rgw_never_\(UUID().uuidString.prefix(8).lowercased())"
             let restore = try CLI.run(["restore", archive, "--target-url", cluster.url(database: target, user: role, password: "nocreate-pw")])
             #expect(restore.status == 1 && restore.stderr.contains("permission denied to create database"), "\(restore)")

@@ -108,7 +108,7 @@ struct FeatureZooTests {
             let errors = copy.stderr.split(separator: "\n").filter { $0.contains("ERROR:") }
             #expect(errors.allSatisfy { $0.contains("DDL is frozen in this database (REFRESH MATERIALIZED VIEW)") }, "\(copy.stderr)")
             #expect(try DatabaseOracle.tableDigests(reference) == DatabaseOracle.tableDigests(source), "pg_restore keeps every row")
-            return try BackupTests.schemaDump(reference)
+            return try TestArchives.schemaDump(reference)
         }
     }
 
@@ -148,9 +148,9 @@ struct FeatureZooTests {
             let digests = try DatabaseOracle.tableDigests(source)
             #expect(digests["zoo.no_columns"]?.hasPrefix("p 7 ") == true && digests["zoo.dropped_columns"]?.hasPrefix("p 5 ") == true, "\(digests)")
             let reference = try Self.referenceSchema(source)
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try BackupTests.backup(source, directory: directory, chunkSize: 4096)
+            let backup = try TestArchives.backup(source, directory: directory, chunkSize: 4096)
             let verify = try CLI.run(["verify", backup.file])
             #expect(verify.status == 0, "\(verify)")
             let manifest = try ArchiveReader(path: backup.file).manifest
@@ -160,7 +160,7 @@ struct FeatureZooTests {
                 let restore = try CLI.run(["restore", backup.file, "--target-url", target.url, "--verify"])
                 #expect(restore.status == 0 && restore.stdout.contains("verified: every table"), "\(restore)")
                 #expect(try DatabaseOracle.tableDigests(target) == digests, "no row lost, and no DDL logged by the restore")
-                #expect(try BackupTests.schemaDump(target) == reference)
+                #expect(try TestArchives.schemaDump(target) == reference)
                 #expect(try target.psql("SELECT count(*) FROM pg_event_trigger").contains("2"))
                 #expect(try Self.databaseProperties(target) == properties, "the database's settings, comment and grants")
                 #expect(try target.psql("SELECT string_agg(relname || '=' || relispopulated::text, ',' ORDER BY relname) FROM pg_class WHERE relkind = 'm'")
@@ -168,9 +168,9 @@ struct FeatureZooTests {
                 #expect(try target.psql("SELECT n FROM zoo.a_top").contains("15"), "refreshed after the view it reads")
             }
             try TestDatabase.with { stock in
-                try BackupTests.restoreWithStockTools(backup.file, into: stock)
+                try TestArchives.restoreWithStockTools(backup.file, into: stock)
                 #expect(try DatabaseOracle.tableDigests(stock) == digests)
-                #expect(try BackupTests.schemaDump(stock) == reference)
+                #expect(try TestArchives.schemaDump(stock) == reference)
             }
             let header = try Shell.runChecked("/bin/sh", ["-c", #"gunzip -c "$1" | head -30"#, "sh", backup.file])
             #expect(header.contains("--   ALTER DATABASE \(SQL.identifier(source.name)) SET \"work_mem\" TO '8MB';"), "\(header)")
@@ -184,9 +184,9 @@ struct FeatureZooTests {
 
     @Test func anyUserObjectMakesATargetNonEmpty() throws {
         try TestDatabase.withMigrated { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try BackupTests.backup(source, directory: directory)
+            let backup = try TestArchives.backup(source, directory: directory)
             try TestDatabase.with { target in
                 // What a pre-data failure leaves: schemas, types and functions, no relation.
                 try target.psql("CREATE SCHEMA audit; CREATE TYPE public.mood AS ENUM ('a'); CREATE FUNCTION public.f() RETURNS int LANGUAGE sql RETURN 1;")
@@ -251,9 +251,9 @@ struct FeatureZooTests {
             let digests = try DatabaseOracle.tableDigests(source)
             let sequences = try DatabaseOracle.sequenceStates(source)
             let reference = try Self.referenceSchema(source)
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try BackupTests.backup(source, directory: directory)
+            let backup = try TestArchives.backup(source, directory: directory)
             let manifest = try ArchiveReader(path: backup.file).manifest
             #expect(manifest.largeObjects?.count == 3 && manifest.largeObjects?.bytes == 5440000 + 14, "\(String(describing: manifest.largeObjects))")
             #expect(manifest.members.filter { $0.kind == .largeObjects }.count == 2, "contents spread over members")
@@ -266,10 +266,10 @@ struct FeatureZooTests {
                 #expect(try Self.largeObjects(target) == objects)
                 #expect(try DatabaseOracle.tableDigests(target) == digests, "the extension's own rows once, the user's rows after them")
                 #expect(try DatabaseOracle.sequenceStates(target) == sequences)
-                #expect(try BackupTests.schemaDump(target) == reference)
+                #expect(try TestArchives.schemaDump(target) == reference)
             }
             try TestDatabase.with { stock in
-                try BackupTests.restoreWithStockTools(backup.file, into: stock)
+                try TestArchives.restoreWithStockTools(backup.file, into: stock)
                 #expect(try Self.largeObjects(stock) == objects)
                 #expect(try DatabaseOracle.tableDigests(stock) == digests)
                 #expect(try DatabaseOracle.sequenceStates(stock) == sequences)
@@ -278,7 +278,7 @@ struct FeatureZooTests {
             #expect(drill.status == 0 && drill.stdout.contains("PASS  large objects: 3 large objects, 5440014 bytes"), "\(drill)")
             // A restored copy whose large object changed is caught by the drill's check.
             try source.psql("SELECT lo_put(5002, 0, 'SMALL')")
-            let changed = try BackupTests.backup(source, directory: directory)
+            let changed = try TestArchives.backup(source, directory: directory)
             #expect(try ArchiveReader(path: changed.file).manifest.largeObjects?.fingerprint != manifest.largeObjects?.fingerprint)
         }
     }

@@ -76,11 +76,11 @@ struct MaintenanceTests {
             #expect(try database.psql("SELECT count(*) FROM audit.verify_chain(200, 399)").contains("0"))
 
             // New events still link, and a drill of a backup accepts the chain that starts at the recorded prune.
-            let more = try Shell.run(SampleDataTests.script, ["--events", "5"], environment: ["RGW_DATABASE_URL": database.url])
+            let more = try Shell.run(TestArchives.sampleDataScript, ["--events", "5"], environment: ["RGW_DATABASE_URL": database.url])
             #expect(more.status == 0, "\(more.stderr)")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(database, directory: directory).file
+            let archive = try TestArchives.backup(database, directory: directory).file
             let drill = try CLI.run(["drill", archive, "--database-url", database.url])
             #expect(drill.status == 0 && drill.stdout.contains("PASS  audit chain: 205 events linked from chain_index 200, where the recorded prune ended"), "\(drill)")
         }
@@ -93,9 +93,9 @@ struct MaintenanceTests {
                 DELETE FROM audit.audit_event WHERE chain_index < 10;
                 ALTER TABLE audit.audit_event ENABLE TRIGGER audit_event_no_delete;
                 """)
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(database, directory: directory).file
+            let archive = try TestArchives.backup(database, directory: directory).file
             let drill = try CLI.run(["drill", archive, "--database-url", database.url])
             #expect(drill.status == 2 && drill.stdout.contains("FAIL  audit chain: the chain starts at chain_index 10 but no prune"), "\(drill)")
         }

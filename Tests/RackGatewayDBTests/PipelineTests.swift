@@ -8,48 +8,6 @@ import TestSupport
 /// `restore --convox-app` against a real server and the fake `convox` (Tests/Fixtures/fake-convox).
 @Suite("Convox restore pipeline")
 struct PipelineTests {
-    /// A fake rack: state file, call log, and a PATH whose first `convox` is the fake.
-    struct FakeRack {
-        let directory: String
-        var state: String { directory + "/state.json" }
-        var log: String { directory + "/calls.log" }
-
-        init(count: Int) throws {
-            directory = try BackupTests.temporaryDirectory()
-            let fake = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("Fixtures/fake-convox").path
-            try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(atPath: directory + "/bin/convox", withDestinationPath: fake)
-            try #"{"apps": {"rgw": {"status": "running", "services": {"gateway": {"count": \#(count)}, "worker": {"count": 1}}}}}"#
-                .write(toFile: state, atomically: true, encoding: .utf8)
-            FileManager.default.createFile(atPath: log, contents: nil)
-        }
-
-        func environment(_ extra: [String: String] = [:]) -> [String: String] {
-            [
-                "PATH": directory + "/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
-                "FAKE_CONVOX_STATE": state, "FAKE_CONVOX_LOG": log, "FAKE_CONVOX_LINGER": "2",
-                "RGW_PIPELINE_POLL_SECONDS": "0.05",
-            ].merging(extra) { $1 }
-        }
-
-        func count(_ service: String = "gateway") throws -> Int {
-            let data = try Data(contentsOf: URL(fileURLWithPath: state))
-            let object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
-            let services = ((object["apps"] as! [String: Any])["rgw"] as! [String: Any])["services"] as! [String: [String: Any]]
-            return services[service]!["count"] as! Int
-        }
-
-        var calls: [[String]] {
-            get throws {
-                try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
-                    .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String] }
-            }
-        }
-
-        func remove() { try? FileManager.default.removeItem(atPath: directory) }
-    }
-
     /// A live database with 200 users, backed up, then given 50 more (so a swap is visible).
     static func withLiveDatabase(_ body: (TestDatabase, String) throws -> Void) throws {
         try TestDatabase.withMigrated { live in
@@ -60,9 +18,9 @@ struct PipelineTests {
                 }
             }
             try live.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 200) i")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(live, directory: directory, chunkSize: 16 * 1024).file
+            let archive = try TestArchives.backup(live, directory: directory, chunkSize: 16 * 1024).file
             try live.psql("INSERT INTO users (email) SELECT 'late' || i || '@example.com' FROM generate_series(1, 50) i")
             try body(live, archive)
         }
@@ -102,7 +60,7 @@ struct PipelineTests {
         try Self.withLiveDatabase { live, archive in
             let manifest = try ArchiveReader(path: archive).manifest
             let member = try #require(manifest.members.last { $0.kind == .data })
-            try RestoreTests.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
+            try TestArchives.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
                                      environment: rack.environment())
             #expect(result.status == 1, "\(result)")
@@ -164,7 +122,7 @@ struct PipelineTests {
             let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
             let manifest = try ArchiveReader(path: archive).manifest
             let member = try #require(manifest.members.last { $0.kind == .data })
-            try RestoreTests.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
+            try TestArchives.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--in-place", "--yes", "--database-url", live.url,
                                       "--dir", directory, "--json"], environment: rack.environment())
             #expect(result.status == 1, "\(result)")
@@ -230,7 +188,7 @@ struct PipelineTests {
             #expect(try Self.users(live) == "250")
 
             // A pending migration that fails on the restored data: the swap never happens.
-            let migrations = try BackupTests.temporaryDirectory()
+            let migrations = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: migrations) }
             let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("migrations").path
@@ -302,7 +260,7 @@ struct PipelineTests {
                 .replacingOccurrences(of: users.fingerprint, with: String(repeating: "0", count: 16))
             let member = try GzipMemberCompressor().compress(Array(line.utf8))
             let offset = reader.trailer.manifestOffset
-            try RestoreTests.tamper(archive, sidecarToo: true) { data in
+            try TestArchives.tamper(archive, sidecarToo: true) { data in
                 data = data.prefix(offset) + Data(member) + Data(ArchiveTrailer(manifestOffset: offset, manifestLength: member.count).member())
             }
             let mismatch = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],

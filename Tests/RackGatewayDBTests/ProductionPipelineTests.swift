@@ -18,9 +18,9 @@ struct ProductionPipelineTests {
                     for row in rows { _ = try? admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(row[0]!)) WITH (FORCE)") }
                 }
             }
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(live, directory: directory).file
+            let archive = try TestArchives.backup(live, directory: directory).file
             let digests = try DatabaseOracle.tableDigests(live)
             try live.psql("INSERT INTO users (email) SELECT 'late' || i || '@example.com' FROM generate_series(1, 25) i")
             try body(live, archive, digests)
@@ -28,7 +28,7 @@ struct ProductionPipelineTests {
     }
 
     @Test func aForeignSetIsRefusedInPreflightBeforeAnyScale() throws {
-        let rack = try PipelineTests.FakeRack(count: 2)
+        let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLive { live, archive, _ in
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url], environment: rack.environment())
@@ -45,7 +45,7 @@ struct ProductionPipelineTests {
     }
 
     @Test func thePipelineRunsTheAppsMigrateOnTheRestoredDatabaseBeforeTheSwap() throws {
-        let rack = try PipelineTests.FakeRack(count: 2)
+        let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLive { live, archive, digests in
             let record = rack.directory + "/migrate.txt"
@@ -65,7 +65,7 @@ struct ProductionPipelineTests {
     }
 
     @Test func aFailingMigrateCommandLeavesTheLiveDatabaseAndScalesBack() throws {
-        let rack = try PipelineTests.FakeRack(count: 2)
+        let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLive { live, archive, _ in
             let before = try DatabaseOracle.tableDigests(live)
@@ -82,7 +82,7 @@ struct ProductionPipelineTests {
     }
 
     @Test func skipMigrateRestoresAndWarns() throws {
-        let rack = try PipelineTests.FakeRack(count: 1)
+        let rack = try FakeRack(count: 1)
         defer { rack.remove() }
         try Self.withLive { live, archive, digests in
             let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--skip-migrate"], environment: rack.environment())
@@ -96,10 +96,10 @@ struct ProductionPipelineTests {
     @Test func theRunbookCommandRestoresTheLatestArchiveFromS3InSwapMode() throws {
         let server = try MotoServer.shared()
         let client = try server.freshBucket()
-        let rack = try PipelineTests.FakeRack(count: 2)
+        let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLive { live, _, _ in
-            let aws = BackupToS3Tests.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint, "RGW_BACKUP_DIR": "s3://\(client.bucket)/nightly"]) { $1 }
+            let aws = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint, "RGW_BACKUP_DIR": "s3://\(client.bucket)/nightly"]) { $1 }
             let backup = try CLI.run(["backup"], environment: aws.merging(["RGW_DATABASE_URL": live.url]) { $1 })
             #expect(backup.status == 0, "\(backup)")
             let digests = try DatabaseOracle.tableDigests(live)
@@ -164,7 +164,7 @@ struct ProductionPipelineTests {
         let client = try server.freshBucket()
         try ProductionSchemaTests.withArchive(events: 120) { source, archive in
             let keys = try Self.writeAnchors(client, chain: "rgw-prod", database: source, hours: 6)
-            let environment = BackupToS3Tests.awsEnvironment.merging([
+            let environment = MotoServer.awsEnvironment.merging([
                 "RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": server.endpoint,
                 "AUDIT_ANCHOR_BUCKET": client.bucket, "AUDIT_ANCHOR_CHAIN_ID": "rgw-prod",
             ]) { $1 }

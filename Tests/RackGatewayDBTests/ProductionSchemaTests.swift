@@ -13,7 +13,7 @@ struct ProductionSchemaTests {
 
     /// What migrate must not touch: the schema text and the bookkeeping rows.
     static func untouched(_ database: TestDatabase) throws -> String {
-        try BackupTests.schemaDump(database) + "\n" + database.psql("SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations")
+        try TestArchives.schemaDump(database) + "\n" + database.psql("SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations")
     }
 
     @Test func theBundledSetIsForeignSoMigrateRefusesAndStatusAndCheckSayWhichSetToUse() throws {
@@ -56,7 +56,7 @@ struct ProductionSchemaTests {
 
     @Test func aNewerReleaseOfTheAppsSetAppliesAndTheOlderOneSeesADatabaseAhead() throws {
         try ProductionFixture.with(events: 20) { database in
-            let newer = try BackupTests.temporaryDirectory()
+            let newer = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: newer) }
             for file in try FileManager.default.contentsOfDirectory(atPath: ProductionFixture.migrations) {
                 try FileManager.default.copyItem(atPath: ProductionFixture.migrations + "/" + file, toPath: newer + "/" + file)
@@ -84,9 +84,9 @@ struct ProductionSchemaTests {
     }
 
     @Test func anEmptyMissingOrUnreadableMigrationsDirectoryIsAUsageError() throws {
-        let empty = try BackupTests.temporaryDirectory()
+        let empty = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: empty) }
-        let unreadable = try BackupTests.temporaryDirectory()
+        let unreadable = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: unreadable) }
         // A name that cannot be read as a file (root reads through permission bits, so a directory).
         try FileManager.default.createDirectory(atPath: unreadable + "/20251201000000_broken.sql", withIntermediateDirectories: true)
@@ -110,7 +110,7 @@ struct ProductionSchemaTests {
 
     @Test func backupRestoreAndTheStockToolsReproduceTheSourceExactly() throws {
         try ProductionFixture.with { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let backup = try CLI.run(["backup", "--dir", directory, "--json"], environment: ["RGW_DATABASE_URL": source.url])
             #expect(backup.status == 0, "\(backup)")
@@ -130,7 +130,7 @@ struct ProductionSchemaTests {
                                          environment: try source.settings.childEnvironment)
                 #expect(copy.status == 0, "\(copy.stderr)")
                 #expect(try DatabaseOracle.tableDigests(reference) == digests, "the reference holds the same rows")
-                return try BackupTests.schemaDump(reference)
+                return try TestArchives.schemaDump(reference)
             }
 
             try TestDatabase.withUnused { target in
@@ -138,13 +138,13 @@ struct ProductionSchemaTests {
                 #expect(restore.status == 0 && restore.stdout.contains("verified: every table"), "\(restore)")
                 #expect(try DatabaseOracle.tableDigests(target) == digests, "every table's rows, UNLOGGED ones included, with their persistence")
                 #expect(try DatabaseOracle.sequenceStates(target) == sequences)
-                #expect(try BackupTests.schemaDump(target) == schema)
+                #expect(try TestArchives.schemaDump(target) == schema)
             }
             try TestDatabase.with { stock in
-                try BackupTests.restoreWithStockTools(archive, into: stock)
+                try TestArchives.restoreWithStockTools(archive, into: stock)
                 #expect(try DatabaseOracle.tableDigests(stock) == digests, "gunzip | psql restores the same rows")
                 #expect(try DatabaseOracle.sequenceStates(stock) == sequences)
-                #expect(try BackupTests.schemaDump(stock) == schema)
+                #expect(try TestArchives.schemaDump(stock) == schema)
             }
         }
     }
@@ -152,9 +152,9 @@ struct ProductionSchemaTests {
     /// One archive of a production-shaped database, for the drill tests.
     static func withArchive(events: Int = 300, _ body: (TestDatabase, String) throws -> Void) throws {
         try ProductionFixture.with(events: events) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try body(source, try BackupTests.backup(source, directory: directory).file)
+            try body(source, try TestArchives.backup(source, directory: directory).file)
         }
     }
 
@@ -178,7 +178,7 @@ struct ProductionSchemaTests {
             #expect(withSet.status == 0 && withSet.stdout.contains("PASS  migrations: up to date (7 migrations of \(ProductionFixture.migrations)); nothing pending"), "\(withSet)")
 
             // The app's migrate with a release that brings one more migration: it gets the scratch database.
-            let release = try BackupTests.temporaryDirectory()
+            let release = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: release) }
             for file in try FileManager.default.contentsOfDirectory(atPath: ProductionFixture.migrations) {
                 try FileManager.default.copyItem(atPath: ProductionFixture.migrations + "/" + file, toPath: release + "/" + file)
@@ -236,9 +236,9 @@ struct ProductionSchemaTests {
             // The app's triggers still refuse a delete after the prune.
             #expect(throws: (any Error).self) { try database.psql("DELETE FROM audit.audit_event WHERE chain_index = 300") }
 
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(database, directory: directory).file
+            let archive = try TestArchives.backup(database, directory: directory).file
             let drill = try CLI.run(["drill", archive] + Self.appMigrations, environment: environment)
             #expect(drill.status == 0, "\(drill)")
             #expect(drill.stdout.contains("PASS  audit chain: 200 events linked from chain_index 200, where the recorded prune ended (linked to the last pruned event) to 399; audit.verify_chain agrees"), "\(drill)")
@@ -249,7 +249,7 @@ struct ProductionSchemaTests {
                 DELETE FROM audit.audit_event WHERE chain_index < 210;
                 ALTER TABLE audit.audit_event ENABLE TRIGGER t_forbid_delete;
                 """)
-            let later = try BackupTests.backup(database, directory: directory).file
+            let later = try TestArchives.backup(database, directory: directory).file
             let failed = try CLI.run(["drill", later] + Self.appMigrations, environment: environment)
             #expect(failed.status == 2, "\(failed)")
             #expect(failed.stdout.contains("FAIL  audit chain: the chain starts at chain_index 210 but the last prune recorded in rack_gateway_db.audit_prune_log ended at 200: events are missing"), "\(failed)")
@@ -263,9 +263,9 @@ struct ProductionSchemaTests {
                 UPDATE audit.audit_event SET previous_hash = sha256('forged'::bytea) WHERE chain_index = 77;
                 ALTER TABLE audit.audit_event ENABLE TRIGGER t_forbid_update;
                 """)
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(database, directory: directory).file
+            let archive = try TestArchives.backup(database, directory: directory).file
             let drill = try CLI.run(["drill", archive] + Self.appMigrations, environment: ["RGW_DATABASE_URL": database.url])
             #expect(drill.status == 2, "\(drill)")
             #expect(drill.stdout.contains("chain_index 77: previous_hash does not match the event_hash of the event before it; audit.verify_chain reports chain_index 77: previous hash does not match"), "\(drill)")

@@ -69,14 +69,14 @@ struct ReliabilityTests {
 
     @Test func backupsTakenDuringHeavyWritesDrillClean() throws {
         try TestDatabase.withSampleData(events: 20000) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let load = try WriteLoad(source, writers: 2)
             var archives: [String] = []
             var during: [Int] = []
             for _ in 0..<3 {
                 let before = load.operations
-                archives.append(try BackupTests.backup(source, directory: directory, chunkSize: 64 * 1024).file)
+                archives.append(try TestArchives.backup(source, directory: directory, chunkSize: 64 * 1024).file)
                 during.append(load.operations - before)
                 Thread.sleep(forTimeInterval: 1.1)
             }
@@ -87,7 +87,7 @@ struct ReliabilityTests {
                 // (so no orphaned foreign key) and indexes valid, the audit chain gap-free and linked.
                 let drill = try CLI.run(["drill", archive, "--json", "--database-url", source.url])
                 #expect(drill.status == 0, "\(drill)")
-                let report = try JSONDecoder.snakeCase.decode(DrillReport.self, from: Data(drill.stdout.utf8))
+                let report = try CLI.decode(DrillReport.self, drill.stdout)
                 #expect(report.ok && report.checks.contains { $0.name == "audit chain" && $0.ok }, "\(report.checks)")
             }
         }
@@ -95,7 +95,7 @@ struct ReliabilityTests {
 
     @Test func anOpenTransactionIsNotDumpedAndDDLDuringABackupWaitsOrFailsItsOwnWay() throws {
         try TestDatabase.withSampleData(events: 40000) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             // A long transaction holding row locks and an uncommitted user: the backup neither waits
             // for it nor sees its rows.
@@ -125,13 +125,13 @@ struct ReliabilityTests {
                 }
             }
             watcher.start()
-            let report = try BackupTests.backup(source, directory: directory, chunkSize: 64 * 1024)
+            let report = try TestArchives.backup(source, directory: directory, chunkSize: 64 * 1024)
             while ddlOutcome.get() == nil { Thread.sleep(forTimeInterval: 0.05) }
             try open.execute("ROLLBACK")
             #expect(ddlOutcome.get() == "55P03", "the DDL timed out waiting for the backup's locks: \(ddlOutcome.get() ?? "")")
             #expect(try ArchiveVerifier().verify(path: report.file).ok)
             try TestDatabase.with { restored in
-                try BackupTests.restoreWithStockTools(report.file, into: restored)
+                try TestArchives.restoreWithStockTools(report.file, into: restored)
                 #expect(try restored.psql("SELECT count(*) FROM public.users WHERE email = 'uncommitted@example.com' OR name = 'uncommitted'").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
             }
         }
@@ -150,9 +150,9 @@ struct ReliabilityTests {
     @Test func truncatedAndFlippedArchivesAreRefusedBeforeAnythingChanges() throws {
         try TestDatabase.withMigrated { source in
             try source.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 3000) i")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let report = try BackupTests.backup(source, directory: directory, chunkSize: 32 * 1024)
+            let report = try TestArchives.backup(source, directory: directory, chunkSize: 32 * 1024)
             let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: report.file)))
             let manifest = try ArchiveReader(path: report.file).manifest
             let trailerOffset = original.count - ArchiveTrailer.memberLength

@@ -31,15 +31,15 @@ struct RestoreTests {
     /// backup → restore (parallel, small chunks) → the same data, sequences and schema as
     /// `pg_dump SOURCE | psql`.
     static func expectExactRoundTrip(_ source: TestDatabase, chunkSize: Int) throws -> RestoreReport {
-        let directory = try BackupTests.temporaryDirectory()
+        let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let backup = try BackupTests.backup(source, directory: directory, chunkSize: chunkSize)
+        let backup = try TestArchives.backup(source, directory: directory, chunkSize: chunkSize)
         let manifest = try ArchiveReader(path: backup.file).manifest
         return try TestDatabase.withUnused { target in
             let report = try restore(backup.file, into: target)
             #expect(report.targetAction == "created")
             #expect(report.verified && report.mismatches.isEmpty)
-            try BackupTests.expectFingerprintsMatch(manifest, in: target)
+            #expect(try TestArchives.fingerprintMismatches(manifest, in: target) == [])
             #expect(try DatabaseOracle.tableDigests(target) == DatabaseOracle.tableDigests(source), "every table's rows, by an independent oracle")
             #expect(try sequences(target, manifest) == sequences(source, manifest))
             let comment = try target.psql("SELECT coalesce(shobj_description(oid, 'pg_database'), 'none') FROM pg_database WHERE datname = current_database()")
@@ -49,7 +49,7 @@ struct RestoreTests {
                                                      source.name, reference.name],
                                          environment: try source.settings.childEnvironment)
                 #expect(copy.status == 0, "\(copy.stderr)")
-                #expect(try BackupTests.schemaDump(target) == BackupTests.schemaDump(reference))
+                #expect(try TestArchives.schemaDump(target) == TestArchives.schemaDump(reference))
             }
             return report
         }
@@ -65,7 +65,7 @@ struct RestoreTests {
 
     @Test func manyFeatureSchemaRestoresExactly() throws {
         try TestDatabase.with { source in
-            try source.psql(BackupTests.featureSchema)
+            try source.psql(TestArchives.featureSchema)
             _ = try Self.expectExactRoundTrip(source, chunkSize: 4096)
         }
     }
@@ -126,9 +126,9 @@ struct RestoreTests {
     @Test func aNonEmptyTargetIsRefusedUntouchedAndCleanReplacesIt() throws {
         try TestDatabase.withMigrated { source in
             try source.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 300) i")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try BackupTests.backup(source, directory: directory)
+            let backup = try TestArchives.backup(source, directory: directory)
             try TestDatabase.with { target in
                 try target.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)")
                 let refused = try CLI.run(["restore", backup.file, "--target-url", target.url])
@@ -149,14 +149,14 @@ struct RestoreTests {
     @Test func missingRolesAreListedOrCreatedNoLogin() throws {
         let role = "rgw_gone_\(UUID().uuidString.prefix(6).lowercased())"
         let admin = try Connection(settings: try TestCluster.shared().adminSettings)
-        let directory = try BackupTests.temporaryDirectory()
+        let directory = try TestArchives.temporaryDirectory()
         defer {
             try? FileManager.default.removeItem(atPath: directory)
         }
         var file = ""
         try TestDatabase.with { source in
             try source.psql("CREATE ROLE \(role) NOLOGIN; CREATE TABLE owned (id int); ALTER TABLE owned OWNER TO \(role); INSERT INTO owned VALUES (1)")
-            file = try BackupTests.backup(source, directory: directory).file
+            file = try TestArchives.backup(source, directory: directory).file
         }
         try admin.execute("DROP ROLE \(role)")
         defer { _ = try? admin.execute("DROP ROLE IF EXISTS \(role)") }
@@ -172,32 +172,18 @@ struct RestoreTests {
         }
     }
 
-    /// Rewrites `file` with `body` applied to its bytes, and a sidecar that matches the result (so
-    /// only the load itself can notice).
-    static func tamper(_ file: String, sidecarToo: Bool, _ body: (inout Data) throws -> Void) throws {
-        var data = try Data(contentsOf: URL(fileURLWithPath: file))
-        try body(&data)
-        try data.write(to: URL(fileURLWithPath: file))
-        if sidecarToo {
-            let digest = SHA256()
-            digest.update([UInt8](data))
-            try "\(SHA256.hex(digest.finalize()))  \(URL(fileURLWithPath: file).lastPathComponent)\n"
-                .write(toFile: file + ".sha256", atomically: true, encoding: .utf8)
-        }
-    }
-
     @Test func aCorruptChunkStopsTheRestoreMarksTheTargetAndFailsTheDrill() throws {
         try TestDatabase.withMigrated { source in
             try source.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 3000) i")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try BackupTests.backup(source, directory: directory, chunkSize: 16 * 1024)
+            let backup = try TestArchives.backup(source, directory: directory, chunkSize: 16 * 1024)
             let manifest = try ArchiveReader(path: backup.file).manifest
             let usersIndex = try #require(manifest.tables.firstIndex { $0.name == "users" })
             let member = try #require(manifest.members.last { $0.table == usersIndex })
 
             // Caught by the archive check: nothing is created.
-            try Self.tamper(backup.file, sidecarToo: false) { $0[member.offset + member.length / 2] ^= 0x55 }
+            try TestArchives.tamper(backup.file, sidecarToo: false) { $0[member.offset + member.length / 2] ^= 0x55 }
             try TestDatabase.withUnused { target in
                 let refused = try CLI.run(["restore", backup.file, "--target-url", target.url])
                 #expect(refused.status == 2 && refused.stderr.contains("does not verify"), "\(refused)")
@@ -205,7 +191,7 @@ struct RestoreTests {
             }
 
             // Sidecar rewritten to match: found mid-restore.
-            try Self.tamper(backup.file, sidecarToo: true) { _ in }
+            try TestArchives.tamper(backup.file, sidecarToo: true) { _ in }
             try TestDatabase.withUnused { target in
                 let stopped = try CLI.run(["restore", backup.file, "--target-url", target.url])
                 #expect(stopped.status == 2, "\(stopped)")
@@ -215,7 +201,7 @@ struct RestoreTests {
             }
             let drill = try CLI.run(["drill", backup.file, "--json", "--database-url", source.url])
             #expect(drill.status == 2, "\(drill)")
-            let report = try JSONDecoder.snakeCase.decode(DrillReport.self, from: Data(drill.stdout.utf8))
+            let report = try CLI.decode(DrillReport.self, drill.stdout)
             #expect(report.checks.contains { $0.name == "restore" && !$0.ok && $0.detail.contains("member \(member.index)") })
             #expect(!report.scratchDatabase.isEmpty)
             #expect(try !TestDatabase.named(report.scratchDatabase).exists, "the scratch database is dropped")
@@ -225,9 +211,9 @@ struct RestoreTests {
     @Test func anArchiveOfANewerFormatIsRefused() throws {
         try TestDatabase.with { source in
             try source.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try BackupTests.backup(source, directory: directory)
+            let backup = try TestArchives.backup(source, directory: directory)
             let reader = try ArchiveReader(path: backup.file)
             var json = String(decoding: try reader.manifest.line(), as: UTF8.self)
             json = json.replacingOccurrences(of: "\"format_version\":1", with: "\"format_version\":2")
@@ -237,7 +223,7 @@ struct RestoreTests {
             #expect(json.contains("\"kind\":\"frames-v2\"") && json.contains("\"format_version\":2"))
             let manifestMember = try GzipMemberCompressor().compress(Array(json.utf8))
             let offset = reader.trailer.manifestOffset
-            try Self.tamper(backup.file, sidecarToo: true) { data in
+            try TestArchives.tamper(backup.file, sidecarToo: true) { data in
                 data = data.prefix(offset) + Data(manifestMember)
                     + Data(ArchiveTrailer(manifestOffset: offset, manifestLength: manifestMember.count).member())
             }
@@ -253,9 +239,9 @@ struct RestoreTests {
 
     @Test func drillPassesAndATamperedAuditChainFailsNamingTheIndex() throws {
         try TestDatabase.withSampleData(events: 400) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            _ = try BackupTests.backup(source, directory: directory)
+            _ = try TestArchives.backup(source, directory: directory)
             let metrics = directory + "/drill.prom"
             let passed = try CLI.run(["drill", "--latest", "--dir", directory, "--database-url", source.url, "--metrics-file", metrics])
             #expect(passed.status == 0, "\(passed)")
@@ -273,7 +259,7 @@ struct RestoreTests {
                 ALTER TABLE audit.audit_event ENABLE TRIGGER audit_event_no_update;
                 """)
             Thread.sleep(forTimeInterval: 1.1)  // a new archive name
-            _ = try BackupTests.backup(source, directory: directory)
+            _ = try TestArchives.backup(source, directory: directory)
             let failed = try CLI.run(["drill", "--latest", "--dir", directory, "--database-url", source.url, "--metrics-file", metrics])
             #expect(failed.status == 2, "\(failed)")
             #expect(failed.stdout.contains("FAIL  audit chain: chain_index 123"), "\(failed.stdout)")
@@ -282,49 +268,5 @@ struct RestoreTests {
             let lines = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8).split(separator: "\n")
             #expect(lines.count == 2 && lines[1].contains("\"ok\":false"))
         }
-    }
-
-    @Test func foreignDumpsRestoreThroughPsqlAndPgRestore() throws {
-        try TestDatabase.with { source in
-            try source.psql(BackupTests.featureSchema)
-            let directory = try BackupTests.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let manifest = try ArchiveReader(path: try BackupTests.backup(source, directory: directory).file).manifest
-            let environment = try source.settings.childEnvironment
-            let dumps: [(String, String, DumpFormat)] = [
-                ("plain.sql", #"pg_dump --no-password -f "$1""#, .plainSQL),
-                ("dump.gz", #"pg_dump --no-password | gzip > "$1""#, .gzipSQL),
-                ("dump.custom", #"pg_dump --no-password -Fc -f "$1""#, .custom),
-                ("dump.dir", #"pg_dump --no-password -Fd -j 2 -f "$1""#, .directory),
-            ]
-            for (name, command, format) in dumps {
-                let path = directory + "/" + name
-                let made = try Shell.run("/bin/sh", ["-c", command, "sh", path], environment: environment)
-                #expect(made.status == 0, "\(made.stderr)")
-                #expect(try DumpFormat.detect(path: path) == format)
-                try TestDatabase.withUnused { target in
-                    let report = try Self.restore(path, into: target, verify: false)
-                    #expect(report.format == format)
-                    try BackupTests.expectFingerprintsMatch(manifest, in: target)
-                }
-            }
-            // A truncated gzip dump: psql is stopped before it can commit; the target holds nothing.
-            let truncated = directory + "/truncated.gz"
-            let whole = try Data(contentsOf: URL(fileURLWithPath: directory + "/dump.gz"))
-            try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: truncated))
-            try TestDatabase.withUnused { target in
-                let result = try CLI.run(["restore", truncated, "--target-url", target.url])
-                #expect(result.status == 2 && result.stderr.contains("truncated"), "\(result)")
-                #expect(try target.psql("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'feat'").contains("0"))
-            }
-        }
-    }
-}
-
-extension JSONDecoder {
-    static var snakeCase: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return decoder
     }
 }

@@ -33,7 +33,7 @@ struct S3ClientTests {
         #expect(try s3.size(key: "big") == part.count + 3)
 
         // The reference client reads what this one wrote, byte for byte.
-        let directory = try BackupTests.temporaryDirectory()
+        let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let copy = try Shell.run("/usr/bin/env", ["python3", "-m", "awscli", "--endpoint-url", server.endpoint, "s3", "cp", "s3://\(s3.bucket)/big", directory + "/big"],
                                  environment: ["AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"])

@@ -5,10 +5,7 @@ import TestSupport
 
 @Suite("samples/generate-sample-data")
 struct SampleDataTests {
-    static var script: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("samples/generate-sample-data").path
-    }
+    static var script: String { TestArchives.sampleDataScript }
 
     @Test func generatesALinkedAuditChainAndEveryTable() throws {
         try TestDatabase.withMigrated { database in
@@ -29,17 +26,6 @@ struct SampleDataTests {
             #expect(again.status == 0, "\(again.stderr)")
             #expect(try connection.query("SELECT count(*) FROM audit.verify_chain(0, 2199)").scalar == "0")
             #expect(try connection.query("SELECT last_value FROM audit.audit_event_chain_index_seq").scalar == "2199")
-        }
-    }
-}
-
-extension TestDatabase {
-    /// A migrated database filled by samples/generate-sample-data with `events` audit events.
-    static func withSampleData(events: Int, _ body: (TestDatabase) throws -> Void) throws {
-        try withMigrated { database in
-            let generate = try Shell.run(SampleDataTests.script, ["--events", String(events)], environment: ["RGW_DATABASE_URL": database.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
-            try body(database)
         }
     }
 }

@@ -120,7 +120,7 @@ struct SamplesTests {
     }
 
     @Test func systemdUnitsRunValidCommandsAndVerify() throws {
-        let directory = try BackupTests.temporaryDirectory()
+        let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var units: [String] = []
         for name in ["rack-gateway-backup.service", "rack-gateway-backup.timer", "rack-gateway-drill.service", "rack-gateway-drill.timer"] {

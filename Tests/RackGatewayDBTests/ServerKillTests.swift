@@ -27,7 +27,7 @@ struct ServerKillTests {
     /// `withLoadedCluster` with an archive of `src` taken by the CLI: (cluster, src URL, directory, file name).
     static func withLoadedArchive(_ body: (TestCluster, String, String, String) throws -> Void) throws {
         try withLoadedCluster { cluster, url in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let backup = try CLI.run(["backup", "--database-url", url, "--dir", directory])
             #expect(backup.status == 0, "\(backup)")
@@ -45,7 +45,7 @@ struct ServerKillTests {
 
     @Test func backupExitsOneAndLeavesNoFile() throws {
         try Self.withLoadedCluster { cluster, url in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let result = try cluster.killWhile({
                 try CLI.run(["backup", "--database-url", url, "--dir", directory, "--jobs", "1", "--compress-level", "9"])
@@ -84,7 +84,7 @@ struct ServerKillTests {
                 try CLI.run(["drill", directory + "/" + file, "--database-url", url, "--jobs", "1", "--json"])
             }, when: { try Self.running(cluster, "rack-gateway-db restore data") })
             #expect(result.status == 1, "\(result)")
-            let report = try JSONDecoder.snakeCase.decode(DrillReport.self, from: Data(result.stdout.utf8))
+            let report = try CLI.decode(DrillReport.self, result.stdout)
             #expect(!report.ok && report.error != nil, "the drill could not run: \(report)")
             // The archive is untouched; the scratch database (if the server kept it) is not a
             // finished restore and says so, and the next drill takes another name.
@@ -128,7 +128,7 @@ struct ServerKillTests {
         let connection = try Connection(settings: try ConnectionSettings(conninfo: url))
         _ = try Migrator(connection: connection, migrations: MigrationSet.embedded, logger: .quiet).migrate()
         let events = 150_000
-        let generate = try Shell.run(SampleDataTests.script, ["--events", String(events)], environment: ["RGW_DATABASE_URL": url])
+        let generate = try Shell.run(TestArchives.sampleDataScript, ["--events", String(events)], environment: ["RGW_DATABASE_URL": url])
         #expect(generate.status == 0, "\(generate.stderr)")
         try connection.execute("""
             ALTER TABLE audit.audit_event DISABLE TRIGGER audit_event_no_update;

@@ -13,10 +13,29 @@ struct SilentBadBackupTests {
         try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") }.sorted()
     }
 
+    /// The runner logs the suspicion as a warning with the reason in its metadata (what a log
+    /// pipeline alerts on), and the written archive with its file.
+    @Test func theSuspicionIsLoggedAsAWarningWithItsReason() throws {
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 500)")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            _ = try TestArchives.backup(source, directory: directory)
+            try source.psql("DELETE FROM t WHERE id > 10")
+            Thread.sleep(forTimeInterval: 1.1)
+            let logs = CapturedLogs()
+            let options = BackupOptions(store: LocalStore(directory: directory), jobs: 1, compressors: 1)
+            let report = try BackupRunner(settings: try source.settings, options: options, logger: logs.logger).run()
+            let warning = try #require(logs.all.first { $0.level == .warning })
+            #expect(warning.message.contains("marked suspect") && "\(warning.metadata["why"] ?? "")".contains("fell from 500 to 10"), "\(logs.all)")
+            #expect(logs.all.contains { $0.message == "backup written" && "\($0.metadata["file"] ?? "")" == report.file })
+        }
+    }
+
     @Test func aShrunkenBackupIsKeptMarkedSuspectAndNeverCountedByPrune() throws {
         try TestDatabase.with { source in
             try source.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 1000) i")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let environment = ["RGW_DATABASE_URL": source.url]
             #expect(try CLI.run(["backup", "--dir", directory], environment: environment).status == 0)
@@ -65,7 +84,7 @@ struct SilentBadBackupTests {
 
     @Test func checkMaxBackupAgeTellsMonitorsWhenTheNewestGoodArchiveIsOld() throws {
         try TestDatabase.withMigrated { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let environment = ["RGW_DATABASE_URL": source.url]
             let none = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: environment)

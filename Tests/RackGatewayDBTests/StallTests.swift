@@ -10,7 +10,7 @@ struct StallTests {
     @Test func aBackupWhosePgDumpHangsFailsCleanly() throws {
         try TestDatabase.with { source in
             try source.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let bin = directory + "/bin"
             try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
@@ -68,9 +68,9 @@ struct StallTests {
     /// the test cluster: (database, archive path, cluster, proxy).
     static func withArchiveBehindProxy(_ body: (TestDatabase, String, TestCluster, TCPProxy) throws -> Void) throws {
         try TestDatabase.withSampleData(events: 40000) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(source, directory: directory, chunkSize: 256 * 1024).file
+            let archive = try TestArchives.backup(source, directory: directory, chunkSize: 256 * 1024).file
             let cluster = try TestCluster.shared()
             try body(source, archive, cluster, try TCPProxy(upstreamPort: cluster.port))
         }

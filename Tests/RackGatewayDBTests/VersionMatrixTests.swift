@@ -20,7 +20,7 @@ struct VersionMatrixTests {
         try TestDatabase.with(on: cluster) { database in
             let migrate = try CLI.run(["migrate"], environment: ["RGW_DATABASE_URL": database.url])
             #expect(migrate.status == 0, "\(migrate)")
-            let generate = try Shell.run(SampleDataTests.script, ["--events", String(events)], environment: ["RGW_DATABASE_URL": database.url])
+            let generate = try Shell.run(TestArchives.sampleDataScript, ["--events", String(events)], environment: ["RGW_DATABASE_URL": database.url])
             #expect(generate.status == 0, "\(generate.stderr)")
             try body(database)
         }
@@ -32,7 +32,7 @@ struct VersionMatrixTests {
         #expect(try Connection(settings: try cluster.adminSettings).serverMajorVersion == major)
         try Self.withSampleData(on: cluster) { source in
             let environment = try Self.environment(source, major: major)
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let backup = try CLI.run(["backup", "--dir", directory], environment: environment)
             #expect(backup.status == 0, "\(backup)")
@@ -46,7 +46,7 @@ struct VersionMatrixTests {
             #expect(restore.status == 0, "\(restore)")
             #expect(try DatabaseOracle.tableDigests(target) == digests)
             try TestDatabase.with(on: cluster) { stock in
-                try BackupTests.restoreWithStockTools(archive, into: stock)
+                try TestArchives.restoreWithStockTools(archive, into: stock)
                 #expect(try DatabaseOracle.tableDigests(stock) == digests)
             }
             let drill = try CLI.run(["drill", archive], environment: environment)
@@ -55,7 +55,7 @@ struct VersionMatrixTests {
             #expect(check.stdout.contains("for server \(major)") && check.stdout.contains("restores into PostgreSQL \(major) or newer"), "\(check)")
 
             // The pipeline (swap) on this version.
-            let rack = try PipelineTests.FakeRack(count: 2)
+            let rack = try FakeRack(count: 2)
             defer { rack.remove() }
             let pipeline = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", source.url],
                                        environment: rack.environment(environment))
@@ -93,9 +93,9 @@ struct VersionMatrixTests {
         let environment = ["RGW_DATABASE_URL": urls[0], "RGW_PG_BIN_DIR": bin]
         let migrate = try CLI.run(["migrate"], environment: environment)
         #expect(migrate.status == 0, "\(migrate)")
-        let generate = try Shell.run(SampleDataTests.script, ["--events", "500"], environment: ["RGW_DATABASE_URL": urls[0]])
+        let generate = try Shell.run(TestArchives.sampleDataScript, ["--events", "500"], environment: ["RGW_DATABASE_URL": urls[0]])
         #expect(generate.status == 0, "\(generate.stderr)")
-        let directory = try BackupTests.temporaryDirectory()
+        let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let backup = try CLI.run(["backup", "--dir", directory], environment: environment)
         #expect(backup.status == 0, "\(backup)")
@@ -110,9 +110,9 @@ struct VersionMatrixTests {
 
     @Test func anArchiveOfFifteenRestoresAndDrillsOnSixteenAndEighteen() throws {
         try TestDatabase.withSampleData(events: 1500) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try BackupTests.backup(source, directory: directory).file
+            let archive = try TestArchives.backup(source, directory: directory).file
             let digests = try DatabaseOracle.tableDigests(source)
             for major in [16, 18] {
                 let cluster = try TestCluster.version(major)
@@ -131,7 +131,7 @@ struct VersionMatrixTests {
     @Test func anArchiveOfANewerServerIsRefusedOnFifteenUnlessAllowed() throws {
         let cluster = try TestCluster.version(18)
         try Self.withSampleData(on: cluster, events: 300) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             #expect(try CLI.run(["backup", "--dir", directory], environment: try Self.environment(source, major: 18)).status == 0)
             let archive = directory + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") }))
@@ -148,7 +148,7 @@ struct VersionMatrixTests {
             }
             // Something 15 cannot have: the downgrade fails and leaves the target marked FAILED.
             try source.psql("CREATE TABLE public.v18 (a int, b int GENERATED ALWAYS AS (a * 2) VIRTUAL)")
-            let later = try BackupTests.temporaryDirectory()
+            let later = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: later) }
             #expect(try CLI.run(["backup", "--dir", later], environment: try Self.environment(source, major: 18)).status == 0)
             let newer = later + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: later).first { $0.hasSuffix(".sql.gz") }))
@@ -162,7 +162,7 @@ struct VersionMatrixTests {
 
     @Test func archivesOfFifteenMadeByPgDump18RestoreAndDrillOnFifteen() throws {
         try TestDatabase.withSampleData(events: 800) { source in
-            let directory = try BackupTests.temporaryDirectory()
+            let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let backup = try CLI.run(["backup", "--dir", directory], environment: try Self.environment(source, major: 18))
             #expect(backup.status == 0, "\(backup)")

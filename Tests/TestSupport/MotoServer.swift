@@ -16,6 +16,9 @@ public final class MotoServer: Sendable {
     private static let started: Result<MotoServer, Error> = Result { try start() }
     public static func shared() throws -> MotoServer { try started.get() }
 
+    /// Credentials and region moto accepts, for the AWS CLI and the tool.
+    public static let awsEnvironment = ["AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"]
+
     nonisolated(unsafe) private static var stopAtExit: Int32 = 0
 
     private static func start() throws -> MotoServer {
