@@ -129,8 +129,7 @@ struct BackupCommand: ParsableCommand {
                 print("  sha256 \(report.sha256)")
             }
             if let suspect = report.suspect {
-                if global.json { throw ExitCode(2) }
-                throw ToolError(.mismatch, "the archive is written and kept, but marked SUSPECT: \(suspect)",
+                throw ToolError(.suspectBackup, "the archive is written and kept, but marked SUSPECT: \(suspect)",
                                 fix: "Check the database (a truncated table, the wrong database?). If the shrink is intended (a cleanup), take a backup with --max-shrink 100%: that one is good and later backups compare with it.")
             }
         }

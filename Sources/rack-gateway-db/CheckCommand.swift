@@ -63,8 +63,9 @@ struct CheckCommand: ParsableCommand {
             }
             if !report.ok {
                 // Only the backup age failing: exit 2, for monitors; anything else failing: 1.
-                let others = report.items.filter { $0.name != "backups" && $0.status == .fail }
-                throw ExitCode(others.isEmpty && backups?.stale == true ? 2 : 1)
+                let failing = report.items.filter { $0.status == .fail }
+                let onlyStale = failing.allSatisfy { $0.name == "backups" } && backups?.stale == true
+                throw ToolError(onlyStale ? .backupStale : .failed, "check failed: " + failing.map(\.name).joined(separator: ", "))
             }
         }
     }

@@ -80,8 +80,7 @@ struct DrillCommand: ParsableCommand {
                 }
                 if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
                 if !report.ok {
-                    if global.json { throw ExitCode(2) }
-                    throw ToolError(.mismatch, "drill of \(report.archive) FAILED: \(report.checksFailed) check\(report.checksFailed == 1 ? "" : "s") failed")
+                    throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(report.checksFailed) check\(report.checksFailed == 1 ? "" : "s") failed")
                 }
             }
         } catch {

@@ -69,7 +69,7 @@ enum Reporting {
     static func exitStatus(for error: Error) -> Int32 {
         switch code(of: error) {
         case .failed, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: 1
-        case .mismatch, .archiveCorrupt: 2
+        case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed: 2
         case .lockHeld: 3
         case .usage: 64
         }

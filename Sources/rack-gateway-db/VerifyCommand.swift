@@ -29,7 +29,6 @@ struct VerifyCommand: ParsableCommand {
                 for problem in report.problems { Reporting.printError(problem) }
             }
             if !report.ok {
-                if json { throw ExitCode(2) }
                 throw ToolError(.mismatch, "\(report.file) failed verification (\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")); do not restore it")
             }
         }

@@ -274,3 +274,19 @@ struct ArchiveFormatDocumentTests {
         }
     }
 }
+
+/// The README lists every error code with its exit status.
+@Suite("error codes in the README")
+struct ErrorCodeDocumentTests {
+    @Test func theREADMEListsEveryCodeUnderItsStatus() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        let paragraph = try #require(readme.range(of: "Each failure has a code").map { String(readme[$0.lowerBound...].prefix(700)) })
+        for code in ToolError.Code.allCases {
+            // Codes are listed in groups, each group followed by its status in parentheses.
+            let listed = try #require(paragraph.range(of: "`\(code.rawValue)`"), "README does not list \(code.rawValue)")
+            let status = paragraph[listed.upperBound...].drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }
+            #expect(Int32(status) == Reporting.exitStatus(for: ToolError(code, "x")), "\(code.rawValue): README says (\(status))")
+        }
+    }
+}

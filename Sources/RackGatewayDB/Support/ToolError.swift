@@ -28,11 +28,17 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case notConfirmed = "not_confirmed"
         case foreignMigrationSet = "foreign_migration_set"
         case downgradeRefused = "downgrade_refused"
+        /// A backup written but marked suspect by the shrink check.
+        case suspectBackup = "suspect_backup"
+        /// `check --max-backup-age`: the newest good archive is too old (and nothing else failed).
+        case backupStale = "backup_stale"
+        /// A drill ran and a check failed.
+        case drillFailed = "drill_failed"
 
         public var category: Category {
             switch self {
             case .failed, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: .failed
-            case .mismatch, .archiveCorrupt: .mismatch
+            case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed: .mismatch
             case .lockHeld: .locked
             case .usage: .usage
             }

@@ -13,14 +13,13 @@ extension MaintCommand {
         @Flag(help: "Confirm --full.") var yes = false
 
         func run() throws {
-            if full {
-                FileHandle.standardError.write(Data("rack-gateway-db: warning: VACUUM FULL locks each table exclusively while it rewrites it; the gateway cannot use a table meanwhile.\n".utf8))
-                guard Confirmation.ask("Run VACUUM FULL?", yes: yes) else {
-                    Reporting.printError("VACUUM FULL not confirmed; nothing was done. Pass --yes to run it.")
-                    throw ExitCode(1)
-                }
-            }
             try MaintCommand.run(global) { maintenance in
+                if full {
+                    FileHandle.standardError.write(Data("rack-gateway-db: warning: VACUUM FULL locks each table exclusively while it rewrites it; the gateway cannot use a table meanwhile.\n".utf8))
+                    guard Confirmation.ask("Run VACUUM FULL?", yes: yes) else {
+                        throw ToolError(.notConfirmed, "VACUUM FULL not confirmed; nothing was done", fix: "Pass --yes to run it.")
+                    }
+                }
                 let done = try maintenance.vacuum(table: table, analyze: analyze, full: full) { table, index, count in
                     maintenance.logger.info("vacuum", metadata: ["table": "\(table)", "progress": "\(index)/\(count)"])
                 }
