@@ -58,7 +58,7 @@ struct RestoreTests {
     @Test func sampleDatabaseRestoresExactly() throws {
         try TestDatabase.withSampleData(events: 3000) { source in
             let report = try Self.expectExactRoundTrip(source, chunkSize: 128 * 1024)
-            #expect(report.phases.contains { $0.name == "post-data: indexes and constraints" })
+            #expect(report.phases.contains { $0.name == "data and index builds" })
             #expect(report.phases.contains { $0.name == "post-data: foreign keys" })
         }
     }

@@ -226,8 +226,8 @@ struct RestorePlanTests {
         #expect(local.data.map(\.index) == [3, 4, 2])
         #expect(RestorePlan(manifest: Self.manifest, postData: script, costs: costs, analyzable: [], remote: true).data.map(\.index) == [2, 3, 4])
         #expect(local.largeObjects.map(\.index) == [5] && local.analyzeEarly == ["public.big"])
-        #expect(local.builds.map(\.phase) == [.indexes, .foreignKeys, .rest], "empty phases are left out; event triggers come apart")
-        #expect(local.builds[0].entries.map(\.name) == ["big_pkey", "small_pkey"])
+        #expect(local.tableBuilds.map(\.name) == ["big_pkey", "small_pkey"], "index and constraint builds, the dearest first")
+        #expect(local.builds.map(\.phase) == [.foreignKeys, .rest], "empty phases are left out; event triggers come apart")
         #expect(local.eventTriggers.map(\.name) == ["e"])
     }
 }
@@ -288,5 +288,51 @@ struct ErrorCodeDocumentTests {
             let status = paragraph[listed.upperBound...].drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }
             #expect(Int32(status) == Reporting.exitStatus(for: ToolError(code, "x")), "\(code.rawValue): README says (\(status))")
         }
+    }
+}
+
+/// The load queue: builds wait for their table's last chunk, ready builds go before chunks in their
+/// priority order, and workers wait (not end) while work that may release builds still runs.
+@Suite("restore load queue")
+struct LoadQueueTests {
+    typealias Queue = LoadQueue<String, String>
+
+    static func name(_ item: Queue.Item) -> String {
+        switch item {
+        case .chunk(let chunk, _): chunk
+        case .build(let build): build
+        }
+    }
+
+    @Test func buildsBecomeReadyWithTheirTablesLastChunk() {
+        let queue = Queue(chunks: [("big 1", 0), ("big 2", 0), ("small 1", 1)],
+                          builds: [("big text index", 0), ("big pkey", 0), ("small pkey", 1), ("view index", nil)])
+        var order: [String] = []
+        while let item = queue.take() {
+            order.append(Self.name(item))
+            queue.done(item)
+        }
+        #expect(order == ["view index", "big 1", "big 2", "big text index", "big pkey", "small 1", "small pkey"])
+    }
+
+    @Test func aWorkerWaitsForBuildsThatAChunkInFlightWillRelease() async throws {
+        let queue = Queue(chunks: [("only chunk", 0)], builds: [("its index", 0)])
+        let first = try #require(queue.take())
+        #expect(Self.name(first) == "only chunk")
+        // A second worker finds nothing ready yet, but must wait instead of ending.
+        let second = Task.detached { queue.take().map(Self.name) }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        queue.done(first)
+        #expect(await second.value == "its index")
+        queue.done(.build("its index"))
+        #expect(queue.take() == nil)
+    }
+
+    @Test func stopEndsEveryWorker() async {
+        let queue = Queue(chunks: [("a", 0), ("b", 0)], builds: [])
+        let held = queue.take()
+        #expect(held != nil)
+        queue.stop()
+        #expect(queue.take() == nil, "nothing more after a failure")
     }
 }

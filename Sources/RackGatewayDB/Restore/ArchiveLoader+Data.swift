@@ -2,7 +2,8 @@ import RGWCompression
 import Foundation
 import RGWPostgres
 
-/// The data phases: chunks over `jobs` COPY connections, then the large objects.
+/// The load: data chunks over `jobs` COPY connections with the index builds beside them, then the
+/// large objects.
 extension ArchiveLoader {
     /// Worker state: a connection and the buffers reused for every chunk.
     final class DataWorker {
@@ -36,56 +37,114 @@ extension ArchiveLoader {
             """).rows.map { SQL.qualified($0[0]!, $0[1]!) })
     }
 
-    /// The data chunks over `jobs` connections, the biggest tables' first. A worker that loads a
-    /// table's last chunk checks the table's rows and fingerprint and runs its ANALYZE right away,
-    /// while the other workers go on loading: the statistics of the big table are gathered while
-    /// the small tables load instead of after every index build, on an otherwise idle core.
-    func loadData(_ plan: RestorePlan) throws {
+    /// A load worker: one connection that loads chunks and runs builds, with the buffers of one and
+    /// the settings of the other.
+    final class LoadWorker {
+        let data: DataWorker
+        let schema: SchemaWorker
+        init(connection: Connection) throws {
+            data = try DataWorker(connection: connection)
+            schema = SchemaWorker(connection: connection)
+        }
+    }
+
+    /// The data chunks and the index and constraint builds over `jobs` connections, as one queue
+    /// (`LoadQueue`): the biggest tables' chunks first, each table's builds as soon as its last
+    /// chunk is in, the dearest build first. A worker that loads a table's last chunk checks the
+    /// table's rows and fingerprint and runs its ANALYZE right away.
+    func loadDataAndBuilds(_ plan: RestorePlan) throws {
         let manifest = self.manifest
-        let analyzable = plan.analyzeEarly
         let members = plan.data
-        progress.beginData(chunks: members.count, bytes: manifest.totalBytes)
+        progress.beginData(chunks: members.count, bytes: manifest.totalBytes, builds: plan.tableBuilds.count)
         let totals = TableTotals(tables: manifest.tables.count)
         for member in members { totals.expect(table: member.table!) }
+        var tableIndex: [String: Int] = [:]
+        for (index, table) in manifest.tables.enumerated() { tableIndex[BuildCostModel.key(table.schema, table.name)] = index }
+        let queue = LoadQueue<ArchiveManifest.Member, DumpScript.Entry>(
+            chunks: members.map { ($0, $0.table!) },
+            builds: plan.tableBuilds.map { entry in (entry, entry.table.flatMap { tableIndex[BuildCostModel.key($0.schema, $0.name)] }) })
         let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members) : nil
         defer { prefetcher?.stop() }
-        try forEachInParallel(members, workers: jobs, name: "restore data", connect: { [self] in
-            let connection = try connect("data")
-            // Each chunk commits on its own; the restore's later commits flush them all.
-            try connection.execute("SET synchronous_commit = off")
-            return try DataWorker(connection: connection)
-        }) { [self] worker, member in
-            let chunk = try prepare(member, worker: worker, prefetcher: prefetcher)
-            let table = manifest.tables[member.table!]
-            do {
-                try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
-                    var start = chunk.body.lowerBound
-                    while start < chunk.body.upperBound {
-                        let end = min(start + Self.sendSlice, chunk.body.upperBound)
-                        try stream.write(worker.text[start..<end])
-                        start = end
+        // Concurrent DDL on related tables can deadlock; the server then cancels one side, which
+        // is run again after the others.
+        let deadlocked = LockedList<DumpScript.Entry>()
+        let failure = FirstError()
+        let group = DispatchGroup()
+        for number in 0..<jobs {
+            spawnThread("restore load \(number)", group: group) { [self] in
+                do {
+                    let connection = try connect("data")
+                    // Each chunk commits on its own; the restore's later commits flush them all.
+                    try connection.execute("SET synchronous_commit = off")
+                    if let workMem = maintenanceWorkMem { try connection.execute("SET maintenance_work_mem = \(SQL.literal(workMem))") }
+                    let worker = try LoadWorker(connection: connection)
+                    while let item = queue.take() {
+                        defer { queue.done(item) }
+                        switch item {
+                        case .chunk(let member, _):
+                            try load(member, worker: worker.data, totals: totals, analyzable: plan.analyzeEarly, prefetcher: prefetcher)
+                        case .build(let entry):
+                            do {
+                                try worker.schema.run(entry)
+                            } catch let failure as EntryFailure where failure.error.sqlState == "40P01" {
+                                deadlocked.add(entry)
+                            } catch let failure as EntryFailure {
+                                throw failure.toolError
+                            }
+                            progress.stepDone()
+                        }
                     }
+                } catch {
+                    failure.record(error)
+                    queue.stop()
                 }
-            } catch let error as PostgresError {
-                throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its COPY was rolled back: \(error.description)",
-                                fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
-            }
-            let complete = totals.add(table: member.table!, rows: chunk.rows, sum: chunk.sum)
-            progress.chunkDone(rows: chunk.rows, bytes: chunk.body.count)
-            guard complete else { return }
-            let problems = totals.mismatches(against: manifest, place: "loaded from the archive", only: member.table!)
-            if !problems.isEmpty {
-                throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.joined(separator: "; "))
-            }
-            let name = SQL.qualified(table.schema, table.name)
-            if analyzable.contains(name) {
-                try worker.connection.execute("ANALYZE \(name)")
-                analyzedEarly.add(name)
             }
         }
+        group.wait()
+        if let error = failure.error { throw error }
         let problems = totals.mismatches(against: manifest, place: "loaded from the archive")
         if !problems.isEmpty {
             throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.prefix(5).joined(separator: "; "))
+        }
+        if !deadlocked.items.isEmpty {
+            let serial = SchemaWorker(connection: try connect("post-data"))
+            for entry in deadlocked.items {
+                logger.info("running again after a deadlock", metadata: ["entry": "\(entry.label)"])
+                do { try serial.run(entry) } catch let failure as EntryFailure { throw failure.toolError }
+            }
+        }
+    }
+
+    /// One chunk: read, decompress and check it, COPY it in; after a table's last chunk, check the
+    /// table against the manifest and analyze it.
+    func load(_ member: ArchiveManifest.Member, worker: DataWorker, totals: TableTotals, analyzable: Set<String>,
+              prefetcher: MemberPrefetcher?) throws {
+        let chunk = try prepare(member, worker: worker, prefetcher: prefetcher)
+        let table = manifest.tables[member.table!]
+        do {
+            try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
+                var start = chunk.body.lowerBound
+                while start < chunk.body.upperBound {
+                    let end = min(start + Self.sendSlice, chunk.body.upperBound)
+                    try stream.write(worker.text[start..<end])
+                    start = end
+                }
+            }
+        } catch let error as PostgresError {
+            throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its COPY was rolled back: \(error.description)",
+                            fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
+        }
+        let complete = totals.add(table: member.table!, rows: chunk.rows, sum: chunk.sum)
+        progress.chunkDone(rows: chunk.rows, bytes: chunk.body.count)
+        guard complete else { return }
+        let problems = totals.mismatches(against: manifest, place: "loaded from the archive", only: member.table!)
+        if !problems.isEmpty {
+            throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.joined(separator: "; "))
+        }
+        let name = SQL.qualified(table.schema, table.name)
+        if analyzable.contains(name) {
+            try worker.connection.execute("ANALYZE \(name)")
+            analyzedEarly.add(name)
         }
     }
 

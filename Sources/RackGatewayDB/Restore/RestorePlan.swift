@@ -1,6 +1,7 @@
 /// What the load of one archive into one target does after pre-data, decided from the manifest
 /// and the target's catalog (build costs, which tables can be analyzed early): the order of the
-/// data chunks, the large objects, and the post-data phases with their entries in build order.
+/// data chunks, the index and constraint builds that run beside them (each once its table is
+/// loaded), the large objects, and the later post-data phases with their entries in build order.
 struct RestorePlan {
     struct Build {
         var phase: DumpScript.Phase
@@ -13,7 +14,11 @@ struct RestorePlan {
     var largeObjects: [ArchiveManifest.Member]
     /// Tables a data worker analyzes as soon as their last chunk is in (qualified names).
     var analyzeEarly: Set<String>
-    /// Post-data phases that have entries, in order; in the parallel ones the dearest builds first.
+    /// Index and constraint builds (post-data's first phase), the dearest first: each waits for its
+    /// table's data only (`LoadQueue`).
+    var tableBuilds: [DumpScript.Entry]
+    /// The post-data phases after them that have entries, in order; in the parallel ones the
+    /// dearest builds first.
     var builds: [Build]
     /// Created last, once the restore's own DDL is done.
     var eventTriggers: [DumpScript.Entry]
@@ -27,14 +32,15 @@ struct RestorePlan {
         largeObjects = manifest.members.filter { $0.kind == .largeObjects }
         analyzeEarly = analyzable
         eventTriggers = postData.entries(in: .eventTriggers)
-        builds = DumpScript.Phase.allCases.filter { $0 != .eventTriggers }.compactMap { phase in
-            var entries = postData.entries(in: phase)
-            if phase.parallel {
-                // The longest builds first, so no long build starts last and runs alone.
-                entries = entries.map { (entry: $0, cost: costs.cost(of: $0)) }.enumerated()
-                    .sorted { $0.element.cost != $1.element.cost ? $0.element.cost > $1.element.cost : $0.offset < $1.offset }
-                    .map(\.element.entry)
-            }
+        // The longest builds first, so no long build starts last and runs alone.
+        func dearestFirst(_ entries: [DumpScript.Entry]) -> [DumpScript.Entry] {
+            entries.map { (entry: $0, cost: costs.cost(of: $0)) }.enumerated()
+                .sorted { $0.element.cost != $1.element.cost ? $0.element.cost > $1.element.cost : $0.offset < $1.offset }
+                .map(\.element.entry)
+        }
+        tableBuilds = dearestFirst(postData.entries(in: .indexes))
+        builds = DumpScript.Phase.allCases.filter { $0 != .eventTriggers && $0 != .indexes }.compactMap { phase in
+            let entries = phase.parallel ? dearestFirst(postData.entries(in: phase)) : postData.entries(in: phase)
             return entries.isEmpty ? nil : Build(phase: phase, entries: entries)
         }
     }

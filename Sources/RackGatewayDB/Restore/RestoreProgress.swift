@@ -16,7 +16,10 @@ public final class RestoreProgress: @unchecked Sendable {
     public init() {}
 
     func begin(phase: String, steps: Int = 0) { lock.withLock { self.phase = phase; stepsTotal = steps; stepsDone = 0 } }
-    func beginData(chunks: Int, bytes: Int) { lock.withLock { phase = "data"; chunksTotal = chunks; bytesTotal = bytes } }
+    /// The load: `chunks` data chunks and `builds` index and constraint builds, side by side.
+    func beginData(chunks: Int, bytes: Int, builds: Int = 0) {
+        lock.withLock { phase = "data"; chunksTotal = chunks; bytesTotal = bytes; stepsTotal = builds; stepsDone = 0 }
+    }
     func chunkDone(rows: Int, bytes: Int) { lock.withLock { chunksDone += 1; self.rows += rows; self.bytes += bytes } }
     func stepDone() { lock.withLock { stepsDone += 1 } }
 
@@ -33,6 +36,7 @@ public final class RestoreProgress: @unchecked Sendable {
             if phase == "data" {
                 let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
                 text += "chunks \(chunksDone)/\(chunksTotal), \(rows) rows, \(ProgressDisplay.bytes(bytes)) of \(ProgressDisplay.bytes(bytesTotal)), \(ProgressDisplay.bytes(Int(rate)))/s"
+                if stepsTotal > 0 { text += ", builds \(stepsDone)/\(stepsTotal)" }
             } else if stepsTotal > 0 {
                 text += "\(stepsDone)/\(stepsTotal)"
             }
