@@ -219,6 +219,16 @@ struct RestorePlanTests {
         CREATE TRIGGER t AFTER INSERT ON public.big FOR EACH ROW EXECUTE FUNCTION public.f();
         """
 
+    @Test func theReferencedTableIsReadPastAQuotedColumnList() throws {
+        let script = try DumpScript("""
+            -- Name: f; Type: FK CONSTRAINT; Schema: s; Owner: o
+            ALTER TABLE ONLY s."child"
+                ADD CONSTRAINT f FOREIGN KEY ("a) REFERENCES x.y(", b) REFERENCES "Other"."Par ent"(id) ON DELETE CASCADE;
+            """, section: "post-data")
+        let table = try #require(DumpScript.referencedTable(script.entries[0]))
+        #expect(table.schema == "Other" && table.name == "Par ent")
+    }
+
     @Test func dataBiggestTableFirstLocallyFileOrderFromAStoreAndBuildsDearestFirst() throws {
         let script = try DumpScript(Self.postData, section: "post-data")
         let costs = BuildCostModel(bytes: [BuildCostModel.key("public", "small"): 100, BuildCostModel.key("public", "big"): 10_000], localeColumns: [:])
@@ -227,8 +237,13 @@ struct RestorePlanTests {
         #expect(RestorePlan(manifest: Self.manifest, postData: script, costs: costs, analyzable: [], remote: true).data.map(\.index) == [2, 3, 4])
         #expect(local.largeObjects.map(\.index) == [5] && local.analyzeEarly == ["public.big"])
         #expect(local.tableBuilds.map(\.name) == ["big_pkey", "small_pkey"], "index and constraint builds, the dearest first")
-        #expect(local.builds.map(\.phase) == [.foreignKeys, .rest], "empty phases are left out; event triggers come apart")
+        #expect(local.builds.map(\.phase) == [.rest], "empty phases are left out (the foreign key is queued); event triggers come apart")
         #expect(local.eventTriggers.map(\.name) == ["e"])
+        // The foreign key between two tables of the archive goes into the load queue, after both
+        // tables' data and the referenced table's builds.
+        let foreignKey = try #require(local.queued.first { $0.item.name == "big_fk" })
+        #expect(foreignKey.owner == nil && foreignKey.after == [.data(1), .data(0), .builds(0)])
+        #expect(local.queued.map(\.item.name) == ["big_pkey", "small_pkey", "big_fk"])
     }
 }
 
@@ -300,7 +315,7 @@ struct LoadQueueTests {
     static func name(_ item: Queue.Item) -> String {
         switch item {
         case .chunk(let chunk, _): chunk
-        case .build(let build): build
+        case .build(let build, _): build
         }
     }
 
@@ -320,16 +335,30 @@ struct LoadQueueTests {
         let first = try #require(queue.take())
         #expect(Self.name(first) == "only chunk")
         // A second worker finds nothing ready yet, but must wait instead of ending.
-        let second = Task.detached { queue.take().map(Self.name) }
+        let second = Task.detached { queue.take() }
         try await Task.sleep(nanoseconds: 50_000_000)
         queue.done(first)
-        #expect(await second.value == "its index")
-        queue.done(.build("its index"))
+        let index = try #require(await second.value)
+        #expect(Self.name(index) == "its index")
+        queue.done(index)
         #expect(queue.take() == nil)
     }
 
+    @Test func aForeignKeyWaitsForBothTablesAndTheReferencedTablesBuilds() {
+        let queue = Queue(chunks: [("child 1", 0), ("parent 1", 1)], builds: [
+            .init(item: "parent pkey", owner: 1, after: [.data(1)]),
+            .init(item: "child fk", owner: nil, after: [.data(0), .data(1), .builds(1)]),
+        ])
+        var order: [String] = []
+        while let item = queue.take() {
+            order.append(Self.name(item))
+            queue.done(item)
+        }
+        #expect(order == ["child 1", "parent 1", "parent pkey", "child fk"])
+    }
+
     @Test func stopEndsEveryWorker() async {
-        let queue = Queue(chunks: [("a", 0), ("b", 0)], builds: [])
+        let queue = Queue(chunks: [("a", 0), ("b", 0)], builds: [Queue.PlannedBuild]())
         let held = queue.take()
         #expect(held != nil)
         queue.stop()

@@ -1,6 +1,6 @@
 -- Bench shape (b): one dominant table, about 90% of a ~2 GB database, with seven indexes: two on
 -- long text keys, the others on bigint, timestamptz and short text; a few small tables beside it.
--- :rows sets the dominant table's rows (psql -v rows=N); 4.2 million make about 2 GB.
+-- :rows sets the dominant table's rows (psql -v rows=N); 3.6 million make about 2 GB.
 \set ON_ERROR_STOP on
 CREATE SCHEMA IF NOT EXISTS shape;
 CREATE TABLE shape.event (
@@ -20,10 +20,11 @@ INSERT INTO shape.session SELECT i, 1 + i % 200000, now() - i * interval '1 seco
 SELECT format($$INSERT INTO shape.event (occurred_at, actor_id, kind, resource_path, user_agent, detail)
     SELECT timestamptz '2026-01-01' + i * interval '3 seconds', 1 + (i * 7919) %% 200000,
            (ARRAY['login', 'logout', 'deploy', 'scale', 'token.create', 'token.revoke', 'env.set', 'ps.stop'])[1 + i %% 8],
-           '/apps/app-' || (i %% 977) || '/services/svc-' || (i %% 31) || '/releases/' || md5(i::text) || '/' || md5((i %% 1000)::text),
-           'Mozilla/5.0 (X11; Linux x86_64) rack-gateway-cli/' || (i %% 40) || '.' || (i %% 13) || ' ' || md5((i * 3)::text) || ' ' || md5((i * 5)::text),
-           jsonb_build_object('request_id', md5((i * 11)::text), 'status', 200 + i %% 5, 'bytes', i %% 65536, 'ip', '10.' || (i %% 256) || '.' || (i / 256 %% 256) || '.1')
-    FROM generate_series(%s, %s) i$$, b, least(b + 499999, :rows))
+           '/apps/app-' || (i %% 977) || '/services/svc-' || (i %% 31) || '/releases/' || left(md5(i::text), 12),
+           'Mozilla/5.0 (X11; Linux x86_64) rack-gateway-cli/' || (i %% 40) || '.' || (i %% 13) || ' ' || left(md5((i * 3)::text), 8),
+           jsonb_build_object('request_id', md5((i * 11)::text), 'status', 200 + i %% 5, 'bytes', i %% 65536, 'ip', '10.' || (i %% 256) || '.' || (i / 256 %% 256) || '.1',
+                              'message', 'request ' || md5((i * 13)::text) || ' handled by ' || md5((i * 17)::text))
+    FROM generate_series(%s::bigint, %s::bigint) i$$, b, least(b + 499999, :rows))
 FROM generate_series(1, :rows, 500000) b
 \gexec
 CREATE INDEX event_occurred_at ON shape.event (occurred_at);

@@ -16,7 +16,7 @@ FROM generate_series(1, 320) k
 \gexec
 SELECT format($$INSERT INTO shape.t%1$s SELECT i, %2$s, 'name ' || i || ' ' || md5(i::text), (i %% 100000) / 100.0,
         timestamptz '2026-01-01' + i * interval '1 minute', CASE WHEN i %% 3 = 0 THEN repeat(md5(i::text), 2) END
-    FROM generate_series(1, %3$s) i$$,
+    FROM generate_series(1::bigint, %3$s) i$$,
     lpad(k::text, 3, '0'),
     CASE WHEN k > 1 THEN format('1 + i %% %s', greatest(200, (250000 * :scale / power(1.025, k / 2 - 1))::bigint)) ELSE 'NULL' END,
     greatest(200, (250000 * :scale / power(1.025, k - 1))::bigint))

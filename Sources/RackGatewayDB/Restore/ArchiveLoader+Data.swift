@@ -55,14 +55,10 @@ extension ArchiveLoader {
     func loadDataAndBuilds(_ plan: RestorePlan) throws {
         let manifest = self.manifest
         let members = plan.data
-        progress.beginData(chunks: members.count, bytes: manifest.totalBytes, builds: plan.tableBuilds.count)
+        progress.beginData(chunks: members.count, bytes: manifest.totalBytes, builds: plan.queued.count)
         let totals = TableTotals(tables: manifest.tables.count)
         for member in members { totals.expect(table: member.table!) }
-        var tableIndex: [String: Int] = [:]
-        for (index, table) in manifest.tables.enumerated() { tableIndex[BuildCostModel.key(table.schema, table.name)] = index }
-        let queue = LoadQueue<ArchiveManifest.Member, DumpScript.Entry>(
-            chunks: members.map { ($0, $0.table!) },
-            builds: plan.tableBuilds.map { entry in (entry, entry.table.flatMap { tableIndex[BuildCostModel.key($0.schema, $0.name)] }) })
+        let queue = RestoreQueue(chunks: members.map { ($0, $0.table!) }, builds: plan.queued)
         let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members) : nil
         defer { prefetcher?.stop() }
         // Concurrent DDL on related tables can deadlock; the server then cancels one side, which
@@ -83,7 +79,7 @@ extension ArchiveLoader {
                         switch item {
                         case .chunk(let member, _):
                             try load(member, worker: worker.data, totals: totals, analyzable: plan.analyzeEarly, prefetcher: prefetcher)
-                        case .build(let entry):
+                        case .build(let entry, _):
                             do {
                                 try worker.schema.run(entry)
                             } catch let failure as EntryFailure where failure.error.sqlState == "40P01" {

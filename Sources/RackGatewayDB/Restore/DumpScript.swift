@@ -33,6 +33,25 @@ public struct DumpScript: Sendable {
         }
     }
 
+    /// The table a foreign key entry references: `ALTER TABLE [ONLY] s.t ADD CONSTRAINT c FOREIGN KEY
+    /// (cols) REFERENCES s.u(cols) ...`, read past the quoted column list; nil when it does not say so.
+    static func referencedTable(_ entry: Entry) -> (schema: String, name: String)? {
+        guard entry.type == "FK CONSTRAINT", let text = entry.statements.first?.text,
+              let open = text.range(of: " FOREIGN KEY (") else { return nil }
+        var index = open.upperBound
+        var quoted = false
+        while index < text.endIndex {
+            let character = text[index]
+            if character == "\"" { quoted.toggle() } else if character == ")" && !quoted { break }
+            index = text.index(after: index)
+        }
+        guard index < text.endIndex else { return nil }
+        let rest = text[text.index(after: index)...]
+        guard rest.hasPrefix(" REFERENCES ") else { return nil }
+        let parts = identifierParts(rest.dropFirst(" REFERENCES ".count))
+        return parts.count == 2 ? (parts[0], parts[1]) : nil
+    }
+
     /// The parts of a possibly quoted, dot-separated name at the start of `text`
     /// (`audit.audit_event`, `feat."MixedCase Table"`).
     static func identifierParts(_ text: Substring) -> [String] {

@@ -1,43 +1,67 @@
 import Foundation
 
 /// The work of a restore's load as one dependency-driven queue (as pg_restore orders its work by
-/// dependencies, not by sections): data chunks in the plan's order, and index and constraint
-/// builds that become ready the moment their table's last chunk is in. `take` hands out the first
-/// ready build (builds come in priority order: the dearest first), else the next chunk; it waits
-/// while nothing is ready and work is still running, and returns nil once everything is done or
-/// the queue is stopped. So the small tables' builds run while the big table still loads, and the
-/// big table's builds start while the small tables load, instead of every core waiting at a phase
-/// boundary.
+/// dependencies, not by sections): data chunks in the plan's order, and builds that become ready
+/// the moment what they need is in: an index or constraint build its table's data; a foreign key
+/// both tables' data and the referenced table's builds. `take` hands out the first ready build
+/// (builds come in priority order: the dearest first), else the next chunk; it waits while nothing
+/// is ready and work is still running, and returns nil once everything is done or the queue is
+/// stopped. So the small tables' builds run while the big table still loads, and the big table's
+/// builds start while the small tables load, instead of every core waiting at a phase boundary.
 final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
     enum Item {
         case chunk(Chunk, table: Int)
-        case build(Build)
+        case build(Build, index: Int)
+    }
+
+    /// What a build waits for.
+    enum Dependency: Hashable {
+        /// Every chunk of the table.
+        case data(Int)
+        /// Every build the table owns.
+        case builds(Int)
+    }
+
+    struct PlannedBuild {
+        var item: Build
+        /// The table whose `.builds` this one counts toward, if any.
+        var owner: Int?
+        var after: Set<Dependency>
     }
 
     private let condition = NSCondition()
     private let chunks: [(item: Chunk, table: Int)]
     private var nextChunk = 0
-    private let builds: [(item: Build, table: Int?)]
+    private let builds: [PlannedBuild]
     /// Indexes into `builds` of those ready to run, ascending (their priority order).
     private var ready: [Int] = []
-    private var waiting: [Int: [Int]] = [:]
-    private var chunksLeft: [Int: Int] = [:]
+    private var waiting: [Int] = []
+    private var left: [Dependency: Int] = [:]
     private var running = 0
     private var stopped = false
 
-    /// `builds` in priority order; a build's `table` is the table whose chunks it waits for (nil:
-    /// none, ready at once).
-    init(chunks: [(item: Chunk, table: Int)], builds: [(item: Build, table: Int?)]) {
+    /// `builds` in priority order.
+    init(chunks: [(item: Chunk, table: Int)], builds: [PlannedBuild]) {
         self.chunks = chunks
         self.builds = builds
-        for chunk in chunks { chunksLeft[chunk.table, default: 0] += 1 }
-        for (index, build) in builds.enumerated() {
-            if let table = build.table, chunksLeft[table, default: 0] > 0 {
-                waiting[table, default: []].append(index)
-            } else {
-                ready.append(index)
-            }
-        }
+        for chunk in chunks { left[.data(chunk.table), default: 0] += 1 }
+        for build in builds { if let owner = build.owner { left[.builds(owner), default: 0] += 1 } }
+        waiting = Array(builds.indices)
+        release()
+    }
+
+    /// Index and constraint builds that wait for their table's data only.
+    convenience init(chunks: [(item: Chunk, table: Int)], builds: [(item: Build, table: Int?)]) {
+        self.init(chunks: chunks, builds: builds.map { PlannedBuild(item: $0.item, owner: $0.table, after: $0.table.map { [.data($0)] } ?? []) })
+    }
+
+    /// Move the builds whose dependencies are all met to `ready` (called under the lock).
+    private func release() {
+        let met = waiting.filter { builds[$0].after.allSatisfy { left[$0, default: 0] == 0 } }
+        guard !met.isEmpty else { return }
+        let released = Set(met)
+        waiting.removeAll { released.contains($0) }
+        ready = (ready + met).sorted()
     }
 
     func take() -> Item? {
@@ -47,29 +71,38 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
             if stopped { return nil }
             if !ready.isEmpty {
                 running += 1
-                return .build(builds[ready.removeFirst()].item)
+                let index = ready.removeFirst()
+                return .build(builds[index].item, index: index)
             }
             if nextChunk < chunks.count {
                 running += 1
                 nextChunk += 1
                 return .chunk(chunks[nextChunk - 1].item, table: chunks[nextChunk - 1].table)
             }
-            if running == 0 { return nil }
+            if running == 0 {
+                // Builds still waiting here wait for something that never comes (a dependency the
+                // plan did not know): hand them out rather than drop them.
+                if !waiting.isEmpty {
+                    ready = waiting
+                    waiting = []
+                    continue
+                }
+                return nil
+            }
             condition.wait()
         }
     }
 
-    /// `item` is done; after a table's last chunk its builds are ready.
+    /// `item` is done: what waited for it may be ready.
     func done(_ item: Item) {
         condition.lock()
         defer { condition.unlock() }
         running -= 1
-        if case .chunk(_, let table) = item {
-            chunksLeft[table]! -= 1
-            if chunksLeft[table] == 0, let released = waiting.removeValue(forKey: table) {
-                ready = (ready + released).sorted()
-            }
+        switch item {
+        case .chunk(_, let table): left[.data(table)]! -= 1
+        case .build(_, let index): if let owner = builds[index].owner { left[.builds(owner)]! -= 1 }
         }
+        release()
         condition.broadcast()
     }
 

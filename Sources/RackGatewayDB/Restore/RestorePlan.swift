@@ -2,6 +2,8 @@
 /// and the target's catalog (build costs, which tables can be analyzed early): the order of the
 /// data chunks, the index and constraint builds that run beside them (each once its table is
 /// loaded), the large objects, and the later post-data phases with their entries in build order.
+typealias RestoreQueue = LoadQueue<ArchiveManifest.Member, DumpScript.Entry>
+
 struct RestorePlan {
     struct Build {
         var phase: DumpScript.Phase
@@ -17,6 +19,11 @@ struct RestorePlan {
     /// Index and constraint builds (post-data's first phase), the dearest first: each waits for its
     /// table's data only (`LoadQueue`).
     var tableBuilds: [DumpScript.Entry]
+    /// What goes into the load queue: the table builds, then the foreign keys between two tables
+    /// of the archive, each waiting for both tables' data and the referenced table's builds.
+    /// Foreign keys the plan cannot place (a partitioned table, a reference it cannot read) stay in
+    /// their phase after the load.
+    var queued: [RestoreQueue.PlannedBuild]
     /// The post-data phases after them that have entries, in order; in the parallel ones the
     /// dearest builds first.
     var builds: [Build]
@@ -39,8 +46,24 @@ struct RestorePlan {
                 .map(\.element.entry)
         }
         tableBuilds = dearestFirst(postData.entries(in: .indexes))
+        var tableIndex: [String: Int] = [:]
+        for (index, table) in manifest.tables.enumerated() { tableIndex[BuildCostModel.key(table.schema, table.name)] = index }
+        func index(_ table: (schema: String, name: String)?) -> Int? { table.flatMap { tableIndex[BuildCostModel.key($0.schema, $0.name)] } }
+        queued = tableBuilds.map { entry in
+            let owner = index(entry.table)
+            return RestoreQueue.PlannedBuild(item: entry, owner: owner, after: owner.map { [.data($0)] } ?? [])
+        }
+        var laterForeignKeys: [DumpScript.Entry] = []
+        for entry in dearestFirst(postData.entries(in: .foreignKeys)) {
+            if let child = index(entry.table), let parent = index(DumpScript.referencedTable(entry)) {
+                queued.append(RestoreQueue.PlannedBuild(item: entry, owner: nil, after: [.data(child), .data(parent), .builds(parent)]))
+            } else {
+                laterForeignKeys.append(entry)
+            }
+        }
         builds = DumpScript.Phase.allCases.filter { $0 != .eventTriggers && $0 != .indexes }.compactMap { phase in
-            let entries = phase.parallel ? dearestFirst(postData.entries(in: phase)) : postData.entries(in: phase)
+            let entries = phase == .foreignKeys ? laterForeignKeys
+                : phase.parallel ? dearestFirst(postData.entries(in: phase)) : postData.entries(in: phase)
             return entries.isEmpty ? nil : Build(phase: phase, entries: entries)
         }
     }
