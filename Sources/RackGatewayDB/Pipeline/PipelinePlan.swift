@@ -73,6 +73,8 @@ public struct PipelineFacts: Sendable {
     public var clock: PipelineClock
 
     func scaleCommand(_ count: Int) -> String { services.commandLine(["scale", service, "--count", String(count)]) }
+    /// The recovery line when the service could not be scaled back.
+    var scaleByHand: String { "Scale the service up by hand: \(scaleCommand(count))" }
 }
 
 /// The Convox restore pipeline as a list of value steps (docs/design.md, the restore pipeline).
@@ -111,7 +113,7 @@ public struct PipelinePlan: Sendable {
         let steps = stopService(facts) + [load, migrate(facts, restored), swap, scaleUp(facts)]
         return PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, _ in
             ["The restore itself finished: \(live) is the restored copy, \(previous) the previous one."] + state.recovery
-                + ["Scale the service up by hand: \(facts.scaleCommand(facts.count))"]
+                + [facts.scaleByHand]
         }
     }
 
@@ -133,7 +135,7 @@ public struct PipelinePlan: Sendable {
         return PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, failed in
             guard failed != "scale up" else {
                 return ["The restore itself finished: \(live) is the restored copy."] + state.recovery
-                    + ["Scale the service up by hand: \(facts.scaleCommand(facts.count))"]
+                    + [facts.scaleByHand]
             }
             return ["The service \(facts.service) stays at 0: \(live) was dropped and its restore did not finish.",
                     "Restore the safety backup: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url URL_OF_\(live)",
@@ -147,7 +149,7 @@ public struct PipelinePlan: Sendable {
             guard facts.count > 0 else { return "\(facts.service) already at 0; left alone" }
             try facts.services.scale(facts.service, count: 0)
             return "\(facts.service) scaled to 0"
-        }, undo: { state in facts.count > 0 ? scaleBack(facts, state) : [] })
+        }, undo: { state in facts.count > 0 && !scaleBack(facts, state).reached ? [facts.scaleByHand] : [] })
         let wait = PlannedStep(name: "wait for processes",
                                detail: "wait until `\(facts.services.commandLine(["ps", "-s", facts.service]))` lists no process of \(facts.service)") { _ in
             let deadline = facts.clock.now().addingTimeInterval(facts.stopTimeout)
@@ -178,31 +180,23 @@ public struct PipelinePlan: Sendable {
                 state.finalCount = 0
                 return "\(facts.service) left at 0, as it was"
             }
-            do {
-                try facts.services.scale(facts.service, count: facts.count)
-            } catch {
-                // A failed exit may still have set the count: read it again.
-                let now = try? facts.services.services().first { $0.name == facts.service }?.count
-                state.finalCount = now
-                if now == facts.count { throw HarmlessFailure(underlying: error) }
-                throw error
-            }
-            state.finalCount = facts.count
+            let outcome = scaleBack(facts, state)
+            if let error = outcome.error { throw outcome.reached ? HarmlessFailure(underlying: error) : error }
             return "\(facts.service) scaled back to \(facts.count)"
         }
     }
 
-    /// Scale back to the remembered count, reading it again after a failed exit; a recovery line
-    /// when the count is not right.
-    static func scaleBack(_ facts: PipelineFacts, _ state: PipelineState) -> [String] {
+    /// Scale back to the remembered count; after a failed exit, read the count again (the exit may
+    /// have failed after setting it). Whether the count is right, and the exit's error if any.
+    static func scaleBack(_ facts: PipelineFacts, _ state: PipelineState) -> (reached: Bool, error: Error?) {
         do {
             try facts.services.scale(facts.service, count: facts.count)
             state.finalCount = facts.count
-            return []
+            return (true, nil)
         } catch {
             let now = try? facts.services.services().first { $0.name == facts.service }?.count
             state.finalCount = now
-            return now == facts.count ? [] : ["Scale the service up by hand: \(facts.scaleCommand(facts.count))"]
+            return (now == facts.count, error)
         }
     }
 }
