@@ -61,8 +61,6 @@ extension ArchiveLoader {
         let queue = RestoreQueue(chunks: members.map { ($0, $0.table!) }, builds: plan.queued)
         let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members) : nil
         defer { prefetcher?.stop() }
-        // Concurrent DDL on related tables can deadlock; the server then cancels one side, which
-        // is run again after the others.
         let deadlocked = LockedList<DumpScript.Entry>()
         let failure = FirstError()
         let group = DispatchGroup()
@@ -72,7 +70,7 @@ extension ArchiveLoader {
                     let connection = try connect("data")
                     // Each chunk commits on its own; the restore's later commits flush them all.
                     try connection.execute("SET synchronous_commit = off")
-                    if let workMem = maintenanceWorkMem { try connection.execute("SET maintenance_work_mem = \(SQL.literal(workMem))") }
+                    try setMaintenanceWorkMem(connection)
                     let worker = try LoadWorker(connection: connection)
                     while let item = queue.take() {
                         defer { queue.done(item) }
@@ -80,14 +78,7 @@ extension ArchiveLoader {
                         case .chunk(let member, _):
                             try load(member, worker: worker.data, totals: totals, analyzable: plan.analyzeEarly, prefetcher: prefetcher)
                         case .build(let entry, _):
-                            do {
-                                try worker.schema.run(entry)
-                            } catch let failure as EntryFailure where failure.error.sqlState == "40P01" {
-                                deadlocked.add(entry)
-                            } catch let failure as EntryFailure {
-                                throw failure.toolError
-                            }
-                            progress.stepDone()
+                            try runBeside(entry, on: worker.schema, deadlocked: deadlocked)
                         }
                     }
                 } catch {
@@ -103,11 +94,7 @@ extension ArchiveLoader {
             throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.prefix(5).joined(separator: "; "))
         }
         if !deadlocked.items.isEmpty {
-            let serial = SchemaWorker(connection: try connect("post-data"))
-            for entry in deadlocked.items {
-                logger.info("running again after a deadlock", metadata: ["entry": "\(entry.label)"])
-                do { try serial.run(entry) } catch let failure as EntryFailure { throw failure.toolError }
-            }
+            try runAgainAlone(deadlocked.items, on: SchemaWorker(connection: try connect("post-data")))
         }
     }
 

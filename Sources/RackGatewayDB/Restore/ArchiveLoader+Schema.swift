@@ -56,6 +56,32 @@ extension ArchiveLoader {
         }
     }
 
+    /// `--maintenance-work-mem` on a connection that builds indexes.
+    func setMaintenanceWorkMem(_ connection: Connection) throws {
+        if let maintenanceWorkMem { try connection.execute("SET maintenance_work_mem = \(SQL.literal(maintenanceWorkMem))") }
+    }
+
+    /// Run `entry` on `worker` beside other workers: a deadlock (the server cancelled this side;
+    /// concurrent DDL on related tables can deadlock) puts it in `deadlocked`, to run again alone.
+    func runBeside(_ entry: DumpScript.Entry, on worker: SchemaWorker, deadlocked: LockedList<DumpScript.Entry>) throws {
+        do {
+            try worker.run(entry)
+        } catch let failure as EntryFailure where failure.error.sqlState == "40P01" {
+            deadlocked.add(entry)
+        } catch let failure as EntryFailure {
+            throw failure.toolError
+        }
+        progress.stepDone()
+    }
+
+    /// The entries a deadlock cancelled, one at a time on `worker`.
+    func runAgainAlone(_ entries: [DumpScript.Entry], on worker: SchemaWorker) throws {
+        for entry in entries {
+            logger.info("running again after a deadlock", metadata: ["entry": "\(entry.label)"])
+            do { try worker.run(entry) } catch let failure as EntryFailure { throw failure.toolError }
+        }
+    }
+
     struct EntryFailure: Error {
         var entry: DumpScript.Entry
         var line: Int
@@ -76,29 +102,14 @@ extension ArchiveLoader {
             }
             return
         }
-        // Concurrent DDL on related tables can deadlock; the server then cancels one side, which
-        // is run again after the others.
         let deadlocked = LockedList<DumpScript.Entry>()
-        let workMem = maintenanceWorkMem
-        do {
-            try forEachInParallel(entries, workers: jobs, name: "restore post-data", connect: { [self] in
-                let connection = try settings.open(.restoreWorker("post-data"))
-                if let workMem { try connection.execute("SET maintenance_work_mem = \(SQL.literal(workMem))") }
-                return SchemaWorker(connection: connection)
-            }) { [progress] worker, entry in
-                do {
-                    try worker.run(entry)
-                } catch let failure as EntryFailure where failure.error.sqlState == "40P01" {
-                    deadlocked.add(entry)
-                }
-                progress.stepDone()
-            }
-        } catch let failure as EntryFailure {
-            throw failure.toolError
+        try forEachInParallel(entries, workers: jobs, name: "restore post-data", connect: { [self] in
+            let connection = try settings.open(.restoreWorker("post-data"))
+            try setMaintenanceWorkMem(connection)
+            return SchemaWorker(connection: connection)
+        }) { [self] worker, entry in
+            try runBeside(entry, on: worker, deadlocked: deadlocked)
         }
-        for entry in deadlocked.items {
-            logger.info("running again after a deadlock", metadata: ["entry": "\(entry.label)"])
-            do { try serial.run(entry) } catch let failure as EntryFailure { throw failure.toolError }
-        }
+        try runAgainAlone(deadlocked.items, on: serial)
     }
 }
