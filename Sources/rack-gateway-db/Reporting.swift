@@ -65,12 +65,13 @@ enum Reporting {
         }
     }
 
-    /// The one switch from codes to exit statuses.
+    /// The one place exit statuses come from: the code's category (`ToolError.Code.category` groups
+    /// the codes).
     static func exitStatus(for error: Error) -> Int32 {
-        switch code(of: error) {
-        case .failed, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: 1
-        case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed: 2
-        case .lockHeld: 3
+        switch code(of: error).category {
+        case .failed: 1
+        case .mismatch: 2
+        case .locked: 3
         case .usage: 64
         }
     }
