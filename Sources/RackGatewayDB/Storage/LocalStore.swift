@@ -116,8 +116,6 @@ public struct LocalStore: ArchiveStore {
                                 fix: "Check that \(directory) exists and is writable.")
             }
             fchmod(fd, 0o600)
-            // Ctrl-C removes it without waiting for anything.
-            Interruption.register(partialPath)
         }
 
         deinit { if fd >= 0 { close(fd) } }
@@ -137,7 +135,6 @@ public struct LocalStore: ArchiveStore {
                     throw ToolError(.failed, "cannot rename \(partialPath) to \(finalPath): \(String(cString: strerror(errno)))")
                 }
                 published = true
-                Interruption.unregister(partialPath)
                 LocalFile.syncDirectory(directory)
             }
         }
@@ -146,7 +143,6 @@ public struct LocalStore: ArchiveStore {
             lock.withLock {
                 if fd >= 0 { close(fd); fd = -1 }
                 if !published { unlink(partialPath) }
-                Interruption.unregister(partialPath)
             }
         }
     }

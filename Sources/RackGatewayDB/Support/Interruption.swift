@@ -1,13 +1,11 @@
 import Dispatch
 import Foundation
 
-/// Ctrl-C and SIGTERM: remove the files a run registered as unfinished (`.partial`), run the registered
-/// clean-ups, then exit 130
-/// (SIGINT) or 143 (SIGTERM), so an interrupted backup never leaves debris under any name a reader
-/// would trust. SIGPIPE and SIGXFSZ are ignored so writes fail with an error instead of killing us.
+/// Ctrl-C and SIGTERM: run the registered clean-ups (an unfinished archive's writer discards its
+/// `.partial` file or multipart upload), then exit 130 (SIGINT) or 143 (SIGTERM), so an interrupted
+/// backup never leaves debris under any name a reader would trust. SIGPIPE and SIGXFSZ are ignored so writes fail with an error instead of killing us.
 public enum Interruption {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var paths: Set<String> = []
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
     public static func install() {
@@ -24,22 +22,21 @@ public enum Interruption {
         }
     }
 
-    /// End the run now as Ctrl-C would (unfinished files removed, clean-ups run) but as a failure:
+    /// End the run now as Ctrl-C would (clean-ups run) but as a failure:
     /// `message` on stderr, exit `status`. For the stall watchdog.
     public static func fail(_ message: String, status: Int32 = 1) -> Never {
         // Children too (a hung pg_dump): on Ctrl-C they get the terminal's SIGINT themselves.
         end(status: status, stopChildren: true, message: "rack-gateway-db: error: \(message)")
     }
 
-    /// Unfinished files removed, clean-ups run (bounded), `message` on stderr, then the process ends
+    /// Clean-ups run (bounded), `message` on stderr, then the process ends
     /// without the exit handlers: other threads are still at work (a COPY, a probe inside libpq), and
     /// library clean-up at exit (OpenSSL's) would pull memory from under them. Output is flushed
     /// first; the kernel closes files and sockets.
     static func end(status: Int32, stopChildren: Bool, message: String) -> Never {
-        let (pending, actions, running) = lock.withLock { (paths, cleanups, children) }
+        let (actions, running) = lock.withLock { (cleanups, children) }
         // Process groups of their own (a migrate command) get no terminal SIGINT: always stopped.
         for child in running where stopChildren || child < 0 { kill(child, SIGTERM) }
-        for path in pending { unlink(path) }
         let finished = runCleanups(Array(actions.values))
         FileHandle.standardError.write(Data("\(message)\(finished ? "" : Self.unfinishedCleanups)\n".utf8))
         fflush(nil)
@@ -77,6 +74,4 @@ public enum Interruption {
     public static func registerChild(_ pid: pid_t) { lock.withLock { _ = children.insert(pid) } }
     public static func unregisterChild(_ pid: pid_t) { lock.withLock { _ = children.remove(pid) } }
 
-    public static func register(_ path: String) { lock.withLock { _ = paths.insert(path) } }
-    public static func unregister(_ path: String) { lock.withLock { _ = paths.remove(path) } }
 }
