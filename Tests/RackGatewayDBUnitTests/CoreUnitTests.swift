@@ -312,6 +312,11 @@ struct ErrorCodeDocumentTests {
 struct LoadQueueTests {
     typealias Queue = LoadQueue<String, String>
 
+    /// An index or constraint build: it belongs to `table` and waits for its data.
+    static func build(_ name: String, on table: Int?) -> Queue.PlannedBuild {
+        .init(item: name, owner: table, after: table.map { [.data($0)] } ?? [])
+    }
+
     static func name(_ item: Queue.Item) -> String {
         switch item {
         case .chunk(let chunk, _): chunk
@@ -321,7 +326,8 @@ struct LoadQueueTests {
 
     @Test func buildsBecomeReadyWithTheirTablesLastChunk() {
         let queue = Queue(chunks: [("big 1", 0), ("big 2", 0), ("small 1", 1)],
-                          builds: [("big text index", 0), ("big pkey", 0), ("small pkey", 1), ("view index", nil)])
+                          builds: [Self.build("big text index", on: 0), Self.build("big pkey", on: 0), Self.build("small pkey", on: 1),
+                                   Self.build("view index", on: nil)])
         var order: [String] = []
         while let item = queue.take() {
             order.append(Self.name(item))
@@ -331,7 +337,7 @@ struct LoadQueueTests {
     }
 
     @Test func aWorkerWaitsForBuildsThatAChunkInFlightWillRelease() async throws {
-        let queue = Queue(chunks: [("only chunk", 0)], builds: [("its index", 0)])
+        let queue = Queue(chunks: [("only chunk", 0)], builds: [Self.build("its index", on: 0)])
         let first = try #require(queue.take())
         #expect(Self.name(first) == "only chunk")
         // A second worker finds nothing ready yet, but must wait instead of ending.

@@ -21,7 +21,6 @@ public struct ArchiveLocation: Sendable {
 
     /// What reports and messages call it: the path, or `s3://bucket/prefix/name`.
     public var path: String { "\(store.location)/\(name)" }
-    public var fileName: String { name }
     /// The file's path on this machine, for the stock tools that read files; nil in a remote store.
     public var localPath: String? { store.localPath(name) }
 

@@ -34,7 +34,7 @@ public final class ArchiveReader: @unchecked Sendable {
             : []
         guard let trailer = ArchiveTrailer.parse(tail[...]) else {
             let head = (try? object.read(offset: 0, count: min(size, 64 * 1024))) ?? []
-            throw Self.explainMissingTrailer(head: head, path: path, fileSize: size, remote: archive.store.localPath(archive.name) == nil)
+            throw Self.explainMissingTrailer(head: head, path: path, fileSize: size, remote: archive.localPath == nil)
         }
         self.trailer = trailer
         let manifestEnd = trailer.manifestOffset + trailer.manifestLength
@@ -63,7 +63,7 @@ public final class ArchiveReader: @unchecked Sendable {
     }
 
     /// Whether reads go over the network (and are worth streaming ahead).
-    public var isRemote: Bool { archive.store.localPath(archive.name) == nil }
+    public var isRemote: Bool { archive.localPath == nil }
 
     /// Each of `members` (in file order) whole, in one streaming read over the range they span;
     /// bytes between them are skipped. `body` returns false to stop early.

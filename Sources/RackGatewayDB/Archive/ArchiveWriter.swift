@@ -28,7 +28,7 @@ public final class ArchiveWriter: @unchecked Sendable {
         }
         let writer = try store.create(name)
         self.writer = writer
-        Interruption.onInterrupt("write \(store.location)/\(name)") { writer.discard() }
+        Interruption.onInterrupt(interruptKey) { writer.discard() }
     }
 
     public var bytesWritten: Int { lock.withLock { offset } }

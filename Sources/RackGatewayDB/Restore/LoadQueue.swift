@@ -50,11 +50,6 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
         release()
     }
 
-    /// Index and constraint builds that wait for their table's data only.
-    convenience init(chunks: [(item: Chunk, table: Int)], builds: [(item: Build, table: Int?)]) {
-        self.init(chunks: chunks, builds: builds.map { PlannedBuild(item: $0.item, owner: $0.table, after: $0.table.map { [.data($0)] } ?? []) })
-    }
-
     /// Move the builds whose dependencies are all met to `ready` (called under the lock).
     private func release() {
         let met = waiting.filter { builds[$0].after.allSatisfy { left[$0, default: 0] == 0 } }

@@ -37,11 +37,6 @@ public struct ConnectionFactory: Sendable {
     public func open(_ purpose: ConnectionPurpose) throws -> Connection {
         try Connection(settings: settings, applicationName: purpose.applicationName)
     }
-
-    /// The same server and credentials, another database.
-    public func database(_ name: String) -> ConnectionFactory {
-        ConnectionFactory(settings: settings.replacingDatabase(with: name))
-    }
 }
 
 extension ConnectionSettings {
