@@ -128,8 +128,7 @@ struct ServerKillTests {
         let connection = try Connection(settings: try ConnectionSettings(conninfo: url))
         _ = try Migrator(connection: connection, migrations: MigrationSet.embedded, logger: .quiet).migrate()
         let events = 150_000
-        let generate = try Shell.run(TestArchives.sampleDataScript, ["--events", String(events)], environment: ["RGW_DATABASE_URL": url])
-        #expect(generate.status == 0, "\(generate.stderr)")
+        try TestArchives.generateSampleData(url: url, events: events)
         try connection.execute("""
             ALTER TABLE audit.audit_event DISABLE TRIGGER audit_event_no_update;
             UPDATE audit.audit_event SET "timestamp" = now() - (\(events - 1) - chain_index) * interval '10 minutes';

@@ -20,8 +20,7 @@ struct VersionMatrixTests {
         try TestDatabase.with(on: cluster) { database in
             let migrate = try CLI.run(["migrate"], environment: ["RGW_DATABASE_URL": database.url])
             #expect(migrate.status == 0, "\(migrate)")
-            let generate = try Shell.run(TestArchives.sampleDataScript, ["--events", String(events)], environment: ["RGW_DATABASE_URL": database.url])
-            #expect(generate.status == 0, "\(generate.stderr)")
+            try database.generateSampleData(events: events)
             try body(database)
         }
     }
@@ -93,8 +92,7 @@ struct VersionMatrixTests {
         let environment = ["RGW_DATABASE_URL": urls[0], "RGW_PG_BIN_DIR": bin]
         let migrate = try CLI.run(["migrate"], environment: environment)
         #expect(migrate.status == 0, "\(migrate)")
-        let generate = try Shell.run(TestArchives.sampleDataScript, ["--events", "500"], environment: ["RGW_DATABASE_URL": urls[0]])
-        #expect(generate.status == 0, "\(generate.stderr)")
+        try TestArchives.generateSampleData(url: urls[0], events: 500)
         let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let backup = try CLI.run(["backup", "--dir", directory], environment: environment)

@@ -46,6 +46,12 @@ public enum TestArchives {
         return problems
     }
 
+    /// Run samples/generate-sample-data with `events` audit events on the database at `url`; throws
+    /// with its output when it fails.
+    public static func generateSampleData(url: String, events: Int) throws {
+        _ = try Shell.runChecked(sampleDataScript, ["--events", String(events)], environment: ["RGW_DATABASE_URL": url])
+    }
+
     /// samples/generate-sample-data.
     public static var sampleDataScript: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -64,7 +70,7 @@ extension TestDatabase {
 
     /// Run samples/generate-sample-data on this database.
     public func generateSampleData(events: Int) throws {
-        _ = try Shell.runChecked(TestArchives.sampleDataScript, ["--events", String(events)], environment: ["RGW_DATABASE_URL": url])
+        try TestArchives.generateSampleData(url: url, events: events)
     }
 }
 
