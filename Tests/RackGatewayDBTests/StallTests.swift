@@ -7,19 +7,25 @@ import TestSupport
 /// A run that stops moving fails with a clear message instead of hanging "in progress".
 @Suite("stall watchdog")
 struct StallTests {
+    /// A bin directory whose pg_dump answers --version like the real one, then hangs (a lock it
+    /// never gets); the marker names its process.
+    static func hangingPgDump(in directory: String) throws -> (bin: String, marker: String) {
+        let bin = directory + "/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        let real = try Shell.runChecked("/bin/sh", ["-c", "command -v pg_dump"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let marker = "rgw-hang-\(UUID().uuidString.prefix(8))"
+        try "#!/bin/sh\n[ \"$1\" = --version ] && exec \(real) --version\nexec python3 -c 'import time; time.sleep(600)' \(marker)\n"
+            .write(toFile: bin + "/pg_dump", atomically: true, encoding: .utf8)
+        chmod(bin + "/pg_dump", 0o755)
+        return (bin, marker)
+    }
+
     @Test func aBackupWhosePgDumpHangsFailsCleanly() throws {
         try TestDatabase.with { source in
             try source.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let bin = directory + "/bin"
-            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-            // pg_dump that answers --version like the real one, then hangs (a lock it never gets).
-            let real = try Shell.runChecked("/bin/sh", ["-c", "command -v pg_dump"]).trimmingCharacters(in: .whitespacesAndNewlines)
-            let marker = "rgw-hang-\(UUID().uuidString.prefix(8))"
-            try "#!/bin/sh\n[ \"$1\" = --version ] && exec \(real) --version\nexec python3 -c 'import time; time.sleep(600)' \(marker)\n"
-                .write(toFile: bin + "/pg_dump", atomically: true, encoding: .utf8)
-            chmod(bin + "/pg_dump", 0o755)
+            let (bin, marker) = try Self.hangingPgDump(in: directory)
             let started = Date()
             let result = try CLI.run(["backup", "--dir", directory + "/archives", "--stall-timeout", "3s"],
                                      environment: ["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": bin])
@@ -31,6 +37,35 @@ struct StallTests {
             Thread.sleep(forTimeInterval: 0.3)
             let children = try Shell.run("/usr/bin/pgrep", ["-f", marker])
             #expect(children.status != 0, "the hung pg_dump was stopped with the run: \(children.stdout)")
+        }
+    }
+
+    /// Ctrl-C while the archive is being written: exit 130 and its `.partial` file is gone (the
+    /// archive writer's clean-up discards it).
+    @Test func aBackupInterruptedWhileWritingLeavesNoPartialFile() throws {
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let (bin, marker) = try Self.hangingPgDump(in: directory)
+            // A signal from kill (not the terminal) reaches the tool only: stop its pg_dump afterwards.
+            defer { _ = try? Shell.run("/usr/bin/pkill", ["-f", marker]) }
+            let archives = directory + "/archives"
+            // Interrupt once the .partial exists (the header is written before pg_dump's pre-data).
+            let script = #"""
+                "$@" & pid=$!
+                for i in $(seq 100); do ls "$ARCHIVES"/*.partial >/dev/null 2>&1 && break; sleep 0.1; done
+                ls "$ARCHIVES"/*.partial >/dev/null 2>&1 && echo "partial seen"
+                kill -INT $pid
+                wait $pid
+                echo "exit=$?"
+                """#
+            let result = try Shell.run("/bin/sh", ["-c", script, "sh", CLI.executable, "backup", "--dir", archives],
+                                       environment: CLI.baseEnvironment().merging(["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": bin,
+                                                                                   "ARCHIVES": archives]) { $1 })
+            #expect(result.stdout.contains("partial seen") && result.stdout.contains("exit=130"), "\(result.stdout)\n\(result.stderr)")
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: archives)) ?? []
+            #expect(left.allSatisfy { !$0.hasSuffix(".sql.gz") && !$0.hasSuffix(".partial") }, "\(left)")
         }
     }
 
