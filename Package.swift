@@ -16,6 +16,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibDeflate", providers: [.apt(["libdeflate-dev"])]),
+        // libzstd for `backup --compress zstd` (zstd frames instead of gzip members).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // OpenSSL's libcrypto (libpq-dev already depends on it) for SHA-256 with the CPU's SHA
         // instructions: about 7x the speed of a portable implementation, on every archive byte.
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -23,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .target(name: "RGWPostgres", dependencies: ["CLibPQ"]),
-        .target(name: "RGWCompression", dependencies: ["CZlib", "CLibDeflate", "CCrypto"]),
+        .target(name: "RGWCompression", dependencies: ["CZlib", "CLibDeflate", "CZstd", "CCrypto"]),
         .target(name: "RGWHTTP", dependencies: ["CLibCurl"]),
         .target(
             name: "RackGatewayDB",
@@ -39,6 +41,7 @@ let package = Package(
             dependencies: [
                 "RackGatewayDB",
                 "RGWPostgres",
+                "RGWCompression",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

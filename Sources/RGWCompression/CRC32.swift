@@ -1,6 +1,7 @@
-import CZlib
+import CLibDeflate
 
-/// CRC-32 (ISO-HDLC, the one gzip uses), computed incrementally with zlib.
+/// CRC-32 (ISO-HDLC, the one gzip uses), computed incrementally with libdeflate (carry-less
+/// multiplication where the CPU has it).
 public struct CRC32: Sendable, Equatable {
     public private(set) var value: UInt32 = 0
 
@@ -9,15 +10,7 @@ public struct CRC32: Sendable, Equatable {
     public mutating func update(_ bytes: ArraySlice<UInt8>) {
         value = bytes.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return value }
-            var crc = UInt(value)
-            var offset = 0
-            // zlib's length parameter is 32-bit; feed large buffers in pieces.
-            while offset < raw.count {
-                let count = min(raw.count - offset, 1 << 30)
-                crc = crc32(crc, base.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(count))
-                offset += count
-            }
-            return UInt32(truncatingIfNeeded: crc)
+            return libdeflate_crc32(value, base, raw.count)
         }
     }
 

@@ -26,7 +26,9 @@ public final class GzipMemberCompressor {
     /// before the next call (copy it to keep it).
     public func compressShared(_ input: ArraySlice<UInt8>) throws -> ArraySlice<UInt8> {
         let bound = libdeflate_gzip_compress_bound(compressor, input.count)
-        if scratch.count < min(bound, input.count / 3 + 4096) { scratch.resize(to: min(bound, input.count / 3 + 4096)) }
+        // Level 0 stores the input as it is: only the bound fits.
+        let guess = level == 0 ? bound : min(bound, input.count / 3 + 4096)
+        if scratch.count < guess { scratch.resize(to: guess) }
         var written = deflate(input)
         if written == 0 && scratch.count < bound {
             scratch.resize(to: bound)

@@ -2,14 +2,16 @@ import ArgumentParser
 import Foundation
 import RGWPostgres
 import RackGatewayDB
+import RGWCompression
 
 struct BackupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
-        abstract: "Write one dated archive (<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz) of the database into --dir.",
+        abstract: "Write one dated archive (<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz, or .sql.zst) of the database into --dir.",
         discussion: """
-            One consistent snapshot dumped over parallel COPY streams. The archive is a gzip file whose text \
-            is a psql script: gunzip -c FILE | psql -v ON_ERROR_STOP=1 restores it into an empty database. \
+            One consistent snapshot dumped over parallel COPY streams. The archive is a gzip file (with \
+            --compress zstd, a zstd file) whose text is a psql script: gunzip -c FILE (zstd -dc FILE) | psql \
+            -v ON_ERROR_STOP=1 restores it into an empty database. \
             Exits 3 when another backup of the same database or directory is running.
             """)
 
@@ -25,8 +27,20 @@ struct BackupCommand: ParsableCommand {
     @Option(help: "Compression threads (default: the number of cores).")
     var compressors: Int?
 
-    @Option(name: .customLong("compress-level"), help: "gzip level, 1 (fastest) to 12 (smallest).")
-    var compressLevel: Int32 = 5
+    @Option(help: ArgumentHelp("gzip members (a .sql.gz, the default) or zstd frames (a .sql.zst, restored by stock tools with zstd -dc), with an optional level: gzip 0-12 (default 5), zstd 1-19 (default 1).", valueName: "gzip[:LEVEL]|zstd[:LEVEL]"))
+    var compress = "gzip"
+
+    @Option(name: .customLong("compress-level"), help: "The level when --compress names none: gzip 1 (fastest) to 12 (smallest), 0 stores the data uncompressed; zstd 1 to 19.")
+    var compressLevel: Int32?
+
+    /// The codec and level `--compress` and `--compress-level` name; nil when they are not valid.
+    var compression: (codec: MemberCodec, level: Int32)? {
+        let parts = compress.split(separator: ":", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let codec = MemberCodec(rawValue: String(parts[0])) else { return nil }
+        let level = parts.count == 2 ? Int32(parts[1]) : compressLevel ?? codec.defaultLevel
+        guard let level, codec.levels.contains(level) else { return nil }
+        return (codec, level)
+    }
 
     @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a table lock before failing.")
     var lockTimeout: Double = 10
@@ -57,7 +71,9 @@ struct BackupCommand: ParsableCommand {
         guard S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased()) != nil else { throw ValidationError("--object-lock-mode is governance or compliance") }
         if let sse, sse != "AES256", sse != "aws:kms" { throw ValidationError("--sse is AES256 or aws:kms") }
         if sseKMSKeyID != nil, sse != "aws:kms" { throw ValidationError("--sse-kms-key-id goes with --sse aws:kms") }
-        guard (1...12).contains(compressLevel) else { throw ValidationError("--compress-level must be 1 to 12") }
+        guard compression != nil else {
+            throw ValidationError("--compress is gzip or zstd with an optional :LEVEL, gzip 0-12, zstd 1-19 (also for --compress-level)")
+        }
         guard lockTimeout > 0 else { throw ValidationError("--lock-timeout must be positive") }
         guard !prefix.isEmpty, !prefix.contains("/") else { throw ValidationError("--prefix must be a file name prefix without /") }
         if let compressors, compressors < 1 { throw ValidationError("--compressors must be at least 1") }
@@ -79,7 +95,7 @@ struct BackupCommand: ParsableCommand {
             var options = BackupOptions(store: try directoryOptions.store(upload: upload), jobs: try Defaults.jobs(requested: jobs),
                                         compressors: compressors ?? Defaults.cores)
             options.prefix = prefix
-            options.compressionLevel = compressLevel
+            (options.codec, options.compressionLevel) = compression!
             options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
             options.maxShrink = ShrinkCheck.parse(maxShrink)!
             let runner = BackupRunner(settings: settings, options: options, logger: logger)

@@ -29,6 +29,38 @@ struct CompressionTests {
         #expect(inflater.finishedMember)
     }
 
+    @Test func levelZeroStoresAMemberEveryGzipReaderTakes() throws {
+        let data = Array(String(repeating: "abc\t123\n", count: 200_000).utf8)
+        let member = try GzipMemberCompressor(level: 0).compress(data)
+        // Stored blocks: a little larger than the input, never compressed.
+        #expect(member.count > data.count && member.count < data.count + data.count / 100)
+        #expect(try GzipMemberDecompressor().decompress(member[...], uncompressedSize: data.count) == data)
+        var output: [UInt8] = []
+        try GzipStreamInflater().inflate(member[...], into: &output)
+        #expect(output == data)
+    }
+
+    @Test func zstdFramesRoundTripAndCheckTheirContent() throws {
+        let data = Array(String(repeating: "COPY\ttext\t42\n", count: 20_000).utf8)
+        let compressor = try MemberCompressor(codec: .zstd, level: 3)
+        let member = try compressor.compressShared(data[...])
+        #expect(member.size == data.count && member.crc32 == CRC32.checksum(data))
+        let bytes = Array(member.bytes)
+        #expect(MemberCodec.detect(bytes[...]) == .zstd && bytes.count < data.count / 10)
+        let decompressor = try MemberDecompressor(codec: .zstd)
+        #expect(try decompressor.decompress(bytes[...], uncompressedSize: data.count) == data)
+        #expect(try decompressor.decompressWhole(bytes[...]) == data)
+        #expect(decompressedPrefix(of: bytes.prefix(64), limit: 20) == Array(data.prefix(20)))
+        // The frame's content checksum catches a changed byte; a wrong size is refused before decoding.
+        var damaged = bytes
+        damaged[damaged.count - 2] ^= 0x01
+        #expect(throws: CompressionError.self) { try decompressor.decompress(damaged[...], uncompressedSize: data.count) }
+        #expect(throws: CompressionError.self) { try decompressor.decompress(bytes[...], uncompressedSize: data.count - 1) }
+        // Frames concatenate like gzip members: one stream for `zstd -dc`.
+        let gzip = try MemberCompressor(codec: .gzip, level: 5).compressShared(data[...])
+        #expect(gzip.crc32 == member.crc32 && MemberCodec.detect(gzip.bytes) == .gzip)
+    }
+
     @Test func memberDecompressorChecksCRCAndSize() throws {
         let data = Array(String(repeating: "abc\t123\n", count: 500).utf8)
         var member = try GzipMemberCompressor().compress(data)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Testing
+import RGWCompression
 @testable import RackGatewayDB
 @testable import rack_gateway_db
 
@@ -263,6 +264,15 @@ struct ArchiveFormatDocumentTests {
         #expect(Self.text.contains("    -- rack-gateway-db trailer manifest-offset=<20 digits> manifest-length=<20 digits>\\n"))
         #expect(trailer.text == "-- rack-gateway-db trailer manifest-offset=\(String(repeating: "0", count: 19))7 manifest-length=\(String(repeating: "0", count: 19))9\n")
         #expect(Array(trailer.member().prefix(10)) == [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff])
+        // The zstd archive's trailer: a frame of one raw block, as the document spells it byte by byte.
+        let zstd = trailer.member(codec: .zstd)
+        #expect(zstd.count == ArchiveTrailer.zstdMemberLength && Self.text.contains("the last \(ArchiveTrailer.zstdMemberLength) bytes"))
+        #expect(Array(zstd.prefix(9)) == [0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x65, 0x29, 0x03, 0x00] && Self.text.contains("`28 b5 2f fd 20 65 29 03 00`"))
+        #expect(ArchiveTrailer.find(in: ([1, 2, 3] + zstd)[...])! == (trailer, .zstd))
+        #expect(ArchiveTrailer.find(in: trailer.member()[...])! == (trailer, .gzip))
+        #expect(ArchiveTrailer.find(in: Array(zstd.dropLast())[...]) == nil)
+        let decoded = try MemberDecompressor(codec: .zstd).decompressWhole(zstd[...])
+        #expect(String(decoding: decoded, as: UTF8.self) == trailer.text, "a frame libzstd decodes to the trailer's text")
         #expect(Self.text.contains("    \(ArchiveHeader.firstLinePrefix)\(ArchiveManifest.currentFormatVersion)\n"))
         #expect(Self.text.contains("    \(ArchiveManifest.linePrefix)<json>\\n"))
         #expect(Self.text.contains("`format`: `\"\(ArchiveManifest.formatName)\"`"))

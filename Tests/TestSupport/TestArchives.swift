@@ -13,17 +13,20 @@ public enum TestArchives {
     }
 
     public static func backup(_ database: TestDatabase, directory: String, jobs: Int = 2, chunkSize: Int = 8 << 20,
-                              lockTimeout: Int = 10_000) throws -> BackupReport {
+                              lockTimeout: Int = 10_000, codec: MemberCodec = .gzip) throws -> BackupReport {
         var options = BackupOptions(store: LocalStore(directory: directory), jobs: jobs, compressors: 2)
+        options.codec = codec
+        options.compressionLevel = codec.defaultLevel
         options.chunkSize = chunkSize
         options.lockTimeoutMilliseconds = lockTimeout
         return try BackupRunner(settings: try database.settings, options: options, logger: .quiet).run()
     }
 
-    /// `gunzip -c FILE | psql -v ON_ERROR_STOP=1 --single-transaction` into `target`: stock tools only;
-    /// throws with psql's error when it fails.
+    /// `gunzip -c FILE | psql -v ON_ERROR_STOP=1 --single-transaction` (`zstd -dc` for a `.sql.zst`)
+    /// into `target`: stock tools only; throws with psql's error when it fails.
     public static func restoreWithStockTools(_ file: String, into target: TestDatabase) throws {
-        _ = try Shell.runChecked("/bin/bash", ["-c", #"set -o pipefail; gunzip -c "$1" | psql -X -q -v ON_ERROR_STOP=1 --single-transaction -o /dev/null"#, "sh", file],
+        let decompress = file.hasSuffix(ArchiveName.zstdSuffix) ? "zstd -q -dc" : "gunzip -c"
+        _ = try Shell.runChecked("/bin/bash", ["-c", "set -o pipefail; \(decompress) \"$1\" | psql -X -q -v ON_ERROR_STOP=1 --single-transaction -o /dev/null", "sh", file],
                                  environment: try target.settings.childEnvironment)
     }
 

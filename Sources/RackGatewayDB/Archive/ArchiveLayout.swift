@@ -1,7 +1,8 @@
+import RGWCompression
 /// The order of an archive's members (format v1, docs/archive-format.md): header, pre-data, the
 /// data members of every table, the large objects, the sequences, post-data; then the manifest and
 /// the trailer, which `ArchiveWriter.finish` appends. A psql reading the file as one script
-/// (`gunzip -c | psql`) runs them in this order, which is what makes the file a valid restore.
+/// (`gunzip -c | psql`, `zstd -dc | psql`) runs them in this order, which is what makes the file a valid restore.
 public enum ArchiveLayout {
     public typealias Kind = ArchiveManifest.MemberKind
 
@@ -47,6 +48,11 @@ public struct ArchiveHeader: Sendable {
     public var snapshot: String
     public var roles: [String]
     public var properties: DatabaseProperties
+    public var codec: MemberCodec = .gzip
+
+    var fileDescription: String {
+        codec == .gzip ? "A gzip file of gzip members" : "A zstd file of zstd frames"
+    }
 
     public var text: String {
         """
@@ -57,8 +63,8 @@ public struct ArchiveHeader: Sendable {
         -- server: PostgreSQL \(serverVersion)
         -- pg_dump: \(pgDumpVersion)
         -- snapshot: \(snapshot)
-        -- A gzip file of gzip members whose text is a psql script. Restore into an empty database with:
-        --   gunzip -c \(fileName) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
+        -- \(fileDescription) whose text is a psql script. Restore into an empty database with:
+        --   \(codec.stockDecompress) \(fileName) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
         -- Roles it references (create them first, NOLOGIN will do): \(roles.isEmpty ? "none" : roles.joined(separator: ", "))
         \(versionComment)\(propertiesComment)
         """
@@ -69,7 +75,7 @@ public struct ArchiveHeader: Sendable {
         var text = "-- Loads into PostgreSQL \(serverMajor) or newer (the server it was dumped from is \(serverMajor)).\n"
         if pgDumpMajor >= 17 {
             text += "-- pg_dump \(pgDumpMajor) writes SET transaction_timeout, which servers before 17 reject; psql into such a server:\n"
-            text += "--   gunzip -c FILE | sed '/^SET transaction_timeout = /d' | psql -v ON_ERROR_STOP=1 --single-transaction \"$DATABASE_URL\"\n"
+            text += "--   \(codec.stockDecompress) FILE | sed '/^SET transaction_timeout = /d' | psql -v ON_ERROR_STOP=1 --single-transaction \"$DATABASE_URL\"\n"
         }
         return text
     }

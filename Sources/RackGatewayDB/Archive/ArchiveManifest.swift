@@ -1,3 +1,4 @@
+import RGWCompression
 import Foundation
 
 /// The manifest of an archive (format v1): one JSON line near the end of the file, found through the
@@ -73,6 +74,11 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     public var databaseProperties: DatabaseProperties? = nil
     /// Count, bytes and fingerprints of the large objects; absent when there are none.
     public var largeObjects: LargeObjects.Summary? = nil
+    /// `"zstd"` when the members are zstd frames; absent for gzip members.
+    public var codec: String? = nil
+
+    /// The members' codec (gzip when `codec` is absent); nil for a codec this version does not know.
+    public var memberCodec: MemberCodec? { codec.map { MemberCodec(rawValue: $0) } ?? .gzip }
 
     public var totalRows: Int { tables.reduce(0) { $0 + $1.rows } }
     public var totalBytes: Int { tables.reduce(0) { $0 + $1.bytes } }

@@ -1,8 +1,20 @@
 import Foundation
+import RGWCompression
 
 /// Archive file names, `<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz` (UTC), and their `.sha256` sidecars.
 public enum ArchiveName {
     public static let suffix = ".sql.gz"
+    /// A zstd archive's (`backup --compress zstd`).
+    public static let zstdSuffix = ".sql.zst"
+    public static let suffixes = [suffix, zstdSuffix]
+
+    public static func suffix(for codec: MemberCodec) -> String { codec == .gzip ? suffix : zstdSuffix }
+
+    /// The name without its `.sql.gz` or `.sql.zst`.
+    public static func stem(_ fileName: String) -> String {
+        for suffix in suffixes where fileName.hasSuffix(suffix) { return String(fileName.dropLast(suffix.count)) }
+        return fileName
+    }
 
     private static func stampFormatter() -> DateFormatter {
         let formatter = DateFormatter()
@@ -12,14 +24,14 @@ public enum ArchiveName {
         return formatter
     }
 
-    public static func fileName(prefix: String, date: Date) -> String {
-        "\(prefix)_\(stampFormatter().string(from: date))\(suffix)"
+    public static func fileName(prefix: String, date: Date, codec: MemberCodec = .gzip) -> String {
+        "\(prefix)_\(stampFormatter().string(from: date))\(suffix(for: codec))"
     }
 
-    /// `name_20261124T031500Z.sql.gz` → its UTC time; nil for any other name.
+    /// `name_20261124T031500Z.sql.gz` (or `.sql.zst`) → its UTC time; nil for any other name.
     public static func timestamp(of fileName: String) -> Date? {
-        guard fileName.hasSuffix(suffix) else { return nil }
-        let stem = fileName.dropLast(suffix.count)
+        guard suffixes.contains(where: fileName.hasSuffix) else { return nil }
+        let stem = stem(fileName)
         guard let underscore = stem.lastIndex(of: "_") else { return nil }
         let stamp = String(stem[stem.index(after: underscore)...])
         guard stamp.count == 16 else { return nil }

@@ -10,6 +10,8 @@ public final class ArchiveReader: @unchecked Sendable {
     public var fileSize: Int { object.size }
     public let trailer: ArchiveTrailer
     public let manifest: ArchiveManifest
+    /// How the members are compressed, as the trailer tells (and the manifest agrees).
+    public let codec: MemberCodec
     private let object: StoreReader
 
     /// A local file.
@@ -29,24 +31,23 @@ public final class ArchiveReader: @unchecked Sendable {
         self.object = object
         let size = object.size
         let path = archive.path
-        let tail = size >= ArchiveTrailer.memberLength
-            ? try object.read(offset: size - ArchiveTrailer.memberLength, count: ArchiveTrailer.memberLength)
-            : []
-        guard let trailer = ArchiveTrailer.parse(tail[...]) else {
+        let tailLength = min(size, ArchiveTrailer.memberLength)
+        let tail = try object.read(offset: size - tailLength, count: tailLength)
+        guard let (trailer, codec) = ArchiveTrailer.find(in: tail[...]) else {
             let head = (try? object.read(offset: 0, count: min(size, 64 * 1024))) ?? []
             throw Self.explainMissingTrailer(head: head, path: path, fileSize: size, remote: archive.localPath == nil)
         }
         self.trailer = trailer
+        self.codec = codec
+        let trailerStart = size - ArchiveTrailer.length(for: codec)
         let manifestEnd = trailer.manifestOffset + trailer.manifestLength
-        guard trailer.manifestLength > 0, manifestEnd == size - ArchiveTrailer.memberLength else {
-            throw ToolError(.archiveCorrupt, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(size - ArchiveTrailer.memberLength)); the archive is corrupt")
+        guard trailer.manifestLength > 0, manifestEnd == trailerStart else {
+            throw ToolError(.archiveCorrupt, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(trailerStart)); the archive is corrupt")
         }
         let member = try object.read(offset: trailer.manifestOffset, count: trailer.manifestLength)
-        var text = [UInt8]()
+        let text: [UInt8]
         do {
-            let inflater = try GzipStreamInflater()
-            try inflater.inflate(member[...], into: &text)
-            guard inflater.finishedMember else { throw CompressionError(operation: "gunzip", message: "member is incomplete") }
+            text = try MemberDecompressor(codec: codec).decompressWhole(member[...])
         } catch let error as CompressionError {
             throw ToolError(.archiveCorrupt, "\(path): the manifest member at offset \(trailer.manifestOffset) is corrupt (\(error.message))")
         }
@@ -57,9 +58,12 @@ public final class ArchiveReader: @unchecked Sendable {
         }
         guard envelope.formatVersion == ArchiveManifest.currentFormatVersion else {
             throw ToolError(.formatUnsupported, "\(path) is archive format v\(envelope.formatVersion); this rack-gateway-db reads v\(ArchiveManifest.currentFormatVersion)",
-                            fix: "Use a rack-gateway-db release that knows that format, or restore it with gunzip -c | psql.")
+                            fix: "Use a rack-gateway-db release that knows that format, or restore it with \(codec.stockDecompress) | psql.")
         }
         manifest = try ArchiveManifest.parse(line: text)
+        guard manifest.memberCodec == codec else {
+            throw ToolError(.archiveCorrupt, "\(path): the manifest says its members are \(manifest.codec ?? "gzip") but the file's trailer is \(codec); the archive is corrupt")
+        }
     }
 
     /// Whether reads go over the network (and are worth streaming ahead).
@@ -132,16 +136,15 @@ public final class ArchiveReader: @unchecked Sendable {
         }
         // pg_dump files are restored from disk only (psql and pg_restore read files).
         let remoteFix = remote ? "If it is a pg_dump file, copy it down first (aws s3 cp) and restore the local file." : nil
-        guard head.count >= 2, head[0] == 0x1f, head[1] == 0x8b else {
-            return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip file)", fix: remoteFix)
+        guard let codec = MemberCodec.detect(head[...]) else {
+            return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip or zstd file)", fix: remoteFix)
         }
-        var text = [UInt8]()
-        if let inflater = try? GzipStreamInflater() { try? inflater.inflate(head[...], into: &text) }
-        if String(decoding: text.prefix(200), as: UTF8.self).hasPrefix(ArchiveHeader.firstLinePrefix) {
+        let text = decompressedPrefix(of: head[...], limit: 200)
+        if String(decoding: text, as: UTF8.self).hasPrefix(ArchiveHeader.firstLinePrefix) {
             return ToolError(.mismatch, "\(path) is a rack-gateway-db archive without its trailer: it is truncated or its end is damaged (\(fileSize) bytes)",
                              fix: "Do not restore it; use an older archive (rack-gateway-db list).")
         }
-        return ToolError(.failed, "\(path) is a gzip file but not a rack-gateway-db archive (a foreign .sql.gz?)",
-                         fix: remoteFix ?? "Restore a plain pg_dump file with: gunzip -c FILE | psql -v ON_ERROR_STOP=1")
+        return ToolError(.failed, "\(path) is a \(codec) file but not a rack-gateway-db archive (a foreign \(ArchiveName.suffix(for: codec))?)",
+                         fix: remoteFix ?? "Restore a plain pg_dump file with: \(codec.stockDecompress) FILE | psql -v ON_ERROR_STOP=1")
     }
 }

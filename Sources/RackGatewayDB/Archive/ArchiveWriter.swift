@@ -20,9 +20,13 @@ public final class ArchiveWriter: @unchecked Sendable {
     private var finished = false
     private var interruptKey: String { "write \(location)" }
 
-    public init(store: ArchiveStore, name: String) throws {
+    /// How the members are compressed (the trailer is written to match).
+    public let codec: MemberCodec
+
+    public init(store: ArchiveStore, name: String, codec: MemberCodec = .gzip) throws {
         self.store = store
         self.name = name
+        self.codec = codec
         if try store.size(name) != nil {
             throw ToolError(.failed, "\(store.location)/\(name) already exists; not overwriting it", fix: "Wait a second and run again, or use another --prefix.")
         }
@@ -37,13 +41,20 @@ public final class ArchiveWriter: @unchecked Sendable {
     /// Append one complete gzip member; its CRC32 and size are read from the member's own trailer.
     @discardableResult
     public func append(member bytes: ArraySlice<UInt8>, kind: ArchiveManifest.MemberKind, table: Int? = nil, rows: Int? = nil) throws -> ArchiveManifest.Member {
-        precondition(bytes.count >= 18)
+        precondition(bytes.count >= 18 && codec == .gzip)
         let footer = GzipFooter(endOf: bytes)!
+        return try append(CompressedMember(bytes: bytes, size: Int(footer.size), crc32: footer.crc32), kind: kind, table: table, rows: rows)
+    }
+
+    /// Append one complete member of the archive's codec.
+    @discardableResult
+    public func append(_ member: CompressedMember, kind: ArchiveManifest.MemberKind, table: Int? = nil, rows: Int? = nil) throws -> ArchiveManifest.Member {
+        precondition(MemberCodec.detect(member.bytes) == codec, "a member that is not \(codec)")
         return try lock.withLock {
             precondition(ArchiveLayout.mayFollow(members.last?.kind, with: kind), "member \(kind) after \(String(describing: members.last?.kind))")
-            let record = ArchiveManifest.Member(index: members.count, kind: kind, offset: offset, length: bytes.count,
-                                                size: Int(footer.size), crc32: footer.crc32, table: table, rows: rows)
-            try write(bytes)
+            let record = ArchiveManifest.Member(index: members.count, kind: kind, offset: offset, length: member.bytes.count,
+                                                size: member.size, crc32: member.crc32, table: table, rows: rows)
+            try write(member.bytes)
             members.append(record)
             return record
         }
@@ -63,7 +74,7 @@ public final class ArchiveWriter: @unchecked Sendable {
         return try lock.withLock {
             let manifestOffset = offset
             try write(manifestMember[...])
-            try write(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member()[...])
+            try write(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member(codec: codec)[...])
             try writer.publish()
             finished = true
             Interruption.removeOnInterrupt(interruptKey)

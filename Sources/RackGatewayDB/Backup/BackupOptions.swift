@@ -9,6 +9,8 @@ public struct BackupOptions: Sendable {
     public var prefix: String = "rack_gateway_backup"
     public var jobs: Int
     public var compressors: Int
+    /// gzip members (the default) or zstd frames (`--compress zstd[:LEVEL]`).
+    public var codec: MemberCodec = .gzip
     public var compressionLevel: Int32 = 5
     /// COPY text per data member: 4 MiB keeps peak memory under 64 MB with two readers and two
     /// compressors at no cost in speed or size (measured against 8 MiB on the bench database).

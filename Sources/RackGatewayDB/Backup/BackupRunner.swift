@@ -45,18 +45,19 @@ public final class BackupRunner: @unchecked Sendable {
 
         // Phase 3, the archive, member by member in the layout's order.
         let createdAt = Date()
-        let writer = try ArchiveWriter(store: options.store, name: ArchiveName.fileName(prefix: options.prefix, date: createdAt))
+        let writer = try ArchiveWriter(store: options.store, name: ArchiveName.fileName(prefix: options.prefix, date: createdAt, codec: options.codec),
+                                       codec: options.codec)
         do {
-            let compressor = try GzipMemberCompressor(level: options.compressionLevel)
+            let compressor = try MemberCompressor(codec: options.codec, level: options.compressionLevel)
             func append(_ text: String, _ kind: ArchiveManifest.MemberKind) throws {
-                try writer.append(member: try compressor.compressShared(Array(text.utf8)[...]), kind: kind)
+                try writer.append(try compressor.compressShared(Array(text.utf8)[...]), kind: kind)
             }
             let sections = PgDumpSections(pgDump: pgDump, settings: settings, snapshot: snapshot.id)
             let header = ArchiveHeader(
                 toolVersion: RackGatewayDB.toolVersion, createdAt: Self.iso8601(createdAt), fileName: writer.name,
                 database: snapshot.database, serverVersion: snapshot.serverVersion, serverMajor: snapshot.coordinator.serverMajorVersion,
                 pgDumpVersion: pgDump.version, pgDumpMajor: pgDump.majorVersion, snapshot: snapshot.id,
-                roles: snapshot.catalog.roles, properties: snapshot.properties)
+                roles: snapshot.catalog.roles, properties: snapshot.properties, codec: options.codec)
             try append(header.text, .header)
             try append(try sections.preData(snapshot.coordinator), .preData)
             let postData = sections.startPostData(refreshes: SchemaState.refreshText(snapshot.refreshOrder))
@@ -64,7 +65,7 @@ public final class BackupRunner: @unchecked Sendable {
                 .run(catalog: snapshot.catalog, snapshot: snapshot.id, writer: writer)
             // The large objects' contents, read by the coordinator inside the same snapshot.
             let largeObjects = try LargeObjects.dump(snapshot.coordinator) { text in
-                _ = try writer.append(member: try compressor.compressShared(text[...]), kind: .largeObjects)
+                _ = try writer.append(try compressor.compressShared(text[...]), kind: .largeObjects)
             }
             try append(ArchiveLayout.sequencesText(snapshot.sequences), .sequences)
             try append(try postData.wait(), .postData)
@@ -77,7 +78,8 @@ public final class BackupRunner: @unchecked Sendable {
                 pgDumpVersion: pgDump.version, snapshot: snapshot.id, sessionSettings: DumpSession.manifestSettings,
                 schemaMigrations: snapshot.catalog.migrations, roles: snapshot.catalog.roles, members: writer.recordedMembers,
                 tables: tables, sequences: snapshot.sequences, suspect: suspect, schemaState: snapshot.schemaState,
-                databaseProperties: snapshot.properties.isEmpty ? nil : snapshot.properties, largeObjects: largeObjects)
+                databaseProperties: snapshot.properties.isEmpty ? nil : snapshot.properties, largeObjects: largeObjects,
+                codec: options.codec == .gzip ? nil : options.codec.rawValue)
             let sha256 = try writer.finish(manifest: manifest, compress: { try compressor.compress($0) })
             return report(writer: writer, manifest: manifest, sha256: sha256, started: started, snapshot: snapshot.id)
         } catch {

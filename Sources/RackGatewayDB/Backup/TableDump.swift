@@ -23,7 +23,10 @@ struct TableDump {
         let connections = self.connections
         let chunkSize = options.chunkSize
         let progress = self.progress
-        let level = options.compressionLevel
+        let (codec, level) = (options.codec, options.compressionLevel)
+        // Chunk buffers go back to the readers once compressed: as many buffers as chunks in flight,
+        // allocated once, instead of a fresh 4 MiB mapping (and its page faults) per chunk.
+        let spare = LockedList<[UInt8]>()
 
         for worker in 0..<max(1, min(options.jobs, max(1, catalog.tables.count))) {
             spawnThread("backup reader \(worker)", group: readers) {
@@ -36,7 +39,7 @@ struct TableDump {
                         let index = nextTable.next()
                         guard index < catalog.tables.count else { break }
                         try Self.copyTable(index: index, table: catalog.tables[index], connection: connection, chunkSize: chunkSize,
-                                           queue: queue, failure: failure, progress: progress)
+                                           queue: queue, spare: spare, failure: failure, progress: progress)
                         progress.tableDone(estimated: catalog.tables[index].estimatedBytes)
                     }
                     _ = try? connection.execute("COMMIT")
@@ -49,13 +52,15 @@ struct TableDump {
         for worker in 0..<max(1, options.compressors) {
             spawnThread("backup compressor \(worker)", group: compressors) {
                 do {
-                    let compressor = try GzipMemberCompressor(level: level)
-                    while let chunk = queue.take() {
+                    let compressor = try MemberCompressor(codec: codec, level: level)
+                    while var chunk = queue.take() {
                         if failure.isSet { continue }
                         let member = try compressor.compressShared(chunk.bytes[...])
-                        let record = try writer.append(member: member, kind: .data, table: chunk.table, rows: chunk.rows)
+                        let record = try writer.append(member, kind: .data, table: chunk.table, rows: chunk.rows)
                         results.add(chunk, member: record.index)
-                        progress.add(bytesOut: member.count)
+                        progress.add(bytesOut: member.bytes.count)
+                        chunk.bytes.removeAll(keepingCapacity: true)
+                        spare.add(chunk.bytes)
                     }
                 } catch {
                     failure.record(error)
@@ -79,11 +84,15 @@ struct TableDump {
     }
 
     static func copyTable(index: Int, table: BackupCatalog.Table, connection: Connection, chunkSize: Int,
-                          queue: BoundedQueue<Chunk>, failure: FirstError, progress: BackupProgress) throws {
+                          queue: BoundedQueue<Chunk>, spare: LockedList<[UInt8]>, failure: FirstError, progress: BackupProgress) throws {
         let header = Array(DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns).utf8)
-        var buffer = [UInt8]()
-        buffer.reserveCapacity(chunkSize + 64 * 1024)
-        buffer.append(contentsOf: header)
+        func fresh() -> [UInt8] {
+            var buffer = spare.popLast() ?? []
+            buffer.reserveCapacity(chunkSize + 64 * 1024)
+            buffer.append(contentsOf: header)
+            return buffer
+        }
+        var buffer = fresh()
         var rows = 0
         var sum: UInt64 = 0
         func emit() throws {
@@ -93,9 +102,7 @@ struct TableDump {
             guard queue.put(Chunk(table: index, bytes: buffer, rows: rows, rowBytes: rowBytes, fingerprint: sum)) else {
                 throw failure.error ?? ToolError(.failed, "backup stopped")
             }
-            buffer = []
-            buffer.reserveCapacity(chunkSize + 64 * 1024)
-            buffer.append(contentsOf: header)
+            buffer = fresh()
             rows = 0
             sum = 0
         }
@@ -109,6 +116,8 @@ struct TableDump {
             }
         }
         if rows > 0 { try emit() }
+        buffer.removeAll(keepingCapacity: true)
+        spare.add(buffer)
     }
 
     /// Errors of a worker, named after the table when the server says which.

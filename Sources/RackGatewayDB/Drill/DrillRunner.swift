@@ -62,7 +62,7 @@ public final class DrillRunner: @unchecked Sendable {
     }
 
     static func scratchName(_ date: Date, attempt: Int) -> String {
-        let stamp = ArchiveName.fileName(prefix: "rgw_drill", date: date).replacingOccurrences(of: ".sql.gz", with: "")
+        let stamp = ArchiveName.stem(ArchiveName.fileName(prefix: "rgw_drill", date: date))
         return attempt == 0 ? stamp : "\(stamp)_\(attempt + 1)"
     }
 

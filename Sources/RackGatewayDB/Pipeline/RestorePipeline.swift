@@ -20,7 +20,7 @@ public final class RestorePipeline: @unchecked Sendable {
     }
 
     static func stamp(_ date: Date) -> String {
-        ArchiveName.fileName(prefix: "x", date: date).dropFirst(2).replacingOccurrences(of: ".sql.gz", with: "").lowercased()
+        ArchiveName.stem(ArchiveName.fileName(prefix: "x", date: date)).dropFirst(2).lowercased()
     }
 
     public func run(path: String, confirm: (String) -> Bool) -> PipelineReport {

@@ -8,12 +8,12 @@ extension ArchiveLoader {
     /// Worker state: a connection and the buffers reused for every chunk.
     final class DataWorker {
         let connection: Connection
-        let decompressor: GzipMemberDecompressor
+        let decompressor: MemberDecompressor
         var compressed: [UInt8] = []
         var text: [UInt8] = []
-        init(connection: Connection) throws {
+        init(connection: Connection, codec: MemberCodec) throws {
             self.connection = connection
-            decompressor = try GzipMemberDecompressor()
+            decompressor = try MemberDecompressor(codec: codec)
         }
     }
 
@@ -42,8 +42,8 @@ extension ArchiveLoader {
     final class LoadWorker {
         let data: DataWorker
         let schema: SchemaWorker
-        init(connection: Connection) throws {
-            data = try DataWorker(connection: connection)
+        init(connection: Connection, codec: MemberCodec) throws {
+            data = try DataWorker(connection: connection, codec: codec)
             schema = SchemaWorker(connection: connection)
         }
     }
@@ -71,7 +71,7 @@ extension ArchiveLoader {
                     // Each chunk commits on its own; the restore's later commits flush them all.
                     try connection.execute("SET synchronous_commit = off")
                     try setMaintenanceWorkMem(connection)
-                    let worker = try LoadWorker(connection: connection)
+                    let worker = try LoadWorker(connection: connection, codec: reader.codec)
                     while let item = queue.take() {
                         defer { queue.done(item) }
                         switch item {
@@ -137,7 +137,7 @@ extension ArchiveLoader {
         progress.begin(phase: "large objects", steps: members.count)
         let totals = LockedList<(bytes: Int, sum: UInt64)>()
         try forEachInParallel(members, workers: jobs, name: "restore large objects", connect: { [self] in
-            try DataWorker(connection: try connect("large objects"))
+            try DataWorker(connection: try connect("large objects"), codec: reader.codec)
         }) { [self] worker, member in
             try decompress(member, compressed: &worker.compressed, into: &worker.text, decompressor: worker.decompressor)
             switch LargeObjects.scan(worker.text) {

@@ -60,14 +60,14 @@ final class ArchiveLoader: @unchecked Sendable {
     }
 
     func decompress(_ member: ArchiveManifest.Member, compressed: inout [UInt8], into output: inout [UInt8],
-                    decompressor: GzipMemberDecompressor? = nil, prefetcher: MemberPrefetcher? = nil) throws {
+                    decompressor: MemberDecompressor? = nil, prefetcher: MemberPrefetcher? = nil) throws {
         if let prefetcher {
             try prefetcher.take(member, into: &compressed)
         } else {
             try reader.readBytes(offset: member.offset, count: member.length, into: &compressed)
         }
         do {
-            let decompressor = try decompressor ?? GzipMemberDecompressor()
+            let decompressor = try decompressor ?? MemberDecompressor(codec: reader.codec)
             try decompressor.decompress(compressed[...], uncompressedSize: member.size, into: &output)
         } catch let error as CompressionError {
             throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) is corrupt (\(error.message)); the restore stopped there",

@@ -34,6 +34,15 @@ public enum DumpFormat: String, Codable, Sendable {
         try? handle.close()
         if head.starts(with: Array("PGDMP".utf8)) { return .custom }
         if head.count >= 262, Array(head[257..<262]) == Array("ustar".utf8) { return .tar }
+        if MemberCodec.detect(head[...]) == .zstd {
+            // zstd is the archive's other codec; a foreign zstd file is not a format restore reads.
+            let text = decompressedPrefix(of: head[...], limit: 200)
+            if String(decoding: text, as: UTF8.self).hasPrefix(ArchiveHeader.firstLinePrefix) || Self.endsWithArchiveTrailer(path: path) {
+                return .archive
+            }
+            throw ToolError(.failed, "\(path) is a zstd file but not a rack-gateway-db archive",
+                            fix: "Restore a zstd-compressed plain pg_dump file with: zstd -dc FILE | psql -v ON_ERROR_STOP=1")
+        }
         if head.starts(with: [0x1f, 0x8b]) {
             var text = [UInt8]()
             var inflated = false
@@ -62,10 +71,11 @@ public enum DumpFormat: String, Codable, Sendable {
     static func endsWithArchiveTrailer(path: String) -> Bool {
         guard let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
-        guard let size = try? handle.seekToEnd(), size >= UInt64(ArchiveTrailer.memberLength) else { return false }
-        try? handle.seek(toOffset: size - UInt64(ArchiveTrailer.memberLength))
-        let tail = [UInt8](handle.readData(ofLength: ArchiveTrailer.memberLength))
-        return ArchiveTrailer.parse(tail[...]) != nil
+        guard let size = try? handle.seekToEnd() else { return false }
+        let length = min(size, UInt64(ArchiveTrailer.memberLength))
+        try? handle.seek(toOffset: size - length)
+        let tail = [UInt8](handle.readData(ofLength: Int(length)))
+        return ArchiveTrailer.find(in: tail[...]) != nil
     }
 
     /// Printable text (UTF-8 may be cut mid-character at the end of the sample).

@@ -109,6 +109,8 @@ public struct S3Store: ArchiveStore {
         var queue: BoundedQueue<(number: Int, data: [UInt8])>?
         let uploader = DispatchGroup()
         let failure = FirstError()
+        /// Part buffers the uploader is done with, filled again instead of allocating 16 MiB a part.
+        let spare = LockedList<[UInt8]>()
 
         init(client: S3Client, key: String, partSize: Int, headers: [(name: String, value: String)]) {
             self.client = client
@@ -135,21 +137,23 @@ public struct S3Store: ArchiveStore {
                 uploadID = try client.createMultipartUpload(key: key, headers: headers)
                 let queue = BoundedQueue<(number: Int, data: [UInt8])>(capacity: 0)
                 self.queue = queue
-                let (client, key, uploadID, etags, failure) = (client, key, uploadID!, etags, failure)
+                let (client, key, uploadID, etags, failure, spare) = (client, key, uploadID!, etags, failure, spare)
                 spawnThread("s3 upload", group: uploader) {
-                    while let part = queue.take() {
+                    while var part = queue.take() {
                         guard !failure.isSet else { continue }
                         do {
                             etags.add((part.number, try client.uploadPart(key: key, uploadID: uploadID, number: part.number, data: part.data)))
                         } catch {
                             failure.record(error)
                         }
+                        part.data.removeAll(keepingCapacity: true)
+                        spare.add(part.data)
                     }
                 }
             }
             parts += 1
             queue!.put((parts, buffer))
-            buffer = []
+            buffer = spare.popLast() ?? []
             buffer.reserveCapacity(partSize)
         }
 

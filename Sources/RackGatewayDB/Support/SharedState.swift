@@ -30,6 +30,8 @@ public final class LockedList<Element>: @unchecked Sendable {
     public init() {}
     public func add(_ item: Element) { lock.withLock { list.append(item) } }
     public var items: [Element] { lock.withLock { list } }
+    /// The newest item, removed (nil when empty): the list as a stack, e.g. of spare buffers.
+    public func popLast() -> Element? { lock.withLock { list.popLast() } }
 }
 
 /// The result of work done on another thread, read after joining it.
