@@ -61,5 +61,21 @@ struct ArchiveNameTests {
         #expect(ArchiveName.timestamp(of: "my_prefix_with_underscores_20240102T030405Z.sql.gz") != nil)
         #expect(ArchiveName.timestamp(of: name + ".partial") == nil)
         #expect(ArchiveName.timestamp(of: "rack_gateway_backup_2024.sql.gz") == nil)
+        let zstd = ArchiveName.fileName(prefix: "p", date: date, codec: .zstd)
+        #expect(zstd.hasSuffix(".sql.zst") && ArchiveName.timestamp(of: zstd) == date && ArchiveName.stem(zstd) == ArchiveName.stem(ArchiveName.fileName(prefix: "p", date: date)))
+    }
+
+    @Test func utcTimesMatchFoundationsFormattersWithoutThem() throws {
+        let date = Date(timeIntervalSince1970: 1_795_600_000.25)
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        #expect(UTCTime.iso8601(date) == iso.string(from: date))
+        #expect(UTCTime.iso8601(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(UTCTime.stamp(date) == "20261125T094640Z")
+        #expect(UTCTime.parseStamp("20261125T094640Z") == Date(timeIntervalSince1970: 1_795_600_000))
+        #expect(UTCTime.parseStamp("20240229T235959Z") != nil, "a leap day")
+        for bad in ["20230229T000000Z", "20261324T000000Z", "20261124T250000Z", "20261124 070640Z", "2026112T070640Z", "+0261124T070640Z"] {
+            #expect(UTCTime.parseStamp(bad) == nil, "\(bad)")
+        }
     }
 }

@@ -16,16 +16,8 @@ public enum ArchiveName {
         return fileName
     }
 
-    private static func stampFormatter() -> DateFormatter {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return formatter
-    }
-
     public static func fileName(prefix: String, date: Date, codec: MemberCodec = .gzip) -> String {
-        "\(prefix)_\(stampFormatter().string(from: date))\(suffix(for: codec))"
+        "\(prefix)_\(UTCTime.stamp(date))\(suffix(for: codec))"
     }
 
     /// `name_20261124T031500Z.sql.gz` (or `.sql.zst`) → its UTC time; nil for any other name.
@@ -34,8 +26,7 @@ public enum ArchiveName {
         let stem = stem(fileName)
         guard let underscore = stem.lastIndex(of: "_") else { return nil }
         let stamp = String(stem[stem.index(after: underscore)...])
-        guard stamp.count == 16 else { return nil }
-        return stampFormatter().date(from: stamp)
+        return UTCTime.parseStamp(stamp)
     }
 
     /// `<archive>.sha256`, in `sha256sum` format.

@@ -23,7 +23,7 @@ public final class BackupRunner: @unchecked Sendable {
     }
 
     static func iso8601(_ date: Date) -> String {
-        ISO8601DateFormatter.withFractions.string(from: date)
+        UTCTime.iso8601(date)
     }
 
     public func run() throws -> BackupReport {

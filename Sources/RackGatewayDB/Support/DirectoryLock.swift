@@ -27,7 +27,7 @@ public final class DirectoryLock: @unchecked Sendable {
         }
         ftruncate(fd, 0)
         let host = ProcessInfo.processInfo.hostName
-        let text = "\(what), pid \(getpid()) on \(host), since \(ISO8601DateFormatter().string(from: Date()))\n"
+        let text = "\(what), pid \(getpid()) on \(host), since \(UTCTime.iso8601(Date()))\n"
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
         return DirectoryLock(fd: fd, path: path)
     }
