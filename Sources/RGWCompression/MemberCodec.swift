@@ -147,7 +147,7 @@ public final class MemberDecompressor {
     /// and checksum) must hold.
     public func decompress(_ member: ArraySlice<UInt8>, uncompressedSize: Int, into output: inout [UInt8]) throws {
         if let gzip { return try gzip.decompress(member, uncompressedSize: uncompressedSize, into: &output) }
-        guard member.count >= 4, Array(member.prefix(4)) == MemberCodec.zstdMagic else {
+        guard MemberCodec.detect(member) == .zstd else {
             throw CompressionError(operation: "zstd frame", message: "not a zstd frame (bad magic number)")
         }
         let recorded = member.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
@@ -175,21 +175,23 @@ public final class MemberDecompressor {
     }
 
     /// A whole member whose size is not known beforehand (the manifest): gzip's from its ISIZE,
-    /// zstd's from its frame header.
+    /// zstd's from its frame header; a recorded size over 1 GiB is refused before anything is
+    /// allocated for it (a damaged header, not a manifest).
     public func decompressWhole(_ member: ArraySlice<UInt8>) throws -> [UInt8] {
+        let size: UInt64
         switch codec {
         case .gzip:
             guard let footer = GzipFooter(endOf: member) else {
                 throw CompressionError(operation: "gzip member", message: "shorter than a gzip footer")
             }
-            return try decompress(member, uncompressedSize: Int(footer.size))
+            size = UInt64(footer.size)
         case .zstd:
-            let size = member.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
-            guard size <= UInt64(1 << 30) else {
-                throw CompressionError(operation: "zstd frame", message: "no readable content size in the frame header")
-            }
-            return try decompress(member, uncompressedSize: Int(size))
+            size = member.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         }
+        guard size <= UInt64(1 << 30) else {
+            throw CompressionError(operation: "\(codec) member", message: "no plausible content size in the member (\(size) bytes)")
+        }
+        return try decompress(member, uncompressedSize: Int(size))
     }
 }
 

@@ -61,6 +61,15 @@ struct CompressionTests {
         #expect(gzip.crc32 == member.crc32 && MemberCodec.detect(gzip.bytes) == .gzip)
     }
 
+    @Test func aWholeMemberWithAnImplausibleSizeIsRefusedBeforeDecoding() throws {
+        var member = try MemberCompressor(codec: .gzip).compress(Array("-- rack-gateway-db manifest: {}\n".utf8))
+        #expect(try MemberDecompressor(codec: .gzip).decompressWhole(member[...]) == Array("-- rack-gateway-db manifest: {}\n".utf8))
+        // ISIZE (the last 4 bytes) damaged to about 4 GiB: refused, not allocated.
+        member.replaceSubrange((member.count - 4)..., with: [0xf0, 0xff, 0xff, 0xff])
+        let error = #expect(throws: CompressionError.self) { try MemberDecompressor(codec: .gzip).decompressWhole(member[...]) }
+        #expect(error?.message.hasPrefix("no plausible content size") == true, "\(String(describing: error))")
+    }
+
     @Test func memberDecompressorChecksCRCAndSize() throws {
         let data = Array(String(repeating: "abc\t123\n", count: 500).utf8)
         var member = try GzipMemberCompressor().compress(data)

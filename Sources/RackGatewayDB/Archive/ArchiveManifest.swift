@@ -137,8 +137,5 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
         }
     }
 
-    public static func fingerprintText(_ value: UInt64) -> String {
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    public static func fingerprintText(_ value: UInt64) -> String { String(value, radix: 16).zeroPadded(16) }
 }

@@ -22,9 +22,8 @@ public enum ArchiveName {
 
     /// `name_20261124T031500Z.sql.gz` (or `.sql.zst`) → its UTC time; nil for any other name.
     public static func timestamp(of fileName: String) -> Date? {
-        guard suffixes.contains(where: fileName.hasSuffix) else { return nil }
         let stem = stem(fileName)
-        guard let underscore = stem.lastIndex(of: "_") else { return nil }
+        guard stem != fileName, let underscore = stem.lastIndex(of: "_") else { return nil }
         let stamp = String(stem[stem.index(after: underscore)...])
         return UTCTime.parseStamp(stamp)
     }

@@ -23,10 +23,10 @@ public struct ArchiveTrailer: Sendable, Equatable {
         codec == .gzip ? memberLength : zstdMemberLength
     }
 
-    static var zstdFrameHeader: [UInt8] {
+    static let zstdFrameHeader: [UInt8] = {
         let block = UInt32(textLength) << 3 | 1
         return MemberCodec.zstdMagic + [0x20, UInt8(textLength), UInt8(block & 0xff), UInt8(block >> 8 & 0xff), UInt8(block >> 16)]
-    }
+    }()
 
     static let gzipHeader: [UInt8] = [0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
 
@@ -35,10 +35,7 @@ public struct ArchiveTrailer: Sendable, Equatable {
         self.manifestLength = manifestLength
     }
 
-    static func digits(_ value: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: 20 - text.count) + text
-    }
+    static func digits(_ value: Int) -> String { String(value).zeroPadded(20) }
 
     public var text: String {
         Self.textPrefix + Self.digits(manifestOffset) + Self.textMiddle + Self.digits(manifestLength) + "\n"

@@ -2,7 +2,7 @@ import Foundation
 
 /// UTC times as the archive names and manifests write them, formatted and parsed with libc
 /// (`gmtime_r`, `timegm`) instead of Foundation's date formatters, which load ICU's locale data: about
-/// 7 MB of a backup's peak RSS, for two fixed formats that need no locale.
+/// 6 MB of a backup's peak RSS, for two fixed formats that need no locale.
 public enum UTCTime {
     static func fields(_ date: Date) -> tm {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
@@ -11,24 +11,20 @@ public enum UTCTime {
         return parts
     }
 
-    static func padded(_ value: Int32, _ width: Int) -> String {
-        let text = String(value)
-        return String(repeating: "0", count: max(0, width - text.count)) + text
-    }
-
     /// `20261124T031500Z`.
     public static func stamp(_ date: Date) -> String {
         let t = fields(date)
-        return padded(t.tm_year + 1900, 4) + padded(t.tm_mon + 1, 2) + padded(t.tm_mday, 2) + "T"
-            + padded(t.tm_hour, 2) + padded(t.tm_min, 2) + padded(t.tm_sec, 2) + "Z"
+        return String(t.tm_year + 1900).zeroPadded(4) + String(t.tm_mon + 1).zeroPadded(2) + String(t.tm_mday).zeroPadded(2) + "T"
+            + String(t.tm_hour).zeroPadded(2) + String(t.tm_min).zeroPadded(2) + String(t.tm_sec).zeroPadded(2) + "Z"
     }
 
     /// `2026-11-24T03:15:00.123Z` (milliseconds, truncated).
     public static func iso8601(_ date: Date) -> String {
         let t = fields(date)
         let millis = Int32((date.timeIntervalSince1970 - date.timeIntervalSince1970.rounded(.down)) * 1000)
-        return padded(t.tm_year + 1900, 4) + "-" + padded(t.tm_mon + 1, 2) + "-" + padded(t.tm_mday, 2) + "T"
-            + padded(t.tm_hour, 2) + ":" + padded(t.tm_min, 2) + ":" + padded(t.tm_sec, 2) + "." + padded(min(999, millis), 3) + "Z"
+        return String(t.tm_year + 1900).zeroPadded(4) + "-" + String(t.tm_mon + 1).zeroPadded(2) + "-" + String(t.tm_mday).zeroPadded(2) + "T"
+            + String(t.tm_hour).zeroPadded(2) + ":" + String(t.tm_min).zeroPadded(2) + ":" + String(t.tm_sec).zeroPadded(2)
+            + "." + String(min(999, millis)).zeroPadded(3) + "Z"
     }
 
     /// `20261124T031500Z` → its time; nil for anything else (also an impossible date).
@@ -48,5 +44,13 @@ public enum UTCTime {
         let date = Date(timeIntervalSince1970: TimeInterval(seconds))
         // timegm normalizes 20261332 into February; such a name is not a stamp.
         return stamp(date) == text ? date : nil
+    }
+}
+
+extension String {
+    /// Left-padded with zeros to `width` characters (unchanged when already as long): the fixed-width
+    /// numbers of stamps, the trailer's offsets and fingerprints.
+    func zeroPadded(_ width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
     }
 }
