@@ -27,12 +27,15 @@ let package = Package(
         .target(name: "RGWPostgres", dependencies: ["CLibPQ"]),
         .target(name: "RGWCompression", dependencies: ["CZlib", "CLibDeflate", "CZstd", "CCrypto"]),
         .target(name: "RGWHTTP", dependencies: ["CLibCurl"]),
+        // age encryption and minisign signatures over libcrypto's primitives.
+        .target(name: "RGWCrypto", dependencies: ["CCrypto"]),
         .target(
             name: "RackGatewayDB",
             dependencies: [
                 "RGWPostgres",
                 "RGWCompression",
                 "RGWHTTP",
+                "RGWCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -51,20 +54,20 @@ let package = Package(
         .testTarget(
             name: "RackGatewayDBTests",
             dependencies: [
-                "RackGatewayDB", "RGWPostgres", "RGWCompression", "TestSupport", "rack-gateway-db",
+                "RackGatewayDB", "RGWPostgres", "RGWCompression", "RGWCrypto", "TestSupport", "rack-gateway-db",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Tests that need no server, no network and no child process: they run in seconds.
         .testTarget(
             name: "RackGatewayDBUnitTests",
-            dependencies: ["RackGatewayDB", "RGWPostgres", "RGWCompression", "rack-gateway-db",
+            dependencies: ["RackGatewayDB", "RGWPostgres", "RGWCompression", "RGWCrypto", "rack-gateway-db",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The throwaway PostgreSQL cluster and helpers shared by the test targets.
         .target(
             name: "TestSupport",
-            dependencies: ["RGWPostgres", "RGWCompression", "RackGatewayDB", "RGWHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["RGWPostgres", "RGWCompression", "RGWCrypto", "RackGatewayDB", "RGWHTTP", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
     ],

@@ -1,4 +1,8 @@
 #ifndef RGW_CCRYPTO_SHIM_H
 #define RGW_CCRYPTO_SHIM_H
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
 #endif
