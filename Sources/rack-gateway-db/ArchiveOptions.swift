@@ -38,12 +38,53 @@ struct DirectoryOptions: ParsableArguments {
 
     var isS3: Bool { chosen.hasPrefix("s3://") }
 
-    /// The archives in --dir, which must exist.
-    func archiveDirectory() throws -> ArchiveDirectory {
-        isS3 ? ArchiveDirectory(store: try store()) : try ArchiveDirectory(directory: try directory)
+    /// The archives in --dir, which must exist, read with `keys`.
+    func archiveDirectory(keys: ArchiveKeys = ArchiveKeys()) throws -> ArchiveDirectory {
+        var directory = isS3 ? ArchiveDirectory(store: try store()) : try ArchiveDirectory(directory: try directory)
+        directory.keys = keys
+        return directory
     }
 
-    func location(of argument: String) throws -> ArchiveLocation { try s3.location(of: argument) }
+    func location(of argument: String, keys: ArchiveKeys = ArchiveKeys()) throws -> ArchiveLocation { try s3.location(of: argument, keys: keys) }
+}
+
+/// `--identity` and `--verify-key`: what verify, restore, drill and list read archives with.
+struct ReadKeyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("age identity file (age-keygen's output, mode 0600) that decrypts .age archives (default: $RGW_AGE_IDENTITY_FILE).", valueName: "file"))
+    var identity: String?
+
+    @Option(name: .customLong("verify-key"), help: ArgumentHelp("minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default: $RGW_VERIFY_KEY).", valueName: "key"))
+    var verifyKey: String?
+
+    func keys() throws -> ArchiveKeys {
+        let environment = ProcessInfo.processInfo.environment
+        func chosen(_ option: String?, _ variable: String) -> String? { option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 } }
+        var keys = ArchiveKeys()
+        if let identity = chosen(identity, "RGW_AGE_IDENTITY_FILE") { keys.identities = try KeyFiles.identities(identity) }
+        if let verifyKey = chosen(verifyKey, "RGW_VERIFY_KEY") { keys.verifyKey = try KeyFiles.verifyKey(verifyKey) }
+        return keys
+    }
+}
+
+/// `--recipient`, `--recipients-file` and `--sign-key`: what backup and rekey write archives with.
+struct WriteKeyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Encrypt to this age recipient (age1..., a public key from age-keygen); repeat for more. The archive is NAME.sql.gz.age.", valueName: "age1..."))
+    var recipient: [String] = []
+
+    @Option(name: .customLong("recipients-file"), help: ArgumentHelp("Encrypt to the age recipients in this file, one per line (default: $RGW_AGE_RECIPIENTS_FILE).", valueName: "file"))
+    var recipientsFile: String?
+
+    @Option(name: .customLong("sign-key"), help: ArgumentHelp("Sign the archive with this minisign secret key (made by minisign -G -W, without a password; mode 0600), writing NAME.minisig beside it (default: $RGW_SIGN_KEY_FILE).", valueName: "file"))
+    var signKey: String?
+
+    func keys() throws -> BackupKeys {
+        let environment = ProcessInfo.processInfo.environment
+        func chosen(_ option: String?, _ variable: String) -> String? { option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 } }
+        var keys = BackupKeys()
+        keys.recipients = try KeyFiles.recipients(recipient, file: chosen(recipientsFile, "RGW_AGE_RECIPIENTS_FILE"))
+        if let signKey = chosen(signKey, "RGW_SIGN_KEY_FILE") { keys.signKey = try KeyFiles.signKey(signKey) }
+        return keys
+    }
 }
 
 /// `--s3-endpoint`, with the rest of the S3 settings from the AWS environment variables.
@@ -56,12 +97,12 @@ struct S3Options: ParsableArguments {
     }
 
     /// An archive named on the command line: a path, or s3://bucket/prefix/name.
-    func location(of argument: String) throws -> ArchiveLocation {
-        guard case .s3(let bucket, let key) = try StoreLocation.parse(argument) else { return ArchiveLocation(path: argument) }
+    func location(of argument: String, keys: ArchiveKeys = ArchiveKeys()) throws -> ArchiveLocation {
+        guard case .s3(let bucket, let key) = try StoreLocation.parse(argument) else { return ArchiveLocation(path: argument, keys: keys) }
         let name = String(key.split(separator: "/").last ?? "")
         guard !name.isEmpty else { throw ToolError(.usage, "\(argument) names no object (s3://bucket/prefix/name)") }
         let prefix = String(key.dropLast(name.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        return ArchiveLocation(store: S3Store(client: try client(bucket: bucket), prefix: prefix), name: name)
+        return ArchiveLocation(store: S3Store(client: try client(bucket: bucket), prefix: prefix), name: name, keys: keys)
     }
 }
 

@@ -61,6 +61,7 @@ struct BackupCommand: ParsableCommand {
     var sseKMSKeyID: String?
 
     @OptionGroup var stall: StallOptions
+    @OptionGroup var keyOptions: WriteKeyOptions
 
     @Option(name: .customLong("max-shrink"), help: ArgumentHelp("Mark the archive suspect (exit 2, kept) when a table's rows or the whole data fell by more than this since the previous good archive; 100% turns it off.", valueName: "percent"))
     var maxShrink = "50%"
@@ -98,6 +99,7 @@ struct BackupCommand: ParsableCommand {
             (options.codec, options.compressionLevel) = compression!
             options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
             options.maxShrink = ShrinkCheck.parse(maxShrink)!
+            options.keys = try keyOptions.keys()
             let runner = BackupRunner(settings: settings, options: options, logger: logger)
             let labels = ["database": settings.databaseName ?? "unknown"]
             let progress = runner.progress
@@ -142,7 +144,7 @@ struct BackupCommand: ParsableCommand {
                 print("Backed up \(settings.description) to \(report.file)")
                 print("  \(report.tables) tables, \(report.rows) rows, \(ProgressDisplay.bytes(report.bytesIn)) of COPY text -> "
                       + "\(ProgressDisplay.bytes(report.sizeBytes)) (ratio \(String(format: "%.1f", report.ratio))) in \(String(format: "%.1f", report.durationSeconds)) s")
-                print("  sha256 \(report.sha256)")
+                print("  sha256 \(report.sha256)" + (report.encrypted ? ", encrypted (age)" : "") + (report.signed ? ", signed (minisign)" : ""))
             }
             if let suspect = report.suspect {
                 throw ToolError(.suspectBackup, "the archive is written and kept, but marked SUSPECT: \(suspect)",

@@ -5,16 +5,23 @@ import RackGatewayDB
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the archives in --dir, newest first: time, size, tables, rows, verified and drilled marks.")
+        abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, drilled, SUSPECT).",
+        discussion: "An encrypted archive is listed from its .summary.json; with --identity, from the archive itself.")
 
     @OptionGroup var directoryOptions: DirectoryOptions
+    @Option(help: ArgumentHelp("age identity file that decrypts .age archives (default: $RGW_AGE_IDENTITY_FILE); not needed to list them.", valueName: "file"))
+    var identity: String?
     @OptionGroup var output: OutputOptions
     var json: Bool { output.json }
 
     func run() throws {
         try Reporting.run {
             let logger = output.makeLogger()
-            let directory = try directoryOptions.archiveDirectory()
+            var keys = ArchiveKeys()
+            if let file = identity ?? ProcessInfo.processInfo.environment["RGW_AGE_IDENTITY_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+                keys.identities = try KeyFiles.identities(file)
+            }
+            let directory = try directoryOptions.archiveDirectory(keys: keys)
             let entries = try directory.entries()
             for entry in entries {
                 logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",
@@ -30,7 +37,7 @@ struct ListCommand: ParsableCommand {
             }
             let formatter = ISO8601DateFormatter()
             for entry in entries {
-                let marks = [entry.suspect != nil ? "SUSPECT" : nil, entry.verified ? "verified" : nil, entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
+                let marks = [entry.suspect != nil ? "SUSPECT" : nil, entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil, entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
                     .compactMap { $0 }.joined(separator: ",")
                 let contents = entry.problem.map { "UNREADABLE: \($0)" }
                     ?? "\(entry.tables ?? 0) tables, \(entry.rows ?? 0) rows"

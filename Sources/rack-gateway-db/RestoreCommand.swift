@@ -12,14 +12,17 @@ struct ArchiveChoice: ParsableArguments {
     @Flag(help: "The newest archive in --dir that verifies.")
     var latest = false
 
+    @OptionGroup var keyOptions: ReadKeyOptions
+
     func validate() throws {
         if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
     }
 
     /// The archive, and the archive check already made when `--latest` chose it.
     func resolve(_ options: DirectoryOptions, logger: Logger) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report?) {
-        if let archive { return (try options.location(of: archive), nil) }
-        let (chosen, check) = try options.archiveDirectory().latestGood(logger: logger)
+        let keys = try keyOptions.keys()
+        if let archive { return (try options.location(of: archive, keys: keys), nil) }
+        let (chosen, check) = try options.archiveDirectory(keys: keys).latestGood(logger: logger)
         logger.info("--latest chose an archive", metadata: ["archive": "\(chosen.path)"])
         return (chosen, check)
     }

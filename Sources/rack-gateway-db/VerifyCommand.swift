@@ -13,12 +13,13 @@ struct VerifyCommand: ParsableCommand {
     var archive: String
 
     @OptionGroup var s3: S3Options
+    @OptionGroup var keyOptions: ReadKeyOptions
     @OptionGroup var output: OutputOptions
     var json: Bool { output.json }
 
     func run() throws {
         try Reporting.run {
-            let location = try s3.location(of: archive)
+            let location = try s3.location(of: archive, keys: try keyOptions.keys())
             let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: output.makeLogger())
             try? VerificationLog.record(report, store: location.store)
             if json {

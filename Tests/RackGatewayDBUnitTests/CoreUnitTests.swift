@@ -126,12 +126,12 @@ struct ShrinkCheckUnitTests {
         let previous = SupportUnitTests.manifest(rows: [1000, 500, 50, 200])
         var now = SupportUnitTests.manifest(rows: [400, 500, 1]).tables
         now[1].bytes = 5000
-        let problems = ShrinkCheck(maxShrink: 0.5).problems(tables: now, previous: previous)
+        let problems = ShrinkCheck(maxShrink: 0.5).problems(tables: now, previous: ArchiveSummary(manifest: previous, archive: "p"))
         #expect(problems.contains { $0.contains("s.t0") && $0.contains("1000") })
         #expect(problems.contains { $0.contains("table s.t3 vanished") })
         #expect(!problems.contains { $0.contains("s.t2") }, "fewer than \(ShrinkCheck.minimumRows) rows before: not compared")
-        #expect(ShrinkCheck(maxShrink: 1).problems(tables: now, previous: previous).filter { !$0.contains("vanished") }.isEmpty)
-        #expect(ShrinkCheck(maxShrink: 0.5).problems(tables: previous.tables, previous: previous).isEmpty)
+        #expect(ShrinkCheck(maxShrink: 1).problems(tables: now, previous: ArchiveSummary(manifest: previous, archive: "p")).filter { !$0.contains("vanished") }.isEmpty)
+        #expect(ShrinkCheck(maxShrink: 0.5).problems(tables: previous.tables, previous: ArchiveSummary(manifest: previous, archive: "p")).isEmpty)
     }
 }
 

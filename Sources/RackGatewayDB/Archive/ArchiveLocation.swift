@@ -1,4 +1,5 @@
 import Foundation
+import RGWCompression
 
 /// An archive to read: a name in a store (a local directory or an S3 prefix). Its logs
 /// (`verifications.jsonl`, `drills.jsonl`, `restores.jsonl`) live next to it, in the same store.
@@ -6,17 +7,53 @@ public struct ArchiveLocation: Sendable {
     public let store: ArchiveStore
     /// The object's name in `store`.
     public let name: String
+    /// What it is read with: the identities that decrypt it, the key it must be signed with.
+    public var keys: ArchiveKeys
 
     /// A local file: its directory is the store.
-    public init(path: String) {
+    public init(path: String, keys: ArchiveKeys = ArchiveKeys()) {
         let url = URL(fileURLWithPath: path).standardizedFileURL
         store = LocalStore(directory: url.deletingLastPathComponent().path)
         name = url.lastPathComponent
+        self.keys = keys
     }
 
-    public init(store: ArchiveStore, name: String) {
+    public init(store: ArchiveStore, name: String, keys: ArchiveKeys = ArchiveKeys()) {
         self.store = store
         self.name = name
+        self.keys = keys
+    }
+
+    public var isEncrypted: Bool { ArchiveName.isEncrypted(name) }
+
+    /// The SHA-256 of the object as stored (no key needed), in one read of it.
+    public func storedSHA256() throws -> String {
+        guard let object = try store.open(name) else { throw ToolError(.failed, "\(path) does not exist") }
+        let sha = SHA256()
+        try object.stream(offset: 0, count: object.size) { bytes in
+            sha.update(bytes)
+            return true
+        }
+        return SHA256.hex(sha.finalize())
+    }
+
+    /// The digest the `.sha256` sidecar records, or nil when there is none.
+    public func sidecarDigest() -> String? {
+        (try? store.get(ArchiveName.sidecar(of: name))).flatMap { $0.flatMap(ArchiveName.sidecarDigest) }
+    }
+
+    /// What `list`, `prune` and the shrink check need: from the manifest when the archive can be
+    /// read (plain, or encrypted with an identity given), else from the `.summary.json` beside it.
+    public func summary() throws -> (summary: ArchiveSummary, reader: ArchiveReader?) {
+        if !isEncrypted || !keys.identities.isEmpty {
+            let reader = try reader()
+            return (ArchiveSummary(manifest: reader.manifest, archive: name), reader)
+        }
+        let sidecar = ArchiveName.summary(of: name)
+        guard let bytes = try store.get(sidecar) else {
+            throw ToolError(.failed, "\(path) is encrypted and has no \(sidecar) to read without its key", fix: "Give --identity FILE to read the archive itself.")
+        }
+        return (try ArchiveSummary.parse(bytes, path: "\(store.location)/\(sidecar)"), nil)
     }
 
     /// What reports and messages call it: the path, or `s3://bucket/prefix/name`.

@@ -1,24 +1,38 @@
 import Foundation
 import RGWCompression
 
-/// Archive file names, `<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz` (UTC), and their `.sha256` sidecars.
+/// Archive file names, `<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz` (UTC), and their sidecars: `.sha256`,
+/// `.minisig` (a signed archive) and `.summary.json` (an encrypted one).
 public enum ArchiveName {
     public static let suffix = ".sql.gz"
     /// A zstd archive's (`backup --compress zstd`).
     public static let zstdSuffix = ".sql.zst"
-    public static let suffixes = [suffix, zstdSuffix]
+    /// Added to either by age encryption (`backup --recipient`).
+    public static let ageSuffix = ".age"
+    public static let suffixes = [suffix, zstdSuffix, suffix + ageSuffix, zstdSuffix + ageSuffix]
 
-    public static func suffix(for codec: MemberCodec) -> String { codec == .gzip ? suffix : zstdSuffix }
+    public static func suffix(for codec: MemberCodec, encrypted: Bool = false) -> String {
+        (codec == .gzip ? suffix : zstdSuffix) + (encrypted ? ageSuffix : "")
+    }
 
-    /// The name without its `.sql.gz` or `.sql.zst`.
+    /// The name without its `.sql.gz`, `.sql.zst` or either with `.age`.
     public static func stem(_ fileName: String) -> String {
         for suffix in suffixes where fileName.hasSuffix(suffix) { return String(fileName.dropLast(suffix.count)) }
         return fileName
     }
 
-    public static func fileName(prefix: String, date: Date, codec: MemberCodec = .gzip) -> String {
-        "\(prefix)_\(UTCTime.stamp(date))\(suffix(for: codec))"
+    public static func isEncrypted(_ fileName: String) -> Bool { fileName.hasSuffix(ageSuffix) }
+
+    public static func fileName(prefix: String, date: Date, codec: MemberCodec = .gzip, encrypted: Bool = false) -> String {
+        "\(prefix)_\(UTCTime.stamp(date))\(suffix(for: codec, encrypted: encrypted))"
     }
+
+    /// `<archive>.minisig`, minisign's signature file.
+    public static func signature(of archive: String) -> String { archive + ".minisig" }
+
+    /// `<archive>.summary.json`: what `list`, `prune`, `check` and the shrink check read of an
+    /// encrypted archive without its key.
+    public static func summary(of archive: String) -> String { archive + ".summary.json" }
 
     /// `name_20261124T031500Z.sql.gz` (or `.sql.zst`) → its UTC time; nil for any other name.
     public static func timestamp(of fileName: String) -> Date? {

@@ -1,4 +1,5 @@
 import RGWCompression
+import RGWCrypto
 import Foundation
 
 /// Reads an archive in a store: the trailer from the end, the manifest it points to (its
@@ -12,7 +13,16 @@ public final class ArchiveReader: @unchecked Sendable {
     public let manifest: ArchiveManifest
     /// How the members are compressed, as the trailer tells (and the manifest agrees).
     public let codec: MemberCodec
+    /// The plaintext: the stored object itself, or its decryption.
     private let object: StoreReader
+    /// The object as stored (the age file of an encrypted archive).
+    private let stored: StoreReader
+    /// An age-encrypted archive (`.age`), read through its identity.
+    public var isEncrypted: Bool { object is AgeDecryptingReader }
+    /// The stored object's size (the encrypted file's, for an encrypted archive).
+    public var storedSize: Int { stored.size }
+    /// The SHA-256 of the stored object when a signature check computed it already.
+    private var verifiedStoredSHA256: String?
 
     /// A local file.
     public convenience init(path: String) throws {
@@ -25,16 +35,29 @@ public final class ArchiveReader: @unchecked Sendable {
 
     public init(_ archive: ArchiveLocation) throws {
         self.archive = archive
-        guard let object = try archive.store.open(archive.name) else {
+        guard let stored = try archive.store.open(archive.name) else {
             throw ToolError(.failed, "\(archive.path) does not exist", fix: "Give an existing archive (rack-gateway-db list shows them).")
         }
+        self.stored = stored
+        // The signature before anything of the file is parsed.
+        if let key = archive.keys.verifyKey {
+            verifiedStoredSHA256 = try ArchiveSignature.verify(stored, name: archive.name, store: archive.store, key: key)
+        }
+        let object = try Self.decrypting(stored, archive: archive)
         self.object = object
         let size = object.size
         let path = archive.path
         let tailLength = min(size, ArchiveTrailer.memberLength)
-        let tail = try object.read(offset: size - tailLength, count: tailLength)
+        // A chunk that fails here is in the trailer or the manifest (no member list to name yet).
+        func read(_ offset: Int, _ count: Int) throws -> [UInt8] {
+            do { return try object.read(offset: offset, count: count) } catch let failure as AgeDecryptingReader.ChunkFailure {
+                throw ToolError(.archiveCorrupt, "\(path): encrypted chunk \(failure.index), in the manifest or trailer, fails authentication (altered or out of place); the archive is corrupt",
+                                fix: "Do not restore it; use an older archive (rack-gateway-db list).")
+            }
+        }
+        let tail = try read(size - tailLength, tailLength)
         guard let (trailer, codec) = ArchiveTrailer.find(in: tail[...]) else {
-            let head = (try? object.read(offset: 0, count: min(size, 64 * 1024))) ?? []
+            let head = (try? read(0, min(size, 64 * 1024))) ?? []
             throw Self.explainMissingTrailer(head: head, path: path, fileSize: size, remote: archive.localPath == nil)
         }
         self.trailer = trailer
@@ -44,7 +67,7 @@ public final class ArchiveReader: @unchecked Sendable {
         guard trailer.manifestLength > 0, manifestEnd == trailerStart else {
             throw ToolError(.archiveCorrupt, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(trailerStart)); the archive is corrupt")
         }
-        let member = try object.read(offset: trailer.manifestOffset, count: trailer.manifestLength)
+        let member = try read(trailer.manifestOffset, trailer.manifestLength)
         let text: [UInt8]
         do {
             text = try MemberDecompressor(codec: codec).decompressWhole(member[...])
@@ -65,6 +88,46 @@ public final class ArchiveReader: @unchecked Sendable {
             throw ToolError(.archiveCorrupt, "\(path): the manifest says its members are \(manifest.codec ?? "gzip") but the file's trailer is \(codec); the archive is corrupt")
         }
     }
+
+    /// `stored` itself, or for an `.age` name its plaintext through the identities.
+    private static func decrypting(_ stored: StoreReader, archive: ArchiveLocation) throws -> StoreReader {
+        let path = archive.path
+        guard ArchiveName.isEncrypted(archive.name) else { return stored }
+        guard !archive.keys.identities.isEmpty else {
+            throw ToolError(.usage, "\(path) is encrypted (age) and no identity was given",
+                            fix: "Give --identity FILE (or RGW_AGE_IDENTITY_FILE) with the age secret key of one of its recipients.")
+        }
+        do {
+            return try AgeDecryptingReader(stored, identities: archive.keys.identities)
+        } catch AgeError.noMatchingIdentity {
+            throw ToolError(.identityMismatch, "\(path): \(AgeError.noMatchingIdentity)",
+                            fix: "Give the identity file of a key it was encrypted to (rack-gateway-db rekey adds recipients).")
+        } catch let error as AgeError {
+            throw ToolError(.archiveCorrupt, "\(path): \(error); the archive is corrupt", fix: "Do not restore it; use an older archive (rack-gateway-db list).")
+        } catch let failure as AgeDecryptingReader.ChunkFailure {
+            throw ToolError(.archiveCorrupt, "\(path): the encrypted file's last chunk (\(failure.index)) fails authentication: it is truncated or its end is altered",
+                            fix: "Do not restore it; use an older archive (rack-gateway-db list).")
+        }
+    }
+
+    /// An encrypted chunk that fails to open, named by the member it holds.
+    private func explain(_ error: Error) -> Error {
+        guard let failure = error as? AgeDecryptingReader.ChunkFailure else { return error }
+        let member = manifest.members.first { $0.offset <= failure.plaintextOffset && failure.plaintextOffset < $0.offset + $0.length }
+            ?? manifest.members.first { $0.offset >= failure.plaintextOffset }
+        let what = member.map { ArchiveVerifier.describe($0, in: manifest) } ?? "the manifest"
+        return ToolError(.archiveCorrupt, "\(path): \(what): encrypted chunk \(failure.index) fails authentication (altered, truncated or out of place); the archive is corrupt",
+                         fix: "Do not restore it; use an older archive (rack-gateway-db list).")
+    }
+
+    /// The stored object's SHA-256 (what the `.sha256` sidecar records), in one read of it.
+    public func storedSHA256() throws -> String {
+        if let verifiedStoredSHA256 { return verifiedStoredSHA256 }
+        return try archive.storedSHA256()
+    }
+
+    /// Whether a `.minisig` lies beside the archive (not whether it verifies).
+    public var hasSignature: Bool { ((try? archive.store.size(ArchiveName.signature(of: archive.name))) ?? nil) != nil }
 
     /// Whether reads go over the network (and are worth streaming ahead).
     public var isRemote: Bool { archive.localPath == nil }
@@ -111,22 +174,20 @@ public final class ArchiveReader: @unchecked Sendable {
 
     /// Bytes `offset..<offset+count` into `sink` as they come (one streaming read from a store).
     public func stream(offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
-        try object.stream(offset: offset, count: count, sink: sink)
+        do { try object.stream(offset: offset, count: count, sink: sink) } catch { throw explain(error) }
     }
 
     public func readBytes(offset: Int, count: Int) throws -> [UInt8] {
-        try object.read(offset: offset, count: count)
+        do { return try object.read(offset: offset, count: count) } catch { throw explain(error) }
     }
 
     /// The same into a buffer the caller reuses (its count becomes `count`).
     public func readBytes(offset: Int, count: Int, into buffer: inout [UInt8]) throws {
-        try object.read(offset: offset, count: count, into: &buffer)
+        do { try object.read(offset: offset, count: count, into: &buffer) } catch { throw explain(error) }
     }
 
     /// The digest the `.sha256` sidecar records, or nil when there is none.
-    public func sidecarDigest() -> String? {
-        (try? archive.store.get(ArchiveName.sidecar(of: archive.name))).flatMap { $0.flatMap(ArchiveName.sidecarDigest) }
-    }
+    public func sidecarDigest() -> String? { archive.sidecarDigest() }
 
     /// No trailer: tell an unfinished backup, a foreign file and a truncated or damaged archive apart.
     static func explainMissingTrailer(head: [UInt8], path: String, fileSize: Int, remote: Bool) -> ToolError {
@@ -136,6 +197,10 @@ public final class ArchiveReader: @unchecked Sendable {
         }
         // pg_dump files are restored from disk only (psql and pg_restore read files).
         let remoteFix = remote ? "If it is a pg_dump file, copy it down first (aws s3 cp) and restore the local file." : nil
+        if head.starts(with: Array(AgeHeader.versionLine.utf8)) {
+            return ToolError(.failed, "\(path) is an age-encrypted file whose name does not end in .age",
+                             fix: "Rename it to end in .age (as backup named it) and give --identity FILE.")
+        }
         guard let codec = MemberCodec.detect(head[...]) else {
             return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip or zstd file)", fix: remoteFix)
         }

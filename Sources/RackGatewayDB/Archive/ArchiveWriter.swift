@@ -1,11 +1,13 @@
 import RGWCompression
+import RGWCrypto
 import Foundation
 
 /// Writes an archive into a store: members appended under a lock (one writer at a time, in the
 /// order `ArchiveLayout` gives), their offsets and sizes recorded, SHA-256 computed as the bytes go
 /// out. `finish` appends the manifest and the trailer, publishes the object and puts the `.sha256`
 /// sidecar next to it; `discard` (also run on Ctrl-C) removes every trace. Nothing incomplete ever
-/// has the final name.
+/// has the final name. With recipients the archive is encrypted as it is written (age; offsets are
+/// the plaintext's) and gets a `.summary.json`; with a signing key, a `.minisig` of the stored file.
 public final class ArchiveWriter: @unchecked Sendable {
     public let store: ArchiveStore
     public let name: String
@@ -13,9 +15,12 @@ public final class ArchiveWriter: @unchecked Sendable {
     public var location: String { "\(store.location)/\(name)" }
 
     private let lock = NSLock()
+    /// What members go into: the encrypting writer, or `hashing` itself.
     private let writer: StoreWriter
+    /// Right above the store: hashes the bytes as stored.
+    private let hashing: HashingStoreWriter
+    private let keys: BackupKeys
     private var offset = 0
-    private let sha = SHA256()
     private var members: [ArchiveManifest.Member] = []
     private var finished = false
     private var interruptKey: String { "write \(location)" }
@@ -23,19 +28,30 @@ public final class ArchiveWriter: @unchecked Sendable {
     /// How the members are compressed (the trailer is written to match).
     public let codec: MemberCodec
 
-    public init(store: ArchiveStore, name: String, codec: MemberCodec = .gzip) throws {
+    public init(store: ArchiveStore, name: String, codec: MemberCodec = .gzip, keys: BackupKeys = BackupKeys()) throws {
+        precondition(keys.encrypts == ArchiveName.isEncrypted(name), "an encrypted archive's name ends in .age")
         self.store = store
         self.name = name
         self.codec = codec
+        self.keys = keys
         if try store.size(name) != nil {
             throw ToolError(.failed, "\(store.location)/\(name) already exists; not overwriting it", fix: "Wait a second and run again, or use another --prefix.")
         }
-        let writer = try store.create(name)
-        self.writer = writer
-        Interruption.onInterrupt(interruptKey) { writer.discard() }
+        let stored = try store.create(name)
+        hashing = HashingStoreWriter(stored, blake2b: keys.signKey != nil)
+        do {
+            writer = keys.encrypts ? try AgeEncryptingWriter(hashing, recipients: keys.recipients) : hashing
+        } catch {
+            stored.discard()
+            throw error
+        }
+        Interruption.onInterrupt(interruptKey) { stored.discard() }
     }
 
+    /// Bytes of the archive (the plaintext of an encrypted one).
     public var bytesWritten: Int { lock.withLock { offset } }
+    /// Bytes of the stored object (the age file of an encrypted archive; complete after `finish`).
+    public var storedBytes: Int { lock.withLock { hashing.count } }
     public var recordedMembers: [ArchiveManifest.Member] { lock.withLock { members } }
 
     /// Append one complete gzip member; its CRC32 and size are read from the member's own trailer.
@@ -62,12 +78,11 @@ public final class ArchiveWriter: @unchecked Sendable {
 
     private func write(_ bytes: ArraySlice<UInt8>) throws {
         try writer.append(bytes)
-        sha.update(bytes)
         offset += bytes.count
     }
 
     /// The manifest member (compressed by `compress`), the trailer pointing at it, then publish and
-    /// the sidecar. Returns the archive's SHA-256.
+    /// the sidecars. Returns the stored file's SHA-256.
     public func finish(manifest: ArchiveManifest, compress: ([UInt8]) throws -> [UInt8]) throws -> String {
         precondition(manifest.members == recordedMembers)
         let manifestMember = try compress(try manifest.line())
@@ -78,8 +93,14 @@ public final class ArchiveWriter: @unchecked Sendable {
             try writer.publish()
             finished = true
             Interruption.removeOnInterrupt(interruptKey)
-            let digest = SHA256.hex(sha.finalize())
+            let digest = SHA256.hex(hashing.sha256.finalize())
             try store.put(ArchiveName.sidecar(of: name), ArchiveName.sidecarText(digest: digest, archive: name))
+            if keys.encrypts {
+                try store.put(ArchiveName.summary(of: name), try ArchiveSummary(manifest: manifest, archive: name).json())
+            }
+            if let signKey = keys.signKey, let blake2b = hashing.blake2b {
+                try store.put(ArchiveName.signature(of: name), try ArchiveSignature.sign(hash: blake2b.finalize(), name: name, key: signKey))
+            }
             return digest
         }
     }

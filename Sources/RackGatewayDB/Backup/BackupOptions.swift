@@ -20,6 +20,8 @@ public struct BackupOptions: Sendable {
     /// The archive is suspect when a table's rows or the whole data fell by more than this since
     /// the previous good archive (`--max-shrink`; 1 turns the check off).
     public var maxShrink: Double = 0.5
+    /// age recipients to encrypt to and a minisign key to sign with (`--recipient`, `--sign-key`).
+    public var keys = BackupKeys()
 
     public init(store: ArchiveStore, jobs: Int, compressors: Int) {
         self.store = store
@@ -45,5 +47,8 @@ public struct BackupReport: Codable, Sendable {
     public var createdAt: String
     /// Why the archive looks like a bad backup next to the previous good one; nil when it does not.
     public var suspect: String?
+    /// age-encrypted (`.age`), and signed (a `.minisig` beside it).
+    public var encrypted = false
+    public var signed = false
 }
 

@@ -45,8 +45,8 @@ public final class BackupRunner: @unchecked Sendable {
 
         // Phase 3, the archive, member by member in the layout's order.
         let createdAt = Date()
-        let writer = try ArchiveWriter(store: options.store, name: ArchiveName.fileName(prefix: options.prefix, date: createdAt, codec: options.codec),
-                                       codec: options.codec)
+        let name = ArchiveName.fileName(prefix: options.prefix, date: createdAt, codec: options.codec, encrypted: options.keys.encrypts)
+        let writer = try ArchiveWriter(store: options.store, name: name, codec: options.codec, keys: options.keys)
         do {
             let compressor = try MemberCompressor(codec: options.codec, level: options.compressionLevel)
             func append(_ text: String, _ kind: ArchiveManifest.MemberKind) throws {
@@ -92,7 +92,7 @@ public final class BackupRunner: @unchecked Sendable {
     func shrinkCheck(_ tables: [ArchiveManifest.Table], database: String) -> String? {
         guard options.maxShrink < 1,
               let previous = ShrinkCheck.previousGood(in: options.store, prefix: options.prefix, database: database) else { return nil }
-        let problems = ShrinkCheck(maxShrink: options.maxShrink).problems(tables: tables, previous: previous.manifest)
+        let problems = ShrinkCheck(maxShrink: options.maxShrink).problems(tables: tables, previous: previous.summary)
         guard !problems.isEmpty else { return nil }
         let suspect = problems.joined(separator: "; ") + " since \(previous.name)"
         logger.warning("the archive looks like a bad backup; it is kept and marked suspect", metadata: ["why": "\(suspect)"])
@@ -100,13 +100,14 @@ public final class BackupRunner: @unchecked Sendable {
     }
 
     func report(writer: ArchiveWriter, manifest: ArchiveManifest, sha256: String, started: Date, snapshot: String) -> BackupReport {
-        let size = writer.bytesWritten
+        let size = writer.storedBytes
         let totals = progress.snapshot()
         let report = BackupReport(
             file: writer.location, sha256: sha256, sizeBytes: size, durationSeconds: Date().timeIntervalSince(started),
             tables: manifest.tables.count, rows: manifest.totalRows, bytesIn: totals.bytesIn, bytesOut: size,
             ratio: size > 0 ? Double(totals.bytesIn) / Double(size) : 0, members: manifest.members.count,
-            sequences: manifest.sequences.count, jobs: options.jobs, snapshot: snapshot, createdAt: manifest.createdAt, suspect: manifest.suspect)
+            sequences: manifest.sequences.count, jobs: options.jobs, snapshot: snapshot, createdAt: manifest.createdAt, suspect: manifest.suspect,
+            encrypted: options.keys.encrypts, signed: options.keys.signKey != nil)
         logger.info("backup written", metadata: ["file": "\(report.file)", "bytes": "\(size)", "rows": "\(report.rows)"])
         return report
     }

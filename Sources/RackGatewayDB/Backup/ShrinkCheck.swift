@@ -14,21 +14,22 @@ public struct ShrinkCheck: Sendable {
     public init(maxShrink: Double) { self.maxShrink = maxShrink }
 
     /// The newest archive in `store` with this prefix and database that reads and is not suspect
-    /// itself: what a new backup is compared with.
-    public static func previousGood(in store: ArchiveStore, prefix: String, database: String) -> (name: String, manifest: ArchiveManifest)? {
+    /// itself: what a new backup is compared with. An encrypted one is read through its summary
+    /// (the backup host has no identity).
+    public static func previousGood(in store: ArchiveStore, prefix: String, database: String) -> (name: String, summary: ArchiveSummary)? {
         guard let names = try? store.list().map(\.name)
             .filter({ $0.hasPrefix(prefix + "_") && ArchiveName.timestamp(of: $0) != nil })
-            .sorted(by: >) else { return nil }
+            .sorted(by: { ArchiveName.stem($0) > ArchiveName.stem($1) }) else { return nil }
         for name in names {
-            guard let reader = try? ArchiveLocation(store: store, name: name).reader(),
-                  reader.manifest.suspect == nil, reader.manifest.database == database else { continue }
-            return (name, reader.manifest)
+            guard let summary = try? ArchiveLocation(store: store, name: name).summary().summary,
+                  summary.suspect == nil, summary.database == database else { continue }
+            return (name, summary)
         }
         return nil
     }
 
     /// Why `tables` look like a bad backup next to `previous`; empty when they do not.
-    public func problems(tables: [ArchiveManifest.Table], previous: ArchiveManifest) -> [String] {
+    public func problems(tables: [ArchiveManifest.Table], previous: ArchiveSummary) -> [String] {
         var problems: [String] = []
         let current = Dictionary(tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { first, _ in first })
         let floor = 1 - maxShrink

@@ -33,6 +33,8 @@ public enum DumpFormat: String, Codable, Sendable {
         let head = [UInt8](handle.readData(ofLength: 64 * 1024))
         try? handle.close()
         if head.starts(with: Array("PGDMP".utf8)) { return .custom }
+        // An encrypted archive (the reader refuses a name without .age, with the reason).
+        if head.starts(with: Array("age-encryption.org/v1\n".utf8)) { return .archive }
         if head.count >= 262, Array(head[257..<262]) == Array("ustar".utf8) { return .tar }
         if MemberCodec.detect(head[...]) == .zstd {
             // zstd is the archive's other codec; a foreign zstd file is not a format restore reads.

@@ -87,6 +87,10 @@ public final class RestoreRunner: @unchecked Sendable {
         progress.begin(phase: "checking the archive")
         // Objects in a store are archives (a pg_dump there must be fetched first).
         let format = try archive.localPath.map(DumpFormat.detect) ?? .archive
+        if format != .archive, archive.keys.verifyKey != nil {
+            throw ToolError(.signatureInvalid, "\(path) is a \(format.rawValue) pg_dump, which carries no signature, and --verify-key requires one",
+                            fix: "Restore a signed rack-gateway-db archive, or drop --verify-key for this file.")
+        }
         var reader: ArchiveReader?
         if format == .archive {
             let opened = try archive.reader()

@@ -34,11 +34,15 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case backupStale = "backup_stale"
         /// A drill ran and a check failed.
         case drillFailed = "drill_failed"
+        /// `--verify-key` given and the archive is unsigned, or its signature does not verify.
+        case signatureInvalid = "signature_invalid"
+        /// An encrypted archive and no identity given opens it (the archive may be fine).
+        case identityMismatch = "identity_mismatch"
 
         public var category: Category {
             switch self {
-            case .failed, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: .failed
-            case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed: .mismatch
+            case .failed, .identityMismatch, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: .failed
+            case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed, .signatureInvalid: .mismatch
             case .lockHeld: .locked
             case .usage: .usage
             }

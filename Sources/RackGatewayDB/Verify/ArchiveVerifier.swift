@@ -65,19 +65,14 @@ public struct ArchiveVerifier {
             return report
         }
         var problems = Self.structuralProblems(reader)
-        let sha = SHA256()
-        try reader.stream(offset: 0, count: reader.fileSize) { bytes in
-            sha.update(bytes)
-            return true
-        }
-        let digest = SHA256.hex(sha.finalize())
+        let digest = try reader.storedSHA256()
         if digest != recorded {
             problems.append("\(reader.path).sha256 says \(recorded) but the file's SHA-256 is \(digest): the archive changed since it was written")
         }
         let manifest = reader.manifest
         return Report(file: reader.path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
-                      fileSize: reader.fileSize, sha256: digest, sidecar: digest == recorded ? "ok" : "mismatch",
+                      fileSize: reader.storedSize, sha256: digest, sidecar: digest == recorded ? "ok" : "mismatch",
                       durationSeconds: Date().timeIntervalSince(started))
     }
 
@@ -174,12 +169,17 @@ public struct ArchiveVerifier {
             }
         }
 
-        // The rest of the file (manifest and trailer) for the SHA-256.
+        // The rest of the file (manifest and trailer) for the SHA-256; of an encrypted archive, the
+        // SHA-256 of the file as stored, in a read of its own (every chunk was authenticated above).
         var digest = ""
         var sidecar = "not checked"
         if position == reader.trailer.manifestOffset {
-            sha.update(try reader.readBytes(offset: position, count: reader.fileSize - position))
-            digest = SHA256.hex(sha.finalize())
+            if reader.isEncrypted {
+                digest = try reader.storedSHA256()
+            } else {
+                sha.update(try reader.readBytes(offset: position, count: reader.fileSize - position))
+                digest = SHA256.hex(sha.finalize())
+            }
             let sidecarPath = path + ".sha256"
             if let recorded = reader.sidecarDigest() {
                 if recorded == digest {
@@ -193,9 +193,20 @@ public struct ArchiveVerifier {
                 problem("\(sidecarPath) \(Self.missingSidecarSuffix)")
             }
         }
+        if reader.isEncrypted, problems.isEmpty {
+            // The summary the backup host reads without the key must say what the manifest says.
+            let name = ArchiveName.summary(of: reader.archive.name)
+            if let bytes = try reader.archive.store.get(name) {
+                do {
+                    for difference in try ArchiveSummary.parse(bytes, path: name).differences(from: manifest) { problem("\(name): \(difference)") }
+                } catch { problem("\(name): \(error)") }
+            } else {
+                problem("\(reader.path).summary.json is missing: list, prune and the shrink check cannot read this archive without its key")
+            }
+        }
         return Report(file: path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
-                      fileSize: reader.fileSize, sha256: digest, sidecar: sidecar,
+                      fileSize: reader.storedSize, sha256: digest, sidecar: sidecar,
                       durationSeconds: Date().timeIntervalSince(started))
     }
 }

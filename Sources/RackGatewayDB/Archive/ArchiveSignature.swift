@@ -1,0 +1,46 @@
+import Foundation
+import RGWCompression
+import RGWCrypto
+
+/// minisign signatures of archives: `<archive>.minisig` beside the file, over the file as stored
+/// (the ciphertext of an encrypted archive), verifiable with `minisign -Vm FILE -P KEY`. The
+/// trusted comment names the file, and a verifier refuses a signature made for another name (an
+/// older signed archive copied over a newer name is not a newer backup).
+public enum ArchiveSignature {
+    public static func trustedComment(name: String, date: Date = Date()) -> String {
+        "timestamp:\(Int(date.timeIntervalSince1970))\tfile:\(name)\thashed"
+    }
+
+    /// The `.minisig` text for `name`, whose stored bytes hash (BLAKE2b-512) to `hash`.
+    public static func sign(hash: [UInt8], name: String, key: MinisignSecretKey) throws -> [UInt8] {
+        Array(try key.signature(hash: hash, trustedComment: trustedComment(name: name), untrustedComment: "signature from rack-gateway-db secret key").utf8)
+    }
+
+    /// Checks `object` (stored as `name` in `store`) against its `.minisig` and `key`; returns the
+    /// stored object's SHA-256 (hex), computed in the same pass. Throws `.signatureInvalid`.
+    static func verify(_ object: StoreReader, name: String, store: ArchiveStore, key: MinisignPublicKey) throws -> String {
+        let path = "\(store.location)/\(name)"
+        let fix = "Do not restore it unless you know where it came from; use a signed archive (rack-gateway-db list shows which are), or drop --verify-key to accept unsigned ones."
+        guard let text = try store.get(ArchiveName.signature(of: name)) else {
+            throw ToolError(.signatureInvalid, "\(path) is not signed (there is no \(name).minisig) and --verify-key requires a signature", fix: fix)
+        }
+        let signature: MinisignSignature
+        do { signature = try MinisignSignature(String(decoding: text, as: UTF8.self)) } catch {
+            throw ToolError(.signatureInvalid, "\(path).minisig: \(error)", fix: fix)
+        }
+        let blake = BLAKE2b512(), sha = SHA256()
+        try object.stream(offset: 0, count: object.size) { bytes in
+            blake.update(bytes)
+            sha.update(bytes)
+            return true
+        }
+        do { try signature.verify(hash: blake.finalize(), key: key) } catch {
+            throw ToolError(.signatureInvalid, "\(path): \(error)", fix: fix)
+        }
+        let signedName = signature.trustedComment.split(separator: "\t").first { $0.hasPrefix("file:") }.map { String($0.dropFirst(5)) }
+        if let signedName, signedName != name {
+            throw ToolError(.signatureInvalid, "\(path): its signature was made for \(signedName), not for this name (a copy of another archive?)", fix: fix)
+        }
+        return SHA256.hex(sha.finalize())
+    }
+}
