@@ -121,25 +121,29 @@ public final class ChaChaPoly {
 
     deinit { EVP_CIPHER_CTX_free(context) }
 
-    /// `plaintext` sealed into `output` (appended: ciphertext then tag).
-    public func seal(nonce: [UInt8], _ plaintext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws {
+    /// `plaintext` sealed into `out` (ciphertext then tag: `plaintext.count + tagLength` bytes).
+    public func seal(nonce: [UInt8], _ plaintext: UnsafeRawBufferPointer, to out: UnsafeMutablePointer<UInt8>) throws {
         precondition(nonce.count == Self.nonceLength)
         guard EVP_EncryptInit_ex(context, EVP_chacha20_poly1305(), nil, key, nonce) == 1 else { throw CryptoError.library("EVP_EncryptInit_ex") }
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: plaintext.count + Self.tagLength))
-        try output.withUnsafeMutableBufferPointer { buffer in
-            let out = buffer.baseAddress! + start
-            var written: Int32 = 0
-            if plaintext.count > 0 {
-                guard EVP_EncryptUpdate(context, out, &written, plaintext.bindMemory(to: UInt8.self).baseAddress, Int32(plaintext.count)) == 1,
-                      Int(written) == plaintext.count else { throw CryptoError.library("EVP_EncryptUpdate") }
-            }
-            var final: Int32 = 0
-            guard EVP_EncryptFinal_ex(context, out + plaintext.count, &final) == 1,
-                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagLength), out + plaintext.count) == 1 else {
-                throw CryptoError.library("EVP_EncryptFinal_ex")
-            }
+        var written: Int32 = 0
+        if plaintext.count > 0 {
+            guard EVP_EncryptUpdate(context, out, &written, plaintext.bindMemory(to: UInt8.self).baseAddress, Int32(plaintext.count)) == 1,
+                  Int(written) == plaintext.count else { throw CryptoError.library("EVP_EncryptUpdate") }
         }
+        var final: Int32 = 0
+        guard EVP_EncryptFinal_ex(context, out + plaintext.count, &final) == 1,
+              EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagLength), out + plaintext.count) == 1 else {
+            throw CryptoError.library("EVP_EncryptFinal_ex")
+        }
+    }
+
+    /// The same, appended to `output`.
+    public func seal(nonce: [UInt8], _ plaintext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws {
+        let sealed = try [UInt8](unsafeUninitializedCapacity: plaintext.count + Self.tagLength) { buffer, count in
+            try seal(nonce: nonce, plaintext, to: buffer.baseAddress!)
+            count = plaintext.count + Self.tagLength
+        }
+        output.append(contentsOf: sealed)
     }
 
     public func seal(nonce: [UInt8], _ plaintext: [UInt8]) throws -> [UInt8] {
@@ -148,31 +152,34 @@ public final class ChaChaPoly {
         return out
     }
 
-    /// `sealed` (ciphertext then tag) opened into `output` (appended); throws
-    /// `.authenticationFailed` when the tag does not match, and then appends nothing.
-    public func open(nonce: [UInt8], _ sealed: UnsafeRawBufferPointer, into output: inout [UInt8]) throws {
+    /// `sealed` (ciphertext then tag) opened into `out` (`sealed.count - tagLength` bytes); throws
+    /// `.authenticationFailed` when the tag does not match (what `out` holds then is not plaintext).
+    public func open(nonce: [UInt8], _ sealed: UnsafeRawBufferPointer, to out: UnsafeMutablePointer<UInt8>) throws {
         precondition(nonce.count == Self.nonceLength)
         guard sealed.count >= Self.tagLength else { throw CryptoError.authenticationFailed }
         let length = sealed.count - Self.tagLength
         guard EVP_DecryptInit_ex(context, EVP_chacha20_poly1305(), nil, key, nonce) == 1 else { throw CryptoError.library("EVP_DecryptInit_ex") }
         let bytes = sealed.bindMemory(to: UInt8.self).baseAddress!
-        var tag = [UInt8](UnsafeBufferPointer(start: bytes + length, count: Self.tagLength))
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: length))
-        let ok = output.withUnsafeMutableBufferPointer { buffer -> Bool in
-            let out = buffer.baseAddress! + start
-            var written: Int32 = 0
-            if length > 0 {
-                guard EVP_DecryptUpdate(context, out, &written, bytes, Int32(length)) == 1 else { return false }
+        var written: Int32 = 0
+        if length > 0 {
+            guard EVP_DecryptUpdate(context, out, &written, bytes, Int32(length)) == 1 else { throw CryptoError.authenticationFailed }
+        }
+        var final: Int32 = 0
+        guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagLength), UnsafeMutableRawPointer(mutating: bytes + length)) == 1,
+              EVP_DecryptFinal_ex(context, out + length, &final) == 1 else { throw CryptoError.authenticationFailed }
+    }
+
+    /// The same, appended to `output` (nothing appended when it fails).
+    public func open(nonce: [UInt8], _ sealed: UnsafeRawBufferPointer, into output: inout [UInt8]) throws {
+        guard sealed.count >= Self.tagLength else { throw CryptoError.authenticationFailed }
+        let plain = try [UInt8](unsafeUninitializedCapacity: sealed.count - Self.tagLength) { buffer, count in
+            if let base = buffer.baseAddress { try open(nonce: nonce, sealed, to: base) } else {
+                var scratch: UInt8 = 0
+                try open(nonce: nonce, sealed, to: &scratch)
             }
-            var final: Int32 = 0
-            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagLength), &tag) == 1 else { return false }
-            return EVP_DecryptFinal_ex(context, out + length, &final) == 1
+            count = sealed.count - Self.tagLength
         }
-        guard ok else {
-            output.removeLast(length)
-            throw CryptoError.authenticationFailed
-        }
+        output.append(contentsOf: plain)
     }
 
     public func open(nonce: [UInt8], _ sealed: [UInt8]) throws -> [UInt8] {

@@ -24,6 +24,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             CheckCommand.self,
             BackupCommand.self,
             VerifyCommand.self,
+            RekeyCommand.self,
             ListCommand.self,
             PruneCommand.self,
             RestoreCommand.self,

@@ -93,15 +93,7 @@ public final class ArchiveWriter: @unchecked Sendable {
             try writer.publish()
             finished = true
             Interruption.removeOnInterrupt(interruptKey)
-            let digest = SHA256.hex(hashing.sha256.finalize())
-            try store.put(ArchiveName.sidecar(of: name), ArchiveName.sidecarText(digest: digest, archive: name))
-            if keys.encrypts {
-                try store.put(ArchiveName.summary(of: name), try ArchiveSummary(manifest: manifest, archive: name).json())
-            }
-            if let signKey = keys.signKey, let blake2b = hashing.blake2b {
-                try store.put(ArchiveName.signature(of: name), try ArchiveSignature.sign(hash: blake2b.finalize(), name: name, key: signKey))
-            }
-            return digest
+            return try hashing.putSidecars(store: store, name: name, manifest: manifest, keys: keys)
         }
     }
 

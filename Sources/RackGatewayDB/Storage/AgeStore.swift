@@ -25,6 +25,20 @@ final class HashingStoreWriter: StoreWriter, @unchecked Sendable {
 
     func publish() throws { try base.publish() }
     func discard() { base.discard() }
+
+    /// After `publish`: the `.sha256` sidecar, the `.summary.json` of an encrypted archive and the
+    /// `.minisig` when there is a signing key. Returns the stored file's SHA-256.
+    func putSidecars(store: ArchiveStore, name: String, manifest: ArchiveManifest, keys: BackupKeys) throws -> String {
+        let digest = SHA256.hex(sha256.finalize())
+        try store.put(ArchiveName.sidecar(of: name), ArchiveName.sidecarText(digest: digest, archive: name))
+        if keys.encrypts {
+            try store.put(ArchiveName.summary(of: name), try ArchiveSummary(manifest: manifest, archive: name).json())
+        }
+        if let signKey = keys.signKey, let blake2b {
+            try store.put(ArchiveName.signature(of: name), try ArchiveSignature.sign(hash: blake2b.finalize(), name: name, key: signKey))
+        }
+        return digest
+    }
 }
 
 /// Encrypts what is appended into an age file for `recipients`: the header and nonce first, then
@@ -73,7 +87,7 @@ final class AgeEncryptingWriter: StoreWriter, @unchecked Sendable {
                     continue
                 }
                 let take = min(AgePayload.chunkSize - pending.count, rest.count)
-                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(take)).bindMemory(to: UInt8.self))
                 rest = rest.dropFirst(take)
             }
         }
@@ -111,16 +125,7 @@ final class AgeDecryptingReader: StoreReader, @unchecked Sendable {
 
     init(_ base: StoreReader, identities: [AgeIdentity]) throws {
         self.base = base
-        var prefix = try base.read(offset: 0, count: min(base.size, 4096))
-        var header: AgeHeader
-        while true {
-            do {
-                header = try AgeHeader.parse(prefix)
-                break
-            } catch AgeError.malformedHeader("incomplete") where prefix.count < base.size && prefix.count < 1 << 20 {
-                prefix = try base.read(offset: 0, count: min(base.size, prefix.count * 4))
-            }
-        }
+        let header = try Self.header(of: base)
         var fileKey = try header.fileKey(identities: identities)
         defer { wipe(&fileKey) }
         guard base.size >= header.length + AgePayload.nonceLength else { throw AgeError.badPayloadLength(0) }
@@ -133,6 +138,18 @@ final class AgeDecryptingReader: StoreReader, @unchecked Sendable {
         // The final chunk first: a file cut at a chunk boundary ends in a chunk not marked final.
         var scratch: [UInt8] = []
         try openChunks(chunks - 1, chunks - 1, cipher: try payload.cipher(), into: &scratch)
+    }
+
+    /// The age header at the start of `base`, read in growing pieces (it is usually under 300 bytes).
+    static func header(of base: StoreReader) throws -> AgeHeader {
+        var prefix = try base.read(offset: 0, count: min(base.size, 4096))
+        while true {
+            do {
+                return try AgeHeader.parse(prefix)
+            } catch AgeError.malformedHeader("incomplete") where prefix.count < base.size && prefix.count < 1 << 20 {
+                prefix = try base.read(offset: 0, count: min(base.size, prefix.count * 4))
+            }
+        }
     }
 
     /// Decrypt chunks `first...last` (read in one piece) and append their plaintext to `output`.
@@ -211,7 +228,7 @@ final class AgeDecryptingReader: StoreReader, @unchecked Sendable {
             var rest = bytes[...]
             while !rest.isEmpty {
                 let take = min(AgePayload.sealedChunkSize - piece.count, rest.count)
-                piece.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(take)))
+                piece.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest.prefix(take)).bindMemory(to: UInt8.self))
                 rest = rest.dropFirst(take)
                 if piece.count == AgePayload.sealedChunkSize, !deliver() { return false }
             }

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import RackGatewayDB
+
+struct RekeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rekey",
+        abstract: "Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.",
+        discussion: """
+            The copy keeps the archive's name (and so its time); its payload is the old one byte for byte, under a \
+            new age header for --recipient/--recipients-file. The old archive is left as it is: rekey grants the new \
+            keys access, it does not revoke the old ones (delete or let retention expire the old copy for that). \
+            With --sign-key the copy is signed; with --verify-key the source must be signed first.
+            """)
+
+    @Argument(help: "The encrypted archive (NAME.sql.gz.age), a path or s3://bucket/prefix/name.")
+    var archive: String
+
+    @Option(help: ArgumentHelp("Where the rekeyed copy goes: a directory or s3://bucket/prefix; the archive's name must not exist there.", valueName: "dir"))
+    var to: String
+
+    @OptionGroup var s3: S3Options
+    @OptionGroup var readKeys: ReadKeyOptions
+    @OptionGroup var writeKeys: WriteKeyOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        Interruption.install()
+        try Reporting.run {
+            let source = try s3.location(of: archive, keys: try readKeys.keys())
+            guard !source.keys.identities.isEmpty else {
+                throw ToolError(.usage, "rekey needs the identity that decrypts \(source.path) now", fix: "Give --identity FILE (or RGW_AGE_IDENTITY_FILE).")
+            }
+            let keys = try writeKeys.keys()
+            guard keys.encrypts else {
+                throw ToolError(.usage, "rekey needs the new recipients", fix: "Give --recipient age1... (repeatable) or --recipients-file FILE.")
+            }
+            let destination: ArchiveStore
+            switch try StoreLocation.parse(to) {
+            case .local: destination = LocalStore(directory: URL(fileURLWithPath: to).standardizedFileURL.path)
+            case .s3(let bucket, let prefix): destination = S3Store(client: try s3.client(bucket: bucket), prefix: prefix)
+            }
+            let report = try ArchiveRekey().run(source: source, destination: destination, keys: keys)
+            if output.json { return try Reporting.printJSON(report) }
+            print("Rekeyed \(report.source) to \(report.file) for \(report.recipients) recipient\(report.recipients == 1 ? "" : "s")\(report.signed ? ", signed" : "")")
+            print("  \(ProgressDisplay.bytes(report.sizeBytes)), sha256 \(report.sha256), \(String(format: "%.1f", report.durationSeconds)) s")
+        }
+    }
+}
