@@ -13,8 +13,9 @@ public enum TestArchives {
     }
 
     public static func backup(_ database: TestDatabase, directory: String, jobs: Int = 2, chunkSize: Int = 8 << 20,
-                              lockTimeout: Int = 10_000, codec: MemberCodec = .gzip) throws -> BackupReport {
+                              lockTimeout: Int = 10_000, codec: MemberCodec = .gzip, keys: BackupKeys = BackupKeys()) throws -> BackupReport {
         var options = BackupOptions(store: LocalStore(directory: directory), jobs: jobs, compressors: 2)
+        options.keys = keys
         options.codec = codec
         options.compressionLevel = codec.defaultLevel
         options.chunkSize = chunkSize
@@ -22,11 +23,14 @@ public enum TestArchives {
         return try BackupRunner(settings: try database.settings, options: options, logger: .quiet).run()
     }
 
-    /// `gunzip -c FILE | psql -v ON_ERROR_STOP=1 --single-transaction` (`zstd -dc` for a `.sql.zst`)
-    /// into `target`: stock tools only; throws with psql's error when it fails.
-    public static func restoreWithStockTools(_ file: String, into target: TestDatabase) throws {
-        let decompress = file.hasSuffix(ArchiveName.zstdSuffix) ? "zstd -q -dc" : "gunzip -c"
-        _ = try Shell.runChecked("/bin/bash", ["-c", "set -o pipefail; \(decompress) \"$1\" | psql -X -q -v ON_ERROR_STOP=1 --single-transaction -o /dev/null", "sh", file],
+    /// `gunzip -c FILE | psql -v ON_ERROR_STOP=1 --single-transaction` (`zstd -dc` for a `.sql.zst`;
+    /// `age -d -i IDENTITY FILE |` first for an `.age`) into `target`: stock tools only; throws with
+    /// psql's error when it fails.
+    public static func restoreWithStockTools(_ file: String, into target: TestDatabase, identity: String? = nil) throws {
+        let plain = ArchiveName.isEncrypted(file) ? String(file.dropLast(ArchiveName.ageSuffix.count)) : file
+        let decompress = plain.hasSuffix(ArchiveName.zstdSuffix) ? "zstd -q -dc" : "gunzip -c"
+        let source = ArchiveName.isEncrypted(file) ? "age -d -i \"$2\" \"$1\" | \(decompress)" : "\(decompress) \"$1\""
+        _ = try Shell.runChecked("/bin/bash", ["-c", "set -o pipefail; \(source) | psql -X -q -v ON_ERROR_STOP=1 --single-transaction -o /dev/null", "sh", file, identity ?? ""],
                                  environment: try target.settings.childEnvironment)
     }
 

@@ -87,9 +87,15 @@ extension ArchiveDirectory {
                 continue
             }
             let archive = location(of: entry)
-            let check = try ArchiveVerifier().preflight(try archive.reader())
-            if check.ok { return (archive, check) }
-            skip(entry.file, check.problems.first ?? "does not verify")
+            // An archive that will not open with these keys (unsigned under --verify-key, encrypted
+            // to someone else) is skipped like one that does not verify.
+            do {
+                let check = try ArchiveVerifier().preflight(try archive.reader())
+                if check.ok { return (archive, check) }
+                skip(entry.file, check.problems.first ?? "does not verify")
+            } catch let error as ToolError where error.code != .usage {
+                skip(entry.file, error.message)
+            }
         }
         throw ToolError(.failed, "no archive in \(directory) verifies" + (skipped.isEmpty ? " (there are none)" : ": " + skipped.prefix(3).joined(separator: "; ")),
                         fix: "Give the archive's path, or --dir with the right directory.")
