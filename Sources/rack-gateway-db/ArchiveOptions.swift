@@ -10,9 +10,7 @@ struct DirectoryOptions: ParsableArguments {
 
     @OptionGroup var s3: S3Options
 
-    var chosen: String {
-        dir ?? ProcessInfo.processInfo.environment["RGW_BACKUP_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "./backups"
-    }
+    var chosen: String { optionOrEnvironment(dir, "RGW_BACKUP_DIR") ?? "./backups" }
 
     /// The local directory; an s3:// location is refused by what needs local files (the in-place
     /// pipeline's safety backup).
@@ -57,11 +55,9 @@ struct ReadKeyOptions: ParsableArguments {
     var verifyKey: String?
 
     func keys() throws -> ArchiveKeys {
-        let environment = ProcessInfo.processInfo.environment
-        func chosen(_ option: String?, _ variable: String) -> String? { option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 } }
         var keys = ArchiveKeys()
-        if let identity = chosen(identity, "RGW_AGE_IDENTITY_FILE") { keys.identities = try KeyFiles.identities(identity) }
-        if let verifyKey = chosen(verifyKey, "RGW_VERIFY_KEY") { keys.verifyKey = try KeyFiles.verifyKey(verifyKey) }
+        if let identity = optionOrEnvironment(identity, "RGW_AGE_IDENTITY_FILE") { keys.identities = try KeyFiles.identities(identity) }
+        if let verifyKey = optionOrEnvironment(verifyKey, "RGW_VERIFY_KEY") { keys.verifyKey = try KeyFiles.verifyKey(verifyKey) }
         return keys
     }
 }
@@ -78,13 +74,16 @@ struct WriteKeyOptions: ParsableArguments {
     var signKey: String?
 
     func keys() throws -> BackupKeys {
-        let environment = ProcessInfo.processInfo.environment
-        func chosen(_ option: String?, _ variable: String) -> String? { option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 } }
         var keys = BackupKeys()
-        keys.recipients = try KeyFiles.recipients(recipient, file: chosen(recipientsFile, "RGW_AGE_RECIPIENTS_FILE"))
-        if let signKey = chosen(signKey, "RGW_SIGN_KEY_FILE") { keys.signKey = try KeyFiles.signKey(signKey) }
+        keys.recipients = try KeyFiles.recipients(recipient, file: optionOrEnvironment(recipientsFile, "RGW_AGE_RECIPIENTS_FILE"))
+        if let signKey = optionOrEnvironment(signKey, "RGW_SIGN_KEY_FILE") { keys.signKey = try KeyFiles.signKey(signKey) }
         return keys
     }
+}
+
+/// An option's value, else the environment variable's when it is set and not empty.
+func optionOrEnvironment(_ option: String?, _ variable: String) -> String? {
+    option ?? ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
 }
 
 /// `--s3-endpoint`, with the rest of the S3 settings from the AWS environment variables.

@@ -18,7 +18,7 @@ struct ListCommand: ParsableCommand {
         try Reporting.run {
             let logger = output.makeLogger()
             var keys = ArchiveKeys()
-            if let file = identity ?? ProcessInfo.processInfo.environment["RGW_AGE_IDENTITY_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            if let file = optionOrEnvironment(identity, "RGW_AGE_IDENTITY_FILE") {
                 keys.identities = try KeyFiles.identities(file)
             }
             let directory = try directoryOptions.archiveDirectory(keys: keys)

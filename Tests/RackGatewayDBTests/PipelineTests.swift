@@ -1,4 +1,5 @@
 import RGWCompression
+import RGWCrypto
 import Foundation
 import RGWPostgres
 import Testing
@@ -51,6 +52,35 @@ struct PipelineTests {
             #expect(report.steps.first { $0.name == "wait for processes" }?.detail.contains("3 polls") == true, "\(report.steps)")
             #expect(calls.allSatisfy { $0.contains("-a") || $0.first == "api" }, "every call names the app")
             #expect(report.recovery.contains { $0.contains("RENAME TO") })
+        }
+    }
+
+    /// Issue 19: the pipeline takes --identity and --verify-key; an unsigned archive is refused in
+    /// the preflight, before the service is touched; an encrypted, signed one restores.
+    @Test func theEncryptedPipelineDemandsTheSignatureBeforeScalingDown() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let keys = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: keys) }
+            let identity = keys + "/identity.txt", signKey = keys + "/sign.key"
+            _ = try Shell.runChecked("age-keygen", ["-o", identity])
+            _ = try Shell.runChecked("minisign", ["-G", "-W", "-f", "-s", signKey, "-p", keys + "/sign.pub"])
+            for file in [identity, signKey] { chmod(file, 0o600) }
+            let recipient = try Shell.runChecked("age-keygen", ["-y", identity]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let unsigned = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--verify-key", keys + "/sign.pub"],
+                                       environment: rack.environment())
+            #expect(unsigned.status != 0 && unsigned.output.contains("is not signed"), "\(unsigned)")
+            #expect(((try? rack.calls) ?? []).allSatisfy { !$0.starts(with: ["scale"]) }, "nothing scaled")
+            #expect(try Self.users(live) == "250")
+
+            let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
+            let encrypted = try TestArchives.backup(live, directory: directory,
+                                                    keys: BackupKeys(recipients: [try AgeRecipient(recipient)], signKey: try KeyFiles.signKey(signKey)))
+            let result = try CLI.run(["restore", encrypted.file, "--convox-app", "rgw", "--yes", "--database-url", live.url,
+                                      "--identity", identity, "--verify-key", keys + "/sign.pub"], environment: rack.environment())
+            #expect(result.status == 0, "\(result)")
+            #expect(try Self.users(live) == "250" && rack.count() == 2)
         }
     }
 

@@ -65,6 +65,61 @@ struct SecurityTests {
         }
     }
 
+    /// Issue 19: the age identity and the minisign secret key appear in no output (debug logs and
+    /// JSON included), no child's argv, no metrics file and no file beside the archives; every file
+    /// the tool writes there is 0600.
+    @Test func theSecretKeysAppearNowhere() throws {
+        try TestDatabase.withSampleData(events: 1000) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let bin = directory + "/bin", argv = directory + "/argv.log"
+            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+            for tool in ["pg_dump", "psql", "pg_restore"] {
+                let real = try Shell.runChecked("/bin/sh", ["-c", "command -v \(tool)"]).trimmingCharacters(in: .whitespacesAndNewlines)
+                try "#!/bin/sh\necho \"\(tool) $*\" >> \(argv)\nexec \(real) \"$@\"\n".write(toFile: bin + "/" + tool, atomically: true, encoding: .utf8)
+                chmod(bin + "/" + tool, 0o755)
+            }
+            let identity = directory + "/identity.txt", signKey = directory + "/sign.key", publicKey = directory + "/sign.pub"
+            _ = try Shell.runChecked("age-keygen", ["-o", identity])
+            _ = try Shell.runChecked("minisign", ["-G", "-W", "-f", "-s", signKey, "-p", publicKey])
+            for file in [identity, signKey] { chmod(file, 0o600) }
+            let recipient = try Shell.runChecked("age-keygen", ["-y", identity]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let secrets = try [identity, signKey].map { try String(contentsOfFile: $0, encoding: .utf8) }
+                .flatMap { $0.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("untrusted") }.map(String.init) }
+            #expect(secrets.count == 2)
+            let archives = directory + "/archives", rekeyed = directory + "/rekeyed"
+            let environment = ["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": bin, "RGW_LOG_LEVEL": "debug",
+                               "RGW_AGE_IDENTITY_FILE": identity, "RGW_VERIFY_KEY": publicKey, "RGW_SIGN_KEY_FILE": signKey]
+            var outputs: [String] = []
+            func run(_ arguments: [String]) throws {
+                let result = try CLI.run(arguments, environment: environment)
+                #expect(result.status == 0, "\(arguments): \(result)")
+                outputs.append(result.output)
+            }
+            try run(["backup", "--dir", archives, "--recipient", recipient, "--json", "--metrics-file", directory + "/backup.prom"])
+            let archive = try #require(try FileManager.default.contentsOfDirectory(atPath: archives).first { $0.hasSuffix(".age") })
+            try run(["verify", archives + "/" + archive, "--json"])
+            try run(["list", "--dir", archives, "--json"])
+            try run(["drill", "--latest", "--dir", archives, "--json", "--metrics-file", directory + "/drill.prom"])
+            try run(["rekey", archives + "/" + archive, "--recipient", recipient, "--to", rekeyed, "--json"])
+            try TestDatabase.withUnused { target in
+                try run(["restore", archives + "/" + archive, "--target-url", target.url, "--json"])
+            }
+            var texts = outputs + [try String(contentsOfFile: argv, encoding: .utf8)]
+            for folder in [archives, rekeyed] {
+                for name in try FileManager.default.contentsOfDirectory(atPath: folder) where !name.hasPrefix(".") {
+                    let path = folder + "/" + name
+                    texts.append(try String(contentsOfFile: path, encoding: .isoLatin1))
+                    #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600, "\(path)")
+                }
+            }
+            for file in [directory + "/backup.prom", directory + "/drill.prom"] { texts.append(try String(contentsOfFile: file, encoding: .utf8)) }
+            for (index, text) in texts.enumerated() {
+                for secret in secrets { #expect(!text.contains(secret) && !text.contains(secret.prefix(32)), "a secret key leaked into text \(index)") }
+            }
+        }
+    }
+
     /// Every output, the children's argv, and every file (metrics, archives, sidecars, logs) free
     /// of `secret`; every file mode 0600.
     static func expectNoSecret(_ secret: String, outputs: [String], argvLog: String, files metrics: [String], archives: String) throws {
