@@ -27,6 +27,9 @@ public enum ArchiveName {
         "\(prefix)_\(UTCTime.stamp(date))\(suffix(for: codec, encrypted: encrypted))"
     }
 
+    /// Every sidecar an archive may have (`prune` deletes them with it).
+    public static func sidecars(of archive: String) -> [String] { [sidecar(of: archive), signature(of: archive), summary(of: archive)] }
+
     /// `<archive>.minisig`, minisign's signature file.
     public static func signature(of archive: String) -> String { archive + ".minisig" }
 

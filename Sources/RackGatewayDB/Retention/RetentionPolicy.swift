@@ -46,7 +46,7 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 }
 
-/// `prune`: what to delete under a policy, and deleting it (archive and sidecar together).
+/// `prune`: what to delete under a policy, and deleting it (archive and sidecars together).
 public struct Pruner {
     public struct Decision: Codable, Sendable {
         public var file: String
@@ -108,7 +108,7 @@ public struct Pruner {
         for decision in plan where !decision.keep {
             // The archive first: a sidecar without its archive is ignored, the reverse would look unverified.
             try directory.store.delete(decision.file)
-            try directory.store.delete(decision.file + ".sha256")
+            for sidecar in ArchiveName.sidecars(of: decision.file) { try directory.store.delete(sidecar) }
             deleted.append(decision.file)
         }
         try directory.store.syncDirectory()
