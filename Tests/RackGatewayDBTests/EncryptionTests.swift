@@ -11,47 +11,6 @@ import TestSupport
 /// the keyless backup host.
 @Suite("encrypted and signed archives")
 struct EncryptionTests {
-    /// Keys made by the stock tools in a private directory: an age identity (and its recipient), a
-    /// second identity, and a minisign key pair without a password.
-    struct Keys {
-        var directory: String
-        var identity: String { directory + "/identity.txt" }
-        var otherIdentity: String { directory + "/other.txt" }
-        var signKey: String { directory + "/sign.key" }
-        var publicKeyFile: String { directory + "/sign.pub" }
-        var recipient: String
-        var otherRecipient: String
-        var publicKey: String
-        /// Every secret's text, to check no output carries it.
-        var secrets: [String]
-
-        static func make() throws -> Keys {
-            let directory = try TestArchives.temporaryDirectory()
-            for name in ["identity.txt", "other.txt"] {
-                _ = try Shell.runChecked("age-keygen", ["-o", directory + "/" + name])
-                chmod(directory + "/" + name, 0o600)
-            }
-            _ = try Shell.runChecked("minisign", ["-G", "-W", "-f", "-s", directory + "/sign.key", "-p", directory + "/sign.pub"])
-            chmod(directory + "/sign.key", 0o600)
-            func read(_ name: String) throws -> String { try String(contentsOfFile: directory + "/" + name, encoding: .utf8) }
-            let secretLines = try (read("identity.txt") + read("other.txt")).split(separator: "\n").filter { $0.hasPrefix("AGE-SECRET-KEY-") }.map(String.init)
-            let signSecret = try read("sign.key").split(separator: "\n").last.map(String.init) ?? ""
-            return Keys(directory: directory,
-                        recipient: try Shell.runChecked("age-keygen", ["-y", directory + "/identity.txt"]).trimmingCharacters(in: .whitespacesAndNewlines),
-                        otherRecipient: try Shell.runChecked("age-keygen", ["-y", directory + "/other.txt"]).trimmingCharacters(in: .whitespacesAndNewlines),
-                        publicKey: try read("sign.pub").split(separator: "\n").last.map(String.init) ?? "",
-                        secrets: secretLines + [signSecret, String(signSecret.prefix(40))])
-        }
-
-        func expectNoSecret(_ results: [CLI.Result], sourceLocation: SourceLocation = #_sourceLocation) {
-            for result in results {
-                for secret in secrets where !secret.isEmpty {
-                    #expect(!result.output.contains(secret), "a secret key in the output", sourceLocation: sourceLocation)
-                }
-            }
-        }
-    }
-
     static func onlyArchive(in directory: String) throws -> String {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".age") }
         #expect(names.count == 1, "\(names)")
@@ -61,7 +20,7 @@ struct EncryptionTests {
     static func mode(_ path: String) throws -> Int? { try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int }
 
     @Test func anEncryptedSignedArchiveRestoresWithStockToolsAndWithTheTool() throws {
-        let keys = try Keys.make()
+        let keys = try TestKeys.make()
         defer { try? FileManager.default.removeItem(atPath: keys.directory) }
         try TestDatabase.withSampleData(events: 3000) { source in
             try source.psql(TestArchives.featureSchema)
@@ -141,7 +100,7 @@ struct EncryptionTests {
     /// The other direction: a plain archive encrypted by `age` itself and signed by `minisign` itself
     /// reads like the tool's own, and an identity the tool generates works with `age -d`.
     @Test func filesMadeByAgeAndMinisignAreReadAndTheToolsKeysWorkInAge() throws {
-        let keys = try Keys.make()
+        let keys = try TestKeys.make()
         defer { try? FileManager.default.removeItem(atPath: keys.directory) }
         try TestDatabase.withSampleData(events: 2000) { source in
             let digests = try DatabaseOracle.tableDigests(source)
@@ -178,7 +137,7 @@ struct EncryptionTests {
     }
 
     @Test func tamperingIsRefusedAndNamedAndEncryptionAloneDoesNotAuthenticate() throws {
-        let keys = try Keys.make()
+        let keys = try TestKeys.make()
         defer { try? FileManager.default.removeItem(atPath: keys.directory) }
         try TestDatabase.withSampleData(events: 3000) { source in
             let directory = try TestArchives.temporaryDirectory()
@@ -280,7 +239,7 @@ struct EncryptionTests {
     }
 
     @Test func rekeyWrapsTheSameFileKeyForNewRecipientsAndCopiesThePayload() throws {
-        let keys = try Keys.make()
+        let keys = try TestKeys.make()
         defer { try? FileManager.default.removeItem(atPath: keys.directory) }
         try TestDatabase.withSampleData(events: 2000) { source in
             let directory = try TestArchives.temporaryDirectory(), rekeyed = try TestArchives.temporaryDirectory()
@@ -319,7 +278,7 @@ struct EncryptionTests {
     /// The backup host holds public keys only: the shrink check, list, prune and check
     /// --max-backup-age work from the summaries; the restore host reads from S3 with its identity.
     @Test func theKeylessBackupHostAndS3() throws {
-        let keys = try Keys.make()
+        let keys = try TestKeys.make()
         defer { try? FileManager.default.removeItem(atPath: keys.directory) }
         let server = try MotoServer.shared()
         let client = try server.freshBucket()

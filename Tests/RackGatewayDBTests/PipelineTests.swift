@@ -61,14 +61,9 @@ struct PipelineTests {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
-            let keys = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: keys) }
-            let identity = keys + "/identity.txt", signKey = keys + "/sign.key"
-            _ = try Shell.runChecked("age-keygen", ["-o", identity])
-            _ = try Shell.runChecked("minisign", ["-G", "-W", "-f", "-s", signKey, "-p", keys + "/sign.pub"])
-            for file in [identity, signKey] { chmod(file, 0o600) }
-            let recipient = try Shell.runChecked("age-keygen", ["-y", identity]).trimmingCharacters(in: .whitespacesAndNewlines)
-            let unsigned = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--verify-key", keys + "/sign.pub"],
+            let keys = try TestKeys.make()
+            defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+            let unsigned = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--verify-key", keys.publicKeyFile],
                                        environment: rack.environment())
             #expect(unsigned.status != 0 && unsigned.output.contains("is not signed"), "\(unsigned)")
             #expect(((try? rack.calls) ?? []).allSatisfy { !$0.starts(with: ["scale"]) }, "nothing scaled")
@@ -76,9 +71,9 @@ struct PipelineTests {
 
             let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
             let encrypted = try TestArchives.backup(live, directory: directory,
-                                                    keys: BackupKeys(recipients: [try AgeRecipient(recipient)], signKey: try KeyFiles.signKey(signKey)))
+                                                    keys: BackupKeys(recipients: [try AgeRecipient(keys.recipient)], signKey: try KeyFiles.signKey(keys.signKey)))
             let result = try CLI.run(["restore", encrypted.file, "--convox-app", "rgw", "--yes", "--database-url", live.url,
-                                      "--identity", identity, "--verify-key", keys + "/sign.pub"], environment: rack.environment())
+                                      "--identity", keys.identity, "--verify-key", keys.publicKeyFile], environment: rack.environment())
             #expect(result.status == 0, "\(result)")
             #expect(try Self.users(live) == "250" && rack.count() == 2)
         }

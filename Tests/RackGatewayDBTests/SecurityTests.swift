@@ -19,14 +19,7 @@ struct SecurityTests {
             let url = cluster.url(database: source.name, user: role, password: secret)
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            // Client programs wrapped to record the argv they are started with.
-            let bin = directory + "/bin", argv = directory + "/argv.log"
-            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-            for tool in ["pg_dump", "psql", "pg_restore"] {
-                let real = try Shell.runChecked("/bin/sh", ["-c", "command -v \(tool)"]).trimmingCharacters(in: .whitespacesAndNewlines)
-                try "#!/bin/sh\necho \"\(tool) $*\" >> \(argv)\nexec \(real) \"$@\"\n".write(toFile: bin + "/" + tool, atomically: true, encoding: .utf8)
-                chmod(bin + "/" + tool, 0o755)
-            }
+            let (bin, argv) = try Self.wrapClientPrograms(in: directory)
             let archives = directory + "/archives"
             let environment = ["RGW_DATABASE_URL": url, "RGW_PG_BIN_DIR": bin, "RGW_LOG_LEVEL": "debug"]
             var outputs: [String] = []
@@ -72,21 +65,11 @@ struct SecurityTests {
         try TestDatabase.withSampleData(events: 1000) { source in
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let bin = directory + "/bin", argv = directory + "/argv.log"
-            try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-            for tool in ["pg_dump", "psql", "pg_restore"] {
-                let real = try Shell.runChecked("/bin/sh", ["-c", "command -v \(tool)"]).trimmingCharacters(in: .whitespacesAndNewlines)
-                try "#!/bin/sh\necho \"\(tool) $*\" >> \(argv)\nexec \(real) \"$@\"\n".write(toFile: bin + "/" + tool, atomically: true, encoding: .utf8)
-                chmod(bin + "/" + tool, 0o755)
-            }
-            let identity = directory + "/identity.txt", signKey = directory + "/sign.key", publicKey = directory + "/sign.pub"
-            _ = try Shell.runChecked("age-keygen", ["-o", identity])
-            _ = try Shell.runChecked("minisign", ["-G", "-W", "-f", "-s", signKey, "-p", publicKey])
-            for file in [identity, signKey] { chmod(file, 0o600) }
-            let recipient = try Shell.runChecked("age-keygen", ["-y", identity]).trimmingCharacters(in: .whitespacesAndNewlines)
-            let secrets = try [identity, signKey].map { try String(contentsOfFile: $0, encoding: .utf8) }
-                .flatMap { $0.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("untrusted") }.map(String.init) }
-            #expect(secrets.count == 2)
+            let (bin, argv) = try Self.wrapClientPrograms(in: directory)
+            let keys = try TestKeys.make()
+            defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+            let (identity, signKey, publicKey, recipient) = (keys.identity, keys.signKey, keys.publicKeyFile, keys.recipient)
+            let secrets = keys.secrets
             let archives = directory + "/archives", rekeyed = directory + "/rekeyed"
             let environment = ["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": bin, "RGW_LOG_LEVEL": "debug",
                                "RGW_AGE_IDENTITY_FILE": identity, "RGW_VERIFY_KEY": publicKey, "RGW_SIGN_KEY_FILE": signKey]
@@ -118,6 +101,19 @@ struct SecurityTests {
                 for secret in secrets { #expect(!text.contains(secret) && !text.contains(secret.prefix(32)), "a secret key leaked into text \(index)") }
             }
         }
+    }
+
+    /// `pg_dump`, `psql` and `pg_restore` in `directory/bin`, each recording its argv in
+    /// `directory/argv.log` before it runs the real one (for `RGW_PG_BIN_DIR`).
+    static func wrapClientPrograms(in directory: String) throws -> (bin: String, argvLog: String) {
+        let bin = directory + "/bin", argv = directory + "/argv.log"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for tool in ["pg_dump", "psql", "pg_restore"] {
+            let real = try Shell.runChecked("/bin/sh", ["-c", "command -v \(tool)"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            try "#!/bin/sh\necho \"\(tool) $*\" >> \(argv)\nexec \(real) \"$@\"\n".write(toFile: bin + "/" + tool, atomically: true, encoding: .utf8)
+            chmod(bin + "/" + tool, 0o755)
+        }
+        return (bin, argv)
     }
 
     /// Every output, the children's argv, and every file (metrics, archives, sidecars, logs) free

@@ -83,7 +83,7 @@ public final class DrillRunner: @unchecked Sendable {
             archive: URL(fileURLWithPath: path).lastPathComponent, path: path, ok: false, error: nil,
             startedAt: ISO8601DateFormatter().string(from: started), scratchDatabase: "", kept: options.keep,
             restoreSeconds: 0, durationSeconds: 0, backupCreatedAt: manifest.createdAt,
-            backupAgeSeconds: started.timeIntervalSince(backupCreated), archiveBytes: reader.fileSize,
+            backupAgeSeconds: started.timeIntervalSince(backupCreated), archiveBytes: reader.storedSize,
             tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes, checks: [], restorePhases: [])
 
         let check = try preflight ?? ArchiveVerifier().preflight(reader)
