@@ -107,7 +107,7 @@ struct BackupCommand: ParsableCommand {
                 let p = progress.snapshot()
                 let rate = p.elapsed > 0 ? Double(p.bytesIn) / p.elapsed : 0
                 let eta = p.fraction > 0.01 ? ProgressDisplay.duration(p.elapsed / p.fraction - p.elapsed) : "?"
-                return ("tables \(p.tablesDone)/\(p.tablesTotal), \(p.rows) rows, \(ProgressDisplay.bytes(p.bytesIn)) read, "
+                return ("backup: tables \(p.tablesDone)/\(p.tablesTotal), \(p.rows) rows, \(ProgressDisplay.bytes(p.bytesIn)) read, "
                         + "\(ProgressDisplay.bytes(p.bytesOut)) written, \(ProgressDisplay.bytes(Int(rate)))/s, ETA \(eta)", p.fraction)
             }
             let report: BackupReport

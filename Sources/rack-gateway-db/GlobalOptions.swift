@@ -12,9 +12,14 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Log debug detail to stderr.")
     var verbose = false
 
+    /// At a terminal: the progress bar and the summary, log lines only from warning up (all with -v
+    /// or RGW_LOG_LEVEL), written above the bar. Without one (cron, CI, a pipe): info lines with
+    /// timestamps, as swift-log's StreamLogHandler writes them.
     func makeLogger(label: String = "rack-gateway-db") -> Logger {
-        let level: Logger.Level = verbose ? .debug : (Logger.Level(rawValue: ProcessInfo.processInfo.environment["RGW_LOG_LEVEL"] ?? "") ?? .info)
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        let terminal = TerminalOutput.shared.isTTY
+        let chosen = Logger.Level(rawValue: ProcessInfo.processInfo.environment["RGW_LOG_LEVEL"] ?? "")
+        let level: Logger.Level = verbose ? .debug : chosen ?? (terminal ? .warning : .info)
+        var logger = terminal ? Logger(label: label) { _ in TerminalLogHandler() } : Logger(label: label) { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = level
         return logger
     }

@@ -19,7 +19,7 @@ enum Reporting {
     }
 
     static func printError(_ text: String) {
-        FileHandle.standardError.write(Data("rack-gateway-db: error: \(text)\n".utf8))
+        TerminalOutput.shared.writeLine("rack-gateway-db: error: \(text)")
     }
 
     /// Run a command body; expected errors print one clear message (and under `--json`, unless the

@@ -33,9 +33,11 @@ enum Confirmation {
     static func ask(_ question: String, yes: Bool) -> Bool {
         if yes { return true }
         guard isatty(0) == 1 else { return false }
-        FileHandle.standardError.write(Data("\(question) [y/N] ".utf8))
-        guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
-        return answer == "y" || answer == "yes"
+        return TerminalOutput.shared.withBarHidden {
+            FileHandle.standardError.write(Data("\(question) [y/N] ".utf8))
+            guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+            return answer == "y" || answer == "yes"
+        }
     }
 }
 

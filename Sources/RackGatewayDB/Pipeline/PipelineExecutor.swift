@@ -86,6 +86,6 @@ public final class PipelineExecutor: @unchecked Sendable {
         logger.error("interrupted", metadata: ["step": "\(at)", "past point of no return": "\(state.pastNoReturn)"])
         let text = "rack-gateway-db: interrupted during \(at)" + (state.pastNoReturn ? ", after the point of no return" : "")
             + (lines.isEmpty ? "" : ":\n  " + lines.joined(separator: "\n  "))
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        TerminalOutput.shared.writeLine(text)
     }
 }

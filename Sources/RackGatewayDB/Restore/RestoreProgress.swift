@@ -32,13 +32,14 @@ public final class RestoreProgress: @unchecked Sendable {
     public func line() -> (text: String, fraction: Double?) {
         lock.withLock {
             let elapsed = Date().timeIntervalSince(started)
-            var text = "\(phase): "
+            var text = phase
             if phase == "data" {
+                text += ": "
                 let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
                 text += "chunks \(chunksDone)/\(chunksTotal), \(rows) rows, \(ProgressDisplay.bytes(bytes)) of \(ProgressDisplay.bytes(bytesTotal)), \(ProgressDisplay.bytes(Int(rate)))/s"
                 if stepsTotal > 0 { text += ", builds \(stepsDone)/\(stepsTotal)" }
             } else if stepsTotal > 0 {
-                text += "\(stepsDone)/\(stepsTotal)"
+                text += " \(stepsDone)/\(stepsTotal)"
             }
             text += ", \(ProgressDisplay.duration(elapsed)) elapsed"
             let fraction = bytesTotal > 0 ? Double(bytes) / Double(bytesTotal) : nil

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 
-/// Long work shows a bar on a TTY (stderr, redrawn in place) and a log line every few seconds
-/// otherwise (cron, CI). `line` is asked for the current text and fraction done.
+/// Long work shows a bar on a TTY (stderr, redrawn in place through `TerminalOutput`, so lines
+/// written meanwhile appear above it) and a log line every few seconds otherwise (cron, CI). `line`
+/// is asked for the current text, which starts with its label, and the fraction done.
 public final class ProgressDisplay: @unchecked Sendable {
     private let line: @Sendable () -> (text: String, fraction: Double?)
     private let logger: Logger
@@ -33,12 +34,12 @@ public final class ProgressDisplay: @unchecked Sendable {
                 let width = 24
                 let filled = Int((fraction ?? 0) * Double(width))
                 let bar = fraction.map { _ in "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " } ?? ""
-                FileHandle.standardError.write(Data("\r\u{1B}[K\(bar)\(text)".utf8))
+                TerminalOutput.shared.showBar(bar + text)
             } else {
                 logger.info("\(text)")
             }
         }
-        if isTTY { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if isTTY { TerminalOutput.shared.clearBar() }
         finished.signal()
     }
 

@@ -15,7 +15,7 @@ extension MaintCommand {
         func run() throws {
             try MaintCommand.run(global) { maintenance in
                 if full {
-                    FileHandle.standardError.write(Data("rack-gateway-db: warning: VACUUM FULL locks each table exclusively while it rewrites it; the gateway cannot use a table meanwhile.\n".utf8))
+                    TerminalOutput.shared.writeLine("rack-gateway-db: warning: VACUUM FULL locks each table exclusively while it rewrites it; the gateway cannot use a table meanwhile.")
                     guard Confirmation.ask("Run VACUUM FULL?", yes: yes) else {
                         throw ToolError(.notConfirmed, "VACUUM FULL not confirmed; nothing was done", fix: "Pass --yes to run it.")
                     }

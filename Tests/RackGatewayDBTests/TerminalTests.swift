@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// Issue 20: at a terminal the progress bar and the summary, no info log lines, and nothing written
+/// into the middle of a bar. The commands run under a pseudo-terminal (Tests/Fixtures/pty-run) and
+/// their bytes are replayed through a screen model of the three controls the tool uses.
+@Suite("terminal output")
+struct TerminalTests {
+    struct Screen {
+        /// Lines that ended with a newline, as they stay on the screen.
+        var lines: [String] = []
+        /// Every state a line had before it was erased or committed (what a person saw flash by).
+        var shown: [String] = []
+        var current: [Character] = []
+        var cursor = 0
+
+        init(_ bytes: String) {
+            var iterator = Array(bytes).makeIterator()
+            while let char = iterator.next() {
+                switch char {
+                case "\r": cursor = 0
+                case "\n", "\r\n":
+                    lines.append(String(current))
+                    current = []
+                    cursor = 0
+                case "\u{1B}":
+                    // CSI K (erase to the end of the line) is the only sequence the tool writes.
+                    var sequence = ""
+                    while let next = iterator.next() {
+                        sequence.append(next)
+                        if next.isLetter { break }
+                    }
+                    if sequence == "[K" {
+                        if !current.isEmpty { shown.append(String(current)) }
+                        current.removeSubrange(min(cursor, current.count)...)
+                    }
+                default:
+                    if cursor < current.count { current[cursor] = char } else { current.append(char) }
+                    cursor += 1
+                }
+            }
+            if !current.isEmpty { lines.append(String(current)) }
+        }
+    }
+
+    static var ptyRun: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/pty-run").path
+    }
+
+    static func atTerminal(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, screen: Screen) {
+        let output = try Shell.run(ptyRun, [CLI.executable] + arguments, environment: CLI.baseEnvironment().merging(environment) { $1 })
+        return (output.status, Screen(output.stdout))
+    }
+
+    /// A line that holds a bar (its `[###...]`) is never left on the screen, and no log line carries one.
+    static func expectNoBarLeft(_ screen: Screen, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for line in screen.lines {
+            #expect(!(line.contains("[#") || line.contains("[.")), "\(what): a bar left in a line: \(line)", sourceLocation: sourceLocation)
+            #expect(!line.contains("+0000 info"), "\(what): an info log line at a terminal: \(line)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func backupRestoreAndDrillShowABarAndTheirSummaryAndNoLogLines() throws {
+        try TestDatabase.withSampleData(events: 60000) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try Self.atTerminal(["backup", "--database-url", source.url, "--dir", directory, "--jobs", "1"])
+            #expect(backup.status == 0, "\(backup.screen.lines)")
+            Self.expectNoBarLeft(backup.screen, "backup")
+            #expect(backup.screen.lines.first?.hasPrefix("Backed up ") == true, "the summary first: \(backup.screen.lines)")
+            #expect(backup.screen.lines.count == 3 && backup.screen.lines[2].hasPrefix("  sha256 "), "\(backup.screen.lines)")
+            #expect(backup.screen.shown.contains { $0.contains("] backup: tables ") }, "a labelled bar was drawn: \(backup.screen.shown.prefix(3))")
+            let archive = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+
+            try TestDatabase.withUnused { target in
+                let restore = try Self.atTerminal(["restore", directory + "/" + archive, "--target-url", target.url, "--jobs", "2"])
+                #expect(restore.status == 0, "\(restore.screen.lines)")
+                Self.expectNoBarLeft(restore.screen, "restore")
+                #expect(restore.screen.lines.first?.hasPrefix("Restored ") == true, "\(restore.screen.lines)")
+                #expect(restore.screen.lines.count == 3, "\(restore.screen.lines)")
+            }
+
+            let drill = try Self.atTerminal(["drill", directory + "/" + archive, "--database-url", source.url, "--jobs", "2"])
+            #expect(drill.status == 0, "\(drill.screen.lines)")
+            Self.expectNoBarLeft(drill.screen, "drill")
+            #expect(drill.screen.lines.first?.hasPrefix("Drill of ") == true, "\(drill.screen.lines)")
+            #expect(drill.screen.lines.last?.hasPrefix("Drill PASSED") == true, "\(drill.screen.lines)")
+            // Every check once (not also as a log line), and every bar with a label.
+            let checks = drill.screen.lines.filter { $0.hasPrefix("  PASS ") }
+            #expect(checks.count >= 5 && Set(checks).count == checks.count, "\(drill.screen.lines)")
+            #expect(!drill.screen.shown.contains { $0.contains(": ,") || $0.hasPrefix(",") }, "a bar without its label: \(drill.screen.shown)")
+
+            // -v: debug lines, each a whole line above the bar; the summary still intact.
+            let verbose = try Self.atTerminal(["drill", directory + "/" + archive, "--database-url", source.url, "--jobs", "2", "-v"])
+            #expect(verbose.status == 0)
+            Self.expectNoBarLeft(verbose.screen, "drill -v")
+            let logged = verbose.screen.lines.filter { $0.hasPrefix("debug: ") || $0.hasPrefix("info: ") }
+            #expect(logged.count > 5, "\(verbose.screen.lines.prefix(10))")
+            #expect(verbose.screen.lines.last?.hasPrefix("Drill PASSED") == true)
+        }
+    }
+
+    @Test func withoutATerminalNothingChanges() throws {
+        try TestDatabase.withSampleData(events: 1000) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+            #expect(backup.status == 0 && backup.stderr.contains(" info rack-gateway-db: ") && backup.stderr.contains("backup written"), "\(backup)")
+            #expect(!backup.stderr.contains("\u{1B}["), "no terminal controls in a pipe")
+        }
+    }
+}
