@@ -1,0 +1,482 @@
+#compdef rack-gateway-db
+
+__rack-gateway-db_complete() {
+    local -ar non_empty_completions=("${@:#(|:*)}")
+    local -ar empty_completions=("${(M)@:#(|:*)}")
+    _describe -V '' non_empty_completions -- empty_completions -P $'\'\''
+}
+
+__rack-gateway-db_custom_complete() {
+    local -a completions
+    completions=("${(@f)"$("${command_name}" "${@}" "${command_line[@]}")"}")
+    if [[ "${#completions[@]}" -gt 1 ]]; then
+        __rack-gateway-db_complete "${completions[@]:0:-1}"
+    fi
+}
+
+__rack-gateway-db_cursor_index_in_current_word() {
+    if [[ -z "${QIPREFIX}${IPREFIX}${PREFIX}" ]]; then
+        printf 0
+    else
+        printf %s "${#${(z)LBUFFER}[-1]}"
+    fi
+}
+
+_rack-gateway-db() {
+    emulate -RL zsh -G
+    setopt extendedglob nullglob numericglobsort
+    unsetopt aliases banghist
+
+    local -xr SAP_SHELL=zsh
+    local -x SAP_SHELL_VERSION
+    SAP_SHELL_VERSION="$(builtin emulate zsh -c 'printf %s "${ZSH_VERSION}"')"
+    local -r SAP_SHELL_VERSION
+
+    local context state state_descr line
+    local -A opt_args
+
+    local -r command_name="${words[1]}"
+    local -ar command_line=("${words[@]}")
+    local -ir current_word_index="$((CURRENT - 1))"
+
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'migrate:Apply pending migrations in version order, each in its own transaction.'
+            'status:Show applied and pending migrations, and applied versions that have no file.'
+            'reset-db:Drop and recreate everything in the database, then migrate (development only).'
+            'check:Check connectivity, TLS, server version, pg_dump, migrations and backup privileges.'
+            'backup:Write one dated archive (<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz, or .sql.zst) of the database into --dir.'
+            'verify:Check an archive offline: trailer, manifest, every member'\''s CRC32 and size, row counts, fingerprints, the .sha256 sidecar.'
+            'rekey:Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.'
+            'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, drilled, SUSPECT).'
+            'prune:Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.'
+            'restore:Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.'
+            'drill:Prove an archive restores: restore into a scratch database, check it, report, drop it.'
+            'maint:Routine maintenance: sessions, audit retention, vacuum, connections, slow queries, size.'
+            'help:Show subcommand help information.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        migrate|status|reset-db|check|backup|verify|rekey|list|prune|restore|drill|maint|help)
+            "_rack-gateway-db_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_rack-gateway-db_migrate() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--migrations[The database'\''s migration set\: a directory of YYYYMMDDHHMMSS_name.sql files, for production the application'\''s internal/gateway/db/migrations (default\: $RGW_MIGRATIONS_DIR, else the bundled set). A database migrated by another set is never migrated.]:dir:'
+        '--dry-run[List the migrations that would be applied; change nothing.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_status() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--migrations[The database'\''s migration set\: a directory of YYYYMMDDHHMMSS_name.sql files, for production the application'\''s internal/gateway/db/migrations (default\: $RGW_MIGRATIONS_DIR, else the bundled set). A database migrated by another set is never migrated.]:dir:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_reset-db() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--migrations[The database'\''s migration set\: a directory of YYYYMMDDHHMMSS_name.sql files, for production the application'\''s internal/gateway/db/migrations (default\: $RGW_MIGRATIONS_DIR, else the bundled set). A database migrated by another set is never migrated.]:dir:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_check() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--migrations[The database'\''s migration set\: a directory of YYYYMMDDHHMMSS_name.sql files, for production the application'\''s internal/gateway/db/migrations (default\: $RGW_MIGRATIONS_DIR, else the bundled set). A database migrated by another set is never migrated.]:dir:'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--max-backup-age[Fail (exit 2) when the newest good archive in --dir is older, e.g. 26h.]:age:'
+        '--metrics-file[With --max-backup-age\: write rgw_backup_newest_good_age_seconds here.]:path:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_backup() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--prefix[File name prefix.]:prefix:'
+        '--jobs[Parallel COPY connections (default\: the number of cores, within DB_MAX_OPEN_CONNS).]:jobs:'
+        '--compressors[Compression threads (default\: the number of cores).]:compressors:'
+        '--compress[gzip members (a .sql.gz, the default) or zstd frames (a .sql.zst, restored by stock tools with zstd -dc), with an optional level\: gzip 0-12 (default 5), zstd 1-19 (default 1).]:gzip\[\:LEVEL\]|zstd\[\:LEVEL\]:'
+        '--compress-level[The level when --compress names none\: gzip 1 (fastest) to 12 (smallest), 0 stores the data uncompressed; zstd 1 to 19.]:compress-level:'
+        '--lock-timeout[Seconds to wait for a table lock before failing.]:lock-timeout:'
+        '--metrics-file[Write Prometheus text-format metrics here (atomically).]:path:'
+        '--object-lock-days[With an s3\:// --dir\: S3 Object Lock retention in days on the archive and its sidecar (the bucket must have Object Lock enabled).]:object-lock-days:'
+        '--object-lock-mode[governance (privileged users may lift it) or compliance (nobody can, not even the root account).]:object-lock-mode:'
+        '--sse[With an s3\:// --dir\: server-side encryption, AES256 or aws\:kms.]:AES256|aws\:kms:'
+        '--sse-kms-key-id[With --sse aws\:kms\: the KMS key (id, alias or ARN; default\: the account'\''s aws/s3 key).]:id:'
+        '--stall-timeout[Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never.]:duration:'
+        '*--recipient[Encrypt to this age recipient (age1..., a public key from age-keygen); repeat for more. The archive is NAME.sql.gz.age.]:age1...:'
+        '--recipients-file[Encrypt to the age recipients in this file, one per line (default\: $RGW_AGE_RECIPIENTS_FILE).]:file:'
+        '--sign-key[Sign the archive with this minisign secret key (made by minisign -G -W, without a password; mode 0600), writing NAME.minisig beside it (default\: $RGW_SIGN_KEY_FILE).]:file:'
+        '--max-shrink[Mark the archive suspect (exit 2, kept) when a table'\''s rows or the whole data fell by more than this since the previous good archive; 100% turns it off.]:percent:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_verify() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':archive:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_rekey() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':archive:'
+        '--to[Where the rekeyed copy goes\: a directory or s3\://bucket/prefix; the archive'\''s name must not exist there.]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
+        '*--recipient[Encrypt to this age recipient (age1..., a public key from age-keygen); repeat for more. The archive is NAME.sql.gz.age.]:age1...:'
+        '--recipients-file[Encrypt to the age recipients in this file, one per line (default\: $RGW_AGE_RECIPIENTS_FILE).]:file:'
+        '--sign-key[Sign the archive with this minisign secret key (made by minisign -G -W, without a password; mode 0600), writing NAME.minisig beside it (default\: $RGW_SIGN_KEY_FILE).]:file:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_list() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--identity[age identity file that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE); not needed to list them.]:file:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_prune() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--keep-last[Keep the newest N good archives.]:keep-last:'
+        '--keep-daily[Keep the newest good archive of each of the last N UTC days that have one.]:keep-daily:'
+        '--keep-weekly[Keep the newest good archive of each of the last N weeks that have one.]:keep-weekly:'
+        '--keep-monthly[Keep the newest good archive of each of the last N months that have one.]:keep-monthly:'
+        '--keep-yearly[Keep the newest good archive of each of the last N years that have one.]:keep-yearly:'
+        '--dry-run[Show what would be deleted; delete nothing.]'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_restore() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--stall-timeout[Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never.]:duration:'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        ':archive:'
+        '--latest[The newest archive in --dir that verifies.]'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
+        '--target-url[The database to restore into (default\: the configured database); created when missing.]:url:'
+        '--clean[Drop and recreate a target that already holds any object (ends its sessions).]'
+        '--yes[Do not ask before --clean drops the target.]'
+        '--jobs[Parallel connections (default\: the number of cores, within DB_MAX_OPEN_CONNS).]:jobs:'
+        '--verify[Re-read every restored table and compare row counts and fingerprints with the manifest.]'
+        '--create-missing-roles[Create roles the archive references that the server lacks, NOLOGIN.]'
+        '--allow-downgrade[Try an archive of a newer PostgreSQL major version on an older server (refused otherwise).]'
+        '--maintenance-work-mem[maintenance_work_mem for index builds (e.g. 256MB); default\: the server'\''s.]:size:'
+        '--convox-app[Run the Convox pipeline for this app\: scale down, restore into a new database, verify, migrate (--migrations DIR of the database'\''s own set, --migrate-command, or --skip-migrate), swap, scale up.]:app:'
+        '--service[The app'\''s service that uses the database (with --convox-app).]:service:'
+        '--rack[The Convox rack (with --convox-app; default\: the CLI'\''s own choice).]:rack:'
+        '--dry-run[With --convox-app\: print the plan and the commands; change nothing.]'
+        '--in-place[With --convox-app\: back up the live database into --dir, then restore over it (instead of the swap).]'
+        '--allow-autoscaled[With --convox-app\: allow a service with MIN/MAX set.]'
+        '--stop-timeout[With --convox-app\: seconds to wait for the service'\''s processes to stop.]:stop-timeout:'
+        '--migrations[The database'\''s migration set\: a directory of YYYYMMDDHHMMSS_name.sql files, for production the application'\''s internal/gateway/db/migrations (default\: $RGW_MIGRATIONS_DIR, else the bundled set). A database migrated by another set is never migrated.]:dir:'
+        '--migrate-command[Run the application'\''s own migrate instead of a migration set (through /bin/sh; DATABASE_URL and RGW_DATABASE_URL name the restored database, the password is in PGPASSWORD), e.g. '\''rack-gateway-api migrate'\''.]:cmd:'
+        '--migrate-timeout[Stop --migrate-command after this long, e.g. 30m.]:duration:'
+        '--skip-migrate[With --convox-app\: do not migrate the restored database (the report warns).]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_drill() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        ':archive:'
+        '--latest[The newest archive in --dir that verifies.]'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
+        '--migrations[The database'\''s migration set\: a directory of YYYYMMDDHHMMSS_name.sql files, for production the application'\''s internal/gateway/db/migrations (default\: $RGW_MIGRATIONS_DIR, else the bundled set). A database migrated by another set is never migrated.]:dir:'
+        '--migrate-command[Run the application'\''s own migrate instead of a migration set (through /bin/sh; DATABASE_URL and RGW_DATABASE_URL name the restored database, the password is in PGPASSWORD), e.g. '\''rack-gateway-api migrate'\''.]:cmd:'
+        '--migrate-timeout[Stop --migrate-command after this long, e.g. 30m.]:duration:'
+        '--audit-anchors[The application'\''s WORM anchors to check the restored chain head against (default\: from AUDIT_ANCHOR_BUCKET and AUDIT_ANCHOR_CHAIN_ID).]:s3\://bucket/chain-id:'
+        '--scratch-url[Server for the scratch database (default\: the configured database'\''s server).]:url:'
+        '--keep[Keep the scratch database afterwards.]'
+        '--allow-downgrade[Try an archive of a newer PostgreSQL major version on an older scratch server.]'
+        '--jobs[Parallel connections (default\: the number of cores, within DB_MAX_OPEN_CONNS).]:jobs:'
+        '--stall-timeout[Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never.]:duration:'
+        '--metrics-file[Write Prometheus text-format metrics here (atomically).]:path:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'sessions-cleanup:Delete user sessions created before a cutoff, in small batches.'
+            'audit-volume:Audit events per day, newest first, with the total and the table'\''s size.'
+            'audit-prune:Remove the oldest audit events (a prefix of the chain) older than a cutoff; the prune is recorded.'
+            'vacuum:VACUUM the user tables (or one), one at a time.'
+            'connections:Sessions on the database, against max_connections and DB_MAX_OPEN_CONNS.'
+            'slow-queries:Active queries running longer than a threshold, longest first; --cancel PID cancels one.'
+            'size:Database size and per-table total size (table, indexes, TOAST), largest first.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        sessions-cleanup|audit-volume|audit-prune|vacuum|connections|slow-queries|size)
+            "_rack-gateway-db_maint_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint_sessions-cleanup() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--older-than[Age cutoff, e.g. 30d.]:older-than:'
+        '--dry-run[Count; delete nothing.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint_audit-volume() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--days[Days to show (UTC days, today included).]:days:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint_audit-prune() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--older-than[Age cutoff, e.g. 400d.]:older-than:'
+        '--dry-run[Count; prune nothing.]'
+        '--yes[Do not ask for confirmation.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint_vacuum() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--analyze[Also ANALYZE.]'
+        '--table[Only this table (schema.table).]:table:'
+        '--full[VACUUM FULL\: rewrites each table under an exclusive lock (needs --yes).]'
+        '--yes[Confirm --full.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint_connections() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint_slow-queries() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--min-duration[Threshold, e.g. 1s or 5m.]:min-duration:'
+        '--cancel[Cancel this backend'\''s query (pg_cancel_backend).]:cancel:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_maint_size() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_help() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '*:subcommands:'
+        '--version[Show the version.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+if [[ "${funcstack[1]}" = _rack-gateway-db ]]; then
+    _rack-gateway-db "${@}"
+else
+    compdef _rack-gateway-db rack-gateway-db
+fi
