@@ -51,6 +51,8 @@ struct PruneCommand: ParsableCommand {
                                                               "reasons": "\(decision.reasons.joined(separator: ","))"])
             }
             let deleted = dryRun ? [] : try pruner.apply(plan)
+            // What report shows as the retention policy in force.
+            if !dryRun { try PruneLog.record(policy: policy, kept: plan.filter(\.keep).count, deleted: deleted, store: pruner.directory.store) }
             if json {
                 try Reporting.printJSON(Report(dryRun: dryRun, decisions: plan, deleted: deleted))
                 return

@@ -37,6 +37,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             RekeyCommand.self,
             ListCommand.self,
             PruneCommand.self,
+            ReportCommand.self,
             RestoreCommand.self,
             DrillCommand.self,
             MaintCommand.self,

@@ -173,13 +173,13 @@ _rack-gateway-db() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    migrate|status|reset-db|check|backup|verify|rekey|list|prune|restore|drill|maint|help)
+    migrate|status|reset-db|check|backup|verify|rekey|list|prune|report|restore|drill|maint|help)
         # Offer subcommand argument completions
         "_rack-gateway-db_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify rekey list prune restore drill maint help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify rekey list prune report restore drill maint help' -- "${cur}"))
         ;;
     esac
 }
@@ -440,6 +440,37 @@ _rack-gateway-db_prune() {
         return
         ;;
     '--keep-yearly')
+        return
+        ;;
+    esac
+}
+
+_rack-gateway-db_report() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--dir --s3-endpoint --since --format -o --output --identity)
+    __rack-gateway-db_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--dir')
+        return
+        ;;
+    '--s3-endpoint')
+        return
+        ;;
+    '--since')
+        return
+        ;;
+    '--format')
+        __rack-gateway-db_add_completions -W 'md'$'\n''html'$'\n''json'
+        return
+        ;;
+    '-o'|'--output')
+        return
+        ;;
+    '--identity')
         return
         ;;
     esac

@@ -59,6 +59,7 @@ _rack-gateway-db() {
             'rekey:Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.'
             'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, drilled, SUSPECT).'
             'prune:Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.'
+            'report:Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.'
             'restore:Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.'
             'drill:Prove an archive restores: restore into a scratch database, check it, report, drop it.'
             'maint:Routine maintenance: sessions, audit retention, vacuum, connections, slow queries, size.'
@@ -68,7 +69,7 @@ _rack-gateway-db() {
         ;;
     arg)
         case "${words[1]}" in
-        migrate|status|reset-db|check|backup|verify|rekey|list|prune|restore|drill|maint|help)
+        migrate|status|reset-db|check|backup|verify|rekey|list|prune|report|restore|drill|maint|help)
             "_rack-gateway-db_${words[1]}" && ret=0
             ;;
         esac
@@ -242,6 +243,24 @@ _rack-gateway-db_prune() {
         '--dry-run[Show what would be deleted; delete nothing.]'
         '--json[Print one machine-readable JSON report on stdout.]'
         '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_report() {
+    local -i ret=1
+    local -ar ___format=('md' 'html' 'json')
+    local -ar arg_specs=(
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--since[The period, back from now\: 90d, 12h, ...]:duration:'
+        '--format[md, html or json.]:format:{__rack-gateway-db_complete "${___format[@]}"}'
+        '(-o --output)'{-o,--output}'[Write the report here (md\: the charts beside it, FILE'\''s name with -sizes.svg and -rto.svg); default\: standard output.]:file:'
+        '--identity[age identity file, to read encrypted archives'\'' manifests instead of their summaries (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

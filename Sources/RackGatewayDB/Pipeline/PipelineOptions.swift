@@ -59,4 +59,6 @@ public struct PipelineReport: Codable, Sendable {
     /// What the operator should know although nothing failed (`--skip-migrate`).
     public var warnings: [String] = []
     public var durationSeconds: Double
+    /// When it started (absent in lines of older versions); `report` lists restores by it.
+    public var startedAt: String? = nil
 }

@@ -49,6 +49,7 @@ public final class RestorePipeline: @unchecked Sendable {
                                     database: live.database, mode: options.inPlace ? "in-place" : "swap", dryRun: options.dryRun, ok: false, error: nil,
                                     rememberedCount: nil, finalCount: nil, previousDatabase: nil, safetyBackup: nil, steps: [], recovery: [],
                                     durationSeconds: 0)
+        report.startedAt = UTCTime.iso8601(started)
         func finish(_ error: Error?) -> PipelineReport {
             report.ok = error == nil
             report.error = error.map { String(describing: $0) }

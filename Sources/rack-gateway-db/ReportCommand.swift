@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import RackGatewayDB
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.",
+        discussion: """
+            Reads the archives (their manifests, or the summaries of encrypted ones), verifications.jsonl, \
+            drills.jsonl, restores.jsonl and prunes.jsonl. Lists every day of the period with its archives, \
+            sizes and rows (missed days and suspect archives called out), every drill with each check's result, \
+            its measured RTO and RPO, the restores done, the retention policy prune last applied, and a summary \
+            line. html is one self-contained file with two inline SVG charts (archive size and rows; drill RTO); \
+            md writes the charts as SVG files beside -o FILE; json is the data. Nothing in it reveals a \
+            password, a key or row content. Files are written mode 0600.
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case md, html, json }
+
+    @OptionGroup var directoryOptions: DirectoryOptions
+
+    @Option(help: ArgumentHelp("The period, back from now: 90d, 12h, ...", valueName: "duration"))
+    var since = "90d"
+
+    @Option(help: "md, html or json.")
+    var format: Format = .md
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write the report here (md: the charts beside it, FILE's name with -sizes.svg and -rto.svg); default: standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("age identity file, to read encrypted archives' manifests instead of their summaries (default: $RGW_AGE_IDENTITY_FILE).", valueName: "file"))
+    var identity: String?
+
+    func validate() throws { _ = try MaintCommand.duration(since, "--since") }
+
+    func run() throws {
+        try Reporting.run {
+            var keys = ArchiveKeys()
+            if let file = optionOrEnvironment(identity, "RGW_AGE_IDENTITY_FILE") { keys.identities = try KeyFiles.identities(file) }
+            let report = try EvidenceReport.make(directory: try directoryOptions.archiveDirectory(keys: keys), seconds: try MaintCommand.duration(since, "--since"))
+            var files: [(path: String, text: String)] = []
+            switch format {
+            case .json:
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                files.append((output ?? "-", String(decoding: try encoder.encode(report), as: UTF8.self) + "\n"))
+            case .html:
+                files.append((output ?? "-", report.html()))
+            case .md:
+                if let output {
+                    let url = URL(fileURLWithPath: output)
+                    let stem = url.deletingPathExtension().lastPathComponent
+                    let charts = (sizes: stem + "-sizes.svg", rto: stem + "-rto.svg")
+                    let folder = url.deletingLastPathComponent()
+                    files.append((output, report.markdown(charts: charts)))
+                    files.append((folder.appendingPathComponent(charts.sizes).path, report.sizeChart.render()))
+                    files.append((folder.appendingPathComponent(charts.rto).path, report.rtoChart.render()))
+                } else {
+                    files.append(("-", report.markdown(charts: nil)))
+                }
+            }
+            for file in files {
+                if file.path == "-" {
+                    print(file.text, terminator: "")
+                    continue
+                }
+                let url = URL(fileURLWithPath: file.path).standardizedFileURL
+                try LocalStore(directory: url.deletingLastPathComponent().path).put(url.lastPathComponent, Array(file.text.utf8))
+            }
+            if output != nil { TerminalOutput.shared.writeLine(report.summary.text + " (written to " + files.map(\.path).joined(separator: ", ") + ")") }
+        }
+    }
+}
