@@ -102,6 +102,16 @@ struct TerminalTests {
         }
     }
 
+    @Test func aDumbTerminalGetsWhatAPipeGets() throws {
+        try TestDatabase.withSampleData(events: 1000) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try Self.atTerminal(["backup", "--database-url", source.url, "--dir", directory], environment: ["TERM": "dumb"])
+            #expect(backup.status == 0 && backup.screen.shown.isEmpty, "nothing redrawn in place: \(backup.screen.shown)")
+            #expect(backup.screen.lines.contains { $0.contains(" info rack-gateway-db: ") && $0.contains("backup written") }, "\(backup.screen.lines)")
+        }
+    }
+
     @Test func withoutATerminalNothingChanges() throws {
         try TestDatabase.withSampleData(events: 1000) { source in
             let directory = try TestArchives.temporaryDirectory()

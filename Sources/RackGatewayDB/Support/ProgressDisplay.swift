@@ -18,7 +18,7 @@ public final class ProgressDisplay: @unchecked Sendable {
                 line: @escaping @Sendable () -> (text: String, fraction: Double?)) {
         self.line = line
         self.logger = logger
-        self.isTTY = enabled && isatty(2) == 1
+        self.isTTY = enabled && TerminalOutput.shared.isTTY
         self.interval = isTTY ? 0.25 : seconds
         guard enabled else { stopped = true; return }
         let thread = Thread { [self] in self.loop() }

@@ -7,7 +7,8 @@ import Logging
 public final class TerminalOutput: @unchecked Sendable {
     public static let shared = TerminalOutput()
 
-    /// stderr is a terminal (where the bar is drawn and log lines are for a person).
+    /// stderr is a terminal that can redraw a line (where the bar is drawn and log lines are for a
+    /// person); `TERM=dumb` cannot, and gets what a pipe gets.
     public let isTTY: Bool
     private let lock = NSLock()
     /// The bar on the screen now, if any.
@@ -15,7 +16,7 @@ public final class TerminalOutput: @unchecked Sendable {
     /// While a prompt waits for an answer the bar is not redrawn.
     private var paused = false
 
-    init() { isTTY = isatty(2) == 1 }
+    init() { isTTY = isatty(2) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
 
     private func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
 
