@@ -143,7 +143,7 @@ struct ReportTests {
             #expect(md.status == 0 && md.stderr.contains(report.summary.text), "\(md)")
             let text = try String(contentsOfFile: out + "/evidence.md", encoding: .utf8)
             #expect(text.contains("![Archive size and rows](evidence-sizes.svg)") && text.contains("![Drill RTO](evidence-rto.svg)"))
-            #expect(text.components(separatedBy: "**MISSED**").count - 1 == 5, "every missed day marked")
+            #expect(text.components(separatedBy: "**MISSED: no good archive**").count - 1 == 5, "every missed day marked")
             for chart in ["evidence-sizes.svg", "evidence-rto.svg"] {
                 #expect(try Points.parse(try String(contentsOfFile: out + "/" + chart, encoding: .utf8)).charts == 1)
                 #expect(try FileManager.default.attributesOfItem(atPath: out + "/" + chart)[.posixPermissions] as? Int == 0o600)

@@ -110,84 +110,94 @@ extension EvidenceReport {
         return "rack-gateway-db prune \(retention.policy); last run \(retention.lastPrunedAt), kept \(retention.kept), deleted \(retention.deleted)."
     }
 
+    /// A table both renderings print: cells as text, and a row's class (`missed`, `suspect`, `fail`).
+    struct Table {
+        var header: [String]
+        var rows: [(cells: [String], mark: String?)] = []
+    }
+
+    var dayTable: Table {
+        var table = Table(header: ["day", "archive", "time", "size", "tables", "rows", "marks"])
+        for day in days {
+            for archive in day.archives {
+                table.rows.append(([day.date, archive.file, String(archive.time.dropFirst(11).prefix(8)), Self.size(archive.sizeBytes),
+                                    archive.tables.map(String.init) ?? "", archive.rows.map(String.init) ?? "", Self.marks(archive)],
+                                   archive.suspect != nil || archive.problem != nil ? "suspect" : nil))
+            }
+            if day.missed {
+                table.rows.append(([day.date, "MISSED: no good archive", "", "", "", "", ""], "missed"))
+            } else if day.archives.isEmpty {
+                table.rows.append(([day.date, "none yet", "", "", "", "", ""], nil))
+            }
+        }
+        return table
+    }
+
+    static func checkTable(_ drill: Drill) -> Table {
+        Table(header: ["check", "result", "detail"], rows: drill.checks.map {
+            ([$0.name, $0.checked ? ($0.ok ? "PASS" : "FAIL") : "NOT CHECKED", $0.detail], $0.ok ? nil : "fail")
+        })
+    }
+
+    var restoreTable: Table {
+        Table(header: ["started", "archive", "app", "mode", "result", "duration"], rows: restores.map {
+            ([$0.startedAt ?? "?", $0.archive, $0.app, $0.mode + ($0.dryRun ? " (dry run)" : ""), $0.ok ? "ok" : "FAILED: " + ($0.error ?? ""),
+              String(format: "%.1f s", $0.durationSeconds)], $0.ok ? nil : "fail")
+        })
+    }
+
+    static func heading(_ drill: Drill) -> String { "\(drill.startedAt): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" }
+
+    static func measures(_ drill: Drill) -> String {
+        "RTO \(String(format: "%.1f", drill.rtoSeconds)) s, RPO \(ProgressDisplay.duration(drill.rpoSeconds))" + (drill.error.map { "; error: \($0)" } ?? "")
+    }
+
+    var header: String { "\(directory): \(since) to \(until) (backups counted from \(countedFrom)); generated \(generatedAt) by rack-gateway-db report." }
+
     /// Markdown; `charts` are the file names of the two SVGs beside it, or nil to leave them out.
     public func markdown(charts: (sizes: String, rto: String)?) -> String {
         func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
-        var md = "# Backup and restore evidence: \(cell(directory))\n\n"
-        md += "Generated \(generatedAt) by rack-gateway-db report, for \(since) to \(until) (backups counted from \(countedFrom)).\n\n"
-        md += "**\(summary.text)**\n\n"
+        func render(_ table: Table) -> String {
+            var text = "| " + table.header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: table.header.count) + "\n"
+            for row in table.rows {
+                let cells = row.cells.map(cell).enumerated().map { row.mark != nil && $0.offset == 1 && !$0.element.isEmpty ? "**\($0.element)**" : $0.element }
+                text += "| " + cells.joined(separator: " | ") + " |\n"
+            }
+            return text
+        }
+        var md = "# Backup and restore evidence\n\n\(cell(header))\n\n**\(summary.text)**\n\n"
         for line in callouts { md += "- \(cell(line))\n" }
         if !callouts.isEmpty { md += "\n" }
         md += "## Retention\n\n\(retentionText)\n\n"
-        if let charts { md += "![Archive size and rows](\(charts.sizes))\n\n![Drill RTO](\(charts.rto))\n\n" } else { md += "(Charts: give -o FILE to write them beside the report.)\n\n" }
-        md += "## Backups per day\n\n| day | archive | time | size | tables | rows | marks |\n|---|---|---|---|---|---|---|\n"
-        for day in days {
-            if day.archives.isEmpty {
-                md += "| \(day.date) | \(day.missed ? "**MISSED**" : "(none yet)") | | | | | |\n"
-                continue
-            }
-            for archive in day.archives {
-                md += "| \(day.date) | \(cell(archive.file)) | \(archive.time.dropFirst(11).prefix(8)) | \(Self.size(archive.sizeBytes)) | \(archive.tables.map(String.init) ?? "") | \(archive.rows.map(String.init) ?? "") | \(Self.marks(archive)) |\n"
-            }
-            if day.missed { md += "| \(day.date) | **MISSED** (no good archive) | | | | | |\n" }
-        }
-        md += "\n## Drills\n\n"
-        if drills.isEmpty { md += "None in this period.\n" }
-        for drill in drills {
-            md += "### \(drill.startedAt): \(drill.ok ? "PASSED" : "FAILED"), \(cell(drill.archive))\n\n"
-            md += "RTO \(String(format: "%.1f", drill.rtoSeconds)) s, RPO \(ProgressDisplay.duration(drill.rpoSeconds))" + (drill.error.map { "; error: \(cell($0))" } ?? "") + "\n\n"
-            md += "| check | result | detail |\n|---|---|---|\n"
-            for check in drill.checks { md += "| \(cell(check.name)) | \(check.checked ? (check.ok ? "PASS" : "FAIL") : "NOT CHECKED") | \(cell(check.detail)) |\n" }
-            md += "\n"
-        }
-        md += "## Restores\n\n"
-        if restores.isEmpty { md += "None in this period.\n" } else {
-            md += "| started | archive | app | mode | result | duration |\n|---|---|---|---|---|---|\n"
-            for restore in restores {
-                md += "| \(restore.startedAt ?? "?") | \(cell(restore.archive)) | \(cell(restore.app)) | \(restore.mode)\(restore.dryRun ? " (dry run)" : "") | \(restore.ok ? "ok" : "FAILED: " + cell(restore.error ?? "")) | \(String(format: "%.1f", restore.durationSeconds)) s |\n"
-            }
-        }
+        md += charts.map { "![Archive size and rows](\($0.sizes))\n\n![Drill RTO](\($0.rto))\n\n" } ?? "(Charts: give -o FILE to write them beside the report.)\n\n"
+        md += "## Backups per day\n\n" + render(dayTable) + "\n## Drills\n\n"
+        if drills.isEmpty { md += "None in this period.\n\n" }
+        for drill in drills { md += "### \(cell(Self.heading(drill)))\n\n\(cell(Self.measures(drill)))\n\n" + render(Self.checkTable(drill)) + "\n" }
+        md += "## Restores\n\n" + (restores.isEmpty ? "None in this period.\n" : render(restoreTable))
         return md
     }
 
     /// One self-contained HTML file: inline styles and SVG charts, no script, nothing fetched.
     public func html() -> String {
         func e(_ text: String) -> String { SVGChart.escape(text) }
+        func render(_ table: Table) -> String {
+            var text = "<table><tr>" + table.header.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
+            for row in table.rows { text += "<tr\(row.mark.map { " class=\"\($0)\"" } ?? "")>" + row.cells.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
+            return text + "</table>\n"
+        }
         var html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backup and restore evidence: \(e(directory))</title>\n<style>"
         html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}"
         html += "th{background:#eee}.missed{background:#fde2e2;font-weight:bold}.suspect,.fail{color:#b00;font-weight:bold}.summary{font-size:1.15em;font-weight:bold}"
-        html += "@media print{body{margin:0}h2{page-break-before:auto}svg{max-width:100%}}</style></head><body>\n"
-        html += "<h1>Backup and restore evidence</h1>\n<p>\(e(directory)): \(since) to \(e(until)) (backups counted from \(countedFrom)); generated \(e(generatedAt)) by rack-gateway-db report.</p>\n"
-        html += "<p class=\"summary\">\(e(summary.text))</p>\n"
+        html += "@media print{body{margin:0}svg{max-width:100%}}</style></head><body>\n"
+        html += "<h1>Backup and restore evidence</h1>\n<p>\(e(header))</p>\n<p class=\"summary\">\(e(summary.text))</p>\n"
         if !callouts.isEmpty { html += "<ul>" + callouts.map { "<li class=\"fail\">\(e($0))</li>" }.joined() + "</ul>\n" }
         html += "<h2>Retention</h2><p>\(e(retentionText))</p>\n<h2>Charts</h2>\n" + sizeChart.render() + rtoChart.render()
-        html += "<h2>Backups per day</h2>\n<table><tr><th>day</th><th>archive</th><th>time</th><th>size</th><th>tables</th><th>rows</th><th>marks</th></tr>\n"
-        for day in days {
-            if day.archives.isEmpty || day.missed {
-                html += "<tr class=\"\(day.missed ? "missed" : "")\"><td>\(day.date)</td><td colspan=\"6\">\(day.missed ? "MISSED: no good archive" : "none yet")</td></tr>\n"
-            }
-            for archive in day.archives {
-                html += "<tr\(archive.suspect != nil ? " class=\"suspect\"" : "")><td>\(day.date)</td><td>\(e(archive.file))</td><td>\(archive.time.dropFirst(11).prefix(8))</td><td>\(Self.size(archive.sizeBytes))</td><td>\(archive.tables.map(String.init) ?? "")</td><td>\(archive.rows.map(String.init) ?? "")</td><td>\(e(Self.marks(archive)))</td></tr>\n"
-            }
-        }
-        html += "</table>\n<h2>Drills</h2>\n"
+        html += "<h2>Backups per day</h2>\n" + render(dayTable) + "<h2>Drills</h2>\n"
         if drills.isEmpty { html += "<p>None in this period.</p>\n" }
         for drill in drills {
-            html += "<h3 class=\"\(drill.ok ? "" : "fail")\">\(e(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), \(e(drill.archive))</h3>\n"
-            html += "<p>RTO \(String(format: "%.1f", drill.rtoSeconds)) s, RPO \(ProgressDisplay.duration(drill.rpoSeconds))\(drill.error.map { "; error: " + e($0) } ?? "")</p>\n<table><tr><th>check</th><th>result</th><th>detail</th></tr>\n"
-            for check in drill.checks {
-                html += "<tr><td>\(e(check.name))</td><td class=\"\(check.ok ? "" : "fail")\">\(check.checked ? (check.ok ? "PASS" : "FAIL") : "NOT CHECKED")</td><td>\(e(check.detail))</td></tr>\n"
-            }
-            html += "</table>\n"
+            html += "<h3\(drill.ok ? "" : " class=\"fail\"")>\(e(Self.heading(drill)))</h3>\n<p>\(e(Self.measures(drill)))</p>\n" + render(Self.checkTable(drill))
         }
-        html += "<h2>Restores</h2>\n"
-        if restores.isEmpty { html += "<p>None in this period.</p>\n" } else {
-            html += "<table><tr><th>started</th><th>archive</th><th>app</th><th>mode</th><th>result</th><th>duration</th></tr>\n"
-            for restore in restores {
-                html += "<tr><td>\(e(restore.startedAt ?? "?"))</td><td>\(e(restore.archive))</td><td>\(e(restore.app))</td><td>\(e(restore.mode))\(restore.dryRun ? " (dry run)" : "")</td><td>\(restore.ok ? "ok" : "FAILED: " + e(restore.error ?? ""))</td><td>\(String(format: "%.1f", restore.durationSeconds)) s</td></tr>\n"
-            }
-            html += "</table>\n"
-        }
+        html += "<h2>Restores</h2>\n" + (restores.isEmpty ? "<p>None in this period.</p>\n" : render(restoreTable))
         return html + "</body></html>\n"
     }
 }
