@@ -54,6 +54,8 @@ struct EncryptionTests {
                     #expect(try TestArchives.schemaDump(stock) == reference)
                 }
             }
+            let header = try Shell.runChecked("/bin/sh", ["-c", #"age -d -i "$2" "$1" | gunzip -c | head -12"#, "sh", file, keys.identity])
+            #expect(header.contains("--   age -d -i KEY.txt \(name) | gunzip -c | psql -v ON_ERROR_STOP=1"), "\(header)")
             let minisign = try Shell.run("/usr/bin/env", ["minisign", "-Vm", file, "-P", keys.publicKey])
             #expect(minisign.status == 0 && minisign.stdout.contains("file:\(name)"), "\(minisign)")
             let sha = try Shell.run("/bin/sh", ["-c", "cd \"$1\" && sha256sum -c \"$2\"", "sh", directory, name + ".sha256"])

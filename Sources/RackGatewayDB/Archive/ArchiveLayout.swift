@@ -64,10 +64,16 @@ public struct ArchiveHeader: Sendable {
         -- pg_dump: \(pgDumpVersion)
         -- snapshot: \(snapshot)
         -- \(fileDescription) whose text is a psql script. Restore into an empty database with:
-        --   \(codec.stockDecompress) \(fileName) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
+        --   \(stockSource) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
         -- Roles it references (create them first, NOLOGIN will do): \(roles.isEmpty ? "none" : roles.joined(separator: ", "))
         \(versionComment)\(propertiesComment)
         """
+    }
+
+    /// The stock command that prints the script: the decompressor, after `age -d` for an encrypted
+    /// archive (whose plaintext this header is).
+    var stockSource: String {
+        ArchiveName.isEncrypted(fileName) ? "age -d -i KEY.txt \(fileName) | \(codec.stockDecompress)" : "\(codec.stockDecompress) \(fileName)"
     }
 
     /// Which servers the script loads into with stock tools.
