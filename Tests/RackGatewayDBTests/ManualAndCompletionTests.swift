@@ -35,7 +35,7 @@ struct ManualAndCompletionTests {
     /// Rendered by man without a warning, naming every command and every long option the tool has now.
     @Test func theManPageRendersAndNamesEveryCommandAndOption() throws {
         let page = "\(Self.docs)/man/rack-gateway-db.1"
-        let rendered = try Shell.run("/usr/bin/man", ["--warnings", "-l", page], environment: ["MANWIDTH": "200", "PATH": "/usr/bin:/bin"])
+        let rendered = try Shell.run("/usr/bin/man", ["--warnings", "-l", page], environment: ["MANWIDTH": "200", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"])
         #expect(rendered.status == 0 && rendered.stderr.isEmpty, "\(rendered.stderr)")
         // Bold and underline come as overstrikes (X backspace X) when the output is not a terminal.
         let text = rendered.stdout.replacingOccurrences(of: ".\u{8}", with: "", options: .regularExpression)
