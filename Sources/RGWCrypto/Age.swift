@@ -247,44 +247,116 @@ public struct AgePayload: Sendable {
     }
 }
 
-/// Whole files in memory (small objects and tests; archives go through the streaming writer and
-/// the random-access reader).
-public enum Age {
-    public static func encrypt(_ plaintext: [UInt8], to recipients: [AgeRecipient]) throws -> [UInt8] {
+/// The sealing side of an age file: a fresh file key and nonce, the header for `recipients`, then
+/// the payload's chunks in order. The one place that writes the STREAM (the archive writer and
+/// `Age.encrypt` both use it).
+public final class AgeSealer {
+    /// The header and the payload nonce: the file's first bytes.
+    public let prefix: [UInt8]
+    private let cipher: ChaChaPoly
+    private var index = 0
+
+    public init(recipients: [AgeRecipient]) throws {
         var fileKey = Random.bytes(16)
         defer { wipe(&fileKey) }
         let nonce = Random.bytes(AgePayload.nonceLength)
-        var out = try AgeHeader.make(fileKey: fileKey, recipients: recipients).bytes + nonce
-        let cipher = try AgePayload(fileKey: fileKey, nonce: nonce).cipher()
-        var index = 0, position = 0
+        prefix = try AgeHeader.make(fileKey: fileKey, recipients: recipients).bytes + nonce
+        cipher = try AgePayload(fileKey: fileKey, nonce: nonce).cipher()
+    }
+
+    /// The next chunk sealed and appended to `output`: a full 64 KiB one, or the last (`final`).
+    public func seal(_ chunk: UnsafeRawBufferPointer, final: Bool, into output: inout [UInt8]) throws {
+        precondition(chunk.count == AgePayload.chunkSize || (final && chunk.count < AgePayload.chunkSize))
+        try cipher.seal(nonce: AgePayload.chunkNonce(index, final: final), chunk, into: &output)
+        index += 1
+    }
+}
+
+/// The opening side of an age file of `fileSize` bytes read through `read(offset, count)`: the
+/// header parsed, the file key unwrapped and the MAC checked, the payload's layout derived, and the
+/// final chunk authenticated (a file cut at a chunk boundary ends in a chunk not flagged last).
+/// Then any chunk opens on its own: the one place that reads the STREAM (the archive reader and
+/// `Age.decrypt` both use it).
+public struct AgeOpener: Sendable {
+    public let header: AgeHeader
+    /// Where the first sealed chunk starts in the file.
+    public let payloadStart: Int
+    public let chunks: Int
+    public let plaintextSize: Int
+    let fileSize: Int
+    let payload: AgePayload
+
+    /// The header at the start of the file, read in growing pieces (it is usually under 300 bytes).
+    public static func header(fileSize: Int, read: (Int, Int) throws -> [UInt8]) throws -> AgeHeader {
+        var prefix = try read(0, min(fileSize, 4096))
+        while true {
+            do {
+                return try AgeHeader.parse(prefix)
+            } catch AgeError.malformedHeader("incomplete") where prefix.count < fileSize && prefix.count < 1 << 20 {
+                prefix = try read(0, min(fileSize, prefix.count * 4))
+            }
+        }
+    }
+
+    public init(identities: [AgeIdentity], fileSize: Int, read: (Int, Int) throws -> [UInt8]) throws {
+        header = try Self.header(fileSize: fileSize, read: read)
+        var fileKey = try header.fileKey(identities: identities)
+        defer { wipe(&fileKey) }
+        guard fileSize >= header.length + AgePayload.nonceLength else { throw AgeError.badPayloadLength(0) }
+        payload = try AgePayload(fileKey: fileKey, nonce: try read(header.length, AgePayload.nonceLength))
+        payloadStart = header.length + AgePayload.nonceLength
+        guard let layout = AgePayload.layout(payloadLength: fileSize - payloadStart) else { throw AgeError.badPayloadLength(fileSize - payloadStart) }
+        (chunks, plaintextSize, self.fileSize) = (layout.chunks, layout.plaintext, fileSize)
+        let last = sealedRange(chunks - 1...chunks - 1)
+        var scratch: [UInt8] = []
+        try read(last.lowerBound, last.count).withUnsafeBytes { try open(chunks - 1, $0, cipher: try cipher(), into: &scratch) }
+    }
+
+    public func cipher() throws -> ChaChaPoly { try payload.cipher() }
+
+    /// The chunks that hold plaintext bytes `offset..<offset+count` (`count` > 0).
+    public func chunks(covering offset: Int, count: Int) -> ClosedRange<Int> {
+        offset / AgePayload.chunkSize...(offset + count - 1) / AgePayload.chunkSize
+    }
+
+    /// Where `chunks` lie in the file.
+    public func sealedRange(_ chunks: ClosedRange<Int>) -> Range<Int> {
+        (payloadStart + chunks.lowerBound * AgePayload.sealedChunkSize)..<min(fileSize, payloadStart + (chunks.upperBound + 1) * AgePayload.sealedChunkSize)
+    }
+
+    /// Chunk `index` (its sealed bytes) opened and appended to `output`; `.badChunk(index)` when its
+    /// tag fails (altered, truncated, out of place, or under another key).
+    public func open(_ index: Int, _ sealed: UnsafeRawBufferPointer, cipher: ChaChaPoly, into output: inout [UInt8]) throws {
+        do {
+            try cipher.open(nonce: AgePayload.chunkNonce(index, final: index == chunks - 1), sealed, into: &output)
+        } catch {
+            throw AgeError.badChunk(index: index)
+        }
+    }
+}
+
+/// Whole files in memory (small objects and tests; archives go through the streaming writer and
+/// the random-access reader, over the same sealer and opener).
+public enum Age {
+    public static func encrypt(_ plaintext: [UInt8], to recipients: [AgeRecipient]) throws -> [UInt8] {
+        let sealer = try AgeSealer(recipients: recipients)
+        var out = sealer.prefix
+        var position = 0
         repeat {
             let end = min(plaintext.count, position + AgePayload.chunkSize)
-            try plaintext[position..<end].withUnsafeBytes {
-                try cipher.seal(nonce: AgePayload.chunkNonce(index, final: end == plaintext.count), $0, into: &out)
-            }
-            index += 1
+            try plaintext[position..<end].withUnsafeBytes { try sealer.seal($0, final: end == plaintext.count, into: &out) }
             position = end
         } while position < plaintext.count
         return out
     }
 
     public static func decrypt(_ file: [UInt8], identities: [AgeIdentity]) throws -> [UInt8] {
-        let header = try AgeHeader.parse(file)
-        var fileKey = try header.fileKey(identities: identities)
-        defer { wipe(&fileKey) }
-        guard file.count >= header.length + AgePayload.nonceLength else { throw AgeError.badPayloadLength(0) }
-        let nonce = Array(file[header.length..<(header.length + AgePayload.nonceLength)])
-        let start = header.length + AgePayload.nonceLength
-        guard let layout = AgePayload.layout(payloadLength: file.count - start) else { throw AgeError.badPayloadLength(file.count - start) }
-        let cipher = try AgePayload(fileKey: fileKey, nonce: nonce).cipher()
+        let opener = try AgeOpener(identities: identities, fileSize: file.count) { offset, count in Array(file[offset..<min(file.count, offset + count)]) }
+        let cipher = try opener.cipher()
         var out: [UInt8] = []
-        out.reserveCapacity(layout.plaintext)
-        for index in 0..<layout.chunks {
-            let from = start + index * AgePayload.sealedChunkSize
-            let to = min(file.count, from + AgePayload.sealedChunkSize)
-            do {
-                try file[from..<to].withUnsafeBytes { try cipher.open(nonce: AgePayload.chunkNonce(index, final: index == layout.chunks - 1), $0, into: &out) }
-            } catch { throw AgeError.badChunk(index: index) }
+        out.reserveCapacity(opener.plaintextSize)
+        for index in 0..<opener.chunks {
+            try file[opener.sealedRange(index...index)].withUnsafeBytes { try opener.open(index, $0, cipher: cipher, into: &out) }
         }
         return out
     }

@@ -29,12 +29,7 @@ public struct ArchiveLocation: Sendable {
     /// The SHA-256 of the object as stored (no key needed), in one read of it.
     public func storedSHA256() throws -> String {
         guard let object = try store.open(name) else { throw ToolError(.failed, "\(path) does not exist") }
-        let sha = SHA256()
-        try object.stream(offset: 0, count: object.size) { bytes in
-            sha.update(bytes)
-            return true
-        }
-        return SHA256.hex(sha.finalize())
+        return try StoredDigests(object, blake2b: false).sha256
     }
 
     /// The digest the `.sha256` sidecar records, or nil when there is none.
@@ -44,16 +39,15 @@ public struct ArchiveLocation: Sendable {
 
     /// What `list`, `prune` and the shrink check need: from the manifest when the archive can be
     /// read (plain, or encrypted with an identity given), else from the `.summary.json` beside it.
-    public func summary() throws -> (summary: ArchiveSummary, reader: ArchiveReader?) {
+    public func summary() throws -> ArchiveSummary {
         if !isEncrypted || !keys.identities.isEmpty {
-            let reader = try reader()
-            return (ArchiveSummary(manifest: reader.manifest, archive: name), reader)
+            return ArchiveSummary(manifest: try reader().manifest, archive: name)
         }
         let sidecar = ArchiveName.summary(of: name)
         guard let bytes = try store.get(sidecar) else {
             throw ToolError(.failed, "\(path) is encrypted and has no \(sidecar) to read without its key", fix: "Give --identity FILE to read the archive itself.")
         }
-        return (try ArchiveSummary.parse(bytes, path: "\(store.location)/\(sidecar)"), nil)
+        return try ArchiveSummary.parse(bytes, path: "\(store.location)/\(sidecar)")
     }
 
     /// What reports and messages call it: the path, or `s3://bucket/prefix/name`.

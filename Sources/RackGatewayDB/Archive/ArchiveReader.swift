@@ -50,8 +50,8 @@ public final class ArchiveReader: @unchecked Sendable {
         let tailLength = min(size, ArchiveTrailer.memberLength)
         // A chunk that fails here is in the trailer or the manifest (no member list to name yet).
         func read(_ offset: Int, _ count: Int) throws -> [UInt8] {
-            do { return try object.read(offset: offset, count: count) } catch let failure as AgeDecryptingReader.ChunkFailure {
-                throw ToolError(.archiveCorrupt, "\(path): encrypted chunk \(failure.index), in the manifest or trailer, fails authentication (altered or out of place); the archive is corrupt",
+            do { return try object.read(offset: offset, count: count) } catch AgeError.badChunk(let index) {
+                throw ToolError(.archiveCorrupt, "\(path): encrypted chunk \(index), in the manifest or trailer, fails authentication (altered or out of place); the archive is corrupt",
                                 fix: "Do not restore it; use an older archive (rack-gateway-db list).")
             }
         }
@@ -102,28 +102,30 @@ public final class ArchiveReader: @unchecked Sendable {
         } catch AgeError.noMatchingIdentity {
             throw ToolError(.identityMismatch, "\(path): \(AgeError.noMatchingIdentity)",
                             fix: "Give the identity file of a key it was encrypted to (rack-gateway-db rekey adds recipients).")
+        } catch AgeError.badChunk(let index) {
+            // Opening checks only the final chunk.
+            throw ToolError(.archiveCorrupt, "\(path): the encrypted file's last chunk (\(index)) fails authentication: it is truncated or its end is altered",
+                            fix: "Do not restore it; use an older archive (rack-gateway-db list).")
         } catch let error as AgeError {
             throw ToolError(.archiveCorrupt, "\(path): \(error); the archive is corrupt", fix: "Do not restore it; use an older archive (rack-gateway-db list).")
-        } catch let failure as AgeDecryptingReader.ChunkFailure {
-            throw ToolError(.archiveCorrupt, "\(path): the encrypted file's last chunk (\(failure.index)) fails authentication: it is truncated or its end is altered",
-                            fix: "Do not restore it; use an older archive (rack-gateway-db list).")
         }
     }
 
     /// An encrypted chunk that fails to open, named by the member it holds.
     private func explain(_ error: Error) -> Error {
-        guard let failure = error as? AgeDecryptingReader.ChunkFailure else { return error }
-        let member = manifest.members.first { $0.offset <= failure.plaintextOffset && failure.plaintextOffset < $0.offset + $0.length }
-            ?? manifest.members.first { $0.offset >= failure.plaintextOffset }
+        guard case AgeError.badChunk(let index)? = error as? AgeError else { return error }
+        let plaintextOffset = index * AgePayload.chunkSize
+        let member = manifest.members.first { $0.offset <= plaintextOffset && plaintextOffset < $0.offset + $0.length }
+            ?? manifest.members.first { $0.offset >= plaintextOffset }
         let what = member.map { ArchiveVerifier.describe($0, in: manifest) } ?? "the manifest"
-        return ToolError(.archiveCorrupt, "\(path): \(what): encrypted chunk \(failure.index) fails authentication (altered, truncated or out of place); the archive is corrupt",
+        return ToolError(.archiveCorrupt, "\(path): \(what): encrypted chunk \(index) fails authentication (altered, truncated or out of place); the archive is corrupt",
                          fix: "Do not restore it; use an older archive (rack-gateway-db list).")
     }
 
     /// The stored object's SHA-256 (what the `.sha256` sidecar records), in one read of it.
     public func storedSHA256() throws -> String {
         if let verifiedStoredSHA256 { return verifiedStoredSHA256 }
-        return try archive.storedSHA256()
+        return try StoredDigests(stored, blake2b: false).sha256
     }
 
     /// Whether a `.minisig` lies beside the archive (not whether it verifies).

@@ -32,7 +32,7 @@ public struct ArchiveRekey {
         // and manifest (and the signature, with --verify-key).
         let reader = try source.reader()
         guard let stored = try source.store.open(source.name) else { throw ToolError(.failed, "\(source.path) does not exist") }
-        let oldHeader = try AgeDecryptingReader.header(of: stored)
+        let oldHeader = try AgeOpener.header(fileSize: stored.size) { try stored.read(offset: $0, count: $1) }
         var fileKey = try oldHeader.fileKey(identities: source.keys.identities)
         defer { wipe(&fileKey) }
         let newHeader = try AgeHeader.make(fileKey: fileKey, recipients: keys.recipients)

@@ -28,19 +28,14 @@ public enum ArchiveSignature {
         do { signature = try MinisignSignature(String(decoding: text, as: UTF8.self)) } catch {
             throw ToolError(.signatureInvalid, "\(path).minisig: \(error)", fix: fix)
         }
-        let blake = BLAKE2b512(), sha = SHA256()
-        try object.stream(offset: 0, count: object.size) { bytes in
-            blake.update(bytes)
-            sha.update(bytes)
-            return true
-        }
-        do { try signature.verify(hash: blake.finalize(), key: key) } catch {
+        let digests = try StoredDigests(object, blake2b: true)
+        do { try signature.verify(hash: digests.blake2b!, key: key) } catch {
             throw ToolError(.signatureInvalid, "\(path): \(error)", fix: fix)
         }
         let signedName = signature.trustedComment.split(separator: "\t").first { $0.hasPrefix("file:") }.map { String($0.dropFirst(5)) }
         if let signedName, signedName != name {
             throw ToolError(.signatureInvalid, "\(path): its signature was made for \(signedName), not for this name (a copy of another archive?)", fix: fix)
         }
-        return SHA256.hex(sha.finalize())
+        return digests.sha256
     }
 }

@@ -21,7 +21,7 @@ public struct ShrinkCheck: Sendable {
             .filter({ $0.hasPrefix(prefix + "_") && ArchiveName.timestamp(of: $0) != nil })
             .sorted(by: { ArchiveName.stem($0) > ArchiveName.stem($1) }) else { return nil }
         for name in names {
-            guard let summary = try? ArchiveLocation(store: store, name: name).summary().summary,
+            guard let summary = try? ArchiveLocation(store: store, name: name).summary(),
                   summary.suspect == nil, summary.database == database else { continue }
             return (name, summary)
         }

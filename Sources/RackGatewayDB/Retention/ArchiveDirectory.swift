@@ -56,7 +56,7 @@ public struct ArchiveDirectory {
                               verified: false, drilled: drills.contains(object.name), hasSidecar: names.contains(object.name + ".sha256"),
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
             do {
-                let (summary, _) = try location.summary()
+                let summary = try location.summary()
                 entry.tables = summary.tables.count
                 entry.rows = summary.totalRows
                 entry.suspect = summary.suspect

@@ -41,30 +41,43 @@ final class HashingStoreWriter: StoreWriter, @unchecked Sendable {
     }
 }
 
+/// The digests of a stored object as `HashingStoreWriter` computes them while writing, in one read
+/// of it: SHA-256 (hex), and BLAKE2b-512 when asked (a signature check).
+struct StoredDigests {
+    var sha256: String
+    var blake2b: [UInt8]?
+
+    init(_ object: StoreReader, blake2b wantBlake2b: Bool) throws {
+        let sha = SHA256(), blake = wantBlake2b ? BLAKE2b512() : nil
+        try object.stream(offset: 0, count: object.size) { bytes in
+            sha.update(bytes)
+            blake?.update(bytes)
+            return true
+        }
+        sha256 = SHA256.hex(sha.finalize())
+        blake2b = blake?.finalize()
+    }
+}
+
 /// Encrypts what is appended into an age file for `recipients`: the header and nonce first, then
 /// 64 KiB chunks as they fill; the last chunk (marked final) when the archive is published. The
 /// plaintext is exactly the archive a plain backup writes.
 final class AgeEncryptingWriter: StoreWriter, @unchecked Sendable {
     private let base: StoreWriter
-    private let cipher: ChaChaPoly
+    private let sealer: AgeSealer
     private var pending: [UInt8] = []
     private var sealed: [UInt8] = []
-    private var chunkIndex = 0
 
     init(_ base: StoreWriter, recipients: [AgeRecipient]) throws {
         self.base = base
-        var fileKey = Random.bytes(16)
-        defer { wipe(&fileKey) }
-        let nonce = Random.bytes(AgePayload.nonceLength)
-        cipher = try AgePayload(fileKey: fileKey, nonce: nonce).cipher()
+        sealer = try AgeSealer(recipients: recipients)
         pending.reserveCapacity(AgePayload.chunkSize)
         sealed.reserveCapacity(1 << 20)
-        try base.append((try AgeHeader.make(fileKey: fileKey, recipients: recipients).bytes + nonce)[...])
+        try base.append(sealer.prefix[...])
     }
 
     private func seal(_ plaintext: UnsafeRawBufferPointer, final: Bool) throws {
-        try cipher.seal(nonce: AgePayload.chunkNonce(chunkIndex, final: final), plaintext, into: &sealed)
-        chunkIndex += 1
+        try sealer.seal(plaintext, final: final, into: &sealed)
     }
 
     private func flush() throws {
@@ -104,112 +117,66 @@ final class AgeEncryptingWriter: StoreWriter, @unchecked Sendable {
     func discard() { base.discard() }
 }
 
-/// An age file in a store read as its plaintext, by ranges: the header is parsed and the file key
-/// unwrapped once, the final chunk authenticated at open (a truncated file is refused before
-/// anything else), and each read decrypts only the 64 KiB chunks its range touches. Safe for
-/// concurrent reads (each read has its own cipher context).
+/// An age file in a store read as its plaintext, by ranges: `AgeOpener` parses the header,
+/// unwraps the file key and authenticates the final chunk at open (a truncated file is refused
+/// before anything else); each read decrypts only the 64 KiB chunks its range touches. Safe for
+/// concurrent reads (each read has its own cipher context). A chunk that fails throws
+/// `AgeError.badChunk`, which `ArchiveReader` names by the member it holds.
 final class AgeDecryptingReader: StoreReader, @unchecked Sendable {
     let base: StoreReader
-    let payload: AgePayload
-    /// Where the first sealed chunk starts in the stored object.
-    let payloadStart: Int
-    let chunks: Int
-    let size: Int
+    let opener: AgeOpener
+    var size: Int { opener.plaintextSize }
     var location: String { base.location }
-
-    /// A chunk that does not open: its index and the plaintext range it holds.
-    struct ChunkFailure: Error {
-        var index: Int
-        var plaintextOffset: Int
-    }
 
     init(_ base: StoreReader, identities: [AgeIdentity]) throws {
         self.base = base
-        let header = try Self.header(of: base)
-        var fileKey = try header.fileKey(identities: identities)
-        defer { wipe(&fileKey) }
-        guard base.size >= header.length + AgePayload.nonceLength else { throw AgeError.badPayloadLength(0) }
-        let nonce = try base.read(offset: header.length, count: AgePayload.nonceLength)
-        payload = try AgePayload(fileKey: fileKey, nonce: nonce)
-        payloadStart = header.length + AgePayload.nonceLength
-        guard let layout = AgePayload.layout(payloadLength: base.size - payloadStart) else { throw AgeError.badPayloadLength(base.size - payloadStart) }
-        chunks = layout.chunks
-        size = layout.plaintext
-        // The final chunk first: a file cut at a chunk boundary ends in a chunk not marked final.
-        var scratch: [UInt8] = []
-        try openChunks(chunks - 1, chunks - 1, cipher: try payload.cipher(), into: &scratch)
+        opener = try AgeOpener(identities: identities, fileSize: base.size) { try base.read(offset: $0, count: $1) }
     }
 
-    /// The age header at the start of `base`, read in growing pieces (it is usually under 300 bytes).
-    static func header(of base: StoreReader) throws -> AgeHeader {
-        var prefix = try base.read(offset: 0, count: min(base.size, 4096))
-        while true {
-            do {
-                return try AgeHeader.parse(prefix)
-            } catch AgeError.malformedHeader("incomplete") where prefix.count < base.size && prefix.count < 1 << 20 {
-                prefix = try base.read(offset: 0, count: min(base.size, prefix.count * 4))
-            }
+    /// The chunks holding `offset..<offset+count` and where they lie in the file; a range past the
+    /// plaintext's end is a truncation.
+    private func span(offset: Int, count: Int) throws -> (chunks: ClosedRange<Int>, sealed: Range<Int>) {
+        guard offset >= 0, offset + count <= size else {
+            throw ToolError(.archiveCorrupt, "\(location): a read of bytes \(offset)..<\(offset + count) past the end of its \(size) bytes of plaintext; the archive is truncated")
         }
-    }
-
-    /// Decrypt chunks `first...last` (read in one piece) and append their plaintext to `output`.
-    private func openChunks(_ first: Int, _ last: Int, cipher: ChaChaPoly, into output: inout [UInt8]) throws {
-        let start = payloadStart + first * AgePayload.sealedChunkSize
-        let end = min(base.size, payloadStart + (last + 1) * AgePayload.sealedChunkSize)
-        let sealed = try base.read(offset: start, count: end - start)
-        try sealed.withUnsafeBytes { raw in
-            for index in first...last {
-                let from = (index - first) * AgePayload.sealedChunkSize
-                let piece = UnsafeRawBufferPointer(rebasing: raw[from..<min(raw.count, from + AgePayload.sealedChunkSize)])
-                try open(index, piece, cipher: cipher, into: &output)
-            }
-        }
-    }
-
-    private func open(_ index: Int, _ piece: UnsafeRawBufferPointer, cipher: ChaChaPoly, into output: inout [UInt8]) throws {
-        do {
-            try cipher.open(nonce: AgePayload.chunkNonce(index, final: index == chunks - 1), piece, into: &output)
-        } catch {
-            throw ChunkFailure(index: index, plaintextOffset: index * AgePayload.chunkSize)
-        }
+        let chunks = opener.chunks(covering: offset, count: count)
+        return (chunks, opener.sealedRange(chunks))
     }
 
     func read(offset: Int, count: Int, into buffer: inout [UInt8]) throws {
         buffer.removeAll(keepingCapacity: true)
         guard count > 0 else { return }
-        guard offset >= 0, offset + count <= size else {
-            throw ToolError(.archiveCorrupt, "\(location): a read of bytes \(offset)..<\(offset + count) past the end of its \(size) bytes of plaintext; the archive is truncated")
-        }
-        let first = offset / AgePayload.chunkSize, last = (offset + count - 1) / AgePayload.chunkSize
+        let (chunks, range) = try span(offset: offset, count: count)
+        let cipher = try opener.cipher()
         var plain: [UInt8] = []
-        plain.reserveCapacity((last - first + 1) * AgePayload.chunkSize)
-        try openChunks(first, last, cipher: try payload.cipher(), into: &plain)
-        let skip = offset - first * AgePayload.chunkSize
+        plain.reserveCapacity(chunks.count * AgePayload.chunkSize)
+        try base.read(offset: range.lowerBound, count: range.count).withUnsafeBytes { raw in
+            for index in chunks {
+                let from = (index - chunks.lowerBound) * AgePayload.sealedChunkSize
+                try opener.open(index, UnsafeRawBufferPointer(rebasing: raw[from..<min(raw.count, from + AgePayload.sealedChunkSize)]), cipher: cipher, into: &plain)
+            }
+        }
+        let skip = offset - chunks.lowerBound * AgePayload.chunkSize
         buffer.append(contentsOf: plain[skip..<(skip + count)])
     }
 
     func stream(offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
         guard count > 0 else { return }
-        guard offset >= 0, offset + count <= size else {
-            throw ToolError(.archiveCorrupt, "\(location): a read past the end of its plaintext; the archive is truncated")
-        }
-        let first = offset / AgePayload.chunkSize, last = (offset + count - 1) / AgePayload.chunkSize
-        let start = payloadStart + first * AgePayload.sealedChunkSize
-        let end = min(base.size, payloadStart + (last + 1) * AgePayload.sealedChunkSize)
-        let cipher = try payload.cipher()
-        var index = first
+        let (chunks, range) = try span(offset: offset, count: count)
+        let cipher = try opener.cipher()
+        var index = chunks.lowerBound
         var piece: [UInt8] = []
         piece.reserveCapacity(AgePayload.sealedChunkSize)
         var plain: [UInt8] = []
         plain.reserveCapacity(AgePayload.chunkSize)
-        var position = first * AgePayload.chunkSize
+        var position = chunks.lowerBound * AgePayload.chunkSize
         var failure: Error?
         var stopped = false
         // Plaintext of one chunk out to the sink, clipped to the range asked for.
         func deliver() -> Bool {
             plain.removeAll(keepingCapacity: true)
             do {
-                try piece.withUnsafeBytes { try open(index, $0, cipher: cipher, into: &plain) }
+                try piece.withUnsafeBytes { try opener.open(index, $0, cipher: cipher, into: &plain) }
             } catch {
                 failure = error
                 return false
@@ -224,7 +191,7 @@ final class AgeDecryptingReader: StoreReader, @unchecked Sendable {
             if !keep { stopped = true }
             return keep
         }
-        try base.stream(offset: start, count: end - start) { bytes in
+        try base.stream(offset: range.lowerBound, count: range.count) { bytes in
             var rest = bytes[...]
             while !rest.isEmpty {
                 let take = min(AgePayload.sealedChunkSize - piece.count, rest.count)
