@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RGWPostgres
 import RackGatewayDB
+import RGWCrypto
 
 /// `--dir`: the archive directory of every command that reads or writes archives.
 struct DirectoryOptions: ParsableArguments {
@@ -46,19 +47,26 @@ struct DirectoryOptions: ParsableArguments {
     func location(of argument: String, keys: ArchiveKeys = ArchiveKeys()) throws -> ArchiveLocation { try s3.location(of: argument, keys: keys) }
 }
 
-/// `--identity` and `--verify-key`: what verify, restore, drill and list read archives with.
-struct ReadKeyOptions: ParsableArguments {
+/// `--identity`: the age identities that decrypt `.age` archives (list, report, and with
+/// `--verify-key` in `ReadKeyOptions` verify, restore, drill and rekey).
+struct IdentityOption: ParsableArguments {
     @Option(help: ArgumentHelp("age identity file (age-keygen's output, mode 0600) that decrypts .age archives (default: $RGW_AGE_IDENTITY_FILE).", valueName: "file"))
     var identity: String?
+
+    func identities() throws -> [AgeIdentity] {
+        try optionOrEnvironment(identity, "RGW_AGE_IDENTITY_FILE").map(KeyFiles.identities) ?? []
+    }
+}
+
+/// `--identity` and `--verify-key`: what verify, restore, drill and rekey read archives with.
+struct ReadKeyOptions: ParsableArguments {
+    @OptionGroup var identityOption: IdentityOption
 
     @Option(name: .customLong("verify-key"), help: ArgumentHelp("minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default: $RGW_VERIFY_KEY).", valueName: "key"))
     var verifyKey: String?
 
     func keys() throws -> ArchiveKeys {
-        var keys = ArchiveKeys()
-        if let identity = optionOrEnvironment(identity, "RGW_AGE_IDENTITY_FILE") { keys.identities = try KeyFiles.identities(identity) }
-        if let verifyKey = optionOrEnvironment(verifyKey, "RGW_VERIFY_KEY") { keys.verifyKey = try KeyFiles.verifyKey(verifyKey) }
-        return keys
+        ArchiveKeys(identities: try identityOption.identities(), verifyKey: try optionOrEnvironment(verifyKey, "RGW_VERIFY_KEY").map(KeyFiles.verifyKey))
     }
 }
 

@@ -9,19 +9,14 @@ struct ListCommand: ParsableCommand {
         discussion: "An encrypted archive is listed from its .summary.json; with --identity, from the archive itself.")
 
     @OptionGroup var directoryOptions: DirectoryOptions
-    @Option(help: ArgumentHelp("age identity file that decrypts .age archives (default: $RGW_AGE_IDENTITY_FILE); not needed to list them.", valueName: "file"))
-    var identity: String?
+    @OptionGroup var identityOption: IdentityOption
     @OptionGroup var output: OutputOptions
     var json: Bool { output.json }
 
     func run() throws {
         try Reporting.run {
             let logger = output.makeLogger()
-            var keys = ArchiveKeys()
-            if let file = optionOrEnvironment(identity, "RGW_AGE_IDENTITY_FILE") {
-                keys.identities = try KeyFiles.identities(file)
-            }
-            let directory = try directoryOptions.archiveDirectory(keys: keys)
+            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()))
             let entries = try directory.entries()
             for entry in entries {
                 logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",

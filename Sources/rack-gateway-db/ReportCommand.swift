@@ -29,16 +29,14 @@ struct ReportCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write the report here (md: the charts beside it, FILE's name with -sizes.svg and -rto.svg); default: standard output.", valueName: "file"))
     var output: String?
 
-    @Option(help: ArgumentHelp("age identity file, to read encrypted archives' manifests instead of their summaries (default: $RGW_AGE_IDENTITY_FILE).", valueName: "file"))
-    var identity: String?
+    @OptionGroup var identityOption: IdentityOption
 
     func validate() throws { _ = try MaintCommand.duration(since, "--since") }
 
     func run() throws {
         try Reporting.run {
-            var keys = ArchiveKeys()
-            if let file = optionOrEnvironment(identity, "RGW_AGE_IDENTITY_FILE") { keys.identities = try KeyFiles.identities(file) }
-            let report = try EvidenceReport.make(directory: try directoryOptions.archiveDirectory(keys: keys), seconds: try MaintCommand.duration(since, "--since"))
+            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()))
+            let report = try EvidenceReport.make(directory: directory, seconds: try MaintCommand.duration(since, "--since"))
             var files: [(path: String, text: String)] = []
             switch format {
             case .json:

@@ -219,7 +219,7 @@ _rack-gateway-db_list() {
     local -ar arg_specs=(
         '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
         '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
-        '--identity[age identity file that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE); not needed to list them.]:file:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
         '--json[Print one machine-readable JSON report on stdout.]'
         '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
         '--version[Show the version.]'
@@ -260,7 +260,7 @@ _rack-gateway-db_report() {
         '--since[The period, back from now\: 90d, 12h, ...]:duration:'
         '--format[md, html or json.]:format:{__rack-gateway-db_complete "${___format[@]}"}'
         '(-o --output)'{-o,--output}'[Write the report here (md\: the charts beside it, FILE'\''s name with -sizes.svg and -rto.svg); default\: standard output.]:file:'
-        '--identity[age identity file, to read encrypted archives'\'' manifests instead of their summaries (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
