@@ -39,11 +39,12 @@ public final class TerminalOutput: @unchecked Sendable {
     }
 
     /// Take the bar off the screen.
-    public func clearBar() {
-        lock.withLock {
-            if bar != nil { write("\r\u{1B}[K") }
-            bar = nil
-        }
+    public func clearBar() { lock.withLock { eraseBar() } }
+
+    /// The bar off the screen; the lock is held.
+    private func eraseBar() {
+        if bar != nil { write("\r\u{1B}[K") }
+        bar = nil
     }
 
     /// One line (a newline is added), above the bar.
@@ -60,8 +61,7 @@ public final class TerminalOutput: @unchecked Sendable {
     /// `body` (a question on the terminal) with the bar off the screen and not redrawn meanwhile.
     public func withBarHidden<R>(_ body: () throws -> R) rethrows -> R {
         lock.withLock {
-            if bar != nil { write("\r\u{1B}[K") }
-            bar = nil
+            eraseBar()
             paused = true
         }
         defer { lock.withLock { paused = false } }
