@@ -245,6 +245,15 @@ struct RestorePlanTests {
         let foreignKey = try #require(local.queued.first { $0.item.name == "big_fk" })
         #expect(foreignKey.owner == nil && foreignKey.after == [.data(1), .data(0), .builds(0)])
         #expect(local.queued.map(\.item.name) == ["big_pkey", "small_pkey", "big_fk"])
+        // Locks as pg_restore assumes them: a constraint locks its table exclusively, a foreign key
+        // both tables.
+        #expect(local.queued.map(\.locks) == [[1], [0], [1, 0]] && local.queued.allSatisfy(\.exclusive))
+        let indexed = try DumpScript("""
+            -- Name: big_name; Type: INDEX; Schema: public; Owner: o
+            CREATE INDEX big_name ON public.big USING btree (id);
+            """, section: "post-data")
+        let index = try #require(RestorePlan(manifest: Self.manifest, postData: indexed, costs: costs, analyzable: [], remote: false).queued.first)
+        #expect(index.locks == [1] && !index.exclusive, "CREATE INDEX shares its table with other index builds")
     }
 }
 
@@ -327,6 +336,21 @@ struct LoadQueueTests {
         .init(item: name, owner: table, after: table.map { [.data($0)] } ?? [])
     }
 
+    /// `queue.take()` on a thread of its own (not one of Swift's few cooperative threads, which a
+    /// waiting `take` would hold); the returned function waits for its answer.
+    static func takeElsewhere(_ queue: Queue) -> () -> Queue.Item? {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var item: Queue.Item?
+        Thread.detachNewThread {
+            item = queue.take()
+            done.signal()
+        }
+        return {
+            done.wait()
+            return item
+        }
+    }
+
     static func name(_ item: Queue.Item) -> String {
         switch item {
         case .chunk(let chunk, _): chunk
@@ -351,10 +375,10 @@ struct LoadQueueTests {
         let first = try #require(queue.take())
         #expect(Self.name(first) == "only chunk")
         // A second worker finds nothing ready yet, but must wait instead of ending.
-        let second = Task.detached { queue.take() }
+        let second = Self.takeElsewhere(queue)
         try await Task.sleep(nanoseconds: 50_000_000)
         queue.done(first)
-        let index = try #require(await second.value)
+        let index = try #require(second())
         #expect(Self.name(index) == "its index")
         queue.done(index)
         #expect(queue.take() == nil)
@@ -371,6 +395,32 @@ struct LoadQueueTests {
             queue.done(item)
         }
         #expect(order == ["child 1", "parent 1", "parent pkey", "child fk"])
+    }
+
+    @Test func aBuildWhoseLocksConflictWithARunningOneIsPassedOver() async throws {
+        let queue = Queue(chunks: [("small 1", 1)], builds: [
+            .init(item: "big index a", owner: 0, after: [], locks: [0]),
+            .init(item: "big pkey", owner: 0, after: [], locks: [0], exclusive: true),
+            .init(item: "big index b", owner: 0, after: [], locks: [0]),
+        ])
+        let first = try #require(queue.take())
+        #expect(Self.name(first) == "big index a")
+        // The primary key would wait for index a's share lock: the other index build of the same
+        // table goes first (share locks admit each other), then the chunk.
+        let second = try #require(queue.take())
+        #expect(Self.name(second) == "big index b")
+        let third = try #require(queue.take())
+        #expect(Self.name(third) == "small 1")
+        queue.done(third)
+        queue.done(first)
+        // Only the primary key is left, and index b still runs: a worker waits for it.
+        let fourth = Self.takeElsewhere(queue)
+        try await Task.sleep(nanoseconds: 50_000_000)
+        queue.done(second)
+        let pkey = try #require(fourth())
+        #expect(Self.name(pkey) == "big pkey")
+        queue.done(pkey)
+        #expect(queue.take() == nil)
     }
 
     @Test func stopEndsEveryWorker() async {

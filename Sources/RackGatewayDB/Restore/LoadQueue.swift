@@ -8,6 +8,10 @@ import Foundation
 /// is ready and work is still running, and returns nil once everything is done or the queue is
 /// stopped. So the small tables' builds run while the big table still loads, and the big table's
 /// builds start while the small tables load, instead of every core waiting at a phase boundary.
+/// A ready build whose table locks conflict with a running build's is passed over for the next
+/// one (as pg_restore's `has_lock_conflicts`): `ALTER TABLE ... ADD CONSTRAINT` (a primary key, a
+/// foreign key) locks its tables exclusively, `CREATE INDEX` shares its table with other index
+/// builds; handed out together, one connection would only wait for the other's lock.
 final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
     enum Item {
         case chunk(Chunk, table: Int)
@@ -27,6 +31,23 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
         /// The table whose `.builds` this one counts toward, if any.
         var owner: Int?
         var after: Set<Dependency>
+        /// The tables the build locks while it runs, and whether exclusively (everything but
+        /// `CREATE INDEX`, whose share lock admits other index builds of the table).
+        var locks: Set<Int> = []
+        var exclusive = false
+
+        init(item: Build, owner: Int?, after: Set<Dependency>, locks: Set<Int> = [], exclusive: Bool = false) {
+            self.item = item
+            self.owner = owner
+            self.after = after
+            self.locks = locks
+            self.exclusive = exclusive
+        }
+
+        /// Whether this build would wait for `other`'s locks (or `other` for this one's).
+        func conflicts(with other: PlannedBuild) -> Bool {
+            (exclusive || other.exclusive) && !locks.isDisjoint(with: other.locks)
+        }
     }
 
     private let condition = NSCondition()
@@ -38,6 +59,8 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
     private var waiting: [Int] = []
     private var left: [Dependency: Int] = [:]
     private var running = 0
+    /// Indexes into `builds` of those running.
+    private var runningBuilds: [Int] = []
     private var stopped = false
 
     /// `builds` in priority order.
@@ -64,9 +87,12 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             if stopped { return nil }
-            if !ready.isEmpty {
+            if let position = ready.firstIndex(where: { candidate in
+                !runningBuilds.contains { builds[candidate].conflicts(with: builds[$0]) }
+            }) {
                 running += 1
-                let index = ready.removeFirst()
+                let index = ready.remove(at: position)
+                runningBuilds.append(index)
                 return .build(builds[index].item, index: index)
             }
             if nextChunk < chunks.count {
@@ -74,6 +100,7 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
                 nextChunk += 1
                 return .chunk(chunks[nextChunk - 1].item, table: chunks[nextChunk - 1].table)
             }
+            // Here every ready build (if any) conflicts with a running one: wait for it to end.
             if running == 0 {
                 // Builds still waiting here wait for something that never comes (a dependency the
                 // plan did not know): hand them out rather than drop them.
@@ -95,7 +122,9 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
         running -= 1
         switch item {
         case .chunk(_, let table): left[.data(table)]! -= 1
-        case .build(_, let index): if let owner = builds[index].owner { left[.builds(owner)]! -= 1 }
+        case .build(_, let index):
+            runningBuilds.removeAll { $0 == index }
+            if let owner = builds[index].owner { left[.builds(owner)]! -= 1 }
         }
         release()
         condition.broadcast()

@@ -49,14 +49,19 @@ struct RestorePlan {
         var tableIndex: [String: Int] = [:]
         for (index, table) in manifest.tables.enumerated() { tableIndex[BuildCostModel.key(table.schema, table.name)] = index }
         func index(_ table: (schema: String, name: String)?) -> Int? { table.flatMap { tableIndex[BuildCostModel.key($0.schema, $0.name)] } }
+        // pg_restore's rule for parallel post-data: everything but CREATE INDEX locks its tables
+        // exclusively (ADD PRIMARY KEY takes an access exclusive lock, ADD FOREIGN KEY a share row
+        // exclusive one on both tables, which conflicts with an index build's share lock).
         queued = tableBuilds.map { entry in
             let owner = index(entry.table)
-            return RestoreQueue.PlannedBuild(item: entry, owner: owner, after: owner.map { [.data($0)] } ?? [])
+            return RestoreQueue.PlannedBuild(item: entry, owner: owner, after: owner.map { [.data($0)] } ?? [],
+                                             locks: owner.map { [$0] } ?? [], exclusive: entry.type != "INDEX")
         }
         var laterForeignKeys: [DumpScript.Entry] = []
         for entry in dearestFirst(postData.entries(in: .foreignKeys)) {
             if let child = index(entry.table), let parent = index(DumpScript.referencedTable(entry)) {
-                queued.append(RestoreQueue.PlannedBuild(item: entry, owner: nil, after: [.data(child), .data(parent), .builds(parent)]))
+                queued.append(RestoreQueue.PlannedBuild(item: entry, owner: nil, after: [.data(child), .data(parent), .builds(parent)],
+                                                        locks: [child, parent], exclusive: true))
             } else {
                 laterForeignKeys.append(entry)
             }
