@@ -336,19 +336,23 @@ struct LoadQueueTests {
         .init(item: name, owner: table, after: table.map { [.data($0)] } ?? [])
     }
 
-    /// `queue.take()` on a thread of its own (not one of Swift's few cooperative threads, which a
-    /// waiting `take` would hold); the returned function waits for its answer.
-    static func takeElsewhere(_ queue: Queue) -> () -> Queue.Item? {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var item: Queue.Item?
+    /// A worker that finds nothing it may take waits (on a thread of its own, not one of Swift's few
+    /// cooperative threads, which a waiting `take` would hold); once `item` is done it gets
+    /// `expected`, and after that the queue is empty.
+    static func waiterGets(_ expected: String, once item: Queue.Item, on queue: Queue) async throws {
+        let answered = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var taken: Queue.Item?
         Thread.detachNewThread {
-            item = queue.take()
-            done.signal()
+            taken = queue.take()
+            answered.signal()
         }
-        return {
-            done.wait()
-            return item
-        }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        queue.done(item)
+        answered.wait()
+        let next = try #require(taken)
+        #expect(name(next) == expected)
+        queue.done(next)
+        #expect(queue.take() == nil)
     }
 
     static func name(_ item: Queue.Item) -> String {
@@ -375,13 +379,7 @@ struct LoadQueueTests {
         let first = try #require(queue.take())
         #expect(Self.name(first) == "only chunk")
         // A second worker finds nothing ready yet, but must wait instead of ending.
-        let second = Self.takeElsewhere(queue)
-        try await Task.sleep(nanoseconds: 50_000_000)
-        queue.done(first)
-        let index = try #require(second())
-        #expect(Self.name(index) == "its index")
-        queue.done(index)
-        #expect(queue.take() == nil)
+        try await Self.waiterGets("its index", once: first, on: queue)
     }
 
     @Test func aForeignKeyWaitsForBothTablesAndTheReferencedTablesBuilds() {
@@ -414,13 +412,7 @@ struct LoadQueueTests {
         queue.done(third)
         queue.done(first)
         // Only the primary key is left, and index b still runs: a worker waits for it.
-        let fourth = Self.takeElsewhere(queue)
-        try await Task.sleep(nanoseconds: 50_000_000)
-        queue.done(second)
-        let pkey = try #require(fourth())
-        #expect(Self.name(pkey) == "big pkey")
-        queue.done(pkey)
-        #expect(queue.take() == nil)
+        try await Self.waiterGets("big pkey", once: second, on: queue)
     }
 
     @Test func stopEndsEveryWorker() async {
