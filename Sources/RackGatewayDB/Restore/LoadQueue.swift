@@ -36,14 +36,6 @@ final class LoadQueue<Chunk: Sendable, Build: Sendable>: @unchecked Sendable {
         var locks: Set<Int> = []
         var exclusive = false
 
-        init(item: Build, owner: Int?, after: Set<Dependency>, locks: Set<Int> = [], exclusive: Bool = false) {
-            self.item = item
-            self.owner = owner
-            self.after = after
-            self.locks = locks
-            self.exclusive = exclusive
-        }
-
         /// Whether this build would wait for `other`'s locks (or `other` for this one's).
         func conflicts(with other: PlannedBuild) -> Bool {
             (exclusive || other.exclusive) && !locks.isDisjoint(with: other.locks)
