@@ -41,6 +41,18 @@ struct ArchiveStoreTests {
         #expect(second.category == .locked && second.message.contains("backup pid 42"), "\(second)")
         lease.release()
         try store.lease(".lock", holder: "backup pid 44").release()
+        // Of runs racing for a free lease, exactly one gets it; the others are told it is held.
+        let racers = LockedList<Result<StoreLease, Error>>()
+        DispatchQueue.concurrentPerform(iterations: 6) { racer in
+            racers.add(Result { try store.lease(".lock", holder: "prune pid \(racer)") })
+        }
+        let outcomes = racers.items
+        let winners = outcomes.compactMap { try? $0.get() }
+        #expect(winners.count == 1, "\(store.location): \(winners.count) of 6 racing runs got the lease")
+        #expect(outcomes.allSatisfy { outcome in
+            if case .failure(let error) = outcome { return (error as? ToolError)?.category == .locked } else { return true }
+        }, "\(outcomes)")
+        winners.forEach { $0.release() }
 
         try store.delete("a.sql.gz")
         try store.delete("a.sql.gz.sha256")

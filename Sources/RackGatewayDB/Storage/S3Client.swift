@@ -114,7 +114,7 @@ public struct S3Client: Sendable {
     /// thrown at once.
     func retrying<T>(_ operation: String, _ body: (_ attempt: Int) throws -> T) throws -> T {
         var attempt = 0
-        var limit = firstBackoff
+        var backoff = JitteredBackoff(first: firstBackoff, cap: maxBackoff)
         while true {
             attempt += 1
             do {
@@ -127,8 +127,7 @@ public struct S3Client: Sendable {
                 throw ToolError(.failed, "S3 \(operation) on bucket \(bucket) at \(endpoint) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(error.message)",
                                 fix: "Check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3), the network and the region.")
             }
-            usleep(UInt32(Double.random(in: 0...min(limit, maxBackoff)) * 1_000_000))
-            limit *= 2
+            backoff.wait()
         }
     }
 
@@ -137,6 +136,18 @@ public struct S3Client: Sendable {
     }
 
     struct TransportFailure: Error { var message: String }
+
+    /// Exponential backoff with full jitter: each wait is a random time up to a limit that doubles
+    /// after every wait, at most `cap` seconds.
+    struct JitteredBackoff {
+        var limit: Double
+        let cap: Double
+        init(first: Double, cap: Double) { limit = first; self.cap = cap }
+        mutating func wait() {
+            usleep(UInt32(Double.random(in: 0...min(limit, cap)) * 1_000_000))
+            limit *= 2
+        }
+    }
 
     /// A request signed with the current credentials (SigV4 by libcurl, the session token as
     /// `x-amz-security-token`).

@@ -12,6 +12,9 @@ public struct S3Store: ArchiveStore {
     /// How archives and their sidecars are stored: server-side encryption and Object Lock retention.
     public var upload = S3UploadOptions()
 
+    /// How long `appendLine` keeps trying when other writers change the log under it.
+    public var appendPatience = 60.0
+
     public init(client: S3Client, prefix: String, partSize: Int = 16 << 20) {
         self.client = client
         self.prefix = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
@@ -61,36 +64,51 @@ public struct S3Store: ArchiveStore {
     public func put(_ name: String, _ contents: [UInt8]) throws { try client.putObject(key: key(name), data: contents, headers: uploadHeaders(locked: true)) }
 
     /// A lease object holding who has it and until when (an hour, renewed by nobody: a crashed
-    /// holder's lease expires). Two runs racing within one request's time can both win: S3 has no
-    /// compare-and-swap this client uses yet.
+    /// holder's lease expires). It is written only if it is still as it was read (If-None-Match when
+    /// there is none, If-Match on the expired one's ETag), so of two runs racing for it one wins and
+    /// the other is told who holds it.
     public func lease(_ name: String, holder: String) throws -> StoreLease {
         let now = Date().timeIntervalSince1970
-        if try client.size(key: key(name)) != nil {
-            let text = String(decoding: try client.getObject(key: key(name)), as: UTF8.self)
-            let parts = text.split(separator: "\n", maxSplits: 1)
-            if let expiry = parts.first.flatMap({ Double($0) }), expiry > now {
-                throw ToolError(.lockHeld, "\(location)/\(name) is held by \(parts.count > 1 ? String(parts[1]) : "another run")",
-                                fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
-            }
+        func held(by text: String?) -> ToolError {
+            ToolError(.lockHeld, "\(location)/\(name) is held by \(text ?? "another run")",
+                      fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
         }
-        try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8), headers: uploadHeaders(locked: false))
+        func parse(_ body: [UInt8]) -> (expiry: Double?, holder: String?) {
+            let parts = String(decoding: body, as: UTF8.self).split(separator: "\n", maxSplits: 1)
+            return (parts.first.flatMap { Double($0) }, parts.count > 1 ? String(parts[1]) : nil)
+        }
+        let current = try client.getObjectWithETag(key: key(name))
+        if let current, let expiry = parse(current.body).expiry, expiry > now { throw held(by: parse(current.body).holder) }
+        do {
+            try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8), headers: uploadHeaders(locked: false),
+                                 condition: current.map { .ifMatch($0.etag) } ?? .ifNoneMatch)
+        } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
+            throw held(by: (try? client.getObjectWithETag(key: key(name))).flatMap { $0.map { parse($0.body).holder } } ?? nil)
+        }
         return S3Lease(client: client, key: key(name))
     }
 
     /// S3 has no append: read the log, add the line, and write it back only if nobody changed it in
-    /// between (If-Match on its ETag, If-None-Match when it is new), else read again.
+    /// between (If-Match on its ETag, If-None-Match when it is new), else wait a random, growing time
+    /// (so that writers that collided do not collide again in step) and read again, for up to
+    /// `appendPatience` seconds.
     public func appendLine(_ name: String, _ line: [UInt8]) throws {
-        for _ in 0..<10 {
+        let deadline = Date().addingTimeInterval(appendPatience)
+        var backoff = S3Client.JitteredBackoff(first: 0.02, cap: 1)
+        var attempts = 0
+        repeat {
+            attempts += 1
             let current = try client.getObjectWithETag(key: key(name))
             do {
                 try client.putObject(key: key(name), data: (current?.body ?? []) + line, headers: uploadHeaders(locked: false),
                                      condition: current.map { .ifMatch($0.etag) } ?? .ifNoneMatch)
                 return
             } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
-                continue
+                backoff.wait()
             }
-        }
-        throw ToolError(.failed, "could not add a line to \(location)/\(name): it kept changing under concurrent writers")
+        } while Date() < deadline
+        throw ToolError(.failed, "could not add a line to \(location)/\(name): it changed under other writers \(attempts) times in \(Int(appendPatience)) s",
+                        fix: "Other runs keep writing to the same log; wait for them to finish and run again.")
     }
 
     /// Streams an object as a multipart upload: the archive writer fills one part while the part
