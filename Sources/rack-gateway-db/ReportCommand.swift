@@ -40,10 +40,7 @@ struct ReportCommand: ParsableCommand {
             var files: [(path: String, text: String)] = []
             switch format {
             case .json:
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                files.append((output ?? "-", String(decoding: try encoder.encode(report), as: UTF8.self) + "\n"))
+                files.append((output ?? "-", try Reporting.jsonText(report) + "\n"))
             case .html:
                 files.append((output ?? "-", report.html()))
             case .md:

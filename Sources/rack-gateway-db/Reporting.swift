@@ -9,13 +9,17 @@ enum Reporting {
     nonisolated(unsafe) static var printedJSON = false
 
     static func printJSON<T: Encodable>(_ value: T) throws {
+        print(try jsonText(value))
+        printedJSON = true
+    }
+
+    /// A JSON report's text (no final newline), pretty and with sorted keys.
+    static func jsonText<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         // The same keys as drills.jsonl, restores.jsonl and the manifest.
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        print(String(decoding: data, as: UTF8.self))
-        printedJSON = true
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     static func printError(_ text: String) {

@@ -78,12 +78,14 @@ public struct S3Store: ArchiveStore {
             return (parts.first.flatMap { Double($0) }, parts.count > 1 ? String(parts[1]) : nil)
         }
         let current = try client.getObjectWithETag(key: key(name))
-        if let current, let expiry = parse(current.body).expiry, expiry > now { throw held(by: parse(current.body).holder) }
+        if let lease = current.map({ parse($0.body) }), let expiry = lease.expiry, expiry > now { throw held(by: lease.holder) }
         do {
             try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8), headers: uploadHeaders(locked: false),
                                  condition: current.map { .ifMatch($0.etag) } ?? .ifNoneMatch)
         } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
-            throw held(by: (try? client.getObjectWithETag(key: key(name))).flatMap { $0.map { parse($0.body).holder } } ?? nil)
+            // Another run wrote it between the read and the write: name it if it can be read.
+            let winner = (try? client.getObjectWithETag(key: key(name))) ?? nil
+            throw held(by: winner.flatMap { parse($0.body).holder })
         }
         return S3Lease(client: client, key: key(name))
     }
