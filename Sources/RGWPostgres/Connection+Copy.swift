@@ -6,6 +6,7 @@ extension Connection {
     /// If `body` throws before the stream is exhausted, the statement is cancelled, the
     /// connection drained back to idle, and the error rethrown.
     public func copyOut<R>(_ sql: String, _ body: (CopyOutStream) throws -> R) throws -> R {
+        try checkRun()
         let start = try check(PQexec(handle, sql), sql: sql)
         guard PQresultStatus(start.handle) == PGRES_COPY_OUT else {
             throw PostgresError(kind: .client, message: "statement did not start COPY TO STDOUT: \(sql.prefix(80))")
@@ -30,6 +31,7 @@ extension Connection {
     /// rolls the statement back, and the caller's error is rethrown. Returns the rows loaded.
     @discardableResult
     public func copyIn(_ sql: String, _ body: (CopyInStream) throws -> Void) throws -> Int {
+        try checkRun()
         let start = try check(PQexec(handle, sql), sql: sql)
         guard PQresultStatus(start.handle) == PGRES_COPY_IN else {
             throw PostgresError(kind: .client, message: "statement did not start COPY FROM STDIN: \(sql.prefix(80))")
@@ -59,7 +61,7 @@ extension Connection {
                 firstError = Self.error(from: result, connection: handle)
             }
         }
-        if let firstError { throw firstError }
+        if let firstError { throw stopped(firstError) }
         if PQstatus(handle) != CONNECTION_OK { throw connectionError() }
         return rows
     }
@@ -104,7 +106,7 @@ public final class CopyOutStream {
             _ = try connection.finishCopy(sql: "COPY")
             return false
         }
-        let error = connection.connectionError()
+        let error = connection.stopped(connection.connectionError())
         connection.drainResults()
         throw error
     }
@@ -135,7 +137,7 @@ public final class CopyInStream {
             guard let base = raw.baseAddress, raw.count > 0 else { return 1 }
             return PQputCopyData(connection.handle, base.assumingMemoryBound(to: CChar.self), Int32(raw.count))
         }
-        guard status == 1 else { throw connection.connectionError() }
+        guard status == 1 else { throw connection.stopped(connection.connectionError()) }
     }
 
     public func write(_ bytes: [UInt8]) throws { try write(bytes[...]) }

@@ -13,6 +13,9 @@ import Darwin
 public final class Connection {
     let handle: OpaquePointer
     public let settings: ConnectionSettings
+    /// Set when this connection does a run's work (opened before the run was stopped): the run's
+    /// cancellation then cancels its statement, and it runs no further one.
+    private var stopID: Int?
 
     /// Connect, with `application_name` defaulting to `rack-gateway-db`.
     public init(settings: ConnectionSettings, applicationName: String = "rack-gateway-db") throws {
@@ -36,10 +39,20 @@ public final class Connection {
         }
         self.handle = connection
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        if let cancellation = settings.cancellation, let canceller = makeCanceller() {
+            stopID = cancellation.register { canceller.cancel() }
+        }
     }
 
     deinit {
+        settings.cancellation?.unregister(stopID)
         PQfinish(handle)
+    }
+
+    /// Throw when the run this connection works for was stopped (a statement after Ctrl-C).
+    func checkRun() throws {
+        guard stopID != nil, let cancellation = settings.cancellation, cancellation.isCancelled else { return }
+        throw PostgresError(kind: .interrupted, message: cancellation.description, target: settings.description)
     }
 
     /// libpq's message, on one line, with a word on what to check.
@@ -93,12 +106,14 @@ public final class Connection {
     /// Run one or more statements with the simple-query protocol; returns the last result.
     @discardableResult
     public func execute(_ sql: String) throws -> QueryResult {
-        try check(PQexec(handle, sql), sql: sql)
+        try checkRun()
+        return try check(PQexec(handle, sql), sql: sql)
     }
 
     /// Run one statement with `$n` parameters sent separately from the text.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        try checkRun()
         if parameters.isEmpty {
             return try check(PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0), sql: sql)
         }
@@ -110,14 +125,21 @@ public final class Connection {
 
     /// Turn a `PGresult` into a `QueryResult`, or throw the error it carries.
     func check(_ result: OpaquePointer?, sql: String) throws -> QueryResult {
-        guard let result else { throw connectionError() }
+        guard let result else { throw stopped(connectionError()) }
         let owned = QueryResult(result)
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_OUT, PGRES_COPY_IN:
             return owned
         default:
-            throw Self.error(from: result, connection: handle)
+            throw stopped(Self.error(from: result, connection: handle))
         }
+    }
+
+    /// A statement that failed because its run was stopped (the server's "canceling statement due
+    /// to user request") says so, instead of looking like a failure of its own.
+    func stopped(_ error: PostgresError) -> PostgresError {
+        guard stopID != nil, let cancellation = settings.cancellation, cancellation.isCancelled else { return error }
+        return PostgresError(kind: .interrupted, message: cancellation.description, detail: error.message, target: settings.description)
     }
 
     func connectionError() -> PostgresError {

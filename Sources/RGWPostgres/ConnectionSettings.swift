@@ -13,6 +13,9 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
     let conninfo: String
     /// Options set explicitly in `conninfo`: libpq keyword, value, and the PG* variable for it.
     let explicit: [Option]
+    /// The run this connection's work belongs to: its statements are cancelled when the run is
+    /// stopped (Ctrl-C, SIGTERM, a stall). Nil for connections that belong to no run.
+    public var cancellation: Cancellation?
 
     struct Option: Sendable {
         var keyword: String
@@ -32,6 +35,13 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
             }
         }
         return try ConnectionSettings(conninfo: "", source: "PG* environment variables")
+    }
+
+    /// The same settings, their work belonging to `cancellation`.
+    public func cancelled(by cancellation: Cancellation?) -> ConnectionSettings {
+        var settings = self
+        settings.cancellation = cancellation
+        return settings
     }
 
     /// Parse a `postgres://` URL or a `key=value` connection string (libpq's own parser).
@@ -113,7 +123,9 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         var options = explicit.filter { $0.keyword != "dbname" }
         options.append(Option(keyword: "dbname", value: name, environmentVariable: "PGDATABASE"))
         let conninfo = options.map { "\($0.keyword)=\(Self.quoteConninfoValue($0.value))" }.joined(separator: " ")
-        return ConnectionSettings(source: source, conninfo: conninfo, explicit: options)
+        var settings = ConnectionSettings(source: source, conninfo: conninfo, explicit: options)
+        settings.cancellation = cancellation
+        return settings
     }
 
     /// Replace `secret` (a whole connection string) in `text` with a form without its password.

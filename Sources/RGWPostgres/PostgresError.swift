@@ -12,6 +12,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case client
         /// A connection string or URL could not be parsed.
         case malformedConnectionString
+        /// The run was stopped (Ctrl-C, SIGTERM, SIGHUP, a stall) and this statement with it.
+        case interrupted
     }
 
     public var kind: Kind
@@ -59,7 +61,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             text += ": \(message)"
         case .malformedConnectionString:
             text = "invalid database URL: \(message)"
-        case .server, .client:
+        case .server, .client, .interrupted:
             text = message
             if let sqlState { text += " (SQLSTATE \(sqlState))" }
         }

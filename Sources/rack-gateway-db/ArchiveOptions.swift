@@ -143,23 +143,27 @@ struct JobsOption: ParsableArguments {
 
 /// `--stall-timeout` of backup, restore and drill.
 struct StallOptions: ParsableArguments {
-    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never.", valueName: "duration"))
-    var stallTimeout = "5m"
+    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never (default: 5m).", valueName: "duration"))
+    var stallTimeout: String?
 
     func validate() throws { _ = try seconds() }
 
-    func seconds() throws -> Double { stallTimeout == "0" ? 0 : try MaintCommand.duration(stallTimeout, "--stall-timeout") }
+    func seconds() throws -> Double {
+        let text = stallTimeout ?? "5m"
+        return text == "0" ? 0 : try MaintCommand.duration(text, "--stall-timeout")
+    }
 
     /// For a restore or drill: its progress plus what the server reports for the connections whose
     /// application name starts with `applications`.
-    func watchdog(_ what: String, progress: RestoreProgress, server: ConnectionSettings, applications: String) throws -> StallWatchdog {
-        let probe = StallWatchdog.ServerProbe(settings: server, applicationPrefix: applications)
-        return try watchdog(what) { progress.workDone() &+ (probe.value() ?? 0) }
+    func watchdog(_ what: String, context: RunContext, progress: RestoreProgress, server: ConnectionSettings, applications: String) throws -> StallWatchdog {
+        // The probe's own connections are not the run's work: a stopped run must not cancel them.
+        let probe = StallWatchdog.ServerProbe(settings: server.cancelled(by: nil), applicationPrefix: applications)
+        return try watchdog(what, context: context) { progress.workDone() &+ (probe.value() ?? 0) }
     }
 
     /// Started for a run; `probe` counts the work done.
-    func watchdog(_ what: String, probe: @escaping @Sendable () -> Int?) throws -> StallWatchdog {
-        let watchdog = StallWatchdog(timeout: try seconds(), what: what, probe: probe)
+    func watchdog(_ what: String, context: RunContext, probe: @escaping @Sendable () -> Int?) throws -> StallWatchdog {
+        let watchdog = StallWatchdog(timeout: try seconds(), what: what, cancellation: context.cancellation, probe: probe)
         watchdog.start()
         return watchdog
     }

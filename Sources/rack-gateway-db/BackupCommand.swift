@@ -4,7 +4,9 @@ import RGWPostgres
 import RackGatewayDB
 import RGWCompression
 
-struct BackupCommand: ParsableCommand {
+struct BackupCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Write one dated archive (<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz, or .sql.zst) of the database into --dir.",
@@ -80,11 +82,10 @@ struct BackupCommand: ParsableCommand {
         if let compressors, compressors < 1 { throw ValidationError("--compressors must be at least 1") }
     }
 
-    func run() throws {
-        Interruption.install()
-        try Reporting.run {
-            let settings = try global.connectionSettings()
-            let logger = global.makeLogger()
+    func run(_ context: RunContext) throws {
+        do {
+            let settings = try global.connectionSettings(context)
+            let logger = context.logger
             if !directoryOptions.isS3, objectLockDays != nil || sse != nil {
                 throw ToolError(.usage, "--object-lock-days and --sse need an s3://bucket/prefix --dir")
             }
@@ -100,7 +101,7 @@ struct BackupCommand: ParsableCommand {
             options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
             options.maxShrink = ShrinkCheck.parse(maxShrink)!
             options.keys = try keyOptions.keys()
-            let runner = BackupRunner(settings: settings, options: options, logger: logger)
+            let runner = BackupRunner(settings: settings, options: options, logger: logger, context: context)
             let labels = ["database": settings.databaseName ?? "unknown"]
             let progress = runner.progress
             let display = ProgressDisplay(logger: logger) {
@@ -111,7 +112,7 @@ struct BackupCommand: ParsableCommand {
                         + "\(ProgressDisplay.bytes(p.bytesOut)) written, \(ProgressDisplay.bytes(Int(rate)))/s, ETA \(eta)", p.fraction)
             }
             let report: BackupReport
-            let watchdog = try stall.watchdog("the backup of \(settings.description)") {
+            let watchdog = try stall.watchdog("the backup of \(settings.description)", context: context) {
                 let p = progress.snapshot()
                 return p.bytesIn + p.bytesOut + p.tablesDone
             }

@@ -3,7 +3,9 @@ import ArgumentParser
 import RGWPostgres
 import RackGatewayDB
 
-struct CheckCommand: ParsableCommand {
+struct CheckCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Check connectivity, TLS, server version, pg_dump, migrations and backup privileges.",
@@ -46,11 +48,11 @@ struct CheckCommand: ParsableCommand {
         return (HealthCheck.Item(name: "backups", status: age > limit ? .fail : .ok, detail: text), age > limit)
     }
 
-    func run() throws {
-        try Reporting.run {
-            let settings = try global.connectionSettings()
+    func run(_ context: RunContext) throws {
+        do {
+            let settings = try global.connectionSettings(context)
             var report = HealthCheck(settings: settings, migrations: try migrationOptions.load(),
-                                     logger: global.makeLogger()).run()
+                                     logger: context.logger).run()
             let backups = try backupAgeItem()
             if let backups { report.items.append(backups.item) }
             if global.json {

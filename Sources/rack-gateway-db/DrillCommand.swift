@@ -3,7 +3,9 @@ import Foundation
 import RGWPostgres
 import RackGatewayDB
 
-struct DrillCommand: ParsableCommand {
+struct DrillCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
     static let configuration = CommandConfiguration(
         commandName: "drill",
         abstract: "Prove an archive restores: restore into a scratch database, check it, report, drop it.",
@@ -44,13 +46,12 @@ struct DrillCommand: ParsableCommand {
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
     var metricsFile: String?
 
-    func run() throws {
-        Interruption.install()
-        let logger = global.makeLogger()
+    func run(_ context: RunContext) throws {
+        let logger = context.logger
         var labels = ["database": "unknown"]
         do {
-            try Reporting.run {
-                let scratch = try scratchURL.map { try ConnectionSettings(conninfo: $0, source: "--scratch-url") } ?? global.connectionSettings()
+            do {
+                let scratch = try scratchURL.map { context.connections(try ConnectionSettings(conninfo: $0, source: "--scratch-url")) } ?? global.connectionSettings(context)
                 labels["database"] = scratch.databaseName ?? "unknown"
                 // Options first: a wrong --migrations is a usage error before any archive is read.
                 let migrations = try migrationOptions.load()
@@ -62,11 +63,11 @@ struct DrillCommand: ParsableCommand {
                 options.allowDowngrade = allowDowngrade
                 options.migrateCommand = try migrateCommandOptions.command()
                 options.anchors = anchors
-                let runner = DrillRunner(options: options, logger: logger)
+                let runner = DrillRunner(options: options, logger: logger, context: context)
                 let display = runner.progress.display(logger: logger)
                 // Stopped on every path: a drill that throws must not leave the bar drawing.
                 defer { display.stop() }
-                let watchdog = try stall.watchdog("the drill on \(scratch.description)", progress: runner.progress, server: scratch,
+                let watchdog = try stall.watchdog("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
                                                   applications: "rack-gateway-db")
                 defer { watchdog.stop() }
                 let report = try runner.run(archive: archive, preflight: check)

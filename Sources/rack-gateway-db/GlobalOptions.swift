@@ -42,8 +42,13 @@ struct GlobalOptions: ParsableArguments {
         try ConnectionSettings.resolve(databaseURL: databaseURL, environment: environment)
     }
 
+    /// The connection settings, their statements belonging to the run (cancelled when it stops).
+    func connectionSettings(_ context: RunContext) throws -> ConnectionSettings {
+        context.connections(try connectionSettings())
+    }
+
     /// How the command's core types open their connections.
-    func connections() throws -> ConnectionFactory { ConnectionFactory(settings: try connectionSettings()) }
+    func connections(_ context: RunContext) throws -> ConnectionFactory { ConnectionFactory(settings: try connectionSettings(context)) }
 
     func makeLogger(label: String = "rack-gateway-db") -> Logger { output.makeLogger(label: label) }
 }
@@ -63,15 +68,18 @@ struct MigrateCommandOptions: ParsableArguments {
     @Option(name: .customLong("migrate-command"), help: ArgumentHelp("Run the application's own migrate instead of a migration set (through /bin/sh; DATABASE_URL and RGW_DATABASE_URL name the restored database, the password is in PGPASSWORD), e.g. 'rack-gateway-api migrate'.", valueName: "cmd"))
     var migrateCommand: String?
 
-    @Option(name: .customLong("migrate-timeout"), help: ArgumentHelp("Stop --migrate-command after this long, e.g. 30m.", valueName: "duration"))
-    var migrateTimeout = "30m"
+    @Option(name: .customLong("migrate-timeout"), help: ArgumentHelp("Stop --migrate-command after this long, e.g. 30m (default: 30m).", valueName: "duration"))
+    var migrateTimeout: String?
 
     func validate() throws {
-        _ = try MaintCommand.duration(migrateTimeout, "--migrate-timeout")
+        if let migrateTimeout {
+            _ = try MaintCommand.duration(migrateTimeout, "--migrate-timeout")
+            if migrateCommand == nil { throw ValidationError("--migrate-timeout goes with --migrate-command") }
+        }
         if let migrateCommand, migrateCommand.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--migrate-command is empty") }
     }
 
     func command() throws -> ApplicationMigrateCommand? {
-        try migrateCommand.map { ApplicationMigrateCommand(command: $0, timeout: try MaintCommand.duration(migrateTimeout, "--migrate-timeout")) }
+        try migrateCommand.map { ApplicationMigrateCommand(command: $0, timeout: try MaintCommand.duration(migrateTimeout ?? "30m", "--migrate-timeout")) }
     }
 }

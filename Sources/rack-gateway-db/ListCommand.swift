@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import RackGatewayDB
 
-struct ListCommand: ParsableCommand {
+struct ListCommand: ToolCommand {
+    var outputOptions: OutputOptions { output }
+
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, drilled, SUSPECT).",
@@ -13,9 +15,9 @@ struct ListCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
     var json: Bool { output.json }
 
-    func run() throws {
-        try Reporting.run {
-            let logger = output.makeLogger()
+    func run(_ context: RunContext) throws {
+        do {
+            let logger = context.logger
             let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()))
             let entries = try directory.entries()
             for entry in entries {

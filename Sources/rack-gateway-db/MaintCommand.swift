@@ -10,11 +10,8 @@ struct MaintCommand: ParsableCommand {
         subcommands: [SessionsCleanup.self, AuditVolume.self, AuditPrune.self, Vacuum.self, Connections.self, SlowQueries.self, Size.self])
 
     /// Connect with the global options and run `body` with the maintenance helper.
-    static func run(_ global: GlobalOptions, _ body: (Maintenance) throws -> Void) throws {
-        Interruption.install()
-        try Reporting.run {
-            try body(try Maintenance(connections: try global.connections(), logger: global.makeLogger()))
-        }
+    static func run(_ global: GlobalOptions, _ context: RunContext, _ body: (Maintenance) throws -> Void) throws {
+        try body(try Maintenance(connections: try global.connections(context), logger: context.logger))
     }
 
     static func duration(_ text: String, _ name: String) throws -> Double {

@@ -1,7 +1,9 @@
 import ArgumentParser
 import RackGatewayDB
 
-struct MigrateCommand: ParsableCommand {
+struct MigrateCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Apply pending migrations in version order, each in its own transaction.",
@@ -13,10 +15,10 @@ struct MigrateCommand: ParsableCommand {
     @Flag(help: "List the migrations that would be applied; change nothing.")
     var dryRun = false
 
-    func run() throws {
-        try Reporting.run {
+    func run(_ context: RunContext) throws {
+        do {
             let migrations = try migrationOptions.load()
-            let migrator = try Migrator(connections: try global.connections(), purpose: .migrate, migrations: migrations, logger: global.makeLogger())
+            let migrator = try Migrator(connections: try global.connections(context), purpose: .migrate, migrations: migrations, logger: context.logger)
             let outcome = try migrator.migrate(dryRun: dryRun)
             if global.json { return try Reporting.printJSON(outcome) }
             if dryRun {

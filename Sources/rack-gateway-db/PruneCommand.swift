@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import RackGatewayDB
 
-struct PruneCommand: ParsableCommand {
+struct PruneCommand: ToolCommand {
+    var outputOptions: OutputOptions { output }
+
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.",
@@ -41,11 +43,11 @@ struct PruneCommand: ParsableCommand {
         var deleted: [String]
     }
 
-    func run() throws {
-        try Reporting.run {
+    func run(_ context: RunContext) throws {
+        do {
             let pruner = Pruner(directory: try directoryOptions.archiveDirectory(), policy: policy)
             let plan = try pruner.plan()
-            let logger = output.makeLogger()
+            let logger = context.logger
             for decision in plan {
                 logger.debug("retention decision", metadata: ["archive.file": "\(decision.file)", "keep": "\(decision.keep)",
                                                               "reasons": "\(decision.reasons.joined(separator: ","))"])

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import RackGatewayDB
 
-struct RekeyCommand: ParsableCommand {
+struct RekeyCommand: ToolCommand {
+    var outputOptions: OutputOptions { output }
+
     static let configuration = CommandConfiguration(
         commandName: "rekey",
         abstract: "Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.",
@@ -24,9 +26,8 @@ struct RekeyCommand: ParsableCommand {
     @OptionGroup var writeKeys: WriteKeyOptions
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
-        Interruption.install()
-        try Reporting.run {
+    func run(_ context: RunContext) throws {
+        do {
             let source = try s3.location(of: archive, keys: try readKeys.keys())
             guard !source.keys.identities.isEmpty else {
                 throw ToolError(.usage, "rekey needs the identity that decrypts \(source.path) now", fix: "Give --identity FILE (or RGW_AGE_IDENTITY_FILE).")

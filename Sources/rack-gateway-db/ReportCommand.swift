@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import RackGatewayDB
 
-struct ReportCommand: ParsableCommand {
+struct ReportCommand: ToolCommand {
+    /// report has no --json or -v of its own (its --format says what it prints): the defaults.
+    var outputOptions: OutputOptions { (try? OutputOptions.parse([])) ?? OutputOptions() }
+
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.",
@@ -33,8 +36,8 @@ struct ReportCommand: ParsableCommand {
 
     func validate() throws { _ = try MaintCommand.duration(since, "--since") }
 
-    func run() throws {
-        try Reporting.run {
+    func run(_ context: RunContext) throws {
+        do {
             let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()))
             let report = try EvidenceReport.make(directory: directory, seconds: try MaintCommand.duration(since, "--since"))
             var files: [(path: String, text: String)] = []

@@ -28,17 +28,40 @@ enum Reporting {
 
     /// Run a command body; expected errors print one clear message (and under `--json`, unless the
     /// command printed its report already, a JSON error document on stdout, as restic does) and exit
-    /// with their status.
-    static func run(json: Bool = CommandLine.arguments.contains("--json"), _ body: () throws -> Void) throws {
+    /// with their status. Whatever the body left on the clean-up stack runs first. A run stopped
+    /// by a signal exits 128 + its number once that is done, whatever its body returned.
+    static func run(context: RunContext, signals: SignalHandling, json: Bool, _ body: () throws -> Void) throws {
+        var failure: Error?
         do {
             try body()
-        } catch let exit as ExitCode {
-            throw exit
         } catch {
+            failure = error
+        }
+        context.cleanups.runAll()
+        // The fallback is ending the process already (the run took too long to stop): let it.
+        guard signals.finishing() else { while true { sleep(60) } }
+        if let signal = context.cancellation.signal {
+            let error = failure.map(interrupted) ?? ToolError(.interrupted, "\(context.cancellation.description) after the work was done: nothing was undone")
             printError(String(describing: error))
-            // A command that printed its report (a failed drill or pipeline) has said it all there.
-            if json && !printedJSON { try? printJSON(ErrorDocument(error)) }
-            throw ExitCode(exitStatus(for: error))
+            if json && !printedJSON { try? printJSON(ErrorDocument(error, status: 128 + signal)) }
+            throw ExitCode(128 + signal)
+        }
+        guard let failure else { return }
+        if let exit = failure as? ExitCode { throw exit }
+        printError(String(describing: failure))
+        // A command that printed its report (a failed drill or pipeline) has said it all there.
+        if json && !printedJSON { try? printJSON(ErrorDocument(failure)) }
+        throw ExitCode(exitStatus(for: failure))
+    }
+
+    /// A failure of a run a signal stopped, as the interruption it is: the statement the signal
+    /// cancelled or the child it ended is not blamed.
+    static func interrupted(_ error: Error) -> Error {
+        switch error {
+        case let error as ToolError where error.code == .interrupted: return error
+        case let error as ToolError: return ToolError(.interrupted, error.message, fix: error.fix)
+        case let error as PostgresError: return ToolError(.interrupted, error.message)
+        default: return ToolError(.interrupted, String(describing: error))
         }
     }
 
@@ -52,10 +75,10 @@ enum Reporting {
         }
         var error: Body
 
-        init(_ error: Error) {
+        init(_ error: Error, status: Int32? = nil) {
             let tool = error as? ToolError
             self.error = Body(code: code(of: error).rawValue, message: tool?.message ?? String(describing: error),
-                              fix: tool?.fix, exitStatus: Reporting.exitStatus(for: error))
+                              fix: tool?.fix, exitStatus: status ?? Reporting.exitStatus(for: error))
         }
     }
 
@@ -63,7 +86,7 @@ enum Reporting {
     static func code(of error: Error) -> ToolError.Code {
         switch error {
         case let error as ToolError: error.code
-        case let error as PostgresError: error.kind == .malformedConnectionString ? .usage : .failed
+        case let error as PostgresError: error.kind == .malformedConnectionString ? .usage : error.kind == .interrupted ? .interrupted : .failed
         case is ValidationError: .usage
         default: .failed
         }
@@ -78,5 +101,22 @@ enum Reporting {
         case .locked: 3
         case .usage: 64
         }
+    }
+}
+
+/// A command of the tool: its one `run()` makes the run context (logger, clock, environment, the
+/// clean-up stack, the output writer, the cancellation), installs SIGINT, SIGTERM and SIGHUP
+/// handling, runs the command's body with it, and reports its errors, the same for every command.
+protocol ToolCommand: ParsableCommand {
+    var outputOptions: OutputOptions { get }
+    func run(_ context: RunContext) throws
+}
+
+extension ToolCommand {
+    func run() throws {
+        let context = RunContext(logger: outputOptions.makeLogger())
+        let signals = SignalHandling(context: context)
+        signals.install()
+        try Reporting.run(context: context, signals: signals, json: outputOptions.json) { try run(context) }
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import RackGatewayDB
 
-struct ResetDBCommand: ParsableCommand {
+struct ResetDBCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
     static let configuration = CommandConfiguration(
         commandName: "reset-db",
         abstract: "Drop and recreate everything in the database, then migrate (development only).",
@@ -14,14 +16,14 @@ struct ResetDBCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var migrationOptions: MigrationOptions
 
-    func run() throws {
-        try Reporting.run {
+    func run(_ context: RunContext) throws {
+        do {
             let migrations = try migrationOptions.load()
             let guards = ResetGuards(environment: global.environment)
             // The confirmation variable is checked before connecting: no guard, no connection.
             if let refusal = guards.refusal(metadataEnvironment: "development") { throw refusal }
-            let report = try DatabaseReset(connections: try global.connections(), migrations: migrations, guards: guards,
-                                           logger: global.makeLogger()).run()
+            let report = try DatabaseReset(connections: try global.connections(context), migrations: migrations, guards: guards,
+                                           logger: context.logger).run()
             if global.json { return try Reporting.printJSON(report) }
             print("Reset \(report.database): dropped schemas \(report.droppedSchemas.joined(separator: ", ")); applied \(report.appliedMigrations.count) migrations; environment '\(report.environment)'.")
         }

@@ -47,7 +47,66 @@ extension RestoreProgress {
     }
 }
 
-struct RestoreCommand: ParsableCommand {
+/// The restore pipeline's options (`--convox-app` and what goes with it): one group, validated
+/// together, so that none of them is accepted and ignored by a plain restore.
+struct PipelineModeOptions: ParsableArguments {
+    @Option(name: .customLong("convox-app"), help: ArgumentHelp("Run the Convox pipeline for this app: scale down, restore into a new database, verify, migrate (--migrations DIR of the database's own set, --migrate-command, or --skip-migrate), swap, scale up.", valueName: "app"))
+    var convoxApp: String?
+
+    @Option(help: "With --convox-app: the app's service that uses the database (default: gateway).")
+    var service: String?
+
+    @Option(help: "With --convox-app: the Convox rack (default: the CLI's own choice).")
+    var rack: String?
+
+    @Flag(name: .customLong("in-place"), help: "With --convox-app: back up the live database into --dir, then restore over it (instead of the swap).")
+    var inPlace = false
+
+    @Flag(name: .customLong("allow-autoscaled"), help: "With --convox-app: allow a service with MIN/MAX set.")
+    var allowAutoscaled = false
+
+    @Option(name: .customLong("stop-timeout"), help: "With --convox-app: seconds to wait for the service's processes to stop (default: 600).")
+    var stopTimeout: Double?
+
+    @Option(name: .customLong("scale-to"), help: ArgumentHelp("With --convox-app: the count to scale the service to afterwards (and if the restore is undone), instead of its count at preflight; required when the service is at 0.", valueName: "n"))
+    var scaleTo: Int?
+
+    @OptionGroup var migrationOptions: MigrationOptions
+    @OptionGroup var migrateCommandOptions: MigrateCommandOptions
+
+    @Flag(name: .customLong("skip-migrate"), help: "With --convox-app: do not migrate the restored database (the report warns).")
+    var skipMigrate = false
+
+    /// The pipeline options given on the command line, as typed.
+    var given: [String] {
+        var names: [String] = []
+        if service != nil { names.append("--service") }
+        if rack != nil { names.append("--rack") }
+        if inPlace { names.append("--in-place") }
+        if allowAutoscaled { names.append("--allow-autoscaled") }
+        if stopTimeout != nil { names.append("--stop-timeout") }
+        if scaleTo != nil { names.append("--scale-to") }
+        if migrationOptions.migrations != nil { names.append("--migrations") }
+        if migrateCommandOptions.migrateCommand != nil { names.append("--migrate-command") }
+        if migrateCommandOptions.migrateTimeout != nil { names.append("--migrate-timeout") }
+        if skipMigrate { names.append("--skip-migrate") }
+        return names
+    }
+
+    func validate() throws {
+        if convoxApp == nil, let first = given.first {
+            throw ValidationError("\(first) goes with --convox-app (the restore pipeline); a plain restore does not \(first == "--migrations" || first.hasPrefix("--migrate") || first == "--skip-migrate" ? "migrate" : "scale anything")")
+        }
+        if skipMigrate && migrateCommandOptions.migrateCommand != nil { throw ValidationError("--skip-migrate and --migrate-command exclude each other") }
+        if skipMigrate && migrationOptions.migrations != nil { throw ValidationError("--skip-migrate and --migrations exclude each other") }
+        if let scaleTo, scaleTo < 0 { throw ValidationError("--scale-to must be 0 or more") }
+        if let stopTimeout, stopTimeout <= 0 { throw ValidationError("--stop-timeout must be positive") }
+    }
+}
+
+struct RestoreCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
     static let configuration = CommandConfiguration(
         commandName: "restore",
         abstract: "Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.",
@@ -58,7 +117,9 @@ struct RestoreCommand: ParsableCommand {
             --jobs connections; index and constraint builds run in parallel. A failure leaves the target \
             marked FAILED with COMMENT ON DATABASE. Exit 2 when the archive is corrupt or --verify finds a \
             difference. Plain and gzip SQL go through psql --single-transaction, custom and directory dumps \
-            through pg_restore.
+            through pg_restore. --dry-run prints what would be done and changes nothing. One restore into a \
+            database at a time (exit 3 naming the other). Ctrl-C, SIGTERM or SIGHUP stop it: the target is \
+            left marked FAILED, and the message says how to clear it (exit 130, 143, 129).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -72,7 +133,7 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Drop and recreate a target that already holds any object (ends its sessions).")
     var clean = false
 
-    @Flag(help: "Do not ask before --clean drops the target.")
+    @Flag(help: "Do not ask: before --clean drops the target, or before the pipeline starts.")
     var yes = false
 
     @OptionGroup var jobsOption: JobsOption
@@ -89,63 +150,55 @@ struct RestoreCommand: ParsableCommand {
     @Option(name: .customLong("maintenance-work-mem"), help: ArgumentHelp("maintenance_work_mem for index builds (e.g. 256MB); default: the server's.", valueName: "size"))
     var maintenanceWorkMem: String?
 
-    @Option(name: .customLong("convox-app"), help: ArgumentHelp("Run the Convox pipeline for this app: scale down, restore into a new database, verify, migrate (--migrations DIR of the database's own set, --migrate-command, or --skip-migrate), swap, scale up.", valueName: "app"))
-    var convoxApp: String?
-
-    @Option(help: "The app's service that uses the database (with --convox-app).")
-    var service = "gateway"
-
-    @Option(help: "The Convox rack (with --convox-app; default: the CLI's own choice).")
-    var rack: String?
-
-    @Flag(name: .customLong("dry-run"), help: "With --convox-app: print the plan and the commands; change nothing.")
+    @Flag(name: .customLong("dry-run"), help: "Print what would be done (archive checks, the target's state, what is dropped or created, tables, rows, bytes, roles; with --convox-app the pipeline's steps and commands); change nothing.")
     var dryRun = false
 
-    @Flag(name: .customLong("in-place"), help: "With --convox-app: back up the live database into --dir, then restore over it (instead of the swap).")
-    var inPlace = false
-
-    @Flag(name: .customLong("allow-autoscaled"), help: "With --convox-app: allow a service with MIN/MAX set.")
-    var allowAutoscaled = false
-
-    @Option(name: .customLong("stop-timeout"), help: "With --convox-app: seconds to wait for the service's processes to stop.")
-    var stopTimeout: Double = 600
-
-    @OptionGroup var migrationOptions: MigrationOptions
-    @OptionGroup var migrateCommandOptions: MigrateCommandOptions
-
-    @Flag(name: .customLong("skip-migrate"), help: "With --convox-app: do not migrate the restored database (the report warns).")
-    var skipMigrate = false
+    @OptionGroup var pipeline: PipelineModeOptions
 
     func validate() throws {
-        if convoxApp == nil {
-            if skipMigrate { throw ValidationError("--skip-migrate goes with --convox-app") }
-            if migrateCommandOptions.migrateCommand != nil { throw ValidationError("--migrate-command goes with --convox-app (a plain restore does not migrate)") }
+        guard pipeline.convoxApp != nil else {
+            if yes && !clean { throw ValidationError("--yes answers --clean's question; without --clean a restore asks nothing") }
+            return
         }
-        if skipMigrate && migrateCommandOptions.migrateCommand != nil { throw ValidationError("--skip-migrate and --migrate-command exclude each other") }
+        // The pipeline makes its own choices for these: given with it, they would be ignored.
+        let plainOnly: [(Bool, String)] = [
+            (targetURL != nil, "--target-url (the pipeline restores the configured database, --database-url)"),
+            (clean, "--clean (the pipeline restores into a new database and swaps, or with --in-place recreates the live one)"),
+            (verify, "--verify (the pipeline always verifies)"),
+            (createMissingRoles, "--create-missing-roles (the pipeline refuses missing roles before it changes anything)"),
+            (allowDowngrade, "--allow-downgrade"),
+            (maintenanceWorkMem != nil, "--maintenance-work-mem"),
+            (stall.stallTimeout != nil, "--stall-timeout"),
+        ]
+        if let (_, name) = plainOnly.first(where: { $0.0 }) {
+            throw ValidationError("\(name) does not go with --convox-app")
+        }
     }
 
-    func runPipeline(app: String, logger: Logger) throws {
-        guard targetURL == nil else { throw ToolError(.usage, "--convox-app restores the configured database (--database-url); drop --target-url") }
-        let live = try RestoreTarget(settings: try global.connectionSettings())
-        if inPlace && directoryOptions.chosen.hasPrefix("s3://") {
+    func runPipeline(app: String, context: RunContext) throws {
+        let logger = context.logger
+        let live = try RestoreTarget(settings: try global.connectionSettings(context))
+        if pipeline.inPlace && directoryOptions.chosen.hasPrefix("s3://") {
             throw ToolError(.usage, "--in-place takes its safety backup into a local --dir, and \(directoryOptions.chosen) is in S3",
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
-        let migrations = try migrationOptions.load()
+        let migrations = try pipeline.migrationOptions.load()
         let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: migrations)
-        options.service = service
-        options.rack = rack
+        options.service = pipeline.service ?? "gateway"
+        options.rack = pipeline.rack
         options.dryRun = dryRun
-        options.inPlace = inPlace
-        options.migrateCommand = try migrateCommandOptions.command()
-        options.skipMigrate = skipMigrate
-        if inPlace { options.safetyDirectory = try directoryOptions.directory }
-        options.allowAutoscaled = allowAutoscaled
-        options.stopTimeout = stopTimeout
-        if let interval = ProcessInfo.processInfo.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
-        let pipeline = RestorePipeline(live: live, options: options, logger: logger)
-        let report = pipeline.run(archive: archive, preflight: check) { Confirmation.ask($0, yes: yes) }
+        options.inPlace = pipeline.inPlace
+        options.migrateCommand = try pipeline.migrateCommandOptions.command()
+        options.skipMigrate = pipeline.skipMigrate
+        options.scaleTo = pipeline.scaleTo
+        if pipeline.inPlace { options.safetyDirectory = try directoryOptions.directory }
+        options.allowAutoscaled = pipeline.allowAutoscaled
+        options.stopTimeout = pipeline.stopTimeout ?? 600
+        options.environment = context.environment
+        if let interval = context.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
+        let runner = RestorePipeline(live: live, options: options, logger: logger, context: context)
+        let report = runner.run(archive: archive, preflight: check) { Confirmation.ask($0, yes: yes) }
         if !dryRun {
             try? JSONLines.append(report, to: "restores.jsonl", in: archive.store)
         }
@@ -159,40 +212,45 @@ struct RestoreCommand: ParsableCommand {
             for line in report.warnings { print("WARNING: \(line)") }
         }
         if let error = report.error {
-            throw ToolError(.failed, "the restore pipeline stopped: \(error)" + (report.recovery.isEmpty ? "" : "\nRecovery:\n  " + report.recovery.joined(separator: "\n  ")))
+            let code = report.errorCode ?? .failed
+            throw ToolError(code, "the restore pipeline stopped: \(error)" + (report.recovery.isEmpty ? "" : "\nRecovery:\n  " + report.recovery.joined(separator: "\n  ")))
         }
     }
 
-    func run() throws {
-        Interruption.install()
-        try Reporting.run {
-            let logger = global.makeLogger()
-            if let convoxApp { return try runPipeline(app: convoxApp, logger: logger) }
-            let settings = try targetURL.map { try ConnectionSettings(conninfo: $0, source: "--target-url") } ?? global.connectionSettings()
-            let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
-            var options = RestoreOptions(jobs: try jobsOption.resolved())
-            options.clean = clean
-            options.verify = verify
-            options.createMissingRoles = createMissingRoles
-            options.allowDowngrade = allowDowngrade
-            options.maintenanceWorkMem = maintenanceWorkMem
-            let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger)
-            runner.confirm = { Confirmation.ask($0, yes: yes) }
-            let display = runner.progress.display(logger: logger)
-            defer { display.stop() }
-            let watchdog = try stall.watchdog("the restore into \(settings.description)", progress: runner.progress, server: settings,
-                                              applications: "rack-gateway-db restore")
-            defer { watchdog.stop() }
-            let report = try runner.run(archive: archive, preflight: check)
-            display.stop()
-            if global.json { return try Reporting.printJSON(report) }
-            print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")
-            if let tables = report.tables, let rows = report.rows {
-                print("  \(tables) tables, \(rows) rows, \(ProgressDisplay.bytes(report.bytes ?? 0)) of COPY text, \(report.jobs) jobs")
-            }
-            print("  " + report.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s" }.joined(separator: ", "))
-            if !report.createdRoles.isEmpty { print("  created roles (NOLOGIN): \(report.createdRoles.joined(separator: ", "))") }
-            if report.verified { print("  verified: every table's row count and fingerprint match the manifest") }
+    func run(_ context: RunContext) throws {
+        let logger = context.logger
+        if let convoxApp = pipeline.convoxApp { return try runPipeline(app: convoxApp, context: context) }
+        let settings = try targetURL.map { context.connections(try ConnectionSettings(conninfo: $0, source: "--target-url")) } ?? global.connectionSettings(context)
+        let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
+        var options = RestoreOptions(jobs: try jobsOption.resolved())
+        options.clean = clean
+        options.verify = verify
+        options.createMissingRoles = createMissingRoles
+        options.allowDowngrade = allowDowngrade
+        options.maintenanceWorkMem = maintenanceWorkMem
+        options.environment = context.environment
+        let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger, context: context)
+        if dryRun {
+            let plan = try runner.plan(archive: archive, preflight: check)
+            if global.json { try Reporting.printJSON(plan) } else { plan.lines.forEach { print($0) } }
+            if let refusal = plan.refusal { throw ToolError(.failed, "the restore would be refused as asked: \(refusal)") }
+            return
         }
+        runner.confirm = { Confirmation.ask($0, yes: yes) }
+        let display = runner.progress.display(logger: logger)
+        defer { display.stop() }
+        let watchdog = try stall.watchdog("the restore into \(settings.description)", context: context, progress: runner.progress, server: settings,
+                                          applications: "rack-gateway-db restore")
+        defer { watchdog.stop() }
+        let report = try runner.run(archive: archive, preflight: check)
+        display.stop()
+        if global.json { return try Reporting.printJSON(report) }
+        print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")
+        if let tables = report.tables, let rows = report.rows {
+            print("  \(tables) tables, \(rows) rows, \(ProgressDisplay.bytes(report.bytes ?? 0)) of COPY text, \(report.jobs) jobs")
+        }
+        print("  " + report.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s" }.joined(separator: ", "))
+        if !report.createdRoles.isEmpty { print("  created roles (NOLOGIN): \(report.createdRoles.joined(separator: ", "))") }
+        if report.verified { print("  verified: every table's row count and fingerprint match the manifest") }
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import RackGatewayDB
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show applied and pending migrations, and applied versions that have no file.")
@@ -9,10 +11,10 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var migrationOptions: MigrationOptions
 
-    func run() throws {
-        try Reporting.run {
+    func run(_ context: RunContext) throws {
+        do {
             let migrations = try migrationOptions.load()
-            let migrator = try Migrator(connections: try global.connections(), purpose: .status, migrations: migrations, logger: global.makeLogger())
+            let migrator = try Migrator(connections: try global.connections(context), purpose: .status, migrations: migrations, logger: context.logger)
             let status = try migrator.status()
             if global.json { return try Reporting.printJSON(status) }
             print("Database \(migrator.database), migrations from \(status.source)")

@@ -3,7 +3,9 @@ import Foundation
 import RGWPostgres
 import RackGatewayDB
 
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: ToolCommand {
+    var outputOptions: OutputOptions { output }
+
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check an archive offline: trailer, manifest, every member's CRC32 and size, row counts, fingerprints, the .sha256 sidecar.",
@@ -17,10 +19,10 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
     var json: Bool { output.json }
 
-    func run() throws {
-        try Reporting.run {
+    func run(_ context: RunContext) throws {
+        do {
             let location = try s3.location(of: archive, keys: try keyOptions.keys())
-            let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: output.makeLogger())
+            let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: context.logger)
             try? VerificationLog.record(report, store: location.store)
             if json {
                 try Reporting.printJSON(report)

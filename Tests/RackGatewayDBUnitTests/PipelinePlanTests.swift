@@ -77,7 +77,7 @@ struct PipelinePlanTests {
         func drop(_ database: String) -> Bool { lock.withLock { databases.removeValue(forKey: database) != nil } }
     }
 
-    struct Clock: PipelineClock {
+    struct Clock: RunClock {
         func now() -> Date { Date(timeIntervalSince1970: 0) }
         func sleep(_ seconds: Double) {}
     }

@@ -21,7 +21,7 @@ public struct ArchiveRekey {
 
     /// `source` is read with its identities (and `--verify-key`, if given); the copy goes into
     /// `destination` under the same name, which must not exist there yet.
-    public func run(source: ArchiveLocation, destination: ArchiveStore, keys: BackupKeys) throws -> Report {
+    public func run(source: ArchiveLocation, destination: ArchiveStore, keys: BackupKeys, cleanups: CleanupStack = CleanupStack()) throws -> Report {
         let started = Date()
         guard source.isEncrypted else {
             throw ToolError(.usage, "\(source.path) is not encrypted; rekey changes the recipients of an .age archive",
@@ -43,9 +43,8 @@ public struct ArchiveRekey {
                             fix: "Give --to another directory or prefix (the rekeyed copy keeps the archive's name and time).")
         }
         let writer = try destination.create(name)
-        let interruptKey = "rekey \(destination.location)/\(name)"
-        Interruption.onInterrupt(interruptKey) { writer.discard() }
-        defer { Interruption.removeOnInterrupt(interruptKey) }
+        let unfinished = cleanups.push("remove the unfinished \(destination.location)/\(name)") { writer.discard() }
+        defer { unfinished.dismiss() }
         let hashing = HashingStoreWriter(writer, blake2b: keys.signKey != nil)
         do {
             try hashing.append(newHeader.bytes[...])

@@ -23,12 +23,13 @@ public final class ArchiveWriter: @unchecked Sendable {
     private var offset = 0
     private var members: [ArchiveManifest.Member] = []
     private var finished = false
-    private var interruptKey: String { "write \(location)" }
+    /// The clean-up that removes the unfinished object if the run stops before `finish`.
+    private var unfinished: CleanupStack.Entry?
 
     /// How the members are compressed (the trailer is written to match).
     public let codec: MemberCodec
 
-    public init(store: ArchiveStore, name: String, codec: MemberCodec = .gzip, keys: BackupKeys = BackupKeys()) throws {
+    public init(store: ArchiveStore, name: String, codec: MemberCodec = .gzip, keys: BackupKeys = BackupKeys(), cleanups: CleanupStack = CleanupStack()) throws {
         precondition(keys.encrypts == ArchiveName.isEncrypted(name), "an encrypted archive's name ends in .age")
         self.store = store
         self.name = name
@@ -45,7 +46,7 @@ public final class ArchiveWriter: @unchecked Sendable {
             stored.discard()
             throw error
         }
-        Interruption.onInterrupt(interruptKey) { stored.discard() }
+        unfinished = cleanups.push("remove the unfinished \(store.location)/\(name)") { stored.discard() }
     }
 
     /// Bytes of the archive (the plaintext of an encrypted one).
@@ -92,7 +93,7 @@ public final class ArchiveWriter: @unchecked Sendable {
             try write(ArchiveTrailer(manifestOffset: manifestOffset, manifestLength: manifestMember.count).member(codec: codec)[...])
             try writer.publish()
             finished = true
-            Interruption.removeOnInterrupt(interruptKey)
+            unfinished?.dismiss()
             return try hashing.putSidecars(store: store, name: name, manifest: manifest, keys: keys)
         }
     }
@@ -101,7 +102,7 @@ public final class ArchiveWriter: @unchecked Sendable {
     public func discard() {
         lock.withLock {
             if !finished { writer.discard() }
-            Interruption.removeOnInterrupt(interruptKey)
+            unfinished?.dismiss()
         }
     }
 }

@@ -10,16 +10,19 @@ public final class BackupRunner: @unchecked Sendable {
     public let options: BackupOptions
     public let logger: Logger
     public let progress = BackupProgress()
+    public let context: RunContext
     let connections: ConnectionFactory
 
     /// Session advisory lock key of `backup` ("RGWDBKUP"); advisory locks are per database.
     public static var advisoryLockKey: Int64 { BackupSnapshot.advisoryLockKey }
 
-    public init(settings: ConnectionSettings, options: BackupOptions, logger: Logger) {
-        self.settings = settings
+    public init(settings: ConnectionSettings, options: BackupOptions, logger: Logger, context: RunContext? = nil) {
+        let context = context ?? .detached(logger: logger)
+        self.context = context
+        self.settings = settings.cancellation == nil ? context.connections(settings) : settings
         self.options = options
         self.logger = logger
-        connections = ConnectionFactory(settings: settings)
+        connections = ConnectionFactory(settings: self.settings)
     }
 
     static func iso8601(_ date: Date) -> String {
@@ -46,7 +49,7 @@ public final class BackupRunner: @unchecked Sendable {
         // Phase 3, the archive, member by member in the layout's order.
         let createdAt = Date()
         let name = ArchiveName.fileName(prefix: options.prefix, date: createdAt, codec: options.codec, encrypted: options.keys.encrypts)
-        let writer = try ArchiveWriter(store: options.store, name: name, codec: options.codec, keys: options.keys)
+        let writer = try ArchiveWriter(store: options.store, name: name, codec: options.codec, keys: options.keys, cleanups: context.cleanups)
         do {
             let compressor = try MemberCompressor(codec: options.codec, level: options.compressionLevel)
             func append(_ text: String, _ kind: ArchiveManifest.MemberKind) throws {

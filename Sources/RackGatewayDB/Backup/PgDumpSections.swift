@@ -32,9 +32,11 @@ struct PgDumpSections {
     }
 
     func run(section: String) throws -> String {
-        let output = try ChildProcess(executable: pgDump.path, arguments: [
+        var child = ChildProcess(executable: pgDump.path, arguments: [
             "--schema-only", "--section=\(section)", "--snapshot=\(snapshot)", "--no-password",
-        ], environment: settings.childEnvironment).run()
+        ], environment: settings.childEnvironment)
+        child.cancellation = settings.cancellation
+        let output = try child.run()
         guard output.status == 0 else {
             let message = ConnectionSettings.redact(output.stderr.trimmingCharacters(in: .whitespacesAndNewlines),
                                                     secret: settings.effectiveValue("password") ?? "")

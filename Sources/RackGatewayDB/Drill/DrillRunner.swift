@@ -54,11 +54,13 @@ public struct DrillReport: Codable, Sendable {
 public final class DrillRunner: @unchecked Sendable {
     public let options: DrillOptions
     public let logger: Logger
+    public let context: RunContext
     public let progress = RestoreProgress()
 
-    public init(options: DrillOptions, logger: Logger) {
+    public init(options: DrillOptions, logger: Logger, context: RunContext? = nil) {
         self.options = options
         self.logger = logger
+        self.context = context ?? .detached(logger: logger)
     }
 
     static func scratchName(_ date: Date, attempt: Int) -> String {
@@ -75,7 +77,7 @@ public final class DrillRunner: @unchecked Sendable {
 
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
         let path = archive.path
-        let started = Date()
+        let started = context.clock.now()
         let reader = try archive.reader()
         let manifest = reader.manifest
         let backupCreated = ISO8601DateFormatter.withFractions.date(from: manifest.createdAt) ?? started
@@ -95,24 +97,22 @@ public final class DrillRunner: @unchecked Sendable {
         var restore: RestoreReport?
         var restoreError: Error?
         let created = LockedList<RestoreTarget>()
-        defer {
-            // Only the database this drill created: a name taken by another drill is not ours.
+        // Only the database this drill created: a name taken by another drill is not ours. Dropped
+        // on every way out (a failed check, an error, a signal), unless --keep.
+        let dropScratch = context.cleanups.push("drop the drill's scratch database") { [options, logger] in
             if !options.keep { for scratch in created.items { Self.drop(scratch, logger: logger) } }
-            Interruption.removeOnInterrupt("drill-scratch")
         }
+        defer { dropScratch.run() }
         for attempt in 0..<5 {
             target = try RestoreTarget(settings: options.scratch.replacingDatabase(with: Self.scratchName(started, attempt: attempt)))
             var restoreOptions = RestoreOptions(jobs: options.jobs)
             restoreOptions.requireNewDatabase = true
             restoreOptions.allowDowngrade = options.allowDowngrade
             restoreOptions.environment = options.environment
-            let runner = RestoreRunner(target: target, options: restoreOptions, logger: logger, progress: progress)
-            let scratch = target!
-            runner.onTargetCreated = { [logger] _ in
-                created.add(scratch)
-                Interruption.onInterrupt("drill-scratch") {
-                    Self.drop(scratch, logger: logger)
-                }
+            let runner = RestoreRunner(target: target, options: restoreOptions, logger: logger, progress: progress, context: context)
+            let scratch = runner.target
+            runner.lifecycle.observe { state in
+                if state == .prepared { created.add(scratch) }
             }
             do {
                 restore = try runner.run(archive: archive, preflight: check)
@@ -183,9 +183,10 @@ public final class DrillRunner: @unchecked Sendable {
     }
 
     func timedCheck(_ report: inout DrillReport, _ body: () throws -> DrillCheck) throws {
-        let begin = Date()
+        try context.checkStopped()
+        let begin = context.clock.now()
         var check = try body()
-        check.seconds = Date().timeIntervalSince(begin)
+        check.seconds = context.clock.now().timeIntervalSince(begin)
         logger.info("drill check", metadata: ["check": "\(check.name)", "ok": "\(check.ok)", "detail": "\(check.detail)"])
         report.checks.append(check)
     }
@@ -193,12 +194,14 @@ public final class DrillRunner: @unchecked Sendable {
     func finish(_ report: DrillReport, started: Date) -> DrillReport {
         var report = report
         report.ok = report.error == nil && !report.checks.isEmpty && report.checks.allSatisfy(\.ok)
-        report.durationSeconds = Date().timeIntervalSince(started)
+        report.durationSeconds = context.clock.now().timeIntervalSince(started)
         return report
     }
 
     static func drop(_ target: RestoreTarget, logger: Logger) {
         do {
+            // Connections of its own: the run's were cancelled when it was stopped.
+            let target = try RestoreTarget(settings: target.settings.cancelled(by: nil))
             try target.drop(try target.maintenanceConnection())
         } catch {
             logger.error("could not drop the drill's scratch database; drop it by hand",

@@ -55,6 +55,7 @@ public struct ApplicationMigrateCommand: Sendable {
                                  environment: environment(for: target, base: base), inheritEnvironment: false)
         child.timeout = timeout
         child.ownProcessGroup = true
+        child.cancellation = target.cancellation
         let seconds = { Date().timeIntervalSince(started) }
         do {
             let output = try child.run()

@@ -1,4 +1,5 @@
 import Foundation
+import RGWPostgres
 
 /// The `convox` CLI as docs/convox.md describes it: always `-a APP` (and `-r RACK` when given), exit
 /// codes trusted, stderr only for diagnostics, tables read by header name (cells by the header's
@@ -7,6 +8,8 @@ public struct ConvoxClient: Sendable {
     public var executable: String
     public var app: String
     public var rack: String?
+    /// The run the calls belong to: stopping it terminates a call under way.
+    public var cancellation: Cancellation?
 
     public init(app: String, rack: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         do {
@@ -39,8 +42,8 @@ public struct ConvoxClient: Sendable {
 
     var scope: [String] { ["-a", app] + (rack.map { ["-r", $0] } ?? []) }
 
-    /// One convox call at a time: a Ctrl-C compensation (scale back up) waits for a scale-down still
-    /// under way, which the terminal's SIGINT does not stop, instead of racing it and losing.
+    /// One convox call at a time: a clean-up that the signal path's fallback runs (scale back up)
+    /// waits for a call still under way on the main thread instead of racing it.
     static let callLock = NSLock()
 
     /// Run `convox ARGUMENTS -a APP [-r RACK]`; a non-zero exit throws with the CLI's ERROR line.
@@ -49,7 +52,9 @@ public struct ConvoxClient: Sendable {
         // v2 racks wait for a scale only with --wait; v3 always waits and ignores it.
         let wait = arguments.first == "scale" && arguments.contains("--count") ? ["--wait"] : []
         let output = try Self.callLock.withLock {
-            try ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : [])).run()
+            var child = ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : []))
+            child.cancellation = cancellation
+            return try child.run()
         }
         guard output.status == 0 else {
             let error = output.stderr.split(separator: "\n").first { $0.hasPrefix("ERROR:") }.map(String.init)
@@ -72,7 +77,9 @@ public struct ConvoxClient: Sendable {
     /// The services with their desired counts: `api get /apps/APP/services` (JSON), else the
     /// `scale` table read by header name.
     public func services() throws -> [Service] {
-        if let text = try? ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? [])).run(),
+        var child = ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? []))
+        child.cancellation = cancellation
+        if let text = try? child.run(),
            text.status == 0, let data = text.stdout.data(using: .utf8),
            let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] {
             return list.compactMap { object in

@@ -1,21 +1,24 @@
 import Foundation
 import Logging
 
-/// Walks a plan: runs each step in order and records it in the transcript; on a failure, or on
-/// Ctrl-C, compensates once along one path: before the point of no return every started step's
-/// undo runs, newest first; past it nothing is undone and the plan says what the operator must do.
+/// Walks a plan: runs each step in order and records it in the transcript; on a failure, or when
+/// the run is stopped (Ctrl-C, SIGTERM, SIGHUP), compensates once along one path, on the thread
+/// that ran the steps: before the point of no return every started step's undo runs, newest first;
+/// past it nothing is undone, the remaining steps (the scale-up) still run, and the plan says what
+/// the operator may do.
 public final class PipelineExecutor: @unchecked Sendable {
     public let logger: Logger
-    public let clock: PipelineClock
+    public let context: RunContext
+    public var clock: RunClock { context.clock }
     public let state = PipelineState()
     private let lock = NSLock()
     private var steps: [PipelineStep] = []
     private var started: [PlannedStep] = []
-    private var compensated = false
+    private var compensation: [String]?
 
-    public init(logger: Logger, clock: PipelineClock = SystemClock()) {
+    public init(logger: Logger, context: RunContext? = nil) {
         self.logger = logger
-        self.clock = clock
+        self.context = context ?? .detached(logger: logger)
     }
 
     public var transcript: [PipelineStep] { lock.withLock { steps } }
@@ -35,7 +38,8 @@ public final class PipelineExecutor: @unchecked Sendable {
             logger.info("pipeline step done", metadata: ["step": "\(name)", "detail": "\(detail)"])
             return result
         } catch {
-            record("failed", String(describing: error))
+            let stopped = context.cancellation.isCancelled
+            record(stopped ? "stopped" : "failed", stopped ? "\(context.cancellation.description) (\(error))" : String(describing: error))
             logger.error("pipeline step failed", metadata: ["step": "\(name)", "error": "\(error)"])
             throw error
         }
@@ -52,40 +56,50 @@ public final class PipelineExecutor: @unchecked Sendable {
     }
 
     /// Every step in order. A failure compensates (`state.recovery` says what was done and what is
-    /// left to do) and is rethrown. Ctrl-C meanwhile compensates the same way before the run exits.
+    /// left to do) and is rethrown; a stopped run compensates the same way and throws an
+    /// interruption naming the step and whether the point of no return was passed.
     public func run(_ plan: PipelinePlan) throws {
-        Interruption.onInterrupt("pipeline") { [self] in interrupted(plan) }
-        defer { Interruption.removeOnInterrupt("pipeline") }
+        // If this thread cannot unwind by itself, the signal path's fallback still undoes.
+        let undo = context.cleanups.push("undo the restore pipeline's started steps (scale the service back up, drop the new database)") { [self] in
+            state.recovery = compensate(plan)
+        }
+        defer { undo.dismiss() }
         for planned in plan.steps {
+            if context.cancellation.isCancelled && !state.pastNoReturn {
+                undo.run()
+                throw interrupted(during: lock.withLock { started.last?.name })
+            }
             lock.withLock { started.append(planned) }
             do {
                 try step(planned.name) { ((), try planned.run(state)) }
             } catch is HarmlessFailure {
                 continue
             } catch {
-                if let lines = compensate(plan) { state.recovery = lines }
+                undo.run()
+                if context.cancellation.isCancelled { throw interrupted(during: planned.name) }
                 throw error
             }
         }
+        if context.cancellation.isCancelled { throw interrupted(during: nil) }
     }
 
-    /// The recovery lines of the one compensation; nil when it has already run.
-    func compensate(_ plan: PipelinePlan) -> [String]? {
-        let (first, begun) = lock.withLock { () -> (Bool, [PlannedStep]) in
-            defer { compensated = true }
-            return (!compensated, started)
-        }
-        guard first else { return nil }
-        if state.pastNoReturn { return plan.stranded(state, begun.last?.name ?? "") }
-        return [plan.untouched] + begun.reversed().flatMap { $0.undo?(state) ?? [] }
+    /// The recovery lines of the one compensation (the same lines when asked again).
+    func compensate(_ plan: PipelinePlan) -> [String] {
+        if let done = lock.withLock({ compensation }) { return done }
+        let begun = lock.withLock { started }
+        let lines = state.pastNoReturn ? plan.stranded(state, begun.last?.name ?? "")
+            : [plan.untouched] + begun.reversed().flatMap { $0.undo?(state) ?? [] }
+        lock.withLock { compensation = lines }
+        return lines
     }
 
-    func interrupted(_ plan: PipelinePlan) {
-        let at = lock.withLock { started.last?.name } ?? "the start"
-        guard let lines = compensate(plan) else { return }
-        logger.error("interrupted", metadata: ["step": "\(at)", "past point of no return": "\(state.pastNoReturn)"])
-        let text = "rack-gateway-db: interrupted during \(at)" + (state.pastNoReturn ? ", after the point of no return" : "")
-            + (lines.isEmpty ? "" : ":\n  " + lines.joined(separator: "\n  "))
-        TerminalOutput.shared.writeLine(text)
+    /// The error of a stopped pipeline: where it stopped, and what that left.
+    func interrupted(during step: String?) -> ToolError {
+        let past = state.pastNoReturn
+        let place = step.map { " during \($0)" } ?? (past ? " after the last step" : " before the first step")
+        let side = past ? ", after the point of no return: the restore itself had finished; nothing was undone"
+                        : ", before the point of no return: what it had done was undone"
+        logger.error("pipeline stopped", metadata: ["step": "\(step ?? "-")", "past point of no return": "\(past)"])
+        return ToolError(.interrupted, "\(context.cancellation.description)\(place)\(side)")
     }
 }

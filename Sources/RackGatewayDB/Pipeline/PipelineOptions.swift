@@ -18,6 +18,9 @@ public struct PipelineOptions: Sendable {
     public var migrateCommand: ApplicationMigrateCommand?
     /// Restore without migrating (the report carries a warning).
     public var skipMigrate = false
+    /// The count to scale the service to afterwards (and on the way back), instead of the count it
+    /// has at preflight; needed when that is 0.
+    public var scaleTo: Int?
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(app: String, jobs: Int, migrations: MigrationSet) {
@@ -32,7 +35,7 @@ public struct PipelineStep: Codable, Sendable {
     public var name: String
     public var startedAt: String
     public var seconds: Double
-    /// `ok`, `failed`, or `planned` (dry run).
+    /// `ok`, `failed`, `stopped` (by a signal), or `planned` (dry run).
     public var outcome: String
     public var detail: String
 }
@@ -47,6 +50,8 @@ public struct PipelineReport: Codable, Sendable {
     public var dryRun: Bool
     public var ok: Bool
     public var error: String?
+    /// The error's code (`interrupted` for a signal, `lock_held` for a second run, ...).
+    public var errorCode: ToolError.Code?
     public var rememberedCount: Int?
     public var finalCount: Int?
     /// Where the previous live database is now (swap mode).

@@ -70,7 +70,7 @@ public struct PipelineFacts: Sendable {
     public var pollInterval: Double
     public var services: ServiceControl
     public var database: PipelineDatabase
-    public var clock: PipelineClock
+    public var clock: RunClock
 
     func scaleCommand(_ count: Int) -> String { services.commandLine(["scale", service, "--count", String(count)]) }
     /// The recovery line when the service could not be scaled back.
@@ -161,7 +161,7 @@ public struct PipelinePlan: Sendable {
                 guard facts.clock.now() < deadline else {
                     throw ToolError(.failed, "\(running.count) process(es) of \(facts.service) still listed after \(Int(facts.stopTimeout)) s: \(running.map { "\($0.id) (\($0.status))" }.joined(separator: ", "))")
                 }
-                facts.clock.sleep(facts.pollInterval)
+                try facts.clock.sleep(facts.pollInterval)
             }
         }
         let terminate = PlannedStep(name: "terminate sessions", detail: "terminate the remaining sessions on \(facts.live)") { _ in

@@ -17,18 +17,6 @@ extension ConvoxClient: ServiceControl {
     }
 }
 
-/// Time for the pipeline's waits; a unit test's clock does not sleep.
-public protocol PipelineClock: Sendable {
-    func now() -> Date
-    func sleep(_ seconds: Double)
-}
-
-public struct SystemClock: PipelineClock {
-    public init() {}
-    public func now() -> Date { Date() }
-    public func sleep(_ seconds: Double) { Thread.sleep(forTimeInterval: seconds) }
-}
-
 /// The database side of the restore pipeline: loads, migration, the swap of names.
 /// `PostgresPipelineDatabase` is the real one.
 public protocol PipelineDatabase: Sendable {

@@ -28,6 +28,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
     let options: PipelineOptions
     let logger: Logger
     let progress: RestoreProgress
+    let context: RunContext
 
     func target(_ database: String) throws -> RestoreTarget {
         database == live.database ? live : try RestoreTarget(settings: live.settings.replacingDatabase(with: database))
@@ -55,7 +56,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
     func load(into name: String) throws -> String {
         var restoreOptions = restoreOptions()
         restoreOptions.requireNewDatabase = true
-        let runner = RestoreRunner(target: try target(name), options: restoreOptions, logger: logger, progress: progress)
+        let runner = RestoreRunner(target: try target(name), options: restoreOptions, logger: logger, progress: progress, context: context)
         let restored = try runner.run(archive: archive, preflight: check)
         return "restored into \(name) in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"
     }
@@ -64,16 +65,19 @@ struct PostgresPipelineDatabase: PipelineDatabase {
         var backupOptions = BackupOptions(store: LocalStore(directory: options.safetyDirectory), jobs: options.jobs, compressors: max(1, options.jobs))
         backupOptions.prefix = "\(live.database)_pre_restore"
         backupOptions.environment = options.environment
-        let backup = try BackupRunner(settings: live.settings, options: backupOptions, logger: logger).run()
+        let backup = try BackupRunner(settings: live.settings, options: backupOptions, logger: logger, context: context).run()
         return (backup.file, "\(backup.file) (\(backup.rows) rows, sha256 \(backup.sha256.prefix(16))...)")
     }
 
     func loadInPlace(dropped: @escaping @Sendable () -> Void) throws -> String {
         var restoreOptions = restoreOptions()
         restoreOptions.clean = true
-        let runner = RestoreRunner(target: live, options: restoreOptions, logger: logger, progress: progress)
+        restoreOptions.lockTarget = false  // the pipeline holds the live database's lock
+        let runner = RestoreRunner(target: live, options: restoreOptions, logger: logger, progress: progress, context: context)
         runner.confirm = { _ in true }  // confirmed for the whole pipeline
-        runner.onTargetCreated = { _ in dropped() }
+        runner.lifecycle.observe { state in
+            if state == .prepared { dropped() }
+        }
         let restored = try runner.run(archive: archive, preflight: check)
         return "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"
     }

@@ -12,11 +12,13 @@ public final class RestorePipeline: @unchecked Sendable {
     public let options: PipelineOptions
     public let logger: Logger
     public let progress = RestoreProgress()
+    public let context: RunContext
 
-    public init(live: RestoreTarget, options: PipelineOptions, logger: Logger) {
+    public init(live: RestoreTarget, options: PipelineOptions, logger: Logger, context: RunContext? = nil) {
         self.live = live
         self.options = options
         self.logger = logger
+        self.context = context ?? .detached(logger: logger)
     }
 
     static func stamp(_ date: Date) -> String {
@@ -42,9 +44,9 @@ public final class RestorePipeline: @unchecked Sendable {
 
     /// `preflight`: the archive check already made (by `--latest`), so it is not hashed again.
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil, confirm: (String) -> Bool) -> PipelineReport {
-        let started = Date()
+        let started = context.clock.now()
         let stamp = Self.stamp(started)
-        let executor = PipelineExecutor(logger: logger)
+        let executor = PipelineExecutor(logger: logger, context: context)
         var report = PipelineReport(archive: archive.path, app: options.app, service: options.service, rack: options.rack,
                                     database: live.database, mode: options.inPlace ? "in-place" : "swap", dryRun: options.dryRun, ok: false, error: nil,
                                     rememberedCount: nil, finalCount: nil, previousDatabase: nil, safetyBackup: nil, steps: [], recovery: [],
@@ -53,26 +55,31 @@ public final class RestorePipeline: @unchecked Sendable {
         func finish(_ error: Error?) -> PipelineReport {
             report.ok = error == nil
             report.error = error.map { String(describing: $0) }
+            report.errorCode = error.map { ($0 as? ToolError)?.code ?? .failed }
             report.steps = executor.transcript
             report.recovery = executor.state.recovery
             report.finalCount = executor.state.finalCount
             report.safetyBackup = executor.state.safetyBackup
             report.previousDatabase = executor.state.previousDatabase
-            report.durationSeconds = Date().timeIntervalSince(started)
+            report.durationSeconds = context.clock.now().timeIntervalSince(started)
             return report
         }
         do {
-            let (client, service, check, migration) = try executor.step("preflight") { try self.preflight(archive, given: preflight) }
-            report.rememberedCount = try executor.step("remember count") { (service.count, "\(options.service) desired count \(service.count)") }
+            let (client, service, check, migration, lock) = try executor.step("preflight") { try self.preflight(archive, given: preflight) }
+            defer { lock?.release() }
+            let count = options.scaleTo ?? service.count
+            report.rememberedCount = try executor.step("remember count") {
+                (count, "\(options.service) desired count \(service.count)" + (options.scaleTo.map { "; --scale-to \($0): scaled to \($0) afterwards" } ?? ""))
+            }
             if case .skip = migration {
                 report.warnings.append("--skip-migrate: the restored database was not migrated; run the application's migrate (rack-gateway-api migrate) before relying on it")
             }
             let database = PostgresPipelineDatabase(live: live, archive: archive, check: check, migration: migration,
-                                                    options: options, logger: logger, progress: progress)
+                                                    options: options, logger: logger, progress: progress, context: context)
             let facts = PipelineFacts(
                 archive: archive.path, service: options.service, live: live.database,
                 restoreName: "\(live.database)_restore_\(stamp)", previousName: "\(live.database)_pre_restore_\(stamp)",
-                count: service.count, migration: migration.description, safetyDirectory: options.safetyDirectory,
+                count: count, migration: migration.description, safetyDirectory: options.safetyDirectory,
                 stopTimeout: options.stopTimeout, pollInterval: options.pollInterval,
                 services: client, database: database, clock: executor.clock)
             let plan = options.inPlace ? PipelinePlan.inPlace(facts) : PipelinePlan.swap(facts)
@@ -81,7 +88,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 return finish(nil)
             }
             let rackText = options.rack.map { "rack \($0), " } ?? ""
-            guard confirm("Restore \(archive.path) over database \(live.database) on \(live.settings.description): \(rackText)app \(options.app), service \(options.service) (count \(service.count)) is scaled to 0 meanwhile. Continue?") else {
+            guard confirm("Restore \(archive.path) over database \(live.database) on \(live.settings.description): \(rackText)app \(options.app), service \(options.service) (count \(service.count)) is scaled to 0 meanwhile, and to \(count) afterwards. Continue?") else {
                 throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to run without asking.")
             }
             try executor.run(plan)
@@ -95,7 +102,7 @@ public final class RestorePipeline: @unchecked Sendable {
     /// what the mode needs, the live database exists, the roles it references exist, the app runs
     /// and its service is not autoscaled (unless allowed).
     func preflight(_ archive: ArchiveLocation, given preflight: ArchiveVerifier.Report?) throws
-        -> ((ConvoxClient, ConvoxClient.Service, ArchiveVerifier.Report, MigrationPlan), String) {
+        -> ((ConvoxClient, ConvoxClient.Service, ArchiveVerifier.Report, MigrationPlan, RestoreLock?), String) {
         let reader = try archive.reader()
         let check = try preflight ?? ArchiveVerifier().preflight(reader)
         guard check.ok else {
@@ -121,17 +128,25 @@ public final class RestorePipeline: @unchecked Sendable {
             throw ToolError(.failed, "roles missing on the server: \(missing.joined(separator: ", "))",
                             fix: missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " "))
         }
-        let client = try ConvoxClient(app: options.app, rack: options.rack, environment: options.environment)
+        var client = try ConvoxClient(app: options.app, rack: options.rack, environment: options.environment)
+        client.cancellation = context.cancellation
         let status = try client.appStatus()
         guard status == "running" else { throw ToolError(.failed, "app \(options.app) is \(status), not running", fix: "Wait until the app is running (no deploy in progress), then restore again.") }
         guard let service = try client.services().first(where: { $0.name == options.service }) else {
             throw ToolError(.failed, "app \(options.app) has no service \(options.service)")
         }
+        if service.count == 0 && options.scaleTo == nil {
+            throw ToolError(.failed, "service \(options.service) of app \(options.app) is at count 0 already, so the count to bring it back to is unknown (another restore may have scaled it down, or it was stopped on purpose); nothing was changed",
+                            fix: "Check that no other restore is running (convox ps), then pass --scale-to N with the count the service should run at after the restore.")
+        }
         if service.autoscaled && !options.allowAutoscaled {
             throw ToolError(.failed, "service \(options.service) is autoscaled (min \(service.min.map(String.init) ?? "-"), max \(service.max.map(String.init) ?? "-")); --count would pin it",
                             fix: "Pass --allow-autoscaled, and afterwards restore its range with convox scale --min/--max.")
         }
-        return ((client, service, check, migration),
+        // Last, once everything else is known to be in order; a dry run changes nothing and takes none.
+        let lock = options.dryRun ? nil : try RestoreLock.acquire([.pipeline(app: options.app, service: options.service, rack: options.rack),
+                                                                   .target(live.database)], on: live)
+        return ((client, service, check, migration, lock),
                 "archive sha256 \(check.sha256.prefix(16))..., \(reader.manifest.tables.count) tables; app \(options.app) running; \(options.service) at \(service.count)")
     }
 }

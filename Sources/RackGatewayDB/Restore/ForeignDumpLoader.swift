@@ -25,7 +25,9 @@ struct ForeignDumpLoader {
             let tool = try PostgresTools.locate("pg_restore", environment: environment).get()
             var arguments = ["--exit-on-error", "--no-password", "-d", "dbname=" + ConnectionSettings.quoteConninfoValue(target.database)]
             if format != .tar && jobs > 1 { arguments += ["-j", String(jobs)] }
-            let output = try ChildProcess(executable: tool.path, arguments: arguments + [path], environment: childEnvironment).run()
+            var child = ChildProcess(executable: tool.path, arguments: arguments + [path], environment: childEnvironment)
+            child.cancellation = target.settings.cancellation
+            let output = try child.run()
             guard output.status == 0 else {
                 throw ToolError(.failed, "pg_restore of \(path) failed (exit \(output.status)): \(Self.lastLines(output.stderr))",
                                 fix: "Fix the cause above (a missing role, an older pg_restore than the dump), then restore again with --clean.")
@@ -37,9 +39,11 @@ struct ForeignDumpLoader {
 
     func runPsql(arguments: [String], environment childEnvironment: [String: String], feeding producer: (() throws -> [UInt8]?)?) throws {
         let tool = try PostgresTools.locate("psql", environment: environment).get()
-        let output = try ChildProcess(executable: tool.path, arguments: [
+        var child = ChildProcess(executable: tool.path, arguments: [
             "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--no-password", "-o", "/dev/null",
-        ] + arguments, environment: childEnvironment).run(feeding: producer)
+        ] + arguments, environment: childEnvironment)
+        child.cancellation = target.settings.cancellation
+        let output = try child.run(feeding: producer)
         guard output.status == 0 else {
             throw ToolError(.failed, "psql of \(path) failed (exit \(output.status)); its single transaction was rolled back: \(Self.lastLines(output.stderr))",
                             fix: "Fix the cause above (often a missing role or extension), then restore again.")

@@ -14,6 +14,8 @@ public struct RestoreOptions: Sendable {
     public var requireNewDatabase = false
     /// Try an archive of a newer server on an older one (PostgresVersions).
     public var allowDowngrade = false
+    /// Take the target database's restore lock (RestoreLock); off where the caller holds it already.
+    public var lockTarget = true
     public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init(jobs: Int) { self.jobs = jobs }
@@ -48,21 +50,23 @@ public final class RestoreRunner: @unchecked Sendable {
     public let options: RestoreOptions
     public let logger: Logger
     public let progress: RestoreProgress
+    public let context: RunContext
     /// Asked before `--clean` drops a database that holds tables; false stops the restore.
     public var confirm: (String) -> Bool = { _ in false }
-    /// Called once the target database is created (or recreated, or found empty) and about to
-    /// change: the drill registers the clean-up of its scratch database here.
-    public var onTargetCreated: (RestoreTarget) -> Void = { _ in }
-    /// Whether the target carries the INCOMPLETE comment (not when the role does not own it).
-    private var marked = false
+    /// The target's states, owned here; the drill and the pipeline observe them.
+    public let lifecycle: TargetLifecycle
     /// An existing target's own comment, put back when the restore removes its mark.
     private var originalComment: String?
     /// Whether this restore created (or recreated) the target, and so gives it the source's properties.
-    private var createdTarget = false
+    private var createdTarget: Bool { lifecycle.created }
+    private var marked: Bool { lifecycle.markedInDatabase }
 
-    public init(target: RestoreTarget, options: RestoreOptions, logger: Logger, progress: RestoreProgress = RestoreProgress()) {
+    public init(target: RestoreTarget, options: RestoreOptions, logger: Logger, progress: RestoreProgress = RestoreProgress(),
+                context: RunContext? = nil) {
         self.progress = progress
-        self.target = target
+        self.context = context ?? .detached(logger: logger)
+        self.target = RestoreTarget(checked: target, cancellation: self.context.cancellation)
+        self.lifecycle = TargetLifecycle(target: self.target)
         self.options = options
         self.logger = logger
     }
@@ -76,38 +80,35 @@ public final class RestoreRunner: @unchecked Sendable {
     /// local file (which may also be a pg_dump).
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreReport {
         let path = archive.path
-        let started = Date()
+        let clock = context.clock
+        let started = clock.now()
         var phases: [RestorePhase] = []
         func timed<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
-            let begin = Date()
+            let begin = clock.now()
             let result = try body()
-            phases.append(RestorePhase(name: name, seconds: Date().timeIntervalSince(begin)))
+            phases.append(RestorePhase(name: name, seconds: clock.now().timeIntervalSince(begin)))
             return result
         }
         progress.begin(phase: "checking the archive")
-        // Objects in a store are archives (a pg_dump there must be fetched first).
-        let format = try archive.localPath.map(DumpFormat.detect) ?? .archive
-        if format != .archive, archive.keys.verifyKey != nil {
-            throw ToolError(.signatureInvalid, "\(path) is a \(format.rawValue) pg_dump, which carries no signature, and --verify-key requires one",
-                            fix: "Restore a signed rack-gateway-db archive, or drop --verify-key for this file.")
-        }
-        var reader: ArchiveReader?
-        if format == .archive {
-            let opened = try archive.reader()
-            let check = try preflight ?? timed("archive check") { try ArchiveVerifier().preflight(opened) }
-            guard check.ok else {
-                throw ToolError(.mismatch, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),
-                                fix: "Restore an older archive (rack-gateway-db list shows which verify).")
-            }
-            reader = opened
-        } else if options.verify {
-            throw ToolError(.usage, "--verify compares with an archive's manifest; \(path) is \(format.rawValue), which has none")
-        }
+        let (format, reader) = try checkArchive(archive, preflight: preflight) { body in try timed("archive check", body) }
         let manifest = reader?.manifest
         logger.info("restore started", metadata: ["file": "\(path)", "format": "\(format.rawValue)", "target": "\(target.settings.description)"])
 
         progress.begin(phase: "checking the target")
-        let (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path, archiveServer: manifest?.serverVersionNum) }
+        let lock = options.lockTarget ? try RestoreLock.acquire([.target(target.database)], on: target) : nil
+        defer { lock?.release() }
+        let (action, createdRoles): (String, [String])
+        do {
+            (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path, archiveServer: manifest?.serverVersionNum) }
+        } catch where lifecycle.state > .checked {
+            throw markFailed(error, file: path)
+        }
+        // Until the load ends one way or the other: if this run cannot unwind by itself (a signal
+        // and a thread stuck where it cannot be cancelled), its last act still marks the target.
+        let failedMark = context.cleanups.push("mark \(target.database) FAILED (its restore did not finish)") { [self] in
+            _ = markFailed(context.interruptedError(), file: path)
+        }
+        defer { failedMark.dismiss() }
 
         var mismatches: [String] = []
         var unmarked = false
@@ -139,9 +140,12 @@ public final class RestoreRunner: @unchecked Sendable {
                 try timed("analyze") { try target.analyze(jobs: options.jobs) }
                 unmarked = unmark(comment: originalComment)
             }
+            lifecycle.move(to: .loaded)
         } catch {
+            failedMark.dismiss()
             throw markFailed(error, file: path)
         }
+        lifecycle.move(to: .finished)
         if marked && !unmarked {
             logger.warning("the restore finished but its INCOMPLETE comment could not be removed; remove it with COMMENT ON DATABASE ... IS NULL",
                            metadata: ["database": "\(target.database)"])
@@ -151,10 +155,36 @@ public final class RestoreRunner: @unchecked Sendable {
             targetAction: action, createdRoles: createdRoles, jobs: options.jobs,
             tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
             archiveBytes: reader?.fileSize ?? Self.size(of: path), archiveCreatedAt: manifest?.createdAt,
-            phases: phases, durationSeconds: Date().timeIntervalSince(started), verified: options.verify, mismatches: mismatches)
+            phases: phases, durationSeconds: clock.now().timeIntervalSince(started), verified: options.verify, mismatches: mismatches)
         logger.info("restore finished", metadata: ["file": "\(path)", "target": "\(target.settings.description)",
                                                    "seconds": "\(String(format: "%.1f", report.durationSeconds))"])
         return report
+    }
+
+    /// The archive's format and, for an archive, its checked reader: nothing is restored from an
+    /// archive that does not verify.
+    func checkArchive(_ archive: ArchiveLocation, preflight: ArchiveVerifier.Report?,
+                      timed: (() throws -> ArchiveVerifier.Report) throws -> ArchiveVerifier.Report) throws -> (DumpFormat, ArchiveReader?) {
+        let path = archive.path
+        // Objects in a store are archives (a pg_dump there must be fetched first).
+        let format = try archive.localPath.map(DumpFormat.detect) ?? .archive
+        if format != .archive, archive.keys.verifyKey != nil {
+            throw ToolError(.signatureInvalid, "\(path) is a \(format.rawValue) pg_dump, which carries no signature, and --verify-key requires one",
+                            fix: "Restore a signed rack-gateway-db archive, or drop --verify-key for this file.")
+        }
+        guard format == .archive else {
+            if options.verify {
+                throw ToolError(.usage, "--verify compares with an archive's manifest; \(path) is \(format.rawValue), which has none")
+            }
+            return (format, nil)
+        }
+        let opened = try archive.reader()
+        let check = try preflight ?? timed { try ArchiveVerifier().preflight(opened) }
+        guard check.ok else {
+            throw ToolError(.mismatch, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),
+                            fix: "Restore an older archive (rack-gateway-db list shows which verify).")
+        }
+        return (format, opened)
     }
 
     /// Replace the in-progress mark with the database's comment (or none); false when it could not be.
@@ -181,9 +211,17 @@ public final class RestoreRunner: @unchecked Sendable {
         (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
-    /// Every check first (roles, emptiness, confirmation), then the changes: roles, drop/create,
-    /// the in-progress mark.
-    func prepareTarget(roles: [String], file: String, archiveServer: Int? = nil) throws -> (action: String, createdRoles: [String]) {
+    /// What the target is now, read without changing anything: the checked state.
+    struct TargetInspection {
+        var existing: Connection?
+        var server: Connection
+        var missingRoles: [String]
+        var objects: (count: Int, names: [String])
+        /// Why the restore would be refused as asked, with the fix; nil when it would go ahead.
+        var refusal: ToolError?
+    }
+
+    func inspectTarget(roles: [String], archiveServer: Int?) throws -> TargetInspection {
         let existing = try target.connectIfExists()
         if existing != nil && options.requireNewDatabase {
             throw ToolError(.databaseExists, "database \(target.database) \(RestoreTarget.alreadyExists)")
@@ -193,24 +231,31 @@ public final class RestoreRunner: @unchecked Sendable {
             try PostgresVersions.checkRestore(archiveServer: archiveServer, targetServer: server.serverVersionNumber, allowDowngrade: options.allowDowngrade)
         }
         let missing = try RestoreTarget.missingRoles(roles, connection: server)
+        let objects = try existing.map { try RestoreTarget.userObjects($0) } ?? (count: 0, names: [])
+        var refusal: ToolError?
         if !missing.isEmpty && !options.createMissingRoles {
-            throw ToolError(.failed, "the archive needs role\(missing.count == 1 ? "" : "s") missing on \(target.settings.description): \(missing.joined(separator: ", ")); nothing was changed",
-                            fix: "Create them (" + missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " ")
-                                + ") or pass --create-missing-roles, which creates them NOLOGIN.")
+            refusal = ToolError(.failed, "the archive needs role\(missing.count == 1 ? "" : "s") missing on \(target.settings.description): \(missing.joined(separator: ", ")); nothing was changed",
+                                fix: "Create them (" + missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " ")
+                                    + ") or pass --create-missing-roles, which creates them NOLOGIN.")
+        } else if objects.count > 0 && !options.clean {
+            refusal = ToolError(.failed, "target database \(target.database) already holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
+                                fix: "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
         }
+        return TargetInspection(existing: existing, server: server, missingRoles: missing, objects: objects, refusal: refusal)
+    }
+
+    /// Every check first (roles, emptiness, confirmation), then the changes: roles, drop/create,
+    /// the in-progress mark.
+    func prepareTarget(roles: [String], file: String, archiveServer: Int? = nil) throws -> (action: String, createdRoles: [String]) {
+        let inspection = try inspectTarget(roles: roles, archiveServer: archiveServer)
+        if let refusal = inspection.refusal { throw refusal }
+        let (existing, server, missing, objects) = (inspection.existing, inspection.server, inspection.missingRoles, inspection.objects)
         var action = existing == nil ? "created" : "existing"
-        if let existing {
-            let objects = try RestoreTarget.userObjects(existing)
-            if objects.count > 0 {
-                guard options.clean else {
-                    throw ToolError(.failed, "target database \(target.database) already holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
-                                    fix: "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
-                }
-                guard confirm("Drop database \(target.database) on \(target.settings.description) (\(objects.count) objects) and restore \(file) into it?") else {
-                    throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
-                }
-                action = "recreated"
+        if objects.count > 0 {
+            guard confirm("Drop database \(target.database) on \(target.settings.description) (\(objects.count) objects) and restore \(file) into it?") else {
+                throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
             }
+            action = "recreated"
         }
         if !missing.isEmpty {
             try RestoreTarget.createRoles(missing, connection: server)
@@ -221,7 +266,6 @@ public final class RestoreRunner: @unchecked Sendable {
             if let comment = originalComment, RestoreTarget.isMark(comment) { originalComment = nil }
         }
         if action != "existing" {
-            createdTarget = true
             let admin = existing == nil ? server : try target.maintenanceConnection()
             if action == "recreated" {
                 try target.dropAndCreate(admin)
@@ -229,9 +273,11 @@ public final class RestoreRunner: @unchecked Sendable {
                 try target.create(admin)
             }
         }
-        onTargetCreated(target)
+        lifecycle.move(to: .prepared, created: action != "existing")
+        try context.checkStopped()
         let connection = try target.settings.open(.restore)
-        marked = RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent)
+        let marked = RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent, at: context.clock.now())
+        lifecycle.move(to: .marked, marked: marked)
         if !marked {
             logger.warning("cannot mark the target with COMMENT ON DATABASE (not its owner); an interrupted restore will not be marked",
                            metadata: ["database": "\(target.database)"])
@@ -239,15 +285,22 @@ public final class RestoreRunner: @unchecked Sendable {
         return (action, missing)
     }
 
-    /// Mark the target as failed and add what state it is in to the error.
+    /// Mark the target as failed (once) and add what state it is in, and what clears it, to the
+    /// error. A restore a signal stopped says so instead of blaming the statement it cancelled.
     func markFailed(_ error: Error, file: String) -> Error {
-        let reason = (error as? ToolError)?.message ?? String(describing: error)
-        let marked = (try? target.settings.open(.restore))
-            .map { RestoreTarget.markFailed($0, file: URL(fileURLWithPath: file).lastPathComponent, reason: reason) } ?? false
-        let state = marked
-            ? "database \(target.database) is left incomplete and marked FAILED (COMMENT ON DATABASE)"
-            : "database \(target.database) is left incomplete (it could not be marked)"
-        let fix = "Do not use \(target.database); fix the cause and restore again with --clean, or drop it."
+        let stopped = context.cancellation.isCancelled
+        let reason = stopped ? context.cancellation.description : (error as? ToolError)?.message ?? String(describing: error)
+        if lifecycle.state != .failed {
+            // A new connection: the run's own were cancelled with it.
+            let marked = (try? target.settings.cancelled(by: nil).open(.restore))
+                .map { RestoreTarget.markFailed($0, file: URL(fileURLWithPath: file).lastPathComponent, reason: reason, at: context.clock.now()) } ?? false
+            lifecycle.move(to: .failed, marked: marked)
+        }
+        let state = lifecycle.summary ?? "database \(target.database) was not changed"
+        let fix = lifecycle.clearing(archive: file)
+        if stopped {
+            return ToolError(.interrupted, "the restore into \(target.database) was \(reason); \(state)", fix: fix)
+        }
         if let error = error as? ToolError {
             return ToolError(error.code, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"))
         }

@@ -16,6 +16,12 @@ public struct RestoreTarget: Sendable {
         self.database = database
     }
 
+    /// The same target, its statements belonging to the run that `cancellation` stops.
+    init(checked target: RestoreTarget, cancellation: Cancellation) {
+        settings = target.settings.cancellation == nil ? target.settings.cancelled(by: cancellation) : target.settings
+        database = target.database
+    }
+
     /// A connection to the server's maintenance database (`postgres`, else `template1`), for
     /// creating and dropping databases and for questions about the server as a whole.
     public func maintenanceConnection() throws -> Connection {
@@ -203,11 +209,11 @@ public struct RestoreTarget: Sendable {
         text.hasPrefix("rack-gateway-db: INCOMPLETE restore of ") || text.hasPrefix("rack-gateway-db: FAILED restore of ")
     }
 
-    public static func markInProgress(_ connection: Connection, file: String) -> Bool {
-        mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: Date())); do not use this database until restore finishes and removes this comment")
+    public static func markInProgress(_ connection: Connection, file: String, at time: Date) -> Bool {
+        mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: time)); do not use this database until restore finishes and removes this comment")
     }
 
-    public static func markFailed(_ connection: Connection, file: String, reason: String) -> Bool {
-        mark(connection, "rack-gateway-db: FAILED restore of \(file) at \(ISO8601DateFormatter().string(from: Date())): \(reason.prefix(300)); this database is incomplete, do not use it")
+    public static func markFailed(_ connection: Connection, file: String, reason: String, at time: Date) -> Bool {
+        mark(connection, "rack-gateway-db: FAILED restore of \(file) at \(ISO8601DateFormatter().string(from: time)): \(reason.prefix(300)); this database is incomplete, do not use it")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RGWPostgres
 
 /// Runs an external program (`pg_dump`, `psql`, `convox`) and collects its output.
 ///
@@ -15,6 +16,9 @@ public struct ChildProcess: Sendable {
     /// Start the child in a process group of its own, so that a timeout or the stall watchdog ends
     /// everything it started (a shell's children too).
     public var ownProcessGroup = false
+    /// The run the child works for: stopping the run terminates it (its process group when it has
+    /// one). A child started after the run was stopped (a clean-up's `convox scale`) is left to run.
+    public var cancellation: Cancellation?
 
     public init(executable: String, arguments: [String], environment: [String: String] = [:], inheritEnvironment: Bool = true) {
         self.executable = executable
@@ -77,11 +81,10 @@ public struct ChildProcess: Sendable {
         var defaults = sigset_t()
         sigemptyset(&defaults)
         sigaddset(&defaults, SIGPIPE)
-        if ownProcessGroup {
-            // This process ignores them (Interruption); the child must not inherit that.
-            sigaddset(&defaults, SIGTERM)
-            sigaddset(&defaults, SIGINT)
-        }
+        // This process ignores them (its run context handles them); the child must not inherit that.
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGHUP)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var noMask = sigset_t()
         sigemptyset(&noMask)
@@ -113,10 +116,10 @@ public struct ChildProcess: Sendable {
             throw ToolError(.failed, "cannot start \(executable): \(String(cString: strerror(spawnStatus)))")
         }
 
-        // A run the stall watchdog ends takes its children with it.
+        // A run that is stopped (a signal, the stall watchdog) takes its children with it.
         let target = ownProcessGroup ? -pid : pid
-        Interruption.registerChild(target)
-        defer { Interruption.unregisterChild(target) }
+        let stopID = cancellation?.register { kill(target, SIGTERM) }
+        defer { cancellation?.unregister(stopID) }
         let deadline = timeout.map { Date().addingTimeInterval($0) }
         var killAt: Date?
         var timedOut = false

@@ -11,12 +11,15 @@ public final class StallWatchdog: @unchecked Sendable {
     let timeout: Double
     let what: String
     let probe: @Sendable () -> Int?
+    /// The run to stop when nothing moves.
+    let cancellation: Cancellation
     private let lock = NSLock()
     private var stopped = false
 
-    public init(timeout: Double, what: String, probe: @escaping @Sendable () -> Int?) {
+    public init(timeout: Double, what: String, cancellation: Cancellation, probe: @escaping @Sendable () -> Int?) {
         self.timeout = timeout
         self.what = what
+        self.cancellation = cancellation
         self.probe = probe
     }
 
@@ -44,7 +47,8 @@ public final class StallWatchdog: @unchecked Sendable {
                     last = value
                     lastChange = Date()
                 } else if Date().timeIntervalSince(lastChange) >= timeout, !lock.withLock({ stopped }) {
-                    Interruption.fail("\(what) stalled: nothing moved for \(ProgressDisplay.duration(timeout)) (no data read or written, no server work); it was stopped and cleaned up\nCheck that the database server and the network (and S3) answer, and for locks held by other sessions (rack-gateway-db maint connections); --stall-timeout sets the limit.")
+                    cancellation.cancel(.failure("\(what) stalled: nothing moved for \(ProgressDisplay.duration(timeout)) (no data read or written, no server work); it was stopped and cleaned up\nCheck that the database server and the network (and S3) answer, and for locks held by other sessions (rack-gateway-db maint connections); --stall-timeout sets the limit."))
+                    return
                 }
             }
         }

@@ -18,7 +18,17 @@ public final class TerminalOutput: @unchecked Sendable {
 
     init() { isTTY = isatty(2) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
 
-    private func write(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+    /// write(2), errors ignored: after SIGHUP the terminal is gone, and a run that is still undoing
+    /// its work must not die of a failed write (FileHandle's write traps on one).
+    private func write(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
 
     /// The terminal's width in columns (80 when it does not say).
     public static var columns: Int {

@@ -38,10 +38,13 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case signatureInvalid = "signature_invalid"
         /// An encrypted archive and no identity given opens it (the archive may be fine).
         case identityMismatch = "identity_mismatch"
+        /// The run was stopped by a signal or the stall watchdog (exit 128 + the signal's number
+        /// for a signal, 1 for a stall).
+        case interrupted
 
         public var category: Category {
             switch self {
-            case .failed, .identityMismatch, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: .failed
+            case .failed, .interrupted, .identityMismatch, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: .failed
             case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed, .signatureInvalid: .mismatch
             case .lockHeld: .locked
             case .usage: .usage

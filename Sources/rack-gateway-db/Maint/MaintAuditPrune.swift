@@ -4,7 +4,8 @@ import RGWPostgres
 import RackGatewayDB
 
 extension MaintCommand {
-    struct AuditPrune: ParsableCommand {
+    struct AuditPrune: ToolCommand {
+        var outputOptions: OutputOptions { global.output }
         static let configuration = CommandConfiguration(
             commandName: "audit-prune",
             abstract: "Remove the oldest audit events (a prefix of the chain) older than a cutoff; the prune is recorded.",
@@ -15,9 +16,9 @@ extension MaintCommand {
         @Flag(help: "Do not ask for confirmation.") var yes = false
         func validate() throws { _ = try MaintCommand.duration(olderThan, "--older-than") }
 
-        func run() throws {
+        func run(_ context: RunContext) throws {
             let minimum = Int(ProcessInfo.processInfo.environment["AUDIT_ANCHOR_RETENTION_DAYS"] ?? "") ?? 400
-            try MaintCommand.run(global) { maintenance in
+            try MaintCommand.run(global, context) { maintenance in
                 let report = try maintenance.auditPrune(olderThan: try MaintCommand.duration(olderThan, "--older-than"), minimumDays: minimum,
                                                         dryRun: dryRun) { count in
                     Confirmation.ask("Delete \(count) audit events older than \(olderThan) from \(maintenance.connection.databaseName)?", yes: yes)

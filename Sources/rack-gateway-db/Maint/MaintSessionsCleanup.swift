@@ -4,7 +4,8 @@ import RGWPostgres
 import RackGatewayDB
 
 extension MaintCommand {
-    struct SessionsCleanup: ParsableCommand {
+    struct SessionsCleanup: ToolCommand {
+        var outputOptions: OutputOptions { global.output }
         static let configuration = CommandConfiguration(commandName: "sessions-cleanup",
                                                         abstract: "Delete user sessions created before a cutoff, in small batches.")
         @OptionGroup var global: GlobalOptions
@@ -12,8 +13,8 @@ extension MaintCommand {
         @Flag(name: .customLong("dry-run"), help: "Count; delete nothing.") var dryRun = false
         func validate() throws { _ = try MaintCommand.duration(olderThan, "--older-than") }
 
-        func run() throws {
-            try MaintCommand.run(global) { maintenance in
+        func run(_ context: RunContext) throws {
+            try MaintCommand.run(global, context) { maintenance in
                 let report = try maintenance.sessionsCleanup(olderThan: try MaintCommand.duration(olderThan, "--older-than"), dryRun: dryRun)
                 if global.json { return try Reporting.printJSON(report) }
                 print(dryRun ? "Would delete \(report.matched) sessions created before \(report.cutoff) (dry run)."

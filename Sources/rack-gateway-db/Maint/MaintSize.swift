@@ -4,12 +4,13 @@ import RGWPostgres
 import RackGatewayDB
 
 extension MaintCommand {
-    struct Size: ParsableCommand {
+    struct Size: ToolCommand {
+        var outputOptions: OutputOptions { global.output }
         static let configuration = CommandConfiguration(commandName: "size", abstract: "Database size and per-table total size (table, indexes, TOAST), largest first.")
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
-            try MaintCommand.run(global) { maintenance in
+        func run(_ context: RunContext) throws {
+            try MaintCommand.run(global, context) { maintenance in
                 let report = try maintenance.size()
                 if global.json { return try Reporting.printJSON(report) }
                 print("\(report.database): \(ProgressDisplay.bytes(report.databaseBytes))")

@@ -4,7 +4,8 @@ import RGWPostgres
 import RackGatewayDB
 
 extension MaintCommand {
-    struct Vacuum: ParsableCommand {
+    struct Vacuum: ToolCommand {
+        var outputOptions: OutputOptions { global.output }
         static let configuration = CommandConfiguration(commandName: "vacuum", abstract: "VACUUM the user tables (or one), one at a time.")
         @OptionGroup var global: GlobalOptions
         @Flag(help: "Also ANALYZE.") var analyze = false
@@ -12,8 +13,8 @@ extension MaintCommand {
         @Flag(help: "VACUUM FULL: rewrites each table under an exclusive lock (needs --yes).") var full = false
         @Flag(help: "Confirm --full.") var yes = false
 
-        func run() throws {
-            try MaintCommand.run(global) { maintenance in
+        func run(_ context: RunContext) throws {
+            try MaintCommand.run(global, context) { maintenance in
                 if full {
                     TerminalOutput.shared.writeLine("rack-gateway-db: warning: VACUUM FULL locks each table exclusively while it rewrites it; the gateway cannot use a table meanwhile.")
                     guard Confirmation.ask("Run VACUUM FULL?", yes: yes) else {

@@ -1,0 +1,80 @@
+import Foundation
+import RGWPostgres
+
+/// `restore --dry-run` without Convox: everything the restore would check, and what it would
+/// change, read without changing anything.
+public struct RestoreDryRun: Codable, Sendable {
+    public var file: String
+    public var format: DumpFormat
+    /// The archive check: structure, checksums, signature; "not applicable" for a pg_dump file.
+    public var archiveCheck: String
+    public var target: String
+    public var database: String
+    /// `create` (it does not exist), `drop and recreate` (--clean over objects), `load into the
+    /// existing empty database`, or `refused`.
+    public var targetAction: String
+    public var targetObjects: Int
+    public var tables: Int?
+    public var rows: Int?
+    public var bytes: Int?
+    public var roles: [String]
+    public var missingRoles: [String]
+    /// What happens to the missing roles: created NOLOGIN with --create-missing-roles.
+    public var rolesAction: String
+    public var jobs: Int
+    /// Why the restore as asked would be refused, and the fix; nil when it would go ahead.
+    public var refusal: String?
+    public var wouldRestore: Bool { refusal == nil }
+
+    /// The plan as lines for a person.
+    public var lines: [String] {
+        var lines = ["Dry run: nothing was changed. Restoring \(file) (\(format.rawValue)) into \(target) would:"]
+        lines.append("  archive check: \(archiveCheck)")
+        lines.append("  target \(database): \(targetAction)" + (targetObjects > 0 ? " (it holds \(targetObjects) object\(targetObjects == 1 ? "" : "s"))" : ""))
+        if let tables, let rows, let bytes {
+            lines.append("  load \(tables) tables, \(rows) rows, \(bytesText(bytes)) of COPY text over \(jobs) connection\(jobs == 1 ? "" : "s"); then indexes, constraints, ANALYZE")
+        }
+        lines.append("  roles: " + (roles.isEmpty ? "none referenced" : "\(roles.count) referenced (\(roles.joined(separator: ", ")))") + "; \(rolesAction)")
+        if let refusal { lines.append("  REFUSED as asked: \(refusal)") }
+        return lines
+    }
+
+    func bytesText(_ bytes: Int) -> String { ProgressDisplay.bytes(bytes) }
+}
+
+extension RestoreRunner {
+    /// What `run` would do, from the same checks, changing nothing (no lock, no role, no database,
+    /// no mark). An archive that does not verify throws as `run` would.
+    public func plan(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreDryRun {
+        var checked: ArchiveVerifier.Report?
+        let (format, reader) = try checkArchive(archive, preflight: preflight) { body in
+            let report = try body()
+            checked = report
+            return report
+        }
+        let manifest = reader?.manifest
+        let check = checked ?? preflight
+        let inspection = try inspectTarget(roles: manifest?.roles ?? [], archiveServer: manifest?.serverVersionNum)
+        let action: String
+        if inspection.refusal != nil {
+            action = "refused"
+        } else if inspection.existing == nil {
+            action = "create"
+        } else if inspection.objects.count > 0 {
+            action = "drop and recreate (--clean" + (options.clean ? "; asks first unless --yes)" : ")")
+        } else {
+            action = "load into the existing empty database"
+        }
+        let missing = inspection.missingRoles
+        let rolesAction = missing.isEmpty ? "all exist"
+            : "missing: \(missing.joined(separator: ", "))" + (options.createMissingRoles ? ", would be created NOLOGIN" : ", refused without --create-missing-roles")
+        return RestoreDryRun(
+            file: archive.path, format: format,
+            archiveCheck: reader == nil ? "not applicable (a \(format.rawValue) pg_dump has no manifest)"
+                : check.map { "structure and SHA-256 \($0.sha256.prefix(16))... match (sidecar \($0.sidecar))" } ?? "passed",
+            target: target.settings.description, database: target.database, targetAction: action, targetObjects: inspection.objects.count,
+            tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
+            roles: manifest?.roles ?? [], missingRoles: missing, rolesAction: rolesAction, jobs: options.jobs,
+            refusal: inspection.refusal.map { "\($0.message)\n    \($0.fix ?? "")" })
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// The life of one restore's target database, owned by the `RestoreRunner` that loads it and
+/// observed by whoever needs to act on it (the drill drops a scratch database it created, the
+/// pipeline's in-place mode passes its point of no return when the live database is recreated).
+///
+/// checked (nothing changed yet) → prepared (created, recreated, or found empty; missing roles
+/// created) → marked (COMMENT ON DATABASE says INCOMPLETE) → loaded (schema, data, indexes,
+/// verified when asked) → finished (the mark removed). Any state after checked can go to failed
+/// (marked FAILED, or left unmarked when the role may not comment). What a stopped restore leaves is
+/// read from here: `summary` names it and the command that clears it.
+public final class TargetLifecycle: @unchecked Sendable {
+    public enum State: String, Codable, Sendable, Comparable {
+        case checked, prepared, marked, loaded, finished, failed
+
+        var order: Int { [.checked, .prepared, .marked, .loaded, .finished, .failed].firstIndex(of: self)! }
+        public static func < (a: State, b: State) -> Bool { a.order < b.order }
+    }
+
+    public let target: RestoreTarget
+    private let lock = NSLock()
+    private var _state: State = .checked
+    /// Whether the target got the INCOMPLETE or FAILED mark (false when the role is not its owner).
+    private var _markedInDatabase = false
+    /// Whether this restore created (or recreated) the database.
+    private var _created = false
+    private var observers: [@Sendable (State) -> Void] = []
+
+    public init(target: RestoreTarget) { self.target = target }
+
+    public var state: State { lock.withLock { _state } }
+    public var created: Bool { lock.withLock { _created } }
+    public var markedInDatabase: Bool { lock.withLock { _markedInDatabase } }
+
+    /// Be told of every state the target enters from now on.
+    public func observe(_ observer: @escaping @Sendable (State) -> Void) { lock.withLock { observers.append(observer) } }
+
+    /// Enter `state`; only forward, and failed from anywhere after checked.
+    func move(to state: State, created: Bool? = nil, marked: Bool? = nil) {
+        let notify = lock.withLock { () -> [@Sendable (State) -> Void] in
+            precondition(state > _state || (state == .failed && _state != .finished), "target \(target.database): \(_state) → \(state)")
+            _state = state
+            if let created { _created = created }
+            if let marked { _markedInDatabase = marked }
+            return observers
+        }
+        for observer in notify { observer(state) }
+    }
+
+    /// What the target is left as, in one sentence for an error message (nil when nothing changed).
+    public var summary: String? {
+        let (state, marked) = lock.withLock { (_state, _markedInDatabase) }
+        switch state {
+        case .checked: return nil
+        case .finished: return "database \(target.database) is restored"
+        case .failed:
+            return marked ? "database \(target.database) is left incomplete and marked FAILED (COMMENT ON DATABASE)"
+                          : "database \(target.database) is left incomplete (it could not be marked: the role does not own it)"
+        case .prepared, .marked, .loaded:
+            return "database \(target.database) is left incomplete" + (marked ? " and marked INCOMPLETE (COMMENT ON DATABASE)" : "")
+        }
+    }
+
+    /// The commands that clear a target left incomplete.
+    public func clearing(archive: String) -> String {
+        "Do not use \(target.database). Restore again over it: rack-gateway-db restore \(archive) --target-url URL_OF_\(target.database) --clean; "
+            + "or drop it: psql -d postgres -c 'DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)'"
+    }
+}

@@ -1,0 +1,102 @@
+import Dispatch
+import Foundation
+import RGWPostgres
+
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal or SSH session) for one run, the same in
+/// every command. The first signal stops the run's work (its running statements are cancelled,
+/// its child processes terminated) and lets the command unwind on its own thread, which undoes
+/// what it did (the clean-up stack, a pipeline's compensation, a restore target's mark) and exits
+/// 128 + the signal's number once that is done. A second signal exits at once, printing what is
+/// left undone. SIGPIPE and SIGXFSZ are ignored, so writes fail with an error instead of killing us.
+public final class SignalHandling: @unchecked Sendable {
+    public let context: RunContext
+    private let lock = NSLock()
+    private var sources: [DispatchSourceSignal] = []
+    private var signals = 0
+    /// Set once the process is on its way out (the command's own end, or the fallback below).
+    private var exiting = false
+
+    /// How long a stopped run may take to unwind before its clean-ups are run from here and the
+    /// process exits: its thread may be inside something that cannot be cancelled (a silent network).
+    public static let graceSeconds = 30.0
+    /// The same when nothing is left to undo (the run was waiting at a y/N question, say).
+    public static let idleGraceSeconds = 2.0
+    /// How long the fallback's clean-ups may take (a server that stopped answering must not keep
+    /// the run from ending).
+    public static let cleanupSeconds = 20.0
+
+    public init(context: RunContext) { self.context = context }
+
+    public func install() {
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in received(number) }
+            source.resume()
+            lock.withLock { sources.append(source) }
+        }
+        // A stall (the watchdog cancels the run) gets the same fallback as a signal.
+        _ = context.cancellation.register { [self] in armFallback() }
+    }
+
+    func received(_ number: Int32) {
+        let count = lock.withLock { () -> Int in
+            signals += 1
+            return signals
+        }
+        if count == 1 {
+            context.output.writeLine("\nrack-gateway-db: \(Cancellation.signalName(number)) received: stopping and undoing what this run changed; "
+                                     + "press Ctrl-C again to exit at once without that")
+            context.cancellation.cancel(.signal(number))
+            return
+        }
+        let left = context.cleanups.pending
+        context.output.writeLine("rack-gateway-db: second signal: exiting now" + (left.isEmpty ? "" : "; left undone:\n  " + left.joined(separator: "\n  ")))
+        exitNow(128 + number)
+    }
+
+    /// Unless the run ends by itself first, run what is left of its clean-ups from here and exit.
+    private func armFallback() {
+        let grace = context.cleanups.pending.isEmpty ? Self.idleGraceSeconds : Self.graceSeconds
+        DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [self] in
+            guard lock.withLock({ () -> Bool in
+                defer { exiting = true }
+                return !exiting
+            }) else { return }
+            let left = context.cleanups.pending
+            if !left.isEmpty {
+                context.output.writeLine("rack-gateway-db: the run did not stop within \(Int(grace)) s; undoing from here: " + left.joined(separator: "; "))
+            }
+            let group = DispatchGroup()
+            group.enter()
+            Thread { [context] in
+                context.cleanups.runAll()
+                group.leave()
+            }.start()
+            let finished = group.wait(timeout: .now() + Self.cleanupSeconds) == .success
+            let still = context.cleanups.pending
+            let reason = context.cancellation.description
+            context.output.writeLine("rack-gateway-db: error: \(reason)"
+                                     + (finished ? "" : "\nThese clean-ups did not finish within \(Int(Self.cleanupSeconds)) s (the server or S3 does not answer): " + still.joined(separator: "; ")))
+            exitNow(context.cancellation.signal.map { 128 + $0 } ?? 1)
+        }
+    }
+
+    /// The command's own end: from now on the fallback leaves the exit to it. False when the
+    /// fallback is already ending the process (the caller then waits for that).
+    public func finishing() -> Bool {
+        lock.withLock {
+            defer { exiting = true }
+            return !exiting
+        }
+    }
+
+    /// End the process without the exit handlers: other threads may still be inside libpq or
+    /// OpenSSL, whose clean-up at exit would pull memory from under them. Output is flushed first.
+    private func exitNow(_ status: Int32) -> Never {
+        fflush(nil)
+        _exit(status)
+    }
+}
