@@ -257,6 +257,60 @@ struct RestorePlanTests {
     }
 }
 
+/// What pg_dump writes about an event trigger (its COMMENT and SECURITY LABEL entries; owner and
+/// enabled state are statements of the trigger's own entry) belongs to the event-trigger phase.
+@Suite("event triggers and what belongs to them (no server)")
+struct EventTriggerPhaseTests {
+    static let settings = "SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n\n"
+
+    static func entry(_ name: String, _ type: String, _ statements: String) -> String {
+        "--\n-- Name: \(name); Type: \(type); Schema: -; Owner: postgres\n--\n\n\(statements)\n\n\n"
+    }
+
+    static let trigger = entry("Log DDL", "EVENT TRIGGER", "CREATE EVENT TRIGGER \"Log DDL\" ON ddl_command_end\n   EXECUTE FUNCTION public.f();\nALTER EVENT TRIGGER \"Log DDL\" DISABLE;\nALTER EVENT TRIGGER \"Log DDL\" OWNER TO other;")
+    static let comment = entry("EVENT TRIGGER \"Log DDL\"", "COMMENT", "COMMENT ON EVENT TRIGGER \"Log DDL\" IS 'logs; every DDL';")
+    static let label = entry("EVENT TRIGGER \"Log DDL\"", "SECURITY LABEL", "SECURITY LABEL FOR dummy ON EVENT TRIGGER \"Log DDL\" IS 'classified';")
+    static let indexComment = entry("INDEX t_pkey", "COMMENT", "COMMENT ON INDEX public.t_pkey IS 'pk';")
+    static let policy = entry("t p", "POLICY", "CREATE POLICY p ON public.t USING (false);")
+    static let end = "--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict KEY\n\n"
+
+    @Test func aCommentOrLabelRunsInItsObjectsPhaseAfterIt() throws {
+        // As pg_dump writes it: the trigger, then its comment and label.
+        let inOrder = try DumpScript(Self.settings + Self.indexComment + Self.trigger + Self.comment + Self.label, section: "post-data")
+        #expect(inOrder.entries.map(\.phase) == [.rest, .eventTriggers, .eventTriggers, .eventTriggers])
+        #expect(inOrder.entries(in: .rest).map(\.label) == ["COMMENT INDEX t_pkey"], "a comment on an index stays after every index")
+        #expect(inOrder.entries(in: .eventTriggers).map(\.type) == ["EVENT TRIGGER", "COMMENT", "SECURITY LABEL"])
+        #expect(inOrder.entries[2].owner.map { "\($0.type)/\($0.name)" } == "EVENT TRIGGER/Log DDL", "unquoted, as the trigger's own entry names it")
+        #expect(inOrder.entries[1].statements.count == 3, "DISABLE and OWNER TO are the trigger's own statements")
+        // An archive with the comment and label before their trigger: they still run after it.
+        let early = try DumpScript(Self.settings + Self.comment + Self.policy + Self.label + Self.trigger, section: "post-data")
+        #expect(early.entries(in: .rest).map(\.type) == ["POLICY"])
+        #expect(early.entries(in: .eventTriggers).map(\.type) == ["EVENT TRIGGER", "COMMENT", "SECURITY LABEL"])
+    }
+
+    @Test func theArchiveKeepsEventTriggersAndTheirEntriesLastAfterTheRefreshes() throws {
+        let refreshes = SchemaState.refreshText([(schema: "public", name: "mv", owner: "postgres")])
+        // pg_dump's order: only the refreshes go in, before the trigger; nothing else changes.
+        let dumped = Self.settings + Self.policy + Self.trigger + Self.comment + Self.end
+        let arranged = try PgDumpSections.arranging(dumped, refreshes: refreshes)
+        #expect(arranged == Self.settings + Self.policy + refreshes + "\n" + Self.trigger + Self.comment + Self.end, "as before: the refreshes' lines before the trigger's header")
+        #expect(try PgDumpSections.arranging(dumped, refreshes: "") == dumped)
+        #expect(try PgDumpSections.arranging(Self.settings + Self.policy + Self.end, refreshes: refreshes)
+                == Self.settings + Self.policy + Self.end + "\n" + refreshes, "no event trigger: the refreshes at the end")
+        // A label and a comment before their trigger, an entry after it: the trigger and what is
+        // about it move to the end, after the refreshes, each after the trigger, with the settings.
+        let scattered = Self.settings + Self.label + Self.policy + Self.trigger + Self.indexComment + Self.comment + Self.end
+        let moved = try PgDumpSections.arranging(scattered, refreshes: refreshes)
+        let script = try DumpScript(moved, section: "post-data")
+        #expect(script.entries.map(\.label) == ["POLICY t p", "COMMENT INDEX t_pkey", "MATERIALIZED VIEW DATA mv", "EVENT TRIGGER Log DDL",
+                                                "SECURITY LABEL EVENT TRIGGER \"Log DDL\"", "COMMENT EVENT TRIGGER \"Log DDL\""], "\(moved)")
+        #expect(script.entries.allSatisfy { $0.settings.count == 2 })
+        #expect(SQLScript(moved).statements.map(\.text) == SQLScript(Self.settings + Self.policy + Self.indexComment + refreshes + Self.settings
+                                                                      + Self.trigger + Self.label + Self.comment).statements.map(\.text))
+        #expect(moved.hasSuffix(Self.end), "pg_dump's closing lines stay last")
+    }
+}
+
 /// docs/archive-format.md says what the code writes: the numbers and literals a reader is built from.
 @Suite("archive format specification")
 struct ArchiveFormatDocumentTests {

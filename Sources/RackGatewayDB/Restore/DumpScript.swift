@@ -13,7 +13,29 @@ public struct DumpScript: Sendable {
         public var statements: [(text: String, line: Int)]
         /// `SET ...` / `SELECT pg_catalog.set_config(...)` statements in effect, in order.
         public var settings: [String]
+        /// The line of the entry's `-- Name: ...` header (0: none).
+        public var headerLine: Int = 0
         public var label: String { "\(type) \(name)" }
+
+        /// The post-data phase the entry runs in: its own type's, or for an entry that belongs to
+        /// another object (`owner`) the later of the rest and that object's phase: a comment cannot
+        /// run before the object it is on exists, and it runs where that object is created.
+        public var phase: Phase {
+            guard let owner else { return Phase.of(type) }
+            return max(Phase.rest, Phase.of(owner.type))
+        }
+
+        /// pg_dump writes what is about another object as entries of their own, named after the
+        /// object: `-- Name: EVENT TRIGGER log_ddl; Type: COMMENT`, the same for `SECURITY LABEL` (and
+        /// `ACL`). For such an entry, the object's type and name as that object's own entry has them
+        /// (`EVENT TRIGGER`, `log_ddl`, unquoted); nil for any other entry, or an object of a type
+        /// without a phase of its own.
+        public var owner: (type: String, name: String)? {
+            guard DumpScript.dependentTypes.contains(type),
+                  let kind = Phase.objectTypes.first(where: { name.hasPrefix($0 + " ") }) else { return nil }
+            let parts = DumpScript.identifierParts(name.dropFirst(kind.count + 1))
+            return (kind, parts.joined(separator: "."))
+        }
 
         /// The table an index or constraint entry builds on, as (schema, name), when its first
         /// statement says (`ALTER TABLE [ONLY] s.t ...`, `CREATE [UNIQUE] INDEX i ON [ONLY] s.t ...`).
@@ -84,6 +106,9 @@ public struct DumpScript: Sendable {
         return parts
     }
 
+    /// pg_dump's entry types that are about another object, named `KIND name` after it.
+    static let dependentTypes: Set<String> = ["COMMENT", "SECURITY LABEL", "ACL"]
+
     public var entries: [Entry]
 
     public init(_ text: String, section: String) throws {
@@ -117,7 +142,7 @@ public struct DumpScript: Sendable {
                     headerIndex = newIndex
                     let header = headerIndex >= 0 ? headers[headerIndex] : (line: 0, type: "UNKNOWN", name: "(no header)")
                     current = Entry(type: header.type, name: header.name, statements: [],
-                                    settings: settingsOrder.compactMap { settings[$0] })
+                                    settings: settingsOrder.compactMap { settings[$0] }, headerLine: header.line)
                 }
                 current!.statements.append((statement, line))
         }
@@ -166,9 +191,16 @@ public struct DumpScript: Sendable {
     /// (triggers, rules, policies, row security, comments) in order, the materialized view refreshes
     /// (in dependency order, after every index),
     /// and the database's event triggers last, after every statement of the restore's own: they
-    /// would fire on (or forbid) its DDL.
-    public enum Phase: Int, CaseIterable, Sendable {
+    /// would fire on (or forbid) its DDL. An entry about another object (a comment, a security
+    /// label) runs in that object's phase when it is later than the rest (`Entry.phase`): an event
+    /// trigger's comment and label are created with it, last.
+    public enum Phase: Int, CaseIterable, Comparable, Sendable {
         case indexes, attachments, foreignKeys, rest, refreshes, eventTriggers
+
+        public static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
+
+        /// The entry types with a phase of their own, longest first (for matching `KIND name`).
+        static let objectTypes = ["MATERIALIZED VIEW DATA", "EVENT TRIGGER", "FK CONSTRAINT", "INDEX ATTACH", "CONSTRAINT", "INDEX"]
 
         public var parallel: Bool { self == .indexes || self == .foreignKeys }
 
@@ -195,8 +227,30 @@ public struct DumpScript: Sendable {
         }
     }
 
+    /// The entries of `phase` in order, except that an entry about another object of the phase
+    /// that stands before that object's entry (an archive written so) runs right after it.
     public func entries(in phase: Phase) -> [Entry] {
-        entries.filter { Phase.of($0.type) == phase }
+        Self.ownersFirst(entries.filter { $0.phase == phase })
+    }
+
+    static func ownersFirst(_ entries: [Entry]) -> [Entry] {
+        func key(_ type: String, _ name: String) -> String { "\(type)\u{0}\(name)" }
+        let objects = Set(entries.filter { $0.owner == nil }.map { key($0.type, $0.name) })
+        var seen: Set<String> = []
+        var waiting: [String: [Entry]] = [:]
+        var result: [Entry] = []
+        for entry in entries {
+            if let owner = entry.owner.map({ key($0.type, $0.name) }), objects.contains(owner), !seen.contains(owner) {
+                waiting[owner, default: []].append(entry)
+                continue
+            }
+            result.append(entry)
+            guard entry.owner == nil else { continue }
+            let own = key(entry.type, entry.name)
+            seen.insert(own)
+            result += waiting.removeValue(forKey: own) ?? []
+        }
+        return result
     }
 }
 
