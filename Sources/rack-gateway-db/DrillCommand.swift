@@ -49,6 +49,8 @@ struct DrillCommand: ToolCommand {
     func run(_ context: RunContext) throws {
         let logger = context.logger
         var labels = ["database": "unknown"]
+        // --latest: whether the newest archive failed (nil until known, and without --latest).
+        var newestFailed: Bool?
         do {
             do {
                 let scratch = try scratchURL.map { context.connections(try ConnectionSettings(conninfo: $0, source: "--scratch-url")) } ?? global.connectionSettings(context)
@@ -57,7 +59,28 @@ struct DrillCommand: ToolCommand {
                 let migrations = try migrationOptions.load()
                 let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: ProcessInfo.processInfo.environment,
                                                             endpoint: directoryOptions.s3.s3Endpoint)
-                let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
+                let archive: ArchiveLocation
+                let check: ArchiveVerifier.Report?
+                var newestProblem: ArchiveDirectory.NewestProblem?
+                if choice.latest {
+                    // The newest archive is the news: when it does not verify the drill exits 2, after
+                    // drilling the newest good archive in its place (reported as such).
+                    let directory = try directoryOptions.archiveDirectory()
+                    let latest = try choice.resolveLatest(directoryOptions, logger: logger)
+                    newestProblem = latest.newestProblem
+                    newestFailed = newestProblem != nil
+                    guard let chosen = latest.chosen else {
+                        let problem = latest.newestProblem!
+                        throw ToolError(problem.code, "drill --latest: " + problem.describe(in: directory.directory) + "; no older archive is good either: nothing was drilled",
+                                        fix: "Find out what happened to the archive (verify ARCHIVE), and make a good backup now.")
+                    }
+                    if let problem = newestProblem {
+                        Reporting.printError("drill --latest: " + problem.describe(in: directory.directory) + "; drilling the newest good archive, \(chosen.archive.path), in its place")
+                    }
+                    (archive, check) = (chosen.archive, chosen.check)
+                } else {
+                    (archive, check) = try choice.resolve(directoryOptions, logger: logger)
+                }
                 var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
                 options.keep = keep
                 options.allowDowngrade = allowDowngrade
@@ -70,14 +93,20 @@ struct DrillCommand: ToolCommand {
                 let watchdog = try stall.watchdog("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
                                                   applications: "rack-gateway-db")
                 defer { watchdog.stop() }
-                let report = try runner.run(archive: archive, preflight: check)
+                var report = try runner.run(archive: archive, preflight: check)
+                report.newestFailed = newestProblem
                 display.stop()
                 try? DrillLog.append(report, store: archive.store)
-                if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels) }
+                if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels, latest: choice.latest) }
                 if global.json {
                     try Reporting.printJSON(report)
                 } else {
                     printText(report)
+                }
+                if let problem = newestProblem {
+                    throw ToolError(problem.code, "drill --latest FAILED: \(problem.path), the newest archive, \(problem.kind == .signature ? "fails its signature check" : "does not verify"): "
+                                    + problem.problems.prefix(3).joined(separator: "; ")
+                                    + "; the newest good archive, \(report.archive), was drilled in its place and \(report.ok ? "passed" : "failed too")")
                 }
                 if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
                 if !report.ok {
@@ -86,16 +115,27 @@ struct DrillCommand: ToolCommand {
             }
         } catch {
             if let metricsFile {
-                try? PrometheusFile(path: metricsFile).update([
+                var gauges: [PrometheusFile.Gauge] = [
                     .init("rgw_drill_last_failure_timestamp_seconds", "Unix time of the last failed drill.", Date().timeIntervalSince1970),
-                ], labels: labels)
+                ]
+                if let newestFailed { gauges.append(Self.newestGauge(failed: newestFailed)) }
+                try? PrometheusFile(path: metricsFile).update(gauges, labels: labels)
             }
             throw error
         }
     }
 
+    static func newestGauge(failed: Bool) -> PrometheusFile.Gauge {
+        .init("rgw_drill_newest_archive_failed", "1 when the last drill --latest found the newest archive not verifying (it drilled an older one, or none), else 0.", failed ? 1 : 0)
+    }
+
     func printText(_ report: DrillReport) {
+        if let newest = report.newestFailed {
+            print("NEWEST ARCHIVE FAILED: \(newest.path) \(newest.kind == .signature ? "fails its signature check" : "does not verify"): \(newest.problems.prefix(3).joined(separator: "; "))")
+            print("Drilling the newest good archive in its place.")
+        }
         print("Drill of \(report.path) in scratch database \(report.scratchDatabase.isEmpty ? "(none)" : report.scratchDatabase)")
+        if let suspect = report.suspect { print("  NOTE  the archive is marked SUSPECT by its backup: \(suspect)") }
         for check in report.checks {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
         }
@@ -103,16 +143,23 @@ struct DrillCommand: ToolCommand {
               + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(report.tables) tables, \(report.rows) rows; drill \(String(format: "%.1f", report.durationSeconds)) s")
         let fate = report.scratchDatabase.isEmpty ? "" : (report.kept ? "; scratch database \(report.scratchDatabase) kept" : "; scratch database dropped")
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
-        print(report.ok ? "Drill PASSED: \(unchecked)\(fate)." : "Drill FAILED\(fate).")
+        if let newest = report.newestFailed {
+            print("Drill FAILED: the newest archive \(newest.file) did not verify; the older archive \(report.archive) was drilled in its place and "
+                  + (report.ok ? "\(unchecked)" : "failed too") + "\(fate).")
+        } else {
+            print(report.ok ? "Drill PASSED: \(unchecked)\(fate)." : "Drill FAILED\(fate).")
+        }
     }
 
-    func writeMetrics(_ report: DrillReport, path: String, labels: [String: String]) throws {
+    func writeMetrics(_ report: DrillReport, path: String, labels: [String: String], latest: Bool) throws {
         var gauges: [PrometheusFile.Gauge] = [
             .init("rgw_drill_checks_failed", "Checks that failed in the last drill.", Double(report.checksFailed)),
             .init("rgw_drill_checks_not_checked", "Checks the last drill could not make (e.g. migrations of a foreign set).", Double(report.checksNotChecked)),
             .init("rgw_drill_duration_seconds", "Wall time of the last drill.", report.durationSeconds),
         ]
-        if report.ok {
+        if latest { gauges.append(Self.newestGauge(failed: report.newestFailed != nil)) }
+        // A drill of an older archive in place of a newest that failed is no success.
+        if report.ok && report.newestFailed == nil {
             gauges += [
                 .init("rgw_drill_last_success_timestamp_seconds", "Unix time of the last drill that passed.", Date().timeIntervalSince1970),
                 .init("rgw_drill_restore_seconds", "Restore time (RTO) measured by the last passing drill.", report.restoreSeconds),

@@ -34,7 +34,7 @@ struct ListCommand: ToolCommand {
             }
             let formatter = ISO8601DateFormatter()
             for entry in entries {
-                let marks = [entry.suspect != nil ? "SUSPECT" : nil, entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil, entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
+                let marks = [entry.verificationFailed ? "VERIFY-FAILED" : nil, entry.suspect != nil ? "SUSPECT" : nil, entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil, entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
                     .compactMap { $0 }.joined(separator: ",")
                 let contents = entry.problem.map { "UNREADABLE: \($0)" }
                     ?? "\(entry.tables ?? 0) tables, \(entry.rows ?? 0) rows"

@@ -18,13 +18,62 @@ struct ArchiveChoice: ParsableArguments {
         if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
     }
 
-    /// The archive, and the archive check already made when `--latest` chose it.
+    /// The archive, and the archive check already made when `--latest` chose it. For restore:
+    /// `--latest` stops (exit 2, nothing changed) when the newest archive is not good, naming it,
+    /// the newest good one and the command that restores that one.
     func resolve(_ options: DirectoryOptions, logger: Logger) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report?) {
         let keys = try keyOptions.keys()
         if let archive { return (try options.location(of: archive, keys: keys), nil) }
-        let (chosen, check) = try options.archiveDirectory(keys: keys).latestGood(logger: logger)
-        logger.info("--latest chose an archive", metadata: ["archive": "\(chosen.path)"])
-        return (chosen, check)
+        let directory = try options.archiveDirectory(keys: keys)
+        let latest = try directory.latest(acceptSuspectNewest: false, logger: logger)
+        if let problem = latest.newestProblem {
+            var lines = ["restore --latest stopped before changing anything: " + problem.describe(in: directory.directory) + "."]
+            var commands: [String] = []
+            if let chosen = latest.chosen {
+                lines.append("The newest good archive is \(chosen.archive.path).")
+                commands.append("To restore it: " + Self.commandLine(replacingLatestWith: chosen.archive.path))
+            } else {
+                lines.append("No older archive in \(directory.directory) is good either.")
+            }
+            if problem.kind == .suspect {
+                commands.append("To restore the suspect one (its shrink was intended): " + Self.commandLine(replacingLatestWith: problem.path))
+            }
+            throw ToolError(problem.code, lines.joined(separator: "\n"),
+                            fix: commands.isEmpty ? "Find a good copy of the archive (verify ARCHIVE says what is wrong with one)." : commands.joined(separator: "\n"))
+        }
+        let chosen = latest.chosen!
+        logger.info("--latest chose an archive", metadata: ["archive": "\(chosen.archive.path)"])
+        return (chosen.archive, chosen.check)
+    }
+
+    /// For drill: what `--latest` found, the newest archive's problem included (a SUSPECT newest is
+    /// drilled: it restores, and the drill says it is suspect).
+    func resolveLatest(_ options: DirectoryOptions, logger: Logger) throws -> ArchiveDirectory.Latest {
+        try options.archiveDirectory(keys: try keyOptions.keys()).latest(acceptSuspectNewest: true, logger: logger)
+    }
+
+    /// This run's own command line with `--latest` replaced by `path`, passwords in URLs masked,
+    /// quoted for a POSIX shell.
+    static func commandLine(replacingLatestWith path: String, arguments: [String] = CommandLine.arguments) -> String {
+        let words = ["rack-gateway-db"] + arguments.dropFirst().map { $0 == "--latest" ? path : maskedPasswords($0) }
+        return words.map(shellQuoted).joined(separator: " ")
+    }
+
+    /// `postgres://user:secret@host/db?password=x` -> `postgres://user:****@host/db?password=****`
+    /// (and `password=...` in a key=value conninfo).
+    static func maskedPasswords(_ text: String) -> String {
+        var text = text
+        for (pattern, template) in [("(://[^:/@?#\\s]*:)[^@/?#\\s]*@", "$1****@"), ("(password\\s*=\\s*)('[^']*'|[^&\\s]*)", "$1****")] {
+            guard let expression = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) else { continue }
+            text = expression.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: template)
+        }
+        return text
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        let plain = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+%")
+        if !word.isEmpty && word.unicodeScalars.allSatisfy(plain.contains) { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
 

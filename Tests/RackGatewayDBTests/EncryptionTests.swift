@@ -354,9 +354,21 @@ struct EncryptionTests {
             let verify = try CLI.run(["verify", "\(dir)/\(archive)"], environment: identityEnvironment)
             #expect(verify.status == 0 && verify.stdout.contains("sidecar ok"), "\(verify)")
             try TestDatabase.withUnused { target in
-                // --latest skips the suspect one and, with --verify-key, any unsigned one.
-                let restore = try CLI.run(["restore", "--dir", dir, "--latest", "--target-url", target.url, "--verify"], environment: identityEnvironment)
+                // The newest is unsigned (and suspect): with --verify-key, --latest stops (exit 2) before
+                // changing anything, naming it and the newest good one, with the command for that one.
+                let newest = try #require(try store.list().map(\.name).filter { $0.hasSuffix(".sql.gz.age") && $0 != archive }.first)
+                let refused = try CLI.run(["restore", "--dir", dir, "--latest", "--target-url", target.url, "--verify"], environment: identityEnvironment)
+                #expect(refused.status == 2 && refused.stderr.contains(newest) && refused.stderr.contains("fails its signature check")
+                        && refused.stderr.contains("To restore it: rack-gateway-db restore --dir \(dir) \(dir)/\(archive) "), "\(refused)")
+                #expect(try !target.exists)
+                // Without --verify-key it verifies, but it is SUSPECT: stop too, with a command for either.
+                let suspect = try CLI.run(["restore", "--dir", dir, "--latest", "--target-url", target.url, "--json"], environment: environment.merging(["RGW_AGE_IDENTITY_FILE": keys.identity]) { $1 })
+                #expect(suspect.status == 2 && suspect.stdout.contains("\"suspect_backup\"") && suspect.stdout.contains("public.t fell from 1000 to 100"), "\(suspect)")
+                #expect(suspect.stdout.contains("restore --dir \(dir) \(dir)/\(archive) ") && suspect.stdout.contains("restore --dir \(dir) \(dir)/\(newest) "), "\(suspect)")
+                #expect(try !target.exists)
+                let restore = try CLI.run(["restore", "\(dir)/\(archive)", "--dir", dir, "--target-url", target.url, "--verify"], environment: identityEnvironment)
                 #expect(restore.status == 0 && restore.stdout.contains(archive), "\(restore)")
+                keys.expectNoSecret([refused, suspect, restore])
             }
             keys.expectNoSecret([first, second, list, check, prune, verify])
         }

@@ -82,4 +82,28 @@ struct ResetAndCheckTests {
         #expect(!report.ok)
         #expect(report.items.count == 1)
     }
+
+    /// A database a restore left marked INCOMPLETE or FAILED fails `check` (exit 1), naming the mark
+    /// and the fix; with the comment gone it passes again.
+    @Test func checkFailsOnADatabaseARestoreMarked() throws {
+        try TestDatabase.withMigrated { database in
+            let connection = try database.connect()
+            let file = "rack_gateway_backup_20261125T050407Z.sql.gz"
+            for (kind, mark) in [("INCOMPLETE", { RestoreTarget.markInProgress(connection, file: file) }),
+                                 ("FAILED", { RestoreTarget.markFailed(connection, file: file, reason: "the server closed the connection") })] {
+                #expect(mark())
+                let text = try CLI.run(["check", "--database-url", database.url])
+                #expect(text.status == 1, "\(kind): \(text)")
+                #expect(text.stdout.contains("FAIL  restore mark:") && text.stdout.contains("rack-gateway-db: \(kind) restore of \(file)"), "\(text.stdout)")
+                #expect(text.stdout.contains("--clean") && text.stdout.contains("DROP DATABASE"), "\(text.stdout)")
+                let json = try CLI.run(["check", "--database-url", database.url, "--json"])
+                #expect(json.status == 1, "\(json)")
+                let item = try CLI.decode(HealthCheck.Report.self, json.stdout).items.first { $0.name == "restore mark" }
+                #expect(item?.status == .fail && item?.detail.contains("\(kind) restore of \(file)") == true, "\(json.stdout)")
+            }
+            #expect(RestoreTarget.mark(connection, nil))
+            let clean = try CLI.run(["check", "--database-url", database.url])
+            #expect(clean.status == 0 && !clean.stdout.contains("restore mark"), "\(clean)")
+        }
+    }
 }

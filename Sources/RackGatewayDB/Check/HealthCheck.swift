@@ -63,6 +63,7 @@ public struct HealthCheck {
             items.append(Item(name: "connection", status: .fail, detail: String(describing: error)))
             return Report(target: settings.description, items: items)
         }
+        if let mark = restoreMarkItem(connection) { items.append(mark) }
         items.append(tlsItem(connection))
         let serverVersion = (try? connection.query("SHOW server_version").scalar) ?? connection.serverVersion
         items.append(Item(name: "server", status: .ok, detail: "PostgreSQL \(serverVersion)"))
@@ -70,6 +71,18 @@ public struct HealthCheck {
         items.append(migrationItem(connection))
         items.append(privilegeItem(connection))
         return Report(target: settings.description, items: items)
+    }
+
+    /// A database a restore marked INCOMPLETE (running, or killed) or FAILED is not one to use:
+    /// the mark's text says which restore and when. Nil when it carries no mark.
+    func restoreMarkItem(_ connection: Connection) -> Item? {
+        let query = "SELECT pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_catalog.pg_database d WHERE d.datname = current_database()"
+        guard let comment = (try? connection.query(query).rows.first?[0]) ?? nil, RestoreTarget.isMark(comment) else { return nil }
+        let database = connection.databaseName
+        return Item(name: "restore mark", status: .fail,
+                    detail: "database \(database) carries a restore's mark (COMMENT ON DATABASE): \"\(comment)\"; its contents are incomplete: "
+                        + "restore it again with --clean (rack-gateway-db restore ARCHIVE --target-url URL --clean), or drop it "
+                        + "(DROP DATABASE \(SQL.identifier(database))); a restore still running removes the mark itself when it succeeds")
     }
 
     func tlsItem(_ connection: Connection) -> Item {

@@ -45,6 +45,11 @@ public struct DrillReport: Codable, Sendable {
     public var bytes: Int
     public var checks: [DrillCheck]
     public var restorePhases: [RestorePhase]
+    /// The backup's shrink-check mark on the drilled archive, if any (it restores; the data shrank).
+    public var suspect: String?
+    /// `drill --latest`: the newest archive in the directory did not verify (this report is of the
+    /// newest good archive, drilled in its place); the drill exits 2 whatever its checks say.
+    public var newestFailed: ArchiveDirectory.NewestProblem?
     public var checksFailed: Int { checks.filter { !$0.ok }.count }
     public var checksNotChecked: Int { checks.filter { !$0.checked }.count }
 }
@@ -87,6 +92,7 @@ public final class DrillRunner: @unchecked Sendable {
             restoreSeconds: 0, durationSeconds: 0, backupCreatedAt: manifest.createdAt,
             backupAgeSeconds: started.timeIntervalSince(backupCreated), archiveBytes: reader.storedSize,
             tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes, checks: [], restorePhases: [])
+        report.suspect = manifest.suspect
 
         let check = try preflight ?? ArchiveVerifier().preflight(reader)
         report.checks.append(DrillCheck(name: "archive", ok: check.ok,

@@ -128,7 +128,9 @@ public struct EvidenceReport: Codable, Sendable {
 
         let drills = JSONLines.read(DrillReport.self, from: DrillLog.fileName, in: store).compactMap { report -> Drill? in
             guard let started = parseTime(report.startedAt), started >= start, started <= now else { return nil }
-            return Drill(startedAt: UTCTime.iso8601(started), archive: report.archive, ok: report.ok, error: report.error,
+            // A `drill --latest` whose newest archive did not verify failed, whatever the older one's checks say.
+            let newest = report.newestFailed.map { "the newest archive \($0.file) did not verify (\($0.problems.first ?? $0.kind.rawValue)); \(report.archive) was drilled instead" }
+            return Drill(startedAt: UTCTime.iso8601(started), archive: report.archive, ok: report.ok && newest == nil, error: report.error ?? newest,
                          rtoSeconds: report.restoreSeconds, rpoSeconds: report.backupAgeSeconds,
                          checks: report.checks.map { Drill.Check(name: $0.name, ok: $0.ok, checked: $0.checked, detail: $0.detail) })
         }.sorted { $0.startedAt < $1.startedAt }

@@ -15,6 +15,8 @@ public struct ArchiveDirectory {
         /// nil when the trailer and manifest read; otherwise why not.
         public var problem: String?
         public var verified: Bool
+        /// The last `verify` of this file (same size) failed: `list` marks it, `--latest` does not take it.
+        public var verificationFailed = false
         public var drilled: Bool
         public var hasSidecar: Bool
         /// Why the backup marked it suspect (ShrinkCheck); nil when it is not.
@@ -63,6 +65,7 @@ public struct ArchiveDirectory {
                 if let check = verifications[object.name], check.ok, check.size == object.size, entry.hasSidecar, location.sidecarDigest() == check.sha256 {
                     entry.verified = true
                 }
+                if let check = verifications[object.name], !check.ok, check.size == object.size { entry.verificationFailed = true }
             } catch {
                 entry.problem = String(describing: error).split(separator: "\n").first.map(String.init) ?? "unreadable"
             }
@@ -73,32 +76,112 @@ public struct ArchiveDirectory {
 }
 
 extension ArchiveDirectory {
-    /// `--latest`: the newest archive that passes the restore's archive check (structure and
-    /// SHA-256 against its sidecar), with that check's report. Newer ones that fail are logged.
-    public func latestGood(logger: Logger) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report) {
-        var skipped: [String] = []
-        func skip(_ file: String, _ problem: String) {
-            logger.warning("skipping an archive that does not verify", metadata: ["archive": "\(file)", "problem": "\(problem)"])
-            skipped.append("\(file): \(problem)")
+    /// Why `--latest` did not take the newest archive in the directory.
+    public struct NewestProblem: Codable, Sendable, Error {
+        public enum Kind: String, Codable, Sendable {
+            /// Unreadable, its SHA-256 not its sidecar's, its structure broken, or a recorded `verify` failed.
+            case corrupt
+            /// `--verify-key` given and it is unsigned, signed by another key or for another name.
+            case signature
+            /// Written but marked suspect by the backup's shrink check (only restore stops on it).
+            case suspect
         }
-        for entry in try entries() {
-            if let problem = entry.problem {
-                skip(entry.file, problem)
-                continue
+        public var file: String
+        public var path: String
+        public var kind: Kind
+        public var problems: [String]
+
+        public var code: ToolError.Code {
+            switch kind {
+            case .corrupt: .archiveCorrupt
+            case .signature: .signatureInvalid
+            case .suspect: .suspectBackup
+            }
+        }
+
+        /// "the newest archive in DIR, FILE, does not verify: ..." (or is SUSPECT: ...).
+        public func describe(in directory: String) -> String {
+            let what = kind == .suspect ? "is marked SUSPECT by its backup" : (kind == .signature ? "fails its signature check" : "does not verify")
+            return "the newest archive in \(directory), \(path), \(what): " + problems.prefix(3).joined(separator: "; ")
+        }
+    }
+
+    /// What `--latest` found: the newest archive, why it was not taken (nil when it was), and the
+    /// archive taken (the newest good one) with its archive check; nil when none verifies.
+    public struct Latest {
+        public var newest: Entry
+        public var newestProblem: NewestProblem?
+        public var chosen: (archive: ArchiveLocation, check: ArchiveVerifier.Report)?
+    }
+
+    /// `--latest`: the newest archive is the news. It is checked as the restore checks an archive
+    /// (structure and SHA-256 against its sidecar, the signature under `--verify-key`), and a recorded
+    /// failed `verify` counts; when it fails (or, unless `acceptSuspectNewest`, is SUSPECT) the
+    /// result says so, and `chosen` is the newest good archive (readable, not suspect, passing the
+    /// check). An encrypted archive this identity cannot open is not called corrupt: no identity is a
+    /// usage error, another recipient's archive as the newest stops with `identity_mismatch`.
+    public func latest(acceptSuspectNewest: Bool, logger: Logger) throws -> Latest {
+        let all = try entries()
+        guard let newest = all.first else {
+            throw ToolError(.failed, "no archive in \(directory) (there are none)", fix: "Give the archive's path, or --dir with the right directory.")
+        }
+        var result = Latest(newest: newest, newestProblem: nil, chosen: nil)
+
+        /// The archive check of one entry: its report, or why it is not good.
+        func examine(_ entry: Entry, isNewest: Bool) throws -> Result<ArchiveVerifier.Report, NewestProblem> {
+            func bad(_ kind: NewestProblem.Kind, _ problems: [String]) -> Result<ArchiveVerifier.Report, NewestProblem> {
+                .failure(NewestProblem(file: entry.file, path: entry.path, kind: kind, problems: problems.isEmpty ? ["does not verify"] : problems))
             }
             let archive = location(of: entry)
-            // An archive that will not open with these keys (unsigned under --verify-key, encrypted
-            // to someone else) is skipped like one that does not verify.
+            let reader: ArchiveReader
             do {
-                let check = try ArchiveVerifier().preflight(try archive.reader())
-                if check.ok { return (archive, check) }
-                skip(entry.file, check.problems.first ?? "does not verify")
+                reader = try archive.reader()
+            } catch let error as ToolError where error.code == .usage || (isNewest && error.code == .formatUnsupported) {
+                throw error
+            } catch let error as ToolError where error.code == .identityMismatch {
+                guard isNewest else { return bad(.corrupt, [error.message]) }
+                throw ToolError(.identityMismatch, "the newest archive in \(directory), \(entry.path), is encrypted to recipients no identity given opens: \(error.message)",
+                                fix: "Give the identity it was encrypted to (--identity or RGW_AGE_IDENTITY_FILE); an older archive is not taken in its place.")
+            } catch let error as ToolError where error.code == .signatureInvalid {
+                return bad(.signature, [error.message])
+            } catch {
+                return bad(.corrupt, [entry.problem ?? (error as? ToolError)?.message ?? String(describing: error)])
+            }
+            if let problem = entry.problem { return bad(.corrupt, [problem]) }
+            let check: ArchiveVerifier.Report
+            do {
+                check = try ArchiveVerifier().preflight(reader)
             } catch let error as ToolError where error.code != .usage {
-                skip(entry.file, error.message)
+                return bad(error.code == .signatureInvalid ? .signature : .corrupt, [error.message])
+            }
+            guard check.ok else {
+                // Recorded in verifications.jsonl, so `list` marks it VERIFY-FAILED.
+                try? VerificationLog.record(check, store: store)
+                return bad(.corrupt, check.problems)
+            }
+            if entry.verificationFailed {
+                return bad(.corrupt, ["its last full verify failed (verifications.jsonl) though its SHA-256 matches its sidecar; run verify on it for the details"])
+            }
+            if let suspect = entry.suspect, !(isNewest && acceptSuspectNewest) { return bad(.suspect, [suspect]) }
+            return .success(check)
+        }
+
+        for entry in all {
+            switch try examine(entry, isNewest: entry.file == newest.file) {
+            case .success(let check):
+                result.chosen = (location(of: entry), check)
+                return result
+            case .failure(let problem):
+                if entry.file == newest.file {
+                    result.newestProblem = problem
+                    logger.error("the newest archive is not good", metadata: ["archive": "\(problem.path)", "kind": "\(problem.kind.rawValue)",
+                                                                           "problem": "\(problem.problems.first ?? "")"])
+                } else {
+                    logger.warning("skipping an archive that is not good", metadata: ["archive": "\(entry.file)", "problem": "\(problem.problems.first ?? "")"])
+                }
             }
         }
-        throw ToolError(.failed, "no archive in \(directory) verifies" + (skipped.isEmpty ? " (there are none)" : ": " + skipped.prefix(3).joined(separator: "; ")),
-                        fix: "Give the archive's path, or --dir with the right directory.")
+        return result
     }
 
     /// The newest good archive (readable, not suspect, verified — by an earlier `verify`, else now,
