@@ -1,3 +1,4 @@
+import Foundation
 import RGWPostgres
 import Testing
 import TestSupport
@@ -89,8 +90,8 @@ struct ResetAndCheckTests {
         try TestDatabase.withMigrated { database in
             let connection = try database.connect()
             let file = "rack_gateway_backup_20261125T050407Z.sql.gz"
-            for (kind, mark) in [("INCOMPLETE", { RestoreTarget.markInProgress(connection, file: file) }),
-                                 ("FAILED", { RestoreTarget.markFailed(connection, file: file, reason: "the server closed the connection") })] {
+            for (kind, mark) in [("INCOMPLETE", { RestoreTarget.markInProgress(connection, file: file, at: Date()) }),
+                                 ("FAILED", { RestoreTarget.markFailed(connection, file: file, reason: "the server closed the connection", at: Date()) })] {
                 #expect(mark())
                 let text = try CLI.run(["check", "--database-url", database.url])
                 #expect(text.status == 1, "\(kind): \(text)")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import RGWPostgres
 @testable import RackGatewayDB
 
 /// The Convox restore pipeline without a server or a `convox`: for every step k of both plans,
@@ -45,9 +46,16 @@ struct PipelinePlanTests {
         let lock = NSLock()
         var databases = ["rgw": "live data"]
         var failing: Set<String> = []
+        /// A signal arrives during this operation: the run is stopped and the operation fails, as a
+        /// cancelled statement or a terminated child does.
+        var interruptedDuring: (operation: String, cancellation: Cancellation)?
         init() {}
 
         func fail(_ operation: String) throws {
+            if let (during, cancellation) = lock.withLock({ interruptedDuring }), during == operation {
+                cancellation.cancel(.signal(SIGINT))
+                throw Failure(operation: "\(operation) (cancelled)")
+            }
             if lock.withLock({ failing.contains(operation) }) { throw Failure(operation: operation) }
         }
         func terminateSessions(of database: String) throws -> String { try fail("terminate"); return "no other sessions" }
@@ -82,6 +90,11 @@ struct PipelinePlanTests {
         func sleep(_ seconds: Double) {}
     }
 
+    static let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    static func context(_ cancellation: Cancellation = Cancellation()) -> RunContext {
+        RunContext(logger: quiet, environment: [:], clock: Clock(), cancellation: cancellation)
+    }
+
     static func facts(_ services: FakeServices, _ database: FakeDatabase) -> PipelineFacts {
         PipelineFacts(archive: "/b/a.sql.gz", service: "gateway", live: "rgw", restoreName: "rgw_restore_1", previousName: "rgw_pre_restore_1",
                       count: 3, migration: "apply the pending migrations", safetyDirectory: "/b", stopTimeout: 60, pollInterval: 1,
@@ -91,7 +104,7 @@ struct PipelinePlanTests {
     /// Run `plan` with `failing` injected; the executor, and the error when the run failed.
     static func run(inPlace: Bool, services: FakeServices, database: FakeDatabase) -> (PipelineExecutor, Error?) {
         let facts = Self.facts(services, database)
-        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        let executor = PipelineExecutor(logger: Self.quiet, context: Self.context())
         do {
             try executor.run(inPlace ? .inPlace(facts) : .swap(facts))
             return (executor, nil)
@@ -104,7 +117,7 @@ struct PipelinePlanTests {
         let facts = Self.facts(FakeServices(count: 3), FakeDatabase())
         #expect(PipelinePlan.swap(facts).steps.map(\.name) == ["scale down", "wait for processes", "terminate sessions", "load", "migrate", "swap", "scale up"])
         #expect(PipelinePlan.inPlace(facts).steps.map(\.name) == ["scale down", "wait for processes", "terminate sessions", "safety backup", "load", "migrate", "scale up"])
-        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        let executor = PipelineExecutor(logger: Self.quiet, context: Self.context())
         executor.plan(.swap(facts))
         #expect(executor.transcript.map(\.detail) == [
             "convox scale gateway --count 0 -a rgw", "wait until `convox ps -s gateway -a rgw` lists no process of gateway",
@@ -205,10 +218,10 @@ struct PipelinePlanTests {
         database.failing = ["migrate"]
         let facts = Self.facts(services, database)
         let plan = PipelinePlan.swap(facts)
-        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        let executor = PipelineExecutor(logger: Self.quiet, context: Self.context())
         #expect(throws: Failure.self) { try executor.run(plan) }
         let scales = services.calls.filter { $0.hasPrefix("scale") }.count
-        #expect(executor.compensate(plan) == nil, "a Ctrl-C after the failure's compensation does nothing more")
+        #expect(executor.compensate(plan) == executor.state.recovery, "a Ctrl-C after the failure's compensation does nothing more")
         #expect(services.calls.filter { $0.hasPrefix("scale") }.count == scales)
     }
 
@@ -216,8 +229,67 @@ struct PipelinePlanTests {
         let (services, database) = (FakeServices(count: 0), FakeDatabase())
         var facts = Self.facts(services, database)
         facts.count = 0
-        let executor = PipelineExecutor(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, clock: Clock())
+        let executor = PipelineExecutor(logger: Self.quiet, context: Self.context())
         #expect(throws: Never.self) { try executor.run(.swap(facts)) }
         #expect(!services.calls.contains { $0.hasPrefix("scale") } && executor.state.finalCount == 0)
+    }
+
+    /// A signal during each step before the swap: what was done is undone on the executor's own
+    /// thread (the new database dropped, the service back at its count), the live database is
+    /// untouched, and the error is the interruption, naming the step.
+    @Test(arguments: ["terminate", "load", "migrate"])
+    func aSignalBeforeTheSwapUndoesEverything(_ operation: String) throws {
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        let cancellation = Cancellation()
+        database.interruptedDuring = (operation, cancellation)
+        let executor = PipelineExecutor(logger: Self.quiet, context: Self.context(cancellation))
+        let error = try #require(throws: ToolError.self) { try executor.run(.swap(Self.facts(services, database))) }
+        #expect(error.code == .interrupted)
+        #expect(error.message.contains("before the point of no return"))
+        #expect(services.count == 3, "the service is back at its remembered count")
+        #expect(database.databases == ["rgw": "live data"], "the live database untouched, the new one dropped")
+        #expect(executor.state.recovery.first == "The live database rgw is untouched.")
+    }
+
+    /// A signal during the swap's commit (past the point of no return): nothing is undone, the
+    /// scale-up still runs, and the recovery says how to go back.
+    @Test func aSignalAfterTheSwapUndoesNothingAndStillScalesUp() throws {
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        let cancellation = Cancellation()
+        let executor = PipelineExecutor(logger: Self.quiet, context: Self.context(cancellation))
+        var facts = Self.facts(services, database)
+        facts.database = SwapThenSignal(inner: database, cancellation: cancellation)
+        let error = try #require(throws: ToolError.self) { try executor.run(.swap(facts)) }
+        #expect(error.code == .interrupted && error.message.contains("after the point of no return"))
+        #expect(services.count == 3)
+        #expect(database.databases["rgw"] == "restored" && database.databases["rgw_pre_restore_1"] == "live data")
+        #expect(executor.transcript.last?.name == "scale up" && executor.transcript.last?.outcome == "ok")
+    }
+
+    /// The swap commits, then the signal comes.
+    struct SwapThenSignal: PipelineDatabase {
+        let inner: FakeDatabase
+        let cancellation: Cancellation
+        func terminateSessions(of database: String) throws -> String { try inner.terminateSessions(of: database) }
+        func load(into name: String) throws -> String { try inner.load(into: name) }
+        func safetyBackup() throws -> (file: String, detail: String) { try inner.safetyBackup() }
+        func loadInPlace(dropped: @escaping @Sendable () -> Void) throws -> String { try inner.loadInPlace(dropped: dropped) }
+        func migrate(_ database: String) throws -> String { try inner.migrate(database) }
+        func swap(live: String, restored: String, previous: String) throws {
+            try inner.swap(live: live, restored: restored, previous: previous)
+            cancellation.cancel(.signal(SIGTERM))
+        }
+        func drop(_ database: String) -> Bool { inner.drop(database) }
+    }
+
+    /// A run stopped between steps starts no further step.
+    @Test func aStoppedRunStartsNoFurtherStep() throws {
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        let cancellation = Cancellation()
+        cancellation.cancel(.signal(SIGHUP))
+        let executor = PipelineExecutor(logger: Self.quiet, context: Self.context(cancellation))
+        let error = try #require(throws: ToolError.self) { try executor.run(.swap(Self.facts(services, database))) }
+        #expect(error.code == .interrupted && error.message.contains("SIGHUP"))
+        #expect(executor.transcript.isEmpty && services.calls.isEmpty)
     }
 }
