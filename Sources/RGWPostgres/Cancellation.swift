@@ -2,8 +2,9 @@ import Foundation
 
 /// One run's "stop now": a signal (or the stall watchdog) cancels it once; every piece of work
 /// registered with it is stopped at that moment (a running statement cancelled, a child process
-/// terminated), and work registered before then refuses to go on. Work begun after it (the clean-ups
-/// that undo what the run did) is not touched: it is how a run unwinds and still cleans up.
+/// terminated), work registered before then refuses to go on, and new work is refused. Clean-up
+/// work (inside `cleaningUp`: undoing what the run did, a pipeline's steps past its point of no
+/// return) is never stopped and never refused: it is how a run unwinds and still cleans up.
 ///
 /// The CLI makes one per run (inside its run context) and hands it down with the connection
 /// settings; nothing here is process-global.
@@ -21,6 +22,29 @@ public final class Cancellation: @unchecked Sendable {
 
     public init() {}
 
+    private static let cleaningKey = "rack-gateway-db.cleaning-up"
+
+    /// Run `body` as clean-up work on this thread: what it starts (statements, child processes)
+    /// is neither refused nor stopped by this cancellation.
+    public func cleaningUp<R>(_ body: () throws -> R) rethrows -> R {
+        let dictionary = Thread.current.threadDictionary
+        let outer = dictionary[Self.cleaningKey]
+        dictionary[Self.cleaningKey] = true
+        defer { dictionary[Self.cleaningKey] = outer }
+        return try body()
+    }
+
+    /// Whether this thread is doing clean-up work (inside `cleaningUp`).
+    public var isCleaningUp: Bool { Thread.current.threadDictionary[Self.cleaningKey] != nil }
+
+    /// Register a piece of work that starts now: nil (do not register) inside `cleaningUp`; throws
+    /// when the run is stopped already, so no new work starts after Ctrl-C.
+    public func begin(_ what: String, stop: @escaping @Sendable () -> Void) throws -> Int? {
+        guard !isCleaningUp else { return nil }
+        guard let id = register(stop) else { throw CancellationError(description: "\(description): \(what) was not started") }
+        return id
+    }
+
     public var reason: Reason? { lock.withLock { _reason } }
     public var isCancelled: Bool { reason != nil }
 
@@ -31,7 +55,8 @@ public final class Cancellation: @unchecked Sendable {
     }
 
     /// Stop the run: returns false when it was stopped already. Every registered stopper runs once,
-    /// on this thread.
+    /// each on a thread of its own and not waited for: a cancel request to a server that stopped
+    /// answering blocks, and must not keep the others (or the caller) waiting.
     @discardableResult
     public func cancel(_ reason: Reason) -> Bool {
         let running: [@Sendable () -> Void]? = lock.withLock {
@@ -41,7 +66,7 @@ public final class Cancellation: @unchecked Sendable {
             return Array(stoppers.values)
         }
         guard let running else { return false }
-        for stop in running { stop() }
+        for stop in running { Thread { stop() }.start() }
         return true
     }
 
@@ -78,4 +103,9 @@ public final class Cancellation: @unchecked Sendable {
         default: "signal \(number)"
         }
     }
+}
+
+/// Work refused because its run was stopped.
+public struct CancellationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
 }

@@ -40,7 +40,12 @@ public final class Connection {
         self.handle = connection
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         if let cancellation = settings.cancellation, let canceller = makeCanceller() {
-            stopID = cancellation.register { canceller.cancel() }
+            do {
+                stopID = try cancellation.begin("a connection to \(settings.description)") { canceller.cancel() }
+            } catch {
+                // Every property is set: deinit runs and closes the connection.
+                throw PostgresError(kind: .interrupted, message: String(describing: error), target: settings.description)
+            }
         }
     }
 

@@ -37,7 +37,7 @@ enum Reporting {
         } catch {
             failure = error
         }
-        context.cleanups.runAll()
+        context.cancellation.cleaningUp { context.cleanups.runAll() }
         // The fallback is ending the process already (the run took too long to stop): let it.
         guard signals.finishing() else { while true { sleep(60) } }
         if let signal = context.cancellation.signal {
@@ -45,6 +45,13 @@ enum Reporting {
             printError(String(describing: error))
             if json && !printedJSON { try? printJSON(ErrorDocument(error, status: 128 + signal)) }
             throw ExitCode(128 + signal)
+        }
+        if case .failure(let reason) = context.cancellation.reason {
+            // The stall watchdog stopped the run: its reason, not the statement or child it cut short.
+            let error = (failure as? ToolError).flatMap { $0.code == .interrupted ? $0 : nil } ?? ToolError(.failed, reason)
+            printError(String(describing: error))
+            if json && !printedJSON { try? printJSON(ErrorDocument(error, status: 1)) }
+            throw ExitCode(1)
         }
         guard let failure else { return }
         if let exit = failure as? ExitCode { throw exit }

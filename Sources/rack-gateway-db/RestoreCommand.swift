@@ -261,7 +261,8 @@ struct RestoreCommand: ToolCommand {
             for line in report.warnings { print("WARNING: \(line)") }
         }
         if let error = report.error {
-            let code = report.errorCode ?? .failed
+            // A stopped pipeline is a failure (1) unless a signal stopped it or another run held its lock.
+            let code: ToolError.Code = [.interrupted, .lockHeld].contains(report.errorCode) ? report.errorCode! : .failed
             throw ToolError(code, "the restore pipeline stopped: \(error)" + (report.recovery.isEmpty ? "" : "\nRecovery:\n  " + report.recovery.joined(separator: "\n  ")))
         }
     }

@@ -35,7 +35,7 @@ struct PipelineTests {
         let rack = try FakeRack(count: 3)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--json"],
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--json"],
                                      environment: rack.environment())
             #expect(result.status == 0, "\(result)")
             #expect(try Self.users(live) == "200", "the live name holds the restored copy")
@@ -63,7 +63,7 @@ struct PipelineTests {
         try Self.withLiveDatabase { live, archive in
             let keys = try TestKeys.make()
             defer { try? FileManager.default.removeItem(atPath: keys.directory) }
-            let unsigned = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--verify-key", keys.publicKeyFile],
+            let unsigned = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--verify-key", keys.publicKeyFile],
                                        environment: rack.environment())
             #expect(unsigned.status != 0 && unsigned.output.contains("is not signed"), "\(unsigned)")
             #expect(((try? rack.calls) ?? []).allSatisfy { !$0.starts(with: ["scale"]) }, "nothing scaled")
@@ -72,7 +72,7 @@ struct PipelineTests {
             let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
             let encrypted = try TestArchives.backup(live, directory: directory,
                                                     keys: BackupKeys(recipients: [try AgeRecipient(keys.recipient)], signKey: try KeyFiles.signKey(keys.signKey)))
-            let result = try CLI.run(["restore", encrypted.file, "--convox-app", "rgw", "--yes", "--database-url", live.url,
+            let result = try CLI.run(["restore", encrypted.file, "--convox-app", rack.app, "--yes", "--database-url", live.url,
                                       "--identity", keys.identity, "--verify-key", keys.publicKeyFile], environment: rack.environment())
             #expect(result.status == 0, "\(result)")
             #expect(try Self.users(live) == "250" && rack.count() == 2)
@@ -86,7 +86,7 @@ struct PipelineTests {
             let manifest = try ArchiveReader(path: archive).manifest
             let member = try #require(manifest.members.last { $0.kind == .data })
             try TestArchives.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                      environment: rack.environment())
             #expect(result.status == 1, "\(result)")
             #expect(result.output.contains("FAILED  load") && result.output.contains("live database \(live.name) is untouched"), "\(result)")
@@ -101,10 +101,10 @@ struct PipelineTests {
         let rack = try FakeRack(count: 3)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                      environment: rack.environment(["FAKE_CONVOX_FAIL_SCALE_TO": "3"]))
             #expect(result.status == 1, "\(result)")
-            #expect(result.output.contains("convox scale gateway --count 3 -a rgw"), "\(result)")
+            #expect(result.output.contains("convox scale gateway --count 3 -a \(rack.app)"), "\(result)")
             #expect(try Self.users(live) == "200", "the restore itself finished")
             #expect(try rack.count() == 0)
         }
@@ -114,10 +114,10 @@ struct PipelineTests {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--dry-run", "--database-url", live.url],
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--dry-run", "--database-url", live.url],
                                      environment: rack.environment())
             #expect(result.status == 0, "\(result)")
-            #expect(result.stdout.contains("convox scale gateway --count 0 -a rgw") && result.stdout.contains("--count 2"), "\(result)")
+            #expect(result.stdout.contains("convox scale gateway --count 0 -a \(rack.app)") && result.stdout.contains("--count 2"), "\(result)")
             #expect(try rack.count() == 2)
             #expect(try rack.calls.allSatisfy { $0.first == "apps" || $0.first == "api" }, "read-only calls only")
             #expect(try Self.users(live) == "250")
@@ -129,7 +129,7 @@ struct PipelineTests {
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
             let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--in-place", "--yes", "--database-url", live.url,
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--in-place", "--yes", "--database-url", live.url,
                                       "--dir", directory, "--json"], environment: rack.environment())
             #expect(result.status == 0, "\(result)")
             let report = try CLI.decode(PipelineReport.self, result.stdout)
@@ -148,7 +148,7 @@ struct PipelineTests {
             let manifest = try ArchiveReader(path: archive).manifest
             let member = try #require(manifest.members.last { $0.kind == .data })
             try TestArchives.tamper(archive, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--in-place", "--yes", "--database-url", live.url,
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--in-place", "--yes", "--database-url", live.url,
                                       "--dir", directory, "--json"], environment: rack.environment())
             #expect(result.status == 1, "\(result)")
             #expect(try rack.count() == 0, "past the drop the service stays down")
@@ -169,12 +169,12 @@ struct PipelineTests {
             var state = try String(contentsOfFile: rack.state, encoding: .utf8)
             state = state.replacingOccurrences(of: #""gateway": {"count": 2}"#, with: #""gateway": {"count": 2, "min": 1, "max": 4}"#)
             try state.write(toFile: rack.state, atomically: true, encoding: .utf8)
-            let refused = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url], environment: rack.environment())
+            let refused = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url], environment: rack.environment())
             #expect(refused.status == 1 && refused.output.contains("autoscaled"), "\(refused)")
             #expect(try rack.calls.allSatisfy { $0.first != "scale" || !$0.contains("--count") }, "nothing scaled")
 
             // Processes that never go away: the wait times out, the service is scaled back.
-            let stuck = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--allow-autoscaled", "--stop-timeout", "0.3",
+            let stuck = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--allow-autoscaled", "--stop-timeout", "0.3",
                                      "--database-url", live.url], environment: rack.environment(["FAKE_CONVOX_LINGER": "1000"]))
             #expect(stuck.status == 1 && stuck.output.contains("still listed"), "\(stuck)")
             #expect(try rack.count() == 2)
@@ -193,7 +193,7 @@ struct PipelineTests {
                 wait $pid
                 echo "exit=$?"
                 """#
-            let result = try Shell.run("/bin/sh", ["-c", script, "sh", CLI.executable, "restore", archive, "--convox-app", "rgw", "--yes",
+            let result = try Shell.run("/bin/sh", ["-c", script, "sh", CLI.executable, "restore", archive, "--convox-app", rack.app, "--yes",
                                                    "--database-url", live.url],
                                        environment: CLI.baseEnvironment().merging(rack.environment(["FAKE_CONVOX_LINGER": "1000", "FAKE_CONVOX_SLEEP": "0.2"])) { $1 })
             #expect(result.stdout.contains("exit=130"), "\(result.stdout)\n\(result.stderr)")
@@ -206,7 +206,7 @@ struct PipelineTests {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
-            let refused = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+            let refused = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                       environment: rack.environment(["FAKE_CONVOX_FAIL_SCALE_TO": "0"]))
             #expect(refused.status == 1 && refused.output.contains("FAILED  scale down"), "\(refused)")
             #expect(try rack.count() == 2)
@@ -221,7 +221,7 @@ struct PipelineTests {
                 try FileManager.default.copyItem(atPath: source + "/" + file, toPath: migrations + "/" + file)
             }
             try "SELECT no_such_column FROM users;\n".write(toFile: migrations + "/29990101000000_broken.sql", atomically: true, encoding: .utf8)
-            let failed = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--migrations", migrations],
+            let failed = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--migrations", migrations],
                                      environment: rack.environment())
             #expect(failed.status == 1 && failed.output.contains("FAILED  migrate"), "\(failed)")
             #expect(try rack.count() == 2)
@@ -233,7 +233,7 @@ struct PipelineTests {
         let rack = try FakeRack(count: 3)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--json"],
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--json"],
                                      environment: rack.environment(["FAKE_CONVOX_ROLLBACK_TO": "3", "FAKE_CONVOX_HEADERS": "5"]))
             #expect(result.status == 0, "\(result)")
             let report = try CLI.decode(PipelineReport.self, result.stdout)
@@ -247,9 +247,9 @@ struct PipelineTests {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
-            let unconfirmed = try CLI.run(["restore", archive, "--convox-app", "rgw", "--database-url", live.url], environment: rack.environment())
+            let unconfirmed = try CLI.run(["restore", archive, "--convox-app", rack.app, "--database-url", live.url], environment: rack.environment())
             #expect(unconfirmed.status == 1 && unconfirmed.output.contains("not confirmed"), "no TTY and no --yes: \(unconfirmed)")
-            let arguments = ["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url]
+            let arguments = ["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url]
             let updating = try CLI.run(arguments, environment: rack.environment(["FAKE_CONVOX_UPDATING_CALLS": "5"]))
             #expect(updating.status == 1 && updating.output.contains("is updating, not running"), "\(updating)")
             let unreachable = try CLI.run(arguments, environment: rack.environment(["FAKE_CONVOX_UNREACHABLE": "console"]))
@@ -273,7 +273,7 @@ struct PipelineTests {
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
             // The swap step's own convox check fails (call 7: apps info, after 1 info, 2 api, 3 scale, 4-6 ps).
-            let swap = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+            let swap = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                    environment: rack.environment(["FAKE_CONVOX_FAIL_CALL": "7:deploy in progress"]))
             #expect(swap.status == 1 && swap.output.contains("FAILED  swap") && swap.output.contains("deploy in progress"), "\(swap)")
             #expect(try rack.count() == 1 && Self.users(live) == "250")
@@ -288,7 +288,7 @@ struct PipelineTests {
             try TestArchives.tamper(archive, sidecarToo: true) { data in
                 data = data.prefix(offset) + Data(member) + Data(ArchiveTrailer(manifestOffset: offset, manifestLength: member.count).member())
             }
-            let mismatch = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url],
+            let mismatch = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                        environment: rack.environment())
             #expect(mismatch.status == 1 && mismatch.output.contains("public.users") && mismatch.output.contains("does not match"), "\(mismatch)")
             #expect(try rack.count() == 1 && Self.users(live) == "250")

@@ -31,7 +31,7 @@ struct ProductionPipelineTests {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLive { live, archive, _ in
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url], environment: rack.environment())
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url], environment: rack.environment())
             #expect(result.status == 1, "\(result)")
             #expect(result.output.contains("FAILED  preflight") && result.output.contains("migrated by another migration set"), "\(result)")
             for way in ["--migrations DIR", "--migrate-command CMD", "--skip-migrate"] { #expect(result.stderr.contains(way), "\(way): \(result)") }
@@ -39,7 +39,7 @@ struct ProductionPipelineTests {
             #expect(calls.allSatisfy { $0.first != "scale" }, "\(calls)")
             #expect(try rack.count() == 2)
             #expect(try PipelineTests.users(live) == "325")
-            let dry = try CLI.run(["restore", archive, "--convox-app", "rgw", "--dry-run", "--database-url", live.url], environment: rack.environment())
+            let dry = try CLI.run(["restore", archive, "--convox-app", rack.app, "--dry-run", "--database-url", live.url], environment: rack.environment())
             #expect(dry.status == 1 && dry.stderr.contains("--skip-migrate"), "the dry run refuses the same way: \(dry)")
         }
     }
@@ -49,7 +49,7 @@ struct ProductionPipelineTests {
         defer { rack.remove() }
         try Self.withLive { live, archive, digests in
             let record = rack.directory + "/migrate.txt"
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--json",
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--json",
                                       "--migrate-command", ProductionFixture.migrateCommand],
                                      environment: rack.environment(["FAKE_APP_RECORD": record]))
             #expect(result.status == 0, "\(result)")
@@ -69,7 +69,7 @@ struct ProductionPipelineTests {
         defer { rack.remove() }
         try Self.withLive { live, archive, _ in
             let before = try DatabaseOracle.tableDigests(live)
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--migrate-command", ProductionFixture.migrateCommand],
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--migrate-command", ProductionFixture.migrateCommand],
                                      environment: rack.environment(["FAKE_APP_FAIL": "5"]))
             #expect(result.status == 1, "\(result)")
             #expect(result.output.contains("FAILED  migrate") && result.output.contains("exited 5; output: migrate: simulated failure"), "\(result)")
@@ -85,10 +85,10 @@ struct ProductionPipelineTests {
         let rack = try FakeRack(count: 1)
         defer { rack.remove() }
         try Self.withLive { live, archive, digests in
-            let result = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", live.url, "--skip-migrate"], environment: rack.environment())
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--skip-migrate"], environment: rack.environment())
             #expect(result.status == 0 && result.stdout.contains("skipped (--skip-migrate)") && result.stdout.contains("WARNING: --skip-migrate"), "\(result)")
             #expect(try DatabaseOracle.tableDigests(live) == digests)
-            let both = try CLI.run(["restore", archive, "--convox-app", "rgw", "--skip-migrate", "--migrate-command", "x"], environment: rack.environment())
+            let both = try CLI.run(["restore", archive, "--convox-app", rack.app, "--skip-migrate", "--migrate-command", "x"], environment: rack.environment())
             #expect(both.status == 64, "\(both)")
         }
     }
@@ -105,11 +105,11 @@ struct ProductionPipelineTests {
             let digests = try DatabaseOracle.tableDigests(live)
             try live.psql("INSERT INTO users (email) VALUES ('after-the-backup@example.com')")
             let environment = rack.environment(aws.merging(["RGW_DATABASE_URL": live.url]) { $1 })
-            let dry = try CLI.run(["restore", "--latest", "--convox-app", "rgw", "--dry-run"] + ProductionSchemaTests.appMigrations, environment: environment)
+            let dry = try CLI.run(["restore", "--latest", "--convox-app", rack.app, "--dry-run"] + ProductionSchemaTests.appMigrations, environment: environment)
             #expect(dry.status == 0 && dry.stdout.contains("PLANNED") && dry.stdout.contains("apply the pending migrations of \(ProductionFixture.migrations)"), "\(dry)")
-            let inPlace = try CLI.run(["restore", "--latest", "--convox-app", "rgw", "--in-place", "--yes"] + ProductionSchemaTests.appMigrations, environment: environment)
+            let inPlace = try CLI.run(["restore", "--latest", "--convox-app", rack.app, "--in-place", "--yes"] + ProductionSchemaTests.appMigrations, environment: environment)
             #expect(inPlace.status == 64 && inPlace.stderr.contains("safety backup into a local --dir"), "\(inPlace)")
-            let restore = try CLI.run(["restore", "--latest", "--convox-app", "rgw", "--yes"] + ProductionSchemaTests.appMigrations, environment: environment)
+            let restore = try CLI.run(["restore", "--latest", "--convox-app", rack.app, "--yes"] + ProductionSchemaTests.appMigrations, environment: environment)
             #expect(restore.status == 0 && restore.stdout.contains("OK      migrate"), "\(restore)")
             #expect(try DatabaseOracle.tableDigests(live) == digests)
             #expect(try rack.count() == 2)

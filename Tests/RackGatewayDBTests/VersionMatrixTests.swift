@@ -56,7 +56,7 @@ struct VersionMatrixTests {
             // The pipeline (swap) on this version.
             let rack = try FakeRack(count: 2)
             defer { rack.remove() }
-            let pipeline = try CLI.run(["restore", archive, "--convox-app", "rgw", "--yes", "--database-url", source.url],
+            let pipeline = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", source.url],
                                        environment: rack.environment(environment))
             #expect(pipeline.status == 0, "\(pipeline)")
             #expect(try rack.count() == 2 && DatabaseOracle.tableDigests(source) == digests)

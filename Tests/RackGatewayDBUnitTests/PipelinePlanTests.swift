@@ -193,7 +193,7 @@ struct PipelinePlanTests {
             let (executor, error) = Self.run(inPlace: true, services: services, database: database)
             #expect(error != nil && executor.transcript.last?.name == failure.step)
             #expect(services.count == 3 && database.databases == ["rgw": "live data"], "\(failure.step)")
-            #expect(executor.state.recovery == ["The live database rgw is untouched."], "\(failure.step): \(executor.state.recovery)")
+            #expect(executor.state.recovery == ["The live database rgw is untouched.", "gateway was scaled back to 3."], "\(failure.step): \(executor.state.recovery)")
         }
         for operation in ["load", "migrate"] {
             let (services, database) = (FakeServices(count: 3), FakeDatabase())

@@ -40,3 +40,57 @@ public enum CLI {
         return Result(status: output.status, stdout: output.stdout, stderr: output.stderr)
     }
 }
+
+/// The built binary running in the background, as a person's terminal would have it: its output
+/// read while it runs, so a test can wait for a step and send it a signal there.
+public final class RunningCLI: @unchecked Sendable {
+    public let process = Process()
+    let directory: String
+    var stdoutPath: String { directory + "/stdout" }
+    var stderrPath: String { directory + "/stderr" }
+
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        directory = try TestArchives.temporaryDirectory()
+        FileManager.default.createFile(atPath: directory + "/stdout", contents: nil)
+        FileManager.default.createFile(atPath: directory + "/stderr", contents: nil)
+        process.executableURL = URL(fileURLWithPath: CLI.executable)
+        process.arguments = arguments
+        process.environment = CLI.baseEnvironment().merging(environment) { _, new in new }
+        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Wait until stderr contains `text` (true), or the process ends or `seconds` pass (false).
+    @discardableResult
+    public func waitFor(_ text: String, seconds: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if stderr.contains(text) { return true }
+            if !process.isRunning { return stderr.contains(text) }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
+    public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Wait for the end (SIGKILL after `seconds`); its exit status and output.
+    public func finish(seconds: Double = 120) -> CLI.Result {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+        return CLI.Result(status: status, stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "", stderr: stderr)
+    }
+}

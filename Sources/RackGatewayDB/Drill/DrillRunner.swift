@@ -105,7 +105,7 @@ public final class DrillRunner: @unchecked Sendable {
         let created = LockedList<RestoreTarget>()
         // Only the database this drill created: a name taken by another drill is not ours. Dropped
         // on every way out (a failed check, an error, a signal), unless --keep.
-        let dropScratch = context.cleanups.push("drop the drill's scratch database") { [options, logger] in
+        let dropScratch = context.cleanups.push("drop the drill's scratch database \(Self.scratchName(started, attempt: 0)) (look for rgw_drill_* databases)") { [options, logger] in
             if !options.keep { for scratch in created.items { Self.drop(scratch, logger: logger) } }
         }
         defer { dropScratch.run() }

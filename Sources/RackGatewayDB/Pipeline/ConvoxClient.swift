@@ -53,6 +53,9 @@ public struct ConvoxClient: Sendable {
         let wait = arguments.first == "scale" && arguments.contains("--count") ? ["--wait"] : []
         let output = try Self.callLock.withLock {
             var child = ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : []))
+            // Out of the terminal's reach: Ctrl-C stops a call through the run's cancellation, which
+            // spares the calls that clean up (the scale-up after the swap, the scale back).
+            child.ownProcessGroup = true
             child.cancellation = cancellation
             return try child.run()
         }

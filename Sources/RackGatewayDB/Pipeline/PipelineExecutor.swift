@@ -39,7 +39,8 @@ public final class PipelineExecutor: @unchecked Sendable {
             return result
         } catch {
             let stopped = context.cancellation.isCancelled
-            record(stopped ? "stopped" : "failed", stopped ? "\(context.cancellation.description) (\(error))" : String(describing: error))
+            // A stopped step's own error (a cancelled statement, a terminated command) blames nothing.
+            record(stopped ? "stopped" : "failed", stopped ? context.cancellation.description : String(describing: error))
             logger.error("pipeline step failed", metadata: ["step": "\(name)", "error": "\(error)"])
             throw error
         }
@@ -61,7 +62,7 @@ public final class PipelineExecutor: @unchecked Sendable {
     public func run(_ plan: PipelinePlan) throws {
         // If this thread cannot unwind by itself, the signal path's fallback still undoes.
         let undo = context.cleanups.push("undo the restore pipeline's started steps (scale the service back up, drop the new database)") { [self] in
-            state.recovery = compensate(plan)
+            state.recovery = context.cancellation.cleaningUp { compensate(plan) }
         }
         defer { undo.dismiss() }
         for planned in plan.steps {
@@ -71,7 +72,13 @@ public final class PipelineExecutor: @unchecked Sendable {
             }
             lock.withLock { started.append(planned) }
             do {
-                try step(planned.name) { ((), try planned.run(state)) }
+                if state.pastNoReturn {
+                    // Past the swap a signal does not keep the pipeline from bringing the service
+                    // back: these steps are clean-up work, neither refused nor stopped.
+                    try context.cancellation.cleaningUp { try step(planned.name) { ((), try planned.run(state)) } }
+                } else {
+                    try step(planned.name) { ((), try planned.run(state)) }
+                }
             } catch is HarmlessFailure {
                 continue
             } catch {

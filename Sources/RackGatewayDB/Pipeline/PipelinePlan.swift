@@ -149,7 +149,10 @@ public struct PipelinePlan: Sendable {
             guard facts.count > 0 else { return "\(facts.service) already at 0; left alone" }
             try facts.services.scale(facts.service, count: 0)
             return "\(facts.service) scaled to 0"
-        }, undo: { state in facts.count > 0 && !scaleBack(facts, state).reached ? [facts.scaleByHand] : [] })
+        }, undo: { state in
+            guard facts.count > 0 else { return [] }
+            return scaleBack(facts, state).reached ? ["\(facts.service) was scaled back to \(facts.count)."] : [facts.scaleByHand]
+        })
         let wait = PlannedStep(name: "wait for processes",
                                detail: "wait until `\(facts.services.commandLine(["ps", "-s", facts.service]))` lists no process of \(facts.service)") { _ in
             let deadline = facts.clock.now().addingTimeInterval(facts.stopTimeout)

@@ -299,7 +299,8 @@ public final class RestoreRunner: @unchecked Sendable {
         let state = lifecycle.summary ?? "database \(target.database) was not changed"
         let fix = lifecycle.clearing(archive: file)
         if stopped {
-            return ToolError(.interrupted, "the restore into \(target.database) was \(reason); \(state)", fix: fix)
+            let how = context.cancellation.signal == nil ? "stopped: \(reason)" : "was \(reason)"
+            return ToolError(.interrupted, "the restore into \(target.database) \(how); \(state)", fix: fix)
         }
         if let error = error as? ToolError {
             return ToolError(error.code, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"))

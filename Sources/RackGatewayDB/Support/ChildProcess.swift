@@ -118,7 +118,13 @@ public struct ChildProcess: Sendable {
 
         // A run that is stopped (a signal, the stall watchdog) takes its children with it.
         let target = ownProcessGroup ? -pid : pid
-        let stopID = cancellation?.register { kill(target, SIGTERM) }
+        var stopID: Int?
+        do {
+            stopID = try cancellation?.begin(executable) { kill(target, SIGTERM) }
+        } catch {
+            // Stopped while it was being started: it ends at once.
+            kill(target, SIGTERM)
+        }
         defer { cancellation?.unregister(stopID) }
         let deadline = timeout.map { Date().addingTimeInterval($0) }
         var killAt: Date?

@@ -19,6 +19,8 @@ public final class SignalHandling: @unchecked Sendable {
     /// How long a stopped run may take to unwind before its clean-ups are run from here and the
     /// process exits: its thread may be inside something that cannot be cancelled (a silent network).
     public static let graceSeconds = 30.0
+    /// The same after the stall watchdog stopped the run.
+    public static let stalledGraceSeconds = 10.0
     /// The same when nothing is left to undo (the run was waiting at a y/N question, say).
     public static let idleGraceSeconds = 2.0
     /// How long the fallback's clean-ups may take (a server that stopped answering must not keep
@@ -59,7 +61,9 @@ public final class SignalHandling: @unchecked Sendable {
 
     /// Unless the run ends by itself first, run what is left of its clean-ups from here and exit.
     private func armFallback() {
-        let grace = context.cleanups.pending.isEmpty ? Self.idleGraceSeconds : Self.graceSeconds
+        // A stall is already a run that does not move: it gets less time to unwind than a signal.
+        let stalled = context.cancellation.signal == nil
+        let grace = context.cleanups.pending.isEmpty ? Self.idleGraceSeconds : stalled ? Self.stalledGraceSeconds : Self.graceSeconds
         DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [self] in
             guard lock.withLock({ () -> Bool in
                 defer { exiting = true }
@@ -72,7 +76,7 @@ public final class SignalHandling: @unchecked Sendable {
             let group = DispatchGroup()
             group.enter()
             Thread { [context] in
-                context.cleanups.runAll()
+                context.cancellation.cleaningUp { context.cleanups.runAll() }
                 group.leave()
             }.start()
             let finished = group.wait(timeout: .now() + Self.cleanupSeconds) == .success

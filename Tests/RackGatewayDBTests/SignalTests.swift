@@ -1,0 +1,191 @@
+import Foundation
+import RGWPostgres
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// Issue 27: Ctrl-C, SIGTERM and SIGHUP at every step, sent to the built binary as a terminal or
+/// a closed SSH session would, with the fake `convox`; two runs at once; options that do not apply.
+@Suite("signals, a second run, and what a restore is left as")
+struct SignalTests {
+    static let signals: [(Int32, String)] = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")]
+
+    /// A live database with 60,000 users (so a load lasts long enough to be interrupted), backed
+    /// up, then given 50 more (so a swap is visible).
+    static func withLiveDatabase(_ body: (TestDatabase, String) throws -> Void) throws {
+        try TestDatabase.withMigrated { live in
+            defer { dropAll(like: live.name + "\\_%", on: live) }
+            try live.psql("INSERT INTO users (email) SELECT 'u' || i || '@example.com' FROM generate_series(1, 60000) i")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let archive = try TestArchives.backup(live, directory: directory).file
+            try live.psql("INSERT INTO users (email) SELECT 'late' || i || '@example.com' FROM generate_series(1, 50) i")
+            try body(live, archive)
+        }
+    }
+
+    static func dropAll(like pattern: String, on live: TestDatabase) {
+        guard let admin = try? Connection(settings: try live.cluster.adminSettings),
+              let rows = try? admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [pattern]).rows else { return }
+        for row in rows { _ = try? admin.execute("DROP DATABASE IF EXISTS \(SQL.identifier(row[0]!)) WITH (FORCE)") }
+    }
+
+    static func databases(like pattern: String, on live: TestDatabase) throws -> [String] {
+        let admin = try Connection(settings: try live.cluster.adminSettings)
+        return try admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1", [pattern]).rows.map { $0[0]! }
+    }
+
+    static func users(_ database: TestDatabase) throws -> String {
+        try database.psql("SELECT count(*) FROM users").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// How each step before the swap is made long enough to be in when the signal comes.
+    static let stepsBeforeTheSwap: [(step: String, environment: [String: String], arguments: [String])] = [
+        ("scale down", ["FAKE_CONVOX_SLEEP": "1"], []),
+        ("wait for processes", ["FAKE_CONVOX_LINGER": "100000"], []),
+        ("terminate sessions", [:], []),
+        ("load", [:], []),
+        ("migrate", [:], ["--migrate-command", "sleep 60"]),
+    ]
+
+    /// Before the swap, every signal at every step: the new database dropped, the service back at
+    /// its remembered count, the live database untouched, the output saying so, exit 128 + signal.
+    @Test(arguments: 0..<5)
+    func aSignalBeforeTheSwapUndoesWhatThePipelineDid(_ index: Int) throws {
+        let (step, environment, arguments) = Self.stepsBeforeTheSwap[index]
+        try Self.withLiveDatabase { live, archive in
+            for (number, name) in Self.signals {
+                let rack = try FakeRack(count: 2)
+                defer { rack.remove() }
+                let run = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url] + arguments,
+                                         environment: rack.environment(environment))
+                #expect(run.waitFor("step=\(step) [RackGatewayDB] pipeline step started"), "\(step): \(run.stderr)")
+                run.signal(number)
+                let result = run.finish()
+                let context = "\(step), \(name): \(result)"
+                #expect(result.status == 128 + number, "\(context)")
+                #expect(result.stderr.contains("interrupted by \(name)"), "\(context)")
+                #expect(result.stderr.contains("before the point of no return: what it had done was undone"), "\(context)")
+                // A step this short may be over when the signal lands; the next one is then named.
+                if step != "terminate sessions" { #expect(result.stderr.contains("during \(step)"), "\(context)") }
+                #expect(result.stdout.contains("The live database \(live.name) is untouched."), "\(context)")
+                #expect(try rack.count() == 2, "the service is back at its remembered count: \(context)")
+                #expect(try Self.users(live) == "60050", "the live database is untouched: \(context)")
+                #expect(try Self.databases(like: live.name + "\\_%", on: live).isEmpty, "the new database was dropped: \(context)")
+                if try rack.calls.contains(where: { $0.starts(with: ["scale", "gateway", "--count", "0"]) }) {
+                    #expect(result.stdout.contains("gateway was scaled back to 2."), "\(context)")
+                }
+            }
+        }
+    }
+
+    /// After the swap a signal undoes nothing: the service still comes back up, and the output
+    /// says the restore finished and how to go back.
+    @Test func aSignalAfterTheSwapUndoesNothingAndTheServiceComesBack() throws {
+        try Self.withLiveDatabase { live, archive in
+            let rack = try FakeRack(count: 2)
+            defer { rack.remove() }
+            let run = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
+                                     environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
+            #expect(run.waitFor("step=scale up [RackGatewayDB] pipeline step started"), "\(run.stderr)")
+            run.signal(SIGINT)
+            let result = run.finish()
+            #expect(result.status == 130, "\(result)")
+            #expect(result.stderr.contains("after the point of no return: the restore itself had finished; nothing was undone"), "\(result)")
+            #expect(result.stdout.contains("RENAME TO"), "the way back is printed: \(result)")
+            #expect(try rack.count() == 2, "the scale-up ran to its end: \(result)")
+            #expect(try Self.users(live) == "60000", "the live name holds the restored copy")
+        }
+    }
+
+    /// Two pipelines for one app and service: the second is refused (exit 3) naming the first's
+    /// pid and host, before it changes anything; so is a plain restore into the live database.
+    /// A service already at 0 is refused unless --scale-to names the count to come back to.
+    @Test func oneRestoreAtATimeAndAServiceAtZero() throws {
+        try Self.withLiveDatabase { live, archive in
+            let rack = try FakeRack(count: 2)
+            defer { rack.remove() }
+            let first = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url,
+                                        "--migrate-command", "sleep 60"], environment: rack.environment())
+            #expect(first.waitFor("step=migrate [RackGatewayDB] pipeline step started"), "\(first.stderr)")
+            let callsBefore = try rack.calls.count
+            let second = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--scale-to", "2"],
+                                     environment: rack.environment())
+            #expect(second.status == 3, "\(second)")
+            #expect(second.stderr.contains("another run holds the restore pipeline for app \(rack.app), service gateway: rack-gateway-db pid \(first.pid) on host"), "\(second)")
+            #expect(try rack.calls.dropFirst(callsBefore).allSatisfy { !$0.starts(with: ["scale"]) }, "the second scaled nothing")
+            let plain = try CLI.run(["restore", archive, "--database-url", live.url, "--clean", "--yes"], environment: rack.environment())
+            #expect(plain.status == 3 && plain.stderr.contains("restores into database \(live.name)"), "\(plain)")
+            #expect(try Self.users(live) == "60050")
+            first.signal(SIGTERM)
+            #expect(first.finish().status == 143)
+            #expect(try rack.count() == 2)
+
+            try rack.setCount(0)
+            let atZero = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url], environment: rack.environment())
+            #expect(atZero.status == 1 && atZero.stderr.contains("is at count 0 already") && atZero.stderr.contains("--scale-to N"), "\(atZero)")
+            #expect(try Self.users(live) == "60050")
+            let scaled = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--scale-to", "2"],
+                                     environment: rack.environment())
+            #expect(scaled.status == 0, "\(scaled)")
+            #expect(try rack.count() == 2 && Self.users(live) == "60000")
+        }
+    }
+
+    /// A plain restore stopped during its load: exit 128 + signal, the message names the target,
+    /// says it is incomplete and marked, and how to clear it; `check` then fails naming the mark.
+    @Test func anInterruptedRestoreSaysWhatItLeft() throws {
+        try Self.withLiveDatabase { live, archive in
+            for (number, name) in Self.signals {
+                let target = live.name + "_target"
+                let url = live.cluster.url(database: target)
+                let run = try RunningCLI(["restore", archive, "--target-url", url, "--clean", "--yes"])
+                #expect(run.waitFor("restore phase done"), "\(run.stderr)")
+                run.signal(number)
+                let result = run.finish()
+                #expect(result.status == 128 + number, "\(name): \(result)")
+                #expect(result.stderr.contains("the restore into \(target) was interrupted by \(name)"), "\(name): \(result)")
+                #expect(result.stderr.contains("is left incomplete and marked FAILED"), "\(name): \(result)")
+                #expect(result.stderr.contains("--clean") && result.stderr.contains("DROP DATABASE"), "\(name): \(result)")
+                #expect(!result.stderr.contains("removed unfinished files"))
+                let check = try CLI.run(["check", "--database-url", url])
+                #expect(check.status == 1 && check.output.contains("FAILED restore of"), "\(name): \(check)")
+            }
+        }
+    }
+
+    /// Options that do not apply are usage errors, and a plain --dry-run changes nothing.
+    @Test func optionsThatDoNotApplyAndThePlainDryRun() throws {
+        try Self.withLiveDatabase { live, archive in
+            for (arguments, says) in [
+                (["--in-place"], "--in-place goes with --convox-app"),
+                (["--service", "web"], "--service goes with --convox-app"),
+                (["--skip-migrate"], "--skip-migrate goes with --convox-app"),
+                (["--migrations", "/tmp"], "--migrations goes with --convox-app"),
+                (["--scale-to", "2"], "--scale-to goes with --convox-app"),
+                (["--yes"], "--yes answers --clean's question"),
+                (["--convox-app", "rgw", "--clean"], "--clean (the pipeline"),
+                (["--convox-app", "rgw", "--verify"], "--verify (the pipeline always verifies)"),
+                (["--convox-app", "rgw", "--stall-timeout", "1m"], "--stall-timeout does not go with --convox-app"),
+                (["--convox-app", "rgw", "--migrate-timeout", "1m"], "--migrate-timeout goes with --migrate-command"),
+            ] {
+                let result = try CLI.run(["restore", archive, "--database-url", live.url] + arguments)
+                #expect(result.status == 64 && result.stderr.contains(says), "\(arguments): \(result)")
+            }
+            let drill = try CLI.run(["drill", archive, "--database-url", live.url, "--migrate-timeout", "1m"])
+            #expect(drill.status == 64 && drill.stderr.contains("--migrate-timeout goes with --migrate-command"), "\(drill)")
+
+            let dryRun = try CLI.run(["restore", archive, "--target-url", live.url, "--clean", "--yes", "--dry-run"])
+            #expect(dryRun.status == 0, "\(dryRun)")
+            #expect(dryRun.stdout.contains("Dry run: nothing was changed"), "\(dryRun)")
+            #expect(dryRun.stdout.contains("target \(live.name): drop and recreate"), "\(dryRun)")
+            #expect(dryRun.stdout.contains("60006 rows"), "\(dryRun)")
+            #expect(try Self.users(live) == "60050", "the dry run dropped nothing")
+            let json = try CLI.run(["restore", archive, "--target-url", live.url, "--dry-run", "--json"])
+            #expect(json.status == 1 && json.stdout.contains("\"target_action\" : \"refused\""), "without --clean it would be refused: \(json)")
+            let fresh = try CLI.run(["restore", archive, "--target-url", live.cluster.url(database: live.name + "_new"), "--dry-run"])
+            #expect(fresh.status == 0 && fresh.stdout.contains("_new: create"), "\(fresh)")
+            #expect(try Self.databases(like: live.name + "\\_%", on: live).isEmpty, "nothing was created")
+        }
+    }
+}
