@@ -19,7 +19,10 @@ struct DrillCommand: ToolCommand {
             is reported NOT CHECKED). Reports the \
             restore time (RTO) and the backup's age (RPO), appends a line to drills.jsonl next to the \
             archive, and drops the scratch database even on failure or Ctrl-C (unless --keep). \
-            Exit 0 when every check passes, 2 when one fails, 1 when the drill could not run.
+            Exit 0 when every check passes, 2 when one fails (or, with --latest, when the newest archive \
+            does not verify: the newest good one is drilled in its place and reported as such), 1 when the \
+            drill could not run, 130/143/129 when Ctrl-C, SIGTERM or SIGHUP stopped it (the scratch database \
+            is dropped first).
             """)
 
     @OptionGroup var global: GlobalOptions

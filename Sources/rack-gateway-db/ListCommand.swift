@@ -7,7 +7,7 @@ struct ListCommand: ToolCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, drilled, SUSPECT).",
+        abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, SUSPECT).",
         discussion: "An encrypted archive is listed from its .summary.json; with --identity, from the archive itself.")
 
     @OptionGroup var directoryOptions: DirectoryOptions

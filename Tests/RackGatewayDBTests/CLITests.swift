@@ -182,7 +182,7 @@ struct CLIErrorCodeTests {
     @Test func everyCodeHasOneExitStatus() {
         let expected: [ToolError.Code: Int32] = [
             .failed: 1, .identityMismatch: 1, .formatUnsupported: 1, .databaseExists: 1, .notConfirmed: 1, .foreignMigrationSet: 1, .downgradeRefused: 1,
-            .mismatch: 2, .archiveCorrupt: 2, .suspectBackup: 2, .drillFailed: 2, .backupStale: 2, .signatureInvalid: 2, .lockHeld: 3, .usage: 64,
+            .mismatch: 2, .archiveCorrupt: 2, .suspectBackup: 2, .drillFailed: 2, .backupStale: 2, .signatureInvalid: 2, .lockHeld: 3, .usage: 64, .interrupted: 1,
         ]
         #expect(Set(expected.keys) == Set(ToolError.Code.allCases))
         for (code, status) in expected {

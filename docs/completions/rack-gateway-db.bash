@@ -480,7 +480,7 @@ _rack-gateway-db_restore() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --clean --yes --verify --create-missing-roles --allow-downgrade --dry-run --in-place --allow-autoscaled --skip-migrate --version -h --help)
     repeating_options=()
-    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --migrations --migrate-command --migrate-timeout)
+    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -522,6 +522,9 @@ _rack-gateway-db_restore() {
         return
         ;;
     '--stop-timeout')
+        return
+        ;;
+    '--scale-to')
         return
         ;;
     '--migrations')

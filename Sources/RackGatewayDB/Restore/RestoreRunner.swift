@@ -95,7 +95,13 @@ public final class RestoreRunner: @unchecked Sendable {
         logger.info("restore started", metadata: ["file": "\(path)", "format": "\(format.rawValue)", "target": "\(target.settings.description)"])
 
         progress.begin(phase: "checking the target")
-        let lock = options.lockTarget ? try RestoreLock.acquire([.target(target.database)], on: target) : nil
+        let lock: RestoreLock?
+        do {
+            lock = options.lockTarget ? try RestoreLock.acquire([.target(target.database)], on: target) : nil
+        } catch let error as ToolError where error.code == .lockHeld && options.requireNewDatabase {
+            // A new database's name taken by another run (two drills in the same second): as taken.
+            throw ToolError(.databaseExists, "database \(target.database) is being created by another run", cause: error)
+        }
         defer { lock?.release() }
         let (action, createdRoles): (String, [String])
         do {
