@@ -41,7 +41,12 @@ public final class PipelineExecutor: @unchecked Sendable {
             let stopped = context.cancellation.isCancelled
             // A stopped step's own error (a cancelled statement, a terminated command) blames nothing.
             record(stopped ? "stopped" : "failed", stopped ? context.cancellation.description : String(describing: error))
-            logger.error("pipeline step failed", metadata: ["step": "\(name)", "error": "\(error)"])
+            if stopped {
+                logger.info("pipeline step stopped", metadata: ["step": "\(name)", "reason": "\(context.cancellation.description)"])
+            } else {
+                // info: the transcript and the final message say it to a person; a log keeps it too.
+                logger.info("pipeline step failed", metadata: ["step": "\(name)", "error": "\(error)"])
+            }
             throw error
         }
     }
@@ -106,7 +111,7 @@ public final class PipelineExecutor: @unchecked Sendable {
         let place = step.map { " during \($0)" } ?? (past ? " after the last step" : " before the first step")
         let side = past ? ", after the point of no return: the restore itself had finished; nothing was undone"
                         : ", before the point of no return: what it had done was undone"
-        logger.error("pipeline stopped", metadata: ["step": "\(step ?? "-")", "past point of no return": "\(past)"])
+        logger.info("pipeline stopped", metadata: ["step": "\(step ?? "-")", "past point of no return": "\(past)"])
         return ToolError(.interrupted, "\(context.cancellation.description)\(place)\(side)")
     }
 }

@@ -128,6 +128,14 @@ public final class RestorePipeline: @unchecked Sendable {
             throw ToolError(.failed, "roles missing on the server: \(missing.joined(separator: ", "))",
                             fix: missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " "))
         }
+        // Before the service is read: a second run is told who holds it, not that the service is at 0
+        // (the first scaled it down). A dry run asks too, and gives it back at once.
+        var lock: RestoreLock? = try RestoreLock.acquire([.pipeline(app: options.app, service: options.service, rack: options.rack),
+                                                          .target(live.database)], on: live)
+        if options.dryRun {
+            lock?.release()
+            lock = nil
+        }
         var client = try ConvoxClient(app: options.app, rack: options.rack, environment: options.environment)
         client.cancellation = context.cancellation
         let status = try client.appStatus()
@@ -143,9 +151,6 @@ public final class RestorePipeline: @unchecked Sendable {
             throw ToolError(.failed, "service \(options.service) is autoscaled (min \(service.min.map(String.init) ?? "-"), max \(service.max.map(String.init) ?? "-")); --count would pin it",
                             fix: "Pass --allow-autoscaled, and afterwards restore its range with convox scale --min/--max.")
         }
-        // Last, once everything else is known to be in order; a dry run changes nothing and takes none.
-        let lock = options.dryRun ? nil : try RestoreLock.acquire([.pipeline(app: options.app, service: options.service, rack: options.rack),
-                                                                   .target(live.database)], on: live)
         return ((client, service, check, migration, lock),
                 "archive sha256 \(check.sha256.prefix(16))..., \(reader.manifest.tables.count) tables; app \(options.app) running; \(options.service) at \(service.count)")
     }
