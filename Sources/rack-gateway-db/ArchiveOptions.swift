@@ -161,6 +161,19 @@ struct StallOptions: ParsableArguments {
         return try watchdog(what, context: context) { progress.workDone() &+ (probe.value() ?? 0) }
     }
 
+    /// `body` (a restore or a drill) with its progress bar and the stall watchdog, both stopped on
+    /// every path (a run that throws must not leave the bar drawing).
+    func watching<R>(_ what: String, context: RunContext, progress: RestoreProgress, server: ConnectionSettings, applications: String,
+                     _ body: () throws -> R) throws -> R {
+        let display = progress.display(logger: context.logger)
+        defer { display.stop() }
+        let watchdog = try watchdog(what, context: context, progress: progress, server: server, applications: applications)
+        defer { watchdog.stop() }
+        let result = try body()
+        display.stop()
+        return result
+    }
+
     /// Started for a run; `probe` counts the work done.
     func watchdog(_ what: String, context: RunContext, probe: @escaping @Sendable () -> Int?) throws -> StallWatchdog {
         let watchdog = StallWatchdog(timeout: try seconds(), what: what, cancellation: context.cancellation, probe: probe)

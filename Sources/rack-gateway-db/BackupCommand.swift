@@ -53,8 +53,8 @@ struct BackupCommand: ToolCommand {
     @Option(name: .customLong("object-lock-days"), help: "With an s3:// --dir: S3 Object Lock retention in days on the archive and its sidecar (the bucket must have Object Lock enabled).")
     var objectLockDays: Int?
 
-    @Option(name: .customLong("object-lock-mode"), help: "governance (privileged users may lift it) or compliance (nobody can, not even the root account).")
-    var objectLockMode: String = "governance"
+    @Option(name: .customLong("object-lock-mode"), help: "With --object-lock-days: governance (privileged users may lift it; the default) or compliance (nobody can, not even the root account).")
+    var objectLockMode: String?
 
     @Option(help: ArgumentHelp("With an s3:// --dir: server-side encryption, AES256 or aws:kms.", valueName: "AES256|aws:kms"))
     var sse: String?
@@ -71,7 +71,10 @@ struct BackupCommand: ToolCommand {
     func validate() throws {
         guard ShrinkCheck.parse(maxShrink) != nil else { throw ValidationError("--max-shrink is a percentage from 0% to 100%") }
         if let objectLockDays, objectLockDays < 1 { throw ValidationError("--object-lock-days must be at least 1") }
-        guard S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased()) != nil else { throw ValidationError("--object-lock-mode is governance or compliance") }
+        if let objectLockMode {
+            guard S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased()) != nil else { throw ValidationError("--object-lock-mode is governance or compliance") }
+            if objectLockDays == nil { throw ValidationError("--object-lock-mode goes with --object-lock-days") }
+        }
         if let sse, sse != "AES256", sse != "aws:kms" { throw ValidationError("--sse is AES256 or aws:kms") }
         if sseKMSKeyID != nil, sse != "aws:kms" { throw ValidationError("--sse-kms-key-id goes with --sse aws:kms") }
         guard compression != nil else {
@@ -91,7 +94,7 @@ struct BackupCommand: ToolCommand {
             }
             var upload = S3UploadOptions()
             upload.objectLockDays = objectLockDays
-            upload.objectLockMode = S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased())!
+            upload.objectLockMode = S3UploadOptions.LockMode(rawValue: (objectLockMode ?? "governance").uppercased())!
             upload.serverSideEncryption = sse
             upload.kmsKeyID = sseKMSKeyID
             var options = BackupOptions(store: try directoryOptions.store(upload: upload), jobs: try Defaults.jobs(requested: jobs),

@@ -28,6 +28,7 @@ struct CheckCommand: ToolCommand {
     func validate() throws {
         if let maxBackupAge { _ = try MaintCommand.duration(maxBackupAge, "--max-backup-age") }
         if metricsFile != nil && maxBackupAge == nil { throw ValidationError("--metrics-file goes with --max-backup-age") }
+        if directoryOptions.dir != nil && maxBackupAge == nil { throw ValidationError("--dir goes with --max-backup-age (check reads archives only for the backup age)") }
     }
 
     /// The newest good archive's age against `--max-backup-age`: an item, and whether it is too old.

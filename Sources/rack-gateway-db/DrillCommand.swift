@@ -49,6 +49,13 @@ struct DrillCommand: ToolCommand {
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
     var metricsFile: String?
 
+    func validate() throws {
+        try choice.checkDirectory(directoryOptions)
+        if migrationOptions.migrations != nil && migrateCommandOptions.migrateCommand != nil {
+            throw ValidationError("--migrations and --migrate-command exclude each other (the drill checks one way of migrating)")
+        }
+    }
+
     func run(_ context: RunContext) throws {
         let logger = context.logger
         var labels = ["database": "unknown"]
@@ -60,7 +67,7 @@ struct DrillCommand: ToolCommand {
                 labels["database"] = scratch.databaseName ?? "unknown"
                 // Options first: a wrong --migrations is a usage error before any archive is read.
                 let migrations = try migrationOptions.load()
-                let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: ProcessInfo.processInfo.environment,
+                let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment,
                                                             endpoint: directoryOptions.s3.s3Endpoint)
                 let archive: ArchiveLocation
                 let check: ArchiveVerifier.Report?
@@ -90,15 +97,9 @@ struct DrillCommand: ToolCommand {
                 options.migrateCommand = try migrateCommandOptions.command()
                 options.anchors = anchors
                 let runner = DrillRunner(options: options, logger: logger, context: context)
-                let display = runner.progress.display(logger: logger)
-                // Stopped on every path: a drill that throws must not leave the bar drawing.
-                defer { display.stop() }
-                let watchdog = try stall.watchdog("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
-                                                  applications: "rack-gateway-db")
-                defer { watchdog.stop() }
-                var report = try runner.run(archive: archive, preflight: check)
+                var report = try stall.watching("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
+                                                applications: "rack-gateway-db") { try runner.run(archive: archive, preflight: check) }
                 report.newestFailed = newestProblem
-                display.stop()
                 try? DrillLog.append(report, store: archive.store)
                 if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels, latest: choice.latest) }
                 if global.json {

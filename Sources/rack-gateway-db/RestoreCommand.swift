@@ -18,6 +18,14 @@ struct ArchiveChoice: ParsableArguments {
         if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
     }
 
+    /// `--dir` is where `--latest` looks (and the pipeline's `--in-place` writes its safety backup):
+    /// with an archive path and neither, it would be ignored.
+    func checkDirectory(_ options: DirectoryOptions, usedOtherwise: Bool = false) throws {
+        if options.dir != nil && !latest && !usedOtherwise {
+            throw ValidationError("--dir is where --latest looks; with an archive path it does not apply (the archive's own directory gets the logs)")
+        }
+    }
+
     /// The archive, and the archive check already made when `--latest` chose it. For restore:
     /// `--latest` stops (exit 2, nothing changed) when the newest archive is not good, naming it,
     /// the newest good one and the command that restores that one.
@@ -205,6 +213,7 @@ struct RestoreCommand: ToolCommand {
     @OptionGroup var pipeline: PipelineModeOptions
 
     func validate() throws {
+        try choice.checkDirectory(directoryOptions, usedOtherwise: pipeline.inPlace)
         guard pipeline.convoxApp != nil else {
             if yes && !clean { throw ValidationError("--yes answers --clean's question; without --clean a restore asks nothing") }
             return
@@ -287,13 +296,8 @@ struct RestoreCommand: ToolCommand {
             return
         }
         runner.confirm = { Confirmation.ask($0, yes: yes) }
-        let display = runner.progress.display(logger: logger)
-        defer { display.stop() }
-        let watchdog = try stall.watchdog("the restore into \(settings.description)", context: context, progress: runner.progress, server: settings,
-                                          applications: "rack-gateway-db restore")
-        defer { watchdog.stop() }
-        let report = try runner.run(archive: archive, preflight: check)
-        display.stop()
+        let report = try stall.watching("the restore into \(settings.description)", context: context, progress: runner.progress, server: settings,
+                                        applications: "rack-gateway-db restore") { try runner.run(archive: archive, preflight: check) }
         if global.json { return try Reporting.printJSON(report) }
         print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")
         if let tables = report.tables, let rows = report.rows {

@@ -366,7 +366,7 @@ struct EncryptionTests {
                 #expect(suspect.status == 2 && suspect.stdout.contains("\"suspect_backup\"") && suspect.stdout.contains("public.t fell from 1000 to 100"), "\(suspect)")
                 #expect(suspect.stdout.contains("restore --dir \(dir) \(dir)/\(archive) ") && suspect.stdout.contains("restore --dir \(dir) \(dir)/\(newest) "), "\(suspect)")
                 #expect(try !target.exists)
-                let restore = try CLI.run(["restore", "\(dir)/\(archive)", "--dir", dir, "--target-url", target.url, "--verify"], environment: identityEnvironment)
+                let restore = try CLI.run(["restore", "\(dir)/\(archive)", "--target-url", target.url, "--verify"], environment: identityEnvironment)
                 #expect(restore.status == 0 && restore.stdout.contains(archive), "\(restore)")
                 keys.expectNoSecret([refused, suspect, restore])
             }

@@ -172,8 +172,24 @@ struct SignalTests {
                 let result = try CLI.run(["restore", archive, "--database-url", live.url] + arguments)
                 #expect(result.status == 64 && result.stderr.contains(says), "\(arguments): \(result)")
             }
-            let drill = try CLI.run(["drill", archive, "--database-url", live.url, "--migrate-timeout", "1m"])
-            #expect(drill.status == 64 && drill.stderr.contains("--migrate-timeout goes with --migrate-command"), "\(drill)")
+            let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
+            for (arguments, says) in [
+                (["drill", archive, "--migrate-timeout", "1m"], "--migrate-timeout goes with --migrate-command"),
+                (["drill", archive, "--migrations", directory, "--migrate-command", "true"], "--migrations and --migrate-command exclude each other"),
+                (["drill", archive, "--dir", directory], "--dir is where --latest looks"),
+                (["restore", archive, "--dir", directory, "--target-url", live.url + "_x"], "--dir is where --latest looks"),
+                (["check", "--dir", directory], "--dir goes with --max-backup-age"),
+                (["backup", "--dir", directory, "--object-lock-mode", "compliance"], "--object-lock-mode goes with --object-lock-days"),
+                (["maint", "audit-prune", "--dry-run", "--yes"], "--yes answers the prune's question"),
+            ] {
+                let result = try CLI.run(arguments + ["--database-url", live.url])
+                #expect(result.status == 64 && result.stderr.contains(says), "\(arguments): \(result)")
+            }
+            let plainDump = directory + "/plain.sql"
+            try Shell.runChecked("/bin/sh", ["-c", "pg_dump -d \"$1\" > \"$2\"", "sh", live.url, plainDump])
+            let roles = try CLI.run(["restore", plainDump, "--target-url", live.url + "_x", "--create-missing-roles"])
+            #expect(roles.status == 64 && roles.stderr.contains("--create-missing-roles (a pg_dump does not list the roles it needs"), "\(roles)")
+            #expect(try Self.databases(like: live.name + "\\_%", on: live).isEmpty, "nothing was created")
 
             let dryRun = try CLI.run(["restore", archive, "--target-url", live.url, "--clean", "--yes", "--dry-run"])
             #expect(dryRun.status == 0, "\(dryRun)")

@@ -160,7 +160,7 @@ _rack-gateway-db_backup() {
         '--lock-timeout[Seconds to wait for a table lock before failing.]:lock-timeout:'
         '--metrics-file[Write Prometheus text-format metrics here (atomically).]:path:'
         '--object-lock-days[With an s3\:// --dir\: S3 Object Lock retention in days on the archive and its sidecar (the bucket must have Object Lock enabled).]:object-lock-days:'
-        '--object-lock-mode[governance (privileged users may lift it) or compliance (nobody can, not even the root account).]:object-lock-mode:'
+        '--object-lock-mode[With --object-lock-days\: governance (privileged users may lift it; the default) or compliance (nobody can, not even the root account).]:object-lock-mode:'
         '--sse[With an s3\:// --dir\: server-side encryption, AES256 or aws\:kms.]:AES256|aws\:kms:'
         '--sse-kms-key-id[With --sse aws\:kms\: the KMS key (id, alias or ARN; default\: the account'\''s aws/s3 key).]:id:'
         '--stall-timeout[Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never (default\: 5m).]:duration:'

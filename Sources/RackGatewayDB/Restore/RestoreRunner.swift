@@ -182,6 +182,13 @@ public final class RestoreRunner: @unchecked Sendable {
             if options.verify {
                 throw ToolError(.usage, "--verify compares with an archive's manifest; \(path) is \(format.rawValue), which has none")
             }
+            // What only an archive's manifest makes possible: given for a pg_dump, it would be ignored.
+            let archiveOnly = [(options.createMissingRoles, "--create-missing-roles (a pg_dump does not list the roles it needs; create them first)"),
+                               (options.maintenanceWorkMem != nil, "--maintenance-work-mem (psql and pg_restore build the indexes with the server's)"),
+                               (options.allowDowngrade, "--allow-downgrade (a pg_dump's server version is not checked; psql or pg_restore decide)")]
+            if let (_, name) = archiveOnly.first(where: { $0.0 }) {
+                throw ToolError(.usage, "\(path) is a \(format.rawValue), and \(name) applies to rack-gateway-db archives only")
+            }
             return (format, nil)
         }
         let opened = try archive.reader()

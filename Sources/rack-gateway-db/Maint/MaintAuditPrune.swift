@@ -14,7 +14,10 @@ extension MaintCommand {
         @Option(name: .customLong("older-than"), help: "Age cutoff, e.g. 400d.") var olderThan = "400d"
         @Flag(name: .customLong("dry-run"), help: "Count; prune nothing.") var dryRun = false
         @Flag(help: "Do not ask for confirmation.") var yes = false
-        func validate() throws { _ = try MaintCommand.duration(olderThan, "--older-than") }
+        func validate() throws {
+            _ = try MaintCommand.duration(olderThan, "--older-than")
+            if dryRun && yes { throw ValidationError("--yes answers the prune's question; --dry-run asks none") }
+        }
 
         func run(_ context: RunContext) throws {
             let minimum = Int(ProcessInfo.processInfo.environment["AUDIT_ANCHOR_RETENTION_DAYS"] ?? "") ?? 400
