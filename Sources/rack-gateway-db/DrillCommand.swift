@@ -105,12 +105,16 @@ struct DrillCommand: ToolCommand {
                 if global.json {
                     try Reporting.printJSON(report)
                 } else {
-                    printText(report)
+                    printText(report, stopped: context.cancellation.isCancelled)
                 }
                 if let problem = newestProblem {
                     throw ToolError(problem.code, "drill --latest FAILED: \(problem.path), the newest archive, \(problem.kind == .signature ? "fails its signature check" : "does not verify"): "
                                     + problem.problems.prefix(3).joined(separator: "; ")
                                     + "; the newest good archive, \(report.archive), was drilled in its place and \(report.ok ? "passed" : "failed too")")
+                }
+                if let error = report.error, context.cancellation.isCancelled {
+                    let scratch = report.scratchDatabase.isEmpty ? "" : report.kept ? "; scratch database \(report.scratchDatabase) kept (--keep)" : "; scratch database \(report.scratchDatabase) dropped"
+                    throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error)\(scratch)")
                 }
                 if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
                 if !report.ok {
@@ -133,7 +137,7 @@ struct DrillCommand: ToolCommand {
         .init("rgw_drill_newest_archive_failed", "1 when the last drill --latest found the newest archive not verifying (it drilled an older one, or none), else 0.", failed ? 1 : 0)
     }
 
-    func printText(_ report: DrillReport) {
+    func printText(_ report: DrillReport, stopped: Bool = false) {
         if let newest = report.newestFailed {
             print("NEWEST ARCHIVE FAILED: \(newest.path) \(newest.kind == .signature ? "fails its signature check" : "does not verify"): \(newest.problems.prefix(3).joined(separator: "; "))")
             print("Drilling the newest good archive in its place.")
@@ -151,7 +155,7 @@ struct DrillCommand: ToolCommand {
             print("Drill FAILED: the newest archive \(newest.file) did not verify; the older archive \(report.archive) was drilled in its place and "
                   + (report.ok ? "\(unchecked)" : "failed too") + "\(fate).")
         } else {
-            print(report.ok ? "Drill PASSED: \(unchecked)\(fate)." : "Drill FAILED\(fate).")
+            print(report.ok ? "Drill PASSED: \(unchecked)\(fate)." : stopped ? "Drill STOPPED (\(report.error ?? "interrupted"))\(fate)." : "Drill FAILED\(fate).")
         }
     }
 

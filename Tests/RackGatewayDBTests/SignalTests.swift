@@ -154,6 +154,24 @@ struct SignalTests {
         }
     }
 
+    /// A drill stopped during its restore drops its scratch database before it exits, and says so
+    /// (not that the scratch database is left marked: it is gone).
+    @Test func anInterruptedDrillDropsItsScratchDatabase() throws {
+        try Self.withLiveDatabase { live, archive in
+            for (number, name) in Self.signals {
+                let run = try RunningCLI(["drill", archive, "--database-url", live.url])
+                #expect(run.waitFor("restore phase done"), "\(run.stderr)")
+                run.signal(number)
+                let result = run.finish()
+                #expect(result.status == 128 + number, "\(name): \(result)")
+                #expect(result.stderr.contains("stopped: interrupted by \(name)") && result.stderr.contains("dropped"), "\(name): \(result)")
+                #expect(!result.stderr.contains("Do not use"), "\(name): \(result)")
+                #expect(result.stdout.contains("Drill STOPPED"), "\(name): \(result)")
+                #expect(try Self.databases(like: "rgw\\_drill\\_%", on: live).allSatisfy { !result.output.contains($0) }, "the scratch database is gone")
+            }
+        }
+    }
+
     /// Options that do not apply are usage errors, and a plain --dry-run changes nothing.
     @Test func optionsThatDoNotApplyAndThePlainDryRun() throws {
         try Self.withLiveDatabase { live, archive in

@@ -135,7 +135,8 @@ public final class DrillRunner: @unchecked Sendable {
         report.scratchDatabase = target.database
         if let restoreError {
             guard let error = restoreError as? ToolError, error.category == .mismatch else {
-                report.error = String(describing: restoreError)
+                // Stopped: the scratch database is dropped next, so what the restore left is not news.
+                report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the restore" : String(describing: restoreError)
                 return finish(report, started: started)
             }
             report.checks.append(DrillCheck(name: "restore", ok: false, detail: error.message))
@@ -182,7 +183,8 @@ public final class DrillRunner: @unchecked Sendable {
             // The migrate command connects on its own: this session must not hold anything it needs.
             try timedCheck(&report) { try DrillChecks.migrations(connection, settings: target.settings, options: options, logger: logger) }
         } catch {
-            report.error = "the drill could not finish its checks on \(target.database): \(error)"
+            report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the checks"
+                : "the drill could not finish its checks on \(target.database): \(error)"
             return finish(report, started: started)
         }
         return finish(report, started: started)

@@ -66,7 +66,7 @@ public final class PipelineExecutor: @unchecked Sendable {
     /// interruption naming the step and whether the point of no return was passed.
     public func run(_ plan: PipelinePlan) throws {
         // If this thread cannot unwind by itself, the signal path's fallback still undoes.
-        let undo = context.cleanups.push("undo the restore pipeline's started steps (scale the service back up, drop the new database)") { [self] in
+        let undo = context.cleanups.push("undo the restore pipeline's started steps; by hand: " + plan.undoByHand.joined(separator: "; ")) { [self] in
             state.recovery = context.cancellation.cleaningUp { compensate(plan) }
         }
         defer { undo.dismiss() }

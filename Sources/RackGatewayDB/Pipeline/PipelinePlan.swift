@@ -84,6 +84,9 @@ public struct PipelinePlan: Sendable {
     var untouched: String
     /// Past the point of no return: what the operator must do, given the failed step's name.
     var stranded: @Sendable (PipelineState, String) -> [String]
+    /// What undoes the plan by hand before its point of no return (said when a second Ctrl-C leaves
+    /// the undo to the operator).
+    var undoByHand: [String] = []
 
     /// Restore into a new database, then swap names with the live one.
     public static func swap(_ facts: PipelineFacts) -> PipelinePlan {
@@ -111,10 +114,12 @@ public struct PipelinePlan: Sendable {
         }
         swap.pointOfNoReturn = true
         let steps = stopService(facts) + [load, migrate(facts, restored), swap, scaleUp(facts)]
-        return PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, _ in
+        var plan = PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, _ in
             ["The restore itself finished: \(live) is the restored copy, \(previous) the previous one."] + state.recovery
                 + [facts.scaleByHand]
         }
+        plan.undoByHand = ["psql -d postgres -c 'DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)'", facts.scaleCommand(facts.count)]
+        return plan
     }
 
     /// A safety backup of the live database, then a --clean restore over it.
@@ -132,7 +137,7 @@ public struct PipelinePlan: Sendable {
         }
         load.pointOfNoReturn = true
         let steps = stopService(facts) + [safety, load, migrate(facts, live), scaleUp(facts)]
-        return PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, failed in
+        var plan = PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, failed in
             guard failed != "scale up" else {
                 return ["The restore itself finished: \(live) is the restored copy."] + state.recovery
                     + [facts.scaleByHand]
@@ -141,6 +146,8 @@ public struct PipelinePlan: Sendable {
                     "Restore the safety backup: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url URL_OF_\(live)",
                     "Then: \(facts.scaleCommand(facts.count))"]
         }
+        plan.undoByHand = [facts.scaleCommand(facts.count)]
+        return plan
     }
 
     /// Scale to 0, wait until no process is listed, end the remaining sessions.

@@ -50,7 +50,7 @@ public final class SignalHandling: @unchecked Sendable {
         }
         if count == 1 {
             context.output.writeLine("\nrack-gateway-db: \(Cancellation.signalName(number)) received: stopping and undoing what this run changed; "
-                                     + "press Ctrl-C again to exit at once without that")
+                                     + (number == SIGINT ? "press Ctrl-C again" : "a second signal") + " exits at once without that")
             context.cancellation.cancel(.signal(number))
             return
         }
