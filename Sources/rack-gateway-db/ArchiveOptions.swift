@@ -24,12 +24,12 @@ struct DirectoryOptions: ParsableArguments {
         }
     }
 
-    /// The store --dir names; what `backup` uploads to S3 is stored with `upload`.
-    func store(upload: S3UploadOptions = S3UploadOptions()) throws -> ArchiveStore {
+    /// The store --dir names, used on the run's `clock`; what `backup` uploads to S3 is stored with `upload`.
+    func store(upload: S3UploadOptions = S3UploadOptions(), clock: RunClock) throws -> ArchiveStore {
         switch try StoreLocation.parse(chosen) {
         case .local: return LocalStore(directory: try directory)
         case .s3(let bucket, let prefix):
-            var store = S3Store(client: try s3.client(bucket: bucket), prefix: prefix)
+            var store = S3Store(client: try s3.client(bucket: bucket, clock: clock), prefix: prefix)
             store.upload = upload
             return store
         }
@@ -37,14 +37,16 @@ struct DirectoryOptions: ParsableArguments {
 
     var isS3: Bool { chosen.hasPrefix("s3://") }
 
-    /// The archives in --dir, which must exist, read with `keys`.
-    func archiveDirectory(keys: ArchiveKeys = ArchiveKeys()) throws -> ArchiveDirectory {
-        var directory = isS3 ? ArchiveDirectory(store: try store()) : try ArchiveDirectory(directory: try directory)
+    /// The archives in --dir, which must exist, read with `keys` on the run's `clock`.
+    func archiveDirectory(keys: ArchiveKeys = ArchiveKeys(), clock: RunClock) throws -> ArchiveDirectory {
+        var directory = isS3 ? ArchiveDirectory(store: try store(clock: clock), clock: clock) : try ArchiveDirectory(directory: try directory, clock: clock)
         directory.keys = keys
         return directory
     }
 
-    func location(of argument: String, keys: ArchiveKeys = ArchiveKeys()) throws -> ArchiveLocation { try s3.location(of: argument, keys: keys) }
+    func location(of argument: String, keys: ArchiveKeys = ArchiveKeys(), clock: RunClock) throws -> ArchiveLocation {
+        try s3.location(of: argument, keys: keys, clock: clock)
+    }
 }
 
 /// `--identity`: the age identities that decrypt `.age` archives (list, report, and with
@@ -99,17 +101,17 @@ struct S3Options: ParsableArguments {
     @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint URL (default: AWS_ENDPOINT_URL_S3, else AWS's regional one).", valueName: "url"))
     var s3Endpoint: String?
 
-    func client(bucket: String) throws -> S3Client {
-        try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment)
+    func client(bucket: String, clock: RunClock) throws -> S3Client {
+        try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment, clock: clock)
     }
 
     /// An archive named on the command line: a path, or s3://bucket/prefix/name.
-    func location(of argument: String, keys: ArchiveKeys = ArchiveKeys()) throws -> ArchiveLocation {
+    func location(of argument: String, keys: ArchiveKeys = ArchiveKeys(), clock: RunClock) throws -> ArchiveLocation {
         guard case .s3(let bucket, let key) = try StoreLocation.parse(argument) else { return ArchiveLocation(path: argument, keys: keys) }
         let name = String(key.split(separator: "/").last ?? "")
         guard !name.isEmpty else { throw ToolError(.usage, "\(argument) names no object (s3://bucket/prefix/name)") }
         let prefix = String(key.dropLast(name.count)).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        return ArchiveLocation(store: S3Store(client: try client(bucket: bucket), prefix: prefix), name: name, keys: keys)
+        return ArchiveLocation(store: S3Store(client: try client(bucket: bucket, clock: clock), prefix: prefix), name: name, keys: keys)
     }
 }
 

@@ -97,7 +97,7 @@ struct BackupCommand: ToolCommand {
             upload.objectLockMode = S3UploadOptions.LockMode(rawValue: (objectLockMode ?? "governance").uppercased())!
             upload.serverSideEncryption = sse
             upload.kmsKeyID = sseKMSKeyID
-            var options = BackupOptions(store: try directoryOptions.store(upload: upload), jobs: try Defaults.jobs(requested: jobs),
+            var options = BackupOptions(store: try directoryOptions.store(upload: upload, clock: context.clock), jobs: try Defaults.jobs(requested: jobs),
                                         compressors: compressors ?? Defaults.cores)
             options.prefix = prefix
             (options.codec, options.compressionLevel) = compression!

@@ -32,14 +32,14 @@ struct CheckCommand: ToolCommand {
     }
 
     /// The newest good archive's age against `--max-backup-age`: an item, and whether it is too old.
-    func backupAgeItem() throws -> (item: HealthCheck.Item, stale: Bool)? {
+    func backupAgeItem(clock: RunClock) throws -> (item: HealthCheck.Item, stale: Bool)? {
         guard let maxBackupAge else { return nil }
         let limit = try MaintCommand.duration(maxBackupAge, "--max-backup-age")
-        let directory = try directoryOptions.archiveDirectory()
+        let directory = try directoryOptions.archiveDirectory(clock: clock)
         guard let newest = try directory.newestGood() else {
             return (HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verifying)"), true)
         }
-        let age = Date().timeIntervalSince(newest.time)
+        let age = clock.now().timeIntervalSince(newest.time)
         if let metricsFile {
             try PrometheusFile(path: metricsFile).update([
                 .init("rgw_backup_newest_good_age_seconds", "Age of the newest good archive (readable, not suspect, verified).", age),
@@ -54,7 +54,7 @@ struct CheckCommand: ToolCommand {
             let settings = try global.connectionSettings(context)
             var report = HealthCheck(settings: settings, migrations: try migrationOptions.load(),
                                      logger: context.logger).run()
-            let backups = try backupAgeItem()
+            let backups = try backupAgeItem(clock: context.clock)
             if let backups { report.items.append(backups.item) }
             if global.json {
                 try Reporting.printJSON(report)

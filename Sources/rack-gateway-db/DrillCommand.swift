@@ -75,8 +75,8 @@ struct DrillCommand: ToolCommand {
                 if choice.latest {
                     // The newest archive is the news: when it does not verify the drill exits 2, after
                     // drilling the newest good archive in its place (reported as such).
-                    let directory = try directoryOptions.archiveDirectory()
-                    let latest = try choice.resolveLatest(directoryOptions, logger: logger)
+                    let directory = try directoryOptions.archiveDirectory(clock: context.clock)
+                    let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
                     newestProblem = latest.newestProblem
                     newestFailed = newestProblem != nil
                     guard let chosen = latest.chosen else {
@@ -89,7 +89,7 @@ struct DrillCommand: ToolCommand {
                     }
                     (archive, check) = (chosen.archive, chosen.check)
                 } else {
-                    (archive, check) = try choice.resolve(directoryOptions, logger: logger)
+                    (archive, check) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
                 }
                 var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
                 options.keep = keep

@@ -18,7 +18,7 @@ struct ListCommand: ToolCommand {
     func run(_ context: RunContext) throws {
         do {
             let logger = context.logger
-            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()))
+            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
             let entries = try directory.entries()
             for entry in entries {
                 logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",

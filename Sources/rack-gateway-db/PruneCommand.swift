@@ -45,7 +45,7 @@ struct PruneCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
-            let pruner = Pruner(directory: try directoryOptions.archiveDirectory(), policy: policy)
+            let pruner = Pruner(directory: try directoryOptions.archiveDirectory(clock: context.clock), policy: policy)
             let plan = try pruner.plan()
             let logger = context.logger
             for decision in plan {
@@ -54,7 +54,7 @@ struct PruneCommand: ToolCommand {
             }
             let deleted = dryRun ? [] : try pruner.apply(plan)
             // What report shows as the retention policy in force.
-            if !dryRun { try PruneLog.record(policy: policy, kept: plan.filter(\.keep).count, deleted: deleted, store: pruner.directory.store) }
+            if !dryRun { try PruneLog.record(policy: policy, kept: plan.filter(\.keep).count, deleted: deleted, store: pruner.directory.store, at: context.clock.now()) }
             if json {
                 try Reporting.printJSON(Report(dryRun: dryRun, decisions: plan, deleted: deleted))
                 return

@@ -28,7 +28,7 @@ struct RekeyCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
-            let source = try s3.location(of: archive, keys: try readKeys.keys())
+            let source = try s3.location(of: archive, keys: try readKeys.keys(), clock: context.clock)
             guard !source.keys.identities.isEmpty else {
                 throw ToolError(.usage, "rekey needs the identity that decrypts \(source.path) now", fix: "Give --identity FILE (or RGW_AGE_IDENTITY_FILE).")
             }
@@ -39,9 +39,9 @@ struct RekeyCommand: ToolCommand {
             let destination: ArchiveStore
             switch try StoreLocation.parse(to) {
             case .local: destination = LocalStore(directory: URL(fileURLWithPath: to).standardizedFileURL.path)
-            case .s3(let bucket, let prefix): destination = S3Store(client: try s3.client(bucket: bucket), prefix: prefix)
+            case .s3(let bucket, let prefix): destination = S3Store(client: try s3.client(bucket: bucket, clock: context.clock), prefix: prefix)
             }
-            let report = try ArchiveRekey().run(source: source, destination: destination, keys: keys)
+            let report = try ArchiveRekey().run(source: source, destination: destination, keys: keys, clock: context.clock)
             if output.json { return try Reporting.printJSON(report) }
             print("Rekeyed \(report.source) to \(report.file) for \(report.recipients) recipient\(report.recipients == 1 ? "" : "s")\(report.signed ? ", signed" : "")")
             print("  \(ProgressDisplay.bytes(report.sizeBytes)), sha256 \(report.sha256), \(String(format: "%.1f", report.durationSeconds)) s")

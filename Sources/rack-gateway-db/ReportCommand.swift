@@ -38,8 +38,8 @@ struct ReportCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
-            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()))
-            let report = try EvidenceReport.make(directory: directory, seconds: try MaintCommand.duration(since, "--since"))
+            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            let report = try EvidenceReport.make(directory: directory, seconds: try MaintCommand.duration(since, "--since"), now: context.clock.now())
             var files: [(path: String, text: String)] = []
             switch format {
             case .json:

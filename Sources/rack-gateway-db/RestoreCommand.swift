@@ -29,10 +29,10 @@ struct ArchiveChoice: ParsableArguments {
     /// The archive, and the archive check already made when `--latest` chose it. For restore:
     /// `--latest` stops (exit 2, nothing changed) when the newest archive is not good, naming it,
     /// the newest good one and the command that restores that one.
-    func resolve(_ options: DirectoryOptions, logger: Logger) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report?) {
+    func resolve(_ options: DirectoryOptions, logger: Logger, clock: RunClock) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report?) {
         let keys = try keyOptions.keys()
-        if let archive { return (try options.location(of: archive, keys: keys), nil) }
-        let directory = try options.archiveDirectory(keys: keys)
+        if let archive { return (try options.location(of: archive, keys: keys, clock: clock), nil) }
+        let directory = try options.archiveDirectory(keys: keys, clock: clock)
         let latest = try directory.latest(acceptSuspectNewest: false, logger: logger)
         if let problem = latest.newestProblem {
             var lines = ["restore --latest stopped before changing anything: " + problem.describe(in: directory.directory) + "."]
@@ -56,8 +56,8 @@ struct ArchiveChoice: ParsableArguments {
 
     /// For drill: what `--latest` found, the newest archive's problem included (a SUSPECT newest is
     /// drilled: it restores, and the drill says it is suspect).
-    func resolveLatest(_ options: DirectoryOptions, logger: Logger) throws -> ArchiveDirectory.Latest {
-        try options.archiveDirectory(keys: try keyOptions.keys()).latest(acceptSuspectNewest: true, logger: logger)
+    func resolveLatest(_ options: DirectoryOptions, logger: Logger, clock: RunClock) throws -> ArchiveDirectory.Latest {
+        try options.archiveDirectory(keys: try keyOptions.keys(), clock: clock).latest(acceptSuspectNewest: true, logger: logger)
     }
 
     /// This run's own command line with `--latest` replaced by `path`, passwords in URLs masked,
@@ -241,7 +241,7 @@ struct RestoreCommand: ToolCommand {
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
         let migrations = try pipeline.migrationOptions.load()
-        let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
+        let (archive, check) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: migrations)
         options.service = pipeline.service ?? "gateway"
         options.rack = pipeline.rack
@@ -280,7 +280,7 @@ struct RestoreCommand: ToolCommand {
         let logger = context.logger
         if let convoxApp = pipeline.convoxApp { return try runPipeline(app: convoxApp, context: context) }
         let settings = try targetURL.map { context.connections(try ConnectionSettings(conninfo: $0, source: "--target-url")) } ?? global.connectionSettings(context)
-        let (archive, check) = try choice.resolve(directoryOptions, logger: logger)
+        let (archive, check) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         var options = RestoreOptions(jobs: try jobsOption.resolved())
         options.clean = clean
         options.verify = verify

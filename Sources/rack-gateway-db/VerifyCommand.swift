@@ -21,9 +21,9 @@ struct VerifyCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
-            let location = try s3.location(of: archive, keys: try keyOptions.keys())
+            let location = try s3.location(of: archive, keys: try keyOptions.keys(), clock: context.clock)
             let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: context.logger)
-            try? VerificationLog.record(report, store: location.store)
+            try? VerificationLog.record(report, store: location.store, at: context.clock.now())
             if json {
                 try Reporting.printJSON(report)
             } else if report.ok {

@@ -36,15 +36,15 @@ struct ArchiveStoreTests {
         #expect(try store.list() == [StoreEntry(name: "a.sql.gz", size: data.count), StoreEntry(name: "a.sql.gz.sha256", size: 14)])
 
         // Leases are exclusive and name the holder.
-        let lease = try store.lease(".lock", holder: "backup pid 42")
-        let second = try #require(throws: ToolError.self) { _ = try store.lease(".lock", holder: "backup pid 43") }
+        let lease = try store.lease(".lock", holder: "backup pid 42", at: Date())
+        let second = try #require(throws: ToolError.self) { _ = try store.lease(".lock", holder: "backup pid 43", at: Date()) }
         #expect(second.category == .locked && second.message.contains("backup pid 42"), "\(second)")
         lease.release()
-        try store.lease(".lock", holder: "backup pid 44").release()
+        try store.lease(".lock", holder: "backup pid 44", at: Date()).release()
         // Of runs racing for a free lease, exactly one gets it; the others are told it is held.
         let racers = LockedList<Result<StoreLease, Error>>()
         DispatchQueue.concurrentPerform(iterations: 6) { racer in
-            racers.add(Result { try store.lease(".lock", holder: "prune pid \(racer)") })
+            racers.add(Result { try store.lease(".lock", holder: "prune pid \(racer)", at: Date()) })
         }
         let outcomes = racers.items
         let winners = outcomes.compactMap { try? $0.get() }
@@ -85,7 +85,7 @@ struct ArchiveStoreTests {
         let manifest = ArchiveManifest(toolVersion: "t", createdAt: "c", completedAt: "c", database: "d", serverVersion: "15", serverVersionNum: 150000,
                                        pgDumpVersion: "15", snapshot: "s", sessionSettings: [:], schemaMigrations: [], roles: ["app"],
                                        members: writer.recordedMembers, tables: [], sequences: [], suspect: nil)
-        let digest = try writer.finish(manifest: manifest) { try compressor.compress($0) }
+        let digest = try writer.finish(manifest: manifest, clock: SystemClock()) { try compressor.compress($0) }
         let reader = try ArchiveReader(store: store, name: writer.name)
         #expect(reader.manifest == manifest && reader.sidecarDigest() == digest && reader.fileSize == writer.bytesWritten)
         #expect(reader.path == "\(store.location)/\(writer.name)")
@@ -134,15 +134,15 @@ struct StoreLocationTests {
 
     @Test func s3SettingsComeFromTheEnvironmentLikeTheSDKs() throws {
         let base = ["AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "secret"]
-        let aws = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_DEFAULT_REGION": "eu-west-1"]) { $1 })
+        let aws = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_DEFAULT_REGION": "eu-west-1"]) { $1 }, clock: SystemClock())
         #expect(aws.endpoint == "https://s3.eu-west-1.amazonaws.com" && !aws.pathStyle && aws.url(key: "k") == "https://b.s3.eu-west-1.amazonaws.com/k")
-        let local = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000", "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "eu-west-1"]) { $1 })
+        let local = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000", "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "eu-west-1"]) { $1 }, clock: SystemClock())
         #expect(local.region == "us-west-2" && local.pathStyle && local.url(key: "a b") == "http://127.0.0.1:9000/b/a%20b")
-        let flag = try StoreLocation.s3Client(bucket: "b", endpoint: "http://minio:9000/", environment: base)
+        let flag = try StoreLocation.s3Client(bucket: "b", endpoint: "http://minio:9000/", environment: base, clock: SystemClock())
         #expect(flag.endpoint == "http://minio:9000")
-        let missing = try #require(throws: ToolError.self) { _ = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: ["AWS_EC2_METADATA_DISABLED": "true"]) }
+        let missing = try #require(throws: ToolError.self) { _ = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: ["AWS_EC2_METADATA_DISABLED": "true"], clock: SystemClock()) }
         #expect(missing.description.contains("AWS_ACCESS_KEY_ID") && missing.message.contains("s3://b"), "\(missing)")
-        let token = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_SESSION_TOKEN": "tok"]) { $1 })
+        let token = try StoreLocation.s3Client(bucket: "b", endpoint: nil, environment: base.merging(["AWS_SESSION_TOKEN": "tok"]) { $1 }, clock: SystemClock())
         #expect(try token.credentials.current().sessionToken == "tok" && token.credentials.source == "environment")
     }
 }

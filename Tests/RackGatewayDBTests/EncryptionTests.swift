@@ -240,7 +240,7 @@ struct EncryptionTests {
             let otherKey = try KeyFiles.signKey(other)
             let signature = file + ".minisig"
             let good = try Data(contentsOf: URL(fileURLWithPath: signature))
-            let forged = try ArchiveSignature.sign(hash: BLAKE2b512.hash([UInt8](pristine)), name: URL(fileURLWithPath: file).lastPathComponent, key: otherKey)
+            let forged = try ArchiveSignature.sign(hash: BLAKE2b512.hash([UInt8](pristine)), name: URL(fileURLWithPath: file).lastPathComponent, key: otherKey, date: Date())
             try Data(forged).write(to: URL(fileURLWithPath: signature))
             let wrongKey = try verify(["--verify-key", keys.publicKey, "--json"])
             #expect(wrongKey.status == 2 && wrongKey.stdout.contains("signature_invalid") && wrongKey.stdout.contains("not by the key given"), "\(wrongKey)")

@@ -232,7 +232,7 @@ struct FeatureZooTests {
         }
         var manifest = reader.manifest
         manifest.members = writer.recordedMembers
-        _ = try writer.finish(manifest: manifest) { try compressor.compress($0) }
+        _ = try writer.finish(manifest: manifest, clock: SystemClock()) { try compressor.compress($0) }
         return "\(directory)/\(name)"
     }
 

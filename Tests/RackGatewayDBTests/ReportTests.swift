@@ -81,7 +81,7 @@ struct ReportTests {
                                          previousDatabase: nil, safetyBackup: nil, steps: [], recovery: [], durationSeconds: 42)
             restore.startedAt = UTCTime.iso8601(now.addingTimeInterval(-3 * 86_400))
             try JSONLines.append(restore, to: "restores.jsonl", in: store)
-            try PruneLog.record(policy: RetentionPolicy(daily: 7, weekly: 4, monthly: 12), kept: 55, deleted: ["old.sql.gz"], store: store)
+            try PruneLog.record(policy: RetentionPolicy(daily: 7, weekly: 4, monthly: 12), kept: 55, deleted: ["old.sql.gz"], store: store, at: now)
 
             // The numbers, from the JSON.
             let json = try CLI.run(["report", "--dir", history, "--since", "90d", "--format", "json"])

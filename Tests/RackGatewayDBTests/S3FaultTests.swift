@@ -103,7 +103,7 @@ struct S3FaultTests {
         ]
         for (name, variables, expected) in cases {
             try proxy.clearLog()
-            let client = try StoreLocation.s3Client(bucket: bucket, endpoint: nil, environment: base.merging(variables) { $1 })
+            let client = try StoreLocation.s3Client(bucket: bucket, endpoint: nil, environment: base.merging(variables) { $1 }, clock: SystemClock())
             try client.putObject(key: "probe-\(name.replacingOccurrences(of: " ", with: "-"))", data: Array(name.utf8))
             let request = try #require(try proxy.requests().last)
             #expect(request.keyId.map(expected) == true && request.token, "\(name): signed with \(request.keyId ?? "nothing"), token \(request.token)")
@@ -121,7 +121,7 @@ struct S3FaultTests {
     @Test func lockedArchivesAreEncryptedAndSurvivePrune() throws {
         let moto = try MotoServer.shared()
         let name = "rgw-lock-\(UUID().uuidString.prefix(8).lowercased())"
-        let client = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: name, accessKey: "test", secretKey: "test", pathStyle: true)
+        let client = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: name, accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
         try client.createBucket(objectLock: true)
         let environment = ["AWS_ENDPOINT_URL_S3": moto.endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"]
         try TestDatabase.withMigrated { source in

@@ -98,7 +98,7 @@ struct ZstdArchiveTests {
             #expect(remote.codec == .zstd)
             let verification = try ArchiveVerifier().verify(reader: remote)
             #expect(verification.ok && verification.sidecar == "ok", "\(verification.problems)")
-            #expect(try ArchiveDirectory(store: store).entries().map(\.file) == [name])
+            #expect(try ArchiveDirectory(store: store, clock: SystemClock()).entries().map(\.file) == [name])
             try TestDatabase.withUnused { target in
                 let restore = try CLI.run(["restore", "--dir", "s3://\(client.bucket)/nightly", "--latest", "--target-url", target.url, "--verify"],
                                           environment: MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint]) { $1 })

@@ -477,3 +477,48 @@ struct LoadQueueTests {
         #expect(queue.take() == nil, "nothing more after a failure")
     }
 }
+
+@Suite("time: the monotonic stopwatch and deadline, times from an injected clock (no server)")
+struct TimeUnitTests {
+    struct FixedClock: RunClock {
+        var date: Date
+        func now() -> Date { date }
+        func sleep(_ seconds: Double) {}
+    }
+
+    static let newYear = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+
+    @Test func aStopwatchCountsUpAndADeadlinePasses() {
+        let stopwatch = Stopwatch()
+        let deadline = Deadline(after: 0.05)
+        #expect(!deadline.hasPassed && deadline.remaining > 0 && deadline.remaining <= 0.05)
+        Thread.sleep(forTimeInterval: 0.06)
+        #expect(deadline.hasPassed && deadline.remaining == 0)
+        #expect(stopwatch.elapsed >= 0.05 && stopwatch.elapsed < 10)
+        #expect(Deadline(after: 0).hasPassed && Deadline(after: -1).hasPassed)
+    }
+
+    @Test func recordedTimesComeFromTheClockGiven() throws {
+        #expect(ArchiveSignature.trustedComment(name: "x.sql.gz", date: Self.newYear) == "timestamp:1767225600\tfile:x.sql.gz\thashed")
+
+        let directory = NSTemporaryDirectory() + "rgw-time-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = LocalStore(directory: directory)
+        let lease = try store.lease(".lock", holder: "test", at: Self.newYear)
+        let text = try String(contentsOfFile: directory + "/.lock", encoding: .utf8)
+        #expect(text.hasPrefix("test, pid ") && text.hasSuffix("since 2026-01-01T00:00:00.000Z\n"), "\(text)")
+        lease.release()
+
+        try PruneLog.record(policy: RetentionPolicy(daily: 7), kept: 1, deleted: [], store: store, at: Self.newYear)
+        #expect(PruneLog.latest(store: store)?.prunedAt == "2026-01-01T00:00:00.000Z")
+        let report = ArchiveVerifier.Report(file: directory + "/a.sql.gz", ok: true, problems: [], members: 0, tables: 0, rows: 0, bytes: 0,
+                                            fileSize: 1, sha256: "x", sidecar: "ok", durationSeconds: 0)
+        try VerificationLog.record(report, store: store, at: Self.newYear)
+        #expect(VerificationLog.load(store: store)["a.sql.gz"]?.verifiedAt == "2026-01-01T00:00:00Z")
+        // An empty report's charts end on the report's own day.
+        let empty = try EvidenceReport.make(directory: ArchiveDirectory(directory: directory, clock: FixedClock(date: Self.newYear)),
+                                            seconds: 86_400, now: Self.newYear)
+        #expect(empty.until == "2026-01-01T00:00:00.000Z" && empty.rtoChart.render().contains(">2026-01-01<"))
+    }
+}

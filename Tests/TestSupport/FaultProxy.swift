@@ -73,7 +73,7 @@ public final class FaultProxy {
 
     /// A client for `bucket` through the proxy, retrying quickly.
     public func client(bucket: String) -> S3Client {
-        var client = S3Client(endpoint: endpoint, region: "us-east-1", bucket: bucket, accessKey: "test", secretKey: "test", pathStyle: true)
+        var client = S3Client(endpoint: endpoint, region: "us-east-1", bucket: bucket, accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
         client.firstBackoff = 0.05
         return client
     }

@@ -44,7 +44,7 @@ public final class MotoServer: Sendable {
     /// A client for a new, empty bucket.
     public func freshBucket() throws -> S3Client {
         let name = "rgw-\(UUID().uuidString.prefix(8).lowercased())"
-        let client = S3Client(endpoint: endpoint, region: "us-east-1", bucket: name, accessKey: "test", secretKey: "test", pathStyle: true)
+        let client = S3Client(endpoint: endpoint, region: "us-east-1", bucket: name, accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
         try client.createBucket()
         return client
     }

@@ -20,9 +20,11 @@ public struct ArchiveRekey {
     public init() {}
 
     /// `source` is read with its identities (and `--verify-key`, if given); the copy goes into
-    /// `destination` under the same name, which must not exist there yet.
-    public func run(source: ArchiveLocation, destination: ArchiveStore, keys: BackupKeys, cleanups: CleanupStack = CleanupStack()) throws -> Report {
-        let started = Date()
+    /// `destination` under the same name, which must not exist there yet; a signature's timestamp
+    /// comes from `clock` (the run's).
+    public func run(source: ArchiveLocation, destination: ArchiveStore, keys: BackupKeys, clock: RunClock,
+                    cleanups: CleanupStack = CleanupStack()) throws -> Report {
+        let stopwatch = Stopwatch()
         guard source.isEncrypted else {
             throw ToolError(.usage, "\(source.path) is not encrypted; rekey changes the recipients of an .age archive",
                             fix: "Encrypt new backups with backup --recipient.")
@@ -62,8 +64,8 @@ public struct ArchiveRekey {
             hashing.discard()
             throw error
         }
-        let digest = try hashing.putSidecars(store: destination, name: name, manifest: reader.manifest, keys: keys)
+        let digest = try hashing.putSidecars(store: destination, name: name, manifest: reader.manifest, keys: keys, clock: clock)
         return Report(source: source.path, file: "\(destination.location)/\(name)", recipients: keys.recipients.count, sizeBytes: hashing.count,
-                      sha256: digest, signed: keys.signKey != nil, durationSeconds: Date().timeIntervalSince(started))
+                      sha256: digest, signed: keys.signKey != nil, durationSeconds: stopwatch.elapsed)
     }
 }

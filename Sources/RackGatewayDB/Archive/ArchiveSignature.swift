@@ -7,13 +7,13 @@ import RGWCrypto
 /// trusted comment names the file, and a verifier refuses a signature made for another name (an
 /// older signed archive copied over a newer name is not a newer backup).
 public enum ArchiveSignature {
-    public static func trustedComment(name: String, date: Date = Date()) -> String {
+    public static func trustedComment(name: String, date: Date) -> String {
         "timestamp:\(Int(date.timeIntervalSince1970))\tfile:\(name)\thashed"
     }
 
-    /// The `.minisig` text for `name`, whose stored bytes hash (BLAKE2b-512) to `hash`.
-    public static func sign(hash: [UInt8], name: String, key: MinisignSecretKey) throws -> [UInt8] {
-        Array(try key.signature(hash: hash, trustedComment: trustedComment(name: name), untrustedComment: "signature from rack-gateway-db secret key").utf8)
+    /// The `.minisig` text for `name`, whose stored bytes hash (BLAKE2b-512) to `hash`, signed at `date`.
+    public static func sign(hash: [UInt8], name: String, key: MinisignSecretKey, date: Date) throws -> [UInt8] {
+        Array(try key.signature(hash: hash, trustedComment: trustedComment(name: name, date: date), untrustedComment: "signature from rack-gateway-db secret key").utf8)
     }
 
     /// Checks `object` (stored as `name` in `store`) against its `.minisig` and `key`; returns the

@@ -83,8 +83,8 @@ public final class ArchiveWriter: @unchecked Sendable {
     }
 
     /// The manifest member (compressed by `compress`), the trailer pointing at it, then publish and
-    /// the sidecars. Returns the stored file's SHA-256.
-    public func finish(manifest: ArchiveManifest, compress: ([UInt8]) throws -> [UInt8]) throws -> String {
+    /// the sidecars (a signature's timestamp from `clock`, the run's). Returns the stored file's SHA-256.
+    public func finish(manifest: ArchiveManifest, clock: RunClock, compress: ([UInt8]) throws -> [UInt8]) throws -> String {
         precondition(manifest.members == recordedMembers)
         let manifestMember = try compress(try manifest.line())
         return try lock.withLock {
@@ -94,7 +94,7 @@ public final class ArchiveWriter: @unchecked Sendable {
             try writer.publish()
             finished = true
             unfinished?.dismiss()
-            return try hashing.putSidecars(store: store, name: name, manifest: manifest, keys: keys)
+            return try hashing.putSidecars(store: store, name: name, manifest: manifest, keys: keys, clock: clock)
         }
     }
 

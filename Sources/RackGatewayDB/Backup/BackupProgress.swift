@@ -11,7 +11,8 @@ public final class BackupProgress: @unchecked Sendable {
     public private(set) var estimatedBytes = 0
     /// Estimated on-disk bytes of finished tables, to turn `estimatedBytes` into a fraction.
     public private(set) var estimatedDone = 0
-    public let started = Date()
+    /// Runs from the start of the backup, for the elapsed time.
+    public let stopwatch = Stopwatch()
 
     func begin(tables: Int, estimatedBytes: Int) {
         lock.withLock { tablesTotal = tables; self.estimatedBytes = estimatedBytes }
@@ -37,7 +38,7 @@ public final class BackupProgress: @unchecked Sendable {
             let fraction = estimatedBytes > 0 ? min(tablesDone == tablesTotal ? 1 : 0.99, Double(done) / Double(estimatedBytes))
                 : (tablesTotal > 0 ? Double(tablesDone) / Double(tablesTotal) : 0)
             return Snapshot(tablesTotal: tablesTotal, tablesDone: tablesDone, rows: rows, bytesIn: bytesIn, bytesOut: bytesOut,
-                            elapsed: Date().timeIntervalSince(started), fraction: fraction)
+                            elapsed: stopwatch.elapsed, fraction: fraction)
         }
     }
 }

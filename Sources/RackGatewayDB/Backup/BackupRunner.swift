@@ -30,14 +30,14 @@ public final class BackupRunner: @unchecked Sendable {
     }
 
     public func run() throws -> BackupReport {
-        let started = Date()
+        let stopwatch = Stopwatch()
         // Chunk buffers (megabytes each) are allocated and freed all the time: have glibc map and
         // unmap them instead of keeping freed ones in per-thread arenas, so memory stays flat.
         Memory.mapLargeAllocations(from: 256 * 1024)
 
         // Phase 1, prerequisites that need no database: pg_dump, the store's lease.
         let pgDump = try PostgresTools.pgDump(environment: options.environment).get()
-        let lease = try options.store.lease(".\(options.prefix).lock", holder: "backup of \(settings.description)")
+        let lease = try options.store.lease(".\(options.prefix).lock", holder: "backup of \(settings.description)", at: context.clock.now())
         defer { lease.release() }
 
         // Phase 2, the snapshot: lock, export, catalog.
@@ -47,7 +47,7 @@ public final class BackupRunner: @unchecked Sendable {
                                                  "tables": "\(snapshot.catalog.tables.count)", "jobs": "\(options.jobs)"])
 
         // Phase 3, the archive, member by member in the layout's order.
-        let createdAt = Date()
+        let createdAt = context.clock.now()
         let name = ArchiveName.fileName(prefix: options.prefix, date: createdAt, codec: options.codec, encrypted: options.keys.encrypts)
         let writer = try ArchiveWriter(store: options.store, name: name, codec: options.codec, keys: options.keys, cleanups: context.cleanups)
         do {
@@ -76,15 +76,15 @@ public final class BackupRunner: @unchecked Sendable {
             // Phase 4, the shrink check against the previous good archive, then the manifest.
             let suspect = shrinkCheck(tables, database: snapshot.database)
             let manifest = ArchiveManifest(
-                toolVersion: RackGatewayDB.toolVersion, createdAt: Self.iso8601(createdAt), completedAt: Self.iso8601(Date()),
+                toolVersion: RackGatewayDB.toolVersion, createdAt: Self.iso8601(createdAt), completedAt: Self.iso8601(context.clock.now()),
                 database: snapshot.database, serverVersion: snapshot.serverVersion, serverVersionNum: snapshot.coordinator.serverVersionNumber,
                 pgDumpVersion: pgDump.version, snapshot: snapshot.id, sessionSettings: DumpSession.manifestSettings,
                 schemaMigrations: snapshot.catalog.migrations, roles: snapshot.catalog.roles, members: writer.recordedMembers,
                 tables: tables, sequences: snapshot.sequences, suspect: suspect, schemaState: snapshot.schemaState,
                 databaseProperties: snapshot.properties.isEmpty ? nil : snapshot.properties, largeObjects: largeObjects,
                 codec: options.codec == .gzip ? nil : options.codec.rawValue)
-            let sha256 = try writer.finish(manifest: manifest, compress: { try compressor.compress($0) })
-            return report(writer: writer, manifest: manifest, sha256: sha256, started: started, snapshot: snapshot.id)
+            let sha256 = try writer.finish(manifest: manifest, clock: context.clock, compress: { try compressor.compress($0) })
+            return report(writer: writer, manifest: manifest, sha256: sha256, stopwatch: stopwatch, snapshot: snapshot.id)
         } catch {
             writer.discard()
             throw error
@@ -102,11 +102,11 @@ public final class BackupRunner: @unchecked Sendable {
         return suspect
     }
 
-    func report(writer: ArchiveWriter, manifest: ArchiveManifest, sha256: String, started: Date, snapshot: String) -> BackupReport {
+    func report(writer: ArchiveWriter, manifest: ArchiveManifest, sha256: String, stopwatch: Stopwatch, snapshot: String) -> BackupReport {
         let size = writer.storedBytes
         let totals = progress.snapshot()
         let report = BackupReport(
-            file: writer.location, sha256: sha256, sizeBytes: size, durationSeconds: Date().timeIntervalSince(started),
+            file: writer.location, sha256: sha256, sizeBytes: size, durationSeconds: stopwatch.elapsed,
             tables: manifest.tables.count, rows: manifest.totalRows, bytesIn: totals.bytesIn, bytesOut: size,
             ratio: size > 0 ? Double(totals.bytesIn) / Double(size) : 0, members: manifest.members.count,
             sequences: manifest.sequences.count, jobs: options.jobs, snapshot: snapshot, createdAt: manifest.createdAt, suspect: manifest.suspect,

@@ -43,6 +43,8 @@ struct AuditAnchorCheck {
     static let name = "audit anchors"
     var source: AuditAnchorSource
     var environment: [String: String]
+    /// The run's clock, for the S3 client that reads the anchors.
+    var clock: RunClock
     var depth = 24
     /// How many months of keys are listed back from the snapshot's month.
     var months = 2
@@ -109,7 +111,7 @@ struct AuditAnchorCheck {
     }
 
     func check(_ connection: Connection, snapshot: Date) throws -> DrillCheck {
-        let client = try StoreLocation.s3Client(bucket: source.bucket, endpoint: source.endpoint, environment: environment)
+        let client = try StoreLocation.s3Client(bucket: source.bucket, endpoint: source.endpoint, environment: environment, clock: clock)
         let limit = Self.hourStamp(snapshot)
         var keys: [String] = []
         var month = snapshot

@@ -176,7 +176,7 @@ public final class DrillRunner: @unchecked Sendable {
                     guard try connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar == "t" else {
                         return DrillCheck(name: AuditAnchorCheck.name, ok: false, detail: "anchors are configured (\(anchors.description)) but the restored database has no audit.audit_event")
                     }
-                    return AuditAnchorCheck(source: anchors, environment: options.environment).run(connection, snapshot: backupCreated)
+                    return AuditAnchorCheck(source: anchors, environment: options.environment, clock: context.clock).run(connection, snapshot: backupCreated)
                 }
             }
             try connection.execute("RESET ALL")

@@ -103,9 +103,9 @@ public struct Maintenance {
         var done: [VacuumTable] = []
         for (index, table) in tables.enumerated() {
             progress(table, index + 1, tables.count)
-            let started = Date()
+            let stopwatch = Stopwatch()
             try connection.execute("\(prefix) \(table)")
-            done.append(VacuumTable(table: table, seconds: Date().timeIntervalSince(started)))
+            done.append(VacuumTable(table: table, seconds: stopwatch.elapsed))
         }
         return done
     }

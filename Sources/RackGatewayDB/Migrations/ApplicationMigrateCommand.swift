@@ -49,14 +49,14 @@ public struct ApplicationMigrateCommand: Sendable {
 
     /// Run it; a non-zero exit, a timeout or a command that cannot start is an outcome that is not ok.
     public func run(target: ConnectionSettings, base: [String: String] = ProcessInfo.processInfo.environment, logger: Logger) -> Outcome {
-        let started = Date()
+        let stopwatch = Stopwatch()
         logger.info("running the application's migrate command", metadata: ["database": "\(target.description)"])
         var child = ChildProcess(executable: "/bin/sh", arguments: ["-c", command],
                                  environment: environment(for: target, base: base), inheritEnvironment: false)
         child.timeout = timeout
         child.ownProcessGroup = true
         child.cancellation = target.cancellation
-        let seconds = { Date().timeIntervalSince(started) }
+        let seconds = { stopwatch.elapsed }
         do {
             let output = try child.run()
             var text = output.stdout + output.stderr

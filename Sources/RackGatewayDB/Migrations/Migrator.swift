@@ -112,7 +112,7 @@ public struct Migrator {
     ///
     /// - Important: runs the file's SQL as it is; files must not contain their own BEGIN/COMMIT.
     private func apply(_ migration: Migration) throws {
-        let started = Date()
+        let stopwatch = Stopwatch()
         let script = SQLScript(migration.sql)
         if let meta = script.pieces.first(where: { if case .metaCommand = $0 { true } else { false } }),
            case .metaCommand(let text, let line) = meta {
@@ -136,7 +136,7 @@ public struct Migrator {
         }
         logger.info("applied migration", metadata: [
             "migration.file": "\(migration.fileName)",
-            "duration.ms": "\(Int(Date().timeIntervalSince(started) * 1000))",
+            "duration.ms": "\(Int(stopwatch.elapsed * 1000))",
         ])
     }
 

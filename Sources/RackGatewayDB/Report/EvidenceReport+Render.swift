@@ -13,6 +13,8 @@ public struct SVGChart {
 
     public var title: String
     public var series: [Series]
+    /// The end of the time the chart covers: the day an empty chart's axis shows.
+    public var until: Date
     let width = 720.0, height = 260.0, left = 70.0, right = 70.0, top = 36.0, bottom = 40.0
 
     static func escape(_ text: String) -> String {
@@ -26,7 +28,7 @@ public struct SVGChart {
 
     public func render() -> String {
         let dates = series.flatMap { $0.points.map(\.date) }
-        let first = dates.min() ?? Date(), last = dates.max() ?? first
+        let first = dates.min() ?? until, last = dates.max() ?? first
         let span = max(1, last.timeIntervalSince(first))
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         func x(_ date: Date) -> Double { left + date.timeIntervalSince(first) / span * plotWidth }
@@ -72,15 +74,18 @@ extension EvidenceReport {
         return SVGChart(title: "Archive size and rows", series: [
             .init(name: "size", unit: "MB", color: "#1f6fb4", points: points.map { ($0.1, Double($0.0.sizeBytes) / Self.megabyte) }),
             .init(name: "rows", unit: "rows", color: "#c0392b", points: points.map { ($0.1, Double($0.0.rows ?? 0)) }),
-        ])
+        ], until: untilDate)
     }
 
     /// Each drill's measured RTO (seconds) over time.
     public var rtoChart: SVGChart {
         SVGChart(title: "Drill RTO (measured restore)", series: [
             .init(name: "RTO", unit: "s", color: "#27864a", points: drills.compactMap { drill in Self.parseTime(drill.startedAt).map { ($0, drill.rtoSeconds) } }),
-        ])
+        ], until: untilDate)
     }
+
+    /// The end of the report's window (`until`, the time it was made).
+    var untilDate: Date { Self.parseTime(until) ?? Date(timeIntervalSince1970: 0) }
 
     static func size(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / megabyte) }
 

@@ -99,7 +99,7 @@ public struct EvidenceReport: Codable, Sendable {
     }
 
     /// The report of `directory` over the `seconds` before `now`.
-    public static func make(directory: ArchiveDirectory, seconds: Double, now: Date = Date()) throws -> EvidenceReport {
+    public static func make(directory: ArchiveDirectory, seconds: Double, now: Date) throws -> EvidenceReport {
         let store = directory.store
         let start = now.addingTimeInterval(-seconds)
         var calendar = Calendar(identifier: .gregorian)

@@ -20,7 +20,7 @@ public enum PruneLog {
         }
     }
 
-    public static func record(policy: RetentionPolicy, kept: Int, deleted: [String], store: ArchiveStore, at date: Date = Date()) throws {
+    public static func record(policy: RetentionPolicy, kept: Int, deleted: [String], store: ArchiveStore, at date: Date) throws {
         let entry = Entry(prunedAt: UTCTime.iso8601(date), keepLast: policy.last, keepDaily: policy.daily, keepWeekly: policy.weekly,
                           keepMonthly: policy.monthly, keepYearly: policy.yearly, kept: kept, deleted: deleted)
         try JSONLines.append(entry, to: fileName, in: store)

@@ -35,10 +35,10 @@ final class ArchiveLoader: @unchecked Sendable {
     }
 
     func timed<R>(_ name: String, _ body: () throws -> R) throws -> R {
-        let started = Date()
+        let stopwatch = Stopwatch()
         logger.debug("restore phase started", metadata: ["phase": "\(name)"])
         let result = try body()
-        let seconds = Date().timeIntervalSince(started)
+        let seconds = stopwatch.elapsed
         phases.append(RestorePhase(name: name, seconds: seconds))
         logger.info("restore phase done", metadata: ["phase": "\(name)", "seconds": "\(String(format: "%.2f", seconds))"])
         return result

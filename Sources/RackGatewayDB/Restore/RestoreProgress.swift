@@ -11,7 +11,8 @@ public final class RestoreProgress: @unchecked Sendable {
     public private(set) var bytesTotal = 0
     public private(set) var stepsTotal = 0
     public private(set) var stepsDone = 0
-    public let started = Date()
+    /// Runs from the start of the restore, for the elapsed time and the rate.
+    public let stopwatch = Stopwatch()
 
     public init() {}
 
@@ -31,7 +32,7 @@ public final class RestoreProgress: @unchecked Sendable {
     /// One line of text and the fraction of the data loaded.
     public func line() -> (text: String, fraction: Double?) {
         lock.withLock {
-            let elapsed = Date().timeIntervalSince(started)
+            let elapsed = stopwatch.elapsed
             var text = phase
             if phase == "data" {
                 text += ": "

@@ -31,14 +31,20 @@ public struct ArchiveDirectory {
     public var directory: String { store.location }
     /// What archives are read with (an identity lets `list` read an encrypted archive itself).
     public var keys = ArchiveKeys()
+    /// The run's clock: when a verification done here is recorded, and what "now" is to retention.
+    public let clock: RunClock
 
-    public init(store: ArchiveStore) { self.store = store }
+    public init(store: ArchiveStore, clock: RunClock) {
+        self.store = store
+        self.clock = clock
+    }
 
-    public init(directory: String) throws {
+    public init(directory: String, clock: RunClock) throws {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw ToolError(.failed, "archive directory \(directory) does not exist", fix: "Give the right --dir (or RGW_BACKUP_DIR).")
         }
         store = LocalStore(directory: directory)
+        self.clock = clock
     }
 
     public func location(of entry: Entry) -> ArchiveLocation { ArchiveLocation(store: store, name: entry.file, keys: keys) }
@@ -156,7 +162,7 @@ extension ArchiveDirectory {
             }
             guard check.ok else {
                 // Recorded in verifications.jsonl, so `list` marks it VERIFY-FAILED.
-                try? VerificationLog.record(check, store: store)
+                try? VerificationLog.record(check, store: store, at: clock.now())
                 return bad(.corrupt, check.problems)
             }
             if entry.verificationFailed {
@@ -203,7 +209,7 @@ extension ArchiveDirectory {
             return digest == recorded
         }
         guard let report = try? ArchiveVerifier().verify(reader: location.reader()) else { return false }
-        try? VerificationLog.record(report, store: store)
+        try? VerificationLog.record(report, store: store, at: clock.now())
         return report.ok
     }
 }

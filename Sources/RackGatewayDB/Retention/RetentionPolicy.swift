@@ -93,7 +93,7 @@ public struct Pruner {
         }
         // S3 Object Lock: what is still retained cannot be deleted (on a versioned bucket a delete
         // would only hide it behind a delete marker), so it stays and the plan says why.
-        let now = Date()
+        let now = directory.clock.now()
         for (index, entry) in entries.enumerated() where reasons[index].isEmpty {
             if let until = try directory.store.retainedUntil(entry.file), until > now {
                 reasons[index].append("locked-until-\(ISO8601DateFormatter().string(from: until))")

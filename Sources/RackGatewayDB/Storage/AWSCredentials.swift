@@ -33,19 +33,23 @@ public struct AWSCredentials: Sendable {
 public final class AWSCredentialsProvider: @unchecked Sendable {
     private let environment: [String: String]
     private let region: String
+    /// The run's clock: when temporary credentials are due for renewal, and STS session names.
+    private let clock: RunClock
     private let lock = NSLock()
     private var cached: AWSCredentials?
 
-    public init(environment: [String: String], region: String) throws {
+    public init(environment: [String: String], region: String, clock: RunClock) throws {
         self.environment = environment
         self.region = region
+        self.clock = clock
         cached = try resolve()
     }
 
     /// Fixed credentials (tests, explicit configuration).
-    public init(_ credentials: AWSCredentials) {
+    public init(_ credentials: AWSCredentials, clock: RunClock) {
         environment = [:]
         region = ""
+        self.clock = clock
         cached = credentials
     }
 
@@ -53,7 +57,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
 
     public func current() throws -> AWSCredentials {
         try lock.withLock {
-            if let cached, cached.expiration.map({ $0.timeIntervalSinceNow > 300 }) ?? true { return cached }
+            if let cached, cached.expiration.map({ $0.timeIntervalSince(clock.now()) > 300 }) ?? true { return cached }
             let fresh = try resolve()
             cached = fresh
             return fresh
@@ -86,7 +90,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
                             fix: "Check that the service account token is mounted there.")
         }
         let endpoint = value("AWS_ENDPOINT_URL_STS") ?? value("AWS_ENDPOINT_URL") ?? "https://sts.\(region).amazonaws.com"
-        let session = value("AWS_ROLE_SESSION_NAME") ?? "rack-gateway-db-\(Int(Date().timeIntervalSince1970))"
+        let session = value("AWS_ROLE_SESSION_NAME") ?? "rack-gateway-db-\(Int(clock.now().timeIntervalSince1970))"
         let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", role),
                     ("RoleSessionName", session), ("WebIdentityToken", token), ("DurationSeconds", "3600")]
             .map { "\($0.0)=\(S3Client.escape($0.1, keepSlash: false))" }.joined(separator: "&")

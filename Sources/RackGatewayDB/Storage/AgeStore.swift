@@ -27,15 +27,15 @@ final class HashingStoreWriter: StoreWriter, @unchecked Sendable {
     func discard() { base.discard() }
 
     /// After `publish`: the `.sha256` sidecar, the `.summary.json` of an encrypted archive and the
-    /// `.minisig` when there is a signing key. Returns the stored file's SHA-256.
-    func putSidecars(store: ArchiveStore, name: String, manifest: ArchiveManifest, keys: BackupKeys) throws -> String {
+    /// `.minisig` when there is a signing key (its timestamp from `clock`). Returns the stored file's SHA-256.
+    func putSidecars(store: ArchiveStore, name: String, manifest: ArchiveManifest, keys: BackupKeys, clock: RunClock) throws -> String {
         let digest = SHA256.hex(sha256.finalize())
         try store.put(ArchiveName.sidecar(of: name), ArchiveName.sidecarText(digest: digest, archive: name))
         if keys.encrypts {
             try store.put(ArchiveName.summary(of: name), try ArchiveSummary(manifest: manifest, archive: name).json())
         }
         if let signKey = keys.signKey, let blake2b {
-            try store.put(ArchiveName.signature(of: name), try ArchiveSignature.sign(hash: blake2b.finalize(), name: name, key: signKey))
+            try store.put(ArchiveName.signature(of: name), try ArchiveSignature.sign(hash: blake2b.finalize(), name: name, key: signKey, date: clock.now()))
         }
         return digest
     }

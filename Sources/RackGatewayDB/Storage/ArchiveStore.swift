@@ -14,8 +14,9 @@ public protocol ArchiveStore: Sendable {
     func delete(_ name: String) throws
     /// A small object written whole and atomically (sidecars, logs).
     func put(_ name: String, _ contents: [UInt8]) throws
-    /// An exclusive lease on `name` for `holder`; a second one fails with `.lockHeld` naming the holder.
-    func lease(_ name: String, holder: String) throws -> StoreLease
+    /// An exclusive lease on `name` for `holder`, taken at `time` (the run's clock); a second one
+    /// fails with `.lockHeld` naming the holder.
+    func lease(_ name: String, holder: String, at time: Date) throws -> StoreLease
     /// Add one line to the log `name` (created when missing). Concurrent appends never lose or
     /// interleave lines.
     func appendLine(_ name: String, _ line: [UInt8]) throws

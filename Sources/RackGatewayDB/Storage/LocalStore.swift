@@ -63,9 +63,9 @@ public struct LocalStore: ArchiveStore {
         try LocalFile.writeAtomically(directory: directory, name: name, contents: contents)
     }
 
-    public func lease(_ name: String, holder: String) throws -> StoreLease {
+    public func lease(_ name: String, holder: String, at time: Date) throws -> StoreLease {
         try makeDirectory()
-        return LocalLease(try DirectoryLock.acquire(directory: directory, name: name, what: holder))
+        return LocalLease(try DirectoryLock.acquire(directory: directory, name: name, what: holder, since: time))
     }
 
     /// O_APPEND: concurrent runs never interleave inside a line; created mode 0600.

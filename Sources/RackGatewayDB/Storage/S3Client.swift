@@ -15,14 +15,18 @@ public struct S3Client: Sendable {
     public var credentials: AWSCredentialsProvider
     /// `endpoint/bucket/key` (S3-compatible stores, tests) rather than `bucket.endpoint/key`.
     public var pathStyle: Bool
+    /// The run's clock: what Object Lock's retain-until dates count from.
+    public var clock: RunClock
 
-    public init(endpoint: String, region: String, bucket: String, accessKey: String, secretKey: String, pathStyle: Bool) {
+    public init(endpoint: String, region: String, bucket: String, accessKey: String, secretKey: String, pathStyle: Bool, clock: RunClock) {
         self.init(endpoint: endpoint, region: region, bucket: bucket,
-                  credentials: AWSCredentialsProvider(AWSCredentials(accessKey: accessKey, secretKey: secretKey, source: "given")), pathStyle: pathStyle)
+                  credentials: AWSCredentialsProvider(AWSCredentials(accessKey: accessKey, secretKey: secretKey, source: "given"), clock: clock),
+                  pathStyle: pathStyle, clock: clock)
     }
 
-    public init(endpoint: String, region: String, bucket: String, credentials: AWSCredentialsProvider, pathStyle: Bool) {
+    public init(endpoint: String, region: String, bucket: String, credentials: AWSCredentialsProvider, pathStyle: Bool, clock: RunClock) {
         self.credentials = credentials
+        self.clock = clock
         self.endpoint = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
         self.region = region
         self.bucket = bucket

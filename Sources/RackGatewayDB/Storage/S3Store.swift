@@ -30,7 +30,7 @@ public struct S3Store: ArchiveStore {
             if let key = upload.kmsKeyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", key)) }
         }
         if locked, let days = upload.objectLockDays {
-            let until = ISO8601DateFormatter().string(from: Date().addingTimeInterval(Double(days) * 86_400))
+            let until = ISO8601DateFormatter().string(from: client.clock.now().addingTimeInterval(Double(days) * 86_400))
             headers.append(("x-amz-object-lock-mode", upload.objectLockMode.rawValue))
             headers.append(("x-amz-object-lock-retain-until-date", until))
         }
@@ -67,8 +67,8 @@ public struct S3Store: ArchiveStore {
     /// holder's lease expires). It is written only if it is still as it was read (If-None-Match when
     /// there is none, If-Match on the expired one's ETag), so of two runs racing for it one wins and
     /// the other is told who holds it.
-    public func lease(_ name: String, holder: String) throws -> StoreLease {
-        let now = Date().timeIntervalSince1970
+    public func lease(_ name: String, holder: String, at time: Date) throws -> StoreLease {
+        let now = time.timeIntervalSince1970
         func held(by text: String?) -> ToolError {
             ToolError(.lockHeld, "\(location)/\(name) is held by \(text ?? "another run")",
                       fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
@@ -95,7 +95,7 @@ public struct S3Store: ArchiveStore {
     /// (so that writers that collided do not collide again in step) and read again, for up to
     /// `appendPatience` seconds.
     public func appendLine(_ name: String, _ line: [UInt8]) throws {
-        let deadline = Date().addingTimeInterval(appendPatience)
+        let deadline = Deadline(after: appendPatience)
         var backoff = S3Client.JitteredBackoff(first: 0.02, cap: 1)
         var attempts = 0
         repeat {
@@ -108,7 +108,7 @@ public struct S3Store: ArchiveStore {
             } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
                 backoff.wait()
             }
-        } while Date() < deadline
+        } while !deadline.hasPassed
         throw ToolError(.failed, "could not add a line to \(location)/\(name): it changed under other writers \(attempts) times in \(Int(appendPatience)) s",
                         fix: "Other runs keep writing to the same log; wait for them to finish and run again.")
     }

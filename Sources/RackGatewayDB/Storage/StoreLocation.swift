@@ -23,20 +23,20 @@ public enum StoreLocation: Equatable, Sendable {
     /// us-east-1; the endpoint from `endpoint` (`--s3-endpoint`), else `AWS_ENDPOINT_URL_S3`, else
     /// `AWS_ENDPOINT_URL`, else AWS's regional endpoint; path-style addressing for a custom endpoint
     /// or with `AWS_S3_FORCE_PATH_STYLE=true`; credentials as AWS SDKs find them
-    /// (`AWSCredentialsProvider`).
-    public static func s3Client(bucket: String, endpoint: String?, environment: [String: String]) throws -> S3Client {
+    /// (`AWSCredentialsProvider`); times from the run's `clock`.
+    public static func s3Client(bucket: String, endpoint: String?, environment: [String: String], clock: RunClock) throws -> S3Client {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? "us-east-1"
         let custom = endpoint ?? value("AWS_ENDPOINT_URL_S3") ?? value("AWS_ENDPOINT_URL")
         let credentials: AWSCredentialsProvider
         do {
-            credentials = try AWSCredentialsProvider(environment: environment, region: region)
+            credentials = try AWSCredentialsProvider(environment: environment, region: region, clock: clock)
         } catch let error as ToolError {
             throw ToolError(error.code, "no usable AWS credentials for s3://\(bucket): \(error.message)", fix: error.fix)
         }
         let pathStyle = custom != nil || value("AWS_S3_FORCE_PATH_STYLE") == "true"
         var client = S3Client(endpoint: custom ?? "https://s3.\(region).amazonaws.com", region: region, bucket: bucket,
-                              credentials: credentials, pathStyle: pathStyle)
+                              credentials: credentials, pathStyle: pathStyle, clock: clock)
         if let attempts = value("RGW_S3_MAX_ATTEMPTS").flatMap(Int.init), attempts >= 1 { client.maxAttempts = attempts }
         if let backoff = value("RGW_S3_FIRST_BACKOFF").flatMap(Double.init), backoff >= 0 { client.firstBackoff = backoff }
         return client

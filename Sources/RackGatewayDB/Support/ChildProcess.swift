@@ -126,8 +126,8 @@ public struct ChildProcess: Sendable {
             kill(target, SIGTERM)
         }
         defer { cancellation?.unregister(stopID) }
-        let deadline = timeout.map { Date().addingTimeInterval($0) }
-        var killAt: Date?
+        let deadline = timeout.map { Deadline(after: $0) }
+        var killAt: Deadline?
         var timedOut = false
         var collected = [Data(), Data()]
         var open: [Int32: Int] = [outPipe.read: 0, errPipe.read: 1]
@@ -155,13 +155,13 @@ public struct ChildProcess: Sendable {
             var fds = open.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             if let writeFD { fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0)) }
             let wake = killAt ?? deadline
-            let waitMilliseconds = wake.map { Int32(max(0, min(1000, $0.timeIntervalSinceNow * 1000))) } ?? -1
+            let waitMilliseconds = wake.map { Int32(min(1000, $0.remaining * 1000)) } ?? -1
             let ready = poll(&fds, nfds_t(fds.count), waitMilliseconds)
-            if let deadline, !timedOut, Date() >= deadline {
+            if let deadline, !timedOut, deadline.hasPassed {
                 timedOut = true
                 kill(target, SIGTERM)
-                killAt = Date().addingTimeInterval(5)
-            } else if let due = killAt, Date() >= due {
+                killAt = Deadline(after: 5)
+            } else if let due = killAt, due.hasPassed {
                 kill(target, SIGKILL)
                 killAt = nil
             }

@@ -11,7 +11,8 @@ public final class DirectoryLock: @unchecked Sendable {
         self.path = path
     }
 
-    public static func acquire(directory: String, name: String, what: String) throws -> DirectoryLock {
+    /// Taken at `since` (the run's clock), which the lock file's text gives.
+    public static func acquire(directory: String, name: String, what: String, since: Date) throws -> DirectoryLock {
         let path = directory + "/" + name
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -27,7 +28,7 @@ public final class DirectoryLock: @unchecked Sendable {
         }
         ftruncate(fd, 0)
         let host = ProcessInfo.processInfo.hostName
-        let text = "\(what), pid \(getpid()) on \(host), since \(UTCTime.iso8601(Date()))\n"
+        let text = "\(what), pid \(getpid()) on \(host), since \(UTCTime.iso8601(since))\n"
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
         return DirectoryLock(fd: fd, path: path)
     }

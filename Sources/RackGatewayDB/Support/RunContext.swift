@@ -6,7 +6,8 @@ import RGWPostgres
 /// What one run of a command works with, made once by the CLI and passed down: its logger, its
 /// clock, its environment, the clean-up stack, the output writer, and the cancellation that a
 /// signal (or the stall watchdog) triggers. Core code reads time, the environment and "stop now"
-/// from here, never from `Date()`, the process or a static of its own.
+/// from here, never from the system's wall clock, the process or a static of its own (durations and
+/// timeouts use the monotonic clock: `Stopwatch`, `Deadline`).
 public final class RunContext: @unchecked Sendable {
     public let logger: Logger
     public let clock: RunClock
@@ -58,12 +59,12 @@ public struct SystemClock: RunClock {
     public func now() -> Date { Date() }
 
     public func sleep(_ seconds: Double) throws {
-        let until = Date().addingTimeInterval(seconds)
-        while Date() < until {
+        let until = Deadline(after: seconds)
+        while !until.hasPassed {
             if let cancellation, cancellation.isCancelled {
                 throw ToolError(.interrupted, cancellation.description)
             }
-            Thread.sleep(forTimeInterval: min(0.05, max(0, until.timeIntervalSinceNow)))
+            Thread.sleep(forTimeInterval: min(0.05, until.remaining))
         }
     }
 }

@@ -39,14 +39,14 @@ public final class StallWatchdog: @unchecked Sendable {
         }
         spawnThread("stall watchdog", group: threads) { [self] in
             var last: Int? = nil
-            var lastChange = Date()
+            var lastChange = Stopwatch()
             while !lock.withLock({ stopped }) {
                 pause(interval)
                 let value = latest.get()
                 if let value, value != last {
                     last = value
-                    lastChange = Date()
-                } else if Date().timeIntervalSince(lastChange) >= timeout, !lock.withLock({ stopped }) {
+                    lastChange = Stopwatch()
+                } else if lastChange.elapsed >= timeout, !lock.withLock({ stopped }) {
                     cancellation.cancel(.failure("\(what) stalled: nothing moved for \(ProgressDisplay.duration(timeout)) (no data read or written, no server work); it was stopped and cleaned up\nCheck that the database server and the network (and S3) answer, and for locks held by other sessions (rack-gateway-db maint connections); --stall-timeout sets the limit."))
                     return
                 }
@@ -56,8 +56,8 @@ public final class StallWatchdog: @unchecked Sendable {
 
     /// Sleep up to `seconds`, waking early when stopped.
     private func pause(_ seconds: Double) {
-        let until = Date().addingTimeInterval(seconds)
-        while Date() < until && !lock.withLock({ stopped }) { Thread.sleep(forTimeInterval: 0.05) }
+        let until = Deadline(after: seconds)
+        while !until.hasPassed && !lock.withLock({ stopped }) { Thread.sleep(forTimeInterval: 0.05) }
     }
 
     final class LatestValue: @unchecked Sendable {

@@ -57,7 +57,7 @@ public struct ArchiveVerifier {
     /// Without a sidecar every member is checked instead (`verify`'s full pass). Members' CRC32,
     /// row counts and fingerprints are checked again while they load.
     public func preflight(_ reader: ArchiveReader) throws -> Report {
-        let started = Date()
+        let stopwatch = Stopwatch()
         guard let recorded = reader.sidecarDigest() else {
             var report = try verify(reader: reader)
             report.problems.removeAll { $0.hasSuffix(Self.missingSidecarSuffix) }
@@ -73,7 +73,7 @@ public struct ArchiveVerifier {
         return Report(file: reader.path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
                       fileSize: reader.storedSize, sha256: digest, sidecar: digest == recorded ? "ok" : "mismatch",
-                      durationSeconds: Date().timeIntervalSince(started))
+                      durationSeconds: stopwatch.elapsed)
     }
 
     static let missingSidecarSuffix = "is missing: the archive's checksum cannot be confirmed"
@@ -83,7 +83,7 @@ public struct ArchiveVerifier {
     }
 
     public func verify(reader: ArchiveReader, logger: Logger? = nil) throws -> Report {
-        let started = Date()
+        let stopwatch = Stopwatch()
         let path = reader.path
         let manifest = reader.manifest
         var problems = Self.structuralProblems(reader)
@@ -206,6 +206,6 @@ public struct ArchiveVerifier {
         return Report(file: path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
                       fileSize: reader.storedSize, sha256: digest, sidecar: sidecar,
-                      durationSeconds: Date().timeIntervalSince(started))
+                      durationSeconds: stopwatch.elapsed)
     }
 }

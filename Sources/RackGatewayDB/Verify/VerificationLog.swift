@@ -13,9 +13,10 @@ public enum VerificationLog {
         public var verifiedAt: String
     }
 
-    public static func record(_ report: ArchiveVerifier.Report, store: ArchiveStore) throws {
+    /// `report`'s outcome, verified at `time` (the run's clock).
+    public static func record(_ report: ArchiveVerifier.Report, store: ArchiveStore, at time: Date) throws {
         let entry = Entry(file: URL(fileURLWithPath: report.file).lastPathComponent, sha256: report.sha256, size: report.fileSize, ok: report.ok,
-                          verifiedAt: ISO8601DateFormatter().string(from: Date()))
+                          verifiedAt: ISO8601DateFormatter().string(from: time))
         try JSONLines.append(entry, to: fileName, in: store)
     }
 
