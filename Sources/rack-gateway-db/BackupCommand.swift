@@ -127,14 +127,14 @@ struct BackupCommand: ToolCommand {
                 display.stop()
                 if let metricsFile {
                     try? PrometheusFile(path: metricsFile).update([
-                        .init("rgw_backup_last_failure_timestamp_seconds", "Unix time of the last failed backup.", Date().timeIntervalSince1970),
+                        .init("rgw_backup_last_failure_timestamp_seconds", "Unix time of the last failed backup.", context.clock.now().timeIntervalSince1970),
                     ], labels: labels)
                 }
                 throw error
             }
             if let metricsFile {
                 try PrometheusFile(path: metricsFile).update([
-                    .init("rgw_backup_last_success_timestamp_seconds", "Unix time of the last successful backup.", Date().timeIntervalSince1970),
+                    .init("rgw_backup_last_success_timestamp_seconds", "Unix time of the last successful backup.", context.clock.now().timeIntervalSince1970),
                     .init("rgw_backup_duration_seconds", "Wall time of the last successful backup.", report.durationSeconds),
                     .init("rgw_backup_size_bytes", "Size of the last successful backup archive.", Double(report.sizeBytes)),
                     .init("rgw_backup_rows", "Rows in the last successful backup.", Double(report.rows)),

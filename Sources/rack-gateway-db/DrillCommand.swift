@@ -101,7 +101,7 @@ struct DrillCommand: ToolCommand {
                                                 applications: "rack-gateway-db") { try runner.run(archive: archive, preflight: check) }
                 report.newestFailed = newestProblem
                 try? DrillLog.append(report, store: archive.store)
-                if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels, latest: choice.latest) }
+                if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels, latest: choice.latest, now: context.clock.now()) }
                 if global.json {
                     try Reporting.printJSON(report)
                 } else {
@@ -124,7 +124,7 @@ struct DrillCommand: ToolCommand {
         } catch {
             if let metricsFile {
                 var gauges: [PrometheusFile.Gauge] = [
-                    .init("rgw_drill_last_failure_timestamp_seconds", "Unix time of the last failed drill.", Date().timeIntervalSince1970),
+                    .init("rgw_drill_last_failure_timestamp_seconds", "Unix time of the last failed drill.", context.clock.now().timeIntervalSince1970),
                 ]
                 if let newestFailed { gauges.append(Self.newestGauge(failed: newestFailed)) }
                 try? PrometheusFile(path: metricsFile).update(gauges, labels: labels)
@@ -159,7 +159,7 @@ struct DrillCommand: ToolCommand {
         }
     }
 
-    func writeMetrics(_ report: DrillReport, path: String, labels: [String: String], latest: Bool) throws {
+    func writeMetrics(_ report: DrillReport, path: String, labels: [String: String], latest: Bool, now: Date) throws {
         var gauges: [PrometheusFile.Gauge] = [
             .init("rgw_drill_checks_failed", "Checks that failed in the last drill.", Double(report.checksFailed)),
             .init("rgw_drill_checks_not_checked", "Checks the last drill could not make (e.g. migrations of a foreign set).", Double(report.checksNotChecked)),
@@ -169,7 +169,7 @@ struct DrillCommand: ToolCommand {
         // A drill of an older archive in place of a newest that failed is no success.
         if report.ok && report.newestFailed == nil {
             gauges += [
-                .init("rgw_drill_last_success_timestamp_seconds", "Unix time of the last drill that passed.", Date().timeIntervalSince1970),
+                .init("rgw_drill_last_success_timestamp_seconds", "Unix time of the last drill that passed.", now.timeIntervalSince1970),
                 .init("rgw_drill_restore_seconds", "Restore time (RTO) measured by the last passing drill.", report.restoreSeconds),
                 .init("rgw_drill_backup_age_seconds", "Age of the drilled backup (RPO) when the last passing drill started.", report.backupAgeSeconds),
                 .init("rgw_drill_bytes", "Archive size of the last passing drill.", Double(report.archiveBytes)),

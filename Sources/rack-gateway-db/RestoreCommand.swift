@@ -62,8 +62,22 @@ struct ArchiveChoice: ParsableArguments {
 
     /// This run's own command line with `--latest` replaced by `path`, passwords in URLs masked,
     /// quoted for a POSIX shell.
+    /// `--dir` goes too (it is where `--latest` looks, and with an archive path a usage error) unless
+    /// `--in-place` writes its safety backup there.
     static func commandLine(replacingLatestWith path: String, arguments: [String] = CommandLine.arguments) -> String {
-        let words = ["rack-gateway-db"] + arguments.dropFirst().map { $0 == "--latest" ? path : maskedPasswords($0) }
+        var rest = Array(arguments.dropFirst())
+        if !rest.contains("--in-place") {
+            var kept: [String] = []
+            var index = 0
+            while index < rest.count {
+                if rest[index] == "--dir" { index += 2; continue }
+                if rest[index].hasPrefix("--dir=") { index += 1; continue }
+                kept.append(rest[index])
+                index += 1
+            }
+            rest = kept
+        }
+        let words = ["rack-gateway-db"] + rest.map { $0 == "--latest" ? path : maskedPasswords($0) }
         return words.map(shellQuoted).joined(separator: " ")
     }
 
