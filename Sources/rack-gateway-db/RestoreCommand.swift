@@ -46,6 +46,9 @@ struct ArchiveChoice: ParsableArguments {
             if problem.kind == .suspect {
                 commands.append("To restore the suspect one (its shrink was intended): " + Self.commandLine(replacingLatestWith: problem.path))
             }
+            if !commands.isEmpty && CommandLine.arguments.contains(where: { $0 != Self.withoutPasswords($0) }) {
+                commands.append("(The password is left out of the command: give it with PGPASSWORD or ~/.pgpass.)")
+            }
             throw ToolError(problem.code, lines.joined(separator: "\n"),
                             fix: commands.isEmpty ? "Find a good copy of the archive (verify ARCHIVE says what is wrong with one)." : commands.joined(separator: "\n"))
         }
@@ -77,15 +80,17 @@ struct ArchiveChoice: ParsableArguments {
             }
             rest = kept
         }
-        let words = ["rack-gateway-db"] + rest.map { $0 == "--latest" ? path : maskedPasswords($0) }
+        let words = ["rack-gateway-db"] + rest.map { $0 == "--latest" ? path : withoutPasswords($0) }
         return words.map(shellQuoted).joined(separator: " ")
     }
 
-    /// `postgres://user:secret@host/db?password=x` -> `postgres://user:****@host/db?password=****`
-    /// (and `password=...` in a key=value conninfo).
-    static func maskedPasswords(_ text: String) -> String {
+    /// `postgres://user:secret@host/db?password=x&sslmode=require` -> `postgres://user@host/db?sslmode=require`
+    /// (and `password=...` left out of a key=value conninfo): pasted, the command takes the password
+    /// from PGPASSWORD or ~/.pgpass, where a masked one would be sent as the password.
+    static func withoutPasswords(_ text: String) -> String {
         var text = text
-        for (pattern, template) in [("(://[^:/@?#\\s]*:)[^@/?#\\s]*@", "$1****@"), ("(password\\s*=\\s*)('[^']*'|[^&\\s]*)", "$1****")] {
+        for (pattern, template) in [("(://[^:/@?#\\s]*):[^@/?#\\s]*@", "$1@"), ("([?&])password=[^&\\s]*&?", "$1"),
+                                    ("(^|\\s)password\\s*=\\s*('[^']*'|\\S*)", "$1")] {
             guard let expression = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) else { continue }
             text = expression.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: template)
         }

@@ -167,7 +167,8 @@ struct SignalTests {
                 #expect(result.stderr.contains("stopped: interrupted by \(name)") && result.stderr.contains("dropped"), "\(name): \(result)")
                 #expect(!result.stderr.contains("Do not use"), "\(name): \(result)")
                 #expect(result.stdout.contains("Drill STOPPED"), "\(name): \(result)")
-                #expect(try Self.databases(like: "rgw\\_drill\\_%", on: live).allSatisfy { !result.output.contains($0) }, "the scratch database is gone")
+                let scratch = try #require(result.stdout.firstMatch(of: /in scratch database (\S+)/).map { String($0.1) }, "\(result)")
+                #expect(try !Self.databases(like: "rgw\\_drill\\_%", on: live).contains(scratch), "the scratch database is gone")
             }
         }
     }
