@@ -99,7 +99,10 @@ struct DrillCommand: ToolCommand {
                 let runner = DrillRunner(options: options, logger: logger, context: context)
                 var report = try stall.watching("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
                                                 applications: "rack-gateway-db") { try runner.run(archive: archive, preflight: check) }
+                let drilledPassed = report.ok
                 report.newestFailed = newestProblem
+                // The drill's verdict: not ok when the newest archive failed, whatever the stand-in did.
+                if newestProblem != nil { report.ok = false }
                 try? DrillLog.append(report, store: archive.store)
                 if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels, latest: choice.latest, now: context.clock.now()) }
                 if global.json {
@@ -110,7 +113,7 @@ struct DrillCommand: ToolCommand {
                 if let problem = newestProblem {
                     throw ToolError(problem.code, "drill --latest FAILED: \(problem.path), the newest archive, \(problem.kind == .signature ? "fails its signature check" : "does not verify"): "
                                     + problem.problems.prefix(3).joined(separator: "; ")
-                                    + "; the newest good archive, \(report.archive), was drilled in its place and \(report.ok ? "passed" : "failed too")")
+                                    + "; the newest good archive, \(report.archive), was drilled in its place and \(drilledPassed ? "passed" : "failed too")")
                 }
                 if let error = report.error, context.cancellation.isCancelled {
                     let scratch = report.scratchDatabase.isEmpty ? "" : report.kept ? "; scratch database \(report.scratchDatabase) kept (--keep)" : "; scratch database \(report.scratchDatabase) dropped"
@@ -153,7 +156,7 @@ struct DrillCommand: ToolCommand {
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
         if let newest = report.newestFailed {
             print("Drill FAILED: the newest archive \(newest.file) did not verify; the older archive \(report.archive) was drilled in its place and "
-                  + (report.ok ? "\(unchecked)" : "failed too") + "\(fate).")
+                  + (report.error == nil && report.checksFailed == 0 ? "\(unchecked)" : "failed too") + "\(fate).")
         } else {
             print(report.ok ? "Drill PASSED: \(unchecked)\(fate)." : stopped ? "Drill STOPPED (\(report.error ?? "interrupted"))\(fate)." : "Drill FAILED\(fate).")
         }

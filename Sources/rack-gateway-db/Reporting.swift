@@ -19,6 +19,8 @@ enum Reporting {
         // The same keys as drills.jsonl, restores.jsonl and the manifest.
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Times as the logs write them (Foundation's default would be seconds since 2001).
+        encoder.dateEncodingStrategy = .iso8601
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 

@@ -269,12 +269,22 @@ struct RestoreCommand: ToolCommand {
         options.migrateCommand = try pipeline.migrateCommandOptions.command()
         options.skipMigrate = pipeline.skipMigrate
         options.scaleTo = pipeline.scaleTo
-        if pipeline.inPlace { options.safetyDirectory = try directoryOptions.directory }
+        // A folder of its own: in --dir itself, the newest archive there would be the safety backup
+        // of the database being replaced, and --latest, list and check would take it for a backup.
+        if pipeline.inPlace { options.safetyDirectory = try directoryOptions.directory + "/pre-restore" }
         options.allowAutoscaled = pipeline.allowAutoscaled
         options.stopTimeout = pipeline.stopTimeout ?? 600
         options.environment = context.environment
         if let interval = context.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
         let runner = RestorePipeline(live: live, options: options, logger: logger, context: context)
+        if !global.json {
+            // Each step's line as it ends (stdout), and at a terminal what runs now (stderr).
+            runner.onStep = { step in
+                print(Self.line(step))
+                fflush(nil)
+            }
+            if context.output.isTTY { runner.onStepStarted = { name in context.output.writeLine("... \(name)") } }
+        }
         let report = runner.run(archive: archive, preflight: check) { Confirmation.ask($0, yes: yes) }
         if !dryRun {
             try? JSONLines.append(report, to: "restores.jsonl", in: archive.store)
@@ -282,17 +292,21 @@ struct RestoreCommand: ToolCommand {
         if global.json {
             try Reporting.printJSON(report)
         } else {
-            for step in report.steps {
-                print("\(step.outcome.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(step.name) (\(String(format: "%.1f", step.seconds)) s): \(step.detail)")
-            }
+            if dryRun { report.steps.filter { $0.outcome == "planned" }.forEach { print(Self.line($0)) } }
             for line in report.recovery { print(line) }
             for line in report.warnings { print("WARNING: \(line)") }
         }
         if let error = report.error {
-            // A stopped pipeline is a failure (1) unless a signal stopped it or another run held its lock.
-            let code: ToolError.Code = [.interrupted, .lockHeld].contains(report.errorCode) ? report.errorCode! : .failed
+            // A stopped pipeline is a failure (1) unless a signal stopped it, another run held its lock, or
+            // the archive was found corrupt or badly signed in preflight (2, as for a plain restore).
+            let code: ToolError.Code = [.interrupted, .lockHeld, .archiveCorrupt, .signatureInvalid].contains(report.errorCode) ? report.errorCode! : .failed
             throw ToolError(code, "the restore pipeline stopped: \(error)" + (report.recovery.isEmpty ? "" : "\nRecovery:\n  " + report.recovery.joined(separator: "\n  ")))
         }
+    }
+
+    /// One step of the transcript for a person: `OK      load (4.2 s): ...`.
+    static func line(_ step: PipelineStep) -> String {
+        "\(step.outcome.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(step.name) (\(String(format: "%.1f", step.seconds)) s): \(step.detail)"
     }
 
     func run(_ context: RunContext) throws {

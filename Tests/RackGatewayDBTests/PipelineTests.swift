@@ -135,6 +135,10 @@ struct PipelineTests {
             let report = try CLI.decode(PipelineReport.self, result.stdout)
             let safety = try #require(report.safetyBackup)
             #expect(try ArchiveReader(path: safety).manifest.tables.first { $0.name == "users" }?.rows == 250)
+            // In a folder of its own: --latest, list and check never take the replaced database's state for a backup.
+            #expect(safety.hasPrefix(directory + "/pre-restore/"), "\(safety)")
+            let list = try CLI.run(["list", "--dir", directory, "--json"])
+            #expect(list.status == 0 && !list.stdout.contains("pre_restore"), "\(list)")
             #expect(try Self.users(live) == "200")
             #expect(try rack.count() == 2)
         }

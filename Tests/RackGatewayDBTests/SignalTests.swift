@@ -79,6 +79,34 @@ struct SignalTests {
         }
     }
 
+    /// A closed SSH session delivers SIGHUP twice (the shell's and the kernel's): that is not a
+    /// person's second Ctrl-C, and the undo still runs to its end. A second SIGINT does exit at once,
+    /// naming what it leaves undone and the commands for it.
+    @Test func twoHangupsStillUndoButTwoCtrlCsExitAtOnce() throws {
+        try Self.withLiveDatabase { live, archive in
+            let rack = try FakeRack(count: 2)
+            defer { rack.remove() }
+            let arguments = ["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--migrate-command", "sleep 60"]
+            let hangup = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
+            #expect(hangup.waitFor("step=migrate [RackGatewayDB] pipeline step started"), "\(hangup.stderr)")
+            hangup.signal(SIGHUP)
+            hangup.signal(SIGHUP)
+            let result = hangup.finish()
+            #expect(result.status == 129 && result.stdout.contains("gateway was scaled back to 2."), "\(result)")
+            #expect(try rack.count() == 2 && Self.databases(like: live.name + "\\_%", on: live).isEmpty, "\(result)")
+
+            let twice = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
+            #expect(twice.waitFor("step=migrate [RackGatewayDB] pipeline step started"), "\(twice.stderr)")
+            twice.signal(SIGINT)
+            Thread.sleep(forTimeInterval: 0.2)
+            twice.signal(SIGINT)
+            let hurried = twice.finish()
+            #expect(hurried.status == 130 && hurried.stderr.contains("second signal: exiting now; left undone:"), "\(hurried)")
+            #expect(hurried.stderr.contains("convox scale gateway --count 2 -a \(rack.app)") && hurried.stderr.contains("DROP DATABASE IF EXISTS"), "\(hurried)")
+            Self.dropAll(like: live.name + "\\_%", on: live)
+        }
+    }
+
     /// After the swap a signal undoes nothing: the service still comes back up, and the output
     /// says the restore finished and how to go back.
     @Test func aSignalAfterTheSwapUndoesNothingAndTheServiceComesBack() throws {
@@ -91,7 +119,7 @@ struct SignalTests {
             run.signal(SIGINT)
             let result = run.finish()
             #expect(result.status == 130, "\(result)")
-            #expect(result.stderr.contains("after the point of no return: the restore itself had finished; nothing was undone"), "\(result)")
+            #expect(result.stderr.contains("interrupted by SIGINT (Ctrl-C) after the work was done: nothing was undone"), "\(result)")
             #expect(result.stdout.contains("RENAME TO"), "the way back is printed: \(result)")
             #expect(try rack.count() == 2, "the scale-up ran to its end: \(result)")
             #expect(try Self.users(live) == "60000", "the live name holds the restored copy")

@@ -15,6 +15,10 @@ public final class PipelineExecutor: @unchecked Sendable {
     private var steps: [PipelineStep] = []
     private var started: [PlannedStep] = []
     private var compensation: [String]?
+    /// Told of each step as it starts (name, detail) and as it ends: a person at a terminal sees the
+    /// pipeline move, not a blank screen until the end.
+    public var onStepStarted: (@Sendable (String) -> Void)?
+    public var onStep: (@Sendable (PipelineStep) -> Void)?
 
     public init(logger: Logger, context: RunContext? = nil) {
         self.logger = logger
@@ -27,10 +31,12 @@ public final class PipelineExecutor: @unchecked Sendable {
     public func step<R>(_ name: String, _ body: () throws -> (R, String)) throws -> R {
         let begin = clock.now()
         logger.info("pipeline step started", metadata: ["step": "\(name)"])
+        onStepStarted?(name)
         func record(_ outcome: String, _ detail: String) {
             let step = PipelineStep(name: name, startedAt: ISO8601DateFormatter().string(from: begin),
                                     seconds: clock.now().timeIntervalSince(begin), outcome: outcome, detail: detail)
             lock.withLock { steps.append(step) }
+            onStep?(step)
         }
         do {
             let (result, detail) = try body()
@@ -92,7 +98,8 @@ public final class PipelineExecutor: @unchecked Sendable {
                 throw error
             }
         }
-        if context.cancellation.isCancelled { throw interrupted(during: nil) }
+        // Every step ran (a signal past the swap stopped none of them): the restore succeeded, and
+        // the run's end says the signal came after the work was done.
     }
 
     /// The recovery lines of the one compensation (the same lines when asked again).
@@ -109,7 +116,7 @@ public final class PipelineExecutor: @unchecked Sendable {
     func interrupted(during step: String?) -> ToolError {
         let past = state.pastNoReturn
         let place = step.map { " during \($0)" } ?? (past ? " after the last step" : " before the first step")
-        let side = past ? ", after the point of no return: the restore itself had finished; nothing was undone"
+        let side = past ? ", after the point of no return (the live database was changed): nothing was undone; what to do is below"
                         : ", before the point of no return: what it had done was undone"
         logger.info("pipeline stopped", metadata: ["step": "\(step ?? "-")", "past point of no return": "\(past)"])
         return ToolError(.interrupted, "\(context.cancellation.description)\(place)\(side)")

@@ -115,8 +115,8 @@ public struct PipelinePlan: Sendable {
         swap.pointOfNoReturn = true
         let steps = stopService(facts) + [load, migrate(facts, restored), swap, scaleUp(facts)]
         var plan = PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, _ in
-            ["The restore itself finished: \(live) is the restored copy, \(previous) the previous one."] + state.recovery
-                + [facts.scaleByHand]
+            // The service first: it is down, and that is what hurts now; the way back after it.
+            [facts.scaleByHand, "The restore itself finished: \(live) is the restored copy, \(previous) the previous one."] + state.recovery
         }
         plan.undoByHand = ["psql -d postgres -c 'DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)'", facts.scaleCommand(facts.count)]
         return plan
@@ -139,8 +139,7 @@ public struct PipelinePlan: Sendable {
         let steps = stopService(facts) + [safety, load, migrate(facts, live), scaleUp(facts)]
         var plan = PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, failed in
             guard failed != "scale up" else {
-                return ["The restore itself finished: \(live) is the restored copy."] + state.recovery
-                    + [facts.scaleByHand]
+                return [facts.scaleByHand, "The restore itself finished: \(live) is the restored copy."] + state.recovery
             }
             return ["The service \(facts.service) stays at 0: \(live) was dropped and its restore did not finish.",
                     "Restore the safety backup: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url URL_OF_\(live)",

@@ -13,6 +13,9 @@ public final class RestorePipeline: @unchecked Sendable {
     public let logger: Logger
     public let progress = RestoreProgress()
     public let context: RunContext
+    /// Each step as it starts and ends (the executor's `onStepStarted` and `onStep`).
+    public var onStepStarted: (@Sendable (String) -> Void)?
+    public var onStep: (@Sendable (PipelineStep) -> Void)?
 
     public init(live: RestoreTarget, options: PipelineOptions, logger: Logger, context: RunContext? = nil) {
         self.live = live
@@ -47,6 +50,8 @@ public final class RestorePipeline: @unchecked Sendable {
         let started = context.clock.now()
         let stamp = Self.stamp(started)
         let executor = PipelineExecutor(logger: logger, context: context)
+        executor.onStepStarted = onStepStarted
+        executor.onStep = onStep
         var report = PipelineReport(archive: archive.path, app: options.app, service: options.service, rack: options.rack,
                                     database: live.database, mode: options.inPlace ? "in-place" : "swap", dryRun: options.dryRun, ok: false, error: nil,
                                     rememberedCount: nil, finalCount: nil, previousDatabase: nil, safetyBackup: nil, steps: [], recovery: [],
@@ -106,7 +111,8 @@ public final class RestorePipeline: @unchecked Sendable {
         let reader = try archive.reader()
         let check = try preflight ?? ArchiveVerifier().preflight(reader)
         guard check.ok else {
-            throw ToolError(.failed, "\(archive.path) does not verify: " + check.problems.prefix(3).joined(separator: "; "))
+            throw ToolError(.archiveCorrupt, "\(archive.path) does not verify: " + check.problems.prefix(3).joined(separator: "; ") + "; nothing was changed",
+                            fix: "Restore an older archive (rack-gateway-db list shows which verify).")
         }
         let migration = try migrationPlan(for: reader.manifest)
         let server = try live.maintenanceConnection()

@@ -62,8 +62,12 @@ public final class TargetLifecycle: @unchecked Sendable {
     }
 
     /// The commands that clear a target left incomplete.
+    /// The commands that clear a target left incomplete (URLs without the password: it comes from
+    /// PGPASSWORD or ~/.pgpass).
     public func clearing(archive: String) -> String {
-        "Do not use \(target.database). Restore again over it: rack-gateway-db restore \(archive) --target-url URL_OF_\(target.database) --clean; "
-            + "or drop it: psql -d postgres -c 'DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)'"
+        let url = target.settings.urlWithoutPassword
+        let server = target.settings.replacingDatabase(with: "postgres").urlWithoutPassword
+        return "Do not use \(target.database). Restore again over it: rack-gateway-db restore \(archive) --target-url '\(url)' --clean; "
+            + "or drop it: psql '\(server)' -c 'DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)'"
     }
 }

@@ -12,7 +12,8 @@ public final class SignalHandling: @unchecked Sendable {
     public let context: RunContext
     private let lock = NSLock()
     private var sources: [DispatchSourceSignal] = []
-    private var signals = 0
+    /// The signal that stopped the run, once one has.
+    private var first: Int32?
     /// Set once the process is on its way out (the command's own end, or the fallback below).
     private var exiting = false
 
@@ -44,16 +45,19 @@ public final class SignalHandling: @unchecked Sendable {
     }
 
     func received(_ number: Int32) {
-        let count = lock.withLock { () -> Int in
-            signals += 1
-            return signals
+        let earlier = lock.withLock { () -> Int32? in
+            defer { if first == nil { first = number } }
+            return first
         }
-        if count == 1 {
+        if earlier == nil {
             context.output.writeLine("\nrack-gateway-db: \(Cancellation.signalName(number)) received: stopping and undoing what this run changed; "
                                      + (number == SIGINT ? "press Ctrl-C again" : "a second signal") + " exits at once without that")
             context.cancellation.cancel(.signal(number))
             return
         }
+        // A closed terminal or SSH session delivers SIGHUP more than once (the shell's and the
+        // kernel's): only a person's second Ctrl-C or a second SIGTERM means "exit now".
+        guard number != SIGHUP else { return }
         let left = context.cleanups.pending
         context.output.writeLine("rack-gateway-db: second signal: exiting now" + (left.isEmpty ? "" : "; left undone:\n  " + left.joined(separator: "\n  ")))
         exitNow(128 + number)
