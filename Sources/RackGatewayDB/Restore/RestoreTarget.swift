@@ -101,8 +101,10 @@ public struct RestoreTarget: Sendable {
         for name in names {
             do {
                 try connection.execute(createRoleStatement(name))
-            } catch let error as PostgresError where error.sqlState == "42710" {
-                continue  // created meanwhile
+            } catch let error as PostgresError where error.sqlState == "42710" || error.sqlState == "23505" {
+                // Created meanwhile: by another restore at the same moment the catalog's unique index
+                // says so (23505) rather than CREATE ROLE's own check (42710). CI saw the former.
+                continue
             } catch let error as PostgresError where error.sqlState == "42501" {
                 throw ToolError(.failed, "cannot create role \(name): \(error.message)",
                                 fix: "Create the roles as a superuser or a role with CREATEROLE, then restore again.")
