@@ -54,4 +54,12 @@ public enum ArchiveName {
     public static func sidecarDigest(_ text: [UInt8]) -> String? {
         String(decoding: text, as: UTF8.self).split(separator: " ").first.map { String($0).lowercased() }
     }
+
+    /// The prefix of the safety backup `restore --in-place` takes of the database `database`.
+    public static func safetyBackupPrefix(database: String) -> String { "\(database)_pre_restore" }
+
+    /// Whether `name` is such a safety backup (`<db>_pre_restore_<YYYYMMDD>T<HHMMSS>Z...`).
+    public static func isSafetyBackup(_ name: String) -> Bool {
+        name.range(of: #"_pre_restore_\d{8}T\d{6}Z"#, options: .regularExpression) != nil
+    }
 }

@@ -71,6 +71,14 @@ public struct PipelineFacts: Sendable {
     public var services: ServiceControl
     public var database: PipelineDatabase
     public var clock: RunClock
+    /// The server and the live database as password-free URLs, for the commands the plan prints
+    /// (the password comes from PGPASSWORD or ~/.pgpass); nil in tests.
+    public var serverURL: String? = nil
+    public var liveURL: String? = nil
+
+    /// `psql` on the server's maintenance database, as a person would paste it.
+    var psql: String { serverURL.map { "psql '\($0)'" } ?? "psql -d postgres" }
+    var liveURLText: String { liveURL.map { "'\($0)'" } ?? "URL_OF_\(live)" }
 
     func scaleCommand(_ count: Int) -> String { services.commandLine(["scale", service, "--count", String(count)]) }
     /// The recovery line when the service could not be scaled back.
@@ -106,9 +114,9 @@ public struct PipelinePlan: Sendable {
             state.previousDatabase = previous
             state.recovery = [
                 "To go back: \(facts.scaleCommand(0))",
-                "psql -d postgres -c 'ALTER DATABASE \(SQL.identifier(live)) RENAME TO \(SQL.identifier(restored))' -c 'ALTER DATABASE \(SQL.identifier(previous)) RENAME TO \(SQL.identifier(live))'",
+                "\(facts.psql) -c 'ALTER DATABASE \(SQL.identifier(live)) RENAME TO \(SQL.identifier(restored))' -c 'ALTER DATABASE \(SQL.identifier(previous)) RENAME TO \(SQL.identifier(live))'",
                 facts.scaleCommand(facts.count),
-                "When satisfied, drop the previous database: psql -d postgres -c 'DROP DATABASE \(SQL.identifier(previous))'",
+                "When satisfied, drop the previous database: \(facts.psql) -c 'DROP DATABASE \(SQL.identifier(previous))'",
             ]
             return "\(live) is the restored copy; the previous database is \(previous); \(terminated)"
         }
@@ -118,7 +126,7 @@ public struct PipelinePlan: Sendable {
             // The service first: it is down, and that is what hurts now; the way back after it.
             [facts.scaleByHand, "The restore itself finished: \(live) is the restored copy, \(previous) the previous one."] + state.recovery
         }
-        plan.undoByHand = ["psql -d postgres -c 'DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)'", facts.scaleCommand(facts.count)]
+        plan.undoByHand = ["\(facts.psql) -c 'DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)'", facts.scaleCommand(facts.count)]
         return plan
     }
 
@@ -132,7 +140,7 @@ public struct PipelinePlan: Sendable {
         }
         var load = PlannedStep(name: "load", detail: "drop and recreate \(live), restore \(facts.archive) into it, verify fingerprints") { state in
             let detail = try facts.database.loadInPlace(dropped: { state.passNoReturn() })
-            state.recovery = ["To go back to the state before the restore: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url URL_OF_\(live), with the service at 0"]
+            state.recovery = ["To go back to the state before the restore: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url \(facts.liveURLText), with the service at 0"]
             return detail
         }
         load.pointOfNoReturn = true
@@ -142,7 +150,7 @@ public struct PipelinePlan: Sendable {
                 return [facts.scaleByHand, "The restore itself finished: \(live) is the restored copy."] + state.recovery
             }
             return ["The service \(facts.service) stays at 0: \(live) was dropped and its restore did not finish.",
-                    "Restore the safety backup: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url URL_OF_\(live)",
+                    "Restore the safety backup: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url \(facts.liveURLText)",
                     "Then: \(facts.scaleCommand(facts.count))"]
         }
         plan.undoByHand = [facts.scaleCommand(facts.count)]

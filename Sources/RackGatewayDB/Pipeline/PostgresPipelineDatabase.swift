@@ -63,7 +63,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
 
     func safetyBackup() throws -> (file: String, detail: String) {
         var backupOptions = BackupOptions(store: LocalStore(directory: options.safetyDirectory), jobs: options.jobs, compressors: max(1, options.jobs))
-        backupOptions.prefix = "\(live.database)_pre_restore"
+        backupOptions.prefix = ArchiveName.safetyBackupPrefix(database: live.database)
         backupOptions.environment = options.environment
         let backup = try BackupRunner(settings: live.settings, options: backupOptions, logger: logger, context: context).run()
         return (backup.file, "\(backup.file) (\(backup.rows) rows, sha256 \(backup.sha256.prefix(16))...)")

@@ -62,6 +62,11 @@ public final class RestorePipeline: @unchecked Sendable {
             report.error = error.map { String(describing: $0) }
             report.errorCode = error.map { ($0 as? ToolError)?.code ?? .failed }
             report.steps = executor.transcript
+            // Said when a database was restored unmigrated (a dry run plans it; a stopped run may not get there).
+            if options.skipMigrate && options.migrateCommand == nil
+                && (options.dryRun || report.steps.contains(where: { $0.name == "migrate" && $0.outcome == "ok" })) {
+                report.warnings.append("--skip-migrate: the restored database was not migrated; run the application's migrate (rack-gateway-api migrate) before relying on it")
+            }
             report.recovery = executor.state.recovery
             report.finalCount = executor.state.finalCount
             report.safetyBackup = executor.state.safetyBackup
@@ -76,9 +81,6 @@ public final class RestorePipeline: @unchecked Sendable {
             report.rememberedCount = try executor.step("remember count") {
                 (count, "\(options.service) desired count \(service.count)" + (options.scaleTo.map { "; --scale-to \($0): scaled to \($0) afterwards" } ?? ""))
             }
-            if case .skip = migration {
-                report.warnings.append("--skip-migrate: the restored database was not migrated; run the application's migrate (rack-gateway-api migrate) before relying on it")
-            }
             let database = PostgresPipelineDatabase(live: live, archive: archive, check: check, migration: migration,
                                                     options: options, logger: logger, progress: progress, context: context)
             let facts = PipelineFacts(
@@ -86,7 +88,8 @@ public final class RestorePipeline: @unchecked Sendable {
                 restoreName: "\(live.database)_restore_\(stamp)", previousName: "\(live.database)_pre_restore_\(stamp)",
                 count: count, migration: migration.description, safetyDirectory: options.safetyDirectory,
                 stopTimeout: options.stopTimeout, pollInterval: options.pollInterval,
-                services: client, database: database, clock: executor.clock)
+                services: client, database: database, clock: executor.clock,
+                serverURL: live.settings.replacingDatabase(with: "postgres").urlWithoutPassword, liveURL: live.settings.urlWithoutPassword)
             let plan = options.inPlace ? PipelinePlan.inPlace(facts) : PipelinePlan.swap(facts)
             if options.dryRun {
                 executor.plan(plan)

@@ -68,6 +68,7 @@ public final class TargetLifecycle: @unchecked Sendable {
         let url = target.settings.urlWithoutPassword
         let server = target.settings.replacingDatabase(with: "postgres").urlWithoutPassword
         return "Do not use \(target.database). Restore again over it: rack-gateway-db restore \(archive) --target-url '\(url)' --clean; "
-            + "or drop it: psql '\(server)' -c 'DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)'"
+            + "or drop it: psql '\(server)' -c 'DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)' "
+            + "(the password is left out: give it with PGPASSWORD or ~/.pgpass)"
     }
 }

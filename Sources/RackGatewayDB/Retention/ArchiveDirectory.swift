@@ -57,6 +57,9 @@ public struct ArchiveDirectory {
         var result: [Entry] = []
         for object in objects {
             guard let time = ArchiveName.timestamp(of: object.name) else { continue }
+            // A safety backup of `restore --in-place` (the state a restore replaced; older versions
+            // wrote it beside the nightlies) is never a backup to list, choose, count or prune.
+            guard !ArchiveName.isSafetyBackup(object.name) else { continue }
             var location = ArchiveLocation(store: store, name: object.name, keys: keys)
             // Listing reads the manifest, not the whole file: signatures are checked where archives are used.
             location.keys.verifyKey = nil
