@@ -54,10 +54,17 @@ public final class Connection {
         PQfinish(handle)
     }
 
+    /// The run this connection works for, once that run is stopped; nil while it runs, and for a
+    /// connection that does no run's work (opened for a clean-up, or outside any run).
+    private var stoppedRun: Cancellation? {
+        guard stopID != nil, let cancellation = settings.cancellation, cancellation.isCancelled else { return nil }
+        return cancellation
+    }
+
     /// Throw when the run this connection works for was stopped (a statement after Ctrl-C).
     func checkRun() throws {
-        guard stopID != nil, let cancellation = settings.cancellation, cancellation.isCancelled else { return }
-        throw PostgresError(kind: .interrupted, message: cancellation.description, target: settings.description)
+        guard let run = stoppedRun else { return }
+        throw PostgresError(kind: .interrupted, message: run.description, target: settings.description)
     }
 
     /// libpq's message, on one line, with a word on what to check.
@@ -143,8 +150,8 @@ public final class Connection {
     /// A statement that failed because its run was stopped (the server's "canceling statement due
     /// to user request") says so, instead of looking like a failure of its own.
     func stopped(_ error: PostgresError) -> PostgresError {
-        guard stopID != nil, let cancellation = settings.cancellation, cancellation.isCancelled else { return error }
-        return PostgresError(kind: .interrupted, message: cancellation.description, detail: error.message, target: settings.description)
+        guard let run = stoppedRun else { return error }
+        return PostgresError(kind: .interrupted, message: run.description, detail: error.message, target: settings.description)
     }
 
     func connectionError() -> PostgresError {

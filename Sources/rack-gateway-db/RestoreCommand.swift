@@ -135,7 +135,7 @@ struct PipelineModeOptions: ParsableArguments {
     @Option(help: "With --convox-app: the Convox rack (default: the CLI's own choice).")
     var rack: String?
 
-    @Flag(name: .customLong("in-place"), help: "With --convox-app: back up the live database into --dir, then restore over it (instead of the swap).")
+    @Flag(name: .customLong("in-place"), help: "With --convox-app: back up the live database into --dir's folder pre-restore/, then restore over it (instead of the swap).")
     var inPlace = false
 
     @Flag(name: .customLong("allow-autoscaled"), help: "With --convox-app: allow a service with MIN/MAX set.")

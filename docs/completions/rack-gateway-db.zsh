@@ -294,7 +294,7 @@ _rack-gateway-db_restore() {
         '--convox-app[Run the Convox pipeline for this app\: scale down, restore into a new database, verify, migrate (--migrations DIR of the database'\''s own set, --migrate-command, or --skip-migrate), swap, scale up.]:app:'
         '--service[With --convox-app\: the app'\''s service that uses the database (default\: gateway).]:service:'
         '--rack[With --convox-app\: the Convox rack (default\: the CLI'\''s own choice).]:rack:'
-        '--in-place[With --convox-app\: back up the live database into --dir, then restore over it (instead of the swap).]'
+        '--in-place[With --convox-app\: back up the live database into --dir'\''s folder pre-restore/, then restore over it (instead of the swap).]'
         '--allow-autoscaled[With --convox-app\: allow a service with MIN/MAX set.]'
         '--stop-timeout[With --convox-app\: seconds to wait for the service'\''s processes to stop (default\: 600).]:stop-timeout:'
         '--scale-to[With --convox-app\: the count to scale the service to afterwards (and if the restore is undone), instead of its count at preflight; required when the service is at 0.]:n:'

@@ -83,6 +83,7 @@ public final class DrillRunner: @unchecked Sendable {
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
         let path = archive.path
         let started = context.clock.now()
+        let stopwatch = Stopwatch()
         let reader = try archive.reader()
         let manifest = reader.manifest
         let backupCreated = ISO8601DateFormatter.withFractions.date(from: manifest.createdAt) ?? started
@@ -97,7 +98,7 @@ public final class DrillRunner: @unchecked Sendable {
         let check = try preflight ?? ArchiveVerifier().preflight(reader)
         report.checks.append(DrillCheck(name: "archive", ok: check.ok,
                                         detail: check.ok ? "structure and SHA-256 \(check.sha256.prefix(16))... match (sidecar \(check.sidecar))" : check.problems.prefix(3).joined(separator: "; ")))
-        guard check.ok else { return finish(report, started: started) }
+        guard check.ok else { return finish(report, stopwatch) }
 
         var target: RestoreTarget!
         var restore: RestoreReport?
@@ -137,10 +138,10 @@ public final class DrillRunner: @unchecked Sendable {
             guard let error = restoreError as? ToolError, error.category == .mismatch else {
                 // Stopped: the scratch database is dropped next, so what the restore left is not news.
                 report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the restore" : String(describing: restoreError)
-                return finish(report, started: started)
+                return finish(report, stopwatch)
             }
             report.checks.append(DrillCheck(name: "restore", ok: false, detail: error.message))
-            return finish(report, started: started)
+            return finish(report, stopwatch)
         }
         let restored = restore!
         report.restorePhases = restored.phases
@@ -185,24 +186,24 @@ public final class DrillRunner: @unchecked Sendable {
         } catch {
             report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the checks"
                 : "the drill could not finish its checks on \(target.database): \(error)"
-            return finish(report, started: started)
+            return finish(report, stopwatch)
         }
-        return finish(report, started: started)
+        return finish(report, stopwatch)
     }
 
     func timedCheck(_ report: inout DrillReport, _ body: () throws -> DrillCheck) throws {
         try context.checkStopped()
-        let begin = context.clock.now()
+        let stopwatch = Stopwatch()
         var check = try body()
-        check.seconds = context.clock.now().timeIntervalSince(begin)
+        check.seconds = stopwatch.elapsed
         logger.info("drill check", metadata: ["check": "\(check.name)", "ok": "\(check.ok)", "detail": "\(check.detail)"])
         report.checks.append(check)
     }
 
-    func finish(_ report: DrillReport, started: Date) -> DrillReport {
+    func finish(_ report: DrillReport, _ stopwatch: Stopwatch) -> DrillReport {
         var report = report
         report.ok = report.error == nil && !report.checks.isEmpty && report.checks.allSatisfy(\.ok)
-        report.durationSeconds = context.clock.now().timeIntervalSince(started)
+        report.durationSeconds = stopwatch.elapsed
         return report
     }
 

@@ -15,7 +15,7 @@ public final class PipelineExecutor: @unchecked Sendable {
     private var steps: [PipelineStep] = []
     private var started: [PlannedStep] = []
     private var compensation: [String]?
-    /// Told of each step as it starts (name, detail) and as it ends: a person at a terminal sees the
+    /// Told of each step as it starts (its name) and as it ends: a person at a terminal sees the
     /// pipeline move, not a blank screen until the end.
     public var onStepStarted: (@Sendable (String) -> Void)?
     public var onStep: (@Sendable (PipelineStep) -> Void)?
@@ -30,11 +30,12 @@ public final class PipelineExecutor: @unchecked Sendable {
     /// Run `body` as the step `name` and record it (`ok` with its detail, or `failed` with the error).
     public func step<R>(_ name: String, _ body: () throws -> (R, String)) throws -> R {
         let begin = clock.now()
+        let stopwatch = Stopwatch()
         logger.info("pipeline step started", metadata: ["step": "\(name)"])
         onStepStarted?(name)
         func record(_ outcome: String, _ detail: String) {
             let step = PipelineStep(name: name, startedAt: ISO8601DateFormatter().string(from: begin),
-                                    seconds: clock.now().timeIntervalSince(begin), outcome: outcome, detail: detail)
+                                    seconds: stopwatch.elapsed, outcome: outcome, detail: detail)
             lock.withLock { steps.append(step) }
             onStep?(step)
         }
@@ -112,10 +113,10 @@ public final class PipelineExecutor: @unchecked Sendable {
         return lines
     }
 
-    /// The error of a stopped pipeline: where it stopped, and what that left.
+    /// The error of a stopped pipeline: where it stopped (nil: before any step), and what that left.
     func interrupted(during step: String?) -> ToolError {
         let past = state.pastNoReturn
-        let place = step.map { " during \($0)" } ?? (past ? " after the last step" : " before the first step")
+        let place = step.map { " during \($0)" } ?? " before the first step"
         let side = past ? ", after the point of no return (the live database was changed): nothing was undone; what to do is below"
                         : ", before the point of no return: what it had done was undone"
         logger.info("pipeline stopped", metadata: ["step": "\(step ?? "-")", "past point of no return": "\(past)"])

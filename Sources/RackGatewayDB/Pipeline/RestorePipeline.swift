@@ -48,6 +48,7 @@ public final class RestorePipeline: @unchecked Sendable {
     /// `preflight`: the archive check already made (by `--latest`), so it is not hashed again.
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil, confirm: (String) -> Bool) -> PipelineReport {
         let started = context.clock.now()
+        let stopwatch = Stopwatch()
         let stamp = Self.stamp(started)
         let executor = PipelineExecutor(logger: logger, context: context)
         executor.onStepStarted = onStepStarted
@@ -71,7 +72,7 @@ public final class RestorePipeline: @unchecked Sendable {
             report.finalCount = executor.state.finalCount
             report.safetyBackup = executor.state.safetyBackup
             report.previousDatabase = executor.state.previousDatabase
-            report.durationSeconds = context.clock.now().timeIntervalSince(started)
+            report.durationSeconds = stopwatch.elapsed
             return report
         }
         do {

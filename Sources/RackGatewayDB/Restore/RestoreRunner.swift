@@ -80,13 +80,12 @@ public final class RestoreRunner: @unchecked Sendable {
     /// local file (which may also be a pg_dump).
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreReport {
         let path = archive.path
-        let clock = context.clock
-        let started = clock.now()
+        let stopwatch = Stopwatch()
         var phases: [RestorePhase] = []
         func timed<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
-            let begin = clock.now()
+            let phase = Stopwatch()
             let result = try body()
-            phases.append(RestorePhase(name: name, seconds: clock.now().timeIntervalSince(begin)))
+            phases.append(RestorePhase(name: name, seconds: phase.elapsed))
             return result
         }
         progress.begin(phase: "checking the archive")
@@ -161,7 +160,7 @@ public final class RestoreRunner: @unchecked Sendable {
             targetAction: action, createdRoles: createdRoles, jobs: options.jobs,
             tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
             archiveBytes: reader?.fileSize ?? Self.size(of: path), archiveCreatedAt: manifest?.createdAt,
-            phases: phases, durationSeconds: clock.now().timeIntervalSince(started), verified: options.verify, mismatches: mismatches)
+            phases: phases, durationSeconds: stopwatch.elapsed, verified: options.verify, mismatches: mismatches)
         logger.info("restore finished", metadata: ["file": "\(path)", "target": "\(target.settings.description)",
                                                    "seconds": "\(String(format: "%.1f", report.durationSeconds))"])
         return report

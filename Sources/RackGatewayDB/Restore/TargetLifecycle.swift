@@ -10,11 +10,10 @@ import Foundation
 /// (marked FAILED, or left unmarked when the role may not comment). What a stopped restore leaves is
 /// read from here: `summary` names it and the command that clears it.
 public final class TargetLifecycle: @unchecked Sendable {
-    public enum State: String, Codable, Sendable, Comparable {
+    public enum State: Int, Sendable, Comparable {
         case checked, prepared, marked, loaded, finished, failed
 
-        var order: Int { [.checked, .prepared, .marked, .loaded, .finished, .failed].firstIndex(of: self)! }
-        public static func < (a: State, b: State) -> Bool { a.order < b.order }
+        public static func < (a: State, b: State) -> Bool { a.rawValue < b.rawValue }
     }
 
     public let target: RestoreTarget

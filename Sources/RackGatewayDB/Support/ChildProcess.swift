@@ -17,7 +17,8 @@ public struct ChildProcess: Sendable {
     /// everything it started (a shell's children too).
     public var ownProcessGroup = false
     /// The run the child works for: stopping the run terminates it (its process group when it has
-    /// one). A child started after the run was stopped (a clean-up's `convox scale`) is left to run.
+    /// one), and one started after the stop is terminated at once. A child started as clean-up work
+    /// (inside `cancellation.cleaningUp`, e.g. the compensation's `convox scale`) is left to run.
     public var cancellation: Cancellation?
 
     public init(executable: String, arguments: [String], environment: [String: String] = [:], inheritEnvironment: Bool = true) {
