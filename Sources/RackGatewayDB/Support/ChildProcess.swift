@@ -107,7 +107,15 @@ public struct ChildProcess: Sendable {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let spawnStatus = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        var spawnStatus = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        // ETXTBSY: the executable was just written and a process forked meanwhile (by this process or
+        // another) still holds its write descriptor until it execs; that lasts milliseconds.
+        var busyRetries = 0
+        while spawnStatus == ETXTBSY && busyRetries < 40 {
+            busyRetries += 1
+            usleep(25_000)
+            spawnStatus = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        }
         closeInParent.forEach { close($0) }
         Self.spawnLock.unlock()
         locked = false
