@@ -1,0 +1,110 @@
+import Foundation
+import RGWCompression
+@testable import RackGatewayDB
+import Testing
+import TestSupport
+
+/// From S3, `restore --latest` and `drill --latest` with `--verify-key` fetch the archive's bytes
+/// once: the command opens the archive into a local spool whose bytes were hashed for the signature
+/// and the sidecar, and every layer below reads that opened archive. Counted as the response bytes
+/// of the GETs of the archive's key through the proxy in front of moto. Before, the `--latest`
+/// choice, the drill, the restore and the load each opened it by name: 4 times for the drill, 3 for
+/// the restore. Without a key the sidecar's SHA-256 is a pass of its own before the load (twice).
+@Suite("From S3, an archive's bytes are fetched once")
+struct FetchOnceTests {
+    @Test func latestFetchesTheArchiveOnceWithAndWithoutAVerifyKey() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withMigrated { source in
+            // Random text, so that the archive is far larger than its trailer and manifest.
+            _ = try source.psql("INSERT INTO users (email) SELECT md5(random()::text) || md5(random()::text) || i || '@example.com' FROM generate_series(1, 30000) i")
+            let dir = "s3://\(bucket)/nightly"
+            let spools = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: spools) }
+            let environment = MotoServer.awsEnvironment.merging(["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": proxy.endpoint, "TMPDIR": spools]) { $1 }
+            let backup = try CLI.run(["backup", "--dir", dir, "--sign-key", keys.signKey], environment: environment)
+            #expect(backup.status == 0, "\(backup)")
+            let store = S3Store(client: proxy.client(bucket: bucket), prefix: "nightly")
+            let name = try #require(try store.list().first { $0.name.hasSuffix(".sql.gz") }?.name)
+            let reader = try ArchiveReader(store: store, name: name)
+            let size = reader.storedSize
+            // What an opening reads by ranges besides the archive itself: the trailer member and the
+            // manifest it points to. `--latest` lists the directory (one opening) and opens the one it
+            // chooses (another, from the spool when a signature was checked).
+            let opening = ArchiveTrailer.memberLength + reader.trailer.manifestLength
+            #expect(size > 8 * opening, "the archive (\(size) bytes) dwarfs its trailer and manifest (\(opening))")
+
+            func fetched(_ arguments: [String]) throws -> (CLI.Result, Int) {
+                try proxy.clearLog()
+                let result = try CLI.run(arguments + ["--dir", dir], environment: environment)
+                let bytes = try proxy.requests().filter { $0.method == "GET" && $0.path == "/\(bucket)/nightly/\(name)" }.map(\.bytes).reduce(0, +)
+                return (result, bytes)
+            }
+            for key: [String] in [[], ["--verify-key", keys.publicKey]] {
+                // Once with a key; without one, the SHA-256 pass and the load.
+                let allowed = (key.isEmpty ? 2 : 1) * size + 2 * opening
+                let (drill, drillBytes) = try fetched(["drill", "--latest", "--database-url", source.url] + key)
+                #expect(drill.status == 0 && drill.stdout.contains("Drill PASSED"), "\(drill)")
+                #expect(drillBytes <= allowed, "drill --latest \(key.first ?? "") fetched \(drillBytes) bytes of an archive of \(size) (at most \(allowed))")
+                let restoreBytes = try TestDatabase.withUnused { target in
+                    let (restore, restoreBytes) = try fetched(["restore", "--latest", "--target-url", target.url, "--verify"] + key)
+                    #expect(restore.status == 0 && restore.stdout.contains("verified: every table"), "\(restore)")
+                    #expect(restoreBytes <= allowed, "restore --latest \(key.first ?? "") fetched \(restoreBytes) bytes of an archive of \(size) (at most \(allowed))")
+                    return restoreBytes
+                }
+                // The spool has no name once it is created: nothing is left behind in TMPDIR.
+                #expect(try FileManager.default.contentsOfDirectory(atPath: spools).filter { $0.hasPrefix("rgw-spool-") }.isEmpty)
+                print("fetched from S3 (archive \(size) bytes): drill --latest \(key.first ?? "") \(drillBytes), restore --latest \(key.first ?? "") \(restoreBytes)")
+            }
+        }
+    }
+
+    /// The spool holds exactly the bytes the signature was checked over, is private (0600) and
+    /// nameless, and a TMPDIR where it cannot be made stops the restore before anything changes,
+    /// naming TMPDIR.
+    @Test func theSpoolIsTheCheckedBytesAndAnUnusableTMPDIRIsNamed() throws {
+        let moto = try MotoServer.shared()
+        let client = try moto.freshBucket()
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withMigrated { source in
+            let dir = "s3://\(client.bucket)/nightly"
+            let environment = MotoServer.awsEnvironment.merging(["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": moto.endpoint]) { $1 }
+            let backup = try CLI.run(["backup", "--dir", dir, "--sign-key", keys.signKey], environment: environment)
+            #expect(backup.status == 0, "\(backup)")
+            let store = S3Store(client: client, prefix: "nightly")
+            let name = try #require(try store.list().first { $0.name.hasSuffix(".sql.gz") }?.name)
+            let whole = try #require(try store.get(name))
+
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let spooled = try SpooledObject(try #require(try store.open(name)), blake2b: true, directory: directory)
+            #expect(try spooled.read(offset: 0, count: spooled.size) == whole)
+            let sha = SHA256()
+            sha.update(whole)
+            #expect(spooled.digests.sha256 == SHA256.hex(sha.finalize()) && spooled.digests.blake2b?.count == 64)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "the spool has no name")
+            var stats = stat()
+            let opened = (Int32(3)..<256).compactMap { fd -> Int32? in
+                var link = [CChar](repeating: 0, count: 4096)
+                guard readlink("/proc/self/fd/\(fd)", &link, link.count - 1) > 0, String(cString: link).hasPrefix(directory + "/rgw-spool-") else { return nil }
+                return fd
+            }
+            #expect(opened.count == 1 && fstat(opened[0], &stats) == 0 && stats.st_mode & 0o777 == 0o600, "one private spool file, mode \(String(stats.st_mode & 0o777, radix: 8))")
+
+            let location = ArchiveLocation(store: store, name: name, keys: ArchiveKeys(verifyKey: try KeyFiles.verifyKey(keys.publicKey)))
+            let reader = try ArchiveReader(location)
+            #expect(try reader.storedSHA256() == ArchiveName.sidecarDigest(try #require(try store.get(name + ".sha256"))))
+
+            try TestDatabase.withUnused { target in
+                let refused = try CLI.run(["restore", "\(dir)/\(name)", "--verify-key", keys.publicKey, "--target-url", target.url],
+                                          environment: environment.merging(["TMPDIR": directory + "/missing"]) { $1 })
+                #expect(refused.status == 1 && refused.stderr.contains("TMPDIR") && refused.stderr.contains(directory + "/missing"), "\(refused)")
+                #expect(try !target.exists, "nothing created on the target")
+            }
+        }
+    }
+}
