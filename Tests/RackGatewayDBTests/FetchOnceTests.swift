@@ -107,4 +107,49 @@ struct FetchOnceTests {
             }
         }
     }
+
+    /// `--latest` passes over an older archive the listing found unreadable without reading it whole
+    /// (before, its signature was checked over all of it first), and reads the newest (which fails
+    /// its signature) and the one it drills once each.
+    @Test func latestPassesOverAnUnreadableOlderArchiveWithoutFetchingIt() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withMigrated { source in
+            _ = try source.psql("INSERT INTO users (email) SELECT md5(random()::text) || md5(random()::text) || i || '@example.com' FROM generate_series(1, 30000) i")
+            let dir = "s3://\(bucket)/nightly"
+            let environment = MotoServer.awsEnvironment.merging(["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 }
+            for index in 0..<3 {
+                if index > 0 { Thread.sleep(forTimeInterval: 1.1) }  // a new archive name
+                let backup = try CLI.run(["backup", "--dir", dir, "--sign-key", keys.signKey], environment: environment)
+                #expect(backup.status == 0, "\(backup)")
+            }
+            let client = proxy.client(bucket: bucket)
+            let store = S3Store(client: client, prefix: "nightly")
+            let names = try store.list().map(\.name).filter { $0.hasSuffix(".sql.gz") }.sorted()
+            try #require(names.count == 3)
+            let (oldest, middle, newest) = (names[0], names[1], names[2])
+            let size = try #require(try store.size(oldest))
+            // The middle one loses its second half (its trailer with it); the newest gets a byte flipped.
+            let cut = try #require(try store.get(middle))
+            try client.putObject(key: "nightly/\(middle)", data: Array(cut.prefix(cut.count / 2)))
+            var flipped = try #require(try store.get(newest))
+            flipped[flipped.count / 2] ^= 0xFF
+            try client.putObject(key: "nightly/\(newest)", data: flipped)
+
+            try proxy.clearLog()
+            let drill = try CLI.run(["drill", "--latest", "--dir", dir, "--database-url", source.url, "--verify-key", keys.publicKey], environment: environment)
+            #expect(drill.status == 2 && drill.stdout.contains("NEWEST ARCHIVE FAILED: ") && drill.stdout.contains(newest)
+                    && drill.stdout.contains("fails its signature check") && drill.stdout.contains("Drill of ") && drill.stdout.contains(oldest), "\(drill)")
+            let requests = try proxy.requests().filter { $0.method == "GET" }
+            func fetched(_ name: String) -> Int { requests.filter { $0.path == "/\(bucket)/nightly/\(name)" }.map(\.bytes).reduce(0, +) }
+            let opening = ArchiveTrailer.memberLength + 64 * 1024
+            try #require(cut.count / 2 > 2 * opening, "the cut archive is larger than what a listing reads of it")
+            #expect(fetched(middle) <= opening, "the unreadable one: only what the listing read (\(fetched(middle)) bytes)")
+            #expect(fetched(newest) <= flipped.count + opening, "the newest: once (\(fetched(newest)) of \(flipped.count) bytes)")
+            #expect(fetched(oldest) <= size + 2 * opening, "the one drilled: once (\(fetched(oldest)) of \(size) bytes)")
+        }
+    }
 }

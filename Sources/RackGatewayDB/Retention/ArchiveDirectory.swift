@@ -140,8 +140,9 @@ extension ArchiveDirectory {
     /// The listing reads each archive's trailer and manifest by ranges; the candidates, newest
     /// first, are then opened and checked one at a time until one is good, and that opening (its
     /// spool, its digest) is the reader handed to the restore or drill: the archive chosen is
-    /// fetched once. An archive passed over was fetched in full only when it had to be opened to
-    /// tell what is wrong with it (its signature, or its SHA-256 against the sidecar).
+    /// fetched once. An older archive the listing already found unreadable, suspect or failing its
+    /// last verify is passed over without being read; any other one examined is read whole once
+    /// (its signature, its SHA-256 against the sidecar), the newest always (it is the news).
     public func latest(acceptSuspectNewest: Bool, logger: Logger) throws -> Latest {
         let all = try entries()
         guard let newest = all.first else {
@@ -153,6 +154,11 @@ extension ArchiveDirectory {
         func examine(_ entry: Entry, isNewest: Bool) throws -> Result<Chosen, NewestProblem> {
             func bad(_ kind: NewestProblem.Kind, _ problems: [String]) -> Result<Chosen, NewestProblem> {
                 .failure(NewestProblem(file: entry.file, path: entry.path, kind: kind, problems: problems.isEmpty ? ["does not verify"] : problems))
+            }
+            if !isNewest {
+                if let problem = entry.problem { return bad(.corrupt, [problem]) }
+                if let suspect = entry.suspect { return bad(.suspect, [suspect]) }
+                if entry.verificationFailed { return bad(.corrupt, ["its last full verify failed (verifications.jsonl); run verify on it for the details"]) }
             }
             let archive = location(of: entry)
             let reader: ArchiveReader
