@@ -152,4 +152,36 @@ struct FetchOnceTests {
             #expect(fetched(oldest) <= size + 2 * opening, "the one drilled: once (\(fetched(oldest)) of \(size) bytes)")
         }
     }
+
+    /// `rekey` from S3 with `--verify-key` copies the bytes whose signature it checked (the spool),
+    /// fetching the source once; before, it opened the source again by name and downloaded it twice.
+    @Test func rekeyFromS3CopiesTheCheckedBytesFetchedOnce() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        let copies = try TestArchives.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: copies) }
+        try TestDatabase.withMigrated { source in
+            _ = try source.psql("INSERT INTO users (email) SELECT md5(random()::text) || md5(random()::text) || i || '@example.com' FROM generate_series(1, 30000) i")
+            let dir = "s3://\(bucket)/nightly"
+            let environment = MotoServer.awsEnvironment.merging(["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 }
+            let backup = try CLI.run(["backup", "--dir", dir, "--recipient", keys.recipient, "--sign-key", keys.signKey], environment: environment)
+            #expect(backup.status == 0, "\(backup)")
+            let store = S3Store(client: proxy.client(bucket: bucket), prefix: "nightly")
+            let name = try #require(try store.list().first { $0.name.hasSuffix(".sql.gz.age") }?.name)
+            let original = try #require(try store.get(name))
+            try proxy.clearLog()
+            let rekey = try CLI.run(["rekey", "\(dir)/\(name)", "--identity", keys.identity, "--recipient", keys.otherRecipient, "--to", copies,
+                                     "--verify-key", keys.publicKey], environment: environment)
+            #expect(rekey.status == 0, "\(rekey)")
+            let fetched = try proxy.requests().filter { $0.method == "GET" && $0.path == "/\(bucket)/nightly/\(name)" }.map(\.bytes).reduce(0, +)
+            // Besides the object once: the age header and the reads through it of the final chunk,
+            // the trailer and the manifest (from the spool, so nothing more).
+            #expect(fetched <= original.count + 64 * 1024, "rekey fetched \(fetched) bytes of an archive of \(original.count)")
+            let verify = try CLI.run(["verify", copies + "/" + name, "--identity", keys.otherIdentity])
+            #expect(verify.status == 0, "\(verify)")
+        }
+    }
 }

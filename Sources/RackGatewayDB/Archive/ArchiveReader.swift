@@ -21,6 +21,9 @@ public final class ArchiveReader: @unchecked Sendable {
     public var isEncrypted: Bool { object is AgeDecryptingReader }
     /// The stored object's size (the encrypted file's, for an encrypted archive).
     public var storedSize: Int { stored.size }
+    /// The object as stored, as this reader reads it (the spool a signature was checked over):
+    /// for a layer that copies the file itself (rekey) instead of opening it again by name.
+    var storedObject: StoreReader { stored }
     /// The SHA-256 of the stored object when a signature check computed it already.
     private var verifiedStoredSHA256: String?
 
