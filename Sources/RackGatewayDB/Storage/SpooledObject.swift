@@ -29,7 +29,7 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
             throw ToolError(.failed, "cannot create a spool file in \(directory) (TMPDIR) for \(location): \(String(cString: strerror(errno)))", fix: fix)
         }
         // Nothing to remove later: the file has no name from here on.
-        unlink(String(cString: template))
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         fchmod(fd, 0o600)
         self.fd = fd
