@@ -21,6 +21,9 @@ public final class ArchiveReader: @unchecked Sendable {
     public var isEncrypted: Bool { object is AgeDecryptingReader }
     /// The stored object's size (the encrypted file's, for an encrypted archive).
     public var storedSize: Int { stored.size }
+    /// The object as stored, as this reader reads it (the spool a signature was checked over):
+    /// for a layer that copies the file itself (rekey) instead of opening it again by name.
+    var storedObject: StoreReader { stored }
     /// The SHA-256 of the stored object when a signature check computed it already.
     private var verifiedStoredSHA256: String?
 
@@ -35,14 +38,16 @@ public final class ArchiveReader: @unchecked Sendable {
 
     public init(_ archive: ArchiveLocation) throws {
         self.archive = archive
-        guard let stored = try archive.store.open(archive.name) else {
+        guard var stored = try archive.store.open(archive.name) else {
             throw ToolError(.failed, "\(archive.path) does not exist", fix: "Give an existing archive (rack-gateway-db list shows them).")
         }
-        self.stored = stored
-        // The signature before anything of the file is parsed.
+        // The signature before anything of the file is parsed. From a remote store every read after
+        // it comes from the local spool of the bytes it checked (downloaded once).
         if let key = archive.keys.verifyKey {
-            verifiedStoredSHA256 = try ArchiveSignature.verify(stored, name: archive.name, store: archive.store, key: key)
+            let signed = try ArchiveSignature.verify(stored, name: archive.name, store: archive.store, key: key, spool: archive.localPath == nil)
+            (verifiedStoredSHA256, stored) = (signed.sha256, signed.checked)
         }
+        self.stored = stored
         let object = try Self.decrypting(stored, archive: archive)
         self.object = object
         let size = object.size

@@ -123,7 +123,15 @@ extension ArchiveDirectory {
     public struct Latest {
         public var newest: Entry
         public var newestProblem: NewestProblem?
-        public var chosen: (archive: ArchiveLocation, check: ArchiveVerifier.Report)?
+        public var chosen: Chosen?
+    }
+
+    /// The archive `--latest` took, opened and checked: what the restore or drill reads (never
+    /// opened again by name, so never fetched or hashed twice).
+    public struct Chosen {
+        public var reader: ArchiveReader
+        public var check: ArchiveVerifier.Report
+        public var archive: ArchiveLocation { reader.archive }
     }
 
     /// `--latest`: the newest archive is the news. It is checked as the restore checks an archive
@@ -132,6 +140,12 @@ extension ArchiveDirectory {
     /// result says so, and `chosen` is the newest good archive (readable, not suspect, passing the
     /// check). An encrypted archive this identity cannot open is not called corrupt: no identity is a
     /// usage error, another recipient's archive as the newest stops with `identity_mismatch`.
+    /// The listing reads each archive's trailer and manifest by ranges; the candidates, newest
+    /// first, are then opened and checked one at a time until one is good, and that opening (its
+    /// spool, its digest) is the reader handed to the restore or drill: the archive chosen is
+    /// fetched once. An older archive the listing already found unreadable, suspect or failing its
+    /// last verify is passed over without being read; any other one examined is read whole once
+    /// (its signature, its SHA-256 against the sidecar), the newest always (it is the news).
     public func latest(acceptSuspectNewest: Bool, logger: Logger) throws -> Latest {
         let all = try entries()
         guard let newest = all.first else {
@@ -140,9 +154,14 @@ extension ArchiveDirectory {
         var result = Latest(newest: newest, newestProblem: nil, chosen: nil)
 
         /// The archive check of one entry: its report, or why it is not good.
-        func examine(_ entry: Entry, isNewest: Bool) throws -> Result<ArchiveVerifier.Report, NewestProblem> {
-            func bad(_ kind: NewestProblem.Kind, _ problems: [String]) -> Result<ArchiveVerifier.Report, NewestProblem> {
+        func examine(_ entry: Entry, isNewest: Bool) throws -> Result<Chosen, NewestProblem> {
+            func bad(_ kind: NewestProblem.Kind, _ problems: [String]) -> Result<Chosen, NewestProblem> {
                 .failure(NewestProblem(file: entry.file, path: entry.path, kind: kind, problems: problems.isEmpty ? ["does not verify"] : problems))
+            }
+            if !isNewest {
+                if let problem = entry.problem { return bad(.corrupt, [problem]) }
+                if let suspect = entry.suspect { return bad(.suspect, [suspect]) }
+                if entry.verificationFailed { return bad(.corrupt, ["its last full verify failed (verifications.jsonl); run verify on it for the details"]) }
             }
             let archive = location(of: entry)
             let reader: ArchiveReader
@@ -175,13 +194,13 @@ extension ArchiveDirectory {
                 return bad(.corrupt, ["its last full verify failed (verifications.jsonl) though its SHA-256 matches its sidecar; run verify on it for the details"])
             }
             if let suspect = entry.suspect, !(isNewest && acceptSuspectNewest) { return bad(.suspect, [suspect]) }
-            return .success(check)
+            return .success(Chosen(reader: reader, check: check))
         }
 
         for entry in all {
             switch try examine(entry, isNewest: entry.file == newest.file) {
-            case .success(let check):
-                result.chosen = (location(of: entry), check)
+            case .success(let chosen):
+                result.chosen = chosen
                 return result
             case .failure(let problem):
                 if entry.file == newest.file {
