@@ -235,6 +235,29 @@ struct LoaderHostileTests {
         }
     }
 
+    /// An extension configuration table's filter that calls a function: `restore --verify` used to
+    /// run it (a large object appeared per row read); now only the database's own condition runs.
+    @Test func aConfigurationTableFilterThatIsNotTheExtensionsIsNotRun() throws {
+        try TestDatabase.with { source in
+            try FeatureZooTests.installTestExtension(source)
+            try source.psql("CREATE EXTENSION rgw_zoo_ext; INSERT INTO zoo_ext_config VALUES (10, 'mine', true);")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let file = try TestArchives.backup(source, directory: directory).file
+            try LoaderCrafting.rebuild(file) { manifest, _ in
+                let table = try #require(manifest.tables.firstIndex { $0.name == "zoo_ext_config" })
+                #expect(manifest.tables[table].filter == "WHERE user_defined")
+                manifest.tables[table].filter = "WHERE user_defined OR pg_catalog.lo_create(0) IS NULL"
+            }
+            try TestDatabase.withUnused { target in
+                let restore = try CLI.run(["restore", file, "--target-url", target.url, "--verify"])
+                #expect(restore.status == 2 && restore.stderr.contains("public.zoo_ext_config: the manifest's filter"), "\(restore)")
+                let created = try target.psql("SELECT count(*) FROM pg_largeobject_metadata").trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(created == "0", "the filter ran")
+            }
+        }
+    }
+
     @Test func databaseGrantsTakeOnlyPrivilegeKeywords() throws {
         for privilege in ["CREATE", "CONNECT", "TEMPORARY", "TEMP", "ALL", "ALL PRIVILEGES"] {
             #expect(throws: Never.self) { try DatabaseProperties.Grant(grantee: nil, privilege: privilege, grantable: false) }
