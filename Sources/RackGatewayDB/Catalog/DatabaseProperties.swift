@@ -27,8 +27,7 @@ public struct DatabaseProperties: Codable, Sendable, Equatable {
 
         public init(grantee: String?, privilege: String, grantable: Bool) throws {
             guard Self.privileges.contains(privilege) else {
-                throw ToolError(.archiveCorrupt, "database privilege \"\(privilege.prefix(80))\" is not one of \(Self.privileges.sorted().joined(separator: ", "))",
-                                fix: "Do not restore this archive: its manifest was altered; use an older one (rack-gateway-db list).")
+                throw ToolError(.archiveCorrupt, "its database grant names database privilege \"\(privilege.prefix(80))\", not one of \(Self.privileges.sorted().joined(separator: ", ")) (the manifest was altered)")
             }
             self.grantee = grantee
             self.privilege = privilege

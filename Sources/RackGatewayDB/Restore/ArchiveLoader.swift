@@ -93,8 +93,9 @@ final class ArchiveLoader: @unchecked Sendable {
     /// What the restore relies on in the manifest's member list, checked before anything is loaded
     /// (the tool's restore and `gunzip | psql` must build the same database): the documented member
     /// order (one header, one pre-data, data, large objects, one sequences, one post-data), data
-    /// members naming a table and each table's chunk list naming exactly its data members, large-object
-    /// members exactly when the manifest records large objects, and the header and sequences members, read and compared with what the backup writes.
+    /// members naming a table and each table's chunk list naming exactly its data members,
+    /// large-object members exactly when the manifest records large objects, and the header and
+    /// sequences members, read and compared with what the backup writes.
     func checkLayout() throws {
         func refuse(_ problem: String) -> ToolError {
             ToolError(.mismatch, "\(reader.path): \(problem); nothing of it was loaded", fix: Self.corruptFix)
@@ -116,7 +117,7 @@ final class ArchiveLoader: @unchecked Sendable {
         }
         guard previous == .postData else { throw refuse("the last member is not post-data") }
         for (table, recorded) in zip(manifest.tables, chunks) where table.chunks != recorded {
-            throw refuse("table \(table.qualifiedName): the manifest's chunk list \(table.chunks.prefix(20)) but its data members are \(recorded.prefix(20))")
+            throw refuse("table \(table.qualifiedName): the manifest's chunk list is \(table.chunks.prefix(20)) but its data members are \(recorded.prefix(20))")
         }
         let largeObjectMembers = manifest.members.filter { $0.kind == .largeObjects }.count
         if let recorded = manifest.largeObjects, recorded.bytes > 0, largeObjectMembers == 0 {
