@@ -29,6 +29,35 @@ public enum ArchiveLayout {
         }
         return text
     }
+
+    /// Why `text` is not a header member as the backup writes it, or nil: the archive's first line,
+    /// then only `--` comment lines and blank lines, ending with a newline, so that psql running the
+    /// file runs nothing of it (psql ends a comment at a carriage return too, so that splits lines).
+    public static func headerProblem(_ text: String) -> String? {
+        guard text.hasPrefix(ArchiveHeader.firstLinePrefix) else {
+            return "the header does not start with \"\(ArchiveHeader.firstLinePrefix.trimmingCharacters(in: .whitespaces))\""
+        }
+        guard text.utf8.last == UInt8(ascii: "\n") else { return "the header does not end with a newline" }
+        for (number, line) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            for part in line.split(separator: UInt8(ascii: "\r"), omittingEmptySubsequences: false) where !part.isEmpty && !part.starts(with: "--".utf8) {
+                return "line \(number + 1) of the header is not a comment (\(String(decoding: part.prefix(60), as: UTF8.self))): a header holds only -- lines"
+            }
+        }
+        return nil
+    }
+
+    /// Why `text` is not the sequences member the manifest's sequences make (`sequencesText`), or
+    /// nil: the tool sets the sequences from the manifest and psql runs the member, so the two must
+    /// be the same; and every value must be a number (the member splices it into a statement).
+    public static func sequencesProblem(_ text: String, manifest: ArchiveManifest) -> String? {
+        for sequence in manifest.sequences where Int64(sequence.value) == nil || sequence.value.hasPrefix("+") {
+            return "the manifest's sequence \(sequence.schema).\(sequence.name) has value \"\(sequence.value.prefix(40))\", not a bigint"
+        }
+        guard text == sequencesText(manifest.sequences) else {
+            return "the sequences member's statements differ from the manifest's \(manifest.sequences.count) sequences"
+        }
+        return nil
+    }
 }
 
 /// The header member: comment lines saying what the file is, where it came from and how to
@@ -90,7 +119,7 @@ public struct ArchiveHeader: Sendable {
     /// itself when it creates the target).
     var propertiesComment: String {
         guard !properties.isEmpty else { return "" }
-        let lines = properties.statements(database: database).map { "--   \($0.replacingOccurrences(of: "\n", with: " "));" }
+        let lines = properties.statements(database: database).map { "--   \($0.split(whereSeparator: \.isNewline).joined(separator: " "));" }
         return (["-- The source database's own properties (pg_dump leaves them out without --create); after a restore",
                  "-- with stock tools, run these against the new database (with its name):"] + lines).joined(separator: "\n") + "\n"
     }
