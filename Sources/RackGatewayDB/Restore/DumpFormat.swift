@@ -95,7 +95,7 @@ extension ArchiveLocation {
     /// (`<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz`, `.sql.zst`, either with `.age`) or a `.sha256`,
     /// `.minisig` or `.summary.json` beside it; nil for neither (a foreign file).
     public var ownership: String? {
-        if ArchiveName.timestamp(of: name) != nil { return "it is named like one (<prefix>_<YYYYMMDD>T<HHMMSS>Z\(ArchiveName.suffix))" }
+        if ArchiveName.timestamp(of: name) != nil { return "its name has the archive pattern <prefix>_<YYYYMMDD>T<HHMMSS>Z\(ArchiveName.suffix)" }
         let present = ArchiveName.sidecars(of: name).filter { ((try? store.size($0)) ?? nil) != nil }
         guard !present.isEmpty else { return nil }
         return (present.count == 1 ? "its sidecar " : "its sidecars ") + present.map { String($0.dropFirst(name.count)) }.joined(separator: ", ") + " lie" + (present.count == 1 ? "s" : "") + " beside it"
