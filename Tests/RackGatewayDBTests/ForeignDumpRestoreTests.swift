@@ -124,6 +124,15 @@ struct ForeignDumpRestoreTests {
             // After the first table is created, so that a statement ran before the refusal.
             let table = try #require(dump.range(of: "CREATE TABLE "))
             let afterTable = try #require(dump[table.upperBound...].range(of: ";\n"))
+            // As it is, it restores (psql is given a \restrict of the tool's own first).
+            let older = directory + "/older.sql.gz"
+            try dump.write(toFile: directory + "/older.sql", atomically: true, encoding: .utf8)
+            #expect(try Shell.run("/bin/sh", ["-c", #"gzip -c "$1/older.sql" > "$2""#, "sh", directory, older]).status == 0)
+            try TestDatabase.withUnused { target in
+                let report = try RestoreTests.restore(older, into: target, verify: false)
+                #expect(report.format == .gzipSQL)
+                #expect(try target.psql("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'feat'").trimmingCharacters(in: .whitespacesAndNewlines) != "0")
+            }
             let variants = [
                 ("line", String(dump[..<afterTable.upperBound]) + Self.shellLine(marker) + String(dump[afterTable.upperBound...])),
                 ("same line", String(dump[..<afterTable.lowerBound]) + "; SELECT 1; " + Self.shellLine(marker) + String(dump[afterTable.upperBound...])),

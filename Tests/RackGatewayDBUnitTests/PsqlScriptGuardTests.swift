@@ -215,4 +215,31 @@ struct PsqlScriptGuardTests {
         #expect(try data.scan(copy + Array(repeating: 0x61, count: 10) + [0x0A, 0x5C]) == copy + Array(repeating: 0x61, count: 10) + [0x0A, 0x5C])
         #expect(try data.scan(Array("! x\n\\.\n".utf8)) == Array("! x\n\\.\n".utf8))
     }
+
+    @Test func aScriptWithoutItsOwnRestrictStartsWithOurs() throws {
+        func fed(_ script: String, chunk: Int) throws -> String {
+            var scan = PsqlScriptGuard(source: "dump.sql", restrictKey: "K3y")
+            var output: [UInt8] = []
+            let bytes = Array(script.utf8)
+            var start = 0
+            while start < bytes.count {
+                output += try scan.scan(Array(bytes[start..<min(bytes.count, start + chunk)]))
+                start += chunk
+            }
+            return String(decoding: output + (try scan.finish()), as: UTF8.self)
+        }
+        for chunk in [1, 4, 1 << 20] {
+            // pg_dump's own \restrict after its header: the script as it is.
+            #expect(try fed(Self.dump, chunk: chunk) == Self.dump)
+            // None (an older pg_dump): ours first, then the script unchanged and scanned as ever.
+            let older = "--\n-- dump\n--\n\nSET x = 1;\nSELECT 1;\n"
+            #expect(try fed(older, chunk: chunk) == "\\restrict K3y\n" + older)
+            #expect(try fed("SELECT 1;", chunk: chunk) == "\\restrict K3y\nSELECT 1;")
+            #expect(throws: ToolError.self) { try fed("-- x\nSELECT 1; \\! id\n", chunk: chunk) }
+        }
+        #expect(PsqlScriptGuard.psqlRestricts(version: "15.14") && PsqlScriptGuard.psqlRestricts(version: "18.0")
+                && PsqlScriptGuard.psqlRestricts(version: "17.6") && PsqlScriptGuard.psqlRestricts(version: "16.10"))
+        #expect(!PsqlScriptGuard.psqlRestricts(version: "15.13") && !PsqlScriptGuard.psqlRestricts(version: "17.5")
+                && !PsqlScriptGuard.psqlRestricts(version: "16.9") && !PsqlScriptGuard.psqlRestricts(version: "12.22"))
+    }
 }

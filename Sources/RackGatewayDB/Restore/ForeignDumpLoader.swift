@@ -19,7 +19,9 @@ struct ForeignDumpLoader {
         childEnvironment["PGAPPNAME"] = "rack-gateway-db restore"
         switch format {
         case .plainSQL, .gzipSQL:
-            try runPsql(arguments: [], environment: childEnvironment, feeding: try scriptProducer(gzip: format == .gzipSQL))
+            let psql = try PostgresTools.locate("psql", environment: environment).get()
+            let key = PsqlScriptGuard.psqlRestricts(version: psql.version) ? PsqlScriptGuard.randomKey() : nil
+            try runPsql(arguments: [], environment: childEnvironment, feeding: try scriptProducer(gzip: format == .gzipSQL, restrictKey: key))
         case .custom, .directory, .tar:
             let tool = try PostgresTools.locate("pg_restore", environment: environment).get()
             var arguments = ["--exit-on-error", "--no-password", "-d", "dbname=" + ConnectionSettings.quoteConninfoValue(target.database)]
@@ -49,42 +51,53 @@ struct ForeignDumpLoader {
         }
     }
 
-    /// Feeds psql the script (decompressed for `gzip`), 1 MiB of input at a time, each chunk
-    /// scanned by `PsqlScriptGuard` before any of it is handed on; a refused script, or a truncated
-    /// or corrupt gzip file, throws, which kills psql before it can commit.
-    func scriptProducer(gzip: Bool) throws -> () throws -> [UInt8]? {
+    /// Feeds psql the script (decompressed for `gzip`) about 1 MiB at a time, each piece scanned by
+    /// `PsqlScriptGuard` before any of it is handed on; a refused script, or a truncated or corrupt
+    /// gzip file, throws, which kills psql before it can commit. A script without its own
+    /// `\restrict` starts with one of `restrictKey` (psql then refuses meta-commands too). Compressed
+    /// input is inflated 4 KiB at a time, so a piece stays within a few MiB however well it compresses.
+    func scriptProducer(gzip: Bool, restrictKey: String?) throws -> () throws -> [UInt8]? {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         let inflater = gzip ? try GzipStreamInflater() : nil
         let path = self.path
-        var scan = PsqlScriptGuard(source: path)
+        var scan = PsqlScriptGuard(source: path, restrictKey: restrictKey)
+        var input: [UInt8] = []
+        var position = 0
         var finished = false
         return {
-            while !finished {
-                let input = [UInt8](handle.readData(ofLength: 1 << 20))
+            var output: [UInt8] = []
+            while !finished && output.count < 1 << 20 {
+                if position == input.count {
+                    input = [UInt8](handle.readData(ofLength: 1 << 20))
+                    position = 0
+                }
                 if input.isEmpty {
                     finished = true
                     try? handle.close()
                     if let inflater, !inflater.finishedMember {
                         throw ToolError(.mismatch, "\(path) is truncated: its gzip stream ends in the middle; nothing was committed")
                     }
-                    let rest = try scan.finish()
-                    return rest.isEmpty ? nil : rest
+                    output += try scan.finish()
+                    break
                 }
-                var text = input
-                if let inflater {
-                    text = []
-                    do {
-                        try inflater.inflate(input[...], into: &text)
-                    } catch let error as CompressionError {
-                        throw ToolError(.mismatch, "\(path) is corrupt (\(error.message)); nothing was committed")
-                    }
+                guard let inflater else {
+                    output += try scan.scan(input)
+                    position = input.count
+                    continue
                 }
-                let output = try scan.scan(text)
-                if !output.isEmpty { return output }
+                let end = min(input.count, position + 4096)
+                var text: [UInt8] = []
+                do {
+                    try inflater.inflate(input[position..<end], into: &text)
+                } catch let error as CompressionError {
+                    throw ToolError(.mismatch, "\(path) is corrupt (\(error.message)); nothing was committed")
+                }
+                position = end
+                output += try scan.scan(text)
             }
-            return nil
+            return output.isEmpty && finished ? nil : output
         }
     }
 

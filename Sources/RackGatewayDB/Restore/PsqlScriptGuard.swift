@@ -30,9 +30,18 @@
 /// The meta-commands pg_dump writes into a plain dump of one database are let through: `\restrict
 /// KEY` and `\unrestrict KEY` (pg_dump 17.6, 16.10, 15.14 and later), alone on their line between
 /// statements. `\connect` (pg_dump --create) is refused: the restore loads into its target.
+///
+/// Given a `restrictKey` (when psql knows `\restrict`), a script whose first line other than blank
+/// lines and `--` comments is not its own `\restrict` gets `\restrict KEY` before it, so that psql
+/// itself refuses every meta-command too (defense in depth: the scan is the guarantee).
 struct PsqlScriptGuard {
     /// What messages call the script (its path).
     let source: String
+    /// The key of the `\restrict` to start a script without one with; nil: none.
+    let restrictKey: String?
+    /// The script's start, held until it shows whether the script has its own `\restrict`.
+    private var head: [UInt8]? = []
+    static let headLimit = 64 * 1024
 
     private enum Lex { case initial, string, identifier, dollar, lineComment, blockComment, metaLine, copyData }
     private var lex = Lex.initial
@@ -102,11 +111,65 @@ struct PsqlScriptGuard {
     static let copyLineLimit = 256 * 1024
     static let tagLimit = 1024
 
-    init(source: String) { self.source = source }
+    init(source: String, restrictKey: String? = nil) {
+        self.source = source
+        self.restrictKey = restrictKey
+        if restrictKey == nil { head = nil }
+    }
+
+    /// A random key for `\restrict`, of letters and digits as pg_dump's.
+    static func randomKey() -> String {
+        let characters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        return String((0..<40).map { _ in characters.randomElement()! })
+    }
+
+    /// Whether psql `version` (`15.18`) knows `\restrict`: 18 and later, 17.6, 16.10, 15.14, 14.19, 13.22.
+    static func psqlRestricts(version: String) -> Bool {
+        let parts = version.split(separator: ".").map { Int($0) ?? 0 }
+        guard let major = parts.first else { return false }
+        let minor = parts.count > 1 ? parts[1] : 0
+        let first = [17: 6, 16: 10, 15: 14, 14: 19, 13: 22]
+        if major >= 18 { return true }
+        return first[major].map { minor >= $0 } ?? false
+    }
 
     /// The bytes of `input` that may go to psql now (a meta-command line is held back until its end
     /// shows it is one pg_dump writes); throws on anything refused, before any of `input` is handed on.
     mutating func scan(_ input: [UInt8]) throws -> [UInt8] {
+        guard var held = head else { return try scanned(input) }
+        held += input
+        guard let hasOwn = Self.startsWithRestrict(held, complete: false) else {
+            if held.count <= Self.headLimit {
+                head = held
+                return []
+            }
+            return try start(held, own: false)
+        }
+        return try start(held, own: hasOwn)
+    }
+
+    /// The held start scanned, after our `\restrict` unless the script has its own.
+    private mutating func start(_ held: [UInt8], own: Bool) throws -> [UInt8] {
+        head = nil
+        let scannedHead = try scanned(held)
+        guard !own, let restrictKey else { return scannedHead }
+        return Array("\\restrict \(restrictKey)\n".utf8) + scannedHead
+    }
+
+    /// Whether the first line of `text` other than blank lines and `--` comments is a `\restrict`;
+    /// nil when `text` ends before that line does (and is not `complete`).
+    static func startsWithRestrict(_ text: [UInt8], complete: Bool) -> Bool? {
+        var start = 0
+        while start < text.count {
+            guard let end = text[start...].firstIndex(of: 0x0A) else { break }
+            let line = text[start..<end].drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+            if !line.isEmpty && !line.starts(with: [0x2D, 0x2D]) { return line.starts(with: Array("\\restrict ".utf8)) }
+            start = end + 1
+        }
+        return complete ? text[start...].starts(with: Array("\\restrict ".utf8)) : nil
+    }
+
+    private mutating func scanned(_ input: [UInt8]) throws -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(input.count)
         for byte in input {
@@ -118,6 +181,7 @@ struct PsqlScriptGuard {
     /// At the end of the script: what is still held back, checked.
     mutating func finish() throws -> [UInt8] {
         var output: [UInt8] = []
+        if let held = head { output = try start(held, own: Self.startsWithRestrict(held, complete: true) ?? false) }
         if lex == .metaLine { try endMeta(into: &output) }
         if lex == .initial, variable != nil { try initialByte(0x0A, into: &output); output.removeLast() }
         if awaitingCopyNewline || awaitingCopyLF {
