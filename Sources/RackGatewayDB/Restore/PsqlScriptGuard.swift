@@ -172,8 +172,20 @@ struct PsqlScriptGuard {
     private mutating func scanned(_ input: [UInt8]) throws -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(input.count)
-        for byte in input {
-            try step(byte, into: &output)
+        try input.withUnsafeBufferPointer { bytes in
+            var index = 0
+            while index < bytes.count {
+                if lex == .copyData && dataMarker == -1 {
+                    // The rest of a data line that cannot be `\.`: handed on up to its newline at once.
+                    var end = index
+                    while end < bytes.count && bytes[end] != 0x0A && bytes[end] != 0 { end += 1 }
+                    output.append(contentsOf: bytes[index..<end])
+                    index = end
+                    if index == bytes.count { break }
+                }
+                try step(bytes[index], into: &output)
+                index += 1
+            }
         }
         return output
     }
