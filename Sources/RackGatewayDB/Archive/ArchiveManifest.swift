@@ -122,8 +122,13 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     /// about 20 MiB): a trailer pointing to more is refused before it is read.
     public static let maximumMemberLength = 64 << 20
     /// The manifest's text at most, refused before it is decompressed (the member's own recorded
-    /// size) and so before any of it is allocated.
-    public static let maximumTextLength = 256 << 20
+    /// size) and so before any of it is allocated: 256 MiB, and no more than 1 MiB plus 16 bytes
+    /// per byte before the manifest (a member's entry takes about 110 bytes of text for at least 20
+    /// of member, a table's about as many as its CREATE TABLE compressed in pre-data), so a small
+    /// file cannot claim a huge manifest.
+    public static func maximumTextLength(manifestOffset: Int) -> Int {
+        min(256 << 20, (1 << 20) + min(max(0, manifestOffset), 256 << 20) * 16)
+    }
 
     /// How many JSON values a manifest before `offset` (the bytes its members take) may hold:
     /// 64 Ki for any archive, plus one per two bytes of members (a member takes 20 bytes and

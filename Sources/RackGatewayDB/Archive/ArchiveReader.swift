@@ -76,7 +76,7 @@ public final class ArchiveReader: @unchecked Sendable {
         let member = try read(trailer.manifestOffset, trailer.manifestLength)
         let text: [UInt8]
         do {
-            text = try MemberDecompressor(codec: codec).decompressWhole(member[...], limit: ArchiveManifest.maximumTextLength)
+            text = try MemberDecompressor(codec: codec).decompressWhole(member[...], limit: ArchiveManifest.maximumTextLength(manifestOffset: trailer.manifestOffset))
         } catch let error as CompressionError {
             throw ToolError(.archiveCorrupt, "\(path): the manifest member at offset \(trailer.manifestOffset) is corrupt (\(error.message))", fix: Self.corruptFix)
         }
