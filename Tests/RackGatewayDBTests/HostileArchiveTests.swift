@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import RGWCompression
+import RGWPostgres
 import RackGatewayDB
 import TestSupport
 
@@ -265,6 +266,36 @@ import TestSupport
             try FileManager.default.copyItem(atPath: scene.intact + ".minisig", toPath: scene.crafted + ".minisig")
             let other = try CLI.run(["verify", "--verify-key", keys.publicKey, scene.crafted])
             #expect(other.status == 2, "\(other)")
+        }
+    }
+}
+
+/// Item 10: a source database with `default_transaction_read_only = on` (a property the restore
+/// gives the new target) restored with exit 0 but stayed marked INCOMPLETE: the mark's removal ran
+/// in a session the property had made read-only.
+@Suite struct ReadOnlySourceRestoreTests {
+    @Test func aReadOnlyDefaultDoesNotLeaveTheTargetMarked() throws {
+        try TestDatabase.with { source in
+            _ = try source.psql("""
+                CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10);
+                ALTER DATABASE \(SQL.identifier(source.name)) SET default_transaction_read_only = on;
+                """)
+            let directory = try TestArchives.temporaryDirectory()
+            _ = try TestArchives.backup(source, directory: directory)
+            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+            try TestDatabase.withUnused { target in
+                let restore = try CLI.run(["restore", directory + "/" + file, "--target-url", target.url, "--verify"])
+                #expect(restore.status == 0, "\(restore)")
+                #expect(!restore.output.contains("could not be removed"), "\(restore)")
+                let admin = try Connection(settings: try target.cluster.adminSettings)
+                let row = try admin.query("""
+                    SELECT coalesce(shobj_description(d.oid, 'pg_database'), '<none>'),
+                           (SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0)
+                    FROM pg_database d WHERE d.datname = \(SQL.literal(target.name))
+                    """)
+                #expect(row.rows.first?[0] == "<none>", "the target's comment: \(row.rows)")
+                #expect(row.rows.first?[1] == "default_transaction_read_only=on", "the property is applied: \(row.rows)")
+            }
         }
     }
 }
