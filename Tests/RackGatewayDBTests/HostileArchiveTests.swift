@@ -164,6 +164,13 @@ import TestSupport
             let syntax = try expectRefusedEverywhere(scene, "syntax error")
             #expect(syntax.stderr.contains("invalid JSON: expected a value at byte \(json.count + 4) (line 1, column \(json.count + 5))"), "\(syntax)")
 
+            // A version below 1 is damage (exit 2), not a newer format (exit 1).
+            var version = archive
+            version.manifest["format_version"] = 0
+            try version.write(to: scene.crafted)
+            let zero = try expectRefusedEverywhere(scene, "format_version 0")
+            #expect(zero.stderr.contains("format_version is 0"), "\(zero)")
+
             var typed = archive
             typed.members[1]["size"] = "large"
             try typed.write(to: scene.crafted)
