@@ -70,7 +70,8 @@ struct DrillCommand: ToolCommand {
                 let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment,
                                                             endpoint: directoryOptions.s3.s3Endpoint)
                 let archive: ArchiveLocation
-                let check: ArchiveVerifier.Report?
+                // What --latest chose: opened and checked once, and drilled as it is.
+                let chosen: ArchiveDirectory.Chosen?
                 var newestProblem: ArchiveDirectory.NewestProblem?
                 if choice.latest {
                     // The newest archive is the news: when it does not verify the drill exits 2, after
@@ -79,17 +80,17 @@ struct DrillCommand: ToolCommand {
                     let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
                     newestProblem = latest.newestProblem
                     newestFailed = newestProblem != nil
-                    guard let chosen = latest.chosen else {
+                    guard let taken = latest.chosen else {
                         let problem = latest.newestProblem!
                         throw ToolError(problem.code, "drill --latest: " + problem.describe(in: directory.directory) + "; no older archive is good either: nothing was drilled",
                                         fix: "Find out what happened to the archive (verify ARCHIVE), and make a good backup now.")
                     }
                     if let problem = newestProblem {
-                        Reporting.printError("drill --latest: " + problem.describe(in: directory.directory) + "; drilling the newest good archive, \(chosen.archive.path), in its place")
+                        Reporting.printError("drill --latest: " + problem.describe(in: directory.directory) + "; drilling the newest good archive, \(taken.archive.path), in its place")
                     }
-                    (archive, check) = (chosen.archive, chosen.check)
+                    (archive, chosen) = (taken.archive, taken)
                 } else {
-                    (archive, check) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+                    (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
                 }
                 var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
                 options.keep = keep
@@ -98,7 +99,9 @@ struct DrillCommand: ToolCommand {
                 options.anchors = anchors
                 let runner = DrillRunner(options: options, logger: logger, context: context)
                 var report = try stall.watching("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
-                                                applications: "rack-gateway-db") { try runner.run(archive: archive, preflight: check) }
+                                                applications: "rack-gateway-db") {
+                    try chosen.map { try runner.run(reader: $0.reader, preflight: $0.check) } ?? runner.run(archive: archive)
+                }
                 let drilledPassed = report.ok
                 report.newestFailed = newestProblem
                 // The drill's verdict: not ok when the newest archive failed, whatever the stand-in did.

@@ -26,10 +26,11 @@ struct ArchiveChoice: ParsableArguments {
         }
     }
 
-    /// The archive, and the archive check already made when `--latest` chose it. For restore:
+    /// The archive, and when `--latest` chose it, its opened reader and the archive check already
+    /// made (what the restore reads: it is not opened, fetched or hashed again). For restore:
     /// `--latest` stops (exit 2, nothing changed) when the newest archive is not good, naming it,
     /// the newest good one and the command that restores that one.
-    func resolve(_ options: DirectoryOptions, logger: Logger, clock: RunClock) throws -> (archive: ArchiveLocation, check: ArchiveVerifier.Report?) {
+    func resolve(_ options: DirectoryOptions, logger: Logger, clock: RunClock) throws -> (archive: ArchiveLocation, chosen: ArchiveDirectory.Chosen?) {
         let keys = try keyOptions.keys()
         if let archive { return (try options.location(of: archive, keys: keys, clock: clock), nil) }
         let directory = try options.archiveDirectory(keys: keys, clock: clock)
@@ -54,7 +55,7 @@ struct ArchiveChoice: ParsableArguments {
         }
         let chosen = latest.chosen!
         logger.info("--latest chose an archive", metadata: ["archive": "\(chosen.archive.path)"])
-        return (chosen.archive, chosen.check)
+        return (chosen.archive, chosen)
     }
 
     /// For drill: what `--latest` found, the newest archive's problem included (a SUSPECT newest is
@@ -260,7 +261,7 @@ struct RestoreCommand: ToolCommand {
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
         let migrations = try pipeline.migrationOptions.load()
-        let (archive, check) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+        let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: migrations)
         options.service = pipeline.service ?? "gateway"
         options.rack = pipeline.rack
@@ -285,7 +286,7 @@ struct RestoreCommand: ToolCommand {
             }
             if context.output.isTTY { runner.onStepStarted = { name in context.output.writeLine("... \(name)") } }
         }
-        let report = runner.run(archive: archive, preflight: check) { Confirmation.ask($0, yes: yes) }
+        let report = runner.run(archive: archive, chosen: chosen) { Confirmation.ask($0, yes: yes) }
         if !dryRun {
             try? JSONLines.append(report, to: "restores.jsonl", in: archive.store)
         }
@@ -313,7 +314,7 @@ struct RestoreCommand: ToolCommand {
         let logger = context.logger
         if let convoxApp = pipeline.convoxApp { return try runPipeline(app: convoxApp, context: context) }
         let settings = try targetURL.map { context.connections(try ConnectionSettings(conninfo: $0, source: "--target-url")) } ?? global.connectionSettings(context)
-        let (archive, check) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+        let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         var options = RestoreOptions(jobs: try jobsOption.resolved())
         options.clean = clean
         options.verify = verify
@@ -323,14 +324,16 @@ struct RestoreCommand: ToolCommand {
         options.environment = context.environment
         let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger, context: context)
         if dryRun {
-            let plan = try runner.plan(archive: archive, preflight: check)
+            let plan = try chosen.map { try runner.plan(reader: $0.reader, preflight: $0.check) } ?? runner.plan(archive: archive)
             if global.json { try Reporting.printJSON(plan) } else { plan.lines.forEach { print($0) } }
             if let refusal = plan.refusal { throw ToolError(.failed, "the restore would be refused as asked: \(refusal)") }
             return
         }
         runner.confirm = { Confirmation.ask($0, yes: yes) }
         let report = try stall.watching("the restore into \(settings.description)", context: context, progress: runner.progress, server: settings,
-                                        applications: "rack-gateway-db restore") { try runner.run(archive: archive, preflight: check) }
+                                        applications: "rack-gateway-db restore") {
+            try chosen.map { try runner.run(reader: $0.reader, preflight: $0.check) } ?? runner.run(archive: archive)
+        }
         if global.json { return try Reporting.printJSON(report) }
         print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")
         if let tables = report.tables, let rows = report.rows {

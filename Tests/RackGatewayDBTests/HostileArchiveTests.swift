@@ -128,16 +128,17 @@ import TestSupport
     }
 
     /// Item 9: a header that holds a statement and a sequences member that disagrees with the
-    /// manifest's sequences pass every checksum; `verify` reads them (`ArchiveLayout.check`).
+    /// manifest's sequences pass every checksum; `verify` reads them (`ArchiveLayout.headerProblem`,
+    /// `sequencesProblem`, which the loader calls too).
     @Test func verifyReadsTheHeaderAndSequencesMembers() throws {
         try withScene { scene in
             let cases: [(String, (inout CraftedArchive) throws -> Void, String)] = [
                 ("header with a statement", { try $0.setText(of: 0, to: try $0.text(of: 0) + Array("DROP TABLE t;\n".utf8)) }, "is not a comment"),
-                ("header with a carriage return", { try $0.setText(of: 0, to: try $0.text(of: 0) + Array("-- x\r\\! id\n".utf8)) }, "carriage return"),
+                ("header with a carriage return", { try $0.setText(of: 0, to: try $0.text(of: 0) + Array("-- x\r\\! id\n".utf8)) }, "is not a comment"),
                 ("sequences disagree", { archive in
                     let index = archive.firstIndex(of: "sequences")!
                     try archive.setText(of: index, to: try archive.text(of: index) + Array("SELECT pg_catalog.setval('public.u_id_seq', 999, true);\n".utf8))
-                }, "the sequences member's text"),
+                }, "the sequences member's statements differ"),
             ]
             for (what, mutate, message) in cases {
                 var archive = try CraftedArchive(path: scene.intact)

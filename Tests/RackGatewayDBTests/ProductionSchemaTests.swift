@@ -208,12 +208,15 @@ struct ProductionSchemaTests {
             #expect(failing.status == 2 && failing.stdout.contains("FAIL  migrations: the application's migrate command (--migrate-command) on rgw_drill_"), "\(failing)")
             #expect(failing.stdout.contains("exited 3; output: migrate: simulated failure"), "\(failing)")
 
+            // A number of seconds of its own: other runs on the machine may have a `sleep 300` of theirs.
+            let sleepSeconds = Int.random(in: 3000...9999)
             let started = Date()
             let hanging = try CLI.run(["drill", archive, "--migrate-command", ProductionFixture.migrateCommand, "--migrate-timeout", "2s"],
-                                      environment: environment.merging(["FAKE_APP_SLEEP": "300"]) { $1 })
+                                      environment: environment.merging(["FAKE_APP_SLEEP": String(sleepSeconds)]) { $1 })
             #expect(hanging.status == 2 && hanging.stdout.contains("timed out after 2 s and was stopped"), "\(hanging)")
             #expect(Date().timeIntervalSince(started) < 60, "the timeout ended it, and the sleep under the shell with it")
-            #expect(try Shell.run("/bin/sh", ["-c", "pgrep -f 'sleep [3]00' || true"]).stdout.isEmpty, "no process of the command is left")
+            let digits = String(sleepSeconds)
+            #expect(try Shell.run("/bin/sh", ["-c", "pgrep -f 'sleep [\(digits.prefix(1))]\(digits.dropFirst())$' || true"]).stdout.isEmpty, "no process of the command is left")
 
             let missing = try CLI.run(["drill", archive, "--migrate-command", "/nonexistent/rack-gateway-api migrate"], environment: environment)
             #expect(missing.status == 2 && missing.stdout.contains("exited 127 (command not found)"), "\(missing)")

@@ -31,6 +31,8 @@ public final class FaultProxy {
         public var action: String?
         public var keyId: String?
         public var token: Bool
+        /// The length of the response body it was sent (0 for a fault or a HEAD).
+        public var bytes: Int
     }
 
     static var script: String {

@@ -29,6 +29,35 @@ public enum ArchiveLayout {
         }
         return text
     }
+
+    /// Why `text` is not a header member as the backup writes it, or nil: the archive's first line,
+    /// then only `--` comment lines and blank lines, ending with a newline, so that psql running the
+    /// file runs nothing of it (psql ends a comment at a carriage return too, so that splits lines).
+    public static func headerProblem(_ text: String) -> String? {
+        guard text.hasPrefix(ArchiveHeader.firstLinePrefix) else {
+            return "the header does not start with \"\(ArchiveHeader.firstLinePrefix.trimmingCharacters(in: .whitespaces))\""
+        }
+        guard text.utf8.last == UInt8(ascii: "\n") else { return "the header does not end with a newline" }
+        for (number, line) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            for part in line.split(separator: UInt8(ascii: "\r"), omittingEmptySubsequences: false) where !part.isEmpty && !part.starts(with: "--".utf8) {
+                return "line \(number + 1) of the header is not a comment (\(String(decoding: part.prefix(60), as: UTF8.self))): a header holds only -- lines"
+            }
+        }
+        return nil
+    }
+
+    /// Why `text` is not the sequences member the manifest's sequences make (`sequencesText`), or
+    /// nil: the tool sets the sequences from the manifest and psql runs the member, so the two must
+    /// be the same; and every value must be a number (the member splices it into a statement).
+    public static func sequencesProblem(_ text: String, manifest: ArchiveManifest) -> String? {
+        for sequence in manifest.sequences where Int64(sequence.value) == nil || sequence.value.hasPrefix("+") {
+            return "the manifest's sequence \(sequence.schema).\(sequence.name) has value \"\(sequence.value.prefix(40))\", not a bigint"
+        }
+        guard text == sequencesText(manifest.sequences) else {
+            return "the sequences member's statements differ from the manifest's \(manifest.sequences.count) sequences"
+        }
+        return nil
+    }
 }
 
 /// The header member: comment lines saying what the file is, where it came from and how to
@@ -90,7 +119,7 @@ public struct ArchiveHeader: Sendable {
     /// itself when it creates the target).
     var propertiesComment: String {
         guard !properties.isEmpty else { return "" }
-        let lines = properties.statements(database: database).map { "--   \($0.replacingOccurrences(of: "\n", with: " "));" }
+        let lines = properties.statements(database: database).map { "--   \($0.split(whereSeparator: \.isNewline).joined(separator: " "));" }
         return (["-- The source database's own properties (pg_dump leaves them out without --create); after a restore",
                  "-- with stock tools, run these against the new database (with its name):"] + lines).joined(separator: "\n") + "\n"
     }
@@ -110,6 +139,8 @@ extension ArchiveLayout {
     /// objects' numbers non-negative and within their members' text; the large-object summary
     /// present exactly when there are large-object members; sequence values integers. Every sum is
     /// overflow-checked. Empty when it holds; otherwise at most `limit` problems, the first first.
+    /// (The header's and sequences members' text is checked where they are read: `headerProblem`,
+    /// `sequencesProblem`.)
     /// `ArchiveReader` refuses an archive that fails it, so every layer receives only a manifest
     /// that passed.
     public static func structuralProblems(_ manifest: ArchiveManifest, manifestOffset: Int, codec: MemberCodec, limit: Int = 20) -> [String] {
@@ -201,31 +232,6 @@ extension ArchiveLayout {
         return problems
     }
 
-    /// An optional minus sign and 1 to 20 ASCII digits (a sequence's value, spliced into `setval`).
-    static func isInteger(_ text: String) -> Bool {
-        let digits = text.utf8.first == UInt8(ascii: "-") ? text.utf8.dropFirst() : text.utf8[...]
-        return (1...20).contains(digits.count) && digits.allSatisfy { (0x30...0x39).contains($0) }
-    }
-
-    /// Why the header member's text is not a header of this format (nil when it is): its first line
-    /// is `ArchiveHeader.firstLinePrefix` and the version, and every line is a comment (`--`) or
-    /// empty, with no carriage return (which ends a comment for psql), so running it runs nothing.
-    /// `verify` and the loader both call it on the header member's text.
-    public static func check(headerText text: [UInt8]) -> String? {
-        let firstLine = Array((ArchiveHeader.firstLinePrefix + "\(ArchiveManifest.currentFormatVersion)\n").utf8)
-        guard text.starts(with: firstLine) else { return "the header member does not start with '\(ArchiveHeader.firstLinePrefix)\(ArchiveManifest.currentFormatVersion)'" }
-        guard !text.contains(0x0D) else { return "the header member holds a carriage return" }
-        for (number, line) in text.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty && !line.starts(with: [0x2D, 0x2D]) {
-            return "the header member's line \(number + 1) is not a comment (a header holds only '--' lines)"
-        }
-        return nil
-    }
-
-    /// Why the sequences member's text is not what `sequencesText` writes for the manifest's
-    /// sequences (nil when it is): `verify` and the loader both call it, so the tool's restore and
-    /// a stock-tools restore set the same values.
-    public static func check(sequencesText text: [UInt8], manifest: ArchiveManifest) -> String? {
-        text.elementsEqual(sequencesText(manifest.sequences).utf8) ? nil
-            : "the sequences member's text is not the setval statements of the manifest's \(manifest.sequences.count) sequences"
-    }
+    /// A bigint as `sequencesProblem` takes it (a sequence's value, spliced into `setval`).
+    static func isInteger(_ text: String) -> Bool { Int64(text) != nil && !text.hasPrefix("+") }
 }

@@ -21,6 +21,9 @@ public final class ArchiveReader: @unchecked Sendable {
     public var isEncrypted: Bool { object is AgeDecryptingReader }
     /// The stored object's size (the encrypted file's, for an encrypted archive).
     public var storedSize: Int { stored.size }
+    /// The object as stored, as this reader reads it (the spool a signature was checked over):
+    /// for a layer that copies the file itself (rekey) instead of opening it again by name.
+    var storedObject: StoreReader { stored }
     /// The SHA-256 of the stored object when a signature check computed it already.
     private var verifiedStoredSHA256: String?
 
@@ -35,14 +38,16 @@ public final class ArchiveReader: @unchecked Sendable {
 
     public init(_ archive: ArchiveLocation) throws {
         self.archive = archive
-        guard let stored = try archive.store.open(archive.name) else {
+        guard var stored = try archive.store.open(archive.name) else {
             throw ToolError(.failed, "\(archive.path) does not exist", fix: "Give an existing archive (rack-gateway-db list shows them).")
         }
-        self.stored = stored
-        // The signature before anything of the file is parsed.
+        // The signature before anything of the file is parsed. From a remote store every read after
+        // it comes from the local spool of the bytes it checked (downloaded once).
         if let key = archive.keys.verifyKey {
-            verifiedStoredSHA256 = try ArchiveSignature.verify(stored, name: archive.name, store: archive.store, key: key)
+            let signed = try ArchiveSignature.verify(stored, name: archive.name, store: archive.store, key: key, spool: archive.localPath == nil)
+            (verifiedStoredSHA256, stored) = (signed.sha256, signed.checked)
         }
+        self.stored = stored
         let object = try Self.decrypting(stored, archive: archive)
         self.object = object
         let size = object.size
@@ -58,7 +63,7 @@ public final class ArchiveReader: @unchecked Sendable {
         let tail = try read(size - tailLength, tailLength)
         guard let (trailer, codec) = ArchiveTrailer.find(in: tail[...]) else {
             let head = (try? read(0, min(size, 64 * 1024))) ?? []
-            throw Self.explainMissingTrailer(head: head, path: path, fileSize: size, remote: archive.localPath == nil)
+            throw Self.explainMissingTrailer(head: head, path: path, fileSize: size, remote: archive.localPath == nil, archive: archive)
         }
         self.trailer = trailer
         self.codec = codec
@@ -222,7 +227,9 @@ public final class ArchiveReader: @unchecked Sendable {
     public func sidecarDigest() -> String? { archive.sidecarDigest() }
 
     /// No trailer: tell an unfinished backup, a foreign file and a truncated or damaged archive apart.
-    static func explainMissingTrailer(head: [UInt8], path: String, fileSize: Int, remote: Bool) -> ToolError {
+    /// A file of ours (named like an archive or with its sidecars, `ArchiveLocation.ownership`) is a
+    /// damaged archive, never a foreign one.
+    static func explainMissingTrailer(head: [UInt8], path: String, fileSize: Int, remote: Bool, archive: ArchiveLocation? = nil) -> ToolError {
         if path.hasSuffix(".partial") {
             return ToolError(.failed, "\(path) is an unfinished backup (.partial): a backup is writing it or was interrupted; it is not an archive",
                              fix: "Wait for the running backup, or delete the file if none runs.")
@@ -233,13 +240,18 @@ public final class ArchiveReader: @unchecked Sendable {
             return ToolError(.failed, "\(path) is an age-encrypted file whose name does not end in .age",
                              fix: "Rename it to end in .age (as backup named it) and give --identity FILE.")
         }
-        guard let codec = MemberCodec.detect(head[...]) else {
-            return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip or zstd file)", fix: remoteFix)
-        }
-        let text = decompressedPrefix(of: head[...], limit: 200)
+        let codec = MemberCodec.detect(head[...])
+        let text = codec == nil ? [] : decompressedPrefix(of: head[...], limit: 200)
         if String(decoding: text, as: UTF8.self).hasPrefix(ArchiveHeader.firstLinePrefix) {
             return ToolError(.mismatch, "\(path) is a rack-gateway-db archive without its trailer: it is truncated or its end is damaged (\(fileSize) bytes)",
                              fix: "Do not restore it; use an older archive (rack-gateway-db list).")
+        }
+        if let archive, let ownership = archive.ownership {
+            let start = codec.map { "a \($0) file whose start is not an archive's header" } ?? "not even a gzip or zstd file"
+            return archive.damaged("it has no archive trailer and is \(start) (\(fileSize) bytes)", because: ownership)
+        }
+        guard let codec else {
+            return ToolError(.failed, "\(path) is not a rack-gateway-db archive (not a gzip or zstd file)", fix: remoteFix)
         }
         return ToolError(.failed, "\(path) is a \(codec) file but not a rack-gateway-db archive (a foreign \(ArchiveName.suffix(for: codec))?)",
                          fix: remoteFix ?? "Restore a plain pg_dump file with: \(codec.stockDecompress) FILE | psql -v ON_ERROR_STOP=1")

@@ -31,9 +31,10 @@ public struct ArchiveRekey {
         }
         precondition(keys.encrypts)
         // The whole archive opens: the header with the old identity, the final chunk, the trailer
-        // and manifest (and the signature, with --verify-key).
+        // and manifest (and the signature, with --verify-key). The copy is of what it opened (from
+        // S3 with --verify-key, the spool the signature was checked over), not a second download.
         let reader = try source.reader()
-        guard let stored = try source.store.open(source.name) else { throw ToolError(.failed, "\(source.path) does not exist") }
+        let stored = reader.storedObject
         let oldHeader = try AgeOpener.header(fileSize: stored.size) { try stored.read(offset: $0, count: $1) }
         var fileKey = try oldHeader.fileKey(identities: source.keys.identities)
         defer { wipe(&fileKey) }

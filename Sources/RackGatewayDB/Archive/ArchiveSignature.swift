@@ -17,8 +17,12 @@ public enum ArchiveSignature {
     }
 
     /// Checks `object` (stored as `name` in `store`) against its `.minisig` and `key`; returns the
-    /// stored object's SHA-256 (hex), computed in the same pass. Throws `.signatureInvalid`.
-    static func verify(_ object: StoreReader, name: String, store: ArchiveStore, key: MinisignPublicKey) throws -> String {
+    /// stored object's SHA-256 (hex), computed in the same pass, and what to read the archive from
+    /// from then on: `object` itself, or with `spool` (a remote store) the local copy of the very
+    /// bytes the signature was checked over (`SpooledObject`), so that nothing is fetched twice and
+    /// nothing read later can differ from what was checked. Throws `.signatureInvalid`.
+    static func verify(_ object: StoreReader, name: String, store: ArchiveStore, key: MinisignPublicKey,
+                       spool: Bool = false) throws -> (sha256: String, checked: StoreReader) {
         let path = "\(store.location)/\(name)"
         let fix = "Do not restore it unless you know where it came from; use a signed archive (rack-gateway-db list shows which are), or drop --verify-key to accept unsigned ones."
         guard let text = try store.getSidecar(ArchiveName.signature(of: name), limit: ArchiveName.signatureLimit) else {
@@ -28,7 +32,14 @@ public enum ArchiveSignature {
         do { signature = try MinisignSignature(bytes: text) } catch {
             throw ToolError(.signatureInvalid, "\(path).minisig: \(error)", fix: fix)
         }
-        let digests = try StoredDigests(object, blake2b: true)
+        let digests: StoredDigests
+        let checked: StoreReader
+        if spool {
+            let spooled = try SpooledObject(object, blake2b: true)
+            (digests, checked) = (spooled.digests, spooled)
+        } else {
+            (digests, checked) = (try StoredDigests(object, blake2b: true), object)
+        }
         do { try signature.verify(hash: digests.blake2b!, key: key) } catch {
             throw ToolError(.signatureInvalid, "\(path): \(error)", fix: fix)
         }
@@ -36,6 +47,6 @@ public enum ArchiveSignature {
         if let signedName, signedName != name {
             throw ToolError(.signatureInvalid, "\(path): its signature was made for \(signedName), not for this name (a copy of another archive?)", fix: fix)
         }
-        return digests.sha256
+        return (digests.sha256, checked)
     }
 }

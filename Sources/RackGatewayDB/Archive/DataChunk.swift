@@ -44,7 +44,10 @@ enum DataChunk {
 
     static let terminator: [UInt8] = Array("\\.\n".utf8)
 
-    /// Count the rows and sum their XXH64 (each line without its newline).
+    /// Count the rows and sum their XXH64 (each line without its newline). A line that starts with
+    /// `\.` is refused: it is COPY's end-of-data marker, which ends the load there (the server takes
+    /// none of the rows after it); pg's text COPY never writes it as a row (a value's backslash is
+    /// doubled).
     static func scan(_ text: [UInt8], expectedHeader: String) -> Result<(Int, UInt64), ScanError> {
         let header = Array(expectedHeader.utf8)
         guard text.count >= header.count + terminator.count, Array(text[0..<header.count]) == header else {
@@ -64,6 +67,9 @@ enum DataChunk {
                     return .failure(ScanError("the last row has no newline"))
                 }
                 let lineEnd = base.distance(to: UnsafeRawPointer(hit))
+                if lineEnd - start >= 2 && raw[start] == 0x5C && raw[start + 1] == 0x2E {
+                    return .failure(ScanError("row \(count + 1) is the COPY end-of-data marker \\. (the server would stop loading there; pg_dump never writes it as a row)"))
+                }
                 sum &+= rowHash(UnsafeRawBufferPointer(start: base + start, count: lineEnd + 1 - start))
                 count += 1
                 start = lineEnd + 1

@@ -13,11 +13,35 @@ public struct DatabaseProperties: Codable, Sendable, Equatable {
         public var value: String
     }
 
+    /// One privilege on the database. The privilege is a keyword that `GRANT` takes unquoted, so it
+    /// is one of `privileges` or the grant cannot exist: decoding a manifest refuses anything else
+    /// (a manifest is untrusted input, and its text must never become SQL).
     public struct Grant: Codable, Sendable, Equatable {
         /// A role name, or nil for PUBLIC.
         public var grantee: String?
-        public var privilege: String
+        public let privilege: String
         public var grantable: Bool
+
+        /// The privileges a database has (as `aclexplode` names them), and the spellings GRANT takes for them.
+        public static let privileges: Set<String> = ["CREATE", "CONNECT", "TEMPORARY", "TEMP", "ALL", "ALL PRIVILEGES"]
+
+        public init(grantee: String?, privilege: String, grantable: Bool) throws {
+            guard Self.privileges.contains(privilege) else {
+                throw ToolError(.archiveCorrupt, "its database grant names database privilege \"\(privilege.prefix(80))\", not one of \(Self.privileges.sorted().joined(separator: ", ")) (the manifest was altered)")
+            }
+            self.grantee = grantee
+            self.privilege = privilege
+            self.grantable = grantable
+        }
+
+        enum CodingKeys: String, CodingKey { case grantee, privilege, grantable }
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            try self.init(grantee: try container.decodeIfPresent(String.self, forKey: .grantee),
+                          privilege: try container.decode(String.self, forKey: .privilege),
+                          grantable: try container.decode(Bool.self, forKey: .grantable))
+        }
     }
 
     public var settings: [Setting]
@@ -49,7 +73,7 @@ public struct DatabaseProperties: Codable, Sendable, Equatable {
                 FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a
                 WHERE d.datname = current_database() AND a.grantee <> d.datdba
                 ORDER BY 1 NULLS FIRST, 2
-                """).rows.map { Grant(grantee: $0[0], privilege: $0[1]!, grantable: $0[2] == "true") }
+                """).rows.map { try Grant(grantee: $0[0], privilege: $0[1]!, grantable: $0[2] == "true") }
         }
         // The in-progress mark of an interrupted restore is the tool's, not the database's.
         let comment = database[0].flatMap { RestoreTarget.isMark($0) ? nil : $0 }

@@ -113,36 +113,60 @@ public enum LargeObjects {
         return summary.count > 0 ? summary : nil
     }
 
-    /// The pieces of a large-object member: how many, their bytes, and their fingerprint sum.
+    /// The pieces of a large-object member: how many, their bytes, and their fingerprint sum. Every
+    /// line must be exactly what `dump` writes, `SELECT pg_catalog.lo_put('OID', OFFSET, '\xHEX');`:
+    /// OID a decimal oid (1 to 4294967295), OFFSET a decimal multiple of `pieceSize`, HEX lowercase
+    /// hex digits of 1 to `pieceSize` bytes, no leading zeros, nothing before or after; anything
+    /// else is refused, so that the member's text, run as SQL, can only put these bytes into large objects.
     static func scan(_ text: [UInt8]) -> Result<(pieces: Int, bytes: Int, sum: UInt64), DataChunk.ScanError> {
-        let prefix = Array("SELECT pg_catalog.lo_put('".utf8)
+        let prefix = Array("SELECT pg_catalog.lo_put('".utf8), afterOID = Array("', ".utf8)
+        let afterOffset = Array(", '\\x".utf8), end = Array("');\n".utf8)
         var pieces = 0, bytes = 0
         var sum: UInt64 = 0
-        var index = 0
         return text.withUnsafeBytes { raw in
-            while index < raw.count {
-                guard let newline = raw[index...].firstIndex(of: 0x0A) else { return .failure(DataChunk.ScanError("a large-object line has no newline")) }
-                let line = raw[index..<newline]
-                index = newline + 1
-                // SELECT pg_catalog.lo_put('OID', OFFSET, '\xHEX');
-                guard line.starts(with: prefix) else { return .failure(DataChunk.ScanError("a line is not a lo_put statement")) }
-                let rest = line.dropFirst(prefix.count)
-                guard let quote = rest.firstIndex(of: UInt8(ascii: "'")),
-                      rest[quote...].starts(with: Array("', ".utf8)) else { return .failure(DataChunk.ScanError("a lo_put line has no oid")) }
-                let oid = String(decoding: rest[..<quote], as: UTF8.self)
-                let afterOID = rest[(quote + 3)...]
-                guard let comma = afterOID.firstIndex(of: UInt8(ascii: ",")) else { return .failure(DataChunk.ScanError("a lo_put line has no offset")) }
-                let offset = String(decoding: afterOID[..<comma], as: UTF8.self)
-                let value = afterOID[(comma + 1)...]
-                let open = Array(" '\\x".utf8), close = Array("');".utf8)
-                guard value.starts(with: open), value.count >= open.count + close.count, Array(value.suffix(close.count)) == close,
-                      Int(oid) != nil, Int(offset) != nil else { return .failure(DataChunk.ScanError("a lo_put line is malformed")) }
-                let hex = UnsafeRawBufferPointer(rebasing: value.dropFirst(open.count).dropLast(close.count))
-                guard hex.count % 2 == 0 else { return .failure(DataChunk.ScanError("a lo_put line has odd hex")) }
-                pieces += 1
-                bytes += hex.count / 2
-                sum &+= pieceHash(oid: Substring(oid), offset: Substring(offset), hex: hex)
+            var at = 0
+            func skip(_ expected: [UInt8]) -> Bool {
+                guard raw.count - at >= expected.count, raw[at..<(at + expected.count)].elementsEqual(expected) else { return false }
+                at += expected.count
+                return true
             }
+            /// A decimal number without sign or leading zeros, at most `limit`.
+            func number(limit: UInt64) -> (text: UnsafeRawBufferPointer, value: UInt64)? {
+                let start = at
+                var value: UInt64 = 0
+                while at < raw.count, raw[at] >= 0x30, raw[at] <= 0x39, at - start < 20 {
+                    value = value &* 10 &+ UInt64(raw[at] - 0x30)
+                    at += 1
+                }
+                let count = at - start
+                guard count > 0, count < 20, count == 1 || raw[start] != 0x30, value <= limit else { return nil }
+                return (UnsafeRawBufferPointer(rebasing: raw[start..<at]), value)
+            }
+            while at < raw.count {
+                let line = pieces + 1
+                func refuse(_ problem: String) -> Result<(pieces: Int, bytes: Int, sum: UInt64), DataChunk.ScanError> {
+                    .failure(DataChunk.ScanError("line \(line) is not a lo_put statement as the backup writes it (\(problem))"))
+                }
+                guard skip(prefix) else { return refuse("it does not start with SELECT pg_catalog.lo_put('") }
+                guard let oid = number(limit: UInt64(UInt32.max)), oid.value > 0 else { return refuse("no valid oid") }
+                guard skip(afterOID) else { return refuse("no ', after the oid") }
+                guard let offset = number(limit: UInt64(Int64.max)), offset.value % UInt64(pieceSize) == 0 else {
+                    return refuse("no offset that is a multiple of \(pieceSize)")
+                }
+                guard skip(afterOffset) else { return refuse("no , '\\x after the offset") }
+                let hexStart = at
+                while at < raw.count, at - hexStart <= 2 * pieceSize, (0x30...0x39).contains(raw[at]) || (0x61...0x66).contains(raw[at]) { at += 1 }
+                let hexCount = at - hexStart
+                guard hexCount > 0, hexCount % 2 == 0, hexCount <= 2 * pieceSize else {
+                    return refuse("not 1 to \(pieceSize) bytes of lowercase hex")
+                }
+                guard skip(end) else { return refuse("it does not end with '); and a newline after the hex") }
+                pieces += 1
+                bytes += hexCount / 2
+                sum &+= pieceHash(oid: Substring(decoding: oid.text, as: UTF8.self), offset: Substring(decoding: offset.text, as: UTF8.self),
+                                  hex: UnsafeRawBufferPointer(rebasing: raw[hexStart..<(hexStart + hexCount)]))
+            }
+            guard pieces > 0 else { return .failure(DataChunk.ScanError("the large-object member holds no lo_put statement")) }
             return .success((pieces, bytes, sum))
         }
     }

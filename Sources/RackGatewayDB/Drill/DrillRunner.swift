@@ -81,10 +81,15 @@ public final class DrillRunner: @unchecked Sendable {
     }
 
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
-        let path = archive.path
+        try run(reader: try archive.reader(), preflight: preflight)
+    }
+
+    /// The drill of an archive already opened (`--latest`'s choice): its checks and its restore read
+    /// through `reader`, never opening the archive again by name.
+    public func run(reader: ArchiveReader, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
+        let path = reader.archive.path
         let started = context.clock.now()
         let stopwatch = Stopwatch()
-        let reader = try archive.reader()
         let manifest = reader.manifest
         let backupCreated = ISO8601DateFormatter.withFractions.date(from: manifest.createdAt) ?? started
         var report = DrillReport(
@@ -122,7 +127,7 @@ public final class DrillRunner: @unchecked Sendable {
                 if state == .prepared { created.add(scratch) }
             }
             do {
-                restore = try runner.run(archive: archive, preflight: check)
+                restore = try runner.run(reader: reader, preflight: check)
                 restoreError = nil
                 break
             } catch let error as ToolError where error.code == .databaseExists {

@@ -22,7 +22,8 @@ enum MigrationPlan: Sendable {
 /// application's command migrates, one transaction renames.
 struct PostgresPipelineDatabase: PipelineDatabase {
     let live: RestoreTarget
-    let archive: ArchiveLocation
+    /// The archive preflight opened and checked: every load reads it (never opened again by name).
+    let reader: ArchiveReader
     let check: ArchiveVerifier.Report
     let migration: MigrationPlan
     let options: PipelineOptions
@@ -57,7 +58,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
         var restoreOptions = restoreOptions()
         restoreOptions.requireNewDatabase = true
         let runner = RestoreRunner(target: try target(name), options: restoreOptions, logger: logger, progress: progress, context: context)
-        let restored = try runner.run(archive: archive, preflight: check)
+        let restored = try runner.run(reader: reader, preflight: check)
         return "restored into \(name) in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"
     }
 
@@ -78,7 +79,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
         runner.lifecycle.observe { state in
             if state == .prepared { dropped() }
         }
-        let restored = try runner.run(archive: archive, preflight: check)
+        let restored = try runner.run(reader: reader, preflight: check)
         return "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"
     }
 

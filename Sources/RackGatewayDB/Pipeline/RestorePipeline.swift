@@ -45,8 +45,9 @@ public final class RestorePipeline: @unchecked Sendable {
         return .set(options.migrations)
     }
 
-    /// `preflight`: the archive check already made (by `--latest`), so it is not hashed again.
-    public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil, confirm: (String) -> Bool) -> PipelineReport {
+    /// `chosen`: the archive `--latest` opened and checked already, read as it is (not opened,
+    /// fetched or hashed again).
+    public func run(archive: ArchiveLocation, chosen: ArchiveDirectory.Chosen? = nil, confirm: (String) -> Bool) -> PipelineReport {
         let started = context.clock.now()
         let stopwatch = Stopwatch()
         let stamp = Self.stamp(started)
@@ -76,13 +77,13 @@ public final class RestorePipeline: @unchecked Sendable {
             return report
         }
         do {
-            let (client, service, check, migration, lock) = try executor.step("preflight") { try self.preflight(archive, given: preflight) }
+            let (client, service, reader, check, migration, lock) = try executor.step("preflight") { try self.preflight(archive, given: chosen) }
             defer { lock?.release() }
             let count = options.scaleTo ?? service.count
             report.rememberedCount = try executor.step("remember count") {
                 (count, "\(options.service) desired count \(service.count)" + (options.scaleTo.map { "; --scale-to \($0): scaled to \($0) afterwards" } ?? ""))
             }
-            let database = PostgresPipelineDatabase(live: live, archive: archive, check: check, migration: migration,
+            let database = PostgresPipelineDatabase(live: live, reader: reader, check: check, migration: migration,
                                                     options: options, logger: logger, progress: progress, context: context)
             let facts = PipelineFacts(
                 archive: archive.path, service: options.service, live: live.database,
@@ -110,10 +111,10 @@ public final class RestorePipeline: @unchecked Sendable {
     /// Everything read-only: the archive verifies, its migrations can be applied, the role may do
     /// what the mode needs, the live database exists, the roles it references exist, the app runs
     /// and its service is not autoscaled (unless allowed).
-    func preflight(_ archive: ArchiveLocation, given preflight: ArchiveVerifier.Report?) throws
-        -> ((ConvoxClient, ConvoxClient.Service, ArchiveVerifier.Report, MigrationPlan, RestoreLock?), String) {
-        let reader = try archive.reader()
-        let check = try preflight ?? ArchiveVerifier().preflight(reader)
+    func preflight(_ archive: ArchiveLocation, given chosen: ArchiveDirectory.Chosen?) throws
+        -> ((ConvoxClient, ConvoxClient.Service, ArchiveReader, ArchiveVerifier.Report, MigrationPlan, RestoreLock?), String) {
+        let reader = try chosen?.reader ?? archive.reader()
+        let check = try chosen?.check ?? ArchiveVerifier().preflight(reader)
         guard check.ok else {
             throw ToolError(.archiveCorrupt, "\(archive.path) does not verify: " + check.problems.prefix(3).joined(separator: "; ") + "; nothing was changed",
                             fix: "Restore an older archive (rack-gateway-db list shows which verify).")
@@ -161,7 +162,7 @@ public final class RestorePipeline: @unchecked Sendable {
             throw ToolError(.failed, "service \(options.service) is autoscaled (min \(service.min.map(String.init) ?? "-"), max \(service.max.map(String.init) ?? "-")); --count would pin it",
                             fix: "Pass --allow-autoscaled, and afterwards restore its range with convox scale --min/--max.")
         }
-        return ((client, service, check, migration, lock),
+        return ((client, service, reader, check, migration, lock),
                 "archive sha256 \(check.sha256.prefix(16))..., \(reader.manifest.tables.count) tables; app \(options.app) running; \(options.service) at \(service.count)")
     }
 }

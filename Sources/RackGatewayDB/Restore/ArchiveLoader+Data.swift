@@ -73,13 +73,21 @@ extension ArchiveLoader {
                     try setMaintenanceWorkMem(connection)
                     let worker = try LoadWorker(connection: connection, codec: reader.codec)
                     while let item = queue.take() {
-                        defer { queue.done(item) }
-                        switch item {
-                        case .chunk(let member, _):
-                            try load(member, worker: worker.data, totals: totals, analyzable: plan.analyzeEarly, prefetcher: prefetcher)
-                        case .build(let entry, _):
-                            try runBeside(entry, on: worker.schema, deadlocked: deadlocked)
+                        do {
+                            switch item {
+                            case .chunk(let member, _):
+                                try load(member, worker: worker.data, totals: totals, analyzable: plan.analyzeEarly, prefetcher: prefetcher)
+                            case .build(let entry, _):
+                                try runBeside(entry, on: worker.schema, deadlocked: deadlocked)
+                            }
+                        } catch {
+                            // Stopped before the item counts as done: a refused chunk never releases
+                            // its table's index builds to another worker.
+                            queue.stop()
+                            queue.done(item)
+                            throw error
                         }
+                        queue.done(item)
                     }
                 } catch {
                     failure.record(error)
@@ -104,8 +112,9 @@ extension ArchiveLoader {
               prefetcher: MemberPrefetcher?) throws {
         let chunk = try prepare(member, worker: worker, prefetcher: prefetcher)
         let table = manifest.tables[member.table!]
+        let copied: Int
         do {
-            try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
+            copied = try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
                 var start = chunk.body.lowerBound
                 while start < chunk.body.upperBound {
                     let end = min(start + Self.sendSlice, chunk.body.upperBound)
@@ -116,6 +125,12 @@ extension ArchiveLoader {
         } catch let error as PostgresError {
             throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its COPY was rolled back: \(error.description)",
                             fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
+        }
+        // The server's own count (`COPY n`): a row it did not take (an end-of-data marker, a trigger
+        // of a crafted pre-data) must not pass as loaded.
+        guard copied == chunk.rows else {
+            throw ToolError(.mismatch, "the server loaded \(copied) rows of \(ArchiveVerifier.describe(member, in: manifest)), which holds \(chunk.rows); the restore stopped there",
+                            fix: Self.corruptFix)
         }
         let complete = totals.add(table: member.table!, rows: chunk.rows, sum: chunk.sum)
         progress.chunkDone(rows: chunk.rows, bytes: chunk.body.count)
@@ -131,8 +146,10 @@ extension ArchiveLoader {
         }
     }
 
-    /// The large objects' contents (their metadata came with pre-data): each member's `lo_put`
-    /// statements checked against the manifest's sums, then run as one batch, over `jobs` connections.
+    /// The large objects' contents (their metadata came with pre-data), over `jobs` connections:
+    /// each member checked against the manifest (CRC32, size) and every line of it against the one
+    /// statement the backup writes (`LargeObjects.scan`) before any of it runs as one batch; the
+    /// members' sums against the manifest's once all are in.
     func loadLargeObjects(_ members: [ArchiveManifest.Member]) throws {
         progress.begin(phase: "large objects", steps: members.count)
         let totals = LockedList<(bytes: Int, sum: UInt64)>()

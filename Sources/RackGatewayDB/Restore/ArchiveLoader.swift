@@ -8,8 +8,12 @@ import RGWPostgres
 /// builds in parallel, then foreign keys, then the rest in order), `ANALYZE`, and optionally a
 /// re-read of every table compared with the manifest.
 ///
-/// The archive is checked as it loads: each member's CRC32 and size (libdeflate), each data
-/// chunk's COPY framing and row count, and each table's fingerprint once all its chunks are in.
+/// The archive is hostile input, checked before its content reaches the server: first the layout
+/// (`checkLayout`: the documented member order, the tables' chunk lists, the large objects, the
+/// header and sequences members read and compared with what the backup writes); then as it loads,
+/// each member's CRC32 and size against the manifest before it is sent, each data chunk's COPY
+/// framing and row count (and the server's `COPY n` after it), each large-object line's grammar
+/// before any of it runs, and each table's fingerprint once all its chunks are in.
 final class ArchiveLoader: @unchecked Sendable {
     let reader: ArchiveReader
     let manifest: ArchiveManifest
@@ -50,7 +54,8 @@ final class ArchiveLoader: @unchecked Sendable {
         return connection
     }
 
-    /// The decompressed text of a member (whole: for the small schema members).
+    /// The decompressed text of the one member of `kind` (whole: for the small schema members);
+    /// `checkLayout` made sure there is exactly one.
     func text(of kind: ArchiveManifest.MemberKind) throws -> String {
         guard let member = manifest.members.first(where: { $0.kind == kind }) else { return "" }
         var compressed = [UInt8]()
@@ -59,6 +64,11 @@ final class ArchiveLoader: @unchecked Sendable {
         return String(decoding: text, as: UTF8.self)
     }
 
+    static let corruptFix = "Restore an older archive (rack-gateway-db list); this one fails verification."
+
+    /// A member's text into `output`, checked against the manifest before anyone sees it: its size
+    /// and framing (the decompressor: gzip's own CRC32 and ISIZE, zstd's content size and checksum)
+    /// and the manifest's CRC32 (gzip's footer, as `verify` reads it; computed from a zstd text).
     func decompress(_ member: ArchiveManifest.Member, compressed: inout [UInt8], into output: inout [UInt8],
                     decompressor: MemberDecompressor? = nil, prefetcher: MemberPrefetcher? = nil) throws {
         if let prefetcher {
@@ -71,8 +81,53 @@ final class ArchiveLoader: @unchecked Sendable {
             try decompressor.decompress(compressed[...], uncompressedSize: member.size, into: &output)
         } catch let error as CompressionError {
             throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) is corrupt (\(error.message)); the restore stopped there",
-                            fix: "Restore an older archive (rack-gateway-db list); this one fails verification.")
+                            fix: Self.corruptFix)
         }
+        let crc = reader.codec == .gzip ? GzipFooter(endOf: compressed)?.crc32 ?? 0 : CRC32.checksum(output)
+        guard crc == member.crc32 else {
+            throw ToolError(.mismatch, "\(ArchiveVerifier.describe(member, in: manifest)) has CRC32 \(crc) but the manifest says \(member.crc32): it is not the member the backup wrote; the restore stopped there",
+                            fix: Self.corruptFix)
+        }
+    }
+
+    /// What the restore relies on in the manifest's member list, checked before anything is loaded
+    /// (the tool's restore and `gunzip | psql` must build the same database): the documented member
+    /// order (one header, one pre-data, data, large objects, one sequences, one post-data), data
+    /// members naming a table and each table's chunk list naming exactly its data members,
+    /// large-object members exactly when the manifest records large objects, and the header and
+    /// sequences members, read and compared with what the backup writes.
+    func checkLayout() throws {
+        func refuse(_ problem: String) -> ToolError {
+            ToolError(.mismatch, "\(reader.path): \(problem); nothing of it was loaded", fix: Self.corruptFix)
+        }
+        var previous: ArchiveManifest.MemberKind?
+        var chunks = [[Int]](repeating: [], count: manifest.tables.count)
+        for (position, member) in manifest.members.enumerated() {
+            let what = ArchiveVerifier.describe(member, in: manifest)
+            guard member.index == position else { throw refuse("\(what) is listed in position \(position)") }
+            guard ArchiveLayout.mayFollow(previous, with: member.kind) else {
+                throw refuse("\(what) comes after \(previous.map { "a \($0.rawValue) member" } ?? "nothing"), out of the documented order (\(ArchiveLayout.order.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if member.kind == .data {
+                guard let table = member.table, manifest.tables.indices.contains(table) else { throw refuse("\(what) is a data member without a valid table") }
+                guard let rows = member.rows, rows >= 0 else { throw refuse("\(what) records no row count") }
+                chunks[table].append(member.index)
+            }
+            previous = member.kind
+        }
+        guard previous == .postData else { throw refuse("the last member is not post-data") }
+        for (table, recorded) in zip(manifest.tables, chunks) where table.chunks != recorded {
+            throw refuse("table \(table.qualifiedName): the manifest's chunk list is \(table.chunks.prefix(20)) but its data members are \(recorded.prefix(20))")
+        }
+        let largeObjectMembers = manifest.members.filter { $0.kind == .largeObjects }.count
+        if let recorded = manifest.largeObjects, recorded.bytes > 0, largeObjectMembers == 0 {
+            throw refuse("the manifest records \(recorded.count) large objects of \(recorded.bytes) bytes but the archive has no large-object member")
+        }
+        if manifest.largeObjects == nil, largeObjectMembers > 0 {
+            throw refuse("\(largeObjectMembers) large-object members, but the manifest records no large objects")
+        }
+        if let problem = try ArchiveLayout.headerProblem(text(of: .header)) { throw refuse(problem) }
+        if let problem = try ArchiveLayout.sequencesProblem(text(of: .sequences), manifest: manifest) { throw refuse(problem) }
     }
 
     /// The event triggers of post-data, created by `createEventTriggers` once the restore's own DDL
@@ -80,6 +135,7 @@ final class ArchiveLoader: @unchecked Sendable {
     private var eventTriggers: [DumpScript.Entry] = []
 
     func run(verify: Bool) throws -> [String] {
+        try checkLayout()
         let main = try connect("pre-data")
         // The target's known settings, to skip or refuse what a newer pg_dump sets (PostgresVersions).
         let settingFilter = try SessionSettingFilter(main)

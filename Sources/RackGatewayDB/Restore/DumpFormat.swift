@@ -1,7 +1,9 @@
 import RGWCompression
 import Foundation
 
-/// What a file to restore is, told from its content (never its name).
+/// What a file to restore is, told from its content; except that a file named like an archive or
+/// with an archive's sidecar beside it is one of ours (`ArchiveLocation.ownership`), read as an
+/// archive whatever it holds, so that a damaged archive is refused rather than run as SQL.
 public enum DumpFormat: String, Codable, Sendable {
     /// A rack-gateway-db archive (format v1).
     case archive = "rack-gateway-db archive"
@@ -27,6 +29,7 @@ public enum DumpFormat: String, Codable, Sendable {
             }
             return .directory
         }
+        if ArchiveLocation(path: path).ownership != nil { return .archive }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ToolError(.failed, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -84,5 +87,35 @@ public enum DumpFormat: String, Codable, Sendable {
     static func looksLikeText(_ bytes: [UInt8]) -> Bool {
         let sample = bytes.prefix(4096)
         return !sample.contains(0) && sample.filter { $0 < 0x09 || ($0 > 0x0d && $0 < 0x20) }.isEmpty
+    }
+}
+
+extension ArchiveLocation {
+    /// Why this object is one of ours, whatever its content: a name of the archive pattern
+    /// (`<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz`, `.sql.zst`, either with `.age`) or a `.sha256`,
+    /// `.minisig` or `.summary.json` beside it; nil for neither (a foreign file).
+    public var ownership: String? {
+        if ArchiveName.timestamp(of: name) != nil { return "its name has the archive pattern <prefix>_<YYYYMMDD>T<HHMMSS>Z\(ArchiveName.suffix)" }
+        let present = ArchiveName.sidecars(of: name).filter { ((try? store.size($0)) ?? nil) != nil }
+        guard !present.isEmpty else { return nil }
+        return (present.count == 1 ? "its sidecar " : "its sidecars ") + present.map { String($0.dropFirst(name.count)) }.joined(separator: ", ") + " lie" + (present.count == 1 ? "s" : "") + " beside it"
+    }
+
+    /// The error for one of ours (`ownership`) that does not read as an archive (`what`: how it
+    /// fails): it is damaged (exit 2), never a dump to pipe into psql. With a `.sha256` beside it,
+    /// says whether the file still has the digest recorded there.
+    func damaged(_ what: String, because ownership: String) -> ToolError {
+        var digest = ""
+        if let recorded = sidecarDigest() {
+            if let actual = try? storedSHA256() {
+                digest = actual == recorded
+                    ? "; its SHA-256 still matches its .sha256 (it was already so when the backup recorded it, or both were replaced)"
+                    : "; its SHA-256 no longer matches its .sha256 (\(actual.prefix(16))... against \(recorded.prefix(16))...): it changed after the backup wrote it"
+            } else {
+                digest = "; its SHA-256 could not be read to compare with its .sha256"
+            }
+        }
+        return ToolError(.archiveCorrupt, "\(path) is a damaged rack-gateway-db archive (\(ownership)): \(what)\(digest); nothing of it was run or restored",
+                         fix: "Do not restore it; use another copy or an older archive (rack-gateway-db list). A pg_dump file of your own must not carry an archive's name or sidecars.")
     }
 }

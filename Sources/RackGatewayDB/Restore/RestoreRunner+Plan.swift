@@ -46,8 +46,17 @@ extension RestoreRunner {
     /// What `run` would do, from the same checks, changing nothing (no lock, no role, no database,
     /// no mark). An archive that does not verify throws as `run` would.
     public func plan(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreDryRun {
+        try plan(archive: archive, opened: nil, preflight: preflight)
+    }
+
+    /// The same for an archive already opened (`--latest`'s choice).
+    public func plan(reader: ArchiveReader, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreDryRun {
+        try plan(archive: reader.archive, opened: reader, preflight: preflight)
+    }
+
+    func plan(archive: ArchiveLocation, opened: ArchiveReader?, preflight: ArchiveVerifier.Report?) throws -> RestoreDryRun {
         var checked: ArchiveVerifier.Report?
-        let (format, reader) = try checkArchive(archive, preflight: preflight) { body in
+        let (format, reader) = try checkArchive(archive, opened: opened, preflight: preflight) { body in
             let report = try body()
             checked = report
             return report

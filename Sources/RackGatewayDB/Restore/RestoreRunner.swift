@@ -76,9 +76,19 @@ public final class RestoreRunner: @unchecked Sendable {
         try run(archive: ArchiveLocation(path: path), preflight: preflight)
     }
 
-    /// Restore an archive in a store (S3: read with ranged requests, never downloaded whole) or a
-    /// local file (which may also be a pg_dump).
+    /// Restore an archive in a store (S3: read with ranged requests, or with `--verify-key` from the
+    /// local spool its signature was checked over) or a local file (which may also be a pg_dump).
     public func run(archive: ArchiveLocation, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreReport {
+        try run(archive: archive, opened: nil, preflight: preflight)
+    }
+
+    /// Restore an archive already opened (`--latest`'s choice, a drill's): read through `reader`,
+    /// never opened again by name.
+    public func run(reader: ArchiveReader, preflight: ArchiveVerifier.Report? = nil) throws -> RestoreReport {
+        try run(archive: reader.archive, opened: reader, preflight: preflight)
+    }
+
+    func run(archive: ArchiveLocation, opened: ArchiveReader?, preflight: ArchiveVerifier.Report?) throws -> RestoreReport {
         let path = archive.path
         let stopwatch = Stopwatch()
         var phases: [RestorePhase] = []
@@ -89,7 +99,7 @@ public final class RestoreRunner: @unchecked Sendable {
             return result
         }
         progress.begin(phase: "checking the archive")
-        let (format, reader) = try checkArchive(archive, preflight: preflight) { body in try timed("archive check", body) }
+        let (format, reader) = try checkArchive(archive, opened: opened, preflight: preflight) { body in try timed("archive check", body) }
         let manifest = reader?.manifest
         logger.info("restore started", metadata: ["file": "\(path)", "format": "\(format.rawValue)", "target": "\(target.settings.description)"])
 
@@ -168,13 +178,13 @@ public final class RestoreRunner: @unchecked Sendable {
         return report
     }
 
-    /// The archive's format and, for an archive, its checked reader: nothing is restored from an
-    /// archive that does not verify.
-    func checkArchive(_ archive: ArchiveLocation, preflight: ArchiveVerifier.Report?,
+    /// The archive's format and, for an archive, its checked reader (`opened`, else opened here,
+    /// once): nothing is restored from an archive that does not verify.
+    func checkArchive(_ archive: ArchiveLocation, opened: ArchiveReader?, preflight: ArchiveVerifier.Report?,
                       timed: (() throws -> ArchiveVerifier.Report) throws -> ArchiveVerifier.Report) throws -> (DumpFormat, ArchiveReader?) {
         let path = archive.path
         // Objects in a store are archives (a pg_dump there must be fetched first).
-        let format = try archive.localPath.map(DumpFormat.detect) ?? .archive
+        let format = opened != nil ? .archive : try archive.localPath.map(DumpFormat.detect) ?? .archive
         if format != .archive, archive.keys.verifyKey != nil {
             throw ToolError(.signatureInvalid, "\(path) is a \(format.rawValue) pg_dump, which carries no signature, and --verify-key requires one",
                             fix: "Restore a signed rack-gateway-db archive, or drop --verify-key for this file.")
@@ -192,7 +202,7 @@ public final class RestoreRunner: @unchecked Sendable {
             }
             return (format, nil)
         }
-        let opened = try archive.reader()
+        let opened = try opened ?? archive.reader()
         let check = try preflight ?? timed { try ArchiveVerifier().preflight(opened) }
         guard check.ok else {
             throw ToolError(.mismatch, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),

@@ -14,6 +14,8 @@ public struct ArchiveDirectory {
         public var rows: Int?
         /// nil when the trailer and manifest read; otherwise why not.
         public var problem: String?
+        /// A `verify` passed on the file as it is now: its recorded version (inode, size and times;
+        /// an object's ETag) and SHA-256 are still the file's and its sidecar's.
         public var verified: Bool
         /// The last `verify` of this file (same size) failed: `list` marks it, `--latest` does not take it.
         public var verificationFailed = false
@@ -71,7 +73,8 @@ public struct ArchiveDirectory {
                 entry.tables = summary.tables.count
                 entry.rows = summary.totalRows
                 entry.suspect = summary.suspect
-                if let check = verifications[object.name], check.ok, check.size == object.size, entry.hasSidecar, location.sidecarDigest() == check.sha256 {
+                if let check = verifications[object.name], check.ok, check.size == object.size, check.version != nil, check.version == object.version,
+                   entry.hasSidecar, location.sidecarDigest() == check.sha256 {
                     entry.verified = true
                 }
                 if let check = verifications[object.name], !check.ok, check.size == object.size { entry.verificationFailed = true }
@@ -120,7 +123,15 @@ extension ArchiveDirectory {
     public struct Latest {
         public var newest: Entry
         public var newestProblem: NewestProblem?
-        public var chosen: (archive: ArchiveLocation, check: ArchiveVerifier.Report)?
+        public var chosen: Chosen?
+    }
+
+    /// The archive `--latest` took, opened and checked: what the restore or drill reads (never
+    /// opened again by name, so never fetched or hashed twice).
+    public struct Chosen {
+        public var reader: ArchiveReader
+        public var check: ArchiveVerifier.Report
+        public var archive: ArchiveLocation { reader.archive }
     }
 
     /// `--latest`: the newest archive is the news. It is checked as the restore checks an archive
@@ -129,6 +140,12 @@ extension ArchiveDirectory {
     /// result says so, and `chosen` is the newest good archive (readable, not suspect, passing the
     /// check). An encrypted archive this identity cannot open is not called corrupt: no identity is a
     /// usage error, another recipient's archive as the newest stops with `identity_mismatch`.
+    /// The listing reads each archive's trailer and manifest by ranges; the candidates, newest
+    /// first, are then opened and checked one at a time until one is good, and that opening (its
+    /// spool, its digest) is the reader handed to the restore or drill: the archive chosen is
+    /// fetched once. An older archive the listing already found unreadable, suspect or failing its
+    /// last verify is passed over without being read; any other one examined is read whole once
+    /// (its signature, its SHA-256 against the sidecar), the newest always (it is the news).
     public func latest(acceptSuspectNewest: Bool, logger: Logger) throws -> Latest {
         let all = try entries()
         guard let newest = all.first else {
@@ -137,9 +154,14 @@ extension ArchiveDirectory {
         var result = Latest(newest: newest, newestProblem: nil, chosen: nil)
 
         /// The archive check of one entry: its report, or why it is not good.
-        func examine(_ entry: Entry, isNewest: Bool) throws -> Result<ArchiveVerifier.Report, NewestProblem> {
-            func bad(_ kind: NewestProblem.Kind, _ problems: [String]) -> Result<ArchiveVerifier.Report, NewestProblem> {
+        func examine(_ entry: Entry, isNewest: Bool) throws -> Result<Chosen, NewestProblem> {
+            func bad(_ kind: NewestProblem.Kind, _ problems: [String]) -> Result<Chosen, NewestProblem> {
                 .failure(NewestProblem(file: entry.file, path: entry.path, kind: kind, problems: problems.isEmpty ? ["does not verify"] : problems))
+            }
+            if !isNewest {
+                if let problem = entry.problem { return bad(.corrupt, [problem]) }
+                if let suspect = entry.suspect { return bad(.suspect, [suspect]) }
+                if entry.verificationFailed { return bad(.corrupt, ["its last full verify failed (verifications.jsonl); run verify on it for the details"]) }
             }
             let archive = location(of: entry)
             let reader: ArchiveReader
@@ -172,13 +194,13 @@ extension ArchiveDirectory {
                 return bad(.corrupt, ["its last full verify failed (verifications.jsonl) though its SHA-256 matches its sidecar; run verify on it for the details"])
             }
             if let suspect = entry.suspect, !(isNewest && acceptSuspectNewest) { return bad(.suspect, [suspect]) }
-            return .success(check)
+            return .success(Chosen(reader: reader, check: check))
         }
 
         for entry in all {
             switch try examine(entry, isNewest: entry.file == newest.file) {
-            case .success(let check):
-                result.chosen = (location(of: entry), check)
+            case .success(let chosen):
+                result.chosen = chosen
                 return result
             case .failure(let problem):
                 if entry.file == newest.file {
@@ -199,20 +221,48 @@ extension ArchiveDirectory {
         try entries().first(where: isGood)
     }
 
+    /// How an archive was found good (or not).
+    public enum Goodness: Sendable, Equatable {
+        case notGood
+        /// Checked here, now: a full verify, or (encrypted, no identity) its SHA-256 against its sidecar.
+        case checkedNow
+        /// By an earlier `verify` of the file as it is now (its version unchanged), not read here.
+        case recorded
+    }
+
     /// Readable, not marked suspect by `backup`, and verified: by an earlier `verify` of the file as
     /// it is now, else by a full verify run here (and recorded in `verifications.jsonl`).
     /// An encrypted archive without its identity (the backup host) cannot be verified here: good
     /// then means its summary reads and the file's SHA-256 matches its sidecar, as written.
-    public func isGood(_ entry: Entry) -> Bool {
-        guard entry.problem == nil, entry.suspect == nil else { return false }
-        if entry.verified { return true }
+    public func isGood(_ entry: Entry) -> Bool { goodness(entry) != .notGood }
+
+    public func goodness(_ entry: Entry) -> Goodness {
+        guard entry.problem == nil, entry.suspect == nil else { return .notGood }
+        if entry.verified { return .recorded }
         let location = location(of: entry)
         if location.isEncrypted && keys.identities.isEmpty {
-            guard let recorded = location.sidecarDigest(), let digest = try? location.storedSHA256() else { return false }
-            return digest == recorded
+            guard let recorded = location.sidecarDigest(), let digest = try? location.storedSHA256() else { return .notGood }
+            return digest == recorded ? .checkedNow : .notGood
         }
-        guard let report = try? ArchiveVerifier().verify(reader: location.reader()) else { return false }
+        guard let report = try? ArchiveVerifier().verify(reader: location.reader()) else { return .notGood }
         try? VerificationLog.record(report, store: store, at: clock.now())
-        return report.ok
+        return report.ok ? .checkedNow : .notGood
+    }
+
+    /// An archive whose earlier `verify` is trusted, read again as it is now: its SHA-256 must still
+    /// be its sidecar's and the verified one (what `prune` does before it relies on an archive to
+    /// delete others). A mismatch is recorded as a failed verification, so `list` marks it.
+    public func confirm(_ entry: Entry) -> Bool {
+        let location = location(of: entry)
+        let recorded = VerificationLog.load(store: store)[entry.file]
+        let digest: String
+        do { digest = try location.storedSHA256() } catch { return false }
+        let sidecar = location.sidecarDigest()
+        if digest == sidecar, digest == recorded?.sha256 { return true }
+        let problem = "its SHA-256 is now \(digest), but its sidecar says \(sidecar ?? "nothing") and it verified as \(recorded?.sha256 ?? "nothing"): the file changed since it was verified"
+        let report = ArchiveVerifier.Report(file: entry.path, ok: false, problems: [problem], members: 0, tables: entry.tables ?? 0, rows: entry.rows ?? 0,
+                                            bytes: 0, fileSize: entry.sizeBytes, sha256: digest, sidecar: "mismatch", durationSeconds: 0)
+        try? VerificationLog.record(report, store: store, at: clock.now())
+        return false
     }
 }

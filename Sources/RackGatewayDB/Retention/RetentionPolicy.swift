@@ -20,19 +20,30 @@ public struct RetentionPolicy: Sendable, Equatable {
 
     public var isEmpty: Bool { last + daily + weekly + monthly + yearly == 0 }
 
-    /// For each archive time (newest first), the reasons to keep it; empty means delete.
-    public func reasons(for times: [Date]) -> [[String]] {
+    /// The policy's buckets in use: name, how many to keep, and the bucket of a time (UTC).
+    private var buckets: [(name: String, count: Int, key: (Date) -> String)] {
         var calendar = Calendar(identifier: .iso8601)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        var reasons = Array(repeating: [String](), count: times.count)
-        for (index, _) in times.enumerated() where index < last { reasons[index].append("last") }
-        let buckets: [(String, Int, (Date) -> String)] = [
+        let all: [(name: String, count: Int, key: (Date) -> String)] = [
             ("daily", daily, { let c = calendar.dateComponents([.year, .month, .day], from: $0); return "\(c.year!)-\(c.month!)-\(c.day!)" }),
             ("weekly", weekly, { let c = calendar.dateComponents([.yearForWeekOfYear, .weekOfYear], from: $0); return "\(c.yearForWeekOfYear!)-W\(c.weekOfYear!)" }),
             ("monthly", monthly, { let c = calendar.dateComponents([.year, .month], from: $0); return "\(c.year!)-\(c.month!)" }),
             ("yearly", yearly, { "\(calendar.component(.year, from: $0))" }),
         ]
-        for (name, count, key) in buckets where count > 0 {
+        return all.filter { $0.count > 0 }
+    }
+
+    /// Whether two times fall in one bucket of the policy (the same UTC day under `--keep-daily`, …):
+    /// the newer one kept is what stands in for the older one deleted.
+    public func shareABucket(_ a: Date, _ b: Date) -> Bool {
+        buckets.contains { $0.key(a) == $0.key(b) }
+    }
+
+    /// For each archive time (newest first), the reasons to keep it; empty means delete.
+    public func reasons(for times: [Date]) -> [[String]] {
+        var reasons = Array(repeating: [String](), count: times.count)
+        for (index, _) in times.enumerated() where index < last { reasons[index].append("last") }
+        for (name, count, key) in buckets {
             var seen = Set<String>()
             for (index, time) in times.enumerated() {
                 let bucket = key(time)
@@ -68,14 +79,45 @@ public struct Pruner {
     /// the last good one out. The newest good archive is always kept; archives newer than it that are
     /// not good (a suspect backup) are kept too — nothing is thrown away before a good one follows;
     /// unreadable ones are kept and named for a person to look at.
+    ///
+    /// Before anything is deleted, the archives it relies on — the newest good one, and each kept
+    /// good archive that stands in for one to delete (one of the last N, or in the same bucket) — are read again as
+    /// they are now when their goodness came from an earlier `verify`: one whose bytes changed since
+    /// is not good (recorded, so `list` marks it), and the plan is made again without it.
     public func plan() throws -> [Decision] {
         let entries = try directory.entries()
+        var goodness = entries.map { $0.problem == nil ? directory.goodness($0) : .notGood }
+        while true {
+            let plan = try plan(entries: entries, goodness: goodness)
+            let reliedOn = Self.reliedOn(plan, entries: entries, goodness: goodness, policy: policy)
+            let changed = reliedOn.filter { !directory.confirm(entries[$0]) }
+            if changed.isEmpty { return plan }
+            for index in changed { goodness[index] = .notGood }
+            // Confirmed ones stay confirmed on the next round.
+            for index in reliedOn where !changed.contains(index) { goodness[index] = .checkedNow }
+        }
+    }
+
+    /// The good archives (by an earlier `verify`, not read in this run) that the deletions of `plan`
+    /// rely on; empty when it deletes nothing.
+    static func reliedOn(_ plan: [Decision], entries: [ArchiveDirectory.Entry], goodness: [ArchiveDirectory.Goodness], policy: RetentionPolicy) -> [Int] {
+        let deleted = plan.indices.filter { !plan[$0].keep }
+        guard !deleted.isEmpty, let newest = goodness.firstIndex(where: { $0 != .notGood }) else { return [] }
+        return plan.indices.filter { index in
+            guard goodness[index] == .recorded, plan[index].keep else { return false }
+            // Kept as one of the last N, it stands in for every older one deleted.
+            let last = plan[index].reasons.contains("last")
+            return index == newest || deleted.contains { $0 > index && (last || policy.shareABucket(entries[$0].time, entries[index].time)) }
+        }
+    }
+
+    private func plan(entries: [ArchiveDirectory.Entry], goodness: [ArchiveDirectory.Goodness]) throws -> [Decision] {
         var reasons = Array(repeating: [String](), count: entries.count)
         var good: [Int] = []
         for (index, entry) in entries.enumerated() {
             if entry.problem != nil {
                 reasons[index].append("unreadable")
-            } else if directory.isGood(entry) {
+            } else if goodness[index] != .notGood {
                 good.append(index)
             }
         }

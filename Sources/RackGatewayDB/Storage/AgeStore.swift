@@ -48,14 +48,29 @@ struct StoredDigests {
     var blake2b: [UInt8]?
 
     init(_ object: StoreReader, blake2b wantBlake2b: Bool) throws {
-        let sha = SHA256(), blake = wantBlake2b ? BLAKE2b512() : nil
+        let hashes = Hashes(blake2b: wantBlake2b)
         try object.stream(offset: 0, count: object.size) { bytes in
-            sha.update(bytes)
-            blake?.update(bytes)
+            hashes.update(bytes)
             return true
         }
-        sha256 = SHA256.hex(sha.finalize())
-        blake2b = blake?.finalize()
+        self = hashes.finalize()
+    }
+
+    /// The running hashes, for a reader that also does something else with the bytes (a spool).
+    final class Hashes {
+        let sha = SHA256()
+        let blake: BLAKE2b512?
+        init(blake2b: Bool) { blake = blake2b ? BLAKE2b512() : nil }
+        func update(_ bytes: UnsafeRawBufferPointer) {
+            sha.update(bytes)
+            blake?.update(bytes)
+        }
+        func finalize() -> StoredDigests { StoredDigests(sha256: SHA256.hex(sha.finalize()), blake2b: blake?.finalize()) }
+    }
+
+    init(sha256: String, blake2b: [UInt8]?) {
+        self.sha256 = sha256
+        self.blake2b = blake2b
     }
 }
 

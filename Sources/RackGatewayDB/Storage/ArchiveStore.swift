@@ -28,6 +28,10 @@ public protocol ArchiveStore: Sendable {
     /// The path of `name` as a file on this machine, for the stock tools that read files (psql,
     /// pg_restore); nil for a remote store.
     func localPath(_ name: String) -> String?
+    /// What changes whenever `name`'s bytes are written (a file's inode, size, modification and
+    /// change times; an object's ETag), or nil when there is none. A verification recorded with it
+    /// is trusted only while it is the same.
+    func version(_ name: String) throws -> String?
 }
 
 extension ArchiveStore {
@@ -99,6 +103,8 @@ public struct S3UploadOptions: Sendable {
 public struct StoreEntry: Sendable, Equatable {
     public var name: String
     public var size: Int
+    /// What `ArchiveStore.version` says of it.
+    public var version: String? = nil
 }
 
 /// Used by one thread at a time (the archive writer holds its lock around every call); Sendable so

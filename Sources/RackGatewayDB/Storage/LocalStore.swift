@@ -39,13 +39,24 @@ public struct LocalStore: ArchiveStore {
 
     public func localPath(_ name: String) -> String? { path(name) }
 
+    public func version(_ name: String) throws -> String? {
+        var info = stat()
+        return stat(path(name), &info) == 0 ? Self.version(of: info) : nil
+    }
+
+    /// Inode, size, and modification and change times in nanoseconds: a write changes the change
+    /// time, which no user (unlike the modification time) can set back.
+    static func version(of info: stat) -> String {
+        "\(info.st_ino)-\(info.st_size)-\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)-\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+    }
+
     public func list() throws -> [StoreEntry] {
         try FileManager.default.contentsOfDirectory(atPath: directory)
             .filter { !$0.hasPrefix(".") && !$0.hasSuffix(".partial") }
             .compactMap { name in
                 var info = stat()
                 guard stat(path(name), &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-                return StoreEntry(name: name, size: Int(info.st_size))
+                return StoreEntry(name: name, size: Int(info.st_size), version: Self.version(of: info))
             }
             .sorted { $0.name < $1.name }
     }

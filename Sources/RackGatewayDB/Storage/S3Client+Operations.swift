@@ -12,6 +12,11 @@ extension S3Client {
         try send("CreateBucket", method: "PUT", key: nil, headers: objectLock ? [("x-amz-bucket-object-lock-enabled", "true")] : [], body: [], expect: [200])
     }
 
+    /// An ETag as S3 sends it (`"abc"`, in XML perhaps `&quot;abc&quot;`) without its quotes.
+    static func unquotedETag(_ text: String) -> String {
+        text.replacingOccurrences(of: "&quot;", with: "").trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+    }
+
     /// Response headers of `key` (HEAD), or nil when there is none.
     public func head(key: String) throws -> [String: String]? {
         do {
@@ -106,11 +111,12 @@ extension S3Client {
             var query = [("list-type", "2"), ("prefix", prefix)]
             if let token { query.append(("continuation-token", token)) }
             let response = try send("ListObjectsV2", method: "GET", key: nil, query: query.sorted { $0.0 < $1.0 })
-            let fields = XMLFields(response.body, names: ["Key", "Size", "LastModified", "NextContinuationToken", "IsTruncated"])
-            let keys = fields.all("Key"), sizes = fields.all("Size"), times = fields.all("LastModified")
+            let fields = XMLFields(response.body, names: ["Key", "Size", "LastModified", "ETag", "NextContinuationToken", "IsTruncated"])
+            let keys = fields.all("Key"), sizes = fields.all("Size"), times = fields.all("LastModified"), etags = fields.all("ETag")
             for (index, key) in keys.enumerated() {
                 objects.append(Object(key: key, size: index < sizes.count ? Int(sizes[index]) ?? 0 : 0,
-                                      lastModified: index < times.count ? times[index] : ""))
+                                      lastModified: index < times.count ? times[index] : "",
+                                      etag: index < etags.count && keys.count == etags.count ? Self.unquotedETag(etags[index]) : ""))
             }
             token = fields.first("IsTruncated") == "true" ? fields.first("NextContinuationToken") : nil
         } while token != nil

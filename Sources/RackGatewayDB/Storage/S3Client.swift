@@ -37,6 +37,8 @@ public struct S3Client: Sendable {
         public var key: String
         public var size: Int
         public var lastModified: String
+        /// The ETag without its quotes (empty when the answer had none).
+        public var etag: String = ""
     }
 
     /// S3's answer to a failed call: its status, error code and message, and what to check.

@@ -53,8 +53,14 @@ public struct S3Store: ArchiveStore {
         let start = prefix.isEmpty ? "" : prefix + "/"
         return try client.list(prefix: start).compactMap { object in
             let name = String(object.key.dropFirst(start.count))
-            return name.isEmpty || name.contains("/") ? nil : StoreEntry(name: name, size: object.size)
+            return name.isEmpty || name.contains("/") ? nil : StoreEntry(name: name, size: object.size, version: object.etag.isEmpty ? nil : object.etag)
         }.sorted { $0.name < $1.name }
+    }
+
+    public func version(_ name: String) throws -> String? {
+        guard let etag = try client.head(key: key(name))?["etag"] else { return nil }
+        let version = S3Client.unquotedETag(etag)
+        return version.isEmpty ? nil : version
     }
 
     public func delete(_ name: String) throws { try client.deleteObject(key: key(name)) }

@@ -97,9 +97,9 @@ public struct ArchiveVerifier {
             if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
             logger?.debug("member read", metadata: ["member.index": "\(member.index)", "member.kind": "\(member.kind.rawValue)",
                                                      "member.bytes": "\(member.length)", "member.crc_ok": "\(crc == member.crc32)"])
-            if member.kind == .header, let why = ArchiveLayout.check(headerText: text) {
+            if member.kind == .header, let why = ArchiveLayout.headerProblem(String(decoding: text, as: UTF8.self)) {
                 problem("\(describe(member)): \(why)")
-            } else if member.kind == .sequences, let why = ArchiveLayout.check(sequencesText: text, manifest: manifest) {
+            } else if member.kind == .sequences, let why = ArchiveLayout.sequencesProblem(String(decoding: text, as: UTF8.self), manifest: manifest) {
                 problem("\(describe(member)): \(why)")
             } else if member.kind == .data {
                 guard let table = member.table, table >= 0, table < manifest.tables.count else { return true }

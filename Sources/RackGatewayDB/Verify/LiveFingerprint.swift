@@ -59,6 +59,27 @@ public enum LiveFingerprint {
         return pieces
     }
 
+    /// The conditions the extensions' configuration tables of `manifest` are read with (by table
+    /// index): each the database's own (`pg_extension.extcondition`), which the manifest's `filter`
+    /// must repeat word for word. A manifest is untrusted input: its text never becomes SQL.
+    static func conditions(_ manifest: ArchiveManifest, connection: Connection) throws -> [Int: String] {
+        var conditions: [Int: String] = [:]
+        for (index, table) in manifest.tables.enumerated() {
+            guard let filter = table.filter else { continue }
+            let own = try connection.query("""
+                SELECT coalesce(x.condition, '') FROM pg_catalog.pg_extension e
+                CROSS JOIN LATERAL unnest(e.extconfig, e.extcondition) AS x(relation, condition)
+                WHERE x.relation = to_regclass($1)
+                """, [SQL.qualified(table.schema, table.name)]).rows.first?[0] ?? nil
+            guard let own, own == filter else {
+                throw ToolError(.mismatch, "table \(table.qualifiedName): the manifest's filter \"\(filter.prefix(100))\" is not the condition its extension records in the database (\(own.map { "\"\($0)\"" } ?? "none")), so it was not run",
+                                fix: "Do not trust this archive: its manifest was altered; use an older archive (rack-gateway-db list).")
+            }
+            conditions[index] = own
+        }
+        return conditions
+    }
+
     /// Re-read every table of `manifest` over `jobs` connections with the dump's session settings
     /// (big tables split by block ranges across the connections); one line per table whose row
     /// count or fingerprint differs.
@@ -70,6 +91,7 @@ public enum LiveFingerprint {
                                          [SQL.qualified(table.schema, table.name)]).scalar
             return Int(value ?? "0") ?? 0
         }
+        let conditions = try Self.conditions(manifest, connection: sizing)
         let pieces = Self.pieces(manifest, blocks: blocks, parts: jobs * 2)
         let totals = TableTotals(tables: manifest.tables.count)
         for piece in pieces { totals.expect(table: piece.table) }
@@ -79,7 +101,7 @@ public enum LiveFingerprint {
             return connection
         }) { connection, piece in
             let table = manifest.tables[piece.table]
-            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, blocks: piece.blocks, filter: table.filter)
+            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, blocks: piece.blocks, filter: conditions[piece.table])
             let rows: Int, sum: UInt64
             do {
                 (rows, sum) = try scan(connection, statement)

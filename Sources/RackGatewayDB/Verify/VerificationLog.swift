@@ -11,12 +11,16 @@ public enum VerificationLog {
         public var size: Int
         public var ok: Bool
         public var verifiedAt: String
+        /// The file's `ArchiveStore.version` when it was verified: `list` and `prune` trust an `ok`
+        /// only while the file's version is still this (absent in older logs: never trusted).
+        public var version: String? = nil
     }
 
     /// `report`'s outcome, verified at `time` (the run's clock).
     public static func record(_ report: ArchiveVerifier.Report, store: ArchiveStore, at time: Date) throws {
-        let entry = Entry(file: URL(fileURLWithPath: report.file).lastPathComponent, sha256: report.sha256, size: report.fileSize, ok: report.ok,
-                          verifiedAt: ISO8601DateFormatter().string(from: time))
+        let file = URL(fileURLWithPath: report.file).lastPathComponent
+        let entry = Entry(file: file, sha256: report.sha256, size: report.fileSize, ok: report.ok,
+                          verifiedAt: ISO8601DateFormatter().string(from: time), version: (try? store.version(file)) ?? nil)
         try JSONLines.append(entry, to: fileName, in: store)
     }
 

@@ -1,0 +1,75 @@
+import Foundation
+
+/// A remote object downloaded once into a local file, hashed as it arrives (the digests
+/// `StoredDigests` computes), then read from that file. Where a signature must be checked before
+/// anything of an archive is parsed, the bytes it checked are the bytes then read, and nothing is
+/// fetched twice. The spool is created in $TMPDIR (mode 0600) and unlinked at once: it takes the
+/// object's size in space there until the reader is released, and is gone when the run ends,
+/// however it ends (exit, signal, crash).
+final class SpooledObject: StoreReader, @unchecked Sendable {
+    let location: String
+    let size: Int
+    /// The stored object's digests, of the bytes in the spool.
+    let digests: StoredDigests
+    private let fd: Int32
+
+    /// Downloads `object` (one streaming read) into a spool in `directory`, hashing it on the way.
+    init(_ object: StoreReader, blake2b: Bool, directory: String = SpooledObject.directory) throws {
+        location = object.location
+        size = object.size
+        let fix = "Set TMPDIR to a directory with room for the archive (\(size) bytes), or free space in \(directory)."
+        var stats = statvfs()
+        if statvfs(directory, &stats) == 0, Int(stats.f_bavail) * Int(stats.f_frsize) < size {
+            throw ToolError(.failed, "\(location) is read from a local copy in \(directory) (TMPDIR) after its signature is checked, and \(directory) has \(Int(stats.f_bavail) * Int(stats.f_frsize)) bytes free of the \(size) it needs",
+                            fix: fix)
+        }
+        var template = Array("\(directory)/rgw-spool-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw ToolError(.failed, "cannot create a spool file in \(directory) (TMPDIR) for \(location): \(String(cString: strerror(errno)))", fix: fix)
+        }
+        // Nothing to remove later: the file has no name from here on.
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        fchmod(fd, 0o600)
+        self.fd = fd
+        let hashes = StoredDigests.Hashes(blake2b: blake2b)
+        var written = 0
+        var failure: Int32?
+        try object.stream(offset: 0, count: size) { bytes in
+            hashes.update(bytes)
+            var done = 0
+            while done < bytes.count {
+                let result = write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return false
+                }
+                done += result
+            }
+            written += bytes.count
+            return true
+        }
+        if let failure {
+            let what = failure == ENOSPC || failure == EDQUOT ? "the disk filled up" : String(cString: strerror(failure))
+            throw ToolError(.failed, "cannot copy \(location) into a spool file in \(directory) (TMPDIR): \(what)", fix: fix)
+        }
+        guard written == size else {
+            throw ToolError(.failed, "\(location): the download ended after \(written) of its \(size) bytes", fix: "Run again; if it persists, check the object in the bucket.")
+        }
+        digests = hashes.finalize()
+    }
+
+    deinit { close(fd) }
+
+    /// $TMPDIR, else /tmp.
+    static var directory: String {
+        let path = NSTemporaryDirectory()
+        return path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    func read(offset: Int, count: Int, into buffer: inout [UInt8]) throws {
+        try LocalFile.read(fd: fd, offset: offset, count: count, path: location, into: &buffer)
+    }
+}
