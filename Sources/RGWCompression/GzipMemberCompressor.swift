@@ -78,31 +78,55 @@ public final class GzipMemberDecompressor {
     }
 
     /// The same into a buffer the caller reuses between members (its count becomes the size), so a
-    /// loop over members allocates once.
+    /// loop over members allocates once. The buffer grows with what the member really inflates to,
+    /// never to a claimed size at once: it starts at what `member.count` bytes plausibly hold and
+    /// doubles (libdeflate decompresses again) up to `uncompressedSize`, so a member that claims
+    /// more than it holds costs memory for what it holds.
     public func decompress(_ member: ArraySlice<UInt8>, uncompressedSize: Int, into output: inout [UInt8]) throws {
-        output.resize(to: uncompressedSize)
-        var consumed = 0
-        var produced = 0
-        let result = member.withUnsafeBytes { source in
-            output.withUnsafeMutableBytes { destination in
-                libdeflate_gzip_decompress_ex(
-                    decompressor, source.baseAddress, source.count,
-                    destination.baseAddress, destination.count, &consumed, &produced)
-            }
+        guard uncompressedSize >= 0 else {
+            throw CompressionError(operation: "gzip member", message: "a negative size (\(uncompressedSize) bytes) is recorded for it")
         }
-        switch result {
-        case LIBDEFLATE_SUCCESS:
-            guard produced == uncompressedSize, consumed == member.count else {
-                throw CompressionError(
-                    operation: "gzip member",
-                    message: "decompressed \(produced) of \(uncompressedSize) bytes from \(consumed) of \(member.count)")
+        guard uncompressedSize <= MemberCodec.gzip.maximumSize(compressedLength: member.count) else {
+            throw CompressionError(operation: "gzip member", message: "\(member.count) compressed bytes cannot hold the recorded \(uncompressedSize) bytes")
+        }
+        // ISIZE is the text's size modulo 2^32: a member whose footer disagrees is refused before
+        // anything is allocated for it.
+        guard let footer = GzipFooter(endOf: member), UInt64(footer.size) == UInt64(uncompressedSize) & 0xffff_ffff else {
+            throw CompressionError(operation: "gzip member", message: "its own recorded size (ISIZE) is not the \(uncompressedSize) bytes expected")
+        }
+        var capacity = min(uncompressedSize, max(Self.initialCapacity, member.count.multipliedReportingOverflow(by: 16).partialValue))
+        while true {
+            output.resize(to: capacity)
+            var consumed = 0
+            var produced = 0
+            let result = member.withUnsafeBytes { source in
+                output.withUnsafeMutableBytes { destination in
+                    libdeflate_gzip_decompress_ex(
+                        decompressor, source.baseAddress, source.count,
+                        destination.baseAddress, destination.count, &consumed, &produced)
+                }
             }
-        case LIBDEFLATE_BAD_DATA:
-            throw CompressionError(operation: "gzip member", message: "corrupt data (bad deflate stream, CRC32 or size)")
-        case LIBDEFLATE_INSUFFICIENT_SPACE:
-            throw CompressionError(operation: "gzip member", message: "larger than the recorded \(uncompressedSize) bytes")
-        default:
-            throw CompressionError(operation: "gzip member", message: "libdeflate error \(result.rawValue)")
+            switch result {
+            case LIBDEFLATE_SUCCESS:
+                guard produced == uncompressedSize, consumed == member.count else {
+                    throw CompressionError(
+                        operation: "gzip member",
+                        message: "decompressed \(produced) of \(uncompressedSize) bytes from \(consumed) of \(member.count)")
+                }
+                return
+            case LIBDEFLATE_BAD_DATA:
+                throw CompressionError(operation: "gzip member", message: "corrupt data (bad deflate stream, CRC32 or size)")
+            case LIBDEFLATE_INSUFFICIENT_SPACE:
+                guard capacity < uncompressedSize else {
+                    throw CompressionError(operation: "gzip member", message: "larger than the recorded \(uncompressedSize) bytes")
+                }
+                capacity = capacity > uncompressedSize / 2 ? uncompressedSize : capacity * 2
+            default:
+                throw CompressionError(operation: "gzip member", message: "libdeflate error \(result.rawValue)")
+            }
         }
     }
+
+    /// What the output buffer starts at (when the member claims more): most members fit.
+    static let initialCapacity = 8 << 20
 }

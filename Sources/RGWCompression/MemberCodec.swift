@@ -31,6 +31,24 @@ public enum MemberCodec: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// The most text `compressedLength` bytes of one member of this codec can inflate to: deflate
+    /// expands at most 1032:1 (a 258-byte match per two bits, RFC 1951), a zstd block of at most
+    /// 128 KiB costs at least four bytes (RLE block), so 32768:1; plus 64 KiB for headers. A size
+    /// recorded above it is a lie, refused before anything is allocated; overflow-checked.
+    public func maximumSize(compressedLength: Int) -> Int {
+        guard compressedLength >= 0 else { return 0 }
+        let (product, overflow) = compressedLength.multipliedReportingOverflow(by: maximumRatio)
+        return overflow ? Int.max : product.addingReportingOverflow(64 << 10).overflow ? Int.max : product + (64 << 10)
+    }
+
+    /// Text bytes per compressed byte at most (see `maximumSize`).
+    public var maximumRatio: Int {
+        switch self {
+        case .gzip: 1032
+        case .zstd: 32768
+        }
+    }
+
     /// The command that decompresses the whole file to standard output.
     public var stockDecompress: String {
         switch self {
@@ -144,29 +162,72 @@ public final class MemberDecompressor {
 
     /// Decompress exactly one member into `output` (its count becomes the size): the result must be
     /// `uncompressedSize` bytes and the member's own check (gzip CRC32 and size; zstd content size
-    /// and checksum) must hold.
+    /// and checksum) must hold. A negative size, or one the member's bytes cannot hold
+    /// (`MemberCodec.maximumSize`), is refused before anything is allocated; the output grows with
+    /// what the member really inflates to and decompression stops as soon as it would pass
+    /// `uncompressedSize`.
     public func decompress(_ member: ArraySlice<UInt8>, uncompressedSize: Int, into output: inout [UInt8]) throws {
         if let gzip { return try gzip.decompress(member, uncompressedSize: uncompressedSize, into: &output) }
         guard MemberCodec.detect(member) == .zstd else {
             throw CompressionError(operation: "zstd frame", message: "not a zstd frame (bad magic number)")
         }
+        guard uncompressedSize >= 0 else {
+            throw CompressionError(operation: "zstd frame", message: "a negative size (\(uncompressedSize) bytes) is recorded for it")
+        }
+        guard uncompressedSize <= MemberCodec.zstd.maximumSize(compressedLength: member.count) else {
+            throw CompressionError(operation: "zstd frame", message: "\(member.count) compressed bytes cannot hold the recorded \(uncompressedSize) bytes")
+        }
         let recorded = member.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         guard recorded == UInt64(uncompressedSize) else {
             throw CompressionError(operation: "zstd frame", message: "frame records \(recorded > UInt64(Int.max) ? "no" : String(recorded)) content bytes, not \(uncompressedSize)")
         }
-        output.resize(to: uncompressedSize)
-        let produced = member.withUnsafeBytes { source in
-            output.withUnsafeMutableBytes { destination in
-                ZSTD_decompressDCtx(zstd, destination.baseAddress, destination.count, source.baseAddress, source.count)
+        ZSTD_DCtx_reset(zstd, ZSTD_reset_session_only)
+        // One byte more room than expected: a frame that fills it has more text than it records.
+        let limit = uncompressedSize + 1
+        var capacity = min(limit, max(Self.initialCapacity, member.count.multipliedReportingOverflow(by: 16).partialValue))
+        output.resize(to: capacity)
+        var produced = 0
+        var consumed = 0
+        var finished = false
+        while !finished {
+            let (result, inputPosition, outputPosition) = member.withUnsafeBytes { source in
+                output.withUnsafeMutableBytes { destination in
+                    var input = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: consumed)
+                    var out = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: produced)
+                    let result = ZSTD_decompressStream(zstd, &out, &input)
+                    return (result, input.pos, out.pos)
+                }
+            }
+            if ZSTD_isError(result) != 0 {
+                throw CompressionError(operation: "zstd frame", message: "corrupt data (\(String(cString: ZSTD_getErrorName(result))))")
+            }
+            let progressed = inputPosition != consumed || outputPosition != produced
+            consumed = inputPosition
+            produced = outputPosition
+            if produced > uncompressedSize {
+                throw CompressionError(operation: "zstd frame", message: "larger than the recorded \(uncompressedSize) bytes")
+            }
+            if result == 0 {
+                finished = true
+            } else if produced == capacity {
+                // The room is full; more only while the recorded size allows.
+                capacity = capacity > limit / 2 ? limit : capacity * 2
+                output.resize(to: capacity)
+            } else if !progressed {
+                break
             }
         }
-        if ZSTD_isError(produced) != 0 {
-            throw CompressionError(operation: "zstd frame", message: "corrupt data (\(String(cString: ZSTD_getErrorName(produced))))")
+        guard finished, consumed == member.count else {
+            throw CompressionError(operation: "zstd frame", message: finished ? "\(member.count - consumed) bytes after the frame's end" : "truncated (decompressed \(produced) of \(uncompressedSize) bytes)")
         }
         guard produced == uncompressedSize else {
             throw CompressionError(operation: "zstd frame", message: "decompressed \(produced) of \(uncompressedSize) bytes")
         }
+        output.resize(to: produced)
     }
+
+    /// What the output buffer starts at (when the member claims more): most members fit.
+    static let initialCapacity = 8 << 20
 
     public func decompress(_ member: ArraySlice<UInt8>, uncompressedSize: Int) throws -> [UInt8] {
         var output = [UInt8]()
@@ -175,9 +236,9 @@ public final class MemberDecompressor {
     }
 
     /// A whole member whose size is not known beforehand (the manifest): gzip's from its ISIZE,
-    /// zstd's from its frame header; a recorded size over 1 GiB is refused before anything is
-    /// allocated for it (a damaged header, not a manifest).
-    public func decompressWhole(_ member: ArraySlice<UInt8>) throws -> [UInt8] {
+    /// zstd's from its frame header; a recorded size over `limit` is refused before anything is
+    /// allocated for it (and the member's bytes must be able to hold it).
+    public func decompressWhole(_ member: ArraySlice<UInt8>, limit: Int = 1 << 30) throws -> [UInt8] {
         let size: UInt64
         switch codec {
         case .gzip:
@@ -188,8 +249,8 @@ public final class MemberDecompressor {
         case .zstd:
             size = member.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         }
-        guard size <= UInt64(1 << 30) else {
-            throw CompressionError(operation: "\(codec) member", message: "no plausible content size in the member (\(size) bytes)")
+        guard size <= UInt64(max(0, limit)) else {
+            throw CompressionError(operation: "\(codec) member", message: size > UInt64(Int.max) ? "no content size recorded in the member" : "it records \(size) bytes of text, over the limit of \(limit)")
         }
         return try decompress(member, uncompressedSize: Int(size))
     }

@@ -103,10 +103,17 @@ public struct MinisignSignature: Sendable {
     let globalSignature: [UInt8]
 
     public init(_ text: String) throws {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        try self.init(bytes: Array(text.utf8))
+    }
+
+    /// The file's bytes, with LF or CRLF line ends. Split on bytes: a Swift `String` holds CRLF
+    /// as one `Character`, which neither `"\n"` nor `"\r"` matches.
+    public init(bytes text: [UInt8]) throws {
+        let lines = text.split(separator: 0x0A, omittingEmptySubsequences: false)
+            .map { String(decoding: $0.last == 0x0D ? $0.dropLast() : $0, as: UTF8.self) }
         guard lines.count >= 4, lines[0].hasPrefix("untrusted comment:"), lines[2].hasPrefix("trusted comment: "),
-              let bytes = Base64.decodePadded(lines[1]), bytes.count == 74,
-              let global = Base64.decodePadded(lines[3]), global.count == 64 else {
+              let bytes = Base64.decodePadded(Substring(lines[1])), bytes.count == 74,
+              let global = Base64.decodePadded(Substring(lines[3])), global.count == 64 else {
             throw MinisignError.badSignature("not a minisign signature file")
         }
         guard bytes[0] == 0x45, bytes[1] == 0x44 else {

@@ -90,6 +90,9 @@ struct ArchiveStoreTests {
         let writer = try ArchiveWriter(store: store, name: "x_20260101T000000Z.sql.gz")
         try writer.append(member: try compressor.compress(Array("-- rack-gateway-db archive format 1\n".utf8))[...], kind: .header)
         try writer.append(member: try compressor.compress(Array("SELECT 1;\n".utf8))[...], kind: .preData)
+        // The rest of the documented order (ArchiveLayout), which opening the archive checks.
+        try writer.append(member: try compressor.compress(Array(ArchiveLayout.sequencesText([]).utf8))[...], kind: .sequences)
+        try writer.append(member: try compressor.compress(Array("\n".utf8))[...], kind: .postData)
         #expect(try store.size(writer.name) == nil, "unpublished")
         let manifest = ArchiveManifest(toolVersion: "t", createdAt: "c", completedAt: "c", database: "d", serverVersion: "15", serverVersionNum: 150000,
                                        pgDumpVersion: "15", snapshot: "s", sessionSettings: [:], schemaMigrations: [], roles: ["app"],
@@ -101,7 +104,7 @@ struct ArchiveStoreTests {
         let sha = SHA256()
         try reader.stream(offset: 0, count: reader.fileSize) { sha.update($0); return true }
         #expect(SHA256.hex(sha.finalize()) == digest)
-        let preData = try #require(reader.manifest.members.last)
+        let preData = reader.manifest.members[1]
         var text = [UInt8]()
         try GzipStreamInflater().inflate(try reader.readBytes(offset: preData.offset, count: preData.length)[...], into: &text)
         #expect(String(decoding: text, as: UTF8.self) == "SELECT 1;\n", "a member read back by its recorded offset")

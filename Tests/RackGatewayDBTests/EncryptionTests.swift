@@ -331,7 +331,7 @@ struct EncryptionTests {
             let names = try store.list().map(\.name)
             let archive = try #require(names.first { $0.hasSuffix(".sql.gz.age") })
             #expect(Set(names).isSuperset(of: [archive + ".sha256", archive + ".minisig", archive + ".summary.json"]), "\(names)")
-            let summary = try ArchiveSummary.parse(try #require(try store.get(archive + ".summary.json")), path: "summary")
+            let summary = try ArchiveSummary.parse(try #require(try store.get(archive + ".summary.json")), path: "summary", storedSize: try #require(try store.size(archive)))
             #expect(summary.totalRows > 20000 && summary.tables.contains { $0.qualifiedName == "audit.audit_event" })
             let summaryText = String(decoding: try #require(try store.get(archive + ".summary.json")), as: UTF8.self)
             #expect(!summaryText.contains("fingerprint") && !summaryText.contains("CREATE"), "no fingerprint, no schema text")

@@ -1,5 +1,6 @@
 import Foundation
 import RGWCompression
+import RGWPostgres
 import Testing
 import TestSupport
 @testable import RackGatewayDB
@@ -7,7 +8,8 @@ import TestSupport
 /// Crafted archives against a real server (issue 28, items 5 to 8): each is an archive of ours
 /// rewritten with every checksum a reader checks recomputed and its `.sha256` sidecar rewritten
 /// (`LoaderCrafting`), so that opening and the restore's preflight (structure and SHA-256) pass it
-/// and only the loader can refuse it. Each restore must exit 2 naming the member, leave its target
+/// and only the loader can refuse it (those whose structure is wrong are refused on opening, before
+/// any target is created). Each restore must exit 2 naming the member, leave its target
 /// marked FAILED (which `check` reports), and run nothing of the crafted content.
 @Suite("the loader refuses crafted archives")
 struct LoaderHostileTests {
@@ -46,6 +48,19 @@ struct LoaderHostileTests {
         }
     }
 
+    /// `restore FILE` refused when it opens the archive (`ArchiveLayout.structuralProblems`): exit 2
+    /// with every text of `mentions`, before any target is created.
+    static func expectRefusedOnOpening(_ file: String, mentioning mentions: [String]) throws {
+        try TestDatabase.withUnused { target in
+            let restore = try CLI.run(["restore", file, "--target-url", target.url])
+            #expect(restore.status == 2, "\(restore)")
+            for text in mentions + ["the manifest does not describe the file"] { #expect(restore.stderr.contains(text), "\(text): \(restore)") }
+            let admin = try Connection(settings: try target.cluster.adminSettings)
+            let exists = try admin.query("SELECT count(*) FROM pg_database WHERE datname = \(SQL.literal(target.name))")
+            #expect(exists.rows.first?[0] == "0", "no target created")
+        }
+    }
+
     static func expectVerifyRefuses(_ file: String, mentioning text: String) throws {
         let verify = try CLI.run(["verify", file])
         #expect(verify.status == 2 && verify.output.contains(text), "\(verify)")
@@ -78,7 +93,7 @@ struct LoaderHostileTests {
         try Self.withArchive { file, manifest in
             let largeObjects = try Self.index(of: .largeObjects, in: manifest)
             try LoaderCrafting.rebuild(file) { manifest, _ in manifest.members[largeObjects].kind = .header }
-            try Self.expectRefused(file, mentioning: ["member \(largeObjects) (header)", "out of the documented order"])
+            try Self.expectRefusedOnOpening(file, mentioning: ["member \(largeObjects) (header)", "may not follow"])
             try Self.expectVerifyRefuses(file, mentioning: "large objects")
         }
     }
@@ -112,7 +127,7 @@ struct LoaderHostileTests {
         try Self.withArchive { file, manifest in
             let table = try #require(manifest.tables.firstIndex { $0.name == "t" })
             try LoaderCrafting.rebuild(file) { manifest, _ in manifest.tables[table].chunks = [] }
-            try Self.expectRefused(file, mentioning: ["table public.t", "chunk list"])
+            try Self.expectRefusedOnOpening(file, mentioning: ["table public.t", "chunk list"])
             try Self.expectVerifyRefuses(file, mentioning: "chunk list")
         }
     }

@@ -124,3 +124,114 @@ public struct ArchiveHeader: Sendable {
                  "-- with stock tools, run these against the new database (with its name):"] + lines).joined(separator: "\n") + "\n"
     }
 }
+
+extension ArchiveLayout {
+    /// The fewest bytes a member of either codec takes (a zstd frame: magic, frame header and one
+    /// block header); bounds how many members a file can hold.
+    public static let minimumMemberLength = 8
+
+    /// Everything about `manifest`'s numbers and structure that can be checked without reading a
+    /// member, for the file it came from (`manifestOffset`: where its manifest member starts;
+    /// `codec`: its members' codec): members in the documented order (one header, one pre-data,
+    /// one sequences, post-data last), index by index, back to back from offset 0 up to the
+    /// manifest, each size within what its bytes can inflate to; data members naming a table and
+    /// listed in that table's chunk list (and nothing else listed there); tables' and large
+    /// objects' numbers non-negative and within their members' text; the large-object summary
+    /// present exactly when there are large-object members; sequence values integers. Every sum is
+    /// overflow-checked. Empty when it holds; otherwise at most `limit` problems, the first first.
+    /// (The header's and sequences members' text is checked where they are read: `headerProblem`,
+    /// `sequencesProblem`.)
+    /// `ArchiveReader` refuses an archive that fails it, so every layer receives only a manifest
+    /// that passed.
+    public static func structuralProblems(_ manifest: ArchiveManifest, manifestOffset: Int, codec: MemberCodec, limit: Int = 20) -> [String] {
+        var problems: [String] = []
+        func problem(_ text: String) { if problems.count < limit { problems.append(text) } }
+        func describe(_ member: ArchiveManifest.Member) -> String { ArchiveVerifier.describe(member, in: manifest) }
+        let members = manifest.members
+        guard members.count <= max(0, manifestOffset) / minimumMemberLength else {
+            return ["the manifest lists \(members.count) members, more than the \(manifestOffset) bytes before it can hold"]
+        }
+        var expected = 0
+        var previous: Kind?
+        var sizes = [Int](repeating: 0, count: manifest.tables.count)
+        var listed = [[Int]](repeating: [], count: manifest.tables.count)
+        var memberRows = [Int?](repeating: 0, count: manifest.tables.count)
+        var largeObjectText = 0
+        var largeObjectMembers = 0
+        for (position, member) in members.enumerated() {
+            if member.index != position { problem("manifest lists member \(member.index) in position \(position)") }
+            if !mayFollow(previous, with: member.kind) {
+                problem(previous.map { "\(describe(member)): a \(member.kind.rawValue) member may not follow a \($0.rawValue) member (the order is \(order.map(\.rawValue).joined(separator: ", ")))" }
+                        ?? "member 0 is \(member.kind.rawValue), not the header")
+            }
+            previous = member.kind
+            guard member.offset == expected else {
+                problem("\(describe(member)) should start at offset \(expected): the chunk list leaves a gap or overlap there")
+                return problems
+            }
+            let (end, overflow) = member.offset.addingReportingOverflow(member.length)
+            guard member.length >= minimumMemberLength, !overflow, end <= manifestOffset else {
+                problem("\(describe(member)): its length \(member.length) does not fit between offset \(member.offset) and the manifest at \(manifestOffset)")
+                return problems
+            }
+            expected = end
+            if member.size < 0 || member.size > codec.maximumSize(compressedLength: member.length) {
+                problem("\(describe(member)): a size of \(member.size) bytes, which its \(member.length) compressed bytes cannot hold")
+                continue
+            }
+            if let rows = member.rows, rows < 0 || rows > member.size {
+                problem("\(describe(member)): \(rows) rows, which its \(member.size) bytes of text cannot hold")
+            }
+            switch member.kind {
+            case .data:
+                guard let table = member.table, (0..<manifest.tables.count).contains(table) else {
+                    problem("\(describe(member)): a data member without a valid table")
+                    continue
+                }
+                listed[table].append(member.index)
+                sizes[table] = sizes[table].addingReportingOverflow(member.size).partialValue
+                if let rows = member.rows, let sum = memberRows[table] { memberRows[table] = sum + rows } else { memberRows[table] = nil }
+            case .largeObjects:
+                largeObjectMembers += 1
+                largeObjectText += member.size
+            default:
+                if let table = member.table { problem("\(describe(member)): a \(member.kind.rawValue) member naming table \(table)") }
+            }
+        }
+        if expected != manifestOffset {
+            problem("the members end at offset \(expected) but the manifest starts at \(manifestOffset): bytes not covered by the chunk list")
+        }
+        if let last = members.last?.kind, last != .postData { problem("the last member is \(last.rawValue), not post-data") }
+        if members.isEmpty { problem("the manifest lists no members") }
+        for (index, table) in manifest.tables.enumerated() {
+            let name = "table \(table.qualifiedName)"
+            if table.rows < 0 || table.bytes < 0 || table.rows > table.bytes {
+                problem("\(name): \(table.rows) rows in \(table.bytes) bytes, which cannot be")
+            } else if table.bytes > sizes[index] {
+                problem("\(name): \(table.bytes) bytes of rows, more than its data members' \(sizes[index]) bytes of text")
+            }
+            if table.chunks != listed[index] {
+                problem("\(name): chunk list \(table.chunks.prefix(20)) but its data members are \(listed[index].prefix(20))")
+            }
+            if let rows = memberRows[index], rows != table.rows, !listed[index].isEmpty {
+                problem("\(name): \(table.rows) rows but its data members record \(rows)")
+            }
+        }
+        switch (manifest.largeObjects, largeObjectMembers) {
+        case (nil, 0): break
+        case (nil, _): problem("\(largeObjectMembers) large-object members, but the manifest records no large objects")
+        case (let summary?, _):
+            if largeObjectMembers == 0, summary.bytes > 0 { problem("the manifest records large objects, but there are no large-object members") }
+            if summary.count < 0 || summary.bytes < 0 || summary.bytes > largeObjectText {
+                problem("large objects: \(summary.count) objects of \(summary.bytes) bytes, which their members' \(largeObjectText) bytes of text cannot hold")
+            }
+        }
+        for sequence in manifest.sequences where !isInteger(sequence.value) {
+            problem("sequence \(sequence.schema).\(sequence.name): value \"\(sequence.value.prefix(40))\" is not an integer")
+        }
+        return problems
+    }
+
+    /// A bigint as `sequencesProblem` takes it (a sequence's value, spliced into `setval`).
+    static func isInteger(_ text: String) -> Bool { Int64(text) != nil && !text.hasPrefix("+") }
+}

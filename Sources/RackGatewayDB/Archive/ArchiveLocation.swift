@@ -32,9 +32,15 @@ public struct ArchiveLocation: Sendable {
         return try StoredDigests(object, blake2b: false).sha256
     }
 
-    /// The digest the `.sha256` sidecar records, or nil when there is none.
+    /// The digest the `.sha256` sidecar records, or nil when there is none (or it is unreadable,
+    /// over `ArchiveName.digestLimit` or not a `sha256sum` line: nothing confirms the archive).
     public func sidecarDigest() -> String? {
-        (try? store.get(ArchiveName.sidecar(of: name))).flatMap { $0.flatMap(ArchiveName.sidecarDigest) }
+        (try? recordedDigest()) ?? nil
+    }
+
+    /// The same, throwing when the sidecar is there but over its size limit.
+    public func recordedDigest() throws -> String? {
+        try store.getSidecar(ArchiveName.sidecar(of: name), limit: ArchiveName.digestLimit).flatMap(ArchiveName.sidecarDigest)
     }
 
     /// What `list`, `prune` and the shrink check need: from the manifest when the archive can be
@@ -44,10 +50,10 @@ public struct ArchiveLocation: Sendable {
             return ArchiveSummary(manifest: try reader().manifest, archive: name)
         }
         let sidecar = ArchiveName.summary(of: name)
-        guard let bytes = try store.get(sidecar) else {
+        guard let bytes = try store.getSidecar(sidecar, limit: ArchiveName.summaryLimit) else {
             throw ToolError(.failed, "\(path) is encrypted and has no \(sidecar) to read without its key", fix: "Give --identity FILE to read the archive itself.")
         }
-        return try ArchiveSummary.parse(bytes, path: "\(store.location)/\(sidecar)")
+        return try ArchiveSummary.parse(bytes, path: "\(store.location)/\(sidecar)", storedSize: try store.size(name) ?? 0)
     }
 
     /// What reports and messages call it: the path, or `s3://bucket/prefix/name`.
@@ -56,4 +62,18 @@ public struct ArchiveLocation: Sendable {
     public var localPath: String? { store.localPath(name) }
 
     public func reader() throws -> ArchiveReader { try ArchiveReader(self) }
+}
+
+extension ArchiveStore {
+    /// A sidecar (`.sha256`, `.minisig`, `.summary.json`) whole, or nil when there is none; one
+    /// over `limit` bytes is refused (exit 2) before it is read: they are small, and a large one
+    /// is not ours.
+    public func getSidecar(_ name: String, limit: Int) throws -> [UInt8]? {
+        guard let reader = try open(name) else { return nil }
+        guard reader.size <= limit else {
+            throw ToolError(.archiveCorrupt, "\(location)/\(name) is \(reader.size) bytes, over the \(limit) bytes such a file of ours can take: it is not ours or it is damaged",
+                            fix: "Delete or replace it (backup writes it beside the archive).")
+        }
+        return reader.size == 0 ? [] : try reader.read(offset: 0, count: reader.size)
+    }
 }

@@ -118,22 +118,43 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
         return json
     }
 
-    public static func envelope(line: [UInt8]) throws -> Envelope {
+    /// The manifest member's compressed bytes at most (a manifest of a million members takes
+    /// about 20 MiB): a trailer pointing to more is refused before it is read.
+    public static let maximumMemberLength = 64 << 20
+    /// The manifest's text at most, refused before it is decompressed (the member's own recorded
+    /// size) and so before any of it is allocated: 256 MiB, and no more than 1 MiB plus 16 bytes
+    /// per byte before the manifest (a member's entry takes about 110 bytes of text for at least 20
+    /// of member, a table's about as many as its CREATE TABLE compressed in pre-data), so a small
+    /// file cannot claim a huge manifest.
+    public static func maximumTextLength(manifestOffset: Int) -> Int {
+        min(256 << 20, (1 << 20) + min(max(0, manifestOffset), 256 << 20) * 16)
+    }
+
+    /// How many JSON values a manifest before `offset` (the bytes its members take) may hold:
+    /// 64 Ki for any archive, plus one per two bytes of members (a member takes 20 bytes and
+    /// about 9 values; a table's names take bytes in pre-data). A claim of more is refused by the
+    /// scan, before the decoder builds anything.
+    public static func maximumValues(manifestOffset: Int) -> Int { (64 << 10) + max(0, manifestOffset) / 2 }
+
+    public static func envelope(line: [UInt8], maximumValues: Int = Int.max) throws -> Envelope {
+        let json = try json(of: line)
+        if let problem = ArchiveJSON.problem(json, maximumValues: maximumValues) {
+            throw ToolError(.mismatch, "the manifest is not valid: \(problem)")
+        }
         do {
-            return try decoder().decode(Envelope.self, from: Data(try json(of: line)))
-        } catch let error as ToolError {
-            throw error
+            return try decoder().decode(Envelope.self, from: Data(json))
         } catch {
-            throw ToolError(.mismatch, "the manifest has no format and format_version: \(error)")
+            throw ToolError(.mismatch, "the manifest has no format and format_version (\(ArchiveJSON.describe(error)))")
         }
     }
 
+    /// The manifest (after `envelope`, which checked its syntax and size).
     public static func parse(line: [UInt8]) throws -> ArchiveManifest {
         let json = try json(of: line)
         do {
             return try decoder().decode(ArchiveManifest.self, from: Data(json))
         } catch {
-            throw ToolError(.mismatch, "the manifest is not valid JSON of format v1: \(error)")
+            throw ToolError(.mismatch, "the manifest is not valid JSON of format v1: \(ArchiveJSON.describe(error))")
         }
     }
 

@@ -36,6 +36,11 @@ public enum ArchiveName {
     /// `<archive>.summary.json`: what `list`, `prune`, `check` and the shrink check read of an
     /// encrypted archive without its key.
     public static func summary(of archive: String) -> String { archive + ".summary.json" }
+    /// The most bytes a sidecar may have: a `.sha256` line, a `.minisig` (four short lines), a
+    /// `.summary.json` (a few lines per table). Larger ones are refused unread.
+    public static let digestLimit = 4 << 10
+    public static let signatureLimit = 4 << 10
+    public static let summaryLimit = 1 << 20
 
     /// `name_20261124T031500Z.sql.gz` (or `.sql.zst`) → its UTC time; nil for any other name.
     public static func timestamp(of fileName: String) -> Date? {

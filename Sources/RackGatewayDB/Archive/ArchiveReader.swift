@@ -68,31 +68,61 @@ public final class ArchiveReader: @unchecked Sendable {
         self.trailer = trailer
         self.codec = codec
         let trailerStart = size - ArchiveTrailer.length(for: codec)
-        let manifestEnd = trailer.manifestOffset + trailer.manifestLength
-        guard trailer.manifestLength > 0, manifestEnd == trailerStart else {
-            throw ToolError(.archiveCorrupt, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(trailerStart)); the archive is corrupt")
+        // Every number from the file is checked before it is used, additions overflow-checked.
+        let (manifestEnd, overflow) = trailer.manifestOffset.addingReportingOverflow(trailer.manifestLength)
+        guard trailer.manifestLength > 0, !overflow, manifestEnd == trailerStart else {
+            throw ToolError(.archiveCorrupt, "\(path): the trailer points to a manifest at offset \(trailer.manifestOffset) of length \(trailer.manifestLength), which does not end where the trailer starts (offset \(trailerStart)); the archive is corrupt",
+                            fix: Self.corruptFix)
+        }
+        guard trailer.manifestLength <= ArchiveManifest.maximumMemberLength else {
+            throw ToolError(.archiveCorrupt, "\(path): the trailer points to a manifest member of \(trailer.manifestLength) bytes, over the limit of \(ArchiveManifest.maximumMemberLength); the archive is corrupt",
+                            fix: Self.corruptFix)
         }
         let member = try read(trailer.manifestOffset, trailer.manifestLength)
         let text: [UInt8]
         do {
-            text = try MemberDecompressor(codec: codec).decompressWhole(member[...])
+            text = try MemberDecompressor(codec: codec).decompressWhole(member[...], limit: ArchiveManifest.maximumTextLength(manifestOffset: trailer.manifestOffset))
         } catch let error as CompressionError {
-            throw ToolError(.archiveCorrupt, "\(path): the manifest member at offset \(trailer.manifestOffset) is corrupt (\(error.message))")
+            throw ToolError(.archiveCorrupt, "\(path): the manifest member at offset \(trailer.manifestOffset) is corrupt (\(error.message))", fix: Self.corruptFix)
         }
-        // The envelope first: a newer format may change anything else.
-        let envelope = try ArchiveManifest.envelope(line: text)
+        // The envelope first: a newer format may change anything else. The syntax and the number
+        // of values are checked before the decoder builds anything.
+        let envelope: ArchiveManifest.Envelope
+        do {
+            envelope = try ArchiveManifest.envelope(line: text, maximumValues: ArchiveManifest.maximumValues(manifestOffset: trailer.manifestOffset))
+        } catch let error as ToolError {
+            throw ToolError(.archiveCorrupt, "\(path): \(error.message); the archive is corrupt", fix: Self.corruptFix)
+        }
         guard envelope.format == ArchiveManifest.formatName else {
-            throw ToolError(.archiveCorrupt, "\(path): the manifest is of format \"\(envelope.format)\", not \"\(ArchiveManifest.formatName)\"")
+            throw ToolError(.archiveCorrupt, "\(path): the manifest is of format \"\(envelope.format.prefix(100))\", not \"\(ArchiveManifest.formatName)\"")
+        }
+        // Versions start at 1: anything lower is damage, not a newer format.
+        guard envelope.formatVersion >= 1 else {
+            throw ToolError(.archiveCorrupt, "\(path): the manifest's format_version is \(envelope.formatVersion), which no archive has; the archive is corrupt", fix: Self.corruptFix)
         }
         guard envelope.formatVersion == ArchiveManifest.currentFormatVersion else {
             throw ToolError(.formatUnsupported, "\(path) is archive format v\(envelope.formatVersion); this rack-gateway-db reads v\(ArchiveManifest.currentFormatVersion)",
                             fix: "Use a rack-gateway-db release that knows that format, or restore it with \(codec.stockDecompress) | psql.")
         }
-        manifest = try ArchiveManifest.parse(line: text)
+        do {
+            manifest = try ArchiveManifest.parse(line: text)
+        } catch let error as ToolError {
+            throw ToolError(.archiveCorrupt, "\(path): \(error.message); the archive is corrupt", fix: Self.corruptFix)
+        }
         guard manifest.memberCodec == codec else {
-            throw ToolError(.archiveCorrupt, "\(path): the manifest says its members are \(manifest.codec ?? "gzip") but the file's trailer is \(codec); the archive is corrupt")
+            throw ToolError(.archiveCorrupt, "\(path): the manifest says its members are \(manifest.codec.map { String($0.prefix(20)) } ?? "gzip") but the file's trailer is \(codec); the archive is corrupt")
+        }
+        // The structure once, here: every layer (verify, list, prune, check, restore, drill) gets
+        // only an archive whose manifest describes the file.
+        let problems = ArchiveLayout.structuralProblems(manifest, manifestOffset: trailer.manifestOffset, codec: codec)
+        if !problems.isEmpty {
+            let shown = problems.prefix(3).joined(separator: "; ")
+            throw ToolError(.archiveCorrupt, "\(path): the manifest does not describe the file: \(shown)\(problems.count > 3 ? " (and \(problems.count - 3) more)" : ""); the archive is corrupt",
+                            fix: Self.corruptFix)
         }
     }
+
+    static let corruptFix = "Do not restore it; use an older archive (rack-gateway-db list)."
 
     /// `stored` itself, or for an `.age` name its plaintext through the identities.
     private static func decrypting(_ stored: StoreReader, archive: ArchiveLocation) throws -> StoreReader {

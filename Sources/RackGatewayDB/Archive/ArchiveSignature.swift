@@ -25,11 +25,11 @@ public enum ArchiveSignature {
                        spool: Bool = false) throws -> (sha256: String, checked: StoreReader) {
         let path = "\(store.location)/\(name)"
         let fix = "Do not restore it unless you know where it came from; use a signed archive (rack-gateway-db list shows which are), or drop --verify-key to accept unsigned ones."
-        guard let text = try store.get(ArchiveName.signature(of: name)) else {
+        guard let text = try store.getSidecar(ArchiveName.signature(of: name), limit: ArchiveName.signatureLimit) else {
             throw ToolError(.signatureInvalid, "\(path) is not signed (there is no \(name).minisig) and --verify-key requires a signature", fix: fix)
         }
         let signature: MinisignSignature
-        do { signature = try MinisignSignature(String(decoding: text, as: UTF8.self)) } catch {
+        do { signature = try MinisignSignature(bytes: text) } catch {
             throw ToolError(.signatureInvalid, "\(path).minisig: \(error)", fix: fix)
         }
         let digests: StoredDigests

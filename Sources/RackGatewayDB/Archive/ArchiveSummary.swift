@@ -1,4 +1,5 @@
 import Foundation
+import RGWCompression
 
 /// What the backup host needs to know of an archive without being able to decrypt it: the
 /// database, when it was taken, whether the shrink check marked it suspect, and each table's row
@@ -37,19 +38,38 @@ public struct ArchiveSummary: Codable, Sendable, Equatable {
 
     public func json() throws -> [UInt8] { Array(try ArchiveManifest.encoder().encode(self)) + [0x0A] }
 
-    public static func parse(_ bytes: [UInt8], path: String) throws -> ArchiveSummary {
-        do {
-            let summary = try ArchiveManifest.decoder().decode(ArchiveSummary.self, from: Data(bytes))
-            guard summary.format == formatName, summary.formatVersion == 1 else {
-                throw ToolError(.formatUnsupported, "\(path) is a summary of format \(summary.format) v\(summary.formatVersion)")
-            }
-            return summary
-        } catch let error as ToolError {
-            throw error
-        } catch {
-            throw ToolError(.archiveCorrupt, "\(path) is not a valid archive summary: \(error)")
+    /// The summary in `bytes` (the `.summary.json` of an archive whose stored file takes
+    /// `storedSize` bytes). It is not authenticated, so its numbers are checked as a manifest's
+    /// are: rows and bytes non-negative, no more rows than bytes, and no table, nor all together,
+    /// with more bytes than the archive can inflate to (an absurd count would make the next
+    /// backup's shrink check mark a good backup SUSPECT, or overflow a sum). Syntax errors say where.
+    public static func parse(_ bytes: [UInt8], path: String, storedSize: Int) throws -> ArchiveSummary {
+        if let problem = ArchiveJSON.problem(bytes[...], maximumValues: 1 << 18) {
+            throw ToolError(.archiveCorrupt, "\(path) is not a valid archive summary: \(problem)", fix: fix)
         }
+        let summary: ArchiveSummary
+        do {
+            summary = try ArchiveManifest.decoder().decode(ArchiveSummary.self, from: Data(bytes))
+        } catch {
+            throw ToolError(.archiveCorrupt, "\(path) is not a valid archive summary: \(ArchiveJSON.describe(error))", fix: fix)
+        }
+        guard summary.format == formatName, summary.formatVersion == 1 else {
+            throw ToolError(.formatUnsupported, "\(path) is a summary of format \(summary.format.prefix(100)) v\(summary.formatVersion)")
+        }
+        // The plaintext is at most the stored file; its text at most what zstd inflates that to.
+        let ceiling = MemberCodec.zstd.maximumSize(compressedLength: storedSize)
+        var total = 0
+        for table in summary.tables {
+            var overflow = false
+            (total, overflow) = total.addingReportingOverflow(max(0, table.bytes))
+            guard table.rows >= 0, table.bytes >= 0, table.rows <= table.bytes, !overflow, total <= ceiling else {
+                throw ToolError(.archiveCorrupt, "\(path): table \(table.qualifiedName.prefix(200)) has \(table.rows) rows in \(table.bytes) bytes, which an archive of \(storedSize) bytes cannot hold; the summary is damaged", fix: fix)
+            }
+        }
+        return summary
     }
+
+    static let fix = "Run rack-gateway-db verify with the archive's --identity: it compares the summary with the archive; rewrite or delete a damaged summary."
 
     /// Where it differs from `manifest` (verify with the identity); empty when it agrees.
     public func differences(from manifest: ArchiveManifest) -> [String] {

@@ -82,7 +82,9 @@ public struct ArchiveTrailer: Sendable, Equatable {
         guard text.hasPrefix(textPrefix), text.hasSuffix("\n") else { return nil }
         let rest = text.dropFirst(textPrefix.count).dropLast()
         let parts = rest.components(separatedBy: textMiddle)
-        guard parts.count == 2, parts.allSatisfy({ $0.count == 20 }),
+        // Exactly 20 ASCII digits each (no sign, no other digits Swift's Int would take); a value
+        // over Int.max is no trailer of ours either.
+        guard parts.count == 2, parts.allSatisfy({ $0.utf8.count == 20 && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
               let offset = Int(parts[0]), let manifestLength = Int(parts[1]) else { return nil }
         return ArchiveTrailer(manifestOffset: offset, manifestLength: manifestLength)
     }

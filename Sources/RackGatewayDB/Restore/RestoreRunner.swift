@@ -136,11 +136,13 @@ public final class RestoreRunner: @unchecked Sendable {
                     if !mismatches.isEmpty {
                         throw ToolError(.mismatch, "the restored data differs from the archive's manifest: " + mismatches.prefix(5).joined(separator: "; "))
                     }
-                    // The mark (COMMENT ON DATABASE) and the database's own properties are DDL too:
-                    // both before the event triggers exist.
+                    // The event triggers before the database's own properties (commands on a
+                    // database fire no event trigger), which may make its new sessions read-only
+                    // (`default_transaction_read_only`); then the mark (COMMENT ON DATABASE),
+                    // whose session writes regardless.
+                    try loader.createEventTriggers()
                     try applyProperties(reader.manifest.databaseProperties)
                     unmarked = unmark(comment: createdTarget ? reader.manifest.databaseProperties?.comment : originalComment)
-                    try loader.createEventTriggers()
                 } catch {
                     phases += loader.phases
                     throw error

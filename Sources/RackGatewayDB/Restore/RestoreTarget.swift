@@ -203,6 +203,9 @@ public struct RestoreTarget: Sendable {
     @discardableResult
     public static func mark(_ connection: Connection, _ text: String?) -> Bool {
         let value = text.map(SQL.literal) ?? "NULL"
+        // A target given the source's `default_transaction_read_only = on` (a database property
+        // the restore applies) still takes the tool's own marks: its session writes regardless.
+        _ = try? connection.execute("SET default_transaction_read_only = off")
         return (try? connection.execute("COMMENT ON DATABASE \(SQL.identifier(connection.databaseName)) IS \(value)")) != nil
     }
 

@@ -28,32 +28,8 @@ public struct ArchiveVerifier {
         return text
     }
 
-    /// The manifest's member list covers the file: members in index order, back to back from offset
-    /// 0 up to the manifest, header first and post-data last, data members naming a table.
-    static func structuralProblems(_ reader: ArchiveReader) -> [String] {
-        let manifest = reader.manifest
-        var problems: [String] = []
-        var expected = 0
-        for (position, member) in manifest.members.enumerated() {
-            if member.index != position { problems.append("manifest lists member \(member.index) in position \(position)") }
-            if member.offset != expected {
-                problems.append("\(describe(member, in: manifest)) should start at offset \(expected): the chunk list leaves a gap or overlap there")
-            }
-            if member.kind == .data, !(0..<manifest.tables.count).contains(member.table ?? -1) {
-                problems.append("\(describe(member, in: manifest)): a data member without a valid table")
-            }
-            expected = member.offset + member.length
-        }
-        if expected != reader.trailer.manifestOffset {
-            problems.append("the members end at offset \(expected) but the manifest starts at \(reader.trailer.manifestOffset): bytes not covered by the chunk list")
-        }
-        if manifest.members.first?.kind != .header { problems.append("member 0 is not the header") }
-        if manifest.members.last?.kind != .postData { problems.append("the last member is not post-data") }
-        return Array(problems.prefix(50))
-    }
-
-    /// The fast check `restore` and `drill` make before changing anything: the structure, and the
-    /// file's SHA-256 against its `.sha256` sidecar (the file is byte for byte what `backup` wrote).
+    /// The fast check `restore` and `drill` make before changing anything (the structure was
+    /// checked when the reader opened the archive, `ArchiveLayout.structuralProblems`): the file's SHA-256 against its `.sha256` sidecar (the file is byte for byte what `backup` wrote).
     /// Without a sidecar every member is checked instead (`verify`'s full pass). Members' CRC32,
     /// row counts and fingerprints are checked again while they load.
     public func preflight(_ reader: ArchiveReader) throws -> Report {
@@ -64,7 +40,7 @@ public struct ArchiveVerifier {
             report.ok = report.problems.isEmpty
             return report
         }
-        var problems = Self.structuralProblems(reader)
+        var problems: [String] = []
         let digest = try reader.storedSHA256()
         if digest != recorded {
             problems.append("\(reader.path).sha256 says \(recorded) but the file's SHA-256 is \(digest): the archive changed since it was written")
@@ -86,7 +62,8 @@ public struct ArchiveVerifier {
         let stopwatch = Stopwatch()
         let path = reader.path
         let manifest = reader.manifest
-        var problems = Self.structuralProblems(reader)
+        // The structure was checked when the reader opened the archive.
+        var problems: [String] = []
         func problem(_ text: String) { if problems.count < 50 { problems.append(text) } }
         func describe(_ member: ArchiveManifest.Member) -> String { Self.describe(member, in: manifest) }
 
@@ -120,7 +97,11 @@ public struct ArchiveVerifier {
             if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
             logger?.debug("member read", metadata: ["member.index": "\(member.index)", "member.kind": "\(member.kind.rawValue)",
                                                      "member.bytes": "\(member.length)", "member.crc_ok": "\(crc == member.crc32)"])
-            if member.kind == .data {
+            if member.kind == .header, let why = ArchiveLayout.headerProblem(String(decoding: text, as: UTF8.self)) {
+                problem("\(describe(member)): \(why)")
+            } else if member.kind == .sequences, let why = ArchiveLayout.sequencesProblem(String(decoding: text, as: UTF8.self), manifest: manifest) {
+                problem("\(describe(member)): \(why)")
+            } else if member.kind == .data {
                 guard let table = member.table, table >= 0, table < manifest.tables.count else { return true }
                 chunks[table].append(member.index)
                 let expected = manifest.tables[table]
@@ -181,7 +162,12 @@ public struct ArchiveVerifier {
                 digest = SHA256.hex(sha.finalize())
             }
             let sidecarPath = path + ".sha256"
-            if let recorded = reader.sidecarDigest() {
+            let recorded: String?
+            do { recorded = try reader.archive.recordedDigest() } catch let error as ToolError {
+                problem(error.message)
+                recorded = nil
+            }
+            if let recorded {
                 if recorded == digest {
                     sidecar = "ok"
                 } else {
@@ -197,11 +183,11 @@ public struct ArchiveVerifier {
             // The summary the backup host reads without the key must say what the manifest says. A
             // missing one is no fault of the archive (a file encrypted with age itself has none).
             let name = ArchiveName.summary(of: reader.archive.name)
-            if let bytes = try reader.archive.store.get(name) {
-                do {
-                    for difference in try ArchiveSummary.parse(bytes, path: name).differences(from: manifest) { problem("\(name): \(difference)") }
-                } catch { problem("\(name): \(error)") }
-            }
+            do {
+                if let bytes = try reader.archive.store.getSidecar(name, limit: ArchiveName.summaryLimit) {
+                    for difference in try ArchiveSummary.parse(bytes, path: name, storedSize: reader.storedSize).differences(from: manifest) { problem("\(name): \(difference)") }
+                }
+            } catch let error as ToolError { problem(error.message) }
         }
         return Report(file: path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
