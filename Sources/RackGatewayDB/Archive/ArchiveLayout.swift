@@ -222,6 +222,11 @@ extension ArchiveLayout {
         case (nil, _): problem("\(largeObjectMembers) large-object members, but the manifest records no large objects")
         case (let summary?, _):
             if largeObjectMembers == 0, summary.bytes > 0 { problem("the manifest records large objects, but there are no large-object members") }
+            // pg_dump's pre-data creates each one: `SELECT pg_catalog.lo_create('OID');` (36 bytes or more).
+            let preDataText = manifest.members.filter { $0.kind == .preData }.reduce(0) { $0 &+ max(0, $1.size) }
+            if summary.count > preDataText / 32 {
+                problem("large objects: \(summary.count) objects, more than the pre-data's \(preDataText) bytes can create")
+            }
             if summary.count < 0 || summary.bytes < 0 || summary.bytes > largeObjectText {
                 problem("large objects: \(summary.count) objects of \(summary.bytes) bytes, which their members' \(largeObjectText) bytes of text cannot hold")
             }
