@@ -50,7 +50,7 @@ public enum ArchiveLayout {
     /// nil: the tool sets the sequences from the manifest and psql runs the member, so the two must
     /// be the same; and every value must be a number (the member splices it into a statement).
     public static func sequencesProblem(_ text: String, manifest: ArchiveManifest) -> String? {
-        for sequence in manifest.sequences where Int64(sequence.value) == nil || sequence.value.hasPrefix("+") {
+        for sequence in manifest.sequences where !isInteger(sequence.value) {
             return "the manifest's sequence \(sequence.schema).\(sequence.name) has value \"\(sequence.value.prefix(40))\", not a bigint"
         }
         guard text == sequencesText(manifest.sequences) else {

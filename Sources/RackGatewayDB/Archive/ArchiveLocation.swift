@@ -44,8 +44,9 @@ public struct ArchiveLocation: Sendable {
     }
 
     /// What `list`, `prune` and the shrink check need: from the manifest when the archive can be
-    /// read (plain, or encrypted with an identity given), else from the `.summary.json` beside it.
-    public func summary() throws -> ArchiveSummary {
+    /// read (plain, or encrypted with an identity given), else from the `.summary.json` beside it,
+    /// whose numbers are bounded by the stored archive's size (`storedSize`, as a listing found it).
+    public func summary(storedSize: Int) throws -> ArchiveSummary {
         if !isEncrypted || !keys.identities.isEmpty {
             return ArchiveSummary(manifest: try reader().manifest, archive: name)
         }
@@ -53,7 +54,7 @@ public struct ArchiveLocation: Sendable {
         guard let bytes = try store.getSidecar(sidecar, limit: ArchiveName.summaryLimit) else {
             throw ToolError(.failed, "\(path) is encrypted and has no \(sidecar) to read without its key", fix: "Give --identity FILE to read the archive itself.")
         }
-        return try ArchiveSummary.parse(bytes, path: "\(store.location)/\(sidecar)", storedSize: try store.size(name) ?? 0)
+        return try ArchiveSummary.parse(bytes, path: "\(store.location)/\(sidecar)", storedSize: storedSize)
     }
 
     /// What reports and messages call it: the path, or `s3://bucket/prefix/name`.

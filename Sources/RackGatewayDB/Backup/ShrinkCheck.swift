@@ -17,13 +17,13 @@ public struct ShrinkCheck: Sendable {
     /// itself: what a new backup is compared with. An encrypted one is read through its summary
     /// (the backup host has no identity).
     public static func previousGood(in store: ArchiveStore, prefix: String, database: String) -> (name: String, summary: ArchiveSummary)? {
-        guard let names = try? store.list().map(\.name)
-            .filter({ $0.hasPrefix(prefix + "_") && ArchiveName.timestamp(of: $0) != nil })
-            .sorted(by: { ArchiveName.stem($0) > ArchiveName.stem($1) }) else { return nil }
-        for name in names {
-            guard let summary = try? ArchiveLocation(store: store, name: name).summary(),
+        guard let objects = try? store.list()
+            .filter({ $0.name.hasPrefix(prefix + "_") && ArchiveName.timestamp(of: $0.name) != nil })
+            .sorted(by: { ArchiveName.stem($0.name) > ArchiveName.stem($1.name) }) else { return nil }
+        for object in objects {
+            guard let summary = try? ArchiveLocation(store: store, name: object.name).summary(storedSize: object.size),
                   summary.suspect == nil, summary.database == database else { continue }
-            return (name, summary)
+            return (object.name, summary)
         }
         return nil
     }

@@ -73,6 +73,7 @@ extension ArchiveLoader {
                     try setMaintenanceWorkMem(connection)
                     let worker = try LoadWorker(connection: connection, codec: reader.codec)
                     while let item = queue.take() {
+                        defer { queue.done(item) }
                         do {
                             switch item {
                             case .chunk(let member, _):
@@ -81,13 +82,11 @@ extension ArchiveLoader {
                                 try runBeside(entry, on: worker.schema, deadlocked: deadlocked)
                             }
                         } catch {
-                            // Stopped before the item counts as done: a refused chunk never releases
-                            // its table's index builds to another worker.
+                            // Stopped before the item counts as done (the defer runs after this): a
+                            // refused chunk never releases its table's index builds to another worker.
                             queue.stop()
-                            queue.done(item)
                             throw error
                         }
-                        queue.done(item)
                     }
                 } catch {
                     failure.record(error)

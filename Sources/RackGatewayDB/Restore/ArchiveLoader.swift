@@ -90,41 +90,17 @@ final class ArchiveLoader: @unchecked Sendable {
         }
     }
 
-    /// What the restore relies on in the manifest's member list, checked before anything is loaded
-    /// (the tool's restore and `gunzip | psql` must build the same database): the documented member
-    /// order (one header, one pre-data, data, large objects, one sequences, one post-data), data
-    /// members naming a table and each table's chunk list naming exactly its data members,
-    /// large-object members exactly when the manifest records large objects, and the header and
-    /// sequences members, read and compared with what the backup writes.
+    /// What the restore relies on beyond the structure the reader checked when it opened the archive
+    /// (`ArchiveLayout.structuralProblems`: the member order, the tables' chunk lists, the large
+    /// objects), checked before anything is loaded so that the tool's restore and `gunzip | psql`
+    /// build the same database: every data member records its rows (compared with the server's
+    /// `COPY n`), and the header and sequences members, read and compared with what the backup writes.
     func checkLayout() throws {
         func refuse(_ problem: String) -> ToolError {
             ToolError(.mismatch, "\(reader.path): \(problem); nothing of it was loaded", fix: Self.corruptFix)
         }
-        var previous: ArchiveManifest.MemberKind?
-        var chunks = [[Int]](repeating: [], count: manifest.tables.count)
-        for (position, member) in manifest.members.enumerated() {
-            let what = ArchiveVerifier.describe(member, in: manifest)
-            guard member.index == position else { throw refuse("\(what) is listed in position \(position)") }
-            guard ArchiveLayout.mayFollow(previous, with: member.kind) else {
-                throw refuse("\(what) comes after \(previous.map { "a \($0.rawValue) member" } ?? "nothing"), out of the documented order (\(ArchiveLayout.order.map(\.rawValue).joined(separator: ", ")))")
-            }
-            if member.kind == .data {
-                guard let table = member.table, manifest.tables.indices.contains(table) else { throw refuse("\(what) is a data member without a valid table") }
-                guard let rows = member.rows, rows >= 0 else { throw refuse("\(what) records no row count") }
-                chunks[table].append(member.index)
-            }
-            previous = member.kind
-        }
-        guard previous == .postData else { throw refuse("the last member is not post-data") }
-        for (table, recorded) in zip(manifest.tables, chunks) where table.chunks != recorded {
-            throw refuse("table \(table.qualifiedName): the manifest's chunk list is \(table.chunks.prefix(20)) but its data members are \(recorded.prefix(20))")
-        }
-        let largeObjectMembers = manifest.members.filter { $0.kind == .largeObjects }.count
-        if let recorded = manifest.largeObjects, recorded.bytes > 0, largeObjectMembers == 0 {
-            throw refuse("the manifest records \(recorded.count) large objects of \(recorded.bytes) bytes but the archive has no large-object member")
-        }
-        if manifest.largeObjects == nil, largeObjectMembers > 0 {
-            throw refuse("\(largeObjectMembers) large-object members, but the manifest records no large objects")
+        for member in manifest.members where member.kind == .data && member.rows == nil {
+            throw refuse("\(ArchiveVerifier.describe(member, in: manifest)) records no row count")
         }
         if let problem = try ArchiveLayout.headerProblem(text(of: .header)) { throw refuse(problem) }
         if let problem = try ArchiveLayout.sequencesProblem(text(of: .sequences), manifest: manifest) { throw refuse(problem) }

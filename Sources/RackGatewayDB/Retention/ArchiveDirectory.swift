@@ -69,7 +69,7 @@ public struct ArchiveDirectory {
                               verified: false, drilled: drills.contains(object.name), hasSidecar: names.contains(object.name + ".sha256"),
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
             do {
-                let summary = try location.summary()
+                let summary = try location.summary(storedSize: object.size)
                 entry.tables = summary.tables.count
                 entry.rows = summary.totalRows
                 entry.suspect = summary.suspect
@@ -249,17 +249,17 @@ extension ArchiveDirectory {
         return report.ok ? .checkedNow : .notGood
     }
 
-    /// An archive whose earlier `verify` is trusted, read again as it is now: its SHA-256 must still
-    /// be its sidecar's and the verified one (what `prune` does before it relies on an archive to
-    /// delete others). A mismatch is recorded as a failed verification, so `list` marks it.
+    /// An archive whose earlier `verify` is trusted (`entry.verified`: the verified SHA-256 is its
+    /// sidecar's), read again as it is now: its SHA-256 must still be its sidecar's (what `prune`
+    /// does before it relies on an archive to delete others). A mismatch is recorded as a failed
+    /// verification, so `list` marks it.
     public func confirm(_ entry: Entry) -> Bool {
         let location = location(of: entry)
-        let recorded = VerificationLog.load(store: store)[entry.file]
         let digest: String
         do { digest = try location.storedSHA256() } catch { return false }
         let sidecar = location.sidecarDigest()
-        if digest == sidecar, digest == recorded?.sha256 { return true }
-        let problem = "its SHA-256 is now \(digest), but its sidecar says \(sidecar ?? "nothing") and it verified as \(recorded?.sha256 ?? "nothing"): the file changed since it was verified"
+        if entry.verified, digest == sidecar { return true }
+        let problem = "its SHA-256 is now \(digest), but its sidecar and its verification say \(sidecar ?? "nothing"): the file changed since it was verified"
         let report = ArchiveVerifier.Report(file: entry.path, ok: false, problems: [problem], members: 0, tables: entry.tables ?? 0, rows: entry.rows ?? 0,
                                             bytes: 0, fileSize: entry.sizeBytes, sha256: digest, sidecar: "mismatch", durationSeconds: 0)
         try? VerificationLog.record(report, store: store, at: clock.now())

@@ -86,7 +86,7 @@ public struct Pruner {
     /// is not good (recorded, so `list` marks it), and the plan is made again without it.
     public func plan() throws -> [Decision] {
         let entries = try directory.entries()
-        var goodness = entries.map { $0.problem == nil ? directory.goodness($0) : .notGood }
+        var goodness = entries.map(directory.goodness)
         while true {
             let plan = try plan(entries: entries, goodness: goodness)
             let reliedOn = Self.reliedOn(plan, entries: entries, goodness: goodness, policy: policy)

@@ -5,18 +5,20 @@ import Foundation
 enum LocalFile {
     /// `write` until every byte is out (retrying short writes and EINTR); the errno of a failure.
     static func writeFully(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Int32? {
-        bytes.withUnsafeBytes { raw -> Int32? in
-            var written = 0
-            while written < raw.count {
-                let result = write(fd, raw.baseAddress! + written, raw.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                written += result
+        bytes.withUnsafeBytes { writeFully(fd, $0) }
+    }
+
+    static func writeFully(_ fd: Int32, _ raw: UnsafeRawBufferPointer) -> Int32? {
+        var written = 0
+        while written < raw.count {
+            let result = write(fd, raw.baseAddress! + written, raw.count - written)
+            if result < 0 {
+                if errno == EINTR { continue }
+                return errno
             }
-            return nil
+            written += result
         }
+        return nil
     }
 
     /// A write failure named for the operator: disk full and the file size limit say what to do.

@@ -33,21 +33,16 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         fchmod(fd, 0o600)
         self.fd = fd
+        // A failed download closes the spool here (deinit does not run for an init that throws).
+        var spooled = false
+        defer { if !spooled { close(fd) } }
         let hashes = StoredDigests.Hashes(blake2b: blake2b)
         var written = 0
         var failure: Int32?
         try object.stream(offset: 0, count: size) { bytes in
             hashes.update(bytes)
-            var done = 0
-            while done < bytes.count {
-                let result = write(fd, bytes.baseAddress! + done, bytes.count - done)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return false
-                }
-                done += result
-            }
+            failure = LocalFile.writeFully(fd, bytes)
+            guard failure == nil else { return false }
             written += bytes.count
             return true
         }
@@ -59,6 +54,7 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
             throw ToolError(.failed, "\(location): the download ended after \(written) of its \(size) bytes", fix: "Run again; if it persists, check the object in the bucket.")
         }
         digests = hashes.finalize()
+        spooled = true
     }
 
     deinit { close(fd) }
