@@ -120,12 +120,15 @@ struct StallTests {
         Thread { box.result = try? CLI.run(arguments) }.start()
         let admin = try Connection(settings: try TestCluster.shared().adminSettings)
         var database: String?
-        for _ in 0..<500 {
+        // Until a COPY runs (a loaded CI machine may take tens of seconds to get there): freezing
+        // earlier would test another moment than the one named.
+        let waiting = Date()
+        while database == nil && box.result == nil && Date().timeIntervalSince(waiting) < 120 {
             database = try admin.query("SELECT d.datname FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname LIKE $1 LIMIT 1",
                                        [databases]).scalar
-            if database != nil { break }
-            Thread.sleep(forTimeInterval: 0.02)
+            if database == nil { Thread.sleep(forTimeInterval: 0.02) }
         }
+        guard database != nil else { throw ToolError(.failed, "no COPY into \(databases) was seen; the run: \(String(describing: box.result))") }
         proxy.freeze()
         let started = Date()
         while box.result == nil && Date().timeIntervalSince(started) < limit { Thread.sleep(forTimeInterval: 0.1) }

@@ -124,13 +124,17 @@ public final class DrillRunner: @unchecked Sendable {
             let runner = RestoreRunner(target: target, options: restoreOptions, logger: logger, progress: progress, context: context)
             let scratch = runner.target
             runner.lifecycle.observe { state in
-                if state == .prepared { created.add(scratch) }
+                // From the moment CREATE DATABASE is sent: a run stopped while the server creates
+                // it still drops it (the name was free when checked and this run holds its lock).
+                if state == .creating { created.add(scratch) }
             }
             do {
                 restore = try runner.run(reader: reader, preflight: check)
                 restoreError = nil
                 break
             } catch let error as ToolError where error.code == .databaseExists {
+                // Created by another run between the check and CREATE DATABASE: not ours to drop.
+                if runner.lifecycle.state == .creating { _ = created.popLast() }
                 restoreError = error
                 continue
             } catch {

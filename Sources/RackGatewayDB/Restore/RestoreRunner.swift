@@ -115,7 +115,7 @@ public final class RestoreRunner: @unchecked Sendable {
         let (action, createdRoles): (String, [String])
         do {
             (action, createdRoles) = try timed("target") { try prepareTarget(roles: manifest?.roles ?? [], file: path, archiveServer: manifest?.serverVersionNum) }
-        } catch where lifecycle.state > .checked {
+        } catch where lifecycle.state > .creating {
             throw markFailed(error, file: path)
         }
         // Until the load ends one way or the other: if this run cannot unwind by itself (a signal
@@ -291,6 +291,7 @@ public final class RestoreRunner: @unchecked Sendable {
         }
         if action != "existing" {
             let admin = existing == nil ? server : try target.maintenanceConnection()
+            lifecycle.move(to: .creating)
             if action == "recreated" {
                 try target.dropAndCreate(admin)
             } else {

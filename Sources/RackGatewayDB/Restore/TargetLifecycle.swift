@@ -4,14 +4,15 @@ import Foundation
 /// observed by whoever needs to act on it (the drill drops a scratch database it created, the
 /// pipeline's in-place mode passes its point of no return when the live database is recreated).
 ///
-/// checked (nothing changed yet) → prepared (created, recreated, or found empty; missing roles
+/// checked (nothing changed yet) → creating (CREATE DATABASE, or DROP and CREATE, sent: whether it
+/// took effect is unknown until it answers) → prepared (created, recreated, or found empty; missing roles
 /// created) → marked (COMMENT ON DATABASE says INCOMPLETE) → loaded (schema, data, indexes,
 /// verified when asked) → finished (the mark removed). Any state after checked can go to failed
 /// (marked FAILED, or left unmarked when the role may not comment). What a stopped restore leaves is
 /// read from here: `summary` names it and the command that clears it.
 public final class TargetLifecycle: @unchecked Sendable {
     public enum State: Int, Sendable, Comparable {
-        case checked, prepared, marked, loaded, finished, failed
+        case checked, creating, prepared, marked, loaded, finished, failed
 
         public static func < (a: State, b: State) -> Bool { a.rawValue < b.rawValue }
     }
@@ -51,6 +52,7 @@ public final class TargetLifecycle: @unchecked Sendable {
         let (state, marked) = lock.withLock { (_state, _markedInDatabase) }
         switch state {
         case .checked: return nil
+        case .creating: return "database \(target.database) may have been created or dropped (the run stopped while the server did it)"
         case .finished: return "database \(target.database) is restored"
         case .failed:
             return marked ? "database \(target.database) is left incomplete and marked FAILED (COMMENT ON DATABASE)"
