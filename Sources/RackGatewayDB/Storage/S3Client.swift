@@ -66,11 +66,53 @@ public struct S3Client: Sendable {
             case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken":
                 return "The AWS credentials are not valid for bucket \(bucket): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or the role the tool runs as."
             case "AccessDenied", "AllAccessDisabled":
-                return "Access to bucket \(bucket) was denied: check that the credentials' role may \(operation.split(separator: " ").first ?? "use") there (IAM and bucket policy, KMS key policy with --sse aws:kms)."
+                return denied
             case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
                 return "Bucket \(bucket) is in another region: set AWS_REGION to the bucket's region."
             default:
-                return status == 403 ? "Access to bucket \(bucket) was denied: check the credentials and the bucket policy." : nil
+                return status == 403 ? denied : nil
+            }
+        }
+
+        /// What a 403 needs: the IAM action the operation takes and the resource it takes it on, for
+        /// the IAM policy of the credentials and the bucket policy.
+        var denied: String {
+            let name = String(operation.prefix { $0 != " " })
+            guard let needed = Self.iamPermission(for: name, bucket: bucket) else {
+                return "Access to bucket \(bucket) was denied: check the IAM policy of the credentials and the bucket policy."
+            }
+            return "Access to bucket \(bucket) was denied: the credentials need \(needed) (in their IAM policy, and not denied by the bucket policy; with --sse aws:kms also kms:GenerateDataKey and kms:Decrypt on the key)."
+        }
+
+        /// The IAM action S3 checks for an API operation (ListObjectsV2 is `s3:ListBucket`, the
+        /// multipart upload calls are `s3:PutObject`), or nil for one this client does not make.
+        public static func iamAction(for operation: String) -> String? {
+            switch operation {
+            case "ListObjectsV2", "ListObjects": "s3:ListBucket"
+            case "GetObject", "HeadObject": "s3:GetObject"
+            case "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload": "s3:PutObject"
+            case "AbortMultipartUpload": "s3:AbortMultipartUpload"
+            case "ListMultipartUploads": "s3:ListBucketMultipartUploads"
+            case "DeleteObject": "s3:DeleteObject"
+            case "CreateBucket": "s3:CreateBucket"
+            default: nil
+            }
+        }
+
+        /// `iamAction(for:)` with its resource, as a policy statement names them, and what else the
+        /// same call may need.
+        static func iamPermission(for operation: String, bucket: String) -> String? {
+            guard let action = iamAction(for: operation) else { return nil }
+            let bucketARN = "arn:aws:s3:::\(bucket)"
+            switch action {
+            case "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:CreateBucket":
+                return "\(action) on \(bucketARN)"
+            case "s3:GetObject" where operation == "HeadObject":
+                return "s3:GetObject on \(bucketARN)/* (and s3:ListBucket on \(bucketARN): without it a missing object is answered 403, not 404)"
+            case "s3:PutObject":
+                return "s3:PutObject on \(bucketARN)/* (and s3:PutObjectRetention with --object-lock-days)"
+            default:
+                return "\(action) on \(bucketARN)/*"
             }
         }
 
