@@ -221,6 +221,15 @@ struct AWSProfileTests {
         let positions = sources.map { none.message.range(of: $0)?.lowerBound }
         #expect(positions.allSatisfy { $0 != nil } && positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "\(none)")
 
+        // A profile that signs in with IAM Identity Center and has no credential_process: how to give it one.
+        try "[profile corp]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Backup\n[sso-session corp]\nsso_region = us-east-1\n"
+            .write(toFile: files.directory + "/config", atomically: true, encoding: .utf8)
+        let sso = try #require(throws: ToolError.self) {
+            _ = try StoreLocation.s3Client(bucket: "rgw-bucket", endpoint: nil, environment: files.environment.merging(["AWS_PROFILE": "corp"]) { $1 }, clock: SystemClock())
+        }
+        #expect(sso.message.contains("profile corp in") && sso.fix?.contains("aws configure export-credentials --profile corp --format process") == true, "\(sso)")
+        try "[default]\nregion = eu-west-1\n".write(toFile: files.directory + "/config", atomically: true, encoding: .utf8)
+
         // Through the CLI, as a person would meet it.
         let cli = try CLI.run(["list", "--dir", "s3://rgw-bucket"], environment: files.environment)
         #expect(cli.status == 1 && cli.stderr.contains("AWS_PROFILE names profile prdo") && cli.stderr.contains("profiles there: default, prod"), "\(cli)")
@@ -243,6 +252,12 @@ struct AWSProfileTests {
             #expect(!(backup.output + list.output).contains("laptop-secret") && !(backup.output + list.output).contains("laptop-token"))
             let requests = try proxy.requests()
             #expect(!requests.isEmpty && requests.allSatisfy { $0.keyId == "ASIALAPTOP" && $0.token }, "every request signed with the process's keys")
+
+            // Denied: the hint names the IAM action, its resource and where the credentials came from.
+            try proxy.set([.init(times: -1, action: "denied")])
+            let denied = try CLI.run(["list", "--dir", "s3://\(bucket)/laptop"], environment: files.environment)
+            #expect(denied.status == 1 && denied.stderr.contains("need s3:ListBucket on arn:aws:s3:::\(bucket)")
+                    && denied.stderr.contains("they came from profile laptop credential_process"), "\(denied)")
         }
     }
 
@@ -264,8 +279,9 @@ struct AWSProfileTests {
         client.maxAttempts = 1
         let list = try #require(throws: S3Client.Failure.self) { _ = try client.list(prefix: "nightly/") }
         #expect(list.hint?.contains("s3:ListBucket on arn:aws:s3:::\(bucket)") == true && list.hint?.contains("ListObjectsV2") == false, "\(list)")
+        #expect(list.hint?.contains("they came from given") == true && list.hint?.contains("kms:") == false, "\(list)")
         let put = try #require(throws: S3Client.Failure.self) { try client.putObject(key: "nightly/x", data: [1]) }
-        #expect(put.hint?.contains("s3:PutObject on arn:aws:s3:::\(bucket)/*") == true, "\(put)")
+        #expect(put.hint?.contains("s3:PutObject on arn:aws:s3:::\(bucket)/*") == true && put.hint?.contains("kms:GenerateDataKey") == true, "\(put)")
         let delete = try #require(throws: S3Client.Failure.self) { try client.deleteObject(key: "nightly/x") }
         #expect(delete.hint?.contains("s3:DeleteObject on arn:aws:s3:::\(bucket)/*") == true, "\(delete)")
     }

@@ -98,17 +98,17 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
     func resolve() throws -> AWSCredentials {
         var tried: [String] = []
         if let keys = environmentKeys() { return keys }
-        tried.append("environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+        tried.append("environment (AWS_ACCESS_KEY_ID)")
         if let role = value("AWS_ROLE_ARN"), let tokenFile = value("AWS_WEB_IDENTITY_TOKEN_FILE") {
             return try webIdentity(role: role, tokenFile: tokenFile, sessionName: value("AWS_ROLE_SESSION_NAME"))
         }
-        tried.append("web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)")
+        tried.append("web identity (AWS_WEB_IDENTITY_TOKEN_FILE)")
         var fix = "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN); or name a profile with AWS_PROFILE whose keys, credential_process or role_arn are in ~/.aws/credentials or ~/.aws/config; or run with a role: AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, an ECS task role, or an EC2 instance profile."
         if let config {
             let name = config.profileName
             if let profile = config.current {
                 if let found = try fromProfile(name, config: config, visited: []) { return found }
-                tried.append("profile \(name) in \(config.filesDescription) (it has no aws_access_key_id, credential_process or role_arn)")
+                tried.append("profile \(name) in \(config.filesDescription) (no keys, credential_process or role_arn in it)")
                 if profile.keys.contains(where: { $0.hasPrefix("sso_") }) {
                     fix = "Profile \(name) signs in with IAM Identity Center (sso_*), which this tool does not read itself: run `aws sso login --profile \(name)` and add `credential_process = aws configure export-credentials --profile \(name) --format process` to a profile that uses it."
                 }
@@ -116,16 +116,16 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
                 let names = config.profileNames
                 throw ToolError(.failed, "AWS_PROFILE names profile \(name), which is in neither \(config.credentialsPath) nor \(config.configPath) "
                                 + (names.isEmpty ? "(neither file has any profile)" : "(profiles there: \(names.joined(separator: ", ")))")
-                                + "; tried before it: " + tried.joined(separator: ", "),
+                                + "; tried before it: " + tried.joined(separator: "; "),
                                 fix: "Set AWS_PROFILE to one of the profiles there (or AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE to the files that have it), or unset it to use the default profile and the rest of the chain.")
             } else {
-                tried.append("profile default in \(config.filesDescription) (no such profile)")
+                tried.append("profile default (in neither \(config.credentialsPath) nor \(config.configPath))")
             }
         }
         if value("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != nil || value("AWS_CONTAINER_CREDENTIALS_FULL_URI") != nil {
             return try container()
         }
-        tried.append("ECS container (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI)")
+        tried.append("ECS container (AWS_CONTAINER_CREDENTIALS_*_URI)")
         if value("AWS_EC2_METADATA_DISABLED")?.lowercased() != "true" {
             if let found = try instanceMetadata() { return found }
             tried.append("EC2 instance metadata (no answer)")

@@ -49,6 +49,8 @@ public struct S3Client: Sendable {
         public var operation: String
         public var bucket: String = ""
         public var attempts: Int = 1
+        /// Where the credentials that signed the request came from (`environment`, `profile prod`), for hints.
+        public var credentialsSource: String = ""
         public var description: String {
             var text = "S3 \(operation) failed: HTTP \(status) \(code): \(message)"
             if attempts > 1 { text += " (after \(attempts) attempts)" }
@@ -62,9 +64,9 @@ public struct S3Client: Sendable {
             case "NoSuchBucket":
                 return "Bucket \(bucket) does not exist: check the bucket name in --dir and the region (AWS_REGION)."
             case "ExpiredToken", "TokenRefreshRequired", "RequestExpired":
-                return "The AWS credentials have expired: renew them (or the role session) and run again."
+                return "The AWS credentials have expired\(from): renew them (the role session, or aws sso login for a credential_process) and run again."
             case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken":
-                return "The AWS credentials are not valid for bucket \(bucket): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or the role the tool runs as."
+                return "The AWS credentials are not valid for bucket \(bucket)\(from): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, the profile's keys (AWS_PROFILE), or the role the tool runs as."
             case "AccessDenied", "AllAccessDisabled":
                 return denied
             case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
@@ -74,6 +76,9 @@ public struct S3Client: Sendable {
             }
         }
 
+        /// " (they came from SOURCE)", or nothing when the source is not known.
+        var from: String { credentialsSource.isEmpty ? "" : " (they came from \(credentialsSource))" }
+
         /// What a 403 needs: the IAM action the operation takes and the resource it takes it on, for
         /// the IAM policy of the credentials and the bucket policy.
         var denied: String {
@@ -81,7 +86,8 @@ public struct S3Client: Sendable {
             guard let needed = Self.iamPermission(for: name, bucket: bucket) else {
                 return "Access to bucket \(bucket) was denied: check the IAM policy of the credentials and the bucket policy."
             }
-            return "Access to bucket \(bucket) was denied: the credentials need \(needed) (in their IAM policy, and not denied by the bucket policy; with --sse aws:kms also kms:GenerateDataKey and kms:Decrypt on the key)."
+            let kms = ["s3:GetObject", "s3:PutObject"].contains(Self.iamAction(for: name)) ? "; with --sse aws:kms also kms:GenerateDataKey and kms:Decrypt on the key" : ""
+            return "Access to bucket \(bucket) was denied: the credentials\(from) need \(needed), allowed by their IAM policy and not denied by the bucket policy\(kms)."
         }
 
         /// The IAM action S3 checks for an API operation (ListObjectsV2 is `s3:ListBucket`, the
@@ -213,6 +219,7 @@ public struct S3Client: Sendable {
                   body: [UInt8]?, expect: Set<Int>, attempt: Int, timeoutSeconds: Int = 300,
                   sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
         let request = try signed(method, key: key, query: query, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
+        let source = credentials.source
         let response: HTTPResponse
         do {
             response = try HTTPClient.perform(request, sink: sink)
@@ -230,7 +237,7 @@ public struct S3Client: Sendable {
             var code = fields.first("Code") ?? ""
             if code.isEmpty && response.status == 404 && key == nil { code = "NoSuchBucket" }
             throw Failure(status: response.status, code: code, message: fields.first("Message") ?? String(decoding: body.prefix(200), as: UTF8.self),
-                          operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt)
+                          operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt, credentialsSource: source)
         }
         return response
     }

@@ -35,7 +35,7 @@ public enum StoreLocation: Equatable, Sendable {
         do {
             credentials = try AWSCredentialsProvider(environment: environment, region: region, config: config, clock: clock)
         } catch let error as ToolError {
-            throw ToolError(error.code, "no usable AWS credentials for s3://\(bucket): \(error.message)", fix: error.fix)
+            throw ToolError(error.code, "cannot use s3://\(bucket): \(error.message)", fix: error.fix)
         }
         let pathStyle = custom != nil || value("AWS_S3_FORCE_PATH_STYLE") == "true" || config.s3AddressingStyle == "path"
         var client = S3Client(endpoint: custom ?? "https://s3.\(region).amazonaws.com", region: region, bucket: bucket,
