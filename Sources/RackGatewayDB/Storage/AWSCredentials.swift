@@ -295,7 +295,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
         let said = output.stderr.split(whereSeparator: \.isNewline).last.map { ": " + String($0.prefix(300)) } ?? ""
         guard output.status == 0 else {
             throw ToolError(.failed, "\(subject) failed with exit status \(output.status)\(said)",
-                            fix: "Run the command by hand and fix what it says (an expired SSO session: aws sso login).")
+                            fix: "Run the credential_process command of \(label) by hand and fix what it says (an expired SSO session: aws sso login).")
         }
         let format = "it must print {\"Version\": 1, \"AccessKeyId\": ..., \"SecretAccessKey\": ..., \"SessionToken\": ..., \"Expiration\": ...}"
         guard let object = try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any] else {
