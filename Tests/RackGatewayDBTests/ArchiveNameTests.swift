@@ -72,6 +72,10 @@ struct ArchiveNameTests {
             let verify = try CLI.run(["verify", name], environment: environment.merging(["RGW_BACKUP_DIR": dir]) { $1 })
             #expect(verify.status == 0 && verify.stdout.hasPrefix("OK \(dir)/\(name)"), "\(verify)")
 
+            // Where a value came from, in a usage error too.
+            let inPlace = try CLI.run(["restore", "--latest", "--convox-app", "rgw-none", "--in-place"], environment: environment.merging(["RGW_BACKUP_DIR": dir]) { $1 })
+            #expect(inPlace.status == 64 && inPlace.stderr.contains("\(dir) (from RGW_BACKUP_DIR) is in S3"), "\(inPlace)")
+
             // `nighty`: nothing there; restore and drill --latest exit 1 naming what is beside it.
             let typo = ["RGW_BACKUP_DIR": "s3://\(client.bucket)/nighty"]
             let restore = try CLI.run(["restore", "--latest", "--target-url", source.cluster.url(database: "rgw_never_typo")], environment: environment.merging(typo) { $1 })
