@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import RackGatewayDB
+import RGWCrypto
 
 /// Issue 29, items 5, 9 and 12: names as `list` prints them work in restore, verify, drill and
 /// rekey; `verify --latest`; `list`'s header row and drill marks; typos in `--dir` or
@@ -57,6 +58,20 @@ struct ArchiveNameTests {
             let missingDir = try CLI.run(["restore", "nothing_like_any_archive", "--dir", directory, "--target-url", database.url])
             #expect(missingDir.status == 1 && missingDir.stderr.contains("\(directory) (from --dir)") && !missingDir.stderr.contains("Close matches"), "\(missingDir)")
             #expect(missingDir.stderr.contains("Give the archive's path, or its name with --dir"), "\(missingDir)")
+        }
+    }
+
+    @Test func rekeyTakesABareNameFromDir() throws {
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory(), rekeyed = try TestArchives.temporaryDirectory()
+            defer { for path in [directory, rekeyed] { try? FileManager.default.removeItem(atPath: path) } }
+            let report = try TestArchives.backup(source, directory: directory, keys: BackupKeys(recipients: [try AgeRecipient(keys.recipient)]))
+            let name = Self.name(report)
+            let rekey = try CLI.run(["rekey", name, "--dir", directory, "--identity", keys.identity, "--recipient", keys.otherRecipient, "--to", rekeyed])
+            #expect(rekey.status == 0 && rekey.stdout.hasPrefix("Rekeyed \(directory)/\(name)") && rekey.stdout.contains("for 1 recipient"), "\(rekey)")
+            #expect(FileManager.default.fileExists(atPath: rekeyed + "/" + name))
         }
     }
 
