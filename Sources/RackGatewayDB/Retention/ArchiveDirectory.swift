@@ -360,15 +360,16 @@ extension ArchiveDirectory {
         let parent = url.deletingLastPathComponent()
         let files = FileManager.default
         func names(_ directory: URL) -> [String] { (try? files.contentsOfDirectory(atPath: directory.path)) ?? [] }
-        func subdirectories(_ directory: URL) -> [URL] {
-            names(directory).filter { !$0.hasPrefix(".") }.sorted().prefix(500).compactMap { name in
+        /// The subdirectories of `directory` (nearest to `name` first when given), at most 200 looked at.
+        func subdirectories(_ directory: URL, nearestTo name: String? = nil) -> [URL] {
+            let visible = names(directory).filter { !$0.hasPrefix(".") }
+            return (name.map { ArchiveLocation.nearest(to: $0, among: visible) } ?? visible.sorted()).prefix(200).compactMap { name in
                 var isDirectory: ObjCBool = false
                 let child = directory.appendingPathComponent(name)
                 return files.fileExists(atPath: child.path, isDirectory: &isDirectory) && isDirectory.boolValue ? child : nil
             }
         }
-        let siblings = ArchiveLocation.nearest(to: url.lastPathComponent, among: subdirectories(parent).filter { $0.path != url.path }.map(\.lastPathComponent))
-            .map { parent.appendingPathComponent($0) }
+        let siblings = subdirectories(parent, nearestTo: url.lastPathComponent)
         var found: [NearbyLocation] = []
         for candidate in siblings + subdirectories(url) + [parent] where found.count < nearbyLimit && candidate.path != url.path {
             if let nearby = NearbyLocation(location: candidate.path, names: names(candidate)) { found.append(nearby) }
