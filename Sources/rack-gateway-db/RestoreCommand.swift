@@ -18,6 +18,7 @@ struct ArchiveChoice: ParsableArguments {
         if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
     }
 
+    /// `--dir` applies to `--latest`, a bare name, or the pipeline's `--in-place` (`DirectoryOptions.checkApplies`).
     func checkDirectory(_ options: DirectoryOptions, usedOtherwise: Bool = false) throws {
         try options.checkApplies(archive: archive, latest: latest, usedOtherwise: usedOtherwise)
     }
