@@ -56,7 +56,7 @@ struct DirectoryOptions: ParsableArguments {
     /// writes its safety backup, `usedOtherwise`): with an archive path or s3:// URL it would be ignored.
     func checkApplies(archive: String?, latest: Bool, usedOtherwise: Bool = false) throws {
         if dir != nil && !latest && !usedOtherwise && !(archive.map(Self.isBareName) ?? false) {
-            throw ValidationError("--dir is where --latest and an archive's bare name (as list prints it) look; with an archive path it does not apply (the archive's own directory gets the logs)")
+            throw ValidationError("--dir is where --latest looks (and an archive's bare name, as list prints it); with an archive path it does not apply (the archive's own directory gets the logs)")
         }
     }
 

@@ -260,7 +260,7 @@ struct RestoreCommand: ToolCommand {
         let logger = context.logger
         let live = try RestoreTarget(settings: try global.connectionSettings(context))
         if pipeline.inPlace && directoryOptions.chosen.hasPrefix("s3://") {
-            throw ToolError(.usage, "--in-place takes its safety backup into a local directory, and \(directoryOptions.source.naming(directoryOptions.chosen)) is in S3",
+            throw ToolError(.usage, "--in-place takes its safety backup into a local --dir, and \(directoryOptions.source.naming(directoryOptions.chosen)) is in S3",
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
         let migrations = try pipeline.migrationOptions.load()

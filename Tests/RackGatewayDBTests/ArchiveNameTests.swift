@@ -133,9 +133,11 @@ struct ArchiveNameTests {
             let json = try CLI.run(["list", "--dir", typo, "--json"])
             let listed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [Any]
             #expect(json.status == 0 && listed?.isEmpty == true, "\(json)")
-            // Nothing near it: no note.
-            let lonely = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: lonely) }
+            // Nothing near it (in a directory of its own: other tests' archives are beside a temporary directory): no note.
+            let scratch = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let lonely = scratch + "/only"
+            try FileManager.default.createDirectory(atPath: lonely, withIntermediateDirectories: true)
             let quiet = try CLI.run(["list", "--dir", lonely])
             #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet)")
         }
