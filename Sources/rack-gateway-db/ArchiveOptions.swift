@@ -13,12 +13,18 @@ struct DirectoryOptions: ParsableArguments {
 
     var chosen: String { optionOrEnvironment(dir, "RGW_BACKUP_DIR") ?? "./backups" }
 
+    /// Where `chosen` came from, for messages: a value from RGW_BACKUP_DIR is not reported as --dir.
+    var source: LocationSource {
+        if dir != nil { return .option }
+        return optionOrEnvironment(nil, "RGW_BACKUP_DIR") != nil ? .environment : .builtIn
+    }
+
     /// The local directory; an s3:// location is refused by what needs local files (the in-place
     /// pipeline's safety backup).
     var directory: String {
         get throws {
             guard !chosen.hasPrefix("s3://") else {
-                throw ToolError(.usage, "\(chosen): this needs a local directory")
+                throw ToolError(.usage, "\(source.naming(chosen)): this needs a local directory, not S3")
             }
             return URL(fileURLWithPath: chosen).standardizedFileURL.path
         }
@@ -39,13 +45,48 @@ struct DirectoryOptions: ParsableArguments {
 
     /// The archives in --dir, which must exist, read with `keys` on the run's `clock`.
     func archiveDirectory(keys: ArchiveKeys = ArchiveKeys(), clock: RunClock) throws -> ArchiveDirectory {
-        var directory = isS3 ? ArchiveDirectory(store: try store(clock: clock), clock: clock) : try ArchiveDirectory(directory: try directory, clock: clock)
+        var directory = isS3 ? ArchiveDirectory(store: try store(clock: clock), clock: clock)
+            : try ArchiveDirectory(directory: try directory, source: source, clock: clock)
         directory.keys = keys
+        directory.source = source
         return directory
     }
 
+    /// `--dir` is where `--latest` and a bare archive name look (and the pipeline's `--in-place`
+    /// writes its safety backup, `usedOtherwise`): with an archive path or s3:// URL it would be ignored.
+    func checkApplies(archive: String?, latest: Bool, usedOtherwise: Bool = false) throws {
+        if dir != nil && !latest && !usedOtherwise && !(archive.map(Self.isBareName) ?? false) {
+            throw ValidationError("--dir is where --latest looks (and an archive's bare name, as list prints it); with an archive path it does not apply (the archive's own directory gets the logs)")
+        }
+    }
+
+    /// A name as `list` prints it: no `/`, not s3://.
+    static func isBareName(_ argument: String) -> Bool {
+        !argument.contains("/") && !argument.isEmpty && argument != "." && argument != ".."
+    }
+
+    /// An archive named on the command line: s3://bucket/prefix/name, a path, or a bare name as
+    /// `list` prints it, which is the file of that name in the current directory when there is one,
+    /// else the archive of that name in --dir (else RGW_BACKUP_DIR, else ./backups); with --dir
+    /// given, --dir is looked in first. A name or local path found nowhere is one error naming
+    /// where it was looked for and the archives there with close names.
     func location(of argument: String, keys: ArchiveKeys = ArchiveKeys(), clock: RunClock) throws -> ArchiveLocation {
-        try s3.location(of: argument, keys: keys, clock: clock)
+        let cwd = FileManager.default.currentDirectoryPath
+        let here = FileManager.default.fileExists(atPath: argument)
+        guard Self.isBareName(argument) else {
+            guard !argument.hasPrefix("s3://") && !here else { return try s3.location(of: argument, keys: keys, clock: clock) }
+            let path = ArchiveLocation(path: argument)
+            throw ArchiveLocation.notFound(path.name, in: [.init(store: path.store, label: path.store.location)],
+                                           fix: "Give the path of an archive that exists, or its name with --dir (or RGW_BACKUP_DIR) naming where it is.")
+        }
+        if here && dir == nil { return ArchiveLocation(path: argument, keys: keys) }
+        let store = try store(clock: clock)
+        if try store.open(argument) != nil { return ArchiveLocation(store: store, name: argument, keys: keys) }
+        if here { return ArchiveLocation(path: argument, keys: keys) }
+        let current = ArchiveLocation.Place(store: LocalStore(directory: cwd), label: "the current directory (\(cwd))")
+        let directory = ArchiveLocation.Place(store: store, label: source.naming(store.location))
+        throw ArchiveLocation.notFound(argument, in: dir == nil ? [current, directory] : [directory, current],
+                                       fix: "Give the archive's path, or its name with --dir (or RGW_BACKUP_DIR) naming the directory or s3://bucket/prefix that holds it.")
     }
 }
 

@@ -146,7 +146,7 @@ struct BackupCommand: ToolCommand {
                 try Reporting.printJSON(report)
             } else {
                 print("Backed up \(settings.description) to \(report.file)")
-                print("  \(report.tables) tables, \(report.rows) rows, \(ProgressDisplay.bytes(report.bytesIn)) of COPY text -> "
+                print("  \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")), \(ProgressDisplay.bytes(report.bytesIn)) of COPY text -> "
                       + "\(ProgressDisplay.bytes(report.sizeBytes)) (ratio \(String(format: "%.1f", report.ratio))) in \(String(format: "%.1f", report.durationSeconds)) s")
                 print("  sha256 \(report.sha256)" + (report.encrypted ? ", encrypted (age)" : "") + (report.signed ? ", signed (minisign)" : ""))
             }

@@ -154,7 +154,7 @@ struct DrillCommand: ToolCommand {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
         }
         print("  RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s; RPO (backup age) \(ProgressDisplay.duration(report.backupAgeSeconds)); "
-              + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(report.tables) tables, \(report.rows) rows; drill \(String(format: "%.1f", report.durationSeconds)) s")
+              + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
         let fate = report.scratchDatabase.isEmpty ? "" : (report.kept ? "; scratch database \(report.scratchDatabase) kept" : "; scratch database dropped")
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
         if let newest = report.newestFailed {

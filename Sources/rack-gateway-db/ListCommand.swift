@@ -7,8 +7,13 @@ struct ListCommand: ToolCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, SUSPECT).",
-        discussion: "An encrypted archive is listed from its .summary.json; with --identity, from the archive itself.")
+        abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT).",
+        discussion: """
+            An encrypted archive is listed from its .summary.json; with --identity, from the archive itself. \
+            drilled: its last drill read it in full and passed; DRILL-FAILED: its last drill failed a check \
+            (drills.jsonl). A location without archives lists none (exit 0) and says on stderr which locations \
+            near it hold some.
+            """)
 
     @OptionGroup var directoryOptions: DirectoryOptions
     @OptionGroup var identityOption: IdentityOption
@@ -22,24 +27,46 @@ struct ListCommand: ToolCommand {
             let entries = try directory.entries()
             for entry in entries {
                 logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",
-                                                   "problem": "\(entry.problem ?? "none")"])
+                                                   "drill_failed": "\(entry.drillFailed)", "problem": "\(entry.problem ?? "none")"])
+            }
+            if entries.isEmpty {
+                // Empty is also the state before the first backup (exit 0); archives near it mean a
+                // typo in the location, said on stderr where a script's reader of stdout does not trip on it.
+                let nearby = ArchiveDirectory.nearby(directory.store)
+                if !nearby.isEmpty {
+                    context.output.writeLine("rack-gateway-db: note: \(directoryOptions.source.naming(directory.directory)) holds no archives. "
+                                             + ArchiveDirectory.hint(beside: nearby) + directoryOptions.source.fix)
+                }
             }
             if json {
                 try Reporting.printJSON(entries)
                 return
             }
             guard !entries.isEmpty else {
-                print("No archives in \(directory.directory)")
+                print("No archives in \(directoryOptions.source.naming(directory.directory)).")
                 return
             }
-            let formatter = ISO8601DateFormatter()
-            for entry in entries {
-                let marks = [entry.verificationFailed ? "VERIFY-FAILED" : nil, entry.suspect != nil ? "SUSPECT" : nil, entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil, entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
-                    .compactMap { $0 }.joined(separator: ",")
-                let contents = entry.problem.map { "UNREADABLE: \($0)" }
-                    ?? "\(entry.tables ?? 0) tables, \(entry.rows ?? 0) rows"
-                print("\(formatter.string(from: entry.time))  \(ProgressDisplay.bytes(entry.sizeBytes).padding(toLength: 10, withPad: " ", startingAt: 0))  \(entry.file)  \(contents)  \(marks.isEmpty ? "-" : marks)")
-            }
+            for line in Self.table(entries) { print(line) }
+        }
+    }
+
+    /// The listing: a header row, then one row per archive, columns padded to their widest value.
+    static func table(_ entries: [ArchiveDirectory.Entry]) -> [String] {
+        let formatter = ISO8601DateFormatter()
+        let rows = entries.map { entry -> [String] in
+            let marks = [entry.verificationFailed ? "VERIFY-FAILED" : nil, entry.drillFailed ? "DRILL-FAILED" : nil, entry.suspect != nil ? "SUSPECT" : nil,
+                         entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil,
+                         entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
+                .compactMap { $0 }.joined(separator: ",")
+            let contents = entry.problem.map { "UNREADABLE: \($0)" } ?? "\(Plural.of(entry.tables ?? 0, "table")), \(Plural.of(entry.rows ?? 0, "row"))"
+            return [formatter.string(from: entry.time), ProgressDisplay.bytes(entry.sizeBytes), entry.file, contents, marks.isEmpty ? "-" : marks]
+        }
+        let header = ["TIME (UTC)", "SIZE", "ARCHIVE", "CONTENTS", "MARKS"]
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        return ([header] + rows).map { row in
+            row.enumerated().map { column, value in
+                column == row.count - 1 ? value : value.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
         }
     }
 }

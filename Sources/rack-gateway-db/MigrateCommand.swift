@@ -25,10 +25,10 @@ struct MigrateCommand: ToolCommand {
                 if outcome.status.pending.isEmpty { print("Nothing to apply: \(migrator.database) is up to date.") }
                 for pending in outcome.status.pending { print("would apply \(pending.file)") }
             } else if outcome.applied.isEmpty {
-                print("Nothing to apply: \(migrator.database) is up to date (\(outcome.status.applied.count) migrations).")
+                print("Nothing to apply: \(migrator.database) is up to date (\(Plural.of(outcome.status.applied.count, "migration"))).")
             } else {
                 for file in outcome.applied { print("applied \(file)") }
-                print("\(outcome.applied.count) migration(s) applied to \(migrator.database).")
+                print("\(Plural.of(outcome.applied.count, "migration")) applied to \(migrator.database).")
             }
         }
     }

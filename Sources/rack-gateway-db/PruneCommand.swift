@@ -64,7 +64,7 @@ struct PruneCommand: ToolCommand {
                 print("\(verb)  \(decision.file)  \(decision.reasons.joined(separator: ","))")
             }
             let count = plan.filter { !$0.keep }.count
-            print(dryRun ? "\(count) archive(s) would be deleted (dry run)." : "Deleted \(deleted.count) archive(s).")
+            print(dryRun ? "\(Plural.of(count, "archive")) would be deleted (dry run)." : "Deleted \(Plural.of(deleted.count, "archive")).")
         }
     }
 }

@@ -15,20 +15,24 @@ struct RekeyCommand: ToolCommand {
             With --sign-key the copy is signed; with --verify-key the source must be signed first.
             """)
 
-    @Argument(help: "The encrypted archive (NAME.sql.gz.age), a path or s3://bucket/prefix/name.")
+    @Argument(help: "The encrypted archive (NAME.sql.gz.age): a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir).")
     var archive: String
 
     @Option(help: ArgumentHelp("Where the rekeyed copy goes: a directory or s3://bucket/prefix; the archive's name must not exist there.", valueName: "dir"))
     var to: String
 
-    @OptionGroup var s3: S3Options
+    @OptionGroup var directoryOptions: DirectoryOptions
     @OptionGroup var readKeys: ReadKeyOptions
     @OptionGroup var writeKeys: WriteKeyOptions
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        try directoryOptions.checkApplies(archive: archive, latest: false)
+    }
+
     func run(_ context: RunContext) throws {
         do {
-            let source = try s3.location(of: archive, keys: try readKeys.keys(), clock: context.clock)
+            let source = try directoryOptions.location(of: archive, keys: try readKeys.keys(), clock: context.clock)
             guard !source.keys.identities.isEmpty else {
                 throw ToolError(.usage, "rekey needs the identity that decrypts \(source.path) now", fix: "Give --identity FILE (or RGW_AGE_IDENTITY_FILE).")
             }
@@ -39,7 +43,7 @@ struct RekeyCommand: ToolCommand {
             let destination: ArchiveStore
             switch try StoreLocation.parse(to) {
             case .local: destination = LocalStore(directory: URL(fileURLWithPath: to).standardizedFileURL.path)
-            case .s3(let bucket, let prefix): destination = S3Store(client: try s3.client(bucket: bucket, clock: context.clock), prefix: prefix)
+            case .s3(let bucket, let prefix): destination = S3Store(client: try directoryOptions.s3.client(bucket: bucket, clock: context.clock), prefix: prefix)
             }
             let report = try ArchiveRekey().run(source: source, destination: destination, keys: keys, clock: context.clock)
             if output.json { return try Reporting.printJSON(report) }

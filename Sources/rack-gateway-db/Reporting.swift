@@ -57,7 +57,12 @@ enum Reporting {
         }
         guard let failure else { return }
         if let exit = failure as? ExitCode { throw exit }
-        printError(String(describing: failure))
+        if let declined = failure as? ToolError, declined.code == .notConfirmed, Confirmation.declined {
+            // A person who answered no made no error: one plain line, and the documented status (1).
+            TerminalOutput.shared.writeLine(declined.message.prefix(1).uppercased() + declined.message.dropFirst() + ".")
+        } else {
+            printError(String(describing: failure))
+        }
         // A command that printed its report (a failed drill or pipeline) has said it all there.
         if json && !printedJSON { try? printJSON(ErrorDocument(failure)) }
         throw ExitCode(exitStatus(for: failure))

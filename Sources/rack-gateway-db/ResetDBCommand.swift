@@ -25,7 +25,7 @@ struct ResetDBCommand: ToolCommand {
             let report = try DatabaseReset(connections: try global.connections(context), migrations: migrations, guards: guards,
                                            logger: context.logger).run()
             if global.json { return try Reporting.printJSON(report) }
-            print("Reset \(report.database): dropped schemas \(report.droppedSchemas.joined(separator: ", ")); applied \(report.appliedMigrations.count) migrations; environment '\(report.environment)'.")
+            print("Reset \(report.database): dropped schemas \(report.droppedSchemas.joined(separator: ", ")); applied \(Plural.of(report.appliedMigrations.count, "migration")); environment '\(report.environment)'.")
         }
     }
 }

@@ -6,7 +6,7 @@ import RackGatewayDB
 
 /// `ARCHIVE | --latest`, shared by restore and drill.
 struct ArchiveChoice: ParsableArguments {
-    @Argument(help: "The archive (or, for restore, a pg_dump file or directory); the format is read from the content.")
+    @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir); for restore also a pg_dump file or directory. The format is read from the content.")
     var archive: String?
 
     @Flag(help: "The newest archive in --dir that verifies.")
@@ -18,12 +18,9 @@ struct ArchiveChoice: ParsableArguments {
         if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
     }
 
-    /// `--dir` is where `--latest` looks (and the pipeline's `--in-place` writes its safety backup):
-    /// with an archive path and neither, it would be ignored.
+    /// `--dir` applies to `--latest`, a bare name, or the pipeline's `--in-place` (`DirectoryOptions.checkApplies`).
     func checkDirectory(_ options: DirectoryOptions, usedOtherwise: Bool = false) throws {
-        if options.dir != nil && !latest && !usedOtherwise {
-            throw ValidationError("--dir is where --latest looks; with an archive path it does not apply (the archive's own directory gets the logs)")
-        }
+        try options.checkApplies(archive: archive, latest: latest, usedOtherwise: usedOtherwise)
     }
 
     /// The archive, and when `--latest` chose it, its opened reader and the archive check already
@@ -106,15 +103,21 @@ struct ArchiveChoice: ParsableArguments {
 }
 
 enum Confirmation {
+    /// A person answered the question with anything but yes: the run's `not_confirmed` is then their
+    /// choice, not an error, and is reported as such (`Reporting.run`).
+    nonisolated(unsafe) static var declined = false
+
     /// `--yes`, else a y/N question on the terminal; false when there is no terminal to ask.
     static func ask(_ question: String, yes: Bool) -> Bool {
         if yes { return true }
         guard isatty(0) == 1 else { return false }
-        return TerminalOutput.shared.withBarHidden {
+        let confirmed = TerminalOutput.shared.withBarHidden {
             FileHandle.standardError.write(Data("\(question) [y/N] ".utf8))
             guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
             return answer == "y" || answer == "yes"
         }
+        if !confirmed { declined = true }
+        return confirmed
     }
 }
 
@@ -257,7 +260,7 @@ struct RestoreCommand: ToolCommand {
         let logger = context.logger
         let live = try RestoreTarget(settings: try global.connectionSettings(context))
         if pipeline.inPlace && directoryOptions.chosen.hasPrefix("s3://") {
-            throw ToolError(.usage, "--in-place takes its safety backup into a local --dir, and \(directoryOptions.chosen) is in S3",
+            throw ToolError(.usage, "--in-place takes its safety backup into a local --dir, and \(directoryOptions.source.naming(directoryOptions.chosen)) is in S3",
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
         let migrations = try pipeline.migrationOptions.load()
@@ -297,6 +300,7 @@ struct RestoreCommand: ToolCommand {
             for line in report.recovery { print(line) }
             for line in report.warnings { print("WARNING: \(line)") }
         }
+        if report.errorCode == .notConfirmed && Confirmation.declined { throw ToolError(.notConfirmed, "not confirmed; nothing was changed") }
         if let error = report.error {
             // A stopped pipeline is a failure (1) unless a signal stopped it, another run held its lock, or
             // the archive was found corrupt or badly signed in preflight (2, as for a plain restore).
@@ -337,7 +341,7 @@ struct RestoreCommand: ToolCommand {
         if global.json { return try Reporting.printJSON(report) }
         print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")
         if let tables = report.tables, let rows = report.rows {
-            print("  \(tables) tables, \(rows) rows, \(ProgressDisplay.bytes(report.bytes ?? 0)) of COPY text, \(report.jobs) jobs")
+            print("  \(Plural.of(tables, "table")), \(Plural.of(rows, "row")), \(ProgressDisplay.bytes(report.bytes ?? 0)) of COPY text, \(Plural.of(report.jobs, "job"))")
         }
         print("  " + report.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s" }.joined(separator: ", "))
         if !report.createdRoles.isEmpty { print("  created roles (NOLOGIN): \(report.createdRoles.joined(separator: ", "))") }

@@ -65,7 +65,7 @@ struct SilentBadBackupTests {
 
             // Retention counts good archives only: keep-last 1 keeps the good one and the newer suspects.
             let prune = try CLI.run(["prune", "--dir", directory, "--keep-last", "1"])
-            #expect(prune.status == 0 && prune.stdout.contains("Deleted 0 archive(s)"), "\(prune)")
+            #expect(prune.status == 0 && prune.stdout.contains("Deleted 0 archives"), "\(prune)")
             #expect(prune.stdout.contains("keep    \(good)  last,newest-verified"), "\(prune)")
             #expect(prune.stdout.contains("suspect-newer-than-newest-good"), "\(prune)")
             #expect(try Self.names(directory).count == 3)
@@ -77,7 +77,7 @@ struct SilentBadBackupTests {
             #expect(accepted.status == 0, "\(accepted)")
             let newest = try #require(try Self.names(directory).last)
             let second = try CLI.run(["prune", "--dir", directory, "--keep-last", "1"])
-            #expect(second.status == 0 && second.stdout.contains("Deleted 3 archive(s)"), "\(second)")
+            #expect(second.status == 0 && second.stdout.contains("Deleted 3 archives"), "\(second)")
             #expect(try Self.names(directory) == [newest])
         }
     }

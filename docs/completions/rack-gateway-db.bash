@@ -339,13 +339,16 @@ _rack-gateway-db_backup() {
 
 _rack-gateway-db_verify() {
     repeating_flags=()
-    non_repeating_flags=(--json --verbose -v --version -h --help)
+    non_repeating_flags=(--latest --json --verbose -v --version -h --help)
     repeating_options=()
-    non_repeating_options=(--s3-endpoint --identity --verify-key)
+    non_repeating_options=(--dir --s3-endpoint --identity --verify-key)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
+    '--dir')
+        return
+        ;;
     '--s3-endpoint')
         return
         ;;
@@ -362,12 +365,15 @@ _rack-gateway-db_rekey() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
     repeating_options=(--recipient)
-    non_repeating_options=(--to --s3-endpoint --identity --verify-key --recipients-file --sign-key)
+    non_repeating_options=(--to --dir --s3-endpoint --identity --verify-key --recipients-file --sign-key)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--to')
+        return
+        ;;
+    '--dir')
         return
         ;;
     '--s3-endpoint')

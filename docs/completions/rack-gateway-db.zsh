@@ -57,7 +57,7 @@ _rack-gateway-db() {
             'backup:Write one dated archive (<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz, or .sql.zst) of the database into --dir.'
             'verify:Check an archive offline: trailer, manifest, every member'\''s CRC32 and size, row counts, fingerprints, the .sha256 sidecar.'
             'rekey:Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.'
-            'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, SUSPECT).'
+            'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT).'
             'prune:Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.'
             'report:Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.'
             'restore:Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.'
@@ -180,6 +180,8 @@ _rack-gateway-db_verify() {
     local -i ret=1
     local -ar arg_specs=(
         ':archive:'
+        '--latest[Verify the newest archive in --dir (else RGW_BACKUP_DIR, else ./backups).]'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
         '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
         '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
         '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
@@ -198,6 +200,7 @@ _rack-gateway-db_rekey() {
     local -ar arg_specs=(
         ':archive:'
         '--to[Where the rekeyed copy goes\: a directory or s3\://bucket/prefix; the archive'\''s name must not exist there.]:dir:'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
         '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
         '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
         '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'

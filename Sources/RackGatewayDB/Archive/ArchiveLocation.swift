@@ -78,3 +78,72 @@ extension ArchiveStore {
         return reader.size == 0 ? [] : try reader.read(offset: 0, count: reader.size)
     }
 }
+
+extension ArchiveLocation {
+    /// The names among `names` close to `name` (a typo, another case, the suffix left off), nearest
+    /// first, at most `limit`: for the message about an archive that is not there.
+    public static func closeMatches(to name: String, among names: [String], limit: Int = 5) -> [String] {
+        let typed = name.lowercased()
+        let typedStem = ArchiveName.stem(typed)
+        let allowed = max(2, typed.count / 8)
+        let scored = names.compactMap { candidate -> (String, Int)? in
+            let lowered = candidate.lowercased()
+            let distance = editDistance(typed, lowered)
+            if distance <= allowed { return (candidate, distance) }
+            // The suffix left off or another one given: the same archive stem.
+            if ArchiveName.stem(lowered) == typedStem || lowered.hasPrefix(typed) { return (candidate, allowed) }
+            return nil
+        }
+        return scored.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.prefix(limit).map(\.0)
+    }
+
+    /// All of `names`, nearest to `name` first (ties by name).
+    static func nearest(to name: String, among names: [String]) -> [String] {
+        let typed = name.lowercased()
+        return names.map { ($0, editDistance(typed, $0.lowercased())) }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }.map(\.0)
+    }
+
+    /// Levenshtein distance: insertions, deletions and substitutions, one character each.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}
+
+extension ArchiveLocation {
+    /// A place an archive was looked for, as a message names it (`the current directory (/home/x)`,
+    /// `s3://b/nightly (from RGW_BACKUP_DIR)`).
+    public struct Place {
+        public var store: ArchiveStore
+        public var label: String
+
+        public init(store: ArchiveStore, label: String) {
+            self.store = store
+            self.label = label
+        }
+    }
+
+    /// The error for an archive `name` found in none of `places`: where it was looked for, and the
+    /// archives there whose names are close to it (as paths to give instead), else `fix`.
+    public static func notFound(_ name: String, in places: [Place], fix: String) -> ToolError {
+        var matches: [String] = []
+        for place in places {
+            let names = ((try? place.store.list()) ?? []).map(\.name).filter { ArchiveName.timestamp(of: $0) != nil }
+            matches += closeMatches(to: name, among: names).map { "\(place.store.location)/\($0)" }
+        }
+        let looked = places.map(\.label).joined(separator: " nor in ")
+        return ToolError(.failed, "no archive named \(name): not in \(looked)",
+                         fix: matches.isEmpty ? fix : "Close matches: \(matches.prefix(5).joined(separator: ", ")).")
+    }
+}

@@ -39,7 +39,8 @@ public final class ArchiveReader: @unchecked Sendable {
     public init(_ archive: ArchiveLocation) throws {
         self.archive = archive
         guard var stored = try archive.store.open(archive.name) else {
-            throw ToolError(.failed, "\(archive.path) does not exist", fix: "Give an existing archive (rack-gateway-db list shows them).")
+            throw ArchiveLocation.notFound(archive.name, in: [.init(store: archive.store, label: archive.store.location)],
+                                           fix: "Give the path of an archive that exists, or s3://bucket/prefix/NAME.")
         }
         // The signature before anything of the file is parsed. From a remote store every read after
         // it comes from the local spool of the bytes it checked (downloaded once).

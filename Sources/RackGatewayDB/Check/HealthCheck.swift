@@ -166,7 +166,7 @@ public struct HealthCheck {
             let shown = problems.prefix(10).joined(separator: "; ")
             let more = problems.count > 10 ? " and \(problems.count - 10) more" : ""
             return Item(name: "privileges", status: .fail,
-                        detail: "\(connection.userName) cannot back up \(problems.count) relation(s): \(shown)\(more); use the owner, a superuser, or a role with SELECT and BYPASSRLS")
+                        detail: "\(connection.userName) cannot back up \(Plural.of(problems.count, "relation")): \(shown)\(more); use the owner, a superuser, or a role with SELECT and BYPASSRLS")
         } catch {
             return Item(name: "privileges", status: .fail, detail: String(describing: error))
         }

@@ -238,7 +238,7 @@ enum DrillChecks {
         }
         do {
             let outcome = try migrator.migrate()
-            let ahead = status.migrationSet == "ahead" ? "; the database also has \(status.missingFiles.count) newer version(s) than this set (a newer release)" : ""
+            let ahead = status.migrationSet == "ahead" ? "; the database also has \(Plural.of(status.missingFiles.count, "newer version")) than this set (a newer release)" : ""
             return DrillCheck(name: "migrations", ok: true,
                               detail: (outcome.applied.isEmpty ? "up to date (\(options.migrations.migrations.count) migrations of \(options.migrations.origin)); nothing pending"
                                   : "applied \(outcome.applied.count) pending: \(outcome.applied.joined(separator: ", "))") + ahead)

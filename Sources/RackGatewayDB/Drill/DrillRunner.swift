@@ -156,7 +156,7 @@ public final class DrillRunner: @unchecked Sendable {
         report.restorePhases = restored.phases
         report.restoreSeconds = restored.durationSeconds
         report.checks.append(DrillCheck(name: "restore", ok: true,
-                                        detail: "\(manifest.tables.count) tables, \(manifest.totalRows) rows in \(String(format: "%.1f", restored.durationSeconds)) s (the measured RTO)"))
+                                        detail: "\(Plural.of(manifest.tables.count, "table")), \(Plural.of(manifest.totalRows, "row")) in \(String(format: "%.1f", restored.durationSeconds)) s (the measured RTO)"))
 
         do {
             progress.begin(phase: "checks: rows and fingerprints", steps: manifest.tables.count)

@@ -276,7 +276,7 @@ public final class RestoreRunner: @unchecked Sendable {
         let (existing, server, missing, objects) = (inspection.existing, inspection.server, inspection.missingRoles, inspection.objects)
         var action = existing == nil ? "created" : "existing"
         if objects.count > 0 {
-            guard confirm("Drop database \(target.database) on \(target.settings.description) (\(objects.count) objects) and restore \(file) into it?") else {
+            guard confirm("Drop database \(target.database) on \(target.settings.description) (\(Plural.of(objects.count, "object"))) and restore \(file) into it?") else {
                 throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
             }
             action = "recreated"

@@ -19,7 +19,10 @@ public struct ArchiveDirectory {
         public var verified: Bool
         /// The last `verify` of this file (same size) failed: `list` marks it, `--latest` does not take it.
         public var verificationFailed = false
+        /// Its last drill (of the file as it is now, same size) read it in full and passed every check.
         public var drilled: Bool
+        /// Its last drill (of the file as it is now) failed a check: `list` marks it `DRILL-FAILED`.
+        public var drillFailed = false
         public var hasSidecar: Bool
         /// Why the backup marked it suspect (ShrinkCheck); nil when it is not.
         public var suspect: String?
@@ -31,6 +34,8 @@ public struct ArchiveDirectory {
 
     public let store: ArchiveStore
     public var directory: String { store.location }
+    /// Where the location came from (`--dir`, `RGW_BACKUP_DIR`, the default), for messages.
+    public var source = LocationSource.option
     /// What archives are read with (an identity lets `list` read an encrypted archive itself).
     public var keys = ArchiveKeys()
     /// The run's clock: when a verification done here is recorded, and what "now" is to retention.
@@ -41,21 +46,35 @@ public struct ArchiveDirectory {
         self.clock = clock
     }
 
-    public init(directory: String, clock: RunClock) throws {
-        guard FileManager.default.fileExists(atPath: directory) else {
-            throw ToolError(.failed, "archive directory \(directory) does not exist", fix: "Give the right --dir (or RGW_BACKUP_DIR).")
-        }
+    public init(directory: String, source: LocationSource = .option, clock: RunClock) throws {
         store = LocalStore(directory: directory)
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw ToolError(.failed, "archive directory \(source.naming(directory)) does not exist",
+                            fix: Self.hint(beside: Self.nearby(store)) + source.fix)
+        }
+        self.source = source
         self.clock = clock
     }
 
     public func location(of entry: Entry) -> ArchiveLocation { ArchiveLocation(store: store, name: entry.file, keys: keys) }
 
+    /// The newest archive's name, from the listing alone (as `entries` orders them: by the time in
+    /// the name, then by name; safety backups are not archives); nil when there is none.
+    public func newestName() throws -> String? {
+        var newest: (name: String, time: Date)?
+        for object in try store.list() where !ArchiveName.isSafetyBackup(object.name) {
+            guard let time = ArchiveName.timestamp(of: object.name) else { continue }
+            if let current = newest, current.time > time || (current.time == time && current.name > object.name) { continue }
+            newest = (object.name, time)
+        }
+        return newest?.name
+    }
+
     public func entries() throws -> [Entry] {
         let objects = try store.list()
         let names = Set(objects.map(\.name))
         let verifications = VerificationLog.load(store: store)
-        let drills = DrillLog.passedFiles(store: store)
+        let drills = DrillLog.lastVerdicts(store: store)
         var result: [Entry] = []
         for object in objects {
             guard let time = ArchiveName.timestamp(of: object.name) else { continue }
@@ -65,9 +84,12 @@ public struct ArchiveDirectory {
             var location = ArchiveLocation(store: store, name: object.name, keys: keys)
             // Listing reads the manifest, not the whole file: signatures are checked where archives are used.
             location.keys.verifyKey = nil
+            // A drill of an earlier file of the same name (another size) says nothing of this one.
+            let drill = drills[object.name].flatMap { $0.size == nil || $0.size == object.size ? $0 : nil }
             var entry = Entry(file: object.name, path: location.path, time: time, sizeBytes: object.size, tables: nil, rows: nil, problem: nil,
-                              verified: false, drilled: drills.contains(object.name), hasSidecar: names.contains(object.name + ".sha256"),
+                              verified: false, drilled: drill?.passed == true, hasSidecar: names.contains(object.name + ".sha256"),
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
+            entry.drillFailed = drill?.passed == false
             do {
                 let summary = try location.summary(storedSize: object.size)
                 entry.tables = summary.tables.count
@@ -148,9 +170,7 @@ extension ArchiveDirectory {
     /// (its signature, its SHA-256 against the sidecar), the newest always (it is the news).
     public func latest(acceptSuspectNewest: Bool, logger: Logger) throws -> Latest {
         let all = try entries()
-        guard let newest = all.first else {
-            throw ToolError(.failed, "no archive in \(directory) (there are none)", fix: "Give the archive's path, or --dir with the right directory.")
-        }
+        guard let newest = all.first else { throw emptyError() }
         var result = Latest(newest: newest, newestProblem: nil, chosen: nil)
 
         /// The archive check of one entry: its report, or why it is not good.
@@ -264,5 +284,137 @@ extension ArchiveDirectory {
                                             bytes: 0, fileSize: entry.sizeBytes, sha256: digest, sidecar: "mismatch", durationSeconds: 0)
         try? VerificationLog.record(report, store: store, at: clock.now())
         return false
+    }
+}
+
+/// Where an archive location came from, so that a message names it as it was given: a directory
+/// from `RGW_BACKUP_DIR` is not reported as `--dir`.
+public enum LocationSource: String, Sendable {
+    case option = "--dir"
+    case environment = "RGW_BACKUP_DIR"
+    /// Neither given: `./backups`.
+    case builtIn = "default"
+
+    /// `/var/backups/rgw (from RGW_BACKUP_DIR)`.
+    public func naming(_ location: String) -> String {
+        switch self {
+        case .option: "\(location) (from --dir)"
+        case .environment: "\(location) (from RGW_BACKUP_DIR)"
+        case .builtIn: "\(location) (the default: no --dir given, RGW_BACKUP_DIR not set)"
+        }
+    }
+
+    /// How to point at the right place.
+    public var fix: String {
+        switch self {
+        case .option: "Give --dir the directory or s3://bucket/prefix that holds the archives."
+        case .environment: "Set RGW_BACKUP_DIR to the directory or s3://bucket/prefix that holds the archives (or give --dir, which overrides it)."
+        case .builtIn: "Give --dir (or set RGW_BACKUP_DIR) to the directory or s3://bucket/prefix that holds the archives."
+        }
+    }
+}
+
+/// A location beside (or under) one that holds no archives, which does hold some: what a typo in
+/// `--dir` (`nighty` for `nightly`) or a missing prefix most likely meant.
+public struct NearbyLocation: Sendable, Equatable, CustomStringConvertible {
+    public var location: String
+    public var archives: Int
+    /// The archives' names without their time and suffix (`rack_gateway_backup`).
+    public var stems: [String]
+
+    public var description: String {
+        "\(location) (\(archives) archive\(archives == 1 ? "" : "s"): \(stems.prefix(3).map { $0 + "_*" }.joined(separator: ", ")))"
+    }
+
+    /// The location's archives among `names` (safety backups are not backups); nil when none.
+    init?(location: String, names: [String]) {
+        let archives = names.filter { ArchiveName.timestamp(of: $0) != nil && !ArchiveName.isSafetyBackup($0) }
+        guard !archives.isEmpty else { return nil }
+        self.location = location
+        self.archives = archives.count
+        stems = Array(Set(archives.map { name in
+            let stem = ArchiveName.stem(name)
+            return stem.lastIndex(of: "_").map { String(stem[..<$0]) } ?? stem
+        })).sorted()
+    }
+}
+
+extension ArchiveDirectory {
+    /// At most this many nearby locations are looked into and named.
+    static let nearbyLimit = 5
+
+    /// The locations beside `store`'s (its siblings, nearest name first), under it, and its parent,
+    /// that hold archives. Only asked when `store` holds none, so its cost (a listing of the parent,
+    /// of the location, and of each candidate: a dozen S3 requests at most) is paid on that error
+    /// path only; what cannot be listed is left out.
+    public static func nearby(_ store: ArchiveStore) -> [NearbyLocation] {
+        switch store {
+        case let local as LocalStore: nearbyDirectories(local.directory)
+        case let s3 as S3Store: nearbyPrefixes(s3)
+        default: []
+        }
+    }
+
+    static func nearbyDirectories(_ directory: String) -> [NearbyLocation] {
+        let url = URL(fileURLWithPath: directory).standardizedFileURL
+        let parent = url.deletingLastPathComponent()
+        let files = FileManager.default
+        func names(_ directory: URL) -> [String] { (try? files.contentsOfDirectory(atPath: directory.path)) ?? [] }
+        /// The subdirectories of `directory` (nearest to `name` first when given), at most 200 looked at.
+        func subdirectories(_ directory: URL, nearestTo name: String? = nil) -> [URL] {
+            let visible = names(directory).filter { !$0.hasPrefix(".") }
+            return (name.map { ArchiveLocation.nearest(to: $0, among: visible) } ?? visible.sorted()).prefix(200).compactMap { name in
+                var isDirectory: ObjCBool = false
+                let child = directory.appendingPathComponent(name)
+                return files.fileExists(atPath: child.path, isDirectory: &isDirectory) && isDirectory.boolValue ? child : nil
+            }
+        }
+        let siblings = subdirectories(parent, nearestTo: url.lastPathComponent)
+        var found: [NearbyLocation] = []
+        for candidate in siblings + subdirectories(url) + [parent] where found.count < nearbyLimit && candidate.path != url.path {
+            if let nearby = NearbyLocation(location: candidate.path, names: names(candidate)) { found.append(nearby) }
+        }
+        return found
+    }
+
+    static func nearbyPrefixes(_ store: S3Store) -> [NearbyLocation] {
+        let client = store.client
+        func location(_ prefix: String) -> String {
+            let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+            return "s3://\(client.bucket)" + (trimmed.isEmpty ? "" : "/\(trimmed)")
+        }
+        func lastComponent(_ prefix: String) -> String {
+            String(prefix.split(separator: "/").last ?? "")
+        }
+        let own = store.prefix.isEmpty ? "" : store.prefix + "/"
+        var siblings: [String] = [], parent: [String] = []
+        if !own.isEmpty {
+            let parentPrefix = store.prefix.lastIndex(of: "/").map { String(store.prefix[...$0]) } ?? ""
+            if let level = try? client.listLevel(prefix: parentPrefix) {
+                let byName = Dictionary(level.prefixes.filter { $0 != own }.map { (lastComponent($0), $0) }, uniquingKeysWith: { first, _ in first })
+                siblings = ArchiveLocation.nearest(to: lastComponent(own), among: Array(byName.keys)).compactMap { byName[$0] }
+                parent = [parentPrefix]
+            }
+        }
+        let children = (try? client.listLevel(prefix: own))?.prefixes ?? []
+        let candidates = Array(siblings.prefix(nearbyLimit)) + Array(children.prefix(nearbyLimit)) + parent
+        var found: [NearbyLocation] = []
+        for prefix in candidates where found.count < nearbyLimit {
+            guard let level = try? client.listLevel(prefix: prefix) else { continue }
+            let names = level.objects.map { String($0.dropFirst(prefix.count)) }
+            if let nearby = NearbyLocation(location: location(prefix), names: names) { found.append(nearby) }
+        }
+        return found
+    }
+
+    /// "Archives are beside it: ..." for a fix line, or "" when none are.
+    public static func hint(beside nearby: [NearbyLocation]) -> String {
+        nearby.isEmpty ? "" : "Archives near it: " + nearby.map(\.description).joined(separator: "; ") + ". "
+    }
+
+    /// `--latest` (and `list` on stderr) in a location without archives: where it looked, where it
+    /// got that location, and the locations near it that hold archives.
+    public func emptyError() -> ToolError {
+        ToolError(.failed, "no archive in \(source.naming(directory)): it holds none", fix: Self.hint(beside: Self.nearby(store)) + source.fix)
     }
 }

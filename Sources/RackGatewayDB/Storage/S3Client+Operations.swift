@@ -123,6 +123,17 @@ extension S3Client {
         return objects
     }
 
+    /// One level under `prefix` (ListObjectsV2 with delimiter `/`, its first page): the objects
+    /// directly there and the sub-prefixes ("folders", with their trailing slash). For the hints of
+    /// a location that holds no archives.
+    public func listLevel(prefix: String) throws -> (objects: [String], prefixes: [String]) {
+        let query = [("delimiter", "/"), ("list-type", "2"), ("prefix", prefix)]
+        let response = try send("ListObjectsV2", method: "GET", key: nil, query: query)
+        let fields = XMLFields(response.body, names: ["Key", "Prefix"])
+        // <Prefix> is also the request's own, at the top of the answer.
+        return (fields.all("Key"), fields.all("Prefix").filter { $0 != prefix && $0.hasSuffix("/") })
+    }
+
     // MARK: multipart upload
 
     public func createMultipartUpload(key: String, headers: [(name: String, value: String)] = []) throws -> String {

@@ -16,7 +16,7 @@ extension MaintCommand {
                 let report = try maintenance.auditVolume(days: days)
                 if global.json { return try Reporting.printJSON(report) }
                 for day in report.days { print("\(day.day)  \(day.events)") }
-                print("total \(report.total) events in \(days) day(s); audit.audit_event is \(ProgressDisplay.bytes(report.tableBytes))")
+                print("total \(Plural.of(report.total, "event")) in \(Plural.of(days, "day")); audit.audit_event is \(ProgressDisplay.bytes(report.tableBytes))")
             }
         }
     }

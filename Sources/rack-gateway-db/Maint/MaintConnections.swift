@@ -14,7 +14,7 @@ extension MaintCommand {
             try MaintCommand.run(global, context) { maintenance in
                 let report = try maintenance.connections(dbMaxOpenConns: cap)
                 if global.json { return try Reporting.printJSON(report) }
-                print("\(report.count) session(s) on \(report.database); \(report.serverTotal) of max_connections \(report.maxConnections) on the server; DB_MAX_OPEN_CONNS \(report.dbMaxOpenConns)")
+                print("\(Plural.of(report.count, "session")) on \(report.database); \(report.serverTotal) of max_connections \(report.maxConnections) on the server; DB_MAX_OPEN_CONNS \(report.dbMaxOpenConns)")
                 for session in report.sessions {
                     print("  pid \(session.pid)  \(session.user)  \(session.application.isEmpty ? "-" : session.application)  \(session.client)  \(session.state.isEmpty ? "-" : session.state) since \(session.since)")
                 }

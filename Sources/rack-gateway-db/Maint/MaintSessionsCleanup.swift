@@ -17,8 +17,8 @@ extension MaintCommand {
             try MaintCommand.run(global, context) { maintenance in
                 let report = try maintenance.sessionsCleanup(olderThan: try MaintCommand.duration(olderThan, "--older-than"), dryRun: dryRun)
                 if global.json { return try Reporting.printJSON(report) }
-                print(dryRun ? "Would delete \(report.matched) sessions created before \(report.cutoff) (dry run)."
-                             : "Deleted \(report.deleted) sessions created before \(report.cutoff) in \(report.batches) batch(es).")
+                print(dryRun ? "Would delete \(Plural.of(report.matched, "session")) created before \(report.cutoff) (dry run)."
+                             : "Deleted \(Plural.of(report.deleted, "session")) created before \(report.cutoff) in \(Plural.of(report.batches, "batch", plural: "batches")).")
             }
         }
     }
