@@ -201,8 +201,8 @@ struct SignalTests {
         }
     }
 
-    /// Issue 29: a drill stopped with --keep says the scratch database is kept, by name, and it is
-    /// there; the report records what became of it.
+    /// Issue 29: a drill stopped with --keep says the scratch database is kept, by name, and that
+    /// its restore did not finish, and it is there; the report records what became of it.
     @Test func anInterruptedDrillWithKeepSaysItKeptItsScratchDatabase() throws {
         try Self.withLiveDatabase { live, archive in
             let run = try RunningCLI(["drill", archive, "--database-url", live.url, "--keep", "--json"])
@@ -213,7 +213,7 @@ struct SignalTests {
             let report = try CLI.decode(DrillReport.self, result.stdout)
             defer { Self.dropAll(like: report.scratchDatabase, on: live) }
             #expect(report.scratchFate == .kept, "\(report)")
-            #expect(result.stderr.contains("stopped: interrupted by SIGINT") && result.stderr.contains("scratch database \(report.scratchDatabase) kept (--keep)"), "\(result)")
+            #expect(result.stderr.contains("stopped: interrupted by SIGINT") && result.stderr.contains("scratch database \(report.scratchDatabase) kept (--keep), incomplete: its restore did not finish"), "\(result)")
             #expect(!result.stderr.contains("dropped"), "\(result)")
             #expect(try Self.databases(like: "rgw\\_drill\\_%", on: live).contains(report.scratchDatabase), "the scratch database is there")
         }

@@ -70,6 +70,7 @@ public struct DrillReport: Codable, Sendable {
         case .notCreated: "no scratch database was created"
         case .dropped: "scratch database \(scratchDatabase) dropped"
         case .kept: "scratch database \(scratchDatabase) kept (--keep)"
+            + (checks.contains { $0.name == "restore" && $0.ok } ? "" : ", incomplete: its restore did not finish")
         case .dropFailed: "scratch database \(scratchDatabase) could NOT be dropped: drop it by hand (DROP DATABASE \(SQL.identifier(scratchDatabase)))"
         case nil: kept ? "scratch database \(scratchDatabase) kept (--keep)" : "scratch database \(scratchDatabase) dropped"
         }
