@@ -107,13 +107,7 @@ struct BackupCommand: ToolCommand {
             let runner = BackupRunner(settings: settings, options: options, logger: logger, context: context)
             let labels = ["database": settings.databaseName ?? "unknown"]
             let progress = runner.progress
-            let display = ProgressDisplay(logger: logger) {
-                let p = progress.snapshot()
-                let rate = p.elapsed > 0 ? Double(p.bytesIn) / p.elapsed : 0
-                let eta = p.fraction > 0.01 ? ProgressDisplay.duration(p.elapsed / p.fraction - p.elapsed) : "?"
-                return ("backup: tables \(p.tablesDone)/\(p.tablesTotal), \(p.rows) rows, \(ProgressDisplay.bytes(p.bytesIn)) read, "
-                        + "\(ProgressDisplay.bytes(p.bytesOut)) written, \(ProgressDisplay.bytes(Int(rate)))/s, ETA \(eta)", p.fraction)
-            }
+            let display = ProgressDisplay(logger: logger) { progress.line() }
             let report: BackupReport
             let watchdog = try stall.watchdog("the backup of \(settings.description)", context: context) {
                 let p = progress.snapshot()

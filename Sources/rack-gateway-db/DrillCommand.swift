@@ -119,8 +119,7 @@ struct DrillCommand: ToolCommand {
                                     + "; the newest good archive, \(report.archive), was drilled in its place and \(drilledPassed ? "passed" : "failed too")")
                 }
                 if let error = report.error, context.cancellation.isCancelled {
-                    let scratch = report.scratchDatabase.isEmpty ? "" : report.kept ? "; scratch database \(report.scratchDatabase) kept (--keep)" : "; scratch database \(report.scratchDatabase) dropped"
-                    throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error)\(scratch)")
+                    throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error); \(report.scratchOutcome)")
                 }
                 if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
                 if !report.ok {
@@ -155,7 +154,7 @@ struct DrillCommand: ToolCommand {
         }
         print("  RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s; RPO (backup age) \(ProgressDisplay.duration(report.backupAgeSeconds)); "
               + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
-        let fate = report.scratchDatabase.isEmpty ? "" : (report.kept ? "; scratch database \(report.scratchDatabase) kept" : "; scratch database dropped")
+        let fate = report.scratchDatabase.isEmpty ? "" : "; " + report.scratchOutcome
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
         if let newest = report.newestFailed {
             print("Drill FAILED: the newest archive \(newest.file) did not verify; the older archive \(report.archive) was drilled in its place and "

@@ -14,14 +14,10 @@ struct OutputOptions: ParsableArguments {
 
     /// At a terminal: the progress bar and the summary, log lines only from warning up (all with -v
     /// or RGW_LOG_LEVEL), written above the bar. Without one (cron, CI, a pipe): info lines with
-    /// timestamps, as swift-log's StreamLogHandler writes them.
-    func makeLogger(label: String = "rack-gateway-db") -> Logger {
-        let terminal = TerminalOutput.shared.isTTY
+    /// timestamps. Either way as `ToolLogHandler` writes them, with its one label.
+    func makeLogger() -> Logger {
         let chosen = Logger.Level(rawValue: ProcessInfo.processInfo.environment["RGW_LOG_LEVEL"] ?? "")
-        let level: Logger.Level = verbose ? .debug : chosen ?? (terminal ? .warning : .info)
-        var logger = terminal ? Logger(label: label) { _ in TerminalLogHandler() } : Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = level
-        return logger
+        return ToolLogHandler.logger(level: verbose ? .debug : chosen ?? (TerminalOutput.shared.isTTY ? .warning : .info))
     }
 }
 
@@ -50,7 +46,7 @@ struct GlobalOptions: ParsableArguments {
     /// How the command's core types open their connections.
     func connections(_ context: RunContext) throws -> ConnectionFactory { ConnectionFactory(settings: try connectionSettings(context)) }
 
-    func makeLogger(label: String = "rack-gateway-db") -> Logger { output.makeLogger(label: label) }
+    func makeLogger() -> Logger { output.makeLogger() }
 }
 
 /// `--migrations DIR`, for the commands that apply or compare migrations.

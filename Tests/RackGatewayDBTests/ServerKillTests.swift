@@ -98,6 +98,12 @@ struct ServerKillTests {
                 Thread.sleep(forTimeInterval: 0.1)
             }
             #expect(comment == "gone" || comment.contains("INCOMPLETE") || comment.contains("FAILED"), "scratch: \(comment)")
+            // What the report says became of it is what did: dropped (the server was back in
+            // time) or, when it is still there, that it could not be dropped.
+            #expect(report.scratchFate == (comment == "gone" ? .dropped : .dropFailed), "\(String(describing: report.scratchFate)), scratch: \(comment)")
+            if report.scratchFate == .dropFailed {
+                #expect(report.scratchOutcome.contains("scratch database \(report.scratchDatabase) could NOT be dropped"), "\(report.scratchOutcome)")
+            }
             let again = try CLI.run(["drill", directory + "/" + file, "--database-url", url, "--jobs", "1"])
             #expect(again.status == 0, "\(again)")
         }

@@ -59,7 +59,7 @@ struct SignalTests {
                 defer { rack.remove() }
                 let run = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url] + arguments,
                                          environment: rack.environment(environment))
-                #expect(run.waitFor("step=\(step) [RackGatewayDB] pipeline step started"), "\(step): \(run.stderr)")
+                #expect(run.waitFor("pipeline step started (step=\(step))"), "\(step): \(run.stderr)")
                 run.signal(number)
                 let result = run.finish()
                 let context = "\(step), \(name): \(result)"
@@ -88,7 +88,7 @@ struct SignalTests {
             defer { rack.remove() }
             let arguments = ["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--migrate-command", "sleep 60"]
             let hangup = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
-            #expect(hangup.waitFor("step=migrate [RackGatewayDB] pipeline step started"), "\(hangup.stderr)")
+            #expect(hangup.waitFor("pipeline step started (step=migrate)"), "\(hangup.stderr)")
             hangup.signal(SIGHUP)
             hangup.signal(SIGHUP)
             let result = hangup.finish()
@@ -96,7 +96,7 @@ struct SignalTests {
             #expect(try rack.count() == 2 && Self.databases(like: live.name + "\\_%", on: live).isEmpty, "\(result)")
 
             let twice = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
-            #expect(twice.waitFor("step=migrate [RackGatewayDB] pipeline step started"), "\(twice.stderr)")
+            #expect(twice.waitFor("pipeline step started (step=migrate)"), "\(twice.stderr)")
             twice.signal(SIGINT)
             Thread.sleep(forTimeInterval: 0.2)
             twice.signal(SIGINT)
@@ -115,7 +115,7 @@ struct SignalTests {
             defer { rack.remove() }
             let run = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                      environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
-            #expect(run.waitFor("step=scale up [RackGatewayDB] pipeline step started"), "\(run.stderr)")
+            #expect(run.waitFor("pipeline step started (step=scale up)"), "\(run.stderr)")
             run.signal(SIGINT)
             let result = run.finish()
             #expect(result.status == 130, "\(result)")
@@ -135,7 +135,7 @@ struct SignalTests {
             defer { rack.remove() }
             let first = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url,
                                         "--migrate-command", "sleep 60"], environment: rack.environment())
-            #expect(first.waitFor("step=migrate [RackGatewayDB] pipeline step started"), "\(first.stderr)")
+            #expect(first.waitFor("pipeline step started (step=migrate)"), "\(first.stderr)")
             let callsBefore = try rack.calls.count
             let second = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--scale-to", "2"],
                                      environment: rack.environment())
@@ -198,6 +198,40 @@ struct SignalTests {
                 let scratch = try #require(result.stdout.firstMatch(of: /in scratch database (\S+)/).map { String($0.1) }, "\(result)")
                 #expect(try !Self.databases(like: "rgw\\_drill\\_%", on: live).contains(scratch), "the scratch database is gone")
             }
+        }
+    }
+
+    /// Issue 29: a drill stopped with --keep says the scratch database is kept, by name, and that
+    /// its restore did not finish, and it is there; the report records what became of it.
+    @Test func anInterruptedDrillWithKeepSaysItKeptItsScratchDatabase() throws {
+        try Self.withLiveDatabase { live, archive in
+            let run = try RunningCLI(["drill", archive, "--database-url", live.url, "--keep", "--json"])
+            #expect(run.waitFor("restore phase done"), "\(run.stderr)")
+            run.signal(SIGINT)
+            let result = run.finish()
+            #expect(result.status == 130, "\(result)")
+            let report = try CLI.decode(DrillReport.self, result.stdout)
+            defer { Self.dropAll(like: report.scratchDatabase, on: live) }
+            #expect(report.scratchFate == .kept, "\(report)")
+            #expect(result.stderr.contains("stopped: interrupted by SIGINT") && result.stderr.contains("scratch database \(report.scratchDatabase) kept (--keep), incomplete: its restore did not finish"), "\(result)")
+            #expect(!result.stderr.contains("dropped"), "\(result)")
+            #expect(try Self.databases(like: "rgw\\_drill\\_%", on: live).contains(report.scratchDatabase), "the scratch database is there")
+        }
+    }
+
+    /// Issue 29: a drill stopped before it sent CREATE DATABASE says no scratch database was
+    /// created (it said "scratch database rgw_drill_... dropped": the report only knew --keep was
+    /// not given). ServerKillTests has a drop that fails.
+    @Test func aDrillStoppedBeforeItsScratchDatabaseSaysNoneWasCreated() throws {
+        try Self.withLiveDatabase { live, archive in
+            let migrations = try MigrationSet.resolve(explicitDirectory: nil)
+            let context = RunContext(logger: .quiet)
+            context.cancellation.cancel(.signal(SIGINT))
+            let stopped = try DrillRunner(options: DrillOptions(scratch: try live.settings, jobs: 1, migrations: migrations), logger: .quiet, context: context)
+                .run(path: archive)
+            #expect(stopped.error != nil && stopped.scratchFate == .notCreated, "\(stopped)")
+            #expect(stopped.scratchOutcome == "no scratch database was created", "\(stopped.scratchOutcome)")
+            #expect(try Self.databases(like: stopped.scratchDatabase, on: live).isEmpty, "\(stopped.scratchDatabase) is not there")
         }
     }
 

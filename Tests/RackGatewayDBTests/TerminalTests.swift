@@ -49,16 +49,16 @@ struct TerminalTests {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/pty-run").path
     }
 
-    static func atTerminal(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, screen: Screen) {
+    static func atTerminal(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, screen: Screen, raw: String) {
         let output = try Shell.run(ptyRun, [CLI.executable] + arguments, environment: CLI.baseEnvironment().merging(environment) { $1 })
-        return (output.status, Screen(output.stdout))
+        return (output.status, Screen(output.stdout), output.stdout)
     }
 
     /// A line that holds a bar (its `[###...]`) is never left on the screen, and no log line carries one.
     static func expectNoBarLeft(_ screen: Screen, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         for line in screen.lines {
             #expect(!(line.contains("[#") || line.contains("[.")), "\(what): a bar left in a line: \(line)", sourceLocation: sourceLocation)
-            #expect(!line.contains("+0000 info"), "\(what): an info log line at a terminal: \(line)", sourceLocation: sourceLocation)
+            #expect(!line.contains(" info rack-gateway-db: "), "\(what): an info log line at a terminal: \(line)", sourceLocation: sourceLocation)
         }
     }
 
@@ -99,6 +99,69 @@ struct TerminalTests {
             let logged = verbose.screen.lines.filter { $0.hasPrefix("debug: ") || $0.hasPrefix("info: ") }
             #expect(logged.count > 5, "\(verbose.screen.lines.prefix(10))")
             #expect(verbose.screen.lines.last?.hasPrefix("Drill PASSED") == true)
+        }
+    }
+
+    /// Issue 29: at 60 columns the restore's bar keeps its moving fields (the builds, the elapsed
+    /// time) and never wraps; a drill's Ctrl-C, typed at the terminal, draws no bar after the
+    /// interruption's message, and the drill says what became of its scratch database.
+    @Test func atSixtyColumnsTheBarKeepsItsMovingFieldsAndCtrlCEndsIt() throws {
+        try TestDatabase.withSampleData(events: 60000) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+            #expect(backup.status == 0, "\(backup)")
+            let archive = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+            let narrow = ["PTY_COLUMNS": "60", "COLUMNS": "60"]
+
+            try TestDatabase.withUnused { target in
+                let restore = try Self.atTerminal(["restore", directory + "/" + archive, "--target-url", target.url, "--jobs", "2"], environment: narrow)
+                #expect(restore.status == 0, "\(restore.screen.lines)")
+                Self.expectNoBarLeft(restore.screen, "restore")
+                let bars = restore.screen.shown.filter { !$0.hasPrefix("^C") }
+                #expect(bars.allSatisfy { $0.count <= 58 }, "a bar wider than 60 columns less two: \(bars.filter { $0.count > 58 })")
+                let loading = bars.filter { $0.contains("data: ") }
+                #expect(!loading.isEmpty, "the load was drawn: \(bars)")
+                for bar in loading {
+                    #expect(bar.contains(", builds ") && bar.hasSuffix(" elapsed"), "the builds and the elapsed time at 60 columns: \(bar)")
+                }
+            }
+
+            let drill = try Self.atTerminal(["drill", directory + "/" + archive, "--database-url", source.url, "--jobs", "2"],
+                                            environment: narrow.merging(["PTY_INTERRUPT_AFTER": "data: "]) { $1 })
+            let raw = drill.raw
+            #expect(drill.status == 130, "\(drill.screen.lines)")
+            let message = try #require(raw.range(of: "SIGINT (Ctrl-C) received"), "\(drill.screen.lines)")
+            let after = raw[message.upperBound...]
+            #expect(!after.contains(" elapsed") && !after.contains("[#") && !after.contains("[."), "a bar drawn after the interruption: \(after)")
+            Self.expectNoBarLeft(drill.screen, "drill")
+            let scratch = try #require(drill.screen.lines.joined(separator: "\n").firstMatch(of: /in scratch database (rgw_drill_\S+)/).map { String($0.1) })
+            #expect(drill.screen.lines.contains { $0.hasPrefix("Drill STOPPED") && $0.hasSuffix("scratch database \(scratch) dropped.") }, "\(drill.screen.lines)")
+            #expect(try source.psql("SELECT count(*) FROM pg_database WHERE datname = '\(scratch)'").trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+                    "the scratch database is gone")
+        }
+    }
+
+    /// Issue 29: every log line carries one label, whichever module wrote it (swift-log's stream
+    /// handler added `[RackGatewayDB]` or `[rack_gateway_db]`, the Swift module of the call).
+    @Test func logLinesCarryOneLabel() throws {
+        try TestDatabase.withSampleData(events: 1000) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            try TestDatabase.withUnused { target in
+                // `--latest chose an archive` is logged by the command, the restore's phases by the core.
+                let restore = try CLI.run(["restore", "--latest", "--dir", directory, "--target-url", target.url])
+                #expect(restore.status == 0, "\(restore)")
+                let lines = restore.stderr.split(separator: "\n").map(String.init)
+                #expect(lines.contains { $0.contains(" info rack-gateway-db: --latest chose an archive") }, "\(lines)")
+                #expect(lines.contains { $0.contains(" info rack-gateway-db: restore phase done") }, "\(lines)")
+                for line in lines {
+                    #expect(line.firstMatch(of: #/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (trace|debug|info|notice|warning|error|critical) rack-gateway-db: /#) != nil,
+                            "one format and one label: \(line)")
+                    #expect(!line.contains("[RackGatewayDB]") && !line.contains("[rack_gateway_db]"), "\(line)")
+                }
+            }
         }
     }
 

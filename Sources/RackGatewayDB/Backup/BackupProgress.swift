@@ -41,4 +41,22 @@ public final class BackupProgress: @unchecked Sendable {
                             elapsed: stopwatch.elapsed, fraction: fraction)
         }
     }
+
+    /// The line for the bar and the log: tables done is the count that moves, then the elapsed
+    /// time and the estimate of what is left; the sizes and the rate give way first to a narrow
+    /// terminal.
+    public func line() -> ProgressLine {
+        let p = snapshot()
+        let rate = p.elapsed > 0 ? Double(p.bytesIn) / p.elapsed : 0
+        let eta = p.fraction > 0.01 ? ProgressDisplay.duration(p.elapsed / p.fraction - p.elapsed) : "?"
+        return ProgressLine("backup:", fraction: p.fraction, [
+            ProgressLine.Field("tables \(p.tablesDone)/\(p.tablesTotal)", "\(p.tablesDone)/\(p.tablesTotal)", priority: 85),
+            ProgressLine.Field("\(p.rows) rows", priority: 10),
+            ProgressLine.Field("\(ProgressDisplay.bytes(p.bytesIn)) read", priority: 30),
+            ProgressLine.Field("\(ProgressDisplay.bytes(p.bytesOut)) written", priority: 25),
+            ProgressLine.Field("\(ProgressDisplay.bytes(Int(rate)))/s", priority: 20),
+            ProgressLine.Field("\(ProgressDisplay.duration(p.elapsed)) elapsed", ProgressDisplay.duration(p.elapsed), priority: 90),
+            ProgressLine.Field("ETA \(eta)", priority: 70),
+        ])
+    }
 }

@@ -33,6 +33,8 @@ public struct DrillReport: Codable, Sendable {
     public var startedAt: String
     public var scratchDatabase: String
     public var kept: Bool
+    /// What became of the scratch database once the drill was over (nil in reports of older versions).
+    public var scratchFate: ScratchFate?
     /// The measured RTO: archive check plus restore, in seconds.
     public var restoreSeconds: Double
     public var durationSeconds: Double
@@ -50,6 +52,30 @@ public struct DrillReport: Codable, Sendable {
     /// `drill --latest`: the newest archive in the directory did not verify (this report is of the
     /// newest good archive, drilled in its place); the drill exits 2 whatever its checks say.
     public var newestFailed: ArchiveDirectory.NewestProblem?
+    /// What became of the drill's scratch database.
+    public enum ScratchFate: String, Codable, Sendable {
+        /// The drill stopped before it sent CREATE DATABASE.
+        case notCreated = "not_created"
+        case dropped
+        /// `--keep`.
+        case kept
+        /// DROP DATABASE failed (the error is logged): the database is still there.
+        case dropFailed = "drop_failed"
+    }
+
+    /// What happened to the scratch database, for the report's last line and a stopped drill's
+    /// error ("scratch database rgw_drill_... dropped").
+    public var scratchOutcome: String {
+        switch scratchFate {
+        case .notCreated: "no scratch database was created"
+        case .dropped: "scratch database \(scratchDatabase) dropped"
+        case .kept: "scratch database \(scratchDatabase) kept (--keep)"
+            + (checks.contains { $0.name == "restore" && $0.ok } ? "" : ", incomplete: its restore did not finish")
+        case .dropFailed: "scratch database \(scratchDatabase) could NOT be dropped: drop it by hand (DROP DATABASE \(SQL.identifier(scratchDatabase)))"
+        case nil: kept ? "scratch database \(scratchDatabase) kept (--keep)" : "scratch database \(scratchDatabase) dropped"
+        }
+    }
+
     public var checksFailed: Int { checks.filter { !$0.ok }.count }
     public var checksNotChecked: Int { checks.filter { !$0.checked }.count }
 }
@@ -87,8 +113,31 @@ public final class DrillRunner: @unchecked Sendable {
     /// The drill of an archive already opened (`--latest`'s choice): its checks and its restore read
     /// through `reader`, never opening the archive again by name.
     public func run(reader: ArchiveReader, preflight: ArchiveVerifier.Report? = nil) throws -> DrillReport {
-        let path = reader.archive.path
         let started = context.clock.now()
+        let created = LockedList<RestoreTarget>()
+        let failedDrops = LockedList<String>()
+        // Only the database this drill created: a name taken by another drill is not ours. Dropped
+        // on every way out (a failed check, an error, a signal), unless --keep.
+        let dropScratch = context.cleanups.push("drop the drill's scratch database \(Self.scratchName(started, attempt: 0)) (look for rgw_drill_* databases)") { [options, logger] in
+            if !options.keep { for scratch in created.items where !Self.drop(scratch, logger: logger) { failedDrops.add(scratch.database) } }
+        }
+        var report: DrillReport
+        do {
+            report = try run(reader: reader, preflight: preflight, started: started, created: created)
+        } catch {
+            dropScratch.run()
+            throw error
+        }
+        dropScratch.run()
+        // What was done, not what was meant: a drop that failed, or a drill stopped before it
+        // created anything, is said as such.
+        report.scratchFate = created.items.isEmpty ? .notCreated : options.keep ? .kept : failedDrops.items.isEmpty ? .dropped : .dropFailed
+        return report
+    }
+
+    /// The drill itself; `created` collects the scratch database once CREATE DATABASE is sent.
+    func run(reader: ArchiveReader, preflight: ArchiveVerifier.Report?, started: Date, created: LockedList<RestoreTarget>) throws -> DrillReport {
+        let path = reader.archive.path
         let stopwatch = Stopwatch()
         let manifest = reader.manifest
         let backupCreated = ISO8601DateFormatter.withFractions.date(from: manifest.createdAt) ?? started
@@ -108,13 +157,6 @@ public final class DrillRunner: @unchecked Sendable {
         var target: RestoreTarget!
         var restore: RestoreReport?
         var restoreError: Error?
-        let created = LockedList<RestoreTarget>()
-        // Only the database this drill created: a name taken by another drill is not ours. Dropped
-        // on every way out (a failed check, an error, a signal), unless --keep.
-        let dropScratch = context.cleanups.push("drop the drill's scratch database \(Self.scratchName(started, attempt: 0)) (look for rgw_drill_* databases)") { [options, logger] in
-            if !options.keep { for scratch in created.items { Self.drop(scratch, logger: logger) } }
-        }
-        defer { dropScratch.run() }
         for attempt in 0..<5 {
             target = try RestoreTarget(settings: options.scratch.replacingDatabase(with: Self.scratchName(started, attempt: attempt)))
             var restoreOptions = RestoreOptions(jobs: options.jobs)
@@ -216,14 +258,17 @@ public final class DrillRunner: @unchecked Sendable {
         return report
     }
 
-    static func drop(_ target: RestoreTarget, logger: Logger) {
+    /// Drop a scratch database; false (and the error logged) when that failed.
+    static func drop(_ target: RestoreTarget, logger: Logger) -> Bool {
         do {
             // Connections of its own: the run's were cancelled when it was stopped.
             let target = try RestoreTarget(settings: target.settings.cancelled(by: nil))
             try target.drop(try target.maintenanceConnection())
+            return true
         } catch {
             logger.error("could not drop the drill's scratch database; drop it by hand",
                          metadata: ["database": "\(target.database)", "error": "\(error)"])
+            return false
         }
     }
 }

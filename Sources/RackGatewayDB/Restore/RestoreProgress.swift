@@ -29,22 +29,38 @@ public final class RestoreProgress: @unchecked Sendable {
         lock.withLock { bytes + rows + chunksDone + stepsDone + phase.hashValue & 0xffff }
     }
 
-    /// One line of text and the fraction of the data loaded.
-    public func line() -> (text: String, fraction: Double?) {
+    /// The line for the bar and the log. The load shows its chunks against the data's size; once
+    /// every chunk is in and index and constraint builds still run, the builds have a bar of their
+    /// own (a full data bar would say the restore is done). Any other phase with a count shows that
+    /// count as its bar. The phase, its count and the elapsed time are the last to give way to a
+    /// narrow terminal.
+    public func line() -> ProgressLine {
         lock.withLock {
             let elapsed = stopwatch.elapsed
-            var text = phase
-            if phase == "data" {
-                text += ": "
-                let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
-                text += "chunks \(chunksDone)/\(chunksTotal), \(rows) rows, \(ProgressDisplay.bytes(bytes)) of \(ProgressDisplay.bytes(bytesTotal)), \(ProgressDisplay.bytes(Int(rate)))/s"
-                if stepsTotal > 0 { text += ", builds \(stepsDone)/\(stepsTotal)" }
-            } else if stepsTotal > 0 {
-                text += " \(stepsDone)/\(stepsTotal)"
+            let clock = ProgressLine.Field("\(ProgressDisplay.duration(elapsed)) elapsed", ProgressDisplay.duration(elapsed), priority: 90)
+            let builds = ProgressLine.Field("builds \(stepsDone)/\(stepsTotal)", priority: 80)
+            let rows = ProgressLine.Field("\(rows) rows", priority: 10)
+            guard phase == "data" else {
+                // The count is part of the label: it is what moves.
+                let count = stepsTotal > 0 ? " \(stepsDone)/\(stepsTotal)" : ""
+                let short = phase.firstIndex(of: ":").map { String(phase[..<$0]) + count }
+                return ProgressLine(phase + count, short: short, fraction: stepsTotal > 0 ? Double(stepsDone) / Double(stepsTotal) : nil, [clock])
             }
-            text += ", \(ProgressDisplay.duration(elapsed)) elapsed"
-            let fraction = bytesTotal > 0 ? Double(bytes) / Double(bytesTotal) : nil
-            return (text, fraction)
+            if chunksDone == chunksTotal && stepsTotal > 0 && stepsDone < stepsTotal {
+                return ProgressLine("builds \(stepsDone)/\(stepsTotal)", fraction: Double(stepsDone) / Double(stepsTotal), [
+                    ProgressLine.Field("data loaded (\(chunksTotal) chunks)", "data loaded", priority: 30),
+                    rows, clock,
+                ])
+            }
+            let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
+            var fields = [
+                ProgressLine.Field("chunks \(chunksDone)/\(chunksTotal)", "\(chunksDone)/\(chunksTotal)", priority: 85),
+                rows,
+                ProgressLine.Field("\(ProgressDisplay.bytes(bytes)) of \(ProgressDisplay.bytes(bytesTotal))", ProgressDisplay.bytes(bytes), priority: 30),
+                ProgressLine.Field("\(ProgressDisplay.bytes(Int(rate)))/s", priority: 20),
+            ]
+            if stepsTotal > 0 { fields.append(builds) }
+            return ProgressLine("data:", fraction: bytesTotal > 0 ? Double(bytes) / Double(bytesTotal) : nil, fields + [clock])
         }
     }
 }

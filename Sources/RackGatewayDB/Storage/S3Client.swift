@@ -186,7 +186,7 @@ public struct S3Client: Sendable {
     }
 
     static func retryLog(_ operation: String, _ problem: String, _ attempt: Int) {
-        Logger(label: "rack-gateway-db") { StreamLogHandler.standardError(label: $0) }.warning("S3 request failed; retrying", metadata: ["operation": "\(operation)", "problem": "\(problem)", "attempt": "\(attempt)"])
+        ToolLogHandler.logger().warning("S3 request failed; retrying", metadata: ["operation": "\(operation)", "problem": "\(problem)", "attempt": "\(attempt)"])
     }
 
     struct TransportFailure: Error { var message: String }

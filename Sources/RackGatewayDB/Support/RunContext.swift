@@ -28,7 +28,7 @@ public final class RunContext: @unchecked Sendable {
 
     /// A context for code that runs outside a command (tests, a runner inside another runner's
     /// clean-up): its own cancellation, which no signal triggers.
-    public static func detached(logger: Logger = Logger(label: "rack-gateway-db")) -> RunContext { RunContext(logger: logger) }
+    public static func detached(logger: Logger = ToolLogHandler.logger()) -> RunContext { RunContext(logger: logger) }
 
     /// `settings` whose statements belong to this run (cancelled when it is stopped).
     public func connections(_ settings: ConnectionSettings) -> ConnectionSettings { settings.cancelled(by: cancellation) }

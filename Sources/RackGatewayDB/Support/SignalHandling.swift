@@ -41,7 +41,10 @@ public final class SignalHandling: @unchecked Sendable {
             lock.withLock { sources.append(source) }
         }
         // A stall (the watchdog cancels the run) gets the same fallback as a signal.
-        _ = context.cancellation.register { [self] in armFallback() }
+        _ = context.cancellation.register { [self] in
+            context.output.endBars()
+            armFallback()
+        }
     }
 
     func received(_ number: Int32) {
@@ -50,6 +53,8 @@ public final class SignalHandling: @unchecked Sendable {
             return first
         }
         if earlier == nil {
+            // No bar from here on: it would be drawn again below the message (and below `^C`).
+            context.output.endBars()
             context.output.writeLine("\nrack-gateway-db: \(Cancellation.signalName(number)) received: stopping and undoing what this run changed; "
                                      + (number == SIGINT ? "press Ctrl-C again" : "a second signal") + " exits at once without that")
             context.cancellation.cancel(.signal(number))

@@ -12,9 +12,12 @@ public final class TerminalOutput: @unchecked Sendable {
     public let isTTY: Bool
     private let lock = NSLock()
     /// The bar on the screen now, if any.
-    private var bar: String?
+    private var bar: ProgressLine?
     /// While a prompt waits for an answer the bar is not redrawn.
     private var paused = false
+    /// Set once the run is interrupted: no bar is drawn from then on (issue 29: after Ctrl-C the bar
+    /// was drawn again below `^C`).
+    private var ended = false
 
     init() { isTTY = isatty(2) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
 
@@ -30,26 +33,38 @@ public final class TerminalOutput: @unchecked Sendable {
         }
     }
 
-    /// The terminal's width in columns (80 when it does not say).
+    /// The terminal's width in columns (80 when it does not say), read anew at each call, so a
+    /// resized window (SIGWINCH, which is left to its default: ignored) is seen at the next redraw.
     public static var columns: Int {
         var size = winsize()
         guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
         return Int(size.ws_col)
     }
 
-    /// Draw `text` as the bar, in place, cut to the terminal's width (a wrapped line could not be
-    /// redrawn in place).
-    public func showBar(_ text: String) {
+    /// How wide a bar may be on a terminal of `columns`: two columns are left free, for the `^C`
+    /// the terminal echoes after it (a bar that wrapped could not be erased or redrawn in place).
+    public static func barWidth(columns: Int) -> Int { columns - 2 }
+
+    /// Draw `line` as the bar, in place, fitted to the terminal's width as it is now.
+    public func showBar(_ line: ProgressLine) {
         lock.withLock {
-            guard !paused else { return }
-            let fitted = String(text.prefix(max(10, Self.columns - 1)))
-            write("\r\u{1B}[K" + fitted)
-            bar = fitted
+            guard !paused, !ended else { return }
+            write("\r\u{1B}[K" + line.render(width: Self.barWidth(columns: Self.columns)))
+            bar = line
         }
     }
 
     /// Take the bar off the screen.
     public func clearBar() { lock.withLock { eraseBar() } }
+
+    /// Take the bar off the screen and draw none again: the run was interrupted, and what it prints
+    /// from now on (the signal's message, what it undid) must not be followed by a bar.
+    public func endBars() {
+        lock.withLock {
+            eraseBar()
+            ended = true
+        }
+    }
 
     /// The bar off the screen; the lock is held.
     private func eraseBar() {
@@ -61,7 +76,8 @@ public final class TerminalOutput: @unchecked Sendable {
     public func writeLine(_ line: String) {
         lock.withLock {
             if let bar {
-                write("\r\u{1B}[K" + line + "\n" + bar)
+                // Fitted again: the window may have been resized since it was drawn.
+                write("\r\u{1B}[K" + line + "\n" + bar.render(width: Self.barWidth(columns: Self.columns)))
             } else {
                 write(line + "\n")
             }
@@ -79,15 +95,29 @@ public final class TerminalOutput: @unchecked Sendable {
     }
 }
 
-/// Log lines for a person at a terminal: `warning: message (key=value ...)`, through
-/// `TerminalOutput` so they never cut into the progress bar. Cron and CI (no terminal) keep
-/// swift-log's `StreamLogHandler` with its timestamps.
-public struct TerminalLogHandler: LogHandler {
+/// The tool's log lines, one label everywhere (issue 29: swift-log's `StreamLogHandler` added the
+/// Swift module of the call, `[RackGatewayDB]` or `[rack_gateway_db]`, to each line). For a person
+/// at a terminal: `warning: message (key=value ...)`, through `TerminalOutput` so they never cut
+/// into the progress bar. Cron and CI (no terminal): `2026-11-24T03:15:00.123Z info
+/// rack-gateway-db: message (key=value ...)`, the time in UTC as the reports write it.
+public struct ToolLogHandler: LogHandler {
+    /// The one label of every logger of the tool.
+    public static let label = "rack-gateway-db"
+
     public var logLevel: Logger.Level = .warning
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
+    /// Lines for a person at a terminal (no time or label), else timestamped lines for a log.
+    public let terminal: Bool
 
-    public init() {}
+    public init(terminal: Bool = TerminalOutput.shared.isTTY) { self.terminal = terminal }
+
+    /// A logger of the tool, writing its lines as this handler does.
+    public static func logger(level: Logger.Level = .info) -> Logger {
+        var logger = Logger(label: label) { _ in ToolLogHandler() }
+        logger.logLevel = level
+        return logger
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -96,10 +126,15 @@ public struct TerminalLogHandler: LogHandler {
 
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
                     file: String, function: String, line: UInt) {
+        TerminalOutput.shared.writeLine(text(level: level, message: message, metadata: explicit))
+    }
+
+    /// The line for one event, without its newline.
+    func text(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, now: Date = Date()) -> String {
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
         if let explicit { all.merge(explicit) { $1 } }
         let details = all.isEmpty ? "" : " (" + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ")"
-        TerminalOutput.shared.writeLine("\(level): \(message)\(details)")
+        return terminal ? "\(level): \(message)\(details)" : "\(UTCTime.iso8601(now)) \(level) \(Self.label): \(message)\(details)"
     }
 }
