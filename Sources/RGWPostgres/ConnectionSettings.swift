@@ -180,7 +180,8 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
     /// `value` in quotes for a message, unless it is or may be part of a password (it overlaps a
     /// secret part of `conninfo`, or is not found in it as written).
     static func shown(_ value: String, of conninfo: String) -> String {
-        guard !value.isEmpty else { return "\"\"" }
+        // Empty, or one character of libpq's own syntax (`missing "=" after ...`).
+        if value.isEmpty || (value.count == 1 && !value.first!.isLetter && !value.first!.isNumber) { return "\"\(value)\"" }
         let secrets = secretRanges(of: conninfo)
         let places = conninfo.ranges(of: value)
         let secret = places.isEmpty || places.contains { place in secrets.contains { $0.overlaps(place) } }

@@ -117,6 +117,9 @@ struct ConnectionSettingsTests {
         #expect(!queryText.contains("Kx7"), "\(queryText)")
         #expect(ConnectionSettings.shown("Kx7", of: "postgres://u:Kx7@h:Kx7/db") == "(a value not shown: it may be part of the password)")
         #expect(ConnectionSettings.shown("5432x", of: "postgres://u:pw@h:5432x/db") == "\"5432x\"")
+        // libpq's syntax is named as it is: `missing "=" after "/rgw"`.
+        #expect(ConnectionSettings.hidingSecrets(#"missing "=" after "/rgw" in connection info string"#, of: "/rgw")
+                == #"missing "=" after "/rgw" in connection info string"#)
     }
 
     @Test func descriptionAndErrorsNeverShowThePassword() throws {

@@ -103,7 +103,7 @@ struct QuickstartTests {
         let bin = directory + "/bin"
         let home = directory + "/home"
         for path in [checkout + "/.build", bin, home] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
-        for name in ["scripts", "samples", "migrations"] {
+        for name in ["Package.swift", "scripts", "samples", "migrations"] {
             try FileManager.default.createSymbolicLink(atPath: checkout + "/" + name, withDestinationPath: Self.root + "/" + name)
         }
         try FileManager.default.createSymbolicLink(atPath: checkout + "/.build/release",
@@ -111,7 +111,7 @@ struct QuickstartTests {
         try "#!/bin/sh\necho \"(the test's build stands in for: swift $*)\"\n".write(toFile: bin + "/swift", atomically: true, encoding: .utf8)
         chmod(bin + "/swift", 0o755)
         defer {
-            _ = try? Shell.run("/usr/bin/env", ["-i", "PATH=/usr/bin:/bin", checkout + "/scripts/dev-db", "destroy"])
+            _ = try? Shell.run("/usr/bin/env", ["-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", checkout + "/scripts/dev-db", "destroy"])
             try? FileManager.default.removeItem(atPath: directory)
         }
 
@@ -120,7 +120,7 @@ struct QuickstartTests {
             script += "printf '\\n::step %d\\n' \(number)\n\(step.command)\n"
         }
         script += "printf '\\n::step end\\n'\n"
-        let run = try Shell.run("/usr/bin/env", ["-i", "HOME=\(home)", "PATH=\(bin):/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+        let run = try Shell.run("/usr/bin/env", ["-i", "HOME=\(home)", "PATH=\(bin):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
                                                  "RGW_DEV_DB_PORT=\(try TestCluster.freePort())",
                                                  // Without a terminal the tool logs info lines every few seconds; the README's
                                                  // examples are a terminal's, where only warnings are.
