@@ -49,6 +49,8 @@ public struct S3Client: Sendable {
         public var operation: String
         public var bucket: String = ""
         public var attempts: Int = 1
+        /// Where the credentials that signed the request came from (`environment`, `profile prod`), for hints.
+        public var credentialsSource: String = ""
         public var description: String {
             var text = "S3 \(operation) failed: HTTP \(status) \(code): \(message)"
             if attempts > 1 { text += " (after \(attempts) attempts)" }
@@ -62,15 +64,61 @@ public struct S3Client: Sendable {
             case "NoSuchBucket":
                 return "Bucket \(bucket) does not exist: check the bucket name in --dir and the region (AWS_REGION)."
             case "ExpiredToken", "TokenRefreshRequired", "RequestExpired":
-                return "The AWS credentials have expired: renew them (or the role session) and run again."
+                return "The AWS credentials have expired\(from): renew them (the role session, or aws sso login for a credential_process) and run again."
             case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken":
-                return "The AWS credentials are not valid for bucket \(bucket): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or the role the tool runs as."
+                return "The AWS credentials are not valid for bucket \(bucket)\(from): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, the profile's keys (AWS_PROFILE), or the role the tool runs as."
             case "AccessDenied", "AllAccessDisabled":
-                return "Access to bucket \(bucket) was denied: check that the credentials' role may \(operation.split(separator: " ").first ?? "use") there (IAM and bucket policy, KMS key policy with --sse aws:kms)."
+                return denied
             case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
                 return "Bucket \(bucket) is in another region: set AWS_REGION to the bucket's region."
             default:
-                return status == 403 ? "Access to bucket \(bucket) was denied: check the credentials and the bucket policy." : nil
+                return status == 403 ? denied : nil
+            }
+        }
+
+        /// " (they came from SOURCE)", or nothing when the source is not known.
+        var from: String { credentialsSource.isEmpty ? "" : " (they came from \(credentialsSource))" }
+
+        /// What a 403 needs: the IAM action the operation takes and the resource it takes it on, for
+        /// the IAM policy of the credentials and the bucket policy.
+        var denied: String {
+            let name = String(operation.prefix { $0 != " " })
+            guard let needed = Self.iamPermission(for: name, bucket: bucket) else {
+                return "Access to bucket \(bucket) was denied: check the IAM policy of the credentials and the bucket policy."
+            }
+            let kms = ["s3:GetObject", "s3:PutObject"].contains(Self.iamAction(for: name)) ? "; with --sse aws:kms also kms:GenerateDataKey and kms:Decrypt on the key" : ""
+            return "Access to bucket \(bucket) was denied: the credentials\(from) need \(needed), allowed by their IAM policy and not denied by the bucket policy\(kms)."
+        }
+
+        /// The IAM action S3 checks for an API operation (ListObjectsV2 is `s3:ListBucket`, the
+        /// multipart upload calls are `s3:PutObject`), or nil for one this client does not make.
+        public static func iamAction(for operation: String) -> String? {
+            switch operation {
+            case "ListObjectsV2", "ListObjects": "s3:ListBucket"
+            case "GetObject", "HeadObject": "s3:GetObject"
+            case "PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload": "s3:PutObject"
+            case "AbortMultipartUpload": "s3:AbortMultipartUpload"
+            case "ListMultipartUploads": "s3:ListBucketMultipartUploads"
+            case "DeleteObject": "s3:DeleteObject"
+            case "CreateBucket": "s3:CreateBucket"
+            default: nil
+            }
+        }
+
+        /// `iamAction(for:)` with its resource, as a policy statement names them, and what else the
+        /// same call may need.
+        static func iamPermission(for operation: String, bucket: String) -> String? {
+            guard let action = iamAction(for: operation) else { return nil }
+            let bucketARN = "arn:aws:s3:::\(bucket)"
+            switch action {
+            case "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:CreateBucket":
+                return "\(action) on \(bucketARN)"
+            case "s3:GetObject" where operation == "HeadObject":
+                return "s3:GetObject on \(bucketARN)/* (and s3:ListBucket on \(bucketARN): without it a missing object is answered 403, not 404)"
+            case "s3:PutObject":
+                return "s3:PutObject on \(bucketARN)/* (and s3:PutObjectRetention with --object-lock-days)"
+            default:
+                return "\(action) on \(bucketARN)/*"
             }
         }
 
@@ -171,6 +219,7 @@ public struct S3Client: Sendable {
                   body: [UInt8]?, expect: Set<Int>, attempt: Int, timeoutSeconds: Int = 300,
                   sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
         let request = try signed(method, key: key, query: query, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
+        let source = credentials.source
         let response: HTTPResponse
         do {
             response = try HTTPClient.perform(request, sink: sink)
@@ -188,7 +237,7 @@ public struct S3Client: Sendable {
             var code = fields.first("Code") ?? ""
             if code.isEmpty && response.status == 404 && key == nil { code = "NoSuchBucket" }
             throw Failure(status: response.status, code: code, message: fields.first("Message") ?? String(decoding: body.prefix(200), as: UTF8.self),
-                          operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt)
+                          operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt, credentialsSource: source)
         }
         return response
     }

@@ -19,22 +19,25 @@ public enum StoreLocation: Equatable, Sendable {
         return .s3(bucket: bucket, prefix: prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix)
     }
 
-    /// The S3 connection settings from the environment: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else
-    /// us-east-1; the endpoint from `endpoint` (`--s3-endpoint`), else `AWS_ENDPOINT_URL_S3`, else
-    /// `AWS_ENDPOINT_URL`, else AWS's regional endpoint; path-style addressing for a custom endpoint
-    /// or with `AWS_S3_FORCE_PATH_STYLE=true`; credentials as AWS SDKs find them
-    /// (`AWSCredentialsProvider`); times from the run's `clock`.
+    /// The S3 connection settings as AWS SDKs read them, the environment before the profile in the
+    /// shared config file (`AWSSharedConfig`): the region from `AWS_REGION`, else
+    /// `AWS_DEFAULT_REGION`, else the profile's `region`, else us-east-1; the endpoint from
+    /// `endpoint` (`--s3-endpoint`), else `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`, else the
+    /// profile's `endpoint_url`, else AWS's regional endpoint; path-style addressing for a custom
+    /// endpoint, with `AWS_S3_FORCE_PATH_STYLE=true` or the profile's `s3.addressing_style = path`;
+    /// credentials as AWS SDKs find them (`AWSCredentialsProvider`); times from the run's `clock`.
     public static func s3Client(bucket: String, endpoint: String?, environment: [String: String], clock: RunClock) throws -> S3Client {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-        let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? "us-east-1"
-        let custom = endpoint ?? value("AWS_ENDPOINT_URL_S3") ?? value("AWS_ENDPOINT_URL")
+        let config = try AWSSharedConfig(environment: environment)
+        let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? config.region ?? "us-east-1"
+        let custom = endpoint ?? AWSSharedConfig.configuredEndpoint(service: "s3", environment: environment, config: config)
         let credentials: AWSCredentialsProvider
         do {
-            credentials = try AWSCredentialsProvider(environment: environment, region: region, clock: clock)
+            credentials = try AWSCredentialsProvider(environment: environment, region: region, config: config, clock: clock)
         } catch let error as ToolError {
-            throw ToolError(error.code, "no usable AWS credentials for s3://\(bucket): \(error.message)", fix: error.fix)
+            throw ToolError(error.code, "cannot use s3://\(bucket): \(error.message)", fix: error.fix)
         }
-        let pathStyle = custom != nil || value("AWS_S3_FORCE_PATH_STYLE") == "true"
+        let pathStyle = custom != nil || value("AWS_S3_FORCE_PATH_STYLE") == "true" || config.s3AddressingStyle == "path"
         var client = S3Client(endpoint: custom ?? "https://s3.\(region).amazonaws.com", region: region, bucket: bucket,
                               credentials: credentials, pathStyle: pathStyle, clock: clock)
         if let attempts = value("RGW_S3_MAX_ATTEMPTS").flatMap(Int.init), attempts >= 1 { client.maxAttempts = attempts }
