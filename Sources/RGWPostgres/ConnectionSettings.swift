@@ -23,8 +23,14 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         var environmentVariable: String?
     }
 
+    /// The `PG*` variables that say which server or database libpq connects to. With none of them
+    /// (and no URL) libpq would try the local socket as the login user, which is never what a
+    /// scheduled job meant: that is "no database is configured".
+    public static let locatingVariables = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"]
+
     /// Resolve the connection in the documented order: `--database-url`, `RGW_DATABASE_URL`,
-    /// `DATABASE_URL`, then libpq's own `PG*` variables.
+    /// `DATABASE_URL`, then libpq's own `PG*` variables; with none of them set, a `.notConfigured`
+    /// error that says so.
     public static func resolve(databaseURL: String?, environment: [String: String]) throws -> ConnectionSettings {
         if let url = databaseURL, !url.isEmpty {
             return try ConnectionSettings(conninfo: url, source: "--database-url")
@@ -34,7 +40,25 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
                 return try ConnectionSettings(conninfo: url, source: name)
             }
         }
+        guard locatingVariables.contains(where: { !(environment[$0] ?? "").isEmpty }) else {
+            throw notConfigured(databaseURL: databaseURL, environment: environment)
+        }
         return try ConnectionSettings(conninfo: "", source: "PG* environment variables")
+    }
+
+    /// "no database is configured", naming what was looked at (and what was set but empty), with the fix.
+    static func notConfigured(databaseURL: String?, environment: [String: String]) -> PostgresError {
+        let names = ["RGW_DATABASE_URL", "DATABASE_URL"] + locatingVariables
+        let empty = (databaseURL != nil ? ["--database-url"] : []) + names.filter { environment[$0]?.isEmpty == true }
+        var message = "none of --database-url, \(names.dropLast().joined(separator: ", ")) or \(names.last!) is set"
+        if !empty.isEmpty { message += " (\(empty.joined(separator: ", ")) \(empty.count == 1 ? "is" : "are") empty)" }
+        let unlocating = environment.keys.filter { $0.hasPrefix("PG") && !locatingVariables.contains($0) && environment[$0]?.isEmpty == false }.sorted()
+        if !unlocating.isEmpty { message += "; \(unlocating.joined(separator: ", ")) alone do\(unlocating.count == 1 ? "es" : "") not say which server" }
+        return PostgresError(
+            kind: .notConfigured, message: message,
+            hint: "Set RGW_DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DBNAME and export it (an env file sourced "
+                + "by cron or a script needs `set -a; . /etc/rack-gateway-db.env; set +a`), or pass --database-url URL, "
+                + "or set PGHOST and PGDATABASE (with PGUSER, and PGPASSWORD or ~/.pgpass).")
     }
 
     /// The same settings, their work belonging to `cancellation`.
@@ -45,14 +69,19 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
     }
 
     /// Parse a `postgres://` URL or a `key=value` connection string (libpq's own parser).
+    ///
+    /// A URL whose user name, password or database name holds a character it should have
+    /// percent-encoded is refused first (`checkEncoding`); libpq's own complaints are passed on
+    /// with every quoted piece that is or may be part of a password hidden.
     public init(conninfo: String, source: String = "connection string") throws {
         self.source = source
         self.conninfo = conninfo
+        try Self.checkEncoding(conninfo, source: source)
         var errorMessage: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(conninfo, &errorMessage) else {
             var message = "libpq could not parse it"
             if let errorMessage {
-                message = Self.redact(String(cString: errorMessage).trimmingWhitespace(), secret: conninfo)
+                message = Self.redact(Self.hidingSecrets(String(cString: errorMessage).trimmingWhitespace(), of: conninfo), secret: conninfo)
                 PQfreemem(errorMessage)
             }
             throw Self.malformed(message, source: source)
@@ -69,21 +98,112 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         if let port = explicit.first(where: { $0.keyword == "port" })?.value {
             for part in port.split(separator: ",", omittingEmptySubsequences: false) where !part.isEmpty {
                 guard let number = Int(part), (1...65535).contains(number) else {
-                    problem = "invalid port \"\(part)\" (a number from 1 to 65535)"
+                    problem = "invalid port \(Self.shown(String(part), of: conninfo)) (a number from 1 to 65535)"
                     break
                 }
             }
         }
         let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
         if let mode = explicit.first(where: { $0.keyword == "sslmode" })?.value, !sslModes.contains(mode) {
-            problem = "invalid sslmode \"\(mode)\" (one of \(sslModes.joined(separator: ", ")))"
+            problem = "invalid sslmode \(Self.shown(mode, of: conninfo)) (one of \(sslModes.joined(separator: ", ")))"
         }
         if let problem { throw Self.malformed(problem, source: source) }
     }
 
-    static func malformed(_ problem: String, source: String) -> PostgresError {
-        PostgresError(kind: .malformedConnectionString,
-                      message: "\(problem) (from \(source); expected postgres://user:password@host:port/dbname?sslmode=...)")
+    static func malformed(_ problem: String, source: String, fix: String? = nil) -> PostgresError {
+        PostgresError(kind: .malformedConnectionString, message: "\(problem) (from \(source))",
+                      hint: fix ?? "Give it as postgres://user:password@host:port/dbname?sslmode=..., with @ # / ? : % in the "
+                          + "user name or password percent-encoded (\(percentEncodings)).")
+    }
+
+    /// How to write the characters a URL's user name or password cannot hold as they are.
+    static let percentEncodings = "@ as %40, # as %23, / as %2F, ? as %3F, : as %3A, % as %25"
+
+    /// Refuse a `postgres://` URL that libpq and other URL parsers would read differently.
+    ///
+    /// libpq takes a URL's user name and password up to its *first* `@` (none when a `/` comes
+    /// first) and the database name up to a `?`; RFC 3986 parsers (the application's, Python's,
+    /// `psql`'s users' browsers) end the host part at the first `/`, `?` or `#` and the user part at
+    /// its *last* `@`. A password with an `@`, `#`, `/`, `?` or a stray `%` not percent-encoded (RDS
+    /// generates such passwords) is read differently by each, and libpq then shows pieces of it as a
+    /// host or database name ("could not translate host name ..."). So: no `#` anywhere; where libpq
+    /// sees a user part, the URL's host part has exactly that one `@`; no `@` or second `/` in the
+    /// database name; every `%` in the user part starts an escape. The message quotes nothing of the URL.
+    static func checkEncoding(_ conninfo: String, source: String) throws {
+        guard conninfo.hasPrefix("postgresql://") || conninfo.hasPrefix("postgres://"), let scheme = conninfo.range(of: "://") else { return }
+        let rest = conninfo[scheme.upperBound...]
+        let endOfHostPart = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let hostPart = rest[..<endOfHostPart]
+        let path = rest[endOfHostPart...].prefix { $0 != "?" }
+        var ambiguous = rest.contains("#") || path.contains("@") || path.dropFirst().contains("/")
+        if let at = rest.firstIndex(of: "@"), at < (rest.firstIndex(of: "/") ?? rest.endIndex) {
+            // libpq's user part ends at this `@`: another parser's must too (no `?` before it, no
+            // second `@` after it in the host part).
+            let userPart = rest[..<at]
+            ambiguous = ambiguous || hostPart.filter { $0 == "@" }.count != 1 || !percentEscapesAreWhole(userPart)
+        }
+        guard ambiguous else { return }
+        throw malformed(
+            "a character in its user name, password or database name is not percent-encoded (one of @ # / ? %; "
+                + "the URL is not shown, since any part of it may be the password)",
+            source: source,
+            fix: "Percent-encode them in the password (and user name): \(percentEncodings); e.g. "
+                + "postgres://USER:p%40ss%23word@HOST:5432/DBNAME for the password p@ss#word. Or leave the password out "
+                + "of the URL (postgres://USER@HOST:5432/DBNAME) and set PGPASSWORD, or use ~/.pgpass.")
+    }
+
+    /// Whether every `%` in `text` is followed by two hex digits.
+    static func percentEscapesAreWhole(_ text: Substring) -> Bool {
+        var characters = text[...]
+        while let percent = characters.firstIndex(of: "%") {
+            let escape = characters[percent...].dropFirst().prefix(2)
+            guard escape.count == 2, escape.allSatisfy(\.isHexDigit) else { return false }
+            characters = characters[percent...].dropFirst(3)
+        }
+        return true
+    }
+
+    /// The parts of `conninfo` that are or may be part of a password: in a URL everything before
+    /// its last `@` (user name and password, however mis-encoded), and every `password=` value to
+    /// the end of the string.
+    static func secretRanges(of conninfo: String) -> [Range<String.Index>] {
+        var ranges: [Range<String.Index>] = []
+        if let scheme = conninfo.range(of: "://"), let at = conninfo[scheme.upperBound...].lastIndex(of: "@") {
+            ranges.append(scheme.upperBound..<at)
+        }
+        for keyword in conninfo.ranges(of: "password=") {
+            ranges.append(keyword.upperBound..<conninfo.endIndex)
+        }
+        return ranges
+    }
+
+    /// `value` in quotes for a message, unless it is or may be part of a password (it overlaps a
+    /// secret part of `conninfo`, or is not found in it as written).
+    static func shown(_ value: String, of conninfo: String) -> String {
+        // Empty, or one character of libpq's own syntax (`missing "=" after ...`).
+        if value.isEmpty || (value.count == 1 && !value.first!.isLetter && !value.first!.isNumber) { return "\"\(value)\"" }
+        let secrets = secretRanges(of: conninfo)
+        let places = conninfo.ranges(of: value)
+        let secret = places.isEmpty || places.contains { place in secrets.contains { $0.overlaps(place) } }
+        return secret ? "(a value not shown: it may be part of the password)" : "\"\(value)\""
+    }
+
+    /// libpq's message with each `"quoted"` piece that is or may be part of a password replaced
+    /// (libpq quotes a mis-encoded password as a host, a port, a percent-escape or a whole URI).
+    static func hidingSecrets(_ message: String, of conninfo: String) -> String {
+        let parts = message.split(separator: "\"", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { return message }
+        var result = ""
+        for (index, part) in parts.enumerated() {
+            if index % 2 == 0 {
+                result += part
+            } else if index == parts.count - 1 {
+                result += "\"" + part  // an unpaired quote
+            } else {
+                result += shown(String(part), of: conninfo)
+            }
+        }
+        return result
     }
 
     private init(source: String, conninfo: String, explicit: [Option]) {

@@ -10,8 +10,10 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case server
         /// The connection broke or libpq reported a failure outside a server error.
         case client
-        /// A connection string or URL could not be parsed.
+        /// A connection string or URL could not be parsed (`hint` says how to write it).
         case malformedConnectionString
+        /// No URL and no `PG*` variable says which database to use (`hint` says how to).
+        case notConfigured
         /// The run was stopped (Ctrl-C, SIGTERM, SIGHUP, a stall) and this statement with it.
         case interrupted
     }
@@ -61,6 +63,10 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             text += ": \(message)"
         case .malformedConnectionString:
             text = "invalid database URL: \(message)"
+            if let hint { return text + "\n" + hint }
+        case .notConfigured:
+            text = "no database is configured: \(message)"
+            if let hint { return text + "\n" + hint }
         case .server, .client, .interrupted:
             text = message
             if let sqlState { text += " (SQLSTATE \(sqlState))" }

@@ -63,7 +63,7 @@ struct DrillCommand: ToolCommand {
         var newestFailed: Bool?
         do {
             do {
-                let scratch = try scratchURL.map { context.connections(try ConnectionSettings(conninfo: $0, source: "--scratch-url")) } ?? global.connectionSettings(context)
+                let scratch = try scratchURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--scratch-url")) } ?? global.connectionSettings(context)
                 labels["database"] = scratch.databaseName ?? "unknown"
                 // Options first: a wrong --migrations is a usage error before any archive is read.
                 let migrations = try migrationOptions.load()

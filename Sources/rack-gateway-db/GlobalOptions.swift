@@ -33,9 +33,26 @@ struct GlobalOptions: ParsableArguments {
     var verbose: Bool { output.verbose }
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    /// The connection settings in the documented order; a malformed URL is a usage error.
+    /// The connection settings in the documented order; a malformed URL, or none configured, is a
+    /// usage error.
     func connectionSettings() throws -> ConnectionSettings {
-        try ConnectionSettings.resolve(databaseURL: databaseURL, environment: environment)
+        try Self.usage { try ConnectionSettings.resolve(databaseURL: databaseURL, environment: environment) }
+    }
+
+    /// The settings of a URL given to an option of its own (`--target-url`, `--scratch-url`).
+    static func connectionSettings(url: String, option: String) throws -> ConnectionSettings {
+        try usage { try ConnectionSettings(conninfo: url, source: option) }
+    }
+
+    /// A malformed database URL or no database at all as the usage error it is, its fix apart.
+    static func usage(_ body: () throws -> ConnectionSettings) throws -> ConnectionSettings {
+        do {
+            return try body()
+        } catch var error as PostgresError where error.kind == .malformedConnectionString || error.kind == .notConfigured {
+            let fix = error.hint
+            error.hint = nil
+            throw ToolError(.usage, String(describing: error), fix: fix, cause: error)
+        }
     }
 
     /// The connection settings, their statements belonging to the run (cancelled when it stops).

@@ -317,7 +317,7 @@ struct RestoreCommand: ToolCommand {
     func run(_ context: RunContext) throws {
         let logger = context.logger
         if let convoxApp = pipeline.convoxApp { return try runPipeline(app: convoxApp, context: context) }
-        let settings = try targetURL.map { context.connections(try ConnectionSettings(conninfo: $0, source: "--target-url")) } ?? global.connectionSettings(context)
+        let settings = try targetURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--target-url")) } ?? global.connectionSettings(context)
         let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         var options = RestoreOptions(jobs: try jobsOption.resolved())
         options.clean = clean

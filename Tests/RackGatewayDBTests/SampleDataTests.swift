@@ -28,4 +28,18 @@ struct SampleDataTests {
             #expect(try connection.query("SELECT last_value FROM audit.audit_event_chain_index_seq").scalar == "2199")
         }
     }
+
+    /// As rack-gateway-db: a password not percent-encoded is refused without showing it, and no
+    /// database at all is said, never psql's local socket.
+    @Test func refusesAnUnencodedPasswordAndSaysWhenNoDatabaseIsConfigured() throws {
+        let cluster = try TestCluster.shared()
+        let raw = "postgres://u:Kx7@Vq3#Jz5/Wm8@\(cluster.host):\(cluster.port)/postgres"
+        let refused = try Shell.run("/usr/bin/env", ["-i", "PATH=/usr/bin:/bin", Self.script, "--database-url", raw])
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("@ as %40, # as %23, / as %2F"), "\(refused.stderr)")
+        for piece in ["Kx7", "Vq3", "Jz5", "Wm8"] { #expect(!(refused.stdout + refused.stderr).contains(piece), "\(refused.stderr)") }
+        let none = try Shell.run("/usr/bin/env", ["-i", "PATH=/usr/bin:/bin", Self.script])
+        #expect(none.status == 64, "\(none.stderr)")
+        #expect(none.stderr.contains("no database is configured") && !none.stderr.contains("socket"), "\(none.stderr)")
+    }
 }

@@ -74,6 +74,108 @@ struct SamplesTests {
         #expect(jobs == 3)
     }
 
+    /// Each job exports what the env file sets (a bare `. FILE` leaves RGW_DATABASE_URL unexported).
+    @Test func crontabJobsExportTheEnvFile() throws {
+        let jobs = try Self.text("crontab").split(separator: "\n").filter { !$0.hasPrefix("#") && $0.contains(" rack-gateway-db ") }
+        #expect(jobs.count == 3)
+        for job in jobs {
+            #expect(job.contains(" set -a && . /etc/rack-gateway-db.env && set +a && rack-gateway-db "), "\(job)")
+        }
+    }
+
+    /// The sample env file: every variable the tool reads is in it (set or commented), no live
+    /// secret, lines systemd's EnvironmentFile= and `sh` read alike, the mode said.
+    @Test func theSampleEnvFileNamesEveryVariableAndNoSecret() throws {
+        let text = try Self.text("rack-gateway-db.env")
+        let sources = URL(fileURLWithPath: Self.samples).deletingLastPathComponent().appendingPathComponent("Sources").path
+        var read: Set<String> = []
+        let pattern = try NSRegularExpression(pattern: #""((?:RGW_|AWS_|AUDIT_ANCHOR_)[A-Z0-9_]+|PG[A-Z]+|DATABASE_URL|DB_MAX_OPEN_CONNS)""#)
+        for file in FileManager.default.enumerator(atPath: sources)!.compactMap({ $0 as? String }) where file.hasSuffix(".swift") {
+            let swift = try String(contentsOfFile: sources + "/" + file, encoding: .utf8)
+            for match in pattern.matches(in: swift, range: NSRange(swift.startIndex..., in: swift)) {
+                read.insert(String(swift[Range(match.range(at: 1), in: swift)!]))
+            }
+        }
+        // Set for children or for tests, not read from the operator's environment.
+        read.subtract(["PGAPPNAME", "PGDMP", "RGW_PIPELINE_POLL_SECONDS"])
+        #expect(read.count > 30, "\(read.sorted())")
+        for name in read.sorted() { #expect(text.contains(name), "\(name) is read by the tool but not in samples/rack-gateway-db.env") }
+        for guardVariable in [ResetGuards.confirmationVariable, ResetGuards.devModeVariable] {
+            #expect(!text.split(separator: "\n").contains { $0.hasPrefix(guardVariable + "=") }, "\(guardVariable) is set")
+        }
+        #expect(text.contains("0600") && text.contains("set -a; . /etc/rack-gateway-db.env; set +a"))
+        let assignments = text.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        #expect(assignments.count >= 4)
+        for line in assignments {
+            #expect(line.range(of: ##"^[A-Z][A-Z0-9_]*=('[^']*'|[^\s'"#]*)$"##, options: .regularExpression) != nil, "one NAME=value, no comment after it: \(line)")
+        }
+        let url = try #require(assignments.first { $0.hasPrefix("RGW_DATABASE_URL=") })
+        #expect(url.contains(":CHANGE-ME@"), "a placeholder password: \(url)")
+    }
+
+    /// The crontab's backup line, as cron runs it (`SHELL -c LINE` with the crontab's PATH and
+    /// nothing else in the environment), with the sample env file as an operator edits it: the test
+    /// database, S3 (moto) and its keys. It makes a backup; the same line without `set -a` says that
+    /// no database is configured.
+    @Test func theCrontabBackupLineMakesABackupWithTheSampleEnvFile() throws {
+        let moto = try MotoServer.shared()
+        let bucket = "rgw-cron-\(UUID().uuidString.prefix(8).lowercased())"
+        let client = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: bucket, accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
+        try client.createBucket(objectLock: true)
+        let directory = try TestArchives.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try TestDatabase.withMigrated { database in
+            var env = try Self.text("rack-gateway-db.env")
+            let migrations = URL(fileURLWithPath: Self.samples).deletingLastPathComponent().appendingPathComponent("migrations").path
+            for (old, new) in [
+                (#"(?m)^RGW_DATABASE_URL=.*$"#, "RGW_DATABASE_URL='\(database.url)'"),
+                (#"(?m)^PGSSLMODE=require$"#, "PGSSLMODE=disable"),  // the test server has no TLS
+                (#"(?m)^RGW_MIGRATIONS_DIR=.*$"#, "RGW_MIGRATIONS_DIR=\(migrations)"),
+                (#"(?m)^# AWS_ACCESS_KEY_ID=.*$"#, "AWS_ACCESS_KEY_ID=test"),
+                (#"(?m)^# AWS_SECRET_ACCESS_KEY=.*$"#, "AWS_SECRET_ACCESS_KEY=test"),
+                (#"(?m)^# AWS_ENDPOINT_URL_S3=.*$"#, "AWS_ENDPOINT_URL_S3=\(moto.endpoint)"),
+            ] {
+                let edited = env.replacingOccurrences(of: old, with: new, options: .regularExpression)
+                #expect(edited != env, "the sample has \(old)")
+                env = edited
+            }
+            let envFile = directory + "/rack-gateway-db.env"
+            try env.write(toFile: envFile, atomically: true, encoding: .utf8)
+            // syslog's logger: what the job logs, in a file.
+            try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
+            try "#!/bin/sh\ncat >> '\(directory)/syslog'\n".write(toFile: directory + "/bin/logger", atomically: true, encoding: .utf8)
+            chmod(directory + "/bin/logger", 0o755)
+
+            let crontab = try Self.text("crontab")
+            let line = try #require(crontab.split(separator: "\n").first { !$0.hasPrefix("#") && $0.contains(" rack-gateway-db backup ") })
+            let path = try #require(crontab.split(separator: "\n").first { $0.hasPrefix("PATH=") }).dropFirst(5)
+            let shell = try #require(crontab.split(separator: "\n").first { $0.hasPrefix("SHELL=") }).dropFirst(6)
+            let command = String(line.split(separator: " ", maxSplits: 5)[5])
+                .replacingOccurrences(of: "/etc/rack-gateway-db.env", with: envFile)
+                .replacingOccurrences(of: "s3://rack-gateway-backups/", with: "s3://\(bucket)/")
+                .replacingOccurrences(of: "/var/lib/node_exporter/textfile/", with: directory + "/")
+            let cronPath = "\(directory)/bin:\(URL(fileURLWithPath: CLI.executable).deletingLastPathComponent().path):\(path)"
+            func cron(_ command: String) throws -> String {
+                try? FileManager.default.removeItem(atPath: directory + "/syslog")
+                let run = try Shell.run("/usr/bin/env", ["-i", "HOME=\(directory)", "LOGNAME=root", "SHELL=\(shell)", "PATH=\(cronPath)", String(shell), "-c", command])
+                #expect(run.status == 0, "\(run.stderr)")
+                return (try? String(contentsOfFile: directory + "/syslog", encoding: .utf8)) ?? ""
+            }
+            let logged = try cron(command)
+            #expect(logged.contains("Backed up"), "\(logged)")
+            #expect(!logged.contains(database.cluster.password))
+            let archives = try S3Store(client: client, prefix: "nightly").list().map(\.name)
+            #expect(archives.contains { $0.hasSuffix(".sql.gz") } && archives.contains { $0.hasSuffix(".sql.gz.sha256") }, "\(archives)")
+            #expect(FileManager.default.fileExists(atPath: directory + "/rgw_backup.prom"))
+
+            // The line as it was: the env file sourced, not exported.
+            let unexported = command.replacingOccurrences(of: "set -a && ", with: "").replacingOccurrences(of: " && set +a", with: "")
+            #expect(unexported != command)
+            let said = try cron(unexported)
+            #expect(said.contains("no database is configured"), "\(said)")
+        }
+    }
+
     @Test func runbookCommandsAreValid() throws {
         let commands = try Self.text("RUNBOOK.md").split(separator: "\n").filter { $0.hasPrefix("rack-gateway-db ") }
         #expect(commands.count >= 5)
@@ -84,6 +186,27 @@ struct SamplesTests {
         for command in commands where command.contains("--convox-app") || command.contains(" drill ") {
             #expect(command.contains("--migrations ") || command.contains("--migrate-command "), "\(command)")
         }
+    }
+
+    /// The runbook checks an archive before it loads it (never after), and says how to pick an
+    /// older archive than the newest, by a path that names it whether or not bare names from `list`
+    /// are looked up in --dir.
+    @Test func runbookVerifiesBeforeLoadingAndPicksAnOlderArchive() throws {
+        let text = try Self.text("RUNBOOK.md")
+        let lines = text.split(separator: "\n").map(String.init)
+        let checksum = try #require(lines.firstIndex { $0.hasPrefix("sha256sum -c ") })
+        let load = try #require(lines.firstIndex { $0.hasPrefix("gunzip -c ") && $0.contains("| psql ") })
+        let create = try #require(lines.firstIndex { $0.hasPrefix("createdb ") })
+        #expect(checksum < create && checksum < load, "sha256sum -c comes before createdb and the load")
+        let restores = lines.indices.filter { lines[$0].hasPrefix("rack-gateway-db restore \"$ARCHIVE\"") }
+        #expect(restores.count >= 2)
+        for index in restores {
+            #expect(lines[..<index].contains { $0.hasPrefix("rack-gateway-db verify \"$ARCHIVE\"") }, "verify before \(lines[index])")
+        }
+        #expect(text.contains("**When the damage is older than the newest backup**"))
+        #expect(lines.contains { $0.hasPrefix("ARCHIVE=\"$RGW_BACKUP_DIR/rack_gateway_backup_") })
+        #expect(lines.contains { $0.hasPrefix("rack-gateway-db list") })
+        #expect(!lines.contains { $0.contains("rack-gateway-db restore rack_gateway_backup_") }, "a bare name resolves only in newer builds")
     }
 
     static func yaml(_ name: String) throws -> [String: Any] {

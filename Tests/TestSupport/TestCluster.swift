@@ -247,7 +247,7 @@ public final class TestCluster: Sendable {
         return directory
     }
 
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let output = try Shell.runChecked("/usr/bin/env", ["python3", "-c",
             "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
         guard let port = Int(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
