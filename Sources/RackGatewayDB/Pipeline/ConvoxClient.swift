@@ -10,6 +10,8 @@ public struct ConvoxClient: Sendable {
     public var rack: String?
     /// The run the calls belong to: stopping it terminates a call under way.
     public var cancellation: Cancellation?
+    /// The run's environment, given to every call (the CLI's own, or a test's).
+    public var environment: [String: String]
 
     public init(app: String, rack: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         do {
@@ -19,6 +21,7 @@ public struct ConvoxClient: Sendable {
         }
         self.app = app
         self.rack = rack
+        self.environment = environment
     }
 
     public struct Service: Sendable, Codable {
@@ -52,7 +55,7 @@ public struct ConvoxClient: Sendable {
         // v2 racks wait for a scale only with --wait; v3 always waits and ignores it.
         let wait = arguments.first == "scale" && arguments.contains("--count") ? ["--wait"] : []
         let output = try Self.callLock.withLock {
-            var child = ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : []))
+            var child = ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : []), environment: environment)
             // Out of the terminal's reach: Ctrl-C stops a call through the run's cancellation, which
             // spares the calls that clean up (the scale-up after the swap, the scale back).
             child.ownProcessGroup = true
@@ -70,7 +73,7 @@ public struct ConvoxClient: Sendable {
     /// The first column of a listing (`convox apps`, `convox racks`), the rack given when listing
     /// apps; nil when the listing itself fails.
     func names(_ arguments: [String]) -> [String]? {
-        var child = ChildProcess(executable: executable, arguments: arguments)
+        var child = ChildProcess(executable: executable, arguments: arguments, environment: environment)
         child.cancellation = cancellation
         guard let output = try? child.run(), output.status == 0 else { return nil }
         let lines = output.stdout.split(separator: "\n").dropFirst()
@@ -118,7 +121,7 @@ public struct ConvoxClient: Sendable {
     /// The services with their desired counts: `api get /apps/APP/services` (JSON), else the
     /// `scale` table read by header name.
     public func services() throws -> [Service] {
-        var child = ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? []))
+        var child = ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? []), environment: environment)
         child.cancellation = cancellation
         if let text = try? child.run(),
            text.status == 0, let data = text.stdout.data(using: .utf8),
