@@ -347,9 +347,7 @@ struct RestoreCommand: ToolCommand {
             let code: ToolError.Code = [.interrupted, .lockHeld, .archiveCorrupt, .signatureInvalid].contains(report.errorCode) ? report.errorCode! : .failed
             // One block: what failed, the state things are in now, what to run.
             let place = report.failedStep.map { " at \($0)" } ?? ""
-            let now = report.now.map { $0.isEmpty ? [] : ["Now: " + $0.joined(separator: " ")] } ?? []
-            let commands = (report.commands ?? []).flatMap { ["\($0.purpose):"] + $0.commands.map { "  " + $0 } }
-            let fix = now + (report.fix.map { [$0] } ?? []) + commands
+            let fix = PipelineAftermath(facts: report.now ?? [], commands: report.commands ?? []).lines(advice: report.fix)
             throw ToolError(code, "the restore pipeline stopped\(place): \(error)", fix: fix.isEmpty ? nil : fix.joined(separator: "\n"))
         }
     }

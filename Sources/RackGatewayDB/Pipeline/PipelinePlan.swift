@@ -16,11 +16,17 @@ public struct PipelineAftermath: Codable, Sendable, Equatable {
         PipelineAftermath(facts: a.facts + b.facts, commands: a.commands + b.commands)
     }
 
-    /// The block as text: the facts on one line after `Now:`, each group of commands under what it
-    /// is for, one command a line, indented (ready to paste).
-    public var lines: [String] {
-        (facts.isEmpty ? [] : ["Now: " + facts.joined(separator: " ")])
-            + commands.flatMap { ["\($0.purpose):"] + $0.commands.map { "  " + $0 } }
+    /// The block as text: the facts on one line after `Now:`, then `advice` (what a failure's own
+    /// error says to do), then each group of commands under what it is for, one command a line,
+    /// indented (ready to paste).
+    public func lines(advice: String? = nil) -> [String] {
+        var lines: [String] = facts.isEmpty ? [] : ["Now: " + facts.joined(separator: " ")]
+        if let advice { lines.append(advice) }
+        for group in commands {
+            lines.append("\(group.purpose):")
+            lines += group.commands.map { "  " + $0 }
+        }
+        return lines
     }
 }
 

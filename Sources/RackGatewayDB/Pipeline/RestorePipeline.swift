@@ -94,7 +94,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 // Preflight, or stopped before the first step of the plan.
                 aftermath.facts = ["Nothing was changed: \(options.service) was not scaled, the live database \(live.database) is untouched, no new database was created."]
             }
-            report.recovery = aftermath.lines
+            report.recovery = aftermath.lines()
             report.now = aftermath.facts
             report.commands = aftermath.commands
             report.failedStep = error == nil ? nil : report.steps.last { $0.outcome == "failed" || $0.outcome == "stopped" }?.name
