@@ -103,6 +103,12 @@ struct SignalTests {
             let hurried = twice.finish()
             #expect(hurried.status == 130 && hurried.stderr.contains("second signal: exiting now; left undone:"), "\(hurried)")
             #expect(hurried.stderr.contains("convox scale gateway --count 2 -a \(rack.app)") && hurried.stderr.contains("DROP DATABASE IF EXISTS"), "\(hurried)")
+            // Issue 29: what it left undone runs as printed (the password only in PGPASSWORD).
+            let byHand = PrintedCommands.extract(hurried.stderr)
+            #expect(byHand.count == 2, "\(hurried)")
+            let shell = rack.environment().merging(["PGPASSWORD": live.cluster.password, "PATH": PrintedCommands.path(before: rack.directory + "/bin")]) { $1 }
+            for command in byHand { #expect(try PrintedCommands.run(command, environment: shell).status == 0, "\(command)") }
+            #expect(try rack.count() == 2 && Self.databases(like: live.name + "\\_restore\\_%", on: live).isEmpty, "undone by hand")
             Self.dropAll(like: live.name + "\\_%", on: live)
         }
     }

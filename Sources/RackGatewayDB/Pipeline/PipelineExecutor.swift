@@ -72,7 +72,8 @@ public final class PipelineExecutor: @unchecked Sendable {
     /// interruption naming the step and whether the point of no return was passed.
     public func run(_ plan: PipelinePlan) throws {
         // If this thread cannot unwind by itself, the signal path's fallback still undoes.
-        let undo = context.cleanups.push("undo the restore pipeline's started steps; by hand: " + plan.undoByHand.joined(separator: "; ")) { [self] in
+        // The commands each on a line of their own (indented below the pending clean-up), to paste.
+        let undo = context.cleanups.push("undo the restore pipeline's started steps; by hand:" + plan.undoByHand.map { "\n    " + $0 }.joined()) { [self] in
             state.aftermath = context.cancellation.cleaningUp { compensate(plan) }
         }
         defer { undo.dismiss() }
