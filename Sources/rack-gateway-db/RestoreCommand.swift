@@ -95,11 +95,7 @@ struct ArchiveChoice: ParsableArguments {
         return text
     }
 
-    static func shellQuoted(_ word: String) -> String {
-        let plain = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+%")
-        if !word.isEmpty && word.unicodeScalars.allSatisfy(plain.contains) { return word }
-        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
+    static func shellQuoted(_ word: String) -> String { ShellCommand.quoted(word) }
 }
 
 enum Confirmation {
@@ -118,6 +114,53 @@ enum Confirmation {
         }
         if !confirmed { declined = true }
         return confirmed
+    }
+}
+
+/// The pipeline as it runs. At a terminal: a line as each step starts and as it ends (with its
+/// time), and while it runs a bar below them: the load's own progress, the wait for processes
+/// against its timeout, else the step's elapsed time. Without a terminal the executor's log lines
+/// (`pipeline step started`, `pipeline step done` with its seconds) say the same with their
+/// timestamps, and the bar's text is logged every few seconds.
+final class PipelineDisplay: @unchecked Sendable {
+    let state: PipelineState
+    let logger: Logger
+    let terminal = TerminalOutput.shared.isTTY
+    private let lock = NSLock()
+    private var progress: ProgressDisplay?
+
+    init(state: PipelineState, logger: Logger) {
+        self.state = state
+        self.logger = logger
+    }
+
+    func started(_ name: String) {
+        stop()
+        if terminal { TerminalOutput.shared.writeLine("...     \(name)") }
+        let stopwatch = Stopwatch()
+        let display = ProgressDisplay(logger: logger) { [state] in Self.line(name, state: state, stopwatch: stopwatch) }
+        lock.withLock { progress = display }
+    }
+
+    func ended(_ step: PipelineStep) {
+        stop()
+        if terminal { TerminalOutput.shared.writeLine(RestoreCommand.line(step)) }
+    }
+
+    func stop() {
+        let display = lock.withLock { () -> ProgressDisplay? in defer { progress = nil }; return progress }
+        display?.stop()
+    }
+
+    /// The bar's text while step `name` runs, and its fraction.
+    static func line(_ name: String, state: PipelineState, stopwatch: Stopwatch) -> (text: String, fraction: Double?) {
+        if name == "load", let load = state.load { return load.line() }
+        if name == "wait for processes", let wait = state.wait {
+            // The moving field first, no bar: at 60 columns the time against the timeout stays in view.
+            return ("waiting: \(ProgressDisplay.duration(wait.stopwatch.elapsed)) of \(ProgressDisplay.duration(wait.timeout)) (--stop-timeout), "
+                    + "\(wait.listed.count) process\(wait.listed.count == 1 ? "" : "es") of \(wait.service) listed: \(wait.listed.prefix(3).joined(separator: ", "))", nil)
+        }
+        return ("\(name), \(ProgressDisplay.duration(stopwatch.elapsed)) elapsed", nil)
     }
 }
 
@@ -281,37 +324,55 @@ struct RestoreCommand: ToolCommand {
         options.environment = context.environment
         if let interval = context.environment["RGW_PIPELINE_POLL_SECONDS"].flatMap(Double.init) { options.pollInterval = interval }
         let runner = RestorePipeline(live: live, options: options, logger: logger, context: context)
-        if !global.json {
-            // Each step's line as it ends (stdout), and at a terminal what runs now (stderr).
-            runner.onStep = { step in
-                print(Self.line(step))
-                fflush(nil)
-            }
-            if context.output.isTTY { runner.onStepStarted = { name in context.output.writeLine("... \(name)") } }
-        }
+        let display = PipelineDisplay(state: runner.state, logger: logger)
+        runner.onStepStarted = { display.started($0) }
+        runner.onStep = { display.ended($0) }
         let report = runner.run(archive: archive, chosen: chosen) { Confirmation.ask($0, yes: yes) }
+        display.stop()
         if !dryRun {
             try? JSONLines.append(report, to: "restores.jsonl", in: archive.store)
         }
         if global.json {
             try Reporting.printJSON(report)
-        } else {
-            if dryRun { report.steps.filter { $0.outcome == "planned" }.forEach { print(Self.line($0)) } }
-            for line in report.recovery { print(line) }
+        } else if report.ok {
+            if dryRun {
+                print("The plan (--dry-run: nothing was changed):")
+                for (index, step) in report.steps.filter({ $0.outcome == "planned" }).enumerated() { print("  \(index + 1). \(step.name): \(step.detail)") }
+            } else {
+                report.recovery.forEach { print($0) }
+            }
             for line in report.warnings { print("WARNING: \(line)") }
+            if !dryRun { print(Self.summary(report, now: context.clock.now())) }
         }
         if report.errorCode == .notConfirmed && Confirmation.declined { throw ToolError(.notConfirmed, "not confirmed; nothing was changed") }
         if let error = report.error {
             // A stopped pipeline is a failure (1) unless a signal stopped it, another run held its lock, or
             // the archive was found corrupt or badly signed in preflight (2, as for a plain restore).
             let code: ToolError.Code = [.interrupted, .lockHeld, .archiveCorrupt, .signatureInvalid].contains(report.errorCode) ? report.errorCode! : .failed
-            throw ToolError(code, "the restore pipeline stopped: \(error)" + (report.recovery.isEmpty ? "" : "\nRecovery:\n  " + report.recovery.joined(separator: "\n  ")))
+            // One block: what failed, the state things are in now, what to run.
+            let place = report.failedStep.map { " at \($0)" } ?? ""
+            let fix = PipelineAftermath(facts: report.now ?? [], commands: report.commands ?? []).lines(advice: report.fix)
+            throw ToolError(code, "the restore pipeline stopped\(place): \(error)", fix: fix.isEmpty ? nil : fix.joined(separator: "\n"))
         }
     }
 
-    /// One step of the transcript for a person: `OK      load (4.2 s): ...`.
+    /// The success's last line: restored from what, the service back at its count, where the
+    /// previous database is.
+    static func summary(_ report: PipelineReport, now: Date) -> String {
+        let name = URL(fileURLWithPath: report.archive).lastPathComponent
+        let taken = report.archiveCreatedAt.flatMap { RestorePipeline.taken($0, now: now) }.map { " (taken \($0))" } ?? ""
+        let service = report.finalCount.map { $0 == 0 ? "\(report.service) left at 0, as it was" : "\(report.service) is back at \($0)" }
+            ?? "\(report.service)'s count is unknown"
+        let previous = report.previousDatabase.map { "the previous database is kept as \($0)" }
+            ?? report.safetyBackup.map { "the previous database is in the safety backup \($0)" } ?? "no previous database was kept"
+        return "Restored \(report.database) from \(name)\(taken): \(service); \(previous)."
+    }
+
+    /// One step of the transcript for a person: `OK      load (4.2 s): ...`; a failed or stopped
+    /// step without its error (the run's message says it, once).
     static func line(_ step: PipelineStep) -> String {
-        "\(step.outcome.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(step.name) (\(String(format: "%.1f", step.seconds)) s): \(step.detail)"
+        let detail = step.outcome == "ok" ? ": \(step.detail)" : ""
+        return "\(step.outcome.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(step.name) (\(String(format: "%.1f", step.seconds)) s)\(detail)"
     }
 
     func run(_ context: RunContext) throws {

@@ -53,8 +53,10 @@ struct PipelineTests {
             #expect(calls.allSatisfy { $0.contains("-a") || $0.first == "api" }, "every call names the app")
             #expect(report.recovery.contains { $0.contains("RENAME TO") })
             // Pasted with PGPASSWORD set, the way back reaches this server, not a local socket.
-            #expect(report.recovery.contains { $0.hasPrefix("psql 'postgres://postgres@") && $0.contains(":\(live.cluster.port)/postgres' -c 'ALTER DATABASE") },
-                    "\(report.recovery)")
+            let back = try #require(report.commands?.first { $0.purpose == "To go back to the previous database" })
+            #expect(back.commands.contains { $0.hasPrefix("psql postgres://postgres@") && $0.contains(":\(live.cluster.port)/postgres -c 'ALTER DATABASE") }, "\(back)")
+            // Issue 29: the suffix is the archive names' digits, a valid unquoted identifier.
+            #expect(previous.firstMatch(of: /^\w+_pre_restore_\d{8}_\d{6}$/) != nil, "\(previous)")
             #expect(!result.output.contains(live.cluster.password))
         }
     }
@@ -93,7 +95,7 @@ struct PipelineTests {
             let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                      environment: rack.environment())
             #expect(result.status == 1, "\(result)")
-            #expect(result.output.contains("FAILED  load") && result.output.contains("live database \(live.name) is untouched"), "\(result)")
+            #expect(result.stderr.contains("stopped at load: ") && result.stderr.contains("live database \(live.name) is untouched"), "\(result)")
             #expect(try Self.users(live) == "250", "the live database is untouched")
             #expect(try rack.count() == 1, "scaled back to the remembered 1")
             let admin = try Connection(settings: try live.cluster.adminSettings)
@@ -122,6 +124,8 @@ struct PipelineTests {
                                      environment: rack.environment())
             #expect(result.status == 0, "\(result)")
             #expect(result.stdout.contains("convox scale gateway --count 0 -a \(rack.app)") && result.stdout.contains("--count 2"), "\(result)")
+            // Issue 29: each planned step by its name, not `PLANNED plan 1`.
+            #expect(result.stdout.contains("\n  1. scale down: convox scale gateway --count 0 -a \(rack.app)\n") && !result.output.contains("plan 1"), "\(result)")
             #expect(try rack.count() == 2)
             #expect(try rack.calls.allSatisfy { $0.first == "apps" || $0.first == "api" }, "read-only calls only")
             #expect(try Self.users(live) == "250")
@@ -220,7 +224,7 @@ struct PipelineTests {
         try Self.withLiveDatabase { live, archive in
             let refused = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                       environment: rack.environment(["FAKE_CONVOX_FAIL_SCALE_TO": "0"]))
-            #expect(refused.status == 1 && refused.output.contains("FAILED  scale down"), "\(refused)")
+            #expect(refused.status == 1 && refused.stderr.contains("stopped at scale down: "), "\(refused)")
             #expect(try rack.count() == 2)
             #expect(try Self.users(live) == "250")
 
@@ -235,7 +239,7 @@ struct PipelineTests {
             try "SELECT no_such_column FROM users;\n".write(toFile: migrations + "/29990101000000_broken.sql", atomically: true, encoding: .utf8)
             let failed = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url, "--migrations", migrations],
                                      environment: rack.environment())
-            #expect(failed.status == 1 && failed.output.contains("FAILED  migrate"), "\(failed)")
+            #expect(failed.status == 1 && failed.stderr.contains("stopped at migrate: "), "\(failed)")
             #expect(try rack.count() == 2)
             #expect(try Self.users(live) == "250")
         }
@@ -287,7 +291,7 @@ struct PipelineTests {
             // The swap step's own convox check fails (call 7: apps info, after 1 info, 2 api, 3 scale, 4-6 ps).
             let swap = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                    environment: rack.environment(["FAKE_CONVOX_FAIL_CALL": "7:deploy in progress"]))
-            #expect(swap.status == 1 && swap.output.contains("FAILED  swap") && swap.output.contains("deploy in progress"), "\(swap)")
+            #expect(swap.status == 1 && swap.stderr.contains("stopped at swap: ") && swap.output.contains("deploy in progress"), "\(swap)")
             #expect(try rack.count() == 1 && Self.users(live) == "250")
 
             // A manifest whose fingerprint for users does not match the rows.

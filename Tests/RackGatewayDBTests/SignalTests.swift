@@ -68,12 +68,12 @@ struct SignalTests {
                 #expect(result.stderr.contains("before the point of no return: what it had done was undone"), "\(context)")
                 // A step this short may be over when the signal lands; the next one is then named.
                 if step != "terminate sessions" { #expect(result.stderr.contains("during \(step)"), "\(context)") }
-                #expect(result.stdout.contains("The live database \(live.name) is untouched."), "\(context)")
+                #expect(result.stderr.contains("The live database \(live.name) is untouched."), "\(context)")
                 #expect(try rack.count() == 2, "the service is back at its remembered count: \(context)")
                 #expect(try Self.users(live) == "60050", "the live database is untouched: \(context)")
                 #expect(try Self.databases(like: live.name + "\\_%", on: live).isEmpty, "the new database was dropped: \(context)")
                 if try rack.calls.contains(where: { $0.starts(with: ["scale", "gateway", "--count", "0"]) }) {
-                    #expect(result.stdout.contains("gateway was scaled back to 2."), "\(context)")
+                    #expect(result.stderr.contains("gateway was scaled back to 2."), "\(context)")
                 }
             }
         }
@@ -92,7 +92,7 @@ struct SignalTests {
             hangup.signal(SIGHUP)
             hangup.signal(SIGHUP)
             let result = hangup.finish()
-            #expect(result.status == 129 && result.stdout.contains("gateway was scaled back to 2."), "\(result)")
+            #expect(result.status == 129 && result.stderr.contains("gateway was scaled back to 2."), "\(result)")
             #expect(try rack.count() == 2 && Self.databases(like: live.name + "\\_%", on: live).isEmpty, "\(result)")
 
             let twice = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
@@ -103,6 +103,12 @@ struct SignalTests {
             let hurried = twice.finish()
             #expect(hurried.status == 130 && hurried.stderr.contains("second signal: exiting now; left undone:"), "\(hurried)")
             #expect(hurried.stderr.contains("convox scale gateway --count 2 -a \(rack.app)") && hurried.stderr.contains("DROP DATABASE IF EXISTS"), "\(hurried)")
+            // Issue 29: what it left undone runs as printed (the password only in PGPASSWORD).
+            let byHand = PrintedCommands.extract(hurried.stderr)
+            #expect(byHand.count == 2, "\(hurried)")
+            let shell = rack.environment().merging(["PGPASSWORD": live.cluster.password, "PATH": PrintedCommands.path(before: rack.directory + "/bin")]) { $1 }
+            for command in byHand { #expect(try PrintedCommands.run(command, environment: shell).status == 0, "\(command)") }
+            #expect(try rack.count() == 2 && Self.databases(like: live.name + "\\_restore\\_%", on: live).isEmpty, "undone by hand")
             Self.dropAll(like: live.name + "\\_%", on: live)
         }
     }

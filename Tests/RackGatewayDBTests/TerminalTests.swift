@@ -112,7 +112,7 @@ struct TerminalTests {
             let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
             #expect(backup.status == 0, "\(backup)")
             let archive = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
-            let narrow = ["PTY_COLUMNS": "60", "COLUMNS": "60"]
+            let narrow = ["PTY_RUN_COLUMNS": "60", "COLUMNS": "60"]
 
             try TestDatabase.withUnused { target in
                 let restore = try Self.atTerminal(["restore", directory + "/" + archive, "--target-url", target.url, "--jobs", "2"], environment: narrow)
@@ -128,7 +128,7 @@ struct TerminalTests {
             }
 
             let drill = try Self.atTerminal(["drill", directory + "/" + archive, "--database-url", source.url, "--jobs", "2"],
-                                            environment: narrow.merging(["PTY_INTERRUPT_AFTER": "data: "]) { $1 })
+                                            environment: narrow.merging(["PTY_RUN_INTERRUPT_AFTER": "data: "]) { $1 })
             let raw = drill.raw
             #expect(drill.status == 130, "\(drill.screen.lines)")
             let message = try #require(raw.range(of: "SIGINT (Ctrl-C) received"), "\(drill.screen.lines)")

@@ -120,13 +120,15 @@ struct PipelinePlanTests {
         let executor = PipelineExecutor(logger: Self.quiet, context: Self.context())
         executor.plan(.swap(facts))
         #expect(executor.transcript.map(\.detail) == [
-            "convox scale gateway --count 0 -a rgw", "wait until `convox ps -s gateway -a rgw` lists no process of gateway",
+            "convox scale gateway --count 0 -a rgw", "wait until `convox ps -s gateway -a rgw` lists no process of gateway (at most 60 s)",
             "terminate the remaining sessions on rgw", "restore /b/a.sql.gz into rgw_restore_1, verify fingerprints",
             "apply the pending migrations",
             #"ALTER DATABASE "rgw" RENAME TO "rgw_pre_restore_1"; ALTER DATABASE "rgw_restore_1" RENAME TO "rgw""#,
             "convox scale gateway --count 3 -a rgw",
         ])
         #expect(executor.transcript.allSatisfy { $0.outcome == "planned" })
+        // Issue 29: the dry run names each step as the run does, not `plan 1`.
+        #expect(executor.transcript.map(\.name) == PipelinePlan.swap(facts).steps.map(\.name))
     }
 
     @Test func swapModeStepKFailsBeforeTheSwapLeavesTheLiveDatabaseAndTheCount() {
@@ -144,8 +146,13 @@ struct PipelinePlanTests {
             #expect(executor.transcript.last?.name == failure.step && executor.transcript.last?.outcome == "failed")
             #expect(services.count == 3, "\(failure.step): scaled back")
             #expect(database.databases == ["rgw": "live data"], "\(failure.step): live untouched, the new database dropped: \(database.databases)")
-            #expect(executor.state.recovery.first == "The live database rgw is untouched.", "\(failure.step): \(executor.state.recovery)")
-            #expect(!executor.state.recovery.contains { $0.contains("by hand") })
+            // The service, the live database, the new database: each said once, nothing left to run.
+            let aftermath = executor.state.aftermath
+            let loaded = ["load", "migrate", "swap"].contains(failure.step)
+            #expect(aftermath.facts == ["gateway was scaled back to 3.",
+                                        "The live database rgw is untouched.",
+                                        loaded ? "The incomplete rgw_restore_1 was dropped." : "No new database was created."], "\(failure.step): \(aftermath)")
+            #expect(aftermath.commands.isEmpty, "\(failure.step): \(aftermath)")
             #expect(executor.state.finalCount == 3)
         }
     }
@@ -156,8 +163,9 @@ struct PipelinePlanTests {
         database.failing = ["migrate"]
         let (executor, error) = Self.run(inPlace: false, services: services, database: database)
         #expect(error != nil && services.count == 0)
-        #expect(executor.state.recovery == ["The live database rgw is untouched.", "The incomplete rgw_restore_1 was dropped.",
-                                            "Scale the service up by hand: convox scale gateway --count 3 -a rgw"])
+        #expect(executor.state.aftermath == PipelineAftermath(
+            facts: ["gateway is at 0, not back at 3.", "The live database rgw is untouched.", "The incomplete rgw_restore_1 was dropped."],
+            commands: [PipelineCommands("To bring gateway back up", ["convox scale gateway --count 3 -a rgw"])]))
     }
 
     @Test func swapModeAFailureAfterTheSwapStrandsAndSaysSo() {
@@ -166,9 +174,10 @@ struct PipelinePlanTests {
         let (executor, error) = Self.run(inPlace: false, services: services, database: database)
         #expect(error != nil && services.count == 0, "nothing undone past the point of no return")
         #expect(database.databases == ["rgw": "restored", "rgw_pre_restore_1": "live data"])
-        #expect(executor.state.recovery.first == "Scale the service up by hand: convox scale gateway --count 3 -a rgw", "the urgent line first")
-        #expect(executor.state.recovery.dropFirst().first == "The restore itself finished: rgw is the restored copy, rgw_pre_restore_1 the previous one.")
-        #expect(executor.state.recovery.contains { $0.contains("RENAME TO") }, "the way back")
+        let aftermath = executor.state.aftermath
+        #expect(aftermath.facts == ["gateway is at 0, not back at 3.", "The restore itself finished: rgw is the restored copy, rgw_pre_restore_1 the previous one."])
+        #expect(aftermath.commands.first == PipelineCommands("To bring gateway back up", ["convox scale gateway --count 3 -a rgw"]), "the urgent one first")
+        #expect(aftermath.commands.dropFirst().first?.commands.contains { $0.contains("RENAME TO") } == true, "the way back")
     }
 
     @Test func aScaleUpThatFailsAfterSettingTheCountIsHarmless() {
@@ -177,7 +186,11 @@ struct PipelinePlanTests {
         let (executor, error) = Self.run(inPlace: false, services: services, database: database)
         #expect(error == nil && services.count == 3 && executor.state.finalCount == 3)
         #expect(executor.transcript.last?.name == "scale up" && executor.transcript.last?.outcome == "failed")
-        #expect(executor.state.recovery.first == "To go back: convox scale gateway --count 0 -a rgw")
+        #expect(executor.state.aftermath.commands.first == PipelineCommands("To go back to the previous database", [
+            "convox scale gateway --count 0 -a rgw",
+            #"psql -d postgres -c 'ALTER DATABASE "rgw" RENAME TO "rgw_restore_1"' -c 'ALTER DATABASE "rgw_pre_restore_1" RENAME TO "rgw"'"#,
+            "convox scale gateway --count 3 -a rgw",
+        ]))
     }
 
     @Test func inPlaceStepKFails() {
@@ -193,24 +206,27 @@ struct PipelinePlanTests {
             let (executor, error) = Self.run(inPlace: true, services: services, database: database)
             #expect(error != nil && executor.transcript.last?.name == failure.step)
             #expect(services.count == 3 && database.databases == ["rgw": "live data"], "\(failure.step)")
-            #expect(executor.state.recovery == ["The live database rgw is untouched.", "gateway was scaled back to 3."], "\(failure.step): \(executor.state.recovery)")
+            #expect(executor.state.aftermath == PipelineAftermath(facts: ["gateway was scaled back to 3.", "The live database rgw is untouched."]),
+                    "\(failure.step): \(executor.state.aftermath)")
         }
         for operation in ["load", "migrate"] {
             let (services, database) = (FakeServices(count: 3), FakeDatabase())
             database.failing = [operation]
             let (executor, error) = Self.run(inPlace: true, services: services, database: database)
             #expect(error != nil && services.count == 0, "\(operation): the service stays down")
-            #expect(executor.state.recovery == [
-                "The service gateway stays at 0: rgw was dropped and its restore did not finish.",
-                "Restore the safety backup: rack-gateway-db restore /b/rgw_pre_restore.sql.gz --clean --yes --database-url URL_OF_rgw",
-                "Then: convox scale gateway --count 3 -a rgw",
-            ], "\(operation): \(executor.state.recovery)")
+            #expect(executor.state.aftermath == PipelineAftermath(
+                facts: ["The service gateway stays at 0.", "The live database rgw was dropped and its restore did not finish.",
+                        "The safety backup is /b/rgw_pre_restore.sql.gz."],
+                commands: [PipelineCommands("To restore the safety backup, then bring gateway back up", [
+                    "rack-gateway-db restore /b/rgw_pre_restore.sql.gz --clean --yes --database-url URL_OF_rgw",
+                    "convox scale gateway --count 3 -a rgw",
+                ])]), "\(operation): \(executor.state.aftermath)")
         }
         let (services, database) = (FakeServices(count: 3), FakeDatabase())
         services.failing = ["scale 3"]
         let (executor, _) = Self.run(inPlace: true, services: services, database: database)
-        #expect(executor.state.recovery.first == "Scale the service up by hand: convox scale gateway --count 3 -a rgw")
-        #expect(executor.state.recovery.dropFirst().first == "The restore itself finished: rgw is the restored copy.")
+        #expect(executor.state.aftermath.commands.first == PipelineCommands("To bring gateway back up", ["convox scale gateway --count 3 -a rgw"]))
+        #expect(executor.state.aftermath.facts == ["gateway is at 0, not back at 3.", "The restore itself finished: rgw is the restored copy."])
     }
 
     @Test func compensationRunsOnceWhateverCallsIt() {
@@ -221,7 +237,7 @@ struct PipelinePlanTests {
         let executor = PipelineExecutor(logger: Self.quiet, context: Self.context())
         #expect(throws: Failure.self) { try executor.run(plan) }
         let scales = services.calls.filter { $0.hasPrefix("scale") }.count
-        #expect(executor.compensate(plan) == executor.state.recovery, "a Ctrl-C after the failure's compensation does nothing more")
+        #expect(executor.compensate(plan) == executor.state.aftermath, "a Ctrl-C after the failure's compensation does nothing more")
         #expect(services.calls.filter { $0.hasPrefix("scale") }.count == scales)
     }
 
@@ -248,7 +264,7 @@ struct PipelinePlanTests {
         #expect(error.message.contains("before the point of no return"))
         #expect(services.count == 3, "the service is back at its remembered count")
         #expect(database.databases == ["rgw": "live data"], "the live database untouched, the new one dropped")
-        #expect(executor.state.recovery.first == "The live database rgw is untouched.")
+        #expect(executor.state.aftermath.facts.contains("The live database rgw is untouched."))
     }
 
     /// A signal during the swap's commit (past the point of no return): nothing is undone, the
@@ -291,5 +307,32 @@ struct PipelinePlanTests {
         let error = try #require(throws: ToolError.self) { try executor.run(.swap(Self.facts(services, database))) }
         #expect(error.code == .interrupted && error.message.contains("SIGHUP"))
         #expect(executor.transcript.isEmpty && services.calls.isEmpty)
+    }
+
+    /// Issue 29: every command the plans print is quoted for the shell, whatever the names hold.
+    @Test func printedCommandsAreQuotedForTheShell() {
+        #expect(ShellCommand.line(["psql", "postgres://u@h:5/postgres", "-c", #"DROP DATABASE "it's""#]) == #"psql postgres://u@h:5/postgres -c 'DROP DATABASE "it'\''s"'"#)
+        #expect(ShellCommand.psql(nil, ["SELECT 1"]) == "psql -d postgres -c 'SELECT 1'")
+        #expect(ShellCommand.quoted("") == "''" && ShellCommand.quoted("a b") == "'a b'" && ShellCommand.quoted("$HOME") == "'$HOME'")
+        let (services, database) = (FakeServices(count: 3), FakeDatabase())
+        var facts = Self.facts(services, database)
+        facts.serverURL = "postgres://ops@db.example:5432/postgres?sslmode=require"
+        let (executor, _) = { () -> (PipelineExecutor, Error?) in
+            let executor = PipelineExecutor(logger: Self.quiet, context: Self.context())
+            do { try executor.run(.swap(facts)); return (executor, nil) } catch { return (executor, error) }
+        }()
+        #expect(executor.state.aftermath.commands.last == PipelineCommands("When satisfied, drop the previous database", [
+            #"psql 'postgres://ops@db.example:5432/postgres?sslmode=require' -c 'DROP DATABASE "rgw_pre_restore_1"'"#,
+        ]))
+    }
+
+    /// Issue 29: new database names take the archive names' date and time digits, lower case
+    /// whatever is typed (a valid unquoted identifier), and the archive's age reads as a person says it.
+    @Test func newDatabaseNamesAndTheArchivesAge() throws {
+        let date = try #require(UTCTime.parseStamp("20261204T031209Z"))
+        #expect(RestorePipeline.stamp(date) == "20261204_031209")
+        #expect(RestorePipeline.taken("2026-12-04T02:30:00Z", now: try #require(UTCTime.parseStamp("20261204T025300Z"))) == "02:30Z, 23 minutes ago")
+        #expect(RestorePipeline.taken("2026-12-02T02:30:00.000Z", now: date) == "2026-12-02 02:30Z, 2 days ago")
+        #expect(RestorePipeline.taken("not a time", now: date) == nil)
     }
 }

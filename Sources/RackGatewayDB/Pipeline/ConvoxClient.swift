@@ -10,6 +10,8 @@ public struct ConvoxClient: Sendable {
     public var rack: String?
     /// The run the calls belong to: stopping it terminates a call under way.
     public var cancellation: Cancellation?
+    /// The run's environment, given to every call (the CLI's own, or a test's).
+    public var environment: [String: String]
 
     public init(app: String, rack: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         do {
@@ -19,6 +21,7 @@ public struct ConvoxClient: Sendable {
         }
         self.app = app
         self.rack = rack
+        self.environment = environment
     }
 
     public struct Service: Sendable, Codable {
@@ -37,7 +40,7 @@ public struct ConvoxClient: Sendable {
 
     /// The command line as a person would type it (for plans and recovery instructions).
     public func commandLine(_ arguments: [String]) -> String {
-        (["convox"] + arguments + scope).map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+        ShellCommand.line(["convox"] + arguments + scope)
     }
 
     var scope: [String] { ["-a", app] + (rack.map { ["-r", $0] } ?? []) }
@@ -52,7 +55,7 @@ public struct ConvoxClient: Sendable {
         // v2 racks wait for a scale only with --wait; v3 always waits and ignores it.
         let wait = arguments.first == "scale" && arguments.contains("--count") ? ["--wait"] : []
         let output = try Self.callLock.withLock {
-            var child = ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : []))
+            var child = ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : []), environment: environment)
             // Out of the terminal's reach: Ctrl-C stops a call through the run's cancellation, which
             // spares the calls that clean up (the scale-up after the swap, the scale back).
             child.ownProcessGroup = true
@@ -67,9 +70,47 @@ public struct ConvoxClient: Sendable {
         return output.stdout
     }
 
+    /// The first column of a listing (`convox apps`, `convox racks`), the rack given when listing
+    /// apps; nil when the listing itself fails.
+    func names(_ arguments: [String]) -> [String]? {
+        var child = ChildProcess(executable: executable, arguments: arguments, environment: environment)
+        child.cancellation = cancellation
+        guard let output = try? child.run(), output.status == 0 else { return nil }
+        let lines = output.stdout.split(separator: "\n").dropFirst()
+        return lines.compactMap { $0.split(separator: " ").first.map(String.init) }
+    }
+
+    /// A call's failure said better when the app or the rack does not exist: what exists (as
+    /// `convox apps` and `convox racks` list them) and the fix (the pipeline says nothing was changed).
+    func explained(_ error: Error) -> Error {
+        guard let error = error as? ToolError else { return error }
+        let text = error.message
+        func listed(_ names: [String]?, _ what: String) -> String {
+            guard let names else { return "" }
+            return names.isEmpty ? "; `\(what)` lists none" : "; `\(what)` lists " + names.joined(separator: ", ")
+        }
+        if text.contains("app not found") {
+            let apps = names(["apps"] + (rack.map { ["-r", $0] } ?? []))
+            let where_ = rack.map { " on rack \($0)" } ?? ""
+            return ToolError(.failed, "app \(app) does not exist\(where_)\(listed(apps, ShellCommand.line(["convox", "apps"] + (rack.map { ["-r", $0] } ?? []))))",
+                             fix: "Pass --convox-app with the app's name as `convox apps` lists it\(rack == nil ? " (and --rack if it is on another rack)" : " (or the --rack it runs on)").", cause: error)
+        }
+        if let rack, text.contains("could not find rack") || text.contains("no current rack") {
+            let racks = names(["racks"])
+            if let racks, racks.contains(rack) {
+                return ToolError(.failed, "rack \(rack) is listed by `convox racks` but could not be reached (\(text))",
+                                 fix: "Check the network and the login (convox login), then run again.", cause: error)
+            }
+            return ToolError(.failed, "rack \(rack) is not a rack the convox CLI knows\(listed(racks, "convox racks"))",
+                             fix: "Pass --rack with the rack's name as `convox racks` lists it (a Console rack as ORG/NAME), or log in to the Console that has it (convox login).", cause: error)
+        }
+        return error
+    }
+
     /// `apps info`: the app's status (running, updating, ...).
     public func appStatus() throws -> String {
-        let text = try run(["apps", "info"])
+        let text: String
+        do { text = try run(["apps", "info"]) } catch { throw explained(error) }
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             if parts.first == "Status", parts.count == 2 { return parts[1].trimmingCharacters(in: .whitespaces) }
@@ -80,7 +121,7 @@ public struct ConvoxClient: Sendable {
     /// The services with their desired counts: `api get /apps/APP/services` (JSON), else the
     /// `scale` table read by header name.
     public func services() throws -> [Service] {
-        var child = ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? []))
+        var child = ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? []), environment: environment)
         child.cancellation = cancellation
         if let text = try? child.run(),
            text.status == 0, let data = text.stdout.data(using: .utf8),

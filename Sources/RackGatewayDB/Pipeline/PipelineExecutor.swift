@@ -10,18 +10,19 @@ public final class PipelineExecutor: @unchecked Sendable {
     public let logger: Logger
     public let context: RunContext
     public var clock: RunClock { context.clock }
-    public let state = PipelineState()
+    public let state: PipelineState
     private let lock = NSLock()
     private var steps: [PipelineStep] = []
     private var started: [PlannedStep] = []
-    private var compensation: [String]?
+    private var compensation: PipelineAftermath?
     /// Told of each step as it starts (its name) and as it ends: a person at a terminal sees the
     /// pipeline move, not a blank screen until the end.
     public var onStepStarted: (@Sendable (String) -> Void)?
     public var onStep: (@Sendable (PipelineStep) -> Void)?
 
-    public init(logger: Logger, context: RunContext? = nil) {
+    public init(logger: Logger, context: RunContext? = nil, state: PipelineState = PipelineState()) {
         self.logger = logger
+        self.state = state
         self.context = context ?? .detached(logger: logger)
     }
 
@@ -39,21 +40,19 @@ public final class PipelineExecutor: @unchecked Sendable {
             lock.withLock { steps.append(step) }
             onStep?(step)
         }
+        // Without a terminal these lines are what a person follows, with their times (at a
+        // terminal the command draws its own); the error itself is said once, in the run's message.
+        let seconds = { String(format: "%.1f", stopwatch.elapsed) }
         do {
             let (result, detail) = try body()
             record("ok", detail)
-            logger.info("pipeline step done", metadata: ["step": "\(name)", "detail": "\(detail)"])
+            logger.info("pipeline step done", metadata: ["step": "\(name)", "seconds": "\(seconds())", "detail": "\(detail)"])
             return result
         } catch {
             let stopped = context.cancellation.isCancelled
             // A stopped step's own error (a cancelled statement, a terminated command) blames nothing.
             record(stopped ? "stopped" : "failed", stopped ? context.cancellation.description : String(describing: error))
-            if stopped {
-                logger.info("pipeline step stopped", metadata: ["step": "\(name)", "reason": "\(context.cancellation.description)"])
-            } else {
-                // info: the transcript and the final message say it to a person; a log keeps it too.
-                logger.info("pipeline step failed", metadata: ["step": "\(name)", "error": "\(error)"])
-            }
+            logger.info(stopped ? "pipeline step stopped" : "pipeline step failed", metadata: ["step": "\(name)", "seconds": "\(seconds())"])
             throw error
         }
     }
@@ -62,19 +61,20 @@ public final class PipelineExecutor: @unchecked Sendable {
     public func plan(_ plan: PipelinePlan) {
         let now = ISO8601DateFormatter().string(from: clock.now())
         lock.withLock {
-            for (index, step) in plan.steps.enumerated() {
-                steps.append(PipelineStep(name: "plan \(index + 1)", startedAt: now, seconds: 0, outcome: "planned", detail: step.detail))
+            for step in plan.steps {
+                steps.append(PipelineStep(name: step.name, startedAt: now, seconds: 0, outcome: "planned", detail: step.detail))
             }
         }
     }
 
-    /// Every step in order. A failure compensates (`state.recovery` says what was done and what is
+    /// Every step in order. A failure compensates (`state.aftermath` says what was done and what is
     /// left to do) and is rethrown; a stopped run compensates the same way and throws an
     /// interruption naming the step and whether the point of no return was passed.
     public func run(_ plan: PipelinePlan) throws {
         // If this thread cannot unwind by itself, the signal path's fallback still undoes.
-        let undo = context.cleanups.push("undo the restore pipeline's started steps; by hand: " + plan.undoByHand.joined(separator: "; ")) { [self] in
-            state.recovery = context.cancellation.cleaningUp { compensate(plan) }
+        // The commands each on a line of their own (indented below the pending clean-up), to paste.
+        let undo = context.cleanups.push("undo the restore pipeline's started steps; by hand:" + plan.undoByHand.map { "\n    " + $0 }.joined()) { [self] in
+            state.aftermath = context.cancellation.cleaningUp { compensate(plan) }
         }
         defer { undo.dismiss() }
         for planned in plan.steps {
@@ -103,14 +103,27 @@ public final class PipelineExecutor: @unchecked Sendable {
         // the run's end says the signal came after the work was done.
     }
 
-    /// The recovery lines of the one compensation (the same lines when asked again).
-    func compensate(_ plan: PipelinePlan) -> [String] {
+    /// What the one compensation left (the same when asked again): past the point of no return
+    /// the plan's stranded state; before it every started step undone, newest first, and said in
+    /// the order a person reads it: the service, the live database, the new one.
+    func compensate(_ plan: PipelinePlan) -> PipelineAftermath {
         if let done = lock.withLock({ compensation }) { return done }
         let begun = lock.withLock { started }
-        let lines = state.pastNoReturn ? plan.stranded(state, begun.last?.name ?? "")
-            : [plan.untouched] + begun.reversed().flatMap { $0.undo?(state) ?? [] }
-        lock.withLock { compensation = lines }
-        return lines
+        let result: PipelineAftermath
+        if state.pastNoReturn {
+            result = plan.stranded(state, begun.last?.name ?? "")
+        } else {
+            var undone: [String: PipelineAftermath] = [:]
+            for step in begun.reversed() { undone[step.name] = step.undo?(state) }
+            let said = plan.steps.map { step in
+                begun.contains { $0.name == step.name } ? undone[step.name] ?? PipelineAftermath()
+                    : PipelineAftermath(facts: step.notBegun.map { [$0] } ?? [])
+            }
+            // The scale-down's (the service) first, then the live database, then the rest.
+            result = (said.first ?? PipelineAftermath()) + PipelineAftermath(facts: [plan.untouched]) + said.dropFirst().reduce(PipelineAftermath(), +)
+        }
+        lock.withLock { compensation = result }
+        return result
     }
 
     /// The error of a stopped pipeline: where it stopped (nil: before any step), and what that left.

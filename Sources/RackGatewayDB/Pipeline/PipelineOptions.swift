@@ -49,7 +49,10 @@ public struct PipelineReport: Codable, Sendable {
     public var mode: String
     public var dryRun: Bool
     public var ok: Bool
+    /// What failed (the error's message; its fix is in `fix`).
     public var error: String?
+    /// What the error itself says to do, if anything.
+    public var fix: String? = nil
     /// The error's code (`interrupted` for a signal, `lock_held` for a second run, ...).
     public var errorCode: ToolError.Code?
     public var rememberedCount: Int?
@@ -59,8 +62,17 @@ public struct PipelineReport: Codable, Sendable {
     /// The backup of the live database taken before an in-place restore.
     public var safetyBackup: String?
     public var steps: [PipelineStep]
-    /// Commands that undo the restore, or recover from where it stopped.
+    /// What the run left and what to run, as the text lines the command prints (`Now: ...`, each
+    /// group of commands under what it is for); `now` and `commands` carry the same as fields.
     public var recovery: [String]
+    /// The step that failed or was stopped (absent when none did, or before the first step).
+    public var failedStep: String? = nil
+    /// The state things are in now: the service, the live database, the new or previous database.
+    public var now: [String]? = nil
+    /// What to run, in order, each group with what it is for (shell command lines, no password).
+    public var commands: [PipelineCommands]? = nil
+    /// When the archive was taken (its manifest's `created_at`): writes since then are not in it.
+    public var archiveCreatedAt: String? = nil
     /// What the operator should know although nothing failed (`--skip-migrate`).
     public var warnings: [String] = []
     public var durationSeconds: Double

@@ -1,24 +1,78 @@
 import Foundation
 
+/// What a run left, for the operator: the state things are in now (one fact a line: the service,
+/// the live database, the new or previous database) and the commands to run, each group with what
+/// it is for. Printed once, as one block (a failure's) or before the final line (a success's).
+public struct PipelineAftermath: Codable, Sendable, Equatable {
+    public var facts: [String] = []
+    public var commands: [PipelineCommands] = []
+
+    public init(facts: [String] = [], commands: [PipelineCommands] = []) {
+        self.facts = facts
+        self.commands = commands
+    }
+
+    public static func + (a: PipelineAftermath, b: PipelineAftermath) -> PipelineAftermath {
+        PipelineAftermath(facts: a.facts + b.facts, commands: a.commands + b.commands)
+    }
+
+    /// The block as text: the facts on one line after `Now:`, then `advice` (what a failure's own
+    /// error says to do), then each group of commands under what it is for, one command a line,
+    /// indented (ready to paste).
+    public func lines(advice: String? = nil) -> [String] {
+        var lines: [String] = facts.isEmpty ? [] : ["Now: " + facts.joined(separator: " ")]
+        if let advice { lines.append(advice) }
+        for group in commands {
+            lines.append("\(group.purpose):")
+            lines += group.commands.map { "  " + $0 }
+        }
+        return lines
+    }
+}
+
+/// Commands that do one thing together (go back to the previous database: three commands), in order.
+public struct PipelineCommands: Codable, Sendable, Equatable {
+    /// What they are for (`To bring gateway back up`).
+    public var purpose: String
+    /// Each a shell command line, quoted, with host, port, user and database, never the password.
+    public var commands: [String]
+
+    public init(_ purpose: String, _ commands: [String]) {
+        self.purpose = purpose
+        self.commands = commands
+    }
+}
+
+/// Where the wait for the service's processes is: what is still listed, for how long, of how long.
+public struct ProcessWait: Sendable {
+    public var service: String
+    public var listed: [String]
+    public var timeout: Double
+    public let stopwatch = Stopwatch()
+}
+
 /// What the steps of one pipeline run share: whether the point of no return is passed, and the
 /// facts the report carries.
 public final class PipelineState: @unchecked Sendable {
     private let lock = NSLock()
     private var _pastNoReturn = false
-    private var _recovery: [String] = []
+    private var _aftermath = PipelineAftermath()
     private var _safetyBackup: String?
     private var _previousDatabase: String?
     private var _finalCount: Int?
+    private var _wait: ProcessWait?
+    private var _load: RestoreProgress?
 
     public init() {}
 
     /// From now on the live database is changed: failures no longer undo, they strand.
     public func passNoReturn() { lock.withLock { _pastNoReturn = true } }
     public var pastNoReturn: Bool { lock.withLock { _pastNoReturn } }
-    /// Commands that undo the restore, or recover from where it stopped.
-    public var recovery: [String] {
-        get { lock.withLock { _recovery } }
-        set { lock.withLock { _recovery = newValue } }
+    /// What the run left and what to run: the way back after a success, what was undone or is left
+    /// to do after a failure.
+    public var aftermath: PipelineAftermath {
+        get { lock.withLock { _aftermath } }
+        set { lock.withLock { _aftermath = newValue } }
     }
     public var safetyBackup: String? {
         get { lock.withLock { _safetyBackup } }
@@ -32,6 +86,16 @@ public final class PipelineState: @unchecked Sendable {
         get { lock.withLock { _finalCount } }
         set { lock.withLock { _finalCount = newValue } }
     }
+    /// The wait for processes under way (for the progress display).
+    public var wait: ProcessWait? {
+        get { lock.withLock { _wait } }
+        set { lock.withLock { _wait = newValue } }
+    }
+    /// The progress of the load under way (for the progress display's bar).
+    public var load: RestoreProgress? {
+        get { lock.withLock { _load } }
+        set { lock.withLock { _load = newValue } }
+    }
 }
 
 /// One step of a plan, as a value: what `--dry-run` prints, what the executor runs, and what undoes
@@ -42,8 +106,11 @@ public struct PlannedStep: Sendable {
     /// The step that changes the live database; it calls `state.passNoReturn()` the moment it does.
     public var pointOfNoReturn = false
     let run: @Sendable (PipelineState) throws -> String
-    /// Undo what the step did (safe when it ran only partly); recovery lines for the operator.
-    var undo: (@Sendable (PipelineState) -> [String])?
+    /// Undo what the step did (safe when it ran only partly); what that left, for the operator.
+    var undo: (@Sendable (PipelineState) -> PipelineAftermath)?
+    /// What the operator is told when a run is undone before this step began (the scale-down: the
+    /// service was not scaled; the load: no new database was created).
+    var notBegun: String?
 }
 
 /// A step that failed without harm (the scale-up's exit was a failure, but the count is right):
@@ -76,22 +143,29 @@ public struct PipelineFacts: Sendable {
     public var serverURL: String? = nil
     public var liveURL: String? = nil
 
-    /// `psql` on the server's maintenance database, as a person would paste it.
-    var psql: String { serverURL.map { "psql '\($0)'" } ?? "psql -d postgres" }
-    var liveURLText: String { liveURL.map { "'\($0)'" } ?? "URL_OF_\(live)" }
+    /// `psql` on the server's maintenance database running `statements`, as a person would paste it.
+    func psql(_ statements: String...) -> String { ShellCommand.psql(serverURL, statements) }
 
     func scaleCommand(_ count: Int) -> String { services.commandLine(["scale", service, "--count", String(count)]) }
-    /// The recovery line when the service could not be scaled back.
-    var scaleByHand: String { "Scale the service up by hand: \(scaleCommand(count))" }
+    /// Restore the safety backup over the live database (the service at 0 meanwhile).
+    func restoreSafetyBackup(_ state: PipelineState) -> String {
+        ShellCommand.line(["rack-gateway-db", "restore", state.safetyBackup ?? "SAFETY_BACKUP", "--clean", "--yes", "--database-url", liveURL ?? "URL_OF_\(live)"])
+    }
+    /// The commands when the service could not be scaled back.
+    var scaleByHand: PipelineCommands { PipelineCommands("To bring \(service) back up", [scaleCommand(count)]) }
+    /// The service's state when its scale-back failed.
+    func serviceDown(_ state: PipelineState) -> String {
+        "\(service) is at \(state.finalCount.map(String.init) ?? "an unknown count"), not back at \(count)."
+    }
 }
 
 /// The Convox restore pipeline as a list of value steps (docs/design.md, the restore pipeline).
 public struct PipelinePlan: Sendable {
     public var steps: [PlannedStep]
-    /// What a failure before the point of no return says first.
+    /// What a failure before the point of no return says of the live database.
     var untouched: String
-    /// Past the point of no return: what the operator must do, given the failed step's name.
-    var stranded: @Sendable (PipelineState, String) -> [String]
+    /// Past the point of no return: what the run left and what the operator must do, given the failed step's name.
+    var stranded: @Sendable (PipelineState, String) -> PipelineAftermath
     /// What undoes the plan by hand before its point of no return (said when a second Ctrl-C leaves
     /// the undo to the operator).
     var undoByHand: [String] = []
@@ -99,9 +173,14 @@ public struct PipelinePlan: Sendable {
     /// Restore into a new database, then swap names with the live one.
     public static func swap(_ facts: PipelineFacts) -> PipelinePlan {
         let (live, restored, previous) = (facts.live, facts.restoreName, facts.previousName)
-        let load = PlannedStep(name: "load", detail: "restore \(facts.archive) into \(restored), verify fingerprints",
+        var load = PlannedStep(name: "load", detail: "restore \(facts.archive) into \(restored), verify fingerprints",
                                run: { _ in try facts.database.load(into: restored) },
-                               undo: { _ in facts.database.drop(restored) ? ["The incomplete \(restored) was dropped."] : [] })
+                               undo: { _ in
+                                   facts.database.drop(restored) ? PipelineAftermath(facts: ["The incomplete \(restored) was dropped."])
+                                       : PipelineAftermath(facts: ["The incomplete \(restored) could not be dropped."],
+                                                           commands: [PipelineCommands("To drop it", [facts.psql("DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)")])])
+                               })
+        load.notBegun = "No new database was created."
         var swap = PlannedStep(name: "swap", detail: "ALTER DATABASE \(SQL.identifier(live)) RENAME TO \(SQL.identifier(previous)); ALTER DATABASE \(SQL.identifier(restored)) RENAME TO \(SQL.identifier(live))") { state in
             // Nothing may have come back up meanwhile (a deploy undoes a scale-down).
             let status = try facts.services.appStatus()
@@ -112,21 +191,25 @@ public struct PipelinePlan: Sendable {
             try facts.database.swap(live: live, restored: restored, previous: previous)
             state.passNoReturn()
             state.previousDatabase = previous
-            state.recovery = [
-                "To go back: \(facts.scaleCommand(0))",
-                "\(facts.psql) -c 'ALTER DATABASE \(SQL.identifier(live)) RENAME TO \(SQL.identifier(restored))' -c 'ALTER DATABASE \(SQL.identifier(previous)) RENAME TO \(SQL.identifier(live))'",
-                facts.scaleCommand(facts.count),
-                "When satisfied, drop the previous database: \(facts.psql) -c 'DROP DATABASE \(SQL.identifier(previous))'",
-            ]
+            state.aftermath = PipelineAftermath(commands: [
+                PipelineCommands("To go back to the previous database", [
+                    facts.scaleCommand(0),
+                    facts.psql("ALTER DATABASE \(SQL.identifier(live)) RENAME TO \(SQL.identifier(restored))",
+                               "ALTER DATABASE \(SQL.identifier(previous)) RENAME TO \(SQL.identifier(live))"),
+                    facts.scaleCommand(facts.count),
+                ]),
+                PipelineCommands("When satisfied, drop the previous database", [facts.psql("DROP DATABASE \(SQL.identifier(previous))")]),
+            ])
             return "\(live) is the restored copy; the previous database is \(previous); \(terminated)"
         }
         swap.pointOfNoReturn = true
         let steps = stopService(facts) + [load, migrate(facts, restored), swap, scaleUp(facts)]
         var plan = PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, _ in
             // The service first: it is down, and that is what hurts now; the way back after it.
-            [facts.scaleByHand, "The restore itself finished: \(live) is the restored copy, \(previous) the previous one."] + state.recovery
+            PipelineAftermath(facts: [facts.serviceDown(state), "The restore itself finished: \(live) is the restored copy, \(previous) the previous one."],
+                              commands: [facts.scaleByHand]) + state.aftermath
         }
-        plan.undoByHand = ["\(facts.psql) -c 'DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)'", facts.scaleCommand(facts.count)]
+        plan.undoByHand = [facts.psql("DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)"), facts.scaleCommand(facts.count)]
         return plan
     }
 
@@ -140,18 +223,24 @@ public struct PipelinePlan: Sendable {
         }
         var load = PlannedStep(name: "load", detail: "drop and recreate \(live), restore \(facts.archive) into it, verify fingerprints") { state in
             let detail = try facts.database.loadInPlace(dropped: { state.passNoReturn() })
-            state.recovery = ["To go back to the state before the restore: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url \(facts.liveURLText), with the service at 0"]
+            state.aftermath = PipelineAftermath(commands: [
+                PipelineCommands("To go back to the state before the restore (the safety backup)",
+                                 [facts.scaleCommand(0), facts.restoreSafetyBackup(state), facts.scaleCommand(facts.count)]),
+            ])
             return detail
         }
         load.pointOfNoReturn = true
         let steps = stopService(facts) + [safety, load, migrate(facts, live), scaleUp(facts)]
         var plan = PipelinePlan(steps: steps, untouched: "The live database \(live) is untouched.") { state, failed in
             guard failed != "scale up" else {
-                return [facts.scaleByHand, "The restore itself finished: \(live) is the restored copy."] + state.recovery
+                return PipelineAftermath(facts: [facts.serviceDown(state), "The restore itself finished: \(live) is the restored copy."],
+                                         commands: [facts.scaleByHand]) + state.aftermath
             }
-            return ["The service \(facts.service) stays at 0: \(live) was dropped and its restore did not finish.",
-                    "Restore the safety backup: rack-gateway-db restore \(state.safetyBackup ?? "SAFETY_BACKUP") --clean --yes --database-url \(facts.liveURLText)",
-                    "Then: \(facts.scaleCommand(facts.count))"]
+            return PipelineAftermath(
+                facts: ["The service \(facts.service) stays at 0.", "The live database \(live) was dropped and its restore did not finish.",
+                        "The safety backup is \(state.safetyBackup ?? "SAFETY_BACKUP")."],
+                commands: [PipelineCommands("To restore the safety backup, then bring \(facts.service) back up",
+                                            [facts.restoreSafetyBackup(state), facts.scaleCommand(facts.count)])])
         }
         plan.undoByHand = [facts.scaleCommand(facts.count)]
         return plan
@@ -159,24 +248,31 @@ public struct PipelinePlan: Sendable {
 
     /// Scale to 0, wait until no process is listed, end the remaining sessions.
     static func stopService(_ facts: PipelineFacts) -> [PlannedStep] {
-        let down = PlannedStep(name: "scale down", detail: facts.scaleCommand(0), run: { _ in
+        var down = PlannedStep(name: "scale down", detail: facts.scaleCommand(0), run: { _ in
             guard facts.count > 0 else { return "\(facts.service) already at 0; left alone" }
             try facts.services.scale(facts.service, count: 0)
             return "\(facts.service) scaled to 0"
         }, undo: { state in
-            guard facts.count > 0 else { return [] }
-            return scaleBack(facts, state).reached ? ["\(facts.service) was scaled back to \(facts.count)."] : [facts.scaleByHand]
+            guard facts.count > 0 else { return PipelineAftermath(facts: ["\(facts.service) was at 0 and left alone."]) }
+            return scaleBack(facts, state).reached ? PipelineAftermath(facts: ["\(facts.service) was scaled back to \(facts.count)."])
+                : PipelineAftermath(facts: [facts.serviceDown(state)], commands: [facts.scaleByHand])
         })
+        down.notBegun = "\(facts.service) was not scaled."
         let wait = PlannedStep(name: "wait for processes",
-                               detail: "wait until `\(facts.services.commandLine(["ps", "-s", facts.service]))` lists no process of \(facts.service)") { _ in
+                               detail: "wait until `\(facts.services.commandLine(["ps", "-s", facts.service]))` lists no process of \(facts.service) (at most \(Int(facts.stopTimeout)) s)") { state in
             let deadline = facts.clock.now().addingTimeInterval(facts.stopTimeout)
             var polls = 0
+            var wait = ProcessWait(service: facts.service, listed: [], timeout: facts.stopTimeout)
+            defer { state.wait = nil }
             while true {
                 polls += 1
                 let running = try facts.services.processes(service: facts.service)
                 if running.isEmpty { return "no process of \(facts.service) after \(polls) poll\(polls == 1 ? "" : "s")" }
+                wait.listed = running.map { "\($0.id) (\($0.status))" }
+                state.wait = wait
                 guard facts.clock.now() < deadline else {
-                    throw ToolError(.failed, "\(running.count) process(es) of \(facts.service) still listed after \(Int(facts.stopTimeout)) s: \(running.map { "\($0.id) (\($0.status))" }.joined(separator: ", "))")
+                    throw ToolError(.failed, "\(running.count) process(es) of \(facts.service) still listed after \(Int(facts.stopTimeout)) s: \(wait.listed.joined(separator: ", "))",
+                                    fix: "See why they do not stop (\(facts.services.commandLine(["ps", "-s", facts.service]))), or give them longer with --stop-timeout SECONDS.")
                 }
                 try facts.clock.sleep(facts.pollInterval)
             }

@@ -28,7 +28,8 @@ struct PostgresPipelineDatabase: PipelineDatabase {
     let migration: MigrationPlan
     let options: PipelineOptions
     let logger: Logger
-    let progress: RestoreProgress
+    /// A new progress for each load (its elapsed time from the load's start), shown while it runs.
+    let progress: @Sendable () -> RestoreProgress
     let context: RunContext
 
     func target(_ database: String) throws -> RestoreTarget {
@@ -54,11 +55,21 @@ struct PostgresPipelineDatabase: PipelineDatabase {
         return restoreOptions
     }
 
+    /// A failed load's own error: the pipeline says what became of the database it loaded (dropped,
+    /// or the safety backup to restore), not a plain restore's state and advice to clear it.
+    func loading<R>(_ runner: RestoreRunner, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as ToolError where runner.lifecycle.state == .failed {
+            throw error.cause ?? error
+        }
+    }
+
     func load(into name: String) throws -> String {
         var restoreOptions = restoreOptions()
         restoreOptions.requireNewDatabase = true
-        let runner = RestoreRunner(target: try target(name), options: restoreOptions, logger: logger, progress: progress, context: context)
-        let restored = try runner.run(reader: reader, preflight: check)
+        let runner = RestoreRunner(target: try target(name), options: restoreOptions, logger: logger, progress: progress(), context: context)
+        let restored = try loading(runner) { try runner.run(reader: reader, preflight: check) }
         return "restored into \(name) in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"
     }
 
@@ -74,12 +85,12 @@ struct PostgresPipelineDatabase: PipelineDatabase {
         var restoreOptions = restoreOptions()
         restoreOptions.clean = true
         restoreOptions.lockTarget = false  // the pipeline holds the live database's lock
-        let runner = RestoreRunner(target: live, options: restoreOptions, logger: logger, progress: progress, context: context)
+        let runner = RestoreRunner(target: live, options: restoreOptions, logger: logger, progress: progress(), context: context)
         runner.confirm = { _ in true }  // confirmed for the whole pipeline
         runner.lifecycle.observe { state in
             if state == .prepared { dropped() }
         }
-        let restored = try runner.run(reader: reader, preflight: check)
+        let restored = try loading(runner) { try runner.run(reader: reader, preflight: check) }
         return "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"
     }
 

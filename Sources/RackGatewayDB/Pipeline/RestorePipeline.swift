@@ -11,7 +11,8 @@ public final class RestorePipeline: @unchecked Sendable {
     public let live: RestoreTarget
     public let options: PipelineOptions
     public let logger: Logger
-    public let progress = RestoreProgress()
+    /// What the steps share; the progress display reads the wait and the load from it.
+    public let state = PipelineState()
     public let context: RunContext
     /// Each step as it starts and ends (the executor's `onStepStarted` and `onStep`).
     public var onStepStarted: (@Sendable (String) -> Void)?
@@ -24,8 +25,26 @@ public final class RestorePipeline: @unchecked Sendable {
         self.context = context ?? .detached(logger: logger)
     }
 
+    /// The new databases' suffix: the archive names' UTC date and time digits, `20261204_031209`
+    /// for `..._20261204T031209Z`. No letters, so the name is the same whatever case a person types
+    /// it in, and stays a valid unquoted identifier (`DROP DATABASE rack_gateway_pre_restore_...`
+    /// works without quotes, where `...T031209Z` would fold to lower case and not be found).
     static func stamp(_ date: Date) -> String {
-        ArchiveName.stem(ArchiveName.fileName(prefix: "x", date: date)).dropFirst(2).lowercased()
+        let stamp = UTCTime.stamp(date)
+        return stamp.prefix(8) + "_" + stamp.dropFirst(9).prefix(6)
+    }
+
+    /// `02:30Z, 23 minutes ago` (the date too when not today): when an archive whose manifest says
+    /// `createdAt` was taken; nil when that does not read as a time.
+    public static func taken(_ createdAt: String, now: Date) -> String? {
+        guard let created = ISO8601DateFormatter.withFractions.date(from: createdAt) ?? ISO8601DateFormatter().date(from: createdAt) else { return nil }
+        let text = UTCTime.iso8601(created)
+        let day = UTCTime.iso8601(now).prefix(10) == text.prefix(10) ? "" : text.prefix(10) + " "
+        let seconds = max(0, now.timeIntervalSince(created))
+        let minutes = Int(seconds / 60)
+        let ago = minutes < 2 ? "\(Int(seconds)) seconds" : minutes < 120 ? "\(minutes) minutes"
+            : minutes < 48 * 60 ? "\(minutes / 60) hours" : "\(minutes / 60 / 24) days"
+        return "\(day)\(text.dropFirst(11).prefix(5))Z, \(ago) ago"
     }
 
     public func run(path: String, confirm: (String) -> Bool) -> PipelineReport {
@@ -33,7 +52,7 @@ public final class RestorePipeline: @unchecked Sendable {
     }
 
     /// The three ways on when the archive's database was migrated by a set other than the configured one.
-    static let foreignWaysOn = "Pass --migrations DIR (the application's internal/gateway/db/migrations of the deployed release), --migrate-command CMD (the application's own migrate, e.g. 'rack-gateway-api migrate'), or --skip-migrate (restore without migrating; the report warns). Nothing was changed: the service was not scaled."
+    static let foreignWaysOn = "Pass --migrations DIR (the application's internal/gateway/db/migrations of the deployed release), --migrate-command CMD (the application's own migrate, e.g. 'rack-gateway-api migrate'), or --skip-migrate (restore without migrating; the report warns)."
 
     func migrationPlan(for manifest: ArchiveManifest) throws -> MigrationPlan {
         if let command = options.migrateCommand { return .command(command) }
@@ -51,7 +70,7 @@ public final class RestorePipeline: @unchecked Sendable {
         let started = context.clock.now()
         let stopwatch = Stopwatch()
         let stamp = Self.stamp(started)
-        let executor = PipelineExecutor(logger: logger, context: context)
+        let executor = PipelineExecutor(logger: logger, context: context, state: state)
         executor.onStepStarted = onStepStarted
         executor.onStep = onStep
         var report = PipelineReport(archive: archive.path, app: options.app, service: options.service, rack: options.rack,
@@ -61,7 +80,8 @@ public final class RestorePipeline: @unchecked Sendable {
         report.startedAt = UTCTime.iso8601(started)
         func finish(_ error: Error?) -> PipelineReport {
             report.ok = error == nil
-            report.error = error.map { String(describing: $0) }
+            report.error = error.map { ($0 as? ToolError)?.message ?? String(describing: $0) }
+            report.fix = (error as? ToolError)?.fix
             report.errorCode = error.map { ($0 as? ToolError)?.code ?? .failed }
             report.steps = executor.transcript
             // Said when a database was restored unmigrated (a dry run plans it; a stopped run may not get there).
@@ -69,7 +89,15 @@ public final class RestorePipeline: @unchecked Sendable {
                 && (options.dryRun || report.steps.contains(where: { $0.name == "migrate" && $0.outcome == "ok" })) {
                 report.warnings.append("--skip-migrate: the restored database was not migrated; run the application's migrate (rack-gateway-api migrate) before relying on it")
             }
-            report.recovery = executor.state.recovery
+            var aftermath = executor.state.aftermath
+            if let error, aftermath == PipelineAftermath(), !executor.state.pastNoReturn, (error as? ToolError)?.code != .notConfirmed {
+                // Preflight, or stopped before the first step of the plan.
+                aftermath.facts = ["Nothing was changed: \(options.service) was not scaled, the live database \(live.database) is untouched, no new database was created."]
+            }
+            report.recovery = aftermath.lines()
+            report.now = aftermath.facts
+            report.commands = aftermath.commands
+            report.failedStep = error == nil ? nil : report.steps.last { $0.outcome == "failed" || $0.outcome == "stopped" }?.name
             report.finalCount = executor.state.finalCount
             report.safetyBackup = executor.state.safetyBackup
             report.previousDatabase = executor.state.previousDatabase
@@ -79,12 +107,15 @@ public final class RestorePipeline: @unchecked Sendable {
         do {
             let (client, service, reader, check, migration, lock) = try executor.step("preflight") { try self.preflight(archive, given: chosen) }
             defer { lock?.release() }
+            report.archiveCreatedAt = reader.manifest.createdAt
             let count = options.scaleTo ?? service.count
             report.rememberedCount = try executor.step("remember count") {
                 (count, "\(options.service) desired count \(service.count)" + (options.scaleTo.map { "; --scale-to \($0): scaled to \($0) afterwards" } ?? ""))
             }
             let database = PostgresPipelineDatabase(live: live, reader: reader, check: check, migration: migration,
-                                                    options: options, logger: logger, progress: progress, context: context)
+                                                    options: options, logger: logger,
+                                                    progress: { [state] in let progress = RestoreProgress(); state.load = progress; return progress },
+                                                    context: context)
             let facts = PipelineFacts(
                 archive: archive.path, service: options.service, live: live.database,
                 restoreName: "\(live.database)_restore_\(stamp)", previousName: "\(live.database)_pre_restore_\(stamp)",
@@ -97,8 +128,7 @@ public final class RestorePipeline: @unchecked Sendable {
                 executor.plan(plan)
                 return finish(nil)
             }
-            let rackText = options.rack.map { "rack \($0), " } ?? ""
-            guard confirm("Restore \(archive.path) over database \(live.database) on \(live.settings.description): \(rackText)app \(options.app), service \(options.service) (count \(service.count)) is scaled to 0 meanwhile, and to \(count) afterwards. Continue?") else {
+            guard confirm(confirmation(archive: archive, manifest: reader.manifest, facts: facts, serviceCount: service.count)) else {
                 throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to run without asking.")
             }
             try executor.run(plan)
@@ -106,6 +136,19 @@ public final class RestorePipeline: @unchecked Sendable {
         } catch {
             return finish(error)
         }
+    }
+
+    /// The question before anything changes: what is restored, when it was taken and what that
+    /// loses, what happens to the current database (the mode), and what happens to the service.
+    func confirmation(archive: ArchiveLocation, manifest: ArchiveManifest, facts: PipelineFacts, serviceCount: Int) -> String {
+        let now = context.clock.now()
+        let taken = Self.taken(manifest.createdAt, now: now).map { "taken \($0): writes since then are not in it" } ?? "taken at an unknown time"
+        let mode = options.inPlace
+            ? "In-place: \(live.database) is backed up first into \(options.safetyDirectory)/, then dropped and restored."
+            : "Swap: the archive is restored into \(facts.restoreName), then it takes the name \(live.database); the current database is kept as \(facts.previousName)."
+        let rackText = options.rack.map { "rack \($0), " } ?? ""
+        return "Restore database \(live.database) on \(live.settings.description) from \(archive.path) (\(taken)).\n\(mode)\n"
+            + "\(rackText)app \(options.app): service \(options.service) (count \(serviceCount)) is scaled to 0 meanwhile, and to \(facts.count) afterwards.\nContinue?"
     }
 
     /// Everything read-only: the archive verifies, its migrations can be applied, the role may do
@@ -116,7 +159,7 @@ public final class RestorePipeline: @unchecked Sendable {
         let reader = try chosen?.reader ?? archive.reader()
         let check = try chosen?.check ?? ArchiveVerifier().preflight(reader)
         guard check.ok else {
-            throw ToolError(.archiveCorrupt, "\(archive.path) does not verify: " + check.problems.prefix(3).joined(separator: "; ") + "; nothing was changed",
+            throw ToolError(.archiveCorrupt, "\(archive.path) does not verify: " + check.problems.prefix(3).joined(separator: "; "),
                             fix: "Restore an older archive (rack-gateway-db list shows which verify).")
         }
         let migration = try migrationPlan(for: reader.manifest)
@@ -151,11 +194,13 @@ public final class RestorePipeline: @unchecked Sendable {
         client.cancellation = context.cancellation
         let status = try client.appStatus()
         guard status == "running" else { throw ToolError(.failed, "app \(options.app) is \(status), not running", fix: "Wait until the app is running (no deploy in progress), then restore again.") }
-        guard let service = try client.services().first(where: { $0.name == options.service }) else {
-            throw ToolError(.failed, "app \(options.app) has no service \(options.service)")
+        let services = try client.services()
+        guard let service = services.first(where: { $0.name == options.service }) else {
+            throw ToolError(.failed, "app \(options.app) has no service \(options.service); its services: \(services.map(\.name).joined(separator: ", "))",
+                            fix: "Pass --service with the service that uses the database.")
         }
         if service.count == 0 && options.scaleTo == nil {
-            throw ToolError(.failed, "service \(options.service) of app \(options.app) is at count 0 already, so the count to bring it back to is unknown (another restore may have scaled it down, or it was stopped on purpose); nothing was changed",
+            throw ToolError(.failed, "service \(options.service) of app \(options.app) is at count 0 already, so the count to bring it back to is unknown (another restore may have scaled it down, or it was stopped on purpose)",
                             fix: "Check that no other restore is running (convox ps), then pass --scale-to N with the count the service should run at after the restore.")
         }
         if service.autoscaled && !options.allowAutoscaled {

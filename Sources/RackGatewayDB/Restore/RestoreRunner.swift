@@ -328,8 +328,8 @@ public final class RestoreRunner: @unchecked Sendable {
             return ToolError(.interrupted, "the restore into \(target.database) \(how); \(state)", fix: fix)
         }
         if let error = error as? ToolError {
-            return ToolError(error.code, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"))
+            return ToolError(error.code, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"), cause: error)
         }
-        return ToolError(.failed, "\(error); \(state)", fix: fix)
+        return ToolError(.failed, "\(error); \(state)", fix: fix, cause: error)
     }
 }

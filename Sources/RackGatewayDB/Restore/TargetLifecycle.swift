@@ -62,14 +62,18 @@ public final class TargetLifecycle: @unchecked Sendable {
         }
     }
 
-    /// The commands that clear a target left incomplete.
-    /// The commands that clear a target left incomplete (URLs without the password: it comes from
-    /// PGPASSWORD or ~/.pgpass).
+    /// The commands that clear a target left incomplete, each on a line of its own, quoted for the
+    /// shell, with host, port, user and database (never the password: it comes from PGPASSWORD or
+    /// ~/.pgpass), so that each runs as printed.
     public func clearing(archive: String) -> String {
         let url = target.settings.urlWithoutPassword
         let server = target.settings.replacingDatabase(with: "postgres").urlWithoutPassword
-        return "Do not use \(target.database). Restore again over it: rack-gateway-db restore \(archive) --target-url '\(url)' --clean; "
-            + "or drop it: psql '\(server)' -c 'DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)' "
-            + "(the password is left out: give it with PGPASSWORD or ~/.pgpass)"
+        return """
+            Do not use \(target.database). To restore again over it:
+              \(ShellCommand.line(["rack-gateway-db", "restore", archive, "--target-url", url, "--clean", "--yes"]))
+            Or to drop it:
+              \(ShellCommand.psql(server, ["DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)"]))
+            (The password is left out: give it with PGPASSWORD or ~/.pgpass.)
+            """
     }
 }
