@@ -152,15 +152,20 @@ final class PipelineDisplay: @unchecked Sendable {
         display?.stop()
     }
 
-    /// The bar's text while step `name` runs, and its fraction.
-    static func line(_ name: String, state: PipelineState, stopwatch: Stopwatch) -> (text: String, fraction: Double?) {
+    /// The line while step `name` runs: the load's own, the wait's time against its timeout, else
+    /// the step's elapsed time.
+    static func line(_ name: String, state: PipelineState, stopwatch: Stopwatch) -> ProgressLine {
         if name == "load", let load = state.load { return load.line() }
         if name == "wait for processes", let wait = state.wait {
             // The moving field first, no bar: at 60 columns the time against the timeout stays in view.
-            return ("waiting: \(ProgressDisplay.duration(wait.stopwatch.elapsed)) of \(ProgressDisplay.duration(wait.timeout)) (--stop-timeout), "
-                    + "\(wait.listed.count) process\(wait.listed.count == 1 ? "" : "es") of \(wait.service) listed: \(wait.listed.prefix(3).joined(separator: ", "))", nil)
+            let listed = Plural.of(wait.listed.count, "process", plural: "processes") + " of \(wait.service) listed"
+            return ProgressLine("waiting: \(ProgressDisplay.duration(wait.stopwatch.elapsed)) of \(ProgressDisplay.duration(wait.timeout)) (--stop-timeout)",
+                                short: "waiting: \(ProgressDisplay.duration(wait.stopwatch.elapsed)) of \(ProgressDisplay.duration(wait.timeout))", [
+                ProgressLine.Field("\(listed): \(wait.listed.prefix(3).joined(separator: ", "))", listed, priority: 20),
+            ])
         }
-        return ("\(name), \(ProgressDisplay.duration(stopwatch.elapsed)) elapsed", nil)
+        return ProgressLine(name, [ProgressLine.Field("\(ProgressDisplay.duration(stopwatch.elapsed)) elapsed", ProgressDisplay.duration(stopwatch.elapsed),
+                                                      priority: 90)])
     }
 }
 

@@ -186,7 +186,7 @@ public struct PipelinePlan: Sendable {
             let status = try facts.services.appStatus()
             guard status == "running" else { throw ToolError(.failed, "the app is \(status) just before the swap (a deploy?)") }
             let again = try facts.services.processes(service: facts.service)
-            guard again.isEmpty else { throw ToolError(.failed, "\(again.count) process(es) of \(facts.service) run again just before the swap (a deploy?)") }
+            guard again.isEmpty else { throw ToolError(.failed, "\(Plural.of(again.count, "process", plural: "processes")) of \(facts.service) run again just before the swap (a deploy?)") }
             let terminated = try facts.database.terminateSessions(of: live)
             try facts.database.swap(live: live, restored: restored, previous: previous)
             state.passNoReturn()
@@ -271,7 +271,7 @@ public struct PipelinePlan: Sendable {
                 wait.listed = running.map { "\($0.id) (\($0.status))" }
                 state.wait = wait
                 guard facts.clock.now() < deadline else {
-                    throw ToolError(.failed, "\(running.count) process(es) of \(facts.service) still listed after \(Int(facts.stopTimeout)) s: \(wait.listed.joined(separator: ", "))",
+                    throw ToolError(.failed, "\(Plural.of(running.count, "process", plural: "processes")) of \(facts.service) still listed after \(Int(facts.stopTimeout)) s: \(wait.listed.joined(separator: ", "))",
                                     fix: "See why they do not stop (\(facts.services.commandLine(["ps", "-s", facts.service]))), or give them longer with --stop-timeout SECONDS.")
                 }
                 try facts.clock.sleep(facts.pollInterval)

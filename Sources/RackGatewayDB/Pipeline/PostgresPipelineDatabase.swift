@@ -45,7 +45,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
             """, [database]).rows
         if rows.isEmpty { return "no other sessions on \(database)" }
         Thread.sleep(forTimeInterval: 0.2)
-        return "terminated \(rows.count) session(s) on \(database): " + rows.map { "pid \($0[0] ?? "?") \($0[1] ?? "?") \($0[2] ?? "") from \($0[3] ?? "?")" }.joined(separator: "; ")
+        return "terminated \(Plural.of(rows.count, "session")) on \(database): " + rows.map { "pid \($0[0] ?? "?") \($0[1] ?? "?") \($0[2] ?? "") from \($0[3] ?? "?")" }.joined(separator: "; ")
     }
 
     func restoreOptions() -> RestoreOptions {
@@ -88,7 +88,9 @@ struct PostgresPipelineDatabase: PipelineDatabase {
         let runner = RestoreRunner(target: live, options: restoreOptions, logger: logger, progress: progress(), context: context)
         runner.confirm = { _ in true }  // confirmed for the whole pipeline
         runner.lifecycle.observe { state in
-            if state == .prepared { dropped() }
+            // From the moment DROP DATABASE is sent: a run stopped while the server drops and
+            // creates it must not bring the service back up on a database that may be gone.
+            if state == .creating { dropped() }
         }
         let restored = try loading(runner) { try runner.run(reader: reader, preflight: check) }
         return "\(live.database) dropped, recreated and restored in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"
