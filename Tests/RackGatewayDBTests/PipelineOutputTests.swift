@@ -104,8 +104,8 @@ struct PipelineOutputTests {
             let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url], environment: rack.environment())
             #expect(result.status == 0, "\(result)")
             for step in ["preflight", "scale down", "wait for processes", "load", "swap", "scale up"] {
-                let started = result.stderr.split(separator: "\n").first { $0.contains("step=\(step) ") && $0.contains("pipeline step started") }
-                let done = result.stderr.split(separator: "\n").first { $0.contains("step=\(step) ") && $0.contains("pipeline step done") }
+                let started = result.stderr.split(separator: "\n").first { $0.contains("pipeline step started (\(ToolLogHandler.field("step", step)))") }
+                let done = result.stderr.split(separator: "\n").first { $0.contains("pipeline step done (") && $0.hasSuffix(" \(ToolLogHandler.field("step", step)))") }
                 #expect(started?.firstMatch(of: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/) != nil && done?.contains("seconds=") == true, "\(step): \(result.stderr)")
             }
             #expect(!result.output.contains("\u{1B}["), "no terminal controls in a pipe")

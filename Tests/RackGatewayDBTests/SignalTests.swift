@@ -59,7 +59,7 @@ struct SignalTests {
                 defer { rack.remove() }
                 let run = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url] + arguments,
                                          environment: rack.environment(environment))
-                #expect(run.waitFor("pipeline step started (step=\(step))"), "\(step): \(run.stderr)")
+                #expect(run.waitFor("pipeline step started (\(ToolLogHandler.field("step", step)))"), "\(step): \(run.stderr)")
                 run.signal(number)
                 let result = run.finish()
                 let context = "\(step), \(name): \(result)"
@@ -121,7 +121,7 @@ struct SignalTests {
             defer { rack.remove() }
             let run = try RunningCLI(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                      environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
-            #expect(run.waitFor("pipeline step started (step=scale up)"), "\(run.stderr)")
+            #expect(run.waitFor("pipeline step started (step=\"scale up\")"), "\(run.stderr)")
             run.signal(SIGINT)
             let result = run.finish()
             #expect(result.status == 130, "\(result)")

@@ -126,5 +126,8 @@ struct ProgressLineTests {
         let line = handler.text(level: .info, message: "backup written", metadata: ["path": "/b/x.sql.gz", "bytes": "12"], now: date)
         #expect(line == "2026-11-18T11:06:40.000Z info rack-gateway-db: backup written (bytes=12 path=/b/x.sql.gz)", "\(line)")
         #expect(ToolLogHandler(terminal: true).text(level: .warning, message: "slow", metadata: nil) == "warning: slow")
+        // A value with a space, a quote or a line break reads back whole (logfmt's quoting).
+        let quoted = handler.text(level: .info, message: "step done", metadata: ["step": "scale up", "detail": "a \"b\"\nc", "seconds": "0.5"], now: date)
+        #expect(quoted == #"2026-11-18T11:06:40.000Z info rack-gateway-db: step done (detail="a \"b\"\nc" seconds=0.5 step="scale up")"#, "\(quoted)")
     }
 }

@@ -129,12 +129,20 @@ public struct ToolLogHandler: LogHandler {
         TerminalOutput.shared.writeLine(text(level: level, message: message, metadata: explicit))
     }
 
+    /// `key=value`, the value in double quotes (`"` and `\` escaped) when it is empty or holds a
+    /// space, a quote, `=` or a parenthesis: each field reads back whole (logfmt's rule).
+    public static func field(_ key: String, _ value: String) -> String {
+        guard value.isEmpty || value.contains(where: { " \"=()\\\t\n".contains($0) }) else { return "\(key)=\(value)" }
+        return "\(key)=\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n") + "\""
+    }
+
     /// The line for one event, without its newline.
     func text(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, now: Date = Date()) -> String {
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { $1 } }
         if let explicit { all.merge(explicit) { $1 } }
-        let details = all.isEmpty ? "" : " (" + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ")"
+        let details = all.isEmpty ? "" : " (" + all.sorted { $0.key < $1.key }.map { Self.field($0.key, "\($0.value)") }.joined(separator: " ") + ")"
         return terminal ? "\(level): \(message)\(details)" : "\(UTCTime.iso8601(now)) \(level) \(Self.label): \(message)\(details)"
     }
 }
