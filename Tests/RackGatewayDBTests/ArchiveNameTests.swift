@@ -202,6 +202,26 @@ struct ArchiveNameTests {
         }
     }
 
+    /// Ctrl-C at a y/N question ends the run within seconds (the trial of issue 29 found it waiting
+    /// for Enter: the exit flushed every stream, stdin's too, whose lock the blocked read held).
+    @Test func ctrlCAtAQuestionExitsAtOnceAndChangesNothing() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try TestArchives.backup(source, directory: directory)
+            try TestDatabase.with { target in
+                try target.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)")
+                let started = Date()
+                let asked = try TerminalTests.atTerminal(["restore", backup.file, "--target-url", target.url, "--clean"],
+                                                         environment: ["PTY_RUN_INTERRUPT_AFTER": "[y/N] "])
+                let text = asked.screen.lines.joined(separator: "\n")
+                #expect(asked.status == 130 && Date().timeIntervalSince(started) < 15, "\(Date().timeIntervalSince(started)) s: \(text)")
+                #expect(text.contains("SIGINT"), "\(text)")
+                #expect(try target.psql("SELECT id FROM keep_me").contains("42"), "untouched")
+            }
+        }
+    }
+
     @Test func answeringNoIsAPlainLineNotAnErrorAndOneObjectIsSingular() throws {
         try TestDatabase.withMigrated { source in
             let directory = try TestArchives.temporaryDirectory()

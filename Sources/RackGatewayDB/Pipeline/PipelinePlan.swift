@@ -52,50 +52,38 @@ public struct ProcessWait: Sendable {
 }
 
 /// What the steps of one pipeline run share: whether the point of no return is passed, and the
-/// facts the report carries.
+/// facts the report carries; each read and written under one lock (`state.safetyBackup`, ...).
+@dynamicMemberLookup
 public final class PipelineState: @unchecked Sendable {
+    public struct Facts: Sendable {
+        /// From then on the live database is changed: failures no longer undo, they strand.
+        public fileprivate(set) var pastNoReturn = false
+        /// What the run left and what to run: the way back after a success, what was undone or is
+        /// left to do after a failure.
+        public var aftermath = PipelineAftermath()
+        public var safetyBackup: String?
+        public var previousDatabase: String?
+        public var finalCount: Int?
+        /// The wait for processes under way (for the progress display).
+        public var wait: ProcessWait?
+        /// The progress of the load under way (for the progress display's bar).
+        public var load: RestoreProgress?
+    }
+
     private let lock = NSLock()
-    private var _pastNoReturn = false
-    private var _aftermath = PipelineAftermath()
-    private var _safetyBackup: String?
-    private var _previousDatabase: String?
-    private var _finalCount: Int?
-    private var _wait: ProcessWait?
-    private var _load: RestoreProgress?
+    private var facts = Facts()
 
     public init() {}
 
+    public subscript<Value>(dynamicMember key: KeyPath<Facts, Value>) -> Value { lock.withLock { facts[keyPath: key] } }
+
+    public subscript<Value>(dynamicMember key: WritableKeyPath<Facts, Value>) -> Value {
+        get { lock.withLock { facts[keyPath: key] } }
+        set { lock.withLock { facts[keyPath: key] = newValue } }
+    }
+
     /// From now on the live database is changed: failures no longer undo, they strand.
-    public func passNoReturn() { lock.withLock { _pastNoReturn = true } }
-    public var pastNoReturn: Bool { lock.withLock { _pastNoReturn } }
-    /// What the run left and what to run: the way back after a success, what was undone or is left
-    /// to do after a failure.
-    public var aftermath: PipelineAftermath {
-        get { lock.withLock { _aftermath } }
-        set { lock.withLock { _aftermath = newValue } }
-    }
-    public var safetyBackup: String? {
-        get { lock.withLock { _safetyBackup } }
-        set { lock.withLock { _safetyBackup = newValue } }
-    }
-    public var previousDatabase: String? {
-        get { lock.withLock { _previousDatabase } }
-        set { lock.withLock { _previousDatabase = newValue } }
-    }
-    public var finalCount: Int? {
-        get { lock.withLock { _finalCount } }
-        set { lock.withLock { _finalCount = newValue } }
-    }
-    /// The wait for processes under way (for the progress display).
-    public var wait: ProcessWait? {
-        get { lock.withLock { _wait } }
-        set { lock.withLock { _wait = newValue } }
-    }
-    /// The progress of the load under way (for the progress display's bar).
-    public var load: RestoreProgress? {
-        get { lock.withLock { _load } }
-        set { lock.withLock { _load = newValue } }
-    }
+    public func passNoReturn() { lock.withLock { facts.pastNoReturn = true } }
 }
 
 /// One step of a plan, as a value: what `--dry-run` prints, what the executor runs, and what undoes

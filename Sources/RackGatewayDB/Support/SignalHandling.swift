@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import Foundation
 import RGWPostgres
 
@@ -107,9 +110,12 @@ public final class SignalHandling: @unchecked Sendable {
     }
 
     /// End the process without the exit handlers: other threads may still be inside libpq or
-    /// OpenSSL, whose clean-up at exit would pull memory from under them. Output is flushed first.
+    /// OpenSSL, whose clean-up at exit would pull memory from under them. Output is flushed first:
+    /// stdout and stderr only, never `fflush(NULL)`, which waits for stdin's lock, held by a read
+    /// blocked at a y/N question (Ctrl-C there then waited for Enter).
     private func exitNow(_ status: Int32) -> Never {
-        fflush(nil)
+        fflush(stdout)
+        fflush(stderr)
         _exit(status)
     }
 }
