@@ -222,6 +222,21 @@ struct ArchiveNameTests {
         }
     }
 
+    /// A restore without --target-url goes into the configured database: a refusal of it says so
+    /// and points beside it first (the trial of issue 29 followed "pass --clean" onto the live one).
+    @Test func aRefusalOfTheConfiguredDatabaseSaysItIsTheConfiguredOne() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try TestArchives.backup(source, directory: directory)
+            let configured = try CLI.run(["restore", backup.file], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(configured.status == 1 && configured.stderr.contains("\(source.name) is the configured database (from RGW_DATABASE_URL)")
+                    && configured.stderr.contains("pass --target-url with a new database's name"), "\(configured)")
+            let named = try CLI.run(["restore", backup.file, "--target-url", source.url])
+            #expect(named.status == 1 && !named.stderr.contains("configured database") && named.stderr.contains("pass --clean"), "\(named)")
+        }
+    }
+
     @Test func answeringNoIsAPlainLineNotAnErrorAndOneObjectIsSingular() throws {
         try TestDatabase.withMigrated { source in
             let directory = try TestArchives.temporaryDirectory()

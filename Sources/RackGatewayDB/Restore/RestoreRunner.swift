@@ -262,10 +262,20 @@ public final class RestoreRunner: @unchecked Sendable {
                                 fix: "Create them (" + missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " ")
                                     + ") or pass --create-missing-roles, which creates them NOLOGIN.")
         } else if objects.count > 0 && !options.clean {
+            let configured = configuredTarget
             refusal = ToolError(.failed, "target database \(target.database) already holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
-                                fix: "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
+                                fix: configured.map { "\(target.database) is the configured database (from \($0)), the one the application may be using. To restore beside it, "
+                                    + "pass --target-url with a new database's name; --clean drops \(target.database) and all its data, then restores the archive into it." }
+                                    ?? "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
         }
         return TargetInspection(existing: existing, server: server, missingRoles: missing, objects: objects, refusal: refusal)
+    }
+
+    /// Where the configured database came from when the target is it (no `--target-url`): a
+    /// refusal or question about dropping it says so, since it is the one the application uses.
+    var configuredTarget: String? {
+        let source = target.settings.source
+        return options.requireNewDatabase || source == "--target-url" ? nil : source
     }
 
     /// Every check first (roles, emptiness, confirmation), then the changes: roles, drop/create,
@@ -276,7 +286,8 @@ public final class RestoreRunner: @unchecked Sendable {
         let (existing, server, missing, objects) = (inspection.existing, inspection.server, inspection.missingRoles, inspection.objects)
         var action = existing == nil ? "created" : "existing"
         if objects.count > 0 {
-            guard confirm("Drop database \(target.database) on \(target.settings.description) (\(Plural.of(objects.count, "object"))) and restore \(file) into it?") else {
+            let which = configuredTarget.map { ", the configured database (from \($0))," } ?? ""
+            guard confirm("Drop database \(target.database)\(which) on \(target.settings.description) (\(Plural.of(objects.count, "object"))) and restore \(file) into it?") else {
                 throw ToolError(.notConfirmed, "not confirmed; nothing was changed", fix: "Pass --yes to drop and recreate \(target.database) without asking.")
             }
             action = "recreated"
