@@ -50,7 +50,9 @@ struct ListCommand: ToolCommand {
         }
     }
 
-    /// The listing: a header row, then one row per archive, columns padded to their widest value.
+    /// The listing: a header row, then one row per archive, columns padded to their widest value;
+    /// what makes an archive unreadable is said below the table, one line each, so that a long
+    /// reason does not widen every row.
     static func table(_ entries: [ArchiveDirectory.Entry]) -> [String] {
         let formatter = ISO8601DateFormatter()
         let rows = entries.map { entry -> [String] in
@@ -58,15 +60,17 @@ struct ListCommand: ToolCommand {
                          entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil,
                          entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
                 .compactMap { $0 }.joined(separator: ",")
-            let contents = entry.problem.map { "UNREADABLE: \($0)" } ?? "\(Plural.of(entry.tables ?? 0, "table")), \(Plural.of(entry.rows ?? 0, "row"))"
+            let contents = entry.problem != nil ? "UNREADABLE (below)" : "\(Plural.of(entry.tables ?? 0, "table")), \(Plural.of(entry.rows ?? 0, "row"))"
             return [formatter.string(from: entry.time), ProgressDisplay.bytes(entry.sizeBytes), entry.file, contents, marks.isEmpty ? "-" : marks]
         }
         let header = ["TIME (UTC)", "SIZE", "ARCHIVE", "CONTENTS", "MARKS"]
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
-        return ([header] + rows).map { row in
+        let table = ([header] + rows).map { row in
             row.enumerated().map { column, value in
                 column == row.count - 1 ? value : value.padding(toLength: widths[column], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
         }
+        let problems = entries.compactMap { entry in entry.problem.map { "\(entry.file) is unreadable: \($0)" } }
+        return table + (problems.isEmpty ? [] : [""] + problems)
     }
 }

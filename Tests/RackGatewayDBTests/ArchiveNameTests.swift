@@ -237,6 +237,24 @@ struct ArchiveNameTests {
         }
     }
 
+    /// An unreadable archive's reason is said below the table: it does not widen every row (the
+    /// trial of issue 29 saw each row wrap at 120 columns).
+    @Test func anUnreadableArchiveDoesNotWidenTheListing() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try TestArchives.backup(source, directory: directory)
+            let broken = directory + "/rack_gateway_backup_20200101T000000Z.sql.gz"
+            let data = try Data(contentsOf: URL(fileURLWithPath: backup.file))
+            try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: broken))
+            let list = try CLI.run(["list", "--dir", directory])
+            let lines = list.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let rows = lines.prefix { !$0.isEmpty }
+            #expect(list.status == 0 && rows.count == 3 && rows.allSatisfy { $0.count < 120 }, "\(list)")
+            #expect(rows.contains { $0.contains("UNREADABLE (below)") } && lines.contains { $0.hasPrefix("rack_gateway_backup_20200101T000000Z.sql.gz is unreadable: ") }, "\(list)")
+        }
+    }
+
     @Test func answeringNoIsAPlainLineNotAnErrorAndOneObjectIsSingular() throws {
         try TestDatabase.withMigrated { source in
             let directory = try TestArchives.temporaryDirectory()
