@@ -170,9 +170,11 @@ struct SignalTests {
     /// says it is incomplete and marked, and how to clear it; `check` then fails naming the mark.
     @Test func anInterruptedRestoreSaysWhatItLeft() throws {
         try Self.withLiveDatabase { live, archive in
-            for (number, name) in Self.signals {
+            for (index, (number, name)) in Self.signals.enumerated() {
                 let target = live.name + "_target"
                 let url = live.cluster.url(database: target)
+                // The first run creates the target; each later one drops what the previous left (--clean).
+                let existed = index > 0
                 let run = try RunningCLI(["restore", archive, "--target-url", url, "--clean", "--yes"])
                 #expect(run.waitFor("restore phase done"), "\(run.stderr)")
                 run.signal(number)
@@ -182,6 +184,7 @@ struct SignalTests {
                 #expect(result.stderr.contains("is left incomplete and marked FAILED"), "\(name): \(result)")
                 #expect(result.stderr.contains("--clean") && result.stderr.contains("DROP DATABASE"), "\(name): \(result)")
                 #expect(!result.stderr.contains("removed unfinished files"))
+                #expect(result.stderr.contains("what it held before was dropped (--clean)") == existed, "\(name): \(result)")
                 let check = try CLI.run(["check", "--database-url", url])
                 #expect(check.status == 1 && check.output.contains("FAILED restore of"), "\(name): \(check)")
             }

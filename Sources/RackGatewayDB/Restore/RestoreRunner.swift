@@ -309,7 +309,7 @@ public final class RestoreRunner: @unchecked Sendable {
                 try target.create(admin)
             }
         }
-        lifecycle.move(to: .prepared, created: action != "existing")
+        lifecycle.move(to: .prepared, created: action != "existing", recreated: action == "recreated")
         try context.checkStopped()
         let connection = try target.settings.open(.restore)
         let marked = RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent, at: context.clock.now())

@@ -24,6 +24,8 @@ public final class TargetLifecycle: @unchecked Sendable {
     private var _markedInDatabase = false
     /// Whether this restore created (or recreated) the database.
     private var _created = false
+    /// Whether it dropped what the database held first (`--clean`): those contents are gone.
+    private var _recreated = false
     private var observers: [@Sendable (State) -> Void] = []
 
     public init(target: RestoreTarget) { self.target = target }
@@ -36,11 +38,12 @@ public final class TargetLifecycle: @unchecked Sendable {
     public func observe(_ observer: @escaping @Sendable (State) -> Void) { lock.withLock { observers.append(observer) } }
 
     /// Enter `state`; only forward, and failed from anywhere after checked.
-    func move(to state: State, created: Bool? = nil, marked: Bool? = nil) {
+    func move(to state: State, created: Bool? = nil, recreated: Bool? = nil, marked: Bool? = nil) {
         let notify = lock.withLock { () -> [@Sendable (State) -> Void] in
             precondition(state > _state || (state == .failed && _state != .finished), "target \(target.database): \(_state) → \(state)")
             _state = state
             if let created { _created = created }
+            if let recreated { _recreated = recreated }
             if let marked { _markedInDatabase = marked }
             return observers
         }
@@ -49,16 +52,18 @@ public final class TargetLifecycle: @unchecked Sendable {
 
     /// What the target is left as, in one sentence for an error message (nil when nothing changed).
     public var summary: String? {
-        let (state, marked) = lock.withLock { (_state, _markedInDatabase) }
+        let (state, marked, recreated) = lock.withLock { (_state, _markedInDatabase, _recreated) }
+        // What --clean dropped is gone whatever happened next: said, so nobody waits for an undo.
+        let dropped = recreated ? "; what it held before was dropped (--clean): only a backup brings that back" : ""
         switch state {
         case .checked: return nil
         case .creating: return "database \(target.database) may have been created or dropped (the run stopped while the server did it)"
         case .finished: return "database \(target.database) is restored"
         case .failed:
-            return marked ? "database \(target.database) is left incomplete and marked FAILED (COMMENT ON DATABASE)"
-                          : "database \(target.database) is left incomplete (it could not be marked: the role does not own it)"
+            return (marked ? "database \(target.database) is left incomplete and marked FAILED (COMMENT ON DATABASE)"
+                           : "database \(target.database) is left incomplete (it could not be marked: the role does not own it)") + dropped
         case .prepared, .marked, .loaded:
-            return "database \(target.database) is left incomplete" + (marked ? " and marked INCOMPLETE (COMMENT ON DATABASE)" : "")
+            return "database \(target.database) is left incomplete" + (marked ? " and marked INCOMPLETE (COMMENT ON DATABASE)" : "") + dropped
         }
     }
 
