@@ -686,8 +686,11 @@ struct PsqlScriptGuard {
 
     private func refusal(_ what: String, fix: String?) -> ToolError {
         ToolError(.failed, "\(source) line \(line): \(what); the dump was refused before psql could run it, and nothing of it was committed",
-                  fix: fix ?? "Restore only a plain pg_dump file (pg_dump -Fp, not --create), or check where this file came from.")
+                  fix: fix ?? "Restore only a plain pg_dump file (pg_dump -Fp, not --create), or check where this file came from.", cause: Refused())
     }
+
+    /// The cause of a refusal: the file itself is what is wrong, so restoring it again is no way out.
+    public struct Refused: Error, Sendable {}
 
     static func isWordStart(_ byte: UInt8) -> Bool {
         byte == 0x5F || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte >= 0x80

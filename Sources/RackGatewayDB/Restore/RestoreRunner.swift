@@ -333,7 +333,9 @@ public final class RestoreRunner: @unchecked Sendable {
             lifecycle.move(to: .failed, marked: marked)
         }
         let state = lifecycle.summary ?? "database \(target.database) was not changed"
-        let fix = lifecycle.clearing(archive: file)
+        // An archive that is itself refused (damaged, or a script psql must not run) is no way back.
+        let refused = (error as? ToolError).map { [.archiveCorrupt, .mismatch, .signatureInvalid].contains($0.code) || $0.cause is PsqlScriptGuard.Refused } ?? false
+        let fix = lifecycle.clearing(archive: file, again: stopped || !refused)
         if stopped {
             let how = context.cancellation.signal == nil ? "stopped: \(reason)" : "was \(reason)"
             return ToolError(.interrupted, "the restore into \(target.database) \(how); \(state)", fix: fix)

@@ -70,14 +70,24 @@ public final class TargetLifecycle: @unchecked Sendable {
     /// The commands that clear a target left incomplete, each on a line of its own, quoted for the
     /// shell, with host, port, user and database (never the password: it comes from PGPASSWORD or
     /// ~/.pgpass), so that each runs as printed.
-    public func clearing(archive: String) -> String {
+    /// `again`: false when the archive itself was refused (damaged, or not a dump this tool may
+    /// run): restoring it again cannot help, so only the drop is offered.
+    public func clearing(archive: String, again: Bool = true) -> String {
         let url = target.settings.urlWithoutPassword
         let server = target.settings.replacingDatabase(with: "postgres").urlWithoutPassword
+        let drop = ShellCommand.psql(server, ["DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)"])
+        guard again else {
+            return """
+                Do not use \(target.database). Drop it, then restore another archive (`list` shows them):
+                  \(drop)
+                (The password is left out: give it with PGPASSWORD or ~/.pgpass.)
+                """
+        }
         return """
             Do not use \(target.database). To restore again over it:
               \(ShellCommand.line(["rack-gateway-db", "restore", archive, "--target-url", url, "--clean", "--yes"]))
             Or to drop it:
-              \(ShellCommand.psql(server, ["DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)"]))
+              \(drop)
             (The password is left out: give it with PGPASSWORD or ~/.pgpass.)
             """
     }
