@@ -152,7 +152,10 @@ struct DrillCommand: ToolCommand {
         for check in report.checks {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
         }
-        print("  RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s; RPO (backup age) \(ProgressDisplay.duration(report.backupAgeSeconds)); "
+        // A restore that did not finish measured no recovery time: 0.0 s would read as one.
+        let restored = report.checks.contains { $0.name == "restore" && $0.ok }
+        let rto = restored ? "RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s" : "RTO not measured (no restore finished)"
+        print("  \(rto); RPO (backup age) \(ProgressDisplay.duration(report.backupAgeSeconds)); "
               + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
         let fate = report.scratchDatabase.isEmpty ? "" : "; " + report.scratchOutcome
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"

@@ -255,6 +255,21 @@ struct ArchiveNameTests {
         }
     }
 
+    /// A drill that restored nothing measured no RTO: it says so instead of "0.0 s".
+    @Test func aDrillThatRestoredNothingMeasuredNoRTO() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try TestArchives.backup(source, directory: directory)
+            try TestArchives.tamper(backup.file, sidecarToo: false) { data in data[data.count / 2] ^= 0xFF }
+            let drill = try CLI.run(["drill", backup.file, "--database-url", source.url])
+            #expect(drill.status == 2 && drill.stdout.contains("RTO not measured (no restore finished)") && !drill.stdout.contains("RTO (measured restore) 0.0 s"), "\(drill)")
+            let good = try TestArchives.backup(source, directory: directory)
+            let passed = try CLI.run(["drill", good.file, "--database-url", source.url])
+            #expect(passed.status == 0 && passed.stdout.contains("RTO (measured restore) "), "\(passed)")
+        }
+    }
+
     @Test func answeringNoIsAPlainLineNotAnErrorAndOneObjectIsSingular() throws {
         try TestDatabase.withMigrated { source in
             let directory = try TestArchives.temporaryDirectory()
