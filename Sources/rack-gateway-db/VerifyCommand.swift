@@ -44,7 +44,15 @@ struct VerifyCommand: ToolCommand {
             } else {
                 location = try directoryOptions.location(of: archive ?? "", keys: keys, clock: context.clock)
             }
-            let report = try ArchiveVerifier().verify(reader: try location.reader(), logger: context.logger)
+            let reader: ArchiveReader
+            do {
+                reader = try location.reader()
+            } catch let error as ToolError where [.archiveCorrupt, .mismatch, .formatUnsupported].contains(error.code) {
+                // It is there but does not open as an archive: a failed verification, for `list` too.
+                try? VerificationLog.recordUnreadable(location.name, store: location.store, at: context.clock.now())
+                throw error
+            }
+            let report = try ArchiveVerifier().verify(reader: reader, logger: context.logger)
             try? VerificationLog.record(report, store: location.store, at: context.clock.now())
             if json {
                 try Reporting.printJSON(report)

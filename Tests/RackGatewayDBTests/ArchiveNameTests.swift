@@ -252,6 +252,11 @@ struct ArchiveNameTests {
             let rows = lines.prefix { !$0.isEmpty }
             #expect(list.status == 0 && rows.count == 3 && rows.allSatisfy { $0.count < 120 }, "\(list)")
             #expect(rows.contains { $0.contains("UNREADABLE (below)") } && lines.contains { $0.hasPrefix("rack_gateway_backup_20200101T000000Z.sql.gz is unreadable: ") }, "\(list)")
+            // verify of it fails (exit 2) and is recorded: list then marks it VERIFY-FAILED.
+            let verify = try CLI.run(["verify", broken])
+            #expect(verify.status == 2, "\(verify)")
+            let after = try CLI.run(["list", "--dir", directory])
+            #expect(after.stdout.split(separator: "\n").contains { $0.contains("20200101T000000Z") && $0.contains("VERIFY-FAILED") }, "\(after)")
         }
     }
 

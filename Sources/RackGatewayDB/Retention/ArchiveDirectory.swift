@@ -90,6 +90,8 @@ public struct ArchiveDirectory {
                               verified: false, drilled: drill?.passed == true, hasSidecar: names.contains(object.name + ".sha256"),
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
             entry.drillFailed = drill?.passed == false
+            // A failed verify of this file (as large as it is now) marks it, readable or not.
+            if let check = verifications[object.name], !check.ok, check.size == object.size { entry.verificationFailed = true }
             do {
                 let summary = try location.summary(storedSize: object.size)
                 entry.tables = summary.tables.count
@@ -99,7 +101,6 @@ public struct ArchiveDirectory {
                    entry.hasSidecar, location.sidecarDigest() == check.sha256 {
                     entry.verified = true
                 }
-                if let check = verifications[object.name], !check.ok, check.size == object.size { entry.verificationFailed = true }
             } catch {
                 entry.problem = String(describing: error).split(separator: "\n").first.map(String.init) ?? "unreadable"
             }

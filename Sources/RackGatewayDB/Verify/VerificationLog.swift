@@ -24,6 +24,16 @@ public enum VerificationLog {
         try JSONLines.append(entry, to: fileName, in: store)
     }
 
+    /// An archive that could not even be opened (truncated, its trailer or manifest unreadable, not
+    /// an archive at all) failed verification too: recorded so that `list` marks it VERIFY-FAILED.
+    public static func recordUnreadable(_ name: String, store: ArchiveStore, at time: Date) throws {
+        let file = URL(fileURLWithPath: name).lastPathComponent
+        guard let size = try store.size(file) else { return }
+        let entry = Entry(file: file, sha256: "", size: size, ok: false,
+                          verifiedAt: ISO8601DateFormatter().string(from: time), version: (try? store.version(file)) ?? nil)
+        try JSONLines.append(entry, to: fileName, in: store)
+    }
+
     /// The latest entry per file name.
     public static func load(store: ArchiveStore) -> [String: Entry] {
         var result: [String: Entry] = [:]
