@@ -182,8 +182,13 @@ public struct PipelinePlan: Sendable {
             state.aftermath = PipelineAftermath(commands: [
                 PipelineCommands("To go back to the previous database", [
                     facts.scaleCommand(0),
-                    facts.psql("ALTER DATABASE \(SQL.identifier(live)) RENAME TO \(SQL.identifier(restored))",
-                               "ALTER DATABASE \(SQL.identifier(previous)) RENAME TO \(SQL.identifier(live))"),
+                    // One statement string, so one transaction: both renames or neither. Sessions
+                    // still on the live database (pods still stopping after `scale`) are ended
+                    // first, waiting up to 10 s for each to go, as the tool's own swap does.
+                    facts.psql("SELECT count(pg_catalog.pg_terminate_backend(pid, 10000)) FROM pg_catalog.pg_stat_activity "
+                               + "WHERE datname = \(SQL.literal(live)) AND pid <> pg_catalog.pg_backend_pid(); "
+                               + "ALTER DATABASE \(SQL.identifier(live)) RENAME TO \(SQL.identifier(restored)); "
+                               + "ALTER DATABASE \(SQL.identifier(previous)) RENAME TO \(SQL.identifier(live))"),
                     facts.scaleCommand(facts.count),
                 ]),
                 PipelineCommands("When satisfied, drop the previous database", [facts.psql("DROP DATABASE \(SQL.identifier(previous))")]),
