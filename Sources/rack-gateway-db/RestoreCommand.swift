@@ -366,7 +366,7 @@ struct RestoreCommand: ToolCommand {
     static func summary(_ report: PipelineReport, now: Date) -> String {
         let name = URL(fileURLWithPath: report.archive).lastPathComponent
         let taken = report.archiveCreatedAt.flatMap { RestorePipeline.taken($0, now: now) }.map { " (taken \($0))" } ?? ""
-        let service = report.finalCount.map { $0 == 0 ? "\(report.service) left at 0, as it was" : "\(report.service) is back at \($0)" }
+        let service = report.finalCount.map { $0 == 0 ? "\(report.service) left at 0, as it was" : "\(report.service) scaled back to \($0)" }
             ?? "\(report.service)'s count is unknown"
         let previous = report.previousDatabase.map { "the previous database is kept as \($0)" }
             ?? report.safetyBackup.map { "the previous database is in the safety backup \($0)" } ?? "no previous database was kept"

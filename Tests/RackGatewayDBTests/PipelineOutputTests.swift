@@ -263,7 +263,7 @@ struct PipelineOutputTests {
                 #expect(text.firstMatch(of: /\(taken \d\d:\d\dZ, \d+ seconds ago: writes since then are not in it\)/) != nil, "\(text)")
                 #expect(!text.contains(" over "), "\(text)")
                 if inPlace {
-                    #expect(text.contains("In-place: \(live.name) is backed up first into /srv/backups/pre-restore/, then dropped and restored."), "\(text)")
+                    #expect(text.contains("In-place: \(live.name) is backed up first into /srv/backups/pre-restore/, then dropped and restored; once it is dropped nothing is undone"), "\(text)")
                 } else {
                     #expect(text.firstMatch(of: /the current database is kept as \w+_pre_restore_\d{8}_\d{6}\./) != nil, "\(text)")
                 }
@@ -273,7 +273,7 @@ struct PipelineOutputTests {
             let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url], environment: rack.environment())
             let name = URL(fileURLWithPath: archive).lastPathComponent
             let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
-            #expect(last.firstMatch(of: /^Restored \w+ from \S+ \(taken \d\d:\d\dZ, \d+ seconds ago\): gateway is back at 2; the previous database is kept as (\w+_pre_restore_\d{8}_\d{6})\.$/) != nil
+            #expect(last.firstMatch(of: /^Restored \w+ from \S+ \(taken \d\d:\d\dZ, \d+ seconds ago\): gateway scaled back to 2; the previous database is kept as (\w+_pre_restore_\d{8}_\d{6})\.$/) != nil
                     && last.contains(name), "\(result)")
             Self.dropPrevious(live)
         }

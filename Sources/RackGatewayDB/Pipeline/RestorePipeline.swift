@@ -144,7 +144,8 @@ public final class RestorePipeline: @unchecked Sendable {
         let now = context.clock.now()
         let taken = Self.taken(manifest.createdAt, now: now).map { "taken \($0): writes since then are not in it" } ?? "taken at an unknown time"
         let mode = options.inPlace
-            ? "In-place: \(live.database) is backed up first into \(options.safetyDirectory)/, then dropped and restored."
+            ? "In-place: \(live.database) is backed up first into \(options.safetyDirectory)/, then dropped and restored; "
+                + "once it is dropped nothing is undone: stopped or failed after that, the service stays at 0 until the safety backup or the archive is restored."
             : "Swap: the archive is restored into \(facts.restoreName), then it takes the name \(live.database); the current database is kept as \(facts.previousName)."
         let rackText = options.rack.map { "rack \($0), " } ?? ""
         return "Restore database \(live.database) on \(live.settings.description) from \(archive.path) (\(taken)).\n\(mode)\n"
