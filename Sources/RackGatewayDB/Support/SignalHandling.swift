@@ -59,7 +59,7 @@ public final class SignalHandling: @unchecked Sendable {
             // No bar from here on: it would be drawn again below the message (and below `^C`).
             context.output.endBars()
             context.output.writeLine("\nrack-gateway-db: \(Cancellation.signalName(number)) received: stopping; undoing what this run can still undo (what is left is said below); "
-                                     + (number == SIGINT ? "press Ctrl-C again" : "a second signal") + " exits at once without that")
+                                     + (number == SIGINT ? "a second Ctrl-C" : "a second signal") + " exits at once without that")
             context.cancellation.cancel(.signal(number))
             return
         }
