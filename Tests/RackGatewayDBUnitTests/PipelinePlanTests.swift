@@ -188,7 +188,9 @@ struct PipelinePlanTests {
         #expect(executor.transcript.last?.name == "scale up" && executor.transcript.last?.outcome == "failed")
         #expect(executor.state.aftermath.commands.first == PipelineCommands("To go back to the previous database", [
             "convox scale gateway --count 0 -a rgw",
-            #"psql -d postgres -c 'ALTER DATABASE "rgw" RENAME TO "rgw_restore_1"' -c 'ALTER DATABASE "rgw_pre_restore_1" RENAME TO "rgw"'"#,
+            // One statement string (one transaction), the live database's sessions ended first.
+            #"psql -d postgres -c 'SELECT count(pg_catalog.pg_terminate_backend(pid, 10000)) FROM pg_catalog.pg_stat_activity WHERE datname = '\''rgw'\'' AND pid <> pg_catalog.pg_backend_pid(); "#
+                + #"ALTER DATABASE "rgw" RENAME TO "rgw_restore_1"; ALTER DATABASE "rgw_pre_restore_1" RENAME TO "rgw"'"#,
             "convox scale gateway --count 3 -a rgw",
         ]))
     }
