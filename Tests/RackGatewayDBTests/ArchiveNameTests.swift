@@ -269,7 +269,10 @@ struct ArchiveNameTests {
             try TestArchives.tamper(backup.file, sidecarToo: false) { data in data[data.count / 2] ^= 0xFF }
             let drill = try CLI.run(["drill", backup.file, "--database-url", source.url])
             #expect(drill.status == 2 && drill.stdout.contains("RTO not measured (no restore finished)") && !drill.stdout.contains("RTO (measured restore) 0.0 s"), "\(drill)")
-            let good = try TestArchives.backup(source, directory: directory)
+            // Another directory: a second backup in the same second would have the same name.
+            let other = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: other) }
+            let good = try TestArchives.backup(source, directory: other)
             let passed = try CLI.run(["drill", good.file, "--database-url", source.url])
             #expect(passed.status == 0 && passed.stdout.contains("RTO (measured restore) "), "\(passed)")
         }

@@ -54,7 +54,7 @@ struct PipelineTests {
             #expect(report.recovery.contains { $0.contains("RENAME TO") })
             // Pasted with PGPASSWORD set, the way back reaches this server, not a local socket.
             let back = try #require(report.commands?.first { $0.purpose == "To go back to the previous database" })
-            #expect(back.commands.contains { $0.hasPrefix("psql postgres://postgres@") && $0.contains(":\(live.cluster.port)/postgres -c 'ALTER DATABASE") }, "\(back)")
+            #expect(back.commands.contains { $0.hasPrefix("psql postgres://postgres@") && $0.contains(":\(live.cluster.port)/postgres -c 'SELECT count(pg_catalog.pg_terminate_backend(") && $0.contains("; ALTER DATABASE") }, "\(back)")
             // Issue 29: the suffix is the archive names' digits, a valid unquoted identifier.
             #expect(previous.firstMatch(of: /^\w+_pre_restore_\d{8}_\d{6}$/) != nil, "\(previous)")
             #expect(!result.output.contains(live.cluster.password))
