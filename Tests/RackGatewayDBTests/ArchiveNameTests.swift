@@ -205,10 +205,7 @@ struct ArchiveNameTests {
     /// Ctrl-C at a y/N question ends the run within seconds (the trial of issue 29 found it waiting
     /// for Enter: the exit flushed every stream, stdin's too, whose lock the blocked read held).
     @Test func ctrlCAtAQuestionExitsAtOnceAndChangesNothing() throws {
-        try TestDatabase.withMigrated { source in
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try TestArchives.backup(source, directory: directory)
+        try Self.withBackup { source, directory, backup in
             try TestDatabase.with { target in
                 try target.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)")
                 let started = Date()
@@ -225,10 +222,7 @@ struct ArchiveNameTests {
     /// A restore without --target-url goes into the configured database: a refusal of it says so
     /// and points beside it first (the trial of issue 29 followed "pass --clean" onto the live one).
     @Test func aRefusalOfTheConfiguredDatabaseSaysItIsTheConfiguredOne() throws {
-        try TestDatabase.withMigrated { source in
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try TestArchives.backup(source, directory: directory)
+        try Self.withBackup { source, directory, backup in
             let configured = try CLI.run(["restore", backup.file], environment: ["RGW_DATABASE_URL": source.url])
             #expect(configured.status == 1 && configured.stderr.contains("\(source.name) is the configured database (from RGW_DATABASE_URL)")
                     && configured.stderr.contains("pass --target-url with a new database's name"), "\(configured)")
@@ -240,10 +234,7 @@ struct ArchiveNameTests {
     /// An unreadable archive's reason is said below the table: it does not widen every row (the
     /// trial of issue 29 saw each row wrap at 120 columns).
     @Test func anUnreadableArchiveDoesNotWidenTheListing() throws {
-        try TestDatabase.withMigrated { source in
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try TestArchives.backup(source, directory: directory)
+        try Self.withBackup { source, directory, backup in
             let broken = directory + "/rack_gateway_backup_20200101T000000Z.sql.gz"
             let data = try Data(contentsOf: URL(fileURLWithPath: backup.file))
             try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: broken))
@@ -262,10 +253,7 @@ struct ArchiveNameTests {
 
     /// A drill that restored nothing measured no RTO: it says so instead of "0.0 s".
     @Test func aDrillThatRestoredNothingMeasuredNoRTO() throws {
-        try TestDatabase.withMigrated { source in
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try TestArchives.backup(source, directory: directory)
+        try Self.withBackup { source, directory, backup in
             try TestArchives.tamper(backup.file, sidecarToo: false) { data in data[data.count / 2] ^= 0xFF }
             let drill = try CLI.run(["drill", backup.file, "--database-url", source.url])
             #expect(drill.status == 2 && drill.stdout.contains("RTO not measured (no restore finished)") && !drill.stdout.contains("RTO (measured restore) 0.0 s"), "\(drill)")
@@ -279,10 +267,7 @@ struct ArchiveNameTests {
     }
 
     @Test func answeringNoIsAPlainLineNotAnErrorAndOneObjectIsSingular() throws {
-        try TestDatabase.withMigrated { source in
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try TestArchives.backup(source, directory: directory)
+        try Self.withBackup { source, directory, backup in
             try TestDatabase.with { target in
                 try target.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)")
                 let declined = try TerminalTests.atTerminal(["restore", backup.file, "--target-url", target.url, "--clean"], environment: ["PTY_RUN_INPUT": "n\n"])
@@ -307,5 +292,14 @@ struct ArchiveNameTests {
         #expect(ArchiveLocation.closeMatches(to: "rack_gateway_backup_20261125t050407z.sql.gz", among: names) == [names[0], names[1]])
         #expect(ArchiveLocation.closeMatches(to: "nothing", among: names).isEmpty)
         #expect(ArchiveLocation.editDistance("nighty", "nightly") == 1)
+    }
+
+    /// A migrated database, a scratch directory and one backup of it there.
+    static func withBackup(_ body: (TestDatabase, String, BackupReport) throws -> Void) throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try body(source, directory, try TestArchives.backup(source, directory: directory))
+        }
     }
 }
