@@ -115,7 +115,7 @@ struct ArchiveNameTests {
             let parent = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: parent) }
             let nightly = parent + "/nightly"
-            _ = try TestArchives.backup(database, directory: nightly)
+            let made = try TestArchives.backup(database, directory: nightly)
             let typo = parent + "/nighty"
 
             let missing = try CLI.run(["restore", "--latest", "--target-url", database.cluster.url(database: "rgw_never_typo")], environment: ["RGW_BACKUP_DIR": typo])
@@ -128,6 +128,9 @@ struct ArchiveNameTests {
             #expect(drill.status == 1 && drill.stderr.contains("no archive in \(typo) (from --dir)") && drill.stderr.contains(nightly + " (1 archive"), "\(drill)")
             let verify = try CLI.run(["verify", "--latest", "--dir", typo])
             #expect(verify.status == 1 && verify.stderr.contains(nightly + " (1 archive"), "\(verify)")
+            // A bare name in the misspelt directory: the same hint (the trial of issue 29 got none).
+            let bare = try CLI.run(["verify", URL(fileURLWithPath: made.file).lastPathComponent, "--dir", typo])
+            #expect(bare.status == 1 && bare.stderr.contains("holds no archives") && bare.stderr.contains(nightly + " (1 archive"), "\(bare)")
             let list = try CLI.run(["list", "--dir", typo])
             #expect(list.status == 0 && list.stdout.contains("No archives in \(typo) (from --dir)") && list.stderr.contains(nightly + " (1 archive"), "\(list)")
             let json = try CLI.run(["list", "--dir", typo, "--json"])

@@ -136,14 +136,22 @@ extension ArchiveLocation {
 
     /// The error for an archive `name` found in none of `places`: where it was looked for, and the
     /// archives there whose names are close to it (as paths to give instead), else `fix`.
+    /// A place that holds no archives at all (a typo like `nighty`; the current directory aside) is
+    /// named as such, with the locations near it that hold some.
     public static func notFound(_ name: String, in places: [Place], fix: String) -> ToolError {
-        var matches: [String] = []
+        var matches: [String] = [], empty: [String] = []
+        let current = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
         for place in places {
             let names = ((try? place.store.list()) ?? []).map(\.name).filter { ArchiveName.timestamp(of: $0) != nil }
             matches += closeMatches(to: name, among: names).map { "\(place.store.location)/\($0)" }
+            let isCurrent = (place.store as? LocalStore).map { URL(fileURLWithPath: $0.directory).standardizedFileURL.path == current } ?? false
+            if names.isEmpty && !isCurrent {
+                let nearby = ArchiveDirectory.nearby(place.store)
+                if !nearby.isEmpty { empty.append("\(place.label) holds no archives. " + ArchiveDirectory.hint(beside: nearby)) }
+            }
         }
         let looked = places.map(\.label).joined(separator: " nor in ")
         return ToolError(.failed, "no archive named \(name): not in \(looked)",
-                         fix: matches.isEmpty ? fix : "Close matches: \(matches.prefix(5).joined(separator: ", ")).")
+                         fix: !matches.isEmpty ? "Close matches: \(matches.prefix(5).joined(separator: ", "))." : empty.isEmpty ? fix : empty.joined() + fix)
     }
 }
