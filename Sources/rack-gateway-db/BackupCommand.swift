@@ -144,6 +144,12 @@ struct BackupCommand: ToolCommand {
                       + "\(ProgressDisplay.bytes(report.sizeBytes)) (ratio \(String(format: "%.1f", report.ratio))) in \(String(format: "%.1f", report.durationSeconds)) s")
                 print("  sha256 \(report.sha256)" + (report.encrypted ? ", encrypted (age)" : "") + (report.signed ? ", signed (minisign)" : ""))
             }
+            if report.tables == 0 {
+                // Written and good, but almost never what was meant: the wrong database, or a
+                // migration that never ran. Said on stderr; the exit stays 0.
+                context.output.writeLine("rack-gateway-db: warning: \(settings.description) has no tables (schema, roles and settings only): "
+                                         + "is it the right database (\(settings.source)), and has the application migrated it?")
+            }
             if let suspect = report.suspect {
                 throw ToolError(.suspectBackup, "the archive is written and kept, but marked SUSPECT: \(suspect)",
                                 fix: "Check the database (a truncated table, the wrong database?). If the shrink is intended (a cleanup), take a backup with --max-shrink 100%: that one is good and later backups compare with it.")

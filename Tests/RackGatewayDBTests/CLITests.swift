@@ -18,6 +18,24 @@ struct CLITests {
         }
     }
 
+    /// A backup of a database without tables is written (exit 0) and says so on stderr: the wrong
+    /// database, or one never migrated (the trials of issues 28 and 29 backed one up in silence).
+    @Test func aBackupOfADatabaseWithoutTablesSaysSo() throws {
+        try TestDatabase.with { empty in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let result = try CLI.run(["backup", "--database-url", empty.url, "--dir", directory])
+            #expect(result.status == 0 && result.stderr.contains("warning: ") && result.stderr.contains("has no tables")
+                    && result.stderr.contains("(--database-url)"), "\(result)")
+        }
+        try TestDatabase.withMigrated { migrated in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let result = try CLI.run(["backup", "--database-url", migrated.url, "--dir", directory])
+            #expect(result.status == 0 && !result.stderr.contains("has no tables"), "\(result)")
+        }
+    }
+
     @Test func malformedURLIsAUsageError() throws {
         let result = try CLI.run(["status", "--database-url", "postgres://u:hunter2@host:notaport/db"])
         #expect(result.status == 64, "\(result)")
