@@ -123,7 +123,7 @@ struct DrillCommand: ToolCommand {
                 }
                 if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
                 if !report.ok {
-                    throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(report.checksFailed) check\(report.checksFailed == 1 ? "" : "s") failed")
+                    throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(Plural.of(report.checksFailed, "check")) failed")
                 }
             }
         } catch {
@@ -153,8 +153,7 @@ struct DrillCommand: ToolCommand {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
         }
         // A restore that did not finish measured no recovery time: 0.0 s would read as one.
-        let restored = report.checks.contains { $0.name == "restore" && $0.ok }
-        let rto = restored ? "RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s" : "RTO not measured (no restore finished)"
+        let rto = report.restored ? "RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s" : "RTO not measured (no restore finished)"
         print("  \(rto); RPO (backup age) \(ProgressDisplay.duration(report.backupAgeSeconds)); "
               + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
         let fate = report.scratchDatabase.isEmpty ? "" : "; " + report.scratchOutcome

@@ -47,7 +47,7 @@ struct RekeyCommand: ToolCommand {
             }
             let report = try ArchiveRekey().run(source: source, destination: destination, keys: keys, clock: context.clock)
             if output.json { return try Reporting.printJSON(report) }
-            print("Rekeyed \(report.source) to \(report.file) for \(report.recipients) recipient\(report.recipients == 1 ? "" : "s")\(report.signed ? ", signed" : "")")
+            print("Rekeyed \(report.source) to \(report.file) for \(Plural.of(report.recipients, "recipient"))\(report.signed ? ", signed" : "")")
             print("  \(ProgressDisplay.bytes(report.sizeBytes)), sha256 \(report.sha256), \(String(format: "%.1f", report.durationSeconds)) s")
         }
     }

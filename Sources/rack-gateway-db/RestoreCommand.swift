@@ -79,7 +79,7 @@ struct ArchiveChoice: ParsableArguments {
             rest = kept
         }
         let words = ["rack-gateway-db"] + rest.map { $0 == "--latest" ? path : withoutPasswords($0) }
-        return words.map(shellQuoted).joined(separator: " ")
+        return ShellCommand.line(words)
     }
 
     /// `postgres://user:secret@host/db?password=x&sslmode=require` -> `postgres://user@host/db?sslmode=require`
@@ -95,7 +95,6 @@ struct ArchiveChoice: ParsableArguments {
         return text
     }
 
-    static func shellQuoted(_ word: String) -> String { ShellCommand.quoted(word) }
 }
 
 enum Confirmation {

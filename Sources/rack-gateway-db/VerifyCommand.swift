@@ -62,7 +62,7 @@ struct VerifyCommand: ToolCommand {
                 for problem in report.problems { Reporting.printError(problem) }
             }
             if !report.ok {
-                throw ToolError(.mismatch, "\(report.file)\(latest ? ", the newest archive," : "") failed verification (\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")); do not restore it")
+                throw ToolError(.mismatch, "\(report.file)\(latest ? ", the newest archive," : "") failed verification (\(Plural.of(report.problems.count, "problem"))); do not restore it")
             }
         }
     }

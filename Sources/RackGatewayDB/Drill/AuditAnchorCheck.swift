@@ -160,7 +160,7 @@ struct AuditAnchorCheck {
             current = older
         }
         return DrillCheck(name: Self.name, ok: true,
-                          detail: "anchor \(newest.key) (chain_index \(newest.lastSeq)) matches the restored event; \(read) anchor\(read == 1 ? "" : "s") linked back to \(current.key)")
+                          detail: "anchor \(newest.key) (chain_index \(newest.lastSeq)) matches the restored event; \(Plural.of(read, "anchor")) linked back to \(current.key)")
     }
 }
 

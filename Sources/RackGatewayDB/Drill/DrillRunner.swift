@@ -69,12 +69,15 @@ public struct DrillReport: Codable, Sendable {
         switch scratchFate {
         case .notCreated: "no scratch database was created"
         case .dropped: "scratch database \(scratchDatabase) dropped"
-        case .kept: "scratch database \(scratchDatabase) kept (--keep)"
-            + (checks.contains { $0.name == "restore" && $0.ok } ? "" : ", incomplete: its restore did not finish")
+        case .kept: "scratch database \(scratchDatabase) kept (--keep)" + (restored ? "" : ", incomplete: its restore did not finish")
         case .dropFailed: "scratch database \(scratchDatabase) could NOT be dropped: drop it by hand (DROP DATABASE \(SQL.identifier(scratchDatabase)))"
         case nil: kept ? "scratch database \(scratchDatabase) kept (--keep)" : "scratch database \(scratchDatabase) dropped"
         }
     }
+
+    /// Whether the restore into the scratch database finished (its check passed): only then is
+    /// `restoreSeconds` a measured RTO.
+    public var restored: Bool { checks.contains { $0.name == "restore" && $0.ok } }
 
     public var checksFailed: Int { checks.filter { !$0.ok }.count }
     public var checksNotChecked: Int { checks.filter { !$0.checked }.count }
@@ -121,14 +124,9 @@ public final class DrillRunner: @unchecked Sendable {
         let dropScratch = context.cleanups.push("drop the drill's scratch database \(Self.scratchName(started, attempt: 0)) (look for rgw_drill_* databases)") { [options, logger] in
             if !options.keep { for scratch in created.items where !Self.drop(scratch, logger: logger) { failedDrops.add(scratch.database) } }
         }
-        var report: DrillReport
-        do {
-            report = try run(reader: reader, preflight: preflight, started: started, created: created)
-        } catch {
-            dropScratch.run()
-            throw error
-        }
+        let outcome = Result { try run(reader: reader, preflight: preflight, started: started, created: created) }
         dropScratch.run()
+        var report = try outcome.get()
         // What was done, not what was meant: a drop that failed, or a drill stopped before it
         // created anything, is said as such.
         report.scratchFate = created.items.isEmpty ? .notCreated : options.keep ? .kept : failedDrops.items.isEmpty ? .dropped : .dropFailed

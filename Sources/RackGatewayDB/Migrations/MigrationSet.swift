@@ -111,7 +111,7 @@ public struct MigrationSet: Sendable {
     /// What to tell a person whose database is foreign to this set: where the right one is.
     public func foreignAdvice(unknown: [String]) -> String {
         let sample = unknown.count > 3 ? "\(unknown.prefix(2).joined(separator: ", ")), ... \(unknown.last!)" : unknown.joined(separator: ", ")
-        return "the database was migrated by another migration set: \(unknown.count) applied version\(unknown.count == 1 ? "" : "s") (\(sample)) \(unknown.count == 1 ? "is" : "are") not in \(name)"
+        return "the database was migrated by another migration set: \(Plural.of(unknown.count, "applied version")) (\(sample)) \(unknown.count == 1 ? "is" : "are") not in \(name)"
     }
 
     /// The set as messages name it: "the bundled set (origin)", or the directory.

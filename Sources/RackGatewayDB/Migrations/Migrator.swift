@@ -47,7 +47,7 @@ public struct Migrator {
             // No bookkeeping, yet objects: not a fresh database, and not one this set migrated.
             let objects = try RestoreTarget.userObjects(connection, limit: 3, except: "public.schema_migrations")
             if objects.count > 0 {
-                foreignAdvice = "the database holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > 3 ? ", ..." : "")) but no schema_migrations row: it was not migrated by \(migrations.name)"
+                foreignAdvice = "the database holds \(Plural.of(objects.count, "object")) (\(objects.names.joined(separator: ", "))\(objects.count > 3 ? ", ..." : "")) but no schema_migrations row: it was not migrated by \(migrations.name)"
             }
         }
         return MigrationStatus(

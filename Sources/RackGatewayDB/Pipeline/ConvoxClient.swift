@@ -43,7 +43,9 @@ public struct ConvoxClient: Sendable {
         ShellCommand.line(["convox"] + arguments + scope)
     }
 
-    var scope: [String] { ["-a", app] + (rack.map { ["-r", $0] } ?? []) }
+    var scope: [String] { ["-a", app] + rackScope }
+    /// `-r RACK` when a rack is given (calls not about one app: `apps`, `api get`).
+    var rackScope: [String] { rack.map { ["-r", $0] } ?? [] }
 
     /// One convox call at a time: a clean-up that the signal path's fallback runs (scale back up)
     /// waits for a call still under way on the main thread instead of racing it.
@@ -90,9 +92,9 @@ public struct ConvoxClient: Sendable {
             return names.isEmpty ? "; `\(what)` lists none" : "; `\(what)` lists " + names.joined(separator: ", ")
         }
         if text.contains("app not found") {
-            let apps = names(["apps"] + (rack.map { ["-r", $0] } ?? []))
+            let apps = names(["apps"] + rackScope)
             let where_ = rack.map { " on rack \($0)" } ?? ""
-            return ToolError(.failed, "app \(app) does not exist\(where_)\(listed(apps, ShellCommand.line(["convox", "apps"] + (rack.map { ["-r", $0] } ?? []))))",
+            return ToolError(.failed, "app \(app) does not exist\(where_)\(listed(apps, ShellCommand.line(["convox", "apps"] + rackScope)))",
                              fix: "Pass --convox-app with the app's name as `convox apps` lists it\(rack == nil ? " (and --rack if it is on another rack)" : " (or the --rack it runs on)").", cause: error)
         }
         if let rack, text.contains("could not find rack") || text.contains("no current rack") {
@@ -121,7 +123,7 @@ public struct ConvoxClient: Sendable {
     /// The services with their desired counts: `api get /apps/APP/services` (JSON), else the
     /// `scale` table read by header name.
     public func services() throws -> [Service] {
-        var child = ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + (rack.map { ["-r", $0] } ?? []), environment: environment)
+        var child = ChildProcess(executable: executable, arguments: ["api", "get", "/apps/\(app)/services"] + rackScope, environment: environment)
         child.cancellation = cancellation
         if let text = try? child.run(),
            text.status == 0, let data = text.stdout.data(using: .utf8),

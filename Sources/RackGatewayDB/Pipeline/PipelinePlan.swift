@@ -260,7 +260,7 @@ public struct PipelinePlan: Sendable {
             while true {
                 polls += 1
                 let running = try facts.services.processes(service: facts.service)
-                if running.isEmpty { return "no process of \(facts.service) after \(polls) poll\(polls == 1 ? "" : "s")" }
+                if running.isEmpty { return "no process of \(facts.service) after \(Plural.of(polls, "poll"))" }
                 wait.listed = running.map { "\($0.id) (\($0.status))" }
                 state.wait = wait
                 guard facts.clock.now() < deadline else {

@@ -150,12 +150,12 @@ public struct EvidenceReport: Codable, Sendable {
         let failed = drills.filter { !$0.ok }.count
         let rtos = drills.filter(\.ok).map(\.rtoSeconds).sorted()
         let median = rtos.isEmpty ? nil : rtos.count % 2 == 1 ? rtos[rtos.count / 2] : (rtos[rtos.count / 2 - 1] + rtos[rtos.count / 2]) / 2
-        var text = "\(withBackup) nightly backup\(withBackup == 1 ? "" : "s") in \(days.count) day\(days.count == 1 ? "" : "s"), \(missed) missed"
+        var text = "\(Plural.of(withBackup, "nightly backup")) in \(Plural.of(days.count, "day")), \(missed) missed"
         if suspect > 0 { text += ", \(suspect) suspect" }
-        text += "; \(drills.count) drill\(drills.count == 1 ? "" : "s"), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
+        text += "; \(Plural.of(drills.count, "drill")), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
         let done = restores.filter { !$0.dryRun }
-        if !done.isEmpty { text += "; \(done.count) restore\(done.count == 1 ? "" : "s") (\(done.filter(\.ok).count) succeeded)" }
+        if !done.isEmpty { text += "; \(Plural.of(done.count, "restore")) (\(done.filter(\.ok).count) succeeded)" }
         let summary = Summary(days: days.count, daysWithBackup: withBackup, missedDays: missed, suspectArchives: suspect, drills: drills.count,
                               drillsFailed: failed, medianRtoSeconds: median, restores: done.count, text: text)
         return EvidenceReport(generatedAt: UTCTime.iso8601(now), directory: directory.directory, since: day(firstDay), until: UTCTime.iso8601(now),

@@ -30,9 +30,9 @@ public struct RestoreDryRun: Codable, Sendable {
     public var lines: [String] {
         var lines = ["Dry run: nothing was changed. Restoring \(file) (\(format.rawValue)) into \(target) would:"]
         lines.append("  archive check: \(archiveCheck)")
-        lines.append("  target \(database): \(targetAction)" + (targetObjects > 0 ? " (it holds \(targetObjects) object\(targetObjects == 1 ? "" : "s"))" : ""))
+        lines.append("  target \(database): \(targetAction)" + (targetObjects > 0 ? " (it holds \(Plural.of(targetObjects, "object")))" : ""))
         if let tables, let rows, let bytes {
-            lines.append("  load \(tables) tables, \(rows) rows, \(bytesText(bytes)) of COPY text over \(jobs) connection\(jobs == 1 ? "" : "s"); then indexes, constraints, ANALYZE")
+            lines.append("  load \(tables) tables, \(rows) rows, \(bytesText(bytes)) of COPY text over \(Plural.of(jobs, "connection")); then indexes, constraints, ANALYZE")
         }
         lines.append("  roles: " + (roles.isEmpty ? "none referenced" : "\(roles.count) referenced (\(roles.joined(separator: ", ")))") + "; \(rolesAction)")
         if let refusal { lines.append("  REFUSED as asked: \(refusal)") }

@@ -263,7 +263,7 @@ public final class RestoreRunner: @unchecked Sendable {
                                     + ") or pass --create-missing-roles, which creates them NOLOGIN.")
         } else if objects.count > 0 && !options.clean {
             let configured = configuredTarget
-            refusal = ToolError(.failed, "target database \(target.database) already holds \(objects.count) object\(objects.count == 1 ? "" : "s") (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
+            refusal = ToolError(.failed, "target database \(target.database) already holds \(Plural.of(objects.count, "object")) (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
                                 fix: configured.map { "\(target.database) is the configured database (from \($0)), the one the application may be using. To restore beside it, "
                                     + "pass --target-url with a new database's name; --clean drops \(target.database) and all its data, then restores the archive into it." }
                                     ?? "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")

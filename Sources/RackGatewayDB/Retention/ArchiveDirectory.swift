@@ -324,7 +324,7 @@ public struct NearbyLocation: Sendable, Equatable, CustomStringConvertible {
     public var stems: [String]
 
     public var description: String {
-        "\(location) (\(archives) archive\(archives == 1 ? "" : "s"): \(stems.prefix(3).map { $0 + "_*" }.joined(separator: ", ")))"
+        "\(location) (\(Plural.of(archives, "archive")): \(stems.prefix(3).map { $0 + "_*" }.joined(separator: ", ")))"
     }
 
     /// The location's archives among `names` (safety backups are not backups); nil when none.

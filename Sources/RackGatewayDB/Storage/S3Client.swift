@@ -178,7 +178,7 @@ public struct S3Client: Sendable {
             } catch let error as TransportFailure where attempt < maxAttempts {
                 Self.retryLog(operation, error.message, attempt)
             } catch let error as TransportFailure {
-                throw ToolError(.failed, "S3 \(operation) on bucket \(bucket) at \(endpoint) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(error.message)",
+                throw ToolError(.failed, "S3 \(operation) on bucket \(bucket) at \(endpoint) failed after \(Plural.of(attempt, "attempt")): \(error.message)",
                                 fix: "Check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3), the network and the region.")
             }
             backoff.wait()

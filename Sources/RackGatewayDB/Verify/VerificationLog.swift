@@ -18,18 +18,20 @@ public enum VerificationLog {
 
     /// `report`'s outcome, verified at `time` (the run's clock).
     public static func record(_ report: ArchiveVerifier.Report, store: ArchiveStore, at time: Date) throws {
-        let file = URL(fileURLWithPath: report.file).lastPathComponent
-        let entry = Entry(file: file, sha256: report.sha256, size: report.fileSize, ok: report.ok,
-                          verifiedAt: ISO8601DateFormatter().string(from: time), version: (try? store.version(file)) ?? nil)
-        try JSONLines.append(entry, to: fileName, in: store)
+        try append(report.file, sha256: report.sha256, size: report.fileSize, ok: report.ok, store: store, at: time)
     }
 
     /// An archive that could not even be opened (truncated, its trailer or manifest unreadable, not
     /// an archive at all) failed verification too: recorded so that `list` marks it VERIFY-FAILED.
     public static func recordUnreadable(_ name: String, store: ArchiveStore, at time: Date) throws {
+        guard let size = try store.size(URL(fileURLWithPath: name).lastPathComponent) else { return }
+        try append(name, sha256: "", size: size, ok: false, store: store, at: time)
+    }
+
+    /// One line for the file `name` (its last path component), with its version as it is now.
+    private static func append(_ name: String, sha256: String, size: Int, ok: Bool, store: ArchiveStore, at time: Date) throws {
         let file = URL(fileURLWithPath: name).lastPathComponent
-        guard let size = try store.size(file) else { return }
-        let entry = Entry(file: file, sha256: "", size: size, ok: false,
+        let entry = Entry(file: file, sha256: sha256, size: size, ok: ok,
                           verifiedAt: ISO8601DateFormatter().string(from: time), version: (try? store.version(file)) ?? nil)
         try JSONLines.append(entry, to: fileName, in: store)
     }
