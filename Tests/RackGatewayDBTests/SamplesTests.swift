@@ -5,8 +5,10 @@ import TestSupport
 @testable import RackGatewayDB
 
 /// The scheduling samples and the image recipe in samples/: they parse, and every rack-gateway-db
-/// command in them is a valid invocation of this build.
-@Suite("samples")
+/// command in them is a valid invocation of this build. Serialized: tests here write programs they
+/// then run (a fake `logger`) while others start long-lived children (a receiver), which could
+/// inherit the program's open file and make its exec fail with "text file busy".
+@Suite("samples", .serialized)
 struct SamplesTests {
     static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("samples").path
@@ -42,6 +44,16 @@ struct SamplesTests {
         #expect(Self.shellWords(#"a 'b c' "d \"e\"" f\ g"#) == ["a", "b c", #"d "e""#, "f g"])
     }
 
+    /// The notification and metrics options of issue 30 that the samples use, each built on its own
+    /// branch: until this build's backup command has one, it is taken out of a sample's command line
+    /// (with its value, which must be a URL) before the rest is parsed; once it has it, it is parsed too.
+    static let monitoringOptions = ["--notify", "--webhook", "--pushgateway"]
+
+    /// Whether this build knows `option` (the backup command's help names it).
+    static func buildHas(_ option: String) -> Bool {
+        RackGatewayDBCommand.helpMessage(for: BackupCommand.self, columns: 400).contains(option + " ")
+    }
+
     /// Parse `rack-gateway-db ARGS` the way the binary would (options validated too).
     static func expectValid(_ command: String, in place: String) {
         var words = shellWords(command)
@@ -50,8 +62,19 @@ struct SamplesTests {
             Issue.record("no rack-gateway-db command in \(place): \(command)")
             return
         }
-        let arguments = Array(words[(start + 1)...])
+        var arguments = Array(words[(start + 1)...])
+        for option in monitoringOptions where !buildHas(option) {
+            while let index = arguments.firstIndex(of: option) {
+                let value = index + 1 < arguments.count ? arguments[index + 1] : ""
+                #expect(value.hasPrefix("https://") || value.hasPrefix("http://"), "\(place): \(option) \(value) is a URL")
+                arguments.removeSubrange(index...min(index + 1, arguments.count - 1))
+            }
+        }
         #expect(throws: Never.self, "\(place): \(arguments)") { _ = try RackGatewayDBCommand.parseAsRoot(arguments) }
+    }
+
+    @Test func monitoringOptionsAreTakenOutOnlyUntilTheBuildHasThem() {
+        #expect(Self.buildHas("--metrics-file") && !Self.buildHas("--no-such-option"))
     }
 
     @Test func crontabLinesParseAndRunValidCommands() throws {
@@ -210,21 +233,42 @@ struct SamplesTests {
     }
 
     static func yaml(_ name: String) throws -> [String: Any] {
-        let output = try Shell.runChecked("/usr/bin/env", ["python3", "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        try yamlDocuments(name).first ?? [:]
+    }
+
+    /// Every document of a YAML file (`---` separated), as JSON objects.
+    static func yamlDocuments(_ name: String) throws -> [[String: Any]] {
+        let output = try Shell.runChecked("/usr/bin/env", ["python3", "-c", "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
                                                            samples + "/" + name])
-        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+        return try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [[String: Any]]
+    }
+
+    /// Convox's interpolation of a convox.yml at release time: each `${NAME}` becomes NAME's value in
+    /// the app's environment, or nothing.
+    static func convoxInterpolated(_ text: String, environment: [String: String]) throws -> String {
+        let pattern = try NSRegularExpression(pattern: #"\$\{([^}]*?)\}"#)
+        var result = text
+        for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).reversed() {
+            let name = String(text[Range(match.range(at: 1), in: text)!])
+            result.replaceSubrange(Range(match.range, in: result)!, with: environment[name] ?? "")
+        }
+        return result
     }
 
     @Test func convoxTimersAndTheCronJobParse() throws {
         let convox = try Self.yaml("convox.yml")
         let timers = try #require(convox["timers"] as? [String: [String: Any]])
-        #expect(timers.count == 3)
+        #expect(timers.count == 4)
         let services = try #require(convox["services"] as? [String: Any])
+        // The app's environment as `convox env set` gives it; Convox fills in the ${NAME}s at release.
+        let environment = ["ADMIN_DATABASE_URL": "postgres://rgw_admin@db.example:5432/rack_gateway",
+                           "BACKUP_PING_URL": "https://hc-ping.com/backup-uuid", "PRUNE_PING_URL": "https://hc-ping.com/prune-uuid",
+                           "DRILL_PING_URL": "https://hc-ping.com/drill-uuid", "CHECK_PING_URL": "https://hc-ping.com/check-uuid"]
         for (name, timer) in timers {
             #expect((timer["schedule"] as? String)?.split(separator: " ").count == 5, "\(name)")
             #expect(timer["concurrency"] as? String == "Forbid", "\(name)")
             #expect(services[timer["service"] as? String ?? ""] != nil, "\(name) runs in a declared service")
-            Self.expectValid(timer["command"] as? String ?? "", in: "convox.yml \(name)")
+            Self.expectValid(try Self.convoxInterpolated(timer["command"] as? String ?? "", environment: environment), in: "convox.yml \(name)")
         }
         // The app's shape: the jobs run on `admin`, with the privileged URL and TLS required; the drill
         // checks migrations with the application's own migrate.
@@ -235,30 +279,232 @@ struct SamplesTests {
         let drill = try #require(timers.values.first { ($0["command"] as? String)?.contains(" drill ") == true })
         #expect(Self.shellWords(drill["command"] as? String ?? "").contains("rack-gateway-api migrate"), "\(drill)")
         let cronJob = try Self.yaml("k8s/cronjob.yaml")
-        #expect(cronJob["kind"] as? String == "CronJob")
-        let spec = try #require(cronJob["spec"] as? [String: Any])
+        #expect(cronJob["kind"] as? String == "ServiceAccount")
+        let job = try #require(try Self.yamlDocuments("k8s/cronjob.yaml").first { $0["kind"] as? String == "CronJob" })
+        let spec = try #require(job["spec"] as? [String: Any])
         #expect(spec["concurrencyPolicy"] as? String == "Forbid")
         let container = try #require((((((spec["jobTemplate"] as? [String: Any])?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
         Self.expectValid("rack-gateway-db " + ((container["args"] as? [String]) ?? []).joined(separator: " "), in: "cronjob.yaml")
     }
 
+    /// Someone is told on Convox: every timer pings its own check (--notify with a URL the app's
+    /// environment must hold, so Convox refuses a release without it), every run pushes its metrics
+    /// (RGW_PUSHGATEWAY_URL, --pushgateway's default, required the same way), an hourly timer checks
+    /// the newest good backup's age, and `admin` (whose service account the timers' copy) carries
+    /// the whole IRSA annotation.
+    @Test func convoxTimersTellSomeoneAndAssumeTheRole() throws {
+        let text = try Self.text("convox.yml")
+        let convox = try Self.yaml("convox.yml")
+        let timers = try #require(convox["timers"] as? [String: [String: Any]])
+        let admin = try #require((convox["services"] as? [String: Any])?["admin"] as? [String: Any])
+        let declared = try #require(admin["environment"] as? [String])
+        // Declared without a default: Convox's "required env" stops a release that lacks one.
+        #expect(declared.contains("RGW_PUSHGATEWAY_URL"))
+        var pingVariables: Set<String> = []
+        for (name, timer) in timers {
+            let words = Self.shellWords(timer["command"] as? String ?? "")
+            let notify = try #require(words.firstIndex(of: "--notify"), "\(name) pings its check")
+            let value = words[notify + 1]
+            #expect(value.range(of: #"^\$\{[A-Z][A-Z0-9_]*\}$"#, options: .regularExpression) != nil, "\(name): --notify \(value) is a ${NAME} of the app's environment")
+            let variable = String(value.dropFirst(2).dropLast())
+            #expect(declared.contains(variable), "\(name): \(variable) is declared on admin without a default")
+            pingVariables.insert(variable)
+            #expect(!words.contains("--metrics-file"), "\(name): nothing reads a file in a timer's container")
+        }
+        #expect(pingVariables.count == timers.count, "each timer has its own check: \(pingVariables)")
+        // Every ${NAME} in the file (comments aside) is declared somewhere, so none is filled in empty.
+        let allDeclared = Set((((convox["environment"] as? [String]) ?? []) + declared).map { String($0.prefix { $0 != "=" }) })
+        for line in text.split(separator: "\n").map(String.init) where !line.trimmingCharacters(in: .whitespaces).hasPrefix("#") {
+            for match in try NSRegularExpression(pattern: #"\$\{([A-Z0-9_]+)\}"#).matches(in: line, range: NSRange(line.startIndex..., in: line)) {
+                let name = String(line[Range(match.range(at: 1), in: line)!])
+                #expect(allDeclared.contains(name), "${\(name)} is declared in convox.yml's environment")
+            }
+        }
+        let ages = timers.filter { ($0.value["command"] as? String)?.contains(" check ") == true }
+        #expect(ages.count == 1)
+        let age = try #require(ages.first?.value)
+        #expect(Self.shellWords(age["command"] as? String ?? "").starts(with: ["rack-gateway-db", "check", "--max-backup-age", "26h"]), "\(age)")
+        #expect((age["schedule"] as? String)?.hasSuffix(" * * * *") == true, "hourly: \(age)")
+        // IRSA: the annotation names a whole role ARN (account and role), on the timers' service.
+        let annotations = try #require(admin["annotations"] as? [String])
+        #expect(annotations.contains { $0.range(of: #"^eks\.amazonaws\.com/role-arn=arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]+$"#, options: .regularExpression) != nil }, "\(annotations)")
+        #expect(text.contains("system:serviceaccount:<rack>-<app>:timer-*"), "the trust policy names the timers' service accounts")
+
+        // Kubernetes: the CronJob pushes to a Pushgateway (no emptyDir nobody reads), pings its check
+        // from the Secret, and its service account carries the role.
+        let documents = try Self.yamlDocuments("k8s/cronjob.yaml")
+        let job = try #require(documents.first { $0["kind"] as? String == "CronJob" })
+        let podSpec = try #require(((((job["spec"] as? [String: Any])?["jobTemplate"] as? [String: Any])?["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])
+        let container = try #require((podSpec["containers"] as? [[String: Any]])?.first)
+        let args = (container["args"] as? [String]) ?? []
+        let push = try #require(args.firstIndex(of: "--pushgateway"))
+        #expect(args[push + 1].hasPrefix("http://") && args[push + 1].hasSuffix(":9091"), "\(args)")
+        #expect(!args.contains("--metrics-file") && podSpec["volumes"] == nil, "\(podSpec)")
+        let env = (container["env"] as? [[String: Any]]) ?? []
+        #expect(env.contains { $0["name"] as? String == "RGW_NOTIFY_URL" && (($0["valueFrom"] as? [String: Any])?["secretKeyRef"]) != nil }, "\(env)")
+        let account = try #require(documents.first { $0["kind"] as? String == "ServiceAccount" })
+        #expect((account["metadata"] as? [String: Any])?["name"] as? String == podSpec["serviceAccountName"] as? String)
+        let role = ((account["metadata"] as? [String: Any])?["annotations"] as? [String: String])?["eks.amazonaws.com/role-arn"] ?? ""
+        #expect(role.range(of: #"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]+$"#, options: .regularExpression) != nil, "\(role)")
+    }
+
+    /// The systemd units: each job's command is valid, each job names the failure reporter in
+    /// OnFailure=, and systemd-analyze verifies the units and the reporter's instance for each job.
     @Test func systemdUnitsRunValidCommandsAndVerify() throws {
         let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var units: [String] = []
-        for name in ["rack-gateway-backup.service", "rack-gateway-backup.timer", "rack-gateway-drill.service", "rack-gateway-drill.timer"] {
+        let jobs = ["rack-gateway-backup.service", "rack-gateway-drill.service"]
+        for name in jobs + ["rack-gateway-backup.timer", "rack-gateway-drill.timer", "rack-gateway-failure@.service"] {
             var text = try Self.text("systemd/" + name)
-            for line in text.split(separator: "\n") where line.hasPrefix("ExecStart") {
+            for line in text.split(separator: "\n") where line.hasPrefix("ExecStart") && line.contains("rack-gateway-db ") {
                 Self.expectValid(String(line.drop { $0 != "=" }.dropFirst()), in: name)
+            }
+            if jobs.contains(name) {
+                #expect(text.split(separator: "\n").contains("OnFailure=rack-gateway-failure@%n.service"), "\(name)")
             }
             // systemd-analyze checks that the program exists: point it at this build.
             text = text.replacingOccurrences(of: "/usr/local/bin/rack-gateway-db", with: CLI.executable)
+            if name.hasSuffix("@.service") {
+                // A template verifies as an instance: the one each job's failure starts.
+                for job in jobs {
+                    let instance = directory + "/" + name.replacingOccurrences(of: "@.service", with: "@\(job).service")
+                    try text.write(toFile: instance, atomically: true, encoding: .utf8)
+                    units.append(instance)
+                }
+                continue
+            }
             try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
             units.append(directory + "/" + name)
         }
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
             let result = try Shell.run("/usr/bin/systemd-analyze", ["verify"] + units)
             #expect(result.status == 0, "\(result.stderr)")
+        }
+    }
+
+    /// The failure reporter's ExecStart= as systemd runs it (%i the failed unit, $$ a dollar sign,
+    /// %% a percent sign; backslash escapes taken inside the quotes): it logs at crit and posts a
+    /// Slack-style {"text": ...} naming the unit and the host to RGW_WEBHOOK_URL; without one it
+    /// only logs.
+    @Test func theFailureReporterLogsAndPostsTheFailedUnit() throws {
+        let unit = try Self.text("systemd/rack-gateway-failure@.service")
+        let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") }).dropFirst("ExecStart=".count)
+        #expect(unit.contains("EnvironmentFile=/etc/rack-gateway-db.env"))
+        // systemd's unquoting of this line: /bin/sh -c 'SCRIPT' sh %i.
+        let prefix = "/bin/sh -c '", suffix = "' sh %i"
+        #expect(execStart.hasPrefix(prefix) && execStart.hasSuffix(suffix), "\(execStart)")
+        let script = String(execStart.dropFirst(prefix.count).dropLast(suffix.count))
+            .replacingOccurrences(of: "$$", with: "$").replacingOccurrences(of: "%%", with: "%")
+            .replacingOccurrences(of: #"\\"#, with: #"\"#)
+        #expect(!script.contains("'"))
+
+        let directory = try TestArchives.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // syslog's logger: what the reporter logs, in a file.
+        let reporter = "logger() { echo \"$@\" >> '\(directory)/syslog'; }; " + script
+        // A receiver that records the one POST it gets, as a Slack incoming webhook would take it.
+        let receiver = """
+            import http.server, sys
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    body = self.rfile.read(int(self.headers['Content-Length']))
+                    open(sys.argv[1], 'wb').write(self.headers['Content-Type'].encode() + b'\\n' + body)
+                    self.send_response(200); self.end_headers(); self.wfile.write(b'ok')
+                def log_message(self, *a): pass
+            s = http.server.HTTPServer(('127.0.0.1', 0), H)
+            print(s.server_address[1], flush=True)
+            s.handle_request()
+            """
+        try receiver.write(toFile: directory + "/receiver.py", atomically: true, encoding: .utf8)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", directory + "/receiver.py", directory + "/received"]
+        let pipe = Pipe()
+        server.standardOutput = pipe
+        try server.run()
+        defer { if server.isRunning { server.terminate() } }
+        let port = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Int(port) != nil, "\(port)")
+        let path = "/usr/bin:/bin"
+        let failed = "rack-gateway-backup.service"
+        let run = try Shell.run("/usr/bin/env", ["-i", "PATH=\(path)", "RGW_WEBHOOK_URL=http://127.0.0.1:\(port)/services/T/B/X",
+                                                 "/bin/sh", "-c", reporter, "sh", failed])
+        #expect(run.status == 0, "\(run.stderr)")
+        server.waitUntilExit()
+        let received = try String(contentsOfFile: directory + "/received", encoding: .utf8)
+        let (contentType, body) = (received.prefix { $0 != "\n" }, received.drop { $0 != "\n" }.dropFirst())
+        #expect(contentType == "application/json")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any], "\(body)")
+        let text = try #require(json["text"] as? String)
+        let host = try Shell.runChecked("/bin/hostname", []).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(text.contains("\(failed) failed on \(host) at ") && text.contains("journalctl -u \(failed)"), "\(text)")
+        #expect(text.range(of: #" at [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z;"#, options: .regularExpression) != nil, "\(text)")
+        let logged = try String(contentsOfFile: directory + "/syslog", encoding: .utf8)
+        #expect(logged.hasPrefix("-p daemon.crit -t rack-gateway-failure rack-gateway-db: \(failed) failed on "), "\(logged)")
+
+        // No webhook configured: it logs, posts nothing, and succeeds.
+        try FileManager.default.removeItem(atPath: directory + "/syslog")
+        let quiet = try Shell.run("/usr/bin/env", ["-i", "PATH=\(path)", "/bin/sh", "-c", reporter, "sh", "rack-gateway-drill.service"])
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+        #expect(try String(contentsOfFile: directory + "/syslog", encoding: .utf8).contains("rack-gateway-drill.service failed on "))
+    }
+
+    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupSuspect", "RackGatewayDrillFailed", "RackGatewayPushStale"]
+
+    /// The alert rules of samples/prometheus (the README's "Monitoring"): Prometheus's promtool
+    /// accepts them, their unit tests pass, and each of the four alerts has a case where it fires and
+    /// one where it stays quiet.
+    @Test func alertRulesCheckAndTheirTestsPass() throws {
+        let rules = Self.samples + "/prometheus/rack-gateway-db.rules.yml"
+        let check = try Shell.run("/usr/bin/promtool", ["check", "rules", rules])
+        #expect(check.status == 0 && check.stdout.contains("SUCCESS: 4 rules found"), "\(check.stdout)\(check.stderr)")
+        let names = try #require(((try Self.yaml("prometheus/rack-gateway-db.rules.yml")["groups"] as? [[String: Any]])?.first?["rules"] as? [[String: Any]])?.compactMap { $0["alert"] as? String })
+        #expect(names == Self.alerts)
+        // promtool test rules resolves rule_files next to the test file.
+        let tested = try Shell.run("/usr/bin/promtool", ["test", "rules", Self.samples + "/prometheus/rack-gateway-db.rules.test.yml"])
+        #expect(tested.status == 0 && tested.stdout.contains("SUCCESS"), "\(tested.stdout)\(tested.stderr)")
+        let cases = try #require(try Self.yaml("prometheus/rack-gateway-db.rules.test.yml")["tests"] as? [[String: Any]])
+            .flatMap { ($0["alert_rule_test"] as? [[String: Any]]) ?? [] }
+        for alert in Self.alerts {
+            let own = cases.filter { $0["alertname"] as? String == alert }
+            #expect(own.contains { !(($0["exp_alerts"] as? [Any]) ?? []).isEmpty }, "a case where \(alert) fires")
+            #expect(own.contains { (($0["exp_alerts"] as? [Any]) ?? []).isEmpty }, "a case where \(alert) stays quiet")
+        }
+    }
+
+    /// The rule tests could fail: an alert whose expression never fires fails its firing cases, and
+    /// one that always fires fails its quiet cases, for each of the four.
+    @Test func alertRuleTestsCatchABrokenRule() throws {
+        let directory = try TestArchives.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.copyItem(atPath: Self.samples + "/prometheus/rack-gateway-db.rules.test.yml", toPath: directory + "/rack-gateway-db.rules.test.yml")
+        let rewrite = """
+            import sys, yaml
+            rules = yaml.safe_load(open(sys.argv[1]))
+            for rule in rules['groups'][0]['rules']:
+                if rule['alert'] == sys.argv[3]: rule['expr'] = sys.argv[4]
+            yaml.safe_dump(rules, open(sys.argv[2], 'w'))
+            """
+        for alert in Self.alerts {
+            for (expression, breaks) in [("vector(1) > 2", "fires"), ("vector(1)", "stays quiet")] {
+                try Shell.runChecked("/usr/bin/env", ["python3", "-c", rewrite, Self.samples + "/prometheus/rack-gateway-db.rules.yml",
+                                                      directory + "/rack-gateway-db.rules.yml", alert, expression])
+                let result = try Shell.run("/usr/bin/promtool", ["test", "rules", directory + "/rack-gateway-db.rules.test.yml"])
+                #expect(result.status != 0 && result.stderr.contains("alertname: \(alert),"), "\(alert) as `\(expression)`: the tests see it no longer \(breaks)")
+            }
+        }
+    }
+
+    /// The README's "Monitoring" shows the rules file as it is, and names the samples that feed it.
+    @Test func theReadmeShowsTheAlertRules() throws {
+        let readme = try String(contentsOfFile: URL(fileURLWithPath: Self.samples).deletingLastPathComponent().appendingPathComponent("README.md").path, encoding: .utf8)
+        let section = try #require(readme.components(separatedBy: "\n### Monitoring\n").dropFirst().first?.components(separatedBy: "\n## ").first)
+        let rules = try Self.text("prometheus/rack-gateway-db.rules.yml")
+        let body = rules.split(separator: "\n", omittingEmptySubsequences: false).drop { $0.hasPrefix("#") }.joined(separator: "\n")
+        #expect(section.contains("```yaml\n" + body.trimmingCharacters(in: .newlines) + "\n```"), "the README shows samples/prometheus/rack-gateway-db.rules.yml from `groups:` on")
+        for name in ["samples/prometheus/rack-gateway-db.rules.yml", "honor_labels: true", "--notify", "--pushgateway", "OnFailure=", "check --max-backup-age 26h"] {
+            #expect(section.contains(name), "\(name)")
         }
     }
 
