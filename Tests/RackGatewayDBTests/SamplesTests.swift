@@ -348,20 +348,26 @@ struct SamplesTests {
         #expect(role.range(of: #"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]+$"#, options: .regularExpression) != nil, "\(role)")
     }
 
-    /// The systemd units: each job's command is valid, each job names the failure reporter in
-    /// OnFailure=, and systemd-analyze verifies the units and the reporter's instance for each job.
+    /// The systemd units: each job's command is valid, each job (backup, drill, the hourly backup age
+    /// check) has a timer and names the failure reporter in OnFailure=, and systemd-analyze verifies
+    /// the units and the reporter's instance for each job.
     @Test func systemdUnitsRunValidCommandsAndVerify() throws {
         let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var units: [String] = []
-        let jobs = ["rack-gateway-backup.service", "rack-gateway-drill.service"]
-        for name in jobs + ["rack-gateway-backup.timer", "rack-gateway-drill.timer", "rack-gateway-failure@.service"] {
+        let jobs = ["rack-gateway-backup.service", "rack-gateway-drill.service", "rack-gateway-check.service"]
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.samples + "/systemd").sorted()
+        #expect(Set(files) == Set(jobs + jobs.map { $0.replacingOccurrences(of: ".service", with: ".timer") } + ["rack-gateway-failure@.service"]), "\(files)")
+        for name in files {
             var text = try Self.text("systemd/" + name)
             for line in text.split(separator: "\n") where line.hasPrefix("ExecStart") && line.contains("rack-gateway-db ") {
                 Self.expectValid(String(line.drop { $0 != "=" }.dropFirst()), in: name)
             }
             if jobs.contains(name) {
                 #expect(text.split(separator: "\n").contains("OnFailure=rack-gateway-failure@%n.service"), "\(name)")
+            }
+            if name == "rack-gateway-check.service" {
+                #expect(text.contains(" check --dir s3://rack-gateway-backups/nightly --max-backup-age 26h --metrics-file /var/lib/node_exporter/textfile/"), "\(text)")
             }
             // systemd-analyze checks that the program exists: point it at this build.
             text = text.replacingOccurrences(of: "/usr/local/bin/rack-gateway-db", with: CLI.executable)
