@@ -66,7 +66,7 @@ final class Notifications: @unchecked Sendable {
     func ended(status: Int32) {
         let text = summary(status: status)
         // At most `recentLimit` lines of at most 1000 characters: a ping's body stays small.
-        let tail = TerminalOutput.shared.recentLines.map { $0.count > 1000 ? $0.prefix(1000) + "…" : $0 }
+        let tail = TerminalOutput.shared.recentLines.filter { !$0.isEmpty }.map { $0.count > 1000 ? $0.prefix(1000) + "…" : $0 }
         let pingBody = text + "\nrun id \(notifier.runID)\n" + (tail.isEmpty ? "" : "\nlast log lines:\n" + tail.joined(separator: "\n") + "\n")
         notifier.finished(status: status, pingBody: pingBody, webhookBody: webhookBody(status: status, text: text))
     }
