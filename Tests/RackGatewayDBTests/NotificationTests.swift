@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import RackGatewayDB
@@ -158,6 +159,23 @@ struct NotificationTests {
         #expect(!variable.stderr.contains("secret-path"))
         // A command without notifications does not take the option.
         #expect(try CLI.run(["list", "--notify", "http://127.0.0.1/x"]).status == 64)
+    }
+
+    /// A receiver that takes the request and never answers holds the run up for the timeout of each
+    /// try and the pauses between them, no longer; then a warning.
+    @Test func aStalledReceiverCostsTheTimeoutAndNoMore() throws {
+        let stalled = try HTTPReceiver(hang: true)
+        let warnings = Mutex<[String]>([])
+        var notifier = Notifier(pings: [stalled.url("/p")], webhooks: []) { line in warnings.withLock { $0.append(line) } }
+        notifier.timeoutSeconds = 1
+        notifier.retryDelay = 0.2
+        let clock = ContinuousClock()
+        let took = clock.measure { notifier.started(body: "started") }
+        #expect(took < .seconds(6), "\(took)")
+        #expect(took >= .seconds(3), "three tries of 1 s each: \(took)")
+        #expect(stalled.requests.count == 3)
+        let said = warnings.withLock { $0 }
+        #expect(said.count == 1 && said[0].contains("could not send the start ping to \(stalled.url(""))/…") && said[0].contains("3 attempts"), "\(said)")
     }
 
     @Test func pingURLsAndScrubbing() {

@@ -21,16 +21,17 @@ public final class HTTPReceiver {
     let pid: Int32
     let record: String
 
-    /// `failFirst`: the first N requests are answered 500; `status`: every other request's answer.
-    public init(failFirst: Int = 0, status: Int = 200) throws {
+    /// `failFirst`: the first N requests are answered 500; `status`: every other request's answer;
+    /// `hang`: no request is ever answered.
+    public init(failFirst: Int = 0, status: Int = 200, hang: Bool = false) throws {
         port = try TestCluster.freePort()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/http-receiver").path
         record = NSTemporaryDirectory() + "/rgw-http-receiver-\(port).jsonl"
         try? FileManager.default.removeItem(atPath: record)
         let log = record + ".log"
-        let output = try Shell.runChecked("/bin/sh", ["-c", #"python3 "$1" "$2" "$3" --fail-first "$4" --status "$5" >"$6" 2>&1 </dev/null & echo $!"#,
-                                                      "sh", script, String(port), record, String(failFirst), String(status), log])
+        let output = try Shell.runChecked("/bin/sh", ["-c", #"python3 "$1" "$2" "$3" --fail-first "$4" --status "$5" --hang "$6" >"$7" 2>&1 </dev/null & echo $!"#,
+                                                      "sh", script, String(port), record, String(failFirst), String(status), hang ? "1" : "0", log])
         guard let pid = Int32(output.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ToolError(.failed, "could not start the HTTP receiver") }
         self.pid = pid
         for _ in 0..<200 {
