@@ -182,6 +182,7 @@ struct NotificationTests {
         #expect(Notifier.pingURL("https://hc-ping.com/abc/", suffix: "start", runID: "r1") == "https://hc-ping.com/abc/start?rid=r1")
         #expect(Notifier.pingURL("https://kuma.example/api/push/T?status=up", suffix: "1", runID: "r1") == "https://kuma.example/api/push/T/1?status=up&rid=r1")
         #expect(Notifier.pingURL("https://hc-ping.com/abc", suffix: nil, runID: "r1") == "https://hc-ping.com/abc?rid=r1")
+        #expect(Notifier.pingURL("https://hc-ping.com/abc/", suffix: nil, runID: "r1") == "https://hc-ping.com/abc?rid=r1")
         #expect(Notifier.shown("https://hooks.slack.com/services/T/B/token") == "https://hooks.slack.com/…")
         #expect(Notifier.scrubbed("at postgres://app:hunter2@db:5432/x and host=db password='a b' user=x")
                 == "at postgres://app:***@db:5432/x and host=db password=*** user=x")

@@ -72,8 +72,8 @@ public struct Notifier: Sendable {
     /// An answer worth trying again: the receiver is busy or broken for now.
     static func isTransient(_ status: Int) -> Bool { status == 408 || status == 429 || status >= 500 }
 
-    /// `base` with `/suffix` added to its path (before any query) and `rid=RUN_ID` to its query:
-    /// `https://hc-ping.com/UUID/start?rid=...`.
+    /// `base` with `/suffix` added to its path (before any query; a final `/` of the path is dropped)
+    /// and `rid=RUN_ID` to its query: `https://hc-ping.com/UUID/start?rid=...`.
     public static func pingURL(_ base: String, suffix: String?, runID: String) -> String {
         var path = base
         var query = ""
@@ -81,10 +81,8 @@ public struct Notifier: Sendable {
             path = String(base[..<mark])
             query = String(base[base.index(after: mark)...])
         }
-        if let suffix {
-            while path.hasSuffix("/") { path.removeLast() }
-            path += "/" + suffix
-        }
+        while path.hasSuffix("/") { path.removeLast() }
+        if let suffix { path += "/" + suffix }
         return path + "?" + (query.isEmpty ? "" : query + "&") + "rid=" + runID
     }
 
