@@ -64,6 +64,8 @@ struct BackupCommand: ToolCommand {
 
     @OptionGroup var stall: StallOptions
     @OptionGroup var keyOptions: WriteKeyOptions
+    @OptionGroup var notifications: NotificationOptions
+    var notificationOptions: NotificationOptions? { notifications }
 
     @Option(name: .customLong("max-shrink"), help: ArgumentHelp("Mark the archive suspect (exit 2, kept) when a table's rows or the whole data fell by more than this since the previous good archive; 100% turns it off.", valueName: "percent"))
     var maxShrink = "50%"
@@ -136,6 +138,8 @@ struct BackupCommand: ToolCommand {
                     .init("rgw_backup_suspect", "1 when the last backup shrank past --max-shrink since the previous good one (kept, marked suspect).", report.suspect == nil ? 0 : 1),
                 ], labels: labels)
             }
+            Notifications.keep(report, summary: (report.suspect == nil ? "backed up " : "SUSPECT backup of ") + "\(settings.description) to \(report.file), "
+                               + "\(ProgressDisplay.bytes(report.sizeBytes)) in \(String(format: "%.1f", report.durationSeconds)) s")
             if global.json {
                 try Reporting.printJSON(report)
             } else {

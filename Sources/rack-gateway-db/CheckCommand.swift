@@ -18,6 +18,8 @@ struct CheckCommand: ToolCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var migrationOptions: MigrationOptions
     @OptionGroup var directoryOptions: DirectoryOptions
+    @OptionGroup var notifications: NotificationOptions
+    var notificationOptions: NotificationOptions? { notifications }
 
     @Option(name: .customLong("max-backup-age"), help: ArgumentHelp("Fail (exit 2) when the newest good archive in --dir is older, e.g. 26h.", valueName: "age"))
     var maxBackupAge: String?
@@ -56,6 +58,7 @@ struct CheckCommand: ToolCommand {
                                      logger: context.logger).run()
             let backups = try backupAgeItem(clock: context.clock)
             if let backups { report.items.append(backups.item) }
+            Notifications.keep(report, summary: "\(report.target): " + report.items.map { "\($0.name) \($0.status.rawValue)" }.joined(separator: ", "))
             if global.json {
                 try Reporting.printJSON(report)
             } else {

@@ -45,6 +45,8 @@ struct DrillCommand: ToolCommand {
 
     @OptionGroup var jobsOption: JobsOption
     @OptionGroup var stall: StallOptions
+    @OptionGroup var notifications: NotificationOptions
+    var notificationOptions: NotificationOptions? { notifications }
 
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
     var metricsFile: String?
@@ -108,6 +110,8 @@ struct DrillCommand: ToolCommand {
                 if newestProblem != nil { report.ok = false }
                 try? DrillLog.append(report, store: archive.store)
                 if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels, latest: choice.latest, now: context.clock.now()) }
+                Notifications.keep(report, summary: "drill of \(report.archive) " + (report.ok ? "PASSED" : "FAILED")
+                                   + (report.restored ? ", RTO \(String(format: "%.1f", report.restoreSeconds)) s" : ""))
                 if global.json {
                     try Reporting.printJSON(report)
                 } else {

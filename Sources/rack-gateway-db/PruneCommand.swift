@@ -22,6 +22,8 @@ struct PruneCommand: ToolCommand {
     var dryRun = false
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var notifications: NotificationOptions
+    var notificationOptions: NotificationOptions? { notifications }
     var json: Bool { output.json }
 
     var policy: RetentionPolicy {
@@ -55,6 +57,8 @@ struct PruneCommand: ToolCommand {
             let deleted = dryRun ? [] : try pruner.apply(plan)
             // What report shows as the retention policy in force.
             if !dryRun { try PruneLog.record(policy: policy, kept: plan.filter(\.keep).count, deleted: deleted, store: pruner.directory.store, at: context.clock.now()) }
+            Notifications.keep(Report(dryRun: dryRun, decisions: plan, deleted: deleted), summary: dryRun ? "dry run, \(Plural.of(plan.filter { !$0.keep }.count, "archive")) would be deleted"
+                               : "deleted \(Plural.of(deleted.count, "archive")), kept \(plan.filter(\.keep).count)")
             if json {
                 try Reporting.printJSON(Report(dryRun: dryRun, decisions: plan, deleted: deleted))
                 return

@@ -32,7 +32,29 @@ enum Reporting {
     /// command printed its report already, a JSON error document on stdout, as restic does) and exit
     /// with their status. Whatever the body left on the clean-up stack runs first. A run stopped
     /// by a signal exits 128 + its number once that is done, whatever its body returned.
-    static func run(context: RunContext, signals: SignalHandling, json: Bool, _ body: () throws -> Void) throws {
+    static func run(context: RunContext, signals: SignalHandling, json: Bool, notifications: Notifications? = nil, _ body: () throws -> Void) throws {
+        // --notify and --webhook: told at the start and the end, whatever the end is.
+        notifications?.started()
+        do {
+            try finish(context: context, signals: signals, json: json, body)
+            notifications?.ended(status: 0)
+        } catch let exit as ExitCode {
+            notifications?.ended(status: exit.rawValue)
+            throw exit
+        }
+    }
+
+    /// The failure's JSON error document, once the run has one (the webhook sends it).
+    nonisolated(unsafe) static var failureDocument: ErrorDocument?
+
+    /// Keep `document` as the run's failure, and print it under `--json` unless a report was printed.
+    static func reportFailure(_ document: ErrorDocument, json: Bool) {
+        failureDocument = document
+        if json && !printedJSON { try? printJSON(document) }
+    }
+
+    /// `run`'s body: the command, its clean-ups, and its errors as exit statuses.
+    static func finish(context: RunContext, signals: SignalHandling, json: Bool, _ body: () throws -> Void) throws {
         var failure: Error?
         do {
             try body()
@@ -45,14 +67,14 @@ enum Reporting {
         if let signal = context.cancellation.signal {
             let error = failure.map(interrupted) ?? ToolError(.interrupted, "\(context.cancellation.description) after the work was done: nothing was undone")
             printError(String(describing: error))
-            if json && !printedJSON { try? printJSON(ErrorDocument(error, status: 128 + signal)) }
+            reportFailure(ErrorDocument(error, status: 128 + signal), json: json)
             throw ExitCode(128 + signal)
         }
         if case .failure(let reason) = context.cancellation.reason {
             // The stall watchdog stopped the run: its reason, not the statement or child it cut short.
             let error = (failure as? ToolError).flatMap { $0.code == .interrupted ? $0 : nil } ?? ToolError(.failed, reason)
             printError(String(describing: error))
-            if json && !printedJSON { try? printJSON(ErrorDocument(error, status: 1)) }
+            reportFailure(ErrorDocument(error, status: 1), json: json)
             throw ExitCode(1)
         }
         guard let failure else { return }
@@ -64,7 +86,7 @@ enum Reporting {
             printError(String(describing: failure))
         }
         // A command that printed its report (a failed drill or pipeline) has said it all there.
-        if json && !printedJSON { try? printJSON(ErrorDocument(failure)) }
+        reportFailure(ErrorDocument(failure), json: json)
         throw ExitCode(exitStatus(for: failure))
     }
 
@@ -123,14 +145,19 @@ enum Reporting {
 /// handling, runs the command's body with it, and reports its errors, the same for every command.
 protocol ToolCommand: ParsableCommand {
     var outputOptions: OutputOptions { get }
+    /// `--notify` and `--webhook`, on the commands that take them.
+    var notificationOptions: NotificationOptions? { get }
     func run(_ context: RunContext) throws
 }
 
 extension ToolCommand {
+    var notificationOptions: NotificationOptions? { nil }
+
     func run() throws {
         let context = RunContext(logger: outputOptions.makeLogger())
         let signals = SignalHandling(context: context)
         signals.install()
-        try Reporting.run(context: context, signals: signals, json: outputOptions.json) { try run(context) }
+        let notifications = notificationOptions.flatMap { Notifications($0, command: Self._commandName, output: context.output) }
+        try Reporting.run(context: context, signals: signals, json: outputOptions.json, notifications: notifications) { try run(context) }
     }
 }

@@ -281,6 +281,8 @@ struct RestoreCommand: ToolCommand {
     var dryRun = false
 
     @OptionGroup var pipeline: PipelineModeOptions
+    @OptionGroup var notifications: NotificationOptions
+    var notificationOptions: NotificationOptions? { notifications }
 
     func validate() throws {
         try choice.checkDirectory(directoryOptions, usedOtherwise: pipeline.inPlace)
@@ -336,6 +338,7 @@ struct RestoreCommand: ToolCommand {
         if !dryRun {
             try? JSONLines.append(report, to: "restores.jsonl", in: archive.store)
         }
+        Notifications.keep(report, summary: dryRun ? "dry run of the restore pipeline, nothing was changed" : Self.summary(report, now: context.clock.now()))
         if global.json {
             try Reporting.printJSON(report)
         } else if report.ok {
@@ -394,6 +397,7 @@ struct RestoreCommand: ToolCommand {
         let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger, context: context)
         if dryRun {
             let plan = try chosen.map { try runner.plan(reader: $0.reader, preflight: $0.check) } ?? runner.plan(archive: archive)
+            Notifications.keep(plan, summary: "dry run of the restore into \(settings.description), nothing was changed")
             if global.json { try Reporting.printJSON(plan) } else { plan.lines.forEach { print($0) } }
             if let refusal = plan.refusal { throw ToolError(.failed, "the restore would be refused as asked: \(refusal)") }
             return
@@ -403,6 +407,7 @@ struct RestoreCommand: ToolCommand {
                                         applications: "rack-gateway-db restore") {
             try chosen.map { try runner.run(reader: $0.reader, preflight: $0.check) } ?? runner.run(archive: archive)
         }
+        Notifications.keep(report, summary: "restored \(report.file) into \(report.target) in \(String(format: "%.1f", report.durationSeconds)) s")
         if global.json { return try Reporting.printJSON(report) }
         print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")
         if let tables = report.tables, let rows = report.rows {

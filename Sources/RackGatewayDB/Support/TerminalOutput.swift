@@ -18,6 +18,10 @@ public final class TerminalOutput: @unchecked Sendable {
     /// Set once the run is interrupted: no bar is drawn from then on (issue 29: after Ctrl-C the bar
     /// was drawn again below `^C`).
     private var ended = false
+    /// The last lines written (`writeLine`): what a notification's body shows of the log.
+    private var recent: [String] = []
+    /// How many lines `recent` keeps.
+    public static let recentLimit = 20
 
     init() { isTTY = isatty(2) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
 
@@ -75,6 +79,8 @@ public final class TerminalOutput: @unchecked Sendable {
     /// One line (a newline is added), above the bar.
     public func writeLine(_ line: String) {
         lock.withLock {
+            recent.append(line)
+            if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
             if let bar {
                 // Fitted again: the window may have been resized since it was drawn.
                 write("\r\u{1B}[K" + line + "\n" + bar.render(width: Self.barWidth(columns: Self.columns)))
@@ -83,6 +89,9 @@ public final class TerminalOutput: @unchecked Sendable {
             }
         }
     }
+
+    /// The last lines written, oldest first (at most `recentLimit`).
+    public var recentLines: [String] { lock.withLock { recent } }
 
     /// `body` (a question on the terminal) with the bar off the screen and not redrawn meanwhile.
     public func withBarHidden<R>(_ body: () throws -> R) rethrows -> R {

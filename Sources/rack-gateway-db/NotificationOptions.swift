@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import RackGatewayDB
+
+/// `--notify URL` and `--webhook URL` (issue 30), for backup, drill, prune, check and restore: who
+/// is told how the run went. Each is repeatable; without the option, `RGW_NOTIFY_URL` and
+/// `RGW_WEBHOOK_URL` (one URL, or several separated by spaces) are the default.
+struct NotificationOptions: ParsableArguments {
+    @Option(name: .customLong("notify"), help: ArgumentHelp("Ping URL/start when the run starts, URL when it succeeds and URL/<exit status> when it fails (healthchecks.io's convention; one run id on both), the summary and the last log lines as the body; repeatable (default: $RGW_NOTIFY_URL).", valueName: "url"))
+    var notify: [String] = []
+
+    @Option(name: .customLong("webhook"), help: ArgumentHelp("POST the --json report (or error document) with a one-line \"text\" summary (a Slack or Teams incoming webhook shows it) to URL at the end; repeatable (default: $RGW_WEBHOOK_URL).", valueName: "url"))
+    var webhook: [String] = []
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The `--notify` URLs, else those of `RGW_NOTIFY_URL`.
+    var pings: [String] { notify.isEmpty ? Self.split(environment["RGW_NOTIFY_URL"]) : notify }
+    /// The `--webhook` URLs, else those of `RGW_WEBHOOK_URL`.
+    var webhooks: [String] { webhook.isEmpty ? Self.split(environment["RGW_WEBHOOK_URL"]) : webhook }
+
+    static func split(_ value: String?) -> [String] { (value ?? "").split(whereSeparator: \.isWhitespace).map(String.init) }
+
+    func validate() throws {
+        for (urls, given, variable, option) in [(pings, !notify.isEmpty, "RGW_NOTIFY_URL", "--notify"), (webhooks, !webhook.isEmpty, "RGW_WEBHOOK_URL", "--webhook")] {
+            for url in urls {
+                // The URL itself is a secret: the message names what is wrong with it, not the URL.
+                if let problem = Notifier.problem(with: url) {
+                    throw ValidationError("\(given ? option : variable) takes an http:// or https:// URL, and \(problem); give the URL the monitor or chat service shows")
+                }
+            }
+        }
+    }
+}
+
+/// The notifications of one run: the start ping before the command's body, the end ping and the
+/// webhooks once `Reporting.run` knows its exit status. The command hands over its report and
+/// summary with `keep`; a failure's JSON document is `Reporting.failureDocument`.
+final class Notifications: @unchecked Sendable {
+    let notifier: Notifier
+    let command: String
+
+    /// The run's report as `--json` prints it, and its one-line summary, when the command kept one.
+    nonisolated(unsafe) static var report: (json: String, summary: String)?
+
+    /// Keep `report` (encoded as `--json` prints it) and `summary` (one line) for the end's
+    /// notifications; a command calls it once its report is made, with or without `--json`.
+    static func keep<T: Encodable>(_ value: T, summary: String) {
+        guard let json = try? Reporting.jsonText(value) else { return }
+        report = (json, summary)
+    }
+
+    /// Nil when no URL is configured.
+    init?(_ options: NotificationOptions, command: String, output: TerminalOutput) {
+        let notifier = Notifier(pings: options.pings, webhooks: options.webhooks) { output.writeLine("rack-gateway-db: warning: \($0)") }
+        guard !notifier.isEmpty else { return nil }
+        self.notifier = notifier
+        self.command = command
+    }
+
+    func started() {
+        notifier.started(body: "rack-gateway-db \(command) started (version \(ToolVersion.current), run id \(notifier.runID))\n")
+    }
+
+    /// The run ended with `status`: the end ping and the webhooks.
+    func ended(status: Int32) {
+        let text = summary(status: status)
+        // At most `recentLimit` lines of at most 1000 characters: a ping's body stays small.
+        let tail = TerminalOutput.shared.recentLines.filter { !$0.isEmpty }.map { $0.count > 1000 ? $0.prefix(1000) + "…" : $0 }
+        let pingBody = text + "\nrun id \(notifier.runID)\n" + (tail.isEmpty ? "" : "\nlast log lines:\n" + tail.joined(separator: "\n") + "\n")
+        notifier.finished(status: status, pingBody: pingBody, webhookBody: webhookBody(status: status, text: text))
+    }
+
+    /// `rack-gateway-db backup: Backed up ...` or `rack-gateway-db backup FAILED (exit 1): ...`.
+    func summary(status: Int32) -> String {
+        if status == 0 { return "rack-gateway-db \(command): " + (Self.report?.summary ?? "succeeded") }
+        let message = Reporting.failureDocument?.error.message.split(separator: "\n").first.map(String.init) ?? "see the log"
+        return "rack-gateway-db \(command) FAILED (exit \(status)): \(message)"
+    }
+
+    /// What `--json` printed (the report, else the error document) with `text`, and on a failure
+    /// the error document's `error` when the report has no `error` of its own.
+    func webhookBody(status: Int32, text: String) -> [UInt8] {
+        var object: [String: Any] = [:]
+        if let report = Self.report, let decoded = try? JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any] {
+            object = decoded
+        }
+        if status != 0, object["error"] == nil {
+            let document = Reporting.failureDocument ?? Reporting.ErrorDocument(ToolError(.failed, "exit status \(status)"), status: status)
+            if let text = try? Reporting.jsonText(document), let decoded = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+                object.merge(decoded) { old, _ in old }
+            }
+        }
+        object["text"] = text
+        return (try? [UInt8](JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))) ?? Array(((try? Reporting.jsonText(["text": text])) ?? "{}").utf8)
+    }
+}
