@@ -57,6 +57,8 @@ struct SamplesTests {
     /// Parse `rack-gateway-db ARGS` the way the binary would (options validated too).
     static func expectValid(_ command: String, in place: String) {
         var words = shellWords(command)
+        // A Convox timer's `sh -c 'NAME="$VALUE" exec rack-gateway-db ...'`: the script's words.
+        if words.count == 3 && words[0] == "sh" && words[1] == "-c" { words = shellWords(words[2]) }
         if let end = words.firstIndex(where: { $0 == "2>&1" || $0 == "|" }) { words = Array(words[..<end]) }
         guard let start = words.firstIndex(where: { $0.hasSuffix("rack-gateway-db") }) else {
             Issue.record("no rack-gateway-db command in \(place): \(command)")
@@ -277,7 +279,7 @@ struct SamplesTests {
         #expect(adminEnvironment.contains("RGW_DATABASE_URL=${ADMIN_DATABASE_URL}") && adminEnvironment.contains("PGSSLMODE=require"))
         #expect(timers.values.allSatisfy { $0["service"] as? String == "admin" })
         let drill = try #require(timers.values.first { ($0["command"] as? String)?.contains(" drill ") == true })
-        #expect(Self.shellWords(drill["command"] as? String ?? "").contains("rack-gateway-api migrate"), "\(drill)")
+        #expect(Self.shellWords(Self.shellWords(drill["command"] as? String ?? "").last ?? "").contains("rack-gateway-api migrate"), "\(drill)")
         let cronJob = try Self.yaml("k8s/cronjob.yaml")
         #expect(cronJob["kind"] as? String == "ServiceAccount")
         let job = try #require(try Self.yamlDocuments("k8s/cronjob.yaml").first { $0["kind"] as? String == "CronJob" })
@@ -287,8 +289,9 @@ struct SamplesTests {
         Self.expectValid("rack-gateway-db " + ((container["args"] as? [String]) ?? []).joined(separator: " "), in: "cronjob.yaml")
     }
 
-    /// Someone is told on Convox: every timer pings its own check (--notify with a URL the app's
-    /// environment must hold, so Convox refuses a release without it), every run pushes its metrics
+    /// Someone is told on Convox: every timer pings its own check (RGW_NOTIFY_URL, --notify's
+    /// default, set from a variable of the app's environment that Convox requires, by `sh -c` at run
+    /// time: the secret URL is in no argument and no release), every run pushes its metrics
     /// (RGW_PUSHGATEWAY_URL, --pushgateway's default, required the same way), an hourly timer checks
     /// the newest good backup's age, and `admin` (whose service account the timers' copy) carries
     /// the whole IRSA annotation.
@@ -302,14 +305,18 @@ struct SamplesTests {
         #expect(declared.contains("RGW_PUSHGATEWAY_URL"))
         var pingVariables: Set<String> = []
         for (name, timer) in timers {
-            let words = Self.shellWords(timer["command"] as? String ?? "")
-            let notify = try #require(words.firstIndex(of: "--notify"), "\(name) pings its check")
-            let value = words[notify + 1]
-            #expect(value.range(of: #"^\$\{[A-Z][A-Z0-9_]*\}$"#, options: .regularExpression) != nil, "\(name): --notify \(value) is a ${NAME} of the app's environment")
-            let variable = String(value.dropFirst(2).dropLast())
+            let command = timer["command"] as? String ?? ""
+            let words = Self.shellWords(command)
+            #expect(words.count == 3 && words.prefix(2) == ["sh", "-c"], "\(name): \(command)")
+            let script = Self.shellWords(words.last ?? "")
+            let assignment = try #require(script.first, "\(name)")
+            #expect(assignment.range(of: #"^RGW_NOTIFY_URL=\$[A-Z][A-Z0-9_]*$"#, options: .regularExpression) != nil, "\(name): \(assignment)")
+            #expect(script.dropFirst().starts(with: ["exec", "rack-gateway-db"]), "\(name): \(script)")
+            let variable = String(assignment.dropFirst("RGW_NOTIFY_URL=$".count))
             #expect(declared.contains(variable), "\(name): \(variable) is declared on admin without a default")
             pingVariables.insert(variable)
-            #expect(!words.contains("--metrics-file"), "\(name): nothing reads a file in a timer's container")
+            #expect(!command.contains("${") && !command.contains("https://"), "\(name): no URL in the command, the CronJob or the release")
+            #expect(!script.contains("--metrics-file"), "\(name): nothing reads a file in a timer's container")
         }
         #expect(pingVariables.count == timers.count, "each timer has its own check: \(pingVariables)")
         // Every ${NAME} in the file (comments aside) is declared somewhere, so none is filled in empty.
@@ -323,7 +330,7 @@ struct SamplesTests {
         let ages = timers.filter { ($0.value["command"] as? String)?.contains(" check ") == true }
         #expect(ages.count == 1)
         let age = try #require(ages.first?.value)
-        #expect(Self.shellWords(age["command"] as? String ?? "").starts(with: ["rack-gateway-db", "check", "--max-backup-age", "26h"]), "\(age)")
+        #expect(Self.shellWords(Self.shellWords(age["command"] as? String ?? "").last ?? "").dropFirst(2).starts(with: ["rack-gateway-db", "check", "--max-backup-age", "26h"]), "\(age)")
         #expect((age["schedule"] as? String)?.hasSuffix(" * * * *") == true, "hourly: \(age)")
         // IRSA: the annotation names a whole role ARN (account and role), on the timers' service.
         let annotations = try #require(admin["annotations"] as? [String])
@@ -346,6 +353,49 @@ struct SamplesTests {
         #expect((account["metadata"] as? [String: Any])?["name"] as? String == podSpec["serviceAccountName"] as? String)
         let role = ((account["metadata"] as? [String: Any])?["annotations"] as? [String: String])?["eks.amazonaws.com/role-arn"] ?? ""
         #expect(role.range(of: #"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]+$"#, options: .regularExpression) != nil, "\(role)")
+    }
+
+    /// The nightly backup timer of samples/convox.yml as the rack runs it (its command split into the
+    /// container's arguments, no shell of the rack's own; `admin`'s environment, here the test
+    /// database, S3 on moto and the check's ping URL on a local receiver): the check gets URL/start and
+    /// URL with one run id; when the database is down, URL/start and URL/1 with the error, and the
+    /// backup's exit status is 1 as without the ping.
+    @Test func theConvoxBackupTimerPingsItsOwnCheck() throws {
+        let moto = try MotoServer.shared()
+        let bucket = "rgw-convox-\(UUID().uuidString.prefix(8).lowercased())"
+        let client = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: bucket, accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
+        try client.createBucket(objectLock: true)
+        let timers = try #require(try Self.yaml("convox.yml")["timers"] as? [String: [String: Any]])
+        let arguments = Self.shellWords(try #require(timers["nightly-backup"]?["command"] as? String))
+        let receiver = try HTTPReceiver()
+        try TestDatabase.withMigrated { database in
+            let environment = ["PATH": URL(fileURLWithPath: CLI.executable).deletingLastPathComponent().path + ":/usr/bin:/bin",
+                               "RGW_DATABASE_URL": database.url, "PGSSLMODE": "disable", "RGW_BACKUP_DIR": "s3://\(bucket)/nightly",
+                               "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                               "AWS_ENDPOINT_URL_S3": moto.endpoint, "BACKUP_PING_URL": receiver.url("/ping/backup-check")]
+            func run(_ environment: [String: String]) throws -> ChildProcess.Output {
+                try Shell.run("/usr/bin/env", ["-i"] + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } + arguments)
+            }
+            let good = try run(environment)
+            #expect(good.status == 0, "\(good.stderr)")
+            var requests = receiver.requests
+            #expect(requests.map { $0.path.prefix { $0 != "?" } } == ["/ping/backup-check/start", "/ping/backup-check"], "\(requests.map(\.path))")
+            let runIDs = Set(requests.map { $0.path.components(separatedBy: "rid=").last ?? "" })
+            #expect(runIDs.count == 1 && !(runIDs.first ?? "").isEmpty, "\(requests.map(\.path))")
+            #expect(requests.last?.body.hasPrefix("rack-gateway-db backup: backed up ") == true, "\(requests.last?.body ?? "")")
+            #expect(!requests.contains { $0.body.contains(database.cluster.password) })
+            let archives = try S3Store(client: client, prefix: "nightly").list().map(\.name)
+            #expect(archives.contains { $0.hasSuffix(".sql.gz") }, "\(archives)")
+
+            // 3 a.m., the database is down: the check is told, with the error.
+            var down = environment
+            down["RGW_DATABASE_URL"] = "postgres://nobody@127.0.0.1:\(try TestCluster.freePort())/rack_gateway"
+            let failed = try run(down)
+            #expect(failed.status == 1, "\(failed.stderr)")
+            requests = Array(receiver.requests.dropFirst(2))
+            #expect(requests.map { $0.path.prefix { $0 != "?" } } == ["/ping/backup-check/start", "/ping/backup-check/1"], "\(requests.map(\.path))")
+            #expect(requests.last?.body.contains("127.0.0.1") == true, "\(requests.last?.body ?? "")")
+        }
     }
 
     /// The systemd units: each job's command is valid, each job (backup, drill, the hourly backup age
