@@ -76,8 +76,8 @@ struct SupportUnitTests {
         let path = NSTemporaryDirectory() + "/rgw-unit-\(UUID().uuidString.prefix(8)).prom"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = PrometheusFile(path: path)
-        try file.update([.init("rgw_a", "A.", 1), .init("rgw_b", "B.", 2.5)], labels: ["database": "x"])
-        try file.update([.init("rgw_b", "B.", 3), .init("rgw_c", "C.", 4)], labels: ["database": "x\"y"])
+        try file.update(RunMetrics(command: "backup", labels: ["database": "x"], gauges: [.init("rgw_a", "A.", 1), .init("rgw_b", "B.", 2.5)]))
+        try file.update(RunMetrics(command: "backup", labels: ["database": "x\"y"], gauges: [.init("rgw_b", "B.", 3), .init("rgw_c", "C.", 4)]))
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text == """
             # HELP rgw_a A.
@@ -91,8 +91,9 @@ struct SupportUnitTests {
             rgw_c{database="x\\"y"} 4
 
             """)
+        // Readable by node_exporter's own user (issue 30): metrics hold no secret.
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
-        #expect(mode == 0o600)
+        #expect(mode == 0o644)
     }
 
     @Test(arguments: [
