@@ -126,8 +126,6 @@ struct BackupCommand: ToolCommand {
             ])
             if report.suspect == nil {
                 MetricsRecorder.record([
-                    .init("rgw_backup_newest_good_timestamp_seconds", "Unix time of the newest good archive (readable, not suspect, verified): alert on time() minus this.",
-                          (ArchiveName.timestamp(of: URL(fileURLWithPath: report.file).lastPathComponent) ?? context.clock.now()).timeIntervalSince1970),
                     .init("rgw_backup_duration_seconds", "Wall time of the last successful backup.", report.durationSeconds),
                     .init("rgw_backup_size_bytes", "Size of the last successful backup archive.", Double(report.sizeBytes)),
                     .init("rgw_backup_rows", "Rows in the last successful backup.", Double(report.rows)),
