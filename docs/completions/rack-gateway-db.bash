@@ -241,7 +241,7 @@ _rack-gateway-db_reset-db() {
 _rack-gateway-db_check() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=()
+    repeating_options=(--pushgateway)
     non_repeating_options=(--database-url --migrations --dir --s3-endpoint --max-backup-age --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
@@ -265,14 +265,17 @@ _rack-gateway-db_check() {
     '--metrics-file')
         return
         ;;
+    '--pushgateway')
+        return
+        ;;
     esac
 }
 
 _rack-gateway-db_backup() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--recipient)
-    non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --metrics-file --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --max-shrink)
+    repeating_options=(--recipient --pushgateway)
+    non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --metrics-file --max-shrink)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -304,9 +307,6 @@ _rack-gateway-db_backup() {
     '--lock-timeout')
         return
         ;;
-    '--metrics-file')
-        return
-        ;;
     '--object-lock-days')
         return
         ;;
@@ -329,6 +329,12 @@ _rack-gateway-db_backup() {
         return
         ;;
     '--sign-key')
+        return
+        ;;
+    '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     '--max-shrink')
@@ -421,8 +427,8 @@ _rack-gateway-db_list() {
 _rack-gateway-db_prune() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --json --verbose -v --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly)
+    repeating_options=(--pushgateway)
+    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -446,6 +452,12 @@ _rack-gateway-db_prune() {
         return
         ;;
     '--keep-yearly')
+        return
+        ;;
+    '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     esac
@@ -485,8 +497,8 @@ _rack-gateway-db_report() {
 _rack-gateway-db_restore() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --clean --yes --verify --create-missing-roles --allow-downgrade --dry-run --in-place --allow-autoscaled --skip-migrate --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout)
+    repeating_options=(--pushgateway)
+    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -542,13 +554,19 @@ _rack-gateway-db_restore() {
     '--migrate-timeout')
         return
         ;;
+    '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
+        return
+        ;;
     esac
 }
 
 _rack-gateway-db_drill() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --keep --allow-downgrade --version -h --help)
-    repeating_options=()
+    repeating_options=(--pushgateway)
     non_repeating_options=(--database-url --dir --s3-endpoint --identity --verify-key --migrations --migrate-command --migrate-timeout --audit-anchors --scratch-url --jobs --stall-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
@@ -591,6 +609,9 @@ _rack-gateway-db_drill() {
         return
         ;;
     '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     esac
