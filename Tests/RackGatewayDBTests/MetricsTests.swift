@@ -169,6 +169,28 @@ struct MetricsTests {
         }
     }
 
+    /// A backup stopped by SIGTERM (waiting on a locked table) is a failure in its metrics too.
+    @Test func aBackupStoppedBySIGTERMWritesItsFailure() throws {
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let metrics = directory + "/backup.prom"
+            let holder = try source.connect()
+            try holder.execute("BEGIN; LOCK TABLE public.settings IN ACCESS EXCLUSIVE MODE")
+            let run = try RunningCLI(["backup", "--dir", directory, "--lock-timeout", "60", "--metrics-file", metrics], environment: ["RGW_DATABASE_URL": source.url])
+            Thread.sleep(forTimeInterval: 3)
+            try #require(run.process.isRunning, "the backup waits for the lock: \(run.stderr)")
+            run.signal(SIGTERM)
+            let result = run.finish()
+            try holder.execute("ROLLBACK")
+            #expect(result.status == 143, "\(result)")
+            let text = try String(contentsOfFile: metrics, encoding: .utf8)
+            let labels = "database=\"\(source.name)\",dir=\"\(directory)\""
+            #expect(Self.value(text, "rgw_backup_last_failure_timestamp_seconds", labels) != nil, "\(text)")
+            #expect(Self.value(text, "rgw_backup_last_success_timestamp_seconds", labels) == nil, "\(text)")
+        }
+    }
+
     @Test func metricsOptionsThatDoNotApplyAreUsageErrors() throws {
         let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
