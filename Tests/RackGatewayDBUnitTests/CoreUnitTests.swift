@@ -96,6 +96,21 @@ struct SupportUnitTests {
         #expect(mode == 0o644)
     }
 
+    @Test func runMetricsCarryTheOutcomeAndThePushgatewayGroupsByCommandAndDatabase() throws {
+        let metrics = RunMetrics(command: "backup", labels: ["database": "app/prod", "dir": "s3://b/p"], gauges: [.init("rgw_backup_rows", "Rows.", 5)])
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(metrics.finished(.success, at: at).gauges.map(\.name) == ["rgw_backup_rows", "rgw_backup_last_success_timestamp_seconds"])
+        #expect(metrics.finished(.failure, at: at).gauges.map(\.name) == ["rgw_backup_rows", "rgw_backup_last_failure_timestamp_seconds"])
+        #expect(metrics.finished(.suspect, at: at).gauges.map(\.name) == ["rgw_backup_rows"], "a suspect backup is no success")
+        #expect(metrics.finished(.success, at: at).text(omitting: Pushgateway.groupingLabels).hasSuffix("rgw_backup_last_success_timestamp_seconds{dir=\"s3://b/p\"} 1800000000\n"))
+        var gateway = Pushgateway(url: "https://push:secret@gw.example:9091/")
+        // A slash in the database's name cannot go in a path segment as it is: base64, URL-safe.
+        #expect(gateway.groupURL(for: metrics) == "https://push:secret@gw.example:9091/metrics/job/rack_gateway_db/command/backup/database@base64/YXBwL3Byb2Q=")
+        #expect(gateway.displayURL == "https://push:***@gw.example:9091/")
+        gateway.url = "http://gw:9091"
+        #expect(gateway.groupURL(for: RunMetrics(command: "prune", labels: ["dir": "/x"])) == "http://gw:9091/metrics/job/rack_gateway_db/command/prune")
+    }
+
     @Test(arguments: [
         (500, "InternalError", true, nil), (503, "SlowDown", true, nil), (429, "", true, nil), (400, "RequestTimeout", true, nil),
         (404, "NoSuchBucket", false, "does not exist"), (400, "ExpiredToken", false, "expired"), (403, "AccessDenied", false, "denied"),
