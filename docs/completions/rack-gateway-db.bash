@@ -241,7 +241,7 @@ _rack-gateway-db_reset-db() {
 _rack-gateway-db_check() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--notify --webhook)
+    repeating_options=(--pushgateway)
     non_repeating_options=(--database-url --migrations --dir --s3-endpoint --max-backup-age --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
@@ -259,16 +259,13 @@ _rack-gateway-db_check() {
     '--s3-endpoint')
         return
         ;;
-    '--notify')
-        return
-        ;;
-    '--webhook')
-        return
-        ;;
     '--max-backup-age')
         return
         ;;
     '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     esac
@@ -277,8 +274,8 @@ _rack-gateway-db_check() {
 _rack-gateway-db_backup() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--recipient --notify --webhook)
-    non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --metrics-file --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --max-shrink)
+    repeating_options=(--recipient --pushgateway)
+    non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --metrics-file --max-shrink)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -310,9 +307,6 @@ _rack-gateway-db_backup() {
     '--lock-timeout')
         return
         ;;
-    '--metrics-file')
-        return
-        ;;
     '--object-lock-days')
         return
         ;;
@@ -337,10 +331,10 @@ _rack-gateway-db_backup() {
     '--sign-key')
         return
         ;;
-    '--notify')
+    '--metrics-file')
         return
         ;;
-    '--webhook')
+    '--pushgateway')
         return
         ;;
     '--max-shrink')
@@ -433,8 +427,8 @@ _rack-gateway-db_list() {
 _rack-gateway-db_prune() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --json --verbose -v --version -h --help)
-    repeating_options=(--notify --webhook)
-    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly)
+    repeating_options=(--pushgateway)
+    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -460,10 +454,10 @@ _rack-gateway-db_prune() {
     '--keep-yearly')
         return
         ;;
-    '--notify')
+    '--metrics-file')
         return
         ;;
-    '--webhook')
+    '--pushgateway')
         return
         ;;
     esac
@@ -503,8 +497,8 @@ _rack-gateway-db_report() {
 _rack-gateway-db_restore() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --clean --yes --verify --create-missing-roles --allow-downgrade --dry-run --in-place --allow-autoscaled --skip-migrate --version -h --help)
-    repeating_options=(--notify --webhook)
-    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout)
+    repeating_options=(--pushgateway)
+    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -560,10 +554,10 @@ _rack-gateway-db_restore() {
     '--migrate-timeout')
         return
         ;;
-    '--notify')
+    '--metrics-file')
         return
         ;;
-    '--webhook')
+    '--pushgateway')
         return
         ;;
     esac
@@ -572,7 +566,7 @@ _rack-gateway-db_restore() {
 _rack-gateway-db_drill() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --keep --allow-downgrade --version -h --help)
-    repeating_options=(--notify --webhook)
+    repeating_options=(--pushgateway)
     non_repeating_options=(--database-url --dir --s3-endpoint --identity --verify-key --migrations --migrate-command --migrate-timeout --audit-anchors --scratch-url --jobs --stall-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
@@ -614,13 +608,10 @@ _rack-gateway-db_drill() {
     '--stall-timeout')
         return
         ;;
-    '--notify')
-        return
-        ;;
-    '--webhook')
-        return
-        ;;
     '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     esac
