@@ -241,7 +241,7 @@ _rack-gateway-db_reset-db() {
 _rack-gateway-db_check() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--pushgateway)
+    repeating_options=(--notify --webhook --pushgateway)
     non_repeating_options=(--database-url --migrations --dir --s3-endpoint --max-backup-age --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
@@ -259,6 +259,12 @@ _rack-gateway-db_check() {
     '--s3-endpoint')
         return
         ;;
+    '--notify')
+        return
+        ;;
+    '--webhook')
+        return
+        ;;
     '--max-backup-age')
         return
         ;;
@@ -274,7 +280,7 @@ _rack-gateway-db_check() {
 _rack-gateway-db_backup() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--recipient --pushgateway)
+    repeating_options=(--recipient --pushgateway --notify --webhook)
     non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --metrics-file --max-shrink)
     __rack-gateway-db_offer_flags_options 0
 
@@ -335,6 +341,12 @@ _rack-gateway-db_backup() {
         return
         ;;
     '--pushgateway')
+        return
+        ;;
+    '--notify')
+        return
+        ;;
+    '--webhook')
         return
         ;;
     '--max-shrink')
@@ -427,7 +439,7 @@ _rack-gateway-db_list() {
 _rack-gateway-db_prune() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --json --verbose -v --version -h --help)
-    repeating_options=(--pushgateway)
+    repeating_options=(--pushgateway --notify --webhook)
     non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
@@ -458,6 +470,12 @@ _rack-gateway-db_prune() {
         return
         ;;
     '--pushgateway')
+        return
+        ;;
+    '--notify')
+        return
+        ;;
+    '--webhook')
         return
         ;;
     esac
@@ -497,7 +515,7 @@ _rack-gateway-db_report() {
 _rack-gateway-db_restore() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --clean --yes --verify --create-missing-roles --allow-downgrade --dry-run --in-place --allow-autoscaled --skip-migrate --version -h --help)
-    repeating_options=(--pushgateway)
+    repeating_options=(--pushgateway --notify --webhook)
     non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
@@ -560,13 +578,19 @@ _rack-gateway-db_restore() {
     '--pushgateway')
         return
         ;;
+    '--notify')
+        return
+        ;;
+    '--webhook')
+        return
+        ;;
     esac
 }
 
 _rack-gateway-db_drill() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --keep --allow-downgrade --version -h --help)
-    repeating_options=(--pushgateway)
+    repeating_options=(--notify --webhook --pushgateway)
     non_repeating_options=(--database-url --dir --s3-endpoint --identity --verify-key --migrations --migrate-command --migrate-timeout --audit-anchors --scratch-url --jobs --stall-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
@@ -606,6 +630,12 @@ _rack-gateway-db_drill() {
         return
         ;;
     '--stall-timeout')
+        return
+        ;;
+    '--notify')
+        return
+        ;;
+    '--webhook')
         return
         ;;
     '--metrics-file')
