@@ -47,9 +47,6 @@ struct BackupCommand: ToolCommand {
     @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a table lock before failing.")
     var lockTimeout: Double = 10
 
-    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
-    var metricsFile: String?
-
     @Option(name: .customLong("object-lock-days"), help: "With an s3:// --dir: S3 Object Lock retention in days on the archive and its sidecar (the bucket must have Object Lock enabled).")
     var objectLockDays: Int?
 
@@ -64,6 +61,7 @@ struct BackupCommand: ToolCommand {
 
     @OptionGroup var stall: StallOptions
     @OptionGroup var keyOptions: WriteKeyOptions
+    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var notifications: NotificationOptions
     var notificationOptions: NotificationOptions? { notifications }
 
@@ -89,7 +87,9 @@ struct BackupCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
+            try metrics.start("backup", labels: ["database": "unknown", "dir": directoryOptions.metricsLabel], context: context)
             let settings = try global.connectionSettings(context)
+            MetricsRecorder.label("database", settings.databaseName ?? "unknown")
             let logger = context.logger
             if !directoryOptions.isS3, objectLockDays != nil || sse != nil {
                 throw ToolError(.usage, "--object-lock-days and --sse need an s3://bucket/prefix --dir")
@@ -107,7 +107,6 @@ struct BackupCommand: ToolCommand {
             options.maxShrink = ShrinkCheck.parse(maxShrink)!
             options.keys = try keyOptions.keys()
             let runner = BackupRunner(settings: settings, options: options, logger: logger, context: context)
-            let labels = ["database": settings.databaseName ?? "unknown"]
             let progress = runner.progress
             let display = ProgressDisplay(logger: logger) { progress.line() }
             let report: BackupReport
@@ -121,22 +120,19 @@ struct BackupCommand: ToolCommand {
                 display.stop()
             } catch {
                 display.stop()
-                if let metricsFile {
-                    try? PrometheusFile(path: metricsFile).update([
-                        .init("rgw_backup_last_failure_timestamp_seconds", "Unix time of the last failed backup.", context.clock.now().timeIntervalSince1970),
-                    ], labels: labels)
-                }
                 throw error
             }
-            if let metricsFile {
-                try PrometheusFile(path: metricsFile).update([
-                    .init("rgw_backup_last_success_timestamp_seconds", "Unix time of the last successful backup.", context.clock.now().timeIntervalSince1970),
+            // A SUSPECT archive is no success: its run ends with last_success unchanged (RunMetrics.Outcome).
+            MetricsRecorder.record([
+                .init("rgw_backup_suspect", "1 when the last backup shrank past --max-shrink since the previous good one (kept, marked suspect).", report.suspect == nil ? 0 : 1),
+            ])
+            if report.suspect == nil {
+                MetricsRecorder.record([
                     .init("rgw_backup_duration_seconds", "Wall time of the last successful backup.", report.durationSeconds),
                     .init("rgw_backup_size_bytes", "Size of the last successful backup archive.", Double(report.sizeBytes)),
                     .init("rgw_backup_rows", "Rows in the last successful backup.", Double(report.rows)),
                     .init("rgw_backup_tables", "Tables in the last successful backup.", Double(report.tables)),
-                    .init("rgw_backup_suspect", "1 when the last backup shrank past --max-shrink since the previous good one (kept, marked suspect).", report.suspect == nil ? 0 : 1),
-                ], labels: labels)
+                ])
             }
             Notifications.keep(report, summary: (report.suspect == nil ? "backed up " : "SUSPECT backup of ") + "\(settings.description) to \(report.file), "
                                + "\(ProgressDisplay.bytes(report.sizeBytes)) in \(String(format: "%.1f", report.durationSeconds)) s")

@@ -12,7 +12,8 @@ struct CheckCommand: ToolCommand {
         discussion: """
             Exits 1 when any check fails; warnings alone exit 0. With --max-backup-age, also checks that the \
             newest good archive in --dir (readable, not suspect, verified) is younger, else exits 2 (for \
-            monitors; --metrics-file writes its age).
+            monitors; the metrics then carry its time, rgw_backup_newest_good_timestamp_seconds, 0 when \
+            there is none).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -24,12 +25,10 @@ struct CheckCommand: ToolCommand {
     @Option(name: .customLong("max-backup-age"), help: ArgumentHelp("Fail (exit 2) when the newest good archive in --dir is older, e.g. 26h.", valueName: "age"))
     var maxBackupAge: String?
 
-    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("With --max-backup-age: write rgw_backup_newest_good_age_seconds here.", valueName: "path"))
-    var metricsFile: String?
+    @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         if let maxBackupAge { _ = try MaintCommand.duration(maxBackupAge, "--max-backup-age") }
-        if metricsFile != nil && maxBackupAge == nil { throw ValidationError("--metrics-file goes with --max-backup-age") }
         if directoryOptions.dir != nil && maxBackupAge == nil { throw ValidationError("--dir goes with --max-backup-age (check reads archives only for the backup age)") }
     }
 
@@ -38,22 +37,27 @@ struct CheckCommand: ToolCommand {
         guard let maxBackupAge else { return nil }
         let limit = try MaintCommand.duration(maxBackupAge, "--max-backup-age")
         let directory = try directoryOptions.archiveDirectory(clock: clock)
-        guard let newest = try directory.newestGood() else {
+        let newest = try directory.newestGood()
+        // A time, not an age: `time() - ...` in PromQL keeps growing when the checks stop; 0 (1970)
+        // when there is no good archive, so no older file's healthy value survives.
+        MetricsRecorder.record([
+            .init("rgw_backup_newest_good_timestamp_seconds", "Unix time of the newest good archive (readable, not suspect, verified), 0 when there is none: alert on time() minus this.",
+                  newest?.time.timeIntervalSince1970 ?? 0),
+        ])
+        guard let newest else {
             return (HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verifying)"), true)
         }
         let age = clock.now().timeIntervalSince(newest.time)
-        if let metricsFile {
-            try PrometheusFile(path: metricsFile).update([
-                .init("rgw_backup_newest_good_age_seconds", "Age of the newest good archive (readable, not suspect, verified).", age),
-            ], labels: ["dir": directory.directory])
-        }
         let text = "newest good archive \(newest.file) is \(ProgressDisplay.duration(age)) old (limit \(maxBackupAge))"
         return (HealthCheck.Item(name: "backups", status: age > limit ? .fail : .ok, detail: text), age > limit)
     }
 
     func run(_ context: RunContext) throws {
         do {
+            try metrics.start("check", labels: ["database": "unknown"].merging(maxBackupAge == nil ? [:] : ["dir": directoryOptions.metricsLabel]) { $1 },
+                              context: context)
             let settings = try global.connectionSettings(context)
+            MetricsRecorder.label("database", settings.databaseName ?? "unknown")
             var report = HealthCheck(settings: settings, migrations: try migrationOptions.load(),
                                      logger: context.logger).run()
             let backups = try backupAgeItem(clock: context.clock)

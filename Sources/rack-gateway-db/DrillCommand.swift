@@ -45,11 +45,10 @@ struct DrillCommand: ToolCommand {
 
     @OptionGroup var jobsOption: JobsOption
     @OptionGroup var stall: StallOptions
+
     @OptionGroup var notifications: NotificationOptions
     var notificationOptions: NotificationOptions? { notifications }
-
-    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (atomically).", valueName: "path"))
-    var metricsFile: String?
+    @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
         try choice.checkDirectory(directoryOptions)
@@ -60,85 +59,76 @@ struct DrillCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         let logger = context.logger
-        var labels = ["database": "unknown"]
-        // --latest: whether the newest archive failed (nil until known, and without --latest).
-        var newestFailed: Bool?
+        // `dir` where --dir applies (--latest, a bare name); the database is the configured one's.
+        let usesDirectory = choice.latest || choice.archive.map(DirectoryOptions.isBareName) == true
+        try metrics.start("drill", labels: ["database": "unknown"].merging(usesDirectory ? ["dir": directoryOptions.metricsLabel] : [:]) { $1 },
+                          context: context)
         do {
-            do {
-                let scratch = try scratchURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--scratch-url")) } ?? global.connectionSettings(context)
-                labels["database"] = scratch.databaseName ?? "unknown"
-                // Options first: a wrong --migrations is a usage error before any archive is read.
-                let migrations = try migrationOptions.load()
-                let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment,
-                                                            endpoint: directoryOptions.s3.s3Endpoint)
-                let archive: ArchiveLocation
-                // What --latest chose: opened and checked once, and drilled as it is.
-                let chosen: ArchiveDirectory.Chosen?
-                var newestProblem: ArchiveDirectory.NewestProblem?
-                if choice.latest {
-                    // The newest archive is the news: when it does not verify the drill exits 2, after
-                    // drilling the newest good archive in its place (reported as such).
-                    let directory = try directoryOptions.archiveDirectory(clock: context.clock)
-                    let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
-                    newestProblem = latest.newestProblem
-                    newestFailed = newestProblem != nil
-                    guard let taken = latest.chosen else {
-                        let problem = latest.newestProblem!
-                        throw ToolError(problem.code, "drill --latest: " + problem.describe(in: directory.directory) + "; no older archive is good either: nothing was drilled",
-                                        fix: "Find out what happened to the archive (verify ARCHIVE), and make a good backup now.")
-                    }
-                    if let problem = newestProblem {
-                        Reporting.printError("drill --latest: " + problem.describe(in: directory.directory) + "; drilling the newest good archive, \(taken.archive.path), in its place")
-                    }
-                    (archive, chosen) = (taken.archive, taken)
-                } else {
-                    (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
-                }
-                var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
-                options.keep = keep
-                options.allowDowngrade = allowDowngrade
-                options.migrateCommand = try migrateCommandOptions.command()
-                options.anchors = anchors
-                let runner = DrillRunner(options: options, logger: logger, context: context)
-                var report = try stall.watching("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
-                                                applications: "rack-gateway-db") {
-                    try chosen.map { try runner.run(reader: $0.reader, preflight: $0.check) } ?? runner.run(archive: archive)
-                }
-                let drilledPassed = report.ok
-                report.newestFailed = newestProblem
-                // The drill's verdict: not ok when the newest archive failed, whatever the stand-in did.
-                if newestProblem != nil { report.ok = false }
-                try? DrillLog.append(report, store: archive.store)
-                if let metricsFile { try writeMetrics(report, path: metricsFile, labels: labels, latest: choice.latest, now: context.clock.now()) }
-                Notifications.keep(report, summary: "drill of \(report.archive) " + (report.ok ? "PASSED" : "FAILED")
-                                   + (report.restored ? ", RTO \(String(format: "%.1f", report.restoreSeconds)) s" : ""))
-                if global.json {
-                    try Reporting.printJSON(report)
-                } else {
-                    printText(report, stopped: context.cancellation.isCancelled)
+            let scratch = try scratchURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--scratch-url")) } ?? global.connectionSettings(context)
+            let configured = scratchURL == nil ? scratch : try? global.connectionSettings(context)
+            MetricsRecorder.label("database", configured?.databaseName ?? scratch.databaseName ?? "unknown")
+            // Options first: a wrong --migrations is a usage error before any archive is read.
+            let migrations = try migrationOptions.load()
+            let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment,
+                                                        endpoint: directoryOptions.s3.s3Endpoint)
+            let archive: ArchiveLocation
+            // What --latest chose: opened and checked once, and drilled as it is.
+            let chosen: ArchiveDirectory.Chosen?
+            var newestProblem: ArchiveDirectory.NewestProblem?
+            if choice.latest {
+                // The newest archive is the news: when it does not verify the drill exits 2, after
+                // drilling the newest good archive in its place (reported as such).
+                let directory = try directoryOptions.archiveDirectory(clock: context.clock)
+                let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
+                newestProblem = latest.newestProblem
+                MetricsRecorder.record([Self.newestGauge(failed: newestProblem != nil)])
+                guard let taken = latest.chosen else {
+                    let problem = latest.newestProblem!
+                    throw ToolError(problem.code, "drill --latest: " + problem.describe(in: directory.directory) + "; no older archive is good either: nothing was drilled",
+                                    fix: "Find out what happened to the archive (verify ARCHIVE), and make a good backup now.")
                 }
                 if let problem = newestProblem {
-                    throw ToolError(problem.code, "drill --latest FAILED: \(problem.path), the newest archive, \(problem.kind == .signature ? "fails its signature check" : "does not verify"): "
-                                    + problem.problems.prefix(3).joined(separator: "; ")
-                                    + "; the newest good archive, \(report.archive), was drilled in its place and \(drilledPassed ? "passed" : "failed too")")
+                    Reporting.printError("drill --latest: " + problem.describe(in: directory.directory) + "; drilling the newest good archive, \(taken.archive.path), in its place")
                 }
-                if let error = report.error, context.cancellation.isCancelled {
-                    throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error); \(report.scratchOutcome)")
-                }
-                if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
-                if !report.ok {
-                    throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(Plural.of(report.checksFailed, "check")) failed")
-                }
+                (archive, chosen) = (taken.archive, taken)
+            } else {
+                (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
             }
-        } catch {
-            if let metricsFile {
-                var gauges: [PrometheusFile.Gauge] = [
-                    .init("rgw_drill_last_failure_timestamp_seconds", "Unix time of the last failed drill.", context.clock.now().timeIntervalSince1970),
-                ]
-                if let newestFailed { gauges.append(Self.newestGauge(failed: newestFailed)) }
-                try? PrometheusFile(path: metricsFile).update(gauges, labels: labels)
+            var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
+            options.keep = keep
+            options.allowDowngrade = allowDowngrade
+            options.migrateCommand = try migrateCommandOptions.command()
+            options.anchors = anchors
+            let runner = DrillRunner(options: options, logger: logger, context: context)
+            var report = try stall.watching("the drill on \(scratch.description)", context: context, progress: runner.progress, server: scratch,
+                                            applications: "rack-gateway-db") {
+                try chosen.map { try runner.run(reader: $0.reader, preflight: $0.check) } ?? runner.run(archive: archive)
             }
-            throw error
+            let drilledPassed = report.ok
+            report.newestFailed = newestProblem
+            // The drill's verdict: not ok when the newest archive failed, whatever the stand-in did.
+            if newestProblem != nil { report.ok = false }
+            try? DrillLog.append(report, store: archive.store)
+            MetricsRecorder.record(Self.gauges(report))
+            Notifications.keep(report, summary: "drill of \(report.archive) " + (report.ok ? "PASSED" : "FAILED")
+                               + (report.restored ? ", RTO \(String(format: "%.1f", report.restoreSeconds)) s" : ""))
+            if global.json {
+                try Reporting.printJSON(report)
+            } else {
+                printText(report, stopped: context.cancellation.isCancelled)
+            }
+            if let problem = newestProblem {
+                throw ToolError(problem.code, "drill --latest FAILED: \(problem.path), the newest archive, \(problem.kind == .signature ? "fails its signature check" : "does not verify"): "
+                                + problem.problems.prefix(3).joined(separator: "; ")
+                                + "; the newest good archive, \(report.archive), was drilled in its place and \(drilledPassed ? "passed" : "failed too")")
+            }
+            if let error = report.error, context.cancellation.isCancelled {
+                throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error); \(report.scratchOutcome)")
+            }
+            if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
+            if !report.ok {
+                throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(Plural.of(report.checksFailed, "check")) failed")
+            }
         }
     }
 
@@ -170,23 +160,23 @@ struct DrillCommand: ToolCommand {
         }
     }
 
-    func writeMetrics(_ report: DrillReport, path: String, labels: [String: String], latest: Bool, now: Date) throws {
+    /// What a drill measured; the restore's measures only when it passed (a drill of an older
+    /// archive in place of a newest that failed is no success). The outcome's timestamp
+    /// (`rgw_drill_last_success_timestamp_seconds` or `..._last_failure_...`) comes with the run's end.
+    static func gauges(_ report: DrillReport) -> [PrometheusFile.Gauge] {
         var gauges: [PrometheusFile.Gauge] = [
             .init("rgw_drill_checks_failed", "Checks that failed in the last drill.", Double(report.checksFailed)),
             .init("rgw_drill_checks_not_checked", "Checks the last drill could not make (e.g. migrations of a foreign set).", Double(report.checksNotChecked)),
             .init("rgw_drill_duration_seconds", "Wall time of the last drill.", report.durationSeconds),
         ]
-        if latest { gauges.append(Self.newestGauge(failed: report.newestFailed != nil)) }
-        // A drill of an older archive in place of a newest that failed is no success.
         if report.ok && report.newestFailed == nil {
             gauges += [
-                .init("rgw_drill_last_success_timestamp_seconds", "Unix time of the last drill that passed.", now.timeIntervalSince1970),
                 .init("rgw_drill_restore_seconds", "Restore time (RTO) measured by the last passing drill.", report.restoreSeconds),
-                .init("rgw_drill_backup_age_seconds", "Age of the drilled backup (RPO) when the last passing drill started.", report.backupAgeSeconds),
+                .init("rgw_drill_backup_age_seconds", "Age of the drilled backup when the last passing drill started.", report.backupAgeSeconds),
                 .init("rgw_drill_bytes", "Archive size of the last passing drill.", Double(report.archiveBytes)),
                 .init("rgw_drill_rows", "Rows restored by the last passing drill.", Double(report.rows)),
             ]
         }
-        try PrometheusFile(path: path).update(gauges, labels: labels)
+        return gauges
     }
 }

@@ -22,6 +22,7 @@ struct PruneCommand: ToolCommand {
     var dryRun = false
 
     @OptionGroup var output: OutputOptions
+    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var notifications: NotificationOptions
     var notificationOptions: NotificationOptions? { notifications }
     var json: Bool { output.json }
@@ -37,6 +38,7 @@ struct PruneCommand: ToolCommand {
         guard !policy.isEmpty else {
             throw ValidationError("give a policy, e.g. --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7")
         }
+        if dryRun && metrics.given { throw ValidationError("--metrics-file and --pushgateway report a prune; --dry-run deletes nothing") }
     }
 
     struct Report: Encodable {
@@ -47,6 +49,8 @@ struct PruneCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
+            // Prune reads no database: its one label is the directory.
+            if !dryRun { try metrics.start("prune", labels: ["dir": directoryOptions.metricsLabel], context: context) }
             let pruner = Pruner(directory: try directoryOptions.archiveDirectory(clock: context.clock), policy: policy)
             let plan = try pruner.plan()
             let logger = context.logger
@@ -55,6 +59,10 @@ struct PruneCommand: ToolCommand {
                                                               "reasons": "\(decision.reasons.joined(separator: ","))"])
             }
             let deleted = dryRun ? [] : try pruner.apply(plan)
+            MetricsRecorder.record([
+                .init("rgw_prune_deleted_archives", "Archives the last prune deleted.", Double(deleted.count)),
+                .init("rgw_prune_kept_archives", "Archives the last prune kept.", Double(plan.filter(\.keep).count)),
+            ])
             // What report shows as the retention policy in force.
             if !dryRun { try PruneLog.record(policy: policy, kept: plan.filter(\.keep).count, deleted: deleted, store: pruner.directory.store, at: context.clock.now()) }
             Notifications.keep(Report(dryRun: dryRun, decisions: plan, deleted: deleted), summary: dryRun ? "dry run, \(Plural.of(plan.filter { !$0.keep }.count, "archive")) would be deleted"

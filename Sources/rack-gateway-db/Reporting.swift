@@ -61,6 +61,8 @@ enum Reporting {
         } catch {
             failure = error
         }
+        // The run's metrics (--metrics-file, --pushgateway) once it has ended, whatever the outcome.
+        defer { MetricsRecorder.publish(failure: failure, context: context) }
         context.cancellation.cleaningUp { context.cleanups.runAll() }
         // The fallback is ending the process already (the run took too long to stop): let it.
         guard signals.finishing() else { while true { sleep(60) } }

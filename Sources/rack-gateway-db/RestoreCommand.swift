@@ -281,11 +281,13 @@ struct RestoreCommand: ToolCommand {
     var dryRun = false
 
     @OptionGroup var pipeline: PipelineModeOptions
+    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var notifications: NotificationOptions
     var notificationOptions: NotificationOptions? { notifications }
 
     func validate() throws {
         try choice.checkDirectory(directoryOptions, usedOtherwise: pipeline.inPlace)
+        if dryRun && metrics.given { throw ValidationError("--metrics-file and --pushgateway report a restore; --dry-run makes none") }
         guard pipeline.convoxApp != nil else {
             if yes && !clean { throw ValidationError("--yes answers --clean's question; without --clean a restore asks nothing") }
             return
@@ -307,7 +309,9 @@ struct RestoreCommand: ToolCommand {
 
     func runPipeline(app: String, context: RunContext) throws {
         let logger = context.logger
-        let live = try RestoreTarget(settings: try global.connectionSettings(context))
+        let liveSettings = try global.connectionSettings(context)
+        MetricsRecorder.label("database", liveSettings.databaseName ?? "unknown")
+        let live = try RestoreTarget(settings: liveSettings)
         if pipeline.inPlace && directoryOptions.chosen.hasPrefix("s3://") {
             throw ToolError(.usage, "--in-place takes its safety backup into a local --dir, and \(directoryOptions.source.naming(directoryOptions.chosen)) is in S3",
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
@@ -384,8 +388,14 @@ struct RestoreCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         let logger = context.logger
+        if !dryRun {
+            let usesDirectory = choice.latest || pipeline.inPlace || choice.archive.map(DirectoryOptions.isBareName) == true
+            try metrics.start("restore", labels: ["database": "unknown"].merging(usesDirectory ? ["dir": directoryOptions.metricsLabel] : [:]) { $1 },
+                              context: context)
+        }
         if let convoxApp = pipeline.convoxApp { return try runPipeline(app: convoxApp, context: context) }
         let settings = try targetURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--target-url")) } ?? global.connectionSettings(context)
+        MetricsRecorder.label("database", settings.databaseName ?? "unknown")
         let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         var options = RestoreOptions(jobs: try jobsOption.resolved())
         options.clean = clean

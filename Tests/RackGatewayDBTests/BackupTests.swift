@@ -233,7 +233,7 @@ struct BackupTests {
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
             #expect(URL(fileURLWithPath: file).lastPathComponent.range(of: #"^rack_gateway_backup_\d{8}T\d{6}Z\.sql\.gz$"#, options: .regularExpression) != nil)
             let prom = try String(contentsOfFile: metrics, encoding: .utf8)
-            #expect(prom.contains("rgw_backup_last_success_timestamp_seconds{database=\"\(source.name)\"}"))
+            #expect(prom.contains("rgw_backup_last_success_timestamp_seconds{database=\"\(source.name)\",dir=\"\(directory)\"}"))
             #expect(prom.contains("rgw_backup_size_bytes"))
             #expect(try CLI.run(["verify", file]).status == 0)
             let list = try CLI.run(["list", "--dir", directory, "--json"])

@@ -31,7 +31,7 @@ struct LatestArchiveTests {
             #expect(!drill.stdout.contains("Drill PASSED") && drill.stdout.contains("Drill FAILED: the newest archive \(corrupt) did not verify"), "\(drill.stdout)")
             #expect(drill.stderr.contains(corrupt), "\(drill.stderr)")
             let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
-            #expect(prometheus.contains("rgw_drill_newest_archive_failed{database=\"\(database.name)\"} 1"), "\(prometheus)")
+            #expect(prometheus.contains("rgw_drill_newest_archive_failed{database=\"\(database.name)\",dir=\"\(directory)\"} 1"), "\(prometheus)")
             #expect(!prometheus.contains("rgw_drill_last_success_timestamp_seconds") && prometheus.contains("rgw_drill_last_failure_timestamp_seconds"), "\(prometheus)")
             let logged = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8).split(separator: "\n")
             #expect(logged.count == 1 && logged[0].contains("\"newest_failed\"") && logged[0].contains(corrupt) && logged[0].contains("\"archive\":\"\(good)\""), "\(logged)")

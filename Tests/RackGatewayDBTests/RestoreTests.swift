@@ -264,7 +264,7 @@ struct RestoreTests {
             #expect(failed.status == 2, "\(failed)")
             #expect(failed.stdout.contains("FAIL  audit chain: chain_index 123"), "\(failed.stdout)")
             #expect(failed.stdout.contains("PASS  rows and fingerprints"), "the archive itself is faithful")
-            #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_drill_checks_failed{database=\"\(source.name)\"} 1"))
+            #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_drill_checks_failed{database=\"\(source.name)\",dir=\"\(directory)\"} 1"))
             let lines = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8).split(separator: "\n")
             #expect(lines.count == 2 && lines[1].contains("\"ok\":false"))
         }

@@ -53,7 +53,7 @@ struct SilentBadBackupTests {
             #expect(names.count == 2, "the suspect archive is kept")
             let suspect = try #require(names.last)
             #expect(try ArchiveReader(path: directory + "/" + suspect).manifest.suspect?.contains("fell from 1000 to 100") == true)
-            #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_backup_suspect{database=\"\(source.name)\"} 1"))
+            #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_backup_suspect{database=\"\(source.name)\",dir=\"\(directory)\"} 1"))
             let list = try CLI.run(["list", "--dir", directory])
             #expect(list.stdout.split(separator: "\n").first { $0.contains(suspect) }?.contains("SUSPECT") == true, "\(list)")
 
@@ -93,7 +93,9 @@ struct SilentBadBackupTests {
             let metrics = directory + "/check.prom"
             let fresh = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h", "--metrics-file", metrics], environment: environment)
             #expect(fresh.status == 0 && fresh.stdout.contains("newest good archive"), "\(fresh)")
-            #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_backup_newest_good_age_seconds"))
+            // A time, not an age (an age freezes when the checks stop).
+            let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(prometheus.contains("rgw_backup_newest_good_timestamp_seconds{database=\"\(source.name)\",dir=\"\(directory)\"} 1") && !prometheus.contains("age_seconds"), "\(prometheus)")
             // Make it look two days old: a copy under an older name, the fresh one removed.
             let name = try #require(try Self.names(directory).first)
             let old = ArchiveName.fileName(prefix: "rack_gateway_backup", date: Date().addingTimeInterval(-2 * 86_400))

@@ -76,8 +76,8 @@ struct SupportUnitTests {
         let path = NSTemporaryDirectory() + "/rgw-unit-\(UUID().uuidString.prefix(8)).prom"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = PrometheusFile(path: path)
-        try file.update([.init("rgw_a", "A.", 1), .init("rgw_b", "B.", 2.5)], labels: ["database": "x"])
-        try file.update([.init("rgw_b", "B.", 3), .init("rgw_c", "C.", 4)], labels: ["database": "x\"y"])
+        try file.update(RunMetrics(command: "backup", labels: ["database": "x"], gauges: [.init("rgw_a", "A.", 1), .init("rgw_b", "B.", 2.5)]))
+        try file.update(RunMetrics(command: "backup", labels: ["database": "x\"y"], gauges: [.init("rgw_b", "B.", 3), .init("rgw_c", "C.", 4)]))
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text == """
             # HELP rgw_a A.
@@ -91,8 +91,24 @@ struct SupportUnitTests {
             rgw_c{database="x\\"y"} 4
 
             """)
+        // Readable by node_exporter's own user (issue 30): metrics hold no secret.
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
-        #expect(mode == 0o600)
+        #expect(mode == 0o644)
+    }
+
+    @Test func runMetricsCarryTheOutcomeAndThePushgatewayGroupsByCommandAndDatabase() throws {
+        let metrics = RunMetrics(command: "backup", labels: ["database": "app/prod", "dir": "s3://b/p"], gauges: [.init("rgw_backup_rows", "Rows.", 5)])
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(metrics.finished(.success, at: at).gauges.map(\.name) == ["rgw_backup_rows", "rgw_backup_last_success_timestamp_seconds"])
+        #expect(metrics.finished(.failure, at: at).gauges.map(\.name) == ["rgw_backup_rows", "rgw_backup_last_failure_timestamp_seconds"])
+        #expect(metrics.finished(.suspect, at: at).gauges.map(\.name) == ["rgw_backup_rows"], "a suspect backup is no success")
+        #expect(metrics.finished(.success, at: at).text(omitting: Pushgateway.groupingLabels).hasSuffix("rgw_backup_last_success_timestamp_seconds{dir=\"s3://b/p\"} 1800000000\n"))
+        var gateway = Pushgateway(url: "https://push:secret@gw.example:9091/")
+        // A slash in the database's name cannot go in a path segment as it is: base64, URL-safe.
+        #expect(gateway.groupURL(for: metrics) == "https://push:secret@gw.example:9091/metrics/job/rack_gateway_db/command/backup/database@base64/YXBwL3Byb2Q=")
+        #expect(gateway.displayURL == "https://push:***@gw.example:9091/")
+        gateway.url = "http://gw:9091"
+        #expect(gateway.groupURL(for: RunMetrics(command: "prune", labels: ["dir": "/x"])) == "http://gw:9091/metrics/job/rack_gateway_db/command/prune")
     }
 
     @Test(arguments: [

@@ -241,7 +241,7 @@ _rack-gateway-db_reset-db() {
 _rack-gateway-db_check() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--notify --webhook)
+    repeating_options=(--notify --webhook --pushgateway)
     non_repeating_options=(--database-url --migrations --dir --s3-endpoint --max-backup-age --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
@@ -271,14 +271,17 @@ _rack-gateway-db_check() {
     '--metrics-file')
         return
         ;;
+    '--pushgateway')
+        return
+        ;;
     esac
 }
 
 _rack-gateway-db_backup() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--recipient --notify --webhook)
-    non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --metrics-file --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --max-shrink)
+    repeating_options=(--recipient --pushgateway --notify --webhook)
+    non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --metrics-file --max-shrink)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -310,9 +313,6 @@ _rack-gateway-db_backup() {
     '--lock-timeout')
         return
         ;;
-    '--metrics-file')
-        return
-        ;;
     '--object-lock-days')
         return
         ;;
@@ -335,6 +335,12 @@ _rack-gateway-db_backup() {
         return
         ;;
     '--sign-key')
+        return
+        ;;
+    '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     '--notify')
@@ -433,8 +439,8 @@ _rack-gateway-db_list() {
 _rack-gateway-db_prune() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --json --verbose -v --version -h --help)
-    repeating_options=(--notify --webhook)
-    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly)
+    repeating_options=(--pushgateway --notify --webhook)
+    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -458,6 +464,12 @@ _rack-gateway-db_prune() {
         return
         ;;
     '--keep-yearly')
+        return
+        ;;
+    '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     '--notify')
@@ -503,8 +515,8 @@ _rack-gateway-db_report() {
 _rack-gateway-db_restore() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --clean --yes --verify --create-missing-roles --allow-downgrade --dry-run --in-place --allow-autoscaled --skip-migrate --version -h --help)
-    repeating_options=(--notify --webhook)
-    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout)
+    repeating_options=(--pushgateway --notify --webhook)
+    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -560,6 +572,12 @@ _rack-gateway-db_restore() {
     '--migrate-timeout')
         return
         ;;
+    '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
+        return
+        ;;
     '--notify')
         return
         ;;
@@ -572,7 +590,7 @@ _rack-gateway-db_restore() {
 _rack-gateway-db_drill() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --keep --allow-downgrade --version -h --help)
-    repeating_options=(--notify --webhook)
+    repeating_options=(--notify --webhook --pushgateway)
     non_repeating_options=(--database-url --dir --s3-endpoint --identity --verify-key --migrations --migrate-command --migrate-timeout --audit-anchors --scratch-url --jobs --stall-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
@@ -621,6 +639,9 @@ _rack-gateway-db_drill() {
         return
         ;;
     '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
         return
         ;;
     esac

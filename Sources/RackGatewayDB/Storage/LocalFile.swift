@@ -61,14 +61,15 @@ enum LocalFile {
         }
     }
 
-    /// Write a small file (sidecar, metrics, report) as `.partial`, fsync, rename: mode 0600.
-    static func writeAtomically(directory: String, name: String, contents: [UInt8]) throws {
+    /// Write a small file (sidecar, metrics, report) as `.partial`, fsync, rename: mode 0600 unless
+    /// `mode` says otherwise (metrics: 0644).
+    static func writeAtomically(directory: String, name: String, contents: [UInt8], mode: mode_t = 0o600) throws {
         let path = directory + "/" + name
         let temporary = path + ".partial"
         unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw ToolError(.failed, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        fchmod(fd, 0o600)
+        fchmod(fd, mode)
         if let code = writeFully(fd, contents[...]) {
             close(fd)
             unlink(temporary)
