@@ -44,16 +44,6 @@ struct SamplesTests {
         #expect(Self.shellWords(#"a 'b c' "d \"e\"" f\ g"#) == ["a", "b c", #"d "e""#, "f g"])
     }
 
-    /// The notification and metrics options of issue 30 that the samples use, each built on its own
-    /// branch: until this build's backup command has one, it is taken out of a sample's command line
-    /// (with its value, which must be a URL) before the rest is parsed; once it has it, it is parsed too.
-    static let monitoringOptions = ["--notify", "--webhook", "--pushgateway"]
-
-    /// Whether this build knows `option` (the backup command's help names it).
-    static func buildHas(_ option: String) -> Bool {
-        RackGatewayDBCommand.helpMessage(for: BackupCommand.self, columns: 400).contains(option + " ")
-    }
-
     /// Parse `rack-gateway-db ARGS` the way the binary would (options validated too).
     static func expectValid(_ command: String, in place: String) {
         var words = shellWords(command)
@@ -64,19 +54,8 @@ struct SamplesTests {
             Issue.record("no rack-gateway-db command in \(place): \(command)")
             return
         }
-        var arguments = Array(words[(start + 1)...])
-        for option in monitoringOptions where !buildHas(option) {
-            while let index = arguments.firstIndex(of: option) {
-                let value = index + 1 < arguments.count ? arguments[index + 1] : ""
-                #expect(value.hasPrefix("https://") || value.hasPrefix("http://"), "\(place): \(option) \(value) is a URL")
-                arguments.removeSubrange(index...min(index + 1, arguments.count - 1))
-            }
-        }
+        let arguments = Array(words[(start + 1)...])
         #expect(throws: Never.self, "\(place): \(arguments)") { _ = try RackGatewayDBCommand.parseAsRoot(arguments) }
-    }
-
-    @Test func monitoringOptionsAreTakenOutOnlyUntilTheBuildHasThem() {
-        #expect(Self.buildHas("--metrics-file") && !Self.buildHas("--no-such-option"))
     }
 
     @Test func crontabLinesParseAndRunValidCommands() throws {
@@ -526,6 +505,81 @@ struct SamplesTests {
             let own = cases.filter { $0["alertname"] as? String == alert }
             #expect(own.contains { !(($0["exp_alerts"] as? [Any]) ?? []).isEmpty }, "a case where \(alert) fires")
             #expect(own.contains { (($0["exp_alerts"] as? [Any]) ?? []).isEmpty }, "a case where \(alert) stays quiet")
+        }
+    }
+
+    /// The chain as it runs: the tool pushes to Debian's real Pushgateway, a real Prometheus scrapes it
+    /// (honor_labels, as the README says) with the sample rules loaded, and the alerts follow: none
+    /// after a good backup, RackGatewayBackupSuspect firing after a SUSPECT one, RackGatewayDrillFailed
+    /// after a drill that could not run, RackGatewayBackupTooOld pending (its `for`) after a check that
+    /// found no good archive.
+    @Test func theAlertRulesFollowWhatTheToolPushes() throws {
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 1000) i")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // In memory only: Debian's default persistence file is shared by every gateway on the machine.
+            let gateway = try MetricsTests.BackgroundServer(["/usr/bin/prometheus-pushgateway", "--web.listen-address=127.0.0.1:$PORT", "--persistence.file="])
+            defer { gateway.stop() }
+            let config = """
+                global: {scrape_interval: 1s, evaluation_interval: 1s}
+                scrape_configs:
+                  - job_name: pushgateway
+                    honor_labels: true
+                    static_configs: [{targets: ["\(gateway.url.dropFirst("http://".count))"]}]
+                rule_files: ["\(Self.samples)/prometheus/rack-gateway-db.rules.yml"]
+                """
+            try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
+            let prometheus = try MetricsTests.BackgroundServer(["/usr/bin/prometheus", "--config.file=\(directory)/prometheus.yml",
+                                                                "--storage.tsdb.path=\(directory)/tsdb", "--web.listen-address=127.0.0.1:$PORT"],
+                                                               path: "/-/ready")
+            defer { prometheus.stop() }
+            /// The alerts' states by name once `until` holds of them (30 s at most).
+            func alerts(until done: ([String: String]) -> Bool) throws -> [String: String] {
+                var states: [String: String] = [:]
+                for _ in 0..<60 {
+                    let answer = try MetricsTests.BackgroundServer.get(prometheus.url + "/api/v1/alerts")
+                    let list = (((try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any])?["data"] as? [String: Any])?["alerts"] as? [[String: Any]]) ?? []
+                    states = Dictionary(list.compactMap { alert in
+                        ((alert["labels"] as? [String: String])?["alertname"]).map { ($0, alert["state"] as? String ?? "") }
+                    }) { a, b in a == "firing" ? a : b }
+                    if done(states) { return states }
+                    Thread.sleep(forTimeInterval: 0.5)
+                }
+                return states
+            }
+            /// Whether Prometheus has scraped `query` (a series the last run pushed).
+            func scraped(_ query: String) throws -> Bool {
+                let answer = try MetricsTests.BackgroundServer.get(prometheus.url + "/api/v1/query?query=" + (query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+                return !((((try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any])?["data"] as? [String: Any])?["result"] as? [Any]) ?? []).isEmpty
+            }
+            let environment = ["RGW_DATABASE_URL": source.url, "RGW_PUSHGATEWAY_URL": gateway.url, "RGW_BACKUP_DIR": directory]
+
+            let good = try CLI.run(["backup"], environment: environment)
+            #expect(good.status == 0, "\(good)")
+            for _ in 0..<40 where try !scraped("rgw_backup_suspect == 0") { Thread.sleep(forTimeInterval: 0.5) }
+            #expect(try scraped("rgw_backup_suspect == 0"))
+            Thread.sleep(forTimeInterval: 2)  // two evaluations of the rules on it
+            let quiet = try alerts { _ in true }
+            let pushedThen = (try? gateway.metrics()) ?? ""
+            #expect(quiet.isEmpty, "a good backup raises nothing: \(quiet) \(pushedThen)")
+
+            try source.psql("DELETE FROM t WHERE id > 100")
+            Thread.sleep(forTimeInterval: 1.1)
+            let suspect = try CLI.run(["backup"], environment: environment)
+            #expect(suspect.status == 2, "\(suspect)")
+            // A place without archives: the drill cannot run, the check finds no good archive.
+            try FileManager.default.createDirectory(atPath: directory + "/empty", withIntermediateDirectories: false)
+            let drill = try CLI.run(["drill", "--latest", "--dir", directory + "/empty"], environment: environment)
+            #expect(drill.status == 1, "\(drill)")
+            let check = try CLI.run(["check", "--max-backup-age", "26h", "--dir", directory + "/empty"], environment: environment)
+            #expect(check.status == 2, "\(check)")
+            let states = try alerts { $0["RackGatewayBackupSuspect"] == "firing" && $0["RackGatewayDrillFailed"] == "firing" && $0["RackGatewayBackupTooOld"] != nil }
+            #expect(states["RackGatewayBackupSuspect"] == "firing", "\(states)")
+            #expect(states["RackGatewayDrillFailed"] == "firing", "\(states)")
+            let pushedNow = (try? gateway.metrics()) ?? ""
+            #expect(states["RackGatewayBackupTooOld"] == "pending", "\(states) \(check) \(pushedNow)")
+            #expect(states["RackGatewayPushStale"] == nil, "\(states)")
         }
     }
 
