@@ -420,9 +420,9 @@ _rack-gateway-db_list() {
 
 _rack-gateway-db_prune() {
     repeating_flags=()
-    non_repeating_flags=(--dry-run --json --verbose -v --version -h --help)
+    non_repeating_flags=(--delete-suspect --dry-run --json --verbose -v --version -h --help)
     repeating_options=()
-    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly)
+    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-suspect-days)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -446,6 +446,9 @@ _rack-gateway-db_prune() {
         return
         ;;
     '--keep-yearly')
+        return
+        ;;
+    '--keep-suspect-days')
         return
         ;;
     esac
