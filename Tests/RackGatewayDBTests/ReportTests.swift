@@ -159,6 +159,9 @@ struct ReportTests {
             #expect(Set(report.days.filter(\.missed).map(\.date)) == gapDays && report.summary.noRecordDays == 31)
             let largest = report.recovery.largestGapSeconds ?? -1
             #expect(abs(largest - 72 * 3600) < 0.001, "pruned good backups still count: \(String(format: "%.6f", largest)) \(report.recovery)")
+            // The size chart still has every archive taken: those removed by retention as prunes.jsonl recorded them.
+            let afterPrune = try Points.parse(report.sizeChart.render())
+            #expect(afterPrune.circles.filter { $0.series == "size" }.map(\.value) == sizes.circles.filter { $0.series == "size" }.map(\.value))
             let pruned = try #require(report.days.first { $0.date == EvidenceReport.day(date(Self.drilledDay)) }?.pruned.first)
             #expect(pruned.drilled == true && pruned.verified == true && pruned.removedAt == log.prunedAt)
             #expect(report.summary.suspectArchives == 1 && report.summary.drills == rtos.count + 1 && report.summary.drillsFailed == 1)

@@ -55,6 +55,16 @@ public struct SVGChart {
         return result
     }
 
+    /// The top of a value axis: at least 1.1 times the largest value, `valueSteps` round steps
+    /// (1, 2, 2.5 or 5 times a power of ten) of it, so every gridline's label is a round number.
+    static func top(of values: [Double]) -> Double {
+        let raw = max(values.max() ?? 0, 0) * 1.1 / Double(valueSteps)
+        guard raw > 0 else { return 1 }
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        return step * Double(valueSteps)
+    }
+
     public func render() -> String {
         let span = max(1, until.timeIntervalSince(from))
         let plotWidth = width - left - right, plotHeight = height - top - bottom
@@ -73,11 +83,7 @@ public struct SVGChart {
         svg += #"<line x1="\#(left)" y1="\#(top + plotHeight)" x2="\#(left + plotWidth)" y2="\#(top + plotHeight)" stroke="dimgray"/>"#
         svg += #"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 6))" text-anchor="middle" fill="dimgray">\#(EvidenceReport.day(from)) to \#(EvidenceReport.display(until))</text>"#
         for (index, line) in series.enumerated() {
-            // A round top: 1.1 times the largest value, to two significant digits.
-            let raw = max(line.points.map(\.value).max() ?? 0, 0) * 1.1
-            let magnitude = raw > 0 ? pow(10, floor(log10(raw)) - 1) : 1
-            let maximum = (raw / magnitude).rounded(.up) * magnitude
-            let scale = maximum > 0 ? maximum : 1
+            let scale = Self.top(of: line.points.map(\.value))
             func y(_ value: Double) -> Double { top + plotHeight - value / scale * plotHeight }
             let axisX = index == 0 ? left : left + plotWidth
             let anchor = index == 0 ? "end" : "start", offset = index == 0 ? -6.0 : 6.0
@@ -105,13 +111,16 @@ public struct SVGChart {
 extension EvidenceReport {
     static let megabyte = 1_000_000.0
 
-    /// Archive size (MB) and rows over time, one point per archive.
+    /// Archive size (MB) and rows over time, one point per archive (those removed by retention as
+    /// prune recorded them).
     public var sizeChart: SVGChart {
-        let archives = days.flatMap(\.archives).filter { $0.problem == nil }
-        let points = archives.compactMap { archive in Self.parseTime(archive.time).map { (archive, $0) } }
+        // The archives present, and those prune deleted as prunes.jsonl recorded them.
+        let present = days.flatMap(\.archives).filter { $0.problem == nil }.map { ($0.time, $0.sizeBytes, $0.rows ?? 0) }
+        let pruned = days.flatMap(\.pruned).compactMap { archive in archive.sizeBytes.map { (archive.time, $0, archive.rows ?? 0) } }
+        let points = (present + pruned).compactMap { point in Self.parseTime(point.0).map { ($0, point.1, point.2) } }.sorted { $0.0 < $1.0 }
         return SVGChart(title: "Archive size and rows", series: [
-            .init(name: "size", unit: "MB", color: "#1f6fb4", points: points.map { ($0.1, Double($0.0.sizeBytes) / Self.megabyte) }),
-            .init(name: "rows", unit: "rows", color: "#c0392b", points: points.map { ($0.1, Double($0.0.rows ?? 0)) }),
+            .init(name: "size", unit: "MB", color: "#1f6fb4", points: points.map { ($0.0, Double($0.1) / Self.megabyte) }),
+            .init(name: "rows", unit: "rows", color: "#c0392b", points: points.map { ($0.0, Double($0.2)) }),
         ], from: sinceDate, until: untilDate)
     }
 
@@ -257,7 +266,8 @@ extension EvidenceReport {
         func render(_ table: Table) -> String {
             var text = "| " + table.header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: table.header.count) + "\n"
             for row in table.rows {
-                let cells = row.cells.map(cell).enumerated().map { row.mark != nil && $0.offset == 1 && !$0.element.isEmpty ? "**\($0.element)**" : $0.element }
+                let loud = ["missed", "suspect", "fail"].contains(row.mark ?? "")
+                let cells = row.cells.map(cell).enumerated().map { loud && $0.offset == 1 && !$0.element.isEmpty ? "**\($0.element)**" : $0.element }
                 text += "| " + cells.joined(separator: " | ") + " |\n"
             }
             return text
@@ -283,7 +293,7 @@ extension EvidenceReport {
             return text + "</table>\n"
         }
         var html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backup and restore evidence: \(e(directory))</title>\n<style>"
-        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}"
+        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px;white-space:nowrap}"
         html += "th{background:#eee}.missed{background:#fde2e2;font-weight:bold}.pruned{color:#555}.norecord{color:#888;font-style:italic}.charts svg{display:block;margin:0.5em 0}.suspect,.fail{color:#b00;font-weight:bold}.summary{font-size:1.15em;font-weight:bold}"
         html += "@media print{body{margin:0}svg{max-width:100%}}</style></head><body>\n"
         html += "<h1>Backup and restore evidence</h1>\n<p>\(e(header))</p>\n<p class=\"summary\">\(e(summary.text))</p>\n"

@@ -27,7 +27,9 @@ public struct EvidenceReport: Codable, Sendable {
         public var file: String
         public var time: String
         public var removedAt: String
-        /// Its state when prune deleted it (absent in lines of older versions).
+        /// Its size and rows, and its state, when prune deleted it (absent in lines of older versions).
+        public var sizeBytes: Int?
+        public var rows: Int?
         public var verified: Bool?
         public var drilled: Bool?
         public var suspect: String?
@@ -205,7 +207,8 @@ public struct EvidenceReport: Codable, Sendable {
                 guard let time = ArchiveName.timestamp(of: file) ?? details[file].flatMap({ parseTime($0.time) }) else { continue }
                 seen.insert(file)
                 let detail = details[file]
-                pruned.append((time, Pruned(file: file, time: UTCTime.iso8601(time), removedAt: prune.prunedAt, verified: detail?.verified,
+                pruned.append((time, Pruned(file: file, time: UTCTime.iso8601(time), removedAt: prune.prunedAt, sizeBytes: detail?.sizeBytes,
+                                            rows: detail?.rows, verified: detail?.verified,
                                             drilled: detail?.drilled, suspect: detail?.suspect ?? detail?.problem)))
             }
         }
