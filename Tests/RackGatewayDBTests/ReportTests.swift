@@ -115,6 +115,7 @@ struct ReportTests {
             #expect(abs((before.recovery.currentGapSeconds ?? -1) - now.timeIntervalSince(newestGood)) < 600)
             #expect(before.toolVersion == RackGatewayDB.toolVersion && before.source?.database == source.name, "\(String(describing: before.source))")
             #expect(before.source?.serverVersion?.isEmpty == false)
+            #expect(before.source?.host == URL(string: source.url).map { "\($0.host ?? ""):\($0.port ?? 0)" }, "\(String(describing: before.source))")
 
             // The charts' points are the data: every readable archive, suspect included (its drop is what the chart shows).
             let sizes = try Points.parse(before.sizeChart.render()), rto = try Points.parse(before.rtoChart.render())
@@ -189,7 +190,7 @@ struct ReportTests {
             #expect(page.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "").contains("http:") == false)
             #expect(page.contains(SVGChart.escape(report.summary.text)) && page.contains("Suspect archive") && page.contains("Failed drill"))
             #expect(page.contains("backed up, removed by retention on " + String(log.prunedAt.prefix(10))) && page.contains("backup age at drill"))
-            #expect(page.contains("rack-gateway-db \(RackGatewayDB.toolVersion)") && page.contains("Source database: \(source.name), PostgreSQL"))
+            #expect(page.contains("rack-gateway-db \(RackGatewayDB.toolVersion)") && page.contains("Source database: \(before.source?.host ?? "?")/\(source.name), PostgreSQL"))
             #expect(!page.contains("RPO (backup age)") && !page.contains("@example.com"), "no row content")
             // One date format: no ISO-8601 timestamp (with its T and milliseconds) outside the charts' data attributes.
             let text = page.replacingOccurrences(of: #"data-date="[^"]*""#, with: "", options: .regularExpression)

@@ -187,7 +187,7 @@ extension EvidenceReport {
 
     var sourceText: String {
         guard let source else { return "Source database: unknown (no readable archive in the directory)." }
-        return "Source database: \(source.database)" + (source.serverVersion.map { ", PostgreSQL \($0)" } ?? "")
+        return "Source database: " + (source.host.map { "\($0)/" } ?? "") + source.database + (source.serverVersion.map { ", PostgreSQL \($0)" } ?? "")
             + " (the newest archive's manifest, \(source.archive)" + (source.archiveToolVersion.map { ", written by rack-gateway-db \($0)" } ?? "") + ")."
     }
 

@@ -116,6 +116,8 @@ public struct EvidenceReport: Codable, Sendable {
     /// The database the archives are of, from the newest readable archive's manifest (the summary
     /// of an encrypted one gives the name only).
     public struct Source: Codable, Sendable {
+        /// `host:port` of the server (absent for archives of older versions and encrypted ones read without the identity).
+        public var host: String?
         public var database: String
         public var serverVersion: String?
         /// The version of rack-gateway-db that wrote that archive.
@@ -276,9 +278,9 @@ public struct EvidenceReport: Codable, Sendable {
         let source = all.first { $0.problem == nil }.flatMap { entry -> Source? in
             let location = directory.location(of: entry)
             if let manifest = try? location.reader().manifest {
-                return Source(database: manifest.database, serverVersion: manifest.serverVersion, archiveToolVersion: manifest.toolVersion, archive: entry.file)
+                return Source(host: manifest.sourceHost, database: manifest.database, serverVersion: manifest.serverVersion, archiveToolVersion: manifest.toolVersion, archive: entry.file)
             }
-            return (try? location.summary(storedSize: entry.sizeBytes)).map { Source(database: $0.database, archive: entry.file) }
+            return (try? location.summary(storedSize: entry.sizeBytes)).map { Source(host: nil, database: $0.database, archive: entry.file) }
         }
 
         let withBackup = days.filter { $0.status == .backedUp || $0.status == .removedByRetention }.count
