@@ -96,6 +96,8 @@ struct EvidenceRetentionTests {
 
                 let report = try CLI.run(["report", "--dir", directory, "--since", "1d"])
                 #expect(report.status == 0 && report.stdout.contains("2 restores (1 succeeded)"), "\(report)")
+                // One good backup: no gap to measure, said as such (not run into the clause before it).
+                #expect(report.stdout.contains("; RPO not measurable (fewer than two good backups in the period), ") && report.stdout.contains("s since the last good backup;"), "\(report.stdout)")
                 #expect(report.stdout.contains("| plain | ok |") && report.stdout.contains("| plain | FAILED: "), "\(report.stdout)")
             }
         }

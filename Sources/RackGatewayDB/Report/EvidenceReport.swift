@@ -297,8 +297,9 @@ public struct EvidenceReport: Codable, Sendable {
         text += ", \(missed) missed"
         if suspect > 0 { text += ", \(suspect) suspect" }
         if noRecord > 0 { text += ", \(noRecord) before the first record" }
-        if let gap = recovery.largestGapSeconds { text += "; RPO (largest gap between good backups) \(ProgressDisplay.duration(gap))" }
-        if let gap = recovery.currentGapSeconds { text += ", \(ProgressDisplay.duration(gap)) since the last good backup" }
+        text += recovery.largestGapSeconds.map { "; RPO (largest gap between good backups) \(ProgressDisplay.duration($0))" }
+            ?? "; RPO not measurable (fewer than two good backups in the period)"
+        text += recovery.currentGapSeconds.map { ", \(ProgressDisplay.duration($0)) since the last good backup" } ?? ", no good backup at all"
         text += "; \(Plural.of(drills.count, "drill")), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
         if let lastPassed { text += "; last successful drill: \(display(lastPassed.startedAt)), RTO \(String(format: "%.1f", lastPassed.rtoSeconds)) s" }
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
