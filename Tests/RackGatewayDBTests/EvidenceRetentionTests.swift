@@ -60,12 +60,18 @@ struct EvidenceRetentionTests {
             let second = try #require(PruneLog.latest(store: store))
             #expect(second.deleted == [names[10]!] && second.deleteSuspect == true && second.keepSuspectDays == nil)
 
+            // An archive that does not read, 5 days ago: taken, so not MISSED, and not a backup either.
+            names[5] = ArchiveName.fileName(prefix: "rack_gateway_backup", date: now.addingTimeInterval(-5 * 86_400))
+            try Data("not an archive".utf8).write(to: URL(fileURLWithPath: directory + "/" + names[5]!))
+
             // The report: the suspect days are not MISSED; the good ones removed by retention are backed up.
             let report = try CLI.decode(EvidenceReport.self, try CLI.run(["report", "--dir", directory, "--since", "60d", "--format", "json"]).stdout)
             func status(_ days: Int) -> EvidenceReport.Status? {
                 report.days.first { $0.date == EvidenceReport.day(ArchiveName.timestamp(of: names[days]!)!) }?.status
             }
             #expect(status(1) == .backedUp && status(10) == .suspect && status(20) == .removedByRetention && status(40) == .suspect && status(50) == .removedByRetention)
+            #expect(status(5) == .unreadable && report.summary.unreadableDays == 1 && report.summary.text.contains(", 1 day with only an unreadable archive"), "\(report.summary.text)")
+            #expect(report.days.filter(\.missed).count == report.summary.missedDays && !report.days.filter(\.missed).contains { $0.date == EvidenceReport.day(now.addingTimeInterval(-5 * 86_400)) })
             #expect(report.summary.suspectArchives == 2 && report.summary.daysWithBackup == 3 && report.summary.daysRemovedByRetention == 2, "\(report.summary)")
             #expect(report.retention?.policy == "--keep-last 1 --delete-suspect")
         }

@@ -131,6 +131,8 @@ public struct EvidenceReport: Codable, Sendable {
         /// Of `daysWithBackup`, those whose archive prune has deleted since.
         public var daysRemovedByRetention: Int
         public var missedDays: Int
+        /// Days whose only archives do not read (taken, so not missed, but no backup).
+        public var unreadableDays: Int
         public var noRecordDays: Int
         public var suspectArchives: Int
         public var drills: Int
@@ -296,6 +298,8 @@ public struct EvidenceReport: Codable, Sendable {
         if removed > 0 { text += " (\(removed) removed by retention since)" }
         text += ", \(missed) missed"
         if suspect > 0 { text += ", \(suspect) suspect" }
+        let unreadable = days.filter { $0.status == .unreadable }.count
+        if unreadable > 0 { text += ", \(Plural.of(unreadable, "day")) with only an unreadable archive" }
         if noRecord > 0 { text += ", \(noRecord) before the first record" }
         text += recovery.largestGapSeconds.map { "; RPO (largest gap between good backups) \(ProgressDisplay.duration($0))" }
             ?? "; RPO not measurable (fewer than two good backups in the period)"
@@ -305,7 +309,7 @@ public struct EvidenceReport: Codable, Sendable {
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
         let done = restores.filter { !$0.dryRun }
         if !done.isEmpty { text += "; \(Plural.of(done.count, "restore")) (\(done.filter(\.ok).count) succeeded)" }
-        let summary = Summary(days: days.count, daysWithBackup: withBackup, daysRemovedByRetention: removed, missedDays: missed, noRecordDays: noRecord,
+        let summary = Summary(days: days.count, daysWithBackup: withBackup, daysRemovedByRetention: removed, missedDays: missed, unreadableDays: unreadable, noRecordDays: noRecord,
                               suspectArchives: suspect, drills: drills.count, drillsFailed: failed, medianRtoSeconds: median,
                               lastSuccessfulDrill: lastPassed?.startedAt, lastSuccessfulDrillRtoSeconds: lastPassed?.rtoSeconds,
                               largestGapSeconds: recovery.largestGapSeconds, currentGapSeconds: recovery.currentGapSeconds, restores: done.count, text: text)
