@@ -220,7 +220,8 @@ extension EvidenceReport {
             for archive in day.pruned {
                 let marks = [archive.verified == true ? "verified" : nil, archive.drilled == true ? "drilled" : nil].compactMap { $0 }.joined(separator: ", ")
                 table.rows.append(([day.date, (archive.good ? "backed up, removed by retention on " : "SUSPECT, removed by retention on ") + String(archive.removedAt.prefix(10)),
-                                    archive.file, Self.clock(archive.time), "", "", "", marks], archive.good ? "pruned" : "suspect"))
+                                    archive.file, Self.clock(archive.time), archive.sizeBytes.map(Self.size) ?? "", "", archive.rows.map(String.init) ?? "", marks],
+                                   archive.good ? "pruned" : "suspect"))
             }
             if day.status == .missed {
                 table.rows.append(([day.date, "MISSED", "no archive taken", "", "", "", "", ""], "missed"))
@@ -293,7 +294,7 @@ extension EvidenceReport {
             return text + "</table>\n"
         }
         var html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backup and restore evidence: \(e(directory))</title>\n<style>"
-        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px;white-space:nowrap}"
+        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}td:nth-child(1),td:nth-child(4),td:nth-child(5){white-space:nowrap}"
         html += "th{background:#eee}.missed{background:#fde2e2;font-weight:bold}.pruned{color:#555}.norecord{color:#888;font-style:italic}.charts svg{display:block;margin:0.5em 0}.suspect,.fail{color:#b00;font-weight:bold}.summary{font-size:1.15em;font-weight:bold}"
         html += "@media print{body{margin:0}svg{max-width:100%}}</style></head><body>\n"
         html += "<h1>Backup and restore evidence</h1>\n<p>\(e(header))</p>\n<p class=\"summary\">\(e(summary.text))</p>\n"
