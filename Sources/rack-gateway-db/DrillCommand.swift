@@ -17,7 +17,7 @@ struct DrillCommand: ToolCommand {
             the WORM anchors when configured, and that the database's own migrations apply (--migrations DIR \
             of its set, or the application's --migrate-command; a foreign set is not applied and the check \
             is reported NOT CHECKED). Reports the \
-            restore time (RTO) and the backup's age (RPO), appends a line to drills.jsonl next to the \
+            restore time (RTO) and the backup's age at the drill (not the RPO: report measures that from the gaps between backups), appends a line to drills.jsonl next to the \
             archive, and drops the scratch database even on failure or Ctrl-C (unless --keep). \
             Exit 0 when every check passes, 2 when one fails (or, with --latest, when the newest archive \
             does not verify: the newest good one is drilled in its place and reported as such), 1 when the \
@@ -148,7 +148,7 @@ struct DrillCommand: ToolCommand {
         }
         // A restore that did not finish measured no recovery time: 0.0 s would read as one.
         let rto = report.restored ? "RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s" : "RTO not measured (no restore finished)"
-        print("  \(rto); RPO (backup age) \(ProgressDisplay.duration(report.backupAgeSeconds)); "
+        print("  \(rto); backup age at drill \(ProgressDisplay.duration(report.backupAgeSeconds)); "
               + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
         let fate = report.scratchDatabase.isEmpty ? "" : "; " + report.scratchOutcome
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"

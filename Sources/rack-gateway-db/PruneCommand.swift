@@ -8,7 +8,7 @@ struct PruneCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.",
-        discussion: "The Rack Gateway policy: --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7. Times are the archives' UTC timestamps.")
+        discussion: "The Rack Gateway policy: --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7. Times are the archives' UTC timestamps. SUSPECT archives are evidence of what happened to the data: kept whatever the policy says for --keep-suspect-days (35), unless --delete-suspect. What prune deletes is recorded in prunes.jsonl (each archive's time and its verified, drilled and suspect state), which report reads.")
 
     @OptionGroup var directoryOptions: DirectoryOptions
 
@@ -17,6 +17,11 @@ struct PruneCommand: ToolCommand {
     @Option(name: .customLong("keep-weekly"), help: "Keep the newest good archive of each of the last N weeks that have one.") var keepWeekly = 0
     @Option(name: .customLong("keep-monthly"), help: "Keep the newest good archive of each of the last N months that have one.") var keepMonthly = 0
     @Option(name: .customLong("keep-yearly"), help: "Keep the newest good archive of each of the last N years that have one.") var keepYearly = 0
+
+    @Flag(name: .customLong("delete-suspect"), help: "Let the policy delete SUSPECT archives too (they are kept by default).")
+    var deleteSuspect = false
+    @Option(name: .customLong("keep-suspect-days"), help: ArgumentHelp("Keep SUSPECT archives younger than N days, whatever the policy says (default: 35).", valueName: "n"))
+    var keepSuspectDays: Int?
 
     @Flag(name: .customLong("dry-run"), help: "Show what would be deleted; delete nothing.")
     var dryRun = false
@@ -35,6 +40,10 @@ struct PruneCommand: ToolCommand {
         guard [keepLast, keepDaily, keepWeekly, keepMonthly, keepYearly].allSatisfy({ $0 >= 0 }) else {
             throw ValidationError("--keep-* values must not be negative")
         }
+        if deleteSuspect && keepSuspectDays != nil {
+            throw ValidationError("--keep-suspect-days does not go with --delete-suspect (which deletes SUSPECT archives whatever their age): give one of them")
+        }
+        if let keepSuspectDays, keepSuspectDays < 0 { throw ValidationError("--keep-suspect-days must not be negative") }
         guard !policy.isEmpty else {
             throw ValidationError("give a policy, e.g. --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7")
         }
@@ -51,8 +60,10 @@ struct PruneCommand: ToolCommand {
         do {
             // Prune reads no database: its one label is the directory.
             if !dryRun { try metrics.start("prune", labels: ["dir": directoryOptions.metricsLabel], context: context) }
-            let pruner = Pruner(directory: try directoryOptions.archiveDirectory(clock: context.clock), policy: policy)
-            let plan = try pruner.plan()
+            var pruner = Pruner(directory: try directoryOptions.archiveDirectory(clock: context.clock), policy: policy)
+            pruner.deleteSuspect = deleteSuspect
+            pruner.keepSuspectDays = keepSuspectDays ?? Pruner.defaultKeepSuspectDays
+            let (plan, evidence) = try pruner.planWithEvidence()
             let logger = context.logger
             for decision in plan {
                 logger.debug("retention decision", metadata: ["archive.file": "\(decision.file)", "keep": "\(decision.keep)",
@@ -63,8 +74,12 @@ struct PruneCommand: ToolCommand {
                 .init("rgw_prune_deleted_archives", "Archives the last prune deleted.", Double(deleted.count)),
                 .init("rgw_prune_kept_archives", "Archives the last prune kept.", Double(plan.filter(\.keep).count)),
             ])
-            // What report shows as the retention policy in force.
-            if !dryRun { try PruneLog.record(policy: policy, kept: plan.filter(\.keep).count, deleted: deleted, store: pruner.directory.store, at: context.clock.now()) }
+            // What report shows as the retention policy in force, and each day's deleted archive.
+            if !dryRun {
+                try PruneLog.record(policy: policy, kept: plan.filter(\.keep).count, deleted: deleted, store: pruner.directory.store, at: context.clock.now(),
+                                    archives: deleted.compactMap { evidence[$0] }, deleteSuspect: deleteSuspect,
+                                    keepSuspectDays: deleteSuspect ? nil : pruner.keepSuspectDays)
+            }
             Notifications.keep(Report(dryRun: dryRun, decisions: plan, deleted: deleted), summary: dryRun ? "dry run, \(Plural.of(plan.filter { !$0.keep }.count, "archive")) would be deleted"
                                : "deleted \(Plural.of(deleted.count, "archive")), kept \(plan.filter(\.keep).count)")
             if json {

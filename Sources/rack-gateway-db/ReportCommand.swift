@@ -11,12 +11,16 @@ struct ReportCommand: ToolCommand {
         abstract: "Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.",
         discussion: """
             Reads the archives (their manifests, or the summaries of encrypted ones), verifications.jsonl, \
-            drills.jsonl, restores.jsonl and prunes.jsonl. Lists every day of the period with its archives, \
-            sizes and rows (missed days and suspect archives called out), every drill with each check's result, \
-            its measured RTO and RPO, the restores done, the retention policy prune last applied, and a summary \
-            line. html is one self-contained file with two inline SVG charts (archive size and rows; drill RTO); \
-            md writes the charts as SVG files beside -o FILE; json is the data. Nothing in it reveals a \
-            password, a key or row content. Files are written mode 0600.
+            drills.jsonl, restores.jsonl and prunes.jsonl. Lists every day of the period asked for: backed up \
+            (its archives, sizes and rows), backed up and removed by retention on a date (prunes.jsonl), \
+            SUSPECT, MISSED (no archive taken) or no record (before the directory's first record). The RPO is \
+            the largest gap between consecutive good backups in the period, and the gap now; each drill shows \
+            its checks, its measured RTO and the backup's age at the drill; then the restores done (plain and \
+            pipeline), the retention policy prune last applied, the tool's version, the source database, and \
+            a summary line with the last successful drill. html is one self-contained file with two inline SVG \
+            charts on one time axis (archive size and rows; drill RTO); md writes the charts as SVG files beside \
+            -o FILE; json is the data. Nothing in it reveals a password, a key or row content. Files are \
+            written mode 0600.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case md, html, json }

@@ -413,10 +413,26 @@ struct RestoreCommand: ToolCommand {
             return
         }
         runner.confirm = { Confirmation.ask($0, yes: yes) }
-        let report = try stall.watching("the restore into \(settings.description)", context: context, progress: runner.progress, server: settings,
-                                        applications: "rack-gateway-db restore") {
-            try chosen.map { try runner.run(reader: $0.reader, preflight: $0.check) } ?? runner.run(archive: archive)
+        let started = context.clock.now(), stopwatch = Stopwatch()
+        /// A plain restore goes into restores.jsonl as the pipeline's do (report lists them), whatever its outcome.
+        func record(ok: Bool, error: String?) {
+            let line = RestoreLog.Line(startedAt: UTCTime.iso8601(started), archive: archive.name, app: nil, mode: "plain", dryRun: false, ok: ok,
+                                       error: error, durationSeconds: stopwatch.elapsed, target: settings.description)
+            try? JSONLines.append(line, to: RestoreLog.fileName, in: archive.store)
         }
+        let report: RestoreReport
+        do {
+            report = try stall.watching("the restore into \(settings.description)", context: context, progress: runner.progress, server: settings,
+                                        applications: "rack-gateway-db restore") {
+                try chosen.map { try runner.run(reader: $0.reader, preflight: $0.check) } ?? runner.run(archive: archive)
+            }
+        } catch let error as ToolError where error.code == .notConfirmed {
+            throw error
+        } catch {
+            record(ok: false, error: (error as? ToolError)?.message ?? String(describing: error))
+            throw error
+        }
+        record(ok: true, error: nil)
         Notifications.keep(report, summary: "restored \(report.file) into \(report.target) in \(String(format: "%.1f", report.durationSeconds)) s")
         if global.json { return try Reporting.printJSON(report) }
         print("Restored \(report.file) (\(report.format.rawValue)) into \(report.target) (\(report.targetAction)) in \(String(format: "%.1f", report.durationSeconds)) s")

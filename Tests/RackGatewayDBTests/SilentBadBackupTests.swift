@@ -62,6 +62,7 @@ struct SilentBadBackupTests {
             Thread.sleep(forTimeInterval: 1.1)
             let vanished = try CLI.run(["backup", "--dir", directory], environment: environment)
             #expect(vanished.status == 2 && vanished.stderr.contains("table public.t vanished (it had 1000 rows)") && vanished.stderr.contains(good), "\(vanished)")
+            let vanishedName = try #require(try Self.names(directory).last)
 
             // Retention counts good archives only: keep-last 1 keeps the good one and the newer suspects.
             let prune = try CLI.run(["prune", "--dir", directory, "--keep-last", "1"])
@@ -70,14 +71,17 @@ struct SilentBadBackupTests {
             #expect(prune.stdout.contains("suspect-newer-than-newest-good"), "\(prune)")
             #expect(try Self.names(directory).count == 3)
 
-            // An intended shrink is taken as the new baseline with --max-shrink 100%; then the
-            // suspects and the older good archive go.
+            // An intended shrink is taken as the new baseline with --max-shrink 100%; then the older
+            // good archive goes, the suspects stay as evidence (issue 30) until --delete-suspect.
             Thread.sleep(forTimeInterval: 1.1)
             let accepted = try CLI.run(["backup", "--dir", directory, "--max-shrink", "100%"], environment: environment)
             #expect(accepted.status == 0, "\(accepted)")
             let newest = try #require(try Self.names(directory).last)
             let second = try CLI.run(["prune", "--dir", directory, "--keep-last", "1"])
-            #expect(second.status == 0 && second.stdout.contains("Deleted 3 archives"), "\(second)")
+            #expect(second.status == 0 && second.stdout.contains("Deleted 1 archive") && second.stdout.contains("suspect-kept-as-evidence"), "\(second)")
+            #expect(try Self.names(directory) == [suspect, vanishedName, newest].sorted())
+            let third = try CLI.run(["prune", "--dir", directory, "--keep-last", "1", "--delete-suspect"])
+            #expect(third.status == 0 && third.stdout.contains("Deleted 2 archives"), "\(third)")
             #expect(try Self.names(directory) == [newest])
         }
     }

@@ -438,9 +438,9 @@ _rack-gateway-db_list() {
 
 _rack-gateway-db_prune() {
     repeating_flags=()
-    non_repeating_flags=(--dry-run --json --verbose -v --version -h --help)
+    non_repeating_flags=(--delete-suspect --dry-run --json --verbose -v --version -h --help)
     repeating_options=(--pushgateway --notify --webhook)
-    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly --metrics-file)
+    non_repeating_options=(--dir --s3-endpoint --keep-last --keep-daily --keep-weekly --keep-monthly --keep-yearly --keep-suspect-days --metrics-file)
     __rack-gateway-db_offer_flags_options 0
 
     # Offer option value completions
@@ -464,6 +464,9 @@ _rack-gateway-db_prune() {
         return
         ;;
     '--keep-yearly')
+        return
+        ;;
+    '--keep-suspect-days')
         return
         ;;
     '--metrics-file')

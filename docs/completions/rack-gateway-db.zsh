@@ -249,6 +249,8 @@ _rack-gateway-db_prune() {
         '--keep-weekly[Keep the newest good archive of each of the last N weeks that have one.]:keep-weekly:'
         '--keep-monthly[Keep the newest good archive of each of the last N months that have one.]:keep-monthly:'
         '--keep-yearly[Keep the newest good archive of each of the last N years that have one.]:keep-yearly:'
+        '--delete-suspect[Let the policy delete SUSPECT archives too (they are kept by default).]'
+        '--keep-suspect-days[Keep SUSPECT archives younger than N days, whatever the policy says (default\: 35).]:n:'
         '--dry-run[Show what would be deleted; delete nothing.]'
         '--json[Print one machine-readable JSON report on stdout.]'
         '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'

@@ -76,6 +76,9 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
     public var largeObjects: LargeObjects.Summary? = nil
     /// `"zstd"` when the members are zstd frames; absent for gzip members.
     public var codec: String? = nil
+    /// The server the backup read, `host:port` (no user, no password); absent in archives of older
+    /// versions. `report` names the source database by it.
+    public var sourceHost: String? = nil
 
     /// The members' codec (gzip when `codec` is absent); nil for a codec this version does not know.
     public var memberCodec: MemberCodec? { codec.map { MemberCodec(rawValue: $0) } ?? .gzip }

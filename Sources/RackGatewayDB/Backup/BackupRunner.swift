@@ -75,7 +75,7 @@ public final class BackupRunner: @unchecked Sendable {
 
             // Phase 4, the shrink check against the previous good archive, then the manifest.
             let suspect = shrinkCheck(tables, database: snapshot.database)
-            let manifest = ArchiveManifest(
+            var manifest = ArchiveManifest(
                 toolVersion: RackGatewayDB.toolVersion, createdAt: Self.iso8601(createdAt), completedAt: Self.iso8601(context.clock.now()),
                 database: snapshot.database, serverVersion: snapshot.serverVersion, serverVersionNum: snapshot.coordinator.serverVersionNumber,
                 pgDumpVersion: pgDump.version, snapshot: snapshot.id, sessionSettings: DumpSession.manifestSettings,
@@ -83,6 +83,7 @@ public final class BackupRunner: @unchecked Sendable {
                 tables: tables, sequences: snapshot.sequences, suspect: suspect, schemaState: snapshot.schemaState,
                 databaseProperties: snapshot.properties.isEmpty ? nil : snapshot.properties, largeObjects: largeObjects,
                 codec: options.codec == .gzip ? nil : options.codec.rawValue)
+            manifest.sourceHost = "\(settings.effectiveValue("host") ?? settings.effectiveValue("hostaddr") ?? "[local socket]"):\(settings.effectiveValue("port") ?? "5432")"
             let sha256 = try writer.finish(manifest: manifest, clock: context.clock, compress: { try compressor.compress($0) })
             return report(writer: writer, manifest: manifest, sha256: sha256, stopwatch: stopwatch, snapshot: snapshot.id)
         } catch {

@@ -1,8 +1,11 @@
 import Foundation
 
 /// Line charts as SVG, self-contained (no script, no font or style from elsewhere): one or two
-/// series over time, the second on its own axis at the right. Every point is a `<circle>` with
-/// `data-series`, `data-date` and `data-value`, so the chart can be checked against the data.
+/// series over time, the second on its own axis at the right. The x-axis is the period given
+/// (`from` to `until`), so the report's charts line up one above the other, with a labelled
+/// vertical gridline at each day, week or month boundary and labelled horizontal gridlines. Every
+/// point is a `<circle>` with `data-series`, `data-date` and `data-value`, so the chart can be
+/// checked against the data.
 public struct SVGChart {
     public struct Series {
         public var name: String
@@ -13,9 +16,12 @@ public struct SVGChart {
 
     public var title: String
     public var series: [Series]
-    /// The end of the time the chart covers: the day an empty chart's axis shows.
+    /// The time the x-axis covers: the report's period.
+    public var from: Date
     public var until: Date
-    let width = 720.0, height = 260.0, left = 70.0, right = 70.0, top = 36.0, bottom = 40.0
+    let width = 900.0, height = 280.0, left = 80.0, right = 80.0, top = 40.0, bottom = 44.0
+    /// Horizontal gridlines: the value axis in this many steps.
+    static let valueSteps = 4
 
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
@@ -26,38 +32,76 @@ public struct SVGChart {
         value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: abs(value) >= 100 ? "%.0f" : "%.2f", value)
     }
 
+    /// The days (UTC midnights) the x-axis labels: every day, every 7th or every 14th day, or the
+    /// first of each month, so about 4 to 10 labels fit.
+    static func ticks(from: Date, until: Date) -> [Date] {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let days = until.timeIntervalSince(from) / 86_400
+        var result: [Date] = []
+        var cursor = calendar.startOfDay(for: from)
+        if cursor < from { cursor = calendar.date(byAdding: .day, value: 1, to: cursor)! }
+        if days > 120 {
+            let month = calendar.dateComponents([.year, .month], from: cursor)
+            var first = calendar.date(from: month)!
+            if first < cursor { first = calendar.date(byAdding: .month, value: 1, to: first)! }
+            let step = days > 400 ? 3 : 1
+            cursor = first
+            while cursor <= until { result.append(cursor); cursor = calendar.date(byAdding: .month, value: step, to: cursor)! }
+            return result
+        }
+        let step = days <= 10 ? 1 : days <= 70 ? 7 : 14
+        while cursor <= until { result.append(cursor); cursor = calendar.date(byAdding: .day, value: step, to: cursor)! }
+        return result
+    }
+
+    /// The top of a value axis: at least 1.1 times the largest value, `valueSteps` round steps
+    /// (1, 2, 2.5 or 5 times a power of ten) of it, so every gridline's label is a round number.
+    static func top(of values: [Double]) -> Double {
+        let raw = max(values.max() ?? 0, 0) * 1.1 / Double(valueSteps)
+        guard raw > 0 else { return 1 }
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        return step * Double(valueSteps)
+    }
+
     public func render() -> String {
-        let dates = series.flatMap { $0.points.map(\.date) }
-        let first = dates.min() ?? until, last = dates.max() ?? first
-        let span = max(1, last.timeIntervalSince(first))
+        let span = max(1, until.timeIntervalSince(from))
         let plotWidth = width - left - right, plotHeight = height - top - bottom
-        func x(_ date: Date) -> Double { left + date.timeIntervalSince(first) / span * plotWidth }
+        func x(_ date: Date) -> Double { left + date.timeIntervalSince(from) / span * plotWidth }
+        func f(_ value: Double) -> String { String(format: "%.1f", value) }
         var svg = #"<svg xmlns="http://www.w3.org/2000/svg" width="\#(Int(width))" height="\#(Int(height))" viewBox="0 0 \#(Int(width)) \#(Int(height))" role="img" font-family="sans-serif" font-size="11">"#
         svg += "<title>\(Self.escape(title))</title>"
         svg += #"<rect x="0" y="0" width="\#(Int(width))" height="\#(Int(height))" fill="white"/>"#
         svg += #"<text x="\#(Int(left))" y="18" font-size="13" font-weight="bold">\#(Self.escape(title))</text>"#
+        // Vertical gridlines, each labelled with its day.
+        for tick in Self.ticks(from: from, until: until) {
+            let position = x(tick)
+            svg += #"<line class="grid-x" x1="\#(f(position))" y1="\#(top)" x2="\#(f(position))" y2="\#(top + plotHeight)" stroke="gainsboro"/>"#
+            svg += #"<text class="tick-x" x="\#(f(position))" y="\#(f(top + plotHeight + 16))" text-anchor="middle">\#(EvidenceReport.day(tick))</text>"#
+        }
         svg += #"<line x1="\#(left)" y1="\#(top + plotHeight)" x2="\#(left + plotWidth)" y2="\#(top + plotHeight)" stroke="dimgray"/>"#
-        svg += #"<text x="\#(left)" y="\#(height - 12)">\#(EvidenceReport.day(first))</text>"#
-        svg += #"<text x="\#(left + plotWidth)" y="\#(height - 12)" text-anchor="end">\#(EvidenceReport.day(last))</text>"#
+        svg += #"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 6))" text-anchor="middle" fill="dimgray">\#(EvidenceReport.day(from)) to \#(EvidenceReport.display(until))</text>"#
         for (index, line) in series.enumerated() {
-            // A round top: 1.1 times the largest value, to two significant digits.
-            let raw = max(line.points.map(\.value).max() ?? 0, 0) * 1.1
-            let magnitude = raw > 0 ? pow(10, floor(log10(raw)) - 1) : 1
-            let maximum = (raw / magnitude).rounded(.up) * magnitude
-            let scale = maximum > 0 ? maximum : 1
+            let scale = Self.top(of: line.points.map(\.value))
             func y(_ value: Double) -> Double { top + plotHeight - value / scale * plotHeight }
             let axisX = index == 0 ? left : left + plotWidth
             let anchor = index == 0 ? "end" : "start", offset = index == 0 ? -6.0 : 6.0
             svg += #"<line x1="\#(axisX)" y1="\#(top)" x2="\#(axisX)" y2="\#(top + plotHeight)" stroke="\#(line.color)"/>"#
-            // The top value above its axis: at the right edge for the second series, so it is not cut off.
-            let labelX = index == 0 ? axisX + offset : width - 4
-            svg += #"<text x="\#(labelX)" y="\#(top - 6)" text-anchor="end" fill="\#(line.color)">\#(Self.number(maximum)) \#(Self.escape(line.unit))</text>"#
-            svg += #"<text x="\#(axisX + offset)" y="\#(top + plotHeight)" text-anchor="\#(anchor)" fill="\#(line.color)">0</text>"#
+            // Horizontal gridlines (drawn once, for the first series), every step labelled on each series' own axis.
+            for step in 0...Self.valueSteps {
+                let value = scale * Double(step) / Double(Self.valueSteps), position = y(value)
+                if index == 0 && step > 0 {
+                    svg += #"<line class="grid-y" x1="\#(left)" y1="\#(f(position))" x2="\#(left + plotWidth)" y2="\#(f(position))" stroke="gainsboro"/>"#
+                }
+                svg += #"<text class="tick-y" x="\#(axisX + offset)" y="\#(f(position + 4))" text-anchor="\#(anchor)" fill="\#(line.color)">\#(Self.number(value))</text>"#
+            }
+            svg += #"<text x="\#(axisX + offset)" y="\#(top - 8)" text-anchor="\#(anchor)" fill="\#(line.color)">\#(Self.escape(line.unit))</text>"#
             svg += #"<text x="\#(left + plotWidth / 2 + (index == 0 ? -10.0 : 10.0))" y="18" text-anchor="\#(index == 0 ? "end" : "start")" fill="\#(line.color)">\#(Self.escape(line.name))</text>"#
             let path = line.points.map { String(format: "%.1f,%.1f", x($0.date), y($0.value)) }.joined(separator: " ")
             if line.points.count > 1 { svg += #"<polyline fill="none" stroke="\#(line.color)" stroke-width="1.5" points="\#(path)"/>"# }
             for point in line.points {
-                svg += #"<circle cx="\#(String(format: "%.1f", x(point.date)))" cy="\#(String(format: "%.1f", y(point.value)))" r="2.5" fill="\#(line.color)" data-series="\#(Self.escape(line.name))" data-date="\#(UTCTime.iso8601(point.date))" data-value="\#(Self.number(point.value))"/>"#
+                svg += #"<circle cx="\#(f(x(point.date)))" cy="\#(f(y(point.value)))" r="3" fill="\#(line.color)" data-series="\#(Self.escape(line.name))" data-date="\#(UTCTime.iso8601(point.date))" data-value="\#(Self.number(point.value))"/>"#
             }
         }
         return svg + "</svg>\n"
@@ -67,25 +111,30 @@ public struct SVGChart {
 extension EvidenceReport {
     static let megabyte = 1_000_000.0
 
-    /// Archive size (MB) and rows over time, one point per archive.
+    /// Archive size (MB) and rows over time, one point per archive (those removed by retention as
+    /// prune recorded them).
     public var sizeChart: SVGChart {
-        let archives = days.flatMap(\.archives).filter { $0.problem == nil }
-        let points = archives.compactMap { archive in Self.parseTime(archive.time).map { (archive, $0) } }
+        // The archives present, and those prune deleted as prunes.jsonl recorded them.
+        let present = days.flatMap(\.archives).filter { $0.problem == nil }.map { ($0.time, $0.sizeBytes, $0.rows ?? 0) }
+        let pruned = days.flatMap(\.pruned).compactMap { archive in archive.sizeBytes.map { (archive.time, $0, archive.rows ?? 0) } }
+        let points = (present + pruned).compactMap { point in Self.parseTime(point.0).map { ($0, point.1, point.2) } }.sorted { $0.0 < $1.0 }
         return SVGChart(title: "Archive size and rows", series: [
-            .init(name: "size", unit: "MB", color: "#1f6fb4", points: points.map { ($0.1, Double($0.0.sizeBytes) / Self.megabyte) }),
-            .init(name: "rows", unit: "rows", color: "#c0392b", points: points.map { ($0.1, Double($0.0.rows ?? 0)) }),
-        ], until: untilDate)
+            .init(name: "size", unit: "MB", color: "#1f6fb4", points: points.map { ($0.0, Double($0.1) / Self.megabyte) }),
+            .init(name: "rows", unit: "rows", color: "#c0392b", points: points.map { ($0.0, Double($0.2)) }),
+        ], from: sinceDate, until: untilDate)
     }
 
     /// Each drill's measured RTO (seconds) over time.
     public var rtoChart: SVGChart {
         SVGChart(title: "Drill RTO (measured restore)", series: [
             .init(name: "RTO", unit: "s", color: "#27864a", points: drills.compactMap { drill in Self.parseTime(drill.startedAt).map { ($0, drill.rtoSeconds) } }),
-        ], until: untilDate)
+        ], from: sinceDate, until: untilDate)
     }
 
     /// The end of the report's window (`until`, the time it was made).
     var untilDate: Date { Self.parseTime(until) ?? Date(timeIntervalSince1970: 0) }
+    /// The start of the report's period (the first day's midnight): where both charts' x-axes start.
+    var sinceDate: Date { Self.parseTime(since + "T00:00:00Z") ?? untilDate }
 
     static func size(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / megabyte) }
 
@@ -98,45 +147,94 @@ extension EvidenceReport {
     var callouts: [String] {
         var lines: [String] = []
         let missed = days.filter(\.missed).map(\.date)
-        if !missed.isEmpty { lines.append("Missed days (no good archive): " + missed.joined(separator: ", ")) }
+        if !missed.isEmpty { lines.append("Missed days (no archive taken): " + missed.joined(separator: ", ")) }
         for archive in days.flatMap(\.archives) {
             if let suspect = archive.suspect { lines.append("Suspect archive \(archive.file): \(suspect)") }
             if let problem = archive.problem { lines.append("Unreadable archive \(archive.file): \(problem)") }
         }
+        for archive in days.flatMap(\.pruned) where !archive.good {
+            lines.append("Suspect archive \(archive.file), removed by retention on \(Self.display(archive.removedAt)): \(archive.suspect ?? "")")
+        }
         for drill in drills where !drill.ok {
             let failed = drill.checks.filter { !$0.ok }.map(\.name)
-            lines.append("Failed drill \(drill.startedAt) of \(drill.archive): " + (failed.isEmpty ? drill.error ?? "failed" : failed.joined(separator: ", ")))
+            lines.append("Failed drill \(Self.display(drill.startedAt)) of \(drill.archive): " + (failed.isEmpty ? drill.error ?? "failed" : failed.joined(separator: ", ")))
         }
         return lines
     }
 
     var retentionText: String {
         guard let retention else { return "No prune recorded in this directory (prunes.jsonl): no retention policy has been applied by rack-gateway-db prune." }
-        return "rack-gateway-db prune \(retention.policy); last run \(retention.lastPrunedAt), kept \(retention.kept), deleted \(retention.deleted)."
+        let removed = days.flatMap(\.pruned).count
+        return "rack-gateway-db prune \(retention.policy); last run \(Self.display(retention.lastPrunedAt)), kept \(retention.kept), deleted \(retention.deleted). "
+            + "\(Plural.of(removed, "archive")) of this period removed by retention (prunes.jsonl), each listed on its day."
     }
 
-    /// A table both renderings print: cells as text, and a row's class (`missed`, `suspect`, `fail`).
+    /// What the RPO is, how large it was, and the gap now.
+    var recoveryText: String {
+        var text = "RPO, the data a restore can lose, is the largest gap between consecutive good backups (present or removed by retention): "
+        if let gap = recovery.largestGapSeconds, let from = recovery.largestGapFrom, let to = recovery.largestGapTo {
+            text += "\(ProgressDisplay.duration(gap)) in this period, from \(Self.display(from)) to \(Self.display(to))."
+        } else {
+            text += "not measurable in this period (fewer than two good backups)."
+        }
+        if let gap = recovery.currentGapSeconds, let last = recovery.lastGoodBackup {
+            text += " Now: \(ProgressDisplay.duration(gap)) since the last good backup (\(Self.display(last)))."
+        } else {
+            text += " Now: no good backup at all."
+        }
+        return text
+    }
+
+    var sourceText: String {
+        guard let source else { return "Source database: unknown (no readable archive in the directory)." }
+        return "Source database: " + (source.host.map { "\($0)/" } ?? "") + source.database + (source.serverVersion.map { ", PostgreSQL \($0)" } ?? "")
+            + " (the newest archive's manifest, \(source.archive)" + (source.archiveToolVersion.map { ", written by rack-gateway-db \($0)" } ?? "") + ")."
+    }
+
+    /// A table both renderings print: cells as text, and a row's class (`missed`, `suspect`, `fail`, `pruned`, `norecord`).
     struct Table {
         var header: [String]
         var rows: [(cells: [String], mark: String?)] = []
     }
 
     var dayTable: Table {
-        var table = Table(header: ["day", "archive", "time", "size", "tables", "rows", "marks"])
-        for day in days {
+        var table = Table(header: ["day", "record", "archive", "time", "size", "tables", "rows", "marks"])
+        var index = 0
+        while index < days.count {
+            let day = days[index]
+            // The days before the first record, as one row.
+            if day.status == .noRecord {
+                var end = index
+                while end + 1 < days.count && days[end + 1].status == .noRecord { end += 1 }
+                let span = end == index ? day.date : "\(day.date) to \(days[end].date)"
+                table.rows.append(([span, "no record", "before this directory's first record (\(Plural.of(end - index + 1, "day")))", "", "", "", "", ""], "norecord"))
+                index = end + 1
+                continue
+            }
             for archive in day.archives {
-                table.rows.append(([day.date, archive.file, String(archive.time.dropFirst(11).prefix(8)), Self.size(archive.sizeBytes),
+                let record = archive.problem != nil ? "UNREADABLE" : archive.suspect != nil ? "SUSPECT" : "backed up"
+                table.rows.append(([day.date, record, archive.file, Self.clock(archive.time), Self.size(archive.sizeBytes),
                                     archive.tables.map(String.init) ?? "", archive.rows.map(String.init) ?? "", Self.marks(archive)],
                                    archive.suspect != nil || archive.problem != nil ? "suspect" : nil))
             }
-            if day.missed {
-                table.rows.append(([day.date, "MISSED: no good archive", "", "", "", "", ""], "missed"))
-            } else if day.archives.isEmpty {
-                table.rows.append(([day.date, "none yet", "", "", "", "", ""], nil))
+            for archive in day.pruned {
+                let marks = [archive.verified == true ? "verified" : nil, archive.drilled == true ? "drilled" : nil].compactMap { $0 }.joined(separator: ", ")
+                table.rows.append(([day.date, (archive.good ? "backed up, removed by retention on " : "SUSPECT, removed by retention on ") + String(archive.removedAt.prefix(10)),
+                                    archive.file, Self.clock(archive.time), archive.sizeBytes.map(Self.size) ?? "", "", archive.rows.map(String.init) ?? "", marks],
+                                   archive.good ? "pruned" : "suspect"))
             }
+            if day.status == .missed {
+                table.rows.append(([day.date, "MISSED", "no archive taken", "", "", "", "", ""], "missed"))
+            } else if day.status == .pending {
+                table.rows.append(([day.date, "none yet", "", "", "", "", "", ""], nil))
+            }
+            index += 1
         }
         return table
     }
+
+    /// `03:15 UTC` of an ISO-8601 time.
+    static func clock(_ iso: String) -> String { String(display(iso).dropFirst(11)) }
 
     static func checkTable(_ drill: Drill) -> Table {
         Table(header: ["check", "result", "detail"], rows: drill.checks.map {
@@ -145,19 +243,23 @@ extension EvidenceReport {
     }
 
     var restoreTable: Table {
-        Table(header: ["started", "archive", "app", "mode", "result", "duration"], rows: restores.map {
-            ([$0.startedAt ?? "?", $0.archive, $0.app, $0.mode + ($0.dryRun ? " (dry run)" : ""), $0.ok ? "ok" : "FAILED: " + ($0.error ?? ""),
-              String(format: "%.1f s", $0.durationSeconds)], $0.ok ? nil : "fail")
+        Table(header: ["started", "archive", "into", "mode", "result", "duration"], rows: restores.map {
+            ([$0.startedAt.map(Self.display) ?? "?", $0.archive, $0.app.map { "Convox app \($0)" } ?? $0.target ?? "", $0.mode + ($0.dryRun ? " (dry run)" : ""),
+              $0.ok ? "ok" : "FAILED: " + ($0.error ?? ""), String(format: "%.1f s", $0.durationSeconds)], $0.ok ? nil : "fail")
         })
     }
 
-    static func heading(_ drill: Drill) -> String { "\(drill.startedAt): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" }
+    static func heading(_ drill: Drill) -> String { "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" }
 
     static func measures(_ drill: Drill) -> String {
-        "RTO \(String(format: "%.1f", drill.rtoSeconds)) s, RPO \(ProgressDisplay.duration(drill.rpoSeconds))" + (drill.error.map { "; error: \($0)" } ?? "")
+        "RTO (measured restore) \(String(format: "%.1f", drill.rtoSeconds)) s, backup age at drill \(ProgressDisplay.duration(drill.backupAgeSeconds))"
+            + (drill.error.map { "; error: \($0)" } ?? "")
     }
 
-    var header: String { "\(directory): \(since) to \(until) (backups counted from \(countedFrom)); generated \(generatedAt) by rack-gateway-db report." }
+    var header: String {
+        "\(directory): \(since) to \(Self.display(until))" + (firstRecord.map { " (first record \($0))" } ?? " (no record)")
+            + "; generated \(Self.display(generatedAt)) by rack-gateway-db \(toolVersion) report."
+    }
 
     /// Markdown; `charts` are the file names of the two SVGs beside it, or nil to leave them out.
     public func markdown(charts: (sizes: String, rto: String)?) -> String {
@@ -165,7 +267,8 @@ extension EvidenceReport {
         func render(_ table: Table) -> String {
             var text = "| " + table.header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: table.header.count) + "\n"
             for row in table.rows {
-                let cells = row.cells.map(cell).enumerated().map { row.mark != nil && $0.offset == 1 && !$0.element.isEmpty ? "**\($0.element)**" : $0.element }
+                let loud = ["missed", "suspect", "fail"].contains(row.mark ?? "")
+                let cells = row.cells.map(cell).enumerated().map { loud && $0.offset == 1 && !$0.element.isEmpty ? "**\($0.element)**" : $0.element }
                 text += "| " + cells.joined(separator: " | ") + " |\n"
             }
             return text
@@ -173,7 +276,7 @@ extension EvidenceReport {
         var md = "# Backup and restore evidence\n\n\(cell(header))\n\n**\(summary.text)**\n\n"
         for line in callouts { md += "- \(cell(line))\n" }
         if !callouts.isEmpty { md += "\n" }
-        md += "## Retention\n\n\(retentionText)\n\n"
+        md += "\(cell(sourceText))\n\n## Recovery point\n\n\(cell(recoveryText))\n\n## Retention\n\n\(cell(retentionText))\n\n"
         md += charts.map { "![Archive size and rows](\($0.sizes))\n\n![Drill RTO](\($0.rto))\n\n" } ?? "(Charts: give -o FILE to write them beside the report.)\n\n"
         md += "## Backups per day\n\n" + render(dayTable) + "\n## Drills\n\n"
         if drills.isEmpty { md += "None in this period.\n\n" }
@@ -191,12 +294,13 @@ extension EvidenceReport {
             return text + "</table>\n"
         }
         var html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backup and restore evidence: \(e(directory))</title>\n<style>"
-        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}"
-        html += "th{background:#eee}.missed{background:#fde2e2;font-weight:bold}.suspect,.fail{color:#b00;font-weight:bold}.summary{font-size:1.15em;font-weight:bold}"
+        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}td:nth-child(1),td:nth-child(4),td:nth-child(5){white-space:nowrap}"
+        html += "th{background:#eee}.missed{background:#fde2e2;font-weight:bold}.pruned{color:#555}.norecord{color:#888;font-style:italic}.charts svg{display:block;margin:0.5em 0}.suspect,.fail{color:#b00;font-weight:bold}.summary{font-size:1.15em;font-weight:bold}"
         html += "@media print{body{margin:0}svg{max-width:100%}}</style></head><body>\n"
         html += "<h1>Backup and restore evidence</h1>\n<p>\(e(header))</p>\n<p class=\"summary\">\(e(summary.text))</p>\n"
         if !callouts.isEmpty { html += "<ul>" + callouts.map { "<li class=\"fail\">\(e($0))</li>" }.joined() + "</ul>\n" }
-        html += "<h2>Retention</h2><p>\(e(retentionText))</p>\n<h2>Charts</h2>\n" + sizeChart.render() + rtoChart.render()
+        html += "<p>\(e(sourceText))</p>\n<h2>Recovery point</h2><p>\(e(recoveryText))</p>\n"
+        html += "<h2>Retention</h2><p>\(e(retentionText))</p>\n<h2>Charts</h2>\n<div class=\"charts\">" + sizeChart.render() + rtoChart.render() + "</div>\n"
         html += "<h2>Backups per day</h2>\n" + render(dayTable) + "<h2>Drills</h2>\n"
         if drills.isEmpty { html += "<p>None in this period.</p>\n" }
         for drill in drills {

@@ -22,11 +22,46 @@ public struct EvidenceReport: Codable, Sendable {
         public var good: Bool { problem == nil && suspect == nil }
     }
 
+    /// An archive taken that day and deleted by `prune` since (from `prunes.jsonl`).
+    public struct Pruned: Codable, Sendable {
+        public var file: String
+        public var time: String
+        public var removedAt: String
+        /// Its size and rows, and its state, when prune deleted it (absent in lines of older versions).
+        public var sizeBytes: Int?
+        public var rows: Int?
+        public var verified: Bool?
+        public var drilled: Bool?
+        public var suspect: String?
+        /// Not suspect and not unreadable (as far as prune recorded): the day's backup.
+        public var good: Bool { suspect == nil }
+    }
+
+    /// What a day's record says.
+    public enum Status: String, Codable, Sendable {
+        /// A good archive is in the directory.
+        case backedUp = "backed_up"
+        /// A good archive was taken and later deleted by prune.
+        case removedByRetention = "removed_by_retention"
+        /// Only SUSPECT archives were taken.
+        case suspect
+        /// Only archives that do not read.
+        case unreadable
+        /// No archive was taken (and the day is over).
+        case missed
+        /// Before the first record of this directory (its first archive, present or pruned).
+        case noRecord = "no_record"
+        /// Today, nothing yet.
+        case pending
+    }
+
     public struct Day: Codable, Sendable {
         public var date: String
+        public var status: Status
         public var archives: [Archive]
-        /// No good archive that day (today only once it is over).
-        public var missed: Bool
+        public var pruned: [Pruned]
+        /// No archive taken that day (today only once it is over).
+        public var missed: Bool { status == .missed }
     }
 
     public struct Drill: Codable, Sendable {
@@ -41,14 +76,18 @@ public struct EvidenceReport: Codable, Sendable {
         public var ok: Bool
         public var error: String?
         public var rtoSeconds: Double
-        public var rpoSeconds: Double
+        /// How old the drilled backup was when the drill ran (not the RPO: see `Recovery`).
+        public var backupAgeSeconds: Double
         public var checks: [Check]
     }
 
     public struct Restore: Codable, Sendable {
         public var startedAt: String?
         public var archive: String
-        public var app: String
+        /// The Convox app (the pipeline); absent for a plain restore.
+        public var app: String?
+        /// A plain restore's target, without the password.
+        public var target: String?
         public var mode: String
         public var dryRun: Bool
         public var ok: Bool
@@ -63,30 +102,66 @@ public struct EvidenceReport: Codable, Sendable {
         public var deleted: Int
     }
 
+    /// The recovery point: data written since the last good backup is what a restore loses. Its
+    /// worst case in the period is the largest gap between consecutive good backups (present or
+    /// removed by retention); `currentGapSeconds` is the gap now.
+    public struct Recovery: Codable, Sendable {
+        public var largestGapSeconds: Double?
+        public var largestGapFrom: String?
+        public var largestGapTo: String?
+        public var lastGoodBackup: String?
+        public var currentGapSeconds: Double?
+    }
+
+    /// The database the archives are of, from the newest readable archive's manifest (the summary
+    /// of an encrypted one gives the name only).
+    public struct Source: Codable, Sendable {
+        /// `host:port` of the server (absent for archives of older versions and encrypted ones read without the identity).
+        public var host: String?
+        public var database: String
+        public var serverVersion: String?
+        /// The version of rack-gateway-db that wrote that archive.
+        public var archiveToolVersion: String?
+        public var archive: String
+    }
+
     public struct Summary: Codable, Sendable {
         public var days: Int
         public var daysWithBackup: Int
+        /// Of `daysWithBackup`, those whose archive prune has deleted since.
+        public var daysRemovedByRetention: Int
         public var missedDays: Int
+        /// Days whose only archives do not read (taken, so not missed, but no backup).
+        public var unreadableDays: Int
+        public var noRecordDays: Int
         public var suspectArchives: Int
         public var drills: Int
         public var drillsFailed: Int
         public var medianRtoSeconds: Double?
+        public var lastSuccessfulDrill: String?
+        public var lastSuccessfulDrillRtoSeconds: Double?
+        public var largestGapSeconds: Double?
+        public var currentGapSeconds: Double?
         public var restores: Int
         public var text: String
     }
 
     public var generatedAt: String
+    /// The rack-gateway-db that made the report.
+    public var toolVersion: String
     public var directory: String
-    /// The window: from `since` (a UTC day) to `until` (now).
+    public var source: Source?
+    /// The period asked for: from `since` (a UTC day) to `until` (now).
     public var since: String
     public var until: String
-    /// The first day the window counts backups from: `since`, or the first archive's day when the
-    /// history starts later.
-    public var countedFrom: String
+    /// The day of this directory's first record (its oldest archive, present or pruned); days
+    /// before it are `no_record`. nil when there is none.
+    public var firstRecord: String?
     public var days: [Day]
     public var drills: [Drill]
     public var restores: [Restore]
     public var retention: Retention?
+    public var recovery: Recovery
     public var summary: Summary
 
     static func day(_ date: Date) -> String { String(UTCTime.iso8601(date).prefix(10)) }
@@ -98,6 +173,17 @@ public struct EvidenceReport: Codable, Sendable {
         return formatter.date(from: text)
     }
 
+    /// `2026-11-24 03:15 UTC`: the one way the report's renderings write a time (a day: `2026-11-24`).
+    public static func display(_ iso: String) -> String {
+        guard let date = parseTime(iso) else { return iso }
+        return display(date)
+    }
+
+    public static func display(_ date: Date) -> String {
+        let iso = UTCTime.iso8601(date)
+        return String(iso.prefix(10)) + " " + String(iso.dropFirst(11).prefix(5)) + " UTC"
+    }
+
     /// The report of `directory` over the `seconds` before `now`.
     public static func make(directory: ArchiveDirectory, seconds: Double, now: Date) throws -> EvidenceReport {
         let store = directory.store
@@ -106,7 +192,8 @@ public struct EvidenceReport: Codable, Sendable {
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let firstDay = calendar.startOfDay(for: start), today = calendar.startOfDay(for: now)
 
-        let entries = try directory.entries().filter { $0.time >= firstDay && $0.time <= now }
+        let all = try directory.entries()
+        let entries = all.filter { $0.time >= firstDay && $0.time <= now }
         var byDay: [String: [Archive]] = [:]
         for entry in entries.sorted(by: { $0.time < $1.time }) {
             byDay[day(entry.time), default: []].append(Archive(
@@ -114,16 +201,63 @@ public struct EvidenceReport: Codable, Sendable {
                 verified: entry.verified, drilled: entry.drilled, encrypted: entry.encrypted, signed: entry.signed,
                 suspect: entry.suspect, problem: entry.problem))
         }
-        // Days are counted from the first archive when the history starts inside the window.
-        let counted = max(firstDay, entries.map(\.time).min().map { calendar.startOfDay(for: $0) } ?? today)
+        // What prune deleted, by the day it was taken (an archive still present is not pruned).
+        let present = Set(all.map(\.file))
+        var pruned: [(time: Date, record: Pruned)] = []
+        var seen = Set<String>()
+        for prune in PruneLog.all(store: store) {
+            let details = Dictionary((prune.deletedArchives ?? []).map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first })
+            for file in prune.deleted where !present.contains(file) && !seen.contains(file) {
+                guard let time = ArchiveName.timestamp(of: file) ?? details[file].flatMap({ parseTime($0.time) }) else { continue }
+                seen.insert(file)
+                let detail = details[file]
+                pruned.append((time, Pruned(file: file, time: UTCTime.iso8601(time), removedAt: prune.prunedAt, sizeBytes: detail?.sizeBytes,
+                                            rows: detail?.rows, verified: detail?.verified,
+                                            drilled: detail?.drilled, suspect: detail?.suspect ?? detail?.problem)))
+            }
+        }
+        var prunedByDay: [String: [Pruned]] = [:]
+        for item in pruned.sorted(by: { $0.time < $1.time }) where item.time >= firstDay && item.time <= now {
+            prunedByDay[day(item.time), default: []].append(item.record)
+        }
+        // The first record: the oldest archive ever taken here that anything still tells of.
+        let firstRecordTime = (all.map(\.time) + pruned.map(\.time)).min()
+        let firstRecordDay = firstRecordTime.map { calendar.startOfDay(for: $0) }
         var days: [Day] = []
-        var cursor = counted
+        var cursor = firstDay
         while cursor <= today {
             let key = day(cursor)
-            let archives = byDay[key] ?? []
-            let missed = !archives.contains(where: \.good) && cursor < today
-            days.append(Day(date: key, archives: archives, missed: missed))
+            let archives = byDay[key] ?? [], removed = prunedByDay[key] ?? []
+            let status: Status
+            if archives.contains(where: \.good) {
+                status = .backedUp
+            } else if removed.contains(where: \.good) {
+                status = .removedByRetention
+            } else if archives.contains(where: { $0.suspect != nil }) || !removed.isEmpty {
+                status = .suspect
+            } else if !archives.isEmpty {
+                status = .unreadable
+            } else if firstRecordDay.map({ cursor < $0 }) ?? true {
+                status = .noRecord
+            } else {
+                status = cursor < today ? .missed : .pending
+            }
+            days.append(Day(date: key, status: status, archives: archives, pruned: removed))
             cursor = calendar.date(byAdding: .day, value: 1, to: cursor)!
+        }
+
+        // The recovery point: gaps between consecutive good backups in the period, and now.
+        let goodTimes = (all.filter { $0.problem == nil && $0.suspect == nil }.map(\.time) + pruned.filter { $0.record.good }.map(\.time)).sorted()
+        var recovery = Recovery()
+        let inPeriod = goodTimes.filter { $0 >= firstDay && $0 <= now }
+        for (older, newer) in zip(inPeriod, inPeriod.dropFirst()) where newer.timeIntervalSince(older) > (recovery.largestGapSeconds ?? -1) {
+            recovery.largestGapSeconds = newer.timeIntervalSince(older)
+            recovery.largestGapFrom = UTCTime.iso8601(older)
+            recovery.largestGapTo = UTCTime.iso8601(newer)
+        }
+        if let last = goodTimes.last(where: { $0 <= now }) {
+            recovery.lastGoodBackup = UTCTime.iso8601(last)
+            recovery.currentGapSeconds = now.timeIntervalSince(last)
         }
 
         let drills = JSONLines.read(DrillReport.self, from: DrillLog.fileName, in: store).compactMap { report -> Drill? in
@@ -131,34 +265,56 @@ public struct EvidenceReport: Codable, Sendable {
             // A `drill --latest` whose newest archive did not verify failed, whatever the older one's checks say.
             let newest = report.newestFailed.map { "the newest archive \($0.file) did not verify (\($0.problems.first ?? $0.kind.rawValue)); \(report.archive) was drilled instead" }
             return Drill(startedAt: UTCTime.iso8601(started), archive: report.archive, ok: report.ok && newest == nil, error: report.error ?? newest,
-                         rtoSeconds: report.restoreSeconds, rpoSeconds: report.backupAgeSeconds,
+                         rtoSeconds: report.restoreSeconds, backupAgeSeconds: report.backupAgeSeconds,
                          checks: report.checks.map { Drill.Check(name: $0.name, ok: $0.ok, checked: $0.checked, detail: $0.detail) })
         }.sorted { $0.startedAt < $1.startedAt }
-        let restores = JSONLines.read(PipelineReport.self, from: "restores.jsonl", in: store).compactMap { report -> Restore? in
-            let started = report.startedAt.flatMap(parseTime)
+        let restores = RestoreLog.read(store: store).compactMap { line -> Restore? in
+            let started = line.startedAt.flatMap(parseTime)
             if let started, started < start || started > now { return nil }
-            return Restore(startedAt: started.map(UTCTime.iso8601), archive: URL(fileURLWithPath: report.archive).lastPathComponent, app: report.app,
-                           mode: report.mode, dryRun: report.dryRun, ok: report.ok, error: report.error, durationSeconds: report.durationSeconds)
+            return Restore(startedAt: started.map(UTCTime.iso8601), archive: URL(fileURLWithPath: line.archive).lastPathComponent, app: line.app,
+                           target: line.target, mode: line.mode, dryRun: line.dryRun, ok: line.ok, error: line.error, durationSeconds: line.durationSeconds)
         }
         let retention = PruneLog.latest(store: store).map {
-            Retention(policy: $0.policy.options, lastPrunedAt: $0.prunedAt, kept: $0.kept, deleted: $0.deleted.count)
+            Retention(policy: $0.options, lastPrunedAt: $0.prunedAt, kept: $0.kept, deleted: $0.deleted.count)
+        }
+        let source = all.first { $0.problem == nil }.flatMap { entry -> Source? in
+            let location = directory.location(of: entry)
+            if let manifest = try? location.reader().manifest {
+                return Source(host: manifest.sourceHost, database: manifest.database, serverVersion: manifest.serverVersion, archiveToolVersion: manifest.toolVersion, archive: entry.file)
+            }
+            return (try? location.summary(storedSize: entry.sizeBytes)).map { Source(host: nil, database: $0.database, archive: entry.file) }
         }
 
-        let withBackup = days.filter { $0.archives.contains(where: \.good) }.count
+        let withBackup = days.filter { $0.status == .backedUp || $0.status == .removedByRetention }.count
+        let removed = days.filter { $0.status == .removedByRetention }.count
         let missed = days.filter(\.missed).count
-        let suspect = days.flatMap(\.archives).filter { $0.suspect != nil }.count
+        let noRecord = days.filter { $0.status == .noRecord }.count
+        let suspect = days.flatMap(\.archives).filter { $0.suspect != nil }.count + days.flatMap(\.pruned).filter { !$0.good }.count
         let failed = drills.filter { !$0.ok }.count
         let rtos = drills.filter(\.ok).map(\.rtoSeconds).sorted()
         let median = rtos.isEmpty ? nil : rtos.count % 2 == 1 ? rtos[rtos.count / 2] : (rtos[rtos.count / 2 - 1] + rtos[rtos.count / 2]) / 2
-        var text = "\(Plural.of(withBackup, "nightly backup")) in \(Plural.of(days.count, "day")), \(missed) missed"
+        let lastPassed = drills.last(where: \.ok)
+        var text = "\(withBackup) of \(Plural.of(days.count, "day")) backed up"
+        if removed > 0 { text += " (\(removed) removed by retention since)" }
+        text += ", \(missed) missed"
         if suspect > 0 { text += ", \(suspect) suspect" }
+        let unreadable = days.filter { $0.status == .unreadable }.count
+        if unreadable > 0 { text += ", \(Plural.of(unreadable, "day")) with only an unreadable archive" }
+        if noRecord > 0 { text += ", \(noRecord) before the first record" }
+        text += recovery.largestGapSeconds.map { "; RPO (largest gap between good backups) \(ProgressDisplay.duration($0))" }
+            ?? "; RPO not measurable (fewer than two good backups in the period)"
+        text += recovery.currentGapSeconds.map { ", \(ProgressDisplay.duration($0)) since the last good backup" } ?? ", no good backup at all"
         text += "; \(Plural.of(drills.count, "drill")), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
+        if let lastPassed { text += "; last successful drill: \(display(lastPassed.startedAt)), RTO \(String(format: "%.1f", lastPassed.rtoSeconds)) s" }
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
         let done = restores.filter { !$0.dryRun }
         if !done.isEmpty { text += "; \(Plural.of(done.count, "restore")) (\(done.filter(\.ok).count) succeeded)" }
-        let summary = Summary(days: days.count, daysWithBackup: withBackup, missedDays: missed, suspectArchives: suspect, drills: drills.count,
-                              drillsFailed: failed, medianRtoSeconds: median, restores: done.count, text: text)
-        return EvidenceReport(generatedAt: UTCTime.iso8601(now), directory: directory.directory, since: day(firstDay), until: UTCTime.iso8601(now),
-                              countedFrom: day(counted), days: days, drills: drills, restores: restores, retention: retention, summary: summary)
+        let summary = Summary(days: days.count, daysWithBackup: withBackup, daysRemovedByRetention: removed, missedDays: missed, unreadableDays: unreadable, noRecordDays: noRecord,
+                              suspectArchives: suspect, drills: drills.count, drillsFailed: failed, medianRtoSeconds: median,
+                              lastSuccessfulDrill: lastPassed?.startedAt, lastSuccessfulDrillRtoSeconds: lastPassed?.rtoSeconds,
+                              largestGapSeconds: recovery.largestGapSeconds, currentGapSeconds: recovery.currentGapSeconds, restores: done.count, text: text)
+        return EvidenceReport(generatedAt: UTCTime.iso8601(now), toolVersion: RackGatewayDB.toolVersion, directory: directory.directory, source: source,
+                              since: day(firstDay), until: UTCTime.iso8601(now), firstRecord: firstRecordDay.map(day), days: days, drills: drills,
+                              restores: restores, retention: retention, recovery: recovery, summary: summary)
     }
 }

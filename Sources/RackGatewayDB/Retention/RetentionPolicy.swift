@@ -68,6 +68,11 @@ public struct Pruner {
 
     public let directory: ArchiveDirectory
     public let policy: RetentionPolicy
+    /// SUSPECT archives are evidence of what happened to the data: kept, whatever the policy says,
+    /// until they are older than `keepSuspectDays` (nil: kept for good) unless `deleteSuspect`.
+    public var deleteSuspect = false
+    public var keepSuspectDays: Int? = Pruner.defaultKeepSuspectDays
+    public static let defaultKeepSuspectDays = 35
 
     public init(directory: ArchiveDirectory, policy: RetentionPolicy) {
         self.directory = directory
@@ -84,14 +89,23 @@ public struct Pruner {
     /// good archive that stands in for one to delete (one of the last N, or in the same bucket) — are read again as
     /// they are now when their goodness came from an earlier `verify`: one whose bytes changed since
     /// is not good (recorded, so `list` marks it), and the plan is made again without it.
-    public func plan() throws -> [Decision] {
+    public func plan() throws -> [Decision] { try planWithEvidence().plan }
+
+    /// The plan, and what each archive was when it was planned (for `prunes.jsonl`).
+    public func planWithEvidence() throws -> (plan: [Decision], evidence: [String: PruneLog.Archive]) {
         let entries = try directory.entries()
         var goodness = entries.map(directory.goodness)
         while true {
             let plan = try plan(entries: entries, goodness: goodness)
             let reliedOn = Self.reliedOn(plan, entries: entries, goodness: goodness, policy: policy)
             let changed = reliedOn.filter { !directory.confirm(entries[$0]) }
-            if changed.isEmpty { return plan }
+            if changed.isEmpty {
+                let evidence = zip(entries, goodness).map { entry, goodness in
+                    PruneLog.Archive(file: entry.file, time: UTCTime.iso8601(entry.time), sizeBytes: entry.sizeBytes, rows: entry.rows,
+                                     verified: goodness != .notGood, drilled: entry.drilled, suspect: entry.suspect, problem: entry.problem)
+                }
+                return (plan, Dictionary(evidence.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first }))
+            }
             for index in changed { goodness[index] = .notGood }
             // Confirmed ones stay confirmed on the next round.
             for index in reliedOn where !changed.contains(index) { goodness[index] = .checkedNow }
@@ -133,9 +147,17 @@ public struct Pruner {
             // No good archive at all: delete nothing.
             for index in entries.indices where reasons[index].isEmpty { reasons[index].append("no-good-archive-yet") }
         }
+        // A SUSPECT archive is kept as evidence (the report shows what happened that day) for
+        // --keep-suspect-days, unless --delete-suspect.
+        let now = directory.clock.now()
+        if !deleteSuspect {
+            for (index, entry) in entries.enumerated() where reasons[index].isEmpty && entry.suspect != nil {
+                if let days = keepSuspectDays, now.timeIntervalSince(entry.time) >= Double(days) * 86_400 { continue }
+                reasons[index].append("suspect-kept-as-evidence")
+            }
+        }
         // S3 Object Lock: what is still retained cannot be deleted (on a versioned bucket a delete
         // would only hide it behind a delete marker), so it stays and the plan says why.
-        let now = directory.clock.now()
         for (index, entry) in entries.enumerated() where reasons[index].isEmpty {
             if let until = try directory.store.retainedUntil(entry.file), until > now {
                 reasons[index].append("locked-until-\(ISO8601DateFormatter().string(from: until))")
