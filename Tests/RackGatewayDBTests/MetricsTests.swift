@@ -113,7 +113,7 @@ struct MetricsTests {
             try source.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 1000) i")
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let gateway = try BackgroundServer(["/usr/bin/prometheus-pushgateway", "--web.listen-address=127.0.0.1:$PORT"])
+            let gateway = try BackgroundServer(["/usr/bin/prometheus-pushgateway", "--web.listen-address=127.0.0.1:$PORT", "--persistence.file="])
             defer { gateway.stop() }
             // The environment default, as a Convox timer sets it.
             let environment = ["RGW_DATABASE_URL": source.url, "RGW_PUSHGATEWAY_URL": gateway.url]
