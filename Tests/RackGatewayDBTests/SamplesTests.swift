@@ -485,7 +485,7 @@ struct SamplesTests {
         #expect(try String(contentsOfFile: directory + "/syslog", encoding: .utf8).contains("rack-gateway-drill.service failed on "))
     }
 
-    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupSuspect", "RackGatewayDrillFailed", "RackGatewayPushStale"]
+    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupFailed", "RackGatewayBackupSuspect", "RackGatewayDrillFailed", "RackGatewayPushStale"]
 
     /// The alert rules of samples/prometheus (the README's "Monitoring"): Prometheus's promtool
     /// accepts them, their unit tests pass, and each of the four alerts has a case where it fires and
@@ -493,7 +493,7 @@ struct SamplesTests {
     @Test func alertRulesCheckAndTheirTestsPass() throws {
         let rules = Self.samples + "/prometheus/rack-gateway-db.rules.yml"
         let check = try Shell.run("/usr/bin/promtool", ["check", "rules", rules])
-        #expect(check.status == 0 && check.stdout.contains("SUCCESS: 4 rules found"), "\(check.stdout)\(check.stderr)")
+        #expect(check.status == 0 && check.stdout.contains("SUCCESS: \(Self.alerts.count) rules found"), "\(check.stdout)\(check.stderr)")
         let names = try #require(((try Self.yaml("prometheus/rack-gateway-db.rules.yml")["groups"] as? [[String: Any]])?.first?["rules"] as? [[String: Any]])?.compactMap { $0["alert"] as? String })
         #expect(names == Self.alerts)
         // promtool test rules resolves rule_files next to the test file.
@@ -568,13 +568,18 @@ struct SamplesTests {
             Thread.sleep(forTimeInterval: 1.1)
             let suspect = try CLI.run(["backup"], environment: environment)
             #expect(suspect.status == 2, "\(suspect)")
+            // The password rotated at 3 a.m.: the backup fails, and its last failure is newer than its last success.
+            let wrongPassword = try CLI.run(["backup"], environment: environment.merging(["RGW_DATABASE_URL": source.cluster.url(database: source.name, password: "rotated")]) { $1 })
+            #expect(wrongPassword.status == 1, "\(wrongPassword)")
             // A place without archives: the drill cannot run, the check finds no good archive.
             try FileManager.default.createDirectory(atPath: directory + "/empty", withIntermediateDirectories: false)
             let drill = try CLI.run(["drill", "--latest", "--dir", directory + "/empty"], environment: environment)
             #expect(drill.status == 1, "\(drill)")
             let check = try CLI.run(["check", "--max-backup-age", "26h", "--dir", directory + "/empty"], environment: environment)
             #expect(check.status == 2, "\(check)")
-            let states = try alerts { $0["RackGatewayBackupSuspect"] == "firing" && $0["RackGatewayDrillFailed"] == "firing" && $0["RackGatewayBackupTooOld"] != nil }
+            let states = try alerts { $0["RackGatewayBackupSuspect"] == "firing" && $0["RackGatewayDrillFailed"] == "firing" && $0["RackGatewayBackupFailed"] == "firing"
+                && $0["RackGatewayBackupTooOld"] != nil }
+            #expect(states["RackGatewayBackupFailed"] == "firing", "\(states)")
             #expect(states["RackGatewayBackupSuspect"] == "firing", "\(states)")
             #expect(states["RackGatewayDrillFailed"] == "firing", "\(states)")
             let pushedNow = (try? gateway.metrics()) ?? ""
