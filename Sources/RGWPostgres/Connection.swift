@@ -33,9 +33,9 @@ public final class Connection {
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(connection))
             PQfinish(connection)
-            throw PostgresError(
-                kind: .connection, message: Self.explainConnectionFailure(message), target: settings.description
-            )
+            var error = PostgresError(kind: .connection, message: Self.oneLine(message), target: settings.description)
+            error.connectionFailure = Self.connectionFailure(message)
+            throw error
         }
         self.handle = connection
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
@@ -67,21 +67,24 @@ public final class Connection {
         throw PostgresError(kind: .interrupted, message: run.description, target: settings.description)
     }
 
-    /// libpq's message, on one line, with a word on what to check.
-    static func explainConnectionFailure(_ raw: String) -> String {
-        let lines = raw.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
-        var message = lines.joined(separator: "; ")
+    /// libpq's message, on one line.
+    static func oneLine(_ raw: String) -> String {
+        raw.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters() }.filter { !$0.isEmpty }.joined(separator: "; ")
+    }
+
+    /// What libpq's message says went wrong, when it says (the description adds what to check).
+    static func connectionFailure(_ message: String) -> PostgresError.ConnectionFailure? {
         if message.contains("password authentication failed") || message.contains("no password supplied") {
-            message += " (check the user name and password in the database URL or PGPASSWORD)"
+            return .authentication
         } else if message.contains("Connection refused") || message.contains("could not translate host name")
             || message.contains("No such file or directory")
             || message.contains("timeout expired") || message.contains("No route to host")
         {
-            message += " (check the host and port, and that the server is running and accepts TCP connections)"
+            return .unreachable
         } else if message.contains("does not exist") {
-            message += " (check the database and role names)"
+            return .unknownName
         }
-        return message
+        return nil
     }
 
     // MARK: Session facts

@@ -18,7 +18,28 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case interrupted
     }
 
+    /// Why a connection could not be made, as far as libpq's message says.
+    public enum ConnectionFailure: Sendable, Equatable {
+        /// The server refused the user name or password.
+        case authentication
+        /// No server answered: refused, no such host, a timeout, no route.
+        case unreachable
+        /// The server answered, and the database or role does not exist.
+        case unknownName
+
+        /// What to check, as a sentence.
+        public var fix: String {
+            switch self {
+            case .authentication: "Check the user name and password in the database URL or PGPASSWORD."
+            case .unreachable: "Check the host and port, and that the server is running and accepts TCP connections."
+            case .unknownName: "Check the database and role names."
+            }
+        }
+    }
+
     public var kind: Kind
+    /// Set for a connection that could not be made when libpq's message says why.
+    public var connectionFailure: ConnectionFailure?
     /// Five-character SQLSTATE code (`42P01`), when the server sent one.
     public var sqlState: String?
     public var message: String
@@ -54,13 +75,19 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return kind == .client
     }
 
-    public var description: String {
+    /// The description without the connection failure's advice (a report gives that as the fix).
+    public var summary: String { text(advice: false) }
+
+    public var description: String { text(advice: true) }
+
+    func text(advice: Bool) -> String {
         var text: String
         switch kind {
         case .connection:
             text = "cannot connect to PostgreSQL"
             if let target { text += " at \(target)" }
             text += ": \(message)"
+            if advice, let fix = connectionFailure?.fix { text += " (\(fix.prefix(1).lowercased() + fix.dropFirst().dropLast()))" }
         case .malformedConnectionString:
             text = "invalid database URL: \(message)"
             if let hint { return text + "\n" + hint }

@@ -75,7 +75,9 @@ struct CheckCommand: ToolCommand {
                 // Only the backup age failing: exit 2, for monitors; anything else failing: 1.
                 let failing = report.items.filter { $0.status == .fail }
                 let onlyStale = failing.allSatisfy { $0.name == "backups" } && backups?.stale == true
-                throw ToolError(onlyStale ? .backupStale : .failed, "check failed: " + failing.map(\.name).joined(separator: ", "))
+                let fix = onlyStale ? "Find out why no good backup was made since, and make one now (backup, then verify --latest)."
+                    : report.connectionFailure?.fix ?? "Fix what the failing items say, then run check again."
+                throw ToolError(onlyStale ? .backupStale : report.connectionFailure?.code ?? .failed, "check failed: " + failing.map(\.name).joined(separator: ", "), fix: fix)
             }
         }
     }

@@ -125,9 +125,13 @@ struct DrillCommand: ToolCommand {
             if let error = report.error, context.cancellation.isCancelled {
                 throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error); \(report.scratchOutcome)")
             }
-            if let error = report.error { throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)") }
+            if let error = report.error {
+                throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)",
+                                fix: "Fix what stopped it (the scratch database's server, --scratch-url or the database URL, must take the restore), then drill again.")
+            }
             if !report.ok {
-                throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(Plural.of(report.checksFailed, "check")) failed")
+                throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(Plural.of(report.checksFailed, "check")) failed",
+                                fix: "Do not count on \(report.archive) for a restore: the failed checks say what is wrong; drill an older archive, and find out what went wrong with this one.")
             }
         }
     }

@@ -8,28 +8,59 @@ enum Reporting {
     /// Whether a JSON report went to stdout already (then a failure adds no second document).
     nonisolated(unsafe) static var printedJSON = false
 
+    /// A run's report, held until the run's outcome is known (`run`): a failure after it is added
+    /// to it as its `error` object, so that every failed run's JSON says its code, message, fix and
+    /// exit status in one place.
+    nonisolated(unsafe) static var heldJSON: Data?
+    /// Whether `run` is under way (and prints the held report when it ends).
+    nonisolated(unsafe) static var holdingJSON = false
+
     static func printJSON<T: Encodable>(_ value: T) throws {
-        print(try jsonText(value))
+        if holdingJSON {
+            heldJSON = try encoder().encode(value)
+        } else {
+            print(try jsonText(value))
+        }
         printedJSON = true
+    }
+
+    /// The held report, with `failure` as its `error` object when the run failed (a report that is
+    /// not an object gives way to the error document).
+    static func printHeldJSON(failure: Error?, status: Int32? = nil) {
+        guard let held = heldJSON else { return }
+        heldJSON = nil
+        guard let failure else { return print(String(decoding: held, as: UTF8.self)) }
+        let error = ErrorDocument(failure, status: status).error
+        if case .object(var fields)? = try? JSONDecoder().decode(JSONValue.self, from: held),
+           let body = try? JSONDecoder().decode(JSONValue.self, from: encoder().encode(error)) {
+            fields["error"] = body
+            if let text = try? jsonText(JSONValue.object(fields)) { return print(text) }
+        }
+        try? print(jsonText(ErrorDocument(failure, status: status)))
     }
 
     /// A JSON report's text (no final newline), pretty and with sorted keys.
     static func jsonText<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder().encode(value), as: UTF8.self)
+    }
+
+    /// The encoder of every JSON report.
+    static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         // The same keys as drills.jsonl, restores.jsonl and the manifest.
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Times as the logs write them (Foundation's default would be seconds since 2001).
         encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        return encoder
     }
 
     static func printError(_ text: String) {
         TerminalOutput.shared.writeLine("rack-gateway-db: error: \(text)")
     }
 
-    /// Run a command body; expected errors print one clear message (and under `--json`, unless the
-    /// command printed its report already, a JSON error document on stdout, as restic does) and exit
+    /// Run a command body; expected errors print one clear message (and under `--json` a JSON error
+    /// document on stdout, as restic does, or the command's report with its `error` object) and exit
     /// with their status. Whatever the body left on the clean-up stack runs first. A run stopped
     /// by a signal exits 128 + its number once that is done, whatever its body returned.
     static func run(context: RunContext, signals: SignalHandling, json: Bool, notifications: Notifications? = nil, _ body: () throws -> Void) throws {
@@ -47,15 +78,20 @@ enum Reporting {
     /// The failure's JSON error document, once the run has one (the webhook sends it).
     nonisolated(unsafe) static var failureDocument: ErrorDocument?
 
-    /// Keep `document` as the run's failure, and print it under `--json` unless a report was printed.
-    static func reportFailure(_ document: ErrorDocument, json: Bool) {
-        failureDocument = document
-        if json && !printedJSON { try? printJSON(document) }
+    /// Keep the run's failure as its error document, and under `--json` print it: in the report the
+    /// command made (a failed drill or pipeline, a verify that found a mismatch) as its `error`
+    /// object, else alone.
+    static func reportFailure(_ failure: Error, status: Int32? = nil, json: Bool) {
+        failureDocument = ErrorDocument(failure, status: status)
+        guard json else { return }
+        if heldJSON != nil { return printHeldJSON(failure: failure, status: status) }
+        if !printedJSON { try? print(jsonText(ErrorDocument(failure, status: status))) }
     }
 
     /// `run`'s body: the command, its clean-ups, and its errors as exit statuses.
     static func finish(context: RunContext, signals: SignalHandling, json: Bool, _ body: () throws -> Void) throws {
         var failure: Error?
+        holdingJSON = json
         do {
             try body()
         } catch {
@@ -69,26 +105,28 @@ enum Reporting {
         if let signal = context.cancellation.signal {
             let error = failure.map(interrupted) ?? ToolError(.interrupted, "\(context.cancellation.description) after the work was done: nothing was undone")
             printError(String(describing: error))
-            reportFailure(ErrorDocument(error, status: 128 + signal), json: json)
+            reportFailure(error, status: 128 + signal, json: json)
             throw ExitCode(128 + signal)
         }
         if case .failure(let reason) = context.cancellation.reason {
             // The stall watchdog stopped the run: its reason, not the statement or child it cut short.
             let error = (failure as? ToolError).flatMap { $0.code == .interrupted ? $0 : nil } ?? ToolError(.failed, reason)
             printError(String(describing: error))
-            reportFailure(ErrorDocument(error, status: 1), json: json)
+            reportFailure(error, status: 1, json: json)
             throw ExitCode(1)
         }
-        guard let failure else { return }
-        if let exit = failure as? ExitCode { throw exit }
+        guard let failure else { return printHeldJSON(failure: nil) }
+        if let exit = failure as? ExitCode {
+            printHeldJSON(failure: nil)
+            throw exit
+        }
         if let declined = failure as? ToolError, declined.code == .notConfirmed, Confirmation.declined {
             // A person who answered no made no error: one plain line, and the documented status (1).
             TerminalOutput.shared.writeLine(declined.message.prefix(1).uppercased() + declined.message.dropFirst() + ".")
         } else {
-            printError(String(describing: failure))
+            printError(String(describing: ToolError(reporting: failure)))
         }
-        // A command that printed its report (a failed drill or pipeline) has said it all there.
-        reportFailure(ErrorDocument(failure), json: json)
+        reportFailure(failure, json: json)
         throw ExitCode(exitStatus(for: failure))
     }
 
@@ -103,31 +141,29 @@ enum Reporting {
         }
     }
 
-    /// `{"error": {"code", "message", "fix", "exit_status"}}`.
+    /// `{"error": {"code", "message", "fix", "exit_status"}}` (and `step` for a pipeline step that
+    /// failed); a report a failed run made carries the same object as its `error`.
     struct ErrorDocument: Encodable {
         struct Body: Encodable {
             var code: String
             var message: String
             var fix: String?
             var exitStatus: Int32
+            var step: String?
         }
         var error: Body
 
         init(_ error: Error, status: Int32? = nil) {
-            let tool = error as? ToolError
-            self.error = Body(code: code(of: error).rawValue, message: tool?.message ?? String(describing: error),
-                              fix: tool?.fix, exitStatus: status ?? Reporting.exitStatus(for: error))
+            let tool = ToolError(reporting: error)
+            self.error = Body(code: code(of: error).rawValue, message: tool.message, fix: tool.fix,
+                              exitStatus: status ?? Reporting.exitStatus(for: error), step: tool.step)
         }
     }
 
-    /// Every error as a code: the tool's own, and the few others that reach the CLI.
+    /// Every error as a code: the tool's own, and those of the errors that reach the CLI as they are
+    /// (S3's answers, PostgreSQL's, the argument parser's).
     static func code(of error: Error) -> ToolError.Code {
-        switch error {
-        case let error as ToolError: error.code
-        case let error as PostgresError: error.kind == .malformedConnectionString ? .usage : error.kind == .interrupted ? .interrupted : .failed
-        case is ValidationError: .usage
-        default: .failed
-        }
+        error is ValidationError ? .usage : ToolError(reporting: error).code
     }
 
     /// The one place exit statuses come from: the code's category (`ToolError.Code.category` groups

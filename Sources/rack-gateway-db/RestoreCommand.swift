@@ -358,12 +358,17 @@ struct RestoreCommand: ToolCommand {
         if report.errorCode == .notConfirmed && Confirmation.declined { throw ToolError(.notConfirmed, "not confirmed; nothing was changed") }
         if let error = report.error {
             // A stopped pipeline is a failure (1) unless a signal stopped it, another run held its lock, or
-            // the archive was found corrupt or badly signed in preflight (2, as for a plain restore).
-            let code: ToolError.Code = [.interrupted, .lockHeld, .archiveCorrupt, .signatureInvalid].contains(report.errorCode) ? report.errorCode! : .failed
+            // the archive was found corrupt or badly signed in preflight (2, as for a plain restore). A
+            // failed step is `pipeline_step_failed` with the step; before any step, the error's own code.
+            let underlying = report.errorCode ?? .failed
+            let code: ToolError.Code = [.interrupted, .lockHeld, .archiveCorrupt, .signatureInvalid].contains(underlying) ? underlying
+                : report.failedStep != nil ? .pipelineStepFailed : underlying.category == .failed ? underlying : .failed
             // One block: what failed, the state things are in now, what to run.
             let place = report.failedStep.map { " at \($0)" } ?? ""
             let fix = PipelineAftermath(facts: report.now ?? [], commands: report.commands ?? []).lines(advice: report.fix)
-            throw ToolError(code, "the restore pipeline stopped\(place): \(error)", fix: fix.isEmpty ? nil : fix.joined(separator: "\n"))
+            var failure = ToolError(code, "the restore pipeline stopped\(place): \(error)", fix: fix.isEmpty ? nil : fix.joined(separator: "\n"))
+            failure.step = report.failedStep
+            throw failure
         }
     }
 

@@ -62,7 +62,9 @@ struct VerifyCommand: ToolCommand {
                 for problem in report.problems { Reporting.printError(problem) }
             }
             if !report.ok {
-                throw ToolError(.mismatch, "\(report.file)\(latest ? ", the newest archive," : "") failed verification (\(Plural.of(report.problems.count, "problem"))); do not restore it")
+                // The archive itself does not read as it was written: corrupt (exit 2, as for restore).
+                throw ToolError(.archiveCorrupt, "\(report.file)\(latest ? ", the newest archive," : "") failed verification (\(Plural.of(report.problems.count, "problem")))",
+                                fix: "Do not restore it: restore an older archive that verifies (list marks this one VERIFY-FAILED), and find out what damaged it.")
             }
         }
     }

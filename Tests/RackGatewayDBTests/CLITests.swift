@@ -200,6 +200,8 @@ struct CLIErrorCodeTests {
     @Test func everyCodeHasOneExitStatus() {
         let expected: [ToolError.Code: Int32] = [
             .failed: 1, .identityMismatch: 1, .formatUnsupported: 1, .databaseExists: 1, .notConfirmed: 1, .foreignMigrationSet: 1, .downgradeRefused: 1,
+            .archiveNotFound: 1, .bucketNotFound: 1, .accessDenied: 1, .credentialsMissing: 1, .databaseAuthFailed: 1, .databaseUnreachable: 1,
+            .pipelineStepFailed: 1,
             .mismatch: 2, .archiveCorrupt: 2, .suspectBackup: 2, .drillFailed: 2, .backupStale: 2, .signatureInvalid: 2, .lockHeld: 3, .usage: 64, .interrupted: 1,
         ]
         #expect(Set(expected.keys) == Set(ToolError.Code.allCases))
@@ -212,7 +214,7 @@ struct CLIErrorCodeTests {
         let missing = try CLI.run(["verify", "/nonexistent/archive.sql.gz", "--json"])
         #expect(missing.status == 1, "\(missing)")
         let document = try JSONSerialization.jsonObject(with: Data(missing.stdout.utf8)) as? [String: [String: Any]]
-        #expect(document?["error"]?["code"] as? String == "failed" && document?["error"]?["exit_status"] as? Int == 1, "\(missing.stdout)")
+        #expect(document?["error"]?["code"] as? String == "archive_not_found" && document?["error"]?["exit_status"] as? Int == 1, "\(missing.stdout)")
         try TestDatabase.withMigrated { database in
             try database.psql("INSERT INTO schema_migrations (version) VALUES ('19990101000000')")
             let foreign = try CLI.run(["migrate", "--json", "--database-url", database.url])

@@ -25,11 +25,18 @@ public enum CLI {
         }
     }
 
-    /// A `--json` report (snake_case keys, as every report and log the tool writes).
+    /// A `--json` report (snake_case keys, as every report and log the tool writes). A failed run's
+    /// report carries its failure as an `error` object (code, message, fix, exit_status); it is read
+    /// as its message, the string the logs (drills.jsonl, restores.jsonl) keep in `error`.
     public static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(type, from: Data(text.utf8))
+        var data = Data(text.utf8)
+        if var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let error = object["error"] as? [String: Any] {
+            object["error"] = error["message"]
+            data = try JSONSerialization.data(withJSONObject: object)
+        }
+        return try decoder.decode(type, from: data)
     }
 
     @discardableResult

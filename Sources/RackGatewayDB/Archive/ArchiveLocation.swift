@@ -28,7 +28,7 @@ public struct ArchiveLocation: Sendable {
 
     /// The SHA-256 of the object as stored (no key needed), in one read of it.
     public func storedSHA256() throws -> String {
-        guard let object = try store.open(name) else { throw ToolError(.failed, "\(path) does not exist") }
+        guard let object = try store.open(name) else { throw ToolError(.archiveNotFound, "\(path) does not exist") }
         return try StoredDigests(object, blake2b: false).sha256
     }
 
@@ -151,7 +151,7 @@ extension ArchiveLocation {
             }
         }
         let looked = places.map(\.label).joined(separator: " nor in ")
-        return ToolError(.failed, "no archive named \(name): not in \(looked)",
+        return ToolError(.archiveNotFound, "no archive named \(name): not in \(looked)",
                          fix: !matches.isEmpty ? "Close matches: \(matches.prefix(5).joined(separator: ", "))." : empty.isEmpty ? fix : empty.joined() + fix)
     }
 }

@@ -30,6 +30,9 @@ public struct HealthCheck {
     public struct Report: Codable, Sendable {
         public var target: String
         public var items: [Item]
+        /// Why the connection could not be made (`database_auth_failed`, `database_unreachable`,
+        /// with what to check), for the run's error; not part of the report's JSON.
+        public var connectionFailure: ToolError?
         /// True when no item failed (warnings allowed).
         public var ok: Bool { !items.contains { $0.status == .fail } }
 
@@ -61,7 +64,9 @@ public struct HealthCheck {
                               detail: "connected to \(settings) as \(connection.userName); SELECT 1 returned \(one ?? "nothing")"))
         } catch {
             items.append(Item(name: "connection", status: .fail, detail: String(describing: error)))
-            return Report(target: settings.description, items: items)
+            var report = Report(target: settings.description, items: items)
+            report.connectionFailure = ToolError(reporting: error)
+            return report
         }
         if let mark = restoreMarkItem(connection) { items.append(mark) }
         items.append(tlsItem(connection))

@@ -80,9 +80,10 @@ public final class RestorePipeline: @unchecked Sendable {
         report.startedAt = UTCTime.iso8601(started)
         func finish(_ error: Error?) -> PipelineReport {
             report.ok = error == nil
-            report.error = error.map { ($0 as? ToolError)?.message ?? String(describing: $0) }
-            report.fix = (error as? ToolError)?.fix
-            report.errorCode = error.map { ($0 as? ToolError)?.code ?? .failed }
+            let failure = error.map(ToolError.init(reporting:))
+            report.error = failure?.message
+            report.fix = failure?.fix
+            report.errorCode = failure?.code
             report.steps = executor.transcript
             // Said when a database was restored unmigrated (a dry run plans it; a stopped run may not get there).
             if options.skipMigrate && options.migrateCommand == nil

@@ -21,7 +21,7 @@ public enum DumpFormat: String, Codable, Sendable {
     public static func detect(path: String) throws -> DumpFormat {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ToolError(.failed, "\(path) does not exist")
+            throw ToolError(.archiveNotFound, "\(path) does not exist")
         }
         if isDirectory.boolValue {
             guard FileManager.default.fileExists(atPath: path + "/toc.dat") else {

@@ -205,7 +205,7 @@ public final class RestoreRunner: @unchecked Sendable {
         let opened = try opened ?? archive.reader()
         let check = try preflight ?? timed { try ArchiveVerifier().preflight(opened) }
         guard check.ok else {
-            throw ToolError(.mismatch, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),
+            throw ToolError(.archiveCorrupt, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),
                             fix: "Restore an older archive (rack-gateway-db list shows which verify).")
         }
         return (format, opened)
@@ -343,6 +343,7 @@ public final class RestoreRunner: @unchecked Sendable {
         if let error = error as? ToolError {
             return ToolError(error.code, "\(error.message); \(state)", fix: [error.fix, fix].compactMap { $0 }.joined(separator: "\n"), cause: error)
         }
-        return ToolError(.failed, "\(error); \(state)", fix: fix, cause: error)
+        let reported = ToolError(reporting: error)
+        return ToolError(reported.code, "\(reported.message); \(state)", fix: [reported.fix, fix].compactMap { $0 }.joined(separator: "\n"), cause: error)
     }
 }

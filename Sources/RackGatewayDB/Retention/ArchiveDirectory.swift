@@ -49,7 +49,7 @@ public struct ArchiveDirectory {
     public init(directory: String, source: LocationSource = .option, clock: RunClock) throws {
         store = LocalStore(directory: directory)
         guard FileManager.default.fileExists(atPath: directory) else {
-            throw ToolError(.failed, "archive directory \(source.naming(directory)) does not exist",
+            throw ToolError(.archiveNotFound, "archive directory \(source.naming(directory)) does not exist",
                             fix: Self.hint(beside: Self.nearby(store)) + source.fix)
         }
         self.source = source
@@ -416,6 +416,6 @@ extension ArchiveDirectory {
     /// `--latest` (and `list` on stderr) in a location without archives: where it looked, where it
     /// got that location, and the locations near it that hold archives.
     public func emptyError() -> ToolError {
-        ToolError(.failed, "no archive in \(source.naming(directory)): it holds none", fix: Self.hint(beside: Self.nearby(store)) + source.fix)
+        ToolError(.archiveNotFound, "no archive in \(source.naming(directory)): it holds none", fix: Self.hint(beside: Self.nearby(store)) + source.fix)
     }
 }

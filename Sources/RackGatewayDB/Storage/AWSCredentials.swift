@@ -114,7 +114,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
                 }
             } else if config.profileWasSet {
                 let names = config.profileNames
-                throw ToolError(.failed, "AWS_PROFILE names profile \(name), which is in neither \(config.credentialsPath) nor \(config.configPath) "
+                throw ToolError(.credentialsMissing, "AWS_PROFILE names profile \(name), which is in neither \(config.credentialsPath) nor \(config.configPath) "
                                 + (names.isEmpty ? "(neither file has any profile)" : "(profiles there: \(names.joined(separator: ", ")))")
                                 + "; tried before it: " + tried.joined(separator: "; "),
                                 fix: "Set AWS_PROFILE to one of the profiles there (or AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE to the files that have it), or unset it to use the default profile and the rest of the chain.")
@@ -132,7 +132,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
         } else {
             tried.append("EC2 instance metadata (off: AWS_EC2_METADATA_DISABLED=true)")
         }
-        throw ToolError(.failed, "no AWS credentials found; tried: " + tried.joined(separator: "; "), fix: fix)
+        throw ToolError(.credentialsMissing, "no AWS credentials found; tried: " + tried.joined(separator: "; "), fix: fix)
     }
 
     /// Credentials from profile `name`, as the SDKs take them: `role_arn` first (assumed with the
@@ -143,7 +143,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
     func fromProfile(_ name: String, config: AWSSharedConfig, visited: [String]) throws -> AWSCredentials? {
         let label = "profile \(name)"
         guard let profile = config.profile(name) else {
-            throw ToolError(.failed, "\(visited.last.map { "profile \($0)" } ?? "AWS_PROFILE") names source_profile \(name), which is in neither \(config.credentialsPath) nor \(config.configPath)",
+            throw ToolError(.credentialsMissing, "\(visited.last.map { "profile \($0)" } ?? "AWS_PROFILE") names source_profile \(name), which is in neither \(config.credentialsPath) nor \(config.configPath)",
                             fix: "Add a [\(name)] section with its keys to \(config.credentialsPath), or fix source_profile.")
         }
         if let role = profile["role_arn"], !role.isEmpty {
@@ -157,7 +157,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
                 } else if let found = try fromProfile(sourceName, config: config, visited: visited + [name]) {
                     source = found
                 } else {
-                    throw ToolError(.failed, "\(label) assumes \(role) with source_profile \(sourceName), which has no credentials (no aws_access_key_id, credential_process or role_arn)",
+                    throw ToolError(.credentialsMissing, "\(label) assumes \(role) with source_profile \(sourceName), which has no credentials (no aws_access_key_id, credential_process or role_arn)",
                                     fix: "Add the keys of profile \(sourceName) to \(config.credentialsPath).")
                 }
             } else if let credentialSource = profile["credential_source"], !credentialSource.isEmpty {
@@ -165,7 +165,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
             } else if let tokenFile = profile["web_identity_token_file"], !tokenFile.isEmpty {
                 return try webIdentity(role: role, tokenFile: tokenFile, sessionName: profile["role_session_name"])
             } else {
-                throw ToolError(.failed, "\(label) has role_arn but neither source_profile, credential_source nor web_identity_token_file: nothing to assume the role with",
+                throw ToolError(.credentialsMissing, "\(label) has role_arn but neither source_profile, credential_source nor web_identity_token_file: nothing to assume the role with",
                                 fix: "Add source_profile = PROFILE (a profile with keys) to profile \(name).")
             }
             return try assumeRole(role, profile: profile, label: label, with: source)
@@ -182,7 +182,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
         let secret = profile["aws_secret_access_key"].flatMap { $0.isEmpty ? nil : $0 }
         guard let access, let secret else {
             guard access == nil && secret == nil else {
-                throw ToolError(.failed, "\(label) has \(access == nil ? "aws_secret_access_key but no aws_access_key_id" : "aws_access_key_id but no aws_secret_access_key")",
+                throw ToolError(.credentialsMissing, "\(label) has \(access == nil ? "aws_secret_access_key but no aws_access_key_id" : "aws_access_key_id but no aws_secret_access_key")",
                                 fix: "Give the profile both keys (aws configure --profile NAME), or neither.")
             }
             return nil
@@ -196,7 +196,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
         switch name {
         case "Environment":
             guard let keys = environmentKeys() else {
-                throw ToolError(.failed, "\(label) takes its source credentials from the environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+                throw ToolError(.credentialsMissing, "\(label) takes its source credentials from the environment, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
                                 fix: "Set them, or change credential_source.")
             }
             return keys
@@ -313,7 +313,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
                 throw ToolError(.failed, "\(subject) printed an Expiration that is not an ISO 8601 time (\(text))", fix: "Fix the command: \(format).")
             }
             guard date > clock.now() else {
-                throw ToolError(.failed, "\(subject) printed credentials that expired at \(text)", fix: "Run the command by hand; renew its session (aws sso login).")
+                throw ToolError(.credentialsMissing, "\(subject) printed credentials that expired at \(text)", fix: "Run the command by hand; renew its session (aws sso login).")
             }
             expiration = date
         }
@@ -352,7 +352,7 @@ public final class AWSCredentialsProvider: @unchecked Sendable {
         let path = base + "/latest/meta-data/iam/security-credentials/"
         guard let roleResponse = try? HTTPClient.perform(HTTPRequest(method: "GET", url: path, headers: header, timeoutSeconds: 2)),
               roleResponse.status == 200, let role = roleResponse.text.split(separator: "\n").first.map(String.init) else {
-            throw ToolError(.failed, "this EC2 instance has no instance profile role", fix: "Attach a role with S3 access to the instance, or set credentials.")
+            throw ToolError(.credentialsMissing, "this EC2 instance has no instance profile role", fix: "Attach a role with S3 access to the instance, or set credentials.")
         }
         guard let response = try? HTTPClient.perform(HTTPRequest(method: "GET", url: path + role, headers: header, timeoutSeconds: 5)),
               response.status == 200, let credentials = Self.parseJSON(response.body, tokenKey: "Token", source: "instance profile \(role)") else {

@@ -50,7 +50,7 @@ extension ArchiveStore {
 
     /// Bytes `offset..<offset+count` of `name`, which must exist.
     public func read(_ name: String, offset: Int, count: Int) throws -> [UInt8] {
-        guard let reader = try open(name) else { throw ToolError(.failed, "\(location)/\(name) does not exist") }
+        guard let reader = try open(name) else { throw ToolError(.archiveNotFound, "\(location)/\(name) does not exist") }
         return try reader.read(offset: offset, count: count)
     }
 }

@@ -51,11 +51,23 @@ public struct S3Client: Sendable {
         public var attempts: Int = 1
         /// Where the credentials that signed the request came from (`environment`, `profile prod`), for hints.
         public var credentialsSource: String = ""
-        public var description: String {
-            var text = "S3 \(operation) failed: HTTP \(status) \(code): \(message)"
-            if attempts > 1 { text += " (after \(attempts) attempts)" }
-            if let hint { text += "\n" + hint }
-            return text
+        public var description: String { [summary, hint].compactMap { $0 }.joined(separator: "\n") }
+
+        /// What S3 answered, without the hint.
+        public var summary: String {
+            "S3 \(operation) failed: HTTP \(status) \(code): \(message)" + (attempts > 1 ? " (after \(attempts) attempts)" : "")
+        }
+
+        /// The tool's code for the answer: a missing bucket or object, denied access, credentials
+        /// that are missing, expired or not valid; anything else is `failed`.
+        public var toolCode: ToolError.Code {
+            switch code {
+            case "NoSuchBucket": .bucketNotFound
+            case "NoSuchKey": .archiveNotFound
+            case "ExpiredToken", "TokenRefreshRequired", "RequestExpired", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken": .credentialsMissing
+            case "AccessDenied", "AllAccessDisabled": .accessDenied
+            default: status == 403 ? .accessDenied : .failed
+            }
         }
 
         /// What to check, for the errors a retry cannot fix.

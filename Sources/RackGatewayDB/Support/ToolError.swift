@@ -1,3 +1,5 @@
+import RGWPostgres
+
 /// An error the tool reports to its user: a code saying what kind of failure it is, what happened,
 /// what to do, and the error that caused it.
 ///
@@ -41,10 +43,25 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         /// The run was stopped by a signal or the stall watchdog (exit 128 + the signal's number
         /// for a signal, 1 for a stall).
         case interrupted
+        /// The archive named (or, for `--latest`, any archive) is not where it was looked for.
+        case archiveNotFound = "archive_not_found"
+        /// The S3 bucket does not exist (NoSuchBucket).
+        case bucketNotFound = "bucket_not_found"
+        /// S3 denied the request (AccessDenied, or another 403): the IAM or bucket policy.
+        case accessDenied = "access_denied"
+        /// No AWS credentials were found, or the ones found expired or are not valid.
+        case credentialsMissing = "credentials_missing"
+        /// PostgreSQL refused the user name or password.
+        case databaseAuthFailed = "database_auth_failed"
+        /// PostgreSQL could not be reached (connection refused, no such host, timeout).
+        case databaseUnreachable = "database_unreachable"
+        /// A step of the restore pipeline failed (`ToolError.step` names it).
+        case pipelineStepFailed = "pipeline_step_failed"
 
         public var category: Category {
             switch self {
-            case .failed, .interrupted, .identityMismatch, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused: .failed
+            case .failed, .interrupted, .identityMismatch, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused,
+                 .archiveNotFound, .bucketNotFound, .accessDenied, .credentialsMissing, .databaseAuthFailed, .databaseUnreachable, .pipelineStepFailed: .failed
             case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed, .signatureInvalid: .mismatch
             case .lockHeld: .locked
             case .usage: .usage
@@ -61,6 +78,8 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
     /// The error this one explains, if any (kept for logs and for callers; the message already says
     /// what matters of it).
     public var cause: (any Error & Sendable)?
+    /// The restore pipeline's step that failed (`pipeline_step_failed`), reported with the code.
+    public var step: String?
 
     public init(_ code: Code, _ message: String, fix: String? = nil, cause: (any Error & Sendable)? = nil) {
         self.code = code
@@ -69,8 +88,37 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         self.cause = cause
     }
 
+    /// Any error as the tool reports it: a ToolError as it is; S3's answers and PostgreSQL's
+    /// connection failures with the code that says what went wrong and their advice as the fix
+    /// (never folded into the message); anything else as `failed` with its description.
+    public init(reporting error: Error) {
+        switch error {
+        case let error as ToolError:
+            self = error
+        case let failure as S3Client.Failure:
+            self.init(failure.toolCode, failure.summary, fix: failure.hint, cause: failure)
+        case let error as PostgresError:
+            self.init(error.toolCode, error.summary, fix: error.connectionFailure?.fix, cause: error)
+        default:
+            self.init(.failed, String(describing: error))
+        }
+    }
+
     public var description: String {
         guard let fix else { return message }
         return "\(message)\n\(fix)"
+    }
+}
+
+extension PostgresError {
+    /// The tool's code for it: a refused password, an unreachable server, a malformed URL (usage),
+    /// a stopped run; anything else is `failed`.
+    public var toolCode: ToolError.Code {
+        switch kind {
+        case .malformedConnectionString: .usage
+        case .interrupted: .interrupted
+        case .connection: connectionFailure == .authentication ? .databaseAuthFailed : connectionFailure == .unreachable ? .databaseUnreachable : .failed
+        default: .failed
+        }
     }
 }
