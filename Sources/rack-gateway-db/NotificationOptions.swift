@@ -79,16 +79,16 @@ final class Notifications: @unchecked Sendable {
     }
 
     /// What `--json` printed (the report, else the error document) with `text`, and on a failure
-    /// the error document's `error` when the report has no `error` of its own.
+    /// the error document's `error` object (code, message, fix, exit_status), as `--json` prints it.
     func webhookBody(status: Int32, text: String) -> [UInt8] {
         var object: [String: Any] = [:]
         if let report = Self.report, let decoded = try? JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any] {
             object = decoded
         }
-        if status != 0, object["error"] == nil {
+        if status != 0 {
             let document = Reporting.failureDocument ?? Reporting.ErrorDocument(ToolError(.failed, "exit status \(status)"), status: status)
             if let text = try? Reporting.jsonText(document), let decoded = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
-                object.merge(decoded) { old, _ in old }
+                object.merge(decoded) { _, new in new }
             }
         }
         object["text"] = text
