@@ -9,7 +9,20 @@ struct RackGatewayDBCommand: ParsableCommand {
     /// 53.2 MB with it (measured with MALLOC_MMAP_THRESHOLD_=262144), at the same speed.
     static func main() {
         Memory.mapLargeAllocations(from: 256 * 1024)
-        main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            // A command line the parser refused (exit 64) under --json: the error document too, as
+            // for every other failure (a run's own failures were reported by `Reporting.run`).
+            if !(error is ExitCode), exitCode(for: error) == .validationFailure,
+               CommandLine.arguments.prefix { $0 != "--" }.contains("--json") {
+                let refused = ToolError(.usage, message(for: error),
+                                        fix: "See the command's options with rack-gateway-db help COMMAND (or COMMAND --help).")
+                try? print(Reporting.jsonText(Reporting.ErrorDocument(refused)))
+            }
+            exit(withError: error)
+        }
     }
 
     static let configuration = CommandConfiguration(

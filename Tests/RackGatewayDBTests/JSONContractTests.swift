@@ -75,6 +75,17 @@ struct JSONContractTests {
         }
     }
 
+    @Test func aCommandLineTheParserRefusesIsUsageInJSONToo() throws {
+        let both = try CLI.run(["verify", "--json"])
+        let (_, error) = try Self.failure(both, code: "usage", status: 64, fix: "rack-gateway-db help")
+        #expect((error["message"] as? String)?.contains("give an archive or --latest") == true, "\(error)")
+        let unknown = try CLI.run(["list", "--json", "--jobz", "2"])
+        try Self.failure(unknown, code: "usage", status: 64)
+        #expect(unknown.stderr.contains("Unknown option '--jobz'"), "the parser's own message and usage stay on stderr: \(unknown)")
+        let help = try CLI.run(["list", "--help", "--json"])
+        #expect(help.status == 0 && !help.stdout.contains("\"error\""), "\(help)")
+    }
+
     // MARK: archives
 
     @Test func aMissingArchiveIsArchiveNotFound() throws {
