@@ -271,7 +271,8 @@ struct JSONContractTests {
                 let runs: [[String]] = [
                     ["list", "--json"], ["backup", "--json"], ["verify", "--latest", "--json"], ["drill", archive, "--json"],
                     ["restore", archive, "--target-url", target.url, "--json"], ["prune", "--keep-last", "5", "--dry-run", "--json"],
-                    ["status", "--json"], ["check", "--max-backup-age", "26h", "--json"], ["maint", "connections", "--json"],
+                    ["status", "--json"], ["migrate", "--json"], ["check", "--max-backup-age", "26h", "--json"], ["maint", "connections", "--json"],
+                    ["maint", "size", "--json"], ["maint", "audit-volume", "--json"], ["maint", "sessions-cleanup", "--dry-run", "--json"],
                     ["report", "--format", "json"],
                 ]
                 for arguments in runs {
