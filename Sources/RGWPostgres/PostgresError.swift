@@ -75,8 +75,12 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return kind == .client
     }
 
-    /// The description without the connection failure's advice (a report gives that as the fix).
+    /// The description without the advice (the connection failure's, the hint): a report gives
+    /// that as the fix (`fix`).
     public var summary: String { text(advice: false) }
+
+    /// What to do: the connection failure's advice, else the hint the server or parser gave.
+    public var fix: String? { connectionFailure?.fix ?? hint }
 
     public var description: String { text(advice: true) }
 
@@ -90,16 +94,18 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             if advice, let fix = connectionFailure?.fix { text += " (\(fix.prefix(1).lowercased() + fix.dropFirst().dropLast()))" }
         case .malformedConnectionString:
             text = "invalid database URL: \(message)"
-            if let hint { return text + "\n" + hint }
+            if advice, let hint { return text + "\n" + hint }
+            if hint != nil { return text }
         case .notConfigured:
             text = "no database is configured: \(message)"
-            if let hint { return text + "\n" + hint }
+            if advice, let hint { return text + "\n" + hint }
+            if hint != nil { return text }
         case .server, .client, .interrupted:
             text = message
             if let sqlState { text += " (SQLSTATE \(sqlState))" }
         }
         if let detail { text += "\nDETAIL: \(detail)" }
-        if let hint { text += "\nHINT: \(hint)" }
+        if advice, let hint { text += "\nHINT: \(hint)" }
         return text
     }
 }

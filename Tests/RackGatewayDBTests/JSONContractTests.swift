@@ -75,6 +75,28 @@ struct JSONContractTests {
         }
     }
 
+    /// Errors that reach the CLI as they are: their advice is the fix, never part of the message,
+    /// and S3's error codes map to the tool's as the README's table says.
+    @Test func postgreSQLsAndS3sAdviceIsTheFixAndTheirCodesMap() {
+        let server = ToolError(reporting: PostgresError(kind: .server, sqlState: "42501", message: "permission denied for table users", hint: "Grant SELECT."))
+        #expect(server.code == .failed && server.message == "permission denied for table users (SQLSTATE 42501)" && server.fix == "Grant SELECT.", "\(server)")
+        var refused = PostgresError(kind: .connection, message: "FATAL:  password authentication failed for user \"u\"", target: "u@h:5432/db")
+        refused.connectionFailure = .authentication
+        let auth = ToolError(reporting: refused)
+        #expect(auth.code == .databaseAuthFailed && !auth.message.contains("Check") && auth.fix == PostgresError.ConnectionFailure.authentication.fix, "\(auth)")
+        #expect(String(describing: refused).hasSuffix("(check the user name and password in the database URL or PGPASSWORD)"), "a person's one line keeps its advice")
+        let expected: [(String, Int, ToolError.Code)] = [
+            ("NoSuchBucket", 404, .bucketNotFound), ("NoSuchKey", 404, .archiveNotFound), ("AccessDenied", 403, .accessDenied),
+            ("AllAccessDisabled", 403, .accessDenied), ("", 403, .accessDenied), ("ExpiredToken", 400, .credentialsMissing),
+            ("InvalidAccessKeyId", 403, .credentialsMissing), ("SignatureDoesNotMatch", 403, .credentialsMissing), ("InternalError", 500, .failed),
+        ]
+        for (code, status, tool) in expected {
+            let failure = S3Client.Failure(status: status, code: code, message: "m", operation: "ListObjectsV2 s3://b/", bucket: "b")
+            let reported = ToolError(reporting: failure)
+            #expect(reported.code == tool && reported.fix == failure.hint && !reported.message.contains("\n"), "\(code) \(status): \(reported)")
+        }
+    }
+
     @Test func aCommandLineTheParserRefusesIsUsageInJSONToo() throws {
         let both = try CLI.run(["verify", "--json"])
         let (_, error) = try Self.failure(both, code: "usage", status: 64, fix: "rack-gateway-db help")

@@ -98,7 +98,7 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case let failure as S3Client.Failure:
             self.init(failure.toolCode, failure.summary, fix: failure.hint, cause: failure)
         case let error as PostgresError:
-            self.init(error.toolCode, error.summary, fix: error.connectionFailure?.fix, cause: error)
+            self.init(error.toolCode, error.summary, fix: error.fix, cause: error)
         default:
             self.init(.failed, String(describing: error))
         }
