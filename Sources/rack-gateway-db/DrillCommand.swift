@@ -120,7 +120,8 @@ struct DrillCommand: ToolCommand {
             if let problem = newestProblem {
                 throw ToolError(problem.code, "drill --latest FAILED: \(problem.path), the newest archive, \(problem.kind == .signature ? "fails its signature check" : "does not verify"): "
                                 + problem.problems.prefix(3).joined(separator: "; ")
-                                + "; the newest good archive, \(report.archive), was drilled in its place and \(drilledPassed ? "passed" : "failed too")")
+                                + "; the newest good archive, \(report.archive), was drilled in its place and \(drilledPassed ? "passed" : "failed too")",
+                                fix: "Find out what happened to the newest archive (verify \(problem.path)), and make a good backup now.")
             }
             if let error = report.error, context.cancellation.isCancelled {
                 throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error); \(report.scratchOutcome)")
