@@ -10,7 +10,8 @@ import TestSupport
 /// for each kind of failure, each produced here for real (a wrong password against a real cluster,
 /// a closed port, a bucket moto does not have, a 403 from the fault proxy, no credentials, a
 /// missing archive, a flipped byte, a held lock, a failed drill, a failed pipeline step); every
-/// time in every report is ISO 8601 UTC; the README's code table is `ToolError.Code`'s list.
+/// time in every report is ISO 8601 UTC. (The README's code table against `ToolError.Code`:
+/// `ErrorCodeDocumentTests`.)
 @Suite("JSON for programs: error codes and times")
 struct JSONContractTests {
     /// The `error` object of a failed run's one JSON document, read as a program would, after
@@ -41,37 +42,6 @@ struct JSONContractTests {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let archive = try TestArchives.backup(source, directory: directory, chunkSize: 16 * 1024).file
             try body(source, directory, archive)
-        }
-    }
-
-    // MARK: the code table
-
-    /// The README's table rows under "Exit statuses": code and exit status.
-    static func readmeCodes() throws -> [(code: String, status: Int32)] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.components(separatedBy: "## Exit statuses").dropFirst().first?.components(separatedBy: "\n## ").first)
-        return section.split(separator: "\n").compactMap { line in
-            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count >= 3, cells[0].hasPrefix("`"), cells[0].hasSuffix("`"), let status = Int32(cells[1]) else { return nil }
-            return (String(cells[0].dropFirst().dropLast()), status)
-        }
-    }
-
-    @Test func theREADMEsCodeTableIsTheListOfCodesWithTheirExitStatuses() throws {
-        let rows = try Self.readmeCodes()
-        let documented = Set(rows.map(\.code))
-        let codes = Set(ToolError.Code.allCases.map(\.rawValue))
-        #expect(rows.count == documented.count, "each code once: \(rows)")
-        #expect(codes.subtracting(documented).isEmpty, "codes the README's table does not list: \(codes.subtracting(documented).sorted())")
-        #expect(documented.subtracting(codes).isEmpty, "codes in the README's table the tool does not have: \(documented.subtracting(codes).sorted())")
-        for row in rows {
-            guard let code = ToolError.Code(rawValue: row.code) else { continue }
-            #expect(Reporting.exitStatus(for: ToolError(code, "x")) == row.status, "\(row.code): the README says \(row.status)")
-        }
-        for code in ["archive_not_found", "bucket_not_found", "access_denied", "credentials_missing", "database_auth_failed",
-                     "database_unreachable", "archive_corrupt", "signature_invalid", "lock_held", "drill_failed", "pipeline_step_failed"] {
-            #expect(codes.contains(code), "\(code)")
         }
     }
 

@@ -379,18 +379,36 @@ struct ArchiveFormatDocumentTests {
     }
 }
 
-/// The README lists every error code with its exit status.
+/// The README's code table is the list of codes (issue 30): every `ToolError.Code` in it with its
+/// exit status, and nothing in it the tool does not have.
 @Suite("error codes in the README")
 struct ErrorCodeDocumentTests {
-    @Test func theREADMEListsEveryCodeUnderItsStatus() throws {
+    /// The rows of the table under "Exit statuses": `| `code` | status | meaning |`.
+    static func readmeCodes() throws -> [(code: String, status: Int32)] {
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
-        let paragraph = try #require(readme.range(of: "Each failure has a code").map { String(readme[$0.lowerBound...].prefix(700)) })
-        for code in ToolError.Code.allCases {
-            // Codes are listed in groups, each group followed by its status in parentheses.
-            let listed = try #require(paragraph.range(of: "`\(code.rawValue)`"), "README does not list \(code.rawValue)")
-            let status = paragraph[listed.upperBound...].drop { $0 != "(" }.dropFirst().prefix { $0 != ")" }
-            #expect(Int32(status) == Reporting.exitStatus(for: ToolError(code, "x")), "\(code.rawValue): README says (\(status))")
+        let section = try #require(readme.components(separatedBy: "## Exit statuses").dropFirst().first?.components(separatedBy: "\n## ").first)
+        return section.split(separator: "\n").compactMap { line in
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 3, cells[0].hasPrefix("`"), cells[0].hasSuffix("`"), let status = Int32(cells[1]) else { return nil }
+            return (String(cells[0].dropFirst().dropLast()), status)
+        }
+    }
+
+    @Test func theREADMEsCodeTableIsTheListOfCodesWithTheirExitStatuses() throws {
+        let rows = try Self.readmeCodes()
+        let documented = Set(rows.map(\.code))
+        let codes = Set(ToolError.Code.allCases.map(\.rawValue))
+        #expect(rows.count == documented.count, "each code once: \(rows)")
+        #expect(codes.subtracting(documented).isEmpty, "codes the README's table does not list: \(codes.subtracting(documented).sorted())")
+        #expect(documented.subtracting(codes).isEmpty, "codes in the README's table the tool does not have: \(documented.subtracting(codes).sorted())")
+        for row in rows {
+            guard let code = ToolError.Code(rawValue: row.code) else { continue }
+            #expect(Reporting.exitStatus(for: ToolError(code, "x")) == row.status, "\(row.code): the README says \(row.status)")
+        }
+        for code in ["archive_not_found", "bucket_not_found", "access_denied", "credentials_missing", "database_auth_failed",
+                     "database_unreachable", "archive_corrupt", "signature_invalid", "lock_held", "drill_failed", "pipeline_step_failed"] {
+            #expect(codes.contains(code), "\(code)")
         }
     }
 }
