@@ -261,7 +261,7 @@ struct JSONContractTests {
             #expect(entries.first?["time"] as? String == taken, "\(list.stdout)")
             try TestDatabase.withUnused { target in
                 let runs: [[String]] = [
-                    ["list", "--json"], ["backup", "--json"], ["verify", "--latest", "--json"], ["drill", archive, "--json"],
+                    ["list", "--json"], ["backup", "--prefix", "again", "--json"], ["verify", "--latest", "--json"], ["drill", archive, "--json"],
                     ["restore", archive, "--target-url", target.url, "--json"], ["prune", "--keep-last", "5", "--dry-run", "--json"],
                     ["status", "--json"], ["migrate", "--json"], ["check", "--max-backup-age", "26h", "--json"], ["maint", "connections", "--json"],
                     ["maint", "size", "--json"], ["maint", "audit-volume", "--json"], ["maint", "sessions-cleanup", "--dry-run", "--json"],
