@@ -14,19 +14,42 @@ struct NotificationOptions: ParsableArguments {
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    /// The `--notify` URLs, else those of `RGW_NOTIFY_URL`.
-    var pings: [String] { notify.isEmpty ? Self.split(environment["RGW_NOTIFY_URL"]) : notify }
-    /// The `--webhook` URLs, else those of `RGW_WEBHOOK_URL`.
-    var webhooks: [String] { webhook.isEmpty ? Self.split(environment["RGW_WEBHOOK_URL"]) : webhook }
+    /// The `--notify` URLs, else those of `RGW_NOTIFY_URL` that are URLs (an empty `--notify ""`
+    /// turns the variable off).
+    var pings: [String] { Self.chosen(notify, environment["RGW_NOTIFY_URL"]) }
+    /// The `--webhook` URLs, else those of `RGW_WEBHOOK_URL` that are URLs (`--webhook ""`: none).
+    var webhooks: [String] { Self.chosen(webhook, environment["RGW_WEBHOOK_URL"]) }
 
     static func split(_ value: String?) -> [String] { (value ?? "").split(whereSeparator: \.isWhitespace).map(String.init) }
 
+    /// The options' URLs when any is given (empty ones left out), else the variable's that parse.
+    static func chosen(_ given: [String], _ variable: String?) -> [String] {
+        given.isEmpty ? split(variable).filter { Notifier.problem(with: $0) == nil } : given.filter { !$0.isEmpty }
+    }
+
+    /// What is wrong with the environment's URLs: a warning at the run's start and end, never a
+    /// refusal. A nightly job whose RGW_WEBHOOK_URL was pasted without its https:// still backs up
+    /// (a usage error there would stop every job that shares the variable, and tell no one).
+    var environmentProblems: [String] {
+        var problems: [String] = []
+        for (given, variable) in [(notify, "RGW_NOTIFY_URL"), (webhook, "RGW_WEBHOOK_URL")] where given.isEmpty {
+            for url in Self.split(environment[variable]) {
+                // The URL itself is a secret: the warning names what is wrong with it, not the URL.
+                if let problem = Notifier.problem(with: url) {
+                    problems.append("\(variable) holds a value that is not an http:// or https:// URL (\(problem)): nothing is sent there; "
+                                    + "set it to the URL the monitor or chat service shows")
+                }
+            }
+        }
+        return problems
+    }
+
     func validate() throws {
-        for (urls, given, variable, option) in [(pings, !notify.isEmpty, "RGW_NOTIFY_URL", "--notify"), (webhooks, !webhook.isEmpty, "RGW_WEBHOOK_URL", "--webhook")] {
-            for url in urls {
+        for (urls, option) in [(notify, "--notify"), (webhook, "--webhook")] {
+            for url in urls where !url.isEmpty {
                 // The URL itself is a secret: the message names what is wrong with it, not the URL.
                 if let problem = Notifier.problem(with: url) {
-                    throw ValidationError("\(given ? option : variable) takes an http:// or https:// URL, and \(problem); give the URL the monitor or chat service shows")
+                    throw ValidationError("\(option) takes an http:// or https:// URL, and \(problem); give the URL the monitor or chat service shows (or \(option) \"\" for none)")
                 }
             }
         }
@@ -50,20 +73,33 @@ final class Notifications: @unchecked Sendable {
         report = (json, summary)
     }
 
-    /// Nil when no URL is configured.
+    /// What is wrong with the environment's URLs, said at the start and again at the end (where a
+    /// log's last lines are read).
+    let problems: [String]
+    let output: TerminalOutput
+
+    /// Nil when no URL is configured and none is malformed.
     init?(_ options: NotificationOptions, command: String, output: TerminalOutput) {
         let notifier = Notifier(pings: options.pings, webhooks: options.webhooks) { output.writeLine("rack-gateway-db: warning: \($0)") }
-        guard !notifier.isEmpty else { return nil }
+        problems = options.environmentProblems
+        guard !notifier.isEmpty || !problems.isEmpty else { return nil }
         self.notifier = notifier
         self.command = command
+        self.output = output
+    }
+
+    func warnAboutProblems() {
+        for problem in problems { output.writeLine("rack-gateway-db: warning: \(problem)") }
     }
 
     func started() {
+        warnAboutProblems()
         notifier.started(body: "rack-gateway-db \(command) started (version \(ToolVersion.current), run id \(notifier.runID))\n")
     }
 
     /// The run ended with `status`: the end ping and the webhooks.
     func ended(status: Int32) {
+        warnAboutProblems()
         let text = summary(status: status)
         // At most `recentLimit` lines of at most 1000 characters: a ping's body stays small.
         let tail = TerminalOutput.shared.recentLines.filter { !$0.isEmpty }.map { $0.count > 1000 ? $0.prefix(1000) + "…" : $0 }

@@ -150,13 +150,34 @@ enum Reporting {
             var fix: String?
             var exitStatus: Int32
             var step: String?
+
+            enum CodingKeys: String, CodingKey { case code, message, fix, exitStatus, step }
+
+            /// `fix` is always there (null when there is nothing to do), for programs that read it.
+            func encode(to encoder: Encoder) throws {
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(code, forKey: .code)
+                try container.encode(message, forKey: .message)
+                try container.encode(fix, forKey: .fix)
+                try container.encode(exitStatus, forKey: .exitStatus)
+                try container.encodeIfPresent(step, forKey: .step)
+            }
         }
         var error: Body
 
         init(_ error: Error, status: Int32? = nil) {
             let tool = ToolError(reporting: error)
-            self.error = Body(code: code(of: error).rawValue, message: tool.message, fix: tool.fix,
+            let code = code(of: error)
+            self.error = Body(code: code.rawValue, message: tool.message, fix: tool.fix ?? Self.defaultFix(code),
                               exitStatus: status ?? Reporting.exitStatus(for: error), step: tool.step)
+        }
+
+        /// The fix of a code whose errors carry none of their own.
+        static func defaultFix(_ code: ToolError.Code) -> String? {
+            switch code {
+            case .interrupted: "Run the command again when ready: the message says what this run left, if anything."
+            default: nil
+            }
         }
     }
 

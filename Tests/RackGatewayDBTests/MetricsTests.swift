@@ -177,13 +177,18 @@ struct MetricsTests {
             let metrics = directory + "/backup.prom"
             let holder = try source.connect()
             try holder.execute("BEGIN; LOCK TABLE public.settings IN ACCESS EXCLUSIVE MODE")
-            let run = try RunningCLI(["backup", "--dir", directory, "--lock-timeout", "60", "--metrics-file", metrics], environment: ["RGW_DATABASE_URL": source.url])
+            let run = try RunningCLI(["backup", "--dir", directory, "--lock-timeout", "60", "--metrics-file", metrics, "--json"], environment: ["RGW_DATABASE_URL": source.url])
             Thread.sleep(forTimeInterval: 3)
             try #require(run.process.isRunning, "the backup waits for the lock: \(run.stderr)")
             run.signal(SIGTERM)
             let result = run.finish()
             try holder.execute("ROLLBACK")
             #expect(result.status == 143, "\(result)")
+            // --json: the interruption as every failure is, code, message, fix and exit status apart.
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+            let error = try #require(document["error"] as? [String: Any], "\(document)")
+            #expect(error["code"] as? String == "interrupted" && error["exit_status"] as? Int == 143, "\(error)")
+            #expect((error["fix"] as? String)?.isEmpty == false && (error["message"] as? String)?.contains("SIGTERM") == true, "\(error)")
             let text = try String(contentsOfFile: metrics, encoding: .utf8)
             let labels = "database=\"\(source.name)\",dir=\"\(directory)\""
             #expect(Self.value(text, "rgw_backup_last_failure_timestamp_seconds", labels) != nil, "\(text)")

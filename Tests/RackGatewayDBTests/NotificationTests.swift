@@ -153,12 +153,34 @@ struct NotificationTests {
         #expect(option.status == 64, "\(option)")
         #expect(option.stderr.contains("--notify takes an http:// or https:// URL"), "\(option.stderr)")
         #expect(!option.stderr.contains("secret-path"))
-        let variable = try CLI.run(["prune", "--dir", "/nonexistent", "--keep-last", "1"], environment: ["RGW_WEBHOOK_URL": "hooks.slack.com/secret-path"])
-        #expect(variable.status == 64, "\(variable)")
-        #expect(variable.stderr.contains("RGW_WEBHOOK_URL takes an http:// or https:// URL"), "\(variable.stderr)")
-        #expect(!variable.stderr.contains("secret-path"))
         // A command without notifications does not take the option.
         #expect(try CLI.run(["list", "--notify", "http://127.0.0.1/x"]).status == 64)
+    }
+
+    /// A malformed URL in the environment (a webhook pasted without its https://) is a warning at the
+    /// start and the end, never a refusal: the nightly jobs that share the variable still run, and
+    /// the well-formed ping still reports them. `--notify ""` turns RGW_NOTIFY_URL off.
+    @Test func aMalformedURLInTheEnvironmentIsAWarningAndTheBackupStillRuns() throws {
+        try TestDatabase.withMigrated { database in
+            let receiver = try HTTPReceiver()
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let environment = ["RGW_WEBHOOK_URL": "hooks.slack.com/services/T000/secret-path", "RGW_NOTIFY_URL": receiver.url("/ping/uuid-env")]
+            let result = try CLI.run(["backup", "--dir", directory, "--database-url", database.url], environment: environment)
+            #expect(result.status == 0, "\(result)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).contains { $0.hasSuffix(".sql.gz") })
+            let warnings = result.stderr.components(separatedBy: "warning: RGW_WEBHOOK_URL holds a value that is not an http:// or https:// URL").count - 1
+            #expect(warnings == 2, "said at the start and at the end: \(result.stderr)")
+            #expect(!result.stderr.contains("secret-path") && !result.stdout.contains("secret-path"))
+            let requests = receiver.requests
+            #expect(requests.map { Self.route($0.path) } == ["/ping/uuid-env/start", "/ping/uuid-env"], "\(requests.map(\.path))")
+            #expect(requests.last?.body.contains("RGW_WEBHOOK_URL holds a value") == true, "the end ping's log lines carry the warning")
+            #expect(!requests.contains { $0.body.contains("secret-path") })
+
+            let off = try CLI.run(["backup", "--dir", directory, "--prefix", "off", "--database-url", database.url, "--notify", ""], environment: environment)
+            #expect(off.status == 0, "\(off)")
+            #expect(receiver.requests.count == 2, "--notify \"\" sends nothing: \(receiver.requests.map(\.path))")
+        }
     }
 
     /// A receiver that takes the request and never answers holds the run up for the timeout of each

@@ -463,8 +463,16 @@ struct SamplesTests {
         #expect(Int(port) != nil, "\(port)")
         let path = "/usr/bin:/bin"
         let failed = "rack-gateway-backup.service"
+        // The tool exited with a status of its own: it posted to the webhook itself; this only logs.
+        let closed = try TestCluster.freePort()
+        let byTheTool = try Shell.run("/usr/bin/env", ["-i", "PATH=\(path)", "RGW_WEBHOOK_URL=http://127.0.0.1:\(closed)/services/T/B/X",
+                                                       "MONITOR_SERVICE_RESULT=exit-code", "/bin/sh", "-c", reporter, "sh", failed])
+        #expect(byTheTool.status == 0 && byTheTool.stderr.isEmpty, "posts nothing (the port is closed): \(byTheTool)")
+        #expect(try String(contentsOfFile: directory + "/syslog", encoding: .utf8).contains("(systemd result: exit-code)"))
+        try FileManager.default.removeItem(atPath: directory + "/syslog")
+        // Killed by its timeout: the tool could not say it; this posts.
         let run = try Shell.run("/usr/bin/env", ["-i", "PATH=\(path)", "RGW_WEBHOOK_URL=http://127.0.0.1:\(port)/services/T/B/X",
-                                                 "/bin/sh", "-c", reporter, "sh", failed])
+                                                 "MONITOR_SERVICE_RESULT=timeout", "/bin/sh", "-c", reporter, "sh", failed])
         #expect(run.status == 0, "\(run.stderr)")
         server.waitUntilExit()
         let received = try String(contentsOfFile: directory + "/received", encoding: .utf8)
@@ -473,7 +481,7 @@ struct SamplesTests {
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any], "\(body)")
         let text = try #require(json["text"] as? String)
         let host = try Shell.runChecked("/bin/hostname", []).trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(text.contains("\(failed) failed on \(host) at ") && text.contains("journalctl -u \(failed)"), "\(text)")
+        #expect(text.contains("\(failed) failed on \(host) at ") && text.contains("journalctl -u \(failed) (systemd result: timeout)"), "\(text)")
         #expect(text.range(of: #" at [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z;"#, options: .regularExpression) != nil, "\(text)")
         let logged = try String(contentsOfFile: directory + "/syslog", encoding: .utf8)
         #expect(logged.hasPrefix("-p daemon.crit -t rack-gateway-failure rack-gateway-db: \(failed) failed on "), "\(logged)")

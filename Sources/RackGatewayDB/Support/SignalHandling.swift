@@ -58,7 +58,7 @@ public final class SignalHandling: @unchecked Sendable {
         if earlier == nil {
             // No bar from here on: it would be drawn again below the message (and below `^C`).
             context.output.endBars()
-            context.output.writeLine("\nrack-gateway-db: \(Cancellation.signalName(number)) received: stopping; undoing what this run can still undo (what is left is said below); "
+            context.output.writeLine("\nrack-gateway-db: \(Cancellation.signalName(number)) received: stopping; undoing what this run can still undo (anything it cannot undo is said below); "
                                      + (number == SIGINT ? "a second Ctrl-C" : "a second signal") + " exits at once without that")
             context.cancellation.cancel(.signal(number))
             return
