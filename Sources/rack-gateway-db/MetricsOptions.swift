@@ -10,7 +10,7 @@ struct MetricsOptions: ParsableArguments {
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write the run's metrics here in Prometheus text format, for node_exporter's textfile collector (atomically, mode 0644, in every outcome; other metrics in the file are kept).", valueName: "path"))
     var metricsFile: String?
 
-    @Option(name: .customLong("pushgateway"), help: ArgumentHelp("Push the run's metrics to this Prometheus Pushgateway (job rack_gateway_db, grouped by command and database; repeatable; default: $RGW_PUSHGATEWAY_URL). A failed push is a warning.", valueName: "url"))
+    @Option(name: .customLong("pushgateway"), help: ArgumentHelp("Push the run's metrics to this Prometheus Pushgateway (job rack_gateway_db, grouped by command, database and directory; repeatable; default: $RGW_PUSHGATEWAY_URL). A failed push is a warning.", valueName: "url"))
     var pushgateway: [String] = []
 
     static let environmentVariable = "RGW_PUSHGATEWAY_URL"

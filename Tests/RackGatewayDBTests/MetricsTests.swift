@@ -117,8 +117,9 @@ struct MetricsTests {
             defer { gateway.stop() }
             // The environment default, as a Convox timer sets it.
             let environment = ["RGW_DATABASE_URL": source.url, "RGW_PUSHGATEWAY_URL": gateway.url]
-            let group = "command=\"backup\",database=\"\(source.name)\",instance=\"\",job=\"rack_gateway_db\""
+            // The group: job, command, database and directory (the gateway puts them on every metric).
             let labels = "command=\"backup\",database=\"\(source.name)\",dir=\"\(directory)\",instance=\"\",job=\"rack_gateway_db\""
+            let group = labels
 
             let good = try CLI.run(["backup", "--dir", directory], environment: environment)
             #expect(good.status == 0 && !good.stderr.contains("warning: cannot push"), "\(good)")
@@ -149,6 +150,16 @@ struct MetricsTests {
             #expect(Self.value(pushed, "rgw_backup_last_failure_timestamp_seconds", labels) != nil, "\(pushed)")
             #expect(Self.value(pushed, "rgw_backup_last_success_timestamp_seconds", labels) == success, "the last success stays")
             #expect(try #require(Self.value(pushed, "push_time_seconds", group)) > secondPush)
+            // A backup of the same database into another directory is another group: it replaces
+            // nothing of the first directory's (grouped by database alone, its push replaced them).
+            let other = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: other) }
+            let elsewhere = try CLI.run(["backup", "--dir", other, "--max-shrink", "100%"], environment: environment)
+            #expect(elsewhere.status == 0, "\(elsewhere)")
+            pushed = try gateway.metrics()
+            #expect(Self.value(pushed, "rgw_backup_last_success_timestamp_seconds", labels) == success, "the first directory's success stays: \(pushed)")
+            #expect(Self.value(pushed, "rgw_backup_last_failure_timestamp_seconds", labels) != nil, "\(pushed)")
+            #expect(Self.value(pushed, "rgw_backup_last_success_timestamp_seconds", labels.replacingOccurrences(of: directory, with: other)) != nil, "\(pushed)")
 
             // A drill and a check push to their own groups under the same job.
             let check = try CLI.run(["check", "--pushgateway", gateway.url], environment: environment)

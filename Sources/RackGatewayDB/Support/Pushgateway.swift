@@ -2,13 +2,14 @@ import Foundation
 import RGWHTTP
 
 /// A Prometheus Pushgateway a run pushes its metrics to (the Prometheus convention for batch jobs):
-/// `job=rack_gateway_db`, grouped by `command` and `database`. A POST replaces this group's gauges
+/// `job=rack_gateway_db`, grouped by `command`, `database` and `dir` (where the run has them: two
+/// directories of one database are two groups, or one's push would replace the other's). A POST replaces this group's gauges
 /// of the same names and keeps the rest (a failed run leaves the last success's gauges), and the
 /// gateway sets the group's `push_time_seconds`, so a job that stopped pushing shows in PromQL.
 public struct Pushgateway: Sendable {
     public static let job = "rack_gateway_db"
     /// The labels that make the group (the gateway adds them to every metric it serves).
-    public static let groupingLabels: Set<String> = ["database"]
+    public static let groupingLabels: Set<String> = ["database", "dir"]
 
     public var url: String
     public var timeoutSeconds = 5
@@ -17,8 +18,8 @@ public struct Pushgateway: Sendable {
 
     public init(url: String) { self.url = url }
 
-    /// `URL/metrics/job/rack_gateway_db/command/<command>/database@base64/<name>`: base64 (URL-safe)
-    /// carries any database name, slashes and all.
+    /// `URL/metrics/job/rack_gateway_db/command/<command>/database@base64/<name>/dir@base64/<dir>`:
+    /// base64 (URL-safe) carries any database name or location, slashes and all.
     public func groupURL(for metrics: RunMetrics) -> String {
         var path = "/metrics/job/\(Self.job)/command/\(metrics.command)"
         for label in Self.groupingLabels.sorted() {
