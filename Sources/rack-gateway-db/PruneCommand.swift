@@ -8,7 +8,7 @@ struct PruneCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
         abstract: "Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.",
-        discussion: "The Rack Gateway policy: --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7. Times are the archives' UTC timestamps. SUSPECT archives are evidence of what happened to the data: kept whatever the policy says for --keep-suspect-days (35), unless --delete-suspect. What prune deletes is recorded in prunes.jsonl (each archive's time and its verified, drilled and suspect state), which report reads.")
+        discussion: "The Rack Gateway policy: --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --keep-yearly 7. Times are the archives' UTC timestamps. SUSPECT archives, and those whose verify failed (list's VERIFY-FAILED), are evidence of what happened to the data: kept whatever the policy says for --keep-suspect-days (35), unless --delete-suspect. Each decision gives its reason (outside-policy, suspect-kept-as-evidence, verify-failed-kept-as-evidence, ...). What prune deletes is recorded in prunes.jsonl (each archive's time and its verified, drilled, suspect and verify-failed state), which report reads.")
 
     @OptionGroup var directoryOptions: DirectoryOptions
 
@@ -18,9 +18,9 @@ struct PruneCommand: ToolCommand {
     @Option(name: .customLong("keep-monthly"), help: "Keep the newest good archive of each of the last N months that have one.") var keepMonthly = 0
     @Option(name: .customLong("keep-yearly"), help: "Keep the newest good archive of each of the last N years that have one.") var keepYearly = 0
 
-    @Flag(name: .customLong("delete-suspect"), help: "Let the policy delete SUSPECT archives too (they are kept by default).")
+    @Flag(name: .customLong("delete-suspect"), help: "Let the policy delete SUSPECT and VERIFY-FAILED archives too (they are kept by default).")
     var deleteSuspect = false
-    @Option(name: .customLong("keep-suspect-days"), help: ArgumentHelp("Keep SUSPECT archives younger than N days, whatever the policy says (default: 35).", valueName: "n"))
+    @Option(name: .customLong("keep-suspect-days"), help: ArgumentHelp("Keep SUSPECT and VERIFY-FAILED archives younger than N days, whatever the policy says (default: 35).", valueName: "n"))
     var keepSuspectDays: Int?
 
     @Flag(name: .customLong("dry-run"), help: "Show what would be deleted; delete nothing.")

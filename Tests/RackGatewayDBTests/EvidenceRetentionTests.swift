@@ -77,6 +77,113 @@ struct EvidenceRetentionTests {
         }
     }
 
+    /// An archive whose `verify` failed (`list`'s VERIFY-FAILED) is no good backup to the report, as to
+    /// `check`: its day says so, the RPO is counted without it, "since the last good backup" names the
+    /// archive `check` names. `prune` keeps it as evidence as it keeps a SUSPECT one (same rule), gives
+    /// every decision a reason, and records it in prunes.jsonl as having failed; the report then calls
+    /// its day "did not verify, removed by retention". A drill of a SUSPECT archive says so; a failed
+    /// `drill --latest` says its checks are of the older archive drilled in the newest one's place.
+    @Test func aVerifyFailedArchiveIsNoGoodBackupAndPruneKeepsItAsEvidence() throws {
+        try TestDatabase.withSampleData(events: 200) { source in
+            try source.psql("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000)")
+            let work = try TestArchives.temporaryDirectory(), directory = try TestArchives.temporaryDirectory()
+            defer { for path in [work, directory] { try? FileManager.default.removeItem(atPath: path) } }
+            let good = try TestArchives.backup(source, directory: work)
+            // Archives at 03:00 UTC 1 to 5 days ago (day 1 the newest).
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            let today = calendar.startOfDay(for: Date())
+            func time(_ day: Int) -> Date { today.addingTimeInterval(Double(-day) * 86_400 + 3 * 3600) }
+            var names: [Int: String] = [:]
+            for day in 1...5 {
+                names[day] = ArchiveName.fileName(prefix: "rack_gateway_backup", date: time(day))
+                try FileManager.default.copyItem(atPath: good.file, toPath: directory + "/" + names[day]!)
+                try TestArchives.tamper(directory + "/" + names[day]!, sidecarToo: true) { _ in }
+            }
+            func corrupt(_ day: Int) throws {
+                try TestArchives.tamper(directory + "/" + names[day]!, sidecarToo: false) { $0[$0.count / 2] ^= 0x5a }
+                let verify = try CLI.run(["verify", directory + "/" + names[day]!])
+                #expect(verify.status == 2, "\(verify)")
+            }
+            func report() throws -> EvidenceReport {
+                let run = try CLI.run(["report", "--dir", directory, "--since", "7d", "--format", "json"])
+                #expect(run.status == 0, "\(run)")
+                return try CLI.decode(EvidenceReport.self, run.stdout)
+            }
+            func day(_ report: EvidenceReport, _ number: Int) -> EvidenceReport.Day? { report.days.first { $0.date == EvidenceReport.day(time(number)) } }
+
+            try corrupt(3)
+            #expect(PruneTrustTests.line(try CLI.run(["list", "--dir", directory]).stdout, names[3]!).contains("VERIFY-FAILED"))
+            let first = try report()
+            #expect(day(first, 3)?.status == .verifyFailed && day(first, 3)?.archives.first?.good == false, "\(String(describing: day(first, 3)))")
+            #expect(first.summary.unreadableDays == 1 && first.summary.verifyFailedDays == 1 && first.summary.daysWithBackup == 4, "\(first.summary)")
+            #expect(first.summary.text.contains("1 day whose archive did not verify"), "\(first.summary.text)")
+            // The RPO without it: day 4 to day 2, 48 hours.
+            #expect(first.recovery.largestGapSeconds == 48 * 3600 && first.recovery.largestGapFrom == UTCTime.iso8601(time(4)), "\(first.recovery)")
+            let markdown = try CLI.run(["report", "--dir", directory, "--since", "7d"]).stdout
+            #expect(markdown.contains("| **VERIFY-FAILED: did not verify** | \(names[3]!) |"), "\(markdown)")
+
+            // prune: kept as evidence under the SUSPECT rule; every decision has its reason.
+            let kept = try CLI.run(["prune", "--dir", directory, "--keep-last", "2", "--dry-run"])
+            #expect(kept.status == 0 && PruneTrustTests.line(kept.stdout, names[3]!) == "keep    \(names[3]!)  verify-failed-kept-as-evidence", "\(kept)")
+            #expect(PruneTrustTests.line(kept.stdout, names[5]!) == "would delete  \(names[5]!)  outside-policy", "\(kept)")
+            for line in kept.stdout.split(separator: "\n") where line.contains(".sql.gz") {
+                #expect(line.split(separator: " ", omittingEmptySubsequences: true).count >= 3, "a decision without a reason: \(line)")
+            }
+            let prune = try CLI.run(["prune", "--dir", directory, "--keep-last", "2", "--keep-suspect-days", "1"])
+            #expect(prune.status == 0 && PruneTrustTests.line(prune.stdout, names[3]!) == "delete  \(names[3]!)  verify-failed-older-than-1-days", "\(prune)")
+            #expect(try Self.archives(directory) == [names[1]!, names[2]!])
+            let log = try #require(PruneLog.latest(store: LocalStore(directory: directory)))
+            let deleted = Dictionary(uniqueKeysWithValues: (log.deletedArchives ?? []).map { ($0.file, $0) })
+            #expect(deleted[names[3]!]?.verifyFailed == true && deleted[names[3]!]?.verified == false && deleted[names[4]!]?.verifyFailed == false, "\(deleted)")
+            #expect(deleted[names[4]!]?.tables == good.tables, "\(deleted)")
+
+            let second = try report()
+            #expect(day(second, 3)?.status == .verifyFailed && day(second, 4)?.status == .removedByRetention && second.summary.daysWithBackup == 4, "\(second.summary)")
+            #expect(second.recovery.largestGapSeconds == 48 * 3600 && second.recovery.largestGapFrom == UTCTime.iso8601(time(4)), "\(second.recovery)")
+            let html = try CLI.run(["report", "--dir", directory, "--since", "7d", "--format", "html"]).stdout
+            #expect(html.contains("did not verify, removed by retention on " + String(log.prunedAt.prefix(10))), "\(html)")
+            #expect(!html.contains("backed up, removed by retention on " + String(log.prunedAt.prefix(10)) + "</td><td>\(names[3]!)"))
+            // The tables column of a pruned day, from prunes.jsonl.
+            #expect(html.contains("<td>\(names[4]!)</td><td>03:00 UTC</td><td>\(EvidenceReport.size(good.sizeBytes))</td><td>\(good.tables)</td>"), "\(html)")
+            // Marked on the size chart.
+            #expect(second.sizeChart.render().contains("data-mark=\"verify-failed\""))
+
+            // The newest corrupt too: the last good backup is the one check names, and drill --latest drills it.
+            try corrupt(1)
+            let check = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(check.stdout.contains("newest good archive \(names[2]!)"), "\(check)")
+            let third = try report()
+            #expect(third.recovery.lastGoodBackup == UTCTime.iso8601(time(2)) && third.recovery.overdue, "\(third.recovery)")
+            #expect(third.summary.text.contains("since the last good backup (OVERDUE: over 26h"), "\(third.summary.text)")
+            let drill = try CLI.run(["drill", "--latest", "--dir", directory, "--database-url", source.url])
+            #expect(drill.status == 2, "\(drill)")
+
+            // A drill of a SUSPECT archive: rows deleted, a backup the shrink check marks.
+            try source.psql("DELETE FROM t WHERE id > 10")
+            let suspect = try TestArchives.backup(source, directory: work)
+            try #require(suspect.suspect != nil)
+            names[6] = ArchiveName.fileName(prefix: "rack_gateway_backup", date: time(6))
+            try FileManager.default.copyItem(atPath: suspect.file, toPath: directory + "/" + names[6]!)
+            try TestArchives.tamper(directory + "/" + names[6]!, sidecarToo: true) { _ in }
+            let suspectDrill = try CLI.run(["drill", directory + "/" + names[6]!, "--database-url", source.url])
+            #expect(suspectDrill.stdout.contains("NOTE  the archive is marked SUSPECT"), "\(suspectDrill)")
+
+            let last = try report()
+            let latest = try #require(last.drills.first { $0.newestFailed != nil })
+            #expect(!latest.ok && latest.newestFailed == names[1]! && latest.archive == names[2]!, "\(latest)")
+            let drilledSuspect = try #require(last.drills.first { $0.archive == names[6]! })
+            #expect(drilledSuspect.suspect == suspect.suspect)
+            let page = try CLI.run(["report", "--dir", directory, "--since", "7d", "--format", "html"]).stdout
+            #expect(page.contains(SVGChart.escape("FAILED, the newest archive \(names[1]!) did not verify; the older \(names[2]!) was drilled in its place")), "\(page)")
+            #expect(page.contains(SVGChart.escape("The newest archive, \(names[1]!), failed verification")), "\(page)")
+            #expect(page.contains(SVGChart.escape("\(names[6]!) (a SUSPECT archive)")) && page.contains("NOTE: the drilled archive is marked SUSPECT"), "\(page)")
+            let rto = last.rtoChart.render()
+            #expect(rto.contains("data-mark=\"failed\"") && rto.contains(">failed drill</text>"), "\(rto)")
+            #expect(last.sizeChart.render().contains("data-mark=\"suspect\""))
+        }
+    }
+
     /// A plain restore (not the Convox pipeline) is recorded in restores.jsonl, failed or not, and
     /// `report` lists it with its target (no password).
     @Test func aPlainRestoreIsRecordedAndReported() throws {

@@ -196,23 +196,42 @@ struct ReportTests {
             let text = page.replacingOccurrences(of: #"data-date="[^"]*""#, with: "", options: .regularExpression)
             #expect(text.range(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d"#, options: .regularExpression) == nil)
 
-            // Drawn by headless Chromium: no console message, both charts' colours on the screenshot.
-            let screenshot = try Self.screenshot(htmlFile, name: "evidence-report")
-            print("ReportTests: the report's screenshot is \(screenshot.path)")
-            #expect(screenshot.console.isEmpty, "console: \(screenshot.console)")
-            let colors = try Self.colors(in: screenshot.path, ["#1f6fb4", "#c0392b", "#27864a"])
-            for (color, box) in colors {
-                #expect(box.count > 50, "\(color) drawn: \(box)")
-                #expect(box.width > 400, "\(color) across the chart: \(box)")
+            // The failed drill drawn apart (red, in the legend); the suspect archive marked on the size chart.
+            let rtoSVG = report.rtoChart.render(), sizeSVG = report.sizeChart.render()
+            #expect(rtoSVG.components(separatedBy: "data-mark=\"failed\"").count - 1 == 1 && rtoSVG.contains(">failed drill</text>"), "\(rtoSVG)")
+            #expect(sizeSVG.components(separatedBy: "data-mark=\"suspect\"").count - 1 == 2 && sizeSVG.contains(">SUSPECT archive</text>"))
+            // Scaled to the page: no fixed pixel width.
+            #expect(sizeSVG.contains(#"width="100%""#) && sizeSVG.contains("max-width:900px") && !sizeSVG.contains(#"<svg xmlns="http://www.w3.org/2000/svg" width="900""#))
+
+            // Drawn by headless Chromium in a 900 and a 1200 px window: no console message, both charts'
+            // colours on the screenshot, the right-hand axis labels inside the window.
+            for width in [900, 1200] {
+                let screenshot = try Self.screenshot(htmlFile, name: "evidence-report-\(width)", width: width)
+                print("ReportTests: the report's screenshot at \(width) px is \(screenshot.path)")
+                #expect(screenshot.console.isEmpty, "console: \(screenshot.console)")
+                let colors = try Self.colors(in: screenshot.path, ["#1f6fb4", "#c0392b", "#27864a", "#e31a1c", "#f39c12"])
+                for color in ["#1f6fb4", "#c0392b", "#27864a"] {
+                    let box = try #require(colors[color])
+                    #expect(box.count > 50, "\(color) drawn at \(width) px: \(box)")
+                    #expect(box.width > 400, "\(color) across the chart at \(width) px: \(box)")
+                }
+                // One above the other, the size chart first, both on one x-span.
+                let sizeBox = try #require(colors["#1f6fb4"]), rtoBox = try #require(colors["#27864a"]), rowsBox = try #require(colors["#c0392b"])
+                #expect(sizeBox.y1 < rtoBox.y0, "\(sizeBox) \(rtoBox)")
+                // The rows axis's labels (the rightmost of its colour) end inside the page's margin, not cut at the window's edge.
+                #expect(rowsBox.x1 < width - 20 && rowsBox.x1 > width / 2, "rows labels at \(width) px: \(rowsBox)")
+                // The failed drill's red point and its legend in the RTO chart; the suspect archive's mark in the size chart.
+                let failedBox = try #require(colors["#e31a1c"]), suspectBox = try #require(colors["#f39c12"])
+                #expect(failedBox.count > 20 && failedBox.y0 > sizeBox.y1, "failed drill at \(width) px: \(failedBox)")
+                #expect(suspectBox.count > 20 && suspectBox.y1 < rtoBox.y0, "suspect mark at \(width) px: \(suspectBox)")
             }
-            // One above the other, the size chart first, both on one x-span.
-            let sizeBox = try #require(colors["#1f6fb4"]), rtoBox = try #require(colors["#27864a"])
-            #expect(sizeBox.y1 < rtoBox.y0, "\(sizeBox) \(rtoBox)")
 
             // Markdown with the charts beside it.
             let out = history + "/out"
             let md = try CLI.run(["report", "--dir", history, "-o", out + "/evidence.md"])
-            #expect(md.status == 0 && md.stderr.contains(report.summary.text), "\(md)")
+            // The summary (the gap now, in minutes, may have moved on since the JSON report).
+            let halves = report.summary.text.components(separatedBy: gapNow + " since the last good backup")
+            #expect(md.status == 0 && halves.count == 2 && md.stderr.contains(halves[0]) && md.stderr.contains(" since the last good backup" + halves[1]), "\(md)")
             let markdown = try String(contentsOfFile: out + "/evidence.md", encoding: .utf8)
             #expect(markdown.contains("![Archive size and rows](evidence-sizes.svg)") && markdown.contains("![Drill RTO](evidence-rto.svg)"))
             #expect(markdown.components(separatedBy: "| **MISSED** | no archive taken |").count - 1 == 4, "every missed day marked")
@@ -232,7 +251,7 @@ struct ReportTests {
 
     /// `file` drawn by headless Chromium (Debian's `chromium`) into a PNG kept under `artefacts`,
     /// and the console messages it logged (the report has no script: there should be none).
-    static func screenshot(_ file: String, name: String) throws -> (path: String, console: [String]) {
+    static func screenshot(_ file: String, name: String, width: Int = 1100) throws -> (path: String, console: [String]) {
         try FileManager.default.createDirectory(atPath: artefacts, withIntermediateDirectories: true)
         let png = artefacts + "/\(name).png"
         try? FileManager.default.removeItem(atPath: png)
@@ -240,7 +259,7 @@ struct ReportTests {
         defer { try? FileManager.default.removeItem(atPath: profile) }
         let output = try Shell.run("/usr/bin/timeout", ["120", "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                                                         "--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0",
-                                                        "--window-size=1100,2600", "--screenshot=" + png, "file://" + file])
+                                                        "--window-size=\(width),2600", "--screenshot=" + png, "file://" + file])
         #expect(output.status == 0, "chromium: \(output.stderr.suffix(2000))")
         #expect(FileManager.default.fileExists(atPath: png), "chromium wrote no screenshot: \(output.stderr.suffix(2000))")
         let console = output.stderr.split(separator: "\n").filter { $0.contains(":CONSOLE") }.map(String.init)

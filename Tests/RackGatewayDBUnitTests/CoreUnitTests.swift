@@ -556,3 +556,12 @@ struct TimeUnitTests {
         #expect(empty.until == "2026-01-01T00:00:00.000Z" && empty.rtoChart.render().contains(">2026-01-01<"))
     }
 }
+
+/// Issue 30 trial: a drill's migrations check read "6 migrations of embedded".
+@Suite struct MigrationSetDescriptionUnitTests {
+    @Test func theEmbeddedSetIsCalledThatAndADirectoryByItsPath() throws {
+        #expect(MigrationSet.embedded.described == "the embedded set")
+        let set = try MigrationSet(migrations: [Migration(version: "20260101000000", name: "a", sql: "SELECT 1")], origin: "/srv/migrations")
+        #expect(set.described == "/srv/migrations")
+    }
+}

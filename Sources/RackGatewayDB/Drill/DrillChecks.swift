@@ -240,7 +240,7 @@ enum DrillChecks {
             let outcome = try migrator.migrate()
             let ahead = status.migrationSet == "ahead" ? "; the database also has \(Plural.of(status.missingFiles.count, "newer version")) than this set (a newer release)" : ""
             return DrillCheck(name: "migrations", ok: true,
-                              detail: (outcome.applied.isEmpty ? "up to date (\(options.migrations.migrations.count) migrations of \(options.migrations.origin)); nothing pending"
+                              detail: (outcome.applied.isEmpty ? "up to date (\(options.migrations.migrations.count) migrations of \(options.migrations.described)); nothing pending"
                                   : "applied \(outcome.applied.count) pending: \(outcome.applied.joined(separator: ", "))") + ahead)
         } catch {
             return DrillCheck(name: "migrations", ok: false, detail: "a pending migration fails on the restored data: \(error)")

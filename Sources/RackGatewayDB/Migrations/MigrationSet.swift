@@ -54,6 +54,9 @@ public struct MigrationSet: Sendable {
         return try MigrationSet(migrations: migrations, origin: directory.path)
     }
 
+    /// Where they came from, in a sentence: "6 migrations of the embedded set", "... of /srv/migrations".
+    public var described: String { origin == "embedded" ? "the embedded set" : origin }
+
     /// The Rack Gateway migrations compiled into this binary.
     public static var embedded: MigrationSet {
         // The embedded list is generated from migrations/ and checked by a test, so it is valid.

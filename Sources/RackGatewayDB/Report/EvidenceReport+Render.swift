@@ -5,13 +5,25 @@ import Foundation
 /// (`from` to `until`), so the report's charts line up one above the other, with a labelled
 /// vertical gridline at each day, week or month boundary and labelled horizontal gridlines. Every
 /// point is a `<circle>` with `data-series`, `data-date` and `data-value`, so the chart can be
-/// checked against the data.
+/// checked against the data. A point with a mark (a failed drill, a suspect archive) is drawn larger
+/// in the mark's colour, with `data-mark`, and the marks in use are in a legend.
+/// The SVG scales to the page (`viewBox`, width 100%, at most its drawn width), and its margins
+/// are as wide as its widest axis label, so no label is cut off.
 public struct SVGChart {
     public struct Series {
         public var name: String
         public var unit: String
         public var color: String
         public var points: [(date: Date, value: Double)]
+        /// Per point (same order), its mark, a key of the chart's `marks`; nil or absent: none.
+        public var marks: [String?] = []
+    }
+
+    /// A kind of point drawn apart: its legend label and colour.
+    public struct Mark {
+        public var key: String
+        public var label: String
+        public var color: String
     }
 
     public var title: String
@@ -19,7 +31,13 @@ public struct SVGChart {
     /// The time the x-axis covers: the report's period.
     public var from: Date
     public var until: Date
-    let width = 900.0, height = 280.0, left = 80.0, right = 80.0, top = 40.0, bottom = 44.0
+    public var marks: [Mark] = []
+    /// The margins left and right of the plot; nil: as wide as this chart's labels need. Charts
+    /// drawn one above the other get the same (`aligned`), so one time falls at one x in each.
+    public var margins: (left: Double, right: Double)? = nil
+    let width = 900.0, height = 290.0, top = 52.0, bottom = 44.0
+    /// A generous width of one character of the labels (11 px sans-serif), to size the margins.
+    static let characterWidth = 7.0
     /// Horizontal gridlines: the value axis in this many steps.
     static let valueSteps = 4
 
@@ -65,12 +83,39 @@ public struct SVGChart {
         return step * Double(valueSteps)
     }
 
+    /// The labels of series `index`'s value axis, bottom to top, and its top value.
+    func axisLabels(_ index: Int) -> (labels: [String], scale: Double) {
+        let scale = Self.top(of: series[index].points.map(\.value))
+        return ((0...Self.valueSteps).map { Self.number(scale * Double($0) / Double(Self.valueSteps)) }, scale)
+    }
+
+    /// The margins this chart's labels need.
+    public var neededMargins: (left: Double, right: Double) { (margin(0), margin(1)) }
+
+    /// `charts` with the same margins, the widest any of them needs: their x-axes line up.
+    public static func aligned(_ charts: [SVGChart]) -> [SVGChart] {
+        let left = charts.map(\.neededMargins.left).max() ?? 60, right = charts.map(\.neededMargins.right).max() ?? 60
+        return charts.map { chart in
+            var chart = chart
+            chart.margins = (left, right)
+            return chart
+        }
+    }
+
+    /// The margin beside an axis: room for its widest label (and its unit), at least 60 px.
+    func margin(_ index: Int) -> Double {
+        guard index < series.count else { return 60 }
+        let widest = (axisLabels(index).labels + [series[index].unit]).map(\.count).max() ?? 0
+        return max(60, Double(widest) * Self.characterWidth + 16)
+    }
+
     public func render() -> String {
         let span = max(1, until.timeIntervalSince(from))
+        let (left, right) = margins ?? neededMargins
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         func x(_ date: Date) -> Double { left + date.timeIntervalSince(from) / span * plotWidth }
         func f(_ value: Double) -> String { String(format: "%.1f", value) }
-        var svg = #"<svg xmlns="http://www.w3.org/2000/svg" width="\#(Int(width))" height="\#(Int(height))" viewBox="0 0 \#(Int(width)) \#(Int(height))" role="img" font-family="sans-serif" font-size="11">"#
+        var svg = #"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 \#(Int(width)) \#(Int(height))" style="max-width:\#(Int(width))px;height:auto" preserveAspectRatio="xMinYMin meet" role="img" font-family="sans-serif" font-size="11">"#
         svg += "<title>\(Self.escape(title))</title>"
         svg += #"<rect x="0" y="0" width="\#(Int(width))" height="\#(Int(height))" fill="white"/>"#
         svg += #"<text x="\#(Int(left))" y="18" font-size="13" font-weight="bold">\#(Self.escape(title))</text>"#
@@ -82,8 +127,16 @@ public struct SVGChart {
         }
         svg += #"<line x1="\#(left)" y1="\#(top + plotHeight)" x2="\#(left + plotWidth)" y2="\#(top + plotHeight)" stroke="dimgray"/>"#
         svg += #"<text x="\#(f(left + plotWidth / 2))" y="\#(f(height - 6))" text-anchor="middle" fill="dimgray">\#(EvidenceReport.day(from)) to \#(EvidenceReport.display(until))</text>"#
+        // The legend of the marks in use, on the line under the title.
+        let used = Set(series.flatMap(\.marks).compactMap { $0 })
+        var legendX = left
+        for mark in marks where used.contains(mark.key) {
+            svg += #"<circle class="legend" cx="\#(f(legendX + 5))" cy="32" r="5" fill="\#(mark.color)"/>"#
+            svg += #"<text class="legend" x="\#(f(legendX + 14))" y="36" fill="\#(mark.color)">\#(Self.escape(mark.label))</text>"#
+            legendX += 30 + Double(mark.label.count) * Self.characterWidth
+        }
         for (index, line) in series.enumerated() {
-            let scale = Self.top(of: line.points.map(\.value))
+            let (labels, scale) = axisLabels(index)
             func y(_ value: Double) -> Double { top + plotHeight - value / scale * plotHeight }
             let axisX = index == 0 ? left : left + plotWidth
             let anchor = index == 0 ? "end" : "start", offset = index == 0 ? -6.0 : 6.0
@@ -94,14 +147,17 @@ public struct SVGChart {
                 if index == 0 && step > 0 {
                     svg += #"<line class="grid-y" x1="\#(left)" y1="\#(f(position))" x2="\#(left + plotWidth)" y2="\#(f(position))" stroke="gainsboro"/>"#
                 }
-                svg += #"<text class="tick-y" x="\#(axisX + offset)" y="\#(f(position + 4))" text-anchor="\#(anchor)" fill="\#(line.color)">\#(Self.number(value))</text>"#
+                svg += #"<text class="tick-y" x="\#(axisX + offset)" y="\#(f(position + 4))" text-anchor="\#(anchor)" fill="\#(line.color)">\#(labels[step])</text>"#
             }
             svg += #"<text x="\#(axisX + offset)" y="\#(top - 8)" text-anchor="\#(anchor)" fill="\#(line.color)">\#(Self.escape(line.unit))</text>"#
             svg += #"<text x="\#(left + plotWidth / 2 + (index == 0 ? -10.0 : 10.0))" y="18" text-anchor="\#(index == 0 ? "end" : "start")" fill="\#(line.color)">\#(Self.escape(line.name))</text>"#
             let path = line.points.map { String(format: "%.1f,%.1f", x($0.date), y($0.value)) }.joined(separator: " ")
             if line.points.count > 1 { svg += #"<polyline fill="none" stroke="\#(line.color)" stroke-width="1.5" points="\#(path)"/>"# }
-            for point in line.points {
-                svg += #"<circle cx="\#(f(x(point.date)))" cy="\#(f(y(point.value)))" r="3" fill="\#(line.color)" data-series="\#(Self.escape(line.name))" data-date="\#(UTCTime.iso8601(point.date))" data-value="\#(Self.number(point.value))"/>"#
+            for (number, point) in line.points.enumerated() {
+                let key = number < line.marks.count ? line.marks[number] : nil
+                let mark = key.flatMap { key in marks.first { $0.key == key } }
+                let attributes = mark.map { #" r="5" fill="\#($0.color)" stroke="\#(line.color)" stroke-width="1.5" data-mark="\#(Self.escape($0.key))""# } ?? #" r="3" fill="\#(line.color)""#
+                svg += #"<circle cx="\#(f(x(point.date)))" cy="\#(f(y(point.value)))"\#(attributes) data-series="\#(Self.escape(line.name))" data-date="\#(UTCTime.iso8601(point.date))" data-value="\#(Self.number(point.value))"/>"#
             }
         }
         return svg + "</svg>\n"
@@ -113,22 +169,33 @@ extension EvidenceReport {
 
     /// Archive size (MB) and rows over time, one point per archive (those removed by retention as
     /// prune recorded them).
-    public var sizeChart: SVGChart {
+    public var sizeChart: SVGChart { SVGChart.aligned([sizeChartAlone, rtoChartAlone])[0] }
+
+    /// Each drill's measured RTO (seconds) over time, failed drills in red; on the size chart's x-axis.
+    public var rtoChart: SVGChart { SVGChart.aligned([sizeChartAlone, rtoChartAlone])[1] }
+
+    var sizeChartAlone: SVGChart {
         // The archives present, and those prune deleted as prunes.jsonl recorded them.
-        let present = days.flatMap(\.archives).filter { $0.problem == nil }.map { ($0.time, $0.sizeBytes, $0.rows ?? 0) }
-        let pruned = days.flatMap(\.pruned).compactMap { archive in archive.sizeBytes.map { (archive.time, $0, archive.rows ?? 0) } }
-        let points = (present + pruned).compactMap { point in Self.parseTime(point.0).map { ($0, point.1, point.2) } }.sorted { $0.0 < $1.0 }
+        func mark(verifyFailed: Bool, suspect: Bool) -> String? { verifyFailed ? "verify-failed" : suspect ? "suspect" : nil }
+        let present = days.flatMap(\.archives).filter { $0.problem == nil }.map { ($0.time, $0.sizeBytes, $0.rows ?? 0, mark(verifyFailed: $0.verifyFailed, suspect: $0.suspect != nil)) }
+        let pruned = days.flatMap(\.pruned).filter { $0.problem == nil }.compactMap { archive in
+            archive.sizeBytes.map { (archive.time, $0, archive.rows ?? 0, mark(verifyFailed: archive.verifyFailed == true, suspect: archive.suspect != nil)) }
+        }
+        let points = (present + pruned).compactMap { point in Self.parseTime(point.0).map { ($0, point.1, point.2, point.3) } }.sorted { $0.0 < $1.0 }
         return SVGChart(title: "Archive size and rows", series: [
-            .init(name: "size", unit: "MB", color: "#1f6fb4", points: points.map { ($0.0, Double($0.1) / Self.megabyte) }),
-            .init(name: "rows", unit: "rows", color: "#c0392b", points: points.map { ($0.0, Double($0.2)) }),
-        ], from: sinceDate, until: untilDate)
+            .init(name: "size", unit: "MB", color: "#1f6fb4", points: points.map { ($0.0, Double($0.1) / Self.megabyte) }, marks: points.map(\.3)),
+            .init(name: "rows", unit: "rows", color: "#c0392b", points: points.map { ($0.0, Double($0.2)) }, marks: points.map(\.3)),
+        ], from: sinceDate, until: untilDate, marks: [
+            .init(key: "suspect", label: "SUSPECT archive", color: "#f39c12"),
+            .init(key: "verify-failed", label: "archive that did not verify", color: "#8e44ad"),
+        ])
     }
 
-    /// Each drill's measured RTO (seconds) over time.
-    public var rtoChart: SVGChart {
-        SVGChart(title: "Drill RTO (measured restore)", series: [
-            .init(name: "RTO", unit: "s", color: "#27864a", points: drills.compactMap { drill in Self.parseTime(drill.startedAt).map { ($0, drill.rtoSeconds) } }),
-        ], from: sinceDate, until: untilDate)
+    var rtoChartAlone: SVGChart {
+        let points = drills.compactMap { drill in Self.parseTime(drill.startedAt).map { ($0, drill.rtoSeconds, drill.ok) } }
+        return SVGChart(title: "Drill RTO (measured restore)", series: [
+            .init(name: "RTO", unit: "s", color: "#27864a", points: points.map { ($0.0, $0.1) }, marks: points.map { $0.2 ? nil : "failed" }),
+        ], from: sinceDate, until: untilDate, marks: [.init(key: "failed", label: "failed drill", color: "#e31a1c")])
     }
 
     /// The end of the report's window (`until`, the time it was made).
@@ -139,7 +206,7 @@ extension EvidenceReport {
     static func size(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / megabyte) }
 
     static func marks(_ archive: Archive) -> String {
-        let marks = [archive.problem != nil ? "UNREADABLE" : nil, archive.suspect != nil ? "SUSPECT" : nil, archive.encrypted ? "encrypted" : nil,
+        let marks = [archive.problem != nil ? "UNREADABLE" : nil, archive.verifyFailed ? "VERIFY-FAILED" : nil, archive.suspect != nil ? "SUSPECT" : nil, archive.encrypted ? "encrypted" : nil,
                      archive.signed ? "signed" : nil, archive.verified ? "verified" : nil, archive.drilled ? "drilled" : nil].compactMap { $0 }
         return marks.joined(separator: ", ")
     }
@@ -151,9 +218,13 @@ extension EvidenceReport {
         for archive in days.flatMap(\.archives) {
             if let suspect = archive.suspect { lines.append("Suspect archive \(archive.file): \(suspect)") }
             if let problem = archive.problem { lines.append("Unreadable archive \(archive.file): \(problem)") }
+            if archive.verifyFailed && archive.problem == nil {
+                lines.append("Archive \(archive.file) did not verify (its last verify failed, verifications.jsonl): not a good backup")
+            }
         }
         for archive in days.flatMap(\.pruned) where !archive.good {
-            lines.append("Suspect archive \(archive.file), removed by retention on \(Self.display(archive.removedAt)): \(archive.suspect ?? "")")
+            let what = archive.problem != nil ? "Unreadable archive" : archive.verifyFailed == true ? "Archive that did not verify" : "Suspect archive"
+            lines.append("\(what) \(archive.file), removed by retention on \(Self.display(archive.removedAt))" + ((archive.suspect ?? archive.problem).map { ": \($0)" } ?? ""))
         }
         for drill in drills where !drill.ok {
             let failed = drill.checks.filter { !$0.ok }.map(\.name)
@@ -178,7 +249,8 @@ extension EvidenceReport {
             text += "not measurable in this period (fewer than two good backups)."
         }
         if let gap = recovery.currentGapSeconds, let last = recovery.lastGoodBackup {
-            text += " Now: \(ProgressDisplay.duration(gap)) since the last good backup (\(Self.display(last)))."
+            text += " Now: \(ProgressDisplay.duration(gap)) since the last good backup (\(Self.display(last)))"
+            text += recovery.overdue ? ": OVERDUE, over 26h (the report does not know the schedule; 26h is the README's alert threshold for nightly backups)." : "."
         } else {
             text += " Now: no good backup at all."
         }
@@ -212,15 +284,17 @@ extension EvidenceReport {
                 continue
             }
             for archive in day.archives {
-                let record = archive.problem != nil ? "UNREADABLE" : archive.suspect != nil ? "SUSPECT" : "backed up"
+                let record = archive.problem != nil ? "UNREADABLE" : archive.verifyFailed ? "VERIFY-FAILED: did not verify" : archive.suspect != nil ? "SUSPECT" : "backed up"
                 table.rows.append(([day.date, record, archive.file, Self.clock(archive.time), Self.size(archive.sizeBytes),
                                     archive.tables.map(String.init) ?? "", archive.rows.map(String.init) ?? "", Self.marks(archive)],
-                                   archive.suspect != nil || archive.problem != nil ? "suspect" : nil))
+                                   archive.good ? nil : "suspect"))
             }
             for archive in day.pruned {
-                let marks = [archive.verified == true ? "verified" : nil, archive.drilled == true ? "drilled" : nil].compactMap { $0 }.joined(separator: ", ")
-                table.rows.append(([day.date, (archive.good ? "backed up, removed by retention on " : "SUSPECT, removed by retention on ") + String(archive.removedAt.prefix(10)),
-                                    archive.file, Self.clock(archive.time), archive.sizeBytes.map(Self.size) ?? "", "", archive.rows.map(String.init) ?? "", marks],
+                let marks = [archive.verifyFailed == true ? "VERIFY-FAILED" : nil, archive.suspect != nil ? "SUSPECT" : nil,
+                             archive.verified == true ? "verified" : nil, archive.drilled == true ? "drilled" : nil].compactMap { $0 }.joined(separator: ", ")
+                table.rows.append(([day.date, archive.what + ", removed by retention on " + String(archive.removedAt.prefix(10)),
+                                    archive.file, Self.clock(archive.time), archive.sizeBytes.map(Self.size) ?? "", archive.tables.map(String.init) ?? "",
+                                    archive.rows.map(String.init) ?? "", marks],
                                    archive.good ? "pruned" : "suspect"))
             }
             if day.status == .missed {
@@ -249,11 +323,24 @@ extension EvidenceReport {
         })
     }
 
-    static func heading(_ drill: Drill) -> String { "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" }
+    static func heading(_ drill: Drill) -> String {
+        if let newest = drill.newestFailed {
+            return "\(display(drill.startedAt)): FAILED, the newest archive \(newest) did not verify; the older \(drill.archive) was drilled in its place"
+        }
+        return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" + (drill.suspect != nil ? " (a SUSPECT archive)" : "")
+    }
 
     static func measures(_ drill: Drill) -> String {
         "RTO (measured restore) \(String(format: "%.1f", drill.rtoSeconds)) s, backup age at drill \(ProgressDisplay.duration(drill.backupAgeSeconds))"
-            + (drill.error.map { "; error: \($0)" } ?? "")
+            + (drill.newestFailed == nil ? drill.error.map { "; error: \($0)" } ?? "" : "")
+            + (drill.suspect.map { ". NOTE: the drilled archive is marked SUSPECT by its backup (the data shrank): \($0)" } ?? "")
+    }
+
+    /// What the check table is of: said above it when it is not simply the drill's verdict.
+    static func checksCaption(_ drill: Drill) -> String? {
+        guard let newest = drill.newestFailed else { return nil }
+        return "The newest archive, \(newest), failed verification (\(drill.newestFailedReason ?? "did not verify")): it was not drilled. "
+            + "The checks below are of \(drill.archive), an older archive drilled in its place; the drill FAILED whatever they say."
     }
 
     var header: String {
@@ -280,7 +367,9 @@ extension EvidenceReport {
         md += charts.map { "![Archive size and rows](\($0.sizes))\n\n![Drill RTO](\($0.rto))\n\n" } ?? "(Charts: give -o FILE to write them beside the report.)\n\n"
         md += "## Backups per day\n\n" + render(dayTable) + "\n## Drills\n\n"
         if drills.isEmpty { md += "None in this period.\n\n" }
-        for drill in drills { md += "### \(cell(Self.heading(drill)))\n\n\(cell(Self.measures(drill)))\n\n" + render(Self.checkTable(drill)) + "\n" }
+        for drill in drills {
+            md += "### \(cell(Self.heading(drill)))\n\n\(cell(Self.measures(drill)))\n\n" + (Self.checksCaption(drill).map { "**\(cell($0))**\n\n" } ?? "") + render(Self.checkTable(drill)) + "\n"
+        }
         md += "## Restores\n\n" + (restores.isEmpty ? "None in this period.\n" : render(restoreTable))
         return md
     }
@@ -294,9 +383,9 @@ extension EvidenceReport {
             return text + "</table>\n"
         }
         var html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backup and restore evidence: \(e(directory))</title>\n<style>"
-        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}td:nth-child(1),td:nth-child(4),td:nth-child(5){white-space:nowrap}"
+        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}td:nth-child(1),td:nth-child(4),td:nth-child(5){white-space:nowrap}td:nth-child(2){min-width:11em}td:nth-child(3){overflow-wrap:anywhere}"
         html += "th{background:#eee}.missed{background:#fde2e2;font-weight:bold}.pruned{color:#555}.norecord{color:#888;font-style:italic}.charts svg{display:block;margin:0.5em 0}.suspect,.fail{color:#b00;font-weight:bold}.summary{font-size:1.15em;font-weight:bold}"
-        html += "@media print{body{margin:0}svg{max-width:100%}}</style></head><body>\n"
+        html += "@media print{body{margin:0}}</style></head><body>\n"
         html += "<h1>Backup and restore evidence</h1>\n<p>\(e(header))</p>\n<p class=\"summary\">\(e(summary.text))</p>\n"
         if !callouts.isEmpty { html += "<ul>" + callouts.map { "<li class=\"fail\">\(e($0))</li>" }.joined() + "</ul>\n" }
         html += "<p>\(e(sourceText))</p>\n<h2>Recovery point</h2><p>\(e(recoveryText))</p>\n"
@@ -304,7 +393,8 @@ extension EvidenceReport {
         html += "<h2>Backups per day</h2>\n" + render(dayTable) + "<h2>Drills</h2>\n"
         if drills.isEmpty { html += "<p>None in this period.</p>\n" }
         for drill in drills {
-            html += "<h3\(drill.ok ? "" : " class=\"fail\"")>\(e(Self.heading(drill)))</h3>\n<p>\(e(Self.measures(drill)))</p>\n" + render(Self.checkTable(drill))
+            html += "<h3\(drill.ok ? "" : " class=\"fail\"")>\(e(Self.heading(drill)))</h3>\n<p>\(e(Self.measures(drill)))</p>\n"
+            html += (Self.checksCaption(drill).map { "<p class=\"fail\">\(e($0))</p>\n" } ?? "") + render(Self.checkTable(drill))
         }
         html += "<h2>Restores</h2>\n" + (restores.isEmpty ? "<p>None in this period.</p>\n" : render(restoreTable))
         return html + "</body></html>\n"

@@ -18,8 +18,11 @@ public struct EvidenceReport: Codable, Sendable {
         public var signed: Bool
         public var suspect: String?
         public var problem: String?
-        /// Readable and not suspect: counts as the day's backup.
-        public var good: Bool { problem == nil && suspect == nil }
+        /// Its last `verify` failed (`list`'s VERIFY-FAILED).
+        public var verifyFailed: Bool
+        /// Readable, not suspect, its last verify not failed (`ArchiveDirectory.Entry.listedNotGood`,
+        /// what `check` and `list` go by): counts as the day's backup.
+        public var good: Bool
     }
 
     /// An archive taken that day and deleted by `prune` since (from `prunes.jsonl`).
@@ -29,12 +32,20 @@ public struct EvidenceReport: Codable, Sendable {
         public var removedAt: String
         /// Its size and rows, and its state, when prune deleted it (absent in lines of older versions).
         public var sizeBytes: Int?
+        public var tables: Int?
         public var rows: Int?
         public var verified: Bool?
         public var drilled: Bool?
         public var suspect: String?
-        /// Not suspect and not unreadable (as far as prune recorded): the day's backup.
-        public var good: Bool { suspect == nil }
+        public var problem: String?
+        /// Its last verify had failed when prune deleted it.
+        public var verifyFailed: Bool?
+        /// Not suspect, readable and its verify not failed (as far as prune recorded): the day's backup.
+        public var good: Bool { suspect == nil && problem == nil && verifyFailed != true }
+        /// What it was, said on its day: "backed up", "did not verify", "SUSPECT", "UNREADABLE".
+        public var what: String {
+            problem != nil ? "UNREADABLE" : verifyFailed == true ? "did not verify" : suspect != nil ? "SUSPECT" : "backed up"
+        }
     }
 
     /// What a day's record says.
@@ -45,6 +56,8 @@ public struct EvidenceReport: Codable, Sendable {
         case removedByRetention = "removed_by_retention"
         /// Only SUSPECT archives were taken.
         case suspect
+        /// Only archives whose `verify` failed (`list`'s VERIFY-FAILED), and perhaps SUSPECT ones.
+        case verifyFailed = "verify_failed"
         /// Only archives that do not read.
         case unreadable
         /// No archive was taken (and the day is over).
@@ -79,6 +92,12 @@ public struct EvidenceReport: Codable, Sendable {
         /// How old the drilled backup was when the drill ran (not the RPO: see `Recovery`).
         public var backupAgeSeconds: Double
         public var checks: [Check]
+        /// The drilled archive's SUSPECT mark (its backup's shrink check), if any.
+        public var suspect: String?
+        /// `drill --latest`: the newest archive did not verify (this one, an older one, was drilled
+        /// in its place): its file and why. The drill failed whatever the checks below say.
+        public var newestFailed: String?
+        public var newestFailedReason: String?
     }
 
     public struct Restore: Codable, Sendable {
@@ -111,7 +130,13 @@ public struct EvidenceReport: Codable, Sendable {
         public var largestGapTo: String?
         public var lastGoodBackup: String?
         public var currentGapSeconds: Double?
+        /// The gap now is over `overdueSeconds`: the nightly backup is overdue.
+        public var overdue: Bool { (currentGapSeconds ?? .infinity) > EvidenceReport.overdueSeconds }
     }
+
+    /// 26 hours: the report does not know the backup schedule, so it flags the gap now against the
+    /// threshold the README's alert rules use for nightly backups (a day and two hours of slack).
+    public static let overdueSeconds = 26.0 * 3600
 
     /// The database the archives are of, from the newest readable archive's manifest (the summary
     /// of an encrypted one gives the name only).
@@ -131,8 +156,10 @@ public struct EvidenceReport: Codable, Sendable {
         /// Of `daysWithBackup`, those whose archive prune has deleted since.
         public var daysRemovedByRetention: Int
         public var missedDays: Int
-        /// Days whose only archives do not read (taken, so not missed, but no backup).
+        /// Days whose only archives do not read or did not verify (taken, so not missed, but no backup).
         public var unreadableDays: Int
+        /// Of `unreadableDays`, those whose archives read but failed their `verify`.
+        public var verifyFailedDays: Int
         public var noRecordDays: Int
         public var suspectArchives: Int
         public var drills: Int
@@ -199,7 +226,7 @@ public struct EvidenceReport: Codable, Sendable {
             byDay[day(entry.time), default: []].append(Archive(
                 file: entry.file, time: UTCTime.iso8601(entry.time), sizeBytes: entry.sizeBytes, tables: entry.tables, rows: entry.rows,
                 verified: entry.verified, drilled: entry.drilled, encrypted: entry.encrypted, signed: entry.signed,
-                suspect: entry.suspect, problem: entry.problem))
+                suspect: entry.suspect, problem: entry.problem, verifyFailed: entry.verificationFailed, good: !entry.listedNotGood))
         }
         // What prune deleted, by the day it was taken (an archive still present is not pruned).
         let present = Set(all.map(\.file))
@@ -212,8 +239,8 @@ public struct EvidenceReport: Codable, Sendable {
                 seen.insert(file)
                 let detail = details[file]
                 pruned.append((time, Pruned(file: file, time: UTCTime.iso8601(time), removedAt: prune.prunedAt, sizeBytes: detail?.sizeBytes,
-                                            rows: detail?.rows, verified: detail?.verified,
-                                            drilled: detail?.drilled, suspect: detail?.suspect ?? detail?.problem)))
+                                            tables: detail?.tables, rows: detail?.rows, verified: detail?.verified, drilled: detail?.drilled,
+                                            suspect: detail?.suspect, problem: detail?.problem, verifyFailed: detail?.verifyFailed)))
             }
         }
         var prunedByDay: [String: [Pruned]] = [:]
@@ -233,9 +260,11 @@ public struct EvidenceReport: Codable, Sendable {
                 status = .backedUp
             } else if removed.contains(where: \.good) {
                 status = .removedByRetention
-            } else if archives.contains(where: { $0.suspect != nil }) || !removed.isEmpty {
+            } else if archives.contains(where: { $0.verifyFailed && $0.problem == nil }) || removed.contains(where: { $0.verifyFailed == true && $0.problem == nil }) {
+                status = .verifyFailed
+            } else if archives.contains(where: { $0.suspect != nil }) || removed.contains(where: { $0.suspect != nil }) {
                 status = .suspect
-            } else if !archives.isEmpty {
+            } else if !archives.isEmpty || !removed.isEmpty {
                 status = .unreadable
             } else if firstRecordDay.map({ cursor < $0 }) ?? true {
                 status = .noRecord
@@ -247,7 +276,7 @@ public struct EvidenceReport: Codable, Sendable {
         }
 
         // The recovery point: gaps between consecutive good backups in the period, and now.
-        let goodTimes = (all.filter { $0.problem == nil && $0.suspect == nil }.map(\.time) + pruned.filter { $0.record.good }.map(\.time)).sorted()
+        let goodTimes = (all.filter { !$0.listedNotGood }.map(\.time) + pruned.filter { $0.record.good }.map(\.time)).sorted()
         var recovery = Recovery()
         let inPeriod = goodTimes.filter { $0 >= firstDay && $0 <= now }
         for (older, newer) in zip(inPeriod, inPeriod.dropFirst()) where newer.timeIntervalSince(older) > (recovery.largestGapSeconds ?? -1) {
@@ -266,7 +295,9 @@ public struct EvidenceReport: Codable, Sendable {
             let newest = report.newestFailed.map { "the newest archive \($0.file) did not verify (\($0.problems.first ?? $0.kind.rawValue)); \(report.archive) was drilled instead" }
             return Drill(startedAt: UTCTime.iso8601(started), archive: report.archive, ok: report.ok && newest == nil, error: report.error ?? newest,
                          rtoSeconds: report.restoreSeconds, backupAgeSeconds: report.backupAgeSeconds,
-                         checks: report.checks.map { Drill.Check(name: $0.name, ok: $0.ok, checked: $0.checked, detail: $0.detail) })
+                         checks: report.checks.map { Drill.Check(name: $0.name, ok: $0.ok, checked: $0.checked, detail: $0.detail) },
+                         suspect: report.suspect, newestFailed: report.newestFailed?.file,
+                         newestFailedReason: report.newestFailed.map { $0.problems.first ?? $0.kind.rawValue })
         }.sorted { $0.startedAt < $1.startedAt }
         let restores = RestoreLog.read(store: store).compactMap { line -> Restore? in
             let started = line.startedAt.flatMap(parseTime)
@@ -289,7 +320,7 @@ public struct EvidenceReport: Codable, Sendable {
         let removed = days.filter { $0.status == .removedByRetention }.count
         let missed = days.filter(\.missed).count
         let noRecord = days.filter { $0.status == .noRecord }.count
-        let suspect = days.flatMap(\.archives).filter { $0.suspect != nil }.count + days.flatMap(\.pruned).filter { !$0.good }.count
+        let suspect = days.flatMap(\.archives).filter { $0.suspect != nil }.count + days.flatMap(\.pruned).filter { $0.suspect != nil }.count
         let failed = drills.filter { !$0.ok }.count
         let rtos = drills.filter(\.ok).map(\.rtoSeconds).sorted()
         let median = rtos.isEmpty ? nil : rtos.count % 2 == 1 ? rtos[rtos.count / 2] : (rtos[rtos.count / 2 - 1] + rtos[rtos.count / 2]) / 2
@@ -298,18 +329,21 @@ public struct EvidenceReport: Codable, Sendable {
         if removed > 0 { text += " (\(removed) removed by retention since)" }
         text += ", \(missed) missed"
         if suspect > 0 { text += ", \(suspect) suspect" }
-        let unreadable = days.filter { $0.status == .unreadable }.count
-        if unreadable > 0 { text += ", \(Plural.of(unreadable, "day")) with only an unreadable archive" }
+        let verifyFailed = days.filter { $0.status == .verifyFailed }.count
+        let unreadable = days.filter { $0.status == .unreadable }.count + verifyFailed
+        if verifyFailed > 0 { text += ", \(Plural.of(verifyFailed, "day")) whose archive did not verify" }
+        if unreadable > verifyFailed { text += ", \(Plural.of(unreadable - verifyFailed, "day")) with only an unreadable archive" }
         if noRecord > 0 { text += ", \(noRecord) before the first record" }
         text += recovery.largestGapSeconds.map { "; RPO (largest gap between good backups) \(ProgressDisplay.duration($0))" }
             ?? "; RPO not measurable (fewer than two good backups in the period)"
         text += recovery.currentGapSeconds.map { ", \(ProgressDisplay.duration($0)) since the last good backup" } ?? ", no good backup at all"
+        if recovery.overdue && recovery.currentGapSeconds != nil { text += " (OVERDUE: over 26h, the README's alert threshold for nightly backups)" }
         text += "; \(Plural.of(drills.count, "drill")), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
         if let lastPassed { text += "; last successful drill: \(display(lastPassed.startedAt)), RTO \(String(format: "%.1f", lastPassed.rtoSeconds)) s" }
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
         let done = restores.filter { !$0.dryRun }
         if !done.isEmpty { text += "; \(Plural.of(done.count, "restore")) (\(done.filter(\.ok).count) succeeded)" }
-        let summary = Summary(days: days.count, daysWithBackup: withBackup, daysRemovedByRetention: removed, missedDays: missed, unreadableDays: unreadable, noRecordDays: noRecord,
+        let summary = Summary(days: days.count, daysWithBackup: withBackup, daysRemovedByRetention: removed, missedDays: missed, unreadableDays: unreadable, verifyFailedDays: verifyFailed, noRecordDays: noRecord,
                               suspectArchives: suspect, drills: drills.count, drillsFailed: failed, medianRtoSeconds: median,
                               lastSuccessfulDrill: lastPassed?.startedAt, lastSuccessfulDrillRtoSeconds: lastPassed?.rtoSeconds,
                               largestGapSeconds: recovery.largestGapSeconds, currentGapSeconds: recovery.currentGapSeconds, restores: done.count, text: text)

@@ -2,7 +2,7 @@ import Foundation
 
 /// `prunes.jsonl` in the archive directory: one line per `prune` that deleted (or could have deleted)
 /// anything, with the policy it ran with, so `report` can say which retention policy is in force,
-/// and each deleted archive as it was (its time, verified, drilled, suspect), so `report` calls its
+/// and each deleted archive as it was (its time, tables, rows, verified, drilled, suspect, verify failed), so `report` calls its
 /// day "backed up, removed by retention" and not missed.
 public enum PruneLog {
     public static let fileName = "prunes.jsonl"
@@ -12,6 +12,7 @@ public enum PruneLog {
         public var file: String
         public var time: String
         public var sizeBytes: Int
+        public var tables: Int?
         public var rows: Int?
         /// Good to prune: readable, not suspect, and verified (by an earlier `verify`, or in this run).
         public var verified: Bool
@@ -19,11 +20,16 @@ public enum PruneLog {
         public var drilled: Bool
         public var suspect: String?
         public var problem: String?
-        public init(file: String, time: String, sizeBytes: Int, rows: Int?, verified: Bool, drilled: Bool, suspect: String?, problem: String?) {
+        /// Its last `verify` failed, or it failed the one prune ran (`list`'s VERIFY-FAILED; absent in lines of older versions).
+        public var verifyFailed: Bool?
+        public init(file: String, time: String, sizeBytes: Int, tables: Int? = nil, rows: Int?, verified: Bool, drilled: Bool, suspect: String?, problem: String?,
+                    verifyFailed: Bool? = nil) {
             self.file = file
             self.time = time
             self.sizeBytes = sizeBytes
+            self.tables = tables
             self.rows = rows
+            self.verifyFailed = verifyFailed
             self.verified = verified
             self.drilled = drilled
             self.suspect = suspect

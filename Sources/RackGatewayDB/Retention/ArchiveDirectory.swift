@@ -30,6 +30,11 @@ public struct ArchiveDirectory {
         /// verify, restore and drill with `--verify-key`).
         public var encrypted = false
         public var signed = false
+
+        /// Known from the listing not to be a good archive, without reading it: unreadable, marked
+        /// SUSPECT by its backup, or its last `verify` failed (`list`'s UNREADABLE, SUSPECT and
+        /// VERIFY-FAILED). `--latest`, `check`, `prune` and `report` pass over such an archive alike.
+        public var listedNotGood: Bool { problem != nil || suspect != nil || verificationFailed }
     }
 
     public let store: ArchiveStore
@@ -251,14 +256,14 @@ extension ArchiveDirectory {
         case recorded
     }
 
-    /// Readable, not marked suspect by `backup`, and verified: by an earlier `verify` of the file as
+    /// Readable, not marked suspect by `backup`, its last `verify` not failed, and verified: by an earlier `verify` of the file as
     /// it is now, else by a full verify run here (and recorded in `verifications.jsonl`).
     /// An encrypted archive without its identity (the backup host) cannot be verified here: good
     /// then means its summary reads and the file's SHA-256 matches its sidecar, as written.
     public func isGood(_ entry: Entry) -> Bool { goodness(entry) != .notGood }
 
     public func goodness(_ entry: Entry) -> Goodness {
-        guard entry.problem == nil, entry.suspect == nil else { return .notGood }
+        guard !entry.listedNotGood else { return .notGood }
         if entry.verified { return .recorded }
         let location = location(of: entry)
         if location.isEncrypted && keys.identities.isEmpty {

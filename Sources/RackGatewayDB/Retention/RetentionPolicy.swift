@@ -63,13 +63,15 @@ public struct Pruner {
         public var file: String
         public var time: Date
         public var keep: Bool
+        /// Why it is kept, or (never empty) why it is deleted.
         public var reasons: [String]
     }
 
     public let directory: ArchiveDirectory
     public let policy: RetentionPolicy
-    /// SUSPECT archives are evidence of what happened to the data: kept, whatever the policy says,
-    /// until they are older than `keepSuspectDays` (nil: kept for good) unless `deleteSuspect`.
+    /// SUSPECT archives, and those that did not verify (VERIFY-FAILED), are evidence of what happened
+    /// to the data: kept, whatever the policy says, until they are older than `keepSuspectDays`
+    /// (nil: kept for good) unless `deleteSuspect`.
     public var deleteSuspect = false
     public var keepSuspectDays: Int? = Pruner.defaultKeepSuspectDays
     public static let defaultKeepSuspectDays = 35
@@ -93,20 +95,28 @@ public struct Pruner {
 
     /// The plan, and what each archive was when it was planned (for `prunes.jsonl`).
     public func planWithEvidence() throws -> (plan: [Decision], evidence: [String: PruneLog.Archive]) {
-        let entries = try directory.entries()
+        var entries = try directory.entries()
         var goodness = entries.map(directory.goodness)
+        // Readable and not suspect, yet not good: its verify failed, earlier (VERIFY-FAILED) or just now.
+        for index in entries.indices where goodness[index] == .notGood && entries[index].problem == nil && entries[index].suspect == nil {
+            entries[index].verificationFailed = true
+        }
         while true {
             let plan = try plan(entries: entries, goodness: goodness)
             let reliedOn = Self.reliedOn(plan, entries: entries, goodness: goodness, policy: policy)
             let changed = reliedOn.filter { !directory.confirm(entries[$0]) }
             if changed.isEmpty {
                 let evidence = zip(entries, goodness).map { entry, goodness in
-                    PruneLog.Archive(file: entry.file, time: UTCTime.iso8601(entry.time), sizeBytes: entry.sizeBytes, rows: entry.rows,
-                                     verified: goodness != .notGood, drilled: entry.drilled, suspect: entry.suspect, problem: entry.problem)
+                    PruneLog.Archive(file: entry.file, time: UTCTime.iso8601(entry.time), sizeBytes: entry.sizeBytes, tables: entry.tables, rows: entry.rows,
+                                     verified: goodness != .notGood, drilled: entry.drilled, suspect: entry.suspect, problem: entry.problem,
+                                     verifyFailed: entry.verificationFailed)
                 }
                 return (plan, Dictionary(evidence.map { ($0.file, $0) }, uniquingKeysWith: { first, _ in first }))
             }
-            for index in changed { goodness[index] = .notGood }
+            for index in changed {
+                goodness[index] = .notGood
+                entries[index].verificationFailed = true
+            }
             // Confirmed ones stay confirmed on the next round.
             for index in reliedOn where !changed.contains(index) { goodness[index] = .checkedNow }
         }
@@ -147,13 +157,13 @@ public struct Pruner {
             // No good archive at all: delete nothing.
             for index in entries.indices where reasons[index].isEmpty { reasons[index].append("no-good-archive-yet") }
         }
-        // A SUSPECT archive is kept as evidence (the report shows what happened that day) for
-        // --keep-suspect-days, unless --delete-suspect.
+        // A SUSPECT archive, or one that did not verify, is kept as evidence (the report shows what
+        // happened that day) for --keep-suspect-days, unless --delete-suspect.
         let now = directory.clock.now()
         if !deleteSuspect {
-            for (index, entry) in entries.enumerated() where reasons[index].isEmpty && entry.suspect != nil {
+            for (index, entry) in entries.enumerated() where reasons[index].isEmpty && (entry.suspect != nil || entry.verificationFailed) {
                 if let days = keepSuspectDays, now.timeIntervalSince(entry.time) >= Double(days) * 86_400 { continue }
-                reasons[index].append("suspect-kept-as-evidence")
+                reasons[index].append(entry.suspect != nil ? "suspect-kept-as-evidence" : "verify-failed-kept-as-evidence")
             }
         }
         // S3 Object Lock: what is still retained cannot be deleted (on a versioned bucket a delete
@@ -163,7 +173,17 @@ public struct Pruner {
                 reasons[index].append("locked-until-\(ISO8601DateFormatter().string(from: until))")
             }
         }
-        return zip(entries, reasons).map { Decision(file: $0.file, time: $0.time, keep: !$1.isEmpty, reasons: $1) }
+        return zip(entries, reasons).map { entry, reasons in
+            Decision(file: entry.file, time: entry.time, keep: !reasons.isEmpty, reasons: reasons.isEmpty ? [deletion(of: entry)] : reasons)
+        }
+    }
+
+    /// Why an archive nothing keeps is deleted: outside the policy, or (SUSPECT, VERIFY-FAILED) past the evidence rule.
+    private func deletion(of entry: ArchiveDirectory.Entry) -> String {
+        let what = entry.suspect != nil ? "suspect" : entry.verificationFailed ? "verify-failed" : nil
+        guard let what else { return "outside-policy" }
+        if deleteSuspect { return "\(what)-delete-suspect" }
+        return keepSuspectDays.map { "\(what)-older-than-\($0)-days" } ?? "\(what)"
     }
 
     /// Delete what the plan does not keep; returns the deleted file names.
