@@ -171,6 +171,7 @@ struct NotificationTests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).contains { $0.hasSuffix(".sql.gz") })
             let warnings = result.stderr.components(separatedBy: "warning: RGW_WEBHOOK_URL holds a value that is not an http:// or https:// URL").count - 1
             #expect(warnings == 2, "said at the start and at the end: \(result.stderr)")
+            #expect(result.stderr.contains("(it does not start with http:// or https://)"), "\(result.stderr)")
             #expect(!result.stderr.contains("secret-path") && !result.stdout.contains("secret-path"))
             let requests = receiver.requests
             #expect(requests.map { Self.route($0.path) } == ["/ping/uuid-env/start", "/ping/uuid-env"], "\(requests.map(\.path))")

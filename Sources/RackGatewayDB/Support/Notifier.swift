@@ -95,7 +95,8 @@ public struct Notifier: Sendable {
 
     /// Why `url` is no notification URL, or nil when it is one (http or https, with a host).
     public static func problem(with url: String) -> String? {
-        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else { return "it does not parse as a URL" }
+        guard let components = URLComponents(string: url) else { return "it does not parse as a URL" }
+        guard let scheme = components.scheme?.lowercased() else { return "it does not start with http:// or https://" }
         guard scheme == "http" || scheme == "https" else { return "its scheme is \(scheme):, not http: or https:" }
         guard let host = components.host, !host.isEmpty else { return "it has no host" }
         return nil
