@@ -77,7 +77,7 @@ struct CheckCommand: ToolCommand {
                 let onlyStale = failing.allSatisfy { $0.name == "backups" } && backups?.stale == true
                 let fix = onlyStale ? "Find out why no good backup was made since, and make one now (backup, then verify --latest)."
                     : report.connectionFailure?.fix ?? "Fix what the failing items say, then run check again."
-                throw ToolError(onlyStale ? .backupStale : report.connectionFailure?.code ?? .failed, "check failed: " + failing.map(\.name).joined(separator: ", "), fix: fix)
+                throw ToolError(onlyStale ? .backupStale : report.connectionFailure?.code ?? .failed, "check failed: " + failing.map { "\($0.name): \($0.detail)" }.joined(separator: "; "), fix: fix)
             }
         }
     }

@@ -131,8 +131,14 @@ struct DrillCommand: ToolCommand {
                                 fix: "Fix what stopped it (the scratch database's server, --scratch-url or the database URL, must take the restore), then drill again.")
             }
             if !report.ok {
-                throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(Plural.of(report.checksFailed, "check")) failed",
-                                fix: "Do not count on \(report.archive) for a restore: the failed checks say what is wrong; drill an older archive, and find out what went wrong with this one.")
+                // The failed checks by name: the one line a ping or a chat message shows.
+                let failed = report.checks.filter { !$0.ok }.map(\.name)
+                // Only the migrations check failing: the archive restored and matched; the migrate
+                // step may be the drill's own environment (the command not found), not the archive.
+                let fix = failed.allSatisfy { $0 == "migrations" }
+                    ? "The archive restored and matched what was dumped; the migrations check failed: read its line. If the migrate command could not run (not found, exit 127; a variable it needs), fix the drill's environment and drill again; if a migration fails on the restored data, fix the migration before a restore needs it."
+                    : "Do not count on \(report.archive) for a restore: the failed checks say what is wrong; drill an older archive, and find out what went wrong with this one."
+                throw ToolError(.drillFailed, "drill of \(report.archive) FAILED: \(Plural.of(report.checksFailed, "check")) failed (\(failed.joined(separator: ", ")))", fix: fix)
             }
         }
     }

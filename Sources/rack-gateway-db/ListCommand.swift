@@ -51,8 +51,8 @@ struct ListCommand: ToolCommand {
     }
 
     /// The listing: a header row, then one row per archive, columns padded to their widest value;
-    /// what makes an archive unreadable is said below the table, one line each, so that a long
-    /// reason does not widen every row.
+    /// what makes an archive unreadable or SUSPECT is said below the table, one line each, so that a
+    /// long reason does not widen every row.
     static func table(_ entries: [ArchiveDirectory.Entry]) -> [String] {
         let formatter = ISO8601DateFormatter()
         let rows = entries.map { entry -> [String] in
@@ -70,7 +70,11 @@ struct ListCommand: ToolCommand {
                 column == row.count - 1 ? value : value.padding(toLength: widths[column], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
         }
-        let problems = entries.compactMap { entry in entry.problem.map { "\(entry.file) is unreadable: \($0)" } }
+        // Below the table too: why an archive is unreadable, and why one is SUSPECT (the alert and
+        // the backup's own message send people here for it).
+        let problems = entries.compactMap { entry in
+            entry.problem.map { "\(entry.file) is unreadable: \($0)" } ?? entry.suspect.map { "\(entry.file) is SUSPECT: \($0)" }
+        }
         return table + (problems.isEmpty ? [] : [""] + problems)
     }
 }

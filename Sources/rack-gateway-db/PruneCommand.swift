@@ -60,7 +60,10 @@ struct PruneCommand: ToolCommand {
         do {
             // Prune reads no database: its one label is the directory.
             if !dryRun { try metrics.start("prune", labels: ["dir": directoryOptions.metricsLabel], context: context) }
-            var pruner = Pruner(directory: try directoryOptions.archiveDirectory(clock: context.clock), policy: policy)
+            var directory = try directoryOptions.archiveDirectory(clock: context.clock)
+            // --dry-run writes nothing into the directory, verifications.jsonl included.
+            directory.recordsVerifications = !dryRun
+            var pruner = Pruner(directory: directory, policy: policy)
             pruner.deleteSuspect = deleteSuspect
             pruner.keepSuspectDays = keepSuspectDays ?? Pruner.defaultKeepSuspectDays
             let (plan, evidence) = try pruner.planWithEvidence()

@@ -92,7 +92,9 @@ struct NotificationTests {
                                      "--notify", receiver.url("/check")])
             #expect(check.status == 2, "\(check)")
             #expect(receiver.requests.map { Self.route($0.path) } == ["/check/start", "/check/2"])
-            #expect(receiver.requests.last?.body.contains("check failed: backups") == true)
+            // The summary line says what is wrong, not only which item failed (a ping's first line).
+            let summary = receiver.requests.last?.body.split(separator: "\n").first.map(String.init) ?? ""
+            #expect(summary.contains("check failed: backups: no good archive in \(directory)"), "\(summary)")
 
             // A drill that passes: its success ping and its report, in text mode too (no --json).
             _ = try TestArchives.backup(database, directory: directory)

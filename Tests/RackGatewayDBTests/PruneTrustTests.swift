@@ -73,8 +73,11 @@ struct PruneTrustTests {
             let list = try CLI.run(["list", "--dir", directory])
             #expect(Self.line(list.stdout, newer).contains("verified"), "the record is trusted while the file looks unchanged: \(list)")
 
+            let logBefore = try String(contentsOfFile: log, encoding: .utf8)
             let dryRun = try CLI.run(["prune", "--dir", directory, "--keep-last", "1", "--dry-run"])
             #expect(dryRun.status == 0 && Self.line(dryRun.stdout, older).hasPrefix("keep"), "\(dryRun)")
+            // --dry-run writes nothing into the directory: the check it made is not recorded.
+            #expect(try String(contentsOfFile: log, encoding: .utf8) == logBefore, "a dry run wrote verifications.jsonl")
             let prune = try CLI.run(["prune", "--dir", directory, "--keep-last", "1"])
             #expect(prune.status == 0 && Self.line(prune.stdout, older).hasPrefix("keep"), "\(prune)")
             #expect(try Self.archives(directory).contains(older))

@@ -56,6 +56,8 @@ struct SilentBadBackupTests {
             #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_backup_suspect{database=\"\(source.name)\",dir=\"\(directory)\"} 1"))
             let list = try CLI.run(["list", "--dir", directory])
             #expect(list.stdout.split(separator: "\n").first { $0.contains(suspect) }?.contains("SUSPECT") == true, "\(list)")
+            // Its reason below the table, where the SUSPECT alert sends people.
+            #expect(list.stdout.contains("\(suspect) is SUSPECT: table public.t fell from 1000 to 100 rows"), "\(list)")
 
             // A vanished table is suspect too, compared with the last good archive (not the suspect one).
             try source.psql("DROP TABLE t; CREATE TABLE u (id int)")

@@ -45,6 +45,9 @@ public struct ArchiveDirectory {
     public var keys = ArchiveKeys()
     /// The run's clock: when a verification done here is recorded, and what "now" is to retention.
     public let clock: RunClock
+    /// Whether a verification done here goes into `verifications.jsonl` (not for `prune --dry-run`,
+    /// which writes nothing into the directory).
+    public var recordsVerifications = true
 
     public init(store: ArchiveStore, clock: RunClock) {
         self.store = store
@@ -213,7 +216,7 @@ extension ArchiveDirectory {
             }
             guard check.ok else {
                 // Recorded in verifications.jsonl, so `list` marks it VERIFY-FAILED.
-                try? VerificationLog.record(check, store: store, at: clock.now())
+                if recordsVerifications { try? VerificationLog.record(check, store: store, at: clock.now()) }
                 return bad(.corrupt, check.problems)
             }
             if entry.verificationFailed {
@@ -271,7 +274,7 @@ extension ArchiveDirectory {
             return digest == recorded ? .checkedNow : .notGood
         }
         guard let report = try? ArchiveVerifier().verify(reader: location.reader()) else { return .notGood }
-        try? VerificationLog.record(report, store: store, at: clock.now())
+        if recordsVerifications { try? VerificationLog.record(report, store: store, at: clock.now()) }
         return report.ok ? .checkedNow : .notGood
     }
 
@@ -288,7 +291,7 @@ extension ArchiveDirectory {
         let problem = "its SHA-256 is now \(digest), but its sidecar and its verification say \(sidecar ?? "nothing"): the file changed since it was verified"
         let report = ArchiveVerifier.Report(file: entry.path, ok: false, problems: [problem], members: 0, tables: entry.tables ?? 0, rows: entry.rows ?? 0,
                                             bytes: 0, fileSize: entry.sizeBytes, sha256: digest, sidecar: "mismatch", durationSeconds: 0)
-        try? VerificationLog.record(report, store: store, at: clock.now())
+        if recordsVerifications { try? VerificationLog.record(report, store: store, at: clock.now()) }
         return false
     }
 }
