@@ -48,6 +48,10 @@ struct ArchiveStoreTests {
         let lease = try store.lease(".lock", holder: "backup pid 42", at: Date())
         let second = try #require(throws: ToolError.self) { _ = try store.lease(".lock", holder: "backup pid 43", at: Date()) }
         #expect(second.category == .locked && second.message.contains("backup pid 42"), "\(second)")
+        if store is S3Store {
+            // A lease a killed run left: when it expires, and how to clear it once the run is gone.
+            #expect(second.message.contains(" until 20") && second.fix?.contains("aws s3 rm \(store.location)/.lock") == true, "\(second)")
+        }
         lease.release()
         try store.lease(".lock", holder: "backup pid 44", at: Date()).release()
         // Of runs racing for a free lease, exactly one gets it; the others are told it is held.

@@ -37,7 +37,10 @@ public final class BackupRunner: @unchecked Sendable {
 
         // Phase 1, prerequisites that need no database: pg_dump, the store's lease.
         let pgDump = try PostgresTools.pgDump(environment: options.environment).get()
-        let lease = try options.store.lease(".\(options.prefix).lock", holder: "backup of \(settings.description)", at: context.clock.now())
+        // Who holds it, as the local lock file says it: a person can tell a killed run from a running one.
+        let started = context.clock.now()
+        let lease = try options.store.lease(".\(options.prefix).lock", holder: "backup of \(settings.description), pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(UTCTime.iso8601(started))",
+                                            at: started)
         defer { lease.release() }
 
         // Phase 2, the snapshot: lock, export, catalog.

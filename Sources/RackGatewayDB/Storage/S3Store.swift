@@ -75,23 +75,26 @@ public struct S3Store: ArchiveStore {
     /// the other is told who holds it.
     public func lease(_ name: String, holder: String, at time: Date) throws -> StoreLease {
         let now = time.timeIntervalSince1970
-        func held(by text: String?) -> ToolError {
-            ToolError(.lockHeld, "\(location)/\(name) is held by \(text ?? "another run")",
-                      fix: "Wait for it to finish; the lease expires by itself an hour after it was taken.")
+        func held(by text: String?, until expiry: Double?) -> ToolError {
+            let until = expiry.map { " until \(UTCTime.iso8601(Date(timeIntervalSince1970: $0)))" } ?? ""
+            return ToolError(.lockHeld, "\(location)/\(name) is held by \(text ?? "another run")\(until)",
+                             fix: "Wait for that run to finish. If it was killed (no such process on that host), its lease expires by itself"
+                                 + (until.isEmpty ? " an hour after it was taken" : until) + "; or, once you are sure it is gone, delete it: aws s3 rm \(location)/\(name)")
         }
         func parse(_ body: [UInt8]) -> (expiry: Double?, holder: String?) {
             let parts = String(decoding: body, as: UTF8.self).split(separator: "\n", maxSplits: 1)
             return (parts.first.flatMap { Double($0) }, parts.count > 1 ? String(parts[1]) : nil)
         }
         let current = try client.getObjectWithETag(key: key(name))
-        if let lease = current.map({ parse($0.body) }), let expiry = lease.expiry, expiry > now { throw held(by: lease.holder) }
+        if let lease = current.map({ parse($0.body) }), let expiry = lease.expiry, expiry > now { throw held(by: lease.holder, until: expiry) }
         do {
             try client.putObject(key: key(name), data: Array("\(now + 3600)\n\(holder)".utf8), headers: uploadHeaders(locked: false),
                                  condition: current.map { .ifMatch($0.etag) } ?? .ifNoneMatch)
         } catch let failure as S3Client.Failure where failure.status == 412 || failure.status == 409 {
             // Another run wrote it between the read and the write: name it if it can be read.
             let winner = (try? client.getObjectWithETag(key: key(name))) ?? nil
-            throw held(by: winner.flatMap { parse($0.body).holder })
+            let lease = winner.map { parse($0.body) }
+            throw held(by: lease?.holder, until: lease?.expiry)
         }
         return S3Lease(client: client, key: key(name))
     }
