@@ -122,6 +122,9 @@ struct EvidenceRetentionTests {
             #expect(first.recovery.largestGapSeconds == 48 * 3600 && first.recovery.largestGapFrom == UTCTime.iso8601(time(4)), "\(first.recovery)")
             let markdown = try CLI.run(["report", "--dir", directory, "--since", "7d"]).stdout
             #expect(markdown.contains("| **VERIFY-FAILED: did not verify** | \(names[3]!) |"), "\(markdown)")
+            // When it was found and what verify found, from verifications.jsonl (it said only "its last verify failed").
+            let callout = markdown.split(separator: "\n").first { $0.contains("Archive \(names[3]!) did not verify (its last verify on 20") }
+            #expect(callout?.contains("verifications.jsonl: ") == true && callout?.contains("not a good backup") == true, "\(markdown)")
 
             // prune: kept as evidence under the SUSPECT rule; every decision has its reason.
             let kept = try CLI.run(["prune", "--dir", directory, "--keep-last", "2", "--dry-run"])

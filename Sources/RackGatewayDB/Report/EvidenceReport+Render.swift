@@ -219,7 +219,9 @@ extension EvidenceReport {
             if let suspect = archive.suspect { lines.append("Suspect archive \(archive.file): \(suspect)") }
             if let problem = archive.problem { lines.append("Unreadable archive \(archive.file): \(problem)") }
             if archive.verifyFailed && archive.problem == nil {
-                lines.append("Archive \(archive.file) did not verify (its last verify failed, verifications.jsonl): not a good backup")
+                let when = archive.verifyFailedAt.map { " on \(Self.display($0))" } ?? ""
+                let found = (archive.verifyProblems ?? []).isEmpty ? "" : ": " + archive.verifyProblems!.joined(separator: "; ")
+                lines.append("Archive \(archive.file) did not verify (its last verify\(when), verifications.jsonl\(found)): not a good backup")
             }
         }
         for archive in days.flatMap(\.pruned) where !archive.good {

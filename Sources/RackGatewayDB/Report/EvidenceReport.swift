@@ -20,6 +20,9 @@ public struct EvidenceReport: Codable, Sendable {
         public var problem: String?
         /// Its last `verify` failed (`list`'s VERIFY-FAILED).
         public var verifyFailed: Bool
+        /// When that verify ran and what it found (`verifications.jsonl`; no problems in older logs).
+        public var verifyFailedAt: String? = nil
+        public var verifyProblems: [String]? = nil
         /// Readable, not suspect, its last verify not failed (`ArchiveDirectory.Entry.listedNotGood`,
         /// what `check` and `list` go by): counts as the day's backup.
         public var good: Bool
@@ -226,7 +229,8 @@ public struct EvidenceReport: Codable, Sendable {
             byDay[day(entry.time), default: []].append(Archive(
                 file: entry.file, time: UTCTime.iso8601(entry.time), sizeBytes: entry.sizeBytes, tables: entry.tables, rows: entry.rows,
                 verified: entry.verified, drilled: entry.drilled, encrypted: entry.encrypted, signed: entry.signed,
-                suspect: entry.suspect, problem: entry.problem, verifyFailed: entry.verificationFailed, good: !entry.listedNotGood))
+                suspect: entry.suspect, problem: entry.problem, verifyFailed: entry.verificationFailed,
+                verifyFailedAt: entry.verificationFailedAt, verifyProblems: entry.verificationProblems, good: !entry.listedNotGood))
         }
         // What prune deleted, by the day it was taken (an archive still present is not pruned).
         let present = Set(all.map(\.file))

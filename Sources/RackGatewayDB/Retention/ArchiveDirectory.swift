@@ -19,6 +19,10 @@ public struct ArchiveDirectory {
         public var verified: Bool
         /// The last `verify` of this file (same size) failed: `list` marks it, `--latest` does not take it.
         public var verificationFailed = false
+        /// When that failed verify ran and what it found (`verifications.jsonl`; no problems in
+        /// older logs), for `list --json` and the report.
+        public var verificationFailedAt: String?
+        public var verificationProblems: [String]?
         /// Its last drill (of the file as it is now, same size) read it in full and passed every check.
         public var drilled: Bool
         /// Its last drill (of the file as it is now) failed a check: `list` marks it `DRILL-FAILED`.
@@ -99,7 +103,10 @@ public struct ArchiveDirectory {
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
             entry.drillFailed = drill?.passed == false
             // A failed verify of this file (as large as it is now) marks it, readable or not.
-            if let check = verifications[object.name], !check.ok, check.size == object.size { entry.verificationFailed = true }
+            if let check = verifications[object.name], !check.ok, check.size == object.size {
+                entry.verificationFailed = true
+                (entry.verificationFailedAt, entry.verificationProblems) = (check.verifiedAt, check.problems)
+            }
             do {
                 let summary = try location.summary(storedSize: object.size)
                 entry.tables = summary.tables.count
