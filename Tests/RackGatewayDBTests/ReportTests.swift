@@ -172,7 +172,7 @@ struct ReportTests {
             let last = try #require(lastPassed)
             #expect(report.summary.lastSuccessfulDrill == UTCTime.iso8601(last.started) && report.summary.lastSuccessfulDrillRtoSeconds == last.rto)
             let gapNow = ProgressDisplay.duration(report.recovery.currentGapSeconds ?? -1)
-            #expect(report.summary.text == "55 of 91 days backed up (\(removedDays.count) removed by retention since), 4 missed, 1 suspect, 31 before the first record; "
+            #expect(report.summary.text == "55 of 91 days backed up (\(removedDays.count) removed by retention since), 4 missed, 1 suspect archive, 31 before the first record; "
                     + "RPO (largest gap between good backups) 72h00m, \(gapNow) since the last good backup; \(rtos.count + 1) drills, 1 failed; "
                     + "last successful drill: \(EvidenceReport.display(last.started)), RTO \(String(format: "%.1f", last.rto)) s; "
                     + "median RTO \(String(format: "%.1f", median)) s; 1 restore (1 succeeded)", "\(report.summary.text)")

@@ -252,7 +252,7 @@ extension EvidenceReport {
         }
         if let gap = recovery.currentGapSeconds, let last = recovery.lastGoodBackup {
             text += " Now: \(ProgressDisplay.duration(gap)) since the last good backup (\(Self.display(last)))"
-            text += recovery.overdue ? ": OVERDUE, over 26h (the report does not know the schedule; 26h is the README's alert threshold for nightly backups)." : "."
+            text += recovery.overdue ? ": OVERDUE, over 26h (the report does not know the schedule; 26h is the sample alert rules' threshold for nightly backups)." : "."
         } else {
             text += " Now: no good backup at all."
         }

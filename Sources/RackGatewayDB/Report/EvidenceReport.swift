@@ -332,7 +332,8 @@ public struct EvidenceReport: Codable, Sendable {
         var text = "\(withBackup) of \(Plural.of(days.count, "day")) backed up"
         if removed > 0 { text += " (\(removed) removed by retention since)" }
         text += ", \(missed) missed"
-        if suspect > 0 { text += ", \(suspect) suspect" }
+        // Archives, not days: a SUSPECT archive may share its day with a good one.
+        if suspect > 0 { text += ", \(Plural.of(suspect, "suspect archive"))" }
         let verifyFailed = days.filter { $0.status == .verifyFailed }.count
         let unreadable = days.filter { $0.status == .unreadable }.count + verifyFailed
         if verifyFailed > 0 { text += ", \(Plural.of(verifyFailed, "day")) whose archive did not verify" }
@@ -341,7 +342,7 @@ public struct EvidenceReport: Codable, Sendable {
         text += recovery.largestGapSeconds.map { "; RPO (largest gap between good backups) \(ProgressDisplay.duration($0))" }
             ?? "; RPO not measurable (fewer than two good backups in the period)"
         text += recovery.currentGapSeconds.map { ", \(ProgressDisplay.duration($0)) since the last good backup" } ?? ", no good backup at all"
-        if recovery.overdue && recovery.currentGapSeconds != nil { text += " (OVERDUE: over 26h, the README's alert threshold for nightly backups)" }
+        if recovery.overdue && recovery.currentGapSeconds != nil { text += " (OVERDUE: over 26h, the alert threshold for nightly backups)" }
         text += "; \(Plural.of(drills.count, "drill")), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
         if let lastPassed { text += "; last successful drill: \(display(lastPassed.startedAt)), RTO \(String(format: "%.1f", lastPassed.rtoSeconds)) s" }
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
