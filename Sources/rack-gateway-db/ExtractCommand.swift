@@ -27,7 +27,7 @@ struct ExtractCommand: ToolCommand {
     @Option(help: ArgumentHelp("The table, as SCHEMA.NAME (a bare NAME when only one schema has it).", valueName: "schema.name"))
     var table: String
 
-    @Option(help: ArgumentHelp("csv, json or copy (default: csv).", valueName: "format"))
+    @Option(help: ArgumentHelp("The rows' format.", valueName: "format"))
     var format: ExtractFormat = .csv
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Write the rows to this file (mode 0600, written whole or not at all); default: standard output.", valueName: "file"))
