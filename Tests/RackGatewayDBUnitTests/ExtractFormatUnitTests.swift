@@ -9,7 +9,7 @@ struct ExtractFormatUnitTests {
     static func convert(_ row: String, _ format: ExtractFormat, columns: [String], types: [ColumnType]? = nil) throws -> String {
         var converter = CopyRowConverter(format: format, columns: columns, types: types ?? columns.map { _ in .text })
         var out: [UInt8] = []
-        try converter.append(row: Array(row.utf8)[...], to: &out)
+        try Array(row.utf8).withUnsafeBufferPointer { try converter.append(row: $0, to: &out) }
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -26,9 +26,9 @@ struct ExtractFormatUnitTests {
     }
 
     @Test func copyEscapesDecode() throws {
-        #expect(try CopyRowConverter.unescape(Array("\\N".utf8)[...]) == nil)
-        #expect(try CopyRowConverter.unescape(Array("\\\\N".utf8)[...]) == Array("\\N".utf8))
-        #expect(try CopyRowConverter.unescape(Array("\\b\\f\\v\\101\\x41\\q".utf8)[...]) == [0x08, 0x0C, 0x0B, 0x41, 0x41, 0x71])
+        #expect(CopyRowConverter.unescape(Array("\\N".utf8)) == nil)
+        #expect(CopyRowConverter.unescape(Array("\\\\N".utf8)) == Array("\\N".utf8))
+        #expect(CopyRowConverter.unescape(Array("\\b\\f\\v\\101\\x41\\q".utf8)) == [0x08, 0x0C, 0x0B, 0x41, 0x41, 0x71])
     }
 
     @Test func jsonValuesFollowTheColumnTypes() throws {

@@ -54,7 +54,8 @@ struct CopyRowConverter {
     let columns: [String]
     let types: [ColumnType]
     private let jsonKeys: [[UInt8]]
-    private var fields: [[UInt8]?] = []
+    private var fields: [Range<Int>] = []
+    private var scratch: [UInt8] = []
 
     init(format: ExtractFormat, columns: [String], types: [ColumnType]) {
         self.format = format
@@ -81,58 +82,66 @@ struct CopyRowConverter {
     }
 
     /// One row: its COPY text line without the newline.
-    mutating func append(row: ArraySlice<UInt8>, to out: inout [UInt8]) throws {
+    mutating func append(row: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) throws {
         if format == .copy {
             out.append(contentsOf: row)
             out.append(0x0A)
             return
         }
+        // Fields as ranges of the row: no allocation per row or field.
         fields.removeAll(keepingCapacity: true)
-        // A table without columns COPY carries: one empty line a row, and no fields.
-        if !columns.isEmpty {
-            var start = row.startIndex
+        if !columns.isEmpty, let base = row.baseAddress {
+            var start = 0
             while true {
-                let end = row[start...].firstIndex(of: 0x09) ?? row.endIndex
-                fields.append(try Self.unescape(row[start..<end]))
-                if end == row.endIndex { break }
+                let end = memchr(base + start, 0x09, row.count - start).map { UnsafeRawPointer(base).distance(to: UnsafeRawPointer($0)) } ?? row.count
+                fields.append(start..<end)
+                if end == row.count { break }
                 start = end + 1
             }
+        } else if !columns.isEmpty {
+            fields.append(0..<0)
         }
+        // A table without columns COPY carries: one empty line a row, and no fields.
         guard fields.count == columns.count else {
             throw ToolError(.archiveCorrupt, "a row has \(fields.count) fields but the table has \(Plural.of(columns.count, "column"))",
                             fix: "Run rack-gateway-db verify on the archive; do not trust its rows.")
         }
-        switch format {
-        case .csv:
-            for (index, field) in fields.enumerated() {
-                if index > 0 { out.append(0x2C) }
-                if let field { Self.appendCSV(field[...], singleColumn: columns.count == 1, to: &out) }
+        if format == .json { out.append(0x7B) }
+        for (index, range) in fields.enumerated() {
+            if index > 0 { out.append(0x2C) }
+            if format == .json { out.append(contentsOf: jsonKeys[index]) }
+            let field = UnsafeBufferPointer(rebasing: row[range])
+            if field.count == 2 && field[0] == 0x5C && field[1] == 0x4E {
+                if format == .json { out.append(contentsOf: Self.null) }
+                continue
             }
-        case .json:
-            out.append(0x7B)
-            for (index, field) in fields.enumerated() {
-                if index > 0 { out.append(0x2C) }
-                out.append(contentsOf: jsonKeys[index])
-                guard let field else { out.append(contentsOf: Self.null); continue }
-                Self.appendJSON(field[...], type: types[index], to: &out)
+            let hasEscape = field.count > 0 && memchr(field.baseAddress!, 0x5C, field.count) != nil
+            if hasEscape { Self.unescape(field, into: &scratch) }
+            func emit(_ value: UnsafeBufferPointer<UInt8>) {
+                if format == .csv { Self.appendCSV(value, singleColumn: columns.count == 1, to: &out) }
+                else { Self.appendJSON(value, type: types[index], to: &out) }
             }
-            out.append(0x7D)
-        case .copy:
-            break
+            if hasEscape { scratch.withUnsafeBufferPointer { emit($0) } } else { emit(field) }
         }
+        if format == .json { out.append(0x7D) }
         out.append(0x0A)
     }
 
     static let null = Array("null".utf8)
 
-    /// A COPY text field's value: nil for `\N`, else the bytes with its backslash escapes resolved
-    /// (`\b \f \n \r \t \v \\`, octal `\NNN`, hex `\xHH`, and any other character taken literally).
-    static func unescape(_ field: ArraySlice<UInt8>) throws -> [UInt8]? {
-        if field.count == 2 && field.first == 0x5C && field.last == 0x4E { return nil }
-        guard field.contains(0x5C) else { return Array(field) }
+    /// A COPY text field's value: nil for `\N`, else the bytes with its backslash escapes resolved.
+    static func unescape(_ field: [UInt8]) -> [UInt8]? {
+        if field == [0x5C, 0x4E] { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(field.count)
-        var index = field.startIndex
+        field.withUnsafeBufferPointer { unescape($0, into: &out) }
+        return out
+    }
+
+    /// A field's bytes with its backslash escapes resolved into `out` (replaced): `\b \f \n \r \t
+    /// \v \\`, octal `\NNN`, hex `\xHH`, and any other character taken literally.
+    static func unescape(_ field: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        var index = 0
         func octal(_ byte: UInt8) -> UInt8? { byte >= 0x30 && byte <= 0x37 ? byte - 0x30 : nil }
         func hex(_ byte: UInt8) -> UInt8? {
             switch byte {
@@ -142,10 +151,10 @@ struct CopyRowConverter {
             default: return nil
             }
         }
-        while index < field.endIndex {
+        while index < field.count {
             let byte = field[index]
             index += 1
-            guard byte == 0x5C, index < field.endIndex else { out.append(byte); continue }
+            guard byte == 0x5C, index < field.count else { out.append(byte); continue }
             let next = field[index]
             index += 1
             switch next {
@@ -158,34 +167,54 @@ struct CopyRowConverter {
             case 0x78:
                 var value: UInt8 = 0
                 var digits = 0
-                while digits < 2, index < field.endIndex, let digit = hex(field[index]) { value = value &* 16 &+ digit; index += 1; digits += 1 }
+                while digits < 2, index < field.count, let digit = hex(field[index]) { value = value &* 16 &+ digit; index += 1; digits += 1 }
                 if digits == 0 { out.append(next) } else { out.append(value) }
             default:
                 if var value = octal(next) {
                     var digits = 1
-                    while digits < 3, index < field.endIndex, let digit = octal(field[index]) { value = value &* 8 &+ digit; index += 1; digits += 1 }
+                    while digits < 3, index < field.count, let digit = octal(field[index]) { value = value &* 8 &+ digit; index += 1; digits += 1 }
                     out.append(value)
                 } else {
                     out.append(next)
                 }
             }
         }
-        return out
     }
 
     /// A non-NULL value as PostgreSQL's COPY ... CSV writes it (`CopyAttributeOutCSV`): quoted when
     /// it is empty (so it differs from NULL), holds a comma, a quote, a newline or a carriage
     /// return, or is `\.` alone in a single-column table; quotes inside doubled.
-    static func appendCSV(_ value: ArraySlice<UInt8>, singleColumn: Bool, to out: inout [UInt8]) {
-        let quote = value.isEmpty || value.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
-            || (singleColumn && value.elementsEqual([0x5C, 0x2E]))
+    static func appendCSV(_ value: UnsafeBufferPointer<UInt8>, singleColumn: Bool, to out: inout [UInt8]) {
+        guard let base = value.baseAddress, value.count > 0 else { out.append(contentsOf: [0x22, 0x22]); return }
+        let hasQuote = memchr(base, 0x22, value.count) != nil
+        let quote = hasQuote || memchr(base, 0x2C, value.count) != nil || memchr(base, 0x0A, value.count) != nil
+            || memchr(base, 0x0D, value.count) != nil || (singleColumn && value.count == 2 && value[0] == 0x5C && value[1] == 0x2E)
         guard quote else { out.append(contentsOf: value); return }
         out.append(0x22)
-        for byte in value {
-            if byte == 0x22 { out.append(0x22) }
-            out.append(byte)
+        if hasQuote {
+            for byte in value {
+                if byte == 0x22 { out.append(0x22) }
+                out.append(byte)
+            }
+        } else {
+            out.append(contentsOf: value)
         }
         out.append(0x22)
+    }
+
+    static func appendCSV(_ value: ArraySlice<UInt8>, singleColumn: Bool, to out: inout [UInt8]) {
+        Array(value).withUnsafeBufferPointer { appendCSV($0, singleColumn: singleColumn, to: &out) }
+    }
+
+    static func appendJSON(_ value: UnsafeBufferPointer<UInt8>, type: ColumnType, to out: inout [UInt8]) {
+        switch type {
+        case .text:
+            appendJSONString(value, to: &out)
+        case .json where value.count > 0 && memchr(value.baseAddress!, 0x0A, value.count) == nil && memchr(value.baseAddress!, 0x0D, value.count) == nil:
+            out.append(contentsOf: value)
+        default:
+            appendJSON(Array(value)[...], type: type, to: &out)
+        }
     }
 
     static func appendJSON(_ value: ArraySlice<UInt8>, type: ColumnType, to out: inout [UInt8]) {
@@ -233,11 +262,14 @@ struct CopyRowConverter {
         return index == value.endIndex
     }
 
-    /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`, ... or `\u00XX`.
-    static func appendJSONString(_ value: ArraySlice<UInt8>, to out: inout [UInt8]) {
+    /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`, ... or `\u00XX`;
+    /// runs of bytes that need no escape copied whole.
+    static func appendJSONString(_ value: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(0x22)
-        let hexDigits = Array("0123456789abcdef".utf8)
-        for byte in value {
+        var plain = 0
+        for (index, byte) in value.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+            if plain < index { out.append(contentsOf: UnsafeBufferPointer(rebasing: value[plain..<index])) }
+            plain = index + 1
             switch byte {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])
             case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
@@ -246,11 +278,17 @@ struct CopyRowConverter {
             case 0x09: out.append(contentsOf: [0x5C, 0x74])
             case 0x08: out.append(contentsOf: [0x5C, 0x62])
             case 0x0C: out.append(contentsOf: [0x5C, 0x66])
-            case 0x00..<0x20: out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]])
-            default: out.append(byte)
+            default: out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]])
             }
         }
+        if plain < value.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: value[plain...])) }
         out.append(0x22)
+    }
+
+    static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func appendJSONString(_ value: ArraySlice<UInt8>, to out: inout [UInt8]) {
+        Array(value).withUnsafeBufferPointer { appendJSONString($0, to: &out) }
     }
 }
 

@@ -66,12 +66,19 @@ public struct TableExtractor {
                     throw self.corrupt(member, error.description)
                 }
                 out.removeAll(keepingCapacity: true)
-                var start = headerLength
                 let end = text.count - DataChunk.terminator.count
-                while start < end {
-                    let newline = text[start..<end].firstIndex(of: 0x0A)!
-                    try converter.append(row: text[start..<newline], to: &out)
-                    start = newline + 1
+                if self.format == .copy {
+                    // The rows as they are, each with its newline (the scan checked the framing).
+                    out.append(contentsOf: text[headerLength..<end])
+                } else {
+                    try text.withUnsafeBufferPointer { buffer in
+                        var start = headerLength
+                        while start < end {
+                            let newline = UnsafeRawPointer(buffer.baseAddress!).distance(to: UnsafeRawPointer(memchr(buffer.baseAddress! + start, 0x0A, end - start)!))
+                            try converter.append(row: UnsafeBufferPointer(rebasing: buffer[start..<newline]), to: &out)
+                            start = newline + 1
+                        }
+                    }
                 }
                 do { try write(out) } catch { writeFailure = error; return false }
                 return true
