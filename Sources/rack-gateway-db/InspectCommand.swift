@@ -35,11 +35,13 @@ struct InspectCommand: ToolCommand {
             try Reporting.printJSON(inspection)
             return
         }
-        for line in Self.text(inspection) { print(line) }
+        // At a terminal, the table fits its width (columns left out from the right, said below it).
+        for line in Self.text(inspection, width: isatty(1) == 1 ? TerminalOutput.columns : nil) { print(line) }
     }
 
-    /// The report as lines: the archive's facts, then a table of its tables.
-    static func text(_ inspection: ArchiveInspection) -> [String] {
+    /// The report as lines: the archive's facts, then a table of its tables; within `width` when
+    /// given, by leaving out the fingerprint, then the stored bytes (`--json` has them all).
+    static func text(_ inspection: ArchiveInspection, width: Int? = nil) -> [String] {
         var lines: [String] = []
         func fact(_ label: String, _ value: String) { lines.append(label.padding(toLength: 15, withPad: " ", startingAt: 0) + value) }
         fact("archive", inspection.archive)
@@ -60,18 +62,23 @@ struct InspectCommand: ToolCommand {
         fact("tables", "\(Plural.of(inspection.tables.count, "table")), \(Plural.of(inspection.totalRows, "row")), \(ProgressDisplay.bytes(inspection.totalCopyBytes)) of COPY text")
         guard !inspection.tables.isEmpty else { return lines }
         lines.append("")
-        let header = ["TABLE", "ROWS", "COPY BYTES", "STORED", "FINGERPRINT"]
+        let header = ["TABLE", "ROWS", "COPY TEXT", "STORED", "FINGERPRINT"]
         let rows = inspection.tables.map { table in
             ["\(table.schema).\(table.name)" + (table.filter.map { $0.isEmpty ? " (extension table)" : " (extension table, \($0))" } ?? ""),
-             "\(table.rows)", "\(table.copyBytes)", "\(table.storedBytes)", table.fingerprint]
+             "\(table.rows)", ProgressDisplay.bytes(table.copyBytes), ProgressDisplay.bytes(table.storedBytes), table.fingerprint]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        var shown = header.count
+        while let width, shown > 3, widths.prefix(shown).reduce(0, +) + 2 * (shown - 1) > width { shown -= 1 }
         for row in [header] + rows {
-            lines.append(row.enumerated().map { column, cell in
+            lines.append(row.prefix(shown).enumerated().map { column, cell in
                 // Names left, numbers right; the fingerprint last, unpadded.
                 column == 0 ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0)
-                    : column == row.count - 1 ? cell : String(repeating: " ", count: widths[column] - cell.count) + cell
+                    : column == header.count - 1 ? cell : String(repeating: " ", count: widths[column] - cell.count) + cell
             }.joined(separator: "  "))
+        }
+        if shown < header.count {
+            lines.append("(\(header[shown...].joined(separator: " and ")) left out to fit the terminal; --json has every column)")
         }
         return lines
     }
