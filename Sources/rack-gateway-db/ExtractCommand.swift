@@ -47,8 +47,14 @@ struct ExtractCommand: ToolCommand {
         let extractor = try TableExtractor(reader: reader, table: table, format: format)
         let output = try ExtractOutput(path: outputFile)
         let stopwatch = Stopwatch()
-        let rows = try extractor.run { try output.write($0) }
+        // A signal (Ctrl-C) exits through the clean-up stack: the unfinished file goes with it.
+        let unfinished = output.temporary.map { path in context.cleanups.push("remove the unfinished \(path)") { unlink(path) } }
+        let rows = try extractor.run { bytes in
+            try context.checkStopped()
+            try output.write(bytes)
+        }
         try output.commit()
+        unfinished?.dismiss()
         context.logger.info("extracted", metadata: ["table": "\(extractor.table.qualifiedName)", "rows": "\(rows)", "format": "\(format.rawValue)",
                                                     "stored_bytes": "\(extractor.storedBytes)", "seconds": "\(String(format: "%.2f", stopwatch.elapsed))"])
         if let outputFile {

@@ -198,7 +198,8 @@ public struct TableExtractor {
 public final class ExtractOutput {
     /// The file's final path; nil for standard output.
     public let path: String?
-    private let temporary: String?
+    /// Where the file is written until it is complete (`NAME.partial`); nil for standard output.
+    public let temporary: String?
     private var fd: Int32
 
     public init(path: String?) throws {
