@@ -158,6 +158,26 @@ struct InspectExtractTests {
         }
     }
 
+    @Test func ctrlCDuringAnExtractLeavesNeitherTheFileNorItsPartial() throws {
+        try TestDatabase.with { source in
+            // About 60 MB of COPY text: JSON lines of it take seconds, time to be stopped mid-way.
+            _ = try source.psql("CREATE TABLE public.big (id int, a text, b text); INSERT INTO big SELECT i, repeat(md5(i::text), 6), repeat(md5((-i)::text), 6) FROM generate_series(1, 150000) i")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.backup(source, to: LocalStore(directory: directory))
+            let file = try Self.archive(in: directory)
+            let output = directory + "/big.jsonl"
+            let run = try RunningCLI(["extract", file, "--table", "public.big", "--format", "json", "-o", output])
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: output + ".partial") && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+            #expect(FileManager.default.fileExists(atPath: output + ".partial"), "the extract writes FILE.partial while it runs")
+            run.signal(SIGINT)
+            let result = run.finish()
+            #expect(result.status == 130, "\(result)")
+            #expect(!FileManager.default.fileExists(atPath: output) && !FileManager.default.fileExists(atPath: output + ".partial"), "\(result)")
+        }
+    }
+
     @Test func fromS3AndEncryptedOnlyTheTablesMembersAreFetched() throws {
         let keys = try TestKeys.make()
         defer { try? FileManager.default.removeItem(atPath: keys.directory) }
