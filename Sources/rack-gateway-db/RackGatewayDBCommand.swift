@@ -46,7 +46,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             ResetDBCommand.self,
             CheckCommand.self,
             BackupCommand.self,
-            VerifyCommand.self,
+            VerifyCommand.self, InspectCommand.self, ExtractCommand.self,
             RekeyCommand.self,
             ListCommand.self,
             PruneCommand.self,

@@ -159,6 +159,7 @@ struct HelpSnapshotTests {
         ("verify", VerifyCommand.self), ("rekey", RekeyCommand.self), ("list", ListCommand.self), ("prune", PruneCommand.self), ("report", ReportCommand.self),
         ("restore", RestoreCommand.self), ("drill", DrillCommand.self), ("maint", MaintCommand.self),
         ("maint-audit-prune", MaintCommand.AuditPrune.self),
+        ("inspect", InspectCommand.self), ("extract", ExtractCommand.self),
     ]
 
     static var directory: String {

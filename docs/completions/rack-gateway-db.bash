@@ -173,13 +173,13 @@ _rack-gateway-db() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    migrate|status|reset-db|check|backup|verify|rekey|list|prune|report|restore|drill|maint|help)
+    migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|maint|help)
         # Offer subcommand argument completions
         "_rack-gateway-db_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify rekey list prune report restore drill maint help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify inspect extract rekey list prune report restore drill maint help' -- "${cur}"))
         ;;
     esac
 }
@@ -374,6 +374,58 @@ _rack-gateway-db_verify() {
         return
         ;;
     '--verify-key')
+        return
+        ;;
+    esac
+}
+
+_rack-gateway-db_inspect() {
+    repeating_flags=()
+    non_repeating_flags=(--json --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--dir --s3-endpoint --identity)
+    __rack-gateway-db_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--dir')
+        return
+        ;;
+    '--s3-endpoint')
+        return
+        ;;
+    '--identity')
+        return
+        ;;
+    esac
+}
+
+_rack-gateway-db_extract() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--table --format -o --output --dir --s3-endpoint --identity)
+    __rack-gateway-db_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--table')
+        return
+        ;;
+    '--format')
+        __rack-gateway-db_add_completions -W 'csv'$'\n''json'$'\n''copy'
+        return
+        ;;
+    '-o'|'--output')
+        return
+        ;;
+    '--dir')
+        return
+        ;;
+    '--s3-endpoint')
+        return
+        ;;
+    '--identity')
         return
         ;;
     esac

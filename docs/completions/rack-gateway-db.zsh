@@ -56,6 +56,8 @@ _rack-gateway-db() {
             'check:Check connectivity, TLS, server version, pg_dump, migrations and backup privileges.'
             'backup:Write one dated archive (<prefix>_<YYYYMMDD>T<HHMMSS>Z.sql.gz, or .sql.zst) of the database into --dir.'
             'verify:Check an archive offline: trailer, manifest, every member'\''s CRC32 and size, row counts, fingerprints, the .sha256 sidecar.'
+            'inspect:Show what an archive holds without restoring it: time, source, versions, codec, encryption, and per table rows, bytes and fingerprint.'
+            'extract:Write one table'\''s rows from an archive as CSV, JSON lines or COPY text, without a database.'
             'rekey:Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.'
             'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT).'
             'prune:Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.'
@@ -69,7 +71,7 @@ _rack-gateway-db() {
         ;;
     arg)
         case "${words[1]}" in
-        migrate|status|reset-db|check|backup|verify|rekey|list|prune|report|restore|drill|maint|help)
+        migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|maint|help)
             "_rack-gateway-db_${words[1]}" && ret=0
             ;;
         esac
@@ -193,6 +195,42 @@ _rack-gateway-db_verify() {
         '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
         '--json[Print one machine-readable JSON report on stdout.]'
         '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_inspect() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':archive:'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_extract() {
+    local -i ret=1
+    local -ar ___format=('csv' 'json' 'copy')
+    local -ar arg_specs=(
+        ':archive:'
+        '--table[The table, as SCHEMA.NAME (a bare NAME when only one schema has it).]:schema.name:'
+        '--format[The rows'\'' format.]:format:{__rack-gateway-db_complete "${___format[@]}"}'
+        '(-o --output)'{-o,--output}'[Write the rows to this file (mode 0600, written whole or not at all); default\: standard output.]:file:'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
