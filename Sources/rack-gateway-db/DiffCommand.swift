@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import RGWPostgres
+import RackGatewayDB
+
+struct DiffCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare an archive with a database (or with a second archive): per table, rows in each and whether they are equal.",
+        discussion: """
+            Tables are compared by row count and fingerprint: the archive's recorded ones, the database's \
+            computed as backup computes them (the rows are hashed as they stream; nothing of them is kept or \
+            printed). With --rows, the tables that differ are read again and their rows added, removed and \
+            changed are shown, matched by the database's primary key (tables without one, and tables of two \
+            archives, as multisets of rows: added and removed only), at most --limit of each per table; --json \
+            lists them all. The database is only read. Exit 0 when the compared data is equal, 2 when it \
+            differs, 1 on error.
+            """)
+
+    @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it.")
+    var archive: String
+
+    @Option(help: ArgumentHelp("Compare with this second archive instead of a database (no database is read).", valueName: "archive"))
+    var against: String?
+
+    @Option(name: .customLong("table"), help: ArgumentHelp("Compare only this table (repeatable; default: every table).", valueName: "schema.name"))
+    var tables: [String] = []
+
+    @Flag(help: "For the tables that differ, show the rows added, removed and changed.")
+    var rows = false
+
+    @Option(help: ArgumentHelp("With --rows, print at most this many rows of each kind per table (default: 20; --json lists them all).", valueName: "n"))
+    var limit: Int?
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var directoryOptions: DirectoryOptions
+    @OptionGroup var keyOptions: ReadKeyOptions
+    @OptionGroup var jobsOption: JobsOption
+
+    func validate() throws {
+        if against != nil && global.databaseURL != nil {
+            throw ValidationError("--against and --database-url exclude each other (diff compares the archive with one of them)")
+        }
+        if let limit {
+            if !rows { throw ValidationError("--limit applies only with --rows") }
+            if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        }
+        if limit != nil && global.json { throw ValidationError("--limit does not apply with --json (it lists every row)") }
+        if against != nil && jobsOption.jobs != nil { throw ValidationError("--jobs does not apply with --against (no database is read)") }
+    }
+
+    func run(_ context: RunContext) throws {
+        let keys = try keyOptions.keys()
+        let location = try directoryOptions.location(of: archive, keys: keys, clock: context.clock)
+        let reader = try location.reader()
+        let other: ArchiveDiff.Other
+        let otherName: String
+        if let against {
+            let second = try directoryOptions.location(of: against, keys: keys, clock: context.clock).reader()
+            other = .archive(second)
+            otherName = second.path
+        } else {
+            let settings = try global.connectionSettings(context)
+            other = .database(settings)
+            otherName = settings.description
+        }
+        var options = ArchiveDiff.Options()
+        options.tables = tables
+        options.rows = rows
+        options.limit = global.json ? nil : (limit ?? 20)
+        options.jobs = against == nil ? try jobsOption.resolved() : 1
+        let diff = ArchiveDiff(archive: reader, other: other, options: options)
+        let side = against == nil ? "the database" : "the other archive"
+        let equal: Bool
+        if global.json {
+            equal = try runJSON(diff, archive: reader.path, other: otherName)
+        } else {
+            equal = try runText(diff, side: side)
+        }
+        if !equal { throw ExitCode(2) }
+    }
+
+    /// One JSON document, written as the tables come (the rows of a big difference are not held).
+    func runJSON(_ diff: ArchiveDiff, archive: String, other: String) throws -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        var first = true
+        var firstRow = true
+        var differing = 0
+        let out = FileHandle.standardOutput
+        func write(_ string: String) { out.write(Data(string.utf8)) }
+        write("{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),\"tables\":[")
+        let equal = try diff.run { event in
+            switch event {
+            case .table(let result):
+                if result.status != .equal { differing += 1 }
+                var body = try text(result)
+                body.removeLast()
+                write((first ? "" : ",") + body + (result.added != nil ? ",\"rows\":[" : ""))
+                first = false
+                firstRow = true
+            case .row(let change):
+                write((firstRow ? "" : ",") + (try text(change)))
+                firstRow = false
+            case .tableEnd(let result):
+                write(result.added != nil ? "]}" : "}")
+            }
+        }
+        write("],\"equal\":\(equal),\"different_tables\":\(differing)}\n")
+        return equal
+    }
+
+    func runText(_ diff: ArchiveDiff, side: String) throws -> Bool {
+        var counts: [ArchiveDiff.RowChange.Kind: Int] = [:]
+        var total = 0, differing = 0
+        let equal = try diff.run { event in
+            switch event {
+            case .table(let result):
+                counts = [:]
+                total += 1
+                if result.status != .equal { differing += 1 }
+                print(Self.line(result, side: side))
+                if result.added != nil {
+                    let key = result.keyColumns ?? []
+                    print("  " + [("removed", result.removed ?? 0), ("added", result.added ?? 0), ("changed", result.changed ?? 0)]
+                        .map { "\($1) \($0)" }.joined(separator: ", ")
+                          + (key.isEmpty ? " (rows compared as multisets: no primary key)" : " (by primary key \(key.joined(separator: ", ")))"))
+                }
+            case .row(let change):
+                counts[change.change, default: 0] += 1
+                print("  " + Self.line(change))
+            case .tableEnd(let result):
+                guard result.added != nil else { return }
+                for (kind, all) in [(ArchiveDiff.RowChange.Kind.removed, result.removed ?? 0), (.added, result.added ?? 0), (.changed, result.changed ?? 0)] {
+                    let shown = counts[kind] ?? 0
+                    if all > shown { print("  ... and \(all - shown) more \(kind.rawValue) (--json lists them all)") }
+                }
+            }
+        }
+        if equal {
+            print("EQUAL: \(side) holds what the archive holds (\(Plural.of(total, "table")) compared)")
+        } else {
+            print("DIFFERENT: \(Plural.of(differing, "table")) of \(total) differ\(differing == 1 ? "s" : "") between the archive and \(side)")
+        }
+        return equal
+    }
+
+    static func line(_ result: ArchiveDiff.TableResult, side: String) -> String {
+        let rows = { (count: Int?) in count.map { Plural.of($0, "row") } ?? "?" }
+        switch result.status {
+        case .equal: return "equal      \(result.table): \(rows(result.archiveRows))"
+        case .different: return "DIFFERENT  \(result.table): \(rows(result.archiveRows)) in the archive, \(rows(result.otherRows)) in \(side)"
+        case .columnsDiffer:
+            return "DIFFERENT  \(result.table): columns (\((result.columnsInArchive ?? []).joined(separator: ", "))) in the archive, (\((result.columnsInOther ?? []).joined(separator: ", "))) in \(side)"
+        case .onlyInArchive: return "MISSING    \(result.table): \(rows(result.archiveRows)) in the archive, no such table in \(side)"
+        case .onlyInOther: return "EXTRA      \(result.table): \(rows(result.otherRows)) in \(side), not in the archive"
+        }
+    }
+
+    static func line(_ change: ArchiveDiff.RowChange) -> String {
+        func show(_ values: [String: String?]?) -> String {
+            (values ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\(quote($0.value))" }.joined(separator: " ")
+        }
+        let key = change.key.map { " " + show($0) + ":" } ?? ":"
+        switch change.change {
+        case .removed: return "- removed\(key) \(show(change.before))"
+        case .added: return "+ added\(key) \(show(change.after))"
+        case .changed:
+            let before = change.before ?? [:], after = change.after ?? [:]
+            let columns = Set(before.keys).union(after.keys).sorted().filter { (before[$0] ?? nil) != (after[$0] ?? nil) }
+            return "~ changed\(key) " + columns.map { "\($0): \(quote(before[$0] ?? nil)) -> \(quote(after[$0] ?? nil))" }.joined(separator: ", ")
+        }
+    }
+
+    /// A value as JSON writes a string (NULL as NULL), so spaces, quotes and newlines stay visible.
+    static func quote(_ value: String?) -> String {
+        guard let value else { return "NULL" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// `diff ARCHIVE --database-url URL` and `diff ARCHIVE --against ARCHIVE2`: per-table verdicts by
+/// fingerprint, the rows added, removed and changed with --rows (by primary key, as multisets without
+/// one), exit 0 equal, 2 different, 64 for options that do not apply.
+@Suite("diff")
+struct DiffTests {
+    static let schema = #"""
+        CREATE TABLE public.keyed (id int PRIMARY KEY, "camelCase" text, payload bytea, tags text[]);
+        INSERT INTO public.keyed SELECT g, 'name ' || g, decode(lpad(to_hex(g), 4, '0'), 'hex'), ARRAY['a', 'b c'] FROM generate_series(1, 500) g;
+        INSERT INTO public.keyed VALUES (1000, E'tab\there\nnewline \\ backslash "quoted"', NULL, NULL);
+        CREATE TABLE public.bag (v text);
+        INSERT INTO public.bag VALUES ('x'), ('x'), ('x'), (NULL);
+        CREATE TABLE public.untouched (id bigint PRIMARY KEY, note text);
+        INSERT INTO public.untouched SELECT g, 'n' || g FROM generate_series(1, 300) g;
+        """#
+
+    static func onlyArchive(in directory: String) throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") }.sorted()
+        return directory + "/" + (names.last ?? "none")
+    }
+
+    struct Report: Decodable {
+        struct Table: Decodable {
+            var table: String
+            var status: String
+            var archive_rows: Int?
+            var other_rows: Int?
+            var key_columns: [String]?
+            var added: Int?
+            var removed: Int?
+            var changed: Int?
+            var rows: [Row]?
+        }
+        struct Row: Decodable {
+            var table: String
+            var change: String
+            var key: [String: String?]?
+            var before: [String: String?]?
+            var after: [String: String?]?
+        }
+        var equal: Bool
+        var different_tables: Int
+        var tables: [Table]
+        func table(_ name: String) -> Table? { tables.first { $0.table == name } }
+    }
+
+    @Test func aDatabaseDiffedWithItsArchiveIsEqualThenNamesExactlyTheRowsThatChanged() throws {
+        try TestDatabase.with { source in
+            try source.psql(Self.schema)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+            #expect(backup.status == 0, "\(backup)")
+            let archive = try Self.onlyArchive(in: directory)
+
+            let same = try CLI.run(["diff", archive, "--database-url", source.url])
+            #expect(same.status == 0, "\(same)")
+            #expect(same.stdout.contains("equal      public.keyed: 501 rows"), "\(same.stdout)")
+            #expect(same.stdout.contains("EQUAL: the database holds what the archive holds (3 tables compared)"), "\(same.stdout)")
+
+            try source.psql("""
+                DELETE FROM public.keyed WHERE id IN (2, 3, 4);
+                UPDATE public.keyed SET "camelCase" = E'changed\\ttab', payload = NULL WHERE id = 1000;
+                UPDATE public.keyed SET tags = ARRAY['z'] WHERE id = 7;
+                INSERT INTO public.keyed VALUES (2000, 'new', '\\x00ff', '{}');
+                DELETE FROM public.bag WHERE ctid = (SELECT min(ctid) FROM public.bag WHERE v = 'x');
+                INSERT INTO public.bag VALUES ('y');
+                CREATE TABLE public.extra (id int);
+                """)
+            let summary = try CLI.run(["diff", archive, "--database-url", source.url])
+            #expect(summary.status == 2, "\(summary)")
+            #expect(summary.stdout.contains("DIFFERENT  public.keyed: 501 rows in the archive, 499 rows in the database"), "\(summary.stdout)")
+            #expect(summary.stdout.contains("equal      public.untouched: 300 rows"), "\(summary.stdout)")
+            #expect(summary.stdout.contains("EXTRA      public.extra: 0 rows in the database, not in the archive"), "\(summary.stdout)")
+            #expect(!summary.stdout.contains("removed"), "no rows without --rows: \(summary.stdout)")
+
+            let json = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--json"])
+            #expect(json.status == 2, "\(json)")
+            let report = try JSONDecoder().decode(Report.self, from: Data(json.stdout.utf8))
+            #expect(!report.equal && report.different_tables == 3)
+            let keyed = try #require(report.table("public.keyed"))
+            #expect(keyed.status == "different" && keyed.key_columns == ["id"])
+            #expect(keyed.added == 1 && keyed.removed == 3 && keyed.changed == 2)
+            let rows = keyed.rows ?? []
+            #expect(Set(rows.filter { $0.change == "removed" }.compactMap { $0.key?["id"] ?? nil }) == ["2", "3", "4"])
+            let added = rows.first { $0.change == "added" }
+            #expect(added?.after?["id"] == "2000" && added?.after?["payload"] == "\\x00ff" && added?.after?["tags"] == "{}")
+            let special = rows.first { $0.change == "changed" && $0.key?["id"] == "1000" }
+            // Column names as they are (no key strategy), values decoded from COPY's escapes, NULL as null.
+            #expect(special?.before?["camelCase"] == "tab\there\nnewline \\ backslash \"quoted\"", "\(String(describing: special))")
+            #expect(special?.after?["camelCase"] == "changed\ttab")
+            #expect(special?.before?["tags"] == .some(nil) && special?.after?["payload"] == .some(nil))
+            #expect(rows.contains { $0.change == "changed" && $0.key?["id"] == "7" && $0.after?["tags"] == "{z}" })
+            let bag = try #require(report.table("public.bag"))
+            #expect(bag.key_columns == [] && bag.added == 1 && bag.removed == 1 && bag.changed == 0)
+            #expect(bag.rows?.map(\.change).sorted() == ["added", "removed"])
+            #expect(bag.rows?.first { $0.change == "removed" }?.before?["v"] == "x" && bag.rows?.first { $0.change == "added" }?.after?["v"] == "y")
+            #expect(report.table("public.untouched")?.status == "equal" && report.table("public.untouched")?.rows == nil)
+            #expect(report.table("public.extra")?.status == "only_in_other")
+
+            let text = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--limit", "1", "--table", "keyed"])
+            #expect(text.status == 2, "\(text)")
+            #expect(text.stdout.contains("3 removed, 1 added, 2 changed (by primary key id)"), "\(text.stdout)")
+            #expect(text.stdout.contains("... and 2 more removed (--json lists them all)"), "\(text.stdout)")
+            #expect(text.stdout.contains("... and 1 more changed"), "\(text.stdout)")
+            #expect(!text.stdout.contains("public.bag"), "--table keyed compares only it: \(text.stdout)")
+
+            let only = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched"])
+            #expect(only.status == 0, "\(only)")
+            let unknown = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.keyd"])
+            #expect(unknown.status == 64 && unknown.stderr.contains("the archive holds no table public.keyd") && unknown.stderr.contains("public.keyed"), "\(unknown)")
+
+            try source.psql("ALTER TABLE public.untouched ADD COLUMN added_later int")
+            let columns = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched", "--json"])
+            #expect(columns.status == 2, "\(columns)")
+            #expect(try JSONDecoder().decode(Report.self, from: Data(columns.stdout.utf8)).table("public.untouched")?.status == "columns_differ")
+        }
+    }
+
+    @Test func twoArchivesCompareFromTheirManifestsAndTheirRowsAsMultisets() throws {
+        try TestDatabase.with { source in
+            try source.psql(Self.schema)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let first = try Self.onlyArchive(in: directory)
+            Thread.sleep(forTimeInterval: 1.1)
+            try source.psql("DELETE FROM public.keyed WHERE id = 5; INSERT INTO public.bag VALUES ('x')")
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let second = try Self.onlyArchive(in: directory)
+            #expect(first != second)
+
+            let same = try CLI.run(["diff", first, "--against", first])
+            #expect(same.status == 0 && same.stdout.contains("EQUAL: the other archive holds what the archive holds"), "\(same)")
+            let json = try CLI.run(["diff", first, "--against", second, "--rows", "--json"])
+            #expect(json.status == 2, "\(json)")
+            let report = try JSONDecoder().decode(Report.self, from: Data(json.stdout.utf8))
+            let keyed = try #require(report.table("public.keyed"))
+            #expect(keyed.removed == 1 && keyed.added == 0 && keyed.rows?.first?.before?["id"] == "5")
+            #expect(report.table("public.bag")?.added == 1 && report.table("public.bag")?.rows?.first?.after?["v"] == "x")
+            #expect(report.table("public.untouched")?.status == "equal")
+
+            let both = try CLI.run(["diff", first, "--against", second, "--database-url", source.url])
+            #expect(both.status == 64, "\(both)")
+            let limit = try CLI.run(["diff", first, "--against", second, "--limit", "3"])
+            #expect(limit.status == 64 && limit.stderr.contains("--limit applies only with --rows"), "\(limit)")
+        }
+    }
+}
