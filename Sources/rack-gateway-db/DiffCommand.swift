@@ -79,8 +79,15 @@ struct DiffCommand: ToolCommand {
         } else {
             equal = try runText(diff, side: side)
         }
-        if !equal { throw ExitCode(2) }
+        if !equal {
+            if global.json { throw ExitCode(2) }
+            throw Self.difference
+        }
     }
+
+    /// What a difference is reported as: not a failure of the run, but exit 2 with its code.
+    static let difference = ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)",
+                                      fix: "See what changed with --rows (and --json for every row); restore what should not have changed.")
 
     /// One JSON document, written as the tables come (the rows of a big difference are not held).
     func runJSON(_ diff: ArchiveDiff, archive: String, other: String) throws -> Bool {
@@ -92,8 +99,14 @@ struct DiffCommand: ToolCommand {
         var differing = 0
         let out = FileHandle.standardOutput
         func write(_ string: String) { out.write(Data(string.utf8)) }
-        write("{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),\"tables\":[")
+        // Written when the first table is known: a failure before it prints only its error document.
+        let head = "{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),\"tables\":["
+        var started = false
         let equal = try diff.run { event in
+            if !started {
+                write(head)
+                started = true
+            }
             switch event {
             case .table(let result):
                 if result.status != .equal { differing += 1 }
@@ -109,7 +122,13 @@ struct DiffCommand: ToolCommand {
                 write(result.added != nil ? "]}" : "}")
             }
         }
-        write("],\"equal\":\(equal),\"different_tables\":\(differing)}\n")
+        if !started { write(head) }
+        var tail = "],\"equal\":\(equal),\"different_tables\":\(differing)"
+        if !equal {
+            // As every report of a run that exits non-zero: its `error` object.
+            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference).error), as: UTF8.self)
+        }
+        write(tail + "}\n")
         return equal
     }
 

@@ -42,8 +42,13 @@ struct DiffTests {
             var before: [String: String?]?
             var after: [String: String?]?
         }
+        struct Failure: Decodable {
+            var code: String
+            var exit_status: Int
+        }
         var equal: Bool
         var different_tables: Int
+        var error: Failure?
         var tables: [Table]
         func table(_ name: String) -> Table? { tables.first { $0.table == name } }
     }
@@ -58,7 +63,7 @@ struct DiffTests {
             let archive = try Self.onlyArchive(in: directory)
 
             let same = try CLI.run(["diff", archive, "--database-url", source.url])
-            #expect(same.status == 0, "\(same)")
+            #expect(same.status == 0 && same.stderr.isEmpty, "\(same)")
             #expect(same.stdout.contains("equal      public.keyed: 501 rows"), "\(same.stdout)")
             #expect(same.stdout.contains("EQUAL: the database holds what the archive holds (3 tables compared)"), "\(same.stdout)")
 
@@ -77,11 +82,13 @@ struct DiffTests {
             #expect(summary.stdout.contains("equal      public.untouched: 300 rows"), "\(summary.stdout)")
             #expect(summary.stdout.contains("EXTRA      public.extra: 0 rows in the database, not in the archive"), "\(summary.stdout)")
             #expect(!summary.stdout.contains("removed"), "no rows without --rows: \(summary.stdout)")
+            #expect(summary.stderr.contains("the compared data differs"), "\(summary.stderr)")
 
             let json = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--json"])
             #expect(json.status == 2, "\(json)")
             let report = try JSONDecoder().decode(Report.self, from: Data(json.stdout.utf8))
             #expect(!report.equal && report.different_tables == 3)
+            #expect(report.error?.code == "mismatch" && report.error?.exit_status == 2)
             let keyed = try #require(report.table("public.keyed"))
             #expect(keyed.status == "different" && keyed.key_columns == ["id"])
             #expect(keyed.added == 1 && keyed.removed == 3 && keyed.changed == 2)
