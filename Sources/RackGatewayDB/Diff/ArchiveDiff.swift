@@ -327,7 +327,7 @@ public struct ArchiveDiff {
             entries.append(Entry(key: key, row: hash))
         }
         entries.sort { $0.key != $1.key ? $0.key < $1.key : $0.row < $1.row }
-        var matched = [Bool](repeating: false, count: entries.count)
+        var matched = BitSet(count: entries.count)
 
         // Pass 2: the other side's rows against them.
         var added: [UInt64: Int] = [:]
@@ -361,7 +361,7 @@ public struct ArchiveDiff {
         var removed: [UInt64: Int] = [:]
         for (index, entry) in entries.enumerated() where !matched[index] { removed[entry.key, default: 0] += 1 }
         entries = []
-        matched = []
+        matched = BitSet(count: 0)
         result.keyColumns = keyColumns
         result.added = added.values.reduce(0, +)
         result.removed = removed.values.reduce(0, +)
@@ -376,7 +376,8 @@ public struct ArchiveDiff {
         let limit = options.limit ?? Int.max
         let name = table.qualifiedName
         // Pass 3: the archive's side of removed and changed rows.
-        var before: [UInt64: [String: String?]] = [:]
+        // The archive's side of changed rows, as their COPY text (smaller than decoded values).
+        var before: [UInt64: [UInt8]] = [:]
         var shownRemoved = 0
         if !removed.isEmpty || !changed.isEmpty {
             try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
@@ -392,7 +393,7 @@ public struct ArchiveDiff {
                         try sink(.row(RowChange(table: name, change: .removed, key: keyed ? Self.key(values, keyColumns) : nil, before: values)))
                     }
                 } else if changed.contains(key), before.count < limit {
-                    before[key] = Self.values(row, columns: table.columns)
+                    before[key] = Array(row)
                 }
             }
         }
@@ -406,7 +407,8 @@ public struct ArchiveDiff {
                     shownAdded += 1
                     let values = Self.values(row, columns: table.columns)
                     try sink(.row(RowChange(table: name, change: .added, key: keyed ? Self.key(values, keyColumns) : nil, after: values)))
-                } else if let old = before.removeValue(forKey: key), shownChanged < limit {
+                } else if let line = before.removeValue(forKey: key), shownChanged < limit {
+                    let old = line.withUnsafeBytes { Self.values($0, columns: table.columns) }
                     let values = Self.values(row, columns: table.columns)
                     guard values != old else { return }
                     shownChanged += 1
@@ -419,6 +421,18 @@ public struct ArchiveDiff {
     struct Entry {
         var key: UInt64
         var row: UInt64
+    }
+
+    /// One bit per archive row: matched by a row of the other side.
+    struct BitSet {
+        private var words: [UInt64]
+        init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+        subscript(index: Int) -> Bool {
+            get { words[index >> 6] & (1 << UInt64(index & 63)) != 0 }
+            set {
+                if newValue { words[index >> 6] |= 1 << UInt64(index & 63) } else { words[index >> 6] &= ~(1 << UInt64(index & 63)) }
+            }
+        }
     }
 
     /// XXH64 of the key's fields of a COPY text line (their text as COPY writes it, tab-separated).
