@@ -53,16 +53,20 @@ struct DiffTests {
         func table(_ name: String) -> Table? { tables.first { $0.table == name } }
     }
 
-    @Test func aDatabaseDiffedWithItsArchiveIsEqualThenNamesExactlyTheRowsThatChanged() throws {
-        try TestDatabase.with { source in
+    /// On the oldest and the newest server the tool supports (its pg_dump of the same version).
+    @Test(arguments: [15, 18])
+    func aDatabaseDiffedWithItsArchiveIsEqualThenNamesExactlyTheRowsThatChanged(major: Int) throws {
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: major)]
+        try TestDatabase.with(on: try TestCluster.version(major)) { source in
+            #expect(try source.psql("SHOW server_version_num").trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix(String(major)))
             try source.psql(Self.schema)
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env)
             #expect(backup.status == 0, "\(backup)")
             let archive = try Self.onlyArchive(in: directory)
 
-            let same = try CLI.run(["diff", archive, "--database-url", source.url])
+            let same = try CLI.run(["diff", archive, "--database-url", source.url], environment: env)
             #expect(same.status == 0 && same.stderr.isEmpty, "\(same)")
             #expect(same.stdout.contains("equal      public.keyed: 501 rows"), "\(same.stdout)")
             #expect(same.stdout.contains("EQUAL: the database holds what the archive holds (3 tables compared)"), "\(same.stdout)")
@@ -76,7 +80,7 @@ struct DiffTests {
                 INSERT INTO public.bag VALUES ('y');
                 CREATE TABLE public.extra (id int);
                 """)
-            let summary = try CLI.run(["diff", archive, "--database-url", source.url])
+            let summary = try CLI.run(["diff", archive, "--database-url", source.url], environment: env)
             #expect(summary.status == 2, "\(summary)")
             #expect(summary.stdout.contains("DIFFERENT  public.keyed: 501 rows in the archive, 499 rows in the database"), "\(summary.stdout)")
             #expect(summary.stdout.contains("equal      public.untouched: 300 rows"), "\(summary.stdout)")
@@ -84,7 +88,7 @@ struct DiffTests {
             #expect(!summary.stdout.contains("removed"), "no rows without --rows: \(summary.stdout)")
             #expect(summary.stderr.contains("the compared data differs"), "\(summary.stderr)")
 
-            let json = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--json"])
+            let json = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--json"], environment: env)
             #expect(json.status == 2, "\(json)")
             let report = try JSONDecoder().decode(Report.self, from: Data(json.stdout.utf8))
             #expect(!report.equal && report.different_tables == 3)
@@ -109,20 +113,20 @@ struct DiffTests {
             #expect(report.table("public.untouched")?.status == "equal" && report.table("public.untouched")?.rows == nil)
             #expect(report.table("public.extra")?.status == "only_in_other")
 
-            let text = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--limit", "1", "--table", "keyed"])
+            let text = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--limit", "1", "--table", "keyed"], environment: env)
             #expect(text.status == 2, "\(text)")
             #expect(text.stdout.contains("3 removed, 1 added, 2 changed (by primary key id)"), "\(text.stdout)")
             #expect(text.stdout.contains("... and 2 more removed (--json lists them all)"), "\(text.stdout)")
             #expect(text.stdout.contains("... and 1 more changed"), "\(text.stdout)")
             #expect(!text.stdout.contains("public.bag"), "--table keyed compares only it: \(text.stdout)")
 
-            let only = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched"])
+            let only = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched"], environment: env)
             #expect(only.status == 0, "\(only)")
-            let unknown = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.keyd"])
+            let unknown = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.keyd"], environment: env)
             #expect(unknown.status == 64 && unknown.stderr.contains("the archive holds no table public.keyd") && unknown.stderr.contains("public.keyed"), "\(unknown)")
 
             try source.psql("ALTER TABLE public.untouched ADD COLUMN added_later int")
-            let columns = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched", "--json"])
+            let columns = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched", "--json"], environment: env)
             #expect(columns.status == 2, "\(columns)")
             #expect(try JSONDecoder().decode(Report.self, from: Data(columns.stdout.utf8)).table("public.untouched")?.status == "columns_differ")
         }
