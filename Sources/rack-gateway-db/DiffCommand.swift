@@ -134,11 +134,13 @@ struct DiffCommand: ToolCommand {
 
     func runText(_ diff: ArchiveDiff, side: String) throws -> Bool {
         var counts: [ArchiveDiff.RowChange.Kind: Int] = [:]
+        var columns: [String] = []
         var total = 0, differing = 0
         let equal = try diff.run { event in
             switch event {
             case .table(let result):
                 counts = [:]
+                columns = result.columns ?? []
                 total += 1
                 if result.status != .equal { differing += 1 }
                 print(Self.line(result, side: side))
@@ -150,7 +152,7 @@ struct DiffCommand: ToolCommand {
                 }
             case .row(let change):
                 counts[change.change, default: 0] += 1
-                print("  " + Self.line(change))
+                print("  " + Self.line(change, columns: columns))
             case .tableEnd(let result):
                 guard result.added != nil else { return }
                 for (kind, all) in [(ArchiveDiff.RowChange.Kind.removed, result.removed ?? 0), (.added, result.added ?? 0), (.changed, result.changed ?? 0)] {
@@ -179,18 +181,20 @@ struct DiffCommand: ToolCommand {
         }
     }
 
-    static func line(_ change: ArchiveDiff.RowChange) -> String {
-        func show(_ values: [String: String?]?) -> String {
-            (values ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\(quote($0.value))" }.joined(separator: " ")
+    /// A row that differs, its key first, then its other values in column order.
+    static func line(_ change: ArchiveDiff.RowChange, columns: [String]) -> String {
+        let keyColumns = columns.filter { change.key?[$0] != nil }
+        func show(_ values: [String: String?]?, skip: [String] = []) -> String {
+            columns.filter { !skip.contains($0) && values?[$0] != nil }.map { "\($0)=\(quote((values ?? [:])[$0] ?? nil))" }.joined(separator: " ")
         }
         let key = change.key.map { " " + show($0) + ":" } ?? ":"
         switch change.change {
-        case .removed: return "- removed\(key) \(show(change.before))"
-        case .added: return "+ added\(key) \(show(change.after))"
+        case .removed: return "- removed\(key) \(show(change.before, skip: keyColumns))"
+        case .added: return "+ added\(key) \(show(change.after, skip: keyColumns))"
         case .changed:
             let before = change.before ?? [:], after = change.after ?? [:]
-            let columns = Set(before.keys).union(after.keys).sorted().filter { (before[$0] ?? nil) != (after[$0] ?? nil) }
-            return "~ changed\(key) " + columns.map { "\($0): \(quote(before[$0] ?? nil)) -> \(quote(after[$0] ?? nil))" }.joined(separator: ", ")
+            let changed = columns.filter { (before[$0] ?? nil) != (after[$0] ?? nil) }
+            return "~ changed\(key) " + changed.map { "\($0): \(quote(before[$0] ?? nil)) -> \(quote(after[$0] ?? nil))" }.joined(separator: ", ")
         }
     }
 

@@ -47,10 +47,12 @@ public struct ArchiveDiff {
         public var changed: Int?
         public var columnsInArchive: [String]?
         public var columnsInOther: [String]?
+        /// With `rows`: the table's columns in order (the rows' values are keyed by them).
+        public var columns: [String]?
 
         // Spelled out: a key strategy would also rename the columns in `RowChange`'s values.
         enum CodingKeys: String, CodingKey {
-            case table, status, added, removed, changed
+            case table, status, added, removed, changed, columns
             case archiveRows = "archive_rows", otherRows = "other_rows", archiveFingerprint = "archive_fingerprint"
             case otherFingerprint = "other_fingerprint", keyColumns = "key_columns"
             case columnsInArchive = "columns_in_archive", columnsInOther = "columns_in_other"
@@ -363,6 +365,7 @@ public struct ArchiveDiff {
         entries = []
         matched = BitSet(count: 0)
         result.keyColumns = keyColumns
+        result.columns = table.columns
         result.added = added.values.reduce(0, +)
         result.removed = removed.values.reduce(0, +)
         result.changed = changed.count
