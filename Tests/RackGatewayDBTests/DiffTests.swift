@@ -161,4 +161,30 @@ struct DiffTests {
             #expect(limit.status == 64 && limit.stderr.contains("--limit applies only with --rows"), "\(limit)")
         }
     }
+    /// An age-encrypted archive in S3 (moto): its manifest and the differing table's members by ranged
+    /// reads, through age's per-chunk decryption; no identity is an error, not a verdict.
+    @Test func anEncryptedArchiveInS3DiffsWithItsIdentity() throws {
+        let server = try MotoServer.shared()
+        let client = try server.freshBucket()
+        let keys = try TestKeys.make()
+        let environment = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint]) { $1 }
+        try TestDatabase.with { source in
+            try source.psql(Self.schema)
+            let location = "s3://\(client.bucket)/nightly"
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", location, "--recipient", keys.recipient], environment: environment)
+            #expect(backup.status == 0, "\(backup)")
+            let list = try CLI.run(["list", "--dir", location, "--identity", keys.identity, "--json"], environment: environment)
+            let name = try #require(list.stdout.components(separatedBy: "\"").first { $0.hasSuffix(".sql.gz.age") }, "\(list)")
+            let archive = "\(location)/\(name)"
+            let locked = try CLI.run(["diff", archive, "--database-url", source.url], environment: environment)
+            #expect(locked.status == 64 && locked.stderr.contains("no identity was given"), "\(locked)")
+            let same = try CLI.run(["diff", archive, "--database-url", source.url, "--identity", keys.identity], environment: environment)
+            #expect(same.status == 0, "\(same)")
+            try source.psql("UPDATE public.keyed SET \"camelCase\" = 'moved' WHERE id = 42")
+            let rows = try CLI.run(["diff", archive, "--database-url", source.url, "--identity", keys.identity, "--rows"], environment: environment)
+            #expect(rows.status == 2, "\(rows)")
+            #expect(rows.stdout.contains("~ changed id=\"42\": camelCase: \"name 42\" -> \"moved\""), "\(rows.stdout)")
+            #expect(rows.stdout.contains("equal      public.untouched: 300 rows"), "\(rows.stdout)")
+        }
+    }
 }
