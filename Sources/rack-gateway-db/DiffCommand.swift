@@ -81,13 +81,23 @@ struct DiffCommand: ToolCommand {
         }
         if !equal {
             if global.json { throw ExitCode(2) }
-            throw Self.difference
+            throw Self.difference(history: changedHistory)
         }
     }
 
-    /// What a difference is reported as: not a failure of the run, but exit 2 with its code.
-    static let difference = ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)",
-                                      fix: "See what changed with --rows (and --json for every row); restore what should not have changed.")
+    /// What a difference is reported as: not a failure of the run, but exit 2 with its code; a
+    /// changed audit history first, by its first differing chain_index.
+    static func difference(history: AuditHistoryCheck.Result?) -> ToolError {
+        if let history, !history.ok {
+            return ToolError(.mismatch, "the audit history of \(history.table) was changed: the event at chain_index \(history.firstDifference ?? -1) is \(history.difference ?? "different") against the archive",
+                             fix: "Find out who changed it (an append-only log changes only with its triggers disabled); the archive holds the event as it was.")
+        }
+        return ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)",
+                         fix: "See what changed with --rows (and --json for every row); restore what should not have changed.")
+    }
+
+    /// The audit history check's result when it failed (set while the diff runs).
+    private var changedHistory: AuditHistoryCheck.Result? { HistoryBox.shared.value }
 
     /// One JSON document, written as the tables come (the rows of a big difference are not held).
     func runJSON(_ diff: ArchiveDiff, archive: String, other: String) throws -> Bool {
@@ -102,6 +112,7 @@ struct DiffCommand: ToolCommand {
         // Written when the first table is known: a failure before it prints only its error document.
         let head = "{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),\"tables\":["
         var started = false
+        var history: String?
         let equal = try diff.run { event in
             if !started {
                 write(head)
@@ -120,13 +131,17 @@ struct DiffCommand: ToolCommand {
                 firstRow = false
             case .tableEnd(let result):
                 write(result.added != nil ? "]}" : "}")
+            case .auditHistory(let result):
+                history = try text(result)
+                if !result.ok { HistoryBox.shared.value = result }
             }
         }
         if !started { write(head) }
         var tail = "],\"equal\":\(equal),\"different_tables\":\(differing)"
+        if let history { tail += ",\"audit_history\":" + history }
         if !equal {
             // As every report of a run that exits non-zero: its `error` object.
-            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference).error), as: UTF8.self)
+            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: changedHistory)).error), as: UTF8.self)
         }
         write(tail + "}\n")
         return equal
@@ -159,6 +174,9 @@ struct DiffCommand: ToolCommand {
                     let shown = counts[kind] ?? 0
                     if all > shown { print("  ... and \(all - shown) more \(kind.rawValue) (--json lists them all)") }
                 }
+            case .auditHistory(let result):
+                print(Self.line(result))
+                if !result.ok { HistoryBox.shared.value = result }
             }
         }
         if equal {
@@ -167,6 +185,19 @@ struct DiffCommand: ToolCommand {
             print("DIFFERENT: \(Plural.of(differing, "table")) of \(total) differ\(differing == 1 ? "s" : "") between the archive and \(side)")
         }
         return equal
+    }
+
+    static func line(_ history: AuditHistoryCheck.Result) -> String {
+        let pruned = history.pruned > 0 ? " (\(Plural.of(history.pruned, "event")) in recorded prunes not looked for)" : ""
+        guard history.ok else {
+            let counts = [("changed", history.changed), ("missing", history.missing), ("added", history.added)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+            return "AUDIT HISTORY CHANGED \(history.table): the event at chain_index \(history.firstDifference ?? -1) is \(history.difference ?? "different") "
+                + "(events up to chain_index \(history.lastChainIndex ?? -1) against the archive: \(counts.joined(separator: ", ")))\(pruned)"
+        }
+        guard let last = history.lastChainIndex else {
+            return "audit history \(history.table): as archived (\(Plural.of(history.events, "event")), equal by fingerprint)"
+        }
+        return "audit history \(history.table): the \(Plural.of(history.events, "event")) up to chain_index \(last) are as archived\(pruned)"
     }
 
     static func line(_ result: ArchiveDiff.TableResult, side: String) -> String {
@@ -206,4 +237,10 @@ struct DiffCommand: ToolCommand {
         let data = (try? encoder.encode(value)) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// The failed audit history check of the run (one diff per process).
+final class HistoryBox: @unchecked Sendable {
+    static let shared = HistoryBox()
+    var value: AuditHistoryCheck.Result?
 }

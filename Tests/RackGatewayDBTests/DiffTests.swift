@@ -187,4 +187,86 @@ struct DiffTests {
             #expect(rows.stdout.contains("equal      public.untouched: 300 rows"), "\(rows.stdout)")
         }
     }
+    struct History: Decodable {
+        struct Body: Decodable {
+            var ok: Bool
+            var first_difference: Int64?
+            var difference: String?
+            var last_chain_index: Int64?
+            var events: Int
+            var pruned: Int
+            var changed: Int
+            var missing: Int
+        }
+        struct Failure: Decodable { var message: String }
+        var audit_history: Body?
+        var error: Failure?
+    }
+
+    /// Item 5: the audit log's events up to the archive's last chain_index must be the archive's,
+    /// less the ranges a recorded prune removed; a changed or deleted event (triggers disabled) is
+    /// named by its chain_index, exit 2; events appended since are no change of history.
+    @Test(arguments: [15, 18])
+    func aRewrittenAuditEventIsNamedByItsChainIndexAndAPrunedRangeIsNot(major: Int) throws {
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: major)]
+        try TestDatabase.with(on: try TestCluster.version(major)) { source in
+            let migrate = try CLI.run(["migrate"], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(migrate.status == 0, "\(migrate)")
+            try source.generateSampleData(events: 3000)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let last = try source.psql("SELECT max(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines)
+            let first = try source.psql("SELECT min(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines)
+            let equal = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event"], environment: env)
+            #expect(equal.status == 0 && equal.stdout.contains("audit history audit.audit_event: as archived"), "\(equal)")
+
+            // A new event appended (the chain goes on): the table differs, its history does not.
+            try source.psql("""
+                INSERT INTO audit.audit_event (timestamp, chain_index, previous_hash, event_hash, action_type, action, status)
+                SELECT now(), max(chain_index) + 1, '\\x00', '\\x01', 'test', 'test', 'success' FROM audit.audit_event
+                """)
+            let appended = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event"], environment: env)
+            #expect(appended.status == 2, "\(appended)")
+            #expect(appended.stdout.contains("the 3000 events up to chain_index \(last) are as archived"), "\(appended.stdout)")
+
+            // A range removed and recorded as a prune is not looked for.
+            let pruneEnd = (Int64(first) ?? 0) + 9
+            try source.psql("""
+                BEGIN;
+                ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                DELETE FROM audit.audit_event WHERE chain_index <= \(pruneEnd);
+                ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                INSERT INTO audit.audit_prune_log (cutoff, pruned_count, first_chain_index, last_chain_index, new_chain_start, last_pruned_event_hash)
+                VALUES (now(), 10, \(first), \(pruneEnd), \(pruneEnd + 1), '\\x00');
+                COMMIT;
+                """)
+            let pruned = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event", "--json"], environment: env)
+            let prunedReport = try JSONDecoder().decode(History.self, from: Data(pruned.stdout.utf8))
+            #expect(prunedReport.audit_history?.ok == true && prunedReport.audit_history?.pruned == 10, "\(pruned)")
+
+            // One event rewritten and a later one deleted, with the triggers disabled.
+            let changedIndex = (Int64(first) ?? 0) + 1500
+            try source.psql("""
+                BEGIN;
+                ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                UPDATE audit.audit_event SET action = action || ' (edited)' WHERE chain_index = \(changedIndex);
+                DELETE FROM audit.audit_event WHERE chain_index = \(changedIndex + 200);
+                ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                COMMIT;
+                """)
+            let text = try CLI.run(["diff", archive, "--database-url", source.url], environment: env)
+            #expect(text.status == 2, "\(text)")
+            #expect(text.stdout.contains("AUDIT HISTORY CHANGED audit.audit_event: the event at chain_index \(changedIndex) is changed"), "\(text.stdout)")
+            #expect(text.stderr.contains("the audit history of audit.audit_event was changed: the event at chain_index \(changedIndex) is changed"), "\(text.stderr)")
+            let json = try CLI.run(["diff", archive, "--database-url", source.url, "--json"], environment: env)
+            #expect(json.status == 2, "\(json)")
+            let report = try JSONDecoder().decode(History.self, from: Data(json.stdout.utf8))
+            let history = try #require(report.audit_history)
+            #expect(!history.ok && history.first_difference == changedIndex && history.difference == "changed")
+            #expect(history.changed == 1 && history.missing == 1 && history.pruned == 10 && history.last_chain_index == Int64(last))
+            #expect(report.error?.message.contains("chain_index \(changedIndex)") == true)
+        }
+    }
 }

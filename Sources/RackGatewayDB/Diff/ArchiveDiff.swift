@@ -22,6 +22,8 @@ public struct ArchiveDiff {
         /// Row changes of each kind handed to `sink` per table; nil: all of them.
         public var limit: Int? = nil
         public var jobs = 1
+        /// Against a database: the audit history check (`AuditHistoryCheck`) of the audit log.
+        public var auditHistory = true
         public init() {}
     }
 
@@ -76,6 +78,8 @@ public struct ArchiveDiff {
         case table(TableResult)
         case row(RowChange)
         case tableEnd(TableResult)
+        /// After the tables: the audit history check, when the archive has an audit log compared with a database.
+        case auditHistory(AuditHistoryCheck.Result)
     }
 
     let archive: ArchiveReader
@@ -126,6 +130,21 @@ public struct ArchiveDiff {
             }
             try sink(.tableEnd(result))
             if result.status != .equal { equal = false }
+        }
+        if case .database(let settings) = other, options.auditHistory, let audit = AuditHistoryCheck.auditTable(manifest),
+           let compared = results.first(where: { $0.table == audit.qualifiedName }), [.equal, .different].contains(compared.status) {
+            var history: AuditHistoryCheck.Result
+            if compared.status == .equal {
+                // Same rows and fingerprint: the history is the archive's without reading it again.
+                history = AuditHistoryCheck.Result(table: audit.qualifiedName, ok: true, lastChainIndex: nil, events: audit.rows, pruned: 0,
+                                                   firstDifference: nil, difference: nil, changed: 0, missing: 0, added: 0)
+            } else {
+                let connection = try settings.open(.verify)
+                try LiveFingerprint.prepare(connection)
+                history = try AuditHistoryCheck.check(self, table: audit, connection: connection)
+            }
+            try sink(.auditHistory(history))
+            if !history.ok { equal = false }
         }
         return equal
     }
