@@ -91,6 +91,8 @@ struct DiffTests {
             let json = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--json"], environment: env)
             #expect(json.status == 2, "\(json)")
             let report = try JSONDecoder().decode(Report.self, from: Data(json.stdout.utf8))
+            let password = try #require(URLComponents(string: source.url)?.password)
+            #expect(!json.stdout.contains(password) && !json.stderr.contains(password) && !summary.stdout.contains(password), "no password in any output")
             #expect(!report.equal && report.different_tables == 3)
             #expect(report.error?.code == "mismatch" && report.error?.exit_status == 2)
             let keyed = try #require(report.table("public.keyed"))
