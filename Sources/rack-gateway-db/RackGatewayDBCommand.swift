@@ -53,6 +53,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             ReportCommand.self,
             RestoreCommand.self,
             DrillCommand.self,
+            DiffCommand.self,
             MaintCommand.self,
         ]
     )

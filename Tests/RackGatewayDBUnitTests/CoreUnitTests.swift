@@ -158,6 +158,7 @@ struct HelpSnapshotTests {
         ("reset-db", ResetDBCommand.self), ("check", CheckCommand.self), ("backup", BackupCommand.self),
         ("verify", VerifyCommand.self), ("rekey", RekeyCommand.self), ("list", ListCommand.self), ("prune", PruneCommand.self), ("report", ReportCommand.self),
         ("restore", RestoreCommand.self), ("drill", DrillCommand.self), ("maint", MaintCommand.self),
+        ("diff", DiffCommand.self),
         ("maint-audit-prune", MaintCommand.AuditPrune.self),
         ("inspect", InspectCommand.self), ("extract", ExtractCommand.self),
     ]

@@ -1,0 +1,567 @@
+import Foundation
+import RGWCompression
+import RGWPostgres
+
+/// `diff`: an archive against a live database or against a second archive, per table by row count
+/// and fingerprint (the archive's recorded ones; the database's computed the way `backup` computes
+/// them, so the rows are hashed as they stream and nothing of them is kept). With `rows`, the
+/// tables that differ are read again and their rows compared: keyed by primary key (read from the
+/// database), as multisets of rows without one (and between two archives, whose manifests record
+/// no keys). Memory: 16 bytes per row of the archive's table, plus the rows held to be printed.
+public struct ArchiveDiff {
+    /// The other side of the comparison.
+    public enum Other {
+        case database(ConnectionSettings)
+        case archive(ArchiveReader)
+    }
+
+    public struct Options: Sendable {
+        /// `SCHEMA.NAME` (or a name one table of the archive has); empty: every table.
+        public var tables: [String] = []
+        public var rows = false
+        /// Row changes of each kind handed to `sink` per table; nil: all of them.
+        public var limit: Int? = nil
+        public var jobs = 1
+        /// Against a database: the audit history check (`AuditHistoryCheck`) of the audit log.
+        public var auditHistory = true
+        public init() {}
+    }
+
+    /// One table's verdict.
+    public struct TableResult: Codable, Sendable, Equatable {
+        public enum Status: String, Codable, Sendable {
+            case equal
+            case different
+            case columnsDiffer = "columns_differ"
+            case onlyInArchive = "only_in_archive"
+            case onlyInOther = "only_in_other"
+        }
+        public var table: String
+        public var status: Status
+        public var archiveRows: Int?
+        public var otherRows: Int?
+        public var archiveFingerprint: String?
+        public var otherFingerprint: String?
+        /// With `rows`: the primary key the rows were matched by (empty: as multisets).
+        public var keyColumns: [String]?
+        public var added: Int?
+        public var removed: Int?
+        public var changed: Int?
+        public var columnsInArchive: [String]?
+        public var columnsInOther: [String]?
+        /// With `rows`: the table's columns in order (the rows' values are keyed by them).
+        public var columns: [String]?
+
+        // Spelled out: a key strategy would also rename the columns in `RowChange`'s values.
+        enum CodingKeys: String, CodingKey {
+            case table, status, added, removed, changed, columns
+            case archiveRows = "archive_rows", otherRows = "other_rows", archiveFingerprint = "archive_fingerprint"
+            case otherFingerprint = "other_fingerprint", keyColumns = "key_columns"
+            case columnsInArchive = "columns_in_archive", columnsInOther = "columns_in_other"
+        }
+    }
+
+    /// One row that differs: its values (COPY text decoded; nil is NULL) by column.
+    public struct RowChange: Codable, Sendable, Equatable {
+        public enum Kind: String, Codable, Sendable { case added, removed, changed }
+        public var table: String
+        public var change: Kind
+        /// The primary key's values (absent for tables compared as multisets).
+        public var key: [String: String?]?
+        /// The archive's row (removed, changed).
+        public var before: [String: String?]?
+        /// The other side's row (added, changed).
+        public var after: [String: String?]?
+    }
+
+    public enum Event {
+        case table(TableResult)
+        case row(RowChange)
+        case tableEnd(TableResult)
+        /// After the tables: the audit history check, when the archive has an audit log compared with a database.
+        case auditHistory(AuditHistoryCheck.Result)
+    }
+
+    let archive: ArchiveReader
+    let other: Other
+    let options: Options
+
+    public init(archive: ArchiveReader, other: Other, options: Options) {
+        self.archive = archive
+        self.other = other
+        self.options = options
+    }
+
+    /// Compares and hands each table's result to `sink` (with `rows`, for a table that differs, with
+    /// the counts of its rows added, removed and changed, and then those rows), then `.tableEnd`;
+    /// true when every compared table is equal.
+    public func run(sink: (Event) throws -> Void) throws -> Bool {
+        let manifest = archive.manifest
+        let selected = try selectedTables(manifest)
+        var results: [TableResult] = []
+        switch other {
+        case .archive(let second):
+            let theirs = Dictionary(second.manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+            for table in selected {
+                guard let their = theirs[table.qualifiedName] else {
+                    results.append(TableResult(table: table.qualifiedName, status: .onlyInArchive, archiveRows: table.rows, archiveFingerprint: table.fingerprint))
+                    continue
+                }
+                results.append(Self.compare(table, columns: their.columns, rows: their.rows, fingerprint: their.fingerprint))
+            }
+            if options.tables.isEmpty {
+                let ours = Set(manifest.tables.map(\.qualifiedName))
+                for their in second.manifest.tables where !ours.contains(their.qualifiedName) {
+                    results.append(TableResult(table: their.qualifiedName, status: .onlyInOther, otherRows: their.rows, otherFingerprint: their.fingerprint))
+                }
+            }
+        case .database(let settings):
+            results = try compareWithDatabase(selected, settings: settings)
+        }
+        results.sort { $0.table < $1.table }
+        let tables = Dictionary(manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        var equal = true
+        for var result in results {
+            if options.rows, result.status == .different, let table = tables[result.table] {
+                // Its `.table` event comes with the counts of added, removed and changed rows.
+                try compareRows(table, result: &result, sink: sink)
+            } else {
+                try sink(.table(result))
+            }
+            try sink(.tableEnd(result))
+            if result.status != .equal { equal = false }
+        }
+        if case .database(let settings) = other, options.auditHistory, let audit = AuditHistoryCheck.auditTable(manifest),
+           let compared = results.first(where: { $0.table == audit.qualifiedName }), [.equal, .different].contains(compared.status) {
+            var history: AuditHistoryCheck.Result
+            if compared.status == .equal {
+                // Same rows and fingerprint: the history is the archive's without reading it again.
+                history = AuditHistoryCheck.Result(table: audit.qualifiedName, ok: true, lastChainIndex: nil, events: audit.rows, pruned: 0,
+                                                   firstDifference: nil, difference: nil, changed: 0, missing: 0, added: 0)
+            } else {
+                let connection = try settings.open(.verify)
+                try LiveFingerprint.prepare(connection)
+                history = try AuditHistoryCheck.check(self, table: audit, connection: connection)
+            }
+            try sink(.auditHistory(history))
+            if !history.ok { equal = false }
+        }
+        return equal
+    }
+
+    /// The manifest's tables `options.tables` names (all when it names none); a name the archive
+    /// does not hold is a usage error that lists the archive's tables like it.
+    func selectedTables(_ manifest: ArchiveManifest) throws -> [ArchiveManifest.Table] {
+        guard !options.tables.isEmpty else { return manifest.tables }
+        var chosen: [ArchiveManifest.Table] = []
+        for name in options.tables {
+            let matches = manifest.tables.filter { $0.qualifiedName == name || (!name.contains(".") && $0.name == name) }
+            guard matches.count == 1 else {
+                let bare = name.split(separator: ".").last.map(String.init)?.lowercased() ?? name.lowercased()
+                let near = manifest.tables.map(\.qualifiedName).filter { $0.lowercased().contains(bare) || bare.contains($0.split(separator: ".").last.map(String.init)?.lowercased() ?? "\u{0}") }
+                let shown = (near.isEmpty ? manifest.tables.map(\.qualifiedName) : near).prefix(12).joined(separator: ", ")
+                let problem = matches.isEmpty ? "the archive holds no table \(name)" : "\(name) names \(matches.count) tables of the archive"
+                throw ToolError(.usage, "--table \(name): \(problem) (\(near.isEmpty ? "its tables" : "tables like it"): \(shown.isEmpty ? "none" : shown))",
+                                fix: "Give the table as SCHEMA.NAME, as `rack-gateway-db diff ARCHIVE --database-url URL` lists them.")
+            }
+            if !chosen.contains(where: { $0.qualifiedName == matches[0].qualifiedName }) { chosen.append(matches[0]) }
+        }
+        return chosen
+    }
+
+    static func compare(_ table: ArchiveManifest.Table, columns: [String], rows: Int, fingerprint: String) -> TableResult {
+        var result = TableResult(table: table.qualifiedName, status: .equal, archiveRows: table.rows, otherRows: rows,
+                                 archiveFingerprint: table.fingerprint, otherFingerprint: fingerprint)
+        if columns != table.columns {
+            result.status = .columnsDiffer
+            result.columnsInArchive = table.columns
+            result.columnsInOther = columns
+        } else if rows != table.rows || fingerprint != table.fingerprint {
+            result.status = .different
+        }
+        return result
+    }
+
+    // MARK: - The database side
+
+    struct LiveTable {
+        var schema: String
+        var name: String
+        var columns: [String]
+        var qualifiedName: String { "\(schema).\(name)" }
+    }
+
+    /// The tables a backup of the database would dump, with their columns (as `BackupCatalog` reads them).
+    static func liveTables(_ connection: Connection) throws -> [String: LiveTable] {
+        let catalog = try BackupCatalog.read(connection)
+        return Dictionary(catalog.tables.map { ($0.schema + "." + $0.name, LiveTable(schema: $0.schema, name: $0.name, columns: $0.columns)) },
+                          uniquingKeysWith: { a, _ in a })
+    }
+
+    func compareWithDatabase(_ selected: [ArchiveManifest.Table], settings: ConnectionSettings) throws -> [TableResult] {
+        let connection = try settings.open(.verify)
+        let live = try Self.liveTables(connection)
+        let conditions = try LiveFingerprint.conditions(archive.manifest, connection: connection)
+        var results: [TableResult] = []
+        var scans: [Int] = []
+        for table in selected {
+            guard let own = live[table.qualifiedName] else {
+                results.append(TableResult(table: table.qualifiedName, status: .onlyInArchive, archiveRows: table.rows, archiveFingerprint: table.fingerprint))
+                continue
+            }
+            if own.columns != table.columns {
+                var result = Self.compare(table, columns: own.columns, rows: -1, fingerprint: "")
+                result.otherRows = nil
+                result.otherFingerprint = nil
+                results.append(result)
+                continue
+            }
+            scans.append(results.count)
+            results.append(TableResult(table: table.qualifiedName, status: .equal, archiveRows: table.rows, archiveFingerprint: table.fingerprint))
+        }
+        // Every scan hashes its table's rows as they stream in; only sums and counts are kept.
+        let indexes = Dictionary(archive.manifest.tables.enumerated().map { ($1.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        let sums = SharedResults(count: results.count)
+        let work: [Int] = scans
+        let tables = Dictionary(selected.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
+        let names = results.map(\.table)
+        try forEachInParallel(work, workers: max(1, options.jobs), name: "diff", connect: {
+            let connection = try settings.open(.verify)
+            try LiveFingerprint.prepare(connection)
+            return connection
+        }) { connection, slot in
+            let table = tables[names[slot]]!
+            let filter = indexes[table.qualifiedName].flatMap { conditions[$0] }
+            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, filter: filter)
+            do {
+                let (rows, sum) = try LiveFingerprint.scan(connection, statement)
+                sums.set(slot, rows: rows, sum: sum)
+            } catch let error as PostgresError {
+                throw ToolError(.failed, "reading table \(table.qualifiedName) failed: \(error.description)")
+            }
+        }
+        for slot in work {
+            let (rows, sum) = sums.get(slot)
+            let table = tables[names[slot]]!
+            results[slot] = Self.compare(table, columns: table.columns, rows: rows, fingerprint: ArchiveManifest.fingerprintText(sum))
+        }
+        if options.tables.isEmpty {
+            let ours = Set(archive.manifest.tables.map(\.qualifiedName))
+            for (name, table) in live where !ours.contains(name) {
+                let count = try connection.query("SELECT count(*)::text FROM ONLY \(SQL.qualified(table.schema, table.name))").scalar.flatMap { Int($0) }
+                results.append(TableResult(table: name, status: .onlyInOther, otherRows: count))
+            }
+        }
+        return results
+    }
+
+    /// The primary key's columns of a live table (in key order), or empty when it has none.
+    static func primaryKey(_ connection: Connection, schema: String, name: String) throws -> [String] {
+        try connection.query("""
+            SELECT a.attname FROM pg_catalog.pg_index i
+            CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+            ORDER BY k.position
+            """, [SQL.qualified(schema, name)]).rows.compactMap { $0[0] }
+    }
+
+    // MARK: - Rows
+
+    /// Every row of `table` on one side, as COPY text lines (with their newline) in `body`.
+    func forEachRow(archiveSide: Bool, _ table: ArchiveManifest.Table, connection: Connection?, filter: String?,
+                    _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if !archiveSide, let connection {
+            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, filter: filter)
+            try connection.copyOut(statement) { stream in
+                var failure: Error?
+                while try stream.withNextRow({ row in
+                    guard failure == nil else { return }
+                    do { try body(row) } catch { failure = error }
+                }) {}
+                if let failure { throw failure }
+            }
+            return
+        }
+        let reader: ArchiveReader
+        let source: ArchiveManifest.Table
+        if archiveSide {
+            (reader, source) = (archive, table)
+        } else if case .archive(let second) = other, let their = second.manifest.tables.first(where: { $0.qualifiedName == table.qualifiedName }) {
+            (reader, source) = (second, their)
+        } else {
+            return
+        }
+        let members = source.chunks.compactMap { index in reader.manifest.members.first { $0.index == index } }.sorted { $0.offset < $1.offset }
+        let decompressor = try MemberDecompressor(codec: reader.codec)
+        let header = Array(DataChunk.copyHeader(schema: source.schema, name: source.name, columns: source.columns).utf8)
+        // forEachMember returns when the read has ended: the closure does not outlive this call.
+        try withoutActuallyEscaping(body) { body in try reader.forEachMember(members) { member, bytes in
+            let text = try decompressor.decompress(bytes[...], uncompressedSize: member.size)
+            guard text.count >= header.count + DataChunk.terminator.count, Array(text[0..<header.count]) == header else {
+                throw ToolError(.archiveCorrupt, "\(reader.path): member \(member.index) of table \(source.qualifiedName) does not start with its COPY line",
+                                fix: "Run rack-gateway-db verify on it; use an archive that verifies.")
+            }
+            try text.withUnsafeBytes { raw in
+                let base = raw.baseAddress!
+                var start = header.count
+                let end = raw.count - DataChunk.terminator.count
+                while start < end {
+                    guard let hit = memchr(base + start, 0x0A, end - start) else { break }
+                    let lineEnd = base.distance(to: UnsafeRawPointer(hit))
+                    try body(UnsafeRawBufferPointer(start: base + start, count: lineEnd + 1 - start))
+                    start = lineEnd + 1
+                }
+            }
+            return true
+        } }
+    }
+
+    /// The rows of a table that differs: the archive's (key hash, row hash) pairs sorted, the other
+    /// side's rows matched against them, then each side read once more for the rows to show.
+    func compareRows(_ table: ArchiveManifest.Table, result: inout TableResult, sink: (Event) throws -> Void) throws {
+        var connection: Connection?
+        var filter: String?
+        var keyColumns: [String] = []
+        if case .database(let settings) = other {
+            let opened = try settings.open(.verify)
+            try LiveFingerprint.prepare(opened)
+            connection = opened
+            keyColumns = try Self.primaryKey(opened, schema: table.schema, name: table.name)
+            if table.filter != nil, let index = archive.manifest.tables.firstIndex(of: table) {
+                filter = try LiveFingerprint.conditions(archive.manifest, connection: opened)[index]
+            }
+        }
+        let keyFields = keyColumns.compactMap { table.columns.firstIndex(of: $0) }
+        if keyFields.count != keyColumns.count { keyColumns = [] }
+        let keyed = !keyColumns.isEmpty
+        func hashes(_ row: UnsafeRawBufferPointer) -> (key: UInt64, row: UInt64) {
+            let rowHash = DataChunk.rowHash(row)
+            return (keyed ? Self.keyHash(row, fields: keyFields) : rowHash, rowHash)
+        }
+
+        // Pass 1: the archive's rows, 16 bytes each.
+        var entries: [Entry] = []
+        entries.reserveCapacity(table.rows)
+        try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+            let (key, hash) = hashes(row)
+            entries.append(Entry(key: key, row: hash))
+        }
+        entries.sort { $0.key != $1.key ? $0.key < $1.key : $0.row < $1.row }
+        var matched = BitSet(count: entries.count)
+
+        // Pass 2: the other side's rows against them.
+        var added: [UInt64: Int] = [:]
+        var changed = Set<UInt64>()
+        try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
+            let (key, hash) = hashes(row)
+            var low = 0, high = entries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if entries[middle].key < key { low = middle + 1 } else { high = middle }
+            }
+            var firstFree: Int?
+            var index = low
+            while index < entries.count, entries[index].key == key {
+                if !matched[index] {
+                    if entries[index].row == hash {
+                        matched[index] = true
+                        return
+                    }
+                    if firstFree == nil { firstFree = index }
+                }
+                index += 1
+            }
+            if keyed, let free = firstFree {
+                matched[free] = true
+                changed.insert(key)
+            } else {
+                added[key, default: 0] += 1
+            }
+        }
+        var removed: [UInt64: Int] = [:]
+        for (index, entry) in entries.enumerated() where !matched[index] { removed[entry.key, default: 0] += 1 }
+        entries = []
+        matched = BitSet(count: 0)
+        result.keyColumns = keyColumns
+        result.columns = table.columns
+        result.added = added.values.reduce(0, +)
+        result.removed = removed.values.reduce(0, +)
+        result.changed = changed.count
+        if result.added == 0 && result.removed == 0 && result.changed == 0 {
+            // Same rows, different fingerprints: only a hash collision could do it (or the table
+            // changed between the two reads).
+            result.status = .equal
+        }
+        try sink(.table(result))
+
+        let limit = options.limit ?? Int.max
+        let name = table.qualifiedName
+        // Pass 3: the archive's side of removed and changed rows.
+        // The archive's side of changed rows, as their COPY text (smaller than decoded values).
+        var before: [UInt64: [UInt8]] = [:]
+        var shownRemoved = 0
+        if !removed.isEmpty || !changed.isEmpty {
+            try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+                let (key, _) = hashes(row)
+                if let count = removed[key], count > 0 {
+                    removed[key] = count - 1
+                    let rowHash = DataChunk.rowHash(row)
+                    // Keyed: the one row of that key; as multisets: a row of that hash.
+                    guard keyed || rowHash == key else { return }
+                    if shownRemoved < limit {
+                        shownRemoved += 1
+                        let values = Self.values(row, columns: table.columns)
+                        try sink(.row(RowChange(table: name, change: .removed, key: keyed ? Self.key(values, keyColumns) : nil, before: values)))
+                    }
+                } else if changed.contains(key), before.count < limit {
+                    before[key] = Array(row)
+                }
+            }
+        }
+        // Pass 4: the other side's added and changed rows.
+        var shownAdded = 0, shownChanged = 0
+        if !added.isEmpty || !before.isEmpty {
+            try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
+                let (key, _) = hashes(row)
+                if let count = added[key], count > 0, shownAdded < limit {
+                    added[key] = count - 1
+                    shownAdded += 1
+                    let values = Self.values(row, columns: table.columns)
+                    try sink(.row(RowChange(table: name, change: .added, key: keyed ? Self.key(values, keyColumns) : nil, after: values)))
+                } else if let line = before.removeValue(forKey: key), shownChanged < limit {
+                    let old = line.withUnsafeBytes { Self.values($0, columns: table.columns) }
+                    let values = Self.values(row, columns: table.columns)
+                    guard values != old else { return }
+                    shownChanged += 1
+                    try sink(.row(RowChange(table: name, change: .changed, key: Self.key(values, keyColumns), before: old, after: values)))
+                }
+            }
+        }
+    }
+
+    struct Entry {
+        var key: UInt64
+        var row: UInt64
+    }
+
+    /// One bit per archive row: matched by a row of the other side.
+    struct BitSet {
+        private var words: [UInt64]
+        init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+        subscript(index: Int) -> Bool {
+            get { words[index >> 6] & (1 << UInt64(index & 63)) != 0 }
+            set {
+                if newValue { words[index >> 6] |= 1 << UInt64(index & 63) } else { words[index >> 6] &= ~(1 << UInt64(index & 63)) }
+            }
+        }
+    }
+
+    /// XXH64 of the key's fields of a COPY text line (their text as COPY writes it, tab-separated).
+    static func keyHash(_ row: UnsafeRawBufferPointer, fields: [Int]) -> UInt64 {
+        let all = splitFields(row)
+        var bytes: [UInt8] = []
+        for (position, field) in fields.enumerated() where field < all.count {
+            if position > 0 { bytes.append(0x09) }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: row[all[field]]))
+        }
+        return bytes.withUnsafeBytes { XXH64.hash($0) }
+    }
+
+    /// The byte ranges of a COPY text line's fields (newline excluded); a value's own tabs are
+    /// written as `\t`, so every tab separates two fields.
+    static func splitFields(_ row: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var end = row.count
+        if end > 0, row[end - 1] == 0x0A { end -= 1 }
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for index in 0..<end where row[index] == 0x09 {
+            ranges.append(start..<index)
+            start = index + 1
+        }
+        ranges.append(start..<end)
+        return ranges
+    }
+
+    /// A COPY text line as column → value (escapes decoded; `\N` is nil).
+    static func values(_ row: UnsafeRawBufferPointer, columns: [String]) -> [String: String?] {
+        var values: [String: String?] = [:]
+        for (index, range) in splitFields(row).enumerated() where index < columns.count {
+            values[columns[index]] = decode(Array(UnsafeRawBufferPointer(rebasing: row[range])))
+        }
+        return values
+    }
+
+    static func key(_ values: [String: String?], _ columns: [String]) -> [String: String?] {
+        var key: [String: String?] = [:]
+        for column in columns { key[column] = values[column] ?? nil }
+        return key
+    }
+
+    /// One field of COPY text: `\N` is NULL; backslash escapes as COPY defines them.
+    static func decode(_ field: [UInt8]) -> String? {
+        if field == [0x5C, 0x4E] { return nil }
+        guard field.contains(0x5C) else { return String(decoding: field, as: UTF8.self) }
+        var out: [UInt8] = []
+        out.reserveCapacity(field.count)
+        var index = 0
+        func isOctal(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x37 }
+        func hexValue(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case 0x30...0x39: byte - 0x30
+            case 0x41...0x46: byte - 0x41 + 10
+            case 0x61...0x66: byte - 0x61 + 10
+            default: nil
+            }
+        }
+        while index < field.count {
+            let byte = field[index]
+            guard byte == 0x5C, index + 1 < field.count else {
+                out.append(byte)
+                index += 1
+                continue
+            }
+            let next = field[index + 1]
+            index += 2
+            switch next {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "v"): out.append(0x0B)
+            case UInt8(ascii: "x"):
+                var value: UInt8 = 0
+                var digits = 0
+                while digits < 2, index < field.count, let digit = hexValue(field[index]) {
+                    value = value &* 16 &+ digit
+                    index += 1
+                    digits += 1
+                }
+                if digits == 0 { out.append(next) } else { out.append(value) }
+            case let digit where isOctal(digit):
+                var value = UInt8(digit - 0x30)
+                var digits = 1
+                while digits < 3, index < field.count, isOctal(field[index]) {
+                    value = value &* 8 &+ (field[index] - 0x30)
+                    index += 1
+                    digits += 1
+                }
+                out.append(value)
+            default: out.append(next)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Per-slot row counts and sums the diff's workers fill in.
+final class SharedResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [(Int, UInt64)]
+
+    init(count: Int) { values = Array(repeating: (0, 0), count: count) }
+
+    func set(_ slot: Int, rows: Int, sum: UInt64) { lock.withLock { values[slot] = (rows, sum) } }
+    func get(_ slot: Int) -> (Int, UInt64) { lock.withLock { values[slot] } }
+}

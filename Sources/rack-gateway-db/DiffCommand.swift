@@ -1,0 +1,249 @@
+import ArgumentParser
+import Foundation
+import RGWPostgres
+import RackGatewayDB
+
+struct DiffCommand: ToolCommand {
+    var outputOptions: OutputOptions { global.output }
+
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare an archive with a database (or with a second archive): per table, rows in each and whether they are equal.",
+        discussion: """
+            Tables are compared by row count and fingerprint: the archive's recorded ones, the database's \
+            computed as backup computes them (the rows are hashed as they stream; nothing of them is kept or \
+            printed). With --rows, the tables that differ are read again and their rows added, removed and \
+            changed are shown, matched by the database's primary key (tables without one, and tables of two \
+            archives, as multisets of rows: added and removed only), at most --limit of each per table; --json \
+            lists them all. Against a database, the audit log (the table with chain_index, previous_hash and \
+            event_hash) is also checked as history: its events up to the archive's last chain_index must be \
+            the archive's, less the ranges recorded prunes removed; the first that differs is named by its \
+            chain_index. The database is only read. Exit 0 when the compared data is equal, 2 when it \
+            differs, 1 on error.
+            """)
+
+    @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it.")
+    var archive: String
+
+    @Option(help: ArgumentHelp("Compare with this second archive instead of a database (no database is read).", valueName: "archive"))
+    var against: String?
+
+    @Option(name: .customLong("table"), help: ArgumentHelp("Compare only this table (repeatable; default: every table).", valueName: "schema.name"))
+    var tables: [String] = []
+
+    @Flag(help: "For the tables that differ, show the rows added, removed and changed.")
+    var rows = false
+
+    @Option(help: ArgumentHelp("With --rows, print at most this many rows of each kind per table (default: 20; --json lists them all).", valueName: "n"))
+    var limit: Int?
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var directoryOptions: DirectoryOptions
+    @OptionGroup var keyOptions: ReadKeyOptions
+    @OptionGroup var jobsOption: JobsOption
+
+    func validate() throws {
+        if against != nil && global.databaseURL != nil {
+            throw ValidationError("--against and --database-url exclude each other (diff compares the archive with one of them)")
+        }
+        if let limit {
+            if !rows { throw ValidationError("--limit applies only with --rows") }
+            if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        }
+        if limit != nil && global.json { throw ValidationError("--limit does not apply with --json (it lists every row)") }
+        if against != nil && jobsOption.jobs != nil { throw ValidationError("--jobs does not apply with --against (no database is read)") }
+    }
+
+    func run(_ context: RunContext) throws {
+        let keys = try keyOptions.keys()
+        let location = try directoryOptions.location(of: archive, keys: keys, clock: context.clock)
+        let reader = try location.reader()
+        let other: ArchiveDiff.Other
+        let otherName: String
+        if let against {
+            let second = try directoryOptions.location(of: against, keys: keys, clock: context.clock).reader()
+            other = .archive(second)
+            otherName = second.path
+        } else {
+            let settings = try global.connectionSettings(context)
+            other = .database(settings)
+            otherName = settings.description
+        }
+        var options = ArchiveDiff.Options()
+        options.tables = tables
+        options.rows = rows
+        options.limit = global.json ? nil : (limit ?? 20)
+        options.jobs = against == nil ? try jobsOption.resolved() : 1
+        let diff = ArchiveDiff(archive: reader, other: other, options: options)
+        let side = against == nil ? "the database" : "the other archive"
+        let equal: Bool
+        if global.json {
+            equal = try runJSON(diff, archive: reader.path, other: otherName)
+        } else {
+            equal = try runText(diff, side: side)
+        }
+        if !equal {
+            if global.json { throw ExitCode(2) }
+            throw Self.difference(history: changedHistory)
+        }
+    }
+
+    /// What a difference is reported as: not a failure of the run, but exit 2 with its code; a
+    /// changed audit history first, by its first differing chain_index.
+    static func difference(history: AuditHistoryCheck.Result?) -> ToolError {
+        if let history, !history.ok {
+            return ToolError(.mismatch, "the audit history of \(history.table) was changed: the event at chain_index \(history.firstDifference ?? -1) is \(history.difference ?? "different") against the archive",
+                             fix: "Find out who changed it (an append-only log changes only with its triggers disabled); the archive holds the event as it was.")
+        }
+        return ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)",
+                         fix: "See what changed with --rows (and --json for every row); restore what should not have changed.")
+    }
+
+    /// The audit history check's result when it failed (set while the diff runs).
+    private var changedHistory: AuditHistoryCheck.Result? { HistoryBox.shared.value }
+
+    /// One JSON document, written as the tables come (the rows of a big difference are not held).
+    func runJSON(_ diff: ArchiveDiff, archive: String, other: String) throws -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func text<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        var first = true
+        var firstRow = true
+        var differing = 0
+        let out = FileHandle.standardOutput
+        func write(_ string: String) { out.write(Data(string.utf8)) }
+        // Written when the first table is known: a failure before it prints only its error document.
+        let head = "{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),\"tables\":["
+        var started = false
+        var history: String?
+        let equal = try diff.run { event in
+            if !started {
+                write(head)
+                started = true
+            }
+            switch event {
+            case .table(let result):
+                if result.status != .equal { differing += 1 }
+                var body = try text(result)
+                body.removeLast()
+                write((first ? "" : ",") + body + (result.added != nil ? ",\"rows\":[" : ""))
+                first = false
+                firstRow = true
+            case .row(let change):
+                write((firstRow ? "" : ",") + (try text(change)))
+                firstRow = false
+            case .tableEnd(let result):
+                write(result.added != nil ? "]}" : "}")
+            case .auditHistory(let result):
+                history = try text(result)
+                if !result.ok { HistoryBox.shared.value = result }
+            }
+        }
+        if !started { write(head) }
+        var tail = "],\"equal\":\(equal),\"different_tables\":\(differing)"
+        if let history { tail += ",\"audit_history\":" + history }
+        if !equal {
+            // As every report of a run that exits non-zero: its `error` object.
+            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: changedHistory)).error), as: UTF8.self)
+        }
+        write(tail + "}\n")
+        return equal
+    }
+
+    func runText(_ diff: ArchiveDiff, side: String) throws -> Bool {
+        var counts: [ArchiveDiff.RowChange.Kind: Int] = [:]
+        var columns: [String] = []
+        var total = 0, differing = 0
+        let equal = try diff.run { event in
+            switch event {
+            case .table(let result):
+                counts = [:]
+                columns = result.columns ?? []
+                total += 1
+                if result.status != .equal { differing += 1 }
+                print(Self.line(result, side: side))
+                if result.added != nil {
+                    let key = result.keyColumns ?? []
+                    print("  " + [("removed", result.removed ?? 0), ("added", result.added ?? 0), ("changed", result.changed ?? 0)]
+                        .map { "\($1) \($0)" }.joined(separator: ", ")
+                          + (key.isEmpty ? " (rows compared as multisets: no primary key)" : " (by primary key \(key.joined(separator: ", ")))"))
+                }
+            case .row(let change):
+                counts[change.change, default: 0] += 1
+                print("  " + Self.line(change, columns: columns))
+            case .tableEnd(let result):
+                guard result.added != nil else { return }
+                for (kind, all) in [(ArchiveDiff.RowChange.Kind.removed, result.removed ?? 0), (.added, result.added ?? 0), (.changed, result.changed ?? 0)] {
+                    let shown = counts[kind] ?? 0
+                    if all > shown { print("  ... and \(all - shown) more \(kind.rawValue) (--json lists them all)") }
+                }
+            case .auditHistory(let result):
+                print(Self.line(result))
+                if !result.ok { HistoryBox.shared.value = result }
+            }
+        }
+        if equal {
+            print("EQUAL: \(side) holds what the archive holds (\(Plural.of(total, "table")) compared)")
+        } else {
+            print("DIFFERENT: \(Plural.of(differing, "table")) of \(total) differ\(differing == 1 ? "s" : "") between the archive and \(side)")
+        }
+        return equal
+    }
+
+    static func line(_ history: AuditHistoryCheck.Result) -> String {
+        let pruned = history.pruned > 0 ? " (\(Plural.of(history.pruned, "event")) in recorded prunes not looked for)" : ""
+        guard history.ok else {
+            let counts = [("changed", history.changed), ("missing", history.missing), ("added", history.added)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+            return "AUDIT HISTORY CHANGED \(history.table): the event at chain_index \(history.firstDifference ?? -1) is \(history.difference ?? "different") "
+                + "(events up to chain_index \(history.lastChainIndex ?? -1) against the archive: \(counts.joined(separator: ", ")))\(pruned)"
+        }
+        guard let last = history.lastChainIndex else {
+            return "audit history \(history.table): as archived (\(Plural.of(history.events, "event")), equal by fingerprint)"
+        }
+        return "audit history \(history.table): the \(Plural.of(history.events, "event")) up to chain_index \(last) are as archived\(pruned)"
+    }
+
+    static func line(_ result: ArchiveDiff.TableResult, side: String) -> String {
+        let rows = { (count: Int?) in count.map { Plural.of($0, "row") } ?? "?" }
+        switch result.status {
+        case .equal: return "equal      \(result.table): \(rows(result.archiveRows))"
+        case .different: return "DIFFERENT  \(result.table): \(rows(result.archiveRows)) in the archive, \(rows(result.otherRows)) in \(side)"
+        case .columnsDiffer:
+            return "DIFFERENT  \(result.table): columns (\((result.columnsInArchive ?? []).joined(separator: ", "))) in the archive, (\((result.columnsInOther ?? []).joined(separator: ", "))) in \(side)"
+        case .onlyInArchive: return "MISSING    \(result.table): \(rows(result.archiveRows)) in the archive, no such table in \(side)"
+        case .onlyInOther: return "EXTRA      \(result.table): \(rows(result.otherRows)) in \(side), not in the archive"
+        }
+    }
+
+    /// A row that differs, its key first, then its other values in column order.
+    static func line(_ change: ArchiveDiff.RowChange, columns: [String]) -> String {
+        let keyColumns = columns.filter { change.key?[$0] != nil }
+        func show(_ values: [String: String?]?, skip: [String] = []) -> String {
+            columns.filter { !skip.contains($0) && values?[$0] != nil }.map { "\($0)=\(quote((values ?? [:])[$0] ?? nil))" }.joined(separator: " ")
+        }
+        let key = change.key.map { " " + show($0) + ":" } ?? ":"
+        switch change.change {
+        case .removed: return "- removed\(key) \(show(change.before, skip: keyColumns))"
+        case .added: return "+ added\(key) \(show(change.after, skip: keyColumns))"
+        case .changed:
+            let before = change.before ?? [:], after = change.after ?? [:]
+            let changed = columns.filter { (before[$0] ?? nil) != (after[$0] ?? nil) }
+            return "~ changed\(key) " + changed.map { "\($0): \(quote(before[$0] ?? nil)) -> \(quote(after[$0] ?? nil))" }.joined(separator: ", ")
+        }
+    }
+
+    /// A value as JSON writes a string (NULL as NULL), so spaces, quotes and newlines stay visible.
+    static func quote(_ value: String?) -> String {
+        guard let value else { return "NULL" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The failed audit history check of the run (one diff per process).
+final class HistoryBox: @unchecked Sendable {
+    static let shared = HistoryBox()
+    var value: AuditHistoryCheck.Result?
+}

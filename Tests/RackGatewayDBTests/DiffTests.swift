@@ -1,0 +1,274 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// `diff ARCHIVE --database-url URL` and `diff ARCHIVE --against ARCHIVE2`: per-table verdicts by
+/// fingerprint, the rows added, removed and changed with --rows (by primary key, as multisets without
+/// one), exit 0 equal, 2 different, 64 for options that do not apply.
+@Suite("diff")
+struct DiffTests {
+    static let schema = #"""
+        CREATE TABLE public.keyed (id int PRIMARY KEY, "camelCase" text, payload bytea, tags text[]);
+        INSERT INTO public.keyed SELECT g, 'name ' || g, decode(lpad(to_hex(g), 4, '0'), 'hex'), ARRAY['a', 'b c'] FROM generate_series(1, 500) g;
+        INSERT INTO public.keyed VALUES (1000, E'tab\there\nnewline \\ backslash "quoted"', NULL, NULL);
+        CREATE TABLE public.bag (v text);
+        INSERT INTO public.bag VALUES ('x'), ('x'), ('x'), (NULL);
+        CREATE TABLE public.untouched (id bigint PRIMARY KEY, note text);
+        INSERT INTO public.untouched SELECT g, 'n' || g FROM generate_series(1, 300) g;
+        """#
+
+    static func onlyArchive(in directory: String) throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") }.sorted()
+        return directory + "/" + (names.last ?? "none")
+    }
+
+    struct Report: Decodable {
+        struct Table: Decodable {
+            var table: String
+            var status: String
+            var archive_rows: Int?
+            var other_rows: Int?
+            var key_columns: [String]?
+            var added: Int?
+            var removed: Int?
+            var changed: Int?
+            var rows: [Row]?
+        }
+        struct Row: Decodable {
+            var table: String
+            var change: String
+            var key: [String: String?]?
+            var before: [String: String?]?
+            var after: [String: String?]?
+        }
+        struct Failure: Decodable {
+            var code: String
+            var exit_status: Int
+        }
+        var equal: Bool
+        var different_tables: Int
+        var error: Failure?
+        var tables: [Table]
+        func table(_ name: String) -> Table? { tables.first { $0.table == name } }
+    }
+
+    /// On the oldest and the newest server the tool supports (its pg_dump of the same version).
+    @Test(arguments: [15, 18])
+    func aDatabaseDiffedWithItsArchiveIsEqualThenNamesExactlyTheRowsThatChanged(major: Int) throws {
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: major)]
+        try TestDatabase.with(on: try TestCluster.version(major)) { source in
+            #expect(try source.psql("SHOW server_version_num").trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix(String(major)))
+            try source.psql(Self.schema)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env)
+            #expect(backup.status == 0, "\(backup)")
+            let archive = try Self.onlyArchive(in: directory)
+
+            let same = try CLI.run(["diff", archive, "--database-url", source.url], environment: env)
+            #expect(same.status == 0 && same.stderr.isEmpty, "\(same)")
+            #expect(same.stdout.contains("equal      public.keyed: 501 rows"), "\(same.stdout)")
+            #expect(same.stdout.contains("EQUAL: the database holds what the archive holds (3 tables compared)"), "\(same.stdout)")
+
+            try source.psql("""
+                DELETE FROM public.keyed WHERE id IN (2, 3, 4);
+                UPDATE public.keyed SET "camelCase" = E'changed\\ttab', payload = NULL WHERE id = 1000;
+                UPDATE public.keyed SET tags = ARRAY['z'] WHERE id = 7;
+                INSERT INTO public.keyed VALUES (2000, 'new', '\\x00ff', '{}');
+                DELETE FROM public.bag WHERE ctid = (SELECT min(ctid) FROM public.bag WHERE v = 'x');
+                INSERT INTO public.bag VALUES ('y');
+                CREATE TABLE public.extra (id int);
+                """)
+            let summary = try CLI.run(["diff", archive, "--database-url", source.url], environment: env)
+            #expect(summary.status == 2, "\(summary)")
+            #expect(summary.stdout.contains("DIFFERENT  public.keyed: 501 rows in the archive, 499 rows in the database"), "\(summary.stdout)")
+            #expect(summary.stdout.contains("equal      public.untouched: 300 rows"), "\(summary.stdout)")
+            #expect(summary.stdout.contains("EXTRA      public.extra: 0 rows in the database, not in the archive"), "\(summary.stdout)")
+            #expect(!summary.stdout.contains("removed"), "no rows without --rows: \(summary.stdout)")
+            #expect(summary.stderr.contains("the compared data differs"), "\(summary.stderr)")
+
+            let json = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--json"], environment: env)
+            #expect(json.status == 2, "\(json)")
+            let report = try JSONDecoder().decode(Report.self, from: Data(json.stdout.utf8))
+            let password = try #require(URLComponents(string: source.url)?.password)
+            #expect(!json.stdout.contains(password) && !json.stderr.contains(password) && !summary.stdout.contains(password), "no password in any output")
+            #expect(!report.equal && report.different_tables == 3)
+            #expect(report.error?.code == "mismatch" && report.error?.exit_status == 2)
+            let keyed = try #require(report.table("public.keyed"))
+            #expect(keyed.status == "different" && keyed.key_columns == ["id"])
+            #expect(keyed.added == 1 && keyed.removed == 3 && keyed.changed == 2)
+            let rows = keyed.rows ?? []
+            #expect(Set(rows.filter { $0.change == "removed" }.compactMap { $0.key?["id"] ?? nil }) == ["2", "3", "4"])
+            let added = rows.first { $0.change == "added" }
+            #expect(added?.after?["id"] == "2000" && added?.after?["payload"] == "\\x00ff" && added?.after?["tags"] == "{}")
+            let special = rows.first { $0.change == "changed" && $0.key?["id"] == "1000" }
+            // Column names as they are (no key strategy), values decoded from COPY's escapes, NULL as null.
+            #expect(special?.before?["camelCase"] == "tab\there\nnewline \\ backslash \"quoted\"", "\(String(describing: special))")
+            #expect(special?.after?["camelCase"] == "changed\ttab")
+            #expect(special?.before?["tags"] == .some(nil) && special?.after?["payload"] == .some(nil))
+            #expect(rows.contains { $0.change == "changed" && $0.key?["id"] == "7" && $0.after?["tags"] == "{z}" })
+            let bag = try #require(report.table("public.bag"))
+            #expect(bag.key_columns == [] && bag.added == 1 && bag.removed == 1 && bag.changed == 0)
+            #expect(bag.rows?.map(\.change).sorted() == ["added", "removed"])
+            #expect(bag.rows?.first { $0.change == "removed" }?.before?["v"] == "x" && bag.rows?.first { $0.change == "added" }?.after?["v"] == "y")
+            #expect(report.table("public.untouched")?.status == "equal" && report.table("public.untouched")?.rows == nil)
+            #expect(report.table("public.extra")?.status == "only_in_other")
+
+            let text = try CLI.run(["diff", archive, "--database-url", source.url, "--rows", "--limit", "1", "--table", "keyed"], environment: env)
+            #expect(text.status == 2, "\(text)")
+            #expect(text.stdout.contains("3 removed, 1 added, 2 changed (by primary key id)"), "\(text.stdout)")
+            #expect(text.stdout.contains("... and 2 more removed (--json lists them all)"), "\(text.stdout)")
+            #expect(text.stdout.contains("... and 1 more changed"), "\(text.stdout)")
+            #expect(!text.stdout.contains("public.bag"), "--table keyed compares only it: \(text.stdout)")
+
+            let only = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched"], environment: env)
+            #expect(only.status == 0, "\(only)")
+            let unknown = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.keyd"], environment: env)
+            #expect(unknown.status == 64 && unknown.stderr.contains("the archive holds no table public.keyd") && unknown.stderr.contains("public.keyed"), "\(unknown)")
+
+            try source.psql("ALTER TABLE public.untouched ADD COLUMN added_later int")
+            let columns = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "public.untouched", "--json"], environment: env)
+            #expect(columns.status == 2, "\(columns)")
+            #expect(try JSONDecoder().decode(Report.self, from: Data(columns.stdout.utf8)).table("public.untouched")?.status == "columns_differ")
+        }
+    }
+
+    @Test func twoArchivesCompareFromTheirManifestsAndTheirRowsAsMultisets() throws {
+        try TestDatabase.with { source in
+            try source.psql(Self.schema)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let first = try Self.onlyArchive(in: directory)
+            Thread.sleep(forTimeInterval: 1.1)
+            try source.psql("DELETE FROM public.keyed WHERE id = 5; INSERT INTO public.bag VALUES ('x')")
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let second = try Self.onlyArchive(in: directory)
+            #expect(first != second)
+
+            let same = try CLI.run(["diff", first, "--against", first])
+            #expect(same.status == 0 && same.stdout.contains("EQUAL: the other archive holds what the archive holds"), "\(same)")
+            let json = try CLI.run(["diff", first, "--against", second, "--rows", "--json"])
+            #expect(json.status == 2, "\(json)")
+            let report = try JSONDecoder().decode(Report.self, from: Data(json.stdout.utf8))
+            let keyed = try #require(report.table("public.keyed"))
+            #expect(keyed.removed == 1 && keyed.added == 0 && keyed.rows?.first?.before?["id"] == "5")
+            #expect(report.table("public.bag")?.added == 1 && report.table("public.bag")?.rows?.first?.after?["v"] == "x")
+            #expect(report.table("public.untouched")?.status == "equal")
+
+            let both = try CLI.run(["diff", first, "--against", second, "--database-url", source.url])
+            #expect(both.status == 64, "\(both)")
+            let limit = try CLI.run(["diff", first, "--against", second, "--limit", "3"])
+            #expect(limit.status == 64 && limit.stderr.contains("--limit applies only with --rows"), "\(limit)")
+        }
+    }
+    /// An age-encrypted archive in S3 (moto): its manifest and the differing table's members by ranged
+    /// reads, through age's per-chunk decryption; no identity is an error, not a verdict.
+    @Test func anEncryptedArchiveInS3DiffsWithItsIdentity() throws {
+        let server = try MotoServer.shared()
+        let client = try server.freshBucket()
+        let keys = try TestKeys.make()
+        let environment = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint]) { $1 }
+        try TestDatabase.with { source in
+            try source.psql(Self.schema)
+            let location = "s3://\(client.bucket)/nightly"
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", location, "--recipient", keys.recipient], environment: environment)
+            #expect(backup.status == 0, "\(backup)")
+            let list = try CLI.run(["list", "--dir", location, "--identity", keys.identity, "--json"], environment: environment)
+            let name = try #require(list.stdout.components(separatedBy: "\"").first { $0.hasSuffix(".sql.gz.age") }, "\(list)")
+            let archive = "\(location)/\(name)"
+            let locked = try CLI.run(["diff", archive, "--database-url", source.url], environment: environment)
+            #expect(locked.status == 64 && locked.stderr.contains("no identity was given"), "\(locked)")
+            let same = try CLI.run(["diff", archive, "--database-url", source.url, "--identity", keys.identity], environment: environment)
+            #expect(same.status == 0, "\(same)")
+            try source.psql("UPDATE public.keyed SET \"camelCase\" = 'moved' WHERE id = 42")
+            let rows = try CLI.run(["diff", archive, "--database-url", source.url, "--identity", keys.identity, "--rows"], environment: environment)
+            #expect(rows.status == 2, "\(rows)")
+            #expect(rows.stdout.contains("~ changed id=\"42\": camelCase: \"name 42\" -> \"moved\""), "\(rows.stdout)")
+            #expect(rows.stdout.contains("equal      public.untouched: 300 rows"), "\(rows.stdout)")
+        }
+    }
+    struct History: Decodable {
+        struct Body: Decodable {
+            var ok: Bool
+            var first_difference: Int64?
+            var difference: String?
+            var last_chain_index: Int64?
+            var events: Int
+            var pruned: Int
+            var changed: Int
+            var missing: Int
+        }
+        struct Failure: Decodable { var message: String }
+        var audit_history: Body?
+        var error: Failure?
+    }
+
+    /// Item 5: the audit log's events up to the archive's last chain_index must be the archive's,
+    /// less the ranges a recorded prune removed; a changed or deleted event (triggers disabled) is
+    /// named by its chain_index, exit 2; events appended since are no change of history.
+    @Test(arguments: [15, 18])
+    func aRewrittenAuditEventIsNamedByItsChainIndexAndAPrunedRangeIsNot(major: Int) throws {
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: major)]
+        try TestDatabase.with(on: try TestCluster.version(major)) { source in
+            let migrate = try CLI.run(["migrate"], environment: ["RGW_DATABASE_URL": source.url])
+            #expect(migrate.status == 0, "\(migrate)")
+            try source.generateSampleData(events: 3000)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let last = try source.psql("SELECT max(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines)
+            let first = try source.psql("SELECT min(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines)
+            let equal = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event"], environment: env)
+            #expect(equal.status == 0 && equal.stdout.contains("audit history audit.audit_event: as archived"), "\(equal)")
+
+            // A new event appended (the chain goes on): the table differs, its history does not.
+            try source.psql("""
+                INSERT INTO audit.audit_event (timestamp, chain_index, previous_hash, event_hash, action_type, action, status)
+                SELECT now(), max(chain_index) + 1, '\\x00', '\\x01', 'test', 'test', 'success' FROM audit.audit_event
+                """)
+            let appended = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event"], environment: env)
+            #expect(appended.status == 2, "\(appended)")
+            #expect(appended.stdout.contains("the 3000 events up to chain_index \(last) are as archived"), "\(appended.stdout)")
+
+            // A range removed and recorded as a prune is not looked for.
+            let pruneEnd = (Int64(first) ?? 0) + 9
+            try source.psql("""
+                BEGIN;
+                ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                DELETE FROM audit.audit_event WHERE chain_index <= \(pruneEnd);
+                ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                INSERT INTO audit.audit_prune_log (cutoff, pruned_count, first_chain_index, last_chain_index, new_chain_start, last_pruned_event_hash)
+                VALUES (now(), 10, \(first), \(pruneEnd), \(pruneEnd + 1), '\\x00');
+                COMMIT;
+                """)
+            let pruned = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event", "--json"], environment: env)
+            let prunedReport = try JSONDecoder().decode(History.self, from: Data(pruned.stdout.utf8))
+            #expect(prunedReport.audit_history?.ok == true && prunedReport.audit_history?.pruned == 10, "\(pruned)")
+
+            // One event rewritten and a later one deleted, with the triggers disabled.
+            let changedIndex = (Int64(first) ?? 0) + 1500
+            try source.psql("""
+                BEGIN;
+                ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                UPDATE audit.audit_event SET action = action || ' (edited)' WHERE chain_index = \(changedIndex);
+                DELETE FROM audit.audit_event WHERE chain_index = \(changedIndex + 200);
+                ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                COMMIT;
+                """)
+            let text = try CLI.run(["diff", archive, "--database-url", source.url], environment: env)
+            #expect(text.status == 2, "\(text)")
+            #expect(text.stdout.contains("AUDIT HISTORY CHANGED audit.audit_event: the event at chain_index \(changedIndex) is changed"), "\(text.stdout)")
+            #expect(text.stderr.contains("the audit history of audit.audit_event was changed: the event at chain_index \(changedIndex) is changed"), "\(text.stderr)")
+            let json = try CLI.run(["diff", archive, "--database-url", source.url, "--json"], environment: env)
+            #expect(json.status == 2, "\(json)")
+            let report = try JSONDecoder().decode(History.self, from: Data(json.stdout.utf8))
+            let history = try #require(report.audit_history)
+            #expect(!history.ok && history.first_difference == changedIndex && history.difference == "changed")
+            #expect(history.changed == 1 && history.missing == 1 && history.pruned == 10 && history.last_chain_index == Int64(last))
+            #expect(report.error?.message.contains("chain_index \(changedIndex)") == true)
+        }
+    }
+}
