@@ -173,13 +173,13 @@ _rack-gateway-db() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|maint|help)
+    migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|diff|maint|help)
         # Offer subcommand argument completions
         "_rack-gateway-db_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify inspect extract rekey list prune report restore drill maint help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify inspect extract rekey list prune report restore drill diff maint help' -- "${cur}"))
         ;;
     esac
 }
@@ -697,6 +697,45 @@ _rack-gateway-db_drill() {
         return
         ;;
     '--pushgateway')
+        return
+        ;;
+    esac
+}
+
+_rack-gateway-db_diff() {
+    repeating_flags=()
+    non_repeating_flags=(--rows --json --verbose -v --version -h --help)
+    repeating_options=(--table)
+    non_repeating_options=(--against --limit --database-url --dir --s3-endpoint --identity --verify-key --jobs)
+    __rack-gateway-db_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--against')
+        return
+        ;;
+    '--table')
+        return
+        ;;
+    '--limit')
+        return
+        ;;
+    '--database-url')
+        return
+        ;;
+    '--dir')
+        return
+        ;;
+    '--s3-endpoint')
+        return
+        ;;
+    '--identity')
+        return
+        ;;
+    '--verify-key')
+        return
+        ;;
+    '--jobs')
         return
         ;;
     esac

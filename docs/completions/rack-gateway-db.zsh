@@ -64,6 +64,7 @@ _rack-gateway-db() {
             'report:Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.'
             'restore:Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.'
             'drill:Prove an archive restores: restore into a scratch database, check it, report, drop it.'
+            'diff:Compare an archive with a database (or with a second archive): per table, rows in each and whether they are equal.'
             'maint:Routine maintenance: sessions, audit retention, vacuum, connections, slow queries, size.'
             'help:Show subcommand help information.'
         )
@@ -71,7 +72,7 @@ _rack-gateway-db() {
         ;;
     arg)
         case "${words[1]}" in
-        migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|maint|help)
+        migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|diff|maint|help)
             "_rack-gateway-db_${words[1]}" && ret=0
             ;;
         esac
@@ -392,6 +393,30 @@ _rack-gateway-db_drill() {
         '*--webhook[POST the --json report (or error document) with a one-line "text" summary (a Slack or Teams incoming webhook shows it) to URL at the end; repeatable (default\: $RGW_WEBHOOK_URL).]:url:'
         '--metrics-file[Write the run'\''s metrics here in Prometheus text format, for node_exporter'\''s textfile collector (atomically, mode 0644, in every outcome; other metrics in the file are kept).]:path:'
         '*--pushgateway[Push the run'\''s metrics to this Prometheus Pushgateway (job rack_gateway_db, grouped by command, database and directory; repeatable; default\: $RGW_PUSHGATEWAY_URL). A failed push is a warning.]:url:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_diff() {
+    local -i ret=1
+    local -ar arg_specs=(
+        ':archive:'
+        '--against[Compare with this second archive instead of a database (no database is read).]:archive:'
+        '*--table[Compare only this table (repeatable; default\: every table).]:schema.name:'
+        '--rows[For the tables that differ, show the rows added, removed and changed.]'
+        '--limit[With --rows, print at most this many rows of each kind per table (default\: 20; --json lists them all).]:n:'
+        '--database-url[PostgreSQL URL (postgres\://user\:password@host\:port/db?sslmode=...).]:url:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
+        '--jobs[Parallel connections (default\: the number of cores, within DB_MAX_OPEN_CONNS).]:jobs:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
