@@ -141,6 +141,22 @@ struct CLITests {
 /// Small defects found on the way (issue 17), each pinned by a test.
 @Suite("command line: small defects")
 struct CLISmallDefectTests {
+    /// Where stdout and stderr go to one file (cron's mail, `2>&1 | tee`), what the command printed
+    /// comes before the error that follows it: stdout, block-buffered there, is flushed before every
+    /// stderr line (the error came first, above the table it refers to).
+    @Test func theErrorComesAfterWhatItRefersToInOneFile() throws {
+        try TestDatabase.withMigrated { database in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let run = try Shell.run("/bin/sh", ["-c", #""$0" check --dir "$1" --max-backup-age 26h 2>&1"#, CLI.executable, directory],
+                                    environment: ["RGW_DATABASE_URL": database.url])
+            #expect(run.status == 2, "\(run.stdout)")
+            let table = try #require(run.stdout.range(of: "FAIL  backups: no good archive"), "\(run.stdout)")
+            let error = try #require(run.stdout.range(of: "rack-gateway-db: error: check failed"), "\(run.stdout)")
+            #expect(table.lowerBound < error.lowerBound, "\(run.stdout)")
+        }
+    }
+
     @Test func everyArchiveCommandTakesVerbose() throws {
         try TestDatabase.withMigrated { database in
             let directory = try TestArchives.temporaryDirectory()

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import Foundation
 import Logging
 
@@ -78,6 +81,9 @@ public final class TerminalOutput: @unchecked Sendable {
 
     /// One line (a newline is added), above the bar.
     public func writeLine(_ line: String) {
+        // What the command printed on stdout before this line comes before it where both go to one
+        // file (cron's mail, `2>&1`): stdout is block-buffered there.
+        fflush(stdout)
         lock.withLock {
             recent.append(line)
             if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
