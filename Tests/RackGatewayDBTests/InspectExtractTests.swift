@@ -158,6 +158,38 @@ struct InspectExtractTests {
         }
     }
 
+    /// `-o` a named pipe: written into, never replaced (the old code put a regular file where the
+    /// pipe, or a device such as /dev/full, was); `-o` a symbolic link: the link stays, the file it
+    /// names gets the rows.
+    @Test func extractIntoAPipeOrThroughALinkReplacesNeither() throws {
+        try TestDatabase.with { source in
+            _ = try source.psql(Self.zooSQL)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.backup(source, to: LocalStore(directory: directory))
+            let file = try Self.archive(in: directory)
+            let expected = try CLI.run(["extract", file, "--table", "public.single"])
+            #expect(expected.status == 0 && !expected.stdout.isEmpty, "\(expected)")
+
+            let pipe = directory + "/rows.fifo"
+            #expect(mkfifo(pipe, 0o600) == 0)
+            let reader = try Shell.run("/bin/sh", ["-c", #"timeout 20 cat "$1" > "$1.read" & "$0" extract "$2" --table public.single -o "$1"; status=$?; wait; exit $status"#,
+                                                   CLI.executable, pipe, file])
+            #expect(reader.status == 0, "\(reader.stderr)")
+            var info = stat()
+            #expect(lstat(pipe, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO, "the named pipe is still one")
+            #expect(try String(contentsOfFile: pipe + ".read", encoding: .utf8) == expected.stdout)
+
+            let target = directory + "/real.csv", link = directory + "/link.csv"
+            try "old\n".write(toFile: target, atomically: false, encoding: .utf8)
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+            let viaLink = try CLI.run(["extract", file, "--table", "public.single", "-o", link])
+            #expect(viaLink.status == 0, "\(viaLink)")
+            #expect(lstat(link, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK, "the link is still a link")
+            #expect(try String(contentsOfFile: target, encoding: .utf8) == expected.stdout)
+        }
+    }
+
     @Test func ctrlCDuringAnExtractLeavesNeitherTheFileNorItsPartial() throws {
         try TestDatabase.with { source in
             // About 60 MB of COPY text: JSON lines of it take seconds, time to be stopped mid-way.

@@ -194,21 +194,39 @@ public struct TableExtractor {
 
 /// Where `extract` writes: standard output, or a file (`-o`) created 0600 as `NAME.partial` beside
 /// it and given its name only when everything was written and synced; the `.partial` is removed on
-/// any failure, so no partial file ever has the name.
+/// any failure, so no partial file ever has the name. A path that is not a regular file (`/dev/null`,
+/// a named pipe, a device) is written into as it is, never replaced; a symbolic link keeps pointing
+/// where it did, the file it names is the one replaced.
 public final class ExtractOutput {
     /// The file's final path; nil for standard output.
     public let path: String?
-    /// Where the file is written until it is complete (`NAME.partial`); nil for standard output.
+    /// Where the file is written until it is complete (`NAME.partial`); nil for standard output and
+    /// for a path written into as it is.
     public let temporary: String?
     private var fd: Int32
 
-    public init(path: String?) throws {
-        self.path = path
-        guard let path else {
+    public init(path given: String?) throws {
+        guard let given else {
+            path = nil
             temporary = nil
             fd = 1
             return
         }
+        var info = stat()
+        if stat(given, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            // A device or a named pipe: replacing it would put the rows where the device was.
+            path = given
+            temporary = nil
+            fd = open(given, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw ToolError(.failed, "cannot open \(given) for writing: \(String(cString: strerror(errno)))",
+                                fix: "Give -o a regular file's path (it is written atomically), or a device or named pipe you can write.")
+            }
+            return
+        }
+        // A link names the file to replace; the link itself stays.
+        let path = lstat(given, &info) == 0 && info.st_mode & S_IFMT == S_IFLNK ? URL(fileURLWithPath: given).resolvingSymlinksInPath().path : given
+        self.path = path
         let temporary = path + ".partial"
         self.temporary = temporary
         unlink(temporary)
@@ -227,6 +245,9 @@ public final class ExtractOutput {
 
     public func write(_ bytes: [UInt8]) throws {
         guard let code = LocalFile.writeFully(fd, bytes[...]) else { return }
+        if temporary == nil, let path {
+            throw ToolError(.failed, "cannot write to \(path): \(String(cString: strerror(code)))", fix: "Give -o a regular file's path instead.")
+        }
         guard let temporary else {
             throw ToolError(.failed, "cannot write to standard output: \(String(cString: strerror(code)))",
                             fix: code == EPIPE ? "The reader of the output stopped early; write to a file with -o FILE to keep all rows." : "Write to a file with -o FILE instead.")
@@ -236,6 +257,12 @@ public final class ExtractOutput {
 
     /// A file synced and renamed to `path`.
     public func commit() throws {
+        if temporary == nil, path != nil, fd >= 0 {
+            // Written into as it is (a device, a named pipe): nothing to rename.
+            close(fd)
+            fd = -1
+            return
+        }
         guard let path, let temporary else { return }
         fsync(fd)
         close(fd)
@@ -249,6 +276,7 @@ public final class ExtractOutput {
     }
 
     deinit {
+        if temporary == nil, path != nil, fd >= 0 { close(fd) }
         if let temporary, fd >= 0 {
             close(fd)
             unlink(temporary)
