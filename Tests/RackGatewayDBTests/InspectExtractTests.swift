@@ -106,13 +106,19 @@ struct InspectExtractTests {
         }
     }
 
-    @Test func inspectShowsTheManifestAndAMissingTableNamesTheNearest() throws {
+    /// The zoo tables backed up into a directory of their own: the database, the directory and the archive's path.
+    static func withZooArchive(_ body: (TestDatabase, String, String) throws -> Void) throws {
         try TestDatabase.with { source in
             _ = try source.psql(Self.zooSQL)
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             try Self.backup(source, to: LocalStore(directory: directory))
-            let file = try Self.archive(in: directory)
+            try body(source, directory, try Self.archive(in: directory))
+        }
+    }
+
+    @Test func inspectShowsTheManifestAndAMissingTableNamesTheNearest() throws {
+        try Self.withZooArchive { source, directory, file in
             let manifest = try ArchiveReader(path: file).manifest
             let result = try CLI.run(["inspect", file, "--json"])
             #expect(result.status == 0, "\(result)")
@@ -138,12 +144,7 @@ struct InspectExtractTests {
     }
 
     @Test func aDamagedMemberFailsTheExtractAndLeavesNoFile() throws {
-        try TestDatabase.with { source in
-            _ = try source.psql(Self.zooSQL)
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            try Self.backup(source, to: LocalStore(directory: directory))
-            let file = try Self.archive(in: directory)
+        try Self.withZooArchive { source, directory, file in
             let manifest = try ArchiveReader(path: file).manifest
             let zoo = try #require(manifest.tables.first { $0.name == "zoo" })
             // A byte in the middle of the table's last member: the rows before it are written first.
@@ -162,12 +163,7 @@ struct InspectExtractTests {
     /// pipe, or a device such as /dev/full, was); `-o` a symbolic link: the link stays, the file it
     /// names gets the rows.
     @Test func extractIntoAPipeOrThroughALinkReplacesNeither() throws {
-        try TestDatabase.with { source in
-            _ = try source.psql(Self.zooSQL)
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            try Self.backup(source, to: LocalStore(directory: directory))
-            let file = try Self.archive(in: directory)
+        try Self.withZooArchive { source, directory, file in
             let expected = try CLI.run(["extract", file, "--table", "public.single"])
             #expect(expected.status == 0 && !expected.stdout.isEmpty, "\(expected)")
 

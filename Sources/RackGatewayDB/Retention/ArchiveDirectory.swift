@@ -223,7 +223,7 @@ extension ArchiveDirectory {
             }
             guard check.ok else {
                 // Recorded in verifications.jsonl, so `list` marks it VERIFY-FAILED.
-                if recordsVerifications { try? VerificationLog.record(check, store: store, at: clock.now()) }
+                record(check)
                 return bad(.corrupt, check.problems)
             }
             if entry.verificationFailed {
@@ -281,7 +281,7 @@ extension ArchiveDirectory {
             return digest == recorded ? .checkedNow : .notGood
         }
         guard let report = try? ArchiveVerifier().verify(reader: location.reader()) else { return .notGood }
-        if recordsVerifications { try? VerificationLog.record(report, store: store, at: clock.now()) }
+        record(report)
         return report.ok ? .checkedNow : .notGood
     }
 
@@ -289,6 +289,11 @@ extension ArchiveDirectory {
     /// sidecar's), read again as it is now: its SHA-256 must still be its sidecar's (what `prune`
     /// does before it relies on an archive to delete others). A mismatch is recorded as a failed
     /// verification, so `list` marks it.
+    /// A verification done here, into `verifications.jsonl` (unless `recordsVerifications` is off).
+    private func record(_ report: ArchiveVerifier.Report) {
+        if recordsVerifications { try? VerificationLog.record(report, store: store, at: clock.now()) }
+    }
+
     public func confirm(_ entry: Entry) -> Bool {
         let location = location(of: entry)
         let digest: String
@@ -298,7 +303,7 @@ extension ArchiveDirectory {
         let problem = "its SHA-256 is now \(digest), but its sidecar and its verification say \(sidecar ?? "nothing"): the file changed since it was verified"
         let report = ArchiveVerifier.Report(file: entry.path, ok: false, problems: [problem], members: 0, tables: entry.tables ?? 0, rows: entry.rows ?? 0,
                                             bytes: 0, fileSize: entry.sizeBytes, sha256: digest, sidecar: "mismatch", durationSeconds: 0)
-        if recordsVerifications { try? VerificationLog.record(report, store: store, at: clock.now()) }
+        record(report)
         return false
     }
 }
