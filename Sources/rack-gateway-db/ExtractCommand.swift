@@ -34,7 +34,7 @@ struct ExtractCommand: ToolCommand {
     var archive: String
 
     /// An array only to tell a repeated --table (ArgumentParser keeps the last of a single value).
-    @Option(help: ArgumentHelp("The table, as SCHEMA.NAME or \"SCHEMA\".\"NAME\" (a bare NAME when only one schema has it).", valueName: "schema.name"))
+    @Option(help: ArgumentHelp("The table, as SCHEMA.NAME or \"SCHEMA\".\"NAME\" (a bare NAME when only one schema has it); one per extract.", valueName: "schema.name"))
     var table: [String] = []
 
     @Option(help: ArgumentHelp("The rows' format (jsonl: json).", valueName: "format"))
