@@ -73,15 +73,17 @@ struct ExtractCommand: ToolCommand {
             // Stopped after the last row: a file is not given its name.
             if output.temporary != nil { try context.checkStopped() }
             try output.commit()
-        } catch is ExtractOutput.ReaderClosed {
-            // `| head` has had enough: no message, and the status a filter killed by SIGPIPE has.
-            throw ExitCode(128 + SIGPIPE)
-        } catch let error as ToolError where error.code == .interrupted && context.cancellation.signal != nil {
+        } catch where context.cancellation.signal != nil {
+            // Whatever the signal cut short (a write, a read from S3, a reader Ctrl-C ended too):
+            // one line saying what went out.
             let table = extractor.table
             let written = output.temporary.map { "\(outputFile ?? $0) was not created (its .partial is removed)" }
                 ?? "\(progress.rows) of its \(Plural.of(table.rows, "row")) (\(ProgressDisplay.bytes(progress.bytes))) went to \(outputFile ?? "standard output"), "
                 + (progress.rows < table.rows ? "which is incomplete" : "all of them")
             throw ToolError(.interrupted, "\(context.cancellation.description) during the extract of \(table.qualifiedName): \(written)")
+        } catch is ExtractOutput.ReaderClosed {
+            // `| head` has had enough: no message, and the status a filter killed by SIGPIPE has.
+            throw ExitCode(128 + SIGPIPE)
         }
         unfinished?.dismiss()
         context.logger.info("extracted", metadata: ["table": "\(extractor.table.qualifiedName)", "rows": "\(rows)", "format": "\(format.rawValue)",
