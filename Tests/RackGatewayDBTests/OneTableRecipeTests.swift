@@ -42,7 +42,7 @@ struct OneTableRecipeTests {
             let at = try #require(lines.firstIndex(of: "--   " + copyLine), "\(header)")
             let printed = lines[at + 1]
             #expect(printed.hasPrefix("--     gunzip -c \((file as NSString).lastPathComponent) | awk '"), "\(printed)")
-            #expect(header.contains("awk '/^COPY public\\.users /' matches nothing"), "\(header)")
+            #expect(header.contains("so\n-- awk '/^COPY public\\.api_tokens /' matches nothing"), "\(header)")
             let command = String(printed.dropFirst("--     ".count))
 
             // Run as printed, in the archive's directory.

@@ -115,11 +115,11 @@ public struct ArchiveHeader: Sendable {
             .sorted { ($0.schema, $0.name) < ($1.schema, $1.name) }
         guard !listed.isEmpty else { return "" }
         var lines = [
-            "-- One table's rows with stock tools: each data member holds rows of one table, as a block of its COPY line,",
-            "-- the rows and a line \\.; a table has as many blocks as it has members, keep them all. Names in the COPY",
-            "-- line are always double-quoted (awk '/^COPY public\\.users /' matches nothing). Per table, the COPY line and",
-            "-- the command that prints every block of it (a psql script that loads the rows into a table of that name;",
-            "-- sed the name in its COPY lines to load them into another):",
+            "-- One table's rows with stock tools: they are in blocks, one per data member of the table (keep them all),",
+            "-- each its COPY line, rows, and the line \\. that ends it. The COPY line always quotes the names, so",
+            "-- awk '/^COPY public\\.api_tokens /' matches nothing. Per table, its COPY line and the command that prints",
+            "-- every block of it: a psql script that loads the rows into the table of that name (to load them into",
+            "-- another, change the name in its COPY lines with sed):",
         ]
         for table in listed.prefix(Self.recipeTables) {
             lines.append("--   " + DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns).dropLast())
