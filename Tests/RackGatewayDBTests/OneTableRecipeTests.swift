@@ -24,12 +24,14 @@ struct OneTableRecipeTests {
 
     static let table = #"public."it's ""odd"".x$""#
 
-    @Test func theHeadersRecipeCutsOutEveryBlockOfOneTable() throws {
-        try TestDatabase.with { source in
+    @Test(arguments: [15, 18])
+    func theHeadersRecipeCutsOutEveryBlockOfOneTable(major: Int) throws {
+        let cluster = major == 15 ? try TestCluster.shared() : try TestCluster.version(major)
+        try TestDatabase.with(on: cluster) { source in
             _ = try source.psql(Self.sql)
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try InspectExtractTests.backup(source, to: LocalStore(directory: directory))
+            try InspectExtractTests.backup(source, to: LocalStore(directory: directory), major: major)
             let file = try InspectExtractTests.archive(in: directory)
             let manifest = try ArchiveReader(path: file).manifest
             let odd = try #require(manifest.tables.first { $0.name == "it's \"odd\".x$" })
@@ -63,7 +65,7 @@ struct OneTableRecipeTests {
             #expect(extract.stdout.split(separator: "\n").count == odd.rows)
 
             // psql loads the script into a table of that name; its rows, read back, are the same.
-            try TestDatabase.with { target in
+            try TestDatabase.with(on: cluster) { target in
                 _ = try target.psql(#"CREATE TABLE public."it's ""odd"".x$" (id int PRIMARY KEY, v text, b bytea, j jsonb)"#)
                 _ = try Shell.runChecked("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", cut, target.url])
                 let back = directory + "/back.copy"
