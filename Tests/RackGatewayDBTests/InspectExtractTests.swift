@@ -396,6 +396,8 @@ struct InspectExtractTests {
         ("jsonb", [#"'{"k": [1, "x"]}'"#, "'null'", #"'"s"'"#, "'[]'", "'12.50'"]),
         ("json", [#"'{"a":  1}'"#, "'[1, 2]'"]),
         ("bytea", [#"'\x00ff'"#, #"'\x'"#]),
+        ("tstzrange", ["'[2024-01-02 03:04:05+00,infinity)'", "'empty'"]),
+        ("uuid", ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"]),
     ] as [(String, [String])], [15, 18])
     func jsonMatchesPostgresRowToJSON(type: (String, [String]), major: Int) throws {
         let (type, values) = type
