@@ -403,8 +403,8 @@ _rack-gateway-db_inspect() {
 _rack-gateway-db_extract() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
-    repeating_options=()
-    non_repeating_options=(--table --format -o --output --dir --s3-endpoint --identity)
+    repeating_options=(--table)
+    non_repeating_options=(--format -o --output --dir --s3-endpoint --identity)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions

@@ -226,8 +226,8 @@ _rack-gateway-db_extract() {
     local -ar ___format=('csv' 'json' 'copy')
     local -ar arg_specs=(
         ':archive:'
-        '--table[The table, as SCHEMA.NAME (a bare NAME when only one schema has it).]:schema.name:'
-        '--format[The rows'\'' format.]:format:{__rack-gateway-db_complete "${___format[@]}"}'
+        '*--table[The table, as SCHEMA.NAME or "SCHEMA"."NAME" (a bare NAME when only one schema has it); one per extract.]:schema.name:'
+        '--format[The rows'\'' format (jsonl\: json).]:format:{__rack-gateway-db_complete "${___format[@]}"}'
         '(-o --output)'{-o,--output}'[Write the rows to this file (mode 0600, written whole or not at all); default\: standard output.]:file:'
         '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
         '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
