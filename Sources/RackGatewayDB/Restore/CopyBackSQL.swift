@@ -238,19 +238,26 @@ struct CopyBackSQL {
             let rows = try connection.query("""
                 SELECT c.conrelid::regclass::text, c.conname, c.confdeltype::text, \(Self.keyColumns("c.conkey", relation: "c.conrelid"))
                 FROM pg_catalog.pg_constraint c
-                WHERE c.contype = 'f' AND c.confrelid = $1::regclass AND c.confdeltype IN ('n', 'd') ORDER BY 1, 2
+                WHERE c.contype = 'f' AND c.confrelid = $1::regclass AND c.confdeltype IN ('n', 'd', 'c') ORDER BY 1, 2
                 """, [SQL.qualified(table.live.schema, table.live.name)]).rows
             for row in rows {
                 guard let child = row[0], !restoredLive.contains(child) else { continue }
                 let columns = (row[3] ?? "").components(separatedBy: Self.separator).joined(separator: ", ")
-                notRepaired.append("-- \(child) (\(columns)) references \(table.liveName) ON DELETE \(row[2] == "n" ? "SET NULL" : "SET DEFAULT") and was not restored: where a delete cleared it, it stays cleared (restore \(child) too to repair it).")
+                if row[2] == "c" {
+                    notRepaired.append("-- \(child) (\(columns)) references \(table.liveName) ON DELETE CASCADE and was not restored: the rows a delete took with it stay deleted (restore \(child) too to bring them back).")
+                } else {
+                    notRepaired.append("-- \(child) (\(columns)) references \(table.liveName) ON DELETE \(row[2] == "n" ? "SET NULL" : "SET DEFAULT") and was not restored: where a delete cleared it, it stays cleared (restore \(child) too to repair it).")
+                }
             }
         }
-        if !repairs.isEmpty || !notRepaired.isEmpty {
-            lines += ["", "-- ON DELETE SET NULL (or SET DEFAULT): deleting a parent cleared its children's column instead of deleting",
-                      "-- them, so the INSERT above skipped those rows (their key is there). Where the live row's column is still",
-                      "-- cleared, the restored row has a value and that parent exists again, the archived value is put back."]
+        if !repairs.isEmpty {
+            lines += ["", "-- ON DELETE SET NULL: deleting a parent cleared its children's column instead of deleting them, so the",
+                      "-- INSERT above skipped those rows (their key is there). Where the live row's column is still NULL, the",
+                      "-- restored row has a value and that parent exists again, the archived value is put back."]
             lines += repairs
+        }
+        if !notRepaired.isEmpty {
+            lines += ["", "-- Not repaired here:"]
             lines += notRepaired
         }
         let sequences = present.flatMap { table in table.sequences.map { (table, $0) } }
