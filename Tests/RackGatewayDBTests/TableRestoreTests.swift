@@ -142,6 +142,9 @@ struct TableRestoreTests {
             }
             #expect(try DatabaseOracle.sequenceStates(live)["recovered.users_id_seq"] == sourceSequences["public.users_id_seq"])
             #expect(try FileManager.default.attributesOfItem(atPath: sqlFile)[.posixPermissions] as? Int == 0o600)
+            // The restore log beside the archive records it as a partial restore.
+            let logged = try String(contentsOfFile: directory + "/restores.jsonl", encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
+            #expect(logged.contains("\"mode\":\"table\"") && logged.contains("\"ok\":true"), "\(logged)")
             let sql = try String(contentsOfFile: sqlFile, encoding: .utf8)
             #expect(sql == report.copyBackSql)
             // Parents first.
@@ -160,6 +163,197 @@ struct TableRestoreTests {
             // The live sequences are not behind the ids copied back.
             let behind = try live.psql("SELECT count(*) FROM users WHERE id > (SELECT last_value FROM users_id_seq)").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(behind == "0")
+        }
+    }
+
+    /// Types, functions, a table not restored, identity and generated columns, a trigger, a comment,
+    /// an expression index, and a schema and table whose names need quotes.
+    static let sideSQL = #"""
+        CREATE TYPE public.mood AS ENUM ('ok', 'sad');
+        CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := NEW.note || '!'; RETURN NEW; END $$;
+        CREATE TABLE public.parent (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text UNIQUE NOT NULL, feeling public.mood DEFAULT 'ok',
+                                    doubled int GENERATED ALWAYS AS (id * 2) STORED, CHECK (length(name) < 50));
+        COMMENT ON TABLE public.parent IS 'the parents';
+        CREATE TABLE public.other (id int PRIMARY KEY);
+        CREATE TABLE public.child (id bigserial PRIMARY KEY, parent_id int REFERENCES public.parent (id) ON DELETE SET NULL, note text,
+                                   other_id int REFERENCES public.other (id));
+        CREATE INDEX child_note_idx ON public.child (lower(note));
+        CREATE TRIGGER child_touch BEFORE INSERT OR UPDATE ON public.child FOR EACH ROW EXECUTE FUNCTION public.touch();
+        INSERT INTO public.other SELECT g FROM generate_series(1, 5) g;
+        INSERT INTO public.parent (name, feeling) SELECT 'p' || g, CASE WHEN g % 2 = 0 THEN 'sad' ELSE 'ok' END::public.mood FROM generate_series(1, 40) g;
+        INSERT INTO public.child (parent_id, note, other_id) SELECT 1 + g % 40, 'n' || g, 1 + g % 5 FROM generate_series(1, 400) g;
+        CREATE SCHEMA "Odd Schema";
+        CREATE TABLE "Odd Schema"."Mixed Case" (id serial PRIMARY KEY, "Value" text);
+        INSERT INTO "Odd Schema"."Mixed Case" ("Value") SELECT 'v' || g FROM generate_series(1, 30) g;
+        """#
+
+    /// `--into-schema NEW` in the database the tables came from: the restored tables and their
+    /// sequences are NEW's, everything else (the enum, the trigger's function, public.other) keeps
+    /// its schema; identity and generated columns, the SET NULL key and the live trigger in the
+    /// copy-back; quoted names rewritten; what exists is refused with nothing changed; options that
+    /// do not apply are usage errors.
+    @Test func intoSchemaRewritesOnlyTheRestoredNamesAndRefusesWhatExists() throws {
+        try TestDatabase.with { live in
+            try live.psql(Self.sideSQL)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            _ = try TestArchives.backup(live, directory: directory)
+            let archive = try Self.archive(in: directory)
+            let source = try DatabaseOracle.tableDigests(live)
+
+            // Options that do not apply, a table the archive does not hold: 64, nothing changed.
+            let before = try Self.dump(live, excluding: "nothing", major: 15)
+            for (arguments, text) in [(["--into-schema", "side"], "--into-schema goes with --table or --schema"),
+                                      (["--table", "public.parent", "--clean"], "--clean (a table restore drops nothing"),
+                                      (["--table", "public.parent", "--convox-app", "gateway"], "--convox-app (the pipeline restores a whole database) does not go with --table"),
+                                      (["--table", "public.parent", "--jobs", "2"], "--jobs"),
+                                      (["--table", "public.parent", "--copy-back-sql", directory + "/x.sql"], "--copy-back-sql goes with --into-schema"),
+                                      (["--table", "public.parnet", "--into-schema", "side"], "holds no table public.parnet; the nearest of its 4 tables: public.parent"),
+                                      (["--schema", "pub", "--into-schema", "side"], "holds no table in schema pub"),
+                                      (["--table", "public.parent", "--into-schema", "public"], "--into-schema public is where public.parent is")] {
+                let result = try CLI.run(["restore", archive, "--target-url", live.url] + arguments)
+                #expect(result.status == 64 && result.stderr.contains(text), "\(arguments): \(result)")
+            }
+            #expect(try Self.dump(live, excluding: "nothing", major: 15) == before)
+
+            let restore = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--into-schema", "side", "--target-url", live.url])
+            #expect(restore.status == 0, "\(restore)")
+            #expect(restore.stdout.contains("--   left out: TRIGGER child child_touch (no --with-triggers)"), "\(restore.stdout)")
+            #expect(restore.stdout.contains("--   left out: FK CONSTRAINT child child_other_id_fkey (references public.other, which is not restored)"), "\(restore.stdout)")
+            #expect(try DatabaseOracle.tableDigests(live)["side.parent"] == source["public.parent"])
+            #expect(try DatabaseOracle.tableDigests(live)["side.child"] == source["public.child"])
+            let facts = try live.psql("""
+                SELECT (SELECT confrelid::regclass::text FROM pg_constraint WHERE conrelid = 'side.child'::regclass AND contype = 'f'),
+                       (SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'side.parent'::regclass AND attname = 'feeling'),
+                       (SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'side.child'::regclass),
+                       pg_get_serial_sequence('side.parent', 'id'), obj_description('side.parent'::regclass, 'pg_class'),
+                       to_regclass('side.child_note_idx') IS NOT NULL,
+                       (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'side.child'::regclass AND NOT tgisinternal)
+                """).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(facts == "side.parent|mood|nextval('side.child_id_seq'::regclass)|side.parent_id_seq|the parents|t|0", "\(facts)")
+
+            // The copy-back, after parents were deleted (their children's parent_id set NULL) and a child
+            // was inserted (its trigger fired): identity, generated column, the SET NULL repair.
+            try live.psql("INSERT INTO public.child (parent_id, note) VALUES (1, 'late')")
+            #expect(try live.psql("SELECT note FROM public.child WHERE note LIKE 'late%'").hasPrefix("late!"), "the trigger fires on the live table")
+            try live.psql("DELETE FROM public.child WHERE note LIKE 'late%'")
+            try live.psql("DELETE FROM public.parent WHERE id <= 5")
+            let sql = String(restore.stdout)
+            #expect(sql.contains("INSERT INTO public.parent (id, name, feeling)\n    OVERRIDING SYSTEM VALUE\n    SELECT id, name, feeling FROM side.parent"), "\(sql)")
+            #expect(sql.contains("ALTER TABLE public.child DISABLE TRIGGER child_touch;"))
+            let file = directory + "/copy-back.sql"
+            try sql.write(toFile: file, atomically: true, encoding: .utf8)
+            _ = try Shell.runChecked("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", file], environment: try live.settings.childEnvironment)
+            let after = try DatabaseOracle.tableDigests(live)
+            #expect(after["public.parent"] == source["public.parent"] && after["public.child"] == source["public.child"])
+            #expect(try live.psql("SELECT count(*) FROM pg_trigger WHERE tgname = 'child_touch' AND tgenabled = 'O'").hasPrefix("1"), "enabled again")
+
+            // Quoted names: the schema and table that need quotes, into a schema that needs them too.
+            let odd = try CLI.run(["restore", archive, "--schema", "Odd Schema", "--into-schema", "New Odd", "--target-url", live.url])
+            #expect(odd.status == 0, "\(odd)")
+            #expect(try DatabaseOracle.tableDigests(live)["\"New Odd\".\"Mixed Case\""] == source["\"Odd Schema\".\"Mixed Case\""])
+            #expect(try live.psql(#"SELECT pg_get_serial_sequence('"New Odd"."Mixed Case"', 'id')"#).hasPrefix(#""New Odd"."Mixed Case_id_seq""#))
+
+            // NEW not empty; the tables exist where they were: refused, nothing changed.
+            let state = try Self.dump(live, excluding: "nothing", major: 15)
+            let again = try CLI.run(["restore", archive, "--table", "public.child", "--into-schema", "side", "--target-url", live.url, "--json"])
+            #expect(again.status == 1 && again.stdout.contains("\"code\" : \"table_exists\"") && again.stdout.contains("schema side of")
+                    && again.stdout.contains("is not empty"), "\(again)")
+            let existing = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--target-url", live.url])
+            #expect(existing.status == 1 && existing.stderr.contains("public.child, public.child_id_seq, public.parent, public.parent_id_seq already exist")
+                    && existing.stderr.contains("--into-schema"), "\(existing)")
+            #expect(try Self.dump(live, excluding: "nothing", major: 15) == state)
+        }
+    }
+
+    /// Where they were, into another database: created in their own schemas (made when missing).
+    /// A failure at any point (a trigger's function missing, after the data; a damaged member, in
+    /// the data) leaves nothing: one transaction.
+    @Test func aFailureAtAnyPointLeavesNothing() throws {
+        try TestDatabase.with { source in
+            try source.psql(Self.sideSQL)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            _ = try TestArchives.backup(source, directory: directory, chunkSize: 4096)
+            let archive = try Self.archive(in: directory)
+            let digests = try DatabaseOracle.tableDigests(source)
+            try TestDatabase.with { target in
+                try target.psql("CREATE TYPE public.mood AS ENUM ('ok', 'sad'); CREATE TABLE public.unrelated (id int); INSERT INTO public.unrelated VALUES (1)")
+                let before = try Self.dump(target, excluding: "nothing", major: 15)
+                let failed = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--with-triggers", "--target-url", target.url])
+                #expect(failed.status == 1 && failed.stderr.contains("post-data TRIGGER child child_touch") && failed.stderr.contains("nothing was restored"), "\(failed)")
+                #expect(try Self.dump(target, excluding: "nothing", major: 15) == before, "nothing of the failed restore is left")
+
+                let restored = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--schema", "Odd Schema", "--target-url", target.url])
+                #expect(restored.status == 0 && restored.stdout.contains("created schema Odd Schema"), "\(restored)")
+                let after = try DatabaseOracle.tableDigests(target)
+                for table in ["public.parent", "public.child", "\"Odd Schema\".\"Mixed Case\""] { #expect(after[table] == digests[table], "\(table)") }
+                #expect(after["public.unrelated"] != nil && after["public.other"] == nil)
+            }
+            // A damaged member of the child's, after the parent's rows went in: exit 2, nothing left.
+            let manifest = try ArchiveReader(path: archive).manifest
+            let child = try #require(manifest.tables.first { $0.name == "child" })
+            #expect(child.chunks.count > 1, "the child's rows span members")
+            let last = manifest.members[child.chunks.last!]
+            try TestArchives.tamper(archive, sidecarToo: true) { data in data[last.offset + last.length / 2] ^= 0x55 }
+            try TestDatabase.with { target in
+                try target.psql("CREATE TYPE public.mood AS ENUM ('ok', 'sad')")
+                let before = try Self.dump(target, excluding: "nothing", major: 15)
+                let damaged = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--target-url", target.url])
+                #expect(damaged.status == 2 && damaged.stderr.contains("member \(last.index)"), "\(damaged)")
+                #expect(try Self.dump(target, excluding: "nothing", major: 15) == before, "nothing of the failed restore is left")
+            }
+        }
+    }
+
+    /// From S3, plain and age-encrypted: only the manifest, the schema members and the table's own
+    /// members are fetched (counted at the HTTP layer), a small share of the archive.
+    @Test func fromS3AndEncryptedOnlyTheTablesMembersAreFetched() throws {
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try TestDatabase.with { source in
+            try source.psql(Self.sideSQL + """
+                CREATE TABLE public.big (id int PRIMARY KEY, payload text);
+                INSERT INTO public.big SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 60000) g;
+                """)
+            let digests = try DatabaseOracle.tableDigests(source)
+            let environment = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 }
+            for encrypted in [false, true] {
+                let prefix = encrypted ? "age" : "plain"
+                let store = S3Store(client: proxy.client(bucket: bucket), prefix: prefix)
+                var options = BackupOptions(store: store, jobs: 2, compressors: 1)
+                if encrypted { options.keys.recipients = try KeyFiles.recipients([keys.recipient], file: nil) }
+                options.chunkSize = 64 << 10
+                _ = try BackupRunner(settings: try source.settings, options: options, logger: .quiet).run()
+                let name = try #require(try store.list().first { $0.name.hasSuffix(encrypted ? ".age" : ".sql.gz") }?.name)
+                let reader = try ArchiveReader(ArchiveLocation(store: store, name: name, keys: ArchiveKeys(identities: try KeyFiles.identities(keys.identity))))
+                let manifest = reader.manifest
+                let wanted = manifest.tables.filter { $0.name == "parent" || $0.name == "child" }
+                let schema = manifest.members.filter { $0.kind == .preData || $0.kind == .postData }
+                let reads = wanted.flatMap(\.chunks).count + schema.count
+                let members = wanted.flatMap(\.chunks).map { manifest.members[$0].length }.reduce(0, +) + schema.map(\.length).reduce(0, +)
+                // Encrypted: the age header and the 64 KiB chunks around the trailer and manifest, and
+                // each ranged read starts and ends in a chunk.
+                let opening = ArchiveTrailer.memberLength + reader.trailer.manifestLength + (encrypted ? 4 * 65_552 + 4096 : 0)
+                let allowed = opening + members + reads * (encrypted ? 2 * 65_552 : 0)
+                try TestDatabase.with { target in
+                    try target.psql("CREATE TYPE public.mood AS ENUM ('ok', 'sad')")
+                    try proxy.clearLog()
+                    let restore = try CLI.run(["restore", "s3://\(bucket)/\(prefix)/\(name)", "--table", "public.parent", "--table", "public.child",
+                                               "--into-schema", "recovered", "--target-url", target.url] + (encrypted ? ["--identity", keys.identity] : []),
+                                              environment: environment)
+                    #expect(restore.status == 0, "\(restore)")
+                    let fetched = try proxy.requests().filter { $0.method == "GET" && $0.path == "/\(bucket)/\(prefix)/\(name)" }.map(\.bytes).reduce(0, +)
+                    #expect(fetched <= allowed && fetched * 4 < reader.storedSize,
+                            "restore --table fetched \(fetched) bytes of an archive of \(reader.storedSize) (the members read: \(members), at most \(allowed))")
+                    let after = try DatabaseOracle.tableDigests(target)
+                    #expect(after["recovered.parent"] == digests["public.parent"] && after["recovered.child"] == digests["public.child"])
+                    print("fetched from S3 (\(prefix), archive \(reader.storedSize) bytes): restore --table of parent and child \(fetched)")
+                }
+            }
         }
     }
 }
