@@ -107,7 +107,10 @@ extension RestoreCommand {
             let place = table.restoredAs == table.table ? "" : " as \(table.restoredAs)"
             print("\(prefix)  \(table.table)\(place): \(Plural.of(table.rows, "row")), \(ProgressDisplay.bytes(table.bytes)) of COPY text")
         }
-        if !report.sequences.isEmpty { print("\(prefix)  sequences at their archived values: \(report.sequences.joined(separator: ", "))") }
+        if !report.sequences.isEmpty {
+            let named = report.sequences.count <= 3 ? ": " + report.sequences.joined(separator: ", ") : " (--json names them)"
+            print("\(prefix)  \(Plural.of(report.sequences.count, "sequence")) at the archived values\(named)")
+        }
         if !report.createdSchemas.isEmpty { print("\(prefix)  created schema \(report.createdSchemas.joined(separator: ", "))") }
         print("\(prefix)  read \(ProgressDisplay.bytes(report.bytesRead)) of the archive's \(ProgressDisplay.bytes(report.archiveBytes))")
         for item in report.leftOut.prefix(10) { print("\(prefix)  left out: \(item)") }
