@@ -193,6 +193,8 @@ public final class TableRestore: @unchecked Sendable {
                 let into = destination(TableSelection.Name(table.schema, table.name))
                 let extractor = try TableExtractor(reader: reader, table: table.qualifiedName, format: .copy)
                 var sent = 0
+                // The extractor hands over one member's rows at a time, in the table's order.
+                var memberRows = table.chunks.map { manifest.members[$0].rows ?? 0 }[...]
                 let copied: Int
                 do {
                     copied = try connection.copyIn(DataChunk.copyInStatement(schema: into.schema, name: into.name, columns: table.columns)) { stream in
@@ -200,7 +202,7 @@ public final class TableRestore: @unchecked Sendable {
                             try self.context.checkStopped()
                             try stream.write(bytes)
                             sent += bytes.count
-                            self.progress.chunkDone(rows: 0, bytes: bytes.count)
+                            self.progress.chunkDone(rows: memberRows.popFirst() ?? 0, bytes: bytes.count)
                         }
                     }
                 } catch let error as PostgresError {
