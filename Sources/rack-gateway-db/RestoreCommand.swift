@@ -246,7 +246,9 @@ struct RestoreCommand: ToolCommand {
             difference. Plain and gzip SQL go through psql --single-transaction, custom and directory dumps \
             through pg_restore. --dry-run prints what would be done and changes nothing. One restore into a \
             database at a time (exit 3 naming the other). Ctrl-C, SIGTERM or SIGHUP stop it: the target is \
-            left marked FAILED, and the message says how to clear it (exit 130, 143, 129).
+            left marked FAILED, and the message says how to clear it (exit 130, 143, 129). With --table or \
+            --schema only those tables are restored, in one transaction, into a database that may hold anything \
+            else (--into-schema NEW: beside the live ones, printing the SQL that copies missing rows back).
             """)
 
     @OptionGroup var global: GlobalOptions
