@@ -239,7 +239,7 @@ struct TableRestoreTests {
             try live.psql("DELETE FROM public.child WHERE note LIKE 'late%'")
             try live.psql("DELETE FROM public.parent WHERE id <= 5")
             let sql = String(restore.stdout)
-            #expect(sql.contains("INSERT INTO public.parent (id, name, feeling)\n    OVERRIDING SYSTEM VALUE\n    SELECT id, name, feeling FROM side.parent"), "\(sql)")
+            #expect(sql.contains("INSERT INTO public.parent (id, name, feeling)\n    OVERRIDING SYSTEM VALUE\n    SELECT id, name, feeling FROM ONLY side.parent"), "\(sql)")
             #expect(sql.contains("ALTER TABLE public.child DISABLE TRIGGER child_touch;"))
             let file = directory + "/copy-back.sql"
             try sql.write(toFile: file, atomically: true, encoding: .utf8)

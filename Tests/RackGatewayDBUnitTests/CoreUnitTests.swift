@@ -673,3 +673,34 @@ struct TableSelectionUnitTests {
         #expect(rewriter.rewrite("CREATE TABLE \"Odd Schema\".\"Mixed Case2\" (id integer);") == "CREATE TABLE \"Odd Schema\".\"Mixed Case2\" (id integer);")
     }
 }
+
+extension TableSelectionUnitTests {
+    @Test func aChildWithoutItsInheritanceParentIsNamedAndPartitionsAttachOnlyTogether() throws {
+        let preData = """
+            --
+            -- Name: child; Type: TABLE; Schema: public; Owner: app
+            --
+
+            CREATE TABLE public.child (
+                extra integer
+            )
+            INHERITS (public.parent, "Odd"."Other Parent");
+
+            --
+            -- Name: p2024; Type: TABLE ATTACH; Schema: public; Owner: app
+            --
+
+            ALTER TABLE ONLY public.measurements ATTACH PARTITION public.p2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            """
+        let script = try DumpScript(preData, section: "pre-data")
+        let empty = try DumpScript("", section: "post-data")
+        let alone = TableSelection(tables: [TableSelection.Name("public", "child"), TableSelection.Name("public", "p2024")], preData: script,
+                                   postData: empty, withTriggers: false, withPrivileges: false)
+        #expect(alone.unselectedParents.map { "\($0.table.qualified) < \($0.parent.qualified)" } == ["public.child < public.parent", "public.child < Odd.Other Parent"])
+        #expect(alone.leftOut == ["TABLE ATTACH p2024 (the partition and its partitioned table are restored together only)"])
+        let together = TableSelection(tables: [TableSelection.Name("public", "child"), TableSelection.Name("public", "parent"), TableSelection.Name("Odd", "Other Parent"),
+                                               TableSelection.Name("public", "p2024"), TableSelection.Name("public", "measurements")],
+                                      preData: script, postData: empty, withTriggers: false, withPrivileges: false)
+        #expect(together.unselectedParents.isEmpty && together.leftOut.isEmpty && together.preData.map(\.type) == ["TABLE", "TABLE ATTACH"])
+    }
+}

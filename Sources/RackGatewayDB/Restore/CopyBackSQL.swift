@@ -6,7 +6,8 @@ import RGWPostgres
 ///
 /// Read from the catalog after the load, inside the restore's transaction (so it describes the
 /// database as it is): per table, parents before children by the restored foreign keys, an
-/// `INSERT INTO live (columns) SELECT columns FROM NEW.t ON CONFLICT DO NOTHING` naming the columns
+/// `INSERT INTO live (columns) SELECT columns FROM ONLY NEW.t ON CONFLICT DO NOTHING` naming the columns
+/// (ONLY: an inheritance parent's rows without its children's, which are copied as their own tables)
 /// both tables have (the live table's generated columns left out, `OVERRIDING SYSTEM VALUE` for
 /// its identity columns; a live table without a primary key or unique index gets the restored rows
 /// it lacks as a multiset, `EXCEPT ALL`, since no conflict would stop a duplicate). Then the
@@ -188,10 +189,10 @@ struct CopyBackSQL {
             let columns = table.columns.joined(separator: ", ")
             let overriding = table.identity ? "\n    OVERRIDING SYSTEM VALUE" : ""
             if table.unique {
-                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(columns) FROM \(table.restoredName)\n    ON CONFLICT DO NOTHING;")
+                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(columns) FROM ONLY \(table.restoredName)\n    ON CONFLICT DO NOTHING;")
             } else {
                 lines.append("-- \(table.liveName) has no primary key or unique index, so no conflict would stop a duplicate: the rows it lacks, as a multiset.")
-                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(columns) FROM \(table.restoredName)\n    EXCEPT ALL SELECT \(columns) FROM \(table.liveName);")
+                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(columns) FROM ONLY \(table.restoredName)\n    EXCEPT ALL SELECT \(columns) FROM ONLY \(table.liveName);")
             }
         }
         // ON DELETE SET NULL / SET DEFAULT between restored tables: the archived value back.
@@ -216,8 +217,8 @@ struct CopyBackSQL {
                 // changed more (an updated_at), so the archived row is put back whole.
                 let whole = table.columns.filter { !table.primaryKey.contains($0) && !table.identityColumns.contains($0) }
                 func update(_ columns: [String]) -> String {
-                    "UPDATE \(table.liveName) AS live SET " + columns.map { "\($0) = r.\($0)" }.joined(separator: ", ")
-                        + "\n    FROM \(table.restoredName) AS r\n    WHERE \(match) AND " + (wasCleared + hadValue).joined(separator: " AND ")
+                    "UPDATE ONLY \(table.liveName) AS live SET " + columns.map { "\($0) = r.\($0)" }.joined(separator: ", ")
+                        + "\n    FROM ONLY \(table.restoredName) AS r\n    WHERE \(match) AND " + (wasCleared + hadValue).joined(separator: " AND ")
                         + "\n      AND EXISTS (SELECT FROM \(parent.liveName) AS p WHERE \(parentMatch));"
                 }
                 if table.triggers.isEmpty {

@@ -139,6 +139,10 @@ public final class TableRestore: @unchecked Sendable {
         let names = Set(tables.map { TableSelection.Name($0.schema, $0.name) })
         let selection = TableSelection(tables: names, preData: preData, postData: postData,
                                        withTriggers: options.withTriggers, withPrivileges: options.withPrivileges)
+        if let (table, parent) = selection.unselectedParents.first {
+            throw ToolError(.usage, "\(table.qualified) inherits from \(parent.qualified), which is not restored: alone it would become a child of the target's \(parent.qualified)",
+                            fix: "Restore them together: add --table \(parent.qualified).")
+        }
         let rewriter = options.intoSchema.map { SchemaRewriter(relations: names.union(selection.sequences), into: $0) }
         logger.info("table restore started", metadata: ["file": "\(reader.path)", "target": "\(target.settings.description)",
                                                         "tables": "\(tables.map(\.qualifiedName).joined(separator: ","))"])

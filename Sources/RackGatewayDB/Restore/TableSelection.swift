@@ -27,6 +27,9 @@ public struct TableSelection: Sendable {
     public private(set) var postData: [DumpScript.Entry] = []
     /// Labels of the selected tables' entries that are not created, with why.
     public private(set) var leftOut: [String] = []
+    /// Selected tables that inherit from a table not selected (`INHERITS (...)`): created alone they
+    /// would become that table's children (in the live database, rows of the live parent).
+    public private(set) var unselectedParents: [(table: Name, parent: Name)] = []
 
     public init(tables: Set<Name>, preData: DumpScript, postData: DumpScript, withTriggers: Bool, withPrivileges: Bool) {
         self.tables = tables
@@ -62,6 +65,12 @@ public struct TableSelection: Sendable {
                 case .leftOut(let why):
                     leftOut.append("\(entry.label) (\(why))")
                 }
+            }
+        }
+        for entry in self.preData where entry.type == "TABLE" {
+            guard let schema = entry.schema, let text = entry.statements.first?.text else { continue }
+            for parent in Self.inherited(text) where !tables.contains(parent) {
+                unselectedParents.append((Name(schema, entry.name), parent))
             }
         }
         // Indexes and constraints before foreign keys before the rest, each in the archive's order.
@@ -120,6 +129,12 @@ public struct TableSelection: Sendable {
         case "TRIGGER", "RULE":
             guard owningTable(entry) != nil else { return nil }
             return withTriggers ? .create : .leftOut("no --with-triggers")
+        case "TABLE ATTACH":
+            // `ALTER TABLE ONLY parent ATTACH PARTITION partition ...`, tagged with the partition's name.
+            guard let schema = entry.schema, let parent = entry.table else { return nil }
+            let partition = tables.contains(Name(schema, entry.name)), whole = tables.contains(Name(parent.schema, parent.name))
+            if partition && whole { return .create }
+            return partition || whole ? .leftOut("the partition and its partitioned table are restored together only") : nil
         case "POLICY", "ROW SECURITY":
             guard owningTable(entry) != nil else { return nil }
             return withPrivileges ? .create : .leftOut("no --with-privileges")
@@ -152,6 +167,16 @@ public struct TableSelection: Sendable {
             return tables.contains(Name(schema, table)) ? name : nil
         }
         return nil
+    }
+
+    /// The parents a `CREATE TABLE ... INHERITS (s.p, ...)` names (a quoted name holding `,` or `)`
+    /// aside).
+    static func inherited(_ text: String) -> [Name] {
+        guard let range = text.range(of: "\nINHERITS (") else { return [] }
+        return text[range.upperBound...].prefix { $0 != ")" }.split(separator: ",").compactMap { item in
+            let parts = DumpScript.identifierParts(item.drop { $0 == " " })
+            return parts.count == 2 ? Name(parts[0], parts[1]) : nil
+        }
     }
 
     /// `ALTER SEQUENCE s.q OWNED BY s.t.c;`: the table (s, t).
