@@ -44,16 +44,15 @@ public struct TableSelection: Sendable {
                 sequences.insert(Name(schema, entry.name))
             }
         }
+        // The selected tables' indexes, for the comments on them (`INDEX name`, which names no table).
         var indexes: Set<Name> = []
-        var constraints: Set<String> = []
-        for entry in postData.entries where entry.type == "INDEX" || entry.type == "CONSTRAINT" || entry.type == "FK CONSTRAINT" {
+        for entry in postData.entries where entry.type == "INDEX" {
             guard let schema = entry.schema, owningTable(entry) != nil else { continue }
-            if entry.type == "INDEX" { indexes.insert(Name(schema, entry.name)) } else { constraints.insert("\(schema)\u{0}\(entry.name)") }
+            indexes.insert(Name(schema, entry.name))
         }
         for (section, list) in [(0, preData.entries), (1, postData.entries)] {
             for var entry in list {
-                guard let verdict = verdict(entry, indexes: indexes, constraints: constraints, withTriggers: withTriggers,
-                                            withPrivileges: withPrivileges) else { continue }
+                guard let verdict = verdict(entry, indexes: indexes, withTriggers: withTriggers, withPrivileges: withPrivileges) else { continue }
                 switch verdict {
                 case .create:
                     if !withPrivileges {
@@ -111,10 +110,10 @@ public struct TableSelection: Sendable {
     }
 
     /// Whether `entry` is created, left out (with why), or not the selected tables' at all (nil).
-    func verdict(_ entry: DumpScript.Entry, indexes: Set<Name>, constraints: Set<String>, withTriggers: Bool, withPrivileges: Bool) -> Verdict? {
+    func verdict(_ entry: DumpScript.Entry, indexes: Set<Name>, withTriggers: Bool, withPrivileges: Bool) -> Verdict? {
         switch entry.type {
         case "COMMENT", "ACL", "SECURITY LABEL":
-            guard let object = aboutSelected(entry, indexes: indexes, constraints: constraints) else { return nil }
+            guard let object = aboutSelected(entry, indexes: indexes) else { return nil }
             if entry.type == "COMMENT" {
                 if object.hasPrefix("TRIGGER ") || object.hasPrefix("RULE ") { return withTriggers ? .create : nil }
                 if object.hasPrefix("POLICY ") { return withPrivileges ? .create : nil }
@@ -148,7 +147,7 @@ public struct TableSelection: Sendable {
     /// For a COMMENT, ACL or SECURITY LABEL entry on a selected table, column, sequence, or one of
     /// their indexes or constraints (`TABLE t`, `COLUMN t.c`, `SEQUENCE s`, `INDEX i`, `CONSTRAINT c ON
     /// t`, `TRIGGER g ON t`, `POLICY p ON t`): the object as the tag names it; nil otherwise.
-    func aboutSelected(_ entry: DumpScript.Entry, indexes: Set<Name>, constraints: Set<String>) -> String? {
+    func aboutSelected(_ entry: DumpScript.Entry, indexes: Set<Name>) -> String? {
         guard let schema = entry.schema else { return nil }
         let name = entry.name
         for kind in ["TABLE ", "COLUMN ", "SEQUENCE "] where name.hasPrefix(kind) {
