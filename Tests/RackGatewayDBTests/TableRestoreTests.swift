@@ -129,6 +129,7 @@ struct TableRestoreTests {
             let restore = try CLI.run(["restore", archive, "--into-schema", "recovered", "--target-url", live.url, "--copy-back-sql", sqlFile, "--json"]
                                       + restoredArguments, environment: env)
             #expect(restore.status == 0, "\(restore)")
+            #expect(!restore.output.contains(live.cluster.password), "no password in the output")
             let report = try CLI.decode(Report.self, restore.stdout)
             #expect(report.mode == "table" && report.intoSchema == "recovered" && report.tables.count == restored.count)
             #expect(report.tables.first { $0.table == "public.users" }?.restoredAs == "recovered.users")
@@ -142,6 +143,7 @@ struct TableRestoreTests {
             }
             #expect(try DatabaseOracle.sequenceStates(live)["recovered.users_id_seq"] == sourceSequences["public.users_id_seq"])
             #expect(try FileManager.default.attributesOfItem(atPath: sqlFile)[.posixPermissions] as? Int == 0o600)
+            #expect(try !String(contentsOfFile: directory + "/restores.jsonl", encoding: .utf8).contains(live.cluster.password))
             // The restore log beside the archive records it as a partial restore.
             let logged = try String(contentsOfFile: directory + "/restores.jsonl", encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
             #expect(logged.contains("\"mode\":\"table\"") && logged.contains("\"ok\":true"), "\(logged)")
