@@ -62,8 +62,7 @@ extension RestoreCommand {
          (clean, "--clean (a table restore drops nothing; it refuses tables that exist: see --into-schema)"),
          (verify, "--verify (a table restore checks every table's rows and fingerprint as it loads them)"),
          (createMissingRoles, "--create-missing-roles (a table restore sets no owners or grants unless --with-privileges, and then the roles must exist)"),
-         (jobsOption.jobs != nil, "--jobs (a table restore loads in one transaction, on one connection)"),
-         (dryRun, "--dry-run")]
+         (jobsOption.jobs != nil, "--jobs (a table restore loads in one transaction, on one connection)")]
     }
 
     /// `restore ARCHIVE --table ...`: the selected tables in one transaction; with `--into-schema`
@@ -79,6 +78,13 @@ extension RestoreCommand {
         let restore = try TableRestore(target: try RestoreTarget(settings: settings), reader: reader,
                                        options: tableMode.options(maintenanceWorkMem: maintenanceWorkMem, allowDowngrade: allowDowngrade),
                                        logger: logger, context: context)
+        if dryRun {
+            let plan = try restore.plan()
+            Notifications.keep(plan, summary: "dry run of a table restore into \(settings.description), nothing was changed")
+            if global.json { try Reporting.printJSON(plan) } else { plan.lines.forEach { print($0) } }
+            if let refusal = plan.refusal { throw ToolError(.failed, "the restore would be refused as asked: \(refusal)") }
+            return
+        }
         let started = context.clock.now(), stopwatch = Stopwatch()
         func record(ok: Bool, error: String?) {
             let line = RestoreLog.Line(startedAt: UTCTime.iso8601(started), archive: archive.name, app: nil, mode: "table", dryRun: false, ok: ok,

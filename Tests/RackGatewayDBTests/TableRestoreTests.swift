@@ -209,6 +209,7 @@ struct TableRestoreTests {
                                       (["--table", "public.parent", "--clean"], "--clean (a table restore drops nothing"),
                                       (["--table", "public.parent", "--convox-app", "gateway"], "--convox-app (the pipeline restores a whole database) does not go with --table"),
                                       (["--table", "public.parent", "--jobs", "2"], "--jobs"),
+                                      (["--table", "public.parent", "--verify"], "--verify (a table restore checks every table's rows"),
                                       (["--table", "public.parent", "--copy-back-sql", directory + "/x.sql"], "--copy-back-sql goes with --into-schema"),
                                       (["--table", "public.parnet", "--into-schema", "side"], "holds no table public.parnet; the nearest of its 4 tables: public.parent"),
                                       (["--schema", "pub", "--into-schema", "side"], "holds no table in schema pub"),
@@ -216,6 +217,9 @@ struct TableRestoreTests {
                 let result = try CLI.run(["restore", archive, "--target-url", live.url] + arguments)
                 #expect(result.status == 64 && result.stderr.contains(text), "\(arguments): \(result)")
             }
+            let plan = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--into-schema", "side", "--target-url", live.url, "--dry-run"])
+            #expect(plan.status == 0 && plan.stdout.contains("public.parent as side.parent: 40 rows") && plan.stdout.contains("would create schema side")
+                    && plan.stdout.contains("the target allows it"), "\(plan)")
             #expect(try Self.dump(live, excluding: "nothing", major: 15) == before)
 
             let restore = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--into-schema", "side", "--target-url", live.url])
@@ -261,6 +265,8 @@ struct TableRestoreTests {
             let again = try CLI.run(["restore", archive, "--table", "public.child", "--into-schema", "side", "--target-url", live.url, "--json"])
             #expect(again.status == 1 && again.stdout.contains("\"code\" : \"table_exists\"") && again.stdout.contains("schema side of")
                     && again.stdout.contains("is not empty"), "\(again)")
+            let refusedPlan = try CLI.run(["restore", archive, "--table", "public.child", "--into-schema", "side", "--target-url", live.url, "--dry-run"])
+            #expect(refusedPlan.status == 1 && refusedPlan.stdout.contains("REFUSED: schema side of"), "\(refusedPlan)")
             let existing = try CLI.run(["restore", archive, "--table", "public.parent", "--table", "public.child", "--target-url", live.url])
             #expect(existing.status == 1 && existing.stderr.contains("public.child, public.child_id_seq, public.parent, public.parent_id_seq already exist")
                     && existing.stderr.contains("--into-schema"), "\(existing)")

@@ -51,6 +51,38 @@ public struct TableRestoreReport: Codable, Sendable {
     public var copyBackSQL: String?
 }
 
+/// `restore --table ... --dry-run`: what would be created and read, and the target's refusal if any.
+public struct TableRestorePlan: Codable, Sendable {
+    public var file: String
+    public var target: String
+    public var intoSchema: String?
+    public var schemasToCreate: [String]
+    public var tables: [TableRestoreReport.Table]
+    public var sequences: [String]
+    /// The archive's entries that would be created (`TABLE users`, `INDEX users_email_idx`, ...).
+    public var creates: [String]
+    public var leftOut: [String]
+    public var bytesToRead: Int
+    public var archiveBytes: Int
+    /// Why the restore would be refused as asked (a table that exists, NEW not empty); nil when it would go ahead.
+    public var refusal: String?
+
+    /// The plan for a person.
+    public var lines: [String] {
+        var lines = ["Would restore \(Plural.of(tables.count, "table")) of \(file) into \(target) (--dry-run: nothing was changed):"]
+        for table in tables {
+            let place = table.restoredAs == table.table ? "" : " as \(table.restoredAs)"
+            lines.append("  \(table.table)\(place): \(Plural.of(table.rows, "row")), \(ProgressDisplay.bytes(table.bytes)) of COPY text")
+        }
+        if !sequences.isEmpty { lines.append("  \(Plural.of(sequences.count, "sequence")) at the archived values") }
+        if !schemasToCreate.isEmpty { lines.append("  would create schema \(schemasToCreate.joined(separator: ", "))") }
+        lines.append("  \(Plural.of(creates.count, "schema entry", plural: "schema entries")) to create; would read \(ProgressDisplay.bytes(bytesToRead)) of the archive's \(ProgressDisplay.bytes(archiveBytes))")
+        lines += leftOut.map { "  left out: \($0)" }
+        lines.append(refusal.map { "  REFUSED: \($0)" } ?? "  the target allows it")
+        return lines
+    }
+}
+
 /// `restore ARCHIVE --table SCHEMA.NAME ... [--schema NAME ...] [--into-schema NEW]`: the selected
 /// tables of an archive into a database that may hold anything else, in one transaction (a failure
 /// leaves nothing). Only the manifest, the schema members and the selected tables' data members are
@@ -123,6 +155,49 @@ public final class TableRestore: @unchecked Sendable {
         TableSelection.Name(options.intoSchema ?? name.schema, name.name)
     }
 
+    /// The selected tables' entries of the archive's schema; a table whose inheritance parent is
+    /// not selected is refused.
+    func select() throws -> TableSelection {
+        let preData = try DumpScript(try text(of: .preData), section: "pre-data")
+        let postData = try DumpScript(try text(of: .postData), section: "post-data")
+        let selection = TableSelection(tables: Set(tables.map { TableSelection.Name($0.schema, $0.name) }), preData: preData, postData: postData,
+                                       withTriggers: options.withTriggers, withPrivileges: options.withPrivileges)
+        if let (table, parent) = selection.unselectedParents.first {
+            throw ToolError(.usage, "\(table.qualified) inherits from \(parent.qualified), which is not restored: alone it would become a child of the target's \(parent.qualified)",
+                            fix: "Restore them together: add --table \(parent.qualified).")
+        }
+        return selection
+    }
+
+    /// `--dry-run`: what the restore would create and read, and whether the target would refuse it,
+    /// read without changing anything (no schema, lock or table).
+    public func plan() throws -> TableRestorePlan {
+        let selection = try select()
+        guard let connection = try target.connectIfExists() else { throw missingDatabase }
+        try PostgresVersions.checkRestore(archiveServer: reader.manifest.serverVersionNum, targetServer: connection.serverVersionNumber,
+                                          allowDowngrade: options.allowDowngrade)
+        var refusal: String?
+        var schemas: [String] = []
+        do {
+            schemas = try checkTarget(connection, selection: selection)
+        } catch let error as ToolError where error.code == .tableExists {
+            refusal = error.message + (error.fix.map { ". " + $0 } ?? "")
+        }
+        let manifest = reader.manifest
+        return TableRestorePlan(
+            file: reader.path, target: target.settings.description, intoSchema: options.intoSchema, schemasToCreate: schemas,
+            tables: tables.map { .init(table: $0.qualifiedName, restoredAs: destination(TableSelection.Name($0.schema, $0.name)).qualified, rows: $0.rows, bytes: $0.bytes) },
+            sequences: manifest.sequences.filter { selection.sequences.contains(TableSelection.Name($0.schema, $0.name)) }
+                .map { destination(TableSelection.Name($0.schema, $0.name)).qualified },
+            creates: (selection.preData + selection.postData).map(\.label), leftOut: selection.leftOut,
+            bytesToRead: bytesRead, archiveBytes: reader.fileSize, refusal: refusal)
+    }
+
+    var missingDatabase: ToolError {
+        ToolError(.failed, "database \(target.database) does not exist on \(target.settings.description); restore --table restores into an existing database",
+                  fix: "Give --target-url an existing database, or create it first (createdb \(target.database)).")
+    }
+
     public func run() throws -> TableRestoreReport {
         let stopwatch = Stopwatch()
         var phases: [RestorePhase] = []
@@ -134,24 +209,14 @@ public final class TableRestore: @unchecked Sendable {
         }
         let manifest = reader.manifest
         progress.begin(phase: "reading the schema")
-        let (preData, postData) = try timed("schema") { (try DumpScript(try text(of: .preData), section: "pre-data"),
-                                                          try DumpScript(try text(of: .postData), section: "post-data")) }
-        let names = Set(tables.map { TableSelection.Name($0.schema, $0.name) })
-        let selection = TableSelection(tables: names, preData: preData, postData: postData,
-                                       withTriggers: options.withTriggers, withPrivileges: options.withPrivileges)
-        if let (table, parent) = selection.unselectedParents.first {
-            throw ToolError(.usage, "\(table.qualified) inherits from \(parent.qualified), which is not restored: alone it would become a child of the target's \(parent.qualified)",
-                            fix: "Restore them together: add --table \(parent.qualified).")
-        }
+        let selection = try timed("schema") { try select() }
+        let names = selection.tables
         let rewriter = options.intoSchema.map { SchemaRewriter(relations: names.union(selection.sequences), into: $0) }
         logger.info("table restore started", metadata: ["file": "\(reader.path)", "target": "\(target.settings.description)",
                                                         "tables": "\(tables.map(\.qualifiedName).joined(separator: ","))"])
 
         progress.begin(phase: "checking the target")
-        guard let connection = try target.connectIfExists() else {
-            throw ToolError(.failed, "database \(target.database) does not exist on \(target.settings.description); restore --table restores into an existing database",
-                            fix: "Give --target-url an existing database, or create it first (createdb \(target.database)).")
-        }
+        guard let connection = try target.connectIfExists() else { throw missingDatabase }
         try PostgresVersions.checkRestore(archiveServer: manifest.serverVersionNum, targetServer: connection.serverVersionNumber,
                                           allowDowngrade: options.allowDowngrade)
         let lock = try RestoreLock.acquire([.target(target.database)], on: target)
@@ -165,7 +230,11 @@ public final class TableRestore: @unchecked Sendable {
         if let maintenanceWorkMem = options.maintenanceWorkMem {
             try connection.execute("SET LOCAL maintenance_work_mem = \(SQL.literal(maintenanceWorkMem))")
         }
-        let createdSchemas = try timed("target") { try prepareSchemas(connection, selection: selection) }
+        let createdSchemas = try timed("target") {
+            let schemas = try checkTarget(connection, selection: selection)
+            for schema in schemas { try connection.execute("CREATE SCHEMA \(SQL.identifier(schema))") }
+            return schemas
+        }
 
         func run(_ entry: DumpScript.Entry, section: String) throws {
             for setting in entry.settings where try filter.keep(setting, section: section, line: entry.headerLine) {
@@ -267,10 +336,9 @@ public final class TableRestore: @unchecked Sendable {
             + tables.flatMap(\.chunks).reduce(0) { $0 + members[$1].length }
     }
 
-    /// The schemas to create in, created (in the transaction) and checked: with `--into-schema`, NEW
-    /// must not exist or hold nothing; without it, no table or sequence to create may exist. Returns
-    /// the schemas this run creates.
-    func prepareSchemas(_ connection: Connection, selection: TableSelection) throws -> [String] {
+    /// The target checked, read only: with `--into-schema`, NEW must not exist or hold nothing;
+    /// without it, no table or sequence to create may exist. Returns the schemas to create.
+    func checkTarget(_ connection: Connection, selection: TableSelection) throws -> [String] {
         let existing = Set(try connection.query("SELECT nspname FROM pg_catalog.pg_namespace").rows.compactMap { $0[0] })
         if let into = options.intoSchema {
             if existing.contains(into) {
@@ -288,7 +356,6 @@ public final class TableRestore: @unchecked Sendable {
                 }
                 return []
             }
-            try connection.execute("CREATE SCHEMA \(SQL.identifier(into))")
             return [into]
         }
         let relations = selection.tables.union(selection.sequences).sorted()
@@ -302,12 +369,7 @@ public final class TableRestore: @unchecked Sendable {
             throw ToolError(.tableExists, "\(taken.joined(separator: ", ")) already exist\(taken.count == 1 ? "s" : "") in \(target.settings.description); nothing was changed",
                             fix: "Restore beside them into a new schema with --into-schema NAME (e.g. --into-schema recovered): the output then has the SQL that copies missing rows back.")
         }
-        var created: [String] = []
-        for schema in Set(selection.tables.map(\.schema)).sorted() where !existing.contains(schema) {
-            try connection.execute("CREATE SCHEMA \(SQL.identifier(schema))")
-            created.append(schema)
-        }
-        return created
+        return Set(selection.tables.map(\.schema)).filter { !existing.contains($0) }.sorted()
     }
 
     /// The decompressed text of the one member of `kind`, read by a ranged read and checked
