@@ -248,6 +248,20 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         return settings
     }
 
+    /// The same place, every session in it read-only from its start (`options=-c
+    /// default_transaction_read_only=on`, after any options given): what `drill --existing-url`
+    /// and the children it runs connect with, so nothing they do can write to that database.
+    public func readOnly() -> ConnectionSettings {
+        let setting = "-c default_transaction_read_only=on"
+        let given = explicit.first { $0.keyword == "options" }?.value
+        var options = explicit.filter { $0.keyword != "options" }
+        options.append(Option(keyword: "options", value: given.map { "\($0) \(setting)" } ?? setting, environmentVariable: "PGOPTIONS"))
+        let conninfo = options.map { "\($0.keyword)=\(Self.quoteConninfoValue($0.value))" }.joined(separator: " ")
+        var settings = ConnectionSettings(source: source, conninfo: conninfo, explicit: options)
+        settings.cancellation = cancellation
+        return settings
+    }
+
     /// Replace `secret` (a whole connection string) in `text` with a form without its password.
     public static func redact(_ text: String, secret: String) -> String {
         guard !secret.isEmpty else { return text }
