@@ -21,7 +21,7 @@ struct ExtractCommand: ToolCommand {
             and -o FILE then is not written (it gets its name, mode 0600, only when complete).
             """)
 
-    @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir).")
+    @Argument(help: ArgumentHelp(DirectoryOptions.archiveArgumentHelp))
     var archive: String
 
     @Option(help: ArgumentHelp("The table, as SCHEMA.NAME (a bare NAME when only one schema has it).", valueName: "schema.name"))

@@ -132,7 +132,7 @@ public struct ExistingDrill {
         }
         let diff = ArchiveDiff(archive: reader, other: .database(settings), options: ArchiveDiff.Options())
         let result = try AuditHistoryCheck.check(diff, table: table, connection: connection)
-        return DrillCheck(name: name, ok: result.ok, detail: AuditHistoryCheck.describe(result, against: URL(fileURLWithPath: reader.path).lastPathComponent))
+        return DrillCheck(name: name, ok: result.ok, detail: result.ok ? result.heldDetail + " in \(URL(fileURLWithPath: reader.path).lastPathComponent)" : "\(result.table) was changed: " + result.changedDetail)
     }
 
     /// The schema against the migration set, or the application's migrate command (in its dry-run
@@ -158,16 +158,3 @@ public struct ExistingDrill {
     }
 }
 
-extension AuditHistoryCheck {
-    /// One line of what the check found, for `drill --existing-url` (diff prints its own).
-    static func describe(_ result: Result, against archive: String) -> String {
-        let pruned = result.pruned > 0 ? " (\(Plural.of(result.pruned, "event")) in recorded prunes not looked for)" : ""
-        guard result.ok else {
-            let counts = [("changed", result.changed), ("missing", result.missing), ("added", result.added)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
-            return "\(result.table) was changed: the event at chain_index \(result.firstDifference ?? -1) is \(result.difference ?? "different") against \(archive) "
-                + "(events up to chain_index \(result.lastChainIndex ?? -1): \(counts.joined(separator: ", ")))\(pruned)"
-        }
-        guard let last = result.lastChainIndex else { return "\(result.table): the archive \(archive) holds no events" }
-        return "\(result.table): the \(Plural.of(result.events, "event")) of \(archive) up to chain_index \(last) are as archived\(pruned)"
-    }
-}
