@@ -15,11 +15,13 @@ struct DiffCommand: ToolCommand {
             printed). With --rows, the tables that differ are read again and their rows added, removed and \
             changed are shown, matched by the database's primary key (tables without one, and tables of two \
             archives, as multisets of rows: added and removed only), at most --limit of each per table; --json \
-            lists them all. Against a database, the audit log (the table with chain_index, previous_hash and \
-            event_hash) is also checked as history: its events up to the archive's last chain_index must be \
-            the archive's, less the ranges recorded prunes removed; the first that differs is named by its \
-            chain_index. The database is only read. Exit 0 when the compared data is equal, 2 when it \
-            differs, 1 on error.
+            lists them all. First, the audit log (the table with chain_index, previous_hash and event_hash) \
+            is checked as history: its events up to the archive's last chain_index must be the database's \
+            (with --against: the older archive's must be the newer one's), less the ranges recorded prunes \
+            removed; the first that differs is named by its chain_index, and gaps in the archive's own chain \
+            that no prune explains are named too. Its verdict is the first line (JSON: audit_history_held). \
+            The database is only read. Exit 0 when the compared data is equal, 2 when it differs (an audit \
+            log with events appended since differs too: read audit_history_held), 1 on error.
             """)
 
     @Argument(help: ArgumentHelp(DirectoryOptions.archiveArgumentHelp))

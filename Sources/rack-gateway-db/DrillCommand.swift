@@ -22,7 +22,13 @@ struct DrillCommand: ToolCommand {
             Exit 0 when every check passes, 2 when one fails (or, with --latest, when the newest archive \
             does not verify: the newest good one is drilled in its place and reported as such), 1 when the \
             drill could not run, 130/143/129 when Ctrl-C, SIGTERM or SIGHUP stopped it (the scratch database \
-            is dropped first).
+            is dropped first). \
+            With --existing-url URL, nothing is restored: a database restored by something else (an RDS \
+            snapshot or point-in-time restore, a promoted replica) is checked in place, every session \
+            read-only: sequences, constraints and indexes, materialized views, the audit chain, the WORM \
+            anchors, the audit history against ARCHIVE or --latest (NOT CHECKED without one), and its \
+            migrations against the set or --migrate-command in a form that only reads; recorded as a drill \
+            of kind existing (in --dir without an archive), metrics rgw_drill_existing_*.
             """)
 
     @OptionGroup var global: GlobalOptions
