@@ -133,6 +133,35 @@ struct ExistingDrillTests {
         }
     }
 
+    /// The WORM anchors against a database restored to an earlier time: an anchor naming an event
+    /// past the database's end (written after the time it was restored to) is passed over, and the
+    /// newest one it can have is compared.
+    @Test func theAnchorsAreComparedUpToTheDatabasesLastEvent() throws {
+        let server = try MotoServer.shared()
+        let client = try server.freshBucket()
+        try ProductionFixture.with(events: 120) { source in
+            let keys = try ProductionPipelineTests.writeAnchors(client, chain: "rgw-prod", database: source, hours: 4)
+            let last = Int(try source.psql("SELECT max(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines))!
+            // Production went on after the snapshot: this hour's anchor names an event the restore lacks.
+            let stamp = DateFormatter()
+            stamp.locale = Locale(identifier: "en_US_POSIX")
+            stamp.timeZone = TimeZone(identifier: "UTC")
+            stamp.dateFormat = "yyyy/MM/dd/HH"
+            let now = Date().addingTimeInterval(-5)
+            let folder = stamp.string(from: now)
+            stamp.dateFormat = "yyyyMMdd'T'HH"
+            try client.putObject(key: "rgw-prod/\(folder)/anchor-\(stamp.string(from: now)).json",
+                                 data: Array(#"{"chain_id":"rgw-prod","last_seq":\#(last + 40),"last_hash":"00","ts_utc":"\#(ISO8601DateFormatter().string(from: now))","db_snapshot_lsn":""}"#.utf8))
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let environment = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint]) { $1 }
+            let drill = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--audit-anchors", "s3://\(client.bucket)/rgw-prod",
+                                     "--migrations", ProductionFixture.migrations], environment: environment)
+            #expect(drill.status == 0, "\(drill)")
+            #expect(drill.stdout.contains("PASS  audit anchors: anchor \(keys.last!) (chain_index \(last - 3)) matches the restored event; 4 anchors linked back to \(keys.first!)"), "\(drill)")
+        }
+    }
+
     /// Without an archive: the checks that need none, the history reported NOT CHECKED (failing
     /// nothing); recorded in --dir, its own metrics; the application's migrate in its dry-run form runs
     /// read-only (a migrate that writes fails); options of a restoring drill are usage errors.
