@@ -119,13 +119,22 @@ struct DiffCommand: ToolCommand {
         var firstRow = true
         var differing = 0
         let out = FileHandle.standardOutput
-        func write(_ string: String) { out.write(Data(string.utf8)) }
+        // A reader that stops early (`| head`) is an error of the run, not a crash.
+        func write(_ string: String) throws {
+            do {
+                try out.write(contentsOf: Data(string.utf8))
+            } catch {
+                let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
+                throw ToolError(.failed, "cannot write to standard output: \(code.map { String(cString: strerror(Int32($0))) } ?? "\(error)")",
+                                fix: "The reader of the output stopped before the end of the JSON document; write it to a file (> FILE) to keep it whole.")
+            }
+        }
         // Written with the first event (the audit history's, when checked, comes first): a failure
         // before it prints only its error document. `audit_history_held` is the one field to read.
         let head = "{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),"
         var started = false
         func start(_ history: AuditHistoryCheck.Result?) throws {
-            write(head + "\"audit_history_held\":\(history.map { String($0.ok) } ?? "null"),"
+            try write(head + "\"audit_history_held\":\(history.map { String($0.ok) } ?? "null"),"
                   + (try history.map { "\"audit_history\":" + (try text($0)) + "," } ?? "") + "\"tables\":[")
             started = true
         }
@@ -140,14 +149,14 @@ struct DiffCommand: ToolCommand {
                 if result.status != .equal { differing += 1 }
                 var body = try text(result)
                 body.removeLast()
-                write((first ? "" : ",") + body + (result.added != nil ? ",\"rows\":[" : ""))
+                try write((first ? "" : ",") + body + (result.added != nil ? ",\"rows\":[" : ""))
                 first = false
                 firstRow = true
             case .row(let change):
-                write((firstRow ? "" : ",") + (try text(change)))
+                try write((firstRow ? "" : ",") + (try text(change)))
                 firstRow = false
             case .tableEnd(let result):
-                write(result.added != nil ? "]}" : "}")
+                try write(result.added != nil ? "]}" : "}")
             case .auditHistory:
                 break
             }
@@ -158,7 +167,7 @@ struct DiffCommand: ToolCommand {
             // As every report of a run that exits non-zero: its `error` object.
             tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: history)).error), as: UTF8.self)
         }
-        write(tail + "}\n")
+        try write(tail + "}\n")
         return equal
     }
 

@@ -366,6 +366,25 @@ struct DiffTests {
         }
     }
 
+    /// `diff --json | head`: the reader stopping early is an error of the run (exit 1, said once),
+    /// not a crash of the process (the JSON was written through a call that trapped on EPIPE).
+    @Test func aJSONReaderThatStopsEarlyIsAnErrorNotACrash() throws {
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE public.many (id int PRIMARY KEY, note text); INSERT INTO public.many SELECT g, repeat('x', 40) FROM generate_series(1, 20000) g")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            try source.psql("DELETE FROM public.many")
+            let script = "\"$EXE\" diff \"$ARCHIVE\" --database-url \"$URL\" --rows --json 2>\"$ERR\" | head -c 100 >/dev/null; echo \"${PIPESTATUS[0]}\""
+            let errors = directory + "/stderr.txt"
+            let status = try Shell.runChecked("/bin/bash", ["-c", script], environment: ["EXE": CLI.executable, "ARCHIVE": archive, "URL": source.url, "ERR": errors])
+            let stderr = try String(contentsOfFile: errors, encoding: .utf8)
+            #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "exit \(status): \(stderr)")
+            #expect(stderr.contains("cannot write to standard output: Broken pipe") && !stderr.contains("Fatal error"), "\(stderr)")
+        }
+    }
+
     /// A missing ARCHIVE is worded as extract words it (one help text).
     @Test func aMissingArchiveIsWordedAsExtractWordsIt() throws {
         let diff = try CLI.run(["diff", "--database-url", "postgres://nobody@127.0.0.1:1/none"])

@@ -18,13 +18,14 @@ public struct DatabaseIdentity: Codable, Sendable, Equatable {
     /// `pg_control_system()`'s system identifier: the cluster's, the same on its replicas and on a
     /// snapshot's restore (nil when this role may not read it).
     public var systemIdentifier: String?
+    /// `server_version` as the server gives it (`15.18 (Debian 15.18-0+deb12u1)`); the description has its number.
     public var serverVersion: String
     /// A hot standby (read-only by itself).
     public var inRecovery: Bool
 
     /// `host:port/dbname`, the server version, and the system identifier when read.
     public var description: String {
-        "\(host):\(port)/\(dbname) (PostgreSQL \(serverVersion)" + (systemIdentifier.map { ", system identifier \($0)" } ?? "")
+        "\(host):\(port)/\(dbname) (PostgreSQL \(serverVersion.split(separator: " ").first.map(String.init) ?? serverVersion)" + (systemIdentifier.map { ", system identifier \($0)" } ?? "")
             + (inRecovery ? ", a hot standby" : "") + ")"
     }
 }
@@ -132,7 +133,7 @@ public struct ExistingDrill {
         }
         let diff = ArchiveDiff(archive: reader, other: .database(settings), options: ArchiveDiff.Options())
         let result = try AuditHistoryCheck.check(diff, table: table, connection: connection)
-        return DrillCheck(name: name, ok: result.ok, detail: result.ok ? result.heldDetail + " in \(URL(fileURLWithPath: reader.path).lastPathComponent)" : "\(result.table) was changed: " + result.changedDetail)
+        return DrillCheck(name: name, ok: result.ok, detail: result.ok ? result.heldDetail + " in \(URL(fileURLWithPath: reader.path).lastPathComponent)" : "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail)
     }
 
     /// The schema against the migration set, or the application's migrate command (in its dry-run
