@@ -196,7 +196,9 @@ struct DrillCommand: ToolCommand {
         var options = DrillOptions(scratch: target, jobs: 1, migrations: migrations)
         options.migrateCommand = try migrateCommandOptions.command()
         options.anchors = anchors
-        var report = try ExistingDrill(settings: target, options: options, logger: logger, context: context).run(reader: reader)
+        let drill = ExistingDrill(settings: target, options: options, logger: logger, context: context)
+        let display = drill.progress.display(logger: logger)
+        var report = try { defer { display.stop() }; return try drill.run(reader: reader) }()
         let checkedPassed = report.ok
         report.newestFailed = newestProblem
         if newestProblem != nil { report.ok = false }

@@ -195,6 +195,11 @@ struct ExistingDrillTests {
             let writing = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--migrate-command", ProductionFixture.migrateCommand])
             #expect(writing.status == 2 && writing.stdout.contains("FAIL  migrations:") && writing.stdout.contains("read-only transaction"), "\(writing)")
 
+            // --latest: the newest archive in --dir is the history's reference.
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let latest = try CLI.run(["drill", "--existing-url", source.url, "--latest", "--dir", directory])
+            #expect(latest.status == 0 && latest.stdout.contains("PASS  audit history: audit.audit_event: the 40 events up to chain_index 39 are as archived in rack_gateway_backup_"), "\(latest)")
+
             for (extra, option) in [(["--keep"], "--keep"), (["--jobs", "2"], "--jobs"), (["--scratch-url", source.url], "--scratch-url"),
                                     (["--allow-downgrade"], "--allow-downgrade"), (["--stall-timeout", "1m"], "--stall-timeout")] {
                 let refused = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory] + extra)

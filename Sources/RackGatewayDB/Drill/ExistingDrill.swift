@@ -43,6 +43,8 @@ public struct ExistingDrill {
     public let settings: ConnectionSettings
     public let logger: Logger
     public let context: RunContext
+    /// Which check runs, for the progress line at a terminal.
+    public let progress = RestoreProgress()
 
     public init(settings: ConnectionSettings, options: DrillOptions, logger: Logger, context: RunContext? = nil) {
         self.settings = settings.readOnly()
@@ -77,6 +79,7 @@ public struct ExistingDrill {
             try DumpSession.apply(to: connection)
             // One snapshot for every check; read-only twice over (the session's default too).
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            progress.begin(phase: "checks (read-only)")
             try runner.timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest?.schemaState) }
             try runner.timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection, recorded: manifest?.schemaState) }
             if let views = try DrillChecks.materializedViews(connection, recorded: manifest?.schemaState) {
@@ -97,7 +100,9 @@ public struct ExistingDrill {
                     return check.run(connection, snapshot: started)
                 }
             }
+            progress.begin(phase: "checks: audit history")
             try runner.timedCheck(&report) { try history(reader, connection: connection) }
+            progress.begin(phase: "checks: migrations")
             try connection.execute("COMMIT")
             try connection.execute("RESET ALL")
             try runner.timedCheck(&report) { try migrations(connection) }
