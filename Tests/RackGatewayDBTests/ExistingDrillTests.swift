@@ -184,16 +184,20 @@ struct ExistingDrillTests {
             let report = try CLI.run(["report", "--dir", directory])
             #expect(report.stdout.contains("PASSED, the existing database ") && report.stdout.contains("without an archive"), "\(report)")
             #expect(report.stdout.contains("1 drill, all passed (1 of a database restored elsewhere, 1 passed)"), "\(report)")
+            // The app's real migrate is refused by the read-only session; the failed drill is listed under
+            // the summary as the database's, not an archive's.
+            let writing = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--migrate-command", ProductionFixture.migrateCommand])
+            #expect(writing.status == 2 && writing.stdout.contains("FAIL  migrations:") && writing.stdout.contains("read-only transaction"), "\(writing)")
+            let failedReport = try CLI.run(["report", "--dir", directory])
+            #expect(failedReport.stdout.contains("of the existing database ") && failedReport.stdout.contains(": migrations"), "\(failedReport)")
 
-            // The app's migrate: its dry-run form passes; its real form is refused by the read-only session.
+            // The app's migrate in its dry-run form passes, connected read-only.
             let record = directory + "/record.txt"
             let dryRun = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--migrate-command", ProductionFixture.migrateCommand + " --dry-run"],
                                      environment: ["FAKE_APP_RECORD": record])
             #expect(dryRun.status == 0 && dryRun.stdout.contains("PASS  migrations: the application's migrate command") && dryRun.stdout.contains("dry run: nothing applied"), "\(dryRun)")
             let url = try #require(try String(contentsOfFile: record, encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("DATABASE_URL=") })
             #expect(url.contains("default_transaction_read_only") && !url.contains(source.cluster.password), "\(url)")
-            let writing = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--migrate-command", ProductionFixture.migrateCommand])
-            #expect(writing.status == 2 && writing.stdout.contains("FAIL  migrations:") && writing.stdout.contains("read-only transaction"), "\(writing)")
 
             // --latest: the newest archive in --dir is the history's reference.
             #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)

@@ -230,7 +230,8 @@ extension EvidenceReport {
         }
         for drill in drills where !drill.ok {
             let failed = drill.checks.filter { !$0.ok }.map(\.name)
-            lines.append("Failed drill \(Self.display(drill.startedAt)) of \(drill.archive): " + (failed.isEmpty ? drill.error ?? "failed" : failed.joined(separator: ", ")))
+            let of = drill.restored ? drill.archive : "the existing database \(drill.database ?? "?")" + (drill.archive.isEmpty ? "" : " against \(drill.archive)")
+            lines.append("Failed drill \(Self.display(drill.startedAt)) of \(of): " + (failed.isEmpty ? drill.error ?? "failed" : failed.joined(separator: ", ")))
         }
         return lines
     }
@@ -330,7 +331,7 @@ extension EvidenceReport {
             return "\(display(drill.startedAt)): FAILED, the newest archive \(newest) did not verify; the older \(drill.archive) was drilled in its place"
         }
         if !drill.restored {
-            return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), the existing database \(drill.database ?? "?") (restored elsewhere), "
+            return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), the existing database \(drill.database ?? "?"), restored elsewhere, "
                 + (drill.archive.isEmpty ? "without an archive" : "against \(drill.archive)")
         }
         return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" + (drill.suspect != nil ? " (a SUSPECT archive)" : "")
