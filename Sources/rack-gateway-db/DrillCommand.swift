@@ -66,6 +66,10 @@ struct DrillCommand: ToolCommand {
         if existingURL != nil {
             let given = [(scratchURL != nil, "--scratch-url"), (keep, "--keep"), (allowDowngrade, "--allow-downgrade"), (jobsOption.jobs != nil, "--jobs"),
                          (stall.stallTimeout != nil, "--stall-timeout"), (global.databaseURL != nil, "--database-url")].filter(\.0).map(\.1)
+            let keys = [(choice.keyOptions.identityOption.identity != nil, "--identity"), (choice.keyOptions.verifyKey != nil, "--verify-key")].filter(\.0).map(\.1)
+            if choice.archive == nil && !choice.latest, let key = keys.first {
+                throw ValidationError("\(key) reads an archive; --existing-url without ARCHIVE or --latest reads none")
+            }
             if let first = given.first {
                 throw ValidationError("\(first) does not apply with --existing-url (the drill restores nothing: it checks that database in place, read-only\(first == "--database-url" ? ", and --existing-url names it" : ""))")
             }

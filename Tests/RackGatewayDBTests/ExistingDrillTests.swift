@@ -209,6 +209,8 @@ struct ExistingDrillTests {
                 let refused = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory] + extra)
                 #expect(refused.status == 64 && refused.stderr.contains("\(option) does not apply with --existing-url"), "\(refused)")
             }
+            let key = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--identity", directory + "/none.txt"])
+            #expect(key.status == 64 && key.stderr.contains("--identity reads an archive; --existing-url without ARCHIVE or --latest reads none"), "\(key)")
             let neither = try CLI.run(["drill", "--dir", directory])
             #expect(neither.status == 64 && neither.stderr.contains("give an archive path or --latest"), "\(neither)")
         }
