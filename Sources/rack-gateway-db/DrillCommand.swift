@@ -218,7 +218,7 @@ struct DrillCommand: ToolCommand {
         if global.json {
             try Reporting.printJSON(report)
         } else {
-            printExisting(report, target: target)
+            printExisting(report, target: target, stopped: context.cancellation.isCancelled)
         }
         if let problem = newestProblem {
             throw ToolError(problem.code, "drill --existing-url --latest FAILED: \(problem.path), the newest archive, does not verify: " + problem.problems.prefix(3).joined(separator: "; ")
@@ -242,7 +242,7 @@ struct DrillCommand: ToolCommand {
         }
     }
 
-    func printExisting(_ report: DrillReport, target: ConnectionSettings) {
+    func printExisting(_ report: DrillReport, target: ConnectionSettings, stopped: Bool) {
         if let newest = report.newestFailed {
             print("NEWEST ARCHIVE FAILED: \(newest.path) does not verify: \(newest.problems.prefix(3).joined(separator: "; "))")
         }
@@ -254,7 +254,7 @@ struct DrillCommand: ToolCommand {
         }
         print("  no restore (RTO not measured); nothing was written to the database; drill \(String(format: "%.1f", report.durationSeconds)) s")
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
-        print(report.ok ? "Drill PASSED: \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill STOPPED (\(report.error!))." : "Drill FAILED.")
+        print(report.ok ? "Drill PASSED: \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
     }
 
     static func newestGauge(failed: Bool) -> PrometheusFile.Gauge {

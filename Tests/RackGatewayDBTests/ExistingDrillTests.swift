@@ -22,11 +22,11 @@ struct ExistingDrillTests {
     /// A login role with only USAGE on the schemas and SELECT on their tables and sequences (and
     /// EXECUTE on their functions, for audit.verify_chain; BYPASSRLS, as backup's role needs, to read
     /// every row of audit.audit_event): it can write nothing.
-    static func readOnlyRole(_ database: TestDatabase) throws -> (name: String, url: String) {
+    static func readOnlyRole(_ database: TestDatabase, bypassRLS: Bool = true) throws -> (name: String, url: String) {
         let name = "rgw_ro_\(UInt32.random(in: 0...UInt32.max))"
         let password = "ro\(UInt64.random(in: 0...UInt64.max))"
         try database.psql("""
-            CREATE ROLE \(name) LOGIN BYPASSRLS PASSWORD '\(password)';
+            CREATE ROLE \(name) LOGIN \(bypassRLS ? "BYPASSRLS" : "") PASSWORD '\(password)';
             DO $$ DECLARE s text; BEGIN
                 FOR s IN SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' LOOP
                     EXECUTE format('GRANT USAGE ON SCHEMA %I TO \(name)', s);
@@ -209,6 +209,13 @@ struct ExistingDrillTests {
                 let refused = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory] + extra)
                 #expect(refused.status == 64 && refused.stderr.contains("\(option) does not apply with --existing-url"), "\(refused)")
             }
+            // A server that is not there, and a role that row-level security would show a part of audit_event: exit 1, saying so.
+            let down = try CLI.run(["drill", "--existing-url", "postgres://nobody@127.0.0.1:1/none", "--dir", directory])
+            #expect(down.status == 1 && down.stdout.contains("Drill could not run (cannot connect") && down.stderr.contains("could not run"), "\(down)")
+            let partial = try Self.readOnlyRole(source, bypassRLS: false)
+            defer { Self.dropRole(partial.name, in: source) }
+            let rls = try CLI.run(["drill", "--existing-url", partial.url, "--dir", directory])
+            #expect(rls.status == 1 && rls.stderr.contains("row-level security") && rls.stderr.contains("BYPASSRLS"), "\(rls)")
             let key = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--identity", directory + "/none.txt"])
             #expect(key.status == 64 && key.stderr.contains("--identity reads an archive; --existing-url without ARCHIVE or --latest reads none"), "\(key)")
             let neither = try CLI.run(["drill", "--dir", directory])

@@ -108,7 +108,7 @@ public struct ExistingDrill {
             try runner.timedCheck(&report) { try migrations(connection) }
         } catch {
             report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the checks"
-                : "the drill could not finish its checks on \(report.database?.description ?? settings.description): \(error)"
+                : report.database == nil ? "\(error)" : "the drill could not finish its checks: \(error)"
         }
         return runner.finish(report, stopwatch)
     }
