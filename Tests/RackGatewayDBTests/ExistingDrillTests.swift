@@ -55,7 +55,7 @@ struct ExistingDrillTests {
 
     struct Report: Decodable {
         struct Check: Decodable { var name: String; var ok: Bool; var checked: Bool; var detail: String }
-        struct Identity: Decodable { var host: String; var port: String; var dbname: String; var user: String; var systemIdentifier: String?; var serverVersion: String }
+        struct Identity: Decodable { var host: String; var port: String; var dbname: String; var user: String; var systemIdentifier: String?; var serverVersion: String; var inRecovery: Bool }
         var kind: String?
         var ok: Bool
         var archive: String
@@ -130,6 +130,29 @@ struct ExistingDrillTests {
                 #expect(before != tampered, "the statistics see a write: \(before) -> \(tampered)")
                 #expect(try Self.writes(copy) == tampered, "the drill wrote to the database")
             }
+        }
+    }
+
+    /// A hot standby (a replica not yet promoted) takes no write at all: the drill passes on one,
+    /// and says it is a standby.
+    @Test func aHotStandbyPasses() throws {
+        let primary = try TestCluster.startPrivate()
+        defer { primary.stop() }
+        try TestDatabase.with(on: primary) { source in
+            try ProductionFixture.build(source, events: 200)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let standby = try primary.startStandby()
+            defer { standby.stop() }
+            let url = standby.url(database: source.name)
+            let drill = try CLI.run(["drill", "--existing-url", url, archive, "--migrations", ProductionFixture.migrations, "--json"])
+            #expect(drill.status == 0, "\(drill)")
+            let report = try CLI.decode(Report.self, drill.stdout)
+            #expect(report.ok && report.database?.inRecovery == true && report.check("audit history")?.ok == true, "\(drill.stdout)")
+            let text = try CLI.run(["drill", "--existing-url", url, archive, "--migrations", ProductionFixture.migrations])
+            #expect(text.status == 0 && text.stdout.contains(", a hot standby)"), "\(text)")
         }
     }
 
