@@ -92,8 +92,8 @@ public struct ExistingDrill {
                     guard hasAudit else {
                         return DrillCheck(name: AuditAnchorCheck.name, ok: false, detail: "anchors are configured (\(anchors.description)) but the database has no audit.audit_event")
                     }
-                    // The database may be restored to any time: the newest anchor it can have is the
-                    // newest written by now that names an event it holds, or one past its end.
+                    // The database may be restored to any time: an anchor naming an event past its
+                    // last one was written after that time and is passed over (`upTo`).
                     let last = try connection.query("SELECT max(chain_index)::text FROM audit.audit_event").scalar.flatMap { Int64($0) } ?? -1
                     var check = AuditAnchorCheck(source: anchors, environment: options.environment, clock: context.clock)
                     check.upTo = last
