@@ -18,6 +18,12 @@ struct DiffTests {
         INSERT INTO public.untouched SELECT g, 'n' || g FROM generate_series(1, 300) g;
         """#
 
+    /// `backup` into `directory`, its output in the failure when it fails.
+    static func backup(_ source: TestDatabase, into directory: String) throws {
+        let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+        #expect(backup.status == 0, "\(backup)")
+    }
+
     static func onlyArchive(in directory: String) throws -> String {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") }.sorted()
         return directory + "/" + (names.last ?? "none")
@@ -290,7 +296,7 @@ struct DiffTests {
             try source.generateSampleData(events: 400)
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            try Self.backup(source, into: directory)
             let first = try Self.onlyArchive(in: directory)
             let firstName = URL(fileURLWithPath: first).lastPathComponent
             let low = Int64(try source.psql("SELECT min(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines))!
@@ -301,7 +307,7 @@ struct DiffTests {
                 SELECT now(), max(chain_index) + 1, '\\x00', '\\x01', 'test', 'test', 'success' FROM audit.audit_event
                 """)
             Thread.sleep(forTimeInterval: 1.1)
-            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            try Self.backup(source, into: directory)
             let second = try Self.onlyArchive(in: directory)
             let appended = try CLI.run(["diff", second, "--against", first])
             #expect(appended.status == 2, "\(appended)")
@@ -317,7 +323,7 @@ struct DiffTests {
                 COMMIT;
                 """)
             Thread.sleep(forTimeInterval: 1.1)
-            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            try Self.backup(source, into: directory)
             let third = try Self.onlyArchive(in: directory)
             for pair in [[first, "--against", third], [third, "--against", first]] {
                 let rewritten = try CLI.run(["diff"] + pair)
@@ -336,7 +342,7 @@ struct DiffTests {
                 COMMIT;
                 """)
             Thread.sleep(forTimeInterval: 1.1)
-            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            try Self.backup(source, into: directory)
             let gapped = try Self.onlyArchive(in: directory)
             let gap = try CLI.run(["diff", gapped, "--database-url", source.url])
             #expect(gap.status == 2, "\(gap)")
@@ -356,7 +362,8 @@ struct DiffTests {
             try source.psql("CREATE TABLE public.blobs (id int PRIMARY KEY, payload bytea, note text); INSERT INTO public.blobs VALUES (1, '\\x00ff', 'a\\b')")
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+            #expect(backup.status == 0, "\(backup)")
             try source.psql("UPDATE public.blobs SET payload = '\\x0102', note = E'two\\nlines' WHERE id = 1")
             let shown = try source.psql("SELECT payload FROM public.blobs").trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(shown == "\\x0102", "psql shows \(shown)")
@@ -373,7 +380,7 @@ struct DiffTests {
             try source.psql("CREATE TABLE public.many (id int PRIMARY KEY, note text); INSERT INTO public.many SELECT g, repeat('x', 40) FROM generate_series(1, 20000) g")
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            try Self.backup(source, into: directory)
             let archive = try Self.onlyArchive(in: directory)
             try source.psql("DELETE FROM public.many")
             let script = "\"$EXE\" diff \"$ARCHIVE\" --database-url \"$URL\" --rows --json 2>\"$ERR\" | head -c 100 >/dev/null; echo \"${PIPESTATUS[0]}\""
