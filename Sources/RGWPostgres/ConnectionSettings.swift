@@ -228,6 +228,18 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         return result
     }
 
+    /// The `PG*` variable libpq reads for `keyword` (as its own list of options names it).
+    static func environmentVariable(of keyword: String) -> String? {
+        guard let defaults = PQconndefaults() else { return nil }
+        defer { PQconninfoFree(defaults) }
+        var cursor = defaults
+        while let name = cursor.pointee.keyword {
+            if String(cString: name) == keyword { return cursor.pointee.envvar.map { String(cString: $0) } }
+            cursor += 1
+        }
+        return nil
+    }
+
     /// The value libpq will use for `keyword`: explicit first, then its PG* variable or default.
     public func effectiveValue(_ keyword: String) -> String? {
         if let option = explicit.first(where: { $0.keyword == keyword }) { return option.value }
@@ -242,6 +254,20 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
     public func replacingDatabase(with name: String) -> ConnectionSettings {
         var options = explicit.filter { $0.keyword != "dbname" }
         options.append(Option(keyword: "dbname", value: name, environmentVariable: "PGDATABASE"))
+        let conninfo = options.map { "\($0.keyword)=\(Self.quoteConninfoValue($0.value))" }.joined(separator: " ")
+        var settings = ConnectionSettings(source: source, conninfo: conninfo, explicit: options)
+        settings.cancellation = cancellation
+        return settings
+    }
+
+    /// The same place, every session in it read-only from its start (`options=-c
+    /// default_transaction_read_only=on`, after any options given): what `drill --existing-url`
+    /// and the children it runs connect with, so nothing they do can write to that database.
+    public func readOnly() -> ConnectionSettings {
+        let setting = "-c default_transaction_read_only=on"
+        let given = explicit.first { $0.keyword == "options" }?.value
+        var options = explicit.filter { $0.keyword != "options" }
+        options.append(Option(keyword: "options", value: given.map { "\($0) \(setting)" } ?? setting, environmentVariable: Self.environmentVariable(of: "options")))
         let conninfo = options.map { "\($0.keyword)=\(Self.quoteConninfoValue($0.value))" }.joined(separator: " ")
         var settings = ConnectionSettings(source: source, conninfo: conninfo, explicit: options)
         settings.cancellation = cancellation

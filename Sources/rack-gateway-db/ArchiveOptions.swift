@@ -65,6 +65,9 @@ struct DirectoryOptions: ParsableArguments {
         !argument.contains("/") && !argument.isEmpty && argument != "." && argument != ".."
     }
 
+    /// The help of a command's ARCHIVE argument, which also words it when it is missing.
+    static let archiveArgumentHelp = "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir)."
+
     /// An archive named on the command line: s3://bucket/prefix/name, a path, or a bare name as
     /// `list` prints it, which is the file of that name in the current directory when there is one,
     /// else the archive of that name in --dir (else RGW_BACKUP_DIR, else ./backups); with --dir

@@ -15,17 +15,19 @@ struct DiffCommand: ToolCommand {
             printed). With --rows, the tables that differ are read again and their rows added, removed and \
             changed are shown, matched by the database's primary key (tables without one, and tables of two \
             archives, as multisets of rows: added and removed only), at most --limit of each per table; --json \
-            lists them all. Against a database, the audit log (the table with chain_index, previous_hash and \
-            event_hash) is also checked as history: its events up to the archive's last chain_index must be \
-            the archive's, less the ranges recorded prunes removed; the first that differs is named by its \
-            chain_index. The database is only read. Exit 0 when the compared data is equal, 2 when it \
-            differs, 1 on error.
+            lists them all. First, the audit log (the table with chain_index, previous_hash and event_hash) \
+            is checked as history: its events up to the archive's last chain_index must be the database's \
+            (with --against: the older archive's must be the newer one's), less the ranges recorded prunes \
+            removed; the first that differs is named by its chain_index, and gaps in the archive's own chain \
+            that no prune explains are named too. Its verdict is the first line (JSON: audit_history_held). \
+            The database is only read. Exit 0 when the compared data is equal, 2 when it differs (an audit \
+            log with events appended since differs too: read audit_history_held), 1 on error.
             """)
 
-    @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it.")
+    @Argument(help: ArgumentHelp(DirectoryOptions.archiveArgumentHelp))
     var archive: String
 
-    @Option(help: ArgumentHelp("Compare with this second archive instead of a database (no database is read).", valueName: "archive"))
+    @Option(help: ArgumentHelp("Compare with this second archive instead of a database (no database is read); its audit history is checked too: the older archive's events must be in the newer one as they were.", valueName: "archive"))
     var against: String?
 
     @Option(name: .customLong("table"), help: ArgumentHelp("Compare only this table (repeatable; default: every table).", valueName: "schema.name"))
@@ -84,23 +86,29 @@ struct DiffCommand: ToolCommand {
         }
         if !equal {
             if global.json { throw ExitCode(2) }
-            throw Self.difference(history: changedHistory)
+            throw Self.difference(history: history)
         }
     }
 
     /// What a difference is reported as: not a failure of the run, but exit 2 with its code; a
-    /// changed audit history first, by its first differing chain_index.
+    /// changed audit history first, by its first differing chain_index (or the gaps in the archive's
+    /// own chain); otherwise whether the history held is said with the data's difference.
     static func difference(history: AuditHistoryCheck.Result?) -> ToolError {
         if let history, !history.ok {
-            return ToolError(.mismatch, "the audit history of \(history.table) was changed: the event at chain_index \(history.firstDifference ?? -1) is \(history.difference ?? "different") against the archive",
-                             fix: "Find out who changed it (an append-only log changes only with its triggers disabled); the archive holds the event as it was.")
+            if let first = history.firstDifference {
+                return ToolError(.mismatch, "the audit history of \(history.table) was changed: the event at chain_index \(first) is \(history.difference ?? "different") against \(history.olderArchive.map { "the older archive \($0)" } ?? "the archive")",
+                                 fix: "Find out who changed it (an append-only log changes only with its triggers disabled); the archive holds the event as it was.")
+            }
+            return ToolError(.mismatch, "the audit history of \(history.table) has gaps in the archive's own chain that no recorded prune explains: chain_index \(history.gapList)",
+                             fix: "Those events were deleted before the backup was taken: look for an older archive that has them, and find out who deleted them.")
         }
-        return ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)",
+        let held = history.map { "; the audit history held (\($0.heldDetail))" } ?? ""
+        return ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)\(held)",
                          fix: "See what changed with --rows (and --json for every row); restore what should not have changed.")
     }
 
-    /// The audit history check's result when it failed (set while the diff runs).
-    private var changedHistory: AuditHistoryCheck.Result? { HistoryBox.shared.value }
+    /// The audit history check's result (set while the diff runs).
+    private var history: AuditHistoryCheck.Result? { HistoryBox.shared.value }
 
     /// One JSON document, written as the tables come (the rows of a big difference are not held).
     func runJSON(_ diff: ArchiveDiff, archive: String, other: String) throws -> Bool {
@@ -111,42 +119,55 @@ struct DiffCommand: ToolCommand {
         var firstRow = true
         var differing = 0
         let out = FileHandle.standardOutput
-        func write(_ string: String) { out.write(Data(string.utf8)) }
-        // Written when the first table is known: a failure before it prints only its error document.
-        let head = "{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),\"tables\":["
-        var started = false
-        var history: String?
-        let equal = try diff.run { event in
-            if !started {
-                write(head)
-                started = true
+        // A reader that stops early (`| head`) is an error of the run, not a crash.
+        func write(_ string: String) throws {
+            do {
+                try out.write(contentsOf: Data(string.utf8))
+            } catch {
+                let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
+                throw ToolError(.failed, "cannot write to standard output: \(code.map { String(cString: strerror(Int32($0))) } ?? "\(error)")",
+                                fix: "The reader of the output stopped before the end of the JSON document; write it to a file (> FILE) to keep it whole.")
             }
+        }
+        // Written with the first event (the audit history's, when checked, comes first): a failure
+        // before it prints only its error document. `audit_history_held` is the one field to read.
+        let head = "{\"archive\":\(try text(archive)),\"other\":\(try text(other)),\"kind\":\(try text(against == nil ? "database" : "archive")),"
+        var started = false
+        func start(_ history: AuditHistoryCheck.Result?) throws {
+            try write(head + "\"audit_history_held\":\(history.map { String($0.ok) } ?? "null"),"
+                  + (try history.map { "\"audit_history\":" + (try text($0)) + "," } ?? "") + "\"tables\":[")
+            started = true
+        }
+        let equal = try diff.run { event in
+            if case .auditHistory(let result) = event {
+                HistoryBox.shared.value = result
+                return try start(result)
+            }
+            if !started { try start(nil) }
             switch event {
             case .table(let result):
                 if result.status != .equal { differing += 1 }
                 var body = try text(result)
                 body.removeLast()
-                write((first ? "" : ",") + body + (result.added != nil ? ",\"rows\":[" : ""))
+                try write((first ? "" : ",") + body + (result.added != nil ? ",\"rows\":[" : ""))
                 first = false
                 firstRow = true
             case .row(let change):
-                write((firstRow ? "" : ",") + (try text(change)))
+                try write((firstRow ? "" : ",") + (try text(change)))
                 firstRow = false
             case .tableEnd(let result):
-                write(result.added != nil ? "]}" : "}")
-            case .auditHistory(let result):
-                history = try text(result)
-                if !result.ok { HistoryBox.shared.value = result }
+                try write(result.added != nil ? "]}" : "}")
+            case .auditHistory:
+                break
             }
         }
-        if !started { write(head) }
+        if !started { try start(nil) }
         var tail = "],\"equal\":\(equal),\"different_tables\":\(differing)"
-        if let history { tail += ",\"audit_history\":" + history }
         if !equal {
             // As every report of a run that exits non-zero: its `error` object.
-            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: changedHistory)).error), as: UTF8.self)
+            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: history)).error), as: UTF8.self)
         }
-        write(tail + "}\n")
+        try write(tail + "}\n")
         return equal
     }
 
@@ -179,28 +200,22 @@ struct DiffCommand: ToolCommand {
                 }
             case .auditHistory(let result):
                 print(Self.line(result))
-                if !result.ok { HistoryBox.shared.value = result }
+                HistoryBox.shared.value = result
             }
         }
         if equal {
             print("EQUAL: \(side) holds what the archive holds (\(Plural.of(total, "table")) compared)")
+        } else if differing == 0, let history, !history.ok {
+            print("DIFFERENT: the \(Plural.of(total, "table")) compared are equal, but the audit history of \(history.table) did not hold (the first line)")
         } else {
             print("DIFFERENT: \(Plural.of(differing, "table")) of \(total) differ\(differing == 1 ? "s" : "") between the archive and \(side)")
         }
         return equal
     }
 
+    /// The audit history's line, printed first: `audit history held: ...` or `AUDIT HISTORY CHANGED ...`.
     static func line(_ history: AuditHistoryCheck.Result) -> String {
-        let pruned = history.pruned > 0 ? " (\(Plural.of(history.pruned, "event")) in recorded prunes not looked for)" : ""
-        guard history.ok else {
-            let counts = [("changed", history.changed), ("missing", history.missing), ("added", history.added)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
-            return "AUDIT HISTORY CHANGED \(history.table): the event at chain_index \(history.firstDifference ?? -1) is \(history.difference ?? "different") "
-                + "(events up to chain_index \(history.lastChainIndex ?? -1) against the archive: \(counts.joined(separator: ", ")))\(pruned)"
-        }
-        guard let last = history.lastChainIndex else {
-            return "audit history \(history.table): as archived (\(Plural.of(history.events, "event")), equal by fingerprint)"
-        }
-        return "audit history \(history.table): the \(Plural.of(history.events, "event")) up to chain_index \(last) are as archived\(pruned)"
+        history.ok ? "audit history held: " + history.heldDetail : "AUDIT HISTORY CHANGED \(history.table): " + history.changedDetail
     }
 
     static func line(_ result: ArchiveDiff.TableResult, side: String) -> String {
@@ -232,17 +247,26 @@ struct DiffCommand: ToolCommand {
         }
     }
 
-    /// A value as JSON writes a string (NULL as NULL), so spaces, quotes and newlines stay visible.
+    /// A value as psql shows it (a bytea as `\x00ff`, a backslash as one), in double quotes so that
+    /// spaces stay visible; only control characters are written as escapes (a newline as `\n`, a
+    /// tab as `\t`), to keep a row on one line. NULL as NULL; `--json` has every value exactly.
     static func quote(_ value: String?) -> String {
         guard let value else { return "NULL" }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        var text = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\n": text += "\\n"
+            case "\t": text += "\\t"
+            case "\r": text += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: text += String(format: "\\u%04x", scalar.value)
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        return text + "\""
     }
 }
 
-/// The failed audit history check of the run (one diff per process).
+/// The audit history check of the run (one diff per process).
 final class HistoryBox: @unchecked Sendable {
     static let shared = HistoryBox()
     var value: AuditHistoryCheck.Result?

@@ -22,7 +22,13 @@ struct DrillCommand: ToolCommand {
             Exit 0 when every check passes, 2 when one fails (or, with --latest, when the newest archive \
             does not verify: the newest good one is drilled in its place and reported as such), 1 when the \
             drill could not run, 130/143/129 when Ctrl-C, SIGTERM or SIGHUP stopped it (the scratch database \
-            is dropped first).
+            is dropped first). \
+            With --existing-url URL, nothing is restored: a database restored by something else (an RDS \
+            snapshot or point-in-time restore, a promoted replica) is checked in place, every session \
+            read-only: sequences, constraints and indexes, materialized views, the audit chain, the WORM \
+            anchors, the audit history against ARCHIVE or --latest (NOT CHECKED without one), and its \
+            migrations against the set or --migrate-command in a form that only reads; recorded as a drill \
+            of kind existing (in --dir without an archive), metrics rgw_drill_existing_*.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -33,6 +39,9 @@ struct DrillCommand: ToolCommand {
 
     @Option(name: .customLong("audit-anchors"), help: ArgumentHelp("The application's WORM anchors to check the restored chain head against (default: from AUDIT_ANCHOR_BUCKET and AUDIT_ANCHOR_CHAIN_ID).", valueName: "s3://bucket/chain-id"))
     var auditAnchors: String?
+
+    @Option(name: .customLong("existing-url"), help: ArgumentHelp("Check this database, restored by something else (an RDS snapshot or point-in-time restore, a replica promoted by hand), in place and read-only instead of restoring an archive; ARCHIVE or --latest is then optional: the audit history is checked against it.", valueName: "url"))
+    var existingURL: String?
 
     @Option(name: .customLong("scratch-url"), help: ArgumentHelp("Server for the scratch database (default: the configured database's server).", valueName: "url"))
     var scratchURL: String?
@@ -51,13 +60,27 @@ struct DrillCommand: ToolCommand {
     @OptionGroup var metrics: MetricsOptions
 
     func validate() throws {
-        try choice.checkDirectory(directoryOptions)
+        if existingURL == nil { try choice.requireOne() }
+        // --existing-url without an archive: --dir is where drills.jsonl goes.
+        try choice.checkDirectory(directoryOptions, usedOtherwise: existingURL != nil && choice.archive == nil)
+        if existingURL != nil {
+            let given = [(scratchURL != nil, "--scratch-url"), (keep, "--keep"), (allowDowngrade, "--allow-downgrade"), (jobsOption.jobs != nil, "--jobs"),
+                         (stall.stallTimeout != nil, "--stall-timeout"), (global.databaseURL != nil, "--database-url")].filter(\.0).map(\.1)
+            let keys = [(choice.keyOptions.identityOption.identity != nil, "--identity"), (choice.keyOptions.verifyKey != nil, "--verify-key")].filter(\.0).map(\.1)
+            if choice.archive == nil && !choice.latest, let key = keys.first {
+                throw ValidationError("\(key) reads an archive; --existing-url without ARCHIVE or --latest reads none")
+            }
+            if let first = given.first {
+                throw ValidationError("\(first) does not apply with --existing-url (the drill restores nothing: it checks that database in place, read-only\(first == "--database-url" ? ", and --existing-url names it" : ""))")
+            }
+        }
         if migrationOptions.migrations != nil && migrateCommandOptions.migrateCommand != nil {
             throw ValidationError("--migrations and --migrate-command exclude each other (the drill checks one way of migrating)")
         }
     }
 
     func run(_ context: RunContext) throws {
+        if let existingURL { return try runExisting(existingURL, context) }
         let logger = context.logger
         // `dir` where --dir applies (--latest, a bare name); the database is the configured one's.
         let usesDirectory = choice.latest || choice.archive.map(DirectoryOptions.isBareName) == true
@@ -143,6 +166,97 @@ struct DrillCommand: ToolCommand {
         }
     }
 
+    /// `drill --existing-url`: the checks on a database restored elsewhere, against the archive when
+    /// one is given; recorded in drills.jsonl (the archive's directory, else --dir) as a drill of kind
+    /// `existing`, and in the metrics as `rgw_drill_existing_*` (the restore drill's names keep
+    /// their meaning).
+    func runExisting(_ url: String, _ context: RunContext) throws {
+        let logger = context.logger
+        let usesDirectory = choice.archive.map(DirectoryOptions.isBareName) ?? true
+        try metrics.start("drill_existing", labels: ["database": "unknown"].merging(usesDirectory ? ["dir": directoryOptions.metricsLabel] : [:]) { $1 },
+                          context: context)
+        let target = context.connections(try GlobalOptions.connectionSettings(url: url, option: "--existing-url"))
+        MetricsRecorder.label("database", target.databaseName ?? "unknown")
+        let migrations = try migrationOptions.load()
+        let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment, endpoint: directoryOptions.s3.s3Endpoint)
+        var reader: ArchiveReader?
+        var newestProblem: ArchiveDirectory.NewestProblem?
+        if choice.latest {
+            let directory = try directoryOptions.archiveDirectory(clock: context.clock)
+            let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
+            newestProblem = latest.newestProblem
+            guard let taken = latest.chosen else {
+                let problem = latest.newestProblem!
+                throw ToolError(problem.code, "drill --existing-url --latest: " + problem.describe(in: directory.directory) + "; no older archive is good either: nothing was checked",
+                                fix: "Find out what happened to the archive (verify ARCHIVE), or drill --existing-url without an archive.")
+            }
+            if let problem = newestProblem {
+                Reporting.printError("drill --existing-url --latest: " + problem.describe(in: directory.directory) + "; checking against the newest good archive, \(taken.archive.path), in its place")
+            }
+            reader = taken.reader
+        } else if choice.archive != nil {
+            reader = try choice.resolve(directoryOptions, logger: logger, clock: context.clock).archive.reader()
+        }
+        var options = DrillOptions(scratch: target, jobs: 1, migrations: migrations)
+        options.migrateCommand = try migrateCommandOptions.command()
+        options.anchors = anchors
+        let drill = ExistingDrill(settings: target, options: options, logger: logger, context: context)
+        let display = drill.progress.display(logger: logger)
+        var report = try { defer { display.stop() }; return try drill.run(reader: reader) }()
+        let checkedPassed = report.ok
+        report.newestFailed = newestProblem
+        if newestProblem != nil { report.ok = false }
+        // Next to the archive; without one, in --dir.
+        do {
+            try DrillLog.append(report, store: try reader?.archive.store ?? directoryOptions.store(clock: context.clock))
+        } catch {
+            Reporting.printError("warning: the drill was not recorded in \(DrillLog.fileName): \(error)")
+        }
+        MetricsRecorder.record(Self.gauges(report, prefix: "rgw_drill_existing"))
+        let name = report.database?.description ?? target.description
+        Notifications.keep(report, summary: "drill of the existing database \(name) " + (report.ok ? "PASSED" : "FAILED"))
+        if global.json {
+            try Reporting.printJSON(report)
+        } else {
+            printExisting(report, target: target, stopped: context.cancellation.isCancelled)
+        }
+        if let problem = newestProblem {
+            throw ToolError(problem.code, "drill --existing-url --latest FAILED: \(problem.path), the newest archive, does not verify: " + problem.problems.prefix(3).joined(separator: "; ")
+                            + "; the database was checked against the newest good archive, \(report.archive), and \(checkedPassed ? "passed" : "failed too")",
+                            fix: "Find out what happened to the newest archive (verify \(problem.path)), and make a good backup now.")
+        }
+        if let error = report.error, context.cancellation.isCancelled {
+            throw ToolError(.interrupted, "drill of the existing database \(target.description) stopped: \(error)")
+        }
+        if let error = report.error {
+            let fix = error.contains("row-level security")
+                ? "Give --existing-url a role that reads every row (BYPASSRLS, as backup's role has, or the table's owner): with fewer rows the checks would judge a part of the table."
+                : "Check --existing-url (the server must be up and this role able to connect and read every table), then drill again."
+            throw ToolError(.failed, "drill of the existing database \(target.description) could not run: \(error)", fix: fix)
+        }
+        if !report.ok {
+            let failed = report.checks.filter { !$0.ok }.map(\.name)
+            let history = report.checks.first { $0.name == ExistingDrill.historyCheck && !$0.ok }.map { ": \($0.detail)" } ?? ""
+            throw ToolError(.drillFailed, "drill of the existing database \(name) FAILED: \(Plural.of(report.checksFailed, "check")) failed (\(failed.joined(separator: ", ")))\(history)",
+                            fix: "Do not put this database in service as it is: the failed checks say what is wrong with it; restore another snapshot or time, or restore an archive (drill ARCHIVE first).")
+        }
+    }
+
+    func printExisting(_ report: DrillReport, target: ConnectionSettings, stopped: Bool) {
+        if let newest = report.newestFailed {
+            print("NEWEST ARCHIVE FAILED: \(newest.path) does not verify: \(newest.problems.prefix(3).joined(separator: "; "))")
+        }
+        print("Drill of the existing database \(report.database?.description ?? target.description), read-only, "
+              + (report.path.isEmpty ? "without an archive" : "against \(report.path)"))
+        if let suspect = report.suspect { print("  NOTE  the archive is marked SUSPECT by its backup: \(suspect)") }
+        for check in report.checks {
+            print("  \(check.verdict)  \(check.name): \(check.detail)")
+        }
+        print("  no restore (RTO not measured); nothing was written to the database; drill \(String(format: "%.1f", report.durationSeconds)) s")
+        let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
+        print(report.ok ? "Drill PASSED: \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
+    }
+
     static func newestGauge(failed: Bool) -> PrometheusFile.Gauge {
         .init("rgw_drill_newest_archive_failed", "1 when the last drill --latest found the newest archive not verifying (it drilled an older one, or none), else 0.", failed ? 1 : 0)
     }
@@ -174,13 +288,14 @@ struct DrillCommand: ToolCommand {
     /// What a drill measured; the restore's measures only when it passed (a drill of an older
     /// archive in place of a newest that failed is no success). The outcome's timestamp
     /// (`rgw_drill_last_success_timestamp_seconds` or `..._last_failure_...`) comes with the run's end.
-    static func gauges(_ report: DrillReport) -> [PrometheusFile.Gauge] {
+    /// `drill --existing-url`'s are `rgw_drill_existing_*`: its checks, not-checked and duration.
+    static func gauges(_ report: DrillReport, prefix: String = "rgw_drill") -> [PrometheusFile.Gauge] {
         var gauges: [PrometheusFile.Gauge] = [
-            .init("rgw_drill_checks_failed", "Checks that failed in the last drill.", Double(report.checksFailed)),
-            .init("rgw_drill_checks_not_checked", "Checks the last drill could not make (e.g. migrations of a foreign set).", Double(report.checksNotChecked)),
-            .init("rgw_drill_duration_seconds", "Wall time of the last drill.", report.durationSeconds),
+            .init("\(prefix)_checks_failed", "Checks that failed in the last drill.", Double(report.checksFailed)),
+            .init("\(prefix)_checks_not_checked", "Checks the last drill could not make (e.g. migrations of a foreign set).", Double(report.checksNotChecked)),
+            .init("\(prefix)_duration_seconds", "Wall time of the last drill.", report.durationSeconds),
         ]
-        if report.ok && report.newestFailed == nil {
+        if report.ok && report.newestFailed == nil && !report.isExisting {
             gauges += [
                 .init("rgw_drill_restore_seconds", "Restore time (RTO) measured by the last passing drill.", report.restoreSeconds),
                 .init("rgw_drill_backup_age_seconds", "Age of the drilled backup when the last passing drill started.", report.backupAgeSeconds),

@@ -30,7 +30,7 @@ struct ExtractCommand: ToolCommand {
             Ctrl-C stops it at once (130, SIGTERM 143), saying what was written.
             """)
 
-    @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir).")
+    @Argument(help: ArgumentHelp(DirectoryOptions.archiveArgumentHelp))
     var archive: String
 
     /// An array only to tell a repeated --table (ArgumentParser keeps the last of a single value).

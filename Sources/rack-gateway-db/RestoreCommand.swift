@@ -15,7 +15,12 @@ struct ArchiveChoice: ParsableArguments {
     @OptionGroup var keyOptions: ReadKeyOptions
 
     func validate() throws {
-        if latest == (archive != nil) { throw ValidationError("give an archive path or --latest (one of them)") }
+        if latest && archive != nil { throw ValidationError("give an archive path or --latest (one of them)") }
+    }
+
+    /// Neither given: a usage error where an archive is required (all but `drill --existing-url`).
+    func requireOne() throws {
+        if !latest && archive == nil { throw ValidationError("give an archive path or --latest (one of them)") }
     }
 
     /// `--dir` applies to `--latest`, a bare name, or the pipeline's `--in-place` (`DirectoryOptions.checkApplies`).
@@ -289,6 +294,7 @@ struct RestoreCommand: ToolCommand {
     var notificationOptions: NotificationOptions? { notifications }
 
     func validate() throws {
+        try choice.requireOne()
         try choice.checkDirectory(directoryOptions, usedOtherwise: pipeline.inPlace)
         if dryRun && metrics.given { throw ValidationError("--metrics-file and --pushgateway report a restore; --dry-run makes none") }
         if tableMode.active, let (_, name) = fullRestoreOnly.first(where: { $0.0 }) {

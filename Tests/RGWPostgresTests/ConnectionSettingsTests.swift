@@ -3,6 +3,18 @@ import Testing
 
 @Suite("Connection settings (no server)")
 struct ConnectionSettingsTests {
+    /// `drill --existing-url`'s sessions: read-only from their start, after the options the URL gave,
+    /// also for a child (PGOPTIONS, and the options in a password-less URL).
+    @Test func readOnlyKeepsTheGivenOptionsAndReachesChildren() throws {
+        let settings = try ConnectionSettings(conninfo: "postgres://u:s3cret@db.example:5433/app?options=-c%20search_path%3Dx&sslmode=require").readOnly()
+        #expect(settings.effectiveValue("options") == "-c search_path=x -c default_transaction_read_only=on")
+        #expect(settings.childEnvironment["PGOPTIONS"] == "-c search_path=x -c default_transaction_read_only=on")
+        #expect(settings.effectiveValue("sslmode") == "require" && settings.databaseName == "app" && settings.explicitPassword == "s3cret")
+        let url = settings.urlWithoutPassword
+        #expect(url.contains("default_transaction_read_only%3Don") && !url.contains("s3cret"), "\(url)")
+        #expect(try ConnectionSettings(conninfo: "postgres://u@h/d").readOnly().effectiveValue("options") == "-c default_transaction_read_only=on")
+    }
+
     @Test func flagBeatsEnvironment() throws {
         let settings = try ConnectionSettings.resolve(
             databaseURL: "postgres://a@flag-host/db1",

@@ -18,6 +18,12 @@ struct DiffTests {
         INSERT INTO public.untouched SELECT g, 'n' || g FROM generate_series(1, 300) g;
         """#
 
+    /// `backup` into `directory`, its output in the failure when it fails.
+    static func backup(_ source: TestDatabase, into directory: String) throws {
+        let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+        #expect(backup.status == 0, "\(backup)")
+    }
+
     static func onlyArchive(in directory: String) throws -> String {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") }.sorted()
         return directory + "/" + (names.last ?? "none")
@@ -222,7 +228,7 @@ struct DiffTests {
             let last = try source.psql("SELECT max(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines)
             let first = try source.psql("SELECT min(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines)
             let equal = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event"], environment: env)
-            #expect(equal.status == 0 && equal.stdout.contains("audit history audit.audit_event: as archived"), "\(equal)")
+            #expect(equal.status == 0 && equal.stdout.hasPrefix("audit history held: audit.audit_event: the 3000 events up to chain_index \(last) are as archived\n"), "\(equal)")
 
             // A new event appended (the chain goes on): the table differs, its history does not.
             try source.psql("""
@@ -231,7 +237,14 @@ struct DiffTests {
                 """)
             let appended = try CLI.run(["diff", archive, "--database-url", source.url, "--table", "audit.audit_event"], environment: env)
             #expect(appended.status == 2, "\(appended)")
-            #expect(appended.stdout.contains("the 3000 events up to chain_index \(last) are as archived"), "\(appended.stdout)")
+            // Said first, in the text, the error and one JSON field: the data differs, the history held.
+            #expect(appended.stdout.hasPrefix("audit history held: audit.audit_event: the 3000 events up to chain_index \(last) are as archived\n"), "\(appended.stdout)")
+            #expect(appended.stderr.contains("the compared data differs") && appended.stderr.contains("the audit history held (audit.audit_event: the 3000 events"), "\(appended.stderr)")
+            let appendedJSON = try CLI.run(["diff", archive, "--database-url", source.url, "--json"], environment: env)
+            #expect(appendedJSON.status == 2, "\(appendedJSON)")
+            let held = try #require(try JSONSerialization.jsonObject(with: Data(appendedJSON.stdout.utf8)) as? [String: Any])
+            #expect(held["audit_history_held"] as? Bool == true && held["equal"] as? Bool == false, "\(appendedJSON.stdout)")
+            #expect(appendedJSON.stdout.range(of: "\"audit_history_held\"")!.lowerBound < appendedJSON.stdout.range(of: "\"tables\"")!.lowerBound, "before the tables: \(appendedJSON.stdout)")
 
             // A range removed and recorded as a prune is not looked for.
             let pruneEnd = (Int64(first) ?? 0) + 9
@@ -269,6 +282,122 @@ struct DiffTests {
             #expect(!history.ok && history.first_difference == changedIndex && history.difference == "changed")
             #expect(history.changed == 1 && history.missing == 1 && history.pruned == 10 && history.last_chain_index == Int64(last))
             #expect(report.error?.message.contains("chain_index \(changedIndex)") == true)
+            let changedJSON = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            #expect(changedJSON["audit_history_held"] as? Bool == false, "\(json.stdout)")
         }
+    }
+
+    /// Follow-ups of a person-trial: `diff --against` checks the audit history between the two
+    /// archives (the older one's events in the newer one, whichever is given first, named as the
+    /// older); gaps inside the archive's own chain that no recorded prune explains are reported.
+    @Test func twoArchivesCheckTheAuditHistoryAndAGapInAnArchivesOwnChainIsReported() throws {
+        try TestDatabase.with { source in
+            #expect(try CLI.run(["migrate"], environment: ["RGW_DATABASE_URL": source.url]).status == 0)
+            try source.generateSampleData(events: 400)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.backup(source, into: directory)
+            let first = try Self.onlyArchive(in: directory)
+            let firstName = URL(fileURLWithPath: first).lastPathComponent
+            let low = Int64(try source.psql("SELECT min(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines))!
+            let last = try source.psql("SELECT max(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines)
+            // Appended events are no change of history.
+            try source.psql("""
+                INSERT INTO audit.audit_event (timestamp, chain_index, previous_hash, event_hash, action_type, action, status)
+                SELECT now(), max(chain_index) + 1, '\\x00', '\\x01', 'test', 'test', 'success' FROM audit.audit_event
+                """)
+            Thread.sleep(forTimeInterval: 1.1)
+            try Self.backup(source, into: directory)
+            let second = try Self.onlyArchive(in: directory)
+            let appended = try CLI.run(["diff", second, "--against", first])
+            #expect(appended.status == 2, "\(appended)")
+            #expect(appended.stdout.hasPrefix("audit history held: audit.audit_event: the 400 events of \(firstName) (the older archive) up to chain_index \(last) are in the newer archive as they were\n"), "\(appended.stdout)")
+
+            // One event rewritten with the triggers disabled, then a third archive.
+            let changed = low + 123
+            try source.psql("""
+                BEGIN;
+                ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                UPDATE audit.audit_event SET action = action || ' (edited)' WHERE chain_index = \(changed);
+                ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                COMMIT;
+                """)
+            Thread.sleep(forTimeInterval: 1.1)
+            try Self.backup(source, into: directory)
+            let third = try Self.onlyArchive(in: directory)
+            for pair in [[first, "--against", third], [third, "--against", first]] {
+                let rewritten = try CLI.run(["diff"] + pair)
+                #expect(rewritten.status == 2, "\(rewritten)")
+                #expect(rewritten.stdout.hasPrefix("AUDIT HISTORY CHANGED audit.audit_event: the event at chain_index \(changed) is changed (events up to chain_index \(last) against the older archive \(firstName): 1 changed)"), "\(rewritten.stdout)")
+                #expect(rewritten.stderr.contains("chain_index \(changed)"), "\(rewritten.stderr)")
+            }
+
+            // An event deleted (no prune recorded) before a backup: the archive's own chain has a gap.
+            let deleted = low + 200
+            try source.psql("""
+                BEGIN;
+                ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                DELETE FROM audit.audit_event WHERE chain_index IN (\(deleted), \(deleted + 1));
+                ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                COMMIT;
+                """)
+            Thread.sleep(forTimeInterval: 1.1)
+            try Self.backup(source, into: directory)
+            let gapped = try Self.onlyArchive(in: directory)
+            let gap = try CLI.run(["diff", gapped, "--database-url", source.url])
+            #expect(gap.status == 2, "\(gap)")
+            #expect(gap.stdout.hasPrefix("AUDIT HISTORY CHANGED audit.audit_event: the archive's own chain has gaps no recorded prune explains: chain_index \(deleted)-\(deleted + 1) (2 events)"), "\(gap.stdout)")
+            #expect(gap.stdout.contains("DIFFERENT: the ") && gap.stdout.contains("compared are equal, but the audit history of audit.audit_event did not hold"), "\(gap.stdout)")
+            let json = try CLI.run(["diff", gapped, "--database-url", source.url, "--json"])
+            let gapReport = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let history = try #require(gapReport["audit_history"] as? [String: Any])
+            #expect(gapReport["audit_history_held"] as? Bool == false && history["archive_gap_events"] as? Int == 2, "\(json.stdout)")
+            #expect((history["archive_gaps"] as? [[String: Any]])?.first?["first"] as? Int == Int(deleted), "\(json.stdout)")
+        }
+    }
+
+    /// Values in the text output as psql shows them: a bytea's `\x00ff` with one backslash.
+    @Test func textOutputShowsValuesAsPsqlDoes() throws {
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE public.blobs (id int PRIMARY KEY, payload bytea, note text); INSERT INTO public.blobs VALUES (1, '\\x00ff', 'a\\b')")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
+            #expect(backup.status == 0, "\(backup)")
+            try source.psql("UPDATE public.blobs SET payload = '\\x0102', note = E'two\\nlines' WHERE id = 1")
+            let shown = try source.psql("SELECT payload FROM public.blobs").trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(shown == "\\x0102", "psql shows \(shown)")
+            let text = try CLI.run(["diff", try Self.onlyArchive(in: directory), "--database-url", source.url, "--rows"])
+            #expect(text.status == 2, "\(text)")
+            #expect(text.stdout.contains(#"~ changed id="1": payload: "\x00ff" -> "\x0102", note: "a\b" -> "two\nlines""#), "\(text.stdout)")
+        }
+    }
+
+    /// `diff --json | head`: the reader stopping early is an error of the run (exit 1, said once),
+    /// not a crash of the process (the JSON was written through a call that trapped on EPIPE).
+    @Test func aJSONReaderThatStopsEarlyIsAnErrorNotACrash() throws {
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE public.many (id int PRIMARY KEY, note text); INSERT INTO public.many SELECT g, repeat('x', 40) FROM generate_series(1, 20000) g")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.backup(source, into: directory)
+            let archive = try Self.onlyArchive(in: directory)
+            try source.psql("DELETE FROM public.many")
+            let script = "\"$EXE\" diff \"$ARCHIVE\" --database-url \"$URL\" --rows --json 2>\"$ERR\" | head -c 100 >/dev/null; echo \"${PIPESTATUS[0]}\""
+            let errors = directory + "/stderr.txt"
+            let status = try Shell.runChecked("/bin/bash", ["-c", script], environment: ["EXE": CLI.executable, "ARCHIVE": archive, "URL": source.url, "ERR": errors])
+            let stderr = try String(contentsOfFile: errors, encoding: .utf8)
+            #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "exit \(status): \(stderr)")
+            #expect(stderr.contains("cannot write to standard output: Broken pipe") && !stderr.contains("Fatal error"), "\(stderr)")
+        }
+    }
+
+    /// A missing ARCHIVE is worded as extract words it (one help text).
+    @Test func aMissingArchiveIsWordedAsExtractWordsIt() throws {
+        let diff = try CLI.run(["diff", "--database-url", "postgres://nobody@127.0.0.1:1/none"])
+        let extract = try CLI.run(["extract", "--table", "public.users"])
+        #expect(diff.status == 64 && extract.status == 64, "\(diff)\n\(extract)")
+        let help = { (result: CLI.Result) in result.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") || $0.hasPrefix("Help:") } }
+        #expect(!help(diff).isEmpty && help(diff) == help(extract), "\(diff)\n\(extract)")
     }
 }

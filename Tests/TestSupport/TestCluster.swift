@@ -111,6 +111,23 @@ public final class TestCluster: Sendable {
             superuser: "postgres", password: String(password), directory: directory, serverBinDirectory: bin)
     }
 
+    /// A hot standby of this cluster (`pg_basebackup -R`, the password in PGPASSWORD, started on a port
+    /// of its own): read-only as a replica is. `stop()` it when done.
+    public func startStandby() throws -> TestCluster {
+        guard let serverBinDirectory else { throw ToolError(.failed, "cannot make a standby of a server given by RGW_TEST_DATABASE_URL") }
+        let directory = try Self.makeTemporaryDirectory()
+        let runAsPostgres = getuid() == 0
+        if runAsPostgres { _ = try Shell.run("/bin/chown", ["postgres:", directory]) }
+        try Shell.runChecked(asPostgres: runAsPostgres, serverBinDirectory + "/pg_basebackup", [
+            "-D", directory + "/data", "-R", "-X", "stream", "--checkpoint=fast", "--no-sync", "-h", host, "-p", String(port), "-U", superuser,
+        ], environment: ["PGPASSWORD": password])
+        let standbyPort = try Self.freePort()
+        try Self.startServer(bin: serverBinDirectory, directory: directory, port: standbyPort)
+        return TestCluster(
+            adminURL: "postgres://\(superuser):\(password)@127.0.0.1:\(standbyPort)/postgres", host: "127.0.0.1", port: standbyPort,
+            superuser: superuser, password: password, directory: directory, serverBinDirectory: serverBinDirectory)
+    }
+
     nonisolated(unsafe) private static var stopAtExit: TestCluster?
 
     /// Stop the cluster (immediately: it is throwaway) and delete its directory.

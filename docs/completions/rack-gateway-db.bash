@@ -658,7 +658,7 @@ _rack-gateway-db_drill() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --latest --keep --allow-downgrade --version -h --help)
     repeating_options=(--notify --webhook --pushgateway)
-    non_repeating_options=(--database-url --dir --s3-endpoint --identity --verify-key --migrations --migrate-command --migrate-timeout --audit-anchors --scratch-url --jobs --stall-timeout --metrics-file)
+    non_repeating_options=(--database-url --dir --s3-endpoint --identity --verify-key --migrations --migrate-command --migrate-timeout --audit-anchors --existing-url --scratch-url --jobs --stall-timeout --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -688,6 +688,9 @@ _rack-gateway-db_drill() {
         return
         ;;
     '--audit-anchors')
+        return
+        ;;
+    '--existing-url')
         return
         ;;
     '--scratch-url')

@@ -390,6 +390,7 @@ _rack-gateway-db_drill() {
         '--migrate-command[Run the application'\''s own migrate instead of a migration set (through /bin/sh; DATABASE_URL and RGW_DATABASE_URL name the restored database, the password is in PGPASSWORD), e.g. '\''rack-gateway-api migrate'\''.]:cmd:'
         '--migrate-timeout[Stop --migrate-command after this long, e.g. 30m (default\: 30m).]:duration:'
         '--audit-anchors[The application'\''s WORM anchors to check the restored chain head against (default\: from AUDIT_ANCHOR_BUCKET and AUDIT_ANCHOR_CHAIN_ID).]:s3\://bucket/chain-id:'
+        '--existing-url[Check this database, restored by something else (an RDS snapshot or point-in-time restore, a replica promoted by hand), in place and read-only instead of restoring an archive; ARCHIVE or --latest is then optional\: the audit history is checked against it.]:url:'
         '--scratch-url[Server for the scratch database (default\: the configured database'\''s server).]:url:'
         '--keep[Keep the scratch database afterwards.]'
         '--allow-downgrade[Try an archive of a newer PostgreSQL major version on an older scratch server.]'
@@ -411,7 +412,7 @@ _rack-gateway-db_diff() {
     local -i ret=1
     local -ar arg_specs=(
         ':archive:'
-        '--against[Compare with this second archive instead of a database (no database is read).]:archive:'
+        '--against[Compare with this second archive instead of a database (no database is read); its audit history is checked too\: the older archive'\''s events must be in the newer one as they were.]:archive:'
         '*--table[Compare only this table (repeatable; default\: every table).]:schema.name:'
         '--rows[For the tables that differ, show the rows added, removed and changed.]'
         '--limit[With --rows, print at most this many rows of each kind per table (default\: 20; --json lists them all).]:n:'

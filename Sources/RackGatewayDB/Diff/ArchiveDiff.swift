@@ -22,7 +22,8 @@ public struct ArchiveDiff {
         /// Row changes of each kind handed to `sink` per table; nil: all of them.
         public var limit: Int? = nil
         public var jobs = 1
-        /// Against a database: the audit history check (`AuditHistoryCheck`) of the audit log.
+        /// The audit history check (`AuditHistoryCheck`) of the audit log: against a database, or
+        /// between two archives.
         public var auditHistory = true
         public init() {}
     }
@@ -78,7 +79,7 @@ public struct ArchiveDiff {
         case table(TableResult)
         case row(RowChange)
         case tableEnd(TableResult)
-        /// After the tables: the audit history check, when the archive has an audit log compared with a database.
+        /// Before the tables: the audit history check, when the archive's audit log was compared.
         case auditHistory(AuditHistoryCheck.Result)
     }
 
@@ -121,6 +122,11 @@ public struct ArchiveDiff {
         results.sort { $0.table < $1.table }
         let tables = Dictionary(manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         var equal = true
+        // The audit history first: whether it held is the first thing said (a script reads one field).
+        if options.auditHistory, let history = try auditHistory(manifest, results: results) {
+            try sink(.auditHistory(history))
+            if !history.ok { equal = false }
+        }
         for var result in results {
             if options.rows, result.status == .different, let table = tables[result.table] {
                 // Its `.table` event comes with the counts of added, removed and changed rows.
@@ -131,22 +137,30 @@ public struct ArchiveDiff {
             try sink(.tableEnd(result))
             if result.status != .equal { equal = false }
         }
-        if case .database(let settings) = other, options.auditHistory, let audit = AuditHistoryCheck.auditTable(manifest),
-           let compared = results.first(where: { $0.table == audit.qualifiedName }), [.equal, .different].contains(compared.status) {
-            var history: AuditHistoryCheck.Result
-            if compared.status == .equal {
-                // Same rows and fingerprint: the history is the archive's without reading it again.
-                history = AuditHistoryCheck.Result(table: audit.qualifiedName, ok: true, lastChainIndex: nil, events: audit.rows, pruned: 0,
-                                                   firstDifference: nil, difference: nil, changed: 0, missing: 0, added: 0)
-            } else {
-                let connection = try settings.open(.verify)
-                try LiveFingerprint.prepare(connection)
-                history = try AuditHistoryCheck.check(self, table: audit, connection: connection)
-            }
-            try sink(.auditHistory(history))
-            if !history.ok { equal = false }
-        }
         return equal
+    }
+
+    /// The audit history check of the archive's audit log, when it was compared (equal or different,
+    /// same columns): against the database, or between the two archives (the older one's events in
+    /// the newer one). Equal by fingerprint, only the archive's own chain is read (for its gaps).
+    func auditHistory(_ manifest: ArchiveManifest, results: [TableResult]) throws -> AuditHistoryCheck.Result? {
+        guard let audit = AuditHistoryCheck.auditTable(manifest), let compared = results.first(where: { $0.table == audit.qualifiedName }),
+              [.equal, .different].contains(compared.status) else { return nil }
+        switch other {
+        case .database(let settings):
+            let connection = try settings.open(.verify)
+            try LiveFingerprint.prepare(connection)
+            return try AuditHistoryCheck.check(self, table: audit, connection: connection, equal: compared.status == .equal)
+        case .archive(let second):
+            return try AuditHistoryCheck.check(self, table: audit, second: second, equal: compared.status == .equal)
+        }
+    }
+
+    /// Whether `first` was taken before `second` (by the manifests' times; the first when the same).
+    static func isOlder(_ first: ArchiveManifest, than second: ArchiveManifest) -> Bool {
+        let formatter = ISO8601DateFormatter.withFractions
+        if let a = formatter.date(from: first.createdAt), let b = formatter.date(from: second.createdAt) { return a <= b }
+        return first.createdAt <= second.createdAt
     }
 
     /// The manifest's tables `options.tables` names (all when it names none); a name the archive

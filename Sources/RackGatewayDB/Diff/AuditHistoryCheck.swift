@@ -24,11 +24,25 @@ public struct AuditHistoryCheck {
         public var changed: Int
         public var missing: Int
         public var added: Int
+        /// `diff --against`: the older archive's file name, whose events are checked in the newer one.
+        public var olderArchive: String? = nil
+        /// Ranges of chain_index missing inside the (older) archive's own chain that no recorded prune
+        /// explains (at most 20 listed), and the events they hold in all.
+        public var archiveGaps: [Gap] = []
+        public var archiveGapEvents = 0
 
         enum CodingKeys: String, CodingKey {
             case table, ok, events, pruned, difference, changed, missing, added
             case lastChainIndex = "last_chain_index", firstDifference = "first_difference"
+            case olderArchive = "older_archive", archiveGaps = "archive_gaps", archiveGapEvents = "archive_gap_events"
         }
+    }
+
+    /// chain_index `first` to `last`, both included.
+    public struct Gap: Codable, Sendable, Equatable {
+        public var first: Int64
+        public var last: Int64
+        public var description: String { first == last ? "\(first)" : "\(first)-\(last)" }
     }
 
     static let chainColumns = ["chain_index", "previous_hash", "event_hash"]
@@ -60,8 +74,83 @@ public struct AuditHistoryCheck {
     }
 
     /// Compares the archive's audit events with the database's (`connection`, with the dump's
-    /// session settings) through `diff`'s row readers.
-    static func check(_ diff: ArchiveDiff, table: ArchiveManifest.Table, connection: Connection) throws -> Result {
+    /// session settings) through `diff`'s row readers; `equal` when the table's fingerprints already
+    /// matched (the database is then not read again, only the archive's chain for gaps).
+    static func check(_ diff: ArchiveDiff, table: ArchiveManifest.Table, connection: Connection, equal: Bool = false) throws -> Result {
+        let list = table.columns.map(SQL.identifier).joined(separator: ", ")
+        let archived = try archivePrunedRanges(diff.archive)
+        return try compare(table: table, older: { body in try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil, body) },
+                           newer: equal ? nil : { last, body in
+                               let statement = "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(table.schema, table.name)) WHERE \(SQL.identifier("chain_index")) <= \(last)) TO STDOUT"
+                               try connection.copyOut(statement) { stream in
+                                   var failure: Error?
+                                   while try stream.withNextRow({ row in
+                                       guard failure == nil else { return }
+                                       do { try body(row) } catch { failure = error }
+                                   }) {}
+                                   if let failure { throw failure }
+                               }
+                           },
+                           pruned: { archived + (try prunedRanges(connection)) })
+    }
+
+    /// `diff ARCHIVE --against ARCHIVE2`: the older archive's events (by the manifests' times) up to
+    /// its last chain_index must be in the newer one as they were, less the ranges the newer one's
+    /// prune log records.
+    static func check(_ diff: ArchiveDiff, table: ArchiveManifest.Table, second: ArchiveReader, equal: Bool = false) throws -> Result {
+        let firstIsOlder = ArchiveDiff.isOlder(diff.archive.manifest, than: second.manifest)
+        let (older, newer) = firstIsOlder ? (diff.archive, second) : (second, diff.archive)
+        let ranges = try archivePrunedRanges(older) + archivePrunedRanges(newer)
+        guard let field = table.columns.firstIndex(of: "chain_index") else {
+            throw ToolError(.failed, "table \(table.qualifiedName) has no chain_index column")
+        }
+        var result = try compare(table: table, older: { body in try diff.forEachRow(archiveSide: firstIsOlder, table, connection: nil, filter: nil, body) },
+                                 newer: equal ? nil : { last, body in
+                                     try diff.forEachRow(archiveSide: !firstIsOlder, table, connection: nil, filter: nil) { row in
+                                         if let index = chainIndex(row, field: field), index <= last { try body(row) }
+                                     }
+                                 },
+                                 pruned: { ranges })
+        result.olderArchive = URL(fileURLWithPath: older.path).lastPathComponent
+        return result
+    }
+
+    /// The pruned ranges an archive's own prune log holds (the table in `AuditPruneLog.tables`).
+    static func archivePrunedRanges(_ reader: ArchiveReader) throws -> [ClosedRange<Int64>] {
+        let diff = ArchiveDiff(archive: reader, other: .archive(reader), options: ArchiveDiff.Options())
+        var ranges: [ClosedRange<Int64>] = []
+        for table in reader.manifest.tables where AuditPruneLog.tables.contains(table.qualifiedName) {
+            try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+                let values = ArchiveDiff.values(row, columns: table.columns)
+                if let first = (values["first_chain_index"] ?? nil).flatMap({ Int64($0) }), let last = (values["last_chain_index"] ?? nil).flatMap({ Int64($0) }), first <= last {
+                    ranges.append(first...last)
+                }
+            }
+        }
+        return ranges
+    }
+
+    /// The ranges of `gap` no range of `covered` explains.
+    static func uncovered(_ gap: ClosedRange<Int64>, by covered: [ClosedRange<Int64>]) -> [ClosedRange<Int64>] {
+        var left: [ClosedRange<Int64>] = [gap]
+        for range in covered {
+            left = left.flatMap { part -> [ClosedRange<Int64>] in
+                guard part.overlaps(range) else { return [part] }
+                var pieces: [ClosedRange<Int64>] = []
+                if part.lowerBound < range.lowerBound { pieces.append(part.lowerBound...(range.lowerBound - 1)) }
+                if part.upperBound > range.upperBound { pieces.append((range.upperBound + 1)...part.upperBound) }
+                return pieces
+            }
+        }
+        return left
+    }
+
+    /// The check: the older side's (chain_index, row hash) pairs, its own chain's gaps that no
+    /// recorded prune explains, then the newer side's rows up to the older's last chain_index
+    /// matched against them (`newer` nil: equal by fingerprint, nothing to match).
+    static func compare(table: ArchiveManifest.Table, older: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void,
+                        newer: ((Int64, (UnsafeRawBufferPointer) throws -> Void) throws -> Void)?,
+                        pruned: () throws -> [ClosedRange<Int64>]) throws -> Result {
         guard let field = table.columns.firstIndex(of: "chain_index") else {
             throw ToolError(.failed, "table \(table.qualifiedName) has no chain_index column")
         }
@@ -72,19 +161,31 @@ public struct AuditHistoryCheck {
         }
         var entries: [(index: Int64, row: UInt64)] = []
         entries.reserveCapacity(table.rows)
-        try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+        // Equal by fingerprint: only the chain_index values matter (for gaps), not the rows' hashes.
+        let hashRows = newer != nil
+        try older { row in
             guard let index = chainIndex(row, field: field) else { return }
-            entries.append((index, DataChunk.rowHash(row)))
+            entries.append((index, hashRows ? DataChunk.rowHash(row) : 0))
         }
         entries.sort { $0.index < $1.index }
         guard let last = entries.last?.index else { return result }
         result.lastChainIndex = last
         result.events = entries.count
-        var matched = ArchiveDiff.BitSet(count: entries.count)
-        let list = table.columns.map(SQL.identifier).joined(separator: ", ")
-        let statement = "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(table.schema, table.name)) WHERE \(SQL.identifier("chain_index")) <= \(last)) TO STDOUT"
-        try connection.copyOut(statement) { stream in
-            while try stream.withNextRow({ row in
+        let ranges = try pruned()
+        // The archive's own chain: contiguous from the genesis event (0), but for recorded prunes.
+        var expected: Int64 = 0
+        for entry in entries {
+            if entry.index > expected {
+                for gap in uncovered(expected...(entry.index - 1), by: ranges) {
+                    result.archiveGapEvents += Int(gap.upperBound - gap.lowerBound + 1)
+                    if result.archiveGaps.count < 20 { result.archiveGaps.append(Gap(first: gap.lowerBound, last: gap.upperBound)) }
+                }
+            }
+            expected = max(expected, entry.index + 1)
+        }
+        if let newer {
+            var matched = ArchiveDiff.BitSet(count: entries.count)
+            try newer(last) { row in
                 guard let index = chainIndex(row, field: field) else { return }
                 var low = 0, high = entries.count
                 while low < high {
@@ -100,18 +201,50 @@ public struct AuditHistoryCheck {
                     result.changed += 1
                     note(index, "changed")
                 }
-            }) {}
-        }
-        let pruned = try prunedRanges(connection)
-        for (position, entry) in entries.enumerated() where !matched[position] {
-            if pruned.contains(where: { $0.contains(entry.index) }) {
-                result.pruned += 1
-            } else {
-                result.missing += 1
-                note(entry.index, "missing")
+            }
+            for (position, entry) in entries.enumerated() where !matched[position] {
+                if ranges.contains(where: { $0.contains(entry.index) }) {
+                    result.pruned += 1
+                } else {
+                    result.missing += 1
+                    note(entry.index, "missing")
+                }
             }
         }
-        result.ok = result.firstDifference == nil
+        result.ok = result.firstDifference == nil && result.archiveGaps.isEmpty
         return result
+    }
+}
+
+extension AuditHistoryCheck.Result {
+    /// The gaps of the archive's own chain, as `101-105, 200 (6 events)`.
+    public var gapList: String {
+        archiveGaps.map(\.description).joined(separator: ", ") + (archiveGaps.count < 20 ? "" : ", ...") + " (\(Plural.of(archiveGapEvents, "event")))"
+    }
+
+    var prunedNote: String { pruned > 0 ? " (\(Plural.of(pruned, "event")) in recorded prunes not looked for)" : "" }
+
+    /// What held: the events checked, and against what (diff's and the drill's line).
+    public var heldDetail: String {
+        guard let last = lastChainIndex else { return "\(table): the archive holds no events" }
+        if let olderArchive {
+            return "\(table): the \(Plural.of(events, "event")) of \(olderArchive) (the older archive) up to chain_index \(last) are in the newer archive as they were" + prunedNote
+        }
+        return "\(table): the \(Plural.of(events, "event")) up to chain_index \(last) are as archived" + prunedNote
+    }
+
+    /// What changed: the first differing chain_index and the counts, the gaps of the archive's own chain.
+    public var changedDetail: String {
+        var problems: [String] = []
+        if let first = firstDifference {
+            let counts = [("changed", changed), ("missing", missing), ("added", added)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
+            let against = olderArchive.map { "the older archive \($0)" } ?? "the archive"
+            problems.append("the event at chain_index \(first) is \(difference ?? "different") "
+                            + "(events up to chain_index \(lastChainIndex ?? -1) against \(against): \(counts.joined(separator: ", ")))")
+        }
+        if !archiveGaps.isEmpty {
+            problems.append("the \(olderArchive.map { "older archive \($0)" } ?? "archive")'s own chain has gaps no recorded prune explains: chain_index \(gapList)")
+        }
+        return problems.joined(separator: "; ") + prunedNote
     }
 }

@@ -48,6 +48,9 @@ struct AuditAnchorCheck {
     var depth = 24
     /// How many months of keys are listed back from the snapshot's month.
     var months = 2
+    /// `drill --existing-url`: the database's last chain_index. An anchor naming a later event was
+    /// written after the time the database was restored to, so it is passed over.
+    var upTo: Int64?
 
     struct Anchor {
         var key: String
@@ -128,7 +131,7 @@ struct AuditAnchorCheck {
         while index < keys.count, index < depth {
             let anchor = try Self.parse(key: keys[index], bytes: try client.getObject(key: keys[index]))
             index += 1
-            if anchor.timestamp <= snapshot { chosen = anchor; break }
+            if anchor.timestamp <= snapshot, upTo.map({ anchor.lastSeq <= $0 }) ?? true { chosen = anchor; break }
         }
         guard let newest = chosen else {
             return DrillCheck(name: Self.name, ok: true, detail: "no anchor in \(source.description) written at or before the snapshot (\(ISO8601DateFormatter().string(from: snapshot))) in the \(months) months listed; nothing to compare", checked: false)

@@ -15,6 +15,7 @@ public enum DrillLog {
         var error: String?
         var archiveBytes: Int?
         var checks: [Check]?
+        var kind: DrillKind?
     }
 
     /// What the last drill of an archive that ran to its checks found.
@@ -31,12 +32,14 @@ public enum DrillLog {
 
     /// The last verdict on each archive (by file name), in the log's order. A drill that could not
     /// run to its checks (the server down, missing roles, stopped by a signal: `error` set) says
-    /// nothing about the archive and is passed over. The verdict is the drilled archive's own: a
+    /// nothing about the archive and is passed over, as is a drill of a database restored elsewhere
+    /// (`drill --existing-url`: it never restored the archive). The verdict is the drilled archive's own: a
     /// `--latest` drill that drilled an older archive in place of a newest that failed is `ok: false`
     /// as a whole, but its checks are the older archive's.
     public static func lastVerdicts(store: ArchiveStore) -> [String: Verdict] {
         var verdicts: [String: Verdict] = [:]
-        for line in JSONLines.read(Line.self, from: fileName, in: store) where line.error == nil {
+        // A drill of a database restored elsewhere (`existing`) read only the archive's audit log.
+        for line in JSONLines.read(Line.self, from: fileName, in: store) where line.error == nil && line.kind != .existing {
             let checks = line.checks ?? []
             let passed = checks.isEmpty ? line.ok : checks.allSatisfy(\.ok)
             verdicts[URL(fileURLWithPath: line.archive).lastPathComponent] = Verdict(passed: passed, size: line.archiveBytes)

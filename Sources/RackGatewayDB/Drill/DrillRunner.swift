@@ -52,6 +52,11 @@ public struct DrillReport: Codable, Sendable {
     /// `drill --latest`: the newest archive in the directory did not verify (this report is of the
     /// newest good archive, drilled in its place); the drill exits 2 whatever its checks say.
     public var newestFailed: ArchiveDirectory.NewestProblem?
+    /// `existing` for `drill --existing-url` (a database restored by something else, checked in
+    /// place; no restore, no RTO); nil for a drill that restored the archive itself.
+    public var kind: DrillKind?
+    /// `drill --existing-url`: the database checked (never its password).
+    public var database: DatabaseIdentity?
     /// What became of the drill's scratch database.
     public enum ScratchFate: String, Codable, Sendable {
         /// The drill stopped before it sent CREATE DATABASE.
@@ -78,6 +83,9 @@ public struct DrillReport: Codable, Sendable {
     /// Whether the restore into the scratch database finished (its check passed): only then is
     /// `restoreSeconds` a measured RTO.
     public var restored: Bool { checks.contains { $0.name == "restore" && $0.ok } }
+
+    /// A drill of a database restored elsewhere (`drill --existing-url`).
+    public var isExisting: Bool { kind == .existing }
 
     public var checksFailed: Int { checks.filter { !$0.ok }.count }
     public var checksNotChecked: Int { checks.filter { !$0.checked }.count }

@@ -192,7 +192,7 @@ extension EvidenceReport {
     }
 
     var rtoChartAlone: SVGChart {
-        let points = drills.compactMap { drill in Self.parseTime(drill.startedAt).map { ($0, drill.rtoSeconds, drill.ok) } }
+        let points = drills.filter(\.restored).compactMap { drill in Self.parseTime(drill.startedAt).map { ($0, drill.rtoSeconds, drill.ok) } }
         return SVGChart(title: "Drill RTO (measured restore)", series: [
             .init(name: "RTO", unit: "s", color: "#27864a", points: points.map { ($0.0, $0.1) }, marks: points.map { $0.2 ? nil : "failed" }),
         ], from: sinceDate, until: untilDate, marks: [.init(key: "failed", label: "failed drill", color: "#e31a1c")])
@@ -230,7 +230,8 @@ extension EvidenceReport {
         }
         for drill in drills where !drill.ok {
             let failed = drill.checks.filter { !$0.ok }.map(\.name)
-            lines.append("Failed drill \(Self.display(drill.startedAt)) of \(drill.archive): " + (failed.isEmpty ? drill.error ?? "failed" : failed.joined(separator: ", ")))
+            let of = drill.restored ? drill.archive : "the existing database \(drill.database ?? "?")" + (drill.archive.isEmpty ? "" : " against \(drill.archive)")
+            lines.append("Failed drill \(Self.display(drill.startedAt)) of \(of): " + (failed.isEmpty ? drill.error ?? "failed" : failed.joined(separator: ", ")))
         }
         return lines
     }
@@ -329,11 +330,16 @@ extension EvidenceReport {
         if let newest = drill.newestFailed {
             return "\(display(drill.startedAt)): FAILED, the newest archive \(newest) did not verify; the older \(drill.archive) was drilled in its place"
         }
+        if !drill.restored {
+            return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), the existing database \(drill.database ?? "?"), restored elsewhere, "
+                + (drill.archive.isEmpty ? "without an archive" : "against \(drill.archive)")
+        }
         return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" + (drill.suspect != nil ? " (a SUSPECT archive)" : "")
     }
 
     static func measures(_ drill: Drill) -> String {
-        "RTO (measured restore) \(String(format: "%.1f", drill.rtoSeconds)) s, backup age at drill \(ProgressDisplay.duration(drill.backupAgeSeconds))"
+        (drill.restored ? "RTO (measured restore) \(String(format: "%.1f", drill.rtoSeconds)) s, backup age at drill \(ProgressDisplay.duration(drill.backupAgeSeconds))"
+            : "checked in place, read-only: no restore, no RTO")
             + (drill.newestFailed == nil ? drill.error.map { "; error: \($0)" } ?? "" : "")
             + (drill.suspect.map { ". NOTE: the drilled archive is marked SUSPECT by its backup (the data shrank): \($0)" } ?? "")
     }

@@ -101,6 +101,12 @@ public struct EvidenceReport: Codable, Sendable {
         /// in its place): its file and why. The drill failed whatever the checks below say.
         public var newestFailed: String?
         public var newestFailedReason: String?
+        /// `existing`: `drill --existing-url` checked a database restored elsewhere (`database`);
+        /// it measured no RTO. Nil for a drill that restored the archive itself.
+        public var kind: DrillKind?
+        public var database: String?
+        /// A drill that restored its archive and so measured an RTO.
+        public var restored: Bool { kind != .existing }
     }
 
     public struct Restore: Codable, Sendable {
@@ -301,7 +307,8 @@ public struct EvidenceReport: Codable, Sendable {
                          rtoSeconds: report.restoreSeconds, backupAgeSeconds: report.backupAgeSeconds,
                          checks: report.checks.map { Drill.Check(name: $0.name, ok: $0.ok, checked: $0.checked, detail: $0.detail) },
                          suspect: report.suspect, newestFailed: report.newestFailed?.file,
-                         newestFailedReason: report.newestFailed.map { $0.problems.first ?? $0.kind.rawValue })
+                         newestFailedReason: report.newestFailed.map { $0.problems.first ?? $0.kind.rawValue },
+                         kind: report.kind, database: report.database?.description)
         }.sorted { $0.startedAt < $1.startedAt }
         let restores = RestoreLog.read(store: store).compactMap { line -> Restore? in
             let started = line.startedAt.flatMap(parseTime)
@@ -326,9 +333,10 @@ public struct EvidenceReport: Codable, Sendable {
         let noRecord = days.filter { $0.status == .noRecord }.count
         let suspect = days.flatMap(\.archives).filter { $0.suspect != nil }.count + days.flatMap(\.pruned).filter { $0.suspect != nil }.count
         let failed = drills.filter { !$0.ok }.count
-        let rtos = drills.filter(\.ok).map(\.rtoSeconds).sorted()
+        // RTOs of the drills that restored: a drill of a database restored elsewhere measured none.
+        let rtos = drills.filter { $0.ok && $0.restored }.map(\.rtoSeconds).sorted()
         let median = rtos.isEmpty ? nil : rtos.count % 2 == 1 ? rtos[rtos.count / 2] : (rtos[rtos.count / 2 - 1] + rtos[rtos.count / 2]) / 2
-        let lastPassed = drills.last(where: \.ok)
+        let lastPassed = drills.last { $0.ok && $0.restored }
         var text = "\(withBackup) of \(Plural.of(days.count, "day")) backed up"
         if removed > 0 { text += " (\(removed) removed by retention since)" }
         text += ", \(missed) missed"
@@ -344,6 +352,8 @@ public struct EvidenceReport: Codable, Sendable {
         text += recovery.currentGapSeconds.map { ", \(ProgressDisplay.duration($0)) since the last good backup" } ?? ", no good backup at all"
         if recovery.overdue && recovery.currentGapSeconds != nil { text += " (OVERDUE: over 26h, the alert threshold for nightly backups)" }
         text += "; \(Plural.of(drills.count, "drill")), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
+        let existing = drills.filter { !$0.restored }
+        if !existing.isEmpty { text += " (\(existing.count) of a database restored elsewhere, \(existing.filter(\.ok).count) passed)" }
         if let lastPassed { text += "; last successful drill: \(display(lastPassed.startedAt)), RTO \(String(format: "%.1f", lastPassed.rtoSeconds)) s" }
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
         let done = restores.filter { !$0.dryRun }

@@ -1,0 +1,248 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import RackGatewayDB
+
+/// `drill --existing-url`: the drill's checks on a database something else restored (here a
+/// `pg_dump | psql` copy, as an RDS snapshot's restore stands to its source), read-only, against an
+/// archive's audit history when one is given.
+@Suite("drill --existing-url")
+struct ExistingDrillTests {
+    static func onlyArchive(in directory: String) throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") }.sorted()
+        return directory + "/" + (names.last ?? "none")
+    }
+
+    /// `pg_dump SOURCE | psql TARGET` with the server's own client programs.
+    static func copy(_ source: TestDatabase, into target: TestDatabase, bin: String) throws {
+        let script = "set -o pipefail; \"$BIN/pg_dump\" -d \"$SOURCE_URL\" | \"$BIN/psql\" -X -q -v ON_ERROR_STOP=1 -d \"$TARGET_URL\" >/dev/null"
+        _ = try Shell.runChecked("/bin/bash", ["-c", script], environment: ["BIN": bin, "SOURCE_URL": source.url, "TARGET_URL": target.url])
+    }
+
+    /// A login role with only USAGE on the schemas and SELECT on their tables and sequences (and
+    /// EXECUTE on their functions, for audit.verify_chain; BYPASSRLS, as backup's role needs, to read
+    /// every row of audit.audit_event): it can write nothing.
+    static func readOnlyRole(_ database: TestDatabase, bypassRLS: Bool = true) throws -> (name: String, url: String) {
+        let name = "rgw_ro_\(UInt32.random(in: 0...UInt32.max))"
+        let password = "ro\(UInt64.random(in: 0...UInt64.max))"
+        try database.psql("""
+            CREATE ROLE \(name) LOGIN \(bypassRLS ? "BYPASSRLS" : "") PASSWORD '\(password)';
+            DO $$ DECLARE s text; BEGIN
+                FOR s IN SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' LOOP
+                    EXECUTE format('GRANT USAGE ON SCHEMA %I TO \(name)', s);
+                    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO \(name)', s);
+                    EXECUTE format('GRANT SELECT ON ALL SEQUENCES IN SCHEMA %I TO \(name)', s);
+                    EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO \(name)', s);
+                END LOOP;
+            END $$;
+            """)
+        return (name, database.cluster.url(database: database.name, user: name, password: password))
+    }
+
+    static func dropRole(_ name: String, in database: TestDatabase) {
+        _ = try? database.psql("DROP OWNED BY \(name); DROP ROLE \(name)")
+    }
+
+    /// Rows inserted, updated and deleted in the user tables, and sequences' values, as the
+    /// statistics collector and the catalog see them (the drill's sessions have ended and flushed theirs).
+    static func writes(_ database: TestDatabase) throws -> String {
+        Thread.sleep(forTimeInterval: 1.5)
+        return try database.psql("""
+            SELECT (SELECT coalesce(sum(n_tup_ins), 0) || '/' || coalesce(sum(n_tup_upd), 0) || '/' || coalesce(sum(n_tup_del), 0) FROM pg_stat_user_tables)
+                || ' ' || (SELECT string_agg(last_value::text, ',' ORDER BY schemaname, sequencename) FROM pg_sequences)
+            """).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    struct Report: Decodable {
+        struct Check: Decodable { var name: String; var ok: Bool; var checked: Bool; var detail: String }
+        struct Identity: Decodable { var host: String; var port: String; var dbname: String; var user: String; var systemIdentifier: String?; var serverVersion: String; var inRecovery: Bool }
+        var kind: String?
+        var ok: Bool
+        var archive: String
+        var database: Identity?
+        var checks: [Check]
+        func check(_ name: String) -> Check? { checks.first { $0.name == name } }
+    }
+
+    /// Done-when of issue 31: a `pg_dump | psql` copy of the production-shaped database passes against
+    /// its archive, as a role that can only read; an audit event rewritten with its triggers disabled
+    /// is found by diff and by the drill, exit 2, named by its chain_index; and the drill writes nothing.
+    @Test(arguments: [15, 18])
+    func aCopyPassesAndARewrittenAuditEventFailsByItsChainIndexWithNothingWritten(major: Int) throws {
+        let cluster = try TestCluster.version(major)
+        let bin = try TestCluster.binDirectory(major: major)
+        let env = ["RGW_PG_BIN_DIR": bin]
+        try TestDatabase.with(on: cluster) { source in
+            try ProductionFixture.build(source, events: major == 15 ? 1200 : 300)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env)
+            #expect(backup.status == 0, "\(backup)")
+            let archive = try Self.onlyArchive(in: directory)
+            try TestDatabase.with(on: cluster) { copy in
+                try Self.copy(source, into: copy, bin: bin)
+                let role = try Self.readOnlyRole(copy)
+                defer { Self.dropRole(role.name, in: copy) }
+                let before = try Self.writes(copy)
+                let migrations = ["--migrations", ProductionFixture.migrations]
+
+                let passed = try CLI.run(["drill", "--existing-url", role.url, archive] + migrations, environment: env)
+                #expect(passed.status == 0, "\(passed)")
+                #expect(passed.stdout.contains("Drill of the existing database ") && passed.stdout.contains("/\(copy.name) (PostgreSQL \(major)"), "\(passed.stdout)")
+                for line in ["PASS  sequences:", "PASS  constraints and indexes:", "PASS  audit chain:", "PASS  audit history: audit.audit_event: the \(major == 15 ? 1200 : 300) events up to chain_index ",
+                             "PASS  migrations: up to date (7 migrations of \(ProductionFixture.migrations))", "Drill PASSED: every check passed."] {
+                    #expect(passed.stdout.contains(line), "\(line): \(passed.stdout)")
+                }
+                #expect(!passed.stdout.contains("rows and fingerprints") && !passed.stdout.contains("scratch database"), "no restore of its own: \(passed.stdout)")
+
+                let json = try CLI.run(["drill", "--existing-url", role.url, archive, "--json"] + migrations, environment: env)
+                #expect(json.status == 0, "\(json)")
+                let report = try CLI.decode(Report.self, json.stdout)
+                #expect(report.kind == "existing" && report.ok && report.archive == URL(fileURLWithPath: archive).lastPathComponent)
+                #expect(report.database?.dbname == copy.name && report.database?.port == String(cluster.port) && report.database?.user == role.name, "\(json.stdout)")
+                #expect(report.database?.serverVersion.hasPrefix("\(major).") == true, "\(json.stdout)")
+                #expect(!json.stdout.contains(role.url.components(separatedBy: ":")[2].components(separatedBy: "@")[0]), "no password in the report")
+
+                // Recorded beside the archive as a drill of kind existing, which does not make the archive `drilled`.
+                let log = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8)
+                #expect(log.contains("\"kind\":\"existing\"") && log.contains("\"dbname\":\"\(copy.name)\""), "\(log)")
+                #expect(!log.contains(role.url.components(separatedBy: ":")[2].components(separatedBy: "@")[0]), "no password in drills.jsonl")
+                let list = try CLI.run(["list", "--dir", directory], environment: env)
+                #expect(list.status == 0 && !list.stdout.contains("drilled"), "\(list)")
+
+                // An audit event rewritten with its triggers disabled (as a superuser).
+                let index = Int64(try copy.psql("SELECT min(chain_index) + 100 FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines))!
+                try copy.psql("""
+                    ALTER TABLE audit.audit_event DISABLE TRIGGER ALL;
+                    UPDATE audit.audit_event SET action = action || ' (edited)' WHERE chain_index = \(index);
+                    ALTER TABLE audit.audit_event ENABLE TRIGGER ALL;
+                    """)
+                let tampered = try Self.writes(copy)
+                let diff = try CLI.run(["diff", archive, "--database-url", copy.url], environment: env)
+                #expect(diff.status == 2, "\(diff)")
+                #expect(diff.stdout.contains("AUDIT HISTORY CHANGED audit.audit_event: the event at chain_index \(index) is changed"), "\(diff.stdout)")
+                let failed = try CLI.run(["drill", "--existing-url", role.url, archive] + migrations, environment: env)
+                #expect(failed.status == 2, "\(failed)")
+                #expect(failed.stdout.contains("FAIL  audit history: audit.audit_event was changed: the event at chain_index \(index) is changed"), "\(failed.stdout)")
+                #expect(failed.stderr.contains("FAILED") && failed.stderr.contains("chain_index \(index)"), "\(failed.stderr)")
+
+                // The drills wrote nothing (the rewrite above is the only change).
+                #expect(before != tampered, "the statistics see a write: \(before) -> \(tampered)")
+                #expect(try Self.writes(copy) == tampered, "the drill wrote to the database")
+            }
+        }
+    }
+
+    /// A hot standby (a replica not yet promoted) takes no write at all: the drill passes on one,
+    /// and says it is a standby.
+    @Test func aHotStandbyPasses() throws {
+        let primary = try TestCluster.startPrivate()
+        defer { primary.stop() }
+        try TestDatabase.with(on: primary) { source in
+            try ProductionFixture.build(source, events: 200)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let standby = try primary.startStandby()
+            defer { standby.stop() }
+            let url = standby.url(database: source.name)
+            let drill = try CLI.run(["drill", "--existing-url", url, archive, "--migrations", ProductionFixture.migrations, "--json"])
+            #expect(drill.status == 0, "\(drill)")
+            let report = try CLI.decode(Report.self, drill.stdout)
+            #expect(report.ok && report.database?.inRecovery == true && report.check("audit history")?.ok == true, "\(drill.stdout)")
+            let text = try CLI.run(["drill", "--existing-url", url, archive, "--migrations", ProductionFixture.migrations])
+            #expect(text.status == 0 && text.stdout.contains(", a hot standby)"), "\(text)")
+        }
+    }
+
+    /// The WORM anchors against a database restored to an earlier time: an anchor naming an event
+    /// past the database's end (written after the time it was restored to) is passed over, and the
+    /// newest one it can have is compared.
+    @Test func theAnchorsAreComparedUpToTheDatabasesLastEvent() throws {
+        let server = try MotoServer.shared()
+        let client = try server.freshBucket()
+        try ProductionFixture.with(events: 120) { source in
+            let keys = try ProductionPipelineTests.writeAnchors(client, chain: "rgw-prod", database: source, hours: 4)
+            let last = Int(try source.psql("SELECT max(chain_index) FROM audit.audit_event").trimmingCharacters(in: .whitespacesAndNewlines))!
+            // Production went on after the snapshot: this hour's anchor names an event the restore lacks.
+            let stamp = DateFormatter()
+            stamp.locale = Locale(identifier: "en_US_POSIX")
+            stamp.timeZone = TimeZone(identifier: "UTC")
+            stamp.dateFormat = "yyyy/MM/dd/HH"
+            let now = Date().addingTimeInterval(-5)
+            let folder = stamp.string(from: now)
+            stamp.dateFormat = "yyyyMMdd'T'HH"
+            try client.putObject(key: "rgw-prod/\(folder)/anchor-\(stamp.string(from: now)).json",
+                                 data: Array(#"{"chain_id":"rgw-prod","last_seq":\#(last + 40),"last_hash":"00","ts_utc":"\#(ISO8601DateFormatter().string(from: now))","db_snapshot_lsn":""}"#.utf8))
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let environment = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint]) { $1 }
+            let drill = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--audit-anchors", "s3://\(client.bucket)/rgw-prod",
+                                     "--migrations", ProductionFixture.migrations], environment: environment)
+            #expect(drill.status == 0, "\(drill)")
+            #expect(drill.stdout.contains("PASS  audit anchors: anchor \(keys.last!) (chain_index \(last - 3)) matches the restored event; 4 anchors linked back to \(keys.first!)"), "\(drill)")
+        }
+    }
+
+    /// Without an archive: the checks that need none, the history reported NOT CHECKED (failing
+    /// nothing); recorded in --dir, its own metrics; the application's migrate in its dry-run form runs
+    /// read-only (a migrate that writes fails); options of a restoring drill are usage errors.
+    @Test func withoutAnArchiveTheHistoryIsNotCheckedAndTheMigrateCommandRunsReadOnly() throws {
+        try ProductionFixture.with(events: 40) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let metrics = directory + "/rgw.prom"
+            let plain = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--metrics-file", metrics])
+            #expect(plain.status == 0, "\(plain)")
+            #expect(plain.stdout.contains("read-only, without an archive"), "\(plain.stdout)")
+            #expect(plain.stdout.contains("NOT CHECKED  audit history: no archive was given"), "\(plain.stdout)")
+            #expect(plain.stdout.contains("NOT CHECKED  migrations:") && plain.stdout.contains("Drill PASSED: every check made passed, 2 not checked"), "\(plain.stdout)")
+            let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(prometheus.contains("rgw_drill_existing_checks_failed{database=\"\(source.name)\",dir=\"\(directory)\"} 0"), "\(prometheus)")
+            #expect(prometheus.contains("rgw_drill_existing_checks_not_checked{") && prometheus.contains("rgw_drill_existing_last_success_timestamp_seconds{"), "\(prometheus)")
+            #expect(!prometheus.contains("rgw_drill_restore_seconds") && !prometheus.contains("rgw_drill_checks_failed"), "a restore drill's names are left alone: \(prometheus)")
+            let log = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8)
+            #expect(log.contains("\"kind\":\"existing\"") && log.contains("\"archive\":\"\""), "\(log)")
+            let report = try CLI.run(["report", "--dir", directory])
+            #expect(report.stdout.contains("PASSED, the existing database ") && report.stdout.contains("without an archive"), "\(report)")
+            #expect(report.stdout.contains("1 drill, all passed (1 of a database restored elsewhere, 1 passed)"), "\(report)")
+            // The app's real migrate is refused by the read-only session; the failed drill is listed under
+            // the summary as the database's, not an archive's.
+            let writing = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--migrate-command", ProductionFixture.migrateCommand])
+            #expect(writing.status == 2 && writing.stdout.contains("FAIL  migrations:") && writing.stdout.contains("read-only transaction"), "\(writing)")
+            let failedReport = try CLI.run(["report", "--dir", directory])
+            #expect(failedReport.stdout.contains("of the existing database ") && failedReport.stdout.contains(": migrations"), "\(failedReport)")
+
+            // The app's migrate in its dry-run form passes, connected read-only.
+            let record = directory + "/record.txt"
+            let dryRun = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--migrate-command", ProductionFixture.migrateCommand + " --dry-run"],
+                                     environment: ["FAKE_APP_RECORD": record])
+            #expect(dryRun.status == 0 && dryRun.stdout.contains("PASS  migrations: the application's migrate command") && dryRun.stdout.contains("dry run: nothing applied"), "\(dryRun)")
+            let url = try #require(try String(contentsOfFile: record, encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("DATABASE_URL=") })
+            #expect(url.contains("default_transaction_read_only") && !url.contains(source.cluster.password), "\(url)")
+
+            // --latest: the newest archive in --dir is the history's reference.
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let latest = try CLI.run(["drill", "--existing-url", source.url, "--latest", "--dir", directory])
+            #expect(latest.status == 0 && latest.stdout.contains("PASS  audit history: audit.audit_event: the 40 events up to chain_index 39 are as archived in rack_gateway_backup_"), "\(latest)")
+
+            for (extra, option) in [(["--keep"], "--keep"), (["--jobs", "2"], "--jobs"), (["--scratch-url", source.url], "--scratch-url"),
+                                    (["--allow-downgrade"], "--allow-downgrade"), (["--stall-timeout", "1m"], "--stall-timeout")] {
+                let refused = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory] + extra)
+                #expect(refused.status == 64 && refused.stderr.contains("\(option) does not apply with --existing-url"), "\(refused)")
+            }
+            // A server that is not there, and a role that row-level security would show a part of audit_event: exit 1, saying so.
+            let down = try CLI.run(["drill", "--existing-url", "postgres://nobody@127.0.0.1:1/none", "--dir", directory])
+            #expect(down.status == 1 && down.stdout.contains("Drill could not run (cannot connect") && down.stderr.contains("could not run"), "\(down)")
+            let partial = try Self.readOnlyRole(source, bypassRLS: false)
+            defer { Self.dropRole(partial.name, in: source) }
+            let rls = try CLI.run(["drill", "--existing-url", partial.url, "--dir", directory])
+            #expect(rls.status == 1 && rls.stderr.contains("row-level security") && rls.stderr.contains("BYPASSRLS"), "\(rls)")
+            let key = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--identity", directory + "/none.txt"])
+            #expect(key.status == 64 && key.stderr.contains("--identity reads an archive; --existing-url without ARCHIVE or --latest reads none"), "\(key)")
+            let neither = try CLI.run(["drill", "--dir", directory])
+            #expect(neither.status == 64 && neither.stderr.contains("give an archive path or --latest"), "\(neither)")
+        }
+    }
+}
