@@ -84,19 +84,24 @@ struct DiffCommand: ToolCommand {
         }
         if !equal {
             if global.json { throw ExitCode(2) }
-            throw Self.difference(history: changedHistory)
+            throw Self.difference(history: changedHistory, rows: rows, json: false)
         }
     }
 
     /// What a difference is reported as: not a failure of the run, but exit 2 with its code; a
-    /// changed audit history first, by its first differing chain_index.
-    static func difference(history: AuditHistoryCheck.Result?) -> ToolError {
+    /// changed audit history first, by its first differing chain_index. What to do next depends on
+    /// what the run showed: after `--rows` the rows are shown already; in JSON nothing is "above".
+    static func difference(history: AuditHistoryCheck.Result?, rows: Bool, json: Bool) -> ToolError {
         if let history, !history.ok {
             return ToolError(.mismatch, "the audit history of \(history.table) was changed: the event at chain_index \(history.firstDifference ?? -1) is \(history.difference ?? "different") against the archive",
                              fix: "Find out who changed it (an append-only log changes only with its triggers disabled); the archive holds the event as it was.")
         }
-        return ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)",
-                         fix: "See what changed with --rows (and --json for every row); restore what should not have changed.")
+        let marked = json ? "the tables whose status is not \"equal\"" : "the tables marked DIFFERENT, MISSING or EXTRA above"
+        let restore = "put back what should not have changed: restore ARCHIVE --table SCHEMA.NAME --into-schema NEW --target-url URL restores a table beside the live one, with the SQL that copies its missing rows back (README: Getting one table back)."
+        return ToolError(.mismatch, "the compared data differs (\(marked))",
+                         fix: !rows ? "See what changed with --rows (and --json for every row); " + restore
+                             : json ? "The rows that differ are listed in \"rows\"; " + restore
+                             : "The rows that differ are listed above (--json lists every one); " + restore)
     }
 
     /// The audit history check's result when it failed (set while the diff runs).
@@ -144,7 +149,7 @@ struct DiffCommand: ToolCommand {
         if let history { tail += ",\"audit_history\":" + history }
         if !equal {
             // As every report of a run that exits non-zero: its `error` object.
-            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: changedHistory)).error), as: UTF8.self)
+            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: changedHistory, rows: rows, json: true)).error), as: UTF8.self)
         }
         write(tail + "}\n")
         return equal
