@@ -104,7 +104,7 @@ struct IdentityOption: ParsableArguments {
     }
 }
 
-/// `--identity` and `--verify-key`: what verify, restore, drill and rekey read archives with.
+/// `--identity` and `--verify-key`: what verify, restore, drill, rekey, inspect, extract and diff read archives with.
 struct ReadKeyOptions: ParsableArguments {
     @OptionGroup var identityOption: IdentityOption
 

@@ -86,14 +86,15 @@ struct DiffCommand: ToolCommand {
         }
         if !equal {
             if global.json { throw ExitCode(2) }
-            throw Self.difference(history: history)
+            throw Self.difference(history: history, rows: rows, json: false)
         }
     }
 
     /// What a difference is reported as: not a failure of the run, but exit 2 with its code; a
     /// changed audit history first, by its first differing chain_index (or the gaps in the archive's
-    /// own chain); otherwise whether the history held is said with the data's difference.
-    static func difference(history: AuditHistoryCheck.Result?) -> ToolError {
+    /// own chain); otherwise whether the history held is said with the data's difference. What to do next depends on
+    /// what the run showed: after `--rows` the rows are shown already; in JSON nothing is "above".
+    static func difference(history: AuditHistoryCheck.Result?, rows: Bool, json: Bool) -> ToolError {
         if let history, !history.ok {
             if let first = history.firstDifference {
                 return ToolError(.mismatch, "the audit history of \(history.table) was changed: the event at chain_index \(first) is \(history.difference ?? "different") against \(history.olderArchive.map { "the older archive \($0)" } ?? "the archive")",
@@ -103,8 +104,12 @@ struct DiffCommand: ToolCommand {
                              fix: "Those events were deleted before the backup was taken: look for an older archive that has them, and find out who deleted them.")
         }
         let held = history.map { "; the audit history held (\($0.heldDetail))" } ?? ""
-        return ToolError(.mismatch, "the compared data differs (the tables marked DIFFERENT, MISSING or EXTRA above)\(held)",
-                         fix: "See what changed with --rows (and --json for every row); restore what should not have changed.")
+        let marked = json ? "the tables whose status is not \"equal\"" : "the tables marked DIFFERENT, MISSING or EXTRA above"
+        let restore = "put back what should not have changed: restore ARCHIVE --table SCHEMA.NAME --into-schema NEW --target-url URL restores a table beside the live one, with the SQL that copies its missing rows back (README: Getting one table back)."
+        return ToolError(.mismatch, "the compared data differs (\(marked))\(held)",
+                         fix: !rows ? "See what changed with --rows (and --json for every row); " + restore
+                             : json ? "The rows that differ are listed in \"rows\"; " + restore
+                             : "The rows that differ are listed above (--json lists every one); " + restore)
     }
 
     /// The audit history check's result (set while the diff runs).
@@ -165,7 +170,7 @@ struct DiffCommand: ToolCommand {
         var tail = "],\"equal\":\(equal),\"different_tables\":\(differing)"
         if !equal {
             // As every report of a run that exits non-zero: its `error` object.
-            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: history)).error), as: UTF8.self)
+            tail += ",\"error\":" + String(decoding: try Reporting.encoder().encode(Reporting.ErrorDocument(Self.difference(history: history, rows: rows, json: true)).error), as: UTF8.self)
         }
         try write(tail + "}\n")
         return equal

@@ -16,10 +16,11 @@ struct ExtractCommand: ToolCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract",
         abstract: "Write one table's rows from an archive as CSV, JSON lines or COPY text, without a database.",
-        usage: "rack-gateway-db extract <archive> --table <schema.name> [--format <format>] [--output <file>] [--dir <dir>] [--s3-endpoint <url>] [--identity <file>]",
+        usage: "rack-gateway-db extract <archive> --table <schema.name> [--format <format>] [--output <file>] [--dir <dir>] [--s3-endpoint <url>] [--identity <file>] [--verify-key <key>]",
         discussion: """
             Reads only the archive's manifest and that table's members (ranged reads, also from S3 and of an \
-            encrypted archive, which needs --identity), one member in memory at a time. csv is what psql's \
+            encrypted archive, which needs --identity), one member in memory at a time; --verify-key checks \
+            the archive's signature first, which reads the whole file. csv is what psql's \
             \\copy TABLE TO FILE CSV HEADER writes; json is one object per line (numbers, booleans, json and \
             arrays as JSON, timestamps and intervals in ISO 8601 as PostgreSQL's to_json writes them, everything \
             else as its text; jsonl is another name for it); copy is COPY text, which \\copy TABLE FROM FILE \
@@ -44,7 +45,7 @@ struct ExtractCommand: ToolCommand {
     var outputFile: String?
 
     @OptionGroup var directoryOptions: DirectoryOptions
-    @OptionGroup var identityOption: IdentityOption
+    @OptionGroup var keyOptions: ReadKeyOptions
 
     func validate() throws {
         try directoryOptions.checkApplies(archive: archive, latest: false)
@@ -56,7 +57,7 @@ struct ExtractCommand: ToolCommand {
     }
 
     func run(_ context: RunContext) throws {
-        let keys = ArchiveKeys(identities: try identityOption.identities())
+        let keys = try keyOptions.keys()
         let reader = try directoryOptions.location(of: archive, keys: keys, clock: context.clock).reader()
         let extractor = try TableExtractor(reader: reader, table: table[0], format: format)
         let output = try ExtractOutput(path: outputFile)
@@ -66,19 +67,26 @@ struct ExtractCommand: ToolCommand {
         let progress = ExtractProgress()
         let rows: Int
         do {
-            rows = try extractor.run(progress: progress) { bytes in
-                try context.checkStopped()
-                try output.write(bytes)
+            do {
+                rows = try extractor.run(progress: progress) { bytes in try output.write(bytes, checkStopped: context.checkStopped) }
+                // Stopped after the last row: a file is not given its name.
+                if output.temporary != nil { try context.checkStopped() }
+                try output.commit()
+            } catch let closed as ExtractOutput.ReaderClosed {
+                // A reader that the same Ctrl-C ended (`| cat` at a terminal) can close its end
+                // before the signal is handled here: wait a moment for it, then report the
+                // interruption (issue 31: the run ended silently with 141, or as the signal
+                // fallback, without saying how many rows went out).
+                let moment = Deadline(after: 0.25)
+                while context.cancellation.signal == nil && !moment.hasPassed { usleep(5000) }
+                throw closed
             }
-            // Stopped after the last row: a file is not given its name.
-            if output.temporary != nil { try context.checkStopped() }
-            try output.commit()
         } catch where context.cancellation.signal != nil {
             // Whatever the signal cut short (a write, a read from S3, a reader Ctrl-C ended too):
             // one line saying what went out.
             let table = extractor.table
             let written = output.temporary.map { "\(outputFile ?? $0) was not created (its .partial is removed)" }
-                ?? "\(progress.rows) of its \(Plural.of(table.rows, "row")) (\(ProgressDisplay.bytes(progress.bytes))) went to \(outputFile ?? "standard output"), "
+                ?? "\(output.written > progress.bytes ? "at least " : "")\(progress.rows) of its \(Plural.of(table.rows, "row")) (\(ProgressDisplay.bytes(output.written))) went to \(outputFile ?? "standard output"), "
                 + (progress.rows < table.rows ? "which is incomplete" : "all of them")
             throw ToolError(.interrupted, "\(context.cancellation.description) during the extract of \(table.qualifiedName): \(written)")
         } catch is ExtractOutput.ReaderClosed {

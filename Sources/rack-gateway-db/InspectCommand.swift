@@ -13,14 +13,14 @@ struct InspectCommand: ToolCommand {
             Reads only the trailer and the manifest (ranged reads, also from S3 and of an encrypted archive, \
             which needs --identity), so it takes the same time for any size of archive. It checks the manifest's \
             structure, not the members: rack-gateway-db verify reads them all. "signed" means a .minisig lies \
-            beside the archive; verify --verify-key checks it.
+            beside the archive; --verify-key checks it first, which reads the whole file.
             """)
 
     @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir).")
     var archive: String
 
     @OptionGroup var directoryOptions: DirectoryOptions
-    @OptionGroup var identityOption: IdentityOption
+    @OptionGroup var keyOptions: ReadKeyOptions
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -28,15 +28,15 @@ struct InspectCommand: ToolCommand {
     }
 
     func run(_ context: RunContext) throws {
-        let keys = ArchiveKeys(identities: try identityOption.identities())
+        let keys = try keyOptions.keys()
         let reader = try directoryOptions.location(of: archive, keys: keys, clock: context.clock).reader()
         let inspection = ArchiveInspection(reader)
         if output.json {
             try Reporting.printJSON(inspection)
             return
         }
-        // At a terminal, the table fits its width (columns left out from the right, said below it).
-        for line in Self.text(inspection, width: isatty(1) == 1 ? TerminalOutput.columns : nil) { print(line) }
+        // On a terminal, the table fits stdout's width (columns left out from the right, said below it).
+        for line in Self.text(inspection, width: TerminalOutput.columns(of: 1)) { print(line) }
     }
 
     /// The report as lines: the archive's facts, then a table of its tables; within `width` when
@@ -48,7 +48,7 @@ struct InspectCommand: ToolCommand {
         fact("created", "\(inspection.createdAt) (completed \(inspection.completedAt))")
         fact("source", "database \(inspection.database)" + (inspection.sourceHost.map { " on \($0)" } ?? ""))
         fact("server", "PostgreSQL \(inspection.serverVersion), pg_dump \(inspection.pgDumpVersion), written by rack-gateway-db \(inspection.toolVersion)")
-        fact("stored", "\(ProgressDisplay.bytes(inspection.fileBytes)), \(inspection.codec), \(inspection.encrypted ? "encrypted (age)" : "not encrypted"), \(inspection.signed ? "signed (.minisig beside it, not checked here)" : "not signed")")
+        fact("stored", "\(ProgressDisplay.bytes(inspection.fileBytes)), \(inspection.codec), \(inspection.encrypted ? "encrypted (age)" : "not encrypted"), \(inspection.signatureChecked ? "signed (signature checked with --verify-key)" : inspection.signed ? "signed (.minisig beside it, not checked: --verify-key checks it)" : "not signed")")
         if let suspect = inspection.suspect { fact("SUSPECT", suspect) }
         let migrations = inspection.schemaMigrations
         fact("migrations", migrations.isEmpty ? "none recorded" : "\(Plural.of(migrations.count, "applied migration")), the last \(migrations.max() ?? "")")

@@ -175,6 +175,47 @@ struct EncryptionTests {
         }
     }
 
+    /// Issue 31: inspect, extract and diff take --verify-key as verify and restore do: the right key
+    /// passes (inspect says it checked), a signature by another key is refused (exit 2) and extract
+    /// then writes nothing; a key file open to others is named with its article.
+    @Test func inspectExtractAndDiffCheckTheSignatureWithVerifyKey() throws {
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withSampleData(events: 500) { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let report = try TestArchives.backup(source, directory: directory, keys: BackupKeys(recipients: [], signKey: try KeyFiles.signKey(keys.signKey)))
+            let file = report.file
+            let output = directory + "/users.csv"
+            let commands = [["inspect", file], ["extract", file, "--table", "public.users", "-o", output], ["diff", file, "--against", file]]
+            for command in commands {
+                let run = try CLI.run(command + ["--verify-key", keys.publicKey])
+                #expect(run.status == 0, "\(command): \(run)")
+                if command[0] == "inspect" { #expect(run.stdout.contains("signed (signature checked with --verify-key)"), "\(run.stdout)") }
+            }
+            #expect(FileManager.default.fileExists(atPath: output))
+            try FileManager.default.removeItem(atPath: output)
+            let unchecked = try CLI.run(["inspect", file])
+            #expect(unchecked.status == 0 && unchecked.stdout.contains("not checked: --verify-key checks it"), "\(unchecked.stdout)")
+
+            let other = keys.directory + "/other-sign.key"
+            try MinisignSecretKey.generateFileText().write(toFile: other, atomically: true, encoding: .utf8)
+            chmod(other, 0o600)
+            let forged = try ArchiveSignature.sign(hash: BLAKE2b512.hash([UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))),
+                                                   name: URL(fileURLWithPath: file).lastPathComponent, key: try KeyFiles.signKey(other), date: Date())
+            try Data(forged).write(to: URL(fileURLWithPath: file + ".minisig"))
+            for command in commands {
+                let run = try CLI.run(command + ["--verify-key", keys.publicKey])
+                #expect(run.status == 2 && run.stderr.contains("not by the key given"), "\(command): \(run)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: output) && !FileManager.default.fileExists(atPath: output + ".partial"))
+
+            chmod(keys.identity, 0o644)
+            let open = try CLI.run(["inspect", file, "--identity", keys.identity])
+            #expect(open.status == 64 && open.stderr.contains("; an age identity file must be private"), "\(open)")
+        }
+    }
+
     @Test func tamperingIsRefusedAndNamedAndEncryptionAloneDoesNotAuthenticate() throws {
         let keys = try TestKeys.make()
         defer { try? FileManager.default.removeItem(atPath: keys.directory) }

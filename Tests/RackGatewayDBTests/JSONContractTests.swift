@@ -173,6 +173,25 @@ struct JSONContractTests {
 
     // MARK: S3
 
+    /// Issue 31: an archive in a bucket that does not exist is that, as `list` says it, for every
+    /// command that names an archive (it was "no archive named NAME: not in s3://bucket/prefix").
+    @Test func anArchiveInAMissingBucketSaysTheBucketDoesNotExist() throws {
+        let moto = try MotoServer.shared()
+        let aws = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": moto.endpoint]) { $1 }
+        let missing = "rgw-none-\(UUID().uuidString.prefix(8).lowercased())"
+        let archive = "s3://\(missing)/nightly/rack_gateway_backup_20261201T000000Z.sql.gz"
+        let nowhere = "postgres://postgres:pw@127.0.0.1:\(try TestCluster.freePort())/rack_gateway?connect_timeout=3"
+        for arguments in [["inspect", archive], ["inspect", "rack_gateway_backup_20261201T000000Z.sql.gz", "--dir", "s3://\(missing)/nightly"],
+                          ["extract", archive, "--table", "public.users"], ["diff", archive, "--database-url", nowhere],
+                          ["restore", archive, "--target-url", nowhere]] {
+            let run = try CLI.run(arguments, environment: aws)
+            #expect(run.status == 1 && run.stderr.contains("bucket \(missing) does not exist") && !run.stderr.contains(": not in s3://"), "\(arguments): \(run)")
+        }
+        let json = try CLI.run(["inspect", archive, "--json"], environment: aws)
+        let (_, error) = try Self.failure(json, code: "bucket_not_found", status: 1, fix: "Check the bucket's name")
+        #expect((error["message"] as? String)?.contains("bucket \(missing) does not exist") == true, "\(error)")
+    }
+
     @Test func s3FailuresHaveTheirOwnCodes() throws {
         let moto = try MotoServer.shared()
         let bucket = try moto.freshBucket().bucket

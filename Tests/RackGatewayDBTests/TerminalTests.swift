@@ -184,4 +184,48 @@ struct TerminalTests {
             #expect(!backup.stderr.contains("\u{1B}["), "no terminal controls in a pipe")
         }
     }
+
+    /// Issue 31: a table on stdout is fitted to stdout's terminal, whatever stderr is: `inspect
+    /// 2>/dev/null` at 40 columns fits its table to them (it was fitted to stderr's width, 80 when
+    /// stderr is no terminal, and wrapped); piped, it is not fitted, though stderr is a 40-column
+    /// terminal. (The table is 55 columns wide.)
+    @Test func inspectFitsStdoutsTerminalNotStderrs() throws {
+        try InspectExtractTests.withZooArchive { _, _, file in
+            let environment = CLI.baseEnvironment().merging(["PTY_RUN_COLUMNS": "40"]) { $1 }
+            let fitted = try Shell.run(Self.ptyRun, ["/bin/sh", "-c", #"exec "$0" inspect "$1" 2>/dev/null"#, CLI.executable, file], environment: environment)
+            let lines = Screen(fitted.stdout).lines
+            #expect(fitted.status == 0 && lines.contains { $0.hasPrefix("TABLE ") }, "\(fitted)")
+            let table = lines.drop { !$0.hasPrefix("TABLE ") }
+            #expect(table.count == 5 && table.prefix(4).allSatisfy { $0.count <= 40 }, "wider than the terminal: \(table)")
+            #expect(lines.contains { $0.contains("left out to fit the terminal") }, "\(lines)")
+            let piped = try Shell.run(Self.ptyRun, ["/bin/sh", "-c", #""$0" inspect "$1" | cat"#, CLI.executable, file], environment: environment)
+            let all = Screen(piped.stdout).lines
+            #expect(piped.status == 0 && all.contains { $0.hasPrefix("TABLE ") && $0.hasSuffix("FINGERPRINT") }, "every column into a pipe: \(all)")
+            #expect(!all.contains { $0.contains("left out") }, "\(all)")
+        }
+    }
+
+    /// Issue 31: Ctrl-C at the terminal reaches extract and the reader of its pipe alike. Whether
+    /// the reader stops reading and lives on (it ignores SIGINT) or the Ctrl-C ends it, extract says
+    /// how many rows went out, exit 130 (it said only "interrupted by SIGINT (Ctrl-C)", from the
+    /// signal fallback, while its write waited on the reader).
+    @Test func ctrlCDuringAnExtractIntoAPipeSaysHowManyRowsWentOut() throws {
+        try InspectExtractTests.withZooArchive { _, directory, file in
+            let readers = [
+                "lives": "import signal, sys, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nsys.stdin.buffer.read(65536)\nprint('READY', flush=True)\ntime.sleep(5)\n",
+                "dies": "import sys, time\ntry:\n    sys.stdin.buffer.read(65536)\n    print('READY', flush=True)\n    while sys.stdin.buffer.read1(4096):\n        time.sleep(0.01)\nexcept KeyboardInterrupt:\n    sys.exit(130)\n",
+            ]
+            for (kind, script) in readers.sorted(by: { $0.key < $1.key }) {
+                let path = directory + "/reader-\(kind).py"
+                try script.write(toFile: path, atomically: true, encoding: .utf8)
+                let environment = CLI.baseEnvironment().merging(["PTY_RUN_INTERRUPT_AFTER": "READY"]) { $1 }
+                let run = try Shell.run(Self.ptyRun, ["/bin/bash", "-c", #"trap : INT; "$0" extract "$1" --table public.zoo | python3 "$2"; echo "statuses=${PIPESTATUS[*]}""#,
+                                                      CLI.executable, file, path], environment: environment)
+                let text = Screen(run.stdout).lines.joined(separator: "\n")
+                #expect(text.contains("error: interrupted by SIGINT (Ctrl-C) during the extract of public.zoo: ") && text.contains(" of its 30000 rows (")
+                        && text.contains(") went to standard output, which is incomplete"), "\(kind): \(text)")
+                #expect(text.contains("statuses=130 "), "\(kind): \(text)")
+            }
+        }
+    }
 }

@@ -383,7 +383,7 @@ _rack-gateway-db_inspect() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
     repeating_options=()
-    non_repeating_options=(--dir --s3-endpoint --identity)
+    non_repeating_options=(--dir --s3-endpoint --identity --verify-key)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -397,6 +397,9 @@ _rack-gateway-db_inspect() {
     '--identity')
         return
         ;;
+    '--verify-key')
+        return
+        ;;
     esac
 }
 
@@ -404,7 +407,7 @@ _rack-gateway-db_extract() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
     repeating_options=(--table)
-    non_repeating_options=(--format -o --output --dir --s3-endpoint --identity)
+    non_repeating_options=(--format -o --output --dir --s3-endpoint --identity --verify-key)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -426,6 +429,9 @@ _rack-gateway-db_extract() {
         return
         ;;
     '--identity')
+        return
+        ;;
+    '--verify-key')
         return
         ;;
     esac

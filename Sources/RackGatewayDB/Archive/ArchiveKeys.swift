@@ -30,16 +30,17 @@ public struct BackupKeys: Sendable {
 /// Reading key files: secret ones only when no one but their owner can read them.
 public enum KeyFiles {
     /// The text of a secret key file, refused unless it is a regular file of mode 0600 or 0400
-    /// (no group or other bits), as ssh does with its keys.
+    /// (no group or other bits), as ssh does with its keys. `what` is named with its article
+    /// ("an age identity file").
     public static func readSecret(_ path: String, what: String, option: String) throws -> String {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw ToolError(.usage, "\(option) \(path): \(String(cString: strerror(errno)))", fix: "Give the path of the \(what).")
+            throw ToolError(.usage, "\(option) \(path): \(String(cString: strerror(errno)))", fix: "Give the path of \(what).")
         }
         guard info.st_mode & S_IFMT == S_IFREG else { throw ToolError(.usage, "\(option) \(path) is not a regular file") }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
-            throw ToolError(.usage, "\(option) \(path) is open to other users (mode \(String(mode, radix: 8))); a \(what) must be private, so it is not used",
+            throw ToolError(.usage, "\(option) \(path) is open to other users (mode \(String(mode, radix: 8))); \(what) must be private, so it is not used",
                             fix: "chmod 600 \(path)")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ToolError(.usage, "\(option) \(path) cannot be read") }
@@ -55,7 +56,7 @@ public enum KeyFiles {
 
     /// `--identity FILE`: an age identity file (age-keygen's output).
     public static func identities(_ path: String) throws -> [AgeIdentity] {
-        let text = try readSecret(path, what: "age identity file", option: "--identity")
+        let text = try readSecret(path, what: "an age identity file", option: "--identity")
         do { return try AgeIdentity.parseFile(text) } catch {
             throw ToolError(.usage, "--identity \(path): \(error)", fix: "Give an identity file made by age-keygen (AGE-SECRET-KEY-1...).")
         }
@@ -63,7 +64,7 @@ public enum KeyFiles {
 
     /// `--sign-key FILE`: a minisign secret key without a password (`minisign -G -W`).
     public static func signKey(_ path: String) throws -> MinisignSecretKey {
-        let text = try readSecret(path, what: "minisign secret key", option: "--sign-key")
+        let text = try readSecret(path, what: "a minisign secret key", option: "--sign-key")
         do { return try MinisignSecretKey(fileText: text) } catch {
             throw ToolError(.usage, "--sign-key \(path): \(error)", fix: "Make a key with: minisign -G -W -s KEY.key -p KEY.pub")
         }

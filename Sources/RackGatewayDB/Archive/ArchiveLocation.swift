@@ -138,11 +138,20 @@ extension ArchiveLocation {
     /// archives there whose names are close to it (as paths to give instead), else `fix`.
     /// A place that holds no archives at all (a typo like `nighty`; the current directory aside) is
     /// named as such, with the locations near it that hold some.
+    /// A bucket that does not exist is that error, as `list` reports it (issue 31: it was "no
+    /// archive named NAME", which sends a person looking for the archive instead of the bucket).
     public static func notFound(_ name: String, in places: [Place], fix: String) -> ToolError {
         var matches: [String] = [], empty: [String] = []
         let current = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
         for place in places {
-            let names = ((try? place.store.list()) ?? []).map(\.name).filter { ArchiveName.timestamp(of: $0) != nil }
+            let listed: [StoreEntry]
+            do { listed = try place.store.list() } catch let failure as S3Client.Failure where failure.toolCode == .bucketNotFound {
+                return ToolError(.bucketNotFound, "no archive named \(name) can be in \(place.label): bucket \(failure.bucket) does not exist (\(failure.summary))",
+                                 fix: "Check the bucket's name (in the archive's s3:// address, --dir or RGW_BACKUP_DIR) and its region (AWS_REGION).", cause: failure)
+            } catch {
+                listed = []
+            }
+            let names = listed.map(\.name).filter { ArchiveName.timestamp(of: $0) != nil }
             matches += closeMatches(to: name, among: names).map { "\(place.store.location)/\($0)" }
             let isCurrent = (place.store as? LocalStore).map { URL(fileURLWithPath: $0.directory).standardizedFileURL.path == current } ?? false
             if names.isEmpty && !isCurrent {

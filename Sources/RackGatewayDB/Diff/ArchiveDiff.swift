@@ -163,22 +163,14 @@ public struct ArchiveDiff {
         return first.createdAt <= second.createdAt
     }
 
-    /// The manifest's tables `options.tables` names (all when it names none); a name the archive
-    /// does not hold is a usage error that lists the archive's tables like it.
+    /// The manifest's tables `options.tables` names (all when it names none), each looked up as
+    /// extract and restore look up theirs (`TableExtractor.table(named:in:)`: also quoted, or bare).
     func selectedTables(_ manifest: ArchiveManifest) throws -> [ArchiveManifest.Table] {
         guard !options.tables.isEmpty else { return manifest.tables }
         var chosen: [ArchiveManifest.Table] = []
         for name in options.tables {
-            let matches = manifest.tables.filter { $0.qualifiedName == name || (!name.contains(".") && $0.name == name) }
-            guard matches.count == 1 else {
-                let bare = name.split(separator: ".").last.map(String.init)?.lowercased() ?? name.lowercased()
-                let near = manifest.tables.map(\.qualifiedName).filter { $0.lowercased().contains(bare) || bare.contains($0.split(separator: ".").last.map(String.init)?.lowercased() ?? "\u{0}") }
-                let shown = (near.isEmpty ? manifest.tables.map(\.qualifiedName) : near).prefix(12).joined(separator: ", ")
-                let problem = matches.isEmpty ? "the archive holds no table \(name)" : "\(name) names \(matches.count) tables of the archive"
-                throw ToolError(.usage, "--table \(name): \(problem) (\(near.isEmpty ? "its tables" : "tables like it"): \(shown.isEmpty ? "none" : shown))",
-                                fix: "Give the table as SCHEMA.NAME, as `rack-gateway-db diff ARCHIVE --database-url URL` lists them.")
-            }
-            if !chosen.contains(where: { $0.qualifiedName == matches[0].qualifiedName }) { chosen.append(matches[0]) }
+            let table = try TableExtractor.table(named: name, in: archive)
+            if !chosen.contains(where: { $0.qualifiedName == table.qualifiedName }) { chosen.append(table) }
         }
         return chosen
     }

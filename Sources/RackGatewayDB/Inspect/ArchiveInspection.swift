@@ -33,8 +33,10 @@ public struct ArchiveInspection: Encodable, Sendable {
     public var toolVersion: String
     public var codec: String
     public var encrypted: Bool
-    /// A `.minisig` lies beside the archive (`inspect` does not check it; `verify --verify-key` does).
+    /// A `.minisig` lies beside the archive (checked only with `--verify-key`).
     public var signed: Bool
+    /// The signature was checked against `--verify-key` (and is good: a bad one is refused first).
+    public var signatureChecked: Bool
     public var fileBytes: Int
     public var suspect: String?
     public var tables: [Table]
@@ -59,6 +61,7 @@ public struct ArchiveInspection: Encodable, Sendable {
         codec = reader.codec.rawValue
         encrypted = reader.isEncrypted
         signed = reader.hasSignature
+        signatureChecked = reader.archive.keys.verifyKey != nil
         fileBytes = reader.storedSize
         suspect = manifest.suspect
         tables = manifest.tables.map { table in

@@ -12,13 +12,19 @@ public struct TableExtractor {
     public let table: ArchiveManifest.Table
     public let format: ExtractFormat
 
-    /// The table `name` of the archive: `SCHEMA.NAME` as inspect lists it, the same quoted as SQL
-    /// writes it (`"My.Schema"."Odd ""t"""`, as psql shows names with dots, quotes or capitals),
-    /// or a bare name (also quoted) when one schema has it. A name it does not hold is one error
-    /// listing the archive's tables nearest to it.
+    /// The table `name` of the archive (`TableExtractor.table(named:in:)`).
     public init(reader: ArchiveReader, table name: String, format: ExtractFormat) throws {
         self.reader = reader
         self.format = format
+        table = try Self.table(named: name, in: reader)
+    }
+
+    /// The table `name` of the archive: `SCHEMA.NAME` as inspect lists it, the same quoted as SQL
+    /// writes it (`"My.Schema"."Odd ""t"""`, as psql shows names with dots, quotes or capitals),
+    /// or a bare name (also quoted) when one schema has it. A name it does not hold is one error
+    /// listing the archive's tables nearest to it. The one lookup of a `--table` name in an archive:
+    /// extract, restore and diff take the same names.
+    public static func table(named name: String, in reader: ArchiveReader) throws -> ArchiveManifest.Table {
         let tables = reader.manifest.tables
         // As SQL quotes it: only when the name starts with a quote (a bare name may hold one).
         let quoted = name.hasPrefix("\"") ? DumpScript.identifierParts(name[...]) : []
@@ -37,10 +43,7 @@ public struct TableExtractor {
             }
         }
         if !found.isEmpty { bare = [] }
-        if let only = found.first ?? (bare.count == 1 ? bare.first : nil) {
-            table = only
-            return
-        }
+        if let only = found.first ?? (bare.count == 1 ? bare.first : nil) { return only }
         if bare.count > 1 {
             throw ToolError(.usage, "\(reader.path) holds more than one table named \(name): \(bare.map(\.qualifiedName).joined(separator: ", "))",
                             fix: "Name it with its schema: --table SCHEMA.NAME.")
@@ -257,12 +260,18 @@ public final class ExtractOutput {
     /// for a path written into as it is.
     public let temporary: String?
     private var fd: Int32
+    /// A pipe, socket or terminal: written to only when it can take more (`write`).
+    private var waits = false
+    /// Bytes written so far, also of a piece cut short (the rows of `ExtractProgress` are those of
+    /// the pieces written whole).
+    public private(set) var written = 0
 
     public init(path given: String?) throws {
         guard let given else {
             path = nil
             temporary = nil
             fd = 1
+            waits = Self.mayStall(1)
             return
         }
         var info = stat()
@@ -275,6 +284,7 @@ public final class ExtractOutput {
                 throw ToolError(.failed, "cannot open \(given) for writing: \(String(cString: strerror(errno)))",
                                 fix: "Give -o a regular file's path (it is written atomically), or a device or named pipe you can write.")
             }
+            waits = Self.mayStall(fd)
             return
         }
         // A link names the file to replace; the link itself stays.
@@ -300,8 +310,49 @@ public final class ExtractOutput {
     /// stops quietly, as a Unix filter killed by SIGPIPE does.
     public struct ReaderClosed: Error {}
 
-    public func write(_ bytes: [UInt8]) throws {
-        guard let code = LocalFile.writeFully(fd, bytes[...]) else { return }
+    /// Whether `fd` is a pipe, a socket or a terminal: a write to it blocks for as long as its
+    /// reader does not read.
+    static func mayStall(_ fd: Int32) -> Bool {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return false }
+        let type = info.st_mode & S_IFMT
+        return type == S_IFIFO || type == S_IFSOCK || isatty(fd) == 1
+    }
+
+    /// How much is written at once to a pipe, socket or terminal that poll(2) said can take more:
+    /// a page, which a pipe with room takes without blocking.
+    static let pageSize = 4096
+
+    /// `bytes`, whole. `checkStopped` is called before each piece and, on a pipe, socket or
+    /// terminal, every 0.1 s while it cannot take more: a reader that stopped reading (one the
+    /// same Ctrl-C reached, `| less` waiting at its prompt) never holds a stopped run in write(2)
+    /// (issue 31: the run was ended by the signal fallback, which says only "interrupted", not
+    /// how many rows went out).
+    public func write(_ bytes: [UInt8], checkStopped: () throws -> Void = {}) throws {
+        try checkStopped()
+        guard waits else {
+            try failed(LocalFile.writeFully(fd, bytes[...]))
+            written += bytes.count
+            return
+        }
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let polled = poll(&ready, 1, 100)
+            try checkStopped()
+            // Not ready yet (or interrupted): wait again. Ready, or an error or hang-up that the
+            // write then reports (EPIPE).
+            if polled <= 0 && !(polled < 0 && errno != EINTR) { continue }
+            let piece = rest.prefix(Self.pageSize)
+            if let code = LocalFile.writeFully(fd, piece) { return try failed(code) }
+            written += piece.count
+            rest = rest.dropFirst(piece.count)
+        }
+    }
+
+    /// The error for a write that failed with `code` (nothing when it did not fail).
+    private func failed(_ code: Int32?) throws {
+        guard let code else { return }
         if code == EPIPE && temporary == nil { throw ReaderClosed() }
         if temporary == nil, let path {
             throw ToolError(.failed, "cannot write to \(path): \(String(cString: strerror(code)))", fix: "Give -o a regular file's path instead.")

@@ -40,11 +40,19 @@ public final class TerminalOutput: @unchecked Sendable {
         }
     }
 
-    /// The terminal's width in columns (80 when it does not say), read anew at each call, so a
-    /// resized window (SIGWINCH, which is left to its default: ignored) is seen at the next redraw.
-    public static var columns: Int {
+    /// The width in columns of stderr's terminal, where the bar is drawn (80 when it does not say),
+    /// read anew at each call, so a resized window (SIGWINCH, which is left to its default: ignored)
+    /// is seen at the next redraw.
+    public static var columns: Int { columns(of: 2) ?? 80 }
+
+    /// The width in columns of the terminal `descriptor` writes to (80 when the terminal does not
+    /// say), or nil when it is not a terminal: a table printed on stdout is fitted to stdout's
+    /// terminal, whatever stderr is (issue 31: `inspect 2>/dev/null` was fitted to no terminal's
+    /// width), and not fitted at all when stdout is a file or a pipe.
+    public static func columns(of descriptor: Int32) -> Int? {
+        guard isatty(descriptor) == 1 else { return nil }
         var size = winsize()
-        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        guard ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
         return Int(size.ws_col)
     }
 
