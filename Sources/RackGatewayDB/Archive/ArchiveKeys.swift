@@ -39,7 +39,7 @@ public enum KeyFiles {
         guard info.st_mode & S_IFMT == S_IFREG else { throw ToolError(.usage, "\(option) \(path) is not a regular file") }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
-            throw ToolError(.usage, "\(option) \(path) is open to other users (mode \(String(mode, radix: 8))); a \(what) must be private, so it is not used",
+            throw ToolError(.usage, "\(option) \(path) is open to other users (mode \(String(mode, radix: 8))); \("aeiou".contains(what.prefix(1)) ? "an" : "a") \(what) must be private, so it is not used",
                             fix: "chmod 600 \(path)")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ToolError(.usage, "\(option) \(path) cannot be read") }
