@@ -12,7 +12,7 @@ struct TableRestoreModeOptions: ParsableArguments {
     @Option(name: .customLong("schema"), help: ArgumentHelp("Restore every table of this schema (repeatable), as --table does.", valueName: "name"))
     var schemas: [String] = []
 
-    @Option(name: .customLong("into-schema"), help: ArgumentHelp("With --table/--schema: create the tables in this schema (new, or empty) instead of where they were, and print the SQL that copies the rows the live tables lack back. Read as SQL reads a name: Recovered is recovered, '"Recovered"' keeps the capital.", valueName: "name"))
+    @Option(name: .customLong("into-schema"), help: ArgumentHelp("With --table/--schema: create the tables in this schema (new, or empty) instead of where they were, and print the SQL that copies the rows the live tables lack back. Read as SQL reads a name: Recovered is recovered, '\"Recovered\"' keeps the capital.", valueName: "name"))
     var intoSchema: String?
 
     @Flag(name: .customLong("with-triggers"), help: "With --table/--schema: also create the tables' triggers and rules.")
