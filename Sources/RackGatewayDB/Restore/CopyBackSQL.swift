@@ -201,13 +201,15 @@ struct CopyBackSQL {
                 for (other, isForeign) in others {
                     let bothSet = isForeign ? " AND \(row("l", other)) IS NOT NULL AND \(row("r", other)) IS NOT NULL" : ""
                     let what = " whose \(list(key)) the live table holds for a row with another \(list(other)): \(list(shown)) "
+                    let match = "\(row("l", key)) = \(row("r", key)) AND \(row("l", other)) IS DISTINCT FROM \(row("r", other))\(bothSet)"
+                    let leaveOut = "\n    to leave them out of the copy: DELETE FROM ONLY \(table.restoredName) AS r USING ONLY \(table.liveName) AS l WHERE \(match);"
                     checks.append("""
                             SELECT count(*), pg_catalog.array_to_string((pg_catalog.array_agg(\(keyText) ORDER BY \(shown.map { "r.\($0)" }.joined(separator: ", "))))[1:5], ', ')
                               INTO n, first_keys FROM ONLY \(table.restoredName) AS r JOIN ONLY \(table.liveName) AS l ON \(row("l", key)) = \(row("r", key))
                               WHERE \(row("l", other)) IS DISTINCT FROM \(row("r", other))\(bothSet);
                             IF n > 0 THEN
                                 problems := problems || E'\\n  ' || \(SQL.literal(table.liveName + ": ")) || n || CASE WHEN n = 1 THEN ' restored row' ELSE ' restored rows' END
-                                    || \(SQL.literal(what)) || first_keys || CASE WHEN n > 5 THEN ', ...' ELSE '' END;
+                                    || \(SQL.literal(what)) || first_keys || CASE WHEN n > 5 THEN ', ...' ELSE '' END || \(SQL.literal(leaveOut));
                             END IF;
                         """)
                 }
@@ -215,11 +217,11 @@ struct CopyBackSQL {
         }
         guard !checks.isEmpty else { return [] }
         let side = try quoted(into)
-        let hint = "A key such as an id was given to another row since the backup (ids reused after TRUNCATE ... RESTART IDENTITY, "
-            + "a person who signed up again with the same email). Compare those rows with the live ones (SELECT * FROM ONLY \(side).TABLE r "
-            + "JOIN ONLY LIVE_TABLE l USING (KEY)). If the live row is the same one, changed since the backup, delete the restored row "
-            + "(DELETE FROM \(side).TABLE WHERE ...: restored rows that reference it go with it where their foreign key cascades) and run "
-            + "this file again; if it is another row, copy what belongs to the archived one by hand, with new keys."
+        let hint = "A key such as an id went to another row since the backup (ids reused after TRUNCATE ... RESTART IDENTITY, "
+            + "a person who signed up again with the same email), or the row changed that key since. Compare them with the live rows. "
+            + "To copy back everything else, run the DELETE given for them (it changes only schema \(side); the restored rows that "
+            + "reference them go too where their foreign key cascades) and this file again; then put back by hand what they held "
+            + "that the live rows need."
         var lines = ["",
                      "-- The check: a row the INSERTs below would skip because the live table holds its key must be that same row;",
                      "-- if the key now belongs to another row (another unique value, another parent), the restored rows that",
