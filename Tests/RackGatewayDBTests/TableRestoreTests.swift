@@ -478,6 +478,10 @@ struct TableRestoreTests {
             try live.psql("DROP TABLE public.api_tokens CASCADE")
             try live.psql("UPDATE deploy_approval_requests SET target_api_token_id = 999999 WHERE id = (SELECT min(id) FROM deploy_approval_requests)")
 
+            let plan = try CLI.run(["restore", archive, "--table", "public.api_tokens", "--target-url", live.url, "--dry-run"])
+            #expect(plan.status == 0 && plan.stdout.contains("would put back foreign key: FK CONSTRAINT api_tokens api_tokens_user_id_fkey (public.api_tokens references public.users)")
+                    && plan.stdout.contains("would put back foreign key: FK CONSTRAINT deploy_approval_requests deploy_approval_requests_target_api_token_id_fkey")
+                    && !plan.stdout.contains("which is not restored"), "\(plan)")
             let restore = try CLI.run(["restore", archive, "--table", "public.api_tokens", "--target-url", live.url])
             #expect(restore.status == 0, "\(restore)")
             #expect(restore.stdout.contains("foreign key put back: FK CONSTRAINT api_tokens api_tokens_user_id_fkey (public.api_tokens references public.users)"), "\(restore.stdout)")

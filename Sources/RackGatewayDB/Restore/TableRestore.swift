@@ -80,6 +80,9 @@ public struct TableRestorePlan: Codable, Sendable {
     public var refusal: String?
     /// What to do about `refusal`.
     public var refusalFix: String?
+    /// Restored where they were: the foreign keys to and from the target's other tables that would be
+    /// put back (if their rows validate).
+    public var foreignKeysToPutBack: [String] = []
 
     /// The refusal as the real run raises it (the same code, message and fix).
     public var refusalError: ToolError? { refusal.map { ToolError(.tableExists, $0, fix: refusalFix) } }
@@ -94,6 +97,7 @@ public struct TableRestorePlan: Codable, Sendable {
         if !sequences.isEmpty { lines.append("  \(Plural.of(sequences.count, "sequence")) at the archived values") }
         if !schemasToCreate.isEmpty { lines.append("  would create schema \(schemasToCreate.joined(separator: ", "))") }
         lines.append("  \(Plural.of(creates.count, "schema entry", plural: "schema entries")) to create; would read \(ProgressDisplay.bytes(bytesToRead)) of the archive's \(ProgressDisplay.bytes(archiveBytes))")
+        lines += foreignKeysToPutBack.map { "  would put back foreign key: \($0) (if its rows validate)" }
         lines += leftOut.map { "  left out: \($0)" }
         lines.append(refusal.map { "  REFUSED: \($0)" } ?? "  the target allows it")
         return lines
@@ -208,6 +212,11 @@ public final class TableRestore: @unchecked Sendable {
         } catch let error as ToolError where error.code == .tableExists {
             refusal = error
         }
+        var leftOut = selection.leftOut
+        var putBack: [String] = []
+        if options.intoSchema == nil {
+            try putBackForeignKeys(connection, selection: selection, leftOut: &leftOut, putBack: &putBack, dryRun: true)
+        }
         let manifest = reader.manifest
         return TableRestorePlan(
             file: reader.path, target: target.settings.description, intoSchema: options.intoSchema.map(TableSelection.Name.sql),
@@ -215,8 +224,9 @@ public final class TableRestore: @unchecked Sendable {
             tables: tables.map { .init(table: TableSelection.Name($0.schema, $0.name).sql, restoredAs: destination(TableSelection.Name($0.schema, $0.name)).sql, rows: $0.rows, bytes: $0.bytes) },
             sequences: manifest.sequences.filter { selection.sequences.contains(TableSelection.Name($0.schema, $0.name)) }
                 .map { destination(TableSelection.Name($0.schema, $0.name)).sql },
-            creates: (selection.preData + selection.postData).map(\.label), leftOut: selection.leftOut,
-            bytesToRead: bytesRead, archiveBytes: reader.fileSize, refusal: refusal?.message, refusalFix: refusal?.fix)
+            creates: (selection.preData + selection.postData).map(\.label), leftOut: leftOut,
+            bytesToRead: bytesRead, archiveBytes: reader.fileSize, refusal: refusal?.message, refusalFix: refusal?.fix,
+            foreignKeysToPutBack: putBack)
     }
 
     /// An archive of a newer PostgreSQL than the target's is refused (a table restore does not try it).
@@ -369,7 +379,8 @@ public final class TableRestore: @unchecked Sendable {
     /// tables (a restored table's to a table it has; a table it has to a restored one, as a `DROP ...
     /// CASCADE` took them), each added and validated under a savepoint. One that fails (a table or
     /// column missing, a row without its parent) stays out, listed with the error and its SQL.
-    func putBackForeignKeys(_ connection: Connection, selection: TableSelection, leftOut: inout [String], putBack: inout [String]) throws {
+    /// `dryRun`: only whether the other table exists (nothing is added).
+    func putBackForeignKeys(_ connection: Connection, selection: TableSelection, leftOut: inout [String], putBack: inout [String], dryRun: Bool = false) throws {
         let candidates = selection.outgoingForeignKeys.map { ($0.entry, Optional($0.leftOut)) } + selection.incomingForeignKeys.map { ($0, nil as String?) }
         for (entry, listed) in candidates {
             guard let owner = entry.table ?? entry.schema.map({ ($0, entry.name.components(separatedBy: " ").first ?? "") }),
@@ -383,7 +394,7 @@ public final class TableRestore: @unchecked Sendable {
             var failure: String?
             if !exists {
                 failure = "\(other.sql) does not exist in the target"
-            } else {
+            } else if !dryRun {
                 try connection.execute("SAVEPOINT rgw_foreign_key")
                 do {
                     for statement in entry.statements { try connection.execute(statement.text) }
