@@ -12,7 +12,7 @@ struct TableRestoreModeOptions: ParsableArguments {
     @Option(name: .customLong("schema"), help: ArgumentHelp("Restore every table of this schema (repeatable), as --table does.", valueName: "name"))
     var schemas: [String] = []
 
-    @Option(name: .customLong("into-schema"), help: ArgumentHelp("With --table/--schema: create the tables in this schema (new, or empty) instead of where they were, and print the SQL that copies the rows the live tables lack back.", valueName: "name"))
+    @Option(name: .customLong("into-schema"), help: ArgumentHelp("With --table/--schema: create the tables in this schema (new, or empty) instead of where they were, and print the SQL that copies the rows the live tables lack back. Read as SQL reads a name: Recovered is recovered, '\"Recovered\"' keeps the capital.", valueName: "name"))
     var intoSchema: String?
 
     @Flag(name: .customLong("with-triggers"), help: "With --table/--schema: also create the tables' triggers and rules.")
@@ -42,15 +42,13 @@ struct TableRestoreModeOptions: ParsableArguments {
         }
     }
 
-    func options(maintenanceWorkMem: String?, allowDowngrade: Bool) -> TableRestoreOptions {
+    func options() -> TableRestoreOptions {
         var options = TableRestoreOptions()
         options.tables = tables
         options.schemas = schemas
         options.intoSchema = intoSchema
         options.withTriggers = withTriggers
         options.withPrivileges = withPrivileges
-        options.maintenanceWorkMem = maintenanceWorkMem
-        options.allowDowngrade = allowDowngrade
         return options
     }
 }
@@ -62,13 +60,19 @@ extension RestoreCommand {
          (clean, "--clean (a table restore drops nothing; it refuses tables that exist: see --into-schema)"),
          (verify, "--verify (a table restore checks every table's rows and fingerprint as it loads them)"),
          (createMissingRoles, "--create-missing-roles (a table restore sets no owners or grants unless --with-privileges, and then the roles must exist)"),
-         (jobsOption.jobs != nil, "--jobs (a table restore loads in one transaction, on one connection)")]
+         (jobsOption.jobs != nil, "--jobs (a table restore loads in one transaction, on one connection)"),
+         (allowDowngrade, "--allow-downgrade (a table restore goes into a server of the archive's version or newer)"),
+         (maintenanceWorkMem != nil, "--maintenance-work-mem (a table restore builds its few indexes with the server's setting)")]
     }
 
     /// `restore ARCHIVE --table ...`: the selected tables in one transaction; with `--into-schema`
     /// the copy-back SQL after the summary (as SQL comments, so the whole output runs in psql).
     func runTables(_ context: RunContext, settings: ConnectionSettings) throws {
         let logger = context.logger
+        if dryRun, tableMode.copyBackFile != nil {
+            throw ToolError(.usage, "--copy-back-sql does not go with --dry-run: a dry run restores nothing, so there is no copy-back SQL to write",
+                            fix: "Run without --dry-run to restore the tables and write the SQL, or leave --copy-back-sql out to see the plan.")
+        }
         let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         if let local = archive.localPath, chosen == nil, try DumpFormat.detect(path: local) != .archive {
             throw ToolError(.usage, "\(archive.path) is a pg_dump, and --table/--schema restore tables of rack-gateway-db archives",
@@ -76,13 +80,14 @@ extension RestoreCommand {
         }
         let reader = try chosen?.reader ?? archive.reader()
         let restore = try TableRestore(target: try RestoreTarget(settings: settings), reader: reader,
-                                       options: tableMode.options(maintenanceWorkMem: maintenanceWorkMem, allowDowngrade: allowDowngrade),
+                                       options: tableMode.options(),
                                        logger: logger, context: context)
         if dryRun {
             let plan = try restore.plan()
             Notifications.keep(plan, summary: "dry run of a table restore into \(settings.description), nothing was changed")
             if global.json { try Reporting.printJSON(plan) } else { plan.lines.forEach { print($0) } }
-            if let refusal = plan.refusal { throw ToolError(.failed, "the restore would be refused as asked: \(refusal)") }
+            // The same error as the real run's, so that a script tells them apart by code only.
+            if let refusal = plan.refusalError { throw refusal }
             return
         }
         let started = context.clock.now(), stopwatch = Stopwatch()
@@ -119,8 +124,10 @@ extension RestoreCommand {
         }
         if !report.createdSchemas.isEmpty { print("\(prefix)  created schema \(report.createdSchemas.joined(separator: ", "))") }
         print("\(prefix)  read \(ProgressDisplay.bytes(report.bytesRead)) of the archive's \(ProgressDisplay.bytes(report.archiveBytes))")
+        for item in report.foreignKeysPutBack { print("\(prefix)  foreign key put back: \(item)") }
         for item in report.leftOut.prefix(10) { print("\(prefix)  left out: \(item)") }
         if report.leftOut.count > 10 { print("\(prefix)  left out: \(report.leftOut.count - 10) more (--json lists them all)") }
+        for line in report.sideSchemaNotice ?? [] { print("\(prefix)\(line)") }
         if let sql = report.copyBackSQL {
             if let file = tableMode.copyBackFile { print("-- The copy-back SQL (also written to \(file)):") }
             print("")

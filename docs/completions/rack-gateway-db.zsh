@@ -360,7 +360,7 @@ _rack-gateway-db_restore() {
         '--skip-migrate[With --convox-app\: do not migrate the restored database (the report warns).]'
         '*--table[Restore only this table (repeatable)\: its columns, defaults, owned sequences at their archived values, keys, checks, indexes and comments; foreign keys only to tables restored with it. Into a database that may hold anything else.]:schema.name:'
         '*--schema[Restore every table of this schema (repeatable), as --table does.]:name:'
-        '--into-schema[With --table/--schema\: create the tables in this schema (new, or empty) instead of where they were, and print the SQL that copies the rows the live tables lack back.]:name:'
+        '--into-schema[With --table/--schema\: create the tables in this schema (new, or empty) instead of where they were, and print the SQL that copies the rows the live tables lack back. Read as SQL reads a name\: Recovered is recovered, '\''"Recovered"'\'' keeps the capital.]:name:'
         '--with-triggers[With --table/--schema\: also create the tables'\'' triggers and rules.]'
         '--with-privileges[With --table/--schema\: also restore the tables'\'' owners, grants, row security and policies (the roles must exist).]'
         '--copy-back-sql[With --into-schema\: also write the copy-back SQL to this file (mode 0600).]:file:'

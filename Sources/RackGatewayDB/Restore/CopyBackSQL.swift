@@ -13,11 +13,18 @@ import RGWPostgres
 /// it lacks as a multiset, `EXCEPT ALL`, since no conflict would stop a duplicate). Then the
 /// `ON DELETE SET NULL` repair: a parent's delete set its children's column to NULL instead of deleting
 /// them, and the INSERT leaves such a row as it is (its key is there), so an UPDATE puts the archived
-/// value back where the live row's is still NULL and the parent exists again (the whole archived row
-/// when the live table has triggers, which fired on the clearing); such foreign keys from
+/// value back where the live row's is still NULL and the parent exists again (only those columns:
+/// whatever else changed in the row since stays); such foreign keys from
 /// tables that were not restored are named in a comment as not repaired. The live tables' sequences
 /// are moved past the ids copied back. The live tables' enabled triggers are disabled until COMMIT
 /// (as `pg_restore --disable-triggers` does for data), so the rows keep their archived values.
+///
+/// Before any INSERT a check refuses the whole copy when a restored row's key is held in the live
+/// table by a different row: a row the INSERT would skip as "already there" is then another row (one
+/// that differs in another unique key, or in a foreign key both hold a value of), and the restored
+/// rows that reference the skipped one would be given to it (ids reused after `TRUNCATE ... RESTART
+/// IDENTITY`, a person who signed up again under the same email). The file starts with `\set
+/// ON_ERROR_STOP on`, so psql stops at the first error and exits non-zero however it is run.
 struct CopyBackSQL {
     let connection: Connection
     /// The restored tables, by their names in the archive (the live tables), in the archive's order.
@@ -51,6 +58,14 @@ struct CopyBackSQL {
         var foreignKeys: [ForeignKey] = []
         var triggers: [String] = []
         var sequences: [(column: String, sequence: String)] = []
+        /// The live table's unique keys on plain columns that are copied (no partial or expression
+        /// index), the primary key first (`hasPrimaryKey`).
+        var uniqueKeys: [[String]] = []
+        var hasPrimaryKey = false
+        /// The columns of the live table's foreign keys that are copied.
+        var foreignKeyColumns: [[String]] = []
+        /// Columns only the live table has that are NOT NULL with no default: copied rows need a value.
+        var needValue: Set<String> = []
     }
 
     func quoted(_ name: String) throws -> String {
@@ -106,7 +121,7 @@ struct CopyBackSQL {
                 guard let column = row[0] else { continue }
                 guard restoredColumns.contains(column) else { table.onlyLive.append(try quoted(column)); continue }
                 if row[1] ?? "" != "" { continue }
-                table.columns.append(try quoted(column))
+                    table.columns.append(try quoted(column))
                 if row[2] ?? "" != "" {
                     table.identity = true
                     table.identityColumns.insert(try quoted(column))
@@ -115,6 +130,26 @@ struct CopyBackSQL {
             let liveNames = Set(liveColumns.compactMap { $0[0] })
             table.onlyRestored = try restoredColumns.filter { !liveNames.contains($0) }.map(quoted)
             table.unique = try connection.query("SELECT EXISTS (SELECT FROM pg_catalog.pg_index WHERE indrelid = $1::regclass AND indisunique)", [live]).scalar == "t"
+            let copied = Set(table.columns)
+            for row in try connection.query("""
+                SELECT i.indisprimary::text, \(Self.keyColumns("i.indkey::int2[]", relation: "i.indrelid")) FROM pg_catalog.pg_index i
+                WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+                ORDER BY i.indisprimary DESC, i.indexrelid
+                """, [live]).rows {
+                let columns = (row[1] ?? "").components(separatedBy: Self.separator)
+                guard !columns.isEmpty, columns.allSatisfy(copied.contains), !table.uniqueKeys.contains(columns) else { continue }
+                if row[0] == "true" && table.uniqueKeys.isEmpty { table.hasPrimaryKey = true }
+                table.uniqueKeys.append(columns)
+            }
+            table.foreignKeyColumns = try connection.query("""
+                SELECT \(Self.keyColumns("c.conkey", relation: "c.conrelid")) FROM pg_catalog.pg_constraint c
+                WHERE c.contype = 'f' AND c.conrelid = $1::regclass ORDER BY c.conname
+                """, [live]).rows.map { ($0[0] ?? "").components(separatedBy: Self.separator) }.filter { $0.allSatisfy(copied.contains) }
+            table.needValue = Set(try connection.query("""
+                SELECT pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull AND NOT a.atthasdef
+                  AND a.attidentity = '' AND a.attgenerated = ''
+                """, [live]).rows.compactMap { $0[0] }).intersection(table.onlyLive)
             table.triggers = try connection.query("""
                 SELECT pg_catalog.quote_ident(t.tgname) FROM pg_catalog.pg_trigger t
                 WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') ORDER BY t.tgname
@@ -149,16 +184,80 @@ struct CopyBackSQL {
         return (result, [])
     }
 
+    /// The check that runs before any INSERT: a DO block that raises one error listing, per table,
+    /// the restored rows whose key the live table holds for a different row (matched on one unique
+    /// key, different in another, or in a foreign key's columns where both rows have a value), with
+    /// their count and first keys. Nothing when no table has two such keys.
+    func check(_ tables: [Table]) throws -> [String] {
+        var checks: [String] = []
+        for table in tables where !table.uniqueKeys.isEmpty {
+            let shownKey = table.hasPrimaryKey ? table.uniqueKeys[0] : nil
+            func row(_ alias: String, _ columns: [String]) -> String { "ROW(" + columns.map { "\(alias).\($0)" }.joined(separator: ", ") + ")" }
+            func list(_ columns: [String]) -> String { columns.joined(separator: ", ") }
+            for key in table.uniqueKeys {
+                let others = table.uniqueKeys.filter { $0 != key }.map { ($0, false) } + table.foreignKeyColumns.filter { $0 != key }.map { ($0, true) }
+                let shown = shownKey ?? key
+                let keyText = shown.count == 1 ? "r.\(shown[0])::text" : "\(row("r", shown))::text"
+                for (other, isForeign) in others {
+                    let bothSet = isForeign ? " AND \(row("l", other)) IS NOT NULL AND \(row("r", other)) IS NOT NULL" : ""
+                    let what = " whose \(list(key)) the live table holds for a row with another \(list(other)): \(list(shown)) "
+                    let match = "\(row("l", key)) = \(row("r", key)) AND \(row("l", other)) IS DISTINCT FROM \(row("r", other))\(bothSet)"
+                    let leaveOut = "\n    to leave them out of the copy: DELETE FROM ONLY \(table.restoredName) AS r USING ONLY \(table.liveName) AS l WHERE \(match);"
+                    checks.append("""
+                            SELECT count(*), pg_catalog.array_to_string((pg_catalog.array_agg(\(keyText) ORDER BY \(shown.map { "r.\($0)" }.joined(separator: ", "))))[1:5], ', ')
+                              INTO n, first_keys FROM ONLY \(table.restoredName) AS r JOIN ONLY \(table.liveName) AS l ON \(row("l", key)) = \(row("r", key))
+                              WHERE \(row("l", other)) IS DISTINCT FROM \(row("r", other))\(bothSet);
+                            IF n > 0 THEN
+                                problems := problems || E'\\n  ' || \(SQL.literal(table.liveName + ": ")) || n || CASE WHEN n = 1 THEN ' restored row' ELSE ' restored rows' END
+                                    || \(SQL.literal(what)) || first_keys || CASE WHEN n > 5 THEN ', ...' ELSE '' END || \(SQL.literal(leaveOut));
+                            END IF;
+                        """)
+                }
+            }
+        }
+        guard !checks.isEmpty else { return [] }
+        let side = try quoted(into)
+        let hint = "A key such as an id went to another row since the backup (ids reused after TRUNCATE ... RESTART IDENTITY, "
+            + "a person who signed up again with the same email), or the row changed that key since. Compare them with the live rows. "
+            + "To copy back everything else, run the DELETE given for them (it changes only schema \(side); the restored rows that "
+            + "reference them go too where their foreign key cascades) and this file again; then put back by hand what they held "
+            + "that the live rows need."
+        var lines = ["",
+                     "-- The check: a row the INSERTs below would skip because the live table holds its key must be that same row;",
+                     "-- if the key now belongs to another row (another unique value, another parent), the restored rows that",
+                     "-- reference it would be given to that row. Then nothing is copied: the error lists the rows and what to do.",
+                     "DO $rgw_check$",
+                     "DECLARE",
+                     "    n bigint;",
+                     "    first_keys text;",
+                     "    problems text := '';",
+                     "BEGIN"]
+        lines += checks
+        lines += ["    IF problems <> '' THEN",
+                  "        RAISE EXCEPTION USING MESSAGE = 'copy-back refused, nothing was changed: keys the live tables hold belong to other rows than the archived ones, and the restored rows that reference them would be given to those rows:' || problems,",
+                  "            HINT = \(SQL.literal(hint));",
+                  "    END IF;",
+                  "END",
+                  "$rgw_check$;"]
+        return lines
+    }
+
     func text() throws -> String {
         let read = try read()
         let restoredByName = Dictionary(uniqueKeysWithValues: read.map { ($0.restoredName, $0) })
         let (tables, cycle) = Self.ordered(read, into: into)
         let present = tables.filter(\.exists)
+        let side = try quoted(into)
         var lines: [String] = [
-            "-- Copy back the rows of schema \(try quoted(into)) (restored from \(archive), taken \(createdAt)) that the live tables lack.",
+            "\\set ON_ERROR_STOP on",
+            "-- Copy back the rows of schema \(side) (restored from \(archive), taken \(createdAt)) that the live tables lack.",
             "-- Parents before children, by foreign key. ON CONFLICT DO NOTHING: a row whose primary key or unique value",
-            "-- the live table holds already stays as the live table has it (it is not updated).",
-            "-- Review it, then run it: psql DATABASE_URL -v ON_ERROR_STOP=1 -f FILE (one transaction: all or nothing).",
+            "-- the live table holds already is not copied, and the live row is left as it is; the only live rows changed are",
+            "-- those whose foreign key an ON DELETE SET NULL cleared (below), and only in the cleared columns.",
+            "-- First a check refuses the whole copy, changing nothing, when a key the live table holds belongs to a different",
+            "-- row than the archived one (it differs in another unique key or in a parent): rows referencing it would go to it.",
+            "-- Review it, then run it: psql DATABASE_URL -f FILE (one transaction: all or nothing; the first line makes psql",
+            "-- stop at the first error and exit non-zero).",
             "BEGIN;",
         ]
         let triggered = present.filter { !$0.triggers.isEmpty }
@@ -170,6 +269,7 @@ struct CopyBackSQL {
                 lines += table.triggers.map { "ALTER TABLE \(table.liveName) DISABLE TRIGGER \($0);" }
             }
         }
+        lines += try check(present)
         if !cycle.isEmpty {
             lines += ["", "-- The foreign keys of \(cycle.joined(separator: ", ")) form a cycle: they are in the archive's order, and an INSERT",
                       "-- may fail on a row whose parent comes later (SET CONSTRAINTS ALL DEFERRED helps where they are DEFERRABLE)."]
@@ -183,16 +283,25 @@ struct CopyBackSQL {
             if !table.onlyRestored.isEmpty {
                 lines.append("-- \(table.liveName) has no column \(table.onlyRestored.joined(separator: ", ")) (the archive's table has): not copied.")
             }
-            if !table.onlyLive.isEmpty {
-                lines.append("-- \(table.liveName)'s \(table.onlyLive.joined(separator: ", ")) is not in the archive's table: copied rows get its default.")
+            let defaulted = table.onlyLive.filter { !table.needValue.contains($0) }
+            let needValue = table.onlyLive.filter(table.needValue.contains)
+            if !defaulted.isEmpty {
+                let (these, get) = defaulted.count == 1 ? ("column \(defaulted[0]) is", "its default") : ("columns \(defaulted.joined(separator: ", ")) are", "their defaults")
+                lines.append("-- \(table.liveName)'s \(these) not in the archive's table: copied rows get \(get) (NULL where there is none).")
             }
-            let columns = table.columns.joined(separator: ", ")
+            if !needValue.isEmpty {
+                lines.append("-- \(table.liveName)'s \(needValue.joined(separator: ", ")) \(needValue.count == 1 ? "is" : "are") NOT NULL without a default and not in the archive's table: the")
+                lines.append("-- NULL placeholder below makes this INSERT fail (null value ... violates not-null constraint) until you replace it with")
+                lines.append("-- the value the copied rows should have (e.g. 1 AS tenant_id, or a column of the restored table).")
+            }
+            let columns = (table.columns + needValue).joined(separator: ", ")
+            let selected = (table.columns + needValue.map { "NULL AS \($0)" }).joined(separator: ", ")
             let overriding = table.identity ? "\n    OVERRIDING SYSTEM VALUE" : ""
             if table.unique {
-                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(columns) FROM ONLY \(table.restoredName)\n    ON CONFLICT DO NOTHING;")
+                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(selected) FROM ONLY \(table.restoredName)\n    ON CONFLICT DO NOTHING;")
             } else {
                 lines.append("-- \(table.liveName) has no primary key or unique index, so no conflict would stop a duplicate: the rows it lacks, as a multiset.")
-                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(columns) FROM ONLY \(table.restoredName)\n    EXCEPT ALL SELECT \(columns) FROM ONLY \(table.liveName);")
+                lines.append("INSERT INTO \(table.liveName) (\(columns))\(overriding)\n    SELECT \(selected) FROM ONLY \(table.restoredName)\n    EXCEPT ALL SELECT \(columns) FROM ONLY \(table.liveName);")
             }
         }
         // ON DELETE SET NULL / SET DEFAULT between restored tables: the archived value back.
@@ -213,24 +322,22 @@ struct CopyBackSQL {
                 let wasCleared = key.columns.map { "live.\($0) IS NULL" }
                 let hadValue = key.columns.map { "r.\($0) IS NOT NULL" }
                 let parentMatch = zip(key.parentColumns, key.columns).map { "p.\($0.0) = r.\($0.1)" }.joined(separator: " AND ")
-                // Without triggers the clearing changed the key's columns only; with them, it may have
-                // changed more (an updated_at), so the archived row is put back whole.
+                // Only the cleared columns: whatever else changed in the row since the backup (a status,
+                // a note, a trigger's updated_at on the clearing) is the live table's and stays.
                 let whole = table.columns.filter { !table.primaryKey.contains($0) && !table.identityColumns.contains($0) }
                 func update(_ columns: [String]) -> String {
                     "UPDATE ONLY \(table.liveName) AS live SET " + columns.map { "\($0) = r.\($0)" }.joined(separator: ", ")
                         + "\n    FROM ONLY \(table.restoredName) AS r\n    WHERE \(match) AND " + (wasCleared + hadValue).joined(separator: " AND ")
                         + "\n      AND EXISTS (SELECT FROM \(parent.liveName) AS p WHERE \(parentMatch));"
                 }
-                if table.triggers.isEmpty {
-                    repairs.append("-- \(key.name): ON DELETE SET NULL")
-                    repairs.append(update(key.columns))
-                } else {
-                    repairs.append("-- \(key.name): ON DELETE SET NULL. The clearing was an UPDATE, and \(table.liveName)'s triggers (\(table.triggers.joined(separator: ", ")))")
-                    repairs.append("-- fired on it and may have changed more than the key, so these rows are put back as the archive has them (any")
-                    repairs.append("-- change made to them since the backup goes too). To put back only the key's columns, use instead:")
-                    repairs.append(update(key.columns).split(separator: "\n").map { "--   " + $0 }.joined(separator: "\n"))
-                    repairs.append(update(whole))
+                repairs.append("-- \(key.name): ON DELETE SET NULL")
+                if !table.triggers.isEmpty {
+                    repairs.append("-- The clearing was an UPDATE, and \(table.liveName)'s triggers (\(table.triggers.joined(separator: ", "))) fired on it: what they")
+                    repairs.append("-- changed besides the key (an updated_at) stays. To put these rows back whole as the archive has them instead")
+                    repairs.append("-- (losing every change made to them since the backup), use:")
+                    repairs.append(update(whole).split(separator: "\n").map { "--   " + $0 }.joined(separator: "\n"))
                 }
+                repairs.append(update(key.columns))
             }
         }
         // Such keys of live tables that were not restored: their cleared values are not in the restore.
@@ -275,7 +382,10 @@ struct CopyBackSQL {
                 lines += table.triggers.map { "ALTER TABLE \(table.liveName) ENABLE TRIGGER \($0);" }
             }
         }
-        lines += ["", "COMMIT;"]
+        lines += ["", "COMMIT;", "",
+                  "-- Once the rows are back, drop the side schema: it holds copies of the restored rows (secrets included), and",
+                  "-- every backup includes it until it is dropped:",
+                  "--   DROP SCHEMA \(side) CASCADE;"]
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -8,12 +8,11 @@ public struct TableRestoreOptions: Sendable {
     public var tables: [String] = []
     /// Every table of these schemas.
     public var schemas: [String] = []
-    /// Create everything in this schema instead of where it was.
+    /// Create everything in this schema instead of where it was: as given, read as SQL reads a name
+    /// (`Recovered` is recovered, `"Recovered"` is Recovered).
     public var intoSchema: String?
     public var withTriggers = false
     public var withPrivileges = false
-    public var maintenanceWorkMem: String?
-    public var allowDowngrade = false
 
     public init() {}
 }
@@ -41,6 +40,9 @@ public struct TableRestoreReport: Codable, Sendable {
     public var sequences: [String]
     /// The selected tables' objects not created, with why (triggers, grants, foreign keys to tables not restored).
     public var leftOut: [String]
+    /// Restored where they were: the foreign keys between the restored tables and tables of the target
+    /// that were not restored (both ways), put back and validated in the restore's transaction.
+    public var foreignKeysPutBack: [String] = []
     /// The archive's stored bytes read for this restore (manifest, schema and the tables' members).
     public var bytesRead: Int
     public var archiveBytes: Int
@@ -49,6 +51,16 @@ public struct TableRestoreReport: Codable, Sendable {
     public var durationSeconds: Double
     /// With `--into-schema`: the SQL that copies the rows missing from the live tables back.
     public var copyBackSQL: String?
+    /// With `--into-schema`: the statement that drops the side schema once the rows are back (until
+    /// then it holds copies of the rows, secrets included, and every backup includes it).
+    public var dropSchemaSQL: String?
+
+    /// What to do with the side schema afterwards, for a person (nil without `--into-schema`).
+    public var sideSchemaNotice: [String]? {
+        guard let intoSchema, let dropSchemaSQL else { return nil }
+        return ["Schema \(intoSchema) holds copies of the restored rows (secrets included) and is in every backup until it is dropped.",
+                "Once the rows you need are back: \(dropSchemaSQL)"]
+    }
 }
 
 /// `restore --table ... --dry-run`: what would be created and read, and the target's refusal if any.
@@ -66,6 +78,14 @@ public struct TableRestorePlan: Codable, Sendable {
     public var archiveBytes: Int
     /// Why the restore would be refused as asked (a table that exists, NEW not empty); nil when it would go ahead.
     public var refusal: String?
+    /// What to do about `refusal`.
+    public var refusalFix: String?
+    /// Restored where they were: the foreign keys to and from the target's other tables that would be
+    /// put back (if their rows validate).
+    public var foreignKeysToPutBack: [String] = []
+
+    /// The refusal as the real run raises it (the same code, message and fix).
+    public var refusalError: ToolError? { refusal.map { ToolError(.tableExists, $0, fix: refusalFix) } }
 
     /// The plan for a person.
     public var lines: [String] {
@@ -77,6 +97,7 @@ public struct TableRestorePlan: Codable, Sendable {
         if !sequences.isEmpty { lines.append("  \(Plural.of(sequences.count, "sequence")) at the archived values") }
         if !schemasToCreate.isEmpty { lines.append("  would create schema \(schemasToCreate.joined(separator: ", "))") }
         lines.append("  \(Plural.of(creates.count, "schema entry", plural: "schema entries")) to create; would read \(ProgressDisplay.bytes(bytesToRead)) of the archive's \(ProgressDisplay.bytes(archiveBytes))")
+        lines += foreignKeysToPutBack.map { "  would put back foreign key: \($0) (if its rows validate)" }
         lines += leftOut.map { "  left out: \($0)" }
         lines.append(refusal.map { "  REFUSED: \($0)" } ?? "  the target allows it")
         return lines
@@ -108,17 +129,26 @@ public final class TableRestore: @unchecked Sendable {
         self.context = context ?? .detached(logger: logger)
         self.target = RestoreTarget(checked: target, cancellation: self.context.cancellation)
         self.reader = reader
-        self.options = options
         self.logger = logger
         self.progress = progress
+        var options = options
+        if let given = options.intoSchema {
+            if given.isEmpty { throw ToolError(.usage, "--into-schema needs a schema name") }
+            guard let into = TableSelection.Name.schema(given: given) else {
+                throw ToolError(.usage, "--into-schema \(given) is not a schema name as SQL reads one: a name with capitals, spaces or other characters is written in double quotes",
+                                fix: "Quote it as SQL does, e.g. --into-schema '\(SQL.identifier(given.replacingOccurrences(of: "\"", with: "")))', or give a plain name such as recovered.")
+            }
+            options.intoSchema = into
+        }
+        self.options = options
         tables = try Self.select(options, in: reader)
         if let into = options.intoSchema {
-            if into.isEmpty { throw ToolError(.usage, "--into-schema needs a schema name") }
+            let shown = TableSelection.Name.sql(into)
             if into.hasPrefix("pg_") || into == "information_schema" {
-                throw ToolError(.usage, "--into-schema \(into) is a system schema's name", fix: "Give a new schema's name, e.g. --into-schema recovered.")
+                throw ToolError(.usage, "--into-schema \(shown) is a system schema's name", fix: "Give a new schema's name, e.g. --into-schema recovered.")
             }
             if let same = tables.first(where: { $0.schema == into }) {
-                throw ToolError(.usage, "--into-schema \(into) is where \(same.qualifiedName) is: the restored tables would take the live ones' names",
+                throw ToolError(.usage, "--into-schema \(shown) is where \(TableSelection.Name(same.schema, same.name).sql) is: the restored tables would take the live ones' names",
                                 fix: "Give a new schema's name, e.g. --into-schema recovered.")
             }
         }
@@ -163,8 +193,8 @@ public final class TableRestore: @unchecked Sendable {
         let selection = TableSelection(tables: Set(tables.map { TableSelection.Name($0.schema, $0.name) }), preData: preData, postData: postData,
                                        withTriggers: options.withTriggers, withPrivileges: options.withPrivileges)
         if let (table, parent) = selection.unselectedParents.first {
-            throw ToolError(.usage, "\(table.qualified) inherits from \(parent.qualified), which is not restored: alone it would become a child of the target's \(parent.qualified)",
-                            fix: "Restore them together: add --table \(parent.qualified).")
+            throw ToolError(.usage, "\(table.sql) inherits from \(parent.sql), which is not restored: alone it would become a child of the target's \(parent.sql)",
+                            fix: "Restore them together: add --table \(parent.sql).")
         }
         return selection
     }
@@ -174,23 +204,38 @@ public final class TableRestore: @unchecked Sendable {
     public func plan() throws -> TableRestorePlan {
         let selection = try select()
         guard let connection = try target.connectIfExists() else { throw missingDatabase }
-        try PostgresVersions.checkRestore(archiveServer: reader.manifest.serverVersionNum, targetServer: connection.serverVersionNumber,
-                                          allowDowngrade: options.allowDowngrade)
-        var refusal: String?
+        try checkVersions(connection)
+        var refusal: ToolError?
         var schemas: [String] = []
         do {
             schemas = try checkTarget(connection, selection: selection)
         } catch let error as ToolError where error.code == .tableExists {
-            refusal = error.message + (error.fix.map { ". " + $0 } ?? "")
+            refusal = error
+        }
+        var leftOut = selection.leftOut
+        var putBack: [String] = []
+        if options.intoSchema == nil {
+            try putBackForeignKeys(connection, selection: selection, leftOut: &leftOut, putBack: &putBack, dryRun: true)
         }
         let manifest = reader.manifest
         return TableRestorePlan(
-            file: reader.path, target: target.settings.description, intoSchema: options.intoSchema, schemasToCreate: schemas,
-            tables: tables.map { .init(table: $0.qualifiedName, restoredAs: destination(TableSelection.Name($0.schema, $0.name)).qualified, rows: $0.rows, bytes: $0.bytes) },
+            file: reader.path, target: target.settings.description, intoSchema: options.intoSchema.map(TableSelection.Name.sql),
+            schemasToCreate: schemas.map(TableSelection.Name.sql),
+            tables: tables.map { .init(table: TableSelection.Name($0.schema, $0.name).sql, restoredAs: destination(TableSelection.Name($0.schema, $0.name)).sql, rows: $0.rows, bytes: $0.bytes) },
             sequences: manifest.sequences.filter { selection.sequences.contains(TableSelection.Name($0.schema, $0.name)) }
-                .map { destination(TableSelection.Name($0.schema, $0.name)).qualified },
-            creates: (selection.preData + selection.postData).map(\.label), leftOut: selection.leftOut,
-            bytesToRead: bytesRead, archiveBytes: reader.fileSize, refusal: refusal)
+                .map { destination(TableSelection.Name($0.schema, $0.name)).sql },
+            creates: (selection.preData + selection.postData).map(\.label), leftOut: leftOut,
+            bytesToRead: bytesRead, archiveBytes: reader.fileSize, refusal: refusal?.message, refusalFix: refusal?.fix,
+            foreignKeysToPutBack: putBack)
+    }
+
+    /// An archive of a newer PostgreSQL than the target's is refused (a table restore does not try it).
+    func checkVersions(_ connection: Connection) throws {
+        do {
+            try PostgresVersions.checkRestore(archiveServer: reader.manifest.serverVersionNum, targetServer: connection.serverVersionNumber, allowDowngrade: false)
+        } catch let error as ToolError {
+            throw ToolError(error.code, error.message, fix: "Restore the tables into a server of that version or newer, or restore the whole archive there with --allow-downgrade and copy the rows across.")
+        }
     }
 
     var missingDatabase: ToolError {
@@ -217,8 +262,7 @@ public final class TableRestore: @unchecked Sendable {
 
         progress.begin(phase: "checking the target")
         guard let connection = try target.connectIfExists() else { throw missingDatabase }
-        try PostgresVersions.checkRestore(archiveServer: manifest.serverVersionNum, targetServer: connection.serverVersionNumber,
-                                          allowDowngrade: options.allowDowngrade)
+        try checkVersions(connection)
         let lock = try RestoreLock.acquire([.target(target.database)], on: target)
         defer { lock.release() }
         try DumpSession.apply(to: connection)
@@ -227,9 +271,6 @@ public final class TableRestore: @unchecked Sendable {
         try connection.execute("BEGIN")
         var committed = false
         defer { if !committed { _ = try? connection.execute("ROLLBACK") } }
-        if let maintenanceWorkMem = options.maintenanceWorkMem {
-            try connection.execute("SET LOCAL maintenance_work_mem = \(SQL.literal(maintenanceWorkMem))")
-        }
         let createdSchemas = try timed("target") {
             let schemas = try checkTarget(connection, selection: selection)
             for schema in schemas { try connection.execute("CREATE SCHEMA \(SQL.identifier(schema))") }
@@ -279,13 +320,13 @@ public final class TableRestore: @unchecked Sendable {
                         }
                     }
                 } catch let error as PostgresError {
-                    throw ToolError(.failed, "loading \(table.qualifiedName) into \(into.qualified) failed: \(error.description); nothing was restored")
+                    throw ToolError(.failed, "loading \(TableSelection.Name(table.schema, table.name).sql) into \(into.sql) failed: \(error.description); nothing was restored")
                 }
                 guard copied == table.rows else {
                     throw ToolError(.mismatch, "the server loaded \(copied) rows of \(table.qualifiedName), whose members hold \(table.rows); nothing was restored",
                                     fix: ArchiveLoader.corruptFix)
                 }
-                restored.append(.init(table: table.qualifiedName, restoredAs: into.qualified, rows: copied, bytes: sent))
+                restored.append(.init(table: TableSelection.Name(table.schema, table.name).sql, restoredAs: into.sql, rows: copied, bytes: sent))
                 created.append(into)
             }
         }
@@ -305,6 +346,11 @@ public final class TableRestore: @unchecked Sendable {
                 progress.stepDone()
             }
         }
+        var leftOut = selection.leftOut
+        var putBack: [String] = []
+        if options.intoSchema == nil {
+            try timed("foreign keys") { try putBackForeignKeys(connection, selection: selection, leftOut: &leftOut, putBack: &putBack) }
+        }
         try timed("analyze") {
             for table in created { try connection.execute("ANALYZE \(SQL.qualified(table.schema, table.name))") }
         }
@@ -318,14 +364,55 @@ public final class TableRestore: @unchecked Sendable {
         committed = true
 
         let report = TableRestoreReport(
-            file: reader.path, target: target.settings.description, database: target.database, intoSchema: options.intoSchema,
-            createdSchemas: createdSchemas, tables: restored,
-            sequences: sequences.map { destination(TableSelection.Name($0.schema, $0.name)).qualified },
-            leftOut: selection.leftOut, bytesRead: bytesRead, archiveBytes: reader.fileSize, archiveCreatedAt: manifest.createdAt,
-            phases: phases, durationSeconds: stopwatch.elapsed, copyBackSQL: copyBack)
+            file: reader.path, target: target.settings.description, database: target.database, intoSchema: options.intoSchema.map(TableSelection.Name.sql),
+            createdSchemas: createdSchemas.map(TableSelection.Name.sql), tables: restored,
+            sequences: sequences.map { destination(TableSelection.Name($0.schema, $0.name)).sql },
+            leftOut: leftOut, foreignKeysPutBack: putBack, bytesRead: bytesRead, archiveBytes: reader.fileSize, archiveCreatedAt: manifest.createdAt,
+            phases: phases, durationSeconds: stopwatch.elapsed, copyBackSQL: copyBack,
+            dropSchemaSQL: options.intoSchema.map { "DROP SCHEMA \(TableSelection.Name.sql($0)) CASCADE;" })
         logger.info("table restore finished", metadata: ["file": "\(reader.path)", "target": "\(target.settings.description)",
                                                          "seconds": "\(String(format: "%.1f", report.durationSeconds))"])
         return report
+    }
+
+    /// Restored where they were: the foreign keys between the restored tables and the target's other
+    /// tables (a restored table's to a table it has; a table it has to a restored one, as a `DROP ...
+    /// CASCADE` took them), each added and validated under a savepoint. One that fails (a table or
+    /// column missing, a row without its parent) stays out, listed with the error and its SQL.
+    /// `dryRun`: only whether the other table exists (nothing is added).
+    func putBackForeignKeys(_ connection: Connection, selection: TableSelection, leftOut: inout [String], putBack: inout [String], dryRun: Bool = false) throws {
+        let candidates = selection.outgoingForeignKeys.map { ($0.entry, Optional($0.leftOut)) } + selection.incomingForeignKeys.map { ($0, nil as String?) }
+        for (entry, listed) in candidates {
+            guard let owner = entry.table ?? entry.schema.map({ ($0, entry.name.components(separatedBy: " ").first ?? "") }),
+                  let referenced = DumpScript.referencedTable(entry) else { continue }
+            let ownerName = TableSelection.Name(owner.schema, owner.name), referencedName = TableSelection.Name(referenced.schema, referenced.name)
+            let other = listed == nil ? ownerName : referencedName
+            // One line, as it is listed: pg_dump breaks the statement before ADD CONSTRAINT.
+            let sql = entry.statements.map { $0.text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ") }
+                .joined(separator: " ")
+            let exists = try connection.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", [SQL.qualified(other.schema, other.name)]).scalar == "t"
+            var failure: String?
+            if !exists {
+                failure = "\(other.sql) does not exist in the target"
+            } else if !dryRun {
+                try connection.execute("SAVEPOINT rgw_foreign_key")
+                do {
+                    for statement in entry.statements { try connection.execute(statement.text) }
+                    try connection.execute("RELEASE SAVEPOINT rgw_foreign_key")
+                } catch let error as PostgresError {
+                    try connection.execute("ROLLBACK TO SAVEPOINT rgw_foreign_key")
+                    failure = error.description.split(whereSeparator: \.isNewline).joined(separator: " ")
+                }
+            }
+            let label = "\(entry.label) (\(ownerName.sql) references \(referencedName.sql))"
+            if let failure {
+                if let listed, let index = leftOut.firstIndex(of: listed) { leftOut.remove(at: index) }
+                leftOut.append("\(label): not put back, \(failure); to add it once that is fixed: \(sql)")
+            } else {
+                if let listed, let index = leftOut.firstIndex(of: listed) { leftOut.remove(at: index) }
+                putBack.append(label)
+            }
+        }
     }
 
     /// The stored bytes this restore reads: the schema members and the tables' data members (the
@@ -351,8 +438,8 @@ public final class TableRestore: @unchecked Sendable {
                     ) o ORDER BY 1
                     """, [SQL.identifier(into)]).rows.compactMap { $0[0] }
                 guard objects.isEmpty else {
-                    throw ToolError(.tableExists, "schema \(into) of \(target.settings.description) is not empty (\(Plural.of(objects.count, "object")): \(objects.prefix(5).joined(separator: ", "))); nothing was changed",
-                                    fix: "Give --into-schema a new schema's name, or drop this one after checking what it holds (DROP SCHEMA \(SQL.identifier(into)) CASCADE).")
+                    throw ToolError(.tableExists, "schema \(TableSelection.Name.sql(into)) of \(target.settings.description) is not empty (\(Plural.of(objects.count, "object")): \(objects.prefix(5).joined(separator: ", "))); nothing was changed",
+                                    fix: "Give --into-schema a new schema's name, or drop this one after checking what it holds (DROP SCHEMA \(TableSelection.Name.sql(into)) CASCADE).")
                 }
                 return []
             }
@@ -362,7 +449,7 @@ public final class TableRestore: @unchecked Sendable {
         var taken: [String] = []
         for relation in relations where existing.contains(relation.schema) {
             if try connection.query("SELECT pg_catalog.to_regclass($1) IS NOT NULL", [SQL.qualified(relation.schema, relation.name)]).scalar == "t" {
-                taken.append(relation.qualified)
+                taken.append(relation.sql)
             }
         }
         guard taken.isEmpty else {

@@ -16,6 +16,39 @@ public struct TableSelection: Sendable {
             self.name = name
         }
         public var qualified: String { "\(schema).\(name)" }
+        /// `schema.name` quoted as SQL needs it (as `quote_ident` does): what is printed, so that a
+        /// name copied from the output into SQL means the same relation.
+        public var sql: String { Self.sql(schema) + "." + Self.sql(name) }
+
+        /// One identifier quoted only when SQL needs it: not a plain lower-case name, or a keyword.
+        public static func sql(_ identifier: String) -> String {
+            SchemaRewriter.isPlain(identifier) && !keywords.contains(identifier) ? identifier : SQL.identifier(identifier)
+        }
+
+        /// PostgreSQL's keywords that are not unreserved (`pg_get_keywords()`, catcode not U): as names they need quotes.
+        static let keywords: Set<String> = Set("""
+            all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean both case cast char character \
+            check coalesce collate collation column concurrently constraint create cross current_catalog current_date current_role current_schema \
+            current_time current_timestamp current_user dec decimal default deferrable desc distinct do else end except exists extract false fetch \
+            float for foreign freeze from full grant greatest group grouping having ilike in initially inner inout int integer intersect interval \
+            into is isnull join json json_array json_arrayagg json_exists json_object json_objectagg json_query json_scalar json_serialize \
+            json_table json_value lateral leading least left like limit localtime localtimestamp merge_action national natural nchar none normalize \
+            not notnull null nullif numeric offset on only or order out outer overlaps overlay placing position precision primary real references \
+            returning right row select session_user setof similar smallint some substring symmetric system_user table tablesample then time \
+            timestamp to trailing treat trim true union unique user using values varchar variadic verbose when where window with xmlattributes \
+            xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable
+            """.split(separator: " ").map(String.init))
+
+        /// `--into-schema NAME` read as SQL reads a name: unquoted folded to lower case (and then a
+        /// plain identifier), `"quoted"` kept as it is; nil when it is neither.
+        public static func schema(given: String) -> String? {
+            if given.hasPrefix("\"") {
+                let parts = DumpScript.identifierParts(given[...])
+                return parts.count == 1 && SQL.identifier(parts[0]) == given && !parts[0].isEmpty ? parts[0] : nil
+            }
+            let folded = given.lowercased()
+            return SchemaRewriter.isPlain(folded) ? folded : nil
+        }
         public static func < (a: Name, b: Name) -> Bool { (a.schema, a.name) < (b.schema, b.name) }
     }
 
@@ -30,6 +63,11 @@ public struct TableSelection: Sendable {
     /// Selected tables that inherit from a table not selected (`INHERITS (...)`): created alone they
     /// would become that table's children (in the live database, rows of the live parent).
     public private(set) var unselectedParents: [(table: Name, parent: Name)] = []
+    /// Foreign keys of the selected tables to tables not selected (left out, listed in `leftOut`), and
+    /// of tables not selected to selected ones: put back after the load when the tables are restored
+    /// where they were and the other table exists in the target.
+    public private(set) var outgoingForeignKeys: [(entry: DumpScript.Entry, leftOut: String)] = []
+    public private(set) var incomingForeignKeys: [DumpScript.Entry] = []
 
     public init(tables: Set<Name>, preData: DumpScript, postData: DumpScript, withTriggers: Bool, withPrivileges: Bool) {
         self.tables = tables
@@ -52,7 +90,13 @@ public struct TableSelection: Sendable {
         }
         for (section, list) in [(0, preData.entries), (1, postData.entries)] {
             for var entry in list {
-                guard let verdict = verdict(entry, indexes: indexes, withTriggers: withTriggers, withPrivileges: withPrivileges) else { continue }
+                guard let verdict = verdict(entry, indexes: indexes, withTriggers: withTriggers, withPrivileges: withPrivileges) else {
+                    if entry.type == "FK CONSTRAINT", let referenced = DumpScript.referencedTable(entry), tables.contains(Name(referenced.schema, referenced.name)) {
+                        if !withPrivileges { entry.statements.removeAll { Self.isOwnership($0.text) } }
+                        incomingForeignKeys.append(entry)
+                    }
+                    continue
+                }
                 switch verdict {
                 case .create:
                     if !withPrivileges {
@@ -63,6 +107,7 @@ public struct TableSelection: Sendable {
                     if section == 0 { self.preData.append(entry) } else { self.postData.append(entry) }
                 case .leftOut(let why):
                     leftOut.append("\(entry.label) (\(why))")
+                    if entry.type == "FK CONSTRAINT", DumpScript.referencedTable(entry) != nil { outgoingForeignKeys.append((entry, leftOut[leftOut.count - 1])) }
                 }
             }
         }
@@ -124,7 +169,7 @@ public struct TableSelection: Sendable {
             guard owningTable(entry) != nil else { return nil }
             guard let referenced = DumpScript.referencedTable(entry) else { return .leftOut("its referenced table is not named plainly") }
             return tables.contains(Name(referenced.schema, referenced.name)) ? .create
-                : .leftOut("references \(referenced.schema).\(referenced.name), which is not restored")
+                : .leftOut("references \(Name(referenced.schema, referenced.name).sql), which is not restored")
         case "TRIGGER", "RULE":
             guard owningTable(entry) != nil else { return nil }
             return withTriggers ? .create : .leftOut("no --with-triggers")
