@@ -251,7 +251,9 @@ struct RestoreCommand: ToolCommand {
             difference. Plain and gzip SQL go through psql --single-transaction, custom and directory dumps \
             through pg_restore. --dry-run prints what would be done and changes nothing. One restore into a \
             database at a time (exit 3 naming the other). Ctrl-C, SIGTERM or SIGHUP stop it: the target is \
-            left marked FAILED, and the message says how to clear it (exit 130, 143, 129).
+            left marked FAILED, and the message says how to clear it (exit 130, 143, 129). With --table or \
+            --schema only those tables are restored, in one transaction, into a database that may hold anything \
+            else (--into-schema NEW: beside the live ones, printing the SQL that copies missing rows back).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -286,6 +288,7 @@ struct RestoreCommand: ToolCommand {
     var dryRun = false
 
     @OptionGroup var pipeline: PipelineModeOptions
+    @OptionGroup var tableMode: TableRestoreModeOptions
     @OptionGroup var metrics: MetricsOptions
     @OptionGroup var notifications: NotificationOptions
     var notificationOptions: NotificationOptions? { notifications }
@@ -294,6 +297,9 @@ struct RestoreCommand: ToolCommand {
         try choice.requireOne()
         try choice.checkDirectory(directoryOptions, usedOtherwise: pipeline.inPlace)
         if dryRun && metrics.given { throw ValidationError("--metrics-file and --pushgateway report a restore; --dry-run makes none") }
+        if tableMode.active, let (_, name) = fullRestoreOnly.first(where: { $0.0 }) {
+            throw ValidationError("\(name) does not go with --table/--schema")
+        }
         guard pipeline.convoxApp != nil else {
             if yes && !clean { throw ValidationError("--yes answers --clean's question; without --clean a restore asks nothing") }
             return
@@ -407,6 +413,7 @@ struct RestoreCommand: ToolCommand {
         if let convoxApp = pipeline.convoxApp { return try runPipeline(app: convoxApp, context: context) }
         let settings = try targetURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--target-url")) } ?? global.connectionSettings(context)
         MetricsRecorder.label("database", settings.databaseName ?? "unknown")
+        if tableMode.active { return try runTables(context, settings: settings) }
         let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         var options = RestoreOptions(jobs: try jobsOption.resolved())
         options.clean = clean

@@ -97,7 +97,7 @@ struct InspectExtractTests {
             #expect(objects[0]["a"] as? [Any?] != nil && (objects[0]["a"] as? [Any])?.count == 4 && (objects[0]["a"] as? [Any])?[3] as? String == "d\"e")
             #expect(((objects[0]["j"] as? [String: Any])?["k"] as? [Any])?.last as? String == "x\ny")
             #expect((objects[0]["js"] as? [String: Any])?["a"] as? Int == 1, "json with a line break stays on its line")
-            #expect(objects[0]["b"] as? String == "\\x00ff" && objects[0]["ts"] as? String == "2024-01-02 03:04:05+00")
+            #expect(objects[0]["b"] as? String == "\\x00ff" && objects[0]["ts"] as? String == "2024-01-02T03:04:05+00:00")
             #expect(objects[1]["t"] is NSNull && objects[1]["f"] as? String == "NaN" && objects[1]["Odd, \"Name\""] as? String == "")
             #expect(objects[2]["t"] as? String == "line1\nline2\r\ttab \"q\" , comma \\ back" && (objects[2]["n"] as? [[Int]]) == [[1, 2], [3, 4]])
             #expect(objects[2]["j"] is NSNull, "jsonb 'null' is JSON's null")
@@ -252,6 +252,170 @@ struct InspectExtractTests {
                 #expect(extractBytes <= allowed && extractBytes * 4 < reader.storedSize,
                         "extract fetched \(extractBytes) bytes of an archive of \(reader.storedSize) (the table's members: \(members), at most \(allowed))")
                 print("fetched from S3 (\(prefix), archive \(reader.storedSize) bytes): inspect \(inspectBytes), extract of public.single \(extractBytes)")
+            }
+        }
+    }
+
+    /// Ctrl-C or SIGTERM while extract writes to a slow pipe (a terminal, `| less`): the old code
+    /// finished the member it was writing (the whole table here, one member), then said the signal
+    /// came "after the work was done". Now it stops within a second, exits 130/143 and says how
+    /// many rows went out.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func aSignalStopsAnExtractToAPipePromptly(signal number: Int32) throws {
+        try TestDatabase.with { source in
+            _ = try source.psql("CREATE TABLE public.big (id int, a text); INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 150000) i")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            var options = BackupOptions(store: LocalStore(directory: directory), jobs: 1, compressors: 1)
+            options.chunkSize = 64 << 20
+            _ = try BackupRunner(settings: try source.settings, options: options, logger: .quiet).run()
+            let file = try Self.archive(in: directory)
+            #expect(try ArchiveReader(path: file).manifest.tables.first { $0.name == "big" }?.chunks.count == 1)
+
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CLI.executable)
+            process.arguments = ["extract", file, "--table", "public.big", "--format", "json"]
+            process.environment = CLI.baseEnvironment()
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+            try process.run()
+            // A slow reader: 64 KiB every 50 ms, about 1.3 MB/s of some 20 MB of JSON.
+            var received = 0
+            var signalled: Date?
+            while process.isRunning || received == 0 {
+                let piece = out.fileHandleForReading.readData(ofLength: 64 << 10)
+                if piece.isEmpty { break }
+                received += piece.count
+                if signalled == nil && received >= 512 << 10 {
+                    kill(process.processIdentifier, number)
+                    signalled = Date()
+                }
+                if let signalled, Date().timeIntervalSince(signalled) > 30 { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            process.waitUntilExit()
+            let took = Date().timeIntervalSince(try #require(signalled))
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(process.terminationStatus == 128 + number, "\(stderr)")
+            // The old code was ended by the fallback, 2 s after the signal (SignalHandling.idleGraceSeconds).
+            #expect(took < 1.5, "the extract took \(took) s to stop")
+            #expect(received < 10 << 20, "\(received) bytes came out after the signal")
+            #expect(!stderr.contains("after the work was done"), "\(stderr)")
+            let rows = try #require(stderr.firstMatch(of: /extract of public\.big: (\d+) of its 150000 rows \(.*\) went to standard output, which is incomplete/), "\(stderr)")
+            #expect(Int(rows.1)! > 0 && Int(rows.1)! < 150000, "\(stderr)")
+        }
+    }
+
+    /// `extract | head`: the reader closing the pipe is no error (the old code exited 1 with
+    /// "Broken pipe"): nothing on stderr, status 141 as cat's under `set -o pipefail`.
+    @Test func aReaderThatClosesThePipeEndsTheExtractQuietly() throws {
+        try TestDatabase.with { source in
+            _ = try source.psql("CREATE TABLE public.big (id int, a text); INSERT INTO big SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 50000) i")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.backup(source, to: LocalStore(directory: directory))
+            let file = try Self.archive(in: directory)
+            for format in ["csv", "json", "copy"] {
+                let piped = try Shell.run("/bin/bash", ["-c", #"set -o pipefail; "$0" extract "$1" --table public.big --format "$2" | head -n 3"#, CLI.executable, file, format],
+                                          environment: CLI.baseEnvironment())
+                #expect(piped.status == 141, "\(format): \(piped.status) \(piped.stderr)")
+                #expect(piped.stderr.isEmpty, "\(format): \(piped.stderr)")
+                #expect(piped.stdout.split(separator: "\n").count == 3)
+            }
+        }
+    }
+
+    /// Options that the old code took silently: a second --table (it kept the last) is a usage
+    /// error naming both; `--format jsonl`, which the README's `-o users.jsonl` suggests, is json.
+    @Test func aSecondTableIsRefusedAndJsonlIsJSON() throws {
+        try Self.withZooArchive { source, directory, file in
+            let twice = try CLI.run(["extract", file, "--table", "public.zoo", "--table", "public.single", "-o", directory + "/two.csv"])
+            #expect(twice.status == 64 && twice.stderr.contains("public.zoo") && twice.stderr.contains("public.single") && twice.stderr.contains("once per table"), "\(twice)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/two.csv"))
+            let json = try CLI.run(["extract", file, "--table", "public.single", "--format", "json"])
+            let jsonl = try CLI.run(["extract", file, "--table", "public.single", "--format", "jsonl"])
+            #expect(json.status == 0 && jsonl.status == 0 && jsonl.stdout == json.stdout && !json.stdout.isEmpty, "\(jsonl)")
+        }
+    }
+
+    /// A table without rows (a header alone in CSV, nothing in the others) and a name with a dot,
+    /// quotes and capitals: as inspect lists it, quoted as psql shows it, bare, and with the schema
+    /// plain and the name quoted (the old code refused the quoted forms).
+    @Test func anEmptyTableAndOneWhoseNameNeedsQuotes() throws {
+        try TestDatabase.with { source in
+            _ = try source.psql(#"""
+                CREATE TABLE public.empty (id int, "Note" text);
+                CREATE SCHEMA "My.Schema";
+                CREATE TABLE "My.Schema"."Odd ""T"".x" (id int, "V" text);
+                INSERT INTO "My.Schema"."Odd ""T"".x" VALUES (1, 'a'), (2, E'b\nc');
+                CREATE TABLE public."Mixed" (id int); INSERT INTO public."Mixed" VALUES (7);
+                """#)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.backup(source, to: LocalStore(directory: directory))
+            let file = try Self.archive(in: directory)
+            for (format, expected) in [("csv", "id,Note\n"), ("json", ""), ("copy", "")] {
+                let empty = try CLI.run(["extract", file, "--table", "public.empty", "--format", format, "-o", directory + "/empty." + format])
+                #expect(empty.status == 0 && empty.stderr.contains("0 rows of public.empty written to"), "\(empty)")
+                #expect(try String(contentsOfFile: directory + "/empty." + format, encoding: .utf8) == expected, "\(format)")
+            }
+            let expected = "id,V\n1,a\n2,\"b\nc\"\n"
+            for name in [#"My.Schema.Odd "T".x"#, #""My.Schema"."Odd ""T"".x""#, #"Odd "T".x"#, #""Odd ""T"".x""#] {
+                let odd = try CLI.run(["extract", file, "--table", name])
+                #expect(odd.status == 0 && odd.stdout == expected, "\(name): \(odd)")
+            }
+            for name in ["public.Mixed", #"public."Mixed""#, #""public"."Mixed""#, "Mixed"] {
+                let mixed = try CLI.run(["extract", file, "--table", name])
+                #expect(mixed.status == 0 && mixed.stdout == "id\n7\n", "\(name): \(mixed)")
+            }
+            let lower = try CLI.run(["extract", file, "--table", "public.mixed"])
+            #expect(lower.status == 64 && lower.stderr.contains("public.Mixed"), "names are case-sensitive, the nearest is offered: \(lower)")
+        }
+    }
+
+    /// Every type `--format json` maps, against PostgreSQL's own `row_to_json` of the same rows
+    /// (TimeZone UTC, IntervalStyle iso_8601): ISO 8601 timestamps and durations, numbers with
+    /// all their digits, booleans, arrays, json and jsonb embedded, bytea as `\x` hex. The old code
+    /// wrote timestamps and intervals in PostgreSQL's text form.
+    @Test(arguments: [
+        ("timestamptz", ["'2024-01-02 03:04:05.123+02'", "'0044-03-15 10:00+00 BC'", "'infinity'", "'-infinity'", "'1900-01-01 00:00:00+00'", "'2024-06-30 23:59:59.999999+00'"]),
+        ("timestamp(3)", ["'2024-01-02 03:04:05.5'", "'0044-03-15 10:00 BC'", "'-infinity'", "'12345-01-01 00:00'"]),
+        ("date", ["'2024-01-02'", "'0044-03-15 BC'", "'infinity'", "'12345-01-01'"]),
+        ("time", ["'03:04:05'", "'24:00'", "'23:59:59.999999'"]),
+        ("timetz", ["'03:04:05+05:30'", "'00:00-03'", "'12:00+14'"]),
+        ("interval", ["'1 year 2 mons 3 days 04:05:06.7'", "'-1 days +02:00:00'", "'-1 year -2 mons'", "'1 day -00:00:01'", "'0'", "'-00:00:00.000001'",
+                      "'123:00:00'", "'1 mon -1 sec'", "'7 days'", "'-3 days -04:00:00'", "'178000000 years'"]),
+        ("interval[]", [#"'{"1 day",NULL,"-00:00:01"}'"#]),
+        ("numeric", ["'12345678901234567890.123456789'", "'NaN'", "'1e-20'", "'-0.5'", "'0'"]),
+        ("bigint", ["9007199254740993", "-9223372036854775808", "9223372036854775807"]),
+        ("boolean", ["true", "false"]),
+        ("timestamptz[]", [#"'{"2024-01-02 03:04:05+00",NULL}'"#, "'{}'", #"'{{"2024-01-02","2024-01-03"},{"2024-01-04","2024-01-05"}}'"#]),
+        ("text[]", [#"'{a,"b c",NULL,"d\"e"}'"#]),
+        ("jsonb", [#"'{"k": [1, "x"]}'"#, "'null'", #"'"s"'"#, "'[]'", "'12.50'"]),
+        ("json", [#"'{"a":  1}'"#, "'[1, 2]'"]),
+        ("bytea", [#"'\x00ff'"#, #"'\x'"#]),
+        ("tstzrange", ["'[2024-01-02 03:04:05+00,infinity)'", "'empty'"]),
+        ("uuid", ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"]),
+    ] as [(String, [String])], [15, 18])
+    func jsonMatchesPostgresRowToJSON(type: (String, [String]), major: Int) throws {
+        let (type, values) = type
+        let cluster = major == 15 ? try TestCluster.shared() : try TestCluster.version(major)
+        try TestDatabase.with(on: cluster) { source in
+            _ = try source.psql("CREATE TABLE public.typed (id serial, v \(type)); INSERT INTO public.typed (v) VALUES (NULL), " + values.map { "(\($0))" }.joined(separator: ", "))
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.backup(source, to: LocalStore(directory: directory), major: major)
+            let file = try Self.archive(in: directory)
+            let extract = try CLI.run(["extract", file, "--table", "public.typed", "--format", "json"])
+            #expect(extract.status == 0, "\(extract)")
+            var environment = try source.settings.childEnvironment
+            environment["PGOPTIONS"] = "-c TimeZone=UTC -c IntervalStyle=iso_8601"
+            let expected = try Shell.runChecked("psql", ["-X", "-A", "-t", "-c", "SELECT row_to_json(r) FROM public.typed r ORDER BY id"], environment: environment)
+            #expect(extract.stdout == expected, "\(type) on \(major): extract wrote\n\(extract.stdout)PostgreSQL's row_to_json is\n\(expected)")
+            for line in extract.stdout.split(separator: "\n") {
+                #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "\(type): not JSON: \(line)")
             }
         }
     }

@@ -567,3 +567,140 @@ struct TimeUnitTests {
         #expect(set.described == "/srv/migrations")
     }
 }
+
+@Suite("restore --table: the entries chosen and the names moved (no server)")
+struct TableSelectionUnitTests {
+    static let preData = """
+        SET statement_timeout = 0;
+        SELECT pg_catalog.set_config('search_path', '', false);
+        --
+        -- Name: users; Type: TABLE; Schema: public; Owner: app
+        --
+
+        CREATE TABLE public.users (
+            id bigint NOT NULL,
+            kind public.kind
+        );
+
+
+        ALTER TABLE public.users OWNER TO app;
+
+        --
+        -- Name: users_id_seq; Type: SEQUENCE; Schema: public; Owner: app
+        --
+
+        CREATE SEQUENCE public.users_id_seq;
+
+
+        ALTER TABLE public.users_id_seq OWNER TO app;
+
+        --
+        -- Name: users_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: app
+        --
+
+        ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;
+
+        --
+        -- Name: users_archive; Type: TABLE; Schema: public; Owner: app
+        --
+
+        CREATE TABLE public.users_archive (id bigint);
+
+        --
+        -- Name: users id; Type: DEFAULT; Schema: public; Owner: app
+        --
+
+        ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);
+
+        --
+        -- Name: COLUMN users.kind; Type: COMMENT; Schema: public; Owner: app
+        --
+
+        COMMENT ON COLUMN public.users.kind IS 'public.users kind';
+
+        --
+        -- Name: TABLE users; Type: ACL; Schema: public; Owner: app
+        --
+
+        GRANT SELECT ON TABLE public.users TO reader;
+        """
+    static let postData = """
+        --
+        -- Name: users users_pkey; Type: CONSTRAINT; Schema: public; Owner: app
+        --
+
+        ALTER TABLE ONLY public.users ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+        --
+        -- Name: users users_touch; Type: TRIGGER; Schema: public; Owner: app
+        --
+
+        CREATE TRIGGER users_touch BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.touch();
+
+        --
+        -- Name: users_archive users_archive_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: app
+        --
+
+        ALTER TABLE ONLY public.users_archive ADD CONSTRAINT users_archive_id_fkey FOREIGN KEY (id) REFERENCES public.users(id);
+        """
+
+    @Test func aTablesOwnEntriesAreChosenAndTheRestLeftOutOrIgnored() throws {
+        let selection = TableSelection(tables: [TableSelection.Name("public", "users")], preData: try DumpScript(Self.preData, section: "pre-data"),
+                                       postData: try DumpScript(Self.postData, section: "post-data"), withTriggers: false, withPrivileges: false)
+        #expect(selection.sequences == [TableSelection.Name("public", "users_id_seq")])
+        #expect(selection.preData.map(\.label) == ["TABLE users", "SEQUENCE users_id_seq", "SEQUENCE OWNED BY users_id_seq", "DEFAULT users id", "COMMENT COLUMN users.kind"])
+        #expect(!selection.preData.flatMap(\.statements).contains { $0.text.contains("OWNER TO") }, "no ownership without --with-privileges")
+        #expect(selection.postData.map(\.label) == ["CONSTRAINT users users_pkey"])
+        #expect(selection.leftOut == ["ACL TABLE users (no --with-privileges)", "TRIGGER users users_touch (no --with-triggers)"])
+        let both = TableSelection(tables: [TableSelection.Name("public", "users"), TableSelection.Name("public", "users_archive")],
+                                  preData: try DumpScript(Self.preData, section: "pre-data"), postData: try DumpScript(Self.postData, section: "post-data"),
+                                  withTriggers: true, withPrivileges: true)
+        #expect(both.postData.map(\.label) == ["CONSTRAINT users users_pkey", "FK CONSTRAINT users_archive users_archive_id_fkey", "TRIGGER users users_touch"])
+        #expect(both.leftOut.isEmpty && both.preData.contains { $0.type == "ACL" })
+    }
+
+    @Test func onlyTheRestoredRelationsMoveToTheNewSchema() {
+        let rewriter = SchemaRewriter(relations: [TableSelection.Name("public", "users"), TableSelection.Name("public", "users_id_seq"),
+                                                  TableSelection.Name("Odd Schema", "Mixed Case")], into: "recovered")
+        #expect(rewriter.rewrite("ALTER TABLE ONLY public.users ALTER COLUMN id SET DEFAULT nextval('public.users_id_seq'::regclass);")
+                == "ALTER TABLE ONLY \"recovered\".users ALTER COLUMN id SET DEFAULT nextval('\"recovered\".users_id_seq'::regclass);")
+        #expect(rewriter.rewrite("ALTER SEQUENCE public.users_id_seq OWNED BY public.users.id;")
+                == "ALTER SEQUENCE \"recovered\".users_id_seq OWNED BY \"recovered\".users.id;")
+        // A longer name, another schema's table of the same name, a type: untouched.
+        #expect(rewriter.rewrite("CREATE TABLE public.users_archive (k public.kind, r other.users, s xpublic.users);")
+                == "CREATE TABLE public.users_archive (k public.kind, r other.users, s xpublic.users);")
+        #expect(rewriter.rewrite("CREATE TABLE \"Odd Schema\".\"Mixed Case\" (id integer);") == "CREATE TABLE \"recovered\".\"Mixed Case\" (id integer);")
+        #expect(rewriter.rewrite("CREATE TABLE \"Odd Schema\".\"Mixed Case2\" (id integer);") == "CREATE TABLE \"Odd Schema\".\"Mixed Case2\" (id integer);")
+    }
+}
+
+extension TableSelectionUnitTests {
+    @Test func aChildWithoutItsInheritanceParentIsNamedAndPartitionsAttachOnlyTogether() throws {
+        let preData = """
+            --
+            -- Name: child; Type: TABLE; Schema: public; Owner: app
+            --
+
+            CREATE TABLE public.child (
+                extra integer
+            )
+            INHERITS (public.parent, "Odd"."Other Parent");
+
+            --
+            -- Name: p2024; Type: TABLE ATTACH; Schema: public; Owner: app
+            --
+
+            ALTER TABLE ONLY public.measurements ATTACH PARTITION public.p2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            """
+        let script = try DumpScript(preData, section: "pre-data")
+        let empty = try DumpScript("", section: "post-data")
+        let alone = TableSelection(tables: [TableSelection.Name("public", "child"), TableSelection.Name("public", "p2024")], preData: script,
+                                   postData: empty, withTriggers: false, withPrivileges: false)
+        #expect(alone.unselectedParents.map { "\($0.table.qualified) < \($0.parent.qualified)" } == ["public.child < public.parent", "public.child < Odd.Other Parent"])
+        #expect(alone.leftOut == ["TABLE ATTACH p2024 (the partition and its partitioned table are restored together only)"])
+        let together = TableSelection(tables: [TableSelection.Name("public", "child"), TableSelection.Name("public", "parent"), TableSelection.Name("Odd", "Other Parent"),
+                                               TableSelection.Name("public", "p2024"), TableSelection.Name("public", "measurements")],
+                                      preData: script, postData: empty, withTriggers: false, withPrivileges: false)
+        #expect(together.unselectedParents.isEmpty && together.leftOut.isEmpty && together.preData.map(\.type) == ["TABLE", "TABLE ATTACH"])
+    }
+}

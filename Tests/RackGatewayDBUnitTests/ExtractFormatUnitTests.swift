@@ -61,6 +61,30 @@ struct ExtractFormatUnitTests {
         #expect(types == ["id": "integer", "Name, odd": "character varying(20)", "tags": "text[]", "amount": "numeric(10,2)",
                           "at": "timestamp with time zone", "kind": "public.\"Enum Type\""])
         #expect(ColumnType.of("numeric(10,2)") == .number && ColumnType.of("text[]") == .array(.text) && ColumnType.of("integer[][]") == .array(.integer)
-                && ColumnType.of("box[]") == .text && ColumnType.of("jsonb") == .json && ColumnType.of("timestamp with time zone") == .text)
+                && ColumnType.of("box[]") == .text && ColumnType.of("jsonb") == .json && ColumnType.of("timestamp with time zone") == .timestamptz && ColumnType.of("uuid") == .text)
+    }
+
+    /// Timestamps and intervals as `to_json` writes them under TimeZone UTC and IntervalStyle
+    /// iso_8601 (the values PostgreSQL 15 printed for the same inputs).
+    @Test func timestampsAndIntervalsBecomeISO8601() {
+        func timestamp(_ text: String, zoned: Bool = true) -> String {
+            String(decoding: CopyRowConverter.isoTimestamp(Array(text.utf8)[...], zoned: zoned), as: UTF8.self)
+        }
+        #expect(timestamp("2024-01-02 01:04:05.123+00") == "2024-01-02T01:04:05.123+00:00")
+        #expect(timestamp("0044-03-15 10:00:00+00 BC") == "0044-03-15T10:00:00+00:00 BC")
+        #expect(timestamp("1900-01-01 00:00:00+05:21:10") == "1900-01-01T00:00:00+05:21:10")
+        #expect(timestamp("2024-01-02 03:04:05-03") == "2024-01-02T03:04:05-03:00")
+        #expect(timestamp("infinity") == "infinity" && timestamp("-infinity", zoned: false) == "-infinity")
+        #expect(timestamp("12345-01-01 00:00:00", zoned: false) == "12345-01-01T00:00:00")
+        #expect(timestamp("0044-03-15 10:00:00 BC", zoned: false) == "0044-03-15T10:00:00 BC")
+        let intervals = ["1 year 2 mons 3 days 04:05:06.7": "P1Y2M3DT4H5M6.7S", "-1 days +02:00:00": "P-1DT2H", "-1 years -2 mons": "P-1Y-2M",
+                         "1 day -00:00:01": "P1DT-1S", "00:00:00": "PT0S", "-00:00:00.000001": "PT-0.000001S", "1 mon -00:00:01": "P1MT-1S",
+                         "-1 days -00:00:01": "P-1DT-1S", "100 years 3 mons": "P100Y3M", "00:00:01.5": "PT1.5S", "123:00:10": "PT123H10S"]
+        for (text, iso) in intervals {
+            #expect(CopyRowConverter.isoInterval(Array(text.utf8)[...]).map { String(decoding: $0, as: UTF8.self) } == iso, "\(text)")
+        }
+        #expect(CopyRowConverter.isoInterval(Array("P1D".utf8)[...]) == nil && CopyRowConverter.isoInterval(Array("1 fortnight".utf8)[...]) == nil)
+        #expect(ColumnType.of("timestamp(3) with time zone") == .timestamptz && ColumnType.of("timestamp without time zone") == .timestamp
+                && ColumnType.of("interval day to second(3)") == .interval && ColumnType.of("timestamp with time zone[]") == .array(.timestamptz))
     }
 }

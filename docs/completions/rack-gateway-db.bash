@@ -403,8 +403,8 @@ _rack-gateway-db_inspect() {
 _rack-gateway-db_extract() {
     repeating_flags=()
     non_repeating_flags=(--version -h --help)
-    repeating_options=()
-    non_repeating_options=(--table --format -o --output --dir --s3-endpoint --identity)
+    repeating_options=(--table)
+    non_repeating_options=(--format -o --output --dir --s3-endpoint --identity)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -569,9 +569,9 @@ _rack-gateway-db_report() {
 
 _rack-gateway-db_restore() {
     repeating_flags=()
-    non_repeating_flags=(--json --verbose -v --latest --clean --yes --verify --create-missing-roles --allow-downgrade --dry-run --in-place --allow-autoscaled --skip-migrate --version -h --help)
-    repeating_options=(--pushgateway --notify --webhook)
-    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout --metrics-file)
+    non_repeating_flags=(--json --verbose -v --latest --clean --yes --verify --create-missing-roles --allow-downgrade --dry-run --in-place --allow-autoscaled --skip-migrate --with-triggers --with-privileges --version -h --help)
+    repeating_options=(--table --schema --pushgateway --notify --webhook)
+    non_repeating_options=(--database-url --stall-timeout --dir --s3-endpoint --identity --verify-key --target-url --jobs --maintenance-work-mem --convox-app --service --rack --stop-timeout --scale-to --migrations --migrate-command --migrate-timeout --into-schema --copy-back-sql --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -625,6 +625,18 @@ _rack-gateway-db_restore() {
         return
         ;;
     '--migrate-timeout')
+        return
+        ;;
+    '--table')
+        return
+        ;;
+    '--schema')
+        return
+        ;;
+    '--into-schema')
+        return
+        ;;
+    '--copy-back-sql')
         return
         ;;
     '--metrics-file')

@@ -226,8 +226,8 @@ _rack-gateway-db_extract() {
     local -ar ___format=('csv' 'json' 'copy')
     local -ar arg_specs=(
         ':archive:'
-        '--table[The table, as SCHEMA.NAME (a bare NAME when only one schema has it).]:schema.name:'
-        '--format[The rows'\'' format.]:format:{__rack-gateway-db_complete "${___format[@]}"}'
+        '*--table[The table, as SCHEMA.NAME or "SCHEMA"."NAME" (a bare NAME when only one schema has it); one per extract.]:schema.name:'
+        '--format[The rows'\'' format (jsonl\: json).]:format:{__rack-gateway-db_complete "${___format[@]}"}'
         '(-o --output)'{-o,--output}'[Write the rows to this file (mode 0600, written whole or not at all); default\: standard output.]:file:'
         '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
         '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
@@ -356,6 +356,12 @@ _rack-gateway-db_restore() {
         '--migrate-command[Run the application'\''s own migrate instead of a migration set (through /bin/sh; DATABASE_URL and RGW_DATABASE_URL name the restored database, the password is in PGPASSWORD), e.g. '\''rack-gateway-api migrate'\''.]:cmd:'
         '--migrate-timeout[Stop --migrate-command after this long, e.g. 30m (default\: 30m).]:duration:'
         '--skip-migrate[With --convox-app\: do not migrate the restored database (the report warns).]'
+        '*--table[Restore only this table (repeatable)\: its columns, defaults, owned sequences at their archived values, keys, checks, indexes and comments; foreign keys only to tables restored with it. Into a database that may hold anything else.]:schema.name:'
+        '*--schema[Restore every table of this schema (repeatable), as --table does.]:name:'
+        '--into-schema[With --table/--schema\: create the tables in this schema (new, or empty) instead of where they were, and print the SQL that copies the rows the live tables lack back.]:name:'
+        '--with-triggers[With --table/--schema\: also create the tables'\'' triggers and rules.]'
+        '--with-privileges[With --table/--schema\: also restore the tables'\'' owners, grants, row security and policies (the roles must exist).]'
+        '--copy-back-sql[With --into-schema\: also write the copy-back SQL to this file (mode 0600).]:file:'
         '--metrics-file[Write the run'\''s metrics here in Prometheus text format, for node_exporter'\''s textfile collector (atomically, mode 0644, in every outcome; other metrics in the file are kept).]:path:'
         '*--pushgateway[Push the run'\''s metrics to this Prometheus Pushgateway (job rack_gateway_db, grouped by command, database and directory; repeatable; default\: $RGW_PUSHGATEWAY_URL). A failed push is a warning.]:url:'
         '*--notify[Ping URL/start when the run starts, URL when it succeeds and URL/<exit status> when it fails (healthchecks.io'\''s convention; one run id on both), the summary and the last log lines as the body; repeatable (default\: $RGW_NOTIFY_URL).]:url:'

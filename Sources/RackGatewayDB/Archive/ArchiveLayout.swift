@@ -78,6 +78,12 @@ public struct ArchiveHeader: Sendable {
     public var roles: [String]
     public var properties: DatabaseProperties
     public var codec: MemberCodec = .gzip
+    /// The tables with data, for the one-table recipe: schema, name and the columns COPY carries.
+    public var tables: [(schema: String, name: String, columns: [String])] = []
+
+    /// How many tables the header lists a recipe for (a database of thousands of partitions would
+    /// make the header longer than anyone reads).
+    static let recipeTables = 200
 
     var fileDescription: String {
         codec == .gzip ? "A gzip file of gzip members" : "A zstd file of zstd frames"
@@ -95,8 +101,44 @@ public struct ArchiveHeader: Sendable {
         -- \(fileDescription) whose text is a psql script. Restore into an empty database with:
         --   \(stockSource) | psql -v ON_ERROR_STOP=1 --single-transaction "$DATABASE_URL"
         -- Roles it references (create them first, NOLOGIN will do): \(roles.isEmpty ? "none" : roles.joined(separator: ", "))
-        \(versionComment)\(propertiesComment)
+        \(versionComment)\(propertiesComment)\(tableRecipe)
         """
+    }
+
+    /// How to get one table's rows back with stock tools: every data member of a table is a block
+    /// of its COPY line (always quoted: `COPY public.t` matches nothing), its rows and `\.`; the awk
+    /// command keeps every block of the table, a psql script that loads its rows. One COPY line and
+    /// one command per table, by name; a table whose name holds a line break would end the comment
+    /// and is left out.
+    var tableRecipe: String {
+        let listed = tables.filter { table in !(table.schema + table.name).unicodeScalars.contains { $0 == "\n" || $0 == "\r" } }
+            .sorted { ($0.schema, $0.name) < ($1.schema, $1.name) }
+        guard !listed.isEmpty else { return "" }
+        var lines = [
+            "-- One table's rows with stock tools: they are in blocks, one per data member of the table (keep them all),",
+            "-- each its COPY line, rows, and the line \\. that ends it. The COPY line always quotes the names, so",
+            "-- awk '/^COPY public\\.api_tokens /' matches nothing. Per table, its COPY line and the command that prints",
+            "-- every block of it: a psql script that loads the rows into the table of that name (to load them into",
+            "-- another, change the name in its COPY lines with sed):",
+        ]
+        for table in listed.prefix(Self.recipeTables) {
+            lines.append("--   " + DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns).dropLast())
+            lines.append("--     \(stockSource) | " + Self.awkCommand(schema: table.schema, name: table.name))
+        }
+        if listed.count > Self.recipeTables {
+            lines.append("-- (and \(listed.count - Self.recipeTables) more tables: the same command with the quoted COPY \"schema\".\"name\" of the table)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `awk '/^COPY "s"\."t" /{p=1} p{print} p&&/^\\\.$/{p=0}'` for one table, as one shell word: the
+    /// quoted names with the characters an extended regular expression (and awk's `/`) treats
+    /// specially escaped, a `'` closed and reopened for the shell.
+    static func awkCommand(schema: String, name: String) -> String {
+        let special = Set("\\^$.[]|()*+?{}/")
+        let pattern = ("COPY " + SQL.qualified(schema, name) + " ").map { special.contains($0) ? "\\\($0)" : String($0) }.joined()
+        let program = "/^\(pattern)/{p=1} p{print} p&&/^\\\\\\.$/{p=0}"
+        return "awk '" + program.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// The stock command that prints the script: the decompressor, after `age -d` for an encrypted

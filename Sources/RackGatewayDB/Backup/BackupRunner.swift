@@ -63,7 +63,8 @@ public final class BackupRunner: @unchecked Sendable {
                 toolVersion: RackGatewayDB.toolVersion, createdAt: Self.iso8601(createdAt), fileName: writer.name,
                 database: snapshot.database, serverVersion: snapshot.serverVersion, serverMajor: snapshot.coordinator.serverMajorVersion,
                 pgDumpVersion: pgDump.version, pgDumpMajor: pgDump.majorVersion, snapshot: snapshot.id,
-                roles: snapshot.catalog.roles, properties: snapshot.properties, codec: options.codec)
+                roles: snapshot.catalog.roles, properties: snapshot.properties, codec: options.codec,
+                tables: snapshot.catalog.tables.map { ($0.schema, $0.name, $0.columns) })
             try append(header.text, .header)
             try append(try sections.preData(snapshot.coordinator), .preData)
             let postData = sections.startPostData(refreshes: SchemaState.refreshText(snapshot.refreshOrder))

@@ -22,9 +22,17 @@ indirect enum ColumnType: Equatable, Sendable {
     case boolean
     /// json and jsonb: the value itself.
     case json
+    /// timestamp: an ISO 8601 string, as PostgreSQL's `to_json` writes it (`2024-01-02T03:04:05.5`;
+    /// `infinity`, and ` BC` after a year before 1, as they are).
+    case timestamp
+    /// timestamptz: the same with its offset, UTC under the backup's settings (`...T03:04:05+00:00`).
+    case timestamptz
+    /// interval: an ISO 8601 duration, as PostgreSQL writes it under `IntervalStyle=iso_8601`
+    /// (`P1Y2M3DT4H5M6.7S`, `P-1DT2H`, `PT0S`).
+    case interval
     /// An array of one of these: a JSON array (nested for more dimensions), NULL elements null.
     case array(ColumnType)
-    /// Anything else (text, timestamps in ISO form and UTC, uuid, bytea as `\x` hex, ranges, ...):
+    /// Anything else (text, date and time as ISO 8601 already, uuid, bytea as `\x` hex, ranges, ...):
     /// its text as a string.
     case text
 
@@ -43,7 +51,13 @@ indirect enum ColumnType: Equatable, Sendable {
         case "real", "double precision", "float4", "float8": return .number
         case "boolean", "bool": return .boolean
         case "json", "jsonb": return .json
-        default: return type.hasPrefix("numeric") ? .number : .text
+        case "timestamptz": return .timestamptz
+        default:
+            if type.hasPrefix("numeric") { return .number }
+            // With a precision, `timestamp(3) with time zone`; `interval day to second(3)`.
+            if type.hasPrefix("timestamp") { return type.hasSuffix(" with time zone") ? .timestamptz : .timestamp }
+            if type.hasPrefix("interval") { return .interval }
+            return .text
         }
     }
 }
@@ -233,9 +247,74 @@ struct CopyRowConverter {
             var array: [UInt8] = []
             var parser = ArrayLiteral(text: value)
             if parser.appendJSON(element: element, to: &array) { out.append(contentsOf: array) } else { appendJSONString(value, to: &out) }
+        case .timestamp, .timestamptz:
+            appendJSONString(isoTimestamp(value, zoned: type == .timestamptz)[...], to: &out)
+        case .interval:
+            appendJSONString((isoInterval(value) ?? Array(value))[...], to: &out)
         case .text:
             appendJSONString(value, to: &out)
         }
+    }
+
+    /// A timestamp as the backup wrote it (DateStyle ISO: `2024-01-02 03:04:05.5`, with `+00` for
+    /// timestamptz) as `to_json` writes it: `T` between date and time, the offset as `+hh:mm`.
+    static func isoTimestamp(_ value: ArraySlice<UInt8>, zoned: Bool) -> [UInt8] {
+        var text = Array(value)
+        // infinity, -infinity: no date part.
+        guard let space = text.firstIndex(of: 0x20), space > 0, text[space - 1] >= 0x30, text[space - 1] <= 0x39 else { return text }
+        text[space] = 0x54
+        guard zoned else { return text }
+        // The offset: after the time's last digit, up to " BC" or the end.
+        let end = text.lastIndex(of: 0x20).map { $0 > space ? $0 : text.count } ?? text.count
+        guard let sign = text[space..<end].lastIndex(where: { $0 == 0x2B || $0 == 0x2D }) else { return text }
+        if !text[sign..<end].contains(0x3A) { text.insert(contentsOf: Array(":00".utf8), at: end) }
+        return text
+    }
+
+    /// An interval as the backup wrote it (IntervalStyle postgres: `1 year 2 mons -3 days
+    /// +04:05:06.7`) as an ISO 8601 duration, the way PostgreSQL's `EncodeInterval` writes one
+    /// under `iso_8601`; nil when it is not in that form.
+    static func isoInterval(_ value: ArraySlice<UInt8>) -> [UInt8]? {
+        let words = String(decoding: value, as: UTF8.self).split(separator: " ")
+        var dateParts: [(Int, Character)] = []
+        var time: (negative: Bool, hours: Int, minutes: Int, seconds: Substring)?
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            if word.contains(":") {
+                guard index == words.count - 1 else { return nil }
+                let negative = word.hasPrefix("-")
+                let parts = word.drop { $0 == "-" || $0 == "+" }.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 3, let hours = Int(parts[0]), let minutes = Int(parts[1]), Double(parts[2]) != nil else { return nil }
+                time = (negative, hours, minutes, parts[2])
+                index += 1
+                continue
+            }
+            guard index + 1 < words.count, let number = Int(word.hasPrefix("+") ? word.dropFirst() : word) else { return nil }
+            switch words[index + 1] {
+            case "year", "years": dateParts.append((number, "Y"))
+            case "mon", "mons": dateParts.append((number, "M"))
+            case "day", "days": dateParts.append((number, "D"))
+            default: return nil
+            }
+            index += 2
+        }
+        var out = "P"
+        for (number, unit) in dateParts where number != 0 { out += "\(number)\(unit)" }
+        if let time {
+            // Seconds without their leading zero padding, the fraction as written (no trailing zeros).
+            var seconds = String(time.seconds.drop { $0 == "0" })
+            if seconds.isEmpty || seconds.hasPrefix(".") { seconds = "0" + seconds }
+            let secondsZero = Double(seconds) == 0
+            if time.hours != 0 || time.minutes != 0 || !secondsZero {
+                let sign = time.negative ? "-" : ""
+                out += "T"
+                if time.hours != 0 { out += "\(sign)\(time.hours)H" }
+                if time.minutes != 0 { out += "\(sign)\(time.minutes)M" }
+                if !secondsZero { out += "\(sign)\(seconds)S" }
+            }
+        }
+        return Array((out == "P" ? "PT0S" : out).utf8)
     }
 
     /// JSON's number syntax: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.

@@ -12,14 +12,31 @@ public struct TableExtractor {
     public let table: ArchiveManifest.Table
     public let format: ExtractFormat
 
-    /// The table `name` (`SCHEMA.NAME`, or a bare name when one schema has it) of the archive; a
-    /// name it does not hold is one error listing the archive's tables nearest to it.
+    /// The table `name` of the archive: `SCHEMA.NAME` as inspect lists it, the same quoted as SQL
+    /// writes it (`"My.Schema"."Odd ""t"""`, as psql shows names with dots, quotes or capitals),
+    /// or a bare name (also quoted) when one schema has it. A name it does not hold is one error
+    /// listing the archive's tables nearest to it.
     public init(reader: ArchiveReader, table name: String, format: ExtractFormat) throws {
         self.reader = reader
         self.format = format
         let tables = reader.manifest.tables
-        let found = tables.filter { $0.qualifiedName == name }
-        let bare = name.contains(".") ? [] : tables.filter { $0.name == name }
+        // As SQL quotes it: only when the name starts with a quote (a bare name may hold one).
+        let quoted = name.hasPrefix("\"") ? DumpScript.identifierParts(name[...]) : []
+        var found = tables.filter { $0.qualifiedName == name }
+        if found.isEmpty, quoted.count == 2, SQL.qualified(quoted[0], quoted[1]) == name {
+            found = tables.filter { $0.schema == quoted[0] && $0.name == quoted[1] }
+        }
+        let bareName = quoted.count == 1 && SQL.identifier(quoted[0]) == name ? quoted[0] : name
+        var bare = tables.filter { $0.name == bareName }
+        if bare.isEmpty && found.isEmpty, !name.hasPrefix("\""), let dot = name.firstIndex(of: ".") {
+            // schema."Quoted name", as psql shows a table whose name needs quotes.
+            let rest = name[name.index(after: dot)...]
+            let parts = DumpScript.identifierParts(rest)
+            if rest.hasPrefix("\""), parts.count == 1, SQL.identifier(parts[0]) == rest {
+                found = tables.filter { $0.schema == name[..<dot] && $0.name == parts[0] }
+            }
+        }
+        if !found.isEmpty { bare = [] }
         if let only = found.first ?? (bare.count == 1 ? bare.first : nil) {
             table = only
             return
@@ -34,16 +51,33 @@ public struct TableExtractor {
                         fix: "Give one of its tables as SCHEMA.NAME (rack-gateway-db inspect ARCHIVE lists them all).")
     }
 
-    /// The rows in `format`, handed to `write` in pieces of about a member each; returns the rows
-    /// written.
+    /// How much `write` is handed at most at once: a signal or a closed reader is noticed between
+    /// pieces, within a fraction of a second even when the output is a slow terminal or pipe.
+    static let pieceSize = 256 << 10
+
+    /// The rows in `format`, handed to `write` in pieces of at most `pieceSize` bytes; returns the
+    /// rows written. `progress` (if given) counts the whole rows and the bytes handed over, for a
+    /// run that is stopped to say what it wrote.
     @discardableResult
-    public func run(write: @escaping ([UInt8]) throws -> Void) throws -> Int {
+    public func run(progress: ExtractProgress? = nil, write: @escaping ([UInt8]) throws -> Void) throws -> Int {
         let manifest = reader.manifest
         let types = format == .json ? try columnTypes() : []
         var converter = CopyRowConverter(format: format, columns: table.columns,
                                          types: types.isEmpty ? Array(repeating: .text, count: table.columns.count) : types)
+        /// `bytes` in pieces; `rows` complete rows in them, or nil for COPY text (a line a row).
+        func emit(_ bytes: ArraySlice<UInt8>, rows: Int?) throws {
+            var start = bytes.startIndex
+            while start < bytes.endIndex {
+                let end = min(start + Self.pieceSize, bytes.endIndex)
+                try write(Array(bytes[start..<end]))
+                progress?.bytes += end - start
+                if rows == nil { progress?.rows += bytes[start..<end].reduce(0) { $1 == 0x0A ? $0 + 1 : $0 } }
+                start = end
+            }
+            if let rows { progress?.rows += rows }
+        }
         let header = converter.header()
-        if !header.isEmpty { try write(header) }
+        if !header.isEmpty { try emit(header[...], rows: 0) }
         let members = table.chunks.map { manifest.members[$0] }
         let expectedHeader = DataChunk.copyHeader(schema: table.schema, name: table.name, columns: table.columns)
         let headerLength = expectedHeader.utf8.count
@@ -67,20 +101,32 @@ public struct TableExtractor {
                 }
                 out.removeAll(keepingCapacity: true)
                 let end = text.count - DataChunk.terminator.count
-                if self.format == .copy {
-                    // The rows as they are, each with its newline (the scan checked the framing).
-                    out.append(contentsOf: text[headerLength..<end])
-                } else {
-                    try text.withUnsafeBufferPointer { buffer in
-                        var start = headerLength
-                        while start < end {
-                            let newline = UnsafeRawPointer(buffer.baseAddress!).distance(to: UnsafeRawPointer(memchr(buffer.baseAddress! + start, 0x0A, end - start)!))
-                            try converter.append(row: UnsafeBufferPointer(rebasing: buffer[start..<newline]), to: &out)
-                            start = newline + 1
+                do {
+                    if self.format == .copy {
+                        // The rows as they are, each with its newline (the scan checked the framing).
+                        try emit(text[headerLength..<end], rows: nil)
+                    } else {
+                        var pending = 0
+                        try text.withUnsafeBufferPointer { buffer in
+                            var start = headerLength
+                            while start < end {
+                                let newline = UnsafeRawPointer(buffer.baseAddress!).distance(to: UnsafeRawPointer(memchr(buffer.baseAddress! + start, 0x0A, end - start)!))
+                                try converter.append(row: UnsafeBufferPointer(rebasing: buffer[start..<newline]), to: &out)
+                                pending += 1
+                                start = newline + 1
+                                if out.count >= Self.pieceSize {
+                                    try emit(out[...], rows: pending)
+                                    out.removeAll(keepingCapacity: true)
+                                    pending = 0
+                                }
+                            }
                         }
+                        try emit(out[...], rows: pending)
                     }
+                } catch {
+                    writeFailure = error
+                    return false
                 }
-                do { try write(out) } catch { writeFailure = error; return false }
                 return true
             }
             if let writeFailure { throw writeFailure }
@@ -192,6 +238,13 @@ public struct TableExtractor {
     }
 }
 
+/// What an extract has handed to its output so far: whole rows, and bytes.
+public final class ExtractProgress: @unchecked Sendable {
+    public var rows = 0
+    public var bytes = 0
+    public init() {}
+}
+
 /// Where `extract` writes: standard output, or a file (`-o`) created 0600 as `NAME.partial` beside
 /// it and given its name only when everything was written and synced; the `.partial` is removed on
 /// any failure, so no partial file ever has the name. A path that is not a regular file (`/dev/null`,
@@ -243,14 +296,18 @@ public final class ExtractOutput {
         return parent.isEmpty ? "." : parent
     }
 
+    /// A pipe's reader that closed its end (`| head`): it has had what it wanted. The command
+    /// stops quietly, as a Unix filter killed by SIGPIPE does.
+    public struct ReaderClosed: Error {}
+
     public func write(_ bytes: [UInt8]) throws {
         guard let code = LocalFile.writeFully(fd, bytes[...]) else { return }
+        if code == EPIPE && temporary == nil { throw ReaderClosed() }
         if temporary == nil, let path {
             throw ToolError(.failed, "cannot write to \(path): \(String(cString: strerror(code)))", fix: "Give -o a regular file's path instead.")
         }
         guard let temporary else {
-            throw ToolError(.failed, "cannot write to standard output: \(String(cString: strerror(code)))",
-                            fix: code == EPIPE ? "The reader of the output stopped early; write to a file with -o FILE to keep all rows." : "Write to a file with -o FILE instead.")
+            throw ToolError(.failed, "cannot write to standard output: \(String(cString: strerror(code)))", fix: "Write to a file with -o FILE instead.")
         }
         throw LocalFile.writeError(code, path: temporary, directory: directory)
     }

@@ -15,6 +15,8 @@ public struct DumpScript: Sendable {
         public var settings: [String]
         /// The line of the entry's `-- Name: ...` header (0: none).
         public var headerLine: Int = 0
+        /// The header's `Schema:` (nil for `-`, an object in no schema, or no header).
+        public var schema: String? = nil
         public var label: String { "\(type) \(name)" }
 
         /// The post-data phase the entry runs in: its own type's, or for an entry that belongs to
@@ -115,14 +117,15 @@ public struct DumpScript: Sendable {
         let script = SQLScript(text)
         // Entry headers are comments between statements: a header-like line inside a string literal
         // (a trigger's WHEN text, a function body) is part of its statement, not a header.
-        var headers: [(line: Int, type: String, name: String)] = []
+        var headers: [(line: Int, type: String, name: String, schema: String?)] = []
         for (comment, lineNumber) in script.comments {
             guard comment.hasPrefix("-- Name: ") || comment.hasPrefix("-- Data for Name: ") else { continue }
             let fields = comment.drop { $0 != ":" }.dropFirst(2)
             guard let typeRange = fields.range(of: "; Type: ") else { continue }
             let name = String(fields[..<typeRange.lowerBound])
             let type = String(fields[typeRange.upperBound...].prefix { $0 != ";" })
-            headers.append((lineNumber, type, name))
+            let schema = fields.range(of: "; Schema: ").map { String(fields[$0.upperBound...].prefix { $0 != ";" }) }
+            headers.append((lineNumber, type, name, schema == "-" ? nil : schema))
         }
         var settingsOrder: [String] = []
         var settings: [String: String] = [:]
@@ -140,9 +143,9 @@ public struct DumpScript: Sendable {
                 if newIndex != headerIndex || current == nil {
                     if let current { entries.append(current) }
                     headerIndex = newIndex
-                    let header = headerIndex >= 0 ? headers[headerIndex] : (line: 0, type: "UNKNOWN", name: "(no header)")
+                    let header = headerIndex >= 0 ? headers[headerIndex] : (line: 0, type: "UNKNOWN", name: "(no header)", schema: nil)
                     current = Entry(type: header.type, name: header.name, statements: [],
-                                    settings: settingsOrder.compactMap { settings[$0] }, headerLine: header.line)
+                                    settings: settingsOrder.compactMap { settings[$0] }, headerLine: header.line, schema: header.schema)
                 }
                 current!.statements.append((statement, line))
         }

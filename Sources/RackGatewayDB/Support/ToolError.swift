@@ -26,6 +26,8 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case archiveCorrupt = "archive_corrupt"
         case formatUnsupported = "format_unsupported"
         case databaseExists = "database_exists"
+        /// `restore --table`: a table to create exists in the target, or `--into-schema`'s schema holds objects.
+        case tableExists = "table_exists"
         case lockHeld = "lock_held"
         case notConfirmed = "not_confirmed"
         case foreignMigrationSet = "foreign_migration_set"
@@ -60,7 +62,7 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
 
         public var category: Category {
             switch self {
-            case .failed, .interrupted, .identityMismatch, .formatUnsupported, .databaseExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused,
+            case .failed, .interrupted, .identityMismatch, .formatUnsupported, .databaseExists, .tableExists, .notConfirmed, .foreignMigrationSet, .downgradeRefused,
                  .archiveNotFound, .bucketNotFound, .accessDenied, .credentialsMissing, .databaseAuthFailed, .databaseUnreachable, .pipelineStepFailed: .failed
             case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed, .signatureInvalid: .mismatch
             case .lockHeld: .locked
