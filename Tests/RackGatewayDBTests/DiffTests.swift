@@ -350,6 +350,59 @@ struct DiffTests {
         }
     }
 
+    /// Every connection of a diff reads the database as of one moment (one exported snapshot, as
+    /// pg_dump -j): a row committed into a table after the diff started, while it waited to read
+    /// another table, is not seen, so a database equal to its archive when the diff started is
+    /// EQUAL. The big table (over 4096 blocks) is read in block ranges (over both connections with
+    /// --jobs 2), and its ranges add up to the archive's fingerprint.
+    @Test func oneSnapshotForEveryConnectionAndABigTableReadInBlockRanges() throws {
+        try TestDatabase.with { source in
+            try source.psql("""
+                CREATE TABLE public.big (id int PRIMARY KEY, note text);
+                INSERT INTO public.big SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 160000) g;
+                CREATE TABLE public.second (id int PRIMARY KEY, note text);
+                INSERT INTO public.second SELECT g, 'n' || g FROM generate_series(1, 100) g;
+                """)
+            let blocks = Int(try source.psql("SELECT pg_relation_size('public.big') / 8192").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            #expect(blocks > 4096, "big must be split into block ranges: \(blocks) blocks")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+
+            // A session holds public.second locked: the diff, started, waits for it there (second is
+            // named first, so one connection reads it before big); meanwhile a row is committed into big.
+            let holder = try source.connect()
+            _ = try holder.execute("BEGIN")
+            _ = try holder.execute("LOCK TABLE public.second IN ACCESS EXCLUSIVE MODE")
+            let run = try RunningCLI(["diff", archive, "--database-url", source.url, "--jobs", "1", "--table", "public.second", "--table", "public.big"])
+            let deadline = Date().addingTimeInterval(60)
+            var waiting = false
+            while !waiting && Date() < deadline && run.process.isRunning {
+                waiting = try source.psql("SELECT count(*) FROM pg_catalog.pg_locks WHERE relation = 'public.second'::regclass AND NOT granted")
+                    .trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+                if !waiting { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            #expect(waiting, "the diff waits for public.second's lock: \(run.stderr)")
+            try source.psql("INSERT INTO public.big VALUES (200001, 'committed after the diff started')")
+            _ = try holder.execute("ROLLBACK")
+            let result = run.finish()
+            #expect(result.status == 0, "\(result)")
+            #expect(result.stdout.contains("equal      public.second: 100 rows") && result.stdout.contains("equal      public.big: 160000 rows"), "\(result.stdout)")
+
+            // Read afresh (over two connections), the row is there.
+            let after = try CLI.run(["diff", archive, "--database-url", source.url, "--jobs", "2"])
+            #expect(after.status == 2 && after.stdout.contains("DIFFERENT  public.big: 160000 rows in the archive, 160001 rows in the database"), "\(after)")
+            #expect(after.stdout.contains("equal      public.second: 100 rows"), "\(after.stdout)")
+            try source.psql("DELETE FROM public.big WHERE id = 200001")
+            #expect(try CLI.run(["diff", archive, "--database-url", source.url, "--jobs", "2"]).status == 0)
+            // A row changed (its new version in big's last block range) is found, and named with --rows.
+            try source.psql("UPDATE public.big SET note = 'changed' WHERE id = 7")
+            let changed = try CLI.run(["diff", archive, "--database-url", source.url, "--jobs", "2", "--table", "public.big", "--rows"])
+            #expect(changed.status == 2 && changed.stdout.contains("0 removed, 0 added, 1 changed (by primary key id)"), "\(changed)")
+        }
+    }
+
     /// Values in the text output as psql shows them: a bytea's `\x00ff` with one backslash.
     @Test func textOutputShowsValuesAsPsqlDoes() throws {
         try TestDatabase.with { source in

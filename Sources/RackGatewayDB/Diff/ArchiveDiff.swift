@@ -100,6 +100,9 @@ public struct ArchiveDiff {
         let manifest = archive.manifest
         let selected = try selectedTables(manifest)
         var results: [TableResult] = []
+        var session: LiveSession?
+        if case .database(let settings) = other { session = try LiveSession(settings) }
+        defer { session?.close() }
         switch other {
         case .archive(let second):
             let theirs = Dictionary(second.manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
@@ -116,21 +119,21 @@ public struct ArchiveDiff {
                     results.append(TableResult(table: their.qualifiedName, status: .onlyInOther, otherRows: their.rows, otherFingerprint: their.fingerprint))
                 }
             }
-        case .database(let settings):
-            results = try compareWithDatabase(selected, settings: settings)
+        case .database:
+            results = try compareWithDatabase(selected, session: session!)
         }
         results.sort { $0.table < $1.table }
         let tables = Dictionary(manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         var equal = true
         // The audit history first: whether it held is the first thing said (a script reads one field).
-        if options.auditHistory, let history = try auditHistory(manifest, results: results) {
+        if options.auditHistory, let history = try auditHistory(manifest, results: results, session: session) {
             try sink(.auditHistory(history))
             if !history.ok { equal = false }
         }
         for var result in results {
             if options.rows, result.status == .different, let table = tables[result.table] {
                 // Its `.table` event comes with the counts of added, removed and changed rows.
-                try compareRows(table, result: &result, sink: sink)
+                try compareRows(table, result: &result, session: session, sink: sink)
             } else {
                 try sink(.table(result))
             }
@@ -143,14 +146,12 @@ public struct ArchiveDiff {
     /// The audit history check of the archive's audit log, when it was compared (equal or different,
     /// same columns): against the database, or between the two archives (the older one's events in
     /// the newer one). Equal by fingerprint, only the archive's own chain is read (for its gaps).
-    func auditHistory(_ manifest: ArchiveManifest, results: [TableResult]) throws -> AuditHistoryCheck.Result? {
+    func auditHistory(_ manifest: ArchiveManifest, results: [TableResult], session: LiveSession?) throws -> AuditHistoryCheck.Result? {
         guard let audit = AuditHistoryCheck.auditTable(manifest), let compared = results.first(where: { $0.table == audit.qualifiedName }),
               [.equal, .different].contains(compared.status) else { return nil }
         switch other {
-        case .database(let settings):
-            let connection = try settings.open(.verify)
-            try LiveFingerprint.prepare(connection)
-            return try AuditHistoryCheck.check(self, table: audit, connection: connection, equal: compared.status == .equal)
+        case .database:
+            return try AuditHistoryCheck.check(self, table: audit, connection: session!.connection, equal: compared.status == .equal)
         case .archive(let second):
             return try AuditHistoryCheck.check(self, table: audit, second: second, equal: compared.status == .equal)
         }
@@ -212,12 +213,48 @@ public struct ArchiveDiff {
                           uniquingKeysWith: { a, _ in a })
     }
 
-    func compareWithDatabase(_ selected: [ArchiveManifest.Table], settings: ConnectionSettings) throws -> [TableResult] {
-        let connection = try settings.open(.verify)
+    /// The database side of a comparison: one connection in a REPEATABLE READ, READ ONLY
+    /// transaction whose snapshot every other connection joins, so that everything diff reads of the
+    /// database (every table's scan, the audit history, the rows of `rows`) is of one moment, as
+    /// pg_dump -j reads it.
+    final class LiveSession: @unchecked Sendable {
+        let settings: ConnectionSettings
+        /// The snapshot's exporter (with the dump's session settings), for the catalog and the reads
+        /// done on one connection.
+        let connection: Connection
+        let snapshot: String
+
+        init(_ settings: ConnectionSettings) throws {
+            self.settings = settings
+            connection = try settings.open(.verify)
+            try LiveFingerprint.prepare(connection)
+            snapshot = try LiveFingerprint.exportSnapshot(connection)
+        }
+
+        /// Another connection, with the dump's session settings, in the snapshot.
+        func open() throws -> Connection {
+            let connection = try settings.open(.verify)
+            try LiveFingerprint.prepare(connection)
+            try LiveFingerprint.join(connection, snapshot: snapshot)
+            return connection
+        }
+
+        func close() { _ = try? connection.execute("COMMIT") }
+    }
+
+    /// Every selected table the database holds with the archive's columns is read over `jobs`
+    /// connections in `session`'s snapshot, a big one split into block ranges so that every
+    /// connection shares it (`LiveFingerprint.pieces`, as verify and drill read); its rows are
+    /// hashed as they stream in, only sums and counts kept.
+    func compareWithDatabase(_ selected: [ArchiveManifest.Table], session: LiveSession) throws -> [TableResult] {
+        let connection = session.connection
+        let manifest = archive.manifest
         let live = try Self.liveTables(connection)
-        let conditions = try LiveFingerprint.conditions(archive.manifest, connection: connection)
+        let conditions = try LiveFingerprint.conditions(manifest, connection: connection)
+        let indexes = Dictionary(manifest.tables.enumerated().map { ($1.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         var results: [TableResult] = []
-        var scans: [Int] = []
+        // Manifest index → its result's position.
+        var scans: [Int: Int] = [:]
         for table in selected {
             guard let own = live[table.qualifiedName] else {
                 results.append(TableResult(table: table.qualifiedName, status: .onlyInArchive, archiveRows: table.rows, archiveFingerprint: table.fingerprint))
@@ -230,37 +267,21 @@ public struct ArchiveDiff {
                 results.append(result)
                 continue
             }
-            scans.append(results.count)
+            if let index = indexes[table.qualifiedName] { scans[index] = results.count }
             results.append(TableResult(table: table.qualifiedName, status: .equal, archiveRows: table.rows, archiveFingerprint: table.fingerprint))
         }
-        // Every scan hashes its table's rows as they stream in; only sums and counts are kept.
-        let indexes = Dictionary(archive.manifest.tables.enumerated().map { ($1.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
-        let sums = SharedResults(count: results.count)
-        let work: [Int] = scans
-        let tables = Dictionary(selected.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
-        let names = results.map(\.table)
-        try forEachInParallel(work, workers: max(1, options.jobs), name: "diff", connect: {
-            let connection = try settings.open(.verify)
-            try LiveFingerprint.prepare(connection)
-            return connection
-        }) { connection, slot in
-            let table = tables[names[slot]]!
-            let filter = indexes[table.qualifiedName].flatMap { conditions[$0] }
-            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, filter: filter)
-            do {
-                let (rows, sum) = try LiveFingerprint.scan(connection, statement)
-                sums.set(slot, rows: rows, sum: sum)
-            } catch let error as PostgresError {
-                throw ToolError(.failed, "reading table \(table.qualifiedName) failed: \(error.description)")
-            }
-        }
-        for slot in work {
-            let (rows, sum) = sums.get(slot)
-            let table = tables[names[slot]]!
+        let jobs = max(1, options.jobs)
+        let blocks = try LiveFingerprint.blocks(manifest, connection: connection, only: Set(scans.keys))
+        let pieces = LiveFingerprint.pieces(manifest, blocks: blocks, parts: jobs * 2).filter { scans[$0.table] != nil }
+        let totals = TableTotals(tables: manifest.tables.count)
+        try LiveFingerprint.scan(pieces, of: manifest, conditions: conditions, jobs: jobs, totals: totals, connect: session.open)
+        for (index, slot) in scans {
+            let (rows, sum) = totals.total(index)
+            let table = manifest.tables[index]
             results[slot] = Self.compare(table, columns: table.columns, rows: rows, fingerprint: ArchiveManifest.fingerprintText(sum))
         }
         if options.tables.isEmpty {
-            let ours = Set(archive.manifest.tables.map(\.qualifiedName))
+            let ours = Set(manifest.tables.map(\.qualifiedName))
             for (name, table) in live where !ours.contains(name) {
                 let count = try connection.query("SELECT count(*)::text FROM ONLY \(SQL.qualified(table.schema, table.name))").scalar.flatMap { Int($0) }
                 results.append(TableResult(table: name, status: .onlyInOther, otherRows: count))
@@ -333,13 +354,11 @@ public struct ArchiveDiff {
 
     /// The rows of a table that differs: the archive's (key hash, row hash) pairs sorted, the other
     /// side's rows matched against them, then each side read once more for the rows to show.
-    func compareRows(_ table: ArchiveManifest.Table, result: inout TableResult, sink: (Event) throws -> Void) throws {
+    func compareRows(_ table: ArchiveManifest.Table, result: inout TableResult, session: LiveSession?, sink: (Event) throws -> Void) throws {
         var connection: Connection?
         var filter: String?
         var keyColumns: [String] = []
-        if case .database(let settings) = other {
-            let opened = try settings.open(.verify)
-            try LiveFingerprint.prepare(opened)
+        if let opened = session?.connection {
             connection = opened
             keyColumns = try Self.primaryKey(opened, schema: table.schema, name: table.name)
             if table.filter != nil, let index = archive.manifest.tables.firstIndex(of: table) {
@@ -567,15 +586,4 @@ public struct ArchiveDiff {
         }
         return String(decoding: out, as: UTF8.self)
     }
-}
-
-/// Per-slot row counts and sums the diff's workers fill in.
-final class SharedResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [(Int, UInt64)]
-
-    init(count: Int) { values = Array(repeating: (0, 0), count: count) }
-
-    func set(_ slot: Int, rows: Int, sum: UInt64) { lock.withLock { values[slot] = (rows, sum) } }
-    func get(_ slot: Int) -> (Int, UInt64) { lock.withLock { values[slot] } }
 }
