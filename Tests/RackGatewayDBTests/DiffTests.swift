@@ -403,6 +403,45 @@ struct DiffTests {
         }
     }
 
+    /// `--rows` keeps at most `changedBytesPerRound` of the changed rows' archive text at a time
+    /// (memory); with a budget of a few rows every changed row is still shown once, over many
+    /// rounds, with its old and new values, and removed and added rows once; a limit stops early.
+    @Test func changedRowsBeyondOneRoundsBudgetAreEachShownOnce() throws {
+        try TestDatabase.with { source in
+            try source.psql("CREATE TABLE public.t (id int PRIMARY KEY, note text); INSERT INTO public.t SELECT g, 'before ' || g FROM generate_series(1, 2000) g")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            try source.psql("UPDATE public.t SET note = 'after ' || id WHERE id % 4 = 0; DELETE FROM public.t WHERE id % 7 = 1 AND id % 4 <> 0; INSERT INTO public.t VALUES (5000, 'new')")
+            let removedIDs = Set((1...2000).filter { $0 % 7 == 1 && $0 % 4 != 0 }.map(String.init))
+            for limit in [nil, 30] {
+                var options = ArchiveDiff.Options()
+                options.rows = true
+                options.limit = limit
+                options.changedBytesPerRound = 200
+                let diff = ArchiveDiff(archive: try ArchiveReader(path: archive), other: .database(try source.settings), options: options)
+                var changes: [ArchiveDiff.RowChange] = []
+                var result: ArchiveDiff.TableResult?
+                let equal = try diff.run { event in
+                    if case .row(let change) = event { changes.append(change) }
+                    if case .table(let table) = event { result = table }
+                }
+                #expect(!equal && result?.changed == 500 && result?.removed == removedIDs.count && result?.added == 1, "\(String(describing: result))")
+                let changed = changes.filter { $0.change == .changed }
+                let ids = changed.compactMap { $0.key?["id"] ?? nil }
+                #expect(ids.count == (limit ?? 500) && Set(ids).count == ids.count, "\(ids.count) changed rows shown")
+                #expect(changed.allSatisfy { change in
+                    let id = (change.key?["id"] ?? nil) ?? "?"
+                    return change.before?["note"] == "before \(id)" && change.after?["note"] == "after \(id)" && Int(id).map { $0 % 4 == 0 } == true
+                })
+                let removed = Set(changes.filter { $0.change == .removed }.compactMap { $0.key?["id"] ?? nil })
+                #expect(limit != nil ? removed.count == limit && removed.isSubset(of: removedIDs) : removed == removedIDs)
+                #expect(changes.filter { $0.change == .added }.compactMap { $0.after?["id"] ?? nil } == ["5000"])
+            }
+        }
+    }
+
     /// Values in the text output as psql shows them: a bytea's `\x00ff` with one backslash.
     @Test func textOutputShowsValuesAsPsqlDoes() throws {
         try TestDatabase.with { source in

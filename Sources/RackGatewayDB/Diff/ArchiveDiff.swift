@@ -7,7 +7,9 @@ import RGWPostgres
 /// them, so the rows are hashed as they stream and nothing of them is kept). With `rows`, the
 /// tables that differ are read again and their rows compared: keyed by primary key (read from the
 /// database), as multisets of rows without one (and between two archives, whose manifests record
-/// no keys). Memory: 16 bytes per row of the archive's table, plus the rows held to be printed.
+/// no keys). Memory: 16 bytes per row of the archive's table (sorted in place), then at most
+/// `Options.changedBytesPerRound` of the changed rows' archive text at a time (more changed rows
+/// take more rounds); the rows shown are handed to the sink one at a time, not held.
 public struct ArchiveDiff {
     /// The other side of the comparison.
     public enum Other {
@@ -25,6 +27,9 @@ public struct ArchiveDiff {
         /// The audit history check (`AuditHistoryCheck`) of the audit log: against a database, or
         /// between two archives.
         public var auditHistory = true
+        /// With `rows`: the archive's side of changed rows kept at a time (COPY text); more changed
+        /// rows than fit are shown in further rounds, each reading both sides again.
+        var changedBytesPerRound = 8 << 20
         public init() {}
     }
 
@@ -380,7 +385,8 @@ public struct ArchiveDiff {
             let (key, hash) = hashes(row)
             entries.append(Entry(key: key, row: hash))
         }
-        entries.sort { $0.key != $1.key ? $0.key < $1.key : $0.row < $1.row }
+        // In place: the standard sort's scratch would be up to half as much again.
+        Self.heapSortByKey(&entries)
         var matched = BitSet(count: entries.count)
 
         // Pass 2: the other side's rows against them.
@@ -422,53 +428,121 @@ public struct ArchiveDiff {
         result.removed = removed.values.reduce(0, +)
         result.changed = changed.count
         if result.added == 0 && result.removed == 0 && result.changed == 0 {
-            // Same rows, different fingerprints: only a hash collision could do it (or the table
-            // changed between the two reads).
+            // Same rows, different fingerprints: only a hash collision could do it (a database's
+            // reads are all of one snapshot).
             result.status = .equal
         }
         try sink(.table(result))
 
         let limit = options.limit ?? Int.max
         let name = table.qualifiedName
-        // Pass 3: the archive's side of removed and changed rows.
-        // The archive's side of changed rows, as their COPY text (smaller than decoded values).
-        var before: [UInt64: [UInt8]] = [:]
-        var shownRemoved = 0
-        if !removed.isEmpty || !changed.isEmpty {
-            try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
-                let (key, _) = hashes(row)
-                if let count = removed[key], count > 0 {
-                    removed[key] = count - 1
-                    let rowHash = DataChunk.rowHash(row)
-                    // Keyed: the one row of that key; as multisets: a row of that hash.
-                    guard keyed || rowHash == key else { return }
-                    if shownRemoved < limit {
-                        shownRemoved += 1
-                        let values = Self.values(row, columns: table.columns)
-                        try sink(.row(RowChange(table: name, change: .removed, key: keyed ? Self.key(values, keyColumns) : nil, before: values)))
+        var shownRemoved = 0, shownAdded = 0, shownChanged = 0
+        // Passes 3 and 4 in rounds: the archive's side of removed rows (shown as they come) and of
+        // changed rows (their COPY text kept, about `options.changedBytesPerRound` of it a round),
+        // then the other side's added rows and the changed rows' new side. Every round but the
+        // first reads both sides again for the changed rows not shown yet.
+        var firstRound = true
+        repeat {
+            var before = LineStore()
+            if (firstRound && !removed.isEmpty) || !changed.isEmpty {
+                try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+                    let (key, _) = hashes(row)
+                    if firstRound, let count = removed[key], count > 0 {
+                        removed[key] = count - 1
+                        let rowHash = DataChunk.rowHash(row)
+                        // Keyed: the one row of that key; as multisets: a row of that hash.
+                        guard keyed || rowHash == key else { return }
+                        if shownRemoved < limit {
+                            shownRemoved += 1
+                            let values = Self.values(row, columns: table.columns)
+                            try sink(.row(RowChange(table: name, change: .removed, key: keyed ? Self.key(values, keyColumns) : nil, before: values)))
+                        }
+                    } else if changed.contains(key), shownChanged + before.count < limit, before.isEmpty || before.bytes < options.changedBytesPerRound {
+                        before.add(key, row)
                     }
-                } else if changed.contains(key), before.count < limit {
-                    before[key] = Array(row)
                 }
             }
-        }
-        // Pass 4: the other side's added and changed rows.
-        var shownAdded = 0, shownChanged = 0
-        if !added.isEmpty || !before.isEmpty {
-            try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
-                let (key, _) = hashes(row)
-                if let count = added[key], count > 0, shownAdded < limit {
-                    added[key] = count - 1
-                    shownAdded += 1
-                    let values = Self.values(row, columns: table.columns)
-                    try sink(.row(RowChange(table: name, change: .added, key: keyed ? Self.key(values, keyColumns) : nil, after: values)))
-                } else if let line = before.removeValue(forKey: key), shownChanged < limit {
-                    let old = line.withUnsafeBytes { Self.values($0, columns: table.columns) }
-                    let values = Self.values(row, columns: table.columns)
-                    guard values != old else { return }
-                    shownChanged += 1
-                    try sink(.row(RowChange(table: name, change: .changed, key: Self.key(values, keyColumns), before: old, after: values)))
+            if (firstRound && !added.isEmpty) || !before.isEmpty {
+                try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
+                    let (key, _) = hashes(row)
+                    if firstRound, let count = added[key], count > 0, shownAdded < limit {
+                        added[key] = count - 1
+                        shownAdded += 1
+                        let values = Self.values(row, columns: table.columns)
+                        try sink(.row(RowChange(table: name, change: .added, key: keyed ? Self.key(values, keyColumns) : nil, after: values)))
+                    } else if let old = before.take(key, columns: table.columns), shownChanged < limit {
+                        let values = Self.values(row, columns: table.columns)
+                        guard values != old else { return }
+                        shownChanged += 1
+                        try sink(.row(RowChange(table: name, change: .changed, key: Self.key(values, keyColumns), before: old, after: values)))
+                    }
                 }
+            }
+            // Every row kept this round is done with (shown, or not found again); none kept: no more.
+            if before.isEmpty { break }
+            for key in before.keys { changed.remove(key) }
+            firstRound = false
+        } while !changed.isEmpty && shownChanged < limit
+    }
+
+    /// COPY text lines by key hash, packed into 1 MiB blocks (not one allocation per line).
+    struct LineStore {
+        private var blocks: [[UInt8]] = []
+        /// Key hash → block << 32 | offset of the line (its length first, 4 bytes).
+        private var index: [UInt64: Int] = [:]
+        private(set) var bytes = 0
+        var count: Int { index.count }
+        var isEmpty: Bool { index.isEmpty }
+        var keys: Dictionary<UInt64, Int>.Keys { index.keys }
+
+        mutating func add(_ key: UInt64, _ line: UnsafeRawBufferPointer) {
+            guard index[key] == nil else { return }
+            let size = 4 + line.count
+            if blocks.isEmpty || blocks[blocks.count - 1].count + size > blocks[blocks.count - 1].capacity {
+                var block: [UInt8] = []
+                block.reserveCapacity(max(1 << 20, size))
+                blocks.append(block)
+            }
+            let last = blocks.count - 1
+            index[key] = last << 32 | blocks[last].count
+            withUnsafeBytes(of: UInt32(line.count).littleEndian) { blocks[last].append(contentsOf: $0) }
+            blocks[last].append(contentsOf: line)
+            bytes += size
+        }
+
+        /// The line of `key` decoded into values by column (`ArchiveDiff.values`), once: a
+        /// second call for the same key returns nil (the line stays in its block until the end).
+        mutating func take(_ key: UInt64, columns: [String]) -> [String: String?]? {
+            guard let packed = index[key], packed >= 0 else { return nil }
+            index[key] = -1
+            let block = packed >> 32, offset = packed & 0xFFFF_FFFF
+            return blocks[block].withUnsafeBytes { raw in
+                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                return ArchiveDiff.values(UnsafeRawBufferPointer(rebasing: raw[(offset + 4)..<(offset + 4 + length)]), columns: columns)
+            }
+        }
+    }
+
+    /// Sorts by key in place (heapsort: no scratch; the rows' order within a key does not matter).
+    static func heapSortByKey(_ entries: inout [Entry]) {
+        entries.withUnsafeMutableBufferPointer { buffer in
+            let count = buffer.count
+            guard count > 1 else { return }
+            func siftDown(_ start: Int, _ end: Int) {
+                var root = start
+                while true {
+                    var child = 2 * root + 1
+                    guard child < end else { return }
+                    if child + 1 < end, buffer[child].key < buffer[child + 1].key { child += 1 }
+                    guard buffer[root].key < buffer[child].key else { return }
+                    buffer.swapAt(root, child)
+                    root = child
+                }
+            }
+            for start in stride(from: count / 2 - 1, through: 0, by: -1) { siftDown(start, count) }
+            for end in stride(from: count - 1, to: 0, by: -1) {
+                buffer.swapAt(0, end)
+                siftDown(0, end)
             }
         }
     }
