@@ -403,30 +403,49 @@ struct DiffTests {
         }
     }
 
-    /// `--rows` keeps at most `changedBytesPerRound` of the changed rows' archive text at a time
-    /// (memory); with a budget of a few rows every changed row is still shown once, over many
-    /// rounds, with its old and new values, and removed and added rows once; a limit stops early.
+    /// `--rows` holds at most `rowsPerPartition` archive rows' hashes and `changedBytesPerRound` of
+    /// the changed rows' archive text at a time (memory); with budgets of a few hundred rows every
+    /// changed row is still shown once, over many partitions and rounds, with its old and new
+    /// values, removed and added rows once (by key, and as multisets without one); a limit stops early.
     @Test func changedRowsBeyondOneRoundsBudgetAreEachShownOnce() throws {
+        let line = Array("7\tabc\t\\N\n".utf8)
+        line.withUnsafeBytes { row in
+            #expect(ArchiveDiff.field(row, 0) == 0..<1 && ArchiveDiff.field(row, 1) == 2..<5 && ArchiveDiff.field(row, 2) == 6..<8 && ArchiveDiff.field(row, 3) == nil)
+            #expect(ArchiveDiff.keyHash(row, fields: [1]) == ArchiveDiff.keyHash(row, fields: [1, 9]), "one field hashed where it lies as when copied")
+        }
         try TestDatabase.with { source in
-            try source.psql("CREATE TABLE public.t (id int PRIMARY KEY, note text); INSERT INTO public.t SELECT g, 'before ' || g FROM generate_series(1, 2000) g")
+            try source.psql("""
+                CREATE TABLE public.t (id int PRIMARY KEY, note text); INSERT INTO public.t SELECT g, 'before ' || g FROM generate_series(1, 2000) g;
+                CREATE TABLE public.bag (v int); INSERT INTO public.bag SELECT g % 300 FROM generate_series(1, 900) g;
+                """)
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
             let archive = try Self.onlyArchive(in: directory)
-            try source.psql("UPDATE public.t SET note = 'after ' || id WHERE id % 4 = 0; DELETE FROM public.t WHERE id % 7 = 1 AND id % 4 <> 0; INSERT INTO public.t VALUES (5000, 'new')")
+            try source.psql("""
+                UPDATE public.t SET note = 'after ' || id WHERE id % 4 = 0; DELETE FROM public.t WHERE id % 7 = 1 AND id % 4 <> 0; INSERT INTO public.t VALUES (5000, 'new');
+                DELETE FROM public.bag WHERE ctid IN (SELECT min(ctid) FROM public.bag WHERE v < 40 GROUP BY v); INSERT INTO public.bag VALUES (1000), (1000), (301);
+                """)
             let removedIDs = Set((1...2000).filter { $0 % 7 == 1 && $0 % 4 != 0 }.map(String.init))
-            for limit in [nil, 30] {
+            for (limit, partitionRows) in [(nil, 1 << 18), (nil, 300), (30, 300)] as [(Int?, Int)] {
                 var options = ArchiveDiff.Options()
                 options.rows = true
                 options.limit = limit
                 options.changedBytesPerRound = 200
+                options.rowsPerPartition = partitionRows
                 let diff = ArchiveDiff(archive: try ArchiveReader(path: archive), other: .database(try source.settings), options: options)
                 var changes: [ArchiveDiff.RowChange] = []
                 var result: ArchiveDiff.TableResult?
+                var bag: ArchiveDiff.TableResult?
+                var bagChanges: [ArchiveDiff.RowChange] = []
                 let equal = try diff.run { event in
-                    if case .row(let change) = event { changes.append(change) }
-                    if case .table(let table) = event { result = table }
+                    if case .row(let change) = event { change.table == "public.t" ? changes.append(change) : bagChanges.append(change) }
+                    if case .table(let table) = event { table.table == "public.t" ? (result = table) : (bag = table) }
                 }
+                // 40 rows removed (one of each of 0-39), 3 added (1000 twice, 301).
+                #expect(bag?.removed == 40 && bag?.added == 3 && bag?.changed == 0, "\(String(describing: bag))")
+                #expect(bagChanges.filter { $0.change == .removed }.count == min(40, limit ?? 40))
+                #expect(bagChanges.filter { $0.change == .added }.compactMap { $0.after?["v"] ?? nil }.sorted() == ["1000", "1000", "301"])
                 #expect(!equal && result?.changed == 500 && result?.removed == removedIDs.count && result?.added == 1, "\(String(describing: result))")
                 let changed = changes.filter { $0.change == .changed }
                 let ids = changed.compactMap { $0.key?["id"] ?? nil }

@@ -7,9 +7,11 @@ import RGWPostgres
 /// them, so the rows are hashed as they stream and nothing of them is kept). With `rows`, the
 /// tables that differ are read again and their rows compared: keyed by primary key (read from the
 /// database), as multisets of rows without one (and between two archives, whose manifests record
-/// no keys). Memory: 16 bytes per row of the archive's table (sorted in place), then at most
-/// `Options.changedBytesPerRound` of the changed rows' archive text at a time (more changed rows
-/// take more rounds); the rows shown are handed to the sink one at a time, not held.
+/// no keys). Memory: 16 bytes per archive row of a table (sorted in place) for at most
+/// `Options.rowsPerPartition` rows at a time (a bigger table is matched in partitions of its key
+/// hashes), the differing rows' key hashes, then at most `Options.changedBytesPerRound` of the
+/// changed rows' archive text at a time (more changed rows take more rounds); the rows shown are
+/// handed to the sink one at a time, not held.
 public struct ArchiveDiff {
     /// The other side of the comparison.
     public enum Other {
@@ -29,7 +31,10 @@ public struct ArchiveDiff {
         public var auditHistory = true
         /// With `rows`: the archive's side of changed rows kept at a time (COPY text); more changed
         /// rows than fit are shown in further rounds, each reading both sides again.
-        var changedBytesPerRound = 8 << 20
+        var changedBytesPerRound = 4 << 20
+        /// With `rows`: the archive's rows held at a time (16 bytes each, 4 MiB); a bigger table is
+        /// matched in partitions of its key hashes, each reading both sides again.
+        var rowsPerPartition = 1 << 18
         public init() {}
     }
 
@@ -358,7 +363,8 @@ public struct ArchiveDiff {
     }
 
     /// The rows of a table that differs: the archive's (key hash, row hash) pairs sorted, the other
-    /// side's rows matched against them, then each side read once more for the rows to show.
+    /// side's rows matched against them (per partition of the key hashes), then each side read once
+    /// more for the rows to show (more rounds for many changed rows).
     func compareRows(_ table: ArchiveManifest.Table, result: inout TableResult, session: LiveSession?, sink: (Event) throws -> Void) throws {
         var connection: Connection?
         var filter: String?
@@ -378,50 +384,55 @@ public struct ArchiveDiff {
             return (keyed ? Self.keyHash(row, fields: keyFields) : rowHash, rowHash)
         }
 
-        // Pass 1: the archive's rows, 16 bytes each.
-        var entries: [Entry] = []
-        entries.reserveCapacity(table.rows)
-        try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
-            let (key, hash) = hashes(row)
-            entries.append(Entry(key: key, row: hash))
-        }
-        // In place: the standard sort's scratch would be up to half as much again.
-        Self.heapSortByKey(&entries)
-        var matched = BitSet(count: entries.count)
-
-        // Pass 2: the other side's rows against them.
+        // Passes 1 and 2 per partition of the key hashes, so that at most `options.rowsPerPartition`
+        // archive rows are held at a time: the archive's rows, 16 bytes each, then the other side's
+        // rows matched against them. What differs (by key hash) is kept across the partitions.
         var added: [UInt64: Int] = [:]
         var changed = Set<UInt64>()
-        try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
-            let (key, hash) = hashes(row)
-            var low = 0, high = entries.count
-            while low < high {
-                let middle = (low + high) / 2
-                if entries[middle].key < key { low = middle + 1 } else { high = middle }
-            }
-            var firstFree: Int?
-            var index = low
-            while index < entries.count, entries[index].key == key {
-                if !matched[index] {
-                    if entries[index].row == hash {
-                        matched[index] = true
-                        return
-                    }
-                    if firstFree == nil { firstFree = index }
-                }
-                index += 1
-            }
-            if keyed, let free = firstFree {
-                matched[free] = true
-                changed.insert(key)
-            } else {
-                added[key, default: 0] += 1
-            }
-        }
         var removed: [UInt64: Int] = [:]
-        for (index, entry) in entries.enumerated() where !matched[index] { removed[entry.key, default: 0] += 1 }
-        entries = []
-        matched = BitSet(count: 0)
+        let partitions = max(1, (table.rows + options.rowsPerPartition - 1) / options.rowsPerPartition)
+        for partition in 0..<partitions {
+            func mine(_ key: UInt64) -> Bool { partitions == 1 || Int(key % UInt64(partitions)) == partition }
+            var entries: [Entry] = []
+            // The share of one partition, and a little over (the hashes spread it only about evenly).
+            let share = table.rows / partitions
+            entries.reserveCapacity(partitions == 1 ? table.rows : share + share / 16 + 64)
+            try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+                let (key, hash) = hashes(row)
+                if mine(key) { entries.append(Entry(key: key, row: hash)) }
+            }
+            // In place: the standard sort's scratch would be up to half as much again.
+            Self.heapSortByKey(&entries)
+            var matched = BitSet(count: entries.count)
+            try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
+                let (key, hash) = hashes(row)
+                guard mine(key) else { return }
+                var low = 0, high = entries.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if entries[middle].key < key { low = middle + 1 } else { high = middle }
+                }
+                var firstFree: Int?
+                var index = low
+                while index < entries.count, entries[index].key == key {
+                    if !matched[index] {
+                        if entries[index].row == hash {
+                            matched[index] = true
+                            return
+                        }
+                        if firstFree == nil { firstFree = index }
+                    }
+                    index += 1
+                }
+                if keyed, let free = firstFree {
+                    matched[free] = true
+                    changed.insert(key)
+                } else {
+                    added[key, default: 0] += 1
+                }
+            }
+            for (index, entry) in entries.enumerated() where !matched[index] { removed[entry.key, default: 0] += 1 }
+        }
         result.keyColumns = keyColumns
         result.columns = table.columns
         result.added = added.values.reduce(0, +)
@@ -566,6 +577,8 @@ public struct ArchiveDiff {
 
     /// XXH64 of the key's fields of a COPY text line (their text as COPY writes it, tab-separated).
     static func keyHash(_ row: UnsafeRawBufferPointer, fields: [Int]) -> UInt64 {
+        // One key column (the usual primary key): its bytes hashed where they lie, nothing allocated.
+        if fields.count == 1, let range = field(row, fields[0]) { return XXH64.hash(UnsafeRawBufferPointer(rebasing: row[range])) }
         let all = splitFields(row)
         var bytes: [UInt8] = []
         for (position, field) in fields.enumerated() where field < all.count {
@@ -573,6 +586,21 @@ public struct ArchiveDiff {
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: row[all[field]]))
         }
         return bytes.withUnsafeBytes { XXH64.hash($0) }
+    }
+
+    /// The byte range of field `number` of a COPY text line (newline excluded), or nil when the line
+    /// has fewer fields.
+    static func field(_ row: UnsafeRawBufferPointer, _ number: Int) -> Range<Int>? {
+        guard let base = row.baseAddress else { return nil }
+        var end = row.count
+        if end > 0, row[end - 1] == 0x0A { end -= 1 }
+        var start = 0
+        for _ in 0..<number {
+            guard let hit = memchr(base + start, 0x09, end - start) else { return nil }
+            start = base.distance(to: UnsafeRawPointer(hit)) + 1
+        }
+        let stop = memchr(base + start, 0x09, end - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? end
+        return start..<stop
     }
 
     /// The byte ranges of a COPY text line's fields (newline excluded); a value's own tabs are
