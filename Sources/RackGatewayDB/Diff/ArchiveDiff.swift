@@ -340,9 +340,11 @@ public struct ArchiveDiff {
         let members = source.chunks.compactMap { index in reader.manifest.members.first { $0.index == index } }.sorted { $0.offset < $1.offset }
         let decompressor = try MemberDecompressor(codec: reader.codec)
         let header = Array(DataChunk.copyHeader(schema: source.schema, name: source.name, columns: source.columns).utf8)
+        // One text buffer for every member (not a fresh one each).
+        var text: [UInt8] = []
         // forEachMember returns when the read has ended: the closure does not outlive this call.
         try withoutActuallyEscaping(body) { body in try reader.forEachMember(members) { member, bytes in
-            let text = try decompressor.decompress(bytes[...], uncompressedSize: member.size)
+            try decompressor.decompress(bytes[...], uncompressedSize: member.size, into: &text)
             guard text.count >= header.count + DataChunk.terminator.count, Array(text[0..<header.count]) == header else {
                 throw ToolError(.archiveCorrupt, "\(reader.path): member \(member.index) of table \(source.qualifiedName) does not start with its COPY line",
                                 fix: "Run rack-gateway-db verify on it; use an archive that verifies.")
@@ -387,9 +389,7 @@ public struct ArchiveDiff {
         // Passes 1 and 2 per partition of the key hashes, so that at most `options.rowsPerPartition`
         // archive rows are held at a time: the archive's rows, 16 bytes each, then the other side's
         // rows matched against them. What differs (by key hash) is kept across the partitions.
-        var added: [UInt64: Int] = [:]
-        var changed = Set<UInt64>()
-        var removed: [UInt64: Int] = [:]
+        var added = KeyList(), changed = KeyList(), removed = KeyList()
         let partitions = max(1, (table.rows + options.rowsPerPartition - 1) / options.rowsPerPartition)
         for partition in 0..<partitions {
             func mine(_ key: UInt64) -> Bool { partitions == 1 || Int(key % UInt64(partitions)) == partition }
@@ -401,8 +401,7 @@ public struct ArchiveDiff {
                 let (key, hash) = hashes(row)
                 if mine(key) { entries.append(Entry(key: key, row: hash)) }
             }
-            // In place: the standard sort's scratch would be up to half as much again.
-            Self.heapSortByKey(&entries)
+            Self.heapSort(&entries) { $0.key }
             var matched = BitSet(count: entries.count)
             try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
                 let (key, hash) = hashes(row)
@@ -426,17 +425,20 @@ public struct ArchiveDiff {
                 }
                 if keyed, let free = firstFree {
                     matched[free] = true
-                    changed.insert(key)
+                    changed.append(key)
                 } else {
-                    added[key, default: 0] += 1
+                    added.append(key)
                 }
             }
-            for (index, entry) in entries.enumerated() where !matched[index] { removed[entry.key, default: 0] += 1 }
+            for (index, entry) in entries.enumerated() where !matched[index] { removed.append(entry.key) }
         }
+        added.seal()
+        changed.seal()
+        removed.seal()
         result.keyColumns = keyColumns
         result.columns = table.columns
-        result.added = added.values.reduce(0, +)
-        result.removed = removed.values.reduce(0, +)
+        result.added = added.count
+        result.removed = removed.count
         result.changed = changed.count
         if result.added == 0 && result.removed == 0 && result.changed == 0 {
             // Same rows, different fingerprints: only a hash collision could do it (a database's
@@ -455,11 +457,10 @@ public struct ArchiveDiff {
         var firstRound = true
         repeat {
             var before = LineStore()
-            if (firstRound && !removed.isEmpty) || !changed.isEmpty {
+            if (firstRound && removed.count > 0) || changed.remaining > 0 {
                 try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
                     let (key, _) = hashes(row)
-                    if firstRound, let count = removed[key], count > 0 {
-                        removed[key] = count - 1
+                    if firstRound, removed.take(key) {
                         let rowHash = DataChunk.rowHash(row)
                         // Keyed: the one row of that key; as multisets: a row of that hash.
                         guard keyed || rowHash == key else { return }
@@ -473,11 +474,11 @@ public struct ArchiveDiff {
                     }
                 }
             }
-            if (firstRound && !added.isEmpty) || !before.isEmpty {
+            before.seal()
+            if (firstRound && added.count > 0) || !before.isEmpty {
                 try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
                     let (key, _) = hashes(row)
-                    if firstRound, let count = added[key], count > 0, shownAdded < limit {
-                        added[key] = count - 1
+                    if firstRound, shownAdded < limit, added.take(key) {
                         shownAdded += 1
                         let values = Self.values(row, columns: table.columns)
                         try sink(.row(RowChange(table: name, change: .added, key: keyed ? Self.key(values, keyColumns) : nil, after: values)))
@@ -491,23 +492,24 @@ public struct ArchiveDiff {
             }
             // Every row kept this round is done with (shown, or not found again); none kept: no more.
             if before.isEmpty { break }
-            for key in before.keys { changed.remove(key) }
+            for key in before.keys { _ = changed.take(key) }
             firstRound = false
-        } while !changed.isEmpty && shownChanged < limit
+        } while changed.remaining > 0 && shownChanged < limit
     }
 
-    /// COPY text lines by key hash, packed into 1 MiB blocks (not one allocation per line).
+    /// COPY text lines by key hash, packed into 1 MiB blocks (not one allocation per line), found by
+    /// a sorted index of 16 bytes a line (`seal` after the last `add`).
     struct LineStore {
         private var blocks: [[UInt8]] = []
-        /// Key hash → block << 32 | offset of the line (its length first, 4 bytes).
-        private var index: [UInt64: Int] = [:]
+        /// Key hash and block << 32 | offset of the line (its length first, 4 bytes; -1: taken).
+        private var index: [(key: UInt64, at: Int)] = []
         private(set) var bytes = 0
         var count: Int { index.count }
         var isEmpty: Bool { index.isEmpty }
-        var keys: Dictionary<UInt64, Int>.Keys { index.keys }
+        var keys: [UInt64] { index.map(\.key) }
 
+        /// A line for `key` (a key already added keeps its first line).
         mutating func add(_ key: UInt64, _ line: UnsafeRawBufferPointer) {
-            guard index[key] == nil else { return }
             let size = 4 + line.count
             if blocks.isEmpty || blocks[blocks.count - 1].count + size > blocks[blocks.count - 1].capacity {
                 var block: [UInt8] = []
@@ -515,17 +517,25 @@ public struct ArchiveDiff {
                 blocks.append(block)
             }
             let last = blocks.count - 1
-            index[key] = last << 32 | blocks[last].count
+            index.append((key, last << 32 | blocks[last].count))
             withUnsafeBytes(of: UInt32(line.count).littleEndian) { blocks[last].append(contentsOf: $0) }
             blocks[last].append(contentsOf: line)
             bytes += size
         }
 
+        mutating func seal() { ArchiveDiff.heapSort(&index) { $0.key } }
+
         /// The line of `key` decoded into values by column (`ArchiveDiff.values`), once: a
         /// second call for the same key returns nil (the line stays in its block until the end).
         mutating func take(_ key: UInt64, columns: [String]) -> [String: String?]? {
-            guard let packed = index[key], packed >= 0 else { return nil }
-            index[key] = -1
+            var low = 0, high = index.count
+            while low < high {
+                let middle = (low + high) / 2
+                if index[middle].key < key { low = middle + 1 } else { high = middle }
+            }
+            guard low < index.count, index[low].key == key, index[low].at >= 0 else { return nil }
+            let packed = index[low].at
+            index[low].at = -1
             let block = packed >> 32, offset = packed & 0xFFFF_FFFF
             return blocks[block].withUnsafeBytes { raw in
                 let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
@@ -534,9 +544,50 @@ public struct ArchiveDiff {
         }
     }
 
-    /// Sorts by key in place (heapsort: no scratch; the rows' order within a key does not matter).
-    static func heapSortByKey(_ entries: inout [Entry]) {
-        entries.withUnsafeMutableBufferPointer { buffer in
+    /// Key hashes of the rows that differ (repeats allowed: rows compared as multisets), 8 bytes and
+    /// a bit each: appended, sorted once (`seal`), then each taken at most once.
+    struct KeyList {
+        private var keys: [UInt64] = []
+        private var taken = BitSet(count: 0)
+        private(set) var remaining = 0
+        var count: Int { keys.count }
+
+        mutating func append(_ key: UInt64) { keys.append(key) }
+
+        mutating func seal() {
+            ArchiveDiff.heapSort(&keys) { $0 }
+            taken = BitSet(count: keys.count)
+            remaining = keys.count
+        }
+
+        private func untaken(_ key: UInt64) -> Int? {
+            var low = 0, high = keys.count
+            while low < high {
+                let middle = (low + high) / 2
+                if keys[middle] < key { low = middle + 1 } else { high = middle }
+            }
+            while low < keys.count, keys[low] == key {
+                if !taken[low] { return low }
+                low += 1
+            }
+            return nil
+        }
+
+        func contains(_ key: UInt64) -> Bool { untaken(key) != nil }
+
+        /// Takes one of `key`'s entries; false when none is left.
+        mutating func take(_ key: UInt64) -> Bool {
+            guard let index = untaken(key) else { return false }
+            taken[index] = true
+            remaining -= 1
+            return true
+        }
+    }
+
+    /// Sorts by `key` in place (heapsort: no scratch, where the standard sort's would be up to half
+    /// as much again; the order of equal keys does not matter here).
+    static func heapSort<T>(_ items: inout [T], by key: (T) -> UInt64) {
+        items.withUnsafeMutableBufferPointer { buffer in
             let count = buffer.count
             guard count > 1 else { return }
             func siftDown(_ start: Int, _ end: Int) {
@@ -544,8 +595,8 @@ public struct ArchiveDiff {
                 while true {
                     var child = 2 * root + 1
                     guard child < end else { return }
-                    if child + 1 < end, buffer[child].key < buffer[child + 1].key { child += 1 }
-                    guard buffer[root].key < buffer[child].key else { return }
+                    if child + 1 < end, key(buffer[child]) < key(buffer[child + 1]) { child += 1 }
+                    guard key(buffer[root]) < key(buffer[child]) else { return }
                     buffer.swapAt(root, child)
                     root = child
                 }
