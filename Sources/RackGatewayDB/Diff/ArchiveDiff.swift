@@ -155,7 +155,8 @@ public struct ArchiveDiff {
 
     /// The audit history check of the archive's audit log, when it was compared (equal or different,
     /// same columns): against the database, or between the two archives (the older one's events in
-    /// the newer one). Equal by fingerprint, only the archive's own chain is read (for its gaps).
+    /// the newer one). Equal by fingerprint, only the chain is looked at for gaps: the database's
+    /// `chain_index` values (its rows are the archive's), or the archive's own between two archives.
     func auditHistory(_ manifest: ArchiveManifest, results: [TableResult], session: LiveSession?) throws -> AuditHistoryCheck.Result? {
         guard let audit = AuditHistoryCheck.auditTable(manifest), let compared = results.first(where: { $0.table == audit.qualifiedName }),
               [.equal, .different].contains(compared.status) else { return nil }
@@ -508,7 +509,7 @@ public struct ArchiveDiff {
         var isEmpty: Bool { index.isEmpty }
         var keys: [UInt64] { index.map(\.key) }
 
-        /// A line for `key` (a key already added keeps its first line).
+        /// A line for `key` (were two lines added for one key hash, a collision, one is found).
         mutating func add(_ key: UInt64, _ line: UnsafeRawBufferPointer) {
             let size = 4 + line.count
             if blocks.isEmpty || blocks[blocks.count - 1].count + size > blocks[blocks.count - 1].capacity {
