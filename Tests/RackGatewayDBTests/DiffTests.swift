@@ -365,6 +365,117 @@ struct DiffTests {
         }
     }
 
+    /// Every connection of a diff reads the database as of one moment (one exported snapshot, as
+    /// pg_dump -j): a row committed into a table after the diff started, while it waited to read
+    /// another table, is not seen, so a database equal to its archive when the diff started is
+    /// EQUAL. The big table (over 4096 blocks) is read in block ranges (over both connections with
+    /// --jobs 2), and its ranges add up to the archive's fingerprint.
+    @Test func oneSnapshotForEveryConnectionAndABigTableReadInBlockRanges() throws {
+        try TestDatabase.with { source in
+            try source.psql("""
+                CREATE TABLE public.big (id int PRIMARY KEY, note text);
+                INSERT INTO public.big SELECT g, repeat(md5(g::text), 6) FROM generate_series(1, 160000) g;
+                CREATE TABLE public.second (id int PRIMARY KEY, note text);
+                INSERT INTO public.second SELECT g, 'n' || g FROM generate_series(1, 100) g;
+                """)
+            let blocks = Int(try source.psql("SELECT pg_relation_size('public.big') / 8192").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            #expect(blocks > 4096, "big must be split into block ranges: \(blocks) blocks")
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+
+            // A session holds public.second locked: the diff, started, waits for it there (second is
+            // named first, so one connection reads it before big); meanwhile a row is committed into big.
+            let holder = try source.connect()
+            _ = try holder.execute("BEGIN")
+            _ = try holder.execute("LOCK TABLE public.second IN ACCESS EXCLUSIVE MODE")
+            let run = try RunningCLI(["diff", archive, "--database-url", source.url, "--jobs", "1", "--table", "public.second", "--table", "public.big"])
+            let deadline = Date().addingTimeInterval(60)
+            var waiting = false
+            while !waiting && Date() < deadline && run.process.isRunning {
+                waiting = try source.psql("SELECT count(*) FROM pg_catalog.pg_locks WHERE relation = 'public.second'::regclass AND NOT granted")
+                    .trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+                if !waiting { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            #expect(waiting, "the diff waits for public.second's lock: \(run.stderr)")
+            try source.psql("INSERT INTO public.big VALUES (200001, 'committed after the diff started')")
+            _ = try holder.execute("ROLLBACK")
+            let result = run.finish()
+            #expect(result.status == 0, "\(result)")
+            #expect(result.stdout.contains("equal      public.second: 100 rows") && result.stdout.contains("equal      public.big: 160000 rows"), "\(result.stdout)")
+
+            // Read afresh (over two connections), the row is there.
+            let after = try CLI.run(["diff", archive, "--database-url", source.url, "--jobs", "2"])
+            #expect(after.status == 2 && after.stdout.contains("DIFFERENT  public.big: 160000 rows in the archive, 160001 rows in the database"), "\(after)")
+            #expect(after.stdout.contains("equal      public.second: 100 rows"), "\(after.stdout)")
+            try source.psql("DELETE FROM public.big WHERE id = 200001")
+            #expect(try CLI.run(["diff", archive, "--database-url", source.url, "--jobs", "2"]).status == 0)
+            // A row changed (its new version in big's last block range) is found, and named with --rows.
+            try source.psql("UPDATE public.big SET note = 'changed' WHERE id = 7")
+            let changed = try CLI.run(["diff", archive, "--database-url", source.url, "--jobs", "2", "--table", "public.big", "--rows"])
+            #expect(changed.status == 2 && changed.stdout.contains("0 removed, 0 added, 1 changed (by primary key id)"), "\(changed)")
+        }
+    }
+
+    /// `--rows` holds at most `rowsPerPartition` archive rows' hashes and `changedBytesPerRound` of
+    /// the changed rows' archive text at a time (memory); with budgets of a few hundred rows every
+    /// changed row is still shown once, over many partitions and rounds, with its old and new
+    /// values, removed and added rows once (by key, and as multisets without one); a limit stops early.
+    @Test func changedRowsBeyondOneRoundsBudgetAreEachShownOnce() throws {
+        let line = Array("7\tabc\t\\N\n".utf8)
+        line.withUnsafeBytes { row in
+            #expect(ArchiveDiff.field(row, 0) == 0..<1 && ArchiveDiff.field(row, 1) == 2..<5 && ArchiveDiff.field(row, 2) == 6..<8 && ArchiveDiff.field(row, 3) == nil)
+            #expect(ArchiveDiff.keyHash(row, fields: [1]) == ArchiveDiff.keyHash(row, fields: [1, 9]), "one field hashed where it lies as when copied")
+        }
+        try TestDatabase.with { source in
+            try source.psql("""
+                CREATE TABLE public.t (id int PRIMARY KEY, note text); INSERT INTO public.t SELECT g, 'before ' || g FROM generate_series(1, 2000) g;
+                CREATE TABLE public.bag (v int); INSERT INTO public.bag SELECT g % 300 FROM generate_series(1, 900) g;
+                """)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory]).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            try source.psql("""
+                UPDATE public.t SET note = 'after ' || id WHERE id % 4 = 0; DELETE FROM public.t WHERE id % 7 = 1 AND id % 4 <> 0; INSERT INTO public.t VALUES (5000, 'new');
+                DELETE FROM public.bag WHERE ctid IN (SELECT min(ctid) FROM public.bag WHERE v < 40 GROUP BY v); INSERT INTO public.bag VALUES (1000), (1000), (301);
+                """)
+            let removedIDs = Set((1...2000).filter { $0 % 7 == 1 && $0 % 4 != 0 }.map(String.init))
+            for (limit, partitionRows) in [(nil, 1 << 18), (nil, 300), (30, 300)] as [(Int?, Int)] {
+                var options = ArchiveDiff.Options()
+                options.rows = true
+                options.limit = limit
+                options.changedBytesPerRound = 200
+                options.rowsPerPartition = partitionRows
+                let diff = ArchiveDiff(archive: try ArchiveReader(path: archive), other: .database(try source.settings), options: options)
+                var changes: [ArchiveDiff.RowChange] = []
+                var result: ArchiveDiff.TableResult?
+                var bag: ArchiveDiff.TableResult?
+                var bagChanges: [ArchiveDiff.RowChange] = []
+                let equal = try diff.run { event in
+                    if case .row(let change) = event { change.table == "public.t" ? changes.append(change) : bagChanges.append(change) }
+                    if case .table(let table) = event { table.table == "public.t" ? (result = table) : (bag = table) }
+                }
+                // 40 rows removed (one of each of 0-39), 3 added (1000 twice, 301).
+                #expect(bag?.removed == 40 && bag?.added == 3 && bag?.changed == 0, "\(String(describing: bag))")
+                #expect(bagChanges.filter { $0.change == .removed }.count == min(40, limit ?? 40))
+                #expect(bagChanges.filter { $0.change == .added }.compactMap { $0.after?["v"] ?? nil }.sorted() == ["1000", "1000", "301"])
+                #expect(!equal && result?.changed == 500 && result?.removed == removedIDs.count && result?.added == 1, "\(String(describing: result))")
+                let changed = changes.filter { $0.change == .changed }
+                let ids = changed.compactMap { $0.key?["id"] ?? nil }
+                #expect(ids.count == (limit ?? 500) && Set(ids).count == ids.count, "\(ids.count) changed rows shown")
+                #expect(changed.allSatisfy { change in
+                    let id = (change.key?["id"] ?? nil) ?? "?"
+                    return change.before?["note"] == "before \(id)" && change.after?["note"] == "after \(id)" && Int(id).map { $0 % 4 == 0 } == true
+                })
+                let removed = Set(changes.filter { $0.change == .removed }.compactMap { $0.key?["id"] ?? nil })
+                #expect(limit != nil ? removed.count == limit && removed.isSubset(of: removedIDs) : removed == removedIDs)
+                #expect(changes.filter { $0.change == .added }.compactMap { $0.after?["id"] ?? nil } == ["5000"])
+            }
+        }
+    }
+
     /// Values in the text output as psql shows them: a bytea's `\x00ff` with one backslash.
     @Test func textOutputShowsValuesAsPsqlDoes() throws {
         try TestDatabase.with { source in

@@ -7,7 +7,11 @@ import RGWPostgres
 /// them, so the rows are hashed as they stream and nothing of them is kept). With `rows`, the
 /// tables that differ are read again and their rows compared: keyed by primary key (read from the
 /// database), as multisets of rows without one (and between two archives, whose manifests record
-/// no keys). Memory: 16 bytes per row of the archive's table, plus the rows held to be printed.
+/// no keys). Memory: 16 bytes per archive row of a table (sorted in place) for at most
+/// `Options.rowsPerPartition` rows at a time (a bigger table is matched in partitions of its key
+/// hashes), the differing rows' key hashes, then at most `Options.changedBytesPerRound` of the
+/// changed rows' archive text at a time (more changed rows take more rounds); the rows shown are
+/// handed to the sink one at a time, not held.
 public struct ArchiveDiff {
     /// The other side of the comparison.
     public enum Other {
@@ -25,6 +29,12 @@ public struct ArchiveDiff {
         /// The audit history check (`AuditHistoryCheck`) of the audit log: against a database, or
         /// between two archives.
         public var auditHistory = true
+        /// With `rows`: the archive's side of changed rows kept at a time (COPY text); more changed
+        /// rows than fit are shown in further rounds, each reading both sides again.
+        var changedBytesPerRound = 4 << 20
+        /// With `rows`: the archive's rows held at a time (16 bytes each, 4 MiB); a bigger table is
+        /// matched in partitions of its key hashes, each reading both sides again.
+        var rowsPerPartition = 1 << 18
         public init() {}
     }
 
@@ -100,6 +110,9 @@ public struct ArchiveDiff {
         let manifest = archive.manifest
         let selected = try selectedTables(manifest)
         var results: [TableResult] = []
+        var session: LiveSession?
+        if case .database(let settings) = other { session = try LiveSession(settings) }
+        defer { session?.close() }
         switch other {
         case .archive(let second):
             let theirs = Dictionary(second.manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
@@ -116,21 +129,21 @@ public struct ArchiveDiff {
                     results.append(TableResult(table: their.qualifiedName, status: .onlyInOther, otherRows: their.rows, otherFingerprint: their.fingerprint))
                 }
             }
-        case .database(let settings):
-            results = try compareWithDatabase(selected, settings: settings)
+        case .database:
+            results = try compareWithDatabase(selected, session: session!)
         }
         results.sort { $0.table < $1.table }
         let tables = Dictionary(manifest.tables.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         var equal = true
         // The audit history first: whether it held is the first thing said (a script reads one field).
-        if options.auditHistory, let history = try auditHistory(manifest, results: results) {
+        if options.auditHistory, let history = try auditHistory(manifest, results: results, session: session) {
             try sink(.auditHistory(history))
             if !history.ok { equal = false }
         }
         for var result in results {
             if options.rows, result.status == .different, let table = tables[result.table] {
                 // Its `.table` event comes with the counts of added, removed and changed rows.
-                try compareRows(table, result: &result, sink: sink)
+                try compareRows(table, result: &result, session: session, sink: sink)
             } else {
                 try sink(.table(result))
             }
@@ -142,15 +155,14 @@ public struct ArchiveDiff {
 
     /// The audit history check of the archive's audit log, when it was compared (equal or different,
     /// same columns): against the database, or between the two archives (the older one's events in
-    /// the newer one). Equal by fingerprint, only the archive's own chain is read (for its gaps).
-    func auditHistory(_ manifest: ArchiveManifest, results: [TableResult]) throws -> AuditHistoryCheck.Result? {
+    /// the newer one). Equal by fingerprint, only the chain is looked at for gaps: the database's
+    /// `chain_index` values (its rows are the archive's), or the archive's own between two archives.
+    func auditHistory(_ manifest: ArchiveManifest, results: [TableResult], session: LiveSession?) throws -> AuditHistoryCheck.Result? {
         guard let audit = AuditHistoryCheck.auditTable(manifest), let compared = results.first(where: { $0.table == audit.qualifiedName }),
               [.equal, .different].contains(compared.status) else { return nil }
         switch other {
-        case .database(let settings):
-            let connection = try settings.open(.verify)
-            try LiveFingerprint.prepare(connection)
-            return try AuditHistoryCheck.check(self, table: audit, connection: connection, equal: compared.status == .equal)
+        case .database:
+            return try AuditHistoryCheck.check(self, table: audit, connection: session!.connection, equal: compared.status == .equal)
         case .archive(let second):
             return try AuditHistoryCheck.check(self, table: audit, second: second, equal: compared.status == .equal)
         }
@@ -204,12 +216,48 @@ public struct ArchiveDiff {
                           uniquingKeysWith: { a, _ in a })
     }
 
-    func compareWithDatabase(_ selected: [ArchiveManifest.Table], settings: ConnectionSettings) throws -> [TableResult] {
-        let connection = try settings.open(.verify)
+    /// The database side of a comparison: one connection in a REPEATABLE READ, READ ONLY
+    /// transaction whose snapshot every other connection joins, so that everything diff reads of the
+    /// database (every table's scan, the audit history, the rows of `rows`) is of one moment, as
+    /// pg_dump -j reads it.
+    final class LiveSession: @unchecked Sendable {
+        let settings: ConnectionSettings
+        /// The snapshot's exporter (with the dump's session settings), for the catalog and the reads
+        /// done on one connection.
+        let connection: Connection
+        let snapshot: String
+
+        init(_ settings: ConnectionSettings) throws {
+            self.settings = settings
+            connection = try settings.open(.verify)
+            try LiveFingerprint.prepare(connection)
+            snapshot = try LiveFingerprint.exportSnapshot(connection)
+        }
+
+        /// Another connection, with the dump's session settings, in the snapshot.
+        func open() throws -> Connection {
+            let connection = try settings.open(.verify)
+            try LiveFingerprint.prepare(connection)
+            try LiveFingerprint.join(connection, snapshot: snapshot)
+            return connection
+        }
+
+        func close() { _ = try? connection.execute("COMMIT") }
+    }
+
+    /// Every selected table the database holds with the archive's columns is read over `jobs`
+    /// connections in `session`'s snapshot, a big one split into block ranges so that every
+    /// connection shares it (`LiveFingerprint.pieces`, as verify and drill read); its rows are
+    /// hashed as they stream in, only sums and counts kept.
+    func compareWithDatabase(_ selected: [ArchiveManifest.Table], session: LiveSession) throws -> [TableResult] {
+        let connection = session.connection
+        let manifest = archive.manifest
         let live = try Self.liveTables(connection)
-        let conditions = try LiveFingerprint.conditions(archive.manifest, connection: connection)
+        let conditions = try LiveFingerprint.conditions(manifest, connection: connection)
+        let indexes = Dictionary(manifest.tables.enumerated().map { ($1.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
         var results: [TableResult] = []
-        var scans: [Int] = []
+        // Manifest index → its result's position.
+        var scans: [Int: Int] = [:]
         for table in selected {
             guard let own = live[table.qualifiedName] else {
                 results.append(TableResult(table: table.qualifiedName, status: .onlyInArchive, archiveRows: table.rows, archiveFingerprint: table.fingerprint))
@@ -222,37 +270,21 @@ public struct ArchiveDiff {
                 results.append(result)
                 continue
             }
-            scans.append(results.count)
+            if let index = indexes[table.qualifiedName] { scans[index] = results.count }
             results.append(TableResult(table: table.qualifiedName, status: .equal, archiveRows: table.rows, archiveFingerprint: table.fingerprint))
         }
-        // Every scan hashes its table's rows as they stream in; only sums and counts are kept.
-        let indexes = Dictionary(archive.manifest.tables.enumerated().map { ($1.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
-        let sums = SharedResults(count: results.count)
-        let work: [Int] = scans
-        let tables = Dictionary(selected.map { ($0.qualifiedName, $0) }, uniquingKeysWith: { a, _ in a })
-        let names = results.map(\.table)
-        try forEachInParallel(work, workers: max(1, options.jobs), name: "diff", connect: {
-            let connection = try settings.open(.verify)
-            try LiveFingerprint.prepare(connection)
-            return connection
-        }) { connection, slot in
-            let table = tables[names[slot]]!
-            let filter = indexes[table.qualifiedName].flatMap { conditions[$0] }
-            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, filter: filter)
-            do {
-                let (rows, sum) = try LiveFingerprint.scan(connection, statement)
-                sums.set(slot, rows: rows, sum: sum)
-            } catch let error as PostgresError {
-                throw ToolError(.failed, "reading table \(table.qualifiedName) failed: \(error.description)")
-            }
-        }
-        for slot in work {
-            let (rows, sum) = sums.get(slot)
-            let table = tables[names[slot]]!
+        let jobs = max(1, options.jobs)
+        let blocks = try LiveFingerprint.blocks(manifest, connection: connection, only: Set(scans.keys))
+        let pieces = LiveFingerprint.pieces(manifest, blocks: blocks, parts: jobs * 2).filter { scans[$0.table] != nil }
+        let totals = TableTotals(tables: manifest.tables.count)
+        try LiveFingerprint.scan(pieces, of: manifest, conditions: conditions, jobs: jobs, totals: totals, connect: session.open)
+        for (index, slot) in scans {
+            let (rows, sum) = totals.total(index)
+            let table = manifest.tables[index]
             results[slot] = Self.compare(table, columns: table.columns, rows: rows, fingerprint: ArchiveManifest.fingerprintText(sum))
         }
         if options.tables.isEmpty {
-            let ours = Set(archive.manifest.tables.map(\.qualifiedName))
+            let ours = Set(manifest.tables.map(\.qualifiedName))
             for (name, table) in live where !ours.contains(name) {
                 let count = try connection.query("SELECT count(*)::text FROM ONLY \(SQL.qualified(table.schema, table.name))").scalar.flatMap { Int($0) }
                 results.append(TableResult(table: name, status: .onlyInOther, otherRows: count))
@@ -301,9 +333,11 @@ public struct ArchiveDiff {
         let members = source.chunks.compactMap { index in reader.manifest.members.first { $0.index == index } }.sorted { $0.offset < $1.offset }
         let decompressor = try MemberDecompressor(codec: reader.codec)
         let header = Array(DataChunk.copyHeader(schema: source.schema, name: source.name, columns: source.columns).utf8)
+        // One text buffer for every member (not a fresh one each).
+        var text: [UInt8] = []
         // forEachMember returns when the read has ended: the closure does not outlive this call.
         try withoutActuallyEscaping(body) { body in try reader.forEachMember(members) { member, bytes in
-            let text = try decompressor.decompress(bytes[...], uncompressedSize: member.size)
+            try decompressor.decompress(bytes[...], uncompressedSize: member.size, into: &text)
             guard text.count >= header.count + DataChunk.terminator.count, Array(text[0..<header.count]) == header else {
                 throw ToolError(.archiveCorrupt, "\(reader.path): member \(member.index) of table \(source.qualifiedName) does not start with its COPY line",
                                 fix: "Run rack-gateway-db verify on it; use an archive that verifies.")
@@ -324,14 +358,13 @@ public struct ArchiveDiff {
     }
 
     /// The rows of a table that differs: the archive's (key hash, row hash) pairs sorted, the other
-    /// side's rows matched against them, then each side read once more for the rows to show.
-    func compareRows(_ table: ArchiveManifest.Table, result: inout TableResult, sink: (Event) throws -> Void) throws {
+    /// side's rows matched against them (per partition of the key hashes), then each side read once
+    /// more for the rows to show (more rounds for many changed rows).
+    func compareRows(_ table: ArchiveManifest.Table, result: inout TableResult, session: LiveSession?, sink: (Event) throws -> Void) throws {
         var connection: Connection?
         var filter: String?
         var keyColumns: [String] = []
-        if case .database(let settings) = other {
-            let opened = try settings.open(.verify)
-            try LiveFingerprint.prepare(opened)
+        if let opened = session?.connection {
             connection = opened
             keyColumns = try Self.primaryKey(opened, schema: table.schema, name: table.name)
             if table.filter != nil, let index = archive.manifest.tables.firstIndex(of: table) {
@@ -346,102 +379,225 @@ public struct ArchiveDiff {
             return (keyed ? Self.keyHash(row, fields: keyFields) : rowHash, rowHash)
         }
 
-        // Pass 1: the archive's rows, 16 bytes each.
-        var entries: [Entry] = []
-        entries.reserveCapacity(table.rows)
-        try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
-            let (key, hash) = hashes(row)
-            entries.append(Entry(key: key, row: hash))
-        }
-        entries.sort { $0.key != $1.key ? $0.key < $1.key : $0.row < $1.row }
-        var matched = BitSet(count: entries.count)
-
-        // Pass 2: the other side's rows against them.
-        var added: [UInt64: Int] = [:]
-        var changed = Set<UInt64>()
-        try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
-            let (key, hash) = hashes(row)
-            var low = 0, high = entries.count
-            while low < high {
-                let middle = (low + high) / 2
-                if entries[middle].key < key { low = middle + 1 } else { high = middle }
+        // Passes 1 and 2 per partition of the key hashes, so that at most `options.rowsPerPartition`
+        // archive rows are held at a time: the archive's rows, 16 bytes each, then the other side's
+        // rows matched against them. What differs (by key hash) is kept across the partitions.
+        var added = KeyList(), changed = KeyList(), removed = KeyList()
+        let partitions = max(1, (table.rows + options.rowsPerPartition - 1) / options.rowsPerPartition)
+        for partition in 0..<partitions {
+            func mine(_ key: UInt64) -> Bool { partitions == 1 || Int(key % UInt64(partitions)) == partition }
+            var entries: [Entry] = []
+            // The share of one partition, and a little over (the hashes spread it only about evenly).
+            let share = table.rows / partitions
+            entries.reserveCapacity(partitions == 1 ? table.rows : share + share / 16 + 64)
+            try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+                let (key, hash) = hashes(row)
+                if mine(key) { entries.append(Entry(key: key, row: hash)) }
             }
-            var firstFree: Int?
-            var index = low
-            while index < entries.count, entries[index].key == key {
-                if !matched[index] {
-                    if entries[index].row == hash {
-                        matched[index] = true
-                        return
-                    }
-                    if firstFree == nil { firstFree = index }
+            Self.heapSort(&entries) { $0.key }
+            var matched = BitSet(count: entries.count)
+            try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
+                let (key, hash) = hashes(row)
+                guard mine(key) else { return }
+                var low = 0, high = entries.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if entries[middle].key < key { low = middle + 1 } else { high = middle }
                 }
-                index += 1
+                var firstFree: Int?
+                var index = low
+                while index < entries.count, entries[index].key == key {
+                    if !matched[index] {
+                        if entries[index].row == hash {
+                            matched[index] = true
+                            return
+                        }
+                        if firstFree == nil { firstFree = index }
+                    }
+                    index += 1
+                }
+                if keyed, let free = firstFree {
+                    matched[free] = true
+                    changed.append(key)
+                } else {
+                    added.append(key)
+                }
             }
-            if keyed, let free = firstFree {
-                matched[free] = true
-                changed.insert(key)
-            } else {
-                added[key, default: 0] += 1
-            }
+            for (index, entry) in entries.enumerated() where !matched[index] { removed.append(entry.key) }
         }
-        var removed: [UInt64: Int] = [:]
-        for (index, entry) in entries.enumerated() where !matched[index] { removed[entry.key, default: 0] += 1 }
-        entries = []
-        matched = BitSet(count: 0)
+        added.seal()
+        changed.seal()
+        removed.seal()
         result.keyColumns = keyColumns
         result.columns = table.columns
-        result.added = added.values.reduce(0, +)
-        result.removed = removed.values.reduce(0, +)
+        result.added = added.count
+        result.removed = removed.count
         result.changed = changed.count
         if result.added == 0 && result.removed == 0 && result.changed == 0 {
-            // Same rows, different fingerprints: only a hash collision could do it (or the table
-            // changed between the two reads).
+            // Same rows, different fingerprints: only a hash collision could do it (a database's
+            // reads are all of one snapshot).
             result.status = .equal
         }
         try sink(.table(result))
 
         let limit = options.limit ?? Int.max
         let name = table.qualifiedName
-        // Pass 3: the archive's side of removed and changed rows.
-        // The archive's side of changed rows, as their COPY text (smaller than decoded values).
-        var before: [UInt64: [UInt8]] = [:]
-        var shownRemoved = 0
-        if !removed.isEmpty || !changed.isEmpty {
-            try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
-                let (key, _) = hashes(row)
-                if let count = removed[key], count > 0 {
-                    removed[key] = count - 1
-                    let rowHash = DataChunk.rowHash(row)
-                    // Keyed: the one row of that key; as multisets: a row of that hash.
-                    guard keyed || rowHash == key else { return }
-                    if shownRemoved < limit {
-                        shownRemoved += 1
-                        let values = Self.values(row, columns: table.columns)
-                        try sink(.row(RowChange(table: name, change: .removed, key: keyed ? Self.key(values, keyColumns) : nil, before: values)))
+        var shownRemoved = 0, shownAdded = 0, shownChanged = 0
+        // Passes 3 and 4 in rounds: the archive's side of removed rows (shown as they come) and of
+        // changed rows (their COPY text kept, about `options.changedBytesPerRound` of it a round),
+        // then the other side's added rows and the changed rows' new side. Every round but the
+        // first reads both sides again for the changed rows not shown yet.
+        var firstRound = true
+        repeat {
+            var before = LineStore()
+            if (firstRound && removed.count > 0) || changed.remaining > 0 {
+                try forEachRow(archiveSide: true, table, connection: nil, filter: nil) { row in
+                    let (key, _) = hashes(row)
+                    if firstRound, removed.take(key) {
+                        let rowHash = DataChunk.rowHash(row)
+                        // Keyed: the one row of that key; as multisets: a row of that hash.
+                        guard keyed || rowHash == key else { return }
+                        if shownRemoved < limit {
+                            shownRemoved += 1
+                            let values = Self.values(row, columns: table.columns)
+                            try sink(.row(RowChange(table: name, change: .removed, key: keyed ? Self.key(values, keyColumns) : nil, before: values)))
+                        }
+                    } else if changed.contains(key), shownChanged + before.count < limit, before.isEmpty || before.bytes < options.changedBytesPerRound {
+                        before.add(key, row)
                     }
-                } else if changed.contains(key), before.count < limit {
-                    before[key] = Array(row)
                 }
             }
-        }
-        // Pass 4: the other side's added and changed rows.
-        var shownAdded = 0, shownChanged = 0
-        if !added.isEmpty || !before.isEmpty {
-            try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
-                let (key, _) = hashes(row)
-                if let count = added[key], count > 0, shownAdded < limit {
-                    added[key] = count - 1
-                    shownAdded += 1
-                    let values = Self.values(row, columns: table.columns)
-                    try sink(.row(RowChange(table: name, change: .added, key: keyed ? Self.key(values, keyColumns) : nil, after: values)))
-                } else if let line = before.removeValue(forKey: key), shownChanged < limit {
-                    let old = line.withUnsafeBytes { Self.values($0, columns: table.columns) }
-                    let values = Self.values(row, columns: table.columns)
-                    guard values != old else { return }
-                    shownChanged += 1
-                    try sink(.row(RowChange(table: name, change: .changed, key: Self.key(values, keyColumns), before: old, after: values)))
+            before.seal()
+            if (firstRound && added.count > 0) || !before.isEmpty {
+                try forEachRow(archiveSide: false, table, connection: connection, filter: filter) { row in
+                    let (key, _) = hashes(row)
+                    if firstRound, shownAdded < limit, added.take(key) {
+                        shownAdded += 1
+                        let values = Self.values(row, columns: table.columns)
+                        try sink(.row(RowChange(table: name, change: .added, key: keyed ? Self.key(values, keyColumns) : nil, after: values)))
+                    } else if let old = before.take(key, columns: table.columns), shownChanged < limit {
+                        let values = Self.values(row, columns: table.columns)
+                        guard values != old else { return }
+                        shownChanged += 1
+                        try sink(.row(RowChange(table: name, change: .changed, key: Self.key(values, keyColumns), before: old, after: values)))
+                    }
                 }
+            }
+            // Every row kept this round is done with (shown, or not found again); none kept: no more.
+            if before.isEmpty { break }
+            for key in before.keys { _ = changed.take(key) }
+            firstRound = false
+        } while changed.remaining > 0 && shownChanged < limit
+    }
+
+    /// COPY text lines by key hash, packed into 1 MiB blocks (not one allocation per line), found by
+    /// a sorted index of 16 bytes a line (`seal` after the last `add`).
+    struct LineStore {
+        private var blocks: [[UInt8]] = []
+        /// Key hash and block << 32 | offset of the line (its length first, 4 bytes; -1: taken).
+        private var index: [(key: UInt64, at: Int)] = []
+        private(set) var bytes = 0
+        var count: Int { index.count }
+        var isEmpty: Bool { index.isEmpty }
+        var keys: [UInt64] { index.map(\.key) }
+
+        /// A line for `key` (were two lines added for one key hash, a collision, one is found).
+        mutating func add(_ key: UInt64, _ line: UnsafeRawBufferPointer) {
+            let size = 4 + line.count
+            if blocks.isEmpty || blocks[blocks.count - 1].count + size > blocks[blocks.count - 1].capacity {
+                var block: [UInt8] = []
+                block.reserveCapacity(max(1 << 20, size))
+                blocks.append(block)
+            }
+            let last = blocks.count - 1
+            index.append((key, last << 32 | blocks[last].count))
+            withUnsafeBytes(of: UInt32(line.count).littleEndian) { blocks[last].append(contentsOf: $0) }
+            blocks[last].append(contentsOf: line)
+            bytes += size
+        }
+
+        mutating func seal() { ArchiveDiff.heapSort(&index) { $0.key } }
+
+        /// The line of `key` decoded into values by column (`ArchiveDiff.values`), once: a
+        /// second call for the same key returns nil (the line stays in its block until the end).
+        mutating func take(_ key: UInt64, columns: [String]) -> [String: String?]? {
+            var low = 0, high = index.count
+            while low < high {
+                let middle = (low + high) / 2
+                if index[middle].key < key { low = middle + 1 } else { high = middle }
+            }
+            guard low < index.count, index[low].key == key, index[low].at >= 0 else { return nil }
+            let packed = index[low].at
+            index[low].at = -1
+            let block = packed >> 32, offset = packed & 0xFFFF_FFFF
+            return blocks[block].withUnsafeBytes { raw in
+                let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                return ArchiveDiff.values(UnsafeRawBufferPointer(rebasing: raw[(offset + 4)..<(offset + 4 + length)]), columns: columns)
+            }
+        }
+    }
+
+    /// Key hashes of the rows that differ (repeats allowed: rows compared as multisets), 8 bytes and
+    /// a bit each: appended, sorted once (`seal`), then each taken at most once.
+    struct KeyList {
+        private var keys: [UInt64] = []
+        private var taken = BitSet(count: 0)
+        private(set) var remaining = 0
+        var count: Int { keys.count }
+
+        mutating func append(_ key: UInt64) { keys.append(key) }
+
+        mutating func seal() {
+            ArchiveDiff.heapSort(&keys) { $0 }
+            taken = BitSet(count: keys.count)
+            remaining = keys.count
+        }
+
+        private func untaken(_ key: UInt64) -> Int? {
+            var low = 0, high = keys.count
+            while low < high {
+                let middle = (low + high) / 2
+                if keys[middle] < key { low = middle + 1 } else { high = middle }
+            }
+            while low < keys.count, keys[low] == key {
+                if !taken[low] { return low }
+                low += 1
+            }
+            return nil
+        }
+
+        func contains(_ key: UInt64) -> Bool { untaken(key) != nil }
+
+        /// Takes one of `key`'s entries; false when none is left.
+        mutating func take(_ key: UInt64) -> Bool {
+            guard let index = untaken(key) else { return false }
+            taken[index] = true
+            remaining -= 1
+            return true
+        }
+    }
+
+    /// Sorts by `key` in place (heapsort: no scratch, where the standard sort's would be up to half
+    /// as much again; the order of equal keys does not matter here).
+    static func heapSort<T>(_ items: inout [T], by key: (T) -> UInt64) {
+        items.withUnsafeMutableBufferPointer { buffer in
+            let count = buffer.count
+            guard count > 1 else { return }
+            func siftDown(_ start: Int, _ end: Int) {
+                var root = start
+                while true {
+                    var child = 2 * root + 1
+                    guard child < end else { return }
+                    if child + 1 < end, key(buffer[child]) < key(buffer[child + 1]) { child += 1 }
+                    guard key(buffer[root]) < key(buffer[child]) else { return }
+                    buffer.swapAt(root, child)
+                    root = child
+                }
+            }
+            for start in stride(from: count / 2 - 1, through: 0, by: -1) { siftDown(start, count) }
+            for end in stride(from: count - 1, to: 0, by: -1) {
+                buffer.swapAt(0, end)
+                siftDown(0, end)
             }
         }
     }
@@ -465,6 +621,8 @@ public struct ArchiveDiff {
 
     /// XXH64 of the key's fields of a COPY text line (their text as COPY writes it, tab-separated).
     static func keyHash(_ row: UnsafeRawBufferPointer, fields: [Int]) -> UInt64 {
+        // One key column (the usual primary key): its bytes hashed where they lie, nothing allocated.
+        if fields.count == 1, let range = field(row, fields[0]) { return XXH64.hash(UnsafeRawBufferPointer(rebasing: row[range])) }
         let all = splitFields(row)
         var bytes: [UInt8] = []
         for (position, field) in fields.enumerated() where field < all.count {
@@ -472,6 +630,21 @@ public struct ArchiveDiff {
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: row[all[field]]))
         }
         return bytes.withUnsafeBytes { XXH64.hash($0) }
+    }
+
+    /// The byte range of field `number` of a COPY text line (newline excluded), or nil when the line
+    /// has fewer fields.
+    static func field(_ row: UnsafeRawBufferPointer, _ number: Int) -> Range<Int>? {
+        guard let base = row.baseAddress else { return nil }
+        var end = row.count
+        if end > 0, row[end - 1] == 0x0A { end -= 1 }
+        var start = 0
+        for _ in 0..<number {
+            guard let hit = memchr(base + start, 0x09, end - start) else { return nil }
+            start = base.distance(to: UnsafeRawPointer(hit)) + 1
+        }
+        let stop = memchr(base + start, 0x09, end - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? end
+        return start..<stop
     }
 
     /// The byte ranges of a COPY text line's fields (newline excluded); a value's own tabs are
@@ -559,15 +732,4 @@ public struct ArchiveDiff {
         }
         return String(decoding: out, as: UTF8.self)
     }
-}
-
-/// Per-slot row counts and sums the diff's workers fill in.
-final class SharedResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [(Int, UInt64)]
-
-    init(count: Int) { values = Array(repeating: (0, 0), count: count) }
-
-    func set(_ slot: Int, rows: Int, sum: UInt64) { lock.withLock { values[slot] = (rows, sum) } }
-    func get(_ slot: Int) -> (Int, UInt64) { lock.withLock { values[slot] } }
 }

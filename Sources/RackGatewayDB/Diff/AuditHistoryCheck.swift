@@ -75,10 +75,13 @@ public struct AuditHistoryCheck {
 
     /// Compares the archive's audit events with the database's (`connection`, with the dump's
     /// session settings) through `diff`'s row readers; `equal` when the table's fingerprints already
-    /// matched (the database is then not read again, only the archive's chain for gaps).
+    /// matched (the rows are then not compared again, only the chain is looked at for gaps).
     static func check(_ diff: ArchiveDiff, table: ArchiveManifest.Table, connection: Connection, equal: Bool = false) throws -> Result {
         let list = table.columns.map(SQL.identifier).joined(separator: ", ")
         let archived = try archivePrunedRanges(diff.archive)
+        if equal, let result = try liveChain(table: table, connection: connection, pruned: { archived + (try prunedRanges(connection)) }) {
+            return result
+        }
         return try compare(table: table, older: { body in try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil, body) },
                            newer: equal ? nil : { last, body in
                                let statement = "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(table.schema, table.name)) WHERE \(SQL.identifier("chain_index")) <= \(last)) TO STDOUT"
@@ -92,6 +95,57 @@ public struct AuditHistoryCheck {
                                }
                            },
                            pruned: { archived + (try prunedRanges(connection)) })
+    }
+
+    /// The check of a table equal by row count and fingerprint: its rows in the database are the
+    /// archive's, so the archive's own chain is the database's `chain_index` values, whose gaps the
+    /// server finds from the column's index (one aggregate when a unique index on it shows the
+    /// values contiguous) instead of the archive's every row being read and parsed. Nil when the
+    /// column is not an integer (then the archive is read).
+    static func liveChain(table: ArchiveManifest.Table, connection: Connection, pruned: () throws -> [ClosedRange<Int64>]) throws -> Result? {
+        let relation = SQL.qualified(table.schema, table.name)
+        let column = SQL.identifier("chain_index")
+        let shape = try connection.query("""
+            SELECT a.atttypid IN ('int2'::pg_catalog.regtype, 'int4'::pg_catalog.regtype, 'int8'::pg_catalog.regtype),
+                   EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indisvalid
+                           AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum AND i.indpred IS NULL)
+            FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = 'chain_index' AND NOT a.attisdropped
+            """, [relation]).rows.first
+        guard let shape, shape[0] == "t" else { return nil }
+        var result = Result(table: table.qualifiedName, ok: true, lastChainIndex: nil, events: 0, pruned: 0,
+                            firstDifference: nil, difference: nil, changed: 0, missing: 0, added: 0)
+        let totals = try connection.query("SELECT count(\(column))::text, min(\(column))::text, max(\(column))::text FROM ONLY \(relation)").rows[0]
+        guard let events = totals[0].flatMap({ Int($0) }), events > 0, let low = totals[1].flatMap({ Int64($0) }), let high = totals[2].flatMap({ Int64($0) }) else {
+            return result
+        }
+        (result.events, result.lastChainIndex) = (events, high)
+        var gaps: [ClosedRange<Int64>] = []
+        if shape[1] == "t" && Int64(events) == high - low + 1 {
+            // Unique and as many as the range holds: contiguous from the lowest.
+            if low > 0 { gaps = [0...(low - 1)] }
+        } else {
+            gaps = try connection.query("""
+                SELECT (coalesce(previous, -1) + 1)::text, (\(column) - 1)::text
+                FROM (SELECT \(column), lag(\(column)) OVER (ORDER BY \(column)) AS previous FROM ONLY \(relation) WHERE \(column) IS NOT NULL) s
+                WHERE \(column) > coalesce(previous, -1) + 1
+                """).rows.compactMap { row in
+                    guard let first = row[0].flatMap({ Int64($0) }), let last = row[1].flatMap({ Int64($0) }), first <= last else { return nil }
+                    return first...last
+                }
+        }
+        let ranges = try pruned()
+        for gap in gaps { noteGap(gap, pruned: ranges, in: &result) }
+        result.ok = result.archiveGaps.isEmpty
+        return result
+    }
+
+    /// Adds the part of `gap` (chain_index missing from the archive's chain) that no range of
+    /// `pruned` explains to `result`'s gaps.
+    static func noteGap(_ gap: ClosedRange<Int64>, pruned: [ClosedRange<Int64>], in result: inout Result) {
+        for part in uncovered(gap, by: pruned) {
+            result.archiveGapEvents += Int(part.upperBound - part.lowerBound + 1)
+            if result.archiveGaps.count < 20 { result.archiveGaps.append(Gap(first: part.lowerBound, last: part.upperBound)) }
+        }
     }
 
     /// `diff ARCHIVE --against ARCHIVE2`: the older archive's events (by the manifests' times) up to
@@ -175,12 +229,7 @@ public struct AuditHistoryCheck {
         // The archive's own chain: contiguous from the genesis event (0), but for recorded prunes.
         var expected: Int64 = 0
         for entry in entries {
-            if entry.index > expected {
-                for gap in uncovered(expected...(entry.index - 1), by: ranges) {
-                    result.archiveGapEvents += Int(gap.upperBound - gap.lowerBound + 1)
-                    if result.archiveGaps.count < 20 { result.archiveGaps.append(Gap(first: gap.lowerBound, last: gap.upperBound)) }
-                }
-            }
+            if entry.index > expected { noteGap(expected...(entry.index - 1), pruned: ranges, in: &result) }
             expected = max(expected, entry.index + 1)
         }
         if let newer {

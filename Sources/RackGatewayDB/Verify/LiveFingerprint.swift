@@ -80,36 +80,66 @@ public enum LiveFingerprint {
         return conditions
     }
 
-    /// Re-read every table of `manifest` over `jobs` connections with the dump's session settings
-    /// (big tables split by block ranges across the connections); one line per table whose row
-    /// count or fingerprint differs.
-    public static func mismatches(manifest: ArchiveManifest, settings: ConnectionSettings, jobs: Int,
-                                  tableDone: @escaping @Sendable () -> Void = {}) throws -> [String] {
-        let sizing = try settings.open(.verify)
-        let blocks = try manifest.tables.map { table -> Int in
-            let value = try sizing.query("SELECT coalesce(pg_catalog.pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint, 0)::text",
-                                         [SQL.qualified(table.schema, table.name)]).scalar
+    /// Every table's size in blocks (by `manifest`'s order; 0 for one the database does not hold,
+    /// and for those not in `only` when given, which are not looked at), for `pieces`.
+    static func blocks(_ manifest: ArchiveManifest, connection: Connection, only: Set<Int>? = nil) throws -> [Int] {
+        try manifest.tables.enumerated().map { index, table -> Int in
+            if let only, !only.contains(index) { return 0 }
+            let value = try connection.query("SELECT coalesce(pg_catalog.pg_relation_size(to_regclass($1)) / current_setting('block_size')::bigint, 0)::text",
+                                             [SQL.qualified(table.schema, table.name)]).scalar
             return Int(value ?? "0") ?? 0
         }
-        let conditions = try Self.conditions(manifest, connection: sizing)
-        let pieces = Self.pieces(manifest, blocks: blocks, parts: jobs * 2)
-        let totals = TableTotals(tables: manifest.tables.count)
+    }
+
+    /// Starts a REPEATABLE READ, READ ONLY transaction on `connection` and exports its snapshot, for
+    /// `join`: every connection of one comparison then reads the database as of one moment, as
+    /// pg_dump -j's do. The transaction stays open until the connection commits or closes.
+    static func exportSnapshot(_ connection: Connection) throws -> String {
+        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return try connection.query("SELECT pg_catalog.pg_export_snapshot()").scalar ?? ""
+    }
+
+    /// Makes `connection` read in the snapshot `exportSnapshot` exported (while its exporter's
+    /// transaction is open).
+    static func join(_ connection: Connection, snapshot: String) throws {
+        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try connection.execute("SET TRANSACTION SNAPSHOT \(SQL.literal(snapshot))")
+    }
+
+    /// Reads `pieces` of `manifest`'s tables over `jobs` connections from `connect` (which applies
+    /// the dump's session settings, `prepare`) and adds each piece's row count and hash sum to `totals` (expected
+    /// there per piece); `tableDone` once a table's last piece is in.
+    static func scan(_ pieces: [Piece], of manifest: ArchiveManifest, conditions: [Int: String], jobs: Int, totals: TableTotals,
+                     connect: @escaping @Sendable () throws -> Connection, tableDone: @escaping @Sendable (Int) -> Void = { _ in }) throws {
         for piece in pieces { totals.expect(table: piece.table) }
-        try forEachInParallel(pieces, workers: jobs, name: "fingerprint", connect: {
-            let connection = try settings.open(.verify)
-            try prepare(connection)
-            return connection
-        }) { connection, piece in
+        try forEachInParallel(pieces, workers: jobs, name: "fingerprint", connect: connect) { connection, piece in
             let table = manifest.tables[piece.table]
             let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, blocks: piece.blocks, filter: conditions[piece.table])
             let rows: Int, sum: UInt64
             do {
                 (rows, sum) = try scan(connection, statement)
             } catch let error as PostgresError {
-                throw ToolError(.failed, "re-reading table \(table.qualifiedName) failed: \(error.description)\n  \(statement.prefix(300))")
+                throw ToolError(.failed, "reading table \(table.qualifiedName) failed: \(error.description)\n  \(statement.prefix(300))")
             }
-            if totals.add(table: piece.table, rows: rows, sum: sum) { tableDone() }
+            if totals.add(table: piece.table, rows: rows, sum: sum) { tableDone(piece.table) }
         }
+    }
+
+    /// Re-read every table of `manifest` over `jobs` connections with the dump's session settings
+    /// (big tables split by block ranges across the connections); one line per table whose row
+    /// count or fingerprint differs.
+    public static func mismatches(manifest: ArchiveManifest, settings: ConnectionSettings, jobs: Int,
+                                  tableDone: @escaping @Sendable () -> Void = {}) throws -> [String] {
+        let sizing = try settings.open(.verify)
+        let blocks = try Self.blocks(manifest, connection: sizing)
+        let conditions = try Self.conditions(manifest, connection: sizing)
+        let pieces = Self.pieces(manifest, blocks: blocks, parts: jobs * 2)
+        let totals = TableTotals(tables: manifest.tables.count)
+        try scan(pieces, of: manifest, conditions: conditions, jobs: jobs, totals: totals, connect: {
+            let connection = try settings.open(.verify)
+            try prepare(connection)
+            return connection
+        }, tableDone: { _ in tableDone() })
         return totals.mismatches(against: manifest, place: "in the database").sorted()
     }
 }
