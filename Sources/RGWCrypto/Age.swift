@@ -288,28 +288,54 @@ public struct AgeOpener: Sendable {
 
     /// The header at the start of the file, read in growing pieces (it is usually under 300 bytes).
     public static func header(fileSize: Int, read: (Int, Int) throws -> [UInt8]) throws -> AgeHeader {
+        try headerAndPrefix(fileSize: fileSize, read: read).header
+    }
+
+    /// The header and the bytes read to find it (which usually hold the payload's nonce too).
+    static func headerAndPrefix(fileSize: Int, read: (Int, Int) throws -> [UInt8]) throws -> (header: AgeHeader, prefix: [UInt8]) {
         var prefix = try read(0, min(fileSize, 4096))
         while true {
             do {
-                return try AgeHeader.parse(prefix)
+                return (try AgeHeader.parse(prefix), prefix)
             } catch AgeError.malformedHeader("incomplete") where prefix.count < fileSize && prefix.count < 1 << 20 {
                 prefix = try read(0, min(fileSize, prefix.count * 4))
             }
         }
     }
 
+    /// The plaintext of the last chunks (at most `tailChunks`), opened at `init`: where an archive
+    /// keeps its trailer and manifest, so that reading them costs no request of its own.
+    public let tail: [UInt8]
+    /// Where `tail` starts in the plaintext.
+    public var tailStart: Int { plaintextSize - tail.count }
+    static let tailChunks = 2
+
     public init(identities: [AgeIdentity], fileSize: Int, read: (Int, Int) throws -> [UInt8]) throws {
-        header = try Self.header(fileSize: fileSize, read: read)
+        let prefix: [UInt8]
+        (header, prefix) = try Self.headerAndPrefix(fileSize: fileSize, read: read)
         var fileKey = try header.fileKey(identities: identities)
         defer { wipe(&fileKey) }
         guard fileSize >= header.length + AgePayload.nonceLength else { throw AgeError.badPayloadLength(0) }
-        payload = try AgePayload(fileKey: fileKey, nonce: try read(header.length, AgePayload.nonceLength))
-        payloadStart = header.length + AgePayload.nonceLength
+        let nonceEnd = header.length + AgePayload.nonceLength
+        payload = try AgePayload(fileKey: fileKey, nonce: prefix.count >= nonceEnd ? Array(prefix[header.length..<nonceEnd])
+                                                                                    : try read(header.length, AgePayload.nonceLength))
+        payloadStart = nonceEnd
         guard let layout = AgePayload.layout(payloadLength: fileSize - payloadStart) else { throw AgeError.badPayloadLength(fileSize - payloadStart) }
         (chunks, plaintextSize, self.fileSize) = (layout.chunks, layout.plaintext, fileSize)
-        let last = sealedRange(chunks - 1...chunks - 1)
-        var scratch: [UInt8] = []
-        try read(last.lowerBound, last.count).withUnsafeBytes { try open(chunks - 1, $0, cipher: try cipher(), into: &scratch) }
+        // The final chunk authenticated (a file cut at a chunk boundary fails here), with the one
+        // before it, in one read: their plaintext is kept.
+        let (count, first) = (layout.chunks, max(0, layout.chunks - Self.tailChunks))
+        let start = nonceEnd + first * AgePayload.sealedChunkSize
+        var plain: [UInt8] = []
+        let cipher = try payload.cipher()
+        try read(start, fileSize - start).withUnsafeBytes { raw in
+            for index in first..<count {
+                let from = (index - first) * AgePayload.sealedChunkSize
+                try Self.open(index, final: index == count - 1, UnsafeRawBufferPointer(rebasing: raw[from..<min(raw.count, from + AgePayload.sealedChunkSize)]),
+                              cipher: cipher, into: &plain)
+            }
+        }
+        tail = plain
     }
 
     public func cipher() throws -> ChaChaPoly { try payload.cipher() }
@@ -327,8 +353,12 @@ public struct AgeOpener: Sendable {
     /// Chunk `index` (its sealed bytes) opened and appended to `output`; `.badChunk(index)` when its
     /// tag fails (altered, truncated, out of place, or under another key).
     public func open(_ index: Int, _ sealed: UnsafeRawBufferPointer, cipher: ChaChaPoly, into output: inout [UInt8]) throws {
+        try Self.open(index, final: index == chunks - 1, sealed, cipher: cipher, into: &output)
+    }
+
+    static func open(_ index: Int, final: Bool, _ sealed: UnsafeRawBufferPointer, cipher: ChaChaPoly, into output: inout [UInt8]) throws {
         do {
-            try cipher.open(nonce: AgePayload.chunkNonce(index, final: index == chunks - 1), sealed, into: &output)
+            try cipher.open(nonce: AgePayload.chunkNonce(index, final: final), sealed, into: &output)
         } catch {
             throw AgeError.badChunk(index: index)
         }

@@ -219,6 +219,7 @@ struct InspectExtractTests {
             let expected = local + "/single.psql.csv"
             try Self.psqlCopy(source, table: "public.single", options: "CSV HEADER", to: expected)
             let environment = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 }
+            var requests: [String: [Bool: Int]] = [:]
             for encrypted in [false, true] {
                 let prefix = encrypted ? "age" : "plain"
                 let store = S3Store(client: proxy.client(bucket: bucket), prefix: prefix)
@@ -232,7 +233,9 @@ struct InspectExtractTests {
                 func fetched(_ arguments: [String]) throws -> (CLI.Result, Int) {
                     try proxy.clearLog()
                     let result = try CLI.run(arguments, environment: environment)
-                    return (result, try proxy.requests().filter { $0.method == "GET" && $0.path == "/\(bucket)/\(prefix)/\(name)" }.map(\.bytes).reduce(0, +))
+                    let gets = try proxy.requests().filter { $0.method == "GET" && $0.path == "/\(bucket)/\(prefix)/\(name)" }
+                    requests[arguments[0], default: [:]][encrypted] = gets.count
+                    return (result, gets.map(\.bytes).reduce(0, +))
                 }
                 // Encrypted: the age header, and whole 64 KiB chunks around the last chunk (opened first),
                 // the trailer and the manifest.
@@ -252,6 +255,12 @@ struct InspectExtractTests {
                 #expect(extractBytes <= allowed && extractBytes * 4 < reader.storedSize,
                         "extract fetched \(extractBytes) bytes of an archive of \(reader.storedSize) (the table's members: \(members), at most \(allowed))")
                 print("fetched from S3 (\(prefix), archive \(reader.storedSize) bytes): inspect \(inspectBytes), extract of public.single \(extractBytes)")
+            }
+            // Each request is a round trip: an encrypted archive costs one more GET than a plain one
+            // (its header); its trailer and manifest come with the last chunks, opened first (it
+            // took four more before).
+            for (command, counts) in requests {
+                #expect(try #require(counts[true]) <= (try #require(counts[false])) + 1, "\(command): GETs of the archive, plain and encrypted: \(counts)")
             }
         }
     }

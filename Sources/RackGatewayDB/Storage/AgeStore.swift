@@ -162,6 +162,11 @@ final class AgeDecryptingReader: StoreReader, @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
         guard count > 0 else { return }
         let (chunks, range) = try span(offset: offset, count: count)
+        if offset >= opener.tailStart {
+            // The trailer and the manifest: opened already.
+            buffer.append(contentsOf: opener.tail[(offset - opener.tailStart)..<(offset - opener.tailStart + count)])
+            return
+        }
         let cipher = try opener.cipher()
         var plain: [UInt8] = []
         plain.reserveCapacity(chunks.count * AgePayload.chunkSize)
@@ -178,6 +183,11 @@ final class AgeDecryptingReader: StoreReader, @unchecked Sendable {
     func stream(offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
         guard count > 0 else { return }
         let (chunks, range) = try span(offset: offset, count: count)
+        if offset >= opener.tailStart {
+            let from = offset - opener.tailStart
+            _ = opener.tail.withUnsafeBytes { sink(UnsafeRawBufferPointer(rebasing: $0[from..<(from + count)])) }
+            return
+        }
         let cipher = try opener.cipher()
         var index = chunks.lowerBound
         var piece: [UInt8] = []
