@@ -173,8 +173,19 @@ struct DrillCommand: ToolCommand {
     func runExisting(_ url: String, _ context: RunContext) throws {
         let logger = context.logger
         let usesDirectory = choice.archive.map(DirectoryOptions.isBareName) ?? true
-        try metrics.start("drill_existing", labels: ["database": "unknown"].merging(usesDirectory ? ["dir": directoryOptions.metricsLabel] : [:]) { $1 },
-                          context: context)
+        // The same labels however the archive is named: `dir` is the archive's directory (its path's, or --dir).
+        let dir = usesDirectory ? directoryOptions.metricsLabel : Self.directoryLabel(of: choice.archive!)
+        try metrics.start("drill_existing", labels: ["database": "unknown", "dir": dir], context: context)
+        // drills.jsonl goes to --dir without an archive: a directory that is not there is refused now,
+        // as a missing --metrics-file directory is, not found out after the checks.
+        if choice.archive == nil && !choice.latest && !directoryOptions.isS3 {
+            let directory = try directoryOptions.directory
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ToolError(.usage, "\(directoryOptions.source.naming(directoryOptions.chosen)): the directory \(directory) does not exist, and drill --existing-url without an archive records the drill there (\(DrillLog.fileName))",
+                                fix: "Give --dir the archive directory (where drills.jsonl and the report are), or create it.")
+            }
+        }
         let target = context.connections(try GlobalOptions.connectionSettings(url: url, option: "--existing-url"))
         MetricsRecorder.label("database", target.databaseName ?? "unknown")
         let migrations = try migrationOptions.load()
@@ -210,9 +221,17 @@ struct DrillCommand: ToolCommand {
         do {
             try DrillLog.append(report, store: try reader?.archive.store ?? directoryOptions.store(clock: context.clock))
         } catch {
-            Reporting.printError("warning: the drill was not recorded in \(DrillLog.fileName): \(error)")
+            TerminalOutput.shared.writeLine("rack-gateway-db: warning: the drill was not recorded in \(DrillLog.fileName): \(error)")
         }
         MetricsRecorder.record(Self.gauges(report, prefix: "rgw_drill_existing"))
+        if report.ok && reader == nil {
+            // A pass without an archive checked less (not the audit history): it must not clear the
+            // alarm of an earlier failure, so it sets its own timestamp, not last_success.
+            MetricsRecorder.record([.init("rgw_drill_existing_last_partial_success_timestamp_seconds",
+                                          "Unix time of the last drill --existing-url that passed without an archive (its audit history not checked).",
+                                          context.clock.now().timeIntervalSince1970)])
+            MetricsRecorder.current?.partial = true
+        }
         let name = report.database?.description ?? target.description
         Notifications.keep(report, summary: "drill of the existing database \(name) " + (report.ok ? "PASSED" : "FAILED"))
         if global.json {
@@ -232,7 +251,12 @@ struct DrillCommand: ToolCommand {
             let fix = error.contains("row-level security")
                 ? "Give --existing-url a role that reads every row (BYPASSRLS, as backup's role has, or the table's owner): with fewer rows the checks would judge a part of the table."
                 : "Check --existing-url (the server must be up and this role able to connect and read every table), then drill again."
-            throw ToolError(.failed, "drill of the existing database \(target.description) could not run: \(error)", fix: fix)
+            // The same code as check and diff give for the same cause (database_auth_failed, ...).
+            throw ToolError(report.errorCode.flatMap(ToolError.Code.init(rawValue:)) ?? .failed, "drill of the existing database \(target.description) could not run: \(error)", fix: fix)
+        }
+        if let wrong = report.checks.first(where: { $0.name == ExistingDrill.historyCheck && $0.detail.hasPrefix(ExistingDrill.unrelatedPrefix) }) {
+            throw ToolError(.usage, "drill of the existing database \(name): the archive is not of this database: " + wrong.detail.dropFirst(ExistingDrill.unrelatedPrefix.count),
+                            fix: "Give an archive of this database (inspect ARCHIVE shows its source database), or none.")
         }
         if !report.ok {
             let failed = report.checks.filter { !$0.ok }.map(\.name)
@@ -252,9 +276,19 @@ struct DrillCommand: ToolCommand {
         for check in report.checks {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
         }
-        print("  no restore (RTO not measured); nothing was written to the database; drill \(String(format: "%.1f", report.durationSeconds)) s")
+        // Said only when measured and true (the read-only check).
+        let written = report.checks.first { $0.name == "read-only" && $0.checked && $0.ok } != nil ? "nothing was written to the database (measured); " : ""
+        print("  no restore (RTO not measured); \(written)drill \(String(format: "%.1f", report.durationSeconds)) s")
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
-        print(report.ok ? "Drill PASSED: \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
+        // Without an archive the history is not checked: the verdict says so in its first words.
+        let partial = report.checks.contains { $0.name == ExistingDrill.historyCheck && !$0.checked } ? " (audit history NOT CHECKED: no archive)" : ""
+        print(report.ok ? "Drill PASSED\(partial): \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
+    }
+
+    /// A metrics `dir` label for an archive given by path: its directory (absolute), or its S3 prefix.
+    static func directoryLabel(of archive: String) -> String {
+        if archive.hasPrefix("s3://") { return String(archive[..<(archive.lastIndex(of: "/") ?? archive.endIndex)]) }
+        return URL(fileURLWithPath: archive).standardizedFileURL.deletingLastPathComponent().path
     }
 
     static func newestGauge(failed: Bool) -> PrometheusFile.Gauge {

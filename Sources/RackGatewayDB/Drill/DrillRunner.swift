@@ -30,6 +30,9 @@ public struct DrillReport: Codable, Sendable {
     public var ok: Bool
     /// Why the drill could not run to its checks (server down, missing roles, ...), if so.
     public var error: String?
+    /// The code of the error that stopped the drill (`database_auth_failed`, ...), as other
+    /// commands give it for the same cause; nil for a drill that ran (or older reports).
+    public var errorCode: String?
     public var startedAt: String
     public var scratchDatabase: String
     public var kept: Bool
