@@ -89,7 +89,9 @@ enum ExistingChecks {
             live.indexes[key(row[0]!, row[1]!), default: []].insert(row[2]!)
         }
         let shrink = ShrinkCheck(maxShrink: ShrinkCheck.defaultMaxShrink)
+        // What is missing first (tables, columns, constraints, indexes), then rows.
         var problems: [String] = []
+        var rowProblems: [String] = []
         var rows = 0
         for table in manifest.tables {
             guard let have = columns[table.qualifiedName] else {
@@ -103,9 +105,9 @@ enum ExistingChecks {
             let count = Int(try connection.query("SELECT count(*)::text FROM ONLY \(SQL.qualified(table.schema, table.name))").scalar ?? "0") ?? 0
             rows += count
             if count == 0 {
-                problems.append("\(table.qualifiedName) is empty (the archive has \(Plural.of(table.rows, "row")))")
+                rowProblems.append("\(table.qualifiedName) is empty (the archive has \(Plural.of(table.rows, "row")))")
             } else if shrink.fell(from: table.rows, to: count) {
-                problems.append("\(table.qualifiedName) has \(count) rows, the archive \(table.rows) (\(ShrinkCheck.percent(count, table.rows)), more than --max-shrink's default \(Int(shrink.maxShrink * 100))%)")
+                rowProblems.append("\(table.qualifiedName) has \(count) rows, the archive \(table.rows) (\(ShrinkCheck.percent(count, table.rows)), more than --max-shrink's default \(Int(shrink.maxShrink * 100))%)")
             }
         }
         var missing: [String] = []
@@ -116,11 +118,12 @@ enum ExistingChecks {
             missing += names.subtracting(live.indexes[table] ?? []).sorted().map { "index \($0) on \(table)" }
         }
         if !missing.isEmpty { problems.append("\(Plural.of(missing.count, "constraint or index", plural: "constraints or indexes")) of the archive's schema missing: " + missing.prefix(10).joined(separator: ", ") + (missing.count > 10 ? ", ..." : "")) }
+        problems += rowProblems
         let constraints = postData.constraints.values.reduce(0) { $0 + $1.count }, indexes = postData.indexes.values.reduce(0) { $0 + $1.count }
         return DrillCheck(name: schemaCheck, ok: problems.isEmpty,
                           detail: problems.isEmpty
                               ? "the archive's \(Plural.of(manifest.tables.count, "table")) are here with their columns (\(Plural.of(rows, "row")); none empty or fell by more than \(Int(shrink.maxShrink * 100))% of the archive's), and its \(Plural.of(constraints, "constraint")) and \(Plural.of(indexes, "index", plural: "indexes"))"
-                              : problems.prefix(8).joined(separator: "; ") + (problems.count > 8 ? "; ..." : ""))
+                              : problems.prefix(12).joined(separator: "; ") + (problems.count > 12 ? "; ..." : ""))
     }
 
     /// The audit log's append-only protection: the triggers the archive's schema puts on it (without
