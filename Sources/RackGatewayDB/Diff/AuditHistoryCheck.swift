@@ -249,7 +249,7 @@ extension AuditHistoryCheck.Result {
         archiveGaps.map(\.description).joined(separator: ", ") + (archiveGaps.count < 20 ? "" : ", ...") + " (\(Plural.of(archiveGapEvents, "event")))"
     }
 
-    var prunedNote: String { pruned > 0 ? " (\(Plural.of(pruned, "event")) in recorded prunes not looked for)" : "" }
+    public var prunedNote: String { pruned > 0 ? " (\(Plural.of(pruned, "event")) in recorded prunes not looked for)" : "" }
 
     /// What held: the events checked, and against what (diff's and the drill's line).
     public var heldDetail: String {

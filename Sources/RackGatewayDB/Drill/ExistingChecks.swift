@@ -63,16 +63,18 @@ enum ExistingChecks {
     /// in is not empty, nor fell by more than the backup's shrink rule (`ShrinkCheck`, its default
     /// `--max-shrink`: an older snapshot has somewhat fewer rows, not half); every constraint and
     /// index of the archive's post-data is on its table. One `count(*)` per table (a sequential
-    /// scan of each, as `diff` makes).
+    /// scan of each, as `diff` makes); UNLOGGED tables' rows are not judged.
     static func schema(_ connection: Connection, manifest: ArchiveManifest, postData: PostData) throws -> DrillCheck {
         var columns: [String: Set<String>] = [:]
+        var unlogged: Set<String> = []
         for row in try connection.query("""
-            SELECT n.nspname, c.relname, a.attname FROM pg_catalog.pg_class c
+            SELECT n.nspname, c.relname, a.attname, c.relpersistence = 'u' FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             WHERE c.relkind IN ('r', 'p')
             """).rows {
             columns[key(row[0]!, row[1]!), default: []].insert(row[2]!)
+            if row[3] == "t" { unlogged.insert(key(row[0]!, row[1]!)) }
         }
         var live: (constraints: [String: Set<String>], indexes: [String: Set<String>]) = ([:], [:])
         for row in try connection.query("""
@@ -101,7 +103,9 @@ enum ExistingChecks {
             let lacking = table.columns.filter { !have.contains($0) }
             if !lacking.isEmpty { problems.append("\(table.qualifiedName) lacks \(Plural.of(lacking.count, "column")) the archive has: \(lacking.joined(separator: ", "))") }
             // An extension's configuration table holds what CREATE EXTENSION made too: not compared.
-            guard table.filter == nil, table.rows > 0 else { continue }
+            // An UNLOGGED table is empty after a snapshot's restore or on a replica (and cannot be
+            // read on a standby): its rows are not judged.
+            guard table.filter == nil, table.rows > 0, !unlogged.contains(table.qualifiedName) else { continue }
             let count = Int(try connection.query("SELECT count(*)::text FROM ONLY \(SQL.qualified(table.schema, table.name))").scalar ?? "0") ?? 0
             rows += count
             if count == 0 {

@@ -187,9 +187,10 @@ public struct ExistingDrill {
         guard result.ok else {
             return (DrillCheck(name: name, ok: false, detail: "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail), false)
         }
-        let further = result.beyondDatabase > 0
-            ? "; the archive goes \(Plural.of(result.beyondDatabase, "event")) further than this database (it is newer: taken \(reader.manifest.createdAt); the database's newest event \(newest[2] ?? "?"))" : ""
-        return (DrillCheck(name: name, ok: true, detail: result.heldDetail + " in \(file)" + further), older && result.beyondDatabase > 0)
+        guard result.beyondDatabase > 0, let last = upTo else { return (DrillCheck(name: name, ok: true, detail: result.heldDetail + " in \(file)"), false) }
+        return (DrillCheck(name: name, ok: true, detail: "\(result.table): the \(Plural.of(result.events - result.beyondDatabase, "event")) up to chain_index \(last) (this database's last) are as archived in \(file)"
+                           + result.prunedNote + "; the archive goes \(Plural.of(result.beyondDatabase, "event")) further than this database "
+                           + "(it is newer: taken \(reader.manifest.createdAt); the database's newest event \(newest[2] ?? "?"))"), true)
     }
 
     /// The schema against the migration set, or the application's migrate command (in its dry-run
