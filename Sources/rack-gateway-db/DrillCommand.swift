@@ -192,7 +192,12 @@ struct DrillCommand: ToolCommand {
         let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment, endpoint: directoryOptions.s3.s3Endpoint)
         var reader: ArchiveReader?
         var newestProblem: ArchiveDirectory.NewestProblem?
-        if choice.latest {
+        var latestChoice: String?
+        if choice.latest, let picked = try Self.archiveItShouldHold(target, directory: try directoryOptions.archiveDirectory(keys: try choice.keyOptions.keys(), clock: context.clock)) {
+            // A snapshot older than the newest archive: checked against the archive of its time.
+            reader = try picked.0.reader()
+            latestChoice = picked.1
+        } else if choice.latest {
             let directory = try directoryOptions.archiveDirectory(clock: context.clock)
             let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
             newestProblem = latest.newestProblem
@@ -214,6 +219,7 @@ struct DrillCommand: ToolCommand {
         let drill = ExistingDrill(settings: target, options: options, logger: logger, context: context)
         let display = drill.progress.display(logger: logger)
         var report = try { defer { display.stop() }; return try drill.run(reader: reader) }()
+        report.latestChoice = latestChoice
         let checkedPassed = report.ok
         report.newestFailed = newestProblem
         if newestProblem != nil { report.ok = false }
@@ -272,6 +278,7 @@ struct DrillCommand: ToolCommand {
         }
         print("Drill of the existing database \(report.database?.description ?? target.description), read-only, "
               + (report.path.isEmpty ? "without an archive" : "against \(report.path)"))
+        if let choice = report.latestChoice { print("  NOTE  --latest: \(choice)") }
         if let suspect = report.suspect { print("  NOTE  the archive is marked SUSPECT by its backup: \(suspect)") }
         for check in report.checks {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
@@ -283,6 +290,23 @@ struct DrillCommand: ToolCommand {
         // Without an archive the history is not checked: the verdict says so in its first words.
         let partial = report.checks.contains { $0.name == ExistingDrill.historyCheck && !$0.checked } ? " (audit history NOT CHECKED: no archive)" : ""
         print(report.ok ? "Drill PASSED\(partial): \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
+    }
+
+    /// `drill --existing-url --latest` on a database whose newest audit event is older than the
+    /// newest good archive (a snapshot taken before it): the newest good archive taken at or before
+    /// that event, whose events the database should all hold, and why it was chosen; nil when the
+    /// newest is that archive, or the database's newest event cannot be read (the newest is used).
+    static func archiveItShouldHold(_ target: ConnectionSettings, directory: ArchiveDirectory) throws -> (ArchiveLocation, String)? {
+        guard let connection = try? target.readOnly().open(.drill),
+              (try? connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar) == "t",
+              let text = (try? connection.query("SELECT extract(epoch FROM max(\"timestamp\"))::text FROM audit.audit_event").scalar) ?? nil,
+              let epoch = Double(text) else { return nil }
+        let newestEvent = Date(timeIntervalSince1970: epoch)
+        let good = try directory.entries().filter(directory.isGood).sorted { $0.time > $1.time }
+        guard let newest = good.first, newest.time > newestEvent, let older = good.first(where: { $0.time <= newestEvent }) else { return nil }
+        let newer = good.prefix { $0.time > newestEvent }.count
+        return (directory.location(of: older), "chose \(older.file), the newest archive taken at or before the database's newest audit event (\(UTCTime.iso8601(newestEvent))): "
+                + "\(Plural.of(newer, "newer archive")) (the newest \(newest.file)) hold events this database cannot have")
     }
 
     /// A metrics `dir` label for an archive given by path: its directory (absolute), or its S3 prefix.

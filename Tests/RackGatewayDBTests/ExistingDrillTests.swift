@@ -365,6 +365,27 @@ struct ExistingDrillTests {
                 let truncated = try CLI.run(["drill", "--existing-url", copy.url, archive] + migrations, environment: env)
                 #expect(truncated.status == 2 && truncated.stdout.contains("FAIL  audit history: audit.audit_event was changed: the event at chain_index 249 is changed") && truncated.stdout.contains("50 missing"), "\(truncated)")
             }
+            // --latest on a snapshot taken between two archives: the archive of its time is chosen, and said.
+            let append = { (index: Int) in
+                try source.psql("""
+                    INSERT INTO audit.audit_event ("timestamp", chain_index, previous_hash, event_hash, action_type, action, status)
+                    SELECT now(), \(index), event_hash, sha256(event_hash), 'auth', 'auth.login', 'success' FROM audit.audit_event WHERE chain_index = \(index - 1);
+                    SELECT setval(pg_get_serial_sequence('audit.audit_event', 'chain_index'), \(index));
+                    """)
+            }
+            try append(300)
+            try TestDatabase.with(on: cluster) { snapshot in
+                try Self.copy(source, into: snapshot, bin: bin)
+                Thread.sleep(forTimeInterval: 1.5)
+                try append(301)
+                #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+                let newest = try Self.onlyArchive(in: directory)
+                #expect(newest != archive)
+                let latest = try CLI.run(["drill", "--existing-url", snapshot.url, "--latest", "--dir", directory] + migrations, environment: env)
+                #expect(latest.status == 0, "\(latest)")
+                #expect(latest.stdout.contains("against \(archive)") && latest.stdout.contains("NOTE  --latest: chose \(URL(fileURLWithPath: archive).lastPathComponent), the newest archive taken at or before the database's newest audit event (")
+                        && latest.stdout.contains("1 newer archive (the newest \(URL(fileURLWithPath: newest).lastPathComponent)) hold events this database cannot have"), "\(latest.stdout)")
+            }
             try ProductionFixture.with(events: 300) { other in
                 let otherDirectory = try TestArchives.temporaryDirectory()
                 defer { try? FileManager.default.removeItem(atPath: otherDirectory) }

@@ -58,6 +58,8 @@ public struct DrillReport: Codable, Sendable {
     /// `existing` for `drill --existing-url` (a database restored by something else, checked in
     /// place; no restore, no RTO); nil for a drill that restored the archive itself.
     public var kind: DrillKind?
+    /// `drill --existing-url --latest`: which archive was chosen and why, when not the newest.
+    public var latestChoice: String?
     /// `drill --existing-url`: the database checked (never its password).
     public var database: DatabaseIdentity?
     /// What became of the drill's scratch database.
