@@ -279,6 +279,9 @@ struct DrillCommand: ToolCommand {
         print("Drill of the existing database \(report.database?.description ?? target.description), read-only, "
               + (report.path.isEmpty ? "without an archive" : "against \(report.path)"))
         if let choice = report.latestChoice { print("  NOTE  --latest: \(choice)") }
+        if report.sameAsSource == true, let database = report.database {
+            print("  NOTE  this is the archive's own source database (\(database.host):\(database.port)/\(database.dbname), as its manifest records), not a copy restored elsewhere")
+        }
         if let suspect = report.suspect { print("  NOTE  the archive is marked SUSPECT by its backup: \(suspect)") }
         for check in report.checks {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
@@ -332,7 +335,7 @@ struct DrillCommand: ToolCommand {
         // A restore that did not finish measured no recovery time: 0.0 s would read as one.
         let rto = report.restored ? "RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s" : "RTO not measured (no restore finished)"
         print("  \(rto); backup age at drill \(ProgressDisplay.duration(report.backupAgeSeconds)); "
-              + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
+              + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables ?? 0, "table")), \(Plural.of(report.rows ?? 0, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
         let fate = report.scratchDatabase.isEmpty ? "" : "; " + report.scratchOutcome
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
         if let newest = report.newestFailed {
@@ -358,7 +361,7 @@ struct DrillCommand: ToolCommand {
                 .init("rgw_drill_restore_seconds", "Restore time (RTO) measured by the last passing drill.", report.restoreSeconds),
                 .init("rgw_drill_backup_age_seconds", "Age of the drilled backup when the last passing drill started.", report.backupAgeSeconds),
                 .init("rgw_drill_bytes", "Archive size of the last passing drill.", Double(report.archiveBytes)),
-                .init("rgw_drill_rows", "Rows restored by the last passing drill.", Double(report.rows)),
+                .init("rgw_drill_rows", "Rows restored by the last passing drill.", Double(report.rows ?? 0)),
             ]
         }
         return gauges

@@ -272,6 +272,11 @@ struct ExistingDrillTests {
                              "PASS  read-only: nothing was written to the database (measured", "nothing was written to the database (measured); drill "] {
                     #expect(passed.stdout.contains(line), "\(line): \(passed.stdout)")
                 }
+                // --json gives the archive's figures as the archive's, not as the database's; a copy is not the source.
+                let json = try CLI.run(["drill", "--existing-url", copy.url, archive, "--json"] + migrations, environment: env)
+                let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+                #expect(object?["rows"] == nil && object?["tables"] == nil && object?["bytes"] == nil && object?["same_as_source"] as? Bool == false, "\(json.stdout)")
+                #expect((object?["archive_contents"] as? [String: Any])?["rows"] as? Int ?? 0 > 0, "\(json.stdout)")
                 // The same labels as with --dir: the archive's directory.
                 #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_drill_existing_checks_failed{database=\"\(copy.name)\",dir=\"\(directory)\"} 0"))
 
@@ -301,6 +306,8 @@ struct ExistingDrillTests {
             let created = try CLI.run(["drill", "--existing-url", source.url, archive, "--migrate-command", creates], environment: env)
             #expect(created.status == 2 && created.stdout.contains("FAIL  read-only: the database was written to while the drill ran") && created.stdout.contains("public.written_by_drill"), "\(created)")
             #expect(!created.stdout.contains("nothing was written"), "\(created.stdout)")
+            // The archive's own source is said to be one (not a failure).
+            #expect(created.stdout.contains("NOTE  this is the archive's own source database (127.0.0.1:\(cluster.port)/\(source.name), as its manifest records)"), "\(created.stdout)")
             let updates = "psql \"$DATABASE_URL\" -X -q -c 'SET default_transaction_read_only=off' -c 'UPDATE public.users SET name = name WHERE id = (SELECT min(id) FROM public.users)'"
             let updated = try CLI.run(["drill", "--existing-url", source.url, archive, "--migrate-command", updates], environment: env)
             #expect(updated.status == 2 && updated.stdout.contains("FAIL  read-only:") && updated.stdout.contains("1 row inserted, updated or deleted"), "\(updated)")

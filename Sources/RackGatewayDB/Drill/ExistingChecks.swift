@@ -176,9 +176,10 @@ enum ExistingChecks {
         }
     }
 
-    /// Whether anything was written to the database between `before` and now: catalog rows created
-    /// by a transaction that started since (DDL), and this database's tuple counters; when the
-    /// server assigned transaction ids meanwhile, the counters are read again for up to 2 s (a
+    /// Whether anything was written to the database between `before` and now: catalog rows written
+    /// by a transaction whose id is not older than `before`'s next one (DDL; both ages taken in one
+    /// statement, so other sessions' ids assigned meanwhile do not shift the bound), and this database's tuple counters; when the
+    /// server assigned transaction ids meanwhile, the counters are read again for up to 3 s (a
     /// session that just ended reports its counts as it exits).
     static func writes(_ connection: Connection, since before: WriteMark, standby: Bool) throws -> DrillCheck {
         if standby {
@@ -187,15 +188,15 @@ enum ExistingChecks {
         var after = try WriteMark.read(connection)
         let assigned = after.nextXid - before.nextXid
         var waited = 0
-        while assigned > 0 && after.tuples == before.tuples && waited < 8 {
+        while assigned > 0 && after.tuples == before.tuples && waited < 12 {
             Thread.sleep(forTimeInterval: 0.25)
             waited += 1
             after = try WriteMark.read(connection)
         }
         let catalog = assigned > 0 ? try connection.query("""
             SELECT string_agg(DISTINCT n.nspname || '.' || c.relname, ', ') FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE age(c.xmin) <= $1::int AND c.xmin::text::bigint > 2
-            """, [String(assigned)]).scalar ?? nil : nil
+            WHERE age(c.xmin) <= age($1::xid) AND c.xmin::text::bigint > 2
+            """, [String(before.nextXid % (1 << 32))]).scalar ?? nil : nil
         var seen: [String] = []
         if let catalog { seen.append("relations created or altered: \(catalog)") }
         if after.tuples > before.tuples { seen.append("\(Plural.of(Int(after.tuples - before.tuples), "row")) inserted, updated or deleted (pg_stat_user_tables)") }

@@ -71,11 +71,17 @@ public struct ExistingDrill {
             backupAgeSeconds: backupCreated.map { started.timeIntervalSince($0) } ?? 0, archiveBytes: reader?.storedSize ?? 0,
             tables: manifest?.tables.count ?? 0, rows: manifest?.totalRows ?? 0, bytes: manifest?.totalBytes ?? 0, checks: [], restorePhases: [])
         report.kind = .existing
+        // The archive's figures are the archive's, not the database's.
+        report.archiveContents = manifest.map { DrillReport.ArchiveContents(tables: $0.tables.count, rows: $0.totalRows, bytes: $0.totalBytes) }
+        (report.tables, report.rows, report.bytes) = (nil, nil, nil)
         report.suspect = manifest?.suspect
         let runner = DrillRunner(options: options, logger: logger, context: context)
         do {
             let connection = try settings.open(.drill)
             report.database = try Self.identity(connection, settings: settings)
+            if let manifest, let database = report.database {
+                report.sameAsSource = manifest.sourceHost == "\(database.host):\(database.port)" && manifest.database == database.dbname
+            }
             let standby = report.database?.inRecovery == true
             try DumpSession.apply(to: connection)
             // What was written while the drill ran is measured, not assumed: from here to the end.
