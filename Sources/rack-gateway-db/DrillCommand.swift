@@ -27,8 +27,12 @@ struct DrillCommand: ToolCommand {
             snapshot or point-in-time restore, a promoted replica) is checked in place, every session \
             read-only: sequences, constraints and indexes, materialized views, the audit chain, the WORM \
             anchors, the audit history against ARCHIVE or --latest (NOT CHECKED without one), and its \
-            migrations against the set or --migrate-command in a form that only reads; recorded as a drill \
-            of kind existing (in --dir without an archive), metrics rgw_drill_existing_*.
+            migrations against the set or --migrate-command in a form that only reads; with an archive also \
+            its tables, columns, rows (none emptied or halved), constraints, indexes, audit triggers and \
+            recorded migrations (a database older than the archive is compared up to its last event; \
+            --latest then takes the archive of its time), and writes during the drill are measured (any \
+            fails it); recorded as a drill of kind existing (in --dir without an archive), metrics \
+            rgw_drill_existing_*.
             """)
 
     @OptionGroup var global: GlobalOptions
