@@ -403,6 +403,9 @@ struct ExistingDrillTests {
                 #expect(wrong.stderr.contains("the archive is not of this database: this archive (\(URL(fileURLWithPath: otherArchive).lastPathComponent)) is of database \(other.name) on ")
                         && wrong.stderr.contains(", not of \(source.name); its events do not match from the first one (chain_index 0: 300 events differ, none is the same)"), "\(wrong.stderr)")
                 #expect(!wrong.stdout.contains("was changed") && !wrong.stderr.contains("was changed"), "\(wrong)")
+                let live = try CLI.run(["diff", otherArchive, "--database-url", source.url], environment: env)
+                #expect(live.status == 2 && live.stdout.contains("AUDIT HISTORY OF ANOTHER DATABASE audit.audit_event: not one history: the archive is of database \(other.name) on ")
+                        && live.stdout.contains(", not of \(source.name); their events do not match from the first one"), "\(live)")
                 let diff = try CLI.run(["diff", archive, "--against", otherArchive], environment: env)
                 #expect(diff.status == 2 && diff.stdout.contains("AUDIT HISTORY OF ANOTHER DATABASE audit.audit_event: not one history: ") && diff.stdout.contains("is of database \(source.name)"), "\(diff)")
             }

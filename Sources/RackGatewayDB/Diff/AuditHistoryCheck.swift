@@ -93,7 +93,7 @@ public struct AuditHistoryCheck {
     static func check(_ diff: ArchiveDiff, table: ArchiveManifest.Table, connection: Connection, equal: Bool = false, upTo: Int64? = nil) throws -> Result {
         let list = table.columns.map(SQL.identifier).joined(separator: ", ")
         let archived = try archivePrunedRanges(diff.archive)
-        return try compare(table: table, older: { body in try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil, body) },
+        var result = try compare(table: table, older: { body in try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil, body) },
                            newer: equal ? nil : { last, body in
                                let statement = "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(table.schema, table.name)) WHERE \(SQL.identifier("chain_index")) <= \(min(last, upTo ?? last))) TO STDOUT"
                                try connection.copyOut(statement) { stream in
@@ -106,6 +106,11 @@ public struct AuditHistoryCheck {
                                }
                            },
                            pruned: { archived + (try prunedRanges(connection)) }, upTo: upTo)
+        if result.unrelated {
+            let name = try connection.query("SELECT current_database()").scalar ?? "?"
+            result.sources = "the archive is of database \(source(diff.archive.manifest))" + (name == diff.archive.manifest.database ? "" : ", not of \(name)")
+        }
+        return result
     }
 
     /// `diff ARCHIVE --against ARCHIVE2`: the older archive's events (by the manifests' times) up to
