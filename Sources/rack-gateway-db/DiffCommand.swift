@@ -96,6 +96,10 @@ struct DiffCommand: ToolCommand {
     /// what the run showed: after `--rows` the rows are shown already; in JSON nothing is "above".
     static func difference(history: AuditHistoryCheck.Result?, rows: Bool, json: Bool) -> ToolError {
         if let history, !history.ok {
+            if history.unrelated {
+                return ToolError(.mismatch, "the audit histories of \(history.table) are not one history: " + history.changedDetail,
+                                 fix: "Compare archives (or an archive and a database) of the same database: the manifests' source database says which it is (inspect ARCHIVE).")
+            }
             if let first = history.firstDifference {
                 return ToolError(.mismatch, "the audit history of \(history.table) was changed: the event at chain_index \(first) is \(history.difference ?? "different") against \(history.olderArchive.map { "the older archive \($0)" } ?? "the archive")",
                                  fix: "Find out who changed it (an append-only log changes only with its triggers disabled); the archive holds the event as it was.")
@@ -220,7 +224,8 @@ struct DiffCommand: ToolCommand {
 
     /// The audit history's line, printed first: `audit history held: ...` or `AUDIT HISTORY CHANGED ...`.
     static func line(_ history: AuditHistoryCheck.Result) -> String {
-        history.ok ? "audit history held: " + history.heldDetail : "AUDIT HISTORY CHANGED \(history.table): " + history.changedDetail
+        history.ok ? "audit history held: " + history.heldDetail
+            : "AUDIT HISTORY \(history.unrelated ? "OF ANOTHER DATABASE" : "CHANGED") \(history.table): " + history.changedDetail
     }
 
     static func line(_ result: ArchiveDiff.TableResult, side: String) -> String {

@@ -27,8 +27,12 @@ struct DrillCommand: ToolCommand {
             snapshot or point-in-time restore, a promoted replica) is checked in place, every session \
             read-only: sequences, constraints and indexes, materialized views, the audit chain, the WORM \
             anchors, the audit history against ARCHIVE or --latest (NOT CHECKED without one), and its \
-            migrations against the set or --migrate-command in a form that only reads; recorded as a drill \
-            of kind existing (in --dir without an archive), metrics rgw_drill_existing_*.
+            migrations against the set or --migrate-command in a form that only reads; with an archive also \
+            its tables, columns, rows (none emptied or halved), constraints, indexes, audit triggers and \
+            recorded migrations (a database older than the archive is compared up to its last event; \
+            --latest then takes the archive of its time), and writes during the drill are measured (any \
+            fails it); recorded as a drill of kind existing (in --dir without an archive), metrics \
+            rgw_drill_existing_*.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -173,15 +177,31 @@ struct DrillCommand: ToolCommand {
     func runExisting(_ url: String, _ context: RunContext) throws {
         let logger = context.logger
         let usesDirectory = choice.archive.map(DirectoryOptions.isBareName) ?? true
-        try metrics.start("drill_existing", labels: ["database": "unknown"].merging(usesDirectory ? ["dir": directoryOptions.metricsLabel] : [:]) { $1 },
-                          context: context)
+        // The same labels however the archive is named: `dir` is the archive's directory (its path's, or --dir).
+        let dir = usesDirectory ? directoryOptions.metricsLabel : Self.directoryLabel(of: choice.archive!)
+        try metrics.start("drill_existing", labels: ["database": "unknown", "dir": dir], context: context)
+        // drills.jsonl goes to --dir without an archive: a directory that is not there is refused now,
+        // as a missing --metrics-file directory is, not found out after the checks.
+        if choice.archive == nil && !choice.latest && !directoryOptions.isS3 {
+            let directory = try directoryOptions.directory
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ToolError(.usage, "\(directoryOptions.source.naming(directoryOptions.chosen)): the directory \(directory) does not exist, and drill --existing-url without an archive records the drill there (\(DrillLog.fileName))",
+                                fix: "Give --dir the archive directory (where drills.jsonl and the report are), or create it.")
+            }
+        }
         let target = context.connections(try GlobalOptions.connectionSettings(url: url, option: "--existing-url"))
         MetricsRecorder.label("database", target.databaseName ?? "unknown")
         let migrations = try migrationOptions.load()
         let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment, endpoint: directoryOptions.s3.s3Endpoint)
         var reader: ArchiveReader?
         var newestProblem: ArchiveDirectory.NewestProblem?
-        if choice.latest {
+        var latestChoice: String?
+        if choice.latest, let picked = try Self.archiveItShouldHold(target, directory: try directoryOptions.archiveDirectory(keys: try choice.keyOptions.keys(), clock: context.clock)) {
+            // A snapshot older than the newest archive: checked against the archive of its time.
+            reader = try picked.0.reader()
+            latestChoice = picked.1
+        } else if choice.latest {
             let directory = try directoryOptions.archiveDirectory(clock: context.clock)
             let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
             newestProblem = latest.newestProblem
@@ -203,6 +223,7 @@ struct DrillCommand: ToolCommand {
         let drill = ExistingDrill(settings: target, options: options, logger: logger, context: context)
         let display = drill.progress.display(logger: logger)
         var report = try { defer { display.stop() }; return try drill.run(reader: reader) }()
+        report.latestChoice = latestChoice
         let checkedPassed = report.ok
         report.newestFailed = newestProblem
         if newestProblem != nil { report.ok = false }
@@ -210,9 +231,17 @@ struct DrillCommand: ToolCommand {
         do {
             try DrillLog.append(report, store: try reader?.archive.store ?? directoryOptions.store(clock: context.clock))
         } catch {
-            Reporting.printError("warning: the drill was not recorded in \(DrillLog.fileName): \(error)")
+            TerminalOutput.shared.writeLine("rack-gateway-db: warning: the drill was not recorded in \(DrillLog.fileName): \(error)")
         }
         MetricsRecorder.record(Self.gauges(report, prefix: "rgw_drill_existing"))
+        if report.ok && reader == nil {
+            // A pass without an archive checked less (not the audit history): it must not clear the
+            // alarm of an earlier failure, so it sets its own timestamp, not last_success.
+            MetricsRecorder.record([.init("rgw_drill_existing_last_partial_success_timestamp_seconds",
+                                          "Unix time of the last drill --existing-url that passed without an archive (its audit history not checked).",
+                                          context.clock.now().timeIntervalSince1970)])
+            MetricsRecorder.current?.partial = true
+        }
         let name = report.database?.description ?? target.description
         Notifications.keep(report, summary: "drill of the existing database \(name) " + (report.ok ? "PASSED" : "FAILED"))
         if global.json {
@@ -232,7 +261,12 @@ struct DrillCommand: ToolCommand {
             let fix = error.contains("row-level security")
                 ? "Give --existing-url a role that reads every row (BYPASSRLS, as backup's role has, or the table's owner): with fewer rows the checks would judge a part of the table."
                 : "Check --existing-url (the server must be up and this role able to connect and read every table), then drill again."
-            throw ToolError(.failed, "drill of the existing database \(target.description) could not run: \(error)", fix: fix)
+            // The same code as check and diff give for the same cause (database_auth_failed, ...).
+            throw ToolError(report.errorCode.flatMap(ToolError.Code.init(rawValue:)) ?? .failed, "drill of the existing database \(target.description) could not run: \(error)", fix: fix)
+        }
+        if let wrong = report.checks.first(where: { $0.name == ExistingDrill.historyCheck && $0.detail.hasPrefix(ExistingDrill.unrelatedPrefix) }) {
+            throw ToolError(.usage, "drill of the existing database \(name): the archive is not of this database: " + wrong.detail.dropFirst(ExistingDrill.unrelatedPrefix.count),
+                            fix: "Give an archive of this database (inspect ARCHIVE shows its source database), or none.")
         }
         if !report.ok {
             let failed = report.checks.filter { !$0.ok }.map(\.name)
@@ -248,13 +282,44 @@ struct DrillCommand: ToolCommand {
         }
         print("Drill of the existing database \(report.database?.description ?? target.description), read-only, "
               + (report.path.isEmpty ? "without an archive" : "against \(report.path)"))
+        if let choice = report.latestChoice { print("  NOTE  --latest: \(choice)") }
+        if report.sameAsSource == true, let database = report.database {
+            print("  NOTE  this is the archive's own source database (\(database.host):\(database.port)/\(database.dbname), as its manifest records), not a copy restored elsewhere")
+        }
         if let suspect = report.suspect { print("  NOTE  the archive is marked SUSPECT by its backup: \(suspect)") }
         for check in report.checks {
             print("  \(check.verdict)  \(check.name): \(check.detail)")
         }
-        print("  no restore (RTO not measured); nothing was written to the database; drill \(String(format: "%.1f", report.durationSeconds)) s")
+        // Said only when measured and true (the read-only check).
+        let written = report.checks.first { $0.name == "read-only" && $0.checked && $0.ok } != nil ? "nothing was written to the database (measured); " : ""
+        print("  no restore (RTO not measured); \(written)drill \(String(format: "%.1f", report.durationSeconds)) s")
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
-        print(report.ok ? "Drill PASSED: \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
+        // Without an archive the history is not checked: the verdict says so in its first words.
+        let partial = report.checks.contains { $0.name == ExistingDrill.historyCheck && !$0.checked } ? " (audit history NOT CHECKED: no archive)" : ""
+        print(report.ok ? "Drill PASSED\(partial): \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
+    }
+
+    /// `drill --existing-url --latest` on a database whose newest audit event is older than the
+    /// newest good archive (a snapshot taken before it): the newest good archive taken at or before
+    /// that event, whose events the database should all hold, and why it was chosen; nil when the
+    /// newest is that archive, or the database's newest event cannot be read (the newest is used).
+    static func archiveItShouldHold(_ target: ConnectionSettings, directory: ArchiveDirectory) throws -> (ArchiveLocation, String)? {
+        guard let connection = try? target.readOnly().open(.drill),
+              (try? connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar) == "t",
+              let text = (try? connection.query("SELECT extract(epoch FROM max(\"timestamp\"))::text FROM audit.audit_event").scalar) ?? nil,
+              let epoch = Double(text) else { return nil }
+        let newestEvent = Date(timeIntervalSince1970: epoch)
+        let good = try directory.entries().filter(directory.isGood).sorted { $0.time > $1.time }
+        guard let newest = good.first, newest.time > newestEvent, let older = good.first(where: { $0.time <= newestEvent }) else { return nil }
+        let newer = good.prefix { $0.time > newestEvent }.count
+        return (directory.location(of: older), "chose \(older.file), the newest archive taken at or before the database's newest audit event (\(UTCTime.iso8601(newestEvent))): "
+                + "\(Plural.of(newer, "newer archive")) (the newest \(newest.file)) hold events this database cannot have")
+    }
+
+    /// A metrics `dir` label for an archive given by path: its directory (absolute), or its S3 prefix.
+    static func directoryLabel(of archive: String) -> String {
+        if archive.hasPrefix("s3://") { return String(archive[..<(archive.lastIndex(of: "/") ?? archive.endIndex)]) }
+        return URL(fileURLWithPath: archive).standardizedFileURL.deletingLastPathComponent().path
     }
 
     static func newestGauge(failed: Bool) -> PrometheusFile.Gauge {
@@ -274,7 +339,7 @@ struct DrillCommand: ToolCommand {
         // A restore that did not finish measured no recovery time: 0.0 s would read as one.
         let rto = report.restored ? "RTO (measured restore) \(String(format: "%.1f", report.restoreSeconds)) s" : "RTO not measured (no restore finished)"
         print("  \(rto); backup age at drill \(ProgressDisplay.duration(report.backupAgeSeconds)); "
-              + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
+              + "archive \(ProgressDisplay.bytes(report.archiveBytes)), \(Plural.of(report.tables ?? 0, "table")), \(Plural.of(report.rows ?? 0, "row")); drill \(String(format: "%.1f", report.durationSeconds)) s")
         let fate = report.scratchDatabase.isEmpty ? "" : "; " + report.scratchOutcome
         let unchecked = report.checksNotChecked == 0 ? "every check passed" : "every check made passed, \(report.checksNotChecked) not checked"
         if let newest = report.newestFailed {
@@ -300,7 +365,7 @@ struct DrillCommand: ToolCommand {
                 .init("rgw_drill_restore_seconds", "Restore time (RTO) measured by the last passing drill.", report.restoreSeconds),
                 .init("rgw_drill_backup_age_seconds", "Age of the drilled backup when the last passing drill started.", report.backupAgeSeconds),
                 .init("rgw_drill_bytes", "Archive size of the last passing drill.", Double(report.archiveBytes)),
-                .init("rgw_drill_rows", "Rows restored by the last passing drill.", Double(report.rows)),
+                .init("rgw_drill_rows", "Rows restored by the last passing drill.", Double(report.rows ?? 0)),
             ]
         }
         return gauges

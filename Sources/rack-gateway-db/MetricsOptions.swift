@@ -61,6 +61,9 @@ final class MetricsRecorder: @unchecked Sendable {
     var metrics: RunMetrics
     let file: String?
     let gateways: [Pushgateway]
+    /// A success that checked less than the command's full run (drill --existing-url without an
+    /// archive): published without `last_success`, so it cannot clear an earlier failure's alarm.
+    var partial = false
 
     init(metrics: RunMetrics, file: String?, gateways: [Pushgateway]) {
         self.metrics = metrics
@@ -96,7 +99,9 @@ final class MetricsRecorder: @unchecked Sendable {
     static func publish(failure: Error?, context: RunContext) {
         guard let recorder = current else { return }
         current = nil
-        let metrics = recorder.metrics.finished(outcome(failure: failure, context: context), at: context.clock.now())
+        var ended = outcome(failure: failure, context: context)
+        if ended == .success && recorder.partial { ended = .suspect }
+        let metrics = recorder.metrics.finished(ended, at: context.clock.now())
         if let file = recorder.file {
             do {
                 try PrometheusFile(path: file).update(metrics)

@@ -54,7 +54,7 @@ struct ExistingDrillTests {
     }
 
     struct Report: Decodable {
-        struct Check: Decodable { var name: String; var ok: Bool; var checked: Bool; var detail: String }
+        struct Check: Decodable { var name: String; var ok: Bool?; var checked: Bool; var detail: String }
         struct Identity: Decodable { var host: String; var port: String; var dbname: String; var user: String; var systemIdentifier: String?; var serverVersion: String; var inRecovery: Bool }
         var kind: String?
         var ok: Bool
@@ -197,10 +197,10 @@ struct ExistingDrillTests {
             #expect(plain.status == 0, "\(plain)")
             #expect(plain.stdout.contains("read-only, without an archive"), "\(plain.stdout)")
             #expect(plain.stdout.contains("NOT CHECKED  audit history: no archive was given"), "\(plain.stdout)")
-            #expect(plain.stdout.contains("NOT CHECKED  migrations:") && plain.stdout.contains("Drill PASSED: every check made passed, 2 not checked"), "\(plain.stdout)")
+            #expect(plain.stdout.contains("NOT CHECKED  migrations:") && plain.stdout.contains("Drill PASSED (audit history NOT CHECKED: no archive): every check made passed, 2 not checked"), "\(plain.stdout)")
             let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
             #expect(prometheus.contains("rgw_drill_existing_checks_failed{database=\"\(source.name)\",dir=\"\(directory)\"} 0"), "\(prometheus)")
-            #expect(prometheus.contains("rgw_drill_existing_checks_not_checked{") && prometheus.contains("rgw_drill_existing_last_success_timestamp_seconds{"), "\(prometheus)")
+            #expect(prometheus.contains("rgw_drill_existing_checks_not_checked{") && prometheus.contains("rgw_drill_existing_last_partial_success_timestamp_seconds{"), "\(prometheus)")
             #expect(!prometheus.contains("rgw_drill_restore_seconds") && !prometheus.contains("rgw_drill_checks_failed"), "a restore drill's names are left alone: \(prometheus)")
             let log = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8)
             #expect(log.contains("\"kind\":\"existing\"") && log.contains("\"archive\":\"\""), "\(log)")
@@ -243,6 +243,172 @@ struct ExistingDrillTests {
             #expect(key.status == 64 && key.stderr.contains("--identity reads an archive; --existing-url without ARCHIVE or --latest reads none"), "\(key)")
             let neither = try CLI.run(["drill", "--dir", directory])
             #expect(neither.status == 64 && neither.stderr.contains("give an archive path or --latest"), "\(neither)")
+        }
+    }
+
+    /// Person-trial of issue 31 (items 1, 2, 6, 7, 9, 10, 11, 12): the database is checked against what
+    /// the archive holds (a missing table, emptied tables, a dropped index fail by name), the audit
+    /// log's triggers must be there and enabled, a migration the archive recorded must be applied,
+    /// writes during the drill are measured (a migrate command that writes fails the drill), a run
+    /// without an archive says what it did not check (JSON ok null, no last_success), a missing --dir
+    /// is refused up front, a wrong password has the code check and diff give.
+    @Test func theDatabaseIsCheckedAgainstTheArchiveAndWritesAreMeasured() throws {
+        let cluster = try TestCluster.version(15)
+        let bin = try TestCluster.binDirectory(major: 15)
+        let env = ["RGW_PG_BIN_DIR": bin]
+        try TestDatabase.with(on: cluster) { source in
+            try ProductionFixture.build(source, events: 300)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let migrations = ["--migrations", ProductionFixture.migrations]
+            try TestDatabase.with(on: cluster) { copy in
+                try Self.copy(source, into: copy, bin: bin)
+                let metrics = directory + "/rgw.prom"
+                let passed = try CLI.run(["drill", "--existing-url", copy.url, archive, "--metrics-file", metrics] + migrations, environment: env)
+                #expect(passed.status == 0, "\(passed)")
+                for line in ["PASS  tables and schema: the archive's ", "PASS  audit triggers: the archive's 3 triggers on audit.audit_event are there and enabled",
+                             "PASS  read-only: nothing was written to the database (measured", "nothing was written to the database (measured); drill "] {
+                    #expect(passed.stdout.contains(line), "\(line): \(passed.stdout)")
+                }
+                // --json gives the archive's figures as the archive's, not as the database's; a copy is not the source.
+                let json = try CLI.run(["drill", "--existing-url", copy.url, archive, "--json"] + migrations, environment: env)
+                let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+                #expect(object?["rows"] == nil && object?["tables"] == nil && object?["bytes"] == nil && object?["same_as_source"] as? Bool == false, "\(json.stdout)")
+                #expect((object?["archive_contents"] as? [String: Any])?["rows"] as? Int ?? 0 > 0, "\(json.stdout)")
+                // The same labels as with --dir: the archive's directory.
+                #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_drill_existing_checks_failed{database=\"\(copy.name)\",dir=\"\(directory)\"} 0"))
+
+                // A restored copy that lost data, a table, an index, its append-only triggers and a migration's row.
+                try copy.psql("""
+                    TRUNCATE public.users, public.user_sessions, public.api_tokens CASCADE;
+                    DROP TABLE public.settings;
+                    DROP INDEX audit.audit_event_user_email_idx;
+                    ALTER TABLE audit.audit_event DISABLE TRIGGER t_forbid_update;
+                    DROP TRIGGER t_forbid_delete ON audit.audit_event;
+                    DELETE FROM public.schema_migrations WHERE version = '20251125120000';
+                    """)
+                let damaged = try CLI.run(["drill", "--existing-url", copy.url, archive] + migrations, environment: env)
+                #expect(damaged.status == 2, "\(damaged)")
+                for text in ["FAIL  tables and schema: table public.settings is missing", "index audit_event_user_email_idx on audit.audit_event", "public.users is empty (the archive has ",
+                             "FAIL  audit triggers: audit.audit_event lacks the 1 trigger the archive has: t_forbid_delete; 1 trigger on audit.audit_event disabled: t_forbid_update",
+                             "FAIL  migrations: the archive recorded 1 migration as applied that the database lacks in public.schema_migrations: 20251125120000"] {
+                    #expect(damaged.stdout.contains(text), "\(text): \(damaged.stdout)")
+                }
+                // Without an archive the triggers are judged by what they fire on.
+                let bare = try CLI.run(["drill", "--existing-url", copy.url, "--dir", directory] + migrations, environment: env)
+                #expect(bare.status == 2 && bare.stdout.contains("FAIL  audit triggers: the append-only protection is not there: no enabled trigger on audit.audit_event fires on UPDATE; no enabled trigger on audit.audit_event fires on DELETE"), "\(bare)")
+            }
+
+            // A migrate command that writes (it turns the session's read-only default off) is seen.
+            let creates = "psql \"$DATABASE_URL\" -X -q -c 'SET default_transaction_read_only=off' -c 'CREATE TABLE public.written_by_drill(i int)'"
+            let created = try CLI.run(["drill", "--existing-url", source.url, archive, "--migrate-command", creates], environment: env)
+            #expect(created.status == 2 && created.stdout.contains("FAIL  read-only: the database was written to while the drill ran") && created.stdout.contains("public.written_by_drill"), "\(created)")
+            #expect(!created.stdout.contains("nothing was written"), "\(created.stdout)")
+            // The archive's own source is said to be one (not a failure).
+            #expect(created.stdout.contains("NOTE  this is the archive's own source database (127.0.0.1:\(cluster.port)/\(source.name), as its manifest records)"), "\(created.stdout)")
+            let updates = "psql \"$DATABASE_URL\" -X -q -c 'SET default_transaction_read_only=off' -c 'UPDATE public.users SET name = name WHERE id = (SELECT min(id) FROM public.users)'"
+            let updated = try CLI.run(["drill", "--existing-url", source.url, archive, "--migrate-command", updates], environment: env)
+            #expect(updated.status == 2 && updated.stdout.contains("FAIL  read-only:") && updated.stdout.contains("1 row inserted, updated or deleted"), "\(updated)")
+
+            // Without an archive: a partial pass, said so; JSON's unchecked ok is null; no last_success.
+            let metrics = directory + "/partial.prom"
+            let partial = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--metrics-file", metrics] + migrations, environment: env)
+            #expect(partial.status == 0 && partial.stdout.contains("Drill PASSED (audit history NOT CHECKED: no archive): "), "\(partial)")
+            let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(prometheus.contains("rgw_drill_existing_last_partial_success_timestamp_seconds{") && !prometheus.contains("rgw_drill_existing_last_success_timestamp_seconds"), "\(prometheus)")
+            let json = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory, "--json"] + migrations, environment: env)
+            let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+            let history = (object?["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "audit history" }
+            #expect(history?["ok"] is NSNull && history?["checked"] as? Bool == false, "\(json.stdout)")
+
+            // drills.jsonl cannot be written: refused before anything runs.
+            let nowhere = try CLI.run(["drill", "--existing-url", source.url, "--dir", directory + "/none"], environment: env)
+            #expect(nowhere.status == 64 && nowhere.stderr.contains("--dir") && nowhere.stderr.contains("does not exist") && !nowhere.stderr.contains("error: warning"), "\(nowhere)")
+            // A wrong password: the code check and diff give.
+            let role = try Self.readOnlyRole(source)
+            defer { Self.dropRole(role.name, in: source) }
+            let wrong = role.url.replacingOccurrences(of: ":" + role.url.components(separatedBy: ":")[2].components(separatedBy: "@")[0] + "@", with: ":wrong@")
+            let refused = try CLI.run(["drill", "--existing-url", wrong, "--dir", directory, "--json"], environment: env)
+            #expect(refused.status == 1 && refused.stdout.contains("database_auth_failed") && !refused.stdout.contains("nothing was written"), "\(refused)")
+        }
+    }
+
+    /// Items 3 and 8 of the person-trial: a database older than the archive (a snapshot taken before
+    /// it: its newest event older than the archive) is compared up to its own last event, the rest
+    /// said, not failed; a missing tail with a newest event after the archive's time still fails; an
+    /// archive of another database is said to be one (exit 64), and diff --against of two databases'
+    /// archives says so too.
+    @Test func anOlderSnapshotIsNotARewriteAndAnotherDatabasesArchiveIsNamed() throws {
+        let cluster = try TestCluster.version(15)
+        let bin = try TestCluster.binDirectory(major: 15)
+        let env = ["RGW_PG_BIN_DIR": bin]
+        try TestDatabase.with(on: cluster) { source in
+            try ProductionFixture.build(source, events: 300)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let migrations = ["--migrations", ProductionFixture.migrations]
+            try TestDatabase.with(on: cluster) { copy in
+                try Self.copy(source, into: copy, bin: bin)
+                // The snapshot before the archive: its last 50 events were appended after it.
+                try copy.psql("""
+                    ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                    DELETE FROM audit.audit_event WHERE chain_index >= 250;
+                    ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                    """)
+                let older = try CLI.run(["drill", "--existing-url", copy.url, archive] + migrations, environment: env)
+                #expect(older.status == 0, "\(older)")
+                #expect(older.stdout.contains("PASS  audit history: audit.audit_event: the 250 events up to chain_index 249 (this database's last) are as archived in ")
+                        && older.stdout.contains("; the archive goes 50 events further than this database (it is newer: taken "), "\(older.stdout)")
+                // The same tail missing, but the database's newest event is after the archive: a FAIL.
+                try copy.psql("""
+                    ALTER TABLE audit.audit_event DISABLE TRIGGER USER;
+                    UPDATE audit.audit_event SET "timestamp" = now() + interval '1 day' WHERE chain_index = 249;
+                    ALTER TABLE audit.audit_event ENABLE TRIGGER USER;
+                    """)
+                let truncated = try CLI.run(["drill", "--existing-url", copy.url, archive] + migrations, environment: env)
+                #expect(truncated.status == 2 && truncated.stdout.contains("FAIL  audit history: audit.audit_event was changed: the event at chain_index 249 is changed") && truncated.stdout.contains("50 missing"), "\(truncated)")
+            }
+            // --latest on a snapshot taken between two archives: the archive of its time is chosen, and said.
+            let append = { (index: Int) in
+                try source.psql("""
+                    INSERT INTO audit.audit_event ("timestamp", chain_index, previous_hash, event_hash, action_type, action, status)
+                    SELECT now(), \(index), event_hash, sha256(event_hash), 'auth', 'auth.login', 'success' FROM audit.audit_event WHERE chain_index = \(index - 1);
+                    SELECT setval(pg_get_serial_sequence('audit.audit_event', 'chain_index'), \(index));
+                    """)
+            }
+            try append(300)
+            try TestDatabase.with(on: cluster) { snapshot in
+                try Self.copy(source, into: snapshot, bin: bin)
+                Thread.sleep(forTimeInterval: 1.5)
+                try append(301)
+                #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+                let newest = try Self.onlyArchive(in: directory)
+                #expect(newest != archive)
+                let latest = try CLI.run(["drill", "--existing-url", snapshot.url, "--latest", "--dir", directory] + migrations, environment: env)
+                #expect(latest.status == 0, "\(latest)")
+                #expect(latest.stdout.contains("against \(archive)") && latest.stdout.contains("NOTE  --latest: chose \(URL(fileURLWithPath: archive).lastPathComponent), the newest archive taken at or before the database's newest audit event (")
+                        && latest.stdout.contains("1 newer archive (the newest \(URL(fileURLWithPath: newest).lastPathComponent)) hold events this database cannot have"), "\(latest.stdout)")
+            }
+            try ProductionFixture.with(events: 300) { other in
+                let otherDirectory = try TestArchives.temporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: otherDirectory) }
+                #expect(try CLI.run(["backup", "--database-url", other.url, "--dir", otherDirectory], environment: env).status == 0)
+                let otherArchive = try Self.onlyArchive(in: otherDirectory)
+                let wrong = try CLI.run(["drill", "--existing-url", source.url, otherArchive] + migrations, environment: env)
+                #expect(wrong.status == 64, "\(wrong)")
+                #expect(wrong.stderr.contains("the archive is not of this database: this archive (\(URL(fileURLWithPath: otherArchive).lastPathComponent)) is of database \(other.name) on ")
+                        && wrong.stderr.contains(", not of \(source.name); its events do not match from the first one (chain_index 0: 300 events differ, none is the same)"), "\(wrong.stderr)")
+                #expect(!wrong.stdout.contains("was changed") && !wrong.stderr.contains("was changed"), "\(wrong)")
+                let live = try CLI.run(["diff", otherArchive, "--database-url", source.url], environment: env)
+                #expect(live.status == 2 && live.stdout.contains("AUDIT HISTORY OF ANOTHER DATABASE audit.audit_event: not one history: the archive is of database \(other.name) on ")
+                        && live.stdout.contains(", not of \(source.name); their events do not match from the first one"), "\(live)")
+                let diff = try CLI.run(["diff", archive, "--against", otherArchive], environment: env)
+                #expect(diff.status == 2 && diff.stdout.contains("AUDIT HISTORY OF ANOTHER DATABASE audit.audit_event: not one history: ") && diff.stdout.contains("is of database \(source.name)"), "\(diff)")
+            }
         }
     }
 }

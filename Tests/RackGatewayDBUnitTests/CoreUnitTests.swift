@@ -78,13 +78,16 @@ struct SupportUnitTests {
         let file = PrometheusFile(path: path)
         try file.update(RunMetrics(command: "backup", labels: ["database": "x"], gauges: [.init("rgw_a", "A.", 1), .init("rgw_b", "B.", 2.5)]))
         try file.update(RunMetrics(command: "backup", labels: ["database": "x\"y"], gauges: [.init("rgw_b", "B.", 3), .init("rgw_c", "C.", 4)]))
+        // Only the same name with the same label set is replaced: another database's sample stays (issue 31).
+        try file.update(RunMetrics(command: "backup", labels: ["database": "x"], gauges: [.init("rgw_a", "A.", 7)]))
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text == """
             # HELP rgw_a A.
             # TYPE rgw_a gauge
-            rgw_a{database="x"} 1
+            rgw_a{database="x"} 7
             # HELP rgw_b B.
             # TYPE rgw_b gauge
+            rgw_b{database="x"} 2.5
             rgw_b{database="x\\"y"} 3
             # HELP rgw_c C.
             # TYPE rgw_c gauge

@@ -19,7 +19,7 @@ public struct BackupOptions: Sendable {
     public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// The archive is suspect when a table's rows or the whole data fell by more than this since
     /// the previous good archive (`--max-shrink`; 1 turns the check off).
-    public var maxShrink: Double = 0.5
+    public var maxShrink: Double = ShrinkCheck.defaultMaxShrink
     /// age recipients to encrypt to and a minisign key to sign with (`--recipient`, `--sign-key`).
     public var keys = BackupKeys()
 

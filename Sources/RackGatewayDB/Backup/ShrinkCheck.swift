@@ -11,7 +11,16 @@ public struct ShrinkCheck: Sendable {
     /// losing two rows is normal life, not a bad backup).
     public static let minimumRows = 100
 
+    /// `--max-shrink`'s default: by half.
+    public static let defaultMaxShrink = 0.5
+
     public init(maxShrink: Double) { self.maxShrink = maxShrink }
+
+    /// Whether a table's rows fell by more than the rule allows (tables of fewer than
+    /// `minimumRows` are not judged).
+    public func fell(from old: Int, to new: Int) -> Bool {
+        old >= Self.minimumRows && Double(new) < Double(old) * (1 - maxShrink)
+    }
 
     /// The newest archive in `store` with this prefix and database that reads and is not suspect
     /// itself: what a new backup is compared with. An encrypted one is read through its summary
@@ -38,7 +47,7 @@ public struct ShrinkCheck: Sendable {
                 problems.append("table \(old.qualifiedName) vanished (it had \(old.rows) rows)")
                 continue
             }
-            if Double(new.rows) < Double(old.rows) * floor {
+            if fell(from: old.rows, to: new.rows) {
                 problems.append("table \(old.qualifiedName) fell from \(old.rows) to \(new.rows) rows (\(Self.percent(new.rows, old.rows)))")
             }
         }

@@ -30,12 +30,24 @@ public struct AuditHistoryCheck {
         /// explains (at most 20 listed), and the events they hold in all.
         public var archiveGaps: [Gap] = []
         public var archiveGapEvents = 0
+        /// Events found the same on both sides.
+        public var equal = 0
+        /// `drill --existing-url` of a database older than the archive: the archive's events past
+        /// the database's last chain_index (not looked for, not missing).
+        public var beyondDatabase = 0
+        /// Where the two sides come from when that differs (`the archive is of database X, ...`).
+        public var sources: String? = nil
 
         enum CodingKeys: String, CodingKey {
-            case table, ok, events, pruned, difference, changed, missing, added
+            case table, ok, events, pruned, difference, changed, missing, added, equal
             case lastChainIndex = "last_chain_index", firstDifference = "first_difference"
             case olderArchive = "older_archive", archiveGaps = "archive_gaps", archiveGapEvents = "archive_gap_events"
+            case beyondDatabase = "beyond_database", sources
         }
+
+        /// Not one history: events on both sides, none of them the same (an archive of another
+        /// database, not a rewrite of this one).
+        public var unrelated: Bool { equal == 0 && changed > 0 }
     }
 
     /// chain_index `first` to `last`, both included.
@@ -76,15 +88,17 @@ public struct AuditHistoryCheck {
     /// Compares the archive's audit events with the database's (`connection`, with the dump's
     /// session settings) through `diff`'s row readers; `equal` when the table's fingerprints already
     /// matched (the rows are then not compared again, only the chain is looked at for gaps).
-    static func check(_ diff: ArchiveDiff, table: ArchiveManifest.Table, connection: Connection, equal: Bool = false) throws -> Result {
+    /// `upTo`: the database is older than the archive (a snapshot taken before it): its events are
+    /// compared up to this chain_index, the archive's later ones counted in `beyondDatabase`.
+    static func check(_ diff: ArchiveDiff, table: ArchiveManifest.Table, connection: Connection, equal: Bool = false, upTo: Int64? = nil) throws -> Result {
         let list = table.columns.map(SQL.identifier).joined(separator: ", ")
         let archived = try archivePrunedRanges(diff.archive)
-        if equal, let result = try liveChain(table: table, connection: connection, pruned: { archived + (try prunedRanges(connection)) }) {
+        if equal, upTo == nil, let result = try liveChain(table: table, connection: connection, pruned: { archived + (try prunedRanges(connection)) }) {
             return result
         }
-        return try compare(table: table, older: { body in try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil, body) },
+        var result = try compare(table: table, older: { body in try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil, body) },
                            newer: equal ? nil : { last, body in
-                               let statement = "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(table.schema, table.name)) WHERE \(SQL.identifier("chain_index")) <= \(last)) TO STDOUT"
+                               let statement = "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(table.schema, table.name)) WHERE \(SQL.identifier("chain_index")) <= \(min(last, upTo ?? last))) TO STDOUT"
                                try connection.copyOut(statement) { stream in
                                    var failure: Error?
                                    while try stream.withNextRow({ row in
@@ -94,7 +108,12 @@ public struct AuditHistoryCheck {
                                    if let failure { throw failure }
                                }
                            },
-                           pruned: { archived + (try prunedRanges(connection)) })
+                           pruned: { archived + (try prunedRanges(connection)) }, upTo: upTo)
+        if result.unrelated {
+            let name = try connection.query("SELECT current_database()").scalar ?? "?"
+            result.sources = "the archive is of database \(source(diff.archive.manifest))" + (name == diff.archive.manifest.database ? "" : ", not of \(name)")
+        }
+        return result
     }
 
     /// The check of a table equal by row count and fingerprint: its rows in the database are the
@@ -166,7 +185,16 @@ public struct AuditHistoryCheck {
                                  },
                                  pruned: { ranges })
         result.olderArchive = URL(fileURLWithPath: older.path).lastPathComponent
+        let (first, other) = (older.manifest, newer.manifest)
+        if first.database != other.database || (first.sourceHost != nil && other.sourceHost != nil && first.sourceHost != other.sourceHost) {
+            result.sources = "\(result.olderArchive!) is of database \(source(first)), \(URL(fileURLWithPath: newer.path).lastPathComponent) of \(source(other))"
+        }
         return result
+    }
+
+    /// A manifest's source database, as `rack_gateway on db.internal:5432`.
+    static func source(_ manifest: ArchiveManifest) -> String {
+        manifest.database + (manifest.sourceHost.map { " on \($0)" } ?? "")
     }
 
     /// The pruned ranges an archive's own prune log holds (the table in `AuditPruneLog.tables`).
@@ -204,7 +232,7 @@ public struct AuditHistoryCheck {
     /// matched against them (`newer` nil: equal by fingerprint, nothing to match).
     static func compare(table: ArchiveManifest.Table, older: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void,
                         newer: ((Int64, (UnsafeRawBufferPointer) throws -> Void) throws -> Void)?,
-                        pruned: () throws -> [ClosedRange<Int64>]) throws -> Result {
+                        pruned: () throws -> [ClosedRange<Int64>], upTo: Int64? = nil) throws -> Result {
         guard let field = table.columns.firstIndex(of: "chain_index") else {
             throw ToolError(.failed, "table \(table.qualifiedName) has no chain_index column")
         }
@@ -249,10 +277,14 @@ public struct AuditHistoryCheck {
                 if entries[low].row != DataChunk.rowHash(row) {
                     result.changed += 1
                     note(index, "changed")
+                } else {
+                    result.equal += 1
                 }
             }
             for (position, entry) in entries.enumerated() where !matched[position] {
-                if ranges.contains(where: { $0.contains(entry.index) }) {
+                if let upTo, entry.index > upTo {
+                    result.beyondDatabase += 1
+                } else if ranges.contains(where: { $0.contains(entry.index) }) {
                     result.pruned += 1
                 } else {
                     result.missing += 1
@@ -271,7 +303,7 @@ extension AuditHistoryCheck.Result {
         archiveGaps.map(\.description).joined(separator: ", ") + (archiveGaps.count < 20 ? "" : ", ...") + " (\(Plural.of(archiveGapEvents, "event")))"
     }
 
-    var prunedNote: String { pruned > 0 ? " (\(Plural.of(pruned, "event")) in recorded prunes not looked for)" : "" }
+    public var prunedNote: String { pruned > 0 ? " (\(Plural.of(pruned, "event")) in recorded prunes not looked for)" : "" }
 
     /// What held: the events checked, and against what (diff's and the drill's line).
     public var heldDetail: String {
@@ -285,6 +317,11 @@ extension AuditHistoryCheck.Result {
     /// What changed: the first differing chain_index and the counts, the gaps of the archive's own chain.
     public var changedDetail: String {
         var problems: [String] = []
+        if unrelated {
+            // Not a rewrite: no event is the same from the first one on.
+            return "not one history: \(sources.map { $0 + "; " } ?? "")their events do not match from the first one (chain_index \(firstDifference ?? 0): "
+                + "\(Plural.of(changed, "event")) differ, none is the same): the two are of different databases, not one changed"
+        }
         if let first = firstDifference {
             let counts = [("changed", changed), ("missing", missing), ("added", added)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
             let against = olderArchive.map { "the older archive \($0)" } ?? "the archive"

@@ -24,10 +24,21 @@ public struct DrillCheck: Codable, Sendable {
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decode(String.self, forKey: .name)
-        ok = try container.decode(Bool.self, forKey: .ok)
+        // null: not checked (written so by this version: a filter on ok == false must not read it as a pass).
+        ok = try container.decodeIfPresent(Bool.self, forKey: .ok) ?? true
         detail = try container.decode(String.self, forKey: .detail)
         seconds = try container.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
         checked = try container.decodeIfPresent(Bool.self, forKey: .checked) ?? true
+    }
+
+    /// `ok` is null for a check not made: it neither passed nor failed.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        if checked { try container.encode(ok, forKey: .ok) } else { try container.encodeNil(forKey: .ok) }
+        try container.encode(detail, forKey: .detail)
+        try container.encode(seconds, forKey: .seconds)
+        try container.encode(checked, forKey: .checked)
     }
 
     /// PASS, FAIL or NOT CHECKED.

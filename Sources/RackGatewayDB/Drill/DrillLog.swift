@@ -8,7 +8,8 @@ public enum DrillLog {
 
     struct Line: Decodable {
         struct Check: Decodable {
-            var ok: Bool
+            /// null: not checked.
+            var ok: Bool?
         }
         var archive: String
         var ok: Bool
@@ -41,7 +42,7 @@ public enum DrillLog {
         // A drill of a database restored elsewhere (`existing`) read only the archive's audit log.
         for line in JSONLines.read(Line.self, from: fileName, in: store) where line.error == nil && line.kind != .existing {
             let checks = line.checks ?? []
-            let passed = checks.isEmpty ? line.ok : checks.allSatisfy(\.ok)
+            let passed = checks.isEmpty ? line.ok : checks.allSatisfy { $0.ok ?? true }
             verdicts[URL(fileURLWithPath: line.archive).lastPathComponent] = Verdict(passed: passed, size: line.archiveBytes)
         }
         return verdicts

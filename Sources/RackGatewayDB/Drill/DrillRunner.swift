@@ -30,6 +30,9 @@ public struct DrillReport: Codable, Sendable {
     public var ok: Bool
     /// Why the drill could not run to its checks (server down, missing roles, ...), if so.
     public var error: String?
+    /// The code of the error that stopped the drill (`database_auth_failed`, ...), as other
+    /// commands give it for the same cause; nil for a drill that ran (or older reports).
+    public var errorCode: String?
     public var startedAt: String
     public var scratchDatabase: String
     public var kept: Bool
@@ -42,9 +45,18 @@ public struct DrillReport: Codable, Sendable {
     public var backupCreatedAt: String
     public var backupAgeSeconds: Double
     public var archiveBytes: Int
-    public var tables: Int
-    public var rows: Int
-    public var bytes: Int
+    /// The restored archive's tables, rows and bytes of COPY text: nil for `drill --existing-url`,
+    /// whose database is not the archive (its figures are in `archiveContents`).
+    public var tables: Int?
+    public var rows: Int?
+    public var bytes: Int?
+    /// `drill --existing-url` with an archive: what the archive holds (not the database's figures).
+    public var archiveContents: ArchiveContents?
+    public struct ArchiveContents: Codable, Sendable {
+        public var tables: Int
+        public var rows: Int
+        public var bytes: Int
+    }
     public var checks: [DrillCheck]
     public var restorePhases: [RestorePhase]
     /// The backup's shrink-check mark on the drilled archive, if any (it restores; the data shrank).
@@ -55,6 +67,11 @@ public struct DrillReport: Codable, Sendable {
     /// `existing` for `drill --existing-url` (a database restored by something else, checked in
     /// place; no restore, no RTO); nil for a drill that restored the archive itself.
     public var kind: DrillKind?
+    /// `drill --existing-url`: the database is the archive's own source (the same host, port and
+    /// database name as its manifest records), not a copy restored elsewhere; nil without an archive.
+    public var sameAsSource: Bool?
+    /// `drill --existing-url --latest`: which archive was chosen and why, when not the newest.
+    public var latestChoice: String?
     /// `drill --existing-url`: the database checked (never its password).
     public var database: DatabaseIdentity?
     /// What became of the drill's scratch database.

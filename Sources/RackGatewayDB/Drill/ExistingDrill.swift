@@ -71,15 +71,28 @@ public struct ExistingDrill {
             backupAgeSeconds: backupCreated.map { started.timeIntervalSince($0) } ?? 0, archiveBytes: reader?.storedSize ?? 0,
             tables: manifest?.tables.count ?? 0, rows: manifest?.totalRows ?? 0, bytes: manifest?.totalBytes ?? 0, checks: [], restorePhases: [])
         report.kind = .existing
+        // The archive's figures are the archive's, not the database's.
+        report.archiveContents = manifest.map { DrillReport.ArchiveContents(tables: $0.tables.count, rows: $0.totalRows, bytes: $0.totalBytes) }
+        (report.tables, report.rows, report.bytes) = (nil, nil, nil)
         report.suspect = manifest?.suspect
         let runner = DrillRunner(options: options, logger: logger, context: context)
         do {
             let connection = try settings.open(.drill)
             report.database = try Self.identity(connection, settings: settings)
+            if let manifest, let database = report.database {
+                report.sameAsSource = manifest.sourceHost == "\(database.host):\(database.port)" && manifest.database == database.dbname
+            }
+            let standby = report.database?.inRecovery == true
             try DumpSession.apply(to: connection)
+            // What was written while the drill ran is measured, not assumed: from here to the end.
+            let before = standby ? nil : try ExistingChecks.WriteMark.read(connection)
+            let postData = try reader.map { try ExistingChecks.postData($0, settings: settings, logger: logger) }
             // One snapshot for every check; read-only twice over (the session's default too).
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             progress.begin(phase: "checks (read-only)")
+            if let manifest, let postData {
+                try runner.timedCheck(&report) { try ExistingChecks.schema(connection, manifest: manifest, postData: postData) }
+            }
             try runner.timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest?.schemaState) }
             try runner.timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection, recorded: manifest?.schemaState) }
             if let views = try DrillChecks.materializedViews(connection, recorded: manifest?.schemaState) {
@@ -87,6 +100,13 @@ public struct ExistingDrill {
             }
             try runner.timedCheck(&report) { try DrillChecks.auditChain(connection, settings: settings) }
             let hasAudit = try connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar == "t"
+            if hasAudit {
+                // The archive's audit log's triggers when it has one; else any that protect it.
+                let audit = manifest.flatMap(AuditHistoryCheck.auditTable)
+                let table = audit.map { ($0.schema, $0.name) } ?? ("audit", "audit_event")
+                let archived = audit.map { postData?.triggers[$0.qualifiedName] ?? [] }
+                try runner.timedCheck(&report) { try ExistingChecks.auditTriggers(connection, table: table, archived: archived) }
+            }
             if let anchors = options.anchors {
                 try runner.timedCheck(&report) {
                     guard hasAudit else {
@@ -101,12 +121,22 @@ public struct ExistingDrill {
                 }
             }
             progress.begin(phase: "checks: audit history")
-            try runner.timedCheck(&report) { try history(reader, connection: connection) }
+            var older = false
+            let database = report.database
+            try runner.timedCheck(&report) {
+                let (check, isOlder) = try history(reader, connection: connection, database: database)
+                older = isOlder
+                return check
+            }
             progress.begin(phase: "checks: migrations")
             try connection.execute("COMMIT")
             try connection.execute("RESET ALL")
-            try runner.timedCheck(&report) { try migrations(connection) }
+            try runner.timedCheck(&report) { try migrations(connection, manifest: manifest, databaseIsOlder: older) }
+            if standby || before != nil {
+                try runner.timedCheck(&report) { try ExistingChecks.writes(connection, since: before ?? .init(nextXid: 0, tuples: 0), standby: standby) }
+            }
         } catch {
+            report.errorCode = (error as? ToolError)?.code.rawValue ?? (error as? PostgresError)?.toolCode.rawValue
             report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the checks"
                 : report.database == nil ? "\(error)" : "the drill could not finish its checks: \(error)"
         }
@@ -123,27 +153,75 @@ public struct ExistingDrill {
                                 serverVersion: row[2] ?? "?", inRecovery: row[3] == "true")
     }
 
+    /// Starts the history check's detail when the archive is of another database (not a rewrite
+    /// of this one's history): the drill then exits 64.
+    public static let unrelatedPrefix = "not this database's archive: "
+
     /// The audit history check (item 5 of issue 31) against the archive: its audit log's events up to
-    /// its last chain_index must be the database's, less recorded prunes.
-    func history(_ reader: ArchiveReader?, connection: Connection) throws -> DrillCheck {
+    /// its last chain_index must be the database's, less recorded prunes. A database whose newest
+    /// event is older than the archive's time is an older snapshot: compared up to its own last
+    /// event, the archive's later ones said, not failed (true with the check). An archive none of
+    /// whose events match is of another database, said as such.
+    func history(_ reader: ArchiveReader?, connection: Connection, database: DatabaseIdentity?) throws -> (DrillCheck, Bool) {
         let name = Self.historyCheck
         guard let reader else {
-            return DrillCheck(name: name, ok: true, detail: "no archive was given, so the audit log was not compared with one; give ARCHIVE or --latest to check that its history was not rewritten", checked: false)
+            return (DrillCheck(name: name, ok: true, detail: "no archive was given, so the audit log was not compared with one; give ARCHIVE or --latest to check that its history was not rewritten", checked: false), false)
         }
         guard let table = AuditHistoryCheck.auditTable(reader.manifest) else {
-            return DrillCheck(name: name, ok: true, detail: "the archive \(reader.path) holds no audit log (no table with chain_index, previous_hash and event_hash)", checked: false)
+            return (DrillCheck(name: name, ok: true, detail: "the archive \(reader.path) holds no audit log (no table with chain_index, previous_hash and event_hash)", checked: false), false)
         }
-        guard try connection.query("SELECT to_regclass($1) IS NOT NULL", [SQL.qualified(table.schema, table.name)]).scalar == "t" else {
-            return DrillCheck(name: name, ok: false, detail: "the archive has the audit log \(table.qualifiedName) but the database has no such table")
+        let qualified = SQL.qualified(table.schema, table.name)
+        guard try connection.query("SELECT to_regclass($1) IS NOT NULL", [qualified]).scalar == "t" else {
+            return (DrillCheck(name: name, ok: false, detail: "the archive has the audit log \(table.qualifiedName) but the database has no such table"), false)
         }
+        // The database's newest event, by its time column where the table has one.
+        let time = table.columns.contains("timestamp") ? "max(\(SQL.identifier("timestamp")))" : "NULL::timestamptz"
+        let newest = try connection.query("SELECT max(chain_index)::text, extract(epoch FROM \(time))::text, to_char(\(time) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ONLY \(qualified)").rows[0]
+        let archiveTime = ISO8601DateFormatter.withFractions.date(from: reader.manifest.createdAt)
+        let newestTime = newest[1].flatMap(Double.init).map(Date.init(timeIntervalSince1970:))
+        let older = archiveTime != nil && newestTime != nil && newestTime! < archiveTime!
+        let upTo = older ? (newest[0].flatMap { Int64($0) } ?? -1) : nil
         let diff = ArchiveDiff(archive: reader, other: .database(settings), options: ArchiveDiff.Options())
-        let result = try AuditHistoryCheck.check(diff, table: table, connection: connection)
-        return DrillCheck(name: name, ok: result.ok, detail: result.ok ? result.heldDetail + " in \(URL(fileURLWithPath: reader.path).lastPathComponent)" : "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail)
+        let result = try AuditHistoryCheck.check(diff, table: table, connection: connection, upTo: upTo)
+        let file = URL(fileURLWithPath: reader.path).lastPathComponent
+        if result.unrelated {
+            let source = AuditHistoryCheck.source(reader.manifest)
+            let this = database?.dbname ?? settings.databaseName ?? "this one"
+            return (DrillCheck(name: name, ok: false, detail: Self.unrelatedPrefix + "this archive (\(file)) is of database \(source)\(reader.manifest.database == this ? "" : ", not of \(this)"); "
+                               + "its events do not match from the first one (chain_index \(result.firstDifference ?? 0): \(Plural.of(result.changed, "event")) differ, none is the same)"), false)
+        }
+        guard result.ok else {
+            return (DrillCheck(name: name, ok: false, detail: "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail), false)
+        }
+        guard result.beyondDatabase > 0, let last = upTo else { return (DrillCheck(name: name, ok: true, detail: result.heldDetail + " in \(file)"), false) }
+        return (DrillCheck(name: name, ok: true, detail: "\(result.table): the \(Plural.of(result.events - result.beyondDatabase, "event")) up to chain_index \(last) (this database's last) are as archived in \(file)"
+                           + result.prunedNote + "; the archive goes \(Plural.of(result.beyondDatabase, "event")) further than this database "
+                           + "(it is newer: taken \(reader.manifest.createdAt); the database's newest event \(newest[2] ?? "?"))"), true)
     }
 
     /// The schema against the migration set, or the application's migrate command (in its dry-run
     /// form: it connects read-only, so a command that writes fails here): nothing is applied.
-    func migrations(_ connection: Connection) throws -> DrillCheck {
+    func migrations(_ connection: Connection, manifest: ArchiveManifest?, databaseIsOlder: Bool) throws -> DrillCheck {
+        var check = try migrations(connection)
+        // What the archive recorded as applied must be here: a missing row makes the application
+        // run that migration again, on tables it already made.
+        guard let recorded = manifest?.schemaMigrations, !recorded.isEmpty else { return check }
+        let exists = try connection.query("SELECT to_regclass('public.schema_migrations') IS NOT NULL").scalar == "t"
+        let live = Set(exists ? try connection.query("SELECT version::text FROM public.schema_migrations").rows.compactMap { $0[0] } : [])
+        let lacking = recorded.filter { !live.contains($0) }
+        guard !lacking.isEmpty else { return check }
+        let list = lacking.prefix(5).joined(separator: ", ") + (lacking.count > 5 ? ", ..." : "")
+        if databaseIsOlder {
+            check.detail += "; the archive recorded \(Plural.of(lacking.count, "migration")) this database has not applied (\(list)): expected, the database is older than the archive"
+        } else {
+            check.ok = false
+            check.checked = true
+            check.detail = "the archive recorded \(Plural.of(lacking.count, "migration")) as applied that the database lacks in public.schema_migrations: \(list) (the application would apply them again); " + check.detail
+        }
+        return check
+    }
+
+        func migrations(_ connection: Connection) throws -> DrillCheck {
         if let command = options.migrateCommand {
             let outcome = command.run(target: settings, base: options.environment, logger: logger)
             return DrillCheck(name: "migrations", ok: outcome.ok,

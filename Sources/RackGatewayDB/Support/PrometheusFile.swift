@@ -91,29 +91,48 @@ public struct PrometheusFile {
         }
     }
 
-    /// Replace the metrics' gauges, keep every other sample of the old file.
+    /// Replace the metrics' samples, keep every other sample of the old file: a sample is replaced
+    /// only by one of the same name and the same label set (another database's, another
+    /// directory's, stay beside it).
     public func update(_ metrics: RunMetrics) throws {
-        var blocks: [String: [String]] = [:]
+        // Per name: its HELP and TYPE lines, and its samples by `name{labels}`, in the file's order.
+        var comments: [String: [String]] = [:]
+        var samples: [String: [(series: String, line: String)]] = [:]
         var order: [String] = []
-        if let old = try? String(contentsOfFile: path, encoding: .utf8) {
-            for line in old.split(separator: "\n") {
-                let name: String
-                if line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") {
-                    name = String(line.dropFirst(7).prefix { $0 != " " })
-                } else {
-                    name = String(line.prefix { $0 != "{" && $0 != " " })
-                }
-                if blocks[name] == nil { order.append(name) }
-                blocks[name, default: []].append(String(line))
+        var known: Set<String> = []
+        func add(_ line: Substring) {
+            let name: String
+            let comment = line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ")
+            if comment {
+                name = String(line.dropFirst(7).prefix { $0 != " " })
+            } else {
+                name = String(line.prefix { $0 != "{" && $0 != " " })
+            }
+            if known.insert(name).inserted { order.append(name) }
+            if comment {
+                if !(comments[name] ?? []).contains(where: { $0.prefix(7) == line.prefix(7) }) { comments[name, default: []].append(String(line)) }
+            } else {
+                let series = Self.series(line)
+                samples[name, default: []].removeAll { $0.series == series }
+                samples[name, default: []].append((series, String(line)))
             }
         }
-        for block in metrics.blocks() {
-            if blocks[block.name] == nil { order.append(block.name) }
-            blocks[block.name] = [block.text]
+        if let old = try? String(contentsOfFile: path, encoding: .utf8) {
+            for line in old.split(separator: "\n") { add(line) }
         }
-        let text = order.compactMap { blocks[$0]?.joined(separator: "\n") }.joined(separator: "\n") + "\n"
+        for block in metrics.blocks() {
+            comments[block.name] = nil
+            for line in block.text.split(separator: "\n") { add(line) }
+        }
+        let text = order.map { ((comments[$0] ?? []) + (samples[$0] ?? []).map(\.line)).joined(separator: "\n") }.joined(separator: "\n") + "\n"
         let url = URL(fileURLWithPath: path)
         try LocalFile.writeAtomically(directory: url.deletingLastPathComponent().path, name: url.lastPathComponent,
                                       contents: Array(text.utf8), mode: 0o644)
+    }
+
+    /// A sample line's series, `name{labels}`: all of it but the value.
+    static func series(_ line: Substring) -> String {
+        guard let space = line.lastIndex(of: " ") else { return String(line) }
+        return String(line[..<space])
     }
 }
