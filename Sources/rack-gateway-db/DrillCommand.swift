@@ -179,7 +179,8 @@ struct DrillCommand: ToolCommand {
         let usesDirectory = choice.archive.map(DirectoryOptions.isBareName) ?? true
         // The same labels however the archive is named: `dir` is the archive's directory (its path's, or --dir).
         let dir = usesDirectory ? directoryOptions.metricsLabel : Self.directoryLabel(of: choice.archive!)
-        try metrics.start("drill_existing", labels: ["database": "unknown", "dir": dir], context: context)
+        // `server` too: many restored databases (RDS snapshots) share one name; each its own series.
+        try metrics.start("drill_existing", labels: ["database": "unknown", "dir": dir, "server": "unknown"], context: context)
         // drills.jsonl goes to --dir without an archive: a directory that is not there is refused now,
         // as a missing --metrics-file directory is, not found out after the checks.
         if choice.archive == nil && !choice.latest && !directoryOptions.isS3 {
@@ -192,6 +193,7 @@ struct DrillCommand: ToolCommand {
         }
         let target = context.connections(try GlobalOptions.connectionSettings(url: url, option: "--existing-url"))
         MetricsRecorder.label("database", target.databaseName ?? "unknown")
+        MetricsRecorder.label("server", Self.serverLabel(target))
         let migrations = try migrationOptions.load()
         let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment, endpoint: directoryOptions.s3.s3Endpoint)
         var reader: ArchiveReader?
@@ -224,6 +226,7 @@ struct DrillCommand: ToolCommand {
         let display = drill.progress.display(logger: logger)
         var report = try { defer { display.stop() }; return try drill.run(reader: reader) }()
         report.latestChoice = latestChoice
+        if let database = report.database { MetricsRecorder.label("server", "\(database.host):\(database.port)") }
         let checkedPassed = report.ok
         report.newestFailed = newestProblem
         if newestProblem != nil { report.ok = false }
@@ -314,6 +317,12 @@ struct DrillCommand: ToolCommand {
         let newer = good.prefix { $0.time > newestEvent }.count
         return (directory.location(of: older), "chose \(older.file), the newest archive taken at or before the database's newest audit event (\(UTCTime.iso8601(newestEvent))): "
                 + "\(Plural.of(newer, "newer archive")) (the newest \(newest.file)) hold events this database cannot have")
+    }
+
+    /// The metrics `server` label of `drill --existing-url`: `host:port` as the drill's identity has
+    /// it (the URL's, as given), so two servers' databases of one name keep their own series.
+    static func serverLabel(_ target: ConnectionSettings) -> String {
+        "\(target.effectiveValue("host") ?? "unknown"):\(target.effectiveValue("port") ?? "5432")"
     }
 
     /// A metrics `dir` label for an archive given by path: its directory (absolute), or its S3 prefix.

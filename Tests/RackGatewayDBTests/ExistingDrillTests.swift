@@ -199,7 +199,7 @@ struct ExistingDrillTests {
             #expect(plain.stdout.contains("NOT CHECKED  audit history: no archive was given"), "\(plain.stdout)")
             #expect(plain.stdout.contains("NOT CHECKED  migrations:") && plain.stdout.contains("Drill PASSED (audit history NOT CHECKED: no archive): every check made passed, 2 not checked"), "\(plain.stdout)")
             let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
-            #expect(prometheus.contains("rgw_drill_existing_checks_failed{database=\"\(source.name)\",dir=\"\(directory)\"} 0"), "\(prometheus)")
+            #expect(prometheus.contains("rgw_drill_existing_checks_failed{database=\"\(source.name)\",dir=\"\(directory)\",server=\"127.0.0.1:\(source.cluster.port)\"} 0"), "\(prometheus)")
             #expect(prometheus.contains("rgw_drill_existing_checks_not_checked{") && prometheus.contains("rgw_drill_existing_last_partial_success_timestamp_seconds{"), "\(prometheus)")
             #expect(!prometheus.contains("rgw_drill_restore_seconds") && !prometheus.contains("rgw_drill_checks_failed"), "a restore drill's names are left alone: \(prometheus)")
             let log = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8)
@@ -278,7 +278,7 @@ struct ExistingDrillTests {
                 #expect(object?["rows"] == nil && object?["tables"] == nil && object?["bytes"] == nil && object?["same_as_source"] as? Bool == false, "\(json.stdout)")
                 #expect((object?["archive_contents"] as? [String: Any])?["rows"] as? Int ?? 0 > 0, "\(json.stdout)")
                 // The same labels as with --dir: the archive's directory.
-                #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_drill_existing_checks_failed{database=\"\(copy.name)\",dir=\"\(directory)\"} 0"))
+                #expect(try String(contentsOfFile: metrics, encoding: .utf8).contains("rgw_drill_existing_checks_failed{database=\"\(copy.name)\",dir=\"\(directory)\",server=\"127.0.0.1:\(cluster.port)\"} 0"))
 
                 // A restored copy that lost data, a table, an index, its append-only triggers and a migration's row.
                 try copy.psql("""
@@ -409,6 +409,66 @@ struct ExistingDrillTests {
                 let diff = try CLI.run(["diff", archive, "--against", otherArchive], environment: env)
                 #expect(diff.status == 2 && diff.stdout.contains("AUDIT HISTORY OF ANOTHER DATABASE audit.audit_event: not one history: ") && diff.stdout.contains("is of database \(source.name)"), "\(diff)")
             }
+        }
+    }
+
+    /// Person-trial 3, item 1: databases of one name on two servers (RDS snapshot restores: many
+    /// hosts, one name) keep their own series in one metrics file, so a pass of one does not clear
+    /// the other's failure. Two spellings of one server's address stand for two servers here.
+    @Test func twoServersDatabasesOfOneNameKeepTheirOwnSeries() throws {
+        let cluster = try TestCluster.version(15)
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 15)]
+        try TestDatabase.with(on: cluster) { database in
+            try ProductionFixture.build(database, events: 50)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let metrics = directory + "/rgw.prom"
+            let common = ["--dir", directory, "--metrics-file", metrics, "--migrations", ProductionFixture.migrations]
+            try database.psql("ALTER TABLE audit.audit_event DISABLE TRIGGER t_forbid_update")
+            let failed = try CLI.run(["drill", "--existing-url", database.url] + common, environment: env)
+            #expect(failed.status == 2, "\(failed)")
+            try database.psql("ALTER TABLE audit.audit_event ENABLE TRIGGER t_forbid_update")
+            let other = database.url.replacingOccurrences(of: "@127.0.0.1:", with: "@localhost:")
+            #expect(other != database.url)
+            let passed = try CLI.run(["drill", "--existing-url", other] + common, environment: env)
+            #expect(passed.status == 0, "\(passed)")
+            let prometheus = try String(contentsOfFile: metrics, encoding: .utf8)
+            for line in ["rgw_drill_existing_checks_failed{database=\"\(database.name)\",dir=\"\(directory)\",server=\"127.0.0.1:\(cluster.port)\"} 1",
+                         "rgw_drill_existing_checks_failed{database=\"\(database.name)\",dir=\"\(directory)\",server=\"localhost:\(cluster.port)\"} 0",
+                         "rgw_drill_existing_last_failure_timestamp_seconds{database=\"\(database.name)\",dir=\"\(directory)\",server=\"127.0.0.1:\(cluster.port)\"} "] {
+                #expect(prometheus.contains(line), "\(line): \(prometheus)")
+            }
+        }
+    }
+
+    /// Person-trial 3, item 3: enabled triggers that cannot fire fail the audit triggers check:
+    /// `session_replication_role = replica` set for the database or for a role (pg_db_role_setting)
+    /// silences ENABLE (origin) triggers, with an archive and without; ENABLE REPLICA ones are
+    /// silent in every ordinary session.
+    @Test func triggersThatCannotFireFailTheTriggersCheck() throws {
+        let cluster = try TestCluster.version(15)
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 15)]
+        try TestDatabase.with(on: cluster) { database in
+            try ProductionFixture.build(database, events: 50)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", database.url, "--dir", directory], environment: env).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let migrations = ["--migrations", ProductionFixture.migrations]
+            try database.psql("ALTER DATABASE \(database.name) SET session_replication_role = replica")
+            let silenced = try CLI.run(["drill", "--existing-url", database.url, archive] + migrations, environment: env)
+            #expect(silenced.status == 2 && silenced.stdout.contains("FAIL  audit triggers: session_replication_role = replica is set for database \(database.name), so 3 triggers on audit.audit_event never fire in those sessions: "), "\(silenced)")
+            try database.psql("ALTER DATABASE \(database.name) RESET session_replication_role")
+            let role = "rgw_srr_\(UInt32.random(in: 0...UInt32.max))"
+            try database.psql("CREATE ROLE \(role); ALTER ROLE \(role) IN DATABASE \(database.name) SET session_replication_role = replica")
+            defer { _ = try? database.psql("DROP ROLE \(role)") }
+            let byRole = try CLI.run(["drill", "--existing-url", database.url, "--dir", directory] + migrations, environment: env)
+            #expect(byRole.status == 2 && byRole.stdout.contains("FAIL  audit triggers: the append-only protection is not there: session_replication_role = replica is set for role \(role) in database \(database.name), so "), "\(byRole)")
+            try database.psql("DROP ROLE \(role); ALTER TABLE audit.audit_event ENABLE REPLICA TRIGGER t_forbid_update")
+            let replicaOnly = try CLI.run(["drill", "--existing-url", database.url, archive] + migrations, environment: env)
+            #expect(replicaOnly.status == 2 && replicaOnly.stdout.contains("FAIL  audit triggers: 1 trigger on audit.audit_event fires only when session_replication_role is replica (ENABLE REPLICA), not in ordinary sessions: t_forbid_update"), "\(replicaOnly)")
+            try database.psql("ALTER TABLE audit.audit_event ENABLE TRIGGER t_forbid_update")
+            #expect(try CLI.run(["drill", "--existing-url", database.url, archive] + migrations, environment: env).status == 0)
         }
     }
 }

@@ -132,7 +132,9 @@ enum ExistingChecks {
 
     /// The audit log's append-only protection: the triggers the archive's schema puts on it (without
     /// an archive: an enabled trigger firing on UPDATE and one on DELETE, whatever their names, as
-    /// the bundled schema's and production's are named differently) exist and are enabled.
+    /// the bundled schema's and production's are named differently) exist and are enabled, and can
+    /// fire: not silenced by `session_replication_role = replica` set for the database, a role or the
+    /// server (`replicaRoleSettings`), nor ENABLE REPLICA (silent in ordinary sessions).
     static func auditTriggers(_ connection: Connection, table: (schema: String, name: String), archived: Set<String>?) throws -> DrillCheck {
         let rows = try connection.query("""
             SELECT t.tgname, t.tgenabled::text, (t.tgtype & 16 <> 0)::text, (t.tgtype & 8 <> 0)::text FROM pg_catalog.pg_trigger t
@@ -142,6 +144,18 @@ enum ExistingChecks {
         let enabled = rows.filter { $0[1] != "D" }
         let disabled = rows.filter { $0[1] == "D" }.map { $0[0]! }
         var problems: [String] = []
+        // Enabled is not firing: an ENABLE (origin) trigger is silent in a session whose
+        // session_replication_role is replica, an ENABLE REPLICA one in every other session.
+        let judged = enabled.filter { archived?.isEmpty != false || archived!.contains($0[0]!) }
+        let origin = judged.filter { $0[1] == "O" }.map { $0[0]! }
+        let replica = try replicaRoleSettings(connection)
+        if !origin.isEmpty && !replica.isEmpty {
+            problems.append("session_replication_role = replica is set for \(replica.joined(separator: ", ")), so \(Plural.of(origin.count, "trigger")) on \(name) never \(origin.count == 1 ? "fires" : "fire") in those sessions: \(origin.joined(separator: ", "))")
+        }
+        let replicaOnly = judged.filter { $0[1] == "R" }.map { $0[0]! }
+        if !replicaOnly.isEmpty {
+            problems.append("\(Plural.of(replicaOnly.count, "trigger")) on \(name) \(replicaOnly.count == 1 ? "fires" : "fire") only when session_replication_role is replica (ENABLE REPLICA), not in ordinary sessions: \(replicaOnly.joined(separator: ", "))")
+        }
         if let archived, !archived.isEmpty {
             let present = Set(rows.map { $0[0]! })
             let missing = archived.subtracting(present).sorted()
@@ -157,6 +171,28 @@ enum ExistingChecks {
         return DrillCheck(name: triggersCheck, ok: problems.isEmpty,
                           detail: problems.isEmpty ? "\(name) has enabled triggers on UPDATE and DELETE (\(enabled.map { $0[0]! }.joined(separator: ", ")))"
                               : "the append-only protection is not there: " + problems.joined(separator: "; "))
+    }
+
+    /// Where `session_replication_role = replica` is set for sessions of this database (which
+    /// silences ENABLE triggers): `ALTER DATABASE ... SET`, `ALTER ROLE ... [IN DATABASE ...] SET`
+    /// (pg_db_role_setting), and the server's configuration; each named, empty when nowhere.
+    static func replicaRoleSettings(_ connection: Connection) throws -> [String] {
+        var found = try connection.query("""
+            SELECT CASE WHEN s.setrole = 0 THEN 'database ' || quote_ident(current_database())
+                        WHEN s.setdatabase = 0 THEN 'role ' || quote_ident(r.rolname)
+                        ELSE 'role ' || quote_ident(r.rolname) || ' in database ' || quote_ident(current_database()) END
+            FROM pg_catalog.pg_db_role_setting s LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+            WHERE (s.setdatabase = 0 OR s.setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
+              AND 'session_replication_role=replica' = ANY (s.setconfig)
+            ORDER BY 1
+            """).rows.compactMap { $0[0] }
+        if try connection.query("""
+            SELECT 1 FROM pg_catalog.pg_settings WHERE name = 'session_replication_role'
+               AND source IN ('configuration file', 'command line', 'environment variable') AND reset_val = 'replica'
+            """).rows.count > 0 {
+            found.append("the whole server (its configuration)")
+        }
+        return found
     }
 
     /// What the drill can see of writes: the server's next transaction id and the rows inserted,
