@@ -471,4 +471,32 @@ struct ExistingDrillTests {
             #expect(try CLI.run(["drill", "--existing-url", database.url, archive] + migrations, environment: env).status == 0)
         }
     }
+
+    /// Person-trial 3, item 2: a trigger function replaced by one that lets rows through (its
+    /// triggers still there and enabled) fails the audit triggers check against the archive, naming
+    /// the function; without an archive the bodies are not compared, and the line says so.
+    @Test func aTriggerFunctionThatIsNotTheArchivesFails() throws {
+        let cluster = try TestCluster.version(15)
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 15)]
+        try TestDatabase.with(on: cluster) { database in
+            try ProductionFixture.build(database, events: 50)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", database.url, "--dir", directory], environment: env).status == 0)
+            let archive = try Self.onlyArchive(in: directory)
+            let migrations = ["--migrations", ProductionFixture.migrations]
+            let same = try CLI.run(["drill", "--existing-url", database.url, archive] + migrations, environment: env)
+            #expect(same.status == 0 && same.stdout.contains("PASS  audit triggers: the archive's 3 triggers on audit.audit_event are there and enabled (") && same.stdout.contains("); 2 trigger functions as in the archive"), "\(same)")
+            try database.psql("""
+                CREATE OR REPLACE FUNCTION audit.forbid_update_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END; END $$;
+                """)
+            // The triggers are there and enabled, and let a DELETE through.
+            #expect(try database.psql("BEGIN; WITH d AS (DELETE FROM audit.audit_event WHERE chain_index = 5 RETURNING 1) SELECT 'deleted ' || count(*) FROM d; ROLLBACK").contains("deleted 1"))
+            let noop = try CLI.run(["drill", "--existing-url", database.url, archive] + migrations, environment: env)
+            #expect(noop.status == 2 && noop.stdout.contains("FAIL  audit triggers: the function audit.forbid_update_delete() that t_forbid_delete, t_forbid_update call is not the archive's: its body differs from the one in the archive's schema"), "\(noop)")
+            let bare = try CLI.run(["drill", "--existing-url", database.url, "--dir", directory] + migrations, environment: env)
+            #expect(bare.status == 0 && bare.stdout.contains("their functions' bodies not compared (no archive)"), "\(bare)")
+        }
+    }
 }

@@ -87,6 +87,7 @@ public struct ExistingDrill {
             // What was written while the drill ran is measured, not assumed: from here to the end.
             let before = standby ? nil : try ExistingChecks.WriteMark.read(connection)
             let postData = try reader.map { try ExistingChecks.postData($0, settings: settings, logger: logger) }
+            let functions = try reader.map { ExistingChecks.functionBodies(try ExistingChecks.section(.preData, of: $0, settings: settings, logger: logger)) }
             // One snapshot for every check; read-only twice over (the session's default too).
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             progress.begin(phase: "checks (read-only)")
@@ -105,7 +106,7 @@ public struct ExistingDrill {
                 let audit = manifest.flatMap(AuditHistoryCheck.auditTable)
                 let table = audit.map { ($0.schema, $0.name) } ?? ("audit", "audit_event")
                 let archived = audit.map { postData?.triggers[$0.qualifiedName] ?? [] }
-                try runner.timedCheck(&report) { try ExistingChecks.auditTriggers(connection, table: table, archived: archived) }
+                try runner.timedCheck(&report) { try ExistingChecks.auditTriggers(connection, table: table, archived: archived, functions: functions) }
             }
             if let anchors = options.anchors {
                 try runner.timedCheck(&report) {
