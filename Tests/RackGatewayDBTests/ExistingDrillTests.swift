@@ -390,8 +390,8 @@ struct ExistingDrillTests {
                 #expect(newest != archive)
                 let latest = try CLI.run(["drill", "--existing-url", snapshot.url, "--latest", "--dir", directory] + migrations, environment: env)
                 #expect(latest.status == 0, "\(latest)")
-                #expect(latest.stdout.contains("against \(archive)") && latest.stdout.contains("NOTE  --latest: chose \(URL(fileURLWithPath: archive).lastPathComponent), the newest archive taken at or before the database's newest audit event (")
-                        && latest.stdout.contains("1 newer archive (the newest \(URL(fileURLWithPath: newest).lastPathComponent)) hold events this database cannot have"), "\(latest.stdout)")
+                #expect(latest.stdout.contains("against \(archive)") && latest.stdout.contains("NOTE  --latest: chose \(URL(fileURLWithPath: archive).lastPathComponent), the newest archive whose audit log ends at or before this database's (")
+                        && latest.stdout.contains("1 newer archive (the newest \(URL(fileURLWithPath: newest).lastPathComponent)) hold events this database does not have"), "\(latest.stdout)")
             }
             try ProductionFixture.with(events: 300) { other in
                 let otherDirectory = try TestArchives.temporaryDirectory()
@@ -497,6 +497,39 @@ struct ExistingDrillTests {
             #expect(noop.status == 2 && noop.stdout.contains("FAIL  audit triggers: the function audit.forbid_update_delete() that t_forbid_delete, t_forbid_update call is not the archive's: its body differs from the one in the archive's schema"), "\(noop)")
             let bare = try CLI.run(["drill", "--existing-url", database.url, "--dir", directory] + migrations, environment: env)
             #expect(bare.status == 0 && bare.stdout.contains("their functions' bodies not compared (no archive)"), "\(bare)")
+        }
+    }
+
+    /// Person-trial 3, item 6: `--latest` on a restore of exactly the state an older archive holds
+    /// (its newest event older than that archive, as every backup is taken after its own newest
+    /// event) takes that archive, not a newer one, and says which and why (by the chain_index
+    /// sequence, the database's against each manifest's).
+    @Test func latestTakesTheArchiveOfTheDatabasesState() throws {
+        let cluster = try TestCluster.version(15)
+        let env = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 15)]
+        let bin = try TestCluster.binDirectory(major: 15)
+        try TestDatabase.with(on: cluster) { source in
+            try ProductionFixture.build(source, events: 50)
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+            let older = try Self.onlyArchive(in: directory)
+            try TestDatabase.with(on: cluster) { snapshot in
+                try Self.copy(source, into: snapshot, bin: bin)
+                Thread.sleep(forTimeInterval: 1.1)
+                try source.psql("""
+                    INSERT INTO audit.audit_event ("timestamp", chain_index, previous_hash, event_hash, action_type, action, status)
+                    SELECT now(), 50, event_hash, sha256(event_hash), 'auth', 'auth.login', 'success' FROM audit.audit_event WHERE chain_index = 49;
+                    SELECT setval(pg_get_serial_sequence('audit.audit_event', 'chain_index'), 50);
+                    """)
+                #expect(try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: env).status == 0)
+                let newest = try Self.onlyArchive(in: directory)
+                #expect(newest != older)
+                let latest = try CLI.run(["drill", "--existing-url", snapshot.url, "--latest", "--dir", directory, "--migrations", ProductionFixture.migrations], environment: env)
+                #expect(latest.status == 0 && latest.stdout.contains("against \(older)"), "\(latest)")
+                #expect(latest.stdout.contains("NOTE  --latest: chose \(URL(fileURLWithPath: older).lastPathComponent), the newest archive whose audit log ends at or before this database's (")
+                        && latest.stdout.contains(": 49 in the archive, 49 here): 1 newer archive (the newest \(URL(fileURLWithPath: newest).lastPathComponent)) hold events this database does not have"), "\(latest.stdout)")
+            }
         }
     }
 }
