@@ -363,6 +363,11 @@ struct ExistingDrillTests {
                 #expect(older.status == 0, "\(older)")
                 #expect(older.stdout.contains("PASS  audit history: audit.audit_event: the 250 events up to chain_index 249 (this database's last) are as archived in ")
                         && older.stdout.contains("; the archive goes 50 events further than this database (it is newer: taken "), "\(older.stdout)")
+                // An event of that older snapshot edited: the detail names what was compared (person-trial 3, item 8).
+                try copy.psql("ALTER TABLE audit.audit_event DISABLE TRIGGER USER; UPDATE audit.audit_event SET action = action || 'x' WHERE chain_index = 9")
+                let edited = try CLI.run(["drill", "--existing-url", copy.url, archive] + migrations, environment: env)
+                #expect(edited.status == 2 && edited.stdout.contains("FAIL  audit history: audit.audit_event was changed: the event at chain_index 9 is changed (events up to chain_index 249, this database's last (the archive's go to 299), against the archive: 1 changed)"), "\(edited)")
+                try copy.psql("UPDATE audit.audit_event SET action = left(action, -1) WHERE chain_index = 9; ALTER TABLE audit.audit_event ENABLE TRIGGER USER")
                 // The same tail missing, but the database's newest event is after the archive: a FAIL.
                 try copy.psql("""
                     ALTER TABLE audit.audit_event DISABLE TRIGGER USER;

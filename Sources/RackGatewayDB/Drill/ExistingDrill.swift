@@ -192,7 +192,7 @@ public struct ExistingDrill {
                                + "its events do not match from the first one (chain_index \(result.firstDifference ?? 0): \(Plural.of(result.changed, "event")) differ, none is the same)"), false)
         }
         guard result.ok else {
-            return (DrillCheck(name: name, ok: false, detail: "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail), false)
+            return (DrillCheck(name: name, ok: false, detail: "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail(upTo: upTo)), false)
         }
         guard result.beyondDatabase > 0, let last = upTo else { return (DrillCheck(name: name, ok: true, detail: result.heldDetail + " in \(file)"), false) }
         return (DrillCheck(name: name, ok: true, detail: "\(result.table): the \(Plural.of(result.events - result.beyondDatabase, "event")) up to chain_index \(last) (this database's last) are as archived in \(file)"
