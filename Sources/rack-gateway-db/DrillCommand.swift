@@ -226,6 +226,7 @@ struct DrillCommand: ToolCommand {
         let display = drill.progress.display(logger: logger)
         var report = try { defer { display.stop() }; return try drill.run(reader: reader) }()
         report.latestChoice = latestChoice
+        report.complete = report.checks.contains { $0.name == ExistingDrill.historyCheck && $0.checked }
         if let database = report.database { MetricsRecorder.label("server", "\(database.host):\(database.port)") }
         let checkedPassed = report.ok
         report.newestFailed = newestProblem
