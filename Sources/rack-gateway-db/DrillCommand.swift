@@ -179,7 +179,8 @@ struct DrillCommand: ToolCommand {
         let usesDirectory = choice.archive.map(DirectoryOptions.isBareName) ?? true
         // The same labels however the archive is named: `dir` is the archive's directory (its path's, or --dir).
         let dir = usesDirectory ? directoryOptions.metricsLabel : Self.directoryLabel(of: choice.archive!)
-        try metrics.start("drill_existing", labels: ["database": "unknown", "dir": dir], context: context)
+        // `server` too: many restored databases (RDS snapshots) share one name; each its own series.
+        try metrics.start("drill_existing", labels: ["database": "unknown", "dir": dir, "server": "unknown"], context: context)
         // drills.jsonl goes to --dir without an archive: a directory that is not there is refused now,
         // as a missing --metrics-file directory is, not found out after the checks.
         if choice.archive == nil && !choice.latest && !directoryOptions.isS3 {
@@ -192,6 +193,7 @@ struct DrillCommand: ToolCommand {
         }
         let target = context.connections(try GlobalOptions.connectionSettings(url: url, option: "--existing-url"))
         MetricsRecorder.label("database", target.databaseName ?? "unknown")
+        MetricsRecorder.label("server", Self.serverLabel(target))
         let migrations = try migrationOptions.load()
         let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment, endpoint: directoryOptions.s3.s3Endpoint)
         var reader: ArchiveReader?
@@ -224,6 +226,8 @@ struct DrillCommand: ToolCommand {
         let display = drill.progress.display(logger: logger)
         var report = try { defer { display.stop() }; return try drill.run(reader: reader) }()
         report.latestChoice = latestChoice
+        report.complete = report.checks.contains { $0.name == ExistingDrill.historyCheck && $0.checked }
+        if let database = report.database { MetricsRecorder.label("server", "\(database.host):\(database.port)") }
         let checkedPassed = report.ok
         report.newestFailed = newestProblem
         if newestProblem != nil { report.ok = false }
@@ -299,21 +303,52 @@ struct DrillCommand: ToolCommand {
         print(report.ok ? "Drill PASSED\(partial): \(unchecked)." : report.newestFailed != nil ? "Drill FAILED: the newest archive did not verify." : report.error != nil ? "Drill \(stopped ? "STOPPED" : "could not run") (\(report.error!))." : "Drill FAILED.")
     }
 
-    /// `drill --existing-url --latest` on a database whose newest audit event is older than the
-    /// newest good archive (a snapshot taken before it): the newest good archive taken at or before
-    /// that event, whose events the database should all hold, and why it was chosen; nil when the
-    /// newest is that archive, or the database's newest event cannot be read (the newest is used).
+    /// `drill --existing-url --latest` on a database older than the newest good archive (a snapshot
+    /// taken before it): the newest good archive whose audit log ends at or before the database's,
+    /// whose events the database should all hold, and why it was chosen; nil when that is the newest,
+    /// or the database's audit log cannot be read (the newest is used). The ends are compared by the
+    /// sequence behind `chain_index` (the database's value against each archive's manifest, newest
+    /// first, a manifest read each: an archive of this very state has the same value); without one,
+    /// by time: the newest archive taken at or before the database's newest audit event.
     static func archiveItShouldHold(_ target: ConnectionSettings, directory: ArchiveDirectory) throws -> (ArchiveLocation, String)? {
         guard let connection = try? target.readOnly().open(.drill),
-              (try? connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar) == "t",
-              let text = (try? connection.query("SELECT extract(epoch FROM max(\"timestamp\"))::text FROM audit.audit_event").scalar) ?? nil,
+              (try? connection.query("SELECT to_regclass('audit.audit_event') IS NOT NULL").scalar) == "t" else { return nil }
+        let good = try directory.entries().filter(directory.isGood).sorted { $0.time > $1.time }
+        guard let newest = good.first else { return nil }
+        // The chain_index sequence: its schema, name and last value given (NULL before its first call).
+        if let row = try? connection.query("""
+            SELECT s.schemaname, s.sequencename, s.last_value::text FROM pg_catalog.pg_sequences s
+            WHERE to_regclass(format('%I.%I', s.schemaname, s.sequencename)) = to_regclass(pg_catalog.pg_get_serial_sequence('audit.audit_event', 'chain_index'))
+            """).rows.first, let schema = row[0], let name = row[1], let value = row[2].flatMap({ Int64($0) }) {
+            var newer = 0
+            for entry in good {
+                guard let manifest = try? directory.location(of: entry).reader().manifest,
+                      let archived = manifest.sequences.first(where: { $0.schema == schema && $0.name == name }),
+                      let archivedValue = Int64(archived.value) else { break }
+                let archivedLast = archived.isCalled ? archivedValue : archivedValue - 1
+                if archivedLast <= value {
+                    guard newer > 0 else { return nil }
+                    return (directory.location(of: entry), "chose \(entry.file), the newest archive whose audit log ends at or before this database's "
+                            + "(\(schema).\(name), behind audit.audit_event's chain_index: \(archivedLast) in the archive, \(value) here): "
+                            + "\(Plural.of(newer, "newer archive")) (the newest \(newest.file)) hold events this database does not have")
+                }
+                newer += 1
+            }
+            if newer == good.count { return nil }
+        }
+        guard let text = (try? connection.query("SELECT extract(epoch FROM max(\"timestamp\"))::text FROM audit.audit_event").scalar) ?? nil,
               let epoch = Double(text) else { return nil }
         let newestEvent = Date(timeIntervalSince1970: epoch)
-        let good = try directory.entries().filter(directory.isGood).sorted { $0.time > $1.time }
-        guard let newest = good.first, newest.time > newestEvent, let older = good.first(where: { $0.time <= newestEvent }) else { return nil }
+        guard newest.time > newestEvent, let older = good.first(where: { $0.time <= newestEvent }) else { return nil }
         let newer = good.prefix { $0.time > newestEvent }.count
         return (directory.location(of: older), "chose \(older.file), the newest archive taken at or before the database's newest audit event (\(UTCTime.iso8601(newestEvent))): "
                 + "\(Plural.of(newer, "newer archive")) (the newest \(newest.file)) hold events this database cannot have")
+    }
+
+    /// The metrics `server` label of `drill --existing-url`: `host:port` as the drill's identity has
+    /// it (the URL's, as given), so two servers' databases of one name keep their own series.
+    static func serverLabel(_ target: ConnectionSettings) -> String {
+        "\(target.effectiveValue("host") ?? "unknown"):\(target.effectiveValue("port") ?? "5432")"
     }
 
     /// A metrics `dir` label for an archive given by path: its directory (absolute), or its S3 prefix.

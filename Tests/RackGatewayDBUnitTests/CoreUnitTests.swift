@@ -112,6 +112,9 @@ struct SupportUnitTests {
         #expect(gateway.displayURL == "https://push:***@gw.example:9091/")
         gateway.url = "http://gw:9091"
         #expect(gateway.groupURL(for: RunMetrics(command: "prune", labels: ["dir": "/x"])) == "http://gw:9091/metrics/job/rack_gateway_db/command/prune/dir@base64/L3g=")
+        // drill --existing-url: databases of one name on two servers are two groups (person-trial 3, item 1).
+        #expect(gateway.groupURL(for: RunMetrics(command: "drill_existing", labels: ["database": "a", "dir": "/x", "server": "h:1"]))
+                == "http://gw:9091/metrics/job/rack_gateway_db/command/drill_existing/database@base64/YQ==/dir@base64/L3g=/server@base64/aDox")
     }
 
     @Test(arguments: [

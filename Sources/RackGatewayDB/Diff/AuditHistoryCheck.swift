@@ -315,7 +315,11 @@ extension AuditHistoryCheck.Result {
     }
 
     /// What changed: the first differing chain_index and the counts, the gaps of the archive's own chain.
-    public var changedDetail: String {
+    public var changedDetail: String { changedDetail(upTo: nil) }
+
+    /// `changedDetail`, naming what was compared: with `upTo` (a database older than the archive,
+    /// compared up to its own last chain_index), that index, not the archive's last.
+    public func changedDetail(upTo: Int64?) -> String {
         var problems: [String] = []
         if unrelated {
             // Not a rewrite: no event is the same from the first one on.
@@ -325,8 +329,10 @@ extension AuditHistoryCheck.Result {
         if let first = firstDifference {
             let counts = [("changed", changed), ("missing", missing), ("added", added)].filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }
             let against = olderArchive.map { "the older archive \($0)" } ?? "the archive"
+            let compared = upTo.flatMap { last in lastChainIndex.map { last < $0 } == true
+                ? "events up to chain_index \(last), this database's last (the archive's go to \(lastChainIndex!))," : nil } ?? "events up to chain_index \(lastChainIndex ?? -1)"
             problems.append("the event at chain_index \(first) is \(difference ?? "different") "
-                            + "(events up to chain_index \(lastChainIndex ?? -1) against \(against): \(counts.joined(separator: ", ")))")
+                            + "(\(compared) against \(against): \(counts.joined(separator: ", ")))")
         }
         if !archiveGaps.isEmpty {
             problems.append("the \(olderArchive.map { "older archive \($0)" } ?? "archive")'s own chain has gaps no recorded prune explains: chain_index \(gapList)")

@@ -74,6 +74,9 @@ public struct DrillReport: Codable, Sendable {
     public var latestChoice: String?
     /// `drill --existing-url`: the database checked (never its password).
     public var database: DatabaseIdentity?
+    /// `drill --existing-url`: false when the audit history was not checked (no archive, or one
+    /// without an audit log): a pass then checked less. Nil for a restore drill.
+    public var complete: Bool?
     /// What became of the drill's scratch database.
     public enum ScratchFate: String, Codable, Sendable {
         /// The drill stopped before it sent CREATE DATABASE.

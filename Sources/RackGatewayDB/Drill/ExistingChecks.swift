@@ -51,12 +51,41 @@ enum ExistingChecks {
 
     /// The archive's post-data, parsed (its member read and checked as a restore reads it).
     static func postData(_ reader: ArchiveReader, settings: ConnectionSettings, logger: Logger) throws -> PostData {
-        guard let member = reader.manifest.members.first(where: { $0.kind == .postData }) else { return PostData(try DumpScript("", section: "post-data")) }
+        PostData(try section(.postData, of: reader, settings: settings, logger: logger))
+    }
+
+    /// A schema section of the archive (pre-data or post-data), parsed; empty when the archive has none.
+    static func section(_ kind: ArchiveManifest.MemberKind, of reader: ArchiveReader, settings: ConnectionSettings, logger: Logger) throws -> DumpScript {
+        guard let member = reader.manifest.members.first(where: { $0.kind == kind }) else { return try DumpScript("", section: kind.rawValue) }
         let loader = ArchiveLoader(reader: reader, settings: settings, jobs: 1, maintenanceWorkMem: nil, logger: logger, progress: RestoreProgress())
         var compressed: [UInt8] = []
         var text: [UInt8] = []
         try loader.decompress(member, compressed: &compressed, into: &text)
-        return PostData(try DumpScript(String(decoding: text, as: UTF8.self), section: "post-data"))
+        return try DumpScript(String(decoding: text, as: UTF8.self), section: kind.rawValue)
+    }
+
+    /// The bodies of the archive's functions (pre-data `FUNCTION` entries) by `schema.name(arguments)`
+    /// as the entry names it: the dollar-quoted text after `AS`, what `pg_proc.prosrc` holds. A
+    /// function without one (C, `BEGIN ATOMIC`) is left out.
+    static func functionBodies(_ script: DumpScript) -> [String: String] {
+        var bodies: [String: String] = [:]
+        for entry in script.entries where entry.type == "FUNCTION" {
+            guard let schema = entry.schema, let text = entry.statements.first?.text,
+                  let body = dollarQuotedBody(text) else { continue }
+            bodies["\(schema).\(entry.name)"] = body
+        }
+        return bodies
+    }
+
+    /// The dollar-quoted body of pg_dump's `CREATE FUNCTION ... AS $tag$body$tag$`: pg_dump puts
+    /// `AS` on a line of its own after the function's header, and writes `prosrc` as it is.
+    static func dollarQuotedBody(_ text: String) -> String? {
+        guard let expression = try? NSRegularExpression(pattern: "\\n\\s+AS (\\$[A-Za-z0-9_]*\\$)"),
+              let match = expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+              let tagRange = Range(match.range(at: 1), in: text), let start = Range(match.range, in: text)?.upperBound else { return nil }
+        let tag = text[tagRange]
+        guard let end = text.range(of: tag, range: start..<text.endIndex) else { return nil }
+        return String(text[start..<end.lowerBound])
     }
 
     /// Every table of the archive is in the database with its columns; a table the archive had rows
@@ -132,31 +161,86 @@ enum ExistingChecks {
 
     /// The audit log's append-only protection: the triggers the archive's schema puts on it (without
     /// an archive: an enabled trigger firing on UPDATE and one on DELETE, whatever their names, as
-    /// the bundled schema's and production's are named differently) exist and are enabled.
-    static func auditTriggers(_ connection: Connection, table: (schema: String, name: String), archived: Set<String>?) throws -> DrillCheck {
+    /// the bundled schema's and production's are named differently) exist and are enabled, and can
+    /// fire: not silenced by `session_replication_role = replica` set for the database, a role or the
+    /// server (`replicaRoleSettings`), nor ENABLE REPLICA (silent in ordinary sessions).
+    ///
+    /// With the archive's function bodies (`functions`, `functionBodies`), each archived trigger's
+    /// function must have the archive's body (`prosrc`): one replaced by a function that lets rows
+    /// through is named. Without an archive that part is not made, and the detail says so.
+    static func auditTriggers(_ connection: Connection, table: (schema: String, name: String), archived: Set<String>?, functions: [String: String]? = nil) throws -> DrillCheck {
         let rows = try connection.query("""
-            SELECT t.tgname, t.tgenabled::text, (t.tgtype & 16 <> 0)::text, (t.tgtype & 8 <> 0)::text FROM pg_catalog.pg_trigger t
+            SELECT t.tgname, t.tgenabled::text, (t.tgtype & 16 <> 0)::text, (t.tgtype & 8 <> 0)::text,
+                   n.nspname || '.' || p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', p.prosrc
+            FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
             WHERE t.tgrelid = to_regclass($1) AND NOT t.tgisinternal ORDER BY 1
             """, [SQL.qualified(table.schema, table.name)]).rows
         let name = key(table.schema, table.name)
         let enabled = rows.filter { $0[1] != "D" }
         let disabled = rows.filter { $0[1] == "D" }.map { $0[0]! }
         var problems: [String] = []
+        // Enabled is not firing: an ENABLE (origin) trigger is silent in a session whose
+        // session_replication_role is replica, an ENABLE REPLICA one in every other session.
+        // The archive's triggers; without them, those that fire on UPDATE or DELETE.
+        let judged = enabled.filter { archived?.isEmpty == false ? archived!.contains($0[0]!) : ($0[2] == "true" || $0[3] == "true") }
+        let origin = judged.filter { $0[1] == "O" }.map { $0[0]! }
+        let replica = try replicaRoleSettings(connection)
+        if !origin.isEmpty && !replica.isEmpty {
+            problems.append("session_replication_role = replica is set for \(replica.joined(separator: ", ")), so \(Plural.of(origin.count, "trigger")) on \(name) never \(origin.count == 1 ? "fires" : "fire") in those sessions: \(origin.joined(separator: ", "))")
+        }
+        let replicaOnly = judged.filter { $0[1] == "R" }.map { $0[0]! }
+        if !replicaOnly.isEmpty {
+            problems.append("\(Plural.of(replicaOnly.count, "trigger")) on \(name) \(replicaOnly.count == 1 ? "fires" : "fire") only when session_replication_role is replica (ENABLE REPLICA), not in ordinary sessions: \(replicaOnly.joined(separator: ", "))")
+        }
         if let archived, !archived.isEmpty {
             let present = Set(rows.map { $0[0]! })
             let missing = archived.subtracting(present).sorted()
             if !missing.isEmpty { problems.append("\(name) lacks the \(Plural.of(missing.count, "trigger")) the archive has: \(missing.joined(separator: ", "))") }
             let off = disabled.filter(archived.contains)
             if !off.isEmpty { problems.append("\(Plural.of(off.count, "trigger")) on \(name) disabled: \(off.joined(separator: ", "))") }
+            // Each function once, with the archived triggers that call it.
+            var callers: [String: [String]] = [:]
+            var compared = 0
+            for row in rows where archived.contains(row[0]!) {
+                guard let function = row[4], let body = functions?[function] else { continue }
+                compared += callers[function] == nil ? 1 : 0
+                if row[5] != body { callers[function, default: []].append(row[0]!) } else { callers[function] = callers[function] ?? [] }
+            }
+            for (function, triggers) in callers.sorted(by: { $0.key < $1.key }) where !triggers.isEmpty {
+                problems.append("the function \(function) that \(triggers.joined(separator: ", ")) \(triggers.count == 1 ? "calls" : "call") is not the archive's: its body differs from the one in the archive's schema")
+            }
+            let bodies = functions == nil ? "" : "; \(Plural.of(compared, "trigger function")) as in the archive"
             return DrillCheck(name: triggersCheck, ok: problems.isEmpty,
-                              detail: problems.isEmpty ? "the archive's \(Plural.of(archived.count, "trigger")) on \(name) are there and enabled (\(archived.sorted().joined(separator: ", ")))" : problems.joined(separator: "; "))
+                              detail: problems.isEmpty ? "the archive's \(Plural.of(archived.count, "trigger")) on \(name) are there and enabled (\(archived.sorted().joined(separator: ", ")))\(bodies)" : problems.joined(separator: "; "))
         }
         if !enabled.contains(where: { $0[2] == "true" }) { problems.append("no enabled trigger on \(name) fires on UPDATE") }
         if !enabled.contains(where: { $0[3] == "true" }) { problems.append("no enabled trigger on \(name) fires on DELETE") }
         if !disabled.isEmpty { problems.append("disabled: \(disabled.joined(separator: ", "))") }
         return DrillCheck(name: triggersCheck, ok: problems.isEmpty,
-                          detail: problems.isEmpty ? "\(name) has enabled triggers on UPDATE and DELETE (\(enabled.map { $0[0]! }.joined(separator: ", ")))"
+                          detail: problems.isEmpty ? "\(name) has enabled triggers on UPDATE and DELETE (\(enabled.map { $0[0]! }.joined(separator: ", "))); their functions' bodies not compared (no archive)"
                               : "the append-only protection is not there: " + problems.joined(separator: "; "))
+    }
+
+    /// Where `session_replication_role = replica` is set for sessions of this database (which
+    /// silences ENABLE triggers): `ALTER DATABASE ... SET`, `ALTER ROLE ... [IN DATABASE ...] SET`
+    /// (pg_db_role_setting), and the server's configuration; each named, empty when nowhere.
+    static func replicaRoleSettings(_ connection: Connection) throws -> [String] {
+        var found = try connection.query("""
+            SELECT CASE WHEN s.setrole = 0 THEN 'database ' || quote_ident(current_database())
+                        WHEN s.setdatabase = 0 THEN 'role ' || quote_ident(r.rolname)
+                        ELSE 'role ' || quote_ident(r.rolname) || ' in database ' || quote_ident(current_database()) END
+            FROM pg_catalog.pg_db_role_setting s LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+            WHERE (s.setdatabase = 0 OR s.setdatabase = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))
+              AND 'session_replication_role=replica' = ANY (s.setconfig)
+            ORDER BY 1
+            """).rows.compactMap { $0[0] }
+        if try connection.query("""
+            SELECT 1 FROM pg_catalog.pg_settings WHERE name = 'session_replication_role'
+               AND source IN ('configuration file', 'command line', 'environment variable') AND reset_val = 'replica'
+            """).rows.count > 0 {
+            found.append("the whole server (its configuration)")
+        }
+        return found
     }
 
     /// What the drill can see of writes: the server's next transaction id and the rows inserted,

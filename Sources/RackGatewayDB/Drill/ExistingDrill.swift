@@ -87,6 +87,7 @@ public struct ExistingDrill {
             // What was written while the drill ran is measured, not assumed: from here to the end.
             let before = standby ? nil : try ExistingChecks.WriteMark.read(connection)
             let postData = try reader.map { try ExistingChecks.postData($0, settings: settings, logger: logger) }
+            let functions = try reader.map { ExistingChecks.functionBodies(try ExistingChecks.section(.preData, of: $0, settings: settings, logger: logger)) }
             // One snapshot for every check; read-only twice over (the session's default too).
             try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             progress.begin(phase: "checks (read-only)")
@@ -105,7 +106,7 @@ public struct ExistingDrill {
                 let audit = manifest.flatMap(AuditHistoryCheck.auditTable)
                 let table = audit.map { ($0.schema, $0.name) } ?? ("audit", "audit_event")
                 let archived = audit.map { postData?.triggers[$0.qualifiedName] ?? [] }
-                try runner.timedCheck(&report) { try ExistingChecks.auditTriggers(connection, table: table, archived: archived) }
+                try runner.timedCheck(&report) { try ExistingChecks.auditTriggers(connection, table: table, archived: archived, functions: functions) }
             }
             if let anchors = options.anchors {
                 try runner.timedCheck(&report) {
@@ -191,7 +192,7 @@ public struct ExistingDrill {
                                + "its events do not match from the first one (chain_index \(result.firstDifference ?? 0): \(Plural.of(result.changed, "event")) differ, none is the same)"), false)
         }
         guard result.ok else {
-            return (DrillCheck(name: name, ok: false, detail: "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail), false)
+            return (DrillCheck(name: name, ok: false, detail: "\(result.table)\(result.firstDifference != nil ? " was changed" : ""): " + result.changedDetail(upTo: upTo)), false)
         }
         guard result.beyondDatabase > 0, let last = upTo else { return (DrillCheck(name: name, ok: true, detail: result.heldDetail + " in \(file)"), false) }
         return (DrillCheck(name: name, ok: true, detail: "\(result.table): the \(Plural.of(result.events - result.beyondDatabase, "event")) up to chain_index \(last) (this database's last) are as archived in \(file)"

@@ -331,7 +331,7 @@ extension EvidenceReport {
             return "\(display(drill.startedAt)): FAILED, the newest archive \(newest) did not verify; the older \(drill.archive) was drilled in its place"
         }
         if !drill.restored {
-            return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), the existing database \(drill.database ?? "?"), restored elsewhere, "
+            return "\(display(drill.startedAt)): \(drill.ok ? (drill.partial ? "PASSED (partial: no archive)" : "PASSED") : "FAILED"), the existing database \(drill.database ?? "?"), restored elsewhere, "
                 + (drill.archive.isEmpty ? "without an archive" : "against \(drill.archive)")
         }
         return "\(display(drill.startedAt)): \(drill.ok ? "PASSED" : "FAILED"), \(drill.archive)" + (drill.suspect != nil ? " (a SUSPECT archive)" : "")

@@ -107,6 +107,9 @@ public struct EvidenceReport: Codable, Sendable {
         public var database: String?
         /// A drill that restored its archive and so measured an RTO.
         public var restored: Bool { kind != .existing }
+        /// A drill of a database restored elsewhere without an archive: its audit history was not
+        /// checked, so a pass is partial.
+        public var partial: Bool { kind == .existing && archive.isEmpty }
     }
 
     public struct Restore: Codable, Sendable {
@@ -353,7 +356,8 @@ public struct EvidenceReport: Codable, Sendable {
         if recovery.overdue && recovery.currentGapSeconds != nil { text += " (OVERDUE: over 26h, the alert threshold for nightly backups)" }
         text += "; \(Plural.of(drills.count, "drill")), " + (drills.isEmpty ? "none run" : failed == 0 ? "all passed" : "\(failed) failed")
         let existing = drills.filter { !$0.restored }
-        if !existing.isEmpty { text += " (\(existing.count) of a database restored elsewhere, \(existing.filter(\.ok).count) passed)" }
+        let partial = existing.filter { $0.ok && $0.partial }.count
+        if !existing.isEmpty { text += " (\(existing.count) of a database restored elsewhere, \(existing.filter(\.ok).count) passed" + (partial > 0 ? ", \(partial) of them partial: no archive" : "") + ")" }
         if let lastPassed { text += "; last successful drill: \(display(lastPassed.startedAt)), RTO \(String(format: "%.1f", lastPassed.rtoSeconds)) s" }
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
         let done = restores.filter { !$0.dryRun }

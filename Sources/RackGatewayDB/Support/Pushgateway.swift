@@ -8,8 +8,9 @@ import RGWHTTP
 /// gateway sets the group's `push_time_seconds`, so a job that stopped pushing shows in PromQL.
 public struct Pushgateway: Sendable {
     public static let job = "rack_gateway_db"
-    /// The labels that make the group (the gateway adds them to every metric it serves).
-    public static let groupingLabels: Set<String> = ["database", "dir"]
+    /// The labels that make the group (the gateway adds them to every metric it serves); `server`
+    /// only drill --existing-url has (databases of one name on many servers).
+    public static let groupingLabels: Set<String> = ["database", "dir", "server"]
 
     public var url: String
     public var timeoutSeconds = 5
