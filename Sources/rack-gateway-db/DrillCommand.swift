@@ -30,7 +30,8 @@ struct DrillCommand: ToolCommand {
             migrations against the set or --migrate-command in a form that only reads; with an archive also \
             its tables, columns, rows (none emptied or halved), constraints, indexes, audit triggers and \
             recorded migrations (a database older than the archive is compared up to its last event; \
-            --latest then takes the archive of its time), and writes during the drill are measured (any \
+            --latest takes the newest archive whose audit chain does not go past the database's), and writes \
+            during the drill are measured (any \
             fails it); recorded as a drill of kind existing (in --dir without an archive), metrics \
             rgw_drill_existing_*.
             """)
