@@ -306,19 +306,24 @@ public struct ArchiveDiff {
 
     // MARK: - Rows
 
+    /// Each row of `statement` (a COPY ... TO STDOUT) handed to `body`; the first error `body`
+    /// throws ends the read and is thrown once the stream is done.
+    static func copyRows(_ connection: Connection, _ statement: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try connection.copyOut(statement) { stream in
+            var failure: Error?
+            while try stream.withNextRow({ row in
+                guard failure == nil else { return }
+                do { try body(row) } catch { failure = error }
+            }) {}
+            if let failure { throw failure }
+        }
+    }
+
     /// Every row of `table` on one side, as COPY text lines (with their newline) in `body`.
     func forEachRow(archiveSide: Bool, _ table: ArchiveManifest.Table, connection: Connection?, filter: String?,
                     _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         if !archiveSide, let connection {
-            let statement = DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, filter: filter)
-            try connection.copyOut(statement) { stream in
-                var failure: Error?
-                while try stream.withNextRow({ row in
-                    guard failure == nil else { return }
-                    do { try body(row) } catch { failure = error }
-                }) {}
-                if let failure { throw failure }
-            }
+            try Self.copyRows(connection, DataChunk.copyOutStatement(schema: table.schema, name: table.name, columns: table.columns, filter: filter), body)
             return
         }
         let reader: ArchiveReader

@@ -99,14 +99,7 @@ public struct AuditHistoryCheck {
         var result = try compare(table: table, older: { body in try diff.forEachRow(archiveSide: true, table, connection: nil, filter: nil, body) },
                            newer: equal ? nil : { last, body in
                                let statement = "COPY (SELECT \(list) FROM ONLY \(SQL.qualified(table.schema, table.name)) WHERE \(SQL.identifier("chain_index")) <= \(min(last, upTo ?? last))) TO STDOUT"
-                               try connection.copyOut(statement) { stream in
-                                   var failure: Error?
-                                   while try stream.withNextRow({ row in
-                                       guard failure == nil else { return }
-                                       do { try body(row) } catch { failure = error }
-                                   }) {}
-                                   if let failure { throw failure }
-                               }
+                               try ArchiveDiff.copyRows(connection, statement, body)
                            },
                            pruned: { archived + (try prunedRanges(connection)) }, upTo: upTo)
         if result.unrelated {
