@@ -65,6 +65,17 @@ struct InspectExtractTests {
             let manifest = try ArchiveReader(path: file).manifest
             #expect(try #require(manifest.tables.first { $0.name == "zoo" }).chunks.count > 2, "zoo spans several members")
 
+            // inspect on this server version: each table's rows as the server counts them, its version.
+            let inspect = try CLI.run(["inspect", file, "--json"])
+            #expect(inspect.status == 0, "\(inspect)")
+            let shown = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+            let shownTables = try #require(shown["tables"] as? [[String: Any]])
+            for table in ["zoo", "single"] {
+                let counted = try source.psql("SELECT count(*) FROM public.\(table)").trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(shownTables.first { $0["schema"] as? String == "public" && $0["name"] as? String == table }?["rows"] as? Int == Int(counted), "\(major): inspect's rows of \(table)")
+            }
+            #expect((shown["server_version"] as? String)?.hasPrefix("\(major).") == true, "\(major): inspect names the server version: \(shown["server_version"] ?? "none")")
+
             for table in ["zoo", "single"] {
                 let expected = directory + "/\(table).psql.csv"
                 try Self.psqlCopy(source, table: "public.\(table)", options: "CSV HEADER", to: expected)
