@@ -682,59 +682,9 @@ public struct ArchiveDiff {
         return key
     }
 
-    /// One field of COPY text: `\N` is NULL; backslash escapes as COPY defines them.
+    /// One field of COPY text: `\N` is NULL; backslash escapes resolved as extract resolves them
+    /// (`CopyRowConverter.unescape`, the one decoder of COPY text).
     static func decode(_ field: [UInt8]) -> String? {
-        if field == [0x5C, 0x4E] { return nil }
-        guard field.contains(0x5C) else { return String(decoding: field, as: UTF8.self) }
-        var out: [UInt8] = []
-        out.reserveCapacity(field.count)
-        var index = 0
-        func isOctal(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x37 }
-        func hexValue(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case 0x30...0x39: byte - 0x30
-            case 0x41...0x46: byte - 0x41 + 10
-            case 0x61...0x66: byte - 0x61 + 10
-            default: nil
-            }
-        }
-        while index < field.count {
-            let byte = field[index]
-            guard byte == 0x5C, index + 1 < field.count else {
-                out.append(byte)
-                index += 1
-                continue
-            }
-            let next = field[index + 1]
-            index += 2
-            switch next {
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "v"): out.append(0x0B)
-            case UInt8(ascii: "x"):
-                var value: UInt8 = 0
-                var digits = 0
-                while digits < 2, index < field.count, let digit = hexValue(field[index]) {
-                    value = value &* 16 &+ digit
-                    index += 1
-                    digits += 1
-                }
-                if digits == 0 { out.append(next) } else { out.append(value) }
-            case let digit where isOctal(digit):
-                var value = UInt8(digit - 0x30)
-                var digits = 1
-                while digits < 3, index < field.count, isOctal(field[index]) {
-                    value = value &* 8 &+ (field[index] - 0x30)
-                    index += 1
-                    digits += 1
-                }
-                out.append(value)
-            default: out.append(next)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        CopyRowConverter.unescape(field).map { String(decoding: $0, as: UTF8.self) }
     }
 }
