@@ -62,15 +62,20 @@ struct FaultTests {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let archive = try TestArchives.backup(source, directory: directory).file
             let results = LockedList<CLI.Result>()
+            // --keep: both scratch databases live until the test drops them, so the second drill's
+            // CREATE DATABASE meets the first's name whenever they start in the same second (without
+            // it, a drill that finished and dropped its database first would free the name for the
+            // other, and two equal names would say nothing).
             DispatchQueue.concurrentPerform(iterations: 2) { _ in
-                if let result = try? CLI.run(["drill", archive, "--json", "--database-url", source.url]) { results.add(result) }
+                if let result = try? CLI.run(["drill", archive, "--json", "--keep", "--database-url", source.url]) { results.add(result) }
             }
             #expect(results.items.count == 2)
             let reports = try results.items.map { try CLI.decode(DrillReport.self, $0.stdout) }
+            defer { for report in reports { try? TestDatabase.named(report.scratchDatabase).drop() } }
             let allPassed = reports.allSatisfy { $0.ok }
             #expect(allPassed, "\(results.items)")
             #expect(Set(reports.map(\.scratchDatabase)).count == 2, "two scratch databases: \(reports.map(\.scratchDatabase))")
-            for report in reports { #expect(try !TestDatabase.named(report.scratchDatabase).exists) }
+            for report in reports { #expect(try TestDatabase.named(report.scratchDatabase).exists, "\(report.scratchDatabase) kept") }
             let log = try String(contentsOfFile: directory + "/drills.jsonl", encoding: .utf8)
             #expect(log.split(separator: "\n").count == 2, "both drills logged, one line each")
         }
