@@ -157,7 +157,7 @@ struct VerifyCommand: ToolCommand {
                 context.logger.warning("an archive went away while sampling (prune?)", metadata: ["archive": "\(object.name)"])
                 continue
             }
-            let report = try sampler.sample(reader, version: object.version, lines: lines, logger: context.logger)
+            let report = try sampler.sample(reader, version: object.version, lines: lines, logger: context.logger, checkStopped: context.checkStopped)
             try? VerificationLog.recordSample(report, version: object.version, store: store, at: context.clock.now())
             run.archives.append(report)
             run.bytesRead += report.bytesRead

@@ -43,11 +43,11 @@ public struct SampleVerifier {
     public let percent: Double
     public let seed: UInt64
 
-    /// `seed` makes the choice repeatable (the same archives and log give the same members); nil draws one.
+    /// `seed` makes the choice repeatable (the same archives and log give the same members); nil
+    /// draws one under 2^53, which JSON readers (jq, JavaScript) keep exact, so that it can be given back.
     public init(percent: Double, seed: UInt64?) {
         self.percent = percent
-        var system = SystemRandomNumberGenerator()
-        self.seed = seed ?? system.next()
+        self.seed = seed ?? UInt64.random(in: 0..<(1 << 53))
     }
 
     /// Whether `member` is among those sampled by bytes (the rest is always read).
@@ -88,8 +88,9 @@ public struct SampleVerifier {
     }
 
     /// The sample of the archive `reader` opened, whose `lines` in `verifications.jsonl` tell what
-    /// was read before at `version`.
-    public func sample(_ reader: ArchiveReader, version: String?, lines: [VerificationLog.Entry], logger: Logger? = nil) throws -> Report {
+    /// was read before at `version`. `checkStopped` throws to stop it (Ctrl-C), called before each member.
+    public func sample(_ reader: ArchiveReader, version: String?, lines: [VerificationLog.Entry], logger: Logger? = nil,
+                       checkStopped: @escaping () throws -> Void = {}) throws -> Report {
         let stopwatch = Stopwatch()
         let manifest = reader.manifest
         let file = reader.archive.name
@@ -106,7 +107,9 @@ public struct SampleVerifier {
         }
         for run in runs {
             do {
+                try checkStopped()
                 try reader.forEachMember(run) { member, bytes in
+                    try checkStopped()
                     for text in checks.check(member, bytes) { problem(text) }
                     return true
                 }
