@@ -150,7 +150,7 @@ struct VerifyCommand: ToolCommand {
             } catch let error as ToolError where [.usage, .identityMismatch].contains(error.code) {
                 // An encrypted archive without its identity: its data cannot be read here.
                 unchecked.append(error)
-                run.notChecked.append(.init(file: object.name, reason: error.message))
+                run.notChecked.append(.init(file: location.path, reason: error.message))
                 if !json { print("NOT CHECKED \(object.name): \(error.message)") }
                 continue
             } catch let error as ToolError where error.code == .archiveNotFound {
@@ -183,7 +183,7 @@ struct VerifyCommand: ToolCommand {
         }
         if !failures.isEmpty {
             throw ToolError(.archiveCorrupt, "\(Plural.of(failures.count, "archive")) in \(directory.directory) failed the sample: \(failures.prefix(3).joined(separator: "; "))",
-                            fix: "Do not restore them: list marks them VERIFY-FAILED; run verify on each for every problem, and restore an older archive that verifies.")
+                            fix: "Do not restore \(failures.count == 1 ? "it" : "them"): list marks \(failures.count == 1 ? "it" : "them") VERIFY-FAILED. Run verify on \(failures.count == 1 ? "it" : "each") for every problem, and restore an archive that verifies.")
         }
         if let first = unchecked.first {
             throw ToolError(first.code, "\(Plural.of(unchecked.count, "encrypted archive")) in \(directory.directory) could not be sampled: \(first.message)",

@@ -206,7 +206,7 @@ extension ArchiveDirectory {
             if !isNewest {
                 if let problem = entry.problem { return bad(.corrupt, [problem]) }
                 if let suspect = entry.suspect { return bad(.suspect, [suspect]) }
-                if entry.verificationFailed { return bad(.corrupt, ["its last full verify failed (verifications.jsonl); run verify on it for the details"]) }
+                if entry.verificationFailed { return bad(.corrupt, ["its last verify failed (verifications.jsonl); run verify on it for the details"]) }
             }
             let archive = location(of: entry)
             let reader: ArchiveReader
@@ -236,7 +236,7 @@ extension ArchiveDirectory {
                 return bad(.corrupt, check.problems)
             }
             if entry.verificationFailed {
-                return bad(.corrupt, ["its last full verify failed (verifications.jsonl) though its SHA-256 matches its sidecar; run verify on it for the details"])
+                return bad(.corrupt, ["its last verify failed (verifications.jsonl) though its SHA-256 matches its sidecar; run verify on it for the details"])
             }
             if let suspect = entry.suspect, !(isNewest && acceptSuspectNewest) { return bad(.suspect, [suspect]) }
             return .success(Chosen(reader: reader, check: check))

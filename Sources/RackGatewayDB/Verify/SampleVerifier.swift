@@ -120,9 +120,12 @@ public struct SampleVerifier {
         }
         let read = Set(toRead.map(\.index))
         let complete = manifest.tables.indices.filter { manifest.tables[$0].chunks.allSatisfy(read.contains) }
-        for text in checks.tableProblems(complete) { problem(text) }
-        if manifest.members.filter({ $0.kind == .largeObjects }).allSatisfy({ read.contains($0.index) }) {
+        // As the full verify: the totals only when every member read was sound (a bad one explains them).
+        if problems.isEmpty, manifest.members.filter({ $0.kind == .largeObjects }).allSatisfy({ read.contains($0.index) }) {
             for text in checks.largeObjectProblems() { problem(text) }
+        }
+        if problems.isEmpty {
+            for text in checks.tableProblems(complete) { problem(text) }
         }
 
         let sampled = manifest.members.filter(Self.isSampled)
