@@ -221,4 +221,13 @@ struct SampleVerifyTests {
             #expect(report.status == 0 && report.stdout.contains("re-read"), "\(report)")
         }
     }
+
+    /// The members a sample read, written compactly and read back; PERCENT's bounds.
+    @Test func memberSetsAndPercentages() {
+        #expect(MemberSet.format([7, 0, 1, 2, 3, 12, 13, 14, 15, 3]) == "0-3,7,12-15")
+        #expect(MemberSet.parse("0-3,7,12-15") == [0, 1, 2, 3, 7, 12, 13, 14, 15])
+        #expect(MemberSet.format([]) == "" && MemberSet.parse("").isEmpty && MemberSet.parse("x,5-2,4") == [4])
+        #expect(SampleVerifier.parsePercent("5") == 5 && SampleVerifier.parsePercent("12.5%") == 12.5 && SampleVerifier.parsePercent("100") == 100)
+        for bad in ["0", "-1", "100.5", "nan", "inf", "", "%"] { #expect(SampleVerifier.parsePercent(bad) == nil, "\(bad)") }
+    }
 }
