@@ -55,6 +55,8 @@ struct ListCommand: ToolCommand {
     /// long reason does not widen every row.
     static func table(_ entries: [ArchiveDirectory.Entry]) -> [String] {
         let formatter = ISO8601DateFormatter()
+        // The COPIES column only where copies.jsonl records copies (a directory never copied lists as before).
+        let withCopies = entries.contains { $0.copies != nil }
         let rows = entries.map { entry -> [String] in
             let marks = [entry.verificationFailed ? "VERIFY-FAILED" : nil, entry.drillFailed ? "DRILL-FAILED" : nil, entry.suspect != nil ? "SUSPECT" : nil,
                          entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil,
@@ -62,8 +64,9 @@ struct ListCommand: ToolCommand {
                 .compactMap { $0 }.joined(separator: ",")
             let contents = entry.problem != nil ? "UNREADABLE (below)" : "\(Plural.of(entry.tables ?? 0, "table")), \(Plural.of(entry.rows ?? 0, "row"))"
             return [formatter.string(from: entry.time), ProgressDisplay.bytes(entry.sizeBytes), entry.file, contents, marks.isEmpty ? "-" : marks]
+                + (withCopies ? [ArchiveCopy.column(entry.copies ?? [])] : [])
         }
-        let header = ["TIME (UTC)", "SIZE", "ARCHIVE", "CONTENTS", "MARKS"]
+        let header = ["TIME (UTC)", "SIZE", "ARCHIVE", "CONTENTS", "MARKS"] + (withCopies ? ["COPIES"] : [])
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         let table = ([header] + rows).map { row in
             row.enumerated().map { column, value in
@@ -75,6 +78,27 @@ struct ListCommand: ToolCommand {
         let problems = entries.compactMap { entry in
             entry.problem.map { "\(entry.file) is unreadable: \($0)" } ?? entry.suspect.map { "\(entry.file) is SUSPECT: \($0)" }
         }
-        return table + (problems.isEmpty ? [] : [""] + problems)
+        let copies = withCopies ? copyLines(entries) : []
+        return table + (problems.isEmpty ? [] : [""] + problems) + (copies.isEmpty ? [] : [""] + copies)
+    }
+
+    /// Under the table, what copies.jsonl says: per other location, how many archives listed have a
+    /// good copy there (or are good copies of it) and the newest; then each copy that failed or is
+    /// no longer the one verified, one line each.
+    static func copyLines(_ entries: [ArchiveDirectory.Entry]) -> [String] {
+        let all = entries.flatMap { entry in (entry.copies ?? []).map { (entry: entry, copy: $0) } }
+        var lines: [String] = []
+        for direction in [ArchiveCopy.Direction.to, .from] {
+            let here = all.filter { $0.copy.direction == direction }
+            for location in Array(Set(here.map(\.copy.location))).sorted() {
+                let good = here.filter { $0.copy.location == location && $0.copy.good }
+                let newest = good.first.map { " (newest \($0.entry.file): \($0.copy.sentence))" } ?? ""
+                lines.append(direction == .to
+                    ? "Copies to \(location): \(good.count) of \(Plural.of(entries.count, "archive")) listed\(newest)."
+                    : "Copies of \(location): \(Plural.of(good.count, "archive")) here verified as copied\(newest).")
+            }
+        }
+        for (entry, copy) in all where !copy.good { lines.append("\(entry.file): \(copy.sentence)") }
+        return lines
     }
 }

@@ -34,6 +34,8 @@ public struct ArchiveDirectory {
         /// verify, restore and drill with `--verify-key`).
         public var encrypted = false
         public var signed = false
+        /// What `copies.jsonl` here records of its copies (ArchiveCopy); nil when the log has none.
+        public var copies: [ArchiveCopy]?
 
         /// Known from the listing not to be a good archive, without reading it: unreadable, marked
         /// SUSPECT by its backup, or its last `verify` failed (`list`'s UNREADABLE, SUSPECT and
@@ -87,6 +89,7 @@ public struct ArchiveDirectory {
         let names = Set(objects.map(\.name))
         let verifications = VerificationLog.load(store: store)
         let drills = DrillLog.lastVerdicts(store: store)
+        let copies = ArchiveCopy.Index(store: store)
         var result: [Entry] = []
         for object in objects {
             guard let time = ArchiveName.timestamp(of: object.name) else { continue }
@@ -102,6 +105,7 @@ public struct ArchiveDirectory {
                               verified: false, drilled: drill?.passed == true, hasSidecar: names.contains(object.name + ".sha256"),
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
             entry.drillFailed = drill?.passed == false
+            entry.copies = copies.copies(of: object) { location.sidecarDigest() }
             // A failed verify of this file (as large as it is now) marks it, readable or not.
             if let check = verifications[object.name], !check.ok, check.size == object.size {
                 entry.verificationFailed = true
