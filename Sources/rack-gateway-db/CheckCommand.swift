@@ -13,7 +13,9 @@ struct CheckCommand: ToolCommand {
             Exits 1 when any check fails; warnings alone exit 0. With --max-backup-age, also checks that the \
             newest good archive in --dir (readable, not suspect, verified) is younger, else exits 2 (for \
             monitors; the metrics then carry its time, rgw_backup_newest_good_timestamp_seconds, 0 when \
-            there is none).
+            there is none). Where copies.jsonl in --dir records copies from it, also one copies item per \
+            destination with its newest verified copy, failing (exit 2) when the newest good archive has no \
+            verified copy there (missing or FAILED) or the newest copy is older.
             """)
 
     @OptionGroup var global: GlobalOptions

@@ -11,8 +11,11 @@ struct ListCommand: ToolCommand {
         discussion: """
             An encrypted archive is listed from its .summary.json; with --identity, from the archive itself. \
             drilled: its last drill read it in full and passed; DRILL-FAILED: its last drill failed a check \
-            (drills.jsonl). A location without archives lists none (exit 0) and says on stderr which locations \
-            near it hold some.
+            (drills.jsonl). Where copies.jsonl records copies (copy, backup --copy-to), a COPIES column: at the \
+            source, each archive's verified copies and FAILED ones (as recorded when copied); at the destination, \
+            copy (still the file verified when it was copied) or copy CHANGED; the locations and the newest copy \
+            are said below the table, and --json gives each archive a copies array. A location without archives \
+            lists none (exit 0) and says on stderr which locations near it hold some.
             """)
 
     @OptionGroup var directoryOptions: DirectoryOptions
