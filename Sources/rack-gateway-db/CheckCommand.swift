@@ -86,8 +86,11 @@ struct CheckCommand: ToolCommand {
                 let onlyStale = failing.allSatisfy { $0.name == "backups" || $0.name == "copies" } && backups?.stale == true
                 var fixes: [String] = []
                 if failing.contains(where: { $0.name == "backups" }) { fixes.append("Find out why no good backup was made since, and make one now (backup, then verify --latest).") }
-                if failing.contains(where: { $0.name == "copies" }) {
-                    fixes.append("Find out why the copy to the destination named failed or did not run, and copy the newest archive there (copy --from \((try? directoryOptions.directory) ?? "DIR") --to DESTINATION --latest).")
+                let stale = failing.compactMap { $0.copy?.destination }
+                if !stale.isEmpty {
+                    let from = (try? directoryOptions.directory) ?? "DIR"
+                    fixes.append("Find out why the copy failed or did not run, and copy the newest archive there: "
+                                 + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; ") + ".")
                 }
                 let fix = onlyStale ? fixes.joined(separator: " ")
                     : report.connectionFailure?.fix ?? "Fix what the failing items say, then run check again."

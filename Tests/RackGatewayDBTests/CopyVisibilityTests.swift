@@ -200,7 +200,7 @@ struct CopyVisibilityTests {
             let failed = try CLI.run(arguments, environment: environment)
             #expect(failed.status == 2 && failed.stdout.contains("FAIL  copies: to \(Self.bucket): newest verified copy \(old), copied "), "\(failed)")
             #expect(failed.stdout.contains("STALE: the newest good archive \(newest): copy to \(Self.bucket) FAILED ") && failed.stdout.contains("403 Forbidden"), "\(failed)")
-            #expect(failed.stderr.contains("check failed: copies: to \(Self.bucket)") && failed.stderr.contains("copy the newest archive there"), "\(failed)")
+            #expect(failed.stderr.contains("check failed: copies: to \(Self.bucket)") && failed.stderr.contains("rack-gateway-db copy --from \(source) --to \(Self.bucket) --latest"), "\(failed)")
             let failedJSON = try CLI.run(arguments + ["--json"], environment: environment)
             let error = (try JSONSerialization.jsonObject(with: Data(failedJSON.stdout.utf8)) as? [String: Any])?["error"] as? [String: Any]
             #expect(failedJSON.status == 2 && error?["code"] as? String == "backup_stale", "\(failedJSON)")
@@ -211,7 +211,7 @@ struct CopyVisibilityTests {
             let missing = try CLI.run(arguments, environment: environment)
             #expect(missing.status == 2 && missing.stdout.contains("OK    copies: to \(Self.bucket): newest verified copy \(newest)"), "\(missing)")
             #expect(missing.stdout.contains("FAIL  copies: to \(Self.second): newest verified copy \(old)") && missing.stdout.contains("the newest good archive \(newest) has no copy there"), "\(missing)")
-            #expect(missing.stderr.contains(Self.second) && !missing.stderr.contains("copies: to \(Self.bucket)"), "\(missing)")
+            #expect(missing.stderr.contains("--to \(Self.second) --latest") && !missing.stderr.contains("copies: to \(Self.bucket)") && !missing.stderr.contains("--to \(Self.bucket)"), "\(missing)")
         }
     }
 }
