@@ -42,7 +42,8 @@ struct CheckCommand: ToolCommand {
         let directory = try directoryOptions.archiveDirectory(clock: clock)
         let entries = try directory.entries()
         let newest = entries.first(where: directory.isGood)
-        let copies = ArchiveCopy.freshness(entries: entries, newestGood: newest, limit: limit, now: clock.now()).map { freshness in
+        let copies = ArchiveCopy.freshness(entries: entries, newestGood: newest, destinations: ArchiveCopy.Index(store: directory.store).destinations,
+                                          limit: limit, now: clock.now()).map { freshness in
             var item = HealthCheck.Item(name: "copies", status: freshness.fresh ? .ok : .fail, detail: freshness.detail)
             item.copy = freshness
             return item

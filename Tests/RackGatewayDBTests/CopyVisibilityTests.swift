@@ -212,6 +212,16 @@ struct CopyVisibilityTests {
             #expect(missing.status == 2 && missing.stdout.contains("OK    copies: to \(Self.bucket): newest verified copy \(newest)"), "\(missing)")
             #expect(missing.stdout.contains("FAIL  copies: to \(Self.second): newest verified copy \(old)") && missing.stdout.contains("the newest good archive \(newest) has no copy there"), "\(missing)")
             #expect(missing.stderr.contains("--to \(Self.second) --latest") && !missing.stderr.contains("copies: to \(Self.bucket)") && !missing.stderr.contains("--to \(Self.bucket)"), "\(missing)")
+
+            // The second destination has the newest too; a third is named only by an archive pruned here since: it has none of these.
+            try CopyLog.append(try Self.entry(source, newest, from: source, to: Self.second, hoursAgo: 0.04), store: store)
+            let third = "s3://third-copy/rgw", pruned = ArchiveName.fileName(prefix: "rack_gateway_backup", date: Date().addingTimeInterval(-40 * 86_400))
+            var gone = try Self.entry(source, old, from: source, to: third, hoursAgo: 40 * 24)
+            gone.file = pruned
+            try CopyLog.append(gone, store: store)
+            let forgotten = try CLI.run(arguments, environment: environment)
+            #expect(forgotten.status == 2 && forgotten.stdout.contains("OK    copies: to \(Self.second): newest verified copy \(newest)"), "\(forgotten)")
+            #expect(forgotten.stdout.contains("FAIL  copies: to \(third): no verified copy; STALE: the newest good archive \(newest) has no copy there; no archive here has a verified copy there"), "\(forgotten)")
         }
     }
 }

@@ -97,7 +97,8 @@ public struct ArchiveCopy: Codable, Sendable, Equatable {
             return entry.version != nil && entry.version == version ? .from : .to
         }
 
-        /// The destinations copies were made to from here (any archive, any outcome), sorted.
+        /// The destinations copies were made to from here (any archive, any outcome, archives
+        /// deleted here since included), sorted.
         public var destinations: [String] {
             Array(Set(entries.values.joined().filter { direction(of: $0, version: nil) == .to }.map(\.destination))).sorted()
         }
@@ -161,12 +162,13 @@ extension ArchiveCopy {
         public var detail: String
     }
 
-    /// The freshness of each destination the archives here (`entries`, newest first) were copied
-    /// to, against `newestGood` (the newest good archive, nil when there is none); empty when
-    /// copies.jsonl here records no copy from here.
-    public static func freshness(entries: [ArchiveDirectory.Entry], newestGood: ArchiveDirectory.Entry?, limit: Double, now: Date) -> [Freshness] {
+    /// The freshness of each of `destinations` (those copies.jsonl here names, `Index.destinations`:
+    /// an archive deleted here since still names its destination) against the archives here
+    /// (`entries`, newest first) and `newestGood` (the newest good archive, nil when there is none).
+    public static func freshness(entries: [ArchiveDirectory.Entry], newestGood: ArchiveDirectory.Entry?, destinations: [String],
+                                 limit: Double, now: Date) -> [Freshness] {
         let copies = entries.flatMap { entry in (entry.copies ?? []).filter { $0.direction == .to }.map { (entry: entry, copy: $0) } }
-        return Array(Set(copies.map(\.copy.location))).sorted().map { destination in
+        return Array(Set(destinations + copies.map(\.copy.location))).sorted().map { destination in
             let these = copies.filter { $0.copy.location == destination }
             let newest = these.first { $0.copy.good }
             let copiedAt = newest.flatMap { EvidenceReport.parseTime($0.copy.copiedAt) }
@@ -182,7 +184,7 @@ extension ArchiveCopy {
             }
             let age = copiedAt.map { now.timeIntervalSince($0) }
             if newest == nil {
-                problems.append("no verified copy there at all")
+                problems.append("no archive here has a verified copy there")
             } else if let age, age > limit {
                 problems.append("its newest verified copy was made \(ProgressDisplay.duration(age)) ago")
             }
