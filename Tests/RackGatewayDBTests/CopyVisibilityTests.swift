@@ -160,6 +160,10 @@ struct CopyVisibilityTests {
                 #expect(red.count > 0 && chart.count > 0 && red.y1 > chart.y1 + 100 && red.x1 < width - 8, "\(width) px: red \(red), chart \(chart)")
             }
 
+            let markdown = try CLI.run(["report", "--dir", source, "--since", "3d"])
+            #expect(markdown.stdout.contains("| **1 verified: \(Self.bucket); FAILED to \(Self.second)** |") && markdown.stdout.contains("| marks | copies |"), "\(markdown)")
+            #expect(markdown.stdout.contains("## Copies\n\nCopies, as copies.jsonl in this directory records them"), "\(markdown)")
+
             let json = try CLI.run(["report", "--dir", source, "--since", "3d", "--format", "json"])
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
             let totals = try #require(object["copies"] as? [[String: Any]], "\(json.stdout)")

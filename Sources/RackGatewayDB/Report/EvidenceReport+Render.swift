@@ -399,7 +399,11 @@ extension EvidenceReport {
             var text = "| " + table.header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: table.header.count) + "\n"
             for row in table.rows {
                 let loud = ["missed", "suspect", "fail"].contains(row.mark ?? "")
-                let cells = row.cells.map(cell).enumerated().map { loud && $0.offset == 1 && !$0.element.isEmpty ? "**\($0.element)**" : $0.element }
+                // A failed or changed copy's cell is bold, as the HTML draws it red.
+                let copies = table.header.firstIndex(of: "copies")
+                let cells = row.cells.map(cell).enumerated().map { column, text in
+                    (loud && column == 1 || column == copies && (text.contains("FAILED") || text.contains("CHANGED"))) && !text.isEmpty ? "**\(text)**" : text
+                }
                 text += "| " + cells.joined(separator: " | ") + " |\n"
             }
             return text
