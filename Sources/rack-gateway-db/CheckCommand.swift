@@ -39,7 +39,8 @@ struct CheckCommand: ToolCommand {
     func backupAgeItems(clock: RunClock) throws -> (items: [HealthCheck.Item], stale: Bool)? {
         guard let maxBackupAge else { return nil }
         let limit = try MaintCommand.duration(maxBackupAge, "--max-backup-age")
-        let directory = try directoryOptions.archiveDirectory(clock: clock)
+        var directory = try directoryOptions.archiveDirectory(clock: clock)
+        directory.readsCopies = true
         let entries = try directory.entries()
         let newest = entries.first(where: directory.isGood)
         let copies = ArchiveCopy.freshness(entries: entries, newestGood: newest, destinations: ArchiveCopy.Index(store: directory.store).destinations,

@@ -26,7 +26,8 @@ struct ListCommand: ToolCommand {
     func run(_ context: RunContext) throws {
         do {
             let logger = context.logger
-            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            var directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            directory.readsCopies = true
             let entries = try directory.entries()
             for entry in entries {
                 logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",

@@ -43,7 +43,8 @@ struct ReportCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
-            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            var directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            directory.readsCopies = true
             let report = try EvidenceReport.make(directory: directory, seconds: try MaintCommand.duration(since, "--since"), now: context.clock.now())
             var files: [(path: String, text: String)] = []
             switch format {

@@ -54,6 +54,10 @@ public struct ArchiveDirectory {
     /// Whether a verification done here goes into `verifications.jsonl` (not for `prune --dry-run`,
     /// which writes nothing into the directory).
     public var recordsVerifications = true
+    /// Whether `entries` reads `copies.jsonl` into each entry's `copies` (list, report, check): at a
+    /// copy's source that reads each copied archive's sidecar, which restore, drill and prune do not
+    /// need to pay for.
+    public var readsCopies = false
 
     public init(store: ArchiveStore, clock: RunClock) {
         self.store = store
@@ -89,7 +93,7 @@ public struct ArchiveDirectory {
         let names = Set(objects.map(\.name))
         let verifications = VerificationLog.load(store: store)
         let drills = DrillLog.lastVerdicts(store: store)
-        let copies = ArchiveCopy.Index(store: store)
+        let copies = readsCopies ? ArchiveCopy.Index(store: store) : nil
         var result: [Entry] = []
         for object in objects {
             guard let time = ArchiveName.timestamp(of: object.name) else { continue }
@@ -105,7 +109,7 @@ public struct ArchiveDirectory {
                               verified: false, drilled: drill?.passed == true, hasSidecar: names.contains(object.name + ".sha256"),
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
             entry.drillFailed = drill?.passed == false
-            entry.copies = copies.copies(of: object) { location.sidecarDigest() }
+            entry.copies = copies?.copies(of: object) { location.sidecarDigest() }
             // A failed verify of this file (as large as it is now) marks it, readable or not.
             if let check = verifications[object.name], !check.ok, check.size == object.size {
                 entry.verificationFailed = true
