@@ -320,7 +320,7 @@ public struct ArchiveCopier {
         let entry = CopyLog.Entry(file: result.file, source: source.location, destination: destination.location, outcome: result.outcome,
                                   sha256: result.sha256 ?? "", size: result.sizeBytes, copiedAt: context.clock.now(), checks: result.checks,
                                   version: result.outcome == .failed ? nil : (try? destination.version(result.file)) ?? nil,
-                                  retainUntil: result.retainUntil.flatMap { ISO8601DateFormatter().date(from: $0) },
+                                  retainUntil: result.retainUntil.flatMap(Self.parseTime),
                                   problems: result.problems.isEmpty ? nil : result.problems)
         for (store, role) in [(destination, "destination"), (source, "source")] {
             do { try CopyLog.append(entry, store: store) } catch {
@@ -330,6 +330,13 @@ public struct ArchiveCopier {
                                          + "\(ToolError(reporting: error).message)" + (role == "source" ? "; it is recorded at the destination only" : ""))
             }
         }
+    }
+
+    /// A time as `UTCTime.iso8601` writes it (with milliseconds).
+    static func parseTime(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
     }
 
     /// The writer side of a stream, whose sink cannot throw: the first error stops it.
