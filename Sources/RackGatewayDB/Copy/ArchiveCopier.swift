@@ -188,7 +188,7 @@ public struct ArchiveCopier {
         }
 
         // The copy, hashed as it streams.
-        let writer = try destination.create(name)
+        let writer = try Self.writer(destination, name: name, size: object.size)
         let unfinished = context.cleanups.push("remove the unfinished copy \(destination.location)/\(name)") { writer.discard() }
         let digest: String
         do {
@@ -240,6 +240,19 @@ public struct ArchiveCopier {
         try copySidecars(name)
         result.outcome = .copied
         result.retainUntil = try? destination.retainedUntil(name).map(UTCTime.iso8601)
+    }
+
+    /// The multipart part size of a copy to S3: 8 MiB (two parts in memory, a copy's peak RSS
+    /// under 64 MB; backup's 16 MiB parts took it to 73 MB on a 2 GB archive), larger for an archive
+    /// over 70 GiB so that S3's 10,000 parts hold it.
+    static let partSize = 8 << 20
+
+    /// Where `name` (`size` bytes) is written at `destination`.
+    static func writer(_ destination: ArchiveStore, name: String, size: Int) throws -> StoreWriter {
+        guard var store = destination as? S3Store else { return try destination.create(name) }
+        let mebibyte = 1 << 20
+        store.partSize = max(partSize, (size / 9_000 + mebibyte - 1) / mebibyte * mebibyte)
+        return try store.create(name)
     }
 
     /// The destination's copy: its SHA-256, its signature, its trailer and manifest. A problem
