@@ -111,6 +111,11 @@ struct BackupCommand: ToolCommand {
                 report.copies = try copies(of: report, from: options.store, to: copyStores, keys: options.keys, context: context)
             }
             let failedCopies = (report.copies ?? []).filter { $0.outcome == .failed }
+            if !copyStores.isEmpty {
+                MetricsRecorder.record([
+                    .init("rgw_backup_copies_failed", "Copies (--copy-to) of the last backup that were not made or did not verify.", Double(failedCopies.count)),
+                ])
+            }
             // A SUSPECT archive is no success: its run ends with last_success unchanged (RunMetrics.Outcome).
             MetricsRecorder.record([
                 .init("rgw_backup_suspect", "1 when the last backup shrank past --max-shrink since the previous good one (kept, marked suspect).", report.suspect == nil ? 0 : 1),

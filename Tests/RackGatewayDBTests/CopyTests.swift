@@ -265,6 +265,24 @@ struct CopyTests {
         }
     }
 
+    @Test func aSourceThatRefusesWritesIsAWarningAndTheCopyIsRecordedAtTheDestination() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        let (directory, names) = try Self.archives()
+        let source = S3Store(client: bucket, prefix: "readonly")
+        _ = try ArchiveCopier(from: LocalStore(directory: directory), to: source, context: .detached(logger: .quiet)).copy([names[0]])
+        // Read through a proxy that refuses every write: the source is read-only to this host.
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try proxy.set([.init(method: "PUT", times: -1, action: "denied")])
+        let target = try TestArchives.temporaryDirectory()
+        let copy = try CLI.run(["copy", "--from", "s3://\(bucket.bucket)/readonly", "--to", target], environment: Self.environment(proxy.endpoint))
+        #expect(copy.status == 0 && copy.stdout.contains("copied   \(names[0])"), "\(copy)")
+        #expect(copy.stderr.contains("warning: cannot record the copy in s3://\(bucket.bucket)/readonly/copies.jsonl (the source)")
+                && copy.stderr.contains("recorded at the destination only"), "\(copy.stderr)")
+        #expect(CopyLog.entries(store: LocalStore(directory: target)).map(\.outcome) == [.copied])
+        try Self.expectVerified([names[0]], in: LocalStore(directory: target))
+    }
+
     @Test func twoCopiesToOneDestinationExcludeEachOther() throws {
         let (directory, names) = try Self.archives()
         let target = try TestArchives.temporaryDirectory()

@@ -242,7 +242,7 @@ public struct ArchiveCopier {
         result.retainUntil = try? destination.retainedUntil(name).map(UTCTime.iso8601)
     }
 
-    /// The multipart part size of a copy to S3: 8 MiB (two parts in memory, a copy's peak RSS
+    /// The multipart part size of a copy to S3 (at most, unless the store's own is smaller): 8 MiB (two parts in memory, a copy's peak RSS
     /// under 64 MB; backup's 16 MiB parts took it to 73 MB on a 2 GB archive), larger for an archive
     /// over 70 GiB so that S3's 10,000 parts hold it.
     static let partSize = 8 << 20
@@ -251,7 +251,7 @@ public struct ArchiveCopier {
     static func writer(_ destination: ArchiveStore, name: String, size: Int) throws -> StoreWriter {
         guard var store = destination as? S3Store else { return try destination.create(name) }
         let mebibyte = 1 << 20
-        store.partSize = max(partSize, (size / 9_000 + mebibyte - 1) / mebibyte * mebibyte)
+        store.partSize = max(min(store.partSize, partSize), (size / 9_000 + mebibyte - 1) / mebibyte * mebibyte)
         return try store.create(name)
     }
 
