@@ -81,6 +81,10 @@ struct CopyCommand: ToolCommand {
         } else {
             names = available.map(\.name)
         }
+        if names.isEmpty && !output.json {
+            // Not an error (a --since window without a backup is for check --max-backup-age to flag).
+            context.output.writeLine("rack-gateway-db: \(source.location) holds no archive" + (since.map { " of the last \($0)" } ?? "") + ": nothing to copy")
+        }
         let copier = ArchiveCopier(from: source, to: destination, keys: try keyOptions.keys(), context: context)
         let progress = copier.progress
         let display = ProgressDisplay(logger: context.logger) { progress.line() }

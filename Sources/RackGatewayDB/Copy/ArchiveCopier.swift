@@ -360,7 +360,7 @@ public struct ArchiveCopier {
         init(writer: StoreWriter) { self.writer = writer }
         func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
             do {
-                try writer.append(Array(bytes.bindMemory(to: UInt8.self))[...])
+                try writer.append(Array(bytes)[...])
                 count += bytes.count
                 return true
             } catch {
