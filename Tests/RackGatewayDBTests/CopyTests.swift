@@ -323,6 +323,12 @@ struct CopyTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "nothing copied")
         let missing = try CLI.run(["copy", "--from", directory, "--to", target, "no_such_20260101T000000Z.sql.gz"])
         #expect(missing.status == 1 && missing.stderr.contains("no_such_20260101T000000Z.sql.gz"), "\(missing)")
+        // --since by the time in the names: none in the last second... both in the last 30 days.
+        let none = try CLI.run(["copy", "--from", directory, "--to", target, "--since", "1s"])
+        #expect(none.status == 0 && none.stderr.contains("nothing to copy"), "\(none)")
+        let recent = try CLI.run(["copy", "--from", directory, "--to", target, "--since", "30d", "--json"])
+        let recentReport = try Self.report(recent)
+        #expect(recent.status == 0 && recentReport.archives.map(\.file) == names, "\(recent)")
     }
 }
 
