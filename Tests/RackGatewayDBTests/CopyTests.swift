@@ -330,6 +330,80 @@ struct CopyTests {
         let recentReport = try Self.report(recent)
         #expect(recent.status == 0 && recentReport.archives.map(\.file) == names, "\(recent)")
     }
+
+    /// The whole story with the real commands: `copy` to a directory and a bucket, then what `list` and
+    /// `check` of each location say; a byte flipped in the local copy, found by `verify --sample 100`
+    /// there (VERIFY-FAILED, exit 2) and by `list` (copy CHANGED), then replaced by `copy` again, after
+    /// which both say the copy is good again.
+    @Test func listCheckAndASampleOfTheDestinationSeeWhatCopyDid() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        let (directory, names) = try Self.archives()
+        let environment = Self.environment(moto.endpoint)
+        let local = try TestArchives.temporaryDirectory() + "/offsite"
+        let remote = "s3://\(bucket.bucket)/offsite"
+        for destination in [local, remote] {
+            let copy = try CLI.run(["copy", "--from", directory, "--to", destination], environment: environment)
+            #expect(copy.status == 0, "\(copy)")
+        }
+        func copies(_ location: String) throws -> [String: [[String: Any]]] {
+            let list = try CLI.run(["list", "--dir", location, "--json"], environment: environment)
+            #expect(list.status == 0, "\(list)")
+            let archives = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]], "\(list)")
+            var result: [String: [[String: Any]]] = [:]
+            for archive in archives { result[URL(fileURLWithPath: archive["file"] as? String ?? "").lastPathComponent] = archive["copies"] as? [[String: Any]] ?? [] }
+            return result
+        }
+        // At the source: each archive's two copies, to the directory and the bucket, as recorded.
+        let atSource = try copies(directory)
+        for name in names {
+            let these = atSource[name] ?? []
+            #expect(Set(these.compactMap { $0["location"] as? String }) == [local, remote] && these.allSatisfy { $0["direction"] as? String == "to" },
+                    "\(name): \(these)")
+        }
+        // At each destination: a copy of the source, verified.
+        for destination in [local, remote] {
+            let atDestination = try copies(destination)
+            for name in names {
+                let these = atDestination[name] ?? []
+                #expect(these.count == 1 && these.first?["direction"] as? String == "from" && these.first?["state"] as? String == "verified"
+                        && these.first?["location"] as? String == directory, "\(destination) \(name): \(these)")
+            }
+        }
+        try TestDatabase.withMigrated { database in
+            let check = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: environment.merging(["RGW_DATABASE_URL": database.url]) { $1 })
+            #expect(check.status == 0 && check.stdout.contains("copies: to \(local): newest verified copy \(names[1])")
+                    && check.stdout.contains("copies: to \(remote): newest verified copy \(names[1])"), "\(check)")
+        }
+
+        // A byte flipped in the middle of the newest archive's local copy.
+        let damaged = local + "/" + names[1]
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: damaged)[.size] as? Int)
+        let handle = try #require(FileHandle(forUpdatingAtPath: damaged))
+        try handle.seek(toOffset: UInt64(size / 2))
+        let byte = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: UInt64(size / 2))
+        try handle.write(contentsOf: Data([byte ^ 0x55]))
+        try handle.close()
+        let changed = try copies(local)[names[1]] ?? []
+        #expect(changed.first?["state"] as? String == "changed", "\(changed)")
+        let sample = try CLI.run(["verify", "--dir", local, "--sample", "100"], environment: environment)
+        #expect(sample.status == 2 && sample.stderr.contains(names[1]), "\(sample)")
+        let listed = try CLI.run(["list", "--dir", local], environment: environment)
+        #expect(listed.stdout.split(separator: "\n").contains { $0.contains(names[1]) && $0.contains("VERIFY-FAILED") }, "\(listed)")
+
+        // copy again finds it and replaces it; the destination's list and a full sample agree.
+        let again = try CLI.run(["copy", "--from", directory, "--to", local, "--json"], environment: environment)
+        #expect(again.status == 0, "\(again)")
+        let report = try Self.report(again)
+        #expect(report.copied == 1 && report.skipped == 1, "\(again.stdout)")
+        #expect((try copies(local)[names[1]] ?? []).first?["state"] as? String == "verified")
+        let resampled = try CLI.run(["verify", "--dir", local, "--sample", "100"], environment: environment)
+        #expect(resampled.status == 0, "\(resampled)")
+        let relisted = try CLI.run(["list", "--dir", local], environment: environment)
+        #expect(!relisted.stdout.contains("VERIFY-FAILED"), "\(relisted)")
+    }
+
 }
 
 /// A destination that stops the run (as Ctrl-C does) once `after` bytes of `stopIn` are written.

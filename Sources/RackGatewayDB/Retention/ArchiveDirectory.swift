@@ -119,8 +119,11 @@ public struct ArchiveDirectory {
                 (entry.sampledAt, entry.sampledPercent) = (sample.verifiedAt, sample.coveredPercent)
             }
             entry.copies = copies?.copies(of: object) { location.sidecarDigest() }
-            // A failed verify of this file (as large as it is now) marks it, readable or not.
-            if let check = verifications[object.name], !check.ok, check.size == object.size {
+            // A failed verify of this file (as large as it is now, and the same file when both versions
+            // are known: one written over it since, e.g. by `copy` replacing a damaged copy, is not the
+            // file that failed) marks it, readable or not.
+            if let check = verifications[object.name], !check.ok, check.size == object.size,
+               check.version == nil || object.version == nil || check.version == object.version {
                 entry.verificationFailed = true
                 (entry.verificationFailedAt, entry.verificationProblems) = (check.verifiedAt, check.problems)
             }
