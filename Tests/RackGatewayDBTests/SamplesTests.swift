@@ -75,13 +75,13 @@ struct SamplesTests {
             if fields[5].contains(" drill ") { #expect(fields[5].contains("--migrations "), "\(line)") }
             jobs += 1
         }
-        #expect(jobs == 3)
+        #expect(jobs == 6)
     }
 
     /// Each job exports what the env file sets (a bare `. FILE` leaves RGW_DATABASE_URL unexported).
     @Test func crontabJobsExportTheEnvFile() throws {
         let jobs = try Self.text("crontab").split(separator: "\n").filter { !$0.hasPrefix("#") && $0.contains(" rack-gateway-db ") }
-        #expect(jobs.count == 3)
+        #expect(jobs.count == 6)
         for job in jobs {
             #expect(job.contains(" set -a && . /etc/rack-gateway-db.env && set +a && rack-gateway-db "), "\(job)")
         }
@@ -126,6 +126,9 @@ struct SamplesTests {
         let bucket = "rgw-cron-\(UUID().uuidString.prefix(8).lowercased())"
         let client = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: bucket, accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
         try client.createBucket(objectLock: true)
+        // The off-site bucket the line copies to (--copy-to), with Object Lock like the first.
+        let offsite = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: bucket + "-offsite", accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
+        try offsite.createBucket(objectLock: true)
         let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try TestDatabase.withMigrated { database in
@@ -157,6 +160,7 @@ struct SamplesTests {
             let command = String(line.split(separator: " ", maxSplits: 5)[5])
                 .replacingOccurrences(of: "/etc/rack-gateway-db.env", with: envFile)
                 .replacingOccurrences(of: "s3://rack-gateway-backups/", with: "s3://\(bucket)/")
+                .replacingOccurrences(of: "s3://rack-gateway-backups-offsite/", with: "s3://\(bucket)-offsite/")
                 .replacingOccurrences(of: "/var/lib/node_exporter/textfile/", with: directory + "/")
             let cronPath = "\(directory)/bin:\(URL(fileURLWithPath: CLI.executable).deletingLastPathComponent().path):\(path)"
             func cron(_ command: String) throws -> String {
@@ -170,6 +174,12 @@ struct SamplesTests {
             #expect(!logged.contains(database.cluster.password))
             let archives = try S3Store(client: client, prefix: "nightly").list().map(\.name)
             #expect(archives.contains { $0.hasSuffix(".sql.gz") } && archives.contains { $0.hasSuffix(".sql.gz.sha256") }, "\(archives)")
+            // The copy is there, verified, and locked like the archive.
+            let copies = try S3Store(client: offsite, prefix: "nightly").list().map(\.name)
+            #expect(Set(copies.filter { $0.contains(".sql.gz") }) == Set(archives.filter { $0.contains(".sql.gz") }), "\(copies) against \(archives)")
+            #expect(CopyLog.entries(store: S3Store(client: offsite, prefix: "nightly")).map(\.outcome) == [.copied], "\(copies)")
+            let archive = try #require(archives.first { $0.hasSuffix(".sql.gz") })
+            #expect(try S3Store(client: offsite, prefix: "nightly").retainedUntil(archive) != nil)
             #expect(FileManager.default.fileExists(atPath: directory + "/rgw_backup.prom"))
 
             // The line as it was: the env file sourced, not exported.
