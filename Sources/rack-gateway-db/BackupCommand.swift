@@ -159,7 +159,7 @@ struct BackupCommand: ToolCommand {
             }
             if !failedCopies.isEmpty {
                 let name = ArchiveCopier.name(of: report.file)
-                throw ToolError(.copyFailed, "the backup is written and verified (\(report.file)), but \(Plural.of(failedCopies.count, "copy", plural: "copies")) of it did not verify:\n  "
+                throw ToolError(.copyFailed, "the backup is written and verified (\(report.file)), but \(Plural.of(failedCopies.count, "copy", plural: "copies")) of it \(failedCopies.count == 1 ? "was" : "were") not made or did not verify:\n  "
                                 + failedCopies.map { "\($0.destination): \($0.problems.joined(separator: "; "))" }.joined(separator: "\n  "),
                                 fix: "Fix the destination (what its line says), then copy the archive again: "
                                     + failedCopies.map { "rack-gateway-db copy --from \(options.store.location) --to \($0.destination) \(name)" }.joined(separator: "; "))

@@ -241,13 +241,22 @@ struct CopyTests {
         let directory = try TestArchives.temporaryDirectory()
         let second = try TestArchives.temporaryDirectory() + "/second"
         try TestDatabase.withMigrated { source in
+            // A third destination is a bucket that does not exist: nothing at all can be written there.
+            let missing = "s3://\(bucket.bucket)-missing/copy"
             let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", "s3://\(bucket.bucket)/copy",
-                                      "--copy-to", second, "--json"], environment: Self.environment(proxy.endpoint))
+                                      "--copy-to", second, "--copy-to", missing, "--json"], environment: Self.environment(proxy.endpoint))
             #expect(backup.status == 4, "\(backup)")
             #expect(backup.stdout.contains("\"code\" : \"copy_failed\"") && backup.stderr.contains("s3://\(bucket.bucket)/copy"), "\(backup)")
             let report = try CLI.decode(BackupReport.self, backup.stdout)
             let copies = try #require(report.copies)
-            #expect(copies.map(\.destination) == ["s3://\(bucket.bucket)/copy", second] && copies.map(\.outcome) == [.failed, .copied], "\(backup.stdout)")
+            #expect(copies.map(\.destination) == ["s3://\(bucket.bucket)/copy", second, missing] && copies.map(\.outcome) == [.failed, .copied, .failed],
+                    "\(backup.stdout)")
+            // Both failures are recorded at the source, the one whose destination takes nothing too, so
+            // that list and check there name them.
+            let recorded = CopyLog.latest(store: LocalStore(directory: directory))
+            #expect(Set(recorded.filter { $0.outcome == .failed }.map(\.destination)) == ["s3://\(bucket.bucket)/copy", missing], "\(recorded)")
+            let listed = try CLI.run(["list", "--dir", directory])
+            #expect(listed.stdout.contains("1 copy,2 FAILED") && listed.stdout.contains("copy to \(missing) FAILED"), "\(listed)")
             #expect(copies[0].problems.joined().contains("AccessDenied") && copies[0].code == .accessDenied, "\(copies[0])")
             let name = ArchiveCopier.name(of: report.file)
             try Self.expectVerified([name], in: LocalStore(directory: directory))

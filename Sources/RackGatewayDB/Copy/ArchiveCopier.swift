@@ -105,8 +105,19 @@ public struct ArchiveCopier {
     public func copy(_ names: [String], each: (Result) -> Void = { _ in }) throws -> Report {
         let stopwatch = Stopwatch()
         let started = context.clock.now()
-        let lease = try destination.lease(Self.leaseName, holder: "copy from \(source.location), pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(UTCTime.iso8601(started))",
+        let lease: StoreLease
+        do {
+            lease = try destination.lease(Self.leaseName, holder: "copy from \(source.location), pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(UTCTime.iso8601(started))",
                                           at: started)
+        } catch let error as ToolError where [.lockHeld, .interrupted].contains(error.code) {
+            throw error
+        } catch {
+            // The destination takes nothing (no such bucket, access denied, a directory that cannot
+            // be made): each archive's failure is recorded at the source, so that list, report and
+            // check there name the destination, not only this run's exit status.
+            for name in names { record(.failed(name, destination: destination.location, error: error), destination: false) }
+            throw error
+        }
         defer { lease.release() }
         let recorded = CopyLog.latest(store: destination).filter { $0.destination == destination.location }
         progress.start(total: names.count)
@@ -329,13 +340,13 @@ public struct ArchiveCopier {
 
     /// The outcome in `copies.jsonl` at the destination and at the source. A store that refuses the
     /// line is a warning (a read-only source is no error), said once per store.
-    func record(_ result: Result) {
+    func record(_ result: Result, destination recordThere: Bool = true) {
         let entry = CopyLog.Entry(file: result.file, source: source.location, destination: destination.location, outcome: result.outcome,
                                   sha256: result.sha256 ?? "", size: result.sizeBytes, copiedAt: context.clock.now(), checks: result.checks,
                                   version: result.outcome == .failed ? nil : (try? destination.version(result.file)) ?? nil,
                                   retainUntil: result.retainUntil.flatMap(Self.parseTime),
                                   problems: result.problems.isEmpty ? nil : result.problems)
-        for (store, role) in [(destination, "destination"), (source, "source")] {
+        for (store, role) in [(destination, "destination"), (source, "source")] where recordThere || role == "source" {
             do { try CopyLog.append(entry, store: store) } catch {
                 guard !warned.items.contains(store.location) else { continue }
                 warned.add(store.location)
