@@ -7,11 +7,12 @@ struct ListCommand: ToolCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT).",
+        abstract: "List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT, re-read N%).",
         discussion: """
             An encrypted archive is listed from its .summary.json; with --identity, from the archive itself. \
             drilled: its last drill read it in full and passed; DRILL-FAILED: its last drill failed a check \
-            (drills.jsonl). A location without archives lists none (exit 0) and says on stderr which locations \
+            (drills.jsonl). re-read N% (TIME): verify --sample has re-read N% of its data since the file last \
+            changed, last at TIME. A location without archives lists none (exit 0) and says on stderr which locations \
             near it hold some.
             """)
 
@@ -50,6 +51,14 @@ struct ListCommand: ToolCommand {
         }
     }
 
+    /// `re-read 40% (2026-12-04 03:15)`: how much of it `verify --sample` has re-read since the file
+    /// last changed, and when it last did; nil when none has.
+    static func reRead(_ entry: ArchiveDirectory.Entry) -> String? {
+        guard let percent = entry.sampledPercent, let at = entry.sampledAt else { return nil }
+        let display = EvidenceReport.display(at)
+        return "re-read \(VerifyCommand.percentText(percent)) (\(display.hasSuffix(" UTC") ? String(display.dropLast(4)) : display))"
+    }
+
     /// The listing: a header row, then one row per archive, columns padded to their widest value;
     /// what makes an archive unreadable or SUSPECT is said below the table, one line each, so that a
     /// long reason does not widen every row.
@@ -58,7 +67,7 @@ struct ListCommand: ToolCommand {
         let rows = entries.map { entry -> [String] in
             let marks = [entry.verificationFailed ? "VERIFY-FAILED" : nil, entry.drillFailed ? "DRILL-FAILED" : nil, entry.suspect != nil ? "SUSPECT" : nil,
                          entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil,
-                         entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar"]
+                         entry.drilled ? "drilled" : nil, entry.hasSidecar ? nil : "no-sidecar", Self.reRead(entry)]
                 .compactMap { $0 }.joined(separator: ",")
             let contents = entry.problem != nil ? "UNREADABLE (below)" : "\(Plural.of(entry.tables ?? 0, "table")), \(Plural.of(entry.rows ?? 0, "row"))"
             return [formatter.string(from: entry.time), ProgressDisplay.bytes(entry.sizeBytes), entry.file, contents, marks.isEmpty ? "-" : marks]

@@ -13,6 +13,16 @@ struct VerifyCommand: ToolCommand {
             No database needed. Exits 2 on any mismatch or corruption, naming the member, its offset and its table. \
             With --latest, the newest archive in --dir is verified, whatever state it is in: when it is corrupt the \
             run exits 2 (no older archive is verified in its place).
+
+            With --sample PERCENT, every archive in --dir is re-read in part by ranged reads: its trailer, \
+            manifest and schema members, and data chunks making up PERCENT of its data bytes, each checked \
+            (CRC32, size, COPY framing; rows and fingerprint of a table whose every chunk was read). The \
+            chunks read least recently (verifications.jsonl) come first, at random among equals (repeatable \
+            with --seed), so that runs of --sample P cover every archive in ceil(100/P) runs; list shows when \
+            each was last re-read and how much of it since it last changed. A sample that passes is not a \
+            verification (list's "verified"); one that fails marks the archive VERIFY-FAILED and exits 2. \
+            An encrypted archive needs --identity: without it its data is not checked and the run exits 64 \
+            (2 when an archive failed).
             """)
 
     @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir).")
@@ -21,17 +31,37 @@ struct VerifyCommand: ToolCommand {
     @Flag(help: "Verify the newest archive in --dir (else RGW_BACKUP_DIR, else ./backups).")
     var latest = false
 
+    @Option(help: ArgumentHelp("Re-read this share of every archive in --dir (over 0, at most 100): its trailer, manifest and schema members and that much of its data chunks, least recently read first.", valueName: "percent"))
+    var sample: String?
+
+    @Option(help: ArgumentHelp("With --sample: make the choice of chunks repeatable (default: a random seed per run, recorded in verifications.jsonl).", valueName: "n"))
+    var seed: UInt64?
+
     @OptionGroup var directoryOptions: DirectoryOptions
     @OptionGroup var keyOptions: ReadKeyOptions
     @OptionGroup var output: OutputOptions
     var json: Bool { output.json }
 
     func validate() throws {
-        if latest == (archive != nil) { throw ValidationError("give an archive or --latest (one of them)") }
+        if seed != nil && sample == nil { throw ValidationError("--seed makes --sample's choice repeatable; without --sample it does not apply") }
+        if let sample {
+            guard SampleVerifier.parsePercent(sample) != nil else {
+                throw ValidationError("--sample \(sample): give a percentage over 0 and at most 100 (e.g. --sample 5)")
+            }
+            if archive != nil || latest {
+                throw ValidationError("--sample re-reads every archive in --dir (else RGW_BACKUP_DIR, else ./backups); give no archive and no --latest with it (verify ARCHIVE reads all of one archive)")
+            }
+            if keyOptions.verifyKey != nil {
+                throw ValidationError("--verify-key does not apply to --sample: a signature covers the whole file, which a sample does not read (verify ARCHIVE --verify-key checks it)")
+            }
+            return
+        }
+        if latest == (archive != nil) { throw ValidationError("give an archive or --latest (one of them), or --sample PERCENT") }
         try directoryOptions.checkApplies(archive: archive, latest: latest)
     }
 
     func run(_ context: RunContext) throws {
+        if let sample, let percent = SampleVerifier.parsePercent(sample) { return try runSample(context, percent: percent) }
         do {
             let keys = try keyOptions.keys()
             let location: ArchiveLocation
@@ -67,5 +97,102 @@ struct VerifyCommand: ToolCommand {
                                 fix: "Do not restore it: restore an older archive that verifies (list marks this one VERIFY-FAILED), and find out what damaged it.")
             }
         }
+    }
+
+    /// What `--sample --json` prints: each archive's sample, those not checked, and the totals.
+    struct SampleRun: Encodable {
+        struct Unchecked: Encodable {
+            var file: String
+            var reason: String
+        }
+        var directory: String
+        var percent: Double
+        var seed: UInt64
+        var archives: [SampleVerifier.Report]
+        var notChecked: [Unchecked]
+        var ok: Int
+        var failed: Int
+        var bytesRead: Int
+        var archiveBytes: Int
+        var durationSeconds: Double
+    }
+
+    /// `--sample`: every archive in the directory, by ranged reads, one line each.
+    func runSample(_ context: RunContext, percent: Double) throws {
+        let stopwatch = Stopwatch()
+        var keys = try keyOptions.keys()
+        // A signature covers the whole file: a sample does not read it (RGW_VERIFY_KEY is for full reads).
+        keys.verifyKey = nil
+        let directory = try directoryOptions.archiveDirectory(keys: keys, clock: context.clock)
+        let store = directory.store
+        let sampler = SampleVerifier(percent: percent, seed: seed)
+        let lines = VerificationLog.lines(store: store)
+        let objects = try store.list().filter { ArchiveName.timestamp(of: $0.name) != nil && !ArchiveName.isSafetyBackup($0.name) }
+            .sorted { (ArchiveName.timestamp(of: $0.name)!, $0.name) > (ArchiveName.timestamp(of: $1.name)!, $1.name) }
+        guard !objects.isEmpty else { throw directory.emptyError() }
+        var run = SampleRun(directory: directory.directory, percent: percent, seed: sampler.seed, archives: [], notChecked: [], ok: 0, failed: 0,
+                            bytesRead: 0, archiveBytes: 0, durationSeconds: 0)
+        var unchecked: [ToolError] = []
+        var failures: [String] = []
+        for object in objects {
+            try context.checkStopped()
+            let location = ArchiveLocation(store: store, name: object.name, keys: keys)
+            let reader: ArchiveReader
+            do {
+                reader = try location.reader()
+            } catch let error as ToolError where [.archiveCorrupt, .mismatch, .formatUnsupported].contains(error.code) {
+                // It is there but does not open as an archive: a failed verification, for `list` too.
+                try? VerificationLog.recordUnreadable(object.name, store: store, at: context.clock.now())
+                failures.append("\(location.path): \(error.message)")
+                run.failed += 1
+                if !json { Reporting.printError("FAILED \(location.path): \(error.message)") }
+                continue
+            } catch let error as ToolError where [.usage, .identityMismatch].contains(error.code) {
+                // An encrypted archive without its identity: its data cannot be read here.
+                unchecked.append(error)
+                run.notChecked.append(.init(file: location.path, reason: error.message))
+                if !json { print("NOT CHECKED \(object.name): \(error.message)") }
+                continue
+            } catch let error as ToolError where error.code == .archiveNotFound {
+                context.logger.warning("an archive went away while sampling (prune?)", metadata: ["archive": "\(object.name)"])
+                continue
+            }
+            let report = try sampler.sample(reader, version: object.version, lines: lines, logger: context.logger, checkStopped: context.checkStopped)
+            try? VerificationLog.recordSample(report, version: object.version, store: store, at: context.clock.now())
+            run.archives.append(report)
+            run.bytesRead += report.bytesRead
+            run.archiveBytes += report.fileSize
+            if report.ok {
+                run.ok += 1
+                if !json {
+                    print("OK \(object.name): \(report.dataMembersRead) of \(Plural.of(report.dataMembers, "data chunk")) (\(ProgressDisplay.bytes(report.dataBytesRead)) of \(ProgressDisplay.bytes(report.dataBytes))), "
+                          + "\(Plural.of(report.tablesChecked, "whole table")); \(Self.percentText(report.coveredPercent)) re-read since it last changed")
+                }
+            } else {
+                run.failed += 1
+                failures.append("\(report.file): \(report.problems.first ?? "")")
+                for problem in report.problems { Reporting.printError("\(report.file): \(problem)") }
+            }
+        }
+        run.durationSeconds = stopwatch.elapsed
+        if json {
+            try Reporting.printJSON(run)
+        } else {
+            print("Sampled \(Plural.of(objects.count, "archive")) at \(Self.percentText(percent)) (seed \(sampler.seed)): \(run.ok) ok, \(run.failed) failed, \(run.notChecked.count) not checked; "
+                  + "read \(ProgressDisplay.bytes(run.bytesRead)) of \(ProgressDisplay.bytes(run.archiveBytes)) in \(String(format: "%.1f", run.durationSeconds)) s")
+        }
+        if !failures.isEmpty {
+            throw ToolError(.archiveCorrupt, "\(Plural.of(failures.count, "archive")) in \(directory.directory) failed the sample: \(failures.prefix(3).joined(separator: "; "))",
+                            fix: "Do not restore \(failures.count == 1 ? "it" : "them"): list marks \(failures.count == 1 ? "it" : "them") VERIFY-FAILED. Run verify on \(failures.count == 1 ? "it" : "each") for every problem, and restore an archive that verifies.")
+        }
+        if let first = unchecked.first {
+            throw ToolError(first.code, "\(Plural.of(unchecked.count, "encrypted archive")) in \(directory.directory) could not be sampled: \(first.message)",
+                            fix: first.fix ?? "Give --identity FILE (or RGW_AGE_IDENTITY_FILE) with the age secret key of their recipients.")
+        }
+    }
+
+    /// `5%`, `12.5%`.
+    static func percentText(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))%" : String(format: "%.1f%%", value)
     }
 }

@@ -359,11 +359,17 @@ _rack-gateway-db_verify() {
     repeating_flags=()
     non_repeating_flags=(--latest --json --verbose -v --version -h --help)
     repeating_options=()
-    non_repeating_options=(--dir --s3-endpoint --identity --verify-key)
+    non_repeating_options=(--sample --seed --dir --s3-endpoint --identity --verify-key)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
+    '--sample')
+        return
+        ;;
+    '--seed')
+        return
+        ;;
     '--dir')
         return
         ;;

@@ -59,7 +59,7 @@ _rack-gateway-db() {
             'inspect:Show what an archive holds without restoring it: time, source, versions, codec, encryption, and per table rows, bytes and fingerprint.'
             'extract:Write one table'\''s rows from an archive as CSV, JSON lines or COPY text, without a database.'
             'rekey:Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.'
-            'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT).'
+            'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT, re-read N%).'
             'prune:Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.'
             'report:Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.'
             'restore:Load an archive (or a plain, gzip, custom or directory pg_dump) into a database.'
@@ -190,6 +190,8 @@ _rack-gateway-db_verify() {
     local -ar arg_specs=(
         ':archive:'
         '--latest[Verify the newest archive in --dir (else RGW_BACKUP_DIR, else ./backups).]'
+        '--sample[Re-read this share of every archive in --dir (over 0, at most 100)\: its trailer, manifest and schema members and that much of its data chunks, least recently read first.]:percent:'
+        '--seed[With --sample\: make the choice of chunks repeatable (default\: a random seed per run, recorded in verifications.jsonl).]:n:'
         '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
         '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
         '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'

@@ -23,6 +23,10 @@ public struct EvidenceReport: Codable, Sendable {
         /// When that verify ran and what it found (`verifications.jsonl`; no problems in older logs).
         public var verifyFailedAt: String? = nil
         public var verifyProblems: [String]? = nil
+        /// Its last `verify --sample` of the file as it is now, and the share of its data re-read
+        /// since the file last changed (`ArchiveDirectory.Entry.sampledAt`, `sampledPercent`).
+        public var sampledAt: String? = nil
+        public var sampledPercent: Double? = nil
         /// Readable, not suspect, its last verify not failed (`ArchiveDirectory.Entry.listedNotGood`,
         /// what `check` and `list` go by): counts as the day's backup.
         public var good: Bool
@@ -239,7 +243,8 @@ public struct EvidenceReport: Codable, Sendable {
                 file: entry.file, time: UTCTime.iso8601(entry.time), sizeBytes: entry.sizeBytes, tables: entry.tables, rows: entry.rows,
                 verified: entry.verified, drilled: entry.drilled, encrypted: entry.encrypted, signed: entry.signed,
                 suspect: entry.suspect, problem: entry.problem, verifyFailed: entry.verificationFailed,
-                verifyFailedAt: entry.verificationFailedAt, verifyProblems: entry.verificationProblems, good: !entry.listedNotGood))
+                verifyFailedAt: entry.verificationFailedAt, verifyProblems: entry.verificationProblems,
+                sampledAt: entry.sampledAt, sampledPercent: entry.sampledPercent, good: !entry.listedNotGood))
         }
         // What prune deleted, by the day it was taken (an archive still present is not pruned).
         let present = Set(all.map(\.file))

@@ -34,6 +34,11 @@ public struct ArchiveDirectory {
         /// verify, restore and drill with `--verify-key`).
         public var encrypted = false
         public var signed = false
+        /// Its last `verify --sample` of the file as it is now (its version unchanged): when it ran,
+        /// and the share (0 to 100) of the data members' bytes re-read at this version by it and the
+        /// samples before it (`verifications.jsonl`); nil when none ran since the file last changed.
+        public var sampledAt: String?
+        public var sampledPercent: Double?
 
         /// Known from the listing not to be a good archive, without reading it: unreadable, marked
         /// SUSPECT by its backup, or its last `verify` failed (`list`'s UNREADABLE, SUSPECT and
@@ -85,7 +90,8 @@ public struct ArchiveDirectory {
     public func entries() throws -> [Entry] {
         let objects = try store.list()
         let names = Set(objects.map(\.name))
-        let verifications = VerificationLog.load(store: store)
+        let lines = VerificationLog.lines(store: store)
+        let verifications = VerificationLog.verdicts(lines), samples = VerificationLog.latestSamples(lines)
         let drills = DrillLog.lastVerdicts(store: store)
         var result: [Entry] = []
         for object in objects {
@@ -102,6 +108,9 @@ public struct ArchiveDirectory {
                               verified: false, drilled: drill?.passed == true, hasSidecar: names.contains(object.name + ".sha256"),
                               encrypted: location.isEncrypted, signed: names.contains(ArchiveName.signature(of: object.name)))
             entry.drillFailed = drill?.passed == false
+            if let sample = samples[object.name], sample.version != nil, sample.version == object.version {
+                (entry.sampledAt, entry.sampledPercent) = (sample.verifiedAt, sample.coveredPercent)
+            }
             // A failed verify of this file (as large as it is now) marks it, readable or not.
             if let check = verifications[object.name], !check.ok, check.size == object.size {
                 entry.verificationFailed = true
@@ -197,7 +206,7 @@ extension ArchiveDirectory {
             if !isNewest {
                 if let problem = entry.problem { return bad(.corrupt, [problem]) }
                 if let suspect = entry.suspect { return bad(.suspect, [suspect]) }
-                if entry.verificationFailed { return bad(.corrupt, ["its last full verify failed (verifications.jsonl); run verify on it for the details"]) }
+                if entry.verificationFailed { return bad(.corrupt, ["its last verify failed (verifications.jsonl); run verify on it for the details"]) }
             }
             let archive = location(of: entry)
             let reader: ArchiveReader
@@ -227,7 +236,7 @@ extension ArchiveDirectory {
                 return bad(.corrupt, check.problems)
             }
             if entry.verificationFailed {
-                return bad(.corrupt, ["its last full verify failed (verifications.jsonl) though its SHA-256 matches its sidecar; run verify on it for the details"])
+                return bad(.corrupt, ["its last verify failed (verifications.jsonl) though its SHA-256 matches its sidecar; run verify on it for the details"])
             }
             if let suspect = entry.suspect, !(isNewest && acceptSuspectNewest) { return bad(.suspect, [suspect]) }
             return .success(Chosen(reader: reader, check: check))

@@ -65,16 +65,10 @@ public struct ArchiveVerifier {
         // The structure was checked when the reader opened the archive.
         var problems: [String] = []
         func problem(_ text: String) { if problems.count < 50 { problems.append(text) } }
-        func describe(_ member: ArchiveManifest.Member) -> String { Self.describe(member, in: manifest) }
 
         let sha = SHA256()
         var position = 0
-        let decompressor = try MemberDecompressor(codec: reader.codec)
-        var rows = [Int](repeating: 0, count: manifest.tables.count)
-        var fingerprints = [UInt64](repeating: 0, count: manifest.tables.count)
-        var chunks = [[Int]](repeating: [], count: manifest.tables.count)
-        var largeObjectBytes = 0
-        var largeObjectSum: UInt64 = 0
+        var checks = try MemberChecks(manifest: manifest, codec: reader.codec, logger: logger)
         // The members that follow each other from the start of the file, in one streaming read.
         var contiguous: [ArchiveManifest.Member] = []
         for member in manifest.members {
@@ -84,70 +78,14 @@ public struct ArchiveVerifier {
         }
         try reader.forEachMember(contiguous) { member, bytes in
             sha.update(bytes)
-            let text: [UInt8]
-            do {
-                text = try decompressor.decompress(bytes[...], uncompressedSize: member.size)
-            } catch let error as CompressionError {
-                problem("\(describe(member)): \(error.message)")
-                return true
-            }
-            // gzip records its text's CRC32 in the member (libdeflate checked the two agree); a
-            // zstd frame checks its own XXH64, so the manifest's CRC32 is computed from the text.
-            let crc = reader.codec == .gzip ? GzipFooter(endOf: bytes)?.crc32 ?? 0 : CRC32.checksum(text)
-            if crc != member.crc32 { problem("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
-            logger?.debug("member read", metadata: ["member.index": "\(member.index)", "member.kind": "\(member.kind.rawValue)",
-                                                     "member.bytes": "\(member.length)", "member.crc_ok": "\(crc == member.crc32)"])
-            if member.kind == .header, let why = ArchiveLayout.headerProblem(String(decoding: text, as: UTF8.self)) {
-                problem("\(describe(member)): \(why)")
-            } else if member.kind == .sequences, let why = ArchiveLayout.sequencesProblem(String(decoding: text, as: UTF8.self), manifest: manifest) {
-                problem("\(describe(member)): \(why)")
-            } else if member.kind == .data {
-                guard let table = member.table, table >= 0, table < manifest.tables.count else { return true }
-                chunks[table].append(member.index)
-                let expected = manifest.tables[table]
-                let expectedHeader = DataChunk.copyHeader(schema: expected.schema, name: expected.name, columns: expected.columns)
-                switch DataChunk.scan(text, expectedHeader: expectedHeader) {
-                case .success(let (count, sum)):
-                    rows[table] += count
-                    fingerprints[table] &+= sum
-                    if let recorded = member.rows, recorded != count {
-                        problem("\(describe(member)): \(count) rows but the manifest says \(recorded)")
-                    }
-                case .failure(let message):
-                    problem("\(describe(member)): \(message)")
-                }
-            } else if member.kind == .largeObjects {
-                switch LargeObjects.scan(text) {
-                case .success(let (_, bytes, sum)):
-                    largeObjectBytes += bytes
-                    largeObjectSum &+= sum
-                case .failure(let message):
-                    problem("\(describe(member)): \(message)")
-                }
-            }
+            for text in checks.check(member, bytes) { problem(text) }
             return true
         }
-        if problems.isEmpty, let recorded = manifest.largeObjects {
-            if largeObjectBytes != recorded.bytes { problem("large objects: \(largeObjectBytes) bytes in their members but the manifest says \(recorded.bytes)") }
-            if ArchiveManifest.fingerprintText(largeObjectSum) != recorded.fingerprint {
-                problem("large objects: fingerprint \(ArchiveManifest.fingerprintText(largeObjectSum)) of their members but the manifest says \(recorded.fingerprint)")
-            }
-        } else if problems.isEmpty, largeObjectBytes > 0 {
-            problem("large-object members, but the manifest records no large objects")
+        if problems.isEmpty {
+            for text in checks.largeObjectProblems() { problem(text) }
         }
         if problems.isEmpty {
-            for (index, table) in manifest.tables.enumerated() {
-                if rows[index] != table.rows {
-                    problem("table \(table.qualifiedName): \(rows[index]) rows in its chunks but the manifest says \(table.rows)")
-                }
-                let fingerprint = ArchiveManifest.fingerprintText(fingerprints[index])
-                if fingerprint != table.fingerprint {
-                    problem("table \(table.qualifiedName): fingerprint \(fingerprint) of its rows but the manifest says \(table.fingerprint)")
-                }
-                if chunks[index] != table.chunks {
-                    problem("table \(table.qualifiedName): chunk list \(table.chunks) but its members are \(chunks[index])")
-                }
-            }
+            for text in checks.tableProblems(manifest.tables.indices) { problem(text) }
         }
 
         // The rest of the file (manifest and trailer) for the SHA-256; of an encrypted archive, the
@@ -193,5 +131,116 @@ public struct ArchiveVerifier {
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
                       fileSize: reader.storedSize, sha256: digest, sidecar: sidecar,
                       durationSeconds: stopwatch.elapsed)
+    }
+}
+
+/// The checks of one member's bytes, the one place they are made for the full verify
+/// (`ArchiveVerifier.verify`) and the sample (`SampleVerifier`): decompression to the recorded size,
+/// the CRC32, the header's and the sequences' text, a data chunk's COPY framing and rows, a
+/// large-object member's framing. Rows and fingerprints are summed per table, and large objects over
+/// their members, for the checks made once every member they cover was read (`tableProblems`,
+/// `largeObjectProblems`).
+struct MemberChecks {
+    let manifest: ArchiveManifest
+    let codec: MemberCodec
+    let logger: Logger?
+    private let decompressor: MemberDecompressor
+    private(set) var rows: [Int]
+    private(set) var fingerprints: [UInt64]
+    /// Per table, the indexes of the data members read that belong to it, in the order read.
+    private(set) var chunks: [[Int]]
+    private var largeObjectBytes = 0
+    private var largeObjectSum: UInt64 = 0
+
+    init(manifest: ArchiveManifest, codec: MemberCodec, logger: Logger? = nil) throws {
+        self.manifest = manifest
+        self.codec = codec
+        self.logger = logger
+        decompressor = try MemberDecompressor(codec: codec)
+        rows = [Int](repeating: 0, count: manifest.tables.count)
+        fingerprints = [UInt64](repeating: 0, count: manifest.tables.count)
+        chunks = [[Int]](repeating: [], count: manifest.tables.count)
+    }
+
+    /// What is wrong with `member`, whose stored bytes are `bytes` (empty when it is as written).
+    mutating func check(_ member: ArchiveManifest.Member, _ bytes: [UInt8]) -> [String] {
+        func describe(_ member: ArchiveManifest.Member) -> String { ArchiveVerifier.describe(member, in: manifest) }
+        var problems: [String] = []
+        let text: [UInt8]
+        do {
+            text = try decompressor.decompress(bytes[...], uncompressedSize: member.size)
+        } catch let error as CompressionError {
+            return ["\(describe(member)): \(error.message)"]
+        } catch {
+            return ["\(describe(member)): \(error)"]
+        }
+        // gzip records its text's CRC32 in the member (libdeflate checked the two agree); a
+        // zstd frame checks its own XXH64, so the manifest's CRC32 is computed from the text.
+        let crc = codec == .gzip ? GzipFooter(endOf: bytes)?.crc32 ?? 0 : CRC32.checksum(text)
+        if crc != member.crc32 { problems.append("\(describe(member)): CRC32 \(crc) but the manifest says \(member.crc32)") }
+        logger?.debug("member read", metadata: ["member.index": "\(member.index)", "member.kind": "\(member.kind.rawValue)",
+                                                 "member.bytes": "\(member.length)", "member.crc_ok": "\(crc == member.crc32)"])
+        if member.kind == .header, let why = ArchiveLayout.headerProblem(String(decoding: text, as: UTF8.self)) {
+            problems.append("\(describe(member)): \(why)")
+        } else if member.kind == .sequences, let why = ArchiveLayout.sequencesProblem(String(decoding: text, as: UTF8.self), manifest: manifest) {
+            problems.append("\(describe(member)): \(why)")
+        } else if member.kind == .data {
+            guard let table = member.table, table >= 0, table < manifest.tables.count else { return problems }
+            chunks[table].append(member.index)
+            let expected = manifest.tables[table]
+            let expectedHeader = DataChunk.copyHeader(schema: expected.schema, name: expected.name, columns: expected.columns)
+            switch DataChunk.scan(text, expectedHeader: expectedHeader) {
+            case .success(let (count, sum)):
+                rows[table] += count
+                fingerprints[table] &+= sum
+                if let recorded = member.rows, recorded != count {
+                    problems.append("\(describe(member)): \(count) rows but the manifest says \(recorded)")
+                }
+            case .failure(let message):
+                problems.append("\(describe(member)): \(message)")
+            }
+        } else if member.kind == .largeObjects {
+            switch LargeObjects.scan(text) {
+            case .success(let (_, bytes, sum)):
+                largeObjectBytes += bytes
+                largeObjectSum &+= sum
+            case .failure(let message):
+                problems.append("\(describe(member)): \(message)")
+            }
+        }
+        return problems
+    }
+
+    /// The totals of the large objects against the manifest's, once every large-object member was read.
+    func largeObjectProblems() -> [String] {
+        if let recorded = manifest.largeObjects {
+            var problems: [String] = []
+            if largeObjectBytes != recorded.bytes { problems.append("large objects: \(largeObjectBytes) bytes in their members but the manifest says \(recorded.bytes)") }
+            if ArchiveManifest.fingerprintText(largeObjectSum) != recorded.fingerprint {
+                problems.append("large objects: fingerprint \(ArchiveManifest.fingerprintText(largeObjectSum)) of their members but the manifest says \(recorded.fingerprint)")
+            }
+            return problems
+        }
+        return largeObjectBytes > 0 ? ["large-object members, but the manifest records no large objects"] : []
+    }
+
+    /// Each of `tables`' rows, fingerprint and chunk list against the manifest, once every one of its
+    /// data members was read.
+    func tableProblems(_ tables: some Sequence<Int>) -> [String] {
+        var problems: [String] = []
+        for index in tables {
+            let table = manifest.tables[index]
+            if rows[index] != table.rows {
+                problems.append("table \(table.qualifiedName): \(rows[index]) rows in its chunks but the manifest says \(table.rows)")
+            }
+            let fingerprint = ArchiveManifest.fingerprintText(fingerprints[index])
+            if fingerprint != table.fingerprint {
+                problems.append("table \(table.qualifiedName): fingerprint \(fingerprint) of its rows but the manifest says \(table.fingerprint)")
+            }
+            if chunks[index] != table.chunks {
+                problems.append("table \(table.qualifiedName): chunk list \(table.chunks) but its members are \(chunks[index])")
+            }
+        }
+        return problems
     }
 }

@@ -1,7 +1,10 @@
 import Foundation
 
 /// `verifications.jsonl` in the archive directory: one line per `verify` run, so `list` can say
-/// which archives verified (and `prune` which are known good) without reading them again.
+/// which archives verified (and `prune` which are known good) without reading them again. A line of
+/// `verify --sample` (`kind: "sample"`) records the members it re-read: its pass is no verification
+/// (it read part of the file; its `sha256` is empty, so that older versions do not trust it either),
+/// its failure is (the archive is damaged).
 public enum VerificationLog {
     public static let fileName = "verifications.jsonl"
 
@@ -16,6 +19,19 @@ public enum VerificationLog {
         public var version: String? = nil
         /// What a failed verification found (its first problems; absent when it passed, and in older logs).
         public var problems: [String]? = nil
+        /// `sample` for a line of `verify --sample`; absent for a full verify.
+        public var kind: String? = nil
+        /// A sample's PERCENT, the seed its choice was made with (given or drawn), the members it
+        /// read (`SampleVerifier.MemberSet`: `0-3,7,12-15`), their stored bytes, and the share of the
+        /// data members' bytes read at this version by it and the samples before it (0 to 100).
+        public var percent: Double? = nil
+        public var seed: UInt64? = nil
+        public var members: String? = nil
+        public var bytesRead: Int? = nil
+        public var coveredPercent: Double? = nil
+
+        public var isSample: Bool { kind == Self.sampleKind }
+        static let sampleKind = "sample"
     }
 
     /// `report`'s outcome, verified at `time` (the run's clock).
@@ -31,6 +47,17 @@ public enum VerificationLog {
         try append(name, sha256: "", size: size, ok: false, store: store, at: time, problems: ["it could not be opened as an archive"])
     }
 
+    /// A sample of the archive `name` (`verify --sample`), at the file's `version` when it was opened.
+    public static func recordSample(_ report: SampleVerifier.Report, version: String?, store: ArchiveStore, at time: Date) throws {
+        var entry = Entry(file: URL(fileURLWithPath: report.file).lastPathComponent, sha256: "", size: report.fileSize, ok: report.ok,
+                          verifiedAt: ISO8601DateFormatter().string(from: time), version: version,
+                          problems: report.ok ? nil : Array(report.problems.prefix(3)))
+        entry.kind = Entry.sampleKind
+        (entry.percent, entry.seed, entry.members) = (report.percent, report.seed, report.membersRead)
+        (entry.bytesRead, entry.coveredPercent) = (report.bytesRead, report.coveredPercent)
+        try JSONLines.append(entry, to: fileName, in: store)
+    }
+
     /// One line for the file `name` (its last path component), with its version as it is now.
     private static func append(_ name: String, sha256: String, size: Int, ok: Bool, store: ArchiveStore, at time: Date, problems: [String]?) throws {
         let file = URL(fileURLWithPath: name).lastPathComponent
@@ -39,10 +66,25 @@ public enum VerificationLog {
         try JSONLines.append(entry, to: fileName, in: store)
     }
 
-    /// The latest entry per file name.
-    public static func load(store: ArchiveStore) -> [String: Entry] {
+    /// Every line, oldest first.
+    public static func lines(store: ArchiveStore) -> [Entry] {
+        JSONLines.read(Entry.self, from: fileName, in: store)
+    }
+
+    /// The latest verdict per file name: a full verify's line, or a sample's that failed (a sample
+    /// that passed read part of the file: it neither verifies it nor clears a failure).
+    public static func load(store: ArchiveStore) -> [String: Entry] { verdicts(lines(store: store)) }
+
+    public static func verdicts(_ lines: [Entry]) -> [String: Entry] {
         var result: [String: Entry] = [:]
-        for entry in JSONLines.read(Entry.self, from: fileName, in: store) { result[entry.file] = entry }
+        for entry in lines where !(entry.isSample && entry.ok) { result[entry.file] = entry }
+        return result
+    }
+
+    /// The latest sample per file name.
+    public static func latestSamples(_ lines: [Entry]) -> [String: Entry] {
+        var result: [String: Entry] = [:]
+        for entry in lines where entry.isSample { result[entry.file] = entry }
         return result
     }
 }

@@ -1,0 +1,233 @@
+import Foundation
+@testable import RackGatewayDB
+import Testing
+import TestSupport
+
+/// `verify --sample PERCENT [--seed N]`: every archive in a directory re-read in part by ranged
+/// reads, the least recently read chunks first, so that a flipped byte anywhere in an old archive is
+/// found within ceil(100/PERCENT) runs; recorded in verifications.jsonl, shown by list and report.
+@Suite("verify --sample")
+struct SampleVerifyTests {
+    /// An archive of many small data members (32 KiB chunks of random text) in a fresh directory.
+    static func archive(_ source: TestDatabase, rows: Int = 30000) throws -> (directory: String, name: String, manifest: ArchiveManifest) {
+        _ = try source.psql("INSERT INTO users (email) SELECT md5(random()::text) || md5(random()::text) || i || '@example.com' FROM generate_series(1, \(rows)) i")
+        let directory = try TestArchives.temporaryDirectory()
+        _ = try TestArchives.backup(source, directory: directory, chunkSize: 32 << 10)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") })
+        return (directory, name, try ArchiveReader(path: directory + "/" + name).manifest)
+    }
+
+    /// `list --dir DIRECTORY --json`, decoded.
+    static func list(_ directory: String) throws -> [ArchiveDirectory.Entry] {
+        let run = try CLI.run(["list", "--dir", directory, "--json"])
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode([ArchiveDirectory.Entry].self, from: Data(run.stdout.utf8))
+    }
+
+    static func samples(_ directory: String, _ name: String) -> [VerificationLog.Entry] {
+        VerificationLog.lines(store: LocalStore(directory: directory)).filter { $0.file == name && $0.isSample }
+    }
+
+    /// With --sample 20 and the seeds 1, 2, 3, ...: an untouched archive is covered whole in 5 runs
+    /// (each run takes the chunks not read yet first), and a byte flipped in the middle of a data
+    /// chunk of an old archive is found by run 5 at the latest, naming the archive, the member, its
+    /// offset and its table, marked VERIFY-FAILED in list, exit 2. A pass before it is no verification.
+    @Test func aFlippedByteIsFoundWithinTheRunsItsPercentageTakes() throws {
+        try TestDatabase.withMigrated { source in
+            let (directory, name, manifest) = try Self.archive(source)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // A second, older archive: the same bytes under an earlier name, never touched.
+            let olderName = try #require(Self.earlier(name))
+            try FileManager.default.copyItem(atPath: directory + "/" + name, toPath: directory + "/" + olderName)
+            try FileManager.default.copyItem(atPath: directory + "/" + name + ".sha256", toPath: directory + "/" + olderName + ".sha256")
+            let data = manifest.members.filter { $0.kind == .data }
+            #expect(data.count >= 30, "the archive has \(data.count) data members")
+
+            // An old archive: sampled once, passing, before the byte flips.
+            let first = try CLI.run(["verify", "--dir", directory, "--sample", "20", "--seed", "100"])
+            #expect(first.status == 0, "\(first)")
+            #expect(first.stdout.contains("OK \(name)") && first.stdout.contains("OK \(olderName)"), "\(first)")
+            // A sampled pass is not a verification.
+            let listed = try Self.list(directory)
+            #expect(listed.allSatisfy { !$0.verified && !$0.verificationFailed && ($0.sampledPercent ?? 0) >= 20 && $0.sampledAt != nil }, "\(listed)")
+
+            // A byte in the middle of a data chunk of the users table.
+            let target = try #require(data.filter { manifest.tables[$0.table!].name == "users" }.dropFirst(7).first)
+            let path = directory + "/" + name
+            var bytes = try #require(FileManager.default.contents(atPath: path))
+            bytes[target.offset + target.length / 2] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: path))
+
+            var foundAt: Int?
+            for seed in 1...5 {
+                let run = try CLI.run(["verify", "--dir", directory, "--sample", "20", "--seed", String(seed)])
+                if run.status == 0 {
+                    #expect(run.stdout.contains("OK \(name)"), "\(run)")
+                    continue
+                }
+                #expect(run.status == 2, "\(run)")
+                #expect(run.stderr.contains("\(name): member \(target.index) (data) at offset \(target.offset) of table public.users"), "\(run)")
+                #expect(run.stderr.contains("failed the sample") && run.stdout.contains("OK \(olderName)"), "\(run)")
+                // The damaged member explains the rest: no table totals said on top of it.
+                #expect(!run.stderr.contains("rows in its chunks") && !run.stderr.contains("chunk list"), "\(run)")
+                foundAt = seed
+                break
+            }
+            #expect(foundAt != nil, "a byte flipped in member \(target.index) was not found by 5 runs of --sample 20")
+            let list = try CLI.run(["list", "--dir", directory])
+            let row = try #require(list.stdout.split(separator: "\n").first { $0.contains(name) && !$0.contains(olderName) })
+            #expect(row.contains("VERIFY-FAILED"), "\(list)")
+
+            // The untouched archive: every data member read once its 6 runs (1 + up to 5) reach 100%.
+            for seed in 6..<11 { _ = try CLI.run(["verify", "--dir", directory, "--sample", "20", "--seed", String(seed)]) }
+            let history = Self.samples(directory, olderName)
+            let read = history.reduce(into: Set<Int>()) { $0.formUnion(MemberSet.parse($1.members ?? "")) }
+            #expect(Set(data.map(\.index)).isSubset(of: read), "not read: \(Set(data.map(\.index)).subtracting(read).sorted())")
+            // Each run read its share and no more than one member over it (of the data's bytes).
+            let dataBytes = data.reduce(0) { $0 + $1.length }, largest = data.map(\.length).max() ?? 0
+            for entry in history.prefix(5) {
+                let taken = MemberSet.parse(entry.members ?? "")
+                let bytes = data.filter { taken.contains($0.index) }.reduce(0) { $0 + $1.length }
+                #expect(bytes * 5 >= dataBytes && bytes * 5 < dataBytes + 5 * largest, "\(bytes) of \(dataBytes)")
+            }
+            #expect(history.last?.coveredPercent == 100, "\(history.map { $0.coveredPercent ?? -1 })")
+            let after = try Self.list(directory)
+            #expect(after.first { $0.file == olderName }?.sampledPercent == 100)
+            let text = try CLI.run(["list", "--dir", directory]).stdout
+            #expect(text.contains("re-read 100%"), "\(text)")
+        }
+    }
+
+    /// The file name of an archive a day before `name`'s.
+    static func earlier(_ name: String) -> String? {
+        guard let range = name.range(of: #"_\d{8}T"#, options: .regularExpression) else { return nil }
+        let digits = name[name.index(after: range.lowerBound)..<name.index(range.upperBound, offsetBy: -1)]
+        guard let day = Int(digits) else { return nil }
+        return name.replacingCharacters(in: range, with: "_\(day - 1)T")
+    }
+
+    /// Without --seed every run draws its own: two fresh directories holding the same archive get
+    /// different chunks; with the same --seed, the same ones.
+    @Test func withoutASeedTwoRunsChooseDifferently() throws {
+        try TestDatabase.withMigrated { source in
+            let (directory, name, _) = try Self.archive(source, rows: 15000)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            func choice(_ extra: [String]) throws -> String {
+                let copy = try TestArchives.temporaryDirectory()
+                defer { try? FileManager.default.removeItem(atPath: copy) }
+                try FileManager.default.copyItem(atPath: directory + "/" + name, toPath: copy + "/" + name)
+                let run = try CLI.run(["verify", "--dir", copy, "--sample", "20", "--json"] + extra)
+                #expect(run.status == 0, "\(run)")
+                let sample = try #require(Self.samples(copy, name).last)
+                #expect(sample.seed != nil && sample.percent == 20 && sample.sha256.isEmpty)
+                return sample.members ?? ""
+            }
+            let (a, b) = (try choice([]), try choice([]))
+            #expect(a != b, "two runs without --seed read the same members \(a)")
+            #expect(try choice(["--seed", "7"]) == choice(["--seed", "7"]))
+        }
+    }
+
+    /// From S3, `verify --sample 5` fetches at most 7% of the archive's bytes plus its trailer and
+    /// manifest (counted as the response bytes of GETs of the archive's key through the proxy), and
+    /// at least 5% of its data members' bytes.
+    @Test func fromS3ASampleOf5PercentFetchesUnder7Percent() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try TestDatabase.withMigrated { source in
+            let (directory, name, manifest) = try Self.archive(source, rows: 120_000)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let store = S3Store(client: proxy.client(bucket: bucket), prefix: "nightly")
+            for file in [name, name + ".sha256"] { try store.put(file, try #require(FileManager.default.contents(atPath: directory + "/" + file)).map { $0 }) }
+            let size = try #require(try store.size(name))
+            let opening = ArchiveTrailer.memberLength + (try ArchiveReader(store: store, name: name).trailer.manifestLength)
+            let dataBytes = manifest.members.filter { $0.kind == .data }.reduce(0) { $0 + $1.length }
+            #expect(manifest.members.count > 100, "\(manifest.members.count) members")
+            try proxy.clearLog()
+            let environment = MotoServer.awsEnvironment.merging(["AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 }
+            let run = try CLI.run(["verify", "--dir", "s3://\(bucket)/nightly", "--sample", "5", "--json"], environment: environment)
+            #expect(run.status == 0, "\(run)")
+            let fetched = try proxy.requests().filter { $0.method == "GET" && $0.path == "/\(bucket)/nightly/\(name)" }.map(\.bytes).reduce(0, +)
+            let bound = size * 7 / 100 + opening
+            print("verify --sample 5 fetched \(fetched) bytes of an archive of \(size) (\(manifest.members.count) members; bound \(bound))")
+            #expect(fetched <= bound, "fetched \(fetched) bytes of \(size) (at most 7% + trailer and manifest \(opening) = \(bound))")
+            #expect(fetched >= dataBytes / 20, "fetched \(fetched), under 5% of the data's \(dataBytes)")
+            #expect(run.stdout.contains("\"bytes_read\""), "\(run.stdout)")
+            let line = try #require(VerificationLog.lines(store: store).last)
+            #expect(line.isSample && line.ok && line.percent == 5 && line.bytesRead ?? 0 > 0, "\(line)")
+        }
+    }
+
+    /// Encrypted: without --identity its data is not checked (said per archive, exit 64 when nothing
+    /// failed, 2 when another archive failed); with it, the chunks are read through age and checked.
+    /// A truncated archive fails (recorded: VERIFY-FAILED).
+    @Test func encryptedNeedsItsIdentityAndATruncatedArchiveFails() throws {
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withMigrated { source in
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--recipient", keys.recipient])
+            #expect(backup.status == 0, "\(backup)")
+            let name = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".age") })
+            let keyless = try CLI.run(["verify", "--dir", directory, "--sample", "10"])
+            #expect(keyless.status == 64, "\(keyless)")
+            #expect(keyless.stdout.contains("NOT CHECKED \(name)") && keyless.stderr.contains("--identity"), "\(keyless)")
+            #expect(Self.samples(directory, name).isEmpty)
+            let keyed = try CLI.run(["verify", "--dir", directory, "--sample", "10", "--identity", keys.identity])
+            #expect(keyed.status == 0 && keyed.stdout.contains("OK \(name)"), "\(keyed)")
+            #expect(Self.samples(directory, name).last?.ok == true)
+
+            // A truncated plain archive beside it: exit 2 with or without the identity.
+            let plain = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: plain) }
+            _ = try TestArchives.backup(source, directory: plain)
+            let plainName = try #require(try FileManager.default.contentsOfDirectory(atPath: plain).first { $0.hasSuffix(".sql.gz") })
+            let truncatedName = try #require(Self.earlier(plainName))
+            let whole = try #require(FileManager.default.contents(atPath: plain + "/" + plainName))
+            try whole.prefix(whole.count - 100).write(to: URL(fileURLWithPath: directory + "/" + truncatedName))
+            let mixed = try CLI.run(["verify", "--dir", directory, "--sample", "10"])
+            #expect(mixed.status == 2 && mixed.stderr.contains(truncatedName) && mixed.stdout.contains("NOT CHECKED \(name)"), "\(mixed)")
+            let listed = try Self.list(directory)
+            #expect(listed.first { $0.file == truncatedName }?.verificationFailed == true, "\(listed)")
+            #expect(listed.first { $0.file == name }?.verificationFailed == false, "\(listed)")
+        }
+    }
+
+    /// What does not apply is a usage error (64); a passing sample neither verifies an archive nor
+    /// clears a full verify's mark, and the report shows the coverage.
+    @Test func usageErrorsAndWhatListAndReportShow() throws {
+        for arguments in [["verify", "x.sql.gz", "--sample", "5"], ["verify", "--latest", "--sample", "5"], ["verify", "--latest", "--seed", "3"],
+                          ["verify", "--sample", "0"], ["verify", "--sample", "101"], ["verify", "--sample", "five"], ["verify", "--sample", "5", "--verify-key", "RWQ"]] {
+            let run = try CLI.run(arguments)
+            #expect(run.status == 64, "\(arguments): \(run)")
+        }
+        try TestDatabase.withMigrated { source in
+            let (directory, name, _) = try Self.archive(source, rows: 5000)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let full = try CLI.run(["verify", "--dir", directory, name])
+            #expect(full.status == 0, "\(full)")
+            let sample = try CLI.run(["verify", "--dir", directory, "--sample", "50", "--json"])
+            #expect(sample.status == 0, "\(sample)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(sample.stdout.utf8)) as? [String: Any])
+            let archives = try #require(object["archives"] as? [[String: Any]])
+            #expect(archives.count == 1 && object["ok"] as? Int == 1 && (archives[0]["covered_percent"] as? Double ?? 0) >= 50, "\(sample.stdout)")
+            let listed = try Self.list(directory)
+            #expect(listed.first?.verified == true && (listed.first?.sampledPercent ?? 0) >= 50, "\(listed)")
+            let report = try CLI.run(["report", "--dir", directory, "--format", "md"])
+            #expect(report.status == 0 && report.stdout.contains("re-read"), "\(report)")
+        }
+    }
+
+    /// The members a sample read, written compactly and read back; PERCENT's bounds.
+    @Test func memberSetsAndPercentages() {
+        #expect(MemberSet.format([7, 0, 1, 2, 3, 12, 13, 14, 15, 3]) == "0-3,7,12-15")
+        #expect(MemberSet.parse("0-3,7,12-15") == [0, 1, 2, 3, 7, 12, 13, 14, 15])
+        #expect(MemberSet.format([]) == "" && MemberSet.parse("").isEmpty && MemberSet.parse("x,5-2,4") == [4])
+        #expect(SampleVerifier.parsePercent("5") == 5 && SampleVerifier.parsePercent("12.5%") == 12.5 && SampleVerifier.parsePercent("100") == 100)
+        for bad in ["0", "-1", "100.5", "nan", "inf", "", "%"] { #expect(SampleVerifier.parsePercent(bad) == nil, "\(bad)") }
+    }
+}
