@@ -47,17 +47,10 @@ struct BackupCommand: ToolCommand {
     @Option(name: .customLong("lock-timeout"), help: "Seconds to wait for a table lock before failing.")
     var lockTimeout: Double = 10
 
-    @Option(name: .customLong("object-lock-days"), help: "With an s3:// --dir: S3 Object Lock retention in days on the archive and its sidecar (the bucket must have Object Lock enabled).")
-    var objectLockDays: Int?
+    @OptionGroup var upload: S3UploadFlags
 
-    @Option(name: .customLong("object-lock-mode"), help: "With --object-lock-days: governance (privileged users may lift it; the default) or compliance (nobody can, not even the root account).")
-    var objectLockMode: String?
-
-    @Option(help: ArgumentHelp("With an s3:// --dir: server-side encryption, AES256 or aws:kms.", valueName: "AES256|aws:kms"))
-    var sse: String?
-
-    @Option(name: .customLong("sse-kms-key-id"), help: ArgumentHelp("With --sse aws:kms: the KMS key (id, alias or ARN; default: the account's aws/s3 key).", valueName: "id"))
-    var sseKMSKeyID: String?
+    @Option(name: .customLong("copy-to"), help: ArgumentHelp("After the backup, copy it with its sidecars to this directory or s3://bucket/prefix and verify the copy there, as copy does; repeat for more (default: $RGW_BACKUP_COPY_TO, separated by spaces or commas). Exits 4 (copy_failed) when the backup succeeded and a copy did not.", valueName: "dir"))
+    var copyTo: [String] = []
 
     @OptionGroup var stall: StallOptions
     @OptionGroup var keyOptions: WriteKeyOptions
@@ -70,13 +63,6 @@ struct BackupCommand: ToolCommand {
 
     func validate() throws {
         guard ShrinkCheck.parse(maxShrink) != nil else { throw ValidationError("--max-shrink is a percentage from 0% to 100%") }
-        if let objectLockDays, objectLockDays < 1 { throw ValidationError("--object-lock-days must be at least 1") }
-        if let objectLockMode {
-            guard S3UploadOptions.LockMode(rawValue: objectLockMode.uppercased()) != nil else { throw ValidationError("--object-lock-mode is governance or compliance") }
-            if objectLockDays == nil { throw ValidationError("--object-lock-mode goes with --object-lock-days") }
-        }
-        if let sse, sse != "AES256", sse != "aws:kms" { throw ValidationError("--sse is AES256 or aws:kms") }
-        if sseKMSKeyID != nil, sse != "aws:kms" { throw ValidationError("--sse-kms-key-id goes with --sse aws:kms") }
         guard compression != nil else {
             throw ValidationError("--compress is gzip or zstd with an optional :LEVEL, gzip 0-12, zstd 1-19 (also for --compress-level)")
         }
@@ -91,16 +77,15 @@ struct BackupCommand: ToolCommand {
             let settings = try global.connectionSettings(context)
             MetricsRecorder.label("database", settings.databaseName ?? "unknown")
             let logger = context.logger
-            if !directoryOptions.isS3, objectLockDays != nil || sse != nil {
-                throw ToolError(.usage, "--object-lock-days and --sse need an s3://bucket/prefix --dir")
-            }
-            var upload = S3UploadOptions()
-            upload.objectLockDays = objectLockDays
-            upload.objectLockMode = S3UploadOptions.LockMode(rawValue: (objectLockMode ?? "governance").uppercased())!
-            upload.serverSideEncryption = sse
-            upload.kmsKeyID = sseKMSKeyID
-            var options = BackupOptions(store: try directoryOptions.store(upload: upload, clock: context.clock), jobs: try Defaults.jobs(requested: jobs),
+            let copyTargets = try copyDestinations()
+            try upload.checkApplies(writesToS3: directoryOptions.isS3 || copyTargets.contains { $0.hasPrefix("s3://") }, where: "--dir or --copy-to")
+            var options = BackupOptions(store: try directoryOptions.store(upload: upload.upload, clock: context.clock), jobs: try Defaults.jobs(requested: jobs),
                                         compressors: compressors ?? Defaults.cores)
+            // Each destination's store before the backup: a bad one is refused before any work.
+            let copyStores = try copyTargets.map { try CopyCommand.store($0, s3: directoryOptions.s3, upload: upload.upload, clock: context.clock, mustExist: false) }
+            if let same = copyStores.first(where: { $0.location == options.store.location }) {
+                throw ToolError(.usage, "--copy-to \(same.location) is the backup's own --dir: a copy goes somewhere else")
+            }
             options.prefix = prefix
             (options.codec, options.compressionLevel) = compression!
             options.lockTimeoutMilliseconds = Int(lockTimeout * 1000)
@@ -109,7 +94,7 @@ struct BackupCommand: ToolCommand {
             let runner = BackupRunner(settings: settings, options: options, logger: logger, context: context)
             let progress = runner.progress
             let display = ProgressDisplay(logger: logger) { progress.line() }
-            let report: BackupReport
+            var report: BackupReport
             let watchdog = try stall.watchdog("the backup of \(settings.description)", context: context) {
                 let p = progress.snapshot()
                 return p.bytesIn + p.bytesOut + p.tablesDone
@@ -121,6 +106,15 @@ struct BackupCommand: ToolCommand {
             } catch {
                 display.stop()
                 throw error
+            }
+            if !copyStores.isEmpty {
+                report.copies = try copies(of: report, from: options.store, to: copyStores, keys: options.keys, context: context)
+            }
+            let failedCopies = (report.copies ?? []).filter { $0.outcome == .failed }
+            if !copyStores.isEmpty {
+                MetricsRecorder.record([
+                    .init("rgw_backup_copies_failed", "Copies (--copy-to) of the last backup that were not made or did not verify.", Double(failedCopies.count)),
+                ])
             }
             // A SUSPECT archive is no success: its run ends with last_success unchanged (RunMetrics.Outcome).
             MetricsRecorder.record([
@@ -135,7 +129,8 @@ struct BackupCommand: ToolCommand {
                 ])
             }
             Notifications.keep(report, summary: (report.suspect == nil ? "backed up " : "SUSPECT backup of ") + "\(settings.description) to \(report.file), "
-                               + "\(ProgressDisplay.bytes(report.sizeBytes)) in \(String(format: "%.1f", report.durationSeconds)) s")
+                               + "\(ProgressDisplay.bytes(report.sizeBytes)) in \(String(format: "%.1f", report.durationSeconds)) s"
+                               + failedCopies.map { "; its copy to \($0.destination) FAILED" }.joined())
             if global.json {
                 try Reporting.printJSON(report)
             } else {
@@ -143,6 +138,14 @@ struct BackupCommand: ToolCommand {
                 print("  \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")), \(ProgressDisplay.bytes(report.bytesIn)) of COPY text -> "
                       + "\(ProgressDisplay.bytes(report.sizeBytes)) (ratio \(String(format: "%.1f", report.ratio))) in \(String(format: "%.1f", report.durationSeconds)) s")
                 print("  sha256 \(report.sha256)" + (report.encrypted ? ", encrypted (age)" : "") + (report.signed ? ", signed (minisign)" : ""))
+                for copy in report.copies ?? [] {
+                    switch copy.outcome {
+                    case .copied: print("  copied to \(copy.destination) in \(String(format: "%.1f", copy.durationSeconds)) s, checked \(copy.checks.joined(separator: ", "))"
+                                        + (copy.notChecked.isEmpty ? "" : "; not checked: " + copy.notChecked.joined(separator: ", ")))
+                    case .skipped: print("  already at \(copy.destination) (the same SHA-256)")
+                    case .failed: print("  copy to \(copy.destination) FAILED: \(copy.problems.joined(separator: "; "))")
+                    }
+                }
             }
             if report.tables == 0 {
                 // Written and good, but almost never what was meant: the wrong database, or a
@@ -154,6 +157,47 @@ struct BackupCommand: ToolCommand {
                 throw ToolError(.suspectBackup, "the archive is written and kept, but marked SUSPECT: \(suspect)",
                                 fix: "Check the database (a truncated table, the wrong database?). If the shrink is intended (a cleanup), take a backup with --max-shrink 100%: that one is good and later backups compare with it.")
             }
+            if !failedCopies.isEmpty {
+                let name = ArchiveCopier.name(of: report.file)
+                throw ToolError(.copyFailed, "the backup is written and verified (\(report.file)), but \(Plural.of(failedCopies.count, "copy", plural: "copies")) of it did not verify:\n  "
+                                + failedCopies.map { "\($0.destination): \($0.problems.joined(separator: "; "))" }.joined(separator: "\n  "),
+                                fix: "Fix the destination (what its line says), then copy the archive again: "
+                                    + failedCopies.map { "rack-gateway-db copy --from \(options.store.location) --to \($0.destination) \(name)" }.joined(separator: "; "))
+            }
         }
+    }
+
+    /// `--copy-to`, else `RGW_BACKUP_COPY_TO` (separated by spaces or commas); the same place twice is a usage error.
+    func copyDestinations() throws -> [String] {
+        let given = copyTo.isEmpty
+            ? (ProcessInfo.processInfo.environment["RGW_BACKUP_COPY_TO"] ?? "").split { $0.isWhitespace || $0 == "," }.map(String.init)
+            : copyTo
+        for (index, destination) in given.enumerated() {
+            if destination.isEmpty { throw ToolError(.usage, "--copy-to needs a directory or s3://bucket/prefix") }
+            if given[..<index].contains(destination) { throw ToolError(.usage, "--copy-to \(destination) is given twice") }
+        }
+        return given
+    }
+
+    /// The new archive copied to each `--copy-to` destination in turn, as `copy` does it (the
+    /// signature checked with the public half of `--sign-key`); a destination that fails is its
+    /// result, never the end of the backup. A signal stops the run (the copy in flight discarded).
+    func copies(of report: BackupReport, from source: ArchiveStore, to destinations: [ArchiveStore], keys: BackupKeys, context: RunContext) throws -> [ArchiveCopier.Result] {
+        let name = ArchiveCopier.name(of: report.file)
+        var results: [ArchiveCopier.Result] = []
+        for destination in destinations {
+            let copier = ArchiveCopier(from: source, to: destination, keys: ArchiveKeys(verifyKey: keys.signKey?.publicKey), context: context)
+            let progress = copier.progress
+            let display = ProgressDisplay(logger: context.logger) { progress.line() }
+            defer { display.stop() }
+            do {
+                results += try copier.copy([name]).archives
+            } catch let error as ToolError where error.code == .interrupted {
+                throw ToolError(.interrupted, "the backup is written and verified (\(report.file)); " + error.message, fix: error.fix)
+            } catch {
+                results.append(.failed(name, destination: destination.location, error: error))
+            }
+        }
+        return results
     }
 }

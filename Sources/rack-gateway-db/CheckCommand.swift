@@ -13,7 +13,10 @@ struct CheckCommand: ToolCommand {
             Exits 1 when any check fails; warnings alone exit 0. With --max-backup-age, also checks that the \
             newest good archive in --dir (readable, not suspect, verified) is younger, else exits 2 (for \
             monitors; the metrics then carry its time, rgw_backup_newest_good_timestamp_seconds, 0 when \
-            there is none).
+            there is none). Where copies.jsonl in --dir records copies from it, also one copies item per \
+            destination with its newest verified copy, failing (exit 2) when the newest good archive's copy \
+            there FAILED or is no longer the file copied, or the newest verified copy there is of an archive \
+            older than --max-backup-age (a copy not made yet is pending, not a failure).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -32,12 +35,21 @@ struct CheckCommand: ToolCommand {
         if directoryOptions.dir != nil && maxBackupAge == nil { throw ValidationError("--dir goes with --max-backup-age (check reads archives only for the backup age)") }
     }
 
-    /// The newest good archive's age against `--max-backup-age`: an item, and whether it is too old.
-    func backupAgeItem(clock: RunClock) throws -> (item: HealthCheck.Item, stale: Bool)? {
+    /// The newest good archive's age against `--max-backup-age`: an item, and whether it is too old;
+    /// then, where copies.jsonl in --dir records copies from it, one `copies` item per destination.
+    func backupAgeItems(clock: RunClock) throws -> (items: [HealthCheck.Item], stale: Bool)? {
         guard let maxBackupAge else { return nil }
         let limit = try MaintCommand.duration(maxBackupAge, "--max-backup-age")
-        let directory = try directoryOptions.archiveDirectory(clock: clock)
-        let newest = try directory.newestGood()
+        var directory = try directoryOptions.archiveDirectory(clock: clock)
+        directory.readsCopies = true
+        let entries = try directory.entries()
+        let newest = entries.first(where: directory.isGood)
+        let copies = ArchiveCopy.freshness(entries: entries, newestGood: newest, destinations: ArchiveCopy.Index(store: directory.store).destinations,
+                                          limit: limit, now: clock.now()).map { freshness in
+            var item = HealthCheck.Item(name: "copies", status: freshness.fresh ? .ok : .fail, detail: freshness.detail)
+            item.copy = freshness
+            return item
+        }
         // A time, not an age: `time() - ...` in PromQL keeps growing when the checks stop; 0 (1970)
         // when there is no good archive, so no older file's healthy value survives.
         MetricsRecorder.record([
@@ -45,11 +57,11 @@ struct CheckCommand: ToolCommand {
                   newest?.time.timeIntervalSince1970 ?? 0),
         ])
         guard let newest else {
-            return (HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verifying)"), true)
+            return ([HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verifying)")] + copies, true)
         }
         let age = clock.now().timeIntervalSince(newest.time)
         let text = "newest good archive \(newest.file) is \(ProgressDisplay.duration(age)) old (limit \(maxBackupAge))"
-        return (HealthCheck.Item(name: "backups", status: age > limit ? .fail : .ok, detail: text), age > limit)
+        return ([HealthCheck.Item(name: "backups", status: age > limit ? .fail : .ok, detail: text)] + copies, age > limit || copies.contains { $0.status == .fail })
     }
 
     func run(_ context: RunContext) throws {
@@ -60,8 +72,8 @@ struct CheckCommand: ToolCommand {
             MetricsRecorder.label("database", settings.databaseName ?? "unknown")
             var report = HealthCheck(settings: settings, migrations: try migrationOptions.load(),
                                      logger: context.logger).run()
-            let backups = try backupAgeItem(clock: context.clock)
-            if let backups { report.items.append(backups.item) }
+            let backups = try backupAgeItems(clock: context.clock)
+            if let backups { report.items += backups.items }
             Notifications.keep(report, summary: "\(report.target): " + report.items.map { "\($0.name) \($0.status.rawValue)" }.joined(separator: ", "))
             if global.json {
                 try Reporting.printJSON(report)
@@ -72,10 +84,18 @@ struct CheckCommand: ToolCommand {
                 }
             }
             if !report.ok {
-                // Only the backup age failing: exit 2, for monitors; anything else failing: 1.
+                // Only the backup age (or a copy's) failing: exit 2, for monitors; anything else failing: 1.
                 let failing = report.items.filter { $0.status == .fail }
-                let onlyStale = failing.allSatisfy { $0.name == "backups" } && backups?.stale == true
-                let fix = onlyStale ? "Find out why no good backup was made since, and make one now (backup, then verify --latest)."
+                let onlyStale = failing.allSatisfy { $0.name == "backups" || $0.name == "copies" } && backups?.stale == true
+                var fixes: [String] = []
+                if failing.contains(where: { $0.name == "backups" }) { fixes.append("Find out why no good backup was made since, and make one now (backup, then verify --latest).") }
+                let stale = failing.compactMap { $0.copy?.destination }
+                if !stale.isEmpty {
+                    let from = (try? directoryOptions.directory) ?? "DIR"
+                    fixes.append("Find out why the copy failed or did not run, and copy the newest archive there: "
+                                 + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; ") + ".")
+                }
+                let fix = onlyStale ? fixes.joined(separator: " ")
                     : report.connectionFailure?.fix ?? "Fix what the failing items say, then run check again."
                 throw ToolError(onlyStale ? .backupStale : report.connectionFailure?.code ?? .failed, "check failed: " + failing.map { "\($0.name): \($0.detail)" }.joined(separator: "; "), fix: fix)
             }

@@ -12,8 +12,11 @@ struct ListCommand: ToolCommand {
             An encrypted archive is listed from its .summary.json; with --identity, from the archive itself. \
             drilled: its last drill read it in full and passed; DRILL-FAILED: its last drill failed a check \
             (drills.jsonl). re-read N% (TIME): verify --sample has re-read N% of its data since the file last \
-            changed, last at TIME. A location without archives lists none (exit 0) and says on stderr which locations \
-            near it hold some.
+            changed, last at TIME. Where copies.jsonl records copies (copy, backup --copy-to), a COPIES column: at the \
+            source, each archive's verified copies and FAILED ones (as recorded when copied); at the destination, \
+            copy (still the file verified when it was copied) or copy CHANGED; the locations and the newest copy \
+            are said below the table, and --json gives each archive a copies array. A location without archives \
+            lists none (exit 0) and says on stderr which locations near it hold some.
             """)
 
     @OptionGroup var directoryOptions: DirectoryOptions
@@ -24,7 +27,8 @@ struct ListCommand: ToolCommand {
     func run(_ context: RunContext) throws {
         do {
             let logger = context.logger
-            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            var directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            directory.readsCopies = true
             let entries = try directory.entries()
             for entry in entries {
                 logger.debug("archive", metadata: ["archive.file": "\(entry.file)", "verified": "\(entry.verified)", "drilled": "\(entry.drilled)",
@@ -64,6 +68,8 @@ struct ListCommand: ToolCommand {
     /// long reason does not widen every row.
     static func table(_ entries: [ArchiveDirectory.Entry]) -> [String] {
         let formatter = ISO8601DateFormatter()
+        // The COPIES column only where copies.jsonl records copies (a directory never copied lists as before).
+        let withCopies = entries.contains { $0.copies != nil }
         let rows = entries.map { entry -> [String] in
             let marks = [entry.verificationFailed ? "VERIFY-FAILED" : nil, entry.drillFailed ? "DRILL-FAILED" : nil, entry.suspect != nil ? "SUSPECT" : nil,
                          entry.encrypted ? "encrypted" : nil, entry.signed ? "signed" : nil, entry.verified ? "verified" : nil,
@@ -71,8 +77,9 @@ struct ListCommand: ToolCommand {
                 .compactMap { $0 }.joined(separator: ",")
             let contents = entry.problem != nil ? "UNREADABLE (below)" : "\(Plural.of(entry.tables ?? 0, "table")), \(Plural.of(entry.rows ?? 0, "row"))"
             return [formatter.string(from: entry.time), ProgressDisplay.bytes(entry.sizeBytes), entry.file, contents, marks.isEmpty ? "-" : marks]
+                + (withCopies ? [ArchiveCopy.column(entry.copies ?? [])] : [])
         }
-        let header = ["TIME (UTC)", "SIZE", "ARCHIVE", "CONTENTS", "MARKS"]
+        let header = ["TIME (UTC)", "SIZE", "ARCHIVE", "CONTENTS", "MARKS"] + (withCopies ? ["COPIES"] : [])
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         let table = ([header] + rows).map { row in
             row.enumerated().map { column, value in
@@ -84,6 +91,27 @@ struct ListCommand: ToolCommand {
         let problems = entries.compactMap { entry in
             entry.problem.map { "\(entry.file) is unreadable: \($0)" } ?? entry.suspect.map { "\(entry.file) is SUSPECT: \($0)" }
         }
-        return table + (problems.isEmpty ? [] : [""] + problems)
+        let copies = withCopies ? copyLines(entries) : []
+        return table + (problems.isEmpty ? [] : [""] + problems) + (copies.isEmpty ? [] : [""] + copies)
+    }
+
+    /// Under the table, what copies.jsonl says: per other location, how many archives listed have a
+    /// good copy there (or are good copies of it) and the newest; then each copy that failed or is
+    /// no longer the one verified, one line each.
+    static func copyLines(_ entries: [ArchiveDirectory.Entry]) -> [String] {
+        let all = entries.flatMap { entry in (entry.copies ?? []).map { (entry: entry, copy: $0) } }
+        var lines: [String] = []
+        for direction in [ArchiveCopy.Direction.to, .from] {
+            let here = all.filter { $0.copy.direction == direction }
+            for location in Array(Set(here.map(\.copy.location))).sorted() {
+                let good = here.filter { $0.copy.location == location && $0.copy.good }
+                let newest = good.first.map { " (newest \($0.entry.file): \($0.copy.sentence))" } ?? ""
+                lines.append(direction == .to
+                    ? "Copies to \(location): \(good.count) of \(Plural.of(entries.count, "archive")) listed\(newest)."
+                    : "Copies of \(location): \(Plural.of(good.count, "archive")) here verified as copied\(newest).")
+            }
+        }
+        for (entry, copy) in all where !copy.good { lines.append("\(entry.file): \(copy.sentence)") }
+        return lines
     }
 }

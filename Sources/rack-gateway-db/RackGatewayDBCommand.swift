@@ -37,6 +37,7 @@ struct RackGatewayDBCommand: ParsableCommand {
               1   failed
               2   verification found a mismatch or corruption
               3   another run holds the lock
+              4   backup or copy: a copy did not verify at its destination (copy_failed)
               64  usage error
             """,
         version: ToolVersion.current,
@@ -48,6 +49,7 @@ struct RackGatewayDBCommand: ParsableCommand {
             BackupCommand.self,
             VerifyCommand.self, InspectCommand.self, ExtractCommand.self,
             RekeyCommand.self,
+            CopyCommand.self,
             ListCommand.self,
             PruneCommand.self,
             ReportCommand.self,

@@ -11,7 +11,8 @@ struct ReportCommand: ToolCommand {
         abstract: "Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.",
         discussion: """
             Reads the archives (their manifests, or the summaries of encrypted ones), verifications.jsonl, \
-            drills.jsonl, restores.jsonl and prunes.jsonl. Lists every day of the period asked for: backed up \
+            drills.jsonl, restores.jsonl, prunes.jsonl and copies.jsonl (when it records copies: a copies column \
+            per archive, its verified copies and where, a FAILED copy called out, and a Copies section). Lists every day of the period asked for: backed up \
             (its archives, sizes and rows), backed up and removed by retention on a date (prunes.jsonl), \
             SUSPECT, MISSED (no archive taken) or no record (before the directory's first record). The RPO is \
             the largest gap between consecutive good backups in the period, and the gap now; each drill shows \
@@ -42,7 +43,8 @@ struct ReportCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         do {
-            let directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            var directory = try directoryOptions.archiveDirectory(keys: ArchiveKeys(identities: try identityOption.identities()), clock: context.clock)
+            directory.readsCopies = true
             let report = try EvidenceReport.make(directory: directory, seconds: try MaintCommand.duration(since, "--since"), now: context.clock.now())
             var files: [(path: String, text: String)] = []
             switch format {

@@ -194,6 +194,7 @@ enum Reporting {
         case .failed: 1
         case .mismatch: 2
         case .locked: 3
+        case .copyFailed: 4
         case .usage: 64
         }
     }

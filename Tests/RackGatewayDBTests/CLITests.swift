@@ -218,7 +218,7 @@ struct CLIErrorCodeTests {
             .failed: 1, .identityMismatch: 1, .formatUnsupported: 1, .databaseExists: 1, .notConfirmed: 1, .foreignMigrationSet: 1, .downgradeRefused: 1,
             .archiveNotFound: 1, .bucketNotFound: 1, .accessDenied: 1, .credentialsMissing: 1, .databaseAuthFailed: 1, .databaseUnreachable: 1,
             .pipelineStepFailed: 1, .tableExists: 1,
-            .mismatch: 2, .archiveCorrupt: 2, .suspectBackup: 2, .drillFailed: 2, .backupStale: 2, .signatureInvalid: 2, .lockHeld: 3, .usage: 64, .interrupted: 1,
+            .mismatch: 2, .archiveCorrupt: 2, .suspectBackup: 2, .drillFailed: 2, .backupStale: 2, .signatureInvalid: 2, .lockHeld: 3, .copyFailed: 4, .usage: 64, .interrupted: 1,
         ]
         #expect(Set(expected.keys) == Set(ToolError.Code.allCases))
         for (code, status) in expected {

@@ -162,7 +162,7 @@ struct HelpSnapshotTests {
     static let commands: [(String, ParsableCommand.Type)] = [
         ("root", RackGatewayDBCommand.self), ("migrate", MigrateCommand.self), ("status", StatusCommand.self),
         ("reset-db", ResetDBCommand.self), ("check", CheckCommand.self), ("backup", BackupCommand.self),
-        ("verify", VerifyCommand.self), ("rekey", RekeyCommand.self), ("list", ListCommand.self), ("prune", PruneCommand.self), ("report", ReportCommand.self),
+        ("verify", VerifyCommand.self), ("rekey", RekeyCommand.self), ("copy", CopyCommand.self), ("list", ListCommand.self), ("prune", PruneCommand.self), ("report", ReportCommand.self),
         ("restore", RestoreCommand.self), ("drill", DrillCommand.self), ("maint", MaintCommand.self),
         ("diff", DiffCommand.self),
         ("maint-audit-prune", MaintCommand.AuditPrune.self),

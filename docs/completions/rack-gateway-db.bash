@@ -173,13 +173,13 @@ _rack-gateway-db() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|diff|maint|help)
+    migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|copy|list|prune|report|restore|drill|diff|maint|help)
         # Offer subcommand argument completions
         "_rack-gateway-db_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify inspect extract rekey list prune report restore drill diff maint help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'migrate status reset-db check backup verify inspect extract rekey copy list prune report restore drill diff maint help' -- "${cur}"))
         ;;
     esac
 }
@@ -280,7 +280,7 @@ _rack-gateway-db_check() {
 _rack-gateway-db_backup() {
     repeating_flags=()
     non_repeating_flags=(--json --verbose -v --version -h --help)
-    repeating_options=(--recipient --pushgateway --notify --webhook)
+    repeating_options=(--copy-to --recipient --pushgateway --notify --webhook)
     non_repeating_options=(--database-url --dir --s3-endpoint --prefix --jobs --compressors --compress --compress-level --lock-timeout --object-lock-days --object-lock-mode --sse --sse-kms-key-id --stall-timeout --recipients-file --sign-key --metrics-file --max-shrink)
     __rack-gateway-db_offer_flags_options 0
 
@@ -323,6 +323,9 @@ _rack-gateway-db_backup() {
         return
         ;;
     '--sse-kms-key-id')
+        return
+        ;;
+    '--copy-to')
         return
         ;;
     '--stall-timeout')
@@ -474,6 +477,48 @@ _rack-gateway-db_rekey() {
         return
         ;;
     '--sign-key')
+        return
+        ;;
+    esac
+}
+
+_rack-gateway-db_copy() {
+    repeating_flags=()
+    non_repeating_flags=(--latest --json --verbose -v --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--from --to --since --object-lock-days --object-lock-mode --sse --sse-kms-key-id --identity --verify-key --s3-endpoint)
+    __rack-gateway-db_offer_flags_options -1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--from')
+        return
+        ;;
+    '--to')
+        return
+        ;;
+    '--since')
+        return
+        ;;
+    '--object-lock-days')
+        return
+        ;;
+    '--object-lock-mode')
+        return
+        ;;
+    '--sse')
+        return
+        ;;
+    '--sse-kms-key-id')
+        return
+        ;;
+    '--identity')
+        return
+        ;;
+    '--verify-key')
+        return
+        ;;
+    '--s3-endpoint')
         return
         ;;
     esac

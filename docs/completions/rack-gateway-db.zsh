@@ -59,6 +59,7 @@ _rack-gateway-db() {
             'inspect:Show what an archive holds without restoring it: time, source, versions, codec, encryption, and per table rows, bytes and fingerprint.'
             'extract:Write one table'\''s rows from an archive as CSV, JSON lines or COPY text, without a database.'
             'rekey:Copy an encrypted archive into --to with its file key wrapped for new age recipients, without re-encrypting.'
+            'copy:Copy archives with their sidecars to a second directory or S3 prefix, and verify each copy there.'
             'list:List the archives in --dir, newest first: time, size, tables, rows, and marks (encrypted, signed, verified, VERIFY-FAILED, drilled, DRILL-FAILED, SUSPECT, re-read N%).'
             'prune:Delete archives outside a retention policy (with their .sha256); never the newest one that verifies.'
             'report:Write the backup and restore evidence of --dir for an auditor: backups per day, drills, restores, retention, charts.'
@@ -72,7 +73,7 @@ _rack-gateway-db() {
         ;;
     arg)
         case "${words[1]}" in
-        migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|list|prune|report|restore|drill|diff|maint|help)
+        migrate|status|reset-db|check|backup|verify|inspect|extract|rekey|copy|list|prune|report|restore|drill|diff|maint|help)
             "_rack-gateway-db_${words[1]}" && ret=0
             ;;
         esac
@@ -164,10 +165,11 @@ _rack-gateway-db_backup() {
         '--compress[gzip members (a .sql.gz, the default) or zstd frames (a .sql.zst, restored by stock tools with zstd -dc), with an optional level\: gzip 0-12 (default 5), zstd 1-19 (default 1).]:gzip\[\:LEVEL\]|zstd\[\:LEVEL\]:'
         '--compress-level[The level when --compress names none\: gzip 1 (fastest) to 12 (smallest), 0 stores the data uncompressed; zstd 1 to 19.]:compress-level:'
         '--lock-timeout[Seconds to wait for a table lock before failing.]:lock-timeout:'
-        '--object-lock-days[With an s3\:// --dir\: S3 Object Lock retention in days on the archive and its sidecar (the bucket must have Object Lock enabled).]:object-lock-days:'
+        '--object-lock-days[S3 Object Lock retention in days on the archives and sidecars written to S3 (the bucket must have Object Lock enabled).]:object-lock-days:'
         '--object-lock-mode[With --object-lock-days\: governance (privileged users may lift it; the default) or compliance (nobody can, not even the root account).]:object-lock-mode:'
-        '--sse[With an s3\:// --dir\: server-side encryption, AES256 or aws\:kms.]:AES256|aws\:kms:'
+        '--sse[Server-side encryption of what is written to S3, AES256 or aws\:kms.]:AES256|aws\:kms:'
         '--sse-kms-key-id[With --sse aws\:kms\: the KMS key (id, alias or ARN; default\: the account'\''s aws/s3 key).]:id:'
+        '*--copy-to[After the backup, copy it with its sidecars to this directory or s3\://bucket/prefix and verify the copy there, as copy does; repeat for more (default\: $RGW_BACKUP_COPY_TO, separated by spaces or commas). Exits 4 (copy_failed) when the backup succeeded and a copy did not.]:dir:'
         '--stall-timeout[Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never (default\: 5m).]:duration:'
         '*--recipient[Encrypt to this age recipient (age1..., a public key from age-keygen); repeat for more. The archive is NAME.sql.gz.age.]:age1...:'
         '--recipients-file[Encrypt to the age recipients in this file, one per line (default\: $RGW_AGE_RECIPIENTS_FILE).]:file:'
@@ -256,6 +258,31 @@ _rack-gateway-db_rekey() {
         '*--recipient[Encrypt to this age recipient (age1..., a public key from age-keygen); repeat for more. The archive is NAME.sql.gz.age.]:age1...:'
         '--recipients-file[Encrypt to the age recipients in this file, one per line (default\: $RGW_AGE_RECIPIENTS_FILE).]:file:'
         '--sign-key[Sign the archive with this minisign secret key (made by minisign -G -W, without a password; mode 0600), writing NAME.minisig beside it (default\: $RGW_SIGN_KEY_FILE).]:file:'
+        '--json[Print one machine-readable JSON report on stdout.]'
+        '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_rack-gateway-db_copy() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--from[Where the archives are\: a directory or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR).]:dir:'
+        '--to[Where the copies go\: a directory or s3\://bucket/prefix.]:dir:'
+        '*:archive:'
+        '--latest[Copy only the newest archive.]'
+        '--since[Copy only the archives of the last DURATION (by the time in their names), e.g. 7d, 12h.]:duration:'
+        '--object-lock-days[S3 Object Lock retention in days on the archives and sidecars written to S3 (the bucket must have Object Lock enabled).]:object-lock-days:'
+        '--object-lock-mode[With --object-lock-days\: governance (privileged users may lift it; the default) or compliance (nobody can, not even the root account).]:object-lock-mode:'
+        '--sse[Server-side encryption of what is written to S3, AES256 or aws\:kms.]:AES256|aws\:kms:'
+        '--sse-kms-key-id[With --sse aws\:kms\: the KMS key (id, alias or ARN; default\: the account'\''s aws/s3 key).]:id:'
+        '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'
+        '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
+        '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
         '--json[Print one machine-readable JSON report on stdout.]'
         '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
         '--version[Show the version.]'

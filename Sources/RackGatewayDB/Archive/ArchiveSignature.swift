@@ -28,10 +28,6 @@ public enum ArchiveSignature {
         guard let text = try store.getSidecar(ArchiveName.signature(of: name), limit: ArchiveName.signatureLimit) else {
             throw ToolError(.signatureInvalid, "\(path) is not signed (there is no \(name).minisig) and --verify-key requires a signature", fix: fix)
         }
-        let signature: MinisignSignature
-        do { signature = try MinisignSignature(bytes: text) } catch {
-            throw ToolError(.signatureInvalid, "\(path).minisig: \(error)", fix: fix)
-        }
         let digests: StoredDigests
         let checked: StoreReader
         if spool {
@@ -40,13 +36,25 @@ public enum ArchiveSignature {
         } else {
             (digests, checked) = (try StoredDigests(object, blake2b: true), object)
         }
-        do { try signature.verify(hash: digests.blake2b!, key: key) } catch {
+        try check(text, blake2b: digests.blake2b!, name: name, path: path, key: key)
+        return (digests.sha256, checked)
+    }
+
+    /// Checks the `.minisig` text `text` of the archive `name` (called `path` in messages), whose
+    /// stored bytes hash (BLAKE2b-512) to `blake2b`, against `key`: the signature, and the file name
+    /// its trusted comment names. Throws `.signatureInvalid`.
+    static func check(_ text: [UInt8], blake2b: [UInt8], name: String, path: String, key: MinisignPublicKey) throws {
+        let fix = "Do not restore it unless you know where it came from; use a signed archive (rack-gateway-db list shows which are), or drop --verify-key to accept unsigned ones."
+        let signature: MinisignSignature
+        do { signature = try MinisignSignature(bytes: text) } catch {
+            throw ToolError(.signatureInvalid, "\(path).minisig: \(error)", fix: fix)
+        }
+        do { try signature.verify(hash: blake2b, key: key) } catch {
             throw ToolError(.signatureInvalid, "\(path): \(error)", fix: fix)
         }
         let signedName = signature.trustedComment.split(separator: "\t").first { $0.hasPrefix("file:") }.map { String($0.dropFirst(5)) }
         if let signedName, signedName != name {
             throw ToolError(.signatureInvalid, "\(path): its signature was made for \(signedName), not for this name (a copy of another archive?)", fix: fix)
         }
-        return (digests.sha256, checked)
     }
 }

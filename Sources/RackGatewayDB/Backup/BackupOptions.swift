@@ -50,5 +50,7 @@ public struct BackupReport: Codable, Sendable {
     /// age-encrypted (`.age`), and signed (a `.minisig` beside it).
     public var encrypted = false
     public var signed = false
+    /// `--copy-to`: each destination's copy of the archive (nil without one).
+    public var copies: [ArchiveCopier.Result]? = nil
 }
 

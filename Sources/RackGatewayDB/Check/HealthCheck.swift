@@ -19,6 +19,9 @@ public struct HealthCheck {
         public var name: String
         public var status: Status
         public var detail: String
+        /// A `copies` item (`--max-backup-age` where copies.jsonl records copies from --dir): the
+        /// destination, its newest verified copy, and whether it is fresh.
+        public var copy: ArchiveCopy.Freshness?
 
         public init(name: String, status: Status, detail: String) {
             self.name = name

@@ -226,6 +226,9 @@ extension EvidenceReport {
                 lines.append("Archive \(archive.file) did not verify (its last verify\(when), verifications.jsonl\(found)): not a good backup")
             }
         }
+        for archive in days.flatMap(\.archives) {
+            for copy in archive.copies ?? [] where !copy.good { lines.append("Archive \(archive.file): \(copy.sentence)") }
+        }
         for archive in days.flatMap(\.pruned) where !archive.good {
             let what = archive.problem != nil ? "Unreadable archive" : archive.verifyFailed == true ? "Archive that did not verify" : "Suspect archive"
             lines.append("\(what) \(archive.file), removed by retention on \(Self.display(archive.removedAt))" + ((archive.suspect ?? archive.problem).map { ": \($0)" } ?? ""))
@@ -262,6 +265,18 @@ extension EvidenceReport {
         return text
     }
 
+    /// The copies section (only when copies.jsonl records any): per other location, the period's
+    /// archives verified there and the newest copy.
+    var copiesText: String {
+        let archives = days.flatMap(\.archives).count
+        return "Copies, as copies.jsonl in this directory records them (a copy at another location as recorded when it was made): " + (copies ?? []).map { total in
+            (total.direction == .to ? "to \(total.location), \(total.verified) of \(Plural.of(archives, "archive")) of this period verified there"
+                : "of \(total.location), \(total.verified) of \(Plural.of(archives, "archive")) here verified as its copies")
+                + (total.newestArchive.map { " (newest \($0), copied \(total.newestCopiedAt.map(Self.display) ?? "?"))" } ?? "")
+                + (total.failed > 0 ? ", \(total.failed) FAILED" : "") + (total.changed > 0 ? ", \(total.changed) CHANGED since" : "")
+        }.joined(separator: "; ") + "."
+    }
+
     var sourceText: String {
         guard let source else { return "Source database: unknown (no readable archive in the directory)." }
         return "Source database: " + (source.host.map { "\($0)/" } ?? "") + source.database + (source.serverVersion.map { ", PostgreSQL \($0)" } ?? "")
@@ -274,8 +289,28 @@ extension EvidenceReport {
         var rows: [(cells: [String], mark: String?)] = []
     }
 
+    /// Whether copies.jsonl recorded anything: the day table then has a "copies" column.
+    var copiesRecorded: Bool { copies != nil }
+
+    /// An archive's "copies" cell: `2 verified: s3://b2/p, /mnt/x`, `FAILED to s3://b2/p`, `copy of
+    /// /var/backups/rgw, verified`; `none` when nothing was recorded of it.
+    static func copiesCell(_ copies: [ArchiveCopy]?) -> String {
+        let copies = copies ?? []
+        let to = copies.filter { $0.direction == .to }, good = to.filter(\.good)
+        var parts: [String] = good.isEmpty ? [] : ["\(good.count) verified: " + good.map(\.location).joined(separator: ", ")]
+        parts += to.filter { $0.state == .failed }.map { "FAILED to \($0.location)" }
+        parts += to.filter { $0.state == .changed }.map { "CHANGED since copied to \($0.location)" }
+        parts += copies.filter { $0.direction == .from }.map { copy in
+            copy.state == .verified ? "copy of \(copy.location), verified" : copy.state == .failed ? "copy from \(copy.location) FAILED" : "copy of \(copy.location), CHANGED since"
+        }
+        return parts.isEmpty ? "none" : parts.joined(separator: "; ")
+    }
+
     var dayTable: Table {
         var table = Table(header: ["day", "record", "archive", "time", "size", "tables", "rows", "marks"])
+        let copyColumn = copiesRecorded
+        if copyColumn { table.header.append("copies") }
+        let blank = copyColumn ? [""] : []
         var index = 0
         while index < days.count {
             let day = days[index]
@@ -284,14 +319,15 @@ extension EvidenceReport {
                 var end = index
                 while end + 1 < days.count && days[end + 1].status == .noRecord { end += 1 }
                 let span = end == index ? day.date : "\(day.date) to \(days[end].date)"
-                table.rows.append(([span, "no record", "before this directory's first record (\(Plural.of(end - index + 1, "day")))", "", "", "", "", ""], "norecord"))
+                table.rows.append(([span, "no record", "before this directory's first record (\(Plural.of(end - index + 1, "day")))", "", "", "", "", ""] + blank, "norecord"))
                 index = end + 1
                 continue
             }
             for archive in day.archives {
                 let record = archive.problem != nil ? "UNREADABLE" : archive.verifyFailed ? "VERIFY-FAILED: did not verify" : archive.suspect != nil ? "SUSPECT" : "backed up"
                 table.rows.append(([day.date, record, archive.file, Self.clock(archive.time), Self.size(archive.sizeBytes),
-                                    archive.tables.map(String.init) ?? "", archive.rows.map(String.init) ?? "", Self.marks(archive)],
+                                    archive.tables.map(String.init) ?? "", archive.rows.map(String.init) ?? "", Self.marks(archive)]
+                                    + (copyColumn ? [Self.copiesCell(archive.copies)] : []),
                                    archive.good ? nil : "suspect"))
             }
             for archive in day.pruned {
@@ -299,13 +335,13 @@ extension EvidenceReport {
                              archive.verified == true ? "verified" : nil, archive.drilled == true ? "drilled" : nil].compactMap { $0 }.joined(separator: ", ")
                 table.rows.append(([day.date, archive.what + ", removed by retention on " + String(archive.removedAt.prefix(10)),
                                     archive.file, Self.clock(archive.time), archive.sizeBytes.map(Self.size) ?? "", archive.tables.map(String.init) ?? "",
-                                    archive.rows.map(String.init) ?? "", marks],
+                                    archive.rows.map(String.init) ?? "", marks] + blank,
                                    archive.good ? "pruned" : "suspect"))
             }
             if day.status == .missed {
-                table.rows.append(([day.date, "MISSED", "no archive taken", "", "", "", "", ""], "missed"))
+                table.rows.append(([day.date, "MISSED", "no archive taken", "", "", "", "", ""] + blank, "missed"))
             } else if day.status == .pending {
-                table.rows.append(([day.date, "none yet", "", "", "", "", "", ""], nil))
+                table.rows.append(([day.date, "none yet", "", "", "", "", "", ""] + blank, nil))
             }
             index += 1
         }
@@ -365,7 +401,11 @@ extension EvidenceReport {
             var text = "| " + table.header.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: table.header.count) + "\n"
             for row in table.rows {
                 let loud = ["missed", "suspect", "fail"].contains(row.mark ?? "")
-                let cells = row.cells.map(cell).enumerated().map { loud && $0.offset == 1 && !$0.element.isEmpty ? "**\($0.element)**" : $0.element }
+                // A failed or changed copy's cell is bold, as the HTML draws it red.
+                let copies = table.header.firstIndex(of: "copies")
+                let cells = row.cells.map(cell).enumerated().map { column, text in
+                    (loud && column == 1 || column == copies && (text.contains("FAILED") || text.contains("CHANGED"))) && !text.isEmpty ? "**\(text)**" : text
+                }
                 text += "| " + cells.joined(separator: " | ") + " |\n"
             }
             return text
@@ -374,6 +414,7 @@ extension EvidenceReport {
         for line in callouts { md += "- \(cell(line))\n" }
         if !callouts.isEmpty { md += "\n" }
         md += "\(cell(sourceText))\n\n## Recovery point\n\n\(cell(recoveryText))\n\n## Retention\n\n\(cell(retentionText))\n\n"
+        if copiesRecorded { md += "## Copies\n\n\(cell(copiesText))\n\n" }
         md += charts.map { "![Archive size and rows](\($0.sizes))\n\n![Drill RTO](\($0.rto))\n\n" } ?? "(Charts: give -o FILE to write them beside the report.)\n\n"
         md += "## Backups per day\n\n" + render(dayTable) + "\n## Drills\n\n"
         if drills.isEmpty { md += "None in this period.\n\n" }
@@ -389,17 +430,22 @@ extension EvidenceReport {
         func e(_ text: String) -> String { SVGChart.escape(text) }
         func render(_ table: Table) -> String {
             var text = "<table><tr>" + table.header.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
-            for row in table.rows { text += "<tr\(row.mark.map { " class=\"\($0)\"" } ?? "")>" + row.cells.map { "<td>\(e($0))</td>" }.joined() + "</tr>\n" }
+            // A copies cell that tells of a failed or changed copy is drawn as a failure, whatever its row.
+            let copies = table.header.firstIndex(of: "copies")
+            func cell(_ column: Int, _ text: String) -> String {
+                column == copies && (text.contains("FAILED") || text.contains("CHANGED")) ? "<td class=\"fail\">\(e(text))</td>" : "<td>\(e(text))</td>"
+            }
+            for row in table.rows { text += "<tr\(row.mark.map { " class=\"\($0)\"" } ?? "")>" + row.cells.enumerated().map { cell($0.offset, $0.element) }.joined() + "</tr>\n" }
             return text + "</table>\n"
         }
         var html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Backup and restore evidence: \(e(directory))</title>\n<style>"
-        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}td:nth-child(1),td:nth-child(4),td:nth-child(5){white-space:nowrap}td:nth-child(2){min-width:11em}td:nth-child(3){overflow-wrap:anywhere}"
+        html += "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:12px}td:nth-child(1),td:nth-child(4),td:nth-child(5){white-space:nowrap}td:nth-child(2){min-width:11em}td:nth-child(3),td:nth-child(9){overflow-wrap:anywhere}"
         html += "th{background:#eee}.missed{background:#fde2e2;font-weight:bold}.pruned{color:#555}.norecord{color:#888;font-style:italic}.charts svg{display:block;margin:0.5em 0}.suspect,.fail{color:#b00;font-weight:bold}.summary{font-size:1.15em;font-weight:bold}"
         html += "@media print{body{margin:0}}</style></head><body>\n"
         html += "<h1>Backup and restore evidence</h1>\n<p>\(e(header))</p>\n<p class=\"summary\">\(e(summary.text))</p>\n"
         if !callouts.isEmpty { html += "<ul>" + callouts.map { "<li class=\"fail\">\(e($0))</li>" }.joined() + "</ul>\n" }
         html += "<p>\(e(sourceText))</p>\n<h2>Recovery point</h2><p>\(e(recoveryText))</p>\n"
-        html += "<h2>Retention</h2><p>\(e(retentionText))</p>\n<h2>Charts</h2>\n<div class=\"charts\">" + sizeChart.render() + rtoChart.render() + "</div>\n"
+        html += "<h2>Retention</h2><p>\(e(retentionText))</p>\n" + (copiesRecorded ? "<h2>Copies</h2><p>\(e(copiesText))</p>\n" : "") + "<h2>Charts</h2>\n<div class=\"charts\">" + sizeChart.render() + rtoChart.render() + "</div>\n"
         html += "<h2>Backups per day</h2>\n" + render(dayTable) + "<h2>Drills</h2>\n"
         if drills.isEmpty { html += "<p>None in this period.</p>\n" }
         for drill in drills {

@@ -30,6 +30,22 @@ public struct EvidenceReport: Codable, Sendable {
         /// Readable, not suspect, its last verify not failed (`ArchiveDirectory.Entry.listedNotGood`,
         /// what `check` and `list` go by): counts as the day's backup.
         public var good: Bool
+        /// Its copies as `copies.jsonl` here records them (`list`'s COPIES); absent when the log has none.
+        public var copies: [ArchiveCopy]? = nil
+    }
+
+    /// Per other location in `copies.jsonl`: how many of the period's archives (present here) have a
+    /// verified copy there, or are verified copies of it, and how many copies failed.
+    public struct CopyTotals: Codable, Sendable {
+        public var direction: ArchiveCopy.Direction
+        public var location: String
+        public var verified: Int
+        public var failed: Int
+        /// Copies no longer the ones verified (ArchiveCopy.State.changed).
+        public var changed: Int
+        /// The newest archive with a verified copy, and when that copy was made.
+        public var newestArchive: String?
+        public var newestCopiedAt: String?
     }
 
     /// An archive taken that day and deleted by `prune` since (from `prunes.jsonl`).
@@ -205,6 +221,8 @@ public struct EvidenceReport: Codable, Sendable {
     public var restores: [Restore]
     public var retention: Retention?
     public var recovery: Recovery
+    /// What copies.jsonl records (absent when it records nothing).
+    public var copies: [CopyTotals]? = nil
     public var summary: Summary
 
     static func day(_ date: Date) -> String { String(UTCTime.iso8601(date).prefix(10)) }
@@ -244,7 +262,8 @@ public struct EvidenceReport: Codable, Sendable {
                 verified: entry.verified, drilled: entry.drilled, encrypted: entry.encrypted, signed: entry.signed,
                 suspect: entry.suspect, problem: entry.problem, verifyFailed: entry.verificationFailed,
                 verifyFailedAt: entry.verificationFailedAt, verifyProblems: entry.verificationProblems,
-                sampledAt: entry.sampledAt, sampledPercent: entry.sampledPercent, good: !entry.listedNotGood))
+                sampledAt: entry.sampledAt, sampledPercent: entry.sampledPercent, good: !entry.listedNotGood,
+                copies: entry.copies))
         }
         // What prune deleted, by the day it was taken (an archive still present is not pruned).
         let present = Set(all.map(\.file))
@@ -367,12 +386,34 @@ public struct EvidenceReport: Codable, Sendable {
         if let median { text += "; median RTO \(String(format: "%.1f", median)) s" }
         let done = restores.filter { !$0.dryRun }
         if !done.isEmpty { text += "; \(Plural.of(done.count, "restore")) (\(done.filter(\.ok).count) succeeded)" }
+        let copies = entries.contains { $0.copies != nil } ? Self.copyTotals(days.flatMap(\.archives)) : nil
+        for total in copies ?? [] {
+            let archives = days.flatMap(\.archives).count
+            text += total.direction == .to ? "; copies to \(total.location): \(total.verified) of \(Plural.of(archives, "archive")) verified there"
+                : "; \(total.verified) of \(Plural.of(archives, "archive")) verified copies of \(total.location)"
+            if total.failed > 0 { text += ", \(total.failed) FAILED" }
+            if total.changed > 0 { text += ", \(total.changed) CHANGED since" }
+        }
         let summary = Summary(days: days.count, daysWithBackup: withBackup, daysRemovedByRetention: removed, missedDays: missed, unreadableDays: unreadable, verifyFailedDays: verifyFailed, noRecordDays: noRecord,
                               suspectArchives: suspect, drills: drills.count, drillsFailed: failed, medianRtoSeconds: median,
                               lastSuccessfulDrill: lastPassed?.startedAt, lastSuccessfulDrillRtoSeconds: lastPassed?.rtoSeconds,
                               largestGapSeconds: recovery.largestGapSeconds, currentGapSeconds: recovery.currentGapSeconds, restores: done.count, text: text)
         return EvidenceReport(generatedAt: UTCTime.iso8601(now), toolVersion: RackGatewayDB.toolVersion, directory: directory.directory, source: source,
                               since: day(firstDay), until: UTCTime.iso8601(now), firstRecord: firstRecordDay.map(day), days: days, drills: drills,
-                              restores: restores, retention: retention, recovery: recovery, summary: summary)
+                              restores: restores, retention: retention, recovery: recovery, copies: copies, summary: summary)
+    }
+
+    /// The totals per other location of `archives`' copies, destinations first, by name.
+    static func copyTotals(_ archives: [Archive]) -> [CopyTotals] {
+        let all = archives.sorted { $0.time > $1.time }.flatMap { archive in (archive.copies ?? []).map { (archive: archive, copy: $0) } }
+        var keys: [(ArchiveCopy.Direction, String)] = []
+        for item in all where !keys.contains(where: { $0 == (item.copy.direction, item.copy.location) }) { keys.append((item.copy.direction, item.copy.location)) }
+        return keys.sorted { ($0.0 == .to ? 0 : 1, $0.1) < ($1.0 == .to ? 0 : 1, $1.1) }.map { direction, location in
+            let these = all.filter { $0.copy.direction == direction && $0.copy.location == location }
+            let newest = these.first { $0.copy.good }
+            return CopyTotals(direction: direction, location: location, verified: these.filter(\.copy.good).count,
+                              failed: these.filter { $0.copy.state == .failed }.count, changed: these.filter { $0.copy.state == .changed }.count,
+                              newestArchive: newest?.archive.file, newestCopiedAt: newest?.copy.copiedAt)
+        }
     }
 }

@@ -39,6 +39,8 @@ public struct ArchiveDirectory {
         /// samples before it (`verifications.jsonl`); nil when none ran since the file last changed.
         public var sampledAt: String?
         public var sampledPercent: Double?
+        /// What `copies.jsonl` here records of its copies (ArchiveCopy); nil when the log has none.
+        public var copies: [ArchiveCopy]?
 
         /// Known from the listing not to be a good archive, without reading it: unreadable, marked
         /// SUSPECT by its backup, or its last `verify` failed (`list`'s UNREADABLE, SUSPECT and
@@ -57,6 +59,10 @@ public struct ArchiveDirectory {
     /// Whether a verification done here goes into `verifications.jsonl` (not for `prune --dry-run`,
     /// which writes nothing into the directory).
     public var recordsVerifications = true
+    /// Whether `entries` reads `copies.jsonl` into each entry's `copies` (list, report, check): at a
+    /// copy's source that reads each copied archive's sidecar, which restore, drill and prune do not
+    /// need to pay for.
+    public var readsCopies = false
 
     public init(store: ArchiveStore, clock: RunClock) {
         self.store = store
@@ -93,6 +99,7 @@ public struct ArchiveDirectory {
         let lines = VerificationLog.lines(store: store)
         let verifications = VerificationLog.verdicts(lines), samples = VerificationLog.latestSamples(lines)
         let drills = DrillLog.lastVerdicts(store: store)
+        let copies = readsCopies ? ArchiveCopy.Index(store: store) : nil
         var result: [Entry] = []
         for object in objects {
             guard let time = ArchiveName.timestamp(of: object.name) else { continue }
@@ -111,6 +118,7 @@ public struct ArchiveDirectory {
             if let sample = samples[object.name], sample.version != nil, sample.version == object.version {
                 (entry.sampledAt, entry.sampledPercent) = (sample.verifiedAt, sample.coveredPercent)
             }
+            entry.copies = copies?.copies(of: object) { location.sidecarDigest() }
             // A failed verify of this file (as large as it is now) marks it, readable or not.
             if let check = verifications[object.name], !check.ok, check.size == object.size {
                 entry.verificationFailed = true

@@ -13,6 +13,9 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case mismatch
         /// Another run holds the lock (exit 3).
         case locked
+        /// `backup --copy-to` and `copy`: a copy was not made or did not verify at its destination
+        /// (for a backup: the archive itself is written and verified; exit 4).
+        case copyFailed
         /// The command line or configuration is wrong (exit 64).
         case usage
     }
@@ -59,6 +62,9 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
         case databaseUnreachable = "database_unreachable"
         /// A step of the restore pipeline failed (`ToolError.step` names it).
         case pipelineStepFailed = "pipeline_step_failed"
+        /// `copy`, `backup --copy-to`: a copy could not be made, or did not verify at its
+        /// destination (where it was deleted); a backup's own archive is written and verified.
+        case copyFailed = "copy_failed"
 
         public var category: Category {
             switch self {
@@ -66,6 +72,7 @@ public struct ToolError: Error, CustomStringConvertible, Sendable {
                  .archiveNotFound, .bucketNotFound, .accessDenied, .credentialsMissing, .databaseAuthFailed, .databaseUnreachable, .pipelineStepFailed: .failed
             case .mismatch, .archiveCorrupt, .suspectBackup, .backupStale, .drillFailed, .signatureInvalid: .mismatch
             case .lockHeld: .locked
+            case .copyFailed: .copyFailed
             case .usage: .usage
             }
         }

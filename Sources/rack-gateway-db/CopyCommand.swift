@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import RackGatewayDB
+
+struct CopyCommand: ToolCommand {
+    var outputOptions: OutputOptions { output }
+
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy archives with their sidecars to a second directory or S3 prefix, and verify each copy there.",
+        discussion: """
+            Streams each archive (constant memory; a multipart upload on S3, a .partial file renamed locally), \
+            refuses a source whose bytes do not match its .sha256, then reads the copy back: its SHA-256, its \
+            trailer and manifest (an encrypted archive's only with --identity), its signature (with --verify-key). \
+            A copy that does not verify is deleted. An archive already at the destination with the same SHA-256 \
+            is skipped, so a copy that was cut resumes. Each outcome is recorded in copies.jsonl at the \
+            destination (and at the source when it accepts writes). Exits 2 when a source archive is damaged, \
+            3 when another copy to the same destination is running, 4 (copy_failed) when a copy could not be \
+            made or did not verify.
+            """)
+
+    @Option(help: ArgumentHelp("Where the archives are: a directory or s3://bucket/prefix (default: $RGW_BACKUP_DIR).", valueName: "dir"))
+    var from: String?
+
+    @Option(help: ArgumentHelp("Where the copies go: a directory or s3://bucket/prefix.", valueName: "dir"))
+    var to: String
+
+    @Argument(help: ArgumentHelp("Archives to copy, by name as list prints them (default: every archive at --from).", valueName: "archive"))
+    var archives: [String] = []
+
+    @Flag(help: "Copy only the newest archive.")
+    var latest = false
+
+    @Option(help: ArgumentHelp("Copy only the archives of the last DURATION (by the time in their names), e.g. 7d, 12h.", valueName: "duration"))
+    var since: String?
+
+    @OptionGroup var upload: S3UploadFlags
+    @OptionGroup var keyOptions: ReadKeyOptions
+    @OptionGroup var s3: S3Options
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        let selections = [!archives.isEmpty, latest, since != nil].filter { $0 }.count
+        if selections > 1 { throw ValidationError("give archive names, --latest or --since, not more than one of them") }
+        if let since { _ = try MaintCommand.duration(since, "--since") }
+        for name in archives where !DirectoryOptions.isBareName(name) || name.hasPrefix("s3://") {
+            throw ValidationError("\(name): give archives by name as list prints them (they are looked for in --from)")
+        }
+    }
+
+    func run(_ context: RunContext) throws {
+        guard let from = optionOrEnvironment(from, "RGW_BACKUP_DIR") else {
+            throw ToolError(.usage, "copy needs --from (or RGW_BACKUP_DIR): the directory or s3://bucket/prefix the archives are in")
+        }
+        let destinationLocation = try StoreLocation.parse(to)
+        var isS3 = false
+        if case .s3 = destinationLocation { isS3 = true }
+        try upload.checkApplies(writesToS3: isS3, where: "--to")
+        let source = try Self.store(from, s3: s3, upload: nil, clock: context.clock, mustExist: true)
+        let destination = try Self.store(to, s3: s3, upload: upload.upload, clock: context.clock, mustExist: false)
+        if source.location == destination.location {
+            throw ToolError(.usage, "--from and --to are the same place (\(source.location)): a copy goes somewhere else")
+        }
+        let available = try ArchiveCopier.archives(in: source)
+        var names: [String]
+        if !archives.isEmpty {
+            let known = Set(available.map(\.name))
+            for name in archives where !known.contains(name) {
+                throw ArchiveLocation.notFound(name, in: [.init(store: source, label: source.location)],
+                                               fix: "Give names as rack-gateway-db list --dir \(source.location) prints them.")
+            }
+            names = archives
+        } else if latest {
+            guard let newest = available.last else {
+                throw ToolError(.archiveNotFound, "\(source.location) holds no archives", fix: "Check --from (or RGW_BACKUP_DIR).")
+            }
+            names = [newest.name]
+        } else if let since {
+            let from = context.clock.now().addingTimeInterval(-(try MaintCommand.duration(since, "--since")))
+            names = available.filter { $0.time >= from }.map(\.name)
+        } else {
+            names = available.map(\.name)
+        }
+        if names.isEmpty && !output.json {
+            // Not an error (a --since window without a backup is for check --max-backup-age to flag).
+            context.output.writeLine("rack-gateway-db: \(source.location) holds no archive" + (since.map { " of the last \($0)" } ?? "") + ": nothing to copy")
+        }
+        let copier = ArchiveCopier(from: source, to: destination, keys: try keyOptions.keys(), context: context)
+        let progress = copier.progress
+        let display = ProgressDisplay(logger: context.logger) { progress.line() }
+        let report: ArchiveCopier.Report
+        do {
+            report = try copier.copy(names) { result in
+                guard !output.json else { return }
+                TerminalOutput.shared.withBarHidden { print(Self.line(result)) }
+            }
+            display.stop()
+        } catch {
+            display.stop()
+            throw error
+        }
+        if output.json {
+            try Reporting.printJSON(report)
+        } else {
+            print(Self.summary(report))
+        }
+        if let failure = Self.failure(report.archives, destination: destination.location,
+                                      fix: "Fix what each line says, then run the same copy again: the archives already there are skipped.") {
+            throw failure
+        }
+    }
+
+    /// The store a `--from`, `--to` or `--copy-to` names; a local source must exist.
+    static func store(_ text: String, s3: S3Options, upload: S3UploadOptions?, clock: RunClock, mustExist: Bool) throws -> ArchiveStore {
+        switch try StoreLocation.parse(text) {
+        case .local(let path):
+            let directory = URL(fileURLWithPath: path).standardizedFileURL.path
+            if mustExist && !FileManager.default.fileExists(atPath: directory) {
+                throw ToolError(.archiveNotFound, "the directory \(directory) does not exist", fix: "Give the directory (or s3://bucket/prefix) that holds the archives.")
+            }
+            return LocalStore(directory: directory)
+        case .s3(let bucket, let prefix):
+            var store = S3Store(client: try s3.client(bucket: bucket, clock: clock), prefix: prefix)
+            if let upload { store.upload = upload }
+            return store
+        }
+    }
+
+    /// One archive's line: `copied   NAME  12.3 MiB in 1.2 s; checked sha256, trailer, manifest`.
+    static func line(_ result: ArchiveCopier.Result) -> String {
+        let size = ProgressDisplay.bytes(result.sizeBytes)
+        let notChecked = result.notChecked.isEmpty ? "" : "; not checked: " + result.notChecked.joined(separator: ", ")
+        switch result.outcome {
+        case .copied:
+            return (result.replaced ? "replaced " : "copied   ") + "\(result.file)  \(size) in \(String(format: "%.1f", result.durationSeconds)) s; "
+                + (result.replaced ? "the copy there was damaged (another SHA-256); " : "")
+                + "checked \(result.checks.joined(separator: ", "))\(notChecked)"
+        case .skipped:
+            return "skipped  \(result.file)  \(size): already there, " + (result.trusted ? "as copies.jsonl recorded it (unchanged since)" : "the same SHA-256 (read again)")
+        case .failed:
+            return "FAILED   \(result.file)  \(size): \(result.problems.joined(separator: "; "))"
+        }
+    }
+
+    static func summary(_ report: ArchiveCopier.Report) -> String {
+        "Copied \(Plural.of(report.copied, "archive")) (\(ProgressDisplay.bytes(report.bytesCopied))) from \(report.source) to \(report.destination) "
+            + "in \(String(format: "%.1f", report.durationSeconds)) s; skipped \(report.skipped), failed \(report.failed)."
+    }
+
+    /// The error a run with failed copies ends with: `archive_corrupt` or `signature_invalid` (exit
+    /// 2) when a source archive is damaged or badly signed, else `copy_failed` (exit 4).
+    static func failure(_ results: [ArchiveCopier.Result], destination: String, fix: String) -> ToolError? {
+        let failed = results.filter { $0.outcome == .failed }
+        guard !failed.isEmpty else { return nil }
+        let code = failed.compactMap(\.code).first { $0.category == .mismatch } ?? .copyFailed
+        let details = failed.map { "\($0.file): \($0.problems.joined(separator: "; "))" }.joined(separator: "\n  ")
+        return ToolError(code, "\(Plural.of(failed.count, "archive")) of \(results.count) not copied to \(destination):\n  \(details)", fix: fix)
+    }
+}

@@ -1,0 +1,374 @@
+import Foundation
+import RGWPostgres
+import RackGatewayDB
+import Testing
+import TestSupport
+
+/// `copy` and `backup --copy-to` (issue 32): archives copied between a local directory and two moto
+/// buckets, verified at the destination, skipped when they are there already, resumed after a cut
+/// connection, refused when the source is damaged, locked with Object Lock, copied encrypted and
+/// signed by a host with no key, and a backup whose copy is refused (exit 4, copy_failed).
+@Suite("copy and backup --copy-to")
+struct CopyTests {
+    /// Two archives (a second apart) of a database whose archive at level 1 takes several 5 MiB
+    /// parts, made once; each test copies them into a directory of its own.
+    static let fixture: Result<String, Error> = Result {
+        let directory = try TestArchives.temporaryDirectory()
+        try TestDatabase.withSampleData(events: 40000) { source in
+            for index in 0..<2 {
+                if index > 0 { Thread.sleep(forTimeInterval: 1.1) }
+                var options = BackupOptions(store: LocalStore(directory: directory), jobs: 2, compressors: 2)
+                options.compressionLevel = 1
+                _ = try BackupRunner(settings: try source.settings, options: options, logger: .quiet).run()
+            }
+        }
+        return directory
+    }
+
+    /// A directory of its own holding the fixture's two archives and their sidecars; their names, oldest first.
+    static func archives() throws -> (directory: String, names: [String]) {
+        let source = try fixture.get()
+        let directory = try TestArchives.temporaryDirectory()
+        for name in try FileManager.default.contentsOfDirectory(atPath: source) where !name.hasPrefix(".") && !name.hasSuffix(".jsonl") {
+            try FileManager.default.copyItem(atPath: source + "/" + name, toPath: directory + "/" + name)
+        }
+        let names = try ArchiveCopier.archives(in: LocalStore(directory: directory)).map(\.name)
+        #expect(names.count == 2)
+        return (directory, names)
+    }
+
+    static func environment(_ endpoint: String) -> [String: String] {
+        ["AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "RGW_S3_FIRST_BACKOFF": "0.01"]
+    }
+
+    static func report(_ result: CLI.Result) throws -> ArchiveCopier.Report { try CLI.decode(ArchiveCopier.Report.self, result.stdout) }
+
+    /// Every archive of `names` in `store` verifies in full, its sidecar included.
+    static func expectVerified(_ names: [String], in store: ArchiveStore, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for name in names {
+            let check = try ArchiveVerifier().verify(reader: try ArchiveReader(store: store, name: name))
+            #expect(check.ok && check.sidecar == "ok", "\(store.location)/\(name): \(check.problems)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func localToS3ToS3ToLocalThenSkipsWhatIsThereAndReplacesADamagedCopy() throws {
+        let moto = try MotoServer.shared()
+        let (first, second) = (try moto.freshBucket(), try moto.freshBucket())
+        let (directory, names) = try Self.archives()
+        let environment = Self.environment(moto.endpoint)
+        let back = try TestArchives.temporaryDirectory() + "/back"
+
+        // local -> S3 -> S3 -> local, each verified where it landed.
+        for (from, to) in [(directory, "s3://\(first.bucket)/nightly"), ("s3://\(first.bucket)/nightly", "s3://\(second.bucket)/offsite/db"),
+                           ("s3://\(second.bucket)/offsite/db", back)] {
+            let copy = try CLI.run(["copy", "--from", from, "--to", to, "--json"], environment: environment)
+            #expect(copy.status == 0, "\(from) -> \(to): \(copy)")
+            let report = try Self.report(copy)
+            #expect(report.copied == 2 && report.skipped == 0 && report.failed == 0, "\(copy.stdout)")
+            #expect(report.archives.allSatisfy { $0.checks == ["sha256", "trailer", "manifest"] && $0.notChecked.isEmpty }, "\(copy.stdout)")
+        }
+        let firstStore = S3Store(client: first, prefix: "nightly")
+        let secondStore = S3Store(client: second, prefix: "offsite/db")
+        for store in [firstStore, secondStore, LocalStore(directory: back)] as [ArchiveStore] {
+            try Self.expectVerified(names, in: store)
+            #expect(CopyLog.entries(store: store).filter { $0.outcome == .copied && $0.destination == store.location }.count == 2, "\(store.location)")
+        }
+        // The source recorded where its archives went.
+        #expect(CopyLog.entries(store: LocalStore(directory: directory)).map(\.destination) == Array(repeating: firstStore.location, count: 2))
+        for name in names {
+            var info = stat()
+            #expect(stat(back + "/" + name, &info) == 0 && info.st_mode & 0o777 == 0o600)
+            #expect(!FileManager.default.fileExists(atPath: back + "/" + name + ".partial"))
+        }
+
+        // Again, through a proxy that counts: nothing is uploaded or read of the archives.
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        let versions = try names.map { try secondStore.version($0) }
+        let again = try CLI.run(["copy", "--from", "s3://\(first.bucket)/nightly", "--to", "s3://\(second.bucket)/offsite/db", "--json"],
+                                environment: Self.environment(proxy.endpoint))
+        #expect(again.status == 0, "\(again)")
+        let skipped = try Self.report(again)
+        #expect(skipped.skipped == 2 && skipped.copied == 0 && skipped.bytesCopied == 0 && skipped.archives.allSatisfy(\.trusted), "\(again.stdout)")
+        #expect(again.stdout.contains("\"outcome\" : \"skipped\""))
+        let requests = try proxy.requests()
+        let uploads = requests.filter { request in ["PUT", "POST"].contains(request.method) && names.contains { request.path.hasSuffix("/" + $0) } }
+        #expect(uploads.isEmpty, "nothing uploaded: \(uploads.map(\.path))")
+        #expect(requests.map(\.bytes).reduce(0, +) < 100_000, "no archive read: \(requests.map(\.bytes).reduce(0, +)) bytes")
+        #expect(try names.map { try secondStore.version($0) } == versions)
+
+        // A copy damaged at the destination (one byte flipped) is found by the next copy and replaced.
+        var damaged = try second.getObject(key: "offsite/db/" + names[0])
+        damaged[damaged.count / 2] ^= 0x5a
+        try second.putObject(key: "offsite/db/" + names[0], data: damaged)
+        let third = try CLI.run(["copy", "--from", "s3://\(first.bucket)/nightly", "--to", "s3://\(second.bucket)/offsite/db"], environment: environment)
+        #expect(third.status == 0, "\(third)")
+        #expect(third.stdout.contains("replaced \(names[0])") && third.stdout.contains("skipped  \(names[1])"), "\(third.stdout)")
+        try Self.expectVerified(names, in: secondStore)
+        // A local copy damaged the same way: read again (its version changed), replaced.
+        try TestArchives.tamper(back + "/" + names[1], sidecarToo: false) { $0[$0.count / 3] ^= 0x01 }
+        let local = try CLI.run(["copy", "--from", directory, "--to", back, "--json"], environment: environment)
+        #expect(local.status == 0, "\(local)")
+        let replaced = try Self.report(local)
+        #expect(replaced.archives.map(\.replaced) == [false, true] && replaced.archives.map(\.outcome) == [.skipped, .copied], "\(local.stdout)")
+        try Self.expectVerified(names, in: LocalStore(directory: back))
+    }
+
+    @Test func aCutConnectionLeavesNothingAtTheDestinationAndTheNextRunResumes() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        let (directory, names) = try Self.archives()
+        let source = LocalStore(directory: directory)
+        let partSize = 5 << 20
+        let firstParts = (try #require(try source.size(names[0])) + partSize - 1) / partSize
+        #expect(firstParts >= 2, "the first archive takes several parts")
+        // Every part of the first archive goes through; from the second part of the second archive
+        // on, every part upload loses its connection mid-body.
+        try proxy.set([.init(method: "PUT", query: "partNumber", skip: firstParts + 1, times: -1, action: "cut")])
+        var client = proxy.client(bucket: bucket)
+        client.maxAttempts = 2
+        let destination = S3Store(client: client, prefix: "copy", partSize: partSize)
+        let cut = try ArchiveCopier(from: source, to: destination, context: .detached(logger: .quiet)).copy(names)
+        #expect(cut.archives.map(\.outcome) == [.copied, .failed], "\(cut.archives)")
+        #expect(cut.archives[1].code == .copyFailed && cut.archives[1].problems.joined().contains("UploadPart"), "\(cut.archives[1])")
+        #expect(try proxy.requests().contains { $0.action == "cut" })
+        let left = try destination.list().map(\.name)
+        #expect(left.contains(names[0]) && !left.contains(names[1]) && !left.contains(names[1] + ".sha256"), "\(left)")
+        #expect(try client.listMultipartUploads().isEmpty, "the cut upload was aborted")
+        #expect(CopyLog.entries(store: destination).map(\.outcome) == [.copied, .failed])
+
+        // The connection is back: the first is skipped unread, the second copied.
+        try proxy.set([])
+        let resumed = try ArchiveCopier(from: source, to: destination, context: .detached(logger: .quiet)).copy(names)
+        #expect(resumed.archives.map(\.outcome) == [.skipped, .copied] && resumed.archives[0].trusted, "\(resumed.archives)")
+        let secondSize = try source.size(names[1])
+        #expect(resumed.archives[0].bytesCopied == 0 && resumed.archives[1].bytesCopied == secondSize)
+        try Self.expectVerified(names, in: destination)
+    }
+
+    @Test func aStopDiscardsTheCopyInFlightAndNamesWhatWasCopied() throws {
+        let (directory, names) = try Self.archives()
+        let target = try TestArchives.temporaryDirectory()
+        let context = RunContext.detached(logger: .quiet)
+        // A destination whose writer is stopped (as by Ctrl-C) once the second archive is half written.
+        let destination = StoppingStore(inner: LocalStore(directory: target), stopIn: names[1], after: 3 << 20, cancellation: context.cancellation)
+        let error = try #require(throws: ToolError.self) { _ = try ArchiveCopier(from: LocalStore(directory: directory), to: destination, context: context).copy(names) }
+        #expect(error.code == .interrupted, "\(error)")
+        #expect(error.message.contains("at the destination: \(names[0])") && error.message.contains("not copied: \(names[1])"), "\(error.message)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: target)
+        #expect(left.contains(names[0]) && !left.contains(names[1]) && !left.contains { $0.hasSuffix(".partial") }, "\(left)")
+        try Self.expectVerified([names[0]], in: LocalStore(directory: target))
+    }
+
+    @Test func aDamagedSourceIsRefusedAndNothingOfItIsLeft() throws {
+        let (directory, names) = try Self.archives()
+        try TestArchives.tamper(directory + "/" + names[1], sidecarToo: false) { $0[$0.count / 2] ^= 0x20 }
+        let target = try TestArchives.temporaryDirectory() + "/copies"
+        let copy = try CLI.run(["copy", "--from", directory, "--to", target, "--json"])
+        #expect(copy.status == 2, "\(copy)")
+        #expect(copy.stdout.contains("\"code\" : \"archive_corrupt\"") && copy.stderr.contains("does not match its .sha256"), "\(copy)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: target)
+        #expect(left.contains(names[0]) && !left.contains { $0.hasPrefix(names[1]) }, "\(left)")
+        let entries = CopyLog.entries(store: LocalStore(directory: target))
+        #expect(entries.map(\.outcome) == [.copied, .failed] && entries[1].problems?.isEmpty == false)
+    }
+
+    @Test func eachDestinationGetsItsOwnObjectLockAndEncryption() throws {
+        let moto = try MotoServer.shared()
+        let name = "rgw-copy-lock-\(UUID().uuidString.prefix(8).lowercased())"
+        let client = S3Client(endpoint: moto.endpoint, region: "us-east-1", bucket: name, accessKey: "test", secretKey: "test", pathStyle: true, clock: SystemClock())
+        try client.createBucket(objectLock: true)
+        let (directory, names) = try Self.archives()
+        let copy = try CLI.run(["copy", "--from", directory, "--to", "s3://\(name)/vault", "--latest", "--object-lock-days", "3",
+                                "--object-lock-mode", "compliance", "--sse", "AES256", "--json"], environment: Self.environment(moto.endpoint))
+        #expect(copy.status == 0, "\(copy)")
+        let report = try Self.report(copy)
+        #expect(report.archives.map(\.file) == [names[1]] && report.archives[0].retainUntil != nil, "\(copy.stdout)")
+        for object in [names[1], names[1] + ".sha256"] {
+            let until = try #require(try client.retainUntil(key: "vault/" + object), "\(object) is locked")
+            #expect(abs(until.timeIntervalSinceNow - 3 * 86_400) < 600, "\(until)")
+            #expect(try client.head(key: "vault/" + object)?["x-amz-object-lock-mode"] == "COMPLIANCE")
+            #expect(try client.head(key: "vault/" + object)?["x-amz-server-side-encryption"] == "AES256")
+        }
+        #expect(try client.head(key: "vault/" + names[0]) == nil, "--latest copied only the newest")
+        #expect(CopyLog.entries(store: S3Store(client: client, prefix: "vault")).first?.retainUntil != nil)
+    }
+
+    @Test func anEncryptedSignedArchiveIsCopiedByAKeylessHostAndRestoresFromTheCopy() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        let keys = try TestKeys.make()
+        let directory = try TestArchives.temporaryDirectory()
+        var results: [CLI.Result] = []
+        try TestDatabase.withMigrated { source in
+            try source.psql("INSERT INTO users (email) VALUES ('copy@example.com')")
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--recipient", keys.recipient, "--sign-key", keys.signKey])
+            #expect(backup.status == 0, "\(backup)")
+            let name = try #require(try ArchiveCopier.archives(in: LocalStore(directory: directory)).first?.name)
+            #expect(name.hasSuffix(".age"))
+            // The keyless host: no identity, no secret key; the public key only, then nothing at all.
+            let environment = Self.environment(moto.endpoint)
+            let signed = try CLI.run(["copy", "--from", directory, "--to", "s3://\(bucket.bucket)/dr", "--verify-key", keys.publicKey, "--json"], environment: environment)
+            #expect(signed.status == 0, "\(signed)")
+            let checked = try #require(try Self.report(signed).archives.first)
+            #expect(checked.checks == ["sha256", "signature"], "\(signed.stdout)")
+            #expect(checked.notChecked.contains { $0.hasPrefix("manifest") } && checked.notChecked.contains { $0.hasPrefix("trailer") }, "\(signed.stdout)")
+            let plain = try CLI.run(["copy", "--from", "s3://\(bucket.bucket)/dr", "--to", directory + "/second"], environment: environment)
+            #expect(plain.status == 0 && plain.stdout.contains("checked sha256; not checked: signature: no --verify-key, trailer: encrypted, no --identity"), "\(plain)")
+            results += [backup, signed, plain]
+            for sidecar in [".sha256", ".minisig", ".summary.json"] {
+                #expect(try bucket.getObject(key: "dr/" + name + sidecar) == [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name + sidecar))),
+                        "\(sidecar) copied byte for byte")
+            }
+            // Restorable from the copy, by the host that holds the keys.
+            let target = try TestDatabase.create()
+            defer { target.drop() }
+            let restore = try CLI.run(["restore", "s3://\(bucket.bucket)/dr/\(name)", "--target-url", target.url, "--identity", keys.identity,
+                                       "--verify-key", keys.publicKey, "--verify"], environment: environment)
+            #expect(restore.status == 0 && restore.stdout.contains("verified: every table"), "\(restore)")
+            #expect(try target.psql("SELECT count(*) FROM users WHERE email = 'copy@example.com'").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+            results.append(restore)
+        }
+        keys.expectNoSecret(results)
+    }
+
+    @Test func aBackupWhoseCopyIsRefusedSucceedsAndExits4WithNothingLeftThere() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        // The copy's bucket takes its lease (the first PUT) and refuses every write after it.
+        try proxy.set([.init(method: "PUT", skip: 1, times: -1, action: "denied"), .init(method: "POST", times: -1, action: "denied")])
+        let directory = try TestArchives.temporaryDirectory()
+        let second = try TestArchives.temporaryDirectory() + "/second"
+        try TestDatabase.withMigrated { source in
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", "s3://\(bucket.bucket)/copy",
+                                      "--copy-to", second, "--json"], environment: Self.environment(proxy.endpoint))
+            #expect(backup.status == 4, "\(backup)")
+            #expect(backup.stdout.contains("\"code\" : \"copy_failed\"") && backup.stderr.contains("s3://\(bucket.bucket)/copy"), "\(backup)")
+            let report = try CLI.decode(BackupReport.self, backup.stdout)
+            let copies = try #require(report.copies)
+            #expect(copies.map(\.destination) == ["s3://\(bucket.bucket)/copy", second] && copies.map(\.outcome) == [.failed, .copied], "\(backup.stdout)")
+            #expect(copies[0].problems.joined().contains("AccessDenied") && copies[0].code == .accessDenied, "\(copies[0])")
+            let name = ArchiveCopier.name(of: report.file)
+            try Self.expectVerified([name], in: LocalStore(directory: directory))
+            try Self.expectVerified([name], in: LocalStore(directory: second))
+            #expect(try S3Store(client: bucket, prefix: "copy").list().isEmpty, "nothing partial, no lease left at the refusing destination")
+            #expect(try bucket.listMultipartUploads().isEmpty)
+
+            // RGW_BACKUP_COPY_TO: two destinations, separated by a comma and a space; both verified, exit 0.
+            let (third, fourth) = (try TestArchives.temporaryDirectory(), try TestArchives.temporaryDirectory())
+            Thread.sleep(forTimeInterval: 1.1)
+            let fromEnvironment = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: ["RGW_BACKUP_COPY_TO": "\(third), \(fourth)"])
+            #expect(fromEnvironment.status == 0 && fromEnvironment.stdout.contains("copied to \(third)") && fromEnvironment.stdout.contains("copied to \(fourth)"),
+                    "\(fromEnvironment)")
+            for target in [third, fourth] { #expect(try ArchiveCopier.archives(in: LocalStore(directory: target)).count == 1) }
+        }
+    }
+
+    @Test func aSourceThatRefusesWritesIsAWarningAndTheCopyIsRecordedAtTheDestination() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        let (directory, names) = try Self.archives()
+        let source = S3Store(client: bucket, prefix: "readonly")
+        _ = try ArchiveCopier(from: LocalStore(directory: directory), to: source, context: .detached(logger: .quiet)).copy([names[0]])
+        // Read through a proxy that refuses every write: the source is read-only to this host.
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try proxy.set([.init(method: "PUT", times: -1, action: "denied")])
+        let target = try TestArchives.temporaryDirectory()
+        let copy = try CLI.run(["copy", "--from", "s3://\(bucket.bucket)/readonly", "--to", target], environment: Self.environment(proxy.endpoint))
+        #expect(copy.status == 0 && copy.stdout.contains("copied   \(names[0])"), "\(copy)")
+        #expect(copy.stderr.contains("warning: cannot record the copy in s3://\(bucket.bucket)/readonly/copies.jsonl (the source)")
+                && copy.stderr.contains("recorded at the destination only"), "\(copy.stderr)")
+        #expect(CopyLog.entries(store: LocalStore(directory: target)).map(\.outcome) == [.copied])
+        try Self.expectVerified([names[0]], in: LocalStore(directory: target))
+    }
+
+    @Test func twoCopiesToOneDestinationExcludeEachOther() throws {
+        let (directory, names) = try Self.archives()
+        let target = try TestArchives.temporaryDirectory()
+        let held = try LocalStore(directory: target).lease(ArchiveCopier.leaseName, holder: "another copy", at: Date())
+        let refused = try CLI.run(["copy", "--from", directory, "--to", target])
+        held.release()
+        #expect(refused.status == 3 && refused.stderr.contains("another copy"), "\(refused)")
+        #expect(try ArchiveCopier.archives(in: LocalStore(directory: target)).isEmpty)
+        // Two at once: each either copies or is told the other holds the destination; what is there verifies.
+        let runs = try (0..<2).map { _ in try RunningCLI(["copy", "--from", directory, "--to", target]) }
+        let statuses = runs.map { $0.finish().status }
+        #expect(statuses.allSatisfy { $0 == 0 || $0 == 3 } && statuses.contains(0), "\(statuses)")
+        try Self.expectVerified(names, in: LocalStore(directory: target))
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: target)).contains { $0.hasSuffix(".partial") })
+    }
+
+    @Test func optionsThatDoNotApplyAreUsageErrors() throws {
+        let (directory, names) = try Self.archives()
+        let target = try TestArchives.temporaryDirectory()
+        let cases: [[String]] = [
+            ["copy", "--from", directory],
+            ["copy", "--to", target],
+            ["copy", "--from", directory, "--to", directory],
+            ["copy", "--from", directory, "--to", target, "--latest", names[0]],
+            ["copy", "--from", directory, "--to", target, "--latest", "--since", "7d"],
+            ["copy", "--from", directory, "--to", target, "--since", "soon"],
+            ["copy", "--from", directory, "--to", target, "--sse", "AES256"],
+            ["copy", "--from", directory, "--to", target, "--object-lock-days", "3"],
+            ["copy", "--from", directory, "--to", target, "/tmp/" + names[0]],
+            ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", directory],
+            ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", target, "--copy-to", target],
+            ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", target, "--sse", "AES256"],
+        ]
+        for arguments in cases {
+            let run = try CLI.run(arguments + ["--json"])
+            #expect(run.status == 64 && run.stdout.contains("\"code\" : \"usage\""), "\(arguments): \(run)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "nothing copied")
+        let missing = try CLI.run(["copy", "--from", directory, "--to", target, "no_such_20260101T000000Z.sql.gz"])
+        #expect(missing.status == 1 && missing.stderr.contains("no_such_20260101T000000Z.sql.gz"), "\(missing)")
+        // --since by the time in the names: none in the last second... both in the last 30 days.
+        let none = try CLI.run(["copy", "--from", directory, "--to", target, "--since", "1s"])
+        #expect(none.status == 0 && none.stderr.contains("nothing to copy"), "\(none)")
+        let recent = try CLI.run(["copy", "--from", directory, "--to", target, "--since", "30d", "--json"])
+        let recentReport = try Self.report(recent)
+        #expect(recent.status == 0 && recentReport.archives.map(\.file) == names, "\(recent)")
+    }
+}
+
+/// A destination that stops the run (as Ctrl-C does) once `after` bytes of `stopIn` are written.
+final class StoppingStore: ArchiveStore, @unchecked Sendable {
+    let inner: LocalStore
+    let stopIn: String
+    let after: Int
+    let cancellation: Cancellation
+
+    init(inner: LocalStore, stopIn: String, after: Int, cancellation: Cancellation) {
+        (self.inner, self.stopIn, self.after, self.cancellation) = (inner, stopIn, after, cancellation)
+    }
+
+    var location: String { inner.location }
+    func create(_ name: String) throws -> StoreWriter {
+        let writer = try inner.create(name)
+        return name == stopIn ? Stopping(writer, after: after, cancellation: cancellation) : writer
+    }
+    func open(_ name: String) throws -> StoreReader? { try inner.open(name) }
+    func list() throws -> [StoreEntry] { try inner.list() }
+    func delete(_ name: String) throws { try inner.delete(name) }
+    func put(_ name: String, _ contents: [UInt8]) throws { try inner.put(name, contents) }
+    func lease(_ name: String, holder: String, at time: Date) throws -> StoreLease { try inner.lease(name, holder: holder, at: time) }
+    func appendLine(_ name: String, _ line: [UInt8]) throws { try inner.appendLine(name, line) }
+    func version(_ name: String) throws -> String? { try inner.version(name) }
+    func localPath(_ name: String) -> String? { inner.localPath(name) }
+
+    final class Stopping: StoreWriter, @unchecked Sendable {
+        let inner: StoreWriter
+        let after: Int
+        let cancellation: Cancellation
+        var written = 0
+        init(_ inner: StoreWriter, after: Int, cancellation: Cancellation) { (self.inner, self.after, self.cancellation) = (inner, after, cancellation) }
+        func append(_ bytes: ArraySlice<UInt8>) throws {
+            try inner.append(bytes)
+            written += bytes.count
+            if written >= after { _ = cancellation.cancel(.signal(SIGINT)) }
+        }
+        func publish() throws { try inner.publish() }
+        func discard() { inner.discard() }
+    }
+}
