@@ -55,6 +55,9 @@ struct CheckCommand: ToolCommand {
         MetricsRecorder.record([
             .init("rgw_backup_newest_good_timestamp_seconds", "Unix time of the newest good archive (readable, not suspect, verified), 0 when there is none: alert on time() minus this.",
                   newest?.time.timeIntervalSince1970 ?? 0),
+            .init("rgw_copy_destinations", "Destinations copies.jsonl in --dir records copies to (copy, backup --copy-to).", Double(copies.count)),
+            .init("rgw_copy_stale_destinations", "Of those, the ones whose newest good archive's copy FAILED or changed, or whose newest verified copy is of an archive older than --max-backup-age: check names them.",
+                  Double(copies.filter { $0.status == .fail }.count)),
         ])
         guard let newest else {
             return ([HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verifying)")] + copies, true)

@@ -90,6 +90,10 @@ final class MetricsRecorder: @unchecked Sendable {
         case nil: return .success
         case let exit as ExitCode: return exit.rawValue == 0 ? .success : .failure
         case let error as ToolError where error.code == .suspectBackup: return .suspect
+        // `backup --copy-to`: the backup itself is written and verified (a success, so that
+        // RackGatewayBackupFailed does not say there is no backup); the copy's failure is
+        // `rgw_backup_copies_failed` and its own alert, RackGatewayBackupCopyFailed.
+        case let error as ToolError where error.code == .copyFailed: return .success
         default: return .failure
         }
     }

@@ -243,9 +243,15 @@ struct CopyTests {
         try TestDatabase.withMigrated { source in
             // A third destination is a bucket that does not exist: nothing at all can be written there.
             let missing = "s3://\(bucket.bucket)-missing/copy"
+            let metrics = try TestArchives.temporaryDirectory() + "/rgw_backup.prom"
             let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", "s3://\(bucket.bucket)/copy",
-                                      "--copy-to", second, "--copy-to", missing, "--json"], environment: Self.environment(proxy.endpoint))
+                                      "--copy-to", second, "--copy-to", missing, "--json", "--metrics-file", metrics], environment: Self.environment(proxy.endpoint))
             #expect(backup.status == 4, "\(backup)")
+            // The metrics: a good backup (its archive is there, verified) with two failed copies, for
+            // RackGatewayBackupCopyFailed, not RackGatewayBackupFailed.
+            let written = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(written.contains("rgw_backup_copies_failed{") && written.contains("} 2\n") && written.contains("rgw_backup_last_success_timestamp_seconds{")
+                    && !written.contains("rgw_backup_last_failure_timestamp_seconds"), "\(written)")
             #expect(backup.stdout.contains("\"code\" : \"copy_failed\"") && backup.stderr.contains("s3://\(bucket.bucket)/copy"), "\(backup)")
             let report = try CLI.decode(BackupReport.self, backup.stdout)
             let copies = try #require(report.copies)
@@ -380,9 +386,26 @@ struct CopyTests {
             }
         }
         try TestDatabase.withMigrated { database in
-            let check = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: environment.merging(["RGW_DATABASE_URL": database.url]) { $1 })
+            let metrics = try TestArchives.temporaryDirectory() + "/rgw_check.prom"
+            let check = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h", "--metrics-file", metrics],
+                                    environment: environment.merging(["RGW_DATABASE_URL": database.url]) { $1 })
             #expect(check.status == 0 && check.stdout.contains("copies: to \(local): newest verified copy \(names[1])")
                     && check.stdout.contains("copies: to \(remote): newest verified copy \(names[1])"), "\(check)")
+            let written = try String(contentsOfFile: metrics, encoding: .utf8)
+            let values = Dictionary(written.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line -> (String, String)? in
+                guard let brace = line.firstIndex(of: "{"), let space = line.lastIndex(of: " ") else { return nil }
+                return (String(line[..<brace]), String(line[line.index(after: space)...]))
+            }) { a, _ in a }
+            #expect(values["rgw_copy_destinations"] == "2" && values["rgw_copy_stale_destinations"] == "0", "\(written)")
+            // A later copy of the newest archive to the bucket FAILED (recorded at the source): that
+            // destination is stale at once (exit 2), and the metric says so.
+            try CopyLog.append(CopyLog.Entry(file: names[1], source: directory, destination: remote, outcome: .failed, sha256: "", size: 0,
+                                             copiedAt: Date(), checks: [], problems: ["403 Forbidden"]), store: LocalStore(directory: directory))
+            let stale = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h", "--metrics-file", metrics],
+                                    environment: environment.merging(["RGW_DATABASE_URL": database.url]) { $1 })
+            #expect(stale.status == 2 && stale.stdout.contains("FAIL  copies: to \(remote)"), "\(stale)")
+            let after = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(after.split(separator: "\n").contains { $0.hasPrefix("rgw_copy_stale_destinations{") && $0.hasSuffix(" 1") }, "\(after)")
         }
 
         // A byte flipped in the middle of the newest archive's local copy.

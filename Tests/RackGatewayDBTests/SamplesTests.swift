@@ -503,7 +503,8 @@ struct SamplesTests {
         #expect(try String(contentsOfFile: directory + "/syslog", encoding: .utf8).contains("rack-gateway-drill.service failed on "))
     }
 
-    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupFailed", "RackGatewayBackupSuspect", "RackGatewayDrillFailed", "RackGatewayExistingDrillFailed", "RackGatewayPushStale", "RackGatewayMetricsMissing"]
+    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupFailed", "RackGatewayBackupSuspect", "RackGatewayBackupCopyFailed", "RackGatewayCopyStale",
+                         "RackGatewayDrillFailed", "RackGatewayExistingDrillFailed", "RackGatewayPushStale", "RackGatewayMetricsMissing"]
 
     /// The alert rules of samples/prometheus (the README's "Monitoring"): Prometheus's promtool
     /// accepts them, their unit tests pass, and each of the four alerts has a case where it fires and
