@@ -173,10 +173,12 @@ struct VerifyCommand: ToolCommand {
                 continue
             }
             // An archive whose last verdict failed at this version stays failed until the file changes
-            // or a full verify passes: its damaged members (as a failed sample recorded them) are
+            // or a full verify passes: the members failed samples of this version found damaged are
             // re-read first, to say whether the damage is still there.
             let standing = VerificationLog.standingFailure(verdicts, file: object.name, size: object.size, version: object.version)
-            var report = try sampler.sample(reader, version: object.version, lines: lines, first: MemberSet.parse(standing?.failedMembers ?? ""),
+            let damaged = standing == nil || object.version == nil ? [] : lines.filter { $0.file == object.name && $0.version == object.version && $0.isSample && !$0.ok }
+                .reduce(into: Set<Int>()) { $0.formUnion(MemberSet.parse($1.failedMembers ?? "")) }
+            var report = try sampler.sample(reader, version: object.version, lines: lines, first: damaged,
                                             logger: context.logger, checkStopped: context.checkStopped)
             try? VerificationLog.recordSample(report, version: object.version, store: store, at: context.clock.now())
             if let standing { (report.verificationFailedAt, report.verificationProblems) = (standing.verifiedAt, standing.problems ?? []) }
@@ -185,9 +187,8 @@ struct VerifyCommand: ToolCommand {
             run.archiveBytes += report.fileSize
             if let standing, report.ok {
                 run.failed += 1
-                let still = Self.stillFailed(standing, report: report)
-                failures.append("\(report.file): \(still)")
-                Reporting.printError("\(report.file): \(still)")
+                failures.append("\(report.file): still VERIFY-FAILED (\(standing.isSample ? "verify --sample" : "verify") on \(EvidenceReport.display(standing.verifiedAt)))")
+                Reporting.printError("\(report.file): \(Self.stillFailed(standing, report: report))")
             } else if report.ok {
                 run.ok += 1
                 if !json {
@@ -198,6 +199,7 @@ struct VerifyCommand: ToolCommand {
                 run.failed += 1
                 failures.append("\(report.file): \(report.problems.first ?? "")")
                 for problem in report.problems { Reporting.printError("\(report.file): \(problem)") }
+                if let standing { Reporting.printError("\(report.file): \(Self.stillFailed(standing, report: report))") }
             }
         }
         run.durationSeconds = stopwatch.elapsed
@@ -208,7 +210,7 @@ struct VerifyCommand: ToolCommand {
                   + "read \(ProgressDisplay.bytes(run.bytesRead)) of \(ProgressDisplay.bytes(run.archiveBytes)) in \(String(format: "%.1f", run.durationSeconds)) s")
         }
         if !failures.isEmpty {
-            let stillFailed = run.archives.contains { $0.ok && $0.failed }
+            let stillFailed = run.archives.contains { $0.verificationFailedAt != nil }
             throw ToolError(.archiveCorrupt, "\(Plural.of(failures.count, "archive")) in \(directory.directory) failed the sample\(stillFailed ? " or \(failures.count == 1 ? "is" : "are") still VERIFY-FAILED" : ""): \(failures.prefix(3).joined(separator: "; "))",
                             fix: "Do not restore \(failures.count == 1 ? "it" : "them"): list marks \(failures.count == 1 ? "it" : "them") VERIFY-FAILED until the file changes or a full verify of it passes. "
                                 + "Run verify on \(failures.count == 1 ? "it" : "each") for every problem, and restore an archive that verifies.")
@@ -219,14 +221,18 @@ struct VerifyCommand: ToolCommand {
         }
     }
 
-    /// Why an archive this sample found sound is still VERIFY-FAILED: when its failed verdict ran,
-    /// what it found, and what this run re-read of it.
+    /// Why an archive is still VERIFY-FAILED: when its failed verdict ran, what it found, and what
+    /// this run's sample of it found.
     static func stillFailed(_ standing: VerificationLog.Entry, report: SampleVerifier.Report) -> String {
         let found = (standing.problems ?? []).first.map { " found \($0)" } ?? " failed"
-        let reRead = report.reReadFirst.isEmpty
+        let count = MemberSet.parse(report.reReadFirst).count
+        let members = "member\(count == 1 ? "" : "s") \(report.reReadFirst)"
+        let now = !report.ok
+            ? (count == 0 ? "this sample found damage again" : "this run re-read \(members) first and found damage again")
+            : count == 0
             ? "this sample (\(report.dataMembersRead) of \(Plural.of(report.dataMembers, "data chunk"))) found nothing more"
-            : "this run re-read member\(MemberSet.parse(report.reReadFirst).count == 1 ? "" : "s") \(report.reReadFirst) and found \(MemberSet.parse(report.reReadFirst).count == 1 ? "it" : "them") sound (a passing re-read of part of it does not clear the mark)"
-        return "still VERIFY-FAILED: \(standing.isSample ? "verify --sample" : "verify") on \(EvidenceReport.display(standing.verifiedAt))\(found); \(reRead)"
+            : "this run re-read \(members) and found \(count == 1 ? "it" : "them") sound (a passing re-read of part of it does not clear the mark)"
+        return "still VERIFY-FAILED: \(standing.isSample ? "verify --sample" : "verify") on \(EvidenceReport.display(standing.verifiedAt))\(found); \(now)"
     }
 
     /// `5%`, `12.5%`.

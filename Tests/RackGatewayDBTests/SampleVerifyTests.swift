@@ -111,10 +111,11 @@ struct SampleVerifyTests {
 
     /// An archive whose last verdict failed at its current version stays failed in every later
     /// sample (issue 32's trial: one run of --sample 100 found a flipped byte, the next runs of
-    /// --sample 10 said OK and exited 0): exit 2, no OK line, its damaged member re-read first and
-    /// found again; after a failed full verify (which names no member), a sample that does not read
-    /// the damage still says it is VERIFY-FAILED, when and what was found. A full verify that
-    /// passes (the byte put back) ends it. check finds no good archive meanwhile.
+    /// --sample 10 said OK and exited 0): after a failed full verify (which names no member), a
+    /// sample that does not read the damage says it is still VERIFY-FAILED, when and what was found
+    /// (exit 2, no OK line); once a sample found it, later ones re-read the damaged member first and
+    /// find it again. A full verify that passes (the byte put back) ends it. check finds no good
+    /// archive meanwhile.
     @Test func aDamagedArchiveStaysFailedInLaterSamples() throws {
         try TestDatabase.withMigrated { source in
             let (directory, name, manifest) = try Self.archive(source, rows: 15000)
@@ -128,6 +129,24 @@ struct SampleVerifyTests {
             try bytes.write(to: URL(fileURLWithPath: path))
             let damage = "\(name): member \(target.index) (\(target.kind.rawValue)) at offset \(target.offset)"
 
+            // A full verify's failure names no member: a sample that reads other chunks (a seed whose
+            // choice misses the damaged one) says the failure stands, when it was found and what.
+            let full = try CLI.run(["verify", "--dir", directory, name])
+            #expect(full.status == 2, "\(full)")
+            let verdict = try #require(VerificationLog.lines(store: LocalStore(directory: directory)).last)
+            #expect(!verdict.isSample && !verdict.ok, "\(verdict)")
+            let seed = try #require((1...200).first { !SampleVerifier(percent: 10, seed: UInt64($0)).choose(manifest, file: name, lastRead: [:]).contains { $0.index == target.index } })
+            let after = try CLI.run(["verify", "--dir", directory, "--sample", "10", "--seed", String(seed), "--json"])
+            #expect(after.status == 2, "\(after)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
+            let archive = try #require((object["archives"] as? [[String: Any]])?.first)
+            #expect(object["failed"] as? Int == 1 && object["ok"] as? Int == 0, "\(after.stdout)")
+            #expect(archive["ok"] as? Bool == true && archive["verification_failed_at"] as? String == verdict.verifiedAt, "a sample that missed the damage: \(after.stdout)")
+            #expect(after.stderr.contains("\(name): still VERIFY-FAILED: verify on \(EvidenceReport.display(verdict.verifiedAt)) found \(verdict.problems?.first ?? "?"); this sample"), "\(after)")
+            #expect(after.stderr.contains("failed the sample or is still VERIFY-FAILED"), "\(after)")
+
+            // Found by a sample (which records the damaged member): later samples of any share
+            // re-read it first and find it again.
             let found = try CLI.run(["verify", "--dir", directory, "--sample", "100"])
             #expect(found.status == 2 && found.stderr.contains(damage), "\(found)")
             #expect(Self.samples(directory, name).last?.failedMembers == "\(target.index)")
@@ -135,28 +154,11 @@ struct SampleVerifyTests {
                 let run = try CLI.run(["verify", "--dir", directory] + arguments)
                 #expect(run.status == 2, "\(arguments): \(run)")
                 #expect(!run.stdout.contains("OK \(name)") && run.stdout.contains("0 ok, 1 failed"), "\(arguments): \(run)")
-                // The damaged member is re-read first, whatever the share, and found again.
                 #expect(run.stderr.contains(damage), "\(arguments): \(run)")
+                #expect(run.stderr.contains("\(name): still VERIFY-FAILED: verify --sample on ") && run.stderr.contains("re-read member \(target.index) first and found damage again"), "\(arguments): \(run)")
                 let line = try #require(Self.samples(directory, name).last)
                 #expect(MemberSet.parse(line.members ?? "").contains(target.index) && line.ok == false, "\(line)")
             }
-
-            // A full verify's failure names no member: a sample that reads other chunks says the
-            // failure stands, when it was found and what.
-            let full = try CLI.run(["verify", "--dir", directory, name])
-            #expect(full.status == 2, "\(full)")
-            let verdict = try #require(VerificationLog.lines(store: LocalStore(directory: directory)).last)
-            #expect(!verdict.isSample && !verdict.ok, "\(verdict)")
-            let after = try CLI.run(["verify", "--dir", directory, "--sample", "10", "--json"])
-            #expect(after.status == 2, "\(after)")
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
-            let archive = try #require((object["archives"] as? [[String: Any]])?.first)
-            #expect(object["failed"] as? Int == 1 && object["ok"] as? Int == 0, "\(after.stdout)")
-            #expect(archive["ok"] as? Bool == true && archive["verification_failed_at"] as? String == verdict.verifiedAt, "a sample that missed the damage: \(after.stdout)")
-            let text = try CLI.run(["verify", "--dir", directory, "--sample", "10"])
-            #expect(text.status == 2 && !text.stdout.contains("OK \(name)"), "\(text)")
-            #expect(text.stderr.contains("\(name): still VERIFY-FAILED: verify on \(EvidenceReport.display(verdict.verifiedAt)) found \(verdict.problems?.first ?? "?")"), "\(text)")
-            #expect(text.stderr.contains("failed the sample or is still VERIFY-FAILED"), "\(text)")
             let listed = try Self.list(directory)
             #expect(listed.first?.verificationFailed == true, "\(listed)")
             let check = try CLI.run(["check", "--database-url", source.url, "--dir", directory, "--max-backup-age", "26h"])
