@@ -160,7 +160,13 @@ struct SampleVerifyTests {
                 #expect(MemberSet.parse(line.members ?? "").contains(target.index) && line.ok == false, "\(line)")
             }
             let listed = try Self.list(directory)
-            #expect(listed.first?.verificationFailed == true, "\(listed)")
+            #expect(listed.first?.verificationFailed == true && listed.first?.sampledPercent != nil, "\(listed)")
+            // Its coverage is not shown beside the failure (no reassurance), in list or the report.
+            let row = try #require(try CLI.run(["list", "--dir", directory]).stdout.split(separator: "\n").first { $0.contains(name) })
+            #expect(row.contains("VERIFY-FAILED") && !row.contains("re-read"), "\(row)")
+            let report = try CLI.run(["report", "--dir", directory, "--format", "md"])
+            let reportRow = try #require(report.stdout.split(separator: "\n").first { $0.contains(name) && $0.hasPrefix("|") }, "\(report)")
+            #expect(reportRow.contains("VERIFY-FAILED") && !reportRow.contains("re-read"), "\(reportRow)")
             let check = try CLI.run(["check", "--database-url", source.url, "--dir", directory, "--max-backup-age", "26h"])
             #expect(check.status == 2 && check.stdout.contains("no good archive in \(directory) (readable, not suspect, verified)"), "\(check)")
 
