@@ -70,7 +70,11 @@ struct VerifyCommand: ToolCommand {
         if latest == (archive != nil) {
             throw ToolError(.usage, "give an archive or --latest (one of them), or --sample PERCENT", fix: "Run verify ARCHIVE, verify --latest or verify --sample PERCENT. \(help)")
         }
-        try directoryOptions.checkApplies(archive: archive, latest: latest)
+        do {
+            try directoryOptions.checkApplies(archive: archive, latest: latest)
+        } catch let error as ValidationError {
+            throw ToolError(.usage, error.message, fix: "Give --dir with --latest or a bare archive name, or leave it out. \(help)")
+        }
     }
 
     func run(_ context: RunContext) throws {

@@ -311,6 +311,11 @@ struct SampleVerifyTests {
             #expect(run.stderr.hasPrefix("rack-gateway-db: error: --sample \(value) is not a percentage over 0 and at most 100"), "\(value): \(run)")
             #expect(!run.stderr.contains("Error:") && !run.stderr.contains("Missing value"), "\(value): \(run)")
         }
+        for arguments in [["verify", "x.sql.gz", "--sample", "5"], ["verify", "--latest", "--seed", "3"], ["verify", "--sample", "5", "--verify-key", "RWQ"],
+                          ["verify", "/tmp/x.sql.gz", "--dir", "/tmp"]] {
+            let run = try CLI.run(arguments)
+            #expect(run.status == 64 && run.stderr.hasPrefix("rack-gateway-db: error: ") && run.stderr.contains("rack-gateway-db help verify"), "\(arguments): \(run)")
+        }
         let neither = try CLI.run(["verify"])
         #expect(neither.status == 64 && neither.stderr.hasPrefix("rack-gateway-db: error: give an archive or --latest"), "\(neither)")
         #expect(neither.stderr.contains("rack-gateway-db help verify"), "the fix: \(neither)")
