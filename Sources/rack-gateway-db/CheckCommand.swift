@@ -60,7 +60,7 @@ struct CheckCommand: ToolCommand {
                   Double(copies.filter { $0.status == .fail }.count)),
         ])
         guard let newest else {
-            return ([HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verifying)")] + copies, true)
+            return ([HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verified)")] + copies, true)
         }
         let age = clock.now().timeIntervalSince(newest.time)
         let text = "newest good archive \(newest.file) is \(ProgressDisplay.duration(age)) old (limit \(maxBackupAge))"

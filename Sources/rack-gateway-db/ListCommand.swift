@@ -11,8 +11,9 @@ struct ListCommand: ToolCommand {
         discussion: """
             An encrypted archive is listed from its .summary.json; with --identity, from the archive itself. \
             drilled: its last drill read it in full and passed; DRILL-FAILED: its last drill failed a check \
-            (drills.jsonl). re-read N% (TIME): verify --sample has re-read N% of its data since the file last \
-            changed, last at TIME. Where copies.jsonl records copies (copy, backup --copy-to), a COPIES column: at the \
+            (drills.jsonl). re-read N%: verify --sample has re-read N% of its data since the file last \
+            changed (when it last did: below the table, and sampled_at in --json; not shown on a VERIFY-FAILED \
+            archive, which stays failed until the file changes or a full verify passes). Where copies.jsonl records copies (copy, backup --copy-to), a COPIES column: at the \
             source, each archive's verified copies and FAILED ones (as recorded when copied); at the destination, \
             copy (still the file verified when it was copied) or copy CHANGED; the locations and the newest copy \
             are said below the table, and --json gives each archive a copies array. A location without archives \
@@ -55,12 +56,21 @@ struct ListCommand: ToolCommand {
         }
     }
 
-    /// `re-read 40% (2026-12-04 03:15)`: how much of it `verify --sample` has re-read since the file
-    /// last changed, and when it last did; nil when none has.
+    /// `re-read 40%`: how much of it `verify --sample` has re-read since the file last changed (when
+    /// it last did is said below the table); nil when none has, and for a VERIFY-FAILED archive (a
+    /// share re-read is no reassurance next to a failure that stands).
     static func reRead(_ entry: ArchiveDirectory.Entry) -> String? {
-        guard let percent = entry.sampledPercent, let at = entry.sampledAt else { return nil }
-        let display = EvidenceReport.display(at)
-        return "re-read \(VerifyCommand.percentText(percent)) (\(display.hasSuffix(" UTC") ? String(display.dropLast(4)) : display))"
+        guard let percent = entry.sampledPercent, entry.sampledAt != nil, !entry.verificationFailed else { return nil }
+        return "re-read \(VerifyCommand.percentText(percent))"
+    }
+
+    /// Below the table: when verify --sample last re-read the archives marked `re-read N%` (the
+    /// latest and, when they differ, the earliest of their last samples).
+    static func reReadLine(_ entries: [ArchiveDirectory.Entry]) -> String? {
+        let times = entries.filter { reRead($0) != nil }.compactMap(\.sampledAt).sorted()
+        guard let last = times.last, let first = times.first else { return nil }
+        return "re-read N%: by verify --sample since the file last changed; last \(EvidenceReport.display(last))"
+            + (first == last ? "." : " (the longest ago \(EvidenceReport.display(first))).")
     }
 
     /// The listing: a header row, then one row per archive, columns padded to their widest value;
@@ -92,7 +102,8 @@ struct ListCommand: ToolCommand {
             entry.problem.map { "\(entry.file) is unreadable: \($0)" } ?? entry.suspect.map { "\(entry.file) is SUSPECT: \($0)" }
         }
         let copies = withCopies ? copyLines(entries) : []
-        return table + (problems.isEmpty ? [] : [""] + problems) + (copies.isEmpty ? [] : [""] + copies)
+        let reRead = reReadLine(entries).map { [$0] } ?? []
+        return table + (problems.isEmpty ? [] : [""] + problems) + (copies.isEmpty ? [] : [""] + copies) + (reRead.isEmpty ? [] : [""] + reRead)
     }
 
     /// Under the table, what copies.jsonl says: per other location, how many archives listed have a

@@ -17,10 +17,13 @@ struct VerifyCommand: ToolCommand {
             With --sample PERCENT, every archive in --dir is re-read in part by ranged reads: its trailer, \
             manifest and schema members, and data chunks making up PERCENT of its data bytes, each checked \
             (CRC32, size, COPY framing; rows and fingerprint of a table whose every chunk was read). The \
-            chunks read least recently (verifications.jsonl) come first, at random among equals (repeatable \
-            with --seed), so that runs of --sample P cover every archive in ceil(100/P) runs; list shows when \
+            chunks read least recently (verifications.jsonl) come first, at random among equals (--seed N \
+            repeats a choice only given the same verifications.jsonl: each run's reads change what comes \
+            first), so that runs of --sample P cover every archive in ceil(100/P) runs; list shows when \
             each was last re-read and how much of it since it last changed. A sample that passes is not a \
-            verification (list's "verified"); one that fails marks the archive VERIFY-FAILED and exits 2. \
+            verification (list's "verified"); one that fails marks the archive VERIFY-FAILED and exits 2, \
+            and so does every later sample of it (its damaged chunks re-read first) until the file changes \
+            or a full verify of it passes. \
             An encrypted archive needs --identity: without it its data is not checked and the run exits 64 \
             (2 when an archive failed).
             """)
@@ -31,10 +34,11 @@ struct VerifyCommand: ToolCommand {
     @Flag(help: "Verify the newest archive in --dir (else RGW_BACKUP_DIR, else ./backups).")
     var latest = false
 
-    @Option(help: ArgumentHelp("Re-read this share of every archive in --dir (over 0, at most 100): its trailer, manifest and schema members and that much of its data chunks, least recently read first.", valueName: "percent"))
+    // Unconditional: `--sample -5` is its value (refused for its range below), not a missing one.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Re-read this share of every archive in --dir (over 0, at most 100): its trailer, manifest and schema members and that much of its data chunks, least recently read first.", valueName: "percent"))
     var sample: String?
 
-    @Option(help: ArgumentHelp("With --sample: make the choice of chunks repeatable (default: a random seed per run, recorded in verifications.jsonl).", valueName: "n"))
+    @Option(help: ArgumentHelp("With --sample: the seed of the choice of chunks, which repeats it given the same verifications.jsonl (each run's reads change what comes first; default: a random seed per run, recorded in verifications.jsonl).", valueName: "n"))
     var seed: UInt64?
 
     @OptionGroup var directoryOptions: DirectoryOptions
@@ -42,25 +46,39 @@ struct VerifyCommand: ToolCommand {
     @OptionGroup var output: OutputOptions
     var json: Bool { output.json }
 
-    func validate() throws {
-        if seed != nil && sample == nil { throw ValidationError("--seed makes --sample's choice repeatable; without --sample it does not apply") }
+    /// The options that do not go together, refused (exit 64) in the run, so that they read as every
+    /// other usage error of a run (`rack-gateway-db: error:` and the fix), not as the parser's `Error:`.
+    func checkOptions() throws {
+        let help = "See verify's options with rack-gateway-db help verify."
+        if seed != nil && sample == nil {
+            throw ToolError(.usage, "--seed makes --sample's choice repeatable; without --sample it does not apply", fix: "Give --sample PERCENT with --seed, or leave --seed out. \(help)")
+        }
         if let sample {
             guard SampleVerifier.parsePercent(sample) != nil else {
-                throw ValidationError("--sample \(sample): give a percentage over 0 and at most 100 (e.g. --sample 5)")
+                throw ToolError(.usage, "--sample \(sample) is not a percentage over 0 and at most 100", fix: "Give one, e.g. --sample 5 (or 5%). \(help)")
             }
             if archive != nil || latest {
-                throw ValidationError("--sample re-reads every archive in --dir (else RGW_BACKUP_DIR, else ./backups); give no archive and no --latest with it (verify ARCHIVE reads all of one archive)")
+                throw ToolError(.usage, "--sample re-reads every archive in --dir (else RGW_BACKUP_DIR, else ./backups); an archive or --latest does not apply with it",
+                                fix: "Give no archive and no --latest with --sample (verify ARCHIVE reads all of one archive). \(help)")
             }
             if keyOptions.verifyKey != nil {
-                throw ValidationError("--verify-key does not apply to --sample: a signature covers the whole file, which a sample does not read (verify ARCHIVE --verify-key checks it)")
+                throw ToolError(.usage, "--verify-key does not apply to --sample: a signature covers the whole file, which a sample does not read",
+                                fix: "Leave --verify-key out of --sample (verify ARCHIVE --verify-key checks the signature). \(help)")
             }
             return
         }
-        if latest == (archive != nil) { throw ValidationError("give an archive or --latest (one of them), or --sample PERCENT") }
-        try directoryOptions.checkApplies(archive: archive, latest: latest)
+        if latest == (archive != nil) {
+            throw ToolError(.usage, "give an archive or --latest (one of them), or --sample PERCENT", fix: "Run verify ARCHIVE, verify --latest or verify --sample PERCENT. \(help)")
+        }
+        do {
+            try directoryOptions.checkApplies(archive: archive, latest: latest)
+        } catch let error as ValidationError {
+            throw ToolError(.usage, error.message, fix: "Give --dir with --latest or a bare archive name, or leave it out. \(help)")
+        }
     }
 
     func run(_ context: RunContext) throws {
+        try checkOptions()
         if let sample, let percent = SampleVerifier.parsePercent(sample) { return try runSample(context, percent: percent) }
         do {
             let keys = try keyOptions.keys()
@@ -127,6 +145,7 @@ struct VerifyCommand: ToolCommand {
         let store = directory.store
         let sampler = SampleVerifier(percent: percent, seed: seed)
         let lines = VerificationLog.lines(store: store)
+        let verdicts = VerificationLog.verdicts(lines)
         let objects = try store.list().filter { ArchiveName.timestamp(of: $0.name) != nil && !ArchiveName.isSafetyBackup($0.name) }
             .sorted { (ArchiveName.timestamp(of: $0.name)!, $0.name) > (ArchiveName.timestamp(of: $1.name)!, $1.name) }
         guard !objects.isEmpty else { throw directory.emptyError() }
@@ -157,12 +176,24 @@ struct VerifyCommand: ToolCommand {
                 context.logger.warning("an archive went away while sampling (prune?)", metadata: ["archive": "\(object.name)"])
                 continue
             }
-            let report = try sampler.sample(reader, version: object.version, lines: lines, logger: context.logger, checkStopped: context.checkStopped)
+            // An archive whose last verdict failed at this version stays failed until the file changes
+            // or a full verify passes: the members failed samples of this version found damaged are
+            // re-read first, to say whether the damage is still there.
+            let standing = VerificationLog.standingFailure(verdicts, file: object.name, size: object.size, version: object.version)
+            let damaged = standing == nil || object.version == nil ? [] : lines.filter { $0.file == object.name && $0.version == object.version && $0.isSample && !$0.ok }
+                .reduce(into: Set<Int>()) { $0.formUnion(MemberSet.parse($1.failedMembers ?? "")) }
+            var report = try sampler.sample(reader, version: object.version, lines: lines, first: damaged,
+                                            logger: context.logger, checkStopped: context.checkStopped)
             try? VerificationLog.recordSample(report, version: object.version, store: store, at: context.clock.now())
+            if let standing { (report.verificationFailedAt, report.verificationProblems) = (standing.verifiedAt, standing.problems ?? []) }
             run.archives.append(report)
             run.bytesRead += report.bytesRead
             run.archiveBytes += report.fileSize
-            if report.ok {
+            if let standing, report.ok {
+                run.failed += 1
+                failures.append("\(report.file): still VERIFY-FAILED (\(standing.isSample ? "verify --sample" : "verify") on \(EvidenceReport.display(standing.verifiedAt)))")
+                Reporting.printError("\(report.file): \(Self.stillFailed(standing, report: report))")
+            } else if report.ok {
                 run.ok += 1
                 if !json {
                     print("OK \(object.name): \(report.dataMembersRead) of \(Plural.of(report.dataMembers, "data chunk")) (\(ProgressDisplay.bytes(report.dataBytesRead)) of \(ProgressDisplay.bytes(report.dataBytes))), "
@@ -172,6 +203,7 @@ struct VerifyCommand: ToolCommand {
                 run.failed += 1
                 failures.append("\(report.file): \(report.problems.first ?? "")")
                 for problem in report.problems { Reporting.printError("\(report.file): \(problem)") }
+                if let standing { Reporting.printError("\(report.file): \(Self.stillFailed(standing, report: report))") }
             }
         }
         run.durationSeconds = stopwatch.elapsed
@@ -182,13 +214,29 @@ struct VerifyCommand: ToolCommand {
                   + "read \(ProgressDisplay.bytes(run.bytesRead)) of \(ProgressDisplay.bytes(run.archiveBytes)) in \(String(format: "%.1f", run.durationSeconds)) s")
         }
         if !failures.isEmpty {
-            throw ToolError(.archiveCorrupt, "\(Plural.of(failures.count, "archive")) in \(directory.directory) failed the sample: \(failures.prefix(3).joined(separator: "; "))",
-                            fix: "Do not restore \(failures.count == 1 ? "it" : "them"): list marks \(failures.count == 1 ? "it" : "them") VERIFY-FAILED. Run verify on \(failures.count == 1 ? "it" : "each") for every problem, and restore an archive that verifies.")
+            let stillFailed = run.archives.contains { $0.verificationFailedAt != nil }
+            throw ToolError(.archiveCorrupt, "\(Plural.of(failures.count, "archive")) in \(directory.directory) failed the sample\(stillFailed ? " or \(failures.count == 1 ? "is" : "are") still VERIFY-FAILED" : ""): \(failures.prefix(3).joined(separator: "; "))",
+                            fix: "Do not restore \(failures.count == 1 ? "it" : "them"): list marks \(failures.count == 1 ? "it" : "them") VERIFY-FAILED until the file changes or a full verify of it passes. "
+                                + "Run verify on \(failures.count == 1 ? "it" : "each") for every problem, and restore an archive that verifies.")
         }
         if let first = unchecked.first {
             throw ToolError(first.code, "\(Plural.of(unchecked.count, "encrypted archive")) in \(directory.directory) could not be sampled: \(first.message)",
                             fix: first.fix ?? "Give --identity FILE (or RGW_AGE_IDENTITY_FILE) with the age secret key of their recipients.")
         }
+    }
+
+    /// Why an archive is still VERIFY-FAILED: when its failed verdict ran, what it found, and what
+    /// this run's sample of it found.
+    static func stillFailed(_ standing: VerificationLog.Entry, report: SampleVerifier.Report) -> String {
+        let found = (standing.problems ?? []).first.map { " found \($0)" } ?? " failed"
+        let count = MemberSet.parse(report.reReadFirst).count
+        let members = "member\(count == 1 ? "" : "s") \(report.reReadFirst)"
+        let now = !report.ok
+            ? (count == 0 ? "this sample found damage again" : "this run re-read \(members) first and found damage again")
+            : count == 0
+            ? "this sample (\(report.dataMembersRead) of \(Plural.of(report.dataMembers, "data chunk"))) found nothing more"
+            : "this run re-read \(members) and found \(count == 1 ? "it" : "them") sound (a passing re-read of part of it does not clear the mark)"
+        return "still VERIFY-FAILED: \(standing.isSample ? "verify --sample" : "verify") on \(EvidenceReport.display(standing.verifiedAt))\(found); \(now)"
     }
 
     /// `5%`, `12.5%`.

@@ -97,6 +97,85 @@ struct SampleVerifyTests {
             #expect(after.first { $0.file == olderName }?.sampledPercent == 100)
             let text = try CLI.run(["list", "--dir", directory]).stdout
             #expect(text.contains("re-read 100%"), "\(text)")
+            // The mark is short (the time is below the table and in --json), and there is none beside
+            // VERIFY-FAILED: a share re-read is no reassurance next to a failure that stands.
+            let rows = text.split(separator: "\n")
+            let olderRow = try #require(rows.first { $0.contains(olderName) })
+            #expect(olderRow.hasSuffix("re-read 100%"), "\(text)")
+            let damagedRow = try #require(rows.first { $0.contains(name) && !$0.contains(olderName) })
+            #expect(damagedRow.contains("VERIFY-FAILED") && !damagedRow.contains("re-read"), "\(text)")
+            let last = try #require(history.last?.verifiedAt)
+            #expect(text.contains("re-read N%: by verify --sample since the file last changed; last \(EvidenceReport.display(last))"), "\(text)")
+        }
+    }
+
+    /// An archive whose last verdict failed at its current version stays failed in every later
+    /// sample (issue 32's trial: one run of --sample 100 found a flipped byte, the next runs of
+    /// --sample 10 said OK and exited 0): after a failed full verify (which names no member), a
+    /// sample that does not read the damage says it is still VERIFY-FAILED, when and what was found
+    /// (exit 2, no OK line); once a sample found it, later ones re-read the damaged member first and
+    /// find it again. A full verify that passes (the byte put back) ends it. check finds no good
+    /// archive meanwhile.
+    @Test func aDamagedArchiveStaysFailedInLaterSamples() throws {
+        try TestDatabase.withMigrated { source in
+            let (directory, name, manifest) = try Self.archive(source, rows: 15000)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let data = manifest.members.filter { $0.kind == .data }
+            #expect(data.count >= 20, "the archive has \(data.count) data members")
+            let target = data[data.count / 2]
+            let path = directory + "/" + name
+            var bytes = try #require(FileManager.default.contents(atPath: path))
+            bytes[target.offset + target.length / 2] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: path))
+            let damage = "\(name): member \(target.index) (\(target.kind.rawValue)) at offset \(target.offset)"
+
+            // A full verify's failure names no member: a sample that reads other chunks (a seed whose
+            // choice misses the damaged one) says the failure stands, when it was found and what.
+            let full = try CLI.run(["verify", "--dir", directory, name])
+            #expect(full.status == 2, "\(full)")
+            let verdict = try #require(VerificationLog.lines(store: LocalStore(directory: directory)).last)
+            #expect(!verdict.isSample && !verdict.ok, "\(verdict)")
+            let seed = try #require((1...200).first { !SampleVerifier(percent: 10, seed: UInt64($0)).choose(manifest, file: name, lastRead: [:]).contains { $0.index == target.index } })
+            let after = try CLI.run(["verify", "--dir", directory, "--sample", "10", "--seed", String(seed), "--json"])
+            #expect(after.status == 2, "\(after)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
+            let archive = try #require((object["archives"] as? [[String: Any]])?.first)
+            #expect(object["failed"] as? Int == 1 && object["ok"] as? Int == 0, "\(after.stdout)")
+            #expect(archive["ok"] as? Bool == true && archive["verification_failed_at"] as? String == verdict.verifiedAt, "a sample that missed the damage: \(after.stdout)")
+            #expect(after.stderr.contains("\(name): still VERIFY-FAILED: verify on \(EvidenceReport.display(verdict.verifiedAt)) found \(verdict.problems?.first ?? "?"); this sample"), "\(after)")
+            #expect(after.stderr.contains("failed the sample or is still VERIFY-FAILED"), "\(after)")
+
+            // Found by a sample (which records the damaged member): later samples of any share
+            // re-read it first and find it again.
+            let found = try CLI.run(["verify", "--dir", directory, "--sample", "100"])
+            #expect(found.status == 2 && found.stderr.contains(damage), "\(found)")
+            #expect(Self.samples(directory, name).last?.failedMembers == "\(target.index)")
+            for arguments in [["--sample", "10"], ["--sample", "10", "--seed", "42"], ["--sample", "5%"]] {
+                let run = try CLI.run(["verify", "--dir", directory] + arguments)
+                #expect(run.status == 2, "\(arguments): \(run)")
+                #expect(!run.stdout.contains("OK \(name)") && run.stdout.contains("0 ok, 1 failed"), "\(arguments): \(run)")
+                #expect(run.stderr.contains(damage), "\(arguments): \(run)")
+                #expect(run.stderr.contains("\(name): still VERIFY-FAILED: verify --sample on ") && run.stderr.contains("re-read member \(target.index) first and found damage again"), "\(arguments): \(run)")
+                let line = try #require(Self.samples(directory, name).last)
+                #expect(MemberSet.parse(line.members ?? "").contains(target.index) && line.ok == false, "\(line)")
+            }
+            let listed = try Self.list(directory)
+            #expect(listed.first?.verificationFailed == true && listed.first?.sampledPercent != nil, "\(listed)")
+            // Its coverage is not shown beside the failure (no reassurance), in list or the report.
+            let row = try #require(try CLI.run(["list", "--dir", directory]).stdout.split(separator: "\n").first { $0.contains(name) })
+            #expect(row.contains("VERIFY-FAILED") && !row.contains("re-read"), "\(row)")
+            let report = try CLI.run(["report", "--dir", directory, "--format", "md"])
+            let reportRow = try #require(report.stdout.split(separator: "\n").first { $0.contains(name) && $0.hasPrefix("|") }, "\(report)")
+            #expect(reportRow.contains("VERIFY-FAILED") && !reportRow.contains("re-read"), "\(reportRow)")
+            let check = try CLI.run(["check", "--database-url", source.url, "--dir", directory, "--max-backup-age", "26h"])
+            #expect(check.status == 2 && check.stdout.contains("no good archive in \(directory) (readable, not suspect, verified)"), "\(check)")
+
+            // The byte put back: a full verify passes, and the samples after it pass too.
+            bytes[target.offset + target.length / 2] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: path))
+            #expect(try CLI.run(["verify", "--dir", directory, name]).status == 0)
+            let clean = try CLI.run(["verify", "--dir", directory, "--sample", "10"])
+            #expect(clean.status == 0 && clean.stdout.contains("OK \(name)"), "\(clean)")
         }
     }
 
@@ -220,6 +299,28 @@ struct SampleVerifyTests {
             let report = try CLI.run(["report", "--dir", directory, "--format", "md"])
             #expect(report.status == 0 && report.stdout.contains("re-read"), "\(report)")
         }
+    }
+
+    /// verify's usage errors read as every other run's (`rack-gateway-db: error:` and the fix, not
+    /// the parser's `Error:` and usage), and a negative PERCENT gets the range message, not "Missing
+    /// value"; --seed's help says what it repeats.
+    @Test func usageErrorsReadAsTheOthersAndANegativePercentIsOutOfRange() throws {
+        for value in ["-5", "0", "101"] {
+            let run = try CLI.run(["verify", "--sample", value])
+            #expect(run.status == 64, "\(value): \(run)")
+            #expect(run.stderr.hasPrefix("rack-gateway-db: error: --sample \(value) is not a percentage over 0 and at most 100"), "\(value): \(run)")
+            #expect(!run.stderr.contains("Error:") && !run.stderr.contains("Missing value"), "\(value): \(run)")
+        }
+        for arguments in [["verify", "x.sql.gz", "--sample", "5"], ["verify", "--latest", "--seed", "3"], ["verify", "--sample", "5", "--verify-key", "RWQ"],
+                          ["verify", "/tmp/x.sql.gz", "--dir", "/tmp"]] {
+            let run = try CLI.run(arguments)
+            #expect(run.status == 64 && run.stderr.hasPrefix("rack-gateway-db: error: ") && run.stderr.contains("rack-gateway-db help verify"), "\(arguments): \(run)")
+        }
+        let neither = try CLI.run(["verify"])
+        #expect(neither.status == 64 && neither.stderr.hasPrefix("rack-gateway-db: error: give an archive or --latest"), "\(neither)")
+        #expect(neither.stderr.contains("rack-gateway-db help verify"), "the fix: \(neither)")
+        let help = try CLI.run(["verify", "--help"])
+        #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("given the same verifications.jsonl"), "\(help)")
     }
 
     /// The members a sample read, written compactly and read back; PERCENT's bounds.

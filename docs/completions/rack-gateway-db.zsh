@@ -193,7 +193,7 @@ _rack-gateway-db_verify() {
         ':archive:'
         '--latest[Verify the newest archive in --dir (else RGW_BACKUP_DIR, else ./backups).]'
         '--sample[Re-read this share of every archive in --dir (over 0, at most 100)\: its trailer, manifest and schema members and that much of its data chunks, least recently read first.]:percent:'
-        '--seed[With --sample\: make the choice of chunks repeatable (default\: a random seed per run, recorded in verifications.jsonl).]:n:'
+        '--seed[With --sample\: the seed of the choice of chunks, which repeats it given the same verifications.jsonl (each run'\''s reads change what comes first; default\: a random seed per run, recorded in verifications.jsonl).]:n:'
         '--dir[Archive directory, or s3\://bucket/prefix (default\: $RGW_BACKUP_DIR, else ./backups).]:dir:'
         '--s3-endpoint[S3 endpoint URL (default\: AWS_ENDPOINT_URL_S3, else AWS'\''s regional one).]:url:'
         '--identity[age identity file (age-keygen'\''s output, mode 0600) that decrypts .age archives (default\: $RGW_AGE_IDENTITY_FILE).]:file:'

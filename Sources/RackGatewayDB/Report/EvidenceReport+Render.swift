@@ -208,8 +208,9 @@ extension EvidenceReport {
     static func marks(_ archive: Archive) -> String {
         let marks = [archive.problem != nil ? "UNREADABLE" : nil, archive.verifyFailed ? "VERIFY-FAILED" : nil, archive.suspect != nil ? "SUSPECT" : nil, archive.encrypted ? "encrypted" : nil,
                      archive.signed ? "signed" : nil, archive.verified ? "verified" : nil, archive.drilled ? "drilled" : nil].compactMap { $0 }
-        // verify --sample's coverage of it since it last changed, and when it last re-read some.
-        let reRead = archive.sampledPercent.flatMap { percent in archive.sampledAt.map { "re-read \(String(format: "%g", percent))% (last \(display($0)))" } }
+        // verify --sample's coverage of it since it last changed, and when it last re-read some (not
+        // beside VERIFY-FAILED: no reassurance next to a failure that stands).
+        let reRead = archive.verifyFailed ? nil : archive.sampledPercent.flatMap { percent in archive.sampledAt.map { "re-read \(String(format: "%g", percent))% (last \(display($0)))" } }
         return (marks + [reRead].compactMap { $0 }).joined(separator: ", ")
     }
 

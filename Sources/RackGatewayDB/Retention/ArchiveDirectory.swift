@@ -122,8 +122,7 @@ public struct ArchiveDirectory {
             // A failed verify of this file (as large as it is now, and the same file when both versions
             // are known: one written over it since, e.g. by `copy` replacing a damaged copy, is not the
             // file that failed) marks it, readable or not.
-            if let check = verifications[object.name], !check.ok, check.size == object.size,
-               check.version == nil || object.version == nil || check.version == object.version {
+            if let check = VerificationLog.standingFailure(verifications, file: object.name, size: object.size, version: object.version) {
                 entry.verificationFailed = true
                 (entry.verificationFailedAt, entry.verificationProblems) = (check.verifiedAt, check.problems)
             }

@@ -38,6 +38,21 @@ public struct SampleVerifier {
         /// sample and the ones before it (a passing full verify covers all of it).
         public var coveredPercent: Double
         public var durationSeconds: Double
+        /// The members in which this sample found problems (`MemberSet`; empty when it found none).
+        public var failedMembers: String = ""
+        /// The members a failed sample of this version had found damaged, re-read first by this one
+        /// (`MemberSet`; empty when there were none).
+        public var reReadFirst: String = ""
+        /// The failed verdict that stands for the file as it is now (a full verify's or a sample's:
+        /// when it ran and what it found), set by `verify --sample`: the archive is still VERIFY-FAILED
+        /// and counted as failed whatever this sample found (`ok` says only what this sample found),
+        /// until the file changes or a full verify of it passes.
+        public var verificationFailedAt: String? = nil
+        public var verificationProblems: [String]? = nil
+
+        /// Whether the archive counts as failed in this run: this sample found a problem, or an
+        /// earlier failure of the file as it is now stands.
+        public var failed: Bool { !ok || verificationFailedAt != nil }
     }
 
     public let percent: Double
@@ -71,13 +86,15 @@ public struct SampleVerifier {
     /// The data and large-object members to read: least recently read first (never read before any),
     /// at random among equals, until their bytes reach `percent` of all of theirs (the last one may
     /// go over by at most its own size).
-    func choose(_ manifest: ArchiveManifest, file: String, lastRead: [Int: String]) -> [ArchiveManifest.Member] {
+    /// `first` (the members a failed sample found damaged) come before all of them.
+    func choose(_ manifest: ArchiveManifest, file: String, lastRead: [Int: String], first: Set<Int> = []) -> [ArchiveManifest.Member] {
         var generator = SplitMix64(seed: seed ^ SplitMix64.hash(file))
         let pool = manifest.members.filter(Self.isSampled).shuffled(using: &generator)
         let total = pool.reduce(0) { $0 + $1.length }
         let target = Int((Double(total) * percent / 100).rounded(.up))
         // ISO 8601 times of one format sort as text; "" (never read) first. The shuffle breaks ties.
-        let order = pool.indices.sorted { (lastRead[pool[$0].index] ?? "", $0) < (lastRead[pool[$1].index] ?? "", $1) }
+        func key(_ position: Int) -> (Int, String, Int) { (first.contains(pool[position].index) ? 0 : 1, lastRead[pool[position].index] ?? "", position) }
+        let order = pool.indices.sorted { key($0) < key($1) }
         var chosen: [ArchiveManifest.Member] = []
         var bytes = 0
         for position in order where bytes < target {
@@ -88,17 +105,22 @@ public struct SampleVerifier {
     }
 
     /// The sample of the archive `reader` opened, whose `lines` in `verifications.jsonl` tell what
-    /// was read before at `version`. `checkStopped` throws to stop it (Ctrl-C), called before each member.
-    public func sample(_ reader: ArchiveReader, version: String?, lines: [VerificationLog.Entry], logger: Logger? = nil,
+    /// was read before at `version`. `first` (the members a failed sample of this version found
+    /// damaged) are read first, whatever PERCENT. `checkStopped` throws to stop it (Ctrl-C), called
+    /// before each member.
+    public func sample(_ reader: ArchiveReader, version: String?, lines: [VerificationLog.Entry], first: Set<Int> = [], logger: Logger? = nil,
                        checkStopped: @escaping () throws -> Void = {}) throws -> Report {
         let stopwatch = Stopwatch()
         let manifest = reader.manifest
         let file = reader.archive.name
         let before = Self.lastRead(file, version: version, lines: lines, manifest: manifest)
-        let chosen = choose(manifest, file: file, lastRead: before)
+        let known = Set(manifest.members.map(\.index))
+        let reReadFirst = first.intersection(known)
+        let chosen = choose(manifest, file: file, lastRead: before, first: reReadFirst)
         let toRead = (manifest.members.filter { !Self.isSampled($0) } + chosen).sorted { $0.offset < $1.offset }
         var problems: [String] = []
         func problem(_ text: String) { if problems.count < 50 { problems.append(text) } }
+        var failed = Set<Int>()
         var checks = try MemberChecks(manifest: manifest, codec: reader.codec, logger: logger)
         // Members next to each other in one ranged read; a gap starts another.
         var runs: [[ArchiveManifest.Member]] = []
@@ -110,7 +132,9 @@ public struct SampleVerifier {
                 try checkStopped()
                 try reader.forEachMember(run) { member, bytes in
                     try checkStopped()
-                    for text in checks.check(member, bytes) { problem(text) }
+                    let found = checks.check(member, bytes)
+                    if !found.isEmpty { failed.insert(member.index) }
+                    for text in found { problem(text) }
                     return true
                 }
             } catch let error as ToolError where error.code == .archiveCorrupt || error.code == .mismatch {
@@ -132,12 +156,14 @@ public struct SampleVerifier {
         let dataBytes = sampled.reduce(0) { $0 + $1.length }
         let covered = Set(before.keys).union(chosen.map(\.index))
         let coveredBytes = sampled.filter { covered.contains($0.index) }.reduce(0) { $0 + $1.length }
-        return Report(file: reader.path, ok: problems.isEmpty, problems: problems, percent: percent, seed: seed,
+        var report = Report(file: reader.path, ok: problems.isEmpty, problems: problems, percent: percent, seed: seed,
                       membersRead: MemberSet.format(read), memberCount: read.count, dataMembersRead: chosen.count, dataMembers: sampled.count,
                       bytesRead: toRead.reduce(0) { $0 + $1.length }, dataBytesRead: chosen.reduce(0) { $0 + $1.length }, dataBytes: dataBytes,
                       fileSize: reader.storedSize, tablesChecked: complete.count,
                       coveredPercent: dataBytes == 0 ? 100 : (Double(coveredBytes) * 100 / Double(dataBytes) * 10).rounded(.down) / 10,
                       durationSeconds: stopwatch.elapsed)
+        (report.failedMembers, report.reReadFirst) = (MemberSet.format(failed), MemberSet.format(reReadFirst))
+        return report
     }
 
     /// `--sample`'s PERCENT: a number over 0 and at most 100, with or without `%`; nil otherwise.

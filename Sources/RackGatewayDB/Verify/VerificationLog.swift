@@ -29,6 +29,9 @@ public enum VerificationLog {
         public var members: String? = nil
         public var bytesRead: Int? = nil
         public var coveredPercent: Double? = nil
+        /// The members a failed sample found damaged (`MemberSet`), which the next sample of the file
+        /// re-reads first; absent when it passed, for a full verify, and in older logs.
+        public var failedMembers: String? = nil
 
         public var isSample: Bool { kind == Self.sampleKind }
         static let sampleKind = "sample"
@@ -55,6 +58,7 @@ public enum VerificationLog {
         entry.kind = Entry.sampleKind
         (entry.percent, entry.seed, entry.members) = (report.percent, report.seed, report.membersRead)
         (entry.bytesRead, entry.coveredPercent) = (report.bytesRead, report.coveredPercent)
+        entry.failedMembers = report.failedMembers.isEmpty ? nil : report.failedMembers
         try JSONLines.append(entry, to: fileName, in: store)
     }
 
@@ -79,6 +83,17 @@ public enum VerificationLog {
         var result: [String: Entry] = [:]
         for entry in lines where !(entry.isSample && entry.ok) { result[entry.file] = entry }
         return result
+    }
+
+    /// The failed verdict (of `verdicts`) that still stands for the file `file` as it is now (`size`,
+    /// `version`): the file is as large as the one that failed, and the same file when both versions
+    /// are known (one written over it since, e.g. by `copy` replacing a damaged copy, is another
+    /// file). Only a passing full verify of it, or another version of the file, ends it: a passing
+    /// sample read part of it. nil when none stands.
+    public static func standingFailure(_ verdicts: [String: Entry], file: String, size: Int, version: String?) -> Entry? {
+        guard let check = verdicts[file], !check.ok, check.size == size,
+              check.version == nil || version == nil || check.version == version else { return nil }
+        return check
     }
 
     /// The latest sample per file name.
