@@ -62,6 +62,11 @@ struct CopyCommand: ToolCommand {
             throw ToolError(.usage, "--from and --to are the same place (\(source.location)): a copy goes somewhere else")
         }
         let available = try ArchiveCopier.archives(in: source)
+        if available.isEmpty {
+            // A typo in --from (nighty for nightly) would otherwise copy nothing and succeed forever.
+            throw ToolError(.archiveNotFound, "\(source.location) holds no archives: nothing to copy",
+                            fix: ArchiveDirectory.hint(beside: ArchiveDirectory.nearby(source)) + "Check --from (or RGW_BACKUP_DIR).")
+        }
         var names: [String]
         if !archives.isEmpty {
             let known = Set(available.map(\.name))
@@ -71,10 +76,7 @@ struct CopyCommand: ToolCommand {
             }
             names = archives
         } else if latest {
-            guard let newest = available.last else {
-                throw ToolError(.archiveNotFound, "\(source.location) holds no archives", fix: "Check --from (or RGW_BACKUP_DIR).")
-            }
-            names = [newest.name]
+            names = available.last.map { [$0.name] } ?? []
         } else if let since {
             let from = context.clock.now().addingTimeInterval(-(try MaintCommand.duration(since, "--since")))
             names = available.filter { $0.time >= from }.map(\.name)
@@ -104,9 +106,23 @@ struct CopyCommand: ToolCommand {
         } else {
             print(Self.summary(report))
         }
-        if let failure = Self.failure(report.archives, destination: destination.location,
-                                      fix: "Fix what each line says, then run the same copy again: the archives already there are skipped.") {
+        let damaged = report.archives.filter { $0.outcome == .failed && $0.code == .archiveCorrupt }.map(\.file)
+        let fix = damaged.isEmpty ? "Fix what each line says, then run the same copy again: the archives already there are skipped."
+            // Copying again cannot mend a damaged source: it is marked VERIFY-FAILED there.
+            : "A damaged source archive is not copied again (list --dir \(source.location) marks it VERIFY-FAILED): "
+                + damaged.map { "rack-gateway-db verify --dir \(source.location) \($0)" }.joined(separator: "; ")
+                + " says what is wrong; restore from an older archive (or another copy of it) if you need its data. "
+                + "The other archives are copied by the same command (the damaged ones fail again)."
+        if let failure = Self.failure(report.archives, destination: destination.location, fix: fix) {
             throw failure
+        }
+        let unopened = report.archives.filter { $0.identityMismatch == true }.map(\.file)
+        if !unopened.isEmpty {
+            throw ToolError(.identityMismatch, "no --identity given opens \(unopened.joined(separator: ", ")): copied and their SHA-256 verified at \(destination.location), "
+                            + "but their trailer and manifest were not checked",
+                            fix: "Check them there with the identity file of one of their recipients: "
+                                + unopened.map { "rack-gateway-db verify --dir \(destination.location) \($0) --identity FILE" }.joined(separator: "; ")
+                                + " (or copy without --identity: the trailer and manifest of an encrypted archive are then not checked).")
         }
     }
 
