@@ -49,7 +49,7 @@ struct BackupCommand: ToolCommand {
 
     @OptionGroup var upload: S3UploadFlags
 
-    @Option(name: .customLong("copy-to"), help: ArgumentHelp("After the backup, copy it with its sidecars to this directory or s3://bucket/prefix and verify the copy there, as copy does; repeat for more (default: $RGW_BACKUP_COPY_TO, separated by spaces or commas). Exits 4 (copy_failed) when the backup succeeded and a copy did not.", valueName: "dir"))
+    @Option(name: .customLong("copy-to"), help: ArgumentHelp("After the backup, copy it with its sidecars to this directory or s3://bucket/prefix and verify the copy there, as copy does; repeat for more (default: $RGW_BACKUP_COPY_TO, absolute directories or s3:// locations separated by spaces or commas). A directory must exist. Exits 4 (copy_failed) when the backup succeeded and a copy did not.", valueName: "dir"))
     var copyTo: [String] = []
 
     @OptionGroup var stall: StallOptions

@@ -13,10 +13,12 @@ struct CopyCommand: ToolCommand {
             refuses a source whose bytes do not match its .sha256, then reads the copy back: its SHA-256, its \
             trailer and manifest (an encrypted archive's only with --identity), its signature (with --verify-key). \
             A copy that does not verify is deleted. An archive already at the destination with the same SHA-256 \
-            is skipped, so a copy that was cut resumes. Each outcome is recorded in copies.jsonl at the \
-            destination (and at the source when it accepts writes). Exits 2 when a source archive is damaged, \
-            3 when another copy to the same destination is running, 4 (copy_failed) when a copy could not be \
-            made or did not verify.
+            is skipped, so a copy that was cut resumes. A local --to must exist (it is never made: a disk that \
+            is not mounted is no destination). Each outcome is recorded in copies.jsonl at the \
+            destination (and at the source when it accepts writes). Exits 1 when --from holds no archive, or \
+            --identity opens none of the encrypted archives copied (the copies are kept), 2 when a source archive \
+            is damaged (marked VERIFY-FAILED there), 3 when another copy to the same destination is running, 4 \
+            (copy_failed) when a copy could not be made or did not verify.
             """)
 
     @Option(help: ArgumentHelp("Where the archives are: a directory or s3://bucket/prefix (default: $RGW_BACKUP_DIR).", valueName: "dir"))

@@ -169,7 +169,7 @@ _rack-gateway-db_backup() {
         '--object-lock-mode[With --object-lock-days\: governance (privileged users may lift it; the default) or compliance (nobody can, not even the root account).]:object-lock-mode:'
         '--sse[Server-side encryption of what is written to S3, AES256 or aws\:kms.]:AES256|aws\:kms:'
         '--sse-kms-key-id[With --sse aws\:kms\: the KMS key (id, alias or ARN; default\: the account'\''s aws/s3 key).]:id:'
-        '*--copy-to[After the backup, copy it with its sidecars to this directory or s3\://bucket/prefix and verify the copy there, as copy does; repeat for more (default\: $RGW_BACKUP_COPY_TO, separated by spaces or commas). Exits 4 (copy_failed) when the backup succeeded and a copy did not.]:dir:'
+        '*--copy-to[After the backup, copy it with its sidecars to this directory or s3\://bucket/prefix and verify the copy there, as copy does; repeat for more (default\: $RGW_BACKUP_COPY_TO, absolute directories or s3\:// locations separated by spaces or commas). A directory must exist. Exits 4 (copy_failed) when the backup succeeded and a copy did not.]:dir:'
         '--stall-timeout[Fail when nothing has moved for this long (no bytes, no server work), e.g. 5m; 0 never (default\: 5m).]:duration:'
         '*--recipient[Encrypt to this age recipient (age1..., a public key from age-keygen); repeat for more. The archive is NAME.sql.gz.age.]:age1...:'
         '--recipients-file[Encrypt to the age recipients in this file, one per line (default\: $RGW_AGE_RECIPIENTS_FILE).]:file:'
