@@ -150,7 +150,7 @@ struct BackupCommand: ToolCommand {
                     case .copied: print("  copied to \(copy.destination) in \(String(format: "%.1f", copy.durationSeconds)) s, checked \(copy.checks.joined(separator: ", "))"
                                         + (copy.notChecked.isEmpty ? "" : "; not checked: " + copy.notChecked.joined(separator: ", ")))
                     case .skipped: print("  already at \(copy.destination) (the same SHA-256)")
-                    case .failed: print("  copy to \(copy.destination) FAILED: \(copy.problems.joined(separator: "; "))")
+                    case .failed, .forgotten: print("  copy to \(copy.destination) FAILED: \(copy.problems.joined(separator: "; "))")
                     }
                 }
             }

@@ -33,6 +33,9 @@ struct CopyCommand: ToolCommand {
     @Flag(help: "Copy only the newest archive.")
     var latest = false
 
+    @Flag(help: "Copy nothing: stop tracking --to in --from's copies.jsonl (list, report and check there no longer name it) until a later copy to it.")
+    var forget = false
+
     @Option(help: ArgumentHelp("Copy only the archives of the last DURATION (by the time in their names), e.g. 7d, 12h.", valueName: "duration"))
     var since: String?
 
@@ -44,6 +47,9 @@ struct CopyCommand: ToolCommand {
     func validate() throws {
         let selections = [!archives.isEmpty, latest, since != nil].filter { $0 }.count
         if selections > 1 { throw ValidationError("give archive names, --latest or --since, not more than one of them") }
+        if forget && (selections > 0 || upload.given) {
+            throw ValidationError("--forget copies nothing: archive names, --latest, --since, --object-lock-days and --sse do not apply to it")
+        }
         if let since { _ = try MaintCommand.duration(since, "--since") }
         for name in archives where !DirectoryOptions.isBareName(name) || name.hasPrefix("s3://") {
             throw ValidationError("\(name): give archives by name as list prints them (they are looked for in --from)")
@@ -62,6 +68,10 @@ struct CopyCommand: ToolCommand {
         let destination = try Self.store(to, s3: s3, upload: upload.upload, clock: context.clock, mustExist: false)
         if source.location == destination.location {
             throw ToolError(.usage, "--from and --to are the same place (\(source.location)): a copy goes somewhere else")
+        }
+        if forget {
+            try Self.forget(destination, source: source, json: output.json, context: context)
+            return
         }
         let available = try ArchiveCopier.archives(in: source)
         if available.isEmpty {
@@ -128,6 +138,24 @@ struct CopyCommand: ToolCommand {
         }
     }
 
+    /// `--forget`: a line in the source's copies.jsonl that retires `destination` there (nothing is
+    /// read or written at the destination, which may be gone). Refused when the source never
+    /// recorded a copy to it (a typo would retire nothing and say nothing).
+    static func forget(_ destination: ArchiveStore, source: ArchiveStore, json: Bool, context: RunContext) throws {
+        let tracked = ArchiveCopy.Index(store: source).destinations
+        let wanted = ArchiveCopy.normalized(destination.location)
+        guard let name = tracked.first(where: { ArchiveCopy.normalized($0) == wanted }) else {
+            throw ToolError(.usage, "\(source.location)/\(CopyLog.fileName) records no copy to \(destination.location): nothing to forget",
+                            fix: tracked.isEmpty ? "It records no copies at all; check --from." : "The destinations it records: \(tracked.joined(separator: ", ")).")
+        }
+        try CopyLog.append(CopyLog.forget(destination: name, source: source.location, at: context.clock.now()), store: source)
+        if json {
+            try Reporting.printJSON(["source": source.location, "forgotten": name])
+        } else {
+            print("Forgot \(name) in \(source.location)/\(CopyLog.fileName): list, report and check there no longer name it, until a later copy to it.")
+        }
+    }
+
     /// The store a `--from`, `--to` or `--copy-to` names; a local source must exist.
     static func store(_ text: String, s3: S3Options, upload: S3UploadOptions?, clock: RunClock, mustExist: Bool) throws -> ArchiveStore {
         switch try StoreLocation.parse(text) {
@@ -155,7 +183,7 @@ struct CopyCommand: ToolCommand {
                 + "checked \(result.checks.joined(separator: ", "))\(notChecked)"
         case .skipped:
             return "skipped  \(result.file)  \(size): already there, " + (result.trusted ? "as copies.jsonl recorded it (unchanged since)" : "the same SHA-256 (read again)")
-        case .failed:
+        case .failed, .forgotten:
             return "FAILED   \(result.file)  \(size): \(result.problems.joined(separator: "; "))"
         }
     }

@@ -463,6 +463,41 @@ struct CopyTests {
         }
     }
 
+    /// `copy --forget`: a destination a one-off copy failed to (check exit 2 for ever after) is
+    /// retired at the source, so list and check there no longer name it; a later copy to a forgotten
+    /// destination tracks it again; forgetting one never recorded is a usage error.
+    @Test func forgetStopsTrackingADestinationUntilALaterCopy() throws {
+        let moto = try MotoServer.shared()
+        let (directory, names) = try Self.archives()
+        let environment = Self.environment(moto.endpoint)
+        let denied = "s3://rgw-no-such-bucket-\(UUID().uuidString.prefix(8).lowercased())/nightly"
+        let failed = try CLI.run(["copy", "--from", directory, "--to", denied, "--latest"], environment: environment)
+        #expect(failed.status == 1 && failed.stderr.contains("does not exist"), "\(failed)")
+        try TestDatabase.withMigrated { database in
+            let checkEnvironment = environment.merging(["RGW_DATABASE_URL": database.url]) { $1 }
+            let stale = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)
+            #expect(stale.status == 2 && stale.stdout.contains("FAIL  copies: to \(denied)"), "\(stale)")
+            let forget = try CLI.run(["copy", "--from", directory, "--to", denied, "--forget"], environment: environment)
+            #expect(forget.status == 0 && forget.stdout.contains("Forgot \(denied)"), "\(forget)")
+            let fresh = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)
+            #expect(fresh.status == 0 && !fresh.stdout.contains(denied), "\(fresh)")
+        }
+        let listed = try CLI.run(["list", "--dir", directory])
+        #expect(listed.status == 0 && !listed.stdout.contains(denied) && !listed.stdout.contains("FAILED"), "\(listed)")
+        // A later copy to a forgotten destination tracks it again.
+        let local = try TestArchives.temporaryDirectory()
+        #expect(try CLI.run(["copy", "--from", directory, "--to", local]).status == 0)
+        #expect(try CLI.run(["copy", "--from", directory, "--to", local, "--forget"]).status == 0)
+        #expect(CopyLog.latest(store: LocalStore(directory: directory)).isEmpty)
+        let again = try CLI.run(["copy", "--from", directory, "--to", local, "--latest"])
+        #expect(again.status == 0, "\(again)")
+        #expect(CopyLog.latest(store: LocalStore(directory: directory)).map(\.file) == [names[1]])
+        // Nothing recorded to forget, and options that do not apply: usage errors.
+        let unknown = try CLI.run(["copy", "--from", directory, "--to", local + "-typo", "--forget"])
+        #expect(unknown.status == 64 && unknown.stderr.contains("records no copy to \(local)-typo") && unknown.stderr.contains(local), "\(unknown)")
+        #expect(try CLI.run(["copy", "--from", directory, "--to", local, "--forget", "--latest"]).status == 64)
+    }
+
     /// The whole story with the real commands: `copy` to a directory and a bucket, then what `list` and
     /// `check` of each location say; a byte flipped in the local copy, found by `verify --sample 100`
     /// there (VERIFY-FAILED, exit 2) and by `list` (copy CHANGED), then replaced by `copy` again, after

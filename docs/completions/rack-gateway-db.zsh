@@ -275,6 +275,7 @@ _rack-gateway-db_copy() {
         '--to[Where the copies go\: a directory or s3\://bucket/prefix.]:dir:'
         '*:archive:'
         '--latest[Copy only the newest archive.]'
+        '--forget[Copy nothing\: stop tracking --to in --from'\''s copies.jsonl (list, report and check there no longer name it) until a later copy to it.]'
         '--since[Copy only the archives of the last DURATION (by the time in their names), e.g. 7d, 12h.]:duration:'
         '--object-lock-days[S3 Object Lock retention in days on the archives and sidecars written to S3 (the bucket must have Object Lock enabled).]:object-lock-days:'
         '--object-lock-mode[With --object-lock-days\: governance (privileged users may lift it; the default) or compliance (nobody can, not even the root account).]:object-lock-mode:'
