@@ -354,6 +354,15 @@ struct CopyTests {
         let refused = try CLI.run(["copy", "--from", directory, "--to", target])
         held.release()
         #expect(refused.status == 3 && refused.stderr.contains("another copy"), "\(refused)")
+        // A copy killed (kill -9) leaves its lease free (the kernel drops the lock) and a .partial,
+        // which the next copy, holding the lease, replaces instead of failing on.
+        let stale = target + "/" + names[0] + ".partial"
+        FileManager.default.createFile(atPath: stale, contents: Data(repeating: 7, count: 1000))
+        let afterKill = try CLI.run(["copy", "--from", directory, "--to", target, names[0]])
+        #expect(afterKill.status == 0 && afterKill.stdout.contains("copied   \(names[0])"), "\(afterKill)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        try Self.expectVerified([names[0]], in: LocalStore(directory: target))
+        for file in try FileManager.default.contentsOfDirectory(atPath: target) where file.hasPrefix(names[0]) { try FileManager.default.removeItem(atPath: target + "/" + file) }
         // The holder as copy words it (pid, host, time) is said once, not twice.
         let copyHeld = try LocalStore(directory: target).lease(ArchiveCopier.leaseName, holder: "copy from \(directory), pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since 2026-12-04T00:00:00.000Z", at: Date())
         let refusedAgain = try CLI.run(["copy", "--from", directory, "--to", target])

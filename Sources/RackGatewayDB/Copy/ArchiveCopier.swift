@@ -283,6 +283,11 @@ public struct ArchiveCopier {
 
     /// Where `name` (`size` bytes) is written at `destination`.
     static func writer(_ destination: ArchiveStore, name: String, size: Int) throws -> StoreWriter {
+        if let path = destination.localPath(name) {
+            // Under the destination's lease, a `.partial` of this archive is what a copy killed
+            // (kill -9, a power cut) left: no live run can be writing it, so it does not block.
+            unlink(path + ".partial")
+        }
         guard var store = destination as? S3Store else { return try destination.create(name) }
         let mebibyte = 1 << 20
         store.partSize = max(min(store.partSize, partSize), (size / 9_000 + mebibyte - 1) / mebibyte * mebibyte)
