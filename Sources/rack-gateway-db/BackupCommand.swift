@@ -49,7 +49,7 @@ struct BackupCommand: ToolCommand {
 
     @OptionGroup var upload: S3UploadFlags
 
-    @Option(name: .customLong("copy-to"), help: ArgumentHelp("After the backup, copy it with its sidecars to this directory or s3://bucket/prefix and verify the copy there, as copy does; repeat for more (default: $RGW_BACKUP_COPY_TO, separated by spaces or commas). Exits 4 (copy_failed) when the backup succeeded and a copy did not.", valueName: "dir"))
+    @Option(name: .customLong("copy-to"), help: ArgumentHelp("After the backup, copy it with its sidecars to this directory or s3://bucket/prefix and verify the copy there, as copy does; repeat for more (default: $RGW_BACKUP_COPY_TO, absolute directories or s3:// locations separated by spaces or commas). A directory must exist. Exits 4 (copy_failed) when the backup succeeded and a copy did not.", valueName: "dir"))
     var copyTo: [String] = []
 
     @OptionGroup var stall: StallOptions
@@ -83,8 +83,15 @@ struct BackupCommand: ToolCommand {
                                         compressors: compressors ?? Defaults.cores)
             // Each destination's store before the backup: a bad one is refused before any work.
             let copyStores = try copyTargets.map { try CopyCommand.store($0, s3: directoryOptions.s3, upload: upload.upload, clock: context.clock, mustExist: false) }
-            if let same = copyStores.first(where: { $0.location == options.store.location }) {
-                throw ToolError(.usage, "--copy-to \(same.location) is the backup's own --dir: a copy goes somewhere else")
+            if let same = copyStores.first(where: { ArchiveCopy.normalized($0.location) == ArchiveCopy.normalized(options.store.location) }) {
+                throw ToolError(.usage, "--copy-to \(same.location) is the backup's own --dir: a copy goes somewhere else",
+                                fix: "Give --copy-to another directory or s3://bucket/prefix.")
+            }
+            for (index, store) in copyStores.enumerated() {
+                if let earlier = copyStores[..<index].first(where: { ArchiveCopy.normalized($0.location) == ArchiveCopy.normalized(store.location) }) {
+                    throw ToolError(.usage, "--copy-to \(copyTargets[index]) is the same place as \(earlier.location), given before",
+                                    fix: "Give each destination once.")
+                }
             }
             options.prefix = prefix
             (options.codec, options.compressionLevel) = compression!
@@ -143,7 +150,7 @@ struct BackupCommand: ToolCommand {
                     case .copied: print("  copied to \(copy.destination) in \(String(format: "%.1f", copy.durationSeconds)) s, checked \(copy.checks.joined(separator: ", "))"
                                         + (copy.notChecked.isEmpty ? "" : "; not checked: " + copy.notChecked.joined(separator: ", ")))
                     case .skipped: print("  already at \(copy.destination) (the same SHA-256)")
-                    case .failed: print("  copy to \(copy.destination) FAILED: \(copy.problems.joined(separator: "; "))")
+                    case .failed, .forgotten: print("  copy to \(copy.destination) FAILED: \(copy.problems.joined(separator: "; "))")
                     }
                 }
             }
@@ -159,22 +166,27 @@ struct BackupCommand: ToolCommand {
             }
             if !failedCopies.isEmpty {
                 let name = ArchiveCopier.name(of: report.file)
-                throw ToolError(.copyFailed, "the backup is written and verified (\(report.file)), but \(Plural.of(failedCopies.count, "copy", plural: "copies")) of it \(failedCopies.count == 1 ? "was" : "were") not made or did not verify:\n  "
-                                + failedCopies.map { "\($0.destination): \($0.problems.joined(separator: "; "))" }.joined(separator: "\n  "),
+                // One line: a notification (--notify, --webhook) takes the message's first line.
+                throw ToolError(.copyFailed, "the backup is written and verified (\(report.file)), but \(Plural.of(failedCopies.count, "copy", plural: "copies")) of it \(failedCopies.count == 1 ? "was" : "were") not made or did not verify: "
+                                + failedCopies.map { "\($0.destination): \($0.problems.joined(separator: ", "))" }.joined(separator: "; "),
                                 fix: "Fix the destination (what its line says), then copy the archive again: "
                                     + failedCopies.map { "rack-gateway-db copy --from \(options.store.location) --to \($0.destination) \(name)" }.joined(separator: "; "))
             }
         }
     }
 
-    /// `--copy-to`, else `RGW_BACKUP_COPY_TO` (separated by spaces or commas); the same place twice is a usage error.
+    /// `--copy-to`, else `RGW_BACKUP_COPY_TO` (separated by spaces, commas or semicolons; empty
+    /// entries ignored). A relative directory in the variable is refused: a cron job's working
+    /// directory is nobody's choice, so it would be a directory made wherever the job ran.
     func copyDestinations() throws -> [String] {
-        let given = copyTo.isEmpty
-            ? (ProcessInfo.processInfo.environment["RGW_BACKUP_COPY_TO"] ?? "").split { $0.isWhitespace || $0 == "," }.map(String.init)
-            : copyTo
-        for (index, destination) in given.enumerated() {
-            if destination.isEmpty { throw ToolError(.usage, "--copy-to needs a directory or s3://bucket/prefix") }
-            if given[..<index].contains(destination) { throw ToolError(.usage, "--copy-to \(destination) is given twice") }
+        guard copyTo.isEmpty else {
+            if copyTo.contains(where: \.isEmpty) { throw ToolError(.usage, "--copy-to needs a directory or s3://bucket/prefix") }
+            return copyTo
+        }
+        let given = (ProcessInfo.processInfo.environment["RGW_BACKUP_COPY_TO"] ?? "").split { $0.isWhitespace || $0 == "," || $0 == ";" }.map(String.init)
+        for destination in given where !destination.hasPrefix("s3://") && !destination.hasPrefix("/") {
+            throw ToolError(.usage, "RGW_BACKUP_COPY_TO names \(destination), a relative directory: it would be resolved against whatever directory the backup runs in",
+                            fix: "Give absolute directories (or s3://bucket/prefix) in RGW_BACKUP_COPY_TO, separated by spaces or commas.")
         }
         return given
     }
@@ -193,7 +205,11 @@ struct BackupCommand: ToolCommand {
             do {
                 results += try copier.copy([name]).archives
             } catch let error as ToolError where error.code == .interrupted {
-                throw ToolError(.interrupted, "the backup is written and verified (\(report.file)); " + error.message, fix: error.fix)
+                // The user ran a backup, not a copy: the fix is the copy command of each destination not reached.
+                let left = destinations[results.count...].map { "rack-gateway-db copy --from \(source.location) --to \($0.location) \(name)" }
+                throw ToolError(.interrupted, "the backup is written and verified (\(report.file)); " + error.message,
+                                fix: "The archive is good; copy it with: " + left.joined(separator: "; ")
+                                    + " (what is at a destination already is skipped).")
             } catch {
                 results.append(.failed(name, destination: destination.location, error: error))
             }

@@ -94,7 +94,7 @@ struct CheckCommand: ToolCommand {
                 if failing.contains(where: { $0.name == "backups" }) { fixes.append("Find out why no good backup was made since, and make one now (backup, then verify --latest).") }
                 let stale = failing.compactMap { $0.copy?.destination }
                 if !stale.isEmpty {
-                    let from = (try? directoryOptions.directory) ?? "DIR"
+                    let from = directoryOptions.isS3 ? directoryOptions.chosen : (try? directoryOptions.directory) ?? directoryOptions.chosen
                     fixes.append("Find out why the copy failed or did not run, and copy the newest archive there: "
                                  + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; ") + ".")
                 }

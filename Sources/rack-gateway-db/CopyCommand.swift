@@ -13,10 +13,12 @@ struct CopyCommand: ToolCommand {
             refuses a source whose bytes do not match its .sha256, then reads the copy back: its SHA-256, its \
             trailer and manifest (an encrypted archive's only with --identity), its signature (with --verify-key). \
             A copy that does not verify is deleted. An archive already at the destination with the same SHA-256 \
-            is skipped, so a copy that was cut resumes. Each outcome is recorded in copies.jsonl at the \
-            destination (and at the source when it accepts writes). Exits 2 when a source archive is damaged, \
-            3 when another copy to the same destination is running, 4 (copy_failed) when a copy could not be \
-            made or did not verify.
+            is skipped, so a copy that was cut resumes. A local --to must exist (it is never made: a disk that \
+            is not mounted is no destination). Each outcome is recorded in copies.jsonl at the \
+            destination (and at the source when it accepts writes). Exits 1 when --from holds no archive, or \
+            --identity opens none of the encrypted archives copied (the copies are kept), 2 when a source archive \
+            is damaged (marked VERIFY-FAILED there), 3 when another copy to the same destination is running, 4 \
+            (copy_failed) when a copy could not be made or did not verify.
             """)
 
     @Option(help: ArgumentHelp("Where the archives are: a directory or s3://bucket/prefix (default: $RGW_BACKUP_DIR).", valueName: "dir"))
@@ -31,6 +33,9 @@ struct CopyCommand: ToolCommand {
     @Flag(help: "Copy only the newest archive.")
     var latest = false
 
+    @Flag(help: "Copy nothing: stop tracking --to in --from's copies.jsonl (list, report and check there no longer name it) until a later copy to it.")
+    var forget = false
+
     @Option(help: ArgumentHelp("Copy only the archives of the last DURATION (by the time in their names), e.g. 7d, 12h.", valueName: "duration"))
     var since: String?
 
@@ -42,6 +47,9 @@ struct CopyCommand: ToolCommand {
     func validate() throws {
         let selections = [!archives.isEmpty, latest, since != nil].filter { $0 }.count
         if selections > 1 { throw ValidationError("give archive names, --latest or --since, not more than one of them") }
+        if forget && (selections > 0 || upload.given) {
+            throw ValidationError("--forget copies nothing: archive names, --latest, --since, --object-lock-days and --sse do not apply to it")
+        }
         if let since { _ = try MaintCommand.duration(since, "--since") }
         for name in archives where !DirectoryOptions.isBareName(name) || name.hasPrefix("s3://") {
             throw ValidationError("\(name): give archives by name as list prints them (they are looked for in --from)")
@@ -61,7 +69,16 @@ struct CopyCommand: ToolCommand {
         if source.location == destination.location {
             throw ToolError(.usage, "--from and --to are the same place (\(source.location)): a copy goes somewhere else")
         }
+        if forget {
+            try Self.forget(destination, source: source, json: output.json, context: context)
+            return
+        }
         let available = try ArchiveCopier.archives(in: source)
+        if available.isEmpty {
+            // A typo in --from (nighty for nightly) would otherwise copy nothing and succeed forever.
+            throw ToolError(.archiveNotFound, "\(source.location) holds no archives: nothing to copy",
+                            fix: ArchiveDirectory.hint(beside: ArchiveDirectory.nearby(source)) + "Check --from (or RGW_BACKUP_DIR).")
+        }
         var names: [String]
         if !archives.isEmpty {
             let known = Set(available.map(\.name))
@@ -71,10 +88,7 @@ struct CopyCommand: ToolCommand {
             }
             names = archives
         } else if latest {
-            guard let newest = available.last else {
-                throw ToolError(.archiveNotFound, "\(source.location) holds no archives", fix: "Check --from (or RGW_BACKUP_DIR).")
-            }
-            names = [newest.name]
+            names = available.last.map { [$0.name] } ?? []
         } else if let since {
             let from = context.clock.now().addingTimeInterval(-(try MaintCommand.duration(since, "--since")))
             names = available.filter { $0.time >= from }.map(\.name)
@@ -104,9 +118,41 @@ struct CopyCommand: ToolCommand {
         } else {
             print(Self.summary(report))
         }
-        if let failure = Self.failure(report.archives, destination: destination.location,
-                                      fix: "Fix what each line says, then run the same copy again: the archives already there are skipped.") {
+        let damaged = report.archives.filter { $0.outcome == .failed && $0.code == .archiveCorrupt }.map(\.file)
+        let fix = damaged.isEmpty ? "Fix what each line says, then run the same copy again: the archives already there are skipped."
+            // Copying again cannot mend a damaged source: it is marked VERIFY-FAILED there.
+            : "A damaged source archive is not copied again (list --dir \(source.location) marks it VERIFY-FAILED): "
+                + damaged.map { "rack-gateway-db verify --dir \(source.location) \($0)" }.joined(separator: "; ")
+                + " says what is wrong; restore from an older archive (or another copy of it) if you need its data. "
+                + "The other archives are copied by the same command (the damaged ones fail again)."
+        if let failure = Self.failure(report.archives, destination: destination.location, fix: fix) {
             throw failure
+        }
+        let unopened = report.archives.filter { $0.identityMismatch == true }.map(\.file)
+        if !unopened.isEmpty {
+            throw ToolError(.identityMismatch, "no --identity given opens \(unopened.joined(separator: ", ")): copied and their SHA-256 verified at \(destination.location), "
+                            + "but their trailer and manifest were not checked",
+                            fix: "Check them there with the identity file of one of their recipients: "
+                                + unopened.map { "rack-gateway-db verify --dir \(destination.location) \($0) --identity FILE" }.joined(separator: "; ")
+                                + " (or copy without --identity: the trailer and manifest of an encrypted archive are then not checked).")
+        }
+    }
+
+    /// `--forget`: a line in the source's copies.jsonl that retires `destination` there (nothing is
+    /// read or written at the destination, which may be gone). Refused when the source never
+    /// recorded a copy to it (a typo would retire nothing and say nothing).
+    static func forget(_ destination: ArchiveStore, source: ArchiveStore, json: Bool, context: RunContext) throws {
+        let tracked = ArchiveCopy.Index(store: source).destinations
+        let wanted = ArchiveCopy.normalized(destination.location)
+        guard let name = tracked.first(where: { ArchiveCopy.normalized($0) == wanted }) else {
+            throw ToolError(.usage, "\(source.location)/\(CopyLog.fileName) records no copy to \(destination.location): nothing to forget",
+                            fix: tracked.isEmpty ? "It records no copies at all; check --from." : "The destinations it records: \(tracked.joined(separator: ", ")).")
+        }
+        try CopyLog.append(CopyLog.forget(destination: name, source: source.location, at: context.clock.now()), store: source)
+        if json {
+            try Reporting.printJSON(["source": source.location, "forgotten": name])
+        } else {
+            print("Forgot \(name) in \(source.location)/\(CopyLog.fileName): list, report and check there no longer name it, until a later copy to it.")
         }
     }
 
@@ -137,7 +183,7 @@ struct CopyCommand: ToolCommand {
                 + "checked \(result.checks.joined(separator: ", "))\(notChecked)"
         case .skipped:
             return "skipped  \(result.file)  \(size): already there, " + (result.trusted ? "as copies.jsonl recorded it (unchanged since)" : "the same SHA-256 (read again)")
-        case .failed:
+        case .failed, .forgotten:
             return "FAILED   \(result.file)  \(size): \(result.problems.joined(separator: "; "))"
         }
     }

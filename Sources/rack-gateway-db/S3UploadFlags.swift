@@ -31,7 +31,8 @@ struct S3UploadFlags: ParsableArguments {
 
     /// A usage error when they are given and nothing is written to S3 (`where` names the options that could be).
     func checkApplies(writesToS3: Bool, where options: String) throws {
-        if given && !writesToS3 { throw ToolError(.usage, "--object-lock-days and --sse need an s3://bucket/prefix \(options)") }
+        if given && !writesToS3 { throw ToolError(.usage, "--object-lock-days and --sse need an s3://bucket/prefix \(options)",
+                                                         fix: "Leave them out for a local directory (Object Lock and SSE are S3's), or give an s3://bucket/prefix.") }
     }
 
     var upload: S3UploadOptions {

@@ -41,6 +41,12 @@ struct CopyTests {
         ["AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "RGW_S3_FIRST_BACKOFF": "0.01"]
     }
 
+    /// `path`, made (a local destination must exist: copy never makes it).
+    static func directory(_ path: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
     static func report(_ result: CLI.Result) throws -> ArchiveCopier.Report { try CLI.decode(ArchiveCopier.Report.self, result.stdout) }
 
     /// Every archive of `names` in `store` verifies in full, its sidecar included.
@@ -56,7 +62,7 @@ struct CopyTests {
         let (first, second) = (try moto.freshBucket(), try moto.freshBucket())
         let (directory, names) = try Self.archives()
         let environment = Self.environment(moto.endpoint)
-        let back = try TestArchives.temporaryDirectory() + "/back"
+        let back = try Self.directory(try TestArchives.temporaryDirectory() + "/back")
 
         // local -> S3 -> S3 -> local, each verified where it landed.
         for (from, to) in [(directory, "s3://\(first.bucket)/nightly"), ("s3://\(first.bucket)/nightly", "s3://\(second.bucket)/offsite/db"),
@@ -163,7 +169,7 @@ struct CopyTests {
     @Test func aDamagedSourceIsRefusedAndNothingOfItIsLeft() throws {
         let (directory, names) = try Self.archives()
         try TestArchives.tamper(directory + "/" + names[1], sidecarToo: false) { $0[$0.count / 2] ^= 0x20 }
-        let target = try TestArchives.temporaryDirectory() + "/copies"
+        let target = try Self.directory(try TestArchives.temporaryDirectory() + "/copies")
         let copy = try CLI.run(["copy", "--from", directory, "--to", target, "--json"])
         #expect(copy.status == 2, "\(copy)")
         #expect(copy.stdout.contains("\"code\" : \"archive_corrupt\"") && copy.stderr.contains("does not match its .sha256"), "\(copy)")
@@ -171,6 +177,15 @@ struct CopyTests {
         #expect(left.contains(names[0]) && !left.contains { $0.hasPrefix(names[1]) }, "\(left)")
         let entries = CopyLog.entries(store: LocalStore(directory: target))
         #expect(entries.map(\.outcome) == [.copied, .failed] && entries[1].problems?.isEmpty == false)
+        // The damaged source is marked at the source (list: VERIFY-FAILED), and the fix is no "copy again".
+        #expect(VerificationLog.lines(store: LocalStore(directory: directory)).contains { $0.file == names[1] && !$0.ok && ($0.problems ?? []).joined().contains("SHA-256") })
+        let listed = try CLI.run(["list", "--dir", directory])
+        #expect(listed.stdout.split(separator: "\n").contains { $0.contains(names[1]) && $0.contains("VERIFY-FAILED") }, "\(listed)")
+        #expect(!listed.stdout.split(separator: "\n").contains { $0.contains(names[0]) && $0.contains("VERIFY-FAILED") }, "\(listed)")
+        #expect(copy.stderr.contains("rack-gateway-db verify --dir \(directory) \(names[1])") && !copy.stderr.contains("run the same copy again"), "\(copy.stderr)")
+        // Only what was copied is counted: the first archive's bytes, in its line and the total.
+        let copiedSize = try #require(try LocalStore(directory: directory).size(names[0]))
+        #expect(copy.stdout.components(separatedBy: "\"bytes_copied\" : \(copiedSize),").count == 3, "\(copy.stdout)")
     }
 
     @Test func eachDestinationGetsItsOwnObjectLockAndEncryption() throws {
@@ -213,9 +228,24 @@ struct CopyTests {
             let checked = try #require(try Self.report(signed).archives.first)
             #expect(checked.checks == ["sha256", "signature"], "\(signed.stdout)")
             #expect(checked.notChecked.contains { $0.hasPrefix("manifest") } && checked.notChecked.contains { $0.hasPrefix("trailer") }, "\(signed.stdout)")
-            let plain = try CLI.run(["copy", "--from", "s3://\(bucket.bucket)/dr", "--to", directory + "/second"], environment: environment)
+            let plain = try CLI.run(["copy", "--from", "s3://\(bucket.bucket)/dr", "--to", try Self.directory(directory + "/second")], environment: environment)
             #expect(plain.status == 0 && plain.stdout.contains("checked sha256; not checked: signature: no --verify-key, trailer: encrypted, no --identity"), "\(plain)")
             results += [backup, signed, plain]
+            // The wrong identity: the byte-identical copy is kept, its trailer and manifest not checked,
+            // and the run ends with identity_mismatch (exit 1) naming the fix.
+            let wrongIdentity = try Self.directory(directory + "/third")
+            let unopened = try CLI.run(["copy", "--from", directory, "--to", wrongIdentity, "--identity", keys.otherIdentity], environment: environment)
+            #expect(unopened.status == 1 && unopened.stderr.contains("no --identity given opens \(name)") && unopened.stderr.contains("--identity FILE"), "\(unopened)")
+            #expect(unopened.stdout.contains("copied   \(name)") && unopened.stdout.contains("trailer: no --identity given opens it"), "\(unopened.stdout)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: wrongIdentity + "/" + name)) == (try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))))
+            #expect(CopyLog.entries(store: LocalStore(directory: wrongIdentity)).map(\.outcome) == [.copied])
+            // The wrong public key: refused (exit 2), and the message says the copy it names is deleted.
+            let others = try TestKeys.make()
+            let badKey = try Self.directory(directory + "/fourth")
+            let refused = try CLI.run(["copy", "--from", directory, "--to", badKey, "--verify-key", others.publicKey], environment: environment)
+            #expect(refused.status == 2 && refused.stderr.contains("(the copy at \(badKey)/\(name) is deleted)"), "\(refused)")
+            #expect(!FileManager.default.fileExists(atPath: badKey + "/" + name))
+            results += [unopened, refused]
             for sidecar in [".sha256", ".minisig", ".summary.json"] {
                 #expect(try bucket.getObject(key: "dr/" + name + sidecar) == [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name + sidecar))),
                         "\(sidecar) copied byte for byte")
@@ -239,14 +269,21 @@ struct CopyTests {
         // The copy's bucket takes its lease (the first PUT) and refuses every write after it.
         try proxy.set([.init(method: "PUT", skip: 1, times: -1, action: "denied"), .init(method: "POST", times: -1, action: "denied")])
         let directory = try TestArchives.temporaryDirectory()
-        let second = try TestArchives.temporaryDirectory() + "/second"
+        let second = try Self.directory(try TestArchives.temporaryDirectory() + "/second")
         try TestDatabase.withMigrated { source in
             // A third destination is a bucket that does not exist: nothing at all can be written there.
             let missing = "s3://\(bucket.bucket)-missing/copy"
             let metrics = try TestArchives.temporaryDirectory() + "/rgw_backup.prom"
+            let receiver = try HTTPReceiver()
             let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", "s3://\(bucket.bucket)/copy",
-                                      "--copy-to", second, "--copy-to", missing, "--json", "--metrics-file", metrics], environment: Self.environment(proxy.endpoint))
+                                      "--copy-to", second, "--copy-to", missing, "--json", "--metrics-file", metrics, "--webhook", receiver.url("/hook")],
+                                     environment: Self.environment(proxy.endpoint))
             #expect(backup.status == 4, "\(backup)")
+            // The webhook's text (the message's first line) names each failed destination and why.
+            let hook = try #require(receiver.requests.last?.json, "\(receiver.requests)")
+            let text = try #require(hook["text"] as? String)
+            #expect(text.hasPrefix("rack-gateway-db backup FAILED (exit 4): the backup is written and verified") && text.contains("s3://\(bucket.bucket)/copy: ")
+                    && text.contains("AccessDenied") && text.contains("; \(missing): ") && !text.contains("\n"), "\(text)")
             // The metrics: a good backup (its archive is there, verified) with two failed copies, for
             // RackGatewayBackupCopyFailed, not RackGatewayBackupFailed.
             let written = try String(contentsOfFile: metrics, encoding: .utf8)
@@ -273,10 +310,22 @@ struct CopyTests {
             // RGW_BACKUP_COPY_TO: two destinations, separated by a comma and a space; both verified, exit 0.
             let (third, fourth) = (try TestArchives.temporaryDirectory(), try TestArchives.temporaryDirectory())
             Thread.sleep(forTimeInterval: 1.1)
-            let fromEnvironment = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: ["RGW_BACKUP_COPY_TO": "\(third), \(fourth)"])
+            // Empty entries and a stray ";" are separators, not a relative directory ";" made wherever the job runs.
+            let fromEnvironment = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: ["RGW_BACKUP_COPY_TO": "\(third),, \(fourth)  ;"])
             #expect(fromEnvironment.status == 0 && fromEnvironment.stdout.contains("copied to \(third)") && fromEnvironment.stdout.contains("copied to \(fourth)"),
                     "\(fromEnvironment)")
+            #expect(fromEnvironment.stdout.components(separatedBy: "copied to ").count == 3, "two copies: \(fromEnvironment.stdout)")
             for target in [third, fourth] { #expect(try ArchiveCopier.archives(in: LocalStore(directory: target)).count == 1) }
+
+            // A --copy-to directory that does not exist (a disk not mounted): not made, a failed copy
+            // (exit 4) recorded at the source, the backup itself good.
+            let unmounted = try TestArchives.temporaryDirectory() + "/mnt/usb/rgw"
+            Thread.sleep(forTimeInterval: 1.1)
+            let toMissing = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", unmounted])
+            #expect(toMissing.status == 4 && toMissing.stderr.contains("\(unmounted) does not exist") && toMissing.stderr.contains("mounted"), "\(toMissing)")
+            #expect(!FileManager.default.fileExists(atPath: unmounted))
+            let newest = try #require(try ArchiveCopier.archives(in: LocalStore(directory: directory)).last?.name)
+            #expect(CopyLog.latest(store: LocalStore(directory: directory)).contains { $0.file == newest && $0.destination == unmounted && $0.outcome == .failed })
         }
     }
 
@@ -305,6 +354,20 @@ struct CopyTests {
         let refused = try CLI.run(["copy", "--from", directory, "--to", target])
         held.release()
         #expect(refused.status == 3 && refused.stderr.contains("another copy"), "\(refused)")
+        // A copy killed (kill -9) leaves its lease free (the kernel drops the lock) and a .partial,
+        // which the next copy, holding the lease, replaces instead of failing on.
+        let stale = target + "/" + names[0] + ".partial"
+        FileManager.default.createFile(atPath: stale, contents: Data(repeating: 7, count: 1000))
+        let afterKill = try CLI.run(["copy", "--from", directory, "--to", target, names[0]])
+        #expect(afterKill.status == 0 && afterKill.stdout.contains("copied   \(names[0])"), "\(afterKill)")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        try Self.expectVerified([names[0]], in: LocalStore(directory: target))
+        for file in try FileManager.default.contentsOfDirectory(atPath: target) where file.hasPrefix(names[0]) { try FileManager.default.removeItem(atPath: target + "/" + file) }
+        // The holder as copy words it (pid, host, time) is said once, not twice.
+        let copyHeld = try LocalStore(directory: target).lease(ArchiveCopier.leaseName, holder: "copy from \(directory), pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since 2026-12-04T00:00:00.000Z", at: Date())
+        let refusedAgain = try CLI.run(["copy", "--from", directory, "--to", target])
+        copyHeld.release()
+        #expect(refusedAgain.status == 3 && refusedAgain.stderr.components(separatedBy: "pid \(getpid())").count == 2, "\(refusedAgain.stderr)")
         #expect(try ArchiveCopier.archives(in: LocalStore(directory: target)).isEmpty)
         // Two at once: each either copies or is told the other holds the destination; what is there verifies.
         let runs = try (0..<2).map { _ in try RunningCLI(["copy", "--from", directory, "--to", target]) }
@@ -329,12 +392,22 @@ struct CopyTests {
             ["copy", "--from", directory, "--to", target, "/tmp/" + names[0]],
             ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", directory],
             ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", target, "--copy-to", target],
+            ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", target, "--copy-to", target + "/"],
+            ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", target, "--copy-to", target + "/./"],
             ["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--copy-to", target, "--sse", "AES256"],
         ]
         for arguments in cases {
             let run = try CLI.run(arguments + ["--json"])
             #expect(run.status == 64 && run.stdout.contains("\"code\" : \"usage\""), "\(arguments): \(run)")
         }
+        // A relative directory in RGW_BACKUP_COPY_TO (resolved against wherever cron runs the job) is refused.
+        let relative = try CLI.run(["backup", "--database-url", "postgres://nobody@127.0.0.1:1/x", "--dir", directory, "--json"],
+                                   environment: ["RGW_BACKUP_COPY_TO": "\(target), offsite"])
+        #expect(relative.status == 64 && relative.stdout.contains("RGW_BACKUP_COPY_TO names offsite"), "\(relative)")
+        // The usage error of an S3-only option says what to do.
+        let lock = try CLI.run(["copy", "--from", directory, "--to", target, "--object-lock-days", "3", "--json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(lock.stdout.utf8)) as? [String: Any], "\(lock)")
+        #expect(((document["error"] as? [String: Any])?["fix"] as? String)?.contains("s3://") == true, "\(lock.stdout)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty, "nothing copied")
         let missing = try CLI.run(["copy", "--from", directory, "--to", target, "no_such_20260101T000000Z.sql.gz"])
         #expect(missing.status == 1 && missing.stderr.contains("no_such_20260101T000000Z.sql.gz"), "\(missing)")
@@ -346,6 +419,94 @@ struct CopyTests {
         #expect(recent.status == 0 && recentReport.archives.map(\.file) == names, "\(recent)")
     }
 
+    /// A local destination that does not exist (an unmounted disk's mount point) is not made: the
+    /// copy fails (exit 4), recorded at the source, and nothing is written under it.
+    @Test func aMissingLocalDestinationIsRefusedNotMade() throws {
+        let (directory, names) = try Self.archives()
+        let unmounted = try TestArchives.temporaryDirectory() + "/mnt/usb/rgw"
+        let copy = try CLI.run(["copy", "--from", directory, "--to", unmounted, "--latest", "--json"])
+        #expect(copy.status == 4 && copy.stdout.contains("\"code\" : \"copy_failed\""), "\(copy)")
+        #expect(copy.stderr.contains("\(unmounted) does not exist") && copy.stderr.contains("Mount the disk"), "\(copy.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: unmounted), "not made")
+        let recorded = CopyLog.latest(store: LocalStore(directory: directory))
+        #expect(recorded.map(\.outcome) == [.failed] && recorded.first?.destination == unmounted && recorded.first?.file == names[1], "\(recorded)")
+    }
+
+    /// A typo in --from (an empty location) is an error naming the location near it that holds
+    /// archives; a --since window with none stays exit 0 (optionsThatDoNotApplyAreUsageErrors).
+    @Test func aSourceWithoutArchivesIsAnErrorNamingTheNearbyOne() throws {
+        let (directory, _) = try Self.archives()
+        let root = try TestArchives.temporaryDirectory()
+        try FileManager.default.moveItem(atPath: directory, toPath: root + "/nightly")
+        let typo = try Self.directory(root + "/nighty")
+        let target = try TestArchives.temporaryDirectory()
+        let copy = try CLI.run(["copy", "--from", typo, "--to", target, "--json"])
+        #expect(copy.status == 1 && copy.stdout.contains("\"code\" : \"archive_not_found\""), "\(copy)")
+        #expect(copy.stderr.contains("\(typo) holds no archives") && copy.stderr.contains(root + "/nightly"), "\(copy.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target).isEmpty)
+    }
+
+    /// A backup stopped (SIGTERM) while its --copy-to copy is under way: the fix is the copy command
+    /// to run (the user ran a backup), and nothing is recorded as a failed copy.
+    @Test func aBackupStoppedDuringItsCopyPrintsTheCopyCommandAndRecordsNoFailure() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        // The lease (the first PUT) passes; the archive's upload is held for a while.
+        try proxy.set([.init(method: "PUT", skip: 1, times: 1, action: "hang")])
+        let directory = try TestArchives.temporaryDirectory()
+        let destination = "s3://\(bucket.bucket)/copy"
+        try TestDatabase.withMigrated { source in
+            let run = try RunningCLI(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", destination],
+                                     environment: Self.environment(proxy.endpoint))
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, !(try proxy.requests()).contains(where: { $0.action == "hang" }) { Thread.sleep(forTimeInterval: 0.05) }
+            run.signal(SIGTERM)
+            let result = run.finish()
+            #expect(result.status == 143, "\(result)")
+            let name = try #require(try ArchiveCopier.archives(in: LocalStore(directory: directory)).first?.name)
+            #expect(result.stderr.contains("rack-gateway-db copy --from \(directory) --to \(destination) \(name)"), "\(result.stderr)")
+            #expect(!result.stderr.contains("Run the same copy again"), "\(result.stderr)")
+            #expect(CopyLog.entries(store: LocalStore(directory: directory)).isEmpty, "no failure recorded for a stop")
+            try Self.expectVerified([name], in: LocalStore(directory: directory))
+        }
+    }
+
+    /// `copy --forget`: a destination a one-off copy failed to (check exit 2 for ever after) is
+    /// retired at the source, so list and check there no longer name it; a later copy to a forgotten
+    /// destination tracks it again; forgetting one never recorded is a usage error.
+    @Test func forgetStopsTrackingADestinationUntilALaterCopy() throws {
+        let moto = try MotoServer.shared()
+        let (directory, names) = try Self.archives()
+        let environment = Self.environment(moto.endpoint)
+        let denied = "s3://rgw-no-such-bucket-\(UUID().uuidString.prefix(8).lowercased())/nightly"
+        let failed = try CLI.run(["copy", "--from", directory, "--to", denied, "--latest"], environment: environment)
+        #expect(failed.status == 1 && failed.stderr.contains("does not exist"), "\(failed)")
+        try TestDatabase.withMigrated { database in
+            let checkEnvironment = environment.merging(["RGW_DATABASE_URL": database.url]) { $1 }
+            let stale = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)
+            #expect(stale.status == 2 && stale.stdout.contains("FAIL  copies: to \(denied)"), "\(stale)")
+            let forget = try CLI.run(["copy", "--from", directory, "--to", denied, "--forget"], environment: environment)
+            #expect(forget.status == 0 && forget.stdout.contains("Forgot \(denied)"), "\(forget)")
+            let fresh = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)
+            #expect(fresh.status == 0 && !fresh.stdout.contains(denied), "\(fresh)")
+        }
+        let listed = try CLI.run(["list", "--dir", directory])
+        #expect(listed.status == 0 && !listed.stdout.contains(denied) && !listed.stdout.contains("FAILED"), "\(listed)")
+        // A later copy to a forgotten destination tracks it again.
+        let local = try TestArchives.temporaryDirectory()
+        #expect(try CLI.run(["copy", "--from", directory, "--to", local]).status == 0)
+        #expect(try CLI.run(["copy", "--from", directory, "--to", local, "--forget"]).status == 0)
+        #expect(CopyLog.latest(store: LocalStore(directory: directory)).isEmpty)
+        let again = try CLI.run(["copy", "--from", directory, "--to", local, "--latest"])
+        #expect(again.status == 0, "\(again)")
+        #expect(CopyLog.latest(store: LocalStore(directory: directory)).map(\.file) == [names[1]])
+        // Nothing recorded to forget, and options that do not apply: usage errors.
+        let unknown = try CLI.run(["copy", "--from", directory, "--to", local + "-typo", "--forget"])
+        #expect(unknown.status == 64 && unknown.stderr.contains("records no copy to \(local)-typo") && unknown.stderr.contains(local), "\(unknown)")
+        #expect(try CLI.run(["copy", "--from", directory, "--to", local, "--forget", "--latest"]).status == 64)
+    }
+
     /// The whole story with the real commands: `copy` to a directory and a bucket, then what `list` and
     /// `check` of each location say; a byte flipped in the local copy, found by `verify --sample 100`
     /// there (VERIFY-FAILED, exit 2) and by `list` (copy CHANGED), then replaced by `copy` again, after
@@ -355,7 +516,7 @@ struct CopyTests {
         let bucket = try moto.freshBucket()
         let (directory, names) = try Self.archives()
         let environment = Self.environment(moto.endpoint)
-        let local = try TestArchives.temporaryDirectory() + "/offsite"
+        let local = try Self.directory(try TestArchives.temporaryDirectory() + "/offsite")
         let remote = "s3://\(bucket.bucket)/offsite"
         for destination in [local, remote] {
             let copy = try CLI.run(["copy", "--from", directory, "--to", destination], environment: environment)
@@ -406,6 +567,13 @@ struct CopyTests {
             #expect(stale.status == 2 && stale.stdout.contains("FAIL  copies: to \(remote)"), "\(stale)")
             let after = try String(contentsOfFile: metrics, encoding: .utf8)
             #expect(after.split(separator: "\n").contains { $0.hasPrefix("rgw_copy_stale_destinations{") && $0.hasSuffix(" 1") }, "\(after)")
+            // check of an S3 location whose copy failed: the fix names that location, not DIR.
+            let elsewhere = "s3://\(bucket.bucket)/elsewhere"
+            try CopyLog.append(CopyLog.Entry(file: names[1], source: remote, destination: elsewhere, outcome: .failed, sha256: "", size: 0,
+                                             copiedAt: Date(), checks: [], problems: ["403 Forbidden"]), store: S3Store(client: bucket, prefix: "offsite"))
+            let remoteCheck = try CLI.run(["check", "--dir", remote, "--max-backup-age", "26h"],
+                                          environment: environment.merging(["RGW_DATABASE_URL": database.url]) { $1 })
+            #expect(remoteCheck.status == 2 && remoteCheck.stderr.contains("rack-gateway-db copy --from \(remote) --to \(elsewhere) --latest"), "\(remoteCheck)")
         }
 
         // A byte flipped in the middle of the newest archive's local copy.

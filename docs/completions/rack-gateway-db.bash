@@ -484,7 +484,7 @@ _rack-gateway-db_rekey() {
 
 _rack-gateway-db_copy() {
     repeating_flags=()
-    non_repeating_flags=(--latest --json --verbose -v --version -h --help)
+    non_repeating_flags=(--latest --forget --json --verbose -v --version -h --help)
     repeating_options=()
     non_repeating_options=(--from --to --since --object-lock-days --object-lock-mode --sse --sse-kms-key-id --identity --verify-key --s3-endpoint)
     __rack-gateway-db_offer_flags_options -1

@@ -44,6 +44,9 @@ public struct ArchiveCopier {
         /// What went wrong (outcome `failed`), and its code.
         public var problems: [String] = []
         public var code: ToolError.Code?
+        /// An encrypted copy kept (its SHA-256 verified) whose trailer and manifest were not checked
+        /// because no identity given opens it: the run ends with `identity_mismatch` (nil otherwise).
+        public var identityMismatch: Bool?
 
         /// `file` not copied to `destination` because of `error` (a lease held, a store that cannot be listed).
         public static func failed(_ file: String, destination: String, error: Error) -> Result {
@@ -107,6 +110,7 @@ public struct ArchiveCopier {
         let started = context.clock.now()
         let lease: StoreLease
         do {
+            try Self.checkDirectoryExists(destination)
             lease = try destination.lease(Self.leaseName, holder: "copy from \(source.location), pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(UTCTime.iso8601(started))",
                                           at: started)
         } catch let error as ToolError where [.lockHeld, .interrupted].contains(error.code) {
@@ -139,8 +143,21 @@ public struct ArchiveCopier {
         }
         return Report(source: source.location, destination: destination.location, archives: results,
                       copied: results.filter { $0.outcome == .copied }.count, skipped: results.filter { $0.outcome == .skipped }.count,
-                      failed: results.filter { $0.outcome == .failed }.count, bytesCopied: results.map(\.bytesCopied).reduce(0, +),
+                      failed: results.filter { $0.outcome == .failed }.count,
+                      bytesCopied: results.filter { $0.outcome == .copied }.map(\.bytesCopied).reduce(0, +),
                       durationSeconds: stopwatch.elapsed)
+    }
+
+    /// A local destination must be there already: `copy` never makes it, so that a disk that is not
+    /// mounted (its mount point empty, or gone) does not get the "off-site" copy on the root disk.
+    static func checkDirectoryExists(_ destination: ArchiveStore) throws {
+        guard let path = destination.localPath(leaseName) else { return }
+        let directory = (path as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ToolError(.copyFailed, "the destination directory \(directory) does not exist (is the disk it is on mounted?): nothing was copied there",
+                            fix: "Mount the disk it is on, or create the directory (mkdir -p \(directory)), then run the copy again.")
+        }
     }
 
     /// One archive: skipped, copied or failed (recorded in the logs either way).
@@ -155,6 +172,7 @@ public struct ArchiveCopier {
             if context.cancellation.isCancelled { throw context.interruptedError(during: "the copy of \(name)") }
             let tool = ToolError(reporting: error)
             result.outcome = .failed
+            result.bytesCopied = 0
             result.code = result.code ?? (tool.code == .failed ? .copyFailed : tool.code)
             result.problems.append(tool.message)
         }
@@ -229,6 +247,7 @@ public struct ArchiveCopier {
             result.bytesCopied = state.count
             if digest != expected {
                 result.code = .archiveCorrupt
+                recordDamage(name, size: object.size, problem: "its SHA-256 is \(digest), not the \(expected) its .sha256 says (read by copy to \(destination.location))")
                 throw ToolError(.archiveCorrupt, "\(location.path) does not match its .sha256 (it says \(expected), the file's SHA-256 is \(digest)): the source archive is damaged, so it is not copied and nothing of it is left at \(destination.location)")
             }
             try writer.publish()
@@ -244,6 +263,10 @@ public struct ArchiveCopier {
         do {
             try verifyCopy(name, expected: expected, signature: signature, into: &result)
             unverified.dismiss()
+        } catch let error as ToolError where error.code != .interrupted && !error.message.contains("the copy is deleted") {
+            unverified.run()
+            // The path named in the message is gone now: say so.
+            throw ToolError(error.code, error.message + " (the copy at \(destination.location)/\(name) is deleted)", fix: error.fix, cause: error.cause)
         } catch {
             unverified.run()
             throw error
@@ -260,6 +283,11 @@ public struct ArchiveCopier {
 
     /// Where `name` (`size` bytes) is written at `destination`.
     static func writer(_ destination: ArchiveStore, name: String, size: Int) throws -> StoreWriter {
+        if let path = destination.localPath(name) {
+            // Under the destination's lease, a `.partial` of this archive is what a copy killed
+            // (kill -9, a power cut) left: no live run can be writing it, so it does not block.
+            unlink(path + ".partial")
+        }
         guard var store = destination as? S3Store else { return try destination.create(name) }
         let mebibyte = 1 << 20
         store.partSize = max(min(store.partSize, partSize), (size / 9_000 + mebibyte - 1) / mebibyte * mebibyte)
@@ -298,6 +326,13 @@ public struct ArchiveCopier {
             do {
                 // The signature was checked above, over the bytes just read.
                 _ = try ArchiveReader(ArchiveLocation(store: destination, name: name, keys: ArchiveKeys(identities: keys.identities)))
+            } catch let error as ToolError where error.code == .identityMismatch {
+                // The copy is byte for byte the source (its SHA-256 checked above): an identity that
+                // does not open it is the operator's mistake, not the copy's. Kept, and the run ends
+                // with identity_mismatch.
+                result.notChecked += ["trailer: no --identity given opens it", "manifest: no --identity given opens it"]
+                result.identityMismatch = true
+                return
             } catch {
                 result.code = .copyFailed
                 throw ToolError(.copyFailed, "\(path): its trailer or manifest cannot be read: \(ToolError(reporting: error).message)")
@@ -353,6 +388,18 @@ public struct ArchiveCopier {
                 context.output.writeLine("rack-gateway-db: warning: cannot record the copy in \(store.location)/\(CopyLog.fileName) (the \(role)): "
                                          + "\(ToolError(reporting: error).message)" + (role == "source" ? "; it is recorded at the destination only" : ""))
             }
+        }
+    }
+
+    /// A source archive found damaged while it was copied: a failed verification in its
+    /// `verifications.jsonl` (at the file's version now), so that `list` there marks it
+    /// VERIFY-FAILED; a source that refuses the line is a warning, as for `copies.jsonl`.
+    func recordDamage(_ name: String, size: Int, problem: String) {
+        let entry = VerificationLog.Entry(file: name, sha256: "", size: size, ok: false, verifiedAt: ISO8601DateFormatter().string(from: context.clock.now()),
+                                          version: (try? source.version(name)) ?? nil, problems: [problem])
+        do { try JSONLines.append(entry, to: VerificationLog.fileName, in: source) } catch {
+            context.output.writeLine("rack-gateway-db: warning: cannot record the damaged archive in \(source.location)/\(VerificationLog.fileName) (the source): "
+                                     + ToolError(reporting: error).message)
         }
     }
 

@@ -106,7 +106,7 @@ public struct ArchiveCopy: Codable, Sendable, Equatable {
 
     /// A location as the log and the store may write it: `s3://bucket/prefix` without a trailing
     /// slash, a directory as an absolute path without symbolic links.
-    static func normalized(_ location: String) -> String {
+    public static func normalized(_ location: String) -> String {
         var text = location
         while text.count > 1 && text.hasSuffix("/") { text.removeLast() }
         if text.hasPrefix("s3://") { return text }

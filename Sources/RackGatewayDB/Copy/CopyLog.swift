@@ -14,6 +14,11 @@ public enum CopyLog {
         case skipped
         /// The copy did not verify at the destination (it was deleted there) or could not be made.
         case failed
+        /// `copy --forget`: the destination is no longer tracked from this location (a one-off test
+        /// copy, a retired bucket); the lines before it about that destination are ignored by
+        /// `latest`, until a later copy to it. Its `file` is empty. A reader that does not know this
+        /// outcome skips the line (JSONLines.read), so it still sees the destination: no harm done.
+        case forgotten
     }
 
     public struct Entry: Codable, Sendable, Equatable {
@@ -68,11 +73,23 @@ public enum CopyLog {
         JSONLines.read(Entry.self, from: fileName, in: store)
     }
 
-    /// The latest entry per archive file name and destination, in the log's order.
+    /// A line that stops tracking `destination` from `source` (`copy --forget`).
+    public static func forget(destination: String, source: String, at time: Date) -> Entry {
+        Entry(file: "", source: source, destination: destination, outcome: .forgotten, sha256: "", size: 0, copiedAt: time, checks: [])
+    }
+
+    /// The latest entry per archive file name and destination, in the log's order; a destination
+    /// forgotten (`copy --forget`) drops out with every line about it before that.
     public static func latest(store: ArchiveStore) -> [Entry] {
         var index: [String: Int] = [:]
         var result: [Entry] = []
         for entry in entries(store: store) {
+            if entry.outcome == .forgotten {
+                let gone = ArchiveCopy.normalized(entry.destination)
+                result.removeAll { ArchiveCopy.normalized($0.destination) == gone }
+                index = Dictionary(uniqueKeysWithValues: result.enumerated().map { ($1.file + "\u{0}" + $1.destination, $0) })
+                continue
+            }
             let key = entry.file + "\u{0}" + entry.destination
             if let at = index[key] { result[at] = entry } else { index[key] = result.count; result.append(entry) }
         }

@@ -28,7 +28,9 @@ public final class DirectoryLock: @unchecked Sendable {
         }
         ftruncate(fd, 0)
         let host = ProcessInfo.processInfo.hostName
-        let text = "\(what), pid \(getpid()) on \(host), since \(UTCTime.iso8601(since))\n"
+        // A holder that names this process already (a store's lease, whose text S3 keeps as it is)
+        // is written as it is, not followed by the same pid and time again.
+        let text = what.contains("pid \(getpid()) on ") ? what + "\n" : "\(what), pid \(getpid()) on \(host), since \(UTCTime.iso8601(since))\n"
         _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
         return DirectoryLock(fd: fd, path: path)
     }
