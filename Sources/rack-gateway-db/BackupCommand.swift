@@ -81,8 +81,20 @@ struct BackupCommand: ToolCommand {
             try upload.checkApplies(writesToS3: directoryOptions.isS3 || copyTargets.contains { $0.hasPrefix("s3://") }, where: "--dir or --copy-to")
             var options = BackupOptions(store: try directoryOptions.store(upload: upload.upload, clock: context.clock), jobs: try Defaults.jobs(requested: jobs),
                                         compressors: compressors ?? Defaults.cores)
-            // Each destination's store before the backup: a bad one is refused before any work.
-            let copyStores = try copyTargets.map { try CopyCommand.store($0, s3: directoryOptions.s3, upload: upload.upload, clock: context.clock, mustExist: false) }
+            // Each destination's store before the backup: a usage error (a malformed location, the
+            // backup's own --dir, one given twice) is refused before any work; a destination that
+            // cannot be opened (no credentials, a profile, a region lookup) is a failed copy after
+            // the backup, never the end of it.
+            let copyStores = try copyTargets.map { target in
+                do {
+                    return CopyDestination(location: try CopyCommand.locationName(target),
+                                           store: .success(try CopyCommand.store(target, s3: directoryOptions.s3, upload: upload.upload, clock: context.clock, mustExist: false)))
+                } catch let error as ToolError where error.code == .usage {
+                    throw error
+                } catch {
+                    return CopyDestination(location: try CopyCommand.locationName(target), store: .failure(ToolError(reporting: error)))
+                }
+            }
             if let same = copyStores.first(where: { ArchiveCopy.normalized($0.location) == ArchiveCopy.normalized(options.store.location) }) {
                 throw ToolError(.usage, "--copy-to \(same.location) is the backup's own --dir: a copy goes somewhere else",
                                 fix: "Give --copy-to another directory or s3://bucket/prefix.")
@@ -194,11 +206,23 @@ struct BackupCommand: ToolCommand {
     /// The new archive copied to each `--copy-to` destination in turn, as `copy` does it (the
     /// signature checked with the public half of `--sign-key`); a destination that fails is its
     /// result, never the end of the backup. A signal stops the run (the copy in flight discarded).
-    func copies(of report: BackupReport, from source: ArchiveStore, to destinations: [ArchiveStore], keys: BackupKeys, context: RunContext) throws -> [ArchiveCopier.Result] {
+    func copies(of report: BackupReport, from source: ArchiveStore, to destinations: [CopyDestination], keys: BackupKeys, context: RunContext) throws -> [ArchiveCopier.Result] {
         let name = ArchiveCopier.name(of: report.file)
         var results: [ArchiveCopier.Result] = []
-        for destination in destinations {
-            let copier = ArchiveCopier(from: source, to: destination, keys: ArchiveKeys(verifyKey: keys.signKey?.publicKey), context: context)
+        for target in destinations {
+            let destination: ArchiveStore
+            switch target.store {
+            case .success(let store): destination = store
+            case .failure(let error):
+                // Its message and fix as the error gives them, on the copy's one line.
+                var failed = ArchiveCopier.Result.failed(name, destination: target.location, error: error)
+                failed.problems = [error.message + (error.fix.map { " (\($0.hasSuffix(".") ? String($0.dropLast()) : $0))" } ?? "")]
+                ArchiveCopier.recordUnopened(failed, source: source, context: context)
+                results.append(failed)
+                continue
+            }
+            var copier = ArchiveCopier(from: source, to: destination, keys: ArchiveKeys(verifyKey: keys.signKey?.publicKey), context: context)
+            copier.destinationOption = "--copy-to"
             let progress = copier.progress
             let display = ProgressDisplay(logger: context.logger) { progress.line() }
             defer { display.stop() }
@@ -216,4 +240,11 @@ struct BackupCommand: ToolCommand {
         }
         return results
     }
+}
+
+/// A `--copy-to` destination: its location as the copy names it, and its store, or why it could
+/// not be opened (a failed copy after the backup).
+struct CopyDestination {
+    var location: String
+    var store: Result<ArchiveStore, ToolError>
 }

@@ -96,7 +96,7 @@ struct CheckCommand: ToolCommand {
                 if !stale.isEmpty {
                     let from = directoryOptions.isS3 ? directoryOptions.chosen : (try? directoryOptions.directory) ?? directoryOptions.chosen
                     fixes.append("Find out why the copy failed or did not run, and copy the newest archive there: "
-                                 + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; ") + ".")
+                                 + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; ") + " (what is there already is skipped).")
                 }
                 let fix = onlyStale ? fixes.joined(separator: " ")
                     : report.connectionFailure?.fix ?? "Fix what the failing items say, then run check again."

@@ -18,7 +18,11 @@ struct CopyCommand: ToolCommand {
             destination (and at the source when it accepts writes). Exits 1 when --from holds no archive, or \
             --identity opens none of the encrypted archives copied (the copies are kept), 2 when a source archive \
             is damaged (marked VERIFY-FAILED there), 3 when another copy to the same destination is running, 4 \
-            (copy_failed) when a copy could not be made or did not verify.
+            (copy_failed) when a copy could not be made or did not verify, or --to cannot be used (no such bucket, \
+            no write access). A file at --to that does not match the source's SHA-256 is copied over when it is \
+            damaged (it does not match its own .sha256) or has no .sha256, and left alone (a failed copy) when it \
+            is another intact archive of the same name; a copy that verify marked VERIFY-FAILED there is always \
+            read again.
             """)
 
     @Option(help: ArgumentHelp("Where the archives are: a directory or s3://bucket/prefix (default: $RGW_BACKUP_DIR).", valueName: "dir"))
@@ -130,8 +134,9 @@ struct CopyCommand: ToolCommand {
         }
         let unopened = report.archives.filter { $0.identityMismatch == true }.map(\.file)
         if !unopened.isEmpty {
-            throw ToolError(.identityMismatch, "no --identity given opens \(unopened.joined(separator: ", ")): copied and their SHA-256 verified at \(destination.location), "
-                            + "but their trailer and manifest were not checked",
+            let its = unopened.count == 1 ? "its" : "their"
+            throw ToolError(.identityMismatch, "no --identity given opens \(unopened.joined(separator: ", ")): copied and \(its) SHA-256 verified at \(destination.location), "
+                            + "but \(its) trailer and manifest were not checked",
                             fix: "Check them there with the identity file of one of their recipients: "
                                 + unopened.map { "rack-gateway-db verify --dir \(destination.location) \($0) --identity FILE" }.joined(separator: "; ")
                                 + " (or copy without --identity: the trailer and manifest of an encrypted archive are then not checked).")
@@ -172,6 +177,14 @@ struct CopyCommand: ToolCommand {
         }
     }
 
+    /// The location `text` (a `--to` or `--copy-to`) names, as its store names itself.
+    static func locationName(_ text: String) throws -> String {
+        switch try StoreLocation.parse(text) {
+        case .local(let path): return URL(fileURLWithPath: path).standardizedFileURL.path
+        case .s3(let bucket, let prefix): return "s3://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)")
+        }
+    }
+
     /// One archive's line: `copied   NAME  12.3 MiB in 1.2 s; checked sha256, trailer, manifest`.
     static func line(_ result: ArchiveCopier.Result) -> String {
         let size = ProgressDisplay.bytes(result.sizeBytes)
@@ -179,12 +192,21 @@ struct CopyCommand: ToolCommand {
         switch result.outcome {
         case .copied:
             return (result.replaced ? "replaced " : "copied   ") + "\(result.file)  \(size) in \(String(format: "%.1f", result.durationSeconds)) s; "
-                + (result.replaced ? "the copy there was damaged (another SHA-256); " : "")
+                + (result.replaced ? Self.replacedReason(result.replacedBecause) + "; " : "")
                 + "checked \(result.checks.joined(separator: ", "))\(notChecked)"
         case .skipped:
             return "skipped  \(result.file)  \(size): already there, " + (result.trusted ? "as copies.jsonl recorded it (unchanged since)" : "the same SHA-256 (read again)")
         case .failed, .forgotten:
             return "FAILED   \(result.file)  \(size): \(result.problems.joined(separator: "; "))"
+        }
+    }
+
+    /// Why a file at the destination was copied over (`ArchiveCopier.Result.replacedBecause`).
+    static func replacedReason(_ reason: String?) -> String {
+        switch reason {
+        case "no-sidecar": return "the file there had no .sha256 (a copy cut before its sidecars)"
+        case "verify-failed": return "the copy there was damaged (verify had marked it VERIFY-FAILED; its SHA-256 is not its .sha256's)"
+        default: return "the copy there was damaged (its SHA-256 is not its .sha256's)"
         }
     }
 

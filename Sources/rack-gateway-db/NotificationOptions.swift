@@ -111,6 +111,10 @@ final class Notifications: @unchecked Sendable {
     func summary(status: Int32) -> String {
         if status == 0 { return "rack-gateway-db \(command): " + (Self.report?.summary ?? "succeeded") }
         let message = Reporting.failureDocument?.error.message.split(separator: "\n").first.map(String.init) ?? "see the log"
+        // A backup that ended copy_failed wrote and verified its archive: only a copy failed.
+        if command == "backup" && Reporting.failureDocument?.error.code == ToolError.Code.copyFailed.rawValue {
+            return "rack-gateway-db backup done, copy FAILED (exit \(status)): \(message)"
+        }
         return "rack-gateway-db \(command) FAILED (exit \(status)): \(message)"
     }
 

@@ -235,7 +235,7 @@ struct CopyTests {
             // and the run ends with identity_mismatch (exit 1) naming the fix.
             let wrongIdentity = try Self.directory(directory + "/third")
             let unopened = try CLI.run(["copy", "--from", directory, "--to", wrongIdentity, "--identity", keys.otherIdentity], environment: environment)
-            #expect(unopened.status == 1 && unopened.stderr.contains("no --identity given opens \(name)") && unopened.stderr.contains("--identity FILE"), "\(unopened)")
+            #expect(unopened.status == 1 && unopened.stderr.contains("no --identity given opens \(name): copied and its SHA-256 verified") && unopened.stderr.contains("--identity FILE"), "\(unopened)")
             #expect(unopened.stdout.contains("copied   \(name)") && unopened.stdout.contains("trailer: no --identity given opens it"), "\(unopened.stdout)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: wrongIdentity + "/" + name)) == (try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))))
             #expect(CopyLog.entries(store: LocalStore(directory: wrongIdentity)).map(\.outcome) == [.copied])
@@ -282,7 +282,7 @@ struct CopyTests {
             // The webhook's text (the message's first line) names each failed destination and why.
             let hook = try #require(receiver.requests.last?.json, "\(receiver.requests)")
             let text = try #require(hook["text"] as? String)
-            #expect(text.hasPrefix("rack-gateway-db backup FAILED (exit 4): the backup is written and verified") && text.contains("s3://\(bucket.bucket)/copy: ")
+            #expect(text.hasPrefix("rack-gateway-db backup done, copy FAILED (exit 4): the backup is written and verified") && text.contains("s3://\(bucket.bucket)/copy: ")
                     && text.contains("AccessDenied") && text.contains("; \(missing): ") && !text.contains("\n"), "\(text)")
             // The metrics: a good backup (its archive is there, verified) with two failed copies, for
             // RackGatewayBackupCopyFailed, not RackGatewayBackupFailed.
@@ -481,11 +481,13 @@ struct CopyTests {
         let environment = Self.environment(moto.endpoint)
         let denied = "s3://rgw-no-such-bucket-\(UUID().uuidString.prefix(8).lowercased())/nightly"
         let failed = try CLI.run(["copy", "--from", directory, "--to", denied, "--latest"], environment: environment)
-        #expect(failed.status == 1 && failed.stderr.contains("does not exist"), "\(failed)")
+        #expect(failed.status == 4 && failed.stderr.contains("does not exist"), "\(failed)")
         try TestDatabase.withMigrated { database in
             let checkEnvironment = environment.merging(["RGW_DATABASE_URL": database.url]) { $1 }
             let stale = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)
             #expect(stale.status == 2 && stale.stdout.contains("FAIL  copies: to \(denied)"), "\(stale)")
+            // The printed command pastes as it is: nothing glued to --latest.
+            #expect(stale.output.contains("copy --from \(directory) --to \(denied) --latest (") && !stale.output.contains("--latest."), "\(stale)")
             let forget = try CLI.run(["copy", "--from", directory, "--to", denied, "--forget"], environment: environment)
             #expect(forget.status == 0 && forget.stdout.contains("Forgot \(denied)"), "\(forget)")
             let fresh = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)
@@ -505,6 +507,126 @@ struct CopyTests {
         let unknown = try CLI.run(["copy", "--from", directory, "--to", local + "-typo", "--forget"])
         #expect(unknown.status == 64 && unknown.stderr.contains("records no copy to \(local)-typo") && unknown.stderr.contains(local), "\(unknown)")
         #expect(try CLI.run(["copy", "--from", directory, "--to", local, "--forget", "--latest"]).status == 64)
+    }
+
+    /// Bit rot at the destination (a byte flipped, the file's size and version as copies.jsonl
+    /// recorded them): copy alone trusts it, but once `verify --sample` marked it VERIFY-FAILED, copy
+    /// reads it again and replaces it.
+    @Test func aCopyVerifyMarkedFailedIsReadAgainAndReplaced() throws {
+        let (directory, names) = try Self.archives()
+        let usb = try Self.directory(try TestArchives.temporaryDirectory() + "/usb5")
+        #expect(try CLI.run(["copy", "--from", directory, "--to", usb]).status == 0)
+        let store = LocalStore(directory: usb)
+        let before = try #require(try store.version(names[1]))
+        try TestArchives.tamper(usb + "/" + names[1], sidecarToo: false) { $0[$0.count / 2] ^= 0x20 }
+        let after = try #require(try store.version(names[1]))
+        // Bit rot changes no metadata: the version copies.jsonl recorded is the file's again.
+        let log = usb + "/" + CopyLog.fileName
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.contains(before))
+        try text.replacingOccurrences(of: before, with: after).write(toFile: log, atomically: true, encoding: .utf8)
+        let trusted = try CLI.run(["copy", "--from", directory, "--to", usb, "--json"])
+        let trustedReport = try Self.report(trusted)
+        #expect(trusted.status == 0 && trustedReport.archives.allSatisfy(\.trusted), "the rot is invisible to copy alone: \(trusted)")
+        let sample = try CLI.run(["verify", "--dir", usb, "--sample", "100"])
+        #expect(sample.status == 2, "\(sample)")
+        #expect(try CLI.run(["list", "--dir", usb]).stdout.contains("VERIFY-FAILED"))
+
+        let repair = try CLI.run(["copy", "--from", directory, "--to", usb])
+        #expect(repair.status == 0, "\(repair)")
+        #expect(repair.stdout.contains("replaced \(names[1])") && repair.stdout.contains("VERIFY-FAILED") && repair.stdout.contains("skipped  \(names[0])"),
+                "\(repair.stdout)")
+        try Self.expectVerified(names, in: store)
+        let listed = try CLI.run(["list", "--dir", usb])
+        #expect(listed.status == 0 && !listed.stdout.contains("VERIFY-FAILED"), "\(listed)")
+    }
+
+    /// Two sources feeding one destination: an intact archive there of the same name (it matches its
+    /// own .sha256) is not overwritten (copy_failed naming both digests); a file there that matches
+    /// neither (damaged) or has no .sha256 is replaced.
+    @Test func anotherIntactArchiveOfTheSameNameIsNotOverwritten() throws {
+        let (directory, names) = try Self.archives()
+        let usb = try Self.directory(try TestArchives.temporaryDirectory() + "/usb")
+        #expect(try CLI.run(["copy", "--from", directory, "--to", usb]).status == 0)
+        // src2 holds another valid archive under the first one's name, with its correct sidecar.
+        let source2 = try TestArchives.temporaryDirectory()
+        try FileManager.default.copyItem(atPath: directory + "/" + names[1], toPath: source2 + "/" + names[0])
+        try TestArchives.tamper(source2 + "/" + names[0], sidecarToo: true) { _ in }
+        let theirs = try #require(try ArchiveLocation(store: LocalStore(directory: usb), name: names[0]).recordedDigest())
+        let ours = try #require(try ArchiveLocation(store: LocalStore(directory: source2), name: names[0]).recordedDigest())
+        #expect(theirs != ours)
+        let version = try LocalStore(directory: usb).version(names[0])
+
+        let refused = try CLI.run(["copy", "--from", source2, "--to", usb, "--json"])
+        #expect(refused.status == 4 && refused.stdout.contains("\"code\" : \"copy_failed\""), "\(refused)")
+        let result = try #require(try Self.report(refused).archives.first)
+        #expect(result.outcome == .failed && !result.replaced && result.anotherArchive == theirs, "\(refused.stdout)")
+        let problem = result.problems.joined()
+        #expect(problem.contains(theirs) && problem.contains(ours) && problem.contains("own --to prefix") && problem.contains("not overwritten"), "\(problem)")
+        #expect(try LocalStore(directory: usb).version(names[0]) == version, "left as it was")
+        try Self.expectVerified(names, in: LocalStore(directory: usb))
+        // The destination's log still says its file is the first source's good copy; the second
+        // source records the failure.
+        #expect(CopyLog.latest(store: LocalStore(directory: usb)).filter { $0.file == names[0] }.map(\.outcome) == [.copied])
+        #expect(CopyLog.latest(store: LocalStore(directory: source2)).map(\.outcome) == [.failed])
+
+        // A file there without a .sha256 (a copy cut before its sidecars): replaced, and said so.
+        try TestArchives.tamper(usb + "/" + names[1], sidecarToo: false) { $0[$0.count / 2] ^= 0x01 }
+        try FileManager.default.removeItem(atPath: usb + "/" + names[1] + ".sha256")
+        let noSidecar = try CLI.run(["copy", "--from", directory, "--to", usb, names[1]])
+        #expect(noSidecar.status == 0 && noSidecar.stdout.contains("replaced \(names[1])") && noSidecar.stdout.contains("had no .sha256"), "\(noSidecar)")
+        try Self.expectVerified(names, in: LocalStore(directory: usb))
+    }
+
+    /// A destination that cannot be used (no such bucket) is a failed copy, exit 4, its fix naming
+    /// --to; a lease held there says when it expires.
+    @Test func aDestinationThatCannotBeUsedExits4AndNamesTo() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        let (directory, _) = try Self.archives()
+        let environment = Self.environment(moto.endpoint)
+        let missing = "s3://\(bucket.bucket)-missing/nightly"
+        let refused = try CLI.run(["copy", "--from", directory, "--to", missing, "--latest", "--json"], environment: environment)
+        #expect(refused.status == 4 && refused.stdout.contains("\"code\" : \"copy_failed\""), "\(refused)")
+        #expect(refused.output.contains("does not exist") && refused.output.contains("Check --to \(missing)") && !refused.output.contains("in --dir"), "\(refused)")
+        #expect(CopyLog.latest(store: LocalStore(directory: directory)).map(\.outcome) == [.failed])
+
+        let held = try S3Store(client: bucket, prefix: "nightly").lease(ArchiveCopier.leaseName, holder: "another copy", at: Date())
+        defer { held.release() }
+        let locked = try CLI.run(["copy", "--from", directory, "--to", "s3://\(bucket.bucket)/nightly", "--latest"], environment: environment)
+        #expect(locked.status == 3 && locked.stderr.contains("its lease expires by itself at 20") && !locked.stderr.contains("itself until"), "\(locked)")
+    }
+
+    /// `backup --copy-to s3://...` without AWS credentials: the backup is written, the copy is a
+    /// failed copy (exit 4) recorded at the source with the credentials error's message and fix; a
+    /// malformed --copy-to stays a usage error before anything runs.
+    @Test func aCopyDestinationWithoutCredentialsDoesNotCostTheBackup() throws {
+        let directory = try TestArchives.temporaryDirectory()
+        let home = try TestArchives.temporaryDirectory()
+        let environment = ["AWS_EC2_METADATA_DISABLED": "true", "HOME": home, "AWS_CONFIG_FILE": home + "/config",
+                           "AWS_SHARED_CREDENTIALS_FILE": home + "/credentials"]
+        try TestDatabase.withMigrated { source in
+            let malformed = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", "s3://Off_Site/nightly"], environment: environment)
+            #expect(malformed.status == 64, "\(malformed)")
+            #expect(try ArchiveCopier.archives(in: LocalStore(directory: directory)).isEmpty)
+
+            let receiver = try HTTPReceiver()
+            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory, "--copy-to", "s3://offsite/nightly", "--json",
+                                      "--webhook", receiver.url("/hook")], environment: environment)
+            #expect(backup.status == 4 && backup.stdout.contains("\"code\" : \"copy_failed\""), "\(backup)")
+            let archives = try ArchiveCopier.archives(in: LocalStore(directory: directory))
+            #expect(archives.count == 1)
+            try Self.expectVerified(archives.map(\.name), in: LocalStore(directory: directory))
+            let copies = try #require(try CLI.decode(BackupReport.self, backup.stdout).copies)
+            #expect(copies.map(\.destination) == ["s3://offsite/nightly"] && copies.map(\.outcome) == [.failed], "\(backup.stdout)")
+            #expect(copies[0].problems.joined().contains("no AWS credentials"), "\(copies)")
+            let recorded = CopyLog.latest(store: LocalStore(directory: directory))
+            #expect(recorded.map(\.destination) == ["s3://offsite/nightly"] && recorded.map(\.outcome) == [.failed], "\(recorded)")
+            // The webhook's headline: the backup is done, only its copy failed.
+            let hook = try #require(receiver.requests.last?.json, "\(receiver.requests)")
+            let text = try #require(hook["text"] as? String)
+            #expect(text.hasPrefix("rack-gateway-db backup done, copy FAILED (exit 4): the backup is written and verified"), "\(text)")
+        }
     }
 
     /// The whole story with the real commands: `copy` to a directory and a bucket, then what `list` and

@@ -4,9 +4,13 @@ import Foundation
 /// calls a copy copied only once it verified at the destination.
 ///
 /// For each archive: the destination is looked at first. A copy there that `copies.jsonl` recorded
-/// as good and whose `ArchiveStore.version` is still the one recorded is trusted unread; any other
-/// copy there is read and its SHA-256 compared with the source's `.sha256` sidecar: the same, it is
-/// skipped; different (damaged there), it is copied again over it (`replaced`). A copy streams the
+/// as good and whose `ArchiveStore.version` is still the one recorded is trusted unread, unless a
+/// verification there failed at that version (`VerificationLog.standingFailure`: bit rot changes no
+/// metadata); any other copy there is read and its SHA-256 compared with the source's `.sha256`
+/// sidecar: the same, it is skipped; different, it is copied again over it (`replaced`) when it is
+/// damaged (it does not match its own `.sha256`) or has no `.sha256` (what a copy cut between the
+/// archive and its sidecars leaves), and left alone, a failed copy, when it matches its own
+/// `.sha256`: another intact archive of the same name (two sources feeding one prefix). A copy streams the
 /// source (`StoreReader.stream`) into the destination's writer (`ArchiveStore.create`: a multipart
 /// upload on S3, a `.partial` file renamed locally), hashing the bytes as they pass: a source that
 /// does not match its sidecar is refused (`archive_corrupt`) and its writer discarded, so nothing
@@ -27,6 +31,13 @@ public struct ArchiveCopier {
         public var outcome: CopyLog.Outcome
         /// Copied over a copy at the destination whose SHA-256 was not the source's (damaged there).
         public var replaced = false
+        /// Why the file at the destination was replaced: `damaged` (it did not match its own
+        /// `.sha256`), `verify-failed` (the same, and a verification there had marked it
+        /// VERIFY-FAILED) or `no-sidecar` (no `.sha256` beside it); nil when nothing was replaced.
+        public var replacedBecause: String?
+        /// The SHA-256 of another intact archive of the same name at the destination (it matches
+        /// its own `.sha256`, not the source's), left there: the copy failed (nil otherwise).
+        public var anotherArchive: String?
         /// Skipped on the strength of the destination's `copies.jsonl` (its version unchanged), unread.
         public var trusted = false
         public var sizeBytes: Int
@@ -76,6 +87,9 @@ public struct ArchiveCopier {
     public let context: RunContext
     /// What the progress bar shows.
     public let progress = CopyProgress()
+    /// The option that named the destination, for the fixes of a destination that cannot be used
+    /// (`--to` for `copy`, `--copy-to` for `backup`).
+    public var destinationOption = "--to"
     /// Warnings (a source that refuses writes to its log), once each.
     private let warned = LockedList<String>()
 
@@ -113,23 +127,32 @@ public struct ArchiveCopier {
             try Self.checkDirectoryExists(destination)
             lease = try destination.lease(Self.leaseName, holder: "copy from \(source.location), pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(UTCTime.iso8601(started))",
                                           at: started)
-        } catch let error as ToolError where [.lockHeld, .interrupted].contains(error.code) {
+        } catch let error as ToolError where [.lockHeld, .interrupted, .copyFailed].contains(error.code) {
+            if error.code == .copyFailed {
+                for name in names { record(.failed(name, destination: destination.location, error: error), destination: false) }
+            }
             throw error
         } catch {
             // The destination takes nothing (no such bucket, access denied, a directory that cannot
-            // be made): each archive's failure is recorded at the source, so that list, report and
-            // check there name the destination, not only this run's exit status.
-            for name in names { record(.failed(name, destination: destination.location, error: error), destination: false) }
-            throw error
+            // be written): a failed copy (exit 4, as backup --copy-to says it), and each archive's
+            // failure recorded at the source, so that list, report and check there name the
+            // destination, not only this run's exit status.
+            let cause = ToolError(reporting: error)
+            let failure = ToolError(.copyFailed, "\(destination.location) cannot be used as a copy destination: \(cause.message)",
+                                    fix: "Check \(destinationOption) \(destination.location): the bucket must exist and take this user's writes "
+                                        + "(or the directory be writable by this user), then run the copy again.", cause: cause)
+            for name in names { record(.failed(name, destination: destination.location, error: failure), destination: false) }
+            throw failure
         }
         defer { lease.release() }
         let recorded = CopyLog.latest(store: destination).filter { $0.destination == destination.location }
+        let verdicts = VerificationLog.load(store: destination)
         progress.start(total: names.count)
         var results: [Result] = []
         for (index, name) in names.enumerated() {
             progress.next(index: index, file: name)
             do {
-                let result = try copyOne(name, recorded: recorded)
+                let result = try copyOne(name, recorded: recorded, verdicts: verdicts)
                 results.append(result)
                 each(result)
             } catch let error as ToolError where error.code == .interrupted {
@@ -161,11 +184,11 @@ public struct ArchiveCopier {
     }
 
     /// One archive: skipped, copied or failed (recorded in the logs either way).
-    func copyOne(_ name: String, recorded: [CopyLog.Entry]) throws -> Result {
+    func copyOne(_ name: String, recorded: [CopyLog.Entry], verdicts: [String: VerificationLog.Entry]) throws -> Result {
         let stopwatch = Stopwatch()
         var result = Result(file: name, destination: destination.location, outcome: .failed, sizeBytes: 0, durationSeconds: 0)
         do {
-            try attempt(name, recorded: recorded, into: &result)
+            try attempt(name, recorded: recorded, verdicts: verdicts, into: &result)
         } catch let error as ToolError where error.code == .interrupted {
             throw error
         } catch {
@@ -177,11 +200,12 @@ public struct ArchiveCopier {
             result.problems.append(tool.message)
         }
         result.durationSeconds = stopwatch.elapsed
-        record(result)
+        // Another archive's file at the destination is that archive's copy: its entries there stay its own.
+        record(result, destination: result.anotherArchive == nil)
         return result
     }
 
-    func attempt(_ name: String, recorded: [CopyLog.Entry], into result: inout Result) throws {
+    func attempt(_ name: String, recorded: [CopyLog.Entry], verdicts: [String: VerificationLog.Entry], into result: inout Result) throws {
         let location = ArchiveLocation(store: source, name: name)
         guard let object = try source.open(name) else {
             throw ToolError(.archiveNotFound, "\(location.path) does not exist")
@@ -201,11 +225,15 @@ public struct ArchiveCopier {
         // What is at the destination already.
         if let existing = try destination.open(name) {
             let version = try destination.version(name)
-            let trusted = version != nil && recorded.contains {
+            // A file a verification there found damaged at this version is never trusted unread:
+            // bit rot changes neither its size nor its version.
+            let verifyFailed = VerificationLog.standingFailure(verdicts, file: name, size: existing.size, version: version) != nil
+            let trusted = !verifyFailed && version != nil && recorded.contains {
                 $0.file == name && $0.isGood && $0.version == version && $0.sha256 == expected && $0.size == existing.size
             }
-            let same = try trusted || existing.size == object.size && hash(existing, phase: "check", blake2b: false).sha256 == expected
-            if same {
+            var digest: String?
+            if !trusted && existing.size == object.size { digest = try hash(existing, phase: "check", blake2b: false).sha256 }
+            if trusted || digest == expected {
                 try copySidecars(name)
                 result.outcome = .skipped
                 result.trusted = trusted
@@ -213,7 +241,22 @@ public struct ArchiveCopier {
                 result.retainUntil = try? destination.retainedUntil(name).map(UTCTime.iso8601)
                 return
             }
+            // Not the source's archive: damaged, or another archive of the same name? Its own
+            // .sha256 says. Without one (a copy cut between the archive and its sidecars leaves
+            // that), nothing says what it is meant to be: it is replaced.
+            let theirs = try ArchiveLocation(store: destination, name: name).recordedDigest()
+            if let theirs, theirs != expected {
+                let actual = try digest ?? hash(existing, phase: "check", blake2b: false).sha256
+                if actual == theirs {
+                    result.anotherArchive = theirs
+                    result.code = .copyFailed
+                    throw ToolError(.copyFailed, "\(destination.location)/\(name) is another archive of the same name, intact (its SHA-256 \(theirs) matches its own .sha256; "
+                                    + "the source's is \(expected)): it is not overwritten. Give each source its own \(destinationOption) prefix, "
+                                    + "or delete that archive and its sidecars by hand if it is really unwanted, then run the copy again")
+                }
+            }
             result.replaced = true
+            result.replacedBecause = theirs == nil ? "no-sidecar" : verifyFailed ? "verify-failed" : "damaged"
         }
 
         // The copy, hashed as it streams.
@@ -371,6 +414,19 @@ public struct ArchiveCopier {
         }
         try context.checkStopped()
         return hashes.finalize()
+    }
+
+    /// A destination that could not be opened at all (no credentials, a profile, a region lookup):
+    /// `result` (a failure) recorded in `copies.jsonl` at `source`, so that list and check there
+    /// name it; a source that refuses the line is a warning.
+    public static func recordUnopened(_ result: Result, source: ArchiveStore, context: RunContext) {
+        let entry = CopyLog.Entry(file: result.file, source: source.location, destination: result.destination, outcome: .failed,
+                                  sha256: result.sha256 ?? "", size: result.sizeBytes, copiedAt: context.clock.now(), checks: [],
+                                  version: nil, retainUntil: nil, problems: result.problems.isEmpty ? nil : result.problems)
+        do { try CopyLog.append(entry, store: source) } catch {
+            context.output.writeLine("rack-gateway-db: warning: cannot record the copy in \(source.location)/\(CopyLog.fileName) (the source): "
+                                     + ToolError(reporting: error).message)
+        }
     }
 
     /// The outcome in `copies.jsonl` at the destination and at the source. A store that refuses the

@@ -76,10 +76,10 @@ public struct S3Store: ArchiveStore {
     public func lease(_ name: String, holder: String, at time: Date) throws -> StoreLease {
         let now = time.timeIntervalSince1970
         func held(by text: String?, until expiry: Double?) -> ToolError {
-            let until = expiry.map { " until \(UTCTime.iso8601(Date(timeIntervalSince1970: $0)))" } ?? ""
-            return ToolError(.lockHeld, "\(location)/\(name) is held by \(text ?? "another run")\(until)",
-                             fix: "Wait for that run to finish. If it was killed (no such process on that host), its lease expires by itself"
-                                 + (until.isEmpty ? " an hour after it was taken" : until) + "; or, once you are sure it is gone, delete it: aws s3 rm \(location)/\(name)")
+            let time = expiry.map { UTCTime.iso8601(Date(timeIntervalSince1970: $0)) }
+            return ToolError(.lockHeld, "\(location)/\(name) is held by \(text ?? "another run")" + (time.map { " until \($0)" } ?? ""),
+                             fix: "Wait for that run to finish. If it was killed (no such process on that host), its lease expires by itself "
+                                 + (time.map { "at \($0)" } ?? "an hour after it was taken") + "; or, once you are sure it is gone, delete it: aws s3 rm \(location)/\(name)")
         }
         func parse(_ body: [UInt8]) -> (expiry: Double?, holder: String?) {
             let parts = String(decoding: body, as: UTF8.self).split(separator: "\n", maxSplits: 1)
