@@ -139,8 +139,9 @@ public struct ArchiveCopier {
             // destination, not only this run's exit status.
             let cause = ToolError(reporting: error)
             let failure = ToolError(.copyFailed, "\(destination.location) cannot be used as a copy destination: \(cause.message)",
-                                    fix: "Check \(destinationOption) \(destination.location): the bucket must exist and take this user's writes "
-                                        + "(or the directory be writable by this user), then run the copy again.", cause: cause)
+                                    fix: "Check \(destinationOption) \(destination.location): "
+                                        + (destination.localPath(Self.leaseName) == nil ? "the bucket must exist and take this user's writes" : "the directory must be writable by this user")
+                                        + ", then run the copy again.", cause: cause)
             for name in names { record(.failed(name, destination: destination.location, error: failure), destination: false) }
             throw failure
         }
@@ -442,7 +443,8 @@ public struct ArchiveCopier {
                 guard !warned.items.contains(store.location) else { continue }
                 warned.add(store.location)
                 context.output.writeLine("rack-gateway-db: warning: cannot record the copy in \(store.location)/\(CopyLog.fileName) (the \(role)): "
-                                         + "\(ToolError(reporting: error).message)" + (role == "source" ? "; it is recorded at the destination only" : ""))
+                                         + "\(ToolError(reporting: error).message)"
+                                         + (role != "source" ? "" : recordThere ? "; it is recorded at the destination only" : "; it is recorded nowhere"))
             }
         }
     }
