@@ -503,7 +503,7 @@ struct SamplesTests {
         #expect(try String(contentsOfFile: directory + "/syslog", encoding: .utf8).contains("rack-gateway-drill.service failed on "))
     }
 
-    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupFailed", "RackGatewayBackupSuspect", "RackGatewayBackupCopyFailed", "RackGatewayCopyStale",
+    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupFailed", "RackGatewayBackupSuspect", "RackGatewayBackupCopyFailed", "RackGatewayCopyStale", "RackGatewayArchiveVerifyFailed",
                          "RackGatewayDrillFailed", "RackGatewayExistingDrillFailed", "RackGatewayPushStale", "RackGatewayMetricsMissing"]
 
     /// The alert rules of samples/prometheus (the README's "Monitoring"): Prometheus's promtool
