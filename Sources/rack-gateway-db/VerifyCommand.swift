@@ -26,6 +26,11 @@ struct VerifyCommand: ToolCommand {
             or a full verify of it passes. \
             An encrypted archive needs --identity: without it its data is not checked and the run exits 64 \
             (2 when an archive failed).
+
+            --metrics-file and --pushgateway report a sample run as verify_sample (its archives failed, \
+            standing VERIFY-FAILED ones included, checked and not checked, bytes read; a run that found \
+            damage is a failure, for the alert RackGatewayArchiveVerifyFailed) and a verify of one \
+            archive as verify; --notify and --webhook say how the run ended, as for backup.
             """)
 
     @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir).")
