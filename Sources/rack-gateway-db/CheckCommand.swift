@@ -50,7 +50,8 @@ struct CheckCommand: ToolCommand {
         // change check's exit, and its own gauge and alert (RackGatewayArchiveVerifyFailed).
         let failed = entries.filter(\.verificationFailed)
         let damaged = failed.isEmpty ? [] : [HealthCheck.Item(name: "verify-failed", status: .warn, detail: "\(Plural.of(failed.count, "archive")) in \(directory.directory) VERIFY-FAILED "
-            + "(do not restore \(failed.count == 1 ? "it" : "them"); run verify on each for its problems, and copy a good one over it where it has a copy): "
+            + "(do not restore \(failed.count == 1 ? "it" : "them"); rack-gateway-db verify --dir \(directory.directory) NAME says what is wrong, "
+            + "and a copy elsewhere that verifies replaces it: rack-gateway-db copy --from OTHER --to \(directory.directory) NAME): "
             + failed.prefix(5).map(\.file).joined(separator: ", ") + (failed.count > 5 ? ", ..." : ""))]
         let copies = ArchiveCopy.freshness(entries: entries, newestGood: newest, destinations: ArchiveCopy.Index(store: directory.store).destinations,
                                           limit: limit, now: clock.now()).map { freshness in
