@@ -141,6 +141,8 @@ struct SampleVerifyTests {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
             let archive = try #require((object["archives"] as? [[String: Any]])?.first)
             #expect(object["failed"] as? Int == 1 && object["ok"] as? Int == 0, "\(after.stdout)")
+            // How many members were read (schema members too) says what it counts beside data_members.
+            #expect(archive["member_count"] == nil && (archive["members_read_count"] as? Int ?? 0) > (archive["data_members_read"] as? Int ?? 0), "\(after.stdout)")
             #expect(archive["ok"] as? Bool == true && archive["verification_failed_at"] as? String == verdict.verifiedAt, "a sample that missed the damage: \(after.stdout)")
             #expect(after.stderr.contains("\(name): still VERIFY-FAILED: verify on \(EvidenceReport.display(verdict.verifiedAt)) found \(verdict.problems?.first ?? "?"); this sample"), "\(after)")
             #expect(after.stderr.contains("failed the sample or is still VERIFY-FAILED"), "\(after)")
