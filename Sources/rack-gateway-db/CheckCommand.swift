@@ -16,7 +16,9 @@ struct CheckCommand: ToolCommand {
             there is none). Where copies.jsonl in --dir records copies from it, also one copies item per \
             destination with its newest verified copy, failing (exit 2) when the newest good archive's copy \
             there FAILED or is no longer the file copied, or the newest verified copy there is of an archive \
-            older than --max-backup-age (a copy not made yet is pending, not a failure).
+            older than --max-backup-age (a copy not made yet is pending, not a failure). Archives in --dir \
+            marked VERIFY-FAILED are a warning item (verify-failed; exit unchanged) and the gauge \
+            rgw_backup_verify_failed_archives.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -44,6 +46,13 @@ struct CheckCommand: ToolCommand {
         directory.readsCopies = true
         let entries = try directory.entries()
         let newest = entries.first(where: directory.isGood)
+        // A damaged archive is evidence (prune keeps it), not a stale backup: a warning that does not
+        // change check's exit, and its own gauge and alert (RackGatewayArchiveVerifyFailed).
+        let failed = entries.filter(\.verificationFailed)
+        let damaged = failed.isEmpty ? [] : [HealthCheck.Item(name: "verify-failed", status: .warn, detail: "\(Plural.of(failed.count, "archive")) in \(directory.directory) VERIFY-FAILED "
+            + "(do not restore \(failed.count == 1 ? "it" : "them"); rack-gateway-db verify --dir \(directory.directory) NAME says what is wrong, "
+            + "and a copy elsewhere that verifies replaces it: rack-gateway-db copy --from OTHER --to \(directory.directory) NAME): "
+            + failed.prefix(5).map(\.file).joined(separator: ", ") + (failed.count > 5 ? ", ..." : ""))]
         let copies = ArchiveCopy.freshness(entries: entries, newestGood: newest, destinations: ArchiveCopy.Index(store: directory.store).destinations,
                                           limit: limit, now: clock.now()).map { freshness in
             var item = HealthCheck.Item(name: "copies", status: freshness.fresh ? .ok : .fail, detail: freshness.detail)
@@ -55,16 +64,18 @@ struct CheckCommand: ToolCommand {
         MetricsRecorder.record([
             .init("rgw_backup_newest_good_timestamp_seconds", "Unix time of the newest good archive (readable, not suspect, verified), 0 when there is none: alert on time() minus this.",
                   newest?.time.timeIntervalSince1970 ?? 0),
+            .init("rgw_backup_verify_failed_archives", "Archives in --dir marked VERIFY-FAILED at their current version (a verify or verify --sample found them damaged): check warns of them.",
+                  Double(failed.count)),
             .init("rgw_copy_destinations", "Destinations copies.jsonl in --dir records copies to (copy, backup --copy-to).", Double(copies.count)),
             .init("rgw_copy_stale_destinations", "Of those, the ones whose newest good archive's copy FAILED or changed, or whose newest verified copy is of an archive older than --max-backup-age: check names them.",
                   Double(copies.filter { $0.status == .fail }.count)),
         ])
         guard let newest else {
-            return ([HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verified)")] + copies, true)
+            return ([HealthCheck.Item(name: "backups", status: .fail, detail: "no good archive in \(directory.directory) (readable, not suspect, verified)")] + damaged + copies, true)
         }
         let age = clock.now().timeIntervalSince(newest.time)
         let text = "newest good archive \(newest.file) is \(ProgressDisplay.duration(age)) old (limit \(maxBackupAge))"
-        return ([HealthCheck.Item(name: "backups", status: age > limit ? .fail : .ok, detail: text)] + copies, age > limit || copies.contains { $0.status == .fail })
+        return ([HealthCheck.Item(name: "backups", status: age > limit ? .fail : .ok, detail: text)] + damaged + copies, age > limit || copies.contains { $0.status == .fail })
     }
 
     func run(_ context: RunContext) throws {

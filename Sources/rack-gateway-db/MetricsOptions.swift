@@ -4,7 +4,7 @@ import RGWPostgres
 import RackGatewayDB
 
 /// `--metrics-file` and `--pushgateway`: where the run's metrics go, for backup, drill, prune,
-/// check and restore. The command records what it measured (`MetricsRecorder`); `Reporting.run`
+/// check, restore and verify. The command records what it measured (`MetricsRecorder`); `Reporting.run`
 /// writes and pushes it once the run has ended, whatever the outcome.
 struct MetricsOptions: ParsableArguments {
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write the run's metrics here in Prometheus text format, for node_exporter's textfile collector (atomically, mode 0644, in every outcome; other metrics in the file are kept).", valueName: "path"))

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import RackGatewayDB
 
-/// `--notify URL` and `--webhook URL` (issue 30), for backup, drill, prune, check and restore: who
+/// `--notify URL` and `--webhook URL` (issue 30), for backup, drill, prune, check, restore and verify: who
 /// is told how the run went. Each is repeatable; without the option, `RGW_NOTIFY_URL` and
 /// `RGW_WEBHOOK_URL` (one URL, or several separated by spaces) are the default.
 struct NotificationOptions: ParsableArguments {

@@ -26,6 +26,11 @@ struct VerifyCommand: ToolCommand {
             or a full verify of it passes. \
             An encrypted archive needs --identity: without it its data is not checked and the run exits 64 \
             (2 when an archive failed).
+
+            --metrics-file and --pushgateway report a sample run as verify_sample (its archives failed, \
+            standing VERIFY-FAILED ones included, checked and not checked, bytes read; a run that found \
+            damage is a failure, for the alert RackGatewayArchiveVerifyFailed) and a verify of one \
+            archive as verify; --notify and --webhook say how the run ended, as for backup.
             """)
 
     @Argument(help: "The archive: a path, s3://bucket/prefix/name, or a name as list prints it (the file in the current directory, else the archive in --dir).")
@@ -44,6 +49,9 @@ struct VerifyCommand: ToolCommand {
     @OptionGroup var directoryOptions: DirectoryOptions
     @OptionGroup var keyOptions: ReadKeyOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var notifications: NotificationOptions
+    var notificationOptions: NotificationOptions? { notifications }
     var json: Bool { output.json }
 
     /// The options that do not go together, refused (exit 64) in the run, so that they read as every
@@ -79,8 +87,14 @@ struct VerifyCommand: ToolCommand {
 
     func run(_ context: RunContext) throws {
         try checkOptions()
-        if let sample, let percent = SampleVerifier.parsePercent(sample) { return try runSample(context, percent: percent) }
+        if let sample, let percent = SampleVerifier.parsePercent(sample) {
+            // A sample run is its own command in the metrics (rgw_verify_sample_*): the nightly
+            // sample and a verify by hand of one archive do not overwrite each other's series.
+            try metrics.start("verify_sample", labels: ["dir": directoryOptions.metricsLabel], context: context)
+            return try runSample(context, percent: percent)
+        }
         do {
+            try metrics.start("verify", labels: ["dir": directoryOptions.metricsLabel], context: context)
             let keys = try keyOptions.keys()
             let location: ArchiveLocation
             if latest {
@@ -91,6 +105,8 @@ struct VerifyCommand: ToolCommand {
                 context.logger.info("--latest chose the newest archive", metadata: ["archive": "\(location.path)"])
             } else {
                 location = try directoryOptions.location(of: archive ?? "", keys: keys, clock: context.clock)
+                // The archive's own directory (a path or s3:// location need not be in --dir).
+                if let slash = location.path.lastIndex(of: "/") { MetricsRecorder.label("dir", String(location.path[..<slash])) }
             }
             let reader: ArchiveReader
             do {
@@ -102,6 +118,11 @@ struct VerifyCommand: ToolCommand {
             }
             let report = try ArchiveVerifier().verify(reader: reader, logger: context.logger)
             try? VerificationLog.record(report, store: location.store, at: context.clock.now())
+            MetricsRecorder.record([
+                .init("rgw_verify_problems", "Problems the last verify found in its archive (0: it verified).", Double(report.problems.count)),
+                .init("rgw_verify_archive_bytes", "Size of the archive the last verify read whole.", Double(report.fileSize)),
+            ])
+            Notifications.keep(report, summary: report.ok ? "\(report.file) verified" : "\(report.file) failed verification (\(Plural.of(report.problems.count, "problem")))")
             if json {
                 try Reporting.printJSON(report)
             } else if report.ok {
@@ -162,7 +183,7 @@ struct VerifyCommand: ToolCommand {
             } catch let error as ToolError where [.archiveCorrupt, .mismatch, .formatUnsupported].contains(error.code) {
                 // It is there but does not open as an archive: a failed verification, for `list` too.
                 try? VerificationLog.recordUnreadable(object.name, store: store, at: context.clock.now())
-                failures.append("\(location.path): \(error.message)")
+                failures.append(object.name)
                 run.failed += 1
                 if !json { Reporting.printError("FAILED \(location.path): \(error.message)") }
                 continue
@@ -191,7 +212,7 @@ struct VerifyCommand: ToolCommand {
             run.archiveBytes += report.fileSize
             if let standing, report.ok {
                 run.failed += 1
-                failures.append("\(report.file): still VERIFY-FAILED (\(standing.isSample ? "verify --sample" : "verify") on \(EvidenceReport.display(standing.verifiedAt)))")
+                failures.append(object.name)
                 Reporting.printError("\(report.file): \(Self.stillFailed(standing, report: report))")
             } else if report.ok {
                 run.ok += 1
@@ -201,12 +222,21 @@ struct VerifyCommand: ToolCommand {
                 }
             } else {
                 run.failed += 1
-                failures.append("\(report.file): \(report.problems.first ?? "")")
+                failures.append(object.name)
                 for problem in report.problems { Reporting.printError("\(report.file): \(problem)") }
-                if let standing { Reporting.printError("\(report.file): \(Self.stillFailed(standing, report: report))") }
+                // The problems are said just above: the standing verdict adds when, not what again.
+                if let standing { Reporting.printError("\(report.file): \(Self.stillFailed(standing, report: report, saysProblem: false))") }
             }
         }
         run.durationSeconds = stopwatch.elapsed
+        MetricsRecorder.record([
+            .init("rgw_verify_sample_failed_archives", "Archives the last verify --sample found damaged or unreadable, or still VERIFY-FAILED from an earlier verdict.", Double(run.failed)),
+            .init("rgw_verify_sample_checked_archives", "Archives the last verify --sample read its share of (sound or failed).", Double(run.ok + run.failed)),
+            .init("rgw_verify_sample_unchecked_archives", "Archives the last verify --sample could not read (encrypted, no --identity).", Double(run.notChecked.count)),
+            .init("rgw_verify_sample_bytes_read", "Bytes the last verify --sample read (ranged reads).", Double(run.bytesRead)),
+            .init("rgw_verify_sample_archive_bytes", "Total size of the archives in the directory the last verify --sample read from.", Double(run.archiveBytes)),
+        ])
+        Notifications.keep(run, summary: "sampled \(Plural.of(objects.count, "archive")) at \(Self.percentText(percent)): \(run.ok) ok, \(run.failed) failed, \(run.notChecked.count) not checked")
         if json {
             try Reporting.printJSON(run)
         } else {
@@ -215,9 +245,18 @@ struct VerifyCommand: ToolCommand {
         }
         if !failures.isEmpty {
             let stillFailed = run.archives.contains { $0.verificationFailedAt != nil }
-            throw ToolError(.archiveCorrupt, "\(Plural.of(failures.count, "archive")) in \(directory.directory) failed the sample\(stillFailed ? " or \(failures.count == 1 ? "is" : "are") still VERIFY-FAILED" : ""): \(failures.prefix(3).joined(separator: "; "))",
+            // Each archive's problem was said once, in full, above: the summary names the archives.
+            let names = failures.prefix(5).joined(separator: ", ") + (failures.count > 5 ? ", ..." : "")
+            // A copy made here by `copy` (copies.jsonl here names its source) is replaced from its source.
+            let copied = CopyLog.entries(store: store).filter { $0.isGood && $0.outcome != .forgotten && failures.contains($0.file) }
+            let sources = Dictionary(copied.map { ($0.file, $0.source) }) { _, last in last }
+            let repairs = failures.compactMap { name in sources[name].map { "rack-gateway-db copy --from \($0) --to \(directory.directory) \(name)" } }
+            throw ToolError(.archiveCorrupt, "\(Plural.of(failures.count, "archive")) in \(directory.directory) failed the sample\(stillFailed ? " or \(failures.count == 1 ? "is" : "are") still VERIFY-FAILED" : "") (the problems are above): \(names)",
                             fix: "Do not restore \(failures.count == 1 ? "it" : "them"): list marks \(failures.count == 1 ? "it" : "them") VERIFY-FAILED until the file changes or a full verify of it passes. "
-                                + "Run verify on \(failures.count == 1 ? "it" : "each") for every problem, and restore an archive that verifies.")
+                                + "Run verify on \(failures.count == 1 ? "it" : "each") for every problem"
+                                + (repairs.isEmpty ? ", and restore an archive that verifies."
+                                   : "; replace \(repairs.count == failures.count ? (failures.count == 1 ? "it" : "them") : "the copies") from the archive copied here, which copy verifies there first: \(repairs.joined(separator: "; ")).")
+                                + (repairs.isEmpty || repairs.count == failures.count ? "" : " Restore an archive that verifies in place of the others."))
         }
         if let first = unchecked.first {
             throw ToolError(first.code, "\(Plural.of(unchecked.count, "encrypted archive")) in \(directory.directory) could not be sampled: \(first.message)",
@@ -227,8 +266,8 @@ struct VerifyCommand: ToolCommand {
 
     /// Why an archive is still VERIFY-FAILED: when its failed verdict ran, what it found, and what
     /// this run's sample of it found.
-    static func stillFailed(_ standing: VerificationLog.Entry, report: SampleVerifier.Report) -> String {
-        let found = (standing.problems ?? []).first.map { " found \($0)" } ?? " failed"
+    static func stillFailed(_ standing: VerificationLog.Entry, report: SampleVerifier.Report, saysProblem: Bool = true) -> String {
+        let found = saysProblem ? (standing.problems ?? []).first.map { " found \($0)" } ?? " failed" : " failed"
         let count = MemberSet.parse(report.reReadFirst).count
         let members = "member\(count == 1 ? "" : "s") \(report.reReadFirst)"
         let now = !report.ok

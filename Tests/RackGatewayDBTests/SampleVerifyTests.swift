@@ -141,6 +141,8 @@ struct SampleVerifyTests {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
             let archive = try #require((object["archives"] as? [[String: Any]])?.first)
             #expect(object["failed"] as? Int == 1 && object["ok"] as? Int == 0, "\(after.stdout)")
+            // How many members were read (schema members too) says what it counts beside data_members.
+            #expect(archive["member_count"] == nil && (archive["members_read_count"] as? Int ?? 0) > (archive["data_members_read"] as? Int ?? 0), "\(after.stdout)")
             #expect(archive["ok"] as? Bool == true && archive["verification_failed_at"] as? String == verdict.verifiedAt, "a sample that missed the damage: \(after.stdout)")
             #expect(after.stderr.contains("\(name): still VERIFY-FAILED: verify on \(EvidenceReport.display(verdict.verifiedAt)) found \(verdict.problems?.first ?? "?"); this sample"), "\(after)")
             #expect(after.stderr.contains("failed the sample or is still VERIFY-FAILED"), "\(after)")
@@ -155,6 +157,8 @@ struct SampleVerifyTests {
                 #expect(run.status == 2, "\(arguments): \(run)")
                 #expect(!run.stdout.contains("OK \(name)") && run.stdout.contains("0 ok, 1 failed"), "\(arguments): \(run)")
                 #expect(run.stderr.contains(damage), "\(arguments): \(run)")
+                // Said once: not again in the still-VERIFY-FAILED line, nor in the summary.
+                #expect(run.stderr.components(separatedBy: "at offset \(target.offset)").count == 2, "\(arguments): \(run)")
                 #expect(run.stderr.contains("\(name): still VERIFY-FAILED: verify --sample on ") && run.stderr.contains("re-read member \(target.index) first and found damage again"), "\(arguments): \(run)")
                 let line = try #require(Self.samples(directory, name).last)
                 #expect(MemberSet.parse(line.members ?? "").contains(target.index) && line.ok == false, "\(line)")
@@ -176,6 +180,86 @@ struct SampleVerifyTests {
             #expect(try CLI.run(["verify", "--dir", directory, name]).status == 0)
             let clean = try CLI.run(["verify", "--dir", directory, "--sample", "10"])
             #expect(clean.status == 0 && clean.stdout.contains("OK \(name)"), "\(clean)")
+        }
+    }
+
+    /// Damage the nightly re-read finds reaches someone (issue 32's second trial: no verify option
+    /// reported it, and check said OK with an old archive VERIFY-FAILED): a sample that finds a
+    /// damaged archive writes the failure to --metrics-file (rgw_verify_sample_failed_archives 1,
+    /// the last failure's time, no success) and pings URL/2 and the webhook; each problem is said
+    /// once; the fix at a copy destination is `copy --from SOURCE`, and running it repairs the copy.
+    /// check --max-backup-age then warns of the VERIFY-FAILED archive (exit 0: a newer good one
+    /// exists) and writes rgw_backup_verify_failed_archives; a full verify writes rgw_verify_problems.
+    @Test func aDamagedArchiveReachesTheMetricsTheNotificationsAndCheck() throws {
+        try TestDatabase.withMigrated { source in
+            let (origin, name, manifest) = try Self.archive(source, rows: 15000)
+            defer { try? FileManager.default.removeItem(atPath: origin) }
+            let older = try #require(Self.earlier(name))
+            try FileManager.default.copyItem(atPath: origin + "/" + name, toPath: origin + "/" + older)
+            try FileManager.default.copyItem(atPath: origin + "/" + name + ".sha256", toPath: origin + "/" + older + ".sha256")
+            // The destination: both archives copied there by `copy`, the older one then damaged there.
+            let directory = try TestArchives.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let copied = try CLI.run(["copy", "--from", origin, "--to", directory, name, older])
+            #expect(copied.status == 0, "\(copied)")
+            let target = try #require(manifest.members.filter { $0.kind == .data }.dropFirst(5).first)
+            let path = directory + "/" + older
+            var bytes = try #require(FileManager.default.contents(atPath: path))
+            bytes[target.offset + target.length / 2] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: path))
+
+            let receiver = try HTTPReceiver()
+            let metrics = directory + "/verify.prom"
+            let run = try CLI.run(["verify", "--dir", directory, "--sample", "100", "--metrics-file", metrics,
+                                   "--notify", receiver.url("/ping/sample"), "--webhook", receiver.url("/hooks/sample")])
+            #expect(run.status == 2, "\(run)")
+            let damage = "\(older): member \(target.index) (data) at offset \(target.offset)"
+            // Said once, in full: the summary names the archive, not its problem again.
+            #expect(run.stderr.components(separatedBy: damage).count == 2, "\(run)")
+            #expect(run.stderr.contains("1 archive in \(directory) failed the sample (the problems are above): \(older)"), "\(run)")
+            let repair = "rack-gateway-db copy --from \(origin) --to \(directory) \(older)"
+            #expect(run.stderr.contains(repair), "the fix names the copy's source: \(run)")
+            let text = try String(contentsOfFile: metrics, encoding: .utf8)
+            let label = "{dir=\"\(directory)\"}"
+            #expect(text.contains("rgw_verify_sample_failed_archives\(label) 1\n") && text.contains("rgw_verify_sample_checked_archives\(label) 2\n"), "\(text)")
+            #expect(text.contains("rgw_verify_sample_unchecked_archives\(label) 0\n") && text.contains("rgw_verify_sample_last_failure_timestamp_seconds\(label) "), "\(text)")
+            #expect(!text.contains("rgw_verify_sample_last_success_timestamp_seconds"), "\(text)")
+            let read = try #require(text.split(separator: "\n").first { $0.hasPrefix("rgw_verify_sample_bytes_read\(label) ") }.flatMap { Double($0.split(separator: " ").last!) })
+            #expect(read > Double(manifest.members.filter { $0.kind == .data }.reduce(0) { $0 + $1.length }), "\(text)")
+            let attributes = try FileManager.default.attributesOfItem(atPath: metrics)
+            #expect((attributes[.posixPermissions] as? Int) == 0o644)
+            let requests = receiver.requests
+            #expect(requests.map { NotificationTests.route($0.path) } == ["/ping/sample/start", "/ping/sample/2", "/hooks/sample"], "\(requests.map(\.path))")
+            #expect(requests[1].body.hasPrefix("rack-gateway-db verify FAILED (exit 2): 1 archive in \(directory) failed the sample"), "\(requests[1].body)")
+            let hook = try #require(requests.last?.json)
+            #expect(hook["failed"] as? Int == 1 && (hook["error"] as? [String: Any])?["code"] as? String != nil, "\(hook)")
+
+            // check: the newest archive is good (exit 0), the damaged older one a warning and a gauge.
+            let checkMetrics = directory + "/check.prom"
+            let check = try CLI.run(["check", "--database-url", source.url, "--dir", directory, "--max-backup-age", "26h", "--metrics-file", checkMetrics])
+            #expect(check.status == 0, "\(check)")
+            #expect(check.stdout.contains("WARN  verify-failed: 1 archive in \(directory) VERIFY-FAILED") && check.stdout.contains(older), "\(check)")
+            #expect(check.stdout.contains("OK    backups: newest good archive \(name)"), "\(check)")
+            let checkText = try String(contentsOfFile: checkMetrics, encoding: .utf8)
+            #expect(checkText.contains("rgw_backup_verify_failed_archives{database=\"\(source.name)\",dir=\"\(directory)\"} 1\n"), "\(checkText)")
+
+            // verify of the one archive: its problems in the metrics, under its own command.
+            let single = try CLI.run(["verify", "--dir", directory, older, "--metrics-file", metrics])
+            #expect(single.status == 2, "\(single)")
+            let after = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(after.contains("rgw_verify_problems\(label) ") && !after.contains("rgw_verify_problems\(label) 0\n") && after.contains("rgw_verify_last_failure_timestamp_seconds\(label) "), "\(after)")
+
+            // The fix as printed: the copy replaced from its source, the next sample passes, and
+            // check's gauge is back to 0.
+            let repaired = try CLI.run(["copy", "--from", origin, "--to", directory, older])
+            #expect(repaired.status == 0, "\(repaired)")
+            let clean = try CLI.run(["verify", "--dir", directory, "--sample", "100", "--metrics-file", metrics])
+            #expect(clean.status == 0, "\(clean)")
+            let cleanText = try String(contentsOfFile: metrics, encoding: .utf8)
+            #expect(cleanText.contains("rgw_verify_sample_failed_archives\(label) 0\n") && cleanText.contains("rgw_verify_sample_last_success_timestamp_seconds\(label) "), "\(cleanText)")
+            let recheck = try CLI.run(["check", "--database-url", source.url, "--dir", directory, "--max-backup-age", "26h", "--metrics-file", checkMetrics])
+            #expect(recheck.status == 0 && !recheck.stdout.contains("verify-failed"), "\(recheck)")
+            #expect(try String(contentsOfFile: checkMetrics, encoding: .utf8).contains("rgw_backup_verify_failed_archives{database=\"\(source.name)\",dir=\"\(directory)\"} 0\n"))
         }
     }
 

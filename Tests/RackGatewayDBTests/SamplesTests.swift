@@ -503,7 +503,7 @@ struct SamplesTests {
         #expect(try String(contentsOfFile: directory + "/syslog", encoding: .utf8).contains("rack-gateway-drill.service failed on "))
     }
 
-    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupFailed", "RackGatewayBackupSuspect", "RackGatewayBackupCopyFailed", "RackGatewayCopyStale",
+    static let alerts = ["RackGatewayBackupTooOld", "RackGatewayBackupFailed", "RackGatewayBackupSuspect", "RackGatewayBackupCopyFailed", "RackGatewayCopyStale", "RackGatewayArchiveVerifyFailed",
                          "RackGatewayDrillFailed", "RackGatewayExistingDrillFailed", "RackGatewayPushStale", "RackGatewayMetricsMissing"]
 
     /// The alert rules of samples/prometheus (the README's "Monitoring"): Prometheus's promtool
@@ -531,7 +531,8 @@ struct SamplesTests {
     /// (honor_labels, as the README says) with the sample rules loaded, and the alerts follow: none
     /// after a good backup, RackGatewayBackupSuspect firing after a SUSPECT one, RackGatewayDrillFailed
     /// after a drill that could not run, RackGatewayBackupTooOld pending (its `for`) after a check that
-    /// found no good archive.
+    /// found no good archive, RackGatewayArchiveVerifyFailed firing after a verify --sample that found
+    /// the first archive damaged (quiet before it).
     @Test func theAlertRulesFollowWhatTheToolPushes() throws {
         try TestDatabase.with { source in
             try source.psql("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'row ' || i FROM generate_series(1, 1000) i")
@@ -596,8 +597,17 @@ struct SamplesTests {
             #expect(drill.status == 1, "\(drill)")
             let check = try CLI.run(["check", "--max-backup-age", "26h", "--dir", directory + "/empty"], environment: environment)
             #expect(check.status == 2, "\(check)")
+            // The nightly re-read finds the first (good) archive damaged: a byte flipped in a data chunk.
+            let first = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".sql.gz") }.sorted().first)
+            let member = try #require(try ArchiveReader(path: directory + "/" + first).manifest.members.first { $0.kind == .data })
+            var bytes = try #require(FileManager.default.contents(atPath: directory + "/" + first))
+            bytes[member.offset + member.length / 2] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: directory + "/" + first))
+            let sample = try CLI.run(["verify", "--sample", "100"], environment: environment)
+            #expect(sample.status == 2, "\(sample)")
             let states = try alerts { $0["RackGatewayBackupSuspect"] == "firing" && $0["RackGatewayDrillFailed"] == "firing" && $0["RackGatewayBackupFailed"] == "firing"
-                && $0["RackGatewayBackupTooOld"] != nil }
+                && $0["RackGatewayBackupTooOld"] != nil && $0["RackGatewayArchiveVerifyFailed"] == "firing" }
+            #expect(states["RackGatewayArchiveVerifyFailed"] == "firing", "\(states)")
             #expect(states["RackGatewayBackupFailed"] == "firing", "\(states)")
             #expect(states["RackGatewayBackupSuspect"] == "firing", "\(states)")
             #expect(states["RackGatewayDrillFailed"] == "firing", "\(states)")

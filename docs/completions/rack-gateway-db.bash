@@ -361,8 +361,8 @@ _rack-gateway-db_backup() {
 _rack-gateway-db_verify() {
     repeating_flags=()
     non_repeating_flags=(--latest --json --verbose -v --version -h --help)
-    repeating_options=()
-    non_repeating_options=(--sample --seed --dir --s3-endpoint --identity --verify-key)
+    repeating_options=(--pushgateway --notify --webhook)
+    non_repeating_options=(--sample --seed --dir --s3-endpoint --identity --verify-key --metrics-file)
     __rack-gateway-db_offer_flags_options 1
 
     # Offer option value completions
@@ -383,6 +383,18 @@ _rack-gateway-db_verify() {
         return
         ;;
     '--verify-key')
+        return
+        ;;
+    '--metrics-file')
+        return
+        ;;
+    '--pushgateway')
+        return
+        ;;
+    '--notify')
+        return
+        ;;
+    '--webhook')
         return
         ;;
     esac

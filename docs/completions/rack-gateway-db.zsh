@@ -200,6 +200,10 @@ _rack-gateway-db_verify() {
         '--verify-key[minisign public key (the RWQ... line, or the .pub file) every archive must be signed with; an unsigned or badly signed one is refused, exit 2 (default\: $RGW_VERIFY_KEY).]:key:'
         '--json[Print one machine-readable JSON report on stdout.]'
         '(--verbose -v)'{--verbose,-v}'[Log debug detail to stderr.]'
+        '--metrics-file[Write the run'\''s metrics here in Prometheus text format, for node_exporter'\''s textfile collector (atomically, mode 0644, in every outcome; other metrics in the file are kept).]:path:'
+        '*--pushgateway[Push the run'\''s metrics to this Prometheus Pushgateway (job rack_gateway_db, grouped by command, database and directory; repeatable; default\: $RGW_PUSHGATEWAY_URL). A failed push is a warning.]:url:'
+        '*--notify[Ping URL/start when the run starts, URL when it succeeds and URL/<exit status> when it fails (healthchecks.io'\''s convention; one run id on both), the summary and the last log lines as the body; repeatable (default\: $RGW_NOTIFY_URL).]:url:'
+        '*--webhook[POST the --json report (or error document) with a one-line "text" summary (a Slack or Teams incoming webhook shows it) to URL at the end; repeatable (default\: $RGW_WEBHOOK_URL).]:url:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

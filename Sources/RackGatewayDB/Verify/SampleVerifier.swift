@@ -21,9 +21,11 @@ public struct SampleVerifier {
         public var problems: [String]
         public var percent: Double
         public var seed: UInt64
-        /// The members read (`MemberSet`), how many, and of them the data and large-object members.
+        /// The members read (`MemberSet`: trailer, manifest and schema members too) and how many;
+        /// of them the data and large-object members read (`data_members_read`), of the archive's
+        /// `data_members` in all.
         public var membersRead: String
-        public var memberCount: Int
+        public var membersReadCount: Int
         public var dataMembersRead: Int
         public var dataMembers: Int
         /// Stored bytes of the members read (trailer and manifest not counted), and of the data and
@@ -157,7 +159,7 @@ public struct SampleVerifier {
         let covered = Set(before.keys).union(chosen.map(\.index))
         let coveredBytes = sampled.filter { covered.contains($0.index) }.reduce(0) { $0 + $1.length }
         var report = Report(file: reader.path, ok: problems.isEmpty, problems: problems, percent: percent, seed: seed,
-                      membersRead: MemberSet.format(read), memberCount: read.count, dataMembersRead: chosen.count, dataMembers: sampled.count,
+                      membersRead: MemberSet.format(read), membersReadCount: read.count, dataMembersRead: chosen.count, dataMembers: sampled.count,
                       bytesRead: toRead.reduce(0) { $0 + $1.length }, dataBytesRead: chosen.reduce(0) { $0 + $1.length }, dataBytes: dataBytes,
                       fileSize: reader.storedSize, tablesChecked: complete.count,
                       coveredPercent: dataBytes == 0 ? 100 : (Double(coveredBytes) * 100 / Double(dataBytes) * 10).rounded(.down) / 10,
