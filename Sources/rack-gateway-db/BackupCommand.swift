@@ -232,8 +232,7 @@ struct BackupCommand: ToolCommand {
                 // The user ran a backup, not a copy: the fix is the copy command of each destination not reached.
                 let left = destinations[results.count...].map { "rack-gateway-db copy --from \(source.location) --to \($0.location) \(name)" }
                 throw ToolError(.interrupted, "the backup is written and verified (\(report.file)); " + error.message,
-                                fix: "The archive is good; copy it with: " + left.joined(separator: "; ")
-                                    + " (what is at a destination already is skipped).")
+                                fix: "The archive is good; copy it (what is at a destination already is skipped): " + left.joined(separator: "; "))
             } catch {
                 results.append(.failed(name, destination: destination.location, error: error))
             }

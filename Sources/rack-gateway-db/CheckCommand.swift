@@ -106,8 +106,8 @@ struct CheckCommand: ToolCommand {
                 let stale = failing.compactMap { $0.copy?.destination }
                 if !stale.isEmpty {
                     let from = directoryOptions.isS3 ? directoryOptions.chosen : (try? directoryOptions.directory) ?? directoryOptions.chosen
-                    fixes.append("Find out why the copy failed or did not run, and copy the newest archive there: "
-                                 + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; ") + " (what is there already is skipped).")
+                    fixes.append("Find out why the copy failed or did not run, and copy the newest archive there (what is there already is skipped): "
+                                 + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; "))
                 }
                 let fix = onlyStale ? fixes.joined(separator: " ")
                     : report.connectionFailure?.fix ?? "Fix what the failing items say, then run check again."

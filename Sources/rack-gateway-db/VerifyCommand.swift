@@ -57,7 +57,7 @@ struct VerifyCommand: ToolCommand {
     /// The options that do not go together, refused (exit 64) in the run, so that they read as every
     /// other usage error of a run (`rack-gateway-db: error:` and the fix), not as the parser's `Error:`.
     func checkOptions() throws {
-        let help = "See verify's options with rack-gateway-db help verify."
+        let help = "verify's options: rack-gateway-db help verify"
         if seed != nil && sample == nil {
             throw ToolError(.usage, "--seed makes --sample's choice repeatable; without --sample it does not apply", fix: "Give --sample PERCENT with --seed, or leave --seed out. \(help)")
         }
@@ -255,8 +255,8 @@ struct VerifyCommand: ToolCommand {
                             fix: "Do not restore \(failures.count == 1 ? "it" : "them"): list marks \(failures.count == 1 ? "it" : "them") VERIFY-FAILED until the file changes or a full verify of it passes. "
                                 + "Run verify on \(failures.count == 1 ? "it" : "each") for every problem"
                                 + (repairs.isEmpty ? ", and restore an archive that verifies."
-                                   : "; replace \(repairs.count == failures.count ? (failures.count == 1 ? "it" : "them") : "the copies") from the archive copied here, which copy verifies there first: \(repairs.joined(separator: "; ")).")
-                                + (repairs.isEmpty || repairs.count == failures.count ? "" : " Restore an archive that verifies in place of the others."))
+                                   : (repairs.count == failures.count ? "" : "; restore an archive that verifies in place of the others")
+                                   + "; replace \(repairs.count == failures.count ? (failures.count == 1 ? "it" : "them") : "the copies") from the archive copied here (copy verifies it there first): \(repairs.joined(separator: "; "))"))
         }
         if let first = unchecked.first {
             throw ToolError(first.code, "\(Plural.of(unchecked.count, "encrypted archive")) in \(directory.directory) could not be sampled: \(first.message)",

@@ -329,6 +329,25 @@ struct CopyTests {
         }
     }
 
+    /// A copy whose sidecar cannot be written there (here: a directory in the way of its `.sha256`; in
+    /// the trial, a bucket policy denying `*.sha256`) is not left behind: an archive without its
+    /// `.sha256` would read as damaged to the next verify and copy.
+    @Test func aCopyWhoseSidecarIsRefusedIsNotLeftBehind() throws {
+        let (directory, names) = try Self.archives()
+        let target = try TestArchives.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: target + "/" + names[1] + ".sha256", withIntermediateDirectories: false)
+        let copy = try CLI.run(["copy", "--from", directory, "--to", target, names[1]])
+        #expect(copy.status == 4, "\(copy)")
+        #expect(copy.stdout.contains("sidecars could not be written") && copy.stdout.contains("(the copy at \(target)/\(names[1]) is deleted)"), "\(copy)")
+        #expect(!FileManager.default.fileExists(atPath: target + "/" + names[1]), "the archive is not left without its .sha256")
+        #expect(CopyLog.entries(store: LocalStore(directory: directory)).map(\.outcome) == [.failed])
+        // The way cleared, the same command copies it.
+        try FileManager.default.removeItem(atPath: target + "/" + names[1] + ".sha256")
+        let again = try CLI.run(["copy", "--from", directory, "--to", target, names[1]])
+        #expect(again.status == 0, "\(again)")
+        try Self.expectVerified([names[1]], in: LocalStore(directory: target))
+    }
+
     @Test func aSourceThatRefusesWritesIsAWarningAndTheCopyIsRecordedAtTheDestination() throws {
         let moto = try MotoServer.shared()
         let bucket = try moto.freshBucket()
@@ -465,7 +484,8 @@ struct CopyTests {
             let result = run.finish()
             #expect(result.status == 143, "\(result)")
             let name = try #require(try ArchiveCopier.archives(in: LocalStore(directory: directory)).first?.name)
-            #expect(result.stderr.contains("rack-gateway-db copy --from \(directory) --to \(destination) \(name)"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").contains { $0.hasSuffix("rack-gateway-db copy --from \(directory) --to \(destination) \(name)") },
+                    "the command ends its line, so that a paste of it runs: \(result.stderr)")
             #expect(!result.stderr.contains("Run the same copy again"), "\(result.stderr)")
             #expect(CopyLog.entries(store: LocalStore(directory: directory)).isEmpty, "no failure recorded for a stop")
             try Self.expectVerified([name], in: LocalStore(directory: directory))
@@ -487,7 +507,8 @@ struct CopyTests {
             let stale = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)
             #expect(stale.status == 2 && stale.stdout.contains("FAIL  copies: to \(denied)"), "\(stale)")
             // The printed command pastes as it is: nothing glued to --latest.
-            #expect(stale.output.contains("copy --from \(directory) --to \(denied) --latest (") && !stale.output.contains("--latest."), "\(stale)")
+            // The printed command ends its line: pasted from it to the end of the line, it runs.
+            #expect(stale.output.split(separator: "\n").contains { $0.hasSuffix("rack-gateway-db copy --from \(directory) --to \(denied) --latest") }, "\(stale)")
             let forget = try CLI.run(["copy", "--from", directory, "--to", denied, "--forget"], environment: environment)
             #expect(forget.status == 0 && forget.stdout.contains("Forgot \(denied)"), "\(forget)")
             let fresh = try CLI.run(["check", "--dir", directory, "--max-backup-age", "26h"], environment: checkEnvironment)

@@ -306,16 +306,28 @@ public struct ArchiveCopier {
         let unverified = context.cleanups.push("delete the unverified copy \(destination.location)/\(name)") { [destination] in try? destination.delete(name) }
         do {
             try verifyCopy(name, expected: expected, signature: signature, into: &result)
+            do {
+                try copySidecars(name)
+            } catch {
+                // An archive without its .sha256 there would read as damaged to the next verify and
+                // copy: the copy is not left behind, nor the sidecars it got.
+                if let stop = error as? ToolError, stop.code == .interrupted { throw stop }
+                for sidecar in ArchiveName.sidecars(of: name) { try? destination.delete(sidecar) }
+                let failure = ToolError(reporting: error)
+                throw ToolError(.copyFailed, "its sidecars could not be written: \(failure.message)", fix: failure.fix, cause: error)
+            }
             unverified.dismiss()
         } catch let error as ToolError where error.code != .interrupted && !error.message.contains("the copy is deleted") {
             unverified.run()
-            // The path named in the message is gone now: say so.
-            throw ToolError(error.code, error.message + " (the copy at \(destination.location)/\(name) is deleted)", fix: error.fix, cause: error.cause)
+            // The path named in the message is gone now (or, under Object Lock, cannot be): say so.
+            let left = (try? destination.open(name)) ?? nil
+            let fate = left == nil ? "is deleted"
+                : "could not be deleted (\((try? destination.retainedUntil(name)).flatMap { $0 }.map { "Object Lock until " + UTCTime.iso8601($0) } ?? "the destination refused it")): delete it by hand when it can be"
+            throw ToolError(error.code, error.message + " (the copy at \(destination.location)/\(name) \(fate))", fix: error.fix, cause: error.cause)
         } catch {
             unverified.run()
             throw error
         }
-        try copySidecars(name)
         result.outcome = .copied
         result.retainUntil = try? destination.retainedUntil(name).map(UTCTime.iso8601)
     }
