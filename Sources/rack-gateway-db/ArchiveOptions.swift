@@ -32,13 +32,7 @@ struct DirectoryOptions: ParsableArguments {
 
     /// The store --dir names, used on the run's `clock`; what `backup` uploads to S3 is stored with `upload`.
     func store(upload: S3UploadOptions = S3UploadOptions(), clock: RunClock) throws -> ArchiveStore {
-        switch try StoreLocation.parse(chosen) {
-        case .local: return LocalStore(directory: try directory)
-        case .s3(let bucket, let prefix):
-            var store = S3Store(client: try s3.client(bucket: bucket, clock: clock), prefix: prefix)
-            store.upload = upload
-            return store
-        }
+        try s3.store(chosen, upload: upload, clock: clock)
     }
 
     var isS3: Bool { chosen.hasPrefix("s3://") }
@@ -147,6 +141,24 @@ struct S3Options: ParsableArguments {
 
     func client(bucket: String, clock: RunClock) throws -> S3Client {
         try StoreLocation.s3Client(bucket: bucket, endpoint: s3Endpoint, environment: ProcessInfo.processInfo.environment, clock: clock)
+    }
+
+    /// The store a location names (`--dir`, `--from`, `--to`, `--copy-to`), used on the run's
+    /// `clock`; what is uploaded to S3 is stored with `upload`. A local directory that must exist
+    /// (`mustExist`: a source) and does not is `archive_not_found`.
+    func store(_ text: String, upload: S3UploadOptions = S3UploadOptions(), clock: RunClock, mustExist: Bool = false) throws -> ArchiveStore {
+        switch try StoreLocation.parse(text) {
+        case .local(let path):
+            let directory = URL(fileURLWithPath: path).standardizedFileURL.path
+            if mustExist && !FileManager.default.fileExists(atPath: directory) {
+                throw ToolError(.archiveNotFound, "the directory \(directory) does not exist", fix: "Give the directory (or s3://bucket/prefix) that holds the archives.")
+            }
+            return LocalStore(directory: directory)
+        case .s3(let bucket, let prefix):
+            var store = S3Store(client: try client(bucket: bucket, clock: clock), prefix: prefix)
+            store.upload = upload
+            return store
+        }
     }
 
     /// An archive named on the command line: a path, or s3://bucket/prefix/name.

@@ -88,7 +88,7 @@ struct BackupCommand: ToolCommand {
             let copyStores = try copyTargets.map { target in
                 do {
                     return CopyDestination(location: try CopyCommand.locationName(target),
-                                           store: .success(try CopyCommand.store(target, s3: directoryOptions.s3, upload: upload.upload, clock: context.clock, mustExist: false)))
+                                           store: .success(try directoryOptions.s3.store(target, upload: upload.upload, clock: context.clock)))
                 } catch let error as ToolError where error.code == .usage {
                     throw error
                 } catch {

@@ -68,8 +68,8 @@ struct CopyCommand: ToolCommand {
         var isS3 = false
         if case .s3 = destinationLocation { isS3 = true }
         try upload.checkApplies(writesToS3: isS3, where: "--to")
-        let source = try Self.store(from, s3: s3, upload: nil, clock: context.clock, mustExist: true)
-        let destination = try Self.store(to, s3: s3, upload: upload.upload, clock: context.clock, mustExist: false)
+        let source = try s3.store(from, clock: context.clock, mustExist: true)
+        let destination = try s3.store(to, upload: upload.upload, clock: context.clock)
         if source.location == destination.location {
             throw ToolError(.usage, "--from and --to are the same place (\(source.location)): a copy goes somewhere else")
         }
@@ -158,22 +158,6 @@ struct CopyCommand: ToolCommand {
             try Reporting.printJSON(["source": source.location, "forgotten": name])
         } else {
             print("Forgot \(name) in \(source.location)/\(CopyLog.fileName): list, report and check there no longer name it, until a later copy to it.")
-        }
-    }
-
-    /// The store a `--from`, `--to` or `--copy-to` names; a local source must exist.
-    static func store(_ text: String, s3: S3Options, upload: S3UploadOptions?, clock: RunClock, mustExist: Bool) throws -> ArchiveStore {
-        switch try StoreLocation.parse(text) {
-        case .local(let path):
-            let directory = URL(fileURLWithPath: path).standardizedFileURL.path
-            if mustExist && !FileManager.default.fileExists(atPath: directory) {
-                throw ToolError(.archiveNotFound, "the directory \(directory) does not exist", fix: "Give the directory (or s3://bucket/prefix) that holds the archives.")
-            }
-            return LocalStore(directory: directory)
-        case .s3(let bucket, let prefix):
-            var store = S3Store(client: try s3.client(bucket: bucket, clock: clock), prefix: prefix)
-            if let upload { store.upload = upload }
-            return store
         }
     }
 

@@ -448,7 +448,7 @@ public struct ArchiveCopier {
         let entry = CopyLog.Entry(file: result.file, source: source.location, destination: destination.location, outcome: result.outcome,
                                   sha256: result.sha256 ?? "", size: result.sizeBytes, copiedAt: context.clock.now(), checks: result.checks,
                                   version: result.outcome == .failed ? nil : (try? destination.version(result.file)) ?? nil,
-                                  retainUntil: result.retainUntil.flatMap(Self.parseTime),
+                                  retainUntil: result.retainUntil.flatMap(EvidenceReport.parseTime),
                                   problems: result.problems.isEmpty ? nil : result.problems)
         for (store, role) in [(destination, "destination"), (source, "source")] where recordThere || role == "source" {
             do { try CopyLog.append(entry, store: store) } catch {
@@ -465,19 +465,10 @@ public struct ArchiveCopier {
     /// `verifications.jsonl` (at the file's version now), so that `list` there marks it
     /// VERIFY-FAILED; a source that refuses the line is a warning, as for `copies.jsonl`.
     func recordDamage(_ name: String, size: Int, problem: String) {
-        let entry = VerificationLog.Entry(file: name, sha256: "", size: size, ok: false, verifiedAt: ISO8601DateFormatter().string(from: context.clock.now()),
-                                          version: (try? source.version(name)) ?? nil, problems: [problem])
-        do { try JSONLines.append(entry, to: VerificationLog.fileName, in: source) } catch {
+        do { try VerificationLog.recordFailure(name, size: size, problems: [problem], store: source, at: context.clock.now()) } catch {
             context.output.writeLine("rack-gateway-db: warning: cannot record the damaged archive in \(source.location)/\(VerificationLog.fileName) (the source): "
                                      + ToolError(reporting: error).message)
         }
-    }
-
-    /// A time as `UTCTime.iso8601` writes it (with milliseconds).
-    static func parseTime(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
     }
 
     /// The writer side of a stream, whose sink cannot throw: the first error stops it.

@@ -47,7 +47,13 @@ public enum VerificationLog {
     /// an archive at all) failed verification too: recorded so that `list` marks it VERIFY-FAILED.
     public static func recordUnreadable(_ name: String, store: ArchiveStore, at time: Date) throws {
         guard let size = try store.size(URL(fileURLWithPath: name).lastPathComponent) else { return }
-        try append(name, sha256: "", size: size, ok: false, store: store, at: time, problems: ["it could not be opened as an archive"])
+        try recordFailure(name, size: size, problems: ["it could not be opened as an archive"], store: store, at: time)
+    }
+
+    /// A failure found by another command than verify (`copy` reading a source that does not match
+    /// its `.sha256`): recorded as a failed verification, so that `list` marks it VERIFY-FAILED.
+    public static func recordFailure(_ name: String, size: Int, problems: [String], store: ArchiveStore, at time: Date) throws {
+        try append(name, sha256: "", size: size, ok: false, store: store, at: time, problems: problems)
     }
 
     /// A sample of the archive `name` (`verify --sample`), at the file's `version` when it was opened.
