@@ -40,8 +40,8 @@ extension ArchiveLoader {
     /// The archive's tables (indexes into the manifest's) that this restore may truncate and load
     /// with `COPY ... FREEZE`, read from the target after pre-data: plain tables (`relkind` r; not a
     /// partitioned table, where `FREEZE` is refused, nor a foreign table, whose `TRUNCATE` would
-    /// reach the remote one), unlogged ones included, with no trigger (an `ON TRUNCATE` trigger would
-    /// run), referenced by no foreign key (`TRUNCATE` refuses them; pg_dump adds foreign keys in
+    /// reach the remote one), unlogged ones included, with no `ON TRUNCATE` trigger (it would run),
+    /// referenced by no foreign key (`TRUNCATE` refuses them; pg_dump adds foreign keys in
     /// post-data, after the load, but a crafted pre-data may not) and that the restoring role may
     /// truncate. Inheritance parents and children and partitions are plain tables: `TRUNCATE ONLY`
     /// empties only the one.
@@ -49,7 +49,7 @@ extension ArchiveLoader {
         let rows = try connection.query("""
             SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND \(CatalogSQL.userSchemaFilter)
-              AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid)
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgtype & 32 <> 0)
               AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint f WHERE f.contype = 'f' AND f.confrelid = c.oid)
               AND pg_catalog.has_table_privilege(c.oid, 'TRUNCATE, INSERT')
             """).rows
