@@ -67,10 +67,12 @@ struct FreezeTests {
         }
     }
 
-    /// The whole restore (two connections, chunks of 16 KiB so `big` has many): every table that
-    /// holds rows is loaded frozen, trigger, foreign key and inheritance notwithstanding (pg_dump
-    /// makes them in post-data, after the load), and the rows and schema are the source's.
-    @Test func aRestoreLeavesEveryLoadedTablesPagesAllVisibleAndAllFrozen() throws {
+    /// The whole restore (chunks of 16 KiB so `big` has many): every table that holds rows is loaded
+    /// frozen, trigger, foreign key and inheritance notwithstanding (pg_dump makes them in post-data,
+    /// after the load), and the rows and schema are the source's. Over two connections `big`, most
+    /// of the data, is split over both as before and not frozen; over one it is frozen too.
+    @Test(arguments: [1, 2])
+    func aRestoreLeavesEveryLoadedTablesPagesAllVisibleAndAllFrozen(jobs: Int) throws {
         try TestDatabase.with { source in
             try source.psql(Self.schema)
             let directory = try TestArchives.temporaryDirectory()
@@ -80,11 +82,15 @@ struct FreezeTests {
             let big = try #require(manifest.tables.first { $0.name == "big" })
             #expect(big.chunks.count > 4, "big is loaded from several chunks")
             try TestDatabase.withUnused { target in
-                let report = try RestoreTests.restore(backup.file, into: target)
+                let report = try RestoreTests.restore(backup.file, into: target, jobs: jobs)
                 #expect(report.verified && report.mismatches.isEmpty)
                 #expect(try DatabaseOracle.tableDigests(target) == DatabaseOracle.tableDigests(source))
                 #expect(try TestArchives.schemaDump(target) == TestArchives.schemaDump(source))
-                try Self.expectFrozen(target, Self.tables)
+                try Self.expectFrozen(target, jobs == 1 ? Self.tables : Self.tables.filter { $0 != "big" })
+                if jobs == 2 {
+                    let big = try Self.visibility(target, ["big"])["big"]!.split(separator: " ")
+                    #expect(big.count == 3 && big[0] != "0" && big[2] == "0", "big was loaded a chunk at a time, not frozen: \(big)")
+                }
             }
         }
     }
@@ -130,14 +136,17 @@ struct FreezeTests {
             let index = { (name: String) in manifest.tables.firstIndex { $0.name == name }! }
             let big = data.filter { $0.table == index("big") }, small = data.filter { $0.table == index("small") }
             let all = Set(manifest.tables.indices)
-            let whole = TableLoad.loads(big + small, manifest: manifest, freezable: all)
+            let whole = TableLoad.loads(big + small, manifest: manifest, freezable: all, jobs: 1)
             #expect(whole.map(\.members.count) == [big.count, 1] && whole.allSatisfy(\.freeze))
+            // Over two connections big, most of the data, is split over both; small is still whole.
+            let split = TableLoad.loads(big + small, manifest: manifest, freezable: all, jobs: 2)
+            #expect(split.count == big.count + 1 && split.filter(\.freeze).map(\.table) == [index("small")])
             // big's chunks with small's between them: big a chunk at a time, small still whole.
             let interleaved = [big[0], small[0]] + big.dropFirst()
-            let loads = TableLoad.loads(interleaved, manifest: manifest, freezable: all)
+            let loads = TableLoad.loads(interleaved, manifest: manifest, freezable: all, jobs: 1)
             #expect(loads.count == big.count + 1)
             #expect(loads.filter(\.freeze).map(\.table) == [index("small")])
-            #expect(TableLoad.loads(big, manifest: manifest, freezable: all.subtracting([index("big")])).allSatisfy { !$0.freeze && $0.members.count == 1 })
+            #expect(TableLoad.loads(big, manifest: manifest, freezable: all.subtracting([index("big")]), jobs: 1).allSatisfy { !$0.freeze && $0.members.count == 1 })
         }
     }
 }

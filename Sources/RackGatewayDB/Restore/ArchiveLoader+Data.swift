@@ -58,10 +58,10 @@ extension ArchiveLoader {
         progress.beginData(chunks: members.count, bytes: manifest.totalBytes, builds: plan.queued.count)
         let totals = TableTotals(tables: manifest.tables.count)
         for member in members { totals.expect(table: member.table!) }
-        // TEMPORARY (measuring): RGW_FREEZE_MODE=off loads as before, =single freezes one-chunk tables only.
-        let mode = ProcessInfo.processInfo.environment["RGW_FREEZE_MODE"] ?? "all"
+        // TEMPORARY (measuring): RGW_FREEZE_MODE=off loads as before, =single freezes one-chunk tables only, =all every table.
+        let mode = ProcessInfo.processInfo.environment["RGW_FREEZE_MODE"] ?? "share"
         let chosen = mode == "off" ? [] : mode == "single" ? freezable.filter { manifest.tables[$0].chunks.count == 1 } : freezable
-        let loads = TableLoad.loads(members, manifest: manifest, freezable: chosen)
+        let loads = TableLoad.loads(members, manifest: manifest, freezable: chosen, jobs: mode == "all" ? 1 : jobs)
         let queue = RestoreQueue(chunks: loads.map { ($0, $0.table) }, builds: plan.queued)
         let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members) : nil
         defer { prefetcher?.stop() }

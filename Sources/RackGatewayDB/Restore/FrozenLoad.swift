@@ -13,11 +13,17 @@ struct TableLoad: Sendable {
     var members: [ArchiveManifest.Member]
     var freeze: Bool
 
-    /// The plan's data members (`RestorePlan.data`, in its order) as loads: each table whose chunks
-    /// follow each other there, and which `freezable` holds, as one load (from a store the members
-    /// must be taken in file order, and `MemberPrefetcher` reads ahead in that order: a table whose
-    /// chunks interleave with another's is loaded a chunk at a time); every other chunk alone.
-    static func loads(_ data: [ArchiveManifest.Member], manifest: ArchiveManifest, freezable: Set<Int>) -> [TableLoad] {
+    /// The plan's data members (`RestorePlan.data`, in its order) as loads over `jobs` connections:
+    /// each table that `freezable` holds, whose chunks follow each other there and that holds at
+    /// most 1/`jobs` of the data's bytes, as one load; every other chunk alone. From a store the
+    /// members must be taken in file order (`MemberPrefetcher` reads ahead in that order), so a
+    /// table whose chunks interleave with another's is loaded a chunk at a time. A bigger table is
+    /// split over the connections as before: on one it would be the load's critical path (on two
+    /// cores, a table of 90% of the data loaded frozen on one connection made the restore slower
+    /// than the rewrite FREEZE saves; docs/design.md).
+    static func loads(_ data: [ArchiveManifest.Member], manifest: ArchiveManifest, freezable: Set<Int>, jobs: Int) -> [TableLoad] {
+        let total = manifest.tables.reduce(0) { $0 + $1.bytes }
+        let freezable = jobs <= 1 ? freezable : freezable.filter { manifest.tables[$0].bytes * jobs <= total }
         var loads: [TableLoad] = []
         var start = 0
         while start < data.count {
