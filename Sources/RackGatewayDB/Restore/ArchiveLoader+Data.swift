@@ -50,18 +50,16 @@ extension ArchiveLoader {
 
     /// The data chunks and the index and constraint builds over `jobs` connections, as one queue
     /// (`LoadQueue`): the biggest tables' chunks first, each table's builds as soon as its last
-    /// chunk is in, the dearest build first. A worker that loads a table's last chunk checks the
-    /// table's rows and fingerprint and runs its ANALYZE right away.
+    /// chunk is in, the dearest build first; a table that one connection loads whole comes as one
+    /// item, truncated and loaded frozen in one transaction (`TableLoad`). A worker that loads a
+    /// table's last chunk checks the table's rows and fingerprint and runs its ANALYZE right away.
     func loadDataAndBuilds(_ plan: RestorePlan, freezable: Set<Int>) throws {
         let manifest = self.manifest
         let members = plan.data
         progress.beginData(chunks: members.count, bytes: manifest.totalBytes, builds: plan.queued.count)
         let totals = TableTotals(tables: manifest.tables.count)
         for member in members { totals.expect(table: member.table!) }
-        // TEMPORARY (measuring): RGW_FREEZE_MODE=off loads as before, =single freezes one-chunk tables only, =all every table.
-        let mode = ProcessInfo.processInfo.environment["RGW_FREEZE_MODE"] ?? "share"
-        let chosen = mode == "off" ? [] : mode == "single" ? freezable.filter { manifest.tables[$0].chunks.count == 1 } : freezable
-        let loads = TableLoad.loads(members, manifest: manifest, freezable: chosen, jobs: mode == "all" ? 1 : jobs)
+        let loads = TableLoad.loads(members, manifest: manifest, freezable: freezable, jobs: jobs)
         let queue = RestoreQueue(chunks: loads.map { ($0, $0.table) }, builds: plan.queued)
         let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members) : nil
         defer { prefetcher?.stop() }
@@ -72,7 +70,7 @@ extension ArchiveLoader {
             spawnThread("restore load \(number)", group: group) { [self] in
                 do {
                     let connection = try connect("data")
-                    // Each chunk commits on its own; the restore's later commits flush them all.
+                    // Each chunk (or frozen table) commits on its own; the restore's later commits flush them all.
                     try connection.execute("SET synchronous_commit = off")
                     try setMaintenanceWorkMem(connection)
                     let worker = try LoadWorker(connection: connection, codec: reader.codec)
@@ -110,8 +108,8 @@ extension ArchiveLoader {
     }
 
     /// One chunk: read, decompress and check it, COPY it in; after a table's last chunk, check the
-    /// table against the manifest and analyze it.
-    /// With `freeze`, in the transaction that truncated the table (`load(_ load: TableLoad, ...)`).
+    /// table against the manifest and analyze it. With `freeze`, in the transaction that truncated
+    /// the table (`load(_ load: TableLoad, ...)`).
     func load(_ member: ArchiveManifest.Member, worker: DataWorker, totals: TableTotals, analyzable: Set<String>,
               prefetcher: MemberPrefetcher?, freeze: Bool = false) throws {
         let chunk = try prepare(member, worker: worker, prefetcher: prefetcher)
