@@ -50,15 +50,17 @@ extension ArchiveLoader {
 
     /// The data chunks and the index and constraint builds over `jobs` connections, as one queue
     /// (`LoadQueue`): the biggest tables' chunks first, each table's builds as soon as its last
-    /// chunk is in, the dearest build first. A worker that loads a table's last chunk checks the
-    /// table's rows and fingerprint and runs its ANALYZE right away.
-    func loadDataAndBuilds(_ plan: RestorePlan) throws {
+    /// chunk is in, the dearest build first; a table that one connection loads whole comes as one
+    /// item, truncated and loaded frozen in one transaction (`TableLoad`). A worker that loads a
+    /// table's last chunk checks the table's rows and fingerprint and runs its ANALYZE right away.
+    func loadDataAndBuilds(_ plan: RestorePlan, freezable: Set<Int>) throws {
         let manifest = self.manifest
         let members = plan.data
         progress.beginData(chunks: members.count, bytes: manifest.totalBytes, builds: plan.queued.count)
         let totals = TableTotals(tables: manifest.tables.count)
         for member in members { totals.expect(table: member.table!) }
-        let queue = RestoreQueue(chunks: members.map { ($0, $0.table!) }, builds: plan.queued)
+        let loads = TableLoad.loads(members, manifest: manifest, freezable: freezable, jobs: jobs)
+        let queue = RestoreQueue(chunks: loads.map { ($0, $0.table) }, builds: plan.queued)
         let prefetcher = reader.isRemote ? MemberPrefetcher(reader: reader, members: members) : nil
         defer { prefetcher?.stop() }
         let deadlocked = LockedList<DumpScript.Entry>()
@@ -68,7 +70,7 @@ extension ArchiveLoader {
             spawnThread("restore load \(number)", group: group) { [self] in
                 do {
                     let connection = try connect("data")
-                    // Each chunk commits on its own; the restore's later commits flush them all.
+                    // Each chunk (or frozen table) commits on its own; the restore's later commits flush them all.
                     try connection.execute("SET synchronous_commit = off")
                     try setMaintenanceWorkMem(connection)
                     let worker = try LoadWorker(connection: connection, codec: reader.codec)
@@ -76,8 +78,8 @@ extension ArchiveLoader {
                         defer { queue.done(item) }
                         do {
                             switch item {
-                            case .chunk(let member, _):
-                                try load(member, worker: worker.data, totals: totals, analyzable: plan.analyzeEarly, prefetcher: prefetcher)
+                            case .chunk(let tableLoad, _):
+                                try load(tableLoad, worker: worker.data, totals: totals, analyzable: plan.analyzeEarly, prefetcher: prefetcher)
                             case .build(let entry, _):
                                 try runBeside(entry, on: worker.schema, deadlocked: deadlocked)
                             }
@@ -106,14 +108,16 @@ extension ArchiveLoader {
     }
 
     /// One chunk: read, decompress and check it, COPY it in; after a table's last chunk, check the
-    /// table against the manifest and analyze it.
+    /// table against the manifest and analyze it. With `freeze`, in the transaction that truncated
+    /// the table (`load(_ load: TableLoad, ...)`).
     func load(_ member: ArchiveManifest.Member, worker: DataWorker, totals: TableTotals, analyzable: Set<String>,
-              prefetcher: MemberPrefetcher?) throws {
+              prefetcher: MemberPrefetcher?, freeze: Bool = false) throws {
         let chunk = try prepare(member, worker: worker, prefetcher: prefetcher)
         let table = manifest.tables[member.table!]
         let copied: Int
         do {
-            copied = try worker.connection.copyIn(DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns)) { stream in
+            let statement = DataChunk.copyInStatement(schema: table.schema, name: table.name, columns: table.columns) + (freeze ? " (FREEZE)" : "")
+            copied = try worker.connection.copyIn(statement) { stream in
                 var start = chunk.body.lowerBound
                 while start < chunk.body.upperBound {
                     let end = min(start + Self.sendSlice, chunk.body.upperBound)
@@ -122,7 +126,7 @@ extension ArchiveLoader {
                 }
             }
         } catch let error as PostgresError {
-            throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its COPY was rolled back: \(error.description)",
+            throw ToolError(.failed, "loading \(ArchiveVerifier.describe(member, in: manifest)) failed, its \(freeze ? "table's load" : "COPY") was rolled back: \(error.description)",
                             fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
         }
         // The server's own count (`COPY n`): a row it did not take (an end-of-data marker, a trigger

@@ -150,7 +150,8 @@ final class ArchiveLoader: @unchecked Sendable {
         // The target's catalog after pre-data decides the rest: build costs, early ANALYZE.
         let plan = RestorePlan(manifest: manifest, postData: postData, costs: try BuildCostModel(main, tables: manifest.tables),
                                analyzable: try earlyAnalyzable(main), remote: reader.isRemote)
-        try timed("data and index builds") { try loadDataAndBuilds(plan) }
+        let freezable = try freezableTables(main)
+        try timed("data and index builds") { try loadDataAndBuilds(plan, freezable: freezable) }
         if !plan.largeObjects.isEmpty {
             try timed("large objects") { try loadLargeObjects(plan.largeObjects) }
         }

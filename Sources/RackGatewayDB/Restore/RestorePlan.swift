@@ -2,7 +2,7 @@
 /// and the target's catalog (build costs, which tables can be analyzed early): the order of the
 /// data chunks, the index and constraint builds that run beside them (each once its table is
 /// loaded), the large objects, and the later post-data phases with their entries in build order.
-typealias RestoreQueue = LoadQueue<ArchiveManifest.Member, DumpScript.Entry>
+typealias RestoreQueue = LoadQueue<TableLoad, DumpScript.Entry>
 
 struct RestorePlan {
     struct Build {

@@ -309,9 +309,14 @@ public final class TableRestore: @unchecked Sendable {
                 var sent = 0
                 // The extractor hands over one member's rows at a time, in the table's order.
                 var memberRows = table.chunks.map { manifest.members[$0].rows ?? 0 }[...]
+                // Created in this transaction: a plain table is loaded frozen (`TableLoad`); a
+                // partitioned one refuses FREEZE.
+                let plain = try connection.query("SELECT c.relkind = 'r' FROM pg_catalog.pg_class c WHERE c.oid = $1::regclass",
+                                                 [SQL.qualified(into.schema, into.name)]).scalar == "t"
                 let copied: Int
                 do {
-                    copied = try connection.copyIn(DataChunk.copyInStatement(schema: into.schema, name: into.name, columns: table.columns)) { stream in
+                    let statement = DataChunk.copyInStatement(schema: into.schema, name: into.name, columns: table.columns) + (plain ? " (FREEZE)" : "")
+                    copied = try connection.copyIn(statement) { stream in
                         try extractor.run { bytes in
                             try self.context.checkStopped()
                             try stream.write(bytes)
