@@ -105,7 +105,7 @@ public struct ArchiveStatistics: Sendable, Equatable {
             for argument in call.arguments {
                 let type = allowed[argument.name]!
                 if (type == "integer" && Int32(argument.value) == nil) || (type == "real" && Double(argument.value) == nil)
-                    || (type == "boolean" && argument.value != "t" && argument.value != "f") {
+                    || (type == "boolean" && argument.value != "true" && argument.value != "false") {
                     return problem("statement \(calls.count + 1) of the statistics member gives \(argument.name) the value \"\(argument.value.prefix(40))\", not a \(type)")
                 }
             }

@@ -137,7 +137,12 @@ final class ArchiveLoader: @unchecked Sendable {
         try forEachInParallel(byTable.keys.sorted(), workers: jobs, name: "import statistics", connect: { [self] in
             try connect("statistics")
         }) { [progress] connection, table in
-            if let why = ArchiveStatistics.importTable(byTable[table]!, connection) { failed.add((table, why)) } else { imported.add(table) }
+            let calls = byTable[table]!
+            if let why = ArchiveStatistics.importTable(calls, connection) {
+                failed.add(("\(calls[0].schema).\(calls[0].table)", why))
+            } else {
+                imported.add(table)
+            }
             progress.stepDone()
         }
         for failure in failed.items.sorted(by: { $0.table < $1.table }) {
