@@ -1,3 +1,4 @@
+import Foundation
 import RGWPostgres
 
 /// The statistics member (format v2, docs/archive-format.md section 13): the planner statistics of
@@ -35,13 +36,19 @@ public struct ArchiveStatistics: Sendable, Equatable {
 
         /// The statement: `SELECT * FROM pg_catalog.<function>('name', 'value'::type, ...);`
         /// (text values without a cast, as pg_dump writes them).
-        public var statement: String {
+        public var statement: String { "SELECT * FROM " + expression + ";" }
+
+        /// The call itself, `pg_catalog.<function>('name', 'value'::type, ...)`.
+        var expression: String {
             let pairs = arguments.map { argument -> String in
                 let type = ArchiveStatistics.types[function]?[argument.name] ?? "text"
                 return SQL.literal(argument.name) + ", " + SQL.literal(argument.value) + (type == "text" ? "" : "::" + type)
             }
-            return "SELECT * FROM pg_catalog.\(function.rawValue)(" + pairs.joined(separator: ", ") + ");"
+            return "pg_catalog.\(function.rawValue)(" + pairs.joined(separator: ", ") + ")"
         }
+
+        /// What the call is, for a warning: the function, and the column of an attribute's.
+        var label: String { function.rawValue + (function == .attribute ? " of column \(value("attname") ?? "?")" : "") }
 
         /// The same call without `names` (the restore leaves the target's own visibility counts).
         func without(_ names: Set<String>) -> Call { Call(function, arguments.filter { !names.contains($0.name) }) }
@@ -226,19 +233,19 @@ extension ArchiveStatistics {
     static let targetOwned: Set<String> = ["relallvisible", "relallfrozen"]
 
     /// Import one table's statistics through `connection`: nil when every call returned true,
-    /// otherwise why not (a call that returned false, with the server's warnings, or failed).
+    /// otherwise why not (the calls that returned false, or the server's error). The calls go as
+    /// one statement (`SELECT ARRAY[call, ...]`): one round trip and one transaction per table.
     static func importTable(_ calls: [Call], _ connection: Connection) -> String? {
-        for call in calls {
-            let statement = call.without(targetOwned).statement
-            do {
-                let result = try connection.query(statement).scalar
-                if result != "t" {
-                    return "\(call.function.rawValue)\(call.function == .attribute ? " of column \(call.value("attname") ?? "?")" : "") returned \(result ?? "null")"
-                }
-            } catch {
-                return "\(call.function.rawValue)\(call.function == .attribute ? " of column \(call.value("attname") ?? "?")" : "") failed: \(error)"
-            }
+        let statement = "SELECT ARRAY[" + calls.map { $0.without(targetOwned).expression }.joined(separator: ", ") + "]::text"
+        let result: String?
+        do {
+            result = try connection.query(statement).scalar
+        } catch {
+            return "\(calls.count == 1 ? calls[0].label : "its \(calls.count) calls") failed: \(error)"
         }
-        return nil
+        let results = (result ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map(String.init)
+        guard results.count == calls.count else { return "the server answered \(result ?? "null") to \(calls.count) calls" }
+        let failed = zip(calls, results).filter { $0.1 != "t" }.map(\.0.label)
+        return failed.isEmpty ? nil : failed.prefix(5).joined(separator: ", ") + " returned false"
     }
 }
