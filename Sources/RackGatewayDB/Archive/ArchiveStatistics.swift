@@ -228,6 +228,19 @@ extension ArchiveStatistics {
         return ArchiveStatistics(calls: calls)
     }
 
+    /// Whether `calls` (one table's) stand in for an ANALYZE of it: a table of the archive with rows
+    /// needs a row estimate (`reltuples` at least 0: the source analyzed or vacuumed it) and the
+    /// statistics of every column it carries (a column added since the source's last ANALYZE has
+    /// none); another relation (a partitioned parent, a materialized view) needs column statistics.
+    /// A table they do not stand in for is analyzed.
+    static func standsInForAnalyze(_ calls: [Call], table: ArchiveManifest.Table?) -> Bool {
+        let columns = Set(calls.filter { $0.function == .attribute && $0.value("inherited") == "false" }.compactMap { $0.value("attname") })
+        guard let table else { return calls.contains { $0.function == .attribute } }
+        guard table.rows > 0 else { return true }
+        guard let estimate = calls.first(where: { $0.function == .relation })?.value("reltuples").flatMap(Double.init), estimate >= 0 else { return false }
+        return table.columns.allSatisfy(columns.contains)
+    }
+
     /// The arguments the tool's own import leaves out: the visibility counts describe the source's
     /// visibility map, not the target's (its load and index builds record their own).
     static let targetOwned: Set<String> = ["relallvisible", "relallfrozen"]

@@ -119,10 +119,12 @@ final class ArchiveLoader: @unchecked Sendable {
     }
 
     /// The tables whose statistics the restore imports in place of ANALYZE: on PostgreSQL 18 or
-    /// newer (`pg_restore_relation_stats`), those the archive has statistics for; none otherwise.
+    /// newer (`pg_restore_relation_stats`), those the archive has statistics for that stand in for
+    /// an ANALYZE (`ArchiveStatistics.standsInForAnalyze`); none otherwise.
     func statisticsToImport(_ connection: Connection) -> Set<String> {
         guard connection.serverVersionNumber >= 180000, let statistics else { return [] }
-        return Set(statistics.byTable.keys)
+        let tables = Dictionary(manifest.tables.map { (SQL.qualified($0.schema, $0.name), $0) }, uniquingKeysWith: { a, _ in a })
+        return Set(statistics.byTable.filter { ArchiveStatistics.standsInForAnalyze($0.value, table: tables[$0.key]) }.keys)
     }
 
     /// Import the statistics of `tables` (all they hold when nil), each table's calls on one
@@ -177,7 +179,7 @@ final class ArchiveLoader: @unchecked Sendable {
         // would record its own row counts over them); a table they do not cover is analyzed.
         var imported: Set<String> = []
         if !statisticsToImport(main).isEmpty {
-            imported = try timed("statistics") { try importStatistics() }
+            imported = try timed("statistics") { try importStatistics(only: statisticsToImport(main)) }
         }
         try timed("analyze") {
             progress.begin(phase: "analyze")

@@ -356,7 +356,7 @@ public final class TableRestore: @unchecked Sendable {
             // of ANALYZE, each under a savepoint: a failed import is a warning and ANALYZE instead.
             let statistics = connection.serverVersionNumber >= 180000 ? try statisticsByTable() : [:]
             for (table, into) in zip(tables, created) {
-                if let calls = statistics[SQL.qualified(table.schema, table.name)] {
+                if let calls = statistics[SQL.qualified(table.schema, table.name)], ArchiveStatistics.standsInForAnalyze(calls, table: table) {
                     let renamed = calls.map { call in
                         ArchiveStatistics.Call(call.function, call.arguments.map {
                             $0.name == "schemaname" ? .init($0.name, into.schema) : $0.name == "relname" ? .init($0.name, into.name) : $0
