@@ -15,7 +15,7 @@ struct StatisticsTests {
     static let sourceSQL = """
         CREATE TABLE stats_t (id integer PRIMARY KEY, name text, tags text[], span int4range, score double precision)
             WITH (autovacuum_enabled = false);
-        INSERT INTO stats_t SELECT g, 'name-' || (g % 37), ARRAY['a' || (g % 5), 'b' || (g % 3)], int4range(g, g + (g % 10) + 1), (g % 100) / 7.0
+        INSERT INTO stats_t SELECT g, 'name-' || (g % 37) || CASE WHEN g % 2 = 0 THEN E' it''s \\\\ "q"' ELSE '' END, ARRAY['a' || (g % 5), 'b' || (g % 3)], int4range(g, g + (g % 10) + 1), (g % 100) / 7.0
             FROM generate_series(1, 5000) g;
         UPDATE stats_t SET name = NULL WHERE id % 11 = 0;
         CREATE TABLE stats_p (k integer, v text) PARTITION BY RANGE (k);
@@ -64,6 +64,7 @@ struct StatisticsTests {
             #expect(try CLI.run(["verify", archive]).status == 0)
 
             let stats = try Self.pgStats(source), counts = try Self.relationCounts(source)
+            #expect(stats.contains(#"it's \\ \"q\""#), "values with quotes and a backslash: \(stats.prefix(3000))")
             #expect(stats.contains("stats_p|k|t|") && stats.contains("stats_t|span|f|") && stats.contains("stats_t|tags|f|"), "\(stats)")
             #expect(counts.contains("5000"), "the source's statistics are those of 5000 rows: \(counts)")
 

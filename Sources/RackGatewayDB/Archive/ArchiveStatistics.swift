@@ -248,11 +248,20 @@ extension ArchiveStatistics {
     /// Import one table's statistics through `connection`: nil when every call returned true,
     /// otherwise why not (the calls that returned false, or the server's error). The calls go as
     /// one statement (`SELECT ARRAY[call, ...]`): one round trip and one transaction per table.
+    /// The values go as parameters (`$n::type`; the argument names come from the fixed list), so
+    /// no setting of the session (`standard_conforming_strings`) changes what a value means.
     static func importTable(_ calls: [Call], _ connection: Connection) -> String? {
-        let statement = "SELECT ARRAY[" + calls.map { $0.without(targetOwned).expression }.joined(separator: ", ") + "]::text"
+        var values: [String] = []
+        let expressions = calls.map { call -> String in
+            let pairs = call.without(targetOwned).arguments.map { argument -> String in
+                values.append(argument.value)
+                return SQL.literal(argument.name) + ", $\(values.count)::" + (types[call.function]?[argument.name] ?? "text")
+            }
+            return "pg_catalog.\(call.function.rawValue)(" + pairs.joined(separator: ", ") + ")"
+        }
         let result: String?
         do {
-            result = try connection.query(statement).scalar
+            result = try connection.query("SELECT ARRAY[" + expressions.joined(separator: ", ") + "]::text", values).scalar
         } catch {
             return "\(calls.count == 1 ? calls[0].label : "its \(calls.count) calls") failed: \(error)"
         }
