@@ -1,14 +1,20 @@
 import RGWCompression
 /// The order of an archive's members (format v1, docs/archive-format.md): header, pre-data, the
 /// data members of every table, the large objects, the sequences, post-data; then the manifest and
-/// the trailer, which `ArchiveWriter.finish` appends. A psql reading the file as one script
+/// the trailer, which `ArchiveWriter.finish` appends. Format v2 adds the statistics member after post-data. A psql reading the file as one script
 /// (`gunzip -c | psql`, `zstd -dc | psql`) runs them in this order, which is what makes the file a valid restore.
 public enum ArchiveLayout {
     public typealias Kind = ArchiveManifest.MemberKind
 
     /// Recorded members in file order; data and large-object members may repeat.
-    public static let order: [Kind] = [.header, .preData, .data, .largeObjects, .sequences, .postData]
+    public static let order: [Kind] = [.header, .preData, .data, .largeObjects, .sequences, .postData, .statistics]
     static let repeatable: Set<Kind> = [.data, .largeObjects]
+
+    /// Why `text` is not a statistics member as the backup writes it (`ArchiveStatistics.parse`), or nil.
+    public static func statisticsProblem(_ text: String) -> String? {
+        if case .failure(let problem) = ArchiveStatistics.parse(text) { return problem.description }
+        return nil
+    }
 
     /// Whether a member of kind `next` may come after one of kind `previous` (nil: the first member).
     public static func mayFollow(_ previous: Kind?, with next: Kind) -> Bool {
@@ -243,7 +249,10 @@ extension ArchiveLayout {
         if expected != manifestOffset {
             problem("the members end at offset \(expected) but the manifest starts at \(manifestOffset): bytes not covered by the chunk list")
         }
-        if let last = members.last?.kind, last != .postData { problem("the last member is \(last.rawValue), not post-data") }
+        if let last = members.last?.kind, last != .postData, last != .statistics { problem("the last member is \(last.rawValue), not post-data") }
+        if manifest.formatVersion < 2, let member = members.first(where: { $0.kind == .statistics }) {
+            problem("\(describe(member)): a statistics member in an archive of format v\(manifest.formatVersion), which has none")
+        }
         if members.isEmpty { problem("the manifest lists no members") }
         for (index, table) in manifest.tables.enumerated() {
             let name = "table \(table.qualifiedName)"

@@ -5,11 +5,15 @@ import Foundation
 /// trailer. Field names are snake_case in the JSON.
 public struct ArchiveManifest: Codable, Sendable, Equatable {
     public static let formatName = "rack-gateway-db archive"
-    public static let currentFormatVersion = 1
+    /// The version this release writes: 2 is 1 with the statistics member (docs/archive-format.md
+    /// section 13), which a reader of version 1 would not know, so it refuses the archive as newer.
+    public static let currentFormatVersion = 2
+    /// The versions this release reads.
+    public static let readableFormatVersions = 1...2
     public static let linePrefix = "-- rack-gateway-db manifest: "
 
     public enum MemberKind: String, Codable, Sendable {
-        case header, preData = "pre-data", data, largeObjects = "large-objects", sequences, postData = "post-data"
+        case header, preData = "pre-data", data, largeObjects = "large-objects", sequences, postData = "post-data", statistics
     }
 
     public struct Member: Codable, Sendable, Equatable {
@@ -157,7 +161,7 @@ public struct ArchiveManifest: Codable, Sendable, Equatable {
         do {
             return try decoder().decode(ArchiveManifest.self, from: Data(json))
         } catch {
-            throw ToolError(.mismatch, "the manifest is not valid JSON of format v1: \(ArchiveJSON.describe(error))")
+            throw ToolError(.mismatch, "the manifest is not valid JSON of format v\(currentFormatVersion): \(ArchiveJSON.describe(error))")
         }
     }
 

@@ -101,8 +101,8 @@ public final class ArchiveReader: @unchecked Sendable {
         guard envelope.formatVersion >= 1 else {
             throw ToolError(.archiveCorrupt, "\(path): the manifest's format_version is \(envelope.formatVersion), which no archive has; the archive is corrupt", fix: Self.corruptFix)
         }
-        guard envelope.formatVersion == ArchiveManifest.currentFormatVersion else {
-            throw ToolError(.formatUnsupported, "\(path) is archive format v\(envelope.formatVersion); this rack-gateway-db reads v\(ArchiveManifest.currentFormatVersion)",
+        guard ArchiveManifest.readableFormatVersions.contains(envelope.formatVersion) else {
+            throw ToolError(.formatUnsupported, "\(path) is archive format v\(envelope.formatVersion); this rack-gateway-db reads v1 and v\(ArchiveManifest.currentFormatVersion)",
                             fix: "Use a rack-gateway-db release that knows that format, or restore it with \(codec.stockDecompress) | psql.")
         }
         do {

@@ -76,6 +76,8 @@ public final class BackupRunner: @unchecked Sendable {
             }
             try append(ArchiveLayout.sequencesText(snapshot.sequences), .sequences)
             try append(try postData.wait(), .postData)
+            // Format v2: the planner statistics, after everything they describe was created.
+            try append(snapshot.statistics.text, .statistics)
 
             // Phase 4, the shrink check against the previous good archive, then the manifest.
             let suspect = shrinkCheck(tables, database: snapshot.database)

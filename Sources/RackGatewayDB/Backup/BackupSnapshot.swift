@@ -15,6 +15,8 @@ struct BackupSnapshot {
     let schemaState: SchemaState
     let refreshOrder: [(schema: String, name: String, owner: String)]
     let properties: DatabaseProperties
+    /// The tables' planner statistics inside the snapshot (the archive's statistics member).
+    let statistics: ArchiveStatistics
 
     /// Session advisory lock key of `backup` ("RGWDBKUP"); advisory locks are per database.
     static let advisoryLockKey: Int64 = 0x5247_5744_424B_5550
@@ -43,7 +45,7 @@ struct BackupSnapshot {
             coordinator: coordinator, id: id, catalog: catalog, sequences: sequences, database: coordinator.databaseName,
             serverVersion: try coordinator.query("SHOW server_version").scalar ?? coordinator.serverVersion,
             schemaState: try SchemaState.read(coordinator), refreshOrder: try SchemaState.refreshOrder(coordinator),
-            properties: try DatabaseProperties.read(coordinator))
+            properties: try DatabaseProperties.read(coordinator), statistics: try ArchiveStatistics.read(coordinator))
     }
 
     /// End the snapshot transaction (the backup lock goes with the session).

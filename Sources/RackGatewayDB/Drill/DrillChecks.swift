@@ -60,6 +60,33 @@ enum DrillChecks {
         inherited.isEmpty ? "" : "; as in the source at backup time (reported, not failed): \(inherited.count) \(what) (\(inherited.prefix(5).joined(separator: ", "))\(inherited.count > 5 ? ", ..." : ""))"
     }
 
+    /// Every table with rows has planner statistics, imported from the archive (PostgreSQL 18) or
+    /// made by the restore's ANALYZE: `pg_class.reltuples` at least 0 and a `pg_stats` row for
+    /// each of its columns (but those with a statistics target of 0, which ANALYZE skips).
+    static func statistics(_ connection: Connection, manifest: ArchiveManifest) throws -> DrillCheck {
+        let rows = try connection.query("""
+            SELECT n.nspname, c.relname, c.reltuples >= 0,
+                   (SELECT pg_catalog.string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND coalesce(a.attstattarget::integer, -1) <> 0
+                      AND NOT EXISTS (SELECT FROM pg_catalog.pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname
+                                                                          AND s.attname = a.attname))
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'm') AND \(CatalogSQL.userSchemaFilter)
+            """).rows
+        let found = Dictionary(rows.map { (SQL.qualified($0[0]!, $0[1]!), (counted: $0[2] == "t", missing: $0[3])) }, uniquingKeysWith: { a, _ in a })
+        let withRows = manifest.tables.filter { $0.rows > 0 }
+        var problems: [String] = []
+        for table in withRows {
+            let name = SQL.qualified(table.schema, table.name)
+            guard let state = found[name] else { problems.append("\(name) is missing"); continue }
+            if !state.counted { problems.append("\(name) has no row estimate (pg_class.reltuples is -1)") }
+            if let missing = state.missing { problems.append("\(name) has no pg_stats for its columns \(missing.prefix(200))") }
+        }
+        return DrillCheck(name: "statistics", ok: problems.isEmpty,
+                          detail: problems.isEmpty ? "all \(withRows.count) tables with rows have planner statistics (a row estimate and pg_stats for every column)"
+                              : problems.prefix(5).joined(separator: "; ") + (problems.count > 5 ? "; and \(problems.count - 5) more" : ""))
+    }
+
     /// Every sequence owned by a column (serial, identity, OWNED BY) will hand out a value above
     /// the column's maximum, unless the source's was already behind.
     static func sequences(_ connection: Connection, recorded: SchemaState?) throws -> DrillCheck {

@@ -25,6 +25,12 @@ final class ArchiveLoader: @unchecked Sendable {
     private(set) var phases: [RestorePhase] = []
     /// Tables analyzed by the data workers as soon as their last chunk was in (qualified names).
     let analyzedEarly = LockedList<String>()
+    /// The archive's statistics member, parsed by `checkLayout` (nil: the archive has none).
+    private(set) var statistics: ArchiveStatistics?
+    /// Tables whose statistics were imported in place of ANALYZE, and those whose import failed
+    /// (analyzed instead), with why.
+    private(set) var statisticsImported: [String] = []
+    private(set) var statisticsFailed: [(table: String, why: String)] = []
 
 
     init(reader: ArchiveReader, settings: ConnectionSettings, jobs: Int, maintenanceWorkMem: String?,
@@ -104,6 +110,50 @@ final class ArchiveLoader: @unchecked Sendable {
         }
         if let problem = try ArchiveLayout.headerProblem(text(of: .header)) { throw refuse(problem) }
         if let problem = try ArchiveLayout.sequencesProblem(text(of: .sequences), manifest: manifest) { throw refuse(problem) }
+        if manifest.members.contains(where: { $0.kind == .statistics }) {
+            switch ArchiveStatistics.parse(try text(of: .statistics)) {
+            case .success(let parsed): statistics = parsed
+            case .failure(let problem): throw refuse(problem.description)
+            }
+        }
+    }
+
+    /// The tables whose statistics the restore imports in place of ANALYZE: on PostgreSQL 18 or
+    /// newer (`pg_restore_relation_stats`), those the archive has statistics for that stand in for
+    /// an ANALYZE (`ArchiveStatistics.standsInForAnalyze`); none otherwise.
+    func statisticsToImport(_ connection: Connection) -> Set<String> {
+        guard connection.serverVersionNumber >= 180000, let statistics else { return [] }
+        let tables = Dictionary(manifest.tables.map { (SQL.qualified($0.schema, $0.name), $0) }, uniquingKeysWith: { a, _ in a })
+        return Set(statistics.byTable.filter { ArchiveStatistics.standsInForAnalyze($0.value, table: tables[$0.key]) }.keys)
+    }
+
+    /// Import the statistics of `tables` (all they hold when nil), each table's calls on one
+    /// connection over `jobs`, checking each call's result: a table whose import returned false
+    /// or failed is a warning and is analyzed like a table without statistics. Returns the tables
+    /// imported.
+    func importStatistics(only tables: Set<String>? = nil) throws -> Set<String> {
+        guard let statistics else { return [] }
+        let byTable = statistics.byTable.filter { tables?.contains($0.key) ?? true }
+        let imported = LockedList<String>(), failed = LockedList<(table: String, why: String)>()
+        progress.begin(phase: "statistics", steps: byTable.count)
+        try forEachInParallel(byTable.keys.sorted(), workers: jobs, name: "import statistics", connect: { [self] in
+            try connect("statistics")
+        }) { [progress] connection, table in
+            let calls = byTable[table]!
+            if let why = ArchiveStatistics.importTable(calls, connection) {
+                failed.add(("\(calls[0].schema).\(calls[0].table)", why))
+            } else {
+                imported.add(table)
+            }
+            progress.stepDone()
+        }
+        for failure in failed.items.sorted(by: { $0.table < $1.table }) {
+            logger.warning("the statistics of a table could not be imported; it is analyzed instead",
+                           metadata: ["table": "\(failure.table)", "why": "\(failure.why)"])
+        }
+        statisticsImported += imported.items.sorted()
+        statisticsFailed += failed.items
+        return Set(imported.items)
     }
 
     /// The event triggers of post-data, created by `createEventTriggers` once the restore's own DDL
@@ -125,9 +175,15 @@ final class ArchiveLoader: @unchecked Sendable {
             throw error
         }
         try autovacuum.resume()
+        // On PostgreSQL 18 the archive's statistics in place of ANALYZE, after every build (which
+        // would record its own row counts over them); a table they do not cover is analyzed.
+        var imported: Set<String> = []
+        if !statisticsToImport(main).isEmpty {
+            imported = try timed("statistics") { try importStatistics(only: statisticsToImport(main)) }
+        }
         try timed("analyze") {
             progress.begin(phase: "analyze")
-            try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items))
+            try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items).union(imported))
         }
         guard verify else { return [] }
         return try timed("verify") { try verifyTables() }
@@ -149,7 +205,7 @@ final class ArchiveLoader: @unchecked Sendable {
         }
         // The target's catalog after pre-data decides the rest: build costs, early ANALYZE.
         let plan = RestorePlan(manifest: manifest, postData: postData, costs: try BuildCostModel(main, tables: manifest.tables),
-                               analyzable: try earlyAnalyzable(main), remote: reader.isRemote)
+                               analyzable: try earlyAnalyzable(main).subtracting(statisticsToImport(main)), remote: reader.isRemote)
         let freezable = try freezableTables(main)
         try timed("data and index builds") { try loadDataAndBuilds(plan, freezable: freezable) }
         if !plan.largeObjects.isEmpty {

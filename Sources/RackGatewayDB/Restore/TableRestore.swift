@@ -357,7 +357,27 @@ public final class TableRestore: @unchecked Sendable {
             try timed("foreign keys") { try putBackForeignKeys(connection, selection: selection, leftOut: &leftOut, putBack: &putBack) }
         }
         try timed("analyze") {
-            for table in created { try connection.execute("ANALYZE \(SQL.qualified(table.schema, table.name))") }
+            // On PostgreSQL 18 the archive's statistics of each table (under its new name) in place
+            // of ANALYZE, each under a savepoint: a failed import is a warning and ANALYZE instead.
+            let statistics = connection.serverVersionNumber >= 180000 ? try statisticsByTable() : [:]
+            for (table, into) in zip(tables, created) {
+                if let calls = statistics[SQL.qualified(table.schema, table.name)], ArchiveStatistics.standsInForAnalyze(calls, table: table) {
+                    let renamed = calls.map { call in
+                        ArchiveStatistics.Call(call.function, call.arguments.map {
+                            $0.name == "schemaname" ? .init($0.name, into.schema) : $0.name == "relname" ? .init($0.name, into.name) : $0
+                        })
+                    }
+                    try connection.execute("SAVEPOINT rgw_statistics")
+                    guard let why = ArchiveStatistics.importTable(renamed, connection) else {
+                        try connection.execute("RELEASE SAVEPOINT rgw_statistics")
+                        continue
+                    }
+                    try connection.execute("ROLLBACK TO SAVEPOINT rgw_statistics")
+                    logger.warning("the statistics of a table could not be imported; it is analyzed instead",
+                                   metadata: ["table": "\(into.sql)", "why": "\(why)"])
+                }
+                try connection.execute("ANALYZE \(SQL.qualified(into.schema, into.name))")
+            }
         }
         var copyBack: String?
         if let into = options.intoSchema {
@@ -473,6 +493,16 @@ public final class TableRestore: @unchecked Sendable {
         var text: [UInt8] = []
         try loader.decompress(member, compressed: &compressed, into: &text)
         return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The archive's statistics member's calls per table (qualified name); none without one.
+    func statisticsByTable() throws -> [String: [ArchiveStatistics.Call]] {
+        guard reader.manifest.members.contains(where: { $0.kind == .statistics }) else { return [:] }
+        switch ArchiveStatistics.parse(try text(of: .statistics)) {
+        case .success(let statistics): return statistics.byTable
+        case .failure(let problem):
+            throw ToolError(.mismatch, "\(reader.path): \(problem.description); nothing was restored", fix: ArchiveLoader.corruptFix)
+        }
     }
 
     /// The copy-back SQL written to `path`, mode 0600, whole or not at all.

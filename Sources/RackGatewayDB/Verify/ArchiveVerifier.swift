@@ -184,6 +184,8 @@ struct MemberChecks {
             problems.append("\(describe(member)): \(why)")
         } else if member.kind == .sequences, let why = ArchiveLayout.sequencesProblem(String(decoding: text, as: UTF8.self), manifest: manifest) {
             problems.append("\(describe(member)): \(why)")
+        } else if member.kind == .statistics, let why = ArchiveLayout.statisticsProblem(String(decoding: text, as: UTF8.self)) {
+            problems.append("\(describe(member)): \(why)")
         } else if member.kind == .data {
             guard let table = member.table, table >= 0, table < manifest.tables.count else { return problems }
             chunks[table].append(member.index)
