@@ -149,13 +149,16 @@ public struct RestoreTarget: Sendable {
     public func dropAndCreate(_ admin: Connection) throws {
         let rows = try admin.query("""
             SELECT pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
-                   d.datlocprovider::text, coalesce(d.daticulocale, '')
+                   d.datlocprovider::text, coalesce(to_jsonb(d) ->> 'datlocale', to_jsonb(d) ->> 'daticulocale', '')
             FROM pg_catalog.pg_database d WHERE d.datname = $1
             """, [database]).rows
         guard let row = rows.first else { return try create(admin) }
         var options = "TEMPLATE template0 OWNER \(SQL.identifier(row[0]!)) ENCODING \(SQL.literal(row[1]!))"
             + " LC_COLLATE \(SQL.literal(row[2]!)) LC_CTYPE \(SQL.literal(row[3]!))"
+        // The provider's own locale: daticulocale up to 16, datlocale from 17 (which added the
+        // builtin provider), read through to_jsonb so that one query serves both.
         if row[4] == "i" { options += " LOCALE_PROVIDER icu ICU_LOCALE \(SQL.literal(row[5]!))" }
+        if row[4] == "b" { options += " LOCALE_PROVIDER builtin BUILTIN_LOCALE \(SQL.literal(row[5]!))" }
         do {
             try admin.execute("DROP DATABASE \(SQL.identifier(database)) WITH (FORCE)")
             try admin.execute("CREATE DATABASE \(SQL.identifier(database)) \(options)")
