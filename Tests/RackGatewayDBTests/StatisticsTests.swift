@@ -49,6 +49,15 @@ struct StatisticsTests {
         try database.psql("SELECT relname, relpages, reltuples FROM pg_class WHERE relname IN (\(tables)) ORDER BY 1")
     }
 
+    /// A backup of `source` into `directory` (with `arguments` besides), checked to exit 0: the
+    /// archive's path.
+    static func backUp(_ source: TestDatabase, into directory: String, _ arguments: [String] = [],
+                       environment: [String: String] = [:]) throws -> String {
+        let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory] + arguments, environment: environment)
+        #expect(backup.status == 0, "\(backup)")
+        return directory + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") || $0.hasSuffix(".age") }))
+    }
+
     @Test func aRestoreInto18ImportsTheSourcesStatistics() throws {
         let cluster = try TestCluster.version(18)
         try TestDatabase.with(on: cluster) { source in
@@ -56,9 +65,7 @@ struct StatisticsTests {
             let environment = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 18)]
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: environment)
-            #expect(backup.status == 0, "\(backup)")
-            let archive = directory + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") }))
+            let archive = try Self.backUp(source, into: directory, environment: environment)
             let manifest = try ArchiveReader(path: archive).manifest
             #expect(manifest.formatVersion == 2 && manifest.members.last?.kind == .statistics, "\(manifest.members.suffix(2))")
             #expect(try CLI.run(["verify", archive]).status == 0)
@@ -111,9 +118,7 @@ struct StatisticsTests {
             let environment = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 18)]
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory], environment: environment)
-            #expect(backup.status == 0, "\(backup)")
-            let archive = directory + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") }))
+            let archive = try Self.backUp(source, into: directory, environment: environment)
             var crafted = try CraftedArchive(path: archive)
             let index = try #require(crafted.firstIndex(of: "statistics"))
             let text = String(decoding: try crafted.text(of: index), as: UTF8.self)
@@ -159,9 +164,7 @@ struct StatisticsTests {
             _ = try source.psql("CREATE TABLE never_analyzed (id integer, v text) WITH (autovacuum_enabled = false); INSERT INTO never_analyzed SELECT g, 'x' FROM generate_series(1, 300) g")
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backup = try CLI.run(["backup", "--database-url", source.url, "--dir", directory])
-            #expect(backup.status == 0, "\(backup)")
-            let archive = directory + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") }))
+            let archive = try Self.backUp(source, into: directory)
             let manifest = try ArchiveReader(path: archive).manifest
 
             // The source itself has no statistics for the table: the check fails, naming it.
