@@ -184,7 +184,7 @@ public final class ArchiveReader: @unchecked Sendable {
         let size = stored.size
         guard let free = SpooledObject.freeSpace(in: directory), free >= size else {
             let room = SpooledObject.freeSpace(in: directory).map { "has \($0) bytes free of the \(size) a local copy needs" } ?? "cannot be used"
-            return "\(directory) (TMPDIR) \(room), so \(path) is fetched twice: once for its SHA-256, once to load it"
+            return "\(directory) (TMPDIR) \(room), so \(path) is fetched twice: once for its SHA-256, once to load it (set TMPDIR to a directory with room for it to fetch it once)"
         }
         let spool = try SpooledObject(stored, blake2b: false, directory: directory)
         let plaintext = try Self.decrypting(spool, archive: archive)

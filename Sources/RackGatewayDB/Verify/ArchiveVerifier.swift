@@ -38,7 +38,7 @@ public struct ArchiveVerifier {
         let stopwatch = Stopwatch()
         // From a remote store this pass is the download the load then reads (`spoolForLoad`).
         if let twice = try reader.spoolForLoad() {
-            logger?.warning("the archive is read from the store twice", metadata: ["reason": "\(twice)"])
+            logger?.warning("\(twice)")
         }
         guard let recorded = reader.sidecarDigest() else {
             var report = try verify(reader: reader)
