@@ -13,10 +13,14 @@ public final class ArchiveReader: @unchecked Sendable {
     public let manifest: ArchiveManifest
     /// How the members are compressed, as the trailer tells (and the manifest agrees).
     public let codec: MemberCodec
-    /// The plaintext: the stored object itself, or its decryption.
-    private let object: StoreReader
+    /// The plaintext: the stored object itself, or its decryption. Replaced once by `spoolForLoad`
+    /// (the same bytes, from the spool), before any other thread reads the archive.
+    private var object: StoreReader
     /// The object as stored (the age file of an encrypted archive).
-    private let stored: StoreReader
+    private var stored: StoreReader
+    /// The SHA-256 of the plaintext's end (the manifest member and the trailer) as it was read at
+    /// opening: what a copy downloaded later must end with to be the archive opened.
+    private let endSHA256: String
     /// An age-encrypted archive (`.age`), read through its identity.
     public var isEncrypted: Bool { object is AgeDecryptingReader }
     /// The stored object's size (the encrypted file's, for an encrypted archive).
@@ -80,6 +84,7 @@ public final class ArchiveReader: @unchecked Sendable {
                             fix: Self.corruptFix)
         }
         let member = try read(trailer.manifestOffset, trailer.manifestLength)
+        endSHA256 = Self.sha256(member[...], tail.suffix(size - trailerStart))
         let text: [UInt8]
         do {
             text = try MemberDecompressor(codec: codec).decompressWhole(member[...], limit: ArchiveManifest.maximumTextLength(manifestOffset: trailer.manifestOffset))
@@ -163,6 +168,44 @@ public final class ArchiveReader: @unchecked Sendable {
         if let verifiedStoredSHA256 { return verifiedStoredSHA256 }
         return try StoredDigests(stored, blake2b: false).sha256
     }
+
+    /// For the check before a load (`ArchiveVerifier.preflight`): a reader of a remote store whose
+    /// object was not spooled for a signature downloads it now, once, into a spool
+    /// (`SpooledObject`, hashing it on the way), and reads only the spool from then on. The SHA-256
+    /// checked against the sidecar and the load are then of one download (the archive is fetched
+    /// once, with or without a verify key), and what is loaded is what was hashed. The spool must
+    /// end with the manifest and trailer read at opening (else the object was replaced meanwhile).
+    /// When $TMPDIR has no room for it (or is not there), nothing changes: the SHA-256 is a pass of
+    /// its own and the load reads the store again; the returned text says why, for a warning.
+    /// Call it before any other thread reads the archive.
+    func spoolForLoad() throws -> String? {
+        guard isRemote, verifiedStoredSHA256 == nil else { return nil }
+        let directory = SpooledObject.directory
+        let size = stored.size
+        guard let free = SpooledObject.freeSpace(in: directory), free >= size else {
+            let room = SpooledObject.freeSpace(in: directory).map { "has \($0) bytes free of the \(size) a local copy needs" } ?? "cannot be used"
+            return "\(directory) (TMPDIR) \(room), so \(path) is fetched twice: once for its SHA-256, once to load it (set TMPDIR to a directory with room for it to fetch it once)"
+        }
+        let spool = try SpooledObject(stored, blake2b: false, directory: directory)
+        let plaintext = try Self.decrypting(spool, archive: archive)
+        let manifestEnd = plaintext.size - trailer.manifestOffset
+        guard plaintext.size == object.size, manifestEnd > 0,
+              Self.sha256(try plaintext.read(offset: trailer.manifestOffset, count: manifestEnd)) == endSHA256 else {
+            throw ToolError(.failed, "\(path) changed while it was read: the copy downloaded to check and load it does not end with the manifest and trailer read when it was opened",
+                            fix: "Run again; if a backup or copy is writing \(archive.name), wait for it to finish.")
+        }
+        (stored, object, verifiedStoredSHA256) = (spool, plaintext, spool.digests.sha256)
+        return nil
+    }
+
+    /// The SHA-256 (hex) of `parts` one after the other.
+    private static func sha256(_ parts: ArraySlice<UInt8>...) -> String {
+        let sha = SHA256()
+        for part in parts { part.withUnsafeBytes { sha.update($0) } }
+        return SHA256.hex(sha.finalize())
+    }
+
+    private static func sha256(_ bytes: [UInt8]) -> String { sha256(bytes[...]) }
 
     /// Whether a `.minisig` lies beside the archive (not whether it verifies).
     public var hasSignature: Bool { ((try? archive.store.size(ArchiveName.signature(of: archive.name))) ?? nil) != nil }

@@ -175,7 +175,7 @@ public final class DrillRunner: @unchecked Sendable {
             tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes, checks: [], restorePhases: [])
         report.suspect = manifest.suspect
 
-        let check = try preflight ?? ArchiveVerifier().preflight(reader)
+        let check = try preflight ?? ArchiveVerifier().preflight(reader, logger: logger)
         report.checks.append(DrillCheck(name: "archive", ok: check.ok,
                                         detail: check.ok ? "structure and SHA-256 \(check.sha256.prefix(16))... match (sidecar \(check.sidecar))" : check.problems.prefix(3).joined(separator: "; ")))
         guard check.ok else { return finish(report, stopwatch) }

@@ -159,7 +159,7 @@ public final class RestorePipeline: @unchecked Sendable {
     func preflight(_ archive: ArchiveLocation, given chosen: ArchiveDirectory.Chosen?) throws
         -> ((ConvoxClient, ConvoxClient.Service, ArchiveReader, ArchiveVerifier.Report, MigrationPlan, RestoreLock?), String) {
         let reader = try chosen?.reader ?? archive.reader()
-        let check = try chosen?.check ?? ArchiveVerifier().preflight(reader)
+        let check = try chosen?.check ?? ArchiveVerifier().preflight(reader, logger: logger)
         guard check.ok else {
             throw ToolError(.archiveCorrupt, "\(archive.path) does not verify: " + check.problems.prefix(3).joined(separator: "; "),
                             fix: "Restore an older archive (rack-gateway-db list shows which verify).")

@@ -203,7 +203,7 @@ public final class RestoreRunner: @unchecked Sendable {
             return (format, nil)
         }
         let opened = try opened ?? archive.reader()
-        let check = try preflight ?? timed { try ArchiveVerifier().preflight(opened) }
+        let check = try preflight ?? timed { try ArchiveVerifier().preflight(opened, logger: logger) }
         guard check.ok else {
             throw ToolError(.archiveCorrupt, "\(path) does not verify, so nothing was restored: " + check.problems.prefix(5).joined(separator: "; "),
                             fix: "Restore an older archive (rack-gateway-db list shows which verify).")

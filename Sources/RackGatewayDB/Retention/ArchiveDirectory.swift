@@ -236,7 +236,7 @@ extension ArchiveDirectory {
             if let problem = entry.problem { return bad(.corrupt, [problem]) }
             let check: ArchiveVerifier.Report
             do {
-                check = try ArchiveVerifier().preflight(reader)
+                check = try ArchiveVerifier().preflight(reader, logger: logger)
             } catch let error as ToolError where error.code != .usage {
                 return bad(error.code == .signatureInvalid ? .signature : .corrupt, [error.message])
             }

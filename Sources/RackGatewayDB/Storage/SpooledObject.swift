@@ -18,9 +18,8 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
         location = object.location
         size = object.size
         let fix = "Set TMPDIR to a directory with room for the archive (\(size) bytes), or free space in \(directory)."
-        var stats = statvfs()
-        if statvfs(directory, &stats) == 0, Int(stats.f_bavail) * Int(stats.f_frsize) < size {
-            throw ToolError(.failed, "\(location) is read from a local copy in \(directory) (TMPDIR) after its signature is checked, and \(directory) has \(Int(stats.f_bavail) * Int(stats.f_frsize)) bytes free of the \(size) it needs",
+        if let free = Self.freeSpace(in: directory), free < size {
+            throw ToolError(.failed, "\(location) is read from a local copy in \(directory) (TMPDIR) after its signature is checked, and \(directory) has \(free) bytes free of the \(size) it needs",
                             fix: fix)
         }
         var template = Array("\(directory)/rgw-spool-XXXXXX".utf8CString)
@@ -58,6 +57,13 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
     }
 
     deinit { close(fd) }
+
+    /// The bytes free in `directory` for this user, or nil when it cannot be asked (it does not exist).
+    static func freeSpace(in directory: String) -> Int? {
+        var stats = statvfs()
+        guard statvfs(directory, &stats) == 0 else { return nil }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
+    }
 
     /// $TMPDIR, else /tmp.
     static var directory: String {

@@ -31,9 +31,15 @@ public struct ArchiveVerifier {
     /// The fast check `restore` and `drill` make before changing anything (the structure was
     /// checked when the reader opened the archive, `ArchiveLayout.structuralProblems`): the file's SHA-256 against its `.sha256` sidecar (the file is byte for byte what `backup` wrote).
     /// Without a sidecar every member is checked instead (`verify`'s full pass). Members' CRC32,
-    /// row counts and fingerprints are checked again while they load.
-    public func preflight(_ reader: ArchiveReader) throws -> Report {
+    /// row counts and fingerprints are checked again while they load. From a remote store the pass
+    /// downloads the archive into a spool the load then reads (`ArchiveReader.spoolForLoad`; when
+    /// $TMPDIR has no room, `logger` warns that it is read twice).
+    public func preflight(_ reader: ArchiveReader, logger: Logger? = nil) throws -> Report {
         let stopwatch = Stopwatch()
+        // From a remote store this pass is the download the load then reads (`spoolForLoad`).
+        if let twice = try reader.spoolForLoad() {
+            logger?.warning("\(twice)")
+        }
         guard let recorded = reader.sidecarDigest() else {
             var report = try verify(reader: reader)
             report.problems.removeAll { $0.hasSuffix(Self.missingSidecarSuffix) }
