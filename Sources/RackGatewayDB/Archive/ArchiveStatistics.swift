@@ -91,15 +91,18 @@ public struct ArchiveStatistics: Sendable, Equatable {
 
     /// The calls of a member's `text`, or why it is not exactly what `text` makes of them: a
     /// statement of another shape, an argument not in the function's list, the leading arguments
-    /// out of order, a version or number that is not one.
+    /// out of order, a version or number that is not one, a statement not written byte for byte as
+    /// `Call.statement` writes it. One statement at a time (a member of hundreds of tables is
+    /// megabytes of text: no second copy of it is made).
     public static func parse(_ text: String) -> Result<ArchiveStatistics, StatisticsProblem> {
         func problem(_ why: String) -> Result<ArchiveStatistics, StatisticsProblem> { .failure(StatisticsProblem(description: why)) }
         guard text.hasPrefix(prologue), text.hasSuffix(epilogue) else {
             return problem("the statistics member does not start with its psql guard or does not end with \\endif")
         }
-        var scanner = Scanner(Array(text.utf8)[prologue.utf8.count..<(text.utf8.count - epilogue.utf8.count)])
+        var scanner = Scanner(Array(text.utf8), from: prologue.utf8.count, to: text.utf8.count - epilogue.utf8.count)
         var calls: [Call] = []
         while !scanner.atEnd {
+            let start = scanner.position
             guard let call = scanner.call() else {
                 return problem("statement \(calls.count + 1) of the statistics member is not a pg_restore_relation_stats or pg_restore_attribute_stats call as the backup writes it")
             }
@@ -116,11 +119,12 @@ public struct ArchiveStatistics: Sendable, Equatable {
                     return problem("statement \(calls.count + 1) of the statistics member gives \(argument.name) the value \"\(argument.value.prefix(40))\", not a \(type)")
                 }
             }
+            guard scanner.bytes[start..<scanner.position].elementsEqual((call.statement + "\n").utf8) else {
+                return problem("statement \(calls.count + 1) of the statistics member differs from the text the backup writes")
+            }
             calls.append(call)
         }
-        let statistics = ArchiveStatistics(calls: calls)
-        guard statistics.text == text else { return problem("the statistics member's statements differ from the text the backup writes") }
-        return .success(statistics)
+        return .success(ArchiveStatistics(calls: calls))
     }
 
     /// Why a statistics member is refused.
@@ -132,13 +136,15 @@ public struct ArchiveStatistics: Sendable, Equatable {
     /// Reads a member's statements back: `SELECT * FROM pg_catalog.f('name', 'value'[::type], ...);\n`.
     struct Scanner {
         let bytes: [UInt8]
-        var position = 0
-        init(_ bytes: ArraySlice<UInt8>) { self.bytes = Array(bytes) }
-        var atEnd: Bool { position >= bytes.count }
+        var position: Int
+        /// The end of what is scanned (the statements, before the guard's end).
+        let end: Int
+        init(_ bytes: [UInt8], from start: Int, to end: Int) { self.bytes = bytes; position = start; self.end = end }
+        var atEnd: Bool { position >= end }
 
         mutating func take(_ text: String) -> Bool {
-            let expected = Array(text.utf8)
-            guard bytes.count - position >= expected.count, Array(bytes[position..<(position + expected.count)]) == expected else { return false }
+            let expected = text.utf8
+            guard end - position >= expected.count, bytes[position..<(position + expected.count)].elementsEqual(expected) else { return false }
             position += expected.count
             return true
         }
@@ -147,11 +153,11 @@ public struct ArchiveStatistics: Sendable, Equatable {
         mutating func literal() -> String? {
             guard take("'") else { return nil }
             var value: [UInt8] = []
-            while position < bytes.count {
+            while position < end {
                 let byte = bytes[position]
                 position += 1
                 if byte == UInt8(ascii: "'") {
-                    if position < bytes.count, bytes[position] == UInt8(ascii: "'") { value.append(byte); position += 1; continue }
+                    if position < end, bytes[position] == UInt8(ascii: "'") { value.append(byte); position += 1; continue }
                     return String(decoding: value, as: UTF8.self)
                 }
                 value.append(byte)
@@ -162,7 +168,7 @@ public struct ArchiveStatistics: Sendable, Equatable {
         /// `::type` (letters and `[]`), or nothing.
         mutating func cast() {
             guard take("::") else { return }
-            while position < bytes.count, bytes[position] == UInt8(ascii: "[") || bytes[position] == UInt8(ascii: "]")
+            while position < end, bytes[position] == UInt8(ascii: "[") || bytes[position] == UInt8(ascii: "]")
                     || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(bytes[position]) { position += 1 }
         }
 
