@@ -31,10 +31,13 @@ final class ArchiveLoader: @unchecked Sendable {
     /// (analyzed instead), with why.
     private(set) var statisticsImported: [String] = []
     private(set) var statisticsFailed: [(table: String, why: String)] = []
-
+    /// The run's clean-up stack: the paused autovacuum setting is on it until it is put back, so a
+    /// second signal names it and the signal path's fallback puts it back.
+    let cleanups: CleanupStack
 
     init(reader: ArchiveReader, settings: ConnectionSettings, jobs: Int, maintenanceWorkMem: String?,
-         logger: Logger, progress: RestoreProgress) {
+         logger: Logger, progress: RestoreProgress, cleanups: CleanupStack = CleanupStack()) {
+        self.cleanups = cleanups
         self.reader = reader
         self.manifest = reader.manifest
         self.settings = settings
@@ -167,14 +170,19 @@ final class ArchiveLoader: @unchecked Sendable {
         let settingFilter = try SessionSettingFilter(main)
         try timed("pre-data") { try runPreData(main, settingFilter: settingFilter) }
         let autovacuum = AutovacuumPause(main, tables: manifest.tables, logger: logger)
+        let pausedUndo = autovacuum.leftUndone(database: settings.databaseName ?? "?").map { what in
+            cleanups.push(what) { [paused = autovacuum.paused, settings, logger] in AutovacuumPause.resumeAfterStop(paused, settings: settings, logger: logger) }
+        }
         do {
             try loadAndBuild(main, settingFilter: settingFilter)
+            try autovacuum.resume()
+            pausedUndo?.dismiss()
         } catch {
-            // Never leave the restore's own temporary settings behind, even on a failed target.
-            try? autovacuum.resume()
+            // Never leave the restore's own temporary settings behind, even on a failed or stopped
+            // target: on a connection of its own, as `main` refuses statements once the run is stopped.
+            pausedUndo?.run()
             throw error
         }
-        try autovacuum.resume()
         // On PostgreSQL 18 the archive's statistics in place of ANALYZE, after every build (which
         // would record its own row counts over them); a table they do not cover is analyzed.
         var imported: Set<String> = []

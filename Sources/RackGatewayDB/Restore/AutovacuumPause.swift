@@ -4,8 +4,9 @@ import RGWPostgres
 /// Autovacuum off on the tables being loaded until their indexes are built: otherwise it starts
 /// vacuuming a freshly loaded table (a full scan) while the load and the index builds need every
 /// core, and cancels itself on their locks anyway. Each table gets its own setting back (the one its
-/// CREATE TABLE gave it, or none). An interrupted restore leaves it off, on a database that is
-/// marked INCOMPLETE and must be restored again anyway.
+/// CREATE TABLE gave it, or none), on success and when the restore fails or is stopped: then on a
+/// connection of its own (`resumeAfterStop`), since the run's are cancelled with it. Only a second
+/// signal leaves it off, which the clean-up entry (`leftUndone`) then names.
 struct AutovacuumPause {
     let connection: Connection
     /// Each paused table and its reloptions as they were (`key=value`, in order).
@@ -30,8 +31,36 @@ struct AutovacuumPause {
         }
     }
 
+    /// What a second signal leaves undone (and the fallback's clean-up does), with how to do it by
+    /// hand; nil when nothing was paused.
+    func leftUndone(database: String) -> String? {
+        guard !paused.isEmpty else { return nil }
+        return "put autovacuum back on \(Plural.of(paused.count, "table")) of database \(database), paused for the load "
+            + "(by hand: ALTER TABLE ... RESET (autovacuum_enabled) on each, or restore again with --clean)"
+    }
+
+    /// Put every table's options back on a new connection that belongs to no run (the run's own
+    /// were cancelled by the signal that stopped it, and refuse statements): a failed or stopped
+    /// restore's clean-up. A lock still held elsewhere is waited for 10 s at most; whatever
+    /// fails is a warning naming the SQL to run. Static, with what it needs, as it may run on
+    /// the signal path's thread.
+    static func resumeAfterStop(_ paused: [(table: String, original: [String])], settings: ConnectionSettings, logger: Logger) {
+        guard !paused.isEmpty else { return }
+        do {
+            let connection = try settings.cancelled(by: nil).open(.restore)
+            try connection.execute("SET lock_timeout = '10s'")
+            try resume(paused, on: connection)
+        } catch {
+            logger.warning("autovacuum is still paused on tables of the unfinished restore; put it back with ALTER TABLE ... RESET (autovacuum_enabled) on each, or restore again with --clean",
+                           metadata: ["database": "\(settings.databaseName ?? "?")", "tables": "\(paused.map(\.table).joined(separator: ", "))", "why": "\(error)"])
+        }
+    }
+
+    /// Put every table's options back, on the restore's own connection.
+    func resume() throws { try Self.resume(paused, on: connection) }
+
     /// Put every table's options back exactly, in their order (pg_dump prints them in that order).
-    func resume() throws {
+    static func resume(_ paused: [(table: String, original: [String])], on connection: Connection) throws {
         for (table, original) in paused {
             let options = original.map { option -> (key: String, value: String) in
                 let parts = option.split(separator: "=", maxSplits: 1)

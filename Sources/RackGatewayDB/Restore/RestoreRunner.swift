@@ -120,8 +120,11 @@ public final class RestoreRunner: @unchecked Sendable {
         }
         // Until the load ends one way or the other: if this run cannot unwind by itself (a signal
         // and a thread stuck where it cannot be cancelled), its last act still marks the target.
-        let failedMark = context.cleanups.push("mark \(target.database) FAILED (its restore did not finish)") { [self] in
-            _ = markFailed(context.interruptedError(), file: path)
+        // A failed load marks it through this entry too, so a second signal meanwhile names it.
+        let failure = FirstError()
+        let failedMark = context.cleanups.push("mark database \(target.database) FAILED (its restore did not finish; until then it is marked INCOMPLETE: "
+                                               + "restore it again with --clean, or drop it)") { [self] in
+            _ = markFailed(failure.error ?? context.interruptedError(), file: path)
         }
         defer { failedMark.dismiss() }
 
@@ -130,7 +133,8 @@ public final class RestoreRunner: @unchecked Sendable {
         do {
             if let reader {
                 let loader = ArchiveLoader(reader: reader, settings: target.settings, jobs: options.jobs,
-                                           maintenanceWorkMem: options.maintenanceWorkMem, logger: logger, progress: progress)
+                                           maintenanceWorkMem: options.maintenanceWorkMem, logger: logger, progress: progress,
+                                           cleanups: context.cleanups)
                 do {
                     mismatches = try loader.run(verify: options.verify)
                     if !mismatches.isEmpty {
@@ -159,7 +163,8 @@ public final class RestoreRunner: @unchecked Sendable {
             }
             lifecycle.move(to: .loaded)
         } catch {
-            failedMark.dismiss()
+            failure.record(error)
+            failedMark.run()
             throw markFailed(error, file: path)
         }
         lifecycle.move(to: .finished)
