@@ -85,7 +85,8 @@ struct ArchiveChoice: ParsableArguments {
     static func stoppingOnHostFailure<T>(_ stopped: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as ToolError where error.category == .failed && error.code != .interrupted {
+        } catch where ArchiveDirectory.isHostFailure(error) && (error as? ToolError)?.code != .interrupted {
+            let error = ToolError(reporting: error)
             throw ToolError(error.code, "\(stopped): \(error.message)", fix: error.fix, cause: error)
         }
     }

@@ -307,7 +307,7 @@ extension ArchiveDirectory {
     /// Whether `error`, met opening or checking an archive, is a failure of this host, the store
     /// or the run (no room for the spool in $TMPDIR, S3 unreachable or refusing, a signal), which
     /// says nothing of the archive; anything else met reading it is a verdict about it.
-    static func isHostFailure(_ error: Error) -> Bool {
+    public static func isHostFailure(_ error: Error) -> Bool {
         if error is S3Client.Failure { return true }
         guard let error = error as? ToolError else { return false }
         if error.cause is SpooledObject.HostProblem || error.cause is S3Client.TransportFailure || error.cause is S3Client.Failure { return true }
