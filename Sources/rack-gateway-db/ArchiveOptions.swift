@@ -108,6 +108,19 @@ struct ReadKeyOptions: ParsableArguments {
     func keys() throws -> ArchiveKeys {
         ArchiveKeys(identities: try identityOption.identities(), verifyKey: try optionOrEnvironment(verifyKey, "RGW_VERIFY_KEY").map(KeyFiles.verifyKey))
     }
+
+    /// The keys this run reads with (given or from the environment) as arguments of a command
+    /// printed to run again: `--identity` by its file's absolute path (never the secret inside),
+    /// `--verify-key` by its file's absolute path, or the `RWQ...` public key line as given.
+    var againArguments: [String] {
+        func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        var arguments: [String] = []
+        if let identity = optionOrEnvironment(identityOption.identity, "RGW_AGE_IDENTITY_FILE") { arguments += ["--identity", absolute(identity)] }
+        if let key = optionOrEnvironment(verifyKey, "RGW_VERIFY_KEY") {
+            arguments += ["--verify-key", key.hasPrefix("RW") && !FileManager.default.fileExists(atPath: key) ? key : absolute(key)]
+        }
+        return arguments
+    }
 }
 
 /// `--recipient`, `--recipients-file` and `--sign-key`: what backup and rekey write archives with.

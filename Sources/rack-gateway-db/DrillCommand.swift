@@ -110,10 +110,14 @@ struct DrillCommand: ToolCommand {
                 let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
                 newestProblem = latest.newestProblem
                 MetricsRecorder.record([Self.newestGauge(failed: newestProblem != nil)])
+                if let wrong = latest.foreignKey {
+                    throw ToolError(.signatureInvalid, "drill --latest: " + ArchiveChoice.foreignKeyProblem(wrong, latest: latest, in: directory.directory) + "; nothing was drilled",
+                                    fix: ArchiveSignature.wrongKeyFix(wrong))
+                }
                 guard let taken = latest.chosen else {
                     let problem = latest.newestProblem!
                     throw ToolError(problem.code, "drill --latest: " + problem.describe(in: directory.directory) + "; no older archive is good either: nothing was drilled",
-                                    fix: "Find out what happened to the archive (verify ARCHIVE), and make a good backup now.")
+                                    fix: problem.wrongKey.map(ArchiveSignature.wrongKeyFix) ?? "Find out what happened to the archive (verify ARCHIVE), and make a good backup now.")
                 }
                 if let problem = newestProblem {
                     Reporting.printError("drill --latest: " + problem.describe(in: directory.directory) + "; drilling the newest good archive, \(taken.archive.path), in its place")
@@ -125,6 +129,8 @@ struct DrillCommand: ToolCommand {
             var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
             options.keep = keep
             options.allowDowngrade = allowDowngrade
+            options.againArguments = choice.keyOptions.againArguments + (directoryOptions.s3.s3Endpoint.map { ["--s3-endpoint", $0] } ?? [])
+                + (jobsOption.jobs.map { ["--jobs", String($0)] } ?? []) + (allowDowngrade ? ["--allow-downgrade"] : [])
             options.migrateCommand = try migrateCommandOptions.command()
             options.anchors = anchors
             let runner = DrillRunner(options: options, logger: logger, context: context)
@@ -149,7 +155,10 @@ struct DrillCommand: ToolCommand {
                 throw ToolError(problem.code, "drill --latest FAILED: \(problem.path), the newest archive, \(problem.kind == .signature ? "fails its signature check" : "does not verify"): "
                                 + problem.problems.prefix(3).joined(separator: "; ")
                                 + "; the newest good archive, \(report.archive), was drilled in its place and \(drilledPassed ? "passed" : "failed too")",
-                                fix: "Find out what happened to the newest archive (verify \(problem.path)), and make a good backup now.")
+                                fix: problem.signedBy.map { signedBy in
+                                    "The newest archive is signed by key \(signedBy), the one drilled by the key given (\(problem.keyGiven ?? "?")): if the backup host's signing key was rotated, "
+                                        + "give its new public key with --verify-key (RGW_VERIFY_KEY); if key \(signedBy) is not yours, find out who signed the newest archive."
+                                } ?? "Find out what happened to the newest archive (verify \(problem.path)), and make a good backup now.")
             }
             if let error = report.error, context.cancellation.isCancelled {
                 throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error); \(report.scratchOutcome)")
@@ -206,8 +215,12 @@ struct DrillCommand: ToolCommand {
             latestChoice = picked.1
         } else if choice.latest {
             let directory = try directoryOptions.archiveDirectory(clock: context.clock)
-            let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
+            let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock, command: "drill --existing-url --latest")
             newestProblem = latest.newestProblem
+            if let wrong = latest.foreignKey {
+                throw ToolError(.signatureInvalid, "drill --existing-url --latest: " + ArchiveChoice.foreignKeyProblem(wrong, latest: latest, in: directory.directory) + "; nothing was checked",
+                                fix: ArchiveSignature.wrongKeyFix(wrong))
+            }
             guard let taken = latest.chosen else {
                 let problem = latest.newestProblem!
                 throw ToolError(problem.code, "drill --existing-url --latest: " + problem.describe(in: directory.directory) + "; no older archive is good either: nothing was checked",

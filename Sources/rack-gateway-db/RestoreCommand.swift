@@ -36,10 +36,20 @@ struct ArchiveChoice: ParsableArguments {
         let keys = try keyOptions.keys()
         if let archive { return (try options.location(of: archive, keys: keys, clock: clock), nil) }
         let directory = try options.archiveDirectory(keys: keys, clock: clock)
-        let latest = try directory.latest(acceptSuspectNewest: false, logger: logger)
+        let latest = try Self.stoppingOnHostFailure("restore --latest stopped before changing anything") {
+            try directory.latest(acceptSuspectNewest: false, logger: logger)
+        }
+        if let wrong = latest.foreignKey {
+            throw ToolError(.signatureInvalid, "restore --latest stopped before changing anything: " + Self.foreignKeyProblem(wrong, latest: latest, in: directory.directory),
+                            fix: ArchiveSignature.wrongKeyFix(wrong))
+        }
         if let problem = latest.newestProblem {
             var lines = ["restore --latest stopped before changing anything: " + problem.describe(in: directory.directory) + "."]
             var commands: [String] = []
+            if let signedBy = problem.signedBy, let given = problem.keyGiven {
+                commands.append("If the backup host's signing key was rotated (the newest archive is signed by key \(signedBy), the older ones by the key given, \(given)), "
+                                + "give its new public key with --verify-key; if key \(signedBy) is not yours, do not restore the newest archive.")
+            }
             if let chosen = latest.chosen {
                 lines.append("The newest good archive is \(chosen.archive.path).")
                 commands.append("To restore it: " + Self.commandLine(replacingLatestWith: chosen.archive.path))
@@ -62,8 +72,30 @@ struct ArchiveChoice: ParsableArguments {
 
     /// For drill: what `--latest` found, the newest archive's problem included (a SUSPECT newest is
     /// drilled: it restores, and the drill says it is suspect).
-    func resolveLatest(_ options: DirectoryOptions, logger: Logger, clock: RunClock) throws -> ArchiveDirectory.Latest {
-        try options.archiveDirectory(keys: try keyOptions.keys(), clock: clock).latest(acceptSuspectNewest: true, logger: logger)
+    func resolveLatest(_ options: DirectoryOptions, logger: Logger, clock: RunClock, command: String = "drill --latest") throws -> ArchiveDirectory.Latest {
+        let directory = try options.archiveDirectory(keys: try keyOptions.keys(), clock: clock)
+        return try Self.stoppingOnHostFailure("\(command) stopped before drilling anything") {
+            try directory.latest(acceptSuspectNewest: true, logger: logger)
+        }
+    }
+
+    /// `body` (the `--latest` choice), a failure of this host or the store while it reads the
+    /// archives (no room in $TMPDIR for the spool, S3 unreachable) said as what stopped the run:
+    /// it is no verdict on any archive (`ArchiveDirectory.latest` passes over none for it).
+    static func stoppingOnHostFailure<T>(_ stopped: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch where ArchiveDirectory.isHostFailure(error) && (error as? ToolError)?.code != .interrupted {
+            let error = ToolError(reporting: error)
+            throw ToolError(error.code, "\(stopped): \(error.message)", fix: error.fix, cause: error)
+        }
+    }
+
+    /// Every archive checked is signed by one other key than `--verify-key`'s: the key is the news.
+    static func foreignKeyProblem(_ wrong: ArchiveSignature.WrongKey, latest: ArchiveDirectory.Latest, in directory: String) -> String {
+        let count = latest.foreignlySigned
+        let which = count == 1 ? "the only archive in \(directory) whose signature was checked, \(latest.newest.path), is" : "all \(count) archives in \(directory) whose signature was checked are"
+        return "\(which) signed by key \(wrong.signedBy), not by the key given with --verify-key (\(wrong.given)): the key given is the likely problem, not the archives"
     }
 
     /// This run's own command line with `--latest` replaced by `path`, passwords in URLs masked,
@@ -403,6 +435,21 @@ struct RestoreCommand: ToolCommand {
         return "\(step.outcome.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(step.name) (\(String(format: "%.1f", step.seconds)) s)\(detail)"
     }
 
+    /// What the command printed to restore again (after a stop or a failure) needs besides the
+    /// archive, the target, `--clean` and `--yes`: the keys, and the options of this run that
+    /// change what the restore reads, checks or accepts (`RestoreOptions.againArguments`).
+    var againArguments: [String] {
+        var arguments = choice.keyOptions.againArguments
+        if let endpoint = directoryOptions.s3.s3Endpoint { arguments += ["--s3-endpoint", endpoint] }
+        if let jobs = jobsOption.jobs { arguments += ["--jobs", String(jobs)] }
+        if verify { arguments.append("--verify") }
+        if createMissingRoles { arguments.append("--create-missing-roles") }
+        if allowDowngrade { arguments.append("--allow-downgrade") }
+        if let maintenanceWorkMem { arguments += ["--maintenance-work-mem", maintenanceWorkMem] }
+        if let stallTimeout = stall.stallTimeout { arguments += ["--stall-timeout", stallTimeout] }
+        return arguments
+    }
+
     func run(_ context: RunContext) throws {
         let logger = context.logger
         if !dryRun {
@@ -422,6 +469,7 @@ struct RestoreCommand: ToolCommand {
         options.allowDowngrade = allowDowngrade
         options.maintenanceWorkMem = maintenanceWorkMem
         options.environment = context.environment
+        options.againArguments = againArguments
         let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger, context: context)
         if dryRun {
             let plan = try chosen.map { try runner.plan(reader: $0.reader, preflight: $0.check) } ?? runner.plan(archive: archive)

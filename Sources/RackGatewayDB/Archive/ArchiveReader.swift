@@ -175,18 +175,26 @@ public final class ArchiveReader: @unchecked Sendable {
     /// checked against the sidecar and the load are then of one download (the archive is fetched
     /// once, with or without a verify key), and what is loaded is what was hashed. The spool must
     /// end with the manifest and trailer read at opening (else the object was replaced meanwhile).
-    /// When $TMPDIR has no room for it (or is not there), nothing changes: the SHA-256 is a pass of
-    /// its own and the load reads the store again; the returned text says why, for a warning.
+    /// When the spool cannot be made in $TMPDIR (no room, not there, not writable, or it fills up
+    /// during the download), nothing changes: the SHA-256 is a pass of its own and the load reads
+    /// the store again; the returned text says why, for a warning. Without a key the spool is a
+    /// saving, not a need, so this holds for `--latest` as for a named archive.
     /// Call it before any other thread reads the archive.
     func spoolForLoad() throws -> String? {
         guard isRemote, verifiedStoredSHA256 == nil else { return nil }
         let directory = SpooledObject.directory
         let size = stored.size
+        let twice = "so \(path) is fetched twice: once for its SHA-256, once to load it (set TMPDIR to a directory with room for it to fetch it once)"
         guard let free = SpooledObject.freeSpace(in: directory), free >= size else {
             let room = SpooledObject.freeSpace(in: directory).map { "has \($0) bytes free of the \(size) a local copy needs" } ?? "cannot be used"
-            return "\(directory) (TMPDIR) \(room), so \(path) is fetched twice: once for its SHA-256, once to load it (set TMPDIR to a directory with room for it to fetch it once)"
+            return "\(directory) (TMPDIR) \(room), \(twice)"
         }
-        let spool = try SpooledObject(stored, blake2b: false, directory: directory)
+        let spool: SpooledObject
+        do {
+            spool = try SpooledObject(stored, blake2b: false, directory: directory)
+        } catch let error as ToolError where error.cause is SpooledObject.HostProblem {
+            return "\(error.message); \(twice)"
+        }
         let plaintext = try Self.decrypting(spool, archive: archive)
         let manifestEnd = plaintext.size - trailer.manifestOffset
         guard plaintext.size == object.size, manifestEnd > 0,

@@ -28,6 +28,8 @@ public enum ArchiveSignature {
         guard let text = try store.getSidecar(ArchiveName.signature(of: name), limit: ArchiveName.signatureLimit) else {
             throw ToolError(.signatureInvalid, "\(path) is not signed (there is no \(name).minisig) and --verify-key requires a signature", fix: fix)
         }
+        // Signed by another key: no download can change that, so it is said before one.
+        try checkKey(text, path: path, key: key)
         let digests: StoredDigests
         let checked: StoreReader
         if spool {
@@ -40,6 +42,38 @@ public enum ArchiveSignature {
         return (digests.sha256, checked)
     }
 
+    /// The `cause` of a `signature_invalid` error when the signature is sound but made by another
+    /// key than the one given: `signedBy` is that key's id. Every archive signed so points to the key
+    /// given (a rotated signing key, the wrong `.pub`), not to the archives.
+    public struct WrongKey: Error, Sendable, Equatable {
+        public var signedBy: String
+        public var given: String
+
+        public init(signedBy: String, given: String) {
+            self.signedBy = signedBy
+            self.given = given
+        }
+    }
+
+    /// Refuses a `.minisig` made by another key than `key`, naming both key ids and what to check.
+    static func checkKey(_ text: [UInt8], path: String, key: MinisignPublicKey) throws {
+        guard let signature = try? MinisignSignature(bytes: text), signature.keyID != key.keyID else { return }
+        // `verify` compares the key ids before anything else, and names both.
+        let wrong: WrongKey
+        do { try signature.verify(hash: [], key: key); return } catch MinisignError.wrongKey(let signedBy, let given) {
+            wrong = WrongKey(signedBy: signedBy, given: given)
+        } catch { return }
+        throw ToolError(.signatureInvalid, "\(path): signed by key \(wrong.signedBy), not by the key given with --verify-key (\(wrong.given))",
+                        fix: wrongKeyFix(wrong), cause: wrong)
+    }
+
+    /// What to check when an archive is signed by another key than the one given.
+    public static func wrongKeyFix(_ wrong: WrongKey) -> String {
+        "Check --verify-key (or RGW_VERIFY_KEY): it is key \(wrong.given), and the archive is signed by key \(wrong.signedBy). "
+            + "If the backup host's signing key was rotated, give its new public key (the .pub made with it; its first line names key \(wrong.signedBy)); "
+            + "if key \(wrong.signedBy) is not yours, do not restore the archive: find out who signed it."
+    }
+
     /// Checks the `.minisig` text `text` of the archive `name` (called `path` in messages), whose
     /// stored bytes hash (BLAKE2b-512) to `blake2b`, against `key`: the signature, and the file name
     /// its trusted comment names. Throws `.signatureInvalid`.
@@ -49,6 +83,7 @@ public enum ArchiveSignature {
         do { signature = try MinisignSignature(bytes: text) } catch {
             throw ToolError(.signatureInvalid, "\(path).minisig: \(error)", fix: fix)
         }
+        try checkKey(text, path: path, key: key)
         do { try signature.verify(hash: blake2b, key: key) } catch {
             throw ToolError(.signatureInvalid, "\(path): \(error)", fix: fix)
         }

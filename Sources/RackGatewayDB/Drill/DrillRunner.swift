@@ -15,6 +15,8 @@ public struct DrillOptions: Sendable {
     /// Try an archive of a newer server on an older scratch server.
     public var allowDowngrade = false
     public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// For a command printed to restore the archive again (`RestoreOptions.againArguments`).
+    public var againArguments: [String] = []
 
     public init(scratch: ConnectionSettings, jobs: Int, migrations: MigrationSet) {
         self.scratch = scratch
@@ -189,6 +191,7 @@ public final class DrillRunner: @unchecked Sendable {
             restoreOptions.requireNewDatabase = true
             restoreOptions.allowDowngrade = options.allowDowngrade
             restoreOptions.environment = options.environment
+            restoreOptions.againArguments = options.againArguments
             let runner = RestoreRunner(target: target, options: restoreOptions, logger: logger, progress: progress, context: context)
             let scratch = runner.target
             runner.lifecycle.observe { state in

@@ -17,6 +17,11 @@ public struct RestoreOptions: Sendable {
     /// Take the target database's restore lock (RestoreLock); off where the caller holds it already.
     public var lockTarget = true
     public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// What a restore run again needs besides the archive, the target, `--clean` and `--yes`, as
+    /// arguments (`--identity FILE`, `--verify-key KEY`, `--jobs N`...; key files by path, never
+    /// their contents): the printed command to run again keeps them, so that pasted it opens the
+    /// archive and checks its signature as this run did.
+    public var againArguments: [String] = []
 
     public init(jobs: Int) { self.jobs = jobs }
 }
@@ -340,7 +345,7 @@ public final class RestoreRunner: @unchecked Sendable {
         let state = lifecycle.summary ?? "database \(target.database) was not changed"
         // An archive that is itself refused (damaged, or a script psql must not run) is no way back.
         let refused = (error as? ToolError).map { [.archiveCorrupt, .mismatch, .signatureInvalid].contains($0.code) || $0.cause is PsqlScriptGuard.Refused } ?? false
-        let fix = lifecycle.clearing(archive: file, again: stopped || !refused)
+        let fix = lifecycle.clearing(archive: file, again: stopped || !refused, arguments: options.againArguments)
         if stopped {
             let how = context.cancellation.signal == nil ? "stopped: \(reason)" : "was \(reason)"
             return ToolError(.interrupted, "the restore into \(target.database) \(how); \(state)", fix: fix)

@@ -71,8 +71,9 @@ public final class TargetLifecycle: @unchecked Sendable {
     /// shell, with host, port, user and database (never the password: it comes from PGPASSWORD or
     /// ~/.pgpass), so that each runs as printed.
     /// `again`: false when the archive itself was refused (damaged, or not a dump this tool may
-    /// run): restoring it again cannot help, so only the drop is offered.
-    public func clearing(archive: String, again: Bool = true) -> String {
+    /// run): restoring it again cannot help, so only the drop is offered. `arguments` go into the
+    /// restore command after `--yes` (`RestoreOptions.againArguments`: the keys, --jobs...).
+    public func clearing(archive: String, again: Bool = true, arguments: [String] = []) -> String {
         let url = target.settings.urlWithoutPassword
         let server = target.settings.replacingDatabase(with: "postgres").urlWithoutPassword
         let drop = ShellCommand.psql(server, ["DROP DATABASE \(SQL.identifier(target.database)) WITH (FORCE)"])
@@ -85,7 +86,7 @@ public final class TargetLifecycle: @unchecked Sendable {
         }
         return """
             Do not use \(target.database). To restore again over it:
-              \(ShellCommand.line(["rack-gateway-db", "restore", archive, "--target-url", url, "--clean", "--yes"]))
+              \(ShellCommand.line(["rack-gateway-db", "restore", archive, "--target-url", url, "--clean", "--yes"] + arguments))
             Or to drop it:
               \(drop)
             (The password is left out: give it with PGPASSWORD or ~/.pgpass.)

@@ -159,6 +159,16 @@ extension ArchiveDirectory {
         public var path: String
         public var kind: Kind
         public var problems: [String]
+        /// A signature sound but made by another key than `--verify-key`'s: that key's id.
+        public var signedBy: String?
+        /// The id of the key `--verify-key` gave, beside `signedBy`.
+        public var keyGiven: String?
+
+        /// Signed by another key than the one given: both key ids.
+        public var wrongKey: ArchiveSignature.WrongKey? {
+            guard let signedBy, let keyGiven else { return nil }
+            return ArchiveSignature.WrongKey(signedBy: signedBy, given: keyGiven)
+        }
 
         public var code: ToolError.Code {
             switch kind {
@@ -181,6 +191,21 @@ extension ArchiveDirectory {
         public var newest: Entry
         public var newestProblem: NewestProblem?
         public var chosen: Chosen?
+        /// Every archive passed over, newest first (the newest's problem included).
+        public var passedOver: [NewestProblem] = []
+
+        /// When no archive is good and every one whose signature was checked is signed by one and
+        /// the same other key than `--verify-key`'s: that key (the key given is then the likely
+        /// problem, not the archives).
+        public var foreignKey: ArchiveSignature.WrongKey? {
+            guard chosen == nil, let newest = newestProblem, let signedBy = newest.signedBy, let given = newest.keyGiven else { return nil }
+            let checked = passedOver.filter { $0.kind == .signature }
+            guard checked.allSatisfy({ $0.signedBy == signedBy }) else { return nil }
+            return ArchiveSignature.WrongKey(signedBy: signedBy, given: given)
+        }
+
+        /// How many archives `foreignKey` signed among those checked.
+        public var foreignlySigned: Int { passedOver.filter { $0.kind == .signature && $0.signedBy != nil }.count }
     }
 
     /// The archive `--latest` took, opened and checked: what the restore or drill reads (never
@@ -203,6 +228,10 @@ extension ArchiveDirectory {
     /// fetched once. An older archive the listing already found unreadable, suspect or failing its
     /// last verify is passed over without being read; any other one examined is read whole once
     /// (its signature, its SHA-256 against the sidecar), the newest always (it is the news).
+    /// Only a verdict about an archive passes it over (corrupt, badly signed, suspect; an older one
+    /// this tool or identity cannot read). A failure of this host or of the store while reading it
+    /// (no room for the spool in $TMPDIR, S3 unreachable, access denied) says nothing of the
+    /// archive: it is thrown as it is, and the run stops before anything changes.
     public func latest(acceptSuspectNewest: Bool, logger: Logger) throws -> Latest {
         let all = try entries()
         guard let newest = all.first else { throw emptyError() }
@@ -229,7 +258,11 @@ extension ArchiveDirectory {
                 throw ToolError(.identityMismatch, "the newest archive in \(directory), \(entry.path), is encrypted to recipients no identity given opens: \(error.message)",
                                 fix: "Give the identity it was encrypted to (--identity or RGW_AGE_IDENTITY_FILE); an older archive is not taken in its place.")
             } catch let error as ToolError where error.code == .signatureInvalid {
-                return bad(.signature, [error.message])
+                var problem = NewestProblem(file: entry.file, path: entry.path, kind: .signature, problems: [error.message])
+                if let wrong = error.cause as? ArchiveSignature.WrongKey { (problem.signedBy, problem.keyGiven) = (wrong.signedBy, wrong.given) }
+                return .failure(problem)
+            } catch where Self.isHostFailure(error) {
+                throw error
             } catch {
                 return bad(.corrupt, [entry.problem ?? (error as? ToolError)?.message ?? String(describing: error)])
             }
@@ -237,7 +270,7 @@ extension ArchiveDirectory {
             let check: ArchiveVerifier.Report
             do {
                 check = try ArchiveVerifier().preflight(reader, logger: logger)
-            } catch let error as ToolError where error.code != .usage {
+            } catch let error as ToolError where error.code != .usage && !Self.isHostFailure(error) {
                 return bad(error.code == .signatureInvalid ? .signature : .corrupt, [error.message])
             }
             guard check.ok else {
@@ -258,6 +291,7 @@ extension ArchiveDirectory {
                 result.chosen = chosen
                 return result
             case .failure(let problem):
+                result.passedOver.append(problem)
                 if entry.file == newest.file {
                     result.newestProblem = problem
                     logger.error("the newest archive is not good", metadata: ["archive": "\(problem.path)", "kind": "\(problem.kind.rawValue)",
@@ -268,6 +302,16 @@ extension ArchiveDirectory {
             }
         }
         return result
+    }
+
+    /// Whether `error`, met opening or checking an archive, is a failure of this host, the store
+    /// or the run (no room for the spool in $TMPDIR, S3 unreachable or refusing, a signal), which
+    /// says nothing of the archive; anything else met reading it is a verdict about it.
+    public static func isHostFailure(_ error: Error) -> Bool {
+        if error is S3Client.Failure { return true }
+        guard let error = error as? ToolError else { return false }
+        if error.cause is SpooledObject.HostProblem || error.cause is S3Client.TransportFailure || error.cause is S3Client.Failure { return true }
+        return [.interrupted, .accessDenied, .credentialsMissing, .bucketNotFound].contains(error.code)
     }
 
     /// The newest good archive (readable, not suspect, verified — by an earlier `verify`, else now,

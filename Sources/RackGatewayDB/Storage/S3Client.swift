@@ -191,7 +191,7 @@ public struct S3Client: Sendable {
                 Self.retryLog(operation, error.message, attempt)
             } catch let error as TransportFailure {
                 throw ToolError(.failed, "S3 \(operation) on bucket \(bucket) at \(endpoint) failed after \(Plural.of(attempt, "attempt")): \(error.message)",
-                                fix: "Check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3), the network and the region.")
+                                fix: "Check the endpoint (--s3-endpoint, AWS_ENDPOINT_URL_S3), the network and the region.", cause: error)
             }
             backoff.wait()
         }
@@ -201,7 +201,7 @@ public struct S3Client: Sendable {
         ToolLogHandler.logger().warning("S3 request failed; retrying", metadata: ["operation": "\(operation)", "problem": "\(problem)", "attempt": "\(attempt)"])
     }
 
-    struct TransportFailure: Error { var message: String }
+    struct TransportFailure: Error, Sendable { var message: String }
 
     /// Exponential backoff with full jitter: each wait is a random time up to a limit that doubles
     /// after every wait, at most `cap` seconds.

@@ -13,19 +13,28 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
     let digests: StoredDigests
     private let fd: Int32
 
+    /// Why a spool could not be made in $TMPDIR: a problem of this host (no room, no such or no
+    /// writable directory), never of the archive. The `cause` of the `ToolError` the spool throws
+    /// then, so that `--latest` stops on it instead of passing over the archive, and a reader
+    /// without a key falls back to reading the store twice.
+    struct HostProblem: Error, Sendable {}
+
     /// Downloads `object` (one streaming read) into a spool in `directory`, hashing it on the way.
     init(_ object: StoreReader, blake2b: Bool, directory: String = SpooledObject.directory) throws {
         location = object.location
         size = object.size
         let fix = "Set TMPDIR to a directory with room for the archive (\(size) bytes), or free space in \(directory)."
         if let free = Self.freeSpace(in: directory), free < size {
-            throw ToolError(.failed, "\(location) is read from a local copy in \(directory) (TMPDIR) after its signature is checked, and \(directory) has \(free) bytes free of the \(size) it needs",
-                            fix: fix)
+            throw ToolError(.failed, "\(location) is read from a local copy in \(directory) (TMPDIR), and \(directory) has \(free) bytes free of the \(size) it needs",
+                            fix: fix, cause: HostProblem())
         }
         var template = Array("\(directory)/rgw-spool-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
-            throw ToolError(.failed, "cannot create a spool file in \(directory) (TMPDIR) for \(location): \(String(cString: strerror(errno)))", fix: fix)
+            let error = errno
+            let unusable = [ENOENT, ENOTDIR, EACCES, EROFS, EPERM].contains(error)
+            throw ToolError(.failed, "\(location) is read from a local copy in \(directory) (TMPDIR), and no file can be created there: \(String(cString: strerror(error)))",
+                            fix: unusable ? "Set TMPDIR to a writable directory with room for the archive (\(size) bytes)." : fix, cause: HostProblem())
         }
         // Nothing to remove later: the file has no name from here on.
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
@@ -47,7 +56,7 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
         }
         if let failure {
             let what = failure == ENOSPC || failure == EDQUOT ? "the disk filled up" : String(cString: strerror(failure))
-            throw ToolError(.failed, "cannot copy \(location) into a spool file in \(directory) (TMPDIR): \(what)", fix: fix)
+            throw ToolError(.failed, "cannot copy \(location) into a spool file in \(directory) (TMPDIR): \(what)", fix: fix, cause: HostProblem())
         }
         guard written == size else {
             throw ToolError(.failed, "\(location): the download ended after \(written) of its \(size) bytes", fix: "Run again; if it persists, check the object in the bucket.")
