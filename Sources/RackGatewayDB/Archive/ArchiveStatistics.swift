@@ -246,11 +246,13 @@ extension ArchiveStatistics {
     static let targetOwned: Set<String> = ["relallvisible", "relallfrozen"]
 
     /// Import one table's statistics through `connection`: nil when every call returned true,
-    /// otherwise why not (the calls that returned false, or the server's error). The calls go as
-    /// one statement (`SELECT ARRAY[call, ...]`): one round trip and one transaction per table.
-    /// The values go as parameters (`$n::type`; the argument names come from the fixed list), so
-    /// no setting of the session (`standard_conforming_strings`) changes what a value means.
-    static func importTable(_ calls: [Call], _ connection: Connection) -> String? {
+    /// otherwise why not, on one line (the calls that returned false, or the server's error). The
+    /// calls go as one statement (`SELECT ARRAY[call, ...]`): one round trip and one transaction
+    /// per table. The values go as parameters (`$n::type`; the argument names come from the fixed
+    /// list), so no setting of the session (`standard_conforming_strings`) changes what a value
+    /// means. A stopped run (a signal, a stall) or a lost connection is no failed import: it is
+    /// thrown, and the run stops as in any other phase.
+    static func importTable(_ calls: [Call], _ connection: Connection) throws -> String? {
         var values: [String] = []
         let expressions = calls.map { call -> String in
             let pairs = call.without(targetOwned).arguments.map { argument -> String in
@@ -262,8 +264,11 @@ extension ArchiveStatistics {
         let result: String?
         do {
             result = try connection.query("SELECT ARRAY[" + expressions.joined(separator: ", ") + "]::text", values).scalar
-        } catch {
-            return "\(calls.count == 1 ? calls[0].label : "its \(calls.count) calls") failed: \(error)"
+        } catch let error as PostgresError where error.kind == .interrupted || error.isConnectionLoss {
+            throw error
+        } catch let error as PostgresError {
+            let reason = error.summary.split(separator: "\n").joined(separator: "; ")
+            return "\(calls.count == 1 ? calls[0].label : "its \(calls.count) calls") failed: \(reason)"
         }
         let results = (result ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map(String.init)
         guard results.count == calls.count else { return "the server answered \(result ?? "null") to \(calls.count) calls" }

@@ -238,7 +238,7 @@ public final class DrillRunner: @unchecked Sendable {
             progress.begin(phase: "checks")
             try timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest.schemaState) }
             try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection, recorded: manifest.schemaState) }
-            try timedCheck(&report) { try DrillChecks.statistics(connection, manifest: manifest) }
+            try timedCheck(&report) { try DrillChecks.statistics(connection, manifest: manifest, outcome: restored.statistics) }
             if let recorded = manifest.largeObjects {
                 try timedCheck(&report) {
                     let problems = LargeObjects.mismatches(try LargeObjects.live(connection), recorded: recorded)

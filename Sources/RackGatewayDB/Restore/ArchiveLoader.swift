@@ -31,6 +31,8 @@ final class ArchiveLoader: @unchecked Sendable {
     /// (analyzed instead), with why.
     private(set) var statisticsImported: [String] = []
     private(set) var statisticsFailed: [(table: String, why: String)] = []
+    /// How the tables got their statistics, once `run` analyzed them.
+    private(set) var statisticsOutcome: PlannerStatisticsOutcome?
 
 
     init(reader: ArchiveReader, settings: ConnectionSettings, jobs: Int, maintenanceWorkMem: String?,
@@ -140,7 +142,7 @@ final class ArchiveLoader: @unchecked Sendable {
             try connect("statistics")
         }) { [progress] connection, table in
             let calls = byTable[table]!
-            if let why = ArchiveStatistics.importTable(calls, connection) {
+            if let why = try ArchiveStatistics.importTable(calls, connection) {
                 failed.add(("\(calls[0].schema).\(calls[0].table)", why))
             } else {
                 imported.add(table)
@@ -154,6 +156,26 @@ final class ArchiveLoader: @unchecked Sendable {
         statisticsImported += imported.items.sorted()
         statisticsFailed += failed.items
         return Set(imported.items)
+    }
+
+    /// How the tables got their statistics: those imported, those `analyzed`, and why: the
+    /// server cannot import (before 18), the archive has none (format 1), or per table no
+    /// statistics in the archive (the source never analyzed it, or a column was added since), a
+    /// failed import, or an expression index or extended statistics (analyzed after the import).
+    func outcome(analyzed: Set<String>, imported: Set<String>, serverVersion: Int) -> PlannerStatisticsOutcome {
+        let why: String
+        if serverVersion < 180000 {
+            why = "PostgreSQL \(serverVersion / 10000) cannot import planner statistics; 18 and newer can"
+        } else if statistics == nil {
+            why = "the archive holds no planner statistics (format version 1)"
+        } else {
+            let again = analyzed.intersection(imported).count, failed = statisticsFailed.count
+            let without = max(0, analyzed.count - again - failed)
+            why = [(without, "without statistics in the archive (not analyzed at the source, or a column added since)"),
+                   (failed, "whose import failed"), (again, "with an expression index or extended statistics, after the import")]
+                .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        }
+        return PlannerStatisticsOutcome(imported: imported.count, analyzed: analyzed.count, analyzedBecause: why)
     }
 
     /// The event triggers of post-data, created by `createEventTriggers` once the restore's own DDL
@@ -181,10 +203,12 @@ final class ArchiveLoader: @unchecked Sendable {
         if !statisticsToImport(main).isEmpty {
             imported = try timed("statistics") { try importStatistics(only: statisticsToImport(main)) }
         }
-        try timed("analyze") {
+        let analyzed = try timed("analyze") {
             progress.begin(phase: "analyze")
-            try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items).union(imported))
+            return try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items).union(imported))
         }
+        statisticsOutcome = outcome(analyzed: Set(analyzedEarly.items).union(analyzed), imported: imported,
+                                    serverVersion: main.serverVersionNumber)
         guard verify else { return [] }
         return try timed("verify") { try verifyTables() }
     }
