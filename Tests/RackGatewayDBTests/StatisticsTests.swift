@@ -89,6 +89,15 @@ struct StatisticsTests {
                     && outcome["analyzed_because"] as? String == "2 without statistics in the archive (not analyzed at the source, or a column added since)", "\(outcome)")
             #expect(try Self.pgStats(target) == stats)
             #expect(try Self.relationCounts(target) == counts)
+            // stats_p1, loaded frozen (a small table on one connection): its visibility map is full
+            // and relallvisible says so (trial finding 3: the import left it at 0, and the planner
+            // chose a sequential scan over an index-only one). stats_t, most of the data, is split
+            // over the connections, not frozen: its map is empty until a VACUUM, and 0 is right.
+            let visible = try target.psql("""
+                SELECT relname, relallvisible > 0 AND relallvisible = pg_relation_size(oid) / current_setting('block_size')::bigint
+                       AND relallfrozen = relallvisible, relallvisible FROM pg_class WHERE relname IN ('stats_p1', 'stats_t') ORDER BY 1
+                """)
+            #expect(visible.split(separator: "\n").map(String.init) == ["stats_p1|t|\(try target.psql("SELECT pg_relation_size('stats_p1') / 8192").trimmingCharacters(in: .whitespacesAndNewlines))", "stats_t|f|0"], "\(visible)")
             // A table the source never analyzed, and one with a column added since: analyzed.
             #expect(try target.psql("SELECT reltuples FROM pg_class WHERE relname = 'stats_new'").contains("700"))
             #expect(try target.psql("SELECT count(*) FROM pg_stats WHERE tablename = 'stats_added' AND attname = 'extra'").contains("1"))

@@ -242,7 +242,9 @@ extension ArchiveStatistics {
     }
 
     /// The arguments the tool's own import leaves out: the visibility counts describe the source's
-    /// visibility map, not the target's (its load and index builds record their own).
+    /// visibility map, not the target's. A table loaded frozen (`allVisible`) gets its own page
+    /// count as both (every page is all-visible and all-frozen); another keeps the target's, 0
+    /// until a VACUUM sets its visibility map (PostgreSQL 18's index builds do not count it).
     static let targetOwned: Set<String> = ["relallvisible", "relallfrozen"]
 
     /// Import one table's statistics through `connection`: nil when every call returned true,
@@ -252,12 +254,17 @@ extension ArchiveStatistics {
     /// list), so no setting of the session (`standard_conforming_strings`) changes what a value
     /// means. A stopped run (a signal, a stall) or a lost connection is no failed import: it is
     /// thrown, and the run stops as in any other phase.
-    static func importTable(_ calls: [Call], _ connection: Connection) throws -> String? {
+    static func importTable(_ calls: [Call], _ connection: Connection, allVisible: Bool = false) throws -> String? {
         var values: [String] = []
         let expressions = calls.map { call -> String in
-            let pairs = call.without(targetOwned).arguments.map { argument -> String in
+            var pairs = call.without(targetOwned).arguments.map { argument -> String in
                 values.append(argument.value)
                 return SQL.literal(argument.name) + ", $\(values.count)::" + (types[call.function]?[argument.name] ?? "text")
+            }
+            if allVisible, call.function == .relation {
+                values.append(call.qualifiedName)
+                let pages = "(pg_catalog.pg_relation_size($\(values.count)::regclass) / pg_catalog.current_setting('block_size')::bigint)::integer"
+                pairs += ["'relallvisible', " + pages, "'relallfrozen', " + pages]
             }
             return "pg_catalog.\(call.function.rawValue)(" + pairs.joined(separator: ", ") + ")"
         }

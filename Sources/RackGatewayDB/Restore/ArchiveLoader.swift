@@ -25,6 +25,8 @@ final class ArchiveLoader: @unchecked Sendable {
     private(set) var phases: [RestorePhase] = []
     /// Tables analyzed by the data workers as soon as their last chunk was in (qualified names).
     let analyzedEarly = LockedList<String>()
+    /// Tables loaded frozen (qualified names): every page of theirs is all-visible and all-frozen.
+    let loadedFrozen = LockedList<String>()
     /// The archive's statistics member, parsed by `checkLayout` (nil: the archive has none).
     private(set) var statistics: ArchiveStatistics?
     /// Tables whose statistics were imported in place of ANALYZE, and those whose import failed
@@ -137,12 +139,13 @@ final class ArchiveLoader: @unchecked Sendable {
         guard let statistics else { return [] }
         let byTable = statistics.byTable.filter { tables?.contains($0.key) ?? true }
         let imported = LockedList<String>(), failed = LockedList<(table: String, why: String)>()
+        let frozen = Set(loadedFrozen.items)
         progress.begin(phase: "statistics", steps: byTable.count)
         try forEachInParallel(byTable.keys.sorted(), workers: jobs, name: "import statistics", connect: { [self] in
             try connect("statistics")
         }) { [progress] connection, table in
             let calls = byTable[table]!
-            if let why = try ArchiveStatistics.importTable(calls, connection) {
+            if let why = try ArchiveStatistics.importTable(calls, connection, allVisible: frozen.contains(table)) {
                 failed.add(("\(calls[0].schema).\(calls[0].table)", why))
             } else {
                 imported.add(table)

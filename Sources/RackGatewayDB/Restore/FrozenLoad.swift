@@ -94,6 +94,7 @@ extension ArchiveLoader {
         // Analyzed after the commit: inside the load's transaction, its inserts would count as
         // changes since the ANALYZE once committed.
         let name = SQL.qualified(table.schema, table.name)
+        loadedFrozen.add(name)
         if analyzable.contains(name) { try analyzeLoaded(name, on: connection) }
     }
 }
