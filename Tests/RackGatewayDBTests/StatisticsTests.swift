@@ -84,9 +84,9 @@ struct StatisticsTests {
             #expect(!restore.stderr.contains("could not be imported"), "\(restore.stderr)")
             // The summary's counts: stats_new (never analyzed) and stats_added (a column added since) analyzed.
             let report = try #require(try JSONSerialization.jsonObject(with: Data(restore.stdout.utf8)) as? [String: Any], "\(restore)")
-            let outcome = try #require(report["statistics"] as? [String: Any], "\(restore.stdout)")
+            let outcome = report["statistics"] as? [String: Any] ?? [:]
             #expect(outcome["imported"] as? Int == 4 && outcome["analyzed"] as? Int == 2
-                    && outcome["analyzed_because"] as? String == "2 without statistics in the archive (not analyzed at the source, or a column added since)", "\(outcome)")
+                    && outcome["analyzed_because"] as? String == "2 without statistics in the archive (not analyzed at the source, or a column added since)", "\(restore.stdout)")
             #expect(try Self.pgStats(target) == stats)
             #expect(try Self.relationCounts(target) == counts)
             // stats_p1, loaded frozen (a small table on one connection): its visibility map is full
