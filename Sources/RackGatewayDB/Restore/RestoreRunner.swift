@@ -126,6 +126,8 @@ public final class RestoreRunner: @unchecked Sendable {
             return result
         }
         progress.begin(phase: "checking the archive")
+        // The check `--latest` made when it chose the archive is this restore's archive check.
+        if let preflight { phases.append(RestorePhase(name: "archive check", seconds: preflight.durationSeconds)) }
         let (format, reader) = try checkArchive(archive, opened: opened, preflight: preflight) { body in try timed("archive check", body) }
         let manifest = reader?.manifest
         logger.info("restore started", metadata: ["file": "\(path)", "format": "\(format.rawValue)", "target": "\(target.settings.description)"])
