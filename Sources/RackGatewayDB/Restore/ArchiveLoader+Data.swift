@@ -153,10 +153,13 @@ extension ArchiveLoader {
     /// 15 the session first flushes its pending row counts (`pg_stat_force_next_flush`, flushed at
     /// the end of that statement): sent after the ANALYZE, they would count the loaded rows as
     /// changed since it, and autovacuum would analyze the table again a minute later. A role that
-    /// may not call it (superuser-only unless granted) analyzes as before.
+    /// may not call it (EXECUTE revoked) skips it and analyzes as before.
     func analyzeLoaded(_ name: String, on connection: Connection) throws {
         if connection.serverVersionNumber >= 150000 {
-            _ = try? connection.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
+            _ = try? connection.execute("""
+                SELECT pg_catalog.pg_stat_force_next_flush()
+                WHERE pg_catalog.has_function_privilege('pg_catalog.pg_stat_force_next_flush()', 'EXECUTE')
+                """)
         }
         try connection.execute("ANALYZE \(name)")
         analyzedEarly.add(name)
