@@ -163,6 +163,10 @@ struct DrillCommand: ToolCommand {
             if let error = report.error, context.cancellation.isCancelled {
                 throw ToolError(.interrupted, "drill of \(report.archive) stopped: \(error); \(report.scratchOutcome)")
             }
+            if let error = report.error, report.errorCode == ToolError.Code.downgradeRefused.rawValue {
+                throw ToolError(.downgradeRefused, "drill of \(report.archive) could not run: \(error)",
+                                fix: "Drill on a server of the archive's version or newer (--scratch-url), or pass --allow-downgrade to try anyway (what the older server does not support then fails the drill).")
+            }
             if let error = report.error {
                 throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)",
                                 fix: "Fix what stopped it (the scratch database's server, --scratch-url or the database URL, must take the restore), then drill again.")

@@ -48,6 +48,9 @@ struct InspectCommand: ToolCommand {
         fact("created", "\(inspection.createdAt) (completed \(inspection.completedAt))")
         fact("source", "database \(inspection.database)" + (inspection.sourceHost.map { " on \($0)" } ?? ""))
         fact("server", "PostgreSQL \(inspection.serverVersion), pg_dump \(inspection.pgDumpVersion), written by rack-gateway-db \(inspection.toolVersion)")
+        fact("format", "version \(inspection.formatVersion)" + (inspection.plannerStatistics
+            ? ", with the source's planner statistics (imported by a restore into PostgreSQL 18 or newer)" : ", without planner statistics")
+            + (inspection.formatVersion > 1 ? "; releases that read only version 1 refuse it" : ""))
         fact("stored", "\(ProgressDisplay.bytes(inspection.fileBytes)), \(inspection.codec), \(inspection.encrypted ? "encrypted (age)" : "not encrypted"), \(inspection.signatureChecked ? "signed (signature checked with --verify-key)" : inspection.signed ? "signed (.minisig beside it, not checked: --verify-key checks it)" : "not signed")")
         if let suspect = inspection.suspect { fact("SUSPECT", suspect) }
         let migrations = inspection.schemaMigrations

@@ -507,6 +507,7 @@ struct RestoreCommand: ToolCommand {
         }
         print("  " + report.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s" }.joined(separator: ", "))
         if !report.createdRoles.isEmpty { print("  created roles (NOLOGIN): \(report.createdRoles.joined(separator: ", "))") }
+        if let statistics = report.statistics { print("  planner statistics: \(statistics.text)") }
         if report.verified { print("  verified: every table's row count and fingerprint match the manifest") }
     }
 }

@@ -82,8 +82,22 @@ struct StatisticsTests {
             #expect(restore.status == 0, "\(restore)")
             #expect(restore.stdout.contains("\"name\" : \"statistics\"") || restore.stdout.contains("\"name\":\"statistics\""), "\(restore.stdout)")
             #expect(!restore.stderr.contains("could not be imported"), "\(restore.stderr)")
+            // The summary's counts: stats_new (never analyzed) and stats_added (a column added since) analyzed.
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(restore.stdout.utf8)) as? [String: Any], "\(restore)")
+            let outcome = report["statistics"] as? [String: Any] ?? [:]
+            #expect(outcome["imported"] as? Int == 4 && outcome["analyzed"] as? Int == 2
+                    && outcome["analyzed_because"] as? String == "2 without statistics in the archive (not analyzed at the source, or a column added since)", "\(restore.stdout)")
             #expect(try Self.pgStats(target) == stats)
             #expect(try Self.relationCounts(target) == counts)
+            // stats_p1, loaded frozen (a small table on one connection): its visibility map is full
+            // and relallvisible says so (trial finding 3: the import left it at 0, and the planner
+            // chose a sequential scan over an index-only one). stats_t, most of the data, is split
+            // over the connections, not frozen: its map is empty until a VACUUM, and 0 is right.
+            let visible = try target.psql("""
+                SELECT relname, relallvisible > 0 AND relallvisible = pg_relation_size(oid) / current_setting('block_size')::bigint
+                       AND relallfrozen = relallvisible, relallvisible FROM pg_class WHERE relname IN ('stats_p1', 'stats_t') ORDER BY 1
+                """)
+            #expect(visible.split(separator: "\n").map(String.init) == ["stats_p1|t|\(try target.psql("SELECT pg_relation_size('stats_p1') / 8192").trimmingCharacters(in: .whitespacesAndNewlines))", "stats_t|f|0"], "\(visible)")
             // A table the source never analyzed, and one with a column added since: analyzed.
             #expect(try target.psql("SELECT reltuples FROM pg_class WHERE relname = 'stats_new'").contains("700"))
             #expect(try target.psql("SELECT count(*) FROM pg_stats WHERE tablename = 'stats_added' AND attname = 'extra'").contains("1"))
@@ -104,7 +118,11 @@ struct StatisticsTests {
 
             // The drill: imported statistics pass its check.
             let drill = try CLI.run(["drill", archive, "--database-url", source.url], environment: environment)
-            #expect(drill.stdout.contains("PASS  statistics"), "\(drill)")
+            #expect(drill.stdout.contains("PASS  statistics") && drill.stdout.contains("the restore's: imported for 4 tables, 2 tables analyzed"), "\(drill)")
+            // The dry run names the import (trial finding 10).
+            let dry = try CLI.run(["restore", archive, "--dry-run", "--target-url", target.url.replacingOccurrences(of: target.name, with: target.name + "_dry")],
+                                  environment: environment)
+            #expect(dry.stdout.contains("then indexes, constraints, import planner statistics (4 tables), ANALYZE the rest"), "\(dry)")
         }
     }
 
@@ -157,6 +175,44 @@ struct StatisticsTests {
         }
     }
 
+    /// Finding 9 of the trial: a failed import's reason (the server's error with its DETAIL) is one
+    /// line; a lost connection (or a stopped run) during the import is no failed import but the
+    /// error that stops the run, as in any other phase.
+    @Test func aLostConnectionIsNoFailedImportAndAReasonIsOneLine() throws {
+        let cluster = try TestCluster.version(18)
+        try TestDatabase.with(on: cluster) { database in
+            _ = try database.psql("CREATE TABLE lost_t (id integer); INSERT INTO lost_t SELECT g FROM generate_series(1, 100) g")
+            @Sendable func call(_ extra: [ArchiveStatistics.Argument]) -> ArchiveStatistics.Call {
+                ArchiveStatistics.Call(.attribute, [.init("version", "180000"), .init("schemaname", "public"), .init("relname", "lost_t"),
+                                                    .init("attname", "id"), .init("inherited", "false"), .init("null_frac", "0")] + extra)
+            }
+            let importer = try database.connect()
+            let why = try #require(try ArchiveStatistics.importTable([call([.init("most_common_freqs", "not-an-array")])], importer))
+            #expect(!why.contains("\n") && why.contains("malformed array literal") && why.contains("; DETAIL: "), "\(why)")
+
+            // The import waits on a lock; its backend is terminated meanwhile.
+            let holder = try database.connect()
+            try holder.execute("BEGIN")
+            try holder.execute("LOCK TABLE lost_t IN ACCESS EXCLUSIVE MODE")
+            let pid = try #require(try importer.query("SELECT pg_backend_pid()").scalar)
+            let outcome = LockedList<Result<String?, Error>>()
+            nonisolated(unsafe) let waiting = importer
+            let thread = Thread { outcome.add(Result { try ArchiveStatistics.importTable([call([])], waiting) }) }
+            thread.start()
+            let deadline = Date().addingTimeInterval(30)
+            while try holder.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid) AND wait_event_type = 'Lock'").scalar != "1", Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            _ = try database.psql("SELECT pg_terminate_backend(\(pid))")
+            while outcome.items.isEmpty, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            try holder.execute("ROLLBACK")
+            switch outcome.items.first {
+            case .failure(let error as PostgresError): #expect(error.isConnectionLoss, "\(error)")
+            case let other: Issue.record("a lost connection during the import is thrown, not a failed import: \(String(describing: other))")
+            }
+        }
+    }
+
     /// PostgreSQL 15: the archive records the statistics, the restore analyzes as before (no
     /// import phase), and the drill's check fails a table with rows but no statistics.
     @Test func olderServersAnalyzeAndTheDrillChecksStatisticsExist() throws {
@@ -175,14 +231,41 @@ struct StatisticsTests {
             let after = try DrillChecks.statistics(connection, manifest: manifest)
             #expect(after.ok, "\(after)")
 
+            // The format version and the statistics member are shown (trial finding 5).
+            for command in ["inspect", "verify"] {
+                let shown = try CLI.run([command, archive, "--json"])
+                let document = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown)")
+                #expect(document["format_version"] as? Int == 2 && document["planner_statistics"] as? Bool == true, "\(command): \(shown.stdout)")
+            }
+            let inspected = try CLI.run(["inspect", archive])
+            #expect(inspected.stdout.contains("format         version 2, with the source's planner statistics"), "\(inspected.stdout)")
+
             let target = try TestDatabase.unused(prefix: "rgw_s15")
             defer { target.drop() }
             let restore = try CLI.run(["restore", archive, "--target-url", target.url, "--json"])
-            #expect(restore.status == 0 && !restore.stdout.contains("\"statistics\""), "\(restore)")
+            #expect(restore.status == 0 && !restore.stdout.contains("\"name\" : \"statistics\""), "\(restore)")
             #expect(try target.psql("SELECT reltuples FROM pg_class WHERE relname = 'never_analyzed'").contains("300"))
+            // The loaded rows do not count as changed since the restore's ANALYZE (trial finding 3:
+            // else autovacuum analyzes every table again). The loading sessions' counts are sent
+            // when they end: read after a pause.
+            Thread.sleep(forTimeInterval: 2)
+            let changed = try target.psql("SELECT relname, n_mod_since_analyze, last_analyze IS NOT NULL FROM pg_stat_user_tables ORDER BY 1")
+            #expect(changed.contains("never_analyzed|0|t"), "\(changed)")
+            // The summary says how the tables got their statistics, and why (trial finding 10).
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(restore.stdout.utf8)) as? [String: Any], "\(restore)")
+            let outcome = try #require(report["statistics"] as? [String: Any], "\(restore.stdout)")
+            #expect(outcome["imported"] as? Int == 0 && (outcome["analyzed"] as? Int ?? 0) >= 1
+                    && (outcome["analyzed_because"] as? String ?? "").contains("cannot import planner statistics"), "\(outcome)")
+            let again = try TestDatabase.unused(prefix: "rgw_s15t")
+            defer { again.drop() }
+            // With --latest (its own archive check made when choosing), the summary has that phase too (finding 10).
+            let text = try CLI.run(["restore", "--latest", "--dir", directory, "--target-url", again.url])
+            #expect(text.status == 0 && text.stdout.contains("  archive check "), "\(text)")
+            #expect(text.stdout.contains("planner statistics: ") && text.stdout.contains("analyzed (PostgreSQL 15 cannot import"), "\(text.stdout)")
             let drill = try CLI.run(["drill", archive, "--json", "--database-url", source.url])
             #expect(drill.stdout.contains("\"name\" : \"statistics\"") || drill.stdout.contains("\"name\":\"statistics\""), "\(drill)")
-            #expect(drill.stdout.contains("all ") && drill.stdout.contains("tables with rows have planner statistics"), "\(drill)")
+            #expect(drill.stdout.contains("all ") && drill.stdout.contains("tables with rows have planner statistics")
+                    && drill.stdout.contains("the restore's: ") && drill.stdout.contains("analyzed (PostgreSQL 15 cannot import"), "\(drill)")
         }
     }
 

@@ -79,7 +79,7 @@ struct TerminalTests {
                 #expect(restore.status == 0, "\(restore.screen.lines)")
                 Self.expectNoBarLeft(restore.screen, "restore")
                 #expect(restore.screen.lines.first?.hasPrefix("Restored ") == true, "\(restore.screen.lines)")
-                #expect(restore.screen.lines.count == 3, "\(restore.screen.lines)")
+                #expect(restore.screen.lines.count == 4 && restore.screen.lines.last?.hasPrefix("  planner statistics: ") == true, "\(restore.screen.lines)")
             }
 
             let drill = try Self.atTerminal(["drill", directory + "/" + archive, "--database-url", source.url, "--jobs", "2"])

@@ -144,6 +144,13 @@ struct VersionMatrixTests {
                 #expect(try !target.exists, "nothing was created")
                 let drill = try CLI.run(["drill", archive, "--database-url", target.cluster.url(database: "postgres")])
                 #expect(drill.status == 1 && drill.output.contains("older major version is refused"), "\(drill)")
+                // The drill's code is the restore's, its fix names --allow-downgrade (trial finding 7).
+                let drillJSON = try CLI.run(["drill", archive, "--json", "--database-url", target.cluster.url(database: "postgres")])
+                let document = try #require(try JSONSerialization.jsonObject(with: Data(drillJSON.stdout.utf8)) as? [String: Any], "\(drillJSON)")
+                let error = document["error"] as? [String: Any] ?? [:]
+                #expect(drillJSON.status == 1 && error["code"] as? String == "downgrade_refused"
+                        && (error["fix"] as? String ?? "").contains("--allow-downgrade")
+                        && !(error["message"] as? String ?? "").contains("--allow-downgrade"), "\(drillJSON.stdout)")
                 // Asked to try: pg_dump 18's SET transaction_timeout is skipped, the rest loads on 15.
                 let tried = try CLI.run(["restore", archive, "--target-url", target.url, "--allow-downgrade", "--verify", "--create-missing-roles"])
                 #expect(tried.status == 0, "\(tried)")

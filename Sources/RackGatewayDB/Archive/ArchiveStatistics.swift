@@ -248,28 +248,40 @@ extension ArchiveStatistics {
     }
 
     /// The arguments the tool's own import leaves out: the visibility counts describe the source's
-    /// visibility map, not the target's (its load and index builds record their own).
+    /// visibility map, not the target's. A table loaded frozen (`allVisible`) gets its own page
+    /// count as both (every page is all-visible and all-frozen); another keeps the target's, 0
+    /// until a VACUUM sets its visibility map (PostgreSQL 18's index builds do not count it).
     static let targetOwned: Set<String> = ["relallvisible", "relallfrozen"]
 
     /// Import one table's statistics through `connection`: nil when every call returned true,
-    /// otherwise why not (the calls that returned false, or the server's error). The calls go as
-    /// one statement (`SELECT ARRAY[call, ...]`): one round trip and one transaction per table.
-    /// The values go as parameters (`$n::type`; the argument names come from the fixed list), so
-    /// no setting of the session (`standard_conforming_strings`) changes what a value means.
-    static func importTable(_ calls: [Call], _ connection: Connection) -> String? {
+    /// otherwise why not, on one line (the calls that returned false, or the server's error). The
+    /// calls go as one statement (`SELECT ARRAY[call, ...]`): one round trip and one transaction
+    /// per table. The values go as parameters (`$n::type`; the argument names come from the fixed
+    /// list), so no setting of the session (`standard_conforming_strings`) changes what a value
+    /// means. A stopped run (a signal, a stall) or a lost connection is no failed import: it is
+    /// thrown, and the run stops as in any other phase.
+    static func importTable(_ calls: [Call], _ connection: Connection, allVisible: Bool = false) throws -> String? {
         var values: [String] = []
         let expressions = calls.map { call -> String in
-            let pairs = call.without(targetOwned).arguments.map { argument -> String in
+            var pairs = call.without(targetOwned).arguments.map { argument -> String in
                 values.append(argument.value)
                 return SQL.literal(argument.name) + ", $\(values.count)::" + (types[call.function]?[argument.name] ?? "text")
+            }
+            if allVisible, call.function == .relation {
+                values.append(call.qualifiedName)
+                let pages = "(pg_catalog.pg_relation_size($\(values.count)::regclass) / pg_catalog.current_setting('block_size')::bigint)::integer"
+                pairs += ["'relallvisible', " + pages, "'relallfrozen', " + pages]
             }
             return "pg_catalog.\(call.function.rawValue)(" + pairs.joined(separator: ", ") + ")"
         }
         let result: String?
         do {
             result = try connection.query("SELECT ARRAY[" + expressions.joined(separator: ", ") + "]::text", values).scalar
-        } catch {
-            return "\(calls.count == 1 ? calls[0].label : "its \(calls.count) calls") failed: \(error)"
+        } catch let error as PostgresError where error.kind == .interrupted || error.isConnectionLoss {
+            throw error
+        } catch let error as PostgresError {
+            let reason = error.summary.split(separator: "\n").joined(separator: "; ")
+            return "\(calls.count == 1 ? calls[0].label : "its \(calls.count) calls") failed: \(reason)"
         }
         let results = (result ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map(String.init)
         guard results.count == calls.count else { return "the server answered \(result ?? "null") to \(calls.count) calls" }

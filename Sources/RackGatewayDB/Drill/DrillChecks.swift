@@ -62,8 +62,9 @@ enum DrillChecks {
 
     /// Every table with rows has planner statistics, imported from the archive (PostgreSQL 18) or
     /// made by the restore's ANALYZE: `pg_class.reltuples` at least 0 and a `pg_stats` row for
-    /// each of its columns (but those with a statistics target of 0, which ANALYZE skips).
-    static func statistics(_ connection: Connection, manifest: ArchiveManifest) throws -> DrillCheck {
+    /// each of its columns (but those with a statistics target of 0, which ANALYZE skips). The
+    /// restore's `outcome` says how many were imported and how many analyzed, and why.
+    static func statistics(_ connection: Connection, manifest: ArchiveManifest, outcome: PlannerStatisticsOutcome? = nil) throws -> DrillCheck {
         let rows = try connection.query("""
             SELECT n.nspname, c.relname, c.reltuples >= 0,
                    (SELECT pg_catalog.string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
@@ -84,6 +85,7 @@ enum DrillChecks {
         }
         return DrillCheck(name: "statistics", ok: problems.isEmpty,
                           detail: problems.isEmpty ? "all \(withRows.count) tables with rows have planner statistics (a row estimate and pg_stats for every column)"
+                              + (outcome.map { "; the restore's: \($0.text)" } ?? "")
                               : problems.prefix(5).joined(separator: "; ") + (problems.count > 5 ? "; and \(problems.count - 5) more" : ""))
     }
 

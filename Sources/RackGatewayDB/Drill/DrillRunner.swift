@@ -218,6 +218,11 @@ public final class DrillRunner: @unchecked Sendable {
             guard let error = restoreError as? ToolError, error.category == .mismatch else {
                 // Stopped: the scratch database is dropped next, so what the restore left is not news.
                 report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the restore" : String(describing: restoreError)
+                report.errorCode = (restoreError as? ToolError)?.code.rawValue ?? (restoreError as? PostgresError)?.toolCode.rawValue
+                if let error = restoreError as? ToolError, error.code == .downgradeRefused {
+                    // The command's own fix names the drill's options, not the restore's.
+                    report.error = error.message
+                }
                 return finish(report, stopwatch)
             }
             report.checks.append(DrillCheck(name: "restore", ok: false, detail: error.message))
@@ -241,7 +246,7 @@ public final class DrillRunner: @unchecked Sendable {
             progress.begin(phase: "checks")
             try timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest.schemaState) }
             try timedCheck(&report) { try DrillChecks.constraintsAndIndexes(connection, recorded: manifest.schemaState) }
-            try timedCheck(&report) { try DrillChecks.statistics(connection, manifest: manifest) }
+            try timedCheck(&report) { try DrillChecks.statistics(connection, manifest: manifest, outcome: restored.statistics) }
             if let recorded = manifest.largeObjects {
                 try timedCheck(&report) {
                     let problems = LargeObjects.mismatches(try LargeObjects.live(connection), recorded: recorded)

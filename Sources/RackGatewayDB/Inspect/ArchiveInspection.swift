@@ -31,6 +31,11 @@ public struct ArchiveInspection: Encodable, Sendable {
     public var serverVersion: String
     public var pgDumpVersion: String
     public var toolVersion: String
+    /// The archive format's version (docs/archive-format.md): 2 since the statistics member; a
+    /// release that reads only version 1 refuses a version 2 archive.
+    public var formatVersion: Int
+    /// Whether the archive holds the source's planner statistics (the statistics member).
+    public var plannerStatistics: Bool
     public var codec: String
     public var encrypted: Bool
     /// A `.minisig` lies beside the archive (checked only with `--verify-key`).
@@ -58,6 +63,8 @@ public struct ArchiveInspection: Encodable, Sendable {
         serverVersion = manifest.serverVersion
         pgDumpVersion = manifest.pgDumpVersion
         toolVersion = manifest.toolVersion
+        formatVersion = manifest.formatVersion
+        plannerStatistics = manifest.members.contains { $0.kind == .statistics }
         codec = reader.codec.rawValue
         encrypted = reader.isEncrypted
         signed = reader.hasSignature

@@ -143,10 +143,26 @@ extension ArchiveLoader {
             throw ToolError(.mismatch, "the archive's data does not match its manifest: " + problems.joined(separator: "; "))
         }
         let name = SQL.qualified(table.schema, table.name)
-        if analyzable.contains(name) {
-            try worker.connection.execute("ANALYZE \(name)")
-            analyzedEarly.add(name)
+        // A frozen load's ANALYZE comes after its COMMIT (`load(_ load: TableLoad, ...)`).
+        if analyzable.contains(name), !freeze {
+            try analyzeLoaded(name, on: worker.connection)
         }
+    }
+
+    /// ANALYZE a table just loaded through `connection`, once its load committed. From PostgreSQL
+    /// 15 the session first flushes its pending row counts (`pg_stat_force_next_flush`, flushed at
+    /// the end of that statement): sent after the ANALYZE, they would count the loaded rows as
+    /// changed since it, and autovacuum would analyze the table again a minute later. A role that
+    /// may not call it (EXECUTE revoked) skips it and analyzes as before.
+    func analyzeLoaded(_ name: String, on connection: Connection) throws {
+        if connection.serverVersionNumber >= 150000 {
+            _ = try? connection.execute("""
+                SELECT pg_catalog.pg_stat_force_next_flush()
+                WHERE pg_catalog.has_function_privilege('pg_catalog.pg_stat_force_next_flush()', 'EXECUTE')
+                """)
+        }
+        try connection.execute("ANALYZE \(name)")
+        analyzedEarly.add(name)
     }
 
     /// The large objects' contents (their metadata came with pre-data), over `jobs` connections:

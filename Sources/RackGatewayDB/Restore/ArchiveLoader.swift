@@ -25,6 +25,8 @@ final class ArchiveLoader: @unchecked Sendable {
     private(set) var phases: [RestorePhase] = []
     /// Tables analyzed by the data workers as soon as their last chunk was in (qualified names).
     let analyzedEarly = LockedList<String>()
+    /// Tables loaded frozen (qualified names): every page of theirs is all-visible and all-frozen.
+    let loadedFrozen = LockedList<String>()
     /// The archive's statistics member, parsed by `checkLayout` (nil: the archive has none).
     private(set) var statistics: ArchiveStatistics?
     /// Tables whose statistics were imported in place of ANALYZE, and those whose import failed
@@ -34,6 +36,8 @@ final class ArchiveLoader: @unchecked Sendable {
     /// The run's clean-up stack: the paused autovacuum setting is on it until it is put back, so a
     /// second signal names it and the signal path's fallback puts it back.
     let cleanups: CleanupStack
+    /// How the tables got their statistics, once `run` analyzed them.
+    private(set) var statisticsOutcome: PlannerStatisticsOutcome?
 
     init(reader: ArchiveReader, settings: ConnectionSettings, jobs: Int, maintenanceWorkMem: String?,
          logger: Logger, progress: RestoreProgress, cleanups: CleanupStack = CleanupStack()) {
@@ -138,12 +142,13 @@ final class ArchiveLoader: @unchecked Sendable {
         guard let statistics else { return [] }
         let byTable = statistics.byTable.filter { tables?.contains($0.key) ?? true }
         let imported = LockedList<String>(), failed = LockedList<(table: String, why: String)>()
+        let frozen = Set(loadedFrozen.items)
         progress.begin(phase: "statistics", steps: byTable.count)
         try forEachInParallel(byTable.keys.sorted(), workers: jobs, name: "import statistics", connect: { [self] in
             try connect("statistics")
         }) { [progress] connection, table in
             let calls = byTable[table]!
-            if let why = ArchiveStatistics.importTable(calls, connection) {
+            if let why = try ArchiveStatistics.importTable(calls, connection, allVisible: frozen.contains(table)) {
                 failed.add(("\(calls[0].schema).\(calls[0].table)", why))
             } else {
                 imported.add(table)
@@ -157,6 +162,26 @@ final class ArchiveLoader: @unchecked Sendable {
         statisticsImported += imported.items.sorted()
         statisticsFailed += failed.items
         return Set(imported.items)
+    }
+
+    /// How the tables got their statistics: those imported, those `analyzed`, and why: the
+    /// server cannot import (before 18), the archive has none (format 1), or per table no
+    /// statistics in the archive (the source never analyzed it, or a column was added since), a
+    /// failed import, or an expression index or extended statistics (analyzed after the import).
+    func outcome(analyzed: Set<String>, imported: Set<String>, serverVersion: Int) -> PlannerStatisticsOutcome {
+        let why: String
+        if serverVersion < 180000 {
+            why = "PostgreSQL \(serverVersion / 10000) cannot import planner statistics; 18 and newer can"
+        } else if statistics == nil {
+            why = "the archive holds no planner statistics (format version 1)"
+        } else {
+            let again = analyzed.intersection(imported).count, failed = statisticsFailed.count
+            let without = max(0, analyzed.count - again - failed)
+            why = [(without, "without statistics in the archive (not analyzed at the source, or a column added since)"),
+                   (failed, "whose import failed"), (again, "with an expression index or extended statistics, after the import")]
+                .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+        }
+        return PlannerStatisticsOutcome(imported: imported.count, analyzed: analyzed.count, analyzedBecause: why)
     }
 
     /// The event triggers of post-data, created by `createEventTriggers` once the restore's own DDL
@@ -189,10 +214,12 @@ final class ArchiveLoader: @unchecked Sendable {
         if !statisticsToImport(main).isEmpty {
             imported = try timed("statistics") { try importStatistics(only: statisticsToImport(main)) }
         }
-        try timed("analyze") {
+        let analyzed = try timed("analyze") {
             progress.begin(phase: "analyze")
-            try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items).union(imported))
+            return try RestoreTarget(settings: settings).analyze(jobs: jobs, analyzed: Set(analyzedEarly.items).union(imported))
         }
+        statisticsOutcome = outcome(analyzed: Set(analyzedEarly.items).union(analyzed), imported: imported,
+                                    serverVersion: main.serverVersionNumber)
         guard verify else { return [] }
         return try timed("verify") { try verifyTables() }
     }

@@ -91,5 +91,10 @@ extension ArchiveLoader {
             throw ToolError(.failed, "loading table \(SQL.qualified(table.schema, table.name)) failed at its commit: \(error.description)",
                             fix: error.isConnectionLoss ? "Check that the target server is up, then restore again with --clean." : nil)
         }
+        // Analyzed after the commit: inside the load's transaction, its inserts would count as
+        // changes since the ANALYZE once committed.
+        let name = SQL.qualified(table.schema, table.name)
+        loadedFrozen.add(name)
+        if analyzable.contains(name) { try analyzeLoaded(name, on: connection) }
     }
 }

@@ -22,6 +22,10 @@ public struct RestoreDryRun: Codable, Sendable {
     /// What happens to the missing roles: created NOLOGIN with --create-missing-roles.
     public var rolesAction: String
     public var jobs: Int
+    /// How the tables would get their planner statistics after the builds: `import planner
+    /// statistics (N tables), ANALYZE the rest` on PostgreSQL 18 and newer from an archive that
+    /// holds them, else `ANALYZE`.
+    public var statistics: String = "ANALYZE"
     /// Why the restore as asked would be refused, and the fix; nil when it would go ahead.
     public var refusal: String?
     public var wouldRestore: Bool { refusal == nil }
@@ -32,7 +36,7 @@ public struct RestoreDryRun: Codable, Sendable {
         lines.append("  archive check: \(archiveCheck)")
         lines.append("  target \(database): \(targetAction)" + (targetObjects > 0 ? " (it holds \(Plural.of(targetObjects, "object")))" : ""))
         if let tables, let rows, let bytes {
-            lines.append("  load \(tables) tables, \(rows) rows, \(bytesText(bytes)) of COPY text over \(Plural.of(jobs, "connection")); then indexes, constraints, ANALYZE")
+            lines.append("  load \(tables) tables, \(rows) rows, \(bytesText(bytes)) of COPY text over \(Plural.of(jobs, "connection")); then indexes, constraints, \(statistics)")
         }
         lines.append("  roles: " + (roles.isEmpty ? "none referenced" : "\(roles.count) referenced (\(roles.joined(separator: ", ")))") + "; \(rolesAction)")
         if let refusal { lines.append("  REFUSED as asked: \(refusal)") }
@@ -77,6 +81,13 @@ extension RestoreRunner {
         let missing = inspection.missingRoles
         let rolesAction = missing.isEmpty ? "all exist"
             : "missing: \(missing.joined(separator: ", "))" + (options.createMissingRoles ? ", would be created NOLOGIN" : ", refused without --create-missing-roles")
+        var statistics = "ANALYZE"
+        if let reader, inspection.server.serverVersionNumber >= 180000, reader.manifest.members.contains(where: { $0.kind == .statistics }) {
+            let loader = ArchiveLoader(reader: reader, settings: target.settings, jobs: options.jobs, maintenanceWorkMem: nil, logger: logger, progress: progress)
+            try loader.checkLayout()
+            let count = loader.statisticsToImport(inspection.server).count
+            if count > 0 { statistics = "import planner statistics (\(Plural.of(count, "table"))), ANALYZE the rest" }
+        }
         return RestoreDryRun(
             file: archive.path, format: format,
             archiveCheck: reader == nil ? "not applicable (a \(format.rawValue) pg_dump has no manifest)"
@@ -84,6 +95,6 @@ extension RestoreRunner {
             target: target.settings.description, database: target.database, targetAction: action, targetObjects: inspection.objects.count,
             tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
             roles: manifest?.roles ?? [], missingRoles: missing, rolesAction: rolesAction, jobs: options.jobs,
-            refusal: inspection.refusal.map { "\($0.message)\n    \($0.fix ?? "")" })
+            statistics: statistics, refusal: inspection.refusal.map { "\($0.message)\n    \($0.fix ?? "")" })
     }
 }

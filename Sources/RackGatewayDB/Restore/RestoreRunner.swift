@@ -45,6 +45,33 @@ public struct RestoreReport: Codable, Sendable {
     /// Whether `--verify` re-read every table; `mismatches` lists what differed.
     public var verified: Bool
     public var mismatches: [String]
+    /// How the tables got their planner statistics (imported or analyzed, and why).
+    public var statistics: PlannerStatisticsOutcome? = nil
+}
+
+/// How a restore's tables got their planner statistics: imported from the archive's statistics
+/// member (PostgreSQL 18 and newer) or analyzed, and briefly why those analyzed were.
+public struct PlannerStatisticsOutcome: Codable, Sendable, Equatable {
+    /// Tables whose statistics were imported from the archive.
+    public var imported: Int
+    /// Tables the restore analyzed (with the rows restored).
+    public var analyzed: Int
+    /// Why tables were analyzed rather than imported; nil when none were.
+    public var analyzedBecause: String?
+
+    public init(imported: Int, analyzed: Int, analyzedBecause: String?) {
+        self.imported = imported
+        self.analyzed = analyzed
+        self.analyzedBecause = analyzed == 0 ? nil : analyzedBecause
+    }
+
+    /// One line for a person: `imported for 9 tables, 2 analyzed (why)`.
+    public var text: String {
+        var parts: [String] = []
+        if imported > 0 { parts.append("imported for \(Plural.of(imported, "table"))") }
+        if analyzed > 0 || imported == 0 { parts.append("\(Plural.of(analyzed, "table")) analyzed" + (analyzedBecause.map { " (\($0))" } ?? "")) }
+        return parts.joined(separator: ", ")
+    }
 }
 
 /// `restore`: check the archive and the target before changing anything, prepare the target
@@ -104,6 +131,8 @@ public final class RestoreRunner: @unchecked Sendable {
             return result
         }
         progress.begin(phase: "checking the archive")
+        // The check `--latest` made when it chose the archive is this restore's archive check.
+        if let preflight { phases.append(RestorePhase(name: "archive check", seconds: preflight.durationSeconds)) }
         let (format, reader) = try checkArchive(archive, opened: opened, preflight: preflight) { body in try timed("archive check", body) }
         let manifest = reader?.manifest
         logger.info("restore started", metadata: ["file": "\(path)", "format": "\(format.rawValue)", "target": "\(target.settings.description)"])
@@ -134,6 +163,7 @@ public final class RestoreRunner: @unchecked Sendable {
         defer { failedMark.dismiss() }
 
         var mismatches: [String] = []
+        var statistics: PlannerStatisticsOutcome?
         var unmarked = false
         do {
             if let reader {
@@ -142,6 +172,7 @@ public final class RestoreRunner: @unchecked Sendable {
                                            cleanups: context.cleanups)
                 do {
                     mismatches = try loader.run(verify: options.verify)
+                    statistics = loader.statisticsOutcome
                     if !mismatches.isEmpty {
                         throw ToolError(.mismatch, "the restored data differs from the archive's manifest: " + mismatches.prefix(5).joined(separator: "; "))
                     }
@@ -163,7 +194,8 @@ public final class RestoreRunner: @unchecked Sendable {
                     try ForeignDumpLoader(path: path, format: format, target: target, jobs: options.jobs,
                                           environment: options.environment).run()
                 }
-                try timed("analyze") { try target.analyze(jobs: options.jobs) }
+                let analyzed = try timed("analyze") { try target.analyze(jobs: options.jobs) }
+                statistics = PlannerStatisticsOutcome(imported: 0, analyzed: analyzed.count, analyzedBecause: "a pg_dump file's statistics are not imported")
                 unmarked = unmark(comment: originalComment)
             }
             lifecycle.move(to: .loaded)
@@ -182,7 +214,7 @@ public final class RestoreRunner: @unchecked Sendable {
             targetAction: action, createdRoles: createdRoles, jobs: options.jobs,
             tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
             archiveBytes: reader?.fileSize ?? Self.size(of: path), archiveCreatedAt: manifest?.createdAt,
-            phases: phases, durationSeconds: stopwatch.elapsed, verified: options.verify, mismatches: mismatches)
+            phases: phases, durationSeconds: stopwatch.elapsed, verified: options.verify, mismatches: mismatches, statistics: statistics)
         logger.info("restore finished", metadata: ["file": "\(path)", "target": "\(target.settings.description)",
                                                    "seconds": "\(String(format: "%.1f", report.durationSeconds))"])
         return report

@@ -180,8 +180,9 @@ public struct RestoreTarget: Sendable {
     /// connections, largest first: the restored database gets planner statistics without the
     /// cost of analyzing the system catalogs too. Tables in `analyzed` (qualified names, analyzed
     /// as soon as their data was in) are skipped unless they since got what an earlier ANALYZE
-    /// cannot have seen: an expression index or extended statistics.
-    public func analyze(jobs: Int, analyzed: Set<String> = []) throws {
+    /// cannot have seen: an expression index or extended statistics. Returns the tables analyzed.
+    @discardableResult
+    public func analyze(jobs: Int, analyzed: Set<String> = []) throws -> [String] {
         let connection = try settings.open(.analyze)
         let tables = try connection.query("""
             SELECT n.nspname, c.relname,
@@ -200,6 +201,7 @@ public struct RestoreTarget: Sendable {
         }) { connection, table in
             try connection.execute("ANALYZE \(table)")
         }
+        return tables
     }
 
     /// Set (or with nil remove) the database's comment; false when the role may not (not the owner).

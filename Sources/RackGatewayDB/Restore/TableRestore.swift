@@ -368,7 +368,7 @@ public final class TableRestore: @unchecked Sendable {
                         })
                     }
                     try connection.execute("SAVEPOINT rgw_statistics")
-                    guard let why = ArchiveStatistics.importTable(renamed, connection) else {
+                    guard let why = try ArchiveStatistics.importTable(renamed, connection) else {
                         try connection.execute("RELEASE SAVEPOINT rgw_statistics")
                         continue
                     }

@@ -18,6 +18,10 @@ public struct ArchiveVerifier {
         public var sha256: String
         public var sidecar: String
         public var durationSeconds: Double
+        /// The archive format's version (2 since the statistics member; a release that reads only
+        /// version 1 refuses it), and whether it holds the source's planner statistics.
+        public var formatVersion: Int? = nil
+        public var plannerStatistics: Bool? = nil
     }
 
     public init() {}
@@ -55,7 +59,8 @@ public struct ArchiveVerifier {
         return Report(file: reader.path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
                       fileSize: reader.storedSize, sha256: digest, sidecar: digest == recorded ? "ok" : "mismatch",
-                      durationSeconds: stopwatch.elapsed)
+                      durationSeconds: stopwatch.elapsed, formatVersion: manifest.formatVersion,
+                      plannerStatistics: manifest.members.contains { $0.kind == .statistics })
     }
 
     static let missingSidecarSuffix = "is missing: the archive's checksum cannot be confirmed"
@@ -136,7 +141,8 @@ public struct ArchiveVerifier {
         return Report(file: path, ok: problems.isEmpty, problems: problems, members: manifest.members.count,
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
                       fileSize: reader.storedSize, sha256: digest, sidecar: sidecar,
-                      durationSeconds: stopwatch.elapsed)
+                      durationSeconds: stopwatch.elapsed, formatVersion: manifest.formatVersion,
+                      plannerStatistics: manifest.members.contains { $0.kind == .statistics })
     }
 }
 
