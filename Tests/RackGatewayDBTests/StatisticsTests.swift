@@ -58,14 +58,21 @@ struct StatisticsTests {
         return directory + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first { $0.hasSuffix(".sql.gz") || $0.hasSuffix(".age") }))
     }
 
-    @Test func aRestoreInto18ImportsTheSourcesStatistics() throws {
+    /// A source on PostgreSQL 18 made by `sourceSQL`, backed up with 18's pg_dump: `body` gets the
+    /// cluster, the source, the environment that names 18's programs, and the archive.
+    static func withSourceBackedUpOn18(_ body: (TestCluster, TestDatabase, [String: String], String) throws -> Void) throws {
         let cluster = try TestCluster.version(18)
         try TestDatabase.with(on: cluster) { source in
-            _ = try source.psql(Self.sourceSQL)
+            _ = try source.psql(sourceSQL)
             let environment = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 18)]
             let directory = try TestArchives.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try Self.backUp(source, into: directory, environment: environment)
+            try body(cluster, source, environment, try backUp(source, into: directory, environment: environment))
+        }
+    }
+
+    @Test func aRestoreInto18ImportsTheSourcesStatistics() throws {
+        try Self.withSourceBackedUpOn18 { cluster, source, environment, archive in
             let manifest = try ArchiveReader(path: archive).manifest
             #expect(manifest.formatVersion == 2 && manifest.members.last?.kind == .statistics, "\(manifest.members.suffix(2))")
             #expect(try CLI.run(["verify", archive]).status == 0)
@@ -130,13 +137,7 @@ struct StatisticsTests {
     /// table, which is analyzed instead; a statistics member that is not what the backup writes is
     /// refused like any damaged member.
     @Test func aFailedImportIsAWarningAndTheTableIsAnalyzed() throws {
-        let cluster = try TestCluster.version(18)
-        try TestDatabase.with(on: cluster) { source in
-            _ = try source.psql(Self.sourceSQL)
-            let environment = ["RGW_PG_BIN_DIR": try TestCluster.binDirectory(major: 18)]
-            let directory = try TestArchives.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let archive = try Self.backUp(source, into: directory, environment: environment)
+        try Self.withSourceBackedUpOn18 { cluster, source, environment, archive in
             var crafted = try CraftedArchive(path: archive)
             let index = try #require(crafted.firstIndex(of: "statistics"))
             let text = String(decoding: try crafted.text(of: index), as: UTF8.self)
@@ -147,7 +148,7 @@ struct StatisticsTests {
             }.joined(separator: "\n")
             #expect(renamed != text && ArchiveLayout.statisticsProblem(renamed) == nil)
             try crafted.setText(of: index, to: Array(renamed.utf8))
-            let craftedPath = directory + "/crafted.sql.gz"
+            let craftedPath = URL(fileURLWithPath: archive).deletingLastPathComponent().path + "/crafted.sql.gz"
             try crafted.write(to: craftedPath)
 
             let target = try TestDatabase.unused(prefix: "rgw_sf", on: cluster)
