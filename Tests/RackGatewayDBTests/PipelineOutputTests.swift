@@ -212,13 +212,19 @@ struct PipelineOutputTests {
             let manifest = try ArchiveReader(path: broken).manifest
             let member = try #require(manifest.members.last { $0.kind == .data })
             try TestArchives.tamper(broken, sidecarToo: true) { $0[member.offset + member.length / 2] ^= 0x5A }
+            // Signed as production's are, with RGW_VERIFY_KEY in the environment of the run and of
+            // the shell the commands are pasted into: the safety backup is unsigned, so its restore
+            // must clear the variable (pasted as printed it was refused, exit 2).
+            let keys = try TestKeys.make()
+            _ = try Shell.runChecked("minisign", ["-S", "-s", keys.signKey, "-m", broken])
+            let keyed = ["RGW_VERIFY_KEY": keys.publicKeyFile]
             let failed = try CLI.run(["restore", broken, "--convox-app", rack.app, "--in-place", "--yes", "--database-url", live.url, "--dir", directory],
-                                     environment: rack.environment())
+                                     environment: rack.environment(keyed))
             #expect(try failed.status == 1 && rack.count() == 0, "\(failed)")
             let recovery = PrintedCommands.under("To restore the safety backup, then bring gateway back up:", in: failed.stderr)
-            #expect(recovery.count == 2 && recovery[0].hasPrefix("rack-gateway-db restore ") && !recovery[0].contains(live.cluster.password), "\(failed)")
+            #expect(recovery.count == 2 && recovery[0].hasPrefix("RGW_VERIFY_KEY= rack-gateway-db restore ") && !recovery[0].contains(live.cluster.password), "\(failed)")
             for command in recovery {
-                let output = try PrintedCommands.run(command, environment: Self.shell(rack, live))
+                let output = try PrintedCommands.run(command, environment: Self.shell(rack, live).merging(keyed) { $1 })
                 #expect(output.status == 0, "\(command): \(output)")
             }
             #expect(try PipelineTests.users(live) == "250" && rack.count() == 2, "the safety backup is back, and the service")

@@ -2,13 +2,15 @@ import Foundation
 import RackGatewayDB
 
 /// The commands the tool prints for a person to paste (each on a line of its own, indented, starting
-/// with `psql`, `convox` or `rack-gateway-db`), run in `sh` as printed.
+/// with `psql`, `convox` or `rack-gateway-db`, after any `NAME=value` environment assignments), run
+/// in `sh` as printed.
 public enum PrintedCommands {
     /// The command lines in `text`, in order.
     public static func extract(_ text: String) -> [String] {
         text.split(separator: "\n").compactMap { line in
             let command = line.trimmingCharacters(in: .whitespaces)
-            guard line.hasPrefix("  "), ["psql ", "convox ", "rack-gateway-db "].contains(where: { command.hasPrefix($0) }) else { return nil }
+            let program = command.replacing(/^([A-Z_][A-Z0-9_]*=\S* )+/, with: "")
+            guard line.hasPrefix("  "), ["psql ", "convox ", "rack-gateway-db "].contains(where: { program.hasPrefix($0) }) else { return nil }
             return command
         }
     }

@@ -130,14 +130,20 @@ public struct PipelineFacts: Sendable {
     /// (the password comes from PGPASSWORD or ~/.pgpass); nil in tests.
     public var serverURL: String? = nil
     public var liveURL: String? = nil
+    /// RGW_VERIFY_KEY is set in the run's environment, and so most likely in the shell a printed
+    /// command is pasted into: the safety backup is unsigned, so its restore clears the variable.
+    public var verifyKeyInEnvironment = false
 
     /// `psql` on the server's maintenance database running `statements`, as a person would paste it.
     func psql(_ statements: String...) -> String { ShellCommand.psql(serverURL, statements) }
 
     func scaleCommand(_ count: Int) -> String { services.commandLine(["scale", service, "--count", String(count)]) }
     /// Restore the safety backup over the live database (the service at 0 meanwhile).
+    /// The safety backup is this run's own unsigned archive: with RGW_VERIFY_KEY in the environment
+    /// the command clears it (`RGW_VERIFY_KEY= ...`), or pasted it would be refused as unsigned.
     func restoreSafetyBackup(_ state: PipelineState) -> String {
-        ShellCommand.line(["rack-gateway-db", "restore", state.safetyBackup ?? "SAFETY_BACKUP", "--clean", "--yes", "--database-url", liveURL ?? "URL_OF_\(live)"])
+        (verifyKeyInEnvironment ? "RGW_VERIFY_KEY= " : "")
+            + ShellCommand.line(["rack-gateway-db", "restore", state.safetyBackup ?? "SAFETY_BACKUP", "--clean", "--yes", "--database-url", liveURL ?? "URL_OF_\(live)"])
     }
     /// The commands when the service could not be scaled back.
     var scaleByHand: PipelineCommands { PipelineCommands("To bring \(service) back up", [scaleCommand(count)]) }

@@ -123,7 +123,8 @@ public final class RestorePipeline: @unchecked Sendable {
                 count: count, migration: migration.description, safetyDirectory: options.safetyDirectory,
                 stopTimeout: options.stopTimeout, pollInterval: options.pollInterval,
                 services: client, database: database, clock: executor.clock,
-                serverURL: live.settings.replacingDatabase(with: "postgres").urlWithoutPassword, liveURL: live.settings.urlWithoutPassword)
+                serverURL: live.settings.replacingDatabase(with: "postgres").urlWithoutPassword, liveURL: live.settings.urlWithoutPassword,
+                verifyKeyInEnvironment: !(options.environment["RGW_VERIFY_KEY"] ?? "").isEmpty)
             let plan = options.inPlace ? PipelinePlan.inPlace(facts) : PipelinePlan.swap(facts)
             if options.dryRun {
                 executor.plan(plan)
