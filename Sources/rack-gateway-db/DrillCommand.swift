@@ -99,6 +99,9 @@ struct DrillCommand: ToolCommand {
             let migrations = try migrationOptions.load()
             let anchors = try AuditAnchorSource.resolve(option: auditAnchors, environment: context.environment,
                                                         endpoint: directoryOptions.s3.s3Endpoint)
+            // The scratch server first: a wrong URL or password is said before the archive is
+            // checked through (from S3, a whole download), as a restore does.
+            _ = try RestoreTarget(settings: scratch).maintenanceConnection()
             let archive: ArchiveLocation
             // What --latest chose: opened and checked once, and drilled as it is.
             let chosen: ArchiveDirectory.Chosen?
@@ -107,7 +110,9 @@ struct DrillCommand: ToolCommand {
                 // The newest archive is the news: when it does not verify the drill exits 2, after
                 // drilling the newest good archive in its place (reported as such).
                 let directory = try directoryOptions.archiveDirectory(clock: context.clock)
-                let latest = try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
+                let latest = try Reporting.beforeAnyChange(context, "the archives were fetched and checked") {
+                    try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
+                }
                 newestProblem = latest.newestProblem
                 MetricsRecorder.record([Self.newestGauge(failed: newestProblem != nil)])
                 if let wrong = latest.foreignKey {
@@ -124,7 +129,9 @@ struct DrillCommand: ToolCommand {
                 }
                 (archive, chosen) = (taken.archive, taken)
             } else {
-                (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+                (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
+                    try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+                }
             }
             var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
             options.keep = keep

@@ -130,6 +130,16 @@ enum Reporting {
         throw ExitCode(exitStatus(for: failure))
     }
 
+    /// `body` (choosing, fetching and checking the archive) changes nothing: a signal that stops it
+    /// says so, instead of a bare "interrupted by SIGINT".
+    static func beforeAnyChange<T>(_ context: RunContext, _ what: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch where context.cancellation.signal != nil {
+            throw ToolError(.interrupted, "\(context.cancellation.description) while \(what): nothing was changed")
+        }
+    }
+
     /// A failure of a run a signal stopped, as the interruption it is: the statement the signal
     /// cancelled or the child it ended is not blamed.
     static func interrupted(_ error: Error) -> Error {

@@ -102,7 +102,8 @@ struct ArchiveChoice: ParsableArguments {
     /// quoted for a POSIX shell.
     /// `--dir` goes too (it is where `--latest` looks, and with an archive path a usage error) unless
     /// `--in-place` writes its safety backup there.
-    static func commandLine(replacingLatestWith path: String, arguments: [String] = CommandLine.arguments) -> String {
+    static func commandLine(replacingLatestWith path: String, arguments: [String] = CommandLine.arguments,
+                            currentDirectory: String = FileManager.default.currentDirectoryPath) -> String {
         var rest = Array(arguments.dropFirst())
         if !rest.contains("--in-place") {
             var kept: [String] = []
@@ -115,7 +116,25 @@ struct ArchiveChoice: ParsableArguments {
             }
             rest = kept
         }
-        let words = ["rack-gateway-db"] + rest.map { $0 == "--latest" ? path : withoutPasswords($0) }
+        // Files by their absolute paths (the archive, keys, migrations), as the command printed
+        // after a stop has them: pasted from another directory it still finds them.
+        func resolved(_ file: String) -> String { URL(fileURLWithPath: file, relativeTo: URL(fileURLWithPath: currentDirectory, isDirectory: true)).standardizedFileURL.path }
+        func absolute(_ file: String) -> String {
+            file.hasPrefix("/") || file.contains("://") || !FileManager.default.fileExists(atPath: resolved(file)) ? file : resolved(file)
+        }
+        let fileOptions: Set = ["--verify-key", "--identity", "--migrations"]
+        var words = ["rack-gateway-db"]
+        for (index, word) in rest.enumerated() {
+            if word == "--latest" {
+                words.append(path.contains("://") || path.hasPrefix("/") ? path : resolved(path))
+            } else if index > 0, fileOptions.contains(rest[index - 1]) {
+                words.append(absolute(word))
+            } else if let equals = word.firstIndex(of: "="), fileOptions.contains(String(word[..<equals])) {
+                words.append(String(word[...equals]) + absolute(String(word[word.index(after: equals)...])))
+            } else {
+                words.append(withoutPasswords(word))
+            }
+        }
         return ShellCommand.line(words)
     }
 
@@ -461,7 +480,9 @@ struct RestoreCommand: ToolCommand {
         let settings = try targetURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--target-url")) } ?? global.connectionSettings(context)
         MetricsRecorder.label("database", settings.databaseName ?? "unknown")
         if tableMode.active { return try runTables(context, settings: settings) }
-        let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+        let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
+            try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+        }
         var options = RestoreOptions(jobs: try jobsOption.resolved())
         options.clean = clean
         options.verify = verify

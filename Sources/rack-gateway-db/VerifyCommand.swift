@@ -126,7 +126,7 @@ struct VerifyCommand: ToolCommand {
             if json {
                 try Reporting.printJSON(report)
             } else if report.ok {
-                print("OK \(report.file): \(Plural.of(report.members, "member")), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")), sha256 \(report.sha256) (sidecar \(report.sidecar)), \(String(format: "%.1f", report.durationSeconds)) s")
+                print("OK \(report.file): \(Plural.of(report.members, "member")), \(Plural.of(report.tables, "table")), \(Plural.of(report.rows, "row")), sha256 \(report.sha256) (sidecar \(report.sidecar))\(report.signatureChecked == true ? ", signature checked (--verify-key)" : ""), \(String(format: "%.1f", report.durationSeconds)) s")
             } else {
                 for problem in report.problems { Reporting.printError(problem) }
             }

@@ -81,6 +81,44 @@ struct LatestSeamTests {
         }
     }
 
+    /// A spool that stops growing in the middle of the download (the disk under $TMPDIR filled up
+    /// after the run checked its free space; here a file-size limit refuses the spool's writes with
+    /// EFBIG) is this host's problem too: `restore --latest` and `drill --latest` stop, exit 1,
+    /// naming TMPDIR, and pass over no archive for it. Before (issue 33's second trial, a tmpfs
+    /// filled 2.5 s into the download) the stopped download was taken for a bad archive: exit 2,
+    /// `archive_corrupt`, "No older archive ... is good either", and the drill's alert raised.
+    @Test func aSpoolThatStopsGrowingMidDownloadIsTheHostNotTheArchive() throws {
+        let moto = try MotoServer.shared()
+        let client = try moto.freshBucket()
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withMigrated { source in
+            let dir = "s3://\(client.bucket)/nightly"
+            let environment = MotoServer.awsEnvironment.merging(["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": moto.endpoint]) { $1 }
+            try Self.twoSignedBackups(dir: dir, signKey: keys.signKey, environment: environment)
+            let store = S3Store(client: client, prefix: "nightly")
+            let newest = try #require(try store.list().map(\.name).filter { $0.hasSuffix(".sql.gz") }.max())
+            let size = try #require(try store.size(newest))
+            try #require(size > 8192, "the archive is \(size) bytes")
+            let limit = size / 2 / 1024  // KiB (bash's ulimit -f): half the archive fits
+            try TestDatabase.withUnused { target in
+                let commands = [["restore", "--latest", "--dir", dir, "--verify-key", keys.publicKey, "--target-url", target.url],
+                                ["drill", "--latest", "--dir", dir, "--verify-key", keys.publicKey, "--database-url", source.url]]
+                for arguments in commands {
+                    let run = try ChildProcess(executable: "/bin/bash", arguments: ["-c", "trap '' XFSZ; ulimit -f \(limit); exec \"$@\"", "bash", CLI.executable] + arguments,
+                                               environment: CLI.baseEnvironment().merging(environment) { $1 }, inheritEnvironment: false).run()
+                    let label = arguments[0] + " --latest with a spool limited to \(limit) KiB"
+                    #expect(run.status == 1, "\(label): \(run)")
+                    #expect(run.stderr.contains("(TMPDIR)") && run.stderr.contains("File too large") && run.stderr.contains("Set TMPDIR to"), "\(label): \(run)")
+                    for blame in ["was stopped", "does not verify", "is good either", "skipping an archive", "archive_corrupt", "Find a good copy"] {
+                        #expect(!run.stderr.contains(blame) && !run.stdout.contains(blame), "\(label) says \(blame): \(run)")
+                    }
+                }
+                #expect(try !target.exists, "nothing created on the target")
+            }
+        }
+    }
+
     /// A `--verify-key` that signed none of the archives is the news, not the archives: every
     /// archive signed by one other key makes `restore --latest` and `drill --latest` say the key
     /// given is the likely problem and what to check (exit 2, `signature_invalid`), not to find

@@ -188,6 +188,13 @@ struct PipelineTests {
             let refused = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url], environment: rack.environment())
             #expect(refused.status == 1 && refused.output.contains("autoscaled"), "\(refused)")
             #expect(try rack.calls.allSatisfy { $0.first != "scale" || !$0.contains("--count") }, "nothing scaled")
+            // KEDA configured with a pinned range (min = max) is autoscaled too; a static count,
+            // whose min and max v3 always reports as equal (every other test's rack), is not.
+            state = state.replacingOccurrences(of: #""min": 1, "max": 4}"#, with: #""min": 2, "max": 2, "autoscale": true}"#)
+            try state.write(toFile: rack.state, atomically: true, encoding: .utf8)
+            let keda = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url], environment: rack.environment())
+            #expect(keda.status == 1 && keda.output.contains("is autoscaled (autoscaling configured, min 2, max 2)"), "\(keda)")
+            #expect(try rack.calls.allSatisfy { $0.first != "scale" || !$0.contains("--count") }, "nothing scaled")
 
             // Processes that never go away: the wait times out, the service is scaled back.
             let stuck = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--allow-autoscaled", "--stop-timeout", "0.3",
@@ -319,5 +326,25 @@ struct PipelineTests {
             """)
         #expect(rows[0]["DESIRED"] == "3" && rows[0]["MIN"] == nil && rows[0]["STATUS"] == "running")
         #expect(rows[1]["MIN"] == "1" && rows[1]["MAX"] == "4")
+    }
+
+    /// `convox ps` rows that do not line up under the header (issue 33's second trial: the wait
+    /// said "no process of gateway" while three were running, and the swap went ahead) are still
+    /// the service's processes; other services' rows are not.
+    @Test func psRowsThatDoNotLineUpStillCount() {
+        let text = """
+            ID  SERVICE  STATUS  RELEASE  STARTED  COMMAND
+            gateway-00000    gateway  running  RABCDEFGHIJ  1 minute ago  bin/gateway
+            gateway-00001 gateway pending RABCDEFGHIJ 2 minutes ago bin/gateway
+            worker-00000     worker   running  RABCDEFGHIJ  1 minute ago  bin/worker
+            """
+        let found = ConvoxClient.processes(in: text, service: "gateway")
+        #expect(found.map(\.id) == ["gateway-00000", "gateway-00001"] && found.map(\.status) == ["running", "pending"], "\(found)")
+        let aligned = ConvoxClient.processes(in: """
+            ID             SERVICE  STATUS   RELEASE      STARTED       COMMAND
+            gateway-00000  gateway  running  RABCDEFGHIJ  1 minute ago  bin/gateway
+            worker-00000   worker   running  RABCDEFGHIJ  1 minute ago  bin/worker
+            """, service: "gateway")
+        #expect(aligned.map(\.id) == ["gateway-00000"] && aligned.first?.status == "running", "\(aligned)")
     }
 }

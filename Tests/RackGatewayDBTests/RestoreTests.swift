@@ -133,6 +133,9 @@ struct RestoreTests {
                 try target.psql("CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42)")
                 let refused = try CLI.run(["restore", backup.file, "--target-url", target.url])
                 #expect(refused.status == 1 && refused.stderr.contains("already holds 1 object") && refused.stderr.contains("--clean"), "\(refused)")
+                // The README's code for it (was "failed"): scripts match on the code.
+                let json = try CLI.run(["restore", backup.file, "--target-url", target.url, "--json"])
+                #expect(json.status == 1 && json.stdout.contains(#""code" : "database_exists""#), "\(json)")
                 let unconfirmed = try CLI.run(["restore", backup.file, "--target-url", target.url, "--clean"])
                 #expect(unconfirmed.status == 1 && unconfirmed.stderr.contains("not confirmed"), "\(unconfirmed)")
                 #expect(try target.psql("SELECT id FROM keep_me").contains("42"), "untouched")
@@ -164,6 +167,10 @@ struct RestoreTests {
             let missing = try CLI.run(["restore", file, "--target-url", target.url])
             #expect(missing.status == 1 && missing.stderr.contains(role) && missing.stderr.contains("CREATE ROLE \"\(role)\" NOLOGIN"), "\(missing)")
             #expect(try !target.exists, "nothing was created")
+            // drill has no --create-missing-roles: its fix names CREATE ROLE only (it named the
+            // option, and pasted that was exit 64).
+            let drill = try CLI.run(["drill", file, "--scratch-url", target.cluster.url(database: "postgres")])
+            #expect(drill.status == 1 && drill.stderr.contains("CREATE ROLE \"\(role)\" NOLOGIN") && !drill.stderr.contains("--create-missing-roles"), "\(drill)")
             let created = try CLI.run(["restore", file, "--target-url", target.url, "--create-missing-roles"])
             #expect(created.status == 0, "\(created)")
             #expect(try admin.query("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = $1", [role]).scalar == "false")

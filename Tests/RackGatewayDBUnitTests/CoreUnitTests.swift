@@ -710,3 +710,28 @@ extension TableSelectionUnitTests {
         #expect(together.unselectedParents.isEmpty && together.leftOut.isEmpty && together.preData.map(\.type) == ["TABLE", "TABLE ATTACH"])
     }
 }
+
+/// The command `restore --latest` prints for the newest good archive (issue 33's second trial):
+/// the archive, --verify-key, --identity and --migrations files by absolute paths, as the command
+/// printed after a stop has them, so that pasted from another directory it finds them; an `RWQ...`
+/// key, URLs and s3:// paths as given; passwords left out.
+@Suite("the printed restore-again command")
+struct RestoreAgainCommandUnitTests {
+    @Test func filesAreGivenByAbsolutePaths() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rgw-again-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory + "/keys", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        FileManager.default.createFile(atPath: directory + "/keys/sign.pub", contents: Data("x".utf8))
+        FileManager.default.createFile(atPath: directory + "/keys/id.txt", contents: Data("x".utf8))
+        let line = ArchiveChoice.commandLine(replacingLatestWith: "backups/rack_gateway_backup_20261201T030000Z.sql.gz", arguments: [
+            "rack-gateway-db", "restore", "--latest", "--dir", "backups", "--verify-key", "keys/sign.pub", "--identity=keys/id.txt",
+            "--target-url", "postgres://u:secret@h/db",
+        ], currentDirectory: directory)
+        #expect(line == "rack-gateway-db restore \(directory)/backups/rack_gateway_backup_20261201T030000Z.sql.gz --verify-key \(directory)/keys/sign.pub "
+                + "--identity=\(directory)/keys/id.txt --target-url postgres://u@h/db", "\(line)")
+        let remote = ArchiveChoice.commandLine(replacingLatestWith: "s3://b/p/rack_gateway_backup_20261201T030000Z.sql.gz", arguments: [
+            "rack-gateway-db", "restore", "--latest", "--dir", "s3://b/p", "--verify-key", "RWQexample",
+        ], currentDirectory: directory)
+        #expect(remote == "rack-gateway-db restore s3://b/p/rack_gateway_backup_20261201T030000Z.sql.gz --verify-key RWQexample", "\(remote)")
+    }
+}

@@ -179,7 +179,8 @@ public final class DrillRunner: @unchecked Sendable {
 
         let check = try preflight ?? ArchiveVerifier().preflight(reader, logger: logger)
         report.checks.append(DrillCheck(name: "archive", ok: check.ok,
-                                        detail: check.ok ? "structure and SHA-256 \(check.sha256.prefix(16))... match (sidecar \(check.sidecar))" : check.problems.prefix(3).joined(separator: "; ")))
+                                        detail: check.ok ? "structure and SHA-256 \(check.sha256.prefix(16))... match (sidecar \(check.sidecar))"
+                                            + (reader.archive.keys.verifyKey != nil ? "; signature checked (--verify-key)" : "") : check.problems.prefix(3).joined(separator: "; ")))
         guard check.ok else { return finish(report, stopwatch) }
 
         var target: RestoreTarget!
@@ -189,6 +190,7 @@ public final class DrillRunner: @unchecked Sendable {
             target = try RestoreTarget(settings: options.scratch.replacingDatabase(with: Self.scratchName(started, attempt: attempt)))
             var restoreOptions = RestoreOptions(jobs: options.jobs)
             restoreOptions.requireNewDatabase = true
+            restoreOptions.offersCreateMissingRoles = false
             restoreOptions.allowDowngrade = options.allowDowngrade
             restoreOptions.environment = options.environment
             restoreOptions.againArguments = options.againArguments

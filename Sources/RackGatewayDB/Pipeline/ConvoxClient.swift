@@ -29,7 +29,13 @@ public struct ConvoxClient: Sendable {
         public var count: Int
         public var min: Int?
         public var max: Int?
-        public var autoscaled: Bool { min != nil || max != nil }
+        /// The rack says autoscaling (KEDA) is configured: the API's `autoscale.enabled`, the
+        /// table's AUTOSCALE column.
+        public var autoscale = false
+        /// v3 reports `min` and `max` for every service (the manifest's scale count: equal for a
+        /// static count, whatever `--count` set since); a range, or autoscaling configured, is an
+        /// autoscaled service. v2 reports neither.
+        public var autoscaled: Bool { autoscale || min != max }
     }
 
     public struct Process: Sendable, Codable {
@@ -130,21 +136,38 @@ public struct ConvoxClient: Sendable {
            let list = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] {
             return list.compactMap { object in
                 guard let name = object["name"] as? String else { return nil }
-                return Service(name: name, count: object["count"] as? Int ?? 0, min: object["min"] as? Int, max: object["max"] as? Int)
+                return Service(name: name, count: object["count"] as? Int ?? 0, min: object["min"] as? Int, max: object["max"] as? Int,
+                               autoscale: (object["autoscale"] as? [String: Any])?["enabled"] as? Bool ?? false)
             }
         }
         return try Self.table(try run(["scale"])).compactMap { row in
             guard let name = row["SERVICE"], let count = row["DESIRED"].flatMap({ Int($0) }) else { return nil }
-            return Service(name: name, count: count, min: row["MIN"].flatMap { Int($0) }, max: row["MAX"].flatMap { Int($0) })
+            return Service(name: name, count: count, min: row["MIN"].flatMap { Int($0) }, max: row["MAX"].flatMap { Int($0) },
+                           autoscale: ["yes", "true", "on", "enabled"].contains(row["AUTOSCALE"]?.lowercased() ?? ""))
         }
     }
 
     public func processes(service: String) throws -> [Process] {
-        try Self.table(try run(["ps", "-s", service])).compactMap { row in
-            guard let id = row["ID"], let name = row["SERVICE"], name == service else { return nil }
-            return Process(id: id, service: name, status: row["STATUS"] ?? "")
+        Self.processes(in: try run(["ps", "-s", service]), service: service)
+    }
+
+    /// The rows of `convox ps` that are `service`'s: its SERVICE cell by header name, or, where a
+    /// row does not line up under its header, the service's name as one of the row's words. A row
+    /// that cannot be read is counted, never taken for "no process" (the wait for the service to
+    /// stop fails safe).
+    static func processes(in text: String, service: String) -> [Process] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).dropFirst()
+        return zip(table(text), lines).compactMap { row, line in
+            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard row["SERVICE"] == service || words.contains(service) else { return nil }
+            let aligned = row["SERVICE"] == service
+            return Process(id: (aligned ? row["ID"] : nil) ?? words.first ?? "?", service: service,
+                           status: (aligned ? row["STATUS"] : nil) ?? words.first { Self.statuses.contains($0) } ?? "unknown")
         }
     }
+
+    /// The statuses `convox ps` shows (docs/convox.md).
+    static let statuses: Set = ["running", "pending", "starting", "unhealthy", "crashed", "complete", "failed", "unknown"]
 
     /// Rows of a CLI table by header name; each cell spans from its header's column to the next one's.
     static func table(_ text: String) -> [[String: String]] {

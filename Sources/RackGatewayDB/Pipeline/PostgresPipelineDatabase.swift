@@ -68,6 +68,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
     func load(into name: String) throws -> String {
         var restoreOptions = restoreOptions()
         restoreOptions.requireNewDatabase = true
+        restoreOptions.offersCreateMissingRoles = false
         let runner = RestoreRunner(target: try target(name), options: restoreOptions, logger: logger, progress: progress(), context: context)
         let restored = try loading(runner) { try runner.run(reader: reader, preflight: check) }
         return "restored into \(name) in \(String(format: "%.1f", restored.durationSeconds)) s; fingerprints of \(restored.tables ?? 0) tables match"

@@ -207,7 +207,7 @@ public final class RestorePipeline: @unchecked Sendable {
                             fix: "Check that no other restore is running (convox ps), then pass --scale-to N with the count the service should run at after the restore.")
         }
         if service.autoscaled && !options.allowAutoscaled {
-            throw ToolError(.failed, "service \(options.service) is autoscaled (min \(service.min.map(String.init) ?? "-"), max \(service.max.map(String.init) ?? "-")); --count would pin it",
+            throw ToolError(.failed, "service \(options.service) is autoscaled (\(service.autoscale ? "autoscaling configured, " : "")min \(service.min.map(String.init) ?? "-"), max \(service.max.map(String.init) ?? "-")); --count would pin it",
                             fix: "Pass --allow-autoscaled, and afterwards restore its range with convox scale --min/--max.")
         }
         return ((client, service, reader, check, migration, lock),

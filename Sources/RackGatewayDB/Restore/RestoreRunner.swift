@@ -12,6 +12,9 @@ public struct RestoreOptions: Sendable {
     public var maintenanceWorkMem: String? = nil
     /// Refuse a target database that exists, even empty (drills create their own).
     public var requireNewDatabase = false
+    /// The command has `--create-missing-roles` (a plain restore); a drill's and the pipeline's fix
+    /// for missing roles names only CREATE ROLE.
+    public var offersCreateMissingRoles = true
     /// Try an archive of a newer server on an older one (PostgresVersions).
     public var allowDowngrade = false
     /// Take the target database's restore lock (RestoreLock); off where the caller holds it already.
@@ -302,10 +305,10 @@ public final class RestoreRunner: @unchecked Sendable {
         if !missing.isEmpty && !options.createMissingRoles {
             refusal = ToolError(.failed, "the archive needs role\(missing.count == 1 ? "" : "s") missing on \(target.settings.description): \(missing.joined(separator: ", ")); nothing was changed",
                                 fix: "Create them (" + missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " ")
-                                    + ") or pass --create-missing-roles, which creates them NOLOGIN.")
+                                    + (options.offersCreateMissingRoles ? ") or pass --create-missing-roles, which creates them NOLOGIN." : ") on that server, then run again."))
         } else if objects.count > 0 && !options.clean {
             let configured = configuredTarget
-            refusal = ToolError(.failed, "target database \(target.database) already holds \(Plural.of(objects.count, "object")) (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
+            refusal = ToolError(.databaseExists, "target database \(target.database) already holds \(Plural.of(objects.count, "object")) (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
                                 fix: configured.map { "\(target.database) is the configured database (from \($0)), the one the application may be using. To restore beside it, "
                                     + "pass --target-url with a new database's name; --clean drops \(target.database) and all its data, then restores the archive into it." }
                                     ?? "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")

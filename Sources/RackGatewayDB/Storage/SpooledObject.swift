@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A remote object downloaded once into a local file, hashed as it arrives (the digests
 /// `StoredDigests` computes), then read from that file. Where a signature must be checked before
@@ -47,12 +48,28 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
         let hashes = StoredDigests.Hashes(blake2b: blake2b)
         var written = 0
         var failure: Int32?
-        try object.stream(offset: 0, count: size) { bytes in
-            hashes.update(bytes)
-            failure = LocalFile.writeFully(fd, bytes)
-            guard failure == nil else { return false }
-            written += bytes.count
-            return true
+        // Minutes for a big archive: a bar at a terminal (a log line every few seconds otherwise),
+        // never a blank screen before the restore's own progress starts.
+        let progress = CopyProgress()
+        progress.start(total: 1)
+        progress.next(index: 0, file: location)
+        progress.phase("download", total: size)
+        let level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["RGW_LOG_LEVEL"] ?? "") ?? .info
+        let display = ProgressDisplay(logger: ToolLogHandler.logger(level: level)) { progress.line() }
+        defer { display.stop() }
+        do {
+            try object.stream(offset: 0, count: size) { bytes in
+                hashes.update(bytes)
+                failure = LocalFile.writeFully(fd, bytes)
+                guard failure == nil else { return false }
+                written += bytes.count
+                progress.add(bytes.count)
+                return true
+            }
+        } catch where failure != nil {
+            // The download was stopped because the spool could not be written (the disk filled up
+            // under it): the host's problem, said below, never "reading ... was stopped", which
+            // --latest would take for a verdict on the archive.
         }
         if let failure {
             let what = failure == ENOSPC || failure == EDQUOT ? "the disk filled up" : String(cString: strerror(failure))

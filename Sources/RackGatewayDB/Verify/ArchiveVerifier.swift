@@ -22,6 +22,9 @@ public struct ArchiveVerifier {
         /// version 1 refuses it), and whether it holds the source's planner statistics.
         public var formatVersion: Int? = nil
         public var plannerStatistics: Bool? = nil
+        /// The `.minisig` was checked against --verify-key before anything was read (a reader opened
+        /// with a key has; one that failed it never opened).
+        public var signatureChecked: Bool? = nil
     }
 
     public init() {}
@@ -60,7 +63,8 @@ public struct ArchiveVerifier {
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
                       fileSize: reader.storedSize, sha256: digest, sidecar: digest == recorded ? "ok" : "mismatch",
                       durationSeconds: stopwatch.elapsed, formatVersion: manifest.formatVersion,
-                      plannerStatistics: manifest.members.contains { $0.kind == .statistics })
+                      plannerStatistics: manifest.members.contains { $0.kind == .statistics },
+                      signatureChecked: reader.archive.keys.verifyKey != nil)
     }
 
     static let missingSidecarSuffix = "is missing: the archive's checksum cannot be confirmed"
@@ -142,7 +146,8 @@ public struct ArchiveVerifier {
                       tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes,
                       fileSize: reader.storedSize, sha256: digest, sidecar: sidecar,
                       durationSeconds: stopwatch.elapsed, formatVersion: manifest.formatVersion,
-                      plannerStatistics: manifest.members.contains { $0.kind == .statistics })
+                      plannerStatistics: manifest.members.contains { $0.kind == .statistics },
+                      signatureChecked: reader.archive.keys.verifyKey != nil)
     }
 }
 
