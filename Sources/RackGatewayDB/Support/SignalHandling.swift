@@ -94,7 +94,8 @@ public final class SignalHandling: @unchecked Sendable {
             let finished = group.wait(timeout: .now() + Self.cleanupSeconds) == .success
             let still = context.cleanups.pending
             let reason = context.cancellation.description
-            context.output.writeLine("rack-gateway-db: error: \(reason)"
+            // Nothing registered to undo (a download, a wait): say so, not only the signal's name.
+            context.output.writeLine("rack-gateway-db: error: \(reason)" + (left.isEmpty ? "; it had nothing to undo" : "")
                                      + (finished ? "" : "\nThese clean-ups did not finish within \(Int(Self.cleanupSeconds)) s (the server or S3 does not answer): " + still.joined(separator: "; ")))
             exitNow(context.cancellation.signal.map { 128 + $0 } ?? 1)
         }
