@@ -52,12 +52,12 @@ struct ArchiveChoice: ParsableArguments {
             }
             if let chosen = latest.chosen {
                 lines.append("The newest good archive is \(chosen.archive.path).")
-                commands.append("To restore it: " + Self.commandLine(replacingLatestWith: chosen.archive.path))
+                commands.append("To restore it: " + Self.commandLine(replacingLatestWith: chosen.archive.path, keys: keyOptions.againArguments))
             } else {
                 lines.append("No older archive in \(directory.directory) is good either.")
             }
             if problem.kind == .suspect {
-                commands.append("To restore the suspect one (its shrink was intended): " + Self.commandLine(replacingLatestWith: problem.path))
+                commands.append("To restore the suspect one (its shrink was intended): " + Self.commandLine(replacingLatestWith: problem.path, keys: keyOptions.againArguments))
             }
             if !commands.isEmpty && CommandLine.arguments.contains(where: { $0 != Self.withoutPasswords($0) }) {
                 commands.append("(The password is left out of the command: give it with PGPASSWORD or ~/.pgpass.)")
@@ -102,8 +102,11 @@ struct ArchiveChoice: ParsableArguments {
     /// quoted for a POSIX shell.
     /// `--dir` goes too (it is where `--latest` looks, and with an archive path a usage error) unless
     /// `--in-place` writes its safety backup there.
+    /// `keys` (`ReadKeyOptions.againArguments`: the keys by absolute path, from the options or the
+    /// RGW_ variables) adds each key the command line itself does not give: a key from the
+    /// environment is kept when the command is pasted where that variable is not set.
     static func commandLine(replacingLatestWith path: String, arguments: [String] = CommandLine.arguments,
-                            currentDirectory: String = FileManager.default.currentDirectoryPath) -> String {
+                            currentDirectory: String = FileManager.default.currentDirectoryPath, keys: [String] = []) -> String {
         var rest = Array(arguments.dropFirst())
         if !rest.contains("--in-place") {
             var kept: [String] = []
@@ -134,6 +137,9 @@ struct ArchiveChoice: ParsableArguments {
             } else {
                 words.append(withoutPasswords(word))
             }
+        }
+        for index in stride(from: 0, to: keys.count - 1, by: 2) where !rest.contains(where: { $0 == keys[index] || $0.hasPrefix(keys[index] + "=") }) {
+            words += [keys[index], keys[index + 1]]
         }
         return ShellCommand.line(words)
     }
@@ -480,6 +486,10 @@ struct RestoreCommand: ToolCommand {
         let settings = try targetURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--target-url")) } ?? global.connectionSettings(context)
         MetricsRecorder.label("database", settings.databaseName ?? "unknown")
         if tableMode.active { return try runTables(context, settings: settings) }
+        // The target's server first: a wrong URL or password is said before the archive is fetched
+        // and checked (from S3, a whole download).
+        let probe = try RestoreTarget(settings: settings)
+        _ = try probe.connectIfExists() ?? probe.maintenanceConnection()
         let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
             try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         }

@@ -53,18 +53,21 @@ struct CLITests {
         #expect(!result.output.contains("Fatal error"), "no stack traces for expected errors")
     }
 
-    /// A drill with a wrong password says so before it reads the archive (from S3 a whole download
+    /// A drill or a restore with a wrong password says so before it reads the archive (from S3 a whole download
     /// first; issue 33's second trial): here a file that is no archive at all would otherwise be
     /// the verdict (exit 2).
-    @Test func drillSaysAWrongPasswordBeforeItReadsTheArchive() throws {
+    @Test func drillAndRestoreSayAWrongPasswordBeforeTheyReadTheArchive() throws {
         let cluster = try TestCluster.shared()
         let directory = try TestArchives.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let archive = directory + "/rack_gateway_backup_20261201T030000Z.sql.gz"
         #expect(FileManager.default.createFile(atPath: archive, contents: Data("not an archive\n".utf8)))
-        let result = try CLI.run(["drill", archive, "--scratch-url", cluster.url(database: "postgres", password: "Wr0ng-S3cret-xyz")])
-        #expect(result.status == 1 && result.output.contains("authentication failed"), "\(result)")
-        #expect(!result.output.contains("Wr0ng-S3cret-xyz") && !result.output.contains("not a rack-gateway-db archive") && !result.output.contains("corrupt"), "\(result)")
+        for arguments in [["drill", archive, "--scratch-url", cluster.url(database: "postgres", password: "Wr0ng-S3cret-xyz")],
+                          ["restore", archive, "--target-url", cluster.url(database: "rgw_never", password: "Wr0ng-S3cret-xyz")]] {
+            let result = try CLI.run(arguments)
+            #expect(result.status == 1 && result.output.contains("authentication failed"), "\(arguments[0]): \(result)")
+            #expect(!result.output.contains("Wr0ng-S3cret-xyz") && !result.output.contains("not a rack-gateway-db archive") && !result.output.contains("corrupt"), "\(result)")
+        }
     }
 
     @Test func unreachableHostNamesHostAndPort() throws {

@@ -178,6 +178,34 @@ struct PipelineTests {
         }
     }
 
+    /// In place, a migrate step that fails leaves the live database holding the restored copy, not
+    /// migrated: it is marked FAILED so that `check` fails on it (issue 33's second trial: it had no
+    /// mark and `check` passed), and restoring the safety backup as printed clears it.
+    @Test func inPlaceWithAFailedMigrateLeavesTheLiveDatabaseMarked() throws {
+        let rack = try FakeRack(count: 2)
+        defer { rack.remove() }
+        try Self.withLiveDatabase { live, archive in
+            let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
+            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--in-place", "--yes", "--database-url", live.url,
+                                      "--dir", directory, "--migrate-command", "echo migrating; exit 3"], environment: rack.environment())
+            #expect(result.status == 1 && result.stderr.contains("holds the restored copy, not migrated") && !result.stderr.contains("was not swapped"), "\(result)")
+            #expect(try rack.count() == 0, "past the drop the service stays down")
+            let comment = try live.psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()")
+            #expect(comment.contains("rack-gateway-db: FAILED restore of ") && comment.contains("the migrate step failed"), "\(comment)")
+            let check = try CLI.run(["check", "--database-url", live.url])
+            #expect(check.status != 0, "check fails on the mark: \(check)")
+            let recovery = PrintedCommands.under("To restore the safety backup, then bring gateway back up:", in: result.stderr)
+            #expect(recovery.count == 2, "\(result)")
+            for command in recovery {
+                let output = try PrintedCommands.run(command, environment: PipelineOutputTests.shell(rack, live))
+                #expect(output.status == 0, "\(command): \(output)")
+            }
+            let after = try live.psql("SELECT coalesce(shobj_description(oid, 'pg_database'), 'none') FROM pg_database WHERE datname = current_database()")
+            #expect(after.trimmingCharacters(in: .whitespacesAndNewlines) == "none", "the mark is gone with the safety backup's restore: \(after)")
+            #expect(try Self.users(live) == "250" && rack.count() == 2)
+        }
+    }
+
     @Test func autoscaledServicesAndStuckProcessesStopBeforeAnyChange() throws {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }

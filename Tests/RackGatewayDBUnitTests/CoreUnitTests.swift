@@ -733,5 +733,11 @@ struct RestoreAgainCommandUnitTests {
             "rack-gateway-db", "restore", "--latest", "--dir", "s3://b/p", "--verify-key", "RWQexample",
         ], currentDirectory: directory)
         #expect(remote == "rack-gateway-db restore s3://b/p/rack_gateway_backup_20261201T030000Z.sql.gz --verify-key RWQexample", "\(remote)")
+        // Keys from RGW_VERIFY_KEY / RGW_AGE_IDENTITY_FILE (againArguments) are added, by absolute
+        // path, when the command line does not give them; never twice.
+        let fromEnvironment = ArchiveChoice.commandLine(replacingLatestWith: "s3://b/p/A.sql.gz", arguments: [
+            "rack-gateway-db", "restore", "--latest", "--identity", "keys/id.txt",
+        ], currentDirectory: directory, keys: ["--identity", "\(directory)/keys/id.txt", "--verify-key", "\(directory)/keys/sign.pub"])
+        #expect(fromEnvironment == "rack-gateway-db restore s3://b/p/A.sql.gz --identity \(directory)/keys/id.txt --verify-key \(directory)/keys/sign.pub", "\(fromEnvironment)")
     }
 }

@@ -63,6 +63,9 @@ public struct DrillReport: Codable, Sendable {
     public var restorePhases: [RestorePhase]
     /// The backup's shrink-check mark on the drilled archive, if any (it restores; the data shrank).
     public var suspect: String?
+    /// The archive's `.minisig` was checked against --verify-key before it was read (nil for
+    /// `drill --existing-url` without an archive).
+    public var signatureChecked: Bool?
     /// `drill --latest`: the newest archive in the directory did not verify (this report is of the
     /// newest good archive, drilled in its place); the drill exits 2 whatever its checks say.
     public var newestFailed: ArchiveDirectory.NewestProblem?
@@ -176,6 +179,7 @@ public final class DrillRunner: @unchecked Sendable {
             backupAgeSeconds: started.timeIntervalSince(backupCreated), archiveBytes: reader.storedSize,
             tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes, checks: [], restorePhases: [])
         report.suspect = manifest.suspect
+        report.signatureChecked = reader.archive.keys.verifyKey != nil
 
         let check = try preflight ?? ArchiveVerifier().preflight(reader, logger: logger)
         report.checks.append(DrillCheck(name: "archive", ok: check.ok,

@@ -236,7 +236,9 @@ public struct PipelinePlan: Sendable {
                                          commands: [facts.scaleByHand]) + state.aftermath
             }
             return PipelineAftermath(
-                facts: ["The service \(facts.service) stays at 0.", "The live database \(live) was dropped and its restore did not finish.",
+                facts: ["The service \(facts.service) stays at 0.",
+                        failed == "migrate" ? "The live database \(live) holds the restored copy, not migrated (the migrate step failed), and is marked FAILED (COMMENT ON DATABASE) so that check fails on it."
+                            : "The live database \(live) was dropped and its restore did not finish.",
                         "The safety backup is \(state.safetyBackup ?? "SAFETY_BACKUP")."],
                 commands: [PipelineCommands("To restore the safety backup, then bring \(facts.service) back up",
                                             [facts.restoreSafetyBackup(state), facts.scaleCommand(facts.count)])])

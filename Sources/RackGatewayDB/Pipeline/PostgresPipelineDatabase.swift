@@ -99,6 +99,21 @@ struct PostgresPipelineDatabase: PipelineDatabase {
 
     func migrate(_ database: String) throws -> String {
         let target = try target(database)
+        do {
+            return try migrate(target)
+        } catch {
+            // In place, the live database now holds the restored copy, not migrated: marked FAILED
+            // (`check` fails on it) until the safety backup is restored or the restore runs again,
+            // so that it never looks finished. In the swap it is the new copy, dropped next.
+            if options.inPlace, let connection = try? target.settings.open(.restore) {
+                RestoreTarget.markFailed(connection, file: reader.archive.name, reason: "the migrate step failed: \(ToolError(reporting: error).message)",
+                                         at: context.clock.now())
+            }
+            throw error
+        }
+    }
+
+    private func migrate(_ target: RestoreTarget) throws -> String {
         switch migration {
         case .skip:
             return "skipped (--skip-migrate): the restored database was not migrated"
@@ -106,7 +121,9 @@ struct PostgresPipelineDatabase: PipelineDatabase {
             let outcome = command.run(target: target.settings, base: options.environment, logger: logger)
             guard outcome.ok else {
                 throw ToolError(.failed, "the application's migrate command failed on \(target.database): \(outcome.summary)",
-                                fix: "Fix the command or the migration, then restore again; the live database was not swapped.")
+                                fix: options.inPlace
+                                    ? "Fix the command or the migration, then restore again; \(target.database) holds the restored copy, not migrated, and is marked FAILED until then (or until the safety backup is restored)."
+                                    : "Fix the command or the migration, then restore again; the live database was not swapped.")
             }
             return "\(command.command) \(outcome.summary)"
         case .set(let set):

@@ -223,6 +223,7 @@ public struct RestoreTarget: Sendable {
         mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: time)); do not use this database until restore finishes and removes this comment")
     }
 
+    @discardableResult
     public static func markFailed(_ connection: Connection, file: String, reason: String, at time: Date) -> Bool {
         mark(connection, "rack-gateway-db: FAILED restore of \(file) at \(ISO8601DateFormatter().string(from: time)): \(reason.prefix(300)); this database is incomplete, do not use it")
     }
