@@ -230,6 +230,20 @@ struct PipelineTests {
             #expect(stuck.status == 1 && stuck.output.contains("still listed"), "\(stuck)")
             #expect(try rack.count() == 2)
             #expect(try Self.users(live) == "250")
+
+            // Allowed: the restore goes through and says how to put the range back (--count pinned it).
+            var saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: rack.state))) as! [String: Any]
+            var apps = saved["apps"] as! [String: Any], app = apps[rack.app] as! [String: Any], services = app["services"] as! [String: Any]
+            services["gateway"] = ["count": 2, "min": 1, "max": 4]
+            app["services"] = services
+            apps[rack.app] = app
+            saved["apps"] = apps
+            try JSONSerialization.data(withJSONObject: saved).write(to: URL(fileURLWithPath: rack.state))
+            let allowed = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--allow-autoscaled", "--database-url", live.url],
+                                      environment: rack.environment())
+            #expect(allowed.status == 0 && allowed.stdout.contains("WARNING: --allow-autoscaled: ")
+                    && allowed.stdout.contains("convox scale gateway --min 1 --max 4 -a \(rack.app)"), "\(allowed)")
+            PipelineOutputTests.dropPrevious(live)
         }
     }
 

@@ -78,6 +78,8 @@ public final class RestorePipeline: @unchecked Sendable {
                                     rememberedCount: nil, finalCount: nil, previousDatabase: nil, safetyBackup: nil, steps: [], recovery: [],
                                     durationSeconds: 0)
         report.startedAt = UTCTime.iso8601(started)
+        /// --allow-autoscaled: the command that puts the service's range back after --count pinned it.
+        var rangeBack: String?
         func finish(_ error: Error?) -> PipelineReport {
             report.ok = error == nil
             let failure = error.map(ToolError.init(reporting:))
@@ -89,6 +91,9 @@ public final class RestorePipeline: @unchecked Sendable {
             if options.skipMigrate && options.migrateCommand == nil
                 && (options.dryRun || report.steps.contains(where: { $0.name == "migrate" && $0.outcome == "ok" })) {
                 report.warnings.append("--skip-migrate: the restored database was not migrated; run the application's migrate (rack-gateway-api migrate) before relying on it")
+            }
+            if let rangeBack, report.steps.contains(where: { $0.name == "scale down" && $0.outcome == "ok" }) {
+                report.warnings.append("--allow-autoscaled: convox scale --count pinned \(options.service)'s range to one count; put its range back: \(rangeBack)")
             }
             var aftermath = executor.state.aftermath
             if let error, aftermath == PipelineAftermath(), !executor.state.pastNoReturn, (error as? ToolError)?.code != .notConfirmed {
@@ -108,6 +113,9 @@ public final class RestorePipeline: @unchecked Sendable {
         do {
             let (client, service, reader, check, migration, lock) = try executor.step("preflight") { try self.preflight(archive, given: chosen) }
             defer { lock?.release() }
+            if service.autoscaled, let min = service.min, let max = service.max {
+                rangeBack = client.commandLine(["scale", options.service, "--min", String(min), "--max", String(max)])
+            }
             report.archiveCreatedAt = reader.manifest.createdAt
             let count = options.scaleTo ?? service.count
             report.rememberedCount = try executor.step("remember count") {
