@@ -183,10 +183,14 @@ struct JSONContractTests {
         let nowhere = "postgres://postgres:pw@127.0.0.1:\(try TestCluster.freePort())/rack_gateway?connect_timeout=3"
         for arguments in [["inspect", archive], ["inspect", "rack_gateway_backup_20261201T000000Z.sql.gz", "--dir", "s3://\(missing)/nightly"],
                           ["extract", archive, "--table", "public.users"], ["diff", archive, "--database-url", nowhere],
-                          ["restore", archive, "--target-url", nowhere]] {
+                          ["restore", archive, "--target-url", try TestCluster.shared().url(database: "rgw_never")]] {
             let run = try CLI.run(arguments, environment: aws)
             #expect(run.status == 1 && run.stderr.contains("bucket \(missing) does not exist") && !run.stderr.contains(": not in s3://"), "\(arguments): \(run)")
         }
+        // A restore checks its target's server before it reads the archive (from S3, a download):
+        // an unreachable one is said first.
+        let unreachable = try CLI.run(["restore", archive, "--target-url", nowhere], environment: aws)
+        #expect(unreachable.status == 1 && unreachable.stderr.contains("cannot connect to PostgreSQL") && !unreachable.stderr.contains("bucket"), "\(unreachable)")
         let json = try CLI.run(["inspect", archive, "--json"], environment: aws)
         let (_, error) = try Self.failure(json, code: "bucket_not_found", status: 1, fix: "Check the bucket's name")
         #expect((error["message"] as? String)?.contains("bucket \(missing) does not exist") == true, "\(error)")

@@ -216,9 +216,11 @@ struct PipelinePlanTests {
             database.failing = [operation]
             let (executor, error) = Self.run(inPlace: true, services: services, database: database)
             #expect(error != nil && services.count == 0, "\(operation): the service stays down")
+            let live = operation == "migrate"
+                ? "The live database rgw holds the restored copy, not migrated (the migrate step failed), and is marked FAILED (COMMENT ON DATABASE) so that check fails on it."
+                : "The live database rgw was dropped and its restore did not finish."
             #expect(executor.state.aftermath == PipelineAftermath(
-                facts: ["The service gateway stays at 0.", "The live database rgw was dropped and its restore did not finish.",
-                        "The safety backup is /b/rgw_pre_restore.sql.gz."],
+                facts: ["The service gateway stays at 0.", live, "The safety backup is /b/rgw_pre_restore.sql.gz."],
                 commands: [PipelineCommands("To restore the safety backup, then bring gateway back up", [
                     "rack-gateway-db restore /b/rgw_pre_restore.sql.gz --clean --yes --database-url URL_OF_rgw",
                     "convox scale gateway --count 3 -a rgw",
