@@ -179,12 +179,12 @@ public final class DrillRunner: @unchecked Sendable {
             backupAgeSeconds: started.timeIntervalSince(backupCreated), archiveBytes: reader.storedSize,
             tables: manifest.tables.count, rows: manifest.totalRows, bytes: manifest.totalBytes, checks: [], restorePhases: [])
         report.suspect = manifest.suspect
-        report.signatureChecked = reader.archive.keys.verifyKey != nil
+        report.signatureChecked = reader.signatureChecked
 
         let check = try preflight ?? ArchiveVerifier().preflight(reader, logger: logger)
         report.checks.append(DrillCheck(name: "archive", ok: check.ok,
                                         detail: check.ok ? "structure and SHA-256 \(check.sha256.prefix(16))... match (sidecar \(check.sidecar))"
-                                            + (reader.archive.keys.verifyKey != nil ? "; signature checked (--verify-key)" : "") : check.problems.prefix(3).joined(separator: "; ")))
+                                            + (reader.signatureChecked ? "; signature checked (--verify-key)" : "") : check.problems.prefix(3).joined(separator: "; ")))
         guard check.ok else { return finish(report, stopwatch) }
 
         var target: RestoreTarget!

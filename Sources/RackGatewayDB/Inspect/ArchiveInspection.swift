@@ -68,7 +68,7 @@ public struct ArchiveInspection: Encodable, Sendable {
         codec = reader.codec.rawValue
         encrypted = reader.isEncrypted
         signed = reader.hasSignature
-        signatureChecked = reader.archive.keys.verifyKey != nil
+        signatureChecked = reader.signatureChecked
         fileBytes = reader.storedSize
         suspect = manifest.suspect
         tables = manifest.tables.map { table in

@@ -64,7 +64,7 @@ public struct ArchiveVerifier {
                       fileSize: reader.storedSize, sha256: digest, sidecar: digest == recorded ? "ok" : "mismatch",
                       durationSeconds: stopwatch.elapsed, formatVersion: manifest.formatVersion,
                       plannerStatistics: manifest.members.contains { $0.kind == .statistics },
-                      signatureChecked: reader.archive.keys.verifyKey != nil)
+                      signatureChecked: reader.signatureChecked)
     }
 
     static let missingSidecarSuffix = "is missing: the archive's checksum cannot be confirmed"
@@ -147,7 +147,7 @@ public struct ArchiveVerifier {
                       fileSize: reader.storedSize, sha256: digest, sidecar: sidecar,
                       durationSeconds: stopwatch.elapsed, formatVersion: manifest.formatVersion,
                       plannerStatistics: manifest.members.contains { $0.kind == .statistics },
-                      signatureChecked: reader.archive.keys.verifyKey != nil)
+                      signatureChecked: reader.signatureChecked)
     }
 }
 
