@@ -34,8 +34,7 @@ struct AWSProfileTests {
         /// An executable script in the directory.
         func script(_ name: String, _ body: String) throws -> String {
             let path = directory + "/" + name
-            try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
-            chmod(path, 0o755)
+            try TestArchives.writeExecutable("#!/bin/sh\n" + body, to: path)
             return path
         }
     }

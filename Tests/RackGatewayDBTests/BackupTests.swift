@@ -207,9 +207,8 @@ struct BackupTests {
             let bin = directory + "/old-bin"
             try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
             // A pg_dump that says it is release 12 (and would fail if anything ran it for real).
-            try "#!/bin/sh\n[ \"$1\" = --version ] && echo 'pg_dump (PostgreSQL) 12.22' && exit 0\nexit 1\n"
-                .write(toFile: bin + "/pg_dump", atomically: true, encoding: .utf8)
-            chmod(bin + "/pg_dump", 0o755)
+            try TestArchives.writeExecutable("#!/bin/sh\n[ \"$1\" = --version ] && echo 'pg_dump (PostgreSQL) 12.22' && exit 0\nexit 1\n",
+                                             to: bin + "/pg_dump")
             let archives = directory + "/archives"
             let result = try CLI.run(["backup", "--dir", archives], environment: ["RGW_DATABASE_URL": source.url, "RGW_PG_BIN_DIR": bin])
             #expect(result.status == 1, "\(result)")

@@ -108,8 +108,7 @@ struct QuickstartTests {
         }
         try FileManager.default.createSymbolicLink(atPath: checkout + "/.build/release",
                                                    withDestinationPath: URL(fileURLWithPath: CLI.executable).deletingLastPathComponent().path)
-        try "#!/bin/sh\necho \"(the test's build stands in for: swift $*)\"\n".write(toFile: bin + "/swift", atomically: true, encoding: .utf8)
-        chmod(bin + "/swift", 0o755)
+        try TestArchives.writeExecutable("#!/bin/sh\necho \"(the test's build stands in for: swift $*)\"\n", to: bin + "/swift")
         defer {
             _ = try? Shell.run("/usr/bin/env", ["-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", checkout + "/scripts/dev-db", "destroy"])
             try? FileManager.default.removeItem(atPath: directory)

@@ -150,8 +150,7 @@ struct SamplesTests {
             try env.write(toFile: envFile, atomically: true, encoding: .utf8)
             // syslog's logger: what the job logs, in a file.
             try FileManager.default.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
-            try "#!/bin/sh\ncat >> '\(directory)/syslog'\n".write(toFile: directory + "/bin/logger", atomically: true, encoding: .utf8)
-            chmod(directory + "/bin/logger", 0o755)
+            try TestArchives.writeExecutable("#!/bin/sh\ncat >> '\(directory)/syslog'\n", to: directory + "/bin/logger")
 
             let crontab = try Self.text("crontab")
             let line = try #require(crontab.split(separator: "\n").first { !$0.hasPrefix("#") && $0.contains(" rack-gateway-db backup ") })

@@ -110,8 +110,7 @@ struct SecurityTests {
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         for tool in ["pg_dump", "psql", "pg_restore"] {
             let real = try Shell.runChecked("/bin/sh", ["-c", "command -v \(tool)"]).trimmingCharacters(in: .whitespacesAndNewlines)
-            try "#!/bin/sh\necho \"\(tool) $*\" >> \(argv)\nexec \(real) \"$@\"\n".write(toFile: bin + "/" + tool, atomically: true, encoding: .utf8)
-            chmod(bin + "/" + tool, 0o755)
+            try TestArchives.writeExecutable("#!/bin/sh\necho \"\(tool) $*\" >> \(argv)\nexec \(real) \"$@\"\n", to: bin + "/" + tool)
         }
         return (bin, argv)
     }

@@ -14,9 +14,8 @@ struct StallTests {
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         let real = try Shell.runChecked("/bin/sh", ["-c", "command -v pg_dump"]).trimmingCharacters(in: .whitespacesAndNewlines)
         let marker = "rgw-hang-\(UUID().uuidString.prefix(8))"
-        try "#!/bin/sh\n[ \"$1\" = --version ] && exec \(real) --version\nexec python3 -c 'import time; time.sleep(600)' \(marker)\n"
-            .write(toFile: bin + "/pg_dump", atomically: true, encoding: .utf8)
-        chmod(bin + "/pg_dump", 0o755)
+        try TestArchives.writeExecutable("#!/bin/sh\n[ \"$1\" = --version ] && exec \(real) --version\nexec python3 -c 'import time; time.sleep(600)' \(marker)\n",
+                                         to: bin + "/pg_dump")
         return (bin, marker)
     }
 

@@ -12,6 +12,23 @@ public enum TestArchives {
         return path
     }
 
+    /// Writes an executable script. Foundation's `write(toFile:)` opens the file without close-on-exec, so a
+    /// child that another test thread starts meanwhile (a server, psql) keeps it open for writing, and
+    /// running the script then fails with "Text file busy" (ETXTBSY). Here the descriptor is close-on-exec.
+    public static func writeExecutable(_ text: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            bytes = bytes.dropFirst(written)
+        }
+        fchmod(fd, 0o755)
+    }
+
     public static func backup(_ database: TestDatabase, directory: String, jobs: Int = 2, chunkSize: Int = 8 << 20,
                               lockTimeout: Int = 10_000, codec: MemberCodec = .gzip, keys: BackupKeys = BackupKeys()) throws -> BackupReport {
         var options = BackupOptions(store: LocalStore(directory: directory), jobs: jobs, compressors: 2)
