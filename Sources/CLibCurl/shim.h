@@ -10,5 +10,6 @@ static inline CURLcode rgw_curl_setopt_offset(CURL *handle, CURLoption option, c
 static inline CURLcode rgw_curl_setopt_write(CURL *handle, size_t (*callback)(char *, size_t, size_t, void *)) { return curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, callback); }
 static inline CURLcode rgw_curl_setopt_read(CURL *handle, size_t (*callback)(char *, size_t, size_t, void *)) { return curl_easy_setopt(handle, CURLOPT_READFUNCTION, callback); }
 static inline CURLcode rgw_curl_setopt_header(CURL *handle, size_t (*callback)(char *, size_t, size_t, void *)) { return curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, callback); }
+static inline CURLcode rgw_curl_setopt_xferinfo(CURL *handle, int (*callback)(void *, curl_off_t, curl_off_t, curl_off_t, curl_off_t)) { return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback); }
 static inline CURLcode rgw_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) { return curl_easy_getinfo(handle, info, value); }
 #endif

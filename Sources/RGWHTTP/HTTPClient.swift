@@ -13,6 +13,9 @@ public struct HTTPRequest: Sendable {
     /// `aws:amz:REGION:s3` and `ACCESS_KEY:SECRET_KEY` for CURLOPT_AWS_SIGV4 / CURLOPT_USERPWD.
     public var sigV4: (provider: String, credentials: String)?
     public var timeoutSeconds: Int
+    /// Asked about once a second and whenever data moves: true stops the transfer (the run was
+    /// stopped), and `perform` throws an `HTTPError` whose `stoppedByCaller` is set.
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
                 sigV4: (provider: String, credentials: String)? = nil, timeoutSeconds: Int = 300) {
@@ -36,6 +39,8 @@ public struct HTTPResponse: Sendable {
 /// A transport failure (no HTTP status): DNS, refused or cut connection, timeout.
 public struct HTTPError: Error, CustomStringConvertible, Sendable {
     public var message: String
+    /// The request's `shouldStop` said stop.
+    public var stoppedByCaller = false
     public var description: String { message }
 }
 
@@ -54,6 +59,8 @@ public enum HTTPClient {
         var status = 0
         var handle: UnsafeMutableRawPointer?
         var stopped = false
+        var shouldStop: (@Sendable () -> Bool)?
+        var stoppedByCaller = false
         init(upload: [UInt8]) { self.upload = upload }
     }
 
@@ -121,6 +128,17 @@ public enum HTTPClient {
             return total
         }
         _ = rgw_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+        if let shouldStop = request.shouldStop {
+            exchange.shouldStop = shouldStop
+            _ = rgw_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
+            _ = rgw_curl_setopt_xferinfo(handle) { user, _, _, _, _ in
+                let exchange = Unmanaged<Exchange>.fromOpaque(user!).takeUnretainedValue()
+                guard exchange.shouldStop?() == true else { return 0 }
+                exchange.stoppedByCaller = true
+                return 1
+            }
+            _ = rgw_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, context)
+        }
         if request.body != nil || request.method == "PUT" || request.method == "POST" {
             _ = rgw_curl_setopt_long(handle, CURLOPT_UPLOAD, 1)
             _ = rgw_curl_setopt_offset(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(exchange.upload.count))
@@ -152,6 +170,7 @@ public enum HTTPClient {
             return curl_easy_perform(handle)
         }
         guard code == CURLE_OK else {
+            if exchange.stoppedByCaller { throw HTTPError(message: "the transfer was stopped", stoppedByCaller: true) }
             if exchange.stopped { throw HTTPError(message: "the transfer was stopped by its reader") }
             let detail = String(cString: errorBuffer)
             throw HTTPError(message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)

@@ -145,4 +145,82 @@ struct S3FaultTests {
             #expect(try store.list().contains { $0.name == archive }, "the locked archive is still there")
         }
     }
+
+    /// A stopped run ends its S3 transfer at once (issue 33's trial: Ctrl-C during the download of
+    /// `restore --latest` waited for the transfer and ended through the signal path's fallback,
+    /// "it had nothing to undo", never saying what was stopped). Over a slow link (160 KB/s),
+    /// Ctrl-C in the download of `restore --latest --verify-key` and SIGTERM in the drill's end the
+    /// run within a second or so, with the restore's own message, and nothing on the target.
+    @Test func aSignalEndsAnS3DownloadAtOnce() throws {
+        let moto = try MotoServer.shared()
+        let client = try moto.freshBucket()
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        let keys = try TestKeys.make()
+        defer { try? FileManager.default.removeItem(atPath: keys.directory) }
+        try TestDatabase.withMigrated { source in
+            let dir = "s3://\(client.bucket)/nightly"
+            // Random text, so the archive stays about 1.2 MB compressed.
+            _ = try source.psql("INSERT INTO users (email) SELECT md5(random()::text) || md5(random()::text) || i || '@example.com' FROM generate_series(1, 30000) i")
+            let environment = MotoServer.awsEnvironment.merging(["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": moto.endpoint]) { $1 }
+            let backup = try CLI.run(["backup", "--dir", dir, "--sign-key", keys.signKey], environment: environment)
+            try #require(backup.status == 0, "\(backup)")
+            let archive = try #require(try S3Store(client: client, prefix: "nightly").list().map(\.name).first { $0.hasSuffix(".sql.gz") })
+            let size = try #require(try S3Store(client: client, prefix: "nightly").size(archive))
+            try #require(size > 600_000, "at 160 KB/s the download takes seconds: \(size) bytes")
+            try proxy.set([.init(method: "GET", times: -1, action: "trickle")])
+            let slow = environment.merging(["AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 }
+            try TestDatabase.withUnused { target in
+                let runs: [(String, [String], Int32)] = [
+                    ("restore", ["restore", "--latest", "--dir", dir, "--verify-key", keys.publicKey, "--target-url", target.url], SIGINT),
+                    ("drill", ["drill", "--latest", "--dir", dir, "--verify-key", keys.publicKey], SIGTERM),
+                ]
+                for (command, arguments, signal) in runs {
+                    try proxy.clearLog()
+                    let run = try RunningCLI(arguments, environment: slow)
+                    // The archive's GET has begun (its answer trickles), then a little of it came.
+                    let deadline = Date().addingTimeInterval(60)
+                    while Date() < deadline, run.process.isRunning,
+                          !(try proxy.requests()).contains(where: { $0.method == "GET" && $0.path.hasSuffix(archive) && $0.action == "trickle" }) {
+                        Thread.sleep(forTimeInterval: 0.05)
+                    }
+                    Thread.sleep(forTimeInterval: 0.5)
+                    #expect(run.process.isRunning, "\(command): still downloading when the signal comes: \(run.stderr)")
+                    let sent = Date()
+                    run.signal(signal)
+                    let result = run.finish(seconds: 30)
+                    let took = Date().timeIntervalSince(sent)
+                    #expect(result.status == 128 + signal, "\(command): \(result)")
+                    #expect(took < 1.8, "\(command): ended \(took) s after the signal, not by the 2 s fallback: \(result)")
+                    #expect(!result.stderr.contains("it had nothing to undo"), "\(command): ended by the fallback: \(result)")
+                    #expect(result.stderr.contains("during S3 GetObject") || result.stderr.contains("nothing was changed"), "\(command): \(result)")
+                }
+                #expect(try !target.exists, "nothing was created on the target")
+            }
+        }
+    }
+
+    /// A stopped backup ends the part it is uploading at once, and the multipart upload is
+    /// aborted: nothing under the archive's name, no upload left to pay for.
+    @Test func aStoppedRunEndsTheUploadOfAPartAndAbortsTheUpload() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket().bucket
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try proxy.set([.init(method: "PUT", query: "partNumber", times: -1, action: "trickle")])
+        let cancellation = Cancellation()
+        let client = S3Client(endpoint: proxy.endpoint, region: "us-east-1", bucket: bucket, accessKey: "test", secretKey: "test", pathStyle: true,
+                              clock: SystemClock(cancellation: cancellation))
+        let store = S3Store(client: client, prefix: "nightly", partSize: 5 << 20)
+        let writer = try store.create("stopped.sql.gz")
+        // One full part (50 s at 160 KB/s) goes to the uploader; the signal comes a second later.
+        try writer.append(ArraySlice([UInt8](repeating: 7, count: (5 << 20) + 1)))
+        Thread.sleep(forTimeInterval: 1)
+        let sent = Date()
+        cancellation.cancel(.signal(SIGINT))
+        let error = try #require(throws: ToolError.self) { try writer.publish() }
+        #expect(Date().timeIntervalSince(sent) < 3, "the part's upload stopped: \(error)")
+        #expect(error.code == .interrupted && error.message.contains("during S3 UploadPart"), "\(error)")
+        writer.discard()
+        #expect(try client.listMultipartUploads(prefix: "nightly/").isEmpty, "the upload is aborted, though the run was stopped")
+        #expect(try store.list().isEmpty, "nothing under a name")
+    }
 }

@@ -57,7 +57,7 @@ extension S3Client {
     public func getObject(key: String, offset: Int? = nil, count: Int? = nil) throws -> [UInt8] {
         var headers: [(name: String, value: String)] = []
         if let offset, let count { headers.append(("Range", "bytes=\(offset)-\(offset + count - 1)")) }
-        return try send("GetObject", method: "GET", key: key, headers: headers, expect: [200, 206]).body
+        return try send("GetObject", method: "GET", key: key, headers: headers, expect: [200, 206], stoppable: true).body
     }
 
     /// Bytes `offset..<offset+count` of `key` streamed into `sink` as they arrive (never held
@@ -70,7 +70,7 @@ extension S3Client {
             var stopped = false
             do {
                 _ = try sendOnce("GetObject", method: "GET", key: key, query: [], headers: [("Range", "bytes=\(start)-\(offset + count - 1)")],
-                                 body: nil, expect: [200, 206], attempt: attempt, timeoutSeconds: 3600) { bytes in
+                                 body: nil, expect: [200, 206], attempt: attempt, timeoutSeconds: 3600, stoppable: true) { bytes in
                     let wanted = min(bytes.count, count - delivered)
                     guard wanted > 0, sink(UnsafeRawBufferPointer(rebasing: bytes[0..<wanted])) else {
                         stopped = true
@@ -147,7 +147,7 @@ extension S3Client {
     /// Upload part `number` (from 1); returns its ETag.
     public func uploadPart(key: String, uploadID: String, number: Int, data: [UInt8]) throws -> String {
         let response = try send("UploadPart", method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
-                                headers: [("Content-MD5", MD5.base64(data[...]))], body: data)
+                                headers: [("Content-MD5", MD5.base64(data[...]))], body: data, stoppable: true)
         return response.headers["etag"] ?? ""
     }
 

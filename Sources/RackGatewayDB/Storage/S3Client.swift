@@ -167,11 +167,15 @@ public struct S3Client: Sendable {
         return base + "?" + query.map { $0.1.isEmpty && $0.0 == "uploads" ? $0.0 : "\($0.0)=\(Self.escape($0.1, keepSlash: false))" }.joined(separator: "&")
     }
 
+    /// `stoppable`: a transfer of an archive's bytes (a download, an uploaded part), which a stopped
+    /// run ends at once; the small calls (listing, completing, aborting, deleting) always finish,
+    /// as a stopped run's clean-up needs them to.
     @discardableResult
     func send(_ operation: String, method: String, key: String?, query: [(String, String)] = [], headers: [(name: String, value: String)] = [],
-              body: [UInt8]? = nil, expect: Set<Int> = [200]) throws -> HTTPResponse {
+              body: [UInt8]? = nil, expect: Set<Int> = [200], stoppable: Bool = false) throws -> HTTPResponse {
         try retrying(operation) { attempt in
-            try sendOnce(operation, method: method, key: key, query: query, headers: headers, body: body, expect: expect, attempt: attempt)
+            try sendOnce(operation, method: method, key: key, query: query, headers: headers, body: body, expect: expect, attempt: attempt,
+                         stoppable: stoppable)
         }
     }
 
@@ -228,14 +232,24 @@ public struct S3Client: Sendable {
 
     /// One attempt; a successful body goes to `sink` as it arrives when one is given.
     func sendOnce(_ operation: String, method: String, key: String?, query: [(String, String)], headers: [(name: String, value: String)],
-                  body: [UInt8]?, expect: Set<Int>, attempt: Int, timeoutSeconds: Int = 300,
+                  body: [UInt8]?, expect: Set<Int>, attempt: Int, timeoutSeconds: Int = 300, stoppable: Bool = false,
                   sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
-        let request = try signed(method, key: key, query: query, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
+        var request = try signed(method, key: key, query: query, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
+        // Not inside a clean-up: what undoes a stopped run is not itself stopped.
+        let stop = stoppable ? clock.cancellation.flatMap { $0.isCleaningUp ? nil : $0 } : nil
+        func stopped() -> ToolError {
+            ToolError(.interrupted, "\(stop?.description ?? "stopped") during S3 \(operation) of s3://\(bucket)/\(key ?? "")")
+        }
+        if let stop {
+            guard !stop.isCancelled else { throw stopped() }
+            request.shouldStop = { stop.isCancelled }
+        }
         let source = credentials.source
         let response: HTTPResponse
         do {
             response = try HTTPClient.perform(request, sink: sink)
         } catch let error as HTTPError {
+            if error.stoppedByCaller { throw stopped() }
             throw TransportFailure(message: error.message)
         }
         guard expect.contains(response.status) else {

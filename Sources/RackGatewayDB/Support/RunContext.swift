@@ -49,10 +49,16 @@ public protocol RunClock: Sendable {
     func now() -> Date
     /// Wait `seconds`; a real clock wakes early and throws when the run is stopped.
     func sleep(_ seconds: Double) throws
+    /// What stops the run's waits and long transfers early (nil: nothing does).
+    var cancellation: Cancellation? { get }
+}
+
+extension RunClock {
+    public var cancellation: Cancellation? { nil }
 }
 
 public struct SystemClock: RunClock {
-    let cancellation: Cancellation?
+    public let cancellation: Cancellation?
 
     public init(cancellation: Cancellation? = nil) { self.cancellation = cancellation }
 
