@@ -386,7 +386,9 @@ struct RestoreCommand: ToolCommand {
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
         let migrations = try pipeline.migrationOptions.load()
-        let (archive, chosen) = try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+        let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
+            try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+        }
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: migrations)
         options.service = pipeline.service ?? "gateway"
         options.rack = pipeline.rack

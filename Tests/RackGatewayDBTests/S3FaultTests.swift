@@ -149,8 +149,9 @@ struct S3FaultTests {
     /// A stopped run ends its S3 transfer at once (issue 33's trial: Ctrl-C during the download of
     /// `restore --latest` waited for the transfer and ended through the signal path's fallback,
     /// "it had nothing to undo", never saying what was stopped). Over a slow link (160 KB/s),
-    /// Ctrl-C in the download of `restore --latest --verify-key` and SIGTERM in the drill's end the
-    /// run within a second or so, with the restore's own message, and nothing on the target.
+    /// Ctrl-C in the download of `restore --latest --verify-key`, SIGTERM in the drill's and SIGHUP
+    /// in the pipeline's end the run within a second or so, saying nothing was changed, with nothing
+    /// on the target and no `convox` call.
     @Test func aSignalEndsAnS3DownloadAtOnce() throws {
         let moto = try MotoServer.shared()
         let client = try moto.freshBucket()
@@ -169,14 +170,17 @@ struct S3FaultTests {
             try #require(size > 600_000, "at 160 KB/s the download takes seconds: \(size) bytes")
             try proxy.set([.init(method: "GET", times: -1, action: "trickle")])
             let slow = environment.merging(["AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 }
+            let rack = try FakeRack(count: 2)
+            defer { rack.remove() }
             try TestDatabase.withUnused { target in
                 let runs: [(String, [String], Int32)] = [
                     ("restore", ["restore", "--latest", "--dir", dir, "--verify-key", keys.publicKey, "--target-url", target.url], SIGINT),
                     ("drill", ["drill", "--latest", "--dir", dir, "--verify-key", keys.publicKey], SIGTERM),
+                    ("pipeline", ["restore", "--latest", "--dir", dir, "--verify-key", keys.publicKey, "--convox-app", rack.app, "--yes"], SIGHUP),
                 ]
                 for (command, arguments, signal) in runs {
                     try proxy.clearLog()
-                    let run = try RunningCLI(arguments, environment: slow)
+                    let run = try RunningCLI(arguments, environment: command == "pipeline" ? slow.merging(rack.environment()) { $1 } : slow)
                     // The archive's GET has begun (its answer trickles), then a little of it came.
                     let deadline = Date().addingTimeInterval(60)
                     while Date() < deadline, run.process.isRunning,
@@ -192,9 +196,10 @@ struct S3FaultTests {
                     #expect(result.status == 128 + signal, "\(command): \(result)")
                     #expect(took < 1.8, "\(command): ended \(took) s after the signal, not by the 2 s fallback: \(result)")
                     #expect(!result.stderr.contains("it had nothing to undo"), "\(command): ended by the fallback: \(result)")
-                    #expect(result.stderr.contains("during S3 GetObject") || result.stderr.contains("nothing was changed"), "\(command): \(result)")
+                    #expect(result.stderr.contains("fetched and checked: nothing was changed"), "\(command): \(result)")
                 }
                 #expect(try !target.exists, "nothing was created on the target")
+                #expect(try rack.count() == 2 && String(contentsOfFile: rack.log, encoding: .utf8).isEmpty, "the pipeline made no convox call")
             }
         }
     }
