@@ -508,7 +508,7 @@ struct RestoreCommand: ToolCommand {
             let plan = try chosen.map { try runner.plan(reader: $0.reader, preflight: $0.check) } ?? runner.plan(archive: archive)
             Notifications.keep(plan, summary: "dry run of the restore into \(settings.description), nothing was changed")
             if global.json { try Reporting.printJSON(plan) } else { plan.lines.forEach { print($0) } }
-            if let refusal = plan.refusal { throw ToolError(.failed, "the restore would be refused as asked: \(refusal)") }
+            if let refusal = plan.refusalError { throw refusal }
             return
         }
         runner.confirm = { Confirmation.ask($0, yes: yes) }

@@ -227,5 +227,20 @@ struct S3FaultTests {
         writer.discard()
         #expect(try client.listMultipartUploads(prefix: "nightly/").isEmpty, "the upload is aborted, though the run was stopped")
         #expect(try store.list().isEmpty, "nothing under a name")
+
+        // An archive smaller than a part goes up in one PUT when it is published: stopped the same way.
+        try proxy.set([.init(method: "PUT", times: -1, action: "trickle")])
+        let small = Cancellation()
+        let smallStore = S3Store(client: S3Client(endpoint: proxy.endpoint, region: "us-east-1", bucket: bucket, accessKey: "test", secretKey: "test",
+                                                  pathStyle: true, clock: SystemClock(cancellation: small)), prefix: "nightly", partSize: 5 << 20)
+        let one = try smallStore.create("small.sql.gz")
+        try one.append(ArraySlice([UInt8](repeating: 7, count: 1 << 20)))
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { small.cancel(.signal(SIGTERM)) }
+        let started = Date()
+        let put = try #require(throws: ToolError.self) { try one.publish() }
+        #expect(Date().timeIntervalSince(started) < 4, "the PUT (6 s at 160 KB/s) stopped: \(put)")
+        #expect(put.code == .interrupted && put.message.contains("during S3 PutObject"), "\(put)")
+        one.discard()
+        #expect(try store.list().isEmpty, "nothing under a name")
     }
 }

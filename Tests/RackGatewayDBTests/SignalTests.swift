@@ -373,6 +373,13 @@ struct SignalTests {
             #expect(try Self.users(live) == "60050", "the dry run dropped nothing")
             let json = try CLI.run(["restore", archive, "--target-url", live.url, "--dry-run", "--json"])
             #expect(json.status == 1 && json.stdout.contains("\"target_action\" : \"refused\""), "without --clean it would be refused: \(json)")
+            // The refusal is the real run's: its code and its fix apart (it was `failed`, the fix inside the message).
+            let plan = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+            let error = try #require(plan["error"] as? [String: Any], "\(json)")
+            #expect(error["code"] as? String == "database_exists", "\(json)")
+            #expect((error["fix"] as? String)?.hasPrefix("Restore into a new or empty database") == true, "\(json)")
+            #expect((error["message"] as? String).map { !$0.contains("Restore into") && $0.contains("would be refused as asked") } == true, "\(json)")
+            #expect((plan["refusal_fix"] as? String)?.contains("--clean") == true && (plan["refusal_code"] as? String) == "database_exists", "\(json)")
             let fresh = try CLI.run(["restore", archive, "--target-url", live.cluster.url(database: live.name + "_new"), "--dry-run"])
             #expect(fresh.status == 0 && fresh.stdout.contains("_new: create"), "\(fresh)")
             #expect(try Self.databases(like: live.name + "\\_%", on: live).isEmpty, "nothing was created")

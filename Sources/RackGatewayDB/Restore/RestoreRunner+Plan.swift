@@ -26,9 +26,18 @@ public struct RestoreDryRun: Codable, Sendable {
     /// statistics (N tables), ANALYZE the rest` on PostgreSQL 18 and newer from an archive that
     /// holds them, else `ANALYZE`.
     public var statistics: String = "ANALYZE"
-    /// Why the restore as asked would be refused, and the fix; nil when it would go ahead.
+    /// Why the restore as asked would be refused; nil when it would go ahead.
     public var refusal: String?
+    /// What to do about `refusal`.
+    public var refusalFix: String?
+    /// The real run's code for `refusal` (`database_exists`, ...).
+    public var refusalCode: ToolError.Code?
     public var wouldRestore: Bool { refusal == nil }
+
+    /// The refusal as the real run raises it (the same code and fix), said as what would happen.
+    public var refusalError: ToolError? {
+        refusal.map { ToolError(refusalCode ?? .failed, "the restore would be refused as asked: \($0)", fix: refusalFix) }
+    }
 
     /// The plan as lines for a person.
     public var lines: [String] {
@@ -39,7 +48,7 @@ public struct RestoreDryRun: Codable, Sendable {
             lines.append("  load \(tables) tables, \(rows) rows, \(bytesText(bytes)) of COPY text over \(Plural.of(jobs, "connection")); then indexes, constraints, \(statistics)")
         }
         lines.append("  roles: " + (roles.isEmpty ? "none referenced" : "\(roles.count) referenced (\(roles.joined(separator: ", ")))") + "; \(rolesAction)")
-        if let refusal { lines.append("  REFUSED as asked: \(refusal)") }
+        if let refusal { lines.append("  REFUSED as asked: \(refusal)" + (refusalFix.map { "\n    \($0)" } ?? "")) }
         return lines
     }
 
@@ -95,6 +104,6 @@ extension RestoreRunner {
             target: target.settings.description, database: target.database, targetAction: action, targetObjects: inspection.objects.count,
             tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
             roles: manifest?.roles ?? [], missingRoles: missing, rolesAction: rolesAction, jobs: options.jobs,
-            statistics: statistics, refusal: inspection.refusal.map { "\($0.message)\n    \($0.fix ?? "")" })
+            statistics: statistics, refusal: inspection.refusal?.message, refusalFix: inspection.refusal?.fix, refusalCode: inspection.refusal?.code)
     }
 }

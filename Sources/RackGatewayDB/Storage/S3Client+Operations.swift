@@ -32,7 +32,9 @@ extension S3Client {
         case ifNoneMatch
     }
 
-    public func putObject(key: String, data: [UInt8], headers: [(name: String, value: String)] = [], condition: Condition? = nil) throws {
+    /// `stoppable`: an archive's own bytes (a stopped run ends the upload); small records are always written.
+    public func putObject(key: String, data: [UInt8], headers: [(name: String, value: String)] = [], condition: Condition? = nil,
+                          stoppable: Bool = false) throws {
         var headers = headers
         headers.append(("Content-MD5", MD5.base64(data[...])))
         switch condition {
@@ -40,7 +42,7 @@ extension S3Client {
         case .ifNoneMatch?: headers.append(("If-None-Match", "*"))
         case nil: break
         }
-        try send("PutObject", method: "PUT", key: key, headers: headers, body: data)
+        try send("PutObject", method: "PUT", key: key, headers: headers, body: data, stoppable: stoppable)
     }
 
     /// The whole object and its ETag, or nil when there is none.

@@ -187,7 +187,7 @@ public struct S3Store: ArchiveStore {
         }
 
         func publish() throws {
-            guard uploadID != nil else { return try client.putObject(key: key, data: buffer, headers: headers) }
+            guard uploadID != nil else { return try client.putObject(key: key, data: buffer, headers: headers, stoppable: true) }
             if !buffer.isEmpty { try send() }
             queue?.close()
             uploader.wait()
