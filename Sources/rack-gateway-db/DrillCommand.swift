@@ -176,7 +176,8 @@ struct DrillCommand: ToolCommand {
             }
             if let error = report.error {
                 throw ToolError(.failed, "drill of \(report.archive) could not run: \(error)",
-                                fix: "Fix what stopped it (the scratch database's server, --scratch-url or the database URL, must take the restore), then drill again.")
+                                fix: report.errorFix
+                                    ?? "Fix what stopped it (the scratch database's server, --scratch-url or the database URL, must take the restore), then drill again.")
             }
             if !report.ok {
                 // The failed checks by name: the one line a ping or a chat message shows.

@@ -171,6 +171,13 @@ struct RestoreTests {
             // option, and pasted that was exit 64).
             let drill = try CLI.run(["drill", file, "--scratch-url", target.cluster.url(database: "postgres")])
             #expect(drill.status == 1 && drill.stderr.contains("CREATE ROLE \"\(role)\" NOLOGIN") && !drill.stderr.contains("--create-missing-roles"), "\(drill)")
+            // In --json the statements are the error's fix, not part of its message, and the report keeps them.
+            let json = try CLI.run(["drill", file, "--scratch-url", target.cluster.url(database: "postgres"), "--json"])
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+            let error = try #require(document["error"] as? [String: Any], "\(json)")
+            #expect((error["fix"] as? String)?.contains("CREATE ROLE \"\(role)\" NOLOGIN") == true, "\(json)")
+            #expect((error["message"] as? String).map { $0.contains(role) && !$0.contains("CREATE ROLE") } == true, "\(json)")
+            #expect((document["error_fix"] as? String)?.contains("CREATE ROLE") == true, "\(json)")
             let created = try CLI.run(["restore", file, "--target-url", target.url, "--create-missing-roles"])
             #expect(created.status == 0, "\(created)")
             #expect(try admin.query("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = $1", [role]).scalar == "false")

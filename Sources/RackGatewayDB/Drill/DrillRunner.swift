@@ -35,6 +35,9 @@ public struct DrillReport: Codable, Sendable {
     /// The code of the error that stopped the drill (`database_auth_failed`, ...), as other
     /// commands give it for the same cause; nil for a drill that ran (or older reports).
     public var errorCode: String?
+    /// What to do about `error`, when the error that stopped the drill says (the CREATE ROLE
+    /// statements for missing roles, ...).
+    public var errorFix: String?
     public var startedAt: String
     public var scratchDatabase: String
     public var kept: Bool
@@ -225,9 +228,11 @@ public final class DrillRunner: @unchecked Sendable {
                 // Stopped: the scratch database is dropped next, so what the restore left is not news.
                 report.error = context.cancellation.isCancelled ? "\(context.cancellation.description) during the restore" : String(describing: restoreError)
                 report.errorCode = (restoreError as? ToolError)?.code.rawValue ?? (restoreError as? PostgresError)?.toolCode.rawValue
-                if let error = restoreError as? ToolError, error.code == .downgradeRefused {
-                    // The command's own fix names the drill's options, not the restore's.
+                if let error = restoreError as? ToolError, !context.cancellation.isCancelled {
+                    // The message and its fix apart; a refused downgrade's fix is the command's own
+                    // (it names the drill's options, not the restore's).
                     report.error = error.message
+                    report.errorFix = error.code == .downgradeRefused ? nil : error.fix
                 }
                 return finish(report, stopwatch)
             }
