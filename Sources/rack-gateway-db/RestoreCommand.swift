@@ -15,7 +15,12 @@ struct ArchiveChoice: ParsableArguments {
     @OptionGroup var keyOptions: ReadKeyOptions
 
     func validate() throws {
-        if latest && archive != nil { throw ValidationError("give an archive path or --latest (one of them)") }
+        if latest, let archive {
+            // An option this command does not have, with its value after it (`drill --latest
+            // --target-url URL`), leaves the value as the archive path: say what was read.
+            throw ValidationError("give an archive path or --latest, not both (\"\(Self.withoutPasswords(archive))\" was read as the archive path; "
+                                  + "if it is an option's value, that option is not one of this command's: see --help)")
+        }
     }
 
     /// Neither given: a usage error where an archive is required (all but `drill --existing-url`).
