@@ -220,7 +220,7 @@ public struct RestoreTarget: Sendable {
     }
 
     public static func markInProgress(_ connection: Connection, file: String, at time: Date) -> Bool {
-        mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: time)); do not use this database until restore finishes and removes this comment")
+        mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: time)); do not use this database: the restore removes this comment when it finishes, and one that was killed leaves it (restore again with --clean, or drop the database)")
     }
 
     @discardableResult
