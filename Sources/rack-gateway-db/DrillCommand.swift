@@ -392,7 +392,8 @@ struct DrillCommand: ToolCommand {
             print("NEWEST ARCHIVE FAILED: \(newest.path) \(newest.kind == .signature ? "fails its signature check" : "does not verify"): \(newest.problems.prefix(3).joined(separator: "; "))")
             print("Drilling the newest good archive in its place.")
         }
-        print("Drill of \(report.path) in scratch database \(report.scratchDatabase.isEmpty ? "(none)" : report.scratchDatabase)")
+        print("Drill of \(report.path) in scratch database \(report.scratchDatabase.isEmpty ? "(none)" : report.scratchDatabase)"
+              + (report.scratchServerVersion.map { " (PostgreSQL \($0))" } ?? ""))
         if let suspect = report.suspect { print("  NOTE  the archive is marked SUSPECT by its backup: \(suspect)") }
         for check in report.checks {
             print("  \(check.verdict)  \(check.name): \(check.detail)")

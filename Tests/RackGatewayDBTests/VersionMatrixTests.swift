@@ -127,6 +127,9 @@ struct VersionMatrixTests {
                 #expect(try DatabaseOracle.tableDigests(target) == digests, "15 → \(major)")
                 let drill = try CLI.run(["drill", archive, "--scratch-url", cluster.url(database: "postgres")])
                 #expect(drill.status == 0, "drill of a 15 archive on \(major): \(drill)")
+                // The report names the server the RTO was measured on.
+                let version = try target.psql("SHOW server_version").trimmingCharacters(in: .whitespacesAndNewlines).prefix { $0 != " " }
+                #expect(version.hasPrefix("\(major).") && drill.stdout.contains("(PostgreSQL \(version))\n"), "\(version): \(drill)")
             }
         }
     }

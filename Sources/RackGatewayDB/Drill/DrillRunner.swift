@@ -40,6 +40,9 @@ public struct DrillReport: Codable, Sendable {
     public var errorFix: String?
     public var startedAt: String
     public var scratchDatabase: String
+    /// The scratch server's version (`15.10`): the RTO was measured there. Nil when the drill
+    /// stopped before its checks connected (and in reports of older versions).
+    public var scratchServerVersion: String?
     public var kept: Bool
     /// What became of the scratch database once the drill was over (nil in reports of older versions).
     public var scratchFate: ScratchFate?
@@ -253,6 +256,7 @@ public final class DrillRunner: @unchecked Sendable {
                                   detail: mismatches.isEmpty ? "all \(manifest.tables.count) tables match the manifest (\(manifest.totalRows) rows)" : mismatches.prefix(5).joined(separator: "; "))
             }
             let connection = try target.settings.open(.drill)
+            report.scratchServerVersion = connection.serverVersion
             try DumpSession.apply(to: connection)
             progress.begin(phase: "checks")
             try timedCheck(&report) { try DrillChecks.sequences(connection, recorded: manifest.schemaState) }
