@@ -106,6 +106,7 @@ struct DrillCommand: ToolCommand {
             // What --latest chose: opened and checked once, and drilled as it is.
             let chosen: ArchiveDirectory.Chosen?
             var newestProblem: ArchiveDirectory.NewestProblem?
+            let fetch = Stopwatch()
             if choice.latest {
                 // The newest archive is the news: when it does not verify the drill exits 2, after
                 // drilling the newest good archive in its place (reported as such).
@@ -136,6 +137,8 @@ struct DrillCommand: ToolCommand {
             var options = DrillOptions(scratch: scratch, jobs: try jobsOption.resolved(), migrations: migrations)
             options.keep = keep
             options.allowDowngrade = allowDowngrade
+            // What --latest took to choose and fetch the archive is part of the RTO measured.
+            if chosen != nil { options.fetchSeconds = fetch.elapsed }
             options.againArguments = choice.keyOptions.againArguments + (directoryOptions.s3.s3Endpoint.map { ["--s3-endpoint", $0] } ?? [])
                 + (jobsOption.jobs.map { ["--jobs", String($0)] } ?? []) + (allowDowngrade ? ["--allow-downgrade"] : [])
             options.migrateCommand = try migrateCommandOptions.command()

@@ -497,10 +497,13 @@ struct RestoreCommand: ToolCommand {
         // and checked (from S3, a whole download).
         let probe = try RestoreTarget(settings: settings)
         _ = try probe.connectIfExists() ?? probe.maintenanceConnection()
+        let started = context.clock.now(), stopwatch = Stopwatch()
         let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
             try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         }
         var options = RestoreOptions(jobs: try jobsOption.resolved())
+        // --latest's choice and download are the restore's first phase (a recovery pays for them).
+        if chosen != nil { options.fetchSeconds = stopwatch.elapsed }
         options.clean = clean
         options.verify = verify
         options.createMissingRoles = createMissingRoles
@@ -517,7 +520,6 @@ struct RestoreCommand: ToolCommand {
             return
         }
         runner.confirm = { Confirmation.ask($0, yes: yes) }
-        let started = context.clock.now(), stopwatch = Stopwatch()
         /// A plain restore goes into restores.jsonl as the pipeline's do (report lists them), whatever its outcome.
         func record(ok: Bool, error: String?) {
             let line = RestoreLog.Line(startedAt: UTCTime.iso8601(started), archive: archive.name, app: nil, mode: "plain", dryRun: false, ok: ok,
