@@ -195,9 +195,10 @@ final class ArchiveLoader: @unchecked Sendable {
         let settingFilter = try SessionSettingFilter(main)
         try timed("pre-data") { try runPreData(main, settingFilter: settingFilter) }
         let autovacuum = AutovacuumPause(main, tables: manifest.tables, logger: logger)
-        let pausedUndo = autovacuum.leftUndone(database: settings.databaseName ?? "?").map { what in
-            cleanups.push(what) { [paused = autovacuum.paused, settings, logger] in AutovacuumPause.resumeAfterStop(paused, settings: settings, logger: logger) }
-        }
+        let pausedUndo = autovacuum.paused.isEmpty ? nil
+            : cleanups.push(describing: { [paused = autovacuum.paused, settings] in AutovacuumPause.leftUndone(paused, settings: settings) }) {
+                [paused = autovacuum.paused, settings, logger] in AutovacuumPause.resumeAfterStop(paused, settings: settings, logger: logger)
+            }
         do {
             try loadAndBuild(main, settingFilter: settingFilter)
             try autovacuum.resume()

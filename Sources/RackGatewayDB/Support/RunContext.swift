@@ -86,15 +86,17 @@ public final class CleanupStack: @unchecked Sendable {
     public init() {}
 
     public final class Entry: @unchecked Sendable {
-        public let what: String
+        /// What is left to undo, as it stands when asked (nil: nothing any more).
+        private let describe: @Sendable () -> String?
+        public var what: String { describe() ?? "" }
         private let action: @Sendable () -> Void
         private let condition = NSCondition()
         private enum State { case pending, running, done }
         private var state = State.pending
         weak var stack: CleanupStack?
 
-        init(_ what: String, _ action: @escaping @Sendable () -> Void) {
-            self.what = what
+        init(_ describe: @escaping @Sendable () -> String?, _ action: @escaping @Sendable () -> Void) {
+            self.describe = describe
             self.action = action
         }
 
@@ -128,11 +130,20 @@ public final class CleanupStack: @unchecked Sendable {
         }
 
         var isPending: Bool { condition.lock(); defer { condition.unlock() }; return state != .done }
+        /// Pending with something left to say (an entry whose work another thread has finished
+        /// meanwhile says nothing).
+        var left: String? { isPending ? describe() : nil }
     }
 
     /// Register what to undo; run or dismiss the entry when the work ends.
     public func push(_ what: String, _ action: @escaping @Sendable () -> Void) -> Entry {
-        let entry = Entry(what, action)
+        push(describing: { what }, action)
+    }
+
+    /// An entry whose description is made when it is asked for (what is left changes as it is undone).
+    @discardableResult
+    public func push(describing describe: @escaping @Sendable () -> String?, _ action: @escaping @Sendable () -> Void) -> Entry {
+        let entry = Entry(describe, action)
         entry.stack = self
         lock.withLock { entries.append(entry) }
         return entry
@@ -141,7 +152,7 @@ public final class CleanupStack: @unchecked Sendable {
     func remove(_ entry: Entry) { lock.withLock { entries.removeAll { $0 === entry } } }
 
     /// What is still to be undone, newest first.
-    public var pending: [String] { lock.withLock { entries.reversed().filter(\.isPending).map(\.what) } }
+    public var pending: [String] { lock.withLock { entries.reversed() }.compactMap(\.left) }
 
     /// Run every entry left, newest first.
     public func runAll() {
