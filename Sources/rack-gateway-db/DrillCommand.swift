@@ -411,7 +411,9 @@ struct DrillCommand: ToolCommand {
             print("Drill FAILED: the newest archive \(newest.file) did not verify; the older archive \(report.archive) was drilled in its place and "
                   + (report.error == nil && report.checksFailed == 0 ? "\(unchecked)" : "failed too") + "\(fate).")
         } else {
-            print(report.ok ? "Drill PASSED: \(unchecked)\(fate)." : stopped ? "Drill STOPPED (\(report.error ?? "interrupted"))\(fate)." : "Drill FAILED\(fate).")
+            // A drill that could not run says why here too (a log may keep only stdout).
+            print(report.ok ? "Drill PASSED: \(unchecked)\(fate)." : stopped ? "Drill STOPPED (\(report.error ?? "interrupted"))\(fate)."
+                  : report.error.map { "Drill FAILED (it could not run: \($0))\(fate)." } ?? "Drill FAILED\(fate).")
         }
     }
 

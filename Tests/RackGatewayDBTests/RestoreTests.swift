@@ -171,6 +171,16 @@ struct RestoreTests {
             // option, and pasted that was exit 64).
             let drill = try CLI.run(["drill", file, "--scratch-url", target.cluster.url(database: "postgres")])
             #expect(drill.status == 1 && drill.stderr.contains("CREATE ROLE \"\(role)\" NOLOGIN") && !drill.stderr.contains("--create-missing-roles"), "\(drill)")
+            // The server is named (roles are the server's; the scratch database was never made), the
+            // reason is on stdout too, and the printed psql command creates the role when pasted.
+            let needs = drill.stderr.split(separator: "\n").first { $0.contains("needs role") } ?? ""
+            #expect(needs.contains("needs role \(role), missing on the server ") && !needs.contains("rgw_drill_"), "\(drill)")
+            #expect(drill.stdout.contains("Drill FAILED (it could not run: the archive needs role \(role)"), "\(drill)")
+            let pasted = try #require(drill.stderr.firstMatch(of: /: (psql .+?) \(the password in PGPASSWORD\)/).map { String($0.1) }, "\(drill)")
+            let byHand = try PrintedCommands.run(pasted, environment: ["PGPASSWORD": target.cluster.password])
+            #expect(byHand.status == 0, "\(pasted): \(byHand)")
+            #expect(try admin.query("SELECT rolcanlogin::text FROM pg_roles WHERE rolname = $1", [role]).scalar == "false", "created NOLOGIN by the printed command")
+            try admin.execute("DROP ROLE \(role)")
             // In --json the statements are the error's fix, not part of its message, and the report keeps them.
             let json = try CLI.run(["drill", file, "--scratch-url", target.cluster.url(database: "postgres"), "--json"])
             let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")

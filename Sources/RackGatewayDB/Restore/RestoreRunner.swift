@@ -311,9 +311,14 @@ public final class RestoreRunner: @unchecked Sendable {
         let objects = try existing.map { try RestoreTarget.userObjects($0) } ?? (count: 0, names: [])
         var refusal: ToolError?
         if !missing.isEmpty && !options.createMissingRoles {
-            refusal = ToolError(.failed, "the archive needs role\(missing.count == 1 ? "" : "s") missing on \(target.settings.description): \(missing.joined(separator: ", ")); nothing was changed",
-                                fix: "Create them (" + missing.map { RestoreTarget.createRoleStatement($0) + ";" }.joined(separator: " ")
-                                    + (options.offersCreateMissingRoles ? ") or pass --create-missing-roles, which creates them NOLOGIN." : ") on that server, then run again."))
+            // Roles belong to the server, not to a database (the target may not exist yet): the
+            // server is named, and the command to create them connects to the database it was read on.
+            let place = target.settings.replacingDatabase(with: server.databaseName)
+            let serverName = place.description.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            let create = ShellCommand.psql(place.urlWithoutPassword, missing.map(RestoreTarget.createRoleStatement))
+            refusal = ToolError(.failed, "the archive needs \(missing.count == 1 ? "role" : "roles") \(missing.joined(separator: ", ")), missing on the server \(serverName); nothing was changed",
+                                fix: "Create \(missing.count == 1 ? "it" : "them") (NOLOGIN, as the archive's grants and owners need): \(create) (the password in PGPASSWORD), then run again"
+                                    + (options.offersCreateMissingRoles ? "; or pass --create-missing-roles, which creates \(missing.count == 1 ? "it" : "them") so." : "."))
         } else if objects.count > 0 && !options.clean {
             let configured = configuredTarget
             refusal = ToolError(.databaseExists, "target database \(target.database) already holds \(Plural.of(objects.count, "object")) (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
