@@ -10,6 +10,7 @@ struct RackGatewayDBCommand: ParsableCommand {
     static func main() {
         Memory.mapLargeAllocations(from: 256 * 1024)
         do {
+            try refuseAnotherCommandsOption()
             var command = try parseAsRoot(nil)
             try command.run()
         } catch {
@@ -22,6 +23,23 @@ struct RackGatewayDBCommand: ParsableCommand {
                 try? print(Reporting.jsonText(Reporting.ErrorDocument(refused)))
             }
             exit(withError: error)
+        }
+    }
+
+    /// Options that belong to a neighbouring command, with what this one has instead. The parser
+    /// would say "Unknown option" at best; followed by its value it takes the value for the archive
+    /// path and blames something else (`drill --latest --target-url URL`).
+    static let anotherCommandsOptions: [String: [String: String]] = [
+        "drill": ["--target-url": "drill has no --target-url: it restores into a scratch database it creates on --scratch-url's server (default: the configured database's), checks it and drops it; --target-url is restore's",
+                  "--clean": "drill has no --clean: its scratch database is always new, and dropped afterwards unless --keep"],
+        "restore": ["--scratch-url": "restore has no --scratch-url: it restores into --target-url (default: the configured database); --scratch-url is drill's"],
+    ]
+
+    static func refuseAnotherCommandsOption(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) throws {
+        guard let command = arguments.first, let options = anotherCommandsOptions[command] else { return }
+        for word in arguments.dropFirst().prefix(while: { $0 != "--" }) {
+            let name = word.split(separator: "=", maxSplits: 1).first.map(String.init) ?? word
+            if let hint = options[name] { throw ValidationError(hint) }
         }
     }
 

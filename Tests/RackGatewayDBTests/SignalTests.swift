@@ -368,8 +368,11 @@ struct SignalTests {
                 (["backup", "--dir", directory, "--object-lock-mode", "compliance"], "--object-lock-mode goes with --object-lock-days"),
                 (["maint", "audit-prune", "--dry-run", "--yes"], "--yes answers the prune's question"),
                 // An option drill does not have, with its value: the value is named (its password masked), not only "one of them".
-                (["drill", "--latest", "--dir", directory, "--target-url", "postgres://rgw:hunter2@127.0.0.1/x"],
-                 "not both (\"postgres://rgw@127.0.0.1/x\" was read as the archive path; if it is an option's value, that option is not one of this command's"),
+                (["drill", archive, "--latest"], "give an archive path or --latest, not both (\"\(archive)\" was read as the archive path"),
+                // A neighbour's option is named with what this command has instead, wherever it stands.
+                (["drill", "--latest", "--dir", directory, "--target-url", "postgres://rgw:hunter2@127.0.0.1/x"], "drill has no --target-url: it restores into a scratch database"),
+                (["drill", "--dir", directory, "--target-url=postgres://rgw@127.0.0.1/x"], "drill has no --target-url"),
+                (["restore", archive, "--scratch-url", live.url], "restore has no --scratch-url: it restores into --target-url"),
             ] {
                 let result = try CLI.run(arguments + ["--database-url", live.url])
                 #expect(result.status == 64 && result.stderr.contains(says), "\(arguments): \(result)")
