@@ -250,6 +250,36 @@ struct S3FaultTests {
         }
     }
 
+    /// A backup to S3 stopped while it uploads ends at once and says what it left: nothing under the
+    /// archive's name, no multipart upload (the person trial: it said only "interrupted ... during
+    /// S3 PutObject of ...", and its fix pointed at the message for what was left).
+    @Test func aBackupStoppedWhileItUploadsSaysNothingIsLeft() throws {
+        let moto = try MotoServer.shared()
+        let client = try moto.freshBucket()
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try proxy.set([.init(method: "PUT", times: -1, action: "trickle")])
+        try TestDatabase.withMigrated { source in
+            _ = try source.psql("INSERT INTO users (email) SELECT md5(random()::text) || md5(random()::text) || i || '@example.com' FROM generate_series(1, 30000) i")
+            let dir = "s3://\(client.bucket)/nightly"
+            let run = try RunningCLI(["backup", "--dir", dir], environment: MotoServer.awsEnvironment.merging(
+                ["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 })
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, run.process.isRunning,
+                  !(try proxy.requests()).contains(where: { $0.method == "PUT" && $0.path.hasSuffix(".sql.gz") && $0.action == "trickle" }) {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+            #expect(run.process.isRunning, "still uploading: \(run.stderr)")
+            let sent = Date()
+            run.signal(SIGINT)
+            let result = run.finish(seconds: 30)
+            #expect(result.status == 130 && Date().timeIntervalSince(sent) < 3, "\(result)")
+            #expect(result.stderr.contains("during S3 PutObject") && result.stderr.contains("the unfinished archive was removed: nothing is left under \(dir)/"), "\(result)")
+            #expect(try S3Store(client: client, prefix: "nightly").list().filter { $0.name.contains(".sql.gz") }.isEmpty, "no archive")
+            #expect(try client.listMultipartUploads(prefix: "nightly/").isEmpty, "no upload left")
+        }
+    }
+
     /// A stopped backup ends the part it is uploading at once, and the multipart upload is
     /// aborted: nothing under the archive's name, no upload left to pay for.
     @Test func aStoppedRunEndsTheUploadOfAPartAndAbortsTheUpload() throws {

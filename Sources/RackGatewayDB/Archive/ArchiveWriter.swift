@@ -98,11 +98,14 @@ public final class ArchiveWriter: @unchecked Sendable {
         }
     }
 
-    /// Remove the unfinished object (after a failure). Safe to call more than once.
-    public func discard() {
+    /// Remove the unfinished object (after a failure). Safe to call more than once. False when the
+    /// archive was published already (it stays: only its sidecars may be missing).
+    @discardableResult
+    public func discard() -> Bool {
         lock.withLock {
             if !finished { writer.discard() }
             unfinished?.dismiss()
+            return !finished
         }
     }
 }

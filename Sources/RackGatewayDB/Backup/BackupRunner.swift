@@ -93,7 +93,12 @@ public final class BackupRunner: @unchecked Sendable {
             let sha256 = try writer.finish(manifest: manifest, clock: context.clock, compress: { try compressor.compress($0) })
             return report(writer: writer, manifest: manifest, sha256: sha256, stopwatch: stopwatch, snapshot: snapshot.id)
         } catch {
-            writer.discard()
+            // A stopped backup says what it left: nothing under the archive's name (the
+            // unfinished file removed, the upload aborted).
+            if writer.discard(), context.cancellation.isCancelled {
+                let message = (error as? ToolError)?.message ?? (error as? PostgresError)?.message ?? String(describing: error)
+                throw ToolError(.interrupted, message + "; the unfinished archive was removed: nothing is left under \(writer.location)")
+            }
             throw error
         }
     }
