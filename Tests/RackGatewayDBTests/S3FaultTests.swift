@@ -233,6 +233,8 @@ struct S3FaultTests {
                                           environment: slow)
                 let wall = Date().timeIntervalSince(started)
                 #expect(restore.status == 0, "\(restore)")
+                // Which archive is being fetched is said before the wait (a log line here; a line above the bar at a terminal).
+                #expect(restore.stderr.contains("fetching \(dir)/\(slowArchive.archive) ("), "\(restore)")
                 let report = try CLI.decode(RestoreReport.self, restore.stdout)
                 let fetch = try #require(report.phases.first, "\(report)")
                 #expect(fetch.name == "fetch and archive check (--latest)" && fetch.seconds > 4, "the download (about 7 s): \(report.phases)")

@@ -53,6 +53,13 @@ final class SpooledObject: StoreReader, @unchecked Sendable {
         let progress = CopyProgress()
         progress.start(total: 1)
         progress.next(index: 0, file: location)
+        // Which archive, before a wait of minutes (the bar has no room for its name at 60 columns).
+        let what = "fetching \(location) (\(ProgressDisplay.bytes(size))) into a spool file in \(directory) (TMPDIR), where it is checked and read"
+        if TerminalOutput.shared.isTTY {
+            TerminalOutput.shared.writeLine("rack-gateway-db: " + what)
+        } else {
+            ToolLogHandler.logger().info("\(what)")
+        }
         progress.phase("download", total: size)
         let level = Logger.Level(rawValue: ProcessInfo.processInfo.environment["RGW_LOG_LEVEL"] ?? "") ?? .info
         let display = ProgressDisplay(logger: ToolLogHandler.logger(level: level)) { progress.line() }
