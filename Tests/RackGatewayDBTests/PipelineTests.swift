@@ -274,6 +274,8 @@ struct PipelineTests {
             let refused = try CLI.run(["restore", archive, "--convox-app", rack.app, "--yes", "--database-url", live.url],
                                       environment: rack.environment(["FAKE_CONVOX_FAIL_SCALE_TO": "0"]))
             #expect(refused.status == 1 && refused.stderr.contains("stopped at scale down: "), "\(refused)")
+            // The call as it was made, --wait included (an error about a flag names one it shows).
+            #expect(refused.stderr.contains("`convox scale gateway --count 0 --wait -a \(rack.app)` failed (exit"), "\(refused)")
             #expect(try rack.count() == 2)
             #expect(try Self.users(live) == "250")
 

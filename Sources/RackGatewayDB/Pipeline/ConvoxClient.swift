@@ -62,8 +62,9 @@ public struct ConvoxClient: Sendable {
     public func run(_ arguments: [String], scoped: Bool = true) throws -> String {
         // v2 racks wait for a scale only with --wait; v3 always waits and ignores it.
         let wait = arguments.first == "scale" && arguments.contains("--count") ? ["--wait"] : []
+        let argv = arguments + wait + (scoped ? scope : [])
         let output = try Self.callLock.withLock {
-            var child = ChildProcess(executable: executable, arguments: arguments + wait + (scoped ? scope : []), environment: environment)
+            var child = ChildProcess(executable: executable, arguments: argv, environment: environment)
             // Out of the terminal's reach: Ctrl-C stops a call through the run's cancellation, which
             // spares the calls that clean up (the scale-up after the swap, the scale back).
             child.ownProcessGroup = true
@@ -73,7 +74,8 @@ public struct ConvoxClient: Sendable {
         guard output.status == 0 else {
             let error = output.stderr.split(separator: "\n").first { $0.hasPrefix("ERROR:") }.map(String.init)
                 ?? output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw ToolError(.failed, "`\(commandLine(arguments))` failed (exit \(output.status)): \(error)")
+            // The call as it was made (`--wait` included): an error about a flag names one it shows.
+            throw ToolError(.failed, "`\(ShellCommand.line(["convox"] + argv))` failed (exit \(output.status)): \(error)")
         }
         return output.stdout
     }
