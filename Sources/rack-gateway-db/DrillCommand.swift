@@ -111,7 +111,7 @@ struct DrillCommand: ToolCommand {
                 // The newest archive is the news: when it does not verify the drill exits 2, after
                 // drilling the newest good archive in its place (reported as such).
                 let directory = try directoryOptions.archiveDirectory(clock: context.clock)
-                let latest = try Reporting.beforeAnyChange(context, "the archives were fetched and checked") {
+                let latest = try Reporting.beforeAnyChange(context, "the archives were fetched and checked", nothing: Self.nothingDrilled) {
                     try choice.resolveLatest(directoryOptions, logger: logger, clock: context.clock)
                 }
                 newestProblem = latest.newestProblem
@@ -130,7 +130,7 @@ struct DrillCommand: ToolCommand {
                 }
                 (archive, chosen) = (taken.archive, taken)
             } else {
-                (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
+                (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked", nothing: Self.nothingDrilled) {
                     try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
                 }
             }
@@ -389,6 +389,9 @@ struct DrillCommand: ToolCommand {
     static func newestGauge(failed: Bool) -> PrometheusFile.Gauge {
         .init("rgw_drill_newest_archive_failed", "1 when the last drill --latest found the newest archive not verifying (it drilled an older one, or none), else 0.", failed ? 1 : 0)
     }
+
+    /// A drill stopped before its restore: what `scratch_fate` would say, said in the message.
+    static let nothingDrilled = "nothing was changed; no scratch database was created"
 
     func printText(_ report: DrillReport, stopped: Bool = false) {
         if let newest = report.newestFailed {

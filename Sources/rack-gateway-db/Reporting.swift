@@ -132,11 +132,11 @@ enum Reporting {
 
     /// `body` (choosing, fetching and checking the archive) changes nothing: a signal that stops it
     /// says so, instead of a bare "interrupted by SIGINT".
-    static func beforeAnyChange<T>(_ context: RunContext, _ what: String, _ body: () throws -> T) throws -> T {
+    static func beforeAnyChange<T>(_ context: RunContext, _ what: String, nothing: String = "nothing was changed", _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch where context.cancellation.signal != nil {
-            throw ToolError(.interrupted, "\(context.cancellation.description) while \(what): nothing was changed")
+            throw ToolError(.interrupted, "\(context.cancellation.description) while \(what): \(nothing)")
         }
     }
 
