@@ -110,8 +110,10 @@ struct CheckCommand: ToolCommand {
                                  + stale.map { "rack-gateway-db copy --from \(from) --to \($0) --latest" }.joined(separator: "; "))
                 }
                 let fix = onlyStale ? fixes.joined(separator: " ")
-                    : report.connectionFailure?.fix ?? "Fix what the failing items say, then run check again."
-                throw ToolError(onlyStale ? .backupStale : report.connectionFailure?.code ?? .failed, "check failed: " + failing.map { "\($0.name): \($0.detail)" }.joined(separator: "; "), fix: fix)
+                    : report.connectionFailure?.fix ?? report.restoreMarkFix ?? "Fix what the failing items say, then run check again."
+                // The message without the advice the fix gives (the connection item's text has both, for a person's list).
+                let items = failing.map { "\($0.name): " + ($0.name == "connection" ? report.connectionFailure?.message ?? $0.detail : $0.detail) }
+                throw ToolError(onlyStale ? .backupStale : report.connectionFailure?.code ?? .failed, "check failed: " + items.joined(separator: "; "), fix: fix)
             }
         }
     }

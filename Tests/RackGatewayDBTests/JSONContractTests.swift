@@ -160,8 +160,10 @@ struct JSONContractTests {
 
             // check makes its report, and the failure is in it.
             let check = try CLI.run(["check", "--json"], environment: ["RGW_DATABASE_URL": url])
-            let (report, _) = try Self.failure(check, code: "database_auth_failed", status: 1)
+            let (report, checkError) = try Self.failure(check, code: "database_auth_failed", status: 1, fix: "Check the user name and password")
             #expect(report["ok"] as? Bool == false && report["items"] is [Any], "\(check.stdout)")
+            // The advice is the fix, not also the message's end (the trial: "... (check the user name and password ...)").
+            #expect((checkError["message"] as? String).map { $0.contains("password authentication failed") && !$0.contains("check the user name") } == true, "\(checkError)")
             #expect(!check.output.contains(secret))
         }
         let closed = "postgres://postgres:pw@127.0.0.1:\(try TestCluster.freePort())/rack_gateway?connect_timeout=3"

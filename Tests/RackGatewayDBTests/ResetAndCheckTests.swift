@@ -96,9 +96,17 @@ struct ResetAndCheckTests {
                 let text = try CLI.run(["check", "--database-url", database.url])
                 #expect(text.status == 1, "\(kind): \(text)")
                 #expect(text.stdout.contains("FAIL  restore mark:") && text.stdout.contains("rack-gateway-db: \(kind) restore of \(file)"), "\(text.stdout)")
-                #expect(text.stdout.contains("--clean") && text.stdout.contains("DROP DATABASE"), "\(text.stdout)")
+                // The fix names the marked archive in a command that runs as printed (was "restore ARCHIVE --target-url URL"
+                // inside the message), and the migrations are not judged on an incomplete database.
+                #expect(text.stderr.contains("rack-gateway-db restore \(file) --target-url postgres://") && text.stderr.contains("--clean")
+                        && text.stderr.contains("-c 'DROP DATABASE"), "\(text)")
+                #expect(text.stdout.contains("WARN  migrations: not judged"), "\(text.stdout)")
                 let json = try CLI.run(["check", "--database-url", database.url, "--json"])
                 #expect(json.status == 1, "\(json)")
+                let document = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+                let error = try #require(document["error"] as? [String: Any], "\(json)")
+                #expect((error["fix"] as? String)?.contains("rack-gateway-db restore \(file)") == true
+                        && (error["message"] as? String)?.contains("rack-gateway-db restore") == false, "\(json)")
                 let item = try CLI.decode(HealthCheck.Report.self, json.stdout).items.first { $0.name == "restore mark" }
                 #expect(item?.status == .fail && item?.detail.contains("\(kind) restore of \(file)") == true, "\(json.stdout)")
             }

@@ -36,6 +36,9 @@ public struct HealthCheck {
         /// Why the connection could not be made (`database_auth_failed`, `database_unreachable`,
         /// with what to check), for the run's error; not part of the report's JSON.
         public var connectionFailure: ToolError?
+        /// A restore's mark on the database: the commands that clear it (restore the marked archive
+        /// again, or drop the database), for the run's error; not part of the report's JSON.
+        public var restoreMarkFix: String?
         /// True when no item failed (warnings allowed).
         public var ok: Bool { !items.contains { $0.status == .fail } }
 
@@ -71,26 +74,36 @@ public struct HealthCheck {
             report.connectionFailure = ToolError(reporting: error)
             return report
         }
-        if let mark = restoreMarkItem(connection) { items.append(mark) }
+        let mark = restoreMark(connection)
+        if let mark { items.append(mark.item) }
         items.append(tlsItem(connection))
         let serverVersion = (try? connection.query("SHOW server_version").scalar) ?? connection.serverVersion
         items.append(Item(name: "server", status: .ok, detail: "PostgreSQL \(serverVersion)"))
         items.append(pgDumpItem(serverMajor: connection.serverMajorVersion))
-        items.append(migrationItem(connection))
+        // An incomplete database's migrations say nothing of the application's set.
+        items.append(mark == nil ? migrationItem(connection)
+                     : Item(name: "migrations", status: .warn, detail: "not judged: the database is incomplete (see the restore mark)"))
         items.append(privilegeItem(connection))
-        return Report(target: settings.description, items: items)
+        var report = Report(target: settings.description, items: items)
+        report.restoreMarkFix = mark?.fix
+        return report
     }
 
     /// A database a restore marked INCOMPLETE (running, or killed) or FAILED is not one to use:
     /// the mark's text says which restore and when. Nil when it carries no mark.
-    func restoreMarkItem(_ connection: Connection) -> Item? {
+    func restoreMark(_ connection: Connection) -> (item: Item, fix: String)? {
         let query = "SELECT pg_catalog.shobj_description(d.oid, 'pg_database') FROM pg_catalog.pg_database d WHERE d.datname = current_database()"
         guard let comment = (try? connection.query(query).rows.first?[0]) ?? nil, RestoreTarget.isMark(comment) else { return nil }
         let database = connection.databaseName
-        return Item(name: "restore mark", status: .fail,
-                    detail: "database \(database) carries a restore's mark (COMMENT ON DATABASE): \"\(comment)\"; its contents are incomplete: "
-                        + "restore it again with --clean (rack-gateway-db restore ARCHIVE --target-url URL --clean), or drop it "
-                        + "(DROP DATABASE \(SQL.identifier(database))); a restore still running removes the mark itself when it succeeds")
+        // The mark names the archive: the command restores that one again (the password in PGPASSWORD).
+        let archive = RestoreTarget.markedArchive(comment) ?? "ARCHIVE"
+        let again = ShellCommand.line(["rack-gateway-db", "restore", archive, "--target-url", settings.urlWithoutPassword, "--clean"])
+        let drop = ShellCommand.psql(settings.replacingDatabase(with: "postgres").urlWithoutPassword, ["DROP DATABASE \(SQL.identifier(database))"])
+        let item = Item(name: "restore mark", status: .fail,
+                        detail: "database \(database) carries a restore's mark (COMMENT ON DATABASE): \"\(comment)\"; its contents are incomplete; "
+                            + "a restore still running removes the mark itself when it succeeds")
+        return (item, "Unless a restore is still running into it, restore the archive again: \(again) (answer its question, or add --yes), "
+                    + "or drop the database: \(drop); the password in PGPASSWORD.")
     }
 
     func tlsItem(_ connection: Connection) -> Item {

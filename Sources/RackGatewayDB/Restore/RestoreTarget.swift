@@ -219,6 +219,14 @@ public struct RestoreTarget: Sendable {
         text.hasPrefix("rack-gateway-db: INCOMPLETE restore of ") || text.hasPrefix("rack-gateway-db: FAILED restore of ")
     }
 
+    /// The archive a mark names (`... restore of FILE started|at ...`), nil for another comment.
+    public static func markedArchive(_ comment: String) -> String? {
+        guard isMark(comment), let of = comment.range(of: " restore of ") else { return nil }
+        let rest = comment[of.upperBound...]
+        guard let end = [" started ", " at "].compactMap({ rest.range(of: $0)?.lowerBound }).min() else { return nil }
+        return String(rest[..<end])
+    }
+
     public static func markInProgress(_ connection: Connection, file: String, at time: Date) -> Bool {
         mark(connection, "rack-gateway-db: INCOMPLETE restore of \(file) started \(ISO8601DateFormatter().string(from: time)); do not use this database: the restore removes this comment when it finishes, and one that was killed leaves it (restore again with --clean, or drop the database)")
     }
