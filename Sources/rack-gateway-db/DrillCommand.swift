@@ -101,7 +101,10 @@ struct DrillCommand: ToolCommand {
                                                         endpoint: directoryOptions.s3.s3Endpoint)
             // The scratch server first: a wrong URL or password is said before the archive is
             // checked through (from S3, a whole download), as a restore does.
-            _ = try RestoreTarget(settings: scratch).maintenanceConnection()
+            // The database given first, as a restore probes its target: a wrong password is then
+            // said of it, not of template1 (the maintenance database tried when it is `postgres`).
+            let probe = try RestoreTarget(settings: scratch)
+            _ = try probe.connectIfExists() ?? probe.maintenanceConnection()
             let archive: ArchiveLocation
             // What --latest chose: opened and checked once, and drilled as it is.
             let chosen: ArchiveDirectory.Chosen?
