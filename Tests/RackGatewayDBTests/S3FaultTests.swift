@@ -240,6 +240,7 @@ struct S3FaultTests {
                 let fetch = try #require(report.phases.first, "\(report)")
                 #expect(fetch.name == "fetch and archive check (--latest)" && fetch.seconds > 4, "the download (about 7 s): \(report.phases)")
                 #expect(report.durationSeconds > 0.8 * wall && report.durationSeconds <= wall, "\(report.durationSeconds) s of \(wall) s")
+                #expect(report.signatureChecked == true, "the restore's report says the signature was checked")
                 target.drop()
             }
             let started = Date()

@@ -54,6 +54,8 @@ public struct RestoreReport: Codable, Sendable {
     public var mismatches: [String]
     /// How the tables got their planner statistics (imported or analyzed, and why).
     public var statistics: PlannerStatisticsOutcome? = nil
+    /// The archive's `.minisig` was checked against `--verify-key` before it was read (nil for a pg_dump).
+    public var signatureChecked: Bool? = nil
 }
 
 /// How a restore's tables got their planner statistics: imported from the archive's statistics
@@ -225,7 +227,8 @@ public final class RestoreRunner: @unchecked Sendable {
             targetAction: action, createdRoles: createdRoles, jobs: options.jobs,
             tables: manifest?.tables.count, rows: manifest?.totalRows, bytes: manifest?.totalBytes,
             archiveBytes: reader?.fileSize ?? Self.size(of: path), archiveCreatedAt: manifest?.createdAt,
-            phases: phases, durationSeconds: stopwatch.elapsed + (options.fetchSeconds ?? 0), verified: options.verify, mismatches: mismatches, statistics: statistics)
+            phases: phases, durationSeconds: stopwatch.elapsed + (options.fetchSeconds ?? 0), verified: options.verify, mismatches: mismatches, statistics: statistics,
+            signatureChecked: reader?.signatureChecked)
         logger.info("restore finished", metadata: ["file": "\(path)", "target": "\(target.settings.description)",
                                                    "seconds": "\(String(format: "%.1f", report.durationSeconds))"])
         return report
