@@ -108,6 +108,20 @@ struct ProgressLineTests {
         }
     }
 
+    /// Every table in, the archive still going up (the person trial: "ETA 0s" for 100 s of upload):
+    /// the line says what the run does, at 60 columns too.
+    @Test func theBackupLineSaysItUploadsOnceTheTablesAreIn() {
+        let progress = BackupProgress()
+        progress.begin(tables: 2, estimatedBytes: 1_000)
+        progress.add(rows: 10, bytesIn: 1_000)
+        for _ in 0..<2 { progress.tableDone(estimated: 500) }
+        #expect(progress.line().text.contains("ETA"), "\(progress.line().text)")
+        progress.finishing("uploading the rest of the archive and its sidecars")
+        let line = progress.line()
+        #expect(!line.text.contains("ETA") && line.text.contains("uploading the rest"), "\(line.text)")
+        #expect(line.render(width: TerminalOutput.barWidth(columns: 60)).contains("uploading"), "\(line.render(width: 58))")
+    }
+
     /// Narrower than anything sensible: whole words, never past the width.
     @Test func aVeryNarrowTerminalGetsWholeWords() {
         let line = Self.loading().line()

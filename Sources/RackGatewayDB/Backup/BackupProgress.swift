@@ -21,6 +21,10 @@ public final class BackupProgress: @unchecked Sendable {
     func add(rows: Int, bytesIn: Int) { lock.withLock { self.rows += rows; self.bytesIn += bytesIn } }
     func add(bytesOut: Int) { lock.withLock { self.bytesOut += bytesOut } }
     func tableDone(estimated: Int) { lock.withLock { tablesDone += 1; estimatedDone += estimated } }
+    /// Every table is in; what the run does now (the upload of an archive smaller than a part
+    /// happens here, whole), in place of an ETA of 0 s.
+    private var finishing: String?
+    func finishing(_ what: String) { lock.withLock { finishing = what } }
 
     public struct Snapshot: Sendable {
         public var tablesTotal, tablesDone, rows, bytesIn, bytesOut: Int
@@ -56,7 +60,7 @@ public final class BackupProgress: @unchecked Sendable {
             ProgressLine.Field("\(ProgressDisplay.bytes(p.bytesOut)) written", priority: 25),
             ProgressLine.Field("\(ProgressDisplay.bytes(Int(rate)))/s", priority: 20),
             ProgressLine.Field("\(ProgressDisplay.duration(p.elapsed)) elapsed", ProgressDisplay.duration(p.elapsed), priority: 90),
-            ProgressLine.Field("ETA \(eta)", priority: 70),
+            lock.withLock { finishing }.map { ProgressLine.Field($0, String($0.prefix { $0 != " " }), priority: 70) } ?? ProgressLine.Field("ETA \(eta)", priority: 70),
         ])
     }
 }

@@ -90,6 +90,7 @@ public final class BackupRunner: @unchecked Sendable {
                 databaseProperties: snapshot.properties.isEmpty ? nil : snapshot.properties, largeObjects: largeObjects,
                 codec: options.codec == .gzip ? nil : options.codec.rawValue)
             manifest.sourceHost = "\(settings.effectiveValue("host") ?? settings.effectiveValue("hostaddr") ?? "[local socket]"):\(settings.effectiveValue("port") ?? "5432")"
+            progress.finishing(options.store.location.hasPrefix("s3://") ? "uploading the rest of the archive and its sidecars" : "writing the manifest and the sidecars")
             let sha256 = try writer.finish(manifest: manifest, clock: context.clock, compress: { try compressor.compress($0) })
             return report(writer: writer, manifest: manifest, sha256: sha256, stopwatch: stopwatch, snapshot: snapshot.id)
         } catch {
