@@ -107,6 +107,10 @@ struct ArchiveNameTests {
             // The bucket without the prefix: the prefix under it is named.
             let root = try CLI.run(["list", "--dir", "s3://\(client.bucket)"], environment: environment)
             #expect(root.status == 0 && root.stderr.contains("\(dir) (1 archive"), "\(root)")
+            // The folder given as the archive (the trial's `restore s3://b/nightly`): said so, with --latest --dir for it.
+            let folder = try CLI.run(["verify", dir], environment: environment)
+            #expect(folder.status == 1 && folder.stderr.contains("\(dir) is a folder of archives (1 archive), not an archive")
+                    && folder.stderr.contains("--latest --dir \(dir)"), "\(folder)")
         }
     }
 

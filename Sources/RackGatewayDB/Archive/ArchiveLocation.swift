@@ -156,6 +156,12 @@ extension ArchiveLocation {
             let isCurrent = (place.store as? LocalStore).map { URL(fileURLWithPath: $0.directory).standardizedFileURL.path == current } ?? false
             if names.isEmpty && !isCurrent {
                 let nearby = ArchiveDirectory.nearby(place.store)
+                let trimmed = name.hasSuffix("/") ? String(name.dropLast()) : name
+                if let folder = nearby.first(where: { $0.location == "\(place.store.location)/\(trimmed)" }) {
+                    // The name given is itself a folder of archives (`restore s3://b/nightly`).
+                    return ToolError(.archiveNotFound, "\(folder.location) is a folder of archives (\(Plural.of(folder.archives, "archive"))), not an archive",
+                                     fix: "Name one of them (\(folder.location)/NAME, as list --dir \(folder.location) shows them), or give --latest --dir \(folder.location) for its newest good one.")
+                }
                 if !nearby.isEmpty { empty.append("\(place.label) holds no archives. " + ArchiveDirectory.hint(beside: nearby)) }
             }
         }
