@@ -111,6 +111,9 @@ struct ArchiveNameTests {
             let folder = try CLI.run(["verify", dir], environment: environment)
             #expect(folder.status == 1 && folder.stderr.contains("\(dir) is a folder of archives (1 archive), not an archive")
                     && folder.stderr.contains("--latest --dir \(dir)"), "\(folder)")
+            // An endpoint with a path (the trial's AWS_ENDPOINT_URL_S3=http://host:port/nightly): the path is named.
+            let pathed = try CLI.run(["list", "--dir", dir], environment: environment.merging(["AWS_ENDPOINT_URL_S3": server.endpoint + "/nightly"]) { $1 })
+            #expect(pathed.status == 1 && pathed.stderr.contains("The S3 endpoint has a path (/nightly)"), "\(pathed)")
         }
     }
 

@@ -51,6 +51,9 @@ public struct S3Client: Sendable {
         public var attempts: Int = 1
         /// Where the credentials that signed the request came from (`environment`, `profile prod`), for hints.
         public var credentialsSource: String = ""
+        /// The endpoint's path when it has one (`/nightly` of `http://host:9000/nightly`): S3 answers
+        /// a bucket-level call there with NoSuchKey.
+        public var endpointPath: String = ""
         public var description: String { [summary, hint].compactMap { $0 }.joined(separator: "\n") }
 
         /// What S3 answered, without the hint.
@@ -75,6 +78,7 @@ public struct S3Client: Sendable {
             switch code {
             case "NoSuchBucket":
                 return "Bucket \(bucket) does not exist: check the bucket name in --dir and the region (AWS_REGION)."
+                    + (endpointPath.isEmpty ? "" : " " + endpointWithAPath)
             case "ExpiredToken", "TokenRefreshRequired", "RequestExpired":
                 return "The AWS credentials have expired\(from): renew them (the role session, or aws sso login for a credential_process) and run again."
             case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken":
@@ -83,9 +87,17 @@ public struct S3Client: Sendable {
                 return denied
             case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
                 return "Bucket \(bucket) is in another region: set AWS_REGION to the bucket's region."
+            case "NoSuchKey" where !endpointPath.isEmpty && (operation.hasPrefix("ListObjects") || operation.hasSuffix("s3://\(bucket)/")):
+                return endpointWithAPath
             default:
                 return status == 403 ? denied : nil
             }
+        }
+
+        /// A bucket or prefix that "does not exist" behind an endpoint with a path (`http://host:9000/nightly`).
+        var endpointWithAPath: String {
+            "The S3 endpoint has a path (\(endpointPath)), so the calls went to the wrong place: give it as scheme://host[:port] "
+                + "(AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, --s3-endpoint), with the bucket and prefix in the s3:// location."
         }
 
         /// " (they came from SOURCE)", or nothing when the source is not known.
@@ -262,8 +274,10 @@ public struct S3Client: Sendable {
             let fields = XMLFields(body, names: ["Code", "Message"])
             var code = fields.first("Code") ?? ""
             if code.isEmpty && response.status == 404 && key == nil { code = "NoSuchBucket" }
+            let path = URLComponents(string: endpoint)?.path ?? ""
             throw Failure(status: response.status, code: code, message: fields.first("Message") ?? String(decoding: body.prefix(200), as: UTF8.self),
-                          operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt, credentialsSource: source)
+                          operation: "\(operation) s3://\(bucket)/\(key ?? "")", bucket: bucket, attempts: attempt, credentialsSource: source,
+                          endpointPath: path == "/" ? "" : path)
         }
         return response
     }
