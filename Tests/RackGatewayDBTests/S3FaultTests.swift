@@ -179,6 +179,22 @@ struct S3FaultTests {
         }
     }
 
+    /// `signal` to `run` half a second into its trickling `method` request for a path ending in
+    /// `pathSuffix` (the transfer under way); its result, and the seconds it took to end after the signal.
+    static func signalMidTransfer(_ run: RunningCLI, proxy: FaultProxy, method: String, pathSuffix: String, signal: Int32) throws -> (CLI.Result, Double) {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, run.process.isRunning,
+              !(try proxy.requests()).contains(where: { $0.method == method && $0.path.hasSuffix(pathSuffix) && $0.action == "trickle" }) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(run.process.isRunning, "still transferring when the signal comes: \(run.stderr)")
+        let sent = Date()
+        run.signal(signal)
+        let result = run.finish(seconds: 30)
+        return (result, Date().timeIntervalSince(sent))
+    }
+
     /// A stopped run ends its S3 transfer at once (issue 33's trial: Ctrl-C during the download of
     /// `restore --latest` waited for the transfer and ended through the signal path's fallback,
     /// "it had nothing to undo", never saying what was stopped). Over a slow link (160 KB/s),
@@ -199,18 +215,7 @@ struct S3FaultTests {
                 for (command, arguments, signal) in runs {
                     try proxy.clearLog()
                     let run = try RunningCLI(arguments, environment: command == "pipeline" ? slow.merging(rack.environment()) { $1 } : slow)
-                    // The archive's GET has begun (its answer trickles), then a little of it came.
-                    let deadline = Date().addingTimeInterval(60)
-                    while Date() < deadline, run.process.isRunning,
-                          !(try proxy.requests()).contains(where: { $0.method == "GET" && $0.path.hasSuffix(archive) && $0.action == "trickle" }) {
-                        Thread.sleep(forTimeInterval: 0.05)
-                    }
-                    Thread.sleep(forTimeInterval: 0.5)
-                    #expect(run.process.isRunning, "\(command): still downloading when the signal comes: \(run.stderr)")
-                    let sent = Date()
-                    run.signal(signal)
-                    let result = run.finish(seconds: 30)
-                    let took = Date().timeIntervalSince(sent)
+                    let (result, took) = try Self.signalMidTransfer(run, proxy: proxy, method: "GET", pathSuffix: archive, signal: signal)
                     #expect(result.status == 128 + signal, "\(command): \(result)")
                     #expect(took < 1.8, "\(command): ended \(took) s after the signal, not by the 2 s fallback: \(result)")
                     #expect(!result.stderr.contains("it had nothing to undo"), "\(command): ended by the fallback: \(result)")
@@ -267,17 +272,8 @@ struct S3FaultTests {
             let dir = "s3://\(client.bucket)/nightly"
             let run = try RunningCLI(["backup", "--dir", dir], environment: MotoServer.awsEnvironment.merging(
                 ["RGW_DATABASE_URL": source.url, "AWS_ENDPOINT_URL_S3": proxy.endpoint]) { $1 })
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline, run.process.isRunning,
-                  !(try proxy.requests()).contains(where: { $0.method == "PUT" && $0.path.hasSuffix(".sql.gz") && $0.action == "trickle" }) {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
-            Thread.sleep(forTimeInterval: 0.5)
-            #expect(run.process.isRunning, "still uploading: \(run.stderr)")
-            let sent = Date()
-            run.signal(SIGINT)
-            let result = run.finish(seconds: 30)
-            #expect(result.status == 130 && Date().timeIntervalSince(sent) < 3, "\(result)")
+            let (result, took) = try Self.signalMidTransfer(run, proxy: proxy, method: "PUT", pathSuffix: ".sql.gz", signal: SIGINT)
+            #expect(result.status == 130 && took < 3, "\(result)")
             #expect(result.stderr.contains("during S3 PutObject") && result.stderr.contains("the unfinished archive was removed: nothing is left under \(dir)/"), "\(result)")
             #expect(try S3Store(client: client, prefix: "nightly").list().filter { $0.name.contains(".sql.gz") }.isEmpty, "no archive")
             #expect(try client.listMultipartUploads(prefix: "nightly/").isEmpty, "no upload left")
