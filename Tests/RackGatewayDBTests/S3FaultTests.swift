@@ -280,6 +280,24 @@ struct S3FaultTests {
         }
     }
 
+    /// A download that S3 keeps refusing (HTTP 500) waits between its attempts; a stopped run ends that
+    /// wait too, instead of sleeping out a backoff of up to `maxBackoff` seconds.
+    @Test func aStoppedRunEndsTheWaitBeforeTheNextAttempt() throws {
+        let moto = try MotoServer.shared()
+        let bucket = try moto.freshBucket()
+        try bucket.putObject(key: "nightly/a.sql.gz", data: [UInt8](repeating: 1, count: 1000))
+        let proxy = try FaultProxy(upstream: moto.endpoint)
+        try proxy.set([.init(method: "GET", times: -1, action: "500")])
+        let cancellation = Cancellation()
+        var client = S3Client(endpoint: proxy.endpoint, region: "us-east-1", bucket: bucket.bucket, accessKey: "test", secretKey: "test", pathStyle: true,
+                              clock: SystemClock(cancellation: cancellation))
+        (client.firstBackoff, client.maxBackoff, client.maxAttempts) = (30, 60, 6)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { cancellation.cancel(.signal(SIGINT)) }
+        let started = Date()
+        let error = try #require(throws: ToolError.self) { _ = try client.getObject(key: "nightly/a.sql.gz") }
+        #expect(error.code == .interrupted && Date().timeIntervalSince(started) < 3, "\(Date().timeIntervalSince(started)) s: \(error)")
+    }
+
     /// A stopped backup ends the part it is uploading at once, and the multipart upload is
     /// aborted: nothing under the archive's name, no upload left to pay for.
     @Test func aStoppedRunEndsTheUploadOfAPartAndAbortsTheUpload() throws {

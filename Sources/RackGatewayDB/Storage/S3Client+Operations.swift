@@ -67,7 +67,7 @@ extension S3Client {
     /// same backoff as every request.
     public func getObjectStream(key: String, offset: Int, count: Int, sink: @escaping (UnsafeRawBufferPointer) -> Bool) throws {
         var delivered = 0
-        try retrying("GetObject") { attempt in
+        try retrying("GetObject", stoppable: true) { attempt in
             let start = offset + delivered
             var stopped = false
             do {

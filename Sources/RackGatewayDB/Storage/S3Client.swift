@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import RGWCompression
 import RGWHTTP
+import RGWPostgres
 import Logging
 
 /// The S3 API calls archives need (objects, ranged reads, listing, multipart uploads), signed with
@@ -185,7 +186,7 @@ public struct S3Client: Sendable {
     @discardableResult
     func send(_ operation: String, method: String, key: String?, query: [(String, String)] = [], headers: [(name: String, value: String)] = [],
               body: [UInt8]? = nil, expect: Set<Int> = [200], stoppable: Bool = false) throws -> HTTPResponse {
-        try retrying(operation) { attempt in
+        try retrying(operation, stoppable: stoppable) { attempt in
             try sendOnce(operation, method: method, key: key, query: query, headers: headers, body: body, expect: expect, attempt: attempt,
                          stoppable: stoppable)
         }
@@ -194,9 +195,11 @@ public struct S3Client: Sendable {
     /// `body` (one attempt) until it succeeds, with exponential backoff and full jitter after a
     /// retryable answer or a transport failure, at most `maxAttempts` times; a permanent answer is
     /// thrown at once.
-    func retrying<T>(_ operation: String, _ body: (_ attempt: Int) throws -> T) throws -> T {
+    func retrying<T>(_ operation: String, stoppable: Bool = false, _ body: (_ attempt: Int) throws -> T) throws -> T {
         var attempt = 0
         var backoff = JitteredBackoff(first: firstBackoff, cap: maxBackoff)
+        // A stoppable transfer's wait before its next attempt ends with the run too (`sendOnce`).
+        backoff.stop = stoppable ? clock.cancellation.flatMap { $0.isCleaningUp ? nil : $0 } : nil
         while true {
             attempt += 1
             do {
@@ -224,9 +227,14 @@ public struct S3Client: Sendable {
     struct JitteredBackoff {
         var limit: Double
         let cap: Double
+        /// Ends the wait early when the run is stopped (the attempt after it then refuses to start).
+        var stop: Cancellation?
         init(first: Double, cap: Double) { limit = first; self.cap = cap }
         mutating func wait() {
-            usleep(UInt32(Double.random(in: 0...min(limit, cap)) * 1_000_000))
+            let until = Deadline(after: Double.random(in: 0...min(limit, cap)))
+            while !until.hasPassed && stop?.isCancelled != true {
+                usleep(UInt32(min(0.05, until.remaining) * 1_000_000))
+            }
             limit *= 2
         }
     }
