@@ -391,10 +391,18 @@ struct RestoreCommand: ToolCommand {
                             fix: "Use the default swap mode (it needs no local directory), or give --dir a local directory and the archive as s3://bucket/prefix/NAME.")
         }
         let migrations = try pipeline.migrationOptions.load()
+        let fetch = Stopwatch()
         let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
             try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
         }
         var options = PipelineOptions(app: app, jobs: try jobsOption.resolved(), migrations: migrations)
+        if chosen != nil {
+            options.fetchSeconds = fetch.elapsed
+            // In the transcript as a step before the plan's (it is in the report's time, not its steps).
+            if TerminalOutput.shared.isTTY {
+                TerminalOutput.shared.writeLine("OK      fetch and archive check (--latest) (\(String(format: "%.1f", fetch.elapsed)) s): \(archive.path)")
+            }
+        }
         options.service = pipeline.service ?? "gateway"
         options.rack = pipeline.rack
         options.dryRun = dryRun

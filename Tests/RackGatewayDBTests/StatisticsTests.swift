@@ -261,7 +261,7 @@ struct StatisticsTests {
             defer { again.drop() }
             // With --latest (its own archive check made when choosing), the summary has that phase too (finding 10).
             let text = try CLI.run(["restore", "--latest", "--dir", directory, "--target-url", again.url])
-            #expect(text.status == 0 && text.stdout.contains("  archive check "), "\(text)")
+            #expect(text.status == 0 && text.stdout.contains("  fetch and archive check (--latest) "), "\(text)")
             #expect(text.stdout.contains("planner statistics: ") && text.stdout.contains("analyzed (PostgreSQL 15 cannot import"), "\(text.stdout)")
             let drill = try CLI.run(["drill", archive, "--json", "--database-url", source.url])
             #expect(drill.stdout.contains("\"name\" : \"statistics\"") || drill.stdout.contains("\"name\":\"statistics\""), "\(drill)")

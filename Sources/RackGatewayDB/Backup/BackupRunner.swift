@@ -96,7 +96,8 @@ public final class BackupRunner: @unchecked Sendable {
         } catch {
             // A stopped backup says what it left: nothing under the archive's name (the
             // unfinished file removed, the upload aborted).
-            if writer.discard(), context.cancellation.isCancelled {
+            // (A stall's own message says what stopped it; it is kept as it is.)
+            if writer.discard(), context.cancellation.signal != nil {
                 let message = (error as? ToolError)?.message ?? (error as? PostgresError)?.message ?? String(describing: error)
                 throw ToolError(.interrupted, message + "; the unfinished archive was removed: nothing is left under \(writer.location)")
             }

@@ -2,6 +2,9 @@ import Foundation
 
 public struct PipelineOptions: Sendable {
     public var app: String
+    /// `--latest`: the seconds its choice, download and check took before the pipeline began; part
+    /// of the report's duration (`RestoreOptions.fetchSeconds`).
+    public var fetchSeconds: Double?
     public var service = "gateway"
     public var rack: String?
     public var jobs: Int
@@ -78,4 +81,7 @@ public struct PipelineReport: Codable, Sendable {
     public var durationSeconds: Double
     /// When it started (absent in lines of older versions); `report` lists restores by it.
     public var startedAt: String? = nil
+    /// `--latest`: the seconds to choose, fetch and check the archive, before the first step
+    /// (counted in `durationSeconds` and `startedAt`).
+    public var fetchSeconds: Double? = nil
 }

@@ -77,7 +77,9 @@ public final class RestorePipeline: @unchecked Sendable {
                                     database: live.database, mode: options.inPlace ? "in-place" : "swap", dryRun: options.dryRun, ok: false, error: nil,
                                     rememberedCount: nil, finalCount: nil, previousDatabase: nil, safetyBackup: nil, steps: [], recovery: [],
                                     durationSeconds: 0)
-        report.startedAt = UTCTime.iso8601(started)
+        // From the choice of the archive (`--latest`'s download is part of the recovery's time).
+        report.startedAt = UTCTime.iso8601(started.addingTimeInterval(-(options.fetchSeconds ?? 0)))
+        report.fetchSeconds = options.fetchSeconds
         /// --allow-autoscaled: the command that puts the service's range back after --count pinned it.
         var rangeBack: String?
         func finish(_ error: Error?) -> PipelineReport {
@@ -107,7 +109,7 @@ public final class RestorePipeline: @unchecked Sendable {
             report.finalCount = executor.state.finalCount
             report.safetyBackup = executor.state.safetyBackup
             report.previousDatabase = executor.state.previousDatabase
-            report.durationSeconds = stopwatch.elapsed
+            report.durationSeconds = stopwatch.elapsed + (options.fetchSeconds ?? 0)
             return report
         }
         do {
