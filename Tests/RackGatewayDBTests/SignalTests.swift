@@ -186,9 +186,19 @@ struct SignalTests {
                 #expect(!result.stderr.contains("removed unfinished files"))
                 #expect(result.stderr.contains("what it held before was dropped (--clean)") == existed, "\(name): \(result)")
                 let check = try CLI.run(["check", "--database-url", url])
-                #expect(check.status == 1 && check.output.contains("FAILED restore of"), "\(name): \(check)")
+                #expect(check.status == 1 && check.output.contains("FAILED restore of \(archive)"), "\(name): \(check)")
                 // Issue 33 (trial finding 4): the autovacuum setting paused for the load is put back.
                 #expect(try Self.pausedTables(url).isEmpty, "\(name): autovacuum is back on every table: \(result)")
+                if index == Self.signals.count - 1 {
+                    // check's fix, pasted from another directory (the re-trial: the mark named the archive by its
+                    // bare name, and the printed restore found nothing), restores the target and clears the mark.
+                    let fix = try #require(check.stderr.firstMatch(of: /restore the archive again: (rack-gateway-db restore .+? --clean) \(/).map { String($0.1) }, "\(check)")
+                    let pasted = try PrintedCommands.run("cd / && " + fix + " --yes",
+                                                         environment: ["PGPASSWORD": live.cluster.password, "PATH": PrintedCommands.path()])
+                    #expect(pasted.status == 0, "\(fix): \(pasted)")
+                    let clean = try CLI.run(["check", "--database-url", url])
+                    #expect(!clean.output.contains("restore mark"), "\(clean)")
+                }
             }
         }
     }

@@ -98,11 +98,12 @@ public struct HealthCheck {
         // The mark names the archive: the command restores that one again (the password in PGPASSWORD).
         let archive = RestoreTarget.markedArchive(comment) ?? "ARCHIVE"
         let again = ShellCommand.line(["rack-gateway-db", "restore", archive, "--target-url", settings.urlWithoutPassword, "--clean"])
-        let drop = ShellCommand.psql(settings.replacingDatabase(with: "postgres").urlWithoutPassword, ["DROP DATABASE \(SQL.identifier(database))"])
+        let drop = ShellCommand.psql(settings.replacingDatabase(with: "postgres").urlWithoutPassword, ["DROP DATABASE \(SQL.identifier(database)) WITH (FORCE)"])
         let item = Item(name: "restore mark", status: .fail,
                         detail: "database \(database) carries a restore's mark (COMMENT ON DATABASE): \"\(comment)\"; its contents are incomplete; "
                             + "a restore still running removes the mark itself when it succeeds")
-        return (item, "Unless a restore is still running into it, restore the archive again: \(again) (answer its question, or add --yes), "
+        return (item, "Unless a restore is still running into it, restore the archive again: \(again) (with the --identity or --verify-key it needs; "
+                    + "answer its question, or add --yes), "
                     + "or drop the database: \(drop); the password in PGPASSWORD.")
     }
 

@@ -373,7 +373,7 @@ public final class RestoreRunner: @unchecked Sendable {
         lifecycle.move(to: .prepared, created: action != "existing", recreated: action == "recreated")
         try context.checkStopped()
         let connection = try target.settings.open(.restore)
-        let marked = RestoreTarget.markInProgress(connection, file: URL(fileURLWithPath: file).lastPathComponent, at: context.clock.now())
+        let marked = RestoreTarget.markInProgress(connection, file: file, at: context.clock.now())
         lifecycle.move(to: .marked, marked: marked)
         if !marked {
             logger.warning("cannot mark the target with COMMENT ON DATABASE (not its owner); an interrupted restore will not be marked",
@@ -390,7 +390,7 @@ public final class RestoreRunner: @unchecked Sendable {
         if lifecycle.state != .failed {
             // A new connection: the run's own were cancelled with it.
             let marked = (try? target.settings.cancelled(by: nil).open(.restore))
-                .map { RestoreTarget.markFailed($0, file: URL(fileURLWithPath: file).lastPathComponent, reason: reason, at: context.clock.now()) } ?? false
+                .map { RestoreTarget.markFailed($0, file: file, reason: reason, at: context.clock.now()) } ?? false
             lifecycle.move(to: .failed, marked: marked)
         }
         let state = lifecycle.summary ?? "database \(target.database) was not changed"
