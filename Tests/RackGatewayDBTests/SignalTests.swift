@@ -110,6 +110,18 @@ struct SignalTests {
             for command in byHand { #expect(try PrintedCommands.run(command, environment: shell).status == 0, "\(command)") }
             #expect(try rack.count() == 2 && Self.databases(like: live.name + "\\_restore\\_%", on: live).isEmpty, "undone by hand")
             Self.dropAll(like: live.name + "\\_%", on: live)
+
+            // Twice during the scale-down, before any load: only the scale back is left (the re-trial was
+            // given a DROP of a database never created).
+            let early = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "3"]))
+            #expect(early.waitFor("pipeline step started (step=\"scale down\")"), "\(early.stderr)")
+            early.signal(SIGINT)
+            Thread.sleep(forTimeInterval: 0.2)
+            early.signal(SIGINT)
+            let left = early.finish()
+            #expect(left.status == 130 && left.stderr.contains("convox scale gateway --count 2 -a \(rack.app)") && !left.stderr.contains("DROP DATABASE"), "\(left)")
+            #expect(PrintedCommands.extract(left.stderr).count == 1, "\(left)")
+            _ = try PrintedCommands.run(PrintedCommands.extract(left.stderr).first ?? "true", environment: rack.environment().merging(["PATH": PrintedCommands.path(before: rack.directory + "/bin")]) { $1 })
         }
     }
 

@@ -73,7 +73,13 @@ public final class PipelineExecutor: @unchecked Sendable {
     public func run(_ plan: PipelinePlan) throws {
         // If this thread cannot unwind by itself, the signal path's fallback still undoes.
         // The commands each on a line of their own (indented below the pending clean-up), to paste.
-        let undo = context.cleanups.push("undo the restore pipeline's started steps; by hand:" + plan.undoByHand.map { "\n    " + $0 }.joined()) { [self] in
+        // Said as it stands when asked: only what the steps begun so far need (no DROP of a
+        // database whose load never began).
+        let undo = context.cleanups.push(describing: { [self] in
+            let begun = Set(lock.withLock { started.map(\.name) })
+            let commands = plan.undoByHand.filter { begun.contains($0.after) }.map(\.command)
+            return commands.isEmpty ? nil : "undo the restore pipeline's started steps; by hand:" + commands.map { "\n    " + $0 }.joined()
+        }) { [self] in
             state.aftermath = context.cancellation.cleaningUp { compensate(plan) }
         }
         defer { undo.dismiss() }

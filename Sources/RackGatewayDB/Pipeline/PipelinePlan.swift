@@ -162,7 +162,7 @@ public struct PipelinePlan: Sendable {
     var stranded: @Sendable (PipelineState, String) -> PipelineAftermath
     /// What undoes the plan by hand before its point of no return (said when a second Ctrl-C leaves
     /// the undo to the operator).
-    var undoByHand: [String] = []
+    var undoByHand: [(after: String, command: String)] = []
 
     /// Restore into a new database, then swap names with the live one.
     public static func swap(_ facts: PipelineFacts) -> PipelinePlan {
@@ -208,7 +208,7 @@ public struct PipelinePlan: Sendable {
             PipelineAftermath(facts: [facts.serviceDown(state), "The restore itself finished: \(live) is the restored copy, \(previous) the previous one."],
                               commands: [facts.scaleByHand]) + state.aftermath
         }
-        plan.undoByHand = [facts.psql("DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)"), facts.scaleCommand(facts.count)]
+        plan.undoByHand = [("load", facts.psql("DROP DATABASE IF EXISTS \(SQL.identifier(restored)) WITH (FORCE)")), ("scale down", facts.scaleCommand(facts.count))]
         return plan
     }
 
@@ -243,7 +243,7 @@ public struct PipelinePlan: Sendable {
                 commands: [PipelineCommands("To restore the safety backup, then bring \(facts.service) back up",
                                             [facts.restoreSafetyBackup(state), facts.scaleCommand(facts.count)])])
         }
-        plan.undoByHand = [facts.scaleCommand(facts.count)]
+        plan.undoByHand = [("scale down", facts.scaleCommand(facts.count))]
         return plan
     }
 
