@@ -554,7 +554,7 @@ struct RestoreCommand: ToolCommand {
             print("  \(Plural.of(tables, "table")), \(Plural.of(rows, "row")), \(ProgressDisplay.bytes(report.bytes ?? 0)) of COPY text, \(Plural.of(report.jobs, "job"))")
         }
         print("  " + report.phases.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s" }.joined(separator: ", "))
-        if report.signatureChecked == true { print("  signature checked (--verify-key) before anything was read") }
+        if report.signatureChecked == true { print("  signature checked (--verify-key) before anything of the archive was used") }
         if !report.createdRoles.isEmpty { print("  created roles (NOLOGIN): \(report.createdRoles.joined(separator: ", "))") }
         if let statistics = report.statistics { print("  planner statistics: \(statistics.text)") }
         if report.verified { print("  verified: every table's row count and fingerprint match the manifest") }

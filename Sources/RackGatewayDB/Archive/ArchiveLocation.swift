@@ -160,7 +160,8 @@ extension ArchiveLocation {
                 if let folder = nearby.first(where: { $0.location == "\(place.store.location)/\(trimmed)" }) {
                     // The name given is itself a folder of archives (`restore s3://b/nightly`).
                     return ToolError(.archiveNotFound, "\(folder.location) is a folder of archives (\(Plural.of(folder.archives, "archive"))), not an archive",
-                                     fix: "Name one of them (\(folder.location)/NAME, as list --dir \(folder.location) shows them), or give --latest --dir \(folder.location) for its newest good one.")
+                                     fix: "Give one of them by its name, as `rack-gateway-db list --dir \(folder.location)` shows them (\(folder.location)/NAME), "
+                                        + "or its newest good one with --latest --dir \(folder.location) in place of \(folder.location).")
                 }
                 if !nearby.isEmpty { empty.append("\(place.label) holds no archives. " + ArchiveDirectory.hint(beside: nearby)) }
             }

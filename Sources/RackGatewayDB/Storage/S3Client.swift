@@ -78,8 +78,9 @@ public struct S3Client: Sendable {
         public var hint: String? {
             switch code {
             case "NoSuchBucket":
-                return "Bucket \(bucket) does not exist: check the bucket name in --dir and the region (AWS_REGION)."
-                    + (endpointPath.isEmpty ? "" : " " + endpointWithAPath)
+                // Behind an endpoint with a path the bucket was looked for in the wrong place: that first.
+                return endpointPath.isEmpty ? "Bucket \(bucket) does not exist: check the bucket name in --dir and the region (AWS_REGION)."
+                    : endpointWithAPath + " Else check the bucket name in --dir and the region (AWS_REGION)."
             case "ExpiredToken", "TokenRefreshRequired", "RequestExpired":
                 return "The AWS credentials have expired\(from): renew them (the role session, or aws sso login for a credential_process) and run again."
             case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken":
