@@ -120,7 +120,12 @@ public final class PipelineExecutor: @unchecked Sendable {
             result = plan.stranded(state, begun.last?.name ?? "")
         } else {
             var undone: [String: PipelineAftermath] = [:]
-            for step in begun.reversed() { undone[step.name] = step.undo?(state) }
+            for step in begun.reversed() {
+                guard let undo = step.undo else { continue }
+                // On screen while it runs (a v3 scale back takes 15 s and more): "...  undo scale down".
+                onStepStarted?("undo \(step.name)")
+                undone[step.name] = undo(state)
+            }
             let said = plan.steps.map { step in
                 begun.contains { $0.name == step.name } ? undone[step.name] ?? PipelineAftermath()
                     : PipelineAftermath(facts: step.notBegun.map { [$0] } ?? [])
