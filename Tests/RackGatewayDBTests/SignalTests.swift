@@ -82,6 +82,16 @@ struct SignalTests {
     /// A closed SSH session delivers SIGHUP twice (the shell's and the kernel's): that is not a
     /// person's second Ctrl-C, and the undo still runs to its end. A second SIGINT does exit at once,
     /// naming what it leaves undone and the commands for it.
+    /// The pipeline run with `arguments`, given Ctrl-C twice (0.2 s apart) once its step `step` has started.
+    static func ctrlCTwice(_ arguments: [String], environment: [String: String], during step: String) throws -> CLI.Result {
+        let run = try RunningCLI(arguments, environment: environment)
+        #expect(run.waitFor("pipeline step started (\(ToolLogHandler.field("step", step)))"), "\(step): \(run.stderr)")
+        run.signal(SIGINT)
+        Thread.sleep(forTimeInterval: 0.2)
+        run.signal(SIGINT)
+        return run.finish()
+    }
+
     @Test func twoHangupsStillUndoButTwoCtrlCsExitAtOnce() throws {
         try Self.withLiveDatabase { live, archive in
             let rack = try FakeRack(count: 2)
@@ -95,12 +105,7 @@ struct SignalTests {
             #expect(result.status == 129 && result.stderr.contains("gateway was scaled back to 2."), "\(result)")
             #expect(try rack.count() == 2 && Self.databases(like: live.name + "\\_%", on: live).isEmpty, "\(result)")
 
-            let twice = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]))
-            #expect(twice.waitFor("pipeline step started (step=migrate)"), "\(twice.stderr)")
-            twice.signal(SIGINT)
-            Thread.sleep(forTimeInterval: 0.2)
-            twice.signal(SIGINT)
-            let hurried = twice.finish()
+            let hurried = try Self.ctrlCTwice(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "1"]), during: "migrate")
             #expect(hurried.status == 130 && hurried.stderr.contains("second signal: exiting now; left undone:"), "\(hurried)")
             #expect(hurried.stderr.contains("convox scale gateway --count 2 -a \(rack.app)") && hurried.stderr.contains("DROP DATABASE IF EXISTS"), "\(hurried)")
             // Issue 29: what it left undone runs as printed (the password only in PGPASSWORD).
@@ -113,12 +118,7 @@ struct SignalTests {
 
             // Twice during the scale-down, before any load: only the scale back is left (the re-trial was
             // given a DROP of a database never created).
-            let early = try RunningCLI(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "3"]))
-            #expect(early.waitFor("pipeline step started (step=\"scale down\")"), "\(early.stderr)")
-            early.signal(SIGINT)
-            Thread.sleep(forTimeInterval: 0.2)
-            early.signal(SIGINT)
-            let left = early.finish()
+            let left = try Self.ctrlCTwice(arguments, environment: rack.environment(["FAKE_CONVOX_SLEEP": "3"]), during: "scale down")
             #expect(left.status == 130 && left.stderr.contains("convox scale gateway --count 2 -a \(rack.app)") && !left.stderr.contains("DROP DATABASE"), "\(left)")
             #expect(PrintedCommands.extract(left.stderr).count == 1, "\(left)")
             _ = try PrintedCommands.run(PrintedCommands.extract(left.stderr).first ?? "true", environment: rack.environment().merging(["PATH": PrintedCommands.path(before: rack.directory + "/bin")]) { $1 })
