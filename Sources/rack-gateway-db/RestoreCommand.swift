@@ -501,7 +501,17 @@ struct RestoreCommand: ToolCommand {
         let settings = try targetURL.map { context.connections(try GlobalOptions.connectionSettings(url: $0, option: "--target-url")) } ?? global.connectionSettings(context)
         MetricsRecorder.label("database", settings.databaseName ?? "unknown")
         if tableMode.active { return try runTables(context, settings: settings) }
+        // The target's server first: a wrong URL or password is said before the archive is fetched
+        // and checked (from S3, a whole download).
+        let probe = try RestoreTarget(settings: settings)
+        _ = try probe.connectIfExists() ?? probe.maintenanceConnection()
+        let started = context.clock.now(), stopwatch = Stopwatch()
+        let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
+            try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
+        }
         var options = RestoreOptions(jobs: try jobsOption.resolved())
+        // --latest's choice and download are the restore's first phase (a recovery pays for them).
+        if chosen != nil { options.fetchSeconds = stopwatch.elapsed }
         options.clean = clean
         options.verify = verify
         options.createMissingRoles = createMissingRoles
@@ -509,22 +519,7 @@ struct RestoreCommand: ToolCommand {
         options.maintenanceWorkMem = maintenanceWorkMem
         options.environment = context.environment
         options.againArguments = againArguments
-        // The target first: a wrong URL or password, or a target that is not empty (without
-        // --clean), is said before the archive is fetched and checked (from S3, a whole download).
-        // A dry run shows the refusal in its plan instead.
-        let target = try RestoreTarget(settings: settings)
-        if dryRun {
-            _ = try target.connectIfExists() ?? target.maintenanceConnection()
-        } else {
-            try RestoreRunner(target: target, options: options, logger: logger, context: context).checkTargetBeforeTheArchive()
-        }
-        let started = context.clock.now(), stopwatch = Stopwatch()
-        let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
-            try choice.resolve(directoryOptions, logger: logger, clock: context.clock)
-        }
-        // --latest's choice and download are the restore's first phase (a recovery pays for them).
-        if chosen != nil { options.fetchSeconds = stopwatch.elapsed }
-        let runner = RestoreRunner(target: target, options: options, logger: logger, context: context)
+        let runner = RestoreRunner(target: try RestoreTarget(settings: settings), options: options, logger: logger, context: context)
         if dryRun {
             let plan = try chosen.map { try runner.plan(reader: $0.reader, preflight: $0.check) } ?? runner.plan(archive: archive)
             Notifications.keep(plan, summary: "dry run of the restore into \(settings.description), nothing was changed")

@@ -322,31 +322,14 @@ public final class RestoreRunner: @unchecked Sendable {
             refusal = ToolError(.failed, "the archive needs \(missing.count == 1 ? "role" : "roles") \(missing.joined(separator: ", ")), missing on the server \(serverName); nothing was changed",
                                 fix: "Create \(missing.count == 1 ? "it" : "them") (NOLOGIN, as the archive's grants and owners need): \(create) (the password in PGPASSWORD), then run again"
                                     + (options.offersCreateMissingRoles ? "; or pass --create-missing-roles, which creates \(missing.count == 1 ? "it" : "them") so." : "."))
-        } else if let nonEmpty = nonEmptyRefusal(objects) {
-            refusal = nonEmpty
+        } else if objects.count > 0 && !options.clean {
+            let configured = configuredTarget
+            refusal = ToolError(.databaseExists, "target database \(target.database) already holds \(Plural.of(objects.count, "object")) (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
+                                fix: configured.map { "\(target.database) is the configured database (from \($0)), the one the application may be using. To restore beside it, "
+                                    + "pass --target-url with a new database's name; --clean drops \(target.database) and all its data, then restores the archive into it." }
+                                    ?? "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
         }
         return TargetInspection(existing: existing, server: server, missingRoles: missing, objects: objects, refusal: refusal)
-    }
-
-    /// The refusal of a target that holds objects, without --clean; nil when it may be restored into.
-    func nonEmptyRefusal(_ objects: (count: Int, names: [String])) -> ToolError? {
-        guard objects.count > 0 && !options.clean else { return nil }
-        let configured = configuredTarget
-        return ToolError(.databaseExists, "target database \(target.database) already holds \(Plural.of(objects.count, "object")) (\(objects.names.joined(separator: ", "))\(objects.count > objects.names.count ? ", ..." : "")); nothing was changed",
-                         fix: configured.map { "\(target.database) is the configured database (from \($0)), the one the application may be using. To restore beside it, "
-                             + "pass --target-url with a new database's name; --clean drops \(target.database) and all its data, then restores the archive into it." }
-                             ?? "Restore into a new or empty database (--target-url), or pass --clean to drop and recreate \(target.database).")
-    }
-
-    /// Before the archive is fetched (from S3, a whole download): the target's server answers (a
-    /// wrong URL or password is said now), and a target that would be refused as not empty is
-    /// refused now. The same checks run again when the restore prepares its target.
-    public func checkTargetBeforeTheArchive() throws {
-        guard let existing = try target.connectIfExists() else {
-            _ = try target.maintenanceConnection()
-            return
-        }
-        if let refusal = nonEmptyRefusal(try RestoreTarget.userObjects(existing)) { throw refusal }
     }
 
     /// Where the configured database came from when the target is it (no `--target-url`): a
