@@ -103,8 +103,7 @@ struct DrillCommand: ToolCommand {
             // checked through (from S3, a whole download), as a restore does.
             // The database given first, as a restore probes its target: a wrong password is then
             // said of it, not of template1 (the maintenance database tried when it is `postgres`).
-            let probe = try RestoreTarget(settings: scratch)
-            _ = try probe.connectIfExists() ?? probe.maintenanceConnection()
+            _ = try RestoreTarget(settings: scratch).connectionToItOrItsServer()
             let archive: ArchiveLocation
             // What --latest chose: opened and checked once, and drilled as it is.
             let chosen: ArchiveDirectory.Chosen?

@@ -503,8 +503,7 @@ struct RestoreCommand: ToolCommand {
         if tableMode.active { return try runTables(context, settings: settings) }
         // The target's server first: a wrong URL or password is said before the archive is fetched
         // and checked (from S3, a whole download).
-        let probe = try RestoreTarget(settings: settings)
-        _ = try probe.connectIfExists() ?? probe.maintenanceConnection()
+        _ = try RestoreTarget(settings: settings).connectionToItOrItsServer()
         let started = context.clock.now(), stopwatch = Stopwatch()
         let (archive, chosen) = try Reporting.beforeAnyChange(context, "the archive was fetched and checked") {
             try choice.resolve(directoryOptions, logger: logger, clock: context.clock)

@@ -132,13 +132,20 @@ struct PipelineTests {
         }
     }
 
-    @Test func inPlaceTakesASafetyBackupFirst() throws {
+    /// The in-place pipeline over a live database (the archive's directory as --dir), with `extra` options.
+    static func withInPlaceRun(_ extra: [String], _ body: (_ rack: FakeRack, _ live: TestDatabase, _ directory: String, _ result: CLI.Result) throws -> Void) throws {
         let rack = try FakeRack(count: 2)
         defer { rack.remove() }
         try Self.withLiveDatabase { live, archive in
             let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
             let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--in-place", "--yes", "--database-url", live.url,
-                                      "--dir", directory, "--json"], environment: rack.environment())
+                                      "--dir", directory] + extra, environment: rack.environment())
+            try body(rack, live, directory, result)
+        }
+    }
+
+    @Test func inPlaceTakesASafetyBackupFirst() throws {
+        try Self.withInPlaceRun(["--json"]) { rack, live, directory, result in
             #expect(result.status == 0, "\(result)")
             let report = try CLI.decode(PipelineReport.self, result.stdout)
             let safety = try #require(report.safetyBackup)
@@ -182,12 +189,7 @@ struct PipelineTests {
     /// migrated: it is marked FAILED so that `check` fails on it (issue 33's second trial: it had no
     /// mark and `check` passed), and restoring the safety backup as printed clears it.
     @Test func inPlaceWithAFailedMigrateLeavesTheLiveDatabaseMarked() throws {
-        let rack = try FakeRack(count: 2)
-        defer { rack.remove() }
-        try Self.withLiveDatabase { live, archive in
-            let directory = URL(fileURLWithPath: archive).deletingLastPathComponent().path
-            let result = try CLI.run(["restore", archive, "--convox-app", rack.app, "--in-place", "--yes", "--database-url", live.url,
-                                      "--dir", directory, "--migrate-command", "echo migrating; exit 3"], environment: rack.environment())
+        try Self.withInPlaceRun(["--migrate-command", "echo migrating; exit 3"]) { rack, live, directory, result in
             #expect(result.status == 1 && result.stderr.contains("holds the restored copy, not migrated") && !result.stderr.contains("was not swapped"), "\(result)")
             #expect(try rack.count() == 0, "past the drop the service stays down")
             let comment = try live.psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()")

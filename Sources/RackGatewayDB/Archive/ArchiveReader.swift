@@ -215,10 +215,10 @@ public final class ArchiveReader: @unchecked Sendable {
 
     private static func sha256(_ bytes: [UInt8]) -> String { sha256(bytes[...]) }
 
-    /// Whether a `.minisig` lies beside the archive (not whether it verifies).
     /// The `.minisig` was checked against --verify-key when the archive was opened (a reader opened
     /// with a key has checked it: one that failed never opened).
     public var signatureChecked: Bool { archive.keys.verifyKey != nil }
+    /// Whether a `.minisig` lies beside the archive (not whether it verifies).
     public var hasSignature: Bool { ((try? archive.store.size(ArchiveName.signature(of: archive.name))) ?? nil) != nil }
 
     /// Whether reads go over the network (and are worth streaming ahead).

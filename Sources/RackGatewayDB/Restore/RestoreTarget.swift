@@ -36,6 +36,12 @@ public struct RestoreTarget: Sendable {
         throw firstError ?? ToolError(.failed, "cannot connect to a maintenance database on \(settings.description)")
     }
 
+    /// A connection to the target, else (it does not exist) to its server's maintenance database:
+    /// what a command opens first, so that a wrong URL or password is said of the database given.
+    public func connectionToItOrItsServer() throws -> Connection {
+        try connectIfExists() ?? maintenanceConnection()
+    }
+
     /// Connect to the target; nil when the database does not exist (any other failure throws).
     public func connectIfExists() throws -> Connection? {
         do {

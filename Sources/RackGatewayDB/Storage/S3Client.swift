@@ -200,7 +200,7 @@ public struct S3Client: Sendable {
         var attempt = 0
         var backoff = JitteredBackoff(first: firstBackoff, cap: maxBackoff)
         // A stoppable transfer's wait before its next attempt ends with the run too (`sendOnce`).
-        backoff.stop = stoppable ? clock.cancellation.flatMap { $0.isCleaningUp ? nil : $0 } : nil
+        backoff.stop = stopper(stoppable)
         while true {
             attempt += 1
             do {
@@ -251,13 +251,18 @@ public struct S3Client: Sendable {
                            sigV4: ("aws:amz:\(region):s3", "\(keys.accessKey):\(keys.secretKey)"), timeoutSeconds: timeoutSeconds)
     }
 
+    /// The run's cancellation, for a `stoppable` transfer made outside a clean-up (what undoes a
+    /// stopped run is not itself stopped); nil otherwise.
+    func stopper(_ stoppable: Bool) -> Cancellation? {
+        stoppable ? clock.cancellation.flatMap { $0.isCleaningUp ? nil : $0 } : nil
+    }
+
     /// One attempt; a successful body goes to `sink` as it arrives when one is given.
     func sendOnce(_ operation: String, method: String, key: String?, query: [(String, String)], headers: [(name: String, value: String)],
                   body: [UInt8]?, expect: Set<Int>, attempt: Int, timeoutSeconds: Int = 300, stoppable: Bool = false,
                   sink: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
         var request = try signed(method, key: key, query: query, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
-        // Not inside a clean-up: what undoes a stopped run is not itself stopped.
-        let stop = stoppable ? clock.cancellation.flatMap { $0.isCleaningUp ? nil : $0 } : nil
+        let stop = stopper(stoppable)
         func stopped() -> ToolError {
             ToolError(.interrupted, "\(stop?.description ?? "stopped") during S3 \(operation) of s3://\(bucket)/\(key ?? "")")
         }
