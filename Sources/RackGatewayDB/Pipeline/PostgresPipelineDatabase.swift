@@ -106,7 +106,7 @@ struct PostgresPipelineDatabase: PipelineDatabase {
             // (`check` fails on it) until the safety backup is restored or the restore runs again,
             // so that it never looks finished. In the swap it is the new copy, dropped next.
             if options.inPlace, let connection = try? target.settings.open(.restore) {
-                RestoreTarget.markFailed(connection, file: reader.archive.name, reason: "the migrate step failed: \(ToolError(reporting: error).message)",
+                RestoreTarget.markFailed(connection, file: reader.archive.path, reason: "the migrate step failed: \(ToolError(reporting: error).message)",
                                          at: context.clock.now())
             }
             throw error
